@@ -1,0 +1,18 @@
+#include "addon/module.h"
+
+#include <mlx/version.h>
+
+namespace anneal::addon {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mlxVersion", Napi::String::New(env, mlx::core::version()));
+  InitHardware(env, exports);
+  InitMemory(env, exports);
+  InitThroughput(env, exports);
+  InitOps(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(anneal, Init)
+
+}  // namespace anneal::addon

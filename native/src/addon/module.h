@@ -1,0 +1,18 @@
+#pragma once
+
+#include <napi.h>
+
+#include "engine/hardware.h"
+
+namespace anneal::addon {
+
+// Each binding file registers its functions on the module's exports.
+void InitHardware(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitThroughput(Napi::Env env, Napi::Object exports);
+void InitOps(Napi::Env env, Napi::Object exports);
+
+// Shared by bindings that return a profile.
+Napi::Object HardwareToJs(Napi::Env env, const ::anneal::HardwareProfile& p);
+
+}  // namespace anneal::addon

@@ -1,0 +1,2 @@
+export { AppError, type AppErrorCode, isAppError } from './errors.ts';
+export { repoRoot, resolveAnnealHome } from './home.ts';

@@ -1,0 +1,6 @@
+export * from './config/index.ts';
+export { parseAppleHardware, probeHardware } from './hardware.ts';
+export * from './memory.ts';
+export { addonPath, checkAddonInChild, loadNative } from './native.ts';
+export type { NativeAddon } from './native-types.ts';
+export * from './throughput.ts';

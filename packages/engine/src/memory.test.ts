@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import {
+  assertJobFits,
+  checkPeakMemory,
+  estimateJobMemory,
+  loadNative,
+  memoryStats,
+  parseMemoryBudgetSetting,
+  resetPeakMemory,
+  resolveMemoryBudget,
+} from './index.ts';
+
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+describe('job memory estimate', () => {
+  it('adds parameters, gradients, AdamW state, EMA, activations and workspace', () => {
+    const e = estimateJobMemory({
+      parameterCount: 1_000_000,
+      activationBytesPerExample: 2 * MiB,
+      batchSize: 8,
+    });
+    expect(e.parameters).toBe(4_000_000);
+    expect(e.gradients).toBe(4_000_000);
+    expect(e.optimizerState).toBe(8_000_000);
+    expect(e.ema).toBe(4_000_000);
+    expect(e.activations).toBe(16 * MiB);
+    const subtotal = 20_000_000 + 16 * MiB;
+    expect(e.workspace).toBe(Math.floor(subtotal * 0.1));
+    expect(e.total).toBe(subtotal + e.workspace);
+  });
+
+  it('refuses a job that cannot fit, naming the estimate and the budget', () => {
+    const spec = {
+      parameterCount: 100_000_000,
+      activationBytesPerExample: 64 * MiB,
+      batchSize: 64,
+    };
+    const budget = { bytes: 2 * GiB, source: 'test budget' };
+    expect(() => assertJobFits(spec, budget)).toThrow(
+      expect.objectContaining({
+        code: 'RESOURCE_EXHAUSTED',
+        message: expect.stringMatching(
+          /estimated 6\.\d+ GiB.*activations 4\.00 GiB at batch 64.*budget of 2\.00 GiB \(test budget\)/,
+        ),
+      }),
+    );
+    expect(() =>
+      assertJobFits({ ...spec, batchSize: 4 }, { bytes: 4 * GiB, source: 'x' }),
+    ).not.toThrow();
+  });
+
+  it('names a malformed spec field', () => {
+    expect(() => estimateJobMemory({ parameterCount: -1 })).toThrow(
+      /spec\.parameterCount must be >= 0/,
+    );
+    expect(() => estimateJobMemory({ parameterCount: 'a' as unknown as number })).toThrow(
+      /spec\.parameterCount must be a number/,
+    );
+  });
+});
+
+describe('memory budget', () => {
+  it('defaults to 75% of the working set and accepts fractions and sizes', () => {
+    const total = loadNative().hardware.probe().memory.workingSetBytes;
+    expect(resolveMemoryBudget(undefined).bytes).toBe(Math.floor(total * 0.75));
+    expect(resolveMemoryBudget('0.5').bytes).toBe(Math.floor(total * 0.5));
+    expect(resolveMemoryBudget('12GiB')).toEqual({
+      bytes: 12 * GiB,
+      source: 'configured as 12GiB',
+    });
+    expect(parseMemoryBudgetSetting('800MB')).toEqual({ bytes: 800e6 });
+  });
+
+  it('rejects a malformed setting with a message naming it', () => {
+    expect(() => resolveMemoryBudget('lots')).toThrow(/memory budget "lots"/);
+    expect(() => resolveMemoryBudget('1.5')).toThrow(/memory budget "1.5"/);
+  });
+});
+
+describe('peak memory check', () => {
+  it('passes under the budget and fails once MLX peak memory crosses it', () => {
+    resetPeakMemory();
+    const n = 512;
+    const a = new Float32Array(n * n).fill(1);
+    loadNative().ops.matmul(a, [n, n], a, [n, n]);
+    const stats = memoryStats();
+    expect(stats.peakBytes).toBeGreaterThanOrEqual(3 * n * n * 4);
+    expect(() => checkPeakMemory({ bytes: 64 * GiB, source: 'roomy' }, 1)).not.toThrow();
+    expect(() => checkPeakMemory({ bytes: MiB, source: 'tiny' }, 7)).toThrow(
+      expect.objectContaining({
+        code: 'RESOURCE_EXHAUSTED',
+        message: expect.stringMatching(
+          /peak memory .* at step 7 exceeded the memory budget of 1\.0 MiB \(tiny\)/,
+        ),
+      }),
+    );
+    resetPeakMemory();
+    expect(memoryStats().peakBytes).toBeLessThan(stats.peakBytes);
+  });
+
+  it('sets MLX limits from the budget', () => {
+    const native = loadNative();
+    const before = native.memory.stats().limitBytes;
+    native.memory.applyLimits({ bytes: 3 * GiB, source: 'test' });
+    expect(native.memory.stats().limitBytes).toBe(3 * GiB);
+    native.memory.applyLimits({ bytes: before, source: 'restore' });
+  });
+});
