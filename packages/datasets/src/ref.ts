@@ -42,6 +42,7 @@ export const datasetRefSchema = z.union([mnistRefSchema, shapesRefSchema, versio
 export type DatasetRef = z.infer<typeof datasetRefSchema>;
 export type DatasetRefInput = z.input<typeof datasetRefSchema>;
 export type BuiltinRef = Extract<DatasetRef, { kind: 'builtin' }>;
+export type BuiltinRefInput = Extract<DatasetRefInput, { kind: 'builtin' }>;
 export type VersionRef = Extract<DatasetRef, { kind: 'version' }>;
 
 /**

@@ -1,5 +1,5 @@
 import { MNIST_GENERATOR_VERSION, mnistOptionsSchema } from '../mnist/options.ts';
-import type { BuiltinRef, DatasetRef } from '../ref.ts';
+import type { BuiltinRefInput, DatasetRefInput } from '../ref.ts';
 import { SHAPES_GENERATOR_VERSION, shapesOptionsSchema } from '../shapes/options.ts';
 import { sha256Hex } from './digest.ts';
 
@@ -19,7 +19,7 @@ function canonicalJson(value: unknown): string {
  * generator version, options with defaults applied), so hashing those names the data
  * without generating it. Defaults are applied first so `{}` and the explicit defaults agree.
  */
-export function builtinContentHash(ref: BuiltinRef): string {
+export function builtinContentHash(ref: BuiltinRefInput): string {
   const options =
     ref.name === 'mnist'
       ? mnistOptionsSchema.parse(ref.options ?? {})
@@ -29,6 +29,6 @@ export function builtinContentHash(ref: BuiltinRef): string {
 }
 
 /** The hash the shard cache is keyed by, for any ref. */
-export function refContentHash(ref: DatasetRef): string {
+export function refContentHash(ref: DatasetRefInput): string {
   return ref.kind === 'version' ? ref.hash : builtinContentHash(ref);
 }

@@ -1,0 +1,85 @@
+import type { Dirent } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { extname, join, relative, sep } from 'node:path';
+
+/** Extensions imported as images; anything else in the folder is listed as ignored. */
+export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+
+export interface Candidate {
+  /** POSIX path relative to the folder: the name the manifest and reports use. */
+  relpath: string;
+  /** The path to read: the file itself, or a symlink's target that stays inside the folder. */
+  path: string;
+  size: number;
+}
+
+export interface Refusal {
+  relpath: string;
+  reason: string;
+}
+
+export interface Walk {
+  candidates: Candidate[];
+  refused: Refusal[];
+  /** Files that are not images by extension (README, .DS_Store, ...). */
+  ignored: string[];
+}
+
+function inside(root: string, target: string): boolean {
+  const rel = relative(root, target);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
+}
+
+/**
+ * Lists the image files under `root` without reading anything outside it. Symlinks are
+ * resolved and refused when their target leaves the folder; symlinked directories are
+ * not descended into (they could loop or alias). Names with `..` cannot occur from
+ * readdir, and the real root is resolved first so a symlinked root is fine.
+ */
+export async function walkFolder(rootPath: string): Promise<Walk> {
+  const root = await realpath(rootPath);
+  const out: Walk = { candidates: [], refused: [], ignored: [] };
+  const visit = async (dir: string, prefix: string): Promise<void> => {
+    const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const relpath = prefix ? `${prefix}/${entry.name}` : entry.name;
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await visit(full, relpath);
+        continue;
+      }
+      if (!IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
+        if (entry.isSymbolicLink()) out.refused.push({ relpath, reason: 'symlink not followed' });
+        else out.ignored.push(relpath);
+        continue;
+      }
+      let path = full;
+      if (entry.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = await realpath(full);
+        } catch {
+          out.refused.push({ relpath, reason: 'symlink target does not exist' });
+          continue;
+        }
+        if (!inside(root, target)) {
+          out.refused.push({ relpath, reason: 'symlink points outside the folder; not read' });
+          continue;
+        }
+        path = target;
+      } else if (!entry.isFile()) {
+        out.refused.push({ relpath, reason: 'not a regular file' });
+        continue;
+      }
+      const info = await stat(path);
+      if (!info.isFile()) {
+        out.refused.push({ relpath, reason: 'not a regular file' });
+        continue;
+      }
+      out.candidates.push({ relpath, path, size: info.size });
+    }
+  };
+  await visit(root, '');
+  return out;
+}
