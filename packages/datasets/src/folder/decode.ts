@@ -33,7 +33,8 @@ export async function checkImage(bytes: Uint8Array, limits: ImageLimits): Promis
     return `file is ${bytes.byteLength} bytes, over the ${limits.maxFileBytes}-byte limit`;
   }
   try {
-    const meta = await sharpInput(bytes, limits).metadata();
+    // Headers only, without the pixel limit, so a bomb is reported as one rather than as unreadable.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     if (!meta.format || !FORMATS.has(meta.format)) {
       return `format ${meta.format ?? 'unknown'} is not PNG, JPEG or WebP`;
     }

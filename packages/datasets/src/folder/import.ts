@@ -132,17 +132,18 @@ export async function importFolder(
   }
   skipped.sort((a, b) => (a.relpath < b.relpath ? -1 : a.relpath > b.relpath ? 1 : 0));
 
+  const list = skipped.map((s) => `  ${s.relpath}: ${s.reason}`).join('\n');
   if (options.strict && skipped.length > 0) {
-    const list = skipped.map((s) => `  ${s.relpath}: ${s.reason}`).join('\n');
     throw new AppError(
       'BAD_REQUEST',
       `strict import of "${folder}" refused ${skipped.length} file(s); nothing was written:\n${list}`,
     );
   }
   if (accepted.length === 0) {
+    const why = skipped.length > 0 ? `; refused:\n${list}` : '';
     throw new AppError(
       'BAD_REQUEST',
-      `folder "${folder}" holds no readable PNG, JPEG or WebP images`,
+      `folder "${folder}" holds no readable PNG, JPEG or WebP images${why}`,
     );
   }
 

@@ -1,13 +1,21 @@
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { builtinContentHash } from '../hash/builtin.ts';
 import { generateShapes } from '../shapes/render.ts';
 import { materialize } from './materialize.ts';
 import { readShard } from './read.ts';
 
-const home = () => mkdtempSync(join(tmpdir(), 'anneal-home-'));
+const made: string[] = [];
+const home = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-home-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const shapesRef = {
   kind: 'builtin',
   name: 'shapes',
