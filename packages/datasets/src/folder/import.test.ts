@@ -161,6 +161,7 @@ describe('importFolder', () => {
       writeFileSync(join(dir, 'secret.png'), png); // outside `data`
       symlinkSync(join(dir, 'secret.png'), join(inside, 'escape.png'));
       symlinkSync(join(inside, 'good.png'), join(inside, 'alias.png'));
+      symlinkSync(dir, join(inside, 'up')); // a directory link back out of the folder
     });
 
     it('skips corrupt, truncated and non-image files by name, and refuses symlinks out of the folder', async () => {
@@ -168,8 +169,14 @@ describe('importFolder', () => {
       const report = await importFolder(join(dir, 'data'), { home });
       expect(report.manifest.files.map((f) => f.relpath)).toEqual(['alias.png', 'good.png']);
       const skipped = Object.fromEntries(report.skipped.map((s) => [s.relpath, s.reason]));
-      expect(Object.keys(skipped).sort()).toEqual(['escape.png', 'notes.png', 'truncated.png']);
+      expect(Object.keys(skipped).sort()).toEqual([
+        'escape.png',
+        'notes.png',
+        'truncated.png',
+        'up',
+      ]);
       expect(skipped['escape.png']).toMatch(/outside the folder/);
+      expect(skipped.up).toMatch(/outside the folder/);
       expect(skipped['notes.png']).toMatch(/not a readable image/);
       expect(skipped['truncated.png']).toMatch(/not a readable image/);
     });

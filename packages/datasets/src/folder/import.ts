@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { AppError } from '@anneal/core/errors';
 import { resolveAnnealHome } from '@anneal/core/home';
-import { digestFile, type FileDigest } from '../hash/digest.ts';
+import { digestFile, type FileDigest, sha256Hex } from '../hash/digest.ts';
 import { type DvcDirObject, dvcDirObject } from '../hash/dvc.ts';
 import {
   buildManifest,
@@ -43,7 +43,8 @@ export interface ImportReport {
 
 interface Accepted extends FileDigest {
   relpath: string;
-  bytes: Uint8Array;
+  /** Where to read it again when storing: bytes are not kept, so big folders fit in memory. */
+  path: string;
 }
 
 /** Runs `fn` over items with at most `limit` in flight (sharp decodes on libuv's pool). */
@@ -113,7 +114,7 @@ export async function importFolder(
     );
   }
   const skipped: Refusal[] = [...walk.refused];
-  const checked = await mapLimit(walk.candidates, 4, async (c): Promise<Refusal | Accepted> => {
+  const checked = await mapLimit(walk.candidates, 2, async (c): Promise<Refusal | Accepted> => {
     if (c.size > limits.maxFileBytes) {
       return {
         relpath: c.relpath,
@@ -123,7 +124,7 @@ export async function importFolder(
     const bytes = new Uint8Array(await readFile(c.path));
     const reason = await checkImage(bytes, limits);
     if (reason) return { relpath: c.relpath, reason };
-    return { relpath: c.relpath, bytes, ...digestFile(bytes) };
+    return { relpath: c.relpath, path: c.path, ...digestFile(bytes) };
   });
   const accepted: Accepted[] = [];
   for (const r of checked) {
@@ -152,7 +153,7 @@ export async function importFolder(
   const heldCount = Math.min(Math.floor(accepted.length * fraction), accepted.length - 1);
   const split = splitIndices(accepted.length, heldCount, options.seed ?? 0);
   const manifest = buildManifest({
-    files: accepted.map(({ bytes: _bytes, ...f }) => {
+    files: accepted.map(({ path: _path, ...f }) => {
       const label = labelOf(f.relpath);
       return label === undefined ? f : { ...f, label };
     }),
@@ -163,7 +164,17 @@ export async function importFolder(
   const hash = contentHash(manifest);
   const dvc = dvcDirObject(manifest.files.map((f) => ({ md5: f.md5, relpath: f.relpath })));
 
-  for (const a of accepted) await putObject(home, a.sha256, a.bytes);
+  for (const a of accepted) {
+    const bytes = new Uint8Array(await readFile(a.path));
+    // The file was checked and hashed above; refuse it if it changed since.
+    if (sha256Hex(bytes) !== a.sha256) {
+      throw new AppError(
+        'CONFLICT',
+        `"${a.relpath}" changed while it was being imported; run the import again`,
+      );
+    }
+    await putObject(home, a.sha256, bytes);
+  }
   await putVersion(home, hash, manifest, dvc.json);
 
   return {

@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
 
 /** Extensions imported as images; anything else in the folder is listed as ignored. */
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
@@ -27,7 +27,8 @@ export interface Walk {
 
 function inside(root: string, target: string): boolean {
   const rel = relative(root, target);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
+  // On another drive (Windows) `relative` returns an absolute path: that is outside too.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**
@@ -49,13 +50,9 @@ export async function walkFolder(rootPath: string): Promise<Walk> {
         await visit(full, relpath);
         continue;
       }
-      if (!IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
-        if (entry.isSymbolicLink()) out.refused.push({ relpath, reason: 'symlink not followed' });
-        else out.ignored.push(relpath);
-        continue;
-      }
       let path = full;
       if (entry.isSymbolicLink()) {
+        // Resolve first: a link that leaves the folder is refused whatever its name.
         let target: string;
         try {
           target = await realpath(full);
@@ -73,6 +70,14 @@ export async function walkFolder(rootPath: string): Promise<Walk> {
         continue;
       }
       const info = await stat(path);
+      if (info.isDirectory()) {
+        out.refused.push({ relpath, reason: 'symlinked directory not followed' });
+        continue;
+      }
+      if (!IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
+        out.ignored.push(relpath);
+        continue;
+      }
       if (!info.isFile()) {
         out.refused.push({ relpath, reason: 'not a regular file' });
         continue;

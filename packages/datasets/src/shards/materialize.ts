@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { resolveAnnealHome } from '@anneal/core/home';
+import { DEFAULT_LIMITS, type ImageLimits } from '../folder/decode.ts';
 import { loadVersionImages } from '../folder/version.ts';
 import { refContentHash } from '../hash/builtin.ts';
 import type { ImageBatch } from '../images.ts';
@@ -18,6 +19,8 @@ export interface MaterializeOptions {
   home?: string;
   /** Image bytes per shard before a split rolls over to the next file (default 1 GiB). */
   maxShardBytes?: number;
+  /** Decoding limits for dataset versions (defaults: DEFAULT_LIMITS, as at import). */
+  limits?: Partial<ImageLimits>;
 }
 
 export interface Materialized {
@@ -33,8 +36,15 @@ interface Splits {
   classes: readonly string[];
 }
 
-async function generate(ref: DatasetRef, resolution: number, home: string): Promise<Splits> {
-  if (ref.kind === 'version') return loadVersionImages(home, ref.hash, resolution);
+async function generate(
+  ref: DatasetRef,
+  options: MaterializeOptions,
+  home: string,
+): Promise<Splits> {
+  const { resolution } = options;
+  if (ref.kind === 'version') {
+    return loadVersionImages(home, ref.hash, resolution, { ...DEFAULT_LIMITS, ...options.limits });
+  }
   if (ref.name === 'mnist') return loadMnist(resolution, ref.options);
   return generateShapes(resolution, ref.options);
 }
@@ -81,7 +91,7 @@ export async function materialize(
   const existing = await readManifest(dir);
   if (existing) return { dir, manifest: existing, cached: true };
 
-  const data = await generate(ref, resolution, home);
+  const data = await generate(ref, options, home);
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
   const tmp = join(parent, `.tmp-${resolution}-${process.pid}-${randomBytes(4).toString('hex')}`);
