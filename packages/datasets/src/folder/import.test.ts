@@ -162,6 +162,7 @@ describe('importFolder', () => {
       symlinkSync(join(dir, 'secret.png'), join(inside, 'escape.png'));
       symlinkSync(join(inside, 'good.png'), join(inside, 'alias.png'));
       symlinkSync(dir, join(inside, 'up')); // a directory link back out of the folder
+      writeFileSync(join(inside, 'back\\slash.png'), png); // legal on POSIX, not portable
     });
 
     it('skips corrupt, truncated and non-image files by name, and refuses symlinks out of the folder', async () => {
@@ -170,6 +171,7 @@ describe('importFolder', () => {
       expect(report.manifest.files.map((f) => f.relpath)).toEqual(['alias.png', 'good.png']);
       const skipped = Object.fromEntries(report.skipped.map((s) => [s.relpath, s.reason]));
       expect(Object.keys(skipped).sort()).toEqual([
+        'back\\slash.png',
         'escape.png',
         'notes.png',
         'truncated.png',
@@ -177,6 +179,7 @@ describe('importFolder', () => {
       ]);
       expect(skipped['escape.png']).toMatch(/outside the folder/);
       expect(skipped.up).toMatch(/outside the folder/);
+      expect(skipped['back\\slash.png']).toMatch(/portable/);
       expect(skipped['notes.png']).toMatch(/not a readable image/);
       expect(skipped['truncated.png']).toMatch(/not a readable image/);
     });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { AppError } from '@anneal/core/errors';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { digestFile, type FileDigest, sha256Hex } from '../hash/digest.ts';
-import { type DvcDirObject, dvcDirObject } from '../hash/dvc.ts';
+import { compareCodePoints, type DvcDirObject, dvcDirObject } from '../hash/dvc.ts';
 import {
   buildManifest,
   contentHash,
@@ -131,7 +131,7 @@ export async function importFolder(
     if ('reason' in r) skipped.push(r);
     else accepted.push(r);
   }
-  skipped.sort((a, b) => (a.relpath < b.relpath ? -1 : a.relpath > b.relpath ? 1 : 0));
+  skipped.sort((a, b) => compareCodePoints(a.relpath, b.relpath));
 
   const list = skipped.map((s) => `  ${s.relpath}: ${s.reason}`).join('\n');
   if (options.strict && skipped.length > 0) {
@@ -148,7 +148,8 @@ export async function importFolder(
     );
   }
 
-  accepted.sort((a, b) => (a.relpath < b.relpath ? -1 : a.relpath > b.relpath ? 1 : 0));
+  // Code-point order, as in the manifest, so the seeded split picks the same files anywhere.
+  accepted.sort((a, b) => compareCodePoints(a.relpath, b.relpath));
   const { classes, labelOf } = labelsFor(accepted.map((a) => a.relpath));
   const heldCount = Math.min(Math.floor(accepted.length * fraction), accepted.length - 1);
   const split = splitIndices(accepted.length, heldCount, options.seed ?? 0);

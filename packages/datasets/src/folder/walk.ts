@@ -1,6 +1,8 @@
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
+import { compareCodePoints } from '../hash/dvc.ts';
+import { relpathSchema } from '../hash/manifest.ts';
 
 /** Extensions imported as images; anything else in the folder is listed as ignored. */
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
@@ -42,10 +44,15 @@ export async function walkFolder(rootPath: string): Promise<Walk> {
   const out: Walk = { candidates: [], refused: [], ignored: [] };
   const visit = async (dir: string, prefix: string): Promise<void> => {
     const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => compareCodePoints(a.name, b.name));
     for (const entry of entries) {
       const relpath = prefix ? `${prefix}/${entry.name}` : entry.name;
       const full = join(dir, entry.name);
+      if (!relpathSchema.safeParse(relpath).success) {
+        // e.g. a backslash in a name: legal here, ambiguous on Windows and in DVC.
+        out.refused.push({ relpath, reason: 'name cannot be a portable dataset path' });
+        continue;
+      }
       if (entry.isDirectory()) {
         await visit(full, relpath);
         continue;
