@@ -37,6 +37,13 @@ describe('dataset manifest and content hash', () => {
     for (const m of changed) expect(contentHash(m)).not.toBe(h);
   });
 
+  it('refuses a manifest whose DVC md5 does not match its files', () => {
+    const m = buildManifest({ ...base, files });
+    expect(() => contentHash({ ...m, dvcMd5: `${'0'.repeat(32)}.dir` })).toThrow(
+      /dvcMd5 0{32}\.dir does not match/,
+    );
+  });
+
   it('refuses held-out files that are not in the dataset, and labels without a class', () => {
     expect(() => buildManifest({ ...base, files, heldOut: ['nope.png'] })).toThrow(/"nope\.png"/);
     expect(() => buildManifest({ ...base, heldOut: [], files: [file('a.png', 'x', 5)] })).toThrow(

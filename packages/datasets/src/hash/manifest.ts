@@ -107,6 +107,9 @@ export function buildManifest(input: ManifestInput): DatasetManifest {
  */
 export function contentHash(manifest: DatasetManifest): string {
   const m = buildManifest(manifest);
+  if (m.dvcMd5 !== manifest.dvcMd5) {
+    throw new Error(`manifest dvcMd5 ${manifest.dvcMd5} does not match its files (${m.dvcMd5})`);
+  }
   const canonical = {
     manifestVersion: m.manifestVersion,
     files: m.files.map((f) => [f.relpath, f.sha256, f.md5, f.size, f.label ?? null]),
