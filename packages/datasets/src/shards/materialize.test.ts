@@ -73,6 +73,17 @@ describe('materialize', () => {
     expect(other.cached).toBe(false);
   });
 
+  it('lets two concurrent runs race: one writes, the other keeps its result, no temp left', async () => {
+    const h = home();
+    const [a, b] = await Promise.all([
+      materialize(shapesRef, { resolution: 10, home: h }),
+      materialize(shapesRef, { resolution: 10, home: h }),
+    ]);
+    expect([a.cached, b.cached].sort()).toEqual([false, true]);
+    expect(a.manifest).toEqual(b.manifest);
+    expect(readdirSync(join(h, 'datasets', builtinContentHash(shapesRef)))).toEqual(['10']);
+  });
+
   it('splits a large split into numbered shards that together hold every image', async () => {
     const h = home();
     const res = await materialize(shapesRef, {
