@@ -1,5 +1,7 @@
 #include "engine/trainer.h"
 
+#include "engine/checkpoint.h"
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -162,7 +164,7 @@ void Trainer::save_state(const std::string& path) const {
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
   };
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = temporary_path(path);
   mx::save_safetensors(tmp, arrays, meta);
   std::filesystem::rename(tmp, path);
 }
@@ -188,7 +190,11 @@ void Trainer::load_state(const std::string& path) {
   s.cursor = {std::stol(meta["epoch"]), std::stol(meta["position"])};
   s.lr_scale = std::stod(meta["lr_scale"]);
   rollbacks_ = std::stoi(meta["rollbacks"]);
-  mx::eval(flatten(s.params));
+  // Evaluate everything here: MLX streams are per thread, and the next step may run on
+  // another thread than this load.
+  std::vector<mx::array> all;
+  for (const auto* p : {&s.params, &s.m, &s.v, &s.ema}) append(all, flatten(*p));
+  mx::eval(all);
   state_ = s;
   snapshot_ = s;
 }
