@@ -103,6 +103,7 @@ def report(
     config: dict,
     params: int,
     step_seconds: list[float],
+    warmup_seconds: list[float],
     peak_memory_bytes: int | None,
     peak_memory_source: str,
     device: str,
@@ -124,6 +125,8 @@ def report(
         "peak_memory_source": peak_memory_source,
         "max_rss_bytes": rss,
         "step_ms": [round(s * 1000.0, 3) for s in step_seconds],
+        # The first warm-up step includes tracing and compilation.
+        "warmup_ms": [round(s * 1000.0, 3) for s in warmup_seconds],
         "batch": config["batch"],
         "resolution": config["resolution"],
         "warmup": config["warmup"],

@@ -75,13 +75,12 @@ def main(argv: list[str]) -> int:
         params.update(optimizer.apply_gradients(grads, params))
         return loss
 
-    times, loss = [], None
+    times, warmup_times, loss = [], [], None
     for i in range(config["warmup"] + config["steps"]):
         start = time.perf_counter()
         loss = step()
         mx.eval(state, loss)
-        if i >= config["warmup"]:
-            times.append(time.perf_counter() - start)
+        (times if i >= config["warmup"] else warmup_times).append(time.perf_counter() - start)
 
     on_cpu = mx.default_device() == mx.cpu
     device_name = f"mlx cpu: {cpu_model()}" if on_cpu else "mlx gpu"
@@ -90,6 +89,7 @@ def main(argv: list[str]) -> int:
         config=config,
         params=n_params,
         step_seconds=times,
+        warmup_seconds=warmup_times,
         peak_memory_bytes=mx.get_peak_memory(),
         peak_memory_source="mx.get_peak_memory (MLX allocator)",
         device=device_name,

@@ -70,14 +70,13 @@ def main(argv: list[str]) -> int:
         optimizer.step()
         return loss.detach()
 
-    times, loss = [], None
+    times, warmup_times, loss = [], [], None
     peak_mps = 0
     for i in range(config["warmup"] + config["steps"]):
         start = time.perf_counter()
         loss = step()
         synchronize(device)
-        if i >= config["warmup"]:
-            times.append(time.perf_counter() - start)
+        (times if i >= config["warmup"] else warmup_times).append(time.perf_counter() - start)
         if device.type == "mps":
             peak_mps = max(peak_mps, torch.mps.driver_allocated_memory())
 
@@ -94,6 +93,7 @@ def main(argv: list[str]) -> int:
         config=config,
         params=n_params,
         step_seconds=times,
+        warmup_seconds=warmup_times,
         peak_memory_bytes=peak,
         peak_memory_source=source,
         device=f"torch {name}",
