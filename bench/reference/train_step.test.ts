@@ -12,6 +12,7 @@ const micro = {
     norm_num_groups: 4,
     attention_head_dim: 8,
     num_class_embeds: 3,
+    dropout: 0.1,
   },
   batch: 2,
   resolution: 8,
@@ -50,6 +51,15 @@ describe('reference training-step benchmarks', () => {
     }
     // The same architecture on both sides: the comparison is only fair if this holds.
     expect(mlx?.params).toBe(torch?.params);
+  });
+
+  it.runIf(hasVenv)('the compiled MLX step reproduces the uncompiled one', () => {
+    const run = runReference('train_step_mlx.py', ['--check-compile', JSON.stringify(micro)]);
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const check = lastJsonLine(run.stdout);
+    expect(check.max_abs_param_diff).toBeLessThanOrEqual(1e-6);
+    // Both must have trained: AdamW moves each weight by about lr per step.
+    expect(check.max_abs_param_update).toBeGreaterThan(1e-5);
   });
 
   it.runIf(hasVenv)('refuses a config with an unknown block type, naming the key', () => {

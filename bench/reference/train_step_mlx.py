@@ -14,9 +14,9 @@ Prints one JSON line (see train_common.report). Needs only `mlx`.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from functools import partial
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -34,12 +34,12 @@ from train_common import (
 )
 
 
-def main(argv: list[str]) -> int:
-    config = parse_args(argv)
+def build_step(config: dict, compiled: bool = True):
+    """(step, state, n_params): `step()` runs one training step in place on `state`
+    ([params, optimizer state, RNG state]) and returns the loss; evaluate state after it."""
     cfg = unet.parse_config(config["unet"])
     mx.random.seed(config["seed"])
     params = unet.init_params(cfg, config["seed"])
-    n_params = unet.count_params(params)
     batch, res = config["batch"], config["resolution"]
     shape = (batch, res, res, cfg.in_channels)
     abar = mx.array(alphas_cumprod(), dtype=mx.float32)
@@ -60,7 +60,6 @@ def main(argv: list[str]) -> int:
         pred = unet.apply(cfg, p, x_t, t, labels, dropout_key)
         return mx.mean(mx.square(pred - noise))
 
-    @partial(mx.compile, inputs=state, outputs=state)
     def step():
         x0 = mx.random.uniform(-1.0, 1.0, shape)
         noise = mx.random.normal(shape)
@@ -68,12 +67,48 @@ def main(argv: list[str]) -> int:
         labels = mx.random.randint(0, num_classes, (batch,)) if num_classes else None
         a = abar[t][:, None, None, None]
         x_t = mx.sqrt(a) * x0 + mx.sqrt(1.0 - a) * noise
-        # A key is two uint32 words; drawing them from the captured RNG state keeps the
+        # A key is any two uint32 words; drawing them from the captured RNG state keeps the
         # dropout masks fresh per step (only when the config asks for dropout).
-        dropout_key = mx.random.bits((2,)) if cfg.dropout > 0 else None
+        dropout_key = None
+        if cfg.dropout > 0:
+            dropout_key = mx.random.randint(0, 2**31 - 1, (2,), dtype=mx.uint32)
         loss, grads = mx.value_and_grad(loss_fn)(params, x_t, t, noise, labels, dropout_key)
         params.update(optimizer.apply_gradients(grads, params))
         return loss
+
+    if compiled:
+        step = mx.compile(step, inputs=state, outputs=state)
+    return step, state, unet.count_params(params)
+
+
+def check_compile(config: dict, steps: int = 2) -> dict:
+    """The compiled step must reproduce the uncompiled one (same seed, same random draws),
+    and both must move the parameters (a step that updates nothing would also agree)."""
+    results = []
+    for compiled in (True, False):
+        step, state, _ = build_step(config, compiled)
+        for _ in range(steps):
+            loss = step()
+            mx.eval(state, loss)
+        results.append((state[0], loss.item()))
+    (p_c, loss_c), (p_u, loss_u) = results
+    init = unet.init_params(unet.parse_config(config["unet"]), config["seed"])
+    return {
+        "check": "compile",
+        "steps": steps,
+        "max_abs_param_diff": max(mx.abs(p_c[n] - p_u[n]).max().item() for n in p_c),
+        "max_abs_param_update": max(mx.abs(p_c[n] - init[n]).max().item() for n in p_c),
+        "loss_compiled": loss_c,
+        "loss_uncompiled": loss_u,
+    }
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--check-compile"]:
+        print(json.dumps(check_compile(parse_args(argv[1:]))))
+        return 0
+    config = parse_args(argv)
+    step, state, n_params = build_step(config)
 
     times, warmup_times, loss = [], [], None
     for i in range(config["warmup"] + config["steps"]):
