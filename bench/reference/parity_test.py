@@ -12,6 +12,9 @@ flipped) must then fail the same comparison, so the check is shown to discrimina
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import sys
 import tempfile
 
@@ -22,7 +25,8 @@ from diffusers import UNet2DModel
 from diffusers.utils import logging as diffusers_logging
 
 import unet
-from convert_diffusers import convert_model, load_source
+from convert_diffusers import DEFAULT_SCHEDULE, convert_model, load_source
+from convert_diffusers import main as convert_cli
 
 TOLERANCE = 1e-4
 BASE = {"in_channels": 3, "out_channels": 3, "norm_num_groups": 8, "attention_head_dim": 8}
@@ -179,6 +183,35 @@ def config_errors() -> list[str]:
     return failures
 
 
+def converter_errors() -> list[str]:
+    """The CLI reads a pipeline's scheduler, and falls back to DDPM's schedule without one."""
+    from diffusers import DDPMScheduler
+
+    model = UNet2DModel(sample_size=16, **CASES[0][2])
+    scheduler = DDPMScheduler(
+        num_train_timesteps=500, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"
+    )
+    expected = {
+        "pipeline": ({"kind": "vp-cosine", "timesteps": 500}, "v"),
+        "unet-only": (DEFAULT_SCHEDULE, "eps"),
+    }
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(f"{tmp}/pipeline/unet")
+        scheduler.save_pretrained(f"{tmp}/pipeline/scheduler")
+        model.save_pretrained(f"{tmp}/unet-only")
+        for src, (schedule, parameterization) in expected.items():
+            with contextlib.redirect_stdout(io.StringIO()):
+                convert_cli([f"{tmp}/{src}", f"{tmp}/{src}-anneal"])
+            with open(f"{tmp}/{src}-anneal/config.json") as f:
+                written = json.load(f)
+            got = (written["format"], written["version"], written["schedule"])
+            got += (written["parameterization"],)
+            if got != ("anneal-checkpoint", 1, schedule, parameterization):
+                failures.append(f"converter on {src}: wrote {got}")
+    return failures
+
+
 def main() -> int:
     diffusers_logging.set_verbosity_error()  # from_pretrained's note about `accelerate`
     rows = [
@@ -210,6 +243,7 @@ def main() -> int:
         )
         failures += [f"{r['name']}: {p}" for p in problems]
     failures += config_errors()
+    failures += converter_errors()
     print(f"\ntolerance {TOLERANCE}; torch {torch.__version__}, mlx {mx.__version__}")
     if failures:
         print("\nparity FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
