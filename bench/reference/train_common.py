@@ -92,6 +92,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def blas_libraries() -> list[str]:
+    """BLAS/LAPACK libraries mapped into this process (Linux). It matters: the mlx-cpu wheel
+    bundles netlib's reference BLAS, about 10x slower at GEMM here than OpenBLAS, which a
+    run can interpose with LD_PRELOAD (see bench/README.md)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    names = {os.path.basename(p) for p in paths}
+    return sorted(n for n in names if any(k in n.lower() for k in ("blas", "mkl", "lapack")))
+
+
 def max_rss_bytes() -> int:
     """The process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -124,6 +137,9 @@ def report(
         "versions": {"python": platform.python_version(), **versions},
         "peak_memory_source": peak_memory_source,
         "max_rss_bytes": rss,
+        "blas": blas_libraries(),
+        # Other work on the machine skews timings; the 1-minute load average says how much.
+        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "step_ms": [round(s * 1000.0, 3) for s in step_seconds],
         # The first warm-up step includes tracing and compilation.
         "warmup_ms": [round(s * 1000.0, 3) for s in warmup_seconds],
