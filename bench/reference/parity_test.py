@@ -169,6 +169,7 @@ def config_errors() -> list[str]:
     cases = [
         ({"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"]}, "down_block_types[1]"),
         ({"time_embedding_type": "fourier"}, "time_embedding_type"),
+        ({"layer_per_block": 2}, "layer_per_block"),
         ({"block_out_channels": [32, 48], "norm_num_groups": 32}, "block_out_channels"),
     ]
     base = CASES[1][2]

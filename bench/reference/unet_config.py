@@ -56,11 +56,14 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """A validated diffusers UNet2DModel config; `raw` keeps every key as given."""
+    """A validated diffusers UNet2DModel config: `raw` holds every key, defaults filled in;
+    keys read as attributes (cfg.block_out_channels)."""
 
     raw: dict
 
     def __getattr__(self, key):
+        if key == "raw":  # not yet set (copy/pickle): no recursion through self.raw
+            raise AttributeError(key)
         try:
             return self.raw[key]
         except KeyError as err:
@@ -81,7 +84,11 @@ class UNetConfig:
 
 def parse_config(raw: dict) -> UNetConfig:
     """Fills diffusers' defaults and refuses what this port does not implement, naming the key."""
-    cfg = {**DEFAULTS, **{k: v for k, v in raw.items() if not k.startswith("_")}}
+    given = {k: v for k, v in raw.items() if not k.startswith("_")}
+    unknown = sorted(set(given) - set(DEFAULTS))
+    # A misspelt key would otherwise fall back to diffusers' default silently.
+    _require(not unknown, unknown[0] if unknown else "", "unknown key (not a UNet2DModel argument)")
+    cfg = {**DEFAULTS, **given}
     channels = list(cfg["block_out_channels"])
     cfg["block_out_channels"] = channels
     downs, ups = list(cfg["down_block_types"]), list(cfg["up_block_types"])
