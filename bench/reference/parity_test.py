@@ -3,8 +3,9 @@
 For several small configurations: a randomly initialised diffusers model (norm affines and
 embeddings perturbed too, so a wrong scale/shift cannot hide behind weight 1 / bias 0) is
 converted with convert_diffusers.py, loaded with unet.load, and run on the same input
-(NCHW for torch, NHWC for MLX). Passes when outputs agree to TOLERANCE and both sides count
-the same parameters under the same names, in the same order. A mutated config (sin/cos order
+(NCHW for torch, NHWC for MLX). Passes when outputs agree to TOLERANCE, the gradients of a
+squared-error loss agree to TOLERANCE relative to the largest one, and both sides count the
+same parameters under the same names, in the same order. A mutated config (sin/cos order
 flipped) must then fail the same comparison, so the check is shown to discriminate.
 
     bench/.venv/bin/python bench/reference/parity_test.py
@@ -25,7 +26,7 @@ from diffusers import UNet2DModel
 from diffusers.utils import logging as diffusers_logging
 
 import unet
-from convert_diffusers import DEFAULT_SCHEDULE, convert_model, load_source
+from convert_diffusers import DEFAULT_SCHEDULE, convert_model, convert_state_dict, load_source
 from convert_diffusers import main as convert_cli
 
 TOLERANCE = 1e-4
@@ -109,6 +110,36 @@ def perturb(model: UNet2DModel, seed: int) -> None:
                 p.add_(0.2 * torch.randn(p.shape, generator=g))
 
 
+def gradient_error(model, mlx_model, x, t, labels, seed) -> float:
+    """Gradients of a squared-error loss through both networks (what a training step
+    differentiates): the largest difference, relative to the largest gradient."""
+    target = torch.randn(
+        model(x, t, class_labels=labels).sample.shape,
+        generator=torch.Generator().manual_seed(seed + 2),
+    )
+    model.zero_grad()
+    torch.mean((model(x, t, class_labels=labels).sample - target) ** 2).backward()
+    torch_grads = convert_state_dict({n: p.grad for n, p in model.named_parameters()})
+
+    target_nhwc = mx.array(target.permute(0, 2, 3, 1).numpy())
+    mlx_labels = None if labels is None else mx.array(labels.numpy())
+
+    def loss(params):
+        out = unet.apply(
+            mlx_model.config,
+            params,
+            mx.array(x.permute(0, 2, 3, 1).numpy()),
+            mx.array(t.numpy()),
+            mlx_labels,
+        )
+        return mx.mean(mx.square(out - target_nhwc))
+
+    mlx_grads = mx.grad(loss)(mlx_model.params)
+    scale = max(float(np.abs(g).max()) for g in torch_grads.values())
+    diff = max(float(np.abs(np.array(mlx_grads[n]) - g).max()) for n, g in torch_grads.items())
+    return diff / scale
+
+
 def run_case(name: str, size: int, config: dict, seed: int, via_disk: bool) -> dict:
     torch.manual_seed(seed)
     model = UNet2DModel(sample_size=size, **config).eval()
@@ -148,6 +179,8 @@ def run_case(name: str, size: int, config: dict, seed: int, via_disk: bool) -> d
     mutated = {**mlx_model.config.raw, "flip_sin_to_cos": not mlx_model.config.flip_sin_to_cos}
     mutated_err = float(np.abs(mlx_out(mutated) - ref).max())
 
+    grad_err = gradient_error(model, mlx_model, x, t, labels, seed)
+
     torch_names = list(model.state_dict().keys())
     mlx_names = list(mlx_model.params.keys())
     torch_count = sum(p.numel() for p in model.parameters())
@@ -161,6 +194,7 @@ def run_case(name: str, size: int, config: dict, seed: int, via_disk: bool) -> d
         "max_abs_err": err,
         "max_abs_out": float(np.abs(ref).max()),
         "mutated_err": mutated_err,
+        "grad_err": grad_err,
     }
 
 
@@ -221,7 +255,7 @@ def main() -> int:
     ]
     header = (
         f"{'case':16s} {'res':>4s} {'torch params':>13s} {'mlx params':>11s} {'names':>6s} "
-        f"{'max|out|':>9s} {'max abs err':>12s} {'mutated err':>12s}  result"
+        f"{'max|out|':>9s} {'max abs err':>12s} {'grad err':>9s} {'mutated err':>12s}  result"
     )
     print(header)
     print("-" * len(header))
@@ -230,6 +264,8 @@ def main() -> int:
         problems = []
         if not r["max_abs_err"] <= TOLERANCE:
             problems.append(f"max abs err {r['max_abs_err']:.3g} > {TOLERANCE}")
+        if not r["grad_err"] <= TOLERANCE:
+            problems.append(f"gradient error {r['grad_err']:.3g} > {TOLERANCE} (relative)")
         if not (r["torch_params"] == r["mlx_params"] == r["init_params"]):
             problems.append("parameter counts differ")
         if not r["names_match"]:
@@ -239,7 +275,7 @@ def main() -> int:
         print(
             f"{r['name']:16s} {r['size']:4d} {r['torch_params']:13d} {r['mlx_params']:11d} "
             f"{'same' if r['names_match'] else 'DIFF':>6s} {r['max_abs_out']:9.3f} "
-            f"{r['max_abs_err']:12.3e} {r['mutated_err']:12.3e}  "
+            f"{r['max_abs_err']:12.3e} {r['grad_err']:9.2e} {r['mutated_err']:12.3e}  "
             f"{'ok' if not problems else 'FAIL: ' + '; '.join(problems)}"
         )
         failures += [f"{r['name']}: {p}" for p in problems]
