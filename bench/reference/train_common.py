@@ -138,6 +138,12 @@ def report(
         "peak_memory_source": peak_memory_source,
         "max_rss_bytes": rss,
         "blas": blas_libraries(),
+        # Thread counts decide CPU timings on a shared machine (oversubscribed OpenMP stalls).
+        "thread_env": {
+            k: os.environ[k]
+            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
         # Other work on the machine skews timings; the 1-minute load average says how much.
         "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "step_ms": [round(s * 1000.0, 3) for s in step_seconds],
