@@ -37,7 +37,10 @@ export async function prepareDataset(
   let ref: Parameters<typeof materialize>[0];
   let name: string;
   if (parsed.kind === 'folder') {
-    const report = await importFolder(parsed.path, { home: options.home, strict: options.strict ?? false });
+    const report = await importFolder(parsed.path, {
+      home: options.home,
+      strict: options.strict ?? false,
+    });
     for (const s of report.skipped) io.err(`skipped ${s.relpath}: ${s.reason}`);
     ref = report.ref;
     name = `folder:${parsed.path}`;

@@ -8,7 +8,12 @@ export class ProgressBar {
   #startValue = 0;
   #lastDraw = 0;
 
-  constructor(total: number, label: string, stream: NodeJS.WriteStream = process.stderr, enabled = stream.isTTY === true) {
+  constructor(
+    total: number,
+    label: string,
+    stream: NodeJS.WriteStream = process.stderr,
+    enabled = stream.isTTY === true,
+  ) {
     this.#total = Math.max(1, total);
     this.#label = label;
     this.#stream = stream;

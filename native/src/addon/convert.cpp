@@ -124,6 +124,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.eta = NumberField(o, "spec", "eta", 0.0, 0);
   s.chunk = IntField(o, "spec", "chunk", s.chunk, 1);
   s.schedule.kind = StrField(o, "spec", "schedule", "default");
+  s.clip_denoised = BoolField(o, "spec", "clipDenoised", true);
   s.schedule.rho = NumberField(o, "spec", "rho", 7.0, 0);
   auto sig = Field(o, "sigmas");
   if (sig.IsArray()) {

@@ -64,6 +64,11 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     } else {
       fn.fn = [&d, labels, b](const mx::array& xi, float s) { return d(xi, mx::full({b}, s), labels); };
     }
+    if (spec.clip_denoised) {
+      fn.fn = [inner = fn.fn](const mx::array& xi, float s) {
+        return mx::clip(inner(xi, s), mx::array(-1.0f), mx::array(1.0f));
+      };
+    }
     SamplerOptions opts;
     opts.key = k_sampler;
     opts.eta = spec.eta;

@@ -31,6 +31,9 @@ struct GenerateSpec {
   double guidance = 1.0;  // classifier-free guidance weight; 1 = conditional only
   double eta = 0.0;       // DDIM
   int chunk = 64;         // images per batch; keys are per chunk, so output is independent of n
+  // Clamp each denoised estimate to the data range [-1, 1], as DDPM's and DDIM's reference
+  // samplers do (diffusers' clip_sample): early, high-noise estimates otherwise overshoot.
+  bool clip_denoised = true;
 };
 
 struct GenerateResult {

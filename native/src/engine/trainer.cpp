@@ -2,6 +2,7 @@
 
 #include "engine/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -107,7 +108,10 @@ StepReport Trainer::step() {
   in.push_back(step_key(state_.step));
   in.push_back(mx::array(static_cast<float>(lr)));
   in.push_back(mx::array(static_cast<float>(state_.step + 1)));
-  in.push_back(mx::array(static_cast<float>(config_.ema_decay)));
+  // EMA warmup (as in TensorFlow's ExponentialMovingAverage with num_updates): early on the
+  // average follows the weights closely, so a short run's EMA is not mostly initialization.
+  const double t = static_cast<double>(state_.step);
+  in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + t) / (10.0 + t)))));
   auto out = step_fn_(in);
   mx::eval(out);  // the one evaluation of this step
 

@@ -19,7 +19,9 @@ describe('PNG encoding', () => {
   });
 
   it('refuses a buffer that does not match the size', () => {
-    expect(() => encodePng(new Uint8Array(5), 2, 2, 1)).toThrow(/5 bytes do not make a 2x2x1 image/);
+    expect(() => encodePng(new Uint8Array(5), 2, 2, 1)).toThrow(
+      /5 bytes do not make a 2x2x1 image/,
+    );
   });
 
   it('tiles images into a padded grid', () => {

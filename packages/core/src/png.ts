@@ -29,9 +29,16 @@ function chunk(type: string, data: Uint8Array): Buffer {
 }
 
 /** Encodes HWC uint8 pixels with 1 (gray), 3 (RGB) or 4 (RGBA) channels as PNG. */
-export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Buffer {
+export function encodePng(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: 1 | 3 | 4,
+): Buffer {
   if (pixels.length !== width * height * channels) {
-    throw new Error(`encodePng: ${pixels.length} bytes do not make a ${width}x${height}x${channels} image`);
+    throw new Error(
+      `encodePng: ${pixels.length} bytes do not make a ${width}x${height}x${channels} image`,
+    );
   }
   const colorType = channels === 1 ? 0 : channels === 3 ? 2 : 6;
   const ihdr = Buffer.alloc(13);
@@ -74,7 +81,7 @@ export function tileGrid(
     const ox = pad + (i % cols) * (w + pad);
     const oy = pad + Math.floor(i / cols) * (h + pad);
     for (let y = 0; y < h; y++) {
-      const src = ((i * h + y) * w) * c;
+      const src = (i * h + y) * w * c;
       pixels.set(images.subarray(src, src + w * c), ((oy + y) * width + ox) * c);
     }
   }

@@ -22,7 +22,10 @@ export function parseModelConfig(raw: unknown, source = 'config'): ModelConfig {
   const r = modelConfigSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new AppError('BAD_REQUEST', `${source}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+    throw new AppError(
+      'BAD_REQUEST',
+      `${source}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
   }
   return r.data;
 }
@@ -57,13 +60,17 @@ export class Model {
   static load(dir: string): Model {
     const configPath = join(dir, CONFIG_FILE);
     const weights = join(dir, MODEL_FILE);
-    if (!existsSync(configPath)) throw new AppError('NOT_FOUND', `no ${CONFIG_FILE} in ${dir}; is it an Anneal checkpoint?`);
+    if (!existsSync(configPath))
+      throw new AppError('NOT_FOUND', `no ${CONFIG_FILE} in ${dir}; is it an Anneal checkpoint?`);
     if (!existsSync(weights)) throw new AppError('NOT_FOUND', `no ${MODEL_FILE} in ${dir}`);
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(configPath, 'utf8'));
     } catch (err) {
-      throw new AppError('BAD_REQUEST', `${configPath} is not valid JSON: ${(err as Error).message}`);
+      throw new AppError(
+        'BAD_REQUEST',
+        `${configPath} is not valid JSON: ${(err as Error).message}`,
+      );
     }
     const config = parseModelConfig(raw, configPath);
     try {
@@ -96,11 +103,17 @@ export class Model {
   save(dir: string, extra: Partial<ModelConfig> = {}): void {
     mkdirSync(dir, { recursive: true });
     this.native.save(join(dir, MODEL_FILE));
-    writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify({ ...this.config, ...extra }, null, 2)}\n`);
+    writeFileAtomic(
+      join(dir, CONFIG_FILE),
+      `${JSON.stringify({ ...this.config, ...extra }, null, 2)}\n`,
+    );
   }
 
   /** Samples images; `onStep` sees (step, total) across all chunks. */
-  async sample(spec: Partial<SamplingConfig> & { n: number }, onStep?: (step: number, total: number) => void): Promise<SampleResult> {
+  async sample(
+    spec: Partial<SamplingConfig> & { n: number },
+    onStep?: (step: number, total: number) => void,
+  ): Promise<SampleResult> {
     const r = await this.native.sample(
       {
         sampler: spec.sampler ?? 'dpmpp-2m',

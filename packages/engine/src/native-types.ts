@@ -100,11 +100,22 @@ export interface NativeSampleResult {
 export interface NativeModel {
   parameterCount(): number;
   parameterNames(): string[];
-  forward(x: Float32Array, shape: [number, number, number, number], t: Float32Array, labels?: Int32Array): Float32Array;
+  forward(
+    x: Float32Array,
+    shape: [number, number, number, number],
+    t: Float32Array,
+    labels?: Int32Array,
+  ): Float32Array;
   save(path: string, metadata?: Record<string, string>): void;
   cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
-  sample(spec: NativeSampleSpec, onStep?: (p: { step: number; total: number }) => void): Promise<NativeSampleResult>;
-  gradientCheck(options?: { seed?: number; epsilon?: number }): { analytic: number; numeric: number };
+  sample(
+    spec: NativeSampleSpec,
+    onStep?: (p: { step: number; total: number }) => void,
+  ): Promise<NativeSampleResult>;
+  gradientCheck(options?: { seed?: number; epsilon?: number }): {
+    analytic: number;
+    numeric: number;
+  };
   dispose(): void;
 }
 
@@ -144,7 +155,10 @@ export interface NativeTrainerOptions {
 
 export interface NativeTrainer {
   readonly step: number;
-  run(steps: number, onStep?: (r: NativeStepReport) => void): Promise<{ step: number; cancelled: boolean }>;
+  run(
+    steps: number,
+    onStep?: (r: NativeStepReport) => void,
+  ): Promise<{ step: number; cancelled: boolean }>;
   cancel(): void;
   saveState(path: string): void;
   loadState(path: string): void;
@@ -156,7 +170,17 @@ export interface NativeClasses {
   Model: new (config: unknown, options?: { seed?: number; weights?: string }) => NativeModel;
   Trainer: new (model: NativeModel, options: NativeTrainerOptions) => NativeTrainer;
   sampling: {
-    sigmas(options: { steps: number; schedule: string; sigmaMin?: number; sigmaMax?: number; rho?: number; sigmas?: number[] }, config?: unknown): number[];
+    sigmas(
+      options: {
+        steps: number;
+        schedule: string;
+        sigmaMin?: number;
+        sigmaMax?: number;
+        rho?: number;
+        sigmas?: number[];
+      },
+      config?: unknown,
+    ): number[];
     gaussian(options: {
       dim: number;
       mean: Float32Array;

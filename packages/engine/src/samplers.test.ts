@@ -10,7 +10,17 @@ const mean = new Float32Array([1, -1]);
 const lambda = new Float32Array([2, 0.25]);
 
 function run(sampler: string, steps: number, n = 2000, seed = 0, eta = 0) {
-  return loadNative().sampling.gaussian({ dim: 2, mean, eigvecs: U, eigvals: lambda, sampler, steps, n, seed, eta });
+  return loadNative().sampling.gaussian({
+    dim: 2,
+    mean,
+    eigvecs: U,
+    eigvals: lambda,
+    sampler,
+    steps,
+    n,
+    seed,
+    eta,
+  });
 }
 
 function rmsToExact(r: { samples: Float32Array; exact: Float32Array }) {
@@ -50,7 +60,8 @@ describe('samplers against the exact Gaussian answer', () => {
   for (const sampler of ['euler', 'heun', 'dpmpp-2m', 'ddim']) {
     it(`${sampler}: converges to the exact ODE solution as steps grow`, () => {
       const errors = [10, 20, 50, 100].map((steps) => rmsToExact(run(sampler, steps)));
-      for (let i = 1; i < errors.length; i++) expect(errors[i]).toBeLessThan(errors[i - 1] ?? Infinity);
+      for (let i = 1; i < errors.length; i++)
+        expect(errors[i]).toBeLessThan(errors[i - 1] ?? Infinity);
       expect(errors[3]).toBeLessThan(sampler === 'euler' || sampler === 'ddim' ? 0.05 : 0.005);
     });
   }
@@ -60,14 +71,14 @@ describe('samplers against the exact Gaussian answer', () => {
       const m = moments(run(sampler, 100, 8000, 1).samples);
       expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
       expect(Math.abs((m.mean[1] ?? 0) + 1)).toBeLessThan(0.06);
-      m.cov.forEach((v, i) => expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.1));
+      for (const [i, v] of m.cov.entries()) expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.1);
     }
   });
 
   it('DDPM (ancestral) lands on the right distribution too', () => {
     const m = moments(run('ddpm', 200, 8000, 2).samples);
     expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
-    m.cov.forEach((v, i) => expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12));
+    for (const [i, v] of m.cov.entries()) expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12);
   });
 
   it('DPM-Solver++(2M) beats Euler at equal NFE', () => {
@@ -103,7 +114,11 @@ describe('sigma schedules', () => {
 
   it('explicit lists get a final 0 and are validated', () => {
     expect(sigmas({ steps: 1, schedule: 'explicit', sigmas: [5, 1, 0.1] })).toEqual([5, 1, 0.1, 0]);
-    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [1, 2] })).toThrow(/strictly decrease/);
-    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [] })).toThrow(/at least one sigma/);
+    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [1, 2] })).toThrow(
+      /strictly decrease/,
+    );
+    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [] })).toThrow(
+      /at least one sigma/,
+    );
   });
 });

@@ -17,11 +17,16 @@ beforeAll(async () => {
 });
 
 const config = () => ({
-  unet: { ...presetUNet('tiny', { resolution: 8, channels: 3, numClasses: 5 }), block_out_channels: [16, 32] },
+  unet: {
+    ...presetUNet('tiny', { resolution: 8, channels: 3, numClasses: 5 }),
+    block_out_channels: [16, 32],
+  },
   parameterization: 'eps' as const,
 });
 
-function trainer(opts: { compile?: boolean; lr?: number; seed?: number; totalSteps?: number; batch?: number } = {}) {
+function trainer(
+  opts: { compile?: boolean; lr?: number; seed?: number; totalSteps?: number; batch?: number } = {},
+) {
   const model = Model.create(config(), 7);
   return Trainer.create({
     model,
@@ -44,7 +49,12 @@ async function runSteps(t: Trainer, n: number) {
 
 function weights(t: Trainer, name = 'conv_out.weight') {
   const m = t.ema();
-  const p = m.native.forward(new Float32Array(8 * 8 * 3).fill(0.5), [1, 8, 8, 3], new Float32Array([100]), new Int32Array([1]));
+  const p = m.native.forward(
+    new Float32Array(8 * 8 * 3).fill(0.5),
+    [1, 8, 8, 3],
+    new Float32Array([100]),
+    new Int32Array([1]),
+  );
   m.dispose();
   return { name, output: p };
 }
@@ -55,7 +65,7 @@ describe('trainer', () => {
     const b = trainer({ compile: false });
     const la = await runSteps(a, 4);
     const lb = await runSteps(b, 4);
-    la.forEach((l, i) => expect(l).toBeCloseTo(lb[i] ?? Number.NaN, 4));
+    for (const [i, l] of la.entries()) expect(l).toBeCloseTo(lb[i] ?? Number.NaN, 4);
     const oa = weights(a).output;
     const ob = weights(b).output;
     const maxDiff = Math.max(...Array.from(oa, (v, i) => Math.abs(v - (ob[i] ?? 0))));
@@ -91,7 +101,14 @@ describe('trainer', () => {
   it('refuses a job over the memory budget before it starts, and checks the peak after each step', async () => {
     const model = Model.create(config(), 0);
     expect(() =>
-      Trainer.create({ model, shards, numClasses: 5, batch: 8, totalSteps: 5, budget: { bytes: 1024 * 1024, source: 'test' } }),
+      Trainer.create({
+        model,
+        shards,
+        numClasses: 5,
+        batch: 8,
+        totalSteps: 5,
+        budget: { bytes: 1024 * 1024, source: 'test' },
+      }),
     ).toThrow(/exceeds the budget of 1\.0 MiB \(test\)/);
     const native = new (loadNative().Trainer)(model.native, {
       batchSize: 8,
@@ -101,7 +118,9 @@ describe('trainer', () => {
       budgetBytes: 64 * 1024,
       budgetSource: 'tiny test budget',
     });
-    await expect(native.run(1)).rejects.toThrow(/ANNEAL_MEMORY_BUDGET: peak memory .* at step 1 exceeded the memory budget/);
+    await expect(native.run(1)).rejects.toThrow(
+      /ANNEAL_MEMORY_BUDGET: peak memory .* at step 1 exceeded the memory budget/,
+    );
   });
 
   it('rejects shards that do not match the model, naming both sizes', () => {

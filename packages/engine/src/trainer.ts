@@ -55,12 +55,20 @@ export function defaultDtype(hw: HardwareProfile): ComputeDtype {
 }
 
 /** The largest power-of-two batch (<= max) whose estimate fits the budget. */
-export function defaultBatch(model: Model, budget: MemoryBudget, dtype: ComputeDtype, max = 64): number {
+export function defaultBatch(
+  model: Model,
+  budget: MemoryBudget,
+  dtype: ComputeDtype,
+  max = 64,
+): number {
   const native = loadNative();
   for (let b = max; b >= 1; b = Math.floor(b / 2)) {
     if (native.memory.estimate(trainingMemorySpec(model, b, dtype)).total <= budget.bytes) return b;
   }
-  throw new AppError('RESOURCE_EXHAUSTED', `even batch 1 of this model exceeds the memory budget (${budget.source})`);
+  throw new AppError(
+    'RESOURCE_EXHAUSTED',
+    `even batch 1 of this model exceeds the memory budget (${budget.source})`,
+  );
 }
 
 /**
@@ -81,7 +89,8 @@ export class Trainer {
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
-    if (options.budget) assertJobFits(trainingMemorySpec(options.model, options.batch, dtype), options.budget);
+    if (options.budget)
+      assertJobFits(trainingMemorySpec(options.model, options.batch, dtype), options.budget);
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
@@ -187,6 +196,7 @@ function translate(err: unknown): Error {
   if (message.startsWith('ANNEAL_MEMORY_BUDGET: ')) {
     return new AppError('RESOURCE_EXHAUSTED', message.slice('ANNEAL_MEMORY_BUDGET: '.length));
   }
-  if (message.startsWith('ANNEAL_DIVERGED: ')) return new AppError('INTERNAL', message.slice('ANNEAL_DIVERGED: '.length));
+  if (message.startsWith('ANNEAL_DIVERGED: '))
+    return new AppError('INTERNAL', message.slice('ANNEAL_DIVERGED: '.length));
   return err instanceof Error ? err : new Error(message);
 }

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Model, presetUNet } from './index.ts';
 
 const tinyConfig = (classes?: number) => ({
-  unet: { ...presetUNet('tiny', { resolution: 8, channels: 1, numClasses: classes }), block_out_channels: [16, 32] },
+  unet: {
+    ...presetUNet('tiny', { resolution: 8, channels: 1, numClasses: classes }),
+    block_out_channels: [16, 32],
+  },
   parameterization: 'eps' as const,
 });
 
@@ -44,8 +47,12 @@ describe('U-Net', () => {
     expect(a).toHaveLength(2 * 8 * 8);
     expect(a.every(Number.isFinite)).toBe(true);
     // The first example's class changed, the second's did not.
-    expect(Math.max(...a.slice(0, 64).map((v, i) => Math.abs(v - (b[i] ?? 0))))).toBeGreaterThan(1e-4);
-    expect(Math.max(...a.slice(64).map((v, i) => Math.abs(v - (b[64 + i] ?? 0))))).toBeLessThan(1e-6);
+    expect(Math.max(...a.slice(0, 64).map((v, i) => Math.abs(v - (b[i] ?? 0))))).toBeGreaterThan(
+      1e-4,
+    );
+    expect(Math.max(...a.slice(64).map((v, i) => Math.abs(v - (b[64 + i] ?? 0))))).toBeLessThan(
+      1e-6,
+    );
     expect(() => m.native.forward(x, [2, 8, 8, 1], t)).toThrow(/class labels are required/);
   });
 
@@ -59,11 +66,15 @@ describe('U-Net', () => {
 
   it('rejects bad configs, naming the field', () => {
     const bad = tinyConfig();
-    expect(() => Model.create({ ...bad, unet: { ...bad.unet, block_out_channels: [12, 32] } })).toThrow(
-      /unet\.block_out_channels\.0: 12 is not a multiple of norm_num_groups/,
+    expect(() =>
+      Model.create({ ...bad, unet: { ...bad.unet, block_out_channels: [12, 32] } }),
+    ).toThrow(/unet\.block_out_channels\.0: 12 is not a multiple of norm_num_groups/);
+    expect(() => Model.create({ ...bad, unet: { ...bad.unet, sample_size: 9 } })).toThrow(
+      /unet\.sample_size/,
     );
-    expect(() => Model.create({ ...bad, unet: { ...bad.unet, sample_size: 9 } })).toThrow(/unet\.sample_size/);
-    expect(() => Model.create({ ...bad, parameterization: 'score' as 'eps' })).toThrow(/parameterization/);
+    expect(() => Model.create({ ...bad, parameterization: 'score' as 'eps' })).toThrow(
+      /parameterization/,
+    );
   });
 
   it('costs a configuration without training', () => {

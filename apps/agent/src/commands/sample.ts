@@ -91,7 +91,10 @@ export const sample: Command = {
       wall_s: (Date.now() - started) / 1000,
     };
     if (flags.json) io.out(JSON.stringify(summary));
-    else io.out(`wrote ${flags.n} samples (${flags.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`);
+    else
+      io.out(
+        `wrote ${flags.n} samples (${flags.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+      );
     return 0;
   },
 };

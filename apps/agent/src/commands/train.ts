@@ -10,6 +10,7 @@ import {
   type ModelConfig,
   parameterizationSchema,
   parseModelConfig,
+  presetLearningRate,
   presetNames,
   presetUNet,
   probeHardware,
@@ -44,7 +45,8 @@ Model:
 
 Training:
   --batch N            default: the largest power of two up to 32 that fits the memory budget
-  --lr X               peak learning rate (default 2e-4; linear warmup then cosine decay)
+  --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
+                       for base; linear warmup then cosine decay)
   --warmup N           warmup steps (default min(100, steps/10))
   --seed N             seed for weights, noise and data order (default 0)
   --dtype T            float32 | bfloat16 | float16 (default: from the hardware probe)
@@ -66,7 +68,7 @@ const flagsSchema = z.object({
   parameterization: parameterizationSchema.exclude(['consistency']).default('eps'),
   unconditional: z.boolean().default(false),
   batch: z.coerce.number().int().min(1).max(4096).optional(),
-  lr: z.coerce.number().positive().max(1).default(2e-4),
+  lr: z.coerce.number().positive().max(1).optional(),
   warmup: z.coerce.number().int().min(0).optional(),
   seed: z.coerce.number().int().min(0).default(0),
   dtype: dtypeSchema.optional(),
@@ -100,6 +102,9 @@ const options = {
   json: { type: 'boolean' },
 } as const;
 
+const isPreset = (name: string): name is (typeof presetNames)[number] =>
+  (presetNames as readonly string[]).includes(name);
+
 /** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
 function truncateMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
@@ -129,23 +134,34 @@ export const train: Command = {
     applyMemoryLimits(budget);
     const hasState = existsSync(join(out, TRAINER_STATE_FILE));
     if (hasState && !flags.resume) {
-      throw new AppError('CONFLICT', `${out} already holds a training run; pass --resume to continue it, or choose another --out`);
+      throw new AppError(
+        'CONFLICT',
+        `${out} already holds a training run; pass --resume to continue it, or choose another --out`,
+      );
     }
-    if (flags.resume && !hasState) throw new AppError('NOT_FOUND', `--resume: no ${TRAINER_STATE_FILE} in ${out}`);
+    if (flags.resume && !hasState)
+      throw new AppError('NOT_FOUND', `--resume: no ${TRAINER_STATE_FILE} in ${out}`);
 
-    if (!flags.json) io.err(`preparing dataset ${flags.dataset} at ${flags.resolution}x${flags.resolution}...`);
-    const data = await prepareDataset(flags.dataset, flags.resolution, io, { strict: flags.strict });
+    if (!flags.json)
+      io.err(`preparing dataset ${flags.dataset} at ${flags.resolution}x${flags.resolution}...`);
+    const data = await prepareDataset(flags.dataset, flags.resolution, io, {
+      strict: flags.strict,
+    });
     const conditional = !flags.unconditional && data.classes.length > 0;
 
     let config: ModelConfig;
     if (flags['model-config']) {
       const path = resolve(flags['model-config']);
-      if (!existsSync(path)) throw new AppError('NOT_FOUND', `--model-config: ${path} does not exist`);
+      if (!existsSync(path))
+        throw new AppError('NOT_FOUND', `--model-config: ${path} does not exist`);
       let raw: unknown;
       try {
         raw = JSON.parse(readFileSync(path, 'utf8'));
       } catch (err) {
-        throw new AppError('BAD_REQUEST', `--model-config: ${path} is not valid JSON (${(err as Error).message})`);
+        throw new AppError(
+          'BAD_REQUEST',
+          `--model-config: ${path} is not valid JSON (${(err as Error).message})`,
+        );
       }
       config = parseModelConfig(raw, `--model-config ${path}`);
     } else {
@@ -167,7 +183,13 @@ export const train: Command = {
     }
     config = {
       ...config,
-      dataset: { name: data.name, hash: data.hash, resolution: flags.resolution, channels: data.channels, num_classes: conditional ? data.classes.length : 0 },
+      dataset: {
+        name: data.name,
+        hash: data.hash,
+        resolution: flags.resolution,
+        channels: data.channels,
+        num_classes: conditional ? data.classes.length : 0,
+      },
     };
 
     const model = Model.create(config, flags.seed);
@@ -179,7 +201,9 @@ export const train: Command = {
       numClasses: conditional ? data.classes.length : 0,
       batch,
       totalSteps: flags.steps,
-      lr: flags.lr,
+      lr:
+        flags.lr ??
+        presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
       warmup: flags.warmup,
       seed: flags.seed,
       dtype,
@@ -221,13 +245,19 @@ export const train: Command = {
         const r = next.value;
         lastReport = r;
         if (r.rolledBack) {
-          io.err(`\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`);
-          appendFileSync(metricsPath, `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`);
+          io.err(
+            `\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`,
+          );
+          appendFileSync(
+            metricsPath,
+            `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
+          );
           continue;
         }
         recent.push(r.loss);
         if (recent.length > 50) recent.shift();
-        imagesPerS = imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+        imagesPerS =
+          imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
         if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
           appendFileSync(
             metricsPath,
@@ -243,7 +273,9 @@ export const train: Command = {
             })}\n`,
           );
           if (!process.stderr.isTTY && !flags.json) {
-            io.err(`step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
+            io.err(
+              `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
+            );
           }
         }
         if (r.step % flags['checkpoint-every'] === 0) trainer.saveCheckpoint(out, config);
@@ -255,7 +287,9 @@ export const train: Command = {
       bar.done();
     }
     trainer.saveCheckpoint(out, config);
-    const finalLoss = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : Number.NaN;
+    const finalLoss = recent.length
+      ? recent.reduce((a, b) => a + b, 0) / recent.length
+      : Number.NaN;
     const summary = {
       steps: trainer.step,
       final_loss: finalLoss,

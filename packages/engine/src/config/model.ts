@@ -31,18 +31,34 @@ export const unetConfigSchema = z
   .superRefine((c, ctx) => {
     const levels = c.block_out_channels.length;
     if (c.down_block_types.length !== levels) {
-      ctx.addIssue({ code: 'custom', path: ['down_block_types'], message: `needs ${levels} entries, one per block_out_channels entry` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['down_block_types'],
+        message: `needs ${levels} entries, one per block_out_channels entry`,
+      });
     }
     if (c.up_block_types.length !== levels) {
-      ctx.addIssue({ code: 'custom', path: ['up_block_types'], message: `needs ${levels} entries, one per block_out_channels entry` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['up_block_types'],
+        message: `needs ${levels} entries, one per block_out_channels entry`,
+      });
     }
     c.block_out_channels.forEach((ch, i) => {
       if (ch % c.norm_num_groups !== 0) {
-        ctx.addIssue({ code: 'custom', path: ['block_out_channels', i], message: `${ch} is not a multiple of norm_num_groups (${c.norm_num_groups})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['block_out_channels', i],
+          message: `${ch} is not a multiple of norm_num_groups (${c.norm_num_groups})`,
+        });
       }
     });
     if (c.sample_size % 2 ** (levels - 1) !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['sample_size'], message: `must be divisible by 2^${levels - 1}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sample_size'],
+        message: `must be divisible by 2^${levels - 1}`,
+      });
     }
   });
 export type UNetConfig = z.infer<typeof unetConfigSchema>;
@@ -72,7 +88,12 @@ export const modelConfigSchema = z.object({
   preset: z.string().optional(),
   unet: unetConfigSchema,
   parameterization: parameterizationSchema.default('eps'),
-  schedule: vpScheduleSchema.default({ kind: 'linear', timesteps: 1000, beta_start: 1e-4, beta_end: 0.02 }),
+  schedule: vpScheduleSchema.default({
+    kind: 'linear',
+    timesteps: 1000,
+    beta_start: 1e-4,
+    beta_end: 0.02,
+  }),
   sigma_data: z.number().positive().default(0.5),
   sigma_min: z.number().positive().default(0.002),
   dataset: datasetInfoSchema.optional(),

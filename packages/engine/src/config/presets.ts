@@ -10,6 +10,8 @@ interface PresetShape {
   attentionBelow: number;
   norm_num_groups: number;
   attention_head_dim: number;
+  /** Peak learning rate that trains this size quickly without diverging (AdamW, batch 32). */
+  lr: number;
 }
 
 /**
@@ -19,9 +21,30 @@ interface PresetShape {
  * add a new name instead of changing one.
  */
 const presets: Record<PresetName, PresetShape> = {
-  tiny: { block_out_channels: [32, 64], layers_per_block: 1, attentionBelow: 0.5, norm_num_groups: 8, attention_head_dim: 8 },
-  small: { block_out_channels: [32, 64, 64], layers_per_block: 1, attentionBelow: 0.25, norm_num_groups: 8, attention_head_dim: 16 },
-  base: { block_out_channels: [64, 128, 128, 256], layers_per_block: 2, attentionBelow: 0.25, norm_num_groups: 32, attention_head_dim: 32 },
+  tiny: {
+    block_out_channels: [32, 64],
+    layers_per_block: 1,
+    attentionBelow: 0.5,
+    norm_num_groups: 8,
+    attention_head_dim: 8,
+    lr: 1e-3,
+  },
+  small: {
+    block_out_channels: [32, 64, 64],
+    layers_per_block: 1,
+    attentionBelow: 0.25,
+    norm_num_groups: 8,
+    attention_head_dim: 16,
+    lr: 1e-3,
+  },
+  base: {
+    block_out_channels: [64, 128, 128, 256],
+    layers_per_block: 2,
+    attentionBelow: 0.25,
+    norm_num_groups: 32,
+    attention_head_dim: 32,
+    lr: 2e-4,
+  },
 };
 
 /** The UNet2DModel configuration of a preset at a resolution and channel count. */
@@ -36,7 +59,11 @@ export function presetUNet(
     // Level i works at resolution / 2^i.
     down.push(1 / 2 ** i <= p.attentionBelow ? 'AttnDownBlock2D' : 'DownBlock2D');
   }
-  const up = [...down].reverse().map((t) => (t === 'AttnDownBlock2D' ? 'AttnUpBlock2D' : 'UpBlock2D')) as UNetConfig['up_block_types'];
+  const up = [...down]
+    .reverse()
+    .map((t) =>
+      t === 'AttnDownBlock2D' ? 'AttnUpBlock2D' : 'UpBlock2D',
+    ) as UNetConfig['up_block_types'];
   return {
     sample_size: opts.resolution,
     in_channels: opts.channels,
@@ -61,4 +88,9 @@ export function presetUNet(
     act_fn: 'silu',
     resnet_time_scale_shift: 'default',
   };
+}
+
+/** The default peak learning rate for a preset. */
+export function presetLearningRate(name: PresetName): number {
+  return presets[name].lr;
 }
