@@ -6,6 +6,8 @@
 //     Float32Array; the raw network F(x, t, class).
 //   save(path, metadata?): sync; writes safetensors atomically.
 //   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
+//   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
+//     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
 //   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps}>.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
@@ -18,6 +20,7 @@
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/checkpoint.h"
+#include "engine/cost.h"
 #include "engine/generate.h"
 
 namespace anneal::addon {
@@ -29,7 +32,7 @@ Napi::Function Model::Define(Napi::Env env) {
                         {InstanceMethod("parameterCount", &Model::ParameterCount),
                          InstanceMethod("parameterNames", &Model::ParameterNames),
                          InstanceMethod("forward", &Model::Forward), InstanceMethod("save", &Model::Save),
-                         InstanceMethod("cost", &Model::Cost), InstanceMethod("sample", &Model::Sample),
+                         InstanceMethod("cost", &Model::Cost), InstanceMethod("measureStep", &Model::MeasureStep), InstanceMethod("sample", &Model::Sample),
                          InstanceMethod("gradientCheck", &Model::GradientCheck),
                          InstanceMethod("dispose", &Model::Dispose)});
   constructor = Napi::Persistent(fn);
@@ -136,6 +139,24 @@ Napi::Value Model::Cost(const Napi::CallbackInfo& info) {
   out.Set("forwardFlopsPerImage", unet_forward_flops(s->unet));
   out.Set("activationBytesPerImage", unet_activation_bytes(s->unet));
   return out;
+}
+
+Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
+  auto s = state(info.Env());
+  auto o = ObjectArg(info, 0, "options");
+  const int batch = static_cast<int>(NumberField(o, "options", "batch", 8, 1));
+  const int steps = static_cast<int>(NumberField(o, "options", "steps", 3, 1));
+  const int warmup = static_cast<int>(NumberField(o, "options", "warmup", 2, 0));
+  return PromiseWorker<StepCost>::Run(
+      info.Env(), [s, batch, steps, warmup] { return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup); },
+      [](Napi::Env env, const StepCost& c) {
+        auto out = Napi::Object::New(env);
+        out.Set("stepSeconds", c.step_seconds);
+        out.Set("imagesPerSecond", c.images_per_second);
+        out.Set("peakBytes", Bytes(env, c.peak_bytes));
+        out.Set("steps", c.steps);
+        return out;
+      });
 }
 
 namespace {

@@ -31,6 +31,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Cost(const Napi::CallbackInfo& info);
+  Napi::Value MeasureStep(const Napi::CallbackInfo& info);
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value GradientCheck(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -99,6 +99,14 @@ export class Model {
     return this.native.cost();
   }
 
+  /**
+   * Measured training cost on random data: median step latency, images/s and peak memory
+   * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
+   */
+  measureStep(options: { batch: number; steps?: number; warmup?: number }) {
+    return this.native.measureStep({ batch: options.batch, steps: options.steps ?? 3, warmup: options.warmup ?? 2 });
+  }
+
   /** Writes config.json and model.safetensors into `dir` (created if needed). */
   save(dir: string, extra: Partial<ModelConfig> = {}): void {
     mkdirSync(dir, { recursive: true });

@@ -108,6 +108,12 @@ export interface NativeModel {
   ): Float32Array;
   save(path: string, metadata?: Record<string, string>): void;
   cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
+  measureStep(options: { batch: number; steps: number; warmup?: number }): Promise<{
+    stepSeconds: number;
+    imagesPerSecond: number;
+    peakBytes: number;
+    steps: number;
+  }>;
   sample(
     spec: NativeSampleSpec,
     onStep?: (p: { step: number; total: number }) => void,

@@ -84,4 +84,16 @@ describe('U-Net', () => {
     expect(cost.forwardFlopsPerImage).toBeGreaterThan(1e6);
     expect(cost.activationBytesPerImage).toBeGreaterThan(0);
   });
+
+  it('measures step latency and peak memory on random data without changing the weights', async () => {
+    const m = Model.create(tinyConfig(3), 0);
+    const x = new Float32Array(8 * 8).fill(0.25);
+    const before = m.native.forward(x, [1, 8, 8, 1], new Float32Array([10]), new Int32Array([0]));
+    const r = await m.measureStep({ batch: 4, steps: 2, warmup: 1 });
+    expect(r.steps).toBe(2);
+    expect(r.stepSeconds).toBeGreaterThan(0);
+    expect(r.imagesPerSecond).toBeCloseTo(4 / r.stepSeconds, 6);
+    expect(r.peakBytes).toBeGreaterThan(m.parameterCount() * 4);
+    expect(m.native.forward(x, [1, 8, 8, 1], new Float32Array([10]), new Int32Array([0]))).toEqual(before);
+  });
 });
