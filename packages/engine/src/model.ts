@@ -104,7 +104,11 @@ export class Model {
    * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
    */
   measureStep(options: { batch: number; steps?: number; warmup?: number }) {
-    return this.native.measureStep({ batch: options.batch, steps: options.steps ?? 3, warmup: options.warmup ?? 2 });
+    return this.native.measureStep({
+      batch: options.batch,
+      steps: options.steps ?? 3,
+      warmup: options.warmup ?? 2,
+    });
   }
 
   /** Writes config.json and model.safetensors into `dir` (created if needed). */

@@ -130,7 +130,7 @@ export class Trainer {
     let wake: (() => void) | null = null;
     let done: { step: number; cancelled: boolean } | null = null;
     let failure: unknown = null;
-    this.#native
+    const settled = this.#native
       .run(steps, (r) => {
         queue.push(r);
         wake?.();
@@ -145,18 +145,27 @@ export class Trainer {
           wake?.();
         },
       );
-    while (true) {
-      const next = queue.shift();
-      if (next) {
-        yield next;
-        continue;
+    try {
+      while (true) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (failure) throw translate(failure);
+        if (done) return done;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
       }
-      if (failure) throw translate(failure);
-      if (done) return done;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = null;
+    } finally {
+      // A consumer that stops early (break, throw) must not leave native steps running:
+      // stop after the current step and wait, so the trainer is idle again when we return.
+      if (!done && !failure) {
+        this.#native.cancel();
+        await settled;
+      }
     }
   }
 

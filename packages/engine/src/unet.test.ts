@@ -94,6 +94,8 @@ describe('U-Net', () => {
     expect(r.stepSeconds).toBeGreaterThan(0);
     expect(r.imagesPerSecond).toBeCloseTo(4 / r.stepSeconds, 6);
     expect(r.peakBytes).toBeGreaterThan(m.parameterCount() * 4);
-    expect(m.native.forward(x, [1, 8, 8, 1], new Float32Array([10]), new Int32Array([0]))).toEqual(before);
+    expect(m.native.forward(x, [1, 8, 8, 1], new Float32Array([10]), new Int32Array([0]))).toEqual(
+      before,
+    );
   });
 });

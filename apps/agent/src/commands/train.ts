@@ -234,59 +234,65 @@ export const train: Command = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     let cancelled = false;
+    const every = flags['checkpoint-every'];
     try {
-      const run = trainer.run(flags.steps - startStep);
-      while (true) {
-        const next = await run.next();
-        if (next.done) {
-          cancelled = next.value.cancelled;
-          break;
-        }
-        const r = next.value;
-        lastReport = r;
-        if (r.rolledBack) {
-          io.err(
-            `\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`,
-          );
-          appendFileSync(
-            metricsPath,
-            `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
-          );
-          continue;
-        }
-        recent.push(r.loss);
-        if (recent.length > 50) recent.shift();
-        imagesPerS =
-          imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
-        if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
-          appendFileSync(
-            metricsPath,
-            `${JSON.stringify({
-              step: r.step,
-              loss: r.loss,
-              lr: r.lr,
-              grad_norm: r.gradNorm,
-              images_per_s: imagesPerS,
-              peak_memory_bytes: r.peakBytes,
-              active_memory_bytes: r.activeBytes,
-              wall_s: (Date.now() - started) / 1000,
-            })}\n`,
-          );
-          if (!process.stderr.isTTY && !flags.json) {
-            io.err(
-              `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
-            );
+      // Run in chunks that end on checkpoint boundaries: the native trainer is idle between
+      // chunks, which is when its state can be written.
+      while (trainer.step < flags.steps && !cancelled) {
+        const chunk = Math.min(every - (trainer.step % every), flags.steps - trainer.step);
+        const run = trainer.run(chunk);
+        while (true) {
+          const next = await run.next();
+          if (next.done) {
+            cancelled = next.value.cancelled;
+            break;
           }
+          const r = next.value;
+          lastReport = r;
+          if (r.rolledBack) {
+            io.err(
+              `\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`,
+            );
+            appendFileSync(
+              metricsPath,
+              `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
+            );
+            continue;
+          }
+          recent.push(r.loss);
+          if (recent.length > 50) recent.shift();
+          imagesPerS =
+            imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+          if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
+            appendFileSync(
+              metricsPath,
+              `${JSON.stringify({
+                step: r.step,
+                loss: r.loss,
+                lr: r.lr,
+                grad_norm: r.gradNorm,
+                images_per_s: imagesPerS,
+                peak_memory_bytes: r.peakBytes,
+                active_memory_bytes: r.activeBytes,
+                wall_s: (Date.now() - started) / 1000,
+              })}\n`,
+            );
+            if (!process.stderr.isTTY && !flags.json) {
+              io.err(
+                `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
+              );
+            }
+          }
+          bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
         }
-        if (r.step % flags['checkpoint-every'] === 0) trainer.saveCheckpoint(out, config);
-        bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
+        trainer.saveCheckpoint(out, config);
       }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       bar.done();
     }
-    trainer.saveCheckpoint(out, config);
+    if (trainer.step === startStep) trainer.saveCheckpoint(out, config);
     const finalLoss = recent.length
       ? recent.reduce((a, b) => a + b, 0) / recent.length
       : Number.NaN;
