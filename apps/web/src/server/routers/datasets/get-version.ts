@@ -1,0 +1,7 @@
+import { z } from 'zod';
+import { getDatasetVersion } from '../../domain/datasets/versions.ts';
+import { viewerProcedure } from '../../trpc/init.ts';
+
+export const getVersion = viewerProcedure
+  .input(z.object({ versionId: z.uuid() }))
+  .query(({ ctx, input }) => getDatasetVersion(ctx.db, ctx.principal.orgId, input.versionId));

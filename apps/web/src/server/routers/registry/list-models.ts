@@ -1,0 +1,7 @@
+import { z } from 'zod';
+import { listModels as list } from '../../domain/registry/registry.ts';
+import { viewerProcedure } from '../../trpc/init.ts';
+
+export const listModels = viewerProcedure
+  .input(z.object({ projectId: z.uuid() }))
+  .query(({ ctx, input }) => list(ctx.db, ctx.principal.orgId, input.projectId));
