@@ -3,6 +3,12 @@ export function when(value: string | Date | null | undefined): string {
   if (!value) return '—';
   const d = new Date(value);
   const diff = (Date.now() - d.getTime()) / 1000;
+  if (diff < -60) {
+    const ahead = -diff;
+    if (ahead < 3600) return `in ${Math.round(ahead / 60)} min`;
+    if (ahead < 86400) return `in ${Math.round(ahead / 3600)} h`;
+    return `in ${Math.round(ahead / 86400)} days`;
+  }
   if (diff < 60) return 'just now';
   if (diff < 3600) return `${Math.floor(diff / 60)} min ago`;
   if (diff < 86400) return `${Math.floor(diff / 3600)} h ago`;
@@ -33,7 +39,7 @@ export function num(v: unknown): string {
   if (typeof v !== 'number') return v === null || v === undefined ? '—' : String(v);
   if (Number.isInteger(v)) return v.toLocaleString();
   const abs = Math.abs(v);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return v.toExponential(3);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return v.toExponential(3).replace(/\.?0+e/, 'e');
   return v.toPrecision(4).replace(/\.?0+$/, '');
 }
 
