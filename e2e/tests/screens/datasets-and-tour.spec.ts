@@ -65,7 +65,9 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
   await page.screenshot({ path: '../docs/screenshots/dataset-version.png', fullPage: true });
 
   await page.goto(`${server.url}/projects`);
-  await expect(page.getByText('faces-64')).toBeVisible();
+  const card = page.locator('.project-card', { hasText: 'faces-64' });
+  await expect(card).toContainText('3 runs');
+  await expect(card).toContainText('3 datasets');
   await page.screenshot({ path: '../docs/screenshots/projects.png' });
   await page.goto(`${server.url}/agents`);
   await expect(page.getByText('No agents connected')).toBeVisible();

@@ -19,7 +19,6 @@ function makeQueryClient() {
   return new QueryClient({
     defaultOptions: {
       queries: {
-        staleTime: 5_000,
         refetchOnWindowFocus: false,
         // 401/403/404 will not change by asking again.
         retry: (count, err) =>

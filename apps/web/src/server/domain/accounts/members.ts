@@ -69,7 +69,7 @@ export async function describeInvite(db: Db, code: string, now = new Date()) {
       email: invites.email,
       role: invites.role,
       orgName: organizations.name,
-      hasAccount: sql<boolean>`exists (select 1 from users u where u.email = ${invites.email})`,
+      hasAccount: sql<boolean>`exists (select 1 from users u where u.email = invites.email)`,
     })
     .from(invites)
     .innerJoin(organizations, eq(organizations.id, invites.orgId))

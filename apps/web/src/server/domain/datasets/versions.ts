@@ -110,9 +110,6 @@ export async function listDatasets(db: Db, orgId: string, projectId: string) {
   const rows = await db
     .select({
       dataset: datasets,
-      latest: sql<
-        number | null
-      >`(select max(version) from dataset_versions v where v.dataset_id = ${datasets.id})`,
     })
     .from(datasets)
     .where(eq(datasets.projectId, projectId))

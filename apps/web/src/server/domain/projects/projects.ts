@@ -36,12 +36,14 @@ export async function listProjects(db: Db, orgId: string) {
       name: projects.name,
       description: projects.description,
       createdAt: projects.createdAt,
-      runCount: sql<number>`(select count(*)::int from ${runs} where ${runs.projectId} = ${projects.id})`,
-      modelCount: sql<number>`(select count(*)::int from ${registeredModels} where ${registeredModels.projectId} = ${projects.id})`,
-      datasetCount: sql<number>`(select count(*)::int from ${datasets} where ${datasets.projectId} = ${projects.id})`,
+      // Literal, qualified names: drizzle renders columns inside sql`` unqualified in a
+      // single-table select, which a correlated subquery would bind to its own table.
+      runCount: sql<number>`(select count(*)::int from runs r where r.project_id = projects.id)`,
+      modelCount: sql<number>`(select count(*)::int from registered_models m where m.project_id = projects.id)`,
+      datasetCount: sql<number>`(select count(*)::int from datasets d where d.project_id = projects.id)`,
       lastRunAt: sql<
         string | null
-      >`(select max(${runs.startedAt}) from ${runs} where ${runs.projectId} = ${projects.id})`,
+      >`(select max(r.started_at) from runs r where r.project_id = projects.id)`,
     })
     .from(projects)
     .where(eq(projects.orgId, orgId))

@@ -174,10 +174,10 @@ export async function listModels(db: Db, orgId: string, projectId: string) {
       createdAt: registeredModels.createdAt,
       latestVersion: sql<
         number | null
-      >`(select max(version) from ${modelVersions} where ${modelVersions.modelId} = ${registeredModels.id})`,
+      >`(select max(v.version) from model_versions v where v.model_id = registered_models.id)`,
       aliases: sql<
         { alias: string; version: number }[]
-      >`coalesce((select jsonb_agg(jsonb_build_object('alias', a.alias, 'version', v.version) order by a.alias) from model_aliases a join model_versions v on v.id = a.version_id where a.model_id = ${registeredModels.id}), '[]'::jsonb)`,
+      >`coalesce((select jsonb_agg(jsonb_build_object('alias', a.alias, 'version', v.version) order by a.alias) from model_aliases a join model_versions v on v.id = a.version_id where a.model_id = registered_models.id), '[]'::jsonb)`,
     })
     .from(registeredModels)
     .where(eq(registeredModels.projectId, projectId))

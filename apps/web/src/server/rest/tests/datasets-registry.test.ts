@@ -129,6 +129,17 @@ describe('registry', () => {
       [1, ['staging']],
     ]);
     expect(model.json.versions[1].sourceRun.name).toBe('distill');
+    const listed = await h.api(token, 'GET', `/api/v1/projects/${projectId}/models`);
+    expect(listed.json.models).toMatchObject([
+      {
+        name: 'unet-s',
+        latestVersion: 2,
+        aliases: [
+          { alias: 'production', version: 2 },
+          { alias: 'staging', version: 1 },
+        ],
+      },
+    ]);
     expect(
       (await h.api(token, 'DELETE', `/api/v1/projects/${projectId}/models/unet-s/aliases/staging`))
         .status,

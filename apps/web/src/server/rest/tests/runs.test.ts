@@ -35,6 +35,8 @@ describe('runs and metrics', () => {
       params: { lr: 0.001, steps: 8 },
       parentRunId: parent,
     });
+    const [project] = (await h.api(token, 'GET', '/api/v1/projects')).json.projects;
+    expect(project).toMatchObject({ runCount: 2, modelCount: 0, datasetCount: 0 });
     const done = await h.api(token, 'PATCH', `/api/v1/runs/${runId}`, { status: 'succeeded' });
     expect(done.json.status).toBe('succeeded');
     expect(done.json.endedAt).toBeTruthy();
