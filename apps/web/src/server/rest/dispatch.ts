@@ -75,6 +75,10 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
           'content-type': result.contentType,
           'content-length': result.size,
           'x-content-type-options': 'nosniff',
+          // Uploaded bytes are served from our origin: a sandbox keeps an HTML or SVG
+          // artifact opened in a tab from running script with the viewer's session.
+          'content-security-policy':
+            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
         };
         if (result.filename)
           headers['content-disposition'] =

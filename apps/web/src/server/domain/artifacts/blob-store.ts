@@ -8,6 +8,21 @@ import { AppError } from '@anneal/core';
 
 export const SHA256_RE = /^[a-f0-9]{64}$/;
 
+/**
+ * Bytes one request may still write. Shared by every file of a multi-file upload, so
+ * concurrent files cannot each use the whole limit.
+ */
+export class ByteBudget {
+  #used = 0;
+  constructor(readonly limit: number) {}
+
+  take(n: number): void {
+    this.#used += n;
+    if (this.#used > this.limit)
+      throw new AppError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${this.limit} bytes`);
+  }
+}
+
 export interface StoredBlob {
   sha256: string;
   md5: string;
@@ -33,7 +48,12 @@ export class BlobStore {
     return SHA256_RE.test(sha256) && existsSync(this.pathOf(sha256));
   }
 
-  async put(source: Readable, limit: number, expectedSha256?: string): Promise<StoredBlob> {
+  async put(
+    source: Readable,
+    limit: number | ByteBudget,
+    expectedSha256?: string,
+  ): Promise<StoredBlob> {
+    const budget = typeof limit === 'number' ? new ByteBudget(limit) : limit;
     const tmpDir = join(this.root, 'tmp');
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${Date.now()}-${randomBytes(8).toString('hex')}`);
@@ -46,8 +66,7 @@ export class BlobStore {
         async function* (chunks: AsyncIterable<Buffer>) {
           for await (const chunk of chunks) {
             size += chunk.length;
-            if (size > limit)
-              throw new AppError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${limit} bytes`);
+            budget.take(chunk.length);
             sha.update(chunk);
             md5.update(chunk);
             yield chunk;

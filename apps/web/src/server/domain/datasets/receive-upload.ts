@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError } from '@anneal/core';
 import busboy from 'busboy';
 import yauzl from 'yauzl';
-import type { BlobStore } from '../artifacts/blob-store.ts';
+import { type BlobStore, ByteBudget } from '../artifacts/blob-store.ts';
 import type { HashedFile } from './hashing.ts';
 
 /** Operating-system litter that is never part of a dataset. */
@@ -79,7 +79,7 @@ function extractZip(zipPath: string, store: BlobStore, limit: number): Promise<H
       if (err || !zip)
         return reject(new AppError('BAD_REQUEST', `body: not a readable zip (${err?.message})`));
       const files: HashedFile[] = [];
-      let budget = limit;
+      const budget = new ByteBudget(limit);
       const fail = (e: unknown) => {
         zip.close();
         reject(e);
@@ -95,7 +95,6 @@ function extractZip(zipPath: string, store: BlobStore, limit: number): Promise<H
             return fail(new AppError('BAD_REQUEST', `body: cannot read ${entry.fileName}`));
           // The budget caps the expanded size too, so a zip bomb stops at the upload limit.
           store.put(stream, budget).then((blob) => {
-            budget -= blob.size;
             files.push({ path: entry.fileName, ...blob });
             zip.readEntry();
           }, fail);
@@ -114,30 +113,43 @@ function receiveMultipart(
   return new Promise((resolve, reject) => {
     const files: HashedFile[] = [];
     const pending: Promise<void>[] = [];
-    let budget = limit;
+    const budget = new ByteBudget(limit);
+    let failed = false;
     let parser: busboy.Busboy;
     try {
       // preservePath: a folder upload names each file by its path relative to the folder.
-      parser = busboy({ headers: req.headers, preservePath: true, limits: { fileSize: limit } });
+      parser = busboy({ headers: req.headers, preservePath: true });
     } catch (err) {
       return reject(new AppError('BAD_REQUEST', `body: ${(err as Error).message}`));
     }
+    // First failure answers at once; the rest of the body is drained, not parsed.
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      req.unpipe(parser);
+      req.resume();
+      reject(err);
+    };
     parser.on('file', (_field, stream, info) => {
       const path = (info.filename ?? '').replace(/^\.\/+/, '');
-      if (!path || isJunk(path)) {
+      if (failed || !path || isJunk(path)) {
         stream.resume();
         return;
       }
       pending.push(
-        store.put(stream, budget).then((blob) => {
-          budget -= blob.size;
-          files.push({ path, ...blob });
-        }),
+        store.put(stream, budget).then(
+          (blob) => {
+            files.push({ path, ...blob });
+          },
+          (err) => fail(err),
+        ),
       );
     });
-    parser.on('error', (err: Error) => reject(new AppError('BAD_REQUEST', `body: ${err.message}`)));
+    parser.on('error', (err: Error) => fail(new AppError('BAD_REQUEST', `body: ${err.message}`)));
     parser.on('close', () => {
-      Promise.all(pending).then(() => resolve(files), reject);
+      Promise.all(pending).then(() => {
+        if (!failed) resolve(files);
+      }, fail);
     });
     req.pipe(parser);
   });

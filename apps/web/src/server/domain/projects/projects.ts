@@ -1,6 +1,6 @@
 import { AppError } from '@anneal/core';
 import type { Db, Tx } from '@anneal/db/client';
-import { datasets, projects, registeredModels, runs } from '@anneal/db/schema';
+import { projects } from '@anneal/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 

@@ -126,6 +126,8 @@ describe('artifacts', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(await res.text()).toBe('png-bytes');
+    expect(res.headers.get('content-security-policy')).toMatch(/^sandbox/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(h.services.store.has(put.json.sha256)).toBe(true);
   });
 
@@ -168,5 +170,32 @@ describe('artifacts', () => {
     });
     expect(res.status).toBe(400);
     expect(res.json.error.message).toMatch(/^sha256: /);
+  });
+});
+
+describe('dataset uploads over the limit', () => {
+  it('refuses a multipart folder bigger than the upload limit with 413 and records nothing', async () => {
+    const form = new FormData();
+    form.append('files', new Blob([new Uint8Array(60_000)]), 'big/a.bin');
+    form.append('files', new Blob([new Uint8Array(60_000)]), 'big/b.bin');
+    const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/big/versions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(413);
+    const list = await h.api(token, 'GET', `/api/v1/projects/${projectId}/datasets`);
+    expect(list.json.stored).toEqual([]);
+  });
+
+  it('refuses a zip bigger than the upload limit with 413', async () => {
+    const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/big/versions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/zip' },
+      body: new Uint8Array(150_000),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(413);
   });
 });
