@@ -221,7 +221,16 @@ export async function readModel(db: Db, orgId: string, projectId: string, name: 
     versions: versions.map((v) => ({
       ...v,
       sourceRun: v.sourceRun?.id ? v.sourceRun : null,
-      datasetVersion: v.datasetVersion?.id ? v.datasetVersion : null,
+      // Left joins make every nested field nullable; a version row implies its dataset.
+      datasetVersion:
+        v.datasetVersion?.id && v.datasetVersion.version !== null
+          ? {
+              id: v.datasetVersion.id,
+              version: v.datasetVersion.version,
+              contentHash: v.datasetVersion.contentHash ?? '',
+              datasetName: v.datasetVersion.datasetName ?? '',
+            }
+          : null,
       aliases: aliases.filter((a) => a.versionId === v.id).map((a) => a.alias),
     })),
   };

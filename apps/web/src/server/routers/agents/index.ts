@@ -1,10 +1,12 @@
 import { agents } from '@anneal/db/schema';
 import { desc, eq } from 'drizzle-orm';
+import { z } from 'zod';
 import { router, viewerProcedure } from '../../trpc/init.ts';
+import { agentRow } from '../outputs.ts';
 
 /** Agents register themselves over the gateway (next issue); this lists what is there. */
 export const agentsRouter = router({
-  list: viewerProcedure.query(({ ctx }) =>
+  list: viewerProcedure.output(z.array(agentRow)).query(({ ctx }) =>
     ctx.db
       .select({
         id: agents.id,

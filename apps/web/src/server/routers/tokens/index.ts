@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { createToken, listTokens, revokeToken } from '../../domain/accounts/tokens.ts';
 import { editorProcedure, ownerProcedure, router, viewerProcedure } from '../../trpc/init.ts';
+import { tokenRow } from '../outputs.ts';
 
 // Tokens act for their creator, so creating one needs at least editor (viewers read in the
 // browser); agent tokens enrol machines for the whole organization, so owners only.
 export const tokensRouter = router({
-  list: viewerProcedure.query(({ ctx }) =>
-    listTokens(ctx.db, ctx.principal.orgId, ctx.principal.userId),
-  ),
+  list: viewerProcedure
+    .output(z.array(tokenRow))
+    .query(({ ctx }) => listTokens(ctx.db, ctx.principal.orgId, ctx.principal.userId)),
   createApi: editorProcedure
     .input(z.object({ name: z.string().trim().min(1, { message: 'is required' }).max(100) }))
     .output(z.object({ id: z.string(), token: z.string(), prefix: z.string() }))
