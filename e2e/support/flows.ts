@@ -64,3 +64,14 @@ export function rest(server: TestServer, token: string) {
     return { status: res.status, json: text ? JSON.parse(text) : null };
   };
 }
+
+/**
+ * A screenshot of the page: into docs/screenshots when ANNEAL_SCREENSHOTS=1 (`npm run
+ * screenshots -w @anneal/e2e`), else under test-results so plain test runs leave the
+ * committed images alone.
+ */
+export async function shot(page: Page, name: string, fullPage = false): Promise<void> {
+  const dir =
+    process.env.ANNEAL_SCREENSHOTS === '1' ? '../docs/screenshots' : 'test-results/screenshots';
+  await page.screenshot({ path: `${dir}/${name}.png`, fullPage });
+}

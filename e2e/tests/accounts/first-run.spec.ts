@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createOwner, OWNER } from '../../support/flows.ts';
+import { createOwner, OWNER, shot } from '../../support/flows.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
 let server: TestServer;
@@ -13,7 +13,7 @@ test.afterAll(async () => {
 test('the first visit creates the owner, who can sign out and back in', async ({ page }) => {
   await page.goto(`${server.url}/projects`);
   await expect(page).toHaveURL(/\/setup$/);
-  await page.screenshot({ path: '../docs/screenshots/setup.png' });
+  await shot(page, 'setup');
   await createOwner(page, server);
   await expect(page.getByText('No projects yet')).toBeVisible();
 
@@ -40,7 +40,7 @@ test('the first visit creates the owner, who can sign out and back in', async ({
   await page.fill('input[name=password]', 'not the password');
   await page.click('button[type=submit]');
   await expect(page.getByText('wrong email or password')).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/signin.png' });
+  await shot(page, 'signin');
   await page.fill('input[name=password]', OWNER.password);
   await page.click('button[type=submit]');
   await expect(page).toHaveURL(/\/projects$/);

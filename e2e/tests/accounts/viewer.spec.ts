@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createOwner, createProject } from '../../support/flows.ts';
+import { createOwner, createProject, shot } from '../../support/flows.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
 let server: TestServer;
@@ -21,7 +21,7 @@ test('an invited viewer reads but cannot change anything', async ({ page, browse
   expect(link).toContain('/invite/');
   const [invite] = await server.sql`select email, role, accepted_at from invites`;
   expect(invite).toMatchObject({ email: 'viewer@example.com', role: 'viewer', accepted_at: null });
-  await page.screenshot({ path: '../docs/screenshots/settings.png', fullPage: true });
+  await shot(page, 'settings', true);
 
   const viewerContext = await browser.newContext();
   const viewer = await viewerContext.newPage();

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createApiToken, createOwner, createProject, rest } from '../../support/flows.ts';
+import { createApiToken, createOwner, createProject, rest, shot } from '../../support/flows.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
 let server: TestServer;
@@ -60,5 +60,5 @@ test('a model version is registered from a run and gets an alias', async ({ page
   const [moved] =
     await server.sql`select v.version from model_aliases a join model_versions v on v.id = a.version_id where a.alias = 'production'`;
   expect(moved?.version).toBe(2);
-  await page.screenshot({ path: '../docs/screenshots/model.png', fullPage: true });
+  await shot(page, 'model', true);
 });

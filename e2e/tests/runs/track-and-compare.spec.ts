@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createApiToken, createOwner, createProject, rest } from '../../support/flows.ts';
+import { createApiToken, createOwner, createProject, rest, shot } from '../../support/flows.ts';
 import { gradientPng } from '../../support/png.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
@@ -48,7 +48,7 @@ test('runs logged through REST show their curves and artifacts, and compare', as
 
   await page.goto(`${server.url}/projects/${projectId}`);
   await expect(page.getByRole('link', { name: 'teacher-1000' })).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/runs.png' });
+  await shot(page, 'runs');
 
   await page.getByRole('link', { name: 'teacher-1000' }).click();
   const chart = page.getByTestId('chart-loss');
@@ -63,7 +63,7 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   // Live: a new point reaches the open page without a reload.
   await api('POST', `/runs/${teacher.json.id}/metrics`, { metrics: [{ key: 'fd', step: 1, value: 12.5 }] });
   await expect(page.getByTestId('chart-fd')).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/run.png', fullPage: true });
+  await shot(page, 'run', true);
 
   await page.goto(`${server.url}/projects/${projectId}`);
   await page.getByLabel('select teacher-1000').check();
@@ -75,7 +75,7 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   // Identical params stay hidden until asked for.
   await expect(params.getByText('batch')).toHaveCount(0);
   await expect(page.getByTestId('compare-chart-loss').locator('polyline')).toHaveCount(2);
-  await page.screenshot({ path: '../docs/screenshots/compare.png', fullPage: true });
+  await shot(page, 'compare', true);
   await page.getByLabel('Show identical params').check();
   await expect(params.getByText('batch')).toBeVisible();
 });

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { createApiToken, createOwner, createProject, rest } from '../../support/flows.ts';
+import { createApiToken, createOwner, createProject, rest, shot } from '../../support/flows.ts';
 import { gradientPng } from '../../support/png.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
@@ -59,17 +59,17 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
     join datasets d on d.id = v.dataset_id where d.name = 'faces'`;
   expect(version).toMatchObject({ file_count: 4, labels: ['happy', 'sad'] });
   expect(version?.dvc_md5).toMatch(/\.dir$/);
-  await page.screenshot({ path: '../docs/screenshots/datasets.png', fullPage: true });
+  await shot(page, 'datasets', true);
   await page.getByRole('link', { name: 'v1' }).click();
   await expect(page.getByText('happy/a.png')).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/dataset-version.png', fullPage: true });
+  await shot(page, 'dataset-version', true);
 
   await page.goto(`${server.url}/projects`);
   const card = page.locator('.project-card', { hasText: 'faces-64' });
   await expect(card).toContainText('3 runs');
   await expect(card).toContainText('3 datasets');
-  await page.screenshot({ path: '../docs/screenshots/projects.png' });
+  await shot(page, 'projects');
   await page.goto(`${server.url}/agents`);
   await expect(page.getByText('No agents connected')).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/agents.png' });
+  await shot(page, 'agents');
 });
