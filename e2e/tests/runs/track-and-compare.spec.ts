@@ -78,4 +78,12 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   await shot(page, 'compare', true);
   await page.getByLabel('Show identical params').check();
   await expect(params.getByText('batch')).toBeVisible();
+
+  // Ending a run from its page is recorded with an end time.
+  await page.goto(`${server.url}/projects/${projectId}/runs/${student.json.id}`);
+  await page.getByRole('button', { name: 'Mark succeeded' }).click();
+  await expect(page.locator('.badge.succeeded')).toBeVisible();
+  const [ended] = await server.sql`select status, ended_at from runs where id = ${student.json.id}`;
+  expect(ended?.status).toBe('succeeded');
+  expect(ended?.ended_at).not.toBeNull();
 });

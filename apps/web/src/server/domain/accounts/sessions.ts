@@ -1,7 +1,7 @@
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { memberships, sessions, users } from '@anneal/db/schema';
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, lte } from 'drizzle-orm';
 import { verifyPassword } from '../../auth/password.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { hashSecret, newSecret } from '../../auth/secrets.ts';
@@ -25,6 +25,8 @@ export async function signIn(db: Db, email: string, password: string, now = new 
 }
 
 export async function openSession(db: Db, userId: string, orgId: string, now = new Date()) {
+  // Expired sessions are swept when their user signs in again.
+  await db.delete(sessions).where(and(eq(sessions.userId, userId), lte(sessions.expiresAt, now)));
   const secret = newSecret('as');
   const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
   await db.insert(sessions).values({ tokenHash: hashSecret(secret), userId, orgId, expiresAt });

@@ -1,7 +1,7 @@
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { memberships, tokens, users } from '@anneal/db/schema';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Principal } from '../../auth/principal.ts';
 import { hashSecret, newSecret } from '../../auth/secrets.ts';
@@ -87,11 +87,17 @@ export async function tokenPrincipal(db: Db, secret: string): Promise<Principal 
     )
     .where(and(eq(tokens.tokenHash, hashSecret(secret)), isNull(tokens.revokedAt)));
   if (!row) return null;
-  // Best effort: a lost update of last-used time is harmless.
+  // Best effort, at most once a minute: agents call per metric batch, and a lost update of
+  // last-used time is harmless.
   void db
     .update(tokens)
     .set({ lastUsedAt: new Date() })
-    .where(eq(tokens.id, row.id))
+    .where(
+      and(
+        eq(tokens.id, row.id),
+        sql`(${tokens.lastUsedAt} is null or ${tokens.lastUsedAt} < now() - interval '1 minute')`,
+      ),
+    )
     .catch(() => {});
   return {
     userId: row.userId,

@@ -1,12 +1,12 @@
 'use client';
 
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { LineChart } from '../../../../../../ui/chart.tsx';
 import { bytes, duration, errorMessage, num, SERIES_COLORS, when } from '../../../../../../ui/format.ts';
-import { Empty, StatusBadge } from '../../../../../../ui/shell.tsx';
+import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
 export default function RunPage() {
@@ -16,6 +16,12 @@ export default function RunPage() {
   const run = useQuery(trpc.runs.get.queryOptions({ runId }));
   const metrics = useQuery(trpc.runs.metrics.queryOptions({ runId }));
   const logs = useQuery(trpc.runs.logs.queryOptions({ runId }));
+  const { canEdit } = useMe();
+  const setStatus = useMutation(
+    trpc.runs.update.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
+    }),
+  );
   // The server nudges on every write to this run; refetch just what changed.
   const live = useSubscription(
     trpc.runs.watch.subscriptionOptions(
@@ -61,7 +67,17 @@ export default function RunPage() {
             <StatusBadge status={r.status} />
             {live.status === 'pending' && r.status === 'running' && <span className="live">live</span>}
           </div>
-          <div className="muted small">
+          <div className="row muted small">
+            {canEdit && (r.status === 'running' || r.status === 'queued') && (
+              <>
+                <button className="btn btn-sm" type="button" onClick={() => setStatus.mutate({ runId, status: 'succeeded' })}>
+                  Mark succeeded
+                </button>
+                <button className="btn btn-sm btn-danger" type="button" onClick={() => setStatus.mutate({ runId, status: 'cancelled' })}>
+                  Cancel run
+                </button>
+              </>
+            )}
             started {when(r.startedAt)} · {duration(r.startedAt, r.endedAt)}
             {r.parentRunId && (
               <>
