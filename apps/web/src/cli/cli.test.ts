@@ -121,3 +121,12 @@ describe('anneal-server admin', () => {
     }
   });
 });
+
+describe('the anneal-server bin', () => {
+  it('exits with the command’s code', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const bin = new URL('../../bin/anneal-server.js', import.meta.url).pathname;
+    expect(spawnSync(process.execPath, [bin, 'no-such-command']).status).toBe(2);
+    expect(spawnSync(process.execPath, [bin, '--help']).status).toBe(0);
+  });
+});

@@ -1,3 +1,4 @@
+import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { createAnnealServer, type PagesHandler } from '../../../server.ts';
 import { loadConfig } from '../../server/config.ts';
@@ -56,11 +57,18 @@ export const start: Command = {
     const database = await openMigratedDatabase(io.out);
     const services = createServices(config, database.url);
     const pages = await loadPages(dev, config.port);
-    const server = await createAnnealServer(services, {
-      port: config.port,
-      host: config.host,
-      pages,
-    });
+    let server: Awaited<ReturnType<typeof createAnnealServer>>;
+    try {
+      server = await createAnnealServer(services, { port: config.port, host: config.host, pages });
+    } catch (err) {
+      // Leave nothing running behind a failed start (the embedded PostgreSQL above all).
+      await pages.close().catch(() => {});
+      await services.handle.close().catch(() => {});
+      await database.stop().catch(() => {});
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new AppError('CONFLICT', `port ${config.port} is in use; pass --port N or set PORT`);
+      throw err;
+    }
     io.out(
       `anneal-server: serving http://localhost:${server.url.split(':').pop()} (ANNEAL_HOME=${config.annealHome})`,
     );
