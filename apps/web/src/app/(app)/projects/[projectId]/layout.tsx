@@ -1,0 +1,66 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useParams, usePathname } from 'next/navigation';
+import type { ReactNode } from 'react';
+import { errorMessage } from '../../../../ui/format.ts';
+import { Empty } from '../../../../ui/shell.tsx';
+import { useTRPC } from '../../../../ui/trpc.tsx';
+
+/** Project header and tabs around every project page. */
+export default function ProjectLayout({ children }: { children: ReactNode }) {
+  const { projectId } = useParams<{ projectId: string }>();
+  const pathname = usePathname();
+  const trpc = useTRPC();
+  const project = useQuery(trpc.projects.get.queryOptions({ projectId }));
+  const base = `/projects/${projectId}`;
+  const tabs = [
+    {
+      href: base,
+      label: 'Runs',
+      active:
+        pathname === base ||
+        pathname.startsWith(`${base}/runs`) ||
+        pathname.startsWith(`${base}/compare`),
+    },
+    {
+      href: `${base}/datasets`,
+      label: 'Datasets',
+      active: pathname.startsWith(`${base}/datasets`),
+    },
+    { href: `${base}/models`, label: 'Models', active: pathname.startsWith(`${base}/models`) },
+  ];
+  if (project.error)
+    return (
+      <div className="page">
+        <div className="card">
+          <Empty icon="folder" title="Project not found">
+            <p>{errorMessage(project.error)}</p>
+            <Link href="/projects">Back to projects</Link>
+          </Empty>
+        </div>
+      </div>
+    );
+  return (
+    <div className="page">
+      <div className="crumbs">
+        <Link href="/projects">Projects</Link> <span>/</span>
+      </div>
+      <div className="page-head" style={{ marginBottom: 14 }}>
+        <div>
+          <h1>{project.data?.name ?? '…'}</h1>
+          {project.data?.description && <div className="sub">{project.data.description}</div>}
+        </div>
+      </div>
+      <nav className="tabs">
+        {tabs.map((t) => (
+          <Link key={t.href} href={t.href} className={`tab${t.active ? ' active' : ''}`}>
+            {t.label}
+          </Link>
+        ))}
+      </nav>
+      {children}
+    </div>
+  );
+}

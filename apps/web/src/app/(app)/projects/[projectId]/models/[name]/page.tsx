@@ -1,0 +1,162 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useParams } from 'next/navigation';
+import { type FormEvent, useState } from 'react';
+import { errorMessage, num, when } from '../../../../../../ui/format.ts';
+import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
+import { useTRPC } from '../../../../../../ui/trpc.tsx';
+
+export default function ModelPage() {
+  const params = useParams<{ projectId: string; name: string }>();
+  const projectId = params.projectId;
+  const name = decodeURIComponent(params.name);
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const { canEdit } = useMe();
+  const model = useQuery(trpc.registry.get.queryOptions({ projectId, name }));
+  const [alias, setAlias] = useState('production');
+  const [version, setVersion] = useState('');
+  const refresh = () =>
+    queryClient.invalidateQueries({ queryKey: trpc.registry.get.queryKey({ projectId, name }) });
+  const set = useMutation(trpc.registry.setAlias.mutationOptions({ onSuccess: refresh }));
+  const remove = useMutation(trpc.registry.removeAlias.mutationOptions({ onSuccess: refresh }));
+
+  if (model.error)
+    return (
+      <div className="card">
+        <Empty icon="box" title="Model not found">
+          <p>{errorMessage(model.error)}</p>
+        </Empty>
+      </div>
+    );
+  const m = model.data;
+  if (!m) return null;
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    set.mutate({ projectId, name, alias, version: Number(version || m!.versions[0]?.version) });
+  }
+  return (
+    <div className="stack">
+      <Link href={`/projects/${projectId}/models`} className="muted small">
+        ← Models
+      </Link>
+      <div className="card card-pad">
+        <h2 style={{ marginBottom: 4 }}>{m.name}</h2>
+        <div className="muted small">
+          {m.versions.length} version(s) · created {when(m.createdAt)}
+        </div>
+        {canEdit && m.versions.length > 0 && (
+          <form className="row" onSubmit={submit} style={{ marginTop: 14 }}>
+            <span className="muted small">Point alias</span>
+            <input
+              name="alias"
+              value={alias}
+              onChange={(e) => setAlias(e.target.value)}
+              style={{ width: 150 }}
+              aria-label="alias"
+            />
+            <span className="muted small">at</span>
+            <select
+              name="version"
+              value={version}
+              onChange={(e) => setVersion(e.target.value)}
+              aria-label="version"
+            >
+              {m.versions.map((v) => (
+                <option key={v.id} value={v.version}>
+                  v{v.version}
+                </option>
+              ))}
+            </select>
+            <button className="btn btn-sm btn-primary" type="submit" disabled={set.isPending}>
+              Set alias
+            </button>
+            {set.error && <span className="error">{errorMessage(set.error)}</span>}
+          </form>
+        )}
+      </div>
+      {m.versions.map((v) => (
+        <div key={v.id} className="card card-pad" data-testid={`version-${v.version}`}>
+          <div className="row" style={{ justifyContent: 'space-between' }}>
+            <div className="row">
+              <h3 style={{ margin: 0 }}>v{v.version}</h3>
+              {v.aliases.map((a) => (
+                <span key={a} className={`alias ${a}`}>
+                  {a}
+                  {canEdit && (
+                    <button
+                      type="button"
+                      className="link-button"
+                      style={{ color: 'inherit', marginLeft: 6 }}
+                      aria-label={`remove alias ${a}`}
+                      onClick={() => remove.mutate({ projectId, name, alias: a })}
+                    >
+                      ×
+                    </button>
+                  )}
+                </span>
+              ))}
+            </div>
+            <span className="muted small">{when(v.createdAt)}</span>
+          </div>
+          <div className="lineage" style={{ marginTop: 12 }}>
+            <span className="muted">Lineage</span>
+            {v.datasetVersion ? (
+              <Link
+                className="pill"
+                href={`/projects/${projectId}/datasets/${v.datasetVersion.id}`}
+              >
+                {v.datasetVersion.datasetName} v{v.datasetVersion.version}
+              </Link>
+            ) : (
+              <span className="pill faint">dataset —</span>
+            )}
+            <span className="arrow">→</span>
+            {v.sourceRun ? (
+              <Link className="pill" href={`/projects/${projectId}/runs/${v.sourceRun.id}`}>
+                run {v.sourceRun.name} <StatusBadge status={v.sourceRun.status ?? 'queued'} />
+              </Link>
+            ) : (
+              <span className="pill faint">run —</span>
+            )}
+            <span className="arrow">→</span>
+            <span className="pill">
+              {m.name} v{v.version}
+              {v.artifactPath ? ` · ${v.artifactPath}` : ''}
+            </span>
+          </div>
+          <div className="metric-tiles" style={{ marginTop: 14 }}>
+            {v.metadata.sampler && (
+              <div className="tile card">
+                <div className="label">sampler</div>
+                <div className="value" style={{ fontSize: 16 }}>
+                  {v.metadata.sampler}
+                </div>
+              </div>
+            )}
+            {v.metadata.nfe !== undefined && (
+              <div className="tile card">
+                <div className="label">NFE</div>
+                <div className="value">{v.metadata.nfe}</div>
+              </div>
+            )}
+            {v.metadata.steps !== undefined && (
+              <div className="tile card">
+                <div className="label">steps</div>
+                <div className="value">{v.metadata.steps}</div>
+              </div>
+            )}
+            {Object.entries(v.metadata.quality ?? {}).map(([k, val]) => (
+              <div key={k} className="tile card">
+                <div className="label">{k}</div>
+                <div className="value">{num(val)}</div>
+              </div>
+            ))}
+          </div>
+        </div>
+      ))}
+    </div>
+  );
+}

@@ -1,0 +1,202 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import Link from 'next/link';
+import { useParams } from 'next/navigation';
+import { LineChart } from '../../../../../../ui/chart.tsx';
+import { bytes, duration, errorMessage, num, SERIES_COLORS, when } from '../../../../../../ui/format.ts';
+import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
+import { useTRPC } from '../../../../../../ui/trpc.tsx';
+
+export default function RunPage() {
+  const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const run = useQuery(trpc.runs.get.queryOptions({ runId }));
+  const metrics = useQuery(trpc.runs.metrics.queryOptions({ runId }));
+  const logs = useQuery(trpc.runs.logs.queryOptions({ runId }));
+  const { canEdit } = useMe();
+  const setStatus = useMutation(
+    trpc.runs.update.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
+    }),
+  );
+  // The server nudges on every write to this run; refetch just what changed.
+  const live = useSubscription(
+    trpc.runs.watch.subscriptionOptions(
+      { runId },
+      {
+        onData: (event) => {
+          const key =
+            event.type === 'metrics'
+              ? trpc.runs.metrics.queryKey({ runId })
+              : event.type === 'logs'
+                ? trpc.runs.logs.queryKey({ runId })
+                : trpc.runs.get.queryKey({ runId });
+          void queryClient.invalidateQueries({ queryKey: key });
+        },
+      },
+    ),
+  );
+
+  if (run.error)
+    return (
+      <div className="card">
+        <Empty icon="activity" title="Run not found">
+          <p>{errorMessage(run.error)}</p>
+        </Empty>
+      </div>
+    );
+  const r = run.data;
+  if (!r) return null;
+  const series = metrics.data ?? [];
+  const images = r.artifacts.filter((a) => a.contentType.startsWith('image/'));
+  const artifactUrl = (path: string) => `/api/v1/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
+  return (
+    <div className="stack">
+      <div className="row">
+        <Link href={`/projects/${projectId}`} className="muted small">
+          ← All runs
+        </Link>
+      </div>
+      <div className="card card-pad">
+        <div className="row" style={{ justifyContent: 'space-between' }}>
+          <div className="row">
+            <h2 style={{ margin: 0 }} data-testid="run-name">{r.name}</h2>
+            <StatusBadge status={r.status} />
+            {live.status === 'pending' && r.status === 'running' && <span className="live">live</span>}
+          </div>
+          <div className="row muted small">
+            {canEdit && (r.status === 'running' || r.status === 'queued') && (
+              <>
+                <button className="btn btn-sm" type="button" onClick={() => setStatus.mutate({ runId, status: 'succeeded' })}>
+                  Mark succeeded
+                </button>
+                <button className="btn btn-sm btn-danger" type="button" onClick={() => setStatus.mutate({ runId, status: 'cancelled' })}>
+                  Cancel run
+                </button>
+              </>
+            )}
+            started {when(r.startedAt)} · {duration(r.startedAt, r.endedAt)}
+            {r.parentRunId && (
+              <>
+                {' '}· parent <Link href={`/projects/${projectId}/runs/${r.parentRunId}`}>run</Link>
+              </>
+            )}
+          </div>
+        </div>
+        {Object.keys(r.tags).length > 0 && (
+          <div style={{ marginTop: 10 }}>
+            {Object.entries(r.tags).map(([k, v]) => (
+              <span key={k} className="tag">
+                {k}: {v}
+              </span>
+            ))}
+          </div>
+        )}
+      </div>
+
+      {series.length > 0 && (
+        <div className="metric-tiles">
+          {series.map((s) => (
+            <div key={s.key} className="card tile">
+              <div className="label">{s.key}</div>
+              <div className="value">{num(s.points.at(-1)?.value)}</div>
+              <div className="faint small">step {num(s.points.at(-1)?.step)}</div>
+            </div>
+          ))}
+        </div>
+      )}
+
+      <div className="grid grid-2">
+        {series.length === 0 && (
+          <div className="card" style={{ gridColumn: '1 / -1' }}>
+            <Empty icon="activity" title="No metrics yet">
+              <p>POST batches to /api/v1/runs/{runId}/metrics; curves update here live.</p>
+            </Empty>
+          </div>
+        )}
+        {series.map((s, i) => (
+          <div key={s.key} className="card card-pad" data-testid={`chart-${s.key}`}>
+            <h3>{s.key}</h3>
+            <LineChart series={[{ name: s.key, color: SERIES_COLORS[i % SERIES_COLORS.length] as string, points: s.points }]} />
+          </div>
+        ))}
+      </div>
+
+      <div className="grid grid-2">
+        <div className="card card-pad">
+          <h2>Params</h2>
+          {Object.keys(r.params).length === 0 ? (
+            <p className="muted">This run logged no params.</p>
+          ) : (
+            <dl className="kv">
+              {Object.entries(r.params).map(([k, v]) => (
+                <div key={k} style={{ display: 'contents' }}>
+                  <dt>{k}</dt>
+                  <dd>{JSON.stringify(v)}</dd>
+                </div>
+              ))}
+            </dl>
+          )}
+        </div>
+        <div className="card card-pad">
+          <h2>Artifacts</h2>
+          {r.artifacts.length === 0 ? (
+            <p className="muted">No artifacts. PUT bytes to /api/v1/runs/{'{runId}'}/artifacts/&lt;path&gt;.</p>
+          ) : (
+            <table>
+              <tbody>
+                {r.artifacts.map((a) => (
+                  <tr key={a.path}>
+                    <td>
+                      <a href={artifactUrl(a.path)} target="_blank" rel="noreferrer">
+                        {a.path}
+                      </a>
+                    </td>
+                    <td className="num muted">{bytes(a.size)}</td>
+                    <td className="mono faint" title={a.sha256}>
+                      {a.sha256.slice(0, 10)}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      </div>
+
+      {images.length > 0 && (
+        <div className="card card-pad">
+          <h2>Samples</h2>
+          <div className="thumbs">
+            {images.map((a) => (
+              <a key={a.path} className="thumb" href={artifactUrl(a.path)} target="_blank" rel="noreferrer">
+                {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
+                <img src={artifactUrl(a.path)} alt={a.path} />
+                <div>{a.path}</div>
+              </a>
+            ))}
+          </div>
+        </div>
+      )}
+
+      <div className="card card-pad">
+        <h2>Logs</h2>
+        {logs.data && logs.data.length > 0 ? (
+          <pre className="logs">
+            {logs.data.map((l) => (
+              <div key={l.seq}>
+                <span className="seq">{l.seq}</span>
+                {l.line}
+              </div>
+            ))}
+          </pre>
+        ) : (
+          <p className="muted">No log lines yet.</p>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,91 @@
+import { AppError } from '@anneal/core';
+import { z } from 'zod';
+import { createAnnealServer, type PagesHandler } from '../../../server.ts';
+import { loadConfig } from '../../server/config.ts';
+import { createServices } from '../../server/services-factory.ts';
+import { type Command, parseFlags } from '../command.ts';
+import { openMigratedDatabase } from '../database.ts';
+import { ensureBuild, webDir } from '../next-build.ts';
+
+const usage = `Usage: anneal-server start [--port N] [--dev]
+
+Serves the dashboard, tRPC, the REST API and artifacts on one port. Builds the dashboard
+first when no production build exists (or its sources changed), starts an embedded
+PostgreSQL under ANNEAL_HOME unless DATABASE_URL is set, and applies migrations.
+
+Options:
+  --port N   port to listen on (default: PORT, else 3000)
+  --dev      Next.js development mode (hot reload) instead of the production build
+
+Environment: PORT, HOST, ANNEAL_HOME, DATABASE_URL, ANNEAL_JSON_LIMIT, ANNEAL_UPLOAD_LIMIT`;
+
+async function loadPages(
+  dev: boolean,
+  port: number,
+): Promise<PagesHandler & { close(): Promise<void> }> {
+  // next is CommonJS: under NodeNext its default export arrives as `default.default`.
+  const mod = (await import('next')) as unknown as {
+    default: typeof import('next/dist/server/next.js').default;
+  };
+  const app = mod.default({ dev, dir: webDir, port, customServer: true });
+  await app.prepare();
+  return {
+    handle: app.getRequestHandler(),
+    upgrade: app.getUpgradeHandler(),
+    close: () => app.close(),
+  };
+}
+
+export const start: Command = {
+  name: 'start',
+  summary: 'serve the control plane (builds and migrates first when needed)',
+  usage,
+  async run(argv, io) {
+    const flags = parseFlags(
+      argv,
+      { port: { type: 'string' }, dev: { type: 'boolean' } },
+      z.object({
+        port: z.coerce.number().int().min(0).max(65535).optional(),
+        dev: z.boolean().optional(),
+      }),
+    );
+    const config = loadConfig(
+      flags.port === undefined ? process.env : { ...process.env, PORT: String(flags.port) },
+    );
+    const dev = flags.dev ?? false;
+    if (!dev) await ensureBuild(io.out);
+    const database = await openMigratedDatabase(io.out);
+    const services = createServices(config, database.url);
+    const pages = await loadPages(dev, config.port);
+    let server: Awaited<ReturnType<typeof createAnnealServer>>;
+    try {
+      server = await createAnnealServer(services, { port: config.port, host: config.host, pages });
+    } catch (err) {
+      // Leave nothing running behind a failed start (the embedded PostgreSQL above all).
+      await pages.close().catch(() => {});
+      await services.handle.close().catch(() => {});
+      await database.stop().catch(() => {});
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new AppError('CONFLICT', `port ${config.port} is in use; pass --port N or set PORT`);
+      throw err;
+    }
+    io.out(
+      `anneal-server: serving http://localhost:${server.url.split(':').pop()} (ANNEAL_HOME=${config.annealHome})`,
+    );
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      io.out(`anneal-server: ${signal}, shutting down`);
+      await server.close().catch(() => {});
+      await pages.close().catch(() => {});
+      await services.handle.close().catch(() => {});
+      await database.stop().catch(() => {});
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    return null;
+  },
+};

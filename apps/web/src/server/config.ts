@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import { resolveAnnealHome } from '@anneal/core';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  /** JSON bodies (tRPC and REST) larger than this are refused with 413. */
+  ANNEAL_JSON_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1 * MiB),
+  /** Artifact and dataset uploads: large enough for checkpoints. */
+  ANNEAL_UPLOAD_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * MiB),
+});
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  annealHome: string;
+  artifactsDir: string;
+  jsonLimit: number;
+  uploadLimit: number;
+}
+
+/** Server settings from the environment; a bad value is an error naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): ServerConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${String(issue?.path[0] ?? 'environment')}: ${issue?.message ?? 'invalid'}`);
+  }
+  const annealHome = resolveAnnealHome(env as NodeJS.ProcessEnv);
+  return {
+    port: parsed.data.PORT,
+    host: parsed.data.HOST,
+    annealHome,
+    artifactsDir: join(annealHome, 'artifacts'),
+    jsonLimit: parsed.data.ANNEAL_JSON_LIMIT,
+    uploadLimit: parsed.data.ANNEAL_UPLOAD_LIMIT,
+  };
+}

@@ -1,0 +1,168 @@
+import { AppError } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import { datasets, datasetVersions, projects } from '@anneal/db/schema';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
+import { getProject } from '../projects/projects.ts';
+import { BUILTIN_DATASETS } from './builtin.ts';
+import { buildManifest, contentHash, dvcDirMd5, type HashedFile } from './hashing.ts';
+
+export const datasetNameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
+    message: 'use letters, digits, ".", "_" or "-" (at most 100)',
+  })
+  .refine((n) => !BUILTIN_DATASETS.some((b) => b.name === n), {
+    message: 'is the name of a built-in dataset',
+  });
+
+export const splitOptionsSchema = z.object({
+  heldout: z.coerce.number().min(0).max(0.5).default(0.1),
+  seed: z.coerce.number().int().min(0).default(0),
+  description: z.string().max(2000).optional(),
+});
+
+/**
+ * Records an immutable version from files already in the blob store. Uploading the same
+ * content as the latest version returns that version instead of a duplicate.
+ */
+export async function createDatasetVersion(
+  db: Db,
+  orgId: string,
+  userId: string,
+  projectId: string,
+  name: string,
+  files: HashedFile[],
+  options: z.infer<typeof splitOptionsSchema>,
+) {
+  await getProject(db, orgId, projectId);
+  if (files.length === 0) throw new AppError('BAD_REQUEST', 'files: the upload holds no files');
+  const seen = new Set<string>();
+  const normalized = files.map((f) => {
+    const path = normalizeArtifactPath(f.path);
+    if (seen.has(path)) throw new AppError('BAD_REQUEST', `files: "${path}" appears twice`);
+    seen.add(path);
+    return { ...f, path };
+  });
+  const hash = contentHash(normalized);
+  const manifest = buildManifest(normalized, { fraction: options.heldout, seed: options.seed });
+  return db.transaction(async (tx) => {
+    await tx
+      .insert(datasets)
+      .values({ projectId, name, description: options.description ?? '' })
+      .onConflictDoNothing();
+    const [dataset] = await tx
+      .select()
+      .from(datasets)
+      .where(and(eq(datasets.projectId, projectId), eq(datasets.name, name)))
+      .for('update');
+    if (!dataset) throw new AppError('INTERNAL', 'could not create the dataset');
+    const [latest] = await tx
+      .select()
+      .from(datasetVersions)
+      .where(eq(datasetVersions.datasetId, dataset.id))
+      .orderBy(desc(datasetVersions.version))
+      .limit(1);
+    if (
+      latest &&
+      latest.contentHash === hash &&
+      latest.manifest.heldout.fraction === options.heldout &&
+      latest.manifest.heldout.seed === options.seed
+    )
+      return { created: false, datasetId: dataset.id, ...summary(latest) };
+    const [row] = await tx
+      .insert(datasetVersions)
+      .values({
+        datasetId: dataset.id,
+        version: (latest?.version ?? 0) + 1,
+        contentHash: hash,
+        manifest,
+        fileCount: normalized.length,
+        sizeBytes: normalized.reduce((s, f) => s + f.size, 0),
+        heldoutCount: manifest.files.filter((f) => f.split === 'heldout').length,
+        dvcMd5: dvcDirMd5(normalized),
+        createdBy: userId,
+      })
+      .returning();
+    if (!row) throw new AppError('INTERNAL', 'could not create the dataset version');
+    return { created: true, datasetId: dataset.id, ...summary(row) };
+  });
+}
+
+function summary(v: typeof datasetVersions.$inferSelect) {
+  return {
+    id: v.id,
+    version: v.version,
+    contentHash: v.contentHash,
+    fileCount: v.fileCount,
+    sizeBytes: v.sizeBytes,
+    heldoutCount: v.heldoutCount,
+    dvcMd5: v.dvcMd5,
+    createdAt: v.createdAt,
+  };
+}
+
+/** Stored datasets with their versions, after the built-ins every project has. */
+export async function listDatasets(db: Db, orgId: string, projectId: string) {
+  await getProject(db, orgId, projectId);
+  const rows = await db
+    .select({
+      dataset: datasets,
+    })
+    .from(datasets)
+    .where(eq(datasets.projectId, projectId))
+    .orderBy(asc(datasets.name));
+  const versions = rows.length
+    ? await db
+        .select()
+        .from(datasetVersions)
+        .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+        .where(eq(datasets.projectId, projectId))
+        .orderBy(desc(datasetVersions.version))
+    : [];
+  return {
+    builtin: BUILTIN_DATASETS,
+    stored: rows.map(({ dataset }) => ({
+      id: dataset.id,
+      name: dataset.name,
+      description: dataset.description,
+      createdAt: dataset.createdAt,
+      versions: versions
+        .filter((v) => v.datasets.id === dataset.id)
+        .map((v) => summary(v.dataset_versions)),
+    })),
+  };
+}
+
+/** A version of the caller's organization with its manifest, or NOT_FOUND. */
+export async function getDatasetVersion(db: Db, orgId: string, versionId: string) {
+  const [row] = await db
+    .select({ version: datasetVersions, dataset: datasets, projectId: projects.id })
+    .from(datasetVersions)
+    .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+    .innerJoin(projects, eq(projects.id, datasets.projectId))
+    .where(and(eq(datasetVersions.id, versionId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `versionId: no dataset version ${versionId}`);
+  return {
+    ...summary(row.version),
+    datasetId: row.dataset.id,
+    datasetName: row.dataset.name,
+    projectId: row.projectId,
+    manifest: row.version.manifest,
+  };
+}
+
+/** Checks that `sha256` is a file of a version the caller may read; agents fetch by hash. */
+export async function assertFileInVersion(
+  db: Db,
+  orgId: string,
+  versionId: string,
+  sha256: string,
+) {
+  const version = await getDatasetVersion(db, orgId, versionId);
+  const file = version.manifest.files.find((f) => f.sha256 === sha256);
+  if (!file) throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
+  return file;
+}

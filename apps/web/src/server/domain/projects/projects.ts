@@ -1,0 +1,64 @@
+import { AppError } from '@anneal/core';
+import type { Db, Tx } from '@anneal/db/client';
+import { projects } from '@anneal/db/schema';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+
+export const projectNameSchema = z
+  .string()
+  .trim()
+  .min(1, { message: 'is required' })
+  .max(100, { message: 'must be at most 100 characters' });
+
+export const createProjectInput = z.object({
+  name: projectNameSchema,
+  description: z.string().max(2000).default(''),
+});
+
+export async function createProject(
+  db: Db,
+  orgId: string,
+  input: z.infer<typeof createProjectInput>,
+) {
+  const [row] = await db
+    .insert(projects)
+    .values({ orgId, name: input.name, description: input.description })
+    .onConflictDoNothing()
+    .returning();
+  if (!row) throw new AppError('CONFLICT', `name: a project named "${input.name}" already exists`);
+  return row;
+}
+
+export async function listProjects(db: Db, orgId: string) {
+  return db
+    .select({
+      id: projects.id,
+      name: projects.name,
+      description: projects.description,
+      createdAt: projects.createdAt,
+      // Literal, qualified names: drizzle renders columns inside sql`` unqualified in a
+      // single-table select, which a correlated subquery would bind to its own table.
+      runCount: sql<number>`(select count(*)::int from runs r where r.project_id = projects.id)`,
+      modelCount: sql<number>`(select count(*)::int from registered_models m where m.project_id = projects.id)`,
+      datasetCount: sql<number>`(select count(*)::int from datasets d where d.project_id = projects.id)`,
+      lastRunAt: sql<
+        string | null
+      >`(select max(r.started_at) from runs r where r.project_id = projects.id)`,
+    })
+    .from(projects)
+    .where(eq(projects.orgId, orgId))
+    .orderBy(desc(projects.createdAt));
+}
+
+/**
+ * A project of the caller's organization. Every project-scoped read and write starts here,
+ * so an id from another organization is "not found", never someone else's data.
+ */
+export async function getProject(db: Db | Tx, orgId: string, projectId: string) {
+  const [row] = await db
+    .select()
+    .from(projects)
+    .where(and(eq(projects.id, projectId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `projectId: no project ${projectId}`);
+  return row;
+}

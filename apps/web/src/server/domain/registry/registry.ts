@@ -1,0 +1,237 @@
+import { AppError } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import {
+  datasets,
+  datasetVersions,
+  modelAliases,
+  modelVersions,
+  projects,
+  registeredModels,
+  runs,
+} from '@anneal/db/schema';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { getProject } from '../projects/projects.ts';
+import { getRun } from '../runs/runs.ts';
+
+export const modelNameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
+    message: 'use letters, digits, ".", "_" or "-" (at most 100)',
+  });
+export const aliasSchema = z
+  .string()
+  .trim()
+  .regex(/^[a-z][a-z0-9_-]{0,49}$/, { message: 'use lowercase letters, digits, "_" or "-"' });
+
+export const optimizationMetadataSchema = z.object({
+  architecture: z.record(z.string(), z.unknown()).optional(),
+  steps: z.number().int().positive().optional(),
+  nfe: z.number().int().positive().optional(),
+  sampler: z.string().max(100).optional(),
+  distillationStages: z.array(z.string().max(100)).max(20).optional(),
+  quality: z.record(z.string(), z.number()).optional(),
+  hardware: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const registerVersionInput = z.object({
+  sourceRunId: z.uuid().optional(),
+  datasetVersionId: z.uuid().optional(),
+  artifactPath: z.string().max(1024).optional(),
+  description: z.string().max(2000).default(''),
+  metadata: optimizationMetadataSchema.default({}),
+  aliases: z.array(aliasSchema).max(10).default([]),
+});
+
+/** Creates the registered model on first use; versions count up from 1 per model. */
+export async function registerVersion(
+  db: Db,
+  orgId: string,
+  projectId: string,
+  name: string,
+  input: z.infer<typeof registerVersionInput>,
+) {
+  await getProject(db, orgId, projectId);
+  if (input.sourceRunId) {
+    const run = await getRun(db, orgId, input.sourceRunId);
+    if (run.projectId !== projectId)
+      throw new AppError('BAD_REQUEST', 'sourceRunId: the run belongs to another project');
+  }
+  if (input.datasetVersionId) {
+    const [dv] = await db
+      .select({ id: datasetVersions.id })
+      .from(datasetVersions)
+      .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+      .where(
+        and(eq(datasetVersions.id, input.datasetVersionId), eq(datasets.projectId, projectId)),
+      );
+    if (!dv)
+      throw new AppError(
+        'NOT_FOUND',
+        `datasetVersionId: no dataset version ${input.datasetVersionId}`,
+      );
+  }
+  return db.transaction(async (tx) => {
+    await tx.insert(registeredModels).values({ projectId, name }).onConflictDoNothing();
+    const [model] = await tx
+      .select()
+      .from(registeredModels)
+      .where(and(eq(registeredModels.projectId, projectId), eq(registeredModels.name, name)))
+      .for('update');
+    if (!model) throw new AppError('INTERNAL', 'could not create the registered model');
+    const [{ next } = { next: 1 }] = await tx
+      .select({ next: sql<number>`coalesce(max(${modelVersions.version}), 0)::int + 1` })
+      .from(modelVersions)
+      .where(eq(modelVersions.modelId, model.id));
+    const [version] = await tx
+      .insert(modelVersions)
+      .values({
+        modelId: model.id,
+        version: next,
+        sourceRunId: input.sourceRunId,
+        datasetVersionId: input.datasetVersionId,
+        artifactPath: input.artifactPath,
+        description: input.description,
+        metadata: input.metadata,
+      })
+      .returning();
+    if (!version) throw new AppError('INTERNAL', 'could not create the model version');
+    for (const alias of input.aliases)
+      await tx
+        .insert(modelAliases)
+        .values({ modelId: model.id, alias, versionId: version.id })
+        .onConflictDoUpdate({
+          target: [modelAliases.modelId, modelAliases.alias],
+          set: { versionId: version.id, updatedAt: new Date() },
+        });
+    return { modelId: model.id, name, version: version.version, id: version.id };
+  });
+}
+
+async function findModel(db: Db, orgId: string, projectId: string, name: string) {
+  const [row] = await db
+    .select({ model: registeredModels })
+    .from(registeredModels)
+    .innerJoin(projects, eq(projects.id, registeredModels.projectId))
+    .where(
+      and(
+        eq(registeredModels.projectId, projectId),
+        eq(registeredModels.name, name),
+        eq(projects.orgId, orgId),
+      ),
+    );
+  if (!row) throw new AppError('NOT_FOUND', `name: no registered model "${name}" in this project`);
+  return row.model;
+}
+
+export async function setAlias(
+  db: Db,
+  orgId: string,
+  projectId: string,
+  name: string,
+  alias: string,
+  version: number,
+) {
+  const model = await findModel(db, orgId, projectId, name);
+  const [v] = await db
+    .select()
+    .from(modelVersions)
+    .where(and(eq(modelVersions.modelId, model.id), eq(modelVersions.version, version)));
+  if (!v) throw new AppError('NOT_FOUND', `version: "${name}" has no version ${version}`);
+  await db
+    .insert(modelAliases)
+    .values({ modelId: model.id, alias, versionId: v.id })
+    .onConflictDoUpdate({
+      target: [modelAliases.modelId, modelAliases.alias],
+      set: { versionId: v.id, updatedAt: new Date() },
+    });
+  return { alias, version };
+}
+
+export async function removeAlias(
+  db: Db,
+  orgId: string,
+  projectId: string,
+  name: string,
+  alias: string,
+) {
+  const model = await findModel(db, orgId, projectId, name);
+  const [row] = await db
+    .delete(modelAliases)
+    .where(and(eq(modelAliases.modelId, model.id), eq(modelAliases.alias, alias)))
+    .returning();
+  if (!row) throw new AppError('NOT_FOUND', `alias: "${name}" has no alias "${alias}"`);
+}
+
+export async function listModels(db: Db, orgId: string, projectId: string) {
+  await getProject(db, orgId, projectId);
+  return db
+    .select({
+      id: registeredModels.id,
+      name: registeredModels.name,
+      description: registeredModels.description,
+      createdAt: registeredModels.createdAt,
+      latestVersion: sql<
+        number | null
+      >`(select max(v.version) from model_versions v where v.model_id = registered_models.id)`,
+      aliases: sql<
+        { alias: string; version: number }[]
+      >`coalesce((select jsonb_agg(jsonb_build_object('alias', a.alias, 'version', v.version) order by a.alias) from model_aliases a join model_versions v on v.id = a.version_id where a.model_id = registered_models.id), '[]'::jsonb)`,
+    })
+    .from(registeredModels)
+    .where(eq(registeredModels.projectId, projectId))
+    .orderBy(asc(registeredModels.name));
+}
+
+/** A model with its versions, their aliases and lineage (source run, dataset version). */
+export async function readModel(db: Db, orgId: string, projectId: string, name: string) {
+  const model = await findModel(db, orgId, projectId, name);
+  const versions = await db
+    .select({
+      id: modelVersions.id,
+      version: modelVersions.version,
+      description: modelVersions.description,
+      metadata: modelVersions.metadata,
+      artifactPath: modelVersions.artifactPath,
+      createdAt: modelVersions.createdAt,
+      sourceRun: { id: runs.id, name: runs.name, status: runs.status },
+      datasetVersion: {
+        id: datasetVersions.id,
+        version: datasetVersions.version,
+        contentHash: datasetVersions.contentHash,
+        datasetName: datasets.name,
+      },
+    })
+    .from(modelVersions)
+    .leftJoin(runs, eq(runs.id, modelVersions.sourceRunId))
+    .leftJoin(datasetVersions, eq(datasetVersions.id, modelVersions.datasetVersionId))
+    .leftJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+    .where(eq(modelVersions.modelId, model.id))
+    .orderBy(desc(modelVersions.version));
+  const aliases = await db
+    .select({ alias: modelAliases.alias, versionId: modelAliases.versionId })
+    .from(modelAliases)
+    .where(eq(modelAliases.modelId, model.id));
+  return {
+    id: model.id,
+    name: model.name,
+    description: model.description,
+    createdAt: model.createdAt,
+    versions: versions.map((v) => ({
+      ...v,
+      sourceRun: v.sourceRun?.id ? v.sourceRun : null,
+      // Left joins make every nested field nullable; a version row implies its dataset.
+      datasetVersion:
+        v.datasetVersion?.id && v.datasetVersion.version !== null
+          ? {
+              id: v.datasetVersion.id,
+              version: v.datasetVersion.version,
+              contentHash: v.datasetVersion.contentHash ?? '',
+              datasetName: v.datasetVersion.datasetName ?? '',
+            }
+          : null,
+      aliases: aliases.filter((a) => a.versionId === v.id).map((a) => a.alias),
+    })),
+  };
+}

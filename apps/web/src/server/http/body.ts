@@ -1,0 +1,24 @@
+import type { IncomingMessage } from 'node:http';
+import { AppError } from '@anneal/core';
+
+/** Reads a JSON body, refusing with 413 as soon as it passes `limit` bytes. */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limit)
+    throw new AppError('PAYLOAD_TOO_LARGE', `body: JSON bodies are limited to ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit)
+      throw new AppError('PAYLOAD_TOO_LARGE', `body: JSON bodies are limited to ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `body: not valid JSON (${(err as Error).message})`);
+  }
+}

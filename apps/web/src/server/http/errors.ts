@@ -1,0 +1,57 @@
+import { AppError, type AppErrorCode, isAppError } from '@anneal/core';
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import { ZodError } from 'zod';
+
+// The one mapping from AppError codes to HTTP statuses and tRPC codes.
+const HTTP_STATUS: Record<AppErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION_FAILED: 412,
+  PAYLOAD_TOO_LARGE: 413,
+  RESOURCE_EXHAUSTED: 429,
+  INTERNAL: 500,
+};
+
+const TRPC_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
+  BAD_REQUEST: 'BAD_REQUEST',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  RESOURCE_EXHAUSTED: 'TOO_MANY_REQUESTS',
+  INTERNAL: 'INTERNAL_SERVER_ERROR',
+};
+
+/** `field.sub: message` for the first issue, so every validation error names its field. */
+export function describeZodError(err: ZodError): string {
+  const issue = err.issues[0];
+  if (!issue) return 'invalid input';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/** Any thrown value as an AppError; unknown errors become INTERNAL without leaking details. */
+export function asAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  if (err instanceof ZodError)
+    return new AppError('BAD_REQUEST', describeZodError(err), { cause: err });
+  if (err instanceof TRPCError && err.cause) return asAppError(err.cause);
+  if (err instanceof SyntaxError) return new AppError('BAD_REQUEST', `body: ${err.message}`);
+  return new AppError('INTERNAL', 'internal error', { cause: err });
+}
+
+export function httpStatusOf(err: AppError): number {
+  return HTTP_STATUS[err.code];
+}
+
+export function toTRPCError(err: unknown): TRPCError {
+  if (err instanceof TRPCError && !(err.cause instanceof AppError)) return err;
+  const app = asAppError(err);
+  return new TRPCError({ code: TRPC_CODE[app.code], message: app.message, cause: app });
+}

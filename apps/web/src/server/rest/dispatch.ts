@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '@anneal/core';
+import type { z } from 'zod';
+import { authorize } from '../auth/access.ts';
+import { authenticate } from '../auth/authenticate.ts';
+import { readJsonBody } from '../http/body.ts';
+import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
+import type { Services } from '../services.ts';
+import { compileRoutes } from './match.ts';
+import { openApiDocument } from './openapi.ts';
+import type { RestContext, RestRoute } from './route.ts';
+import { restRoutes } from './routes/index.ts';
+
+export const REST_PREFIX = '/api/v1';
+
+function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, part: string): T {
+  if (!schema) return value as T;
+  const result = schema.safeParse(value);
+  if (!result.success)
+    throw new AppError('BAD_REQUEST', `${part}.${describeZodError(result.error)}`);
+  return result.data;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (status === 204) {
+    res.writeHead(204).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/** The REST API: match, authenticate, authorize (the one role check), validate, handle. */
+export function createRestHandler(services: Services, routes: RestRoute[] = restRoutes) {
+  const match = compileRoutes(routes);
+  const openapi = JSON.stringify(openApiDocument(routes, '0.1.0'));
+  return async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const path = url.pathname.slice(REST_PREFIX.length) || '/';
+      if (path === '/openapi.json' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(openapi);
+        return;
+      }
+      const found = match(req.method ?? 'GET', path);
+      if (found === null)
+        throw new AppError('NOT_FOUND', `no API route ${req.method} ${url.pathname}`);
+      if (found === 'method-not-allowed')
+        throw new AppError('BAD_REQUEST', `${req.method} is not supported on ${url.pathname}`);
+      const { route, params } = found;
+      const principal = authorize(await authenticate(services.db, req), route.access);
+      const input = {
+        params: parse(route.params, params, 'path'),
+        query: parse(route.query, Object.fromEntries(url.searchParams), 'query'),
+        body:
+          route.body === 'stream'
+            ? req
+            : route.body
+              ? parse(route.body, await readJsonBody(req, services.config.jsonLimit), 'body')
+              : undefined,
+      };
+      const ctx: RestContext<typeof route.access> = {
+        ...services,
+        req,
+        principal: principal as never,
+      };
+      const result = await route.handle(ctx, input as never);
+      if ('stream' in result) {
+        const headers: Record<string, string | number> = {
+          'content-type': result.contentType,
+          'content-length': result.size,
+          'x-content-type-options': 'nosniff',
+          // Uploaded bytes are served from our origin: a sandbox keeps an HTML or SVG
+          // artifact opened in a tab from running script with the viewer's session.
+          'content-security-policy':
+            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
+        };
+        if (result.filename)
+          headers['content-disposition'] =
+            `inline; filename*=UTF-8''${encodeURIComponent(result.filename)}`;
+        res.writeHead(result.status ?? 200, headers);
+        await pipeline(result.stream, res);
+        return;
+      }
+      sendJson(res, result.status ?? 200, result.json);
+    } catch (err) {
+      const app = asAppError(err);
+      if (app.code === 'INTERNAL') console.error('[anneal-server] REST', req.method, req.url, err);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // An unread upload would otherwise keep the socket busy; close it after replying.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendJson(res, httpStatusOf(app), { error: { code: app.code, message: app.message } });
+      if (!req.complete) req.resume();
+    }
+  };
+}

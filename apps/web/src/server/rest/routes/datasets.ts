@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
+import {
+  assertFileInVersion,
+  createDatasetVersion,
+  datasetNameSchema,
+  getDatasetVersion,
+  listDatasets,
+  splitOptionsSchema,
+} from '../../domain/datasets/versions.ts';
+import { defineRoute } from '../route.ts';
+
+const versionSummary = z.object({
+  id: z.uuid(),
+  version: z.number(),
+  contentHash: z.string(),
+  fileCount: z.number(),
+  sizeBytes: z.number(),
+  heldoutCount: z.number(),
+  dvcMd5: z.string(),
+});
+
+export const datasetRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/datasets',
+    access: 'viewer',
+    tag: 'datasets',
+    summary: 'List datasets: the built-ins (mnist, shapes) and stored ones with their versions',
+    params: z.object({ projectId: z.uuid() }),
+    response: { status: 200, description: 'Datasets' },
+    handle: async (ctx, { params }) => ({
+      json: await listDatasets(ctx.db, ctx.principal.orgId, params.projectId),
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/projects/{projectId}/datasets/{name}/versions',
+    access: 'editor',
+    tag: 'datasets',
+    summary:
+      'Create an immutable version by upload: a zip, or multipart files named by relative path. Folders name labels.',
+    params: z.object({ projectId: z.uuid(), name: datasetNameSchema }),
+    query: splitOptionsSchema,
+    body: 'stream',
+    bodyTypes: ['application/zip', 'multipart/form-data'],
+    response: {
+      status: 201,
+      description: 'The version (200 with created=false when identical to the latest)',
+      schema: versionSummary.extend({ created: z.boolean() }),
+    },
+    handle: async (ctx, { params, query, body }) => {
+      const files = await receiveDatasetUpload(body, ctx.store, ctx.config.uploadLimit);
+      const version = await createDatasetVersion(
+        ctx.db,
+        ctx.principal.orgId,
+        ctx.principal.userId,
+        params.projectId,
+        params.name,
+        files,
+        query,
+      );
+      return { status: version.created ? 201 : 200, json: version };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/dataset-versions/{versionId}',
+    access: 'viewer',
+    tag: 'datasets',
+    summary: 'Read a version and its manifest (files, sha256, md5, labels, held-out split)',
+    params: z.object({ versionId: z.uuid() }),
+    response: { status: 200, description: 'The version with its manifest' },
+    handle: async (ctx, { params }) => ({
+      json: await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/dataset-versions/{versionId}/files/{sha256}',
+    access: 'viewer',
+    tag: 'datasets',
+    summary: 'Fetch one file of a version by its sha256',
+    params: z.object({ versionId: z.uuid(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }),
+    response: { status: 200, description: 'The bytes', binary: true },
+    handle: async (ctx, { params }) => {
+      const file = await assertFileInVersion(
+        ctx.db,
+        ctx.principal.orgId,
+        params.versionId,
+        params.sha256,
+      );
+      const { stream, size } = await ctx.store.open(params.sha256);
+      return {
+        stream,
+        size,
+        contentType: 'application/octet-stream',
+        filename: file.path.split('/').pop(),
+      };
+    },
+  }),
+];

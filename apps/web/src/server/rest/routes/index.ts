@@ -1,0 +1,15 @@
+import type { RestRoute } from '../route.ts';
+import { artifactRoutes } from './artifacts.ts';
+import { datasetRoutes } from './datasets.ts';
+import { projectRoutes } from './projects.ts';
+import { registryRoutes } from './registry.ts';
+import { runRoutes } from './runs.ts';
+
+/** Every REST operation; the dispatcher and the OpenAPI document both read this table. */
+export const restRoutes: RestRoute[] = [
+  ...projectRoutes,
+  ...datasetRoutes,
+  ...runRoutes,
+  ...artifactRoutes,
+  ...registryRoutes,
+];

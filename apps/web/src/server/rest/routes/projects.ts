@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { createProject, createProjectInput, listProjects } from '../../domain/projects/projects.ts';
+import { defineRoute } from '../route.ts';
+
+const project = z.object({ id: z.uuid(), name: z.string(), description: z.string() });
+
+export const projectRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/projects',
+    access: 'viewer',
+    tag: 'projects',
+    summary: 'List the projects of your organization',
+    response: {
+      status: 200,
+      description: 'Projects',
+      schema: z.object({ projects: z.array(project) }),
+    },
+    handle: async (ctx) => ({
+      json: { projects: await listProjects(ctx.db, ctx.principal.orgId) },
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/projects',
+    access: 'editor',
+    tag: 'projects',
+    summary: 'Create a project',
+    body: createProjectInput,
+    response: { status: 201, description: 'The new project', schema: project },
+    handle: async (ctx, { body }) => {
+      const row = await createProject(ctx.db, ctx.principal.orgId, body);
+      return { status: 201, json: { id: row.id, name: row.name, description: row.description } };
+    },
+  }),
+];

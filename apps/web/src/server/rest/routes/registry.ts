@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import {
+  aliasSchema,
+  listModels,
+  modelNameSchema,
+  readModel,
+  registerVersion,
+  registerVersionInput,
+  removeAlias,
+  setAlias,
+} from '../../domain/registry/registry.ts';
+import { defineRoute } from '../route.ts';
+
+const model = z.object({ projectId: z.uuid(), name: modelNameSchema });
+const alias = model.extend({ alias: aliasSchema });
+
+export const registryRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/models',
+    access: 'viewer',
+    tag: 'registry',
+    summary: 'List registered models with their latest version and aliases',
+    params: z.object({ projectId: z.uuid() }),
+    response: { status: 200, description: 'Models' },
+    handle: async (ctx, { params }) => ({
+      json: { models: await listModels(ctx.db, ctx.principal.orgId, params.projectId) },
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/projects/{projectId}/models/{name}/versions',
+    access: 'editor',
+    tag: 'registry',
+    summary: 'Register a new version (creates the model on first use) with optimization metadata',
+    params: model,
+    body: registerVersionInput,
+    response: {
+      status: 201,
+      description: 'The version',
+      schema: z.object({ name: z.string(), version: z.number(), id: z.uuid() }),
+    },
+    handle: async (ctx, { params, body }) => ({
+      status: 201,
+      json: await registerVersion(ctx.db, ctx.principal.orgId, params.projectId, params.name, body),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/models/{name}',
+    access: 'viewer',
+    tag: 'registry',
+    summary: 'Read a model: versions, aliases, lineage to runs and dataset versions',
+    params: model,
+    response: { status: 200, description: 'The model' },
+    handle: async (ctx, { params }) => ({
+      json: await readModel(ctx.db, ctx.principal.orgId, params.projectId, params.name),
+    }),
+  }),
+  defineRoute({
+    method: 'PUT',
+    path: '/projects/{projectId}/models/{name}/aliases/{alias}',
+    access: 'editor',
+    tag: 'registry',
+    summary: 'Point an alias (production, staging, ...) at a version',
+    params: alias,
+    body: z.object({ version: z.number().int().positive() }),
+    response: {
+      status: 200,
+      description: 'The alias',
+      schema: z.object({ alias: z.string(), version: z.number() }),
+    },
+    handle: async (ctx, { params, body }) => ({
+      json: await setAlias(
+        ctx.db,
+        ctx.principal.orgId,
+        params.projectId,
+        params.name,
+        params.alias,
+        body.version,
+      ),
+    }),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/projects/{projectId}/models/{name}/aliases/{alias}',
+    access: 'editor',
+    tag: 'registry',
+    summary: 'Remove an alias',
+    params: alias,
+    response: { status: 204, description: 'Removed' },
+    handle: async (ctx, { params }) => {
+      await removeAlias(ctx.db, ctx.principal.orgId, params.projectId, params.name, params.alias);
+      return { status: 204, json: null };
+    },
+  }),
+];

@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import { appendLogs, appendLogsInput, readLogs } from '../../domain/runs/logs.ts';
+import { logMetrics, logMetricsInput, readMetrics } from '../../domain/runs/metrics.ts';
+import {
+  createRun,
+  createRunInput,
+  getRun,
+  updateRun,
+  updateRunInput,
+} from '../../domain/runs/runs.ts';
+import { defineRoute } from '../route.ts';
+
+const runId = z.object({ runId: z.uuid() });
+const run = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  name: z.string(),
+  status: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  tags: z.record(z.string(), z.string()),
+  parentRunId: z.uuid().nullable(),
+});
+
+export const runRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/projects/{projectId}/runs',
+    access: 'editor',
+    tag: 'runs',
+    summary: 'Start a run with params, tags and an optional parent run',
+    params: z.object({ projectId: z.uuid() }),
+    body: createRunInput,
+    response: { status: 201, description: 'The new run', schema: run },
+    handle: async (ctx, { params, body }) => ({
+      status: 201,
+      json: await createRun(
+        ctx.db,
+        ctx.principal.orgId,
+        ctx.principal.userId,
+        params.projectId,
+        body,
+      ),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/runs/{runId}',
+    access: 'viewer',
+    tag: 'runs',
+    summary: 'Read a run',
+    params: runId,
+    response: { status: 200, description: 'The run', schema: run },
+    handle: async (ctx, { params }) => ({
+      json: await getRun(ctx.db, ctx.principal.orgId, params.runId),
+    }),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/runs/{runId}',
+    access: 'editor',
+    tag: 'runs',
+    summary: 'Update a run: status (finished runs get an end time), merge tags and params',
+    params: runId,
+    body: updateRunInput,
+    response: { status: 200, description: 'The updated run', schema: run },
+    handle: async (ctx, { params, body }) => {
+      const updated = await updateRun(ctx.db, ctx.principal.orgId, params.runId, body);
+      ctx.events.emit({ type: 'status', runId: params.runId, status: updated.status });
+      return { json: updated };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/runs/{runId}/metrics',
+    access: 'editor',
+    tag: 'metrics',
+    summary: 'Log a batch of metrics; idempotent on (run, key, step)',
+    params: runId,
+    body: logMetricsInput,
+    response: {
+      status: 200,
+      description: 'How many points were stored',
+      schema: z.object({ accepted: z.number() }),
+    },
+    handle: async (ctx, { params, body }) => {
+      const result = await logMetrics(ctx.db, ctx.principal.orgId, params.runId, body.metrics);
+      ctx.events.emit({
+        type: 'metrics',
+        runId: params.runId,
+        keys: [...new Set(body.metrics.map((m) => m.key))],
+      });
+      return { json: result };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/runs/{runId}/metrics',
+    access: 'viewer',
+    tag: 'metrics',
+    summary: 'Read metric series, optionally only some keys (comma-separated)',
+    params: runId,
+    query: z.object({ keys: z.string().optional() }),
+    response: {
+      status: 200,
+      description: 'Series by key',
+      schema: z.object({
+        metrics: z.array(
+          z.object({
+            key: z.string(),
+            points: z.array(z.object({ step: z.number(), value: z.number(), time: z.string() })),
+          }),
+        ),
+      }),
+    },
+    handle: async (ctx, { params, query }) => ({
+      json: {
+        metrics: await readMetrics(
+          ctx.db,
+          ctx.principal.orgId,
+          params.runId,
+          query.keys?.split(',').filter(Boolean),
+        ),
+      },
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/runs/{runId}/logs',
+    access: 'editor',
+    tag: 'runs',
+    summary: 'Append log lines; idempotent on (run, seq)',
+    params: runId,
+    body: appendLogsInput,
+    response: {
+      status: 200,
+      description: 'How many lines were sent',
+      schema: z.object({ accepted: z.number() }),
+    },
+    handle: async (ctx, { params, body }) => {
+      const result = await appendLogs(ctx.db, ctx.principal.orgId, params.runId, body.lines);
+      ctx.events.emit({ type: 'logs', runId: params.runId });
+      return { json: result };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/runs/{runId}/logs',
+    access: 'viewer',
+    tag: 'runs',
+    summary: 'Read log lines after a sequence number',
+    params: runId,
+    query: z.object({ after: z.coerce.number().int().default(-1) }),
+    response: {
+      status: 200,
+      description: 'Log lines',
+      schema: z.object({ lines: z.array(z.object({ seq: z.number(), line: z.string() })) }),
+    },
+    handle: async (ctx, { params, query }) => ({
+      json: { lines: await readLogs(ctx.db, ctx.principal.orgId, params.runId, query.after) },
+    }),
+  }),
+];

@@ -1,0 +1,200 @@
+import { ROLES } from '@anneal/db/schema';
+import { z } from 'zod';
+
+// What procedures return, declared once so the client's types and the wire agree.
+const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const runStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+
+export const projectSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.date(),
+  runCount: z.number(),
+  modelCount: z.number(),
+  datasetCount: z.number(),
+  lastRunAt: z.union([z.string(), z.date()]).nullable(),
+});
+
+export const runRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: runStatus,
+  params: z.record(z.string(), paramValue),
+  tags: z.record(z.string(), z.string()),
+  parentRunId: z.string().nullable(),
+  startedAt: z.date(),
+  endedAt: z.date().nullable(),
+  latest: z.record(z.string(), z.number()),
+});
+
+export const artifactRow = z.object({
+  path: z.string(),
+  sha256: z.string(),
+  size: z.number(),
+  contentType: z.string(),
+  createdAt: z.date(),
+});
+
+export const runDetail = runRow.omit({ latest: true }).extend({
+  projectId: z.string(),
+  datasetVersionId: z.string().nullable(),
+  datasetBuiltin: z.string().nullable(),
+  jobId: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  artifacts: z.array(artifactRow),
+});
+
+export const metricSeries = z.object({
+  key: z.string(),
+  points: z.array(z.object({ step: z.number(), value: z.number(), time: z.string() })),
+});
+
+export const logLine = z.object({ seq: z.number(), line: z.string(), time: z.date() });
+
+export const comparison = z.object({
+  runs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: runStatus,
+      params: z.record(z.string(), paramValue),
+      startedAt: z.date(),
+      metrics: z.array(metricSeries),
+    }),
+  ),
+  differing: z.array(z.string()),
+  allKeys: z.array(z.string()),
+});
+
+const versionSummary = z.object({
+  id: z.string(),
+  version: z.number(),
+  contentHash: z.string(),
+  fileCount: z.number(),
+  sizeBytes: z.number(),
+  heldoutCount: z.number(),
+  dvcMd5: z.string(),
+  createdAt: z.date(),
+});
+
+export const datasetList = z.object({
+  builtin: z.array(
+    z.object({
+      builtin: z.enum(['mnist', 'shapes']),
+      name: z.string(),
+      description: z.string(),
+      fileCount: z.number().nullable(),
+      labels: z.array(z.string()),
+      resolution: z.string(),
+    }),
+  ),
+  stored: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      description: z.string(),
+      createdAt: z.date(),
+      versions: z.array(versionSummary),
+    }),
+  ),
+});
+
+export const datasetVersion = versionSummary.extend({
+  datasetId: z.string(),
+  datasetName: z.string(),
+  projectId: z.string(),
+  manifest: z.object({
+    files: z.array(
+      z.object({
+        path: z.string(),
+        sha256: z.string(),
+        md5: z.string(),
+        size: z.number(),
+        label: z.string().optional(),
+        split: z.enum(['train', 'heldout']),
+      }),
+    ),
+    labels: z.array(z.string()),
+    heldout: z.object({ fraction: z.number(), seed: z.number() }),
+  }),
+});
+
+export const modelSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.date(),
+  latestVersion: z.number().nullable(),
+  aliases: z.array(z.object({ alias: z.string(), version: z.number() })),
+});
+
+const metadata = z.object({
+  architecture: z.record(z.string(), z.unknown()).optional(),
+  steps: z.number().optional(),
+  nfe: z.number().optional(),
+  sampler: z.string().optional(),
+  distillationStages: z.array(z.string()).optional(),
+  quality: z.record(z.string(), z.number()).optional(),
+  hardware: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const modelDetail = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.date(),
+  versions: z.array(
+    z.object({
+      id: z.string(),
+      version: z.number(),
+      description: z.string(),
+      metadata,
+      artifactPath: z.string().nullable(),
+      createdAt: z.date(),
+      sourceRun: z.object({ id: z.string(), name: z.string(), status: runStatus }).nullable(),
+      datasetVersion: z
+        .object({
+          id: z.string(),
+          version: z.number(),
+          contentHash: z.string(),
+          datasetName: z.string(),
+        })
+        .nullable(),
+      aliases: z.array(z.string()),
+    }),
+  ),
+});
+
+export const memberList = z.object({
+  members: z.array(
+    z.object({
+      userId: z.string(),
+      email: z.string(),
+      name: z.string(),
+      role: z.enum(ROLES),
+      since: z.date(),
+    }),
+  ),
+  invites: z.array(
+    z.object({ id: z.string(), email: z.string(), role: z.enum(ROLES), expiresAt: z.date() }),
+  ),
+});
+
+export const tokenRow = z.object({
+  id: z.string(),
+  kind: z.enum(['api', 'agent']),
+  name: z.string(),
+  prefix: z.string(),
+  createdAt: z.date(),
+  lastUsedAt: z.date().nullable(),
+  revokedAt: z.date().nullable(),
+});
+
+export const agentRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  hardware: z.record(z.string(), z.unknown()),
+  lastSeenAt: z.date().nullable(),
+});

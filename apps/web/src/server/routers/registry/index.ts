@@ -1,0 +1,13 @@
+import { router } from '../../trpc/init.ts';
+import { getModel } from './get-model.ts';
+import { listModels } from './list-models.ts';
+import { registerVersion } from './register-version.ts';
+import { removeAlias, setAlias } from './set-alias.ts';
+
+export const registryRouter = router({
+  list: listModels,
+  get: getModel,
+  register: registerVersion,
+  setAlias,
+  removeAlias,
+});

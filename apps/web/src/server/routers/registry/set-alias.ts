@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import {
+  aliasSchema,
+  removeAlias as remove,
+  setAlias as set,
+} from '../../domain/registry/registry.ts';
+import { editorProcedure } from '../../trpc/init.ts';
+
+const target = z.object({ projectId: z.uuid(), name: z.string().min(1), alias: aliasSchema });
+
+export const setAlias = editorProcedure
+  .input(target.extend({ version: z.number().int().positive() }))
+  .output(z.object({ alias: z.string(), version: z.number() }))
+  .mutation(({ ctx, input }) =>
+    set(ctx.db, ctx.principal.orgId, input.projectId, input.name, input.alias, input.version),
+  );
+
+export const removeAlias = editorProcedure
+  .input(target)
+  .output(z.object({ ok: z.literal(true) }))
+  .mutation(async ({ ctx, input }) => {
+    await remove(ctx.db, ctx.principal.orgId, input.projectId, input.name, input.alias);
+    return { ok: true as const };
+  });

@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { listArtifacts } from '../../domain/artifacts/artifacts.ts';
+import { getRun as get } from '../../domain/runs/runs.ts';
+import { viewerProcedure } from '../../trpc/init.ts';
+import { runDetail } from '../outputs.ts';
+
+export const getRun = viewerProcedure
+  .input(z.object({ runId: z.uuid() }))
+  .output(runDetail)
+  .query(async ({ ctx, input }) => {
+    const run = await get(ctx.db, ctx.principal.orgId, input.runId);
+    const artifacts = await listArtifacts(ctx.db, ctx.principal.orgId, input.runId);
+    return { ...run, artifacts };
+  });

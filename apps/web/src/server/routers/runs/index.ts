@@ -1,0 +1,18 @@
+import { router } from '../../trpc/init.ts';
+import { compareRuns } from './compare-runs.ts';
+import { getLogs } from './get-logs.ts';
+import { getMetrics } from './get-metrics.ts';
+import { getRun } from './get-run.ts';
+import { listRuns } from './list-runs.ts';
+import { updateRun } from './update-run.ts';
+import { watchRun } from './watch-run.ts';
+
+export const runsRouter = router({
+  list: listRuns,
+  get: getRun,
+  metrics: getMetrics,
+  logs: getLogs,
+  compare: compareRuns,
+  update: updateRun,
+  watch: watchRun,
+});

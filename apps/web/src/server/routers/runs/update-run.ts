@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { updateRunInput, updateRun as update } from '../../domain/runs/runs.ts';
+import { editorProcedure } from '../../trpc/init.ts';
+
+export const updateRun = editorProcedure
+  .input(updateRunInput.extend({ runId: z.uuid() }))
+  .output(z.object({ id: z.string(), status: z.string() }))
+  .mutation(async ({ ctx, input }) => {
+    const { runId, ...patch } = input;
+    const run = await update(ctx.db, ctx.principal.orgId, runId, patch);
+    ctx.events.emit({ type: 'status', runId, status: run.status });
+    return { id: run.id, status: run.status };
+  });

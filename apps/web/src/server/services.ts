@@ -1,0 +1,12 @@
+import type { Db } from '@anneal/db/client';
+import type { ServerConfig } from './config.ts';
+import type { BlobStore } from './domain/artifacts/blob-store.ts';
+import type { RunEvents } from './events.ts';
+
+/** Long-lived dependencies every request handler gets; tests build their own. */
+export interface Services {
+  db: Db;
+  store: BlobStore;
+  config: ServerConfig;
+  events: RunEvents;
+}

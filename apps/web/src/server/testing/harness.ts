@@ -1,0 +1,83 @@
+import type { Role } from '@anneal/db/schema';
+import { startTestDatabase, type TestDatabase } from '@anneal/db/testing';
+import { type AnnealServer, createAnnealServer } from '../../../server.ts';
+import { loadConfig, type ServerConfig } from '../config.ts';
+import { createUserInOrg } from '../domain/accounts/setup.ts';
+import { createToken } from '../domain/accounts/tokens.ts';
+import type { Services } from '../services.ts';
+import { createServices } from '../services-factory.ts';
+
+/** A real server (API only, no pages) on a random port over a real, migrated PostgreSQL. */
+export interface Harness {
+  url: string;
+  services: Services;
+  config: ServerConfig;
+  server: AnnealServer;
+  stop(): Promise<void>;
+  /** A user of `org` with `role`, and an API token for them. */
+  user(
+    org: string,
+    role: Role,
+    email?: string,
+  ): Promise<{ token: string; userId: string; orgId: string; email: string }>;
+  api(
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: any }>;
+}
+
+let counter = 0;
+
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const database: TestDatabase = await startTestDatabase();
+  const config = loadConfig({ ANNEAL_HOME: database.home, PORT: '0', ...env });
+  const services = createServices(config, database.url);
+  const server = await createAnnealServer(services, { port: 0, host: '127.0.0.1', pages: null });
+  return {
+    url: server.url,
+    services,
+    config,
+    server,
+    async stop() {
+      await server.close();
+      await services.handle.close();
+      await database.stop();
+    },
+    async user(org, role, email = `u${++counter}-${Date.now()}@example.com`) {
+      const { user, org: o } = await createUserInOrg(services.db, {
+        email,
+        password: 'correct horse battery',
+        orgName: org,
+        role,
+      });
+      const t = await createToken(services.db, { userId: user.id, orgId: o.id }, 'api', 'test');
+      return { token: t.token, userId: user.id, orgId: o.id, email };
+    },
+    async api(token, method, path, body, headers = {}) {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)
+            ? { 'content-type': 'application/json' }
+            : {}),
+          ...headers,
+        },
+        body: (body === undefined
+          ? undefined
+          : typeof body === 'string' || body instanceof Uint8Array
+            ? body
+            : JSON.stringify(body)) as BodyInit | undefined,
+      });
+      const text = await res.text();
+      let json: unknown = text;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch {}
+      return { status: res.status, json };
+    },
+  };
+}

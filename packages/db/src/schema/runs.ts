@@ -1,0 +1,109 @@
+import {
+  type AnyPgColumn,
+  bigint,
+  bigserial,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { jobs } from './agents.ts';
+import { datasetVersions } from './datasets.ts';
+import { users } from './orgs.ts';
+import { projects } from './projects.ts';
+
+export const runStatusEnum = pgEnum('run_status', [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
+export const RUN_STATUSES = runStatusEnum.enumValues;
+
+export type ParamValue = string | number | boolean | null;
+
+/** MLflow's run: params and tags are flat maps; `parentRunId` is the lineage. */
+export const runs = pgTable(
+  'runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    projectId: uuid('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    status: runStatusEnum('status').notNull().default('running'),
+    params: jsonb('params').$type<Record<string, ParamValue>>().notNull().default({}),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+    parentRunId: uuid('parent_run_id').references((): AnyPgColumn => runs.id, {
+      onDelete: 'set null',
+    }),
+    datasetVersionId: uuid('dataset_version_id').references(() => datasetVersions.id, {
+      onDelete: 'set null',
+    }),
+    /** A built-in dataset (`mnist`, `shapes`) when no stored version is used. */
+    datasetBuiltin: text('dataset_builtin'),
+    jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+  },
+  (t) => [index('runs_project_idx').on(t.projectId, t.startedAt)],
+);
+
+/** Delivery is at least once, so (run, key, step) is unique and writes upsert. */
+export const metrics = pgTable(
+  'metrics',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    step: bigint('step', { mode: 'number' }).notNull(),
+    value: doublePrecision('value').notNull(),
+    time: timestamp('time', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key, t.step] })],
+);
+
+/** Bytes live content-addressed in the artifact store; rows name them per run. */
+export const artifacts = pgTable(
+  'artifacts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    path: text('path').notNull(),
+    sha256: text('sha256').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    contentType: text('content_type').notNull().default('application/octet-stream'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('artifacts_run_path_unique').on(t.runId, t.path),
+    index('artifacts_sha256_idx').on(t.sha256),
+  ],
+);
+
+export const runLogs = pgTable(
+  'run_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    /** The sender's sequence number: replays after a reconnect do not duplicate lines. */
+    seq: integer('seq').notNull(),
+    line: text('line').notNull(),
+    time: timestamp('time', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('run_logs_run_seq_unique').on(t.runId, t.seq)],
+);
