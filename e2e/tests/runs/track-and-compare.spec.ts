@@ -39,12 +39,26 @@ test('runs logged through REST show their curves and artifacts, and compare', as
     [teacher.json.id, 1],
     [student.json.id, 1.4],
   ] as const) {
-    const metrics = Array.from({ length: 40 }, (_, step) => ({ key: 'loss', step, value: scale * (0.05 + Math.exp(-step / 8)) }));
+    const metrics = Array.from({ length: 40 }, (_, step) => ({
+      key: 'loss',
+      step,
+      value: scale * (0.05 + Math.exp(-step / 8)),
+    }));
     expect((await api('POST', `/runs/${run}/metrics`, { metrics })).json.accepted).toBe(40);
   }
-  const png = await api('PUT', `/runs/${teacher.json.id}/artifacts/samples/grid.png`, gradientPng(), 'application/octet-stream');
+  const png = await api(
+    'PUT',
+    `/runs/${teacher.json.id}/artifacts/samples/grid.png`,
+    gradientPng(),
+    'application/octet-stream',
+  );
   expect(png.status).toBe(201);
-  await api('POST', `/runs/${teacher.json.id}/logs`, { lines: [{ seq: 0, line: 'epoch 1: loss 0.41' }, { seq: 1, line: 'epoch 2: loss 0.22' }] });
+  await api('POST', `/runs/${teacher.json.id}/logs`, {
+    lines: [
+      { seq: 0, line: 'epoch 1: loss 0.41' },
+      { seq: 1, line: 'epoch 2: loss 0.22' },
+    ],
+  });
 
   await page.goto(`${server.url}/projects/${projectId}`);
   await expect(page.getByRole('link', { name: 'teacher-1000' })).toBeVisible();
@@ -61,7 +75,9 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   await expect(page.getByText('epoch 2: loss 0.22')).toBeVisible();
 
   // Live: a new point reaches the open page without a reload.
-  await api('POST', `/runs/${teacher.json.id}/metrics`, { metrics: [{ key: 'fd', step: 1, value: 12.5 }] });
+  await api('POST', `/runs/${teacher.json.id}/metrics`, {
+    metrics: [{ key: 'fd', step: 1, value: 12.5 }],
+  });
   await expect(page.getByTestId('chart-fd')).toBeVisible();
   await shot(page, 'run', true);
 

@@ -51,7 +51,9 @@ export async function readSeries(db: Db, runIds: string[], keys?: string[]) {
   const rows = await db
     .select()
     .from(metrics)
-    .where(and(inArray(metrics.runId, runIds), keys?.length ? inArray(metrics.key, keys) : undefined))
+    .where(
+      and(inArray(metrics.runId, runIds), keys?.length ? inArray(metrics.key, keys) : undefined),
+    )
     .orderBy(asc(metrics.runId), asc(metrics.key), asc(metrics.step));
   const byRun = new Map<string, MetricSeries[]>();
   for (const row of rows) {

@@ -1,7 +1,7 @@
-import { listRunsInput, listRuns as list } from '../../domain/runs/runs.ts';
+import { z } from 'zod';
+import { listRuns as list, listRunsInput } from '../../domain/runs/runs.ts';
 import { viewerProcedure } from '../../trpc/init.ts';
 import { runRow } from '../outputs.ts';
-import { z } from 'zod';
 
 export const listRuns = viewerProcedure
   .input(listRunsInput)

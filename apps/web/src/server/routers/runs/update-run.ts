@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { updateRunInput, updateRun as update } from '../../domain/runs/runs.ts';
+import { updateRun as update, updateRunInput } from '../../domain/runs/runs.ts';
 import { editorProcedure } from '../../trpc/init.ts';
 
 export const updateRun = editorProcedure

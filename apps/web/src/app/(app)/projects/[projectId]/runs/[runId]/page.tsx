@@ -5,7 +5,14 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { LineChart } from '../../../../../../ui/chart.tsx';
-import { bytes, duration, errorMessage, num, SERIES_COLORS, when } from '../../../../../../ui/format.ts';
+import {
+  bytes,
+  duration,
+  errorMessage,
+  num,
+  SERIES_COLORS,
+  when,
+} from '../../../../../../ui/format.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
@@ -19,7 +26,8 @@ export default function RunPage() {
   const { canEdit } = useMe();
   const setStatus = useMutation(
     trpc.runs.update.mutationOptions({
-      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
+      onSuccess: () =>
+        queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
     }),
   );
   // The server nudges on every write to this run; refetch just what changed.
@@ -52,7 +60,8 @@ export default function RunPage() {
   if (!r) return null;
   const series = metrics.data ?? [];
   const images = r.artifacts.filter((a) => a.contentType.startsWith('image/'));
-  const artifactUrl = (path: string) => `/api/v1/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
+  const artifactUrl = (path: string) =>
+    `/api/v1/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
   return (
     <div className="stack">
       <div className="row">
@@ -63,17 +72,29 @@ export default function RunPage() {
       <div className="card card-pad">
         <div className="row" style={{ justifyContent: 'space-between' }}>
           <div className="row">
-            <h2 style={{ margin: 0 }} data-testid="run-name">{r.name}</h2>
+            <h2 style={{ margin: 0 }} data-testid="run-name">
+              {r.name}
+            </h2>
             <StatusBadge status={r.status} />
-            {live.status === 'pending' && r.status === 'running' && <span className="live">live</span>}
+            {live.status === 'pending' && r.status === 'running' && (
+              <span className="live">live</span>
+            )}
           </div>
           <div className="row muted small">
             {canEdit && (r.status === 'running' || r.status === 'queued') && (
               <>
-                <button className="btn btn-sm" type="button" onClick={() => setStatus.mutate({ runId, status: 'succeeded' })}>
+                <button
+                  className="btn btn-sm"
+                  type="button"
+                  onClick={() => setStatus.mutate({ runId, status: 'succeeded' })}
+                >
                   Mark succeeded
                 </button>
-                <button className="btn btn-sm btn-danger" type="button" onClick={() => setStatus.mutate({ runId, status: 'cancelled' })}>
+                <button
+                  className="btn btn-sm btn-danger"
+                  type="button"
+                  onClick={() => setStatus.mutate({ runId, status: 'cancelled' })}
+                >
                   Cancel run
                 </button>
               </>
@@ -81,7 +102,8 @@ export default function RunPage() {
             started {when(r.startedAt)} · {duration(r.startedAt, r.endedAt)}
             {r.parentRunId && (
               <>
-                {' '}· parent <Link href={`/projects/${projectId}/runs/${r.parentRunId}`}>run</Link>
+                {' '}
+                · parent <Link href={`/projects/${projectId}/runs/${r.parentRunId}`}>run</Link>
               </>
             )}
           </div>
@@ -120,7 +142,15 @@ export default function RunPage() {
         {series.map((s, i) => (
           <div key={s.key} className="card card-pad" data-testid={`chart-${s.key}`}>
             <h3>{s.key}</h3>
-            <LineChart series={[{ name: s.key, color: SERIES_COLORS[i % SERIES_COLORS.length] as string, points: s.points }]} />
+            <LineChart
+              series={[
+                {
+                  name: s.key,
+                  color: SERIES_COLORS[i % SERIES_COLORS.length] as string,
+                  points: s.points,
+                },
+              ]}
+            />
           </div>
         ))}
       </div>
@@ -144,7 +174,9 @@ export default function RunPage() {
         <div className="card card-pad">
           <h2>Artifacts</h2>
           {r.artifacts.length === 0 ? (
-            <p className="muted">No artifacts. PUT bytes to /api/v1/runs/{'{runId}'}/artifacts/&lt;path&gt;.</p>
+            <p className="muted">
+              No artifacts. PUT bytes to /api/v1/runs/{'{runId}'}/artifacts/&lt;path&gt;.
+            </p>
           ) : (
             <table>
               <tbody>
@@ -172,7 +204,13 @@ export default function RunPage() {
           <h2>Samples</h2>
           <div className="thumbs">
             {images.map((a) => (
-              <a key={a.path} className="thumb" href={artifactUrl(a.path)} target="_blank" rel="noreferrer">
+              <a
+                key={a.path}
+                className="thumb"
+                href={artifactUrl(a.path)}
+                target="_blank"
+                rel="noreferrer"
+              >
                 {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
                 <img src={artifactUrl(a.path)} alt={a.path} />
                 <div>{a.path}</div>
