@@ -71,16 +71,14 @@ describe('samplers against the exact Gaussian answer', () => {
       const m = moments(run(sampler, 100, 8000, 1).samples);
       expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
       expect(Math.abs((m.mean[1] ?? 0) + 1)).toBeLessThan(0.06);
-      for (const [i, v] of m.cov.entries())
-        expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.1);
+      for (const [i, v] of m.cov.entries()) expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.1);
     }
   });
 
   it('DDPM (ancestral) lands on the right distribution too', () => {
     const m = moments(run('ddpm', 200, 8000, 2).samples);
     expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
-    for (const [i, v] of m.cov.entries())
-      expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12);
+    for (const [i, v] of m.cov.entries()) expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12);
   });
 
   it('DPM-Solver++(2M) beats Euler at equal NFE', () => {
