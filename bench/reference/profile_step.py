@@ -113,6 +113,7 @@ def timed(fn, sync) -> float:
 
 def profile_mlx(config, shapes):
     import mlx.core as mx
+    import mlx.optimizers as optim
 
     import unet
     from train_step_mlx import build_step
@@ -136,6 +137,16 @@ def profile_mlx(config, shapes):
         "forward_backward_ms": timed(lambda: fwd_bwd(params), sync),
         "step_ms": timed(lambda: (step(), state)[1], sync),
     }
+    # AdamW alone, compiled as in the engine's step, on gradients of the parameters' shapes:
+    # a direct measure (step - fwd/bwd is a difference of noisy numbers on a loaded machine).
+    opt = optim.AdamW(learning_rate=1e-4, bias_correction=True)
+    opt.init(params)
+    grads = {k: mx.random.normal(v.shape) * 1e-3 for k, v in params.items()}
+    opt_state = [opt.state]
+    update = mx.compile(lambda g, p: opt.apply_gradients(g, p), inputs=opt_state, outputs=opt_state)
+    phases["optimizer_direct_ms"] = timed(lambda: (update(grads, params), opt_state), sync)
+    a = mx.random.normal((1024, 1024))
+    matmul_ms = timed(lambda: a @ a, sync)
 
     def family_fn(family, ops):
         """(grad fn, inputs, weights): every op of the family on fresh inputs of its shape."""
@@ -174,7 +185,7 @@ def profile_mlx(config, shapes):
     for family, ops in shapes.items():
         fn, ins, ws = family_fn(family, ops)
         families[family] = timed(lambda: fn(ins, ws), sync)
-    return phases, families, {"mlx": mx.__version__}
+    return phases, families, {"mlx": mx.__version__}, 2 * 1024**3 / matmul_ms / 1e6
 
 
 def profile_torch(config, shapes):
@@ -208,6 +219,11 @@ def profile_torch(config, shapes):
 
     sync = lambda _: None  # noqa: E731 -- CPU torch is synchronous
     phases = {"forward_ms": timed(fwd, sync), "forward_backward_ms": timed(fwd_bwd, sync), "step_ms": timed(step, sync)}
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-3
+    phases["optimizer_direct_ms"] = timed(opt.step, sync)
+    a = torch.randn(1024, 1024)
+    matmul_ms = timed(lambda: a @ a, sync)
 
     def run_family(family, ops):
         tensors = []
@@ -245,7 +261,8 @@ def profile_torch(config, shapes):
 
     cfg_groups, cfg_eps = model.config.norm_num_groups, model.config.norm_eps
     families = {family: timed(run_family(family, ops), sync) for family, ops in shapes.items()}
-    return phases, families, {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    versions = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    return phases, families, versions, 2 * 1024**3 / matmul_ms / 1e6
 
 
 def main(argv: list[str]) -> int:
@@ -258,7 +275,7 @@ def main(argv: list[str]) -> int:
     config = parse_args(argv[1:2])
     shapes = layer_shapes(parse_config(config["unet"]), config["batch"], config["resolution"])
     run = profile_mlx if argv[0] == "mlx" else profile_torch
-    phases, families, versions = run(config, shapes)
+    phases, families, versions, matmul_gflops = run(config, shapes)
     phases["backward_ms"] = phases["forward_backward_ms"] - phases["forward_ms"]
     phases["optimizer_ms"] = phases["step_ms"] - phases["forward_backward_ms"]
     print(
@@ -267,6 +284,7 @@ def main(argv: list[str]) -> int:
                 "framework": argv[0],
                 "phases": phases,
                 "families_ms": families,
+                "matmul_1024_gflops": matmul_gflops,
                 "families_ops": {k: len(v) for k, v in shapes.items()},
                 "families_gflop_fwd": {k: family_flops(k, v) / 1e9 for k, v in shapes.items()},
                 "versions": versions,

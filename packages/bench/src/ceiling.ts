@@ -1,6 +1,13 @@
 import { join } from 'node:path';
-import { Model, measureMatmul } from '@anneal/engine';
-import { referenceDir, runJsonChild, systemOpenblas, threadEnv, venvPython } from './env.ts';
+import { Model, type ThroughputResult } from '@anneal/engine';
+import {
+  referenceDir,
+  runJsonChild,
+  runTsChild,
+  systemOpenblas,
+  threadEnv,
+  venvPython,
+} from './env.ts';
 import type { Log } from './stats.ts';
 import type { TrainingCaseResult } from './training.ts';
 
@@ -27,9 +34,15 @@ export interface CeilingResult {
 
 export async function benchCeiling(
   training: TrainingCaseResult[],
-  opts: { n: number; iterations: number },
+  opts: { n: number; iterations: number; threads: number },
 ) {
-  const mm = await measureMatmul({ n: opts.n, iterations: opts.iterations });
+  const child = await runTsChild(
+    'matmul',
+    'matmul-child.ts',
+    [JSON.stringify({ n: opts.n, iterations: opts.iterations })],
+    { env: threadEnv(opts.threads) },
+  );
+  const mm = child.line as unknown as ThroughputResult;
   const rows: CeilingResult['training'] = [];
   for (const t of training) {
     const model = Model.create({ unet: t.unet as never });
@@ -59,6 +72,7 @@ export interface ProfileSide {
   families_ms: Record<string, number>;
   families_ops: Record<string, number>;
   families_gflop_fwd: Record<string, number>;
+  matmul_1024_gflops: number;
   versions: Record<string, unknown>;
 }
 

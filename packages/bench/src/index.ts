@@ -137,11 +137,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     return result;
   };
 
-  if (only.has('training') || only.has('ceiling')) {
-    const options = { rounds: scale.rounds, warmup: scale.warmup, steps: scale.steps, threads };
-    const run = () => benchTraining({ ...options, cases, home: opts.home, log });
-    // The ceiling needs the step's images/s; measured here when training itself is not asked for.
-    training = only.has('training') ? await record('training', options, run) : await run();
+  const trainingOptions = {
+    rounds: scale.rounds,
+    warmup: scale.warmup,
+    steps: scale.steps,
+    threads,
+  };
+  const runTraining = () => benchTraining({ ...trainingOptions, cases, home: opts.home, log });
+  if (only.has('training')) {
+    training = await record('training', trainingOptions, runTraining);
+  } else if (only.has('ceiling')) {
+    // The ceiling needs the step's images/s: the last training results at this scale and
+    // thread count, else a fresh training run (not written as training.json).
+    training = previousTraining(dir, opts.scale, threads) ?? (await runTraining());
   }
   if (only.has('interop')) {
     const cases = INTEROP_CASES.slice(0, scale.interop);
@@ -178,7 +186,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       { matmul_n: scale.matmulN, profile_batch: scale.profileBatch ?? 'as trained', threads },
       async () => {
         log('ceiling: matmul');
-        const ceiling = await benchCeiling(t, { n: scale.matmulN, iterations: scale.matmulIters });
+        const ceiling = await benchCeiling(t, {
+          n: scale.matmulN,
+          iterations: scale.matmulIters,
+          threads,
+        });
         const profile = [];
         for (const c of t)
           profile.push(
@@ -199,4 +211,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     writeFileSync(opts.markdownPath ?? join(repoRoot, 'bench', 'RESULTS.md'), markdown);
   }
   return { files, markdown };
+}
+
+function previousTraining(
+  dir: string,
+  scale: BenchScale,
+  threads: number,
+): TrainingCaseResult[] | null {
+  const file = readResults(dir).find((f) => f.name === 'training');
+  if (!file || file.options.scale !== scale || file.options.threads !== threads) return null;
+  return file.result as TrainingCaseResult[];
 }
