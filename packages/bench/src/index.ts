@@ -10,10 +10,10 @@ import { benchSampling, type QualityProbe } from './sampling.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
-export { hasVenv, referenceDir, venvPython } from './env.ts';
+export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export type { ResultFile } from './report.ts';
-export { renderResults } from './report.ts';
+export { readResults, renderResults } from './report.ts';
 export type { QualityProbe } from './sampling.ts';
 
 export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
