@@ -14,7 +14,7 @@ export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
-export type { QualityProbe } from './sampling.ts';
+export { type QualityProbe, samplingToTarget, type TargetResult } from './sampling.ts';
 
 export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];

@@ -127,3 +127,56 @@ export async function benchSampling(opts: SamplingOptions): Promise<SamplingResu
     model.dispose();
   }
 }
+
+export interface TargetResult {
+  sampler: SamplerName;
+  target_fd: number;
+  /** The fewest steps in the sweep whose FD meets the target, or null if none did. */
+  steps: number | null;
+  nfe_per_image: number | null;
+  seconds: number | null;
+  /** Every (steps, FD, NFE, seconds) tried, in order. */
+  tried: Array<{ steps: number; fd: number; nfe_per_image: number; seconds: number }>;
+}
+
+/**
+ * NFE and wall time to reach a stated FD (issue 4, Benchmarks 3): for each sampler, the step
+ * counts of `sweep` in increasing order until the probe's FD is at or below `targetFd`. Needs a
+ * quality probe (`anneal eval`'s FD); the sweep stops at the first step count that meets it.
+ */
+export async function samplingToTarget(
+  model: Model,
+  opts: {
+    quality: QualityProbe;
+    targetFd: number;
+    sweep: readonly number[];
+    n: number;
+    samplers?: readonly SamplerName[];
+  },
+): Promise<TargetResult[]> {
+  const sweep = [...opts.sweep].sort((a, b) => a - b);
+  const out: TargetResult[] = [];
+  for (const sampler of opts.samplers ?? samplerNames) {
+    const r: TargetResult = {
+      sampler,
+      target_fd: opts.targetFd,
+      steps: null,
+      nfe_per_image: null,
+      seconds: null,
+      tried: [],
+    };
+    for (const steps of sweep) {
+      const started = performance.now();
+      const s = await model.sample({ sampler, steps, n: opts.n, seed: 0 });
+      const seconds = (performance.now() - started) / 1000;
+      const fd = await opts.quality.fd(s.images, s.shape);
+      r.tried.push({ steps, fd, nfe_per_image: s.nfe, seconds });
+      if (fd <= opts.targetFd) {
+        Object.assign(r, { steps, nfe_per_image: s.nfe, seconds });
+        break;
+      }
+    }
+    out.push(r);
+  }
+  return out;
+}
