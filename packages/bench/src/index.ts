@@ -83,7 +83,10 @@ export interface BenchOptions {
   model?: string;
   /** Sampling: an FD probe (from `anneal eval`) so samplers report quality beside cost. */
   quality?: QualityProbe;
-  /** Where results go (default bench/results); the markdown path (default bench/RESULTS.md; null: none). */
+  /**
+   * Where results go (default bench/results, or bench/results/<scale> below full size) and the
+   * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
+   */
   resultsDir?: string;
   markdownPath?: string | null;
   /** ANNEAL_HOME for dataset shards (default: the user's). */
@@ -108,7 +111,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       `${venvPython} is missing: run bench/setup.sh first (the reference environment)`,
     );
   }
-  const dir = opts.resultsDir ?? resultsDir;
+  // Only full-size runs land in bench/results (committed, behind RESULTS.md); a quick or smoke
+  // run writes beside them in bench/results/<scale>/ and cannot overwrite the real numbers.
+  const dir =
+    opts.resultsDir ?? (opts.scale === 'full' ? resultsDir : join(resultsDir, opts.scale));
   const log = opts.log ?? (() => {});
   const files: BenchRun['files'] = [];
   const cases = TRAINING_CASES.slice(0, scale.cases).map((c) => ({
@@ -208,7 +214,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   let markdown: string | null = null;
   if (opts.markdownPath !== null) {
     markdown = renderResults(readResults(dir));
-    writeFileSync(opts.markdownPath ?? join(repoRoot, 'bench', 'RESULTS.md'), markdown);
+    const fallback =
+      opts.scale === 'full' ? join(repoRoot, 'bench', 'RESULTS.md') : join(dir, 'RESULTS.md');
+    writeFileSync(opts.markdownPath ?? fallback, markdown);
   }
   return { files, markdown };
 }

@@ -15,7 +15,7 @@ bench/RESULTS.md:
 Needs the reference environment (bench/setup.sh) for all but sampling.
 
 Options:
-  --quick          fewer rounds and steps (minutes, not tens of minutes)
+  --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      sampling: a checkpoint instead of a tiny model trained on the spot
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
