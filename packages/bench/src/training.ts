@@ -152,7 +152,7 @@ export async function benchTraining(opts: TrainingOptions): Promise<TrainingCase
   return out;
 }
 
-function summarize(
+export function summarize(
   c: TrainingCase,
   contenders: Contender[],
   runs: Array<Record<string, unknown>>,
