@@ -284,6 +284,9 @@ mx::array unet_forward(const Params& p, const UNetConfig& c, const mx::array& x_
       skips.push_back(h);
     }
     if (i < levels - 1) {
+      // diffusers' Downsample2D with padding 0 pads one pixel right and bottom first
+      // (F.pad(x, (0, 1, 0, 1))), so the output is still half the input.
+      if (c.downsample_padding == 0) h = mx::pad(h, {{0, 0}, {0, 1}, {0, 1}, {0, 0}});
       h = conv2d(p, b + ".downsamplers.0.conv", h, 2, c.downsample_padding);
       skips.push_back(h);
     }

@@ -1,0 +1,232 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import { benchCeiling, benchProfile } from './ceiling.ts';
+import { hasVenv, loadAverage, repoRoot, resultsDir, venvPython } from './env.ts';
+import { benchInterop, INTEROP_CASES } from './interop.ts';
+import { describeMachine } from './machine.ts';
+import { type ResultFile, readResults, renderResults, writeResult } from './report.ts';
+import { benchSampling, type QualityProbe } from './sampling.ts';
+import type { Log } from './stats.ts';
+import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
+
+export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
+export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
+export type { ResultFile } from './report.ts';
+export { readResults, renderResults } from './report.ts';
+export { type QualityProbe, samplingToTarget, type TargetResult } from './sampling.ts';
+
+export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
+export type BenchmarkName = (typeof BENCHMARKS)[number];
+
+/** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
+export type BenchScale = 'full' | 'quick' | 'smoke';
+
+const SCALES = {
+  full: {
+    cases: 2,
+    profileRepeats: 5,
+    rounds: 3,
+    warmup: 2,
+    steps: 4,
+    batch: undefined,
+    interop: 2,
+    sampleN: 16,
+    sampleSteps: 20,
+    trainSteps: 100,
+    repeats: 3,
+    matmulN: 1024,
+    matmulIters: 5,
+    profileBatch: undefined,
+  },
+  quick: {
+    cases: 2,
+    profileRepeats: 3,
+    rounds: 1,
+    warmup: 1,
+    steps: 3,
+    batch: undefined,
+    interop: 1,
+    sampleN: 8,
+    sampleSteps: 10,
+    trainSteps: 30,
+    repeats: 1,
+    matmulN: 1024,
+    matmulIters: 3,
+    profileBatch: 8,
+  },
+  // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
+  smoke: {
+    cases: 1,
+    profileRepeats: 1,
+    rounds: 1,
+    warmup: 1,
+    steps: 1,
+    batch: 2,
+    interop: 1,
+    sampleN: 2,
+    sampleSteps: 2,
+    trainSteps: 2,
+    repeats: 1,
+    matmulN: 128,
+    matmulIters: 1,
+    profileBatch: 2,
+  },
+} as const;
+
+export interface BenchOptions {
+  scale: BenchScale;
+  only?: BenchmarkName[];
+  /** OMP/OpenBLAS/MKL threads per contender (default 1: the machine is shared). */
+  threads?: number;
+  /** Sampling: a checkpoint instead of training a tiny model. */
+  model?: string;
+  /** Sampling: an FD probe (from `anneal eval`) so samplers report quality beside cost. */
+  quality?: QualityProbe;
+  /**
+   * Where results go (default bench/results, or bench/results/<scale> below full size) and the
+   * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
+   */
+  resultsDir?: string;
+  markdownPath?: string | null;
+  /** ANNEAL_HOME for dataset shards (default: the user's). */
+  home?: string;
+  log?: Log;
+}
+
+export interface BenchRun {
+  files: Array<{ name: BenchmarkName; path: string; result: ResultFile }>;
+  markdown: string | null;
+}
+
+/** Runs the selected benchmarks in order, writing bench/results/<name>.json after each. */
+export async function runBench(opts: BenchOptions): Promise<BenchRun> {
+  const scale = SCALES[opts.scale];
+  const threads = opts.threads ?? 1;
+  const only = new Set(opts.only ?? BENCHMARKS);
+  const needsVenv = [...only].some((n) => n !== 'sampling');
+  if (needsVenv && !hasVenv()) {
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `${venvPython} is missing: run bench/setup.sh first (the reference environment)`,
+    );
+  }
+  // Only full-size runs land in bench/results (committed, behind RESULTS.md); a quick or smoke
+  // run writes beside them in bench/results/<scale>/ and cannot overwrite the real numbers.
+  const dir =
+    opts.resultsDir ?? (opts.scale === 'full' ? resultsDir : join(resultsDir, opts.scale));
+  const log = opts.log ?? (() => {});
+  const files: BenchRun['files'] = [];
+  const cases = TRAINING_CASES.slice(0, scale.cases).map((c) => ({
+    ...c,
+    batch: scale.batch ?? c.batch,
+  }));
+  let training: TrainingCaseResult[] | null = null;
+
+  const record = async <T>(
+    name: BenchmarkName,
+    options: Record<string, unknown>,
+    fn: () => Promise<T>,
+  ) => {
+    const machine = describeMachine(threads);
+    const started = performance.now();
+    const result = await fn();
+    const file: ResultFile<T> = {
+      name,
+      machine,
+      load_avg_end: loadAverage(),
+      seconds: (performance.now() - started) / 1000,
+      options: { scale: opts.scale, ...options },
+      result,
+    };
+    files.push({ name, path: writeResult(dir, file), result: file });
+    return result;
+  };
+
+  const trainingOptions = {
+    rounds: scale.rounds,
+    warmup: scale.warmup,
+    steps: scale.steps,
+    threads,
+  };
+  const runTraining = () => benchTraining({ ...trainingOptions, cases, home: opts.home, log });
+  if (only.has('training')) {
+    training = await record('training', trainingOptions, runTraining);
+  } else if (only.has('ceiling')) {
+    // The ceiling needs the step's images/s: the last training results at this scale and
+    // thread count, else a fresh training run (not written as training.json).
+    training = previousTraining(dir, opts.scale, threads) ?? (await runTraining());
+  }
+  if (only.has('interop')) {
+    const cases = INTEROP_CASES.slice(0, scale.interop);
+    await record('interop', { cases: cases.map((c) => c.name) }, async () => {
+      log('interop: diffusers -> anneal import diffusers -> engine forward');
+      const results = await benchInterop(cases);
+      const bad = results.filter((r) => !r.ok);
+      if (bad.length) {
+        const detail = bad.map(
+          (r) =>
+            `${r.name}: max abs error ${r.max_abs_error}, params ${r.params_diffusers} vs ${r.params_engine}`,
+        );
+        throw new AppError('INTERNAL', `interop check failed: ${detail.join('; ')}`);
+      }
+      return results;
+    });
+  }
+  if (only.has('sampling')) {
+    const options = {
+      steps: scale.sampleSteps,
+      n: scale.sampleN,
+      trainSteps: scale.trainSteps,
+      repeats: scale.repeats,
+      model: opts.model ?? null,
+    };
+    await record('sampling', options, () =>
+      benchSampling({ ...options, model: opts.model, home: opts.home, quality: opts.quality, log }),
+    );
+  }
+  if (only.has('ceiling') && training) {
+    const t = training;
+    await record(
+      'ceiling',
+      { matmul_n: scale.matmulN, profile_batch: scale.profileBatch ?? 'as trained', threads },
+      async () => {
+        log('ceiling: matmul');
+        const ceiling = await benchCeiling(t, {
+          n: scale.matmulN,
+          iterations: scale.matmulIters,
+          threads,
+        });
+        const profile = [];
+        for (const c of t)
+          profile.push(
+            await benchProfile(c, {
+              threads,
+              batch: scale.profileBatch,
+              repeats: scale.profileRepeats,
+              log,
+            }),
+          );
+        return { ceiling, profile };
+      },
+    );
+  }
+  let markdown: string | null = null;
+  if (opts.markdownPath !== null) {
+    markdown = renderResults(readResults(dir));
+    const fallback =
+      opts.scale === 'full' ? join(repoRoot, 'bench', 'RESULTS.md') : join(dir, 'RESULTS.md');
+    writeFileSync(opts.markdownPath ?? fallback, markdown);
+  }
+  return { files, markdown };
+}
+
+function previousTraining(
+  dir: string,
+  scale: BenchScale,
+  threads: number,
+): TrainingCaseResult[] | null {
+  const file = readResults(dir).find((f) => f.name === 'training');
+  if (!file || file.options.scale !== scale || file.options.threads !== threads) return null;
+  return file.result as TrainingCaseResult[];
+}

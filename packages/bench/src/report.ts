@@ -1,0 +1,216 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CeilingResult, ProfileResult } from './ceiling.ts';
+import type { InteropResult } from './interop.ts';
+import type { MachineRecord } from './machine.ts';
+import type { SamplingResult } from './sampling.ts';
+import type { TrainingCaseResult } from './training.ts';
+
+/** One bench/results/<name>.json: the machine and load it ran under, its options and result. */
+export interface ResultFile<T = unknown> {
+  name: string;
+  machine: MachineRecord;
+  load_avg_end: number[];
+  seconds: number;
+  options: Record<string, unknown>;
+  result: T;
+}
+
+export function writeResult(dir: string, file: ResultFile): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${file.name}.json`);
+  writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`);
+  return path;
+}
+
+export function readResults(dir: string): ResultFile[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ResultFile);
+}
+
+const fmt = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+function header(f: ResultFile): string {
+  const m = f.machine;
+  return `_${m.date}, ${f.seconds.toFixed(0)} s; load average ${m.load_avg.join(' / ')} at start, ${f.load_avg_end.join(' / ')} at end; ${m.threads} thread(s) per contender._`;
+}
+
+function training(f: ResultFile<TrainingCaseResult[]>): string {
+  return f.result
+    .map((t) => {
+      const rows = t.contenders.map((c) => [
+        c.impl,
+        c.params.toLocaleString('en-US'),
+        fmt(c.step_ms_median),
+        c.round_medians_ms.map((x) => fmt(x, 0)).join(' / '),
+        fmt(c.images_per_s),
+        fmt(c.engine_speedup, 2),
+        `${mib(c.peak_memory_bytes)} (${c.peak_memory_source.split(' ')[0]})`,
+        c.blas.join(', ') || '-',
+        c.load_avg_1m.map((x) => fmt(x, 1)).join(' / '),
+      ]);
+      return `### ${t.case.name}: preset \`${t.case.preset}\`, ${t.case.dataset} ${t.case.resolution}x${t.case.resolution}x${t.case.channels}, ${t.case.classes} classes, batch ${t.case.batch}\n\n${table(
+        [
+          'impl',
+          'params',
+          'step ms (median)',
+          'round medians',
+          'images/s',
+          'engine speedup',
+          'peak memory',
+          'BLAS',
+          'load 1m per run',
+        ],
+        rows,
+      )}`;
+    })
+    .join('\n\n');
+}
+
+function interop(f: ResultFile<InteropResult[]>): string {
+  return table(
+    ['case', 'params diffusers', 'params engine', 'max abs error', 'tolerance', 'ok'],
+    f.result.map((r) => [
+      r.name,
+      r.params_diffusers,
+      r.params_engine,
+      r.max_abs_error.toExponential(2),
+      r.tolerance,
+      r.ok ? 'yes' : 'NO',
+    ]),
+  );
+}
+
+function sampling(f: ResultFile<SamplingResult>): string {
+  const r = f.result;
+  return `Model: ${r.model}, ${r.parameters.toLocaleString('en-US')} parameters, ${r.resolution}x${r.resolution}. FD: ${r.quality ?? 'not measured (plugs in from `anneal eval`)'}.\n\n${table(
+    ['sampler', 'steps', 'NFE / image', 'n', 'seconds (median)', 'images/s', 'FD'],
+    r.samplers.map((s) => [
+      s.sampler,
+      s.steps,
+      s.nfe_per_image,
+      s.n,
+      fmt(s.seconds_median, 3),
+      fmt(s.images_per_s),
+      fmt(s.fd, 2),
+    ]),
+  )}`;
+}
+
+function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[] }>): string {
+  const { ceiling: c, profile } = f.result;
+  const parts = [
+    `float32 ${c.matmul.n}x${c.matmul.n} matmul, the engine (MLX + its BLAS) in its own process at the contenders' thread count: **${fmt(c.matmul.gflops)} GFLOP/s**. ${profile
+      .map(
+        (p) =>
+          `During the ${p.case} profile, 1024x1024 matmul: MLX Python ${fmt(p.mlx.matmul_1024_gflops)}, PyTorch ${fmt(p.torch.matmul_1024_gflops)} GFLOP/s.`,
+      )
+      .join(' ')}`,
+    table(
+      ['case', 'impl', 'fwd GFLOP / image', 'images/s', 'achieved GFLOP/s', 'of matmul'],
+      c.training.map((r) => [
+        r.case,
+        r.impl,
+        fmt(r.forward_gflop_per_image, 3),
+        fmt(r.images_per_s),
+        fmt(r.achieved_gflops),
+        `${fmt(r.fraction_of_matmul * 100)}%`,
+      ]),
+    ),
+  ];
+  for (const p of profile) {
+    // step - (fwd+bwd) subtracts noisy times of separately compiled graphs (negative under
+    // load); the JSON keeps it as optimizer_ms, the table shows AdamW timed on its own.
+    const phases = ['forward_ms', 'backward_ms', 'optimizer_direct_ms', 'step_ms'];
+    parts.push(
+      `Step profile, ${p.case}, batch ${p.batch} (ms, median of ${p.repeats} timed calls):\n\n${table(
+        ['phase', 'MLX', 'PyTorch', 'MLX / PyTorch'],
+        phases.map((k) => [
+          PHASE_NAMES[k] ?? k,
+          fmt(p.mlx.phases[k]),
+          fmt(p.torch.phases[k]),
+          fmt((p.mlx.phases[k] ?? 0) / (p.torch.phases[k] ?? 1), 2),
+        ]),
+      )}`,
+    );
+    const fams = Object.keys(p.mlx.families_ms);
+    parts.push(
+      `Op families in isolation at the U-Net's shapes, forward + backward (ms):\n\n${table(
+        ['family', 'ops', 'fwd GFLOP', 'MLX', 'PyTorch', 'MLX / PyTorch'],
+        fams.map((k) => [
+          k,
+          p.mlx.families_ops[k] ?? 0,
+          fmt(p.mlx.families_gflop_fwd[k], 3),
+          fmt(p.mlx.families_ms[k]),
+          fmt(p.torch.families_ms[k]),
+          fmt((p.mlx.families_ms[k] ?? 0) / (p.torch.families_ms[k] ?? 1), 2),
+        ]),
+      )}`,
+    );
+  }
+  return parts.join('\n\n');
+}
+
+const PHASE_NAMES: Record<string, string> = {
+  forward_ms: 'forward',
+  backward_ms: 'backward ((fwd+bwd) - fwd)',
+  optimizer_direct_ms: 'optimizer alone (AdamW, timed directly)',
+  step_ms: 'whole step',
+};
+
+const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) => string }> = {
+  training: { title: 'Training throughput', render: training },
+  interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
+  sampling: { title: 'Sampling', render: sampling },
+  ceiling: { title: "The machine's ceiling and where the step's time goes", render: ceiling },
+};
+
+/** bench/RESULTS.md from every results file: regenerated, never edited by hand. */
+export function renderResults(files: ResultFile[]): string {
+  const first = files[0]?.machine;
+  const lines = [
+    '# Benchmark results',
+    '',
+    'Generated by `npm run bench` (or `anneal bench`) from bench/results/*.json; do not edit.',
+    '',
+  ];
+  if (first) {
+    lines.push(
+      `Machine: ${first.cpu_model} (${first.cores_logical} logical cores, ${mib(first.memory_bytes)}), backend ${first.backend}, ${first.os}.`,
+      `Engine BLAS: ${first.engine_blas}; MLX Python BLAS: ${first.mlx_python_blas}.`,
+      `Versions: ${Object.entries(first.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}.`,
+      '',
+    );
+  }
+  // Sections in the order the benchmarks run, whatever the file names sort to.
+  const order = Object.keys(SECTIONS);
+  const sorted = [...files].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  for (const f of sorted) {
+    const section = SECTIONS[f.name];
+    if (!section) continue;
+    lines.push(
+      `## ${section.title}`,
+      '',
+      header(f),
+      '',
+      section.render(f as ResultFile<never>),
+      '',
+    );
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
