@@ -2,10 +2,11 @@ import { isAppError } from '@anneal/core/errors';
 import { UsageError } from './args.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
+import { evaluate } from './commands/eval.ts';
 import { sample } from './commands/sample.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, doctor];
+const commands: Command[] = [train, sample, evaluate, doctor];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),
