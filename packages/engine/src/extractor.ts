@@ -70,7 +70,7 @@ export function defaultExtractor(options: {
       kind: classifier ? 'classifier' : 'autoencoder',
       resolution: options.resolution,
       inChannels: options.channels,
-      channels: [32, 64, 128],
+      channels: [16, 32, 64],
       featureDim: 128,
       groups: 8,
       numClasses: classifier ? options.numClasses : 0,

@@ -26,7 +26,7 @@ Options:
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
   --reference-steps N    steps for the reference (default 100 when --reference-sampler is set)
   --extractor-steps N    train the extractor for N steps instead of its default
-  --extractor-width N    extractor channels N, 2N, 4N (default 32; a multiple of 8)
+  --extractor-width N    extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --json                 machine output; the last stdout line is one JSON object
   -h, --help             show this help`;
 
