@@ -76,7 +76,7 @@ export function defaultExtractor(options: {
       numClasses: classifier ? options.numClasses : 0,
     },
     training: {
-      steps: classifier ? 1500 : 2000,
+      steps: classifier ? 800 : 1500,
       batchSize: 64,
       lr: 2e-3,
       warmupSteps: 50,
