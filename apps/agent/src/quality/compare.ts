@@ -9,7 +9,8 @@ import {
 export interface DistributionMetrics {
   fd: number;
   kid: number;
-  kidStd: number;
+  /** Spread over KID subsets; null when one subset is the whole of both sets. */
+  kidStd: number | null;
   precision: number;
   recall: number;
 }
@@ -28,15 +29,20 @@ export function compareFeatures(
   candidate: FeatureMatrix,
   options: CompareOptions = {},
 ): DistributionMetrics {
+  // Subsets of min(1000, n) as Bińkowski et al. do; when that is every row of both sets,
+  // all subsets would be identical, so one full-set estimate is taken and no spread claimed.
+  const size = Math.min(1000, reference.n, candidate.n);
+  const whole = size === reference.n && size === candidate.n;
   const kid = kernelInceptionDistance(reference, candidate, {
-    subsets: options.kidSubsets ?? 10,
+    subsets: whole ? 1 : (options.kidSubsets ?? 10),
+    subsetSize: size,
     seed: options.seed ?? 0,
   });
   const pr = precisionRecall(reference, candidate, options.k ?? 3);
   return {
     fd: frechetDistance(reference, candidate),
     kid: kid.mean,
-    kidStd: kid.std,
+    kidStd: whole ? null : kid.std,
     precision: pr.precision,
     recall: pr.recall,
   };

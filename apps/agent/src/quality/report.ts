@@ -61,7 +61,7 @@ export function qualityTable(r: EvalReport, head: Head): string {
       ['FD', `${f(r.metrics.fd).padEnd(11)} ${f(r.floor.fd)}`],
       [
         'KID',
-        `${f(r.metrics.kid, 5).padEnd(11)} ${f(r.floor.kid, 5)}   (± ${f(r.metrics.kidStd, 5)} over subsets)`,
+        `${f(r.metrics.kid, 5).padEnd(11)} ${f(r.floor.kid, 5)}${r.metrics.kidStd === null ? '' : `   (± ${f(r.metrics.kidStd, 5)} over subsets)`}`,
       ],
       ['precision', `${f(r.metrics.precision, 3).padEnd(11)} ${f(r.floor.precision, 3)}`],
       ['recall', `${f(r.metrics.recall, 3).padEnd(11)} ${f(r.floor.recall, 3)}`],
