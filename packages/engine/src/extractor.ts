@@ -56,8 +56,9 @@ export const EXTRACTOR_METADATA = 'extractor.json';
 
 /**
  * The extractor a dataset gets unless told otherwise: a classifier when it has labels, else
- * a denoising autoencoder; 128-d features. Training lengths were chosen so MNIST's
- * classifier passes 98% held-out accuracy.
+ * a denoising autoencoder; 128-d features. Measured: this classifier reaches 97.4% on
+ * MNIST's 1000 held-out digits at 32 px (train loss 0.02, held-out 0.11: it overfits the 9000
+ * training digits); the 98% target needs augmentation or a wider network.
  */
 export function defaultExtractor(options: {
   resolution: number;

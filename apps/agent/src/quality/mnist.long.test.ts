@@ -33,7 +33,8 @@ describe.skipIf(!process.env.ANNEAL_LONG)('MNIST extractor and metrics at full s
     console.info(
       `MNIST extractor ${extractor.id}: held-out accuracy ${extractor.metadata.heldoutAccuracy} in ${extractor.metadata.trainSeconds} s`,
     );
-    expect(extractor.metadata.heldoutAccuracy).toBeGreaterThan(0.98);
+    // Soft: the corruption checks below still run (and report) when accuracy falls short.
+    expect.soft(extractor.metadata.heldoutAccuracy).toBeGreaterThan(0.98);
 
     const N = 1000;
     const heldout = await readSplit(shards('heldout'));
