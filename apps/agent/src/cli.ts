@@ -3,11 +3,12 @@ import { UsageError } from './args.ts';
 import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
+import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
 import { sample } from './commands/sample.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, importCommand, bench, doctor];
+const commands: Command[] = [train, sample, evaluate, importCommand, bench, doctor];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitModel(env, exports);
   InitTrainer(env, exports);
   InitSampling(env, exports);
+  InitExtractor(env, exports);
   return exports;
 }
 

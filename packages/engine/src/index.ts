@@ -1,4 +1,17 @@
 export * from './config/index.ts';
+export {
+  defaultExtractor,
+  EXTRACTOR_METADATA,
+  EXTRACTOR_WEIGHTS,
+  type ExtractorConfig,
+  type ExtractorMetadata,
+  type ExtractorTraining,
+  extractorConfigSchema,
+  extractorKey,
+  extractorTrainingSchema,
+  FeatureExtractor,
+  type Features,
+} from './extractor.ts';
 export { parseAppleHardware, probeHardware } from './hardware.ts';
 export * from './memory.ts';
 export {

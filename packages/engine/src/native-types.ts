@@ -172,7 +172,60 @@ export interface NativeTrainer {
   model(): NativeModel;
 }
 
+export interface NativeExtractorConfig {
+  kind: 'classifier' | 'autoencoder';
+  resolution: number;
+  inChannels: number;
+  channels: number[];
+  featureDim: number;
+  groups: number;
+  numClasses: number;
+}
+
+export interface NativeExtractorTraining {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  weightDecay: number;
+  gradClip: number;
+  noise: number;
+  seed: number;
+}
+
+export interface NativeExtractorReport {
+  /** null for autoencoders. */
+  heldoutAccuracy: number | null;
+  heldoutLoss: number;
+  heldoutCount: number;
+  steps: number;
+}
+
+export interface NativeExtracted {
+  features: Float32Array;
+  logits: Float32Array;
+  n: number;
+  dim: number;
+  classes: number;
+}
+
 export interface NativeClasses {
+  extractor: {
+    /** Async: trains on data.train, evaluates on data.heldout, writes data.out. */
+    train(
+      config: NativeExtractorConfig,
+      training: NativeExtractorTraining,
+      data: { train: string[]; heldout: string[]; out: string },
+      onProgress?: (p: { step: number; total: number; loss: number }) => void,
+    ): Promise<NativeExtractorReport>;
+    /** Async: features (and logits for classifiers) of uint8 NHWC images. */
+    features(
+      config: NativeExtractorConfig,
+      weights: string,
+      images: Uint8Array,
+      shape: [number, number, number, number],
+    ): Promise<NativeExtracted>;
+  };
   Model: new (config: unknown, options?: { seed?: number; weights?: string }) => NativeModel;
   Trainer: new (model: NativeModel, options: NativeTrainerOptions) => NativeTrainer;
   sampling: {

@@ -1,0 +1,132 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const repoRoot = join(import.meta.dirname, '..', '..', '..', '..');
+const home = mkdtempSync(join(tmpdir(), 'anneal-eval-home-'));
+const model = join(mkdtempSync(join(tmpdir(), 'anneal-eval-')), 'run');
+
+function anneal(args: string[]) {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'apps/agent/bin/anneal.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ANNEAL_HOME: home },
+  });
+  const lines = r.stdout.trim().split('\n');
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(lines[lines.length - 1] ?? '');
+  } catch {
+    json = null;
+  }
+  return { ...r, json };
+}
+
+// A few steps of a tiny model: the metrics need a checkpoint, not a good one.
+beforeAll(() => {
+  const r = anneal([
+    'train',
+    '--dataset',
+    'shapes',
+    '--resolution',
+    '8',
+    '--preset',
+    'tiny',
+    '--batch',
+    '8',
+    '--steps',
+    '4',
+    '--out',
+    model,
+    '--json',
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+const quick = ['--model', model, '--n', '40', '--extractor-steps', '60', '--extractor-width', '8'];
+
+describe('anneal eval', () => {
+  it.each([
+    [['--model', model, '--n', 'many'], /--n/],
+    [['--model', model, '--sampler', 'nope'], /--sampler/],
+    [['--model', model, '--reference-steps', '5'], /--reference-steps: needs --reference-sampler/],
+    [['--model', model, '--extractor-width', '12'], /--extractor-width: must be a multiple of 8/],
+    [['--n', '50'], /--model/],
+    [[...quick.slice(0, 2), '--n', '5000'], /--n: .*held-out 1000/],
+  ])('exits 2 naming the flag: %s', (args, message) => {
+    const r = anneal(['eval', ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('exits 1 naming a folder that is not a checkpoint', () => {
+    const r = anneal(['eval', '--model', home, '--n', '20']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/config\.json/);
+  });
+
+  it('reports every metric with its floor, then reuses the extractor', () => {
+    const r = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '3',
+      '--reference-sampler',
+      'heun',
+      '--reference-steps',
+      '3',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = r.json as Record<string, unknown>;
+    for (const key of ['fd', 'kid', 'precision', 'recall', 'floor_fd', 'floor_kid', 'accuracy'])
+      expect(Number.isFinite(j[key]), key).toBe(true);
+    expect(j).toMatchObject({
+      n: 40,
+      nfe: 3,
+      extractor_kind: 'classifier',
+      extractor_cached: false,
+    });
+    expect(j.extractor).toMatch(/^[0-9a-f]{24}$/);
+    expect(j.fd as number).toBeGreaterThan(j.floor_fd as number);
+    const paired = j.paired as Record<string, number>;
+    expect(paired.reference_nfe).toBe(5);
+    expect(paired.ssim).toBeLessThan(1);
+    expect(paired.feature_distance).toBeGreaterThan(0);
+
+    // Same sampler and steps as the reference: identical noise must give identical images.
+    const same = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '3',
+      '--reference-sampler',
+      'euler',
+      '--reference-steps',
+      '3',
+      '--json',
+    ]);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.json).toMatchObject({
+      extractor: j.extractor,
+      extractor_cached: true,
+      fd: j.fd,
+      floor_fd: j.floor_fd,
+      paired: { psnr: null, ssim: 1, feature_distance: 0 },
+    });
+  });
+
+  it('prints a table with the floor beside each metric', () => {
+    const r = anneal(['eval', ...quick, '--sampler', 'euler', '--steps', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/floor \(real vs real\)/);
+    expect(r.stdout).toMatch(/^\s+FD\s+\d/m);
+    expect(r.stdout).toMatch(/N = 40/);
+    expect(r.stdout).toMatch(/held-out accuracy/);
+  });
+});

@@ -1,0 +1,126 @@
+// The metrics behave as rulers must (DESIGN.md section 4): FD and KID rise monotonically
+// with corruption strength, real vs real sits at the floor, and sample order is irrelevant.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ImageBatch, selectImages } from '@anneal/datasets/images';
+import { materialize } from '@anneal/datasets/shards';
+import { FeatureExtractor } from '@anneal/engine';
+import { type FeatureMatrix, frechetDistance, selectRows } from '@anneal/engine/metrics';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compareFeatures } from './compare.ts';
+import { addNoise, blur } from './corrupt.ts';
+import { pickIndices, readSplit, shapeOf } from './images.ts';
+
+const N = 300;
+let extractor: FeatureExtractor;
+let heldout: ImageBatch;
+let trainA: ImageBatch;
+let trainB: ImageBatch;
+let reference: FeatureMatrix;
+
+const features = async (b: ImageBatch) => (await extractor.features(b.images, shapeOf(b))).features;
+
+beforeAll(async () => {
+  const home = mkdtempSync(join(tmpdir(), 'anneal-quality-'));
+  const m = await materialize(
+    { kind: 'builtin', name: 'shapes', options: { count: 1400, heldOut: N } },
+    { resolution: 16, home },
+  );
+  const shards = (split: 'train' | 'heldout') =>
+    m.manifest.splits[split].shards.map((s) => join(m.dir, s.file));
+  extractor = await FeatureExtractor.obtain({
+    datasetHash: m.manifest.hash,
+    trainShards: shards('train'),
+    heldoutShards: shards('heldout'),
+    config: {
+      kind: 'classifier',
+      resolution: 16,
+      inChannels: 3,
+      channels: [16, 32],
+      featureDim: 32,
+      groups: 8,
+      numClasses: 5,
+    },
+    training: {
+      steps: 150,
+      batchSize: 32,
+      lr: 3e-3,
+      warmupSteps: 10,
+      weightDecay: 1e-4,
+      gradClip: 1,
+      noise: 0.3,
+      seed: 0,
+    },
+    home,
+  });
+  heldout = await readSplit(shards('heldout'));
+  const train = await readSplit(shards('train'));
+  const order = pickIndices(train.count, 2 * N, 1);
+  trainA = selectImages(train, order.subarray(0, N));
+  trainB = selectImages(train, order.subarray(N));
+  reference = await features(heldout);
+});
+
+function increasing(values: number[]): boolean {
+  return values.every((v, i) => i === 0 || v > (values[i - 1] as number));
+}
+
+describe('quality metrics on shapes', () => {
+  it('FD and KID rise monotonically with noise', async () => {
+    const levels = [0, 0.05, 0.1, 0.2, 0.4];
+    const fd: number[] = [];
+    const kid: number[] = [];
+    for (const std of levels) {
+      const m = compareFeatures(reference, await features(addNoise(trainA, std, 7)), {
+        kidSubsets: 3,
+      });
+      fd.push(m.fd);
+      kid.push(m.kid);
+    }
+    console.info(`FD vs noise std ${levels.join('/')}: ${fd.map((v) => v.toFixed(3)).join(' ')}`);
+    expect(increasing(fd)).toBe(true);
+    expect(increasing(kid)).toBe(true);
+    expect(fd.at(-1)).toBeGreaterThan(5 * (fd[0] as number));
+  });
+
+  it('FD rises monotonically with blur', async () => {
+    // Up to sigma = resolution / 8. Past that the 16 px shapes become flat colour fields and
+    // this small extractor's FD falls again (measured: 22.6 at sigma 2, 17.2 at 2.5, 12.2 at
+    // 3): beyond recognition, features no longer order the damage.
+    const sigmas = [0, 0.5, 1, 1.5, 2];
+    const fd: number[] = [];
+    for (const s of sigmas) fd.push(frechetDistance(reference, await features(blur(trainA, s))));
+    console.info(`FD vs blur sigma ${sigmas.join('/')}: ${fd.map((v) => v.toFixed(3)).join(' ')}`);
+    expect(increasing(fd)).toBe(true);
+  });
+
+  it('real vs real sits at the floor; precision and recall near 1', async () => {
+    const floor = compareFeatures(reference, await features(trainA), { kidSubsets: 3 });
+    const other = compareFeatures(reference, await features(trainB), { kidSubsets: 3 });
+    const noisy = compareFeatures(reference, await features(addNoise(trainA, 0.1, 3)), {
+      kidSubsets: 3,
+    });
+    expect(other.fd).toBeLessThan(1.5 * floor.fd);
+    expect(other.fd).toBeGreaterThan(floor.fd / 1.5);
+    expect(noisy.fd).toBeGreaterThan(1.5 * Math.max(floor.fd, other.fd));
+    expect(Math.abs(other.kid)).toBeLessThan(noisy.kid);
+    expect(other.precision).toBeGreaterThan(0.85);
+    expect(other.recall).toBeGreaterThan(0.85);
+  });
+
+  it('does not depend on sample order', async () => {
+    const f = await features(trainA);
+    const permuted = selectRows(f, pickIndices(f.n, f.n, 99));
+    const a = compareFeatures(reference, f, { kidSubsets: 3 });
+    const b = compareFeatures(reference, permuted, { kidSubsets: 3 });
+    expect(b.fd).toBeCloseTo(a.fd, 9);
+    expect(b.kid).toBeCloseTo(a.kid, 12);
+    expect(b.precision).toBe(a.precision);
+    expect(b.recall).toBe(a.recall);
+    // And the extractor itself: a permuted batch gives the permuted features.
+    const idx = pickIndices(trainA.count, trainA.count, 5);
+    const g = await features(selectImages(trainA, idx));
+    expect(frechetDistance(reference, g)).toBeCloseTo(a.fd, 6);
+  });
+});

@@ -1,0 +1,131 @@
+// `anneal eval`'s measurement: sample a model, embed samples and real images with the
+// dataset's extractor, and report each metric beside its floor (the same metric between two
+// disjoint real splits of the same size), as DESIGN.md section 4 asks of every report.
+import { selectImages } from '@anneal/datasets/images';
+import { defaultExtractor, FeatureExtractor, type Model, type SamplerName } from '@anneal/engine';
+import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
+import type { LocalDataset } from '../dataset.ts';
+import { compareFeatures, type DistributionMetrics } from './compare.ts';
+import { pickIndices, readSplit, shapeOf } from './images.ts';
+
+export interface SamplingSpec {
+  sampler: SamplerName;
+  steps: number;
+}
+
+export interface EvalOptions {
+  model: Model;
+  dataset: LocalDataset;
+  n: number;
+  sampling: SamplingSpec;
+  reference?: SamplingSpec;
+  seed: number;
+  guidance: number;
+  home?: string;
+  /** Overrides of the dataset's default extractor (a different one is a different cache key). */
+  extractor?: { steps?: number; width?: number };
+  /** Phases: 'extractor' (training, if not cached), 'sample', 'reference'. */
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface EvalReport {
+  n: number;
+  nfe: number;
+  steps: number;
+  extractor: { id: string; kind: string; heldoutAccuracy: number | null; cached: boolean };
+  metrics: DistributionMetrics;
+  floor: DistributionMetrics;
+  /** Class-conditional models: extractor accuracy on samples vs the requested classes. */
+  accuracy?: { samples: number; floor: number };
+  paired?: {
+    psnr: number;
+    ssim: number;
+    featureDistance: number;
+    /** Mean distance between features of two disjoint real sets: the scale of "different images". */
+    floorFeatureDistance: number;
+    reference: SamplingSpec & { nfe: number };
+  };
+}
+
+export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
+  const { dataset, n } = o;
+  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
+  const spec = defaultExtractor({
+    resolution: dataset.resolution,
+    channels: dataset.channels,
+    numClasses: dataset.classes.length,
+  });
+  if (o.extractor?.steps) spec.training.steps = o.extractor.steps;
+  if (o.extractor?.width) {
+    const w = o.extractor.width;
+    spec.config.channels = [w, 2 * w, 4 * w];
+  }
+  // Check n against the real splits before anything expensive (training an extractor).
+  const [train, heldout] = await Promise.all([
+    readSplit(dataset.train),
+    readSplit(dataset.heldout),
+  ]);
+  if (n > heldout.count || n > train.count)
+    throw new RangeError(
+      `n = ${n} exceeds the real splits (held-out ${heldout.count}, train ${train.count}); the floor needs n real images of each`,
+    );
+  const extractor = await FeatureExtractor.obtain({
+    datasetHash: dataset.hash,
+    trainShards: dataset.train,
+    heldoutShards: dataset.heldout,
+    ...spec,
+    home: o.home,
+    onProgress: (step, total) => o.onProgress?.('extractor', step, total),
+  });
+
+  const realA = selectImages(heldout, pickIndices(heldout.count, n, o.seed));
+  const realB = selectImages(train, pickIndices(train.count, n, o.seed + 1));
+
+  const sample = (s: SamplingSpec, phase: string) =>
+    o.model.sample(
+      { sampler: s.sampler, steps: s.steps, n, seed: o.seed, guidance: o.guidance },
+      (step, total) => o.onProgress?.(phase, step, total),
+    );
+  const generated = await sample(o.sampling, 'sample');
+  const fA = await extractor.features(realA.images, shapeOf(realA));
+  const fB = await extractor.features(realB.images, shapeOf(realB));
+  const fG = await extractor.features(generated.images, generated.shape);
+
+  const report: EvalReport = {
+    n,
+    nfe: generated.nfe,
+    steps: generated.steps,
+    extractor: {
+      id: extractor.id,
+      kind: extractor.metadata.config.kind,
+      heldoutAccuracy: extractor.metadata.heldoutAccuracy,
+      cached: extractor.cached,
+    },
+    metrics: compareFeatures(fA.features, fG.features, { seed: o.seed }),
+    floor: compareFeatures(fA.features, fB.features, { seed: o.seed }),
+  };
+  if (conditional && fG.classes > 0) {
+    // The engine cycles through the classes when no class is given: sample i has class i mod K.
+    const k = o.model.config.dataset?.num_classes ?? fG.classes;
+    const requested = Int32Array.from({ length: n }, (_, i) => i % k);
+    report.accuracy = {
+      samples: classAccuracy(fG.logits, fG.classes, requested),
+      floor: classAccuracy(fA.logits, fA.classes, realA.labels),
+    };
+  }
+  if (o.reference) {
+    // Same seed, so both sets start from identical noise: differences are the sampler's.
+    const ref = await sample(o.reference, 'reference');
+    const fR = await extractor.features(ref.images, ref.shape);
+    const a = { pixels: generated.images, shape: generated.shape };
+    const b = { pixels: ref.images, shape: ref.shape };
+    report.paired = {
+      psnr: psnr(a, b),
+      ssim: ssim(a, b),
+      featureDistance: pairedFeatureDistance(fG.features, fR.features),
+      floorFeatureDistance: pairedFeatureDistance(fA.features, fB.features),
+      reference: { ...o.reference, nfe: ref.nfe },
+    };
+  }
+  return report;
+}

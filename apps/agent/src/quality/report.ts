@@ -1,0 +1,92 @@
+// How an evaluation is shown: a table for people, one JSON object for machines.
+import { table } from '../format.ts';
+import type { EvalReport } from './evaluate.ts';
+
+interface Head {
+  sampler: string;
+  steps: number;
+  seed: number;
+  wall_s: number;
+}
+
+/** JSON has no Infinity (PSNR of identical images): it becomes null. */
+const finite = (v: number) => (Number.isFinite(v) ? v : null);
+
+export function qualityJson(r: EvalReport, head: Head) {
+  return {
+    ...head,
+    n: r.n,
+    nfe: r.nfe,
+    extractor: r.extractor.id,
+    extractor_kind: r.extractor.kind,
+    extractor_accuracy: r.extractor.heldoutAccuracy,
+    extractor_cached: r.extractor.cached,
+    fd: r.metrics.fd,
+    kid: r.metrics.kid,
+    kid_std: r.metrics.kidStd,
+    precision: r.metrics.precision,
+    recall: r.metrics.recall,
+    floor_fd: r.floor.fd,
+    floor_kid: r.floor.kid,
+    floor_precision: r.floor.precision,
+    floor_recall: r.floor.recall,
+    ...(r.accuracy ? { accuracy: r.accuracy.samples, floor_accuracy: r.accuracy.floor } : {}),
+    ...(r.paired
+      ? {
+          paired: {
+            psnr: finite(r.paired.psnr),
+            ssim: r.paired.ssim,
+            feature_distance: r.paired.featureDistance,
+            floor_feature_distance: r.paired.floorFeatureDistance,
+            reference_sampler: r.paired.reference.sampler,
+            reference_steps: r.paired.reference.steps,
+            reference_nfe: r.paired.reference.nfe,
+          },
+        }
+      : {}),
+  };
+}
+
+const f = (v: number, digits = 4) =>
+  Number.isFinite(v) ? (Math.abs(v) >= 1e4 ? v.toExponential(3) : v.toFixed(digits)) : 'inf';
+
+export function qualityTable(r: EvalReport, head: Head): string {
+  const acc = r.extractor.heldoutAccuracy;
+  const lines = [
+    `${head.sampler}, ${head.steps} steps (${r.nfe} NFE), N = ${r.n}, seed ${head.seed}`,
+    `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'})`,
+    '',
+    table([
+      ['metric', 'model       floor (real vs real)'],
+      ['FD', `${f(r.metrics.fd).padEnd(11)} ${f(r.floor.fd)}`],
+      [
+        'KID',
+        `${f(r.metrics.kid, 5).padEnd(11)} ${f(r.floor.kid, 5)}${r.metrics.kidStd === null ? '' : `   (± ${f(r.metrics.kidStd, 5)} over subsets)`}`,
+      ],
+      ['precision', `${f(r.metrics.precision, 3).padEnd(11)} ${f(r.floor.precision, 3)}`],
+      ['recall', `${f(r.metrics.recall, 3).padEnd(11)} ${f(r.floor.recall, 3)}`],
+      ...(r.accuracy
+        ? ([
+            ['class accuracy', `${f(r.accuracy.samples, 3).padEnd(11)} ${f(r.accuracy.floor, 3)}`],
+          ] as Array<[string, string]>)
+        : []),
+    ]),
+  ];
+  if (r.paired) {
+    const p = r.paired;
+    lines.push(
+      '',
+      `paired with ${p.reference.sampler}, ${p.reference.steps} steps (${p.reference.nfe} NFE), same noise:`,
+      table([
+        ['PSNR', `${f(p.psnr, 2)} dB`],
+        ['SSIM', f(p.ssim, 4)],
+        [
+          'feature distance',
+          `${f(p.featureDistance)}   (unrelated real images: ${f(p.floorFeatureDistance)})`,
+        ],
+      ]),
+    );
+  }
+  lines.push('', `done in ${head.wall_s.toFixed(1)} s`);
+  return lines.join('\n');
+}

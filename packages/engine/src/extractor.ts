@@ -1,0 +1,242 @@
+// Feature extractors for quality metrics (DESIGN.md section 4): trained by the engine on a
+// dataset's train split, checked on its held-out split, and cached under
+// <ANNEAL_HOME>/extractors/<key>/ keyed by (dataset hash, resolution, extractor config and
+// training, seed), so every evaluation of a dataset version measures with the same ruler.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import { resolveAnnealHome } from '@anneal/core/home';
+import { z } from 'zod';
+import { type FeatureMatrix, featureMatrix } from './metrics/linalg.ts';
+import { loadNative } from './native.ts';
+
+export const extractorConfigSchema = z.object({
+  kind: z.enum(['classifier', 'autoencoder']),
+  resolution: z.number().int().min(4),
+  inChannels: z.number().int().min(1),
+  channels: z.array(z.number().int().positive()).min(1).max(5),
+  featureDim: z.number().int().positive(),
+  groups: z.number().int().positive(),
+  numClasses: z.number().int().min(0),
+});
+export type ExtractorConfig = z.infer<typeof extractorConfigSchema>;
+
+export const extractorTrainingSchema = z.object({
+  steps: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  lr: z.number().positive(),
+  warmupSteps: z.number().int().min(0),
+  weightDecay: z.number().min(0),
+  gradClip: z.number().min(0),
+  /** Autoencoder input corruption (std in [-1, 1] units). */
+  noise: z.number().min(0),
+  seed: z.number().int().min(0),
+});
+export type ExtractorTraining = z.infer<typeof extractorTrainingSchema>;
+
+export const extractorMetadataSchema = z.object({
+  format: z.literal('anneal-extractor'),
+  version: z.literal(1),
+  id: z.string(),
+  datasetHash: z.string(),
+  config: extractorConfigSchema,
+  training: extractorTrainingSchema,
+  /** Top-1 accuracy on the held-out split; null for autoencoders. */
+  heldoutAccuracy: z.number().nullable(),
+  heldoutLoss: z.number(),
+  heldoutCount: z.number().int(),
+  trainSeconds: z.number(),
+  createdAt: z.string(),
+});
+export type ExtractorMetadata = z.infer<typeof extractorMetadataSchema>;
+
+export const EXTRACTOR_WEIGHTS = 'extractor.safetensors';
+export const EXTRACTOR_METADATA = 'extractor.json';
+
+/**
+ * The extractor a dataset gets unless told otherwise: a classifier when it has labels, else
+ * a denoising autoencoder; 128-d features. Measured: this classifier reaches 97.4% on
+ * MNIST's 1000 held-out digits at 32 px (train loss 0.02, held-out 0.11: it overfits the 9000
+ * training digits); the 98% target needs augmentation or a wider network.
+ */
+export function defaultExtractor(options: {
+  resolution: number;
+  channels: number;
+  numClasses: number;
+}): { config: ExtractorConfig; training: ExtractorTraining } {
+  const classifier = options.numClasses >= 2;
+  return {
+    config: {
+      kind: classifier ? 'classifier' : 'autoencoder',
+      resolution: options.resolution,
+      inChannels: options.channels,
+      channels: [16, 32, 64],
+      featureDim: 128,
+      groups: 8,
+      numClasses: classifier ? options.numClasses : 0,
+    },
+    training: {
+      steps: classifier ? 800 : 1500,
+      batchSize: 64,
+      lr: 2e-3,
+      warmupSteps: 50,
+      weightDecay: 1e-4,
+      gradClip: 1,
+      noise: 0.3,
+      seed: 0,
+    },
+  };
+}
+
+/** Stable JSON: keys sorted, so the key does not depend on property order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The cache key: sha256 over (dataset hash, resolution, config, training incl. seed). */
+export function extractorKey(
+  datasetHash: string,
+  config: ExtractorConfig,
+  training: ExtractorTraining,
+): string {
+  const text = canonical({
+    format: 'anneal-extractor/1',
+    datasetHash,
+    resolution: config.resolution,
+    config,
+    training,
+  });
+  return createHash('sha256').update(text).digest('hex').slice(0, 24);
+}
+
+export interface ObtainOptions {
+  datasetHash: string;
+  trainShards: string[];
+  heldoutShards: string[];
+  config: ExtractorConfig;
+  training: ExtractorTraining;
+  home?: string;
+  onProgress?: (step: number, total: number, loss: number) => void;
+}
+
+export interface Features {
+  features: FeatureMatrix;
+  /** Row-major [n, classes] logits; empty for autoencoders. */
+  logits: Float32Array;
+  classes: number;
+}
+
+/** A trained feature network on disk. Holds no native memory between calls. */
+export class FeatureExtractor {
+  private constructor(
+    readonly dir: string,
+    readonly metadata: ExtractorMetadata,
+    /** True when it came from the cache rather than being trained by this call. */
+    readonly cached: boolean,
+  ) {}
+
+  get id(): string {
+    return this.metadata.id;
+  }
+
+  get weightsPath(): string {
+    return join(this.dir, EXTRACTOR_WEIGHTS);
+  }
+
+  /** Reads a cached extractor; null when `dir` holds none. */
+  static open(dir: string): FeatureExtractor | null {
+    const metaPath = join(dir, EXTRACTOR_METADATA);
+    if (!existsSync(metaPath) || !existsSync(join(dir, EXTRACTOR_WEIGHTS))) return null;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(metaPath, 'utf8'));
+    } catch (err) {
+      throw new AppError('INTERNAL', `${metaPath} is not valid JSON: ${(err as Error).message}`);
+    }
+    const parsed = extractorMetadataSchema.safeParse(raw);
+    if (!parsed.success)
+      throw new AppError('INTERNAL', `${metaPath} is invalid: ${parsed.error.issues[0]?.message}`);
+    return new FeatureExtractor(dir, parsed.data, true);
+  }
+
+  /** The cached extractor for these options, or a freshly trained (and cached) one. */
+  static async obtain(options: ObtainOptions): Promise<FeatureExtractor> {
+    const config = extractorConfigSchema.parse(options.config);
+    const training = extractorTrainingSchema.parse(options.training);
+    const id = extractorKey(options.datasetHash, config, training);
+    const dir = join(options.home ?? resolveAnnealHome(), 'extractors', id);
+    const existing = FeatureExtractor.open(dir);
+    if (existing) return existing;
+
+    // Train into a sibling temporary folder and rename it into place, so a crash or a
+    // concurrent evaluation never leaves half an extractor in the cache.
+    mkdirSync(dirname(dir), { recursive: true });
+    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    mkdirSync(tmp);
+    try {
+      const started = Date.now();
+      const report = await loadNative().extractor.train(
+        config,
+        training,
+        {
+          train: options.trainShards,
+          heldout: options.heldoutShards,
+          out: join(tmp, EXTRACTOR_WEIGHTS),
+        },
+        options.onProgress ? (p) => options.onProgress?.(p.step, p.total, p.loss) : undefined,
+      );
+      const metadata: ExtractorMetadata = {
+        format: 'anneal-extractor',
+        version: 1,
+        id,
+        datasetHash: options.datasetHash,
+        config,
+        training,
+        heldoutAccuracy: report.heldoutAccuracy,
+        heldoutLoss: report.heldoutLoss,
+        heldoutCount: report.heldoutCount,
+        trainSeconds: (Date.now() - started) / 1000,
+        createdAt: new Date().toISOString(),
+      };
+      writeFileSync(join(tmp, EXTRACTOR_METADATA), `${JSON.stringify(metadata, null, 2)}\n`);
+      try {
+        renameSync(tmp, dir);
+      } catch (err) {
+        const theirs = FeatureExtractor.open(dir);
+        if (!theirs) throw err;
+        rmSync(tmp, { recursive: true, force: true });
+        return theirs;
+      }
+      return new FeatureExtractor(dir, metadata, false);
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Features of uint8 NHWC images (and logits for classifiers), float64 for the metrics. */
+  async features(
+    pixels: Uint8Array,
+    shape: readonly [number, number, number, number],
+  ): Promise<Features> {
+    const r = await loadNative().extractor.features(
+      this.metadata.config,
+      this.weightsPath,
+      pixels,
+      [...shape],
+    );
+    return {
+      features: featureMatrix(r.features, r.n, r.dim),
+      logits: r.logits,
+      classes: r.classes,
+    };
+  }
+}
