@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{apps,packages,native,bench}/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/.next/**'],
+    exclude: ['**/node_modules/**', '**/.next/**', '**/.venv/**'],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -2,8 +2,10 @@ import { isAppError } from '@anneal/core/errors';
 import { UsageError } from './args.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
+import { sample } from './commands/sample.ts';
+import { train } from './commands/train.ts';
 
-const commands: Command[] = [doctor];
+const commands: Command[] = [train, sample, doctor];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -103,3 +103,73 @@ inline Napi::Value Bytes(Napi::Env env, std::size_t v) {
 }
 
 }  // namespace anneal::addon
+
+namespace anneal::addon {
+
+// Like PromiseWorker, but `work` receives a `report(progress)` function; each report is
+// delivered to `on_progress` (a JS function, optional) on the JS thread, in order.
+template <typename Result, typename Progress>
+class ProgressPromiseWorker : public Napi::AsyncProgressQueueWorker<Progress> {
+ public:
+  using Report = std::function<void(const Progress&)>;
+  using Work = std::function<Result(const Report&)>;
+  using ToJs = std::function<Napi::Value(Napi::Env, const Result&)>;
+  using ProgressToJs = std::function<Napi::Value(Napi::Env, const Progress&)>;
+
+  static Napi::Promise Run(Napi::Env env, Napi::Value on_progress, Work work, ToJs to_js, ProgressToJs progress_to_js) {
+    auto* w = new ProgressPromiseWorker(env, std::move(work), std::move(to_js), std::move(progress_to_js));
+    if (on_progress.IsFunction()) w->callback_ = Napi::Persistent(on_progress.As<Napi::Function>());
+    auto promise = w->deferred_.Promise();
+    w->Queue();
+    return promise;
+  }
+
+ protected:
+  using ExecutionProgress = typename Napi::AsyncProgressQueueWorker<Progress>::ExecutionProgress;
+
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      result_ = work_([&progress](const Progress& p) { progress.Send(&p, 1); });
+    } catch (const std::exception& e) {
+      this->SetError(e.what());
+    } catch (...) {
+      this->SetError("unknown native error");
+    }
+  }
+
+  void OnProgress(const Progress* data, size_t count) override {
+    if (callback_.IsEmpty()) return;
+    Napi::HandleScope scope(this->Env());
+    for (size_t i = 0; i < count; ++i) {
+      try {
+        callback_.Call({progress_to_js_(this->Env(), data[i])});
+      } catch (const Napi::Error&) {
+        // A throwing progress callback must not abort native work; the error is dropped.
+      }
+    }
+  }
+
+  void OnOK() override {
+    try {
+      deferred_.Resolve(to_js_(this->Env(), result_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  ProgressPromiseWorker(Napi::Env env, Work work, ToJs to_js, ProgressToJs progress_to_js)
+      : Napi::AsyncProgressQueueWorker<Progress>(env), deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)), to_js_(std::move(to_js)), progress_to_js_(std::move(progress_to_js)) {}
+
+  Napi::Promise::Deferred deferred_;
+  Napi::FunctionReference callback_;
+  Work work_;
+  ToJs to_js_;
+  ProgressToJs progress_to_js_;
+  Result result_{};
+};
+
+}  // namespace anneal::addon

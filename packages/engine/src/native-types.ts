@@ -42,7 +42,7 @@ export interface MemoryEstimate {
   total: number;
 }
 
-export interface NativeAddon {
+export interface NativeAddon extends NativeClasses {
   mlxVersion: string;
   hardware: {
     probe(): HardwareProfile;
@@ -74,5 +74,131 @@ export interface NativeAddon {
       b: Float32Array,
       bShape: [number, number],
     ): { data: Float32Array; shape: [number, number] };
+  };
+}
+
+export interface NativeSampleSpec {
+  sampler: string;
+  steps: number;
+  n: number;
+  seed: number;
+  classLabel?: number;
+  guidance?: number;
+  eta?: number;
+  schedule?: string;
+  sigmas?: number[];
+  chunk?: number;
+}
+
+export interface NativeSampleResult {
+  images: Uint8Array;
+  shape: [number, number, number, number];
+  nfe: number;
+  steps: number;
+}
+
+export interface NativeModel {
+  parameterCount(): number;
+  parameterNames(): string[];
+  forward(
+    x: Float32Array,
+    shape: [number, number, number, number],
+    t: Float32Array,
+    labels?: Int32Array,
+  ): Float32Array;
+  save(path: string, metadata?: Record<string, string>): void;
+  cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
+  measureStep(options: { batch: number; steps: number; warmup?: number }): Promise<{
+    stepSeconds: number;
+    imagesPerSecond: number;
+    peakBytes: number;
+    steps: number;
+  }>;
+  sample(
+    spec: NativeSampleSpec,
+    onStep?: (p: { step: number; total: number }) => void,
+  ): Promise<NativeSampleResult>;
+  gradientCheck(options?: { seed?: number; epsilon?: number }): {
+    analytic: number;
+    numeric: number;
+  };
+  dispose(): void;
+}
+
+export interface NativeStepReport {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  lrScale: number;
+  rolledBack: boolean;
+  restoredTo: number;
+  peakBytes: number;
+  activeBytes: number;
+  seconds: number;
+}
+
+export interface NativeTrainerOptions {
+  batchSize: number;
+  totalSteps: number;
+  lr?: number;
+  minLr?: number;
+  warmupSteps?: number;
+  gradClip?: number;
+  emaDecay?: number;
+  weightDecay?: number;
+  seed?: number;
+  compile?: boolean;
+  snapshotEvery?: number;
+  maxRollbacks?: number;
+  budgetBytes?: number;
+  budgetSource?: string;
+  shards: string[];
+  numClasses?: number;
+  dtype?: 'float32' | 'bfloat16' | 'float16';
+  cfgDropout?: number;
+}
+
+export interface NativeTrainer {
+  readonly step: number;
+  run(
+    steps: number,
+    onStep?: (r: NativeStepReport) => void,
+  ): Promise<{ step: number; cancelled: boolean }>;
+  cancel(): void;
+  saveState(path: string): void;
+  loadState(path: string): void;
+  ema(): NativeModel;
+  model(): NativeModel;
+}
+
+export interface NativeClasses {
+  Model: new (config: unknown, options?: { seed?: number; weights?: string }) => NativeModel;
+  Trainer: new (model: NativeModel, options: NativeTrainerOptions) => NativeTrainer;
+  sampling: {
+    sigmas(
+      options: {
+        steps: number;
+        schedule: string;
+        sigmaMin?: number;
+        sigmaMax?: number;
+        rho?: number;
+        sigmas?: number[];
+      },
+      config?: unknown,
+    ): number[];
+    gaussian(options: {
+      dim: number;
+      mean: Float32Array;
+      eigvecs: Float32Array;
+      eigvals: Float32Array;
+      sampler: string;
+      steps: number;
+      n: number;
+      seed?: number;
+      eta?: number;
+      sigmaMax?: number;
+      sigmaMin?: number;
+    }): { samples: Float32Array; exact: Float32Array; nfe: number };
   };
 }

@@ -1,3 +1,6 @@
 // Pure schemas and helpers: safe for the web app and job specs, imports nothing native.
 export * from './hardware.ts';
 export * from './memory.ts';
+export * from './model.ts';
+export * from './presets.ts';
+export * from './training.ts';

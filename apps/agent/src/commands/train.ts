@@ -1,0 +1,318 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import {
+  applyMemoryLimits,
+  defaultBatch,
+  defaultDtype,
+  dtypeSchema,
+  Model,
+  type ModelConfig,
+  parameterizationSchema,
+  parseModelConfig,
+  presetLearningRate,
+  presetNames,
+  presetUNet,
+  probeHardware,
+  resolveMemoryBudget,
+  type StepReport,
+  TRAINER_STATE_FILE,
+  Trainer,
+} from '@anneal/engine';
+import { z } from 'zod';
+import { parseFlags } from '../args.ts';
+import { prepareDataset } from '../dataset.ts';
+import { formatBytes } from '../format.ts';
+import { ProgressBar } from '../progress.ts';
+import type { Command } from './command.ts';
+
+const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
+
+Trains a diffusion U-Net natively on MLX and writes DIR/model.safetensors (EMA weights),
+DIR/config.json, DIR/trainer-state.safetensors (exact resume) and DIR/metrics.jsonl.
+
+Required:
+  --dataset D          mnist | shapes | folder:PATH (PNG/JPEG/WebP, subfolders = labels)
+  --resolution N       image size in pixels (MNIST: 28 or 32)
+  --steps N            total optimizer steps
+  --out DIR            checkpoint folder
+
+Model:
+  --preset P           tiny | small | base (default small)
+  --model-config FILE  a config.json (as written by anneal) instead of a preset
+  --parameterization P eps | v | x0 | edm (default eps)
+  --unconditional      ignore labels (default: class-conditional when the data has labels)
+
+Training:
+  --batch N            default: the largest power of two up to 32 that fits the memory budget
+  --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
+                       for base; linear warmup then cosine decay)
+  --warmup N           warmup steps (default min(100, steps/10))
+  --seed N             seed for weights, noise and data order (default 0)
+  --dtype T            float32 | bfloat16 | float16 (default: from the hardware probe)
+  --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
+  --checkpoint-every N steps between checkpoints (default 500)
+  --log-every N        steps between metrics.jsonl lines (default 10)
+  --resume             continue from DIR's trainer state (same seed and config)
+  --strict             folder import: fail on any unreadable image instead of skipping it
+  --json               machine output; the last stdout line is a JSON summary
+  -h, --help           show this help`;
+
+const flagsSchema = z.object({
+  dataset: z.string({ error: 'is required' }).min(1),
+  resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
+  steps: z.coerce.number({ error: 'is required' }).int().min(1),
+  out: z.string({ error: 'is required' }).min(1),
+  preset: z.enum(presetNames).default('small'),
+  'model-config': z.string().optional(),
+  parameterization: parameterizationSchema.exclude(['consistency']).default('eps'),
+  unconditional: z.boolean().default(false),
+  batch: z.coerce.number().int().min(1).max(4096).optional(),
+  lr: z.coerce.number().positive().max(1).optional(),
+  warmup: z.coerce.number().int().min(0).optional(),
+  seed: z.coerce.number().int().min(0).default(0),
+  dtype: dtypeSchema.optional(),
+  'memory-budget': z.string().optional(),
+  'checkpoint-every': z.coerce.number().int().min(1).default(500),
+  'log-every': z.coerce.number().int().min(1).default(10),
+  resume: z.boolean().default(false),
+  strict: z.boolean().default(false),
+  json: z.boolean().default(false),
+});
+
+const options = {
+  dataset: { type: 'string' },
+  resolution: { type: 'string' },
+  steps: { type: 'string' },
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  'model-config': { type: 'string' },
+  parameterization: { type: 'string' },
+  unconditional: { type: 'boolean' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  warmup: { type: 'string' },
+  seed: { type: 'string' },
+  dtype: { type: 'string' },
+  'memory-budget': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'log-every': { type: 'string' },
+  resume: { type: 'boolean' },
+  strict: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+const isPreset = (name: string): name is (typeof presetNames)[number] =>
+  (presetNames as readonly string[]).includes(name);
+
+/** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { step: number }).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
+}
+
+export const train: Command = {
+  name: 'train',
+  summary: 'train a diffusion model on a dataset, natively on MLX',
+  usage,
+  async run(argv, io) {
+    const flags = parseFlags(argv, options, flagsSchema);
+    const out = resolve(flags.out);
+    const started = Date.now();
+    const hw = probeHardware();
+    const budget = resolveMemoryBudget(flags['memory-budget']);
+    applyMemoryLimits(budget);
+    const hasState = existsSync(join(out, TRAINER_STATE_FILE));
+    if (hasState && !flags.resume) {
+      throw new AppError(
+        'CONFLICT',
+        `${out} already holds a training run; pass --resume to continue it, or choose another --out`,
+      );
+    }
+    if (flags.resume && !hasState)
+      throw new AppError('NOT_FOUND', `--resume: no ${TRAINER_STATE_FILE} in ${out}`);
+
+    if (!flags.json)
+      io.err(`preparing dataset ${flags.dataset} at ${flags.resolution}x${flags.resolution}...`);
+    const data = await prepareDataset(flags.dataset, flags.resolution, io, {
+      strict: flags.strict,
+    });
+    const conditional = !flags.unconditional && data.classes.length > 0;
+
+    let config: ModelConfig;
+    if (flags['model-config']) {
+      const path = resolve(flags['model-config']);
+      if (!existsSync(path))
+        throw new AppError('NOT_FOUND', `--model-config: ${path} does not exist`);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(path, 'utf8'));
+      } catch (err) {
+        throw new AppError(
+          'BAD_REQUEST',
+          `--model-config: ${path} is not valid JSON (${(err as Error).message})`,
+        );
+      }
+      config = parseModelConfig(raw, `--model-config ${path}`);
+    } else {
+      config = parseModelConfig({
+        preset: flags.preset,
+        unet: presetUNet(flags.preset, {
+          resolution: flags.resolution,
+          channels: data.channels,
+          numClasses: conditional ? data.classes.length : undefined,
+        }),
+        parameterization: flags.parameterization,
+      });
+    }
+    if (config.unet.sample_size !== flags.resolution || config.unet.in_channels !== data.channels) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
+      );
+    }
+    config = {
+      ...config,
+      dataset: {
+        name: data.name,
+        hash: data.hash,
+        resolution: flags.resolution,
+        channels: data.channels,
+        num_classes: conditional ? data.classes.length : 0,
+      },
+    };
+
+    const model = Model.create(config, flags.seed);
+    const dtype = flags.dtype ?? defaultDtype(hw);
+    const batch = flags.batch ?? defaultBatch(model, budget, dtype, 32);
+    const trainer = Trainer.create({
+      model,
+      shards: data.train,
+      numClasses: conditional ? data.classes.length : 0,
+      batch,
+      totalSteps: flags.steps,
+      lr:
+        flags.lr ??
+        presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
+      warmup: flags.warmup,
+      seed: flags.seed,
+      dtype,
+      budget,
+    });
+    const metricsPath = join(out, 'metrics.jsonl');
+    if (flags.resume) {
+      trainer.resume(out);
+      truncateMetrics(metricsPath, trainer.step);
+    }
+    const startStep = trainer.step;
+    const cost = model.cost();
+    if (!flags.json) {
+      io.err(
+        `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
+          `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
+          (startStep > 0 ? `; resuming at step ${startStep}` : ''),
+      );
+    }
+
+    mkdirSync(out, { recursive: true });
+    const bar = new ProgressBar(flags.steps, 'train');
+    bar.start(startStep);
+    const recent: number[] = [];
+    let imagesPerS = 0;
+    let lastReport: StepReport | undefined;
+    const onSignal = () => trainer.cancel();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let cancelled = false;
+    const every = flags['checkpoint-every'];
+    try {
+      // Run in chunks that end on checkpoint boundaries: the native trainer is idle between
+      // chunks, which is when its state can be written.
+      while (trainer.step < flags.steps && !cancelled) {
+        const chunk = Math.min(every - (trainer.step % every), flags.steps - trainer.step);
+        const run = trainer.run(chunk);
+        while (true) {
+          const next = await run.next();
+          if (next.done) {
+            cancelled = next.value.cancelled;
+            break;
+          }
+          const r = next.value;
+          lastReport = r;
+          if (r.rolledBack) {
+            io.err(
+              `\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`,
+            );
+            appendFileSync(
+              metricsPath,
+              `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
+            );
+            continue;
+          }
+          recent.push(r.loss);
+          if (recent.length > 50) recent.shift();
+          imagesPerS =
+            imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+          if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
+            appendFileSync(
+              metricsPath,
+              `${JSON.stringify({
+                step: r.step,
+                loss: r.loss,
+                lr: r.lr,
+                grad_norm: r.gradNorm,
+                images_per_s: imagesPerS,
+                peak_memory_bytes: r.peakBytes,
+                active_memory_bytes: r.activeBytes,
+                wall_s: (Date.now() - started) / 1000,
+              })}\n`,
+            );
+            if (!process.stderr.isTTY && !flags.json) {
+              io.err(
+                `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
+              );
+            }
+          }
+          bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
+        }
+        trainer.saveCheckpoint(out, config);
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      bar.done();
+    }
+    if (trainer.step === startStep) trainer.saveCheckpoint(out, config);
+    const finalLoss = recent.length
+      ? recent.reduce((a, b) => a + b, 0) / recent.length
+      : Number.NaN;
+    const summary = {
+      steps: trainer.step,
+      final_loss: finalLoss,
+      wall_s: (Date.now() - started) / 1000,
+      out,
+      images_per_s: imagesPerS,
+      parameters: cost.parameters,
+      peak_memory_bytes: lastReport?.peakBytes ?? 0,
+      cancelled,
+    };
+    if (flags.json) io.out(JSON.stringify(summary));
+    else {
+      io.out(
+        `${cancelled ? 'stopped' : 'trained'} ${summary.steps} steps in ${summary.wall_s.toFixed(1)} s: loss ${finalLoss.toFixed(4)} (mean of the last ${recent.length}), ${imagesPerS.toFixed(1)} img/s, peak ${formatBytes(summary.peak_memory_bytes)}\ncheckpoint: ${out}`,
+      );
+    }
+    model.dispose();
+    return cancelled ? 130 : 0;
+  },
+};

@@ -1,0 +1,160 @@
+#include "addon/convert.h"
+
+#include "addon/worker.h"
+
+namespace anneal::addon {
+
+namespace {
+
+Napi::Value Field(const Napi::Object& o, const char* field) { return o.Has(field) ? o.Get(field) : o.Env().Undefined(); }
+
+int IntField(const Napi::Object& o, const char* owner, const char* field, int fallback, int min = 0) {
+  return static_cast<int>(NumberField(o, owner, field, fallback, min));
+}
+
+bool BoolField(const Napi::Object& o, const char* owner, const char* field, bool fallback) {
+  auto v = Field(o, field);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string StrField(const Napi::Object& o, const char* owner, const char* field, const std::string& fallback) {
+  auto v = Field(o, field);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::vector<int> IntArrayField(const Napi::Object& o, const char* owner, const char* field) {
+  auto v = Field(o, field);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of integers");
+  auto a = v.As<Napi::Array>();
+  std::vector<int> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto e = a.Get(i);
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of integers");
+    out.push_back(e.As<Napi::Number>().Int32Value());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> StringArrayField(const Napi::Object& o, const char* owner, const char* field) {
+  auto v = Field(o, field);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of strings");
+  auto a = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto e = a.Get(i);
+    if (!e.IsString()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of strings");
+    out.push_back(e.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+UNetConfig UNetConfigFromJs(const Napi::Object& o) {
+  const char* k = "unet";
+  UNetConfig c;
+  c.sample_size = IntField(o, k, "sample_size", c.sample_size, 1);
+  c.in_channels = IntField(o, k, "in_channels", c.in_channels, 1);
+  c.out_channels = IntField(o, k, "out_channels", c.out_channels, 1);
+  c.block_out_channels = IntArrayField(o, k, "block_out_channels");
+  c.layers_per_block = IntField(o, k, "layers_per_block", c.layers_per_block, 1);
+  c.down_block_types = StringArrayField(o, k, "down_block_types");
+  c.up_block_types = StringArrayField(o, k, "up_block_types");
+  c.attention_head_dim = IntField(o, k, "attention_head_dim", c.attention_head_dim, 1);
+  c.norm_num_groups = IntField(o, k, "norm_num_groups", c.norm_num_groups, 1);
+  c.norm_eps = static_cast<float>(NumberField(o, k, "norm_eps", c.norm_eps, 0));
+  c.add_attention = BoolField(o, k, "add_attention", c.add_attention);
+  auto classes = Field(o, "num_class_embeds");
+  c.num_class_embeds = classes.IsNumber() ? classes.As<Napi::Number>().Int32Value() : 0;
+  c.dropout = static_cast<float>(NumberField(o, k, "dropout", c.dropout, 0));
+  c.flip_sin_to_cos = BoolField(o, k, "flip_sin_to_cos", c.flip_sin_to_cos);
+  c.freq_shift = static_cast<float>(NumberField(o, k, "freq_shift", c.freq_shift));
+  c.downsample_padding = IntField(o, k, "downsample_padding", c.downsample_padding, 0);
+  c.mid_block_scale_factor = static_cast<float>(NumberField(o, k, "mid_block_scale_factor", c.mid_block_scale_factor));
+  c.center_input_sample = BoolField(o, k, "center_input_sample", c.center_input_sample);
+  try {
+    c.validate();
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(o.Env(), e.what());
+  }
+  return c;
+}
+
+Preconditioning PreconditioningFromJs(const Napi::Object& m) {
+  Preconditioning p;
+  try {
+    p.kind = parse_parameterization(StrField(m, "config", "parameterization", "eps"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(m.Env(), std::string("config.parameterization: ") + e.what());
+  }
+  p.sigma_data = NumberField(m, "config", "sigma_data", p.sigma_data, 0);
+  p.sigma_min = NumberField(m, "config", "sigma_min", p.sigma_min, 0);
+  auto s = Field(m, "schedule");
+  if (s.IsObject()) {
+    auto so = s.As<Napi::Object>();
+    p.schedule.kind = StrField(so, "schedule", "kind", p.schedule.kind);
+    p.schedule.timesteps = IntField(so, "schedule", "timesteps", p.schedule.timesteps, 2);
+    p.schedule.beta_start = NumberField(so, "schedule", "beta_start", p.schedule.beta_start, 0);
+    p.schedule.beta_end = NumberField(so, "schedule", "beta_end", p.schedule.beta_end, 0);
+  }
+  try {
+    DiscreteSigmas check(p.schedule);
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(m.Env(), std::string("config.schedule: ") + e.what());
+  }
+  return p;
+}
+
+GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
+  GenerateSpec s;
+  try {
+    s.sampler = parse_sampler(StrField(o, "spec", "sampler", "dpmpp-2m"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(o.Env(), std::string("spec.sampler: ") + e.what());
+  }
+  s.steps = IntField(o, "spec", "steps", s.steps, 1);
+  s.n = IntField(o, "spec", "n", s.n, 1);
+  s.seed = static_cast<std::uint64_t>(NumberField(o, "spec", "seed", 0, 0));
+  s.class_label = IntField(o, "spec", "classLabel", -1, -1);
+  s.guidance = NumberField(o, "spec", "guidance", 1.0, 0);
+  s.eta = NumberField(o, "spec", "eta", 0.0, 0);
+  s.chunk = IntField(o, "spec", "chunk", s.chunk, 1);
+  s.schedule.kind = StrField(o, "spec", "schedule", "default");
+  s.clip_denoised = BoolField(o, "spec", "clipDenoised", true);
+  s.schedule.rho = NumberField(o, "spec", "rho", 7.0, 0);
+  auto sig = Field(o, "sigmas");
+  if (sig.IsArray()) {
+    auto a = sig.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) s.schedule.sigmas.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+    s.schedule.kind = "explicit";
+  }
+  return s;
+}
+
+mx::array Float32ArrayToMx(const Napi::Value& v, const char* name, const mx::Shape& shape) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array");
+  }
+  auto data = v.As<Napi::Float32Array>();
+  std::size_t n = 1;
+  for (int d : shape) n *= static_cast<std::size_t>(d);
+  if (n != data.ElementLength()) {
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " has " + std::to_string(data.ElementLength()) +
+                                             " elements, the shape needs " + std::to_string(n));
+  }
+  return mx::array(data.Data(), shape, mx::float32);
+}
+
+Napi::Float32Array MxToFloat32Array(Napi::Env env, const mx::array& a_in) {
+  auto a = mx::contiguous(mx::astype(a_in, mx::float32));
+  mx::eval(a);
+  auto out = Napi::Float32Array::New(env, a.size());
+  std::copy(a.data<float>(), a.data<float>() + a.size(), out.Data());
+  return out;
+}
+
+}  // namespace anneal::addon

@@ -1,0 +1,269 @@
+// class Model
+//   new Model(config, {seed?, weights?}): sync. Random init from seed, or weights loaded from a
+//     safetensors path and checked against the config. TypeError names a bad config field.
+//   parameterCount(): sync -> number.   parameterNames(): sync -> string[] (safetensors keys).
+//   forward(x: Float32Array, shape: [B,H,W,C], t: Float32Array, labels?: Int32Array): sync ->
+//     Float32Array; the raw network F(x, t, class).
+//   save(path, metadata?): sync; writes safetensors atomically.
+//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
+//   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
+//     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
+//   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps}>.
+//   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
+//     random projection of F, by autodiff and by central differences.
+//   dispose(): sync; frees the weights, later calls throw.
+#include "addon/model.h"
+
+#include <cmath>
+
+#include "addon/convert.h"
+#include "addon/module.h"
+#include "addon/worker.h"
+#include "engine/checkpoint.h"
+#include "engine/cost.h"
+#include "engine/generate.h"
+
+namespace anneal::addon {
+
+Napi::FunctionReference Model::constructor;
+
+Napi::Function Model::Define(Napi::Env env) {
+  auto fn = DefineClass(env, "Model",
+                        {InstanceMethod("parameterCount", &Model::ParameterCount),
+                         InstanceMethod("parameterNames", &Model::ParameterNames),
+                         InstanceMethod("forward", &Model::Forward), InstanceMethod("save", &Model::Save),
+                         InstanceMethod("cost", &Model::Cost), InstanceMethod("measureStep", &Model::MeasureStep), InstanceMethod("sample", &Model::Sample),
+                         InstanceMethod("gradientCheck", &Model::GradientCheck),
+                         InstanceMethod("dispose", &Model::Dispose)});
+  constructor = Napi::Persistent(fn);
+  constructor.SuppressDestruct();
+  return fn;
+}
+
+Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+  auto env = info.Env();
+  if (info.Length() > 0 && info[0].IsExternal()) {
+    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+    return;
+  }
+  auto config = ObjectArg(info, 0, "config");
+  auto opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  if (!config.Get("unet").IsObject()) throw Napi::TypeError::New(env, "config.unet must be an object");
+  auto state = std::make_shared<ModelState>();
+  state->unet = UNetConfigFromJs(config.Get("unet").As<Napi::Object>());
+  state->prec = PreconditioningFromJs(config);
+  try {
+    if (opts.Has("weights") && opts.Get("weights").IsString()) {
+      state->params = load_params(opts.Get("weights").As<Napi::String>().Utf8Value());
+      check_unet_params(state->params, state->unet);
+    } else {
+      state->params = init_unet(state->unet, static_cast<std::uint64_t>(NumberField(opts, "options", "seed", 0, 0)));
+    }
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  state_ = state;
+}
+
+Napi::Object Model::Wrap(Napi::Env env, std::shared_ptr<ModelState> state) {
+  auto ext = Napi::External<std::shared_ptr<ModelState>>::New(
+      env, new std::shared_ptr<ModelState>(std::move(state)),
+      [](Napi::Env, std::shared_ptr<ModelState>* p) { delete p; });
+  return constructor.New({ext});
+}
+
+std::shared_ptr<ModelState> Model::state(Napi::Env env) const {
+  if (!state_) throw Napi::Error::New(env, "this Model has been disposed");
+  return state_;
+}
+
+Napi::Value Model::ParameterCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(parameter_count(state(info.Env())->params)));
+}
+
+Napi::Value Model::ParameterNames(const Napi::CallbackInfo& info) {
+  auto s = state(info.Env());
+  auto out = Napi::Array::New(info.Env(), s->params.size());
+  uint32_t i = 0;
+  for (const auto& [name, _] : s->params) out.Set(i++, name);
+  return out;
+}
+
+Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "forward(x, shape, t, labels?)");
+  auto shape_js = info[1].As<Napi::Array>();
+  if (shape_js.Length() != 4) throw Napi::TypeError::New(env, "shape must be [B, H, W, C]");
+  mx::Shape shape;
+  for (uint32_t i = 0; i < 4; ++i) shape.push_back(shape_js.Get(i).As<Napi::Number>().Int32Value());
+  auto x = Float32ArrayToMx(info[0], "x", shape);
+  auto t = Float32ArrayToMx(info[2], "t", {shape[0]});
+  std::optional<mx::array> labels;
+  if (info.Length() > 3 && info[3].IsTypedArray()) {
+    auto l = info[3].As<Napi::Int32Array>();
+    if (l.ElementLength() != static_cast<std::size_t>(shape[0])) throw Napi::RangeError::New(env, "labels must have B entries");
+    labels = mx::array(l.Data(), {shape[0]}, mx::int32);
+  }
+  try {
+    return MxToFloat32Array(env, unet_forward(s->params, s->unet, x, t, labels));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value Model::Save(const Napi::CallbackInfo& info) {
+  auto path = StringArg(info, 0, "path");
+  std::map<std::string, std::string> meta;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    auto o = info[1].As<Napi::Object>();
+    auto keys = o.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      auto k = keys.Get(i).ToString().Utf8Value();
+      meta[k] = o.Get(k).ToString().Utf8Value();
+    }
+  }
+  try {
+    save_params(path, state(info.Env())->params, meta);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("saving ") + path + ": " + e.what());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Model::Cost(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  auto out = Napi::Object::New(env);
+  out.Set("parameters", static_cast<double>(parameter_count(s->params)));
+  out.Set("forwardFlopsPerImage", unet_forward_flops(s->unet));
+  out.Set("activationBytesPerImage", unet_activation_bytes(s->unet));
+  return out;
+}
+
+Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
+  auto s = state(info.Env());
+  auto o = ObjectArg(info, 0, "options");
+  const int batch = static_cast<int>(NumberField(o, "options", "batch", 8, 1));
+  const int steps = static_cast<int>(NumberField(o, "options", "steps", 3, 1));
+  const int warmup = static_cast<int>(NumberField(o, "options", "warmup", 2, 0));
+  return PromiseWorker<StepCost>::Run(
+      info.Env(), [s, batch, steps, warmup] { return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup); },
+      [](Napi::Env env, const StepCost& c) {
+        auto out = Napi::Object::New(env);
+        out.Set("stepSeconds", c.step_seconds);
+        out.Set("imagesPerSecond", c.images_per_second);
+        out.Set("peakBytes", Bytes(env, c.peak_bytes));
+        out.Set("steps", c.steps);
+        return out;
+      });
+}
+
+namespace {
+struct Sampled {
+  std::vector<std::uint8_t> pixels;
+  std::vector<int> shape;
+  int nfe = 0, steps = 0;
+};
+struct StepProgress {
+  int step = 0, total = 0;
+};
+}  // namespace
+
+Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
+  auto s = state(info.Env());
+  auto spec = GenerateSpecFromJs(ObjectArg(info, 0, "spec"));
+  auto on_step = info.Length() > 1 ? info[1] : info.Env().Undefined();
+  return ProgressPromiseWorker<Sampled, StepProgress>::Run(
+      info.Env(), on_step,
+      [s, spec](const std::function<void(const StepProgress&)>& report) {
+        auto r = generate(s->params, s->unet, s->prec, spec, [&](int step, int total) { report({step, total}); });
+        // [-1, 1] -> uint8, rounding to nearest.
+        auto u8 = mx::astype(mx::round(mx::multiply(mx::add(r.images, mx::array(1.0f)), mx::array(127.5f))), mx::uint8);
+        u8 = mx::contiguous(u8);
+        mx::eval(u8);
+        Sampled out;
+        out.pixels.assign(u8.data<std::uint8_t>(), u8.data<std::uint8_t>() + u8.size());
+        out.shape.assign(u8.shape().begin(), u8.shape().end());
+        out.nfe = r.nfe;
+        out.steps = r.steps;
+        return out;
+      },
+      [](Napi::Env env, const Sampled& r) {
+        auto obj = Napi::Object::New(env);
+        auto buf = Napi::Uint8Array::New(env, r.pixels.size());
+        std::copy(r.pixels.begin(), r.pixels.end(), buf.Data());
+        auto shape = Napi::Array::New(env, r.shape.size());
+        for (uint32_t i = 0; i < r.shape.size(); ++i) shape.Set(i, r.shape[i]);
+        obj.Set("images", buf);
+        obj.Set("shape", shape);
+        obj.Set("nfe", r.nfe);
+        obj.Set("steps", r.steps);
+        return obj;
+      },
+      [](Napi::Env env, const StepProgress& p) {
+        auto obj = Napi::Object::New(env);
+        obj.Set("step", p.step);
+        obj.Set("total", p.total);
+        return obj;
+      });
+}
+
+Napi::Value Model::GradientCheck(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  auto opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  const auto seed = static_cast<std::uint64_t>(NumberField(opts, "options", "seed", 0, 0));
+  const float eps = static_cast<float>(NumberField(opts, "options", "epsilon", 1e-2, 0));
+  const auto& c = s->unet;
+  auto keys = mx::random::split(mx::random::key(seed), 4);
+  auto k = [&](int i) { return mx::take(keys, i, 0); };
+  auto x = mx::random::normal({2, c.sample_size, c.sample_size, c.in_channels}, mx::float32, k(0));
+  auto t = mx::array({10.0f, 500.0f});
+  std::optional<mx::array> labels;
+  if (c.num_class_embeds > 0) labels = mx::array({0, c.num_class_embeds - 1});
+  auto r = mx::random::normal({2, c.sample_size, c.sample_size, c.out_channels}, mx::float32, k(1));
+  // A scalar L(params) = <F(x; params), r>, and a random unit direction u over all params.
+  auto loss = [&](const std::vector<mx::array>& p) {
+    return mx::sum(mx::multiply(unet_forward(unflatten(s->params, p), c, x, t, labels), r));
+  };
+  auto p0 = flatten(s->params);
+  std::vector<mx::array> u;
+  auto dir_key = k(2);
+  auto sq = mx::array(0.0f);
+  for (const auto& p : p0) {
+    auto [a, b] = mx::random::split(dir_key);
+    dir_key = a;
+    u.push_back(mx::random::normal(p.shape(), mx::float32, b));
+    sq = mx::add(sq, mx::sum(mx::square(u.back())));
+  }
+  auto inv = mx::rsqrt(sq);
+  for (auto& d : u) d = mx::multiply(d, inv);
+  try {
+    auto grads = mx::grad(loss, all_argnums(p0.size()))(p0);
+    auto analytic = mx::array(0.0f);
+    for (std::size_t i = 0; i < p0.size(); ++i) analytic = mx::add(analytic, mx::sum(mx::multiply(grads[i], u[i])));
+    std::vector<mx::array> plus, minus;
+    for (std::size_t i = 0; i < p0.size(); ++i) {
+      plus.push_back(mx::add(p0[i], mx::multiply(u[i], mx::array(eps))));
+      minus.push_back(mx::subtract(p0[i], mx::multiply(u[i], mx::array(eps))));
+    }
+    auto numeric = mx::divide(mx::subtract(loss(plus), loss(minus)), mx::array(2 * eps));
+    mx::eval({analytic, numeric});
+    auto out = Napi::Object::New(env);
+    out.Set("analytic", analytic.item<float>());
+    out.Set("numeric", numeric.item<float>());
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {
+  state_.reset();
+  return info.Env().Undefined();
+}
+
+void InitModel(Napi::Env env, Napi::Object exports) { exports.Set("Model", Model::Define(env)); }
+
+}  // namespace anneal::addon

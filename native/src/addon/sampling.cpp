@@ -1,0 +1,96 @@
+// sampling.sigmas({kind, steps, schedule, sigmaMin?, sigmaMax?, rho?, sigmas?}, config?): sync ->
+//   number[] ending in 0. With a model config, VP tables bound the range.
+// sampling.gaussian({mean, eigvecs, eigvals, dim, sampler, steps, n, seed, eta?, sigmaMax,
+//   sigmaMin}): sync -> {samples: Float32Array, exact: Float32Array, nfe}. Drives a sampler
+//   with the closed-form denoiser of Gaussian data; `exact` is the probability-flow ODE's
+//   exact endpoint for the same initial noise (meaningful for deterministic samplers).
+#include <cmath>
+
+#include "addon/convert.h"
+#include "addon/module.h"
+#include "addon/worker.h"
+#include "engine/generate.h"
+
+namespace anneal::addon {
+namespace {
+
+Napi::Value Sigmas(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  const int steps = static_cast<int>(NumberField(o, "options", "steps", 10, 1));
+  const std::string kind = o.Has("schedule") ? o.Get("schedule").ToString().Utf8Value() : "karras";
+  std::vector<double> s;
+  try {
+    if (kind == "uniform") {
+      VPSchedule vp;
+      if (info.Length() > 1 && info[1].IsObject()) vp = PreconditioningFromJs(info[1].As<Napi::Object>()).schedule;
+      s = schedule_uniform_t(DiscreteSigmas(vp), steps);
+    } else if (kind == "karras") {
+      s = schedule_karras(steps, NumberField(o, "options", "sigmaMin", 0.002), NumberField(o, "options", "sigmaMax", 80),
+                          NumberField(o, "options", "rho", 7));
+    } else if (kind == "exponential") {
+      s = schedule_exponential(steps, NumberField(o, "options", "sigmaMin", 0.002), NumberField(o, "options", "sigmaMax", 80));
+    } else if (kind == "explicit") {
+      auto a = o.Get("sigmas").As<Napi::Array>();
+      std::vector<double> v;
+      for (uint32_t i = 0; i < a.Length(); ++i) v.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+      s = schedule_explicit(v);
+    } else {
+      throw std::invalid_argument("unknown schedule \"" + kind + "\"");
+    }
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  auto out = Napi::Array::New(env, s.size());
+  for (uint32_t i = 0; i < s.size(); ++i) out.Set(i, s[i]);
+  return out;
+}
+
+Napi::Value Gaussian(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  const int d = static_cast<int>(NumberField(o, "options", "dim", 2, 1));
+  const int n = static_cast<int>(NumberField(o, "options", "n", 1000, 1));
+  const int steps = static_cast<int>(NumberField(o, "options", "steps", 10, 1));
+  const double smax = NumberField(o, "options", "sigmaMax", 80, 0);
+  const double smin = NumberField(o, "options", "sigmaMin", 0.002, 0);
+  auto mean = Float32ArrayToMx(o.Get("mean"), "mean", {d});
+  auto vecs = Float32ArrayToMx(o.Get("eigvecs"), "eigvecs", {d, d});
+  auto vals = Float32ArrayToMx(o.Get("eigvals"), "eigvals", {d});
+  SamplerKind kind;
+  try {
+    kind = parse_sampler(o.Get("sampler").ToString().Utf8Value());
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(env, std::string("options.sampler: ") + e.what());
+  }
+  auto [k_init, k_sampler] = mx::random::split(mx::random::key(static_cast<std::uint64_t>(NumberField(o, "options", "seed", 0, 0))));
+  auto x_T = mx::multiply(mx::random::normal({n, d}, mx::float32, k_init), mx::array(static_cast<float>(smax)));
+  // x_T ~ N(mean, Sigma + smax^2 I): the exact start of the reverse process.
+  auto coords0 = mx::matmul(mx::random::normal({n, d}, mx::float32, k_init), vecs);
+  auto start_scale = mx::sqrt(mx::add(vals, mx::array(static_cast<float>(smax * smax))));
+  x_T = mx::add(mean, mx::matmul(mx::multiply(coords0, start_scale), mx::transpose(vecs)));
+  auto sigmas = schedule_karras(steps, smin, smax, NumberField(o, "options", "rho", 7));
+  SamplerOptions opts;
+  opts.key = k_sampler;
+  opts.eta = NumberField(o, "options", "eta", 0, 0);
+  auto r = sample(kind, gaussian_denoiser(mean, vecs, vals), x_T, sigmas, opts);
+  // The probability-flow ODE scales each eigen-coordinate by sqrt((lambda + s^2)/(lambda + smax^2)).
+  auto exact_scale = mx::sqrt(mx::divide(vals, mx::add(vals, mx::array(static_cast<float>(smax * smax)))));
+  auto exact = mx::add(mean, mx::matmul(mx::multiply(mx::matmul(mx::subtract(x_T, mean), vecs), exact_scale), mx::transpose(vecs)));
+  auto out = Napi::Object::New(env);
+  out.Set("samples", MxToFloat32Array(env, r.x));
+  out.Set("exact", MxToFloat32Array(env, exact));
+  out.Set("nfe", r.nfe);
+  return out;
+}
+
+}  // namespace
+
+void InitSampling(Napi::Env env, Napi::Object exports) {
+  auto s = Napi::Object::New(env);
+  s.Set("sigmas", Napi::Function::New(env, Sigmas, "sigmas"));
+  s.Set("gaussian", Napi::Function::New(env, Gaussian, "gaussian"));
+  exports.Set("sampling", s);
+}
+
+}  // namespace anneal::addon

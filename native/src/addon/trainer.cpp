@@ -1,0 +1,208 @@
+// class Trainer
+//   new Trainer(model: Model, options): sync. Loads the dataset shards (safetensors with
+//     `images` U8 [N,H,W,C] and `labels` I32 [N]), compiles the step. TypeError names a bad
+//     option; Error if the shards cannot be read or do not match the model.
+//   run(steps, onStep?): async -> Promise<{step, cancelled}>; onStep receives one report per
+//     step {step, loss, gradNorm, lr, lrScale, rolledBack, restoredTo, peakBytes, activeBytes,
+//     seconds}. Rejects on divergence (code ANNEAL_DIVERGED) or a memory budget breach
+//     (code ANNEAL_MEMORY_BUDGET).
+//   cancel(): sync; the running `run` stops after the current step.
+//   step: number (getter).   saveState(path) / loadState(path): sync, exact resume.
+//   ema() / model(): sync -> Model holding the EMA / raw weights.
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "addon/convert.h"
+#include "addon/model.h"
+#include "addon/module.h"
+#include "addon/worker.h"
+#include "engine/trainer.h"
+
+namespace anneal::addon {
+namespace {
+
+struct Report {
+  StepReport r;
+  double seconds = 0;
+};
+
+struct RunResult {
+  long step = 0;
+  bool cancelled = false;
+};
+
+class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Trainer",
+                       {InstanceMethod("run", &TrainerWrap::Run), InstanceMethod("cancel", &TrainerWrap::Cancel),
+                        InstanceMethod("saveState", &TrainerWrap::SaveState),
+                        InstanceMethod("loadState", &TrainerWrap::LoadState),
+                        InstanceMethod("ema", &TrainerWrap::Ema), InstanceMethod("model", &TrainerWrap::ModelWeights),
+                        InstanceAccessor("step", &TrainerWrap::Step, nullptr)});
+  }
+
+  explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
+    auto env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(Model::constructor.Value())) {
+      throw Napi::TypeError::New(env, "model must be a Model");
+    }
+    auto model = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>())->state(env);
+    auto o = ObjectArg(info, 1, "options");
+    TrainerConfig c;
+    c.batch_size = static_cast<int>(NumberField(o, "options", "batchSize", c.batch_size, 1));
+    c.total_steps = static_cast<long>(NumberField(o, "options", "totalSteps", c.total_steps, 1));
+    c.lr = NumberField(o, "options", "lr", c.lr, 0);
+    c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);
+    c.warmup_steps = static_cast<long>(NumberField(o, "options", "warmupSteps", c.warmup_steps, 0));
+    c.grad_clip = NumberField(o, "options", "gradClip", c.grad_clip, 0);
+    c.ema_decay = NumberField(o, "options", "emaDecay", c.ema_decay, 0);
+    c.adamw.weight_decay = NumberField(o, "options", "weightDecay", 0.0, 0);
+    c.seed = static_cast<std::uint64_t>(NumberField(o, "options", "seed", 0, 0));
+    c.compile = !o.Has("compile") || o.Get("compile").ToBoolean();
+    c.snapshot_every = static_cast<long>(NumberField(o, "options", "snapshotEvery", c.snapshot_every, 1));
+    c.max_rollbacks = static_cast<int>(NumberField(o, "options", "maxRollbacks", c.max_rollbacks, 0));
+    c.budget.bytes = static_cast<std::size_t>(NumberField(o, "options", "budgetBytes", 0, 0));
+    c.budget.source = o.Has("budgetSource") ? o.Get("budgetSource").ToString().Utf8Value() : "configured";
+    DenoisingOptions d;
+    d.cfg_dropout = static_cast<float>(NumberField(o, "options", "cfgDropout", d.cfg_dropout, 0));
+    const std::string dtype = o.Has("dtype") ? o.Get("dtype").ToString().Utf8Value() : "float32";
+    if (dtype == "float32") d.compute_dtype = mx::float32;
+    else if (dtype == "bfloat16") d.compute_dtype = mx::bfloat16;
+    else if (dtype == "float16") d.compute_dtype = mx::float16;
+    else throw Napi::TypeError::New(env, "options.dtype must be float32, bfloat16 or float16");
+    auto shards = StringArrayField(o, "options", "shards");
+    const int classes = static_cast<int>(NumberField(o, "options", "numClasses", 0, 0));
+    model_ = model;
+    try {
+      auto data = load_shards(shards, classes);
+      const auto& u = model->unet;
+      if (data.images.shape(1) != u.sample_size || data.images.shape(2) != u.sample_size ||
+          data.images.shape(3) != u.in_channels) {
+        throw std::invalid_argument("dataset images are " + std::to_string(data.images.shape(1)) + "x" +
+                                    std::to_string(data.images.shape(2)) + "x" + std::to_string(data.images.shape(3)) +
+                                    " but the model expects " + std::to_string(u.sample_size) + "x" +
+                                    std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
+      }
+      auto objective = std::make_shared<DenoisingObjective>(u, model->prec, d);
+      trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  void EnsureIdle(Napi::Env env) const {
+    if (running_->load()) throw Napi::Error::New(env, "the trainer is running; wait for run() to settle");
+  }
+
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    EnsureIdle(env);
+    const long steps = static_cast<long>(NumberArg(info, 0, "steps"));
+    if (steps < 0) throw Napi::RangeError::New(env, "steps must be >= 0");
+    running_->store(true);
+    cancel_->store(false);
+    auto trainer = trainer_;
+    auto running = running_;
+    auto cancel = cancel_;
+    return ProgressPromiseWorker<RunResult, Report>::Run(
+        env, info.Length() > 1 ? info[1] : env.Undefined(),
+        [trainer, steps, running, cancel](const std::function<void(const Report&)>& report) {
+          struct Idle {
+            std::shared_ptr<std::atomic<bool>> flag;
+            ~Idle() { flag->store(false); }
+          } idle{running};
+          RunResult result;
+          for (long i = 0; i < steps; ++i) {
+            if (cancel->load()) {
+              result.cancelled = true;
+              break;
+            }
+            auto start = std::chrono::steady_clock::now();
+            Report rep;
+            try {
+              rep.r = trainer->step();
+            } catch (const DivergenceError& e) {
+              throw std::runtime_error(std::string("ANNEAL_DIVERGED: ") + e.what());
+            } catch (const MemoryBudgetError& e) {
+              throw std::runtime_error(std::string("ANNEAL_MEMORY_BUDGET: ") + e.what());
+            }
+            rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            report(rep);
+          }
+          result.step = trainer->current_step();
+          return result;
+        },
+        [](Napi::Env env, const RunResult& r) {
+          auto o = Napi::Object::New(env);
+          o.Set("step", static_cast<double>(r.step));
+          o.Set("cancelled", r.cancelled);
+          return o;
+        },
+        [](Napi::Env env, const Report& p) {
+          auto o = Napi::Object::New(env);
+          o.Set("step", static_cast<double>(p.r.step));
+          o.Set("loss", p.r.loss);
+          o.Set("gradNorm", p.r.grad_norm);
+          o.Set("lr", p.r.lr);
+          o.Set("lrScale", p.r.lr_scale);
+          o.Set("rolledBack", p.r.rolled_back);
+          o.Set("restoredTo", static_cast<double>(p.r.restored_to));
+          o.Set("peakBytes", Bytes(env, p.r.peak_bytes));
+          o.Set("activeBytes", Bytes(env, p.r.active_bytes));
+          o.Set("seconds", p.seconds);
+          return o;
+        });
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    cancel_->store(true);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(trainer_->current_step()));
+  }
+
+  Napi::Value SaveState(const Napi::CallbackInfo& info) {
+    EnsureIdle(info.Env());
+    try {
+      trainer_->save_state(StringArg(info, 0, "path"));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value LoadState(const Napi::CallbackInfo& info) {
+    EnsureIdle(info.Env());
+    try {
+      trainer_->load_state(StringArg(info, 0, "path"));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Wrapped(Napi::Env env, const Params& params) {
+    EnsureIdle(env);
+    auto s = std::make_shared<ModelState>(*model_);
+    s->params = params;
+    return Model::Wrap(env, s);
+  }
+  Napi::Value Ema(const Napi::CallbackInfo& info) { return Wrapped(info.Env(), trainer_->ema_params()); }
+  Napi::Value ModelWeights(const Napi::CallbackInfo& info) { return Wrapped(info.Env(), trainer_->params()); }
+
+  std::shared_ptr<ModelState> model_;
+  std::shared_ptr<Trainer> trainer_;
+  std::shared_ptr<std::atomic<bool>> running_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+void InitTrainer(Napi::Env env, Napi::Object exports) { exports.Set("Trainer", TrainerWrap::Define(env)); }
+
+}  // namespace anneal::addon

@@ -1,0 +1,49 @@
+// Batches sampled natively from uint8 NHWC tensor shards. The order is a pure function of
+// (seed, epoch), so a resumed run sees exactly the batches it would have seen.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/params.h"
+
+namespace anneal {
+
+struct ImageDataset {
+  mx::array images = mx::array(0);  // uint8 [N, H, W, C]
+  mx::array labels = mx::array(0);  // int32 [N]; all zeros when unlabelled
+  int num_classes = 0;              // 0 when unlabelled
+  int size() const { return images.shape(0); }
+};
+
+// Loads and concatenates shards (safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]).
+ImageDataset load_shards(const std::vector<std::string>& paths, int num_classes);
+
+struct DataCursor {
+  std::int64_t epoch = 0;
+  std::int64_t position = 0;  // index into the epoch's permutation
+};
+
+// Fisher-Yates with splitmix64, so the permutation is identical on every platform.
+std::vector<std::int32_t> epoch_permutation(int n, std::uint64_t seed, std::int64_t epoch);
+
+class BatchSampler {
+ public:
+  BatchSampler(int dataset_size, int batch_size, std::uint64_t seed, DataCursor cursor = {});
+  // Indices of the next batch; drops an epoch's remainder that cannot fill a batch.
+  std::vector<std::int32_t> next();
+  DataCursor cursor() const { return cursor_; }
+
+ private:
+  int n_, batch_;
+  std::uint64_t seed_;
+  DataCursor cursor_;
+  std::vector<std::int32_t> perm_;
+  std::int64_t perm_epoch_ = -1;
+};
+
+// images[idx] as float in [-1, 1], and labels[idx].
+std::pair<mx::array, mx::array> gather_batch(const ImageDataset& d, const std::vector<std::int32_t>& idx);
+
+}  // namespace anneal

@@ -1,0 +1,60 @@
+// One denoiser contract in sigma space: D(x; sigma, cond). Network parameterizations (eps, v
+// or x0 on a VP schedule, EDM preconditioning, consistency-model scalings) are wrappers that
+// produce D; only this file knows c_skip, c_out, c_in and c_noise.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "engine/params.h"
+#include "engine/schedules.h"
+
+namespace anneal {
+
+enum class Parameterization { Eps, V, X0, Edm, Consistency };
+
+Parameterization parse_parameterization(const std::string& name);
+
+struct Preconditioning {
+  Parameterization kind = Parameterization::Eps;
+  VPSchedule schedule;       // VP kinds: maps sigma to the network's timestep
+  double sigma_data = 0.5;   // EDM and consistency
+  double sigma_min = 0.002;  // consistency: the boundary where D is the identity
+};
+
+struct Scalings {
+  mx::array c_skip, c_out, c_in, c_noise;  // each [B, 1, 1, 1] except c_noise [B]
+};
+
+// Karras et al. 2022, Table 1, for each parameterization; Song et al. 2023 (eq. 8 and
+// Appendix C) for consistency models. `sigma` is [B].
+Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const mx::array& sigma);
+
+// The network: F(c_in x, c_noise, class) -> output of the same shape as x.
+using NetworkFn = std::function<mx::array(const mx::array& x, const mx::array& c_noise,
+                                          const std::optional<mx::array>& class_labels)>;
+
+class Denoiser {
+ public:
+  Denoiser(Preconditioning p, NetworkFn network);
+  // D(x; sigma, class) with sigma [B].
+  mx::array operator()(const mx::array& x, const mx::array& sigma,
+                       const std::optional<mx::array>& class_labels = {}) const;
+  // The network-space regression target for x0: (x0 - c_skip x_noisy) / c_out (EDM eq. 8),
+  // so an MSE on F against it is the eps / v / x0 / EDM loss. Not defined for consistency.
+  mx::array network_target(const mx::array& x_noisy, const mx::array& x0, const mx::array& sigma) const;
+  mx::array network_output(const mx::array& x_noisy, const mx::array& sigma,
+                           const std::optional<mx::array>& class_labels) const;
+  const Preconditioning& preconditioning() const { return p_; }
+  const DiscreteSigmas& table() const { return table_; }
+  double sigma_min() const;
+  double sigma_max() const;
+
+ private:
+  Preconditioning p_;
+  DiscreteSigmas table_;
+  NetworkFn network_;
+};
+
+}  // namespace anneal

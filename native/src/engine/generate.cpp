@@ -1,0 +1,99 @@
+#include "engine/generate.h"
+
+#include <stdexcept>
+
+namespace anneal {
+
+std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int steps, const ScheduleSpec& s) {
+  std::string kind = s.kind;
+  if (kind == "default") {
+    const bool vp = d.preconditioning().kind != Parameterization::Edm &&
+                    d.preconditioning().kind != Parameterization::Consistency;
+    kind = (sampler == SamplerKind::Ddpm || sampler == SamplerKind::Ddim) && vp ? "uniform" : "karras";
+  }
+  if (kind == "uniform") return schedule_uniform_t(d.table(), steps);
+  if (kind == "karras") return schedule_karras(steps, d.sigma_min(), d.sigma_max(), s.rho);
+  if (kind == "exponential") return schedule_exponential(steps, d.sigma_min(), d.sigma_max());
+  if (kind == "explicit") return schedule_explicit(s.sigmas);
+  throw std::invalid_argument("unknown schedule \"" + kind + "\" (default, uniform, karras, exponential, explicit)");
+}
+
+GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
+                        const GenerateSpec& spec, const std::function<void(int, int)>& on_step) {
+  if (spec.n < 1) throw std::invalid_argument("n must be >= 1");
+  const bool conditional = cfg.num_class_embeds > 0;
+  const int classes = conditional ? cfg.num_class_embeds - 1 : 0;  // the last embedding is the null class
+  if (!conditional && spec.class_label >= 0) {
+    throw std::invalid_argument("this model is unconditional: --class needs a class-conditional model");
+  }
+  if (conditional && spec.class_label >= classes) {
+    throw std::invalid_argument("class " + std::to_string(spec.class_label) + " is out of range (0.." +
+                                std::to_string(classes - 1) + ")");
+  }
+  const bool guided = conditional && spec.guidance != 1.0;
+  Denoiser d(prec, [&params, &cfg](const mx::array& x, const mx::array& t, const std::optional<mx::array>& c) {
+    return unet_forward(params, cfg, x, t, c);
+  });
+  const auto sigmas = make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
+  std::vector<mx::array> chunks;
+  GenerateResult result{mx::array(0.0f)};
+  const int total_chunks = (spec.n + spec.chunk - 1) / spec.chunk;
+  for (int c = 0; c < total_chunks; ++c) {
+    const int b = std::min(spec.chunk, spec.n - c * spec.chunk);
+    auto key = mx::random::key(spec.seed * 1000003ull + static_cast<std::uint64_t>(c));
+    auto [k_init, k_sampler] = mx::random::split(key);
+    auto x = mx::multiply(mx::random::normal({b, cfg.sample_size, cfg.sample_size, cfg.in_channels}, mx::float32, k_init),
+                          mx::array(static_cast<float>(sigmas.front())));
+    std::optional<mx::array> labels;
+    if (conditional) {
+      std::vector<int> l(b);
+      for (int i = 0; i < b; ++i) l[i] = spec.class_label >= 0 ? spec.class_label : (c * spec.chunk + i) % classes;
+      labels = mx::array(l.data(), {b}, mx::int32);
+    }
+    DenoiseFn fn;
+    if (guided) {
+      auto both = mx::concatenate({*labels, mx::full({b}, classes, mx::int32)}, 0);
+      const float w = static_cast<float>(spec.guidance);
+      fn.fn = [&d, both, b, w](const mx::array& xi, float s) {
+        auto out = d(mx::concatenate({xi, xi}, 0), mx::full({2 * b}, s), both);
+        auto cond = mx::slice(out, {0, 0, 0, 0}, {b, out.shape(1), out.shape(2), out.shape(3)});
+        auto uncond = mx::slice(out, {b, 0, 0, 0}, {2 * b, out.shape(1), out.shape(2), out.shape(3)});
+        return mx::add(uncond, mx::multiply(mx::subtract(cond, uncond), mx::array(w)));
+      };
+      fn.evals_per_call = 2;
+    } else {
+      fn.fn = [&d, labels, b](const mx::array& xi, float s) { return d(xi, mx::full({b}, s), labels); };
+    }
+    if (spec.clip_denoised) {
+      fn.fn = [inner = fn.fn](const mx::array& xi, float s) {
+        return mx::clip(inner(xi, s), mx::array(-1.0f), mx::array(1.0f));
+      };
+    }
+    SamplerOptions opts;
+    opts.key = k_sampler;
+    opts.eta = spec.eta;
+    opts.callback = [&](int i, int n, double) {
+      if (on_step) on_step(c * n + i + 1, total_chunks * n);
+    };
+    auto r = sample(spec.sampler, fn, x, sigmas, opts);
+    chunks.push_back(r.x);
+    result.steps = r.steps;
+    result.nfe = r.nfe;
+  }
+  result.images = mx::clip(chunks.size() == 1 ? chunks[0] : mx::concatenate(chunks, 0), mx::array(-1.0f), mx::array(1.0f));
+  mx::eval(result.images);
+  return result;
+}
+
+DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, const mx::array& eigvals) {
+  DenoiseFn fn;
+  fn.fn = [mean, eigvecs, eigvals](const mx::array& x, float sigma) {
+    auto shrink = mx::divide(eigvals, mx::add(eigvals, mx::array(sigma * sigma)));
+    auto centered = mx::subtract(x, mean);
+    auto coords = mx::matmul(centered, eigvecs);  // rows of x in the eigenbasis
+    return mx::add(mean, mx::matmul(mx::multiply(coords, shrink), mx::transpose(eigvecs)));
+  };
+  return fn;
+}
+
+}  // namespace anneal

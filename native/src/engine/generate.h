@@ -1,0 +1,53 @@
+// Sampling a trained model: noise, a sigma schedule, a sampler, classifier-free guidance.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/denoiser.h"
+#include "engine/samplers.h"
+#include "engine/unet.h"
+
+namespace anneal {
+
+struct ScheduleSpec {
+  std::string kind = "default";  // default | uniform | karras | exponential | explicit
+  std::vector<double> sigmas;    // explicit only
+  double rho = 7.0;              // karras
+};
+
+// The sigma sequence for `steps` steps; "default" is uniform-in-t for DDPM/DDIM (as in their
+// papers) and Karras for the ODE solvers.
+std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int steps, const ScheduleSpec& s);
+
+struct GenerateSpec {
+  SamplerKind sampler = SamplerKind::DpmPp2m;
+  int steps = 20;
+  ScheduleSpec schedule;
+  int n = 16;
+  std::uint64_t seed = 0;
+  int class_label = -1;   // -1: unconditional, or cycle through the classes of a conditional model
+  double guidance = 1.0;  // classifier-free guidance weight; 1 = conditional only
+  double eta = 0.0;       // DDIM
+  int chunk = 64;         // images per batch; keys are per chunk, so output is independent of n
+  // Clamp each denoised estimate to the data range [-1, 1], as DDPM's and DDIM's reference
+  // samplers do (diffusers' clip_sample): early, high-noise estimates otherwise overshoot.
+  bool clip_denoised = true;
+};
+
+struct GenerateResult {
+  mx::array images;  // float32 [n, H, W, C] in [-1, 1]
+  int steps = 0;
+  int nfe = 0;  // per image batch, counting guidance
+};
+
+GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
+                        const GenerateSpec& spec, const std::function<void(int, int)>& on_step = {});
+
+// Closed-form denoiser of Gaussian data N(mean, U diag(lambda) U^T):
+// D(x; sigma) = mean + U diag(lambda / (lambda + sigma^2)) U^T (x - mean). With it every
+// deterministic sampler has an exact answer to be checked against.
+DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, const mx::array& eigvals);
+
+}  // namespace anneal

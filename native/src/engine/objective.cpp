@@ -1,0 +1,57 @@
+#include "engine/objective.h"
+
+#include <cmath>
+
+namespace anneal {
+
+NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dtype,
+                       std::optional<mx::array> dropout_key) {
+  Params cast;
+  if (dtype == mx::float32) {
+    cast = params;
+  } else {
+    for (const auto& [k, v] : params) cast.insert_or_assign(k, mx::astype(v, dtype));
+  }
+  return [cast = std::move(cast), cfg, dtype, dropout_key](const mx::array& x, const mx::array& t,
+                                                           const std::optional<mx::array>& labels) {
+    auto out = unet_forward(cast, cfg, mx::astype(x, dtype), t, labels, dropout_key);
+    return mx::astype(out, mx::float32);
+  };
+}
+
+DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, DenoisingOptions options)
+    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options), table_(prec_.schedule) {}
+
+mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::array>&, const TrainBatch& b,
+                                   const mx::array& key) const {
+  auto keys = mx::random::split(key, 4);
+  auto k = [&](int i) { return mx::take(keys, i, 0); };
+  const int B = b.x0.shape(0);
+  mx::array sigma = mx::array(0.0f);
+  if (prec_.kind == Parameterization::Edm || prec_.kind == Parameterization::Consistency) {
+    auto z = mx::random::normal({B}, mx::float32, k(0));
+    sigma = mx::exp(mx::add(mx::multiply(z, mx::array(static_cast<float>(options_.edm_p_std))),
+                            mx::array(static_cast<float>(options_.edm_p_mean))));
+  } else {
+    const auto& s = table_.sigmas();
+    std::vector<float> table(s.begin(), s.end());
+    auto t = mx::random::randint(0, static_cast<int>(table.size()), {B}, mx::int32, k(0));
+    sigma = mx::take(mx::array(table.data(), {static_cast<int>(table.size())}, mx::float32), t);
+  }
+  auto noise = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto x_noisy = mx::add(b.x0, mx::multiply(noise, mx::reshape(sigma, {-1, 1, 1, 1})));
+  std::optional<mx::array> labels;
+  if (unet_.num_class_embeds > 0) {
+    // The last class embedding is the null class used for classifier-free guidance.
+    const int null_class = unet_.num_class_embeds - 1;
+    auto drop = mx::random::bernoulli(mx::array(options_.cfg_dropout), {B}, k(2));
+    labels = mx::where(drop, mx::full({B}, null_class, mx::int32), b.labels);
+  }
+  Denoiser d(prec_, unet_network(student, unet_, options_.compute_dtype,
+                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+  auto f = d.network_output(x_noisy, sigma, labels);
+  auto target = d.network_target(x_noisy, b.x0, sigma);
+  return mx::mean(mx::square(mx::subtract(f, target)));
+}
+
+}  // namespace anneal

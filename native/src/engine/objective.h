@@ -1,0 +1,57 @@
+// What a training step minimizes. The loss and its target are pluggable: data (plain
+// denoising training) now; a frozen teacher (distillation) and an EMA target network
+// (consistency training) implement the same interface. Frozen arrays enter the compiled step
+// as inputs, never as captured constants, so the step stays a pure function.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/denoiser.h"
+#include "engine/unet.h"
+
+namespace anneal {
+
+struct TrainBatch {
+  mx::array x0;      // float [B, H, W, C] in [-1, 1]
+  mx::array labels;  // int32 [B]
+};
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<mx::array> frozen() const { return {}; }
+  virtual mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
+                         const mx::array& key) const = 0;
+};
+
+struct DenoisingOptions {
+  float cfg_dropout = 0.1f;         // class-conditional models: share of labels replaced by the null class
+  mx::Dtype compute_dtype = mx::float32;  // bf16 / fp16 forward with float32 master weights
+  double edm_p_mean = -1.2, edm_p_std = 1.2;  // EDM's log-normal sigma distribution
+};
+
+// Denoising score matching against the data: sigma drawn per example (uniform DDPM
+// timesteps for VP parameterizations, log-normal for EDM), then an MSE in network space
+// against Denoiser::network_target, which is the eps / v / x0 / EDM loss.
+class DenoisingObjective : public Objective {
+ public:
+  DenoisingObjective(UNetConfig unet, Preconditioning prec, DenoisingOptions options = {});
+  std::string name() const override { return "denoising"; }
+  mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
+                 const mx::array& key) const override;
+
+ private:
+  UNetConfig unet_;
+  Preconditioning prec_;
+  DenoisingOptions options_;
+  DiscreteSigmas table_;
+};
+
+// The network function of a U-Net with given parameters, cast to a compute dtype.
+NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dtype = mx::float32,
+                       std::optional<mx::array> dropout_key = {});
+
+}  // namespace anneal

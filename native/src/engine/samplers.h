@@ -1,0 +1,44 @@
+// Samplers share one signature: (denoiser, x, sigmas, options) -> result. They are
+// stateless functions in sigma space (k-diffusion's formulation): x is noised as
+// x = x0 + sigma * noise, and x at sigmas[0] is noise * sigmas[0].
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/params.h"
+
+namespace anneal {
+
+enum class SamplerKind { Ddpm, Ddim, Euler, Heun, DpmPp2m };
+
+SamplerKind parse_sampler(const std::string& name);
+// Network evaluations per step for a sampler (Heun: 2 except the last step).
+int sampler_nfe(SamplerKind kind, int steps);
+
+// D(x; sigma) for a batch at one noise level. `evals_per_call` counts network evaluations
+// per call (2 with classifier-free guidance, which runs conditional and unconditional).
+struct DenoiseFn {
+  std::function<mx::array(const mx::array& x, float sigma)> fn;
+  int evals_per_call = 1;
+};
+
+struct SamplerOptions {
+  // Called after each step with (step index, total steps, sigma reached).
+  std::function<void(int, int, double)> callback;
+  std::optional<mx::array> key;  // stochastic samplers (DDPM, DDIM with eta > 0)
+  double eta = 0.0;              // DDIM's eta; DDPM is eta = 1
+};
+
+struct SampleResult {
+  mx::array x;
+  int steps = 0;
+  int nfe = 0;  // network evaluations, counting guidance
+};
+
+SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x,
+                    const std::vector<double>& sigmas, const SamplerOptions& options);
+
+}  // namespace anneal

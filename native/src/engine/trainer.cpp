@@ -1,0 +1,206 @@
+#include "engine/trainer.h"
+
+#include "engine/checkpoint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+namespace anneal {
+
+namespace {
+std::vector<mx::array> slice(const std::vector<mx::array>& v, std::size_t from, std::size_t n) {
+  return {v.begin() + static_cast<long>(from), v.begin() + static_cast<long>(from + n)};
+}
+void append(std::vector<mx::array>& out, const std::vector<mx::array>& more) {
+  out.insert(out.end(), more.begin(), more.end());
+}
+Params zeros_like(const Params& p) {
+  Params z;
+  for (const auto& [k, v] : p) z.insert_or_assign(k, mx::zeros_like(v));
+  return z;
+}
+}  // namespace
+
+Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
+                 Params init)
+    : unet_(std::move(unet)), objective_(std::move(objective)), config_(config), data_(std::move(data)) {
+  check_unet_params(init, unet_);
+  if (config_.batch_size > data_.size()) {
+    throw std::invalid_argument("batch size " + std::to_string(config_.batch_size) + " exceeds the dataset's " +
+                                std::to_string(data_.size()) + " images");
+  }
+  state_.params = init;
+  state_.m = zeros_like(init);
+  state_.v = zeros_like(init);
+  state_.ema = init;
+  mx::eval(flatten(state_.m));
+  mx::eval(flatten(state_.v));
+  snapshot_ = state_;
+
+  // The step: a pure function of every array it touches. Layout of inputs:
+  // [params | m | v | ema | frozen | x0, labels, key, lr, t, ema_decay].
+  const std::size_t P = init.size();
+  const Params names = init;
+  auto objective_ptr = objective_;
+  const AdamWConfig adamw = config_.adamw;
+  const double clip = config_.grad_clip;
+  auto fn = [P, names, objective_ptr, adamw, clip](const std::vector<mx::array>& in) {
+    const std::size_t F = in.size() - 4 * P - 6;
+    auto frozen = slice(in, 4 * P, F);
+    const std::size_t b = 4 * P + F;
+    TrainBatch batch{in[b], in[b + 1]};
+    const auto& key = in[b + 2];
+    const auto& lr = in[b + 3];
+    const auto& t = in[b + 4];
+    const auto& decay = in[b + 5];
+    auto loss_fn = [&](const std::vector<mx::array>& params) {
+      return objective_ptr->loss(unflatten(names, params), frozen, batch, key);
+    };
+    auto old_params = slice(in, 0, P);
+    auto [loss, grads] = mx::value_and_grad(loss_fn, all_argnums(P))(old_params);
+    auto norm = clip_by_global_norm(grads, clip);
+    auto params = old_params;
+    auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
+    auto old_m = m, old_v = v, old_ema = ema;
+    adamw_update(adamw, params, m, v, grads, lr, t);
+    ema_update(ema, params, decay);
+    // A diverged step changes nothing; the host sees `finite` and rolls back further.
+    auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
+    std::vector<mx::array> out{loss, norm, finite};
+    auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
+      for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
+    };
+    keep(params, old_params);
+    keep(m, old_m);
+    keep(v, old_v);
+    keep(ema, old_ema);
+    return out;
+  };
+  step_fn_ = config_.compile ? mx::compile(fn) : std::function<std::vector<mx::array>(const std::vector<mx::array>&)>(fn);
+}
+
+mx::array Trainer::step_key(long step) const {
+  // A key per (seed, step): resuming at step k draws exactly the noise an uninterrupted run
+  // would have drawn.
+  std::uint64_t h = config_.seed * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(step) + 0x632BE59BD9B4E019ull);
+  h ^= h >> 31;
+  return mx::random::key(h);
+}
+
+Params Trainer::ema_params() const { return state_.ema; }
+
+StepReport Trainer::step() {
+  BatchSampler sampler(data_.size(), config_.batch_size, config_.seed, state_.cursor);
+  auto idx = sampler.next();
+  auto [x0, labels] = gather_batch(data_, idx);
+  const double lr = warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
+                                     config_.min_lr) * state_.lr_scale;
+  std::vector<mx::array> in;
+  append(in, flatten(state_.params));
+  append(in, flatten(state_.m));
+  append(in, flatten(state_.v));
+  append(in, flatten(state_.ema));
+  append(in, objective_->frozen());
+  in.push_back(x0);
+  in.push_back(labels);
+  in.push_back(step_key(state_.step));
+  in.push_back(mx::array(static_cast<float>(lr)));
+  in.push_back(mx::array(static_cast<float>(state_.step + 1)));
+  // EMA warmup (as in TensorFlow's ExponentialMovingAverage with num_updates): early on the
+  // average follows the weights closely, so a short run's EMA is not mostly initialization.
+  const double t = static_cast<double>(state_.step);
+  in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + t) / (10.0 + t)))));
+  auto out = step_fn_(in);
+  mx::eval(out);  // the one evaluation of this step
+
+  StepReport r;
+  r.loss = out[0].item<float>();
+  r.grad_norm = out[1].item<float>();
+  r.lr = lr;
+  const bool finite = out[2].item<bool>();
+  if (!finite) {
+    ++rollbacks_;
+    if (rollbacks_ > config_.max_rollbacks) {
+      throw DivergenceError("training diverged: the loss became NaN/Inf at step " + std::to_string(state_.step + 1) +
+                            " after " + std::to_string(config_.max_rollbacks) +
+                            " rollbacks with the learning rate halved each time; lower --lr or check the data");
+    }
+    state_ = snapshot_;
+    state_.lr_scale = snapshot_.lr_scale * std::pow(0.5, rollbacks_);
+    r.rolled_back = true;
+    r.restored_to = state_.step;
+  } else {
+    const std::size_t P = state_.params.size();
+    state_.params = unflatten(state_.params, out, 3);
+    state_.m = unflatten(state_.m, out, 3 + P);
+    state_.v = unflatten(state_.v, out, 3 + 2 * P);
+    state_.ema = unflatten(state_.ema, out, 3 + 3 * P);
+    state_.cursor = sampler.cursor();
+    ++state_.step;
+    // Arrays are immutable, so a snapshot is a set of references, not a copy.
+    if (config_.snapshot_every > 0 && state_.step % config_.snapshot_every == 0) snapshot_ = state_;
+  }
+  r.step = state_.step;
+  r.lr_scale = state_.lr_scale;
+  auto stats = memory_stats();
+  r.peak_bytes = stats.peak_bytes;
+  r.active_bytes = stats.active_bytes;
+  if (config_.budget.bytes > 0) check_peak_memory(config_.budget, state_.step);
+  return r;
+}
+
+void Trainer::save_state(const std::string& path) const {
+  std::unordered_map<std::string, mx::array> arrays;
+  for (const auto& [prefix, p] : {std::pair{"params.", &state_.params}, std::pair{"m.", &state_.m},
+                                  std::pair{"v.", &state_.v}, std::pair{"ema.", &state_.ema}}) {
+    for (const auto& [k, a] : *p) arrays.insert_or_assign(prefix + k, a);
+  }
+  char lr_scale[64];
+  std::snprintf(lr_scale, sizeof lr_scale, "%.17g", state_.lr_scale);
+  std::unordered_map<std::string, std::string> meta{
+      {"format", "anneal-trainer-state"},
+      {"step", std::to_string(state_.step)},
+      {"epoch", std::to_string(state_.cursor.epoch)},
+      {"position", std::to_string(state_.cursor.position)},
+      {"lr_scale", lr_scale},
+      {"rollbacks", std::to_string(rollbacks_)},
+      {"seed", std::to_string(config_.seed)},
+  };
+  const std::string tmp = temporary_path(path);
+  mx::save_safetensors(tmp, arrays, meta);
+  std::filesystem::rename(tmp, path);
+}
+
+void Trainer::load_state(const std::string& path) {
+  auto [arrays, meta] = mx::load_safetensors(path);
+  if (meta["format"] != "anneal-trainer-state") throw std::invalid_argument(path + " is not an Anneal trainer state");
+  if (meta["seed"] != std::to_string(config_.seed)) {
+    throw std::invalid_argument(path + " was written with seed " + meta["seed"] + ", this run uses seed " +
+                                std::to_string(config_.seed) + "; resume with the same --seed");
+  }
+  State s;
+  for (const auto& [prefix, p] : {std::pair{"params.", &s.params}, std::pair{"m.", &s.m}, std::pair{"v.", &s.v},
+                                  std::pair{"ema.", &s.ema}}) {
+    for (const auto& [k, _] : state_.params) {
+      auto it = arrays.find(prefix + k);
+      if (it == arrays.end()) throw std::invalid_argument(path + " lacks " + prefix + k);
+      p->insert_or_assign(k, it->second);
+    }
+  }
+  check_unet_params(s.params, unet_);
+  s.step = std::stol(meta["step"]);
+  s.cursor = {std::stol(meta["epoch"]), std::stol(meta["position"])};
+  s.lr_scale = std::stod(meta["lr_scale"]);
+  rollbacks_ = std::stoi(meta["rollbacks"]);
+  // Evaluate everything here: MLX streams are per thread, and the next step may run on
+  // another thread than this load.
+  std::vector<mx::array> all;
+  for (const auto* p : {&s.params, &s.m, &s.v, &s.ema}) append(all, flatten(*p));
+  mx::eval(all);
+  state_ = s;
+  snapshot_ = s;
+}
+
+}  // namespace anneal

@@ -1,0 +1,88 @@
+// The training loop's state machine: a compiled pure step over (params, AdamW state, EMA,
+// batch, key, lr), exact resume, NaN/Inf rollback, and the memory budget's peak check.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/data.h"
+#include "engine/memory.h"
+#include "engine/objective.h"
+#include "engine/optimizer.h"
+
+namespace anneal {
+
+struct TrainerConfig {
+  int batch_size = 32;
+  long total_steps = 1000;  // for the cosine schedule
+  double lr = 2e-4;
+  double min_lr = 0.0;
+  long warmup_steps = 100;
+  double grad_clip = 1.0;
+  double ema_decay = 0.999;
+  AdamWConfig adamw;
+  std::uint64_t seed = 0;
+  bool compile = true;
+  long snapshot_every = 50;  // steps between last-good-state snapshots for rollback
+  int max_rollbacks = 3;     // divergences tolerated before the run fails
+  MemoryBudget budget;       // bytes == 0: no peak check
+};
+
+struct StepReport {
+  long step = 0;  // steps completed after this call
+  float loss = 0;
+  float grad_norm = 0;
+  double lr = 0;
+  bool rolled_back = false;  // this step diverged and the state was restored
+  long restored_to = 0;      // the step restored to
+  double lr_scale = 1.0;
+  std::size_t peak_bytes = 0;
+  std::size_t active_bytes = 0;
+};
+
+// Thrown when the loss keeps diverging after max_rollbacks restores.
+class DivergenceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Trainer {
+ public:
+  Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
+          Params init);
+
+  StepReport step();
+  long current_step() const { return state_.step; }
+  const Params& params() const { return state_.params; }
+  Params ema_params() const;
+  const UNetConfig& unet() const { return unet_; }
+  const TrainerConfig& config() const { return config_; }
+
+  // trainer-state.safetensors: params, AdamW moments, EMA, and (as metadata) step, data
+  // cursor, LR scale and rollbacks: everything exact resume needs. Written atomically.
+  void save_state(const std::string& path) const;
+  void load_state(const std::string& path);
+
+ private:
+  struct State {
+    Params params, m, v, ema;
+    long step = 0;
+    DataCursor cursor;
+    double lr_scale = 1.0;
+  };
+
+  std::vector<mx::array> run_step(const std::vector<mx::array>& inputs);
+  mx::array step_key(long step) const;
+
+  UNetConfig unet_;
+  std::shared_ptr<Objective> objective_;
+  TrainerConfig config_;
+  ImageDataset data_;
+  State state_;
+  State snapshot_;
+  int rollbacks_ = 0;
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> step_fn_;
+};
+
+}  // namespace anneal

@@ -1,0 +1,59 @@
+// diffusers' UNet2DModel in MLX C++, NHWC. A matched configuration has the same parameter
+// count and the same weight names (diffusers' state_dict keys), so checkpoints convert one to
+// one and comparisons are fair. Block layout: diffusers/models/unets/unet_2d.py.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/params.h"
+
+namespace anneal {
+
+struct UNetConfig {
+  int sample_size = 32;
+  int in_channels = 3;
+  int out_channels = 3;
+  std::vector<int> block_out_channels{64, 128, 256};
+  int layers_per_block = 2;
+  // "DownBlock2D" | "AttnDownBlock2D", and "UpBlock2D" | "AttnUpBlock2D".
+  std::vector<std::string> down_block_types;
+  std::vector<std::string> up_block_types;
+  int attention_head_dim = 8;  // heads = channels / attention_head_dim
+  int norm_num_groups = 32;
+  float norm_eps = 1e-5f;
+  bool add_attention = true;  // attention in the mid block
+  int num_class_embeds = 0;   // 0: unconditional
+  float dropout = 0.0f;
+  bool flip_sin_to_cos = true;
+  float freq_shift = 0.0f;
+  int downsample_padding = 1;
+  float mid_block_scale_factor = 1.0f;
+  bool center_input_sample = false;
+
+  int time_embed_dim() const { return block_out_channels.at(0) * 4; }
+  // Checks shapes and names; throws std::invalid_argument naming the bad field.
+  void validate() const;
+};
+
+// Random initialization (torch defaults) from a seed.
+Params init_unet(const UNetConfig& cfg, std::uint64_t seed);
+
+// Checks that `params` holds exactly the names and shapes `cfg` implies.
+void check_unet_params(const Params& params, const UNetConfig& cfg);
+
+// F(x, t, class) -> network output, NHWC. `t` holds float timesteps [B] (the value fed to
+// the sinusoidal embedding); `class_labels` int32 [B]; a dropout key enables training mode.
+mx::array unet_forward(const Params& params, const UNetConfig& cfg, const mx::array& x,
+                       const mx::array& t, const std::optional<mx::array>& class_labels = {},
+                       const std::optional<mx::array>& dropout_key = {});
+
+// Multiply-accumulate FLOPs (x2) of one forward pass for one image, counted per layer.
+double unet_forward_flops(const UNetConfig& cfg);
+
+// Bytes of activations a training step keeps for backward, per image at float32, counted
+// per layer output (a planning estimate for the memory budget, not an allocator trace).
+double unet_activation_bytes(const UNetConfig& cfg);
+
+}  // namespace anneal

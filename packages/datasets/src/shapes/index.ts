@@ -1,0 +1,11 @@
+export {
+  SHAPE_CLASSES,
+  SHAPES_GENERATOR_VERSION,
+  SHAPES_MAX_RESOLUTION,
+  SHAPES_MIN_RESOLUTION,
+  type ShapeClass,
+  type ShapesOptions,
+  type ShapesOptionsInput,
+  shapesOptionsSchema,
+} from './options.ts';
+export { generateShapes, renderShapes, type ShapesSplit } from './render.ts';

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/**
+ * diffusers' UNet2DModel configuration (the keys of its config.json), restricted to what the
+ * engine implements. A matched configuration has the same parameter count and weight names.
+ */
+export const unetConfigSchema = z
+  .object({
+    sample_size: z.number().int().min(4).max(1024),
+    in_channels: z.number().int().min(1).max(16),
+    out_channels: z.number().int().min(1).max(16),
+    block_out_channels: z.array(z.number().int().positive()).min(1).max(6),
+    layers_per_block: z.number().int().min(1).max(8),
+    down_block_types: z.array(z.enum(['DownBlock2D', 'AttnDownBlock2D'])),
+    up_block_types: z.array(z.enum(['UpBlock2D', 'AttnUpBlock2D'])),
+    attention_head_dim: z.number().int().positive().default(8),
+    norm_num_groups: z.number().int().positive().default(32),
+    norm_eps: z.number().positive().default(1e-5),
+    add_attention: z.boolean().default(true),
+    num_class_embeds: z.number().int().positive().nullable().default(null),
+    dropout: z.number().min(0).lt(1).default(0),
+    flip_sin_to_cos: z.boolean().default(true),
+    freq_shift: z.number().default(0),
+    downsample_padding: z.number().int().min(0).default(1),
+    mid_block_scale_factor: z.number().positive().default(1),
+    center_input_sample: z.boolean().default(false),
+    time_embedding_type: z.literal('positional').default('positional'),
+    act_fn: z.literal('silu').default('silu'),
+    resnet_time_scale_shift: z.literal('default').default('default'),
+  })
+  .superRefine((c, ctx) => {
+    const levels = c.block_out_channels.length;
+    if (c.down_block_types.length !== levels) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['down_block_types'],
+        message: `needs ${levels} entries, one per block_out_channels entry`,
+      });
+    }
+    if (c.up_block_types.length !== levels) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['up_block_types'],
+        message: `needs ${levels} entries, one per block_out_channels entry`,
+      });
+    }
+    c.block_out_channels.forEach((ch, i) => {
+      if (ch % c.norm_num_groups !== 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['block_out_channels', i],
+          message: `${ch} is not a multiple of norm_num_groups (${c.norm_num_groups})`,
+        });
+      }
+    });
+    if (c.sample_size % 2 ** (levels - 1) !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sample_size'],
+        message: `must be divisible by 2^${levels - 1}`,
+      });
+    }
+  });
+export type UNetConfig = z.infer<typeof unetConfigSchema>;
+
+export const parameterizationSchema = z.enum(['eps', 'v', 'x0', 'edm', 'consistency']);
+export type Parameterization = z.infer<typeof parameterizationSchema>;
+
+export const vpScheduleSchema = z.object({
+  kind: z.enum(['linear', 'cosine']).default('linear'),
+  timesteps: z.number().int().min(2).default(1000),
+  beta_start: z.number().positive().default(1e-4),
+  beta_end: z.number().positive().lt(1).default(0.02),
+});
+
+export const datasetInfoSchema = z.object({
+  name: z.string(),
+  hash: z.string(),
+  resolution: z.number().int(),
+  channels: z.number().int(),
+  num_classes: z.number().int().min(0),
+});
+
+/** config.json of a checkpoint: architecture, parameterization and schedule. */
+export const modelConfigSchema = z.object({
+  format: z.literal('anneal-checkpoint').default('anneal-checkpoint'),
+  version: z.literal(1).default(1),
+  preset: z.string().optional(),
+  unet: unetConfigSchema,
+  parameterization: parameterizationSchema.default('eps'),
+  schedule: vpScheduleSchema.default({
+    kind: 'linear',
+    timesteps: 1000,
+    beta_start: 1e-4,
+    beta_end: 0.02,
+  }),
+  sigma_data: z.number().positive().default(0.5),
+  sigma_min: z.number().positive().default(0.002),
+  dataset: datasetInfoSchema.optional(),
+});
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type ModelConfigInput = z.input<typeof modelConfigSchema>;

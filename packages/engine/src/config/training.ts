@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { presetNames } from './presets.ts';
+
+export const samplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
+export const samplerSchema = z.enum(samplerNames);
+export type SamplerName = z.infer<typeof samplerSchema>;
+
+export const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
+
+/** What `anneal train` and a train job need; defaults match the CLI's. */
+export const trainingConfigSchema = z.object({
+  dataset: z.string().min(1),
+  resolution: z.number().int().min(8).max(512),
+  preset: z.enum(presetNames).default('small'),
+  steps: z.number().int().min(1),
+  batch: z.number().int().min(1).max(4096).optional(),
+  lr: z.number().positive().max(1).default(2e-4),
+  warmup: z.number().int().min(0).optional(),
+  ema_decay: z.number().min(0).max(1).default(0.999),
+  grad_clip: z.number().min(0).default(1),
+  seed: z.number().int().min(0).default(0),
+  dtype: dtypeSchema.optional(),
+  conditional: z.boolean().default(true),
+  parameterization: z.enum(['eps', 'v', 'x0', 'edm']).default('eps'),
+  checkpoint_every: z.number().int().min(1).default(500),
+  log_every: z.number().int().min(1).default(10),
+});
+export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
+
+export const samplingConfigSchema = z.object({
+  sampler: samplerSchema.default('dpmpp-2m'),
+  steps: z.number().int().min(1).max(1000).default(20),
+  n: z.number().int().min(1).max(10000).default(64),
+  seed: z.number().int().min(0).default(0),
+  class: z.number().int().min(0).optional(),
+  guidance: z.number().min(0).max(50).default(1),
+  eta: z.number().min(0).max(1).default(0),
+  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
+});
+export type SamplingConfig = z.infer<typeof samplingConfigSchema>;

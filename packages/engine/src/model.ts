@@ -1,0 +1,153 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
+import type { SamplingConfig } from './config/training.ts';
+import { loadNative } from './native.ts';
+import type { NativeModel } from './native-types.ts';
+
+export interface SampleResult {
+  /** uint8 NHWC pixels. */
+  images: Uint8Array;
+  shape: [number, number, number, number];
+  nfe: number;
+  steps: number;
+}
+
+export const MODEL_FILE = 'model.safetensors';
+export const CONFIG_FILE = 'config.json';
+
+/** Parses a checkpoint's config.json, naming the field that is wrong. */
+export function parseModelConfig(raw: unknown, source = 'config'): ModelConfig {
+  const r = modelConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AppError(
+      'BAD_REQUEST',
+      `${source}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  return r.data;
+}
+
+/** Writes a file under a temporary name, then renames it into place. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/**
+ * A U-Net with its configuration. Holds native memory: dispose it (or `await using`) when done;
+ * use after disposal throws.
+ */
+export class Model {
+  #native: NativeModel | null;
+  readonly config: ModelConfig;
+
+  private constructor(native: NativeModel, config: ModelConfig) {
+    this.#native = native;
+    this.config = config;
+  }
+
+  /** Random initialization (torch's defaults) from a seed. */
+  static create(config: ModelConfigInput, seed = 0): Model {
+    const parsed = parseModelConfig(config);
+    return new Model(new (loadNative().Model)(parsed, { seed }), parsed);
+  }
+
+  /** Loads `dir/config.json` and `dir/model.safetensors`, checking names and shapes agree. */
+  static load(dir: string): Model {
+    const configPath = join(dir, CONFIG_FILE);
+    const weights = join(dir, MODEL_FILE);
+    if (!existsSync(configPath))
+      throw new AppError('NOT_FOUND', `no ${CONFIG_FILE} in ${dir}; is it an Anneal checkpoint?`);
+    if (!existsSync(weights)) throw new AppError('NOT_FOUND', `no ${MODEL_FILE} in ${dir}`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (err) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `${configPath} is not valid JSON: ${(err as Error).message}`,
+      );
+    }
+    const config = parseModelConfig(raw, configPath);
+    try {
+      return new Model(new (loadNative().Model)(config, { weights }), config);
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', `${weights}: ${(err as Error).message}`);
+    }
+  }
+
+  /** @internal Wraps a native model produced by the trainer. */
+  static fromNative(native: NativeModel, config: ModelConfig): Model {
+    return new Model(native, config);
+  }
+
+  get native(): NativeModel {
+    if (!this.#native) throw new AppError('PRECONDITION_FAILED', 'this Model has been disposed');
+    return this.#native;
+  }
+
+  parameterCount(): number {
+    return this.native.parameterCount();
+  }
+
+  /** Parameters, forward FLOPs and saved activation bytes per image, without training. */
+  cost() {
+    return this.native.cost();
+  }
+
+  /**
+   * Measured training cost on random data: median step latency, images/s and peak memory
+   * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
+   */
+  measureStep(options: { batch: number; steps?: number; warmup?: number }) {
+    return this.native.measureStep({
+      batch: options.batch,
+      steps: options.steps ?? 3,
+      warmup: options.warmup ?? 2,
+    });
+  }
+
+  /** Writes config.json and model.safetensors into `dir` (created if needed). */
+  save(dir: string, extra: Partial<ModelConfig> = {}): void {
+    mkdirSync(dir, { recursive: true });
+    this.native.save(join(dir, MODEL_FILE));
+    writeFileAtomic(
+      join(dir, CONFIG_FILE),
+      `${JSON.stringify({ ...this.config, ...extra }, null, 2)}\n`,
+    );
+  }
+
+  /** Samples images; `onStep` sees (step, total) across all chunks. */
+  async sample(
+    spec: Partial<SamplingConfig> & { n: number },
+    onStep?: (step: number, total: number) => void,
+  ): Promise<SampleResult> {
+    const r = await this.native.sample(
+      {
+        sampler: spec.sampler ?? 'dpmpp-2m',
+        steps: spec.steps ?? 20,
+        n: spec.n,
+        seed: spec.seed ?? 0,
+        classLabel: spec.class ?? -1,
+        guidance: spec.guidance ?? 1,
+        eta: spec.eta ?? 0,
+        schedule: spec.schedule ?? 'default',
+      },
+      onStep ? (p) => onStep(p.step, p.total) : undefined,
+    );
+    return r;
+  }
+
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = null;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}

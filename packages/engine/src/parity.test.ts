@@ -1,0 +1,128 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core/home';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
+import { describe, expect, it } from 'vitest';
+import { MODEL_FILE, Model, type ModelConfigInput, presetUNet } from './index.ts';
+
+// The engine's U-Net against the one MLX Python implementation in bench/reference (also used
+// by the benchmarks and checked against diffusers there). It runs on the project-local MLX
+// SDK's Python frontend, so it needs no venv. Skips without Python/MLX, except when CI=true.
+const sdk = join(repoRoot, 'native', 'mlx-sdk');
+const reference = join(repoRoot, 'bench', 'reference');
+const env = { ...process.env, PYTHONPATH: [sdk, reference].join(':') };
+const probe = spawnSync('python3', ['-c', 'import mlx.core'], { env, encoding: 'utf8' });
+const available = probe.status === 0;
+const required = process.env.CI === 'true';
+
+function f32(data: Float32Array, shape: number[]): Tensor {
+  return {
+    dtype: 'F32',
+    shape,
+    data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+  };
+}
+
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+const cases: Array<{ name: string; config: ModelConfigInput; batch: number }> = [
+  {
+    name: 'tiny, class-conditional, attention at 8x8, 16x16 RGB',
+    config: { unet: presetUNet('tiny', { resolution: 16, channels: 3, numClasses: 4 }) },
+    batch: 2,
+  },
+  {
+    name: 'small, 3 levels, 32x32 grey',
+    config: { unet: presetUNet('small', { resolution: 32, channels: 1 }) },
+    batch: 2,
+  },
+];
+
+describe.skipIf(!available && !required)('parity with the MLX Python reference U-Net', () => {
+  it('the MLX Python frontend is importable', () => {
+    expect(probe.status, `python3 cannot import mlx from ${sdk}: ${probe.stderr}`).toBe(0);
+  });
+
+  for (const c of cases) {
+    it(`${c.name}: one forward pass matches to 1e-5`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'anneal-parity-'));
+      const model = Model.create(c.config, 11);
+      model.save(dir);
+      // Move every weight off its initial value (norm affines start at exactly 1 and 0), so the
+      // comparison exercises each parameter, then reload it through the checkpoint path.
+      const st = decodeSafetensors(readFileSync(join(dir, MODEL_FILE)));
+      let seed = 1;
+      const perturbed = [...st.tensors].map(([name, t]) => {
+        const values = new Float32Array(new Uint8Array(t.data).buffer);
+        const noise = random(values.length, seed++);
+        return [
+          name,
+          f32(
+            values.map((v, i) => v + 0.1 * (noise[i] ?? 0)),
+            t.shape,
+          ),
+        ] as const;
+      });
+      writeFileSync(join(dir, MODEL_FILE), encodeSafetensors(perturbed));
+      model.dispose();
+      const loaded = Model.load(dir);
+      const u = loaded.config.unet;
+      const shape: [number, number, number, number] = [
+        c.batch,
+        u.sample_size,
+        u.sample_size,
+        u.in_channels,
+      ];
+      const x = random(
+        shape.reduce((a, b) => a * b, 1),
+        99,
+      );
+      const t = new Float32Array([3.5, 999].slice(0, c.batch));
+      const labels = u.num_class_embeds
+        ? new Int32Array([0, u.num_class_embeds - 1].slice(0, c.batch))
+        : undefined;
+      const ours = loaded.native.forward(x, shape, t, labels);
+      loaded.dispose();
+
+      const inputs: Array<readonly [string, Tensor]> = [
+        ['x', f32(x, shape)],
+        ['t', f32(t, [c.batch])],
+      ];
+      if (labels)
+        inputs.push([
+          'labels',
+          { dtype: 'I32', shape: [c.batch], data: new Uint8Array(labels.buffer) },
+        ]);
+      writeFileSync(join(dir, 'inputs.safetensors'), encodeSafetensors(inputs));
+      const out = join(dir, 'out.safetensors');
+      const r = spawnSync(
+        'python3',
+        [join(reference, 'forward_checkpoint.py'), dir, join(dir, 'inputs.safetensors'), out],
+        {
+          env,
+          encoding: 'utf8',
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const y = decodeSafetensors(readFileSync(out)).tensors.get('y');
+      expect(y?.shape).toEqual(shape.slice(0, 3).concat([u.out_channels]));
+      const theirs = new Float32Array(new Uint8Array(y?.data ?? new Uint8Array()).buffer);
+      let maxErr = 0;
+      let maxAbs = 0;
+      ours.forEach((v, i) => {
+        maxErr = Math.max(maxErr, Math.abs(v - (theirs[i] ?? Number.NaN)));
+        maxAbs = Math.max(maxAbs, Math.abs(v));
+      });
+      expect(maxAbs).toBeGreaterThan(0.1);
+      expect(maxErr).toBeLessThan(1e-5);
+    });
+  }
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { loadNative } from './index.ts';
+
+// Gaussian data N(mean, U diag(lambda) U^T) has an exact denoiser, and the probability-flow
+// ODE has an exact solution for each initial noise, so every sampler can be checked against
+// closed-form answers.
+const theta = 0.6;
+const U = new Float32Array([Math.cos(theta), -Math.sin(theta), Math.sin(theta), Math.cos(theta)]);
+const mean = new Float32Array([1, -1]);
+const lambda = new Float32Array([2, 0.25]);
+
+function run(sampler: string, steps: number, n = 2000, seed = 0, eta = 0) {
+  return loadNative().sampling.gaussian({
+    dim: 2,
+    mean,
+    eigvecs: U,
+    eigvals: lambda,
+    sampler,
+    steps,
+    n,
+    seed,
+    eta,
+  });
+}
+
+function rmsToExact(r: { samples: Float32Array; exact: Float32Array }) {
+  let s = 0;
+  for (let i = 0; i < r.samples.length; i++) s += ((r.samples[i] ?? 0) - (r.exact[i] ?? 0)) ** 2;
+  return Math.sqrt(s / r.samples.length);
+}
+
+function moments(x: Float32Array) {
+  const n = x.length / 2;
+  const m = [0, 0];
+  for (let i = 0; i < n; i++) {
+    m[0] = (m[0] ?? 0) + (x[2 * i] ?? 0) / n;
+    m[1] = (m[1] ?? 0) + (x[2 * i + 1] ?? 0) / n;
+  }
+  const c = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const a = (x[2 * i] ?? 0) - (m[0] ?? 0);
+    const b = (x[2 * i + 1] ?? 0) - (m[1] ?? 0);
+    c[0] = (c[0] ?? 0) + (a * a) / (n - 1);
+    c[1] = (c[1] ?? 0) + (a * b) / (n - 1);
+    c[2] = (c[2] ?? 0) + (b * b) / (n - 1);
+  }
+  return { mean: m, cov: c };
+}
+
+// Sigma = U diag(lambda) U^T with U's columns the eigenvectors (row-major [[c, -s], [s, c]]).
+const c0 = Math.cos(theta);
+const s0 = Math.sin(theta);
+const trueCov = [
+  2 * c0 * c0 + 0.25 * s0 * s0, // xx
+  2 * c0 * s0 - 0.25 * s0 * c0, // xy
+  2 * s0 * s0 + 0.25 * c0 * c0, // yy
+];
+
+describe('samplers against the exact Gaussian answer', () => {
+  for (const sampler of ['euler', 'heun', 'dpmpp-2m', 'ddim']) {
+    it(`${sampler}: converges to the exact ODE solution as steps grow`, () => {
+      const errors = [10, 20, 50, 100].map((steps) => rmsToExact(run(sampler, steps)));
+      for (let i = 1; i < errors.length; i++)
+        expect(errors[i]).toBeLessThan(errors[i - 1] ?? Infinity);
+      expect(errors[3]).toBeLessThan(sampler === 'euler' || sampler === 'ddim' ? 0.05 : 0.005);
+    });
+  }
+
+  it('deterministic samplers land on the right mean and covariance', () => {
+    for (const sampler of ['euler', 'heun', 'dpmpp-2m']) {
+      const m = moments(run(sampler, 100, 8000, 1).samples);
+      expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
+      expect(Math.abs((m.mean[1] ?? 0) + 1)).toBeLessThan(0.06);
+      for (const [i, v] of m.cov.entries())
+        expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.1);
+    }
+  });
+
+  it('DDPM (ancestral) lands on the right distribution too', () => {
+    const m = moments(run('ddpm', 200, 8000, 2).samples);
+    expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
+    for (const [i, v] of m.cov.entries())
+      expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12);
+  });
+
+  it('DPM-Solver++(2M) beats Euler at equal NFE', () => {
+    for (const steps of [10, 20]) {
+      const euler = run('euler', steps);
+      const dpm = run('dpmpp-2m', steps);
+      expect(dpm.nfe).toBe(euler.nfe);
+      expect(rmsToExact(dpm)).toBeLessThan(rmsToExact(euler) / 1.5);
+    }
+  });
+
+  it('counts Heun NFE as two per step except the last', () => {
+    expect(run('heun', 10).nfe).toBe(19);
+  });
+});
+
+describe('sigma schedules', () => {
+  const { sigmas } = loadNative().sampling;
+  it('all end in 0 and decrease', () => {
+    for (const schedule of ['karras', 'exponential', 'uniform']) {
+      const s = sigmas({ steps: 12, schedule });
+      expect(s).toHaveLength(13);
+      expect(s.at(-1)).toBe(0);
+      for (let i = 1; i < s.length; i++) expect(s[i]).toBeLessThan(s[i - 1] ?? Infinity);
+    }
+  });
+
+  it('Karras follows eq. 5 at the ends', () => {
+    const s = sigmas({ steps: 5, schedule: 'karras', sigmaMin: 0.1, sigmaMax: 10 });
+    expect(s[0]).toBeCloseTo(10, 10);
+    expect(s[4]).toBeCloseTo(0.1, 10);
+  });
+
+  it('explicit lists get a final 0 and are validated', () => {
+    expect(sigmas({ steps: 1, schedule: 'explicit', sigmas: [5, 1, 0.1] })).toEqual([5, 1, 0.1, 0]);
+    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [1, 2] })).toThrow(
+      /strictly decrease/,
+    );
+    expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [] })).toThrow(
+      /at least one sigma/,
+    );
+  });
+});

@@ -1,0 +1,211 @@
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import type { HardwareProfile } from './config/hardware.ts';
+import type { ModelConfig } from './config/model.ts';
+import { assertJobFits, type MemoryBudget } from './memory.ts';
+import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
+import { loadNative } from './native.ts';
+import type { NativeStepReport, NativeTrainer } from './native-types.ts';
+
+export type StepReport = NativeStepReport;
+export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
+export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
+
+export interface TrainerOptions {
+  model: Model;
+  /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
+  shards: string[];
+  numClasses: number;
+  batch: number;
+  totalSteps: number;
+  lr?: number;
+  warmup?: number;
+  emaDecay?: number;
+  gradClip?: number;
+  seed?: number;
+  dtype?: ComputeDtype;
+  compile?: boolean;
+  snapshotEvery?: number;
+  maxRollbacks?: number;
+  cfgDropout?: number;
+  /** Enforced before start (estimate) and after every step (peak). */
+  budget?: MemoryBudget;
+}
+
+const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
+
+/** The memory a training job will hold, from its config alone. */
+export function trainingMemorySpec(model: Model, batch: number, dtype: ComputeDtype = 'float32') {
+  const cost = model.cost();
+  return {
+    parameterCount: cost.parameters,
+    bytesPerParameter: 4,
+    optimizerStatesPerParameter: 2,
+    gradients: true,
+    ema: true,
+    activationBytesPerExample: Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4),
+    batchSize: batch,
+  };
+}
+
+/** Defaults from the hardware probe: bf16 where the GPU has it (Apple M2 and later), else fp32. */
+export function defaultDtype(hw: HardwareProfile): ComputeDtype {
+  if (hw.backend === 'metal' && hw.chip.family && hw.chip.family !== 'M1') return 'bfloat16';
+  return 'float32';
+}
+
+/** The largest power-of-two batch (<= max) whose estimate fits the budget. */
+export function defaultBatch(
+  model: Model,
+  budget: MemoryBudget,
+  dtype: ComputeDtype,
+  max = 64,
+): number {
+  const native = loadNative();
+  for (let b = max; b >= 1; b = Math.floor(b / 2)) {
+    if (native.memory.estimate(trainingMemorySpec(model, b, dtype)).total <= budget.bytes) return b;
+  }
+  throw new AppError(
+    'RESOURCE_EXHAUSTED',
+    `even batch 1 of this model exceeds the memory budget (${budget.source})`,
+  );
+}
+
+/**
+ * Trains a Model. The compiled step, AdamW, EMA, NaN rollback and exact resume live in the
+ * engine; this class adds checkpoints on disk and progress as an async iterator.
+ */
+export class Trainer {
+  readonly #native: NativeTrainer;
+  readonly model: Model;
+  readonly options: TrainerOptions;
+
+  private constructor(native: NativeTrainer, options: TrainerOptions) {
+    this.#native = native;
+    this.model = options.model;
+    this.options = options;
+  }
+
+  /** Refuses a job whose estimate exceeds the budget before allocating anything. */
+  static create(options: TrainerOptions): Trainer {
+    const dtype = options.dtype ?? 'float32';
+    if (options.budget)
+      assertJobFits(trainingMemorySpec(options.model, options.batch, dtype), options.budget);
+    try {
+      const native = new (loadNative().Trainer)(options.model.native, {
+        batchSize: options.batch,
+        totalSteps: options.totalSteps,
+        lr: options.lr ?? 2e-4,
+        warmupSteps: options.warmup ?? Math.min(100, Math.floor(options.totalSteps / 10)),
+        emaDecay: options.emaDecay ?? 0.999,
+        gradClip: options.gradClip ?? 1,
+        seed: options.seed ?? 0,
+        compile: options.compile ?? true,
+        snapshotEvery: options.snapshotEvery ?? 50,
+        maxRollbacks: options.maxRollbacks ?? 3,
+        cfgDropout: options.cfgDropout ?? 0.1,
+        budgetBytes: options.budget?.bytes ?? 0,
+        budgetSource: options.budget?.source ?? '',
+        shards: options.shards,
+        numClasses: options.numClasses,
+        dtype,
+      });
+      return new Trainer(native, options);
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', (err as Error).message);
+    }
+  }
+
+  get step(): number {
+    return this.#native.step;
+  }
+
+  /**
+   * Runs `steps` more steps, yielding one report per step. Resolves with the step reached;
+   * throws AppError(RESOURCE_EXHAUSTED) on a memory budget breach and AppError(INTERNAL)
+   * when training diverges past its rollbacks.
+   */
+  async *run(steps: number): AsyncGenerator<StepReport, { step: number; cancelled: boolean }> {
+    const queue: StepReport[] = [];
+    let wake: (() => void) | null = null;
+    let done: { step: number; cancelled: boolean } | null = null;
+    let failure: unknown = null;
+    const settled = this.#native
+      .run(steps, (r) => {
+        queue.push(r);
+        wake?.();
+      })
+      .then(
+        (r) => {
+          done = r;
+          wake?.();
+        },
+        (err) => {
+          failure = err;
+          wake?.();
+        },
+      );
+    try {
+      while (true) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (failure) throw translate(failure);
+        if (done) return done;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
+      }
+    } finally {
+      // A consumer that stops early (break, throw) must not leave native steps running:
+      // stop after the current step and wait, so the trainer is idle again when we return.
+      if (!done && !failure) {
+        this.#native.cancel();
+        await settled;
+      }
+    }
+  }
+
+  cancel(): void {
+    this.#native.cancel();
+  }
+
+  /** The EMA weights as a Model (what checkpoints and sampling use). */
+  ema(): Model {
+    return Model.fromNative(this.#native.ema(), this.model.config);
+  }
+
+  /** model.safetensors (EMA), trainer-state.safetensors (exact resume) and config.json. */
+  saveCheckpoint(dir: string, config: ModelConfig): void {
+    const ema = this.#native.ema();
+    try {
+      ema.save(join(dir, MODEL_FILE), { step: String(this.step) });
+    } finally {
+      ema.dispose();
+    }
+    this.#native.saveState(join(dir, TRAINER_STATE_FILE));
+    writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+  }
+
+  /** Restores weights, optimizer state, EMA, step, RNG and data order from a checkpoint dir. */
+  resume(dir: string): void {
+    try {
+      this.#native.loadState(join(dir, TRAINER_STATE_FILE));
+    } catch (err) {
+      throw new AppError('BAD_REQUEST', `cannot resume from ${dir}: ${(err as Error).message}`);
+    }
+  }
+}
+
+function translate(err: unknown): Error {
+  const message = (err as Error)?.message ?? String(err);
+  if (message.startsWith('ANNEAL_MEMORY_BUDGET: ')) {
+    return new AppError('RESOURCE_EXHAUSTED', message.slice('ANNEAL_MEMORY_BUDGET: '.length));
+  }
+  if (message.startsWith('ANNEAL_DIVERGED: '))
+    return new AppError('INTERNAL', message.slice('ANNEAL_DIVERGED: '.length));
+  return err instanceof Error ? err : new Error(message);
+}
