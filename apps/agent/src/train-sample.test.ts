@@ -39,7 +39,17 @@ describe('anneal train and sample', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'anneal-cli-')), 'run');
 
   it('trains, writes a checkpoint and metrics, and refuses to overwrite without --resume', () => {
-    const r = anneal(['train', ...small, '--steps', '6', '--checkpoint-every', '4', '--out', out, '--json']);
+    const r = anneal([
+      'train',
+      ...small,
+      '--steps',
+      '6',
+      '--checkpoint-every',
+      '4',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ steps: 6, out });
     expect(Number.isFinite(r.json?.final_loss)).toBe(true);

@@ -31,10 +31,13 @@ export interface Harness {
 
 let counter = 0;
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  options: { gateway?: boolean } = {},
+): Promise<Harness> {
   const database: TestDatabase = await startTestDatabase();
   const config = loadConfig({ ANNEAL_HOME: database.home, PORT: '0', ...env });
-  const services = createServices(config, database.url);
+  const services = createServices(config, database.url, options);
   const server = await createAnnealServer(services, { port: 0, host: '127.0.0.1', pages: null });
   return {
     url: server.url,
