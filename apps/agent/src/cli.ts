@@ -1,11 +1,12 @@
 import { isAppError } from '@anneal/core/errors';
 import { UsageError } from './args.ts';
+import { agent } from './commands/agent.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
 import { sample } from './commands/sample.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, doctor];
+const commands: Command[] = [train, sample, doctor, agent];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

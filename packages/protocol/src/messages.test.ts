@@ -31,6 +31,7 @@ describe('agent messages', () => {
         name: 'mac',
         hardware,
         capacity: 1,
+        leases: [],
       },
       { type: 'heartbeat', seq: 3, capacity: 0, leases: [{ jobId, leaseId }] },
       { type: 'job_accept', jobId, leaseId },

@@ -40,6 +40,8 @@ export const helloSchema = z.object({
   hardware: hardwareProfileSchema,
   /** How many more jobs this agent takes now (0 while it is busy). */
   capacity: z.number().int().min(0).max(64),
+  /** Leases still held from before a reconnect: renewed at once, before any sweep. */
+  leases: z.array(z.object(lease)).max(64).default([]),
 });
 
 export const heartbeatSchema = z.object({

@@ -64,6 +64,8 @@ export class AgentGateway {
   readonly #connections = new Set<Connection>();
   readonly #timer: NodeJS.Timeout;
   #ticking = false;
+  readonly #startedAt = Date.now();
+  #closed = false;
   readonly #log: (line: string) => void;
 
   constructor(
@@ -128,7 +130,7 @@ export class AgentGateway {
       }
       conn.chain = conn.chain
         .then(() => {
-          if (ws.readyState !== ws.OPEN) return;
+          if (ws.readyState !== ws.OPEN || this.#closed) return;
           return this.#receive(conn, isBinary ? null : (data as Buffer));
         })
         .catch((err) => {
@@ -154,7 +156,9 @@ export class AgentGateway {
     const now = Date.now();
     if (now - conn.malformed.since > 60_000) conn.malformed = { count: 0, since: now };
     conn.malformed.count += 1;
-    this.#log(`malformed message from agent ${conn.agentId ?? '(no hello)'}: ${error}`);
+    // Logged, but not without bound: a flood would drown the server's log.
+    if (conn.malformed.count <= 10)
+      this.#log(`malformed message from agent ${conn.agentId ?? '(no hello)'}: ${error}`);
     this.#send(conn, { type: 'error', code: 'malformed', message: error, jobId });
     if (conn.malformed.count > this.options.malformedPerMinute)
       conn.ws.close(CLOSE_CODES.malformedFlood, CLOSE_REASONS[CLOSE_CODES.malformedFlood]?.message);
@@ -228,6 +232,7 @@ export class AgentGateway {
     }
     conn.agentId = agentId;
     conn.capacity = hello.capacity;
+    await renewLeases(this.db, agentId, hello.leases, this.options.leaseMs);
     this.#send(conn, {
       type: 'welcome',
       agentId,
@@ -328,7 +333,10 @@ export class AgentGateway {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
-      const expired = await expireLeases(this.db);
+      // A server that just started gives agents one lease length to reconnect and renew
+      // before it takes their jobs back: a restart alone loses no work.
+      const expired =
+        Date.now() - this.#startedAt >= this.options.leaseMs ? await expireLeases(this.db) : [];
       if (expired.length) this.#log(`leases expired: ${expired.join(', ')}`);
       await this.#closeRevoked();
       for (const conn of this.#connections) await this.#offer(conn);
@@ -374,6 +382,7 @@ export class AgentGateway {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     for (const conn of this.#connections) conn.ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
