@@ -3,10 +3,12 @@ import { UsageError } from './args.ts';
 import { agent } from './commands/agent.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
+import { login } from './commands/login.ts';
 import { sample } from './commands/sample.ts';
+import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, doctor, agent];
+const commands: Command[] = [train, sample, doctor, agent, submit, login];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

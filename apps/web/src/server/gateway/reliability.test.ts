@@ -146,4 +146,86 @@ describe('reliability with real agents', () => {
     expect(await lossSteps(queued.runId)).toEqual(range(STEPS));
     agent.child.kill('SIGTERM');
   });
+
+  it('anneal submit train --wait --json, then submit sample from that run: the CLI client end to end', async () => {
+    const token = await createToken(h.services.db, owner, 'agent', 'submit');
+    const home = mkdtempSync(join(tmpdir(), 'anneal-agent-'));
+    homes.push(home);
+    const agent = startAgent(token.token, home);
+    onTestFinished(() => void agent.child.kill('SIGKILL'));
+    const env = {
+      ...process.env,
+      ANNEAL_SERVER: h.url,
+      ANNEAL_TOKEN: owner.token,
+      ANNEAL_CONFIG: join(home, 'none.json'),
+    };
+    const cli = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [ANNEAL, ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+    const trained = await cli([
+      'submit',
+      'train',
+      '--project',
+      'cli-made',
+      '--dataset',
+      'shapes',
+      '--resolution',
+      '8',
+      '--steps',
+      '6',
+      '--preset',
+      'tiny',
+      '--batch',
+      '8',
+      '--wait',
+      '--json',
+    ]);
+    expect(trained.code, trained.stderr).toBe(0);
+    const last = JSON.parse(trained.stdout.trim().split('\n').at(-1) ?? '{}');
+    expect(last).toMatchObject({
+      status: 'succeeded',
+      job_id: expect.any(String),
+      run_id: expect.any(String),
+    });
+    const sampled = await cli([
+      'submit',
+      'sample',
+      '--project',
+      'cli-made',
+      '--run',
+      last.run_id,
+      '--n',
+      '4',
+      '--steps',
+      '4',
+      '--wait',
+      '--json',
+    ]);
+    expect(sampled.code, sampled.stderr + agent.log.join('')).toBe(0);
+    const { run_id } = JSON.parse(sampled.stdout.trim().split('\n').at(-1) ?? '{}');
+    const artifacts = await h.api(owner.token, 'GET', `/api/v1/runs/${run_id}/artifacts`);
+    expect(artifacts.json.artifacts.map((a: { path: string }) => a.path)).toContain(
+      'samples/grid.png',
+    );
+    const bad = await cli([
+      'submit',
+      'train',
+      '--project',
+      'cli-made',
+      '--dataset',
+      'shapes',
+      '--resolution',
+      '4',
+      '--steps',
+      '1',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--resolution/);
+  });
 });
