@@ -14,6 +14,8 @@ export class ServerApi {
 
   async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
     const res = await fetch(`${this.url.replace(/\/$/, '')}/api/v1${path}`, {
+      // A request caught by a server restart must fail, not hang the job's upload queue.
+      signal: AbortSignal.timeout(30_000),
       ...init,
       headers: { authorization: `Bearer ${this.token}`, ...(init.headers ?? {}) },
     });

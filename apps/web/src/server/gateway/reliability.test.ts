@@ -61,12 +61,18 @@ async function lossSteps(runId: string): Promise<number[]> {
   return (r.json.metrics[0]?.points ?? []).map((p: { step: number }) => p.step);
 }
 
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 90_000) {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 90_000,
+  log: string[] = [],
+) {
   const deadline = Date.now() + ms;
   let last: T = await probe();
   while (!ok(last)) {
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}\n${log.join('')}`);
     await new Promise((r) => setTimeout(r, 200));
     last = await probe();
   }
@@ -140,6 +146,8 @@ describe('reliability with real agents', () => {
       'the job to finish',
       () => job(queued.id),
       (j) => ['succeeded', 'failed'].includes(j.status),
+      90_000,
+      agent.log,
     );
     expect(done, agent.log.join('')).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(agent.log.join('')).toMatch(/backoff/);
