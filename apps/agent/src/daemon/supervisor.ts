@@ -21,12 +21,17 @@ interface TrainEvent {
   [key: string]: unknown;
 }
 
+/** A spec this agent cannot run: retrying elsewhere will not help either. */
+class SpecError extends Error {}
+
 /** Builds `anneal train` flags from a train spec. */
 function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
   if (offer.job.type !== 'train') throw new Error('not a train job');
   const s = offer.job.spec;
   if (s.dataset.kind !== 'builtin')
-    throw new Error('dataset versions are not fetched by this agent yet; use a built-in dataset');
+    throw new SpecError(
+      'dataset versions are not fetched by this agent yet; use a built-in dataset',
+    );
   const args = [
     'train',
     '--dataset',
@@ -95,12 +100,18 @@ export class JobSupervisor {
     });
   }
 
+  get #work(): string {
+    return join(this.workRoot, this.offer.jobId, this.offer.leaseId);
+  }
+
   get lease() {
     return { jobId: this.offer.jobId, leaseId: this.offer.leaseId };
   }
 
   start(): void {
-    void this.#run().catch((err) => this.#fail((err as Error).message, true));
+    void this.#run().catch((err) =>
+      this.#fail((err as Error).message, !(err instanceof SpecError)),
+    );
   }
 
   /** Stops the job: SIGTERM, then SIGKILL after the grace period. Reports nothing. */
@@ -113,7 +124,9 @@ export class JobSupervisor {
   }
 
   async #run(): Promise<void> {
-    const work = join(this.workRoot, this.offer.jobId);
+    // One folder per lease: a re-leased job never shares files with a child of an old
+    // lease that is still being stopped.
+    const work = this.#work;
     const out = join(work, 'out');
     let resume = false;
     if (this.offer.resume && this.offer.resume.artifacts.length > 0) {
@@ -257,7 +270,7 @@ export class JobSupervisor {
           const artifact = await this.api.putArtifact(
             this.offer.runId,
             'samples/grid.png',
-            join(this.workRoot, this.offer.jobId, 'grid.png'),
+            join(this.#work, 'grid.png'),
           );
           this.report({ type: 'job_artifact', ...this.lease, artifact });
         } catch (err) {
@@ -265,6 +278,8 @@ export class JobSupervisor {
         }
       }
       this.report({ type: 'job_complete', ...this.lease, summary: this.#summary });
+      // Everything worth keeping is uploaded.
+      rmSync(join(this.workRoot, this.offer.jobId), { recursive: true, force: true });
     } else {
       const tail = this.#stderr.trim().split('\n').slice(-5).join('\n');
       // Exit code 2 is a usage error: the spec itself is wrong, retrying cannot help.
