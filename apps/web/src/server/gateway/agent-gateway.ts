@@ -49,6 +49,11 @@ interface Connection {
   offering: boolean;
   chain: Promise<void>;
   pending: number;
+  /**
+   * Leases offered that the agent's heartbeats do not list yet: a heartbeat sent before
+   * an offer arrived reports capacity the offer already took.
+   */
+  offered: Set<string>;
 }
 
 const MAX_PENDING = 2000;
@@ -114,6 +119,7 @@ export class AgentGateway {
       offering: false,
       chain: Promise.resolve(),
       pending: 0,
+      offered: new Set(),
     };
     this.#connections.add(conn);
     const helloTimer = setTimeout(() => {
@@ -173,7 +179,8 @@ export class AgentGateway {
     if (!conn.agentId) return this.#malformed(conn, `${message.type} before hello`);
     const agentId = conn.agentId;
     if (message.type === 'heartbeat') {
-      conn.capacity = message.capacity;
+      for (const held of message.leases) conn.offered.delete(held.leaseId);
+      conn.capacity = Math.max(0, message.capacity - conn.offered.size);
       const lost = await renewLeases(this.db, agentId, message.leases, this.options.leaseMs);
       await this.db.update(agents).set({ lastSeenAt: new Date() }).where(eq(agents.id, agentId));
       this.#send(conn, { type: 'heartbeat_ack', seq: message.seq, lost });
@@ -274,6 +281,7 @@ export class AgentGateway {
         this.events.emit({ type: 'artifacts', runId });
         return;
       case 'job_complete': {
+        conn.offered.delete(message.leaseId);
         const done = await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
         if (done && lease.job.type === 'train')
           await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
@@ -283,6 +291,7 @@ export class AgentGateway {
         return;
       }
       case 'job_fail': {
+        conn.offered.delete(message.leaseId);
         const done = await finishJob(
           this.db,
           message.jobId,
@@ -311,6 +320,7 @@ export class AgentGateway {
         );
         if (!lease) return;
         conn.capacity -= 1;
+        conn.offered.add(lease.leaseId);
         this.#send(conn, {
           type: 'job_offer',
           jobId: lease.jobId,
