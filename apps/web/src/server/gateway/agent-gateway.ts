@@ -282,9 +282,11 @@ export class AgentGateway {
         return;
       case 'job_complete': {
         conn.offered.delete(message.leaseId);
-        const done = await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
-        if (done && lease.job.type === 'train')
+        // Registered before the job reads as succeeded, so whoever waits on the job finds
+        // its model (the lease was checked just above; registration is once per run).
+        if (lease.job.type === 'train')
           await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
+        await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
         this.events.emit({ type: 'status', runId, status: 'succeeded' });
         conn.capacity += 1;
         await this.#offer(conn);
