@@ -53,7 +53,7 @@ interface Connection {
    * Leases offered that the agent's heartbeats do not list yet: a heartbeat sent before
    * an offer arrived reports capacity the offer already took.
    */
-  offered: Set<string>;
+  offered: Map<string, number>;
 }
 
 const MAX_PENDING = 2000;
@@ -81,6 +81,10 @@ export class AgentGateway {
     this.#log = options.log ?? ((line) => console.error(`[anneal-server] agents: ${line}`));
     this.#timer = setInterval(() => void this.#tick(), options.tickMs);
     this.#timer.unref();
+  }
+
+  #heartbeatMs(): number {
+    return Math.max(50, Math.floor(this.options.leaseMs / 3));
   }
 
   /** For the upgrade router: `upgrades.register('/agent', gateway.upgrade)`. */
@@ -119,7 +123,7 @@ export class AgentGateway {
       offering: false,
       chain: Promise.resolve(),
       pending: 0,
-      offered: new Set(),
+      offered: new Map(),
     };
     this.#connections.add(conn);
     const helloTimer = setTimeout(() => {
@@ -179,6 +183,10 @@ export class AgentGateway {
     if (!conn.agentId) return this.#malformed(conn, `${message.type} before hello`);
     const agentId = conn.agentId;
     if (message.type === 'heartbeat') {
+      // A heartbeat sent a full interval after an offer reflects it either way (the job
+      // is listed, or already over): only younger offers still count against capacity.
+      const settled = Date.now() - this.#heartbeatMs();
+      for (const [leaseId, at] of conn.offered) if (at < settled) conn.offered.delete(leaseId);
       for (const held of message.leases) conn.offered.delete(held.leaseId);
       conn.capacity = Math.max(0, message.capacity - conn.offered.size);
       const lost = await renewLeases(this.db, agentId, message.leases, this.options.leaseMs);
@@ -244,7 +252,7 @@ export class AgentGateway {
       type: 'welcome',
       agentId,
       protocolVersion: PROTOCOL_VERSION,
-      heartbeatMs: Math.max(50, Math.floor(this.options.leaseMs / 3)),
+      heartbeatMs: this.#heartbeatMs(),
       leaseMs: this.options.leaseMs,
     });
     await this.#offer(conn);
@@ -322,7 +330,7 @@ export class AgentGateway {
         );
         if (!lease) return;
         conn.capacity -= 1;
-        conn.offered.add(lease.leaseId);
+        conn.offered.set(lease.leaseId, Date.now());
         this.#send(conn, {
           type: 'job_offer',
           jobId: lease.jobId,
@@ -383,9 +391,11 @@ export class AgentGateway {
   /** Tells the agent holding a job to stop it (cancel from the dashboard). */
   cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void {
     if (!agentId || !leaseId) return;
-    for (const conn of this.#connections)
-      if (conn.agentId === agentId)
-        this.#send(conn, { type: 'job_cancel', jobId, leaseId, reason });
+    for (const conn of this.#connections) {
+      if (conn.agentId !== agentId) continue;
+      conn.offered.delete(leaseId);
+      this.#send(conn, { type: 'job_cancel', jobId, leaseId, reason });
+    }
   }
 
   /** Agent ids with a live socket. */
