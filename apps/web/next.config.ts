@@ -6,6 +6,8 @@ const config: NextConfig = {
   poweredByHeader: false,
   devIndicators: false,
   reactStrictMode: true,
+  // Job forms validate with the protocol's schemas: workspace packages shipped as TypeScript.
+  transpilePackages: ['@anneal/protocol', '@anneal/engine', '@anneal/datasets', '@anneal/core'],
 };
 
 export default config;

@@ -48,6 +48,7 @@ export async function createAnnealServer(
   });
   const rest = createRestHandler(services);
   const upgrades = new UpgradeRoutes();
+  if (services.agents) upgrades.register('/agent', services.agents.upgrade);
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -77,10 +78,12 @@ export async function createAnnealServer(
     server,
     upgrades,
     url: `http://localhost:${port}`,
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      await services.agents?.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

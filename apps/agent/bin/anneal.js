@@ -3,5 +3,11 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// Under an agent each job runs in a child with an IPC channel: when the agent dies, the
+// job dies with it instead of running on, unowned. The channel alone keeps no one alive.
+if (process.channel) {
+  process.channel.unref();
+  process.once('disconnect', () => process.exit(137));
+}
 const { main } = await import('../src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,14 +1,17 @@
 import { isAppError } from '@anneal/core/errors';
 import { UsageError } from './args.ts';
+import { agent } from './commands/agent.ts';
 import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
+import { login } from './commands/login.ts';
 import { sample } from './commands/sample.ts';
+import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, evaluate, importCommand, bench, doctor];
+const commands: Command[] = [train, sample, evaluate, importCommand, bench, doctor, agent, submit, login];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -24,7 +24,8 @@ export function parseFlags<S extends z.ZodType>(
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
-  const result = schema.safeParse(values);
+  const present = Object.fromEntries(Object.entries(defaults).filter(([, v]) => v !== undefined));
+  const result = schema.safeParse({ ...present, ...values });
   if (!result.success) {
     const issue = result.error.issues[0];
     const flag = issue?.path.length ? `--${String(issue.path[0])}` : 'flags';

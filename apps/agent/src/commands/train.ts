@@ -1,4 +1,11 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
@@ -56,6 +63,8 @@ Training:
   --resume             continue from DIR's trainer state (same seed and config)
   --strict             folder import: fail on any unreadable image instead of skipping it
   --json               machine output; the last stdout line is a JSON summary
+  --events             with --json: also a JSON line per logged step and per checkpoint
+                       (the agent's job runner reads these)
   -h, --help           show this help`;
 
 const flagsSchema = z.object({
@@ -78,6 +87,7 @@ const flagsSchema = z.object({
   resume: z.boolean().default(false),
   strict: z.boolean().default(false),
   json: z.boolean().default(false),
+  events: z.boolean().default(false),
 });
 
 const options = {
@@ -100,6 +110,7 @@ const options = {
   resume: { type: 'boolean' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
+  events: { type: 'boolean' },
 } as const;
 
 const isPreset = (name: string): name is (typeof presetNames)[number] =>
@@ -119,6 +130,20 @@ function truncateMetrics(path: string, step: number): void {
       }
     });
   writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
+}
+
+/** The files of one checkpoint: what a re-leased job needs to resume exactly. */
+export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', TRAINER_STATE_FILE] as const;
+
+/**
+ * Copies the checkpoint just written into `DIR/snapshots/step-N`, so an agent can upload
+ * it while training goes on and overwrites DIR's own files.
+ */
+function snapshotCheckpoint(out: string, step: number) {
+  const dir = join(out, 'snapshots', `step-${step}`);
+  mkdirSync(dir, { recursive: true });
+  for (const file of CHECKPOINT_FILES) copyFileSync(join(out, file), join(dir, file));
+  return { event: 'checkpoint', step, dir, files: [...CHECKPOINT_FILES] };
 }
 
 export const train: Command = {
@@ -264,6 +289,18 @@ export const train: Command = {
           imagesPerS =
             imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
           if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
+            const line = {
+              step: r.step,
+              loss: r.loss,
+              lr: r.lr,
+              grad_norm: r.gradNorm,
+              images_per_s: imagesPerS,
+              peak_memory_bytes: r.peakBytes,
+              active_memory_bytes: r.activeBytes,
+              wall_s: (Date.now() - started) / 1000,
+            };
+            if (flags.events)
+              io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
             appendFileSync(
               metricsPath,
               `${JSON.stringify({
@@ -286,13 +323,17 @@ export const train: Command = {
           bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
         }
         trainer.saveCheckpoint(out, config);
+        if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
       }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       bar.done();
     }
-    if (trainer.step === startStep) trainer.saveCheckpoint(out, config);
+    if (trainer.step === startStep) {
+      trainer.saveCheckpoint(out, config);
+      if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
+    }
     const finalLoss = recent.length
       ? recent.reduce((a, b) => a + b, 0) / recent.length
       : Number.NaN;

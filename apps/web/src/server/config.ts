@@ -19,6 +19,8 @@ const envSchema = z.object({
     .int()
     .positive()
     .default(8 * 1024 * MiB),
+  /** How long an agent's job lease lasts without a heartbeat (tests shorten it). */
+  ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
 });
 
 export interface ServerConfig {
@@ -28,6 +30,7 @@ export interface ServerConfig {
   artifactsDir: string;
   jsonLimit: number;
   uploadLimit: number;
+  leaseMs: number;
 }
 
 /** Server settings from the environment; a bad value is an error naming the variable. */
@@ -45,5 +48,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     artifactsDir: join(annealHome, 'artifacts'),
     jsonLimit: parsed.data.ANNEAL_JSON_LIMIT,
     uploadLimit: parsed.data.ANNEAL_UPLOAD_LIMIT,
+    leaseMs: parsed.data.ANNEAL_LEASE_MS,
   };
 }

@@ -2,18 +2,30 @@ import { createDb, type DbHandle } from '@anneal/db/client';
 import type { ServerConfig } from './config.ts';
 import { BlobStore } from './domain/artifacts/blob-store.ts';
 import { RunEvents } from './events.ts';
+import { AgentGateway } from './gateway/agent-gateway.ts';
 import type { Services } from './services.ts';
 
 export function createServices(
   config: ServerConfig,
   databaseUrl: string,
+  options: { gateway?: boolean } = {},
 ): Services & { handle: DbHandle } {
   const handle = createDb(databaseUrl);
+  const events = new RunEvents();
+  const agents =
+    options.gateway === false
+      ? null
+      : new AgentGateway(handle.db, events, {
+          leaseMs: config.leaseMs,
+          tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
+          malformedPerMinute: 200,
+        });
   return {
     handle,
     db: handle.db,
     store: new BlobStore(config.artifactsDir),
     config,
-    events: new RunEvents(),
+    events,
+    agents,
   };
 }

@@ -2,6 +2,7 @@ import type { Db } from '@anneal/db/client';
 import type { ServerConfig } from './config.ts';
 import type { BlobStore } from './domain/artifacts/blob-store.ts';
 import type { RunEvents } from './events.ts';
+import type { AgentGateway } from './gateway/agent-gateway.ts';
 
 /** Long-lived dependencies every request handler gets; tests build their own. */
 export interface Services {
@@ -9,4 +10,6 @@ export interface Services {
   store: BlobStore;
   config: ServerConfig;
   events: RunEvents;
+  /** The agents' WebSocket gateway; null where a test attaches its own. */
+  agents: AgentGateway | null;
 }

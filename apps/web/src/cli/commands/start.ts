@@ -2,12 +2,13 @@ import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { createAnnealServer, type PagesHandler } from '../../../server.ts';
 import { loadConfig } from '../../server/config.ts';
+import { startLocalAgent } from '../../server/domain/agents/local-agent.ts';
 import { createServices } from '../../server/services-factory.ts';
 import { type Command, parseFlags } from '../command.ts';
 import { openMigratedDatabase } from '../database.ts';
 import { ensureBuild, webDir } from '../next-build.ts';
 
-const usage = `Usage: anneal-server start [--port N] [--dev]
+const usage = `Usage: anneal-server start [--port N] [--dev] [--no-agent]
 
 Serves the dashboard, tRPC, the REST API and artifacts on one port. Builds the dashboard
 first when no production build exists (or its sources changed), starts an embedded
@@ -16,8 +17,11 @@ PostgreSQL under ANNEAL_HOME unless DATABASE_URL is set, and applies migrations.
 Options:
   --port N   port to listen on (default: PORT, else 3000)
   --dev      Next.js development mode (hot reload) instead of the production build
+  --no-agent do not start the local agent (by default one runs beside the server,
+             enrolled with a token kept under ANNEAL_HOME once the owner account exists)
 
-Environment: PORT, HOST, ANNEAL_HOME, DATABASE_URL, ANNEAL_JSON_LIMIT, ANNEAL_UPLOAD_LIMIT`;
+Environment: PORT, HOST, ANNEAL_HOME, DATABASE_URL, ANNEAL_JSON_LIMIT, ANNEAL_UPLOAD_LIMIT,
+ANNEAL_LEASE_MS, ANNEAL_LOCAL_AGENT=0 (same as --no-agent)`;
 
 async function loadPages(
   dev: boolean,
@@ -43,10 +47,11 @@ export const start: Command = {
   async run(argv, io) {
     const flags = parseFlags(
       argv,
-      { port: { type: 'string' }, dev: { type: 'boolean' } },
+      { port: { type: 'string' }, dev: { type: 'boolean' }, 'no-agent': { type: 'boolean' } },
       z.object({
         port: z.coerce.number().int().min(0).max(65535).optional(),
         dev: z.boolean().optional(),
+        'no-agent': z.boolean().optional(),
       }),
     );
     const config = loadConfig(
@@ -73,11 +78,21 @@ export const start: Command = {
       `anneal-server: serving http://localhost:${server.url.split(':').pop()} (ANNEAL_HOME=${config.annealHome})`,
     );
 
+    const localAgent =
+      flags['no-agent'] || process.env.ANNEAL_LOCAL_AGENT === '0'
+        ? null
+        : startLocalAgent(services.db, {
+            home: config.annealHome,
+            url: `http://127.0.0.1:${server.url.split(':').pop()}`,
+            log: (line) => io.out(`anneal-server: ${line}`),
+          });
+
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       io.out(`anneal-server: ${signal}, shutting down`);
+      localAgent?.stop();
       await server.close().catch(() => {});
       await pages.close().catch(() => {});
       await services.handle.close().catch(() => {});

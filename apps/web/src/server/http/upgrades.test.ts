@@ -5,7 +5,7 @@ import { UpgradeRoutes } from './upgrades.ts';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({}, { gateway: false });
 });
 afterAll(() => h?.stop());
 

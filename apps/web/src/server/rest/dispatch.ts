@@ -4,6 +4,7 @@ import { AppError } from '@anneal/core';
 import type { z } from 'zod';
 import { authorize } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
+import { agentMayWriteRun } from '../domain/jobs/jobs.ts';
 import { readJsonBody } from '../http/body.ts';
 import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
 import type { Services } from '../services.ts';
@@ -64,6 +65,19 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
               ? parse(route.body, await readJsonBody(req, services.config.jsonLimit), 'body')
               : undefined,
       };
+      // Agent tokens write only to runs of jobs leased to their agent; and they never
+      // create jobs or projects (those belong to people and API tokens).
+      if (principal?.via === 'agent' && req.method !== 'GET') {
+        const runId = (input.params as { runId?: unknown } | undefined)?.runId;
+        if (
+          typeof runId !== 'string' ||
+          !(await agentMayWriteRun(services.db, principal.credentialId, runId))
+        )
+          throw new AppError(
+            'FORBIDDEN',
+            'an agent token writes only to runs of jobs leased to its agent',
+          );
+      }
       const ctx: RestContext<typeof route.access> = {
         ...services,
         req,

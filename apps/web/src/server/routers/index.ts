@@ -2,6 +2,7 @@ import { router } from '../trpc/init.ts';
 import { agentsRouter } from './agents/index.ts';
 import { authRouter } from './auth/index.ts';
 import { datasetsRouter } from './datasets/index.ts';
+import { jobsRouter } from './jobs/index.ts';
 import { membersRouter } from './members/index.ts';
 import { projectsRouter } from './projects/index.ts';
 import { registryRouter } from './registry/index.ts';
@@ -17,6 +18,7 @@ export const appRouter = router({
   members: membersRouter,
   tokens: tokensRouter,
   agents: agentsRouter,
+  jobs: jobsRouter,
 });
 
 export type AppRouter = typeof appRouter;

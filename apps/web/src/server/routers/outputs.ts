@@ -197,4 +197,7 @@ export const agentRow = z.object({
   version: z.string(),
   hardware: z.record(z.string(), z.unknown()),
   lastSeenAt: z.date().nullable(),
+  /** Connected to this server process now. */
+  online: z.boolean(),
+  currentJob: z.object({ id: z.string(), projectId: z.string(), type: z.string() }).nullable(),
 });

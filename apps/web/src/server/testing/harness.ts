@@ -14,6 +14,8 @@ export interface Harness {
   config: ServerConfig;
   server: AnnealServer;
   stop(): Promise<void>;
+  /** Stops the server (HTTP, gateway, pool) and starts a new one on the same port and database. */
+  restart(downMs?: number): Promise<void>;
   /** A user of `org` with `role`, and an API token for them. */
   user(
     org: string,
@@ -31,12 +33,16 @@ export interface Harness {
 
 let counter = 0;
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  options: { gateway?: boolean } = {},
+): Promise<Harness> {
   const database: TestDatabase = await startTestDatabase();
   const config = loadConfig({ ANNEAL_HOME: database.home, PORT: '0', ...env });
-  const services = createServices(config, database.url);
-  const server = await createAnnealServer(services, { port: 0, host: '127.0.0.1', pages: null });
-  return {
+  let services = createServices(config, database.url, options);
+  let server = await createAnnealServer(services, { port: 0, host: '127.0.0.1', pages: null });
+  const port = Number(new URL(server.url).port);
+  const harness: Harness = {
     url: server.url,
     services,
     config,
@@ -45,6 +51,15 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       await server.close();
       await services.handle.close();
       await database.stop();
+    },
+    async restart(downMs = 0) {
+      await server.close();
+      await services.handle.close();
+      await new Promise((r) => setTimeout(r, downMs));
+      services = createServices(config, database.url, options);
+      server = await createAnnealServer(services, { port, host: '127.0.0.1', pages: null });
+      harness.services = services;
+      harness.server = server;
     },
     async user(org, role, email = `u${++counter}-${Date.now()}@example.com`) {
       const { user, org: o } = await createUserInOrg(services.db, {
@@ -57,7 +72,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       return { token: t.token, userId: user.id, orgId: o.id, email };
     },
     async api(token, method, path, body, headers = {}) {
-      const res = await fetch(`${server.url}${path}`, {
+      const res = await fetch(`${harness.url}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
@@ -80,4 +95,5 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       return { status: res.status, json };
     },
   };
+  return harness;
 }

@@ -2,14 +2,14 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { when } from '../../../ui/format.ts';
-import { Empty, PageHead, useMe } from '../../../ui/shell.tsx';
+import { bytes, when } from '../../../ui/format.ts';
+import { Empty, PageHead, StatusBadge, useMe } from '../../../ui/shell.tsx';
 import { useTRPC } from '../../../ui/trpc.tsx';
 
 export default function AgentsPage() {
   const trpc = useTRPC();
   const { isOwner } = useMe();
-  const agents = useQuery({ ...trpc.agents.list.queryOptions(), refetchInterval: 10_000 });
+  const agents = useQuery({ ...trpc.agents.list.queryOptions(), refetchInterval: 3000 });
   return (
     <div className="page">
       <PageHead
@@ -38,28 +38,50 @@ export default function AgentsPage() {
             <thead>
               <tr>
                 <th>Agent</th>
-                <th>Version</th>
-                <th>Hardware</th>
+                <th>Status</th>
+                <th>Chip</th>
+                <th>Memory</th>
+                <th>Backend</th>
+                <th>Current job</th>
                 <th>Last seen</th>
               </tr>
             </thead>
             <tbody>
-              {agents.data?.map((a) => (
-                <tr key={a.id}>
-                  <td>{a.name}</td>
-                  <td className="mono">{a.version || '—'}</td>
-                  <td className="mono small">
-                    {[
-                      a.hardware.chip,
-                      a.hardware.backend,
-                      a.hardware.memoryGb && `${a.hardware.memoryGb} GB`,
-                    ]
-                      .filter(Boolean)
-                      .join(' · ') || '—'}
-                  </td>
-                  <td className="muted">{when(a.lastSeenAt)}</td>
-                </tr>
-              ))}
+              {agents.data?.map((a) => {
+                const hw = a.hardware as {
+                  backend?: string;
+                  chip?: { name?: string };
+                  memory?: { totalBytes?: number };
+                };
+                return (
+                  <tr key={a.id} data-agent={a.name}>
+                    <td>
+                      {a.name}
+                      <div className="muted small mono">{a.version || '—'}</div>
+                    </td>
+                    <td>
+                      <StatusBadge
+                        status={a.online ? (a.currentJob ? 'running' : 'online') : 'offline'}
+                      />
+                    </td>
+                    <td className="small">{hw.chip?.name ?? '—'}</td>
+                    <td className="mono small">
+                      {hw.memory?.totalBytes ? bytes(hw.memory.totalBytes) : '—'}
+                    </td>
+                    <td className="mono small">{hw.backend ?? '—'}</td>
+                    <td className="small">
+                      {a.currentJob ? (
+                        <Link href={`/projects/${a.currentJob.projectId}/jobs`}>
+                          {a.currentJob.type} {a.currentJob.id.slice(0, 8)}
+                        </Link>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
+                    <td className="muted">{when(a.lastSeenAt)}</td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
         </div>

@@ -1,6 +1,7 @@
 import type { RestRoute } from '../route.ts';
 import { artifactRoutes } from './artifacts.ts';
 import { datasetRoutes } from './datasets.ts';
+import { jobRoutes } from './jobs.ts';
 import { projectRoutes } from './projects.ts';
 import { registryRoutes } from './registry.ts';
 import { runRoutes } from './runs.ts';
@@ -10,6 +11,7 @@ export const restRoutes: RestRoute[] = [
   ...projectRoutes,
   ...datasetRoutes,
   ...runRoutes,
+  ...jobRoutes,
   ...artifactRoutes,
   ...registryRoutes,
 ];

@@ -1,13 +1,13 @@
-import { agents } from '@anneal/db/schema';
-import { desc, eq } from 'drizzle-orm';
+import { agents, jobs } from '@anneal/db/schema';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { router, viewerProcedure } from '../../trpc/init.ts';
 import { agentRow } from '../outputs.ts';
 
-/** Agents register themselves over the gateway (next issue); this lists what is there. */
+/** Agents register themselves over the gateway; this lists them with status and current job. */
 export const agentsRouter = router({
-  list: viewerProcedure.output(z.array(agentRow)).query(({ ctx }) =>
-    ctx.db
+  list: viewerProcedure.output(z.array(agentRow)).query(async ({ ctx }) => {
+    const rows = await ctx.db
       .select({
         id: agents.id,
         name: agents.name,
@@ -17,6 +17,27 @@ export const agentsRouter = router({
       })
       .from(agents)
       .where(eq(agents.orgId, ctx.principal.orgId))
-      .orderBy(desc(agents.lastSeenAt)),
-  ),
+      .orderBy(desc(agents.lastSeenAt));
+    const ids = rows.map((r) => r.id);
+    const running = ids.length
+      ? await ctx.db
+          .select({
+            id: jobs.id,
+            projectId: jobs.projectId,
+            type: jobs.type,
+            owner: jobs.leaseOwner,
+          })
+          .from(jobs)
+          .where(and(inArray(jobs.leaseOwner, ids), inArray(jobs.status, ['leased', 'running'])))
+      : [];
+    const online = ctx.agents?.connectedAgents() ?? new Set<string>();
+    return rows.map((r) => {
+      const job = running.find((j) => j.owner === r.id);
+      return {
+        ...r,
+        online: online.has(r.id),
+        currentJob: job ? { id: job.id, projectId: job.projectId, type: job.type } : null,
+      };
+    });
+  }),
 });

@@ -22,6 +22,7 @@ export const tokensRouter = router({
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
       await revokeToken(ctx.db, ctx.principal, input.tokenId);
+      ctx.agents?.revokeToken(input.tokenId);
       return { ok: true as const };
     }),
 });

@@ -24,6 +24,7 @@ export default function ProjectLayout({ children }: { children: ReactNode }) {
         pathname.startsWith(`${base}/runs`) ||
         pathname.startsWith(`${base}/compare`),
     },
+    { href: `${base}/jobs`, label: 'Jobs', active: pathname.startsWith(`${base}/jobs`) },
     {
       href: `${base}/datasets`,
       label: 'Datasets',

@@ -1,0 +1,170 @@
+import { AppError } from '@anneal/core/errors';
+import { samplerSchema } from '@anneal/engine/config';
+import { type JobSpecInput, jobSpecSchema } from '@anneal/protocol';
+import { z } from 'zod';
+import { parseFlags, UsageError } from '../args.ts';
+import { api, resolveClient } from '../client/config.ts';
+import { ProgressBar } from '../progress.ts';
+import type { Command } from './command.ts';
+
+const usage = `Usage: anneal submit train|sample --project NAME [options]
+
+Queues a job on the control plane through its REST API (the project is created when
+missing and the token may). An agent picks it up.
+
+Train (same meaning as \`anneal train\`):
+  --dataset D            mnist | shapes
+  --resolution N --steps N [--preset tiny|small|base] [--batch N] [--seed N]
+  [--checkpoint-every N] [--log-every N] [--parameterization eps|v|x0|edm] [--unconditional]
+Sample:
+  --run RUN_ID           the trained run whose last checkpoint is sampled
+  [--n N] [--steps N] [--sampler S] [--seed N]
+
+Options:
+  --project NAME   the project (required)
+  --server URL     default: ANNEAL_SERVER, then \`anneal login\`'s config
+  --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config
+  --wait           follow the job to its end with a progress bar
+  --json           machine output; with --wait the last stdout line is
+                   {"job_id", "run_id", "status"}, status succeeded | failed | cancelled
+  -h, --help       show this help`;
+
+const options = {
+  project: { type: 'string' },
+  server: { type: 'string' },
+  token: { type: 'string' },
+  wait: { type: 'boolean' },
+  json: { type: 'boolean' },
+  dataset: { type: 'string' },
+  resolution: { type: 'string' },
+  steps: { type: 'string' },
+  preset: { type: 'string' },
+  batch: { type: 'string' },
+  seed: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'log-every': { type: 'string' },
+  parameterization: { type: 'string' },
+  unconditional: { type: 'boolean' },
+  run: { type: 'string' },
+  n: { type: 'string' },
+  sampler: { type: 'string' },
+} as const;
+
+const num = z.coerce.number().optional();
+const flagsSchema = z.object({
+  project: z.string({ error: 'is required' }).min(1),
+  server: z.string().optional(),
+  token: z.string().optional(),
+  wait: z.boolean().default(false),
+  json: z.boolean().default(false),
+  dataset: z.enum(['mnist', 'shapes']).optional(),
+  resolution: num,
+  steps: num,
+  preset: z.string().optional(),
+  batch: num,
+  seed: num,
+  'checkpoint-every': num,
+  'log-every': num,
+  parameterization: z.string().optional(),
+  unconditional: z.boolean().optional(),
+  run: z.string().optional(),
+  n: num,
+  sampler: samplerSchema.optional(),
+});
+
+interface JobRow {
+  id: string;
+  runId: string | null;
+  status: string;
+  step: number | null;
+  error: string | null;
+  spec: Record<string, unknown>;
+}
+
+const defined = <T extends object>(o: T) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+function buildJob(kind: string, f: z.infer<typeof flagsSchema>): JobSpecInput {
+  const raw =
+    kind === 'train'
+      ? {
+          type: 'train',
+          spec: defined({
+            dataset: f.dataset ? { kind: 'builtin', name: f.dataset } : undefined,
+            resolution: f.resolution,
+            steps: f.steps,
+            preset: f.preset,
+            batch: f.batch,
+            seed: f.seed,
+            checkpoint_every: f['checkpoint-every'],
+            log_every: f['log-every'],
+            parameterization: f.parameterization,
+            conditional: f.unconditional ? false : undefined,
+          }),
+        }
+      : {
+          type: 'sample',
+          spec: defined({
+            model: f.run ? { kind: 'run', runId: f.run } : undefined,
+            n: f.n,
+            steps: f.steps,
+            sampler: f.sampler,
+            seed: f.seed,
+          }),
+        };
+  const parsed = jobSpecSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.slice(1) ?? [];
+    const flag = path[0] === 'model' ? 'run' : String(path[0] ?? kind).replace(/_/g, '-');
+    throw new UsageError(`--${flag}: ${issue?.message ?? 'invalid'}`);
+  }
+  return raw as JobSpecInput;
+}
+
+export const submit: Command = {
+  name: 'submit',
+  summary: 'queue a train or sample job on the control plane',
+  usage,
+  async run(argv, io) {
+    const [kind, ...rest] = argv;
+    if (kind !== 'train' && kind !== 'sample')
+      throw new UsageError('expected `submit train` or `submit sample`');
+    const flags = parseFlags(rest, options, flagsSchema);
+    const job = buildJob(kind, flags);
+    const client = resolveClient(flags);
+    const { projects } = await api<{ projects: { id: string; name: string }[] }>(
+      client,
+      'GET',
+      '/projects',
+    );
+    let project = projects.find((p) => p.name === flags.project);
+    project ??= await api<{ id: string; name: string }>(client, 'POST', '/projects', {
+      name: flags.project,
+    });
+    let row = await api<JobRow>(client, 'POST', `/projects/${project.id}/jobs`, { job });
+    if (!flags.json) io.err(`queued ${kind} job ${row.id} (run ${row.runId}) in ${project.name}`);
+    if (!flags.wait) {
+      if (flags.json)
+        io.out(JSON.stringify({ job_id: row.id, run_id: row.runId, status: row.status }));
+      return 0;
+    }
+    const total = Number(row.spec.steps) || 1;
+    const bar = new ProgressBar(total, kind);
+    while (!['succeeded', 'failed', 'cancelled'].includes(row.status)) {
+      await new Promise((r) => setTimeout(r, 1000));
+      row = await api<JobRow>(client, 'GET', `/jobs/${row.id}`);
+      bar.update(row.step ?? 0, row.status);
+    }
+    bar.done();
+    if (row.status !== 'succeeded' && !flags.json) io.err(`job ${row.status}: ${row.error ?? ''}`);
+    io.out(
+      flags.json
+        ? JSON.stringify({ job_id: row.id, run_id: row.runId, status: row.status })
+        : `job ${row.id} ${row.status} (run ${row.runId})`,
+    );
+    if (row.status === 'succeeded') return 0;
+    if (row.status === 'cancelled') return 130;
+    throw new AppError('INTERNAL', `job ${row.id} failed`);
+  },
+};

@@ -1,0 +1,146 @@
+import { join } from 'node:path';
+import type { HardwareProfile } from '@anneal/engine/config';
+import {
+  type AgentMessageInput,
+  type JobOffer,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+} from '@anneal/protocol';
+import { AgentConnection, ConnectionState } from './connection.ts';
+import { ServerApi } from './http.ts';
+import { Journal } from './journal.ts';
+import { JobSupervisor } from './supervisor.ts';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface DaemonOptions {
+  server: string;
+  token: string;
+  name: string;
+  home: string;
+  hardware: HardwareProfile;
+  capacity?: number;
+  log?: (line: string) => void;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+/**
+ * `anneal agent`: holds the connection, runs offered jobs in child processes, and sends
+ * what they report through the on-disk journal, so nothing is lost across reconnects or
+ * a restart of the agent itself.
+ */
+export class AgentDaemon {
+  readonly connection: AgentConnection;
+  readonly journal: Journal;
+  readonly api: ServerApi;
+  readonly jobs = new Map<string, JobSupervisor>();
+  readonly #log: (line: string) => void;
+  readonly #capacity: number;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.#log = options.log ?? ((line) => process.stderr.write(`[anneal agent] ${line}\n`));
+    this.#capacity = options.capacity ?? 1;
+    this.api = new ServerApi(options.server, options.token);
+    this.journal = new Journal(join(options.home, 'agent', 'journal.jsonl'));
+    this.connection = new AgentConnection({
+      url: options.server,
+      token: options.token,
+      backoff: options.backoff,
+      log: this.#log,
+      hello: () => ({
+        type: 'hello',
+        agentVersion: AGENT_VERSION,
+        protocolVersion: PROTOCOL_VERSION,
+        name: options.name,
+        hardware: options.hardware,
+        capacity: this.#free(),
+        leases: [...this.jobs.values()].map((j) => j.lease),
+      }),
+      heartbeat: (seq) => ({
+        type: 'heartbeat',
+        seq,
+        capacity: this.#free(),
+        leases: [...this.jobs.values()].map((j) => j.lease),
+      }),
+      onMessage: (m) => this.#receive(m),
+      onStateChange: (state, detail) => {
+        this.#log(`${state}${detail ? `: ${detail}` : ''}`);
+        if (state === ConnectionState.Ready) this.#replay();
+      },
+    });
+  }
+
+  start(): void {
+    this.connection.connect();
+  }
+
+  /** Stops every job and the connection (manual disconnect: no reconnect). */
+  async stop(): Promise<void> {
+    for (const job of this.jobs.values()) job.stop('agent stopping');
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
+    this.connection.disconnect();
+  }
+
+  #free(): number {
+    return Math.max(0, this.#capacity - this.jobs.size);
+  }
+
+  /** Journals a message that must arrive, and sends it now if the socket is up. */
+  #report = (message: AgentMessageInput): void => {
+    // Progress is a hint, superseded by the next one: it is sent, never journaled.
+    if (message.type === 'job_progress') {
+      this.connection.send(message);
+      return;
+    }
+    this.connection.send(this.journal.append(message));
+  };
+
+  #replay(): void {
+    const pending = this.journal.pending();
+    if (pending.length) this.#log(`replaying ${pending.length} journaled messages`);
+    for (const message of pending) this.connection.send(message);
+  }
+
+  #receive(message: ServerMessage): void {
+    switch (message.type) {
+      case 'ack':
+        this.journal.ack(message.ref);
+        return;
+      case 'job_offer':
+        this.#accept(message);
+        return;
+      case 'job_cancel':
+        this.jobs.get(message.jobId)?.stop(`cancelled: ${message.reason}`);
+        return;
+      case 'heartbeat_ack':
+        for (const lost of message.lost) this.jobs.get(lost.jobId)?.stop('lease lost');
+        return;
+      case 'error':
+        this.#log(`server: ${message.code}: ${message.message}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #accept(offer: JobOffer): void {
+    if (this.jobs.has(offer.jobId)) {
+      // A re-lease of a job still running here (after a reconnect): the old lease is gone.
+      this.jobs.get(offer.jobId)?.stop('re-leased');
+    }
+    this.connection.send({ type: 'job_accept', jobId: offer.jobId, leaseId: offer.leaseId });
+    const job = new JobSupervisor(
+      offer,
+      this.api,
+      join(this.options.home, 'agent', 'jobs'),
+      this.#report,
+      this.#log,
+    );
+    this.jobs.set(offer.jobId, job);
+    this.#log(`job ${offer.jobId} (${offer.job.type}, attempt ${offer.attempt}) started`);
+    job.start();
+    void job.done.then(() => {
+      if (this.jobs.get(offer.jobId) === job) this.jobs.delete(offer.jobId);
+    });
+  }
+}

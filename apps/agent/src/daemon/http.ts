@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadable } from 'node:stream/web';
+import type { ArtifactRef } from '@anneal/protocol';
+
+/** The REST API as the agent uses it: artifact bytes go here, never over the socket. */
+export class ServerApi {
+  constructor(
+    readonly url: string,
+    readonly token: string,
+  ) {}
+
+  async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(`${this.url.replace(/\/$/, '')}/api/v1${path}`, {
+      // A request caught by a server restart must fail, not hang the job's upload queue.
+      signal: AbortSignal.timeout(30_000),
+      ...init,
+      headers: { authorization: `Bearer ${this.token}`, ...(init.headers ?? {}) },
+    });
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      throw new Error(`${init.method ?? 'GET'} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    }
+    return res;
+  }
+
+  /** Uploads a file content-addressed; the server checks the digest it is told. */
+  async putArtifact(runId: string, path: string, file: string): Promise<ArtifactRef> {
+    const bytes = readFileSync(file);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await this.#fetch(
+      `/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`,
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'x-anneal-sha256': sha256 },
+        body: bytes,
+      },
+    );
+    return { path, sha256, size: bytes.length };
+  }
+
+  async getArtifact(runId: string, ref: ArtifactRef, file: string): Promise<void> {
+    const res = await this.#fetch(
+      `/runs/${runId}/artifacts/${ref.path.split('/').map(encodeURIComponent).join('/')}`,
+    );
+    if (!res.body) throw new Error(`${ref.path}: empty body`);
+    await pipeline(Readable.fromWeb(res.body as WebReadable), createWriteStream(file));
+    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+    if (sha256 !== ref.sha256)
+      throw new Error(`${ref.path}: sha256 ${sha256}, expected ${ref.sha256}`);
+  }
+}

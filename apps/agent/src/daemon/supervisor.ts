@@ -1,0 +1,300 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
+import type { ServerApi } from './http.ts';
+
+/** What a running job reports to the daemon, which journals and sends it. */
+export type Report = (message: AgentMessageInput) => void;
+
+const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
+/** How long a job gets to stop after SIGTERM before SIGKILL. */
+export const KILL_GRACE_MS = 5000;
+
+interface TrainEvent {
+  event: 'metrics' | 'checkpoint';
+  step: number;
+  total?: number;
+  dir?: string;
+  files?: string[];
+  [key: string]: unknown;
+}
+
+/** A spec this agent cannot run: retrying elsewhere will not help either. */
+class SpecError extends Error {}
+
+/** Builds `anneal train` flags from a train spec. */
+function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
+  if (offer.job.type !== 'train') throw new Error('not a train job');
+  const s = offer.job.spec;
+  if (s.dataset.kind !== 'builtin')
+    throw new SpecError(
+      'dataset versions are not fetched by this agent yet; use a built-in dataset',
+    );
+  const args = [
+    'train',
+    '--dataset',
+    s.dataset.name,
+    '--resolution',
+    String(s.resolution),
+    '--steps',
+    String(s.steps),
+    '--preset',
+    s.preset,
+    '--parameterization',
+    s.parameterization,
+    '--seed',
+    String(s.seed),
+    '--checkpoint-every',
+    String(s.checkpoint_every),
+    '--log-every',
+    String(s.log_every),
+    '--out',
+    out,
+    '--json',
+    '--events',
+  ];
+  if (s.batch) args.push('--batch', String(s.batch));
+  if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
+  if (s.dtype) args.push('--dtype', s.dtype);
+  if (!s.conditional) args.push('--unconditional');
+  if (resume) args.push('--resume');
+  return args;
+}
+
+const METRIC_KEYS = [
+  'loss',
+  'lr',
+  'grad_norm',
+  'images_per_s',
+  'peak_memory_bytes',
+  'active_memory_bytes',
+];
+
+/**
+ * One job in a child process (`anneal train|sample`), so a native crash fails that job
+ * only. The child's stdout carries JSON lines: metrics per logged step, a checkpoint per
+ * chunk, and the summary last. Checkpoints are uploaded as they come; a re-leased job
+ * downloads the last one and resumes from it.
+ */
+export class JobSupervisor {
+  #child: ChildProcess | null = null;
+  #stopping: string | null = null;
+  #killTimer: NodeJS.Timeout | null = null;
+  #uploads: Promise<void> = Promise.resolve();
+  #stderr = '';
+  #summary: Record<string, unknown> = {};
+  readonly done: Promise<void>;
+  #resolveDone!: () => void;
+
+  constructor(
+    readonly offer: JobOffer,
+    private readonly api: ServerApi,
+    private readonly workRoot: string,
+    private readonly report: Report,
+    private readonly log: (line: string) => void,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+  }
+
+  get #work(): string {
+    return join(this.workRoot, this.offer.jobId, this.offer.leaseId);
+  }
+
+  get lease() {
+    return { jobId: this.offer.jobId, leaseId: this.offer.leaseId };
+  }
+
+  start(): void {
+    void this.#run().catch((err) =>
+      this.#fail((err as Error).message, !(err instanceof SpecError)),
+    );
+  }
+
+  /** Stops the job: SIGTERM, then SIGKILL after the grace period. Reports nothing. */
+  stop(reason: string): void {
+    this.#stopping = reason;
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    this.#killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+  }
+
+  async #run(): Promise<void> {
+    // One folder per lease: a re-leased job never shares files with a child of an old
+    // lease that is still being stopped.
+    const work = this.#work;
+    const out = join(work, 'out');
+    let resume = false;
+    if (this.offer.resume && this.offer.resume.artifacts.length > 0) {
+      // The run's last uploaded checkpoint wins over whatever this disk holds.
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      for (const ref of this.offer.resume.artifacts)
+        await this.api.getArtifact(this.offer.runId, ref, join(out, basename(ref.path)));
+      resume = true;
+      this.log(`job ${this.offer.jobId}: resuming from step ${this.offer.resume.step}`);
+    } else {
+      rmSync(out, { recursive: true, force: true });
+    }
+    mkdirSync(work, { recursive: true });
+    const args =
+      this.offer.job.type === 'train'
+        ? trainArgs(this.offer, out, resume)
+        : await this.#sampleArgs(work);
+    const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: process.env,
+    });
+    this.#child = child;
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let nl = buffer.indexOf('\n');
+      while (nl >= 0) {
+        this.#line(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf('\n');
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-4000);
+    });
+    child.on('error', (err) => this.#fail(`could not start the job: ${err.message}`, true));
+    child.on('exit', (code, signal) => {
+      if (buffer.trim()) this.#line(buffer);
+      if (this.#killTimer) clearTimeout(this.#killTimer);
+      void this.#exited(code, signal);
+    });
+  }
+
+  async #sampleArgs(work: string): Promise<string[]> {
+    if (this.offer.job.type !== 'sample') throw new Error('not a sample job');
+    const s = this.offer.job.spec;
+    const model = join(work, 'model');
+    mkdirSync(model, { recursive: true });
+    // The source run's last checkpoint: listed by the REST API, fetched by sha256.
+    const list = await fetch(
+      `${this.api.url.replace(/\/$/, '')}/api/v1/runs/${s.model.runId}/artifacts`,
+      { headers: { authorization: `Bearer ${this.api.token}` } },
+    );
+    if (!list.ok) throw new Error(`model run ${s.model.runId}: HTTP ${list.status}`);
+    const { artifacts } = (await list.json()) as {
+      artifacts: { path: string; sha256: string; size: number }[];
+    };
+    const files = artifacts.filter((a) =>
+      /^checkpoints\/latest\/(config\.json|model\.safetensors)$/.test(a.path),
+    );
+    if (files.length < 2) throw new Error(`model run ${s.model.runId} has no uploaded checkpoint`);
+    for (const ref of files)
+      await this.api.getArtifact(s.model.runId, ref, join(model, basename(ref.path)));
+    const args = ['sample', '--model', model, '--out', join(work, 'grid.png'), '--json'];
+    args.push(
+      '--sampler',
+      s.sampler,
+      '--steps',
+      String(s.steps),
+      '--n',
+      String(s.n),
+      '--seed',
+      String(s.seed),
+    );
+    args.push('--guidance', String(s.guidance), '--eta', String(s.eta), '--schedule', s.schedule);
+    if (s.class !== undefined) args.push('--class', String(s.class));
+    return args;
+  }
+
+  #line(line: string): void {
+    let event: TrainEvent;
+    try {
+      event = JSON.parse(line) as TrainEvent;
+    } catch {
+      return;
+    }
+    if (event.event === 'metrics') {
+      const points: MetricPoint[] = [];
+      for (const key of METRIC_KEYS) {
+        const value = event[key];
+        if (typeof value === 'number' && Number.isFinite(value))
+          points.push({ key, step: event.step, value });
+      }
+      if (points.length) this.report({ type: 'job_metrics', ...this.lease, points });
+      this.report({
+        type: 'job_progress',
+        ...this.lease,
+        step: event.step,
+        total: event.total ?? event.step,
+      });
+    } else if (event.event === 'checkpoint' && event.dir && event.files) {
+      const { dir, files, step } = event;
+      this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
+    } else if (!event.event) {
+      this.#summary = event;
+    }
+  }
+
+  async #uploadCheckpoint(dir: string, files: string[], step: number): Promise<void> {
+    try {
+      for (const [i, file] of files.entries()) {
+        const artifact = await this.api.putArtifact(
+          this.offer.runId,
+          `checkpoints/latest/${file}`,
+          join(dir, file),
+        );
+        this.report({
+          type: 'job_artifact',
+          ...this.lease,
+          artifact,
+          ...(i === files.length - 1 ? { checkpointStep: step } : {}),
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      // A lost upload is not fatal: the next checkpoint or the final one carries the state.
+      this.log(
+        `job ${this.offer.jobId}: checkpoint upload at step ${step} failed: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  async #exited(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    await this.#uploads;
+    if (this.#stopping) {
+      this.log(`job ${this.offer.jobId}: stopped (${this.#stopping})`);
+    } else if (code === 0) {
+      if (this.offer.job.type === 'sample') {
+        try {
+          const artifact = await this.api.putArtifact(
+            this.offer.runId,
+            'samples/grid.png',
+            join(this.#work, 'grid.png'),
+          );
+          this.report({ type: 'job_artifact', ...this.lease, artifact });
+        } catch (err) {
+          return this.#fail(`could not upload the sample grid: ${(err as Error).message}`, true);
+        }
+      }
+      this.report({ type: 'job_complete', ...this.lease, summary: this.#summary });
+      // Everything worth keeping is uploaded.
+      rmSync(join(this.workRoot, this.offer.jobId), { recursive: true, force: true });
+    } else {
+      const tail = this.#stderr.trim().split('\n').slice(-5).join('\n');
+      // Exit code 2 is a usage error: the spec itself is wrong, retrying cannot help.
+      return this.#fail(
+        `the job exited with ${signal ?? `code ${code}`}: ${tail || 'no output'}`,
+        code !== 2,
+      );
+    }
+    this.#resolveDone();
+  }
+
+  #fail(reason: string, retryable: boolean): void {
+    this.log(`job ${this.offer.jobId}: ${reason}`);
+    if (!this.#stopping)
+      this.report({ type: 'job_fail', ...this.lease, reason: reason.slice(0, 4000), retryable });
+    this.#resolveDone();
+  }
+}

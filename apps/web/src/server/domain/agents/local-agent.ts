@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import { memberships, tokens } from '@anneal/db/schema';
+import { and, asc, eq, isNull } from 'drizzle-orm';
+import { hashSecret } from '../../auth/secrets.ts';
+import { createToken } from '../accounts/tokens.ts';
+
+const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
+
+/** Where the local agent's token is kept (owner-only file under ANNEAL_HOME). */
+export const localAgentTokenPath = (home: string) => join(home, 'secrets', 'local-agent-token');
+
+/**
+ * The local agent's token: the stored one while it is still valid, else a new agent token
+ * for the first owner. Null until an owner exists (the first-run page creates one).
+ */
+export async function ensureLocalAgentToken(db: Db, home: string): Promise<string | null> {
+  const path = localAgentTokenPath(home);
+  if (existsSync(path)) {
+    const stored = readFileSync(path, 'utf8').trim();
+    const [live] = await db
+      .select({ id: tokens.id })
+      .from(tokens)
+      .where(and(eq(tokens.tokenHash, hashSecret(stored)), isNull(tokens.revokedAt)));
+    if (live) return stored;
+  }
+  const [owner] = await db
+    .select({ userId: memberships.userId, orgId: memberships.orgId })
+    .from(memberships)
+    .where(eq(memberships.role, 'owner'))
+    .orderBy(asc(memberships.createdAt))
+    .limit(1);
+  if (!owner) return null;
+  const created = await createToken(db, owner, 'agent', 'local agent');
+  mkdirSync(join(home, 'secrets'), { recursive: true, mode: 0o700 });
+  writeFileSync(path, `${created.token}\n`, { mode: 0o600 });
+  return created.token;
+}
+
+/**
+ * Runs one `anneal agent` beside the server, enrolled automatically, so a new user can
+ * train from the browser with no other step. It waits for the owner account, restarts the
+ * agent if it exits, and stops it with the server.
+ */
+export function startLocalAgent(
+  db: Db,
+  options: { home: string; url: string; log: (line: string) => void },
+): { stop(): void } {
+  let child: ChildProcess | null = null;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const retry = (ms: number) => {
+    if (!stopped) timer = setTimeout(() => void launch(), ms);
+  };
+  const launch = async () => {
+    let token: string | null;
+    try {
+      token = await ensureLocalAgentToken(db, options.home);
+    } catch (err) {
+      options.log(`local agent: ${(err as Error).message}`);
+      return retry(5000);
+    }
+    if (!token) return retry(2000);
+    if (stopped) return;
+    child = spawn(
+      process.execPath,
+      [ANNEAL, 'agent', '--server', options.url, '--token', token, '--name', 'local'],
+      {
+        env: { ...process.env, ANNEAL_HOME: options.home },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    options.log(`local agent started (pid ${child.pid})`);
+    child.on('exit', (code, signal) => {
+      child = null;
+      if (stopped) return;
+      options.log(`local agent exited (${signal ?? code}); restarting`);
+      retry(3000);
+    });
+  };
+  void launch();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      child?.kill('SIGTERM');
+    },
+  };
+}

@@ -1,0 +1,376 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
+import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
+import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { getProject } from '../projects/projects.ts';
+
+export const createJobInput = z.object({
+  job: jobSpecSchema,
+  name: z.string().trim().min(1).max(200).optional(),
+  maxAttempts: z.number().int().min(1).max(20).default(3),
+});
+
+/** The run tag where the last complete uploaded checkpoint's step is kept. */
+export const CHECKPOINT_STEP_TAG = 'anneal.checkpoint_step';
+/** Checkpoint files are uploaded under this prefix, overwritten on each checkpoint. */
+export const CHECKPOINT_PREFIX = 'checkpoints/latest/';
+
+const ACTIVE = ['leased', 'running'] as const;
+
+function runParams(job: JobSpec): Record<string, string | number | boolean | null> {
+  const flat: Record<string, string | number | boolean | null> = { job_type: job.type };
+  for (const [k, v] of Object.entries(job.spec)) {
+    if (v === undefined) continue;
+    flat[k] = typeof v === 'object' ? JSON.stringify(v) : (v as string | number | boolean);
+  }
+  return flat;
+}
+
+/** A job and the run it writes to, created together; the job waits in the queue. */
+export async function createJob(
+  db: Db,
+  orgId: string,
+  userId: string,
+  projectId: string,
+  input: z.infer<typeof createJobInput>,
+) {
+  await getProject(db, orgId, projectId);
+  return db.transaction(async (tx) => {
+    const [job] = await tx
+      .insert(jobs)
+      .values({
+        projectId,
+        type: input.job.type,
+        spec: input.job.spec as Record<string, unknown>,
+        maxAttempts: input.maxAttempts,
+      })
+      .returning();
+    if (!job) throw new AppError('INTERNAL', 'could not create the job');
+    const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
+    const [run] = await tx
+      .insert(runs)
+      .values({
+        projectId,
+        name:
+          input.name ??
+          `${input.job.type}-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`,
+        status: 'queued',
+        params: runParams(input.job),
+        tags: { 'anneal.job_id': job.id },
+        datasetBuiltin: dataset?.kind === 'builtin' ? dataset.name : null,
+        jobId: job.id,
+        createdBy: userId,
+      })
+      .returning();
+    if (!run) throw new AppError('INTERNAL', 'could not create the run');
+    return { ...job, runId: run.id };
+  });
+}
+
+const jobColumns = {
+  id: jobs.id,
+  projectId: jobs.projectId,
+  type: jobs.type,
+  spec: jobs.spec,
+  status: jobs.status,
+  attempts: jobs.attempts,
+  maxAttempts: jobs.maxAttempts,
+  leaseOwner: jobs.leaseOwner,
+  leaseId: jobs.leaseId,
+  leaseExpiresAt: jobs.leaseExpiresAt,
+  error: jobs.error,
+  createdAt: jobs.createdAt,
+  updatedAt: jobs.updatedAt,
+  runId: runs.id,
+  runStatus: runs.status,
+  /** The highest step any metric reached: the job's progress. */
+  step: sql<number | null>`(select max(m.step) from metrics m where m.run_id = ${runs.id})`.mapWith(
+    (v) => (v === null ? null : Number(v)),
+  ),
+};
+
+export async function getJob(db: Db, orgId: string, jobId: string) {
+  const [row] = await db
+    .select(jobColumns)
+    .from(jobs)
+    .innerJoin(projects, eq(projects.id, jobs.projectId))
+    .leftJoin(runs, eq(runs.jobId, jobs.id))
+    .where(and(eq(jobs.id, jobId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `jobId: no job ${jobId}`);
+  return row;
+}
+
+export async function listJobs(db: Db, orgId: string, projectId?: string) {
+  return db
+    .select(jobColumns)
+    .from(jobs)
+    .innerJoin(projects, eq(projects.id, jobs.projectId))
+    .leftJoin(runs, eq(runs.jobId, jobs.id))
+    .where(and(eq(projects.orgId, orgId), projectId ? eq(jobs.projectId, projectId) : undefined))
+    .orderBy(desc(jobs.createdAt))
+    .limit(200);
+}
+
+/** Stops a job; its agent learns of it at once (gateway) or at its next heartbeat. */
+export async function cancelJob(db: Db, orgId: string, jobId: string) {
+  const job = await getJob(db, orgId, jobId);
+  if (!['queued', 'leased', 'running'].includes(job.status))
+    throw new AppError('CONFLICT', `jobId: the job is already ${job.status}`);
+  await db.transaction(async (tx) => {
+    await tx
+      .update(jobs)
+      .set({ status: 'cancelled', error: 'cancelled', leaseId: null, updatedAt: new Date() })
+      .where(eq(jobs.id, jobId));
+    await tx
+      .update(runs)
+      .set({ status: 'cancelled', endedAt: new Date() })
+      .where(eq(runs.jobId, jobId));
+  });
+  return { ...job, previousOwner: job.leaseOwner };
+}
+
+/** Puts a failed or cancelled job back in the queue; it resumes from its last checkpoint. */
+export async function retryJob(db: Db, orgId: string, jobId: string) {
+  const job = await getJob(db, orgId, jobId);
+  if (!['failed', 'cancelled'].includes(job.status))
+    throw new AppError(
+      'CONFLICT',
+      `jobId: only failed or cancelled jobs retry; this one is ${job.status}`,
+    );
+  await db.transaction(async (tx) => {
+    await tx
+      .update(jobs)
+      .set({ status: 'queued', attempts: 0, error: null, leaseOwner: null, updatedAt: new Date() })
+      .where(eq(jobs.id, jobId));
+    await tx.update(runs).set({ status: 'queued', endedAt: null }).where(eq(runs.jobId, jobId));
+  });
+  return getJob(db, orgId, jobId);
+}
+
+export interface Lease {
+  jobId: string;
+  leaseId: string;
+  runId: string;
+  projectId: string;
+  attempt: number;
+  leaseExpiresAt: Date;
+  job: JobSpec;
+  resume: { step: number; artifacts: { path: string; sha256: string; size: number }[] } | null;
+}
+
+/**
+ * Leases the oldest queued job of the agent's organization to it. The row lock with SKIP
+ * LOCKED lets several server processes assign at once without handing a job out twice.
+ */
+export async function leaseNextJob(
+  db: Db,
+  agent: { id: string; orgId: string },
+  leaseMs: number,
+): Promise<Lease | null> {
+  const leased = await db.transaction(async (tx) => {
+    const picked = await tx.execute<{ id: string }>(sql`
+      select j.id from jobs j join projects p on p.id = j.project_id
+      where j.status = 'queued' and p.org_id = ${agent.orgId}
+      order by j.created_at
+      for update of j skip locked
+      limit 1`);
+    const id = picked[0]?.id;
+    if (!id) return null;
+    const leaseId = randomUUID();
+    const [job] = await tx
+      .update(jobs)
+      .set({
+        status: 'leased',
+        leaseId,
+        leaseOwner: agent.id,
+        leaseExpiresAt: new Date(Date.now() + leaseMs),
+        attempts: sql`${jobs.attempts} + 1`,
+        updatedAt: new Date(),
+      })
+      .where(eq(jobs.id, id))
+      .returning();
+    return job ?? null;
+  });
+  if (!leased?.leaseId || !leased.leaseExpiresAt) return null;
+  const [run] = await db.select().from(runs).where(eq(runs.jobId, leased.id));
+  if (!run) return null;
+  const parsed = jobSpecSchema.safeParse({ type: leased.type, spec: leased.spec });
+  if (!parsed.success) {
+    await finishJob(
+      db,
+      leased.id,
+      leased.leaseId,
+      'failed',
+      `invalid spec: ${parsed.error.message}`,
+    );
+    return null;
+  }
+  const step = Number(run.tags[CHECKPOINT_STEP_TAG]);
+  let resume: Lease['resume'] = null;
+  if (Number.isInteger(step) && step > 0) {
+    const files = await db
+      .select({ path: artifacts.path, sha256: artifacts.sha256, size: artifacts.size })
+      .from(artifacts)
+      .where(and(eq(artifacts.runId, run.id), like(artifacts.path, `${CHECKPOINT_PREFIX}%`)));
+    resume = { step, artifacts: files };
+  }
+  return {
+    jobId: leased.id,
+    leaseId: leased.leaseId,
+    runId: run.id,
+    projectId: leased.projectId,
+    attempt: leased.attempts,
+    leaseExpiresAt: leased.leaseExpiresAt,
+    job: parsed.data,
+    resume,
+  };
+}
+
+/** The job a (job, lease) pair names, when that lease is live and held by this agent. */
+export async function checkLease(db: Db, agentId: string, jobId: string, leaseId: string) {
+  const [row] = await db
+    .select({ job: jobs, runId: runs.id, orgId: projects.orgId })
+    .from(jobs)
+    .innerJoin(projects, eq(projects.id, jobs.projectId))
+    .innerJoin(runs, eq(runs.jobId, jobs.id))
+    .where(eq(jobs.id, jobId));
+  if (!row) return { ok: false as const, code: 'unknown_job' as const };
+  if (row.job.leaseOwner !== agentId) return { ok: false as const, code: 'not_yours' as const };
+  if (row.job.leaseId !== leaseId || !(ACTIVE as readonly string[]).includes(row.job.status))
+    return { ok: false as const, code: 'stale_lease' as const };
+  return { ok: true as const, job: row.job, runId: row.runId, orgId: row.orgId };
+}
+
+/** Renews the leases an agent still holds; returns the ones it has lost. */
+export async function renewLeases(
+  db: Db,
+  agentId: string,
+  held: { jobId: string; leaseId: string }[],
+  leaseMs: number,
+) {
+  if (held.length === 0) return [];
+  const renewed = await db
+    .update(jobs)
+    .set({ leaseExpiresAt: new Date(Date.now() + leaseMs) })
+    .where(
+      and(
+        inArray(
+          jobs.leaseId,
+          held.map((h) => h.leaseId),
+        ),
+        eq(jobs.leaseOwner, agentId),
+        inArray(jobs.status, [...ACTIVE]),
+      ),
+    )
+    .returning({ leaseId: jobs.leaseId });
+  const live = new Set(renewed.map((r) => r.leaseId));
+  return held.filter((h) => !live.has(h.leaseId));
+}
+
+export async function markRunning(db: Db, jobId: string, leaseId: string) {
+  await db.transaction(async (tx) => {
+    const [job] = await tx
+      .update(jobs)
+      .set({ status: 'running', updatedAt: new Date() })
+      .where(and(eq(jobs.id, jobId), eq(jobs.leaseId, leaseId), inArray(jobs.status, [...ACTIVE])))
+      .returning({ id: jobs.id });
+    if (job) await tx.update(runs).set({ status: 'running' }).where(eq(runs.jobId, jobId));
+  });
+}
+
+/**
+ * Ends a job under its lease: `succeeded`, `failed` (for good), or `retry` (back to the
+ * queue while attempts remain). Refused (false) when the lease is no longer the job's.
+ */
+export async function finishJob(
+  db: Db,
+  jobId: string,
+  leaseId: string,
+  outcome: 'succeeded' | 'failed' | 'retry',
+  error: string | null = null,
+): Promise<{ status: string } | null> {
+  return db.transaction(async (tx) => {
+    const [job] = await tx
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.id, jobId), eq(jobs.leaseId, leaseId), inArray(jobs.status, [...ACTIVE])))
+      .for('update');
+    if (!job) return null;
+    const status =
+      outcome === 'retry' ? (job.attempts < job.maxAttempts ? 'queued' : 'failed') : outcome;
+    const reason =
+      outcome === 'retry' && status === 'failed'
+        ? `failed after ${job.attempts} attempts: ${error}`
+        : error;
+    await tx
+      .update(jobs)
+      .set({ status, leaseId: null, leaseExpiresAt: null, error: reason, updatedAt: new Date() })
+      .where(eq(jobs.id, jobId));
+    await tx
+      .update(runs)
+      .set({
+        status: status === 'queued' ? 'queued' : status,
+        endedAt: status === 'queued' ? null : new Date(),
+      })
+      .where(eq(runs.jobId, jobId));
+    return { status };
+  });
+}
+
+/**
+ * Puts jobs whose lease ran out back in the queue (attempts were counted when leased);
+ * past the limit they fail with the reason. Returns the jobs touched, for the logs.
+ */
+export async function expireLeases(db: Db) {
+  return db.transaction(async (tx) => {
+    const expired = await tx.execute<{ id: string; attempts: number; max_attempts: number }>(sql`
+      select id, attempts, max_attempts from jobs
+      where status in ('leased', 'running') and lease_expires_at < now()
+      for update skip locked`);
+    for (const job of expired) {
+      const status = job.attempts < job.max_attempts ? 'queued' : 'failed';
+      await tx
+        .update(jobs)
+        .set({
+          status,
+          leaseId: null,
+          leaseExpiresAt: null,
+          error:
+            status === 'failed'
+              ? `the lease expired on all ${job.attempts} attempts (the agent stopped answering)`
+              : 'the lease expired; requeued',
+          updatedAt: new Date(),
+        })
+        .where(eq(jobs.id, job.id));
+      await tx
+        .update(runs)
+        .set({ status, endedAt: status === 'failed' ? new Date() : null })
+        .where(eq(runs.jobId, job.id));
+    }
+    return expired.map((j) => j.id);
+  });
+}
+
+/** Records that a run's checkpoint at `step` is fully uploaded under CHECKPOINT_PREFIX. */
+export async function recordCheckpoint(db: Db, runId: string, step: number) {
+  await db
+    .update(runs)
+    .set({
+      tags: sql`${runs.tags} || ${JSON.stringify({ [CHECKPOINT_STEP_TAG]: String(step) })}::jsonb`,
+    })
+    .where(eq(runs.id, runId));
+}
+
+/** Whether an agent token may write to this run: only while its agent holds the run's job. */
+export async function agentMayWriteRun(db: Db, tokenId: string, runId: string) {
+  const rows = await db.execute<{ ok: number }>(sql`
+    select 1 as ok from runs r
+    join jobs j on j.id = r.job_id
+    join agents a on a.id = j.lease_owner
+    where r.id = ${runId} and a.token_id = ${tokenId} and j.status in ('leased', 'running')
+    limit 1`);
+  return rows.length > 0;
+}

@@ -1,0 +1,412 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Db } from '@anneal/db/client';
+import { agents, tokens } from '@anneal/db/schema';
+import {
+  type AgentMessage,
+  CLOSE_CODES,
+  CLOSE_REASONS,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  type ServerMessage,
+} from '@anneal/protocol';
+import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { tokenPrincipal } from '../domain/accounts/tokens.ts';
+import { registerTrainedModel } from '../domain/jobs/complete.ts';
+import {
+  CHECKPOINT_PREFIX,
+  checkLease,
+  expireLeases,
+  finishJob,
+  leaseNextJob,
+  markRunning,
+  recordCheckpoint,
+  renewLeases,
+} from '../domain/jobs/jobs.ts';
+import { logMetrics } from '../domain/runs/metrics.ts';
+import type { RunEvents } from '../events.ts';
+
+export interface GatewayOptions {
+  /** How long a lease lasts without a heartbeat. */
+  leaseMs: number;
+  /** How often the gateway sweeps expired leases and offers queued jobs. */
+  tickMs: number;
+  /** Malformed frames tolerated per connection per minute before it is closed. */
+  malformedPerMinute: number;
+  log?: (line: string) => void;
+}
+
+interface Connection {
+  ws: WebSocket;
+  tokenId: string;
+  orgId: string;
+  agentId: string | null;
+  capacity: number;
+  malformed: { count: number; since: number };
+  /** Offers in flight, so one tick does not lease twice to the same free slot. */
+  offering: boolean;
+  chain: Promise<void>;
+  pending: number;
+  /**
+   * Leases offered that the agent's heartbeats do not list yet: a heartbeat sent before
+   * an offer arrived reports capacity the offer already took.
+   */
+  offered: Map<string, number>;
+}
+
+const MAX_PENDING = 2000;
+
+/**
+ * The agents' WebSocket at `/agent`: authenticates agent tokens, keeps each agent's
+ * hardware and liveness, leases queued jobs to agents with free capacity, renews leases on
+ * heartbeats, and stores what agents report under their lease. Every handler catches its
+ * own errors: a bad frame is answered with `error`, never a crash.
+ */
+export class AgentGateway {
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  readonly #connections = new Set<Connection>();
+  readonly #timer: NodeJS.Timeout;
+  #ticking = false;
+  readonly #startedAt = Date.now();
+  #closed = false;
+  readonly #log: (line: string) => void;
+
+  constructor(
+    private readonly db: Db,
+    private readonly events: RunEvents,
+    readonly options: GatewayOptions,
+  ) {
+    this.#log = options.log ?? ((line) => console.error(`[anneal-server] agents: ${line}`));
+    this.#timer = setInterval(() => void this.#tick(), options.tickMs);
+    this.#timer.unref();
+  }
+
+  #heartbeatMs(): number {
+    return Math.max(50, Math.floor(this.options.leaseMs / 3));
+  }
+
+  /** For the upgrade router: `upgrades.register('/agent', gateway.upgrade)`. */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.#authenticate(req).then(
+      (auth) => {
+        if (!auth) {
+          socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, auth));
+      },
+      (err) => {
+        this.#log(`upgrade failed: ${(err as Error).message}`);
+        socket.destroy();
+      },
+    );
+  };
+
+  async #authenticate(req: IncomingMessage) {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match?.[1]) return null;
+    const principal = await tokenPrincipal(this.db, match[1]);
+    if (principal?.via !== 'agent') return null;
+    return { tokenId: principal.credentialId, orgId: principal.orgId };
+  }
+
+  #accept(ws: WebSocket, auth: { tokenId: string; orgId: string }): void {
+    const conn: Connection = {
+      ws,
+      ...auth,
+      agentId: null,
+      capacity: 0,
+      malformed: { count: 0, since: Date.now() },
+      offering: false,
+      chain: Promise.resolve(),
+      pending: 0,
+      offered: new Map(),
+    };
+    this.#connections.add(conn);
+    const helloTimer = setTimeout(() => {
+      if (!conn.agentId)
+        ws.close(CLOSE_CODES.helloTimeout, CLOSE_REASONS[CLOSE_CODES.helloTimeout]?.message);
+    }, 10_000);
+    helloTimer.unref();
+    // One message at a time per connection, in order: metrics must land before the
+    // `job_complete` that follows them. A client that outruns the database is cut off.
+    ws.on('message', (data, isBinary) => {
+      if (++conn.pending > MAX_PENDING) {
+        ws.close(CLOSE_CODES.malformedFlood, 'too many messages in flight');
+        return;
+      }
+      conn.chain = conn.chain
+        .then(() => {
+          if (ws.readyState !== ws.OPEN || this.#closed) return;
+          return this.#receive(conn, isBinary ? null : (data as Buffer));
+        })
+        .catch((err) => {
+          this.#log(`handler error: ${(err as Error).stack ?? err}`);
+          this.#send(conn, { type: 'error', code: 'internal', message: 'internal error' });
+        })
+        .finally(() => {
+          conn.pending -= 1;
+        });
+    });
+    ws.on('error', (err) => this.#log(`socket error: ${err.message}`));
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      this.#connections.delete(conn);
+    });
+  }
+
+  #send(conn: Connection, message: ServerMessage): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(message));
+  }
+
+  #malformed(conn: Connection, error: string, jobId?: string): void {
+    const now = Date.now();
+    if (now - conn.malformed.since > 60_000) conn.malformed = { count: 0, since: now };
+    conn.malformed.count += 1;
+    // Logged, but not without bound: a flood would drown the server's log.
+    if (conn.malformed.count <= 10)
+      this.#log(`malformed message from agent ${conn.agentId ?? '(no hello)'}: ${error}`);
+    this.#send(conn, { type: 'error', code: 'malformed', message: error, jobId });
+    if (conn.malformed.count > this.options.malformedPerMinute)
+      conn.ws.close(CLOSE_CODES.malformedFlood, CLOSE_REASONS[CLOSE_CODES.malformedFlood]?.message);
+  }
+
+  async #receive(conn: Connection, data: Buffer | null): Promise<void> {
+    if (!data) return this.#malformed(conn, 'binary frames are not part of the protocol');
+    const parsed = parseAgentMessage(data);
+    if (!parsed.ok) return this.#malformed(conn, parsed.error);
+    const message = parsed.message;
+    if (message.type === 'hello') return this.#hello(conn, message);
+    if (!conn.agentId) return this.#malformed(conn, `${message.type} before hello`);
+    const agentId = conn.agentId;
+    if (message.type === 'heartbeat') {
+      // A heartbeat sent a full interval after an offer reflects it either way (the job
+      // is listed, or already over): only younger offers still count against capacity.
+      const settled = Date.now() - this.#heartbeatMs();
+      for (const [leaseId, at] of conn.offered) if (at < settled) conn.offered.delete(leaseId);
+      for (const held of message.leases) conn.offered.delete(held.leaseId);
+      conn.capacity = Math.max(0, message.capacity - conn.offered.size);
+      const lost = await renewLeases(this.db, agentId, message.leases, this.options.leaseMs);
+      await this.db.update(agents).set({ lastSeenAt: new Date() }).where(eq(agents.id, agentId));
+      this.#send(conn, { type: 'heartbeat_ack', seq: message.seq, lost });
+      return;
+    }
+    const lease = await checkLease(this.db, agentId, message.jobId, message.leaseId);
+    if (!lease.ok) {
+      this.#log(`refused ${message.type} for job ${message.jobId}: ${lease.code}`);
+      this.#send(conn, {
+        type: 'error',
+        code: lease.code,
+        message: `${message.type}: ${lease.code.replace('_', ' ')} for job ${message.jobId}`,
+        jobId: message.jobId,
+      });
+      // A stale journal entry is settled too: the agent must not replay it forever.
+      if ('ref' in message && message.ref !== undefined)
+        this.#send(conn, { type: 'ack', ref: message.ref });
+      return;
+    }
+    await this.#leased(conn, message, lease);
+    if ('ref' in message && message.ref !== undefined)
+      this.#send(conn, { type: 'ack', ref: message.ref });
+  }
+
+  async #hello(conn: Connection, hello: Extract<AgentMessage, { type: 'hello' }>) {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      conn.ws.close(
+        CLOSE_CODES.versionMismatch,
+        `protocol ${hello.protocolVersion} is not the server's ${PROTOCOL_VERSION}`,
+      );
+      return;
+    }
+    // One agent per token: a reconnect finds its row and takes over from a stale socket.
+    const [existing] = await this.db.select().from(agents).where(eq(agents.tokenId, conn.tokenId));
+    const values = {
+      name: hello.name,
+      version: hello.agentVersion,
+      hardware: hello.hardware as unknown as Record<string, unknown>,
+      lastSeenAt: new Date(),
+    };
+    let agentId: string;
+    if (existing) {
+      await this.db.update(agents).set(values).where(eq(agents.id, existing.id));
+      agentId = existing.id;
+    } else {
+      const [row] = await this.db
+        .insert(agents)
+        .values({ ...values, orgId: conn.orgId, tokenId: conn.tokenId })
+        .returning({ id: agents.id });
+      if (!row) throw new Error('could not record the agent');
+      agentId = row.id;
+    }
+    for (const other of this.#connections) {
+      if (other !== conn && other.agentId === agentId)
+        other.ws.close(CLOSE_CODES.replaced, CLOSE_REASONS[CLOSE_CODES.replaced]?.message);
+    }
+    conn.agentId = agentId;
+    conn.capacity = hello.capacity;
+    await renewLeases(this.db, agentId, hello.leases, this.options.leaseMs);
+    this.#send(conn, {
+      type: 'welcome',
+      agentId,
+      protocolVersion: PROTOCOL_VERSION,
+      heartbeatMs: this.#heartbeatMs(),
+      leaseMs: this.options.leaseMs,
+    });
+    await this.#offer(conn);
+  }
+
+  async #leased(
+    conn: Connection,
+    message: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>,
+    lease: { runId: string; orgId: string; job: { type: string; projectId: string } },
+  ) {
+    const { runId } = lease;
+    switch (message.type) {
+      case 'job_accept':
+        await markRunning(this.db, message.jobId, message.leaseId);
+        this.events.emit({ type: 'status', runId, status: 'running' });
+        return;
+      case 'job_progress':
+        this.events.emit({ type: 'status', runId, status: 'running' });
+        return;
+      case 'job_metrics':
+        await logMetrics(this.db, lease.orgId, runId, message.points);
+        this.events.emit({
+          type: 'metrics',
+          runId,
+          keys: [...new Set(message.points.map((p) => p.key))],
+        });
+        return;
+      case 'job_artifact':
+        if (
+          message.checkpointStep !== undefined &&
+          message.artifact.path.startsWith(CHECKPOINT_PREFIX)
+        )
+          await recordCheckpoint(this.db, runId, message.checkpointStep);
+        this.events.emit({ type: 'artifacts', runId });
+        return;
+      case 'job_complete': {
+        conn.offered.delete(message.leaseId);
+        // Registered before the job reads as succeeded, so whoever waits on the job finds
+        // its model (the lease was checked just above; registration is once per run).
+        if (lease.job.type === 'train')
+          await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
+        await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
+        this.events.emit({ type: 'status', runId, status: 'succeeded' });
+        conn.capacity += 1;
+        await this.#offer(conn);
+        return;
+      }
+      case 'job_fail': {
+        conn.offered.delete(message.leaseId);
+        const done = await finishJob(
+          this.db,
+          message.jobId,
+          message.leaseId,
+          message.retryable ? 'retry' : 'failed',
+          message.reason,
+        );
+        this.events.emit({ type: 'status', runId, status: done?.status ?? 'failed' });
+        conn.capacity += 1;
+        await this.#offer(conn);
+        return;
+      }
+    }
+  }
+
+  /** Leases queued jobs to a connection while it has free capacity. */
+  async #offer(conn: Connection): Promise<void> {
+    if (conn.offering || !conn.agentId) return;
+    conn.offering = true;
+    try {
+      while (conn.capacity > 0 && conn.ws.readyState === conn.ws.OPEN) {
+        const lease = await leaseNextJob(
+          this.db,
+          { id: conn.agentId, orgId: conn.orgId },
+          this.options.leaseMs,
+        );
+        if (!lease) return;
+        conn.capacity -= 1;
+        conn.offered.set(lease.leaseId, Date.now());
+        this.#send(conn, {
+          type: 'job_offer',
+          jobId: lease.jobId,
+          leaseId: lease.leaseId,
+          runId: lease.runId,
+          projectId: lease.projectId,
+          leaseExpiresAt: lease.leaseExpiresAt.toISOString(),
+          attempt: lease.attempt,
+          job: lease.job,
+          resume: lease.resume,
+        });
+        this.#log(`leased job ${lease.jobId} (attempt ${lease.attempt}) to agent ${conn.agentId}`);
+      }
+    } finally {
+      conn.offering = false;
+    }
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      // A server that just started gives agents one lease length to reconnect and renew
+      // before it takes their jobs back: a restart alone loses no work.
+      const expired =
+        Date.now() - this.#startedAt >= this.options.leaseMs ? await expireLeases(this.db) : [];
+      if (expired.length) this.#log(`leases expired: ${expired.join(', ')}`);
+      await this.#closeRevoked();
+      for (const conn of this.#connections) await this.#offer(conn);
+    } catch (err) {
+      this.#log(`tick failed: ${(err as Error).message}`);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /** Closes sockets whose token was revoked, also by another server process or the CLI. */
+  async #closeRevoked(): Promise<void> {
+    const ids = [...new Set([...this.#connections].map((c) => c.tokenId))];
+    if (ids.length === 0) return;
+    const revoked = await this.db
+      .select({ id: tokens.id })
+      .from(tokens)
+      .where(and(inArray(tokens.id, ids), isNotNull(tokens.revokedAt)));
+    for (const { id } of revoked) this.revokeToken(id);
+  }
+
+  /** Closes every socket of a token at once; called where tokens are revoked. */
+  revokeToken(tokenId: string): void {
+    for (const conn of this.#connections) {
+      if (conn.tokenId === tokenId) {
+        conn.ws.close(CLOSE_CODES.revoked, CLOSE_REASONS[CLOSE_CODES.revoked]?.message);
+        conn.ws.terminate();
+      }
+    }
+  }
+
+  /** Tells the agent holding a job to stop it (cancel from the dashboard). */
+  cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void {
+    if (!agentId || !leaseId) return;
+    for (const conn of this.#connections) {
+      if (conn.agentId !== agentId) continue;
+      conn.offered.delete(leaseId);
+      this.#send(conn, { type: 'job_cancel', jobId, leaseId, reason });
+    }
+  }
+
+  /** Agent ids with a live socket. */
+  connectedAgents(): Set<string> {
+    return new Set([...this.#connections].flatMap((c) => (c.agentId ? [c.agentId] : [])));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const conn of this.#connections) conn.ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import {
+  cancelJob,
+  createJob,
+  createJobInput,
+  getJob,
+  listJobs,
+  retryJob,
+} from '../../domain/jobs/jobs.ts';
+import { defineRoute } from '../route.ts';
+
+export const jobOutput = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  runId: z.uuid().nullable(),
+  type: z.string(),
+  spec: z.record(z.string(), z.unknown()),
+  status: z.string(),
+  attempts: z.number(),
+  maxAttempts: z.number(),
+  agentId: z.uuid().nullable(),
+  step: z.number().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type JobOutput = z.infer<typeof jobOutput>;
+
+export function toJobOutput(row: Awaited<ReturnType<typeof getJob>>): JobOutput {
+  return {
+    id: row.id,
+    projectId: row.projectId,
+    runId: row.runId,
+    type: row.type,
+    spec: row.spec,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.maxAttempts,
+    agentId: row.leaseOwner,
+    step: row.step,
+    error: row.error,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+const jobId = z.object({ jobId: z.uuid() });
+
+export const jobRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/projects/{projectId}/jobs',
+    access: 'editor',
+    tag: 'jobs',
+    summary: 'Queue a job (train or sample) and create its run; an agent leases it',
+    params: z.object({ projectId: z.uuid() }),
+    body: createJobInput,
+    response: { status: 201, description: 'The queued job', schema: jobOutput },
+    handle: async (ctx, { params, body }) => {
+      const job = await createJob(
+        ctx.db,
+        ctx.principal.orgId,
+        ctx.principal.userId,
+        params.projectId,
+        body,
+      );
+      return { status: 201, json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id)) };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/jobs',
+    access: 'viewer',
+    tag: 'jobs',
+    summary: 'List a project’s jobs, newest first',
+    params: z.object({ projectId: z.uuid() }),
+    response: { status: 200, description: 'Jobs', schema: z.object({ jobs: z.array(jobOutput) }) },
+    handle: async (ctx, { params }) => ({
+      json: {
+        jobs: (await listJobs(ctx.db, ctx.principal.orgId, params.projectId)).map(toJobOutput),
+      },
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/jobs/{jobId}',
+    access: 'viewer',
+    tag: 'jobs',
+    summary: 'Read a job: status, attempts, progress (last step) and its run',
+    params: jobId,
+    response: { status: 200, description: 'The job', schema: jobOutput },
+    handle: async (ctx, { params }) => ({
+      json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, params.jobId)),
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/jobs/{jobId}/cancel',
+    access: 'editor',
+    tag: 'jobs',
+    summary: 'Cancel a job; its agent stops the job’s process',
+    params: jobId,
+    response: { status: 200, description: 'The cancelled job', schema: jobOutput },
+    handle: async (ctx, { params }) => {
+      const before = await cancelJob(ctx.db, ctx.principal.orgId, params.jobId);
+      ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
+      return { json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, params.jobId)) };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/jobs/{jobId}/retry',
+    access: 'editor',
+    tag: 'jobs',
+    summary: 'Queue a failed or cancelled job again; it resumes from its last checkpoint',
+    params: jobId,
+    response: { status: 200, description: 'The queued job', schema: jobOutput },
+    handle: async (ctx, { params }) => ({
+      json: toJobOutput(await retryJob(ctx.db, ctx.principal.orgId, params.jobId)),
+    }),
+  }),
+];

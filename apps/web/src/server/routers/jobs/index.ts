@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import {
+  cancelJob,
+  createJob,
+  createJobInput,
+  getJob,
+  listJobs,
+  retryJob,
+} from '../../domain/jobs/jobs.ts';
+import { jobOutput, toJobOutput } from '../../rest/routes/jobs.ts';
+import { editorProcedure, router, viewerProcedure } from '../../trpc/init.ts';
+
+const jobId = z.object({ jobId: z.uuid() });
+
+/** The dashboard's jobs: queue, list with progress, cancel, retry (same domain as REST). */
+export const jobsRouter = router({
+  list: viewerProcedure
+    .input(z.object({ projectId: z.uuid() }))
+    .output(z.array(jobOutput))
+    .query(async ({ ctx, input }) =>
+      (await listJobs(ctx.db, ctx.principal.orgId, input.projectId)).map(toJobOutput),
+    ),
+  create: editorProcedure
+    .input(createJobInput.extend({ projectId: z.uuid() }))
+    .output(jobOutput)
+    .mutation(async ({ ctx, input }) => {
+      const { projectId, ...rest } = input;
+      const job = await createJob(
+        ctx.db,
+        ctx.principal.orgId,
+        ctx.principal.userId,
+        projectId,
+        rest,
+      );
+      return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id));
+    }),
+  cancel: editorProcedure
+    .input(jobId)
+    .output(jobOutput)
+    .mutation(async ({ ctx, input }) => {
+      const before = await cancelJob(ctx.db, ctx.principal.orgId, input.jobId);
+      ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
+      return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, input.jobId));
+    }),
+  retry: editorProcedure
+    .input(jobId)
+    .output(jobOutput)
+    .mutation(async ({ ctx, input }) =>
+      toJobOutput(await retryJob(ctx.db, ctx.principal.orgId, input.jobId)),
+    ),
+});

@@ -1,0 +1,218 @@
+import { hardwareProfileSchema } from '@anneal/engine/config';
+import { z } from 'zod';
+import { jobSpecSchema } from './jobs.ts';
+
+/**
+ * Bumped on any incompatible change. Agent and server must agree exactly; a mismatch
+ * closes the socket with CLOSE_CODES.versionMismatch.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Frames above this are refused unread; bytes go over HTTP, never the socket. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+const id = z.uuid();
+const lease = { jobId: id, leaseId: id };
+/** Journaled messages carry the agent's sequence number; the server acks it once stored. */
+const journaled = { ...lease, ref: z.number().int().min(0).optional() };
+
+export const metricPointSchema = z.object({
+  key: z.string().min(1).max(250),
+  step: z.number().int().min(0),
+  value: z.number().refine(Number.isFinite, { message: 'must be a finite number' }),
+});
+export type MetricPoint = z.infer<typeof metricPointSchema>;
+
+export const artifactRefSchema = z.object({
+  path: z.string().min(1).max(1000),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().min(0),
+});
+export type ArtifactRef = z.infer<typeof artifactRefSchema>;
+
+// Agent -> server.
+
+export const helloSchema = z.object({
+  type: z.literal('hello'),
+  agentVersion: z.string().min(1).max(100),
+  protocolVersion: z.number().int(),
+  name: z.string().min(1).max(200),
+  hardware: hardwareProfileSchema,
+  /** How many more jobs this agent takes now (0 while it is busy). */
+  capacity: z.number().int().min(0).max(64),
+  /** Leases still held from before a reconnect: renewed at once, before any sweep. */
+  leases: z.array(z.object(lease)).max(64).default([]),
+});
+
+export const heartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  seq: z.number().int().min(0),
+  capacity: z.number().int().min(0).max(64),
+  /** The leases this agent holds; each is renewed, the ones the server refuses come back. */
+  leases: z.array(z.object(lease)).max(64),
+});
+
+export const jobAcceptSchema = z.object({ type: z.literal('job_accept'), ...lease });
+
+export const jobProgressSchema = z.object({
+  type: z.literal('job_progress'),
+  ...journaled,
+  step: z.number().int().min(0),
+  total: z.number().int().min(1),
+  message: z.string().max(1000).optional(),
+});
+
+export const jobMetricsSchema = z.object({
+  type: z.literal('job_metrics'),
+  ...journaled,
+  points: z.array(metricPointSchema).min(1).max(10_000),
+});
+
+export const jobArtifactSchema = z.object({
+  type: z.literal('job_artifact'),
+  ...journaled,
+  artifact: artifactRefSchema,
+  /** Set on the last file of a checkpoint: the checkpoint at this step is complete. */
+  checkpointStep: z.number().int().min(0).optional(),
+});
+
+export const jobCompleteSchema = z.object({
+  type: z.literal('job_complete'),
+  ...journaled,
+  summary: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const jobFailSchema = z.object({
+  type: z.literal('job_fail'),
+  ...journaled,
+  reason: z.string().min(1).max(4000),
+  /** False when retrying cannot help (a bad spec); the job fails without a new attempt. */
+  retryable: z.boolean().default(true),
+});
+
+export const agentMessageSchema = z.discriminatedUnion('type', [
+  helloSchema,
+  heartbeatSchema,
+  jobAcceptSchema,
+  jobProgressSchema,
+  jobMetricsSchema,
+  jobArtifactSchema,
+  jobCompleteSchema,
+  jobFailSchema,
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+export type AgentMessageInput = z.input<typeof agentMessageSchema>;
+
+// Server -> agent.
+
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  agentId: id,
+  protocolVersion: z.number().int(),
+  heartbeatMs: z.number().int().positive(),
+  leaseMs: z.number().int().positive(),
+});
+
+export const heartbeatAckSchema = z.object({
+  type: z.literal('heartbeat_ack'),
+  seq: z.number().int().min(0),
+  /** Leases the server no longer honours: the agent stops those jobs. */
+  lost: z.array(z.object(lease)),
+});
+
+export const jobOfferSchema = z.object({
+  type: z.literal('job_offer'),
+  ...lease,
+  runId: id,
+  projectId: id,
+  leaseExpiresAt: z.iso.datetime(),
+  attempt: z.number().int().min(1),
+  job: jobSpecSchema,
+  /** The run's last uploaded checkpoint, when a re-leased job resumes. */
+  resume: z
+    .object({ step: z.number().int().min(0), artifacts: z.array(artifactRefSchema) })
+    .nullable(),
+});
+
+export const jobCancelSchema = z.object({
+  type: z.literal('job_cancel'),
+  ...lease,
+  reason: z.string(),
+});
+
+export const errorCodes = [
+  'malformed',
+  'stale_lease',
+  'not_yours',
+  'unknown_job',
+  'internal',
+] as const;
+
+export const errorSchema = z.object({
+  type: z.literal('error'),
+  code: z.enum(errorCodes),
+  message: z.string(),
+  /** The job the refused message was about, when it named one. */
+  jobId: id.optional(),
+});
+
+/** Answers a message that needs it (progress, metrics, complete...), so the journal may drop it. */
+export const ackSchema = z.object({ type: z.literal('ack'), ref: z.number().int().min(0) });
+
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  welcomeSchema,
+  heartbeatAckSchema,
+  jobOfferSchema,
+  jobCancelSchema,
+  errorSchema,
+  ackSchema,
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+export type JobOffer = z.infer<typeof jobOfferSchema>;
+
+/** WebSocket close codes (4000-4999 are the application's) and what the agent does next. */
+export const CLOSE_CODES = {
+  badToken: 4001,
+  versionMismatch: 4002,
+  revoked: 4003,
+  malformedFlood: 4004,
+  helloTimeout: 4005,
+  replaced: 4006,
+} as const;
+
+export const CLOSE_REASONS: Record<number, { message: string; reconnect: boolean }> = {
+  [CLOSE_CODES.badToken]: { message: 'unknown or revoked agent token', reconnect: false },
+  [CLOSE_CODES.versionMismatch]: {
+    message: `protocol version mismatch: upgrade the agent or the server`,
+    reconnect: false,
+  },
+  [CLOSE_CODES.revoked]: { message: 'the agent token was revoked', reconnect: false },
+  [CLOSE_CODES.malformedFlood]: { message: 'too many malformed messages', reconnect: true },
+  [CLOSE_CODES.helloTimeout]: { message: 'no hello in time', reconnect: true },
+  [CLOSE_CODES.replaced]: { message: 'another connection took over this agent', reconnect: false },
+};
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false; error: string };
+
+function parseWith<T>(schema: z.ZodType<T>, raw: string | Buffer): Parsed<T> {
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      error: `${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`,
+    };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+/** Parses one frame from an agent; never throws. */
+export const parseAgentMessage = (raw: string | Buffer) => parseWith(agentMessageSchema, raw);
+/** Parses one frame from the server; never throws. */
+export const parseServerMessage = (raw: string | Buffer) => parseWith(serverMessageSchema, raw);
