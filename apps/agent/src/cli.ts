@@ -11,7 +11,17 @@ import { sample } from './commands/sample.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 
-const commands: Command[] = [train, sample, evaluate, importCommand, bench, doctor, agent, submit, login];
+const commands: Command[] = [
+  train,
+  sample,
+  evaluate,
+  importCommand,
+  bench,
+  doctor,
+  agent,
+  submit,
+  login,
+];
 
 const stdio: CommandIO = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -19,7 +19,8 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   await expect(page.getByText('No runs yet')).toBeVisible();
 
   const token = await createApiToken(page, server, 'e2e script');
-  const [stored] = await server.sql`select kind, token_hash, prefix from tokens where name = 'e2e script'`;
+  const [stored] =
+    await server.sql`select kind, token_hash, prefix from tokens where name = 'e2e script'`;
   expect(stored?.kind).toBe('api');
   expect(stored?.token_hash).not.toBe(token);
   expect(token.startsWith(stored?.prefix)).toBe(true);

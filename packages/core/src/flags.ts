@@ -17,6 +17,8 @@ export function parseFlags<S extends z.ZodType>(
   argv: string[],
   options: Options,
   schema: S,
+  /** Values used where a flag is absent (environment variables, stored config). */
+  defaults: Record<string, unknown> = {},
 ): z.infer<S> {
   let values: Record<string, unknown>;
   try {
