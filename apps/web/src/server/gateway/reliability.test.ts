@@ -79,6 +79,13 @@ async function until<T>(
   return last;
 }
 
+async function stopAgent(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 beforeAll(async () => {
@@ -126,7 +133,8 @@ describe('reliability with real agents', () => {
     expect(await lossSteps(queued.runId)).toEqual(range(STEPS));
     const models = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/models`);
     expect(JSON.stringify(models.json)).toContain('shapes-tiny-8');
-    second.child.kill('SIGTERM');
+    // Gone before the next test queues a job, so no other test's job is leased to it.
+    await stopAgent(second.child);
   });
 
   it('the server restarted mid-job: the agent reconnects, replays its journal, the job finishes, nothing is lost', async () => {
@@ -152,7 +160,8 @@ describe('reliability with real agents', () => {
     expect(done, agent.log.join('')).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(agent.log.join('')).toMatch(/backoff/);
     expect(await lossSteps(queued.runId)).toEqual(range(STEPS));
-    agent.child.kill('SIGTERM');
+    // Gone before the next test queues a job, so no other test's job is leased to it.
+    await stopAgent(agent.child);
   });
 
   it('anneal submit train --wait --json, then submit sample from that run: the CLI client end to end', async () => {
