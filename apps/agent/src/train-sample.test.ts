@@ -1,26 +1,12 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runAnneal } from './testing/run-cli.ts';
 
-const repoRoot = join(import.meta.dirname, '..', '..', '..');
 const home = mkdtempSync(join(tmpdir(), 'anneal-cli-home-'));
 
-function anneal(args: string[]) {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'apps/agent/bin/anneal.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ANNEAL_HOME: home },
-  });
-  const lines = r.stdout.trim().split('\n');
-  let json: Record<string, unknown> | null = null;
-  try {
-    json = JSON.parse(lines[lines.length - 1] ?? '');
-  } catch {
-    json = null;
-  }
-  return { ...r, json };
-}
+const anneal = (args: string[]) => runAnneal(args, home);
 
 const small = [
   '--dataset',
