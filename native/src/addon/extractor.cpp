@@ -8,7 +8,7 @@
 //   classes}>. images: Uint8Array NHWC of `shape` [n, h, w, c].
 // config: {kind: 'classifier'|'autoencoder', resolution, inChannels, channels: number[],
 //   featureDim, groups, numClasses}. training: {steps, batchSize, lr, warmupSteps,
-//   weightDecay, gradClip, noise, seed}.
+//   weightDecay, gradClip, noise, shift, seed}.
 #include <cstring>
 
 #include "addon/convert.h"
@@ -60,6 +60,7 @@ ExtractorTraining TrainingFromJs(const Napi::Object& o) {
   t.weight_decay = NumberField(o, "training", "weightDecay", t.weight_decay, 0);
   t.grad_clip = NumberField(o, "training", "gradClip", t.grad_clip, 0);
   t.noise = NumberField(o, "training", "noise", t.noise, 0);
+  t.shift = static_cast<int>(NumberField(o, "training", "shift", t.shift, 0));
   t.seed = static_cast<std::uint64_t>(NumberField(o, "training", "seed", 0, 0));
   return t;
 }

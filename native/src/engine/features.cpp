@@ -29,11 +29,29 @@ mx::array cross_entropy(const mx::array& logits, const mx::array& labels) {
   return mx::mean(mx::subtract(mx::logsumexp(logits, 1), mx::squeeze(picked, 1)));
 }
 
-// The training objective of either kind; `key` draws the autoencoder's corruption.
+// Moves each image by its own random (dy, dx) in [-shift, shift], replicating the edges. A
+// classifier trained on 9,000 MNIST digits memorizes where their strokes sit; seeing each digit
+// at many offsets is what lifts its held-out accuracy past 98%.
+mx::array random_translate(const mx::array& x, int shift, const mx::array& key) {
+  const int B = x.shape(0), H = x.shape(1), W = x.shape(2);
+  auto [ky, kx] = mx::random::split(key);
+  auto offsets = [&](int size, const mx::array& k, const mx::Shape& along) {
+    auto d = mx::random::randint(-shift, shift + 1, {B, 1, 1, 1}, mx::int32, k);
+    auto base = mx::reshape(mx::arange(size, mx::int32), along);
+    return mx::clip(mx::add(base, d), mx::array(0), mx::array(size - 1));
+  };
+  auto rows = offsets(H, ky, {1, H, 1, 1});
+  auto cols = offsets(W, kx, {1, 1, W, 1});
+  return mx::take_along_axis(mx::take_along_axis(x, rows, 1), cols, 2);
+}
+
+// The training objective of either kind; `key` draws the classifier's shifts or the
+// autoencoder's corruption.
 mx::array extractor_loss(const Params& p, const ExtractorConfig& c, const mx::array& x, const mx::array& labels,
-                         const mx::array& key, float noise) {
+                         const mx::array& key, float noise, int shift) {
   if (c.kind == ExtractorKind::Classifier) {
-    return cross_entropy(classifier_logits(p, c, extractor_features(p, c, x)), labels);
+    auto seen = shift > 0 ? random_translate(x, shift, key) : x;
+    return cross_entropy(classifier_logits(p, c, extractor_features(p, c, seen)), labels);
   }
   // Denoising autoencoder (Vincent et al. 2008): reconstruct x from x + noise.
   auto noisy = mx::add(x, mx::multiply(mx::random::normal(x.shape(), mx::float32, key), mx::array(noise)));
@@ -76,13 +94,14 @@ TrainedExtractor train_extractor(const ExtractorConfig& config, const ExtractorT
   const Params names = params;
   const double clip = training.grad_clip;
   const float noise = static_cast<float>(training.noise);
+  const int shift = training.shift;
   // Inputs: [params | m | v | x, labels, key, lr, t]; outputs: [loss | params | m | v].
-  auto fn = [P, names, config, adamw, clip, noise](const std::vector<mx::array>& in) {
+  auto fn = [P, names, config, adamw, clip, noise, shift](const std::vector<mx::array>& in) {
     const auto& x = in[3 * P];
     const auto& labels = in[3 * P + 1];
     const auto& key = in[3 * P + 2];
     auto loss_fn = [&](const std::vector<mx::array>& ps) {
-      return extractor_loss(unflatten(names, ps), config, x, labels, key, noise);
+      return extractor_loss(unflatten(names, ps), config, x, labels, key, noise, shift);
     };
     std::vector<mx::array> ps(in.begin(), in.begin() + P);
     std::vector<mx::array> ms(in.begin() + P, in.begin() + 2 * P);
@@ -142,7 +161,7 @@ ExtractorReport evaluate_extractor(const Params& params, const ExtractorConfig& 
     auto x = to_unit_range(mx::slice(heldout.images, {start, 0, 0, 0},
                                      {start + b, heldout.images.shape(1), heldout.images.shape(2), heldout.images.shape(3)}));
     auto y = mx::slice(heldout.labels, {start}, {start + b});
-    auto loss = extractor_loss(params, config, x, y, step_key(training.seed ^ 0xE7A1u, start), static_cast<float>(training.noise));
+    auto loss = extractor_loss(params, config, x, y, step_key(training.seed ^ 0xE7A1u, start), static_cast<float>(training.noise), 0);
     if (config.kind == ExtractorKind::Classifier) {
       auto pred = mx::argmax(classifier_logits(params, config, extractor_features(params, config, x)), 1);
       auto hits = mx::sum(mx::astype(mx::equal(pred, y), mx::float32));

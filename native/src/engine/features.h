@@ -20,6 +20,7 @@ struct ExtractorTraining {
   double weight_decay = 1e-4;
   double grad_clip = 1.0;
   double noise = 0.3;  // autoencoder: std of the Gaussian corruption in [-1, 1] pixel units
+  int shift = 0;       // classifier: each training image moves by up to +-shift pixels (augmentation)
   std::uint64_t seed = 0;
   bool compile = true;
 };

@@ -30,6 +30,7 @@ const training: ExtractorTraining = {
   weightDecay: 1e-4,
   gradClip: 1,
   noise: 0.3,
+  shift: 0,
   seed: 0,
 };
 
@@ -97,8 +98,33 @@ describe('FeatureExtractor', () => {
     const k = extractorKey(data.hash, config, training);
     expect(extractorKey(data.hash, { ...config }, { ...training })).toBe(k);
     expect(extractorKey(data.hash, config, { ...training, seed: 1 })).not.toBe(k);
+    expect(extractorKey(data.hash, config, { ...training, shift: 2 })).not.toBe(k);
     expect(extractorKey(data.hash, { ...config, featureDim: 64 }, training)).not.toBe(k);
     expect(extractorKey('0'.repeat(64), config, training)).not.toBe(k);
+  });
+
+  it('trains with random shifts: a different network from the same seed, still learning', async () => {
+    const options = {
+      datasetHash: data.hash,
+      trainShards: data.train,
+      heldoutShards: data.heldout,
+    };
+    const losses: number[] = [];
+    const shifted = await FeatureExtractor.obtain({
+      ...options,
+      config,
+      training: { ...training, shift: 3 },
+      home,
+      onProgress: (_s, _t, loss) => losses.push(loss),
+    });
+    const plain = await FeatureExtractor.obtain({ ...options, config, training, home });
+    expect(shifted.id).not.toBe(plain.id);
+    expect(shifted.metadata.training.shift).toBe(3);
+    // Same init and batches; only the shifts differ, so the held-out loss must too.
+    expect(shifted.metadata.heldoutLoss).not.toBe(plain.metadata.heldoutLoss);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(losses.slice(-20))).toBeLessThan(mean(losses.slice(0, 20)));
+    expect(shifted.metadata.heldoutAccuracy).toBeGreaterThan(0.4);
   });
 
   it('trains a denoising autoencoder for unlabelled data', async () => {

@@ -31,6 +31,8 @@ export const extractorTrainingSchema = z.object({
   gradClip: z.number().min(0),
   /** Autoencoder input corruption (std in [-1, 1] units). */
   noise: z.number().min(0),
+  /** Classifier augmentation: each training image moves by up to +-shift pixels. */
+  shift: z.number().int().min(0).default(0),
   seed: z.number().int().min(0),
 });
 export type ExtractorTraining = z.infer<typeof extractorTrainingSchema>;
@@ -84,6 +86,7 @@ export function defaultExtractor(options: {
       weightDecay: 1e-4,
       gradClip: 1,
       noise: 0.3,
+      shift: classifier ? 2 : 0,
       seed: 0,
     },
   };

@@ -50,6 +50,7 @@ beforeAll(async () => {
       weightDecay: 1e-4,
       gradClip: 1,
       noise: 0.3,
+      shift: 0,
       seed: 0,
     },
     home,
