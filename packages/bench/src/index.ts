@@ -1,12 +1,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { Model } from '@anneal/engine';
 import { benchCeiling, benchProfile } from './ceiling.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
 import { type ResultFile, readResults, renderResults, writeResult } from './report.ts';
-import { benchSampling, type QualityProbe } from './sampling.ts';
+import {
+  benchSampling,
+  type QualityProbe,
+  samplingToTarget,
+  type ToTargetOptions,
+} from './sampling.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
@@ -14,9 +20,20 @@ export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
-export { type QualityProbe, samplingToTarget, type TargetResult } from './sampling.ts';
+export {
+  type QualityProbe,
+  samplingToTarget,
+  stepsForNfe,
+  type TargetResult,
+  type ToTargetOptions,
+  type ToTargetResult,
+} from './sampling.ts';
 
-export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
+export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling', 'to-target'] as const;
+/** What runs without --only: to-target needs a trained model and a quality probe. */
+export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
+/** Benchmarks that need no reference environment (bench/setup.sh). */
+const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target'];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
@@ -83,6 +100,8 @@ export interface BenchOptions {
   model?: string;
   /** Sampling: an FD probe (from `anneal eval`) so samplers report quality beside cost. */
   quality?: QualityProbe;
+  /** to-target: the ladder, reference and target (the probe is `quality`). */
+  toTarget?: Omit<ToTargetOptions, 'quality' | 'log' | 'onPartial'>;
   /**
    * Where results go (default bench/results, or bench/results/<scale> below full size) and the
    * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
@@ -103,8 +122,14 @@ export interface BenchRun {
 export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const scale = SCALES[opts.scale];
   const threads = opts.threads ?? 1;
-  const only = new Set(opts.only ?? BENCHMARKS);
-  const needsVenv = [...only].some((n) => n !== 'sampling');
+  const only = new Set<BenchmarkName>(opts.only ?? DEFAULT_BENCHMARKS);
+  const needsVenv = [...only].some((n) => !ENGINE_ONLY.includes(n));
+  if (only.has('to-target') && !(opts.model && opts.quality && opts.toTarget)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'to-target needs a trained checkpoint (--model DIR) to measure FD on; it has no default model',
+    );
+  }
   if (needsVenv && !hasVenv()) {
     throw new AppError(
       'PRECONDITION_FAILED',
@@ -126,20 +151,24 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const record = async <T>(
     name: BenchmarkName,
     options: Record<string, unknown>,
-    fn: () => Promise<T>,
+    fn: (partial: (result: T) => void) => Promise<T>,
   ) => {
     const machine = describeMachine(threads);
     const started = performance.now();
-    const result = await fn();
-    const file: ResultFile<T> = {
+    const file = (result: T, complete: boolean): ResultFile<T> => ({
       name,
       machine,
       load_avg_end: loadAverage(),
       seconds: (performance.now() - started) / 1000,
       options: { scale: opts.scale, ...options },
+      ...(complete ? {} : { partial: true }),
       result,
-    };
-    files.push({ name, path: writeResult(dir, file), result: file });
+    });
+    // A long benchmark writes what it has as it goes, marked partial, so stopping it early
+    // keeps the finished part.
+    const result = await fn((r) => writeResult(dir, file(r, false)));
+    const done = file(result, true);
+    files.push({ name, path: writeResult(dir, done), result: done });
     return result;
   };
 
@@ -184,6 +213,33 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     await record('sampling', options, () =>
       benchSampling({ ...options, model: opts.model, home: opts.home, quality: opts.quality, log }),
     );
+  }
+  if (only.has('to-target') && opts.model && opts.quality && opts.toTarget) {
+    const { model: dir, quality, toTarget } = opts;
+    const options = { model: dir, ...toTarget };
+    await record('to-target', options, async (partial) => {
+      const model = Model.load(dir);
+      const c = model.config;
+      const about = {
+        model: `${dir}: ${c.preset ?? 'custom'} preset, ${c.parameterization} parameterization${
+          c.dataset
+            ? `, trained on ${c.dataset.name} ${c.dataset.resolution}x${c.dataset.resolution}`
+            : ''
+        }`,
+        parameters: model.parameterCount(),
+      };
+      try {
+        const result = await samplingToTarget(model, {
+          ...toTarget,
+          quality,
+          log,
+          onPartial: (r) => partial({ ...about, ...r }),
+        });
+        return { ...about, ...result };
+      } finally {
+        model.dispose();
+      }
+    });
   }
   if (only.has('ceiling') && training) {
     const t = training;

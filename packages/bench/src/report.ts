@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
-import type { SamplingResult } from './sampling.ts';
+import type { SamplingResult, ToTargetResult } from './sampling.ts';
 import type { TrainingCaseResult } from './training.ts';
 
 /** One bench/results/<name>.json: the machine and load it ran under, its options and result. */
@@ -13,6 +13,8 @@ export interface ResultFile<T = unknown> {
   load_avg_end: number[];
   seconds: number;
   options: Record<string, unknown>;
+  /** Set while a long benchmark is still running (or was stopped): only part of the result. */
+  partial?: boolean;
   result: T;
 }
 
@@ -110,6 +112,29 @@ function sampling(f: ResultFile<SamplingResult>): string {
   )}`;
 }
 
+function toTarget(f: ResultFile<ToTargetResult & { model: string; parameters: number }>): string {
+  const r = f.result;
+  const ref = r.reference;
+  const stated =
+    r.factor === null
+      ? `FD <= ${fmt(r.target_fd, 3)} (given)`
+      : `FD <= ${fmt(r.target_fd, 3)} = ${r.factor} x the reference's ${fmt(ref.fd, 3)} (${ref.sampler}, ${ref.steps} steps, NFE ${ref.nfe_per_image}, ${fmt(ref.seconds, 0)} s)`;
+  const rows = r.samplers.map((s) => {
+    const last = s.tried[s.tried.length - 1];
+    return [
+      s.sampler,
+      s.steps === null ? `not within ${last?.steps ?? 0} steps` : s.steps,
+      s.nfe_per_image ?? '-',
+      fmt(s.seconds, 0),
+      s.tried.map((t) => `${t.nfe_per_image}: ${fmt(t.fd, 3)}`).join(', '),
+    ];
+  });
+  return `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per run, one seed for all runs. FD: ${r.quality}. Target: ${stated}.${f.partial ? ' **Partial: the run was stopped before every sampler finished.**' : ''}\n\n${table(
+    ['sampler', 'steps to target', 'NFE / image', 'wall s (n images)', 'ladder tried (NFE: FD)'],
+    rows,
+  )}`;
+}
+
 function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[] }>): string {
   const { ceiling: c, profile } = f.result;
   const parts = [
@@ -176,6 +201,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
   sampling: { title: 'Sampling', render: sampling },
   ceiling: { title: "The machine's ceiling and where the step's time goes", render: ceiling },
+  'to-target': { title: 'Sampling: NFE and wall time to reach a stated FD', render: toTarget },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

@@ -128,55 +128,139 @@ export async function benchSampling(opts: SamplingOptions): Promise<SamplingResu
   }
 }
 
+export interface TargetTry {
+  steps: number;
+  nfe_per_image: number;
+  fd: number;
+  seconds: number;
+}
+
 export interface TargetResult {
   sampler: SamplerName;
   target_fd: number;
-  /** The fewest steps in the sweep whose FD meets the target, or null if none did. */
+  /** The fewest steps of the ladder whose FD meets the target, or null if none did. */
   steps: number | null;
   nfe_per_image: number | null;
+  /** Wall time of that sampling run (all n images). */
   seconds: number | null;
-  /** Every (steps, FD, NFE, seconds) tried, in order. */
-  tried: Array<{ steps: number; fd: number; nfe_per_image: number; seconds: number }>;
+  /** Every rung tried, in order. */
+  tried: TargetTry[];
 }
 
 /**
- * NFE and wall time to reach a stated FD (issue 4, Benchmarks 3): for each sampler, the step
- * counts of `sweep` in increasing order until the probe's FD is at or below `targetFd`. Needs a
- * quality probe (`anneal eval`'s FD); the sweep stops at the first step count that meets it.
+ * Steps that spend about `nfe` network evaluations per image: Heun's 2nd-order steps cost two
+ * (the last one, to sigma = 0, one), every other sampler's one. A ladder in NFE compares
+ * samplers at equal cost.
+ */
+export function stepsForNfe(sampler: SamplerName, nfe: number): number {
+  return sampler === 'heun' ? Math.max(1, Math.round((nfe + 1) / 2)) : Math.max(1, nfe);
+}
+
+export interface ToTargetOptions {
+  quality: QualityProbe;
+  n: number;
+  /** NFE per image of each rung, climbed in increasing order until the target is met. */
+  nfeLadder: readonly number[];
+  samplers?: readonly SamplerName[];
+  /** The run that states the target: FD(reference) x `factor`, unless `targetFd` is given. */
+  reference: { sampler: SamplerName; steps: number };
+  factor?: number;
+  targetFd?: number;
+  seed?: number;
+  log?: Log;
+  /** Called after the reference and after each sampler, so a long run keeps what it has. */
+  onPartial?: (r: ToTargetResult) => void;
+}
+
+export interface ToTargetResult {
+  n: number;
+  quality: string;
+  reference: TargetTry & { sampler: SamplerName };
+  factor: number | null;
+  target_fd: number;
+  samplers: TargetResult[];
+}
+
+async function timedSample(
+  model: Model,
+  quality: QualityProbe,
+  sampler: SamplerName,
+  steps: number,
+  n: number,
+  seed: number,
+): Promise<TargetTry> {
+  const started = performance.now();
+  const s = await model.sample({ sampler, steps, n, seed });
+  const seconds = (performance.now() - started) / 1000;
+  return { steps, nfe_per_image: s.nfe, fd: await quality.fd(s.images, s.shape), seconds };
+}
+
+/**
+ * NFE and wall time to reach a stated FD (issue 4, Benchmarks 3). The target is stated first:
+ * `targetFd`, or the FD of a reference run (a sampler at many steps) times `factor`. Then each
+ * sampler climbs the NFE ladder and stops at the first rung whose FD meets the target. All
+ * runs draw the same noise (one seed), so differences are the samplers'.
  */
 export async function samplingToTarget(
   model: Model,
-  opts: {
-    quality: QualityProbe;
-    targetFd: number;
-    sweep: readonly number[];
-    n: number;
-    samplers?: readonly SamplerName[];
-  },
-): Promise<TargetResult[]> {
-  const sweep = [...opts.sweep].sort((a, b) => a - b);
-  const out: TargetResult[] = [];
+  opts: ToTargetOptions,
+): Promise<ToTargetResult> {
+  const seed = opts.seed ?? 0;
+  const log = opts.log ?? (() => {});
+  const ladder = [...new Set(opts.nfeLadder)].sort((a, b) => a - b);
+  if (ladder.length === 0 || ladder.some((x) => !Number.isInteger(x) || x < 1))
+    throw new RangeError(
+      `the NFE ladder needs positive integers (got ${opts.nfeLadder.join(', ')})`,
+    );
+  log(`to-target: reference ${opts.reference.sampler} ${opts.reference.steps} steps, n ${opts.n}`);
+  const ref = await timedSample(
+    model,
+    opts.quality,
+    opts.reference.sampler,
+    opts.reference.steps,
+    opts.n,
+    seed,
+  );
+  const factor = opts.targetFd === undefined ? (opts.factor ?? 1.1) : null;
+  const target = opts.targetFd ?? ref.fd * (factor as number);
+  log(
+    `to-target: reference FD ${ref.fd.toFixed(3)} in ${ref.seconds.toFixed(0)} s; target FD <= ${target.toFixed(3)}`,
+  );
+  const result: ToTargetResult = {
+    n: opts.n,
+    quality: opts.quality.describe,
+    reference: { sampler: opts.reference.sampler, ...ref },
+    factor,
+    target_fd: target,
+    samplers: [],
+  };
+  opts.onPartial?.(result);
   for (const sampler of opts.samplers ?? samplerNames) {
     const r: TargetResult = {
       sampler,
-      target_fd: opts.targetFd,
+      target_fd: target,
       steps: null,
       nfe_per_image: null,
       seconds: null,
       tried: [],
     };
-    for (const steps of sweep) {
-      const started = performance.now();
-      const s = await model.sample({ sampler, steps, n: opts.n, seed: 0 });
-      const seconds = (performance.now() - started) / 1000;
-      const fd = await opts.quality.fd(s.images, s.shape);
-      r.tried.push({ steps, fd, nfe_per_image: s.nfe, seconds });
-      if (fd <= opts.targetFd) {
-        Object.assign(r, { steps, nfe_per_image: s.nfe, seconds });
+    const stepsTried = new Set<number>();
+    for (const nfe of ladder) {
+      const steps = stepsForNfe(sampler, nfe);
+      if (stepsTried.has(steps)) continue;
+      stepsTried.add(steps);
+      const t = await timedSample(model, opts.quality, sampler, steps, opts.n, seed);
+      r.tried.push(t);
+      log(
+        `to-target: ${sampler} ${steps} steps (NFE ${t.nfe_per_image}): FD ${t.fd.toFixed(3)}, ${t.seconds.toFixed(0)} s`,
+      );
+      if (t.fd <= target) {
+        Object.assign(r, { steps, nfe_per_image: t.nfe_per_image, seconds: t.seconds });
         break;
       }
     }
-    out.push(r);
+    result.samplers.push(r);
+    opts.onPartial?.(result);
   }
-  return out;
+  return result;
 }

@@ -1,50 +1,142 @@
-import { BENCHMARKS, type BenchmarkName, runBench } from '@anneal/bench';
+import { resolve } from 'node:path';
+import { BENCHMARKS, type BenchmarkName, type QualityProbe, runBench } from '@anneal/bench';
+import { Model, samplerNames, samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
+import { qualityRuler } from '../quality/evaluate.ts';
+import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command } from './command.ts';
 
 const usage = `Usage: anneal bench [--quick] [--only NAME[,NAME]] [--model DIR] [--threads N] [--json]
 
 Runs Anneal's benchmarks (DESIGN.md section 8) and writes bench/results/<name>.json and
 bench/RESULTS.md:
-  training  images/s, step ms and peak memory of the engine vs the same U-Net in MLX Python
-            vs diffusers' UNet2DModel on PyTorch, presets tiny and small, batch 32
-  interop   a random diffusers UNet2DModel through \`anneal import diffusers\` and the engine
-  sampling  images/s and NFE per image for each sampler at fixed steps
-  ceiling   matmul GFLOP/s, the training step's share of it, and where the step's time goes
-Needs the reference environment (bench/setup.sh) for all but sampling.
+  training   images/s, step ms and peak memory of the engine vs the same U-Net in MLX Python
+             vs diffusers' UNet2DModel on PyTorch, presets tiny and small, batch 32
+  interop    a random diffusers UNet2DModel through \`anneal import diffusers\` and the engine
+  sampling   images/s and NFE per image for each sampler at fixed steps
+  ceiling    matmul GFLOP/s, the training step's share of it, and where the step's time goes
+  to-target  NFE and wall time for each sampler to reach a stated FD on --model (only with
+             --only; FD as \`anneal eval\` measures it, on n samples against n held-out images)
+Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
-  --model DIR      sampling: a checkpoint instead of a tiny model trained on the spot
+  --model DIR      a checkpoint: sampling's model (instead of a tiny one trained on the spot)
+                   and to-target's
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
+  --out DIR        write the results and their RESULTS.md to DIR instead
   --json           print one JSON object (the last stdout line)
-  -h, --help       show this help`;
+  -h, --help       show this help
 
-const flagsSchema = z.object({
-  quick: z.boolean().default(false),
-  json: z.boolean().default(false),
-  only: z
+to-target options:
+  --n N              samples per run, and real images per set (default 1000)
+  --reference S:K    the run that states the target: sampler S at K steps (default dpmpp-2m:50)
+  --factor X         target FD = X x the reference's FD (default 1.1)
+  --target-fd F      state the target directly instead
+  --ladder A,B,...   NFE per image to try, climbing until the target is met
+                     (default 5,10,20,50,100,250)
+  --samplers S,...   which samplers climb (default all: ${samplerNames.join(', ')})
+  --seed N           noise seed for every run; also picks the real images (default 0)
+  --extractor-steps N, --extractor-width N
+                     a non-default extractor, as for \`anneal eval\``;
+
+const list = <T>(item: z.ZodType<T>) =>
+  z
     .string()
     .optional()
     .transform((s, ctx) => {
       if (s === undefined) return undefined;
-      const names = s.split(',').map((x) => x.trim());
-      for (const n of names) {
-        if (!(BENCHMARKS as readonly string[]).includes(n)) {
+      const out: T[] = [];
+      for (const part of s.split(',')) {
+        const r = item.safeParse(part.trim());
+        if (!r.success) {
+          ctx.addIssue({ code: 'custom', message: `"${part}": ${r.error.issues[0]?.message}` });
+          return z.NEVER;
+        }
+        out.push(r.data);
+      }
+      return out;
+    });
+
+const flagsSchema = z
+  .object({
+    quick: z.boolean().default(false),
+    json: z.boolean().default(false),
+    only: list(z.enum(BENCHMARKS)),
+    model: z.string().optional(),
+    threads: z.coerce.number().int().min(1).max(256).default(1),
+    n: z.coerce.number().int().min(10).max(10000).default(1000),
+    reference: z
+      .string()
+      .default('dpmpp-2m:50')
+      .transform((s, ctx) => {
+        const [sampler, steps] = s.split(':');
+        const r = z
+          .object({ sampler: samplerSchema, steps: z.coerce.number().int().min(1).max(250) })
+          .safeParse({ sampler, steps });
+        if (!r.success) {
           ctx.addIssue({
             code: 'custom',
-            message: `unknown benchmark "${n}"; one of ${BENCHMARKS.join(', ')}`,
+            message: `"${s}" is not SAMPLER:STEPS with at most 250 steps (e.g. dpmpp-2m:50)`,
           });
           return z.NEVER;
         }
+        return r.data;
+      }),
+    factor: z.coerce.number().min(1).max(100).default(1.1),
+    'target-fd': z.coerce.number().positive().optional(),
+    ladder: list(z.coerce.number().int().min(1).max(1000)),
+    samplers: list(samplerSchema),
+    seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
+    'extractor-steps': z.coerce.number().int().min(1).max(100000).optional(),
+    'extractor-width': z.coerce
+      .number()
+      .int()
+      .min(8)
+      .max(256)
+      .refine((w) => w % 8 === 0, 'must be a multiple of 8')
+      .optional(),
+    out: z.string().min(1).optional(),
+  })
+  .refine((f) => !f.only?.includes('to-target') || f.model !== undefined, {
+    message: 'to-target needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  });
+type Flags = z.infer<typeof flagsSchema>;
+
+/** FD as `anneal eval` measures it: the model's dataset's extractor, n held-out images. */
+async function fdProbe(
+  flags: Flags,
+  dir: string,
+  log: (line: string) => void,
+): Promise<QualityProbe> {
+  const model = Model.load(dir);
+  const config = model.config;
+  model.dispose();
+  const dataset = await modelDataset(config, `${dir}/config.json`);
+  let shown = 0;
+  const ruler = await qualityRuler({
+    dataset,
+    n: flags.n,
+    seed: flags.seed,
+    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+    onProgress: (phase, done, total) => {
+      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
+        shown = done;
+        log(`to-target: training the ${dataset.name} extractor, step ${done}/${total}`);
       }
-      return names as BenchmarkName[];
-    }),
-  model: z.string().optional(),
-  threads: z.coerce.number().int().min(1).max(256).default(1),
-});
+    },
+  });
+  const acc = ruler.extractor.metadata.heldoutAccuracy;
+  return {
+    describe: `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
+      acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
+    }) on ${dataset.name}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${flags.n}`,
+    fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
+  };
+}
 
 export const bench: Command = {
   name: 'bench',
@@ -59,15 +151,42 @@ export const bench: Command = {
         only: { type: 'string' },
         model: { type: 'string' },
         threads: { type: 'string' },
+        n: { type: 'string' },
+        reference: { type: 'string' },
+        factor: { type: 'string' },
+        'target-fd': { type: 'string' },
+        ladder: { type: 'string' },
+        samplers: { type: 'string' },
+        seed: { type: 'string' },
+        'extractor-steps': { type: 'string' },
+        'extractor-width': { type: 'string' },
+        out: { type: 'string' },
       },
       flagsSchema,
     );
+    const log = (line: string) => io.err(line);
+    const model = flags.model ? resolve(flags.model) : undefined;
+    const toTarget = flags.only?.includes('to-target');
     const run = await runBench({
       scale: flags.quick ? 'quick' : 'full',
-      only: flags.only,
+      only: flags.only as BenchmarkName[] | undefined,
       threads: flags.threads,
-      model: flags.model,
-      log: (line) => io.err(line),
+      model,
+      resultsDir: flags.out ? resolve(flags.out) : undefined,
+      markdownPath: flags.out ? resolve(flags.out, 'RESULTS.md') : undefined,
+      quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
+      toTarget: toTarget
+        ? {
+            n: flags.n,
+            reference: flags.reference,
+            factor: flags.factor,
+            targetFd: flags['target-fd'],
+            nfeLadder: flags.ladder ?? [5, 10, 20, 50, 100, 250],
+            samplers: flags.samplers,
+            seed: flags.seed,
+          }
+        : undefined,
+      log,
     });
     if (flags.json) {
       io.out(

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -114,5 +114,55 @@ describe('anneal eval', () => {
     expect(r.stdout).toMatch(/^\s+FD\s+\d/m);
     expect(r.stdout).toMatch(/N = 40/);
     expect(r.stdout).toMatch(/held-out accuracy/);
+  });
+
+  it('anneal bench --only to-target reads FD on the same ruler as anneal eval', () => {
+    const evalRun = anneal(['eval', ...quick, '--sampler', 'euler', '--steps', '3', '--json']);
+    expect(evalRun.status, evalRun.stderr).toBe(0);
+    const out = mkdtempSync(join(tmpdir(), 'anneal-to-target-'));
+    const r = anneal([
+      'bench',
+      '--only',
+      'to-target',
+      ...quick,
+      '--reference',
+      'euler:3',
+      '--factor',
+      '1',
+      '--ladder',
+      '1,2,3',
+      '--samplers',
+      'euler,heun',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const t = (r.json?.results as Record<string, { result: Record<string, unknown> }>)['to-target']
+      ?.result as {
+      n: number;
+      reference: { fd: number; nfe_per_image: number };
+      target_fd: number;
+      samplers: Array<{ sampler: string; steps: number | null; tried: Array<{ fd: number }> }>;
+    };
+    expect(t.n).toBe(40);
+    // Same model, noise, n and extractor: the reference run is the eval run.
+    expect(t.reference.fd).toBe(evalRun.json?.fd);
+    expect(t.target_fd).toBe(t.reference.fd);
+    const [euler, heun] = t.samplers;
+    // Euler at 3 steps is the reference itself, so it meets a target of 1 x its FD.
+    expect(euler?.steps).not.toBeNull();
+    expect(euler?.steps).toBeLessThanOrEqual(3);
+    expect(euler?.tried.at(-1)?.fd).toBeLessThanOrEqual(t.target_fd);
+    expect(heun?.tried.length).toBeGreaterThan(0);
+    expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
+      /NFE and wall time to reach a stated FD/,
+    );
+  });
+
+  it('anneal bench --only to-target without --model exits 2', () => {
+    const r = anneal(['bench', '--only', 'to-target']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/to-target needs --model/);
   });
 });

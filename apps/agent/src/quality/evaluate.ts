@@ -1,8 +1,14 @@
 // `anneal eval`'s measurement: sample a model, embed samples and real images with the
 // dataset's extractor, and report each metric beside its floor (the same metric between two
 // disjoint real splits of the same size), as DESIGN.md section 4 asks of every report.
-import { selectImages } from '@anneal/datasets/images';
-import { defaultExtractor, FeatureExtractor, type Model, type SamplerName } from '@anneal/engine';
+import { type ImageBatch, selectImages } from '@anneal/datasets/images';
+import {
+  defaultExtractor,
+  FeatureExtractor,
+  type Features,
+  type Model,
+  type SamplerName,
+} from '@anneal/engine';
 import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
 import { compareFeatures, type DistributionMetrics } from './compare.ts';
@@ -47,9 +53,36 @@ export interface EvalReport {
   };
 }
 
-export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
+export interface RulerOptions {
+  dataset: LocalDataset;
+  n: number;
+  /** Picks the real subsets. */
+  seed: number;
+  home?: string;
+  extractor?: EvalOptions['extractor'];
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/**
+ * The ruler every quality number is read on: the dataset's extractor (trained once, cached),
+ * n held-out real images (A) and n training images (B) embedded, and the floor (A vs B).
+ */
+export interface QualityRuler {
+  extractor: FeatureExtractor;
+  n: number;
+  realA: ImageBatch;
+  fA: Features;
+  fB: Features;
+  floor: DistributionMetrics;
+  /** Embeds a sample set; its metrics are against real set A. */
+  measure(
+    images: Uint8Array,
+    shape: [number, number, number, number],
+  ): Promise<{ features: Features; metrics: DistributionMetrics }>;
+}
+
+export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
   const { dataset, n } = o;
-  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
   const spec = defaultExtractor({
     resolution: dataset.resolution,
     channels: dataset.channels,
@@ -77,9 +110,32 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     home: o.home,
     onProgress: (step, total) => o.onProgress?.('extractor', step, total),
   });
-
   const realA = selectImages(heldout, pickIndices(heldout.count, n, o.seed));
   const realB = selectImages(train, pickIndices(train.count, n, o.seed + 1));
+  const fA = await extractor.features(realA.images, shapeOf(realA));
+  const fB = await extractor.features(realB.images, shapeOf(realB));
+  return {
+    extractor,
+    n,
+    realA,
+    fA,
+    fB,
+    floor: compareFeatures(fA.features, fB.features, { seed: o.seed }),
+    async measure(images, shape) {
+      const features = await extractor.features(images, shape);
+      return {
+        features,
+        metrics: compareFeatures(fA.features, features.features, { seed: o.seed }),
+      };
+    },
+  };
+}
+
+export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
+  const { n } = o;
+  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
+  const ruler = await qualityRuler(o);
+  const { extractor, realA, fA, fB } = ruler;
 
   const sample = (s: SamplingSpec, phase: string) =>
     o.model.sample(
@@ -87,9 +143,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       (step, total) => o.onProgress?.(phase, step, total),
     );
   const generated = await sample(o.sampling, 'sample');
-  const fA = await extractor.features(realA.images, shapeOf(realA));
-  const fB = await extractor.features(realB.images, shapeOf(realB));
-  const fG = await extractor.features(generated.images, generated.shape);
+  const { features: fG, metrics } = await ruler.measure(generated.images, generated.shape);
 
   const report: EvalReport = {
     n,
@@ -101,8 +155,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       heldoutAccuracy: extractor.metadata.heldoutAccuracy,
       cached: extractor.cached,
     },
-    metrics: compareFeatures(fA.features, fG.features, { seed: o.seed }),
-    floor: compareFeatures(fA.features, fB.features, { seed: o.seed }),
+    metrics,
+    floor: ruler.floor,
   };
   if (conditional && fG.classes > 0) {
     // The engine cycles through the classes when no class is given: sample i has class i mod K.
