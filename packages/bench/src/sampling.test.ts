@@ -32,6 +32,17 @@ describe('NFE to reach a stated FD', () => {
       expect(euler?.nfe_per_image).toBe(4);
       expect(euler?.seconds).toBeGreaterThan(0);
       expect(partials).toEqual([0, 1]);
+      // A rung equal to the reference reuses it (same seed, same images): no new FD call.
+      const again = await samplingToTarget(model, {
+        quality: probe([3, 9, 0]),
+        n: 1,
+        nfeLadder: [1, 2],
+        samplers: ['euler'],
+        reference: { sampler: 'euler', steps: 2 },
+        factor: 1,
+      });
+      expect(again.samplers[0]?.tried.map((t) => t.fd)).toEqual([9, 3]);
+      expect(again.samplers[0]?.steps).toBe(2);
     } finally {
       model.dispose();
     }

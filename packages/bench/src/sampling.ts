@@ -249,7 +249,11 @@ export async function samplingToTarget(
       const steps = stepsForNfe(sampler, nfe);
       if (stepsTried.has(steps)) continue;
       stepsTried.add(steps);
-      const t = await timedSample(model, opts.quality, sampler, steps, opts.n, seed);
+      // The reference's own (sampler, steps) from the same seed gives the same images: reuse it.
+      const isReference = sampler === opts.reference.sampler && steps === opts.reference.steps;
+      const t = isReference
+        ? { steps, nfe_per_image: ref.nfe_per_image, fd: ref.fd, seconds: ref.seconds }
+        : await timedSample(model, opts.quality, sampler, steps, opts.n, seed);
       r.tried.push(t);
       log(
         `to-target: ${sampler} ${steps} steps (NFE ${t.nfe_per_image}): FD ${t.fd.toFixed(3)}, ${t.seconds.toFixed(0)} s`,
