@@ -1,9 +1,11 @@
+import { join, resolve } from 'node:path';
 import { BENCHMARKS, type BenchmarkName, runBench } from '@anneal/bench';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import type { Command } from './command.ts';
 
-const usage = `Usage: anneal bench [--quick] [--only NAME[,NAME]] [--model DIR] [--threads N] [--json]
+const usage = `Usage: anneal bench [--quick|--smoke] [--only NAME[,NAME]] [--model DIR] [--threads N]
+                    [--results DIR] [--json]
 
 Runs Anneal's benchmarks (DESIGN.md section 8) and writes bench/results/<name>.json and
 bench/RESULTS.md:
@@ -16,35 +18,45 @@ Needs the reference environment (bench/setup.sh) for all but sampling.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
+  --smoke          toy sizes (seconds): shows the harness works, the numbers mean nothing;
+                   results go to bench/results/smoke/
+  --results DIR    write the result files and RESULTS.md to DIR instead
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      sampling: a checkpoint instead of a tiny model trained on the spot
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
   --json           print one JSON object (the last stdout line)
   -h, --help       show this help`;
 
-const flagsSchema = z.object({
-  quick: z.boolean().default(false),
-  json: z.boolean().default(false),
-  only: z
-    .string()
-    .optional()
-    .transform((s, ctx) => {
-      if (s === undefined) return undefined;
-      const names = s.split(',').map((x) => x.trim());
-      for (const n of names) {
-        if (!(BENCHMARKS as readonly string[]).includes(n)) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `unknown benchmark "${n}"; one of ${BENCHMARKS.join(', ')}`,
-          });
-          return z.NEVER;
+const flagsSchema = z
+  .object({
+    quick: z.boolean().default(false),
+    smoke: z.boolean().default(false),
+    results: z.string().min(1).optional(),
+    json: z.boolean().default(false),
+    only: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (s === undefined) return undefined;
+        const names = s.split(',').map((x) => x.trim());
+        for (const n of names) {
+          if (!(BENCHMARKS as readonly string[]).includes(n)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `unknown benchmark "${n}"; one of ${BENCHMARKS.join(', ')}`,
+            });
+            return z.NEVER;
+          }
         }
-      }
-      return names as BenchmarkName[];
-    }),
-  model: z.string().optional(),
-  threads: z.coerce.number().int().min(1).max(256).default(1),
-});
+        return names as BenchmarkName[];
+      }),
+    model: z.string().optional(),
+    threads: z.coerce.number().int().min(1).max(256).default(1),
+  })
+  .refine((f) => !(f.quick && f.smoke), {
+    message: 'pick one of --quick and --smoke',
+    path: ['smoke'],
+  });
 
 export const bench: Command = {
   name: 'bench',
@@ -55,6 +67,8 @@ export const bench: Command = {
       argv,
       {
         quick: { type: 'boolean' },
+        smoke: { type: 'boolean' },
+        results: { type: 'string' },
         json: { type: 'boolean' },
         only: { type: 'string' },
         model: { type: 'string' },
@@ -63,7 +77,13 @@ export const bench: Command = {
       flagsSchema,
     );
     const run = await runBench({
-      scale: flags.quick ? 'quick' : 'full',
+      scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
+      ...(flags.results
+        ? {
+            resultsDir: resolve(flags.results),
+            markdownPath: join(resolve(flags.results), 'RESULTS.md'),
+          }
+        : {}),
       only: flags.only,
       threads: flags.threads,
       model: flags.model,

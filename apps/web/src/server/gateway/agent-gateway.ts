@@ -14,7 +14,11 @@ import {
 import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
-import { registerTrainedModel } from '../domain/jobs/complete.ts';
+import {
+  recordBenchmark,
+  recordEvaluation,
+  registerTrainedModel,
+} from '../domain/jobs/complete.ts';
 import {
   CHECKPOINT_PREFIX,
   checkLease,
@@ -261,9 +265,14 @@ export class AgentGateway {
   async #leased(
     conn: Connection,
     message: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>,
-    lease: { runId: string; orgId: string; job: { type: string; projectId: string } },
+    lease: {
+      runId: string;
+      orgId: string;
+      job: { id: string; type: string; projectId: string; spec: unknown };
+    },
   ) {
     const { runId } = lease;
+    const agentId = conn.agentId ?? '';
     switch (message.type) {
       case 'job_accept':
         await markRunning(this.db, message.jobId, message.leaseId);
@@ -292,10 +301,21 @@ export class AgentGateway {
         conn.offered.delete(message.leaseId);
         // Registered before the job reads as succeeded, so whoever waits on the job finds
         // its model (the lease was checked just above; registration is once per run).
+        let refused: string | null = null;
         if (lease.job.type === 'train')
           await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
-        await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
-        this.events.emit({ type: 'status', runId, status: 'succeeded' });
+        else if (lease.job.type === 'evaluate')
+          refused = await recordEvaluation(this.db, lease.orgId, lease.job, runId, message.summary);
+        else if (lease.job.type === 'bench')
+          refused = await recordBenchmark(this.db, agentId, lease.job, message.summary);
+        const done = await finishJob(
+          this.db,
+          message.jobId,
+          message.leaseId,
+          refused ? 'failed' : 'succeeded',
+          refused,
+        );
+        this.events.emit({ type: 'status', runId, status: done?.status ?? 'succeeded' });
         conn.capacity += 1;
         await this.#offer(conn);
         return;

@@ -1,5 +1,6 @@
 'use client';
 
+import { samplerNames } from '@anneal/engine/config';
 import { type JobSpecInput, jobSpecSchema } from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
@@ -10,16 +11,23 @@ import { Empty, StatusBadge, useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
 type Form = {
-  type: 'train' | 'sample';
+  type: 'train' | 'sample' | 'evaluate' | 'bench';
   dataset: 'shapes' | 'mnist';
   resolution: string;
   preset: 'tiny' | 'small' | 'base';
   steps: string;
   batch: string;
   checkpointEvery: string;
+  source: 'run' | 'modelVersion';
   runId: string;
+  versionId: string;
   n: string;
   sampleSteps: string;
+  sampler: string;
+  evalN: string;
+  referenceSampler: string;
+  referenceSteps: string;
+  benchScale: 'smoke' | 'quick';
 };
 
 // Small enough to finish in minutes on any Mac (and on a laptop CPU).
@@ -31,21 +39,46 @@ const DEFAULTS: Form = {
   steps: '500',
   batch: '',
   checkpointEvery: '100',
+  source: 'run',
   runId: '',
+  versionId: '',
   n: '16',
   sampleSteps: '20',
+  sampler: 'dpmpp-2m',
+  evalN: '500',
+  referenceSampler: '',
+  referenceSteps: '100',
+  benchScale: 'quick',
 };
 
 function toSpec(f: Form): JobSpecInput {
+  const model =
+    f.source === 'run'
+      ? ({ kind: 'run', runId: f.runId } as const)
+      : ({ kind: 'modelVersion', id: f.versionId } as const);
   if (f.type === 'sample')
     return {
       type: 'sample',
+      spec: { model, n: Number(f.n), steps: Number(f.sampleSteps), sampler: f.sampler as never },
+    };
+  if (f.type === 'evaluate')
+    return {
+      type: 'evaluate',
       spec: {
-        model: { kind: 'run', runId: f.runId },
-        n: Number(f.n),
+        model,
+        n: Number(f.evalN),
         steps: Number(f.sampleSteps),
+        sampler: f.sampler as never,
+        ...(f.referenceSampler
+          ? {
+              reference_sampler: f.referenceSampler as never,
+              reference_steps: Number(f.referenceSteps),
+            }
+          : {}),
       },
     };
+  if (f.type === 'bench')
+    return { type: 'bench', spec: { benchmark: 'sampling', scale: f.benchScale } };
   return {
     type: 'train',
     spec: {
@@ -66,6 +99,7 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
   const [form, setForm] = useState<Form>(DEFAULTS);
   const [invalid, setInvalid] = useState<string | null>(null);
   const runs = useQuery(trpc.runs.list.queryOptions({ projectId, status: 'succeeded' }));
+  const versions = useQuery(trpc.registry.versions.queryOptions({ projectId }));
   const create = useMutation(
     trpc.jobs.create.mutationOptions({
       onSuccess: async () => {
@@ -97,6 +131,8 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
           <select name="jobType" value={form.type} onChange={set('type')}>
             <option value="train">train</option>
             <option value="sample">sample</option>
+            <option value="evaluate">evaluate</option>
+            <option value="bench">bench</option>
           </select>
         </label>
         {form.type === 'train' ? (
@@ -147,27 +183,100 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
               />
             </label>
           </>
+        ) : form.type === 'bench' ? (
+          <label className="field">
+            Sampling benchmark size
+            <select name="benchScale" value={form.benchScale} onChange={set('benchScale')}>
+              <option value="quick">quick (a minute or two)</option>
+              <option value="smoke">smoke (seconds; numbers mean little)</option>
+            </select>
+          </label>
         ) : (
           <>
             <label className="field">
-              From the run
-              <select name="runId" value={form.runId} onChange={set('runId')}>
-                <option value="">choose a trained run</option>
-                {runs.data?.map((r) => (
-                  <option key={r.id} value={r.id}>
-                    {r.name}
+              Weights from
+              <select name="source" value={form.source} onChange={set('source')}>
+                <option value="run">a trained run</option>
+                <option value="modelVersion">a model version</option>
+              </select>
+            </label>
+            {form.source === 'run' ? (
+              <label className="field">
+                Run
+                <select name="runId" value={form.runId} onChange={set('runId')}>
+                  <option value="">choose a trained run</option>
+                  {runs.data?.map((r) => (
+                    <option key={r.id} value={r.id}>
+                      {r.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            ) : (
+              <label className="field">
+                Model version
+                <select name="versionId" value={form.versionId} onChange={set('versionId')}>
+                  <option value="">choose a model version</option>
+                  {versions.data?.map((v) => (
+                    <option key={v.id} value={v.id}>
+                      {v.modelName} v{v.version}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            )}
+            <label className="field">
+              Sampler
+              <select name="sampler" value={form.sampler} onChange={set('sampler')}>
+                {samplerNames.map((name) => (
+                  <option key={name} value={name}>
+                    {name}
                   </option>
                 ))}
               </select>
             </label>
             <label className="field">
-              Images
-              <input name="n" value={form.n} onChange={set('n')} />
-            </label>
-            <label className="field">
               Sampling steps
               <input name="sampleSteps" value={form.sampleSteps} onChange={set('sampleSteps')} />
             </label>
+            {form.type === 'sample' ? (
+              <label className="field">
+                Images
+                <input name="n" value={form.n} onChange={set('n')} />
+              </label>
+            ) : (
+              <>
+                <label className="field">
+                  Samples (and real images per set)
+                  <input name="evalN" value={form.evalN} onChange={set('evalN')} />
+                </label>
+                <label className="field">
+                  Reference sampler (paired fidelity)
+                  <select
+                    name="referenceSampler"
+                    value={form.referenceSampler}
+                    onChange={set('referenceSampler')}
+                  >
+                    <option value="">none</option>
+                    {samplerNames.map((name) => (
+                      <option key={name} value={name}>
+                        {name}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                {form.referenceSampler && (
+                  <label className="field">
+                    Reference steps
+                    <input
+                      name="referenceSteps"
+                      value={form.referenceSteps}
+                      onChange={set('referenceSteps')}
+                    />
+                  </label>
+                )}
+              </>
+            )}
           </>
         )}
       </div>
