@@ -30,8 +30,10 @@ Bench (the engine's sampling benchmark on the agent; the result is kept on the a
 
 Options:
   --project NAME   the project (required)
-  --server URL     default: ANNEAL_SERVER, then \`anneal login\`'s config
-  --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config
+  --server URL     default: ANNEAL_SERVER, then \`anneal login\`'s config, then the server
+                   \`npm start\` runs under ANNEAL_HOME (ANNEAL_HOME/server.json)
+  --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config, then the local
+                   owner's CLI token that server keeps under ANNEAL_HOME/secrets
   --wait           follow the job to its end with a progress bar
   --json           machine output; with --wait the last stdout line is
                    {"job_id", "run_id", "status"}, status succeeded | failed | cancelled
