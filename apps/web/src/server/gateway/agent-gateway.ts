@@ -273,13 +273,21 @@ export class AgentGateway {
   ) {
     const { runId } = lease;
     const agentId = conn.agentId ?? '';
+    const job = { projectId: lease.job.projectId, jobId: message.jobId };
     switch (message.type) {
       case 'job_accept':
         await markRunning(this.db, message.jobId, message.leaseId);
         this.events.emit({ type: 'status', runId, status: 'running' });
+        this.events.emitJob({ ...job, status: 'running' });
         return;
       case 'job_progress':
         this.events.emit({ type: 'status', runId, status: 'running' });
+        this.events.emitJob({
+          ...job,
+          status: 'running',
+          step: message.step,
+          total: message.total,
+        });
         return;
       case 'job_metrics':
         await logMetrics(this.db, lease.orgId, runId, message.points);
@@ -316,6 +324,7 @@ export class AgentGateway {
           refused,
         );
         this.events.emit({ type: 'status', runId, status: done?.status ?? 'succeeded' });
+        this.events.emitJob({ ...job, status: done?.status ?? 'succeeded' });
         conn.capacity += 1;
         await this.#offer(conn);
         return;
@@ -330,6 +339,7 @@ export class AgentGateway {
           message.reason,
         );
         this.events.emit({ type: 'status', runId, status: done?.status ?? 'failed' });
+        this.events.emitJob({ ...job, status: done?.status ?? 'failed' });
         conn.capacity += 1;
         await this.#offer(conn);
         return;
@@ -363,6 +373,7 @@ export class AgentGateway {
           resume: lease.resume,
         });
         this.#log(`leased job ${lease.jobId} (attempt ${lease.attempt}) to agent ${conn.agentId}`);
+        this.events.emitJob({ projectId: lease.projectId, jobId: lease.jobId, status: 'leased' });
       }
     } finally {
       conn.offering = false;
@@ -377,7 +388,10 @@ export class AgentGateway {
       // before it takes their jobs back: a restart alone loses no work.
       const expired =
         Date.now() - this.#startedAt >= this.options.leaseMs ? await expireLeases(this.db) : [];
-      if (expired.length) this.#log(`leases expired: ${expired.join(', ')}`);
+      if (expired.length) {
+        this.#log(`leases expired: ${expired.join(', ')}`);
+        this.events.emitJob({ projectId: null, jobId: null });
+      }
       await this.#closeRevoked();
       for (const conn of this.#connections) await this.#offer(conn);
     } catch (err) {

@@ -3,6 +3,7 @@
 import { samplerNames } from '@anneal/engine/config';
 import { type JobSpecInput, jobSpecSchema } from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
@@ -295,17 +296,16 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
   );
 }
 
-function eta(job: {
-  status: string;
-  step: number | null;
-  spec: Record<string, unknown>;
-  updatedAt: string;
-}) {
-  const total = Number(job.spec.steps);
-  if (job.status !== 'running' || !job.step || !total) return '';
-  const elapsed = (Date.now() - new Date(job.updatedAt).getTime()) / 1000;
-  if (elapsed <= 0 || job.step >= total) return '';
-  const left = (elapsed / job.step) * (total - job.step);
+/** The latest progress an agent reported for a job, and where this phase's rate is measured from. */
+type Live = { step: number; total: number; at: number; from: { step: number; at: number } };
+
+/** Time left at the rate progress has arrived since this phase started (or this page opened). */
+function eta(live: Live | undefined, status: string) {
+  if (!live || status !== 'running' || live.step >= live.total) return '';
+  const done = live.step - live.from.step;
+  const seconds = (live.at - live.from.at) / 1000;
+  if (done <= 0 || seconds <= 0) return '';
+  const left = (seconds / done) * (live.total - live.step);
   return left < 60 ? `${Math.ceil(left)} s left` : `${Math.ceil(left / 60)} min left`;
 }
 
@@ -315,9 +315,34 @@ export default function JobsPage() {
   const queryClient = useQueryClient();
   const { canEdit } = useMe();
   const [creating, setCreating] = useState(false);
-  const jobs = useQuery({ ...trpc.jobs.list.queryOptions({ projectId }), refetchInterval: 1000 });
+  const jobs = useQuery(trpc.jobs.list.queryOptions({ projectId }));
   const refresh = () =>
     queryClient.invalidateQueries({ queryKey: trpc.jobs.list.queryKey({ projectId }) });
+  const [live, setLive] = useState<Record<string, Live>>({});
+  // Status and progress arrive over server-sent events; the list refetches only when a
+  // job's status changes, progress updates the row in place.
+  const stream = useSubscription(
+    trpc.jobs.watch.subscriptionOptions(
+      { projectId },
+      {
+        onData: (e) => {
+          // Read the cache, not this render's data: the handler outlives the render.
+          const list = queryClient.getQueryData(trpc.jobs.list.queryKey({ projectId }));
+          const row = e.jobId ? list?.find((j) => j.id === e.jobId) : undefined;
+          if (!row || (e.status !== undefined && e.status !== row.status)) void refresh();
+          const { jobId, step, total } = e;
+          if (!jobId || step === undefined || total === undefined) return;
+          setLive((prev) => {
+            const last = prev[jobId];
+            // A new phase (evaluate: extractor, sampling, reference) restarts the rate.
+            const from =
+              last && last.total === total && last.step <= step ? last.from : { step, at: e.at };
+            return { ...prev, [jobId]: { step, total, at: e.at, from } };
+          });
+        },
+      },
+    ),
+  );
   const cancel = useMutation(trpc.jobs.cancel.mutationOptions({ onSuccess: refresh }));
   const retry = useMutation(trpc.jobs.retry.mutationOptions({ onSuccess: refresh }));
   return (
@@ -343,7 +368,7 @@ export default function JobsPage() {
           </Empty>
         </div>
       ) : (
-        <div className="card">
+        <div className="card" data-live={stream.status === 'pending' ? 'on' : 'off'}>
           <table>
             <thead>
               <tr>
@@ -357,13 +382,13 @@ export default function JobsPage() {
             </thead>
             <tbody>
               {jobs.data?.map((j) => {
-                const total = Number(j.spec.steps) || 1;
+                const now = live[j.id];
+                const total = now?.total ?? (j.type === 'train' ? Number(j.spec.steps) || 1 : 1);
+                const step = now?.step ?? (j.type === 'train' ? (j.step ?? 0) : 0);
                 const pct =
-                  j.type === 'train'
-                    ? Math.min(100, Math.round(((j.step ?? 0) / total) * 100))
-                    : j.status === 'succeeded'
-                      ? 100
-                      : 0;
+                  j.status === 'succeeded'
+                    ? 100
+                    : Math.min(100, Math.round((step / Math.max(1, total)) * 100));
                 return (
                   <tr key={j.id} data-job={j.id}>
                     <td>
@@ -388,7 +413,8 @@ export default function JobsPage() {
                         style={{ width: '100%' }}
                       />
                       <div className="muted small">
-                        {j.type === 'train' ? `${j.step ?? 0} / ${total} steps` : ''} {eta(j)}
+                        {now || j.type === 'train' ? `${step} / ${total} steps` : ''}{' '}
+                        {eta(now, j.status)}
                       </div>
                     </td>
                     <td className="mono">
