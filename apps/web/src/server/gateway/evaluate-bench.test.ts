@@ -24,7 +24,8 @@ let projectId: string;
 let versionId: string;
 
 function cli(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string; json: any }>(
+  type Last = { job_id: string; run_id: string; status: string };
+  return new Promise<{ code: number | null; stdout: string; stderr: string; json: Last }>(
     (resolve) => {
       const child = spawn(process.execPath, [ANNEAL, ...args], {
         env: {
@@ -39,7 +40,7 @@ function cli(args: string[]) {
       child.stdout.on('data', (d: Buffer) => (stdout += d));
       child.stderr.on('data', (d: Buffer) => (stderr += d));
       child.on('exit', (code) => {
-        let json: unknown = null;
+        let json = {} as Last;
         try {
           json = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
         } catch {}
