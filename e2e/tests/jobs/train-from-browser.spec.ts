@@ -33,9 +33,12 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
   await page.fill('input[name=checkpointEvery]', '10');
   await page.getByRole('button', { name: 'Queue job' }).click();
 
+  // The list does not poll: status, progress and ETA arrive over the tRPC SSE subscription.
+  await expect(page.locator('[data-live=on]')).toBeVisible({ timeout: 30_000 });
   const row = page.locator('tr[data-job]').first();
   await expect(row.getByText('running')).toBeVisible({ timeout: 60_000 });
   await expect(row.getByText(/^(1\d|[2-5]\d) \/ 60 steps/)).toBeVisible({ timeout: 60_000 });
+  await expect(row.getByText(/\d+ (s|min) left/)).toBeVisible({ timeout: 30_000 });
   await row.getByRole('button', { name: 'Cancel' }).click();
   await expect(row.getByText('cancelled').first()).toBeVisible();
   const [cancelled] = await server.sql`select status from jobs`;

@@ -14,3 +14,12 @@ export function resolveAnnealHome(env: NodeJS.ProcessEnv = process.env): string 
   if (fromEnv) return isAbsolute(fromEnv) ? fromEnv : resolve(repoRoot, fromEnv);
   return join(repoRoot, '.anneal');
 }
+
+/**
+ * Where `anneal-server start` records the URL it serves (JSON `{url}`), so the CLI on the
+ * same machine finds its local server with no flags.
+ */
+export const localServerFile = (home: string) => join(home, 'server.json');
+
+/** The local owner's API token for the CLI (owner-only file), kept by `anneal-server start`. */
+export const localCliTokenFile = (home: string) => join(home, 'secrets', 'local-cli-token');

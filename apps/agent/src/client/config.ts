@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { localCliTokenFile, localServerFile, resolveAnnealHome } from '@anneal/core/home';
 import { z } from 'zod';
 
 const loginSchema = z.object({ server: z.url(), token: z.string().min(1) });
@@ -28,18 +29,43 @@ export function writeLogin(login: Login, env: NodeJS.ProcessEnv = process.env): 
   return path;
 }
 
-/** The server and token: flags, then ANNEAL_SERVER / ANNEAL_TOKEN, then `anneal login`'s config. */
+/**
+ * The server `anneal-server start` runs under this ANNEAL_HOME and the local owner's CLI
+ * token it keeps there; null when either is missing.
+ */
+export function readLocalHome(env: NodeJS.ProcessEnv = process.env): Login | null {
+  const home = resolveAnnealHome(env);
+  try {
+    const { url } = z
+      .object({ url: z.url() })
+      .parse(JSON.parse(readFileSync(localServerFile(home), 'utf8')));
+    const token = readFileSync(localCliTokenFile(home), 'utf8').trim();
+    return token ? { server: url, token } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The server and token, each from the first that has it: flags, ANNEAL_SERVER /
+ * ANNEAL_TOKEN, `anneal login`'s config, the local ANNEAL_HOME's server (DESIGN.md section 1).
+ */
 export function resolveClient(
   flags: { server?: string; token?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): Login {
   const login = readLogin(env);
-  const server = flags.server ?? env.ANNEAL_SERVER ?? login?.server;
-  const token = flags.token ?? env.ANNEAL_TOKEN ?? login?.token;
+  let server = flags.server ?? env.ANNEAL_SERVER ?? login?.server;
+  let token = flags.token ?? env.ANNEAL_TOKEN ?? login?.token;
+  if (!server || !token) {
+    const local = readLocalHome(env);
+    server ??= local?.server;
+    token ??= local?.token;
+  }
   if (!server || !token)
     throw new AppError(
       'UNAUTHORIZED',
-      'no server or token: pass --server and --token, set ANNEAL_SERVER and ANNEAL_TOKEN, or run `anneal login --server URL`',
+      `no server or token: pass --server and --token, set ANNEAL_SERVER and ANNEAL_TOKEN, run \`anneal login --server URL\`, or start a local server with \`npm start\` (ANNEAL_HOME=${resolveAnnealHome(env)})`,
     );
   return { server, token };
 }

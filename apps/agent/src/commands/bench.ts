@@ -7,7 +7,8 @@ import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command } from './command.ts';
 
-const usage = `Usage: anneal bench [--quick] [--only NAME[,NAME]] [--model DIR] [--threads N] [--json]
+const usage = `Usage: anneal bench [--quick|--smoke] [--only NAME[,NAME]] [--model DIR] [--threads N]
+                    [--results DIR] [--json]
 
 Runs Anneal's benchmarks (DESIGN.md section 8) and writes bench/results/<name>.json and
 bench/RESULTS.md:
@@ -22,11 +23,13 @@ Needs the reference environment (bench/setup.sh) for all but sampling and to-tar
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
+  --smoke          toy sizes (seconds): shows the harness works, the numbers mean nothing;
+                   results go to bench/results/smoke/
+  --results DIR    write the result files and RESULTS.md to DIR instead
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      a checkpoint: sampling's model (instead of a tiny one trained on the spot)
                    and to-target's
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
-  --out DIR        write the results and their RESULTS.md to DIR instead
   --json           print one JSON object (the last stdout line)
   -h, --help       show this help
 
@@ -63,6 +66,8 @@ const list = <T>(item: z.ZodType<T>) =>
 const flagsSchema = z
   .object({
     quick: z.boolean().default(false),
+    smoke: z.boolean().default(false),
+    results: z.string().min(1).optional(),
     json: z.boolean().default(false),
     only: list(z.enum(BENCHMARKS)),
     model: z.string().optional(),
@@ -98,7 +103,10 @@ const flagsSchema = z
       .max(256)
       .refine((w) => w % 8 === 0, 'must be a multiple of 8')
       .optional(),
-    out: z.string().min(1).optional(),
+  })
+  .refine((f) => !(f.quick && f.smoke), {
+    message: 'pick one of --quick and --smoke',
+    path: ['smoke'],
   })
   .refine((f) => !f.only?.includes('to-target') || f.model !== undefined, {
     message: 'to-target needs --model DIR (a trained checkpoint)',
@@ -147,6 +155,8 @@ export const bench: Command = {
       argv,
       {
         quick: { type: 'boolean' },
+        smoke: { type: 'boolean' },
+        results: { type: 'string' },
         json: { type: 'boolean' },
         only: { type: 'string' },
         model: { type: 'string' },
@@ -160,7 +170,6 @@ export const bench: Command = {
         seed: { type: 'string' },
         'extractor-steps': { type: 'string' },
         'extractor-width': { type: 'string' },
-        out: { type: 'string' },
       },
       flagsSchema,
     );
@@ -168,12 +177,12 @@ export const bench: Command = {
     const model = flags.model ? resolve(flags.model) : undefined;
     const toTarget = flags.only?.includes('to-target');
     const run = await runBench({
-      scale: flags.quick ? 'quick' : 'full',
+      scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
       threads: flags.threads,
       model,
-      resultsDir: flags.out ? resolve(flags.out) : undefined,
-      markdownPath: flags.out ? resolve(flags.out, 'RESULTS.md') : undefined,
+      resultsDir: flags.results ? resolve(flags.results) : undefined,
+      markdownPath: flags.results ? resolve(flags.results, 'RESULTS.md') : undefined,
       quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
       toTarget: toTarget
         ? {

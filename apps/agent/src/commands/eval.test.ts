@@ -133,7 +133,7 @@ describe('anneal eval', () => {
       '1,2,3',
       '--samplers',
       'euler,heun',
-      '--out',
+      '--results',
       out,
       '--json',
     ]);

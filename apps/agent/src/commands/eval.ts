@@ -28,6 +28,8 @@ Options:
   --extractor-steps N    train the extractor for N steps instead of its default
   --extractor-width N    extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --json                 machine output; the last stdout line is one JSON object
+  --events               also print progress as JSON lines on stdout
+                         ({"event":"progress","phase","step","total"}; for the agent)
   -h, --help             show this help`;
 
 const flagsSchema = z
@@ -49,6 +51,7 @@ const flagsSchema = z
       .refine((w) => w % 8 === 0, 'must be a multiple of 8')
       .optional(),
     json: z.boolean().default(false),
+    events: z.boolean().default(false),
   })
   .refine((f) => f['reference-steps'] === undefined || f['reference-sampler'] !== undefined, {
     message: 'needs --reference-sampler',
@@ -67,7 +70,11 @@ const options = {
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
   json: { type: 'boolean' },
+  events: { type: 'boolean' },
 } as const;
+
+/** Progress lines at most this often per phase (the last step of a phase always goes). */
+const EVENT_INTERVAL_MS = 500;
 
 const phaseLabels: Record<string, string> = {
   extractor: 'train extractor',
@@ -89,6 +96,7 @@ export const evaluate: Command = {
       const dataset = await modelDataset(model.config, `${dir}/config.json`);
       let bar: ProgressBar | undefined;
       let phase = '';
+      let lastEvent = 0;
       try {
         report = await evaluateModel({
           model,
@@ -108,6 +116,11 @@ export const evaluate: Command = {
               phase = p;
             }
             bar?.update(done);
+            const now = Date.now();
+            if (flags.events && (done === total || now - lastEvent >= EVENT_INTERVAL_MS)) {
+              lastEvent = now;
+              io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+            }
           },
         });
       } catch (err) {

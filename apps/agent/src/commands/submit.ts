@@ -7,7 +7,7 @@ import { api, resolveClient } from '../client/config.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
-const usage = `Usage: anneal submit train|sample --project NAME [options]
+const usage = `Usage: anneal submit train|sample|evaluate|bench --project NAME [options]
 
 Queues a job on the control plane through its REST API (the project is created when
 missing and the token may). An agent picks it up.
@@ -17,13 +17,23 @@ Train (same meaning as \`anneal train\`):
   --resolution N --steps N [--preset tiny|small|base] [--batch N] [--seed N]
   [--checkpoint-every N] [--log-every N] [--parameterization eps|v|x0|edm] [--unconditional]
 Sample:
-  --run RUN_ID           the trained run whose last checkpoint is sampled
+  --run RUN_ID           the trained run whose last checkpoint is sampled, or
+  --model-version ID     the registered model version whose checkpoint is sampled
   [--n N] [--steps N] [--sampler S] [--seed N]
+Evaluate (same meaning as \`anneal eval\`; the result is kept on the model version):
+  --run RUN_ID | --model-version ID
+  [--n N] [--sampler S] [--steps N] [--seed N] [--guidance W]
+  [--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]
+Bench (the engine's sampling benchmark on the agent; the result is kept on the agent):
+  [--scale smoke|quick]  smoke: seconds, the numbers only show it works; quick (default):
+                         a minute or two
 
 Options:
   --project NAME   the project (required)
-  --server URL     default: ANNEAL_SERVER, then \`anneal login\`'s config
-  --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config
+  --server URL     default: ANNEAL_SERVER, then \`anneal login\`'s config, then the server
+                   \`npm start\` runs under ANNEAL_HOME (ANNEAL_HOME/server.json)
+  --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config, then the local
+                   owner's CLI token that server keeps under ANNEAL_HOME/secrets
   --wait           follow the job to its end with a progress bar
   --json           machine output; with --wait the last stdout line is
                    {"job_id", "run_id", "status"}, status succeeded | failed | cancelled
@@ -48,6 +58,13 @@ const options = {
   run: { type: 'string' },
   n: { type: 'string' },
   sampler: { type: 'string' },
+  'model-version': { type: 'string' },
+  guidance: { type: 'string' },
+  'reference-sampler': { type: 'string' },
+  'reference-steps': { type: 'string' },
+  'extractor-steps': { type: 'string' },
+  'extractor-width': { type: 'string' },
+  scale: { type: 'string' },
 } as const;
 
 const num = z.coerce.number().optional();
@@ -70,7 +87,26 @@ const flagsSchema = z.object({
   run: z.string().optional(),
   n: num,
   sampler: samplerSchema.optional(),
+  'model-version': z.string().optional(),
+  guidance: num,
+  'reference-sampler': samplerSchema.optional(),
+  'reference-steps': num,
+  'extractor-steps': num,
+  'extractor-width': num,
+  scale: z.string().optional(),
 });
+
+const KINDS = ['train', 'sample', 'evaluate', 'bench'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The spec field a flag sets, for error messages that name the flag. */
+const FLAG_OF: Record<string, string> = {
+  model: 'run or --model-version',
+  reference_sampler: 'reference-sampler',
+  reference_steps: 'reference-steps',
+  extractor_steps: 'extractor-steps',
+  extractor_width: 'extractor-width',
+};
 
 interface JobRow {
   id: string;
@@ -84,39 +120,56 @@ interface JobRow {
 const defined = <T extends object>(o: T) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-function buildJob(kind: string, f: z.infer<typeof flagsSchema>): JobSpecInput {
-  const raw =
-    kind === 'train'
-      ? {
-          type: 'train',
-          spec: defined({
-            dataset: f.dataset ? { kind: 'builtin', name: f.dataset } : undefined,
-            resolution: f.resolution,
-            steps: f.steps,
-            preset: f.preset,
-            batch: f.batch,
-            seed: f.seed,
-            checkpoint_every: f['checkpoint-every'],
-            log_every: f['log-every'],
-            parameterization: f.parameterization,
-            conditional: f.unconditional ? false : undefined,
-          }),
-        }
-      : {
-          type: 'sample',
-          spec: defined({
-            model: f.run ? { kind: 'run', runId: f.run } : undefined,
-            n: f.n,
-            steps: f.steps,
-            sampler: f.sampler,
-            seed: f.seed,
-          }),
-        };
+function modelSource(f: z.infer<typeof flagsSchema>) {
+  if (f.run && f['model-version'])
+    throw new UsageError('--model-version: give either --run or --model-version, not both');
+  if (f.run) return { kind: 'run', runId: f.run };
+  if (f['model-version']) return { kind: 'modelVersion', id: f['model-version'] };
+  return undefined;
+}
+
+function buildJob(kind: Kind, f: z.infer<typeof flagsSchema>): JobSpecInput {
+  const specs: Record<Kind, () => Record<string, unknown>> = {
+    train: () => ({
+      dataset: f.dataset ? { kind: 'builtin', name: f.dataset } : undefined,
+      resolution: f.resolution,
+      steps: f.steps,
+      preset: f.preset,
+      batch: f.batch,
+      seed: f.seed,
+      checkpoint_every: f['checkpoint-every'],
+      log_every: f['log-every'],
+      parameterization: f.parameterization,
+      conditional: f.unconditional ? false : undefined,
+    }),
+    sample: () => ({
+      model: modelSource(f),
+      n: f.n,
+      steps: f.steps,
+      sampler: f.sampler,
+      seed: f.seed,
+    }),
+    evaluate: () => ({
+      model: modelSource(f),
+      n: f.n,
+      steps: f.steps,
+      sampler: f.sampler,
+      seed: f.seed,
+      guidance: f.guidance,
+      reference_sampler: f['reference-sampler'],
+      reference_steps: f['reference-steps'],
+      extractor_steps: f['extractor-steps'],
+      extractor_width: f['extractor-width'],
+    }),
+    bench: () => ({ scale: f.scale }),
+  };
+  const raw = { type: kind, spec: defined(specs[kind]()) };
   const parsed = jobSpecSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.slice(1) ?? [];
-    const flag = path[0] === 'model' ? 'run' : String(path[0] ?? kind).replace(/_/g, '-');
+    const field = String(path[0] ?? kind);
+    const flag = FLAG_OF[field] ?? field.replace(/_/g, '-');
     throw new UsageError(`--${flag}: ${issue?.message ?? 'invalid'}`);
   }
   return raw as JobSpecInput;
@@ -124,13 +177,14 @@ function buildJob(kind: string, f: z.infer<typeof flagsSchema>): JobSpecInput {
 
 export const submit: Command = {
   name: 'submit',
-  summary: 'queue a train or sample job on the control plane',
+  summary: 'queue a train, sample, evaluate or bench job on the control plane',
   usage,
   async run(argv, io) {
-    const [kind, ...rest] = argv;
-    if (kind !== 'train' && kind !== 'sample')
-      throw new UsageError('expected `submit train` or `submit sample`');
+    const [given, ...rest] = argv;
+    if (!(KINDS as readonly string[]).includes(given ?? ''))
+      throw new UsageError(`expected \`submit ${KINDS.join('|')}\``);
     const flags = parseFlags(rest, options, flagsSchema);
+    const kind = given as Kind;
     const job = buildJob(kind, flags);
     const client = resolveClient(flags);
     const { projects } = await api<{ projects: { id: string; name: string }[] }>(

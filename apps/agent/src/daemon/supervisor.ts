@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
 import type { ServerApi } from './http.ts';
+import { jobArgs, SpecError } from './job-args.ts';
 
 /** What a running job reports to the daemon, which journals and sends it. */
 export type Report = (message: AgentMessageInput) => void;
@@ -13,16 +14,13 @@ const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url)
 export const KILL_GRACE_MS = 5000;
 
 interface TrainEvent {
-  event: 'metrics' | 'checkpoint';
+  event: 'metrics' | 'checkpoint' | 'progress';
   step: number;
   total?: number;
   dir?: string;
   files?: string[];
   [key: string]: unknown;
 }
-
-/** A spec this agent cannot run: retrying elsewhere will not help either. */
-class SpecError extends Error {}
 
 /** Builds `anneal train` flags from a train spec. */
 function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
@@ -73,7 +71,7 @@ const METRIC_KEYS = [
 ];
 
 /**
- * One job in a child process (`anneal train|sample`), so a native crash fails that job
+ * One job in a child process (`anneal train|sample|eval|bench`), so a native crash fails that job
  * only. The child's stdout carries JSON lines: metrics per logged step, a checkpoint per
  * chunk, and the summary last. Checkpoints are uploaded as they come; a re-leased job
  * downloads the last one and resumes from it.
@@ -144,7 +142,7 @@ export class JobSupervisor {
     const args =
       this.offer.job.type === 'train'
         ? trainArgs(this.offer, out, resume)
-        : await this.#sampleArgs(work);
+        : await jobArgs(this.offer, this.api, work);
     const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: process.env,
@@ -171,42 +169,6 @@ export class JobSupervisor {
     });
   }
 
-  async #sampleArgs(work: string): Promise<string[]> {
-    if (this.offer.job.type !== 'sample') throw new Error('not a sample job');
-    const s = this.offer.job.spec;
-    const model = join(work, 'model');
-    mkdirSync(model, { recursive: true });
-    // The source run's last checkpoint: listed by the REST API, fetched by sha256.
-    const list = await fetch(
-      `${this.api.url.replace(/\/$/, '')}/api/v1/runs/${s.model.runId}/artifacts`,
-      { headers: { authorization: `Bearer ${this.api.token}` } },
-    );
-    if (!list.ok) throw new Error(`model run ${s.model.runId}: HTTP ${list.status}`);
-    const { artifacts } = (await list.json()) as {
-      artifacts: { path: string; sha256: string; size: number }[];
-    };
-    const files = artifacts.filter((a) =>
-      /^checkpoints\/latest\/(config\.json|model\.safetensors)$/.test(a.path),
-    );
-    if (files.length < 2) throw new Error(`model run ${s.model.runId} has no uploaded checkpoint`);
-    for (const ref of files)
-      await this.api.getArtifact(s.model.runId, ref, join(model, basename(ref.path)));
-    const args = ['sample', '--model', model, '--out', join(work, 'grid.png'), '--json'];
-    args.push(
-      '--sampler',
-      s.sampler,
-      '--steps',
-      String(s.steps),
-      '--n',
-      String(s.n),
-      '--seed',
-      String(s.seed),
-    );
-    args.push('--guidance', String(s.guidance), '--eta', String(s.eta), '--schedule', s.schedule);
-    if (s.class !== undefined) args.push('--class', String(s.class));
-    return args;
-  }
-
   #line(line: string): void {
     let event: TrainEvent;
     try {
@@ -228,6 +190,9 @@ export class JobSupervisor {
         step: event.step,
         total: event.total ?? event.step,
       });
+    } else if (event.event === 'progress' && typeof event.total === 'number') {
+      // evaluate: the phase in progress (extractor training, sampling, reference).
+      this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
     } else if (event.event === 'checkpoint' && event.dir && event.files) {
       const { dir, files, step } = event;
       this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
@@ -275,6 +240,20 @@ export class JobSupervisor {
           this.report({ type: 'job_artifact', ...this.lease, artifact });
         } catch (err) {
           return this.#fail(`could not upload the sample grid: ${(err as Error).message}`, true);
+        }
+      }
+      if (this.offer.job.type === 'bench') {
+        // The result file beside the summary, so the run keeps the machine record in full.
+        const name = `${this.offer.job.spec.benchmark}.json`;
+        try {
+          const artifact = await this.api.putArtifact(
+            this.offer.runId,
+            `bench/${name}`,
+            join(this.#work, 'bench', name),
+          );
+          this.report({ type: 'job_artifact', ...this.lease, artifact });
+        } catch (err) {
+          return this.#fail(`could not upload the bench result: ${(err as Error).message}`, true);
         }
       }
       this.report({ type: 'job_complete', ...this.lease, summary: this.#summary });

@@ -13,6 +13,8 @@ export const agents = pgTable('agents', {
   version: text('version').notNull().default(''),
   /** The agent's hardware probe: backend, chip, memory, cores. */
   hardware: jsonb('hardware').$type<Record<string, unknown>>().notNull().default({}),
+  /** The last bench job's result on this agent (the protocol's agentBenchmarkSchema). */
+  benchmark: jsonb('benchmark').$type<Record<string, unknown>>(),
   lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });

@@ -26,6 +26,8 @@ export interface OptimizationMetadata {
   distillationStages?: string[] | undefined;
   quality?: Record<string, number> | undefined;
   hardware?: Record<string, unknown> | undefined;
+  /** Evaluate jobs' results, newest last (the protocol's evaluationRecordSchema). */
+  evaluations?: Record<string, unknown>[] | undefined;
 }
 
 export const modelVersions = pgTable(

@@ -2,7 +2,7 @@ import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { createAnnealServer, type PagesHandler } from '../../../server.ts';
 import { loadConfig } from '../../server/config.ts';
-import { startLocalAgent } from '../../server/domain/agents/local-agent.ts';
+import { recordLocalServer, startLocalAgent } from '../../server/domain/agents/local-agent.ts';
 import { createServices } from '../../server/services-factory.ts';
 import { type Command, parseFlags } from '../command.ts';
 import { openMigratedDatabase } from '../database.ts';
@@ -18,7 +18,11 @@ Options:
   --port N   port to listen on (default: PORT, else 3000)
   --dev      Next.js development mode (hot reload) instead of the production build
   --no-agent do not start the local agent (by default one runs beside the server,
-             enrolled with a token kept under ANNEAL_HOME once the owner account exists)
+             enrolled with a token kept under ANNEAL_HOME once the owner account exists;
+             an API token for the local \`anneal\` CLI is kept beside it)
+
+The URL served is recorded in ANNEAL_HOME/server.json, so \`anneal submit\` on this
+machine finds the server with no flags.
 
 Environment: PORT, HOST, ANNEAL_HOME, DATABASE_URL, ANNEAL_JSON_LIMIT, ANNEAL_UPLOAD_LIMIT,
 ANNEAL_LEASE_MS, ANNEAL_LOCAL_AGENT=0 (same as --no-agent)`;
@@ -78,6 +82,7 @@ export const start: Command = {
       `anneal-server: serving http://localhost:${server.url.split(':').pop()} (ANNEAL_HOME=${config.annealHome})`,
     );
 
+    recordLocalServer(config.annealHome, `http://127.0.0.1:${server.url.split(':').pop()}`);
     const localAgent =
       flags['no-agent'] || process.env.ANNEAL_LOCAL_AGENT === '0'
         ? null

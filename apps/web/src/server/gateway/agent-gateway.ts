@@ -14,7 +14,11 @@ import {
 import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
-import { registerTrainedModel } from '../domain/jobs/complete.ts';
+import {
+  recordBenchmark,
+  recordEvaluation,
+  registerTrainedModel,
+} from '../domain/jobs/complete.ts';
 import {
   CHECKPOINT_PREFIX,
   checkLease,
@@ -261,16 +265,29 @@ export class AgentGateway {
   async #leased(
     conn: Connection,
     message: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>,
-    lease: { runId: string; orgId: string; job: { type: string; projectId: string } },
+    lease: {
+      runId: string;
+      orgId: string;
+      job: { id: string; type: string; projectId: string; spec: unknown };
+    },
   ) {
     const { runId } = lease;
+    const agentId = conn.agentId ?? '';
+    const job = { projectId: lease.job.projectId, jobId: message.jobId };
     switch (message.type) {
       case 'job_accept':
         await markRunning(this.db, message.jobId, message.leaseId);
         this.events.emit({ type: 'status', runId, status: 'running' });
+        this.events.emitJob({ ...job, status: 'running' });
         return;
       case 'job_progress':
         this.events.emit({ type: 'status', runId, status: 'running' });
+        this.events.emitJob({
+          ...job,
+          status: 'running',
+          step: message.step,
+          total: message.total,
+        });
         return;
       case 'job_metrics':
         await logMetrics(this.db, lease.orgId, runId, message.points);
@@ -292,10 +309,22 @@ export class AgentGateway {
         conn.offered.delete(message.leaseId);
         // Registered before the job reads as succeeded, so whoever waits on the job finds
         // its model (the lease was checked just above; registration is once per run).
+        let refused: string | null = null;
         if (lease.job.type === 'train')
           await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
-        await finishJob(this.db, message.jobId, message.leaseId, 'succeeded');
-        this.events.emit({ type: 'status', runId, status: 'succeeded' });
+        else if (lease.job.type === 'evaluate')
+          refused = await recordEvaluation(this.db, lease.orgId, lease.job, runId, message.summary);
+        else if (lease.job.type === 'bench')
+          refused = await recordBenchmark(this.db, agentId, lease.job, message.summary);
+        const done = await finishJob(
+          this.db,
+          message.jobId,
+          message.leaseId,
+          refused ? 'failed' : 'succeeded',
+          refused,
+        );
+        this.events.emit({ type: 'status', runId, status: done?.status ?? 'succeeded' });
+        this.events.emitJob({ ...job, status: done?.status ?? 'succeeded' });
         conn.capacity += 1;
         await this.#offer(conn);
         return;
@@ -310,6 +339,7 @@ export class AgentGateway {
           message.reason,
         );
         this.events.emit({ type: 'status', runId, status: done?.status ?? 'failed' });
+        this.events.emitJob({ ...job, status: done?.status ?? 'failed' });
         conn.capacity += 1;
         await this.#offer(conn);
         return;
@@ -343,6 +373,7 @@ export class AgentGateway {
           resume: lease.resume,
         });
         this.#log(`leased job ${lease.jobId} (attempt ${lease.attempt}) to agent ${conn.agentId}`);
+        this.events.emitJob({ projectId: lease.projectId, jobId: lease.jobId, status: 'leased' });
       }
     } finally {
       conn.offering = false;
@@ -357,7 +388,10 @@ export class AgentGateway {
       // before it takes their jobs back: a restart alone loses no work.
       const expired =
         Date.now() - this.#startedAt >= this.options.leaseMs ? await expireLeases(this.db) : [];
-      if (expired.length) this.#log(`leases expired: ${expired.join(', ')}`);
+      if (expired.length) {
+        this.#log(`leases expired: ${expired.join(', ')}`);
+        this.events.emitJob({ projectId: null, jobId: null });
+      }
       await this.#closeRevoked();
       for (const conn of this.#connections) await this.#offer(conn);
     } catch (err) {

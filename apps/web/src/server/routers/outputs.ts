@@ -1,4 +1,5 @@
 import { ROLES } from '@anneal/db/schema';
+import { agentBenchmarkSchema, evaluationRecordSchema } from '@anneal/protocol';
 import { z } from 'zod';
 
 // What procedures return, declared once so the client's types and the wire agree.
@@ -137,6 +138,7 @@ const metadata = z.object({
   distillationStages: z.array(z.string()).optional(),
   quality: z.record(z.string(), z.number()).optional(),
   hardware: z.record(z.string(), z.unknown()).optional(),
+  evaluations: z.array(evaluationRecordSchema).optional(),
 });
 
 export const modelDetail = z.object({
@@ -200,4 +202,6 @@ export const agentRow = z.object({
   /** Connected to this server process now. */
   online: z.boolean(),
   currentJob: z.object({ id: z.string(), projectId: z.string(), type: z.string() }).nullable(),
+  /** The last bench job this agent ran. */
+  benchmark: agentBenchmarkSchema.nullable(),
 });

@@ -43,6 +43,7 @@ export default function AgentsPage() {
                 <th>Memory</th>
                 <th>Backend</th>
                 <th>Current job</th>
+                <th>Benchmark</th>
                 <th>Last seen</th>
               </tr>
             </thead>
@@ -74,6 +75,22 @@ export default function AgentsPage() {
                         <Link href={`/projects/${a.currentJob.projectId}/jobs`}>
                           {a.currentJob.type} {a.currentJob.id.slice(0, 8)}
                         </Link>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
+                    <td className="small" data-testid="benchmark">
+                      {a.benchmark ? (
+                        <>
+                          {a.benchmark.samplers
+                            .map((b) => `${b.sampler} ${b.images_per_s.toFixed(1)} img/s`)
+                            .join(' · ')}
+                          <div className="muted small">
+                            {a.benchmark.benchmark} ({a.benchmark.scale}, {a.benchmark.resolution}
+                            px, {a.benchmark.samplers[0]?.steps ?? '?'} steps){' '}
+                            {when(a.benchmark.at)}
+                          </div>
+                        </>
                       ) : (
                         '—'
                       )}

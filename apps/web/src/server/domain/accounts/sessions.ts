@@ -10,6 +10,12 @@ export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 
 /** Checks the password and opens a session in the user's first organization. */
 export async function signIn(db: Db, email: string, password: string, now = new Date()) {
+  const { userId, orgId } = await checkPassword(db, email, password);
+  return openSession(db, userId, orgId, now);
+}
+
+/** The user and first organization of an email and password; one message for every miss. */
+export async function checkPassword(db: Db, email: string, password: string) {
   const [user] = await db.select().from(users).where(eq(users.email, email));
   // Same message either way: the form must not reveal which emails have accounts.
   if (!user || !(await verifyPassword(password, user.passwordHash)))
@@ -21,7 +27,7 @@ export async function signIn(db: Db, email: string, password: string, now = new 
     .orderBy(asc(memberships.createdAt))
     .limit(1);
   if (!membership) throw new AppError('FORBIDDEN', 'this account belongs to no organization');
-  return openSession(db, user.id, membership.orgId, now);
+  return { userId: user.id, orgId: membership.orgId };
 }
 
 export async function openSession(db: Db, userId: string, orgId: string, now = new Date()) {

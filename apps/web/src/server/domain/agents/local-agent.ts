@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import { localCliTokenFile, localServerFile } from '@anneal/core/home';
 import type { Db } from '@anneal/db/client';
 import { memberships, tokens } from '@anneal/db/schema';
 import { and, asc, eq, isNull } from 'drizzle-orm';
@@ -14,11 +15,15 @@ const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
 export const localAgentTokenPath = (home: string) => join(home, 'secrets', 'local-agent-token');
 
 /**
- * The local agent's token: the stored one while it is still valid, else a new agent token
- * for the first owner. Null until an owner exists (the first-run page creates one).
+ * A token kept in an owner-only file: the stored one while it is still valid, else a new
+ * one for the first owner. Null until an owner exists (the first-run page creates one).
  */
-export async function ensureLocalAgentToken(db: Db, home: string): Promise<string | null> {
-  const path = localAgentTokenPath(home);
+async function ensureStoredToken(
+  db: Db,
+  path: string,
+  kind: 'agent' | 'api',
+  name: string,
+): Promise<string | null> {
   if (existsSync(path)) {
     const stored = readFileSync(path, 'utf8').trim();
     const [live] = await db
@@ -34,10 +39,29 @@ export async function ensureLocalAgentToken(db: Db, home: string): Promise<strin
     .orderBy(asc(memberships.createdAt))
     .limit(1);
   if (!owner) return null;
-  const created = await createToken(db, owner, 'agent', 'local agent');
-  mkdirSync(join(home, 'secrets'), { recursive: true, mode: 0o700 });
+  const created = await createToken(db, owner, kind, name);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, `${created.token}\n`, { mode: 0o600 });
   return created.token;
+}
+
+/** The local agent's agent token (see ensureStoredToken). */
+export function ensureLocalAgentToken(db: Db, home: string): Promise<string | null> {
+  return ensureStoredToken(db, localAgentTokenPath(home), 'agent', 'local agent');
+}
+
+/**
+ * The first owner's API token for the `anneal` CLI on this machine, so `anneal submit`
+ * works with no flags and no login (DESIGN.md section 1: the local ANNEAL_HOME comes last).
+ */
+export function ensureLocalCliToken(db: Db, home: string): Promise<string | null> {
+  return ensureStoredToken(db, localCliTokenFile(home), 'api', 'local CLI (ANNEAL_HOME)');
+}
+
+/** Records the URL this server serves under ANNEAL_HOME, for the local CLI. */
+export function recordLocalServer(home: string, url: string): void {
+  mkdirSync(home, { recursive: true });
+  writeFileSync(localServerFile(home), `${JSON.stringify({ url, pid: process.pid })}\n`);
 }
 
 /**
@@ -59,6 +83,7 @@ export function startLocalAgent(
     let token: string | null;
     try {
       token = await ensureLocalAgentToken(db, options.home);
+      if (token) await ensureLocalCliToken(db, options.home);
     } catch (err) {
       options.log(`local agent: ${(err as Error).message}`);
       return retry(5000);

@@ -6,6 +6,7 @@ import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject } from '../projects/projects.ts';
+import { checkModelSource } from './sources.ts';
 
 export const createJobInput = z.object({
   job: jobSpecSchema,
@@ -38,6 +39,7 @@ export async function createJob(
   input: z.infer<typeof createJobInput>,
 ) {
   await getProject(db, orgId, projectId);
+  await checkModelSource(db, orgId, input.job);
   return db.transaction(async (tx) => {
     const [job] = await tx
       .insert(jobs)

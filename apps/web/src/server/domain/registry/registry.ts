@@ -235,3 +235,70 @@ export async function readModel(db: Db, orgId: string, projectId: string, name: 
     })),
   };
 }
+
+/** One model version by id, within the organization: where its checkpoint lives, its metadata. */
+export async function getModelVersion(db: Db, orgId: string, versionId: string) {
+  const [row] = await db
+    .select({
+      id: modelVersions.id,
+      modelId: modelVersions.modelId,
+      modelName: registeredModels.name,
+      projectId: registeredModels.projectId,
+      version: modelVersions.version,
+      sourceRunId: modelVersions.sourceRunId,
+      artifactPath: modelVersions.artifactPath,
+      metadata: modelVersions.metadata,
+      createdAt: modelVersions.createdAt,
+    })
+    .from(modelVersions)
+    .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+    .innerJoin(projects, eq(projects.id, registeredModels.projectId))
+    .where(and(eq(modelVersions.id, versionId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `model version ${versionId} does not exist`);
+  return row;
+}
+
+/** Evaluations kept per version; older ones drop off (their runs keep the numbers). */
+const MAX_EVALUATIONS = 50;
+
+/**
+ * Adds an evaluation result to a version's metadata. Idempotent per job: a replayed
+ * `job_complete` replaces the entry it wrote before instead of adding another.
+ */
+export async function addEvaluation(
+  db: Db,
+  versionId: string,
+  evaluation: Record<string, unknown> & { job_id: string },
+) {
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId))
+      .for('update');
+    if (!row) return;
+    const kept = (row.metadata.evaluations ?? []).filter((e) => e.job_id !== evaluation.job_id);
+    const evaluations = [...kept, evaluation].slice(-MAX_EVALUATIONS);
+    await tx
+      .update(modelVersions)
+      .set({ metadata: { ...row.metadata, evaluations } })
+      .where(eq(modelVersions.id, versionId));
+  });
+}
+
+/** Every version of every model in a project, newest first: what a job can sample or evaluate. */
+export async function listVersions(db: Db, orgId: string, projectId: string) {
+  await getProject(db, orgId, projectId);
+  return db
+    .select({
+      id: modelVersions.id,
+      modelName: registeredModels.name,
+      version: modelVersions.version,
+      createdAt: modelVersions.createdAt,
+    })
+    .from(modelVersions)
+    .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+    .where(eq(registeredModels.projectId, projectId))
+    .orderBy(desc(modelVersions.createdAt))
+    .limit(200);
+}

@@ -1,5 +1,6 @@
 import type { RestRoute } from '../route.ts';
 import { artifactRoutes } from './artifacts.ts';
+import { authRoutes } from './auth.ts';
 import { datasetRoutes } from './datasets.ts';
 import { jobRoutes } from './jobs.ts';
 import { projectRoutes } from './projects.ts';
@@ -8,6 +9,7 @@ import { runRoutes } from './runs.ts';
 
 /** Every REST operation; the dispatcher and the OpenAPI document both read this table. */
 export const restRoutes: RestRoute[] = [
+  ...authRoutes,
   ...projectRoutes,
   ...datasetRoutes,
   ...runRoutes,

@@ -64,6 +64,7 @@ export const jobRoutes = [
         params.projectId,
         body,
       );
+      ctx.events.emitJob({ projectId: params.projectId, jobId: job.id, status: 'queued' });
       return { status: 201, json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id)) };
     },
   }),
@@ -104,6 +105,7 @@ export const jobRoutes = [
     handle: async (ctx, { params }) => {
       const before = await cancelJob(ctx.db, ctx.principal.orgId, params.jobId);
       ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
+      ctx.events.emitJob({ projectId: before.projectId, jobId: before.id, status: 'cancelled' });
       return { json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, params.jobId)) };
     },
   }),
@@ -115,8 +117,10 @@ export const jobRoutes = [
     summary: 'Queue a failed or cancelled job again; it resumes from its last checkpoint',
     params: jobId,
     response: { status: 200, description: 'The queued job', schema: jobOutput },
-    handle: async (ctx, { params }) => ({
-      json: toJobOutput(await retryJob(ctx.db, ctx.principal.orgId, params.jobId)),
-    }),
+    handle: async (ctx, { params }) => {
+      const job = await retryJob(ctx.db, ctx.principal.orgId, params.jobId);
+      ctx.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'queued' });
+      return { json: toJobOutput(job) };
+    },
   }),
 ];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   aliasSchema,
+  getModelVersion,
   listModels,
   modelNameSchema,
   readModel,
@@ -15,6 +16,19 @@ const model = z.object({ projectId: z.uuid(), name: modelNameSchema });
 const alias = model.extend({ alias: aliasSchema });
 
 export const registryRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/model-versions/{versionId}',
+    access: 'viewer',
+    tag: 'registry',
+    summary:
+      'Read one model version by id: its model, source run, checkpoint path and metadata (evaluations included)',
+    params: z.object({ versionId: z.uuid() }),
+    response: { status: 200, description: 'The version' },
+    handle: async (ctx, { params }) => ({
+      json: await getModelVersion(ctx.db, ctx.principal.orgId, params.versionId),
+    }),
+  }),
   defineRoute({
     method: 'GET',
     path: '/projects/{projectId}/models',

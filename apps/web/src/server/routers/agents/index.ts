@@ -1,4 +1,5 @@
 import { agents, jobs } from '@anneal/db/schema';
+import { agentBenchmarkSchema } from '@anneal/protocol';
 import { and, desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { router, viewerProcedure } from '../../trpc/init.ts';
@@ -13,6 +14,7 @@ export const agentsRouter = router({
         name: agents.name,
         version: agents.version,
         hardware: agents.hardware,
+        benchmark: agents.benchmark,
         lastSeenAt: agents.lastSeenAt,
       })
       .from(agents)
@@ -33,8 +35,10 @@ export const agentsRouter = router({
     const online = ctx.agents?.connectedAgents() ?? new Set<string>();
     return rows.map((r) => {
       const job = running.find((j) => j.owner === r.id);
+      const benchmark = agentBenchmarkSchema.safeParse(r.benchmark);
       return {
         ...r,
+        benchmark: benchmark.success ? benchmark.data : null,
         online: online.has(r.id),
         currentJob: job ? { id: job.id, projectId: job.projectId, type: job.type } : null,
       };

@@ -7,6 +7,7 @@ import {
   listJobs,
   retryJob,
 } from '../../domain/jobs/jobs.ts';
+import { getProject } from '../../domain/projects/projects.ts';
 import { jobOutput, toJobOutput } from '../../rest/routes/jobs.ts';
 import { editorProcedure, router, viewerProcedure } from '../../trpc/init.ts';
 
@@ -32,6 +33,7 @@ export const jobsRouter = router({
         projectId,
         rest,
       );
+      ctx.events.emitJob({ projectId, jobId: job.id, status: 'queued' });
       return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id));
     }),
   cancel: editorProcedure
@@ -40,12 +42,27 @@ export const jobsRouter = router({
     .mutation(async ({ ctx, input }) => {
       const before = await cancelJob(ctx.db, ctx.principal.orgId, input.jobId);
       ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
+      ctx.events.emitJob({ projectId: before.projectId, jobId: before.id, status: 'cancelled' });
       return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, input.jobId));
     }),
   retry: editorProcedure
     .input(jobId)
     .output(jobOutput)
-    .mutation(async ({ ctx, input }) =>
-      toJobOutput(await retryJob(ctx.db, ctx.principal.orgId, input.jobId)),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const job = await retryJob(ctx.db, ctx.principal.orgId, input.jobId);
+      ctx.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'queued' });
+      return toJobOutput(job);
+    }),
+  /**
+   * Live changes to a project's jobs (server-sent events): status changes, and progress as
+   * agents report it, so the list needs no polling.
+   */
+  watch: viewerProcedure.input(z.object({ projectId: z.uuid() })).subscription(async function* ({
+    ctx,
+    input,
+    signal,
+  }) {
+    await getProject(ctx.db, ctx.principal.orgId, input.projectId);
+    yield* ctx.events.watchJobs(input.projectId, signal);
+  }),
 });

@@ -1,9 +1,22 @@
+import { evaluationRecordSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { readModel } from '../../domain/registry/registry.ts';
 import { viewerProcedure } from '../../trpc/init.ts';
 import { modelDetail } from '../outputs.ts';
 
+/** Stored evaluations that no longer parse (an older shape) are left out, not fatal. */
+const evaluations = z.array(evaluationRecordSchema).catch([]);
+
 export const getModel = viewerProcedure
   .input(z.object({ projectId: z.uuid(), name: z.string().min(1) }))
   .output(modelDetail)
-  .query(({ ctx, input }) => readModel(ctx.db, ctx.principal.orgId, input.projectId, input.name));
+  .query(async ({ ctx, input }) => {
+    const model = await readModel(ctx.db, ctx.principal.orgId, input.projectId, input.name);
+    return {
+      ...model,
+      versions: model.versions.map((v) => ({
+        ...v,
+        metadata: { ...v.metadata, evaluations: evaluations.parse(v.metadata.evaluations ?? []) },
+      })),
+    };
+  });

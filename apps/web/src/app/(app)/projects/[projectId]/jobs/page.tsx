@@ -1,7 +1,9 @@
 'use client';
 
+import { samplerNames } from '@anneal/engine/config';
 import { type JobSpecInput, jobSpecSchema } from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
@@ -10,16 +12,23 @@ import { Empty, StatusBadge, useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
 type Form = {
-  type: 'train' | 'sample';
+  type: 'train' | 'sample' | 'evaluate' | 'bench';
   dataset: 'shapes' | 'mnist';
   resolution: string;
   preset: 'tiny' | 'small' | 'base';
   steps: string;
   batch: string;
   checkpointEvery: string;
+  source: 'run' | 'modelVersion';
   runId: string;
+  versionId: string;
   n: string;
   sampleSteps: string;
+  sampler: string;
+  evalN: string;
+  referenceSampler: string;
+  referenceSteps: string;
+  benchScale: 'smoke' | 'quick';
 };
 
 // Small enough to finish in minutes on any Mac (and on a laptop CPU).
@@ -31,21 +40,46 @@ const DEFAULTS: Form = {
   steps: '500',
   batch: '',
   checkpointEvery: '100',
+  source: 'run',
   runId: '',
+  versionId: '',
   n: '16',
   sampleSteps: '20',
+  sampler: 'dpmpp-2m',
+  evalN: '500',
+  referenceSampler: '',
+  referenceSteps: '100',
+  benchScale: 'quick',
 };
 
 function toSpec(f: Form): JobSpecInput {
+  const model =
+    f.source === 'run'
+      ? ({ kind: 'run', runId: f.runId } as const)
+      : ({ kind: 'modelVersion', id: f.versionId } as const);
   if (f.type === 'sample')
     return {
       type: 'sample',
+      spec: { model, n: Number(f.n), steps: Number(f.sampleSteps), sampler: f.sampler as never },
+    };
+  if (f.type === 'evaluate')
+    return {
+      type: 'evaluate',
       spec: {
-        model: { kind: 'run', runId: f.runId },
-        n: Number(f.n),
+        model,
+        n: Number(f.evalN),
         steps: Number(f.sampleSteps),
+        sampler: f.sampler as never,
+        ...(f.referenceSampler
+          ? {
+              reference_sampler: f.referenceSampler as never,
+              reference_steps: Number(f.referenceSteps),
+            }
+          : {}),
       },
     };
+  if (f.type === 'bench')
+    return { type: 'bench', spec: { benchmark: 'sampling', scale: f.benchScale } };
   return {
     type: 'train',
     spec: {
@@ -66,6 +100,7 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
   const [form, setForm] = useState<Form>(DEFAULTS);
   const [invalid, setInvalid] = useState<string | null>(null);
   const runs = useQuery(trpc.runs.list.queryOptions({ projectId, status: 'succeeded' }));
+  const versions = useQuery(trpc.registry.versions.queryOptions({ projectId }));
   const create = useMutation(
     trpc.jobs.create.mutationOptions({
       onSuccess: async () => {
@@ -97,6 +132,8 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
           <select name="jobType" value={form.type} onChange={set('type')}>
             <option value="train">train</option>
             <option value="sample">sample</option>
+            <option value="evaluate">evaluate</option>
+            <option value="bench">bench</option>
           </select>
         </label>
         {form.type === 'train' ? (
@@ -147,27 +184,100 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
               />
             </label>
           </>
+        ) : form.type === 'bench' ? (
+          <label className="field">
+            Sampling benchmark size
+            <select name="benchScale" value={form.benchScale} onChange={set('benchScale')}>
+              <option value="quick">quick (a minute or two)</option>
+              <option value="smoke">smoke (seconds; numbers mean little)</option>
+            </select>
+          </label>
         ) : (
           <>
             <label className="field">
-              From the run
-              <select name="runId" value={form.runId} onChange={set('runId')}>
-                <option value="">choose a trained run</option>
-                {runs.data?.map((r) => (
-                  <option key={r.id} value={r.id}>
-                    {r.name}
+              Weights from
+              <select name="source" value={form.source} onChange={set('source')}>
+                <option value="run">a trained run</option>
+                <option value="modelVersion">a model version</option>
+              </select>
+            </label>
+            {form.source === 'run' ? (
+              <label className="field">
+                Run
+                <select name="runId" value={form.runId} onChange={set('runId')}>
+                  <option value="">choose a trained run</option>
+                  {runs.data?.map((r) => (
+                    <option key={r.id} value={r.id}>
+                      {r.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            ) : (
+              <label className="field">
+                Model version
+                <select name="versionId" value={form.versionId} onChange={set('versionId')}>
+                  <option value="">choose a model version</option>
+                  {versions.data?.map((v) => (
+                    <option key={v.id} value={v.id}>
+                      {v.modelName} v{v.version}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            )}
+            <label className="field">
+              Sampler
+              <select name="sampler" value={form.sampler} onChange={set('sampler')}>
+                {samplerNames.map((name) => (
+                  <option key={name} value={name}>
+                    {name}
                   </option>
                 ))}
               </select>
             </label>
             <label className="field">
-              Images
-              <input name="n" value={form.n} onChange={set('n')} />
-            </label>
-            <label className="field">
               Sampling steps
               <input name="sampleSteps" value={form.sampleSteps} onChange={set('sampleSteps')} />
             </label>
+            {form.type === 'sample' ? (
+              <label className="field">
+                Images
+                <input name="n" value={form.n} onChange={set('n')} />
+              </label>
+            ) : (
+              <>
+                <label className="field">
+                  Samples (and real images per set)
+                  <input name="evalN" value={form.evalN} onChange={set('evalN')} />
+                </label>
+                <label className="field">
+                  Reference sampler (paired fidelity)
+                  <select
+                    name="referenceSampler"
+                    value={form.referenceSampler}
+                    onChange={set('referenceSampler')}
+                  >
+                    <option value="">none</option>
+                    {samplerNames.map((name) => (
+                      <option key={name} value={name}>
+                        {name}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                {form.referenceSampler && (
+                  <label className="field">
+                    Reference steps
+                    <input
+                      name="referenceSteps"
+                      value={form.referenceSteps}
+                      onChange={set('referenceSteps')}
+                    />
+                  </label>
+                )}
+              </>
+            )}
           </>
         )}
       </div>
@@ -186,17 +296,16 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
   );
 }
 
-function eta(job: {
-  status: string;
-  step: number | null;
-  spec: Record<string, unknown>;
-  updatedAt: string;
-}) {
-  const total = Number(job.spec.steps);
-  if (job.status !== 'running' || !job.step || !total) return '';
-  const elapsed = (Date.now() - new Date(job.updatedAt).getTime()) / 1000;
-  if (elapsed <= 0 || job.step >= total) return '';
-  const left = (elapsed / job.step) * (total - job.step);
+/** The latest progress an agent reported for a job, and where this phase's rate is measured from. */
+type Live = { step: number; total: number; at: number; from: { step: number; at: number } };
+
+/** Time left at the rate progress has arrived since this phase started (or this page opened). */
+function eta(live: Live | undefined, status: string) {
+  if (!live || status !== 'running' || live.step >= live.total) return '';
+  const done = live.step - live.from.step;
+  const seconds = (live.at - live.from.at) / 1000;
+  if (done <= 0 || seconds <= 0) return '';
+  const left = (seconds / done) * (live.total - live.step);
   return left < 60 ? `${Math.ceil(left)} s left` : `${Math.ceil(left / 60)} min left`;
 }
 
@@ -206,9 +315,34 @@ export default function JobsPage() {
   const queryClient = useQueryClient();
   const { canEdit } = useMe();
   const [creating, setCreating] = useState(false);
-  const jobs = useQuery({ ...trpc.jobs.list.queryOptions({ projectId }), refetchInterval: 1000 });
+  const jobs = useQuery(trpc.jobs.list.queryOptions({ projectId }));
   const refresh = () =>
     queryClient.invalidateQueries({ queryKey: trpc.jobs.list.queryKey({ projectId }) });
+  const [live, setLive] = useState<Record<string, Live>>({});
+  // Status and progress arrive over server-sent events; the list refetches only when a
+  // job's status changes, progress updates the row in place.
+  const stream = useSubscription(
+    trpc.jobs.watch.subscriptionOptions(
+      { projectId },
+      {
+        onData: (e) => {
+          // Read the cache, not this render's data: the handler outlives the render.
+          const list = queryClient.getQueryData(trpc.jobs.list.queryKey({ projectId }));
+          const row = e.jobId ? list?.find((j) => j.id === e.jobId) : undefined;
+          if (!row || (e.status !== undefined && e.status !== row.status)) void refresh();
+          const { jobId, step, total } = e;
+          if (!jobId || step === undefined || total === undefined) return;
+          setLive((prev) => {
+            const last = prev[jobId];
+            // A new phase (evaluate: extractor, sampling, reference) restarts the rate.
+            const from =
+              last && last.total === total && last.step <= step ? last.from : { step, at: e.at };
+            return { ...prev, [jobId]: { step, total, at: e.at, from } };
+          });
+        },
+      },
+    ),
+  );
   const cancel = useMutation(trpc.jobs.cancel.mutationOptions({ onSuccess: refresh }));
   const retry = useMutation(trpc.jobs.retry.mutationOptions({ onSuccess: refresh }));
   return (
@@ -234,7 +368,7 @@ export default function JobsPage() {
           </Empty>
         </div>
       ) : (
-        <div className="card">
+        <div className="card" data-live={stream.status === 'pending' ? 'on' : 'off'}>
           <table>
             <thead>
               <tr>
@@ -248,13 +382,13 @@ export default function JobsPage() {
             </thead>
             <tbody>
               {jobs.data?.map((j) => {
-                const total = Number(j.spec.steps) || 1;
+                const now = live[j.id];
+                const total = now?.total ?? (j.type === 'train' ? Number(j.spec.steps) || 1 : 1);
+                const step = now?.step ?? (j.type === 'train' ? (j.step ?? 0) : 0);
                 const pct =
-                  j.type === 'train'
-                    ? Math.min(100, Math.round(((j.step ?? 0) / total) * 100))
-                    : j.status === 'succeeded'
-                      ? 100
-                      : 0;
+                  j.status === 'succeeded'
+                    ? 100
+                    : Math.min(100, Math.round((step / Math.max(1, total)) * 100));
                 return (
                   <tr key={j.id} data-job={j.id}>
                     <td>
@@ -279,7 +413,8 @@ export default function JobsPage() {
                         style={{ width: '100%' }}
                       />
                       <div className="muted small">
-                        {j.type === 'train' ? `${j.step ?? 0} / ${total} steps` : ''} {eta(j)}
+                        {now || j.type === 'train' ? `${step} / ${total} steps` : ''}{' '}
+                        {eta(now, j.status)}
                       </div>
                     </td>
                     <td className="mono">

@@ -1,5 +1,6 @@
 'use client';
 
+import type { EvaluationRecord } from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
@@ -155,8 +156,62 @@ export default function ModelPage() {
               </div>
             ))}
           </div>
+          {(v.metadata.evaluations?.length ?? 0) > 0 && (
+            <Evaluations projectId={projectId} rows={v.metadata.evaluations ?? []} />
+          )}
         </div>
       ))}
     </div>
+  );
+}
+
+/** Evaluate jobs' results, newest first: each metric beside its floor (real vs real at the same N). */
+function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationRecord[] }) {
+  return (
+    <table style={{ marginTop: 14 }} data-testid="evaluations">
+      <thead>
+        <tr>
+          <th>Evaluation</th>
+          <th>FD (floor)</th>
+          <th>KID (floor)</th>
+          <th>Precision (floor)</th>
+          <th>Recall (floor)</th>
+          <th>Paired</th>
+          <th>Extractor</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...rows].reverse().map((e) => (
+          <tr key={e.job_id}>
+            <td>
+              <Link href={`/projects/${projectId}/runs/${e.run_id}`}>
+                {e.sampler}, {e.steps} steps
+              </Link>
+              <div className="muted small">
+                {e.nfe} NFE · N = {e.n} · {when(e.at)}
+              </div>
+            </td>
+            <td className="mono">
+              {num(e.fd)} <span className="muted">({num(e.floor_fd)})</span>
+            </td>
+            <td className="mono">
+              {num(e.kid)} <span className="muted">({num(e.floor_kid)})</span>
+            </td>
+            <td className="mono">
+              {num(e.precision)} <span className="muted">({num(e.floor_precision)})</span>
+            </td>
+            <td className="mono">
+              {num(e.recall)} <span className="muted">({num(e.floor_recall)})</span>
+            </td>
+            <td className="mono small">
+              {e.paired
+                ? `vs ${e.paired.reference_sampler} ${e.paired.reference_steps}: PSNR ${e.paired.psnr === null ? '∞' : num(e.paired.psnr)} dB, SSIM ${num(e.paired.ssim)}`
+                : '—'}
+            </td>
+            <td className="mono small">{e.extractor}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

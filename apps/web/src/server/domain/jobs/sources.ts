@@ -1,0 +1,28 @@
+import { AppError } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import type { JobSpec } from '@anneal/protocol';
+import { getModelVersion } from '../registry/registry.ts';
+import { getRun } from '../runs/runs.ts';
+
+/**
+ * Checks that the checkpoint a sample or evaluate job reads exists in the organization, so
+ * a wrong id is refused when the job is queued, not by an agent minutes later.
+ */
+export async function checkModelSource(db: Db, orgId: string, job: JobSpec): Promise<void> {
+  if (job.type !== 'sample' && job.type !== 'evaluate') return;
+  const source = job.spec.model;
+  if (source.kind === 'run') {
+    await getRun(db, orgId, source.runId).catch(() => {
+      throw new AppError('NOT_FOUND', `job.spec.model.runId: no run ${source.runId}`);
+    });
+    return;
+  }
+  const version = await getModelVersion(db, orgId, source.id).catch(() => {
+    throw new AppError('NOT_FOUND', `job.spec.model.id: no model version ${source.id}`);
+  });
+  if (!version.sourceRunId || !version.artifactPath)
+    throw new AppError(
+      'BAD_REQUEST',
+      `job.spec.model.id: model version ${version.modelName} v${version.version} has no checkpoint (no source run or artifact path)`,
+    );
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+// What evaluate and bench jobs leave behind, as the agent reports it in `job_complete` and
+// as the server stores it (on the model version, on the agent). Parsed on arrival: a
+// summary that does not fit is refused there, not discovered in the UI.
+
+/** `anneal eval --json`'s object (DESIGN.md section 4): each metric beside its floor. */
+export const evaluationSummarySchema = z.object({
+  sampler: z.string(),
+  steps: z.number().int(),
+  seed: z.number().int(),
+  wall_s: z.number(),
+  n: z.number().int(),
+  nfe: z.number().int(),
+  extractor: z.string(),
+  extractor_kind: z.string().optional(),
+  extractor_accuracy: z.number().nullable().optional(),
+  fd: z.number(),
+  kid: z.number(),
+  kid_std: z.number().nullable().optional(),
+  precision: z.number(),
+  recall: z.number(),
+  floor_fd: z.number(),
+  floor_kid: z.number(),
+  floor_precision: z.number(),
+  floor_recall: z.number(),
+  accuracy: z.number().optional(),
+  floor_accuracy: z.number().optional(),
+  paired: z
+    .object({
+      psnr: z.number().nullable(),
+      ssim: z.number(),
+      feature_distance: z.number(),
+      floor_feature_distance: z.number(),
+      reference_sampler: z.string(),
+      reference_steps: z.number().int(),
+      reference_nfe: z.number().int(),
+    })
+    .optional(),
+});
+export type EvaluationSummary = z.infer<typeof evaluationSummarySchema>;
+
+/** One evaluation as kept on a model version: the summary, and the job and run it came from. */
+export const evaluationRecordSchema = evaluationSummarySchema.extend({
+  job_id: z.string(),
+  run_id: z.string(),
+  at: z.string(),
+});
+export type EvaluationRecord = z.infer<typeof evaluationRecordSchema>;
+
+/** Per sampler, from `anneal bench --only sampling --json`. */
+const samplerBenchSchema = z.object({
+  sampler: z.string(),
+  steps: z.number().int(),
+  n: z.number().int(),
+  nfe_per_image: z.number(),
+  seconds_median: z.number(),
+  images_per_s: z.number(),
+});
+
+/** `anneal bench --only sampling --json`'s object: its sampling result file. */
+export const benchSummarySchema = z.object({
+  results: z.object({
+    sampling: z.object({
+      machine: z.record(z.string(), z.unknown()),
+      seconds: z.number(),
+      options: z.record(z.string(), z.unknown()),
+      result: z.object({
+        model: z.string(),
+        parameters: z.number(),
+        resolution: z.number(),
+        samplers: z.array(samplerBenchSchema),
+      }),
+    }),
+  }),
+});
+
+/** The last benchmark an agent ran, as kept on the agent. */
+export const agentBenchmarkSchema = z.object({
+  job_id: z.string(),
+  at: z.string(),
+  benchmark: z.literal('sampling'),
+  scale: z.string(),
+  seconds: z.number(),
+  machine: z.record(z.string(), z.unknown()),
+  model: z.string(),
+  parameters: z.number(),
+  resolution: z.number(),
+  samplers: z.array(samplerBenchSchema),
+});
+export type AgentBenchmark = z.infer<typeof agentBenchmarkSchema>;
