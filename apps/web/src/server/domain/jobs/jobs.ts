@@ -5,6 +5,7 @@ import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject } from '../projects/projects.ts';
 
 export const createJobInput = z.object({
@@ -38,6 +39,8 @@ export async function createJob(
   input: z.infer<typeof createJobInput>,
 ) {
   await getProject(db, orgId, projectId);
+  const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
+  if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
     const [job] = await tx
       .insert(jobs)
@@ -49,7 +52,6 @@ export async function createJob(
       })
       .returning();
     if (!job) throw new AppError('INTERNAL', 'could not create the job');
-    const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
     const [run] = await tx
       .insert(runs)
       .values({
@@ -61,6 +63,7 @@ export async function createJob(
         params: runParams(input.job),
         tags: { 'anneal.job_id': job.id },
         datasetBuiltin: dataset?.kind === 'builtin' ? dataset.name : null,
+        datasetVersionId: dataset?.kind === 'version' ? dataset.id : null,
         jobId: job.id,
         createdBy: userId,
       })
@@ -68,6 +71,21 @@ export async function createJob(
     if (!run) throw new AppError('INTERNAL', 'could not create the run');
     return { ...job, runId: run.id };
   });
+}
+
+/** A job may name only a version of its organization, by the hash that version has. */
+async function checkVersionRef(db: Db, orgId: string, ref: { id: string; hash: string }) {
+  if (!z.uuid().safeParse(ref.id).success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `job.spec.dataset.id: "${ref.id}" is not a dataset version id`,
+    );
+  const version = await getDatasetVersion(db, orgId, ref.id);
+  if (version.contentHash !== ref.hash)
+    throw new AppError(
+      'BAD_REQUEST',
+      `job.spec.dataset.hash: version ${ref.id} has content hash ${version.contentHash}, not ${ref.hash}`,
+    );
 }
 
 const jobColumns = {
