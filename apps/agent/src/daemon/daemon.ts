@@ -135,6 +135,7 @@ export class AgentDaemon {
       join(this.options.home, 'agent', 'jobs'),
       this.#report,
       this.#log,
+      this.options.home,
     );
     this.jobs.set(offer.jobId, job);
     this.#log(`job ${offer.jobId} (${offer.job.type}, attempt ${offer.attempt}) started`);
