@@ -44,8 +44,6 @@ export function trainArgs(offer: JobOffer, out: string, resume: boolean): string
     s.parameterization,
     '--seed',
     String(s.seed),
-    '--lr',
-    String(s.lr),
     '--ema-decay',
     String(s.ema_decay),
     '--grad-clip',
@@ -60,6 +58,7 @@ export function trainArgs(offer: JobOffer, out: string, resume: boolean): string
     '--events',
   ];
   if (s.batch) args.push('--batch', String(s.batch));
+  if (s.lr !== undefined) args.push('--lr', String(s.lr));
   if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
   if (s.dtype) args.push('--dtype', s.dtype);
   if (!s.conditional) args.push('--unconditional');
