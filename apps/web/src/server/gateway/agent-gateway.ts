@@ -25,6 +25,7 @@ import {
   recordCheckpoint,
   renewLeases,
 } from '../domain/jobs/jobs.ts';
+import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
 
@@ -44,6 +45,8 @@ interface Connection {
   orgId: string;
   agentId: string | null;
   capacity: number;
+  /** Hardware and memory budget from hello: jobs that need more are not offered. */
+  room: AgentRoom | null;
   malformed: { count: number; since: number };
   /** Offers in flight, so one tick does not lease twice to the same free slot. */
   offering: boolean;
@@ -119,6 +122,7 @@ export class AgentGateway {
       ...auth,
       agentId: null,
       capacity: 0,
+      room: null,
       malformed: { count: 0, since: Date.now() },
       offering: false,
       chain: Promise.resolve(),
@@ -223,10 +227,12 @@ export class AgentGateway {
     }
     // One agent per token: a reconnect finds its row and takes over from a stale socket.
     const [existing] = await this.db.select().from(agents).where(eq(agents.tokenId, conn.tokenId));
+    const memoryBudgetBytes = agentBudget(hello.hardware, hello.memoryBudgetBytes);
     const values = {
       name: hello.name,
       version: hello.agentVersion,
-      hardware: hello.hardware as unknown as Record<string, unknown>,
+      // The budget is kept beside the probe so job pages can say which agent could fit.
+      hardware: { ...hello.hardware, memoryBudgetBytes } as unknown as Record<string, unknown>,
       lastSeenAt: new Date(),
     };
     let agentId: string;
@@ -247,6 +253,7 @@ export class AgentGateway {
     }
     conn.agentId = agentId;
     conn.capacity = hello.capacity;
+    conn.room = { id: agentId, name: hello.name, hardware: hello.hardware, memoryBudgetBytes };
     await renewLeases(this.db, agentId, hello.leases, this.options.leaseMs);
     this.#send(conn, {
       type: 'welcome',
@@ -323,10 +330,12 @@ export class AgentGateway {
     conn.offering = true;
     try {
       while (conn.capacity > 0 && conn.ws.readyState === conn.ws.OPEN) {
+        const room = conn.room;
         const lease = await leaseNextJob(
           this.db,
           { id: conn.agentId, orgId: conn.orgId },
           this.options.leaseMs,
+          (job) => !room || fitsAgent(job, room),
         );
         if (!lease) return;
         conn.capacity -= 1;
