@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { importFolder } from '@anneal/datasets/folder';
-import { parseDatasetFlag } from '@anneal/datasets/ref';
+import { type DatasetRef, datasetRefSchema, parseDatasetFlag } from '@anneal/datasets/ref';
 import { materialize } from '@anneal/datasets/shards';
 import type { CommandIO } from './commands/command.ts';
 
@@ -48,7 +48,42 @@ export async function prepareDataset(
     ref = parsed;
     name = parsed.name;
   }
-  const m = await materialize(ref, { resolution, home: options.home });
+  return materializeRef(ref, name, resolution, options.home);
+}
+
+/**
+ * Turns `--dataset-ref JSON` (a DatasetRef as job specs carry it: a built-in with its
+ * options, or a version already in the local store) into tensor shards.
+ */
+export async function prepareDatasetRef(
+  json: string,
+  resolution: number,
+  options: { home?: string } = {},
+): Promise<LocalDataset> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `--dataset-ref: not JSON (${(err as Error).message})`);
+  }
+  const parsed = datasetRefSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `--dataset-ref: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(ref)'}: ${i.message}`).join('; ')}`,
+    );
+  const ref: DatasetRef = parsed.data;
+  const name = ref.kind === 'builtin' ? ref.name : `version:${ref.id}`;
+  return materializeRef(ref, name, resolution, options.home);
+}
+
+async function materializeRef(
+  ref: Parameters<typeof materialize>[0],
+  name: string,
+  resolution: number,
+  home: string | undefined,
+): Promise<LocalDataset> {
+  const m = await materialize(ref, { resolution, home });
   return {
     name,
     hash: m.manifest.hash,

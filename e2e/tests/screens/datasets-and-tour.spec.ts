@@ -55,9 +55,9 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await expect(page.getByRole('link', { name: 'v1' })).toBeVisible();
   const [version] = await server.sql`
-    select v.file_count, v.manifest->'labels' as labels, v.dvc_md5 from dataset_versions v
+    select v.file_count, v.manifest->'classes' as classes, v.dvc_md5 from dataset_versions v
     join datasets d on d.id = v.dataset_id where d.name = 'faces'`;
-  expect(version).toMatchObject({ file_count: 4, labels: ['happy', 'sad'] });
+  expect(version).toMatchObject({ file_count: 4, classes: ['happy', 'sad'] });
   expect(version?.dvc_md5).toMatch(/\.dir$/);
   await shot(page, 'datasets', true);
   await page.getByRole('link', { name: 'v1' }).click();

@@ -3,11 +3,17 @@ import {
   assertJobFits,
   checkPeakMemory,
   estimateJobMemory,
+  estimateTrainingMemory,
   loadNative,
+  Model,
   memoryStats,
   parseMemoryBudgetSetting,
+  parseModelConfig,
+  presetUNet,
   resetPeakMemory,
   resolveMemoryBudget,
+  trainingMemorySpec,
+  unetCost,
 } from './index.ts';
 
 const MiB = 1024 ** 2;
@@ -106,4 +112,37 @@ describe('peak memory check', () => {
     expect(native.memory.stats().limitBytes).toBe(3 * GiB);
     native.memory.applyLimits({ bytes: before, source: 'restore' });
   });
+});
+
+describe('the pure estimate (@anneal/engine/config) matches the engine', () => {
+  const cases = [
+    { preset: 'tiny', resolution: 8, channels: 3, numClasses: 5, batch: 4, dtype: 'float32' },
+    { preset: 'tiny', resolution: 28, channels: 1, numClasses: 10, batch: 16, dtype: 'bfloat16' },
+    {
+      preset: 'small',
+      resolution: 32,
+      channels: 3,
+      numClasses: undefined,
+      batch: 8,
+      dtype: 'float16',
+    },
+    { preset: 'base', resolution: 64, channels: 3, numClasses: 1000, batch: 2, dtype: 'float32' },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.preset} at ${c.resolution}px, batch ${c.batch}, ${c.dtype}`, () => {
+      const unet = presetUNet(c.preset, c);
+      const model = Model.create(parseModelConfig({ preset: c.preset, unet }), 0);
+      try {
+        const native = model.cost();
+        const pure = unetCost(unet);
+        expect(pure.parameters).toBe(native.parameters);
+        expect(pure.activationBytesPerImage).toBe(native.activationBytesPerImage);
+        expect(estimateTrainingMemory(unet, c.batch, c.dtype)).toEqual(
+          estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype)),
+        );
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });

@@ -1,12 +1,10 @@
 import { AppError } from '@anneal/core/errors';
+import { DEFAULT_BUDGET_FRACTION } from './config/estimate.ts';
 import { parseMemoryBudgetSetting } from './config/memory.ts';
 import { loadNative } from './native.ts';
 import type { JobMemorySpec, MemoryBudget, MemoryEstimate, MemoryStats } from './native-types.ts';
 
 export type { JobMemorySpec, MemoryBudget, MemoryEstimate, MemoryStats };
-
-/** Fraction of the working set (Metal) or RAM (CPU) a job may use unless told otherwise. */
-export const DEFAULT_BUDGET_FRACTION = 0.75;
 
 /**
  * The budget in force: `setting` (a flag), else ANNEAL_MEMORY_BUDGET, else the default

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import type { HardwareProfile } from './config/hardware.ts';
+import { type ComputeDtype, defaultDtype } from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
@@ -8,7 +8,7 @@ import { loadNative } from './native.ts';
 import type { NativeStepReport, NativeTrainer } from './native-types.ts';
 
 export type StepReport = NativeStepReport;
-export type ComputeDtype = 'float32' | 'bfloat16' | 'float16';
+export { defaultDtype };
 export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
 
 export interface TrainerOptions {
@@ -46,12 +46,6 @@ export function trainingMemorySpec(model: Model, batch: number, dtype: ComputeDt
     activationBytesPerExample: Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4),
     batchSize: batch,
   };
-}
-
-/** Defaults from the hardware probe: bf16 where the GPU has it (Apple M2 and later), else fp32. */
-export function defaultDtype(hw: HardwareProfile): ComputeDtype {
-  if (hw.backend === 'metal' && hw.chip.family && hw.chip.family !== 'M1') return 'bfloat16';
-  return 'float32';
 }
 
 /** The largest power-of-two batch (<= max) whose estimate fits the budget. */

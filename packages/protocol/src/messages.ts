@@ -38,6 +38,11 @@ export const helloSchema = z.object({
   protocolVersion: z.number().int(),
   name: z.string().min(1).max(200),
   hardware: hardwareProfileSchema,
+  /**
+   * Bytes a job may use on this agent (ANNEAL_MEMORY_BUDGET, or the engine's default share
+   * of the working set); jobs estimated above it are not offered. Absent: the default.
+   */
+  memoryBudgetBytes: z.number().int().positive().optional(),
   /** How many more jobs this agent takes now (0 while it is busy). */
   capacity: z.number().int().min(0).max(64),
   /** Leases still held from before a reconnect: renewed at once, before any sweep. */

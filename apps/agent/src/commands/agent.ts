@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { resolveAnnealHome } from '@anneal/core';
-import { probeHardware } from '@anneal/engine';
+import { probeHardware, resolveMemoryBudget } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { AgentDaemon } from '../daemon/daemon.ts';
@@ -46,6 +46,7 @@ export const agent: Command = {
       name: flags.name,
       home: resolveAnnealHome(),
       hardware: probeHardware(),
+      memoryBudgetBytes: resolveMemoryBudget().bytes,
       log: (line) => io.err(`[anneal agent] ${line}`),
       backoff: { baseMs: 500, maxMs: Number(process.env.ANNEAL_AGENT_MAX_BACKOFF_MS) || 30_000 },
     });

@@ -28,7 +28,7 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
-import { prepareDataset } from '../dataset.ts';
+import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
 import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
@@ -40,6 +40,8 @@ DIR/config.json, DIR/trainer-state.safetensors (exact resume) and DIR/metrics.js
 
 Required:
   --dataset D          mnist | shapes | folder:PATH (PNG/JPEG/WebP, subfolders = labels)
+  --dataset-ref JSON   instead of --dataset: a DatasetRef as job specs carry it (a built-in
+                       with its options, or a version already in ANNEAL_HOME's store)
   --resolution N       image size in pixels (MNIST: 28 or 32)
   --steps N            total optimizer steps
   --out DIR            checkpoint folder
@@ -55,6 +57,8 @@ Training:
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
                        for base; linear warmup then cosine decay)
   --warmup N           warmup steps (default min(100, steps/10))
+  --ema-decay X        EMA decay of the saved weights (default 0.999)
+  --grad-clip X        gradient norm clip, 0 for none (default 1)
   --seed N             seed for weights, noise and data order (default 0)
   --dtype T            float32 | bfloat16 | float16 (default: from the hardware probe)
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
@@ -68,7 +72,8 @@ Training:
   -h, --help           show this help`;
 
 const flagsSchema = z.object({
-  dataset: z.string({ error: 'is required' }).min(1),
+  dataset: z.string().min(1).optional(),
+  'dataset-ref': z.string().min(1).optional(),
   resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
@@ -79,6 +84,8 @@ const flagsSchema = z.object({
   batch: z.coerce.number().int().min(1).max(4096).optional(),
   lr: z.coerce.number().positive().max(1).optional(),
   warmup: z.coerce.number().int().min(0).optional(),
+  'ema-decay': z.coerce.number().min(0).max(1).optional(),
+  'grad-clip': z.coerce.number().min(0).optional(),
   seed: z.coerce.number().int().min(0).default(0),
   dtype: dtypeSchema.optional(),
   'memory-budget': z.string().optional(),
@@ -92,6 +99,7 @@ const flagsSchema = z.object({
 
 const options = {
   dataset: { type: 'string' },
+  'dataset-ref': { type: 'string' },
   resolution: { type: 'string' },
   steps: { type: 'string' },
   out: { type: 'string' },
@@ -102,6 +110,8 @@ const options = {
   batch: { type: 'string' },
   lr: { type: 'string' },
   warmup: { type: 'string' },
+  'ema-decay': { type: 'string' },
+  'grad-clip': { type: 'string' },
   seed: { type: 'string' },
   dtype: { type: 'string' },
   'memory-budget': { type: 'string' },
@@ -167,11 +177,20 @@ export const train: Command = {
     if (flags.resume && !hasState)
       throw new AppError('NOT_FOUND', `--resume: no ${TRAINER_STATE_FILE} in ${out}`);
 
+    if ((flags.dataset === undefined) === (flags['dataset-ref'] === undefined))
+      throw new AppError(
+        'BAD_REQUEST',
+        '--dataset: give exactly one of --dataset or --dataset-ref',
+      );
     if (!flags.json)
-      io.err(`preparing dataset ${flags.dataset} at ${flags.resolution}x${flags.resolution}...`);
-    const data = await prepareDataset(flags.dataset, flags.resolution, io, {
-      strict: flags.strict,
-    });
+      io.err(
+        `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
+      );
+    const data = flags['dataset-ref']
+      ? await prepareDatasetRef(flags['dataset-ref'], flags.resolution)
+      : await prepareDataset(flags.dataset as string, flags.resolution, io, {
+          strict: flags.strict,
+        });
     const conditional = !flags.unconditional && data.classes.length > 0;
 
     let config: ModelConfig;
@@ -220,16 +239,38 @@ export const train: Command = {
     const model = Model.create(config, flags.seed);
     const dtype = flags.dtype ?? defaultDtype(hw);
     const batch = flags.batch ?? defaultBatch(model, budget, dtype, 32);
+    // What the trainer is given, recorded in DIR/training.json: the agent's tests compare
+    // it with the job spec, so a setting dropped on the way fails them.
+    const training = {
+      dataset: flags['dataset-ref'] ? JSON.parse(flags['dataset-ref']) : flags.dataset,
+      dataset_hash: data.hash,
+      resolution: flags.resolution,
+      preset: config.preset ?? null,
+      parameterization: config.parameterization,
+      conditional,
+      steps: flags.steps,
+      batch,
+      lr:
+        flags.lr ??
+        presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
+      warmup: flags.warmup ?? null,
+      ema_decay: flags['ema-decay'] ?? 0.999,
+      grad_clip: flags['grad-clip'] ?? 1,
+      seed: flags.seed,
+      dtype,
+      checkpoint_every: flags['checkpoint-every'],
+      log_every: flags['log-every'],
+    };
     const trainer = Trainer.create({
       model,
       shards: data.train,
       numClasses: conditional ? data.classes.length : 0,
       batch,
       totalSteps: flags.steps,
-      lr:
-        flags.lr ??
-        presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
+      lr: training.lr,
       warmup: flags.warmup,
+      emaDecay: training.ema_decay,
+      gradClip: training.grad_clip,
       seed: flags.seed,
       dtype,
       budget,
@@ -250,6 +291,7 @@ export const train: Command = {
     }
 
     mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'training.json'), `${JSON.stringify(training, null, 2)}\n`);
     const bar = new ProgressBar(flags.steps, 'train');
     bar.start(startStep);
     const recent: number[] = [];

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   name: string;
   home: string;
   hardware: HardwareProfile;
+  /** The memory budget jobs get here, told to the server so it offers only jobs that fit. */
+  memoryBudgetBytes?: number;
   capacity?: number;
   log?: (line: string) => void;
   backoff?: { baseMs: number; maxMs: number };
@@ -53,6 +55,7 @@ export class AgentDaemon {
         protocolVersion: PROTOCOL_VERSION,
         name: options.name,
         hardware: options.hardware,
+        memoryBudgetBytes: options.memoryBudgetBytes,
         capacity: this.#free(),
         leases: [...this.jobs.values()].map((j) => j.lease),
       }),
@@ -135,6 +138,7 @@ export class AgentDaemon {
       join(this.options.home, 'agent', 'jobs'),
       this.#report,
       this.#log,
+      this.options.home,
     );
     this.jobs.set(offer.jobId, job);
     this.#log(`job ${offer.jobId} (${offer.job.type}, attempt ${offer.attempt}) started`);

@@ -12,10 +12,10 @@ export class ServerApi {
     readonly token: string,
   ) {}
 
-  async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
+  async #fetch(path: string, init: RequestInit = {}, timeoutMs = 30_000): Promise<Response> {
     const res = await fetch(`${this.url.replace(/\/$/, '')}/api/v1${path}`, {
       // A request caught by a server restart must fail, not hang the job's upload queue.
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(timeoutMs),
       ...init,
       headers: { authorization: `Bearer ${this.token}`, ...(init.headers ?? {}) },
     });
@@ -24,6 +24,11 @@ export class ServerApi {
       throw new Error(`${init.method ?? 'GET'} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     }
     return res;
+  }
+
+  /** A GET under /api/v1 that throws on any status but 2xx, with the server's message. */
+  get(path: string, options: { timeoutMs?: number } = {}): Promise<Response> {
+    return this.#fetch(path, {}, options.timeoutMs);
   }
 
   /** Uploads a file content-addressed; the server checks the digest it is told. */

@@ -3,6 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
+import { fetchDatasetVersion } from './fetch-dataset.ts';
 import type { ServerApi } from './http.ts';
 import { jobArgs, SpecError } from './job-args.ts';
 
@@ -22,18 +23,18 @@ interface TrainEvent {
   [key: string]: unknown;
 }
 
-/** Builds `anneal train` flags from a train spec. */
-function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
+/**
+ * Builds `anneal train` flags from a train spec: every field of the spec becomes a flag
+ * (the dataset as its whole ref, options included), so nothing is left to the CLI's
+ * defaults. A version ref must already be fetched into the store the child reads.
+ */
+export function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
   if (offer.job.type !== 'train') throw new Error('not a train job');
   const s = offer.job.spec;
-  if (s.dataset.kind !== 'builtin')
-    throw new SpecError(
-      'dataset versions are not fetched by this agent yet; use a built-in dataset',
-    );
   const args = [
     'train',
-    '--dataset',
-    s.dataset.name,
+    '--dataset-ref',
+    JSON.stringify(s.dataset),
     '--resolution',
     String(s.resolution),
     '--steps',
@@ -44,6 +45,10 @@ function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
     s.parameterization,
     '--seed',
     String(s.seed),
+    '--ema-decay',
+    String(s.ema_decay),
+    '--grad-clip',
+    String(s.grad_clip),
     '--checkpoint-every',
     String(s.checkpoint_every),
     '--log-every',
@@ -54,6 +59,7 @@ function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
     '--events',
   ];
   if (s.batch) args.push('--batch', String(s.batch));
+  if (s.lr !== undefined) args.push('--lr', String(s.lr));
   if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
   if (s.dtype) args.push('--dtype', s.dtype);
   if (!s.conditional) args.push('--unconditional');
@@ -92,6 +98,8 @@ export class JobSupervisor {
     private readonly workRoot: string,
     private readonly report: Report,
     private readonly log: (line: string) => void,
+    /** ANNEAL_HOME: where dataset versions are cached, and the child's home. */
+    private readonly home: string,
   ) {
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -107,9 +115,7 @@ export class JobSupervisor {
   }
 
   start(): void {
-    void this.#run().catch((err) =>
-      this.#fail((err as Error).message, !(err instanceof SpecError)),
-    );
+    void this.#run().catch((err) => this.#fail((err as Error).message, true));
   }
 
   /** Stops the job: SIGTERM, then SIGKILL after the grace period. Reports nothing. */
@@ -139,13 +145,23 @@ export class JobSupervisor {
       rmSync(out, { recursive: true, force: true });
     }
     mkdirSync(work, { recursive: true });
+    const { job } = this.offer;
+    if (job.type === 'train' && job.spec.dataset.kind === 'version') {
+      const fetched = await fetchDatasetVersion(this.api, job.spec.dataset, this.home);
+      this.log(
+        `job ${this.offer.jobId}: dataset ${job.spec.dataset.id}: ${fetched.fetched} files fetched, ${fetched.cached} cached` +
+          (fetched.replaced.length
+            ? `, ${fetched.replaced.length} corrupt in the cache replaced`
+            : ''),
+      );
+    }
     const args =
       this.offer.job.type === 'train'
         ? trainArgs(this.offer, out, resume)
         : await jobArgs(this.offer, this.api, work);
     const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: process.env,
+      env: { ...process.env, ANNEAL_HOME: this.home },
     });
     this.#child = child;
     let buffer = '';

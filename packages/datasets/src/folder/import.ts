@@ -3,13 +3,8 @@ import { AppError } from '@anneal/core/errors';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { digestFile, type FileDigest, sha256Hex } from '../hash/digest.ts';
 import { compareCodePoints, type DvcDirObject, dvcDirObject } from '../hash/dvc.ts';
-import {
-  buildManifest,
-  contentHash,
-  type DatasetManifest,
-  type FitPolicy,
-} from '../hash/manifest.ts';
-import { splitIndices } from '../random.ts';
+import type { DatasetManifest, FitPolicy } from '../hash/manifest.ts';
+import { versionOfFiles } from '../hash/version.ts';
 import type { VersionRef } from '../ref.ts';
 import { putObject, putVersion } from '../store.ts';
 import { checkImage, DEFAULT_LIMITS, type ImageLimits } from './decode.ts';
@@ -63,25 +58,6 @@ async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-/** Labels from first-level subfolders: all files in subfolders, or none. */
-function labelsFor(relpaths: readonly string[]): {
-  classes: string[];
-  labelOf: (rel: string) => number | undefined;
-} {
-  const top = relpaths.filter((r) => !r.includes('/'));
-  const nested = relpaths.filter((r) => r.includes('/'));
-  if (nested.length === 0) return { classes: [], labelOf: () => undefined };
-  if (top.length > 0) {
-    throw new AppError(
-      'BAD_REQUEST',
-      `folder mixes labelled and unlabelled images: "${top[0]}" is at the top level but "${nested[0]}" is in a class subfolder; put every image in a subfolder (labels) or none`,
-    );
-  }
-  const classes = [...new Set(nested.map((r) => r.split('/')[0] as string))].sort();
-  const index = new Map(classes.map((c, i) => [c, i]));
-  return { classes, labelOf: (rel) => index.get(rel.split('/')[0] as string) };
 }
 
 /**
@@ -148,21 +124,10 @@ export async function importFolder(
     );
   }
 
-  // Code-point order, as in the manifest, so the seeded split picks the same files anywhere.
-  accepted.sort((a, b) => compareCodePoints(a.relpath, b.relpath));
-  const { classes, labelOf } = labelsFor(accepted.map((a) => a.relpath));
-  const heldCount = Math.min(Math.floor(accepted.length * fraction), accepted.length - 1);
-  const split = splitIndices(accepted.length, heldCount, options.seed ?? 0);
-  const manifest = buildManifest({
-    files: accepted.map(({ path: _path, ...f }) => {
-      const label = labelOf(f.relpath);
-      return label === undefined ? f : { ...f, label };
-    }),
-    classes,
-    heldOut: Array.from(split.heldOut, (i) => (accepted[i] as Accepted).relpath),
-    fit,
-  });
-  const hash = contentHash(manifest);
+  const { manifest, hash } = versionOfFiles(
+    accepted.map(({ path: _path, ...f }) => f),
+    { fit, heldOutFraction: fraction, seed: options.seed ?? 0 },
+  );
   const dvc = dvcDirObject(manifest.files.map((f) => ({ md5: f.md5, relpath: f.relpath })));
 
   for (const a of accepted) {

@@ -3,9 +3,9 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { compareCodePoints } from '../hash/dvc.ts';
 import { relpathSchema } from '../hash/manifest.ts';
+import { IMAGE_EXTENSIONS } from '../hash/version.ts';
 
-/** Extensions imported as images; anything else in the folder is listed as ignored. */
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+export { IMAGE_EXTENSIONS };
 
 export interface Candidate {
   /** POSIX path relative to the folder: the name the manifest and reports use. */

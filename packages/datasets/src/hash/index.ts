@@ -21,3 +21,9 @@ export {
   manifestFileSchema,
   relpathSchema,
 } from './manifest.ts';
+export {
+  IMAGE_EXTENSIONS,
+  isImageRelpath,
+  type VersionOptions,
+  versionOfFiles,
+} from './version.ts';

@@ -1,3 +1,4 @@
+import type { DatasetManifest } from '@anneal/datasets/hash';
 import {
   bigint,
   integer,
@@ -25,21 +26,13 @@ export const datasets = pgTable(
   (t) => [uniqueIndex('datasets_project_name_unique').on(t.projectId, t.name)],
 );
 
-export interface ManifestFile {
-  path: string;
-  sha256: string;
-  md5: string;
-  size: number;
-  label?: string | undefined;
-  split: 'train' | 'heldout';
-}
-
-/** Files, labels and the held-out split of one immutable version. */
-export interface DatasetManifest {
-  files: ManifestFile[];
-  labels: string[];
-  heldout: { fraction: number; seed: number };
-}
+/**
+ * A version's manifest is @anneal/datasets' (files with sha256/md5/size and label index,
+ * classes, held-out relpaths, fit policy, DVC md5), so the server and agents hash it alike.
+ * Rows written before that used `{files: [{path, split, label: string}], labels, heldout}`;
+ * readers validate with `datasetManifestSchema` and refuse those by name.
+ */
+export type { DatasetManifest, ManifestFile } from '@anneal/datasets/hash';
 
 /** Immutable: a new upload makes a new version; rows are never updated. */
 export const datasetVersions = pgTable(
@@ -50,7 +43,7 @@ export const datasetVersions = pgTable(
       .notNull()
       .references(() => datasets.id, { onDelete: 'cascade' }),
     version: integer('version').notNull(),
-    /** sha256 over the sorted (path, sha256) list: equal content, equal hash. */
+    /** `contentHash(manifest)` of @anneal/datasets: equal files and options, equal hash. */
     contentHash: text('content_hash').notNull(),
     manifest: jsonb('manifest').$type<DatasetManifest>().notNull(),
     fileCount: integer('file_count').notNull(),

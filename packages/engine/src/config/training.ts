@@ -14,7 +14,8 @@ export const trainingConfigSchema = z.object({
   preset: z.enum(presetNames).default('small'),
   steps: z.number().int().min(1),
   batch: z.number().int().min(1).max(4096).optional(),
-  lr: z.number().positive().max(1).default(2e-4),
+  /** Peak learning rate; when absent, the preset's (`presetLearningRate`), as `anneal train` does. */
+  lr: z.number().positive().max(1).optional(),
   warmup: z.number().int().min(0).optional(),
   ema_decay: z.number().min(0).max(1).default(0.999),
   grad_clip: z.number().min(0).default(1),

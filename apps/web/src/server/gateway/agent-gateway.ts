@@ -29,6 +29,7 @@ import {
   recordCheckpoint,
   renewLeases,
 } from '../domain/jobs/jobs.ts';
+import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
 
@@ -48,6 +49,8 @@ interface Connection {
   orgId: string;
   agentId: string | null;
   capacity: number;
+  /** Hardware and memory budget from hello: jobs that need more are not offered. */
+  room: AgentRoom | null;
   malformed: { count: number; since: number };
   /** Offers in flight, so one tick does not lease twice to the same free slot. */
   offering: boolean;
@@ -123,6 +126,7 @@ export class AgentGateway {
       ...auth,
       agentId: null,
       capacity: 0,
+      room: null,
       malformed: { count: 0, since: Date.now() },
       offering: false,
       chain: Promise.resolve(),
@@ -227,10 +231,12 @@ export class AgentGateway {
     }
     // One agent per token: a reconnect finds its row and takes over from a stale socket.
     const [existing] = await this.db.select().from(agents).where(eq(agents.tokenId, conn.tokenId));
+    const memoryBudgetBytes = agentBudget(hello.hardware, hello.memoryBudgetBytes);
     const values = {
       name: hello.name,
       version: hello.agentVersion,
-      hardware: hello.hardware as unknown as Record<string, unknown>,
+      // The budget is kept beside the probe so job pages can say which agent could fit.
+      hardware: { ...hello.hardware, memoryBudgetBytes } as unknown as Record<string, unknown>,
       lastSeenAt: new Date(),
     };
     let agentId: string;
@@ -251,6 +257,7 @@ export class AgentGateway {
     }
     conn.agentId = agentId;
     conn.capacity = hello.capacity;
+    conn.room = { id: agentId, name: hello.name, hardware: hello.hardware, memoryBudgetBytes };
     await renewLeases(this.db, agentId, hello.leases, this.options.leaseMs);
     this.#send(conn, {
       type: 'welcome',
@@ -353,10 +360,12 @@ export class AgentGateway {
     conn.offering = true;
     try {
       while (conn.capacity > 0 && conn.ws.readyState === conn.ws.OPEN) {
+        const room = conn.room;
         const lease = await leaseNextJob(
           this.db,
           { id: conn.agentId, orgId: conn.orgId },
           this.options.leaseMs,
+          (job) => !room || fitsAgent(job, room),
         );
         if (!lease) return;
         conn.capacity -= 1;

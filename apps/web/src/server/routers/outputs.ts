@@ -1,3 +1,4 @@
+import { datasetManifestSchema } from '@anneal/datasets/hash';
 import { ROLES } from '@anneal/db/schema';
 import { agentBenchmarkSchema, evaluationRecordSchema } from '@anneal/protocol';
 import { z } from 'zod';
@@ -105,20 +106,7 @@ export const datasetVersion = versionSummary.extend({
   datasetId: z.string(),
   datasetName: z.string(),
   projectId: z.string(),
-  manifest: z.object({
-    files: z.array(
-      z.object({
-        path: z.string(),
-        sha256: z.string(),
-        md5: z.string(),
-        size: z.number(),
-        label: z.string().optional(),
-        split: z.enum(['train', 'heldout']),
-      }),
-    ),
-    labels: z.array(z.string()),
-    heldout: z.object({ fraction: z.number(), seed: z.number() }),
-  }),
+  manifest: datasetManifestSchema,
 });
 
 export const modelSummary = z.object({

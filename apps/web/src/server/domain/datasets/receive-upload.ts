@@ -8,7 +8,14 @@ import { AppError } from '@anneal/core';
 import busboy from 'busboy';
 import yauzl from 'yauzl';
 import { type BlobStore, ByteBudget } from '../artifacts/blob-store.ts';
-import type { HashedFile } from './hashing.ts';
+
+/** One uploaded file, already in the blob store under its sha256. */
+export interface HashedFile {
+  path: string;
+  sha256: string;
+  md5: string;
+  size: number;
+}
 
 /** Operating-system litter that is never part of a dataset. */
 function isJunk(path: string): boolean {

@@ -1,4 +1,11 @@
 import { AppError } from '@anneal/core';
+import {
+  type DatasetManifest,
+  datasetManifestSchema,
+  fitPolicySchema,
+  isImageRelpath,
+  versionOfFiles,
+} from '@anneal/datasets/hash';
 import type { Db } from '@anneal/db/client';
 import { datasets, datasetVersions, projects } from '@anneal/db/schema';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
@@ -6,7 +13,7 @@ import { z } from 'zod';
 import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
 import { getProject } from '../projects/projects.ts';
 import { BUILTIN_DATASETS } from './builtin.ts';
-import { buildManifest, contentHash, dvcDirMd5, type HashedFile } from './hashing.ts';
+import type { HashedFile } from './receive-upload.ts';
 
 export const datasetNameSchema = z
   .string()
@@ -21,6 +28,8 @@ export const datasetNameSchema = z
 export const splitOptionsSchema = z.object({
   heldout: z.coerce.number().min(0).max(0.5).default(0.1),
   seed: z.coerce.number().int().min(0).default(0),
+  /** How images become squares when an agent materializes the version. */
+  fit: fitPolicySchema.default('center-crop'),
   description: z.string().max(2000).optional(),
 });
 
@@ -46,8 +55,19 @@ export async function createDatasetVersion(
     seen.add(path);
     return { ...f, path };
   });
-  const hash = contentHash(normalized);
-  const manifest = buildManifest(normalized, { fraction: options.heldout, seed: options.seed });
+  // Only images are part of a version, as in `anneal import` of the same folder: the
+  // manifest and hash come from @anneal/datasets, so an agent's import hashes alike.
+  const images = normalized.filter((f) => isImageRelpath(f.path));
+  const ignored = normalized.filter((f) => !isImageRelpath(f.path)).map((f) => f.path);
+  if (images.length === 0)
+    throw new AppError(
+      'BAD_REQUEST',
+      `files: the upload holds no PNG, JPEG or WebP images (ignored: ${ignored.slice(0, 5).join(', ')})`,
+    );
+  const { manifest, hash } = versionOfFiles(
+    images.map(({ path, ...digest }) => ({ relpath: path, ...digest })),
+    { fit: options.fit, heldOutFraction: options.heldout, seed: options.seed },
+  );
   return db.transaction(async (tx) => {
     await tx
       .insert(datasets)
@@ -65,13 +85,9 @@ export async function createDatasetVersion(
       .where(eq(datasetVersions.datasetId, dataset.id))
       .orderBy(desc(datasetVersions.version))
       .limit(1);
-    if (
-      latest &&
-      latest.contentHash === hash &&
-      latest.manifest.heldout.fraction === options.heldout &&
-      latest.manifest.heldout.seed === options.seed
-    )
-      return { created: false, datasetId: dataset.id, ...summary(latest) };
+    // The hash covers labels, the held-out split and the fit policy, not just the bytes.
+    if (latest && latest.contentHash === hash)
+      return { created: false, datasetId: dataset.id, ignored, ...summary(latest) };
     const [row] = await tx
       .insert(datasetVersions)
       .values({
@@ -79,15 +95,15 @@ export async function createDatasetVersion(
         version: (latest?.version ?? 0) + 1,
         contentHash: hash,
         manifest,
-        fileCount: normalized.length,
-        sizeBytes: normalized.reduce((s, f) => s + f.size, 0),
-        heldoutCount: manifest.files.filter((f) => f.split === 'heldout').length,
-        dvcMd5: dvcDirMd5(normalized),
+        fileCount: manifest.files.length,
+        sizeBytes: manifest.files.reduce((s, f) => s + f.size, 0),
+        heldoutCount: manifest.heldOut.length,
+        dvcMd5: manifest.dvcMd5,
         createdBy: userId,
       })
       .returning();
     if (!row) throw new AppError('INTERNAL', 'could not create the dataset version');
-    return { created: true, datasetId: dataset.id, ...summary(row) };
+    return { created: true, datasetId: dataset.id, ignored, ...summary(row) };
   });
 }
 
@@ -150,8 +166,19 @@ export async function getDatasetVersion(db: Db, orgId: string, versionId: string
     datasetId: row.dataset.id,
     datasetName: row.dataset.name,
     projectId: row.projectId,
-    manifest: row.version.manifest,
+    manifest: storedManifest(row.version),
   };
+}
+
+/** The stored manifest, validated: rows from before the shared format are refused by name. */
+function storedManifest(v: typeof datasetVersions.$inferSelect): DatasetManifest {
+  const parsed = datasetManifestSchema.safeParse(v.manifest);
+  if (!parsed.success)
+    throw new AppError(
+      'CONFLICT',
+      `dataset version ${v.id} (v${v.version}) was stored in an older manifest format that agents cannot read; upload its files again to make a new version`,
+    );
+  return parsed.data;
 }
 
 /** Checks that `sha256` is a file of a version the caller may read; agents fetch by hash. */
@@ -165,4 +192,15 @@ export async function assertFileInVersion(
   const file = version.manifest.files.find((f) => f.sha256 === sha256);
   if (!file) throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
   return file;
+}
+
+/** Whether a job leased to the agent of token `tokenId` trains on dataset version `versionId`. */
+export async function agentMayReadDatasetVersion(db: Db, tokenId: string, versionId: string) {
+  const rows = await db.execute<{ ok: number }>(sql`
+    select 1 as ok from jobs j
+    join agents a on a.id = j.lease_owner
+    where a.token_id = ${tokenId} and j.status in ('leased', 'running')
+      and j.spec->'dataset'->>'kind' = 'version' and j.spec->'dataset'->>'id' = ${versionId}
+    limit 1`);
+  return rows.length > 0;
 }

@@ -3,9 +3,11 @@ import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
-import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, like, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject } from '../projects/projects.ts';
+import type { QueuedJob } from './requirements.ts';
 import { checkModelSource } from './sources.ts';
 
 export const createJobInput = z.object({
@@ -40,6 +42,8 @@ export async function createJob(
 ) {
   await getProject(db, orgId, projectId);
   await checkModelSource(db, orgId, input.job);
+  const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
+  if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
     const [job] = await tx
       .insert(jobs)
@@ -51,7 +55,6 @@ export async function createJob(
       })
       .returning();
     if (!job) throw new AppError('INTERNAL', 'could not create the job');
-    const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
     const [run] = await tx
       .insert(runs)
       .values({
@@ -63,6 +66,7 @@ export async function createJob(
         params: runParams(input.job),
         tags: { 'anneal.job_id': job.id },
         datasetBuiltin: dataset?.kind === 'builtin' ? dataset.name : null,
+        datasetVersionId: dataset?.kind === 'version' ? dataset.id : null,
         jobId: job.id,
         createdBy: userId,
       })
@@ -70,6 +74,21 @@ export async function createJob(
     if (!run) throw new AppError('INTERNAL', 'could not create the run');
     return { ...job, runId: run.id };
   });
+}
+
+/** A job may name only a version of its organization, by the hash that version has. */
+async function checkVersionRef(db: Db, orgId: string, ref: { id: string; hash: string }) {
+  if (!z.uuid().safeParse(ref.id).success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `job.spec.dataset.id: "${ref.id}" is not a dataset version id`,
+    );
+  const version = await getDatasetVersion(db, orgId, ref.id);
+  if (version.contentHash !== ref.hash)
+    throw new AppError(
+      'BAD_REQUEST',
+      `job.spec.dataset.hash: version ${ref.id} has content hash ${version.contentHash}, not ${ref.hash}`,
+    );
 }
 
 const jobColumns = {
@@ -92,7 +111,16 @@ const jobColumns = {
   step: sql<number | null>`(select max(m.step) from metrics m where m.run_id = ${runs.id})`.mapWith(
     (v) => (v === null ? null : Number(v)),
   ),
+  versionClasses: versionClassesSql(sql`${jobs.spec}`),
 };
+
+/** The class count of the dataset version a job spec names (null for built-ins). */
+function versionClassesSql(spec: SQL) {
+  return sql<
+    number | null
+  >`(select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
+    where dv.id::text = ${spec}->'dataset'->>'id')`.mapWith((v) => (v === null ? null : Number(v)));
+}
 
 export async function getJob(db: Db, orgId: string, jobId: string) {
   const [row] = await db
@@ -171,15 +199,28 @@ export async function leaseNextJob(
   db: Db,
   agent: { id: string; orgId: string },
   leaseMs: number,
+  /** Whether the agent meets a job's requirements; jobs it cannot run stay queued. */
+  fits: (job: QueuedJob) => boolean = () => true,
 ): Promise<Lease | null> {
   const leased = await db.transaction(async (tx) => {
-    const picked = await tx.execute<{ id: string }>(sql`
-      select j.id from jobs j join projects p on p.id = j.project_id
+    const picked = await tx.execute<{
+      id: string;
+      type: string;
+      spec: unknown;
+      version_classes: number | null;
+    }>(sql`
+      select j.id, j.type, j.spec,
+        (select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
+          where dv.id::text = j.spec->'dataset'->>'id') as version_classes
+      from jobs j join projects p on p.id = j.project_id
       where j.status = 'queued' and p.org_id = ${agent.orgId}
       order by j.created_at
       for update of j skip locked
-      limit 1`);
-    const id = picked[0]?.id;
+      limit 50`);
+    // The oldest job this agent can run; the ones it cannot wait for an agent that can.
+    const id = picked.find((j) =>
+      fits({ type: j.type, spec: j.spec, versionClasses: j.version_classes }),
+    )?.id;
     if (!id) return null;
     const leaseId = randomUUID();
     const [job] = await tx

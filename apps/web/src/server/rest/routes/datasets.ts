@@ -1,6 +1,8 @@
+import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
 import {
+  agentMayReadDatasetVersion,
   assertFileInVersion,
   createDatasetVersion,
   datasetNameSchema,
@@ -8,7 +10,20 @@ import {
   listDatasets,
   splitOptionsSchema,
 } from '../../domain/datasets/versions.ts';
-import { defineRoute } from '../route.ts';
+import { defineRoute, type RestContext } from '../route.ts';
+
+/**
+ * Agent tokens read a version only while a job leased to their agent trains on it: a
+ * machine's token is not a key to every dataset of the organization.
+ */
+async function checkAgentRead(ctx: RestContext<'viewer'>, versionId: string): Promise<void> {
+  if (ctx.principal.via !== 'agent') return;
+  if (!(await agentMayReadDatasetVersion(ctx.db, ctx.principal.credentialId, versionId)))
+    throw new AppError(
+      'FORBIDDEN',
+      `versionId: an agent token reads dataset version ${versionId} only while a job leased to its agent uses it`,
+    );
+}
 
 const versionSummary = z.object({
   id: z.uuid(),
@@ -71,9 +86,11 @@ export const datasetRoutes = [
     summary: 'Read a version and its manifest (files, sha256, md5, labels, held-out split)',
     params: z.object({ versionId: z.uuid() }),
     response: { status: 200, description: 'The version with its manifest' },
-    handle: async (ctx, { params }) => ({
-      json: await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId),
-    }),
+    handle: async (ctx, { params }) => {
+      const json = await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId);
+      await checkAgentRead(ctx, params.versionId);
+      return { json };
+    },
   }),
   defineRoute({
     method: 'GET',
@@ -90,12 +107,13 @@ export const datasetRoutes = [
         params.versionId,
         params.sha256,
       );
+      await checkAgentRead(ctx, params.versionId);
       const { stream, size } = await ctx.store.open(params.sha256);
       return {
         stream,
         size,
         contentType: 'application/octet-stream',
-        filename: file.path.split('/').pop(),
+        filename: file.relpath.split('/').pop(),
       };
     },
   }),

@@ -7,6 +7,7 @@ import {
   listJobs,
   retryJob,
 } from '../../domain/jobs/jobs.ts';
+import { withWaitReasons } from '../../domain/jobs/requirements.ts';
 import { defineRoute } from '../route.ts';
 
 export const jobOutput = z.object({
@@ -21,12 +22,16 @@ export const jobOutput = z.object({
   agentId: z.uuid().nullable(),
   step: z.number().nullable(),
   error: z.string().nullable(),
+  /** Why a queued job waits when no connected agent can run it (e.g. its memory need). */
+  waiting: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 export type JobOutput = z.infer<typeof jobOutput>;
 
-export function toJobOutput(row: Awaited<ReturnType<typeof getJob>>): JobOutput {
+export function toJobOutput(
+  row: Awaited<ReturnType<typeof getJob>> & { waiting?: string | null },
+): JobOutput {
   return {
     id: row.id,
     projectId: row.projectId,
@@ -39,6 +44,7 @@ export function toJobOutput(row: Awaited<ReturnType<typeof getJob>>): JobOutput 
     agentId: row.leaseOwner,
     step: row.step,
     error: row.error,
+    waiting: row.waiting ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -78,7 +84,14 @@ export const jobRoutes = [
     response: { status: 200, description: 'Jobs', schema: z.object({ jobs: z.array(jobOutput) }) },
     handle: async (ctx, { params }) => ({
       json: {
-        jobs: (await listJobs(ctx.db, ctx.principal.orgId, params.projectId)).map(toJobOutput),
+        jobs: (
+          await withWaitReasons(
+            ctx.db,
+            ctx.principal.orgId,
+            await listJobs(ctx.db, ctx.principal.orgId, params.projectId),
+            ctx.agents?.connectedAgents(),
+          )
+        ).map(toJobOutput),
       },
     }),
   }),
@@ -91,7 +104,16 @@ export const jobRoutes = [
     params: jobId,
     response: { status: 200, description: 'The job', schema: jobOutput },
     handle: async (ctx, { params }) => ({
-      json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, params.jobId)),
+      json: toJobOutput(
+        (
+          await withWaitReasons(
+            ctx.db,
+            ctx.principal.orgId,
+            [await getJob(ctx.db, ctx.principal.orgId, params.jobId)],
+            ctx.agents?.connectedAgents(),
+          )
+        )[0] as Awaited<ReturnType<typeof getJob>> & { waiting: string | null },
+      ),
     }),
   }),
   defineRoute({

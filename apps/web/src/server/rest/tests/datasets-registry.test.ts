@@ -50,12 +50,16 @@ describe('datasets', () => {
     expect(v2.json.version).toBe(2);
 
     const read = await h.api(token, 'GET', `/api/v1/dataset-versions/${v1.json.id}`);
-    expect(read.json.manifest.labels).toEqual(['cat', 'dog']);
-    expect(read.json.manifest.files.map((f: { path: string }) => f.path)).toEqual([
-      'cat/1.png',
-      'cat/2.png',
-      'dog/1.png',
+    expect(read.json.manifest.classes).toEqual(['cat', 'dog']);
+    expect(
+      read.json.manifest.files.map((f: { relpath: string; label: number }) => [f.relpath, f.label]),
+    ).toEqual([
+      ['cat/1.png', 0],
+      ['cat/2.png', 0],
+      ['dog/1.png', 1],
     ]);
+    expect(read.json.manifest.heldOut).toHaveLength(1);
+    expect(read.json.heldoutCount).toBe(1);
     const file = read.json.manifest.files[0];
     const bytes = await fetch(
       `${h.url}/api/v1/dataset-versions/${v1.json.id}/files/${file.sha256}`,

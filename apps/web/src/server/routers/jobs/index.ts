@@ -7,6 +7,7 @@ import {
   listJobs,
   retryJob,
 } from '../../domain/jobs/jobs.ts';
+import { withWaitReasons } from '../../domain/jobs/requirements.ts';
 import { getProject } from '../../domain/projects/projects.ts';
 import { jobOutput, toJobOutput } from '../../rest/routes/jobs.ts';
 import { editorProcedure, router, viewerProcedure } from '../../trpc/init.ts';
@@ -19,7 +20,14 @@ export const jobsRouter = router({
     .input(z.object({ projectId: z.uuid() }))
     .output(z.array(jobOutput))
     .query(async ({ ctx, input }) =>
-      (await listJobs(ctx.db, ctx.principal.orgId, input.projectId)).map(toJobOutput),
+      (
+        await withWaitReasons(
+          ctx.db,
+          ctx.principal.orgId,
+          await listJobs(ctx.db, ctx.principal.orgId, input.projectId),
+          ctx.agents?.connectedAgents(),
+        )
+      ).map(toJobOutput),
     ),
   create: editorProcedure
     .input(createJobInput.extend({ projectId: z.uuid() }))

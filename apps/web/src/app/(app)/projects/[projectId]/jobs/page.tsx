@@ -401,6 +401,9 @@ export default function JobsPage() {
                     </td>
                     <td>
                       <StatusBadge status={j.status} />
+                      {j.waiting && j.status === 'queued' && (
+                        <div className="muted small">waiting: {j.waiting}</div>
+                      )}
                       {j.error && j.status !== 'succeeded' && (
                         <div className="muted small">{j.error}</div>
                       )}

@@ -21,6 +21,7 @@ export default function DatasetVersionPage() {
     );
   const d = v.data;
   if (!d) return null;
+  const heldOut = new Set(d.manifest.heldOut);
   return (
     <div className="stack">
       <Link href={`/projects/${projectId}/datasets`} className="muted small">
@@ -39,11 +40,12 @@ export default function DatasetVersionPage() {
           <dd>{d.dvcMd5}</dd>
           <dt>Files</dt>
           <dd>
-            {d.fileCount} ({bytes(d.sizeBytes)}), {d.heldoutCount} held out at{' '}
-            {d.manifest.heldout.fraction} (seed {d.manifest.heldout.seed})
+            {d.fileCount} ({bytes(d.sizeBytes)}), {d.heldoutCount} held out
           </dd>
-          <dt>Labels</dt>
-          <dd>{d.manifest.labels.join(', ') || '—'}</dd>
+          <dt>Classes</dt>
+          <dd>{d.manifest.classes.join(', ') || '—'}</dd>
+          <dt>Fit</dt>
+          <dd>{d.manifest.fit}</dd>
           <dt>Created</dt>
           <dd>{when(d.createdAt)}</dd>
         </dl>
@@ -66,18 +68,20 @@ export default function DatasetVersionPage() {
             </thead>
             <tbody>
               {d.manifest.files.slice(0, 500).map((f) => (
-                <tr key={f.path}>
+                <tr key={f.relpath}>
                   <td className="mono">
                     <a
                       href={`/api/v1/dataset-versions/${d.id}/files/${f.sha256}`}
                       target="_blank"
                       rel="noreferrer"
                     >
-                      {f.path}
+                      {f.relpath}
                     </a>
                   </td>
-                  <td>{f.label ?? '—'}</td>
-                  <td>{f.split === 'heldout' ? <span className="tag">held out</span> : 'train'}</td>
+                  <td>{f.label === undefined ? '—' : d.manifest.classes[f.label]}</td>
+                  <td>
+                    {heldOut.has(f.relpath) ? <span className="tag">held out</span> : 'train'}
+                  </td>
                   <td className="num">{bytes(f.size)}</td>
                   <td className="mono faint">{f.sha256.slice(0, 16)}</td>
                 </tr>

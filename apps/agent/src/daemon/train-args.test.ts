@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { builtinContentHash } from '@anneal/datasets/hash';
+import { type JobOffer, type TrainSpecInput, trainSpecSchema } from '@anneal/protocol';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+import { trainArgs } from './supervisor.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-train-args-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+// Every field set away from its default, so a field that does not reach the trainer shows.
+const spec: TrainSpecInput = {
+  dataset: {
+    kind: 'builtin',
+    name: 'shapes',
+    options: { count: 40, heldOut: 8, seed: 3, shapesPerImage: 2, texture: 'noise', edges: 'hard' },
+  },
+  resolution: 8,
+  preset: 'tiny',
+  steps: 3,
+  batch: 4,
+  lr: 5e-3,
+  warmup: 1,
+  ema_decay: 0.9,
+  grad_clip: 0.5,
+  seed: 5,
+  dtype: 'float32',
+  conditional: false,
+  parameterization: 'v',
+  checkpoint_every: 2,
+  log_every: 1,
+};
+
+describe('a train job spec reaches the trainer whole', () => {
+  it('the test sets every field of trainSpecSchema', () => {
+    expect(Object.keys(spec).sort()).toEqual(Object.keys(trainSpecSchema.shape).sort());
+  });
+
+  it('every field of the spec is what `anneal train` gives the trainer (training.json)', () => {
+    const parsed = trainSpecSchema.parse(spec);
+    const offer = {
+      type: 'job_offer',
+      jobId: '00000000-0000-4000-8000-000000000001',
+      leaseId: '00000000-0000-4000-8000-000000000002',
+      runId: '00000000-0000-4000-8000-000000000003',
+      projectId: '00000000-0000-4000-8000-000000000004',
+      leaseExpiresAt: new Date().toISOString(),
+      attempt: 1,
+      job: { type: 'train', spec: parsed },
+      resume: null,
+    } as JobOffer;
+    const out = join(home, 'out');
+    const r = runAnneal(trainArgs(offer, out, false), home);
+    expect(r.status, r.stderr).toBe(0);
+    const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
+    for (const key of Object.keys(trainSpecSchema.shape))
+      expect(training[key], `spec field ${key}`).toEqual(parsed[key as keyof typeof parsed]);
+    // The generator options chose the data: its hash is theirs, not the defaults'.
+    expect(training.dataset_hash).toBe(builtinContentHash(parsed.dataset as never));
+    expect(training.dataset_hash).not.toBe(builtinContentHash({ kind: 'builtin', name: 'shapes' }));
+    // The learning rate the trainer stepped with peaks at the spec's, above the preset's 1e-3.
+    const lrs = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { lr: number }).lr);
+    expect(lrs).toHaveLength(3);
+    expect(Math.max(...lrs)).toBeGreaterThan(1e-3);
+    expect(Math.max(...lrs)).toBeLessThanOrEqual(5e-3 * (1 + 1e-6));
+  });
+});

@@ -1,0 +1,150 @@
+import { SHAPE_CLASSES } from '@anneal/datasets/shapes';
+import type { Db } from '@anneal/db/client';
+import { agents } from '@anneal/db/schema';
+import {
+  type ComputeDtype,
+  defaultBudgetBytes,
+  defaultDtype,
+  estimateTrainingMemory,
+  formatBytes,
+  type HardwareProfile,
+  hardwareProfileSchema,
+  presetUNet,
+} from '@anneal/engine/config';
+import { type JobSpec, jobSpecSchema, type TrainSpec } from '@anneal/protocol';
+import { and, eq, inArray } from 'drizzle-orm';
+
+/** What the server knows of a connected agent's room for a job. */
+export interface AgentRoom {
+  id: string;
+  name: string;
+  hardware: HardwareProfile;
+  /** The budget a job may use there: what the agent said in hello, else the engine's default. */
+  memoryBudgetBytes: number;
+}
+
+/** A queued job as assignment sees it: the spec, and a dataset version's class count. */
+export interface QueuedJob {
+  type: string;
+  spec: unknown;
+  /** Classes of the dataset version a train job names; null for built-ins. */
+  versionClasses: number | null;
+}
+
+export interface MemoryNeed {
+  bytes: number;
+  batch: number;
+  dtype: ComputeDtype;
+}
+
+/** The budget recorded for an agent, stored beside its hardware profile (see the gateway). */
+export function agentBudget(hardware: HardwareProfile, reported: unknown): number {
+  return typeof reported === 'number' && reported > 0 ? reported : defaultBudgetBytes(hardware);
+}
+
+/**
+ * The memory a train job needs on an agent, by the engine's own estimate. The agent picks
+ * the largest batch that fits when the spec has none, so one image is the least it needs;
+ * the dtype is the spec's, or the one the agent would choose on its hardware.
+ */
+export function trainMemoryNeed(
+  spec: TrainSpec,
+  versionClasses: number | null,
+  hardware: HardwareProfile,
+): MemoryNeed {
+  const data =
+    spec.dataset.kind === 'version'
+      ? { channels: 3, classes: versionClasses ?? 0 }
+      : spec.dataset.name === 'mnist'
+        ? { channels: 1, classes: 10 }
+        : { channels: 3, classes: SHAPE_CLASSES.length };
+  const conditional = spec.conditional && data.classes > 0;
+  const unet = presetUNet(spec.preset, {
+    resolution: spec.resolution,
+    channels: data.channels,
+    numClasses: conditional ? data.classes : undefined,
+  });
+  const batch = spec.batch ?? 1;
+  const dtype = spec.dtype ?? defaultDtype(hardware);
+  return { bytes: estimateTrainingMemory(unet, batch, dtype).total, batch, dtype };
+}
+
+function needOn(job: QueuedJob, agent: AgentRoom): MemoryNeed | null {
+  const parsed = jobSpecSchema.safeParse({ type: job.type, spec: job.spec });
+  // A spec that does not parse is failed at lease time, with its reason; sample jobs load a
+  // checkpoint the agent already holds the budget for.
+  if (!parsed.success || parsed.data.type !== 'train') return null;
+  return trainMemoryNeed(
+    (parsed.data as Extract<JobSpec, { type: 'train' }>).spec,
+    job.versionClasses,
+    agent.hardware,
+  );
+}
+
+/** Whether `agent` can run `job` within its memory budget. */
+export function fitsAgent(job: QueuedJob, agent: AgentRoom): boolean {
+  const need = needOn(job, agent);
+  return need === null || need.bytes <= agent.memoryBudgetBytes;
+}
+
+/**
+ * Why a queued job is still waiting, when no connected agent could take it; null when one
+ * could (it waits only for a free slot).
+ */
+export function waitReason(job: QueuedJob, rooms: readonly AgentRoom[]): string | null {
+  if (rooms.length === 0) return 'no agent is connected';
+  if (rooms.some((a) => fitsAgent(job, a))) return null;
+  const largest = rooms.reduce((a, b) => (b.memoryBudgetBytes > a.memoryBudgetBytes ? b : a));
+  const need = needOn(job, largest);
+  if (!need) return null;
+  return `needs ${formatBytes(need.bytes)} (batch ${need.batch}, ${need.dtype}), largest agent budget ${formatBytes(largest.memoryBudgetBytes)} (${largest.name}); lower the batch size, resolution or preset, or connect an agent with more memory`;
+}
+
+/** The connected agents of an organization, with their budgets. */
+export async function agentRooms(
+  db: Db,
+  orgId: string,
+  connected: ReadonlySet<string>,
+): Promise<AgentRoom[]> {
+  if (connected.size === 0) return [];
+  const rows = await db
+    .select({ id: agents.id, name: agents.name, hardware: agents.hardware })
+    .from(agents)
+    .where(and(eq(agents.orgId, orgId), inArray(agents.id, [...connected])));
+  return rows.flatMap((r) => {
+    const hw = hardwareProfileSchema.safeParse(r.hardware);
+    if (!hw.success) return [];
+    return [
+      {
+        id: r.id,
+        name: r.name,
+        hardware: hw.data,
+        memoryBudgetBytes: agentBudget(hw.data, r.hardware.memoryBudgetBytes),
+      },
+    ];
+  });
+}
+
+/** Adds `waiting` (why, or null) to queued jobs, from the connected agents' budgets. */
+export async function withWaitReasons<
+  T extends { status: string; type: string; spec: unknown; versionClasses?: number | null },
+>(
+  db: Db,
+  orgId: string,
+  rows: T[],
+  connected: ReadonlySet<string> | undefined,
+): Promise<(T & { waiting: string | null })[]> {
+  if (!connected || !rows.some((r) => r.status === 'queued'))
+    return rows.map((r) => ({ ...r, waiting: null }));
+  const rooms = await agentRooms(db, orgId, connected);
+  return rows.map((r) => ({
+    ...r,
+    waiting:
+      r.status === 'queued'
+        ? waitReason(
+            { type: r.type, spec: r.spec, versionClasses: r.versionClasses ?? null },
+            rooms,
+          )
+        : null,
+  }));
+}

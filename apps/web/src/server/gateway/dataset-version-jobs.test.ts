@@ -1,0 +1,171 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
+import { encodePng } from '@anneal/core/png';
+import { importFolder } from '@anneal/datasets/folder';
+import { objectPath } from '@anneal/datasets/store';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../domain/accounts/tokens.ts';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// A folder uploaded as a dataset version through REST, trained on by a real agent daemon
+// that fetches its files by sha256; then the same with a corrupt cache and a truncated
+// file on the server.
+
+const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
+
+let h: Harness;
+let owner: { token: string; userId: string; orgId: string };
+let projectId: string;
+const temps: string[] = [];
+const agents: ChildProcess[] = [];
+const temp = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+};
+
+/** An 8x8 RGB image of one colour with a seeded speck, so every file differs. */
+function png(r: number, g: number, b: number, speck: number): Buffer {
+  const px = new Uint8Array(8 * 8 * 3);
+  for (let i = 0; i < 64; i++) px.set([r, g, b], i * 3);
+  px.set([255 - r, 255 - g, 255 - b], (speck % 64) * 3);
+  return Buffer.from(encodePng(px, 8, 8, 3));
+}
+
+/** pets/{cat,dog}/N.png: two classes of four images. */
+function makeFolder(): string {
+  const root = join(temp('anneal-pets-'), 'pets');
+  for (const [cls, colour] of [
+    ['cat', [200, 40, 40]],
+    ['dog', [40, 40, 200]],
+  ] as const) {
+    mkdirSync(join(root, cls), { recursive: true });
+    for (let i = 0; i < 4; i++)
+      writeFileSync(join(root, cls, `${i}.png`), png(colour[0], colour[1], colour[2], i * 7));
+  }
+  return root;
+}
+
+async function upload(root: string) {
+  const form = new FormData();
+  for (const cls of ['cat', 'dog'])
+    for (let i = 0; i < 4; i++)
+      form.append(
+        'files',
+        new Blob([readFileSync(join(root, cls, `${i}.png`))]),
+        `pets/${cls}/${i}.png`,
+      );
+  const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/pets/versions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${owner.token}` },
+    body: form,
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; contentHash: string };
+}
+
+function startAgent(token: string, home: string) {
+  const child = spawn(
+    process.execPath,
+    [ANNEAL, 'agent', '--server', h.url, '--token', token, '--name', 'datasets'],
+    {
+      env: { ...process.env, ANNEAL_HOME: home, ANNEAL_AGENT_MAX_BACKOFF_MS: '1000' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const log: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
+  agents.push(child);
+  return { child, log };
+}
+
+async function queueTrain(version: { id: string; contentHash: string }, maxAttempts = 3) {
+  const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
+    maxAttempts,
+    job: {
+      type: 'train',
+      spec: {
+        dataset: { kind: 'version', id: version.id, hash: version.contentHash },
+        resolution: 8,
+        preset: 'tiny',
+        steps: 4,
+        checkpoint_every: 4,
+        log_every: 1,
+        batch: 4,
+      },
+    },
+  });
+  expect(r.status, JSON.stringify(r.json)).toBe(201);
+  return r.json as { id: string; runId: string };
+}
+
+async function finished(jobId: string, log: string[]) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const job = (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
+    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) return job;
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} still ${job.status} after 90 s\n${log.join('')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  h = await startHarness({ ANNEAL_LEASE_MS: '3000' });
+  owner = await h.user('datasets-org', 'owner');
+  projectId = (await h.api(owner.token, 'POST', '/api/v1/projects', { name: 'pets' })).json.id;
+});
+afterAll(async () => {
+  for (const a of agents) if (a.exitCode === null) a.kill('SIGKILL');
+  await h?.stop();
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('train jobs on uploaded dataset versions', () => {
+  it('a folder uploaded through REST has the hash a local import gives; an agent fetches it by sha256, caches it and trains on it; a corrupt cache is re-fetched and a truncated download is refused by name', async () => {
+    const folder = makeFolder();
+    const version = await upload(folder);
+    const local = await importFolder(folder, { home: temp('anneal-import-') });
+    expect(version.contentHash).toBe(local.ref.hash);
+
+    const token = await createToken(h.services.db, owner, 'agent', 'datasets');
+    // An agent token reads a version only while a job leased to its agent uses it.
+    const early = await h.api(token.token, 'GET', `/api/v1/dataset-versions/${version.id}`);
+    expect(early.status).toBe(403);
+    expect(early.json.error.message).toMatch(/only while a job leased to its agent uses it/);
+
+    const home = temp('anneal-agent-');
+    const agent = startAgent(token.token, home);
+    const first = await queueTrain(version);
+    const done = await finished(first.id, agent.log);
+    expect(done, agent.log.join('')).toMatchObject({ status: 'succeeded' });
+    expect(agent.log.join('')).toMatch(/8 files fetched, 0 cached/);
+    const run = (await h.api(owner.token, 'GET', `/api/v1/runs/${first.runId}`)).json;
+    expect(JSON.stringify(run)).toContain(version.id);
+
+    // Each cached file hashes to its name; spoil one, and truncate another on the server.
+    const files = local.manifest.files;
+    const spoiled = files[0] as (typeof files)[number];
+    const truncated = files[files.length - 1] as (typeof files)[number];
+    expect(readFileSync(objectPath(home, spoiled.sha256))).toEqual(
+      readFileSync(join(folder, spoiled.relpath)),
+    );
+    writeFileSync(objectPath(home, spoiled.sha256), 'not the picture');
+    rmSync(objectPath(home, truncated.sha256));
+    truncateSync(h.services.store.pathOf(truncated.sha256), Math.floor(truncated.size / 2));
+
+    const second = await queueTrain(version, 1);
+    const failed = await finished(second.id, agent.log);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toContain(`file "${truncated.relpath}"`);
+    expect(failed.error).toMatch(/downloaded \d+ bytes with sha256 [0-9a-f]{64}, expected/);
+    // The spoiled cache entry was fetched again; the bad download left nothing behind.
+    expect(readFileSync(objectPath(home, spoiled.sha256))).toEqual(
+      readFileSync(join(folder, spoiled.relpath)),
+    );
+    expect(() => readFileSync(objectPath(home, truncated.sha256))).toThrow(/ENOENT/);
+  });
+});

@@ -1,0 +1,88 @@
+import { estimateTrainingMemory, formatBytes, presetUNet } from '@anneal/engine/config';
+import { PROTOCOL_VERSION } from '@anneal/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../domain/accounts/tokens.ts';
+import { type Harness, startHarness } from '../testing/harness.ts';
+import { TestAgent, testHardware } from './test-agent.ts';
+
+// A real server and PostgreSQL; the agents are scripted WebSocket clients that say how
+// much memory they have, so no training runs here.
+
+const MiB = 1024 ** 2;
+let h: Harness;
+let owner: { token: string; userId: string; orgId: string };
+let projectId: string;
+const agents: TestAgent[] = [];
+
+beforeAll(async () => {
+  h = await startHarness({ ANNEAL_LEASE_MS: '5000' });
+  owner = await h.user('requirements-org', 'owner');
+  projectId = (await h.api(owner.token, 'POST', '/api/v1/projects', { name: 'fit' })).json.id;
+});
+afterAll(async () => {
+  for (const a of agents) a.close();
+  await h?.stop();
+});
+
+async function connect(name: string, memoryBudgetBytes?: number) {
+  const token = await createToken(h.services.db, owner, 'agent', name);
+  const agent = await TestAgent.dial(h.url, token.token);
+  if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
+  agents.push(agent);
+  agent.send({
+    type: 'hello',
+    agentVersion: '0.1.0',
+    protocolVersion: PROTOCOL_VERSION,
+    name,
+    hardware: testHardware,
+    ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
+    capacity: 1,
+  });
+  await agent.next('welcome');
+  return agent;
+}
+
+async function queue(spec: Record<string, unknown>) {
+  const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
+    job: { type: 'train', spec: { dataset: { kind: 'builtin', name: 'shapes' }, ...spec } },
+  });
+  expect(r.status, JSON.stringify(r.json)).toBe(201);
+  return r.json as { id: string };
+}
+
+const job = async (id: string) => (await h.api(owner.token, 'GET', `/api/v1/jobs/${id}`)).json;
+
+describe('jobs go only to agents whose memory budget fits them', () => {
+  it('a job too big for every connected agent stays queued and says why; a smaller one behind it is offered; an agent with room gets the big one', async () => {
+    const bigSpec = { resolution: 32, steps: 4, preset: 'small', batch: 16, dtype: 'float32' };
+    const big = await queue(bigSpec);
+    expect((await job(big.id)).waiting).toBe('no agent is connected');
+
+    const small = await connect('small-mac', 64 * MiB);
+    const tiny = await queue({ resolution: 8, steps: 4, preset: 'tiny', batch: 2 });
+    // The older big job is skipped, not offered: the tiny one is.
+    const offer = await small.next('job_offer');
+    expect(offer.jobId).toBe(tiny.id);
+    small.send({ type: 'job_accept', jobId: offer.jobId, leaseId: offer.leaseId });
+    const need = estimateTrainingMemory(
+      presetUNet('small', { resolution: 32, channels: 3, numClasses: 5 }),
+      16,
+      'float32',
+    ).total;
+    expect(need).toBeGreaterThan(64 * MiB);
+    const waiting = await job(big.id);
+    expect(waiting.status).toBe('queued');
+    expect(waiting.waiting).toBe(
+      `needs ${formatBytes(need)} (batch 16, float32), largest agent budget 64.0 MiB (small-mac); lower the batch size, resolution or preset, or connect an agent with more memory`,
+    );
+    const listed = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/jobs`);
+    const row = listed.json.jobs.find((j: { id: string }) => j.id === big.id);
+    expect(row.waiting).toBe(waiting.waiting);
+
+    // An agent that says nothing of its budget gets the engine's default: 75% of 4 GB.
+    const roomy = await connect('roomy-mac');
+    const second = await roomy.next('job_offer');
+    expect(second.jobId).toBe(big.id);
+    expect((await job(big.id)).waiting).toBeNull();
+  });
+});
