@@ -138,13 +138,15 @@ describe('anneal eval', () => {
       '--json',
     ]);
     expect(r.status, r.stderr).toBe(0);
-    const t = (r.json?.results as Record<string, { result: Record<string, unknown> }>)['to-target']
-      ?.result as {
+    type ToTarget = {
       n: number;
       reference: { fd: number; nfe_per_image: number };
       target_fd: number;
       samplers: Array<{ sampler: string; steps: number | null; tried: Array<{ fd: number }> }>;
     };
+    const results = r.json?.results as Record<string, { result: ToTarget }> | undefined;
+    const t = results?.['to-target']?.result as ToTarget;
+    expect(t).toBeDefined();
     expect(t.n).toBe(40);
     // Same model, noise, n and extractor: the reference run is the eval run.
     expect(t.reference.fd).toBe(evalRun.json?.fd);
