@@ -45,7 +45,7 @@ to-target options:
   --extractor-steps N, --extractor-width N
                      a non-default extractor, as for \`anneal eval\``;
 
-const list = <T>(item: z.ZodType<T>) =>
+const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z
     .string()
     .optional()
@@ -55,7 +55,10 @@ const list = <T>(item: z.ZodType<T>) =>
       for (const part of s.split(',')) {
         const r = item.safeParse(part.trim());
         if (!r.success) {
-          ctx.addIssue({ code: 'custom', message: `"${part}": ${r.error.issues[0]?.message}` });
+          ctx.addIssue({
+            code: 'custom',
+            message: explain?.(part.trim()) ?? `"${part}": ${r.error.issues[0]?.message}`,
+          });
           return z.NEVER;
         }
         out.push(r.data);
@@ -69,7 +72,10 @@ const flagsSchema = z
     smoke: z.boolean().default(false),
     results: z.string().min(1).optional(),
     json: z.boolean().default(false),
-    only: list(z.enum(BENCHMARKS)),
+    only: list(
+      z.enum(BENCHMARKS),
+      (name) => `unknown benchmark "${name}"; one of ${BENCHMARKS.join(', ')}`,
+    ),
     model: z.string().optional(),
     threads: z.coerce.number().int().min(1).max(256).default(1),
     n: z.coerce.number().int().min(10).max(10000).default(1000),
