@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
+import { trainSpecSchema } from '@anneal/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// `anneal submit` with the real CLI against a real server: the job it queues carries
+// every flag it was given.
+
+const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
+
+let h: Harness;
+let dir: string;
+let owner: Awaited<ReturnType<Harness['user']>>;
+
+function anneal(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [ANNEAL, ...args], {
+      env: {
+        NODE_ENV: 'test',
+        PATH: process.env.PATH ?? '',
+        HOME: dir,
+        ANNEAL_HOME: join(dir, 'no-home'),
+        ANNEAL_CONFIG: join(dir, 'no-config.json'),
+        ...env,
+      },
+      stdio: 'pipe',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  h = await startHarness({}, { gateway: false });
+  dir = mkdtempSync(join(tmpdir(), 'anneal-submit-'));
+  owner = await h.user('submit-org', 'owner');
+});
+afterAll(async () => {
+  await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('anneal submit train', () => {
+  it('stores every `anneal train` job flag in the queued spec', async () => {
+    // Each value differs from its default, so a flag dropped on the way shows up.
+    const expected = {
+      dataset: { kind: 'builtin', name: 'shapes', options: { count: 64, heldOut: 8, seed: 3 } },
+      resolution: 16,
+      preset: 'tiny',
+      steps: 7,
+      batch: 4,
+      lr: 0.0005,
+      warmup: 2,
+      ema_decay: 0.95,
+      grad_clip: 0.5,
+      seed: 11,
+      dtype: 'float16',
+      conditional: false,
+      parameterization: 'v',
+      checkpoint_every: 3,
+      log_every: 2,
+    } as const;
+    const defaults = trainSpecSchema.parse({
+      dataset: { kind: 'builtin', name: 'mnist' },
+      resolution: 8,
+      steps: 1,
+    });
+    for (const [key, value] of Object.entries(expected))
+      expect(defaults[key as keyof typeof defaults], key).not.toEqual(value);
+
+    const r = await anneal([
+      'submit',
+      'train',
+      '--project',
+      'flags',
+      '--server',
+      h.url,
+      '--token',
+      owner.token,
+      '--json',
+      '--dataset-ref',
+      JSON.stringify(expected.dataset),
+      '--resolution',
+      '16',
+      '--preset',
+      'tiny',
+      '--steps',
+      '7',
+      '--batch',
+      '4',
+      '--lr',
+      '0.0005',
+      '--warmup',
+      '2',
+      '--ema-decay',
+      '0.95',
+      '--grad-clip',
+      '0.5',
+      '--seed',
+      '11',
+      '--dtype',
+      'float16',
+      '--unconditional',
+      '--parameterization',
+      'v',
+      '--checkpoint-every',
+      '3',
+      '--log-every',
+      '2',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { job_id, status } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
+    expect(status).toBe('queued');
+    const job = await h.api(owner.token, 'GET', `/api/v1/jobs/${job_id}`);
+    expect(job.status).toBe(200);
+    expect(job.json.type).toBe('train');
+    expect(job.json.spec).toMatchObject(expected);
+    expect(Object.keys(job.json.spec).sort()).toEqual(Object.keys(expected).sort());
+  });
+
+  it('names the flag when a value is wrong, and refuses a local folder', async () => {
+    const base = ['submit', 'train', '--project', 'flags', '--server', h.url];
+    const auth = ['--token', owner.token, '--resolution', '16', '--steps', '2'];
+    const badClip = await anneal([...base, ...auth, '--dataset', 'shapes', '--grad-clip=-1']);
+    expect(badClip.code).toBe(2);
+    expect(badClip.stderr).toMatch(/--grad-clip: /);
+    const folder = await anneal([...base, ...auth, '--dataset', `folder:${dir}`]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toMatch(/--dataset: .* is a folder on this machine; upload it/);
+  });
+});
