@@ -1,14 +1,16 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import { localCliTokenFile, localServerFile } from '@anneal/core/home';
 import { trainSpecSchema } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // `anneal submit` with the real CLI against a real server: the job it queues carries
-// every flag it was given.
+// every flag it was given, and a local server record it cannot use is named as such.
 
 const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
 
@@ -134,5 +136,50 @@ describe('anneal submit train', () => {
     const folder = await anneal([...base, ...auth, '--dataset', `folder:${dir}`]);
     expect(folder.code).toBe(2);
     expect(folder.stderr).toMatch(/--dataset: .* is a folder on this machine; upload it/);
+  });
+});
+
+describe('anneal submit with a stale local server record', () => {
+  /** An ANNEAL_HOME holding the owner's CLI token and a server.json with `record`. */
+  function home(name: string, record: unknown) {
+    const path = join(dir, name);
+    mkdirSync(join(path, 'secrets'), { recursive: true });
+    writeFileSync(localCliTokenFile(path), `${owner.token}\n`, { mode: 0o600 });
+    writeFileSync(localServerFile(path), JSON.stringify(record));
+    return path;
+  }
+  const args = ['submit', 'train', '--project', 'stale', '--dataset', 'shapes'];
+  const job = [...args, '--resolution', '8', '--steps', '1', '--json'];
+
+  it('uses a live one, and says when its process is gone or it cannot be reached', async () => {
+    const live = await anneal(job, { ANNEAL_HOME: home('live', { url: h.url, pid: process.pid }) });
+    expect(live.code, live.stderr).toBe(0);
+
+    const exited = spawn(process.execPath, ['-e', '']);
+    const deadPid = exited.pid as number;
+    await new Promise((r) => exited.once('exit', r));
+    const deadHome = home('dead', { url: h.url, pid: deadPid });
+    const dead = await anneal(job, { ANNEAL_HOME: deadHome });
+    expect(dead.code).toBe(1);
+    expect(dead.stderr).toContain(
+      `${localServerFile(deadHome)} names a local server at ${h.url} (pid ${deadPid}) that is no longer running`,
+    );
+    // A server given another way does not need the record.
+    const flagged = await anneal([...job, '--server', h.url], { ANNEAL_HOME: deadHome });
+    expect(flagged.code, flagged.stderr).toBe(0);
+
+    // A port that was free a moment ago: nothing listens there.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const address = srv.address();
+        srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    const gone = home('unreachable', { url: `http://127.0.0.1:${port}`, pid: process.pid });
+    const unreachable = await anneal(job, { ANNEAL_HOME: gone });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(
+      /cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(the local server recorded in .*server\.json; is `npm start` still running there\?\): ECONNREFUSED/,
+    );
   });
 });
