@@ -113,7 +113,13 @@ export function keepLocalCliToken(
  */
 export function startLocalHome(
   db: Db,
-  options: { home: string; url: string; agent: boolean; log: (line: string) => void },
+  options: {
+    home: string;
+    url: string;
+    agent: boolean;
+    log: (line: string) => void;
+    retryMs?: number;
+  },
 ): { stop(): void } {
   recordLocalServer(options.home, options.url);
   const token = keepLocalCliToken(db, options);
