@@ -101,7 +101,18 @@ describe('sample and evaluate jobs are held to the same budgets', () => {
     const train = await queue({ resolution: 64, steps: 4, preset: 'base', batch: 1 });
     const model = { kind: 'run', runId: train.runId };
     const big = await queue({ model, n: 256, guidance: 3, steps: 1 }, 'sample');
-    const evaluate = await queue({ model, n: 1000, steps: 1 }, 'evaluate');
+    // Evaluate through a model version registered from that run: the same train job.
+    const version = await h.api(
+      owner.token,
+      'POST',
+      `/api/v1/projects/${projectId}/models/base-64/versions`,
+      { sourceRunId: train.runId, artifactPath: 'checkpoint/model.safetensors' },
+    );
+    expect(version.status, JSON.stringify(version.json)).toBe(201);
+    const evaluate = await queue(
+      { model: { kind: 'modelVersion', id: version.json.id }, n: 1000, steps: 1 },
+      'evaluate',
+    );
     const small = await queue({ model, n: 16, steps: 1 }, 'sample');
 
     const unet = presetUNet('base', { resolution: 64, channels: 3, numClasses: 5 });
