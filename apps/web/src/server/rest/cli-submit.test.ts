@@ -127,6 +127,35 @@ describe('anneal submit train', () => {
     expect(Object.keys(job.json.spec).sort()).toEqual(Object.keys(expected).sort());
   });
 
+  it('submit sample stores the `anneal sample` flags a job spec has', async () => {
+    // The train job queued above has a run to sample from.
+    const projects = await h.api(owner.token, 'GET', '/api/v1/projects');
+    const project = projects.json.projects.find((p: { name: string }) => p.name === 'flags');
+    const jobs = await h.api(owner.token, 'GET', `/api/v1/projects/${project.id}/jobs`);
+    const runId = jobs.json.jobs[0].runId;
+    const expected = {
+      model: { kind: 'run', runId },
+      n: 9,
+      steps: 3,
+      sampler: 'heun',
+      seed: 4,
+      class: 2,
+      guidance: 2.5,
+      eta: 0.5,
+      schedule: 'karras',
+    };
+    const r = await anneal([
+      ...['submit', 'sample', '--project', 'flags', '--server', h.url, '--token', owner.token],
+      ...['--json', '--run', runId, '--n', '9', '--steps', '3', '--sampler', 'heun'],
+      ...['--seed', '4', '--class', '2', '--guidance', '2.5', '--eta', '0.5'],
+      ...['--schedule', 'karras'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { job_id } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
+    const job = await h.api(owner.token, 'GET', `/api/v1/jobs/${job_id}`);
+    expect(job.json.spec).toEqual(expected);
+  });
+
   it('names the flag when a value is wrong, and refuses a local folder', async () => {
     const base = ['submit', 'train', '--project', 'flags', '--server', h.url];
     const auth = ['--token', owner.token, '--resolution', '16', '--steps', '2'];
