@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,10 @@ export async function startServer(): Promise<TestServer> {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
+      // A clean shutdown takes back the URL it gave the local CLI.
+      const left = existsSync(join(home, 'server.json'));
       await rm(home, { recursive: true, force: true });
+      if (left) throw new Error('anneal-server start left ANNEAL_HOME/server.json after SIGTERM');
     },
   };
 }

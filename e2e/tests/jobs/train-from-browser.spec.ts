@@ -11,11 +11,13 @@ test.afterAll(async () => {
 });
 
 // `anneal-server start` enrolls a local agent once the owner exists; the job trains the
-// tiny preset on 8x8 shapes, so it runs on two CPU cores in well under a minute.
-test('train on the local agent from the browser: progress, cancel, retry, registered model', async ({
+// tiny preset on 8x8 shapes, so it runs on two CPU cores in well under a minute. The
+// registered version is then evaluated from the browser at a small size (20 samples, a
+// 20-step extractor), which reuses this server and model rather than training another.
+test('train on the local agent from the browser: progress, cancel, retry, registered model, evaluation', async ({
   page,
 }) => {
-  test.setTimeout(240_000);
+  test.setTimeout(360_000);
   await createOwner(page, server);
   const projectId = await createProject(page, 'from-the-browser');
 
@@ -58,4 +60,31 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
   const versions = await server.sql`select metadata from model_versions`;
   expect(versions).toHaveLength(1);
   expect(versions[0]?.metadata.hardware.backend).toBeTruthy();
+
+  await page.goto(`${server.url}/projects/${projectId}/jobs`);
+  await page.getByRole('button', { name: 'New job' }).click();
+  await page.selectOption('select[name=jobType]', 'evaluate');
+  await page.selectOption('select[name=source]', 'modelVersion');
+  await page.selectOption('select[name=versionId]', { label: 'shapes-tiny-8 v1' });
+  await page.selectOption('select[name=sampler]', 'euler');
+  await page.fill('input[name=sampleSteps]', '2');
+  await page.fill('input[name=evalN]', '20');
+  await page.fill('input[name=extractorSteps]', '20');
+  await page.fill('input[name=extractorWidth]', '8');
+  await page.getByRole('button', { name: 'Queue job' }).click();
+  const evalRow = page.locator('tr[data-job]', { hasText: 'evaluate' });
+  await expect(evalRow.getByText('succeeded')).toBeVisible({ timeout: 150_000 });
+
+  const [evaluated] = await server.sql`select metadata->'evaluations' as e from model_versions`;
+  expect(evaluated?.e).toHaveLength(1);
+  const e = evaluated?.e[0];
+  expect(e).toMatchObject({ sampler: 'euler', steps: 2, n: 20 });
+  expect(Number.isFinite(e.fd) && Number.isFinite(e.floor_fd)).toBe(true);
+  await page.goto(`${server.url}/projects/${projectId}/models/shapes-tiny-8`);
+  const evaluation = page.getByTestId('evaluations').locator('tbody tr');
+  await expect(evaluation).toHaveCount(1);
+  await expect(evaluation.getByText('euler, 2 steps')).toBeVisible();
+  await expect(evaluation.getByText(/N = 20/)).toBeVisible();
+  // FD beside its floor (real vs real at the same N), as numbers.
+  await expect(evaluation.locator('td').nth(1)).toHaveText(/^[\d.e+-]+ \([\d.e+-]+\)$/);
 });

@@ -28,7 +28,7 @@ function externalImports(entry: string): Set<string> {
 const PURE_ALLOWED = new Set(['zod', 'node:crypto', '@anneal/core/errors']);
 
 describe('pure sub-paths', () => {
-  for (const entry of ['ref.ts', 'hash/index.ts', 'shapes/index.ts', 'images.ts']) {
+  for (const entry of ['ref.ts', 'builtins.ts', 'hash/index.ts', 'shapes/index.ts', 'images.ts']) {
     it(`${entry} imports only ${[...PURE_ALLOWED].join(', ')}`, () => {
       const bad = [...externalImports(entry)].filter((s) => !PURE_ALLOWED.has(s));
       expect(bad).toEqual([]);

@@ -29,22 +29,56 @@ export function writeLogin(login: Login, env: NodeJS.ProcessEnv = process.env): 
   return path;
 }
 
-/**
- * The server `anneal-server start` runs under this ANNEAL_HOME and the local owner's CLI
- * token it keeps there; null when either is missing.
- */
-export function readLocalHome(env: NodeJS.ProcessEnv = process.env): Login | null {
-  const home = resolveAnnealHome(env);
+const localServerSchema = z.object({ url: z.url(), pid: z.number().int().positive().optional() });
+
+/** Whether process `pid` exists on this machine (EPERM: it does, owned by someone else). */
+function processAlive(pid: number): boolean {
   try {
-    const { url } = z
-      .object({ url: z.url() })
-      .parse(JSON.parse(readFileSync(localServerFile(home), 'utf8')));
-    const token = readFileSync(localCliTokenFile(home), 'utf8').trim();
-    return token ? { server: url, token } : null;
-  } catch {
-    return null;
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * The server `anneal-server start` runs under this ANNEAL_HOME (its server.json) and the
+ * local owner's CLI token it keeps there; each null when missing. `unusable` says why a
+ * server.json cannot be used: unreadable, or its process is gone (a server that did not
+ * shut down cleanly).
+ */
+export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
+  server: string | null;
+  token: string | null;
+  file: string;
+  unusable: string | null;
+} {
+  const home = resolveAnnealHome(env);
+  const file = localServerFile(home);
+  let server: string | null = null;
+  let unusable: string | null = null;
+  if (existsSync(file)) {
+    const recorded = (() => {
+      try {
+        return localServerSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+      } catch (err) {
+        unusable = `${file} is not a server record ({"url", "pid"}): ${(err as Error).message.split('\n')[0]}; remove it, or pass --server`;
+        return null;
+      }
+    })();
+    if (recorded?.pid !== undefined && !processAlive(recorded.pid))
+      unusable = `${file} names a local server at ${recorded.url} (pid ${recorded.pid}) that is no longer running; start it again with \`npm start\`, or remove the file and pass --server or set ANNEAL_SERVER`;
+    else if (recorded) server = recorded.url;
+  }
+  let token: string | null = null;
+  try {
+    token = readFileSync(localCliTokenFile(home), 'utf8').trim() || null;
+  } catch {}
+  return { server, token, file, unusable };
+}
+
+/** A server and token, and where the server came from (for errors when it is unreachable). */
+export type Client = Login & { origin?: string };
 
 /**
  * The server and token, each from the first that has it: flags, ANNEAL_SERVER /
@@ -53,38 +87,52 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): Login | nul
 export function resolveClient(
   flags: { server?: string; token?: string },
   env: NodeJS.ProcessEnv = process.env,
-): Login {
+): Client {
   const login = readLogin(env);
   let server = flags.server ?? env.ANNEAL_SERVER ?? login?.server;
   let token = flags.token ?? env.ANNEAL_TOKEN ?? login?.token;
+  let origin: string | undefined;
   if (!server || !token) {
     const local = readLocalHome(env);
-    server ??= local?.server;
-    token ??= local?.token;
+    if (!server && local.unusable) throw new AppError('PRECONDITION_FAILED', local.unusable);
+    if (!server && local.server) {
+      server = local.server;
+      origin = `the local server recorded in ${local.file}`;
+    }
+    token ??= local.token ?? undefined;
   }
   if (!server || !token)
     throw new AppError(
       'UNAUTHORIZED',
       `no server or token: pass --server and --token, set ANNEAL_SERVER and ANNEAL_TOKEN, run \`anneal login --server URL\`, or start a local server with \`npm start\` (ANNEAL_HOME=${resolveAnnealHome(env)})`,
     );
-  return { server, token };
+  return { server, token, origin };
 }
 
 /** A JSON call to the REST API; errors carry the server's message. */
 export async function api<T>(
-  client: Login,
+  client: Client,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<T> {
-  const res = await fetch(`${client.server.replace(/\/$/, '')}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${client.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res: Response;
+  try {
+    res = await fetch(`${client.server.replace(/\/$/, '')}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${client.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `cannot reach the server at ${client.server}${client.origin ? ` (${client.origin}; is \`npm start\` still running there?)` : ''}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+    );
+  }
   const text = await res.text();
   let json: unknown = null;
   try {

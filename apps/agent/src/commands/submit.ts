@@ -6,20 +6,25 @@ import { parseFlags, UsageError } from '../args.ts';
 import { api, resolveClient } from '../client/config.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
+import {
+  trainJobFlagsSchema,
+  trainJobOptions,
+  trainJobUsage,
+  trainSpecFields,
+} from './train-flags.ts';
 
 const usage = `Usage: anneal submit train|sample|evaluate|bench --project NAME [options]
 
 Queues a job on the control plane through its REST API (the project is created when
 missing and the token may). An agent picks it up.
 
-Train (same meaning as \`anneal train\`):
-  --dataset D            mnist | shapes
-  --resolution N --steps N [--preset tiny|small|base] [--batch N] [--seed N]
-  [--checkpoint-every N] [--log-every N] [--parameterization eps|v|x0|edm] [--unconditional]
-Sample:
+Train: the job flags of \`anneal train\`, with the same meaning and defaults
+${trainJobUsage.replace(/^(?=.)/gm, '  ')}
+Sample (same meaning as \`anneal sample\`):
   --run RUN_ID           the trained run whose last checkpoint is sampled, or
   --model-version ID     the registered model version whose checkpoint is sampled
-  [--n N] [--steps N] [--sampler S] [--seed N]
+  [--n N] [--steps N] [--sampler S] [--seed N] [--class K] [--guidance W] [--eta X]
+  [--schedule default|uniform|karras|exponential]
 Evaluate (same meaning as \`anneal eval\`; the result is kept on the model version):
   --run RUN_ID | --model-version ID
   [--n N] [--sampler S] [--steps N] [--seed N] [--guidance W]
@@ -40,24 +45,18 @@ Options:
   -h, --help       show this help`;
 
 const options = {
+  ...trainJobOptions,
   project: { type: 'string' },
   server: { type: 'string' },
   token: { type: 'string' },
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
-  dataset: { type: 'string' },
-  resolution: { type: 'string' },
-  steps: { type: 'string' },
-  preset: { type: 'string' },
-  batch: { type: 'string' },
-  seed: { type: 'string' },
-  'checkpoint-every': { type: 'string' },
-  'log-every': { type: 'string' },
-  parameterization: { type: 'string' },
-  unconditional: { type: 'boolean' },
   run: { type: 'string' },
   n: { type: 'string' },
   sampler: { type: 'string' },
+  class: { type: 'string' },
+  eta: { type: 'string' },
+  schedule: { type: 'string' },
   'model-version': { type: 'string' },
   guidance: { type: 'string' },
   'reference-sampler': { type: 'string' },
@@ -67,26 +66,21 @@ const options = {
   scale: { type: 'string' },
 } as const;
 
+// Each job type's schema checks its own values (and names the flag when one is wrong);
+// here only what a flag's type is.
 const num = z.coerce.number().optional();
-const flagsSchema = z.object({
+const flagsSchema = trainJobFlagsSchema.extend({
   project: z.string({ error: 'is required' }).min(1),
   server: z.string().optional(),
   token: z.string().optional(),
   wait: z.boolean().default(false),
   json: z.boolean().default(false),
-  dataset: z.enum(['mnist', 'shapes']).optional(),
-  resolution: num,
-  steps: num,
-  preset: z.string().optional(),
-  batch: num,
-  seed: num,
-  'checkpoint-every': num,
-  'log-every': num,
-  parameterization: z.string().optional(),
-  unconditional: z.boolean().optional(),
   run: z.string().optional(),
   n: num,
   sampler: samplerSchema.optional(),
+  class: num,
+  eta: num,
+  schedule: z.string().optional(),
   'model-version': z.string().optional(),
   guidance: num,
   'reference-sampler': samplerSchema.optional(),
@@ -102,6 +96,7 @@ type Kind = (typeof KINDS)[number];
 /** The spec field a flag sets, for error messages that name the flag. */
 const FLAG_OF: Record<string, string> = {
   model: 'run or --model-version',
+  conditional: 'unconditional',
   reference_sampler: 'reference-sampler',
   reference_steps: 'reference-steps',
   extractor_steps: 'extractor-steps',
@@ -130,24 +125,17 @@ function modelSource(f: z.infer<typeof flagsSchema>) {
 
 function buildJob(kind: Kind, f: z.infer<typeof flagsSchema>): JobSpecInput {
   const specs: Record<Kind, () => Record<string, unknown>> = {
-    train: () => ({
-      dataset: f.dataset ? { kind: 'builtin', name: f.dataset } : undefined,
-      resolution: f.resolution,
-      steps: f.steps,
-      preset: f.preset,
-      batch: f.batch,
-      seed: f.seed,
-      checkpoint_every: f['checkpoint-every'],
-      log_every: f['log-every'],
-      parameterization: f.parameterization,
-      conditional: f.unconditional ? false : undefined,
-    }),
+    train: () => trainSpecFields(f),
     sample: () => ({
       model: modelSource(f),
       n: f.n,
       steps: f.steps,
       sampler: f.sampler,
       seed: f.seed,
+      class: f.class,
+      guidance: f.guidance,
+      eta: f.eta,
+      schedule: f.schedule,
     }),
     evaluate: () => ({
       model: modelSource(f),

@@ -12,10 +12,8 @@ import {
   applyMemoryLimits,
   defaultBatch,
   defaultDtype,
-  dtypeSchema,
   Model,
   type ModelConfig,
-  parameterizationSchema,
   parseModelConfig,
   presetLearningRate,
   presetNames,
@@ -32,38 +30,20 @@ import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
 import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
+import { trainJobFlagsSchema, trainJobOptions, trainJobUsage } from './train-flags.ts';
 
 const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
 
 Trains a diffusion U-Net natively on MLX and writes DIR/model.safetensors (EMA weights),
 DIR/config.json, DIR/trainer-state.safetensors (exact resume) and DIR/metrics.jsonl.
+The job flags are the same as \`anneal submit train\`'s.
 
-Required:
-  --dataset D          mnist | shapes | folder:PATH (PNG/JPEG/WebP, subfolders = labels)
-  --dataset-ref JSON   instead of --dataset: a DatasetRef as job specs carry it (a built-in
-                       with its options, or a version already in ANNEAL_HOME's store)
-  --resolution N       image size in pixels (MNIST: 28 or 32)
-  --steps N            total optimizer steps
-  --out DIR            checkpoint folder
+${trainJobUsage}
 
-Model:
-  --preset P           tiny | small | base (default small)
+Here only:
+  --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
-  --parameterization P eps | v | x0 | edm (default eps)
-  --unconditional      ignore labels (default: class-conditional when the data has labels)
-
-Training:
-  --batch N            default: the largest power of two up to 32 that fits the memory budget
-  --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
-                       for base; linear warmup then cosine decay)
-  --warmup N           warmup steps (default min(100, steps/10))
-  --ema-decay X        EMA decay of the saved weights (default 0.999)
-  --grad-clip X        gradient norm clip, 0 for none (default 1)
-  --seed N             seed for weights, noise and data order (default 0)
-  --dtype T            float32 | bfloat16 | float16 (default: from the hardware probe)
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
-  --checkpoint-every N steps between checkpoints (default 500)
-  --log-every N        steps between metrics.jsonl lines (default 10)
   --resume             continue from DIR's trainer state (same seed and config)
   --strict             folder import: fail on any unreadable image instead of skipping it
   --json               machine output; the last stdout line is a JSON summary
@@ -71,26 +51,12 @@ Training:
                        (the agent's job runner reads these)
   -h, --help           show this help`;
 
-const flagsSchema = z.object({
-  dataset: z.string().min(1).optional(),
-  'dataset-ref': z.string().min(1).optional(),
+const flagsSchema = trainJobFlagsSchema.extend({
   resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
-  preset: z.enum(presetNames).default('small'),
   'model-config': z.string().optional(),
-  parameterization: parameterizationSchema.exclude(['consistency']).default('eps'),
-  unconditional: z.boolean().default(false),
-  batch: z.coerce.number().int().min(1).max(4096).optional(),
-  lr: z.coerce.number().positive().max(1).optional(),
-  warmup: z.coerce.number().int().min(0).optional(),
-  'ema-decay': z.coerce.number().min(0).max(1).optional(),
-  'grad-clip': z.coerce.number().min(0).optional(),
-  seed: z.coerce.number().int().min(0).default(0),
-  dtype: dtypeSchema.optional(),
   'memory-budget': z.string().optional(),
-  'checkpoint-every': z.coerce.number().int().min(1).default(500),
-  'log-every': z.coerce.number().int().min(1).default(10),
   resume: z.boolean().default(false),
   strict: z.boolean().default(false),
   json: z.boolean().default(false),
@@ -98,25 +64,10 @@ const flagsSchema = z.object({
 });
 
 const options = {
-  dataset: { type: 'string' },
-  'dataset-ref': { type: 'string' },
-  resolution: { type: 'string' },
-  steps: { type: 'string' },
+  ...trainJobOptions,
   out: { type: 'string' },
-  preset: { type: 'string' },
   'model-config': { type: 'string' },
-  parameterization: { type: 'string' },
-  unconditional: { type: 'boolean' },
-  batch: { type: 'string' },
-  lr: { type: 'string' },
-  warmup: { type: 'string' },
-  'ema-decay': { type: 'string' },
-  'grad-clip': { type: 'string' },
-  seed: { type: 'string' },
-  dtype: { type: 'string' },
   'memory-budget': { type: 'string' },
-  'checkpoint-every': { type: 'string' },
-  'log-every': { type: 'string' },
   resume: { type: 'boolean' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -254,8 +205,8 @@ export const train: Command = {
         flags.lr ??
         presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
       warmup: flags.warmup ?? null,
-      ema_decay: flags['ema-decay'] ?? 0.999,
-      grad_clip: flags['grad-clip'] ?? 1,
+      ema_decay: flags['ema-decay'],
+      grad_clip: flags['grad-clip'],
       seed: flags.seed,
       dtype,
       checkpoint_every: flags['checkpoint-every'],

@@ -1,5 +1,7 @@
-export { loadMnist, loadMnistDigits, MNIST_CLASSES, type MnistSplit } from './load.ts';
+export { loadMnist, loadMnistDigits, type MnistSplit } from './load.ts';
 export {
+  MNIST_CHANNELS,
+  MNIST_CLASSES,
   MNIST_COUNT,
   MNIST_GENERATOR_VERSION,
   MNIST_RESOLUTIONS,

@@ -6,6 +6,8 @@ import type { ImageBatch } from '../images.ts';
 import { selectImages } from '../images.ts';
 import { splitIndices } from '../random.ts';
 import {
+  MNIST_CHANNELS,
+  MNIST_CLASSES,
   MNIST_COUNT,
   MNIST_RESOLUTIONS,
   type MnistOptionsInput,
@@ -14,9 +16,6 @@ import {
 
 const NATIVE = 28;
 const PIXELS = NATIVE * NATIVE;
-
-/** MNIST's class names: label k is the digit k. */
-export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 
 let cached: ImageBatch | undefined;
 
@@ -64,7 +63,7 @@ export function loadMnistDigits(): ImageBatch {
     labels.fill(digit, at, at + data.length / PIXELS);
     at += data.length / PIXELS;
   });
-  cached = { images, labels, count, height: NATIVE, width: NATIVE, channels: 1 };
+  cached = { images, labels, count, height: NATIVE, width: NATIVE, channels: MNIST_CHANNELS };
   return cached;
 }
 

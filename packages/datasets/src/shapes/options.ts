@@ -4,6 +4,9 @@ import { z } from 'zod';
 export const SHAPE_CLASSES = ['circle', 'square', 'triangle', 'cross', 'ring'] as const;
 export type ShapeClass = (typeof SHAPE_CLASSES)[number];
 
+/** RGB. */
+export const SHAPES_CHANNELS = 3;
+
 export const SHAPES_MIN_RESOLUTION = 8;
 export const SHAPES_MAX_RESOLUTION = 256;
 

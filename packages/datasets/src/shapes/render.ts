@@ -3,6 +3,7 @@ import type { ImageBatch } from '../images.ts';
 import { createRng, type Rng, splitIndices } from '../random.ts';
 import {
   SHAPE_CLASSES,
+  SHAPES_CHANNELS,
   SHAPES_MAX_RESOLUTION,
   SHAPES_MIN_RESOLUTION,
   type ShapesOptions,
@@ -10,8 +11,6 @@ import {
   shapesOptionsSchema,
 } from './options.ts';
 import { shapeDistance } from './sdf.ts';
-
-const CHANNELS = 3;
 
 /** Width of the edge ramp in pixels: how far from the boundary coverage goes 1 -> 0. */
 function edgeWidth(edges: ShapesOptions['edges'], resolution: number): number {
@@ -45,7 +44,7 @@ function renderInto(
   const label = rng.int(0, SHAPE_CLASSES.length - 1);
   const kind = SHAPE_CLASSES[label] as (typeof SHAPE_CLASSES)[number];
   const bg = randomColor(rng, 0, 90);
-  for (let i = 0; i < out.length; i += CHANNELS) {
+  for (let i = 0; i < out.length; i += SHAPES_CHANNELS) {
     out[i] = bg[0];
     out[i + 1] = bg[1];
     out[i + 2] = bg[2];
@@ -86,8 +85,8 @@ function renderInto(
         } else if (opts.texture === 'noise') {
           jitter = (rng.next() - 0.5) * 120;
         }
-        const o = (y * resolution + x) * CHANNELS;
-        for (let c = 0; c < CHANNELS; c++) {
+        const o = (y * resolution + x) * SHAPES_CHANNELS;
+        for (let c = 0; c < SHAPES_CHANNELS; c++) {
           const fill = (color[c] as number) * shade + jitter;
           out[o + c] = (out[o + c] as number) * (1 - a) + fill * a;
         }
@@ -118,7 +117,7 @@ export function renderShapes(
 ): ImageBatch {
   checkResolution(resolution);
   const opts = shapesOptionsSchema.parse(options);
-  const per = resolution * resolution * CHANNELS;
+  const per = resolution * resolution * SHAPES_CHANNELS;
   const images = new Uint8Array(indices.length * per);
   const labels = new Int32Array(indices.length);
   const scratch = new Float32Array(per);
@@ -136,7 +135,7 @@ export function renderShapes(
     count: indices.length,
     height: resolution,
     width: resolution,
-    channels: CHANNELS,
+    channels: SHAPES_CHANNELS,
   };
 }
 

@@ -2,7 +2,7 @@ import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { createAnnealServer, type PagesHandler } from '../../../server.ts';
 import { loadConfig } from '../../server/config.ts';
-import { recordLocalServer, startLocalAgent } from '../../server/domain/agents/local-agent.ts';
+import { startLocalHome } from '../../server/domain/agents/local-agent.ts';
 import { createServices } from '../../server/services-factory.ts';
 import { type Command, parseFlags } from '../command.ts';
 import { openMigratedDatabase } from '../database.ts';
@@ -18,11 +18,12 @@ Options:
   --port N   port to listen on (default: PORT, else 3000)
   --dev      Next.js development mode (hot reload) instead of the production build
   --no-agent do not start the local agent (by default one runs beside the server,
-             enrolled with a token kept under ANNEAL_HOME once the owner account exists;
-             an API token for the local \`anneal\` CLI is kept beside it)
+             enrolled with a token kept under ANNEAL_HOME once the owner account exists)
 
-The URL served is recorded in ANNEAL_HOME/server.json, so \`anneal submit\` on this
-machine finds the server with no flags.
+The URL served is recorded in ANNEAL_HOME/server.json (removed again on SIGINT/SIGTERM),
+and once the owner account exists an API token for the local \`anneal\` CLI is kept in
+ANNEAL_HOME/secrets/local-cli-token, agent or not: \`anneal submit\` on this machine
+finds the server with no flags.
 
 Environment: PORT, HOST, ANNEAL_HOME, DATABASE_URL, ANNEAL_JSON_LIMIT, ANNEAL_UPLOAD_LIMIT,
 ANNEAL_LEASE_MS, ANNEAL_LOCAL_AGENT=0 (same as --no-agent)`;
@@ -82,22 +83,20 @@ export const start: Command = {
       `anneal-server: serving http://localhost:${server.url.split(':').pop()} (ANNEAL_HOME=${config.annealHome})`,
     );
 
-    recordLocalServer(config.annealHome, `http://127.0.0.1:${server.url.split(':').pop()}`);
-    const localAgent =
-      flags['no-agent'] || process.env.ANNEAL_LOCAL_AGENT === '0'
-        ? null
-        : startLocalAgent(services.db, {
-            home: config.annealHome,
-            url: `http://127.0.0.1:${server.url.split(':').pop()}`,
-            log: (line) => io.out(`anneal-server: ${line}`),
-          });
+    const local = startLocalHome(services.db, {
+      home: config.annealHome,
+      url: `http://127.0.0.1:${server.url.split(':').pop()}`,
+      agent: !(flags['no-agent'] || process.env.ANNEAL_LOCAL_AGENT === '0'),
+      log: (line) => io.out(`anneal-server: ${line}`),
+    });
 
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       io.out(`anneal-server: ${signal}, shutting down`);
-      localAgent?.stop();
+      // First, so a CLI never finds the URL of a server that is going away.
+      local.stop();
       await server.close().catch(() => {});
       await pages.close().catch(() => {});
       await services.handle.close().catch(() => {});

@@ -1,4 +1,9 @@
-import { estimateTrainingMemory, formatBytes, presetUNet } from '@anneal/engine/config';
+import {
+  estimateSamplingMemory,
+  estimateTrainingMemory,
+  formatBytes,
+  presetUNet,
+} from '@anneal/engine/config';
 import { PROTOCOL_VERSION } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
@@ -24,7 +29,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function connect(name: string, memoryBudgetBytes?: number) {
+async function connect(name: string, memoryBudgetBytes?: number, capacity = 1) {
   const token = await createToken(h.services.db, owner, 'agent', name);
   const agent = await TestAgent.dial(h.url, token.token);
   if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
@@ -36,18 +41,21 @@ async function connect(name: string, memoryBudgetBytes?: number) {
     name,
     hardware: testHardware,
     ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
-    capacity: 1,
+    capacity,
   });
   await agent.next('welcome');
   return agent;
 }
 
-async function queue(spec: Record<string, unknown>) {
+async function queue(spec: Record<string, unknown>, type = 'train') {
   const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
-    job: { type: 'train', spec: { dataset: { kind: 'builtin', name: 'shapes' }, ...spec } },
+    job: {
+      type,
+      spec: type === 'train' ? { dataset: { kind: 'builtin', name: 'shapes' }, ...spec } : spec,
+    },
   });
   expect(r.status, JSON.stringify(r.json)).toBe(201);
-  return r.json as { id: string };
+  return r.json as { id: string; runId: string };
 }
 
 const job = async (id: string) => (await h.api(owner.token, 'GET', `/api/v1/jobs/${id}`)).json;
@@ -84,5 +92,57 @@ describe('jobs go only to agents whose memory budget fits them', () => {
     const second = await roomy.next('job_offer');
     expect(second.jobId).toBe(big.id);
     expect((await job(big.id)).waiting).toBeNull();
+  });
+});
+
+describe('sample and evaluate jobs are held to the same budgets', () => {
+  it('estimates the checkpoint model sampled a chunk at a time, and offers only what fits', async () => {
+    // Every agent above is busy, so these stay queued until one with room connects.
+    const train = await queue({ resolution: 64, steps: 4, preset: 'base', batch: 1 });
+    const model = { kind: 'run', runId: train.runId };
+    const big = await queue({ model, n: 256, guidance: 3, steps: 1 }, 'sample');
+    // Evaluate through a model version registered from that run: the same train job.
+    const version = await h.api(
+      owner.token,
+      'POST',
+      `/api/v1/projects/${projectId}/models/base-64/versions`,
+      { sourceRunId: train.runId, artifactPath: 'checkpoint/model.safetensors' },
+    );
+    expect(version.status, JSON.stringify(version.json)).toBe(201);
+    const evaluate = await queue(
+      { model: { kind: 'modelVersion', id: version.json.id }, n: 1000, steps: 1 },
+      'evaluate',
+    );
+    const small = await queue({ model, n: 16, steps: 1 }, 'sample');
+
+    const unet = presetUNet('base', { resolution: 64, channels: 3, numClasses: 5 });
+    const budget = 3e9; // the default budget of the test hardware (75% of 4 GB)
+    const guided = estimateSamplingMemory(unet, { n: 256, guidance: 3 });
+    const chunked = estimateSamplingMemory(unet, { n: 1000 });
+    const fits = estimateSamplingMemory(unet, { n: 16 });
+    expect([guided.total, chunked.total, fits.total].map((b) => b > budget)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    expect(estimateTrainingMemory(unet, 1).total).toBeLessThan(budget);
+
+    expect((await job(big.id)).waiting).toBe(
+      `needs ${formatBytes(guided.total)} (batch 128, float32), largest agent budget 2.79 GiB (roomy-mac); lower n (up to 64 images go through the model at once) or the guidance weight, or connect an agent with more memory`,
+    );
+    expect((await job(evaluate.id)).waiting).toMatch(
+      new RegExp(`^needs ${formatBytes(chunked.total)} \\(batch 64, float32\\)`),
+    );
+    expect((await job(small.id)).waiting).toBeNull();
+
+    // An agent with the default budget and room for several jobs gets the train job and
+    // the small sample job, never the two that do not fit.
+    const agent = await connect('wide-mac', undefined, 4);
+    const offered = [(await agent.next('job_offer')).jobId, (await agent.next('job_offer')).jobId];
+    expect(offered.sort()).toEqual([train.id, small.id].sort());
+    await new Promise((r) => setTimeout(r, 500));
+    expect(agent.received.filter((m) => m.type === 'job_offer')).toEqual([]);
+    expect((await job(big.id)).status).toBe('queued');
+    expect((await job(evaluate.id)).status).toBe('queued');
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoRoot } from '@anneal/core';
 import { localCliTokenFile, localServerFile } from '@anneal/core/home';
@@ -59,9 +59,78 @@ export function ensureLocalCliToken(db: Db, home: string): Promise<string | null
 }
 
 /** Records the URL this server serves under ANNEAL_HOME, for the local CLI. */
-export function recordLocalServer(home: string, url: string): void {
+export function recordLocalServer(home: string, url: string, pid = process.pid): void {
   mkdirSync(home, { recursive: true });
-  writeFileSync(localServerFile(home), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  writeFileSync(localServerFile(home), `${JSON.stringify({ url, pid })}\n`);
+}
+
+/**
+ * Removes ANNEAL_HOME/server.json on shutdown, when it is still this process's: another
+ * server started since under the same home keeps its own.
+ */
+export function removeLocalServer(home: string, pid = process.pid): void {
+  const path = localServerFile(home);
+  try {
+    if ((JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown }).pid !== pid) return;
+  } catch {
+    return;
+  }
+  rmSync(path, { force: true });
+}
+
+/**
+ * Keeps the local CLI token (ensureLocalCliToken) whether or not a local agent runs: it
+ * retries until the owner account exists, then stops.
+ */
+export function keepLocalCliToken(
+  db: Db,
+  options: { home: string; log: (line: string) => void; retryMs?: number },
+): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  const attempt = async () => {
+    let token: string | null = null;
+    try {
+      token = await ensureLocalCliToken(db, options.home);
+    } catch (err) {
+      options.log(`local CLI token: ${(err as Error).message}`);
+    }
+    if (!token && !stopped) timer = setTimeout(() => void attempt(), options.retryMs ?? 2000);
+  };
+  void attempt();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * What `anneal-server start` keeps under ANNEAL_HOME for this machine: server.json (the
+ * URL `anneal submit` falls back to), the local CLI token, and unless `agent` is false a
+ * local agent. `stop` undoes it: the agent stops and server.json goes.
+ */
+export function startLocalHome(
+  db: Db,
+  options: {
+    home: string;
+    url: string;
+    agent: boolean;
+    log: (line: string) => void;
+    retryMs?: number;
+  },
+): { stop(): void } {
+  recordLocalServer(options.home, options.url);
+  const token = keepLocalCliToken(db, options);
+  const agent = options.agent ? startLocalAgent(db, options) : null;
+  return {
+    stop() {
+      token.stop();
+      agent?.stop();
+      removeLocalServer(options.home);
+    },
+  };
 }
 
 /**
@@ -83,7 +152,6 @@ export function startLocalAgent(
     let token: string | null;
     try {
       token = await ensureLocalAgentToken(db, options.home);
-      if (token) await ensureLocalCliToken(db, options.home);
     } catch (err) {
       options.log(`local agent: ${(err as Error).message}`);
       return retry(5000);

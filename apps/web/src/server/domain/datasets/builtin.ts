@@ -1,24 +1,22 @@
+import { BUILTIN_DATASETS as GENERATORS } from '@anneal/datasets/builtins';
+
 /**
  * Datasets every project has without uploading anything: agents generate them locally
- * (packages/datasets), so no bytes travel. A job spec names them by `builtin`.
+ * (packages/datasets), so no bytes travel. A job spec names them by `builtin`. Read off
+ * @anneal/datasets, so what the datasets page says is what an agent makes.
  */
-export const BUILTIN_DATASETS = [
-  {
-    builtin: 'mnist' as const,
-    name: 'mnist',
-    description: '70,000 handwritten digits, 28x28 grayscale, 10 classes (60k train / 10k test).',
-    fileCount: 70_000,
-    labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-    resolution: '28x28',
-  },
-  {
-    builtin: 'shapes' as const,
-    name: 'shapes',
-    description:
-      'Procedural colored circles, squares and triangles; any size, seeded, labelled by shape.',
-    fileCount: null,
-    labels: ['circle', 'square', 'triangle'],
-    resolution: 'any',
-  },
-];
+export const BUILTIN_DATASETS = GENERATORS.map((d) => ({
+  builtin: d.name,
+  name: d.name,
+  description: d.description,
+  /** Images with the default options. */
+  fileCount: d.count,
+  heldOut: d.heldOut,
+  labels: [...d.classes],
+  channels: d.channels,
+  resolution:
+    'min' in d.resolutions
+      ? `${d.resolutions.min} to ${d.resolutions.max} px`
+      : d.resolutions.map((r) => `${r}x${r}`).join(' or '),
+}));
 export type BuiltinDatasetName = (typeof BUILTIN_DATASETS)[number]['builtin'];

@@ -7,7 +7,7 @@ import { and, desc, eq, inArray, like, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject } from '../projects/projects.ts';
-import type { QueuedJob } from './requirements.ts';
+import type { QueuedJob, SourceTraining } from './requirements.ts';
 import { checkModelSource } from './sources.ts';
 
 export const createJobInput = z.object({
@@ -112,6 +112,7 @@ const jobColumns = {
     (v) => (v === null ? null : Number(v)),
   ),
   versionClasses: versionClassesSql(sql`${jobs.spec}`),
+  source: sourceTrainingSql(sql`${jobs.spec}`),
 };
 
 /** The class count of the dataset version a job spec names (null for built-ins). */
@@ -120,6 +121,21 @@ function versionClassesSql(spec: SQL) {
     number | null
   >`(select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
     where dv.id::text = ${spec}->'dataset'->>'id')`.mapWith((v) => (v === null ? null : Number(v)));
+}
+
+/**
+ * For a sample or evaluate job spec, the train job behind the checkpoint it reads (its run,
+ * or its model version's source run) with that job's dataset version class count; null
+ * for other jobs and for checkpoints no train job made. Memory requirements need it.
+ */
+export function sourceTrainingSql(spec: SQL) {
+  return sql<SourceTraining | null>`(select jsonb_build_object('spec', tj.spec, 'versionClasses',
+      (select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
+        where dv.id::text = tj.spec->'dataset'->>'id'))
+    from runs r join jobs tj on tj.id = r.job_id
+    where tj.type = 'train' and r.id::text = coalesce(${spec}->'model'->>'runId',
+      (select mv.source_run_id::text from model_versions mv
+        where mv.id::text = ${spec}->'model'->>'id')))`;
 }
 
 export async function getJob(db: Db, orgId: string, jobId: string) {
@@ -208,10 +224,12 @@ export async function leaseNextJob(
       type: string;
       spec: unknown;
       version_classes: number | null;
+      source: SourceTraining | null;
     }>(sql`
       select j.id, j.type, j.spec,
         (select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
-          where dv.id::text = j.spec->'dataset'->>'id') as version_classes
+          where dv.id::text = j.spec->'dataset'->>'id') as version_classes,
+        ${sourceTrainingSql(sql`j.spec`)} as source
       from jobs j join projects p on p.id = j.project_id
       where j.status = 'queued' and p.org_id = ${agent.orgId}
       order by j.created_at
@@ -219,7 +237,12 @@ export async function leaseNextJob(
       limit 50`);
     // The oldest job this agent can run; the ones it cannot wait for an agent that can.
     const id = picked.find((j) =>
-      fits({ type: j.type, spec: j.spec, versionClasses: j.version_classes }),
+      fits({
+        type: j.type,
+        spec: j.spec,
+        versionClasses: j.version_classes,
+        source: j.source,
+      }),
     )?.id;
     if (!id) return null;
     const leaseId = randomUUID();

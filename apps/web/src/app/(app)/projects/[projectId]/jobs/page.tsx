@@ -28,6 +28,8 @@ type Form = {
   evalN: string;
   referenceSampler: string;
   referenceSteps: string;
+  extractorSteps: string;
+  extractorWidth: string;
   benchScale: 'smoke' | 'quick';
 };
 
@@ -49,6 +51,8 @@ const DEFAULTS: Form = {
   evalN: '500',
   referenceSampler: '',
   referenceSteps: '100',
+  extractorSteps: '',
+  extractorWidth: '',
   benchScale: 'quick',
 };
 
@@ -76,6 +80,9 @@ function toSpec(f: Form): JobSpecInput {
               reference_steps: Number(f.referenceSteps),
             }
           : {}),
+        // Blank: the dataset's default extractor.
+        ...(f.extractorSteps ? { extractor_steps: Number(f.extractorSteps) } : {}),
+        ...(f.extractorWidth ? { extractor_width: Number(f.extractorWidth) } : {}),
       },
     };
   if (f.type === 'bench')
@@ -276,6 +283,22 @@ function NewJob({ projectId, onDone }: { projectId: string; onDone: () => void }
                     />
                   </label>
                 )}
+                <label className="field">
+                  Extractor steps (blank: the dataset's default)
+                  <input
+                    name="extractorSteps"
+                    value={form.extractorSteps}
+                    onChange={set('extractorSteps')}
+                  />
+                </label>
+                <label className="field">
+                  Extractor width (blank: 16)
+                  <input
+                    name="extractorWidth"
+                    value={form.extractorWidth}
+                    onChange={set('extractorWidth')}
+                  />
+                </label>
               </>
             )}
           </>

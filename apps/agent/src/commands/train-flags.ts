@@ -1,0 +1,139 @@
+import { type DatasetRefInput, parseDatasetFlag } from '@anneal/datasets/ref';
+import {
+  dtypeSchema,
+  parameterizationSchema,
+  presetNames,
+  trainingConfigSchema,
+} from '@anneal/engine/config';
+import type { TrainSpecInput } from '@anneal/protocol';
+import { z } from 'zod';
+import { UsageError } from '../args.ts';
+
+/**
+ * The flags that make a training job, shared by `anneal train` (runs it here) and `anneal
+ * submit train` (queues it on the control plane), so the two cannot drift apart: one flag
+ * per field of a train job spec (`trainSpecFields` maps them, and the type checker
+ * insists that every field is mapped).
+ */
+export const trainJobOptions = {
+  dataset: { type: 'string' },
+  'dataset-ref': { type: 'string' },
+  resolution: { type: 'string' },
+  steps: { type: 'string' },
+  preset: { type: 'string' },
+  parameterization: { type: 'string' },
+  unconditional: { type: 'boolean' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  warmup: { type: 'string' },
+  'ema-decay': { type: 'string' },
+  'grad-clip': { type: 'string' },
+  seed: { type: 'string' },
+  dtype: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'log-every': { type: 'string' },
+} as const;
+
+const spec = trainingConfigSchema.shape;
+
+/**
+ * The job flags, validated. Defaults are the train spec's own (trainingConfigSchema), so a
+ * flag left out means the same on this machine as on an agent. `--resolution` and
+ * `--steps` are optional here because `anneal submit` shares the object with other job
+ * types; `anneal train` makes them required.
+ */
+export const trainJobFlagsSchema = z.object({
+  dataset: z.string().min(1).optional(),
+  'dataset-ref': z.string().min(1).optional(),
+  resolution: z.coerce.number().int().min(8).max(512).optional(),
+  steps: z.coerce.number().int().min(1).optional(),
+  preset: z.enum(presetNames).default(spec.preset.def.defaultValue),
+  parameterization: parameterizationSchema
+    .exclude(['consistency'])
+    .default(spec.parameterization.def.defaultValue),
+  unconditional: z.boolean().default(false),
+  batch: z.coerce.number().int().min(1).max(4096).optional(),
+  lr: z.coerce.number().positive().max(1).optional(),
+  warmup: z.coerce.number().int().min(0).optional(),
+  'ema-decay': z.coerce.number().min(0).max(1).default(spec.ema_decay.def.defaultValue),
+  'grad-clip': z.coerce.number().min(0).default(spec.grad_clip.def.defaultValue),
+  seed: z.coerce.number().int().min(0).default(spec.seed.def.defaultValue),
+  dtype: dtypeSchema.optional(),
+  'checkpoint-every': z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(spec.checkpoint_every.def.defaultValue),
+  'log-every': z.coerce.number().int().min(1).default(spec.log_every.def.defaultValue),
+});
+export type TrainJobFlags = z.infer<typeof trainJobFlagsSchema>;
+
+/** Help text for the job flags, the same in both commands. */
+export const trainJobUsage = `Data:
+  --dataset D          mnist | shapes | folder:PATH (PNG/JPEG/WebP, subfolders = labels;
+                       \`anneal train\` only: a folder must be uploaded before a job can use it)
+  --dataset-ref JSON   instead of --dataset: a DatasetRef as job specs carry it (a built-in
+                       with its options, or a dataset version {"kind":"version","id","hash"})
+  --resolution N       image size in pixels (MNIST: 28 or 32)
+  --steps N            total optimizer steps
+
+Model:
+  --preset P           tiny | small | base (default small)
+  --parameterization P eps | v | x0 | edm (default eps)
+  --unconditional      ignore labels (default: class-conditional when the data has labels)
+
+Training:
+  --batch N            default: the largest power of two up to 32 that fits the memory budget
+  --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
+                       for base; linear warmup then cosine decay)
+  --warmup N           warmup steps (default min(100, steps/10))
+  --ema-decay X        EMA decay of the saved weights (default 0.999)
+  --grad-clip X        gradient norm clip, 0 for none (default 1)
+  --seed N             seed for weights, noise and data order (default 0)
+  --dtype T            float32 | bfloat16 | float16 (default: from the agent's hardware probe)
+  --checkpoint-every N steps between checkpoints (default 500)
+  --log-every N        steps between metrics lines (default 10)`;
+
+/** The dataset a job reads: exactly one of --dataset (a built-in) or --dataset-ref. */
+export function datasetRefOfFlags(flags: TrainJobFlags): DatasetRefInput | undefined {
+  if (flags.dataset !== undefined && flags['dataset-ref'] !== undefined)
+    throw new UsageError('--dataset-ref: give either --dataset or --dataset-ref, not both');
+  if (flags['dataset-ref'] !== undefined) {
+    try {
+      return JSON.parse(flags['dataset-ref']) as DatasetRefInput;
+    } catch (err) {
+      throw new UsageError(`--dataset-ref: not valid JSON (${(err as Error).message})`);
+    }
+  }
+  if (flags.dataset === undefined) return undefined;
+  const parsed = parseDatasetFlag(flags.dataset);
+  if (parsed.kind === 'folder')
+    throw new UsageError(
+      `--dataset: ${flags.dataset} is a folder on this machine; upload it as a dataset version (Datasets page or POST /api/v1/projects/:id/datasets) and pass --dataset-ref '{"kind":"version","id":"...","hash":"..."}'`,
+    );
+  return parsed;
+}
+
+/**
+ * The train job spec the flags describe, field by field. `satisfies` makes a field added
+ * to the spec without a flag a type error here.
+ */
+export function trainSpecFields(flags: TrainJobFlags) {
+  return {
+    dataset: datasetRefOfFlags(flags),
+    resolution: flags.resolution,
+    preset: flags.preset,
+    steps: flags.steps,
+    batch: flags.batch,
+    lr: flags.lr,
+    warmup: flags.warmup,
+    ema_decay: flags['ema-decay'],
+    grad_clip: flags['grad-clip'],
+    seed: flags.seed,
+    dtype: flags.dtype,
+    conditional: !flags.unconditional,
+    parameterization: flags.parameterization,
+    checkpoint_every: flags['checkpoint-every'],
+    log_every: flags['log-every'],
+  } satisfies { [K in keyof Required<TrainSpecInput>]: TrainSpecInput[K] | undefined };
+}
