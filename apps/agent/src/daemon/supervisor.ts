@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
 import { fetchDatasetVersion } from './fetch-dataset.ts';
 import type { ServerApi } from './http.ts';
-import { jobArgs, SpecError } from './job-args.ts';
+import { jobArgs } from './job-args.ts';
 
 /** What a running job reports to the daemon, which journals and sends it. */
 export type Report = (message: AgentMessageInput) => void;

@@ -1,6 +1,6 @@
 import type { Db } from '@anneal/db/client';
 import { metrics } from '@anneal/db/schema';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getRun } from './runs.ts';
 
