@@ -1,5 +1,11 @@
 import { datasetRefSchema } from '@anneal/datasets/ref';
-import { samplerSchema, samplingConfigSchema, trainingConfigSchema } from '@anneal/engine/config';
+import {
+  extractorStepsSchema,
+  extractorWidthSchema,
+  samplerSchema,
+  samplingConfigSchema,
+  trainingConfigSchema,
+} from '@anneal/engine/config';
 import { z } from 'zod';
 
 /**
@@ -45,14 +51,8 @@ export const evaluateSpecSchema = z
     reference_sampler: samplerSchema.optional(),
     reference_steps: z.number().int().min(1).max(1000).optional(),
     /** Overrides of the dataset's default extractor (a different one is a different cache key). */
-    extractor_steps: z.number().int().min(1).max(100000).optional(),
-    extractor_width: z
-      .number()
-      .int()
-      .min(8)
-      .max(256)
-      .refine((w) => w % 8 === 0, 'must be a multiple of 8')
-      .optional(),
+    extractor_steps: extractorStepsSchema.optional(),
+    extractor_width: extractorWidthSchema.optional(),
   })
   .strict()
   .refine((s) => s.reference_steps === undefined || s.reference_sampler !== undefined, {

@@ -1,6 +1,12 @@
 import { resolve } from 'node:path';
 import { BENCHMARKS, type BenchmarkName, type QualityProbe, runBench } from '@anneal/bench';
-import { Model, samplerNames, samplerSchema } from '@anneal/engine';
+import {
+  extractorStepsSchema,
+  extractorWidthSchema,
+  Model,
+  samplerNames,
+  samplerSchema,
+} from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
@@ -101,14 +107,8 @@ const flagsSchema = z
     ladder: list(z.coerce.number().int().min(1).max(1000)),
     samplers: list(samplerSchema),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
-    'extractor-steps': z.coerce.number().int().min(1).max(100000).optional(),
-    'extractor-width': z.coerce
-      .number()
-      .int()
-      .min(8)
-      .max(256)
-      .refine((w) => w % 8 === 0, 'must be a multiple of 8')
-      .optional(),
+    'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
+    'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
   })
   .refine((f) => !(f.quick && f.smoke), {
     message: 'pick one of --quick and --smoke',

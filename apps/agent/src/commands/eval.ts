@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { Model, samplerSchema } from '@anneal/engine';
+import { extractorStepsSchema, extractorWidthSchema, Model, samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
@@ -42,14 +42,8 @@ const flagsSchema = z
     guidance: z.coerce.number().min(0).max(50).default(1),
     'reference-sampler': samplerSchema.optional(),
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
-    'extractor-steps': z.coerce.number().int().min(1).max(100000).optional(),
-    'extractor-width': z.coerce
-      .number()
-      .int()
-      .min(8)
-      .max(256)
-      .refine((w) => w % 8 === 0, 'must be a multiple of 8')
-      .optional(),
+    'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
+    'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
     json: z.boolean().default(false),
     events: z.boolean().default(false),
   })

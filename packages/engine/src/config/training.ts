@@ -39,3 +39,16 @@ export const samplingConfigSchema = z.object({
   schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
+
+/**
+ * Overrides of a dataset's default quality extractor (`anneal eval`, evaluate jobs, bench
+ * to-target): a different one is a different cache key, so both change what FD is read on.
+ */
+export const extractorStepsSchema = z.number().int().min(1).max(100000);
+/** Extractor channels N, 2N, 4N: a multiple of 8 (the GroupNorm groups). */
+export const extractorWidthSchema = z
+  .number()
+  .int()
+  .min(8)
+  .max(256)
+  .refine((w) => w % 8 === 0, 'must be a multiple of 8');
