@@ -80,31 +80,39 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
 /** A server and token, and where the server came from (for errors when it is unreachable). */
 export type Client = Login & { origin?: string };
 
+const sameServer = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+
 /**
  * The server and token, each from the first that has it: flags, ANNEAL_SERVER /
  * ANNEAL_TOKEN, `anneal login`'s config, the local ANNEAL_HOME's server (DESIGN.md section 1).
+ * A stored token (the login config's, the local server's) only ever goes to the server it was
+ * issued by: `--server elsewhere` with no token of its own is refused, not sent one of them.
  */
 export function resolveClient(
   flags: { server?: string; token?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): Client {
   const login = readLogin(env);
-  let server = flags.server ?? env.ANNEAL_SERVER ?? login?.server;
-  let token = flags.token ?? env.ANNEAL_TOKEN ?? login?.token;
+  let server = flags.server ?? env.ANNEAL_SERVER;
+  let token = flags.token ?? env.ANNEAL_TOKEN;
   let origin: string | undefined;
+  if (login && (!server || sameServer(server, login.server))) {
+    server ??= login.server;
+    token ??= login.token;
+  }
   if (!server || !token) {
     const local = readLocalHome(env);
     if (!server && local.unusable) throw new AppError('PRECONDITION_FAILED', local.unusable);
-    if (!server && local.server) {
-      server = local.server;
-      origin = `the local server recorded in ${local.file}`;
+    if (local.server && (!server || sameServer(server, local.server))) {
+      if (!server) origin = `the local server recorded in ${local.file}`;
+      server ??= local.server;
+      token ??= local.token ?? undefined;
     }
-    token ??= local.token ?? undefined;
   }
   if (!server || !token)
     throw new AppError(
       'UNAUTHORIZED',
-      `no server or token: pass --server and --token, set ANNEAL_SERVER and ANNEAL_TOKEN, run \`anneal login --server URL\`, or start a local server with \`npm start\` (ANNEAL_HOME=${resolveAnnealHome(env)})`,
+      `no server or token: pass --server and --token, set ANNEAL_SERVER and ANNEAL_TOKEN, run \`anneal login --server URL\`, or start a local server with \`npm start\` (ANNEAL_HOME=${resolveAnnealHome(env)}); a stored token is only sent to the server that issued it`,
     );
   return { server, token, origin };
 }

@@ -10,12 +10,25 @@ export class ServerApi {
   constructor(
     readonly url: string,
     readonly token: string,
+    /** Aborts every request of this client (a job stopped while it fetches its inputs). */
+    readonly signal?: AbortSignal,
   ) {}
+
+  /** The same client, whose requests also end when `signal` aborts. */
+  withSignal(signal: AbortSignal): ServerApi {
+    return new ServerApi(this.url, this.token, signal);
+  }
+
+  /** A request's signal: its timeout, and this client's abort if it has one. */
+  requestSignal(timeoutMs = 30_000): AbortSignal {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return this.signal ? AbortSignal.any([timeout, this.signal]) : timeout;
+  }
 
   async #fetch(path: string, init: RequestInit = {}, timeoutMs = 30_000): Promise<Response> {
     const res = await fetch(`${this.url.replace(/\/$/, '')}/api/v1${path}`, {
       // A request caught by a server restart must fail, not hang the job's upload queue.
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: this.requestSignal(timeoutMs),
       ...init,
       headers: { authorization: `Bearer ${this.token}`, ...(init.headers ?? {}) },
     });

@@ -18,7 +18,7 @@ interface ArtifactRow {
 async function getJson<T>(api: ServerApi, path: string, what: string): Promise<T> {
   const res = await fetch(`${api.url.replace(/\/$/, '')}/api/v1${path}`, {
     headers: { authorization: `Bearer ${api.token}` },
-    signal: AbortSignal.timeout(30_000),
+    signal: api.requestSignal(),
   });
   // A source that does not exist will not appear on a retry.
   if (res.status === 404) throw new SpecError(`${what} not found`);

@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '@anneal/core/errors';
 import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
 import { fetchDatasetVersion } from './fetch-dataset.ts';
 import type { ServerApi } from './http.ts';
-import { jobArgs } from './job-args.ts';
+import { jobArgs, SpecError } from './job-args.ts';
 
 /** What a running job reports to the daemon, which journals and sends it. */
 export type Report = (message: AgentMessageInput) => void;
@@ -84,6 +85,8 @@ const METRIC_KEYS = [
  */
 export class JobSupervisor {
   #child: ChildProcess | null = null;
+  /** Aborts the downloads of the job's inputs (checkpoint, dataset, model) on stop(). */
+  #inputs = new AbortController();
   #stopping: string | null = null;
   #killTimer: NodeJS.Timeout | null = null;
   #uploads: Promise<void> = Promise.resolve();
@@ -115,12 +118,28 @@ export class JobSupervisor {
   }
 
   start(): void {
-    void this.#run().catch((err) => this.#fail((err as Error).message, true));
+    // A spec that names something that is not there (SpecError) or a dataset whose manifest
+    // does not hash to the job's (CONFLICT) fails the same way on every agent: not retried.
+    void this.#run().catch((err) =>
+      this.#fail(
+        (err as Error).message,
+        !(err instanceof SpecError) && !(err instanceof AppError && err.code === 'CONFLICT'),
+      ),
+    );
+  }
+
+  /** True (and the job settled) when stop() came while #run was still fetching inputs. */
+  #stoppedBeforeStart(): boolean {
+    if (!this.#stopping) return false;
+    this.log(`job ${this.offer.jobId}: stopped before it started (${this.#stopping})`);
+    this.#resolveDone();
+    return true;
   }
 
   /** Stops the job: SIGTERM, then SIGKILL after the grace period. Reports nothing. */
   stop(reason: string): void {
     this.#stopping = reason;
+    this.#inputs.abort(new Error(`stopped: ${reason}`));
     const child = this.#child;
     if (!child || child.exitCode !== null) return;
     child.kill('SIGTERM');
@@ -132,13 +151,16 @@ export class JobSupervisor {
     // lease that is still being stopped.
     const work = this.#work;
     const out = join(work, 'out');
+    const api = this.api.withSignal(this.#inputs.signal);
     let resume = false;
     if (this.offer.resume && this.offer.resume.artifacts.length > 0) {
       // The run's last uploaded checkpoint wins over whatever this disk holds.
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
-      for (const ref of this.offer.resume.artifacts)
-        await this.api.getArtifact(this.offer.runId, ref, join(out, basename(ref.path)));
+      for (const ref of this.offer.resume.artifacts) {
+        await api.getArtifact(this.offer.runId, ref, join(out, basename(ref.path)));
+        if (this.#stoppedBeforeStart()) return;
+      }
       resume = true;
       this.log(`job ${this.offer.jobId}: resuming from step ${this.offer.resume.step}`);
     } else {
@@ -147,7 +169,7 @@ export class JobSupervisor {
     mkdirSync(work, { recursive: true });
     const { job } = this.offer;
     if (job.type === 'train' && job.spec.dataset.kind === 'version') {
-      const fetched = await fetchDatasetVersion(this.api, job.spec.dataset, this.home);
+      const fetched = await fetchDatasetVersion(api, job.spec.dataset, this.home);
       this.log(
         `job ${this.offer.jobId}: dataset ${job.spec.dataset.id}: ${fetched.fetched} files fetched, ${fetched.cached} cached` +
           (fetched.replaced.length
@@ -155,10 +177,13 @@ export class JobSupervisor {
             : ''),
       );
     }
+    if (this.#stoppedBeforeStart()) return;
     const args =
       this.offer.job.type === 'train'
         ? trainArgs(this.offer, out, resume)
-        : await jobArgs(this.offer, this.api, work);
+        : await jobArgs(this.offer, api, work);
+    // Cancelled or shut down while the inputs were fetched: never start the child.
+    if (this.#stoppedBeforeStart()) return;
     const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ANNEAL_HOME: this.home },

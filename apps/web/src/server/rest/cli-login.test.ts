@@ -158,6 +158,27 @@ describe('anneal submit finds its server and token', () => {
     expect(await submitTo({ ANNEAL_HOME: home })).toBe('local');
     // Each step only fills in what the ones before it left out.
     expect(await submitTo({ ...all, ANNEAL_SERVER: DEAD }, ['--server', h.url])).toBe('viaLogin');
+    // A stored token never goes to another server: asked for one with no token of its own,
+    // submit refuses before any request instead of sending the login's or the local one.
+    const elsewhere = await anneal(
+      [
+        'submit',
+        'train',
+        '--project',
+        'p',
+        '--dataset',
+        'shapes',
+        '--resolution',
+        '8',
+        '--steps',
+        '1',
+        '--server',
+        DEAD,
+      ],
+      all,
+    );
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toMatch(/no server or token: .*only sent to the server that issued it/);
     const none = await anneal(
       [
         'submit',
