@@ -2,7 +2,7 @@ import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { memberships, sessions, users } from '@anneal/db/schema';
 import { and, asc, eq, gt, lte } from 'drizzle-orm';
-import { verifyPassword } from '../../auth/password.ts';
+import { hashPassword, verifyPassword } from '../../auth/password.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { hashSecret, newSecret } from '../../auth/secrets.ts';
 
@@ -14,12 +14,20 @@ export async function signIn(db: Db, email: string, password: string, now = new 
   return openSession(db, userId, orgId, now);
 }
 
+let dummyHash: Promise<string> | null = null;
+/** A hash with the current parameters, checked against when the email has no account. */
+const unknownUserHash = () => {
+  dummyHash ??= hashPassword(newSecret('unknown'));
+  return dummyHash;
+};
+
 /** The user and first organization of an email and password; one message for every miss. */
 export async function checkPassword(db: Db, email: string, password: string) {
   const [user] = await db.select().from(users).where(eq(users.email, email));
-  // Same message either way: the form must not reveal which emails have accounts.
-  if (!user || !(await verifyPassword(password, user.passwordHash)))
-    throw new AppError('UNAUTHORIZED', 'wrong email or password');
+  // Same message and the same scrypt cost either way: neither the answer nor its timing may
+  // reveal which emails have accounts.
+  const ok = await verifyPassword(password, user?.passwordHash ?? (await unknownUserHash()));
+  if (!user || !ok) throw new AppError('UNAUTHORIZED', 'wrong email or password');
   const [membership] = await db
     .select()
     .from(memberships)

@@ -14,7 +14,10 @@ export const authRoutes = [
       'Exchange an email and password for a new API token (`anneal login`); the token is shown once and stored hashed',
     body: z.object({
       email: emailSchema,
-      password: z.string().min(1, { message: 'is required' }),
+      password: z
+        .string()
+        .min(1, { message: 'is required' })
+        .max(200, { message: 'must be at most 200 characters' }),
       name: z.string().trim().min(1).max(200).default('anneal login'),
     }),
     response: {
