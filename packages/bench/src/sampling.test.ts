@@ -71,6 +71,8 @@ describe('NFE to reach a stated FD', () => {
 
   it('maps NFE to steps per sampler', () => {
     expect(stepsForNfe('heun', 19)).toBe(10);
+    // An even rung rounds down: 5 Heun steps are 9 NFE, 6 would be 11 (over the rung).
+    expect(stepsForNfe('heun', 10)).toBe(5);
     expect(stepsForNfe('dpmpp-2m', 19)).toBe(19);
     expect(() => stepsForNfe('euler', 0)).not.toThrow();
   });

@@ -153,7 +153,8 @@ export interface TargetResult {
  * samplers at equal cost.
  */
 export function stepsForNfe(sampler: SamplerName, nfe: number): number {
-  return sampler === 'heun' ? Math.max(1, Math.round((nfe + 1) / 2)) : Math.max(1, nfe);
+  // Never over the rung: Heun's 2S - 1 evaluations stay at or under `nfe`.
+  return sampler === 'heun' ? Math.max(1, Math.floor((nfe + 1) / 2)) : Math.max(1, nfe);
 }
 
 export interface ToTargetOptions {

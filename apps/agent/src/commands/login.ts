@@ -73,8 +73,12 @@ export const login: Command = {
       token = body.token;
     }
     const client = { server, token };
+    // A token minted just now is saved before anything else can fail, so none is left on the
+    // server that nobody holds; a given --token is checked first, so a bad one is not saved.
+    const minted = flags.token === undefined;
+    let path = minted ? writeLogin(client) : '';
     const { projects } = await api<{ projects: unknown[] }>(client, 'GET', '/projects');
-    const path = writeLogin(client);
+    if (!minted) path = writeLogin(client);
     io.out(`logged in to ${server} (${projects.length} projects visible); saved to ${path}`);
     return 0;
   },
