@@ -1,7 +1,6 @@
-// Regenerates bench/RESULTS.md from bench/results/*.json without running anything
-// (`npx tsx bench/render.ts`), e.g. after a change to how results are presented.
-import { writeFileSync } from 'node:fs';
+// Regenerates bench/RESULTS.md (and the figures it links) from bench/results/*.json without
+// running anything (`npx tsx bench/render.ts`), e.g. after a change to how results are presented.
 import { join } from 'node:path';
-import { readResults, renderResults, resultsDir } from '@anneal/bench';
+import { resultsDir, writeReport } from '@anneal/bench';
 
-writeFileSync(join(resultsDir, '..', 'RESULTS.md'), renderResults(readResults(resultsDir)));
+writeReport(resultsDir, join(resultsDir, '..', 'RESULTS.md'));

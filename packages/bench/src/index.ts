@@ -1,17 +1,18 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
 import { benchCeiling, benchProfile } from './ceiling.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
-import { type ResultFile, readResults, renderResults, writeResult } from './report.ts';
+import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
 import {
   benchSampling,
   type QualityProbe,
   samplingToTarget,
   type ToTargetOptions,
+  type ToTargetResult,
 } from './sampling.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
@@ -116,6 +117,23 @@ export interface BenchOptions {
 export interface BenchRun {
   files: Array<{ name: BenchmarkName; path: string; result: ResultFile }>;
   markdown: string | null;
+}
+
+/**
+ * RESULTS.md at `markdownPath` from every results file in `dir`, and the figures it links
+ * (to-target.svg) beside it. Returns the markdown.
+ */
+export function writeReport(dir: string, markdownPath: string): string {
+  const files = readResults(dir);
+  const markdown = renderResults(files);
+  writeFileSync(markdownPath, markdown);
+  const target = files.find((f) => f.name === 'to-target');
+  if (target)
+    writeFileSync(
+      join(dirname(markdownPath), 'to-target.svg'),
+      toTargetSvg(target.result as ToTargetResult),
+    );
+  return markdown;
 }
 
 /** Runs the selected benchmarks in order, writing bench/results/<name>.json after each. */
@@ -269,10 +287,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   }
   let markdown: string | null = null;
   if (opts.markdownPath !== null) {
-    markdown = renderResults(readResults(dir));
     const fallback =
       opts.scale === 'full' ? join(repoRoot, 'bench', 'RESULTS.md') : join(dir, 'RESULTS.md');
-    writeFileSync(opts.markdownPath ?? fallback, markdown);
+    markdown = writeReport(dir, opts.markdownPath ?? fallback);
   }
   return { files, markdown };
 }

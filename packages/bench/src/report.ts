@@ -129,7 +129,7 @@ function toTarget(f: ResultFile<ToTargetResult & { model: string; parameters: nu
       s.tried.map((t) => `${t.nfe_per_image}: ${fmt(t.fd, 3)}`).join(', '),
     ];
   });
-  return `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per run, one seed for all runs. FD: ${r.quality}. Target: ${stated}.${f.partial ? ' **Partial: the run was stopped before every sampler finished.**' : ''}\n\n${table(
+  return `![FD against NFE per sampler; the dashed line is the target](to-target.svg)\n\nModel: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per run, one seed for all runs. FD: ${r.quality}. Target: ${stated}.${f.partial ? ' **Partial: the run was stopped before every sampler finished.**' : ''}\n\n${table(
     ['sampler', 'steps to target', 'NFE / image', 'wall s (n images)', 'ladder tried (NFE: FD)'],
     rows,
   )}`;
@@ -239,4 +239,84 @@ export function renderResults(files: ResultFile[]): string {
     );
   }
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#b07aa1'];
+
+/**
+ * FD against NFE per sampler (both axes log), the target as a dashed line: the to-target
+ * table as a picture. Written as to-target.svg beside RESULTS.md.
+ */
+export function toTargetSvg(r: ToTargetResult): string {
+  const W = 640;
+  const H = 360;
+  const m = { left: 56, right: 120, top: 20, bottom: 44 };
+  const points = r.samplers.flatMap((s) => s.tried);
+  const fds = [...points.map((p) => p.fd), r.target_fd, r.reference.fd].filter((x) => x > 0);
+  const nfes = points.map((p) => p.nfe_per_image);
+  const [x0, x1] = [
+    Math.log10(Math.min(...nfes, r.reference.nfe_per_image)),
+    Math.log10(Math.max(...nfes, r.reference.nfe_per_image)),
+  ];
+  const [y0, y1] = [Math.log10(Math.min(...fds)), Math.log10(Math.max(...fds))];
+  const pad = (a: number, b: number) => (b - a || 1) * 0.08;
+  const X = (nfe: number) =>
+    m.left +
+    ((Math.log10(nfe) - x0 + pad(x0, x1)) / (x1 - x0 + 2 * pad(x0, x1))) * (W - m.left - m.right);
+  const Y = (fd: number) =>
+    H -
+    m.bottom -
+    ((Math.log10(fd) - y0 + pad(y0, y1)) / (y1 - y0 + 2 * pad(y0, y1))) * (H - m.top - m.bottom);
+  const ticks = (lo: number, hi: number) => {
+    const out: number[] = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++)
+      for (const d of [1, 2, 5]) {
+        const v = d * 10 ** e;
+        if (Math.log10(v) >= lo - 1e-9 && Math.log10(v) <= hi + 1e-9) out.push(v);
+      }
+    // A narrow range between round numbers still gets its ends labelled.
+    if (out.length < 2)
+      out.push(Number((10 ** lo).toPrecision(2)), Number((10 ** hi).toPrecision(2)));
+    return [...new Set(out)];
+  };
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+  ];
+  for (const v of ticks(x0, x1))
+    parts.push(
+      `<line x1="${X(v)}" x2="${X(v)}" y1="${m.top}" y2="${H - m.bottom}" stroke="#eee"/>`,
+      `<text x="${X(v)}" y="${H - m.bottom + 14}" text-anchor="middle">${v}</text>`,
+    );
+  for (const v of ticks(y0, y1))
+    parts.push(
+      `<line x1="${m.left}" x2="${W - m.right}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`,
+      `<text x="${m.left - 6}" y="${Y(v) + 4}" text-anchor="end">${v}</text>`,
+    );
+  parts.push(
+    `<text x="${(m.left + W - m.right) / 2}" y="${H - 8}" text-anchor="middle">NFE per image (log)</text>`,
+    `<text transform="translate(14 ${(m.top + H - m.bottom) / 2}) rotate(-90)" text-anchor="middle">FD (log), n = ${r.n}</text>`,
+    `<line x1="${m.left}" x2="${W - m.right}" y1="${Y(r.target_fd)}" y2="${Y(r.target_fd)}" stroke="#333" stroke-dasharray="5 4"/>`,
+    `<text x="${m.left + 4}" y="${Y(r.target_fd) - 5}">target FD ${fmt(r.target_fd, 2)}</text>`,
+    // The reference run that stated the target.
+    `<rect x="${X(r.reference.nfe_per_image) - 4}" y="${Y(r.reference.fd) - 4}" width="8" height="8" fill="none" stroke="#333" stroke-width="1.5"/>`,
+    `<text x="${X(r.reference.nfe_per_image) - 8}" y="${Y(r.reference.fd) + 16}" text-anchor="end">reference (${r.reference.sampler}, ${r.reference.steps} steps)</text>`,
+  );
+  r.samplers.forEach((s, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    const pts = s.tried.map((t) => `${X(t.nfe_per_image).toFixed(1)},${Y(t.fd).toFixed(1)}`);
+    parts.push(
+      `<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
+    for (const t of s.tried)
+      parts.push(
+        `<circle cx="${X(t.nfe_per_image).toFixed(1)}" cy="${Y(t.fd).toFixed(1)}" r="3" fill="${color}"/>`,
+      );
+    parts.push(
+      `<rect x="${W - m.right + 8}" y="${m.top + 16 * i}" width="10" height="10" fill="${color}"/>`,
+      `<text x="${W - m.right + 22}" y="${m.top + 9 + 16 * i}">${s.sampler}</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
 }

@@ -158,8 +158,12 @@ describe('anneal eval', () => {
     expect(euler?.tried.at(-1)?.fd).toBeLessThanOrEqual(t.target_fd);
     expect(heun?.tried.length).toBeGreaterThan(0);
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
-      /NFE and wall time to reach a stated FD/,
+      /NFE and wall time to reach a stated FD[\s\S]*!\[FD against NFE.*\]\(to-target\.svg\)/,
     );
+    // The figure beside it: one line per sampler that climbed, and the target.
+    const svg = readFileSync(join(out, 'to-target.svg'), 'utf8');
+    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    expect(svg).toMatch(/target FD/);
   });
 
   it('anneal bench --only to-target without --model exits 2', () => {
