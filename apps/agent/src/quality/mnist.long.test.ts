@@ -59,8 +59,14 @@ describe.skipIf(!process.env.ANNEAL_LONG)('MNIST extractor and metrics at full s
       fdBlur.push(compareFeatures(ref, await f(blur(a, s)), { kidSubsets: 3 }).fd);
     console.info(`FD vs noise ${noise.join('/')}: ${fdNoise.map((v) => v.toFixed(3)).join(' ')}`);
     console.info(`FD vs blur ${sigmas.join('/')}: ${fdBlur.map((v) => v.toFixed(3)).join(' ')}`);
-    const increasing = (v: number[]) => v.every((x, i) => i === 0 || x > (v[i - 1] as number));
-    expect(increasing(fdNoise)).toBe(true);
-    expect(increasing(fdBlur)).toBe(true);
+    // Monotone up to the estimator's own noise: two real splits differ by |floor - other|, so
+    // a corruption too faint for the extractor (noise std 0.05 on the shift-trained one) may
+    // sit that much below the clean FD. Beyond that every step must rise, and the last far.
+    const tol = 2 * Math.abs(floor.fd - other.fd);
+    const increasing = (v: number[]) =>
+      v.every((x, i) => i === 0 || x > (v[i - 1] as number) - tol) &&
+      (v.at(-1) as number) > 10 * (v[0] as number);
+    expect(increasing(fdNoise), `noise: ${fdNoise.join(' ')}, tolerance ${tol}`).toBe(true);
+    expect(increasing(fdBlur), `blur: ${fdBlur.join(' ')}, tolerance ${tol}`).toBe(true);
   });
 });
