@@ -7,8 +7,17 @@ import {
   versionOfFiles,
 } from '@anneal/datasets/hash';
 import type { Db } from '@anneal/db/client';
-import { datasets, datasetVersions, projects } from '@anneal/db/schema';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import {
+  agents,
+  datasets,
+  datasetVersions,
+  jobs,
+  modelVersions,
+  projects,
+  runs,
+} from '@anneal/db/schema';
+import { modelSourceSchema } from '@anneal/protocol';
+import { and, asc, desc, eq, inArray, or } from 'drizzle-orm';
 import { z } from 'zod';
 import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
 import { getProject } from '../projects/projects.ts';
@@ -194,13 +203,51 @@ export async function assertFileInVersion(
   return file;
 }
 
-/** Whether a job leased to the agent of token `tokenId` trains on dataset version `versionId`. */
+/**
+ * Whether a job leased to the agent of token `tokenId` uses dataset version `versionId`: a
+ * train job that names it, or a sample or evaluate job whose checkpoint's train job did
+ * (see sourceTrainingSql), since evaluation needs the data the model was trained on.
+ */
 export async function agentMayReadDatasetVersion(db: Db, tokenId: string, versionId: string) {
-  const rows = await db.execute<{ ok: number }>(sql`
-    select 1 as ok from jobs j
-    join agents a on a.id = j.lease_owner
-    where a.token_id = ${tokenId} and j.status in ('leased', 'running')
-      and j.spec->'dataset'->>'kind' = 'version' and j.spec->'dataset'->>'id' = ${versionId}
-    limit 1`);
-  return rows.length > 0;
+  // The agent's live jobs: a handful, found through jobs_status_idx.
+  const held = await db
+    .select({ spec: jobs.spec })
+    .from(jobs)
+    .innerJoin(agents, eq(agents.id, jobs.leaseOwner))
+    .where(and(eq(agents.tokenId, tokenId), inArray(jobs.status, ['leased', 'running'])));
+  const runIds: string[] = [];
+  const modelVersionIds: string[] = [];
+  for (const { spec } of held) {
+    if (namesVersion(spec, versionId)) return true;
+    const model = modelSourceSchema.safeParse(spec.model);
+    if (!model.success) continue;
+    if (model.data.kind === 'run') runIds.push(model.data.runId);
+    else modelVersionIds.push(model.data.id);
+  }
+  const sources = [
+    ...(runIds.length ? [inArray(runs.id, runIds)] : []),
+    ...(modelVersionIds.length
+      ? [
+          inArray(
+            runs.id,
+            db
+              .select({ id: modelVersions.sourceRunId })
+              .from(modelVersions)
+              .where(inArray(modelVersions.id, modelVersionIds)),
+          ),
+        ]
+      : []),
+  ];
+  if (sources.length === 0) return false;
+  const trained = await db
+    .select({ spec: jobs.spec })
+    .from(runs)
+    .innerJoin(jobs, eq(jobs.id, runs.jobId))
+    .where(and(eq(jobs.type, 'train'), or(...sources)));
+  return trained.some(({ spec }) => namesVersion(spec, versionId));
+}
+
+function namesVersion(spec: Record<string, unknown>, versionId: string): boolean {
+  const dataset = spec.dataset as { kind?: unknown; id?: unknown } | undefined;
+  return dataset?.kind === 'version' && dataset.id === versionId;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@anneal/core';
+import { type DatasetRef, datasetRefSchema } from '@anneal/datasets/ref';
 import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
@@ -205,6 +206,8 @@ export interface Lease {
   leaseExpiresAt: Date;
   job: JobSpec;
   resume: { step: number; artifacts: { path: string; sha256: string; size: number }[] } | null;
+  /** For sample and evaluate jobs, the dataset the train job behind the checkpoint used. */
+  sourceDataset: DatasetRef | null;
 }
 
 /**
@@ -236,15 +239,16 @@ export async function leaseNextJob(
       for update of j skip locked
       limit 50`);
     // The oldest job this agent can run; the ones it cannot wait for an agent that can.
-    const id = picked.find((j) =>
+    const chosen = picked.find((j) =>
       fits({
         type: j.type,
         spec: j.spec,
         versionClasses: j.version_classes,
         source: j.source,
       }),
-    )?.id;
-    if (!id) return null;
+    );
+    if (!chosen) return null;
+    const id = chosen.id;
     const leaseId = randomUUID();
     const [job] = await tx
       .update(jobs)
@@ -258,7 +262,7 @@ export async function leaseNextJob(
       })
       .where(eq(jobs.id, id))
       .returning();
-    return job ?? null;
+    return job ? { ...job, source: chosen.source } : null;
   });
   if (!leased?.leaseId || !leased.leaseExpiresAt) return null;
   const [run] = await db.select().from(runs).where(eq(runs.jobId, leased.id));
@@ -292,7 +296,15 @@ export async function leaseNextJob(
     leaseExpiresAt: leased.leaseExpiresAt,
     job: parsed.data,
     resume,
+    sourceDataset: sourceDatasetOf(leased.source),
   };
+}
+
+/** The dataset ref of a source train job's spec; null when there is none or it is not valid. */
+function sourceDatasetOf(source: SourceTraining | null): DatasetRef | null {
+  const spec = source?.spec as { dataset?: unknown } | null | undefined;
+  const ref = datasetRefSchema.safeParse(spec?.dataset);
+  return ref.success ? ref.data : null;
 }
 
 /** The job a (job, lease) pair names, when that lease is live and held by this agent. */
