@@ -17,7 +17,7 @@ import {
   runs,
 } from '@anneal/db/schema';
 import { modelSourceSchema } from '@anneal/protocol';
-import { and, asc, desc, eq, inArray, or } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
 import { getProject } from '../projects/projects.ts';
@@ -190,17 +190,28 @@ function storedManifest(v: typeof datasetVersions.$inferSelect): DatasetManifest
   return parsed.data;
 }
 
-/** Checks that `sha256` is a file of a version the caller may read; agents fetch by hash. */
+/**
+ * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash.
+ * Called once per file, so PostgreSQL finds the file in the stored manifest: the manifest
+ * is neither sent here nor parsed (the manifest route refuses an old format by name).
+ */
 export async function assertFileInVersion(
   db: Db,
   orgId: string,
   versionId: string,
   sha256: string,
 ) {
-  const version = await getDatasetVersion(db, orgId, versionId);
-  const file = version.manifest.files.find((f) => f.sha256 === sha256);
-  if (!file) throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
-  return file;
+  const [row] = await db.execute<{ relpath: string | null }>(sql`
+    select jsonb_path_query_first(dv.manifest->'files', '$[*] ? (@.sha256 == $sha)',
+        jsonb_build_object('sha', ${sha256}::text))->>'relpath' as relpath
+    from dataset_versions dv
+    join datasets d on d.id = dv.dataset_id
+    join projects p on p.id = d.project_id
+    where dv.id = ${versionId} and p.org_id = ${orgId}`);
+  if (!row) throw new AppError('NOT_FOUND', `versionId: no dataset version ${versionId}`);
+  if (row.relpath === null)
+    throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
+  return { sha256, relpath: row.relpath };
 }
 
 /**
