@@ -7,6 +7,8 @@ import type { CommandIO } from './commands/command.ts';
 
 export interface LocalDataset {
   name: string;
+  /** The ref the shards were made from, options filled in. */
+  ref: DatasetRef;
   hash: string;
   resolution: number;
   channels: number;
@@ -86,6 +88,7 @@ async function materializeRef(
   const m = await materialize(ref, { resolution, home });
   return {
     name,
+    ref: m.manifest.source,
     hash: m.manifest.hash,
     resolution,
     channels: m.manifest.channels,

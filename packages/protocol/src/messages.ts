@@ -1,3 +1,4 @@
+import { datasetRefSchema } from '@anneal/datasets/ref';
 import { hardwareProfileSchema } from '@anneal/engine/config';
 import { z } from 'zod';
 import { jobSpecSchema } from './jobs.ts';
@@ -137,6 +138,12 @@ export const jobOfferSchema = z.object({
   resume: z
     .object({ step: z.number().int().min(0), artifacts: z.array(artifactRefSchema) })
     .nullable(),
+  /**
+   * For sample and evaluate jobs, the dataset of the train job behind their checkpoint, so
+   * the agent can fetch a version before evaluating; null when no train job is known (an
+   * imported checkpoint). Optional: servers before it send none.
+   */
+  sourceDataset: datasetRefSchema.nullable().optional(),
 });
 
 export const jobCancelSchema = z.object({

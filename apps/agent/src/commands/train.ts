@@ -184,6 +184,7 @@ export const train: Command = {
         resolution: flags.resolution,
         channels: data.channels,
         num_classes: conditional ? data.classes.length : 0,
+        ref: data.ref,
       },
     };
 

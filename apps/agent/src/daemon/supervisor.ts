@@ -167,11 +167,18 @@ export class JobSupervisor {
       rmSync(out, { recursive: true, force: true });
     }
     mkdirSync(work, { recursive: true });
+    // A train job reads its dataset; an evaluate job the one its checkpoint was trained on.
     const { job } = this.offer;
-    if (job.type === 'train' && job.spec.dataset.kind === 'version') {
-      const fetched = await fetchDatasetVersion(api, job.spec.dataset, this.home);
+    const dataset =
+      job.type === 'train'
+        ? job.spec.dataset
+        : job.type === 'evaluate'
+          ? this.offer.sourceDataset
+          : null;
+    if (dataset?.kind === 'version') {
+      const fetched = await fetchDatasetVersion(api, dataset, this.home);
       this.log(
-        `job ${this.offer.jobId}: dataset ${job.spec.dataset.id}: ${fetched.fetched} files fetched, ${fetched.cached} cached` +
+        `job ${this.offer.jobId}: dataset ${dataset.id}: ${fetched.fetched} files fetched, ${fetched.cached} cached` +
           (fetched.replaced.length
             ? `, ${fetched.replaced.length} corrupt in the cache replaced`
             : ''),

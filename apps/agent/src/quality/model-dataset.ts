@@ -1,7 +1,8 @@
-// The dataset a checkpoint was trained on, re-materialized from its config.json: built-ins
-// by name, anything else (imported folders, control-plane versions) by content hash.
+// The dataset a checkpoint was trained on, re-materialized from its config.json: by the
+// ref recorded there (a built-in with its options, a version by content hash).
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import type { DatasetRef } from '@anneal/datasets/ref';
 import { materialize } from '@anneal/datasets/shards';
 import type { ModelConfig } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
@@ -17,10 +18,13 @@ export async function modelDataset(
       'BAD_REQUEST',
       `${source} has no "dataset" entry; evaluation needs the dataset the model was trained on`,
     );
-  const ref =
-    info.name === 'mnist' || info.name === 'shapes'
-      ? ({ kind: 'builtin', name: info.name } as const)
-      : ({ kind: 'version', id: info.hash, hash: info.hash } as const);
+  // The recorded ref keeps a built-in's options; checkpoints from before it was recorded
+  // name a built-in (with default options) or a version by its hash.
+  const ref: DatasetRef =
+    info.ref ??
+    (info.name === 'mnist' || info.name === 'shapes'
+      ? { kind: 'builtin', name: info.name }
+      : { kind: 'version', id: info.hash, hash: info.hash });
   let m: Awaited<ReturnType<typeof materialize>>;
   try {
     m = await materialize(ref, { resolution: info.resolution, home });
@@ -37,6 +41,7 @@ export async function modelDataset(
     );
   return {
     name: info.name,
+    ref: m.manifest.source,
     hash: m.manifest.hash,
     resolution: info.resolution,
     channels: m.manifest.channels,

@@ -1,3 +1,4 @@
+import { datasetRefSchema } from '@anneal/datasets/ref';
 import { z } from 'zod';
 
 /**
@@ -79,6 +80,11 @@ export const datasetInfoSchema = z.object({
   resolution: z.number().int(),
   channels: z.number().int(),
   num_classes: z.number().int().min(0),
+  /**
+   * The ref the model was trained on, options included, so evaluation re-materializes the
+   * same data. Absent in checkpoints written before it was recorded.
+   */
+  ref: datasetRefSchema.optional(),
 });
 
 /** config.json of a checkpoint: architecture, parameterization and schedule. */

@@ -380,6 +380,7 @@ export class AgentGateway {
           attempt: lease.attempt,
           job: lease.job,
           resume: lease.resume,
+          sourceDataset: lease.sourceDataset,
         });
         this.#log(`leased job ${lease.jobId} (attempt ${lease.attempt}) to agent ${conn.agentId}`);
         this.events.emitJob({ projectId: lease.projectId, jobId: lease.jobId, status: 'leased' });

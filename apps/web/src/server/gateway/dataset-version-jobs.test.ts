@@ -35,30 +35,30 @@ function png(r: number, g: number, b: number, speck: number): Buffer {
   return Buffer.from(encodePng(px, 8, 8, 3));
 }
 
-/** pets/{cat,dog}/N.png: two classes of four images. */
-function makeFolder(): string {
+/** pets/{cat,dog}/N.png: two classes of `perClass` images. */
+function makeFolder(perClass = 4): string {
   const root = join(temp('anneal-pets-'), 'pets');
   for (const [cls, colour] of [
     ['cat', [200, 40, 40]],
     ['dog', [40, 40, 200]],
   ] as const) {
     mkdirSync(join(root, cls), { recursive: true });
-    for (let i = 0; i < 4; i++)
+    for (let i = 0; i < perClass; i++)
       writeFileSync(join(root, cls, `${i}.png`), png(colour[0], colour[1], colour[2], i * 7));
   }
   return root;
 }
 
-async function upload(root: string) {
+async function upload(root: string, perClass = 4, query = '') {
   const form = new FormData();
   for (const cls of ['cat', 'dog'])
-    for (let i = 0; i < 4; i++)
+    for (let i = 0; i < perClass; i++)
       form.append(
         'files',
         new Blob([readFileSync(join(root, cls, `${i}.png`))]),
         `pets/${cls}/${i}.png`,
       );
-  const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/pets/versions`, {
+  const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/pets/versions${query}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${owner.token}` },
     body: form,
@@ -168,4 +168,59 @@ describe('train jobs on uploaded dataset versions', () => {
     );
     expect(() => readFileSync(objectPath(home, truncated.sha256))).toThrow(/ENOENT/);
   });
+});
+
+describe('evaluate jobs on models trained on uploaded dataset versions', () => {
+  it('a model agent A trained on an uploaded version is evaluated by agent B with an empty ANNEAL_HOME, which fetches the version through the evaluate job', async () => {
+    for (const a of agents) if (a.exitCode === null) a.kill('SIGKILL');
+    // Enough images for the extractor's batch (64) and the smallest evaluation (n = 10).
+    const version = await upload(makeFolder(40), 40, '?heldout=0.2');
+    const tokenA = await createToken(h.services.db, owner, 'agent', 'trainer');
+    const a = startAgent(tokenA.token, temp('anneal-agent-a-'));
+    const train = await queueTrain(version);
+    expect(await finished(train.id, a.log), a.log.join('')).toMatchObject({
+      status: 'succeeded',
+    });
+    const exited = new Promise((r) => a.child.once('exit', r));
+    a.child.kill('SIGTERM');
+    await exited;
+
+    const model = await h.api(
+      owner.token,
+      'GET',
+      `/api/v1/projects/${projectId}/models/dataset-tiny-8`,
+    );
+    const modelVersion = (model.json.versions as { id: string; sourceRun: { id: string } }[]).find(
+      (v) => v.sourceRun.id === train.runId,
+    );
+    expect(modelVersion, JSON.stringify(model.json)).toBeDefined();
+
+    const tokenB = await createToken(h.services.db, owner, 'agent', 'evaluator');
+    const b = startAgent(tokenB.token, temp('anneal-agent-b-'));
+    const evaluate = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
+      maxAttempts: 1,
+      job: {
+        type: 'evaluate',
+        spec: {
+          model: { kind: 'modelVersion', id: modelVersion?.id },
+          n: 10,
+          sampler: 'euler',
+          steps: 2,
+          extractor_steps: 10,
+          extractor_width: 8,
+        },
+      },
+    });
+    expect(evaluate.status, JSON.stringify(evaluate.json)).toBe(201);
+    const done = await finished(evaluate.json.id, b.log);
+    expect(done, b.log.join('')).toMatchObject({ status: 'succeeded' });
+    expect(b.log.join('')).toMatch(new RegExp(`dataset ${version.id}: 80 files fetched, 0 cached`));
+    const measured = await h.api(owner.token, 'GET', `/api/v1/model-versions/${modelVersion?.id}`);
+    const [evaluation] = measured.json.metadata.evaluations;
+    expect(evaluation).toMatchObject({ job_id: evaluate.json.id, n: 10 });
+    expect(Number.isFinite(evaluation.fd)).toBe(true);
+    // The read lasted as long as the job: agent B holds no job that uses the version now.
+    const after = await h.api(tokenB.token, 'GET', `/api/v1/dataset-versions/${version.id}`);
+    expect(after.status).toBe(403);
+  }, 120_000);
 });

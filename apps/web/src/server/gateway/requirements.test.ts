@@ -1,3 +1,4 @@
+import { agents as agentRows } from '@anneal/db/schema';
 import {
   estimateSamplingMemory,
   estimateTrainingMemory,
@@ -7,6 +8,7 @@ import {
 import { PROTOCOL_VERSION } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
+import { leaseNextJob } from '../domain/jobs/jobs.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { TestAgent, testHardware } from './test-agent.ts';
 
@@ -29,8 +31,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function connect(name: string, memoryBudgetBytes?: number, capacity = 1) {
-  const token = await createToken(h.services.db, owner, 'agent', name);
+async function connect(name: string, memoryBudgetBytes?: number, capacity = 1, user = owner) {
+  const token = await createToken(h.services.db, user, 'agent', name);
   const agent = await TestAgent.dial(h.url, token.token);
   if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
   agents.push(agent);
@@ -47,8 +49,12 @@ async function connect(name: string, memoryBudgetBytes?: number, capacity = 1) {
   return agent;
 }
 
-async function queue(spec: Record<string, unknown>, type = 'train') {
-  const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
+async function queue(
+  spec: Record<string, unknown>,
+  type = 'train',
+  where: { token: string; projectId: string } = { token: owner.token, projectId },
+) {
+  const r = await h.api(where.token, 'POST', `/api/v1/projects/${where.projectId}/jobs`, {
     job: {
       type,
       spec: type === 'train' ? { dataset: { kind: 'builtin', name: 'shapes' }, ...spec } : spec,
@@ -144,5 +150,44 @@ describe('sample and evaluate jobs are held to the same budgets', () => {
     expect(agent.received.filter((m) => m.type === 'job_offer')).toEqual([]);
     expect((await job(big.id)).status).toBe('queued');
     expect((await job(evaluate.id)).status).toBe('queued');
+  });
+});
+
+describe('leasing from a deep queue', () => {
+  const bigSpec = { resolution: 32, steps: 4, preset: 'small', batch: 16, dtype: 'float32' };
+  const tinySpec = { resolution: 8, steps: 4, preset: 'tiny', batch: 2 };
+
+  async function project(org: string) {
+    const user = await h.user(org, 'owner');
+    const id = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'deep' })).json.id;
+    return { user, where: { token: user.token, projectId: id as string } };
+  }
+
+  it('a small agent gets the job that fits behind 60 older ones it cannot run', async () => {
+    const { user, where } = await project('deep-queue-org');
+    const big = [];
+    for (let i = 0; i < 60; i++) big.push(await queue(bigSpec, 'train', where));
+    const tiny = await queue(tinySpec, 'train', where);
+    const small = await connect('small-deep', 64 * MiB, 1, user);
+    const offer = await small.next('job_offer', 5000);
+    expect(offer.jobId).toBe(tiny.id);
+    const first = (await h.api(user.token, 'GET', `/api/v1/jobs/${big[0]?.id}`)).json;
+    expect(first.status).toBe('queued');
+    expect(first.waiting).toMatch(/largest agent budget 64\.0 MiB \(small-deep\)/);
+  });
+
+  it('two agents leasing at once each get one of two jobs that fit', async () => {
+    const { user, where } = await project('concurrent-org');
+    const queued = [await queue(tinySpec, 'train', where), await queue(tinySpec, 'train', where)];
+    // Agents of the database only: no connection, so the gateway offers them nothing.
+    const rows = await h.services.db
+      .insert(agentRows)
+      .values([
+        { orgId: user.orgId, name: 'left' },
+        { orgId: user.orgId, name: 'right' },
+      ])
+      .returning({ id: agentRows.id, orgId: agentRows.orgId });
+    const leases = await Promise.all(rows.map((a) => leaseNextJob(h.services.db, a, 60_000)));
+    expect(leases.map((l) => l?.jobId).sort()).toEqual(queued.map((q) => q.id).sort());
   });
 });

@@ -7,8 +7,17 @@ import {
   versionOfFiles,
 } from '@anneal/datasets/hash';
 import type { Db } from '@anneal/db/client';
-import { datasets, datasetVersions, projects } from '@anneal/db/schema';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import {
+  agents,
+  datasets,
+  datasetVersions,
+  jobs,
+  modelVersions,
+  projects,
+  runs,
+} from '@anneal/db/schema';
+import { modelSourceSchema } from '@anneal/protocol';
+import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
 import { getProject } from '../projects/projects.ts';
@@ -181,26 +190,75 @@ function storedManifest(v: typeof datasetVersions.$inferSelect): DatasetManifest
   return parsed.data;
 }
 
-/** Checks that `sha256` is a file of a version the caller may read; agents fetch by hash. */
+/**
+ * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash.
+ * Called once per file, so PostgreSQL finds the file in the stored manifest: the manifest
+ * is neither sent here nor parsed (the manifest route refuses an old format by name).
+ */
 export async function assertFileInVersion(
   db: Db,
   orgId: string,
   versionId: string,
   sha256: string,
 ) {
-  const version = await getDatasetVersion(db, orgId, versionId);
-  const file = version.manifest.files.find((f) => f.sha256 === sha256);
-  if (!file) throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
-  return file;
+  const [row] = await db.execute<{ relpath: string | null }>(sql`
+    select jsonb_path_query_first(dv.manifest->'files', '$[*] ? (@.sha256 == $sha)',
+        jsonb_build_object('sha', ${sha256}::text))->>'relpath' as relpath
+    from dataset_versions dv
+    join datasets d on d.id = dv.dataset_id
+    join projects p on p.id = d.project_id
+    where dv.id = ${versionId} and p.org_id = ${orgId}`);
+  if (!row) throw new AppError('NOT_FOUND', `versionId: no dataset version ${versionId}`);
+  if (row.relpath === null)
+    throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
+  return { sha256, relpath: row.relpath };
 }
 
-/** Whether a job leased to the agent of token `tokenId` trains on dataset version `versionId`. */
+/**
+ * Whether a job leased to the agent of token `tokenId` uses dataset version `versionId`: a
+ * train job that names it, or a sample or evaluate job whose checkpoint's train job did
+ * (see sourceTrainingSql), since evaluation needs the data the model was trained on.
+ */
 export async function agentMayReadDatasetVersion(db: Db, tokenId: string, versionId: string) {
-  const rows = await db.execute<{ ok: number }>(sql`
-    select 1 as ok from jobs j
-    join agents a on a.id = j.lease_owner
-    where a.token_id = ${tokenId} and j.status in ('leased', 'running')
-      and j.spec->'dataset'->>'kind' = 'version' and j.spec->'dataset'->>'id' = ${versionId}
-    limit 1`);
-  return rows.length > 0;
+  // The agent's live jobs: a handful, found through jobs_status_idx.
+  const held = await db
+    .select({ spec: jobs.spec })
+    .from(jobs)
+    .innerJoin(agents, eq(agents.id, jobs.leaseOwner))
+    .where(and(eq(agents.tokenId, tokenId), inArray(jobs.status, ['leased', 'running'])));
+  const runIds: string[] = [];
+  const modelVersionIds: string[] = [];
+  for (const { spec } of held) {
+    if (namesVersion(spec, versionId)) return true;
+    const model = modelSourceSchema.safeParse(spec.model);
+    if (!model.success) continue;
+    if (model.data.kind === 'run') runIds.push(model.data.runId);
+    else modelVersionIds.push(model.data.id);
+  }
+  const sources = [
+    ...(runIds.length ? [inArray(runs.id, runIds)] : []),
+    ...(modelVersionIds.length
+      ? [
+          inArray(
+            runs.id,
+            db
+              .select({ id: modelVersions.sourceRunId })
+              .from(modelVersions)
+              .where(inArray(modelVersions.id, modelVersionIds)),
+          ),
+        ]
+      : []),
+  ];
+  if (sources.length === 0) return false;
+  const trained = await db
+    .select({ spec: jobs.spec })
+    .from(runs)
+    .innerJoin(jobs, eq(jobs.id, runs.jobId))
+    .where(and(eq(jobs.type, 'train'), or(...sources)));
+  return trained.some(({ spec }) => namesVersion(spec, versionId));
+}
+
+function namesVersion(spec: Record<string, unknown>, versionId: string): boolean {
+  const dataset = spec.dataset as { kind?: unknown; id?: unknown } | undefined;
+  return dataset?.kind === 'version' && dataset.id === versionId;
 }

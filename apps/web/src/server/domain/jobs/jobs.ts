@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@anneal/core';
+import { type DatasetRef, datasetRefSchema } from '@anneal/datasets/ref';
 import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
@@ -205,11 +206,27 @@ export interface Lease {
   leaseExpiresAt: Date;
   job: JobSpec;
   resume: { step: number; artifacts: { path: string; sha256: string; size: number }[] } | null;
+  /** For sample and evaluate jobs, the dataset the train job behind the checkpoint used. */
+  sourceDataset: DatasetRef | null;
 }
 
+/** Queued jobs read per query while looking for one an agent can run. */
+const CANDIDATE_PAGE = 50;
+
+type Candidate = {
+  id: string;
+  type: string;
+  spec: unknown;
+  created_at: string;
+  version_classes: number | null;
+  source: SourceTraining | null;
+};
+
 /**
- * Leases the oldest queued job of the agent's organization to it. The row lock with SKIP
- * LOCKED lets several server processes assign at once without handing a job out twice.
+ * Leases the oldest queued job of the agent's organization that it can run. Candidates are
+ * read without a lock, a page at a time in queue order, until one fits; only that row is
+ * then locked (SKIP LOCKED), so agents leasing at once never block each other on jobs they
+ * do not take, and a job one of them took is passed over for the next that fits.
  */
 export async function leaseNextJob(
   db: Db,
@@ -218,48 +235,37 @@ export async function leaseNextJob(
   /** Whether the agent meets a job's requirements; jobs it cannot run stay queued. */
   fits: (job: QueuedJob) => boolean = () => true,
 ): Promise<Lease | null> {
-  const leased = await db.transaction(async (tx) => {
-    const picked = await tx.execute<{
-      id: string;
-      type: string;
-      spec: unknown;
-      version_classes: number | null;
-      source: SourceTraining | null;
-    }>(sql`
-      select j.id, j.type, j.spec,
-        (select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
-          where dv.id::text = j.spec->'dataset'->>'id') as version_classes,
+  let leased: (typeof jobs.$inferSelect & { source: SourceTraining | null }) | null = null;
+  let after: { createdAt: string; id: string } | null = null;
+  for (;;) {
+    const page: Candidate[] = await db.execute<Candidate>(sql`
+      select j.id, j.type, j.spec, j.created_at::text as created_at,
+        ${versionClassesSql(sql`j.spec`)} as version_classes,
         ${sourceTrainingSql(sql`j.spec`)} as source
       from jobs j join projects p on p.id = j.project_id
       where j.status = 'queued' and p.org_id = ${agent.orgId}
-      order by j.created_at
-      for update of j skip locked
-      limit 50`);
-    // The oldest job this agent can run; the ones it cannot wait for an agent that can.
-    const id = picked.find((j) =>
-      fits({
+        ${after ? sql`and (j.created_at, j.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
+      order by j.created_at, j.id
+      limit ${CANDIDATE_PAGE}`);
+    for (const j of page) {
+      const fit = fits({
         type: j.type,
         spec: j.spec,
-        versionClasses: j.version_classes,
+        versionClasses: j.version_classes === null ? null : Number(j.version_classes),
         source: j.source,
-      }),
-    )?.id;
-    if (!id) return null;
-    const leaseId = randomUUID();
-    const [job] = await tx
-      .update(jobs)
-      .set({
-        status: 'leased',
-        leaseId,
-        leaseOwner: agent.id,
-        leaseExpiresAt: new Date(Date.now() + leaseMs),
-        attempts: sql`${jobs.attempts} + 1`,
-        updatedAt: new Date(),
-      })
-      .where(eq(jobs.id, id))
-      .returning();
-    return job ?? null;
-  });
+      });
+      if (!fit) continue;
+      const job = await lockAndLease(db, j.id, agent.id, leaseMs);
+      if (job) {
+        leased = { ...job, source: j.source };
+        break;
+      }
+      // Taken by another agent since the page was read: on to the next that fits.
+    }
+    const last: Candidate | undefined = page.at(-1);
+    if (leased || !last || page.length < CANDIDATE_PAGE) break;
+    after = { createdAt: last.created_at, id: last.id };
+  }
   if (!leased?.leaseId || !leased.leaseExpiresAt) return null;
   const [run] = await db.select().from(runs).where(eq(runs.jobId, leased.id));
   if (!run) return null;
@@ -292,7 +298,37 @@ export async function leaseNextJob(
     leaseExpiresAt: leased.leaseExpiresAt,
     job: parsed.data,
     resume,
+    sourceDataset: sourceDatasetOf(leased.source),
   };
+}
+
+/** The dataset ref of a source train job's spec; null when there is none or it is not valid. */
+function sourceDatasetOf(source: SourceTraining | null): DatasetRef | null {
+  const spec = source?.spec as { dataset?: unknown } | null | undefined;
+  const ref = datasetRefSchema.safeParse(spec?.dataset);
+  return ref.success ? ref.data : null;
+}
+
+/** Leases job `id` to the agent if it is still queued and no other lease holds its row. */
+async function lockAndLease(db: Db, id: string, agentId: string, leaseMs: number) {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.execute<{ id: string }>(sql`
+      select id from jobs where id = ${id} and status = 'queued' for update skip locked`);
+    if (!row) return null;
+    const [job] = await tx
+      .update(jobs)
+      .set({
+        status: 'leased',
+        leaseId: randomUUID(),
+        leaseOwner: agentId,
+        leaseExpiresAt: new Date(Date.now() + leaseMs),
+        attempts: sql`${jobs.attempts} + 1`,
+        updatedAt: new Date(),
+      })
+      .where(eq(jobs.id, id))
+      .returning();
+    return job ?? null;
+  });
 }
 
 /** The job a (job, lease) pair names, when that lease is live and held by this agent. */

@@ -68,6 +68,29 @@ describe('datasets', () => {
       },
     );
     expect(await bytes.text()).toBe('c1');
+    expect(bytes.headers.get('content-disposition')).toContain('1.png');
+
+    // Only files of that version, in the caller's organization, are served.
+    const onlyInV2 = (await h.api(token, 'GET', `/api/v1/dataset-versions/${v2.json.id}`)).json
+      .manifest.files as { relpath: string; sha256: string }[];
+    const d2 = onlyInV2.find((f) => f.relpath === 'dog/2.png');
+    const missing = await h.api(
+      token,
+      'GET',
+      `/api/v1/dataset-versions/${v1.json.id}/files/${d2?.sha256}`,
+    );
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.message).toBe(
+      `sha256: version ${v1.json.id} has no file ${d2?.sha256}`,
+    );
+    const stranger = (await h.user('another-lab', 'owner')).token;
+    const foreign = await h.api(
+      stranger,
+      'GET',
+      `/api/v1/dataset-versions/${v1.json.id}/files/${file.sha256}`,
+    );
+    expect(foreign.status).toBe(404);
+    expect(foreign.json.error.message).toBe(`versionId: no dataset version ${v1.json.id}`);
   });
 
   it('accepts a multipart folder upload and refuses bad input by name', async () => {
