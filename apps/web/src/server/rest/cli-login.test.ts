@@ -178,7 +178,9 @@ describe('anneal submit finds its server and token', () => {
       all,
     );
     expect(elsewhere.code).toBe(1);
-    expect(elsewhere.stderr).toMatch(/no server or token: .*only sent to the server that issued it/);
+    expect(elsewhere.stderr).toMatch(
+      /no server or token: .*only sent to the server that issued it/,
+    );
     const none = await anneal(
       [
         'submit',
