@@ -46,25 +46,22 @@ function anneal(args: string[], env: Record<string, string>, stdin = '') {
   });
 }
 
+/** A one-step train job; the project's name follows. */
+const SUBMIT_TRAIN = [
+  'submit',
+  'train',
+  '--dataset',
+  'shapes',
+  '--resolution',
+  '8',
+  '--steps',
+  '1',
+  '--project',
+];
+
 /** Queues a train job in project `where`; returns the org whose token made it, by listing. */
 async function submitTo(env: Record<string, string>, flags: string[] = []) {
-  const r = await anneal(
-    [
-      'submit',
-      'train',
-      '--project',
-      'where',
-      '--dataset',
-      'shapes',
-      '--resolution',
-      '8',
-      '--steps',
-      '1',
-      '--json',
-      ...flags,
-    ],
-    env,
-  );
+  const r = await anneal([...SUBMIT_TRAIN, 'where', '--json', ...flags], env);
   expect(r.code, r.stderr).toBe(0);
   const { job_id } = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
   const owners = { local, viaFlags, viaEnv, viaLogin };
@@ -160,42 +157,12 @@ describe('anneal submit finds its server and token', () => {
     expect(await submitTo({ ...all, ANNEAL_SERVER: DEAD }, ['--server', h.url])).toBe('viaLogin');
     // A stored token never goes to another server: asked for one with no token of its own,
     // submit refuses before any request instead of sending the login's or the local one.
-    const elsewhere = await anneal(
-      [
-        'submit',
-        'train',
-        '--project',
-        'p',
-        '--dataset',
-        'shapes',
-        '--resolution',
-        '8',
-        '--steps',
-        '1',
-        '--server',
-        DEAD,
-      ],
-      all,
-    );
+    const elsewhere = await anneal([...SUBMIT_TRAIN, 'p', '--server', DEAD], all);
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toMatch(
       /no server or token: .*only sent to the server that issued it/,
     );
-    const none = await anneal(
-      [
-        'submit',
-        'train',
-        '--project',
-        'p',
-        '--dataset',
-        'shapes',
-        '--resolution',
-        '8',
-        '--steps',
-        '1',
-      ],
-      {},
-    );
+    const none = await anneal([...SUBMIT_TRAIN, 'p'], {});
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no server or token: .*anneal login.*npm start/);
   });
