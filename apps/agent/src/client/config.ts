@@ -49,6 +49,8 @@ function processAlive(pid: number): boolean {
  */
 export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
   server: string | null;
+  /** The URL server.json records, even when its process is gone: whom the token belongs to. */
+  recordedUrl: string | null;
   token: string | null;
   file: string;
   unusable: string | null;
@@ -56,6 +58,7 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
   const home = resolveAnnealHome(env);
   const file = localServerFile(home);
   let server: string | null = null;
+  let recordedUrl: string | null = null;
   let unusable: string | null = null;
   if (existsSync(file)) {
     const recorded = (() => {
@@ -66,6 +69,7 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
         return null;
       }
     })();
+    recordedUrl = recorded?.url ?? null;
     if (recorded?.pid !== undefined && !processAlive(recorded.pid))
       unusable = `${file} names a local server at ${recorded.url} (pid ${recorded.pid}) that is no longer running; start it again with \`npm start\`, or remove the file and pass --server or set ANNEAL_SERVER`;
     else if (recorded) server = recorded.url;
@@ -74,7 +78,7 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
   try {
     token = readFileSync(localCliTokenFile(home), 'utf8').trim() || null;
   } catch {}
-  return { server, token, file, unusable };
+  return { server, recordedUrl, token, file, unusable };
 }
 
 /** A server and token, and where the server came from (for errors when it is unreachable). */
@@ -103,11 +107,13 @@ export function resolveClient(
   if (!server || !token) {
     const local = readLocalHome(env);
     if (!server && local.unusable) throw new AppError('PRECONDITION_FAILED', local.unusable);
-    if (local.server && (!server || sameServer(server, local.server))) {
-      if (!server) origin = `the local server recorded in ${local.file}`;
-      server ??= local.server;
-      token ??= local.token ?? undefined;
+    if (!server && local.server) {
+      server = local.server;
+      origin = `the local server recorded in ${local.file}`;
     }
+    // The local CLI token was issued by the server server.json records (running or not).
+    if (server && local.recordedUrl && sameServer(server, local.recordedUrl))
+      token ??= local.token ?? undefined;
   }
   if (!server || !token)
     throw new AppError(
