@@ -14,13 +14,9 @@ import {
 import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
+import { recordCompletion } from '../domain/jobs/complete.ts';
+import { CHECKPOINT_PREFIX } from '../domain/jobs/jobs.ts';
 import {
-  recordBenchmark,
-  recordEvaluation,
-  registerTrainedModel,
-} from '../domain/jobs/complete.ts';
-import {
-  CHECKPOINT_PREFIX,
   checkLease,
   expireLeases,
   finishJob,
@@ -28,7 +24,7 @@ import {
   markRunning,
   recordCheckpoint,
   renewLeases,
-} from '../domain/jobs/jobs.ts';
+} from '../domain/jobs/leases.ts';
 import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
@@ -313,45 +309,41 @@ export class AgentGateway {
         this.events.emit({ type: 'artifacts', runId });
         return;
       case 'job_complete': {
-        conn.offered.delete(message.leaseId);
-        // Registered before the job reads as succeeded, so whoever waits on the job finds
-        // its model (the lease was checked just above; registration is once per run).
-        let refused: string | null = null;
-        if (lease.job.type === 'train')
-          await registerTrainedModel(this.db, lease.orgId, message.jobId, runId, message.summary);
-        else if (lease.job.type === 'evaluate')
-          refused = await recordEvaluation(this.db, lease.orgId, lease.job, runId, message.summary);
-        else if (lease.job.type === 'bench')
-          refused = await recordBenchmark(this.db, agentId, lease.job, message.summary);
-        const done = await finishJob(
-          this.db,
-          message.jobId,
-          message.leaseId,
-          refused ? 'failed' : 'succeeded',
-          refused,
-        );
-        this.events.emit({ type: 'status', runId, status: done?.status ?? 'succeeded' });
-        this.events.emitJob({ ...job, status: done?.status ?? 'succeeded' });
-        conn.capacity += 1;
-        await this.#offer(conn);
-        return;
+        // Recorded before the job reads as succeeded, so whoever waits on the job finds its
+        // model or result (the lease was checked just above; registration is once per run).
+        const refused = await recordCompletion(this.db, {
+          orgId: lease.orgId,
+          agentId,
+          job: lease.job,
+          runId,
+          summary: message.summary,
+        });
+        const outcome = refused ? 'failed' : 'succeeded';
+        return this.#finished(conn, message, runId, job.projectId, outcome, refused);
       }
       case 'job_fail': {
-        conn.offered.delete(message.leaseId);
-        const done = await finishJob(
-          this.db,
-          message.jobId,
-          message.leaseId,
-          message.retryable ? 'retry' : 'failed',
-          message.reason,
-        );
-        this.events.emit({ type: 'status', runId, status: done?.status ?? 'failed' });
-        this.events.emitJob({ ...job, status: done?.status ?? 'failed' });
-        conn.capacity += 1;
-        await this.#offer(conn);
-        return;
+        const outcome = message.retryable ? 'retry' : 'failed';
+        return this.#finished(conn, message, runId, job.projectId, outcome, message.reason);
       }
     }
+  }
+
+  /** A lease ended (complete or fail): finish the job, tell watchers, offer the freed slot. */
+  async #finished(
+    conn: Connection,
+    lease: { jobId: string; leaseId: string },
+    runId: string,
+    projectId: string,
+    outcome: 'succeeded' | 'failed' | 'retry',
+    reason: string | null,
+  ) {
+    conn.offered.delete(lease.leaseId);
+    const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason);
+    const status = done?.status ?? (outcome === 'retry' ? 'failed' : outcome);
+    this.events.emit({ type: 'status', runId, status });
+    this.events.emitJob({ projectId, jobId: lease.jobId, status });
+    conn.capacity += 1;
+    await this.#offer(conn);
   }
 
   /** Leases queued jobs to a connection while it has free capacity. */

@@ -8,7 +8,7 @@ import {
 import { PROTOCOL_VERSION } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
-import { leaseNextJob } from '../domain/jobs/jobs.ts';
+import { leaseNextJob } from '../domain/jobs/leases.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { TestAgent, testHardware } from './test-agent.ts';
 

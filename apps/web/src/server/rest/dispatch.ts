@@ -4,7 +4,7 @@ import { AppError } from '@anneal/core';
 import type { z } from 'zod';
 import { authorize } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
-import { agentMayWriteRun } from '../domain/jobs/jobs.ts';
+import { agentMayWriteRun } from '../domain/jobs/leases.ts';
 import { readJsonBody } from '../http/body.ts';
 import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
 import type { Services } from '../services.ts';

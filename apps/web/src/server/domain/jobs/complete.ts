@@ -154,3 +154,25 @@ export async function recordBenchmark(
   await db.update(agents).set({ benchmark }).where(eq(agents.id, agentId));
   return null;
 }
+
+/**
+ * What a job's success leaves behind, by type: a train job registers its model, an evaluate
+ * job its result on the model version, a bench job its result on the agent. Returns why the
+ * summary was refused (the job then fails), or null.
+ */
+export async function recordCompletion(
+  db: Db,
+  done: {
+    orgId: string;
+    agentId: string;
+    job: { id: string; type: string; spec: unknown };
+    runId: string;
+    summary: Record<string, unknown>;
+  },
+): Promise<string | null> {
+  const { orgId, agentId, job, runId, summary } = done;
+  if (job.type === 'train') await registerTrainedModel(db, orgId, job.id, runId, summary);
+  else if (job.type === 'evaluate') return recordEvaluation(db, orgId, job, runId, summary);
+  else if (job.type === 'bench') return recordBenchmark(db, agentId, job, summary);
+  return null;
+}
