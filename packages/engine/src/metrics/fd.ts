@@ -5,9 +5,11 @@ import {
   type FeatureMatrix,
   matmulSquare,
   meanAndCovariance,
+  selectRows,
   sqrtPsd,
   symmetricEigen,
 } from './linalg.ts';
+import { canonicalOrder } from './order.ts';
 
 /**
  * d^2 = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
@@ -46,10 +48,18 @@ export function frechetDistanceGaussians(
   return Math.max(meanTerm + trace - 2 * traceRoot, 0);
 }
 
-/** FD between two feature sets (each needs at least 2 rows; the dims must match). */
+/**
+ * FD between two feature sets (each needs at least 2 rows; the dims must match).
+ *
+ * The sums run over the rows in their canonical order, so the result does not depend on the
+ * order the samples arrived in, to the last bit. This matters more than it looks: extractor
+ * covariances are ill-conditioned (eigenvalues from ~1e-6 to ~1e1 on the shapes classifier),
+ * and tr(M^1/2) has derivative M^-1/2 / 2, so the round-off of a reordered float64 sum
+ * (~n u |S|) reaches FD amplified by 1/sqrt(lambda_min): 7.6e-10 on an FD of 0.357 there.
+ */
 export function frechetDistance(a: FeatureMatrix, b: FeatureMatrix): number {
   if (a.dim !== b.dim) throw new RangeError(`FD: feature dims differ (${a.dim} vs ${b.dim})`);
-  const sa = meanAndCovariance(a);
-  const sb = meanAndCovariance(b);
+  const sa = meanAndCovariance(selectRows(a, canonicalOrder(a)));
+  const sb = meanAndCovariance(selectRows(b, canonicalOrder(b)));
   return frechetDistanceGaussians(sa.mean, sa.cov, sb.mean, sb.cov);
 }
