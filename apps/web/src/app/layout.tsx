@@ -5,7 +5,7 @@ import './globals.css';
 
 export const metadata: Metadata = {
   title: 'Anneal',
-  description: 'Train, distill and ship diffusion models on Apple Silicon.',
+  description: 'Train and evaluate diffusion models on Apple Silicon.',
 };
 
 export default function RootLayout({ children }: { children: ReactNode }) {

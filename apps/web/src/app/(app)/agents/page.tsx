@@ -14,7 +14,7 @@ export default function AgentsPage() {
     <div className="page">
       <PageHead
         title="Agents"
-        sub="Macs that run training, distillation and sampling jobs for this organization."
+        sub="Macs that run training, sampling, evaluation and benchmark jobs for this organization."
       />
       {agents.data?.length === 0 ? (
         <div className="card">
