@@ -78,3 +78,13 @@ export function parseChildLine(type: JobType, line: string): ChildLine {
 }
 
 const quote = (line: string) => JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}…` : line);
+
+/**
+ * The steps a stored job reports progress against, known from its spec (a train job's
+ * `steps`); null for kinds whose child alone knows, or a spec that does not parse.
+ */
+export function jobTotalSteps(type: string, spec: unknown): number | null {
+  const parsed = jobSpecSchema.safeParse({ type, spec });
+  if (!parsed.success) return null;
+  return jobKindOf(parsed.data.type)?.totalSteps(parsed.data.spec as never) ?? null;
+}
