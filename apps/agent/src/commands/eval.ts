@@ -128,7 +128,8 @@ export const evaluate: Command = {
         if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
           throw new UsageError(`--n: ${err.message}`);
         if (err instanceof AppError || err instanceof UsageError) throw err;
-        throw new AppError('BAD_REQUEST', (err as Error).message);
+        // Not known to be the input's fault: a job's next attempt may succeed.
+        throw new AppError('INTERNAL', (err as Error).message, { cause: err });
       } finally {
         bar?.done();
       }

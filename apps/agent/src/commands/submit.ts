@@ -1,5 +1,11 @@
 import { AppError } from '@anneal/core/errors';
-import { type JobSpecInput, type JobType, jobKinds, jobSpecSchema } from '@anneal/protocol';
+import {
+  type JobSpecInput,
+  type JobType,
+  jobKinds,
+  jobSpecSchema,
+  jobTotalSteps,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, resolveClient } from '../client/config.ts';
@@ -109,7 +115,7 @@ export const submit: Command = {
         io.out(JSON.stringify({ job_id: row.id, run_id: row.runId, status: row.status }));
       return 0;
     }
-    const total = Number(row.spec.steps) || 1;
+    const total = jobTotalSteps(kind, row.spec) ?? 1;
     const bar = new ProgressBar(total, kind);
     while (!['succeeded', 'failed', 'cancelled'].includes(row.status)) {
       await new Promise((r) => setTimeout(r, 1000));

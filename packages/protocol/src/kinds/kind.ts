@@ -2,6 +2,13 @@
 // lines its child process prints, the summary it ends with, what it reads, the memory it
 // needs and how a list shows its progress. The agent (CLI flags, child args, running) and
 // the server (what completion stores) add their parts in their own kind tables.
+//
+// Adding a kind `k` (its child being an `anneal` command, apps/agent/src/commands):
+//   packages/protocol/src/kinds/k.ts                      + its entry in ../jobs.ts (jobKinds)
+//   apps/agent/src/kinds/k.ts                             + its entry in apps/agent/src/kinds/index.ts
+//   apps/web/src/server/domain/jobs/kinds/k.ts            + its entry in that folder's index.ts
+//   apps/web/src/app/(app)/projects/[projectId]/jobs/kinds/k.tsx + its entry in that folder's index.ts
+// The type checker refuses a kind missing from any of the three tables.
 
 import type { DatasetRef } from '@anneal/datasets/ref';
 import type { ComputeDtype, HardwareProfile } from '@anneal/engine/config';
