@@ -10,6 +10,7 @@ import { login } from './commands/login.ts';
 import { sample } from './commands/sample.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
+import { errorEvent } from './failure.ts';
 
 const commands: Command[] = [
   train,
@@ -59,6 +60,10 @@ export async function main(argv: string[], io: CommandIO = stdio): Promise<numbe
   try {
     return await command.run(rest, io);
   } catch (err) {
+    // A job's child (`--events`) says why it failed, and whether a retry could help, on
+    // stdout, where the agent reads its events.
+    if (rest.includes('--events'))
+      io.out(JSON.stringify(errorEvent(err, `anneal ${name}: ${(err as Error)?.message ?? err}`)));
     if (err instanceof UsageError) {
       io.err(`anneal ${name}: ${err.message}\n\n${command.usage}`);
       return 2;

@@ -111,21 +111,23 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
 
 GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   GenerateSpec s;
+  // Absent fields keep GenerateSpec's defaults (generate.h): the native side's one definition.
   try {
-    s.sampler = parse_sampler(StrField(o, "spec", "sampler", "dpmpp-2m"));
+    const std::string sampler = StrField(o, "spec", "sampler", "");
+    if (!sampler.empty()) s.sampler = parse_sampler(sampler);
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(o.Env(), std::string("spec.sampler: ") + e.what());
   }
   s.steps = IntField(o, "spec", "steps", s.steps, 1);
   s.n = IntField(o, "spec", "n", s.n, 1);
-  s.seed = static_cast<std::uint64_t>(NumberField(o, "spec", "seed", 0, 0));
-  s.class_label = IntField(o, "spec", "classLabel", -1, -1);
-  s.guidance = NumberField(o, "spec", "guidance", 1.0, 0);
-  s.eta = NumberField(o, "spec", "eta", 0.0, 0);
+  s.seed = static_cast<std::uint64_t>(NumberField(o, "spec", "seed", static_cast<double>(s.seed), 0));
+  s.class_label = IntField(o, "spec", "classLabel", s.class_label, -1);
+  s.guidance = NumberField(o, "spec", "guidance", s.guidance, 0);
+  s.eta = NumberField(o, "spec", "eta", s.eta, 0);
   s.chunk = IntField(o, "spec", "chunk", s.chunk, 1);
-  s.schedule.kind = StrField(o, "spec", "schedule", "default");
-  s.clip_denoised = BoolField(o, "spec", "clipDenoised", true);
-  s.schedule.rho = NumberField(o, "spec", "rho", 7.0, 0);
+  s.schedule.kind = StrField(o, "spec", "schedule", s.schedule.kind);
+  s.clip_denoised = BoolField(o, "spec", "clipDenoised", s.clip_denoised);
+  s.schedule.rho = NumberField(o, "spec", "rho", s.schedule.rho, 0);
   auto sig = Field(o, "sigmas");
   if (sig.IsArray()) {
     auto a = sig.As<Napi::Array>();

@@ -58,8 +58,8 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.warmup_steps = static_cast<long>(NumberField(o, "options", "warmupSteps", c.warmup_steps, 0));
     c.grad_clip = NumberField(o, "options", "gradClip", c.grad_clip, 0);
     c.ema_decay = NumberField(o, "options", "emaDecay", c.ema_decay, 0);
-    c.adamw.weight_decay = NumberField(o, "options", "weightDecay", 0.0, 0);
-    c.seed = static_cast<std::uint64_t>(NumberField(o, "options", "seed", 0, 0));
+    c.adamw.weight_decay = NumberField(o, "options", "weightDecay", c.adamw.weight_decay, 0);
+    c.seed = static_cast<std::uint64_t>(NumberField(o, "options", "seed", static_cast<double>(c.seed), 0));
     c.compile = !o.Has("compile") || o.Get("compile").ToBoolean();
     c.snapshot_every = static_cast<long>(NumberField(o, "options", "snapshotEvery", c.snapshot_every, 1));
     c.max_rollbacks = static_cast<int>(NumberField(o, "options", "maxRollbacks", c.max_rollbacks, 0));

@@ -10,6 +10,7 @@ import {
   memoryStats,
   parseMemoryBudgetSetting,
   parseModelConfig,
+  presetNames,
   presetUNet,
   resetPeakMemory,
   resolveMemoryBudget,
@@ -116,19 +117,15 @@ describe('peak memory check', () => {
 });
 
 describe('the pure estimate (@anneal/engine/config) matches the engine', () => {
-  const cases = [
-    { preset: 'tiny', resolution: 8, channels: 3, numClasses: 5, batch: 4, dtype: 'float32' },
-    { preset: 'tiny', resolution: 28, channels: 1, numClasses: 10, batch: 16, dtype: 'bfloat16' },
-    {
-      preset: 'small',
-      resolution: 32,
-      channels: 3,
-      numClasses: undefined,
-      batch: 8,
-      dtype: 'float16',
-    },
-    { preset: 'base', resolution: 64, channels: 3, numClasses: 1000, batch: 2, dtype: 'float32' },
+  // Every preset of the table (a new one is covered without touching this test), each at
+  // a few shapes: with and without classes, one and three channels, each compute dtype, and
+  // resolutions that put attention at one level or several.
+  const shapes = [
+    { resolution: 8, channels: 1, numClasses: undefined, batch: 4, dtype: 'float32' },
+    { resolution: 16, channels: 3, numClasses: 1000, batch: 2, dtype: 'float16' },
+    { resolution: 32, channels: 3, numClasses: 10, batch: 8, dtype: 'bfloat16' },
   ] as const;
+  const cases = presetNames.flatMap((preset) => shapes.map((shape) => ({ preset, ...shape })));
   for (const c of cases) {
     it(`${c.preset} at ${c.resolution}px, batch ${c.batch}, ${c.dtype}`, () => {
       const unet = presetUNet(c.preset, c);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
-import type { SamplingConfig } from './config/training.ts';
+import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
 import { loadNative } from './native.ts';
 import type { NativeModel } from './native-types.ts';
 
@@ -128,14 +128,14 @@ export class Model {
   ): Promise<SampleResult> {
     const r = await this.native.sample(
       {
-        sampler: spec.sampler ?? 'dpmpp-2m',
-        steps: spec.steps ?? 20,
+        sampler: spec.sampler ?? SAMPLING_DEFAULTS.sampler,
+        steps: spec.steps ?? SAMPLING_DEFAULTS.steps,
         n: spec.n,
-        seed: spec.seed ?? 0,
+        seed: spec.seed ?? SAMPLING_DEFAULTS.seed,
         classLabel: spec.class ?? -1,
-        guidance: spec.guidance ?? 1,
-        eta: spec.eta ?? 0,
-        schedule: spec.schedule ?? 'default',
+        guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
+        eta: spec.eta ?? SAMPLING_DEFAULTS.eta,
+        schedule: spec.schedule ?? SAMPLING_DEFAULTS.schedule,
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );

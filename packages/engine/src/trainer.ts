@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { type ComputeDtype, defaultDtype } from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
+import { defaultLearningRate } from './config/presets.ts';
+import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
 import { loadNative } from './native.ts';
@@ -89,11 +91,11 @@ export class Trainer {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
         totalSteps: options.totalSteps,
-        lr: options.lr ?? 2e-4,
-        warmupSteps: options.warmup ?? Math.min(100, Math.floor(options.totalSteps / 10)),
-        emaDecay: options.emaDecay ?? 0.999,
-        gradClip: options.gradClip ?? 1,
-        seed: options.seed ?? 0,
+        lr: options.lr ?? defaultLearningRate(options.model.config.preset),
+        warmupSteps: options.warmup ?? defaultWarmup(options.totalSteps),
+        emaDecay: options.emaDecay ?? TRAINING_DEFAULTS.emaDecay,
+        gradClip: options.gradClip ?? TRAINING_DEFAULTS.gradClip,
+        seed: options.seed ?? TRAINING_DEFAULTS.seed,
         compile: options.compile ?? true,
         snapshotEvery: options.snapshotEvery ?? 50,
         maxRollbacks: options.maxRollbacks ?? 3,

@@ -1,90 +1,90 @@
-import { datasetRefSchema } from '@anneal/datasets/ref';
-import {
-  extractorStepsSchema,
-  extractorWidthSchema,
-  samplerSchema,
-  samplingConfigSchema,
-  trainingConfigSchema,
-} from '@anneal/engine/config';
 import { z } from 'zod';
+import { benchKind } from './kinds/bench.ts';
+import { evaluateKind } from './kinds/evaluate.ts';
+import { sampleKind } from './kinds/sample.ts';
+import { trainKind } from './kinds/train.ts';
+
+export * from './kinds/bench.ts';
+export * from './kinds/evaluate.ts';
+export * from './kinds/kind.ts';
+export * from './kinds/model-source.ts';
+export * from './kinds/sample.ts';
+export * from './kinds/train.ts';
 
 /**
- * A train job: the same settings as `anneal train`, with the dataset named by a ref (a
- * built-in generator or a stored version fetched by its sha256) instead of a path.
+ * The job kinds, in the order lists and forms show them: adding a kind is its module in
+ * ./kinds and one entry here (and one in the agent's and the server's kind tables).
  */
-export const trainSpecSchema = trainingConfigSchema
-  .omit({ dataset: true })
-  .extend({ dataset: datasetRefSchema })
-  .strict();
-export type TrainSpec = z.infer<typeof trainSpecSchema>;
-export type TrainSpecInput = z.input<typeof trainSpecSchema>;
+export const jobKinds = [trainKind, sampleKind, evaluateKind, benchKind] as const;
 
-/**
- * Where a sample or evaluate job's weights come from: the last checkpoint of a run, or the
- * checkpoint a registered model version points at.
- */
-export const modelSourceSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('run'), runId: z.uuid() }).strict(),
-  z.object({ kind: z.literal('modelVersion'), id: z.uuid() }).strict(),
-]);
-export type ModelSource = z.infer<typeof modelSourceSchema>;
-
-/** A sample job: a grid PNG from a checkpoint, uploaded as `samples/grid.png`. */
-export const sampleSpecSchema = samplingConfigSchema
-  .extend({ model: modelSourceSchema, n: z.number().int().min(1).max(256).default(16) })
-  .strict();
-export type SampleSpec = z.infer<typeof sampleSpecSchema>;
-
-/**
- * An evaluate job: `anneal eval` on the agent (FD, KID, precision/recall against held-out
- * data, each with its floor; paired fidelity when a reference sampler is given). The result
- * lands on the model version the checkpoint belongs to.
- */
-export const evaluateSpecSchema = z
-  .object({
-    model: modelSourceSchema,
-    sampler: samplerSchema.default('dpmpp-2m'),
-    steps: z.number().int().min(1).max(1000).default(20),
-    n: z.number().int().min(10).max(10000).default(1000),
-    seed: z.number().int().min(0).max(0x7fffffff).default(0),
-    guidance: z.number().min(0).max(50).default(1),
-    reference_sampler: samplerSchema.optional(),
-    reference_steps: z.number().int().min(1).max(1000).optional(),
-    /** Overrides of the dataset's default extractor (a different one is a different cache key). */
-    extractor_steps: extractorStepsSchema.optional(),
-    extractor_width: extractorWidthSchema.optional(),
-  })
-  .strict()
-  .refine((s) => s.reference_steps === undefined || s.reference_sampler !== undefined, {
-    message: 'needs reference_sampler',
-    path: ['reference_steps'],
-  });
-export type EvaluateSpec = z.infer<typeof evaluateSpecSchema>;
-
-/**
- * A bench job: the engine-only sampling benchmark of `anneal bench` on the agent (no Python
- * reference needed, so any agent runs it), at a bounded scale: `smoke` takes seconds and its
- * numbers only show the harness works, `quick` takes a minute or two. The result lands on
- * the agent.
- */
-export const benchSpecSchema = z
-  .object({
-    benchmark: z.enum(['sampling']).default('sampling'),
-    scale: z.enum(['smoke', 'quick']).default('quick'),
-  })
-  .strict();
-export type BenchSpec = z.infer<typeof benchSpecSchema>;
-
-export const jobTypes = ['train', 'sample', 'evaluate', 'bench'] as const;
+type Kinds = typeof jobKinds;
+type Field<T extends readonly unknown[], K extends string> = {
+  -readonly [I in keyof T]: T[I] extends { [P in K]: infer V } ? V : never;
+};
+export type JobType = Kinds[number]['type'];
+export const jobTypes = jobKinds.map((k) => k.type) as Field<Kinds, 'type'>;
 export const jobTypeSchema = z.enum(jobTypes);
-export type JobType = z.infer<typeof jobTypeSchema>;
 
 /** A job as submitted and as offered: its type and the spec that type takes. */
-export const jobSpecSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('train'), spec: trainSpecSchema }),
-  z.object({ type: z.literal('sample'), spec: sampleSpecSchema }),
-  z.object({ type: z.literal('evaluate'), spec: evaluateSpecSchema }),
-  z.object({ type: z.literal('bench'), spec: benchSpecSchema }),
-]);
+export const jobSpecSchema = z.discriminatedUnion(
+  'type',
+  jobKinds.map((k) => k.job) as unknown as Field<Kinds, 'job'>,
+);
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
+/** The job of one type. */
+export type JobOf<T extends JobType> = Extract<JobSpec, { type: T }>;
+/** The spec of one type, as parsed. */
+export type SpecOf<T extends JobType> = JobOf<T>['spec'];
+
+/** The kind that runs jobs of `type`; undefined for a type no kind defines. */
+export function jobKindOf(type: string): Kinds[number] | undefined {
+  return jobKinds.find((k) => k.type === type);
+}
+
+/** What a kind's child prints on one stdout line: an event, or its summary. */
+export type ChildLine =
+  | { kind: 'event'; event: z.infer<Kinds[number]['events']> }
+  | { kind: 'summary'; summary: Record<string, unknown> };
+
+/**
+ * Parses one line of a `type` job's child output with the kind's schemas: an object with
+ * `event` is one of the kind's events, any other object its summary. Throws an Error that
+ * quotes the line and names the field when it is neither.
+ */
+export function parseChildLine(type: JobType, line: string): ChildLine {
+  const kind = jobKindOf(type);
+  if (!kind) throw new Error(`no job kind "${type}"`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    throw new Error(`the ${type} child printed a line that is not JSON: ${quote(line)}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`the ${type} child printed a line that is not a JSON object: ${quote(line)}`);
+  const isEvent = 'event' in raw;
+  const parsed = isEvent ? kind.events.safeParse(raw) : kind.result.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const what = isEvent ? 'event' : 'summary';
+    throw new Error(
+      `the ${type} child printed an invalid ${what} (${issue?.path.join('.') || what}: ${issue?.message}): ${quote(line)}`,
+    );
+  }
+  return isEvent
+    ? { kind: 'event', event: parsed.data as z.infer<Kinds[number]['events']> }
+    : { kind: 'summary', summary: raw as Record<string, unknown> };
+}
+
+const quote = (line: string) => JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}…` : line);
+
+/**
+ * The steps a stored job reports progress against, known from its spec (a train job's
+ * `steps`); null for kinds whose child alone knows, or a spec that does not parse.
+ */
+export function jobTotalSteps(type: string, spec: unknown): number | null {
+  const parsed = jobSpecSchema.safeParse({ type, spec });
+  if (!parsed.success) return null;
+  return jobKindOf(parsed.data.type)?.totalSteps(parsed.data.spec as never) ?? null;
+}

@@ -37,6 +37,7 @@ Options:
                    and to-target's
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
   --json           print one JSON object (the last stdout line)
+  --events         with --json: a failure prints a JSON error line (for the agent)
   -h, --help       show this help
 
 to-target options:
@@ -78,6 +79,7 @@ const flagsSchema = z
     smoke: z.boolean().default(false),
     results: z.string().min(1).optional(),
     json: z.boolean().default(false),
+    events: z.boolean().default(false),
     only: list(
       z.enum(BENCHMARKS),
       (name) => `unknown benchmark "${name}"; one of ${BENCHMARKS.join(', ')}`,
@@ -164,6 +166,7 @@ export const bench: Command = {
         smoke: { type: 'boolean' },
         results: { type: 'string' },
         json: { type: 'boolean' },
+        events: { type: 'boolean' },
         only: { type: 'string' },
         model: { type: 'string' },
         threads: { type: 'string' },

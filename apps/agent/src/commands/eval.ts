@@ -1,6 +1,13 @@
 import { resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { extractorStepsSchema, extractorWidthSchema, Model, samplerSchema } from '@anneal/engine';
+import {
+  extractorStepsSchema,
+  extractorWidthSchema,
+  Model,
+  SAMPLING_DEFAULTS,
+  samplerNames,
+  samplerSchema,
+} from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
@@ -19,10 +26,10 @@ two disjoint real sets of N images.
 Options:
   --model DIR            checkpoint folder (config.json + model.safetensors)
   --n N                  samples (and real images per set) to compare (default 1000)
-  --sampler S            ddpm | ddim | euler | heun | dpmpp-2m (default dpmpp-2m)
-  --steps N              sampling steps (default 20)
+  --sampler S            ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler})
+  --steps N              sampling steps (default ${SAMPLING_DEFAULTS.steps})
   --seed N               noise seed; also picks the real subsets (default 0)
-  --guidance W           classifier-free guidance weight (default 1)
+  --guidance W           classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance})
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
   --reference-steps N    steps for the reference (default 100 when --reference-sampler is set)
   --extractor-steps N    train the extractor for N steps instead of its default
@@ -36,10 +43,10 @@ const flagsSchema = z
   .object({
     model: z.string({ error: 'is required' }).min(1),
     n: z.coerce.number().int().min(10).max(10000).default(1000),
-    sampler: samplerSchema.default('dpmpp-2m'),
-    steps: z.coerce.number().int().min(1).max(1000).default(20),
+    sampler: samplerSchema.default(SAMPLING_DEFAULTS.sampler),
+    steps: z.coerce.number().int().min(1).max(1000).default(SAMPLING_DEFAULTS.steps),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
-    guidance: z.coerce.number().min(0).max(50).default(1),
+    guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
     'reference-sampler': samplerSchema.optional(),
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
@@ -121,7 +128,8 @@ export const evaluate: Command = {
         if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
           throw new UsageError(`--n: ${err.message}`);
         if (err instanceof AppError || err instanceof UsageError) throw err;
-        throw new AppError('BAD_REQUEST', (err as Error).message);
+        // Not known to be the input's fault: a job's next attempt may succeed.
+        throw new AppError('INTERNAL', (err as Error).message, { cause: err });
       } finally {
         bar?.done();
       }

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import { Model, samplerSchema } from '@anneal/engine';
+import { Model, SAMPLING_DEFAULTS, samplerNames, samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
@@ -15,31 +15,35 @@ byte-identical output.
 Options:
   --model DIR        checkpoint folder (config.json + model.safetensors)
   --out FILE.png     where to write the grid
-  --sampler S        ddpm | ddim | euler | heun | dpmpp-2m (default dpmpp-2m)
-  --steps N          sampling steps (default 20)
+  --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler})
+  --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps})
   --n N              number of images (default 64)
-  --seed N           noise seed (default 0)
+  --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
   --class K          class label for a class-conditional model (default: cycle through classes)
-  --guidance W       classifier-free guidance weight (default 1: no guidance; costs 2 NFE/step)
-  --eta X            DDIM's eta (default 0)
+  --guidance W       classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance}: no guidance; costs 2 NFE/step)
+  --eta X            DDIM's eta (default ${SAMPLING_DEFAULTS.eta})
   --schedule S       default | uniform | karras | exponential
   --columns N        grid columns (default sqrt(n))
   --json             machine output; the last stdout line is JSON with nfe
+  --events           with --json: a failure prints a JSON error line (for the agent)
   -h, --help         show this help`;
 
 const flagsSchema = z.object({
   model: z.string({ error: 'is required' }).min(1),
   out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
-  sampler: samplerSchema.default('dpmpp-2m'),
-  steps: z.coerce.number().int().min(1).max(1000).default(20),
+  sampler: samplerSchema.default(SAMPLING_DEFAULTS.sampler),
+  steps: z.coerce.number().int().min(1).max(1000).default(SAMPLING_DEFAULTS.steps),
   n: z.coerce.number().int().min(1).max(10000).default(64),
-  seed: z.coerce.number().int().min(0).default(0),
+  seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
   class: z.coerce.number().int().min(0).optional(),
-  guidance: z.coerce.number().min(0).max(50).default(1),
-  eta: z.coerce.number().min(0).max(1).default(0),
-  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
+  guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+  eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
+  schedule: z
+    .enum(['default', 'uniform', 'karras', 'exponential'])
+    .default(SAMPLING_DEFAULTS.schedule),
   columns: z.coerce.number().int().min(1).optional(),
   json: z.boolean().default(false),
+  events: z.boolean().default(false),
 });
 
 export const sample: Command = {
@@ -62,6 +66,7 @@ export const sample: Command = {
         schedule: { type: 'string' },
         columns: { type: 'string' },
         json: { type: 'boolean' },
+        events: { type: 'boolean' },
       },
       flagsSchema,
     );

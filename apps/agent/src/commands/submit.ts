@@ -1,37 +1,32 @@
 import { AppError } from '@anneal/core/errors';
-import { samplerSchema } from '@anneal/engine/config';
-import { type JobSpecInput, jobSpecSchema } from '@anneal/protocol';
+import {
+  type JobSpecInput,
+  type JobType,
+  jobKinds,
+  jobSpecSchema,
+  jobTotalSteps,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, resolveClient } from '../client/config.ts';
+import { agentJobKind } from '../kinds/index.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
-import {
-  trainJobFlagsSchema,
-  trainJobOptions,
-  trainJobUsage,
-  trainSpecFields,
-} from './train-flags.ts';
 
-const usage = `Usage: anneal submit train|sample|evaluate|bench --project NAME [options]
+const types = jobKinds.map((k) => k.type);
+
+const usage = `Usage: anneal submit ${types.join('|')} --project NAME [options]
 
 Queues a job on the control plane through its REST API (the project is created when
 missing and the token may). An agent picks it up.
 
-Train: the job flags of \`anneal train\`, with the same meaning and defaults
-${trainJobUsage.replace(/^(?=.)/gm, '  ')}
-Sample (same meaning as \`anneal sample\`):
-  --run RUN_ID           the trained run whose last checkpoint is sampled, or
-  --model-version ID     the registered model version whose checkpoint is sampled
-  [--n N] [--steps N] [--sampler S] [--seed N] [--class K] [--guidance W] [--eta X]
-  [--schedule default|uniform|karras|exponential]
-Evaluate (same meaning as \`anneal eval\`; the result is kept on the model version):
-  --run RUN_ID | --model-version ID
-  [--n N] [--sampler S] [--steps N] [--seed N] [--guidance W]
-  [--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]
-Bench (the engine's sampling benchmark on the agent; the result is kept on the agent):
-  [--scale smoke|quick]  smoke: seconds, the numbers only show it works; quick (default):
-                         a minute or two
+${jobKinds
+  .map((k) => {
+    const [first, ...rest] = agentJobKind(k.type).submit.usage.split('\n');
+    const title = k.type.charAt(0).toUpperCase() + k.type.slice(1);
+    return `${title}: ${first}\n${rest.join('\n').replace(/^(?=.)/gm, '  ')}`;
+  })
+  .join('\n')}
 
 Options:
   --project NAME   the project (required)
@@ -44,64 +39,21 @@ Options:
                    {"job_id", "run_id", "status"}, status succeeded | failed | cancelled
   -h, --help       show this help`;
 
-const options = {
-  ...trainJobOptions,
+const commonOptions = {
   project: { type: 'string' },
   server: { type: 'string' },
   token: { type: 'string' },
   wait: { type: 'boolean' },
   json: { type: 'boolean' },
-  run: { type: 'string' },
-  n: { type: 'string' },
-  sampler: { type: 'string' },
-  class: { type: 'string' },
-  eta: { type: 'string' },
-  schedule: { type: 'string' },
-  'model-version': { type: 'string' },
-  guidance: { type: 'string' },
-  'reference-sampler': { type: 'string' },
-  'reference-steps': { type: 'string' },
-  'extractor-steps': { type: 'string' },
-  'extractor-width': { type: 'string' },
-  scale: { type: 'string' },
 } as const;
 
-// Each job type's schema checks its own values (and names the flag when one is wrong);
-// here only what a flag's type is.
-const num = z.coerce.number().optional();
-const flagsSchema = trainJobFlagsSchema.extend({
+const commonFlags = z.object({
   project: z.string({ error: 'is required' }).min(1),
   server: z.string().optional(),
   token: z.string().optional(),
   wait: z.boolean().default(false),
   json: z.boolean().default(false),
-  run: z.string().optional(),
-  n: num,
-  sampler: samplerSchema.optional(),
-  class: num,
-  eta: num,
-  schedule: z.string().optional(),
-  'model-version': z.string().optional(),
-  guidance: num,
-  'reference-sampler': samplerSchema.optional(),
-  'reference-steps': num,
-  'extractor-steps': num,
-  'extractor-width': num,
-  scale: z.string().optional(),
 });
-
-const KINDS = ['train', 'sample', 'evaluate', 'bench'] as const;
-type Kind = (typeof KINDS)[number];
-
-/** The spec field a flag sets, for error messages that name the flag. */
-const FLAG_OF: Record<string, string> = {
-  model: 'run or --model-version',
-  conditional: 'unconditional',
-  reference_sampler: 'reference-sampler',
-  reference_steps: 'reference-steps',
-  extractor_steps: 'extractor-steps',
-  extractor_width: 'extractor-width',
-};
 
 interface JobRow {
   id: string;
@@ -115,49 +67,16 @@ interface JobRow {
 const defined = <T extends object>(o: T) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-function modelSource(f: z.infer<typeof flagsSchema>) {
-  if (f.run && f['model-version'])
-    throw new UsageError('--model-version: give either --run or --model-version, not both');
-  if (f.run) return { kind: 'run', runId: f.run };
-  if (f['model-version']) return { kind: 'modelVersion', id: f['model-version'] };
-  return undefined;
-}
-
-function buildJob(kind: Kind, f: z.infer<typeof flagsSchema>): JobSpecInput {
-  const specs: Record<Kind, () => Record<string, unknown>> = {
-    train: () => trainSpecFields(f),
-    sample: () => ({
-      model: modelSource(f),
-      n: f.n,
-      steps: f.steps,
-      sampler: f.sampler,
-      seed: f.seed,
-      class: f.class,
-      guidance: f.guidance,
-      eta: f.eta,
-      schedule: f.schedule,
-    }),
-    evaluate: () => ({
-      model: modelSource(f),
-      n: f.n,
-      steps: f.steps,
-      sampler: f.sampler,
-      seed: f.seed,
-      guidance: f.guidance,
-      reference_sampler: f['reference-sampler'],
-      reference_steps: f['reference-steps'],
-      extractor_steps: f['extractor-steps'],
-      extractor_width: f['extractor-width'],
-    }),
-    bench: () => ({ scale: f.scale }),
-  };
-  const raw = { type: kind, spec: defined(specs[kind]()) };
+/** The job the kind's flags describe, refused with the flag named when a value is wrong. */
+function buildJob(type: JobType, flags: Record<string, unknown>): JobSpecInput {
+  const { submit } = agentJobKind(type);
+  const raw = { type, spec: defined(submit.spec(flags)) };
   const parsed = jobSpecSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.slice(1) ?? [];
-    const field = String(path[0] ?? kind);
-    const flag = FLAG_OF[field] ?? field.replace(/_/g, '-');
+    const field = String(path[0] ?? type);
+    const flag = submit.flagOf?.[field] ?? field.replace(/_/g, '-');
     throw new UsageError(`--${flag}: ${issue?.message ?? 'invalid'}`);
   }
   return raw as JobSpecInput;
@@ -165,14 +84,19 @@ function buildJob(kind: Kind, f: z.infer<typeof flagsSchema>): JobSpecInput {
 
 export const submit: Command = {
   name: 'submit',
-  summary: 'queue a train, sample, evaluate or bench job on the control plane',
+  summary: `queue a ${types.join(', ')} job on the control plane`,
   usage,
   async run(argv, io) {
     const [given, ...rest] = argv;
-    if (!(KINDS as readonly string[]).includes(given ?? ''))
-      throw new UsageError(`expected \`submit ${KINDS.join('|')}\``);
-    const flags = parseFlags(rest, options, flagsSchema);
-    const kind = given as Kind;
+    if (!(types as string[]).includes(given ?? ''))
+      throw new UsageError(`expected \`submit ${types.join('|')}\``);
+    const kind = given as JobType;
+    const { submit: kindFlags } = agentJobKind(kind);
+    const flags = parseFlags(
+      rest,
+      { ...commonOptions, ...kindFlags.options },
+      commonFlags.extend(kindFlags.flags.shape),
+    );
     const job = buildJob(kind, flags);
     const client = resolveClient(flags);
     const { projects } = await api<{ projects: { id: string; name: string }[] }>(
@@ -191,7 +115,7 @@ export const submit: Command = {
         io.out(JSON.stringify({ job_id: row.id, run_id: row.runId, status: row.status }));
       return 0;
     }
-    const total = Number(row.spec.steps) || 1;
+    const total = jobTotalSteps(kind, row.spec) ?? 1;
     const bar = new ProgressBar(total, kind);
     while (!['succeeded', 'failed', 'cancelled'].includes(row.status)) {
       await new Promise((r) => setTimeout(r, 1000));

@@ -3,6 +3,7 @@ import {
   dtypeSchema,
   parameterizationSchema,
   presetNames,
+  TRAINING_DEFAULTS,
   trainingConfigSchema,
 } from '@anneal/engine/config';
 import type { TrainSpecInput } from '@anneal/protocol';
@@ -78,8 +79,8 @@ export const trainJobUsage = `Data:
   --steps N            total optimizer steps
 
 Model:
-  --preset P           tiny | small | base (default small)
-  --parameterization P eps | v | x0 | edm (default eps)
+  --preset P           ${presetNames.join(' | ')} (default ${TRAINING_DEFAULTS.preset})
+  --parameterization P eps | v | x0 | edm (default ${TRAINING_DEFAULTS.parameterization})
   --unconditional      ignore labels (default: class-conditional when the data has labels)
 
 Training:
@@ -87,12 +88,12 @@ Training:
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
                        for base; linear warmup then cosine decay)
   --warmup N           warmup steps (default min(100, steps/10))
-  --ema-decay X        EMA decay of the saved weights (default 0.999)
-  --grad-clip X        gradient norm clip, 0 for none (default 1)
-  --seed N             seed for weights, noise and data order (default 0)
+  --ema-decay X        EMA decay of the saved weights (default ${TRAINING_DEFAULTS.emaDecay})
+  --grad-clip X        gradient norm clip, 0 for none (default ${TRAINING_DEFAULTS.gradClip})
+  --seed N             seed for weights, noise and data order (default ${TRAINING_DEFAULTS.seed})
   --dtype T            float32 | bfloat16 | float16 (default: from the agent's hardware probe)
-  --checkpoint-every N steps between checkpoints (default 500)
-  --log-every N        steps between metrics lines (default 10)`;
+  --checkpoint-every N steps between checkpoints (default ${TRAINING_DEFAULTS.checkpointEvery})
+  --log-every N        steps between metrics lines (default ${TRAINING_DEFAULTS.logEvery})`;
 
 /** The dataset a job reads: exactly one of --dataset (a built-in) or --dataset-ref. */
 export function datasetRefOfFlags(flags: TrainJobFlags): DatasetRefInput | undefined {

@@ -12,11 +12,10 @@ import {
   applyMemoryLimits,
   defaultBatch,
   defaultDtype,
+  defaultLearningRate,
   Model,
   type ModelConfig,
   parseModelConfig,
-  presetLearningRate,
-  presetNames,
   presetUNet,
   probeHardware,
   resolveMemoryBudget,
@@ -73,9 +72,6 @@ const options = {
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
-
-const isPreset = (name: string): name is (typeof presetNames)[number] =>
-  (presetNames as readonly string[]).includes(name);
 
 /** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
 function truncateMetrics(path: string, step: number): void {
@@ -202,9 +198,7 @@ export const train: Command = {
       conditional,
       steps: flags.steps,
       batch,
-      lr:
-        flags.lr ??
-        presetLearningRate(config.preset && isPreset(config.preset) ? config.preset : 'base'),
+      lr: flags.lr ?? defaultLearningRate(config.preset),
       warmup: flags.warmup ?? null,
       ema_decay: flags['ema-decay'],
       grad_clip: flags['grad-clip'],

@@ -2,11 +2,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppError } from '@anneal/core/errors';
-import type { AgentMessageInput, JobOffer, MetricPoint } from '@anneal/protocol';
+import {
+  type AgentMessageInput,
+  type ChildLine,
+  type ErrorEvent,
+  type JobOffer,
+  jobKindOf,
+  METRIC_EVENT_KEYS,
+  type MetricPoint,
+  parseChildLine,
+} from '@anneal/protocol';
+import { isRetryable } from '../failure.ts';
+import { agentJobKind } from '../kinds/index.ts';
 import { fetchDatasetVersion } from './fetch-dataset.ts';
 import type { ServerApi } from './http.ts';
-import { jobArgs, SpecError } from './job-args.ts';
 
 /** What a running job reports to the daemon, which journals and sends it. */
 export type Report = (message: AgentMessageInput) => void;
@@ -15,72 +24,11 @@ const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url)
 /** How long a job gets to stop after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
 
-interface TrainEvent {
-  event: 'metrics' | 'checkpoint' | 'progress';
-  step: number;
-  total?: number;
-  dir?: string;
-  files?: string[];
-  [key: string]: unknown;
-}
-
 /**
- * Builds `anneal train` flags from a train spec: every field of the spec becomes a flag
- * (the dataset as its whole ref, options included), so nothing is left to the CLI's
- * defaults. A version ref must already be fetched into the store the child reads.
- */
-export function trainArgs(offer: JobOffer, out: string, resume: boolean): string[] {
-  if (offer.job.type !== 'train') throw new Error('not a train job');
-  const s = offer.job.spec;
-  const args = [
-    'train',
-    '--dataset-ref',
-    JSON.stringify(s.dataset),
-    '--resolution',
-    String(s.resolution),
-    '--steps',
-    String(s.steps),
-    '--preset',
-    s.preset,
-    '--parameterization',
-    s.parameterization,
-    '--seed',
-    String(s.seed),
-    '--ema-decay',
-    String(s.ema_decay),
-    '--grad-clip',
-    String(s.grad_clip),
-    '--checkpoint-every',
-    String(s.checkpoint_every),
-    '--log-every',
-    String(s.log_every),
-    '--out',
-    out,
-    '--json',
-    '--events',
-  ];
-  if (s.batch) args.push('--batch', String(s.batch));
-  if (s.lr !== undefined) args.push('--lr', String(s.lr));
-  if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
-  if (s.dtype) args.push('--dtype', s.dtype);
-  if (!s.conditional) args.push('--unconditional');
-  if (resume) args.push('--resume');
-  return args;
-}
-
-const METRIC_KEYS = [
-  'loss',
-  'lr',
-  'grad_norm',
-  'images_per_s',
-  'peak_memory_bytes',
-  'active_memory_bytes',
-];
-
-/**
- * One job in a child process (`anneal train|sample|eval|bench`), so a native crash fails that job
- * only. The child's stdout carries JSON lines: metrics per logged step, a checkpoint per
- * chunk, and the summary last. Checkpoints are uploaded as they come; a re-leased job
+ * One job in a child process (the `anneal` command its kind names), so a native crash fails
+ * that job only. The child's stdout carries JSON lines, each parsed with the kind's schemas:
+ * its events (metrics per logged step, a checkpoint per chunk, progress, an error before a
+ * failing exit) and the summary last. Checkpoints are uploaded as they come; a re-leased job
  * downloads the last one and resumes from it.
  */
 export class JobSupervisor {
@@ -92,6 +40,10 @@ export class JobSupervisor {
   #uploads: Promise<void> = Promise.resolve();
   #stderr = '';
   #summary: Record<string, unknown> = {};
+  /** Why the child said it failed, from its error event. */
+  #error: ErrorEvent | null = null;
+  /** The first line the child printed that its kind's schemas refuse. */
+  #malformed: string | null = null;
   readonly done: Promise<void>;
   #resolveDone!: () => void;
 
@@ -120,12 +72,7 @@ export class JobSupervisor {
   start(): void {
     // A spec that names something that is not there (SpecError) or a dataset whose manifest
     // does not hash to the job's (CONFLICT) fails the same way on every agent: not retried.
-    void this.#run().catch((err) =>
-      this.#fail(
-        (err as Error).message,
-        !(err instanceof SpecError) && !(err instanceof AppError && err.code === 'CONFLICT'),
-      ),
-    );
+    void this.#run().catch((err) => this.#fail((err as Error).message, isRetryable(err)));
   }
 
   /** True (and the job settled) when stop() came while #run was still fetching inputs. */
@@ -169,12 +116,11 @@ export class JobSupervisor {
     mkdirSync(work, { recursive: true });
     // A train job reads its dataset; an evaluate job the one its checkpoint was trained on.
     const { job } = this.offer;
+    const kind = jobKindOf(job.type);
+    if (!kind) throw new Error(`this agent cannot run ${job.type} jobs`);
     const dataset =
-      job.type === 'train'
-        ? job.spec.dataset
-        : job.type === 'evaluate'
-          ? this.offer.sourceDataset
-          : null;
+      kind.dataset(job.spec as never) ??
+      (kind.readsSourceDataset ? this.offer.sourceDataset : null);
     if (dataset?.kind === 'version') {
       const fetched = await fetchDatasetVersion(api, dataset, this.home);
       this.log(
@@ -185,10 +131,13 @@ export class JobSupervisor {
       );
     }
     if (this.#stoppedBeforeStart()) return;
-    const args =
-      this.offer.job.type === 'train'
-        ? trainArgs(this.offer, out, resume)
-        : await jobArgs(this.offer, api, work);
+    const args = await agentJobKind(job.type).args(job.spec as never, {
+      offer: this.offer,
+      api,
+      work,
+      out,
+      resume,
+    });
     // Cancelled or shut down while the inputs were fetched: never start the child.
     if (this.#stoppedBeforeStart()) return;
     const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
@@ -218,34 +167,45 @@ export class JobSupervisor {
   }
 
   #line(line: string): void {
-    let event: TrainEvent;
+    if (!line.trim() || this.#malformed) return;
+    let parsed: ChildLine;
     try {
-      event = JSON.parse(line) as TrainEvent;
-    } catch {
+      parsed = parseChildLine(this.offer.job.type, line);
+    } catch (err) {
+      // The child and this agent disagree on the kind's events: fail the job, saying so.
+      this.#malformed = (err as Error).message;
+      this.log(`job ${this.offer.jobId}: ${this.#malformed}`);
       return;
     }
-    if (event.event === 'metrics') {
-      const points: MetricPoint[] = [];
-      for (const key of METRIC_KEYS) {
-        const value = event[key];
-        if (typeof value === 'number' && Number.isFinite(value))
-          points.push({ key, step: event.step, value });
+    if (parsed.kind === 'summary') {
+      this.#summary = parsed.summary;
+      return;
+    }
+    const { event } = parsed;
+    switch (event.event) {
+      case 'metrics': {
+        const points: MetricPoint[] = [];
+        for (const key of METRIC_EVENT_KEYS) {
+          const value = event[key];
+          if (typeof value === 'number' && Number.isFinite(value))
+            points.push({ key, step: event.step, value });
+        }
+        if (points.length) this.report({ type: 'job_metrics', ...this.lease, points });
+        this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
+        return;
       }
-      if (points.length) this.report({ type: 'job_metrics', ...this.lease, points });
-      this.report({
-        type: 'job_progress',
-        ...this.lease,
-        step: event.step,
-        total: event.total ?? event.step,
-      });
-    } else if (event.event === 'progress' && typeof event.total === 'number') {
-      // evaluate: the phase in progress (extractor training, sampling, reference).
-      this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
-    } else if (event.event === 'checkpoint' && event.dir && event.files) {
-      const { dir, files, step } = event;
-      this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
-    } else if (!event.event) {
-      this.#summary = event;
+      case 'progress':
+        // evaluate: the phase in progress (extractor training, sampling, reference).
+        this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
+        return;
+      case 'checkpoint': {
+        const { dir, files, step } = event;
+        this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
+        return;
+      }
+      case 'error':
+        this.#error = event;
+        return;
     }
   }
 
@@ -277,31 +237,17 @@ export class JobSupervisor {
     await this.#uploads;
     if (this.#stopping) {
       this.log(`job ${this.offer.jobId}: stopped (${this.#stopping})`);
+    } else if (this.#malformed) {
+      // Another attempt runs the same child: not retried.
+      return this.#fail(this.#malformed, false);
     } else if (code === 0) {
-      if (this.offer.job.type === 'sample') {
+      const { job } = this.offer;
+      for (const output of agentJobKind(job.type).outputs(job.spec as never, this.#work)) {
         try {
-          const artifact = await this.api.putArtifact(
-            this.offer.runId,
-            'samples/grid.png',
-            join(this.#work, 'grid.png'),
-          );
+          const artifact = await this.api.putArtifact(this.offer.runId, output.path, output.file);
           this.report({ type: 'job_artifact', ...this.lease, artifact });
         } catch (err) {
-          return this.#fail(`could not upload the sample grid: ${(err as Error).message}`, true);
-        }
-      }
-      if (this.offer.job.type === 'bench') {
-        // The result file beside the summary, so the run keeps the machine record in full.
-        const name = `${this.offer.job.spec.benchmark}.json`;
-        try {
-          const artifact = await this.api.putArtifact(
-            this.offer.runId,
-            `bench/${name}`,
-            join(this.#work, 'bench', name),
-          );
-          this.report({ type: 'job_artifact', ...this.lease, artifact });
-        } catch (err) {
-          return this.#fail(`could not upload the bench result: ${(err as Error).message}`, true);
+          return this.#fail(`could not upload ${output.what}: ${(err as Error).message}`, true);
         }
       }
       this.report({ type: 'job_complete', ...this.lease, summary: this.#summary });
@@ -309,11 +255,12 @@ export class JobSupervisor {
       rmSync(join(this.workRoot, this.offer.jobId), { recursive: true, force: true });
     } else {
       const tail = this.#stderr.trim().split('\n').slice(-5).join('\n');
+      const exit = `the job exited with ${signal ?? `code ${code}`}`;
+      // The child's error event says whether another attempt could succeed (a bad file or
+      // spec fails the same everywhere); without one (a crash), it may.
+      if (this.#error) return this.#fail(`${exit}: ${this.#error.reason}`, this.#error.retryable);
       // Exit code 2 is a usage error: the spec itself is wrong, retrying cannot help.
-      return this.#fail(
-        `the job exited with ${signal ?? `code ${code}`}: ${tail || 'no output'}`,
-        code !== 2,
-      );
+      return this.#fail(`${exit}: ${tail || 'no output'}`, code !== 2);
     }
     this.#resolveDone();
   }

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { builtinContentHash } from '@anneal/datasets/hash';
 import { type JobOffer, type TrainSpecInput, trainSpecSchema } from '@anneal/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { RunContext } from '../kinds/kind.ts';
+import { trainAgentKind } from '../kinds/train.ts';
 import { runAnneal } from '../testing/run-cli.ts';
-import { trainArgs } from './supervisor.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-train-args-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -38,7 +39,7 @@ describe('a train job spec reaches the trainer whole', () => {
     expect(Object.keys(spec).sort()).toEqual(Object.keys(trainSpecSchema.shape).sort());
   });
 
-  it('every field of the spec is what `anneal train` gives the trainer (training.json)', () => {
+  it('every field of the spec is what `anneal train` gives the trainer (training.json)', async () => {
     const parsed = trainSpecSchema.parse(spec);
     const offer = {
       type: 'job_offer',
@@ -52,7 +53,8 @@ describe('a train job spec reaches the trainer whole', () => {
       resume: null,
     } as JobOffer;
     const out = join(home, 'out');
-    const r = runAnneal(trainArgs(offer, out, false), home);
+    const args = await trainAgentKind.args(parsed, { offer, out, resume: false } as RunContext);
+    const r = runAnneal(args, home);
     expect(r.status, r.stderr).toBe(0);
     const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
     for (const key of Object.keys(trainSpecSchema.shape))

@@ -40,8 +40,9 @@ export async function loadVersionImages(
       try {
         images.set(await decodeImage(bytes, resolution, manifest.fit, limits), i * per);
       } catch (err) {
+        // The file is what its hash says; it will not decode on another try or agent.
         throw new AppError(
-          'INTERNAL',
+          'BAD_REQUEST',
           `dataset ${hash} file "${f.relpath}": ${(err as Error).message}`,
           { cause: err },
         );

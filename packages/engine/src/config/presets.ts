@@ -94,3 +94,13 @@ export function presetUNet(
 export function presetLearningRate(name: PresetName): number {
   return presets[name].lr;
 }
+
+/**
+ * The peak learning rate when none is given: the preset's, or base's for a model that names
+ * no preset (a custom config.json). `anneal train` and the Trainer both read it.
+ */
+export function defaultLearningRate(preset: string | undefined): number {
+  return presetLearningRate(
+    preset !== undefined && preset in presets ? (preset as PresetName) : 'base',
+  );
+}

@@ -7,36 +7,80 @@ export type SamplerName = z.infer<typeof samplerSchema>;
 
 export const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
 
+/**
+ * Sampling settings when none are given: the one TypeScript definition, which the schemas,
+ * the engine's Model.sample, the CLI's help and the New job form read (the native side
+ * keeps its own, in native/src/engine/generate.h).
+ */
+export const SAMPLING_DEFAULTS = {
+  sampler: 'dpmpp-2m',
+  steps: 20,
+  seed: 0,
+  guidance: 1,
+  eta: 0,
+  schedule: 'default',
+} as const satisfies {
+  sampler: SamplerName;
+  steps: number;
+  seed: number;
+  guidance: number;
+  eta: number;
+  schedule: string;
+};
+
+/**
+ * Trainer settings when none are given: the one TypeScript definition (train specs, the
+ * CLI's flags and help, and the engine's Trainer read it; the native side keeps its own,
+ * in native/src/engine/trainer.h). The learning rate's default is the preset's
+ * (presetLearningRate).
+ */
+export const TRAINING_DEFAULTS = {
+  preset: 'small',
+  emaDecay: 0.999,
+  gradClip: 1,
+  seed: 0,
+  parameterization: 'eps',
+  checkpointEvery: 500,
+  logEvery: 10,
+} as const;
+
+/** Linear warmup steps when none are given: min(100, steps / 10). */
+export function defaultWarmup(totalSteps: number): number {
+  return Math.min(100, Math.floor(totalSteps / 10));
+}
+
 /** What `anneal train` and a train job need; defaults match the CLI's. */
 export const trainingConfigSchema = z.object({
   dataset: z.string().min(1),
   resolution: z.number().int().min(8).max(512),
-  preset: z.enum(presetNames).default('small'),
+  preset: z.enum(presetNames).default(TRAINING_DEFAULTS.preset),
   steps: z.number().int().min(1),
   batch: z.number().int().min(1).max(4096).optional(),
   /** Peak learning rate; when absent, the preset's (`presetLearningRate`), as `anneal train` does. */
   lr: z.number().positive().max(1).optional(),
   warmup: z.number().int().min(0).optional(),
-  ema_decay: z.number().min(0).max(1).default(0.999),
-  grad_clip: z.number().min(0).default(1),
-  seed: z.number().int().min(0).default(0),
+  ema_decay: z.number().min(0).max(1).default(TRAINING_DEFAULTS.emaDecay),
+  grad_clip: z.number().min(0).default(TRAINING_DEFAULTS.gradClip),
+  seed: z.number().int().min(0).default(TRAINING_DEFAULTS.seed),
   dtype: dtypeSchema.optional(),
   conditional: z.boolean().default(true),
-  parameterization: z.enum(['eps', 'v', 'x0', 'edm']).default('eps'),
-  checkpoint_every: z.number().int().min(1).default(500),
-  log_every: z.number().int().min(1).default(10),
+  parameterization: z.enum(['eps', 'v', 'x0', 'edm']).default(TRAINING_DEFAULTS.parameterization),
+  checkpoint_every: z.number().int().min(1).default(TRAINING_DEFAULTS.checkpointEvery),
+  log_every: z.number().int().min(1).default(TRAINING_DEFAULTS.logEvery),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 
 export const samplingConfigSchema = z.object({
-  sampler: samplerSchema.default('dpmpp-2m'),
-  steps: z.number().int().min(1).max(1000).default(20),
+  sampler: samplerSchema.default(SAMPLING_DEFAULTS.sampler),
+  steps: z.number().int().min(1).max(1000).default(SAMPLING_DEFAULTS.steps),
   n: z.number().int().min(1).max(10000).default(64),
-  seed: z.number().int().min(0).default(0),
+  seed: z.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
   class: z.number().int().min(0).optional(),
-  guidance: z.number().min(0).max(50).default(1),
-  eta: z.number().min(0).max(1).default(0),
-  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
+  guidance: z.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+  eta: z.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
+  schedule: z
+    .enum(['default', 'uniform', 'karras', 'exponential'])
+    .default(SAMPLING_DEFAULTS.schedule),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
 

@@ -2,10 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { repoRoot } from '@anneal/core';
 import { encodePng } from '@anneal/core/png';
 import { importFolder } from '@anneal/datasets/folder';
+import { versionOfFiles } from '@anneal/datasets/hash';
 import { objectPath } from '@anneal/datasets/store';
+import { datasets, datasetVersions } from '@anneal/db/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
@@ -167,6 +170,64 @@ describe('train jobs on uploaded dataset versions', () => {
       readFileSync(join(folder, spoiled.relpath)),
     );
     expect(() => readFileSync(objectPath(home, truncated.sha256))).toThrow(/ENOENT/);
+  });
+});
+
+/**
+ * A version whose files include one that is not an image, recorded the way a version made
+ * before uploads were checked is: straight into the store and the table (REST refuses such
+ * files now, so this is the only way to reach the agent with one).
+ */
+async function versionWithBadFile() {
+  const bytes = [
+    ...['cat', 'dog'].flatMap((cls, c) =>
+      [0, 1, 2, 3].map((i) => ({ path: `${cls}/${i}.png`, data: png(60 * c, 90, 30, i * 5) })),
+    ),
+    { path: 'cat/broken.png', data: Buffer.from('these bytes are not a picture') },
+  ];
+  const files = [];
+  for (const f of bytes) {
+    const blob = await h.services.store.put(Readable.from([f.data]), 1 << 20);
+    files.push({ relpath: f.path, sha256: blob.sha256, md5: blob.md5, size: blob.size });
+  }
+  const { manifest, hash } = versionOfFiles(files, {
+    fit: 'center-crop',
+    heldOutFraction: 0.1,
+    seed: 0,
+  });
+  const [dataset] = await h.services.db
+    .insert(datasets)
+    .values({ projectId, name: 'broken' })
+    .returning();
+  const [row] = await h.services.db
+    .insert(datasetVersions)
+    .values({
+      datasetId: dataset?.id as string,
+      version: 1,
+      contentHash: hash,
+      manifest,
+      fileCount: manifest.files.length,
+      sizeBytes: manifest.files.reduce((sum, f) => sum + f.size, 0),
+      heldoutCount: manifest.heldOut.length,
+      dvcMd5: manifest.dvcMd5,
+      createdBy: owner.userId,
+    })
+    .returning();
+  return { id: row?.id as string, contentHash: hash };
+}
+
+describe('a train job whose data cannot succeed', () => {
+  it('fails on its first attempt, with the file named, instead of being retried', async () => {
+    for (const a of agents) if (a.exitCode === null) a.kill('SIGKILL');
+    const version = await versionWithBadFile();
+    const token = await createToken(h.services.db, owner, 'agent', 'bad-file');
+    const agent = startAgent(token.token, temp('anneal-agent-bad-'));
+    const job = await queueTrain(version, 3);
+    const done = await finished(job.id, agent.log);
+    expect(done.status, agent.log.join('')).toBe('failed');
+    expect(done.attempts).toBe(1);
+    expect(done.error).toContain('file "cat/broken.png"');
+    expect(done.error).not.toMatch(/failed after \d+ attempts/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { jobs, projects, runs } from '@anneal/db/schema';
-import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
+import { type JobSpec, jobKindOf, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getDatasetVersion } from '../datasets/versions.ts';
@@ -39,7 +39,7 @@ export async function createJob(
 ) {
   await getProject(db, orgId, projectId);
   await checkModelSource(db, orgId, input.job);
-  const dataset = input.job.type === 'train' ? input.job.spec.dataset : null;
+  const dataset = jobKindOf(input.job.type)?.dataset(input.job.spec as never) ?? null;
   if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
     const [job] = await tx

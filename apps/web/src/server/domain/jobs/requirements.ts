@@ -1,21 +1,15 @@
-import { builtinDataset } from '@anneal/datasets/builtins';
 import type { Db } from '@anneal/db/client';
 import { agents } from '@anneal/db/schema';
 import {
-  type ComputeDtype,
   defaultBudgetBytes,
-  defaultDtype,
-  estimateSamplingMemory,
-  estimateTrainingMemory,
   formatBytes,
   type HardwareProfile,
   hardwareProfileSchema,
-  presetUNet,
-  SAMPLING_CHUNK,
-  type UNetConfig,
 } from '@anneal/engine/config';
-import { jobSpecSchema, type TrainSpec, trainSpecSchema } from '@anneal/protocol';
+import { jobKindOf, jobSpecSchema, type MemoryNeed, type SourceTraining } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
+
+export type { MemoryNeed, SourceTraining };
 
 /** What the server knows of a connected agent's room for a job. */
 export interface AgentRoom {
@@ -26,12 +20,6 @@ export interface AgentRoom {
   memoryBudgetBytes: number;
 }
 
-/** The train job that made the checkpoint a sample or evaluate job reads. */
-export interface SourceTraining {
-  spec: unknown;
-  versionClasses: number | null;
-}
-
 /** A queued job as assignment sees it: the spec, and a dataset version's class count. */
 export interface QueuedJob {
   type: string;
@@ -39,19 +27,10 @@ export interface QueuedJob {
   /** Classes of the dataset version a train job names; null for built-ins. */
   versionClasses: number | null;
   /**
-   * For sample and evaluate jobs, the train job behind their checkpoint (see
-   * sourceTrainingSql); null when there is none, such as an imported checkpoint.
+   * For jobs that read a checkpoint, the train job behind it (see sourceTrainingSql); null
+   * when there is none, such as an imported checkpoint.
    */
   source?: SourceTraining | null;
-}
-
-export interface MemoryNeed {
-  bytes: number;
-  /** Images in one step: the training batch, or one sampling forward pass. */
-  batch: number;
-  dtype: ComputeDtype;
-  /** What the user can lower, for the waiting message. */
-  lower: string;
 }
 
 /** The budget recorded for an agent, stored beside its hardware profile (see the gateway). */
@@ -59,73 +38,19 @@ export function agentBudget(hardware: HardwareProfile, reported: unknown): numbe
   return typeof reported === 'number' && reported > 0 ? reported : defaultBudgetBytes(hardware);
 }
 
-/**
- * The memory a train job needs on an agent, by the engine's own estimate. The agent picks
- * the largest batch that fits when the spec has none, so one image is the least it needs;
- * the dtype is the spec's, or the one the agent would choose on its hardware.
- */
-export function trainMemoryNeed(
-  spec: TrainSpec,
-  versionClasses: number | null,
-  hardware: HardwareProfile,
-): MemoryNeed {
-  const unet = trainedUNet(spec, versionClasses);
-  const batch = spec.batch ?? 1;
-  const dtype = spec.dtype ?? defaultDtype(hardware);
-  return {
-    bytes: estimateTrainingMemory(unet, batch, dtype).total,
-    batch,
-    dtype,
-    lower: 'the batch size, resolution or preset',
-  };
-}
-
-/** The U-Net a train spec builds, as `anneal train` does from its preset and data. */
-function trainedUNet(spec: TrainSpec, versionClasses: number | null): UNetConfig {
-  const data =
-    spec.dataset.kind === 'version'
-      ? { channels: 3, classes: versionClasses ?? 0 }
-      : (({ channels, classes }) => ({ channels, classes: classes.length }))(
-          builtinDataset(spec.dataset.name),
-        );
-  const conditional = spec.conditional && data.classes > 0;
-  return presetUNet(spec.preset, {
-    resolution: spec.resolution,
-    channels: data.channels,
-    numClasses: conditional ? data.classes : undefined,
-  });
-}
-
-/**
- * The memory a sample or evaluate job needs: the model its checkpoint's train job built,
- * sampled a chunk at a time (estimateSamplingMemory). Null when that train job is unknown.
- */
-export function samplingMemoryNeed(
-  sampling: { n: number; guidance: number },
-  source: SourceTraining | null | undefined,
-): MemoryNeed | null {
-  const train = trainSpecSchema.safeParse(source?.spec);
-  if (!source || !train.success) return null;
-  const unet = trainedUNet(train.data, source.versionClasses);
-  // Sampling runs in float32 (the checkpoint's EMA weights as saved).
-  const estimate = estimateSamplingMemory(unet, { ...sampling, dtype: 'float32' });
-  return {
-    bytes: estimate.total,
-    batch: estimate.batch,
-    dtype: 'float32',
-    lower: `n (up to ${SAMPLING_CHUNK} images go through the model at once) or the guidance weight`,
-  };
-}
-
+/** The memory `job` needs on `agent`, by its kind; null when unknown or negligible. */
 function needOn(job: QueuedJob, agent: AgentRoom): MemoryNeed | null {
   const parsed = jobSpecSchema.safeParse({ type: job.type, spec: job.spec });
   // A spec that does not parse is failed at lease time, with its reason.
   if (!parsed.success) return null;
-  const { data } = parsed;
-  if (data.type === 'train') return trainMemoryNeed(data.spec, job.versionClasses, agent.hardware);
-  if (data.type === 'sample' || data.type === 'evaluate')
-    return samplingMemoryNeed(data.spec, job.source);
-  return null;
+  const kind = jobKindOf(parsed.data.type);
+  return (
+    kind?.memoryNeed(parsed.data.spec as never, {
+      versionClasses: job.versionClasses,
+      source: job.source,
+      hardware: agent.hardware,
+    }) ?? null
+  );
 }
 
 /** Whether `agent` can run `job` within its memory budget. */

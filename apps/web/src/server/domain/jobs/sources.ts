@@ -1,16 +1,16 @@
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
-import type { JobSpec } from '@anneal/protocol';
+import { type JobSpec, jobKindOf } from '@anneal/protocol';
 import { getModelVersion } from '../registry/registry.ts';
 import { getRun } from '../runs/runs.ts';
 
 /**
- * Checks that the checkpoint a sample or evaluate job reads exists in the organization, so
+ * Checks that the checkpoint a job reads (its kind's `model`) exists in the organization, so
  * a wrong id is refused when the job is queued, not by an agent minutes later.
  */
 export async function checkModelSource(db: Db, orgId: string, job: JobSpec): Promise<void> {
-  if (job.type !== 'sample' && job.type !== 'evaluate') return;
-  const source = job.spec.model;
+  const source = jobKindOf(job.type)?.model(job.spec as never);
+  if (!source) return;
   if (source.kind === 'run') {
     await getRun(db, orgId, source.runId).catch(() => {
       throw new AppError('NOT_FOUND', `job.spec.model.runId: no run ${source.runId}`);

@@ -1,5 +1,6 @@
 'use client';
 
+import { jobTotalSteps } from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
@@ -97,8 +98,10 @@ export default function JobsPage() {
             <tbody>
               {jobs.data?.map((j) => {
                 const now = live[j.id];
-                const total = now?.total ?? (j.type === 'train' ? Number(j.spec.steps) || 1 : 1);
-                const step = now?.step ?? (j.type === 'train' ? (j.step ?? 0) : 0);
+                // Before the agent reports, the steps the spec names (a train job's).
+                const planned = jobTotalSteps(j.type, j.spec);
+                const total = now?.total ?? planned ?? 1;
+                const step = now?.step ?? (planned !== null ? (j.step ?? 0) : 0);
                 const pct =
                   j.status === 'succeeded'
                     ? 100
@@ -130,7 +133,7 @@ export default function JobsPage() {
                         style={{ width: '100%' }}
                       />
                       <div className="muted small">
-                        {now || j.type === 'train' ? `${step} / ${total} steps` : ''}{' '}
+                        {now || planned !== null ? `${step} / ${total} steps` : ''}{' '}
                         {eta(now, j.status)}
                       </div>
                     </td>

@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { fetchModel } from '../daemon/fetch-model.ts';
+import type { AgentJobKind } from './kind.ts';
+import {
+  modelSourceFlags,
+  modelSourceOfFlags,
+  modelSourceOptions,
+  num,
+  sampler,
+} from './model-flags.ts';
+
+export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
+  type: 'evaluate',
+  submit: {
+    usage: `same meaning as \`anneal eval\`; the result is kept on the model version
+--run RUN_ID | --model-version ID
+[--n N] [--sampler S] [--steps N] [--seed N] [--guidance W]
+[--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]`,
+    options: {
+      ...modelSourceOptions,
+      n: { type: 'string' },
+      steps: { type: 'string' },
+      sampler: { type: 'string' },
+      seed: { type: 'string' },
+      guidance: { type: 'string' },
+      'reference-sampler': { type: 'string' },
+      'reference-steps': { type: 'string' },
+      'extractor-steps': { type: 'string' },
+      'extractor-width': { type: 'string' },
+    },
+    flags: z.object({
+      ...modelSourceFlags,
+      n: num,
+      steps: num,
+      sampler,
+      seed: num,
+      guidance: num,
+      'reference-sampler': sampler,
+      'reference-steps': num,
+      'extractor-steps': num,
+      'extractor-width': num,
+    }),
+    spec: (f) => ({
+      model: modelSourceOfFlags(f),
+      n: f.n,
+      steps: f.steps,
+      sampler: f.sampler,
+      seed: f.seed,
+      guidance: f.guidance,
+      reference_sampler: f['reference-sampler'],
+      reference_steps: f['reference-steps'],
+      extractor_steps: f['extractor-steps'],
+      extractor_width: f['extractor-width'],
+    }),
+    flagOf: { model: 'run or --model-version' },
+  },
+  async args(s, { api, work }) {
+    const model = join(work, 'model');
+    await fetchModel(api, s.model, model);
+    const args = ['eval', '--model', model, '--json', '--events'];
+    args.push('--sampler', s.sampler, '--steps', String(s.steps), '--n', String(s.n));
+    args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
+    if (s.reference_sampler) args.push('--reference-sampler', s.reference_sampler);
+    if (s.reference_steps !== undefined) args.push('--reference-steps', String(s.reference_steps));
+    if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));
+    if (s.extractor_width !== undefined) args.push('--extractor-width', String(s.extractor_width));
+    return args;
+  },
+  outputs: () => [],
+};

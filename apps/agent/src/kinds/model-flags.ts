@@ -1,0 +1,28 @@
+import { samplerSchema } from '@anneal/engine/config';
+import { z } from 'zod';
+import { UsageError } from '../args.ts';
+
+// The flags of the kinds that read a checkpoint (sample, evaluate).
+
+export const modelSourceOptions = {
+  run: { type: 'string' },
+  'model-version': { type: 'string' },
+} as const;
+
+export const modelSourceFlags = {
+  run: z.string().optional(),
+  'model-version': z.string().optional(),
+};
+
+/** The model source --run or --model-version names. */
+export function modelSourceOfFlags(f: Record<string, unknown>) {
+  if (f.run && f['model-version'])
+    throw new UsageError('--model-version: give either --run or --model-version, not both');
+  if (f.run) return { kind: 'run', runId: f.run };
+  if (f['model-version']) return { kind: 'modelVersion', id: f['model-version'] };
+  return undefined;
+}
+
+/** A number flag; the job's schema checks its range and names the flag when it is wrong. */
+export const num = z.coerce.number().optional();
+export const sampler = samplerSchema.optional();

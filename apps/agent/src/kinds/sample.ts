@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { fetchModel } from '../daemon/fetch-model.ts';
+import type { AgentJobKind } from './kind.ts';
+import {
+  modelSourceFlags,
+  modelSourceOfFlags,
+  modelSourceOptions,
+  num,
+  sampler,
+} from './model-flags.ts';
+
+export const sampleAgentKind: AgentJobKind<'sample'> = {
+  type: 'sample',
+  submit: {
+    usage: `same meaning as \`anneal sample\`
+--run RUN_ID           the trained run whose last checkpoint is sampled, or
+--model-version ID     the registered model version whose checkpoint is sampled
+[--n N] [--steps N] [--sampler S] [--seed N] [--class K] [--guidance W] [--eta X]
+[--schedule default|uniform|karras|exponential]`,
+    options: {
+      ...modelSourceOptions,
+      n: { type: 'string' },
+      steps: { type: 'string' },
+      sampler: { type: 'string' },
+      seed: { type: 'string' },
+      class: { type: 'string' },
+      guidance: { type: 'string' },
+      eta: { type: 'string' },
+      schedule: { type: 'string' },
+    },
+    flags: z.object({
+      ...modelSourceFlags,
+      n: num,
+      steps: num,
+      sampler,
+      seed: num,
+      class: num,
+      guidance: num,
+      eta: num,
+      schedule: z.string().optional(),
+    }),
+    spec: (f) => ({
+      model: modelSourceOfFlags(f),
+      n: f.n,
+      steps: f.steps,
+      sampler: f.sampler,
+      seed: f.seed,
+      class: f.class,
+      guidance: f.guidance,
+      eta: f.eta,
+      schedule: f.schedule,
+    }),
+    flagOf: { model: 'run or --model-version' },
+  },
+  async args(s, { api, work }) {
+    const model = join(work, 'model');
+    await fetchModel(api, s.model, model);
+    const args = ['sample', '--model', model, '--out', join(work, 'grid.png'), '--json'];
+    args.push('--events');
+    args.push('--sampler', s.sampler, '--steps', String(s.steps), '--n', String(s.n));
+    args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
+    args.push('--eta', String(s.eta), '--schedule', s.schedule);
+    if (s.class !== undefined) args.push('--class', String(s.class));
+    return args;
+  },
+  outputs: (_, work) => [
+    { path: 'samples/grid.png', file: join(work, 'grid.png'), what: 'the sample grid' },
+  ],
+};

@@ -1,0 +1,13 @@
+import { benchForm } from './bench.tsx';
+import { evaluateForm } from './evaluate.tsx';
+import type { FormKinds } from './kind.ts';
+import { sampleForm } from './sample.tsx';
+import { trainForm } from './train.tsx';
+
+/** The New job form's part of every job kind: one entry per kind (see packages/protocol's jobKinds). */
+export const formKinds: FormKinds = {
+  train: trainForm,
+  sample: sampleForm,
+  evaluate: evaluateForm,
+  bench: benchForm,
+};

@@ -1,0 +1,13 @@
+import { benchWebKind } from './bench.ts';
+import { evaluateWebKind } from './evaluate.ts';
+import type { WebJobKinds } from './kind.ts';
+import { sampleWebKind } from './sample.ts';
+import { trainWebKind } from './train.ts';
+
+/** The server's part of every job kind: one entry per kind (see packages/protocol's jobKinds). */
+export const webJobKinds: WebJobKinds = {
+  train: trainWebKind,
+  sample: sampleWebKind,
+  evaluate: evaluateWebKind,
+  bench: benchWebKind,
+};

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { jobKinds, jobSpecSchema, parseChildLine } from './jobs.ts';
+
+// A job's child prints JSON lines that its kind's schemas parse: what passes, and that a line
+// the kind does not print is refused with the line and the field named.
+
+describe('job kinds', () => {
+  it('each registered kind parses its own jobs through jobSpecSchema', () => {
+    for (const kind of jobKinds) {
+      const job = jobSpecSchema.safeParse({ type: kind.type, spec: {} });
+      const own = kind.job.safeParse({ type: kind.type, spec: {} });
+      expect(job.success, kind.type).toBe(own.success);
+    }
+    expect(jobSpecSchema.safeParse({ type: 'bench', spec: {} }).data).toEqual({
+      type: 'bench',
+      spec: { benchmark: 'sampling', scale: 'quick' },
+    });
+  });
+});
+
+describe('parseChildLine', () => {
+  it("parses a kind's events and its summary", () => {
+    const metrics = { event: 'metrics', step: 10, total: 20, loss: 0.5, lr: null };
+    expect(parseChildLine('train', JSON.stringify(metrics))).toEqual({
+      kind: 'event',
+      event: metrics,
+    });
+    const error = { event: 'error', reason: 'bad file', retryable: false };
+    expect(parseChildLine('sample', JSON.stringify(error))).toEqual({
+      kind: 'event',
+      event: error,
+    });
+    const summary = { out: '/x.png', n: 4, sampler: 'euler', steps: 2, nfe: 2, wall_s: 1 };
+    expect(parseChildLine('sample', JSON.stringify(summary))).toEqual({ kind: 'summary', summary });
+  });
+
+  it('refuses a line the kind does not print, naming it', () => {
+    expect(() => parseChildLine('train', 'step 3 of 10')).toThrow(
+      /the train child printed a line that is not JSON: "step 3 of 10"/,
+    );
+    expect(() => parseChildLine('train', '[1,2]')).toThrow(/not a JSON object/);
+    // A sample job writes no checkpoints.
+    expect(() =>
+      parseChildLine('sample', '{"event":"checkpoint","step":1,"dir":"/d","files":["a"]}'),
+    ).toThrow(/the sample child printed an invalid event \(event: /);
+    expect(() => parseChildLine('train', '{"event":"metrics","step":-1,"total":5}')).toThrow(
+      /invalid event \(step: /,
+    );
+    expect(() => parseChildLine('evaluate', '{"fd":"low"}')).toThrow(/invalid summary/);
+  });
+});

@@ -1,0 +1,87 @@
+import { builtinDataset } from '@anneal/datasets/builtins';
+import { datasetRefSchema } from '@anneal/datasets/ref';
+import {
+  defaultDtype,
+  estimateTrainingMemory,
+  presetUNet,
+  trainingConfigSchema,
+  type UNetConfig,
+} from '@anneal/engine/config';
+import { z } from 'zod';
+import {
+  checkpointEventSchema,
+  defineJobKind,
+  errorEventSchema,
+  metricsEventSchema,
+} from './kind.ts';
+
+/**
+ * A train job: the same settings as `anneal train`, with the dataset named by a ref (a
+ * built-in generator or a stored version fetched by its sha256) instead of a path.
+ */
+export const trainSpecSchema = trainingConfigSchema
+  .omit({ dataset: true })
+  .extend({ dataset: datasetRefSchema })
+  .strict();
+export type TrainSpec = z.infer<typeof trainSpecSchema>;
+export type TrainSpecInput = z.input<typeof trainSpecSchema>;
+
+/** `anneal train --json`'s last line. */
+export const trainSummarySchema = z.object({
+  steps: z.number().int(),
+  /** Mean loss of the last steps; null when none was finite. */
+  final_loss: z.number().nullable(),
+  wall_s: z.number(),
+  out: z.string(),
+  images_per_s: z.number(),
+  parameters: z.number().int(),
+  peak_memory_bytes: z.number(),
+  cancelled: z.boolean(),
+});
+
+/** The U-Net a train spec builds, as `anneal train` does from its preset and data. */
+export function trainedUNet(spec: TrainSpec, versionClasses: number | null): UNetConfig {
+  const data =
+    spec.dataset.kind === 'version'
+      ? { channels: 3, classes: versionClasses ?? 0 }
+      : (({ channels, classes }) => ({ channels, classes: classes.length }))(
+          builtinDataset(spec.dataset.name),
+        );
+  const conditional = spec.conditional && data.classes > 0;
+  return presetUNet(spec.preset, {
+    resolution: spec.resolution,
+    channels: data.channels,
+    numClasses: conditional ? data.classes : undefined,
+  });
+}
+
+export const trainKind = defineJobKind({
+  type: 'train',
+  summary: 'train a diffusion model on a dataset',
+  spec: trainSpecSchema,
+  events: z.discriminatedUnion('event', [
+    metricsEventSchema,
+    checkpointEventSchema,
+    errorEventSchema,
+  ]),
+  result: trainSummarySchema,
+  dataset: (spec) => spec.dataset,
+  model: () => null,
+  readsSourceDataset: false,
+  /**
+   * By the engine's own estimate. The agent picks the largest batch that fits when the spec
+   * has none, so one image is the least it needs; the dtype is the spec's, or the one the
+   * agent would choose on its hardware.
+   */
+  memoryNeed(spec, { versionClasses, hardware }) {
+    const batch = spec.batch ?? 1;
+    const dtype = spec.dtype ?? defaultDtype(hardware);
+    return {
+      bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), batch, dtype).total,
+      batch,
+      dtype,
+      lower: 'the batch size, resolution or preset',
+    };
+  },
+  totalSteps: (spec) => spec.steps,
+});
