@@ -97,7 +97,13 @@ export async function screenImages<F extends OfferedFile>(
         return refuse('name cannot be a portable dataset path');
       const tooLarge = fileTooLarge(f.size, limits);
       if (tooLarge) return refuse(tooLarge);
-      const bytes = await f.read();
+      let bytes: Uint8Array;
+      try {
+        bytes = await f.read();
+      } catch (err) {
+        // e.g. EACCES on one file of a folder: that file is refused, not the import.
+        return refuse(`cannot be read: ${(err as Error).message}`);
+      }
       const reason = await checkImage(bytes, limits);
       if (reason) return refuse(reason);
       return { ...f, ...digestFile(bytes) };
