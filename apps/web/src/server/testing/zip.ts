@@ -6,6 +6,8 @@ export interface ZipEntry {
   data: string | Uint8Array;
   /** Set general purpose bit 11 (the name is UTF-8). Without it, as macOS and Info-ZIP write. */
   utf8Flag?: boolean;
+  /** Store these bytes as the entry's deflate stream (method 8) instead of `data` as is. */
+  deflated?: Uint8Array;
 }
 
 /**
@@ -20,32 +22,36 @@ export function zipOf(entries: Record<string, string | Uint8Array> | ZipEntry[])
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const { name, data: content, utf8Flag } of list) {
+  for (const { name, data: content, utf8Flag, deflated } of list) {
     const nameBuf = Buffer.from(name);
     const data = Buffer.from(content);
+    const stored = deflated ? Buffer.from(deflated) : data;
+    const method = deflated ? 8 : 0;
     const crc = crc32(data);
     const flags = utf8Flag ? 0x800 : 0;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
     local.writeUInt16LE(flags, 6);
+    local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(stored.length, 18);
     local.writeUInt32LE(data.length, 22);
     local.writeUInt16LE(nameBuf.length, 26);
-    locals.push(local, nameBuf, data);
+    locals.push(local, nameBuf, stored);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
     central.writeUInt16LE(flags, 8);
+    central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(stored.length, 20);
     central.writeUInt32LE(data.length, 24);
     central.writeUInt16LE(nameBuf.length, 28);
     central.writeUInt32LE(offset, 42);
     centrals.push(central, nameBuf);
-    offset += local.length + nameBuf.length + data.length;
+    offset += local.length + nameBuf.length + stored.length;
   }
   const centralSize = centrals.reduce((s, b) => s + b.length, 0);
   const end = Buffer.alloc(22);

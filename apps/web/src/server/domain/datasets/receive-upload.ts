@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AppError } from '@anneal/core';
+import { AppError, isAppError } from '@anneal/core';
 import { zipEntryName } from '@anneal/datasets/intake';
 import busboy from 'busboy';
 import yauzl from 'yauzl';
@@ -150,10 +150,23 @@ function extractZip(zipPath: string, stage: Stage): Promise<StagedFile[]> {
             return fail(
               new AppError('BAD_REQUEST', `body: cannot read "${name}" in the zip (${e?.message})`),
             );
-          stage(name, stream).then((file) => {
-            files.push(file);
-            zip.readEntry();
-          }, fail);
+          stage(name, stream).then(
+            (file) => {
+              files.push(file);
+              zip.readEntry();
+            },
+            // Inflate errors and sizes that disagree with the directory are the zip's fault;
+            // the upload limit (an AppError) keeps its own answer.
+            (e: unknown) =>
+              fail(
+                isAppError(e)
+                  ? e
+                  : new AppError(
+                      'BAD_REQUEST',
+                      `body: cannot read "${name}" in the zip (${(e as Error).message})`,
+                    ),
+              ),
+          );
         });
       });
       zip.readEntry();
@@ -194,7 +207,16 @@ function receiveMultipart(req: IncomingMessage, stage: Stage): Promise<StagedFil
           (file) => {
             files.push(file);
           },
-          (err) => fail(err),
+          // A body cut off inside a file fails its stream; the upload limit keeps its answer.
+          (err: unknown) =>
+            fail(
+              isAppError(err)
+                ? err
+                : new AppError(
+                    'BAD_REQUEST',
+                    `body: cannot read "${path}" (${(err as Error).message})`,
+                  ),
+            ),
         ),
       );
     });

@@ -207,6 +207,48 @@ describe('upload file names', () => {
   });
 });
 
+describe('broken bodies', () => {
+  it('answers 400 naming the zip entry whose data cannot be inflated', async () => {
+    const res = await post(
+      'broken',
+      zipOf([
+        { name: 'ok.png', data: pngOf(80) },
+        { name: 'bad.png', data: pngOf(81), deflated: Uint8Array.from([0xff, 0xfe, 0xfd, 1, 2]) },
+      ]),
+    );
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(/^body: cannot read "bad\.png" in the zip \(.+\)$/);
+    expectNothingStaged();
+  });
+
+  it('answers 400 for a zip entry longer than its declared size', async () => {
+    const data = pngOf(82);
+    const { deflateRawSync } = await import('node:zlib');
+    const res = await post(
+      'broken',
+      zipOf([{ name: 'long.png', data: data.subarray(0, 10), deflated: deflateRawSync(data) }]),
+    );
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(/^body: cannot read "long\.png" in the zip \(.+\)$/);
+  });
+
+  it('answers 400 for a multipart body cut off inside a file', async () => {
+    const boundary = 'XyZ';
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="cat/1.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG partial`;
+    const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/cut/versions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+      },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^body: /);
+    expectNothingStaged();
+  });
+});
+
 describe('the upload route', () => {
   it('refuses a strict value that is not true or false, naming the parameter', async () => {
     const res = await post('q', zipOf({ 'a.png': pngOf(70) }), '?strict=maybe');
