@@ -65,6 +65,8 @@ export const datasetRoutes = [
       description:
         'The version (200 with created=false when identical to the latest), with the files skipped and ignored',
       schema: versionSummary.extend({
+        datasetId: z.uuid(),
+        createdAt: z.iso.datetime(),
         created: z.boolean(),
         skipped: z
           .array(refusalSchema)

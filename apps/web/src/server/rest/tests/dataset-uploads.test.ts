@@ -270,5 +270,10 @@ describe('the upload route', () => {
     });
     expect(schema.properties.ignored).toMatchObject({ type: 'array', items: { type: 'string' } });
     expect(schema.required).toEqual(expect.arrayContaining(['skipped', 'ignored']));
+    // The document says exactly what an upload answers: every key, and nothing else.
+    const res = await post('documented', zipOf({ 'a.png': pngOf(90), 'b.txt': 'x' }));
+    expect(res.status).toBe(201);
+    expect(Object.keys(res.json).sort()).toEqual(Object.keys(schema.properties).sort());
+    expect(schema.additionalProperties).toBe(false);
   });
 });
