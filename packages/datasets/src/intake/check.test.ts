@@ -87,6 +87,26 @@ describe('checkImage', () => {
     }
   });
 
+  it('accepts the smallest images and a JPEG with stray bytes between segments, as the decoder does', async () => {
+    const one = sharp({ create: { width: 1, height: 1, channels: 3, background: '#123456' } });
+    for (const bytes of [
+      await one.clone().png().toBuffer(),
+      await one.clone().jpeg().toBuffer(),
+      await one.clone().webp().toBuffer(),
+      await one.clone().webp({ lossless: true }).toBuffer(),
+    ])
+      expect(await checkImage(bytes, DEFAULT_LIMITS)).toBeNull();
+    // libjpeg skips "extraneous bytes before marker" with a warning; so does the header reader.
+    const jpeg = good['jpeg baseline'] as Buffer;
+    const app0 = 4 + jpeg.readUInt16BE(4); // SOI (2) + APP0 (2 + its length)
+    const stray = Buffer.concat([
+      jpeg.subarray(0, app0),
+      Buffer.from([0x00, 0x12]),
+      jpeg.subarray(app0),
+    ]);
+    expect(await checkImage(stray, DEFAULT_LIMITS)).toBeNull();
+  });
+
   it('names what is wrong with files that are not images', async () => {
     const gif = await gradient(8, 8).gif().toBuffer();
     const cases: Array<[string, Uint8Array, string]> = [

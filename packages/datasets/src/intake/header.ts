@@ -161,10 +161,12 @@ function readJpeg(b: Uint8Array): HeaderReading {
   let at = 2;
   let size: { width: number; height: number } | null = null;
   while (at < n) {
-    if (b[at] !== 0xff)
-      return bad(
-        `corrupt JPEG: expected a marker at byte ${at}, found 0x${(b[at] as number).toString(16)}`,
-      );
+    if (b[at] !== 0xff) {
+      // Stray bytes before a marker: libjpeg warns ("extraneous bytes") and reads on, so do we.
+      const next = b.indexOf(0xff, at);
+      if (next < 0) break;
+      at = next;
+    }
     while (at < n && b[at] === 0xff) at++; // fill bytes
     if (at >= n) break;
     const marker = b[at] as number;
@@ -222,8 +224,10 @@ function readWebp(b: Uint8Array): HeaderReading {
   const declared = u32le(b, 4) + 8;
   if (declared > n)
     return bad(`cut short: the WebP's RIFF header declares ${declared} bytes, the file has ${n}`);
-  if (n < 30) return bad(`cut short: ${n} bytes end inside the WebP header`);
-  const chunk = ascii(b, 12, 16);
+  const chunk = n >= 16 ? ascii(b, 12, 16) : '';
+  // The bytes each first chunk needs to say the size: VP8L's 5, VP8's and VP8X's 10.
+  if (n < (chunk === 'VP8L' ? 25 : 30))
+    return bad(`cut short: ${n} bytes end inside the WebP header`);
   const at = 20;
   let width: number;
   let height: number;
