@@ -51,9 +51,15 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
     await mkdir(dirname(join(folder, f)), { recursive: true });
     await writeFile(join(folder, f), gradientPng(8 + i));
   }
+  // A text file with an image's name: left out of the version, and named on the page.
+  await writeFile(join(folder, 'sad', 'notes.png'), 'not a picture\n');
   await page.locator('input[webkitdirectory]').setInputFiles(folder);
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await expect(page.getByRole('link', { name: 'v1' })).toBeVisible();
+  await expect(page.locator('[data-upload-report]')).toContainText(
+    'sad/notes.png: not a PNG, JPEG or WebP image: it is text (starting "not a picture")',
+  );
+  await page.getByRole('button', { name: 'Dismiss' }).click();
   const [version] = await server.sql`
     select v.file_count, v.manifest->'classes' as classes, v.dvc_md5 from dataset_versions v
     join datasets d on d.id = v.dataset_id where d.name = 'faces'`;

@@ -92,7 +92,17 @@ export async function getVersion(home: string, hash: string): Promise<DatasetMan
       cause: err,
     });
   }
-  const parsed = datasetManifestSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new AppError(
+      'INTERNAL',
+      `dataset version manifest ${path} is not JSON (${(err as Error).message}); import or fetch the version again`,
+      { cause: err },
+    );
+  }
+  const parsed = datasetManifestSchema.safeParse(json);
   if (!parsed.success) {
     throw new AppError(
       'INTERNAL',

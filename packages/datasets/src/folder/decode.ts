@@ -1,20 +1,8 @@
 import sharp from 'sharp';
 import type { FitPolicy } from '../hash/manifest.ts';
+import { checkImage, decoderReason, type ImageLimits } from '../intake/check.ts';
 
-/** Decompression-bomb guards: a small file can declare a huge canvas, so both are capped. */
-export interface ImageLimits {
-  /** Largest file read, in bytes. */
-  maxFileBytes: number;
-  /** Largest width * height decoded (sharp's `limitInputPixels`). */
-  maxPixels: number;
-}
-
-export const DEFAULT_LIMITS: ImageLimits = {
-  maxFileBytes: 64 * 1024 * 1024,
-  maxPixels: 40_000_000,
-};
-
-const FORMATS = new Set(['png', 'jpeg', 'webp']);
+export { checkImage, DEFAULT_LIMITS, type ImageLimits } from '../intake/check.ts';
 
 /** sharp's `fit` for each policy: cover crops the centre, contain letterboxes in black, fill stretches. */
 const SHARP_FIT = { 'center-crop': 'cover', pad: 'contain', stretch: 'fill' } as const;
@@ -22,30 +10,6 @@ const SHARP_FIT = { 'center-crop': 'cover', pad: 'contain', stretch: 'fill' } as
 function sharpInput(bytes: Uint8Array, limits: ImageLimits) {
   // failOn 'truncated' turns a cut-off file into an error instead of a grey-filled image.
   return sharp(bytes, { limitInputPixels: limits.maxPixels, failOn: 'truncated' });
-}
-
-/**
- * Checks a file is a whole, decodable PNG/JPEG/WebP within the limits, by decoding every
- * pixel (headers alone don't reveal truncation). Returns the reason it is not, or null.
- */
-export async function checkImage(bytes: Uint8Array, limits: ImageLimits): Promise<string | null> {
-  if (bytes.byteLength > limits.maxFileBytes) {
-    return `file is ${bytes.byteLength} bytes, over the ${limits.maxFileBytes}-byte limit`;
-  }
-  try {
-    // Headers only, without the pixel limit, so a bomb is reported as one rather than as unreadable.
-    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-    if (!meta.format || !FORMATS.has(meta.format)) {
-      return `format ${meta.format ?? 'unknown'} is not PNG, JPEG or WebP`;
-    }
-    if ((meta.width ?? 0) * (meta.height ?? 0) > limits.maxPixels) {
-      return `image is ${meta.width}x${meta.height}, over the ${limits.maxPixels}-pixel limit`;
-    }
-    await sharpInput(bytes, limits).raw().toBuffer();
-    return null;
-  } catch (err) {
-    return `not a readable image: ${(err as Error).message}`;
-  }
 }
 
 /**
@@ -69,7 +33,13 @@ export async function decodeImage(
     .toColourspace('srgb')
     .removeAlpha()
     .raw()
-    .toBuffer({ resolveWithObject: true });
+    .toBuffer({ resolveWithObject: true })
+    .catch(async (err: Error) => {
+      // sharp's message can be empty after its prefix ("corrupt header:"); say what is wrong.
+      throw new Error((await checkImage(bytes, limits)) ?? decoderReason('image', err.message), {
+        cause: err,
+      });
+    });
   if (info.width !== resolution || info.height !== resolution || info.channels !== 3) {
     throw new Error(
       `decoded to ${info.width}x${info.height}x${info.channels}, expected ${resolution}x${resolution}x3`,

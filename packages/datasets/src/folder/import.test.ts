@@ -139,14 +139,22 @@ describe('importFolder', () => {
     expect(held.count).toBe(3);
   });
 
-  it('refuses a folder that mixes top-level and subfolder images, naming both', async () => {
+  it('refuses a folder that mixes top-level and subfolder images, listing the top-level files', async () => {
     const dir = tmp('anneal-mixed-');
     mkdirSync(join(dir, 'cats'));
+    mkdirSync(join(dir, 'dogs'));
     writeFileSync(join(dir, 'top.png'), png);
+    writeFileSync(join(dir, 'also-top.webp'), webp);
     writeFileSync(join(dir, 'cats', 'c.png'), png);
-    await expect(importFolder(dir, { home: tmp('anneal-home-') })).rejects.toThrow(
-      /"top\.png".*"cats\/c\.png"/,
+    writeFileSync(join(dir, 'cats', 'c2.png'), png);
+    writeFileSync(join(dir, 'dogs', 'd.jpg'), jpeg);
+    const home = tmp('anneal-home-');
+    const err = (await importFolder(dir, { home }).catch((e: Error) => e)) as Error;
+    expect(err.message).toBe(
+      'folder mixes labelled and unlabelled images: 2 at the top level: "also-top.webp", "top.png"; ' +
+        '3 in class subfolders: cats/ (2), dogs/ (1); put every image in a subfolder (labels) or none',
     );
+    expect(existsSync(join(home, 'datasets'))).toBe(false);
   });
 
   describe('bad files', () => {
@@ -180,8 +188,10 @@ describe('importFolder', () => {
       expect(skipped['escape.png']).toMatch(/outside the folder/);
       expect(skipped.up).toMatch(/outside the folder/);
       expect(skipped['back\\slash.png']).toMatch(/portable/);
-      expect(skipped['notes.png']).toMatch(/not a readable image/);
-      expect(skipped['truncated.png']).toMatch(/not a readable image/);
+      expect(skipped['notes.png']).toBe(
+        'not a PNG, JPEG or WebP image: it is text (starting "this is text, not a PNG")',
+      );
+      expect(skipped['truncated.png']).toMatch(/^cut short: the IDAT chunk at byte \d+ needs/);
     });
 
     it('with strict, fails naming every bad file and writes nothing', async () => {
@@ -213,13 +223,16 @@ describe('importFolder', () => {
       limits: { maxPixels: 1_000_000 },
     });
     expect(report.skipped.map((s) => s.relpath)).toEqual(['bomb.png']);
-    expect(report.skipped[0]?.reason).toMatch(/image is 3000x3000, over the 1000000-pixel limit/);
+    expect(report.skipped[0]?.reason).toBe('image is 3000x3000 px, over the 1,000,000 px limit');
     const small = await importFolder(dir, {
       home: tmp('anneal-home-'),
       limits: { maxFileBytes: png.byteLength },
     });
     expect(small.skipped).toEqual([
-      { relpath: 'bomb.png', reason: expect.stringMatching(/over the \d+-byte limit/) },
+      {
+        relpath: 'bomb.png',
+        reason: `file is ${bomb.byteLength.toLocaleString('en-US')} bytes, over the ${png.byteLength.toLocaleString('en-US')}-byte limit`,
+      },
     ]);
   });
 });

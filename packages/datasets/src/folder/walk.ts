@@ -4,6 +4,7 @@ import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import { compareCodePoints } from '../hash/dvc.ts';
 import { relpathSchema } from '../hash/manifest.ts';
 import { IMAGE_EXTENSIONS } from '../hash/version.ts';
+import type { Refusal } from '../intake/screen.ts';
 
 export { IMAGE_EXTENSIONS };
 
@@ -15,10 +16,7 @@ export interface Candidate {
   size: number;
 }
 
-export interface Refusal {
-  relpath: string;
-  reason: string;
-}
+export type { Refusal };
 
 export interface Walk {
   candidates: Candidate[];

@@ -14,6 +14,32 @@ export function isImageRelpath(relpath: string): boolean {
   return dot > 0 && IMAGE_EXTENSIONS.has(name.slice(dot).toLowerCase());
 }
 
+/** Files named in a message: all of them up to `max`, then how many more. */
+function listed(relpaths: readonly string[], max: number): string {
+  const shown = relpaths.slice(0, max).map((r) => `"${r}"`);
+  if (relpaths.length > max) shown.push(`and ${relpaths.length - max} more`);
+  return shown.join(', ');
+}
+
+/**
+ * Why a layout with images both at the top level and in subfolders is refused, naming the
+ * top-level images (the ones to move or delete) and the class folders they sit beside.
+ */
+function mixedLayoutMessage(top: readonly string[], nested: readonly string[]): string {
+  const perClass = new Map<string, number>();
+  for (const r of nested) {
+    const cls = r.split('/')[0] as string;
+    perClass.set(cls, (perClass.get(cls) ?? 0) + 1);
+  }
+  const classes = [...perClass].map(([c, n]) => `${c}/ (${n})`);
+  const more = classes.length > 20 ? `, and ${classes.length - 20} more folders` : '';
+  return (
+    `folder mixes labelled and unlabelled images: ${top.length} at the top level: ${listed(top, 50)}; ` +
+    `${nested.length} in class subfolders: ${classes.slice(0, 20).join(', ')}${more}; ` +
+    'put every image in a subfolder (labels) or none'
+  );
+}
+
 /** Labels from first-level subfolders: every file in a subfolder, or none. */
 function labelsFor(relpaths: readonly string[]): {
   classes: string[];
@@ -22,12 +48,7 @@ function labelsFor(relpaths: readonly string[]): {
   const top = relpaths.filter((r) => !r.includes('/'));
   const nested = relpaths.filter((r) => r.includes('/'));
   if (nested.length === 0) return { classes: [], labelOf: () => undefined };
-  if (top.length > 0) {
-    throw new AppError(
-      'BAD_REQUEST',
-      `folder mixes labelled and unlabelled images: "${top[0]}" is at the top level but "${nested[0]}" is in a class subfolder; put every image in a subfolder (labels) or none`,
-    );
-  }
+  if (top.length > 0) throw new AppError('BAD_REQUEST', mixedLayoutMessage(top, nested));
   const classes = [...new Set(nested.map((r) => r.split('/')[0] as string))].sort();
   const index = new Map(classes.map((c, i) => [c, i]));
   return { classes, labelOf: (rel) => index.get(rel.split('/')[0] as string) };

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -71,6 +71,19 @@ describe('materialize', () => {
     expect(statSync(file).mtimeMs).toBe(before);
     const other = await materialize(shapesRef, { resolution: 12, home: h });
     expect(other.cached).toBe(false);
+  });
+
+  it('rebuilds a cache whose manifest is damaged instead of failing on it', async () => {
+    const h = home();
+    const first = await materialize(shapesRef, { resolution: 8, home: h });
+    const path = join(first.dir, 'manifest.json');
+    writeFileSync(path, readFileSync(path, 'utf8').slice(0, 40)); // cut short
+    const again = await materialize(shapesRef, { resolution: 8, home: h });
+    expect(again.cached).toBe(false);
+    expect(again.manifest).toEqual(first.manifest);
+    writeFileSync(path, '{"format": "something else"}');
+    expect((await materialize(shapesRef, { resolution: 8, home: h })).cached).toBe(false);
+    expect((await materialize(shapesRef, { resolution: 8, home: h })).cached).toBe(true);
   });
 
   it('lets two concurrent runs race: one writes, the other keeps its result, no temp left', async () => {

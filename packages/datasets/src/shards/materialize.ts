@@ -49,20 +49,28 @@ async function generate(
   return generateShapes(resolution, ref.options);
 }
 
-async function readManifest(dir: string): Promise<ShardManifest | null> {
+/**
+ * The cached shard manifest in `dir`: null when there is none, `{ corrupt }` naming why
+ * when it cannot be read (a disk error or an edit; the folder is only ever renamed into
+ * place complete), so the cache is rebuilt instead of failing every job on it.
+ */
+async function readManifest(dir: string): Promise<ShardManifest | null | { corrupt: string }> {
+  const path = join(dir, 'manifest.json');
   let text: string;
   try {
-    text = await readFile(join(dir, 'manifest.json'), 'utf8');
+    text = await readFile(path, 'utf8');
   } catch {
     return null;
   }
-  const parsed = shardManifestSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    throw new AppError(
-      'INTERNAL',
-      `shard manifest ${join(dir, 'manifest.json')} is invalid: ${parsed.error.message}`,
-    );
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { corrupt: `shard manifest ${path} is not JSON (${(err as Error).message})` };
   }
+  const parsed = shardManifestSchema.safeParse(json);
+  if (!parsed.success)
+    return { corrupt: `shard manifest ${path} is invalid: ${parsed.error.message}` };
   return parsed.data;
 }
 
@@ -89,7 +97,9 @@ export async function materialize(
   const dir = shardDir(home, hash, resolution);
 
   const existing = await readManifest(dir);
-  if (existing) return { dir, manifest: existing, cached: true };
+  if (existing && !('corrupt' in existing)) return { dir, manifest: existing, cached: true };
+  // A damaged cache is made again from the source, like a missing one.
+  if (existing) await rm(dir, { recursive: true, force: true });
 
   const data = await generate(ref, options, home);
   const parent = dirname(dir);
@@ -126,6 +136,7 @@ export async function materialize(
       const code = (err as NodeJS.ErrnoException).code;
       const theirs = code === 'ENOTEMPTY' || code === 'EEXIST' ? await readManifest(dir) : null;
       if (!theirs) throw err;
+      if ('corrupt' in theirs) throw new AppError('INTERNAL', theirs.corrupt, { cause: err });
       await rm(tmp, { recursive: true, force: true });
       return { dir, manifest: theirs, cached: true };
     }

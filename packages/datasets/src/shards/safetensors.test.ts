@@ -76,6 +76,21 @@ describe('safetensors', () => {
     );
   });
 
+  it('names an entry that is not an object instead of failing on it', () => {
+    const make = (header: object) => {
+      const json = Buffer.from(JSON.stringify(header));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.byteLength));
+      return Buffer.concat([len, json]);
+    };
+    expect(() => decodeSafetensors(make({ images: null }))).toThrow(
+      'safetensors: tensor "images" must be a JSON object',
+    );
+    expect(() => decodeSafetensors(make({ __metadata__: 'x' }))).toThrow(
+      'safetensors: __metadata__ must be a JSON object',
+    );
+  });
+
   it.skipIf(!hasNumpy)('parses with a hand-written numpy reader', () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-st-'));
     const path = join(dir, 'x.safetensors');

@@ -127,8 +127,12 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
   const spans: Array<{ name: string; begin: number; end: number }> = [];
   const tensors = new Map<string, Tensor>();
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new Error(
+        `safetensors: ${name === '__metadata__' ? '__metadata__' : `tensor "${name}"`} must be a JSON object`,
+      );
     if (name === '__metadata__') {
-      for (const [k, v] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string')
           throw new Error(`safetensors: __metadata__.${k} must be a string`);
         metadata[k] = v;

@@ -52,7 +52,12 @@ function makeFolder(perClass = 4): string {
   return root;
 }
 
-async function upload(root: string, perClass = 4, query = '') {
+async function upload(
+  root: string,
+  perClass = 4,
+  query = '',
+  extra: Record<string, Uint8Array<ArrayBuffer>> = {},
+) {
   const form = new FormData();
   for (const cls of ['cat', 'dog'])
     for (let i = 0; i < perClass; i++)
@@ -61,13 +66,18 @@ async function upload(root: string, perClass = 4, query = '') {
         new Blob([readFileSync(join(root, cls, `${i}.png`))]),
         `pets/${cls}/${i}.png`,
       );
+  for (const [path, bytes] of Object.entries(extra)) form.append('files', new Blob([bytes]), path);
   const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/pets/versions${query}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${owner.token}` },
     body: form,
   });
   expect(res.status).toBe(201);
-  return (await res.json()) as { id: string; contentHash: string };
+  return (await res.json()) as {
+    id: string;
+    contentHash: string;
+    skipped: { relpath: string; reason: string }[];
+  };
 }
 
 function startAgent(token: string, home: string) {
@@ -130,7 +140,14 @@ afterAll(async () => {
 describe('train jobs on uploaded dataset versions', () => {
   it('a folder uploaded through REST has the hash a local import gives; an agent fetches it by sha256, caches it and trains on it; a corrupt cache is re-fetched and a truncated download is refused by name', async () => {
     const folder = makeFolder();
-    const version = await upload(folder);
+    // Files an agent could not decode are left out at upload (and named), so the version is
+    // the clean folder's and training does not fail on them.
+    const cut = new Uint8Array(png(1, 2, 3, 4));
+    const version = await upload(folder, 4, '', {
+      'pets/dog/cut.png': cut.subarray(0, cut.length - 20),
+      'pets/cat/notes.png': new TextEncoder().encode('not a picture'),
+    });
+    expect(version.skipped.map((s) => s.relpath)).toEqual(['cat/notes.png', 'dog/cut.png']);
     const local = await importFolder(folder, { home: temp('anneal-import-') });
     expect(version.contentHash).toBe(local.ref.hash);
 

@@ -90,6 +90,16 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Moves a file the caller has already hashed into place by rename. The file must be under
+   * `root` (a staging folder in tmp/) and must not change after it was hashed.
+   */
+  async adopt(path: string, sha256: string): Promise<void> {
+    const final = this.pathOf(sha256);
+    await mkdir(join(final, '..'), { recursive: true });
+    await rename(path, final);
+  }
+
   async open(sha256: string): Promise<{ stream: Readable; size: number }> {
     const path = this.pathOf(sha256);
     const info = await stat(path).catch(() => null);

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { AppError } from '@anneal/core';
 import {
   type DatasetManifest,
@@ -6,6 +7,7 @@ import {
   isImageRelpath,
   versionOfFiles,
 } from '@anneal/datasets/hash';
+import { screenImages } from '@anneal/datasets/intake';
 import type { Db } from '@anneal/db/client';
 import {
   agents,
@@ -19,10 +21,10 @@ import {
 import { modelSourceSchema } from '@anneal/protocol';
 import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { normalizeArtifactPath } from '../artifacts/artifact-path.ts';
+import type { BlobStore } from '../artifacts/blob-store.ts';
 import { getProject } from '../projects/projects.ts';
 import { BUILTIN_DATASETS } from './builtin.ts';
-import type { HashedFile } from './receive-upload.ts';
+import type { StagedUpload } from './receive-upload.ts';
 
 export const datasetNameSchema = z
   .string()
@@ -40,43 +42,92 @@ export const splitOptionsSchema = z.object({
   /** How images become squares when an agent materializes the version. */
   fit: fitPolicySchema.default('center-crop'),
   description: z.string().max(2000).optional(),
+  /** Refuse the whole upload, naming every bad file, instead of skipping bad files. */
+  strict: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('true: refuse the whole upload if any image file is refused (default: skip it)'),
 });
 
+/** A file kept out of a version, and why: the per-file report of an upload. */
+export const refusalSchema = z.object({ relpath: z.string(), reason: z.string() });
+
 /**
- * Records an immutable version from files already in the blob store. Uploading the same
- * content as the latest version returns that version instead of a duplicate.
+ * An uploaded file's path, or BAD_REQUEST naming it: absolute paths, `..`, `.` and empty
+ * segments, and control characters refuse the whole upload (an attack or a broken zip, not
+ * a bad image). Other names that are not portable (a backslash) are refused per file by the
+ * screen, as in a folder import. Names are taken as sent: no percent-decoding.
+ */
+function uploadPath(raw: string): string {
+  const refuse = (why: string) =>
+    new AppError('BAD_REQUEST', `files: ${JSON.stringify(raw)} cannot be a dataset path: ${why}`);
+  if (raw.length === 0 || raw.length > 1024) throw refuse('must be 1 to 1024 characters');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(raw)) throw refuse('control characters are not allowed');
+  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) throw refuse('it is absolute');
+  if (raw.split('/').some((s) => s === '' || s === '.' || s === '..'))
+    throw refuse('empty, "." and ".." segments are not allowed');
+  return raw;
+}
+
+/**
+ * A zip of a folder has one top folder; its files belong at the dataset's root, unless
+ * that folder is the only level (then it names the images' one class).
+ */
+function stripCommonRoot<F extends { relpath: string }>(files: F[]): F[] {
+  const tops = new Set(files.map((f) => (f.relpath.includes('/') ? f.relpath.split('/')[0] : '')));
+  if (tops.size !== 1 || tops.has('')) return files;
+  const [top] = tops;
+  const stripped = files.map((f) => ({ ...f, relpath: f.relpath.slice(`${top}/`.length) }));
+  // Only images decide: a README beside the class folders is not a top-level image.
+  const images = stripped.filter((f) => isImageRelpath(f.relpath));
+  return images.every((f) => f.relpath.includes('/')) ? stripped : files;
+}
+
+/**
+ * Records an immutable version from an upload. Every image is decoded first, with the
+ * rules of a local folder import (@anneal/datasets/intake): files that are not images by
+ * extension are ignored, image files that cannot be decoded or break a limit are skipped
+ * and reported by name (or, with `strict`, refuse the whole upload). Only the accepted
+ * files move into the blob store. Uploading the same content as the latest version
+ * returns that version instead of a duplicate.
  */
 export async function createDatasetVersion(
   db: Db,
+  store: BlobStore,
   orgId: string,
   userId: string,
   projectId: string,
   name: string,
-  files: HashedFile[],
+  upload: StagedUpload,
   options: z.infer<typeof splitOptionsSchema>,
 ) {
   await getProject(db, orgId, projectId);
-  if (files.length === 0) throw new AppError('BAD_REQUEST', 'files: the upload holds no files');
+  if (upload.files.length === 0)
+    throw new AppError('BAD_REQUEST', 'files: the upload holds no files');
   const seen = new Set<string>();
-  const normalized = files.map((f) => {
-    const path = normalizeArtifactPath(f.path);
-    if (seen.has(path)) throw new AppError('BAD_REQUEST', `files: "${path}" appears twice`);
-    seen.add(path);
-    return { ...f, path };
+  const offered = stripCommonRoot(
+    upload.files.map((f) => {
+      const relpath = uploadPath(f.path);
+      if (seen.has(relpath)) throw new AppError('BAD_REQUEST', `files: "${relpath}" appears twice`);
+      seen.add(relpath);
+      return { relpath, size: f.size, tmp: f.tmp, read: () => readFile(f.tmp) };
+    }),
+  );
+  // The manifest and hash come from @anneal/datasets too, so an agent's import of the same
+  // folder makes the same version.
+  const { accepted, skipped, ignored } = await screenImages(offered, {
+    strict: options.strict,
+    source: 'the upload',
   });
-  // Only images are part of a version, as in `anneal import` of the same folder: the
-  // manifest and hash come from @anneal/datasets, so an agent's import hashes alike.
-  const images = normalized.filter((f) => isImageRelpath(f.path));
-  const ignored = normalized.filter((f) => !isImageRelpath(f.path)).map((f) => f.path);
-  if (images.length === 0)
-    throw new AppError(
-      'BAD_REQUEST',
-      `files: the upload holds no PNG, JPEG or WebP images (ignored: ${ignored.slice(0, 5).join(', ')})`,
-    );
   const { manifest, hash } = versionOfFiles(
-    images.map(({ path, ...digest }) => ({ relpath: path, ...digest })),
+    accepted.map(({ relpath, sha256, md5, size }) => ({ relpath, sha256, md5, size })),
     { fit: options.fit, heldOutFraction: options.heldout, seed: options.seed },
   );
+  // Bytes first, then the row: a version never names a file the store lacks.
+  for (const f of accepted) await store.adopt(f.tmp, f.sha256);
+  const report = { skipped, ignored };
   return db.transaction(async (tx) => {
     await tx
       .insert(datasets)
@@ -96,7 +147,7 @@ export async function createDatasetVersion(
       .limit(1);
     // The hash covers labels, the held-out split and the fit policy, not just the bytes.
     if (latest && latest.contentHash === hash)
-      return { created: false, datasetId: dataset.id, ignored, ...summary(latest) };
+      return { created: false, datasetId: dataset.id, ...summary(latest), ...report };
     const [row] = await tx
       .insert(datasetVersions)
       .values({
@@ -112,7 +163,7 @@ export async function createDatasetVersion(
       })
       .returning();
     if (!row) throw new AppError('INTERNAL', 'could not create the dataset version');
-    return { created: true, datasetId: dataset.id, ignored, ...summary(row) };
+    return { created: true, datasetId: dataset.id, ...summary(row), ...report };
   });
 }
 

@@ -8,6 +8,7 @@ import {
   datasetNameSchema,
   getDatasetVersion,
   listDatasets,
+  refusalSchema,
   splitOptionsSchema,
 } from '../../domain/datasets/versions.ts';
 import { defineRoute, type RestContext } from '../route.ts';
@@ -54,28 +55,44 @@ export const datasetRoutes = [
     access: 'editor',
     tag: 'datasets',
     summary:
-      'Create an immutable version by upload: a zip, or multipart files named by relative path. Folders name labels.',
+      'Create an immutable version by upload: a zip, or multipart files named by relative path. Folders name labels. Every image is decoded first: files that are not PNG, JPEG or WebP by extension are ignored; image files that cannot be decoded or exceed a limit are skipped and listed with the reason (with strict=true, the upload is refused with 400 naming every one).',
     params: z.object({ projectId: z.uuid(), name: datasetNameSchema }),
     query: splitOptionsSchema,
     body: 'stream',
     bodyTypes: ['application/zip', 'multipart/form-data'],
     response: {
       status: 201,
-      description: 'The version (200 with created=false when identical to the latest)',
-      schema: versionSummary.extend({ created: z.boolean() }),
+      description:
+        'The version (200 with created=false when identical to the latest), with the files skipped and ignored',
+      schema: versionSummary.extend({
+        datasetId: z.uuid(),
+        createdAt: z.iso.datetime(),
+        created: z.boolean(),
+        skipped: z
+          .array(refusalSchema)
+          .describe('Image files left out of the version, each with the reason'),
+        ignored: z
+          .array(z.string())
+          .describe('Files that are not PNG, JPEG or WebP by extension; not read'),
+      }),
     },
     handle: async (ctx, { params, query, body }) => {
-      const files = await receiveDatasetUpload(body, ctx.store, ctx.config.uploadLimit);
-      const version = await createDatasetVersion(
-        ctx.db,
-        ctx.principal.orgId,
-        ctx.principal.userId,
-        params.projectId,
-        params.name,
-        files,
-        query,
-      );
-      return { status: version.created ? 201 : 200, json: version };
+      const upload = await receiveDatasetUpload(body, ctx.store, ctx.config.uploadLimit);
+      try {
+        const version = await createDatasetVersion(
+          ctx.db,
+          ctx.store,
+          ctx.principal.orgId,
+          ctx.principal.userId,
+          params.projectId,
+          params.name,
+          upload,
+          query,
+        );
+        return { status: version.created ? 201 : 200, json: version };
+      } finally {
+        await upload.dispose();
+      }
     },
   }),
   defineRoute({

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../testing/harness.ts';
+import { pngOf } from '../../testing/images.ts';
 import { zipOf } from '../../testing/zip.ts';
 
 let h: Harness;
@@ -13,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-async function uploadZip(name: string, entries: Record<string, string>, query = '') {
+async function uploadZip(name: string, entries: Record<string, string | Uint8Array>, query = '') {
   const res = await fetch(
     `${h.url}/api/v1/projects/${projectId}/datasets/${name}/versions${query}`,
     {
@@ -34,19 +35,21 @@ describe('datasets', () => {
 
   it('creates immutable versions from a zip, with labels, split and DVC md5', async () => {
     const files = {
-      'pets/cat/1.png': 'c1',
-      'pets/cat/2.png': 'c2',
-      'pets/dog/1.png': 'd1',
+      'pets/cat/1.png': pngOf(1),
+      'pets/cat/2.png': pngOf(2),
+      'pets/dog/1.png': pngOf(3),
       '__MACOSX/x': 'junk',
     };
+    const sizeBytes = pngOf(1).length + pngOf(2).length + pngOf(3).length;
     const v1 = await uploadZip('pets', files, '?heldout=0.5&seed=3');
     expect(v1.status).toBe(201);
-    expect(v1.json).toMatchObject({ version: 1, fileCount: 3, sizeBytes: 6, created: true });
+    expect(v1.json).toMatchObject({ version: 1, fileCount: 3, sizeBytes, created: true });
+    expect(v1.json).toMatchObject({ skipped: [], ignored: [] });
     expect(v1.json.dvcMd5).toMatch(/^[a-f0-9]{32}\.dir$/);
     const same = await uploadZip('pets', files, '?heldout=0.5&seed=3');
     expect(same.status).toBe(200);
     expect(same.json).toMatchObject({ id: v1.json.id, created: false });
-    const v2 = await uploadZip('pets', { ...files, 'pets/dog/2.png': 'd2' });
+    const v2 = await uploadZip('pets', { ...files, 'pets/dog/2.png': pngOf(4) });
     expect(v2.json.version).toBe(2);
 
     const read = await h.api(token, 'GET', `/api/v1/dataset-versions/${v1.json.id}`);
@@ -67,7 +70,7 @@ describe('datasets', () => {
         headers: { authorization: `Bearer ${token}` },
       },
     );
-    expect(await bytes.text()).toBe('c1');
+    expect(new Uint8Array(await bytes.arrayBuffer())).toEqual(pngOf(1));
     expect(bytes.headers.get('content-disposition')).toContain('1.png');
 
     // Only files of that version, in the caller's organization, are served.
@@ -95,18 +98,18 @@ describe('datasets', () => {
 
   it('accepts a multipart folder upload and refuses bad input by name', async () => {
     const form = new FormData();
-    form.append('files', new Blob(['a']), 'digits/0/a.png');
-    form.append('files', new Blob(['b']), 'digits/1/b.png');
+    form.append('files', new Blob([pngOf(5)]), 'digits/0/a.png');
+    form.append('files', new Blob([pngOf(6)]), 'digits/1/b.png');
     const res = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/digits/versions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },
       body: form,
     });
     expect(res.status).toBe(201);
-    expect((await uploadZip('mnist', { 'a.png': 'x' })).json.error.message).toMatch(
+    expect((await uploadZip('mnist', { 'a.png': pngOf(7) })).json.error.message).toMatch(
       /^path\.name: .*built-in/,
     );
-    expect((await uploadZip('ok', { '../evil.png': 'x' })).status).toBe(400);
+    expect((await uploadZip('ok', { '../evil.png': pngOf(8) })).status).toBe(400);
     const notZip = await fetch(`${h.url}/api/v1/projects/${projectId}/datasets/x/versions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/zip' },

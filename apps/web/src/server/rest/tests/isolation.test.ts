@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../testing/harness.ts';
+import { pngOf } from '../../testing/images.ts';
 
 let h: Harness;
 let a: Awaited<ReturnType<Harness['user']>>;
@@ -19,7 +20,7 @@ beforeAll(async () => {
     'content-type': 'application/octet-stream',
   });
   const form = new FormData();
-  form.append('file', new Blob(['pixels']), 'cat/1.png');
+  form.append('file', new Blob([pngOf(1)]), 'cat/1.png'); // uploads decode every image
   const res = await fetch(`${h.url}/api/v1/projects/${projectA}/datasets/pets/versions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${a.token}` },

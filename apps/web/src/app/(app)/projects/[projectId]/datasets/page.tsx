@@ -9,8 +9,23 @@ import { Icon } from '../../../../../ui/icons.tsx';
 import { useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
+/** What an upload answers beside the version: files left out, and why (REST's report). */
+interface UploadReport {
+  name: string;
+  version: number;
+  created: boolean;
+  skipped: { relpath: string; reason: string }[];
+  ignored: string[];
+}
+
 /** Uploads a zip or a whole folder (multipart, each file named by its relative path). */
-function UploadForm({ projectId, onDone }: { projectId: string; onDone: () => void }) {
+function UploadForm({
+  projectId,
+  onDone,
+}: {
+  projectId: string;
+  onDone: (report?: UploadReport) => void;
+}) {
   const [name, setName] = useState('');
   const [heldout, setHeldout] = useState('0.1');
   const [files, setFiles] = useState<File[]>([]);
@@ -38,7 +53,7 @@ function UploadForm({ projectId, onDone }: { projectId: string; onDone: () => vo
     setBusy(false);
     if (!res.ok)
       return setError(((await res.json()) as { error: { message: string } }).error.message);
-    onDone();
+    onDone({ name, ...((await res.json()) as Omit<UploadReport, 'name'>) });
   }
   return (
     <form className="card card-pad form" onSubmit={submit}>
@@ -99,16 +114,62 @@ function UploadForm({ projectId, onDone }: { projectId: string; onDone: () => vo
             : 'Nothing chosen yet'}
         </div>
       </div>
-      {error && <div className="error">{error}</div>}
+      {error && (
+        // A refused upload lists one file per line.
+        <div className="error" style={{ whiteSpace: 'pre-wrap' }}>
+          {error}
+        </div>
+      )}
       <div className="row">
         <button className="btn btn-primary" type="submit" disabled={busy}>
           {busy ? 'Uploading…' : 'Upload'}
         </button>
-        <button className="btn" type="button" onClick={onDone}>
+        <button className="btn" type="button" onClick={() => onDone()}>
           Cancel
         </button>
       </div>
     </form>
+  );
+}
+
+/** Files an upload left out, by name with the reason, so a browser user sees what a REST caller gets. */
+function UploadNotice({ report, onClose }: { report: UploadReport; onClose: () => void }) {
+  const { skipped, ignored } = report;
+  const shown = skipped.slice(0, 20);
+  return (
+    <div className="notice" data-upload-report>
+      <div className="row">
+        <b>
+          {report.name} v{report.version}
+          {report.created ? '' : ' (unchanged: same content as the latest version)'}
+        </b>
+        <span className="spacer" />
+        <button className="btn" type="button" onClick={onClose}>
+          Dismiss
+        </button>
+      </div>
+      {skipped.length > 0 && (
+        <>
+          <p>
+            {skipped.length} image file(s) were left out because they cannot be decoded or break a
+            limit:
+          </p>
+          <ul>
+            {shown.map((s) => (
+              <li key={s.relpath}>
+                <code>{s.relpath}</code>: {s.reason}
+              </li>
+            ))}
+            {skipped.length > shown.length && <li>and {skipped.length - shown.length} more</li>}
+          </ul>
+        </>
+      )}
+      {ignored.length > 0 && (
+        <p className="muted small">
+          {ignored.length} file(s) that are not PNG, JPEG or WebP were ignored.
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -118,6 +179,7 @@ export default function DatasetsPage() {
   const queryClient = useQueryClient();
   const { canEdit } = useMe();
   const [uploading, setUploading] = useState(false);
+  const [report, setReport] = useState<UploadReport | null>(null);
   const data = useQuery(trpc.datasets.list.queryOptions({ projectId }));
   const d = data.data;
   return (
@@ -136,14 +198,18 @@ export default function DatasetsPage() {
       {uploading && (
         <UploadForm
           projectId={projectId}
-          onDone={() => {
+          onDone={(done) => {
             setUploading(false);
+            // Only worth a notice when something was left out or nothing changed.
+            if (done && (done.skipped.length > 0 || done.ignored.length > 0 || !done.created))
+              setReport(done);
             void queryClient.invalidateQueries({
               queryKey: trpc.datasets.list.queryKey({ projectId }),
             });
           }}
         />
       )}
+      {report && <UploadNotice report={report} onClose={() => setReport(null)} />}
       <div className="grid grid-2">
         {d?.builtin.map((b) => (
           <div key={b.name} className="card card-pad">
