@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { jobs, modelVersions, runs, tokens } from '@anneal/db/schema';
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { TestAgent } from '../gateway/test-agent.ts';

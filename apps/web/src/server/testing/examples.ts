@@ -1,5 +1,18 @@
 import type { z } from 'zod';
 
+/** The parts of zod 4's schema definitions this walks. */
+interface ZodDef {
+  type: string;
+  shape: Record<string, z.ZodType>;
+  innerType: z.ZodType;
+  in: z.ZodType;
+  format?: string;
+  entries: Record<string, unknown>;
+  values: unknown[];
+  element: z.ZodType;
+  options: z.ZodType[];
+}
+
 /**
  * Builds a valid input for a zod schema from fixtures named by field, so a test can call
  * every procedure and route without knowing them one by one. Ids come only from
@@ -19,11 +32,11 @@ export function exampleOf(
     used.add(field);
     return fixtures[field];
   }
-  const def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+  const def = (schema as unknown as { _zod: { def: ZodDef } })._zod.def;
   switch (def.type) {
     case 'object': {
       const out: Record<string, unknown> = {};
-      for (const [key, child] of Object.entries(def.shape as Record<string, z.ZodType>)) {
+      for (const [key, child] of Object.entries(def.shape)) {
         const childType = (child as unknown as { _zod: { def: { type: string } } })._zod.def.type;
         // Optional fields are left out unless a fixture names them: those are the body ids
         // (parentRunId, datasetVersionId, ...) every request must resolve in its own org.
@@ -56,9 +69,9 @@ export function exampleOf(
     case 'boolean':
       return true;
     case 'enum':
-      return Object.values(def.entries as Record<string, unknown>)[0];
+      return Object.values(def.entries)[0];
     case 'literal':
-      return (def.values as unknown[])[0];
+      return def.values[0];
     case 'array': {
       const item = exampleOf(def.element, fixtures, used, field);
       return firstValid(schema, field, [[], [item], [item, item]]);
@@ -66,7 +79,7 @@ export function exampleOf(
     case 'record':
       return {};
     case 'union': {
-      for (const option of def.options as z.ZodType[]) {
+      for (const option of def.options) {
         const value = exampleOf(option, fixtures, used, field);
         if (schema.safeParse(value).success) return value;
       }
