@@ -110,5 +110,5 @@ export async function authorizeAgent(
   const raw = (input as Record<string, unknown> | null | undefined)?.[grant.field];
   const id = uuid.safeParse(raw);
   if (!id.success || !(await grant.allowed(db, principal.credentialId, id.data)))
-    throw new AppError('FORBIDDEN', grant.refusal(String(raw)));
+    throw new AppError('FORBIDDEN', grant.refusal(id.success ? id.data : 'that is not a uuid'));
 }
