@@ -109,6 +109,7 @@ export async function authorizeAgent(
   const grant = GRANTS[access.agent];
   const raw = (input as Record<string, unknown> | null | undefined)?.[grant.field];
   const id = uuid.safeParse(raw);
-  if (!id.success || !(await grant.allowed(db, principal.credentialId, id.data)))
-    throw new AppError('FORBIDDEN', grant.refusal(id.success ? id.data : 'that is not a uuid'));
+  if (!id.success) throw new AppError('BAD_REQUEST', `${grant.field}: expected a uuid`);
+  if (!(await grant.allowed(db, principal.credentialId, id.data)))
+    throw new AppError('FORBIDDEN', grant.refusal(id.data));
 }
