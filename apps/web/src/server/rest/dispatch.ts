@@ -2,9 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '@anneal/core';
 import type { z } from 'zod';
-import { authorize } from '../auth/access.ts';
+import { authorize, authorizeAgent } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
-import { agentMayWriteRun } from '../domain/jobs/leases.ts';
 import { readJsonBody } from '../http/body.ts';
 import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
 import type { Services } from '../services.ts';
@@ -36,7 +35,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The REST API: match, authenticate, authorize (the one role check), validate, handle. */
+/** The REST API: match, authenticate, authorize (the layer tRPC uses too), validate, handle. */
 export function createRestHandler(services: Services, routes: RestRoute[] = restRoutes) {
   const match = compileRoutes(routes);
   const openapi = JSON.stringify(openApiDocument(routes, '0.1.0'));
@@ -54,9 +53,13 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
       if (found === 'method-not-allowed')
         throw new AppError('BAD_REQUEST', `${req.method} is not supported on ${url.pathname}`);
       const { route, params } = found;
+      // The one authorization layer (auth/access.ts), shared with tRPC: role and token kind
+      // before any input is read, then an agent token's lease on the id its grant names.
       const principal = authorize(await authenticate(services.db, req), route.access);
+      const pathParams = parse(route.params, params, 'path');
+      await authorizeAgent(services.db, principal, route.access, pathParams);
       const input = {
-        params: parse(route.params, params, 'path'),
+        params: pathParams,
         query: parse(route.query, Object.fromEntries(url.searchParams), 'query'),
         body:
           route.body === 'stream'
@@ -65,19 +68,6 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
               ? parse(route.body, await readJsonBody(req, services.config.jsonLimit), 'body')
               : undefined,
       };
-      // Agent tokens write only to runs of jobs leased to their agent; and they never
-      // create jobs or projects (those belong to people and API tokens).
-      if (principal?.via === 'agent' && req.method !== 'GET') {
-        const runId = (input.params as { runId?: unknown } | undefined)?.runId;
-        if (
-          typeof runId !== 'string' ||
-          !(await agentMayWriteRun(services.db, principal.credentialId, runId))
-        )
-          throw new AppError(
-            'FORBIDDEN',
-            'an agent token writes only to runs of jobs leased to its agent',
-          );
-      }
       const ctx: RestContext<typeof route.access> = {
         ...services,
         req,

@@ -1,19 +1,27 @@
 import { initTRPC } from '@trpc/server';
-import { type Access, authorize } from '../auth/access.ts';
+import { type Access, authorize, authorizeAgent } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
 import { asAppError, toTRPCError } from '../http/errors.ts';
 import type { TrpcContext } from './context.ts';
 
-const t = initTRPC.context<TrpcContext>().create({
-  errorFormatter({ shape, error }) {
-    const app = asAppError(error.cause ?? error);
-    return {
-      ...shape,
-      message: app.message,
-      data: { ...shape.data, appCode: app.code, stack: undefined },
-    };
-  },
-});
+/** Every procedure carries its access in its meta, where tests enumerating the router read it. */
+export interface ProcedureMeta {
+  access: Access;
+}
+
+const t = initTRPC
+  .context<TrpcContext>()
+  .meta<ProcedureMeta>()
+  .create({
+    errorFormatter({ shape, error }) {
+      const app = asAppError(error.cause ?? error);
+      return {
+        ...shape,
+        message: app.message,
+        data: { ...shape.data, appCode: app.code, stack: undefined },
+      };
+    },
+  });
 
 export const router = t.router;
 
@@ -24,17 +32,28 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
-/** Every procedure declares its access; `authorize` is the one place it is checked. */
-function withAccess<A extends Access>(access: A) {
-  return t.procedure.use(mapErrors).use(({ ctx, next }) => {
-    const principal = authorize(ctx.principal, access);
-    return next({
-      ctx: { ...ctx, principal: principal as A extends 'public' ? Principal | null : Principal },
+/**
+ * A procedure builder with its access declared; the same layer as REST (auth/access.ts)
+ * checks it before the input is parsed. Agent grants name an id field of the input, read
+ * here raw and checked as a uuid by the layer.
+ */
+export function procedure<A extends Access>(access: A) {
+  return t.procedure
+    .meta({ access })
+    .use(mapErrors)
+    .use(async ({ ctx, next, getRawInput }) => {
+      const principal = authorize(ctx.principal, access);
+      if (principal?.via === 'agent')
+        await authorizeAgent(ctx.db, principal, access, await getRawInput());
+      return next({
+        ctx: { ...ctx, principal: principal as A extends 'public' ? Principal | null : Principal },
+      });
     });
-  });
 }
 
-export const publicProcedure = withAccess('public');
-export const viewerProcedure = withAccess('viewer');
-export const editorProcedure = withAccess('editor');
-export const ownerProcedure = withAccess('owner');
+// The browser's API: people and API tokens by role; agent tokens are refused unless a
+// procedure grants them a leased resource through `procedure(...)`.
+export const publicProcedure = procedure('public');
+export const viewerProcedure = procedure({ role: 'viewer', agent: 'none' });
+export const editorProcedure = procedure({ role: 'editor', agent: 'none' });
+export const ownerProcedure = procedure({ role: 'owner', agent: 'none' });

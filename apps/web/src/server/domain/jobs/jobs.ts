@@ -147,6 +147,8 @@ export async function getJob(db: Db, orgId: string, jobId: string) {
 }
 
 export async function listJobs(db: Db, orgId: string, projectId?: string) {
+  // A project id from another organization is not found, not an empty list.
+  if (projectId) await getProject(db, orgId, projectId);
   return db
     .select(jobColumns)
     .from(jobs)

@@ -110,6 +110,8 @@ export async function registerVersion(
 }
 
 async function findModel(db: Db, orgId: string, projectId: string, name: string) {
+  // The project first, so a foreign or unknown project id is named like everywhere else.
+  await getProject(db, orgId, projectId);
   const [row] = await db
     .select({ model: registeredModels })
     .from(registeredModels)

@@ -1,6 +1,6 @@
 import { AppError } from '@anneal/core';
 import type { Db, Tx } from '@anneal/db/client';
-import { projects, RUN_STATUSES, runs } from '@anneal/db/schema';
+import { datasets, datasetVersions, projects, RUN_STATUSES, runs } from '@anneal/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject } from '../projects/projects.ts';
@@ -51,6 +51,21 @@ export async function createRun(
     const parent = await getRun(db, orgId, input.parentRunId);
     if (parent.projectId !== projectId)
       throw new AppError('BAD_REQUEST', 'parentRunId: the parent run belongs to another project');
+  }
+  // Every id in the body is resolved inside the caller's organization, as ids in paths are:
+  // another organization's version and an id that exists nowhere answer the same 404.
+  if (input.datasetVersionId) {
+    const [version] = await db
+      .select({ id: datasetVersions.id })
+      .from(datasetVersions)
+      .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+      .innerJoin(projects, eq(projects.id, datasets.projectId))
+      .where(and(eq(datasetVersions.id, input.datasetVersionId), eq(projects.orgId, orgId)));
+    if (!version)
+      throw new AppError(
+        'NOT_FOUND',
+        `datasetVersionId: no dataset version ${input.datasetVersionId}`,
+      );
   }
   const [row] = await db
     .insert(runs)

@@ -16,7 +16,7 @@ export const artifactRoutes = [
   defineRoute({
     method: 'PUT',
     path: '/runs/{runId}/artifacts/{path*}',
-    access: 'editor',
+    access: { role: 'editor', agent: 'write-leased-run' },
     tag: 'artifacts',
     summary: 'Upload an artifact (raw body); stored content-addressed by sha256',
     params: target,
@@ -44,7 +44,7 @@ export const artifactRoutes = [
   defineRoute({
     method: 'GET',
     path: '/runs/{runId}/artifacts',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'read-leased-run' },
     tag: 'artifacts',
     summary: 'List a run’s artifacts',
     params: z.object({ runId: z.uuid() }),
@@ -60,7 +60,7 @@ export const artifactRoutes = [
   defineRoute({
     method: 'GET',
     path: '/runs/{runId}/artifacts/{path*}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'read-leased-run' },
     tag: 'artifacts',
     summary: 'Download an artifact',
     params: target,

@@ -1,8 +1,6 @@
-import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
 import {
-  agentMayReadDatasetVersion,
   assertFileInVersion,
   createDatasetVersion,
   datasetNameSchema,
@@ -11,20 +9,8 @@ import {
   refusalSchema,
   splitOptionsSchema,
 } from '../../domain/datasets/versions.ts';
-import { defineRoute, type RestContext } from '../route.ts';
-
-/**
- * Agent tokens read a version only while a job leased to their agent trains on it: a
- * machine's token is not a key to every dataset of the organization.
- */
-async function checkAgentRead(ctx: RestContext<'viewer'>, versionId: string): Promise<void> {
-  if (ctx.principal.via !== 'agent') return;
-  if (!(await agentMayReadDatasetVersion(ctx.db, ctx.principal.credentialId, versionId)))
-    throw new AppError(
-      'FORBIDDEN',
-      `versionId: an agent token reads dataset version ${versionId} only while a job leased to its agent uses it`,
-    );
-}
+import { getProject } from '../../domain/projects/projects.ts';
+import { defineRoute } from '../route.ts';
 
 const versionSummary = z.object({
   id: z.uuid(),
@@ -40,7 +26,7 @@ export const datasetRoutes = [
   defineRoute({
     method: 'GET',
     path: '/projects/{projectId}/datasets',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'datasets',
     summary: 'List datasets: the built-ins (mnist, shapes) and stored ones with their versions',
     params: z.object({ projectId: z.uuid() }),
@@ -52,7 +38,7 @@ export const datasetRoutes = [
   defineRoute({
     method: 'POST',
     path: '/projects/{projectId}/datasets/{name}/versions',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'datasets',
     summary:
       'Create an immutable version by upload: a zip, or multipart files named by relative path. Folders name labels. Every image is decoded first: files that are not PNG, JPEG or WebP by extension are ignored; image files that cannot be decoded or exceed a limit are skipped and listed with the reason (with strict=true, the upload is refused with 400 naming every one).',
@@ -77,6 +63,8 @@ export const datasetRoutes = [
       }),
     },
     handle: async (ctx, { params, query, body }) => {
+      // The project is resolved before any byte is stored: another organization's id is 404.
+      await getProject(ctx.db, ctx.principal.orgId, params.projectId);
       const upload = await receiveDatasetUpload(body, ctx.store, ctx.config.uploadLimit);
       try {
         const version = await createDatasetVersion(
@@ -98,21 +86,20 @@ export const datasetRoutes = [
   defineRoute({
     method: 'GET',
     path: '/dataset-versions/{versionId}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'read-leased-dataset-version' },
     tag: 'datasets',
     summary: 'Read a version and its manifest (files, sha256, md5, labels, held-out split)',
     params: z.object({ versionId: z.uuid() }),
     response: { status: 200, description: 'The version with its manifest' },
     handle: async (ctx, { params }) => {
       const json = await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId);
-      await checkAgentRead(ctx, params.versionId);
       return { json };
     },
   }),
   defineRoute({
     method: 'GET',
     path: '/dataset-versions/{versionId}/files/{sha256}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'read-leased-dataset-version' },
     tag: 'datasets',
     summary: 'Fetch one file of a version by its sha256',
     params: z.object({ versionId: z.uuid(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }),
@@ -124,7 +111,6 @@ export const datasetRoutes = [
         params.versionId,
         params.sha256,
       );
-      await checkAgentRead(ctx, params.versionId);
       const { stream, size } = await ctx.store.open(params.sha256);
       return {
         stream,

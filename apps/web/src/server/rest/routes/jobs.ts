@@ -56,7 +56,7 @@ export const jobRoutes = [
   defineRoute({
     method: 'POST',
     path: '/projects/{projectId}/jobs',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'jobs',
     summary: 'Queue a job (train or sample) and create its run; an agent leases it',
     params: z.object({ projectId: z.uuid() }),
@@ -77,7 +77,7 @@ export const jobRoutes = [
   defineRoute({
     method: 'GET',
     path: '/projects/{projectId}/jobs',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'jobs',
     summary: 'List a project’s jobs, newest first',
     params: z.object({ projectId: z.uuid() }),
@@ -98,7 +98,7 @@ export const jobRoutes = [
   defineRoute({
     method: 'GET',
     path: '/jobs/{jobId}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'jobs',
     summary: 'Read a job: status, attempts, progress (last step) and its run',
     params: jobId,
@@ -119,7 +119,7 @@ export const jobRoutes = [
   defineRoute({
     method: 'POST',
     path: '/jobs/{jobId}/cancel',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'jobs',
     summary: 'Cancel a job; its agent stops the job’s process',
     params: jobId,
@@ -134,7 +134,7 @@ export const jobRoutes = [
   defineRoute({
     method: 'POST',
     path: '/jobs/{jobId}/retry',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'jobs',
     summary: 'Queue a failed or cancelled job again; it resumes from its last checkpoint',
     params: jobId,

@@ -8,7 +8,7 @@ export const projectRoutes = [
   defineRoute({
     method: 'GET',
     path: '/projects',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'projects',
     summary: 'List the projects of your organization',
     response: {
@@ -23,7 +23,7 @@ export const projectRoutes = [
   defineRoute({
     method: 'POST',
     path: '/projects',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'projects',
     summary: 'Create a project',
     body: createProjectInput,

@@ -19,7 +19,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'GET',
     path: '/model-versions/{versionId}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'read-leased-model-version' },
     tag: 'registry',
     summary:
       'Read one model version by id: its model, source run, checkpoint path and metadata (evaluations included)',
@@ -32,7 +32,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'GET',
     path: '/projects/{projectId}/models',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'registry',
     summary: 'List registered models with their latest version and aliases',
     params: z.object({ projectId: z.uuid() }),
@@ -44,7 +44,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'POST',
     path: '/projects/{projectId}/models/{name}/versions',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'registry',
     summary: 'Register a new version (creates the model on first use) with optimization metadata',
     params: model,
@@ -62,7 +62,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'GET',
     path: '/projects/{projectId}/models/{name}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'registry',
     summary: 'Read a model: versions, aliases, lineage to runs and dataset versions',
     params: model,
@@ -74,7 +74,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'PUT',
     path: '/projects/{projectId}/models/{name}/aliases/{alias}',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'registry',
     summary: 'Point an alias (production, staging, ...) at a version',
     params: alias,
@@ -98,7 +98,7 @@ export const registryRoutes = [
   defineRoute({
     method: 'DELETE',
     path: '/projects/{projectId}/models/{name}/aliases/{alias}',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'registry',
     summary: 'Remove an alias',
     params: alias,

@@ -25,7 +25,7 @@ export const runRoutes = [
   defineRoute({
     method: 'POST',
     path: '/projects/{projectId}/runs',
-    access: 'editor',
+    access: { role: 'editor', agent: 'none' },
     tag: 'runs',
     summary: 'Start a run with params, tags and an optional parent run',
     params: z.object({ projectId: z.uuid() }),
@@ -45,7 +45,7 @@ export const runRoutes = [
   defineRoute({
     method: 'GET',
     path: '/runs/{runId}',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'runs',
     summary: 'Read a run',
     params: runId,
@@ -57,7 +57,7 @@ export const runRoutes = [
   defineRoute({
     method: 'PATCH',
     path: '/runs/{runId}',
-    access: 'editor',
+    access: { role: 'editor', agent: 'write-leased-run' },
     tag: 'runs',
     summary: 'Update a run: status (finished runs get an end time), merge tags and params',
     params: runId,
@@ -72,7 +72,7 @@ export const runRoutes = [
   defineRoute({
     method: 'POST',
     path: '/runs/{runId}/metrics',
-    access: 'editor',
+    access: { role: 'editor', agent: 'write-leased-run' },
     tag: 'metrics',
     summary: 'Log a batch of metrics; idempotent on (run, key, step)',
     params: runId,
@@ -95,7 +95,7 @@ export const runRoutes = [
   defineRoute({
     method: 'GET',
     path: '/runs/{runId}/metrics',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'metrics',
     summary: 'Read metric series, optionally only some keys (comma-separated)',
     params: runId,
@@ -126,7 +126,7 @@ export const runRoutes = [
   defineRoute({
     method: 'POST',
     path: '/runs/{runId}/logs',
-    access: 'editor',
+    access: { role: 'editor', agent: 'write-leased-run' },
     tag: 'runs',
     summary: 'Append log lines; idempotent on (run, seq)',
     params: runId,
@@ -145,7 +145,7 @@ export const runRoutes = [
   defineRoute({
     method: 'GET',
     path: '/runs/{runId}/logs',
-    access: 'viewer',
+    access: { role: 'viewer', agent: 'none' },
     tag: 'runs',
     summary: 'Read log lines after a sequence number',
     params: runId,

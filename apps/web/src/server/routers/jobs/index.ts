@@ -65,12 +65,11 @@ export const jobsRouter = router({
    * Live changes to a project's jobs (server-sent events): status changes, and progress as
    * agents report it, so the list needs no polling.
    */
-  watch: viewerProcedure.input(z.object({ projectId: z.uuid() })).subscription(async function* ({
-    ctx,
-    input,
-    signal,
-  }) {
-    await getProject(ctx.db, ctx.principal.orgId, input.projectId);
-    yield* ctx.events.watchJobs(input.projectId, signal);
-  }),
+  watch: viewerProcedure
+    .input(z.object({ projectId: z.uuid() }))
+    // Resolved before the stream opens: an unknown or foreign project answers NOT_FOUND.
+    .subscription(async ({ ctx, input, signal }) => {
+      await getProject(ctx.db, ctx.principal.orgId, input.projectId);
+      return ctx.events.watchJobs(input.projectId, signal);
+    }),
 });

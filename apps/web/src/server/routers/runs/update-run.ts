@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { updateRun as update, updateRunInput } from '../../domain/runs/runs.ts';
-import { editorProcedure } from '../../trpc/init.ts';
+import { procedure } from '../../trpc/init.ts';
 
-export const updateRun = editorProcedure
+/** As PATCH /runs/{runId}: an agent token only on the run of a job leased to its agent. */
+export const updateRun = procedure({ role: 'editor', agent: 'write-leased-run' })
   .input(updateRunInput.extend({ runId: z.uuid() }))
   .output(z.object({ id: z.string(), status: z.string() }))
   .mutation(async ({ ctx, input }) => {
