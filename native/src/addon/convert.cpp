@@ -8,10 +8,6 @@ namespace {
 
 Napi::Value Field(const Napi::Object& o, const char* field) { return o.Has(field) ? o.Get(field) : o.Env().Undefined(); }
 
-int IntField(const Napi::Object& o, const char* owner, const char* field, int fallback, int min = 0) {
-  return static_cast<int>(NumberField(o, owner, field, fallback, min));
-}
-
 bool BoolField(const Napi::Object& o, const char* owner, const char* field, bool fallback) {
   auto v = Field(o, field);
   if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -40,6 +36,19 @@ std::vector<int> IntArrayField(const Napi::Object& o, const char* owner, const c
 }
 
 }  // namespace
+
+std::vector<double> NumberArrayField(const Napi::Object& o, const char* owner, const char* field) {
+  auto v = Field(o, field);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of numbers");
+  auto a = v.As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto e = a.Get(i);
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of numbers");
+    out.push_back(e.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
 
 std::vector<std::string> StringArrayField(const Napi::Object& o, const char* owner, const char* field) {
   auto v = Field(o, field);
@@ -118,7 +127,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   }
   s.steps = IntField(o, "spec", "steps", s.steps, 1);
   s.n = IntField(o, "spec", "n", s.n, 1);
-  s.seed = static_cast<std::uint64_t>(NumberField(o, "spec", "seed", 0, 0));
+  s.seed = static_cast<std::uint64_t>(LongField(o, "spec", "seed", 0));
   s.class_label = IntField(o, "spec", "classLabel", -1, -1);
   s.guidance = NumberField(o, "spec", "guidance", 1.0, 0);
   s.eta = NumberField(o, "spec", "eta", 0.0, 0);
@@ -126,10 +135,8 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.schedule.kind = StrField(o, "spec", "schedule", "default");
   s.clip_denoised = BoolField(o, "spec", "clipDenoised", true);
   s.schedule.rho = NumberField(o, "spec", "rho", 7.0, 0);
-  auto sig = Field(o, "sigmas");
-  if (sig.IsArray()) {
-    auto a = sig.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) s.schedule.sigmas.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+  if (!Field(o, "sigmas").IsUndefined()) {
+    s.schedule.sigmas = NumberArrayField(o, "spec", "sigmas");
     s.schedule.kind = "explicit";
   }
   return s;

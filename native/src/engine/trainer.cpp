@@ -1,6 +1,7 @@
 #include "engine/trainer.h"
 
 #include "engine/checkpoint.h"
+#include "engine/errors.h"
 
 #include <algorithm>
 #include <cmath>
@@ -168,13 +169,11 @@ void Trainer::save_state(const std::string& path) const {
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
   };
-  const std::string tmp = temporary_path(path);
-  mx::save_safetensors(tmp, arrays, meta);
-  std::filesystem::rename(tmp, path);
+  write_safetensors(path, arrays, meta);
 }
 
 void Trainer::load_state(const std::string& path) {
-  auto [arrays, meta] = mx::load_safetensors(path);
+  auto [arrays, meta] = read_safetensors(path, "trainer state");
   if (meta["format"] != "anneal-trainer-state") throw std::invalid_argument(path + " is not an Anneal trainer state");
   if (meta["seed"] != std::to_string(config_.seed)) {
     throw std::invalid_argument(path + " was written with seed " + meta["seed"] + ", this run uses seed " +
@@ -190,10 +189,18 @@ void Trainer::load_state(const std::string& path) {
     }
   }
   check_unet_params(s.params, unet_);
-  s.step = std::stol(meta["step"]);
-  s.cursor = {std::stol(meta["epoch"]), std::stol(meta["position"])};
-  s.lr_scale = std::stod(meta["lr_scale"]);
-  rollbacks_ = std::stoi(meta["rollbacks"]);
+  // std::stol alone would report a damaged field as "stol"; name the file and the field.
+  auto number = [&](const char* key) {
+    try {
+      return std::stod(meta.at(key));
+    } catch (const std::exception&) {
+      throw FileError(path + ": metadata field '" + key + "' is missing or not a number");
+    }
+  };
+  s.step = static_cast<long>(number("step"));
+  s.cursor = {static_cast<long>(number("epoch")), static_cast<long>(number("position"))};
+  s.lr_scale = number("lr_scale");
+  rollbacks_ = static_cast<int>(number("rollbacks"));
   // Evaluate everything here: MLX streams are per thread, and the next step may run on
   // another thread than this load.
   std::vector<mx::array> all;

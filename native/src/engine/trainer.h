@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/data.h"
+#include "engine/errors.h"
 #include "engine/memory.h"
 #include "engine/objective.h"
 #include "engine/optimizer.h"
@@ -39,12 +40,6 @@ struct StepReport {
   double lr_scale = 1.0;
   std::size_t peak_bytes = 0;
   std::size_t active_bytes = 0;
-};
-
-// Thrown when the loss keeps diverging after max_rollbacks restores.
-class DivergenceError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 class Trainer {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import type { SamplingConfig } from './config/training.ts';
-import { loadNative } from './native.ts';
+import { fromNativeError, loadNative } from './native.ts';
 import type { NativeModel } from './native-types.ts';
 
 export interface SampleResult {
@@ -76,7 +76,7 @@ export class Model {
     try {
       return new Model(new (loadNative().Model)(config, { weights }), config);
     } catch (err) {
-      throw new AppError('BAD_REQUEST', `${weights}: ${(err as Error).message}`);
+      throw fromNativeError(err, weights);
     }
   }
 

@@ -147,9 +147,10 @@ describe('trainer', () => {
       budgetBytes: 64 * 1024,
       budgetSource: 'tiny test budget',
     });
-    await expect(native.run(1)).rejects.toThrow(
-      /ANNEAL_MEMORY_BUDGET: peak memory .* at step 1 exceeded the memory budget/,
-    );
+    await expect(native.run(1)).rejects.toMatchObject({
+      code: 'ANNEAL_MEMORY_BUDGET',
+      message: expect.stringMatching(/^peak memory .* at step 1 exceeded the memory budget/),
+    });
   });
 
   it('trains with a bfloat16 forward pass and float32 master weights', async () => {
