@@ -8,7 +8,8 @@
 //   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
 //   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
-//   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps}>.
+//   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
+//     nonFinite}>; nonFinite counts NaN/inf values before quantization.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
@@ -179,6 +180,7 @@ struct Sampled {
   std::vector<std::uint8_t> pixels;
   std::vector<int> shape;
   int nfe = 0, steps = 0;
+  double non_finite = 0;
 };
 struct StepProgress {
   int step = 0, total = 0;
@@ -193,15 +195,17 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
       info.Env(), on_step,
       [s, spec](const std::function<void(const StepProgress&)>& report) {
         auto r = generate(s->params, s->unet, s->prec, spec, [&](int step, int total) { report({step, total}); });
-        // [-1, 1] -> uint8, rounding to nearest.
+        // [-1, 1] -> uint8, rounding to nearest. NaN has no uint8 value, so count them first.
         auto u8 = mx::astype(mx::round(mx::multiply(mx::add(r.images, mx::array(1.0f)), mx::array(127.5f))), mx::uint8);
         u8 = mx::contiguous(u8);
-        mx::eval(u8);
+        auto non_finite = mx::sum(mx::astype(mx::logical_not(mx::isfinite(r.images)), mx::float32));
+        mx::eval({u8, non_finite});
         Sampled out;
         out.pixels.assign(u8.data<std::uint8_t>(), u8.data<std::uint8_t>() + u8.size());
         out.shape.assign(u8.shape().begin(), u8.shape().end());
         out.nfe = r.nfe;
         out.steps = r.steps;
+        out.non_finite = non_finite.item<float>();
         return out;
       },
       [](Napi::Env env, const Sampled& r) {
@@ -214,6 +218,7 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         obj.Set("shape", shape);
         obj.Set("nfe", r.nfe);
         obj.Set("steps", r.steps);
+        obj.Set("nonFinite", r.non_finite);
         return obj;
       },
       [](Napi::Env env, const StepProgress& p) {

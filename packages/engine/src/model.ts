@@ -12,6 +12,8 @@ export interface SampleResult {
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
+  /** Values that were NaN or infinite before quantization (0 for a healthy model). */
+  nonFinite: number;
 }
 
 export const MODEL_FILE = 'model.safetensors';

@@ -405,6 +405,63 @@ export const CASES: ErrorCase[] = [
     message: /options\.steps must be >= 1/,
     call: (n) => n.sampling.gaussian(gaussian({ steps: 0 })),
   },
+  // denoiser
+  {
+    name: 'denoiser.scalings: sigma not a Float32Array',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma must be a Float32Array/,
+    call: (n, f) => n.denoiser.scalings(f.config, [1] as unknown as Float32Array),
+  },
+  {
+    name: 'denoiser.scalings: unknown parameterization',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.parameterization/,
+    call: (n) => n.denoiser.scalings({ parameterization: 'nope' }, new Float32Array(1)),
+  },
+  {
+    name: 'denoiser.target: sigma of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma has 3 elements, the shape needs 2/,
+    call: (n, f) =>
+      n.denoiser.target(
+        f.config,
+        new Float32Array(2),
+        new Float32Array(2),
+        new Float32Array(3),
+        [2, 1, 1, 1],
+      ),
+  },
+  {
+    name: 'denoiser.target: consistency has none',
+    mode: 'sync',
+    code: BAD,
+    message: /consistency/,
+    call: (n) =>
+      n.denoiser.target(
+        { parameterization: 'consistency' },
+        new Float32Array(1),
+        new Float32Array(1),
+        new Float32Array(1),
+        [1, 1, 1, 1],
+      ),
+  },
+  {
+    name: 'denoiser.denoise: zero in the shape',
+    mode: 'sync',
+    code: BAD,
+    message: /shape must be \[B, H, W, C\] of positive integers/,
+    call: (n, f) =>
+      n.denoiser.denoise(
+        f.config,
+        new Float32Array(0),
+        new Float32Array(0),
+        new Float32Array(0),
+        [0, 1, 1, 1],
+      ),
+  },
   // Model
   {
     name: 'new Model: config without unet',

@@ -144,6 +144,8 @@ export interface NativeSampleSpec {
 
 export interface NativeSampleResult {
   images: Uint8Array;
+  /** Values that were NaN or infinite before quantization to uint8 (0 for a healthy model). */
+  nonFinite: number;
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
@@ -319,6 +321,34 @@ export interface NativeClasses {
     model: NativeModel,
     options: NativeTrainerOptions,
   ) => NativeTrainer;
+  /**
+   * The denoiser wrapper without a network, for checking each parameterization. All sync;
+   * `config` is a model config (parameterization, sigma_data, sigma_min, schedule); arrays
+   * are [B, H, W, C] of `shape`, sigma is [B]. Bad arguments throw ANNEAL_INVALID_ARGUMENT.
+   */
+  denoiser: {
+    /** c_skip, c_out, c_in and c_noise per sigma. */
+    scalings(
+      config: unknown,
+      sigma: Float32Array,
+    ): { cSkip: Float32Array; cOut: Float32Array; cIn: Float32Array; cNoise: Float32Array };
+    /** The network-space target (x0 - c_skip x) / c_out; throws ANNEAL_INVALID_ARGUMENT for consistency models. */
+    target(
+      config: unknown,
+      xNoisy: Float32Array,
+      x0: Float32Array,
+      sigma: Float32Array,
+      shape: [number, number, number, number],
+    ): Float32Array;
+    /** D(x; sigma) around a network that returns networkOutput, and what that network was given. */
+    denoise(
+      config: unknown,
+      x: Float32Array,
+      sigma: Float32Array,
+      networkOutput: Float32Array,
+      shape: [number, number, number, number],
+    ): { denoised: Float32Array; networkInput: Float32Array; cNoise: Float32Array };
+  };
   /** Both sync; a bad option, name or range (sigmaMin >= sigmaMax, NaN) throws ANNEAL_INVALID_ARGUMENT. */
   sampling: {
     sigmas(
