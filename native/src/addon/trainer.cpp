@@ -8,11 +8,14 @@
 //     seconds}. Rejects on divergence (code ANNEAL_DIVERGED) or a memory budget breach
 //     (code ANNEAL_MEMORY_BUDGET).
 //   cancel(): sync; the running `run` stops after the current step.
-//   step: number (getter).   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
+//   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt} (getter): where
+//     the next batch starts, and how many epoch permutations the sampler has computed.
+//   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
 //     for an unwritable path or a damaged state, ANNEAL_NOT_FOUND for a missing one,
 //     ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes).
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
-// saveState, loadState, ema and model throw ANNEAL_INVALID_STATE while run() is pending.
+// saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
+// pending.
 // Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
@@ -47,7 +50,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                         InstanceMethod("loadState", &TrainerWrap::Guarded<&TrainerWrap::LoadState>),
                         InstanceMethod("ema", &TrainerWrap::Guarded<&TrainerWrap::Ema>),
                         InstanceMethod("model", &TrainerWrap::Guarded<&TrainerWrap::ModelWeights>),
-                        InstanceAccessor("step", &TrainerWrap::Guarded<&TrainerWrap::Step>, nullptr)});
+                        InstanceAccessor("step", &TrainerWrap::Guarded<&TrainerWrap::Step>, nullptr),
+                        InstanceAccessor("dataOrder", &TrainerWrap::Guarded<&TrainerWrap::DataOrder>,
+                                         nullptr)});
   }
 
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
@@ -179,6 +184,17 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(trainer_->current_step()));
+  }
+
+  Napi::Value DataOrder(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    EnsureIdle(env);
+    auto c = trainer_->data_cursor();
+    auto o = Napi::Object::New(env);
+    o.Set("epoch", static_cast<double>(c.epoch));
+    o.Set("position", static_cast<double>(c.position));
+    o.Set("permutationsBuilt", static_cast<double>(trainer_->sampler().permutations_built()));
+    return o;
   }
 
   Napi::Value SaveState(const Napi::CallbackInfo& info) {

@@ -66,6 +66,7 @@ std::vector<std::int32_t> BatchSampler::next() {
   if (perm_epoch_ != cursor_.epoch) {
     perm_ = epoch_permutation(n_, seed_, cursor_.epoch);
     perm_epoch_ = cursor_.epoch;
+    ++permutations_built_;
   }
   std::vector<std::int32_t> idx(perm_.begin() + cursor_.position, perm_.begin() + cursor_.position + batch_);
   cursor_.position += batch_;

@@ -26,12 +26,13 @@ Params zeros_like(const Params& p) {
 
 Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
                  Params init)
-    : unet_(std::move(unet)), objective_(std::move(objective)), config_(config), data_(std::move(data)) {
+    : unet_(std::move(unet)),
+      objective_(std::move(objective)),
+      config_(config),
+      data_(std::move(data)),
+      // Refuses a dataset smaller than one batch.
+      sampler_(data_.size(), config_.batch_size, config_.seed) {
   check_unet_params(init, unet_);
-  if (config_.batch_size > data_.size()) {
-    throw std::invalid_argument("batch size " + std::to_string(config_.batch_size) + " exceeds the dataset's " +
-                                std::to_string(data_.size()) + " images");
-  }
   state_.params = init;
   state_.m = zeros_like(init);
   state_.v = zeros_like(init);
@@ -93,8 +94,8 @@ mx::array Trainer::step_key(long step) const {
 Params Trainer::ema_params() const { return state_.ema; }
 
 StepReport Trainer::step() {
-  BatchSampler sampler(data_.size(), config_.batch_size, config_.seed, state_.cursor);
-  auto idx = sampler.next();
+  sampler_.seek(state_.cursor);
+  auto idx = sampler_.next();
   auto [x0, labels] = gather_batch(data_, idx);
   const double lr = warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
                                      config_.min_lr) * state_.lr_scale;
@@ -138,7 +139,7 @@ StepReport Trainer::step() {
     state_.m = unflatten(state_.m, out, 3 + P);
     state_.v = unflatten(state_.v, out, 3 + 2 * P);
     state_.ema = unflatten(state_.ema, out, 3 + 3 * P);
-    state_.cursor = sampler.cursor();
+    state_.cursor = sampler_.cursor();
     ++state_.step;
     // Arrays are immutable, so a snapshot is a set of references, not a copy.
     if (config_.snapshot_every > 0 && state_.step % config_.snapshot_every == 0) snapshot_ = state_;

@@ -53,6 +53,9 @@ class Trainer {
   Params ema_params() const;
   const UNetConfig& unet() const { return unet_; }
   const TrainerConfig& config() const { return config_; }
+  // Where the next batch starts in the data order, and the sampler that draws it.
+  DataCursor data_cursor() const { return state_.cursor; }
+  const BatchSampler& sampler() const { return sampler_; }
 
   // trainer-state.safetensors: params, AdamW moments, EMA, and (as metadata) step, data
   // cursor, LR scale and rollbacks: everything exact resume needs. Written atomically.
@@ -74,6 +77,9 @@ class Trainer {
   std::shared_ptr<Objective> objective_;
   TrainerConfig config_;
   ImageDataset data_;
+  // Kept across steps so an epoch's permutation is computed once. state_.cursor stays the
+  // truth (it is what snapshots, rollbacks and saved states hold); each step seeks to it.
+  BatchSampler sampler_;
   State state_;
   State snapshot_;
   int rollbacks_ = 0;

@@ -708,7 +708,7 @@ export const CASES: ErrorCase[] = [
     name: 'new Trainer: batch larger than the dataset',
     mode: 'sync',
     code: BAD,
-    message: /batch size 64 exceeds the dataset/,
+    message: /the dataset has 16 images, fewer than one batch of 64/,
     call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { batchSize: 64 })),
   },
   {

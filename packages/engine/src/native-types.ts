@@ -229,6 +229,8 @@ export interface NativeTrainerOptions {
  */
 export interface NativeTrainer {
   readonly step: number;
+  /** Where the next batch starts in the data order; permutationsBuilt counts epoch shuffles computed (one per epoch reached). */
+  readonly dataOrder: { epoch: number; position: number; permutationsBuilt: number };
   /** Async. Throws ANNEAL_INVALID_ARGUMENT for a negative or non-numeric count; rejects with ANNEAL_DIVERGED or ANNEAL_MEMORY_BUDGET. */
   run(
     steps: number,
