@@ -740,6 +740,25 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.trainer.run(Number.NaN),
   },
   {
+    name: 'trainer.run: diverges past its rollbacks',
+    mode: 'async',
+    code: 'ANNEAL_DIVERGED',
+    message: /training diverged: the loss became NaN\/Inf/,
+    call: (n, f) =>
+      new n.Trainer(
+        f.model,
+        trainerOptions(f, { lr: 1e30, warmupSteps: 0, gradClip: 0, maxRollbacks: 0 }),
+      ).run(20),
+  },
+  {
+    name: 'trainer.run: peak memory over the budget',
+    mode: 'async',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message: /peak memory .* at step 1 exceeded the memory budget/,
+    call: (n, f) =>
+      new n.Trainer(f.model, trainerOptions(f, { budgetBytes: 1024, budgetSource: 'test' })).run(1),
+  },
+  {
     name: 'trainer.loadState: missing file',
     mode: 'sync',
     code: 'ANNEAL_NOT_FOUND',
