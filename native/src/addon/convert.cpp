@@ -39,12 +39,13 @@ std::vector<int> IntArrayField(const Napi::Object& o, const char* owner, const c
 
 std::vector<double> NumberArrayField(const Napi::Object& o, const char* owner, const char* field) {
   auto v = Field(o, field);
-  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of numbers");
+  const std::string what = std::string(owner) + "." + field + " must be an array of numbers";
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), what);
   auto a = v.As<Napi::Array>();
   std::vector<double> out;
   for (uint32_t i = 0; i < a.Length(); ++i) {
     auto e = a.Get(i);
-    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be an array of numbers");
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), what);
     out.push_back(e.As<Napi::Number>().DoubleValue());
   }
   return out;

@@ -134,7 +134,9 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
   std::size_t total = 1;
   for (uint32_t i = 0; i < 4; ++i) {
     const auto v = shape_js.Get(i);
-    if (!v.IsNumber()) throw Napi::TypeError::New(env, "shape must be [n, height, width, channels]");
+    if (!v.IsNumber()) {
+      throw Napi::TypeError::New(env, "shape must be [n, height, width, channels]");
+    }
     const int d = v.As<Napi::Number>().Int32Value();
     if (d < 1) throw Napi::RangeError::New(env, "shape entries must be positive");
     shape.push_back(d);

@@ -71,7 +71,8 @@ void Model::Construct(const Napi::CallbackInfo& info) {
     state->params = load_params(StringField(opts, "options", "weights"));
     check_unet_params(state->params, state->unet);
   } else {
-    state->params = init_unet(state->unet, static_cast<std::uint64_t>(LongField(opts, "options", "seed", 0)));
+    const auto seed = static_cast<std::uint64_t>(LongField(opts, "options", "seed", 0));
+    state->params = init_unet(state->unet, seed);
   }
   state_ = state;
 }
@@ -115,14 +116,15 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     shape.push_back(d.As<Napi::Number>().Int32Value());
   }
   if (shape[3] != s->unet.in_channels) {
-    throw Napi::RangeError::New(env, "shape[3] must be the model's " + std::to_string(s->unet.in_channels) +
-                                         " input channels");
+    throw Napi::RangeError::New(env, "shape[3] must be the model's " +
+                                         std::to_string(s->unet.in_channels) + " input channels");
   }
   auto x = Float32ArrayToMx(info[0], "x", shape);
   auto t = Float32ArrayToMx(info[2], "t", {shape[0]});
   std::optional<mx::array> labels;
   if (info.Length() > 3 && !info[3].IsUndefined()) {
-    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    if (!info[3].IsTypedArray() ||
+        info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
       throw Napi::TypeError::New(env, "labels must be an Int32Array");
     }
     auto l = info[3].As<Napi::Int32Array>();

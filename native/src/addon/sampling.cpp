@@ -61,7 +61,8 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(env, std::string("options.sampler: ") + e.what());
   }
-  auto [k_init, k_sampler] = mx::random::split(mx::random::key(static_cast<std::uint64_t>(LongField(o, "options", "seed", 0))));
+  const auto seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0));
+  auto [k_init, k_sampler] = mx::random::split(mx::random::key(seed));
   auto x_T = mx::multiply(mx::random::normal({n, d}, mx::float32, k_init), mx::array(static_cast<float>(smax)));
   // x_T ~ N(mean, Sigma + smax^2 I): the exact start of the reverse process.
   auto coords0 = mx::matmul(mx::random::normal({n, d}, mx::float32, k_init), vecs);

@@ -43,16 +43,16 @@ struct RunResult {
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
+    using T = TrainerWrap;
     return DefineClass(env, "Trainer",
-                       {InstanceMethod("run", &TrainerWrap::Guarded<&TrainerWrap::Run>),
-                        InstanceMethod("cancel", &TrainerWrap::Guarded<&TrainerWrap::Cancel>),
-                        InstanceMethod("saveState", &TrainerWrap::Guarded<&TrainerWrap::SaveState>),
-                        InstanceMethod("loadState", &TrainerWrap::Guarded<&TrainerWrap::LoadState>),
-                        InstanceMethod("ema", &TrainerWrap::Guarded<&TrainerWrap::Ema>),
-                        InstanceMethod("model", &TrainerWrap::Guarded<&TrainerWrap::ModelWeights>),
-                        InstanceAccessor("step", &TrainerWrap::Guarded<&TrainerWrap::Step>, nullptr),
-                        InstanceAccessor("dataOrder", &TrainerWrap::Guarded<&TrainerWrap::DataOrder>,
-                                         nullptr)});
+                       {InstanceMethod("run", &T::Guarded<&T::Run>),
+                        InstanceMethod("cancel", &T::Guarded<&T::Cancel>),
+                        InstanceMethod("saveState", &T::Guarded<&T::SaveState>),
+                        InstanceMethod("loadState", &T::Guarded<&T::LoadState>),
+                        InstanceMethod("ema", &T::Guarded<&T::Ema>),
+                        InstanceMethod("model", &T::Guarded<&T::ModelWeights>),
+                        InstanceAccessor("step", &T::Guarded<&T::Step>, nullptr),
+                        InstanceAccessor("dataOrder", &T::Guarded<&T::DataOrder>, nullptr)});
   }
 
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {

@@ -127,7 +127,8 @@ inline int IntField(const Napi::Object& obj, const char* owner, const char* fiel
 inline long LongField(const Napi::Object& obj, const char* owner, const char* field, long fallback,
                       long min = 0) {
   constexpr double kMax = 9007199254740992.0;  // 2^53
-  double d = NumberField(obj, owner, field, static_cast<double>(fallback), static_cast<double>(min));
+  double d =
+      NumberField(obj, owner, field, static_cast<double>(fallback), static_cast<double>(min));
   if (!(d <= kMax)) {
     throw Napi::RangeError::New(obj.Env(), std::string(owner) + "." + field + " must be <= 2^53");
   }
