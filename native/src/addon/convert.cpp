@@ -8,10 +8,6 @@ namespace {
 
 Napi::Value Field(const Napi::Object& o, const char* field) { return o.Has(field) ? o.Get(field) : o.Env().Undefined(); }
 
-int IntField(const Napi::Object& o, const char* owner, const char* field, int fallback, int min = 0) {
-  return static_cast<int>(NumberField(o, owner, field, fallback, min));
-}
-
 bool BoolField(const Napi::Object& o, const char* owner, const char* field, bool fallback) {
   auto v = Field(o, field);
   if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -40,6 +36,20 @@ std::vector<int> IntArrayField(const Napi::Object& o, const char* owner, const c
 }
 
 }  // namespace
+
+std::vector<double> NumberArrayField(const Napi::Object& o, const char* owner, const char* field) {
+  auto v = Field(o, field);
+  const std::string what = std::string(owner) + "." + field + " must be an array of numbers";
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), what);
+  auto a = v.As<Napi::Array>();
+  std::vector<double> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    auto e = a.Get(i);
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), what);
+    out.push_back(e.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
 
 std::vector<std::string> StringArrayField(const Napi::Object& o, const char* owner, const char* field) {
   auto v = Field(o, field);
@@ -120,7 +130,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   }
   s.steps = IntField(o, "spec", "steps", s.steps, 1);
   s.n = IntField(o, "spec", "n", s.n, 1);
-  s.seed = static_cast<std::uint64_t>(NumberField(o, "spec", "seed", static_cast<double>(s.seed), 0));
+  s.seed = static_cast<std::uint64_t>(LongField(o, "spec", "seed", static_cast<long>(s.seed)));
   s.class_label = IntField(o, "spec", "classLabel", s.class_label, -1);
   s.guidance = NumberField(o, "spec", "guidance", s.guidance, 0);
   s.eta = NumberField(o, "spec", "eta", s.eta, 0);
@@ -128,10 +138,8 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.schedule.kind = StrField(o, "spec", "schedule", s.schedule.kind);
   s.clip_denoised = BoolField(o, "spec", "clipDenoised", s.clip_denoised);
   s.schedule.rho = NumberField(o, "spec", "rho", s.schedule.rho, 0);
-  auto sig = Field(o, "sigmas");
-  if (sig.IsArray()) {
-    auto a = sig.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) s.schedule.sigmas.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+  if (!Field(o, "sigmas").IsUndefined()) {
+    s.schedule.sigmas = NumberArrayField(o, "spec", "sigmas");
     s.schedule.kind = "explicit";
   }
   return s;

@@ -9,11 +9,16 @@
 // config: {kind: 'classifier'|'autoencoder', resolution, inChannels, channels: number[],
 //   featureDim, groups, numClasses}. training: {steps, batchSize, lr, warmupSteps,
 //   weightDecay, gradClip, noise, shift, seed}.
+// Both throw ANNEAL_INVALID_ARGUMENT synchronously for a bad argument; the promise rejects
+// with ANNEAL_NOT_FOUND / ANNEAL_IO for a missing or unreadable file, ANNEAL_INVALID_ARGUMENT
+// for weights or shards that do not match the config, ANNEAL_DIVERGED if training diverges
+// (addon/errors.h).
 #include <cstring>
 
 #include "addon/convert.h"
 #include "addon/module.h"
 #include "addon/worker.h"
+#include "engine/checkpoint.h"
 #include "engine/features.h"
 
 namespace anneal::addon {
@@ -28,11 +33,11 @@ ExtractorConfig ConfigFromJs(const Napi::Object& o) {
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(env, std::string("config.kind: ") + e.what());
   }
-  c.resolution = static_cast<int>(NumberField(o, "config", "resolution", c.resolution, 4));
-  c.in_channels = static_cast<int>(NumberField(o, "config", "inChannels", c.in_channels, 1));
-  c.feature_dim = static_cast<int>(NumberField(o, "config", "featureDim", c.feature_dim, 1));
-  c.groups = static_cast<int>(NumberField(o, "config", "groups", c.groups, 1));
-  c.num_classes = static_cast<int>(NumberField(o, "config", "numClasses", c.num_classes, 0));
+  c.resolution = IntField(o, "config", "resolution", c.resolution, 4);
+  c.in_channels = IntField(o, "config", "inChannels", c.in_channels, 1);
+  c.feature_dim = IntField(o, "config", "featureDim", c.feature_dim, 1);
+  c.groups = IntField(o, "config", "groups", c.groups, 1);
+  c.num_classes = IntField(o, "config", "numClasses", c.num_classes, 0);
   if (o.Has("channels")) {
     auto v = o.Get("channels");
     if (!v.IsArray()) throw Napi::TypeError::New(env, "config.channels must be an array of integers");
@@ -53,15 +58,15 @@ ExtractorConfig ConfigFromJs(const Napi::Object& o) {
 
 ExtractorTraining TrainingFromJs(const Napi::Object& o) {
   ExtractorTraining t;
-  t.steps = static_cast<long>(NumberField(o, "training", "steps", static_cast<double>(t.steps), 1));
-  t.batch_size = static_cast<int>(NumberField(o, "training", "batchSize", t.batch_size, 1));
+  t.steps = LongField(o, "training", "steps", t.steps, 1);
+  t.batch_size = IntField(o, "training", "batchSize", t.batch_size, 1);
   t.lr = NumberField(o, "training", "lr", t.lr, 0);
-  t.warmup_steps = static_cast<long>(NumberField(o, "training", "warmupSteps", static_cast<double>(t.warmup_steps), 0));
+  t.warmup_steps = LongField(o, "training", "warmupSteps", t.warmup_steps);
   t.weight_decay = NumberField(o, "training", "weightDecay", t.weight_decay, 0);
   t.grad_clip = NumberField(o, "training", "gradClip", t.grad_clip, 0);
   t.noise = NumberField(o, "training", "noise", t.noise, 0);
-  t.shift = static_cast<int>(NumberField(o, "training", "shift", t.shift, 0));
-  t.seed = static_cast<std::uint64_t>(NumberField(o, "training", "seed", 0, 0));
+  t.shift = IntField(o, "training", "shift", t.shift, 0);
+  t.seed = static_cast<std::uint64_t>(LongField(o, "training", "seed", 0));
   return t;
 }
 
@@ -87,7 +92,7 @@ Napi::Value Train(const Napi::CallbackInfo& info) {
         auto heldout_set = load_shards(heldout_paths, classes);
         auto trained = train_extractor(config, training, train_set, heldout_set, report);
         std::unordered_map<std::string, mx::array> arrays(trained.params.begin(), trained.params.end());
-        mx::save_safetensors(out, arrays, {{"format", "anneal-extractor"}});
+        write_safetensors(out, arrays, {{"format", "anneal-extractor"}});
         return trained.report;
       },
       [](Napi::Env env, const ExtractorReport& r) {
@@ -128,7 +133,11 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
   mx::Shape shape;
   std::size_t total = 1;
   for (uint32_t i = 0; i < 4; ++i) {
-    const int d = shape_js.Get(i).ToNumber().Int32Value();
+    const auto v = shape_js.Get(i);
+    if (!v.IsNumber()) {
+      throw Napi::TypeError::New(env, "shape must be [n, height, width, channels]");
+    }
+    const int d = v.As<Napi::Number>().Int32Value();
     if (d < 1) throw Napi::RangeError::New(env, "shape entries must be positive");
     shape.push_back(d);
     total *= static_cast<std::size_t>(d);
@@ -142,7 +151,7 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
   return PromiseWorker<Extracted>::Run(
       env,
       [config, weights, pixels, shape]() {
-        auto [arrays, meta] = mx::load_safetensors(weights);
+        auto [arrays, meta] = read_safetensors(weights, "extractor weights");
         Params params(arrays.begin(), arrays.end());
         auto expected = init_extractor(config, mx::random::key(0));
         for (const auto& [name, a] : expected) {
@@ -168,8 +177,8 @@ Napi::Value Features(const Napi::CallbackInfo& info) {
 
 void InitExtractor(Napi::Env env, Napi::Object exports) {
   auto x = Napi::Object::New(env);
-  x.Set("train", Napi::Function::New(env, Train, "train"));
-  x.Set("features", Napi::Function::New(env, Features, "features"));
+  x.Set("train", Napi::Function::New(env, Guarded<Train>, "train"));
+  x.Set("features", Napi::Function::New(env, Guarded<Features>, "features"));
   exports.Set("extractor", x);
 }
 

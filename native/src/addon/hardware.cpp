@@ -1,6 +1,8 @@
-// hardware.probe(): sync, returns the HardwareProfile as a plain object; throws on MLX errors.
+// hardware.probe(): sync, returns the HardwareProfile as a plain object; throws on MLX errors
+//   (code per addon/errors.h).
 // hardware.parseApple(sysctlText, deviceInfo): sync, pure; builds an Apple Silicon profile
 // from `sysctl` output and MLX's Metal device info (tested on fixtures off the Mac).
+// TypeError (code ANNEAL_INVALID_ARGUMENT) on a bad argument.
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/hardware.h"
@@ -65,8 +67,8 @@ Napi::Value ParseApple(const Napi::CallbackInfo& info) {
 
 void InitHardware(Napi::Env env, Napi::Object exports) {
   auto hw = Napi::Object::New(env);
-  hw.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  hw.Set("parseApple", Napi::Function::New(env, ParseApple, "parseApple"));
+  hw.Set("probe", Napi::Function::New(env, Guarded<Probe>, "probe"));
+  hw.Set("parseApple", Napi::Function::New(env, Guarded<ParseApple>, "parseApple"));
   exports.Set("hardware", hw);
 }
 

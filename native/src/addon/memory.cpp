@@ -7,6 +7,7 @@
 // memory.applyLimits(budget): sync; sets MLX's memory, cache and (Metal) wired limits.
 // memory.checkPeak(budget, step): sync; throws (code ANNEAL_MEMORY_BUDGET) when MLX's peak
 //   memory exceeds the budget.
+// A bad argument throws TypeError/RangeError with code ANNEAL_INVALID_ARGUMENT (addon/errors.h).
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/memory.h"
@@ -16,13 +17,12 @@ namespace {
 
 JobMemorySpec SpecFromJs(const Napi::Object& o) {
   JobMemorySpec s;
-  s.parameter_count = static_cast<std::size_t>(NumberField(o, "spec", "parameterCount", 0, 0));
-  s.bytes_per_parameter = static_cast<std::size_t>(NumberField(o, "spec", "bytesPerParameter", 4, 1));
-  s.optimizer_states_per_parameter =
-      static_cast<int>(NumberField(o, "spec", "optimizerStatesPerParameter", 2, 0));
+  s.parameter_count = static_cast<std::size_t>(LongField(o, "spec", "parameterCount", 0));
+  s.bytes_per_parameter = static_cast<std::size_t>(LongField(o, "spec", "bytesPerParameter", 4, 1));
+  s.optimizer_states_per_parameter = IntField(o, "spec", "optimizerStatesPerParameter", 2, 0);
   s.activation_bytes_per_example =
-      static_cast<std::size_t>(NumberField(o, "spec", "activationBytesPerExample", 0, 0));
-  s.batch_size = static_cast<std::size_t>(NumberField(o, "spec", "batchSize", 1, 1));
+      static_cast<std::size_t>(LongField(o, "spec", "activationBytesPerExample", 0));
+  s.batch_size = static_cast<std::size_t>(LongField(o, "spec", "batchSize", 1, 1));
   s.workspace_fraction = NumberField(o, "spec", "workspaceFraction", 0.1, 0);
   if (o.Has("gradients")) s.gradients = o.Get("gradients").ToBoolean();
   if (o.Has("ema")) s.ema = o.Get("ema").ToBoolean();
@@ -31,7 +31,7 @@ JobMemorySpec SpecFromJs(const Napi::Object& o) {
 
 MemoryBudget BudgetFromJs(const Napi::Object& o) {
   MemoryBudget b;
-  b.bytes = static_cast<std::size_t>(NumberField(o, "budget", "bytes", 0, 1));
+  b.bytes = static_cast<std::size_t>(LongField(o, "budget", "bytes", 0, 1));
   if (o.Has("source") && o.Get("source").IsString()) {
     b.source = o.Get("source").As<Napi::String>().Utf8Value();
   } else {
@@ -45,12 +45,6 @@ Napi::Object BudgetToJs(Napi::Env env, const MemoryBudget& b) {
   out.Set("bytes", Bytes(env, b.bytes));
   out.Set("source", b.source);
   return out;
-}
-
-[[noreturn]] void ThrowBudget(Napi::Env env, const MemoryBudgetError& e) {
-  auto err = Napi::Error::New(env, e.what());
-  err.Set("code", Napi::String::New(env, "ANNEAL_MEMORY_BUDGET"));
-  throw err;
 }
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -95,11 +89,7 @@ Napi::Value Estimate(const Napi::CallbackInfo& info) {
 Napi::Value AssertFits(const Napi::CallbackInfo& info) {
   auto spec = SpecFromJs(ObjectArg(info, 0, "spec"));
   auto budget = BudgetFromJs(ObjectArg(info, 1, "budget"));
-  try {
-    assert_fits(estimate_job_memory(spec), spec, budget);
-  } catch (const MemoryBudgetError& e) {
-    ThrowBudget(info.Env(), e);
-  }
+  assert_fits(estimate_job_memory(spec), spec, budget);
   return info.Env().Undefined();
 }
 
@@ -111,11 +101,7 @@ Napi::Value ApplyLimits(const Napi::CallbackInfo& info) {
 Napi::Value CheckPeak(const Napi::CallbackInfo& info) {
   auto budget = BudgetFromJs(ObjectArg(info, 0, "budget"));
   long step = info.Length() > 1 ? static_cast<long>(NumberArg(info, 1, "step")) : 0;
-  try {
-    check_peak_memory(budget, step);
-  } catch (const MemoryBudgetError& e) {
-    ThrowBudget(info.Env(), e);
-  }
+  check_peak_memory(budget, step);
   return info.Env().Undefined();
 }
 
@@ -123,13 +109,13 @@ Napi::Value CheckPeak(const Napi::CallbackInfo& info) {
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   auto m = Napi::Object::New(env);
-  m.Set("stats", Napi::Function::New(env, Stats, "stats"));
-  m.Set("resetPeak", Napi::Function::New(env, ResetPeak, "resetPeak"));
-  m.Set("defaultBudget", Napi::Function::New(env, DefaultBudget, "defaultBudget"));
-  m.Set("estimate", Napi::Function::New(env, Estimate, "estimate"));
-  m.Set("assertFits", Napi::Function::New(env, AssertFits, "assertFits"));
-  m.Set("applyLimits", Napi::Function::New(env, ApplyLimits, "applyLimits"));
-  m.Set("checkPeak", Napi::Function::New(env, CheckPeak, "checkPeak"));
+  m.Set("stats", Napi::Function::New(env, Guarded<Stats>, "stats"));
+  m.Set("resetPeak", Napi::Function::New(env, Guarded<ResetPeak>, "resetPeak"));
+  m.Set("defaultBudget", Napi::Function::New(env, Guarded<DefaultBudget>, "defaultBudget"));
+  m.Set("estimate", Napi::Function::New(env, Guarded<Estimate>, "estimate"));
+  m.Set("assertFits", Napi::Function::New(env, Guarded<AssertFits>, "assertFits"));
+  m.Set("applyLimits", Napi::Function::New(env, Guarded<ApplyLimits>, "applyLimits"));
+  m.Set("checkPeak", Napi::Function::New(env, Guarded<CheckPeak>, "checkPeak"));
   exports.Set("memory", m);
 }
 

@@ -8,10 +8,14 @@
 //   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
 //   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
-//   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps}>.
+//   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
+//     nonFinite}>; nonFinite counts NaN/inf values before quantization.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
-//   dispose(): sync; frees the weights, later calls throw.
+//   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
+// Errors carry a code (addon/errors.h): ANNEAL_INVALID_ARGUMENT for a bad argument or input
+// shape (sync, or a rejection for sample/measureStep), ANNEAL_NOT_FOUND / ANNEAL_IO for a
+// missing or unreadable weights file and an unwritable save path.
 #include "addon/model.h"
 
 #include <cmath>
@@ -28,19 +32,30 @@ namespace anneal::addon {
 Napi::FunctionReference Model::constructor;
 
 Napi::Function Model::Define(Napi::Env env) {
-  auto fn = DefineClass(env, "Model",
-                        {InstanceMethod("parameterCount", &Model::ParameterCount),
-                         InstanceMethod("parameterNames", &Model::ParameterNames),
-                         InstanceMethod("forward", &Model::Forward), InstanceMethod("save", &Model::Save),
-                         InstanceMethod("cost", &Model::Cost), InstanceMethod("measureStep", &Model::MeasureStep), InstanceMethod("sample", &Model::Sample),
-                         InstanceMethod("gradientCheck", &Model::GradientCheck),
-                         InstanceMethod("dispose", &Model::Dispose)});
+  auto fn = DefineClass(
+      env, "Model",
+      {InstanceMethod("parameterCount", &Model::Guarded<&Model::ParameterCount>),
+       InstanceMethod("parameterNames", &Model::Guarded<&Model::ParameterNames>),
+       InstanceMethod("forward", &Model::Guarded<&Model::Forward>),
+       InstanceMethod("save", &Model::Guarded<&Model::Save>),
+       InstanceMethod("cost", &Model::Guarded<&Model::Cost>),
+       InstanceMethod("measureStep", &Model::Guarded<&Model::MeasureStep>),
+       InstanceMethod("sample", &Model::Guarded<&Model::Sample>),
+       InstanceMethod("gradientCheck", &Model::Guarded<&Model::GradientCheck>),
+       InstanceMethod("dispose", &Model::Guarded<&Model::Dispose>)});
   constructor = Napi::Persistent(fn);
   constructor.SuppressDestruct();
   return fn;
 }
 
 Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+  Guard(info.Env(), [&] {
+    Construct(info);
+    return info.Env().Undefined();
+  });
+}
+
+void Model::Construct(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   if (info.Length() > 0 && info[0].IsExternal()) {
     state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
@@ -52,15 +67,12 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   auto state = std::make_shared<ModelState>();
   state->unet = UNetConfigFromJs(config.Get("unet").As<Napi::Object>());
   state->prec = PreconditioningFromJs(config);
-  try {
-    if (opts.Has("weights") && opts.Get("weights").IsString()) {
-      state->params = load_params(opts.Get("weights").As<Napi::String>().Utf8Value());
-      check_unet_params(state->params, state->unet);
-    } else {
-      state->params = init_unet(state->unet, static_cast<std::uint64_t>(NumberField(opts, "options", "seed", 0, 0)));
-    }
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
+  if (opts.Has("weights") && !opts.Get("weights").IsUndefined()) {
+    state->params = load_params(StringField(opts, "options", "weights"));
+    check_unet_params(state->params, state->unet);
+  } else {
+    const auto seed = static_cast<std::uint64_t>(LongField(opts, "options", "seed", 0));
+    state->params = init_unet(state->unet, seed);
   }
   state_ = state;
 }
@@ -73,7 +85,7 @@ Napi::Object Model::Wrap(Napi::Env env, std::shared_ptr<ModelState> state) {
 }
 
 std::shared_ptr<ModelState> Model::state(Napi::Env env) const {
-  if (!state_) throw Napi::Error::New(env, "this Model has been disposed");
+  if (!state_) throw StateError(env, "this Model has been disposed");
   return state_;
 }
 
@@ -96,20 +108,30 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
   auto shape_js = info[1].As<Napi::Array>();
   if (shape_js.Length() != 4) throw Napi::TypeError::New(env, "shape must be [B, H, W, C]");
   mx::Shape shape;
-  for (uint32_t i = 0; i < 4; ++i) shape.push_back(shape_js.Get(i).As<Napi::Number>().Int32Value());
+  for (uint32_t i = 0; i < 4; ++i) {
+    auto d = shape_js.Get(i);
+    if (!d.IsNumber() || d.As<Napi::Number>().Int32Value() < 1) {
+      throw Napi::RangeError::New(env, "shape must be [B, H, W, C] of positive integers");
+    }
+    shape.push_back(d.As<Napi::Number>().Int32Value());
+  }
+  if (shape[3] != s->unet.in_channels) {
+    throw Napi::RangeError::New(env, "shape[3] must be the model's " +
+                                         std::to_string(s->unet.in_channels) + " input channels");
+  }
   auto x = Float32ArrayToMx(info[0], "x", shape);
   auto t = Float32ArrayToMx(info[2], "t", {shape[0]});
   std::optional<mx::array> labels;
-  if (info.Length() > 3 && info[3].IsTypedArray()) {
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsTypedArray() ||
+        info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, "labels must be an Int32Array");
+    }
     auto l = info[3].As<Napi::Int32Array>();
     if (l.ElementLength() != static_cast<std::size_t>(shape[0])) throw Napi::RangeError::New(env, "labels must have B entries");
     labels = mx::array(l.Data(), {shape[0]}, mx::int32);
   }
-  try {
-    return MxToFloat32Array(env, unet_forward(s->params, s->unet, x, t, labels));
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  return MxToFloat32Array(env, unet_forward(s->params, s->unet, x, t, labels));
 }
 
 Napi::Value Model::Save(const Napi::CallbackInfo& info) {
@@ -123,11 +145,7 @@ Napi::Value Model::Save(const Napi::CallbackInfo& info) {
       meta[k] = o.Get(k).ToString().Utf8Value();
     }
   }
-  try {
-    save_params(path, state(info.Env())->params, meta);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string("saving ") + path + ": " + e.what());
-  }
+  save_params(path, state(info.Env())->params, meta);
   return info.Env().Undefined();
 }
 
@@ -144,9 +162,9 @@ Napi::Value Model::Cost(const Napi::CallbackInfo& info) {
 Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
   auto s = state(info.Env());
   auto o = ObjectArg(info, 0, "options");
-  const int batch = static_cast<int>(NumberField(o, "options", "batch", 8, 1));
-  const int steps = static_cast<int>(NumberField(o, "options", "steps", 3, 1));
-  const int warmup = static_cast<int>(NumberField(o, "options", "warmup", 2, 0));
+  const int batch = IntField(o, "options", "batch", 8, 1);
+  const int steps = IntField(o, "options", "steps", 3, 1);
+  const int warmup = IntField(o, "options", "warmup", 2, 0);
   return PromiseWorker<StepCost>::Run(
       info.Env(), [s, batch, steps, warmup] { return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup); },
       [](Napi::Env env, const StepCost& c) {
@@ -164,6 +182,7 @@ struct Sampled {
   std::vector<std::uint8_t> pixels;
   std::vector<int> shape;
   int nfe = 0, steps = 0;
+  double non_finite = 0;
 };
 struct StepProgress {
   int step = 0, total = 0;
@@ -178,15 +197,17 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
       info.Env(), on_step,
       [s, spec](const std::function<void(const StepProgress&)>& report) {
         auto r = generate(s->params, s->unet, s->prec, spec, [&](int step, int total) { report({step, total}); });
-        // [-1, 1] -> uint8, rounding to nearest.
+        // [-1, 1] -> uint8, rounding to nearest. NaN has no uint8 value, so count them first.
         auto u8 = mx::astype(mx::round(mx::multiply(mx::add(r.images, mx::array(1.0f)), mx::array(127.5f))), mx::uint8);
         u8 = mx::contiguous(u8);
-        mx::eval(u8);
+        auto non_finite = mx::sum(mx::astype(mx::logical_not(mx::isfinite(r.images)), mx::float32));
+        mx::eval({u8, non_finite});
         Sampled out;
         out.pixels.assign(u8.data<std::uint8_t>(), u8.data<std::uint8_t>() + u8.size());
         out.shape.assign(u8.shape().begin(), u8.shape().end());
         out.nfe = r.nfe;
         out.steps = r.steps;
+        out.non_finite = non_finite.item<float>();
         return out;
       },
       [](Napi::Env env, const Sampled& r) {
@@ -199,6 +220,7 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         obj.Set("shape", shape);
         obj.Set("nfe", r.nfe);
         obj.Set("steps", r.steps);
+        obj.Set("nonFinite", r.non_finite);
         return obj;
       },
       [](Napi::Env env, const StepProgress& p) {
@@ -213,7 +235,7 @@ Napi::Value Model::GradientCheck(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto s = state(env);
   auto opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-  const auto seed = static_cast<std::uint64_t>(NumberField(opts, "options", "seed", 0, 0));
+  const auto seed = static_cast<std::uint64_t>(LongField(opts, "options", "seed", 0));
   const float eps = static_cast<float>(NumberField(opts, "options", "epsilon", 1e-2, 0));
   const auto& c = s->unet;
   auto keys = mx::random::split(mx::random::key(seed), 4);
@@ -239,7 +261,7 @@ Napi::Value Model::GradientCheck(const Napi::CallbackInfo& info) {
   }
   auto inv = mx::rsqrt(sq);
   for (auto& d : u) d = mx::multiply(d, inv);
-  try {
+  {
     auto grads = mx::grad(loss, all_argnums(p0.size()))(p0);
     auto analytic = mx::array(0.0f);
     for (std::size_t i = 0; i < p0.size(); ++i) analytic = mx::add(analytic, mx::sum(mx::multiply(grads[i], u[i])));
@@ -254,8 +276,6 @@ Napi::Value Model::GradientCheck(const Napi::CallbackInfo& info) {
     out.Set("analytic", analytic.item<float>());
     out.Set("numeric", numeric.item<float>());
     return out;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
   }
 }
 

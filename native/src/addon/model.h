@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "addon/errors.h"
 #include "engine/denoiser.h"
 #include "engine/unet.h"
 
@@ -35,6 +36,13 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value GradientCheck(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  // A method run inside Guard (addon/errors.h), so its exceptions reach JS with a code.
+  template <Napi::Value (Model::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&] { return (this->*M)(info); });
+  }
+  void Construct(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelState> state_;
 };

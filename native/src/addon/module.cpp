@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTrainer(env, exports);
   InitSampling(env, exports);
   InitExtractor(env, exports);
+  InitDenoiser(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 // ops.matmul(a, aShape, b, bShape): sync; multiplies two float32 matrices through MLX and
-// returns {data: Float32Array, shape}. Throws TypeError/RangeError naming a bad argument.
+// returns {data: Float32Array, shape}. Throws TypeError/RangeError naming a bad argument
+// (code ANNEAL_INVALID_ARGUMENT, addon/errors.h).
 // A direct path for checking that arrays cross the binding intact.
 #include <mlx/mlx.h>
 
@@ -22,6 +23,9 @@ mx::array MatrixArg(const Napi::CallbackInfo& info, std::size_t i, const char* n
   }
   auto data = info[i].As<Napi::Float32Array>();
   auto shape = info[i + 1].As<Napi::Array>();
+  if (!shape.Get(0u).IsNumber() || !shape.Get(1u).IsNumber()) {
+    throw Napi::TypeError::New(env, std::string(name) + "Shape must be [rows, cols]");
+  }
   int rows = shape.Get(0u).As<Napi::Number>().Int32Value();
   int cols = shape.Get(1u).As<Napi::Number>().Int32Value();
   if (rows < 1 || cols < 1 || static_cast<std::size_t>(rows) * cols != data.ElementLength()) {
@@ -57,7 +61,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 void InitOps(Napi::Env env, Napi::Object exports) {
   auto ops = Napi::Object::New(env);
-  ops.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  ops.Set("matmul", Napi::Function::New(env, Guarded<Matmul>, "matmul"));
   exports.Set("ops", ops);
 }
 

@@ -4,6 +4,8 @@
 //   sigmaMin}): sync -> {samples: Float32Array, exact: Float32Array, nfe}. Drives a sampler
 //   with the closed-form denoiser of Gaussian data; `exact` is the probability-flow ODE's
 //   exact endpoint for the same initial noise (meaningful for deterministic samplers).
+// Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
+// range such as sigmaMin >= sigmaMax); see addon/errors.h.
 #include <cmath>
 
 #include "addon/convert.h"
@@ -17,10 +19,10 @@ namespace {
 Napi::Value Sigmas(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = ObjectArg(info, 0, "options");
-  const int steps = static_cast<int>(NumberField(o, "options", "steps", 10, 1));
+  const int steps = IntField(o, "options", "steps", 10, 1);
   const std::string kind = o.Has("schedule") ? o.Get("schedule").ToString().Utf8Value() : "karras";
   std::vector<double> s;
-  try {
+  {
     if (kind == "uniform") {
       VPSchedule vp;
       if (info.Length() > 1 && info[1].IsObject()) vp = PreconditioningFromJs(info[1].As<Napi::Object>()).schedule;
@@ -31,15 +33,11 @@ Napi::Value Sigmas(const Napi::CallbackInfo& info) {
     } else if (kind == "exponential") {
       s = schedule_exponential(steps, NumberField(o, "options", "sigmaMin", 0.002), NumberField(o, "options", "sigmaMax", 80));
     } else if (kind == "explicit") {
-      auto a = o.Get("sigmas").As<Napi::Array>();
-      std::vector<double> v;
-      for (uint32_t i = 0; i < a.Length(); ++i) v.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+      auto v = NumberArrayField(o, "options", "sigmas");
       s = schedule_explicit(v);
     } else {
       throw std::invalid_argument("unknown schedule \"" + kind + "\"");
     }
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
   }
   auto out = Napi::Array::New(env, s.size());
   for (uint32_t i = 0; i < s.size(); ++i) out.Set(i, s[i]);
@@ -49,9 +47,9 @@ Napi::Value Sigmas(const Napi::CallbackInfo& info) {
 Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = ObjectArg(info, 0, "options");
-  const int d = static_cast<int>(NumberField(o, "options", "dim", 2, 1));
-  const int n = static_cast<int>(NumberField(o, "options", "n", 1000, 1));
-  const int steps = static_cast<int>(NumberField(o, "options", "steps", 10, 1));
+  const int d = IntField(o, "options", "dim", 2, 1, 4096);
+  const int n = IntField(o, "options", "n", 1000, 1);
+  const int steps = IntField(o, "options", "steps", 10, 1);
   const double smax = NumberField(o, "options", "sigmaMax", 80, 0);
   const double smin = NumberField(o, "options", "sigmaMin", 0.002, 0);
   auto mean = Float32ArrayToMx(o.Get("mean"), "mean", {d});
@@ -63,7 +61,8 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(env, std::string("options.sampler: ") + e.what());
   }
-  auto [k_init, k_sampler] = mx::random::split(mx::random::key(static_cast<std::uint64_t>(NumberField(o, "options", "seed", 0, 0))));
+  const auto seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0));
+  auto [k_init, k_sampler] = mx::random::split(mx::random::key(seed));
   auto x_T = mx::multiply(mx::random::normal({n, d}, mx::float32, k_init), mx::array(static_cast<float>(smax)));
   // x_T ~ N(mean, Sigma + smax^2 I): the exact start of the reverse process.
   auto coords0 = mx::matmul(mx::random::normal({n, d}, mx::float32, k_init), vecs);
@@ -88,8 +87,8 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
 
 void InitSampling(Napi::Env env, Napi::Object exports) {
   auto s = Napi::Object::New(env);
-  s.Set("sigmas", Napi::Function::New(env, Sigmas, "sigmas"));
-  s.Set("gaussian", Napi::Function::New(env, Gaussian, "gaussian"));
+  s.Set("sigmas", Napi::Function::New(env, Guarded<Sigmas>, "sigmas"));
+  s.Set("gaussian", Napi::Function::New(env, Guarded<Gaussian>, "gaussian"));
   exports.Set("sampling", s);
 }
 

@@ -1,6 +1,7 @@
 // throughput.matmul({n, iterations}): async -> Promise<{gflops, seconds, flops, iterations}>.
 // throughput.conv({batch, size, channels, kernel, iterations}): async, forward + backward of a
-//   "same" convolution; same result shape. Both reject with the engine's error message.
+//   "same" convolution; same result shape. Both throw ANNEAL_INVALID_ARGUMENT synchronously
+//   for a bad option and reject with the engine's error and its code (addon/errors.h).
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/throughput.h"
@@ -19,8 +20,8 @@ Napi::Value ResultToJs(Napi::Env env, const ThroughputResult& r) {
 
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   auto opts = info.Length() > 0 ? ObjectArg(info, 0, "options") : Napi::Object::New(info.Env());
-  int n = static_cast<int>(NumberField(opts, "options", "n", 1024, 1));
-  int iterations = static_cast<int>(NumberField(opts, "options", "iterations", 5, 1));
+  int n = IntField(opts, "options", "n", 1024, 1);
+  int iterations = IntField(opts, "options", "iterations", 5, 1);
   return PromiseWorker<ThroughputResult>::Run(
       info.Env(), [n, iterations] { return measure_matmul(n, iterations); }, ResultToJs);
 }
@@ -28,11 +29,11 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 Napi::Value Conv(const Napi::CallbackInfo& info) {
   auto opts = info.Length() > 0 ? ObjectArg(info, 0, "options") : Napi::Object::New(info.Env());
   ConvShape s;
-  s.batch = static_cast<int>(NumberField(opts, "options", "batch", 64, 1));
-  s.size = static_cast<int>(NumberField(opts, "options", "size", 32, 1));
-  s.channels = static_cast<int>(NumberField(opts, "options", "channels", 64, 1));
-  s.kernel = static_cast<int>(NumberField(opts, "options", "kernel", 3, 1));
-  int iterations = static_cast<int>(NumberField(opts, "options", "iterations", 3, 1));
+  s.batch = IntField(opts, "options", "batch", 64, 1);
+  s.size = IntField(opts, "options", "size", 32, 1);
+  s.channels = IntField(opts, "options", "channels", 64, 1);
+  s.kernel = IntField(opts, "options", "kernel", 3, 1);
+  int iterations = IntField(opts, "options", "iterations", 3, 1);
   return PromiseWorker<ThroughputResult>::Run(
       info.Env(), [s, iterations] { return measure_conv(s, iterations); }, ResultToJs);
 }
@@ -41,8 +42,8 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
 
 void InitThroughput(Napi::Env env, Napi::Object exports) {
   auto t = Napi::Object::New(env);
-  t.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  t.Set("conv", Napi::Function::New(env, Conv, "conv"));
+  t.Set("matmul", Napi::Function::New(env, Guarded<Matmul>, "matmul"));
+  t.Set("conv", Napi::Function::New(env, Guarded<Conv>, "conv"));
   exports.Set("throughput", t);
 }
 

@@ -1,14 +1,22 @@
 // class Trainer
 //   new Trainer(model: Model, options): sync. Loads the dataset shards (safetensors with
 //     `images` U8 [N,H,W,C] and `labels` I32 [N]), compiles the step. TypeError names a bad
-//     option; Error if the shards cannot be read or do not match the model.
+//     option (ANNEAL_INVALID_ARGUMENT); ANNEAL_NOT_FOUND / ANNEAL_IO if a shard is missing or
+//     unreadable, ANNEAL_INVALID_ARGUMENT if the shards do not match the model.
 //   run(steps, onStep?): async -> Promise<{step, cancelled}>; onStep receives one report per
 //     step {step, loss, gradNorm, lr, lrScale, rolledBack, restoredTo, peakBytes, activeBytes,
 //     seconds}. Rejects on divergence (code ANNEAL_DIVERGED) or a memory budget breach
 //     (code ANNEAL_MEMORY_BUDGET).
 //   cancel(): sync; the running `run` stops after the current step.
-//   step: number (getter).   saveState(path) / loadState(path): sync, exact resume.
+//   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt} (getter): where
+//     the next batch starts, and how many epoch permutations the sampler has computed.
+//   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
+//     for an unwritable path or a damaged state, ANNEAL_NOT_FOUND for a missing one,
+//     ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes).
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
+// saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
+// pending.
+// Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -35,15 +43,33 @@ struct RunResult {
 class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
+    using T = TrainerWrap;
     return DefineClass(env, "Trainer",
-                       {InstanceMethod("run", &TrainerWrap::Run), InstanceMethod("cancel", &TrainerWrap::Cancel),
-                        InstanceMethod("saveState", &TrainerWrap::SaveState),
-                        InstanceMethod("loadState", &TrainerWrap::LoadState),
-                        InstanceMethod("ema", &TrainerWrap::Ema), InstanceMethod("model", &TrainerWrap::ModelWeights),
-                        InstanceAccessor("step", &TrainerWrap::Step, nullptr)});
+                       {InstanceMethod("run", &T::Guarded<&T::Run>),
+                        InstanceMethod("cancel", &T::Guarded<&T::Cancel>),
+                        InstanceMethod("saveState", &T::Guarded<&T::SaveState>),
+                        InstanceMethod("loadState", &T::Guarded<&T::LoadState>),
+                        InstanceMethod("ema", &T::Guarded<&T::Ema>),
+                        InstanceMethod("model", &T::Guarded<&T::ModelWeights>),
+                        InstanceAccessor("step", &T::Guarded<&T::Step>, nullptr),
+                        InstanceAccessor("dataOrder", &T::Guarded<&T::DataOrder>, nullptr)});
   }
 
   explicit TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
+    Guard(info.Env(), [&] {
+      Construct(info);
+      return info.Env().Undefined();
+    });
+  }
+
+ private:
+  // A method run inside Guard (addon/errors.h), so its exceptions reach JS with a code.
+  template <Napi::Value (TrainerWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&] { return (this->*M)(info); });
+  }
+
+  void Construct(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(Model::constructor.Value())) {
       throw Napi::TypeError::New(env, "model must be a Model");
@@ -51,19 +77,19 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     auto model = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>())->state(env);
     auto o = ObjectArg(info, 1, "options");
     TrainerConfig c;
-    c.batch_size = static_cast<int>(NumberField(o, "options", "batchSize", c.batch_size, 1));
-    c.total_steps = static_cast<long>(NumberField(o, "options", "totalSteps", c.total_steps, 1));
+    c.batch_size = IntField(o, "options", "batchSize", c.batch_size, 1);
+    c.total_steps = LongField(o, "options", "totalSteps", c.total_steps, 1);
     c.lr = NumberField(o, "options", "lr", c.lr, 0);
     c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);
-    c.warmup_steps = static_cast<long>(NumberField(o, "options", "warmupSteps", c.warmup_steps, 0));
+    c.warmup_steps = LongField(o, "options", "warmupSteps", c.warmup_steps);
     c.grad_clip = NumberField(o, "options", "gradClip", c.grad_clip, 0);
     c.ema_decay = NumberField(o, "options", "emaDecay", c.ema_decay, 0);
     c.adamw.weight_decay = NumberField(o, "options", "weightDecay", c.adamw.weight_decay, 0);
-    c.seed = static_cast<std::uint64_t>(NumberField(o, "options", "seed", static_cast<double>(c.seed), 0));
+    c.seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", static_cast<long>(c.seed)));
     c.compile = !o.Has("compile") || o.Get("compile").ToBoolean();
-    c.snapshot_every = static_cast<long>(NumberField(o, "options", "snapshotEvery", c.snapshot_every, 1));
-    c.max_rollbacks = static_cast<int>(NumberField(o, "options", "maxRollbacks", c.max_rollbacks, 0));
-    c.budget.bytes = static_cast<std::size_t>(NumberField(o, "options", "budgetBytes", 0, 0));
+    c.snapshot_every = LongField(o, "options", "snapshotEvery", c.snapshot_every, 1);
+    c.max_rollbacks = IntField(o, "options", "maxRollbacks", c.max_rollbacks, 0);
+    c.budget.bytes = static_cast<std::size_t>(LongField(o, "options", "budgetBytes", 0));
     c.budget.source = o.Has("budgetSource") ? o.Get("budgetSource").ToString().Utf8Value() : "configured";
     DenoisingOptions d;
     d.cfg_dropout = static_cast<float>(NumberField(o, "options", "cfgDropout", d.cfg_dropout, 0));
@@ -73,9 +99,9 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     else if (dtype == "float16") d.compute_dtype = mx::float16;
     else throw Napi::TypeError::New(env, "options.dtype must be float32, bfloat16 or float16");
     auto shards = StringArrayField(o, "options", "shards");
-    const int classes = static_cast<int>(NumberField(o, "options", "numClasses", 0, 0));
+    const int classes = IntField(o, "options", "numClasses", 0, 0);
     model_ = model;
-    try {
+    {
       auto data = load_shards(shards, classes);
       const auto& u = model->unet;
       if (data.images.shape(1) != u.sample_size || data.images.shape(2) != u.sample_size ||
@@ -87,21 +113,21 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       }
       auto objective = std::make_shared<DenoisingObjective>(u, model->prec, d);
       trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
     }
   }
 
- private:
   void EnsureIdle(Napi::Env env) const {
-    if (running_->load()) throw Napi::Error::New(env, "the trainer is running; wait for run() to settle");
+    if (running_->load()) throw StateError(env, "the trainer is running; wait for run() to settle");
   }
 
   Napi::Value Run(const Napi::CallbackInfo& info) {
     auto env = info.Env();
     EnsureIdle(env);
-    const long steps = static_cast<long>(NumberArg(info, 0, "steps"));
-    if (steps < 0) throw Napi::RangeError::New(env, "steps must be >= 0");
+    const double steps_arg = NumberArg(info, 0, "steps");
+    if (!(steps_arg >= 0 && steps_arg <= 9007199254740992.0)) {
+      throw Napi::RangeError::New(env, "steps must be an integer in [0, 2^53]");
+    }
+    const long steps = static_cast<long>(steps_arg);
     running_->store(true);
     cancel_->store(false);
     auto trainer = trainer_;
@@ -122,13 +148,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
             }
             auto start = std::chrono::steady_clock::now();
             Report rep;
-            try {
-              rep.r = trainer->step();
-            } catch (const DivergenceError& e) {
-              throw std::runtime_error(std::string("ANNEAL_DIVERGED: ") + e.what());
-            } catch (const MemoryBudgetError& e) {
-              throw std::runtime_error(std::string("ANNEAL_MEMORY_BUDGET: ") + e.what());
-            }
+            rep.r = trainer->step();
             rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             report(rep);
           }
@@ -166,23 +186,26 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     return Napi::Number::New(info.Env(), static_cast<double>(trainer_->current_step()));
   }
 
+  Napi::Value DataOrder(const Napi::CallbackInfo& info) {
+    auto env = info.Env();
+    EnsureIdle(env);
+    auto c = trainer_->data_cursor();
+    auto o = Napi::Object::New(env);
+    o.Set("epoch", static_cast<double>(c.epoch));
+    o.Set("position", static_cast<double>(c.position));
+    o.Set("permutationsBuilt", static_cast<double>(trainer_->sampler().permutations_built()));
+    return o;
+  }
+
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
-    try {
-      trainer_->save_state(StringArg(info, 0, "path"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(info.Env(), e.what());
-    }
+    trainer_->save_state(StringArg(info, 0, "path"));
     return info.Env().Undefined();
   }
 
   Napi::Value LoadState(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
-    try {
-      trainer_->load_state(StringArg(info, 0, "path"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(info.Env(), e.what());
-    }
+    trainer_->load_state(StringArg(info, 0, "path"));
     return info.Env().Undefined();
   }
 

@@ -1,13 +1,17 @@
 // One templated AsyncWorker for every asynchronous binding: runs `work` off the JS thread
-// and settles a promise with `toJs(result)`, or rejects it with the std::exception's message.
+// and settles a promise with `toJs(result)`, or rejects it with an Error carrying the code
+// that addon/errors.h assigns to what `work` threw.
 #pragma once
 
 #include <napi.h>
 
+#include <climits>
 #include <exception>
 #include <functional>
 #include <string>
 #include <utility>
+
+#include "addon/errors.h"
 
 namespace anneal::addon {
 
@@ -33,10 +37,9 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       result_ = work_();
-    } catch (const std::exception& e) {
-      SetError(e.what());
     } catch (...) {
-      SetError("unknown native error");
+      error_ = Classify(std::current_exception());
+      SetError(error_.message);
     }
   }
 
@@ -45,16 +48,19 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Resolve(to_js_(Env(), result_));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(ToJsError(Env(), Classify(std::current_exception())).Value());
     }
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error&) override { deferred_.Reject(ToJsError(Env(), error_).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   Work work_;
   ToJs to_js_;
   Result result_{};
+  NativeError error_;
 };
 
 // Argument checks that throw TypeErrors naming the argument.
@@ -70,6 +76,14 @@ inline std::string StringArg(const Napi::CallbackInfo& info, std::size_t i, cons
     throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
   }
   return info[i].As<Napi::String>().Utf8Value();
+}
+
+inline std::string StringField(const Napi::Object& obj, const char* owner, const char* field) {
+  auto v = obj.Has(field) ? obj.Get(field) : obj.Env().Undefined();
+  if (!v.IsString()) {
+    throw Napi::TypeError::New(obj.Env(), std::string(owner) + "." + field + " must be a string");
+  }
+  return v.As<Napi::String>().Utf8Value();
 }
 
 inline double NumberArg(const Napi::CallbackInfo& info, std::size_t i, const char* name) {
@@ -95,6 +109,30 @@ inline double NumberField(const Napi::Object& obj, const char* owner, const char
                                          std::to_string(static_cast<long long>(min)));
   }
   return d;
+}
+
+// An integer option: NumberField, also refusing values past `max` (a cast of a larger double
+// to int is undefined behaviour). Fractions are truncated.
+inline int IntField(const Napi::Object& obj, const char* owner, const char* field, int fallback,
+                    int min = 0, int max = INT_MAX) {
+  double d = NumberField(obj, owner, field, fallback, min);
+  if (!(d <= max)) {
+    throw Napi::RangeError::New(obj.Env(), std::string(owner) + "." + field + " must be <= " +
+                                               std::to_string(max));
+  }
+  return static_cast<int>(d);
+}
+
+// Like IntField for counts that may pass 2^31 (steps); JS integers are exact to 2^53.
+inline long LongField(const Napi::Object& obj, const char* owner, const char* field, long fallback,
+                      long min = 0) {
+  constexpr double kMax = 9007199254740992.0;  // 2^53
+  double d =
+      NumberField(obj, owner, field, static_cast<double>(fallback), static_cast<double>(min));
+  if (!(d <= kMax)) {
+    throw Napi::RangeError::New(obj.Env(), std::string(owner) + "." + field + " must be <= 2^53");
+  }
+  return static_cast<long>(d);
 }
 
 // JS numbers are exact to 2^53, enough for byte counts.
@@ -130,10 +168,9 @@ class ProgressPromiseWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   void Execute(const ExecutionProgress& progress) override {
     try {
       result_ = work_([&progress](const Progress& p) { progress.Send(&p, 1); });
-    } catch (const std::exception& e) {
-      this->SetError(e.what());
     } catch (...) {
-      this->SetError("unknown native error");
+      error_ = Classify(std::current_exception());
+      this->SetError(error_.message);
     }
   }
 
@@ -143,7 +180,7 @@ class ProgressPromiseWorker : public Napi::AsyncProgressQueueWorker<Progress> {
     for (size_t i = 0; i < count; ++i) {
       try {
         callback_.Call({progress_to_js_(this->Env(), data[i])});
-      } catch (const Napi::Error&) {
+      } catch (...) {
         // A throwing progress callback must not abort native work; the error is dropped.
       }
     }
@@ -154,10 +191,14 @@ class ProgressPromiseWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       deferred_.Resolve(to_js_(this->Env(), result_));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(ToJsError(this->Env(), Classify(std::current_exception())).Value());
     }
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error&) override {
+    deferred_.Reject(ToJsError(this->Env(), error_).Value());
+  }
 
  private:
   ProgressPromiseWorker(Napi::Env env, Work work, ToJs to_js, ProgressToJs progress_to_js)
@@ -170,6 +211,7 @@ class ProgressPromiseWorker : public Napi::AsyncProgressQueueWorker<Progress> {
   ToJs to_js_;
   ProgressToJs progress_to_js_;
   Result result_{};
+  NativeError error_;
 };
 
 }  // namespace anneal::addon

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "engine/checkpoint.h"
+
 namespace anneal {
 
 namespace {
@@ -17,7 +19,7 @@ ImageDataset load_shards(const std::vector<std::string>& paths, int num_classes)
   if (paths.empty()) throw std::invalid_argument("no dataset shards given");
   std::vector<mx::array> images, labels;
   for (const auto& path : paths) {
-    auto [arrays, meta] = mx::load_safetensors(path);
+    auto [arrays, meta] = read_safetensors(path, "dataset shard");
     auto img = arrays.find("images");
     if (img == arrays.end()) throw std::invalid_argument(path + ": shard has no 'images' tensor");
     if (img->second.ndim() != 4 || img->second.dtype() != mx::uint8) {
@@ -64,6 +66,7 @@ std::vector<std::int32_t> BatchSampler::next() {
   if (perm_epoch_ != cursor_.epoch) {
     perm_ = epoch_permutation(n_, seed_, cursor_.epoch);
     perm_epoch_ = cursor_.epoch;
+    ++permutations_built_;
   }
   std::vector<std::int32_t> idx(perm_.begin() + cursor_.position, perm_.begin() + cursor_.position + batch_);
   cursor_.position += batch_;

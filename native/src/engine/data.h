@@ -34,6 +34,11 @@ class BatchSampler {
   // Indices of the next batch; drops an epoch's remainder that cannot fill a batch.
   std::vector<std::int32_t> next();
   DataCursor cursor() const { return cursor_; }
+  // Moves to `cursor` (a resumed or rolled-back position). The cached permutation stays
+  // valid while the epoch does: it depends only on (seed, epoch).
+  void seek(DataCursor cursor) { cursor_ = cursor; }
+  // Epoch permutations computed so far (each is O(dataset size)): one per epoch reached.
+  long permutations_built() const { return permutations_built_; }
 
  private:
   int n_, batch_;
@@ -41,6 +46,7 @@ class BatchSampler {
   DataCursor cursor_;
   std::vector<std::int32_t> perm_;
   std::int64_t perm_epoch_ = -1;
+  long permutations_built_ = 0;
 };
 
 // images[idx] as float in [-1, 1], and labels[idx].

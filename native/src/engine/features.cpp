@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/errors.h"
 #include "engine/optimizer.h"
 
 namespace anneal {
@@ -134,7 +135,7 @@ TrainedExtractor train_extractor(const ExtractorConfig& config, const ExtractorT
     mx::eval(out);  // the one evaluation of this step
     const float loss = out[0].item<float>();
     if (!std::isfinite(loss)) {
-      throw std::runtime_error("extractor training diverged at step " + std::to_string(s + 1) +
+      throw DivergenceError("extractor training diverged at step " + std::to_string(s + 1) +
                                " (loss is not finite); lower its learning rate");
     }
     w.assign(out.begin() + 1, out.begin() + 1 + P);

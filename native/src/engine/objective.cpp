@@ -1,6 +1,7 @@
 #include "engine/objective.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace anneal {
 
@@ -20,7 +21,14 @@ NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dt
 }
 
 DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, DenoisingOptions options)
-    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options), table_(prec_.schedule) {}
+    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options), table_(prec_.schedule) {
+  // Refused here rather than at the first step's network_target, so a Trainer is never built.
+  if (prec_.kind == Parameterization::Consistency) {
+    throw std::invalid_argument(
+        "a consistency model has no denoising-objective target; it is trained against a target "
+        "network (consistency training), which the engine does not implement yet");
+  }
+}
 
 mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::array>&, const TrainBatch& b,
                                    const mx::array& key) const {

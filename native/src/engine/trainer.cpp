@@ -1,6 +1,7 @@
 #include "engine/trainer.h"
 
 #include "engine/checkpoint.h"
+#include "engine/errors.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,12 +26,13 @@ Params zeros_like(const Params& p) {
 
 Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
                  Params init)
-    : unet_(std::move(unet)), objective_(std::move(objective)), config_(config), data_(std::move(data)) {
+    : unet_(std::move(unet)),
+      objective_(std::move(objective)),
+      config_(config),
+      data_(std::move(data)),
+      // Refuses a dataset smaller than one batch.
+      sampler_(data_.size(), config_.batch_size, config_.seed) {
   check_unet_params(init, unet_);
-  if (config_.batch_size > data_.size()) {
-    throw std::invalid_argument("batch size " + std::to_string(config_.batch_size) + " exceeds the dataset's " +
-                                std::to_string(data_.size()) + " images");
-  }
   state_.params = init;
   state_.m = zeros_like(init);
   state_.v = zeros_like(init);
@@ -92,8 +94,8 @@ mx::array Trainer::step_key(long step) const {
 Params Trainer::ema_params() const { return state_.ema; }
 
 StepReport Trainer::step() {
-  BatchSampler sampler(data_.size(), config_.batch_size, config_.seed, state_.cursor);
-  auto idx = sampler.next();
+  sampler_.seek(state_.cursor);
+  auto idx = sampler_.next();
   auto [x0, labels] = gather_batch(data_, idx);
   const double lr = warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
                                      config_.min_lr) * state_.lr_scale;
@@ -137,7 +139,7 @@ StepReport Trainer::step() {
     state_.m = unflatten(state_.m, out, 3 + P);
     state_.v = unflatten(state_.v, out, 3 + 2 * P);
     state_.ema = unflatten(state_.ema, out, 3 + 3 * P);
-    state_.cursor = sampler.cursor();
+    state_.cursor = sampler_.cursor();
     ++state_.step;
     // Arrays are immutable, so a snapshot is a set of references, not a copy.
     if (config_.snapshot_every > 0 && state_.step % config_.snapshot_every == 0) snapshot_ = state_;
@@ -168,13 +170,11 @@ void Trainer::save_state(const std::string& path) const {
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
   };
-  const std::string tmp = temporary_path(path);
-  mx::save_safetensors(tmp, arrays, meta);
-  std::filesystem::rename(tmp, path);
+  write_safetensors(path, arrays, meta);
 }
 
 void Trainer::load_state(const std::string& path) {
-  auto [arrays, meta] = mx::load_safetensors(path);
+  auto [arrays, meta] = read_safetensors(path, "trainer state");
   if (meta["format"] != "anneal-trainer-state") throw std::invalid_argument(path + " is not an Anneal trainer state");
   if (meta["seed"] != std::to_string(config_.seed)) {
     throw std::invalid_argument(path + " was written with seed " + meta["seed"] + ", this run uses seed " +
@@ -190,10 +190,18 @@ void Trainer::load_state(const std::string& path) {
     }
   }
   check_unet_params(s.params, unet_);
-  s.step = std::stol(meta["step"]);
-  s.cursor = {std::stol(meta["epoch"]), std::stol(meta["position"])};
-  s.lr_scale = std::stod(meta["lr_scale"]);
-  rollbacks_ = std::stoi(meta["rollbacks"]);
+  // std::stol alone would report a damaged field as "stol"; name the file and the field.
+  auto number = [&](const char* key) {
+    try {
+      return std::stod(meta.at(key));
+    } catch (const std::exception&) {
+      throw FileError(path + ": metadata field '" + key + "' is missing or not a number");
+    }
+  };
+  s.step = static_cast<long>(number("step"));
+  s.cursor = {static_cast<long>(number("epoch")), static_cast<long>(number("position"))};
+  s.lr_scale = number("lr_scale");
+  rollbacks_ = static_cast<int>(number("rollbacks"));
   // Evaluate everything here: MLX streams are per thread, and the next step may run on
   // another thread than this load.
   std::vector<mx::array> all;

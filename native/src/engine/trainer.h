@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/data.h"
+#include "engine/errors.h"
 #include "engine/memory.h"
 #include "engine/objective.h"
 #include "engine/optimizer.h"
@@ -41,12 +42,6 @@ struct StepReport {
   std::size_t active_bytes = 0;
 };
 
-// Thrown when the loss keeps diverging after max_rollbacks restores.
-class DivergenceError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 class Trainer {
  public:
   Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
@@ -58,6 +53,9 @@ class Trainer {
   Params ema_params() const;
   const UNetConfig& unet() const { return unet_; }
   const TrainerConfig& config() const { return config_; }
+  // Where the next batch starts in the data order, and the sampler that draws it.
+  DataCursor data_cursor() const { return state_.cursor; }
+  const BatchSampler& sampler() const { return sampler_; }
 
   // trainer-state.safetensors: params, AdamW moments, EMA, and (as metadata) step, data
   // cursor, LR scale and rollbacks: everything exact resume needs. Written atomically.
@@ -79,6 +77,9 @@ class Trainer {
   std::shared_ptr<Objective> objective_;
   TrainerConfig config_;
   ImageDataset data_;
+  // Kept across steps so an epoch's permutation is computed once. state_.cursor stays the
+  // truth (it is what snapshots, rollbacks and saved states hold); each step seeks to it.
+  BatchSampler sampler_;
   State state_;
   State snapshot_;
   int rollbacks_ = 0;

@@ -22,7 +22,18 @@ export {
   type SampleResult,
   writeFileAtomic,
 } from './model.ts';
-export { addonPath, checkAddonInChild, loadNative } from './native.ts';
-export type { NativeAddon } from './native-types.ts';
+export {
+  addonPath,
+  checkAddonInChild,
+  fromNativeError,
+  loadNative,
+  nativeErrorCode,
+} from './native.ts';
+export {
+  NATIVE_ERROR_CODES,
+  type NativeAddon,
+  type NativeError,
+  type NativeErrorCode,
+} from './native-types.ts';
 export * from './throughput.ts';
 export * from './trainer.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
-import { loadNative } from './native.ts';
+import { fromNativeError, loadNative } from './native.ts';
 import type { NativeModel } from './native-types.ts';
 
 export interface SampleResult {
@@ -12,6 +12,8 @@ export interface SampleResult {
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
+  /** Values that were NaN or infinite before quantization (0 for a healthy model). */
+  nonFinite: number;
 }
 
 export const MODEL_FILE = 'model.safetensors';
@@ -76,7 +78,7 @@ export class Model {
     try {
       return new Model(new (loadNative().Model)(config, { weights }), config);
     } catch (err) {
-      throw new AppError('BAD_REQUEST', `${weights}: ${(err as Error).message}`);
+      throw fromNativeError(err, weights);
     }
   }
 

@@ -1,6 +1,50 @@
 // The shape of what native/src/addon exports. Kept beside the loader so each binding's
 // TypeScript signature sits next to the others.
+//
+// Errors: no binding lets a C++ exception abort the process. Every one throws (sync) or
+// rejects with (async) an Error whose `code` is a NativeErrorCode. A sync binding throws
+// TypeError/RangeError for an argument it refuses; an async one validates its arguments
+// synchronously (so a bad option throws, it does not reject) and rejects for what fails
+// while it runs. native/src/addon/errors.h maps C++ exception types to these codes.
 import type { HardwareProfile } from './config/hardware.ts';
+
+/**
+ * The `code` of an Error thrown by the native addon.
+ * - ANNEAL_INVALID_ARGUMENT: a bad argument, shape, range, name or count (std::invalid_argument
+ *   and MLX's shape errors; TypeError/RangeError from argument checks).
+ * - ANNEAL_NOT_FOUND: a file the caller named does not exist.
+ * - ANNEAL_IO: a file that cannot be read as what it should be (corrupt, cut short) or written.
+ * - ANNEAL_MEMORY_BUDGET: the job does not fit its memory budget (estimate or peak).
+ * - ANNEAL_OUT_OF_MEMORY: an allocation failed (std::bad_alloc).
+ * - ANNEAL_DIVERGED: training's loss stayed non-finite.
+ * - ANNEAL_INVALID_STATE: a disposed Model, or a Trainer used while run() is pending.
+ * - ANNEAL_INTERNAL: anything else (a bug, or an MLX failure with no better code).
+ */
+export type NativeErrorCode =
+  | 'ANNEAL_INVALID_ARGUMENT'
+  | 'ANNEAL_NOT_FOUND'
+  | 'ANNEAL_IO'
+  | 'ANNEAL_MEMORY_BUDGET'
+  | 'ANNEAL_OUT_OF_MEMORY'
+  | 'ANNEAL_DIVERGED'
+  | 'ANNEAL_INVALID_STATE'
+  | 'ANNEAL_INTERNAL';
+
+export const NATIVE_ERROR_CODES: readonly NativeErrorCode[] = [
+  'ANNEAL_INVALID_ARGUMENT',
+  'ANNEAL_NOT_FOUND',
+  'ANNEAL_IO',
+  'ANNEAL_MEMORY_BUDGET',
+  'ANNEAL_OUT_OF_MEMORY',
+  'ANNEAL_DIVERGED',
+  'ANNEAL_INVALID_STATE',
+  'ANNEAL_INTERNAL',
+];
+
+/** What every binding throws or rejects with. */
+export interface NativeError extends Error {
+  code: NativeErrorCode;
+}
 
 export interface ThroughputResult {
   gflops: number;
@@ -45,18 +89,25 @@ export interface MemoryEstimate {
 export interface NativeAddon extends NativeClasses {
   mlxVersion: string;
   hardware: {
+    /** Sync. Throws ANNEAL_INTERNAL if MLX cannot report its device. */
     probe(): HardwareProfile;
+    /** Sync, pure. Throws ANNEAL_INVALID_ARGUMENT (TypeError) for a non-string sysctl text or a deviceInfo value that is neither string nor number. */
     parseApple(sysctlText: string, deviceInfo: Record<string, string | number>): HardwareProfile;
   };
+  /** All sync; a bad spec or budget field throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError). */
   memory: {
     stats(): MemoryStats;
     resetPeak(): void;
+    /** Throws ANNEAL_INVALID_ARGUMENT unless 0 < fraction <= 1. */
     defaultBudget(fraction?: number): MemoryBudget;
     estimate(spec: JobMemorySpec): MemoryEstimate;
+    /** Throws ANNEAL_MEMORY_BUDGET naming estimate and budget when the job does not fit. */
     assertFits(spec: JobMemorySpec, budget: MemoryBudget): void;
     applyLimits(budget: MemoryBudget): void;
+    /** Throws ANNEAL_MEMORY_BUDGET when MLX's peak memory has crossed the budget. */
     checkPeak(budget: MemoryBudget, step?: number): void;
   };
+  /** Async; a bad option throws ANNEAL_INVALID_ARGUMENT synchronously, an engine failure rejects with its code. */
   throughput: {
     matmul(options?: { n?: number; iterations?: number }): Promise<ThroughputResult>;
     conv(options?: {
@@ -68,6 +119,7 @@ export interface NativeAddon extends NativeClasses {
     }): Promise<ThroughputResult>;
   };
   ops: {
+    /** Sync. Throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError) for a non-Float32Array, a shape that does not match, or inner dimensions that differ. */
     matmul(
       a: Float32Array,
       aShape: [number, number],
@@ -92,20 +144,30 @@ export interface NativeSampleSpec {
 
 export interface NativeSampleResult {
   images: Uint8Array;
+  /** Values that were NaN or infinite before quantization to uint8 (0 for a healthy model). */
+  nonFinite: number;
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
 }
 
+/**
+ * Every method throws ANNEAL_INVALID_STATE after dispose(). Sync methods throw
+ * ANNEAL_INVALID_ARGUMENT for bad arguments and shapes; the async ones (measureStep, sample)
+ * throw it synchronously for a bad option and reject with the engine's code for what fails
+ * while they run (e.g. an explicit sigma schedule that is not decreasing).
+ */
 export interface NativeModel {
   parameterCount(): number;
   parameterNames(): string[];
+  /** Sync. x must hold shape's B*H*W*C values, C the model's input channels; t has B entries. */
   forward(
     x: Float32Array,
     shape: [number, number, number, number],
     t: Float32Array,
     labels?: Int32Array,
   ): Float32Array;
+  /** Sync. Throws ANNEAL_IO when the path cannot be written. */
   save(path: string, metadata?: Record<string, string>): void;
   cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
   measureStep(options: { batch: number; steps: number; warmup?: number }): Promise<{
@@ -159,8 +221,17 @@ export interface NativeTrainerOptions {
   cfgDropout?: number;
 }
 
+/**
+ * saveState/loadState/ema/model throw ANNEAL_INVALID_STATE while run() is pending.
+ * loadState throws ANNEAL_NOT_FOUND for a missing file, ANNEAL_IO for one that is not a
+ * trainer state file, ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes);
+ * saveState throws ANNEAL_IO when the path cannot be written.
+ */
 export interface NativeTrainer {
   readonly step: number;
+  /** Where the next batch starts in the data order; permutationsBuilt counts epoch shuffles computed (one per epoch reached). */
+  readonly dataOrder: { epoch: number; position: number; permutationsBuilt: number };
+  /** Async. Throws ANNEAL_INVALID_ARGUMENT for a negative or non-numeric count; rejects with ANNEAL_DIVERGED or ANNEAL_MEMORY_BUDGET. */
   run(
     steps: number,
     onStep?: (r: NativeStepReport) => void,
@@ -211,14 +282,22 @@ export interface NativeExtracted {
 
 export interface NativeClasses {
   extractor: {
-    /** Async: trains on data.train, evaluates on data.heldout, writes data.out. */
+    /**
+     * Async: trains on data.train, evaluates on data.heldout, writes data.out. A bad config,
+     * training option or out path throws ANNEAL_INVALID_ARGUMENT synchronously; a missing or
+     * unreadable shard rejects with ANNEAL_NOT_FOUND / ANNEAL_IO, divergence with ANNEAL_DIVERGED.
+     */
     train(
       config: NativeExtractorConfig,
       training: NativeExtractorTraining,
       data: { train: string[]; heldout: string[]; out: string },
       onProgress?: (p: { step: number; total: number; loss: number }) => void,
     ): Promise<NativeExtractorReport>;
-    /** Async: features (and logits for classifiers) of uint8 NHWC images. */
+    /**
+     * Async: features (and logits for classifiers) of uint8 NHWC images. Bad arguments throw
+     * ANNEAL_INVALID_ARGUMENT synchronously; missing or unreadable weights reject with
+     * ANNEAL_NOT_FOUND / ANNEAL_IO, weights of another config with ANNEAL_INVALID_ARGUMENT.
+     */
     features(
       config: NativeExtractorConfig,
       weights: string,
@@ -226,8 +305,53 @@ export interface NativeClasses {
       shape: [number, number, number, number],
     ): Promise<NativeExtracted>;
   };
-  Model: new (config: unknown, options?: { seed?: number; weights?: string }) => NativeModel;
-  Trainer: new (model: NativeModel, options: NativeTrainerOptions) => NativeTrainer;
+  /**
+   * Sync. A bad config throws ANNEAL_INVALID_ARGUMENT (TypeError naming the field); weights
+   * that are missing throw ANNEAL_NOT_FOUND, unreadable ANNEAL_IO, of another config
+   * ANNEAL_INVALID_ARGUMENT.
+   */
+  Model: new (
+    config: unknown,
+    options?: { seed?: number; weights?: string },
+  ) => NativeModel;
+  /**
+   * Sync (loads the shards). A bad option throws ANNEAL_INVALID_ARGUMENT; a missing shard
+   * ANNEAL_NOT_FOUND, an unreadable one ANNEAL_IO, shards that do not fit the model or hold
+   * fewer images than one batch ANNEAL_INVALID_ARGUMENT.
+   */
+  Trainer: new (
+    model: NativeModel,
+    options: NativeTrainerOptions,
+  ) => NativeTrainer;
+  /**
+   * The denoiser wrapper without a network, for checking each parameterization. All sync;
+   * `config` is a model config (parameterization, sigma_data, sigma_min, schedule); arrays
+   * are [B, H, W, C] of `shape`, sigma is [B]. Bad arguments throw ANNEAL_INVALID_ARGUMENT.
+   */
+  denoiser: {
+    /** c_skip, c_out, c_in and c_noise per sigma. */
+    scalings(
+      config: unknown,
+      sigma: Float32Array,
+    ): { cSkip: Float32Array; cOut: Float32Array; cIn: Float32Array; cNoise: Float32Array };
+    /** The network-space target (x0 - c_skip x) / c_out; throws ANNEAL_INVALID_ARGUMENT for consistency models. */
+    target(
+      config: unknown,
+      xNoisy: Float32Array,
+      x0: Float32Array,
+      sigma: Float32Array,
+      shape: [number, number, number, number],
+    ): Float32Array;
+    /** D(x; sigma) around a network that returns networkOutput, and what that network was given. */
+    denoise(
+      config: unknown,
+      x: Float32Array,
+      sigma: Float32Array,
+      networkOutput: Float32Array,
+      shape: [number, number, number, number],
+    ): { denoised: Float32Array; networkInput: Float32Array; cNoise: Float32Array };
+  };
+  /** Both sync; a bad option, name or range (sigmaMin >= sigmaMax, NaN) throws ANNEAL_INVALID_ARGUMENT. */
   sampling: {
     sigmas(
       options: {

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { AppError } from '@anneal/core/errors';
-import type { NativeAddon } from './native-types.ts';
+import { AppError, type AppErrorCode } from '@anneal/core/errors';
+import { NATIVE_ERROR_CODES, type NativeAddon, type NativeErrorCode } from './native-types.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -69,4 +69,39 @@ export function loadNative(): NativeAddon {
   }
   cached = require(path) as NativeAddon;
   return cached;
+}
+
+/** The NativeErrorCode of an error the addon threw, or undefined for anything else. */
+export function nativeErrorCode(err: unknown): NativeErrorCode | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (NATIVE_ERROR_CODES as readonly string[]).includes(code)
+    ? (code as NativeErrorCode)
+    : undefined;
+}
+
+/** How each native failure reads to a caller of the engine. */
+const APP_CODE: Record<NativeErrorCode, AppErrorCode> = {
+  ANNEAL_INVALID_ARGUMENT: 'BAD_REQUEST',
+  ANNEAL_NOT_FOUND: 'NOT_FOUND',
+  // Files reach the engine from the caller (shards, checkpoints, output paths).
+  ANNEAL_IO: 'BAD_REQUEST',
+  ANNEAL_MEMORY_BUDGET: 'RESOURCE_EXHAUSTED',
+  ANNEAL_OUT_OF_MEMORY: 'RESOURCE_EXHAUSTED',
+  ANNEAL_DIVERGED: 'INTERNAL',
+  ANNEAL_INVALID_STATE: 'PRECONDITION_FAILED',
+  ANNEAL_INTERNAL: 'INTERNAL',
+};
+
+/**
+ * An AppError for an error the addon threw, with `context` before its message and the native
+ * error as `cause` (its `code` stays readable there). Other values are returned unchanged
+ * (an Error) or wrapped in one.
+ */
+export function fromNativeError(err: unknown, context?: string): Error {
+  const code = nativeErrorCode(err);
+  const message = (err as Error | null)?.message ?? String(err);
+  if (!code) return err instanceof Error ? err : new Error(message);
+  return new AppError(APP_CODE[code], context ? `${context}: ${message}` : message, {
+    cause: err,
+  });
 }

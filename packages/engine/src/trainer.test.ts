@@ -1,7 +1,7 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { materialize } from '@anneal/datasets/shards';
+import { encodeSafetensors, materialize } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadNative, Model, presetUNet, Trainer } from './index.ts';
 
@@ -118,6 +118,71 @@ describe('trainer', () => {
     expect(() => otherSeed.resume(dir)).toThrow(/resume with the same --seed/);
   });
 
+  it('shuffles once per epoch and resumes exactly across an epoch boundary', async () => {
+    // 24 distinct images, batch 8: three steps per epoch, so 7 steps reach epoch 2.
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-epochs-'));
+    const n = 24;
+    const pixels = new Uint8Array(n * 8 * 8 * 3).map(
+      (_, i) => (i * 37 + Math.floor(i / 192) * 11) % 256,
+    );
+    const labels = new Uint8Array(Int32Array.from({ length: n }, (_, i) => i % 4).buffer);
+    const shard = join(dir, 'small.safetensors');
+    writeFileSync(
+      shard,
+      encodeSafetensors([
+        ['images', { dtype: 'U8', shape: [n, 8, 8, 3], data: pixels }],
+        ['labels', { dtype: 'I32', shape: [n], data: labels }],
+      ]),
+    );
+    const make = () =>
+      new (loadNative().Trainer)(Model.create(config(), 7).native, {
+        batchSize: 8,
+        totalSteps: 20,
+        lr: 1e-3,
+        warmupSteps: 2,
+        seed: 1,
+        compile: false,
+        shards: [shard],
+        numClasses: 5,
+      });
+    const run = async (t: ReturnType<typeof make>, steps: number) => {
+      const losses: number[] = [];
+      await t.run(steps, (r) => losses.push(r.loss));
+      return losses;
+    };
+    const straight = make();
+    const full = await run(straight, 7);
+    // One permutation per epoch reached (0, 1, 2), not one per step.
+    expect(straight.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 3 });
+    const first = make();
+    await run(first, 4);
+    expect(first.dataOrder).toMatchObject({ epoch: 1, position: 8 });
+    const state = join(dir, 'state.safetensors');
+    first.saveState(state);
+    const second = make();
+    second.loadState(state);
+    expect(second.dataOrder).toEqual({ epoch: 1, position: 8, permutationsBuilt: 0 });
+    expect(await run(second, 3)).toEqual(full.slice(4));
+    expect(second.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 2 });
+    const a = second
+      .ema()
+      .forward(
+        new Float32Array(192).fill(0.5),
+        [1, 8, 8, 3],
+        new Float32Array([100]),
+        new Int32Array([1]),
+      );
+    const b = straight
+      .ema()
+      .forward(
+        new Float32Array(192).fill(0.5),
+        [1, 8, 8, 3],
+        new Float32Array([100]),
+        new Int32Array([1]),
+      );
+    expect(Array.from(a)).toEqual(Array.from(b));
+  });
+
   it('rolls back on a non-finite loss, halving the LR, then fails with a clear error', async () => {
     const t = trainer({ lr: 1e6, batch: 8 });
     const rollbacks: number[] = [];
@@ -147,9 +212,10 @@ describe('trainer', () => {
       budgetBytes: 64 * 1024,
       budgetSource: 'tiny test budget',
     });
-    await expect(native.run(1)).rejects.toThrow(
-      /ANNEAL_MEMORY_BUDGET: peak memory .* at step 1 exceeded the memory budget/,
-    );
+    await expect(native.run(1)).rejects.toMatchObject({
+      code: 'ANNEAL_MEMORY_BUDGET',
+      message: expect.stringMatching(/^peak memory .* at step 1 exceeded the memory budget/),
+    });
   });
 
   it('trains with a bfloat16 forward pass and float32 master weights', async () => {

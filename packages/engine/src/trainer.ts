@@ -6,7 +6,7 @@ import { defaultLearningRate } from './config/presets.ts';
 import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
-import { loadNative } from './native.ts';
+import { fromNativeError, loadNative } from './native.ts';
 import type { NativeStepReport, NativeTrainer } from './native-types.ts';
 
 export type StepReport = NativeStepReport;
@@ -108,7 +108,7 @@ export class Trainer {
       });
       return new Trainer(native, options);
     } catch (err) {
-      throw new AppError('BAD_REQUEST', (err as Error).message);
+      throw fromNativeError(err);
     }
   }
 
@@ -119,7 +119,8 @@ export class Trainer {
   /**
    * Runs `steps` more steps, yielding one report per step. Resolves with the step reached;
    * throws AppError(RESOURCE_EXHAUSTED) on a memory budget breach and AppError(INTERNAL)
-   * when training diverges past its rollbacks.
+   * when training diverges past its rollbacks; the native error (code ANNEAL_MEMORY_BUDGET,
+   * ANNEAL_DIVERGED) is its `cause`.
    */
   async *run(steps: number): AsyncGenerator<StepReport, { step: number; cancelled: boolean }> {
     const queue: StepReport[] = [];
@@ -148,7 +149,7 @@ export class Trainer {
           yield next;
           continue;
         }
-        if (failure) throw translate(failure);
+        if (failure) throw fromNativeError(failure);
         if (done) return done;
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -191,17 +192,7 @@ export class Trainer {
     try {
       this.#native.loadState(join(dir, TRAINER_STATE_FILE));
     } catch (err) {
-      throw new AppError('BAD_REQUEST', `cannot resume from ${dir}: ${(err as Error).message}`);
+      throw fromNativeError(err, `cannot resume from ${dir}`);
     }
   }
-}
-
-function translate(err: unknown): Error {
-  const message = (err as Error)?.message ?? String(err);
-  if (message.startsWith('ANNEAL_MEMORY_BUDGET: ')) {
-    return new AppError('RESOURCE_EXHAUSTED', message.slice('ANNEAL_MEMORY_BUDGET: '.length));
-  }
-  if (message.startsWith('ANNEAL_DIVERGED: '))
-    return new AppError('INTERNAL', message.slice('ANNEAL_DIVERGED: '.length));
-  return err instanceof Error ? err : new Error(message);
 }

@@ -1,0 +1,921 @@
+// Bad calls into every native binding, each with the error code it must produce. Run by
+// native-errors.child.ts in a child process (see native-errors.test.ts for why).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
+import { presetUNet } from './config/presets.ts';
+import type {
+  NativeAddon,
+  NativeErrorCode,
+  NativeExtractorConfig,
+  NativeExtractorTraining,
+  NativeModel,
+  NativeTrainer,
+} from './native-types.ts';
+
+/** Files and objects the cases share, made once per child process. */
+export interface Fixtures {
+  dir: string;
+  config: { unet: Record<string, unknown>; parameterization: 'eps' };
+  model: NativeModel;
+  disposed: NativeModel;
+  trainer: NativeTrainer;
+  shard: string;
+  /** The state `trainer` (seed 1) saved. */
+  state: string;
+  missing: string;
+  garbage: string;
+  truncated: string;
+  noImages: string;
+  wrongDtype: string;
+  wrongSize: string;
+  otherWeights: string;
+  unwritable: string;
+}
+
+export interface ErrorCase {
+  name: string;
+  /** sync: the call itself throws; async: it returns a promise that rejects. */
+  mode: 'sync' | 'async';
+  code: NativeErrorCode;
+  /** The message must match, so a case cannot pass on an unrelated failure. */
+  message: RegExp;
+  call: (native: NativeAddon, f: Fixtures) => unknown;
+}
+
+const RES = 8;
+
+function u8(shape: number[], fill = 0): Tensor {
+  return { dtype: 'U8', shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(fill) };
+}
+
+function i32(values: number[]): Tensor {
+  return {
+    dtype: 'I32',
+    shape: [values.length],
+    data: new Uint8Array(Int32Array.from(values).buffer),
+  };
+}
+
+export function makeFixtures(native: NativeAddon, dir: string): Fixtures {
+  mkdirSync(dir, { recursive: true });
+  const file = (name: string, bytes: Uint8Array | string) => {
+    const p = join(dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  const shard = file(
+    'shard.safetensors',
+    encodeSafetensors([
+      ['images', u8([16, RES, RES, 1], 128)],
+      ['labels', i32(new Array(16).fill(0))],
+    ]),
+  );
+  const whole = encodeSafetensors([['images', u8([16, RES, RES, 1], 7)]]);
+  const config = {
+    unet: { ...presetUNet('tiny', { resolution: RES, channels: 1 }), block_out_channels: [16, 32] },
+    parameterization: 'eps' as const,
+  };
+  const model = new native.Model(config, { seed: 1 });
+  const disposed = new native.Model(config, { seed: 1 });
+  disposed.dispose();
+  const other = new native.Model(
+    { ...config, unet: { ...config.unet, block_out_channels: [32, 32] } },
+    { seed: 1 },
+  );
+  const otherWeights = join(dir, 'other.safetensors');
+  other.save(otherWeights);
+  other.dispose();
+  const trainer = new native.Trainer(model, {
+    batchSize: 4,
+    totalSteps: 10,
+    shards: [shard],
+    seed: 1,
+    compile: false,
+  });
+  const state = join(dir, 'state.safetensors');
+  trainer.saveState(state);
+  return {
+    dir,
+    config,
+    model,
+    disposed,
+    trainer,
+    shard,
+    state,
+    missing: join(dir, 'missing.safetensors'),
+    garbage: file('garbage.safetensors', 'this is not a safetensors file at all'),
+    truncated: file('truncated.safetensors', whole.subarray(0, whole.byteLength - 100)),
+    noImages: file('no-images.safetensors', encodeSafetensors([['labels', i32([0, 1])]])),
+    wrongDtype: file(
+      'wrong-dtype.safetensors',
+      encodeSafetensors([
+        [
+          'images',
+          { dtype: 'F32', shape: [16, RES, RES, 1], data: new Uint8Array(16 * RES * RES * 4) },
+        ],
+      ]),
+    ),
+    wrongSize: file('wrong-size.safetensors', encodeSafetensors([['images', u8([16, 16, 16, 1])]])),
+    otherWeights,
+    unwritable: join(dir, 'no-such-dir', 'out.safetensors'),
+  };
+}
+
+const gaussian = (over: Record<string, unknown> = {}) => ({
+  dim: 2,
+  mean: new Float32Array(2),
+  eigvecs: new Float32Array([1, 0, 0, 1]),
+  eigvals: new Float32Array([1, 1]),
+  sampler: 'euler',
+  steps: 4,
+  n: 8,
+  ...over,
+});
+
+const extractorConfig: NativeExtractorConfig = {
+  kind: 'classifier',
+  resolution: RES,
+  inChannels: 1,
+  channels: [8, 16],
+  featureDim: 16,
+  groups: 4,
+  numClasses: 2,
+};
+
+const training: NativeExtractorTraining = {
+  steps: 1,
+  batchSize: 4,
+  lr: 1e-3,
+  warmupSteps: 0,
+  weightDecay: 0,
+  gradClip: 1,
+  noise: 0,
+  seed: 0,
+};
+
+const sample = { sampler: 'euler', steps: 2, n: 1, seed: 0 };
+const trainerOptions = (f: Fixtures, over: Record<string, unknown> = {}) => ({
+  batchSize: 4,
+  totalSteps: 10,
+  shards: [f.shard],
+  compile: false,
+  ...over,
+});
+const x1 = () => new Float32Array(RES * RES);
+
+const BAD = 'ANNEAL_INVALID_ARGUMENT' as const;
+
+export const CASES: ErrorCase[] = [
+  // hardware
+  {
+    name: 'hardware.parseApple: sysctl text not a string',
+    mode: 'sync',
+    code: BAD,
+    message: /sysctlText must be a string/,
+    call: (n) => n.hardware.parseApple(5 as unknown as string, {}),
+  },
+  {
+    name: 'hardware.parseApple: device value an object',
+    mode: 'sync',
+    code: BAD,
+    message: /deviceInfo\.x must be a string or a number/,
+    call: (n) => n.hardware.parseApple('', { x: {} as unknown as string }),
+  },
+  // memory
+  {
+    name: 'memory.defaultBudget: NaN fraction',
+    mode: 'sync',
+    code: BAD,
+    message: /fraction must be in \(0, 1\]/,
+    call: (n) => n.memory.defaultBudget(Number.NaN),
+  },
+  {
+    name: 'memory.defaultBudget: fraction above 1',
+    mode: 'sync',
+    code: BAD,
+    message: /fraction must be in/,
+    call: (n) => n.memory.defaultBudget(2),
+  },
+  {
+    name: 'memory.estimate: negative parameter count',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.parameterCount must be >= 0/,
+    call: (n) => n.memory.estimate({ parameterCount: -1 }),
+  },
+  {
+    name: 'memory.estimate: NaN batch',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.batchSize must be >= 1/,
+    call: (n) => n.memory.estimate({ parameterCount: 10, batchSize: Number.NaN }),
+  },
+  {
+    name: 'memory.estimate: absurd batch',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.batchSize must be <= 2\^53/,
+    call: (n) => n.memory.estimate({ parameterCount: 10, batchSize: 1e300 }),
+  },
+  {
+    name: 'memory.estimate: spec not an object',
+    mode: 'sync',
+    code: BAD,
+    message: /spec must be an object/,
+    call: (n) => n.memory.estimate(null as unknown as { parameterCount: number }),
+  },
+  {
+    name: 'memory.assertFits: over budget',
+    mode: 'sync',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message: /exceeds the budget/,
+    call: (n) => n.memory.assertFits({ parameterCount: 1e6 }, { bytes: 1024, source: 'test' }),
+  },
+  {
+    name: 'memory.assertFits: zero budget',
+    mode: 'sync',
+    code: BAD,
+    message: /budget\.bytes must be >= 1/,
+    call: (n) => n.memory.assertFits({ parameterCount: 1 }, { bytes: 0, source: 'test' }),
+  },
+  {
+    name: 'memory.applyLimits: negative budget',
+    mode: 'sync',
+    code: BAD,
+    message: /budget\.bytes must be >= 1/,
+    call: (n) => n.memory.applyLimits({ bytes: -5, source: 'test' }),
+  },
+  {
+    name: 'memory.checkPeak: peak over a 1-byte budget',
+    mode: 'sync',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message: /peak memory .* exceeded the memory budget/,
+    call: (n) => n.memory.checkPeak({ bytes: 1, source: 'test' }, 3),
+  },
+  {
+    name: 'memory.checkPeak: step not a number',
+    mode: 'sync',
+    code: BAD,
+    message: /step must be a number/,
+    call: (n) => n.memory.checkPeak({ bytes: 1e12, source: 'test' }, 'x' as unknown as number),
+  },
+  // throughput
+  {
+    name: 'throughput.matmul: negative n',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.n must be >= 1/,
+    call: (n) => n.throughput.matmul({ n: -1 }),
+  },
+  {
+    name: 'throughput.matmul: n past int range',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.n must be <= 2147483647/,
+    call: (n) => n.throughput.matmul({ n: 1e12 }),
+  },
+  {
+    name: 'throughput.conv: NaN iterations',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.iterations must be >= 1/,
+    call: (n) => n.throughput.conv({ iterations: Number.NaN }),
+  },
+  {
+    name: 'throughput.conv: zero kernel',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.kernel must be >= 1/,
+    call: (n) => n.throughput.conv({ kernel: 0 }),
+  },
+  // ops
+  {
+    name: 'ops.matmul: not a Float32Array',
+    mode: 'sync',
+    code: BAD,
+    message: /a must be a Float32Array/,
+    call: (n) => n.ops.matmul([1] as unknown as Float32Array, [1, 1], new Float32Array(1), [1, 1]),
+  },
+  {
+    name: 'ops.matmul: NaN shape',
+    mode: 'sync',
+    code: BAD,
+    message: /aShape does not match/,
+    call: (n) => n.ops.matmul(new Float32Array(4), [Number.NaN, 2], new Float32Array(4), [2, 2]),
+  },
+  {
+    name: 'ops.matmul: inner dimensions differ',
+    mode: 'sync',
+    code: BAD,
+    message: /a's columns \(2\) must equal b's rows \(3\)/,
+    call: (n) => n.ops.matmul(new Float32Array(4), [2, 2], new Float32Array(3), [3, 1]),
+  },
+  // sampling.sigmas
+  {
+    name: 'sampling.sigmas: negative steps',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.steps must be >= 1/,
+    call: (n) => n.sampling.sigmas({ steps: -3, schedule: 'karras' }),
+  },
+  {
+    name: 'sampling.sigmas: unknown schedule',
+    mode: 'sync',
+    code: BAD,
+    message: /unknown schedule "nope"/,
+    call: (n) => n.sampling.sigmas({ steps: 3, schedule: 'nope' }),
+  },
+  {
+    name: 'sampling.sigmas: inverted karras range',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma_min < sigma_max/,
+    call: (n) => n.sampling.sigmas({ steps: 3, schedule: 'karras', sigmaMin: 10, sigmaMax: 1 }),
+  },
+  {
+    name: 'sampling.sigmas: NaN sigmaMax',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.sigmaMax must be a number|options\.sigmaMax must be >=/,
+    call: (n) => n.sampling.sigmas({ steps: 3, schedule: 'exponential', sigmaMax: Number.NaN }),
+  },
+  {
+    name: 'sampling.sigmas: explicit with a string',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.sigmas must be an array of numbers/,
+    call: (n) =>
+      n.sampling.sigmas({ steps: 3, schedule: 'explicit', sigmas: ['a' as unknown as number] }),
+  },
+  {
+    name: 'sampling.sigmas: explicit increasing',
+    mode: 'sync',
+    code: BAD,
+    message: /decreas/,
+    call: (n) => n.sampling.sigmas({ steps: 3, schedule: 'explicit', sigmas: [1, 2, 0] }),
+  },
+  {
+    name: 'sampling.sigmas: bad VP config',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.parameterization/,
+    call: (n) => n.sampling.sigmas({ steps: 3, schedule: 'uniform' }, { parameterization: 'nope' }),
+  },
+  // sampling.gaussian
+  {
+    name: 'sampling.gaussian: inverted sigma range (issue 10)',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma_min < sigma_max/,
+    call: (n) => n.sampling.gaussian(gaussian({ sigmaMax: 0.001, sigmaMin: 1 })),
+  },
+  {
+    name: 'sampling.gaussian: NaN eta',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.eta must be >= 0/,
+    call: (n) => n.sampling.gaussian(gaussian({ eta: Number.NaN })),
+  },
+  {
+    name: 'sampling.gaussian: negative n',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.n must be >= 1/,
+    call: (n) => n.sampling.gaussian(gaussian({ n: -5 })),
+  },
+  {
+    name: 'sampling.gaussian: mean of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /mean has 3 elements, the shape needs 2/,
+    call: (n) => n.sampling.gaussian(gaussian({ mean: new Float32Array(3) })),
+  },
+  {
+    name: 'sampling.gaussian: unknown sampler',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.sampler/,
+    call: (n) => n.sampling.gaussian(gaussian({ sampler: 'nope' })),
+  },
+  {
+    name: 'sampling.gaussian: zero steps',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.steps must be >= 1/,
+    call: (n) => n.sampling.gaussian(gaussian({ steps: 0 })),
+  },
+  // denoiser
+  {
+    name: 'denoiser.scalings: sigma not a Float32Array',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma must be a Float32Array/,
+    call: (n, f) => n.denoiser.scalings(f.config, [1] as unknown as Float32Array),
+  },
+  {
+    name: 'denoiser.scalings: unknown parameterization',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.parameterization/,
+    call: (n) => n.denoiser.scalings({ parameterization: 'nope' }, new Float32Array(1)),
+  },
+  {
+    name: 'denoiser.target: sigma of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma has 3 elements, the shape needs 2/,
+    call: (n, f) =>
+      n.denoiser.target(
+        f.config,
+        new Float32Array(2),
+        new Float32Array(2),
+        new Float32Array(3),
+        [2, 1, 1, 1],
+      ),
+  },
+  {
+    name: 'denoiser.target: consistency has none',
+    mode: 'sync',
+    code: BAD,
+    message: /consistency/,
+    call: (n) =>
+      n.denoiser.target(
+        { parameterization: 'consistency' },
+        new Float32Array(1),
+        new Float32Array(1),
+        new Float32Array(1),
+        [1, 1, 1, 1],
+      ),
+  },
+  {
+    name: 'denoiser.denoise: zero in the shape',
+    mode: 'sync',
+    code: BAD,
+    message: /shape must be \[B, H, W, C\] of positive integers/,
+    call: (n, f) =>
+      n.denoiser.denoise(
+        f.config,
+        new Float32Array(0),
+        new Float32Array(0),
+        new Float32Array(0),
+        [0, 1, 1, 1],
+      ),
+  },
+  // Model
+  {
+    name: 'new Model: config without unet',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.unet must be an object/,
+    call: (n) => new n.Model({}),
+  },
+  {
+    name: 'new Model: inconsistent unet',
+    mode: 'sync',
+    code: BAD,
+    message: /block/,
+    call: (n, f) =>
+      new n.Model({ ...f.config, unet: { ...f.config.unet, down_block_types: ['DownBlock2D'] } }),
+  },
+  {
+    name: 'new Model: unknown parameterization',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.parameterization/,
+    call: (n, f) => new n.Model({ ...f.config, parameterization: 'nope' }),
+  },
+  {
+    name: 'new Model: negative seed',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.seed must be >= 0/,
+    call: (n, f) => new n.Model(f.config, { seed: -1 }),
+  },
+  {
+    name: 'new Model: weights not a string',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.weights must be a string/,
+    call: (n, f) => new n.Model(f.config, { weights: 5 as unknown as string }),
+  },
+  {
+    name: 'new Model: missing weights',
+    mode: 'sync',
+    code: 'ANNEAL_NOT_FOUND',
+    message: /no such checkpoint: .*missing\.safetensors/,
+    call: (n, f) => new n.Model(f.config, { weights: f.missing }),
+  },
+  {
+    name: 'new Model: corrupt weights',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /garbage\.safetensors is not a readable safetensors file/,
+    call: (n, f) => new n.Model(f.config, { weights: f.garbage }),
+  },
+  {
+    name: 'new Model: truncated weights',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /truncated\.safetensors is not a readable safetensors file/,
+    call: (n, f) => new n.Model(f.config, { weights: f.truncated }),
+  },
+  {
+    name: 'new Model: weights are a directory',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /is a directory/,
+    call: (n, f) => new n.Model(f.config, { weights: f.dir }),
+  },
+  {
+    name: 'new Model: weights of another config',
+    mode: 'sync',
+    code: BAD,
+    message: /shape|expects|has/,
+    call: (n, f) => new n.Model(f.config, { weights: f.otherWeights }),
+  },
+  // Model methods
+  {
+    name: 'model.forward: x of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /x has 3 elements/,
+    call: (_, f) => f.model.forward(new Float32Array(3), [1, RES, RES, 1], new Float32Array(1)),
+  },
+  {
+    name: 'model.forward: negative batch',
+    mode: 'sync',
+    code: BAD,
+    message: /shape must be \[B, H, W, C\] of positive integers/,
+    call: (_, f) => f.model.forward(x1(), [-1, RES, RES, 1], new Float32Array(1)),
+  },
+  {
+    name: 'model.forward: wrong channel count',
+    mode: 'sync',
+    code: BAD,
+    message: /shape\[3\] must be the model's 1 input channels/,
+    call: (_, f) =>
+      f.model.forward(new Float32Array(RES * RES * 3), [1, RES, RES, 3], new Float32Array(1)),
+  },
+  {
+    name: 'model.forward: odd spatial size',
+    mode: 'sync',
+    code: BAD,
+    message: /./,
+    call: (_, f) => f.model.forward(new Float32Array(7 * 7), [1, 7, 7, 1], new Float32Array(1)),
+  },
+  {
+    name: 'model.forward: labels of the wrong type',
+    mode: 'sync',
+    code: BAD,
+    message: /labels must be an Int32Array/,
+    call: (_, f) =>
+      f.model.forward(
+        x1(),
+        [1, RES, RES, 1],
+        new Float32Array(1),
+        new Float32Array(1) as unknown as Int32Array,
+      ),
+  },
+  {
+    name: 'model.save: into a missing directory',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /cannot write .*no-such-dir/,
+    call: (_, f) => f.model.save(f.unwritable),
+  },
+  {
+    name: 'model.measureStep: zero batch',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.batch must be >= 1/,
+    call: (_, f) => f.model.measureStep({ batch: 0, steps: 1 }),
+  },
+  {
+    name: 'model.sample: unknown sampler',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.sampler/,
+    call: (_, f) => f.model.sample({ ...sample, sampler: 'nope' }),
+  },
+  {
+    name: 'model.sample: negative n',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.n must be >= 1/,
+    call: (_, f) => f.model.sample({ ...sample, n: -1 }),
+  },
+  {
+    name: 'model.sample: increasing explicit sigmas',
+    mode: 'async',
+    code: BAD,
+    message: /decreas/,
+    call: (_, f) => f.model.sample({ ...sample, sigmas: [1, 5, 0] }),
+  },
+  {
+    name: 'model.gradientCheck: NaN epsilon',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.epsilon must be >= 0/,
+    call: (_, f) => f.model.gradientCheck({ epsilon: Number.NaN }),
+  },
+  {
+    name: 'model.parameterCount: after dispose',
+    mode: 'sync',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /disposed/,
+    call: (_, f) => f.disposed.parameterCount(),
+  },
+  {
+    name: 'model.sample: after dispose',
+    mode: 'sync',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /disposed/,
+    call: (_, f) => f.disposed.sample(sample),
+  },
+  // Trainer
+  {
+    name: 'new Trainer: model not a Model',
+    mode: 'sync',
+    code: BAD,
+    message: /model must be a Model/,
+    call: (n, f) => new n.Trainer({} as NativeModel, trainerOptions(f)),
+  },
+  {
+    name: 'new Trainer: disposed model',
+    mode: 'sync',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /disposed/,
+    call: (n, f) => new n.Trainer(f.disposed, trainerOptions(f)),
+  },
+  {
+    name: 'new Trainer: no shards',
+    mode: 'sync',
+    code: BAD,
+    message: /no dataset shards given/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [] })),
+  },
+  {
+    name: 'new Trainer: missing shard',
+    mode: 'sync',
+    code: 'ANNEAL_NOT_FOUND',
+    message: /no such dataset shard: .*missing\.safetensors/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.missing] })),
+  },
+  {
+    name: 'new Trainer: corrupt shard',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /dataset shard .*garbage\.safetensors is not a readable/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.garbage] })),
+  },
+  {
+    name: 'new Trainer: truncated shard',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /truncated\.safetensors is not a readable/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.truncated] })),
+  },
+  {
+    name: 'new Trainer: shard without images',
+    mode: 'sync',
+    code: BAD,
+    message: /shard has no 'images' tensor/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.noImages] })),
+  },
+  {
+    name: 'new Trainer: float images',
+    mode: 'sync',
+    code: BAD,
+    message: /'images' must be uint8/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.wrongDtype] })),
+  },
+  {
+    name: 'new Trainer: images of another size',
+    mode: 'sync',
+    code: BAD,
+    message: /dataset images are 16x16x1 but the model expects 8x8x1/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { shards: [f.wrongSize] })),
+  },
+  {
+    name: 'new Trainer: zero batch',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.batchSize must be >= 1/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { batchSize: 0 })),
+  },
+  {
+    name: 'new Trainer: batch larger than the dataset',
+    mode: 'sync',
+    code: BAD,
+    message: /the dataset has 16 images, fewer than one batch of 64/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { batchSize: 64 })),
+  },
+  {
+    name: 'new Trainer: unknown dtype',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.dtype must be/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { dtype: 'int8' })),
+  },
+  {
+    name: 'new Trainer: NaN learning rate',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.lr must be >= 0/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { lr: Number.NaN })),
+  },
+  {
+    name: 'trainer.run: negative steps',
+    mode: 'sync',
+    code: BAD,
+    message: /steps must be an integer in/,
+    call: (_, f) => f.trainer.run(-1),
+  },
+  {
+    name: 'trainer.run: NaN steps',
+    mode: 'sync',
+    code: BAD,
+    message: /steps must be an integer in/,
+    call: (_, f) => f.trainer.run(Number.NaN),
+  },
+  {
+    name: 'trainer.run: diverges past its rollbacks',
+    mode: 'async',
+    code: 'ANNEAL_DIVERGED',
+    message: /training diverged: the loss became NaN\/Inf/,
+    call: (n, f) =>
+      new n.Trainer(
+        f.model,
+        trainerOptions(f, { lr: 1e30, warmupSteps: 0, gradClip: 0, maxRollbacks: 0 }),
+      ).run(20),
+  },
+  {
+    name: 'trainer.run: peak memory over the budget',
+    mode: 'async',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message: /peak memory .* at step 1 exceeded the memory budget/,
+    call: (n, f) =>
+      new n.Trainer(f.model, trainerOptions(f, { budgetBytes: 1024, budgetSource: 'test' })).run(1),
+  },
+  {
+    name: 'trainer.loadState: missing file',
+    mode: 'sync',
+    code: 'ANNEAL_NOT_FOUND',
+    message: /no such trainer state: .*missing\.safetensors/,
+    call: (_, f) => f.trainer.loadState(f.missing),
+  },
+  {
+    name: 'trainer.loadState: corrupt file',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /garbage\.safetensors is not a readable/,
+    call: (_, f) => f.trainer.loadState(f.garbage),
+  },
+  {
+    name: 'trainer.loadState: a model file',
+    mode: 'sync',
+    code: BAD,
+    message: /is not an Anneal trainer state/,
+    call: (_, f) => f.trainer.loadState(f.otherWeights),
+  },
+  {
+    name: 'trainer.loadState: state of another seed',
+    mode: 'sync',
+    code: BAD,
+    message: /was written with seed 1, this run uses seed 2/,
+    call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { seed: 2 })).loadState(f.state),
+  },
+  {
+    name: 'trainer.saveState: into a missing directory',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /cannot write .*no-such-dir/,
+    call: (_, f) => f.trainer.saveState(f.unwritable),
+  },
+  {
+    name: 'trainer.saveState: while run() is pending',
+    mode: 'async',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /the trainer is running/,
+    call: async (_, f) => {
+      const running = f.trainer.run(1);
+      try {
+        f.trainer.saveState(join(f.dir, 'during-run.safetensors'));
+      } finally {
+        await running;
+      }
+    },
+  },
+  // extractor
+  {
+    name: 'extractor.train: unknown kind',
+    mode: 'sync',
+    code: BAD,
+    message: /config\.kind/,
+    call: (n, f) =>
+      n.extractor.train({ ...extractorConfig, kind: 'nope' as 'classifier' }, training, {
+        train: [f.shard],
+        heldout: [f.shard],
+        out: join(f.dir, 'x.safetensors'),
+      }),
+  },
+  {
+    name: 'extractor.train: negative steps',
+    mode: 'sync',
+    code: BAD,
+    message: /training\.steps must be >= 1/,
+    call: (n, f) =>
+      n.extractor.train(
+        extractorConfig,
+        { ...training, steps: -1 },
+        { train: [f.shard], heldout: [f.shard], out: join(f.dir, 'x.safetensors') },
+      ),
+  },
+  {
+    name: 'extractor.train: out not .safetensors',
+    mode: 'sync',
+    code: BAD,
+    message: /data\.out must end in \.safetensors/,
+    call: (n, f) =>
+      n.extractor.train(extractorConfig, training, {
+        train: [f.shard],
+        heldout: [f.shard],
+        out: join(f.dir, 'x.bin'),
+      }),
+  },
+  {
+    name: 'extractor.train: missing shard',
+    mode: 'async',
+    code: 'ANNEAL_NOT_FOUND',
+    message: /no such dataset shard/,
+    call: (n, f) =>
+      n.extractor.train(extractorConfig, training, {
+        train: [f.missing],
+        heldout: [f.shard],
+        out: join(f.dir, 'x.safetensors'),
+      }),
+  },
+  {
+    name: 'extractor.train: corrupt shard',
+    mode: 'async',
+    code: 'ANNEAL_IO',
+    message: /garbage\.safetensors is not a readable/,
+    call: (n, f) =>
+      n.extractor.train(extractorConfig, training, {
+        train: [f.shard],
+        heldout: [f.garbage],
+        out: join(f.dir, 'x.safetensors'),
+      }),
+  },
+  {
+    name: 'extractor.features: missing weights',
+    mode: 'async',
+    code: 'ANNEAL_NOT_FOUND',
+    message: /no such extractor weights/,
+    call: (n, f) =>
+      n.extractor.features(extractorConfig, f.missing, new Uint8Array(RES * RES), [1, RES, RES, 1]),
+  },
+  {
+    name: 'extractor.features: corrupt weights',
+    mode: 'async',
+    code: 'ANNEAL_IO',
+    message: /garbage\.safetensors is not a readable/,
+    call: (n, f) =>
+      n.extractor.features(extractorConfig, f.garbage, new Uint8Array(RES * RES), [1, RES, RES, 1]),
+  },
+  {
+    name: 'extractor.features: weights of a U-Net',
+    mode: 'async',
+    code: BAD,
+    message: /lacks .*does it match the config/,
+    call: (n, f) =>
+      n.extractor.features(extractorConfig, f.otherWeights, new Uint8Array(RES * RES), [
+        1,
+        RES,
+        RES,
+        1,
+      ]),
+  },
+  {
+    name: 'extractor.features: images shorter than the shape',
+    mode: 'sync',
+    code: BAD,
+    message: /shape holds 64 values but images\.length is 3/,
+    call: (n, f) =>
+      n.extractor.features(extractorConfig, f.garbage, new Uint8Array(3), [1, RES, RES, 1]),
+  },
+  {
+    name: 'extractor.features: NaN in the shape',
+    mode: 'sync',
+    code: BAD,
+    message: /shape entries must be positive/,
+    call: (n, f) =>
+      n.extractor.features(extractorConfig, f.garbage, new Uint8Array(RES * RES), [
+        Number.NaN,
+        RES,
+        RES,
+        1,
+      ]),
+  },
+];
