@@ -111,6 +111,7 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
       }
       // An unread upload would otherwise keep the socket busy; close it after replying.
       if (!req.complete) res.setHeader('connection', 'close');
+      if (app.retryAfterS !== undefined) res.setHeader('retry-after', String(app.retryAfterS));
       sendJson(res, httpStatusOf(app), { error: { code: app.code, message: app.message } });
       if (!req.complete) req.resume();
     }

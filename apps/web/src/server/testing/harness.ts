@@ -35,7 +35,7 @@ let counter = 0;
 
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { gateway?: boolean } = {},
+  options: Parameters<typeof createServices>[2] = {},
 ): Promise<Harness> {
   const database: TestDatabase = await startTestDatabase();
   const config = loadConfig({ ANNEAL_HOME: database.home, PORT: '0', ...env });

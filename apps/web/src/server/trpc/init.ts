@@ -5,8 +5,8 @@ import { asAppError, toTRPCError } from '../http/errors.ts';
 import type { TrpcContext } from './context.ts';
 
 const t = initTRPC.context<TrpcContext>().create({
-  errorFormatter({ shape, error }) {
-    const app = asAppError(error.cause ?? error);
+  errorFormatter({ shape, error, ctx }) {
+    const app = asAppError(error.cause ?? error, { jsonLimit: ctx?.config.jsonLimit });
     return {
       ...shape,
       message: app.message,

@@ -1,6 +1,8 @@
+import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { emailSchema } from '../../domain/accounts/email.ts';
 import { signIn as signInUser } from '../../domain/accounts/sessions.ts';
+import { clientAddressKey } from '../../domain/accounts/sign-in-throttle.ts';
 import { setSessionCookie } from '../../http/cookies.ts';
 import { publicProcedure } from '../../trpc/init.ts';
 
@@ -8,7 +10,15 @@ export const signIn = publicProcedure
   .input(z.object({ email: emailSchema, password: z.string().min(1, { message: 'is required' }) }))
   .output(z.object({ ok: z.literal(true) }))
   .mutation(async ({ ctx, input }) => {
-    const session = await signInUser(ctx.db, input.email, input.password);
+    const who = { email: input.email, address: clientAddressKey(ctx.req.socket.remoteAddress) };
+    const session = await ctx.signIns
+      .attempt(who, () => signInUser(ctx.db, input.email, input.password))
+      .catch((err: unknown) => {
+        // TOO_MANY_REQUESTS says when in its message; the header says it to HTTP clients.
+        if (err instanceof AppError && err.retryAfterS !== undefined)
+          ctx.res.setHeader('retry-after', String(err.retryAfterS));
+        throw err;
+      });
     setSessionCookie(ctx.req, ctx.res, session.secret, session.expiresAt);
     return { ok: true as const };
   });
