@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '@anneal/core';
+import { storable } from '@anneal/protocol';
 import type { z } from 'zod';
 import { authorize } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
@@ -15,9 +16,10 @@ import { restRoutes } from './routes/index.ts';
 
 export const REST_PREFIX = '/api/v1';
 
+/** One part of the request through its schema, refusing what PostgreSQL cannot store. */
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, part: string): T {
   if (!schema) return value as T;
-  const result = schema.safeParse(value);
+  const result = storable(schema).safeParse(value);
   if (!result.success)
     throw new AppError('BAD_REQUEST', `${part}.${describeZodError(result.error)}`);
   return result.data;

@@ -1,3 +1,5 @@
+import { AppError } from '@anneal/core';
+import { findNul, NUL_MESSAGE } from '@anneal/protocol';
 import { initTRPC } from '@trpc/server';
 import { type Access, authorize } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -24,14 +26,27 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/**
+ * What PostgreSQL cannot store (a NUL in any string or key) is refused before any procedure
+ * runs, naming the field, as REST and the agents' gateway do with the same check.
+ */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const path = findNul(await getRawInput());
+  if (path) throw new AppError('BAD_REQUEST', `${path.join('.') || 'input'}: ${NUL_MESSAGE}`);
+  return next();
+});
+
 /** Every procedure declares its access; `authorize` is the one place it is checked. */
 function withAccess<A extends Access>(access: A) {
-  return t.procedure.use(mapErrors).use(({ ctx, next }) => {
-    const principal = authorize(ctx.principal, access);
-    return next({
-      ctx: { ...ctx, principal: principal as A extends 'public' ? Principal | null : Principal },
+  return t.procedure
+    .use(mapErrors)
+    .use(storableInput)
+    .use(({ ctx, next }) => {
+      const principal = authorize(ctx.principal, access);
+      return next({
+        ctx: { ...ctx, principal: principal as A extends 'public' ? Principal | null : Principal },
+      });
     });
-  });
 }
 
 export const publicProcedure = withAccess('public');
