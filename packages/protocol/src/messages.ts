@@ -80,7 +80,12 @@ export const jobArtifactSchema = z.object({
   ...journaled,
   artifact: artifactRefSchema,
   /** Set on the last file of a checkpoint: the checkpoint at this step is complete. */
-  checkpointStep: z.number().int().min(0).optional(),
+  checkpointStep: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
 });
 
 export const jobCompleteSchema = z.object({

@@ -15,8 +15,6 @@ export const createJobInput = z.object({
   maxAttempts: z.number().int().min(1).max(20).default(3),
 });
 
-/** The run tag where the last complete uploaded checkpoint's step is kept. */
-export const CHECKPOINT_STEP_TAG = 'anneal.checkpoint_step';
 /** Checkpoint files are uploaded under this prefix, overwritten on each checkpoint. */
 export const CHECKPOINT_PREFIX = 'checkpoints/latest/';
 

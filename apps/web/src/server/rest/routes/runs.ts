@@ -19,6 +19,8 @@ const run = z.object({
   params: z.record(z.string(), z.unknown()),
   tags: z.record(z.string(), z.string()),
   parentRunId: z.uuid().nullable(),
+  /** The step of the last complete uploaded checkpoint: where a re-leased job resumes. */
+  checkpointStep: z.number().int().nullable(),
 });
 
 export const runRoutes = [
