@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { AppError, type AppErrorCode, isAppError } from '@anneal/core';
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
@@ -90,4 +91,10 @@ export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError && !(err.cause instanceof AppError)) return err;
   const app = asAppError(err);
   return new TRPCError({ code: TRPC_CODE[app.code], message: app.message, cause: app });
+}
+
+/** Says when to retry (`Retry-After`) on a response whose error carries it (RATE_LIMITED). */
+export function setRetryAfter(res: ServerResponse, err: unknown): void {
+  if (isAppError(err) && err.retryAfterS !== undefined)
+    res.setHeader('retry-after', String(err.retryAfterS));
 }

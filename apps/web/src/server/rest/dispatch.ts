@@ -7,7 +7,7 @@ import { authorize } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
 import { agentMayWriteRun } from '../domain/jobs/leases.ts';
 import { readJsonBody } from '../http/body.ts';
-import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
+import { asAppError, describeZodError, httpStatusOf, setRetryAfter } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 import { compileRoutes } from './match.ts';
 import { openApiDocument } from './openapi.ts';
@@ -113,7 +113,7 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
       }
       // An unread upload would otherwise keep the socket busy; close it after replying.
       if (!req.complete) res.setHeader('connection', 'close');
-      if (app.retryAfterS !== undefined) res.setHeader('retry-after', String(app.retryAfterS));
+      setRetryAfter(res, app);
       sendJson(res, httpStatusOf(app), { error: { code: app.code, message: app.message } });
       if (!req.complete) req.resume();
     }

@@ -1,9 +1,9 @@
-import { AppError } from '@anneal/core';
 import { z } from 'zod';
 import { emailSchema } from '../../domain/accounts/email.ts';
 import { signIn as signInUser } from '../../domain/accounts/sessions.ts';
 import { clientAddressKey } from '../../domain/accounts/sign-in-throttle.ts';
 import { setSessionCookie } from '../../http/cookies.ts';
+import { setRetryAfter } from '../../http/errors.ts';
 import { publicProcedure } from '../../trpc/init.ts';
 
 export const signIn = publicProcedure
@@ -15,8 +15,7 @@ export const signIn = publicProcedure
       .attempt(who, () => signInUser(ctx.db, input.email, input.password))
       .catch((err: unknown) => {
         // TOO_MANY_REQUESTS says when in its message; the header says it to HTTP clients.
-        if (err instanceof AppError && err.retryAfterS !== undefined)
-          ctx.res.setHeader('retry-after', String(err.retryAfterS));
+        setRetryAfter(ctx.res, err);
         throw err;
       });
     setSessionCookie(ctx.req, ctx.res, session.secret, session.expiresAt);

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inviteMember } from '../../domain/accounts/members.ts';
 import { type Harness, startHarness } from '../../testing/harness.ts';
 
 // The throttle's clock is ours: time moves only when a test moves it.
@@ -10,7 +11,7 @@ const limits = {
 };
 
 let h: Harness;
-let owner: { email: string };
+let owner: { email: string; userId: string; orgId: string };
 beforeAll(async () => {
   h = await startHarness({}, { signIns: { now: () => clock, limits } });
   owner = await h.user('Acme', 'owner');
@@ -148,5 +149,24 @@ describe('failed sign-ins are limited', () => {
     for (let i = 0; i < limits.address.freeFailures + 2; i++)
       expect((await exchange('not an email', 'x', from)).status).toBe(400);
     expect((await exchange(owner.email, PASSWORD, from)).status).toBe(201);
+  });
+
+  it('for an invite to an existing account, whose password it checks', async () => {
+    const invited = await h.user('Other', 'owner');
+    const { code } = await inviteMember(
+      h.services.db,
+      { ...owner, role: 'owner', via: 'session', credentialId: owner.userId },
+      invited.email,
+      'viewer',
+    );
+    const accept = (password: string) =>
+      post('/api/trpc/auth.acceptInvite', { code, password }, freshAddress());
+    for (let i = 0; i < limits.account.freeFailures; i++)
+      expect((await accept('wrong password')).status).toBe(401);
+    const limited = await accept(PASSWORD);
+    expect(limited.status).toBe(429);
+    expect(limited.retryAfter).toBe('1');
+    clock += 1000;
+    expect((await accept(PASSWORD)).status).toBe(200);
   });
 });
