@@ -2,7 +2,7 @@ import { datasetRefSchema } from '@anneal/datasets/ref';
 import { hardwareProfileSchema } from '@anneal/engine/config';
 import { z } from 'zod';
 import { jobSpecSchema } from './jobs.ts';
-import { storable } from './storable.ts';
+import { INT4_MAX, storable } from './storable.ts';
 
 /**
  * Bumped on any incompatible change. Agent and server must agree exactly; a mismatch
@@ -80,12 +80,7 @@ export const jobArtifactSchema = z.object({
   ...journaled,
   artifact: artifactRefSchema,
   /** Set on the last file of a checkpoint: the checkpoint at this step is complete. */
-  checkpointStep: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1)
-    .optional(),
+  checkpointStep: z.number().int().min(0).max(INT4_MAX).optional(),
 });
 
 export const jobCompleteSchema = z.object({

@@ -50,6 +50,9 @@ export function storable<T extends z.ZodType>(schema: T): T {
   return checked as T;
 }
 
+/** PostgreSQL `integer`'s largest value: sequence numbers and versions are stored in one. */
+export const INT4_MAX = 2 ** 31 - 1;
+
 export const MIN_TIME = Date.parse('0001-01-01T00:00:00Z');
 export const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
 

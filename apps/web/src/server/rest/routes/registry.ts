@@ -1,3 +1,4 @@
+import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import {
   aliasSchema,
@@ -133,7 +134,7 @@ export const registryRoutes = [
     tag: 'registry',
     summary: 'Point an alias (production, staging, ...) at a version',
     params: alias,
-    body: z.object({ version: z.number().int().positive() }),
+    body: z.object({ version: z.number().int().positive().max(INT4_MAX) }),
     response: {
       status: 200,
       description: 'The alias',

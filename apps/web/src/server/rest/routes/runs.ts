@@ -1,3 +1,4 @@
+import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import { appendLogs, appendLogsInput, readLogs } from '../../domain/runs/logs.ts';
 import { logMetrics, logMetricsInput, readMetrics } from '../../domain/runs/metrics.ts';
@@ -160,7 +161,7 @@ export const runRoutes = [
     tag: 'runs',
     summary: 'Read log lines after a sequence number',
     params: runId,
-    query: z.object({ after: z.coerce.number().int().default(-1) }),
+    query: z.object({ after: z.coerce.number().int().min(-1).max(INT4_MAX).default(-1) }),
     response: {
       status: 200,
       description: 'Log lines',

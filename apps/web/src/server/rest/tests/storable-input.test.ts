@@ -176,6 +176,30 @@ describe('metric times', () => {
   });
 });
 
+describe('integers past a PostgreSQL integer column', () => {
+  it('are refused over REST and tRPC, naming the field and the limit', async () => {
+    const seq = await h.api(owner.token, 'POST', `/api/v1/runs/${runId}/logs`, {
+      lines: [{ seq: 2 ** 31, line: 'x' }],
+    });
+    expect(seq.status).toBe(400);
+    expect(seq.json.error.message).toMatch(/^body\.lines\.0\.seq: .*<=2147483647$/);
+    const after = await h.api(owner.token, 'GET', `/api/v1/runs/${runId}/logs?after=1000000000000`);
+    expect(after.status).toBe(400);
+    expect(after.json.error.message).toMatch(/^query\.after: /);
+    const alias = await h.api(
+      owner.token,
+      'PUT',
+      `/api/v1/projects/${projectId}/models/m/aliases/prod`,
+      { version: 2 ** 40 },
+    );
+    expect(alias.status).toBe(400);
+    expect(alias.json.error.message).toMatch(/^body\.version: /);
+    const logs = await trpc('runs.logs', { runId, afterSeq: 1e12 }, 'GET');
+    expect(logs.status).toBe(400);
+    expect(logs.error?.message).toMatch(/^afterSeq: /);
+  });
+});
+
 describe('body limits', () => {
   it('a tRPC body over the JSON limit answers 413 naming the limit', async () => {
     const res = await fetch(`${h.url}/api/trpc/projects.create`, {
