@@ -3,6 +3,7 @@ import { emailSchema } from '../../domain/accounts/email.ts';
 import { checkPassword } from '../../domain/accounts/sessions.ts';
 import { clientAddressKey } from '../../domain/accounts/sign-in-throttle.ts';
 import { createToken } from '../../domain/accounts/tokens.ts';
+import { clientAddress } from '../../http/client-address.ts';
 import { defineRoute } from '../route.ts';
 
 export const authRoutes = [
@@ -27,7 +28,10 @@ export const authRoutes = [
       schema: z.object({ id: z.uuid(), name: z.string(), prefix: z.string(), token: z.string() }),
     },
     handle: async (ctx, { body }) => {
-      const who = { email: body.email, address: clientAddressKey(ctx.req.socket.remoteAddress) };
+      const who = {
+        email: body.email,
+        address: clientAddressKey(clientAddress(ctx.req, ctx.config.trustedProxies)),
+      };
       const owner = await ctx.signIns.attempt(who, () =>
         checkPassword(ctx.db, body.email, body.password),
       );

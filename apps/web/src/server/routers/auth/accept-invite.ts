@@ -4,6 +4,7 @@ import { passwordSchema } from '../../domain/accounts/email.ts';
 import { acceptInvite as accept, describeInvite } from '../../domain/accounts/members.ts';
 import { openSession } from '../../domain/accounts/sessions.ts';
 import { clientAddressKey } from '../../domain/accounts/sign-in-throttle.ts';
+import { clientAddress } from '../../http/client-address.ts';
 import { setSessionCookie } from '../../http/cookies.ts';
 import { setRetryAfter } from '../../http/errors.ts';
 import { publicProcedure } from '../../trpc/init.ts';
@@ -34,7 +35,7 @@ export const acceptInvite = publicProcedure
     // sign-in, per invite and per address.
     const who = {
       email: `invite:${hashSecret(input.code)}`,
-      address: clientAddressKey(ctx.req.socket.remoteAddress),
+      address: clientAddressKey(clientAddress(ctx.req, ctx.config.trustedProxies)),
     };
     const { userId, orgId } = await ctx.signIns
       .attempt(who, () => accept(ctx.db, input))

@@ -13,7 +13,11 @@ const limits = {
 let h: Harness;
 let owner: { email: string; userId: string; orgId: string };
 beforeAll(async () => {
-  h = await startHarness({}, { signIns: { now: () => clock, limits } });
+  // 127.0.0.1 plays a reverse proxy; the tests' own clients come from other loopback addresses.
+  h = await startHarness(
+    { ANNEAL_TRUSTED_PROXIES: '127.0.0.1' },
+    { signIns: { now: () => clock, limits } },
+  );
   owner = await h.user('Acme', 'owner');
 });
 afterAll(() => h?.stop());
@@ -28,6 +32,7 @@ function post(
   path: string,
   body: unknown,
   from: string,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; retryAfter: string | undefined; json: any }> {
   const { port } = new URL(h.url);
   const text = JSON.stringify(body);
@@ -42,6 +47,7 @@ function post(
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(text),
+          ...headers,
         },
       },
       (res) => {
@@ -168,5 +174,33 @@ describe('failed sign-ins are limited', () => {
     expect(limited.retryAfter).toBe('1');
     clock += 1000;
     expect((await accept(PASSWORD)).status).toBe(200);
+  });
+
+  it('per client behind a trusted proxy, whose X-Forwarded-For no one else may set', async () => {
+    const viaProxy = (email: string, password: string, client: string) =>
+      post('/api/v1/auth/tokens', { email, password }, '127.0.0.1', {
+        'x-forwarded-for': `10.9.9.9, ${client}`,
+      });
+    for (let i = 0; i < limits.address.freeFailures; i++)
+      expect((await viaProxy(`proxied${i}@example.com`, 'guess', '203.0.113.5')).status).toBe(401);
+    expect((await viaProxy(owner.email, PASSWORD, '203.0.113.5')).status).toBe(429);
+    // Another client behind the same proxy is not that client.
+    expect((await viaProxy(owner.email, PASSWORD, '203.0.113.6')).status).toBe(201);
+    // A client that is no trusted proxy cannot pick an address by header.
+    const forger = freshAddress();
+    for (let i = 0; i < limits.address.freeFailures; i++)
+      expect(
+        (
+          await post(
+            '/api/v1/auth/tokens',
+            { email: `forged${i}@example.com`, password: 'guess' },
+            forger,
+            {
+              'x-forwarded-for': `198.51.100.${i}`,
+            },
+          )
+        ).status,
+      ).toBe(401);
+    expect((await exchange(owner.email, PASSWORD, forger)).status).toBe(429);
   });
 });
