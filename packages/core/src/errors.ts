@@ -8,17 +8,21 @@ export type AppErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'PRECONDITION_FAILED'
   | 'RESOURCE_EXHAUSTED'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 
 /** The one error type with a user-facing message. */
 export class AppError extends Error {
   override readonly name = 'AppError';
+  /** For RATE_LIMITED: whole seconds until a retry may succeed (HTTP `Retry-After`). */
+  readonly retryAfterS: number | undefined;
   constructor(
     readonly code: AppErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterS?: number },
   ) {
     super(message, options);
+    this.retryAfterS = options?.retryAfterS;
   }
 }
 

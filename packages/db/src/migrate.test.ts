@@ -1,8 +1,14 @@
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from './client.ts';
 import { readEmbeddedConnection, startEmbeddedPostgres } from './embedded.ts';
-import { migrateDatabase } from './migrate.ts';
+import { migrateDatabase, migrationsFolder } from './migrate.ts';
 import { metrics, organizations, projects, runs } from './schema/index.ts';
 import { startTestDatabase, type TestDatabase } from './testing.ts';
 
@@ -64,5 +70,53 @@ describe('embedded PostgreSQL + migrations', () => {
     await expect(
       db.insert(metrics).values({ runId: run!.id, key: 'loss', step: 1, value: 2 }),
     ).rejects.toThrow();
+  });
+
+  it('0002 moves the resume step out of the run tags into runs.checkpoint_step', async () => {
+    // A database migrated up to 0001, with runs written the old way, then migrated on.
+    const name = `premigration_${Date.now()}`;
+    await handle.db.execute(sql.raw(`create database ${name}`));
+    const url = tdb.url.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    const folder = await mkdtemp(join(tmpdir(), 'anneal-migrations-'));
+    const client = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const journal = JSON.parse(
+        await readFile(join(migrationsFolder, 'meta/_journal.json'), 'utf8'),
+      );
+      const before = journal.entries.filter((e: { idx: number }) => e.idx < 2);
+      await mkdir(join(folder, 'meta'));
+      await writeFile(
+        join(folder, 'meta/_journal.json'),
+        JSON.stringify({ ...journal, entries: before }),
+      );
+      for (const e of before as { tag: string }[])
+        await copyFile(join(migrationsFolder, `${e.tag}.sql`), join(folder, `${e.tag}.sql`));
+      const db = drizzle(client);
+      await migrate(db, { migrationsFolder: folder });
+      await client`insert into organizations (name) values ('o')`;
+      const [org] = await client`select id from organizations`;
+      const [project] =
+        await client`insert into projects (org_id, name) values (${org!.id}, 'p') returning id`;
+      const tags = [
+        { 'anneal.checkpoint_step': '120', kind: 'distill' },
+        { 'anneal.checkpoint_step': 'not a step' },
+        { kind: 'plain' },
+      ];
+      for (const [i, t] of tags.entries())
+        await client`insert into runs (project_id, name, tags) values (${project!.id}, ${`r${i}`}, ${JSON.stringify(t)}::jsonb)`;
+      await migrate(db, { migrationsFolder });
+      const rows = await client<
+        { name: string; tags: Record<string, string>; checkpoint_step: number | null }[]
+      >`
+        select name, tags, checkpoint_step from runs order by name`;
+      expect(rows.map((r) => ({ name: r.name, tags: r.tags, step: r.checkpoint_step }))).toEqual([
+        { name: 'r0', tags: { kind: 'distill' }, step: 120 },
+        { name: 'r1', tags: {}, step: null },
+        { name: 'r2', tags: { kind: 'plain' }, step: null },
+      ]);
+    } finally {
+      await client.end({ timeout: 5 });
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
 export * from './jobs.ts';
 export * from './messages.ts';
 export * from './results.ts';
+export * from './storable.ts';

@@ -2,6 +2,7 @@ import { datasetRefSchema } from '@anneal/datasets/ref';
 import { hardwareProfileSchema } from '@anneal/engine/config';
 import { z } from 'zod';
 import { jobSpecSchema } from './jobs.ts';
+import { INT4_MAX, storable } from './storable.ts';
 
 /**
  * Bumped on any incompatible change. Agent and server must agree exactly; a mismatch
@@ -79,7 +80,7 @@ export const jobArtifactSchema = z.object({
   ...journaled,
   artifact: artifactRefSchema,
   /** Set on the last file of a checkpoint: the checkpoint at this step is complete. */
-  checkpointStep: z.number().int().min(0).optional(),
+  checkpointStep: z.number().int().min(0).max(INT4_MAX).optional(),
 });
 
 export const jobCompleteSchema = z.object({
@@ -224,7 +225,8 @@ function parseWith<T>(schema: z.ZodType<T>, raw: string | Buffer): Parsed<T> {
   return { ok: true, message: parsed.data };
 }
 
-/** Parses one frame from an agent; never throws. */
-export const parseAgentMessage = (raw: string | Buffer) => parseWith(agentMessageSchema, raw);
+/** Parses one frame from an agent (refusing what PostgreSQL cannot store); never throws. */
+export const parseAgentMessage = (raw: string | Buffer) =>
+  parseWith(storable(agentMessageSchema), raw);
 /** Parses one frame from the server; never throws. */
 export const parseServerMessage = (raw: string | Buffer) => parseWith(serverMessageSchema, raw);

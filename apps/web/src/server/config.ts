@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core';
 import { z } from 'zod';
@@ -21,6 +22,20 @@ const envSchema = z.object({
     .default(8 * 1024 * MiB),
   /** How long an agent's job lease lasts without a heartbeat (tests shorten it). */
   ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
+  /**
+   * Reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client:
+   * sign-in limits count failures per client address, not per proxy.
+   */
+  ANNEAL_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.every((a) => isIP(a) !== 0), { message: 'must list IP addresses' }),
 });
 
 export interface ServerConfig {
@@ -31,6 +46,7 @@ export interface ServerConfig {
   jsonLimit: number;
   uploadLimit: number;
   leaseMs: number;
+  trustedProxies: string[];
 }
 
 /** Server settings from the environment; a bad value is an error naming the variable. */
@@ -49,5 +65,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jsonLimit: parsed.data.ANNEAL_JSON_LIMIT,
     uploadLimit: parsed.data.ANNEAL_UPLOAD_LIMIT,
     leaseMs: parsed.data.ANNEAL_LEASE_MS,
+    trustedProxies: parsed.data.ANNEAL_TRUSTED_PROXIES,
   };
 }

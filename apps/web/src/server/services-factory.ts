@@ -1,5 +1,6 @@
 import { createDb, type DbHandle } from '@anneal/db/client';
 import type { ServerConfig } from './config.ts';
+import { SignInThrottle, type SignInThrottleOptions } from './domain/accounts/sign-in-throttle.ts';
 import { BlobStore } from './domain/artifacts/blob-store.ts';
 import { RunEvents } from './events.ts';
 import { AgentGateway } from './gateway/agent-gateway.ts';
@@ -8,7 +9,7 @@ import type { Services } from './services.ts';
 export function createServices(
   config: ServerConfig,
   databaseUrl: string,
-  options: { gateway?: boolean } = {},
+  options: { gateway?: boolean; signIns?: SignInThrottleOptions } = {},
 ): Services & { handle: DbHandle } {
   const handle = createDb(databaseUrl);
   const events = new RunEvents();
@@ -27,5 +28,6 @@ export function createServices(
     config,
     events,
     agents,
+    signIns: new SignInThrottle(options.signIns),
   };
 }

@@ -1,5 +1,6 @@
 import type { Db } from '@anneal/db/client';
 import type { ServerConfig } from './config.ts';
+import type { SignInThrottle } from './domain/accounts/sign-in-throttle.ts';
 import type { BlobStore } from './domain/artifacts/blob-store.ts';
 import type { RunEvents } from './events.ts';
 import type { AgentGateway } from './gateway/agent-gateway.ts';
@@ -12,4 +13,6 @@ export interface Services {
   events: RunEvents;
   /** The agents' WebSocket gateway; null where a test attaches its own. */
   agents: AgentGateway | null;
+  /** Failed password checks per account and address (sign-in, token exchange). */
+  signIns: SignInThrottle;
 }

@@ -51,6 +51,11 @@ export const runs = pgTable(
     /** A built-in dataset (`mnist`, `shapes`) when no stored version is used. */
     datasetBuiltin: text('dataset_builtin'),
     jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    /**
+     * The step of the run's last complete uploaded checkpoint, where a re-leased job resumes.
+     * System state, kept apart from the user's tags so that no tag update can move it.
+     */
+    checkpointStep: integer('checkpoint_step'),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),

@@ -54,11 +54,12 @@ export const trainingConfigSchema = z.object({
   dataset: z.string().min(1),
   resolution: z.number().int().min(8).max(512),
   preset: z.enum(presetNames).default(TRAINING_DEFAULTS.preset),
-  steps: z.number().int().min(1),
+  /** At most ten million: far past any run this engine trains, short of an accidental 1e12. */
+  steps: z.number().int().min(1).max(10_000_000),
   batch: z.number().int().min(1).max(4096).optional(),
   /** Peak learning rate; when absent, the preset's (`presetLearningRate`), as `anneal train` does. */
   lr: z.number().positive().max(1).optional(),
-  warmup: z.number().int().min(0).optional(),
+  warmup: z.number().int().min(0).max(10_000_000).optional(),
   ema_decay: z.number().min(0).max(1).default(TRAINING_DEFAULTS.emaDecay),
   grad_clip: z.number().min(0).default(TRAINING_DEFAULTS.gradClip),
   seed: z.number().int().min(0).default(TRAINING_DEFAULTS.seed),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CLOSE_CODES, PROTOCOL_VERSION } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, revokeToken } from '../domain/accounts/tokens.ts';
@@ -146,6 +147,48 @@ describe('agent gateway: leases', () => {
     }
     const failed = await h.api(owner.token, 'GET', `/api/v1/jobs/${job.id}`);
     expect(failed.json.error).toMatch(/lease expired on all 2 attempts/);
+  });
+
+  it('resumes a re-leased job from its recorded checkpoint, which a tag update cannot move', async () => {
+    const job = await queue(trainJob(20), 3);
+    const a = await TestAgent.connect(h.url, agentToken.token);
+    const offer = await a.next('job_offer');
+    const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
+    a.send({ type: 'job_accept', ...lease });
+    const bytes = new Uint8Array([7, 7, 7]);
+    const path = 'checkpoints/latest/model.safetensors';
+    const put = await h.api(
+      agentToken.token,
+      'PUT',
+      `/api/v1/runs/${job.runId}/artifacts/${path}`,
+      bytes,
+      {
+        'content-type': 'application/octet-stream',
+      },
+    );
+    expect(put.status).toBe(201);
+    const artifact = { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: 3 };
+    a.send({ type: 'job_artifact', ...lease, ref: 1, artifact, checkpointStep: 6 });
+    expect(await a.next('ack')).toEqual({ type: 'ack', ref: 1 });
+    // The old home of the resume step is only a tag now: the user's to write, read by nobody.
+    const patched = await h.api(owner.token, 'PATCH', `/api/v1/runs/${job.runId}`, {
+      tags: { 'anneal.checkpoint_step': '999' },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.json).toMatchObject({
+      checkpointStep: 6,
+      tags: { 'anneal.checkpoint_step': '999' },
+    });
+    a.close(); // no heartbeat: the lease runs out and the job is offered again
+    const b = await TestAgent.connect(h.url, agentToken.token);
+    const again = await b.next('job_offer');
+    expect(again).toMatchObject({
+      jobId: job.id,
+      attempt: 2,
+      resume: { step: 6, artifacts: [artifact] },
+    });
+    b.close();
+    await drain();
   });
 
   it('writes through REST only to runs of jobs leased to the token’s agent', async () => {

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Db } from '@anneal/db/client';
-import { agents, tokens } from '@anneal/db/schema';
 import {
   type AgentMessage,
   CLOSE_CODES,
@@ -11,9 +10,9 @@ import {
   parseAgentMessage,
   type ServerMessage,
 } from '@anneal/protocol';
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
+import { registerAgent, revokedTokenIds, touchAgent } from '../domain/agents/agents.ts';
 import { recordCompletion } from '../domain/jobs/complete.ts';
 import { CHECKPOINT_PREFIX } from '../domain/jobs/jobs.ts';
 import {
@@ -194,7 +193,7 @@ export class AgentGateway {
       for (const held of message.leases) conn.offered.delete(held.leaseId);
       conn.capacity = Math.max(0, message.capacity - conn.offered.size);
       const lost = await renewLeases(this.db, agentId, message.leases, this.options.leaseMs);
-      await this.db.update(agents).set({ lastSeenAt: new Date() }).where(eq(agents.id, agentId));
+      await touchAgent(this.db, agentId);
       this.#send(conn, { type: 'heartbeat_ack', seq: message.seq, lost });
       return;
     }
@@ -226,27 +225,15 @@ export class AgentGateway {
       return;
     }
     // One agent per token: a reconnect finds its row and takes over from a stale socket.
-    const [existing] = await this.db.select().from(agents).where(eq(agents.tokenId, conn.tokenId));
     const memoryBudgetBytes = agentBudget(hello.hardware, hello.memoryBudgetBytes);
-    const values = {
+    const agentId = await registerAgent(this.db, {
+      tokenId: conn.tokenId,
+      orgId: conn.orgId,
       name: hello.name,
       version: hello.agentVersion,
       // The budget is kept beside the probe so job pages can say which agent could fit.
       hardware: { ...hello.hardware, memoryBudgetBytes } as unknown as Record<string, unknown>,
-      lastSeenAt: new Date(),
-    };
-    let agentId: string;
-    if (existing) {
-      await this.db.update(agents).set(values).where(eq(agents.id, existing.id));
-      agentId = existing.id;
-    } else {
-      const [row] = await this.db
-        .insert(agents)
-        .values({ ...values, orgId: conn.orgId, tokenId: conn.tokenId })
-        .returning({ id: agents.id });
-      if (!row) throw new Error('could not record the agent');
-      agentId = row.id;
-    }
+    });
     for (const other of this.#connections) {
       if (other !== conn && other.agentId === agentId)
         other.ws.close(CLOSE_CODES.replaced, CLOSE_REASONS[CLOSE_CODES.replaced]?.message);
@@ -406,12 +393,7 @@ export class AgentGateway {
   /** Closes sockets whose token was revoked, also by another server process or the CLI. */
   async #closeRevoked(): Promise<void> {
     const ids = [...new Set([...this.#connections].map((c) => c.tokenId))];
-    if (ids.length === 0) return;
-    const revoked = await this.db
-      .select({ id: tokens.id })
-      .from(tokens)
-      .where(and(inArray(tokens.id, ids), isNotNull(tokens.revokedAt)));
-    for (const { id } of revoked) this.revokeToken(id);
+    for (const id of await revokedTokenIds(this.db, ids)) this.revokeToken(id);
   }
 
   /** Closes every socket of a token at once; called where tokens are revoked. */

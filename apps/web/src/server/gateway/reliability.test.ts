@@ -112,7 +112,7 @@ describe('reliability with real agents', () => {
     await until(
       'a checkpoint',
       () => run(queued.runId),
-      (r) => Number(r.tags?.['anneal.checkpoint_step']) >= 8,
+      (r) => (r.checkpointStep ?? 0) >= 8,
     );
     first.child.kill('SIGKILL');
     await until(

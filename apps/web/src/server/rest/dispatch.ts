@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '@anneal/core';
+import { storable } from '@anneal/protocol';
 import type { z } from 'zod';
 import { authorize, authorizeAgent } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
 import { readJsonBody } from '../http/body.ts';
-import { asAppError, describeZodError, httpStatusOf } from '../http/errors.ts';
+import { asAppError, describeZodError, httpStatusOf, setRetryAfter } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 import { compileRoutes } from './match.ts';
 import { openApiDocument } from './openapi.ts';
@@ -14,9 +15,10 @@ import { restRoutes } from './routes/index.ts';
 
 export const REST_PREFIX = '/api/v1';
 
+/** One part of the request through its schema, refusing what PostgreSQL cannot store. */
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, part: string): T {
   if (!schema) return value as T;
-  const result = schema.safeParse(value);
+  const result = storable(schema).safeParse(value);
   if (!result.success)
     throw new AppError('BAD_REQUEST', `${part}.${describeZodError(result.error)}`);
   return result.data;
@@ -101,6 +103,7 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
       }
       // An unread upload would otherwise keep the socket busy; close it after replying.
       if (!req.complete) res.setHeader('connection', 'close');
+      setRetryAfter(res, app);
       sendJson(res, httpStatusOf(app), { error: { code: app.code, message: app.message } });
       if (!req.complete) req.resume();
     }

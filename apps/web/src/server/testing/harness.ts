@@ -6,6 +6,7 @@ import { createUserInOrg } from '../domain/accounts/setup.ts';
 import { createToken } from '../domain/accounts/tokens.ts';
 import type { Services } from '../services.ts';
 import { createServices } from '../services-factory.ts';
+import { restContractViolation } from './rest-contract.ts';
 
 /** A real server (API only, no pages) on a random port over a real, migrated PostgreSQL. */
 export interface Harness {
@@ -22,6 +23,7 @@ export interface Harness {
     role: Role,
     email?: string,
   ): Promise<{ token: string; userId: string; orgId: string; email: string }>;
+  /** A REST call; throws when the answer is not what the OpenAPI document publishes. */
   api(
     token: string,
     method: string,
@@ -35,7 +37,7 @@ let counter = 0;
 
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { gateway?: boolean } = {},
+  options: Parameters<typeof createServices>[2] = {},
 ): Promise<Harness> {
   const database: TestDatabase = await startTestDatabase();
   const config = loadConfig({ ANNEAL_HOME: database.home, PORT: '0', ...env });
@@ -92,6 +94,15 @@ export async function startHarness(
       try {
         json = text ? JSON.parse(text) : null;
       } catch {}
+      // Every REST answer a test sees is held to what the OpenAPI document publishes.
+      const violation = restContractViolation(
+        method,
+        path,
+        res.status,
+        res.headers.get('content-type'),
+        json,
+      );
+      if (violation) throw new Error(`REST contract: ${violation}`);
       return { status: res.status, json };
     },
   };

@@ -1,3 +1,5 @@
+import { AppError } from '@anneal/core';
+import { findNul, NUL_MESSAGE } from '@anneal/protocol';
 import { initTRPC } from '@trpc/server';
 import { type Access, authorize, authorizeAgent } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -13,8 +15,8 @@ const t = initTRPC
   .context<TrpcContext>()
   .meta<ProcedureMeta>()
   .create({
-    errorFormatter({ shape, error }) {
-      const app = asAppError(error.cause ?? error);
+    errorFormatter({ shape, error, ctx }) {
+      const app = asAppError(error.cause ?? error, { jsonLimit: ctx?.config.jsonLimit });
       return {
         ...shape,
         message: app.message,
@@ -33,6 +35,17 @@ const mapErrors = t.middleware(async ({ next }) => {
 });
 
 /**
+/**
+ * What PostgreSQL cannot store (a NUL in any string or key) is refused before any procedure
+ * runs, naming the field, as REST and the agents' gateway do with the same check.
+ */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const path = findNul(await getRawInput());
+  if (path) throw new AppError('BAD_REQUEST', `${path.join('.') || 'input'}: ${NUL_MESSAGE}`);
+  return next();
+});
+
+/**
  * A procedure builder with its access declared; the same layer as REST (auth/access.ts)
  * checks it before the input is parsed. Agent grants name an id field of the input, read
  * here raw and checked as a uuid by the layer.
@@ -48,7 +61,8 @@ export function procedure<A extends Access>(access: A) {
       return next({
         ctx: { ...ctx, principal: principal as A extends 'public' ? Principal | null : Principal },
       });
-    });
+    })
+    .use(storableInput);
 }
 
 // The browser's API: people and API tokens by role; agent tokens are refused unless a

@@ -4,9 +4,10 @@ import { jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobKindOf, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import type { RunEvents } from '../../events.ts';
 import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject } from '../projects/projects.ts';
-import type { SourceTraining } from './requirements.ts';
+import { type SourceTraining, withWaitReasons } from './requirements.ts';
 import { checkModelSource } from './sources.ts';
 
 export const createJobInput = z.object({
@@ -15,8 +16,6 @@ export const createJobInput = z.object({
   maxAttempts: z.number().int().min(1).max(20).default(3),
 });
 
-/** The run tag where the last complete uploaded checkpoint's step is kept. */
-export const CHECKPOINT_STEP_TAG = 'anneal.checkpoint_step';
 /** Checkpoint files are uploaded under this prefix, overwritten on each checkpoint. */
 export const CHECKPOINT_PREFIX = 'checkpoints/latest/';
 
@@ -193,4 +192,104 @@ export async function retryJob(db: Db, orgId: string, jobId: string) {
     await tx.update(runs).set({ status: 'queued', endedAt: null }).where(eq(runs.jobId, jobId));
   });
   return getJob(db, orgId, jobId);
+}
+
+// The job operations REST and tRPC both call: each does the domain change, tells whoever
+// must know (watchers of the project, the agent holding the job), and answers the job as
+// the API shows it.
+
+/** A job as the API returns it (REST JSON and the dashboard alike). */
+export const jobOutput = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  runId: z.uuid().nullable(),
+  type: z.string(),
+  spec: z.record(z.string(), z.unknown()),
+  status: z.string(),
+  attempts: z.number(),
+  maxAttempts: z.number(),
+  agentId: z.uuid().nullable(),
+  step: z.number().nullable(),
+  error: z.string().nullable(),
+  /** Why a queued job waits when no connected agent can run it (e.g. its memory need). */
+  waiting: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type JobOutput = z.infer<typeof jobOutput>;
+
+type JobRow = Awaited<ReturnType<typeof getJob>>;
+
+function toJobOutput(row: JobRow & { waiting?: string | null }): JobOutput {
+  return {
+    id: row.id,
+    projectId: row.projectId,
+    runId: row.runId,
+    type: row.type,
+    spec: row.spec,
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.maxAttempts,
+    agentId: row.leaseOwner,
+    step: row.step,
+    error: row.error,
+    waiting: row.waiting ?? null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+/** What job operations need besides the database: whom they tell. */
+export interface JobServices {
+  db: Db;
+  events: Pick<RunEvents, 'emitJob'>;
+  /** The agents' gateway (null where none runs): who is connected, and cancel a lease. */
+  agents: {
+    connectedAgents(): ReadonlySet<string>;
+    cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void;
+  } | null;
+}
+
+async function views(s: JobServices, orgId: string, rows: JobRow[]): Promise<JobOutput[]> {
+  const reasoned = await withWaitReasons(s.db, orgId, rows, s.agents?.connectedAgents());
+  return reasoned.map(toJobOutput);
+}
+
+/** A project's jobs, newest first, each queued one with the reason it waits. */
+export async function listJobViews(s: JobServices, orgId: string, projectId: string) {
+  return views(s, orgId, await listJobs(s.db, orgId, projectId));
+}
+
+/** One job as the API shows it; NOT_FOUND outside the caller's organization. */
+export async function getJobView(s: JobServices, orgId: string, jobId: string) {
+  const [view] = await views(s, orgId, [await getJob(s.db, orgId, jobId)]);
+  if (!view) throw new AppError('NOT_FOUND', `jobId: no job ${jobId}`);
+  return view;
+}
+
+/** Queues a job (and its run) and tells the project's watchers. */
+export async function submitJob(
+  s: JobServices,
+  caller: { orgId: string; userId: string },
+  projectId: string,
+  input: z.infer<typeof createJobInput>,
+) {
+  const job = await createJob(s.db, caller.orgId, caller.userId, projectId, input);
+  s.events.emitJob({ projectId, jobId: job.id, status: 'queued' });
+  return getJobView(s, caller.orgId, job.id);
+}
+
+/** Cancels a job; the agent holding it is told to stop at once. */
+export async function cancelJobAndNotify(s: JobServices, orgId: string, jobId: string) {
+  const before = await cancelJob(s.db, orgId, jobId);
+  s.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
+  s.events.emitJob({ projectId: before.projectId, jobId: before.id, status: 'cancelled' });
+  return getJobView(s, orgId, jobId);
+}
+
+/** Queues a failed or cancelled job again (it resumes from its last checkpoint). */
+export async function retryJobAndNotify(s: JobServices, orgId: string, jobId: string) {
+  const job = await retryJob(s.db, orgId, jobId);
+  s.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'queued' });
+  return getJobView(s, orgId, jobId);
 }

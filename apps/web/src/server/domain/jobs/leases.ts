@@ -7,12 +7,7 @@ import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
 import { and, eq, inArray, like, sql } from 'drizzle-orm';
-import {
-  CHECKPOINT_PREFIX,
-  CHECKPOINT_STEP_TAG,
-  sourceTrainingSql,
-  versionClassesSql,
-} from './jobs.ts';
+import { CHECKPOINT_PREFIX, sourceTrainingSql, versionClassesSql } from './jobs.ts';
 import type { QueuedJob, SourceTraining } from './requirements.ts';
 
 const ACTIVE = ['leased', 'running'] as const;
@@ -100,9 +95,9 @@ export async function leaseNextJob(
     );
     return null;
   }
-  const step = Number(run.tags[CHECKPOINT_STEP_TAG]);
+  const step = run.checkpointStep;
   let resume: Lease['resume'] = null;
-  if (Number.isInteger(step) && step > 0) {
+  if (step !== null && step > 0) {
     const files = await db
       .select({ path: artifacts.path, sha256: artifacts.sha256, size: artifacts.size })
       .from(artifacts)
@@ -278,12 +273,7 @@ export async function expireLeases(db: Db) {
 
 /** Records that a run's checkpoint at `step` is fully uploaded under CHECKPOINT_PREFIX. */
 export async function recordCheckpoint(db: Db, runId: string, step: number) {
-  await db
-    .update(runs)
-    .set({
-      tags: sql`${runs.tags} || ${JSON.stringify({ [CHECKPOINT_STEP_TAG]: String(step) })}::jsonb`,
-    })
-    .where(eq(runs.id, runId));
+  await db.update(runs).set({ checkpointStep: step }).where(eq(runs.id, runId));
 }
 
 /** Whether an agent token may write to this run: only while its agent holds the run's job. */

@@ -1,6 +1,6 @@
 import { AppError } from '@anneal/core';
 import type { Db, Tx } from '@anneal/db/client';
-import { projects } from '@anneal/db/schema';
+import { projects, runs } from '@anneal/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 
@@ -41,9 +41,11 @@ export async function listProjects(db: Db, orgId: string) {
       runCount: sql<number>`(select count(*)::int from runs r where r.project_id = projects.id)`,
       modelCount: sql<number>`(select count(*)::int from registered_models m where m.project_id = projects.id)`,
       datasetCount: sql<number>`(select count(*)::int from datasets d where d.project_id = projects.id)`,
-      lastRunAt: sql<
-        string | null
-      >`(select max(r.started_at) from runs r where r.project_id = projects.id)`,
+      // Mapped as the column it aggregates: a Date, like every other timestamp.
+      lastRunAt:
+        sql<Date | null>`(select max(r.started_at) from runs r where r.project_id = projects.id)`.mapWith(
+          runs.startedAt,
+        ),
     })
     .from(projects)
     .where(eq(projects.orgId, orgId))

@@ -1,12 +1,13 @@
 import type { Db } from '@anneal/db/client';
 import { runLogs } from '@anneal/db/schema';
+import { INT4_MAX } from '@anneal/protocol';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import { z } from 'zod';
 import { getRun } from './runs.ts';
 
 export const appendLogsInput = z.object({
   lines: z
-    .array(z.object({ seq: z.number().int().min(0), line: z.string().max(10_000) }))
+    .array(z.object({ seq: z.number().int().min(0).max(INT4_MAX), line: z.string().max(10_000) }))
     .min(1)
     .max(5000),
 });

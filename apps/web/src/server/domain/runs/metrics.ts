@@ -1,5 +1,6 @@
 import type { Db } from '@anneal/db/client';
 import { metrics } from '@anneal/db/schema';
+import { timestampSchema } from '@anneal/protocol';
 import { and, asc, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getRun } from './runs.ts';
@@ -8,7 +9,7 @@ export const metricPointSchema = z.object({
   key: z.string().min(1).max(250),
   step: z.number().int().min(0),
   value: z.number().refine(Number.isFinite, { message: 'must be a finite number' }),
-  time: z.iso.datetime({ offset: true }).optional(),
+  time: timestampSchema.optional(),
 });
 export const logMetricsInput = z.object({
   metrics: z.array(metricPointSchema).min(1).max(10_000),

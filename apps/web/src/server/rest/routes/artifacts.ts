@@ -51,7 +51,7 @@ export const artifactRoutes = [
     response: {
       status: 200,
       description: 'Artifacts',
-      schema: z.object({ artifacts: z.array(artifact) }),
+      schema: z.object({ artifacts: z.array(artifact.extend({ createdAt: z.iso.datetime() })) }),
     },
     handle: async (ctx, { params }) => ({
       json: { artifacts: await listArtifacts(ctx.db, ctx.principal.orgId, params.runId) },

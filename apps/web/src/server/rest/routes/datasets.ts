@@ -1,3 +1,4 @@
+import { datasetManifestSchema } from '@anneal/datasets/hash';
 import { z } from 'zod';
 import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
 import {
@@ -20,6 +21,38 @@ const versionSummary = z.object({
   sizeBytes: z.number(),
   heldoutCount: z.number(),
   dvcMd5: z.string(),
+  createdAt: z.iso.datetime(),
+});
+
+const datasetList = z.object({
+  builtin: z.array(
+    z.object({
+      builtin: z.string(),
+      name: z.string(),
+      description: z.string(),
+      fileCount: z.number().int(),
+      heldOut: z.number().int(),
+      labels: z.array(z.string()),
+      channels: z.number().int(),
+      resolution: z.string().describe('The resolutions it is generated at, in words'),
+    }),
+  ),
+  stored: z.array(
+    z.object({
+      id: z.uuid(),
+      name: z.string(),
+      description: z.string(),
+      createdAt: z.iso.datetime(),
+      versions: z.array(versionSummary),
+    }),
+  ),
+});
+
+const versionWithManifest = versionSummary.extend({
+  datasetId: z.uuid(),
+  datasetName: z.string(),
+  projectId: z.uuid(),
+  manifest: datasetManifestSchema,
 });
 
 export const datasetRoutes = [
@@ -30,7 +63,11 @@ export const datasetRoutes = [
     tag: 'datasets',
     summary: 'List datasets: the built-ins (mnist, shapes) and stored ones with their versions',
     params: z.object({ projectId: z.uuid() }),
-    response: { status: 200, description: 'Datasets' },
+    response: {
+      status: 200,
+      description: 'The built-in datasets, then the stored ones with their versions',
+      schema: datasetList,
+    },
     handle: async (ctx, { params }) => ({
       json: await listDatasets(ctx.db, ctx.principal.orgId, params.projectId),
     }),
@@ -90,7 +127,11 @@ export const datasetRoutes = [
     tag: 'datasets',
     summary: 'Read a version and its manifest (files, sha256, md5, labels, held-out split)',
     params: z.object({ versionId: z.uuid() }),
-    response: { status: 200, description: 'The version with its manifest' },
+    response: {
+      status: 200,
+      description: 'The version with its manifest',
+      schema: versionWithManifest,
+    },
     handle: async (ctx, { params }) => {
       const json = await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId);
       return { json };

@@ -1,54 +1,14 @@
 import { z } from 'zod';
 import {
-  cancelJob,
-  createJob,
+  cancelJobAndNotify,
   createJobInput,
-  getJob,
-  listJobs,
-  retryJob,
+  getJobView,
+  jobOutput,
+  listJobViews,
+  retryJobAndNotify,
+  submitJob,
 } from '../../domain/jobs/jobs.ts';
-import { withWaitReasons } from '../../domain/jobs/requirements.ts';
 import { defineRoute } from '../route.ts';
-
-export const jobOutput = z.object({
-  id: z.uuid(),
-  projectId: z.uuid(),
-  runId: z.uuid().nullable(),
-  type: z.string(),
-  spec: z.record(z.string(), z.unknown()),
-  status: z.string(),
-  attempts: z.number(),
-  maxAttempts: z.number(),
-  agentId: z.uuid().nullable(),
-  step: z.number().nullable(),
-  error: z.string().nullable(),
-  /** Why a queued job waits when no connected agent can run it (e.g. its memory need). */
-  waiting: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type JobOutput = z.infer<typeof jobOutput>;
-
-export function toJobOutput(
-  row: Awaited<ReturnType<typeof getJob>> & { waiting?: string | null },
-): JobOutput {
-  return {
-    id: row.id,
-    projectId: row.projectId,
-    runId: row.runId,
-    type: row.type,
-    spec: row.spec,
-    status: row.status,
-    attempts: row.attempts,
-    maxAttempts: row.maxAttempts,
-    agentId: row.leaseOwner,
-    step: row.step,
-    error: row.error,
-    waiting: row.waiting ?? null,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  };
-}
 
 const jobId = z.object({ jobId: z.uuid() });
 
@@ -62,17 +22,10 @@ export const jobRoutes = [
     params: z.object({ projectId: z.uuid() }),
     body: createJobInput,
     response: { status: 201, description: 'The queued job', schema: jobOutput },
-    handle: async (ctx, { params, body }) => {
-      const job = await createJob(
-        ctx.db,
-        ctx.principal.orgId,
-        ctx.principal.userId,
-        params.projectId,
-        body,
-      );
-      ctx.events.emitJob({ projectId: params.projectId, jobId: job.id, status: 'queued' });
-      return { status: 201, json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id)) };
-    },
+    handle: async (ctx, { params, body }) => ({
+      status: 201,
+      json: await submitJob(ctx, ctx.principal, params.projectId, body),
+    }),
   }),
   defineRoute({
     method: 'GET',
@@ -83,16 +36,7 @@ export const jobRoutes = [
     params: z.object({ projectId: z.uuid() }),
     response: { status: 200, description: 'Jobs', schema: z.object({ jobs: z.array(jobOutput) }) },
     handle: async (ctx, { params }) => ({
-      json: {
-        jobs: (
-          await withWaitReasons(
-            ctx.db,
-            ctx.principal.orgId,
-            await listJobs(ctx.db, ctx.principal.orgId, params.projectId),
-            ctx.agents?.connectedAgents(),
-          )
-        ).map(toJobOutput),
-      },
+      json: { jobs: await listJobViews(ctx, ctx.principal.orgId, params.projectId) },
     }),
   }),
   defineRoute({
@@ -104,16 +48,7 @@ export const jobRoutes = [
     params: jobId,
     response: { status: 200, description: 'The job', schema: jobOutput },
     handle: async (ctx, { params }) => ({
-      json: toJobOutput(
-        (
-          await withWaitReasons(
-            ctx.db,
-            ctx.principal.orgId,
-            [await getJob(ctx.db, ctx.principal.orgId, params.jobId)],
-            ctx.agents?.connectedAgents(),
-          )
-        )[0] as Awaited<ReturnType<typeof getJob>> & { waiting: string | null },
-      ),
+      json: await getJobView(ctx, ctx.principal.orgId, params.jobId),
     }),
   }),
   defineRoute({
@@ -124,12 +59,9 @@ export const jobRoutes = [
     summary: 'Cancel a job; its agent stops the job’s process',
     params: jobId,
     response: { status: 200, description: 'The cancelled job', schema: jobOutput },
-    handle: async (ctx, { params }) => {
-      const before = await cancelJob(ctx.db, ctx.principal.orgId, params.jobId);
-      ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
-      ctx.events.emitJob({ projectId: before.projectId, jobId: before.id, status: 'cancelled' });
-      return { json: toJobOutput(await getJob(ctx.db, ctx.principal.orgId, params.jobId)) };
-    },
+    handle: async (ctx, { params }) => ({
+      json: await cancelJobAndNotify(ctx, ctx.principal.orgId, params.jobId),
+    }),
   }),
   defineRoute({
     method: 'POST',
@@ -139,10 +71,8 @@ export const jobRoutes = [
     summary: 'Queue a failed or cancelled job again; it resumes from its last checkpoint',
     params: jobId,
     response: { status: 200, description: 'The queued job', schema: jobOutput },
-    handle: async (ctx, { params }) => {
-      const job = await retryJob(ctx.db, ctx.principal.orgId, params.jobId);
-      ctx.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'queued' });
-      return { json: toJobOutput(job) };
-    },
+    handle: async (ctx, { params }) => ({
+      json: await retryJobAndNotify(ctx, ctx.principal.orgId, params.jobId),
+    }),
   }),
 ];

@@ -3,6 +3,13 @@ import { createProject, createProjectInput, listProjects } from '../../domain/pr
 import { defineRoute } from '../route.ts';
 
 const project = z.object({ id: z.uuid(), name: z.string(), description: z.string() });
+const projectSummary = project.extend({
+  createdAt: z.iso.datetime(),
+  runCount: z.number().int(),
+  modelCount: z.number().int(),
+  datasetCount: z.number().int(),
+  lastRunAt: z.iso.datetime().nullable(),
+});
 
 export const projectRoutes = [
   defineRoute({
@@ -14,7 +21,7 @@ export const projectRoutes = [
     response: {
       status: 200,
       description: 'Projects',
-      schema: z.object({ projects: z.array(project) }),
+      schema: z.object({ projects: z.array(projectSummary) }),
     },
     handle: async (ctx) => ({
       json: { projects: await listProjects(ctx.db, ctx.principal.orgId) },

@@ -1,3 +1,4 @@
+import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import {
   aliasSchema,
@@ -15,6 +16,61 @@ import { defineRoute } from '../route.ts';
 const model = z.object({ projectId: z.uuid(), name: modelNameSchema });
 const alias = model.extend({ alias: aliasSchema });
 
+/** Optimization metadata as stored: the registered fields, and evaluations added by jobs. */
+const metadata = z.record(z.string(), z.unknown());
+
+const modelVersion = z.object({
+  id: z.uuid(),
+  modelId: z.uuid(),
+  modelName: z.string(),
+  projectId: z.uuid(),
+  version: z.number().int(),
+  sourceRunId: z.uuid().nullable(),
+  artifactPath: z.string().nullable(),
+  metadata,
+  createdAt: z.iso.datetime(),
+});
+
+const modelList = z.object({
+  models: z.array(
+    z.object({
+      id: z.uuid(),
+      name: z.string(),
+      description: z.string(),
+      createdAt: z.iso.datetime(),
+      latestVersion: z.number().int().nullable(),
+      aliases: z.array(z.object({ alias: z.string(), version: z.number().int() })),
+    }),
+  ),
+});
+
+const modelDetail = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.iso.datetime(),
+  versions: z.array(
+    z.object({
+      id: z.uuid(),
+      version: z.number().int(),
+      description: z.string(),
+      metadata,
+      artifactPath: z.string().nullable(),
+      createdAt: z.iso.datetime(),
+      sourceRun: z.object({ id: z.uuid(), name: z.string(), status: z.string() }).nullable(),
+      datasetVersion: z
+        .object({
+          id: z.uuid(),
+          version: z.number().int(),
+          contentHash: z.string(),
+          datasetName: z.string(),
+        })
+        .nullable(),
+      aliases: z.array(z.string()),
+    }),
+  ),
+});
+
 export const registryRoutes = [
   defineRoute({
     method: 'GET',
@@ -24,7 +80,7 @@ export const registryRoutes = [
     summary:
       'Read one model version by id: its model, source run, checkpoint path and metadata (evaluations included)',
     params: z.object({ versionId: z.uuid() }),
-    response: { status: 200, description: 'The version' },
+    response: { status: 200, description: 'The version', schema: modelVersion },
     handle: async (ctx, { params }) => ({
       json: await getModelVersion(ctx.db, ctx.principal.orgId, params.versionId),
     }),
@@ -36,7 +92,7 @@ export const registryRoutes = [
     tag: 'registry',
     summary: 'List registered models with their latest version and aliases',
     params: z.object({ projectId: z.uuid() }),
-    response: { status: 200, description: 'Models' },
+    response: { status: 200, description: 'Models', schema: modelList },
     handle: async (ctx, { params }) => ({
       json: { models: await listModels(ctx.db, ctx.principal.orgId, params.projectId) },
     }),
@@ -52,7 +108,7 @@ export const registryRoutes = [
     response: {
       status: 201,
       description: 'The version',
-      schema: z.object({ name: z.string(), version: z.number(), id: z.uuid() }),
+      schema: z.object({ modelId: z.uuid(), name: z.string(), version: z.number(), id: z.uuid() }),
     },
     handle: async (ctx, { params, body }) => ({
       status: 201,
@@ -66,7 +122,7 @@ export const registryRoutes = [
     tag: 'registry',
     summary: 'Read a model: versions, aliases, lineage to runs and dataset versions',
     params: model,
-    response: { status: 200, description: 'The model' },
+    response: { status: 200, description: 'The model', schema: modelDetail },
     handle: async (ctx, { params }) => ({
       json: await readModel(ctx.db, ctx.principal.orgId, params.projectId, params.name),
     }),
@@ -78,7 +134,7 @@ export const registryRoutes = [
     tag: 'registry',
     summary: 'Point an alias (production, staging, ...) at a version',
     params: alias,
-    body: z.object({ version: z.number().int().positive() }),
+    body: z.object({ version: z.number().int().positive().max(INT4_MAX) }),
     response: {
       status: 200,
       description: 'The alias',

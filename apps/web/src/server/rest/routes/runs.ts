@@ -1,3 +1,4 @@
+import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import { appendLogs, appendLogsInput, readLogs } from '../../domain/runs/logs.ts';
 import { logMetrics, logMetricsInput, readMetrics } from '../../domain/runs/metrics.ts';
@@ -19,6 +20,15 @@ const run = z.object({
   params: z.record(z.string(), z.unknown()),
   tags: z.record(z.string(), z.string()),
   parentRunId: z.uuid().nullable(),
+  datasetVersionId: z.uuid().nullable(),
+  datasetBuiltin: z.string().nullable(),
+  /** The job that writes this run, for runs queued as jobs. */
+  jobId: z.uuid().nullable(),
+  /** The step of the last complete uploaded checkpoint: where a re-leased job resumes. */
+  checkpointStep: z.number().int().nullable(),
+  createdBy: z.uuid().nullable(),
+  startedAt: z.iso.datetime(),
+  endedAt: z.iso.datetime().nullable(),
 });
 
 export const runRoutes = [
@@ -107,7 +117,9 @@ export const runRoutes = [
         metrics: z.array(
           z.object({
             key: z.string(),
-            points: z.array(z.object({ step: z.number(), value: z.number(), time: z.string() })),
+            points: z.array(
+              z.object({ step: z.number(), value: z.number(), time: z.iso.datetime() }),
+            ),
           }),
         ),
       }),
@@ -149,11 +161,13 @@ export const runRoutes = [
     tag: 'runs',
     summary: 'Read log lines after a sequence number',
     params: runId,
-    query: z.object({ after: z.coerce.number().int().default(-1) }),
+    query: z.object({ after: z.coerce.number().int().min(-1).max(INT4_MAX).default(-1) }),
     response: {
       status: 200,
       description: 'Log lines',
-      schema: z.object({ lines: z.array(z.object({ seq: z.number(), line: z.string() })) }),
+      schema: z.object({
+        lines: z.array(z.object({ seq: z.number(), line: z.string(), time: z.iso.datetime() })),
+      }),
     },
     handle: async (ctx, { params, query }) => ({
       json: { lines: await readLogs(ctx.db, ctx.principal.orgId, params.runId, query.after) },

@@ -1,66 +1,38 @@
 import { z } from 'zod';
 import {
-  cancelJob,
-  createJob,
+  cancelJobAndNotify,
   createJobInput,
-  getJob,
-  listJobs,
-  retryJob,
+  jobOutput,
+  listJobViews,
+  retryJobAndNotify,
+  submitJob,
 } from '../../domain/jobs/jobs.ts';
-import { withWaitReasons } from '../../domain/jobs/requirements.ts';
 import { getProject } from '../../domain/projects/projects.ts';
-import { jobOutput, toJobOutput } from '../../rest/routes/jobs.ts';
 import { editorProcedure, router, viewerProcedure } from '../../trpc/init.ts';
 
 const jobId = z.object({ jobId: z.uuid() });
 
-/** The dashboard's jobs: queue, list with progress, cancel, retry (same domain as REST). */
+/** The dashboard's jobs: queue, list with progress, cancel, retry (the same domain calls as REST). */
 export const jobsRouter = router({
   list: viewerProcedure
     .input(z.object({ projectId: z.uuid() }))
     .output(z.array(jobOutput))
-    .query(async ({ ctx, input }) =>
-      (
-        await withWaitReasons(
-          ctx.db,
-          ctx.principal.orgId,
-          await listJobs(ctx.db, ctx.principal.orgId, input.projectId),
-          ctx.agents?.connectedAgents(),
-        )
-      ).map(toJobOutput),
-    ),
+    .query(({ ctx, input }) => listJobViews(ctx, ctx.principal.orgId, input.projectId)),
   create: editorProcedure
     .input(createJobInput.extend({ projectId: z.uuid() }))
     .output(jobOutput)
-    .mutation(async ({ ctx, input }) => {
-      const { projectId, ...rest } = input;
-      const job = await createJob(
-        ctx.db,
-        ctx.principal.orgId,
-        ctx.principal.userId,
-        projectId,
-        rest,
-      );
-      ctx.events.emitJob({ projectId, jobId: job.id, status: 'queued' });
-      return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, job.id));
+    .mutation(({ ctx, input }) => {
+      const { projectId, ...job } = input;
+      return submitJob(ctx, ctx.principal, projectId, job);
     }),
   cancel: editorProcedure
     .input(jobId)
     .output(jobOutput)
-    .mutation(async ({ ctx, input }) => {
-      const before = await cancelJob(ctx.db, ctx.principal.orgId, input.jobId);
-      ctx.agents?.cancel(before.id, before.leaseId, before.leaseOwner, 'cancelled');
-      ctx.events.emitJob({ projectId: before.projectId, jobId: before.id, status: 'cancelled' });
-      return toJobOutput(await getJob(ctx.db, ctx.principal.orgId, input.jobId));
-    }),
+    .mutation(({ ctx, input }) => cancelJobAndNotify(ctx, ctx.principal.orgId, input.jobId)),
   retry: editorProcedure
     .input(jobId)
     .output(jobOutput)
-    .mutation(async ({ ctx, input }) => {
-      const job = await retryJob(ctx.db, ctx.principal.orgId, input.jobId);
-      ctx.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'queued' });
-      return toJobOutput(job);
-    }),
+    .mutation(({ ctx, input }) => retryJobAndNotify(ctx, ctx.principal.orgId, input.jobId)),
   /**
    * Live changes to a project's jobs (server-sent events): status changes, and progress as
    * agents report it, so the list needs no polling.

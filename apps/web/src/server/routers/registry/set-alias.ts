@@ -1,3 +1,4 @@
+import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import {
   aliasSchema,
@@ -9,7 +10,7 @@ import { editorProcedure } from '../../trpc/init.ts';
 const target = z.object({ projectId: z.uuid(), name: z.string().min(1), alias: aliasSchema });
 
 export const setAlias = editorProcedure
-  .input(target.extend({ version: z.number().int().positive() }))
+  .input(target.extend({ version: z.number().int().positive().max(INT4_MAX) }))
   .output(z.object({ alias: z.string(), version: z.number() }))
   .mutation(({ ctx, input }) =>
     set(ctx.db, ctx.principal.orgId, input.projectId, input.name, input.alias, input.version),
