@@ -127,6 +127,8 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
   const spans: Array<{ name: string; begin: number; end: number }> = [];
   const tensors = new Map<string, Tensor>();
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    // MLX's save_safetensors writes "__metadata__": null when there is none.
+    if (name === '__metadata__' && raw === null) continue;
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
       throw new Error(
         `safetensors: ${name === '__metadata__' ? '__metadata__' : `tensor "${name}"`} must be a JSON object`,
