@@ -1,12 +1,17 @@
 // sampling.sigmas({kind, steps, schedule, sigmaMin?, sigmaMax?, rho?, sigmas?}, config?): sync ->
 //   number[] ending in 0. With a model config, VP tables bound the range.
 // sampling.gaussian({mean, eigvecs, eigvals, dim, sampler, steps, n, seed, eta?, sigmaMax,
-//   sigmaMin}): sync -> {samples: Float32Array, exact: Float32Array, nfe}. Drives a sampler
-//   with the closed-form denoiser of Gaussian data; `exact` is the probability-flow ODE's
-//   exact endpoint for the same initial noise (meaningful for deterministic samplers).
+//   sigmaMin, config?, schedule?}): sync -> {samples: Float32Array, exact: Float32Array, nfe,
+//   sigmaMax}. Drives a sampler with the closed-form denoiser of Gaussian data; `exact` is the
+//   probability-flow ODE's exact endpoint for the same initial noise (meaningful for
+//   deterministic samplers). With `config` ({parameterization, schedule} as in config.json),
+//   the closed form enters as that VP parameterization's network output through the Denoiser
+//   wrapper, on the schedule `make_sigmas` gives that model (`schedule`, default "default").
 // Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
 // range such as sigmaMin >= sigmaMax); see addon/errors.h.
 #include <cmath>
+#include <optional>
+#include <vector>
 
 #include "addon/convert.h"
 #include "addon/module.h"
@@ -63,23 +68,43 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   }
   const auto seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0));
   auto [k_init, k_sampler] = mx::random::split(mx::random::key(seed));
-  auto x_T = mx::multiply(mx::random::normal({n, d}, mx::float32, k_init), mx::array(static_cast<float>(smax)));
-  // x_T ~ N(mean, Sigma + smax^2 I): the exact start of the reverse process.
+  // With a model config, the closed form goes in as that parameterization's network output,
+  // through the Denoiser wrapper and its sigma -> timestep map, on the model's own sigma
+  // schedule (the VP table's range); without one, the sampler gets D directly.
+  std::optional<Denoiser> wrapped;
+  std::vector<double> sigmas;
+  DenoiseFn denoise;
+  if (o.Has("config") && o.Get("config").IsObject()) {
+    auto prec = PreconditioningFromJs(o.Get("config").As<Napi::Object>());
+    wrapped.emplace(prec, gaussian_network(prec.kind, DiscreteSigmas(prec.schedule), mean, vecs, vals));
+    ScheduleSpec spec;
+    if (o.Has("schedule")) spec.kind = StringField(o, "options", "schedule");
+    sigmas = make_sigmas(*wrapped, kind, steps, spec);
+    denoise.fn = [&wrapped, n, d](const mx::array& x, float s) {
+      auto out = (*wrapped)(mx::reshape(x, {n, 1, 1, d}), mx::full({n}, s));
+      return mx::reshape(out, {n, d});
+    };
+  } else {
+    sigmas = schedule_karras(steps, smin, smax, NumberField(o, "options", "rho", 7));
+    denoise = gaussian_denoiser(mean, vecs, vals);
+  }
+  const double s0 = sigmas.front();
+  // x_T ~ N(mean, Sigma + s0^2 I): the exact start of the reverse process.
   auto coords0 = mx::matmul(mx::random::normal({n, d}, mx::float32, k_init), vecs);
-  auto start_scale = mx::sqrt(mx::add(vals, mx::array(static_cast<float>(smax * smax))));
-  x_T = mx::add(mean, mx::matmul(mx::multiply(coords0, start_scale), mx::transpose(vecs)));
-  auto sigmas = schedule_karras(steps, smin, smax, NumberField(o, "options", "rho", 7));
+  auto start_scale = mx::sqrt(mx::add(vals, mx::array(static_cast<float>(s0 * s0))));
+  auto x_T = mx::add(mean, mx::matmul(mx::multiply(coords0, start_scale), mx::transpose(vecs)));
   SamplerOptions opts;
   opts.key = k_sampler;
   opts.eta = NumberField(o, "options", "eta", 0, 0);
-  auto r = sample(kind, gaussian_denoiser(mean, vecs, vals), x_T, sigmas, opts);
+  auto r = sample(kind, denoise, x_T, sigmas, opts);
   // The probability-flow ODE scales each eigen-coordinate by sqrt((lambda + s^2)/(lambda + smax^2)).
-  auto exact_scale = mx::sqrt(mx::divide(vals, mx::add(vals, mx::array(static_cast<float>(smax * smax)))));
+  auto exact_scale = mx::sqrt(mx::divide(vals, mx::add(vals, mx::array(static_cast<float>(s0 * s0)))));
   auto exact = mx::add(mean, mx::matmul(mx::multiply(mx::matmul(mx::subtract(x_T, mean), vecs), exact_scale), mx::transpose(vecs)));
   auto out = Napi::Object::New(env);
   out.Set("samples", MxToFloat32Array(env, r.x));
   out.Set("exact", MxToFloat32Array(env, exact));
   out.Set("nfe", r.nfe);
+  out.Set("sigmaMax", s0);
   return out;
 }
 

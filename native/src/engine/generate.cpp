@@ -1,6 +1,8 @@
 #include "engine/generate.h"
 
+#include <cmath>
 #include <stdexcept>
+#include <vector>
 
 namespace anneal {
 
@@ -94,6 +96,38 @@ DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, con
     return mx::add(mean, mx::matmul(mx::multiply(coords, shrink), mx::transpose(eigvecs)));
   };
   return fn;
+}
+
+NetworkFn gaussian_network(Parameterization kind, const DiscreteSigmas& table, const mx::array& mean,
+                           const mx::array& eigvecs, const mx::array& eigvals) {
+  if (kind != Parameterization::Eps && kind != Parameterization::V && kind != Parameterization::X0) {
+    throw std::invalid_argument("gaussian_network: a VP parameterization (eps, v or x0) is needed");
+  }
+  auto exact = gaussian_denoiser(mean, eigvecs, eigvals);
+  return [kind, table, exact](const mx::array& x_in, const mx::array& t, const std::optional<mx::array>&) {
+    const int n = x_in.shape(0);
+    const int d = x_in.shape(3);
+    auto ts = mx::astype(t, mx::float32);
+    mx::eval(ts);
+    std::vector<float> sig(n), in_scale(n);
+    for (int i = 0; i < n; ++i) {
+      const double s = table.t_to_sigma(static_cast<double>(ts.data<float>()[i]));
+      sig[i] = static_cast<float>(s);
+      in_scale[i] = static_cast<float>(std::sqrt(1.0 + s * s));
+    }
+    auto sigma = mx::array(sig.data(), {n, 1}, mx::float32);
+    auto x = mx::multiply(mx::reshape(x_in, {n, d}), mx::array(in_scale.data(), {n, 1}, mx::float32));
+    // One sigma per call (the samplers pass one), as the closed form takes it.
+    auto den = exact.fn(x, sig[0]);
+    auto eps = mx::divide(mx::subtract(x, den), sigma);
+    mx::array out = den;
+    if (kind == Parameterization::Eps) out = eps;
+    if (kind == Parameterization::V) {
+      auto alpha = mx::rsqrt(mx::add(mx::square(sigma), mx::array(1.0f)));
+      out = mx::subtract(mx::multiply(alpha, eps), mx::multiply(mx::multiply(sigma, alpha), den));
+    }
+    return mx::reshape(out, {n, 1, 1, d});
+  };
 }
 
 }  // namespace anneal

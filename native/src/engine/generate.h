@@ -50,4 +50,14 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
 // deterministic sampler has an exact answer to be checked against.
 DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, const mx::array& eigvals);
 
+// The same exact denoiser as a network of a VP parameterization (eps, v or x0) would be: it
+// is handed what a U-Net is handed, (c_in x, t), recovers sigma from the timestep with the
+// table's own inverse (t_to_sigma) and x from c_in x, and returns the eps, v or x0 that
+// Gaussian data implies, by their definitions (eps = (x - D) / sigma; v = alpha eps - s x0
+// with alpha = 1 / sqrt(1 + sigma^2), s = sigma alpha; x0 = D), not through the wrapper's
+// c_skip and c_out. Wrapped by `Denoiser`, it must reproduce `gaussian_denoiser`: the test of
+// the wrapper's scalings and of its sigma -> timestep map. Rows of x are [n, 1, 1, d].
+NetworkFn gaussian_network(Parameterization kind, const DiscreteSigmas& table, const mx::array& mean,
+                           const mx::array& eigvecs, const mx::array& eigvals);
+
 }  // namespace anneal

@@ -376,6 +376,15 @@ export interface NativeClasses {
       eta?: number;
       sigmaMax?: number;
       sigmaMin?: number;
-    }): { samples: Float32Array; exact: Float32Array; nfe: number };
+      /**
+       * A model config's {parameterization, schedule}: the closed form then enters as that VP
+       * parameterization's network output (eps, v or x0) through the Denoiser wrapper and its
+       * sigma -> timestep map, on the sigmas the model's sampling would use (sigmaMax/Min are
+       * ignored).
+       */
+      config?: { parameterization: string; schedule?: Record<string, unknown> };
+      /** With `config`: the schedule kind (default | uniform | karras | exponential). */
+      schedule?: string;
+    }): { samples: Float32Array; exact: Float32Array; nfe: number; sigmaMax: number };
   };
 }

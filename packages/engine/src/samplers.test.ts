@@ -97,6 +97,80 @@ describe('samplers against the exact Gaussian answer', () => {
   });
 });
 
+// The model interface (issue 11): the same closed form handed to the samplers as a network of
+// each VP parameterization would give it, through the Denoiser wrapper and its sigma ->
+// timestep map, on the linear-beta table the engine trains with (sigma from 0.01 to 157). Any
+// slip in c_skip/c_out/c_in or in the timestep map moves the samples away from the exact ODE
+// endpoint that the direct path reaches.
+describe('samplers through the eps, v and x0 wrappers on the linear-beta table', () => {
+  const linear = { kind: 'linear', timesteps: 1000, beta_start: 1e-4, beta_end: 0.02 };
+  // sqrt(beta_0 / (1 - beta_0)): the table's first sigma, where its Karras schedule ends.
+  const wrappedSigmaMin = Math.sqrt(1e-4 / (1 - 1e-4));
+  const wrapped = (parameterization: string, sampler: string, steps: number, schedule?: string) =>
+    loadNative().sampling.gaussian({
+      dim: 2,
+      mean,
+      eigvecs: U,
+      eigvals: lambda,
+      sampler,
+      steps,
+      n: 2000,
+      seed: 3,
+      config: { parameterization, schedule: linear },
+      ...(schedule ? { schedule } : {}),
+    });
+
+  it('start at the top of the table, sigma = 157.4', () => {
+    expect(wrapped('eps', 'euler', 10).sigmaMax).toBeCloseTo(157.4, 1);
+  });
+
+  for (const parameterization of ['eps', 'v', 'x0']) {
+    for (const sampler of ['euler', 'heun', 'dpmpp-2m', 'ddim']) {
+      it(`${parameterization}, ${sampler}: reaches the exact ODE endpoint as the direct denoiser does`, () => {
+        // Karras for all (DDIM's default on a VP model is uniform-in-t, checked below).
+        const r = wrapped(parameterization, sampler, 100, 'karras');
+        // The direct path on the same Karras sigmas (the table's range) and the same noise.
+        const direct = loadNative().sampling.gaussian({
+          dim: 2,
+          mean,
+          eigvecs: U,
+          eigvals: lambda,
+          sampler,
+          steps: 100,
+          n: 2000,
+          seed: 3,
+          sigmaMax: r.sigmaMax,
+          sigmaMin: wrappedSigmaMin,
+        });
+        // The wrapper adds float32 round-off of x at sigma = 157 (~157 u = 1e-5), which the
+        // ODE contracts; a timestep map off by one table entry moves sigma by ~1% and the
+        // samples by more than 1e-3.
+        let d = 0;
+        for (let i = 0; i < r.samples.length; i++)
+          d = Math.max(d, Math.abs((r.samples[i] ?? 0) - (direct.samples[i] ?? 0)));
+        expect(d).toBeLessThan(1e-3);
+        expect(rmsToExact(r)).toBeLessThan(
+          sampler === 'euler' || sampler === 'ddim' ? 0.05 : 0.005,
+        );
+      });
+    }
+  }
+
+  it('DDIM on its default uniform-in-t schedule reaches the exact endpoint through each wrapper', () => {
+    for (const parameterization of ['eps', 'v', 'x0'])
+      expect(rmsToExact(wrapped(parameterization, 'ddim', 100))).toBeLessThan(0.05);
+  });
+
+  it('DDPM through each wrapper lands on the right distribution', () => {
+    for (const parameterization of ['eps', 'v', 'x0']) {
+      const m = moments(wrapped(parameterization, 'ddpm', 200).samples);
+      expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.06);
+      for (const [i, v] of m.cov.entries())
+        expect(Math.abs(v - (trueCov[i] ?? 0))).toBeLessThan(0.12);
+    }
+  });
+});
+
 describe('sigma schedules', () => {
   const { sigmas } = loadNative().sampling;
   it('all end in 0 and decrease', () => {
