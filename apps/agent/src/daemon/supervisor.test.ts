@@ -240,5 +240,16 @@ describe('JobSupervisor', () => {
         process.exit(0);`);
       expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
     });
+
+    it('stops waiting for a process of the child that holds stdout open', async () => {
+      // The grandchild never writes and outlives the grace period: the job still settles.
+      const reports = await runScripted(`
+        await write(${JSON.stringify(`${JSON.stringify(summary)}
+`)});
+        child_process.spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'],
+          { stdio: ['ignore', 'inherit', 'inherit'] }).unref();
+        process.exit(0);`);
+      expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
+    }, 30_000);
   });
 });

@@ -36,6 +36,8 @@ export const spawnAnneal: SpawnChild = (args, env) =>
   });
 /** How long a job gets to stop after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
+/** How long the child's stdout is still read after it exited (see 'close' below). */
+export const STDIO_GRACE_MS = 5000;
 
 /**
  * One job in a child process (the `anneal` command its kind names), so a native crash fails
@@ -184,8 +186,17 @@ export class JobSupervisor {
     });
     child.on('error', (err) => this.#fail(`could not start the job: ${err.message}`, true));
     // 'close', not 'exit': at 'exit' the child's stdio may still be open (Node's docs), and
-    // its last lines unread.
+    // its last lines unread. A process the child started can hold them open past its exit:
+    // what it writes within the grace period is read, then the pipes are closed.
+    let drain: NodeJS.Timeout | null = null;
+    child.on('exit', () => {
+      drain = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, STDIO_GRACE_MS);
+    });
     child.on('close', (code, signal) => {
+      if (drain) clearTimeout(drain);
       if (this.#killTimer) clearTimeout(this.#killTimer);
       if (buffer.trim()) {
         // A last line without its newline: whole when the child exited normally; cut short
