@@ -6,9 +6,11 @@ import { UsageError } from './args.ts';
 export class SpecError extends Error {}
 
 /**
- * Codes of errors that come from the job's own inputs (its spec, its dataset's files, its
- * checkpoint) rather than from this machine or the network: every attempt, on any agent,
- * fails the same way, so the job is not retried.
+ * Codes of errors that come from the job's own inputs (its spec, its dataset's files) rather
+ * than from this machine or the network: every attempt, on any agent, fails the same way, so
+ * the job is not retried. The engine maps its native errors onto these codes (a diverged
+ * run is BAD_REQUEST; an unreadable or missing file INTERNAL, as it is mostly the agent's
+ * own: see fromNativeError).
  */
 const PERMANENT: readonly AppErrorCode[] = [
   'BAD_REQUEST',

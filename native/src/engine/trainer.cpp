@@ -198,10 +198,25 @@ void Trainer::load_state(const std::string& path) {
       throw FileError(path + ": metadata field '" + key + "' is missing or not a number");
     }
   };
-  s.step = static_cast<long>(number("step"));
-  s.cursor = {static_cast<long>(number("epoch")), static_cast<long>(number("position"))};
+  // The data cursor indexes the epoch permutation directly (BatchSampler::next): a crafted
+  // or damaged state must not move it outside [0, n], nor cast an out-of-range double.
+  auto integer = [&](const char* key, double lo, double hi) {
+    const double x = number(key);
+    if (!(x >= lo && x <= hi) || x != std::floor(x)) {
+      char range[96];
+      std::snprintf(range, sizeof range, "an integer in %.0f..%.0f", lo, hi);
+      throw FileError(path + ": metadata field '" + key + "' is " + meta.at(key) + ", expected " + range);
+    }
+    return static_cast<long>(x);
+  };
+  constexpr double kMaxCount = 1e15;  // exact in a double, far past any real run
+  s.step = integer("step", 0, kMaxCount);
+  s.cursor = {integer("epoch", 0, kMaxCount), integer("position", 0, static_cast<double>(data_.size()))};
   s.lr_scale = number("lr_scale");
-  rollbacks_ = static_cast<int>(number("rollbacks"));
+  if (!(s.lr_scale > 0 && s.lr_scale <= 1)) {
+    throw FileError(path + ": metadata field 'lr_scale' is " + meta.at("lr_scale") + ", expected a number in (0, 1]");
+  }
+  rollbacks_ = static_cast<int>(integer("rollbacks", 0, 1e9));
   // Evaluate everything here: MLX streams are per thread, and the next step may run on
   // another thread than this load.
   std::vector<mx::array> all;

@@ -1,23 +1,8 @@
 import { deflateSync } from 'node:zlib';
+import { crc32 } from './crc32.ts';
 
 // A minimal, deterministic PNG encoder (8-bit grayscale, RGB or RGBA, no interlace), so the
 // same pixels always give the same bytes. PNG spec: https://www.w3.org/TR/png-3/
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + data.length);

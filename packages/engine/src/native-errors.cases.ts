@@ -1,6 +1,6 @@
 // Bad calls into every native binding, each with the error code it must produce. Run by
 // native-errors.child.ts in a child process (see native-errors.test.ts for why).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
 import { presetUNet } from './config/presets.ts';
@@ -55,6 +55,27 @@ function i32(values: number[]): Tensor {
     shape: [values.length],
     data: new Uint8Array(Int32Array.from(values).buffer),
   };
+}
+
+/**
+ * A copy of the safetensors file `path` with `changes` in its `__metadata__` (a crafted or
+ * damaged trainer state): the header is rewritten, the tensor bytes after it kept.
+ */
+function withMetadata(path: string, out: string, changes: Record<string, string>): string {
+  const bytes = readFileSync(path);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  header.__metadata__ = { ...header.__metadata__, ...changes };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.byteLength));
+  writeFileSync(out, Buffer.concat([prefix, json, bytes.subarray(8 + length)]));
+  return out;
+}
+
+/** Loads `f.state` with `changes` to its metadata into `f.trainer`. */
+function loadCrafted(f: Fixtures, name: string, changes: Record<string, string>) {
+  return f.trainer.loadState(withMetadata(f.state, join(f.dir, `${name}.safetensors`), changes));
 }
 
 export function makeFixtures(native: NativeAddon, dir: string): Fixtures {
@@ -785,6 +806,60 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /was written with seed 1, this run uses seed 2/,
     call: (n, f) => new n.Trainer(f.model, trainerOptions(f, { seed: 2 })).loadState(f.state),
+  },
+  {
+    // The data position indexes the epoch's permutation: a negative one read before it.
+    name: 'trainer.loadState: a negative data position',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'position' is -4, expected an integer in 0\.\.16/,
+    call: (_, f) => loadCrafted(f, 'position-negative', { position: '-4' }),
+  },
+  {
+    name: 'trainer.loadState: a data position past the dataset',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'position' is 17, expected an integer in 0\.\.16/,
+    call: (_, f) => loadCrafted(f, 'position-past', { position: '17' }),
+  },
+  {
+    name: 'trainer.loadState: a negative epoch',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'epoch' is -1, expected an integer in 0\.\./,
+    call: (_, f) => loadCrafted(f, 'epoch-negative', { epoch: '-1' }),
+  },
+  {
+    name: 'trainer.loadState: a negative step',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'step' is -3, expected an integer in 0\.\./,
+    call: (_, f) => loadCrafted(f, 'step-negative', { step: '-3' }),
+  },
+  {
+    name: 'trainer.loadState: a step too large for a count',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'step' is 1e300, expected an integer/,
+    call: (_, f) => loadCrafted(f, 'step-huge', { step: '1e300' }),
+  },
+  {
+    name: 'trainer.loadState: a learning-rate scale of zero',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'lr_scale' is 0, expected a number in \(0, 1\]/,
+    call: (_, f) => loadCrafted(f, 'lr-scale-zero', { lr_scale: '0' }),
+  },
+  {
+    // The unchanged copy loads: the cases above fail on their field, not on the rewrite.
+    name: 'trainer.loadState: a rewritten but valid state loads, then a bad one is refused',
+    mode: 'sync',
+    code: 'ANNEAL_IO',
+    message: /metadata field 'position' is 2\.5/,
+    call: (_, f) => {
+      loadCrafted(f, 'rewritten', { position: '8' });
+      return loadCrafted(f, 'position-fraction', { position: '2.5' });
+    },
   },
   {
     name: 'trainer.saveState: into a missing directory',

@@ -94,8 +94,32 @@ describe('fromNativeError', () => {
     expect(nativeErrorCode(native)).toBe('ANNEAL_NOT_FOUND');
     const app = fromNativeError(native, 'loading');
     expect(app).toBeInstanceOf(AppError);
-    expect(app).toMatchObject({ code: 'NOT_FOUND', message: 'loading: no such dataset shard: /x' });
+    expect(app).toMatchObject({ code: 'INTERNAL', message: 'loading: no such dataset shard: /x' });
     expect(nativeErrorCode(app.cause)).toBe('ANNEAL_NOT_FOUND');
+  });
+
+  it('reads each native code as the AppError code that says whether a retry can help', () => {
+    const appCode = (code: string) =>
+      (fromNativeError(Object.assign(new Error('x'), { code })) as AppError).code;
+    // Files are mostly the agent's own (cache, download, output): retried (INTERNAL).
+    expect(appCode('ANNEAL_NOT_FOUND')).toBe('INTERNAL');
+    expect(appCode('ANNEAL_IO')).toBe('INTERNAL');
+    // Exact training diverges again with the same spec: the spec has to change.
+    expect(appCode('ANNEAL_DIVERGED')).toBe('BAD_REQUEST');
+    expect(appCode('ANNEAL_INVALID_ARGUMENT')).toBe('BAD_REQUEST');
+    expect(appCode('ANNEAL_MEMORY_BUDGET')).toBe('RESOURCE_EXHAUSTED');
+    expect(appCode('ANNEAL_OUT_OF_MEMORY')).toBe('RESOURCE_EXHAUSTED');
+    expect(appCode('ANNEAL_INVALID_STATE')).toBe('PRECONDITION_FAILED');
+    expect(appCode('ANNEAL_INTERNAL')).toBe('INTERNAL');
+  });
+
+  it('names lr and grad_clip when training diverged', () => {
+    const diverged = Object.assign(new Error('training diverged at step 3'), {
+      code: 'ANNEAL_DIVERGED',
+    });
+    expect(fromNativeError(diverged).message).toMatch(
+      /^training diverged at step 3; .*\(lr\).*\(grad_clip\)/,
+    );
   });
 
   it('passes other errors through', () => {

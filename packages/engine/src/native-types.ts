@@ -224,7 +224,9 @@ export interface NativeTrainerOptions {
 /**
  * saveState/loadState/ema/model throw ANNEAL_INVALID_STATE while run() is pending.
  * loadState throws ANNEAL_NOT_FOUND for a missing file, ANNEAL_IO for one that is not a
- * trainer state file, ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes);
+ * trainer state file or whose metadata is out of range (a negative step or epoch, a data
+ * position outside 0..dataset size, naming the field), ANNEAL_INVALID_ARGUMENT for a state
+ * of another run (seed, shapes);
  * saveState throws ANNEAL_IO when the path cannot be written.
  */
 export interface NativeTrainer {

@@ -79,17 +79,32 @@ export function nativeErrorCode(err: unknown): NativeErrorCode | undefined {
     : undefined;
 }
 
-/** How each native failure reads to a caller of the engine. */
+/**
+ * How each native failure reads to a caller of the engine. The code decides whether a job
+ * is retried (BAD_REQUEST, NOT_FOUND, CONFLICT, PRECONDITION_FAILED are not; see the agent's
+ * failure.ts).
+ */
 const APP_CODE: Record<NativeErrorCode, AppErrorCode> = {
   ANNEAL_INVALID_ARGUMENT: 'BAD_REQUEST',
-  ANNEAL_NOT_FOUND: 'NOT_FOUND',
-  // Files reach the engine from the caller (shards, checkpoints, output paths).
-  ANNEAL_IO: 'BAD_REQUEST',
+  // The files the engine reads and writes are mostly the agent's own (the shard cache, a
+  // downloaded checkpoint, the output folder): a missing or unreadable one may be this
+  // machine's doing (a full disk, a cut download, a cache cleaned meanwhile), so another
+  // attempt may succeed. A caller that knows a file came from the job's own inputs refuses
+  // it itself, as the dataset decode does (BAD_REQUEST).
+  ANNEAL_NOT_FOUND: 'INTERNAL',
+  ANNEAL_IO: 'INTERNAL',
   ANNEAL_MEMORY_BUDGET: 'RESOURCE_EXHAUSTED',
   ANNEAL_OUT_OF_MEMORY: 'RESOURCE_EXHAUSTED',
-  ANNEAL_DIVERGED: 'INTERNAL',
+  // Training is exact: the same spec, seed and resume point diverge again on any machine.
+  ANNEAL_DIVERGED: 'BAD_REQUEST',
   ANNEAL_INVALID_STATE: 'PRECONDITION_FAILED',
   ANNEAL_INTERNAL: 'INTERNAL',
+};
+
+/** What a caller can do about a failure, where the native message cannot know it. */
+const REMEDY: Partial<Record<NativeErrorCode, string>> = {
+  ANNEAL_DIVERGED:
+    'the same seed diverges again; lower the learning rate (lr) or the gradient clipping norm (grad_clip)',
 };
 
 /**
@@ -101,7 +116,7 @@ export function fromNativeError(err: unknown, context?: string): Error {
   const code = nativeErrorCode(err);
   const message = (err as Error | null)?.message ?? String(err);
   if (!code) return err instanceof Error ? err : new Error(message);
-  return new AppError(APP_CODE[code], context ? `${context}: ${message}` : message, {
-    cause: err,
-  });
+  const remedy = REMEDY[code];
+  const full = `${context ? `${context}: ` : ''}${message}${remedy ? `; ${remedy}` : ''}`;
+  return new AppError(APP_CODE[code], full, { cause: err });
 }

@@ -118,9 +118,9 @@ export class Trainer {
 
   /**
    * Runs `steps` more steps, yielding one report per step. Resolves with the step reached;
-   * throws AppError(RESOURCE_EXHAUSTED) on a memory budget breach and AppError(INTERNAL)
-   * when training diverges past its rollbacks; the native error (code ANNEAL_MEMORY_BUDGET,
-   * ANNEAL_DIVERGED) is its `cause`.
+   * throws AppError(RESOURCE_EXHAUSTED) on a memory budget breach and AppError(BAD_REQUEST,
+   * naming lr and grad_clip) when training diverges past its rollbacks; the native error
+   * (code ANNEAL_MEMORY_BUDGET, ANNEAL_DIVERGED) is its `cause`.
    */
   async *run(steps: number): AsyncGenerator<StepReport, { step: number; cancelled: boolean }> {
     const queue: StepReport[] = [];

@@ -72,9 +72,10 @@ export function parseChildLine(type: JobType, line: string): ChildLine {
       `the ${type} child printed an invalid ${what} (${issue?.path.join('.') || what}: ${issue?.message}): ${quote(line)}`,
     );
   }
+  // What the schema made of the line (unknown keys dropped), not the line's own object.
   return isEvent
     ? { kind: 'event', event: parsed.data as z.infer<Kinds[number]['events']> }
-    : { kind: 'summary', summary: raw as Record<string, unknown> };
+    : { kind: 'summary', summary: parsed.data as Record<string, unknown> };
 }
 
 const quote = (line: string) => JSON.stringify(line.length > 200 ? `${line.slice(0, 200)}…` : line);

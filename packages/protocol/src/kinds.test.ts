@@ -34,6 +34,13 @@ describe('parseChildLine', () => {
     expect(parseChildLine('sample', JSON.stringify(summary))).toEqual({ kind: 'summary', summary });
   });
 
+  it('returns what the schema parsed, not the raw line', () => {
+    const summary = { out: '/x.png', n: 4, sampler: 'euler', steps: 2, nfe: 2, wall_s: 1 };
+    // A key the kind does not define does not travel on to the server.
+    const line = JSON.stringify({ ...summary, debug: { huge: 'x'.repeat(100) } });
+    expect(parseChildLine('sample', line)).toEqual({ kind: 'summary', summary });
+  });
+
   it('refuses a line the kind does not print, naming it', () => {
     expect(() => parseChildLine('train', 'step 3 of 10')).toThrow(
       /the train child printed a line that is not JSON: "step 3 of 10"/,

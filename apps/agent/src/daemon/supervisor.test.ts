@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { versionOfFiles } from '@anneal/datasets/hash';
 import { type AgentMessageInput, jobOfferSchema } from '@anneal/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerApi } from './http.ts';
-import { JobSupervisor } from './supervisor.ts';
+import { JobSupervisor, type SpawnChild } from './supervisor.ts';
 
 // The supervisor between lease and child process, against a scripted control plane on a real
 // socket: what it reports when the inputs cannot be had, and that a job stopped while its
@@ -58,18 +59,71 @@ function trainOnVersion() {
   });
 }
 
-function supervise(api: ServerApi) {
+function supervise(api: ServerApi, offer = trainOnVersion(), spawnChild?: SpawnChild) {
   const home = mkdtempSync(join(tmpdir(), 'anneal-supervisor-'));
   const reports: AgentMessageInput[] = [];
   const job = new JobSupervisor(
-    trainOnVersion(),
+    offer,
     api,
     join(home, 'jobs'),
     (m) => reports.push(m),
     () => {},
     home,
+    spawnChild,
   );
   return { job, reports };
+}
+
+/** A train job on a builtin dataset: nothing to download before the child starts. */
+function trainOnShapes() {
+  const offer = trainOnVersion();
+  return jobOfferSchema.parse({
+    ...offer,
+    job: {
+      type: 'train',
+      spec: { ...offer.job.spec, dataset: { kind: 'builtin', name: 'shapes' } },
+    },
+  });
+}
+
+const summary = {
+  steps: 2,
+  final_loss: 0.5,
+  wall_s: 1,
+  out: '/tmp/café',
+  images_per_s: 10,
+  parameters: 100,
+  peak_memory_bytes: 1000,
+  cancelled: false,
+};
+
+/**
+ * Runs `body` (JavaScript, with `write(text)` that writes raw UTF-8 to stdout and waits until
+ * it is flushed, and `child_process` in scope) as the job's child: a real process, so exits,
+ * signals and stdio behave as they do for `anneal`.
+ */
+function scriptedChild(body: string): SpawnChild {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-child-'));
+  const script = join(dir, 'child.cjs');
+  writeFileSync(
+    script,
+    `const child_process = require('node:child_process');
+const write = (text) => new Promise((resolve) => process.stdout.write(text, resolve));
+(async () => {
+${body}
+})();
+`,
+  );
+  return (_args, env) =>
+    spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
+}
+
+async function runScripted(body: string) {
+  const { api } = await controlPlane(() => ({ status: 500, body: {} }));
+  const { job, reports } = supervise(api, trainOnShapes(), scriptedChild(body));
+  job.start();
+  await job.done;
+  return reports;
 }
 
 describe('JobSupervisor', () => {
@@ -108,5 +162,94 @@ describe('JobSupervisor', () => {
     // stop() aborts the open manifest request: the supervisor settles at once, spawning nothing.
     await job.done;
     expect(reports).toEqual([]);
+  });
+
+  describe("reading the child's output", () => {
+    const metrics = JSON.stringify({ event: 'metrics', step: 1, total: 2, loss: 0.9 });
+
+    it('retries a child killed in the middle of a line (an OOM kill)', async () => {
+      const reports = await runScripted(`
+        await write(${JSON.stringify(`${metrics}
+{"event":"metr`)});
+        process.kill(process.pid, 'SIGKILL');`);
+      expect(reports.map((r) => r.type)).toEqual(['job_metrics', 'job_progress', 'job_fail']);
+      expect(reports.at(-1)).toMatchObject({ retryable: true });
+      expect((reports.at(-1) as { reason: string }).reason).toMatch(/SIGKILL/);
+    });
+
+    it('retries a child that crashed after printing a stray line', async () => {
+      const reports = await runScripted(`
+        await write('warning from a native library\\n');
+        process.exit(139);`);
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatchObject({ type: 'job_fail', retryable: true });
+      expect((reports[0] as { reason: string }).reason).toMatch(/code 139/);
+    });
+
+    it("follows the child's error event over a line it could not read", async () => {
+      const error = { event: 'error', reason: 'bad file x.png', retryable: false };
+      const reports = await runScripted(`
+        await write('not json\\n' + ${JSON.stringify(JSON.stringify(error))} + '\\n');
+        process.exit(1);`);
+      expect(reports).toEqual([
+        expect.objectContaining({
+          type: 'job_fail',
+          retryable: false,
+          reason: expect.stringMatching(/bad file x\.png/),
+        }),
+      ]);
+    });
+
+    it('fails without retry a child that exits 0 after a line its kind refuses', async () => {
+      const reports = await runScripted(`
+        await write('hello from a dependency\\n' + ${JSON.stringify(JSON.stringify(summary))} + '\\n');
+        process.exit(0);`);
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatchObject({ type: 'job_fail', retryable: false });
+      expect((reports[0] as { reason: string }).reason).toMatch(
+        /not JSON: "hello from a dependency"/,
+      );
+    });
+
+    it('fails without retry a child that exits 0 without its summary', async () => {
+      const reports = await runScripted(
+        `await write(${JSON.stringify(`${metrics}
+`)});`,
+      );
+      expect(reports.at(-1)).toMatchObject({ type: 'job_fail', retryable: false });
+      expect((reports.at(-1) as { reason: string }).reason).toMatch(/without printing its summary/);
+    });
+
+    it('completes with a summary that arrives in pieces, the last after the child exited', async () => {
+      // Split inside the two bytes of "é", and the end written by a grandchild that holds
+      // stdout open past the child's exit: the child's 'exit' comes before the line is whole.
+      const line = Buffer.from(
+        `${JSON.stringify(summary)}
+`,
+        'utf8',
+      );
+      const cut = line.indexOf(0xc3) + 1;
+      const head = line.subarray(0, cut).toString('base64');
+      const tail = line.subarray(cut).toString('base64');
+      const reports = await runScripted(`
+        await write(Buffer.from('${head}', 'base64'));
+        await new Promise((r) => setTimeout(r, 50));
+        child_process.spawn(process.execPath, ['-e',
+          "setTimeout(() => process.stdout.write(Buffer.from('${tail}', 'base64')), 300)"],
+          { stdio: ['ignore', 'inherit', 'inherit'] });
+        process.exit(0);`);
+      expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
+    });
+
+    it('stops waiting for a process of the child that holds stdout open', async () => {
+      // The grandchild never writes and outlives the grace period: the job still settles.
+      const reports = await runScripted(`
+        await write(${JSON.stringify(`${JSON.stringify(summary)}
+`)});
+        child_process.spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'],
+          { stdio: ['ignore', 'inherit', 'inherit'] }).unref();
+        process.exit(0);`);
+      expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
+    }, 30_000);
   });
 });

@@ -21,8 +21,23 @@ import type { ServerApi } from './http.ts';
 export type Report = (message: AgentMessageInput) => void;
 
 const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
+
+/**
+ * Starts a job's child: `args` are the `anneal` command's, `env` its environment. The child
+ * must have piped stdout and stderr. Injected so tests can run a scripted child instead.
+ */
+export type SpawnChild = (args: string[], env: NodeJS.ProcessEnv) => ChildProcess;
+
+/** The `anneal` command of this install, under the Node running the agent. */
+export const spawnAnneal: SpawnChild = (args, env) =>
+  spawn(process.execPath, [ANNEAL_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env,
+  });
 /** How long a job gets to stop after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
+/** How long the child's stdout is still read after it exited (see 'close' below). */
+export const STDIO_GRACE_MS = 5000;
 
 /**
  * One job in a child process (the `anneal` command its kind names), so a native crash fails
@@ -30,6 +45,12 @@ export const KILL_GRACE_MS = 5000;
  * its events (metrics per logged step, a checkpoint per chunk, progress, an error before a
  * failing exit) and the summary last. Checkpoints are uploaded as they come; a re-leased job
  * downloads the last one and resumes from it.
+ *
+ * The outcome is decided once the child has exited and its stdio has closed (so every line
+ * it wrote has been read), in this order: a zero exit succeeds unless a line broke the
+ * kind's schemas or the summary is missing (the same child does the same again, so that is
+ * not retried); a failing exit is the child's error event, if it printed one, else a crash,
+ * retried. A line cut short by a crash (OOM kill, segfault) is the crash's, not a bad line.
  */
 export class JobSupervisor {
   #child: ChildProcess | null = null;
@@ -42,8 +63,12 @@ export class JobSupervisor {
   #summary: Record<string, unknown> = {};
   /** Why the child said it failed, from its error event. */
   #error: ErrorEvent | null = null;
-  /** The first line the child printed that its kind's schemas refuse. */
+  /** The summary line was read (a zero exit without one is a failure). */
+  #summarized = false;
+  /** Why the first line the child printed that its kind's schemas refuse was refused. */
   #malformed: string | null = null;
+  /** The job was reported (completed or failed) or stopped: nothing more is reported. */
+  #settled = false;
   readonly done: Promise<void>;
   #resolveDone!: () => void;
 
@@ -55,6 +80,7 @@ export class JobSupervisor {
     private readonly log: (line: string) => void,
     /** ANNEAL_HOME: where dataset versions are cached, and the child's home. */
     private readonly home: string,
+    private readonly spawnChild: SpawnChild = spawnAnneal,
   ) {
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -79,7 +105,7 @@ export class JobSupervisor {
   #stoppedBeforeStart(): boolean {
     if (!this.#stopping) return false;
     this.log(`job ${this.offer.jobId}: stopped before it started (${this.#stopping})`);
-    this.#resolveDone();
+    this.#settle();
     return true;
   }
 
@@ -140,14 +166,13 @@ export class JobSupervisor {
     });
     // Cancelled or shut down while the inputs were fetched: never start the child.
     if (this.#stoppedBeforeStart()) return;
-    const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ANNEAL_HOME: this.home },
-    });
+    const child = this.spawnChild(args, { ...process.env, ANNEAL_HOME: this.home });
     this.#child = child;
     let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
+    // Decoded as a stream: a character split between two chunks stays whole.
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      buffer += chunk;
       let nl = buffer.indexOf('\n');
       while (nl >= 0) {
         this.#line(buffer.slice(0, nl));
@@ -155,30 +180,50 @@ export class JobSupervisor {
         nl = buffer.indexOf('\n');
       }
     });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-4000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-4000);
     });
     child.on('error', (err) => this.#fail(`could not start the job: ${err.message}`, true));
-    child.on('exit', (code, signal) => {
-      if (buffer.trim()) this.#line(buffer);
+    // 'close', not 'exit': at 'exit' the child's stdio may still be open (Node's docs), and
+    // its last lines unread. A process the child started can hold them open past its exit:
+    // what it writes within the grace period is read, then the pipes are closed.
+    let drain: NodeJS.Timeout | null = null;
+    child.on('exit', () => {
+      drain = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, STDIO_GRACE_MS);
+    });
+    child.on('close', (code, signal) => {
+      if (drain) clearTimeout(drain);
       if (this.#killTimer) clearTimeout(this.#killTimer);
+      if (buffer.trim()) {
+        // A last line without its newline: whole when the child exited normally; cut short
+        // by whatever ended it otherwise, and then the exit, not the line, says what failed.
+        if (code === 0) this.#line(buffer);
+        else this.log(`job ${this.offer.jobId}: output cut short: ${buffer.slice(0, 200)}`);
+      }
       void this.#exited(code, signal);
     });
   }
 
   #line(line: string): void {
-    if (!line.trim() || this.#malformed) return;
+    if (!line.trim()) return;
     let parsed: ChildLine;
     try {
       parsed = parseChildLine(this.offer.job.type, line);
     } catch (err) {
-      // The child and this agent disagree on the kind's events: fail the job, saying so.
-      this.#malformed = (err as Error).message;
-      this.log(`job ${this.offer.jobId}: ${this.#malformed}`);
+      // The child and this agent disagree on the kind's events, or something else wrote to
+      // stdout. Whether that fails the job is decided at the exit: a crash outranks it.
+      const why = (err as Error).message;
+      this.#malformed ??= why;
+      this.log(`job ${this.offer.jobId}: ${why}`);
       return;
     }
     if (parsed.kind === 'summary') {
       this.#summary = parsed.summary;
+      this.#summarized = true;
       return;
     }
     const { event } = parsed;
@@ -235,11 +280,18 @@ export class JobSupervisor {
 
   async #exited(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     await this.#uploads;
+    if (this.#settled) return;
     if (this.#stopping) {
       this.log(`job ${this.offer.jobId}: stopped (${this.#stopping})`);
-    } else if (this.#malformed) {
-      // Another attempt runs the same child: not retried.
+    } else if (code === 0 && this.#malformed) {
+      // The child ran to its end and printed what this agent cannot read: another attempt
+      // runs the same child, so it is not retried.
       return this.#fail(this.#malformed, false);
+    } else if (code === 0 && !this.#summarized) {
+      return this.#fail(
+        `the ${this.offer.job.type} job exited without printing its summary`,
+        false,
+      );
     } else if (code === 0) {
       const { job } = this.offer;
       for (const output of agentJobKind(job.type).outputs(job.spec as never, this.#work)) {
@@ -262,13 +314,20 @@ export class JobSupervisor {
       // Exit code 2 is a usage error: the spec itself is wrong, retrying cannot help.
       return this.#fail(`${exit}: ${tail || 'no output'}`, code !== 2);
     }
-    this.#resolveDone();
+    this.#settle();
   }
 
   #fail(reason: string, retryable: boolean): void {
+    // A child that fails to start can emit 'error' and then 'close': report once.
+    if (this.#settled) return;
     this.log(`job ${this.offer.jobId}: ${reason}`);
     if (!this.#stopping)
       this.report({ type: 'job_fail', ...this.lease, reason: reason.slice(0, 4000), retryable });
+    this.#settle();
+  }
+
+  #settle(): void {
+    this.#settled = true;
     this.#resolveDone();
   }
 }

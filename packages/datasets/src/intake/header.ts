@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '@anneal/core/crc32';
 
 /** The formats a dataset may hold: what every agent's decoder reads the same way. */
 export type ImageFormat = 'png' | 'jpeg' | 'webp';

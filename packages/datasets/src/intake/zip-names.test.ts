@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '@anneal/core/crc32';
 import { describe, expect, it } from 'vitest';
 import { cp437, zipEntryName } from './zip-names.ts';
 

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from '@anneal/core/crc32';
 
 /**
  * Bytes 0x80..0xFF of IBM code page 437, the zip format's default name encoding

@@ -17,6 +17,18 @@ const trainJob = (steps = 4) => ({
   },
 });
 
+/** What `anneal train --json` prints last: the summary a train job completes with. */
+const trainSummary = {
+  steps: 4,
+  final_loss: 0.5,
+  wall_s: 1,
+  out: '/tmp/out',
+  images_per_s: 100,
+  parameters: 1000,
+  peak_memory_bytes: 1e6,
+  cancelled: false,
+};
+
 async function queue(body: unknown = trainJob(), maxAttempts?: number) {
   const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
     ...(body as object),
@@ -120,7 +132,7 @@ describe('agent gateway: leases', () => {
       expect((await a.next('heartbeat_ack')).lost).toEqual([]);
       await new Promise((r) => setTimeout(r, 300));
     }
-    a.send({ type: 'job_complete', ...lease, ref: 3, summary: { final_loss: 0.5 } });
+    a.send({ type: 'job_complete', ...lease, ref: 3, summary: trainSummary });
     await a.next('ack');
     const done = await h.api(owner.token, 'GET', `/api/v1/jobs/${job.id}`);
     expect(done.json).toMatchObject({ status: 'succeeded', attempts: 1, step: 2 });
@@ -128,6 +140,22 @@ describe('agent gateway: leases', () => {
     expect(run.json.status).toBe('succeeded');
     const models = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/models`);
     expect(JSON.stringify(models.json)).toContain('shapes-tiny-8');
+    a.close();
+  });
+
+  it("fails a job whose summary does not fit its kind's result, naming the field, and registers nothing", async () => {
+    const a = await TestAgent.connect(h.url, agentToken.token);
+    const job = await queue();
+    const offer = await a.next('job_offer');
+    const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
+    a.send({ type: 'job_accept', ...lease });
+    a.send({ type: 'job_complete', ...lease, ref: 4, summary: { ...trainSummary, steps: 'four' } });
+    await a.next('ack');
+    const done = await h.api(owner.token, 'GET', `/api/v1/jobs/${job.id}`);
+    expect(done.json).toMatchObject({ status: 'failed' });
+    expect(done.json.error).toMatch(/the train job's summary is not valid: steps: /);
+    const models = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/models`);
+    expect(JSON.stringify(models.json)).not.toContain(job.runId);
     a.close();
   });
 
@@ -303,7 +331,13 @@ describe('agent gateway: hostile input', () => {
     expect(metrics.json.metrics[0].points).toEqual([
       expect.objectContaining({ step: 1, value: 1 }),
     ]);
-    good.send({ type: 'job_complete', jobId: offer.jobId, leaseId: offer.leaseId, ref: 8 });
+    good.send({
+      type: 'job_complete',
+      jobId: offer.jobId,
+      leaseId: offer.leaseId,
+      ref: 8,
+      summary: trainSummary,
+    });
     await good.next('ack');
     expect((await h.api(owner.token, 'GET', `/api/v1/jobs/${job.id}`)).json.status).toBe(
       'succeeded',

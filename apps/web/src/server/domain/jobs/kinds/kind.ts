@@ -7,7 +7,7 @@ export interface Completion {
   agentId: string;
   job: { id: string; type: string; spec: unknown };
   runId: string;
-  /** The child's summary (its kind's `result`), as the agent sent it. */
+  /** The child's summary, as its kind's `result` schema parsed what the agent sent. */
   summary: Record<string, unknown>;
 }
 
