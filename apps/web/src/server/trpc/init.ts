@@ -1,5 +1,5 @@
 import { AppError } from '@anneal/core';
-import { findNul, NUL_MESSAGE } from '@anneal/protocol';
+import { describeUnstorable, findUnstorable } from '@anneal/protocol';
 import { initTRPC } from '@trpc/server';
 import { type Access, authorize, authorizeAgent } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -35,13 +35,13 @@ const mapErrors = t.middleware(async ({ next }) => {
 });
 
 /**
-/**
- * What PostgreSQL cannot store (a NUL in any string or key) is refused before any procedure
+ * What PostgreSQL cannot store (a NUL or an unpaired surrogate in any string or key, or
+ * nesting past MAX_DEPTH) is refused before any procedure
  * runs, naming the field, as REST and the agents' gateway do with the same check.
  */
 const storableInput = t.middleware(async ({ getRawInput, next }) => {
-  const path = findNul(await getRawInput());
-  if (path) throw new AppError('BAD_REQUEST', `${path.join('.') || 'input'}: ${NUL_MESSAGE}`);
+  const found = findUnstorable(await getRawInput());
+  if (found) throw new AppError('BAD_REQUEST', describeUnstorable(found));
   return next();
 });
 
