@@ -3,7 +3,7 @@ import { describeUnstorable, findUnstorable } from '@anneal/protocol';
 import { initTRPC } from '@trpc/server';
 import { type Access, authorize, authorizeAgent } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
-import { asAppError, toTRPCError } from '../http/errors.ts';
+import { asAppError, setRetryAfter, toTRPCError } from '../http/errors.ts';
 import type { TrpcContext } from './context.ts';
 
 /** Every procedure carries its access in its meta, where tests enumerating the router read it. */
@@ -27,11 +27,16 @@ const t = initTRPC
 
 export const router = t.router;
 
-/** Domain errors (and zod input errors) become tRPC errors with the field in the message. */
-const mapErrors = t.middleware(async ({ next }) => {
+/**
+ * Domain errors (and zod input errors) become tRPC errors with the field in the message; a
+ * RATE_LIMITED one also says when to retry in Retry-After, as REST does (rest/dispatch.ts).
+ */
+const mapErrors = t.middleware(async ({ ctx, next }) => {
   const result = await next();
-  if (!result.ok) throw toTRPCError(result.error.cause ?? result.error);
-  return result;
+  if (result.ok) return result;
+  const err = toTRPCError(result.error.cause ?? result.error);
+  setRetryAfter(ctx.res, err.cause);
+  throw err;
 });
 
 /**
