@@ -204,7 +204,7 @@ describe('nesting and unpaired surrogates', () => {
       [
         'POST',
         `/api/v1/projects/${projectId}/runs`,
-        { params: { ['k\udc00']: 1 } },
+        { params: { 'k\udc00': 1 } },
         'body.params.k\udc00',
       ],
       ['PATCH', `/api/v1/runs/${runId}`, { tags: { note: 'x\udbff' } }, 'body.tags.note'],
