@@ -117,6 +117,7 @@ describe('embedded PostgreSQL + migrations', () => {
     } finally {
       await client.end({ timeout: 5 });
       await rm(folder, { recursive: true, force: true });
+      await handle.db.execute(sql.raw(`drop database if exists ${name}`));
     }
   });
 });

@@ -1,4 +1,6 @@
 import { createDb, type DbHandle } from '@anneal/db/client';
+import { KnownDevices } from './auth/known-devices.ts';
+import { loadServerKey } from './auth/secrets.ts';
 import type { ServerConfig } from './config.ts';
 import { SignInThrottle, type SignInThrottleOptions } from './domain/accounts/sign-in-throttle.ts';
 import { BlobStore } from './domain/artifacts/blob-store.ts';
@@ -29,5 +31,6 @@ export function createServices(
     events,
     agents,
     signIns: new SignInThrottle(options.signIns),
+    devices: new KnownDevices(loadServerKey(config.annealHome)),
   };
 }

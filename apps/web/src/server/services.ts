@@ -1,4 +1,5 @@
 import type { Db } from '@anneal/db/client';
+import type { KnownDevices } from './auth/known-devices.ts';
 import type { ServerConfig } from './config.ts';
 import type { SignInThrottle } from './domain/accounts/sign-in-throttle.ts';
 import type { BlobStore } from './domain/artifacts/blob-store.ts';
@@ -15,4 +16,6 @@ export interface Services {
   agents: AgentGateway | null;
   /** Failed password checks per account and address (sign-in, token exchange). */
   signIns: SignInThrottle;
+  /** Signs and reads known-device cookies, which lift the account-wide sign-in limit. */
+  devices: KnownDevices;
 }

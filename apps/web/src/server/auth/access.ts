@@ -2,9 +2,12 @@ import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import type { Role } from '@anneal/db/schema';
 import { z } from 'zod';
-import { agentMayReadDatasetVersion } from '../domain/datasets/versions.ts';
-import { agentMayReadModelVersion, agentMayReadRun } from '../domain/jobs/agent-reach.ts';
-import { agentMayWriteRun } from '../domain/jobs/leases.ts';
+import {
+  agentMayReadDatasetVersion,
+  agentMayReadModelVersion,
+  agentMayReadRun,
+  agentMayWriteRun,
+} from '../domain/jobs/agent-reach.ts';
 import type { Principal } from './principal.ts';
 
 /**

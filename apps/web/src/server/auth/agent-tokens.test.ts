@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { jobs, modelVersions, runs, tokens } from '@anneal/db/schema';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
+import { versionClassesSql } from '../domain/jobs/jobs.ts';
 import { TestAgent } from '../gateway/test-agent.ts';
 import { startWorld, stopWorld, subscribe, trainJob, trpc, type World } from '../testing/world.ts';
 
@@ -185,6 +187,42 @@ describe('an agent token through REST', () => {
       expect((await get(`/dataset-versions/${w.ids.datasetVersionId}`)).status).toBe(403);
     } finally {
       evaluator.close();
+    }
+  });
+
+  it('upper-case ids in a job spec and in paths reach the same rows', async () => {
+    // z.uuid() takes upper case; PostgreSQL prints uuids in lower case.
+    const token = await createToken(w.h.services.db, w.a, 'agent', 'upper-case');
+    const agent = await TestAgent.connect(w.h.url, token.token);
+    try {
+      const versionId = w.ids.datasetVersionId;
+      const version = await w.h.api(w.a.token, 'GET', `/api/v1/dataset-versions/${versionId}`);
+      const job = await w.h.api(w.a.token, 'POST', `/api/v1/projects/${w.ids.projectId}/jobs`, {
+        job: {
+          type: 'train',
+          spec: {
+            ...trainJob.spec,
+            dataset: {
+              kind: 'version',
+              id: versionId.toUpperCase(),
+              hash: version.json.contentHash,
+            },
+          },
+        },
+      });
+      expect(job.status, JSON.stringify(job.json)).toBe(201);
+      expect((await agent.next('job_offer')).jobId).toBe(job.json.id);
+      const get = (path: string) => w.h.api(token.token, 'GET', `/api/v1${path}`);
+      expect((await get(`/dataset-versions/${versionId}`)).status).toBe(200);
+      expect((await get(`/dataset-versions/${versionId.toUpperCase()}`)).status).toBe(200);
+      // The job's requirement counted the version's classes (2: cat and dog).
+      const [row] = await w.h.services.db
+        .select({ classes: versionClassesSql(sql`${jobs.spec}`) })
+        .from(jobs)
+        .where(eq(jobs.id, job.json.id));
+      expect(row?.classes).toBe(2);
+    } finally {
+      agent.close();
     }
   });
 

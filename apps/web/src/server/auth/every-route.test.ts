@@ -20,8 +20,15 @@ import type { Access } from './access.ts';
 // schemas, so nobody has to remember to add it here. (An input the builder cannot fill,
 // such as a new kind of id, fails the test with the field's name.)
 
-type Caller = 'no token' | 'revoked token' | 'agent token' | 'viewer' | 'other org';
-const CALLERS: Caller[] = ['no token', 'revoked token', 'agent token', 'viewer', 'other org'];
+type Caller = 'no token' | 'revoked token' | 'agent token' | 'viewer' | 'editor' | 'other org';
+const CALLERS: Caller[] = [
+  'no token',
+  'revoked token',
+  'agent token',
+  'viewer',
+  'editor',
+  'other org',
+];
 
 /** Fixture values by the field names schemas use; `where` is the procedure or route path. */
 type Fixtures = (where: string) => Record<string, unknown>;
@@ -178,6 +185,8 @@ function expected(access: Access, caller: Caller, refersToOrgA: boolean): number
       return 403;
     case 'viewer':
       return access.role === 'viewer' ? null : 403;
+    case 'editor':
+      return access.role === 'owner' ? 403 : null;
     case 'other org':
       return refersToOrgA ? 404 : null;
   }
@@ -195,6 +204,7 @@ function tokenOf(caller: Caller): string | null {
     'revoked token': w.revoked,
     'agent token': w.agent.token,
     viewer: w.viewer.token,
+    editor: w.editor.token,
     'other org': w.b.token,
   }[caller];
 }
@@ -209,8 +219,10 @@ describe('every procedure and route refuses who it must', () => {
   it.each(operations.flatMap((op) => CALLERS.map((caller) => [op.name, caller, op] as const)))(
     '%s with %s',
     async (_name, caller, op) => {
-      // An allowed subscription streams on; only the refusals are called.
-      if (op.subscription && expected(op.access, caller, true) === null) return;
+      // An allowed subscription streams on; only the refusals are called. An editor is called
+      // only where refused: served, its writes would change the org A the other cases see.
+      if ((op.subscription || caller === 'editor') && expected(op.access, caller, true) === null)
+        return;
       const res = await op.call(w, tokenOf(caller), fixturesOf(w.ids));
       const want = expected(op.access, caller, res.refersTo.length > 0);
       const text = JSON.stringify(res.json);
@@ -236,6 +248,7 @@ describe('every procedure and route refuses who it must', () => {
     expect(model.json.versions[0].aliases).toEqual(['production']);
     const members = await trpc(w, a, 'members.list', 'query');
     expect(members.json.result.data.members.map((m: { role: string }) => m.role).sort()).toEqual([
+      'editor',
       'owner',
       'viewer',
     ]);

@@ -42,6 +42,17 @@ async function newAgentToken(name = 'agent') {
   return createToken(h.services.db, { userId: owner.userId, orgId: owner.orgId }, 'agent', name);
 }
 
+let heartbeatSeq = 0;
+/**
+ * Renews `lease` with a heartbeat the server acknowledges without losing it. Leases here
+ * last 800 ms so that expiry tests run fast; a test that needs its lease across several
+ * round trips renews it before each step, or a loaded machine lets it run out midway.
+ */
+async function renew(a: TestAgent, lease: { jobId: string; leaseId: string }) {
+  a.send({ type: 'heartbeat', seq: heartbeatSeq++, capacity: 0, leases: [lease] });
+  expect((await a.next('heartbeat_ack')).lost).toEqual([]);
+}
+
 /** Waits until no job of the project is queued or leased (so tests do not see each other's). */
 async function drain() {
   const r = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/jobs`);
@@ -98,6 +109,7 @@ describe('agent gateway: leases', () => {
     expect(offer.job.spec).toMatchObject({ steps: 4, checkpoint_every: 500 });
     const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
     a.send({ type: 'job_accept', ...lease });
+    await renew(a, lease);
     a.send({
       type: 'job_metrics',
       ...lease,
@@ -123,15 +135,16 @@ describe('agent gateway: leases', () => {
       points: [{ key: 'loss', step: 3, value: 9 }],
     });
     expect(await a.next('error')).toMatchObject({ code: 'stale_lease', jobId: offer.jobId });
+    await renew(a, lease);
     const metrics = await h.api(owner.token, 'GET', `/api/v1/runs/${job.runId}/metrics`);
     expect(metrics.json.metrics[0].points.map((p: { step: number }) => p.step)).toEqual([1, 2]);
 
     // Heartbeats keep the lease past its length.
-    for (let seq = 0; seq < 4; seq++) {
-      a.send({ type: 'heartbeat', seq, capacity: 0, leases: [lease] });
-      expect((await a.next('heartbeat_ack')).lost).toEqual([]);
+    for (let i = 0; i < 4; i++) {
+      await renew(a, lease);
       await new Promise((r) => setTimeout(r, 300));
     }
+    await renew(a, lease);
     a.send({ type: 'job_complete', ...lease, ref: 3, summary: trainSummary });
     await a.next('ack');
     const done = await h.api(owner.token, 'GET', `/api/v1/jobs/${job.id}`);
@@ -183,6 +196,7 @@ describe('agent gateway: leases', () => {
     const offer = await a.next('job_offer');
     const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
     a.send({ type: 'job_accept', ...lease });
+    await renew(a, lease);
     const bytes = new Uint8Array([7, 7, 7]);
     const path = 'checkpoints/latest/model.safetensors';
     const put = await h.api(
@@ -196,6 +210,7 @@ describe('agent gateway: leases', () => {
     );
     expect(put.status).toBe(201);
     const artifact = { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: 3 };
+    await renew(a, lease);
     a.send({ type: 'job_artifact', ...lease, ref: 1, artifact, checkpointStep: 6 });
     expect(await a.next('ack')).toEqual({ type: 'ack', ref: 1 });
     // The old home of the resume step is only a tag now: the user's to write, read by nobody.
@@ -223,6 +238,8 @@ describe('agent gateway: leases', () => {
     const a = await TestAgent.connect(h.url, agentToken.token);
     const job = await queue();
     const offer = await a.next('job_offer');
+    const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
+    await renew(a, lease);
     const other = await queue(); // stays queued: the agent's capacity is used
     const put = (runId: string, token = agentToken.token) =>
       h.api(
@@ -234,8 +251,10 @@ describe('agent gateway: leases', () => {
           'content-type': 'application/octet-stream',
         },
       );
+    await renew(a, lease);
     expect((await put(offer.runId)).status).toBe(201);
     expect((await put(other.runId)).status).toBe(403);
+    await renew(a, lease);
     expect(
       (await h.api(agentToken.token, 'POST', `/api/v1/projects/${projectId}/jobs`, trainJob()))
         .status,
@@ -260,7 +279,7 @@ describe('agent gateway: leases', () => {
     const job = await queue();
     const offer = await a.next('job_offer');
     a.send({ type: 'job_accept', jobId: offer.jobId, leaseId: offer.leaseId });
-    await new Promise((r) => setTimeout(r, 100));
+    await renew(a, { jobId: offer.jobId, leaseId: offer.leaseId });
     await h.api(owner.token, 'POST', `/api/v1/jobs/${job.id}/cancel`);
     expect(await a.next('job_cancel')).toMatchObject({ jobId: job.id, leaseId: offer.leaseId });
     a.send({
@@ -287,6 +306,9 @@ describe('agent gateway: hostile input', () => {
     const good = await TestAgent.connect(h.url, goodToken.token, 1, 'good');
     const job = await queue();
     const offer = await good.next('job_offer');
+    const lease = { jobId: offer.jobId, leaseId: offer.leaseId };
+    good.send({ type: 'job_accept', ...lease });
+    await renew(good, lease);
     const frames: unknown[] = [
       '{',
       'null',
@@ -311,6 +333,7 @@ describe('agent gateway: hostile input', () => {
       sent++;
     }
     // The good agent carries on while the hostile one is answered (and cut off at the flood limit).
+    await renew(good, lease);
     good.send({
       type: 'job_metrics',
       jobId: offer.jobId,
@@ -327,10 +350,12 @@ describe('agent gateway: hostile input', () => {
     const big = await TestAgent.connect(h.url, hostileToken.token, 0, 'big');
     big.send(frames.at(-1));
     expect((await big.waitClosed())?.code).toBe(1009);
+    await renew(good, lease);
     const metrics = await h.api(owner.token, 'GET', `/api/v1/runs/${offer.runId}/metrics`);
     expect(metrics.json.metrics[0].points).toEqual([
       expect.objectContaining({ step: 1, value: 1 }),
     ]);
+    await renew(good, lease);
     good.send({
       type: 'job_complete',
       jobId: offer.jobId,

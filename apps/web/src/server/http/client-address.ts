@@ -11,10 +11,14 @@ import { isIP } from 'node:net';
 export function clientAddress(
   req: IncomingMessage,
   trustedProxies: readonly string[],
+  warn: (line: string) => void = console.warn,
 ): string | undefined {
   const peer = unmap(req.socket.remoteAddress);
-  if (!peer || !trustedProxies.includes(peer)) return peer;
   const header = req.headers['x-forwarded-for'];
+  if (!peer || !trustedProxies.includes(peer)) {
+    if (header !== undefined && peer) warnUntrustedForward(peer, warn);
+    return peer;
+  }
   const hops = (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')
     .map((h) => unmap(h.trim()))
@@ -28,4 +32,20 @@ export function clientAddress(
 
 function unmap(address: string | undefined): string | undefined {
   return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+}
+
+const warned = new WeakSet<(line: string) => void>();
+
+/**
+ * Says once (per log) that a peer sent X-Forwarded-For without being a trusted proxy:
+ * behind an unlisted reverse proxy, every client shares the proxy's sign-in limits.
+ */
+function warnUntrustedForward(peer: string, warn: (line: string) => void): void {
+  if (warned.has(warn)) return;
+  warned.add(warn);
+  warn(
+    `[anneal-server] X-Forwarded-For arrived from ${peer}, which is not in ANNEAL_TRUSTED_PROXIES: ` +
+      'the header is ignored and sign-in limits count that address for every client behind it. ' +
+      'Behind a reverse proxy, set ANNEAL_TRUSTED_PROXIES to its address (this is said once).',
+  );
 }

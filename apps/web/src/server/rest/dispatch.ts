@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '@anneal/core';
-import { storable } from '@anneal/protocol';
+import { describeUnstorable, findUnstorable } from '@anneal/protocol';
 import type { z } from 'zod';
 import { authorize, authorizeAgent } from '../auth/access.ts';
 import { authenticate } from '../auth/authenticate.ts';
@@ -15,10 +15,15 @@ import { restRoutes } from './routes/index.ts';
 
 export const REST_PREFIX = '/api/v1';
 
-/** One part of the request through its schema, refusing what PostgreSQL cannot store. */
+/**
+ * One part of the request through its schema. What PostgreSQL cannot store is refused first,
+ * on the raw value as tRPC does (trpc/init.ts), so no schema walks absurdly deep input.
+ */
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, part: string): T {
   if (!schema) return value as T;
-  const result = storable(schema).safeParse(value);
+  const found = findUnstorable(value);
+  if (found) throw new AppError('BAD_REQUEST', `${part}.${describeUnstorable(found)}`);
+  const result = schema.safeParse(value);
   if (!result.success)
     throw new AppError('BAD_REQUEST', `${part}.${describeZodError(result.error)}`);
   return result.data;

@@ -22,11 +22,16 @@ function parametersOf(schema: z.ZodType | undefined, where: 'path' | 'query') {
   }));
 }
 
+/** A route's path as the document names it (`{path*}` is `{path}` in OpenAPI). */
+export function documentPath(route: Pick<RestRoute, 'path'>): string {
+  return `/api/v1${route.path.replace(/\{(\w+)\*\}/g, '{$1}')}`;
+}
+
 /** The OpenAPI 3.1 document, generated from the same route table the server dispatches. */
 export function openApiDocument(routes: RestRoute[], version: string): Json {
   const paths: Record<string, Record<string, Json>> = {};
   for (const route of routes) {
-    const path = `/api/v1${route.path.replace(/\{(\w+)\*\}/g, '{$1}')}`;
+    const path = documentPath(route);
     const op: Json = {
       tags: [route.tag],
       summary: route.summary,

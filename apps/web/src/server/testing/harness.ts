@@ -23,7 +23,10 @@ export interface Harness {
     role: Role,
     email?: string,
   ): Promise<{ token: string; userId: string; orgId: string; email: string }>;
-  /** A REST call; throws when the answer is not what the OpenAPI document publishes. */
+  /**
+   * A REST call; throws when the answer is not what the OpenAPI document publishes. A plain
+   * value is sent as JSON; a string, bytes, a Blob or a FormData as they are.
+   */
   api(
     token: string,
     method: string,
@@ -74,20 +77,22 @@ export async function startHarness(
       return { token: t.token, userId: user.id, orgId: o.id, email };
     },
     async api(token, method, path, body, headers = {}) {
+      // Strings, bytes, blobs and forms go as they are (a form sets its own multipart type).
+      const raw =
+        typeof body === 'string' ||
+        body instanceof Uint8Array ||
+        body instanceof Blob ||
+        body instanceof FormData;
       const res = await fetch(`${harness.url}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
-          ...(body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)
-            ? { 'content-type': 'application/json' }
-            : {}),
+          ...(body !== undefined && !raw ? { 'content-type': 'application/json' } : {}),
           ...headers,
         },
-        body: (body === undefined
-          ? undefined
-          : typeof body === 'string' || body instanceof Uint8Array
-            ? body
-            : JSON.stringify(body)) as BodyInit | undefined,
+        body: (body === undefined ? undefined : raw ? body : JSON.stringify(body)) as
+          | BodyInit
+          | undefined,
       });
       const text = await res.text();
       let json: unknown = text;

@@ -11,13 +11,15 @@ type User = Awaited<ReturnType<Harness['user']>>;
 /**
  * Two organizations for authorization tests. Org A holds one of everything (project,
  * dataset version, run with an artifact, model version with an alias, queued job) and has
- * an owner, a viewer, a revoked token and a connected agent that holds a lease on another
+ * an owner, a viewer, an editor, a revoked token and a connected agent that holds a lease on another
  * job; org B has an owner who must not reach any of it.
  */
 export interface World {
   h: Harness;
   a: User & { tokenId: string };
   viewer: User;
+  /** An editor of org A: writes, but not what is the owner's (members, agent tokens). */
+  editor: User;
   b: User;
   revoked: string;
   agent: { token: string; id: string; conn: TestAgent };
@@ -71,6 +73,7 @@ export async function startWorld(): Promise<World> {
   };
   const a = await h.user('org-a', 'owner');
   const viewer = await h.user('org-a', 'viewer');
+  const editor = await h.user('org-a', 'editor');
   const b = await h.user('org-b', 'owner');
   const bViewer = await h.user('org-b', 'viewer');
   const tokenIdOf = async (userId: string) => {
@@ -163,6 +166,7 @@ export async function startWorld(): Promise<World> {
     h,
     a: { ...a, tokenId: own.id },
     viewer,
+    editor,
     b,
     bViewer,
     revoked: gone.token,

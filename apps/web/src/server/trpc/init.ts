@@ -1,9 +1,9 @@
 import { AppError } from '@anneal/core';
-import { findNul, NUL_MESSAGE } from '@anneal/protocol';
+import { describeUnstorable, findUnstorable } from '@anneal/protocol';
 import { initTRPC } from '@trpc/server';
 import { type Access, authorize, authorizeAgent } from '../auth/access.ts';
 import type { Principal } from '../auth/principal.ts';
-import { asAppError, toTRPCError } from '../http/errors.ts';
+import { asAppError, setRetryAfter, toTRPCError } from '../http/errors.ts';
 import type { TrpcContext } from './context.ts';
 
 /** Every procedure carries its access in its meta, where tests enumerating the router read it. */
@@ -27,21 +27,26 @@ const t = initTRPC
 
 export const router = t.router;
 
-/** Domain errors (and zod input errors) become tRPC errors with the field in the message. */
-const mapErrors = t.middleware(async ({ next }) => {
+/**
+ * Domain errors (and zod input errors) become tRPC errors with the field in the message; a
+ * RATE_LIMITED one also says when to retry in Retry-After, as REST does (rest/dispatch.ts).
+ */
+const mapErrors = t.middleware(async ({ ctx, next }) => {
   const result = await next();
-  if (!result.ok) throw toTRPCError(result.error.cause ?? result.error);
-  return result;
+  if (result.ok) return result;
+  const err = toTRPCError(result.error.cause ?? result.error);
+  setRetryAfter(ctx.res, err.cause);
+  throw err;
 });
 
 /**
-/**
- * What PostgreSQL cannot store (a NUL in any string or key) is refused before any procedure
+ * What PostgreSQL cannot store (a NUL or an unpaired surrogate in any string or key, or
+ * nesting past MAX_DEPTH) is refused before any procedure
  * runs, naming the field, as REST and the agents' gateway do with the same check.
  */
 const storableInput = t.middleware(async ({ getRawInput, next }) => {
-  const path = findNul(await getRawInput());
-  if (path) throw new AppError('BAD_REQUEST', `${path.join('.') || 'input'}: ${NUL_MESSAGE}`);
+  const found = findUnstorable(await getRawInput());
+  if (found) throw new AppError('BAD_REQUEST', describeUnstorable(found));
   return next();
 });
 

@@ -8,12 +8,6 @@ import { hashSecret, newSecret } from '../../auth/secrets.ts';
 
 export const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
 
-/** Checks the password and opens a session in the user's first organization. */
-export async function signIn(db: Db, email: string, password: string, now = new Date()) {
-  const { userId, orgId } = await checkPassword(db, email, password);
-  return openSession(db, userId, orgId, now);
-}
-
 let dummyHash: Promise<string> | null = null;
 /** A hash with the current parameters, checked against when the email has no account. */
 const unknownUserHash = () => {

@@ -13,21 +13,33 @@ export interface ThrottleLimits {
 }
 
 export interface SignInLimits {
-  /** Per email, from any address: slows guessing spread over many addresses. */
+  /**
+   * Per email, for attempts from devices the account does not know (any address, and every
+   * token exchange): slows guessing spread over many addresses.
+   */
   account: ThrottleLimits;
-  /** Per client address, for any email: stops one address guessing (or spraying) at speed. */
+  /** Per client address, for any email from an unknown device: stops one address spraying. */
   address: ThrottleLimits;
+  /** Per (email, known device): the only limit on a browser that signed in to the account. */
+  device: ThrottleLimits;
 }
 
 /**
- * The account wait stays short (a minute at most) so that an attacker who fails on purpose
- * cannot keep the owner out for long; the address wait grows to a quarter of an hour, so one
- * address cannot keep the account's failures coming either.
+ * An attacker can keep the account's wait for unknown devices going for as long as they
+ * like (failing from many addresses); the owner's browser is a known device and is held up
+ * by its own failures only (OWASP's device cookies). The address wait grows to a quarter of
+ * an hour, so one address cannot keep guessing either.
  */
 export const DEFAULT_SIGN_IN_LIMITS: SignInLimits = {
   account: { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: 60_000, forgetAfterMs: 30 * 60_000 },
   address: {
     freeFailures: 20,
+    baseDelayMs: 1000,
+    maxDelayMs: 15 * 60_000,
+    forgetAfterMs: 60 * 60_000,
+  },
+  device: {
+    freeFailures: 10,
     baseDelayMs: 1000,
     maxDelayMs: 15 * 60_000,
     forgetAfterMs: 60 * 60_000,
@@ -103,15 +115,28 @@ export interface SignInThrottleOptions {
   maxKeys?: number;
 }
 
+/** Who attempts a sign-in: the account's email, the client address key, a known device. */
+export interface SignInAttempt {
+  email: string;
+  /** clientAddressKey of the request. */
+  address: string;
+  /** The device a verified known-device cookie names for this account (auth/known-devices.ts). */
+  device?: string | null;
+}
+
 /**
- * Limits failed password checks per account and per client address (sign-in and the REST
- * token exchange share it). An attempt counts as a failure before the password is checked,
- * so parallel guesses cannot all slip through before the first one is recorded; an attempt
- * that does not fail on the password is taken back, and a success clears its account.
+ * Limits failed password checks (sign-in, invites to existing accounts and the REST token
+ * exchange share it). From a device the account does not know, failures count per account
+ * and per client address; from a known device, per (account, device) only, so that failures
+ * elsewhere never hold the owner's browser up. An attempt counts as a failure before the
+ * password is checked, so parallel guesses cannot all slip through before the first one is
+ * recorded; an attempt that does not fail on the password is taken back, and a success
+ * clears the bucket it was limited under.
  */
 export class SignInThrottle {
   readonly #account: FailureWindow;
   readonly #address: FailureWindow;
+  readonly #device: FailureWindow;
   readonly #now: () => number;
 
   constructor(options: SignInThrottleOptions = {}) {
@@ -119,42 +144,49 @@ export class SignInThrottle {
     const maxKeys = options.maxKeys ?? 100_000;
     this.#account = new FailureWindow(limits.account, maxKeys);
     this.#address = new FailureWindow(limits.address, maxKeys);
+    this.#device = new FailureWindow(limits.device, maxKeys);
     this.#now = options.now ?? Date.now;
   }
 
   /**
    * Runs `check` (a password check that throws AppError UNAUTHORIZED on a wrong password)
-   * unless the account or the address must wait; then it throws AppError RATE_LIMITED with
-   * `retryAfterS`, without checking the password.
+   * unless a bucket the attempt is limited under must wait; then it throws AppError
+   * RATE_LIMITED with `retryAfterS`, without checking the password.
    */
-  async attempt<T>(who: { email: string; address: string }, check: () => Promise<T>): Promise<T> {
+  async attempt<T>(who: SignInAttempt, check: () => Promise<T>): Promise<T> {
     const account = who.email.trim().toLowerCase();
-    const address = who.address;
     const now = this.#now();
-    const accountWait = this.#account.waitMs(account, now);
-    const addressWait = this.#address.waitMs(address, now);
-    const wait = Math.max(accountWait, addressWait);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      const from = addressWait >= accountWait ? 'from this address' : 'for this account';
+    const buckets: [FailureWindow, string, string][] = who.device
+      ? [[this.#device, `${account}\n${who.device}`, 'from this browser']]
+      : [
+          [this.#address, who.address, 'from this address'],
+          [this.#account, account, 'for this account from unknown devices'],
+        ];
+    let longest: { ms: number; from: string } = { ms: 0, from: '' };
+    for (const [window, key, from] of buckets) {
+      const ms = window.waitMs(key, now);
+      if (ms > longest.ms) longest = { ms, from };
+    }
+    if (longest.ms > 0) {
+      const seconds = Math.ceil(longest.ms / 1000);
       throw new AppError(
         'RATE_LIMITED',
-        `too many failed sign-ins ${from}; try again in ${seconds} second${seconds === 1 ? '' : 's'}`,
+        `too many failed sign-ins ${longest.from}; try again in ${seconds} second${seconds === 1 ? '' : 's'}`,
         { retryAfterS: seconds },
       );
     }
-    this.#account.fail(account, now);
-    this.#address.fail(address, now);
+    for (const [window, key] of buckets) window.fail(key, now);
     try {
       const result = await check();
-      this.#account.forget(account);
-      this.#address.undo(address);
+      // The account's failures (or the device's) are cleared; the address may have been
+      // spraying other accounts, so only this attempt is taken back there.
+      for (const [window, key] of buckets)
+        if (window === this.#address) window.undo(key);
+        else window.forget(key);
       return result;
     } catch (err) {
-      if (!(err instanceof AppError && err.code === 'UNAUTHORIZED')) {
-        this.#account.undo(account);
-        this.#address.undo(address);
-      }
+      if (!(err instanceof AppError && err.code === 'UNAUTHORIZED'))
+        for (const [window, key] of buckets) window.undo(key);
       throw err;
     }
   }

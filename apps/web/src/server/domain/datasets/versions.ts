@@ -9,17 +9,8 @@ import {
 } from '@anneal/datasets/hash';
 import { screenImages } from '@anneal/datasets/intake';
 import type { Db } from '@anneal/db/client';
-import {
-  agents,
-  datasets,
-  datasetVersions,
-  jobs,
-  modelVersions,
-  projects,
-  runs,
-} from '@anneal/db/schema';
-import { modelSourceSchema } from '@anneal/protocol';
-import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import { datasets, datasetVersions, projects } from '@anneal/db/schema';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { BlobStore } from '../artifacts/blob-store.ts';
 import { getProject } from '../projects/projects.ts';
@@ -263,53 +254,4 @@ export async function assertFileInVersion(
   if (row.relpath === null)
     throw new AppError('NOT_FOUND', `sha256: version ${versionId} has no file ${sha256}`);
   return { sha256, relpath: row.relpath };
-}
-
-/**
- * Whether a job leased to the agent of token `tokenId` uses dataset version `versionId`: a
- * train job that names it, or a sample or evaluate job whose checkpoint's train job did
- * (see sourceTrainingSql), since evaluation needs the data the model was trained on.
- */
-export async function agentMayReadDatasetVersion(db: Db, tokenId: string, versionId: string) {
-  // The agent's live jobs: a handful, found through jobs_status_idx.
-  const held = await db
-    .select({ spec: jobs.spec })
-    .from(jobs)
-    .innerJoin(agents, eq(agents.id, jobs.leaseOwner))
-    .where(and(eq(agents.tokenId, tokenId), inArray(jobs.status, ['leased', 'running'])));
-  const runIds: string[] = [];
-  const modelVersionIds: string[] = [];
-  for (const { spec } of held) {
-    if (namesVersion(spec, versionId)) return true;
-    const model = modelSourceSchema.safeParse(spec.model);
-    if (!model.success) continue;
-    if (model.data.kind === 'run') runIds.push(model.data.runId);
-    else modelVersionIds.push(model.data.id);
-  }
-  const sources = [
-    ...(runIds.length ? [inArray(runs.id, runIds)] : []),
-    ...(modelVersionIds.length
-      ? [
-          inArray(
-            runs.id,
-            db
-              .select({ id: modelVersions.sourceRunId })
-              .from(modelVersions)
-              .where(inArray(modelVersions.id, modelVersionIds)),
-          ),
-        ]
-      : []),
-  ];
-  if (sources.length === 0) return false;
-  const trained = await db
-    .select({ spec: jobs.spec })
-    .from(runs)
-    .innerJoin(jobs, eq(jobs.id, runs.jobId))
-    .where(and(eq(jobs.type, 'train'), or(...sources)));
-  return trained.some(({ spec }) => namesVersion(spec, versionId));
-}
-
-function namesVersion(spec: Record<string, unknown>, versionId: string): boolean {
-  const dataset = spec.dataset as { kind?: unknown; id?: unknown } | undefined;
-  return dataset?.kind === 'version' && dataset.id === versionId;
 }

@@ -1,36 +1,73 @@
-// What an agent token may read while its agent holds leases: exactly the inputs of its live
-// jobs. The authorization layer (auth/access.ts) asks these; writes are agentMayWriteRun.
+// What an agent token may reach while its agent holds leases: it writes to the runs of its
+// live jobs and reads exactly their inputs. The authorization layer (auth/access.ts) asks
+// these. Ids are compared in lower case: a job spec keeps ids as its creator sent them
+// (z.uuid() takes upper case), while PostgreSQL prints uuids in lower case.
 
 import type { Db } from '@anneal/db/client';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
+import { checkpointRunSql } from './jobs.ts';
 
 /** The live jobs of the agent behind token `tokenId`, as a SQL fragment aliased `j`. */
 const liveJobsOf = (tokenId: string) => sql`
   jobs j join agents a on a.id = j.lease_owner
   where a.token_id = ${tokenId} and j.status in ('leased', 'running')`;
 
+/** Whether any live job of the token's agent satisfies `condition` (on `j`). */
+async function anyLiveJob(db: Db, tokenId: string, condition: SQL): Promise<boolean> {
+  const rows = await db.execute<{ ok: number }>(
+    sql`select 1 as ok from ${liveJobsOf(tokenId)} and (${condition}) limit 1`,
+  );
+  return rows.length > 0;
+}
+
+/** Whether an agent token may write to this run: only while its agent holds the run's job. */
+export function agentMayWriteRun(db: Db, tokenId: string, runId: string) {
+  return anyLiveJob(
+    db,
+    tokenId,
+    sql`exists (select 1 from runs r where r.job_id = j.id and r.id = ${runId.toLowerCase()})`,
+  );
+}
+
 /**
  * Whether a job leased to the token's agent runs in run `runId` (it downloads its own last
  * checkpoint to resume) or reads its weights from it: a sample or evaluate job's model
  * source, directly or through the model version it names.
  */
-export async function agentMayReadRun(db: Db, tokenId: string, runId: string) {
-  const rows = await db.execute<{ ok: number }>(sql`
-    select 1 as ok from ${liveJobsOf(tokenId)} and (
-      exists (select 1 from runs r where r.job_id = j.id and r.id = ${runId})
-      or j.spec->'model'->>'runId' = ${runId}::text
-      or exists (select 1 from model_versions mv
-        where j.spec->'model'->>'kind' = 'modelVersion'
-          and mv.id::text = j.spec->'model'->>'id' and mv.source_run_id = ${runId}))
-    limit 1`);
-  return rows.length > 0;
+export function agentMayReadRun(db: Db, tokenId: string, runId: string) {
+  const id = runId.toLowerCase();
+  return anyLiveJob(
+    db,
+    tokenId,
+    sql`exists (select 1 from runs r where r.job_id = j.id and r.id = ${id})
+      or ${checkpointRunSql(sql`j.spec`)} = ${id}`,
+  );
 }
 
 /** Whether a job leased to the token's agent takes its checkpoint from model version `versionId`. */
-export async function agentMayReadModelVersion(db: Db, tokenId: string, versionId: string) {
-  const rows = await db.execute<{ ok: number }>(sql`
-    select 1 as ok from ${liveJobsOf(tokenId)}
-      and j.spec->'model'->>'kind' = 'modelVersion' and j.spec->'model'->>'id' = ${versionId}::text
-    limit 1`);
-  return rows.length > 0;
+export function agentMayReadModelVersion(db: Db, tokenId: string, versionId: string) {
+  return anyLiveJob(
+    db,
+    tokenId,
+    sql`j.spec->'model'->>'kind' = 'modelVersion'
+      and lower(j.spec->'model'->>'id') = ${versionId.toLowerCase()}`,
+  );
+}
+
+/**
+ * Whether a job leased to the token's agent uses dataset version `versionId`: a train job
+ * that names it, or a sample or evaluate job whose checkpoint's train job did (see
+ * sourceTrainingSql), since evaluation needs the data the model was trained on.
+ */
+export function agentMayReadDatasetVersion(db: Db, tokenId: string, versionId: string) {
+  const id = versionId.toLowerCase();
+  const names = (spec: SQL) =>
+    sql`(${spec}->'dataset'->>'kind' = 'version' and lower(${spec}->'dataset'->>'id') = ${id})`;
+  return anyLiveJob(
+    db,
+    tokenId,
+    sql`${names(sql`j.spec`)} or exists (select 1 from runs r join jobs tj on tj.id = r.job_id
+      where tj.type = 'train' and ${names(sql`tj.spec`)}
+        and r.id::text = ${checkpointRunSql(sql`j.spec`)})`,
+  );
 }

@@ -111,12 +111,28 @@ const jobColumns = {
   source: sourceTrainingSql(sql`${jobs.spec}`),
 };
 
+// Ids inside a spec are compared in lower case, as PostgreSQL prints uuids: a spec keeps a
+// dataset version id as its creator sent it.
+
 /** The class count of the dataset version a job spec names (null for built-ins). */
 export function versionClassesSql(spec: SQL) {
   return sql<
     number | null
   >`(select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
-    where dv.id::text = ${spec}->'dataset'->>'id')`.mapWith((v) => (v === null ? null : Number(v)));
+    where dv.id::text = lower(${spec}->'dataset'->>'id'))`.mapWith((v) =>
+    v === null ? null : Number(v),
+  );
+}
+
+/**
+ * The id (lower-case text) of the run whose checkpoint a sample or evaluate job spec reads:
+ * its model's run, or its model version's source run; null for other jobs.
+ */
+export function checkpointRunSql(spec: SQL) {
+  return sql<string | null>`coalesce(lower(${spec}->'model'->>'runId'),
+    (select mv.source_run_id::text from model_versions mv
+      where ${spec}->'model'->>'kind' = 'modelVersion'
+        and mv.id::text = lower(${spec}->'model'->>'id')))`;
 }
 
 /**
@@ -127,11 +143,9 @@ export function versionClassesSql(spec: SQL) {
 export function sourceTrainingSql(spec: SQL) {
   return sql<SourceTraining | null>`(select jsonb_build_object('spec', tj.spec, 'versionClasses',
       (select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
-        where dv.id::text = tj.spec->'dataset'->>'id'))
+        where dv.id::text = lower(tj.spec->'dataset'->>'id')))
     from runs r join jobs tj on tj.id = r.job_id
-    where tj.type = 'train' and r.id::text = coalesce(${spec}->'model'->>'runId',
-      (select mv.source_run_id::text from model_versions mv
-        where mv.id::text = ${spec}->'model'->>'id')))`;
+    where tj.type = 'train' and r.id::text = ${checkpointRunSql(spec)})`;
 }
 
 export async function getJob(db: Db, orgId: string, jobId: string) {

@@ -275,14 +275,3 @@ export async function expireLeases(db: Db) {
 export async function recordCheckpoint(db: Db, runId: string, step: number) {
   await db.update(runs).set({ checkpointStep: step }).where(eq(runs.id, runId));
 }
-
-/** Whether an agent token may write to this run: only while its agent holds the run's job. */
-export async function agentMayWriteRun(db: Db, tokenId: string, runId: string) {
-  const rows = await db.execute<{ ok: number }>(sql`
-    select 1 as ok from runs r
-    join jobs j on j.id = r.job_id
-    join agents a on a.id = j.lease_owner
-    where r.id = ${runId} and a.token_id = ${tokenId} and j.status in ('leased', 'running')
-    limit 1`);
-  return rows.length > 0;
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { restContractViolation } from '../../testing/rest-contract.ts';
-import { openApiDocument } from '../openapi.ts';
+import { publishedSchemaDrift, restContractViolation } from '../../testing/rest-contract.ts';
+import { documentPath, openApiDocument } from '../openapi.ts';
 import { defineRoute } from '../route.ts';
 import { restRoutes } from '../routes/index.ts';
 
@@ -22,6 +22,14 @@ describe('the OpenAPI document', () => {
         missing.push(`${route.method} ${route.path}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('publishes for every route exactly the schema the contract check parses answers with', () => {
+    // The served document (createRestHandler builds it the same way) against each route's
+    // zod response schema as JSON Schema: the two cannot drift apart unnoticed.
+    const doc = openApiDocument(restRoutes, '0.1.0');
+    const drifts = restRoutes.map((route) => publishedSchemaDrift(route, doc)).filter(Boolean);
+    expect(drifts).toEqual([]);
   });
 });
 
@@ -64,5 +72,27 @@ describe('the REST contract check every REST test goes through', () => {
     );
     expect(check('/api/v1/bare', 200, {})).toMatch(/declares no response schema/);
     expect(check('/api/v1/things/1', 500, { message: 'boom' })).toMatch(/not the Error shape/);
+  });
+
+  it('names a route whose published schema is not the one it checks', () => {
+    const doc = openApiDocument(routes, '0') as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const published = doc.paths[documentPath({ path: '/things/{id}' })]?.get?.responses['200']
+      ?.content?.['application/json'] as { schema: { properties: Record<string, unknown> } };
+    published.schema.properties.id = { type: 'integer' };
+    expect(
+      restContractViolation(
+        'GET',
+        '/api/v1/things/1',
+        200,
+        'application/json',
+        { id: '1' },
+        routes,
+        doc,
+      ),
+    ).toMatch(
+      /GET \/things\/\{id\}: the OpenAPI document publishes a response schema other than the one checked/,
+    );
   });
 });

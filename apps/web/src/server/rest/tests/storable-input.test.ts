@@ -153,6 +153,80 @@ describe('NUL characters', () => {
   });
 });
 
+describe('nesting and unpaired surrogates', () => {
+  const surrogateMessage =
+    'must be well-formed Unicode (an unpaired UTF-16 surrogate such as \\ud800 cannot be stored)';
+  const depthMessage = 'must not nest arrays and objects more than 64 deep';
+  // 40 KB of brackets: deeper than a recursive walk's call stack.
+  const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+
+  it('deep JSON is refused with 400 over tRPC before sign-in, naming the field', async () => {
+    const res = await fetch(`${h.url}/api/trpc/auth.signIn`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"email":${deep},"password":"x"}`,
+    });
+    expect(res.status).toBe(400);
+    const json = (await res.json()) as { error: { message: string; data: { code: string } } };
+    expect(json.error.data.code).toBe('BAD_REQUEST');
+    expect(json.error.message).toBe(`email${'.0'.repeat(63)}: ${depthMessage}`);
+  });
+
+  it('deep JSON is refused with 400 over REST, naming the field', async () => {
+    const post = (path: string, body: string, token?: string) =>
+      fetch(`${h.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body,
+      });
+    const exchange = await post('/api/v1/auth/tokens', `{"email":${deep},"password":"x"}`);
+    expect(exchange.status).toBe(400);
+    expect(((await exchange.json()) as { error: { message: string } }).error.message).toBe(
+      `body.email${'.0'.repeat(63)}: ${depthMessage}`,
+    );
+    const run = await post(
+      `/api/v1/projects/${projectId}/runs`,
+      `{"params":{"p":${deep}}}`,
+      owner.token,
+    );
+    expect(run.status).toBe(400);
+    expect(((await run.json()) as { error: { message: string } }).error.message).toBe(
+      `body.params.p${'.0'.repeat(62)}: ${depthMessage}`,
+    );
+  });
+
+  it('unpaired surrogates in jsonb and text fields are refused over REST and tRPC', async () => {
+    const cases: [string, string, unknown, string][] = [
+      ['POST', `/api/v1/projects/${projectId}/runs`, { tags: { a: '\ud800' } }, 'body.tags.a'],
+      [
+        'POST',
+        `/api/v1/projects/${projectId}/runs`,
+        { params: { 'k\udc00': 1 } },
+        'body.params.k\udc00',
+      ],
+      ['PATCH', `/api/v1/runs/${runId}`, { tags: { note: 'x\udbff' } }, 'body.tags.note'],
+      ['POST', '/api/v1/projects', { name: 'p\ud800' }, 'body.name'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const r = await h.api(owner.token, method, path, body);
+      expect(r.status, `${method} ${path} ${JSON.stringify(r.json)}`).toBe(400);
+      expect(r.json.error.message).toBe(`${field}: ${surrogateMessage}`);
+    }
+    const updated = await trpc('runs.update', { runId, tags: { k: '\udfff' } });
+    expect(updated.status).toBe(400);
+    expect(updated.error?.message).toBe(`tags.k: ${surrogateMessage}`);
+    // A surrogate pair is one character and is stored as sent.
+    const ok = await h.api(owner.token, 'PATCH', `/api/v1/runs/${runId}`, {
+      tags: { note: '\ud83d\ude00' },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.json.tags.note).toBe('\ud83d\ude00');
+  });
+});
+
 describe('metric times', () => {
   it('outside what PostgreSQL stores are refused, naming the field', async () => {
     for (const time of [

@@ -8,9 +8,10 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
-/** A tiny browser: keeps the session cookie and sends our Origin on mutations. */
+/** A tiny browser: keeps its cookies (session, known device) and sends our Origin on mutations. */
 function browser(origin = h.url) {
-  let cookie = '';
+  const jar = new Map<string, string>();
+  const cookie = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
   async function call(path: string, input?: unknown, method: 'GET' | 'POST' = 'POST') {
     const url =
       method === 'GET'
@@ -19,21 +20,27 @@ function browser(origin = h.url) {
     const res = await fetch(url, {
       method,
       headers: {
-        cookie,
+        cookie: cookie(),
         origin,
         ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
       },
       body: method === 'POST' ? JSON.stringify(input ?? null) : undefined,
     });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
+      if (value === '' || /Max-Age=0/.test(line)) jar.delete(name);
+      else jar.set(name, value);
+    }
     const set = res.headers.get('set-cookie');
-    if (set) cookie = set.split(';')[0] ?? '';
     const body = (await res.json()) as {
       result?: { data: any };
       error?: { message: string; data: { code: string } };
     };
     return { status: res.status, data: body.result?.data, error: body.error, setCookie: set };
   }
-  return { call, cookie: () => cookie };
+  return { call, cookie };
 }
 
 describe('accounts over tRPC', () => {

@@ -8,6 +8,7 @@ let clock = Date.UTC(2026, 0, 1);
 const limits = {
   account: { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 8000, forgetAfterMs: 60_000 },
   address: { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 60_000, forgetAfterMs: 600_000 },
+  device: { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 60_000, forgetAfterMs: 600_000 },
 };
 
 let h: Harness;
@@ -33,7 +34,12 @@ function post(
   body: unknown,
   from: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; retryAfter: string | undefined; json: any }> {
+): Promise<{
+  status: number;
+  retryAfter: string | undefined;
+  device: string | undefined;
+  json: any;
+}> {
   const { port } = new URL(h.url);
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -57,6 +63,9 @@ function post(
           resolve({
             status: res.statusCode ?? 0,
             retryAfter: res.headers['retry-after'],
+            device: res.headers['set-cookie']
+              ?.map((c) => /^anneal_device=([^;]*)/.exec(c)?.[1])
+              .find((v) => v !== undefined),
             json: JSON.parse(Buffer.concat(chunks).toString('utf8')),
           }),
         );
@@ -69,8 +78,22 @@ function post(
 
 const exchange = (email: string, password: string, from: string) =>
   post('/api/v1/auth/tokens', { email, password }, from);
-const signIn = (email: string, password: string, from: string) =>
-  post('/api/trpc/auth.signIn', { email, password }, from);
+const signIn = (email: string, password: string, from: string, device?: string) =>
+  post(
+    '/api/trpc/auth.signIn',
+    { email, password },
+    from,
+    device ? { cookie: `anneal_device=${device}` } : {},
+  );
+
+/** Fails for `email` from fresh addresses until its wait for unknown devices has begun. */
+async function failUntilLimited(email: string) {
+  for (;;) {
+    const r = await exchange(email, 'guess', freshAddress());
+    if (r.status === 429) return r;
+    expect(r.status).toBe(401);
+  }
+}
 
 describe('failed sign-ins are limited', () => {
   it('per account, from any address, with a doubling wait that a success resets', async () => {
@@ -83,7 +106,8 @@ describe('failed sign-ins are limited', () => {
     expect(limited.retryAfter).toBe('1');
     expect(limited.json.error).toEqual({
       code: 'RATE_LIMITED',
-      message: 'too many failed sign-ins for this account; try again in 1 second',
+      message:
+        'too many failed sign-ins for this account from unknown devices; try again in 1 second',
     });
     clock += 1000;
     expect((await exchange(email, 'guess', freshAddress())).status).toBe(401);
@@ -174,6 +198,75 @@ describe('failed sign-ins are limited', () => {
     expect(limited.retryAfter).toBe('1');
     clock += 1000;
     expect((await accept(PASSWORD)).status).toBe(200);
+  });
+
+  it('for invites to one existing account, in the bucket its sign-ins use', async () => {
+    const invited = await h.user('Third', 'owner');
+    const invite = async (org: string) => {
+      const inviter = await h.user(org, 'owner');
+      const { code } = await inviteMember(
+        h.services.db,
+        { ...inviter, role: 'owner', via: 'session', credentialId: inviter.userId },
+        invited.email,
+        'viewer',
+      );
+      return (password: string) =>
+        post('/api/trpc/auth.acceptInvite', { code, password }, freshAddress());
+    };
+    const first = await invite('Fourth');
+    const second = await invite('Fifth');
+    // Failures through either invite and through sign-in count for the one account.
+    expect((await first('wrong password')).status).toBe(401);
+    expect((await second('wrong password')).status).toBe(401);
+    expect((await exchange(invited.email, 'guess', freshAddress())).status).toBe(401);
+    const limited = await second(PASSWORD);
+    expect(limited.status).toBe(429);
+    expect(limited.json.error.message).toMatch(/for this account from unknown devices/);
+    expect((await first(PASSWORD)).status).toBe(429);
+    expect((await exchange(invited.email, PASSWORD, freshAddress())).status).toBe(429);
+    clock += 1000;
+    expect((await first(PASSWORD)).status).toBe(200);
+  });
+
+  it("lifts the account wait for the owner's known device while attackers keep failing", async () => {
+    const victim = await h.user('Acme', 'editor');
+    const other = await h.user('Acme', 'editor');
+    // The owner signed in once from this browser (and another browser signed in to another
+    // account): each carries a known-device cookie.
+    const first = await signIn(victim.email, PASSWORD, freshAddress());
+    expect(first.status).toBe(200);
+    const laptop = first.device;
+    expect(laptop).toMatch(/^[0-9a-f-]{36}\.[\w-]+\.[\w-]+$/);
+    const elsewhere = (await signIn(other.email, PASSWORD, freshAddress())).device;
+    // Attackers fail from many addresses, each time the wait ends, for as long as they like.
+    for (let round = 0; round < 6; round++) {
+      const limited = await failUntilLimited(victim.email);
+      // Unknown devices wait, even with the right password ...
+      const stranger = await signIn(victim.email, PASSWORD, freshAddress());
+      expect(stranger.status).toBe(429);
+      expect(stranger.json.error.message).toMatch(/for this account from unknown devices/);
+      expect((await exchange(victim.email, PASSWORD, freshAddress())).status).toBe(429);
+      // ... and so do a forged cookie and another account's known device ...
+      const forged = `${laptop?.slice(0, -2)}xx`;
+      expect((await signIn(victim.email, PASSWORD, freshAddress(), forged)).status).toBe(429);
+      expect((await signIn(victim.email, PASSWORD, freshAddress(), elsewhere)).status).toBe(429);
+      // ... while the owner's browser signs in at once.
+      const mine = await signIn(victim.email, PASSWORD, freshAddress(), laptop);
+      expect(mine.status).toBe(200);
+      expect(mine.device).toBe(laptop);
+      clock += Number(limited.retryAfter) * 1000;
+    }
+    // The known device's own failures limit it, and only it.
+    for (let i = 0; i < limits.device.freeFailures; i++)
+      expect((await signIn(victim.email, 'typo', freshAddress(), laptop)).status).toBe(401);
+    const typos = await signIn(victim.email, PASSWORD, freshAddress(), laptop);
+    expect(typos.status).toBe(429);
+    expect(typos.retryAfter).toBe('1');
+    expect(typos.json.error.message).toBe(
+      'too many failed sign-ins from this browser; try again in 1 second',
+    );
+    const phone = (await signIn(other.email, PASSWORD, freshAddress(), elsewhere)).status;
+    expect(phone).toBe(200);
   });
 
   it('per client behind a trusted proxy, whose X-Forwarded-For no one else may set', async () => {
