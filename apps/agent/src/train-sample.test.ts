@@ -57,7 +57,7 @@ describe('anneal train and sample', () => {
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(config).toMatchObject({
       preset: 'tiny',
-      parameterization: 'eps',
+      parameterization: 'v',
       dataset: { name: 'shapes', num_classes: 5 },
     });
     const again = anneal(['train', ...small, '--steps', '6', '--out', out]);

@@ -29,7 +29,7 @@ const spec: TrainSpecInput = {
   seed: 5,
   dtype: 'float32',
   conditional: false,
-  parameterization: 'v',
+  parameterization: 'x0',
   checkpoint_every: 2,
   log_every: 1,
 };

@@ -65,7 +65,7 @@ describe('anneal submit train', () => {
       seed: 11,
       dtype: 'float16',
       conditional: false,
-      parameterization: 'v',
+      parameterization: 'x0',
       checkpoint_every: 3,
       log_every: 2,
     } as const;
@@ -111,7 +111,7 @@ describe('anneal submit train', () => {
       'float16',
       '--unconditional',
       '--parameterization',
-      'v',
+      'x0',
       '--checkpoint-every',
       '3',
       '--log-every',
