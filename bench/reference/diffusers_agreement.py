@@ -1,7 +1,10 @@
 """The engine's samplers against diffusers' schedulers on the same checkpoint, noise and sigmas.
 
     bench/.venv/bin/python bench/reference/diffusers_agreement.py --model DIR [--steps 5,10,20]
-        [--n 16] [--seed 0] [--json OUT.json] [--markdown]
+        [--n 16] [--seed 0] [--json OUT.json] [--markdown] [--check]
+
+`npx anneal bench --only diffusers-agreement --model EPS_DIR,V_DIR` runs it and renders the
+table into bench/RESULTS.md.
 
 The checkpoint is loaded into diffusers' UNet2DModel (convert_to_diffusers.py) and sampled
 with diffusers' own schedulers; the engine samples the same checkpoint through
@@ -51,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import (
@@ -376,6 +380,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--samplers", default=",".join(PAIRS))
     parser.add_argument("--json", help="write all rows here")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if any compared row disagrees"
+    )
     args = parser.parse_args(argv)
     steps = [int(s) for s in args.steps.split(",")]
     samplers = args.samplers.split(",")
@@ -386,17 +393,25 @@ def main(argv: list[str]) -> int:
     rows = []
     for model_dir in args.model:
         rows += compare(model_dir, steps, args.n, args.seed, samplers)
+    result = {
+        "tol_rms": TOL_RMS,
+        "tol_max": TOL_MAX,
+        "noise_hf": NOISE_HF,
+        "steps": steps,
+        "n": args.n,
+        "seed": args.seed,
+        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__},
+        "rows": rows,
+    }
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"tol_rms": TOL_RMS, "tol_max": TOL_MAX, "noise_hf": NOISE_HF,
-                       "rows": rows}, f, indent=1)
+            json.dump(result, f, indent=1)
     if args.markdown:
         print(markdown(rows))
     else:
-        for r in rows:
-            print(json.dumps(r))
+        print(json.dumps(result))  # one line, last: what `anneal bench` reads
     disagree = [r for r in rows if r.get("agree") is False]
-    return 1 if disagree else 0
+    return 1 if disagree and args.check else 0
 
 
 if __name__ == "__main__":

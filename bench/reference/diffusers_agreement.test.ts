@@ -126,6 +126,7 @@ describe('engine checkpoints in diffusers', () => {
         '2',
         '--json',
         out,
+        '--check',
       ]);
       expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
       const report = JSON.parse(readFileSync(out, 'utf8')) as {
