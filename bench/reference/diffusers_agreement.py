@@ -135,12 +135,12 @@ def hf_rms(images: np.ndarray) -> np.ndarray:
     return np.sqrt((np.mean(dx**2, axis=(1, 2, 3)) + np.mean(dy**2, axis=(1, 2, 3))) / 2)
 
 
-def make_scheduler(name: str, sched_cfg: dict, clip: bool):
+def make_scheduler(name: str, sched_cfg: dict, clip: bool, spacing: str = "trailing"):
     common = {
         "num_train_timesteps": sched_cfg["num_train_timesteps"],
         "beta_schedule": sched_cfg["beta_schedule"],
         "prediction_type": sched_cfg["prediction_type"],
-        "timestep_spacing": "trailing",
+        "timestep_spacing": spacing,
     }
     if "beta_start" in sched_cfg:
         common["beta_start"] = sched_cfg["beta_start"]
@@ -252,7 +252,9 @@ def run_engine(model_dir: str, n: int, z: np.ndarray, step_noise: np.ndarray, jo
     return out
 
 
-def compare(model_dir: str, steps_list, n: int, seed: int, samplers) -> list[dict]:
+def compare(
+    model_dir: str, steps_list, n: int, seed: int, samplers, spacing: str = "trailing"
+) -> list[dict]:
     config = read_config(model_dir)
     model, sched_cfg = load_unet(model_dir)
     table = engine_table(config.get("schedule") or {})
@@ -272,12 +274,12 @@ def compare(model_dir: str, steps_list, n: int, seed: int, samplers) -> list[dic
     for steps in steps_list:
         for sampler in samplers:
             name = PAIRS[sampler]
-            s = make_scheduler(name, sched_cfg, clip=False)
+            s = make_scheduler(name, sched_cfg, clip=False, spacing=spacing)
             s.set_timesteps(steps)
-            trailing = scheduler_sigmas(s, name)
+            own = scheduler_sigmas(s, name)
             ts = [int(t) for t in s.timesteps]
             for clip in (False, True):
-                cases.append(("trailing", steps, sampler, clip, trailing, ts))
+                cases.append((spacing, steps, sampler, clip, own, ts))
             if sampler != "ddim":
                 cases.append(
                     ("engine-default", steps, sampler, False,
@@ -315,8 +317,8 @@ def compare(model_dir: str, steps_list, n: int, seed: int, samplers) -> list[dic
         }
         theirs = None
         if not clip or sampler == "ddim":
-            s = make_scheduler(name, sched_cfg, clip=clip)
-            if schedule == "trailing":
+            s = make_scheduler(name, sched_cfg, clip=clip, spacing=spacing)
+            if schedule == spacing:
                 s.set_timesteps(steps)
             else:
                 set_sigmas(s, name, sigmas)
@@ -378,6 +380,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samplers", default=",".join(PAIRS))
+    parser.add_argument(
+        "--spacing",
+        choices=["trailing", "leading"],
+        default="trailing",
+        help="diffusers' timestep_spacing for the rows on its own timesteps (leading starts "
+        "below t = 999: at 900 for DDIM and Euler at 10 steps)",
+    )
     parser.add_argument("--json", help="write all rows here")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument(
@@ -392,7 +401,7 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     rows = []
     for model_dir in args.model:
-        rows += compare(model_dir, steps, args.n, args.seed, samplers)
+        rows += compare(model_dir, steps, args.n, args.seed, samplers, args.spacing)
     result = {
         "tol_rms": TOL_RMS,
         "tol_max": TOL_MAX,

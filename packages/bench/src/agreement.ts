@@ -13,7 +13,7 @@ export interface AgreementRow {
   engine: string;
   diffusers: string;
   steps: number;
-  schedule: 'trailing' | 'engine-default';
+  schedule: 'trailing' | 'leading' | 'engine-default';
   clip: boolean;
   sigma_max: number;
   n: number;
