@@ -41,6 +41,14 @@ False, keeps the network's eps beside the clipped x0 and is reported beside it);
 other samplers diffusers has no equivalent and the row reports what clipping changes in the
 engine's own images.
 
+Not compared, and why (diffusers' own schedule choices, not the samplers): DDIMScheduler
+indexes alphas_cumprod by integer timestep and steps to t - T // steps, so it cannot follow the
+engine's uniform-in-t list (fractional t) and its "linspace" spacing does not follow its own
+list; with use_karras_sigmas, DPMSolverMultistep rounds the model's timesteps to integers
+(linear betas) while stepping on the exact Karras sigmas, where the engine passes fractional t;
+EulerAncestral's "linspace" interpolates sigma linearly in t, the engine log-sigma. Each of
+these is avoided above by giving both sides the same explicit sigmas and timesteps.
+
 Noise tiles: an image whose high-frequency RMS (neighbour differences, see hf_rms) exceeds
 NOISE_HF counts as a noise tile. Prints a markdown table (--markdown) or JSON lines.
 """
