@@ -25,11 +25,11 @@ from safetensors.numpy import save_file
 FORMAT = "anneal-checkpoint"
 VERSION = 1
 # DDPM's training schedule (Ho et al. 2020, section 4): used when the source has no scheduler.
-DEFAULT_SCHEDULE = {"kind": "vp-linear", "beta_start": 0.0001, "beta_end": 0.02, "timesteps": 1000}
+DEFAULT_SCHEDULE = {"kind": "linear", "beta_start": 0.0001, "beta_end": 0.02, "timesteps": 1000}
 DEFAULT_PARAMETERIZATION = "eps"
 
 # Scheduler `beta_schedule` -> Anneal schedule kind; `prediction_type` -> parameterization.
-BETA_SCHEDULES = {"linear": "vp-linear", "squaredcos_cap_v2": "vp-cosine"}
+BETA_SCHEDULES = {"linear": "linear", "squaredcos_cap_v2": "cosine"}
 PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v", "sample": "x0"}
 
 

@@ -227,7 +227,7 @@ def converter_errors() -> list[str]:
         num_train_timesteps=500, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"
     )
     expected = {
-        "pipeline": ({"kind": "vp-cosine", "timesteps": 500}, "v"),
+        "pipeline": ({"kind": "cosine", "timesteps": 500}, "v"),
         "unet-only": (DEFAULT_SCHEDULE, "eps"),
     }
     failures = []

@@ -9,7 +9,11 @@
 //   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
 //   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
-//     nonFinite}>; nonFinite counts NaN/inf values before quantization.
+//     nonFinite, values?, noise?, stepNoise?}>; nonFinite counts NaN/inf values before
+//     quantization. spec.noise (Float32Array [n,H,W,C]) and spec.stepNoise (Float32Array
+//     [steps,n,H,W,C]) replace the seed's unit-normal draws (GenerateSpec::noise, step_noise);
+//     spec.returnNoise returns the draws used in the same layouts; spec.returnValues returns
+//     the float32 images in [-1, 1] as `values`.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
@@ -19,6 +23,8 @@
 #include "addon/model.h"
 
 #include <cmath>
+#include <optional>
+#include <vector>
 
 #include "addon/convert.h"
 #include "addon/module.h"
@@ -178,8 +184,19 @@ Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
 }
 
 namespace {
+std::vector<float> ToFloats(const mx::array& a_in) {
+  auto a = mx::contiguous(mx::astype(a_in, mx::float32));
+  mx::eval(a);
+  return std::vector<float>(a.data<float>(), a.data<float>() + a.size());
+}
+Napi::Float32Array FloatsToJs(Napi::Env env, const std::vector<float>& v) {
+  auto out = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), out.Data());
+  return out;
+}
 struct Sampled {
   std::vector<std::uint8_t> pixels;
+  std::optional<std::vector<float>> values, noise, step_noise;
   std::vector<int> shape;
   int nfe = 0, steps = 0;
   double non_finite = 0;
@@ -191,11 +208,30 @@ struct StepProgress {
 
 Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
   auto s = state(info.Env());
-  auto spec = GenerateSpecFromJs(ObjectArg(info, 0, "spec"));
+  auto js = ObjectArg(info, 0, "spec");
+  auto spec = GenerateSpecFromJs(js);
+  const auto& c = s->unet;
+  const int per_image = c.sample_size * c.sample_size * c.in_channels;
+  if (js.Has("noise") && !js.Get("noise").IsUndefined()) {
+    spec.noise = Float32ArrayToMx(js.Get("noise"), "spec.noise", {spec.n, c.sample_size, c.sample_size, c.in_channels});
+  }
+  if (js.Has("stepNoise") && !js.Get("stepNoise").IsUndefined()) {
+    auto v = js.Get("stepNoise");
+    const std::size_t len = v.IsTypedArray() ? v.As<Napi::TypedArray>().ElementLength() : 0;
+    const std::size_t per_step = static_cast<std::size_t>(spec.n) * per_image;
+    if (len == 0 || len % per_step != 0) {
+      throw Napi::RangeError::New(info.Env(), "spec.stepNoise must be a Float32Array of steps * n * H * W * C (a multiple of " +
+                                                  std::to_string(per_step) + ") values");
+    }
+    spec.step_noise = Float32ArrayToMx(v, "spec.stepNoise",
+                                       {static_cast<int>(len / per_step), spec.n, c.sample_size, c.sample_size, c.in_channels});
+  }
+  spec.record_noise = js.Has("returnNoise") && js.Get("returnNoise").ToBoolean().Value();
+  const bool return_values = js.Has("returnValues") && js.Get("returnValues").ToBoolean().Value();
   auto on_step = info.Length() > 1 ? info[1] : info.Env().Undefined();
   return ProgressPromiseWorker<Sampled, StepProgress>::Run(
       info.Env(), on_step,
-      [s, spec](const std::function<void(const StepProgress&)>& report) {
+      [s, spec, return_values](const std::function<void(const StepProgress&)>& report) {
         auto r = generate(s->params, s->unet, s->prec, spec, [&](int step, int total) { report({step, total}); });
         // [-1, 1] -> uint8, rounding to nearest. NaN has no uint8 value, so count them first.
         auto u8 = mx::astype(mx::round(mx::multiply(mx::add(r.images, mx::array(1.0f)), mx::array(127.5f))), mx::uint8);
@@ -208,6 +244,9 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         out.nfe = r.nfe;
         out.steps = r.steps;
         out.non_finite = non_finite.item<float>();
+        if (return_values) out.values = ToFloats(r.images);
+        if (r.noise) out.noise = ToFloats(*r.noise);
+        if (r.step_noise) out.step_noise = ToFloats(*r.step_noise);
         return out;
       },
       [](Napi::Env env, const Sampled& r) {
@@ -221,6 +260,9 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         obj.Set("nfe", r.nfe);
         obj.Set("steps", r.steps);
         obj.Set("nonFinite", r.non_finite);
+        if (r.values) obj.Set("values", FloatsToJs(env, *r.values));
+        if (r.noise) obj.Set("noise", FloatsToJs(env, *r.noise));
+        if (r.step_noise) obj.Set("stepNoise", FloatsToJs(env, *r.step_noise));
         return obj;
       },
       [](Napi::Env env, const StepProgress& p) {

@@ -37,15 +37,47 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     return unet_forward(params, cfg, x, t, c);
   });
   const auto sigmas = make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
-  std::vector<mx::array> chunks;
-  GenerateResult result{mx::array(0.0f)};
+  const int steps = static_cast<int>(sigmas.size()) - 1;
+  const mx::Shape image{cfg.sample_size, cfg.sample_size, cfg.in_channels};
+  auto expect_shape = [](const mx::array& a, const mx::Shape& want, const char* field) {
+    if (a.shape() != want) {
+      std::string w, got;
+      for (int v : want) w += (w.empty() ? "" : ", ") + std::to_string(v);
+      for (int v : a.shape()) got += (got.empty() ? "" : ", ") + std::to_string(v);
+      throw std::invalid_argument(std::string(field) + " has shape [" + got + "], expected [" + w + "]");
+    }
+  };
+  if (spec.noise) expect_shape(*spec.noise, {spec.n, image[0], image[1], image[2]}, "noise");
+  if (spec.step_noise) expect_shape(*spec.step_noise, {steps, spec.n, image[0], image[1], image[2]}, "step_noise");
+  std::vector<mx::array> chunks, noise_chunks, step_noise_chunks;
+  GenerateResult result{mx::array(0.0f), 0, 0, std::nullopt, std::nullopt};
   const int total_chunks = (spec.n + spec.chunk - 1) / spec.chunk;
   for (int c = 0; c < total_chunks; ++c) {
     const int b = std::min(spec.chunk, spec.n - c * spec.chunk);
+    const int row = c * spec.chunk;
     auto key = mx::random::key(spec.seed * 1000003ull + static_cast<std::uint64_t>(c));
     auto [k_init, k_sampler] = mx::random::split(key);
-    auto x = mx::multiply(mx::random::normal({b, cfg.sample_size, cfg.sample_size, cfg.in_channels}, mx::float32, k_init),
-                          mx::array(static_cast<float>(sigmas.front())));
+    auto unit = spec.noise ? mx::astype(mx::slice(*spec.noise, {row, 0, 0, 0}, {row + b, image[0], image[1], image[2]}),
+                                        mx::float32)
+                           : mx::random::normal({b, image[0], image[1], image[2]}, mx::float32, k_init);
+    auto x = mx::multiply(unit, mx::array(static_cast<float>(sigmas.front())));
+    StepNoiseFn step_noise = key_noise(k_sampler);
+    if (spec.step_noise) {
+      step_noise = [all = *spec.step_noise, row, b](int i, const mx::Shape& shape, mx::Dtype dtype) {
+        auto s = mx::slice(all, {i, row, 0, 0, 0}, {i + 1, row + b, shape[1], shape[2], shape[3]});
+        return mx::astype(mx::reshape(s, shape), dtype);
+      };
+    }
+    // Recorded per-step draws; steps that draw none stay zeros.
+    std::vector<mx::array> drawn(spec.record_noise ? steps : 0, mx::zeros({b, image[0], image[1], image[2]}));
+    if (spec.record_noise) {
+      noise_chunks.push_back(unit);
+      step_noise = [inner = step_noise, &drawn](int i, const mx::Shape& shape, mx::Dtype dtype) {
+        auto z = inner(i, shape, dtype);
+        drawn[i] = mx::astype(z, mx::float32);
+        return z;
+      };
+    }
     std::optional<mx::array> labels;
     if (conditional) {
       std::vector<int> l(b);
@@ -72,17 +104,23 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
       };
     }
     SamplerOptions opts;
-    opts.key = k_sampler;
+    opts.noise = step_noise;
     opts.eta = spec.eta;
     opts.callback = [&](int i, int n, double) {
       if (on_step) on_step(c * n + i + 1, total_chunks * n);
     };
     auto r = sample(spec.sampler, fn, x, sigmas, opts);
     chunks.push_back(r.x);
+    if (spec.record_noise) step_noise_chunks.push_back(mx::stack(drawn, 0));
     result.steps = r.steps;
     result.nfe = r.nfe;
   }
   result.images = mx::clip(chunks.size() == 1 ? chunks[0] : mx::concatenate(chunks, 0), mx::array(-1.0f), mx::array(1.0f));
+  if (spec.record_noise) {
+    result.noise = noise_chunks.size() == 1 ? noise_chunks[0] : mx::concatenate(noise_chunks, 0);
+    result.step_noise = step_noise_chunks.size() == 1 ? step_noise_chunks[0] : mx::concatenate(step_noise_chunks, 1);
+    mx::eval({*result.noise, *result.step_noise});
+  }
   mx::eval(result.images);
   return result;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,23 @@ struct GenerateSpec {
   // Clamp each denoised estimate to the data range [-1, 1], as DDPM's and DDIM's reference
   // samplers do (diffusers' clip_sample): early, high-noise estimates otherwise overshoot.
   bool clip_denoised = true;
+  // Given noise instead of the seed's, e.g. to compare with another implementation on the
+  // same draws: `noise` is the initial unit-normal noise [n, H, W, C] (x at sigmas[0] is
+  // noise * sigmas[0]); `step_noise` [steps, n, H, W, C] is the unit-normal noise a
+  // stochastic sampler injects at each step (entry i at step i; unused entries are ignored).
+  // Either may be given without the other; what is not given comes from the seed.
+  std::optional<mx::array> noise;
+  std::optional<mx::array> step_noise;
+  // Return the noise used (given or drawn) in GenerateResult, in the layout above; steps
+  // that drew none hold zeros. Passing it back reproduces the images exactly.
+  bool record_noise = false;
 };
 
 struct GenerateResult {
   mx::array images;  // float32 [n, H, W, C] in [-1, 1]
   int steps = 0;
   int nfe = 0;  // per image batch, counting guidance
+  std::optional<mx::array> noise, step_noise;  // with GenerateSpec::record_noise
 };
 
 GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,

@@ -25,7 +25,7 @@ mx::array scale(const mx::array& x, double s) { return mx::multiply(x, mx::array
 // (k-diffusion get_ancestral_step). In sigma space this is exactly DDIM's eta-family
 // update, and eta = 1 is DDPM's posterior sample (Song et al. 2021, eq. 12 and 16).
 mx::array ancestral_step(const mx::array& x, const mx::array& denoised, double sigma, double sigma_next,
-                         double eta, std::optional<mx::array>& key) {
+                         double eta, int step, const StepNoiseFn& noise) {
   if (sigma_next == 0.0) return denoised;
   double sigma_up = std::min(
       sigma_next, eta * std::sqrt(sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next) / (sigma * sigma)));
@@ -33,15 +33,21 @@ mx::array ancestral_step(const mx::array& x, const mx::array& denoised, double s
   auto eps = scale(mx::subtract(x, denoised), 1.0 / sigma);
   auto out = mx::add(denoised, scale(eps, sigma_down));
   if (sigma_up > 0.0) {
-    if (!key) throw std::invalid_argument("a stochastic sampler needs a noise key");
-    auto [next, sub] = mx::random::split(*key);
-    key = next;
-    out = mx::add(out, scale(mx::random::normal(x.shape(), x.dtype(), sub), sigma_up));
+    if (!noise) throw std::invalid_argument("a stochastic sampler needs a noise key or given noise");
+    out = mx::add(out, scale(noise(step, x.shape(), x.dtype()), sigma_up));
   }
   return out;
 }
 
 }  // namespace
+
+StepNoiseFn key_noise(mx::array key) {
+  return [key = std::move(key)](int, const mx::Shape& shape, mx::Dtype dtype) mutable {
+    auto [next, sub] = mx::random::split(key);
+    key = next;
+    return mx::random::normal(shape, dtype, sub);
+  };
+}
 
 SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x, const std::vector<double>& sigmas,
                     const SamplerOptions& options) {
@@ -54,17 +60,18 @@ SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x, con
     ++calls;
     return denoise.fn(xi, static_cast<float>(s));
   };
-  std::optional<mx::array> key = options.key;
+  StepNoiseFn noise = options.noise;
+  if (!noise && options.key) noise = key_noise(*options.key);
   std::optional<mx::array> old_denoised;
   for (int i = 0; i < steps; ++i) {
     const double s = sigmas[i], s_next = sigmas[i + 1];
     auto denoised = D(x, s);
     switch (kind) {
       case SamplerKind::Ddpm:
-        x = ancestral_step(x, denoised, s, s_next, 1.0, key);
+        x = ancestral_step(x, denoised, s, s_next, 1.0, i, noise);
         break;
       case SamplerKind::Ddim:
-        x = ancestral_step(x, denoised, s, s_next, options.eta, key);
+        x = ancestral_step(x, denoised, s, s_next, options.eta, i, noise);
         break;
       case SamplerKind::Euler: {
         // Karras et al. 2022, Algorithm 1 without the correction.

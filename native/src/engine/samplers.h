@@ -25,10 +25,18 @@ struct DenoiseFn {
   int evals_per_call = 1;
 };
 
+// The unit-normal noise a stochastic sampler injects at step `step`, shaped like x.
+using StepNoiseFn = std::function<mx::array(int step, const mx::Shape& shape, mx::Dtype dtype)>;
+
+// Draws from `key`, splitting it once per draw in the order a sampler asks: the noise a
+// sampler draws from SamplerOptions::key.
+StepNoiseFn key_noise(mx::array key);
+
 struct SamplerOptions {
   // Called after each step with (step index, total steps, sigma reached).
   std::function<void(int, int, double)> callback;
   std::optional<mx::array> key;  // stochastic samplers (DDPM, DDIM with eta > 0)
+  StepNoiseFn noise;             // given per-step noise; when set, `key` is not used
   double eta = 0.0;              // DDIM's eta; DDPM is eta = 1
 };
 

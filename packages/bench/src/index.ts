@@ -2,8 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
+import { benchDiffusersAgreement } from './agreement.ts';
 import { benchCeiling, benchProfile } from './ceiling.ts';
-import { hasVenv, loadAverage, repoRoot, resultsDir, venvPython } from './env.ts';
+import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
@@ -17,6 +18,7 @@ import {
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
+export type { AgreementResult, AgreementRow } from './agreement.ts';
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export type { ResultFile } from './report.ts';
@@ -30,8 +32,18 @@ export {
   type ToTargetResult,
 } from './sampling.ts';
 
-export const BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling', 'to-target'] as const;
-/** What runs without --only: to-target needs a trained model and a quality probe. */
+export const BENCHMARKS = [
+  'training',
+  'interop',
+  'sampling',
+  'ceiling',
+  'to-target',
+  'diffusers-agreement',
+] as const;
+/**
+ * What runs without --only: to-target needs a trained model and a quality probe,
+ * diffusers-agreement trained models.
+ */
 export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 /** Benchmarks that need no reference environment (bench/setup.sh). */
 const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target'];
@@ -51,6 +63,8 @@ const SCALES = {
     interop: 2,
     sampleN: 16,
     sampleSteps: 20,
+    agreementSteps: [5, 10, 20],
+    agreementN: 16,
     trainSteps: 100,
     repeats: 3,
     matmulN: 1024,
@@ -67,6 +81,8 @@ const SCALES = {
     interop: 1,
     sampleN: 8,
     sampleSteps: 10,
+    agreementSteps: [5, 10],
+    agreementN: 8,
     trainSteps: 30,
     repeats: 1,
     matmulN: 1024,
@@ -84,6 +100,8 @@ const SCALES = {
     interop: 1,
     sampleN: 2,
     sampleSteps: 2,
+    agreementSteps: [2],
+    agreementN: 2,
     trainSteps: 2,
     repeats: 1,
     matmulN: 128,
@@ -99,6 +117,8 @@ export interface BenchOptions {
   threads?: number;
   /** Sampling: a checkpoint instead of training a tiny model. */
   model?: string;
+  /** diffusers-agreement: the checkpoints to compare (e.g. an eps and a v model). */
+  agreementModels?: string[];
   /** Sampling: an FD probe (from `anneal eval`) so samplers report quality beside cost. */
   quality?: QualityProbe;
   /** to-target: the ladder, reference and target (the probe is `quality`). */
@@ -142,6 +162,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const threads = opts.threads ?? 1;
   const only = new Set<BenchmarkName>(opts.only ?? DEFAULT_BENCHMARKS);
   const needsVenv = [...only].some((n) => !ENGINE_ONLY.includes(n));
+  if (only.has('diffusers-agreement') && !opts.agreementModels?.length) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'diffusers-agreement needs trained checkpoints (--model DIR[,DIR]) to compare; it has no default model',
+    );
+  }
   if (only.has('to-target') && !(opts.model && opts.quality && opts.toTarget)) {
     throw new AppError(
       'BAD_REQUEST',
@@ -258,6 +284,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         model.dispose();
       }
     });
+  }
+  if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
+    const options = {
+      models: opts.agreementModels,
+      steps: [...scale.agreementSteps],
+      n: scale.agreementN,
+      seed: 0,
+    };
+    await record('diffusers-agreement', options, () =>
+      benchDiffusersAgreement({ ...options, env: threadEnv(threads), log }),
+    );
   }
   if (only.has('ceiling') && training) {
     const t = training;

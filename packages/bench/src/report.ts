@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
@@ -80,6 +81,56 @@ function training(f: ResultFile<TrainingCaseResult[]>): string {
       )}`;
     })
     .join('\n\n');
+}
+
+function agreement(f: ResultFile<AgreementResult>): string {
+  const r = f.result;
+  const e = (x: number | undefined) => (x === undefined ? '-' : x.toExponential(1));
+  const models = (f.options.models as string[] | undefined) ?? [];
+  const rows = r.rows.map((x) => [
+    `${x.model} (${x.parameterization})`,
+    `${x.engine} / ${x.diffusers.replace('Scheduler', '')}`,
+    x.steps,
+    x.schedule,
+    x.clip ? 'on' : 'off',
+    e(x.max_abs),
+    e(x.rms),
+    x.agree === undefined ? '-' : x.agree ? 'yes' : '**no**',
+    `${x.noise_tiles_engine} / ${x.noise_tiles_diffusers ?? '-'} of ${x.n}`,
+    x.clip_changes_rms === undefined ? '' : fmt(x.clip_changes_rms, 3),
+  ]);
+  const compared = r.rows.filter((x) => x.agree !== undefined);
+  const agree = compared.filter((x) => x.agree);
+  const sameTiles = compared.filter((x) => x.noise_tiles_engine === x.noise_tiles_diffusers);
+  const worst = (k: 'rms' | 'max_abs') => Math.max(...compared.map((x) => x[k] ?? 0));
+  const ddimDefault = r.rows.filter((x) => x.rms_vs_diffusers_default_clip !== undefined);
+  return [
+    `Command: \`npx anneal bench --only diffusers-agreement --model ${models.join(',')}\` (bench/reference/diffusers_agreement.py; n = ${r.n} images, seed ${r.seed}, class labels i mod classes, diffusers ${r.versions.diffusers ?? '?'}, torch ${r.versions.torch ?? '?'}).`,
+    '',
+    "Each checkpoint is loaded into diffusers' UNet2DModel (convert_to_diffusers.py: conv kernels OHWI -> OIHW, strict load) and sampled by diffusers' own schedulers and by the engine from the same unit-normal noise z. Pairs: ddim / DDIMScheduler (eta 0), dpmpp-2m / DPMSolverMultistepScheduler (dpmsolver++, order 2), euler / EulerDiscreteScheduler, ddpm / EulerAncestralDiscreteScheduler (the same eta = 1 ancestral step; step i injects the same draw on both sides). Sigmas \"trailing\": diffusers' trailing integer timesteps (999, 899, ..., 99 at 10 steps), the same for all four schedulers, given to the engine as an explicit sigma list. Sigmas \"engine-default\": the engine's own default schedule (Karras rho 7 between the table's ends for euler and dpmpp-2m, uniform in t for ddpm), given to diffusers (Euler: `set_timesteps(sigmas=...)`; EulerAncestral and DPMSolver: `sigmas`/`timesteps` set after `set_timesteps`, t by log-sigma interpolation). The engine starts at z sigma_0 (VE); Euler and EulerAncestral (VE) start there too, DDIM and DPMSolver (VP) at z sigma_0 / sqrt(1 + sigma_0^2), its exact VP image; all end at sigma = 0, where both scalings give x0. Images are clamped to [-1, 1].",
+    '',
+    `Clip "off": the engine's clipDenoised off, DDIM clip_sample off (DPMSolver thresholding off; Euler has none). Clip "on": the engine's default (every denoised estimate clamped to [-1, 1]); compared only for ddim, with DDIM clip_sample=True and use_clipped_model_output=True (eps recomputed from the clipped x0, which is what clamping D amounts to). diffusers' DDIM default (use_clipped_model_output=False) keeps the network's eps beside the clipped x0, a different update: RMS from the engine, and that DDIM's noise tiles, ${ddimDefault.map((x) => `${fmt(x.rms_vs_diffusers_default_clip ?? 0, 3)} and ${x.noise_tiles_diffusers_default_clip ?? '-'} of ${x.n} (${x.model}, ${x.steps} steps)`).join('; ')}. The last column is the RMS change clipping makes to the engine's own images.`,
+    '',
+    `Tolerance: RMS <= ${r.tol_rms} and max abs <= ${r.tol_max} in image units (range 2): one U-Net evaluation agrees between MLX and PyTorch to ~1e-5 of its output (parity tests assert 1e-4), and a sampler of N <= 20 steps compounds N of those through an update of O(1) sensitivity; a wrong scaling, timestep or order moves images by 1e-1 to 1. Noise tile: an image whose neighbour-difference RMS exceeds ${r.noise_hf} (real MNIST digits: at most 0.45; Gaussian noise clamped to [-1, 1] from std 0.5 up: 0.64 or more).`,
+    '',
+    `**${agree.length} of ${compared.length} compared rows agree** (largest RMS ${e(worst('rms'))}, largest max abs ${e(worst('max_abs'))}); noise-tile counts are equal on both sides in ${sameTiles.length} of ${compared.length}.`,
+    '',
+    table(
+      [
+        'model',
+        'engine / diffusers',
+        'steps',
+        'sigmas',
+        'clip',
+        'max abs',
+        'RMS',
+        'agree',
+        'noise tiles engine / diffusers',
+        'clipping changes engine (RMS)',
+      ],
+      rows,
+    ),
+  ].join('\n');
 }
 
 function interop(f: ResultFile<InteropResult[]>): string {
@@ -202,6 +253,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   sampling: { title: 'Sampling', render: sampling },
   ceiling: { title: "The machine's ceiling and where the step's time goes", render: ceiling },
   'to-target': { title: 'Sampling: NFE and wall time to reach a stated FD', render: toTarget },
+  'diffusers-agreement': { title: 'Engine vs diffusers samplers (issue 11)', render: agreement },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

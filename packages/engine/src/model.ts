@@ -4,11 +4,25 @@ import { AppError } from '@anneal/core/errors';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeModel } from './native-types.ts';
+import type { NativeModel, NativeSampleSpec } from './native-types.ts';
+
+/**
+ * Sampling inputs beyond the job spec, for cross-checks against other implementations: an
+ * explicit sigma list, denoised-estimate clipping, given noise, and what to return.
+ */
+export type SampleExtras = Pick<
+  NativeSampleSpec,
+  'sigmas' | 'clipDenoised' | 'noise' | 'stepNoise' | 'returnNoise' | 'returnValues'
+>;
 
 export interface SampleResult {
   /** uint8 NHWC pixels. */
   images: Uint8Array;
+  /** With returnValues: float32 NHWC images in [-1, 1]. */
+  values?: Float32Array;
+  /** With returnNoise: the initial and per-step unit-normal noise used. */
+  noise?: Float32Array;
+  stepNoise?: Float32Array;
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
@@ -125,7 +139,7 @@ export class Model {
 
   /** Samples images; `onStep` sees (step, total) across all chunks. */
   async sample(
-    spec: Partial<SamplingConfig> & { n: number },
+    spec: Partial<SamplingConfig> & { n: number } & SampleExtras,
     onStep?: (step: number, total: number) => void,
   ): Promise<SampleResult> {
     const r = await this.native.sample(
@@ -138,6 +152,12 @@ export class Model {
         guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
         eta: spec.eta ?? SAMPLING_DEFAULTS.eta,
         schedule: spec.schedule ?? SAMPLING_DEFAULTS.schedule,
+        sigmas: spec.sigmas,
+        clipDenoised: spec.clipDenoised,
+        noise: spec.noise,
+        stepNoise: spec.stepNoise,
+        returnNoise: spec.returnNoise,
+        returnValues: spec.returnValues,
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );

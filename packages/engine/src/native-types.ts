@@ -140,6 +140,16 @@ export interface NativeSampleSpec {
   schedule?: string;
   sigmas?: number[];
   chunk?: number;
+  /** Clamp each denoised estimate to [-1, 1] (the engine's default: true). */
+  clipDenoised?: boolean;
+  /** Initial unit-normal noise, n*H*W*C values (NHWC); x at sigmas[0] is noise * sigmas[0]. */
+  noise?: Float32Array;
+  /** Unit-normal noise a stochastic sampler injects, steps*n*H*W*C values; entry i at step i. */
+  stepNoise?: Float32Array;
+  /** Return the noise used (given or drawn from the seed) as `noise` and `stepNoise`. */
+  returnNoise?: boolean;
+  /** Return the float32 images in [-1, 1] as `values`. */
+  returnValues?: boolean;
 }
 
 export interface NativeSampleResult {
@@ -149,6 +159,11 @@ export interface NativeSampleResult {
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
+  /** With returnValues: float32 NHWC images in [-1, 1]. */
+  values?: Float32Array;
+  /** With returnNoise: the noise used, in the layouts of NativeSampleSpec (zeros for steps that drew none). */
+  noise?: Float32Array;
+  stepNoise?: Float32Array;
 }
 
 /**

@@ -25,6 +25,9 @@ bench/RESULTS.md:
   ceiling    matmul GFLOP/s, the training step's share of it, and where the step's time goes
   to-target  NFE and wall time for each sampler to reach a stated FD on --model (only with
              --only; FD as \`anneal eval\` measures it, on n samples against n held-out images)
+  diffusers-agreement
+             the engine's samplers against diffusers' schedulers on --model DIR[,DIR] (only
+             with --only): same noise, labels and sigmas; image differences and noise tiles
 Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
 
 Options:
@@ -34,7 +37,7 @@ Options:
   --results DIR    write the result files and RESULTS.md to DIR instead
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      a checkpoint: sampling's model (instead of a tiny one trained on the spot)
-                   and to-target's
+                   and to-target's; diffusers-agreement takes DIR[,DIR] (e.g. eps and v)
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
   --json           print one JSON object (the last stdout line)
   --events         with --json: a failure prints a JSON error line (for the agent)
@@ -119,6 +122,10 @@ const flagsSchema = z
   .refine((f) => !f.only?.includes('to-target') || f.model !== undefined, {
     message: 'to-target needs --model DIR (a trained checkpoint)',
     path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('diffusers-agreement') || f.model !== undefined, {
+    message: 'diffusers-agreement needs --model DIR[,DIR] (trained checkpoints)',
+    path: ['only'],
   });
 type Flags = z.infer<typeof flagsSchema>;
 
@@ -183,13 +190,17 @@ export const bench: Command = {
       flagsSchema,
     );
     const log = (line: string) => io.err(line);
-    const model = flags.model ? resolve(flags.model) : undefined;
+    const agreement = flags.only?.includes('diffusers-agreement');
+    // Only diffusers-agreement takes a comma-separated list of checkpoints.
+    const models = agreement ? flags.model?.split(',').map((m) => resolve(m)) : undefined;
+    const model = flags.model ? (models?.[0] ?? resolve(flags.model)) : undefined;
     const toTarget = flags.only?.includes('to-target');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
       threads: flags.threads,
       model,
+      agreementModels: models,
       resultsDir: flags.results ? resolve(flags.results) : undefined,
       markdownPath: flags.results ? resolve(flags.results, 'RESULTS.md') : undefined,
       quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
