@@ -9,7 +9,16 @@ const U = new Float32Array([Math.cos(theta), -Math.sin(theta), Math.sin(theta), 
 const mean = new Float32Array([1, -1]);
 const lambda = new Float32Array([2, 0.25]);
 
-function run(sampler: string, steps: number, n = 2000, seed = 0, eta = 0) {
+type GaussianOptions = Parameters<ReturnType<typeof loadNative>['sampling']['gaussian']>[0];
+
+function run(
+  sampler: string,
+  steps: number,
+  n = 2000,
+  seed = 0,
+  eta = 0,
+  extra: Partial<GaussianOptions> = {},
+) {
   return loadNative().sampling.gaussian({
     dim: 2,
     mean,
@@ -20,6 +29,7 @@ function run(sampler: string, steps: number, n = 2000, seed = 0, eta = 0) {
     n,
     seed,
     eta,
+    ...extra,
   });
 }
 
@@ -107,15 +117,7 @@ describe('samplers through the eps, v and x0 wrappers on the linear-beta table',
   // sqrt(beta_0 / (1 - beta_0)): the table's first sigma, where its Karras schedule ends.
   const wrappedSigmaMin = Math.sqrt(1e-4 / (1 - 1e-4));
   const wrapped = (parameterization: string, sampler: string, steps: number, schedule?: string) =>
-    loadNative().sampling.gaussian({
-      dim: 2,
-      mean,
-      eigvecs: U,
-      eigvals: lambda,
-      sampler,
-      steps,
-      n: 2000,
-      seed: 3,
+    run(sampler, steps, 2000, 3, 0, {
       config: { parameterization, schedule: linear },
       ...(schedule ? { schedule } : {}),
     });
@@ -130,15 +132,7 @@ describe('samplers through the eps, v and x0 wrappers on the linear-beta table',
         // Karras for all (DDIM's default on a VP model is uniform-in-t, checked below).
         const r = wrapped(parameterization, sampler, 100, 'karras');
         // The direct path on the same Karras sigmas (the table's range) and the same noise.
-        const direct = loadNative().sampling.gaussian({
-          dim: 2,
-          mean,
-          eigvecs: U,
-          eigvals: lambda,
-          sampler,
-          steps: 100,
-          n: 2000,
-          seed: 3,
+        const direct = run(sampler, 100, 2000, 3, 0, {
           sigmaMax: r.sigmaMax,
           sigmaMin: wrappedSigmaMin,
         });

@@ -8,6 +8,8 @@ import {
   modelSourceOptions,
   num,
   sampler,
+  samplingFlags,
+  samplingOptions,
 } from './model-flags.ts';
 
 export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
@@ -19,11 +21,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
 [--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]`,
     options: {
       ...modelSourceOptions,
-      n: { type: 'string' },
-      steps: { type: 'string' },
-      sampler: { type: 'string' },
-      seed: { type: 'string' },
-      guidance: { type: 'string' },
+      ...samplingOptions,
       'reference-sampler': { type: 'string' },
       'reference-steps': { type: 'string' },
       'extractor-steps': { type: 'string' },
@@ -31,11 +29,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     },
     flags: z.object({
       ...modelSourceFlags,
-      n: num,
-      steps: num,
-      sampler,
-      seed: num,
-      guidance: num,
+      ...samplingFlags,
       'reference-sampler': sampler,
       'reference-steps': num,
       'extractor-steps': num,

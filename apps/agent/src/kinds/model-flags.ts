@@ -26,3 +26,14 @@ export function modelSourceOfFlags(f: Record<string, unknown>) {
 /** A number flag; the job's schema checks its range and names the flag when it is wrong. */
 export const num = z.coerce.number().optional();
 export const sampler = samplerSchema.optional();
+
+/** The sampling flags both checkpoint kinds take: --n --steps --sampler --seed --guidance. */
+export const samplingOptions = {
+  n: { type: 'string' },
+  steps: { type: 'string' },
+  sampler: { type: 'string' },
+  seed: { type: 'string' },
+  guidance: { type: 'string' },
+} as const;
+
+export const samplingFlags = { n: num, steps: num, sampler, seed: num, guidance: num };

@@ -7,7 +7,8 @@ import {
   modelSourceOfFlags,
   modelSourceOptions,
   num,
-  sampler,
+  samplingFlags,
+  samplingOptions,
 } from './model-flags.ts';
 
 export const sampleAgentKind: AgentJobKind<'sample'> = {
@@ -20,23 +21,15 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
 [--schedule default|uniform|karras|exponential]`,
     options: {
       ...modelSourceOptions,
-      n: { type: 'string' },
-      steps: { type: 'string' },
-      sampler: { type: 'string' },
-      seed: { type: 'string' },
+      ...samplingOptions,
       class: { type: 'string' },
-      guidance: { type: 'string' },
       eta: { type: 'string' },
       schedule: { type: 'string' },
     },
     flags: z.object({
       ...modelSourceFlags,
-      n: num,
-      steps: num,
-      sampler,
-      seed: num,
+      ...samplingFlags,
       class: num,
-      guidance: num,
       eta: num,
       schedule: z.string().optional(),
     }),
