@@ -138,6 +138,8 @@ export interface NativeSampleSpec {
   guidance?: number;
   eta?: number;
   schedule?: string;
+  /** Start the schedule here instead of the model's largest sigma (GenerateSpec's sigma_max). */
+  sigmaMax?: number;
   sigmas?: number[];
   chunk?: number;
   /** Clamp each denoised estimate to [-1, 1] (the engine's default: true). */
@@ -412,6 +414,8 @@ export interface NativeClasses {
       config?: { parameterization: string; schedule?: Record<string, unknown> };
       /** With `config`: the schedule kind (default | uniform | karras | exponential). */
       schedule?: string;
+      /** As the sample spec's sigmaMax: the schedule starts here. */
+      startSigma?: number;
     }): { samples: Float32Array; exact: Float32Array; nfe: number; sigmaMax: number };
   };
 }

@@ -108,6 +108,12 @@ export const samplingConfigSchema = z.object({
   schedule: z
     .enum(['default', 'uniform', 'karras', 'exponential'])
     .default(SAMPLING_DEFAULTS.schedule),
+  /**
+   * Start the schedule at this sigma instead of the model's largest: karras and exponential
+   * run from it down to the smallest; uniform-in-t starts at the largest timestep whose sigma
+   * is <= it. Absent: the model's largest. Must lie in the model's sigma range.
+   */
+  sigma_max: z.number().positive().max(1e6).optional(),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
 
