@@ -100,7 +100,7 @@ Model:
 Training:
   --batch N            default: the largest power of two up to 32 that fits the memory budget
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
-                       for base; linear warmup then cosine decay)
+                       for medium and base; linear warmup, then --lr-schedule)
   --warmup N           warmup steps (default min(100, steps/10))
   --lr-schedule S      cosine | constant: after the warmup, cosine decay to --min-lr at the last
                        step, or the peak lr throughout (default ${TRAINING_DEFAULTS.lrSchedule})
