@@ -131,6 +131,9 @@ export const evaluate: Command = {
       } catch (err) {
         if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
           throw new UsageError(`--n: ${err.message}`);
+        // The engine checks the start sigma against the model's range when it builds the schedule.
+        if (flags['sigma-max'] !== undefined && /^sigma_max /.test((err as Error).message))
+          throw new UsageError(`--sigma-max: ${(err as Error).message}`);
         if (err instanceof AppError || err instanceof UsageError) throw err;
         // Not known to be the input's fault: a job's next attempt may succeed.
         throw new AppError('INTERNAL', (err as Error).message, { cause: err });

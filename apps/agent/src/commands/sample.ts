@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import { Model, SAMPLING_DEFAULTS, samplerNames, samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
@@ -84,6 +84,11 @@ export const sample: Command = {
         const pct = Math.round((step / total) * 100);
         bar.update(pct / 100, `${step}/${total} steps`);
       });
+    } catch (err) {
+      // The engine checks the start sigma against the model's range when it builds the schedule.
+      if (flags['sigma-max'] !== undefined && /^sigma_max /.test((err as Error).message))
+        throw new UsageError(`--sigma-max: ${(err as Error).message}`);
+      throw err;
     } finally {
       bar.done();
       model.dispose();
