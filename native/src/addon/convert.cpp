@@ -138,6 +138,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.schedule.kind = StrField(o, "spec", "schedule", s.schedule.kind);
   s.clip_denoised = BoolField(o, "spec", "clipDenoised", s.clip_denoised);
   s.schedule.rho = NumberField(o, "spec", "rho", s.schedule.rho, 0);
+  s.schedule.sigma_max = NumberField(o, "spec", "sigmaMax", s.schedule.sigma_max, 0);
   if (!Field(o, "sigmas").IsUndefined()) {
     s.schedule.sigmas = NumberArrayField(o, "spec", "sigmas");
     s.schedule.kind = "explicit";

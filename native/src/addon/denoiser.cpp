@@ -9,12 +9,16 @@
 // denoiser.denoise(config, x, sigma, networkOutput, shape): sync -> {denoised, networkInput,
 //   cNoise}: D(x; sigma) computed by the Denoiser around a network that returns
 //   networkOutput; networkInput and cNoise are what the Denoiser passed that network.
+// denoiser.minSnrWeight(config, sigma, gamma): sync -> Float32Array [B]: the per-example
+//   weight the denoising objective puts on the network-space MSE under min-SNR loss
+//   weighting. Throws ANNEAL_INVALID_ARGUMENT for EDM and consistency models or gamma <= 0.
 // x, xNoisy, x0, networkOutput: Float32Array of shape [B, H, W, C]; sigma: Float32Array [B].
 // A bad argument throws TypeError/RangeError with code ANNEAL_INVALID_ARGUMENT (addon/errors.h).
 #include "addon/convert.h"
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/denoiser.h"
+#include "engine/objective.h"
 
 namespace anneal::addon {
 namespace {
@@ -50,6 +54,18 @@ Napi::Value Scalings(const Napi::CallbackInfo& info) {
   out.Set("cIn", MxToFloat32Array(env, s.c_in));
   out.Set("cNoise", MxToFloat32Array(env, s.c_noise));
   return out;
+}
+
+Napi::Value MinSnrWeight(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto prec = PreconditioningFromJs(ObjectArg(info, 0, "config"));
+  if (info.Length() <= 1 || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "sigma must be a Float32Array");
+  }
+  const int b = static_cast<int>(info[1].As<Napi::TypedArray>().ElementLength());
+  auto sigma = Float32ArrayToMx(info[1], "sigma", {b});
+  const double gamma = NumberArg(info, 2, "gamma");
+  return MxToFloat32Array(env, min_snr_weight(prec.kind, sigma, gamma));
 }
 
 // A network that ignores its input and returns `output`, recording what it was given.
@@ -99,6 +115,7 @@ void InitDenoiser(Napi::Env env, Napi::Object exports) {
   auto d = Napi::Object::New(env);
   d.Set("scalings", Napi::Function::New(env, Guarded<Scalings>, "scalings"));
   d.Set("target", Napi::Function::New(env, Guarded<Target>, "target"));
+  d.Set("minSnrWeight", Napi::Function::New(env, Guarded<MinSnrWeight>, "minSnrWeight"));
   d.Set("denoise", Napi::Function::New(env, Guarded<Denoise>, "denoise"));
   exports.Set("denoiser", d);
 }

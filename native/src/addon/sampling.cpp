@@ -6,7 +6,8 @@
 //   probability-flow ODE's exact endpoint for the same initial noise (meaningful for
 //   deterministic samplers). With `config` ({parameterization, schedule} as in config.json),
 //   the closed form enters as that VP parameterization's network output through the Denoiser
-//   wrapper, on the schedule `make_sigmas` gives that model (`schedule`, default "default").
+//   wrapper, on the schedule `make_sigmas` gives that model (`schedule`, default "default";
+//   `startSigma`, as GenerateSpec's sigma_max, starts it lower than the table's top).
 // Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
 // range such as sigmaMin >= sigmaMax); see addon/errors.h.
 #include <cmath>
@@ -79,6 +80,7 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
     wrapped.emplace(prec, gaussian_network(prec.kind, DiscreteSigmas(prec.schedule), mean, vecs, vals));
     ScheduleSpec spec;
     if (o.Has("schedule")) spec.kind = StringField(o, "options", "schedule");
+    spec.sigma_max = NumberField(o, "options", "startSigma", 0, 0);
     sigmas = make_sigmas(*wrapped, kind, steps, spec);
     denoise.fn = [&wrapped, n, d](const mx::array& x, float s) {
       auto out = (*wrapped)(mx::reshape(x, {n, 1, 1, d}), mx::full({n}, s));

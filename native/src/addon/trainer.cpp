@@ -82,6 +82,12 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.lr = NumberField(o, "options", "lr", c.lr, 0);
     c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);
     c.warmup_steps = LongField(o, "options", "warmupSteps", c.warmup_steps);
+    if (o.Has("lrSchedule")) {
+      const std::string schedule = o.Get("lrSchedule").ToString().Utf8Value();
+      if (schedule == "cosine") c.lr_schedule = LrSchedule::Cosine;
+      else if (schedule == "constant") c.lr_schedule = LrSchedule::Constant;
+      else throw Napi::TypeError::New(env, "options.lrSchedule must be cosine or constant");
+    }
     c.grad_clip = NumberField(o, "options", "gradClip", c.grad_clip, 0);
     c.ema_decay = NumberField(o, "options", "emaDecay", c.ema_decay, 0);
     c.adamw.weight_decay = NumberField(o, "options", "weightDecay", c.adamw.weight_decay, 0);
@@ -93,6 +99,15 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.budget.source = o.Has("budgetSource") ? o.Get("budgetSource").ToString().Utf8Value() : "configured";
     DenoisingOptions d;
     d.cfg_dropout = static_cast<float>(NumberField(o, "options", "cfgDropout", d.cfg_dropout, 0));
+    if (d.cfg_dropout > 1) throw Napi::RangeError::New(env, "options.cfgDropout must be in [0, 1]");
+    if (o.Has("lossWeighting")) {
+      const std::string w = o.Get("lossWeighting").ToString().Utf8Value();
+      if (w == "none") d.loss_weighting = LossWeighting::None;
+      else if (w == "min-snr") d.loss_weighting = LossWeighting::MinSnr;
+      else throw Napi::TypeError::New(env, "options.lossWeighting must be none or min-snr");
+    }
+    d.min_snr_gamma = NumberField(o, "options", "minSnrGamma", d.min_snr_gamma, 0);
+    if (!(d.min_snr_gamma > 0)) throw Napi::RangeError::New(env, "options.minSnrGamma must be positive");
     const std::string dtype = o.Has("dtype") ? o.Get("dtype").ToString().Utf8Value() : "float32";
     if (dtype == "float32") d.compute_dtype = mx::float32;
     else if (dtype == "bfloat16") d.compute_dtype = mx::bfloat16;

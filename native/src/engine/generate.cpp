@@ -1,10 +1,20 @@
 #include "engine/generate.h"
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 namespace anneal {
+
+namespace {
+std::string num(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+}  // namespace
 
 std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int steps, const ScheduleSpec& s) {
   std::string kind = s.kind;
@@ -13,9 +23,28 @@ std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int step
                     d.preconditioning().kind != Parameterization::Consistency;
     kind = (sampler == SamplerKind::Ddpm || sampler == SamplerKind::Ddim) && vp ? "uniform" : "karras";
   }
-  if (kind == "uniform") return schedule_uniform_t(d.table(), steps);
-  if (kind == "karras") return schedule_karras(steps, d.sigma_min(), d.sigma_max(), s.rho);
-  if (kind == "exponential") return schedule_exponential(steps, d.sigma_min(), d.sigma_max());
+  double top = d.sigma_max();
+  if (s.sigma_max != 0) {
+    if (kind == "explicit") throw std::invalid_argument("sigma_max: an explicit schedule lists its own sigmas");
+    if (!(s.sigma_max > d.sigma_min()) || !(s.sigma_max <= d.sigma_max())) {
+      throw std::invalid_argument("sigma_max " + num(s.sigma_max) + " is outside this model's sigma range (" +
+                                  num(d.sigma_min()) + ", " + num(d.sigma_max()) + "]");
+    }
+    top = s.sigma_max;
+  }
+  if (kind == "uniform") {
+    if (s.sigma_max == 0) return schedule_uniform_t(d.table(), steps);
+    // The largest timestep whose sigma is <= sigma_max (the table increases with t).
+    const auto& table = d.table().sigmas();
+    const long t = static_cast<long>(std::upper_bound(table.begin(), table.end(), top) - table.begin()) - 1;
+    if (t < 0) {
+      throw std::invalid_argument("sigma_max " + num(top) + " is below the table's smallest sigma " +
+                                  num(table.front()));
+    }
+    return schedule_uniform_t(d.table(), steps, t);
+  }
+  if (kind == "karras") return schedule_karras(steps, d.sigma_min(), top, s.rho);
+  if (kind == "exponential") return schedule_exponential(steps, d.sigma_min(), top);
   if (kind == "explicit") return schedule_explicit(s.sigmas);
   throw std::invalid_argument("unknown schedule \"" + kind + "\" (default, uniform, karras, exponential, explicit)");
 }

@@ -16,6 +16,10 @@ struct ScheduleSpec {
   std::string kind = "default";  // default | uniform | karras | exponential | explicit
   std::vector<double> sigmas;    // explicit only
   double rho = 7.0;              // karras
+  // > 0: start the schedule at this sigma instead of the model's largest (karras and
+  // exponential run from it down to the smallest; uniform-in-t starts at the largest
+  // timestep whose sigma is <= it). 0: the model's largest.
+  double sigma_max = 0;
 };
 
 // The sigma sequence for `steps` steps; "default" is uniform-in-t for DDPM/DDIM (as in their

@@ -5,6 +5,25 @@
 
 namespace anneal {
 
+mx::array min_snr_weight(Parameterization kind, const mx::array& sigma, double gamma) {
+  if (!(gamma > 0)) throw std::invalid_argument("min_snr_gamma must be positive");
+  // The network-space MSE weighs the x0 error by 1 / c_out^2: SNR for eps, SNR + 1 for v, 1
+  // for x0. Dividing min(SNR, gamma) by that leaves min(SNR, gamma) in x0 space.
+  auto snr = mx::divide(mx::array(1.0f), mx::square(sigma));
+  auto clipped = mx::minimum(snr, mx::array(static_cast<float>(gamma)));
+  switch (kind) {
+    case Parameterization::Eps:
+      return mx::divide(clipped, snr);
+    case Parameterization::V:
+      return mx::divide(clipped, mx::add(snr, mx::array(1.0f)));
+    case Parameterization::X0:
+      return clipped;
+    default:
+      throw std::invalid_argument(
+          "min-SNR loss weighting applies to eps, v and x0 models; EDM's loss carries its own weighting");
+  }
+}
+
 NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dtype,
                        std::optional<mx::array> dropout_key) {
   Params cast;
@@ -28,6 +47,8 @@ DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, De
         "a consistency model has no denoising-objective target; it is trained against a target "
         "network (consistency training), which the engine does not implement yet");
   }
+  // min-SNR's kind and gamma, checked here for the same reason.
+  if (options_.loss_weighting == LossWeighting::MinSnr) min_snr_weight(prec_.kind, mx::array({1.0f}), options_.min_snr_gamma);
 }
 
 mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::array>&, const TrainBatch& b,
@@ -59,7 +80,9 @@ mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::
                                  unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
   auto f = d.network_output(x_noisy, sigma, labels);
   auto target = d.network_target(x_noisy, b.x0, sigma);
-  return mx::mean(mx::square(mx::subtract(f, target)));
+  if (options_.loss_weighting == LossWeighting::None) return mx::mean(mx::square(mx::subtract(f, target)));
+  auto per_example = mx::mean(mx::square(mx::subtract(f, target)), std::vector<int>{1, 2, 3});
+  return mx::mean(mx::multiply(min_snr_weight(prec_.kind, sigma, options_.min_snr_gamma), per_example));
 }
 
 }  // namespace anneal

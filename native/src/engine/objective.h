@@ -27,8 +27,21 @@ class Objective {
                          const mx::array& key) const = 0;
 };
 
+// How each example's network-space squared error is weighted. None: plain MSE in network
+// space (the eps / v / x0 / EDM loss). MinSnr (Hang et al. 2023, as in diffusers'
+// train_text_to_image.py): a per-example weight so that the effective x0-space weight is
+// min(SNR, gamma), SNR = 1 / sigma^2 in the engine's VE sigma space.
+enum class LossWeighting { None, MinSnr };
+
+// The min-SNR weight on the network-space MSE per sigma [B]: min(SNR, gamma) / SNR for eps,
+// min(SNR, gamma) / (SNR + 1) for v, min(SNR, gamma) for x0. Throws std::invalid_argument
+// for EDM and consistency, whose loss weighting is their own.
+mx::array min_snr_weight(Parameterization kind, const mx::array& sigma, double gamma);
+
 struct DenoisingOptions {
   float cfg_dropout = 0.1f;         // class-conditional models: share of labels replaced by the null class
+  LossWeighting loss_weighting = LossWeighting::None;
+  double min_snr_gamma = 5.0;       // MinSnr only
   mx::Dtype compute_dtype = mx::float32;  // bf16 / fp16 forward with float32 master weights
   double edm_p_mean = -1.2, edm_p_std = 1.2;  // EDM's log-normal sigma distribution
 };

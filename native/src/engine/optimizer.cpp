@@ -52,4 +52,9 @@ double warmup_cosine_lr(long step, long warmup, long total, double base_lr, doub
   return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(3.14159265358979323846 * progress));
 }
 
+double warmup_constant_lr(long step, long warmup, double base_lr) {
+  if (warmup > 0 && step < warmup) return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  return base_lr;
+}
+
 }  // namespace anneal

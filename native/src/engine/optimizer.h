@@ -30,5 +30,7 @@ void ema_update(std::vector<mx::array>& ema, const std::vector<mx::array>& param
 
 // Linear warmup from 0 to base_lr over `warmup` steps, then cosine decay to min_lr at `total`.
 double warmup_cosine_lr(long step, long warmup, long total, double base_lr, double min_lr);
+// Linear warmup, then base_lr for the rest of the run (for runs extended past their plan).
+double warmup_constant_lr(long step, long warmup, double base_lr);
 
 }  // namespace anneal

@@ -73,9 +73,11 @@ double DiscreteSigmas::t_to_sigma(double t) const {
   return std::exp((1 - w) * log_sigmas_[lo] + w * log_sigmas_[hi]);
 }
 
-std::vector<double> schedule_uniform_t(const DiscreteSigmas& d, int steps) {
+std::vector<double> schedule_uniform_t(const DiscreteSigmas& d, int steps, long top) {
   check_steps(steps);
-  const double max_t = static_cast<double>(d.sigmas().size() - 1);
+  const long last = static_cast<long>(d.sigmas().size()) - 1;
+  if (top > last) throw std::invalid_argument("uniform schedule: max_t " + std::to_string(top) + " is past the table's last timestep " + std::to_string(last));
+  const double max_t = static_cast<double>(top < 0 ? last : top);
   std::vector<double> out;
   for (int i = 0; i < steps; ++i) {
     const double t = steps == 1 ? max_t : max_t * (1.0 - static_cast<double>(i) / (steps - 1));

@@ -32,8 +32,8 @@ class DiscreteSigmas {
   std::vector<double> log_sigmas_;
 };
 
-// `steps` sigmas at timesteps evenly spaced from T-1 down to 0, then 0.
-std::vector<double> schedule_uniform_t(const DiscreteSigmas& d, int steps);
+// `steps` sigmas at timesteps evenly spaced from max_t (default T-1) down to 0, then 0.
+std::vector<double> schedule_uniform_t(const DiscreteSigmas& d, int steps, long max_t = -1);
 // Karras et al. 2022, eq. 5: (smax^(1/rho) + i/(n-1) (smin^(1/rho) - smax^(1/rho)))^rho, then 0.
 std::vector<double> schedule_karras(int steps, double sigma_min, double sigma_max, double rho = 7.0);
 // Evenly spaced in log sigma, then 0.

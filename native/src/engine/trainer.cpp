@@ -97,8 +97,11 @@ StepReport Trainer::step() {
   sampler_.seek(state_.cursor);
   auto idx = sampler_.next();
   auto [x0, labels] = gather_batch(data_, idx);
-  const double lr = warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
-                                     config_.min_lr) * state_.lr_scale;
+  const double lr = (config_.lr_schedule == LrSchedule::Constant
+                         ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
+                         : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
+                                            config_.min_lr)) *
+                    state_.lr_scale;
   std::vector<mx::array> in;
   append(in, flatten(state_.params));
   append(in, flatten(state_.m));

@@ -14,11 +14,14 @@
 
 namespace anneal {
 
+enum class LrSchedule { Cosine, Constant };
+
 struct TrainerConfig {
   int batch_size = 32;
   long total_steps = 1000;  // for the cosine schedule
   double lr = 2e-4;
-  double min_lr = 0.0;
+  double min_lr = 0.0;       // cosine: the floor it decays to
+  LrSchedule lr_schedule = LrSchedule::Cosine;
   long warmup_steps = 100;
   double grad_clip = 1.0;
   double ema_decay = 0.999;

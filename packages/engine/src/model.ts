@@ -152,6 +152,7 @@ export class Model {
         guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
         eta: spec.eta ?? SAMPLING_DEFAULTS.eta,
         schedule: spec.schedule ?? SAMPLING_DEFAULTS.schedule,
+        sigmaMax: spec.sigma_max,
         sigmas: spec.sigmas,
         clipDenoised: spec.clipDenoised,
         noise: spec.noise,

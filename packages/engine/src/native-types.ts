@@ -138,6 +138,8 @@ export interface NativeSampleSpec {
   guidance?: number;
   eta?: number;
   schedule?: string;
+  /** Start the schedule here instead of the model's largest sigma (GenerateSpec's sigma_max). */
+  sigmaMax?: number;
   sigmas?: number[];
   chunk?: number;
   /** Clamp each denoised estimate to [-1, 1] (the engine's default: true). */
@@ -221,6 +223,8 @@ export interface NativeTrainerOptions {
   lr?: number;
   minLr?: number;
   warmupSteps?: number;
+  /** cosine (default): decays to minLr over totalSteps; constant: lr after the warmup. */
+  lrSchedule?: 'cosine' | 'constant';
   gradClip?: number;
   emaDecay?: number;
   weightDecay?: number;
@@ -234,6 +238,9 @@ export interface NativeTrainerOptions {
   numClasses?: number;
   dtype?: 'float32' | 'bfloat16' | 'float16';
   cfgDropout?: number;
+  /** none (default): plain network-space MSE; min-snr: x0-space weight min(SNR, minSnrGamma). */
+  lossWeighting?: 'none' | 'min-snr';
+  minSnrGamma?: number;
 }
 
 /**
@@ -359,6 +366,11 @@ export interface NativeClasses {
       sigma: Float32Array,
       shape: [number, number, number, number],
     ): Float32Array;
+    /**
+     * The per-example weight on the network-space MSE under min-SNR loss weighting (x0-space
+     * weight min(1/sigma^2, gamma)); throws ANNEAL_INVALID_ARGUMENT for edm and consistency.
+     */
+    minSnrWeight(config: unknown, sigma: Float32Array, gamma: number): Float32Array;
     /** D(x; sigma) around a network that returns networkOutput, and what that network was given. */
     denoise(
       config: unknown,
@@ -402,6 +414,8 @@ export interface NativeClasses {
       config?: { parameterization: string; schedule?: Record<string, unknown> };
       /** With `config`: the schedule kind (default | uniform | karras | exponential). */
       schedule?: string;
+      /** As the sample spec's sigmaMax: the schedule starts here. */
+      startSigma?: number;
     }): { samples: Float32Array; exact: Float32Array; nfe: number; sigmaMax: number };
   };
 }

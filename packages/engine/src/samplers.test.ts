@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadNative } from './index.ts';
+import { loadNative, Model, presetUNet } from './index.ts';
 
 // Gaussian data N(mean, U diag(lambda) U^T) has an exact denoiser, and the probability-flow
 // ODE has an exact solution for each initial noise, so every sampler can be checked against
@@ -190,5 +190,88 @@ describe('sigma schedules', () => {
     expect(() => sigmas({ steps: 1, schedule: 'explicit', sigmas: [] })).toThrow(
       /at least one sigma/,
     );
+  });
+});
+
+// A start sigma below the table's top (issue 11, item 3: `--sigma-max`): the schedule runs
+// from S, and the exact ODE answer from S is what the samplers must still reach.
+describe('a start sigma (sigma_max)', () => {
+  const linear = { kind: 'linear', timesteps: 1000, beta_start: 1e-4, beta_end: 0.02 };
+  const config = { parameterization: 'v', schedule: linear };
+  const wrappedSigmaMin = Math.sqrt(1e-4 / (1 - 1e-4));
+  const from = (sampler: string, steps: number, schedule: string, startSigma: number) =>
+    run(sampler, steps, 2000, 3, 0, { config, schedule, startSigma } as Partial<GaussianOptions>);
+
+  it('karras and exponential start at S and reach the exact endpoint from S', () => {
+    for (const schedule of ['karras', 'exponential']) {
+      const r = from('heun', 100, schedule, 10);
+      // Karras is (S^(1/rho))^rho in double: S to a few ulps.
+      expect(Math.abs(r.sigmaMax - 10) / 10, schedule).toBeLessThan(1e-12);
+      expect(rmsToExact(r), schedule).toBeLessThan(0.005);
+    }
+    // The same Karras schedule given directly (10 down to the table's smallest sigma), same
+    // noise: the wrapper's float32 round-off of x at sigma 10 is ~1e-6, far below 1e-3.
+    const r = from('heun', 100, 'karras', 10);
+    const direct = run('heun', 100, 2000, 3, 0, { sigmaMax: 10, sigmaMin: wrappedSigmaMin });
+    let d = 0;
+    for (let i = 0; i < r.samples.length; i++)
+      d = Math.max(d, Math.abs((r.samples[i] ?? 0) - (direct.samples[i] ?? 0)));
+    expect(d).toBeLessThan(1e-3);
+  });
+
+  it('uniform-in-t starts at the largest timestep whose sigma is <= S', () => {
+    // The table in double: sigma_t = sqrt((1 - abar_t) / abar_t).
+    const table: number[] = [];
+    let prod = 1;
+    for (let t = 0; t < 1000; t++) {
+      prod *= 1 - (1e-4 + ((0.02 - 1e-4) * t) / 999);
+      table.push(Math.sqrt((1 - prod) / prod));
+    }
+    for (const s of [10, 1, 0.5]) {
+      const expected = Math.max(...table.filter((x) => x <= s));
+      const r = from('ddim', 100, 'uniform', s);
+      // The engine builds the same table in double (another summation order: relative 1e-12).
+      expect(Math.abs(r.sigmaMax - expected) / expected, `S = ${s}`).toBeLessThan(1e-9);
+      expect(r.sigmaMax).toBeLessThanOrEqual(s);
+      expect(rmsToExact(r), `S = ${s}`).toBeLessThan(0.05);
+    }
+  });
+
+  it('refuses a start outside the model sigma range, naming sigma_max', () => {
+    for (const s of [200, 0.005])
+      expect(() => from('euler', 4, 'karras', s)).toThrow(
+        /sigma_max .* outside this model's sigma range/,
+      );
+  });
+
+  it('Model.sample starts at sigma_max: the same images as the explicit schedule from S', async () => {
+    const unet = {
+      ...presetUNet('tiny', { resolution: 8, channels: 1 }),
+      block_out_channels: [16, 32],
+    };
+    const model = Model.create({ unet, parameterization: 'v' }, 2);
+    // The uniform schedule's last sigma is the table's smallest (t = 0).
+    const { sigmas } = loadNative().sampling;
+    const smallest = sigmas({ steps: 2, schedule: 'uniform' }, config).at(-2) ?? 0;
+    const explicit = sigmas({ steps: 4, schedule: 'karras', sigmaMin: smallest, sigmaMax: 20 });
+    const spec = { sampler: 'euler', steps: 4, n: 2, seed: 0, returnValues: true } as const;
+    const a = await model.sample({ ...spec, schedule: 'karras', sigma_max: 20 });
+    const b = await model.sample({ ...spec, sigmas: explicit });
+    const full = await model.sample({ ...spec, schedule: 'karras' });
+    // Same noise and sigmas up to double round-off, so float32 values agree to ~1e-6; the
+    // full-range start (157) differs from S = 20 by far more.
+    let same = 0;
+    let apart = 0;
+    for (let i = 0; i < (a.values?.length ?? 0); i++) {
+      same = Math.max(same, Math.abs((a.values?.[i] ?? 0) - (b.values?.[i] ?? 0)));
+      apart = Math.max(apart, Math.abs((a.values?.[i] ?? 0) - (full.values?.[i] ?? 0)));
+    }
+    expect(a.values?.length).toBe(2 * 8 * 8);
+    expect(same).toBeLessThan(1e-4);
+    expect(apart).toBeGreaterThan(1e-2);
+    await expect(model.sample({ ...spec, sigmas: explicit, sigma_max: 20 })).rejects.toThrow(
+      /explicit schedule lists its own/,
+    );
+    model.dispose();
   });
 });

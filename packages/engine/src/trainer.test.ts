@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors, materialize } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadNative, Model, presetUNet, Trainer } from './index.ts';
+import { loadNative, Model, presetUNet, Trainer, type TrainerOptions } from './index.ts';
 
 let shards: string[] = [];
 const home = mkdtempSync(join(tmpdir(), 'anneal-trainer-'));
@@ -25,7 +25,14 @@ const config = () => ({
 });
 
 function trainer(
-  opts: { compile?: boolean; lr?: number; seed?: number; totalSteps?: number; batch?: number } = {},
+  opts: {
+    compile?: boolean;
+    lr?: number;
+    seed?: number;
+    totalSteps?: number;
+    batch?: number;
+    recipe?: Pick<TrainerOptions, 'lrSchedule' | 'minLr' | 'lossWeighting' | 'minSnrGamma'>;
+  } = {},
 ) {
   const model = Model.create(config(), 7);
   return Trainer.create({
@@ -38,6 +45,7 @@ function trainer(
     warmup: 2,
     seed: opts.seed ?? 1,
     compile: opts.compile,
+    ...opts.recipe,
   });
 }
 
@@ -116,6 +124,29 @@ describe('trainer', () => {
     expect(Array.from(weights(second).output)).toEqual(Array.from(weights(straight).output));
     const otherSeed = trainer({ seed: 2 });
     expect(() => otherSeed.resume(dir)).toThrow(/resume with the same --seed/);
+  });
+
+  it('resumes exactly with a constant LR schedule and min-SNR weighting (issue 11)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-resume-recipe-'));
+    const recipe = { lrSchedule: 'constant', lossWeighting: 'min-snr', minSnrGamma: 2 } as const;
+    const lrs: number[] = [];
+    const straight = trainer({ recipe });
+    const full: number[] = [];
+    for await (const r of straight.run(6)) {
+      full.push(r.loss);
+      lrs.push(r.lr);
+    }
+    // Two warmup steps, then the peak throughout (cosine over 20 steps would have decayed).
+    expect(lrs).toEqual([5e-4, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3]);
+    const first = trainer({ recipe });
+    await runSteps(first, 3);
+    first.saveCheckpoint(dir, first.model.config);
+    const second = trainer({ recipe });
+    second.resume(dir);
+    const rest = await runSteps(second, 3);
+    expect(rest).toEqual(full.slice(3));
+    expect(Array.from(weights(second).output)).toEqual(Array.from(weights(straight).output));
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('shuffles once per epoch and resumes exactly across an epoch boundary', async () => {

@@ -22,6 +22,9 @@ export interface TrainerOptions {
   totalSteps: number;
   lr?: number;
   warmup?: number;
+  lrSchedule?: 'cosine' | 'constant';
+  /** The cosine schedule's floor. */
+  minLr?: number;
   emaDecay?: number;
   gradClip?: number;
   seed?: number;
@@ -30,6 +33,8 @@ export interface TrainerOptions {
   snapshotEvery?: number;
   maxRollbacks?: number;
   cfgDropout?: number;
+  lossWeighting?: 'none' | 'min-snr';
+  minSnrGamma?: number;
   /** Enforced before start (estimate) and after every step (peak). */
   budget?: MemoryBudget;
 }
@@ -93,13 +98,17 @@ export class Trainer {
         totalSteps: options.totalSteps,
         lr: options.lr ?? defaultLearningRate(options.model.config.preset),
         warmupSteps: options.warmup ?? defaultWarmup(options.totalSteps),
+        lrSchedule: options.lrSchedule ?? TRAINING_DEFAULTS.lrSchedule,
+        minLr: options.minLr ?? TRAINING_DEFAULTS.minLr,
         emaDecay: options.emaDecay ?? TRAINING_DEFAULTS.emaDecay,
         gradClip: options.gradClip ?? TRAINING_DEFAULTS.gradClip,
         seed: options.seed ?? TRAINING_DEFAULTS.seed,
         compile: options.compile ?? true,
         snapshotEvery: options.snapshotEvery ?? 50,
         maxRollbacks: options.maxRollbacks ?? 3,
-        cfgDropout: options.cfgDropout ?? 0.1,
+        cfgDropout: options.cfgDropout ?? TRAINING_DEFAULTS.cfgDropout,
+        lossWeighting: options.lossWeighting ?? TRAINING_DEFAULTS.lossWeighting,
+        minSnrGamma: options.minSnrGamma ?? TRAINING_DEFAULTS.minSnrGamma,
         budgetBytes: options.budget?.bytes ?? 0,
         budgetSource: options.budget?.source ?? '',
         shards: options.shards,

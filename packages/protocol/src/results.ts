@@ -8,6 +8,8 @@ import { z } from 'zod';
 export const evaluationSummarySchema = z.object({
   sampler: z.string(),
   steps: z.number().int(),
+  /** The start sigma, when the sampler did not start at the model's largest. */
+  sigma_max: z.number().optional(),
   seed: z.number().int(),
   wall_s: z.number(),
   n: z.number().int(),

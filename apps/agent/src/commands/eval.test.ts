@@ -107,6 +107,32 @@ describe('anneal eval', () => {
     });
   });
 
+  it('--sigma-max starts the sampler lower: reported, and apart from the full-range reference', () => {
+    const r = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '3',
+      '--sigma-max',
+      '5',
+      '--reference-sampler',
+      'euler',
+      '--reference-steps',
+      '3',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    // Identical noise and sampler: only the start sigma (5, not 157) separates the two sets.
+    expect(r.json).toMatchObject({ sigma_max: 5 });
+    const paired = (r.json as { paired: Record<string, number> }).paired;
+    expect(paired.ssim).toBeLessThan(1);
+    const out = anneal(['eval', ...quick, '--sigma-max', '1000']);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(/--sigma-max: sigma_max 1000 is outside this model's sigma range/);
+  });
+
   it('prints a table with the floor beside each metric', () => {
     const r = anneal(['eval', ...quick, '--sampler', 'euler', '--steps', '2']);
     expect(r.status, r.stderr).toBe(0);

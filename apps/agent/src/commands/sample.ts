@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import { Model, SAMPLING_DEFAULTS, samplerNames, samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
@@ -23,6 +23,9 @@ Options:
   --guidance W       classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance}: no guidance; costs 2 NFE/step)
   --eta X            DDIM's eta (default ${SAMPLING_DEFAULTS.eta})
   --schedule S       default | uniform | karras | exponential
+  --sigma-max S      start the schedule at sigma S instead of the model's largest (karras and
+                     exponential: from S down to the smallest; uniform: the largest timestep
+                     whose sigma is <= S)
   --columns N        grid columns (default sqrt(n))
   --json             machine output; the last stdout line is JSON with nfe
   --events           with --json: a failure prints a JSON error line (for the agent)
@@ -41,6 +44,7 @@ const flagsSchema = z.object({
   schedule: z
     .enum(['default', 'uniform', 'karras', 'exponential'])
     .default(SAMPLING_DEFAULTS.schedule),
+  'sigma-max': z.coerce.number().positive().optional(),
   columns: z.coerce.number().int().min(1).optional(),
   json: z.boolean().default(false),
   events: z.boolean().default(false),
@@ -64,6 +68,7 @@ export const sample: Command = {
         guidance: { type: 'string' },
         eta: { type: 'string' },
         schedule: { type: 'string' },
+        'sigma-max': { type: 'string' },
         columns: { type: 'string' },
         json: { type: 'boolean' },
         events: { type: 'boolean' },
@@ -75,10 +80,15 @@ export const sample: Command = {
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
-      result = await model.sample(flags, (step, total) => {
+      result = await model.sample({ ...flags, sigma_max: flags['sigma-max'] }, (step, total) => {
         const pct = Math.round((step / total) * 100);
         bar.update(pct / 100, `${step}/${total} steps`);
       });
+    } catch (err) {
+      // The engine checks the start sigma against the model's range when it builds the schedule.
+      if (flags['sigma-max'] !== undefined && /^sigma_max /.test((err as Error).message))
+        throw new UsageError(`--sigma-max: ${(err as Error).message}`);
+      throw err;
     } finally {
       bar.done();
       model.dispose();

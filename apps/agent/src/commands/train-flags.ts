@@ -27,6 +27,11 @@ export const trainJobOptions = {
   batch: { type: 'string' },
   lr: { type: 'string' },
   warmup: { type: 'string' },
+  'lr-schedule': { type: 'string' },
+  'min-lr': { type: 'string' },
+  'loss-weighting': { type: 'string' },
+  'min-snr-gamma': { type: 'string' },
+  'cfg-dropout': { type: 'string' },
   'ema-decay': { type: 'string' },
   'grad-clip': { type: 'string' },
   seed: { type: 'string' },
@@ -56,6 +61,15 @@ export const trainJobFlagsSchema = z.object({
   batch: z.coerce.number().int().min(1).max(4096).optional(),
   lr: z.coerce.number().positive().max(1).optional(),
   warmup: z.coerce.number().int().min(0).optional(),
+  'lr-schedule': spec.lr_schedule.unwrap().default(spec.lr_schedule.def.defaultValue),
+  'min-lr': z.coerce.number().min(0).max(1).default(spec.min_lr.def.defaultValue),
+  'loss-weighting': spec.loss_weighting.unwrap().default(spec.loss_weighting.def.defaultValue),
+  'min-snr-gamma': z.coerce
+    .number()
+    .positive()
+    .max(1e6)
+    .default(spec.min_snr_gamma.def.defaultValue),
+  'cfg-dropout': z.coerce.number().min(0).max(1).default(spec.cfg_dropout.def.defaultValue),
   'ema-decay': z.coerce.number().min(0).max(1).default(spec.ema_decay.def.defaultValue),
   'grad-clip': z.coerce.number().min(0).default(spec.grad_clip.def.defaultValue),
   seed: z.coerce.number().int().min(0).default(spec.seed.def.defaultValue),
@@ -86,8 +100,17 @@ Model:
 Training:
   --batch N            default: the largest power of two up to 32 that fits the memory budget
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
-                       for base; linear warmup then cosine decay)
+                       for medium and base; linear warmup, then --lr-schedule)
   --warmup N           warmup steps (default min(100, steps/10))
+  --lr-schedule S      cosine | constant: after the warmup, cosine decay to --min-lr at the last
+                       step, or the peak lr throughout (default ${TRAINING_DEFAULTS.lrSchedule})
+  --min-lr X           the floor the cosine schedule decays to (default ${TRAINING_DEFAULTS.minLr})
+  --loss-weighting W   none | min-snr: min-snr weighs each example so its x0-space weight is
+                       min(SNR, gamma), SNR = 1/sigma^2 (Hang et al. 2023; eps, v and x0 models)
+                       (default ${TRAINING_DEFAULTS.lossWeighting})
+  --min-snr-gamma G    min-snr's gamma (default ${TRAINING_DEFAULTS.minSnrGamma})
+  --cfg-dropout P      share of labels replaced by the null class, which classifier-free
+                       guidance needs (default ${TRAINING_DEFAULTS.cfgDropout})
   --ema-decay X        EMA decay of the saved weights (default ${TRAINING_DEFAULTS.emaDecay})
   --grad-clip X        gradient norm clip, 0 for none (default ${TRAINING_DEFAULTS.gradClip})
   --seed N             seed for weights, noise and data order (default ${TRAINING_DEFAULTS.seed})
@@ -128,6 +151,11 @@ export function trainSpecFields(flags: TrainJobFlags) {
     batch: flags.batch,
     lr: flags.lr,
     warmup: flags.warmup,
+    lr_schedule: flags['lr-schedule'],
+    min_lr: flags['min-lr'],
+    loss_weighting: flags['loss-weighting'],
+    min_snr_gamma: flags['min-snr-gamma'],
+    cfg_dropout: flags['cfg-dropout'],
     ema_decay: flags['ema-decay'],
     grad_clip: flags['grad-clip'],
     seed: flags.seed,

@@ -200,6 +200,11 @@ export const train: Command = {
       batch,
       lr: flags.lr ?? defaultLearningRate(config.preset),
       warmup: flags.warmup ?? null,
+      lr_schedule: flags['lr-schedule'],
+      min_lr: flags['min-lr'],
+      loss_weighting: flags['loss-weighting'],
+      min_snr_gamma: flags['min-snr-gamma'],
+      cfg_dropout: flags['cfg-dropout'],
       ema_decay: flags['ema-decay'],
       grad_clip: flags['grad-clip'],
       seed: flags.seed,
@@ -207,6 +212,11 @@ export const train: Command = {
       checkpoint_every: flags['checkpoint-every'],
       log_every: flags['log-every'],
     };
+    if (training.lr_schedule === 'cosine' && training.min_lr > training.lr)
+      throw new AppError(
+        'BAD_REQUEST',
+        `--min-lr: ${training.min_lr} is above the peak learning rate ${training.lr}; the cosine schedule decays from lr to min-lr`,
+      );
     const trainer = Trainer.create({
       model,
       shards: data.train,
@@ -215,6 +225,11 @@ export const train: Command = {
       totalSteps: flags.steps,
       lr: training.lr,
       warmup: flags.warmup,
+      lrSchedule: training.lr_schedule,
+      minLr: training.min_lr,
+      lossWeighting: training.loss_weighting,
+      minSnrGamma: training.min_snr_gamma,
+      cfgDropout: training.cfg_dropout,
       emaDecay: training.ema_decay,
       gradClip: training.grad_clip,
       seed: flags.seed,

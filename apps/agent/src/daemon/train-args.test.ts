@@ -24,6 +24,11 @@ const spec: TrainSpecInput = {
   batch: 4,
   lr: 5e-3,
   warmup: 1,
+  lr_schedule: 'constant',
+  min_lr: 1e-4,
+  loss_weighting: 'min-snr',
+  min_snr_gamma: 3,
+  cfg_dropout: 0.25,
   ema_decay: 0.9,
   grad_clip: 0.5,
   seed: 5,
@@ -70,5 +75,7 @@ describe('a train job spec reaches the trainer whole', () => {
     expect(lrs).toHaveLength(3);
     expect(Math.max(...lrs)).toBeGreaterThan(1e-3);
     expect(Math.max(...lrs)).toBeLessThanOrEqual(5e-3 * (1 + 1e-6));
+    // A constant schedule keeps the peak after the one warmup step; cosine would decay it.
+    expect(lrs[2]).toBeCloseTo(5e-3, 9);
   });
 });

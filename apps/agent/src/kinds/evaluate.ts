@@ -17,11 +17,12 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
   submit: {
     usage: `same meaning as \`anneal eval\`; the result is kept on the model version
 --run RUN_ID | --model-version ID
-[--n N] [--sampler S] [--steps N] [--seed N] [--guidance W]
+[--n N] [--sampler S] [--steps N] [--seed N] [--guidance W] [--sigma-max S]
 [--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]`,
     options: {
       ...modelSourceOptions,
       ...samplingOptions,
+      'sigma-max': { type: 'string' },
       'reference-sampler': { type: 'string' },
       'reference-steps': { type: 'string' },
       'extractor-steps': { type: 'string' },
@@ -30,6 +31,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     flags: z.object({
       ...modelSourceFlags,
       ...samplingFlags,
+      'sigma-max': num,
       'reference-sampler': sampler,
       'reference-steps': num,
       'extractor-steps': num,
@@ -42,6 +44,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       sampler: f.sampler,
       seed: f.seed,
       guidance: f.guidance,
+      sigma_max: f['sigma-max'],
       reference_sampler: f['reference-sampler'],
       reference_steps: f['reference-steps'],
       extractor_steps: f['extractor-steps'],
@@ -55,6 +58,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     const args = ['eval', '--model', model, '--json', '--events'];
     args.push('--sampler', s.sampler, '--steps', String(s.steps), '--n', String(s.n));
     args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
+    if (s.sigma_max !== undefined) args.push('--sigma-max', String(s.sigma_max));
     if (s.reference_sampler) args.push('--reference-sampler', s.reference_sampler);
     if (s.reference_steps !== undefined) args.push('--reference-steps', String(s.reference_steps));
     if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));

@@ -18,13 +18,14 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
 --run RUN_ID           the trained run whose last checkpoint is sampled, or
 --model-version ID     the registered model version whose checkpoint is sampled
 [--n N] [--steps N] [--sampler S] [--seed N] [--class K] [--guidance W] [--eta X]
-[--schedule default|uniform|karras|exponential]`,
+[--schedule default|uniform|karras|exponential] [--sigma-max S]`,
     options: {
       ...modelSourceOptions,
       ...samplingOptions,
       class: { type: 'string' },
       eta: { type: 'string' },
       schedule: { type: 'string' },
+      'sigma-max': { type: 'string' },
     },
     flags: z.object({
       ...modelSourceFlags,
@@ -32,6 +33,7 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
       class: num,
       eta: num,
       schedule: z.string().optional(),
+      'sigma-max': num,
     }),
     spec: (f) => ({
       model: modelSourceOfFlags(f),
@@ -43,6 +45,7 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
       guidance: f.guidance,
       eta: f.eta,
       schedule: f.schedule,
+      sigma_max: f['sigma-max'],
     }),
     flagOf: { model: 'run or --model-version' },
   },
@@ -55,6 +58,7 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
     args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
     args.push('--eta', String(s.eta), '--schedule', s.schedule);
     if (s.class !== undefined) args.push('--class', String(s.class));
+    if (s.sigma_max !== undefined) args.push('--sigma-max', String(s.sigma_max));
     return args;
   },
   outputs: (_, work) => [

@@ -17,6 +17,8 @@ import { pickIndices, readSplit, shapeOf } from './images.ts';
 export interface SamplingSpec {
   sampler: SamplerName;
   steps: number;
+  /** Start the schedule at this sigma instead of the model's largest. */
+  sigmaMax?: number;
 }
 
 export interface EvalOptions {
@@ -139,7 +141,14 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
 
   const sample = (s: SamplingSpec, phase: string) =>
     o.model.sample(
-      { sampler: s.sampler, steps: s.steps, n, seed: o.seed, guidance: o.guidance },
+      {
+        sampler: s.sampler,
+        steps: s.steps,
+        sigma_max: s.sigmaMax,
+        n,
+        seed: o.seed,
+        guidance: o.guidance,
+      },
       (step, total) => o.onProgress?.(phase, step, total),
     );
   const generated = await sample(o.sampling, 'sample');

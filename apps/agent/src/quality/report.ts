@@ -5,6 +5,8 @@ import type { EvalReport } from './evaluate.ts';
 interface Head {
   sampler: string;
   steps: number;
+  /** The start sigma when not the model's largest. */
+  sigma_max?: number;
   seed: number;
   wall_s: number;
 }

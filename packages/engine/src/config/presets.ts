@@ -1,6 +1,6 @@
 import type { UNetConfig } from './model.ts';
 
-export const presetNames = ['tiny', 'small', 'base'] as const;
+export const presetNames = ['tiny', 'small', 'medium', 'base'] as const;
 export type PresetName = (typeof presetNames)[number];
 
 interface PresetShape {
@@ -36,6 +36,17 @@ const presets: Record<PresetName, PresetShape> = {
     norm_num_groups: 8,
     attention_head_dim: 16,
     lr: 1e-3,
+  },
+  // Between small and base (issue 11): a reference teacher whose float32 model.safetensors
+  // stays under the committed-model limit of 20 MB at 32x32 (4.06M parameters, 16.3 MB; the
+  // trainer state, four copies, is 65 MB). docs/presets.md.
+  medium: {
+    block_out_channels: [64, 96, 96],
+    layers_per_block: 2,
+    attentionBelow: 0.25,
+    norm_num_groups: 32,
+    attention_head_dim: 32,
+    lr: 2e-4,
   },
   base: {
     block_out_channels: [64, 128, 128, 256],

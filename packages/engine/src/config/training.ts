@@ -48,7 +48,18 @@ export const TRAINING_DEFAULTS = {
   parameterization: 'v',
   checkpointEvery: 500,
   logEvery: 10,
+  /** Share of class labels replaced by the null class, for classifier-free guidance. */
+  cfgDropout: 0.1,
+  /** none: plain network-space MSE, the loss of every model trained before issue 11. */
+  lossWeighting: 'none',
+  /** min-SNR's gamma, as in Hang et al. 2023 and diffusers' training script. */
+  minSnrGamma: 5,
+  lrSchedule: 'cosine',
+  minLr: 0,
 } as const;
+
+export const lossWeightingNames = ['none', 'min-snr'] as const;
+export const lrScheduleNames = ['cosine', 'constant'] as const;
 
 /** Linear warmup steps when none are given: min(100, steps / 10). */
 export function defaultWarmup(totalSteps: number): number {
@@ -66,12 +77,21 @@ export const trainingConfigSchema = z.object({
   /** Peak learning rate; when absent, the preset's (`presetLearningRate`), as `anneal train` does. */
   lr: z.number().positive().max(1).optional(),
   warmup: z.number().int().min(0).max(10_000_000).optional(),
+  /** cosine: linear warmup, then cosine decay to min_lr at `steps`; constant: lr after warmup. */
+  lr_schedule: z.enum(lrScheduleNames).default(TRAINING_DEFAULTS.lrSchedule),
+  /** The floor the cosine schedule decays to (ignored by constant). */
+  min_lr: z.number().min(0).max(1).default(TRAINING_DEFAULTS.minLr),
   ema_decay: z.number().min(0).max(1).default(TRAINING_DEFAULTS.emaDecay),
   grad_clip: z.number().min(0).default(TRAINING_DEFAULTS.gradClip),
   seed: z.number().int().min(0).default(TRAINING_DEFAULTS.seed),
   dtype: dtypeSchema.optional(),
   conditional: z.boolean().default(true),
   parameterization: z.enum(['eps', 'v', 'x0', 'edm']).default(TRAINING_DEFAULTS.parameterization),
+  /** min-snr: x0-space weight min(SNR, min_snr_gamma) per example (eps, v, x0 only). */
+  loss_weighting: z.enum(lossWeightingNames).default(TRAINING_DEFAULTS.lossWeighting),
+  min_snr_gamma: z.number().positive().max(1e6).default(TRAINING_DEFAULTS.minSnrGamma),
+  /** Share of labels dropped to the null class (class-conditional models). */
+  cfg_dropout: z.number().min(0).max(1).default(TRAINING_DEFAULTS.cfgDropout),
   checkpoint_every: z.number().int().min(1).default(TRAINING_DEFAULTS.checkpointEvery),
   log_every: z.number().int().min(1).default(TRAINING_DEFAULTS.logEvery),
 });
@@ -88,6 +108,12 @@ export const samplingConfigSchema = z.object({
   schedule: z
     .enum(['default', 'uniform', 'karras', 'exponential'])
     .default(SAMPLING_DEFAULTS.schedule),
+  /**
+   * Start the schedule at this sigma instead of the model's largest: karras and exponential
+   * run from it down to the smallest; uniform-in-t starts at the largest timestep whose sigma
+   * is <= it. Absent: the model's largest. Must lie in the model's sigma range.
+   */
+  sigma_max: z.number().positive().max(1e6).optional(),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
 

@@ -23,6 +23,8 @@ export const evaluateSpecSchema = z
     n: z.number().int().min(10).max(10000).default(1000),
     seed: z.number().int().min(0).max(0x7fffffff).default(0),
     guidance: z.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+    /** As `anneal eval --sigma-max`: the sampler's schedule starts at this sigma. */
+    sigma_max: z.number().positive().max(1e6).optional(),
     reference_sampler: samplerSchema.optional(),
     reference_steps: z.number().int().min(1).max(1000).optional(),
     /** Overrides of the dataset's default extractor (a different one is a different cache key). */
