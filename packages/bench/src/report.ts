@@ -333,6 +333,7 @@ export function toTargetSvg(r: ToTargetResult): string {
   };
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    '<title>FD against NFE per sampler; the dashed line is the target</title>',
     `<rect width="${W}" height="${H}" fill="white"/>`,
   ];
   for (const v of ticks(x0, x1))
