@@ -72,7 +72,8 @@ test('runs logged through REST show their curves and artifacts, and compare', as
   expect(points).toHaveLength(40);
   const image = page.getByRole('img', { name: 'samples/grid.png' });
   await expect(image).toBeVisible();
-  expect(await image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(32);
+  // Visible is not decoded: naturalWidth is 0 until the bytes arrive, so wait for them.
+  await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(32);
   await expect(page.getByText('epoch 2: loss 0.22')).toBeVisible();
 
   // Live: a new point reaches the open page without a reload.
