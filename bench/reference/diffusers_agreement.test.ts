@@ -1,31 +1,16 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSafetensors, encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
+import { decodeSafetensors, encodeSafetensors } from '@anneal/datasets/shards';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MODEL_FILE, Model, presetUNet } from '../../packages/engine/src/index.ts';
+import { f32, uniformValues as random } from '../../packages/engine/src/testing/tensors.ts';
 import { hasVenv, missingVenvMessage, runReference, venvRequired } from './venv.ts';
 
 // An engine checkpoint loaded into diffusers' UNet2DModel (convert_to_diffusers.py) computes
 // what the engine computes, and diffusers' schedulers on it, given the engine's noise and
 // sigmas, land where the engine's samplers land (diffusers_agreement.py). Tiny random models,
 // 3 steps: the full comparison on trained models is in bench/RESULTS.md.
-
-function f32(data: Float32Array, shape: number[]): Tensor {
-  return {
-    dtype: 'F32',
-    shape,
-    data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-  };
-}
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 const dirs: string[] = [];
 afterAll(() => {

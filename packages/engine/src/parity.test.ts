@@ -6,6 +6,7 @@ import { repoRoot } from '@anneal/core/home';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
 import { describe, expect, it } from 'vitest';
 import { MODEL_FILE, Model, type ModelConfigInput, presetUNet } from './index.ts';
+import { f32, uniformValues as random } from './testing/tensors.ts';
 
 // The engine's U-Net against the one MLX Python implementation in bench/reference (also used
 // by the benchmarks and checked against diffusers there). It runs on the project-local MLX
@@ -16,22 +17,6 @@ const env = { ...process.env, PYTHONPATH: [sdk, reference].join(':') };
 const probe = spawnSync('python3', ['-c', 'import mlx.core'], { env, encoding: 'utf8' });
 const available = probe.status === 0;
 const required = process.env.CI === 'true';
-
-function f32(data: Float32Array, shape: number[]): Tensor {
-  return {
-    dtype: 'F32',
-    shape,
-    data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
-  };
-}
-
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 const cases: Array<{ name: string; config: ModelConfigInput; batch: number }> = [
   {
