@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '@anneal/datasets/shards';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MODEL_FILE, Model, presetUNet } from '../../packages/engine/src/index.ts';
-import { f32, uniformValues as random } from '../../packages/engine/src/testing/tensors.ts';
+import { Model, presetUNet } from '../../packages/engine/src/index.ts';
+import {
+  f32,
+  perturbCheckpoint,
+  uniformValues as random,
+} from '../../packages/engine/src/testing/tensors.ts';
 import { hasVenv, missingVenvMessage, runReference, venvRequired } from './venv.ts';
 
 // An engine checkpoint loaded into diffusers' UNet2DModel (convert_to_diffusers.py) computes
@@ -34,20 +38,7 @@ function tinyCheckpoint(parameterization: 'eps' | 'v', seed: number): string {
   );
   model.save(dir);
   model.dispose();
-  const st = decodeSafetensors(readFileSync(join(dir, MODEL_FILE)));
-  let s = seed * 100;
-  const perturbed = [...st.tensors].map(([name, t]) => {
-    const values = new Float32Array(new Uint8Array(t.data).buffer);
-    const noise = random(values.length, s++);
-    return [
-      name,
-      f32(
-        values.map((v, i) => v + 0.1 * (noise[i] ?? 0)),
-        t.shape,
-      ),
-    ] as const;
-  });
-  writeFileSync(join(dir, MODEL_FILE), encodeSafetensors(perturbed));
+  perturbCheckpoint(dir, seed * 100);
   return dir;
 }
 

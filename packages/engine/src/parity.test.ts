@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
 import { describe, expect, it } from 'vitest';
-import { MODEL_FILE, Model, type ModelConfigInput, presetUNet } from './index.ts';
-import { f32, uniformValues as random } from './testing/tensors.ts';
+import { Model, type ModelConfigInput, presetUNet } from './index.ts';
+import { f32, perturbCheckpoint, uniformValues as random } from './testing/tensors.ts';
 
 // The engine's U-Net against the one MLX Python implementation in bench/reference (also used
 // by the benchmarks and checked against diffusers there). It runs on the project-local MLX
@@ -67,20 +67,7 @@ describe.skipIf(!available && !required)('parity with the MLX Python reference U
       model.save(dir);
       // Move every weight off its initial value (norm affines start at exactly 1 and 0), so the
       // comparison exercises each parameter, then reload it through the checkpoint path.
-      const st = decodeSafetensors(readFileSync(join(dir, MODEL_FILE)));
-      let seed = 1;
-      const perturbed = [...st.tensors].map(([name, t]) => {
-        const values = new Float32Array(new Uint8Array(t.data).buffer);
-        const noise = random(values.length, seed++);
-        return [
-          name,
-          f32(
-            values.map((v, i) => v + 0.1 * (noise[i] ?? 0)),
-            t.shape,
-          ),
-        ] as const;
-      });
-      writeFileSync(join(dir, MODEL_FILE), encodeSafetensors(perturbed));
+      const perturbed = perturbCheckpoint(dir, 1);
       model.dispose();
       const loaded = Model.load(dir);
       const u = loaded.config.unet;
