@@ -140,6 +140,45 @@ describe('anneal eval', () => {
     expect(r.stdout).toMatch(/^\s+FD\s+\d/m);
     expect(r.stdout).toMatch(/N = 40/);
     expect(r.stdout).toMatch(/held-out accuracy/);
+    expect(r.stdout).not.toMatch(/nearest training image/);
+  });
+
+  it('--memorization reports nearest-neighbour distances of samples and held-out images', () => {
+    const r = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '2',
+      '--memorization',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const m = (r.json as { memorization: Record<string, unknown> }).memorization;
+    type Summary = { min: number; p5: number; median: number };
+    const samples = m.samples as Summary;
+    const heldout = m.heldout as Summary;
+    expect(m.train as number).toBeGreaterThan(40);
+    for (const s of [samples, heldout]) {
+      expect(s.min).toBeGreaterThanOrEqual(0);
+      expect(s.min).toBeLessThanOrEqual(s.p5);
+      expect(s.p5).toBeLessThanOrEqual(s.median);
+    }
+    // Four training steps make noise, not copies: far from every training image.
+    expect(m.memorized).toBe(false);
+    expect(samples.median).toBeGreaterThan(heldout.median);
+    const table = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '2',
+      '--memorization',
+    ]);
+    expect(table.stdout).toMatch(/nearest training image/);
+    expect(table.stdout).toMatch(/no sign of memorization/);
   });
 
   it('anneal bench --only to-target reads FD on the same ruler as anneal eval', () => {

@@ -34,6 +34,8 @@ Options:
                          (as \`anneal sample --sigma-max\`; the reference sampler keeps the full range)
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
   --reference-steps N    steps for the reference (default 100 when --reference-sampler is set)
+  --memorization         also check for copies of training images: nearest-neighbour distances
+                         from the samples and from held-out images to the training split
   --extractor-steps N    train the extractor for N steps instead of its default
   --extractor-width N    extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --json                 machine output; the last stdout line is one JSON object
@@ -52,6 +54,7 @@ const flagsSchema = z
     'sigma-max': z.coerce.number().positive().optional(),
     'reference-sampler': samplerSchema.optional(),
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
+    memorization: z.boolean().default(false),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
     json: z.boolean().default(false),
@@ -72,6 +75,7 @@ const options = {
   'sigma-max': { type: 'string' },
   'reference-sampler': { type: 'string' },
   'reference-steps': { type: 'string' },
+  memorization: { type: 'boolean' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
   json: { type: 'boolean' },
@@ -85,6 +89,7 @@ const phaseLabels: Record<string, string> = {
   extractor: 'train extractor',
   sample: 'sample',
   reference: 'reference',
+  memorization: 'nearest neighbours',
 };
 
 export const evaluate: Command = {
@@ -113,6 +118,7 @@ export const evaluate: Command = {
             : undefined,
           seed: flags.seed,
           guidance: flags.guidance,
+          memorization: flags.memorization,
           extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
           onProgress: (p, done, total) => {
             if (p !== phase) {

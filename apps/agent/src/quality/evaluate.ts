@@ -13,6 +13,7 @@ import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine
 import type { LocalDataset } from '../dataset.ts';
 import { compareFeatures, type DistributionMetrics } from './compare.ts';
 import { pickIndices, readSplit, shapeOf } from './images.ts';
+import { type MemorizationReport, memorizationCheck } from './memorization.ts';
 
 export interface SamplingSpec {
   sampler: SamplerName;
@@ -32,7 +33,9 @@ export interface EvalOptions {
   home?: string;
   /** Overrides of the dataset's default extractor (a different one is a different cache key). */
   extractor?: { steps?: number; width?: number };
-  /** Phases: 'extractor' (training, if not cached), 'sample', 'reference'. */
+  /** Also compare nearest-neighbour distances to the training split (samples vs held-out). */
+  memorization?: boolean;
+  /** Phases: 'extractor' (training, if not cached), 'sample', 'reference', 'memorization'. */
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -53,6 +56,7 @@ export interface EvalReport {
     floorFeatureDistance: number;
     reference: SamplingSpec & { nfe: number };
   };
+  memorization?: MemorizationReport;
 }
 
 export interface RulerOptions {
@@ -189,6 +193,17 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       floorFeatureDistance: pairedFeatureDistance(fA.features, fB.features),
       reference: { ...o.reference, nfe: ref.nfe },
     };
+  }
+  if (o.memorization) {
+    o.onProgress?.('memorization', 0, 1);
+    const train = await readSplit(o.dataset.train);
+    const dim = realA.height * realA.width * realA.channels;
+    report.memorization = memorizationCheck(
+      { pixels: generated.images, count: n, dim },
+      { pixels: realA.images, count: realA.count, dim },
+      { pixels: train.images, count: train.count, dim },
+    );
+    o.onProgress?.('memorization', 1, 1);
   }
   return report;
 }

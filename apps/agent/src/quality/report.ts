@@ -46,6 +46,7 @@ export function qualityJson(r: EvalReport, head: Head) {
           },
         }
       : {}),
+    ...(r.memorization ? { memorization: r.memorization } : {}),
   };
 }
 
@@ -87,6 +88,24 @@ export function qualityTable(r: EvalReport, head: Head): string {
           `${f(p.featureDistance)}   (unrelated real images: ${f(p.floorFeatureDistance)})`,
         ],
       ]),
+    );
+  }
+  if (r.memorization) {
+    const m = r.memorization;
+    const row = (name: string, d: typeof m.samples): [string, string] => [
+      name,
+      [d.min, d.p1, d.p5, d.p25, d.median].map((v) => f(v, 4).padEnd(8)).join(' '),
+    ];
+    lines.push(
+      '',
+      `nearest training image (RMS pixel distance in [0, 1], ${m.train} training images):`,
+      table([
+        ['', 'min      p1       p5       p25      median'],
+        row('samples', m.samples),
+        row('held-out', m.heldout),
+      ]),
+      `${m.samplesBelowHeldoutMin} samples nearer than any held-out image; rank test z = ${f(m.z, 2)} ` +
+        `(> 2.33: samples sit closer than held-out images): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
     );
   }
   lines.push('', `done in ${head.wall_s.toFixed(1)} s`);

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import {
+  mannWhitneyZ,
+  memorizationCheck,
+  nearestNeighbourDistances,
+  type PixelRows,
+  summarize,
+} from './memorization.ts';
+
+/** A deterministic generator (mulberry32), so the test data is the same on every host. */
+function random(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function rows(count: number, dim: number, seed: number): PixelRows {
+  const r = random(seed);
+  return {
+    pixels: Uint8Array.from({ length: count * dim }, () => Math.floor(r() * 256)),
+    count,
+    dim,
+  };
+}
+
+/** Copies of `source` rows with each pixel moved by up to ±`noise` grey levels. */
+function perturbed(source: PixelRows, take: number, noise: number, seed: number): PixelRows {
+  const r = random(seed);
+  const pixels = new Uint8Array(take * source.dim);
+  for (let i = 0; i < take * source.dim; i++) {
+    const v = (source.pixels[i] as number) + Math.round((r() * 2 - 1) * noise);
+    pixels[i] = Math.min(255, Math.max(0, v));
+  }
+  return { pixels, count: take, dim: source.dim };
+}
+
+describe('nearest-neighbour distances', () => {
+  it('match a brute-force float computation and are 0 for an exact copy', () => {
+    const train = rows(50, 12, 1);
+    const queries = rows(7, 12, 2);
+    const got = nearestNeighbourDistances(queries, train);
+    for (let i = 0; i < queries.count; i++) {
+      let best = Number.POSITIVE_INFINITY;
+      for (let j = 0; j < train.count; j++) {
+        let s = 0;
+        for (let k = 0; k < 12; k++) {
+          const d =
+            ((queries.pixels[i * 12 + k] as number) - (train.pixels[j * 12 + k] as number)) / 255;
+          s += d * d;
+        }
+        best = Math.min(best, Math.sqrt(s / 12));
+      }
+      expect(got[i]).toBeCloseTo(best, 12);
+    }
+    const copy = { pixels: train.pixels.slice(36, 48), count: 1, dim: 12 };
+    expect(nearestNeighbourDistances(copy, train)[0]).toBe(0);
+  });
+
+  it('name a size mismatch and an empty reference', () => {
+    expect(() => nearestNeighbourDistances(rows(1, 4, 1), rows(2, 5, 1))).toThrow(
+      /differ in size: 4 .* 5/,
+    );
+    expect(() => nearestNeighbourDistances(rows(1, 4, 1), rows(0, 4, 1))).toThrow(/no reference/);
+  });
+});
+
+describe('summaries and the rank test', () => {
+  it('summarizes with interpolated quantiles', () => {
+    const s = summarize(Float64Array.from({ length: 101 }, (_, i) => i));
+    expect(s).toEqual({ min: 0, p1: 1, p5: 5, p25: 25, median: 50, mean: 50 });
+  });
+
+  it('gives z near 0 for one distribution and a large z when the first is shifted down', () => {
+    const r = random(3);
+    const a = Float64Array.from({ length: 400 }, () => r());
+    const b = Float64Array.from({ length: 400 }, () => r());
+    expect(Math.abs(mannWhitneyZ(a, b))).toBeLessThan(3);
+    const lower = a.map((v) => v - 0.2);
+    expect(mannWhitneyZ(lower, b)).toBeGreaterThan(5);
+    expect(mannWhitneyZ(b, lower)).toBeLessThan(-5);
+  });
+
+  it('matches the textbook U on a small case with ties', () => {
+    // a = [1, 2, 2], b = [2, 3]: ranks 1, 3, 3 | 3, 5; R_A = 7, U_A = 1, mean 3.
+    // Tie-corrected variance: (6/12)(6 - (27 - 3)/20) = 2.4.
+    const z = mannWhitneyZ(Float64Array.of(1, 2, 2), Float64Array.of(2, 3));
+    expect(z).toBeCloseTo(2 / Math.sqrt(2.4), 12);
+  });
+});
+
+describe('the memorization check', () => {
+  const dim = 64;
+  const train = rows(300, dim, 10);
+
+  it('passes a model whose samples are new images of the same distribution', () => {
+    const samples = rows(120, dim, 11);
+    const heldout = rows(120, dim, 12);
+    const r = memorizationCheck(samples, heldout, train);
+    expect(r.memorized).toBe(false);
+    expect(r.train).toBe(300);
+    expect(r.samplesBelowHeldoutMin).toBeLessThan(5);
+  });
+
+  it('flags a model whose samples are near-copies of training images', () => {
+    const samples = perturbed(train, 120, 20, 13);
+    const heldout = rows(120, dim, 12);
+    const r = memorizationCheck(samples, heldout, train);
+    expect(r.memorized).toBe(true);
+    expect(r.samples.median).toBeLessThan(r.heldout.min);
+    expect(r.samplesBelowHeldoutMin).toBe(120);
+  });
+});
