@@ -19,11 +19,18 @@ export const shapesOptionsSchema = z
     count: z.number().int().min(2).max(1_000_000).default(10_000),
     heldOut: z.number().int().min(0).default(1_000),
     seed: z.number().int().min(0).max(0xffffffff).default(0),
-    shapesPerImage: z.number().int().min(1).max(8).default(1),
-    /** flat: one colour; striped: bands at a random angle; noise: per-pixel jitter. */
-    texture: z.enum(['flat', 'striped', 'noise']).default('flat'),
-    /** hard: pixel-centre inside test; antialiased: one-pixel ramp; soft: a ramp ~8% of the image. */
-    edges: z.enum(['hard', 'antialiased', 'soft']).default('antialiased'),
+    /** A count, or `mixed`: each image draws 1..MIXED_MAX_SHAPES. */
+    shapesPerImage: z.union([z.number().int().min(1).max(8), z.literal('mixed')]).default(1),
+    /**
+     * flat: one colour; striped: bands at a random angle; noise: per-pixel jitter;
+     * mixed: each image draws one of the three.
+     */
+    texture: z.enum(['flat', 'striped', 'noise', 'mixed']).default('flat'),
+    /**
+     * hard: pixel-centre inside test; antialiased: one-pixel ramp; soft: a ramp ~8% of the
+     * image; mixed: each image draws one of the three.
+     */
+    edges: z.enum(['hard', 'antialiased', 'soft', 'mixed']).default('antialiased'),
   })
   .strict()
   .refine((o) => o.heldOut < o.count, {
@@ -32,6 +39,16 @@ export const shapesOptionsSchema = z
   });
 
 export type ShapesOptions = z.infer<typeof shapesOptionsSchema>;
+
+/** The most shapes a `mixed` image draws. */
+export const MIXED_MAX_SHAPES = 4;
+
+/** One image's complexity dials: what `mixed` options resolve to for that image. */
+export interface ShapesDials {
+  shapesPerImage: number;
+  texture: 'flat' | 'striped' | 'noise';
+  edges: 'hard' | 'antialiased' | 'soft';
+}
 export type ShapesOptionsInput = z.input<typeof shapesOptionsSchema>;
 
 /** Bump when the pixels produced for the same options change; it is part of the cache key. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageBatch } from '../images.ts';
 import type { ShapesOptionsInput } from './options.ts';
-import { generateShapes, renderShapes } from './render.ts';
+import { generateShapes, renderShapes, shapesDials } from './render.ts';
 
 const indices = Array.from({ length: 100 }, (_, i) => i);
 const render = (o: ShapesOptionsInput, res = 24) => renderShapes(res, o, indices);
@@ -78,6 +78,33 @@ describe('procedural shapes', () => {
     expect(distinctColours(render({ ...base, shapesPerImage: 4 }))).toBeGreaterThan(
       distinctColours(render(base)) + 1.5,
     );
+  });
+
+  it('mixed dials spread complexity per image, and each image renders as its own dials do', () => {
+    const mixed = { seed: 5, shapesPerImage: 'mixed', texture: 'mixed', edges: 'mixed' } as const;
+    const dials = indices.map((i) => shapesDials(mixed, i));
+    expect(new Set(dials.map((d) => d.shapesPerImage))).toEqual(new Set([1, 2, 3, 4]));
+    expect(new Set(dials.map((d) => d.texture))).toEqual(new Set(['flat', 'striped', 'noise']));
+    expect(new Set(dials.map((d) => d.edges))).toEqual(new Set(['hard', 'antialiased', 'soft']));
+    // Fixed options pass through unchanged.
+    expect(shapesDials({ shapesPerImage: 3, texture: 'noise', edges: 'hard' }, 7)).toEqual({
+      shapesPerImage: 3,
+      texture: 'noise',
+      edges: 'hard',
+    });
+    // A mixed image is pixel for pixel the image its dials would give as fixed options.
+    const all = render(mixed);
+    const per = 24 * 24 * 3;
+    for (const i of [0, 13, 58]) {
+      const one = renderShapes(24, { seed: 5, ...dials[i] }, [i]);
+      expect(
+        Buffer.from(one.images).equals(Buffer.from(all.images.subarray(i * per, (i + 1) * per))),
+      ).toBe(true);
+    }
+    // Mixing changes the pixels: it is a different dataset (and content hash) from the default.
+    const fixed = render({ seed: 5 });
+    expect(Buffer.from(fixed.images).equals(Buffer.from(all.images))).toBe(false);
+    expect(() => render({ shapesPerImage: 'many' as never })).toThrow();
   });
 
   it('works across resolutions and refuses ones outside 8..256, naming them', () => {

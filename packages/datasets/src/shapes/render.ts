@@ -2,10 +2,12 @@ import { AppError } from '@anneal/core/errors';
 import type { ImageBatch } from '../images.ts';
 import { createRng, type Rng, splitIndices } from '../random.ts';
 import {
+  MIXED_MAX_SHAPES,
   SHAPE_CLASSES,
   SHAPES_CHANNELS,
   SHAPES_MAX_RESOLUTION,
   SHAPES_MIN_RESOLUTION,
+  type ShapesDials,
   type ShapesOptions,
   type ShapesOptionsInput,
   shapesOptionsSchema,
@@ -13,7 +15,7 @@ import {
 import { shapeDistance } from './sdf.ts';
 
 /** Width of the edge ramp in pixels: how far from the boundary coverage goes 1 -> 0. */
-function edgeWidth(edges: ShapesOptions['edges'], resolution: number): number {
+function edgeWidth(edges: ShapesDials['edges'], resolution: number): number {
   if (edges === 'hard') return 0;
   if (edges === 'antialiased') return 1;
   return Math.max(1.5, resolution * 0.08);
@@ -27,6 +29,35 @@ function coverage(d: number, width: number): number {
 
 function randomColor(rng: Rng, lo: number, hi: number): [number, number, number] {
   return [rng.range(lo, hi), rng.range(lo, hi), rng.range(lo, hi)];
+}
+
+const TEXTURES = ['flat', 'striped', 'noise'] as const;
+const EDGES = ['hard', 'antialiased', 'soft'] as const;
+/** Where the dials of `mixed` options are drawn: a stream of its own per image. */
+const DIALS_SEED_SALT = 0xd1a1;
+
+/**
+ * The complexity dials of image `index`: the options themselves, or for `mixed` ones a draw
+ * from the image's own dials stream, so the rest of the image's randomness is untouched and
+ * a consumer (an adaptive sampler's benchmark) can read an image's complexity without
+ * rendering it.
+ */
+export function shapesDials(options: ShapesOptionsInput, index: number): ShapesDials {
+  const opts = shapesOptionsSchema.parse(options);
+  return dialsOf(opts, index);
+}
+
+function dialsOf(opts: ShapesOptions, index: number): ShapesDials {
+  const rng = createRng((opts.seed ^ DIALS_SEED_SALT) >>> 0, index);
+  // Always three draws in this order, so each dial's value does not depend on the others.
+  const count = rng.int(1, MIXED_MAX_SHAPES);
+  const texture = TEXTURES[rng.int(0, TEXTURES.length - 1)] as ShapesDials['texture'];
+  const edges = EDGES[rng.int(0, EDGES.length - 1)] as ShapesDials['edges'];
+  return {
+    shapesPerImage: opts.shapesPerImage === 'mixed' ? count : opts.shapesPerImage,
+    texture: opts.texture === 'mixed' ? texture : opts.texture,
+    edges: opts.edges === 'mixed' ? edges : opts.edges,
+  };
 }
 
 /**
@@ -49,10 +80,11 @@ function renderInto(
     out[i + 1] = bg[1];
     out[i + 2] = bg[2];
   }
-  const width = edgeWidth(opts.edges, resolution);
+  const dials = dialsOf(opts, index);
+  const width = edgeWidth(dials.edges, resolution);
   // More shapes share the canvas, so each gets smaller; never below 2 px or it vanishes.
-  const scale = 1 / Math.sqrt(opts.shapesPerImage);
-  for (let s = 0; s < opts.shapesPerImage; s++) {
+  const scale = 1 / Math.sqrt(dials.shapesPerImage);
+  for (let s = 0; s < dials.shapesPerImage; s++) {
     const r = Math.max(2, rng.range(0.2, 0.38) * resolution * scale);
     const cx = rng.range(Math.min(r, resolution / 2), Math.max(resolution - r, resolution / 2));
     const cy = rng.range(Math.min(r, resolution / 2), Math.max(resolution - r, resolution / 2));
@@ -79,10 +111,10 @@ function renderInto(
         if (a === 0) continue;
         let shade = 1;
         let jitter = 0;
-        if (opts.texture === 'striped') {
+        if (dials.texture === 'striped') {
           const phase = (dx * stripeCos + dy * stripeSin) / period;
           shade = phase - Math.floor(phase) < 0.5 ? 1 : 0.45;
-        } else if (opts.texture === 'noise') {
+        } else if (dials.texture === 'noise') {
           jitter = (rng.next() - 0.5) * 120;
         }
         const o = (y * resolution + x) * SHAPES_CHANNELS;
