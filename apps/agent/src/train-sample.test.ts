@@ -74,6 +74,21 @@ describe('anneal train and sample', () => {
       .split('\n')
       .map((l) => JSON.parse(l).step);
     expect(steps).toEqual([2, 4, 6, 8, 10]);
+    // One stage line per sitting, each naming its steps, machine and arguments.
+    const stages = readFileSync(join(out, 'stages.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(stages.map((s) => [s.from_step, s.to_step, s.total_steps])).toEqual([
+      [0, 6, 6],
+      [6, 10, 10],
+    ]);
+    expect(stages[1].argv).toContain('--resume');
+    expect(stages[1].machine).toMatchObject({
+      backend: expect.stringMatching(/^(cpu|metal|cuda)$/),
+      cores: expect.any(Number),
+    });
+    expect(stages[1].wall_s).toBeGreaterThan(0);
   });
 
   it('samples a grid; the same seed gives byte-identical output', () => {

@@ -34,7 +34,8 @@ import { trainJobFlagsSchema, trainJobOptions, trainJobUsage } from './train-fla
 const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
 
 Trains a diffusion U-Net natively on MLX and writes DIR/model.safetensors (EMA weights),
-DIR/config.json, DIR/trainer-state.safetensors (exact resume) and DIR/metrics.jsonl.
+DIR/config.json, DIR/trainer-state.safetensors (exact resume), DIR/metrics.jsonl and
+DIR/stages.jsonl (one line per sitting: steps, wall time, machine, arguments).
 The job flags are the same as \`anneal submit train\`'s.
 
 ${trainJobUsage}
@@ -91,6 +92,8 @@ function truncateMetrics(path: string, step: number): void {
 
 /** The files of one checkpoint: what a re-leased job needs to resume exactly. */
 export const CHECKPOINT_FILES = ['config.json', 'model.safetensors', TRAINER_STATE_FILE] as const;
+/** One JSON line per `anneal train` sitting on this folder: steps, wall time, machine, argv. */
+export const STAGES_FILE = 'stages.jsonl';
 
 /**
  * Copies the checkpoint just written into `DIR/snapshots/step-N`, so an agent can upload
@@ -337,6 +340,29 @@ export const train: Command = {
       trainer.saveCheckpoint(out, config);
       if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
     }
+    // One line per sitting: what ran where. A teacher trained in stages (a laptop, then a
+    // GPU box) has a card that can say which machine trained which steps.
+    appendFileSync(
+      join(out, STAGES_FILE),
+      `${JSON.stringify({
+        from_step: startStep,
+        to_step: trainer.step,
+        total_steps: flags.steps,
+        wall_s: (Date.now() - started) / 1000,
+        started_at: new Date(started).toISOString(),
+        cancelled,
+        machine: {
+          chip: hw.chip.name,
+          cores: hw.cores.logical,
+          memory_bytes: hw.memory.totalBytes,
+          os: hw.os,
+          backend: hw.backend,
+          mlx: hw.mlxVersion,
+          blas: hw.blas,
+        },
+        argv,
+      })}\n`,
+    );
     const finalLoss = recent.length
       ? recent.reduce((a, b) => a + b, 0) / recent.length
       : Number.NaN;
