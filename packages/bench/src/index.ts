@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
@@ -8,6 +8,11 @@ import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } fro
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
+import {
+  type SamplerTableOptions,
+  type SamplerTableResult,
+  samplerTable,
+} from './sampler-table.ts';
 import {
   benchSampling,
   type QualityProbe,
@@ -24,6 +29,13 @@ export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
 export {
+  type MetricsProbe,
+  type QualityMetrics,
+  type SamplerTableResult,
+  samplerTable,
+  TEACHER_TABLE_ROWS,
+} from './sampler-table.ts';
+export {
   type QualityProbe,
   samplingToTarget,
   stepsForNfe,
@@ -39,14 +51,15 @@ export const BENCHMARKS = [
   'ceiling',
   'to-target',
   'diffusers-agreement',
+  'teacher-samplers',
 ] as const;
 /**
- * What runs without --only: to-target needs a trained model and a quality probe,
- * diffusers-agreement trained models.
+ * What runs without --only: to-target and teacher-samplers need a trained model and a
+ * quality probe, diffusers-agreement trained models.
  */
 export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 /** Benchmarks that need no reference environment (bench/setup.sh). */
-const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target'];
+const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers'];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
@@ -123,6 +136,8 @@ export interface BenchOptions {
   quality?: QualityProbe;
   /** to-target: the ladder, reference and target (the probe is `quality`). */
   toTarget?: Omit<ToTargetOptions, 'quality' | 'log' | 'onPartial'>;
+  /** teacher-samplers: the rows, probes, reference and grid (on `model`). */
+  teacherTable?: Omit<SamplerTableOptions, 'log' | 'onPartial'>;
   /**
    * Where results go (default bench/results, or bench/results/<scale> below full size) and the
    * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
@@ -172,6 +187,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'to-target needs a trained checkpoint (--model DIR) to measure FD on; it has no default model',
+    );
+  }
+  if (only.has('teacher-samplers') && !(opts.model && opts.teacherTable)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'teacher-samplers needs a trained checkpoint (--model DIR) to measure; it has no default model',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -263,15 +284,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const options = { model: dir, ...toTarget };
     await record('to-target', options, async (partial) => {
       const model = Model.load(dir);
-      const c = model.config;
-      const about = {
-        model: `${dir}: ${c.preset ?? 'custom'} preset, ${c.parameterization} parameterization${
-          c.dataset
-            ? `, trained on ${c.dataset.name} ${c.dataset.resolution}x${c.dataset.resolution}`
-            : ''
-        }`,
-        parameters: model.parameterCount(),
-      };
+      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
       try {
         const result = await samplingToTarget(model, {
           ...toTarget,
@@ -280,6 +293,45 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           onPartial: (r) => partial({ ...about, ...r }),
         });
         return { ...about, ...result };
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+  if (only.has('teacher-samplers') && opts.model && opts.teacherTable) {
+    const { model: dir, teacherTable } = opts;
+    const options = {
+      model: repoPath(dir),
+      n: teacherTable.probe.n,
+      rows: teacherTable.rows,
+      reference: teacherTable.reference
+        ? {
+            sampler: teacherTable.reference.sampler,
+            steps: teacherTable.reference.steps,
+            n: teacherTable.reference.probe.n,
+          }
+        : null,
+      seed: teacherTable.seed ?? 0,
+      guidance: teacherTable.guidance ?? 1,
+      grid: teacherTable.grid
+        ? { ...teacherTable.grid, path: repoPath(teacherTable.grid.path) }
+        : null,
+    };
+    await record('teacher-samplers', options, async (partial) => {
+      const model = Model.load(dir);
+      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
+      try {
+        const shown = (r: SamplerTableResult) => ({
+          ...about,
+          ...r,
+          grid: r.grid ? { ...r.grid, path: repoPath(r.grid.path) } : null,
+        });
+        const result = await samplerTable(model, {
+          ...teacherTable,
+          log,
+          onPartial: (r) => partial(shown(r)),
+        });
+        return shown(result);
       } finally {
         model.dispose();
       }
@@ -329,6 +381,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     markdown = writeReport(dir, opts.markdownPath ?? fallback);
   }
   return { files, markdown };
+}
+
+/** A path as RESULTS.md names it: relative to the repository when inside it. */
+function repoPath(dir: string): string {
+  const rel = relative(repoRoot, dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
+}
+
+function describeModel(dir: string, model: Model): string {
+  const c = model.config;
+  return `${repoPath(dir)}: ${c.preset ?? 'custom'} preset, ${c.parameterization} parameterization${
+    c.dataset
+      ? `, trained on ${c.dataset.name} ${c.dataset.resolution}x${c.dataset.resolution}`
+      : ''
+  }`;
 }
 
 function previousTraining(

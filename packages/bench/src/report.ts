@@ -4,6 +4,7 @@ import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
+import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
 import type { SamplingResult, ToTargetResult } from './sampling.ts';
 import type { TrainingCaseResult } from './training.ts';
 
@@ -186,6 +187,76 @@ function toTarget(f: ResultFile<ToTargetResult & { model: string; parameters: nu
   )}`;
 }
 
+function teacherSamplers(
+  f: ResultFile<SamplerTableResult & { model: string; parameters: number }>,
+): string {
+  const r = f.result;
+  const acc = (m: QualityMetrics) => (m.accuracy === null ? '-' : fmt(m.accuracy, 3));
+  const kid = (m: QualityMetrics) =>
+    m.kid_std === null ? fmt(m.kid, 5) : `${fmt(m.kid, 5)} ± ${fmt(m.kid_std, 5)}`;
+  const row = (t: TableRow) => [
+    t.sampler,
+    t.steps,
+    t.nfe_per_image,
+    fmt(t.fd, 3),
+    kid(t),
+    fmt(t.precision, 3),
+    fmt(t.recall, 3),
+    acc(t),
+    fmt(t.seconds, 0),
+    fmt(t.images_per_s, 2),
+  ];
+  const floor = (m: QualityMetrics) => [
+    'real vs real (floor)',
+    '-',
+    '-',
+    fmt(m.fd, 3),
+    kid(m),
+    fmt(m.precision, 3),
+    fmt(m.recall, 3),
+    acc(m),
+    '-',
+    '-',
+  ];
+  const head = [
+    'sampler',
+    'steps',
+    'NFE / image',
+    'FD',
+    'KID',
+    'precision',
+    'recall',
+    'class accuracy',
+    'wall s (n images)',
+    'images/s',
+  ];
+  const options = f.options as { model?: string; seed?: number; guidance?: number };
+  const lines = [
+    `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise), guidance ${r.guidance}. Quality: ${r.quality}.${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
+    '',
+    `Command: \`npx anneal bench --only teacher-samplers --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${r.reference ? ` --reference ${r.reference.sampler}:${r.reference.steps} --reference-n ${r.reference.n}` : ''}${r.grid ? ` --grid ${r.grid.path}` : ''}\``,
+    '',
+    table(head, [...r.rows.map(row), floor(r.floor)]),
+  ];
+  if (r.reference) {
+    const ref = r.reference;
+    lines.push(
+      '',
+      `Reference: ${ref.sampler} at ${ref.steps} steps, n = ${ref.n} (${ref.quality}).`,
+      '',
+      table(head, [row(ref), floor(ref.floor)]),
+    );
+  }
+  if (r.grid)
+    lines.push(
+      '',
+      `![Samples at ${r.grid.nfe} NFE, one sampler per row](../${r.grid.path})`,
+      '',
+      `Samples at ${r.grid.nfe} NFE, the first ${r.grid.count} of each row from the same noise, one sampler per row (top to bottom: ${r.grid.samplers.join(', ')}).`,
+    );
+  return lines.join('\n');
+}
+
 function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[] }>): string {
   const { ceiling: c, profile } = f.result;
   const parts = [
@@ -254,6 +325,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   ceiling: { title: "The machine's ceiling and where the step's time goes", render: ceiling },
   'to-target': { title: 'Sampling: NFE and wall time to reach a stated FD', render: toTarget },
   'diffusers-agreement': { title: 'Engine vs diffusers samplers (issue 11)', render: agreement },
+  'teacher-samplers': {
+    title: 'Samplers on the reference teacher (issue 11)',
+    render: teacherSamplers,
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

@@ -1,5 +1,12 @@
 import { resolve } from 'node:path';
-import { BENCHMARKS, type BenchmarkName, type QualityProbe, runBench } from '@anneal/bench';
+import {
+  BENCHMARKS,
+  type BenchmarkName,
+  type MetricsProbe,
+  type QualityProbe,
+  runBench,
+  TEACHER_TABLE_ROWS,
+} from '@anneal/bench';
 import {
   extractorStepsSchema,
   extractorWidthSchema,
@@ -7,6 +14,7 @@ import {
   samplerNames,
   samplerSchema,
 } from '@anneal/engine';
+import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
@@ -28,6 +36,10 @@ bench/RESULTS.md:
   diffusers-agreement
              the engine's samplers against diffusers' schedulers on --model DIR[,DIR] (only
              with --only): same noise, labels and sigmas; image differences and noise tiles
+  teacher-samplers
+             a trained teacher's sampler table (only with --only): ddim, dpmpp-2m, ddpm at
+             5/10/20 NFE and euler, heun at 10/20, each with FD, KID, precision/recall and class
+             accuracy beside their floors and wall time, then a long reference run
 Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
 
 Options:
@@ -43,9 +55,15 @@ Options:
   --events         with --json: a failure prints a JSON error line (for the agent)
   -h, --help       show this help
 
-to-target options:
-  --n N              samples per run, and real images per set (default 1000)
-  --reference S:K    the run that states the target: sampler S at K steps (default dpmpp-2m:50)
+to-target and teacher-samplers options:
+  --n N              samples per run, and real images per set (default 1000 for to-target,
+                     500 for teacher-samplers)
+  --reference S:K    to-target: the run that states the target (default dpmpp-2m:50);
+                     teacher-samplers: the long reference run (default heun:100)
+  --reference-n N    teacher-samplers: samples for the reference run (default 1000)
+  --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
+  --grid FILE.png    teacher-samplers: the first 16 samples of each sampler at 10 NFE, one
+                     sampler per row, from the same noise
   --factor X         target FD = X x the reference's FD (default 1.1)
   --target-fd F      state the target directly instead
   --ladder A,B,...   NFE per image to try, climbing until the target is met
@@ -89,11 +107,18 @@ const flagsSchema = z
     ),
     model: z.string().optional(),
     threads: z.coerce.number().int().min(1).max(256).default(1),
-    n: z.coerce.number().int().min(10).max(10000).default(1000),
+    n: z.coerce.number().int().min(10).max(10000).optional(),
+    'reference-n': z.coerce.number().int().min(10).max(10000).default(1000),
+    guidance: z.coerce.number().min(0).max(50).default(1),
+    grid: z
+      .string()
+      .regex(/\.png$/i, 'must end in .png')
+      .optional(),
     reference: z
       .string()
-      .default('dpmpp-2m:50')
+      .optional()
       .transform((s, ctx) => {
+        if (s === undefined) return undefined;
         const [sampler, steps] = s.split(':');
         const r = z
           .object({ sampler: samplerSchema, steps: z.coerce.number().int().min(1).max(250) })
@@ -126,6 +151,14 @@ const flagsSchema = z
   .refine((f) => !f.only?.includes('diffusers-agreement') || f.model !== undefined, {
     message: 'diffusers-agreement needs --model DIR[,DIR] (trained checkpoints)',
     path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('teacher-samplers') || f.model !== undefined, {
+    message: 'teacher-samplers needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  })
+  .refine((f) => !(f.only?.includes('to-target') && f.only.includes('teacher-samplers')), {
+    message: 'run to-target and teacher-samplers separately (their --n and --reference differ)',
+    path: ['only'],
   });
 type Flags = z.infer<typeof flagsSchema>;
 
@@ -140,9 +173,10 @@ async function fdProbe(
   model.dispose();
   const dataset = await modelDataset(config, `${dir}/config.json`);
   let shown = 0;
+  const n = flags.n ?? 1000;
   const ruler = await qualityRuler({
     dataset,
-    n: flags.n,
+    n,
     seed: flags.seed,
     extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
     onProgress: (phase, done, total) => {
@@ -156,8 +190,64 @@ async function fdProbe(
   return {
     describe: `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
       acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
-    }) on ${dataset.name}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${flags.n}`,
+    }) on ${dataset.name}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
     fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
+  };
+}
+
+/** Every metric `anneal eval` reports, on n held-out images of the model's dataset. */
+async function metricsProbe(
+  flags: Flags,
+  dir: string,
+  n: number,
+  log: (line: string) => void,
+): Promise<MetricsProbe> {
+  const model = Model.load(dir);
+  const config = model.config;
+  model.dispose();
+  const dataset = await modelDataset(config, `${dir}/config.json`);
+  let shown = 0;
+  const ruler = await qualityRuler({
+    dataset,
+    n,
+    seed: flags.seed,
+    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+    onProgress: (phase, done, total) => {
+      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
+        shown = done;
+        log(`teacher-samplers: training the ${dataset.name} extractor, step ${done}/${total}`);
+      }
+    },
+  });
+  const acc = ruler.extractor.metadata.heldoutAccuracy;
+  const classes = ruler.fA.classes;
+  return {
+    describe: `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
+      acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
+    }) on ${dataset.name}, n = ${n}`,
+    n,
+    floor: {
+      fd: ruler.floor.fd,
+      kid: ruler.floor.kid,
+      kid_std: ruler.floor.kidStd,
+      precision: ruler.floor.precision,
+      recall: ruler.floor.recall,
+      accuracy: classes > 0 ? classAccuracy(ruler.fA.logits, classes, ruler.realA.labels) : null,
+    },
+    async measure(images, shape, labels) {
+      const { features, metrics } = await ruler.measure(images, shape);
+      return {
+        fd: metrics.fd,
+        kid: metrics.kid,
+        kid_std: metrics.kidStd,
+        precision: metrics.precision,
+        recall: metrics.recall,
+        accuracy:
+          labels && features.classes > 0
+            ? classAccuracy(features.logits, features.classes, labels)
+            : null,
+      };
+    },
   };
 }
 
@@ -179,6 +269,9 @@ export const bench: Command = {
         threads: { type: 'string' },
         n: { type: 'string' },
         reference: { type: 'string' },
+        'reference-n': { type: 'string' },
+        guidance: { type: 'string' },
+        grid: { type: 'string' },
         factor: { type: 'string' },
         'target-fd': { type: 'string' },
         ladder: { type: 'string' },
@@ -195,6 +288,7 @@ export const bench: Command = {
     const models = agreement ? flags.model?.split(',').map((m) => resolve(m)) : undefined;
     const model = flags.model ? (models?.[0] ?? resolve(flags.model)) : undefined;
     const toTarget = flags.only?.includes('to-target');
+    const teacherSamplers = flags.only?.includes('teacher-samplers');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
@@ -206,8 +300,8 @@ export const bench: Command = {
       quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
       toTarget: toTarget
         ? {
-            n: flags.n,
-            reference: flags.reference,
+            n: flags.n ?? 1000,
+            reference: flags.reference ?? { sampler: 'dpmpp-2m', steps: 50 },
             factor: flags.factor,
             targetFd: flags['target-fd'],
             nfeLadder: flags.ladder ?? [5, 10, 20, 50, 100, 250],
@@ -215,6 +309,20 @@ export const bench: Command = {
             seed: flags.seed,
           }
         : undefined,
+      teacherTable:
+        teacherSamplers && model
+          ? {
+              probe: await metricsProbe(flags, model, flags.n ?? 500, log),
+              rows: TEACHER_TABLE_ROWS,
+              reference: {
+                ...(flags.reference ?? { sampler: 'heun', steps: 100 }),
+                probe: await metricsProbe(flags, model, flags['reference-n'], log),
+              },
+              seed: flags.seed,
+              guidance: flags.guidance,
+              grid: flags.grid ? { nfe: 10, count: 16, path: resolve(flags.grid) } : undefined,
+            }
+          : undefined,
       log,
     });
     if (flags.json) {

@@ -231,6 +231,79 @@ describe('anneal eval', () => {
     expect(svg).toMatch(/target FD/);
   });
 
+  // Fourteen sampling runs (13 rows and the reference): longer than one eval.
+  it('anneal bench --only teacher-samplers measures every row on the same ruler as anneal eval', () => {
+    const evalRun = anneal(['eval', ...quick, '--sampler', 'ddim', '--steps', '5', '--json']);
+    expect(evalRun.status, evalRun.stderr).toBe(0);
+    const out = mkdtempSync(join(tmpdir(), 'anneal-teacher-samplers-'));
+    const grid = join(out, 'grid.png');
+    const r = anneal([
+      'bench',
+      '--only',
+      'teacher-samplers',
+      ...quick,
+      '--reference',
+      'heun:3',
+      '--reference-n',
+      '30',
+      '--grid',
+      grid,
+      '--results',
+      out,
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    type Row = {
+      sampler: string;
+      steps: number;
+      nfe_per_image: number;
+      fd: number;
+      accuracy: number;
+    };
+    type Table = {
+      n: number;
+      rows: Row[];
+      floor: { fd: number; accuracy: number };
+      reference: Row & { n: number };
+      grid: { samplers: string[]; nfe: number };
+    };
+    const results = r.json?.results as Record<string, { result: Table }> | undefined;
+    const t = results?.['teacher-samplers']?.result as Table;
+    expect(t.n).toBe(40);
+    expect(t.rows.map((x) => `${x.sampler}:${x.nfe_per_image}`)).toEqual([
+      'ddim:5',
+      'ddim:10',
+      'ddim:20',
+      'dpmpp-2m:5',
+      'dpmpp-2m:10',
+      'dpmpp-2m:20',
+      'ddpm:5',
+      'ddpm:10',
+      'ddpm:20',
+      'euler:10',
+      'euler:20',
+      'heun:9',
+      'heun:19',
+    ]);
+    // The same model, seed, n and extractor: the ddim 5-step row is the eval run.
+    expect(t.rows[0]?.fd).toBe(evalRun.json?.fd);
+    expect(t.rows[0]?.accuracy).toBe(evalRun.json?.accuracy);
+    expect(t.floor.fd).toBe(evalRun.json?.floor_fd);
+    expect(t.reference).toMatchObject({ sampler: 'heun', steps: 3, nfe_per_image: 5, n: 30 });
+    // Heun's 10-NFE row runs 5 steps (9 NFE): every sampler has a row in the grid.
+    expect(t.grid).toMatchObject({
+      nfe: 10,
+      samplers: ['ddim', 'dpmpp-2m', 'ddpm', 'euler', 'heun'],
+    });
+    // Five rows of 16 tiles (8 px, 1 px gaps): 143 x 44 pixels.
+    const png = readFileSync(grid);
+    expect(png.readUInt32BE(16)).toBe(16 * 9 - 1);
+    expect(png.readUInt32BE(20)).toBe(5 * 9 - 1);
+    expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
+      /Samplers on the reference teacher[\s\S]*\| heun \| 5 \| 9 \|[\s\S]*real vs real \(floor\)[\s\S]*Reference: heun at 3 steps, n = 30/,
+    );
+  }, 300_000);
+
   it('anneal bench --only to-target without --model exits 2', () => {
     const r = anneal(['bench', '--only', 'to-target']);
     expect(r.status).toBe(2);
