@@ -1,4 +1,6 @@
-import { datasetManifestSchema } from '@anneal/datasets/hash';
+import { Readable } from 'node:stream';
+import { AppError } from '@anneal/core';
+import { datasetManifestSchema, dvcDirObject } from '@anneal/datasets/hash';
 import { z } from 'zod';
 import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
 import {
@@ -159,6 +161,38 @@ export const datasetRoutes = [
         contentType: 'application/octet-stream',
         filename: file.relpath.split('/').pop(),
       };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/dataset-versions/{versionId}/dvc/files/md5/{prefix}/{object}',
+    access: { role: 'viewer', agent: 'read-leased-dataset-version' },
+    tag: 'datasets',
+    summary:
+      "The version as a DVC 3 HTTP remote (remote URL: /api/v1/dataset-versions/{versionId}/dvc): a file by md5, or the version's .dir manifest; GET and HEAD",
+    params: z.object({ versionId: z.uuid(), prefix: z.string(), object: z.string() }),
+    response: { status: 200, description: 'The bytes DVC stores under that md5', binary: true },
+    handle: async (ctx, { params }) => {
+      const name = `${params.prefix}${params.object}`;
+      const missing = () =>
+        new AppError('NOT_FOUND', `md5: dataset version ${params.versionId} has no object ${name}`);
+      if (params.prefix.length !== 2 || !/^[0-9a-f]{32}(\.dir)?$/.test(name)) throw missing();
+      const { manifest } = await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId);
+      if (name.endsWith('.dir')) {
+        // Built from the manifest as DVC builds it (json.dumps of the sorted entries).
+        const dir = dvcDirObject(manifest.files.map((f) => ({ md5: f.md5, relpath: f.relpath })));
+        if (dir.md5 !== name) throw missing();
+        const bytes = Buffer.from(dir.json, 'utf8');
+        return {
+          stream: Readable.from([bytes]),
+          size: bytes.length,
+          contentType: 'application/json',
+        };
+      }
+      const file = manifest.files.find((f) => f.md5 === name);
+      if (!file) throw missing();
+      const { stream, size } = await ctx.store.open(file.sha256);
+      return { stream, size, contentType: 'application/octet-stream' };
     },
   }),
 ];
