@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { BUILTIN_DATASETS } from '@anneal/datasets/builtins';
 import { dvcDirObject, dvcFile } from '@anneal/datasets/hash';
@@ -108,7 +108,7 @@ async function exportDvc(argv: string[], io: Parameters<Command['run']>[1]) {
     `dvc remote modify ${remote} auth custom`,
     `dvc remote modify ${remote} custom_auth_header Authorization`,
     `dvc remote modify --local ${remote} password "Bearer $ANNEAL_TOKEN"`,
-    `dvc pull ${file}`,
+    `dvc pull ${relative(process.cwd(), file).startsWith('..') ? file : `./${relative(process.cwd(), file)}`}`,
   ];
   if (flags.json)
     io.out(
