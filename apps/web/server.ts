@@ -89,6 +89,7 @@ export async function createAnnealServer(
     url: `http://localhost:${port}`,
     close: async () => {
       await services.agents?.close();
+      await services.mirror?.close();
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
