@@ -253,4 +253,41 @@ describe("MLflow's limits and error shape", () => {
     expect(nan.status).toBe(400);
     expect(nan.json.error_code).toBe('INVALID_PARAMETER_VALUE');
   });
+
+  it("reads Anneal's own runs as MLflow runs, and deletes a run", async () => {
+    const project = (await h.api(owner.token, 'POST', '/api/v1/projects', { name: 'native' })).json
+      .id;
+    const run = (
+      await h.api(owner.token, 'POST', `/api/v1/projects/${project}/runs`, {
+        name: 'teacher',
+        params: { lr: 0.0002, ema: true, seed: null },
+        status: 'queued',
+      })
+    ).json.id;
+    await h.api(owner.token, 'POST', `/api/v1/runs/${run}/metrics`, {
+      metrics: [
+        { key: 'loss', step: 1, value: 0.5 },
+        { key: 'loss', step: 2, value: 0.25 },
+      ],
+    });
+    const got = await mlflow(viewer.token, 'GET', 'runs/get', { run_id: run });
+    expect(got.status).toBe(200);
+    expect(got.json.run.info).toMatchObject({
+      run_id: run,
+      experiment_id: project,
+      run_name: 'teacher',
+      status: 'SCHEDULED',
+      artifact_uri: `mlflow-artifacts:/${project}/${run}/artifacts`,
+      lifecycle_stage: 'active',
+    });
+    expect(got.json.run.data.params).toEqual([
+      { key: 'lr', value: '0.0002' },
+      { key: 'ema', value: 'True' },
+      { key: 'seed', value: 'None' },
+    ]);
+    expect(got.json.run.data.metrics).toMatchObject([{ key: 'loss', value: 0.25, step: 2 }]);
+    expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
+    expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
+    expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+  });
 });
