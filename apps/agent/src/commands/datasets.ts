@@ -154,6 +154,18 @@ function objectPath(root: string, md5: string): string {
 
 const IMAGE = /\.(png|jpe?g|webp)$/i;
 
+/**
+ * The folder an upload strips as a wrapper (the server's rule for zips and folder uploads):
+ * every file under one top folder, with the images still in folders below it.
+ */
+export function wrapperFolder(relpaths: string[]): string | null {
+  const tops = new Set(relpaths.map((p) => (p.includes('/') ? p.split('/')[0] : '')));
+  if (tops.size !== 1 || tops.has('')) return null;
+  const [top] = tops as Set<string>;
+  const rest = relpaths.map((p) => p.slice(`${top}/`.length)).filter((p) => IMAGE.test(p));
+  return rest.every((p) => p.includes('/')) && top ? top : null;
+}
+
 async function importDvc(argv: string[], io: Parameters<Command['run']>[1]) {
   const [dvcPath, rest] = positional(argv, 'a .dvc file');
   const flags = parseFlags(
@@ -222,6 +234,12 @@ async function importDvc(argv: string[], io: Parameters<Command['run']>[1]) {
       'BAD_REQUEST',
       `${out.path}: a dataset version holds PNG, JPEG and WebP images only, and ${notImages.length} files are not (${notImages.slice(0, 5).join(', ')}${notImages.length > 5 ? ', ...' : ''}); remove them from the folder and \`dvc add\` it again`,
     );
+  const wrapper = wrapperFolder(entries.map((e) => e.relpath));
+  if (wrapper)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${out.path}: every file sits under one folder "${wrapper}/", which an upload takes for a wrapper and strips, so the version's md5 manifest would not be this .dvc file's; \`dvc add\` the folder ${out.path}/${wrapper} instead`,
+    );
   const form = new FormData();
   for (const e of entries) {
     const file = objectPath(root, e.md5);
@@ -281,7 +299,7 @@ interface UploadReply {
 }
 
 async function upload(client: Client, projectId: string, dataset: string, form: FormData) {
-  const url = `${client.server.replace(/\/$/, '')}/api/v1/projects/${projectId}/datasets/${encodeURIComponent(dataset)}/versions`;
+  const url = `${client.server.replace(/\/$/, '')}/api/v1/projects/${projectId}/datasets/${encodeURIComponent(dataset)}/versions?strict=true`;
   let res: Response;
   try {
     res = await fetch(url, {

@@ -240,6 +240,19 @@ describe('a dataset version as a DVC HTTP remote', () => {
       );
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('1 files are not (notes.txt)');
+      // One folder around everything is a wrapper to an upload: refused before it strips it.
+      mkdirSync(join(repo, 'nested', 'train', 'a'), { recursive: true });
+      mkdirSync(join(repo, 'nested', 'train', 'b'), { recursive: true });
+      writeFileSync(join(repo, 'nested', 'train', 'a', '1.png'), tinyPng(6));
+      writeFileSync(join(repo, 'nested', 'train', 'b', '1.png'), tinyPng(7));
+      await run(dvcBin, ['add', 'nested'], repo);
+      const wrapped = await exec(
+        process.execPath,
+        [ANNEAL, 'datasets', 'import-dvc', 'nested.dvc', '--project', 'pets'],
+        repo,
+      );
+      expect(wrapped.code).toBe(1);
+      expect(wrapped.stderr).toContain('`dvc add` the folder nested/train instead');
     },
   );
 });
