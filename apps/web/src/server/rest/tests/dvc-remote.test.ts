@@ -255,4 +255,52 @@ describe('a dataset version as a DVC HTTP remote', () => {
       expect(wrapped.stderr).toContain('`dvc add` the folder nested/train instead');
     },
   );
+
+  it.runIf(hasDvc)(
+    'dvc push into Anneal makes the pushed folder a version with its md5 manifest',
+    async () => {
+      const repo = join(tmp, 'push-repo');
+      mkdirSync(join(repo, 'pushed', 'a'), { recursive: true });
+      mkdirSync(join(repo, 'pushed', 'b'), { recursive: true });
+      writeFileSync(join(repo, 'pushed', 'a', '1.png'), tinyPng(30));
+      writeFileSync(join(repo, 'pushed', 'a', '2.png'), tinyPng(31));
+      // The same bytes twice: one object in DVC, two files in the version.
+      writeFileSync(join(repo, 'pushed', 'b', '1.png'), tinyPng(30));
+      await run(dvcBin, ['init', '--no-scm', '-q'], repo);
+      await run(dvcBin, ['add', 'pushed'], repo);
+      const url = `${h.url}/api/v1/projects/${projectId}/datasets/pushed/dvc`;
+      await run('sh', ['-c', `dvc remote add -d anneal ${url}`], repo);
+      await run('sh', ['-c', 'dvc remote modify anneal auth custom'], repo);
+      await run('sh', ['-c', 'dvc remote modify anneal custom_auth_header Authorization'], repo);
+      await run(
+        'sh',
+        ['-c', 'dvc remote modify --local anneal password "Bearer $ANNEAL_TOKEN"'],
+        repo,
+      );
+      await run('sh', ['-c', 'dvc push'], repo);
+      const tracked = /- md5: ([0-9a-f]{32}\.dir)/.exec(
+        readFileSync(join(repo, 'pushed.dvc'), 'utf8'),
+      )?.[1];
+      const list = (await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/datasets`)).json;
+      const pushed = list.stored.find((d: { name: string }) => d.name === 'pushed');
+      expect(pushed.versions).toHaveLength(1);
+      expect(pushed.versions[0]).toMatchObject({ version: 1, fileCount: 3, dvcMd5: tracked });
+      // And it pulls back from the version's own remote.
+      const again = join(tmp, 'push-clone');
+      mkdirSync(again);
+      await run(dvcBin, ['init', '--no-scm', '-q'], again);
+      const exported = JSON.parse(
+        await run(
+          process.execPath,
+          [ANNEAL, 'datasets', 'export-dvc', pushed.versions[0].id, '--dir', again, '--json'],
+          again,
+        ),
+      );
+      for (const line of exported.commands as string[]) await run('sh', ['-c', line], again);
+      for (const f of ['a/1.png', 'a/2.png', 'b/1.png'])
+        expect(readFileSync(join(again, 'pushed', f))).toEqual(
+          readFileSync(join(repo, 'pushed', f)),
+        );
+    },
+  );
 });
