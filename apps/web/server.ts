@@ -6,7 +6,7 @@ import { authenticate } from './src/server/auth/authenticate.ts';
 import { toTRPCError } from './src/server/http/errors.ts';
 import { type UpgradeHandler, UpgradeRoutes } from './src/server/http/upgrades.ts';
 import { MLFLOW_PREFIX, mlflowDialect } from './src/server/mlflow/errors.ts';
-import { mlflowRoutes } from './src/server/mlflow/routes.ts';
+import { mlflowRoutes } from './src/server/mlflow/routes/index.ts';
 import { createRestHandler, REST_PREFIX } from './src/server/rest/dispatch.ts';
 import { appRouter } from './src/server/routers/index.ts';
 import type { Services } from './src/server/services.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { MLFLOW_PREFIX } from '../mlflow/errors.ts';
-import { mlflowRoutes } from '../mlflow/routes.ts';
+import { mlflowRoutes } from '../mlflow/routes/index.ts';
 import { REST_PREFIX } from '../rest/dispatch.ts';
 import type { RestRoute } from '../rest/route.ts';
 import { restRoutes } from '../rest/routes/index.ts';

@@ -14,7 +14,7 @@ import {
 import { and, asc, eq } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
-import { MLFLOW_LIMITS } from './routes.ts';
+import { MLFLOW_LIMITS } from './routes/index.ts';
 
 /** Why a pass stopped: the MLflow server unreachable, or an answer that is not a success. */
 export class MirrorError extends Error {
