@@ -5,6 +5,8 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { authenticate } from './src/server/auth/authenticate.ts';
 import { toTRPCError } from './src/server/http/errors.ts';
 import { type UpgradeHandler, UpgradeRoutes } from './src/server/http/upgrades.ts';
+import { MLFLOW_PREFIX, mlflowDialect } from './src/server/mlflow/errors.ts';
+import { mlflowRoutes } from './src/server/mlflow/routes/index.ts';
 import { createRestHandler, REST_PREFIX } from './src/server/rest/dispatch.ts';
 import { appRouter } from './src/server/routers/index.ts';
 import type { Services } from './src/server/services.ts';
@@ -23,7 +25,7 @@ export interface AnnealServer {
 }
 
 /**
- * One port serves everything: tRPC at /api/trpc, REST at /api/v1, WebSocket upgrades by
+ * One port serves everything: tRPC at /api/trpc, REST at /api/v1, MLflow's API at /api/2.0, WebSocket upgrades by
  * path (`/agent` for the agents' gateway), and every other request goes to Next.
  */
 export async function createAnnealServer(
@@ -47,6 +49,8 @@ export async function createAnnealServer(
     },
   });
   const rest = createRestHandler(services);
+  // MLflow's tracking, registry and artifact-proxy API, as its own clients call it (docs/interop.md).
+  const mlflow = createRestHandler(services, mlflowRoutes, mlflowDialect);
   const upgrades = new UpgradeRoutes();
   if (services.agents) upgrades.register('/agent', services.agents.upgrade);
 
@@ -54,6 +58,11 @@ export async function createAnnealServer(
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path.startsWith('/api/trpc/')) return void trpc(req, res);
     if (path === REST_PREFIX || path.startsWith(`${REST_PREFIX}/`)) return void rest(req, res);
+    if (
+      path.startsWith(`${MLFLOW_PREFIX}/mlflow/`) ||
+      path.startsWith(`${MLFLOW_PREFIX}/mlflow-artifacts/`)
+    )
+      return void mlflow(req, res);
     if (options.pages) {
       options.pages.handle(req, res).catch((err) => {
         console.error('[anneal-server] page', req.url, err);
@@ -80,6 +89,7 @@ export async function createAnnealServer(
     url: `http://localhost:${port}`,
     close: async () => {
       await services.agents?.close();
+      await services.mirror?.close();
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());

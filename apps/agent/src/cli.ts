@@ -3,6 +3,7 @@ import { UsageError } from './args.ts';
 import { agent } from './commands/agent.ts';
 import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
+import { datasets } from './commands/datasets.ts';
 import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
@@ -22,6 +23,7 @@ const commands: Command[] = [
   agent,
   submit,
   login,
+  datasets,
 ];
 
 const stdio: CommandIO = {

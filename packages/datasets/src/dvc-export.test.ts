@@ -1,14 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dvcCachePath, exportToDvcCache } from './dvc-export.ts';
 import { importFolder } from './folder/import.ts';
 
-// Real DVC is optional: point ANNEAL_DVC at a `dvc` binary (or have one on PATH).
-const dvcBin = process.env.ANNEAL_DVC ?? 'dvc';
+// Real DVC is optional: ANNEAL_DVC, else the pinned one of bench/interop/setup.sh, else PATH's.
+const venvDvc = join(repoRoot, 'bench/interop/.venv/bin/dvc');
+const dvcBin = process.env.ANNEAL_DVC ?? (existsSync(venvDvc) ? venvDvc : 'dvc');
 const hasDvc = spawnSync(dvcBin, ['--version'], { stdio: 'ignore' }).status === 0;
 const hasGit = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
 

@@ -22,6 +22,8 @@ const envSchema = z.object({
     .default(8 * 1024 * MiB),
   /** How long an agent's job lease lasts without a heartbeat (tests shorten it). */
   ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
+  /** How often projects with an MLflow mirror are pushed to their MLflow servers. */
+  ANNEAL_MLFLOW_MIRROR_MS: z.coerce.number().int().min(1000).default(60_000),
   /**
    * Reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client:
    * sign-in limits count failures per client address, not per proxy.
@@ -47,6 +49,7 @@ export interface ServerConfig {
   uploadLimit: number;
   leaseMs: number;
   trustedProxies: string[];
+  mlflowMirrorMs: number;
 }
 
 /** Server settings from the environment; a bad value is an error naming the variable. */
@@ -66,5 +69,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploadLimit: parsed.data.ANNEAL_UPLOAD_LIMIT,
     leaseMs: parsed.data.ANNEAL_LEASE_MS,
     trustedProxies: parsed.data.ANNEAL_TRUSTED_PROXIES,
+    mlflowMirrorMs: parsed.data.ANNEAL_MLFLOW_MIRROR_MS,
   };
 }

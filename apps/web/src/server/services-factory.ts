@@ -6,6 +6,7 @@ import { SignInThrottle, type SignInThrottleOptions } from './domain/accounts/si
 import { BlobStore } from './domain/artifacts/blob-store.ts';
 import { RunEvents } from './events.ts';
 import { AgentGateway } from './gateway/agent-gateway.ts';
+import { MlflowMirror } from './mlflow/mirror.ts';
 import type { Services } from './services.ts';
 
 export function createServices(
@@ -23,10 +24,14 @@ export function createServices(
           tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
           malformedPerMinute: 200,
         });
+  const store = new BlobStore(config.artifactsDir);
+  const mirror = new MlflowMirror(handle.db, store);
+  mirror.start(config.mlflowMirrorMs);
   return {
     handle,
     db: handle.db,
-    store: new BlobStore(config.artifactsDir),
+    store,
+    mirror,
     config,
     events,
     agents,

@@ -5,6 +5,7 @@ import type { SignInThrottle } from './domain/accounts/sign-in-throttle.ts';
 import type { BlobStore } from './domain/artifacts/blob-store.ts';
 import type { RunEvents } from './events.ts';
 import type { AgentGateway } from './gateway/agent-gateway.ts';
+import type { MlflowMirror } from './mlflow/mirror.ts';
 
 /** Long-lived dependencies every request handler gets; tests build their own. */
 export interface Services {
@@ -18,4 +19,6 @@ export interface Services {
   signIns: SignInThrottle;
   /** Signs and reads known-device cookies, which lift the account-wide sign-in limit. */
   devices: KnownDevices;
+  /** Pushes projects to their MLflow servers (docs/interop.md); absent where a test has none. */
+  mirror?: MlflowMirror;
 }

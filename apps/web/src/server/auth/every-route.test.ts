@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { MLFLOW_PREFIX } from '../mlflow/errors.ts';
+import { mlflowRoutes } from '../mlflow/routes/index.ts';
+import { REST_PREFIX } from '../rest/dispatch.ts';
 import type { RestRoute } from '../rest/route.ts';
 import { restRoutes } from '../rest/routes/index.ts';
 import { appRouter } from '../routers/index.ts';
@@ -64,6 +67,10 @@ function fixturesOf(of: OrgIds): Fixtures {
     tokenId: of.tokenId,
     userId: of.userId,
     job: { type: 'sample', spec: { model: { kind: 'modelVersion', id: of.modelVersionId } } },
+    // MLflow's API names the same things its own way: experiments are projects.
+    experiment_id: of.projectId,
+    experiment_ids: [of.projectId],
+    run_id: of.runId,
   });
 }
 
@@ -119,7 +126,7 @@ const procedures: Operation[] = Object.entries(
   };
 });
 
-function restOperation(route: RestRoute): Operation {
+function restOperation(route: RestRoute, prefix = REST_PREFIX): Operation {
   const build = (fixtures: Fixtures, used: Set<string>) => {
     const params = (example(route.params, fixtures, route.path, used) ?? {}) as Record<
       string,
@@ -134,12 +141,12 @@ function restOperation(route: RestRoute): Operation {
       ),
     ).toString();
     return {
-      url: `/api/v1${path}${query ? `?${query}` : ''}`,
+      url: `${prefix}${path}${query ? `?${query}` : ''}`,
       body: example(route.body, fixtures, route.path, used),
     };
   };
   return {
-    name: `REST ${route.method} ${route.path}`,
+    name: `REST ${route.method} ${prefix}${route.path}`,
     access: route.access,
     subscription: false,
     fields(fixtures) {
@@ -171,7 +178,11 @@ function restOperation(route: RestRoute): Operation {
   };
 }
 
-const operations = [...procedures, ...restRoutes.map(restOperation)];
+const operations = [
+  ...procedures,
+  ...restRoutes.map((r) => restOperation(r)),
+  ...mlflowRoutes.map((r) => restOperation(r, MLFLOW_PREFIX)),
+];
 
 /** The status a caller must get, or null where it may be served (then: no 500, no leak). */
 function expected(access: Access, caller: Caller, refersToOrgA: boolean): number | null {
@@ -213,6 +224,7 @@ describe('every procedure and route refuses who it must', () => {
   it('finds them all, each with its access declared', () => {
     expect(procedures.length).toBeGreaterThan(30);
     expect(restRoutes.length).toBeGreaterThan(20);
+    expect(mlflowRoutes.length).toBeGreaterThan(25);
     for (const op of operations) expect(op.access, op.name).toBeDefined();
   });
 

@@ -42,19 +42,47 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The REST API: match, authenticate, authorize (the layer tRPC uses too), validate, handle. */
-export function createRestHandler(services: Services, routes: RestRoute[] = restRoutes) {
+/** How an API other than /api/v1 (MLflow's) differs: its prefix and its error answers. */
+export interface RestDialect {
+  prefix: string;
+  /** Serves `<prefix>/openapi.json`. */
+  openapi: boolean;
+  /** The status and body of an error answer. */
+  error(err: AppError, kind: 'no-route' | 'other'): { status: number; body: unknown };
+}
+
+const ANNEAL_DIALECT: RestDialect = {
+  prefix: REST_PREFIX,
+  openapi: true,
+  error: (app) => ({
+    status: httpStatusOf(app),
+    body: { error: { code: app.code, message: app.message } },
+  }),
+};
+
+/**
+ * The REST API: match, authenticate, authorize (the layer tRPC uses too), validate, handle.
+ * HEAD is answered as GET without the body (Node drops it), for clients that probe (DVC).
+ */
+export function createRestHandler(
+  services: Services,
+  routes: RestRoute[] = restRoutes,
+  dialect: RestDialect = ANNEAL_DIALECT,
+) {
   const match = compileRoutes(routes);
-  const openapi = JSON.stringify(openApiDocument(routes, '0.1.0'));
+  const openapi = dialect.openapi ? JSON.stringify(openApiDocument(routes, '0.1.0')) : null;
   return async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let noRoute = false;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const path = url.pathname.slice(REST_PREFIX.length) || '/';
-      if (path === '/openapi.json' && req.method === 'GET') {
+      const path = url.pathname.slice(dialect.prefix.length) || '/';
+      if (openapi && path === '/openapi.json' && req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(openapi);
         return;
       }
-      const found = match(req.method ?? 'GET', path);
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+      const found = match(method, path);
+      noRoute = found === null || found === 'method-not-allowed';
       if (found === null)
         throw new AppError('NOT_FOUND', `no API route ${req.method} ${url.pathname}`);
       if (found === 'method-not-allowed')
@@ -109,7 +137,8 @@ export function createRestHandler(services: Services, routes: RestRoute[] = rest
       // An unread upload would otherwise keep the socket busy; close it after replying.
       if (!req.complete) res.setHeader('connection', 'close');
       setRetryAfter(res, app);
-      sendJson(res, httpStatusOf(app), { error: { code: app.code, message: app.message } });
+      const reply = dialect.error(app, noRoute ? 'no-route' : 'other');
+      sendJson(res, reply.status, reply.body);
       if (!req.complete) req.resume();
     }
   };

@@ -1,5 +1,13 @@
-import { datasetManifestSchema } from '@anneal/datasets/hash';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { AppError } from '@anneal/core';
+import { datasetManifestSchema, dvcDirObject } from '@anneal/datasets/hash';
 import { z } from 'zod';
+import {
+  dvcObjectName,
+  receiveDvcObject,
+  stagedDvcObject,
+} from '../../domain/datasets/dvc-push.ts';
 import { receiveDatasetUpload } from '../../domain/datasets/receive-upload.ts';
 import {
   assertFileInVersion,
@@ -158,6 +166,110 @@ export const datasetRoutes = [
         size,
         contentType: 'application/octet-stream',
         filename: file.relpath.split('/').pop(),
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/dataset-versions/{versionId}/dvc/files/md5/{prefix}/{object}',
+    access: { role: 'viewer', agent: 'read-leased-dataset-version' },
+    tag: 'datasets',
+    summary:
+      "The version as a DVC 3 HTTP remote (remote URL: /api/v1/dataset-versions/{versionId}/dvc): a file by md5, or the version's .dir manifest; GET and HEAD",
+    params: z.object({ versionId: z.uuid(), prefix: z.string(), object: z.string() }),
+    response: { status: 200, description: 'The bytes DVC stores under that md5', binary: true },
+    handle: async (ctx, { params }) => {
+      const name = `${params.prefix}${params.object}`;
+      const missing = () =>
+        new AppError('NOT_FOUND', `md5: dataset version ${params.versionId} has no object ${name}`);
+      if (params.prefix.length !== 2 || !/^[0-9a-f]{32}(\.dir)?$/.test(name)) throw missing();
+      const { manifest } = await getDatasetVersion(ctx.db, ctx.principal.orgId, params.versionId);
+      if (name.endsWith('.dir')) {
+        // Built from the manifest as DVC builds it (json.dumps of the sorted entries).
+        const dir = dvcDirObject(manifest.files.map((f) => ({ md5: f.md5, relpath: f.relpath })));
+        if (dir.md5 !== name) throw missing();
+        const bytes = Buffer.from(dir.json, 'utf8');
+        return {
+          stream: Readable.from([bytes]),
+          size: bytes.length,
+          contentType: 'application/json',
+        };
+      }
+      const file = manifest.files.find((f) => f.md5 === name);
+      if (!file) throw missing();
+      const { stream, size } = await ctx.store.open(file.sha256);
+      return { stream, size, contentType: 'application/octet-stream' };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/projects/{projectId}/datasets/{name}/dvc/files/md5/{prefix}/{object}',
+    access: { role: 'editor', agent: 'none' },
+    tag: 'datasets',
+    summary:
+      'dvc push into Anneal (remote URL: /api/v1/projects/{projectId}/datasets/{name}/dvc): an object by md5; the .dir object, sent after its files, makes them a version',
+    params: z.object({
+      projectId: z.uuid(),
+      name: datasetNameSchema,
+      prefix: z.string(),
+      object: z.string(),
+    }),
+    body: 'stream',
+    bodyTypes: ['application/octet-stream'],
+    response: {
+      status: 200,
+      description: 'The object stored; for a .dir, the version it made',
+      schema: z.object({ stored: z.string(), version: z.unknown() }),
+    },
+    handle: async (ctx, { params, body }) => {
+      const name = dvcObjectName(params.prefix, params.object);
+      await getProject(ctx.db, ctx.principal.orgId, params.projectId);
+      if (!name)
+        throw new AppError(
+          'BAD_REQUEST',
+          `path: ${params.prefix}/${params.object} is not files/md5/<2>/<30>`,
+        );
+      return {
+        json: await receiveDvcObject(
+          ctx.db,
+          ctx.store,
+          ctx.principal,
+          params.projectId,
+          params.name,
+          name,
+          body,
+          ctx.config.uploadLimit,
+        ),
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/datasets/{name}/dvc/files/md5/{prefix}/{object}',
+    access: { role: 'viewer', agent: 'none' },
+    tag: 'datasets',
+    summary: 'What `dvc push` asks first (HEAD): whether an object is already staged',
+    params: z.object({
+      projectId: z.uuid(),
+      name: datasetNameSchema,
+      prefix: z.string(),
+      object: z.string(),
+    }),
+    response: { status: 200, description: 'The staged bytes', binary: true },
+    handle: async (ctx, { params }) => {
+      await getProject(ctx.db, ctx.principal.orgId, params.projectId);
+      const name = dvcObjectName(params.prefix, params.object);
+      const staged =
+        name && (await stagedDvcObject(ctx.store, params.projectId, params.name, name));
+      if (!staged)
+        throw new AppError(
+          'NOT_FOUND',
+          `md5: ${params.prefix}${params.object} is not staged for ${params.name}`,
+        );
+      return {
+        stream: createReadStream(staged.path),
+        size: staged.size,
+        contentType: 'application/octet-stream',
       };
     },
   }),

@@ -3,6 +3,7 @@ import { artifactRoutes } from './artifacts.ts';
 import { authRoutes } from './auth.ts';
 import { datasetRoutes } from './datasets.ts';
 import { jobRoutes } from './jobs.ts';
+import { mirrorRoutes } from './mirror.ts';
 import { projectRoutes } from './projects.ts';
 import { registryRoutes } from './registry.ts';
 import { runRoutes } from './runs.ts';
@@ -16,4 +17,5 @@ export const restRoutes: RestRoute[] = [
   ...jobRoutes,
   ...artifactRoutes,
   ...registryRoutes,
+  ...mirrorRoutes,
 ];

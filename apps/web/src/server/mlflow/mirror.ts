@@ -1,0 +1,426 @@
+import type { Db } from '@anneal/db/client';
+import {
+  artifacts,
+  metrics,
+  mlflowMirrorRuns,
+  mlflowMirrors,
+  mlflowMirrorVersions,
+  modelAliases,
+  modelVersions,
+  projects,
+  registeredModels,
+  runs,
+} from '@anneal/db/schema';
+import { and, asc, eq } from 'drizzle-orm';
+import type { BlobStore } from '../domain/artifacts/blob-store.ts';
+import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
+import { MLFLOW_LIMITS } from './routes/index.ts';
+
+/** Why a pass stopped: the MLflow server unreachable, or an answer that is not a success. */
+export class MirrorError extends Error {
+  constructor(
+    message: string,
+    readonly errorCode?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A client of a real MLflow server's REST API (the same one Anneal serves). */
+class MlflowRemote {
+  readonly base: string;
+  constructor(
+    url: string,
+    private readonly token: string | null,
+  ) {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  private headers(json: boolean): Record<string, string> {
+    return {
+      ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      ...(json ? { 'content-type': 'application/json' } : {}),
+    };
+  }
+
+  private async send(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new MirrorError(
+        `cannot reach the MLflow server at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
+    }
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body: object): Promise<T> {
+    const url = new URL(`${this.base}/api/2.0/mlflow/${path}`);
+    if (method === 'GET')
+      for (const [k, v] of Object.entries(body)) url.searchParams.set(k, String(v));
+    const res = await this.send(url.toString(), {
+      method,
+      headers: this.headers(method !== 'GET'),
+      body: method === 'GET' ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {}
+    if (!res.ok)
+      throw new MirrorError(
+        `MLflow ${method} ${path}: ${res.status} ${String(json.error_code ?? '')} ${String(json.message ?? text.slice(0, 200))}`.trim(),
+        typeof json.error_code === 'string' ? json.error_code : undefined,
+      );
+    return json as T;
+  }
+
+  /** Uploads through the server's mlflow-artifacts proxy; null when the run's store is elsewhere. */
+  artifactUrl(artifactUri: string, path: string): string | null {
+    const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(artifactUri);
+    if (!m) return null;
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    return `${this.base}/api/2.0/mlflow-artifacts/artifacts/${m[1]}/${encoded}`;
+  }
+
+  async put(url: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    const res = await this.send(url, {
+      method: 'PUT',
+      headers: { ...this.headers(false), 'content-type': contentType },
+      body: bytes as Uint8Array<ArrayBuffer>,
+    });
+    if (!res.ok)
+      throw new MirrorError(`MLflow PUT ${url}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  }
+}
+
+type Mirror = typeof mlflowMirrors.$inferSelect;
+type MirrorRun = typeof mlflowMirrorRuns.$inferSelect;
+
+const chunk = <T>(list: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(list.length / size) }, (_, i) =>
+    list.slice(i * size, i * size + size),
+  );
+
+const sameMap = (a: Record<string, string> | undefined, b: Record<string, string>) =>
+  JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b).sort());
+
+/**
+ * Pushes projects to their MLflow servers. A pass is a reconciliation, not a replay of
+ * events: it compares what Anneal has with what the mirror tables say MLflow has, pushes the
+ * difference and records each step as it lands. So a pass that stops (the server down, a
+ * crash) leaves a true record, the next one resumes there, and nothing is sent twice; what a
+ * lost answer makes it send again is found (runs and versions carry their Anneal ids as
+ * tags) or is identical (MLflow keeps identical metric points once).
+ */
+export class MlflowMirror {
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {}
+
+  /** Every mirror, every `intervalMs`, one pass at a time. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      void this.syncAll();
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.queue.catch(() => {});
+  }
+
+  syncAll(): Promise<void> {
+    return this.enqueue(async () => {
+      const all = await this.db.select().from(mlflowMirrors);
+      for (const m of all) await this.pass(m);
+    });
+  }
+
+  /** One pass for one project, after any pass in progress; answers the mirror's state. */
+  sync(projectId: string): Promise<void> {
+    return this.enqueue(async () => {
+      const [m] = await this.db
+        .select()
+        .from(mlflowMirrors)
+        .where(eq(mlflowMirrors.projectId, projectId));
+      if (m) await this.pass(m);
+    });
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async pass(m: Mirror): Promise<void> {
+    let error: string | null = null;
+    try {
+      await this.push(m);
+    } catch (err) {
+      if (!(err instanceof MirrorError)) console.error('[anneal-server] MLflow mirror', err);
+      error =
+        err instanceof MirrorError ? err.message : `internal error: ${(err as Error).message}`;
+    }
+    await this.db
+      .update(mlflowMirrors)
+      .set({ lastError: error, ...(error ? {} : { lastSyncAt: new Date() }) })
+      .where(eq(mlflowMirrors.projectId, m.projectId));
+  }
+
+  private async push(m: Mirror): Promise<void> {
+    const remote = new MlflowRemote(m.url, m.token);
+    const [project] = await this.db.select().from(projects).where(eq(projects.id, m.projectId));
+    if (!project) return;
+    const experimentId = m.experimentId ?? (await this.experiment(remote, m, project.name));
+    const projectRuns = await this.db
+      .select()
+      .from(runs)
+      .where(eq(runs.projectId, m.projectId))
+      .orderBy(asc(runs.startedAt), asc(runs.id));
+    const mapped = new Map<string, MirrorRun>();
+    for (const run of projectRuns)
+      mapped.set(run.id, await this.pushRun(remote, experimentId, run));
+    await this.pushVersions(remote, m.projectId, mapped);
+  }
+
+  private async experiment(remote: MlflowRemote, m: Mirror, name: string): Promise<string> {
+    let id: string;
+    try {
+      const found = await remote.call<{ experiment: { experiment_id: string } }>(
+        'GET',
+        'experiments/get-by-name',
+        { experiment_name: name },
+      );
+      id = found.experiment.experiment_id;
+    } catch (err) {
+      if (!(err instanceof MirrorError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST')) throw err;
+      id = (
+        await remote.call<{ experiment_id: string }>('POST', 'experiments/create', {
+          name,
+          tags: [{ key: 'anneal.project_id', value: m.projectId }],
+        })
+      ).experiment_id;
+    }
+    await this.db
+      .update(mlflowMirrors)
+      .set({ experimentId: id })
+      .where(eq(mlflowMirrors.projectId, m.projectId));
+    return id;
+  }
+
+  private async pushRun(
+    remote: MlflowRemote,
+    experimentId: string,
+    run: typeof runs.$inferSelect,
+  ): Promise<MirrorRun> {
+    let [state] = await this.db
+      .select()
+      .from(mlflowMirrorRuns)
+      .where(eq(mlflowMirrorRuns.runId, run.id));
+    if (!state) {
+      // A create whose answer was lost left a run tagged with our id: find it before creating.
+      type RunInfo = { info: { run_id: string; artifact_uri: string } };
+      const found = await remote.call<{ runs?: RunInfo[] }>('POST', 'runs/search', {
+        experiment_ids: [experimentId],
+        filter: `tags.\`anneal.run_id\` = '${run.id}'`,
+        max_results: 1,
+      });
+      const info =
+        found.runs?.[0]?.info ??
+        (
+          await remote.call<{ run: RunInfo }>('POST', 'runs/create', {
+            experiment_id: experimentId,
+            run_name: run.name,
+            start_time: run.startedAt.getTime(),
+            tags: [
+              { key: 'anneal.run_id', value: run.id },
+              { key: 'mlflow.runName', value: run.name },
+            ],
+          })
+        ).run.info;
+      [state] = await this.db
+        .insert(mlflowMirrorRuns)
+        .values({ runId: run.id, remoteRunId: info.run_id, remoteArtifactUri: info.artifact_uri })
+        .returning();
+      if (!state) throw new MirrorError(`could not record the mirror of run ${run.id}`);
+    }
+    const rid = state.remoteRunId;
+    const record = async (set: Partial<MirrorRun>) => {
+      await this.db.update(mlflowMirrorRuns).set(set).where(eq(mlflowMirrorRuns.runId, run.id));
+      state = { ...(state as MirrorRun), ...set };
+    };
+
+    // Params and tags: only when they changed since the last push.
+    const params = Object.fromEntries(
+      Object.entries(run.params).map(([k, v]) => [k, paramString(v)]),
+    );
+    const tags = { ...run.tags, 'anneal.run_id': run.id };
+    if (!sameMap(state.pushed.params, params) || !sameMap(state.pushed.tags, tags)) {
+      const p = Object.entries(params).map(([key, value]) => ({ key, value }));
+      const t = Object.entries(tags).map(([key, value]) => ({ key, value }));
+      const n = Math.max(p.length, t.length);
+      for (let i = 0; i < n; i += MLFLOW_LIMITS.paramsTagsPerBatch)
+        await remote.call('POST', 'runs/log-batch', {
+          run_id: rid,
+          params: p.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
+          tags: t.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
+        });
+      await record({ pushed: { ...state.pushed, params, tags } });
+    }
+
+    // Metrics: the points past each key's recorded step, 1000 to a batch, recorded per batch.
+    const points = await this.db
+      .select({ key: metrics.key, step: metrics.step, value: metrics.value, time: metrics.time })
+      .from(metrics)
+      .where(eq(metrics.runId, run.id))
+      .orderBy(asc(metrics.key), asc(metrics.step));
+    const fresh = points.filter((p) => p.step > (state?.metricSteps[p.key] ?? -1));
+    for (const batch of chunk(fresh, MLFLOW_LIMITS.metricsPerBatch)) {
+      await remote.call('POST', 'runs/log-batch', {
+        run_id: rid,
+        metrics: batch.map((p) => ({
+          key: p.key,
+          value: p.value,
+          timestamp: p.time.getTime(),
+          step: p.step,
+        })),
+      });
+      const steps = { ...state.metricSteps };
+      for (const p of batch) steps[p.key] = Math.max(steps[p.key] ?? -1, p.step);
+      await record({ metricSteps: steps });
+    }
+
+    // Sample images (not checkpoints): each path once per content.
+    const images = await this.db
+      .select()
+      .from(artifacts)
+      .where(eq(artifacts.runId, run.id))
+      .orderBy(asc(artifacts.path));
+    for (const a of images) {
+      if (!a.contentType.startsWith('image/') || state.artifacts[a.path] === a.sha256) continue;
+      const url = remote.artifactUrl(state.remoteArtifactUri, a.path);
+      if (!url) break;
+      const { stream } = await this.store.open(a.sha256);
+      const parts: Buffer[] = [];
+      for await (const part of stream as AsyncIterable<Buffer>) parts.push(part);
+      await remote.put(url, Buffer.concat(parts), a.contentType);
+      await record({ artifacts: { ...state.artifacts, [a.path]: a.sha256 } });
+    }
+
+    // Status last, so a FINISHED run in MLflow has everything.
+    if (state.pushed.status !== run.status) {
+      await remote.call('POST', 'runs/update', {
+        run_id: rid,
+        status: RUN_STATUS_TO_MLFLOW[run.status],
+        ...(run.endedAt ? { end_time: run.endedAt.getTime() } : {}),
+      });
+      await record({ pushed: { ...state.pushed, status: run.status } });
+    }
+    return state;
+  }
+
+  private async pushVersions(
+    remote: MlflowRemote,
+    projectId: string,
+    mapped: Map<string, MirrorRun>,
+  ): Promise<void> {
+    const versions = await this.db
+      .select({ v: modelVersions, name: registeredModels.name })
+      .from(modelVersions)
+      .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+      .where(eq(registeredModels.projectId, projectId))
+      .orderBy(asc(registeredModels.name), asc(modelVersions.version));
+    const models = new Set<string>();
+    for (const { v, name } of versions) {
+      const run = v.sourceRunId ? mapped.get(v.sourceRunId) : undefined;
+      if (!run) continue;
+      let [state] = await this.db
+        .select()
+        .from(mlflowMirrorVersions)
+        .where(eq(mlflowMirrorVersions.versionId, v.id));
+      if (!state) {
+        if (!models.has(name)) {
+          try {
+            await remote.call('POST', 'registered-models/create', { name });
+          } catch (err) {
+            if (!(err instanceof MirrorError && err.errorCode === 'RESOURCE_ALREADY_EXISTS'))
+              throw err;
+          }
+          models.add(name);
+        }
+        type Version = { version: string; tags?: { key: string; value: string }[] };
+        const listed = await remote.call<{ model_versions?: Version[] }>(
+          'GET',
+          'model-versions/search',
+          { filter: `name = '${name}'`, max_results: 10_000 },
+        );
+        const existing = listed.model_versions?.find((x) =>
+          x.tags?.some((t) => t.key === 'anneal.version_id' && t.value === v.id),
+        );
+        const source = v.artifactPath
+          ? `${run.remoteArtifactUri}/${v.artifactPath}`
+          : run.remoteArtifactUri;
+        const created =
+          existing ??
+          (
+            await remote.call<{ model_version: Version }>('POST', 'model-versions/create', {
+              name,
+              source,
+              run_id: run.remoteRunId,
+              description: v.description,
+              tags: metadataTags(v),
+            })
+          ).model_version;
+        [state] = await this.db
+          .insert(mlflowMirrorVersions)
+          .values({ versionId: v.id, remoteVersion: created.version })
+          .returning();
+        if (!state) throw new MirrorError(`could not record the mirror of version ${v.id}`);
+      }
+      const aliases = (
+        await this.db
+          .select({ alias: modelAliases.alias })
+          .from(modelAliases)
+          .where(and(eq(modelAliases.versionId, v.id)))
+      ).map((a) => a.alias);
+      const missing = aliases.filter((a) => !state?.aliases.includes(a));
+      for (const alias of missing)
+        await remote.call('POST', 'registered-models/alias', {
+          name,
+          alias,
+          version: state.remoteVersion,
+        });
+      if (missing.length)
+        await this.db
+          .update(mlflowMirrorVersions)
+          .set({ aliases: [...state.aliases, ...missing] })
+          .where(eq(mlflowMirrorVersions.versionId, v.id));
+    }
+  }
+}
+
+/** A version's optimization metadata as MLflow model version tags. */
+function metadataTags(v: typeof modelVersions.$inferSelect) {
+  const md = v.metadata;
+  const tags: Record<string, string> = { 'anneal.version_id': v.id };
+  if (md.sampler) tags['anneal.sampler'] = md.sampler;
+  if (md.nfe !== undefined) tags['anneal.nfe'] = String(md.nfe);
+  if (md.steps !== undefined) tags['anneal.steps'] = String(md.steps);
+  if (md.distillationStages?.length)
+    tags['anneal.distillation_stages'] = md.distillationStages.join(',');
+  for (const [k, value] of Object.entries(md.quality ?? {}))
+    tags[`anneal.quality.${k}`] = String(value);
+  if (md.architecture)
+    tags['anneal.architecture'] = JSON.stringify(md.architecture).slice(0, 100_000);
+  if (md.hardware) tags['anneal.hardware'] = JSON.stringify(md.hardware).slice(0, 100_000);
+  return Object.entries(tags).map(([key, value]) => ({ key, value }));
+}

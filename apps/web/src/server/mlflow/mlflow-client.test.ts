@@ -1,0 +1,293 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// The official MLflow client against Anneal's MLflow API (issue 15). The client comes from
+// bench/interop/setup.sh's venv; without it the client tests skip, except in CI that
+// promises it (CI=true and ANNEAL_INTEROP_VENV=1), where its absence is a failure.
+const interopDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../bench/interop');
+const python = join(interopDir, '.venv', 'bin', 'python');
+const hasVenv = existsSync(python);
+const venvRequired = process.env.CI === 'true' && process.env.ANNEAL_INTEROP_VENV === '1';
+
+let h: Harness;
+let owner: Awaited<ReturnType<Harness['user']>>;
+let other: Awaited<ReturnType<Harness['user']>>;
+let viewer: Awaited<ReturnType<Harness['user']>>;
+
+beforeAll(async () => {
+  h = await startHarness();
+  owner = await h.user('lab', 'owner');
+  viewer = await h.user('lab', 'viewer');
+  other = await h.user('elsewhere', 'owner');
+}, 120_000);
+afterAll(() => h?.stop());
+
+/** An MLflow REST call as the client makes it: JSON body, or query for GET. */
+async function mlflow(token: string | null, method: string, path: string, body?: unknown) {
+  const url = new URL(`${h.url}/api/2.0/mlflow/${path}`);
+  if (method === 'GET' && body)
+    for (const [k, v] of Object.entries(body as object)) url.searchParams.set(k, String(v));
+  const res = await fetch(url, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      'content-type': 'application/json',
+    },
+    body: method === 'GET' || body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+function runScript(args: string[], env: Record<string, string>) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+    const child = spawn(python, [join(interopDir, 'mlflow_scenario.py'), ...args], {
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('the official mlflow client against Anneal', () => {
+  it.runIf(!hasVenv && venvRequired)('has the interop venv when CI promises one', () => {
+    expect.fail(`${python} is missing: run bench/interop/setup.sh`);
+  });
+
+  it.runIf(hasVenv)(
+    'logs an experiment, 5,000 points, artifacts, versions and an alias, and reads them back',
+    async () => {
+      const result = await runScript(['interop', 'interop-model'], {
+        MLFLOW_TRACKING_URI: h.url,
+        MLFLOW_TRACKING_TOKEN: owner.token,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const ids = JSON.parse(result.stdout.trim().split('\n').pop() ?? '');
+      expect(ids.mlflow).toBe('3.17.2');
+
+      // The same data through Anneal's own REST API: the experiment is a project, the run a run.
+      const projects = (await h.api(owner.token, 'GET', '/api/v1/projects')).json.projects;
+      expect(projects.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([
+        [ids.experiment_id, 'interop'],
+      ]);
+      const run = (await h.api(owner.token, 'GET', `/api/v1/runs/${ids.run_id}`)).json;
+      expect(run).toMatchObject({
+        projectId: ids.experiment_id,
+        name: 'from-mlflow',
+        status: 'succeeded',
+        params: { lr: '0.001', batch_size: '64' },
+        tags: { team: 'vision', origin: 'mlflow-client', 'mlflow.runName': 'from-mlflow' },
+      });
+      expect(run.endedAt).not.toBeNull();
+      const series = (await h.api(owner.token, 'GET', `/api/v1/runs/${ids.run_id}/metrics`)).json
+        .metrics;
+      const loss = series.find((s: { key: string }) => s.key === 'loss');
+      expect(loss.points).toHaveLength(5000);
+      for (const p of loss.points) expect(p.value).toBe(1 / (p.step + 1));
+      expect(series.find((s: { key: string }) => s.key === 'accuracy').points).toMatchObject([
+        { step: 3, value: 0.875 },
+      ]);
+      const artifacts = (await h.api(owner.token, 'GET', `/api/v1/runs/${ids.run_id}/artifacts`))
+        .json.artifacts;
+      expect(artifacts.map((a: { path: string }) => a.path)).toEqual([
+        'model/MLmodel',
+        'model/weights.bin',
+        'notes.txt',
+      ]);
+      const model = (
+        await h.api(
+          owner.token,
+          'GET',
+          `/api/v1/projects/${ids.experiment_id}/models/interop-model`,
+        )
+      ).json;
+      expect(model.description).toBe('registered via MLflow');
+      expect(
+        model.versions.map((v: { version: number; aliases: string[]; artifactPath: string }) => [
+          v.version,
+          v.aliases,
+          v.artifactPath,
+        ]),
+      ).toEqual([
+        [2, [], 'model'],
+        [1, ['champion'], 'model'],
+      ]);
+      expect(model.versions[1].sourceRun.id).toBe(ids.run_id);
+
+      // Another organization's token reaches none of it; a viewer reads but cannot write.
+      const foreign = await mlflow(other.token, 'GET', 'runs/get', { run_id: ids.run_id });
+      expect(foreign.status).toBe(404);
+      expect(foreign.json.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+      const foreignBatch = await mlflow(other.token, 'POST', 'runs/log-batch', {
+        run_id: ids.run_id,
+        metrics: [{ key: 'loss', value: 9, timestamp: 1, step: 0 }],
+      });
+      expect(foreignBatch).toMatchObject({
+        status: 404,
+        json: { error_code: 'RESOURCE_DOES_NOT_EXIST' },
+      });
+      expect(
+        (await mlflow(other.token, 'GET', 'registered-models/get', { name: 'interop-model' }))
+          .status,
+      ).toBe(404);
+      const searched = await mlflow(other.token, 'POST', 'experiments/search', {});
+      expect(searched.status).toBe(200);
+      expect(searched.json.experiments).toEqual([]);
+      expect((await mlflow(viewer.token, 'GET', 'runs/get', { run_id: ids.run_id })).status).toBe(
+        200,
+      );
+      const refused = await mlflow(viewer.token, 'POST', 'runs/set-tag', {
+        run_id: ids.run_id,
+        key: 'k',
+        value: 'v',
+      });
+      expect(refused).toMatchObject({ status: 403, json: { error_code: 'PERMISSION_DENIED' } });
+    },
+    180_000,
+  );
+});
+
+describe("MLflow's limits and error shape", () => {
+  let runId: string;
+  beforeAll(async () => {
+    const exp = await mlflow(owner.token, 'POST', 'experiments/create', { name: 'limits' });
+    expect(exp.status, JSON.stringify(exp.json)).toBe(200);
+    const run = await mlflow(owner.token, 'POST', 'runs/create', {
+      experiment_id: exp.json.experiment_id,
+    });
+    runId = run.json.run.info.run_id;
+  });
+
+  const metric = (i: number) => ({ key: 'm', value: i, timestamp: 1, step: i });
+  const kv = (i: number) => ({ key: `k${i}`, value: 'v' });
+
+  it.each([
+    ['metrics', { metrics: Array.from({ length: 1001 }, (_, i) => metric(i)) }, 1000, 1001],
+    ['params', { params: Array.from({ length: 101 }, (_, i) => kv(i)) }, 100, 101],
+    ['tags', { tags: Array.from({ length: 101 }, (_, i) => kv(i)) }, 100, 101],
+    [
+      'metrics, params, and tags',
+      {
+        metrics: Array.from({ length: 901 }, (_, i) => metric(i)),
+        params: Array.from({ length: 100 }, (_, i) => kv(i)),
+      },
+      1000,
+      1001,
+    ],
+  ])('log-batch refuses more than its %s', async (entity, batch, limit, got) => {
+    const res = await mlflow(owner.token, 'POST', 'runs/log-batch', { run_id: runId, ...batch });
+    expect(res.status).toBe(400);
+    expect(res.json).toEqual({
+      error_code: 'INVALID_PARAMETER_VALUE',
+      message: `A batch logging request can contain at most ${limit} ${entity}. Got ${got} ${entity}. Please split up ${entity} across multiple requests and try again.`,
+    });
+  });
+
+  it('log-batch refuses a body over 1,000,000 bytes, and takes one just under', async () => {
+    const big = { run_id: runId, tags: [{ key: 'big', value: 'x'.repeat(8000) }] };
+    const pad = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ key: `p${i}`, value: 'y'.repeat(5900) }));
+    const tags = Array.from({ length: 100 }, (_, i) => ({ key: `t${i}`, value: 'z'.repeat(8000) }));
+    // 100 params of 5,900 characters and 100 tags of 8,000: under every count, over the bytes.
+    const over = await mlflow(owner.token, 'POST', 'runs/log-batch', {
+      run_id: runId,
+      tags,
+      params: pad(100),
+    });
+    expect(over.status).toBe(400);
+    expect(over.json.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(over.json.message).toMatch(
+      /^Batched logging API requests must be at most 1000000 bytes/,
+    );
+    const under = await mlflow(owner.token, 'POST', 'runs/log-batch', { ...big, params: pad(10) });
+    expect(under.status, JSON.stringify(under.json)).toBe(200);
+  });
+
+  it('refuses a changed param, an unknown run, an unknown route, and no token, in MLflow’s shape', async () => {
+    await mlflow(owner.token, 'POST', 'runs/log-parameter', {
+      run_id: runId,
+      key: 'lr',
+      value: '1',
+    });
+    const changed = await mlflow(owner.token, 'POST', 'runs/log-parameter', {
+      run_id: runId,
+      key: 'lr',
+      value: '2',
+    });
+    expect(changed.status).toBe(400);
+    expect(changed.json.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(changed.json.message).toContain("Param with key='lr' was already logged with value='1'");
+    const unknown = await mlflow(owner.token, 'GET', 'runs/get', { run_id: 'nope' });
+    expect(unknown).toMatchObject({ status: 404, json: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
+    const route = await mlflow(owner.token, 'POST', 'runs/no-such-thing', {});
+    expect(route).toMatchObject({ status: 404, json: { error_code: 'ENDPOINT_NOT_FOUND' } });
+    const anonymous = await mlflow(null, 'GET', 'runs/get', { run_id: runId });
+    expect(anonymous).toMatchObject({ status: 401, json: { error_code: 'UNAUTHENTICATED' } });
+    const dup = await mlflow(owner.token, 'POST', 'experiments/create', { name: 'limits' });
+    expect(dup).toMatchObject({
+      status: 400,
+      json: {
+        error_code: 'RESOURCE_ALREADY_EXISTS',
+        message: 'Experiment(name=limits) already exists.',
+      },
+    });
+    const nan = await mlflow(owner.token, 'POST', 'runs/log-metric', {
+      run_id: runId,
+      key: 'x',
+      value: 'NaN',
+      timestamp: 1,
+      step: 0,
+    });
+    expect(nan.status).toBe(400);
+    expect(nan.json.error_code).toBe('INVALID_PARAMETER_VALUE');
+  });
+
+  it("reads Anneal's own runs as MLflow runs, and deletes a run", async () => {
+    const project = (await h.api(owner.token, 'POST', '/api/v1/projects', { name: 'native' })).json
+      .id;
+    const run = (
+      await h.api(owner.token, 'POST', `/api/v1/projects/${project}/runs`, {
+        name: 'teacher',
+        params: { lr: 0.0002, ema: true, seed: null },
+        status: 'queued',
+      })
+    ).json.id;
+    await h.api(owner.token, 'POST', `/api/v1/runs/${run}/metrics`, {
+      metrics: [
+        { key: 'loss', step: 1, value: 0.5 },
+        { key: 'loss', step: 2, value: 0.25 },
+      ],
+    });
+    const got = await mlflow(viewer.token, 'GET', 'runs/get', { run_id: run });
+    expect(got.status).toBe(200);
+    expect(got.json.run.info).toMatchObject({
+      run_id: run,
+      experiment_id: project,
+      run_name: 'teacher',
+      status: 'SCHEDULED',
+      artifact_uri: `mlflow-artifacts:/${project}/${run}/artifacts`,
+      lifecycle_stage: 'active',
+    });
+    expect(got.json.run.data.params).toEqual([
+      { key: 'lr', value: '0.0002' },
+      { key: 'ema', value: 'True' },
+      { key: 'seed', value: 'None' },
+    ]);
+    expect(got.json.run.data.metrics).toMatchObject([{ key: 'loss', value: 0.25, step: 2 }]);
+    expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
+    expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
+    expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+  });
+});

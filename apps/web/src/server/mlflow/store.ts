@@ -1,0 +1,194 @@
+import type { Db } from '@anneal/db/client';
+import {
+  metrics,
+  modelAliases,
+  modelVersions,
+  projects,
+  registeredModels,
+  runs,
+} from '@anneal/db/schema';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { getProject } from '../domain/projects/projects.ts';
+import { getRun } from '../domain/runs/runs.ts';
+import type { LatestMetric, RunRow, VersionRow } from './entities.ts';
+import { invalid, MlflowError } from './errors.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An experiment id is a project id of the caller's organization; anything else is not found. */
+export async function experimentOf(db: Db, orgId: string, experimentId: string) {
+  if (!UUID.test(experimentId))
+    throw new MlflowError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `experiment_id: no experiment ${experimentId} (Anneal's experiments are its projects, with uuid ids; there is no Default experiment 0: call mlflow.set_experiment first)`,
+    );
+  return getProject(db, orgId, experimentId);
+}
+
+export async function runOf(db: Db, orgId: string, runId: string): Promise<RunRow> {
+  if (!UUID.test(runId))
+    throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `run_id: no run ${runId}`);
+  return getRun(db, orgId, runId);
+}
+
+/** The latest point of every metric of the runs (MLflow's run data): highest step wins. */
+export async function latestMetrics(db: Db, runIds: string[]) {
+  const byRun = new Map<string, LatestMetric[]>();
+  if (runIds.length === 0) return byRun;
+  const rows = await db
+    .selectDistinctOn([metrics.runId, metrics.key], {
+      runId: metrics.runId,
+      key: metrics.key,
+      value: metrics.value,
+      step: metrics.step,
+      time: metrics.time,
+    })
+    .from(metrics)
+    .where(inArray(metrics.runId, runIds))
+    .orderBy(metrics.runId, metrics.key, desc(metrics.step));
+  for (const r of rows) {
+    const list = byRun.get(r.runId) ?? [];
+    list.push({ key: r.key, value: r.value, step: r.step, time: r.time });
+    byRun.set(r.runId, list);
+  }
+  return byRun;
+}
+
+export async function metricHistory(db: Db, runId: string, key: string) {
+  return db
+    .select({ step: metrics.step, value: metrics.value, time: metrics.time })
+    .from(metrics)
+    .where(and(eq(metrics.runId, runId), eq(metrics.key, key)))
+    .orderBy(asc(metrics.step));
+}
+
+/** The runs of some projects (already resolved in the caller's organization), newest first. */
+export async function runsOfProjects(db: Db, projectIds: string[], limit: number) {
+  if (projectIds.length === 0) return [];
+  return db
+    .select()
+    .from(runs)
+    .where(inArray(runs.projectId, projectIds))
+    .orderBy(desc(runs.startedAt))
+    .limit(limit);
+}
+
+/**
+ * Merges params as MLflow does: a param, once logged, keeps its value; logging the same
+ * value again is fine, another value is refused. Tags merge, the last value winning.
+ */
+export async function mergeParamsAndTags(
+  db: Db,
+  run: RunRow,
+  params: { key: string; value: string }[],
+  tags: { key: string; value: string }[],
+) {
+  const newParams: Record<string, string> = {};
+  for (const p of params) {
+    const old = run.params[p.key] ?? newParams[p.key];
+    if (old !== undefined && old !== null && String(old) !== p.value)
+      throw invalid(
+        `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${String(old)}' for run ID='${run.id}'. Attempted logging new value '${p.value}'.`,
+      );
+    newParams[p.key] = p.value;
+  }
+  const newTags: Record<string, string> = {};
+  for (const t of tags) newTags[t.key] = t.value;
+  if (params.length === 0 && tags.length === 0) return;
+  const renamed = newTags['mlflow.runName'];
+  await db
+    .update(runs)
+    .set({
+      params: sql`${runs.params} || ${JSON.stringify(newParams)}::jsonb`,
+      tags: sql`${runs.tags} || ${JSON.stringify(newTags)}::jsonb`,
+      ...(renamed ? { name: renamed.slice(0, 200) } : {}),
+    })
+    .where(eq(runs.id, run.id));
+}
+
+/** Registered models of the organization named `name` (one per project at most). */
+export async function modelsNamed(db: Db, orgId: string, name: string) {
+  return db
+    .select({ model: registeredModels })
+    .from(registeredModels)
+    .innerJoin(projects, eq(projects.id, registeredModels.projectId))
+    .where(and(eq(registeredModels.name, name), eq(projects.orgId, orgId)))
+    .then((rows) => rows.map((r) => r.model));
+}
+
+/**
+ * MLflow's registry has one namespace; Anneal's has one per project. A name resolves to the
+ * organization's one model of that name, and names held by two projects must be told apart.
+ */
+export async function modelOf(db: Db, orgId: string, name: string) {
+  const found = await modelsNamed(db, orgId, name);
+  if (found.length === 0)
+    throw new MlflowError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `Registered Model with name=${name} not found`,
+    );
+  if (found.length > 1)
+    throw invalid(
+      `name: ${found.length} projects have a registered model named "${name}"; the MLflow API reaches only names that one project holds (use Anneal's REST API for the others)`,
+    );
+  return found[0] as (typeof found)[number];
+}
+
+export async function versionsOf(db: Db, modelIds: string[]) {
+  const out = new Map<string, VersionRow[]>();
+  if (modelIds.length === 0) return out;
+  const rows = await db
+    .select({
+      modelId: modelVersions.modelId,
+      id: modelVersions.id,
+      modelName: registeredModels.name,
+      projectId: registeredModels.projectId,
+      version: modelVersions.version,
+      description: modelVersions.description,
+      sourceRunId: modelVersions.sourceRunId,
+      artifactPath: modelVersions.artifactPath,
+      createdAt: modelVersions.createdAt,
+      aliases: sql<
+        string[]
+      >`coalesce((select jsonb_agg(a.alias order by a.alias) from model_aliases a where a.version_id = model_versions.id), '[]'::jsonb)`,
+    })
+    .from(modelVersions)
+    .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+    .where(inArray(modelVersions.modelId, modelIds))
+    .orderBy(asc(modelVersions.version));
+  for (const r of rows) {
+    const list = out.get(r.modelId) ?? [];
+    list.push(r);
+    out.set(r.modelId, list);
+  }
+  return out;
+}
+
+export async function versionOf(db: Db, orgId: string, name: string, version: string) {
+  const model = await modelOf(db, orgId, name);
+  const n = Number(version);
+  const found = Number.isInteger(n)
+    ? (await versionsOf(db, [model.id])).get(model.id)?.find((v) => v.version === n)
+    : undefined;
+  if (!found)
+    throw new MlflowError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `Model Version (name=${name}, version=${version}) not found`,
+    );
+  return { model, version: found };
+}
+
+export async function versionByAlias(db: Db, orgId: string, name: string, alias: string) {
+  const model = await modelOf(db, orgId, name);
+  const [row] = await db
+    .select({ version: modelVersions.version })
+    .from(modelAliases)
+    .innerJoin(modelVersions, eq(modelVersions.id, modelAliases.versionId))
+    .where(and(eq(modelAliases.modelId, model.id), eq(modelAliases.alias, alias)));
+  if (!row)
+    throw new MlflowError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `Registered model alias ${alias} not found for model ${name}`,
+    );
+  return versionOf(db, orgId, name, String(row.version));
+}
