@@ -87,6 +87,35 @@ export const datasetInfoSchema = z.object({
   ref: datasetRefSchema.optional(),
 });
 
+/**
+ * How a distilled student was made and how it samples (issue 12): `anneal sample` and `eval`
+ * use `sampler` on exactly `sigmas` unless told otherwise, because a progressive student is
+ * only trained for the grid it was distilled on.
+ */
+export const distillationInfoSchema = z.object({
+  method: z.enum(['progressive', 'consistency']),
+  stage: z.number().int().min(1),
+  /** A sampler name (ddim for progressive students, consistency for consistency models). */
+  sampler: z.string().min(1),
+  /** The sampling grid, decreasing and ending in 0 (steps + 1 values). */
+  sigmas: z
+    .array(z.number().nonnegative())
+    .min(2)
+    .refine((s) => s.at(-1) === 0, 'must end in 0')
+    .refine(
+      (s) => s.every((v, i) => i === 0 || v < (s[i - 1] as number)),
+      'must strictly decrease',
+    ),
+  teacher: z.object({
+    /** sha256 of the teacher's model.safetensors: the run's root teacher, not the previous stage. */
+    weights_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    path: z.string().optional(),
+  }),
+  /** The FD budget the run held it to (x the reference FD). */
+  budget: z.number().positive().optional(),
+});
+export type DistillationInfo = z.infer<typeof distillationInfoSchema>;
+
 /** config.json of a checkpoint: architecture, parameterization and schedule. */
 export const modelConfigSchema = z.object({
   format: z.literal('anneal-checkpoint').default('anneal-checkpoint'),
@@ -103,6 +132,8 @@ export const modelConfigSchema = z.object({
   sigma_data: z.number().positive().default(0.5),
   sigma_min: z.number().positive().default(0.002),
   dataset: datasetInfoSchema.optional(),
+  /** Present on distilled students: the sampler and sigma list they were distilled for. */
+  distillation: distillationInfoSchema.optional(),
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 export type ModelConfigInput = z.input<typeof modelConfigSchema>;
