@@ -48,6 +48,28 @@ const lines = (out: string): Line[] =>
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Line);
 /** What training computed, without wall-clock fields. */
+interface Eval {
+  name: string;
+  steps: number;
+  nfe: number;
+  fd: number;
+  fd_std: number;
+  met_budget: boolean;
+  reason: string;
+}
+interface Summary {
+  teacher_sha256: string;
+  reference: { fd: number; nfe: number; cached: boolean };
+  stages: Array<{
+    stage: number;
+    from_steps: number;
+    to_steps: number;
+    iterations: number;
+    evals: Eval[];
+  }>;
+  kept: { steps: number } | null;
+}
+
 const trajectory = (out: string) =>
   lines(out)
     .filter((l) => l.event === undefined || l.event === 'heldout')
@@ -94,15 +116,21 @@ describe('anneal distill: flags', () => {
 
 describe('anneal distill --method progressive', () => {
   const out = join(root, 'pd');
-  let summary: Record<string, any>;
+  let summary: Summary;
   beforeAll(() => {
     const r = anneal([...progressive(out), '--json']);
     expect(r.status, r.stderr).toBe(0);
-    summary = r.json as Record<string, any>;
+    summary = r.json as unknown as Summary;
   });
 
   it('runs two halvings, each decided against budget x the reference FD, and keeps the last within it', () => {
-    expect(summary.stages.map((s: any) => [s.from_steps, s.to_steps, s.iterations])).toEqual([
+    expect(
+      summary.stages.map((s: Summary['stages'][number]) => [
+        s.from_steps,
+        s.to_steps,
+        s.iterations,
+      ]),
+    ).toEqual([
       [32, 16, 60],
       [16, 8, 60],
     ]);
@@ -122,7 +150,7 @@ describe('anneal distill --method progressive', () => {
     }
     expect(summary.stages[1].evals[0].reason).toMatch(/reached --min-steps 8$|> 50x$/);
     const kept = summary.stages
-      .flatMap((s: any) => s.evals.filter((e: any) => e.met_budget))
+      .flatMap((s: Summary['stages'][number]) => s.evals.filter((e: Eval) => e.met_budget))
       .at(-1);
     expect(summary.kept?.steps ?? null).toBe(kept?.steps ?? null);
   });
@@ -158,7 +186,7 @@ describe('anneal distill --method progressive', () => {
     );
     expect(all.filter((l) => l.event === 'eval')).toHaveLength(2);
     const t = JSON.parse(readFileSync(join(out, 'tradeoff.json'), 'utf8'));
-    expect(t.rows.map((r: any) => r.nfe)).toEqual([32, 16, 8]);
+    expect(t.rows.map((r: { nfe: number }) => r.nfe)).toEqual([32, 16, 8]);
     expect(t.reference_fd).toBe(summary.reference.fd);
     const svg = readFileSync(join(out, 'tradeoff.svg'), 'utf8');
     expect(svg.match(/<circle /g)).toHaveLength(6);
@@ -208,9 +236,9 @@ describe('anneal distill --method progressive', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.json?.reference).toMatchObject({ cached: true, fd: summary.reference.fd });
     expect(trajectory(killed)).toEqual(trajectory(out));
-    expect((r.json as any).stages.map((s: any) => s.evals[0].fd)).toEqual(
-      summary.stages.map((s: any) => s.evals[0].fd),
-    );
+    expect(
+      (r.json as unknown as Summary).stages.map((s: Summary['stages'][number]) => s.evals[0].fd),
+    ).toEqual(summary.stages.map((s: Summary['stages'][number]) => s.evals[0].fd));
     expect(existsSync(join(killed, 'tradeoff.svg'))).toBe(true);
   });
 });
@@ -233,9 +261,9 @@ describe('anneal distill --method consistency', () => {
       ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8', '--json'],
     ]);
     expect(r.status, r.stderr).toBe(0);
-    const s = r.json as Record<string, any>;
+    const s = r.json as unknown as Summary;
     expect(s.stages).toHaveLength(1);
-    expect(s.stages[0].evals.map((e: any) => [e.name, e.nfe])).toEqual([
+    expect(s.stages[0].evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
       ['consistency 2 steps', 2],
       ['consistency 1 step', 1],
     ]);

@@ -150,6 +150,10 @@ async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettin
       );
   if (flags['min-steps'] >= 32)
     throw new UsageError('--min-steps: must be below the reference 32 steps');
+  if (flags.method === 'consistency' && flags['min-steps'] > 2)
+    throw new UsageError(
+      '--min-steps: consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+    );
   return {
     version: 1,
     method: flags.method,
