@@ -63,6 +63,20 @@ class DenoisingObjective : public Objective {
   DiscreteSigmas table_;
 };
 
+// Class labels as training feeds them: for a class-conditional U-Net, each label replaced by
+// the null class (the last embedding) with probability `cfg_dropout`; none otherwise.
+std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,
+                                        const mx::array& key);
+
+// A frozen network a distillation objective calls: its U-Net, its parameterization and its
+// weights. The weights enter the compiled step as inputs (Objective::frozen), never as
+// captured constants; `params` only fixes their names and order.
+struct FrozenModel {
+  UNetConfig unet;
+  Preconditioning prec;
+  Params params;
+};
+
 // The network function of a U-Net with given parameters, cast to a compute dtype.
 NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dtype = mx::float32,
                        std::optional<mx::array> dropout_key = {});

@@ -1,4 +1,5 @@
 export * from './config/index.ts';
+export { consistencySigmas, measureSigmaData } from './distill.ts';
 export {
   defaultExtractor,
   EXTRACTOR_METADATA,
