@@ -138,7 +138,7 @@ describe('anneal distill --method progressive', () => {
     expect(ref).toBeGreaterThan(0);
     expect(summary.reference.nfe).toBe(32);
     for (const s of summary.stages) {
-      const e = s.evals[0];
+      const e = s.evals[0] as Eval;
       expect(e.nfe).toBe(s.to_steps);
       expect(e.fd_std).toBeGreaterThan(0);
       expect(e.met_budget).toBe(e.fd <= 50 * ref);
@@ -148,7 +148,7 @@ describe('anneal distill --method progressive', () => {
         ),
       );
     }
-    expect(summary.stages[1].evals[0].reason).toMatch(/reached --min-steps 8$|> 50x$/);
+    expect(summary.stages[1]?.evals[0]?.reason).toMatch(/reached --min-steps 8$|> 50x$/);
     const kept = summary.stages
       .flatMap((s: Summary['stages'][number]) => s.evals.filter((e: Eval) => e.met_budget))
       .at(-1);
@@ -237,8 +237,8 @@ describe('anneal distill --method progressive', () => {
     expect(r.json?.reference).toMatchObject({ cached: true, fd: summary.reference.fd });
     expect(trajectory(killed)).toEqual(trajectory(out));
     expect(
-      (r.json as unknown as Summary).stages.map((s: Summary['stages'][number]) => s.evals[0].fd),
-    ).toEqual(summary.stages.map((s: Summary['stages'][number]) => s.evals[0].fd));
+      (r.json as unknown as Summary).stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd),
+    ).toEqual(summary.stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd));
     expect(existsSync(join(killed, 'tradeoff.svg'))).toBe(true);
   });
 });
@@ -263,7 +263,7 @@ describe('anneal distill --method consistency', () => {
     expect(r.status, r.stderr).toBe(0);
     const s = r.json as unknown as Summary;
     expect(s.stages).toHaveLength(1);
-    expect(s.stages[0].evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
+    expect(s.stages[0]?.evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
       ['consistency 2 steps', 2],
       ['consistency 1 step', 1],
     ]);

@@ -187,7 +187,7 @@ export async function distill(r: DistillRun) {
     const cdSigmas =
       run.method === 'consistency' ? consistencySigmas(teacher, run.cd_discretization) : [];
     const metricsPath = join(out, 'metrics.jsonl');
-    let state = readState(out);
+    let state: DistillState | null = readState(out);
     if (state) truncateMetrics(metricsPath, state);
     else {
       state = initialState(r, base, cdSigmas);
@@ -209,7 +209,7 @@ export async function distill(r: DistillRun) {
     });
 
     while (state.phase !== 'done') {
-      const k = state.stage;
+      const k: number = state.stage;
       const pd = run.method === 'progressive';
       const fromSteps = pd ? state.teacher_sigmas.length - 1 : 32;
       const toSteps = pd ? state.student_sigmas.length - 1 : 1;
