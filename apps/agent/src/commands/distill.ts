@@ -245,26 +245,38 @@ export const distillCommand: Command = {
         latency_ms_per_image: reference.latencyMsPerImage,
         cached: reference.cached,
       },
-      stages: state.stages.map((s) => ({
-        stage: s.stage,
-        from_steps: s.from_steps,
-        to_steps: s.to_steps,
-        iterations: s.iterations,
-        training_stop: s.stop_reason,
-        wall_s: s.wall_s,
-        evals: s.evals.map((e) => ({
-          name: e.name,
-          steps: e.steps,
-          nfe: e.nfe,
-          fd: e.fd,
-          fd_std: e.fd_std,
-          fd_ratio: e.fd_ratio,
-          latency_ms_per_image: e.latency_ms_per_image,
-          decision: e.proceed ? 'continue' : 'stop',
-          met_budget: e.met_budget,
-          reason: e.reason,
-        })),
-      })),
+      stages: state.stages.map((s) => {
+        // The stage's verdict is its last evaluation's (a consistency stage evaluates 2
+        // steps, then 1); every evaluation is listed in `evals`.
+        const v = s.evals.at(-1);
+        return {
+          stage: s.stage,
+          from_steps: s.from_steps,
+          to_steps: s.to_steps,
+          steps: v?.steps ?? s.to_steps,
+          iterations: s.iterations,
+          training_stop: s.stop_reason,
+          fd: v?.fd ?? null,
+          fd_std: v?.fd_std ?? null,
+          fd_interval: v ? [v.fd_low, v.fd_high] : null,
+          decision: v?.proceed ? 'continue' : 'stop',
+          met_budget: v?.met_budget ?? false,
+          reason: v?.reason ?? null,
+          wall_s: s.wall_s,
+          evals: s.evals.map((e) => ({
+            name: e.name,
+            steps: e.steps,
+            nfe: e.nfe,
+            fd: e.fd,
+            fd_std: e.fd_std,
+            fd_ratio: e.fd_ratio,
+            latency_ms_per_image: e.latency_ms_per_image,
+            decision: e.proceed ? 'continue' : 'stop',
+            met_budget: e.met_budget,
+            reason: e.reason,
+          })),
+        };
+      }),
       kept: kept ? { stage: kept.stage, steps: kept.steps, fd: kept.fd, dir: studentDir } : null,
       stop_reason: last?.reason ?? null,
       tradeoff: {
