@@ -71,13 +71,13 @@ const teacherOptions = (parameterization: string, x: number[][]) => ({
 });
 
 /**
- * The wrapper path rounds in float32 and maps sigma to a fractional timestep by log-linear
- * interpolation in float32: sigma comes back off by ~1e-6 relative, which moves D by at most
- * ~2 sigma^2 / (lambda + sigma^2) * 1e-6 |x - mean| and the result by a few 1e-6 |x|. 1e-4
- * absolute on values of size <= 10 leaves an order of magnitude above that and far below
- * any slip in the formula (a wrong r, a missing step, a wrong sign all move it by > 1e-2).
+ * The wrapper path computes in float32 (scalings, the sigma -> timestep map and back, two or
+ * three steps), each op off by half an ulp of values of size <= 10 (~6e-7): a few ulps in all.
+ * Measured max: 2.7e-7 (x_s), 3.8e-7 (target), 1.4e-7 (Heun). 2e-5 leaves a wide margin over
+ * float32 and stays far below any slip in the formula (a wrong r, a missing step, a wrong sign
+ * move the result by > 1e-2).
  */
-const TOL = 1e-4;
+const TOL = 2e-5;
 
 describe('progressive distillation target (Salimans & Ho 2022, Algorithm 2)', () => {
   const native = () => loadNative().distill;
@@ -376,8 +376,9 @@ describe('a tiny progressive stage', () => {
     const losses = await runSteps(trainer, 60);
     const trained = trainer.raw();
     const after = await error(trained);
-    // Measured: see the commit; a student that did not learn stays at `before`.
-    expect(after).toBeLessThan(before * 0.7);
+    // Measured: mean squared error 0.0303 before, 0.0182 after 60 steps (loss 0.071 -> 0.021).
+    // A student that did not learn stays at `before`.
+    expect(after).toBeLessThan(before * 0.8);
     expect(losses.every(Number.isFinite)).toBe(true);
     trained.dispose();
     student.dispose();
