@@ -801,7 +801,7 @@ export const CASES: ErrorCase[] = [
     name: 'new Trainer: objective kind unknown',
     mode: 'sync',
     code: BAD,
-    message: /objective\.kind must be denoising, progressive or consistency-distillation/,
+    message: /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
     call: (n, f) => pd(n, f, { kind: 'ect' }),
   },
   {
@@ -865,6 +865,28 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /teacher is a consistency model/,
     call: (n, f) => cd(n, f, { teacher: consistencyStudent(f) }),
+  },
+  {
+    name: 'new Trainer: consistency training with a v (non-consistency) student',
+    mode: 'sync',
+    code: BAD,
+    message: /consistency training needs a consistency-model student/,
+    call: (n, f) =>
+      new n.Trainer(
+        vStudent(n, f),
+        trainerOptions(f, { objective: { kind: 'consistency-training' } }),
+      ),
+  },
+  {
+    name: 'new Trainer: consistency training with q <= 1',
+    mode: 'sync',
+    code: BAD,
+    message: /q must be > 1/,
+    call: (n, f) =>
+      new n.Trainer(
+        consistencyStudent(f),
+        trainerOptions(f, { objective: { kind: 'consistency-training', q: 1 } }),
+      ),
   },
   {
     name: 'Model.derive: weights that do not fit the config',
