@@ -22,7 +22,10 @@
 //    (v or x0);
 //   {kind: "consistency-distillation", teacher: Model, sigmas: number[] (N >= 2, decreasing,
 //    positive), sigmaData: number, huberC?: number}: consistency distillation, `model` a
-//    consistency student whose config's sigma_data equals sigmaData.
+//    consistency student whose config's sigma_data equals sigmaData;
+//   {kind: "consistency-training", halvingEvery?: number, q?: number, pMean?: number, pStd?:
+//    number, huberC?: number}: ECT-style consistency training from data, no teacher, `model`
+//    a consistency student (fine-tuned from a teacher's weights).
 // The teacher's weights enter each compiled step as inputs; the trainer holds them, so the
 // teacher Model may be disposed afterwards. A bad objective (eps student, odd or unsorted
 // grid, teacher/student mismatch) throws ANNEAL_INVALID_ARGUMENT naming the problem.
@@ -152,9 +155,21 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     auto obj = field.As<Napi::Object>();
     const std::string kind = obj.Get("kind").IsString() ? obj.Get("kind").ToString().Utf8Value() : "";
     if (kind == "denoising") return std::make_shared<DenoisingObjective>(student.unet, student.prec, d);
+    if (kind == "consistency-training") {
+      ConsistencyTrainingOptions c;
+      c.cfg_dropout = d.cfg_dropout;
+      c.compute_dtype = d.compute_dtype;
+      c.halving_every = LongField(obj, "options.objective", "halvingEvery", c.halving_every, 1);
+      c.q = NumberField(obj, "options.objective", "q", c.q, 0);
+      c.p_mean = NumberField(obj, "options.objective", "pMean", c.p_mean);
+      c.p_std = NumberField(obj, "options.objective", "pStd", c.p_std, 0);
+      c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
+      return std::make_shared<ConsistencyTrainingObjective>(student.unet, student.prec, c);
+    }
     if (kind != "progressive" && kind != "consistency-distillation") {
       throw Napi::TypeError::New(env,
-                                 "options.objective.kind must be denoising, progressive or consistency-distillation");
+                                 "options.objective.kind must be denoising, progressive, consistency-distillation "
+                                 "or consistency-training");
     }
     auto t = obj.Get("teacher");
     if (!t.IsObject() || !t.As<Napi::Object>().InstanceOf(Model::constructor.Value())) {

@@ -16,6 +16,9 @@ namespace anneal {
 struct TrainBatch {
   mx::array x0;      // float [B, H, W, C] in [-1, 1]
   mx::array labels;  // int32 [B]
+  // The step being taken, 1-based, as a float32 scalar input of the compiled step (so a
+  // curriculum that depends on it does not recompile): consistency training's shrinking gap.
+  mx::array step = mx::array(1.0f);
 };
 
 class Objective {

@@ -106,13 +106,30 @@ export class Model {
    * model whose f wraps this model's own parameterization and timestep input (so the student
    * starts out seeing what the teacher was trained on), with the boundary at `sigmaMin`
    * (default: the teacher table's smallest sigma) and the measured `sigmaData`.
-   * `progressive`: a copy (the teacher must predict v or x0; the trainer refuses eps students).
+   * `progressive`: the teacher's weights predicting v or x0 (`parameterization`, default the
+   * teacher's own when it is v or x0, else v). A v or x0 teacher gives a copy; an eps teacher
+   * is converted, not copied: progressive distillation breaks down with eps students (Salimans
+   * & Ho 2022, section 4), so the student reads the same network as v, which agrees with eps at
+   * low noise (v = alpha eps - sigma alpha x0) and learns the rest in the first stage.
    */
   static studentOf(
     teacher: Model,
-    spec: { kind: 'progressive' } | { kind: 'consistency'; sigmaData: number; sigmaMin?: number },
+    spec:
+      | { kind: 'progressive'; parameterization?: 'v' | 'x0' }
+      | { kind: 'consistency'; sigmaData: number; sigmaMin?: number },
   ): Model {
-    if (spec.kind === 'progressive') return teacher.clone();
+    if (spec.kind === 'progressive') {
+      const own = teacher.config.parameterization;
+      const parameterization = spec.parameterization ?? (own === 'x0' || own === 'v' ? own : 'v');
+      if (parameterization === own) return teacher.clone();
+      if (own === 'consistency')
+        throw new AppError('BAD_REQUEST', 'a consistency model cannot be a progressive teacher');
+      const config = parseModelConfig(
+        { ...teacher.config, parameterization },
+        'progressive student',
+      );
+      return new Model(teacher.native.derive(config), config);
+    }
     const inner = teacher.config.parameterization;
     if (inner !== 'eps' && inner !== 'v' && inner !== 'x0')
       throw new AppError(

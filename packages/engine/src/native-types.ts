@@ -278,6 +278,16 @@ export type NativeTrainingObjective =
       sigmaData: number;
       /** Pseudo-Huber c; absent or 0: 0.00054 sqrt(H W C). */
       huberC?: number;
+    }
+  | {
+      kind: 'consistency-training';
+      /** The gap shrinks by q every halvingEvery steps (defaults 1000 and 2). */
+      halvingEvery?: number;
+      q?: number;
+      /** ECT's log-normal over sigma (defaults -1.1 and 2.0). */
+      pMean?: number;
+      pStd?: number;
+      huberC?: number;
     };
 
 /**

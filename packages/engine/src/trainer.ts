@@ -28,7 +28,11 @@ export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
  *   sigmas (`consistencySigmas(teacher)` proposes Karras rho 7, N = 18); the student is
  *   `Model.studentOf(teacher, {kind: 'consistency', sigmaData})` with `sigmaData` measured
  *   from the data (`measureSigmaData`); `huberC` defaults to 0.00054 sqrt(H W C).
- * Neither uses guidance: the teacher sees the example's label, dropped to the null class with
+ * - `consistency-training` (ECT, Geng et al. 2024; no teacher): x_t and x_r share their noise,
+ *   sigma_t log-normal, the gap sigma_t - sigma_r starting as the whole way to the data
+ *   (denoising) and shrinking by `q` (2) every `halvingEvery` steps (default: totalSteps / 8);
+ *   the student is a consistency model fine-tuned from a teacher's weights.
+ * None uses guidance: the teacher sees the example's label, dropped to the null class with
  * the training CFG dropout exactly when the student's is.
  */
 export type TrainingObjective =
@@ -39,6 +43,14 @@ export type TrainingObjective =
       teacher: Model;
       sigmas: number[];
       sigmaData: number;
+      huberC?: number;
+    }
+  | {
+      kind: 'consistency-training';
+      halvingEvery?: number;
+      q?: number;
+      pMean?: number;
+      pStd?: number;
       huberC?: number;
     };
 
@@ -71,8 +83,13 @@ export interface TrainerOptions {
   objective?: TrainingObjective;
 }
 
-function nativeObjective(o: TrainingObjective | undefined): NativeTrainingObjective | undefined {
+function nativeObjective(
+  o: TrainingObjective | undefined,
+  totalSteps: number,
+): NativeTrainingObjective | undefined {
   if (!o || o.kind === 'denoising') return undefined;
+  if (o.kind === 'consistency-training')
+    return { ...o, halvingEvery: o.halvingEvery ?? Math.max(1, Math.ceil(totalSteps / 8)) };
   if (o.kind === 'progressive')
     return { kind: o.kind, teacher: o.teacher.native, sigmas: o.sigmas, weighting: o.weighting };
   return {
@@ -159,7 +176,7 @@ export class Trainer {
         shards: options.shards,
         numClasses: options.numClasses,
         dtype,
-        objective: nativeObjective(options.objective),
+        objective: nativeObjective(options.objective, options.totalSteps),
       });
       return new Trainer(native, options);
     } catch (err) {

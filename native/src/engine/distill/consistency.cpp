@@ -88,4 +88,61 @@ mx::array ConsistencyDistillationObjective::loss(const Params& student, const st
   return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
 }
 
+mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                      double sigma_min) {
+  auto a = mx::floor(mx::divide(mx::subtract(step, mx::array(1.0f)), mx::array(static_cast<float>(o.halving_every))));
+  auto shrink = mx::power(mx::array(static_cast<float>(o.q)), a);
+  auto n = mx::add(mx::array(1.0f), mx::multiply(mx::array(static_cast<float>(o.k)),
+                                                  mx::sigmoid(mx::multiply(mx::array(static_cast<float>(-o.b)), sigma_t))));
+  auto r = mx::multiply(sigma_t, mx::subtract(mx::array(1.0f), mx::divide(n, shrink)));
+  return mx::maximum(r, mx::array(static_cast<float>(sigma_min)));
+}
+
+ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec,
+                                                           ConsistencyTrainingOptions options)
+    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options) {
+  if (prec_.kind != Parameterization::Consistency) {
+    throw std::invalid_argument(
+        "consistency training needs a consistency-model student (parameterization \"consistency\"); build it "
+        "with Model.studentOf(teacher, {kind: 'consistency', ...})");
+  }
+  if (!(options_.q > 1) || !std::isfinite(options_.q)) throw std::invalid_argument("q must be > 1");
+  if (options_.halving_every < 1) throw std::invalid_argument("halving_every must be >= 1");
+  if (!(options_.p_std > 0) || !std::isfinite(options_.p_mean)) {
+    throw std::invalid_argument("p_std must be positive and p_mean finite");
+  }
+  if (!(options_.k >= 0) || !std::isfinite(options_.b)) throw std::invalid_argument("k must be >= 0 and b finite");
+  if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
+    throw std::invalid_argument("cfg_dropout must be in [0, 1]");
+  }
+  const double dim = static_cast<double>(unet_.sample_size) * unet_.sample_size * unet_.in_channels;
+  huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
+  sigma_max_ = DiscreteSigmas(prec_.schedule).sigma_max();
+  if (!(prec_.sigma_min < sigma_max_)) throw std::invalid_argument("sigma_min must be below the table's sigma_max");
+}
+
+mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::vector<mx::array>&,
+                                             const TrainBatch& b, const mx::array& key) const {
+  auto keys = mx::random::split(key, 4);
+  auto k = [&](int i) { return mx::take(keys, i, 0); };
+  const int B = b.x0.shape(0);
+  const float lo = static_cast<float>(prec_.sigma_min), hi = static_cast<float>(sigma_max_);
+  // sigma_t strictly above sigma_min, so the gap sigma_t - sigma_r is never 0.
+  auto sigma_t = mx::clip(
+      mx::exp(mx::add(mx::multiply(mx::random::normal({B}, mx::float32, k(0)), mx::array(static_cast<float>(options_.p_std))),
+                      mx::array(static_cast<float>(options_.p_mean)))),
+      mx::array(lo * 1.001f), mx::array(hi));
+  auto sigma_r = ect_sigma_r(sigma_t, b.step, options_, prec_.sigma_min);
+  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
+  auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
+  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2));
+  Denoiser f(prec_, unet_network(student, unet_, options_.compute_dtype,
+                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+  auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
+  auto online = f(x_t, sigma_t, labels);
+  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_t, sigma_r));
+  return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
+}
+
 }  // namespace anneal

@@ -50,4 +50,40 @@ class ConsistencyDistillationObjective : public Objective {
   double huber_c_;
 };
 
+// Consistency training without a teacher, ECT-style (Geng et al. 2024, "Consistency Models
+// Made Easy"): sigma_t ~ log-normal(p_mean, p_std) clipped to the model's range, sigma_r =
+// sigma_t (1 - n(sigma_t) / q^a) with n(s) = 1 + k sigmoid(-b s) and a = floor(step / d), so
+// the gap starts as the whole way to the data (a = 0: r clipped to sigma_min, where f is the
+// identity: denoising) and shrinks by q every d steps towards consistency. x_t = x0 + sigma_t
+// z and x_r = x0 + sigma_r z share z; the loss is iCT's pseudo-Huber of f(x_t, sigma_t)
+// against stop_gradient(f(x_r, sigma_r)), weighted 1 / (sigma_t - sigma_r). Fine-tuned from a
+// teacher's weights (Model.studentOf), as ECT starts from a pretrained diffusion model.
+struct ConsistencyTrainingOptions {
+  double p_mean = -1.1, p_std = 2.0;  // ECT's log-normal over sigma
+  double q = 2.0;                     // the gap shrinks by q ...
+  long halving_every = 1000;          // ... every d steps
+  double k = 8.0, b = 1.0;            // n(s) = 1 + k sigmoid(-b s)
+  double huber_c = 0;                 // <= 0: 0.00054 sqrt(H W C)
+  float cfg_dropout = 0.1f;
+  mx::Dtype compute_dtype = mx::float32;
+};
+
+// sigma_r for sigma_t at a 1-based step, element-wise (the ECT mapping above). Pure.
+mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                      double sigma_min);
+
+class ConsistencyTrainingObjective : public Objective {
+ public:
+  ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec, ConsistencyTrainingOptions options);
+  std::string name() const override { return "consistency-training"; }
+  mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
+                 const mx::array& key) const override;
+
+ private:
+  UNetConfig unet_;
+  Preconditioning prec_;
+  ConsistencyTrainingOptions options_;
+  double huber_c_, sigma_max_;
+};
+
 }  // namespace anneal
