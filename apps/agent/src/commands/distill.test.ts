@@ -106,6 +106,32 @@ describe('anneal distill: flags', () => {
       ['--out', join(root, 'x'), '--resume', '--eval-n', '30'],
       /--eval-n: --resume takes the run's settings/,
     ],
+    [
+      [
+        '--out',
+        join(root, 'x'),
+        '--teacher',
+        teacher,
+        '--method',
+        'progressive',
+        '--eval-n',
+        '5000',
+      ],
+      /--eval-n: n = 5000 exceeds the real splits \(held-out 1000/,
+    ],
+    [
+      [
+        '--out',
+        join(root, 'x'),
+        '--teacher',
+        teacher,
+        '--method',
+        'consistency',
+        '--min-steps',
+        '4',
+      ],
+      /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
+    ],
   ])('exits 2 naming the flag: %s', (args, message) => {
     const r = anneal(['distill', ...args]);
     expect(r.status, r.stderr).toBe(2);

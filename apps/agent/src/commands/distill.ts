@@ -30,7 +30,8 @@ samples under ANNEAL_HOME/distill/references (keyed by the teacher's weights has
 
 progressive  Salimans & Ho 2022: halvings 32 -> 16 -> 8 -> 4 -> 2 -> 1 on subsets of the
              teacher's 32-step DDIM grid; stage k's student learns one DDIM step for two of
-             stage k-1's. The teacher must predict v or x0.
+             stage k-1's. Students predict v or x0; an eps teacher's
+             first student is converted to v (Salimans & Ho, section 4).
 consistency  Song et al. 2023: one stage of consistency distillation over N teacher sigmas
              (--cd-discretization), then 1- and 2-step sampling with the consistency sampler.
 
@@ -214,7 +215,14 @@ export const distillCommand: Command = {
       mkdirSync(out, { recursive: true });
       writeRun(out, run);
     }
-    const result = await distill({ out, run, io, json: flags.json, events: flags.events });
+    let result: Awaited<ReturnType<typeof distill>>;
+    try {
+      result = await distill({ out, run, io, json: flags.json, events: flags.events });
+    } catch (err) {
+      if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
+        throw new UsageError(`--eval-n: ${err.message}`);
+      throw err;
+    }
     if (result.cancelled) {
       io.err(`stopped in stage ${result.state.stage}; continue with --resume --out ${out}`);
       return 130;
