@@ -9,12 +9,15 @@ import { materialize } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   consistencySigmas,
+  halveGrid,
   loadNative,
   Model,
   measureSigmaData,
   presetUNet,
+  progressiveGrid,
   Trainer,
   type TrainingObjective,
+  trainingMemorySpec,
 } from './index.ts';
 
 // Gaussian data N(mean, U diag(lambda) U^T): D(x; s) = mean + U diag(lambda / (lambda + s^2))
@@ -314,6 +317,33 @@ describe('students', () => {
     expect(sig[0]).toBeCloseTo(sigmaMax, 6);
     expect(sig[17]).toBeCloseTo(sigmaMin, 6);
     for (let i = 1; i < sig.length; i++) expect(sig[i] ?? 0).toBeLessThan(sig[i - 1] ?? 0);
+    teacher.dispose();
+  });
+});
+
+describe('progressive grids', () => {
+  it("the first stage's grid is the teacher's DDIM schedule; each stage halves it", () => {
+    const teacher = Model.create(vConfig(), 11);
+    const grid = progressiveGrid(teacher, 32);
+    expect(grid).toHaveLength(33);
+    expect(grid[0]).toBeCloseTo(teacher.sigmaRange().sigmaMax, 6);
+    expect(grid[32]).toBe(0);
+    const half = halveGrid(grid);
+    expect(half).toEqual(grid.filter((_, i) => i % 2 === 0));
+    expect(halveGrid(halveGrid(halveGrid(halveGrid(half))))).toEqual([grid[0], 0]);
+    expect(() => halveGrid([grid[0] ?? 1, 0])).toThrow(/2N \+ 1/);
+    expect(() => progressiveGrid(teacher, 3)).toThrow(/even/);
+    // The teacher's weights count against the memory budget.
+    const student = teacher.clone();
+    const alone = trainingMemorySpec(student, 8).activationBytesPerExample;
+    const withTeacher = trainingMemorySpec(
+      student,
+      8,
+      'float32',
+      teacher,
+    ).activationBytesPerExample;
+    expect(withTeacher - alone).toBe(Math.ceil((teacher.parameterCount() * 4) / 8));
+    student.dispose();
     teacher.dispose();
   });
 });
