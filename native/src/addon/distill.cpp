@@ -45,7 +45,9 @@ GaussianTeacher TeacherFromJs(const Napi::Object& o) {
 
 double Sigma(const Napi::Object& o, const char* field) {
   const double s = NumberField(o, "options", field, -1, 0);
-  if (!o.Get(field).IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("options.") + field + " must be a number");
+  if (!o.Get(field).IsNumber()) {
+    throw Napi::TypeError::New(o.Env(), std::string("options.") + field + " must be a number");
+  }
   return s;
 }
 

@@ -74,7 +74,8 @@ Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const m
       const float sd = static_cast<float>(p.sigma_data);
       auto shifted = mx::subtract(sigma, mx::array(static_cast<float>(p.sigma_min)));
       auto c_skip_cm = col(mx::divide(mx::array(sd * sd), mx::add(mx::square(shifted), mx::array(sd * sd))));
-      auto c_out_cm = col(mx::multiply(mx::multiply(shifted, mx::array(sd)), mx::rsqrt(mx::add(s2, mx::array(sd * sd)))));
+      auto c_out_cm =
+          col(mx::multiply(mx::multiply(shifted, mx::array(sd)), mx::rsqrt(mx::add(s2, mx::array(sd * sd)))));
       return {mx::add(c_skip_cm, mx::multiply(c_out_cm, in.c_skip)), mx::multiply(c_out_cm, in.c_out), in.c_in,
               in.c_noise};
     }

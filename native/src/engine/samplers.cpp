@@ -42,7 +42,8 @@ mx::array ancestral_step(const mx::array& x, const mx::array& denoised, double s
 
 }  // namespace
 
-mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma, const mx::array& sigma_next) {
+mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma,
+                    const mx::array& sigma_next) {
   return mx::add(denoised, mx::multiply(mx::divide(sigma_next, sigma), mx::subtract(x, denoised)));
 }
 

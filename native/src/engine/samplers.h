@@ -56,7 +56,8 @@ struct SampleResult {
 // The deterministic DDIM step in sigma space, x_s = x0_hat + (sigma_s / sigma_t)(x_t - x0_hat)
 // (Song et al. 2021, eq. 12 with eta = 0; the same update as Euler in k-diffusion's
 // formulation, Karras et al. 2022). sigma_s = 0 gives x0_hat exactly.
-mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma, const mx::array& sigma_next);
+mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma,
+                    const mx::array& sigma_next);
 
 // Heun's step from sigma to sigma_next > 0 (Karras et al. 2022, Algorithm 1, lines 5-8): an
 // Euler step, then the trapezoidal correction with D evaluated at sigma_next by

@@ -1,5 +1,10 @@
 export * from './config/index.ts';
-export { consistencySigmas, measureSigmaData } from './distill.ts';
+export {
+  consistencySigmas,
+  halveGrid,
+  measureSigmaData,
+  progressiveGrid,
+} from './distill.ts';
 export {
   defaultExtractor,
   EXTRACTOR_METADATA,

@@ -83,6 +83,10 @@ export interface TrainerOptions {
   objective?: TrainingObjective;
 }
 
+function teacherOf(o: TrainingObjective | undefined): Model | undefined {
+  return o && 'teacher' in o ? o.teacher : undefined;
+}
+
 function nativeObjective(
   o: TrainingObjective | undefined,
   totalSteps: number,
@@ -103,16 +107,29 @@ function nativeObjective(
 
 const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
 
-/** The memory a training job will hold, from its config alone. */
-export function trainingMemorySpec(model: Model, batch: number, dtype: ComputeDtype = 'float32') {
+/**
+ * The memory a training job will hold, from its config alone. With a distillation teacher,
+ * its float32 weights are held too (inputs of every step); its forward passes keep nothing
+ * for the backward pass (their results are stop-gradient targets), so they add no saved
+ * activations. The teacher's bytes are spread over the batch as activation bytes.
+ */
+export function trainingMemorySpec(
+  model: Model,
+  batch: number,
+  dtype: ComputeDtype = 'float32',
+  teacher?: Model,
+) {
   const cost = model.cost();
+  const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
   return {
     parameterCount: cost.parameters,
     bytesPerParameter: 4,
     optimizerStatesPerParameter: 2,
     gradients: true,
     ema: true,
-    activationBytesPerExample: Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4),
+    activationBytesPerExample:
+      Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4) +
+      Math.ceil(teacherBytes / batch),
     batchSize: batch,
   };
 }
@@ -153,7 +170,10 @@ export class Trainer {
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
     if (options.budget)
-      assertJobFits(trainingMemorySpec(options.model, options.batch, dtype), options.budget);
+      assertJobFits(
+        trainingMemorySpec(options.model, options.batch, dtype, teacherOf(options.objective)),
+        options.budget,
+      );
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,

@@ -90,10 +90,10 @@ mx::array ConsistencyDistillationObjective::loss(const Params& student, const st
 
 mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
                       double sigma_min) {
-  auto a = mx::floor(mx::divide(mx::subtract(step, mx::array(1.0f)), mx::array(static_cast<float>(o.halving_every))));
-  auto shrink = mx::power(mx::array(static_cast<float>(o.q)), a);
-  auto n = mx::add(mx::array(1.0f), mx::multiply(mx::array(static_cast<float>(o.k)),
-                                                  mx::sigmoid(mx::multiply(mx::array(static_cast<float>(-o.b)), sigma_t))));
+  auto f32 = [](double v) { return mx::array(static_cast<float>(v)); };
+  auto a = mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every))));
+  auto shrink = mx::power(f32(o.q), a);
+  auto n = mx::add(f32(1), mx::multiply(f32(o.k), mx::sigmoid(mx::multiply(f32(-o.b), sigma_t))));
   auto r = mx::multiply(sigma_t, mx::subtract(mx::array(1.0f), mx::divide(n, shrink)));
   return mx::maximum(r, mx::array(static_cast<float>(sigma_min)));
 }
@@ -128,10 +128,10 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
   const int B = b.x0.shape(0);
   const float lo = static_cast<float>(prec_.sigma_min), hi = static_cast<float>(sigma_max_);
   // sigma_t strictly above sigma_min, so the gap sigma_t - sigma_r is never 0.
-  auto sigma_t = mx::clip(
-      mx::exp(mx::add(mx::multiply(mx::random::normal({B}, mx::float32, k(0)), mx::array(static_cast<float>(options_.p_std))),
-                      mx::array(static_cast<float>(options_.p_mean)))),
-      mx::array(lo * 1.001f), mx::array(hi));
+  auto log_sigma = mx::add(mx::multiply(mx::random::normal({B}, mx::float32, k(0)),
+                                         mx::array(static_cast<float>(options_.p_std))),
+                           mx::array(static_cast<float>(options_.p_mean)));
+  auto sigma_t = mx::clip(mx::exp(log_sigma), mx::array(lo * 1.001f), mx::array(hi));
   auto sigma_r = ect_sigma_r(sigma_t, b.step, options_, prec_.sigma_min);
   auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
   auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
