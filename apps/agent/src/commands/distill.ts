@@ -2,10 +2,12 @@ import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
+  applyMemoryLimits,
   CONFIG_FILE,
   extractorStepsSchema,
   extractorWidthSchema,
   MODEL_FILE,
+  resolveMemoryBudget,
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
@@ -217,7 +219,10 @@ export const distillCommand: Command = {
     }
     let result: Awaited<ReturnType<typeof distill>>;
     try {
-      result = await distill({ out, run, io, json: flags.json, events: flags.events });
+      // The machine's budget (ANNEAL_MEMORY_BUDGET), not the run's: it is not in distill.json.
+      const budget = resolveMemoryBudget();
+      applyMemoryLimits(budget);
+      result = await distill({ out, run, io, json: flags.json, events: flags.events, budget });
     } catch (err) {
       if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
         throw new UsageError(`--eval-n: ${err.message}`);

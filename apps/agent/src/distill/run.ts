@@ -7,6 +7,7 @@ import {
   CONFIG_FILE,
   consistencySigmas,
   loadNative,
+  type MemoryBudget,
   Model,
   type ModelConfig,
   measureSigmaData,
@@ -40,6 +41,7 @@ export interface DistillRun {
   json: boolean;
   events: boolean;
   home?: string;
+  budget?: MemoryBudget;
 }
 
 /** Samples per timed batch when measuring latency. */
@@ -267,6 +269,7 @@ export async function distill(r: DistillRun) {
             json: r.json,
             events: r.events,
             started,
+            budget: r.budget,
           });
           state = trained.state;
           if (trained.cancelled) return { cancelled: true as const, state };

@@ -6,6 +6,7 @@ import { appendFileSync, copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CONFIG_FILE,
+  type MemoryBudget,
   MODEL_FILE,
   type Model,
   type ModelConfig,
@@ -44,6 +45,8 @@ export interface StageTraining {
   json: boolean;
   events: boolean;
   started: number;
+  /** Checked before the trainer allocates (estimate, teacher included) and after every step. */
+  budget?: MemoryBudget;
 }
 
 /** The held-out batch's noise seed: fixed per run, apart from the evaluation's. */
@@ -92,6 +95,7 @@ export async function trainStage(
     dtype: 'float32',
     cfgDropout: 0,
     objective: t.objective,
+    budget: t.budget,
   });
   if (state.slot) {
     trainer.resume(slotDir(out, k, state.slot));
