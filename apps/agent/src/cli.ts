@@ -4,6 +4,7 @@ import { agent } from './commands/agent.ts';
 import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { datasets } from './commands/datasets.ts';
+import { distillCommand } from './commands/distill.ts';
 import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
@@ -15,6 +16,7 @@ import { errorEvent } from './failure.ts';
 
 const commands: Command[] = [
   train,
+  distillCommand,
   sample,
   evaluate,
   importCommand,

@@ -16,6 +16,12 @@
 //     the float32 images in [-1, 1] as `values`.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
+//   derive(config): sync -> Model: the same weights (shared, arrays are immutable) under
+//     another config: a copy (the same config), or a distillation student (a consistency
+//     config around the same U-Net). TypeError names a bad config field; weights that do not
+//     fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
+//   sigmaRange(): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling spans (a VP
+//     table's ends; a consistency model's boundary sigma_min and its table's top).
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
 // Errors carry a code (addon/errors.h): ANNEAL_INVALID_ARGUMENT for a bad argument or input
 // shape (sync, or a rejection for sample/measureStep), ANNEAL_NOT_FOUND / ANNEAL_IO for a
@@ -48,6 +54,8 @@ Napi::Function Model::Define(Napi::Env env) {
        InstanceMethod("measureStep", &Model::Guarded<&Model::MeasureStep>),
        InstanceMethod("sample", &Model::Guarded<&Model::Sample>),
        InstanceMethod("gradientCheck", &Model::Guarded<&Model::GradientCheck>),
+       InstanceMethod("derive", &Model::Guarded<&Model::Derive>),
+       InstanceMethod("sigmaRange", &Model::Guarded<&Model::SigmaRange>),
        InstanceMethod("dispose", &Model::Guarded<&Model::Dispose>)});
   constructor = Napi::Persistent(fn);
   constructor.SuppressDestruct();
@@ -319,6 +327,29 @@ Napi::Value Model::GradientCheck(const Napi::CallbackInfo& info) {
     out.Set("numeric", numeric.item<float>());
     return out;
   }
+}
+
+Napi::Value Model::Derive(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  auto config = ObjectArg(info, 0, "config");
+  if (!config.Get("unet").IsObject()) throw Napi::TypeError::New(env, "config.unet must be an object");
+  auto derived = std::make_shared<ModelState>();
+  derived->unet = UNetConfigFromJs(config.Get("unet").As<Napi::Object>());
+  derived->prec = PreconditioningFromJs(config);
+  check_unet_params(s->params, derived->unet);
+  derived->params = s->params;
+  return Wrap(env, derived);
+}
+
+Napi::Value Model::SigmaRange(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  Denoiser d(s->prec, NetworkFn{});
+  auto out = Napi::Object::New(env);
+  out.Set("sigmaMin", d.sigma_min());
+  out.Set("sigmaMax", d.sigma_max());
+  return out;
 }
 
 Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {

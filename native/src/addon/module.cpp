@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSampling(env, exports);
   InitExtractor(env, exports);
   InitDenoiser(env, exports);
+  InitDistill(env, exports);
   return exports;
 }
 

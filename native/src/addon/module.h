@@ -16,6 +16,7 @@ void InitTrainer(Napi::Env env, Napi::Object exports);
 void InitSampling(Napi::Env env, Napi::Object exports);
 void InitExtractor(Napi::Env env, Napi::Object exports);
 void InitDenoiser(Napi::Env env, Napi::Object exports);
+void InitDistill(Napi::Env env, Napi::Object exports);
 
 // Shared by bindings that return a profile.
 Napi::Object HardwareToJs(Napi::Env env, const ::anneal::HardwareProfile& p);

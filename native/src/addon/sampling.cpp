@@ -7,7 +7,8 @@
 //   deterministic samplers). With `config` ({parameterization, schedule} as in config.json),
 //   the closed form enters as that VP parameterization's network output through the Denoiser
 //   wrapper, on the schedule `make_sigmas` gives that model (`schedule`, default "default";
-//   `startSigma`, as GenerateSpec's sigma_max, starts it lower than the table's top).
+//   `startSigma`, as GenerateSpec's sigma_max, starts it lower than the table's top). The
+//   consistency sampler treats D as its f, with sigma_min the schedule's floor.
 // Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
 // range such as sigmaMin >= sigmaMax); see addon/errors.h.
 #include <cmath>
@@ -98,6 +99,8 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   SamplerOptions opts;
   opts.key = k_sampler;
   opts.eta = NumberField(o, "options", "eta", 0, 0);
+  // The consistency sampler re-noises to sqrt(tau^2 - sigma_min^2): the schedule's floor.
+  opts.sigma_min = wrapped ? wrapped->sigma_min() : smin;
   auto r = sample(kind, denoise, x_T, sigmas, opts);
   // The probability-flow ODE scales each eigen-coordinate by sqrt((lambda + s^2)/(lambda + smax^2)).
   auto exact_scale = mx::sqrt(mx::divide(vals, mx::add(vals, mx::array(static_cast<float>(s0 * s0)))));

@@ -16,8 +16,22 @@
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
 // saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
 // pending.
+// options.objective (absent: {kind: "denoising"}) chooses what the step minimizes:
+//   {kind: "progressive", teacher: Model, sigmas: number[] (2N + 1, decreasing, ending in 0),
+//    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
+//    (v or x0);
+//   {kind: "consistency-distillation", teacher: Model, sigmas: number[] (N >= 2, decreasing,
+//    positive), sigmaData: number, huberC?: number}: consistency distillation, `model` a
+//    consistency student whose config's sigma_data equals sigmaData;
+//   {kind: "consistency-training", halvingEvery?: number, q?: number, pMean?: number, pStd?:
+//    number, huberC?: number}: ECT-style consistency training from data, no teacher, `model`
+//    a consistency student (fine-tuned from a teacher's weights).
+// The teacher's weights enter each compiled step as inputs; the trainer holds them, so the
+// teacher Model may be disposed afterwards. A bad objective (eps student, odd or unsorted
+// grid, teacher/student mismatch) throws ANNEAL_INVALID_ARGUMENT naming the problem.
 // Codes: addon/errors.h.
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <memory>
 
@@ -25,6 +39,8 @@
 #include "addon/model.h"
 #include "addon/module.h"
 #include "addon/worker.h"
+#include "engine/distill/consistency.h"
+#include "engine/distill/progressive.h"
 #include "engine/trainer.h"
 
 namespace anneal::addon {
@@ -126,9 +142,73 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                                     " but the model expects " + std::to_string(u.sample_size) + "x" +
                                     std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
       }
-      auto objective = std::make_shared<DenoisingObjective>(u, model->prec, d);
+      auto objective = MakeObjective(env, o, *model, d);
       trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
     }
+  }
+
+  static std::shared_ptr<Objective> MakeObjective(Napi::Env env, const Napi::Object& o, const ModelState& student,
+                                                  const DenoisingOptions& d) {
+    auto field = o.Get("objective");
+    if (field.IsUndefined()) return std::make_shared<DenoisingObjective>(student.unet, student.prec, d);
+    if (!field.IsObject()) throw Napi::TypeError::New(env, "options.objective must be an object");
+    auto obj = field.As<Napi::Object>();
+    const std::string kind = obj.Get("kind").IsString() ? obj.Get("kind").ToString().Utf8Value() : "";
+    if (kind == "denoising") return std::make_shared<DenoisingObjective>(student.unet, student.prec, d);
+    if (kind == "consistency-training") {
+      ConsistencyTrainingOptions c;
+      c.cfg_dropout = d.cfg_dropout;
+      c.compute_dtype = d.compute_dtype;
+      c.halving_every = LongField(obj, "options.objective", "halvingEvery", c.halving_every, 1);
+      c.q = NumberField(obj, "options.objective", "q", c.q, 0);
+      c.p_mean = NumberField(obj, "options.objective", "pMean", c.p_mean);
+      c.p_std = NumberField(obj, "options.objective", "pStd", c.p_std, 0);
+      c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
+      return std::make_shared<ConsistencyTrainingObjective>(student.unet, student.prec, c);
+    }
+    if (kind != "progressive" && kind != "consistency-distillation") {
+      throw Napi::TypeError::New(env,
+                                 "options.objective.kind must be denoising, progressive, consistency-distillation "
+                                 "or consistency-training");
+    }
+    auto t = obj.Get("teacher");
+    if (!t.IsObject() || !t.As<Napi::Object>().InstanceOf(Model::constructor.Value())) {
+      throw Napi::TypeError::New(env, "options.objective.teacher must be a Model");
+    }
+    auto teacher_state = Napi::ObjectWrap<Model>::Unwrap(t.As<Napi::Object>())->state(env);
+    FrozenModel teacher{teacher_state->unet, teacher_state->prec, teacher_state->params};
+    auto sigmas = NumberArrayField(obj, "options.objective", "sigmas");
+    if (kind == "progressive") {
+      ProgressiveOptions p;
+      p.sigmas = sigmas;
+      p.cfg_dropout = d.cfg_dropout;
+      p.compute_dtype = d.compute_dtype;
+      if (obj.Has("weighting") && !obj.Get("weighting").IsUndefined()) {
+        try {
+          p.weighting = parse_distill_weighting(obj.Get("weighting").ToString().Utf8Value());
+        } catch (const std::exception& e) {
+          throw Napi::TypeError::New(env, std::string("options.objective.weighting: ") + e.what());
+        }
+      }
+      return std::make_shared<ProgressiveObjective>(teacher, student.unet, student.prec, p);
+    }
+    ConsistencyDistillationOptions c;
+    c.sigmas = sigmas;
+    c.cfg_dropout = d.cfg_dropout;
+    c.compute_dtype = d.compute_dtype;
+    c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
+    if (!obj.Get("sigmaData").IsNumber()) {
+      throw Napi::TypeError::New(env, "options.objective.sigmaData must be a number (the data's standard deviation)");
+    }
+    const double sigma_data = obj.Get("sigmaData").As<Napi::Number>().DoubleValue();
+    if (student.prec.kind == Parameterization::Consistency &&
+        !(std::abs(sigma_data - student.prec.sigma_data) <= 1e-6 * student.prec.sigma_data)) {
+      throw Napi::RangeError::New(env, "options.objective.sigmaData is " + std::to_string(sigma_data) +
+                                           " but the student's consistency config says " +
+                                           std::to_string(student.prec.sigma_data) +
+                                           "; build the student with the measured sigma_data");
+    }
+    return std::make_shared<ConsistencyDistillationObjective>(teacher, student.unet, student.prec, c);
   }
 
   void EnsureIdle(Napi::Env env) const {

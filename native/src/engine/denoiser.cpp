@@ -65,12 +65,19 @@ Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const m
               col(c_in), c_noise};
     }
     case Parameterization::Consistency: {
+      if (p.inner != Parameterization::Eps && p.inner != Parameterization::V && p.inner != Parameterization::X0) {
+        throw std::invalid_argument("a consistency model's inner parameterization must be eps, v or x0");
+      }
+      Preconditioning inner = p;
+      inner.kind = p.inner;
+      auto in = scalings(inner, table, sigma);
       const float sd = static_cast<float>(p.sigma_data);
       auto shifted = mx::subtract(sigma, mx::array(static_cast<float>(p.sigma_min)));
-      auto c_skip = mx::divide(mx::array(sd * sd), mx::add(mx::square(shifted), mx::array(sd * sd)));
-      auto c_in = mx::rsqrt(mx::add(s2, mx::array(sd * sd)));
-      auto c_out = mx::multiply(mx::multiply(shifted, mx::array(sd)), c_in);
-      return {col(c_skip), col(c_out), col(c_in), mx::multiply(mx::log(sigma), mx::array(250.0f))};
+      auto c_skip_cm = col(mx::divide(mx::array(sd * sd), mx::add(mx::square(shifted), mx::array(sd * sd))));
+      auto c_out_cm =
+          col(mx::multiply(mx::multiply(shifted, mx::array(sd)), mx::rsqrt(mx::add(s2, mx::array(sd * sd)))));
+      return {mx::add(c_skip_cm, mx::multiply(c_out_cm, in.c_skip)), mx::multiply(c_out_cm, in.c_out), in.c_in,
+              in.c_noise};
     }
   }
   throw std::logic_error("unhandled parameterization");
@@ -105,8 +112,7 @@ double Denoiser::sigma_min() const {
                                                                                         : table_.sigma_min();
 }
 
-double Denoiser::sigma_max() const {
-  return p_.kind == Parameterization::Edm || p_.kind == Parameterization::Consistency ? 80.0 : table_.sigma_max();
-}
+// A consistency model wraps a VP network: its range is its table's top.
+double Denoiser::sigma_max() const { return p_.kind == Parameterization::Edm ? 80.0 : table_.sigma_max(); }
 
 }  // namespace anneal

@@ -21,14 +21,22 @@ struct Preconditioning {
   VPSchedule schedule;       // VP kinds: maps sigma to the network's timestep
   double sigma_data = 0.5;   // EDM and consistency
   double sigma_min = 0.002;  // consistency: the boundary where D is the identity
+  // Consistency: the parameterization of the network inside f (eps, v or x0 on `schedule`),
+  // so a student initialized from a VP teacher is handed the inputs (c_in x, timestep) the
+  // teacher was trained on.
+  Parameterization inner = Parameterization::V;
 };
 
 struct Scalings {
   mx::array c_skip, c_out, c_in, c_noise;  // each [B, 1, 1, 1] except c_noise [B]
 };
 
-// Karras et al. 2022, Table 1, for each parameterization; Song et al. 2023 (eq. 8 and
-// Appendix C) for consistency models. `sigma` is [B].
+// Karras et al. 2022, Table 1, for each parameterization. Consistency models (Song et al.
+// 2023, eq. 8 and Appendix C): f(x, sigma) = c_skip_cm x + c_out_cm D_inner(x, sigma) with
+// c_skip_cm = sd^2 / ((sigma - sigma_min)^2 + sd^2), c_out_cm = (sigma - sigma_min) sd /
+// sqrt(sigma^2 + sd^2), D_inner the inner VP parameterization's denoiser; folded into one
+// c_skip, c_out (c_in and c_noise are the inner ones), so f(x, sigma_min) = x exactly.
+// `sigma` is [B].
 Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const mx::array& sigma);
 
 // The network: F(c_in x, c_noise, class) -> output of the same shape as x.

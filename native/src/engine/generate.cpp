@@ -18,6 +18,18 @@ std::string num(double v) {
 
 std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int steps, const ScheduleSpec& s) {
   std::string kind = s.kind;
+  if (kind == "default" && sampler == SamplerKind::Consistency) {
+    // Consistency sampling evaluates f at sigma_max, then at each re-noised tau. A step at
+    // sigma_min would be the identity (f(x, sigma_min) = x, no noise added), so the default
+    // is Karras rho 7 over steps + 1 points with sigma_min dropped: 1 step is [sigma_max, 0],
+    // 2 steps add the Karras midpoint. Song et al. 2023 pick tau by search; an explicit list
+    // does that here.
+    ScheduleSpec karras = s;
+    karras.kind = "karras";
+    auto sig = make_sigmas(d, sampler, steps + 1, karras);
+    sig.erase(sig.end() - 2);
+    return sig;
+  }
   if (kind == "default") {
     const bool vp = d.preconditioning().kind != Parameterization::Edm &&
                     d.preconditioning().kind != Parameterization::Consistency;
@@ -135,6 +147,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     SamplerOptions opts;
     opts.noise = step_noise;
     opts.eta = spec.eta;
+    opts.sigma_min = d.sigma_min();
     opts.callback = [&](int i, int n, double) {
       if (on_step) on_step(c * n + i + 1, total_chunks * n);
     };

@@ -24,6 +24,16 @@ mx::array min_snr_weight(Parameterization kind, const mx::array& sigma, double g
   }
 }
 
+std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,
+                                        const mx::array& key) {
+  if (unet.num_class_embeds <= 0) return std::nullopt;
+  // The last class embedding is the null class used for classifier-free guidance.
+  const int null_class = unet.num_class_embeds - 1;
+  const int B = labels.shape(0);
+  auto drop = mx::random::bernoulli(mx::array(cfg_dropout), {B}, key);
+  return mx::where(drop, mx::full({B}, null_class, mx::int32), labels);
+}
+
 NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dtype,
                        std::optional<mx::array> dropout_key) {
   Params cast;
@@ -44,8 +54,8 @@ DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, De
   // Refused here rather than at the first step's network_target, so a Trainer is never built.
   if (prec_.kind == Parameterization::Consistency) {
     throw std::invalid_argument(
-        "a consistency model has no denoising-objective target; it is trained against a target "
-        "network (consistency training), which the engine does not implement yet");
+        "a consistency model has no denoising-objective target; train it with the "
+        "consistency-distillation objective (a teacher's ODE step and a stop-gradient target)");
   }
   // min-SNR's kind and gamma, checked here for the same reason.
   if (options_.loss_weighting == LossWeighting::MinSnr) min_snr_weight(prec_.kind, mx::array({1.0f}), options_.min_snr_gamma);
@@ -69,13 +79,7 @@ mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::
   }
   auto noise = mx::random::normal(b.x0.shape(), mx::float32, k(1));
   auto x_noisy = mx::add(b.x0, mx::multiply(noise, mx::reshape(sigma, {-1, 1, 1, 1})));
-  std::optional<mx::array> labels;
-  if (unet_.num_class_embeds > 0) {
-    // The last class embedding is the null class used for classifier-free guidance.
-    const int null_class = unet_.num_class_embeds - 1;
-    auto drop = mx::random::bernoulli(mx::array(options_.cfg_dropout), {B}, k(2));
-    labels = mx::where(drop, mx::full({B}, null_class, mx::int32), b.labels);
-  }
+  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2));
   Denoiser d(prec_, unet_network(student, unet_, options_.compute_dtype,
                                  unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
   auto f = d.network_output(x_noisy, sigma, labels);

@@ -16,6 +16,9 @@ namespace anneal {
 struct TrainBatch {
   mx::array x0;      // float [B, H, W, C] in [-1, 1]
   mx::array labels;  // int32 [B]
+  // The step being taken, 1-based, as a float32 scalar input of the compiled step (so a
+  // curriculum that depends on it does not recompile): consistency training's shrinking gap.
+  mx::array step = mx::array(1.0f);
 };
 
 class Objective {
@@ -61,6 +64,20 @@ class DenoisingObjective : public Objective {
   Preconditioning prec_;
   DenoisingOptions options_;
   DiscreteSigmas table_;
+};
+
+// Class labels as training feeds them: for a class-conditional U-Net, each label replaced by
+// the null class (the last embedding) with probability `cfg_dropout`; none otherwise.
+std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,
+                                        const mx::array& key);
+
+// A frozen network a distillation objective calls: its U-Net, its parameterization and its
+// weights. The weights enter the compiled step as inputs (Objective::frozen), never as
+// captured constants; `params` only fixes their names and order.
+struct FrozenModel {
+  UNetConfig unet;
+  Preconditioning prec;
+  Params params;
 };
 
 // The network function of a U-Net with given parameters, cast to a compute dtype.

@@ -11,7 +11,8 @@ SamplerKind parse_sampler(const std::string& name) {
   if (name == "euler") return SamplerKind::Euler;
   if (name == "heun") return SamplerKind::Heun;
   if (name == "dpmpp-2m") return SamplerKind::DpmPp2m;
-  throw std::invalid_argument("unknown sampler \"" + name + "\" (ddpm, ddim, euler, heun, dpmpp-2m)");
+  if (name == "consistency") return SamplerKind::Consistency;
+  throw std::invalid_argument("unknown sampler \"" + name + "\" (ddpm, ddim, euler, heun, dpmpp-2m, consistency)");
 }
 
 int sampler_nfe(SamplerKind kind, int steps) { return kind == SamplerKind::Heun ? 2 * steps - 1 : steps; }
@@ -19,6 +20,7 @@ int sampler_nfe(SamplerKind kind, int steps) { return kind == SamplerKind::Heun 
 namespace {
 
 mx::array scale(const mx::array& x, double s) { return mx::multiply(x, mx::array(static_cast<float>(s))); }
+mx::array f32(double v) { return mx::array(static_cast<float>(v)); }
 
 // The ancestral step shared by DDPM (eta = 1) and DDIM (eta): split the move to sigma_next
 // into a deterministic part down to sigma_down and fresh noise of scale sigma_up
@@ -30,8 +32,7 @@ mx::array ancestral_step(const mx::array& x, const mx::array& denoised, double s
   double sigma_up = std::min(
       sigma_next, eta * std::sqrt(sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next) / (sigma * sigma)));
   const double sigma_down = std::sqrt(sigma_next * sigma_next - sigma_up * sigma_up);
-  auto eps = scale(mx::subtract(x, denoised), 1.0 / sigma);
-  auto out = mx::add(denoised, scale(eps, sigma_down));
+  auto out = ddim_step(x, denoised, f32(sigma), f32(sigma_down));
   if (sigma_up > 0.0) {
     if (!noise) throw std::invalid_argument("a stochastic sampler needs a noise key or given noise");
     out = mx::add(out, scale(noise(step, x.shape(), x.dtype()), sigma_up));
@@ -40,6 +41,20 @@ mx::array ancestral_step(const mx::array& x, const mx::array& denoised, double s
 }
 
 }  // namespace
+
+mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma,
+                    const mx::array& sigma_next) {
+  return mx::add(denoised, mx::multiply(mx::divide(sigma_next, sigma), mx::subtract(x, denoised)));
+}
+
+mx::array heun_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma, const mx::array& sigma_next,
+                    const std::function<mx::array(const mx::array&)>& denoise_next) {
+  auto h = mx::subtract(sigma_next, sigma);
+  auto d = mx::divide(mx::subtract(x, denoised), sigma);
+  auto x_euler = mx::add(x, mx::multiply(d, h));
+  auto d2 = mx::divide(mx::subtract(x_euler, denoise_next(x_euler)), sigma_next);
+  return mx::add(x, mx::multiply(mx::add(d, d2), mx::multiply(h, mx::array(0.5f))));
+}
 
 StepNoiseFn key_noise(mx::array key) {
   return [key = std::move(key)](int, const mx::Shape& shape, mx::Dtype dtype) mutable {
@@ -73,25 +88,30 @@ SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x, con
       case SamplerKind::Ddim:
         x = ancestral_step(x, denoised, s, s_next, options.eta, i, noise);
         break;
-      case SamplerKind::Euler: {
-        // Karras et al. 2022, Algorithm 1 without the correction.
-        auto d = scale(mx::subtract(x, denoised), 1.0 / s);
-        x = mx::add(x, scale(d, s_next - s));
+      case SamplerKind::Euler:
+        // Karras et al. 2022, Algorithm 1 without the correction: the DDIM step.
+        x = ddim_step(x, denoised, f32(s), f32(s_next));
         break;
-      }
-      case SamplerKind::Heun: {
+      case SamplerKind::Heun:
         // Karras et al. 2022, Algorithm 1: Euler, then the trapezoidal correction unless
         // the step lands on sigma = 0.
-        auto d = scale(mx::subtract(x, denoised), 1.0 / s);
-        auto x_euler = mx::add(x, scale(d, s_next - s));
         if (s_next == 0.0) {
-          x = x_euler;
+          x = ddim_step(x, denoised, f32(s), f32(s_next));
         } else {
-          auto d2 = scale(mx::subtract(x_euler, D(x_euler, s_next)), 1.0 / s_next);
-          x = mx::add(x, scale(mx::add(d, d2), 0.5 * (s_next - s)));
+          x = heun_step(x, denoised, f32(s), f32(s_next), [&](const mx::array& xe) { return D(xe, s_next); });
         }
         break;
-      }
+      case SamplerKind::Consistency:
+        // Song et al. 2023, Algorithm 1: x0 = f(x, sigma_i); re-noise to the next sigma as
+        // x0 + sqrt(tau^2 - sigma_min^2) z, unless it is the last (sigma = 0).
+        if (s_next == 0.0) {
+          x = denoised;
+        } else {
+          if (!noise) throw std::invalid_argument("the consistency sampler needs a noise key or given noise");
+          const double scale_up = std::sqrt(std::max(0.0, s_next * s_next - options.sigma_min * options.sigma_min));
+          x = mx::add(denoised, scale(noise(i, x.shape(), x.dtype()), scale_up));
+        }
+        break;
       case SamplerKind::DpmPp2m: {
         // DPM-Solver++(2M), Lu et al. 2022, Algorithm 2, in k-diffusion's sigma form with
         // t = -log(sigma): a second-order multistep update on the data prediction.

@@ -52,7 +52,7 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
     const std::size_t F = in.size() - 4 * P - 6;
     auto frozen = slice(in, 4 * P, F);
     const std::size_t b = 4 * P + F;
-    TrainBatch batch{in[b], in[b + 1]};
+    TrainBatch batch{in[b], in[b + 1], in[b + 4]};
     const auto& key = in[b + 2];
     const auto& lr = in[b + 3];
     const auto& t = in[b + 4];

@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import { materialize } from '@anneal/datasets/shards';
-import { Model, presetUNet, type SamplerName, samplerNames, Trainer } from '@anneal/engine';
+import {
+  diffusionSamplerNames,
+  Model,
+  presetUNet,
+  type SamplerName,
+  Trainer,
+} from '@anneal/engine';
 import type { Log } from './stats.ts';
 
 /**
@@ -84,7 +90,7 @@ export async function benchSampling(opts: SamplingOptions): Promise<SamplingResu
   const model = opts.model ? Model.load(opts.model) : await trainTinyModel(opts);
   try {
     const out: SamplerResult[] = [];
-    for (const sampler of opts.samplers ?? samplerNames) {
+    for (const sampler of opts.samplers ?? diffusionSamplerNames) {
       const seconds: number[] = [];
       let nfe = 0;
       let fd: number | null = null;
@@ -236,7 +242,7 @@ export async function samplingToTarget(
     samplers: [],
   };
   opts.onPartial?.(result);
-  for (const sampler of opts.samplers ?? samplerNames) {
+  for (const sampler of opts.samplers ?? diffusionSamplerNames) {
     const r: TargetResult = {
       sampler,
       target_fd: target,

@@ -1,5 +1,11 @@
 export * from './config/index.ts';
 export {
+  consistencySigmas,
+  halveGrid,
+  measureSigmaData,
+  progressiveGrid,
+} from './distill.ts';
+export {
   defaultExtractor,
   EXTRACTOR_METADATA,
   EXTRACTOR_WEIGHTS,

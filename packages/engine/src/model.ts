@@ -96,6 +96,70 @@ export class Model {
     }
   }
 
+  /** A copy: the same weights and config (a progressive-distillation student starts as one). */
+  clone(): Model {
+    return new Model(this.native.derive(this.config), this.config);
+  }
+
+  /**
+   * A distillation student built from this teacher's weights. `consistency`: a consistency
+   * model whose f wraps this model's own parameterization and timestep input (so the student
+   * starts out seeing what the teacher was trained on), with the boundary at `sigmaMin`
+   * (default: the teacher table's smallest sigma) and the measured `sigmaData`.
+   * `progressive`: the teacher's weights predicting v or x0 (`parameterization`, default the
+   * teacher's own when it is v or x0, else v). A v or x0 teacher gives a copy; an eps teacher
+   * is converted, not copied: progressive distillation breaks down with eps students (Salimans
+   * & Ho 2022, section 4), so the student reads the same network as v, which agrees with eps at
+   * low noise (v = alpha eps - sigma alpha x0) and learns the rest in the first stage.
+   */
+  static studentOf(
+    teacher: Model,
+    spec:
+      | { kind: 'progressive'; parameterization?: 'v' | 'x0' }
+      | { kind: 'consistency'; sigmaData: number; sigmaMin?: number },
+  ): Model {
+    if (spec.kind === 'progressive') {
+      const own = teacher.config.parameterization;
+      const parameterization = spec.parameterization ?? (own === 'x0' || own === 'v' ? own : 'v');
+      if (parameterization === own) return teacher.clone();
+      if (own === 'consistency')
+        throw new AppError('BAD_REQUEST', 'a consistency model cannot be a progressive teacher');
+      const config = parseModelConfig(
+        { ...teacher.config, parameterization },
+        'progressive student',
+      );
+      return new Model(teacher.native.derive(config), config);
+    }
+    const inner = teacher.config.parameterization;
+    if (inner !== 'eps' && inner !== 'v' && inner !== 'x0')
+      throw new AppError(
+        'BAD_REQUEST',
+        `a consistency student wraps a VP teacher (eps, v or x0); this teacher is ${inner}`,
+      );
+    const config = parseModelConfig(
+      {
+        ...teacher.config,
+        parameterization: 'consistency',
+        consistency: {
+          inner,
+          sigma_min: spec.sigmaMin ?? teacher.sigmaRange().sigmaMin,
+          sigma_data: spec.sigmaData,
+        },
+      },
+      'consistency student',
+    );
+    try {
+      return new Model(teacher.native.derive(config), config);
+    } catch (err) {
+      throw fromNativeError(err, 'consistency student');
+    }
+  }
+
+  /** The noise levels sampling spans: a VP table's ends, or a consistency model's boundary and top. */
+  sigmaRange(): { sigmaMin: number; sigmaMax: number } {
+    return this.native.sigmaRange();
+  }
+
   /** @internal Wraps a native model produced by the trainer. */
   static fromNative(native: NativeModel, config: ModelConfig): Model {
     return new Model(native, config);

@@ -185,6 +185,57 @@ const trainerOptions = (f: Fixtures, over: Record<string, unknown> = {}) => ({
 });
 const x1 = () => new Float32Array(RES * RES);
 
+// Distillation (issue 12): a v student of the fixture's eps teacher, a consistency student,
+// and a trainer with an objective; each bad call must throw a coded error, never abort.
+const vStudent = (n: NativeAddon, f: Fixtures) =>
+  new n.Model({ ...f.config, parameterization: 'v' }, { seed: 1 });
+const consistencyStudent = (f: Fixtures, sigmaMin = 0.01) =>
+  f.model.derive({
+    ...f.config,
+    parameterization: 'consistency',
+    consistency: { inner: 'eps', sigma_min: sigmaMin, sigma_data: 0.5 },
+  });
+const pd = (
+  n: NativeAddon,
+  f: Fixtures,
+  over: Record<string, unknown> = {},
+  student?: NativeModel,
+) =>
+  new n.Trainer(
+    student ?? vStudent(n, f),
+    trainerOptions(f, {
+      objective: { kind: 'progressive', teacher: f.model, sigmas: [20, 6, 2, 0.6, 0], ...over },
+    }),
+  );
+const cd = (
+  n: NativeAddon,
+  f: Fixtures,
+  over: Record<string, unknown> = {},
+  student?: NativeModel,
+) =>
+  new n.Trainer(
+    student ?? consistencyStudent(f),
+    trainerOptions(f, {
+      objective: {
+        kind: 'consistency-distillation',
+        teacher: f.model,
+        sigmas: [20, 6, 2, 0.6],
+        sigmaData: 0.5,
+        ...over,
+      },
+    }),
+  );
+const gaussianTeacher = (over: Record<string, unknown> = {}) => ({
+  config: { parameterization: 'v' },
+  dim: 2,
+  mean: new Float32Array(2),
+  eigvecs: Float32Array.of(1, 0, 0, 1),
+  eigvals: Float32Array.of(1, 1),
+  n: 1,
+  x: new Float32Array(2),
+  ...over,
+});
+
 const BAD = 'ANNEAL_INVALID_ARGUMENT' as const;
 
 export const CASES: ErrorCase[] = [
@@ -674,6 +725,229 @@ export const CASES: ErrorCase[] = [
     code: 'ANNEAL_INVALID_STATE',
     message: /disposed/,
     call: (_, f) => f.disposed.sample(sample),
+  },
+  // Distillation objectives (issue 12)
+  {
+    name: 'new Trainer: progressive with an eps student',
+    mode: 'sync',
+    code: BAD,
+    message: /v or x0, not eps.*section 4/s,
+    call: (n, f) => pd(n, f, {}, f.model),
+  },
+  {
+    name: 'new Trainer: progressive with an empty grid',
+    mode: 'sync',
+    code: BAD,
+    message: /2N \+ 1 values.*got 0/,
+    call: (n, f) => pd(n, f, { sigmas: [] }),
+  },
+  {
+    name: 'new Trainer: progressive with an even-length grid',
+    mode: 'sync',
+    code: BAD,
+    message: /2N \+ 1 values.*got 4/,
+    call: (n, f) => pd(n, f, { sigmas: [6, 2, 0.6, 0] }),
+  },
+  {
+    name: 'new Trainer: progressive grid not ending in 0',
+    mode: 'sync',
+    code: BAD,
+    message: /must end in 0/,
+    call: (n, f) => pd(n, f, { sigmas: [6, 2, 0.6] }),
+  },
+  {
+    name: 'new Trainer: progressive grid unsorted',
+    mode: 'sync',
+    code: BAD,
+    message: /strictly decreasing: entry 2/,
+    call: (n, f) => pd(n, f, { sigmas: [6, 2, 3, 0.6, 0] }),
+  },
+  {
+    name: 'new Trainer: progressive grid above the teacher range',
+    mode: 'sync',
+    code: BAD,
+    message: /outside the teacher's sigma range/,
+    call: (n, f) => pd(n, f, { sigmas: [500, 2, 0] }),
+  },
+  {
+    name: 'new Trainer: progressive grid with NaN',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmas\[1\] is nan/,
+    call: (n, f) => pd(n, f, { sigmas: [6, Number.NaN, 0] }),
+  },
+  {
+    name: 'new Trainer: progressive weighting unknown',
+    mode: 'sync',
+    code: BAD,
+    message: /objective\.weighting.*truncated-snr, snr\+1/,
+    call: (n, f) => pd(n, f, { weighting: 'min-snr' }),
+  },
+  {
+    name: 'new Trainer: objective teacher not a Model',
+    mode: 'sync',
+    code: BAD,
+    message: /objective\.teacher must be a Model/,
+    call: (n, f) => pd(n, f, { teacher: {} }),
+  },
+  {
+    name: 'new Trainer: objective teacher disposed',
+    mode: 'sync',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /disposed/,
+    call: (n, f) => pd(n, f, { teacher: f.disposed }),
+  },
+  {
+    name: 'new Trainer: objective kind unknown',
+    mode: 'sync',
+    code: BAD,
+    message: /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
+    call: (n, f) => pd(n, f, { kind: 'ect' }),
+  },
+  {
+    name: 'new Trainer: teacher and student shapes differ',
+    mode: 'sync',
+    code: BAD,
+    message: /differ in num_class_embeds \(teacher 0, student 3\)/,
+    call: (n, f) =>
+      new n.Trainer(
+        new n.Model(
+          {
+            ...f.config,
+            parameterization: 'v',
+            unet: { ...f.config.unet, num_class_embeds: 3 },
+          },
+          { seed: 1 },
+        ),
+        trainerOptions(f, {
+          objective: { kind: 'progressive', teacher: f.model, sigmas: [6, 2, 0] },
+        }),
+      ),
+  },
+  {
+    name: 'new Trainer: consistency distillation with a v (non-consistency) student',
+    mode: 'sync',
+    code: BAD,
+    message: /needs a consistency-model student/,
+    call: (n, f) => cd(n, f, {}, vStudent(n, f)),
+  },
+  {
+    name: 'new Trainer: consistency distillation sigmaData differs from the student',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaData is 0\.6.*says 0\.5/,
+    call: (n, f) => cd(n, f, { sigmaData: 0.6 }),
+  },
+  {
+    name: 'new Trainer: consistency distillation sigmas ending in 0',
+    mode: 'sync',
+    code: BAD,
+    message: /must be positive/,
+    call: (n, f) => cd(n, f, { sigmas: [6, 2, 0] }),
+  },
+  {
+    name: 'new Trainer: consistency distillation with one sigma',
+    mode: 'sync',
+    code: BAD,
+    message: /N >= 2 sigmas.*got 1/,
+    call: (n, f) => cd(n, f, { sigmas: [6] }),
+  },
+  {
+    name: "new Trainer: consistency distillation below the student's sigma_min",
+    mode: 'sync',
+    code: BAD,
+    message: /below the student's sigma_min 1 /,
+    call: (n, f) => cd(n, f, {}, consistencyStudent(f, 1)),
+  },
+  {
+    name: 'new Trainer: a consistency model as teacher',
+    mode: 'sync',
+    code: BAD,
+    message: /teacher is a consistency model/,
+    call: (n, f) => cd(n, f, { teacher: consistencyStudent(f) }),
+  },
+  {
+    name: 'new Trainer: consistency training with a v (non-consistency) student',
+    mode: 'sync',
+    code: BAD,
+    message: /consistency training needs a consistency-model student/,
+    call: (n, f) =>
+      new n.Trainer(
+        vStudent(n, f),
+        trainerOptions(f, { objective: { kind: 'consistency-training' } }),
+      ),
+  },
+  {
+    name: 'new Trainer: consistency training with q <= 1',
+    mode: 'sync',
+    code: BAD,
+    message: /q must be > 1/,
+    call: (n, f) =>
+      new n.Trainer(
+        consistencyStudent(f),
+        trainerOptions(f, { objective: { kind: 'consistency-training', q: 1 } }),
+      ),
+  },
+  {
+    name: 'Model.derive: weights that do not fit the config',
+    mode: 'sync',
+    code: BAD,
+    message: /weight .* has shape \[.*\] but the config implies/,
+    call: (_, f) =>
+      f.model.derive({ ...f.config, unet: { ...f.config.unet, block_out_channels: [32, 32] } }),
+  },
+  {
+    name: 'Model.derive: consistency inner unknown',
+    mode: 'sync',
+    code: BAD,
+    message: /consistency\.inner must be eps, v or x0/,
+    call: (_, f) =>
+      f.model.derive({
+        ...f.config,
+        parameterization: 'consistency',
+        consistency: { inner: 'edm', sigma_min: 0.01, sigma_data: 0.5 },
+      }),
+  },
+  {
+    name: 'distill.progressiveTarget: sigmas out of order',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaT > sigmaMid > sigmaS/,
+    call: (n) =>
+      n.distill.progressiveTarget({ ...gaussianTeacher(), sigmaT: 1, sigmaMid: 2, sigmaS: 0 }),
+  },
+  {
+    name: 'distill.progressiveTarget: an EDM config',
+    mode: 'sync',
+    code: BAD,
+    message: /parameterization must be eps, v or x0/,
+    call: (n) =>
+      n.distill.progressiveTarget({
+        ...gaussianTeacher({ config: { parameterization: 'edm' } }),
+        sigmaT: 2,
+        sigmaMid: 1,
+        sigmaS: 0,
+      }),
+  },
+  {
+    name: 'distill.progressiveTarget: x of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /x/,
+    call: (n) =>
+      n.distill.progressiveTarget({
+        ...gaussianTeacher({ x: new Float32Array(3) }),
+        sigmaT: 2,
+        sigmaMid: 1,
+        sigmaS: 0,
+      }),
+  },
+  {
+    name: 'distill.teacherHeunStep: sigmaNext 0',
+    mode: 'sync',
+    code: BAD,
+    message: /sigma > sigmaNext > 0/,
+    call: (n) => n.distill.teacherHeunStep({ ...gaussianTeacher(), sigma: 1, sigmaNext: 0 }),
   },
   // Trainer
   {

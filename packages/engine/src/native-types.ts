@@ -201,6 +201,14 @@ export interface NativeModel {
     analytic: number;
     numeric: number;
   };
+  /**
+   * Sync. The same weights (shared) under another config: a copy, or a consistency student
+   * around the same U-Net. A bad config field throws ANNEAL_INVALID_ARGUMENT (TypeError);
+   * weights that do not fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
+   */
+  derive(config: unknown): NativeModel;
+  /** Sync. The noise levels sampling spans (VP table ends; consistency: sigma_min and the table's top). */
+  sigmaRange(): { sigmaMin: number; sigmaMax: number };
   dispose(): void;
 }
 
@@ -241,7 +249,46 @@ export interface NativeTrainerOptions {
   /** none (default): plain network-space MSE; min-snr: x0-space weight min(SNR, minSnrGamma). */
   lossWeighting?: 'none' | 'min-snr';
   minSnrGamma?: number;
+  /**
+   * What the step minimizes (absent: denoising). The teacher's weights are copied into the
+   * trainer (they enter each compiled step as inputs), so the teacher may be disposed after.
+   * Throws ANNEAL_INVALID_ARGUMENT (naming the problem) for an empty, even-length (progressive),
+   * unsorted or out-of-range grid, an eps or consistency student (progressive), a
+   * non-consistency student or a sigmaData that differs from the student's (consistency), a
+   * consistency teacher, or a teacher whose images, channels or classes differ from the
+   * student's.
+   */
+  objective?: NativeTrainingObjective;
 }
+
+export type NativeTrainingObjective =
+  | { kind: 'denoising' }
+  | {
+      kind: 'progressive';
+      teacher: NativeModel;
+      /** 2N + 1 sigmas, strictly decreasing, ending in 0; the student takes N steps. */
+      sigmas: number[];
+      weighting?: 'truncated-snr' | 'snr+1';
+    }
+  | {
+      kind: 'consistency-distillation';
+      teacher: NativeModel;
+      /** N >= 2 sigmas, strictly decreasing and positive, down to >= the student's sigma_min. */
+      sigmas: number[];
+      sigmaData: number;
+      /** Pseudo-Huber c; absent or 0: 0.00054 sqrt(H W C). */
+      huberC?: number;
+    }
+  | {
+      kind: 'consistency-training';
+      /** The gap shrinks by q every halvingEvery steps (defaults 1000 and 2). */
+      halvingEvery?: number;
+      q?: number;
+      /** ECT's log-normal over sigma (defaults -1.1 and 2.0). */
+      pMean?: number;
+      pStd?: number;
+      huberC?: number;
+    };
 
 /**
  * saveState/loadState/ema/model throw ANNEAL_INVALID_STATE while run() is pending.
@@ -302,6 +349,18 @@ export interface NativeExtracted {
   n: number;
   dim: number;
   classes: number;
+}
+
+export interface GaussianTeacherOptions {
+  config: { parameterization: string; schedule?: Record<string, unknown> };
+  dim: number;
+  mean: Float32Array;
+  /** Columns are the eigenvectors, row-major [dim, dim]. */
+  eigvecs: Float32Array;
+  eigvals: Float32Array;
+  n: number;
+  /** [n, dim] points at the first sigma. */
+  x: Float32Array;
 }
 
 export interface NativeClasses {
@@ -379,6 +438,25 @@ export interface NativeClasses {
       networkOutput: Float32Array,
       shape: [number, number, number, number],
     ): { denoised: Float32Array; networkInput: Float32Array; cNoise: Float32Array };
+  };
+  /**
+   * The distillation objectives' teacher computations on the closed-form denoiser of Gaussian
+   * data (entering as `config`'s eps/v/x0 network output through the Denoiser wrapper). Both
+   * sync; x is [n, dim]; a bad field or sigmas out of order throw ANNEAL_INVALID_ARGUMENT.
+   */
+  distill: {
+    /** Two teacher DDIM steps sigmaT -> sigmaMid -> sigmaS, and the student's x-target (x_s - r x) / (1 - r). */
+    progressiveTarget(
+      options: GaussianTeacherOptions & {
+        sigmaT: number;
+        sigmaMid: number;
+        sigmaS: number;
+      },
+    ): { xS: Float32Array; target: Float32Array };
+    /** The teacher's Heun step sigma -> sigmaNext > 0 (consistency distillation's x^_{n+1}). */
+    teacherHeunStep(
+      options: GaussianTeacherOptions & { sigma: number; sigmaNext: number },
+    ): Float32Array;
   };
   /** Both sync; a bad option, name or range (sigmaMin >= sigmaMax, NaN) throws ANNEAL_INVALID_ARGUMENT. */
   sampling: {

@@ -11,10 +11,14 @@ import { loadNative, Model, type Parameterization, presetUNet, Trainer } from '.
 const EPS32 = 2 ** -23;
 const SIGMA_DATA = 0.5;
 const SIGMA_MIN = 0.002;
+/** Consistency models wrap a v network (their `consistency.inner`), as a student of a v teacher. */
 const config = (parameterization: Parameterization) => ({
   parameterization,
   sigma_data: SIGMA_DATA,
   sigma_min: SIGMA_MIN,
+  ...(parameterization === 'consistency'
+    ? { consistency: { inner: 'v', sigma_min: SIGMA_MIN, sigma_data: SIGMA_DATA } }
+    : {}),
 });
 const den = () => loadNative().denoiser;
 
@@ -133,25 +137,31 @@ describe('scalings against their definitions', () => {
     }
   });
 
-  it('consistency: Song et al. 2023 Appendix C, shifted by sigma_min', () => {
+  it('consistency: Song et al. 2023 eq. 8 and Appendix C around the inner v denoiser', () => {
+    // f = c_skip_cm x + c_out_cm D_v(x) with D_v = x / (s^2 + 1) - s / sqrt(s^2 + 1) F: one
+    // c_skip = c_skip_cm + c_out_cm / (s^2 + 1), c_out = -c_out_cm s / sqrt(s^2 + 1), and the
+    // v network's own input scaling and timestep.
     const r = den().scalings(config('consistency'), sigma);
+    const v = den().scalings(config('v'), sigma);
     const sd2 = SIGMA_DATA ** 2;
     const shifted = s.map((x) => f32(x - f32(SIGMA_MIN)));
+    const cSkipCm = shifted.map((d) => sd2 / (d * d + sd2));
+    const cOutCm = s.map((x, i) => ((shifted[i] ?? 0) * SIGMA_DATA) / Math.sqrt(x * x + sd2));
     expectClose(
       r.cSkip,
-      shifted.map((d) => sd2 / (d * d + sd2)),
+      s.map((x, i) => (cSkipCm[i] ?? 0) + (cOutCm[i] ?? 0) / (x * x + 1)),
+      16,
     );
     // c_out vanishes at sigma_min; compare it with an absolute bound there.
     for (let i = 0; i < s.length; i++) {
-      const e = ((shifted[i] ?? 0) * SIGMA_DATA) / Math.sqrt((s[i] ?? 0) ** 2 + sd2);
+      const x = s[i] ?? 0;
+      const e = (-(cOutCm[i] ?? 0) * x) / Math.sqrt(x * x + 1);
       expect(Math.abs((r.cOut[i] ?? Number.NaN) - e)).toBeLessThanOrEqual(
-        8 * EPS32 * Math.max(Math.abs(e), EPS32),
+        16 * EPS32 * Math.max(Math.abs(e), EPS32),
       );
     }
-    expectClose(
-      r.cIn,
-      s.map((x) => 1 / Math.sqrt(x * x + sd2)),
-    );
+    expect(Array.from(r.cIn)).toEqual(Array.from(v.cIn));
+    expect(Array.from(r.cNoise)).toEqual(Array.from(v.cNoise));
   });
 });
 
@@ -159,7 +169,7 @@ describe('limits in sigma', () => {
   it('consistency: exactly the identity at sigma_min (c_skip = 1, c_out = 0)', () => {
     const r = den().scalings(config('consistency'), Float32Array.of(SIGMA_MIN));
     expect(r.cSkip[0]).toBe(1);
-    expect(r.cOut[0]).toBe(0);
+    expect(Math.abs(r.cOut[0] ?? 1)).toBe(0);
     // So D(x; sigma_min) = x whatever the network says (the boundary condition, eq. 8).
     const x = normals(2 * 4 * 4 * 1, 1);
     const junk = normals(x.length, 2).map((v) => v * 1e3);
@@ -182,15 +192,22 @@ describe('limits in sigma', () => {
       );
       expect(Math.abs(r.cOut[0] ?? 1), p).toBeLessThanOrEqual(1e-6 * 1.01);
     }
-    // Consistency's boundary is sigma_min, not 0: approach it from above.
+    // Consistency's boundary is sigma_min, not 0: approach it from above. c_skip - 1 is
+    // first order in the distance d = sigma - sigma_min (c_out_cm ~ d, times the inner
+    // c_skip ~ 1), and c_out ~ d sigma_min (the inner v network's c_out ~ -sigma).
+    const d = f32(f32(SIGMA_MIN * (1 + 1e-4)) - f32(SIGMA_MIN));
     const r = den().scalings(config('consistency'), Float32Array.of(SIGMA_MIN * (1 + 1e-4)));
-    expect(Math.abs((r.cSkip[0] ?? 0) - 1)).toBeLessThanOrEqual(1e-10);
-    expect(Math.abs(r.cOut[0] ?? 1)).toBeLessThanOrEqual(SIGMA_MIN * 1e-4 * 1.01);
+    expect(Math.abs((r.cSkip[0] ?? 0) - 1)).toBeLessThanOrEqual(d * 1.01 + EPS32);
+    expect(Math.abs(r.cOut[0] ?? 1)).toBeLessThanOrEqual(d * SIGMA_MIN * 1.01);
   });
 
-  it('as sigma -> infinity: c_skip -> 0 and c_out -> sigma_data (edm, consistency) or -1 (v)', () => {
+  it('as sigma -> infinity: c_skip -> 0 and c_out -> sigma_data (edm), -sigma_data (consistency around v) or -1 (v)', () => {
     const huge = Float32Array.of(1e6);
-    for (const p of ['edm', 'consistency'] as const) {
+    const cm = den().scalings(config('consistency'), huge);
+    // c_skip -> (sd^2 + sd) / sigma^2; c_out -> sd times the v network's -1.
+    expect(cm.cSkip[0] ?? 1).toBeLessThanOrEqual(((SIGMA_DATA ** 2 + SIGMA_DATA) / 1e12) * 1.01);
+    expect(Math.abs((cm.cOut[0] ?? 0) + SIGMA_DATA)).toBeLessThanOrEqual(4 * EPS32);
+    for (const p of ['edm'] as const) {
       const r = den().scalings(config(p), huge);
       expect(r.cSkip[0] ?? 1, p).toBeLessThanOrEqual((SIGMA_DATA ** 2 / 1e12) * 1.01);
       expect(Math.abs((r.cOut[0] ?? 0) - SIGMA_DATA), p).toBeLessThanOrEqual(4 * EPS32);
@@ -342,10 +359,18 @@ describe('a tiny model trains and samples with each parameterization', () => {
 
   it('consistency: samples from a random init; training is refused with a coded error', async () => {
     const model = Model.create(
-      { unet, parameterization: 'consistency', sigma_data: SIGMA_DATA },
+      {
+        unet,
+        parameterization: 'consistency',
+        consistency: { inner: 'v', sigma_min: 0.01, sigma_data: SIGMA_DATA },
+      },
       1,
     );
     const s = await model.sample({ sampler: 'euler', steps: 2, n: 2, seed: 0 });
+    expect(s.nonFinite).toBe(0);
+    const c = await model.sample({ sampler: 'consistency', steps: 2, n: 2, seed: 0 });
+    expect(c.nonFinite).toBe(0);
+    expect(c.nfe).toBe(2);
     expect(s.nonFinite).toBe(0);
     expect(() =>
       Trainer.create({ model, shards: [shard], numClasses: 0, batch: 8, totalSteps: 4 }),

@@ -107,6 +107,40 @@ describe('samplers against the exact Gaussian answer', () => {
   });
 });
 
+// The consistency sampler (Song et al. 2023, Algorithm 1) with the exact denoiser as its f:
+// each step shrinks every eigen-coordinate by lambda / (lambda + sigma^2), then re-noises by
+// sqrt(tau^2 - sigma_min^2). On Karras sigmas (80, tau, 0.002) the covariance after the three
+// evaluations has a closed form per eigenvalue; without the re-noising it would be near 0.
+describe('consistency sampler against its closed form', () => {
+  it('lands on the covariance the shrink-and-renoise chain implies, one evaluation per step', () => {
+    const smax = 80;
+    const smin = 0.002;
+    const tau = ((smax ** (1 / 7) + smin ** (1 / 7)) / 2) ** 7; // Karras rho 7, 3 points
+    const r = run('consistency', 3, 8000, 5, 0, { sigmaMax: smax, sigmaMin: smin });
+    expect(r.nfe).toBe(3);
+    const variance = (l: number) => {
+      const shrink = (s: number) => l / (l + s * s);
+      const v1 = shrink(smax) ** 2 * (l + smax * smax); // f at sigma_max of x_T
+      const v2 = shrink(tau) ** 2 * (v1 + tau * tau - smin * smin); // re-noised to tau
+      return shrink(smin) ** 2 * v2; // re-noised by sqrt(smin^2 - smin^2) = 0
+    };
+    const [va, vb] = [variance(lambda[0] ?? 0), variance(lambda[1] ?? 0)];
+    const want = [
+      va * c0 * c0 + vb * s0 * s0,
+      va * c0 * s0 - vb * s0 * c0,
+      va * s0 * s0 + vb * c0 * c0,
+    ];
+    const m = moments(r.samples);
+    expect(Math.abs((m.mean[0] ?? 0) - 1)).toBeLessThan(0.03);
+    expect(Math.abs((m.mean[1] ?? 0) + 1)).toBeLessThan(0.03);
+    // 8000 samples: a variance's standard error is sqrt(2 / n) ~ 1.6% of it; 10% + 0.005.
+    for (const [i, v] of m.cov.entries())
+      expect(Math.abs(v - (want[i] ?? 0)), `cov ${i}`).toBeLessThan(
+        0.1 * Math.abs(want[i] ?? 0) + 0.005,
+      );
+  });
+});
+
 // The model interface (issue 11): the same closed form handed to the samplers as a network of
 // each VP parameterization would give it, through the Denoiser wrapper and its sigma ->
 // timestep map, on the linear-beta table the engine trains with (sigma from 0.01 to 157). Any

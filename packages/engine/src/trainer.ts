@@ -7,13 +7,55 @@ import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeStepReport, NativeTrainer } from './native-types.ts';
+import type { NativeStepReport, NativeTrainer, NativeTrainingObjective } from './native-types.ts';
 
 export type StepReport = NativeStepReport;
 export { defaultDtype };
 export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
 
+/**
+ * What a training step minimizes. `denoising` (the default) is training from data. The
+ * distillation objectives take a frozen teacher, whose weights enter each compiled step as
+ * inputs (the trainer keeps its own reference: the teacher Model may be disposed after
+ * `Trainer.create`), and `model` is the student:
+ * - `progressive` (Salimans & Ho 2022, Algorithm 2): `sigmas` is the teacher's grid of 2N + 1
+ *   sigmas, strictly decreasing, ending in 0; the student learns one DDIM step per two of the
+ *   teacher's, on every second point. The student predicts v or x0 (`Model.studentOf(teacher,
+ *   {kind: 'progressive'})`, a copy); an eps teacher is fine. `weighting`: max(SNR, 1)
+ *   ('truncated-snr', the default) or SNR + 1 ('snr+1', the v-loss) on the x-space error.
+ * - `consistency-distillation` (Song et al. 2023, Algorithm 2, with iCT's pseudo-Huber loss and
+ *   stop-gradient target): `sigmas` is the discretization, N >= 2 strictly decreasing positive
+ *   sigmas (`consistencySigmas(teacher)` proposes Karras rho 7, N = 18); the student is
+ *   `Model.studentOf(teacher, {kind: 'consistency', sigmaData})` with `sigmaData` measured
+ *   from the data (`measureSigmaData`); `huberC` defaults to 0.00054 sqrt(H W C).
+ * - `consistency-training` (ECT, Geng et al. 2024; no teacher): x_t and x_r share their noise,
+ *   sigma_t log-normal, the gap sigma_t - sigma_r starting as the whole way to the data
+ *   (denoising) and shrinking by `q` (2) every `halvingEvery` steps (default: totalSteps / 8);
+ *   the student is a consistency model fine-tuned from a teacher's weights.
+ * None uses guidance: the teacher sees the example's label, dropped to the null class with
+ * the training CFG dropout exactly when the student's is.
+ */
+export type TrainingObjective =
+  | { kind: 'denoising' }
+  | { kind: 'progressive'; teacher: Model; sigmas: number[]; weighting?: 'truncated-snr' | 'snr+1' }
+  | {
+      kind: 'consistency-distillation';
+      teacher: Model;
+      sigmas: number[];
+      sigmaData: number;
+      huberC?: number;
+    }
+  | {
+      kind: 'consistency-training';
+      halvingEvery?: number;
+      q?: number;
+      pMean?: number;
+      pStd?: number;
+      huberC?: number;
+    };
+
 export interface TrainerOptions {
+  /** The model trained: for distillation, the student (initialized from the teacher). */
   model: Model;
   /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
   shards: string[];
@@ -37,20 +79,57 @@ export interface TrainerOptions {
   minSnrGamma?: number;
   /** Enforced before start (estimate) and after every step (peak). */
   budget?: MemoryBudget;
+  /** Absent: denoising. */
+  objective?: TrainingObjective;
+}
+
+function teacherOf(o: TrainingObjective | undefined): Model | undefined {
+  return o && 'teacher' in o ? o.teacher : undefined;
+}
+
+function nativeObjective(
+  o: TrainingObjective | undefined,
+  totalSteps: number,
+): NativeTrainingObjective | undefined {
+  if (!o || o.kind === 'denoising') return undefined;
+  if (o.kind === 'consistency-training')
+    return { ...o, halvingEvery: o.halvingEvery ?? Math.max(1, Math.ceil(totalSteps / 8)) };
+  if (o.kind === 'progressive')
+    return { kind: o.kind, teacher: o.teacher.native, sigmas: o.sigmas, weighting: o.weighting };
+  return {
+    kind: o.kind,
+    teacher: o.teacher.native,
+    sigmas: o.sigmas,
+    sigmaData: o.sigmaData,
+    huberC: o.huberC,
+  };
 }
 
 const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
 
-/** The memory a training job will hold, from its config alone. */
-export function trainingMemorySpec(model: Model, batch: number, dtype: ComputeDtype = 'float32') {
+/**
+ * The memory a training job will hold, from its config alone. With a distillation teacher,
+ * its float32 weights are held too (inputs of every step); its forward passes keep nothing
+ * for the backward pass (their results are stop-gradient targets), so they add no saved
+ * activations. The teacher's bytes are spread over the batch as activation bytes.
+ */
+export function trainingMemorySpec(
+  model: Model,
+  batch: number,
+  dtype: ComputeDtype = 'float32',
+  teacher?: Model,
+) {
   const cost = model.cost();
+  const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
   return {
     parameterCount: cost.parameters,
     bytesPerParameter: 4,
     optimizerStatesPerParameter: 2,
     gradients: true,
     ema: true,
-    activationBytesPerExample: Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4),
+    activationBytesPerExample:
+      Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4) +
+      Math.ceil(teacherBytes / batch),
     batchSize: batch,
   };
 }
@@ -91,7 +170,10 @@ export class Trainer {
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
     if (options.budget)
-      assertJobFits(trainingMemorySpec(options.model, options.batch, dtype), options.budget);
+      assertJobFits(
+        trainingMemorySpec(options.model, options.batch, dtype, teacherOf(options.objective)),
+        options.budget,
+      );
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
@@ -114,6 +196,7 @@ export class Trainer {
         shards: options.shards,
         numClasses: options.numClasses,
         dtype,
+        objective: nativeObjective(options.objective, options.totalSteps),
       });
       return new Trainer(native, options);
     } catch (err) {
@@ -179,12 +262,23 @@ export class Trainer {
     this.#native.cancel();
   }
 
+  /** The raw (not averaged) weights as a Model. */
+  raw(): Model {
+    return Model.fromNative(this.#native.model(), this.model.config);
+  }
+
   /** The EMA weights as a Model (what checkpoints and sampling use). */
   ema(): Model {
     return Model.fromNative(this.#native.ema(), this.model.config);
   }
 
-  /** model.safetensors (EMA), trainer-state.safetensors (exact resume) and config.json. */
+  /**
+   * model.safetensors (EMA), trainer-state.safetensors (exact resume) and config.json. For a
+   * distillation trainer too: model.safetensors is the student's EMA (with the EMA warmup a
+   * short stage's average follows the weights closely; pass a smaller emaDecay for stages of
+   * a few hundred steps), config.json the student's config; the teacher is not saved, and
+   * `resume` needs a trainer created with the same teacher and objective.
+   */
   saveCheckpoint(dir: string, config: ModelConfig): void {
     const ema = this.#native.ema();
     try {

@@ -8,10 +8,10 @@ import {
   TEACHER_TABLE_ROWS,
 } from '@anneal/bench';
 import {
+  diffusionSamplerNames,
   extractorStepsSchema,
   extractorWidthSchema,
   Model,
-  samplerNames,
   samplerSchema,
 } from '@anneal/engine';
 import { classAccuracy } from '@anneal/engine/metrics';
@@ -68,7 +68,7 @@ to-target and teacher-samplers options:
   --target-fd F      state the target directly instead
   --ladder A,B,...   NFE per image to try, climbing until the target is met
                      (default 5,10,20,50,100,250)
-  --samplers S,...   which samplers climb (default all: ${samplerNames.join(', ')})
+  --samplers S,...   which samplers climb (default all: ${diffusionSamplerNames.join(', ')})
   --seed N           noise seed for every run; also picks the real images (default 0)
   --extractor-steps N, --extractor-width N
                      a non-default extractor, as for \`anneal eval\``;

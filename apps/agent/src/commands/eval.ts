@@ -15,6 +15,7 @@ import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
 import type { Command } from './command.ts';
+import { samplingOf } from './sample.ts';
 
 const usage = `Usage: anneal eval --model DIR --n N [options]
 
@@ -26,7 +27,9 @@ two disjoint real sets of N images.
 Options:
   --model DIR            checkpoint folder (config.json + model.safetensors)
   --n N                  samples (and real images per set) to compare (default 1000)
-  --sampler S            ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler})
+  --sampler S            ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
+                         student: the sampler and sigma list it was distilled for, unless
+                         --sampler, --steps or --sigma-max is given)
   --steps N              sampling steps (default ${SAMPLING_DEFAULTS.steps})
   --seed N               noise seed; also picks the real subsets (default 0)
   --guidance W           classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance})
@@ -47,8 +50,8 @@ const flagsSchema = z
   .object({
     model: z.string({ error: 'is required' }).min(1),
     n: z.coerce.number().int().min(10).max(10000).default(1000),
-    sampler: samplerSchema.default(SAMPLING_DEFAULTS.sampler),
-    steps: z.coerce.number().int().min(1).max(1000).default(SAMPLING_DEFAULTS.steps),
+    sampler: samplerSchema.optional(),
+    steps: z.coerce.number().int().min(1).max(1000).optional(),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
     'sigma-max': z.coerce.number().positive().optional(),
@@ -101,6 +104,7 @@ export const evaluate: Command = {
     const started = Date.now();
     const dir = resolve(flags.model);
     const model = Model.load(dir);
+    const sampling = samplingOf(model.config, flags);
     let report: EvalReport;
     try {
       const dataset = await modelDataset(model.config, `${dir}/config.json`);
@@ -112,7 +116,12 @@ export const evaluate: Command = {
           model,
           dataset,
           n: flags.n,
-          sampling: { sampler: flags.sampler, steps: flags.steps, sigmaMax: flags['sigma-max'] },
+          sampling: {
+            sampler: sampling.sampler,
+            steps: sampling.steps,
+            sigmaMax: sampling.sigma_max,
+            sigmas: sampling.sigmas,
+          },
           reference: flags['reference-sampler']
             ? { sampler: flags['reference-sampler'], steps: flags['reference-steps'] ?? 100 }
             : undefined,
@@ -151,8 +160,9 @@ export const evaluate: Command = {
     }
     const wall = (Date.now() - started) / 1000;
     const head = {
-      sampler: flags.sampler,
-      steps: flags.steps,
+      sampler: sampling.sampler,
+      steps: sampling.steps,
+      ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       ...(flags['sigma-max'] !== undefined ? { sigma_max: flags['sigma-max'] } : {}),
       seed: flags.seed,
       wall_s: wall,

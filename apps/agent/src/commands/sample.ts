@@ -1,11 +1,53 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import { Model, SAMPLING_DEFAULTS, samplerNames, samplerSchema } from '@anneal/engine';
+import {
+  Model,
+  type ModelConfig,
+  SAMPLING_DEFAULTS,
+  type SamplerName,
+  samplerNames,
+  samplerSchema,
+} from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
+
+/**
+ * What to sample with: the flags, or for a distilled student given none of the sampling
+ * flags, the sampler and exact sigma list in its config.json (it was trained for that grid).
+ */
+export function samplingOf(
+  config: ModelConfig,
+  flags: {
+    sampler?: SamplerName;
+    steps?: number;
+    schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
+    'sigma-max'?: number;
+  },
+): {
+  sampler: SamplerName;
+  steps: number;
+  schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
+  sigma_max?: number;
+  sigmas?: number[];
+} {
+  const d = config.distillation;
+  const chosen =
+    flags.sampler !== undefined ||
+    flags.steps !== undefined ||
+    flags.schedule !== undefined ||
+    flags['sigma-max'] !== undefined;
+  if (d && !chosen)
+    return { sampler: d.sampler as SamplerName, steps: d.sigmas.length - 1, sigmas: d.sigmas };
+  return {
+    sampler: flags.sampler ?? SAMPLING_DEFAULTS.sampler,
+    steps: flags.steps ?? SAMPLING_DEFAULTS.steps,
+    schedule: flags.schedule ?? SAMPLING_DEFAULTS.schedule,
+    sigma_max: flags['sigma-max'],
+  };
+}
 
 const usage = `Usage: anneal sample --model DIR --out FILE.png [options]
 
@@ -15,7 +57,9 @@ byte-identical output.
 Options:
   --model DIR        checkpoint folder (config.json + model.safetensors)
   --out FILE.png     where to write the grid
-  --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler})
+  --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
+                     student: the sampler and exact sigma list it was distilled for, unless
+                     --sampler, --steps, --schedule or --sigma-max is given)
   --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps})
   --n N              number of images (default 64)
   --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
@@ -34,16 +78,14 @@ Options:
 const flagsSchema = z.object({
   model: z.string({ error: 'is required' }).min(1),
   out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
-  sampler: samplerSchema.default(SAMPLING_DEFAULTS.sampler),
-  steps: z.coerce.number().int().min(1).max(1000).default(SAMPLING_DEFAULTS.steps),
+  sampler: samplerSchema.optional(),
+  steps: z.coerce.number().int().min(1).max(1000).optional(),
   n: z.coerce.number().int().min(1).max(10000).default(64),
   seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
   class: z.coerce.number().int().min(0).optional(),
   guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
   eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
-  schedule: z
-    .enum(['default', 'uniform', 'karras', 'exponential'])
-    .default(SAMPLING_DEFAULTS.schedule),
+  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
   'sigma-max': z.coerce.number().positive().optional(),
   columns: z.coerce.number().int().min(1).optional(),
   json: z.boolean().default(false),
@@ -77,10 +119,11 @@ export const sample: Command = {
     );
     const started = Date.now();
     const model = Model.load(resolve(flags.model));
+    const sampling = samplingOf(model.config, flags);
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
-      result = await model.sample({ ...flags, sigma_max: flags['sigma-max'] }, (step, total) => {
+      result = await model.sample({ ...flags, ...sampling }, (step, total) => {
         const pct = Math.round((step / total) * 100);
         bar.update(pct / 100, `${step}/${total} steps`);
       });
@@ -100,15 +143,16 @@ export const sample: Command = {
     const summary = {
       out,
       n: flags.n,
-      sampler: flags.sampler,
+      sampler: sampling.sampler,
       steps: result.steps,
+      ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
       wall_s: (Date.now() - started) / 1000,
     };
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
-        `wrote ${flags.n} samples (${flags.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+        `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? ' on the distilled sigmas' : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
       );
     return 0;
   },

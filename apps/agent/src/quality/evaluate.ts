@@ -20,6 +20,8 @@ export interface SamplingSpec {
   steps: number;
   /** Start the schedule at this sigma instead of the model's largest. */
   sigmaMax?: number;
+  /** An explicit sigma list (a distilled student's grid) instead of a schedule. */
+  sigmas?: number[];
 }
 
 export interface EvalOptions {
@@ -149,6 +151,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
         sampler: s.sampler,
         steps: s.steps,
         sigma_max: s.sigmaMax,
+        sigmas: s.sigmas,
         n,
         seed: o.seed,
         guidance: o.guidance,

@@ -7,6 +7,8 @@ interface Head {
   steps: number;
   /** The start sigma when not the model's largest. */
   sigma_max?: number;
+  /** A distilled student's explicit grid. */
+  sigmas?: number[];
   seed: number;
   wall_s: number;
 }

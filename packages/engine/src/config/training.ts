@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { presetNames } from './presets.ts';
 
-export const samplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
+/** The samplers of a diffusion model's probability-flow ODE or reverse SDE (what the bench climbs). */
+export const diffusionSamplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
+/**
+ * Every sampler: the diffusion ones and `consistency` (Song et al. 2023, Algorithm 1: one- and
+ * multi-step sampling of a consistency model).
+ */
+export const samplerNames = [...diffusionSamplerNames, 'consistency'] as const;
 export const samplerSchema = z.enum(samplerNames);
 export type SamplerName = z.infer<typeof samplerSchema>;
 

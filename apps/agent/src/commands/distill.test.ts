@@ -1,0 +1,321 @@
+// anneal distill end to end on a toy teacher (a tiny model trained here for a few dozen
+// steps; the reference teachers are for the benchmark): two progressive stages, resume after
+// SIGKILL mid-stage, and a consistency stage. Everything small: n = 20, stages of 30-60
+// iterations.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core/home';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-distill-home-'));
+const root = mkdtempSync(join(tmpdir(), 'anneal-distill-'));
+const teacher = join(root, 'teacher');
+const anneal = (args: string[]) => runAnneal(args, home);
+
+beforeAll(() => {
+  const r = anneal([
+    ...['train', '--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny'],
+    ...['--parameterization', 'v', '--batch', '8', '--steps', '40', '--out', teacher, '--json'],
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+// Two halvings (32 -> 16 -> 8), 60 iterations each, held-out loss every 10; a plateau
+// window longer than a stage, so each stage runs its 60 iterations and the kill below has
+// five checkpoints per stage to land between.
+const progressive = (out: string) => [
+  ...['distill', '--teacher', teacher, '--method', 'progressive', '--out', out],
+  ...['--min-steps', '8', '--max-iters-per-stage', '60', '--eval-every', '10'],
+  ...['--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4', '--batch', '8'],
+  ...['--extractor-steps', '60', '--extractor-width', '8', '--quality-budget', '50'],
+  ...['--log-every', '1', '--lr', '1e-3', '--ema-decay', '0.9'],
+];
+
+interface Line {
+  stage: number;
+  iter?: number;
+  loss?: number;
+  grad_norm?: number;
+  event?: string;
+  heldout_loss?: number;
+}
+const lines = (out: string): Line[] =>
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Line);
+/** What training computed, without wall-clock fields. */
+interface Eval {
+  name: string;
+  steps: number;
+  nfe: number;
+  fd: number;
+  fd_std: number;
+  met_budget: boolean;
+  reason: string;
+}
+interface Summary {
+  teacher_sha256: string;
+  reference: { fd: number; nfe: number; cached: boolean };
+  stages: Array<{
+    stage: number;
+    steps: number;
+    fd: number;
+    fd_std: number;
+    decision: string;
+    reason: string;
+    from_steps: number;
+    to_steps: number;
+    iterations: number;
+    evals: Eval[];
+  }>;
+  kept: { steps: number } | null;
+}
+
+const trajectory = (out: string) =>
+  lines(out)
+    .filter((l) => l.event === undefined || l.event === 'heldout')
+    .map((l) => [l.stage, l.iter, l.loss ?? l.heldout_loss, l.grad_norm ?? null]);
+
+describe('anneal distill: flags', () => {
+  it.each([
+    [['--out', join(root, 'x'), '--method', 'progressive'], /--teacher: is required/],
+    [['--out', join(root, 'x'), '--teacher', teacher], /--method: is required/],
+    [['--out', join(root, 'x'), '--teacher', teacher, '--method', 'magic'], /--method/],
+    [
+      ['--out', join(root, 'x'), '--teacher', join(root, 'nope'), '--method', 'progressive'],
+      /--teacher: .* is not a checkpoint folder .*registry model versions are not supported yet/,
+    ],
+    [
+      [
+        '--out',
+        join(root, 'x'),
+        '--teacher',
+        teacher,
+        '--method',
+        'progressive',
+        '--quality-budget',
+        '0.5',
+      ],
+      /--quality-budget/,
+    ],
+    [
+      ['--out', join(root, 'x'), '--resume', '--eval-n', '30'],
+      /--eval-n: --resume takes the run's settings/,
+    ],
+    [
+      [
+        '--out',
+        join(root, 'x'),
+        '--teacher',
+        teacher,
+        '--method',
+        'progressive',
+        '--eval-n',
+        '5000',
+      ],
+      /--eval-n: n = 5000 exceeds the real splits \(held-out 1000/,
+    ],
+    [
+      [
+        '--out',
+        join(root, 'x'),
+        '--teacher',
+        teacher,
+        '--method',
+        'consistency',
+        '--min-steps',
+        '4',
+      ],
+      /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
+    ],
+  ])('exits 2 naming the flag: %s', (args, message) => {
+    const r = anneal(['distill', ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('--resume without a run exits 1 and says so', () => {
+    const r = anneal(['distill', '--out', join(root, 'empty'), '--resume']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--resume: no distillation run in/);
+  });
+});
+
+describe('anneal distill --method progressive', () => {
+  const out = join(root, 'pd');
+  let summary: Summary;
+  beforeAll(() => {
+    const r = anneal([...progressive(out), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    summary = r.json as unknown as Summary;
+  });
+
+  it('runs two halvings, each decided against budget x the reference FD, and keeps the last within it', () => {
+    expect(
+      summary.stages.map((s: Summary['stages'][number]) => [
+        s.from_steps,
+        s.to_steps,
+        s.iterations,
+      ]),
+    ).toEqual([
+      [32, 16, 60],
+      [16, 8, 60],
+    ]);
+    const ref = summary.reference.fd as number;
+    expect(ref).toBeGreaterThan(0);
+    expect(summary.reference.nfe).toBe(32);
+    for (const s of summary.stages) {
+      const e = s.evals[0] as Eval;
+      expect(e.nfe).toBe(s.to_steps);
+      expect(e.fd_std).toBeGreaterThan(0);
+      expect(e.met_budget).toBe(e.fd <= 50 * ref);
+      expect(e.reason).toMatch(
+        new RegExp(
+          `^stage ${s.stage} \\(${s.from_steps} -> ${s.to_steps} steps\\): FD [\\d.]+x reference`,
+        ),
+      );
+    }
+    expect(summary.stages[1]?.evals[0]?.reason).toMatch(/reached --min-steps 8$|> 50x$/);
+    expect(summary.stages.map((s) => [s.steps, s.decision])).toEqual([
+      [16, summary.stages[0]?.evals[0]?.met_budget ? 'continue' : 'stop'],
+      [8, 'stop'],
+    ]);
+    for (const s of summary.stages) expect(s.fd).toBe(s.evals[0]?.fd);
+    const kept = summary.stages
+      .flatMap((s: Summary['stages'][number]) => s.evals.filter((e: Eval) => e.met_budget))
+      .at(-1);
+    expect(summary.kept?.steps ?? null).toBe(kept?.steps ?? null);
+  });
+
+  it('each student records the exact sigmas it was distilled for, a subset of the 32-step DDIM grid, and sample uses them', () => {
+    const cfg = (d: string) => JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    const s1 = cfg(join(out, 'stage-1')).distillation;
+    const s2 = cfg(join(out, 'stage-2')).distillation;
+    expect(s1).toMatchObject({ method: 'progressive', stage: 1, sampler: 'ddim' });
+    expect(s1.sigmas).toHaveLength(17);
+    expect(s2.sigmas).toHaveLength(9);
+    expect(s2.sigmas).toEqual(s1.sigmas.filter((_: number, i: number) => i % 2 === 0));
+    expect(s1.teacher.weights_sha256).toBe(summary.teacher_sha256);
+    const r = anneal([
+      'sample',
+      '--model',
+      join(out, 'stage-2'),
+      '--n',
+      '4',
+      '--out',
+      join(root, 's.png'),
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ sampler: 'ddim', steps: 8, nfe: 8, sigmas: s2.sigmas });
+  });
+
+  it('the student learns: its held-out error against the stage teacher falls during each stage', () => {
+    for (const stage of [1, 2]) {
+      const heldout = lines(out)
+        .filter((l) => l.stage === stage && l.event === 'heldout')
+        .map((l) => l.heldout_loss as number);
+      // Measured: 1.8e-3 -> 2.9e-4 (stage 1) and 1.5e-3 -> 7.4e-4 (stage 2).
+      expect(heldout.at(-1)).toBeLessThan((heldout[0] as number) * 0.8);
+    }
+  });
+
+  it('writes metrics with stage fields, the trade-off table and chart', () => {
+    const all = lines(out);
+    expect(all.filter((l) => l.stage === 1 && l.loss !== undefined)).toHaveLength(60);
+    expect(all.filter((l) => l.event === 'heldout').map((l) => [l.stage, l.iter])).toEqual(
+      [1, 2].flatMap((s) => [10, 20, 30, 40, 50, 60].map((i) => [s, i])),
+    );
+    expect(all.filter((l) => l.event === 'eval')).toHaveLength(2);
+    const t = JSON.parse(readFileSync(join(out, 'tradeoff.json'), 'utf8'));
+    expect(t.rows.map((r: { nfe: number }) => r.nfe)).toEqual([32, 16, 8]);
+    expect(t.reference_fd).toBe(summary.reference.fd);
+    const svg = readFileSync(join(out, 'tradeoff.svg'), 'utf8');
+    expect(svg.match(/<circle /g)).toHaveLength(6);
+    expect(readFileSync(join(out, 'tradeoff.md'), 'utf8')).toContain(
+      '| stage 2 (16 -> 8 steps) | 8 | 8 |',
+    );
+  });
+
+  it('refuses to overwrite a run, and reuses the cached reference in a new one', () => {
+    const again = anneal(progressive(out));
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already holds a distillation run; pass --resume/);
+    expect(summary.reference.cached).toBe(false);
+  });
+
+  it('resumes after SIGKILL mid-stage with exactly the losses of the uninterrupted run', async () => {
+    const killed = join(root, 'pd-killed');
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'apps/agent/bin/anneal.js'), ...progressive(killed)],
+      {
+        env: { ...process.env, ANNEAL_HOME: home },
+        stdio: 'ignore',
+      },
+    );
+    let atKill: { stage: number; phase: string; iter: number } | null = null;
+    const exited = new Promise<NodeJS.Signals | null>((res) =>
+      child.on('exit', (_, signal) => res(signal)),
+    );
+    // Kill once a stage has a checkpoint behind it and is training past it.
+    const poll = setInterval(() => {
+      try {
+        const s = JSON.parse(readFileSync(join(killed, 'distill-state.json'), 'utf8'));
+        if (s.phase === 'training' && s.iter >= 10 && !atKill) {
+          atKill = s;
+          child.kill('SIGKILL');
+        }
+      } catch {
+        // Not written yet.
+      }
+    }, 5);
+    const signal = await exited;
+    clearInterval(poll);
+    expect(signal, 'the run finished before it could be killed mid-stage').toBe('SIGKILL');
+    expect(atKill).toMatchObject({ phase: 'training' });
+    const r = anneal(['distill', '--out', killed, '--resume', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json?.reference).toMatchObject({ cached: true, fd: summary.reference.fd });
+    expect(trajectory(killed)).toEqual(trajectory(out));
+    expect(
+      (r.json as unknown as Summary).stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd),
+    ).toEqual(summary.stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd));
+    expect(existsSync(join(killed, 'tradeoff.svg'))).toBe(true);
+  });
+});
+
+describe('anneal distill --method consistency', () => {
+  it('distills one stage and evaluates 2- and 1-step sampling with the consistency sampler', () => {
+    const out = join(root, 'cd');
+    const r = anneal([
+      ...['distill', '--teacher', teacher, '--method', 'consistency', '--out', out],
+      ...[
+        '--max-iters-per-stage',
+        '20',
+        '--eval-every',
+        '10',
+        '--eval-n',
+        '20',
+        '--heldout-n',
+        '4',
+      ],
+      ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8', '--json'],
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const s = r.json as unknown as Summary;
+    expect(s.stages).toHaveLength(1);
+    expect(s.stages[0]?.evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
+      ['consistency 2 steps', 2],
+      ['consistency 1 step', 1],
+    ]);
+    const cfg = JSON.parse(readFileSync(join(out, 'stage-1', 'config.json'), 'utf8'));
+    expect(cfg.parameterization).toBe('consistency');
+    expect(cfg.distillation.sampler).toBe('consistency');
+    expect(cfg.consistency.sigma_data).toBeGreaterThan(0.1);
+  });
+});

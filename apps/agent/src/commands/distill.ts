@@ -1,0 +1,309 @@
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import {
+  applyMemoryLimits,
+  CONFIG_FILE,
+  extractorStepsSchema,
+  extractorWidthSchema,
+  MODEL_FILE,
+  resolveMemoryBudget,
+} from '@anneal/engine';
+import { z } from 'zod';
+import { parseFlags, UsageError } from '../args.ts';
+import { fileSha256 } from '../distill/reference.ts';
+import { distill, writeAnalysis } from '../distill/run.ts';
+import {
+  methodNames,
+  RUN_FILE,
+  type RunSettings,
+  readRun,
+  readState,
+  writeRun,
+} from '../distill/state.ts';
+import type { Command } from './command.ts';
+
+const usage = `Usage: anneal distill --teacher DIR --method progressive|consistency --out DIR [options]
+
+Distills a teacher that needs many sampling steps into a student that needs few, stage by
+stage, and measures what quality each stage keeps against a reference: the teacher sampled
+with DDIM at 32 steps, no guidance, its FD at n = --eval-n measured once and cached with its
+samples under ANNEAL_HOME/distill/references (keyed by the teacher's weights hash).
+
+progressive  Salimans & Ho 2022: halvings 32 -> 16 -> 8 -> 4 -> 2 -> 1 on subsets of the
+             teacher's 32-step DDIM grid; stage k's student learns one DDIM step for two of
+             stage k-1's. Students predict v or x0; an eps teacher's
+             first student is converted to v (Salimans & Ho, section 4).
+consistency  Song et al. 2023: one stage of consistency distillation over N teacher sigmas
+             (--cd-discretization), then 1- and 2-step sampling with the consistency sampler.
+
+Each stage trains until its held-out distillation loss (the student's samples on a fixed
+noise batch against the teacher's) stops improving, or --max-iters-per-stage; then FD, KID,
+precision/recall (with a bootstrap spread and the real-vs-real floor), paired PSNR/SSIM/
+feature distance against the reference's images from identical noise, latency, NFE and peak
+memory. Distillation continues while FD <= budget x the reference FD and more steps than
+--min-steps remain; the last student within budget is kept in DIR/student.
+
+Writes: DIR/stage-K/ (student: config.json records the sigma list it was distilled for, which
+\`anneal sample\` and \`anneal eval\` use by default; eval.json), DIR/student/, DIR/metrics.jsonl
+(every line has its stage), DIR/tradeoff.md, .json and .svg (quality vs NFE and vs latency,
+Pareto points marked), DIR/distill.json and DIR/distill-state.json (for --resume).
+
+Options:
+  --teacher DIR               teacher checkpoint folder (registry model versions: not yet)
+  --method M                  progressive | consistency
+  --out DIR                   run folder (required)
+  --quality-budget X          keep students with FD <= X times the reference FD (default 1.3)
+  --min-steps N               fewest sampling steps to distill down to (default 1)
+  --max-iters-per-stage N     iteration cap per stage (default 3000)
+  --eval-every N              iterations between held-out evaluations (and checkpoints;
+                              default 100)
+  --plateau-window W          stop a stage when the best held-out loss of the last W
+                              evaluations ... (default 5)
+  --plateau-threshold X       ... improves on the best before them by less than X (relative;
+                              default 0.01)
+  --heldout-n N               images in the fixed held-out batch (default 64)
+  --eval-n N                  samples and real images per quality measurement (default 500;
+                              MNIST's held-out split has 1000)
+  --batch N                   training batch (default 32)
+  --lr X                      student learning rate, constant after warmup (default 1e-4)
+  --ema-decay X               EMA decay of the saved student (default 0.999)
+  --weighting W               progressive: truncated-snr (max(SNR, 1)) | snr+1 (default
+                              truncated-snr)
+  --cd-discretization N       consistency: teacher sigmas, Karras rho 7 (default 18)
+  --seed N                    seed for data order, noise and real subsets (default 0)
+  --log-every N               iterations between metrics lines (default 10)
+  --extractor-steps N         train the quality extractor for N steps instead of its default
+  --extractor-width N         extractor channels N, 2N, 4N (default 16; a multiple of 8)
+  --resume                    continue DIR's run where it stopped (exactly: a kill -9 mid-stage
+                              replays the same iterations); takes its settings from
+                              DIR/distill.json, so only --out, --json and --events may be given
+  --json                      machine output; the last stdout line is a JSON summary
+  --events                    with --json: also a JSON line per metrics line
+  -h, --help                  show this help`;
+
+const flagsSchema = z.object({
+  teacher: z.string().min(1).optional(),
+  method: z.enum(methodNames).optional(),
+  out: z.string({ error: 'is required' }).min(1),
+  'quality-budget': z.coerce.number().min(1).max(100).default(1.3),
+  'min-steps': z.coerce.number().int().min(1).max(16).default(1),
+  'max-iters-per-stage': z.coerce.number().int().min(1).max(1_000_000).default(3000),
+  'eval-every': z.coerce.number().int().min(1).default(100),
+  'plateau-window': z.coerce.number().int().min(1).max(100).default(5),
+  'plateau-threshold': z.coerce.number().min(0).max(1).default(0.01),
+  'heldout-n': z.coerce.number().int().min(1).max(1024).default(64),
+  'eval-n': z.coerce.number().int().min(10).max(10000).default(500),
+  batch: z.coerce.number().int().min(1).max(4096).default(32),
+  lr: z.coerce.number().positive().max(1).default(1e-4),
+  'ema-decay': z.coerce.number().min(0).max(1).default(0.999),
+  weighting: z.enum(['truncated-snr', 'snr+1']).default('truncated-snr'),
+  'cd-discretization': z.coerce.number().int().min(2).max(1000).default(18),
+  seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
+  'log-every': z.coerce.number().int().min(1).default(10),
+  'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
+  'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
+  resume: z.boolean().default(false),
+  json: z.boolean().default(false),
+  events: z.boolean().default(false),
+});
+
+const options = {
+  teacher: { type: 'string' },
+  method: { type: 'string' },
+  out: { type: 'string' },
+  'quality-budget': { type: 'string' },
+  'min-steps': { type: 'string' },
+  'max-iters-per-stage': { type: 'string' },
+  'eval-every': { type: 'string' },
+  'plateau-window': { type: 'string' },
+  'plateau-threshold': { type: 'string' },
+  'heldout-n': { type: 'string' },
+  'eval-n': { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  'ema-decay': { type: 'string' },
+  weighting: { type: 'string' },
+  'cd-discretization': { type: 'string' },
+  seed: { type: 'string' },
+  'log-every': { type: 'string' },
+  'extractor-steps': { type: 'string' },
+  'extractor-width': { type: 'string' },
+  resume: { type: 'boolean' },
+  json: { type: 'boolean' },
+  events: { type: 'boolean' },
+} as const;
+
+/** The flags --resume accepts: the rest come from DIR/distill.json. */
+const RESUME_FLAGS = new Set(['--out', '--resume', '--json', '--events']);
+
+async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
+  if (!flags.teacher) throw new UsageError('--teacher: is required');
+  if (!flags.method) throw new UsageError('--method: is required (progressive or consistency)');
+  const teacher = resolve(flags.teacher);
+  if (!existsSync(teacher) || !statSync(teacher).isDirectory())
+    throw new UsageError(
+      `--teacher: ${flags.teacher} is not a checkpoint folder (registry model versions are not supported yet; download the version's files and pass the folder)`,
+    );
+  for (const f of [CONFIG_FILE, MODEL_FILE])
+    if (!existsSync(join(teacher, f)))
+      throw new AppError(
+        'NOT_FOUND',
+        `--teacher: no ${f} in ${teacher}; is it an Anneal checkpoint?`,
+      );
+  if (flags['min-steps'] >= 32)
+    throw new UsageError('--min-steps: must be below the reference 32 steps');
+  if (flags.method === 'consistency' && flags['min-steps'] > 2)
+    throw new UsageError(
+      '--min-steps: consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+    );
+  return {
+    version: 1,
+    method: flags.method,
+    teacher,
+    teacher_sha256: await fileSha256(join(teacher, MODEL_FILE)),
+    budget: flags['quality-budget'],
+    min_steps: flags['min-steps'],
+    max_iters_per_stage: flags['max-iters-per-stage'],
+    eval_every: flags['eval-every'],
+    plateau_window: flags['plateau-window'],
+    plateau_threshold: flags['plateau-threshold'],
+    eval_n: flags['eval-n'],
+    heldout_n: flags['heldout-n'],
+    batch: flags.batch,
+    lr: flags.lr,
+    ema_decay: flags['ema-decay'],
+    seed: flags.seed,
+    log_every: flags['log-every'],
+    weighting: flags.weighting,
+    cd_discretization: flags['cd-discretization'],
+    extractor_steps: flags['extractor-steps'],
+    extractor_width: flags['extractor-width'],
+  };
+}
+
+export const distillCommand: Command = {
+  name: 'distill',
+  summary: 'distill a teacher into few-step students, stage by stage, within a quality budget',
+  usage,
+  async run(argv, io) {
+    const flags = parseFlags(argv, options, flagsSchema);
+    const out = resolve(flags.out);
+    const existing = readState(out);
+    let run: RunSettings;
+    if (flags.resume) {
+      const extra = argv.filter(
+        (a) => a.startsWith('--') && !RESUME_FLAGS.has(a.split('=')[0] as string),
+      );
+      if (extra.length)
+        throw new UsageError(
+          `${extra[0]}: --resume takes the run's settings from ${join(out, RUN_FILE)}; give only --out, --json and --events`,
+        );
+      if (!existing) throw new AppError('NOT_FOUND', `--resume: no distillation run in ${out}`);
+      run = readRun(out);
+      const sha = await fileSha256(join(run.teacher, MODEL_FILE));
+      if (sha !== run.teacher_sha256)
+        throw new AppError(
+          'CONFLICT',
+          `--resume: the teacher ${run.teacher} changed since the run started (weights sha256 ${sha.slice(0, 12)}..., was ${run.teacher_sha256.slice(0, 12)}...)`,
+        );
+    } else {
+      if (existing)
+        throw new AppError(
+          'CONFLICT',
+          `${out} already holds a distillation run; pass --resume to continue it, or choose another --out`,
+        );
+      run = await settingsOf(flags);
+      mkdirSync(out, { recursive: true });
+      writeRun(out, run);
+    }
+    let result: Awaited<ReturnType<typeof distill>>;
+    try {
+      // The machine's budget (ANNEAL_MEMORY_BUDGET), not the run's: it is not in distill.json.
+      const budget = resolveMemoryBudget();
+      applyMemoryLimits(budget);
+      result = await distill({ out, run, io, json: flags.json, events: flags.events, budget });
+    } catch (err) {
+      if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
+        throw new UsageError(`--eval-n: ${err.message}`);
+      throw err;
+    }
+    if (result.cancelled) {
+      io.err(`stopped in stage ${result.state.stage}; continue with --resume --out ${out}`);
+      return 130;
+    }
+    const { state, reference, floorFd, wall } = result;
+    const { kept } = writeAnalysis(out, run, state, reference, floorFd);
+    const studentDir = join(out, 'student');
+    if (kept) {
+      mkdirSync(studentDir, { recursive: true });
+      for (const f of [MODEL_FILE, CONFIG_FILE])
+        copyFileSync(join(kept.dir, f), join(studentDir, f));
+    }
+    const last = state.stages.at(-1)?.evals.at(-1);
+    const summary = {
+      method: run.method,
+      teacher: run.teacher,
+      teacher_sha256: run.teacher_sha256,
+      out,
+      budget: run.budget,
+      eval_n: run.eval_n,
+      reference: {
+        sampler: 'ddim',
+        steps: 32,
+        nfe: reference.nfe,
+        fd: reference.metrics.fd,
+        fd_std: reference.fdSpread.std,
+        floor_fd: floorFd,
+        latency_ms_per_image: reference.latencyMsPerImage,
+        cached: reference.cached,
+      },
+      stages: state.stages.map((s) => {
+        // The stage's verdict is its last evaluation's (a consistency stage evaluates 2
+        // steps, then 1); every evaluation is listed in `evals`.
+        const v = s.evals.at(-1);
+        return {
+          stage: s.stage,
+          from_steps: s.from_steps,
+          to_steps: s.to_steps,
+          steps: v?.steps ?? s.to_steps,
+          iterations: s.iterations,
+          training_stop: s.stop_reason,
+          fd: v?.fd ?? null,
+          fd_std: v?.fd_std ?? null,
+          fd_interval: v ? [v.fd_low, v.fd_high] : null,
+          decision: v?.proceed ? 'continue' : 'stop',
+          met_budget: v?.met_budget ?? false,
+          reason: v?.reason ?? null,
+          wall_s: s.wall_s,
+          evals: s.evals.map((e) => ({
+            name: e.name,
+            steps: e.steps,
+            nfe: e.nfe,
+            fd: e.fd,
+            fd_std: e.fd_std,
+            fd_ratio: e.fd_ratio,
+            latency_ms_per_image: e.latency_ms_per_image,
+            decision: e.proceed ? 'continue' : 'stop',
+            met_budget: e.met_budget,
+            reason: e.reason,
+          })),
+        };
+      }),
+      kept: kept ? { stage: kept.stage, steps: kept.steps, fd: kept.fd, dir: studentDir } : null,
+      stop_reason: last?.reason ?? null,
+      tradeoff: {
+        markdown: join(out, 'tradeoff.md'),
+        json: join(out, 'tradeoff.json'),
+        svg: join(out, 'tradeoff.svg'),
+      },
+      wall_s: wall,
+    };
+    if (flags.json) io.out(JSON.stringify(summary));
+    else
+      io.out(
+        `${summary.stop_reason}\n${kept ? `kept: ${kept.name} (FD ${kept.fd.toFixed(4)}, ${kept.steps} steps) in ${studentDir}` : 'no student met the budget'}\ntrade-off: ${summary.tradeoff.markdown}, ${summary.tradeoff.svg}`,
+      );
+    return 0;
+  },
+};

@@ -1,0 +1,90 @@
+// The distillation objectives' teacher computations, on the closed-form denoiser of Gaussian
+// data, so tests can check them against exact answers (engine/distill/*.h).
+// distill.progressiveTarget({config, dim, mean, eigvecs, eigvals, n, x, sigmaT, sigmaMid,
+//   sigmaS}): sync -> {xS: Float32Array, target: Float32Array}: the teacher's two DDIM steps
+//   from x at sigmaT via sigmaMid to sigmaS, and the student's x-target (x_s - r x) / (1 - r).
+// distill.teacherHeunStep({config, dim, mean, eigvecs, eigvals, n, x, sigma, sigmaNext}):
+//   sync -> Float32Array: the teacher's Heun step, consistency distillation's x^_{n+1}.
+// config: a VP model config ({parameterization: eps | v | x0, schedule?}); the Gaussian
+// enters as that parameterization's network output through the Denoiser wrapper (as
+// sampling.gaussian does). x: Float32Array [n, dim]; mean [dim], eigvecs [dim, dim] (columns),
+// eigvals [dim]. A bad field throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError naming it,
+// Error for sigmas out of order).
+#include "addon/convert.h"
+#include "addon/module.h"
+#include "addon/worker.h"
+#include "engine/distill/consistency.h"
+#include "engine/distill/progressive.h"
+#include "engine/generate.h"
+
+namespace anneal::addon {
+namespace {
+
+struct GaussianTeacher {
+  Denoiser denoiser;
+  mx::array x;
+  int n, d;
+};
+
+GaussianTeacher TeacherFromJs(const Napi::Object& o) {
+  auto env = o.Env();
+  const int d = IntField(o, "options", "dim", 2, 1, 4096);
+  const int n = IntField(o, "options", "n", 1, 1, 1 << 20);
+  auto mean = Float32ArrayToMx(o.Get("mean"), "mean", {d});
+  auto vecs = Float32ArrayToMx(o.Get("eigvecs"), "eigvecs", {d, d});
+  auto vals = Float32ArrayToMx(o.Get("eigvals"), "eigvals", {d});
+  auto x = Float32ArrayToMx(o.Get("x"), "x", {n, d});
+  if (!o.Get("config").IsObject()) throw Napi::TypeError::New(env, "options.config must be a model config");
+  auto prec = PreconditioningFromJs(o.Get("config").As<Napi::Object>());
+  if (prec.kind != Parameterization::Eps && prec.kind != Parameterization::V && prec.kind != Parameterization::X0) {
+    throw Napi::TypeError::New(env, "options.config.parameterization must be eps, v or x0");
+  }
+  Denoiser den(prec, gaussian_network(prec.kind, DiscreteSigmas(prec.schedule), mean, vecs, vals));
+  return {den, mx::reshape(x, {n, 1, 1, d}), n, d};
+}
+
+double Sigma(const Napi::Object& o, const char* field) {
+  const double s = NumberField(o, "options", field, -1, 0);
+  if (!o.Get(field).IsNumber()) {
+    throw Napi::TypeError::New(o.Env(), std::string("options.") + field + " must be a number");
+  }
+  return s;
+}
+
+Napi::Value ProgressiveTargetJs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  auto t = TeacherFromJs(o);
+  const double st = Sigma(o, "sigmaT"), sm = Sigma(o, "sigmaMid"), ss = Sigma(o, "sigmaS");
+  if (!(st > sm && sm > ss)) {
+    throw std::invalid_argument("sigmaT > sigmaMid > sigmaS >= 0 is required");
+  }
+  auto full = [&](double s) { return mx::full({t.n}, static_cast<float>(s)); };
+  auto r = progressive_target(t.denoiser, t.x, full(st), full(sm), full(ss), std::nullopt);
+  auto out = Napi::Object::New(env);
+  out.Set("xS", MxToFloat32Array(env, mx::reshape(r.x_s, {t.n, t.d})));
+  out.Set("target", MxToFloat32Array(env, mx::reshape(r.target, {t.n, t.d})));
+  return out;
+}
+
+Napi::Value TeacherHeunStepJs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  auto t = TeacherFromJs(o);
+  const double s = Sigma(o, "sigma"), sn = Sigma(o, "sigmaNext");
+  if (!(s > sn && sn > 0)) throw std::invalid_argument("sigma > sigmaNext > 0 is required");
+  auto x = consistency_teacher_step(t.denoiser, t.x, mx::full({t.n}, static_cast<float>(s)),
+                                    mx::full({t.n}, static_cast<float>(sn)), std::nullopt);
+  return MxToFloat32Array(env, mx::reshape(x, {t.n, t.d}));
+}
+
+}  // namespace
+
+void InitDistill(Napi::Env env, Napi::Object exports) {
+  auto s = Napi::Object::New(env);
+  s.Set("progressiveTarget", Napi::Function::New(env, Guarded<ProgressiveTargetJs>, "progressiveTarget"));
+  s.Set("teacherHeunStep", Napi::Function::New(env, Guarded<TeacherHeunStepJs>, "teacherHeunStep"));
+  exports.Set("distill", s);
+}
+
+}  // namespace anneal::addon

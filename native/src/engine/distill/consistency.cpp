@@ -1,0 +1,148 @@
+#include "engine/distill/consistency.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/distill/teacher.h"
+#include "engine/samplers.h"
+
+namespace anneal {
+
+mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
+                                   const mx::array& sigma_next, const std::optional<mx::array>& labels) {
+  return heun_step(x, teacher(x, sigma, labels), sigma_column(sigma), sigma_column(sigma_next),
+                   [&](const mx::array& xe) { return teacher(xe, sigma_next, labels); });
+}
+
+mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c) {
+  std::vector<int> axes;
+  for (int i = 1; i < a.ndim(); ++i) axes.push_back(i);
+  auto sq = mx::sum(mx::square(mx::subtract(a, b)), axes);
+  const float c2 = static_cast<float>(c * c);
+  return mx::subtract(mx::sqrt(mx::add(sq, mx::array(c2))), mx::array(static_cast<float>(c)));
+}
+
+ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel teacher, UNetConfig student_unet,
+                                                                   Preconditioning student_prec,
+                                                                   ConsistencyDistillationOptions options)
+    : teacher_(std::move(teacher)),
+      student_unet_(std::move(student_unet)),
+      student_prec_(std::move(student_prec)),
+      options_(std::move(options)) {
+  if (student_prec_.kind != Parameterization::Consistency) {
+    throw std::invalid_argument(
+        "consistency distillation needs a consistency-model student (parameterization \"consistency\" with "
+        "its inner parameterization, sigma_min and sigma_data); build it with Model.studentOf(teacher, ...)");
+  }
+  check_teacher_and_student(teacher_, student_unet_);
+  const auto& s = options_.sigmas;
+  if (s.size() < 2) {
+    throw std::invalid_argument("sigmas must hold N >= 2 sigmas (the discretization); got " +
+                                std::to_string(s.size()));
+  }
+  check_sigmas_in_teacher_range(s, teacher_, "sigmas");
+  if (!(s.back() > 0)) {
+    throw std::invalid_argument("sigmas must be positive: the discretization ends at the student's sigma_min, not 0");
+  }
+  if (s.back() < student_prec_.sigma_min * (1 - 1e-6)) {
+    std::ostringstream m;
+    m << "sigmas go down to " << s.back() << ", below the student's sigma_min " << student_prec_.sigma_min
+      << " (where its consistency function is the identity)";
+    throw std::invalid_argument(m.str());
+  }
+  if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
+    throw std::invalid_argument("cfg_dropout must be in [0, 1]");
+  }
+  const double dim = static_cast<double>(student_unet_.sample_size) * student_unet_.sample_size *
+                     student_unet_.in_channels;
+  huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
+  if (!std::isfinite(huber_c_)) throw std::invalid_argument("huber_c must be finite");
+}
+
+mx::array ConsistencyDistillationObjective::loss(const Params& student, const std::vector<mx::array>& frozen,
+                                                 const TrainBatch& b, const mx::array& key) const {
+  auto keys = mx::random::split(key, 4);
+  auto k = [&](int i) { return mx::take(keys, i, 0); };
+  const int B = b.x0.shape(0);
+  const int N = static_cast<int>(options_.sigmas.size());
+  auto grid = sigma_table(options_.sigmas);
+  auto n = mx::random::randint(0, N - 1, {B}, mx::int32, k(0));
+  auto sigma_hi = mx::take(grid, n);
+  auto sigma_lo = mx::take(grid, mx::add(n, mx::array(1)));
+  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto x_hi = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_hi)));
+  auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
+
+  Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
+                                               options_.compute_dtype));
+  auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
+  // Both evaluations of f share one dropout draw, so the target differs from the online
+  // output only through the noise level and the teacher's step.
+  Denoiser f(student_prec_,
+             unet_network(student, student_unet_, options_.compute_dtype,
+                          student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+  auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
+  auto online = f(x_hi, sigma_hi, labels);
+  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_hi, sigma_lo));
+  return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
+}
+
+mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                      double sigma_min) {
+  auto f32 = [](double v) { return mx::array(static_cast<float>(v)); };
+  auto a = mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every))));
+  auto shrink = mx::power(f32(o.q), a);
+  auto n = mx::add(f32(1), mx::multiply(f32(o.k), mx::sigmoid(mx::multiply(f32(-o.b), sigma_t))));
+  auto r = mx::multiply(sigma_t, mx::subtract(mx::array(1.0f), mx::divide(n, shrink)));
+  return mx::maximum(r, mx::array(static_cast<float>(sigma_min)));
+}
+
+ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec,
+                                                           ConsistencyTrainingOptions options)
+    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options) {
+  if (prec_.kind != Parameterization::Consistency) {
+    throw std::invalid_argument(
+        "consistency training needs a consistency-model student (parameterization \"consistency\"); build it "
+        "with Model.studentOf(teacher, {kind: 'consistency', ...})");
+  }
+  if (!(options_.q > 1) || !std::isfinite(options_.q)) throw std::invalid_argument("q must be > 1");
+  if (options_.halving_every < 1) throw std::invalid_argument("halving_every must be >= 1");
+  if (!(options_.p_std > 0) || !std::isfinite(options_.p_mean)) {
+    throw std::invalid_argument("p_std must be positive and p_mean finite");
+  }
+  if (!(options_.k >= 0) || !std::isfinite(options_.b)) throw std::invalid_argument("k must be >= 0 and b finite");
+  if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
+    throw std::invalid_argument("cfg_dropout must be in [0, 1]");
+  }
+  const double dim = static_cast<double>(unet_.sample_size) * unet_.sample_size * unet_.in_channels;
+  huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
+  sigma_max_ = DiscreteSigmas(prec_.schedule).sigma_max();
+  if (!(prec_.sigma_min < sigma_max_)) throw std::invalid_argument("sigma_min must be below the table's sigma_max");
+}
+
+mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::vector<mx::array>&,
+                                             const TrainBatch& b, const mx::array& key) const {
+  auto keys = mx::random::split(key, 4);
+  auto k = [&](int i) { return mx::take(keys, i, 0); };
+  const int B = b.x0.shape(0);
+  const float lo = static_cast<float>(prec_.sigma_min), hi = static_cast<float>(sigma_max_);
+  // sigma_t strictly above sigma_min, so the gap sigma_t - sigma_r is never 0.
+  auto log_sigma = mx::add(mx::multiply(mx::random::normal({B}, mx::float32, k(0)),
+                                         mx::array(static_cast<float>(options_.p_std))),
+                           mx::array(static_cast<float>(options_.p_mean)));
+  auto sigma_t = mx::clip(mx::exp(log_sigma), mx::array(lo * 1.001f), mx::array(hi));
+  auto sigma_r = ect_sigma_r(sigma_t, b.step, options_, prec_.sigma_min);
+  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
+  auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
+  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2));
+  Denoiser f(prec_, unet_network(student, unet_, options_.compute_dtype,
+                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+  auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
+  auto online = f(x_t, sigma_t, labels);
+  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_t, sigma_r));
+  return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
+}
+
+}  // namespace anneal

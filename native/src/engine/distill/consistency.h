@@ -1,0 +1,89 @@
+// Consistency distillation (Song et al. 2023, Algorithm 2) with iCT's loss (Song & Dhariwal
+// 2023): over a fixed discretization sigma_1 > ... > sigma_N of the teacher's range, per
+// example a pair (sigma_n, sigma_{n+1}) of neighbours, x_n = x0 + sigma_n z, one teacher Heun
+// step to sigma_{n+1}, and the student's consistency function f pulled towards
+// stop_gradient(f(x^_{n+1}, sigma_{n+1})): the stop-gradient copy of iCT/ECT, no separate EMA
+// target network. Distance: pseudo-Huber sqrt(||d||^2 + c^2) - c per example, weighted by
+// 1 / (sigma_n - sigma_{n+1}) (iCT's lambda). No guidance.
+#pragma once
+
+#include <vector>
+
+#include "engine/objective.h"
+
+namespace anneal {
+
+struct ConsistencyDistillationOptions {
+  // The discretization: N >= 2 sigmas, strictly decreasing and positive (the engine's order
+  // for every sigma list, without the final 0), inside the teacher's range and no lower than
+  // the student's sigma_min.
+  std::vector<double> sigmas;
+  double huber_c = 0;  // <= 0: iCT's 0.00054 sqrt(H W C)
+  float cfg_dropout = 0.1f;
+  mx::Dtype compute_dtype = mx::float32;
+};
+
+// The teacher's Heun step from sigma (x there) to sigma_next > 0, both [B]. Pure.
+mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
+                                   const mx::array& sigma_next, const std::optional<mx::array>& labels);
+
+// iCT's per-example pseudo-Huber distance sqrt(||a - b||^2 + c^2) - c over all but axis 0.
+mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c);
+
+// Throws std::invalid_argument for a student that is not a consistency model, a sigma_data
+// that differs from the student's, a bad discretization, or a teacher whose images differ.
+class ConsistencyDistillationObjective : public Objective {
+ public:
+  ConsistencyDistillationObjective(FrozenModel teacher, UNetConfig student_unet, Preconditioning student_prec,
+                                   ConsistencyDistillationOptions options);
+  std::string name() const override { return "consistency-distillation"; }
+  std::vector<mx::array> frozen() const override { return flatten(teacher_.params); }
+  mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
+                 const mx::array& key) const override;
+  double huber_c() const { return huber_c_; }
+
+ private:
+  FrozenModel teacher_;
+  UNetConfig student_unet_;
+  Preconditioning student_prec_;
+  ConsistencyDistillationOptions options_;
+  double huber_c_;
+};
+
+// Consistency training without a teacher, ECT-style (Geng et al. 2024, "Consistency Models
+// Made Easy"): sigma_t ~ log-normal(p_mean, p_std) clipped to the model's range, sigma_r =
+// sigma_t (1 - n(sigma_t) / q^a) with n(s) = 1 + k sigmoid(-b s) and a = floor(step / d), so
+// the gap starts as the whole way to the data (a = 0: r clipped to sigma_min, where f is the
+// identity: denoising) and shrinks by q every d steps towards consistency. x_t = x0 + sigma_t
+// z and x_r = x0 + sigma_r z share z; the loss is iCT's pseudo-Huber of f(x_t, sigma_t)
+// against stop_gradient(f(x_r, sigma_r)), weighted 1 / (sigma_t - sigma_r). Fine-tuned from a
+// teacher's weights (Model.studentOf), as ECT starts from a pretrained diffusion model.
+struct ConsistencyTrainingOptions {
+  double p_mean = -1.1, p_std = 2.0;  // ECT's log-normal over sigma
+  double q = 2.0;                     // the gap shrinks by q ...
+  long halving_every = 1000;          // ... every d steps
+  double k = 8.0, b = 1.0;            // n(s) = 1 + k sigmoid(-b s)
+  double huber_c = 0;                 // <= 0: 0.00054 sqrt(H W C)
+  float cfg_dropout = 0.1f;
+  mx::Dtype compute_dtype = mx::float32;
+};
+
+// sigma_r for sigma_t at a 1-based step, element-wise (the ECT mapping above). Pure.
+mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                      double sigma_min);
+
+class ConsistencyTrainingObjective : public Objective {
+ public:
+  ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec, ConsistencyTrainingOptions options);
+  std::string name() const override { return "consistency-training"; }
+  mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
+                 const mx::array& key) const override;
+
+ private:
+  UNetConfig unet_;
+  Preconditioning prec_;
+  ConsistencyTrainingOptions options_;
+  double huber_c_, sigma_max_;
+};
+
+}  // namespace anneal

@@ -1,0 +1,26 @@
+// What every distillation objective checks about its teacher, its student and its sigmas, so
+// a bad call is refused when the objective is built, with a message that names the problem,
+// never at the first compiled step.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/objective.h"
+
+namespace anneal {
+
+// The teacher is a diffusion model (eps, v, x0 or EDM) whose weights match its U-Net, and the
+// student takes the same images and labels: equal sample size, channels and classes.
+void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& student);
+
+// `sigmas` (named `what` in errors) is finite and strictly decreasing; its positive entries
+// lie in the teacher's sigma range (a VP teacher's timestep map clamps outside its table,
+// so a sigma above its top would silently be treated as the top).
+void check_sigmas_in_teacher_range(const std::vector<double>& sigmas, const FrozenModel& teacher, const char* what);
+
+// A column [B, 1, 1, 1] of per-example sigmas, and a float32 array of a sigma list.
+mx::array sigma_column(const mx::array& sigma);
+mx::array sigma_table(const std::vector<double>& sigmas);
+
+}  // namespace anneal

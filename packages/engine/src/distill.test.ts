@@ -1,0 +1,472 @@
+// Distillation objectives (native/src/engine/distill): the progressive-distillation target and
+// the consistency-distillation teacher step against closed forms on Gaussian data, the
+// consistency boundary condition through a real U-Net, and the trainer with a teacher:
+// compiled = uncompiled, exact resume, and a tiny stage that learns (issue 12, unit tests).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { materialize } from '@anneal/datasets/shards';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  consistencySigmas,
+  halveGrid,
+  loadNative,
+  Model,
+  measureSigmaData,
+  presetUNet,
+  progressiveGrid,
+  Trainer,
+  type TrainingObjective,
+  trainingMemorySpec,
+} from './index.ts';
+
+// Gaussian data N(mean, U diag(lambda) U^T): D(x; s) = mean + U diag(lambda / (lambda + s^2))
+// U^T (x - mean), so every teacher step has an exact answer (as in samplers.test.ts).
+const theta = 0.6;
+const c = Math.cos(theta);
+const s = Math.sin(theta);
+const U = [c, -s, s, c]; // row-major; columns are the eigenvectors
+const mean = [1, -1];
+const lambda = [2, 0.25];
+const linear = { kind: 'linear', timesteps: 1000, beta_start: 1e-4, beta_end: 0.02 };
+
+/** The exact denoiser of the Gaussian, in double precision. */
+function exactD(x: number[], sigma: number): number[] {
+  const d0 = (x[0] ?? 0) - (mean[0] ?? 0);
+  const d1 = (x[1] ?? 0) - (mean[1] ?? 0);
+  // Coordinates in the eigenbasis: U^T (x - mean).
+  const a0 = (U[0] ?? 0) * d0 + (U[2] ?? 0) * d1;
+  const a1 = (U[1] ?? 0) * d0 + (U[3] ?? 0) * d1;
+  const b0 = (a0 * (lambda[0] ?? 0)) / ((lambda[0] ?? 0) + sigma * sigma);
+  const b1 = (a1 * (lambda[1] ?? 0)) / ((lambda[1] ?? 0) + sigma * sigma);
+  return [
+    (mean[0] ?? 0) + (U[0] ?? 0) * b0 + (U[1] ?? 0) * b1,
+    (mean[1] ?? 0) + (U[2] ?? 0) * b0 + (U[3] ?? 0) * b1,
+  ];
+}
+
+const ddim = (x: number[], den: number[], from: number, to: number) =>
+  x.map((v, i) => (den[i] ?? 0) + (to / from) * (v - (den[i] ?? 0)));
+
+function heun(x: number[], from: number, to: number): number[] {
+  const d = x.map((v, i) => (v - (exactD(x, from)[i] ?? 0)) / from);
+  const xe = x.map((v, i) => v + (d[i] ?? 0) * (to - from));
+  const d2 = xe.map((v, i) => (v - (exactD(xe, to)[i] ?? 0)) / to);
+  return x.map((v, i) => v + 0.5 * ((d[i] ?? 0) + (d2[i] ?? 0)) * (to - from));
+}
+
+/** n deterministic points around the mean at noise level sigma. */
+function points(n: number, sigma: number): number[][] {
+  return Array.from({ length: n }, (_, i) => [
+    (mean[0] ?? 0) + sigma * Math.sin(1.7 * i + 0.3) * 1.3,
+    (mean[1] ?? 0) + sigma * Math.cos(2.3 * i + 0.1) * 1.1,
+  ]);
+}
+
+const teacherOptions = (parameterization: string, x: number[][]) => ({
+  config: { parameterization, schedule: linear },
+  dim: 2,
+  mean: Float32Array.from(mean),
+  eigvecs: Float32Array.from(U),
+  eigvals: Float32Array.from(lambda),
+  n: x.length,
+  x: Float32Array.from(x.flat()),
+});
+
+/**
+ * The wrapper path computes in float32 (scalings, the sigma -> timestep map and back, two or
+ * three steps), each op off by half an ulp of values of size <= 10 (~6e-7): a few ulps in all.
+ * Measured max: 2.7e-7 (x_s), 3.8e-7 (target), 1.4e-7 (Heun). 2e-5 leaves a wide margin over
+ * float32 and stays far below any slip in the formula (a wrong r, a missing step, a wrong sign
+ * move the result by > 1e-2).
+ */
+const TOL = 2e-5;
+
+describe('progressive distillation target (Salimans & Ho 2022, Algorithm 2)', () => {
+  const native = () => loadNative().distill;
+  for (const parameterization of ['eps', 'v', 'x0']) {
+    it(`${parameterization} teacher: two DDIM steps and x~ = (x_s - r x_t) / (1 - r) match the closed form`, () => {
+      const [t, mid, sNext] = [3, 1.2, 0.4];
+      const x = points(8, t);
+      const r = native().progressiveTarget({
+        ...teacherOptions(parameterization, x),
+        sigmaT: t,
+        sigmaMid: mid,
+        sigmaS: sNext,
+      });
+      for (const [i, xt] of x.entries()) {
+        const xMid = ddim(xt, exactD(xt, t), t, mid);
+        const xs = ddim(xMid, exactD(xMid, mid), mid, sNext);
+        const ratio = sNext / t;
+        const target = xs.map((v, k) => (v - ratio * (xt[k] ?? 0)) / (1 - ratio));
+        for (let k = 0; k < 2; k++) {
+          expect(Math.abs((r.xS[2 * i + k] ?? Number.NaN) - (xs[k] ?? 0))).toBeLessThan(TOL);
+          expect(Math.abs((r.target[2 * i + k] ?? Number.NaN) - (target[k] ?? 0))).toBeLessThan(
+            TOL,
+          );
+        }
+        // A student that outputs the target reproduces the teacher's two steps in one.
+        const oneStep = ddim(xt, [r.target[2 * i] ?? 0, r.target[2 * i + 1] ?? 0], t, sNext);
+        for (let k = 0; k < 2; k++)
+          expect(Math.abs((oneStep[k] ?? 0) - (r.xS[2 * i + k] ?? 0))).toBeLessThan(TOL);
+        // And the target is not the teacher's own one-step x-prediction (the test can fail).
+        const d = exactD(xt, t);
+        expect(
+          Math.hypot((target[0] ?? 0) - (d[0] ?? 0), (target[1] ?? 0) - (d[1] ?? 0)),
+        ).toBeGreaterThan(1e-2);
+      }
+    });
+  }
+
+  it('on the last step (sigma_s = 0) the target is the teacher x-prediction at sigma_mid', () => {
+    const [t, mid] = [0.8, 0.3];
+    const x = points(6, t);
+    const r = native().progressiveTarget({
+      ...teacherOptions('v', x),
+      sigmaT: t,
+      sigmaMid: mid,
+      sigmaS: 0,
+    });
+    for (const [i, xt] of x.entries()) {
+      const xMid = ddim(xt, exactD(xt, t), t, mid);
+      const want = exactD(xMid, mid);
+      for (let k = 0; k < 2; k++) {
+        expect(Math.abs((r.target[2 * i + k] ?? Number.NaN) - (want[k] ?? 0))).toBeLessThan(TOL);
+        // r = 0: the target is x_s itself, bit for bit.
+        expect(r.target[2 * i + k]).toBe(r.xS[2 * i + k]);
+      }
+    }
+  });
+});
+
+describe('consistency distillation teacher step (Song et al. 2023, Algorithm 2)', () => {
+  it('is the Heun step of the exact ODE, for each VP parameterization', () => {
+    for (const parameterization of ['eps', 'v', 'x0']) {
+      const [from, to] = [2.5, 1.7];
+      const x = points(8, from);
+      const out = loadNative().distill.teacherHeunStep({
+        ...teacherOptions(parameterization, x),
+        sigma: from,
+        sigmaNext: to,
+      });
+      for (const [i, xi] of x.entries()) {
+        const want = heun(xi, from, to);
+        for (let k = 0; k < 2; k++)
+          expect(
+            Math.abs((out[2 * i + k] ?? Number.NaN) - (want[k] ?? 0)),
+            parameterization,
+          ).toBeLessThan(TOL);
+      }
+    }
+  });
+});
+
+// Tiny models on 8x8 shapes: a v teacher (random init: a fixed function is all distillation
+// needs), its students, and the trainer with each objective.
+const home = mkdtempSync(join(tmpdir(), 'anneal-distill-'));
+let shards: string[] = [];
+beforeAll(async () => {
+  const m = await materialize(
+    { kind: 'builtin', name: 'shapes', options: { count: 400, heldOut: 50, seed: 3 } },
+    { resolution: 8, home },
+  );
+  shards = m.manifest.splits.train.shards.map((f) => join(m.dir, f.file));
+});
+
+const vConfig = () => ({
+  unet: {
+    ...presetUNet('tiny', { resolution: 8, channels: 3, numClasses: 5 }),
+    block_out_channels: [16, 32],
+  },
+  parameterization: 'v' as const,
+});
+// A PD grid of 2 student steps (5 teacher points) inside the linear table's range.
+const GRID = [20, 6, 2, 0.6, 0];
+
+type Kind = 'progressive' | 'consistency-distillation' | 'consistency-training';
+
+function distiller(kind: Kind, opts: { compile?: boolean; lr?: number; steps?: number } = {}) {
+  const teacher = Model.create(vConfig(), 11);
+  const student =
+    kind === 'progressive'
+      ? Model.studentOf(teacher, { kind: 'progressive' })
+      : Model.studentOf(teacher, { kind: 'consistency', sigmaData: 0.5 });
+  // Consistency training over 20 steps halves its gap every 3 (totalSteps / 8), so the
+  // resume test below crosses a curriculum stage.
+  const objective: TrainingObjective =
+    kind === 'progressive'
+      ? { kind, teacher, sigmas: GRID }
+      : kind === 'consistency-distillation'
+        ? { kind, teacher, sigmas: consistencySigmas(teacher, 6), sigmaData: 0.5 }
+        : { kind };
+  const trainer = Trainer.create({
+    model: student,
+    shards,
+    numClasses: 5,
+    batch: 8,
+    totalSteps: opts.steps ?? 20,
+    lr: opts.lr ?? 1e-3,
+    warmup: 2,
+    seed: 1,
+    compile: opts.compile,
+    objective,
+  });
+  // The trainer holds the teacher's weights itself.
+  teacher.dispose();
+  return trainer;
+}
+
+async function runSteps(t: Trainer, n: number) {
+  const losses: number[] = [];
+  for await (const r of t.run(n)) losses.push(r.loss);
+  return losses;
+}
+
+describe('students', () => {
+  it('a consistency student is the identity at sigma_min through a real U-Net: f(x, sigma_min) = x', async () => {
+    const teacher = Model.create(vConfig(), 11);
+    const student = Model.studentOf(teacher, { kind: 'consistency', sigmaData: 0.6 });
+    const { sigmaMin } = teacher.sigmaRange();
+    expect(student.config.consistency).toEqual({
+      inner: 'v',
+      sigma_min: sigmaMin,
+      sigma_data: 0.6,
+    });
+    expect(student.sigmaRange().sigmaMin).toBe(sigmaMin);
+    const n = 4;
+    const noise = Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+    // One consistency step at sigma_min: x = sigma_min z, then f(x, sigma_min), unclipped.
+    const r = await student.sample({
+      sampler: 'consistency',
+      n,
+      sigmas: [sigmaMin],
+      noise,
+      clipDenoised: false,
+      returnValues: true,
+    });
+    const sm = Math.fround(sigmaMin);
+    expect(Array.from(r.values ?? [])).toEqual(Array.from(noise, (z) => Math.fround(z * sm)));
+    // Above sigma_min the network matters: the same step at 2 sigma_min is not the identity.
+    const above = await student.sample({
+      sampler: 'consistency',
+      n,
+      sigmas: [2 * sigmaMin],
+      noise,
+      clipDenoised: false,
+      returnValues: true,
+    });
+    const moved = Array.from(above.values ?? []).some(
+      (v, i) => v !== Math.fround((noise[i] ?? 0) * Math.fround(2 * sigmaMin)),
+    );
+    expect(moved).toBe(true);
+    student.dispose();
+    teacher.dispose();
+  });
+
+  it('samples one and two consistency steps, counting one network evaluation per step', async () => {
+    const teacher = Model.create(vConfig(), 11);
+    const student = Model.studentOf(teacher, { kind: 'consistency', sigmaData: 0.6 });
+    for (const steps of [1, 2]) {
+      const r = await student.sample({ sampler: 'consistency', steps, n: 3, seed: 0 });
+      expect(r.nfe).toBe(steps);
+      expect(r.steps).toBe(steps);
+      expect(r.nonFinite).toBe(0);
+    }
+    student.dispose();
+    teacher.dispose();
+  });
+
+  it('a progressive student of an eps teacher reads its weights as v; an eps student is refused, saying why', () => {
+    const teacher = Model.create({ ...vConfig(), parameterization: 'eps' }, 11);
+    const student = Model.studentOf(teacher, { kind: 'progressive' });
+    expect(student.config).toEqual({ ...teacher.config, parameterization: 'v' });
+    const x = new Float32Array(8 * 8 * 3).fill(0.3);
+    const forward = (m: Model) =>
+      Array.from(m.native.forward(x, [1, 8, 8, 3], Float32Array.of(500), Int32Array.of(1)));
+    expect(forward(student)).toEqual(forward(teacher));
+    const copy = teacher.clone();
+    expect(copy.config).toEqual(teacher.config);
+    expect(() =>
+      Trainer.create({
+        model: copy,
+        shards,
+        numClasses: 5,
+        batch: 8,
+        totalSteps: 4,
+        objective: { kind: 'progressive', teacher, sigmas: GRID },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'BAD_REQUEST',
+        message: expect.stringMatching(/not eps.*section 4/s),
+      }),
+    );
+    copy.dispose();
+    student.dispose();
+    teacher.dispose();
+  });
+
+  it('measures sigma_data from the shards and proposes Karras sigmas inside the teacher range', async () => {
+    const sd = await measureSigmaData(shards);
+    expect(sd).toBeGreaterThan(0.05);
+    expect(sd).toBeLessThan(1);
+    const teacher = Model.create(vConfig(), 11);
+    const sig = consistencySigmas(teacher);
+    const { sigmaMin, sigmaMax } = teacher.sigmaRange();
+    expect(sig).toHaveLength(18);
+    expect(sig[0]).toBeCloseTo(sigmaMax, 6);
+    expect(sig[17]).toBeCloseTo(sigmaMin, 6);
+    for (let i = 1; i < sig.length; i++) expect(sig[i] ?? 0).toBeLessThan(sig[i - 1] ?? 0);
+    teacher.dispose();
+  });
+});
+
+describe('progressive grids', () => {
+  it("the first stage's grid is the teacher's DDIM schedule; each stage halves it", () => {
+    const teacher = Model.create(vConfig(), 11);
+    const grid = progressiveGrid(teacher, 32);
+    expect(grid).toHaveLength(33);
+    expect(grid[0]).toBeCloseTo(teacher.sigmaRange().sigmaMax, 6);
+    expect(grid[32]).toBe(0);
+    const half = halveGrid(grid);
+    expect(half).toEqual(grid.filter((_, i) => i % 2 === 0));
+    expect(halveGrid(halveGrid(halveGrid(halveGrid(half))))).toEqual([grid[0], 0]);
+    expect(() => halveGrid([grid[0] ?? 1, 0])).toThrow(/2N \+ 1/);
+    expect(() => progressiveGrid(teacher, 3)).toThrow(/even/);
+    // The teacher's weights count against the memory budget.
+    const student = teacher.clone();
+    const alone = trainingMemorySpec(student, 8).activationBytesPerExample;
+    const withTeacher = trainingMemorySpec(
+      student,
+      8,
+      'float32',
+      teacher,
+    ).activationBytesPerExample;
+    expect(withTeacher - alone).toBe(Math.ceil((teacher.parameterCount() * 4) / 8));
+    student.dispose();
+    teacher.dispose();
+  });
+});
+
+describe('the trainer with a teacher', () => {
+  for (const kind of ['progressive', 'consistency-distillation', 'consistency-training'] as const) {
+    it(`${kind}: compiled and uncompiled steps agree`, async () => {
+      const a = await runSteps(distiller(kind, { compile: true }), 3);
+      const b = await runSteps(distiller(kind, { compile: false }), 3);
+      // Compilation fuses elementwise ops (different float32 rounding), nothing more; relative
+      // 1e-4 is far above that and far below what a different computation would give.
+      for (const [i, l] of a.entries())
+        expect(Math.abs(l - (b[i] ?? Number.NaN)) / Math.abs(l)).toBeLessThan(1e-4);
+    });
+
+    it(`${kind}: resumes exactly (k steps, save, resume, n - k steps = n steps)`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'anneal-distill-resume-'));
+      const full = await runSteps(distiller(kind), 6);
+      const first = distiller(kind);
+      await runSteps(first, 3);
+      first.saveCheckpoint(dir, first.model.config);
+      const resumed = async () => {
+        const t = distiller(kind);
+        t.resume(dir);
+        expect(t.step).toBe(3);
+        return runSteps(t, 3);
+      };
+      const a = await resumed();
+      const b = await resumed();
+      expect(a).toEqual(full.slice(3));
+      expect(b).toEqual(a);
+      // The saved student loads with its own config (the consistency block included).
+      const saved = Model.load(dir);
+      expect(saved.config.parameterization).toBe(kind === 'progressive' ? 'v' : 'consistency');
+      saved.dispose();
+    });
+  }
+});
+
+describe('a tiny progressive stage', () => {
+  it("lowers the student's one-step error against the teacher's two steps", async () => {
+    const teacher = Model.create(vConfig(), 11);
+    const student = Model.studentOf(teacher, { kind: 'progressive' });
+    // One student step from 2 to 0 against the teacher's 2 -> 0.6 -> 0.
+    const grid = [2, 0.6, 0];
+    const n = 16;
+    const noise = Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) => Math.sin(i * 1.37 + 0.5));
+    const common = { sampler: 'ddim' as const, n, noise, clipDenoised: false, returnValues: true };
+    const target = (await teacher.sample({ ...common, sigmas: grid.slice(0, -1) })).values ?? [];
+    const error = async (m: Model) => {
+      const one = (await m.sample({ ...common, sigmas: [grid[0] ?? 0] })).values ?? [];
+      let e = 0;
+      for (let i = 0; i < one.length; i++) e += ((one[i] ?? 0) - (target[i] ?? 0)) ** 2;
+      return e / one.length;
+    };
+    const before = await error(student);
+    const trainer = Trainer.create({
+      model: student,
+      shards,
+      numClasses: 5,
+      batch: 16,
+      totalSteps: 60,
+      lr: 2e-3,
+      warmup: 5,
+      seed: 2,
+      cfgDropout: 0,
+      emaDecay: 0,
+      objective: { kind: 'progressive', teacher, sigmas: grid },
+    });
+    const losses = await runSteps(trainer, 60);
+    const trained = trainer.raw();
+    const after = await error(trained);
+    // Measured: mean squared error 0.0303 before, 0.0182 after 60 steps (loss 0.071 -> 0.021).
+    // A student that did not learn stays at `before`.
+    expect(after).toBeLessThan(before * 0.8);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    trained.dispose();
+    student.dispose();
+    teacher.dispose();
+  });
+});
+
+describe('a tiny consistency-distillation stage', () => {
+  it("lowers the student's one-step error against the teacher's Heun ODE solution", async () => {
+    const teacher = Model.create(vConfig(), 11);
+    const student = Model.studentOf(teacher, { kind: 'consistency', sigmaData: 0.5 });
+    // N = 10 Karras sigmas over the table, the 5 at or below 5 (3.65 .. 0.01): a short range
+    // a tiny model can learn to jump in one step within a few dozen iterations.
+    const sigmas = consistencySigmas(teacher, 10).filter((x) => x <= 5);
+    const n = 16;
+    const noise = Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) => Math.sin(i * 1.37 + 0.5));
+    const common = { n, noise, clipDenoised: false, returnValues: true };
+    const ode = (await teacher.sample({ ...common, sampler: 'heun', sigmas })).values ?? [];
+    const error = async (m: Model) => {
+      const one =
+        (await m.sample({ ...common, sampler: 'consistency', sigmas: [sigmas[0] ?? 0] })).values ??
+        [];
+      let e = 0;
+      for (let i = 0; i < one.length; i++) e += ((one[i] ?? 0) - (ode[i] ?? 0)) ** 2;
+      return e / one.length;
+    };
+    const before = await error(student);
+    const trainer = Trainer.create({
+      model: student,
+      shards,
+      numClasses: 5,
+      batch: 16,
+      totalSteps: 80,
+      lr: 1e-3,
+      warmup: 5,
+      seed: 2,
+      cfgDropout: 0,
+      emaDecay: 0,
+      objective: { kind: 'consistency-distillation', teacher, sigmas, sigmaData: 0.5 },
+    });
+    const losses = await runSteps(trainer, 80);
+    const trained = trainer.raw();
+    const after = await error(trained);
+    // Measured: 0.340 before, 0.155 after 80 steps. A student that did not learn stays put.
+    expect(after).toBeLessThan(before * 0.7);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    trained.dispose();
+    student.dispose();
+    teacher.dispose();
+  });
+});
