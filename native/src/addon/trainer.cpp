@@ -21,8 +21,8 @@
 //    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
 //    (v or x0);
 //   {kind: "consistency-distillation", teacher: Model, sigmas: number[] (N >= 2, decreasing,
-//    positive), sigmaData: number, huberC?: number}: consistency distillation, `model` a
-//    consistency student whose config's sigma_data equals sigmaData;
+//    positive, the last one the student's sigma_min), huberC?: number}: consistency
+//    distillation, `model` a consistency student;
 //   {kind: "consistency-training", halvingEvery?: number, q?: number, pMean?: number, pStd?:
 //    number, huberC?: number}: ECT-style consistency training from data, no teacher, `model`
 //    a consistency student (fine-tuned from a teacher's weights).
@@ -31,7 +31,6 @@
 // grid, teacher/student mismatch) throws ANNEAL_INVALID_ARGUMENT naming the problem.
 // Codes: addon/errors.h.
 #include <atomic>
-#include <cmath>
 #include <chrono>
 #include <memory>
 
@@ -197,17 +196,6 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.cfg_dropout = d.cfg_dropout;
     c.compute_dtype = d.compute_dtype;
     c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
-    if (!obj.Get("sigmaData").IsNumber()) {
-      throw Napi::TypeError::New(env, "options.objective.sigmaData must be a number (the data's standard deviation)");
-    }
-    const double sigma_data = obj.Get("sigmaData").As<Napi::Number>().DoubleValue();
-    if (student.prec.kind == Parameterization::Consistency &&
-        !(std::abs(sigma_data - student.prec.sigma_data) <= 1e-6 * student.prec.sigma_data)) {
-      throw Napi::RangeError::New(env, "options.objective.sigmaData is " + std::to_string(sigma_data) +
-                                           " but the student's consistency config says " +
-                                           std::to_string(student.prec.sigma_data) +
-                                           "; build the student with the measured sigma_data");
-    }
     return std::make_shared<ConsistencyDistillationObjective>(teacher, student.unet, student.prec, c);
   }
 

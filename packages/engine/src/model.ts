@@ -105,7 +105,8 @@ export class Model {
    * A distillation student built from this teacher's weights. `consistency`: a consistency
    * model whose f wraps this model's own parameterization and timestep input (so the student
    * starts out seeing what the teacher was trained on), with the boundary at `sigmaMin`
-   * (default: the teacher table's smallest sigma) and the measured `sigmaData`.
+   * (default: the teacher table's smallest sigma); at init f(x, sigma) is the teacher's DDIM
+   * jump from sigma to sigmaMin.
    * `progressive`: the teacher's weights predicting v or x0 (`parameterization`, default the
    * teacher's own when it is v or x0, else v). A v or x0 teacher gives a copy; an eps teacher
    * is converted, not copied: progressive distillation breaks down with eps students (Salimans
@@ -116,7 +117,7 @@ export class Model {
     teacher: Model,
     spec:
       | { kind: 'progressive'; parameterization?: 'v' | 'x0' }
-      | { kind: 'consistency'; sigmaData: number; sigmaMin?: number },
+      | { kind: 'consistency'; sigmaMin?: number },
   ): Model {
     if (spec.kind === 'progressive') {
       const own = teacher.config.parameterization;
@@ -143,7 +144,6 @@ export class Model {
         consistency: {
           inner,
           sigma_min: spec.sigmaMin ?? teacher.sigmaRange().sigmaMin,
-          sigma_data: spec.sigmaData,
         },
       },
       'consistency student',

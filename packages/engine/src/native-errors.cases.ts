@@ -193,7 +193,7 @@ const consistencyStudent = (f: Fixtures, sigmaMin = 0.01) =>
   f.model.derive({
     ...f.config,
     parameterization: 'consistency',
-    consistency: { inner: 'eps', sigma_min: sigmaMin, sigma_data: 0.5 },
+    consistency: { inner: 'eps', sigma_min: sigmaMin },
   });
 const pd = (
   n: NativeAddon,
@@ -220,7 +220,6 @@ const cd = (
         kind: 'consistency-distillation',
         teacher: f.model,
         sigmas: [20, 6, 2, 0.6],
-        sigmaData: 0.5,
         ...over,
       },
     }),
@@ -801,7 +800,8 @@ export const CASES: ErrorCase[] = [
     name: 'new Trainer: objective kind unknown',
     mode: 'sync',
     code: BAD,
-    message: /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
+    message:
+      /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
     call: (n, f) => pd(n, f, { kind: 'ect' }),
   },
   {
@@ -830,13 +830,6 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /needs a consistency-model student/,
     call: (n, f) => cd(n, f, {}, vStudent(n, f)),
-  },
-  {
-    name: 'new Trainer: consistency distillation sigmaData differs from the student',
-    mode: 'sync',
-    code: BAD,
-    message: /sigmaData is 0\.6.*says 0\.5/,
-    call: (n, f) => cd(n, f, { sigmaData: 0.6 }),
   },
   {
     name: 'new Trainer: consistency distillation sigmas ending in 0',
@@ -905,7 +898,7 @@ export const CASES: ErrorCase[] = [
       f.model.derive({
         ...f.config,
         parameterization: 'consistency',
-        consistency: { inner: 'edm', sigma_min: 0.01, sigma_data: 0.5 },
+        consistency: { inner: 'edm', sigma_min: 0.01 },
       }),
   },
   {

@@ -254,7 +254,7 @@ export interface NativeTrainerOptions {
    * trainer (they enter each compiled step as inputs), so the teacher may be disposed after.
    * Throws ANNEAL_INVALID_ARGUMENT (naming the problem) for an empty, even-length (progressive),
    * unsorted or out-of-range grid, an eps or consistency student (progressive), a
-   * non-consistency student or a sigmaData that differs from the student's (consistency), a
+   * non-consistency student (consistency), a
    * consistency teacher, or a teacher whose images, channels or classes differ from the
    * student's.
    */
@@ -275,7 +275,6 @@ export type NativeTrainingObjective =
       teacher: NativeModel;
       /** N >= 2 sigmas, strictly decreasing and positive, down to >= the student's sigma_min. */
       sigmas: number[];
-      sigmaData: number;
       /** Pseudo-Huber c; absent or 0: 0.00054 sqrt(H W C). */
       huberC?: number;
     }
