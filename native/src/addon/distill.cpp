@@ -5,16 +5,22 @@
 //   from x at sigmaT via sigmaMid to sigmaS, and the student's x-target (x_s - r x) / (1 - r).
 // distill.teacherHeunStep({config, dim, mean, eigvecs, eigvals, n, x, sigma, sigmaNext}):
 //   sync -> Float32Array: the teacher's Heun step, consistency distillation's x^_{n+1}.
+// distill.ectPair({sigmaT: number[], step, sigmaMin, q?, halvingEvery?}): sync -> {sigmaR,
+//   gap: Float32Array}: consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based
+//   step (engine/distill/consistency.h, ect_pair), with ECT's other defaults.
 // config: a VP model config ({parameterization: eps | v | x0, schedule?}); the Gaussian
 // enters as that parameterization's network output through the Denoiser wrapper (as
 // sampling.gaussian does). x: Float32Array [n, dim]; mean [dim], eigvecs [dim, dim] (columns),
 // eigvals [dim]. A bad field throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError naming it,
 // Error for sigmas out of order).
+#include <cmath>
+
 #include "addon/convert.h"
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/distill/consistency.h"
 #include "engine/distill/progressive.h"
+#include "engine/distill/teacher.h"
 #include "engine/generate.h"
 
 namespace anneal::addon {
@@ -78,12 +84,38 @@ Napi::Value TeacherHeunStepJs(const Napi::CallbackInfo& info) {
   return MxToFloat32Array(env, mx::reshape(x, {t.n, t.d}));
 }
 
+Napi::Value EctPairJs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  auto sigma_t = NumberArrayField(o, "options", "sigmaT");
+  if (sigma_t.empty()) throw Napi::RangeError::New(env, "options.sigmaT must hold at least one sigma");
+  const double step = NumberField(o, "options", "step", -1, 1);
+  if (!o.Get("step").IsNumber()) throw Napi::TypeError::New(env, "options.step must be a number >= 1");
+  const double sigma_min = Sigma(o, "sigmaMin");
+  if (!(sigma_min > 0)) throw Napi::RangeError::New(env, "options.sigmaMin must be positive");
+  ConsistencyTrainingOptions c;
+  c.q = NumberField(o, "options", "q", c.q, 0);
+  if (!(c.q > 1)) throw Napi::RangeError::New(env, "options.q must be > 1");
+  c.halving_every = LongField(o, "options", "halvingEvery", c.halving_every, 1);
+  for (double s : sigma_t) {
+    if (!(s > sigma_min) || !std::isfinite(s)) {
+      throw Napi::RangeError::New(env, "options.sigmaT entries must be finite and above sigmaMin");
+    }
+  }
+  auto pair = ect_pair(sigma_table(sigma_t), mx::array(static_cast<float>(step)), c, sigma_min);
+  auto out = Napi::Object::New(env);
+  out.Set("sigmaR", MxToFloat32Array(env, pair.sigma_r));
+  out.Set("gap", MxToFloat32Array(env, pair.gap));
+  return out;
+}
+
 }  // namespace
 
 void InitDistill(Napi::Env env, Napi::Object exports) {
   auto s = Napi::Object::New(env);
   s.Set("progressiveTarget", Napi::Function::New(env, Guarded<ProgressiveTargetJs>, "progressiveTarget"));
   s.Set("teacherHeunStep", Napi::Function::New(env, Guarded<TeacherHeunStepJs>, "teacherHeunStep"));
+  s.Set("ectPair", Napi::Function::New(env, Guarded<EctPairJs>, "ectPair"));
   exports.Set("distill", s);
 }
 

@@ -141,13 +141,13 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                                     " but the model expects " + std::to_string(u.sample_size) + "x" +
                                     std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
       }
-      auto objective = MakeObjective(env, o, *model, d);
+      auto objective = MakeObjective(env, o, *model, d, c.total_steps);
       trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
     }
   }
 
   static std::shared_ptr<Objective> MakeObjective(Napi::Env env, const Napi::Object& o, const ModelState& student,
-                                                  const DenoisingOptions& d) {
+                                                  const DenoisingOptions& d, long total_steps) {
     auto field = o.Get("objective");
     if (field.IsUndefined()) return std::make_shared<DenoisingObjective>(student.unet, student.prec, d);
     if (!field.IsObject()) throw Napi::TypeError::New(env, "options.objective must be an object");
@@ -159,6 +159,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       c.cfg_dropout = d.cfg_dropout;
       c.compute_dtype = d.compute_dtype;
       c.halving_every = LongField(obj, "options.objective", "halvingEvery", c.halving_every, 1);
+      c.total_steps = total_steps;
       c.q = NumberField(obj, "options.objective", "q", c.q, 0);
       c.p_mean = NumberField(obj, "options.objective", "pMean", c.p_mean);
       c.p_std = NumberField(obj, "options.objective", "pStd", c.p_std, 0);

@@ -160,6 +160,47 @@ describe('consistency distillation teacher step (Song et al. 2023, Algorithm 2)'
   });
 });
 
+describe('consistency training curriculum (ECT, Geng et al. 2024)', () => {
+  const n = (sigma: number) => 1 + 8 / (1 + Math.exp(sigma));
+  // float32 arithmetic on values <= 10: a few ulps; 1e-5 relative is far above that and far
+  // below a stage slip (a off by one halves or doubles the gap).
+  const close = (got: number | undefined, want: number) =>
+    expect(Math.abs((got ?? Number.NaN) - want)).toBeLessThanOrEqual(1e-5 * Math.max(1, want));
+
+  it("step 1 is ECT's first stage: sigma_r = sigma_t (1 - n(sigma_t) / q), 4.998 at sigma_t 10", () => {
+    const r = loadNative().distill.ectPair({ sigmaT: [10], step: 1, sigmaMin: 0.01 });
+    close(r.sigmaR[0], 10 * (1 - n(10) / 2));
+    expect(r.sigmaR[0]).toBeCloseTo(4.998, 3);
+    close(r.gap[0], (10 * n(10)) / 2);
+  });
+
+  it('the gap shrinks by q after each halvingEvery steps, clipped at sigma_min', () => {
+    const at = (step: number, sigmaT: number[]) =>
+      loadNative().distill.ectPair({ sigmaT, step, sigmaMin: 0.01, halvingEvery: 10 });
+    // Steps 1..10: a = 1; 11..20: a = 2.
+    close(at(10, [10]).gap[0], (10 * n(10)) / 2);
+    close(at(11, [10]).gap[0], (10 * n(10)) / 4);
+    close(at(21, [10]).sigmaR[0], 10 * (1 - n(10) / 8));
+    // sigma_t 0.05: n = 4.9, the gap 0.1225 would pass 0: clipped to sigma_min, gap 0.04.
+    const low = at(1, [0.05]);
+    close(low.sigmaR[0], 0.01);
+    close(low.gap[0], 0.05 - 0.01);
+  });
+
+  it('the gap stays exact and positive where 1 - n / q^a rounds to 1 in float32', () => {
+    // a = 40: q^a = 2^40, far past float32's 2^24 resolution of 1 - n / q^a.
+    const r = loadNative().distill.ectPair({
+      sigmaT: [10, 0.5],
+      step: 40,
+      sigmaMin: 0.01,
+      halvingEvery: 1,
+    });
+    close((r.gap[0] ?? 0) * 2 ** 40, 10 * n(10));
+    expect(Math.abs((r.gap[1] ?? 0) * 2 ** 40 - 0.5 * n(0.5))).toBeLessThan(1e-5);
+    expect(Array.from(r.gap).every((g) => g > 0 && Number.isFinite(1 / g))).toBe(true);
+  });
+});
+
 // Tiny models on 8x8 shapes: a v teacher (random init: a fixed function is all distillation
 // needs), its students, and the trainer with each objective.
 const home = mkdtempSync(join(tmpdir(), 'anneal-distill-'));

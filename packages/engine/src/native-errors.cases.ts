@@ -882,6 +882,20 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'new Trainer: consistency training whose last q^a underflows float32',
+    mode: 'sync',
+    code: BAD,
+    message: /q\^a reaches 2\^200 at step 200 .*underflows float32/,
+    call: (n, f) =>
+      new n.Trainer(
+        consistencyStudent(f),
+        trainerOptions(f, {
+          totalSteps: 200,
+          objective: { kind: 'consistency-training', halvingEvery: 1 },
+        }),
+      ),
+  },
+  {
     name: 'Model.derive: weights that do not fit the config',
     mode: 'sync',
     code: BAD,
@@ -941,6 +955,20 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /sigma > sigmaNext > 0/,
     call: (n) => n.distill.teacherHeunStep({ ...gaussianTeacher(), sigma: 1, sigmaNext: 0 }),
+  },
+  {
+    name: 'distill.ectPair: a sigma_t at sigmaMin',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaT entries must be finite and above sigmaMin/,
+    call: (n) => n.distill.ectPair({ sigmaT: [0.01], step: 1, sigmaMin: 0.01 }),
+  },
+  {
+    name: 'distill.ectPair: step 0',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.step/,
+    call: (n) => n.distill.ectPair({ sigmaT: [1], step: 0, sigmaMin: 0.01 }),
   },
   // Trainer
   {

@@ -280,7 +280,10 @@ export type NativeTrainingObjective =
     }
   | {
       kind: 'consistency-training';
-      /** The gap shrinks by q every halvingEvery steps (defaults 1000 and 2). */
+      /**
+       * The gap shrinks by q every halvingEvery steps (defaults 1000 and 2); a q^a at the last
+       * step whose gap sigma_min / q^a underflows float32 is refused.
+       */
       halvingEvery?: number;
       q?: number;
       /** ECT's log-normal over sigma (defaults -1.1 and 2.0). */
@@ -456,6 +459,18 @@ export interface NativeClasses {
     teacherHeunStep(
       options: GaussianTeacherOptions & { sigma: number; sigmaNext: number },
     ): Float32Array;
+    /**
+     * Consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based step (ECT,
+     * a = floor((step - 1) / halvingEvery) + 1), with ECT's n(s) = 1 + 8 sigmoid(-s). Throws
+     * ANNEAL_INVALID_ARGUMENT for an empty sigmaT, a sigma_t <= sigmaMin, step < 1 or q <= 1.
+     */
+    ectPair(options: {
+      sigmaT: number[];
+      step: number;
+      sigmaMin: number;
+      q?: number;
+      halvingEvery?: number;
+    }): { sigmaR: Float32Array; gap: Float32Array };
   };
   /** Both sync; a bad option, name or range (sigmaMin >= sigmaMax, NaN) throws ANNEAL_INVALID_ARGUMENT. */
   sampling: {

@@ -88,14 +88,16 @@ mx::array ConsistencyDistillationObjective::loss(const Params& student, const st
   return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
 }
 
-mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
-                      double sigma_min) {
+EctPair ect_pair(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                 double sigma_min) {
   auto f32 = [](double v) { return mx::array(static_cast<float>(v)); };
-  auto a = mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every))));
+  auto a = mx::add(mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every)))),
+                   f32(1));
   auto shrink = mx::power(f32(o.q), a);
   auto n = mx::add(f32(1), mx::multiply(f32(o.k), mx::sigmoid(mx::multiply(f32(-o.b), sigma_t))));
-  auto r = mx::multiply(sigma_t, mx::subtract(mx::array(1.0f), mx::divide(n, shrink)));
-  return mx::maximum(r, mx::array(static_cast<float>(sigma_min)));
+  auto gap = mx::minimum(mx::divide(mx::multiply(sigma_t, n), shrink), mx::subtract(sigma_t, f32(sigma_min)));
+  auto sigma_r = mx::maximum(mx::subtract(sigma_t, gap), f32(sigma_min));
+  return {sigma_r, gap};
 }
 
 ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec,
@@ -108,6 +110,19 @@ ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Prec
   }
   if (!(options_.q > 1) || !std::isfinite(options_.q)) throw std::invalid_argument("q must be > 1");
   if (options_.halving_every < 1) throw std::invalid_argument("halving_every must be >= 1");
+  if (options_.total_steps > 0) {
+    // The smallest gap, sigma_min / q^a_max (n >= 1), and its weight must stay finite
+    // normal float32 numbers.
+    const double a_max = std::floor(static_cast<double>(options_.total_steps - 1) / options_.halving_every) + 1;
+    const double shrink = std::pow(options_.q, a_max);
+    if (!(shrink < 3.4e38) || !(prec_.sigma_min / shrink >= 1.2e-38)) {
+      std::ostringstream m;
+      m << "q^a reaches " << options_.q << "^" << a_max << " at step " << options_.total_steps
+        << " (halving every " << options_.halving_every << "): the gap sigma_min / q^a underflows float32; "
+        << "use a larger halvingEvery or a smaller q";
+      throw std::invalid_argument(m.str());
+    }
+  }
   if (!(options_.p_std > 0) || !std::isfinite(options_.p_mean)) {
     throw std::invalid_argument("p_std must be positive and p_mean finite");
   }
@@ -132,7 +147,7 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
                                          mx::array(static_cast<float>(options_.p_std))),
                            mx::array(static_cast<float>(options_.p_mean)));
   auto sigma_t = mx::clip(mx::exp(log_sigma), mx::array(lo * 1.001f), mx::array(hi));
-  auto sigma_r = ect_sigma_r(sigma_t, b.step, options_, prec_.sigma_min);
+  auto [sigma_r, gap] = ect_pair(sigma_t, b.step, options_, prec_.sigma_min);
   auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
   auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
   auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
@@ -141,7 +156,7 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
                                  unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
   auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
   auto online = f(x_t, sigma_t, labels);
-  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_t, sigma_r));
+  auto weight = mx::divide(mx::array(1.0f), gap);
   return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
 }
 

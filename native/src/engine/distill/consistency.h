@@ -52,25 +52,34 @@ class ConsistencyDistillationObjective : public Objective {
 
 // Consistency training without a teacher, ECT-style (Geng et al. 2024, "Consistency Models
 // Made Easy"): sigma_t ~ log-normal(p_mean, p_std) clipped to the model's range, sigma_r =
-// sigma_t (1 - n(sigma_t) / q^a) with n(s) = 1 + k sigmoid(-b s) and a = floor(step / d), so
-// the gap starts as the whole way to the data (a = 0: r clipped to sigma_min, where f is the
-// identity: denoising) and shrinks by q every d steps towards consistency. x_t = x0 + sigma_t
-// z and x_r = x0 + sigma_r z share z; the loss is iCT's pseudo-Huber of f(x_t, sigma_t)
-// against stop_gradient(f(x_r, sigma_r)), weighted 1 / (sigma_t - sigma_r). Fine-tuned from a
-// teacher's weights (Model.studentOf), as ECT starts from a pretrained diffusion model.
+// sigma_t (1 - n(sigma_t) / q^a) with n(s) = 1 + k sigmoid(-b s) and a = floor((step - 1) / d)
+// + 1 (ECT's stage counted from 0, decay 1 / q^(stage + 1)), clipped at sigma_min: the first d
+// steps have a = 1 (sigma_r about sigma_t / 2 at large sigma_t, clipped to sigma_min, where f
+// is the identity, at small ones), and the gap shrinks by q every d steps towards
+// consistency. x_t = x0 + sigma_t z and x_r = x0 + sigma_r z share z; the loss is iCT's
+// pseudo-Huber of f(x_t, sigma_t) against stop_gradient(f(x_r, sigma_r)), weighted 1 / (sigma_t
+// - sigma_r). Fine-tuned from a teacher's weights (Model.studentOf), as ECT starts from a
+// pretrained diffusion model.
 struct ConsistencyTrainingOptions {
   double p_mean = -1.1, p_std = 2.0;  // ECT's log-normal over sigma
   double q = 2.0;                     // the gap shrinks by q ...
   long halving_every = 1000;          // ... every d steps
+  long total_steps = 0;               // > 0: refuse a q^a_max whose gap underflows float32
   double k = 8.0, b = 1.0;            // n(s) = 1 + k sigmoid(-b s)
   double huber_c = 0;                 // <= 0: 0.00054 sqrt(H W C)
   float cfg_dropout = 0.1f;
   mx::Dtype compute_dtype = mx::float32;
 };
 
-// sigma_r for sigma_t at a 1-based step, element-wise (the ECT mapping above). Pure.
-mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
-                      double sigma_min);
+// ECT's pair at a 1-based step, element-wise: sigma_r (above) and the gap sigma_t - sigma_r,
+// computed directly as sigma_t n(sigma_t) / q^a (or sigma_t - sigma_min where sigma_r is
+// clipped), never as sigma_t (1 - n / q^a), which rounds to 0 in float32 once q^a > 2^24 and
+// would make the weight 1 / gap infinite. Pure.
+struct EctPair {
+  mx::array sigma_r, gap;
+};
+EctPair ect_pair(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                 double sigma_min);
 
 class ConsistencyTrainingObjective : public Objective {
  public:
