@@ -382,8 +382,12 @@ describe('students', () => {
     const sig = consistencySigmas(teacher);
     const { sigmaMin, sigmaMax } = teacher.sigmaRange();
     expect(sig).toHaveLength(18);
-    expect(sig[0]).toBeCloseTo(sigmaMax, 6);
-    expect(sig[17]).toBeCloseTo(sigmaMin, 6);
+    // The ends exactly: the objective requires the last sigma to be the student's sigma_min.
+    expect(sig[0]).toBe(sigmaMax);
+    expect(sig[17]).toBe(sigmaMin);
+    const student = Model.studentOf(teacher, { kind: 'consistency' });
+    expect(student.config.consistency?.sigma_min).toBe(sig[17]);
+    student.dispose();
     for (let i = 1; i < sig.length; i++) expect(sig[i] ?? 0).toBeLessThan(sig[i - 1] ?? 0);
     teacher.dispose();
   });

@@ -214,7 +214,7 @@ const cd = (
   student?: NativeModel,
 ) =>
   new n.Trainer(
-    student ?? consistencyStudent(f),
+    student ?? consistencyStudent(f, 0.6),
     trainerOptions(f, {
       objective: {
         kind: 'consistency-distillation',
@@ -846,11 +846,18 @@ export const CASES: ErrorCase[] = [
     call: (n, f) => cd(n, f, { sigmas: [6] }),
   },
   {
-    name: "new Trainer: consistency distillation below the student's sigma_min",
+    name: "new Trainer: consistency distillation ending below the student's sigma_min",
     mode: 'sync',
     code: BAD,
-    message: /below the student's sigma_min 1 /,
+    message: /sigmas end at 0\.6 but must end at the student's sigma_min 1 /,
     call: (n, f) => cd(n, f, {}, consistencyStudent(f, 1)),
+  },
+  {
+    name: "new Trainer: consistency distillation ending above the student's sigma_min",
+    mode: 'sync',
+    code: BAD,
+    message: /sigmas end at 0\.6 but must end at the student's sigma_min 0\.3 /,
+    call: (n, f) => cd(n, f, {}, consistencyStudent(f, 0.3)),
   },
   {
     name: 'new Trainer: a consistency model as teacher',

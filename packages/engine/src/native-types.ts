@@ -273,7 +273,7 @@ export type NativeTrainingObjective =
   | {
       kind: 'consistency-distillation';
       teacher: NativeModel;
-      /** N >= 2 sigmas, strictly decreasing and positive, down to >= the student's sigma_min. */
+      /** N >= 2 sigmas, strictly decreasing and positive, the last the student's sigma_min. */
       sigmas: number[];
       /** Pseudo-Huber c; absent or 0: 0.00054 sqrt(H W C). */
       huberC?: number;

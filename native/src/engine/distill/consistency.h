@@ -15,8 +15,8 @@ namespace anneal {
 
 struct ConsistencyDistillationOptions {
   // The discretization: N >= 2 sigmas, strictly decreasing and positive (the engine's order
-  // for every sigma list, without the final 0), inside the teacher's range and no lower than
-  // the student's sigma_min.
+  // for every sigma list, without the final 0), inside the teacher's range, the last one the
+  // student's sigma_min (relative slack 1e-5).
   std::vector<double> sigmas;
   double huber_c = 0;  // <= 0: iCT's 0.00054 sqrt(H W C)
   float cfg_dropout = 0.1f;
