@@ -2,7 +2,7 @@
 // the consistency-distillation teacher step against closed forms on Gaussian data, the
 // consistency boundary condition through a real U-Net, and the trainer with a teacher:
 // compiled = uncompiled, exact resume, and a tiny stage that learns (issue 12, unit tests).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { materialize } from '@anneal/datasets/shards';
@@ -14,6 +14,7 @@ import {
   Model,
   presetUNet,
   progressiveGrid,
+  TRAINER_STATE_FILE,
   Trainer,
   type TrainingObjective,
   trainingMemorySpec,
@@ -225,8 +226,18 @@ const GRID = [20, 6, 2, 0.6, 0];
 
 type Kind = 'progressive' | 'consistency-distillation' | 'consistency-training';
 
-function distiller(kind: Kind, opts: { compile?: boolean; lr?: number; steps?: number } = {}) {
-  const teacher = Model.create(vConfig(), 11);
+function distiller(
+  kind: Kind,
+  opts: {
+    compile?: boolean;
+    lr?: number;
+    steps?: number;
+    teacherSeed?: number;
+    grid?: number[];
+    weighting?: 'snr+1';
+  } = {},
+) {
+  const teacher = Model.create(vConfig(), opts.teacherSeed ?? 11);
   const student =
     kind === 'progressive'
       ? Model.studentOf(teacher, { kind: 'progressive' })
@@ -235,7 +246,7 @@ function distiller(kind: Kind, opts: { compile?: boolean; lr?: number; steps?: n
   // resume test below crosses a curriculum stage.
   const objective: TrainingObjective =
     kind === 'progressive'
-      ? { kind, teacher, sigmas: GRID }
+      ? { kind, teacher, sigmas: opts.grid ?? GRID, weighting: opts.weighting }
       : kind === 'consistency-distillation'
         ? { kind, teacher, sigmas: consistencySigmas(teacher, 6) }
         : { kind };
@@ -453,6 +464,86 @@ describe('the trainer with a teacher', () => {
       saved.dispose();
     });
   }
+});
+
+describe('resume checks the objective (a state is only resumed by the run that wrote it)', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'anneal-distill-identity-'));
+    const t = distiller('progressive');
+    await runSteps(t, 1);
+    t.saveCheckpoint(dir, t.model.config);
+  });
+  const refused = (t: Trainer, message: RegExp) =>
+    expect(() => t.resume(dir)).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(message) }),
+    );
+
+  it('the same teacher, grid and options resume', () => {
+    const t = distiller('progressive');
+    t.resume(dir);
+    expect(t.step).toBe(1);
+  });
+
+  it('another teacher, grid, weighting or objective is refused, naming what differs', () => {
+    refused(
+      distiller('progressive', { teacherSeed: 12 }),
+      /objective differs in its teacher \(state: [0-9a-f]{16}, this run: [0-9a-f]{16}\).*same teacher/,
+    );
+    refused(
+      distiller('progressive', { grid: [20, 5, 2, 0.6, 0] }),
+      /objective differs in its sigmas/,
+    );
+    refused(
+      distiller('progressive', { weighting: 'snr+1' }),
+      /differs in its options \(state: weighting=truncated-snr, this run: weighting=snr\+1\)/,
+    );
+    refused(
+      distiller('consistency-distillation'),
+      /written by a progressive trainer; this trainer's objective is consistency-distillation/,
+    );
+    const student = Model.create(vConfig(), 11);
+    const denoising = Trainer.create({
+      model: student,
+      shards,
+      numClasses: 5,
+      batch: 8,
+      totalSteps: 4,
+      seed: 1,
+    });
+    refused(denoising, /written by a progressive trainer; this trainer's objective is denoising/);
+    student.dispose();
+  });
+
+  it('a state with no recorded objective (earlier builds) resumes into denoising only', async () => {
+    const student = Model.create(vConfig(), 11);
+    const make = () =>
+      Trainer.create({ model: student, shards, numClasses: 5, batch: 8, totalSteps: 4, seed: 1 });
+    const old = mkdtempSync(join(tmpdir(), 'anneal-distill-old-state-'));
+    const t = make();
+    await runSteps(t, 1);
+    t.saveCheckpoint(old, student.config);
+    // Drop the objective fields from the safetensors metadata, as states written before them.
+    const path = join(old, TRAINER_STATE_FILE);
+    const bytes = readFileSync(path);
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+    expect(header.__metadata__.objective).toBe('denoising');
+    for (const k of Object.keys(header.__metadata__))
+      if (k.startsWith('objective')) delete header.__metadata__[k];
+    // Pad with spaces to the same length so the data offsets stay put.
+    const text = JSON.stringify(header).padEnd(n, ' ');
+    writeFileSync(
+      path,
+      Buffer.concat([bytes.subarray(0, 8), Buffer.from(text), bytes.subarray(8 + n)]),
+    );
+    const resumed = make();
+    resumed.resume(old);
+    expect(resumed.step).toBe(1);
+    const pd = distiller('progressive');
+    expect(() => pd.resume(old)).toThrow(/records no objective.*objective is progressive/);
+    student.dispose();
+  });
 });
 
 describe('a tiny progressive stage', () => {

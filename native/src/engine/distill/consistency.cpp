@@ -1,6 +1,7 @@
 #include "engine/distill/consistency.h"
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -8,6 +9,14 @@
 #include "engine/samplers.h"
 
 namespace anneal {
+
+namespace {
+std::string g17(double v) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.17g", v);
+  return out;
+}
+}  // namespace
 
 mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
                                    const mx::array& sigma_next, const std::optional<mx::array>& labels) {
@@ -63,6 +72,8 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
                      student_unet_.in_channels;
   huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
   if (!std::isfinite(huber_c_)) throw std::invalid_argument("huber_c must be finite");
+  identity_ = {{"sigmas", sigmas_digest(s)}, {"options", "huber_c=" + g17(huber_c_)},
+               {"teacher", teacher_fingerprint(teacher_)}};
 }
 
 mx::array ConsistencyDistillationObjective::loss(const Params& student, const std::vector<mx::array>& frozen,
@@ -139,6 +150,13 @@ ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Prec
   huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
   sigma_max_ = DiscreteSigmas(prec_.schedule).sigma_max();
   if (!(prec_.sigma_min < sigma_max_)) throw std::invalid_argument("sigma_min must be below the table's sigma_max");
+}
+
+std::map<std::string, std::string> ConsistencyTrainingObjective::identity() const {
+  const auto& o = options_;
+  return {{"options", "q=" + g17(o.q) + " halving_every=" + std::to_string(o.halving_every) + " p_mean=" +
+                          g17(o.p_mean) + " p_std=" + g17(o.p_std) + " k=" + g17(o.k) + " b=" + g17(o.b) +
+                          " huber_c=" + g17(huber_c_) + " sigma_min=" + g17(prec_.sigma_min)}};
 }
 
 mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::vector<mx::array>&,

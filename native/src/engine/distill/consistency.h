@@ -38,6 +38,7 @@ class ConsistencyDistillationObjective : public Objective {
                                    ConsistencyDistillationOptions options);
   std::string name() const override { return "consistency-distillation"; }
   std::vector<mx::array> frozen() const override { return flatten(teacher_.params); }
+  std::map<std::string, std::string> identity() const override { return identity_; }
   mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
                  const mx::array& key) const override;
   double huber_c() const { return huber_c_; }
@@ -48,6 +49,7 @@ class ConsistencyDistillationObjective : public Objective {
   Preconditioning student_prec_;
   ConsistencyDistillationOptions options_;
   double huber_c_;
+  std::map<std::string, std::string> identity_;
 };
 
 // Consistency training without a teacher, ECT-style (Geng et al. 2024, "Consistency Models
@@ -85,6 +87,7 @@ class ConsistencyTrainingObjective : public Objective {
  public:
   ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec, ConsistencyTrainingOptions options);
   std::string name() const override { return "consistency-training"; }
+  std::map<std::string, std::string> identity() const override;
   mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
                  const mx::array& key) const override;
 

@@ -50,6 +50,10 @@ ProgressiveObjective::ProgressiveObjective(FrozenModel teacher, UNetConfig stude
   if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
     throw std::invalid_argument("cfg_dropout must be in [0, 1]");
   }
+  identity_ = {{"sigmas", sigmas_digest(g)},
+               {"options", options_.weighting == DistillWeighting::TruncatedSnr ? "weighting=truncated-snr"
+                                                                                 : "weighting=snr+1"},
+               {"teacher", teacher_fingerprint(teacher_)}};
 }
 
 mx::array ProgressiveObjective::loss(const Params& student, const std::vector<mx::array>& frozen,

@@ -48,6 +48,7 @@ class ProgressiveObjective : public Objective {
                        ProgressiveOptions options);
   std::string name() const override { return "progressive"; }
   std::vector<mx::array> frozen() const override { return flatten(teacher_.params); }
+  std::map<std::string, std::string> identity() const override { return identity_; }
   mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
                  const mx::array& key) const override;
   int student_steps() const { return static_cast<int>(options_.sigmas.size() - 1) / 2; }
@@ -57,6 +58,7 @@ class ProgressiveObjective : public Objective {
   UNetConfig student_unet_;
   Preconditioning student_prec_;
   ProgressiveOptions options_;
+  std::map<std::string, std::string> identity_;
 };
 
 }  // namespace anneal

@@ -19,6 +19,13 @@ void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& stu
 // so a sigma above its top would silently be treated as the top).
 void check_sigmas_in_teacher_range(const std::vector<double>& sigmas, const FrozenModel& teacher, const char* what);
 
+// Resume identity (Objective::identity): a hex FNV-1a digest of a teacher's parameterization,
+// schedule and weights (names, shapes, dtypes and bytes), of a sigma list (its %.17g text),
+// and a digest of any text.
+std::string teacher_fingerprint(const FrozenModel& teacher);
+std::string sigmas_digest(const std::vector<double>& sigmas);
+std::string text_digest(const std::string& text);
+
 // A column [B, 1, 1, 1] of per-example sigmas, and a float32 array of a sigma list.
 mx::array sigma_column(const mx::array& sigma);
 mx::array sigma_table(const std::vector<double>& sigmas);
