@@ -5,6 +5,10 @@
 //   from x at sigmaT via sigmaMid to sigmaS, and the student's x-target (x_s - r x) / (1 - r).
 // distill.teacherHeunStep({config, dim, mean, eigvecs, eigvals, n, x, sigma, sigmaNext}):
 //   sync -> Float32Array: the teacher's Heun step, consistency distillation's x^_{n+1}.
+// distill.progressiveLoss({...teacher, x (the data x0), studentMean, grid, weighting?, seed}):
+//   sync -> {index: Int32Array, sigmaT, noise, target, weight, perExample: Float32Array, loss}:
+//   one evaluation of the progressive objective's loss (progressive_terms) with the Gaussian
+//   teacher and, as student, the same Gaussian's denoiser around `studentMean`.
 // distill.ectPair({sigmaT: number[], step, sigmaMin, q?, halvingEvery?}): sync -> {sigmaR,
 //   gap: Float32Array}: consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based
 //   step (engine/distill/consistency.h, ect_pair), with ECT's other defaults.
@@ -14,6 +18,7 @@
 // eigvals [dim]. A bad field throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError naming it,
 // Error for sigmas out of order).
 #include <cmath>
+#include <cstdint>
 
 #include "addon/convert.h"
 #include "addon/module.h"
@@ -30,6 +35,7 @@ struct GaussianTeacher {
   Denoiser denoiser;
   mx::array x;
   int n, d;
+  mx::array eigvecs, eigvals;
 };
 
 GaussianTeacher TeacherFromJs(const Napi::Object& o) {
@@ -46,7 +52,7 @@ GaussianTeacher TeacherFromJs(const Napi::Object& o) {
     throw Napi::TypeError::New(env, "options.config.parameterization must be eps, v or x0");
   }
   Denoiser den(prec, gaussian_network(prec.kind, DiscreteSigmas(prec.schedule), mean, vecs, vals));
-  return {den, mx::reshape(x, {n, 1, 1, d}), n, d};
+  return {den, mx::reshape(x, {n, 1, 1, d}), n, d, vecs, vals};
 }
 
 double Sigma(const Napi::Object& o, const char* field) {
@@ -84,6 +90,49 @@ Napi::Value TeacherHeunStepJs(const Napi::CallbackInfo& info) {
   return MxToFloat32Array(env, mx::reshape(x, {t.n, t.d}));
 }
 
+Napi::Value ProgressiveLossJs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  auto t = TeacherFromJs(o);
+  auto student_mean = Float32ArrayToMx(o.Get("studentMean"), "studentMean", {t.d});
+  auto grid = NumberArrayField(o, "options", "grid");
+  if (grid.size() < 3 || grid.size() % 2 == 0 || grid.back() != 0) {
+    throw Napi::RangeError::New(env, "options.grid must hold 2N + 1 sigmas ending in 0");
+  }
+  for (std::size_t i = 1; i < grid.size(); ++i) {
+    if (!(grid[i] < grid[i - 1])) throw Napi::RangeError::New(env, "options.grid must be strictly decreasing");
+  }
+  DistillWeighting w = DistillWeighting::TruncatedSnr;
+  if (o.Has("weighting") && !o.Get("weighting").IsUndefined()) {
+    try {
+      w = parse_distill_weighting(o.Get("weighting").ToString().Utf8Value());
+    } catch (const std::exception& e) {
+      throw Napi::TypeError::New(env, std::string("options.weighting: ") + e.what());
+    }
+  }
+  const auto seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0, 0));
+  const auto& prec = t.denoiser.preconditioning();
+  Denoiser student(prec, gaussian_network(prec.kind, t.denoiser.table(), student_mean, t.eigvecs, t.eigvals));
+  auto keys = mx::random::split(mx::random::key(seed), 2);
+  auto r = progressive_terms(t.denoiser, student, t.x, std::nullopt, grid, w, mx::take(keys, 0, 0),
+                             mx::take(keys, 1, 0));
+  auto loss = mx::mean(mx::multiply(r.weight, r.per_example));
+  mx::eval({r.index, r.sigma_t, r.noise, r.target, r.weight, r.per_example, loss});
+  auto out = Napi::Object::New(env);
+  auto index = Napi::Int32Array::New(env, t.n);
+  auto idx = mx::astype(r.index, mx::int32);
+  mx::eval(idx);
+  for (int i = 0; i < t.n; ++i) index[i] = idx.data<int32_t>()[i];
+  out.Set("index", index);
+  out.Set("sigmaT", MxToFloat32Array(env, r.sigma_t));
+  out.Set("noise", MxToFloat32Array(env, mx::reshape(r.noise, {t.n, t.d})));
+  out.Set("target", MxToFloat32Array(env, mx::reshape(r.target, {t.n, t.d})));
+  out.Set("weight", MxToFloat32Array(env, r.weight));
+  out.Set("perExample", MxToFloat32Array(env, r.per_example));
+  out.Set("loss", loss.item<float>());
+  return out;
+}
+
 Napi::Value EctPairJs(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = ObjectArg(info, 0, "options");
@@ -115,6 +164,7 @@ void InitDistill(Napi::Env env, Napi::Object exports) {
   auto s = Napi::Object::New(env);
   s.Set("progressiveTarget", Napi::Function::New(env, Guarded<ProgressiveTargetJs>, "progressiveTarget"));
   s.Set("teacherHeunStep", Napi::Function::New(env, Guarded<TeacherHeunStepJs>, "teacherHeunStep"));
+  s.Set("progressiveLoss", Napi::Function::New(env, Guarded<ProgressiveLossJs>, "progressiveLoss"));
   s.Set("ectPair", Napi::Function::New(env, Guarded<EctPairJs>, "ectPair"));
   exports.Set("distill", s);
 }

@@ -197,8 +197,18 @@ NetworkFn gaussian_network(Parameterization kind, const DiscreteSigmas& table, c
     }
     auto sigma = mx::array(sig.data(), {n, 1}, mx::float32);
     auto x = mx::multiply(mx::reshape(x_in, {n, d}), mx::array(in_scale.data(), {n, 1}, mx::float32));
-    // One sigma per call (the samplers pass one), as the closed form takes it.
-    auto den = exact.fn(x, sig[0]);
+    // The closed form takes one sigma: the samplers pass one per call; per-example sigmas (the
+    // distillation objectives' draws) are evaluated row by row.
+    bool one = true;
+    for (int i = 1; i < n; ++i) one = one && sig[i] == sig[0];
+    mx::array den = x;
+    if (one) {
+      den = exact.fn(x, sig[0]);
+    } else {
+      std::vector<mx::array> rows;
+      for (int i = 0; i < n; ++i) rows.push_back(exact.fn(mx::slice(x, {i, 0}, {i + 1, d}), sig[i]));
+      den = mx::concatenate(rows, 0);
+    }
     auto eps = mx::divide(mx::subtract(x, den), sigma);
     mx::array out = den;
     if (kind == Parameterization::Eps) out = eps;

@@ -30,18 +30,18 @@ const mean = [1, -1];
 const lambda = [2, 0.25];
 const linear = { kind: 'linear', timesteps: 1000, beta_start: 1e-4, beta_end: 0.02 };
 
-/** The exact denoiser of the Gaussian, in double precision. */
-function exactD(x: number[], sigma: number): number[] {
-  const d0 = (x[0] ?? 0) - (mean[0] ?? 0);
-  const d1 = (x[1] ?? 0) - (mean[1] ?? 0);
+/** The exact denoiser of the Gaussian (around `m`, default its mean), in double precision. */
+function exactD(x: number[], sigma: number, m: number[] = mean): number[] {
+  const d0 = (x[0] ?? 0) - (m[0] ?? 0);
+  const d1 = (x[1] ?? 0) - (m[1] ?? 0);
   // Coordinates in the eigenbasis: U^T (x - mean).
   const a0 = (U[0] ?? 0) * d0 + (U[2] ?? 0) * d1;
   const a1 = (U[1] ?? 0) * d0 + (U[3] ?? 0) * d1;
   const b0 = (a0 * (lambda[0] ?? 0)) / ((lambda[0] ?? 0) + sigma * sigma);
   const b1 = (a1 * (lambda[1] ?? 0)) / ((lambda[1] ?? 0) + sigma * sigma);
   return [
-    (mean[0] ?? 0) + (U[0] ?? 0) * b0 + (U[1] ?? 0) * b1,
-    (mean[1] ?? 0) + (U[2] ?? 0) * b0 + (U[3] ?? 0) * b1,
+    (m[0] ?? 0) + (U[0] ?? 0) * b0 + (U[1] ?? 0) * b1,
+    (m[1] ?? 0) + (U[2] ?? 0) * b0 + (U[3] ?? 0) * b1,
   ];
 }
 
@@ -137,6 +137,61 @@ describe('progressive distillation target (Salimans & Ho 2022, Algorithm 2)', ()
       }
     }
   });
+});
+
+describe('progressive distillation loss: grid indexing and weighting against the closed form', () => {
+  // Two student steps, from 3 (via 1.5) to 0.8 and from 0.8 (via 0.3) to 0: sigma_t 3 and 0.8
+  // weigh 1 and 1.5625 under truncated-snr, 1.111 and 2.5625 under snr+1.
+  const grid = [3, 1.5, 0.8, 0.3, 0];
+  const studentMean = [1.2, -0.7];
+  const x0 = points(16, 1);
+  const weights = {
+    'truncated-snr': (s: number) => Math.max(1 / (s * s), 1),
+    'snr+1': (s: number) => 1 / (s * s) + 1,
+  };
+  for (const weighting of ['truncated-snr', 'snr+1'] as const) {
+    it(`${weighting}: per-example index, sigma_t, target, weight and loss`, () => {
+      const r = loadNative().distill.progressiveLoss({
+        ...teacherOptions('v', x0),
+        studentMean: Float32Array.from(studentMean),
+        grid,
+        weighting,
+        seed: 5,
+      });
+      let total = 0;
+      const seen = new Set<number>();
+      for (const [k, x] of x0.entries()) {
+        const i = r.index[k] ?? -1;
+        seen.add(i);
+        const [t, mid, next] = [grid[2 * i] ?? 0, grid[2 * i + 1] ?? 0, grid[2 * i + 2] ?? 0];
+        expect(r.sigmaT[k]).toBe(Math.fround(t));
+        const xt = x.map((v, d) => v + t * (r.noise[2 * k + d] ?? 0));
+        const xMid = ddim(xt, exactD(xt, t), t, mid);
+        const xs = ddim(xMid, exactD(xMid, mid), mid, next);
+        const ratio = next / t;
+        const target = xs.map((v, d) => (v - ratio * (xt[d] ?? 0)) / (1 - ratio));
+        const w = weights[weighting](t);
+        const student = exactD(xt, t, studentMean);
+        const err =
+          ((student[0] ?? 0) - (target[0] ?? 0)) ** 2 / 2 +
+          ((student[1] ?? 0) - (target[1] ?? 0)) ** 2 / 2;
+        for (let d = 0; d < 2; d++)
+          expect(Math.abs((r.target[2 * k + d] ?? Number.NaN) - (target[d] ?? 0))).toBeLessThan(
+            TOL,
+          );
+        // float32 weights: relative 1e-6; squared errors of O(1) values: relative 1e-4 covers
+        // the target's TOL, far below a wrong weight (>= 10%) or a wrong grid point.
+        expect(Math.abs((r.weight[k] ?? Number.NaN) - w)).toBeLessThanOrEqual(1e-6 * w);
+        expect(Math.abs((r.perExample[k] ?? Number.NaN) - err)).toBeLessThanOrEqual(
+          1e-4 * err + 1e-6,
+        );
+        total += (w * err) / x0.length;
+      }
+      // Both student steps are drawn (16 draws; fixed seed).
+      expect([...seen].sort()).toEqual([0, 1]);
+      expect(Math.abs(r.loss - total)).toBeLessThanOrEqual(1e-4 * total);
+    });
+  }
 });
 
 describe('consistency distillation teacher step (Song et al. 2023, Algorithm 2)', () => {
@@ -547,46 +602,61 @@ describe('resume checks the objective (a state is only resumed by the run that w
 });
 
 describe('a tiny progressive stage', () => {
-  it("lowers the student's one-step error against the teacher's two steps", async () => {
-    const teacher = Model.create(vConfig(), 11);
-    const student = Model.studentOf(teacher, { kind: 'progressive' });
-    // One student step from 2 to 0 against the teacher's 2 -> 0.6 -> 0.
-    const grid = [2, 0.6, 0];
-    const n = 16;
-    const noise = Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) => Math.sin(i * 1.37 + 0.5));
-    const common = { sampler: 'ddim' as const, n, noise, clipDenoised: false, returnValues: true };
-    const target = (await teacher.sample({ ...common, sigmas: grid.slice(0, -1) })).values ?? [];
-    const error = async (m: Model) => {
-      const one = (await m.sample({ ...common, sigmas: [grid[0] ?? 0] })).values ?? [];
-      let e = 0;
-      for (let i = 0; i < one.length; i++) e += ((one[i] ?? 0) - (target[i] ?? 0)) ** 2;
-      return e / one.length;
-    };
-    const before = await error(student);
-    const trainer = Trainer.create({
-      model: student,
-      shards,
-      numClasses: 5,
-      batch: 16,
-      totalSteps: 60,
-      lr: 2e-3,
-      warmup: 5,
-      seed: 2,
-      cfgDropout: 0,
-      emaDecay: 0,
-      objective: { kind: 'progressive', teacher, sigmas: grid },
+  // One student step (2 -> 0 against the teacher's 2 -> 0.6 -> 0), and two on a 5-point grid
+  // (20 -> 2 -> 0 against 20 -> 6 -> 2 -> 0.6 -> 0), which exercises the grid indexing: a
+  // student trained on the wrong pairs does not approach the teacher's four steps.
+  for (const grid of [
+    [2, 0.6, 0],
+    [20, 6, 2, 0.6, 0],
+  ]) {
+    it(`lowers the student's ${(grid.length - 1) / 2}-step error against the teacher's ${grid.length - 1} steps`, async () => {
+      const teacher = Model.create(vConfig(), 11);
+      const student = Model.studentOf(teacher, { kind: 'progressive' });
+      const n = 16;
+      const noise = Float32Array.from({ length: n * 8 * 8 * 3 }, (_, i) =>
+        Math.sin(i * 1.37 + 0.5),
+      );
+      const common = {
+        sampler: 'ddim' as const,
+        n,
+        noise,
+        clipDenoised: false,
+        returnValues: true,
+      };
+      const target = (await teacher.sample({ ...common, sigmas: grid.slice(0, -1) })).values ?? [];
+      const error = async (m: Model) => {
+        const few =
+          (await m.sample({ ...common, sigmas: halveGrid(grid).slice(0, -1) })).values ?? [];
+        let e = 0;
+        for (let i = 0; i < few.length; i++) e += ((few[i] ?? 0) - (target[i] ?? 0)) ** 2;
+        return e / few.length;
+      };
+      const before = await error(student);
+      const trainer = Trainer.create({
+        model: student,
+        shards,
+        numClasses: 5,
+        batch: 16,
+        totalSteps: 60,
+        lr: 2e-3,
+        warmup: 5,
+        seed: 2,
+        cfgDropout: 0,
+        emaDecay: 0,
+        objective: { kind: 'progressive', teacher, sigmas: grid },
+      });
+      const losses = await runSteps(trainer, 60);
+      const trained = trainer.raw();
+      const after = await error(trained);
+      // Measured after 60 steps: one step 0.0303 -> 0.0182, two steps 0.0358 -> 0.0238. A
+      // student that did not learn stays at `before`.
+      expect(after).toBeLessThan(before * 0.8);
+      expect(losses.every(Number.isFinite)).toBe(true);
+      trained.dispose();
+      student.dispose();
+      teacher.dispose();
     });
-    const losses = await runSteps(trainer, 60);
-    const trained = trainer.raw();
-    const after = await error(trained);
-    // Measured: mean squared error 0.0303 before, 0.0182 after 60 steps (loss 0.071 -> 0.021).
-    // A student that did not learn stays at `before`.
-    expect(after).toBeLessThan(before * 0.8);
-    expect(losses.every(Number.isFinite)).toBe(true);
-    trained.dispose();
-    student.dispose();
-    teacher.dispose();
-  });
+  }
 });
 
 describe('a tiny consistency-distillation stage', () => {

@@ -460,6 +460,30 @@ export interface NativeClasses {
       options: GaussianTeacherOptions & { sigma: number; sigmaNext: number },
     ): Float32Array;
     /**
+     * One evaluation of the progressive objective's loss, term by term (its loss is
+     * mean(weight * perExample)), with the Gaussian teacher and, as student, the same Gaussian's
+     * denoiser around `studentMean`; `x` is the data x0. Per example: the student step index i,
+     * sigma_t = grid[2i], the noise z (x_t = x0 + sigma_t z), the x-target, the weight and the
+     * mean squared x-space error. A grid that is not 2N + 1 decreasing sigmas ending in 0 throws
+     * ANNEAL_INVALID_ARGUMENT.
+     */
+    progressiveLoss(
+      options: GaussianTeacherOptions & {
+        studentMean: Float32Array;
+        grid: number[];
+        weighting?: 'truncated-snr' | 'snr+1';
+        seed?: number;
+      },
+    ): {
+      index: Int32Array;
+      sigmaT: Float32Array;
+      noise: Float32Array;
+      target: Float32Array;
+      weight: Float32Array;
+      perExample: Float32Array;
+      loss: number;
+    };
+    /**
      * Consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based step (ECT,
      * a = floor((step - 1) / halvingEvery) + 1), with ECT's n(s) = 1 + 8 sigmoid(-s). Throws
      * ANNEAL_INVALID_ARGUMENT for an empty sigmaT, a sigma_t <= sigmaMin, step < 1 or q <= 1.
