@@ -443,6 +443,23 @@ describe('students', () => {
     teacher.dispose();
   });
 
+  it('a progressive student of an EDM teacher is an EDM copy; reading it as v or x0 is refused', () => {
+    const teacher = Model.create({ ...vConfig(), parameterization: 'edm' }, 11);
+    const student = Model.studentOf(teacher, { kind: 'progressive' });
+    expect(student.config).toEqual(teacher.config);
+    for (const parameterization of ['v', 'x0'] as const)
+      expect(() => Model.studentOf(teacher, { kind: 'progressive', parameterization })).toThrow(
+        expect.objectContaining({
+          code: 'BAD_REQUEST',
+          message: expect.stringMatching(
+            `EDM teacher's network cannot be read as ${parameterization}`,
+          ),
+        }),
+      );
+    student.dispose();
+    teacher.dispose();
+  });
+
   it('proposes Karras sigmas inside the teacher range', () => {
     const teacher = Model.create(vConfig(), 11);
     const sig = consistencySigmas(teacher);
