@@ -846,6 +846,22 @@ export const CASES: ErrorCase[] = [
     call: (n, f) => cd(n, f, { sigmas: [6] }),
   },
   {
+    name: 'new Trainer: teacher and student on different VP schedules',
+    mode: 'sync',
+    code: BAD,
+    message: /differ in their VP schedule \(teacher linear 1000 steps.*student cosine/,
+    call: (n, f) =>
+      pd(
+        n,
+        f,
+        {},
+        new n.Model(
+          { ...f.config, parameterization: 'v', schedule: { kind: 'cosine', timesteps: 1000 } },
+          { seed: 1 },
+        ),
+      ),
+  },
+  {
     name: "new Trainer: consistency distillation ending below the student's sigma_min",
     mode: 'sync',
     code: BAD,

@@ -45,6 +45,7 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
         "its inner parameterization, sigma_min and sigma_data); build it with Model.studentOf(teacher, ...)");
   }
   check_teacher_and_student(teacher_, student_unet_);
+  check_same_schedule(teacher_.prec, student_prec_);
   const auto& s = options_.sigmas;
   if (s.size() < 2) {
     throw std::invalid_argument("sigmas must hold N >= 2 sigmas (the discretization); got " +

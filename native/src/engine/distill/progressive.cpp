@@ -40,6 +40,7 @@ ProgressiveObjective::ProgressiveObjective(FrozenModel teacher, UNetConfig stude
     throw std::invalid_argument("progressive distillation needs a v or x0 student, not a consistency model");
   }
   check_teacher_and_student(teacher_, student_unet_);
+  check_same_schedule(teacher_.prec, student_prec_);
   const auto& g = options_.sigmas;
   if (g.size() < 3 || g.size() % 2 == 0) {
     throw std::invalid_argument("sigmas must hold 2N + 1 values (N >= 1 student steps) ending in 0; got " +

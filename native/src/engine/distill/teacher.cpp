@@ -83,6 +83,19 @@ void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& stu
   }
 }
 
+void check_same_schedule(const Preconditioning& teacher, const Preconditioning& student) {
+  if (teacher.kind == Parameterization::Edm || student.kind == Parameterization::Edm) return;
+  const auto& a = teacher.schedule;
+  const auto& b = student.schedule;
+  auto show = [](const VPSchedule& s) {
+    return s.kind + " " + std::to_string(s.timesteps) + " steps, betas " + num(s.beta_start) + ".." + num(s.beta_end);
+  };
+  if (a.kind != b.kind || a.timesteps != b.timesteps || a.beta_start != b.beta_start || a.beta_end != b.beta_end) {
+    throw std::invalid_argument("teacher and student differ in their VP schedule (teacher " + show(a) + ", student " +
+                                show(b) + "): the student must read sigma through the teacher's table");
+  }
+}
+
 void check_sigmas_in_teacher_range(const std::vector<double>& sigmas, const FrozenModel& teacher, const char* what) {
   for (std::size_t i = 0; i < sigmas.size(); ++i) {
     if (!std::isfinite(sigmas[i]) || sigmas[i] < 0) {

@@ -14,6 +14,11 @@ namespace anneal {
 // student takes the same images and labels: equal sample size, channels and classes.
 void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& student);
 
+// Teacher and student read sigma through the same VP table when both use one (eps, v, x0
+// and consistency models around them): equal schedule kind, timesteps and betas. An EDM
+// teacher or student has no table and is not compared.
+void check_same_schedule(const Preconditioning& teacher, const Preconditioning& student);
+
 // `sigmas` (named `what` in errors) is finite and strictly decreasing; its positive entries
 // lie in the teacher's sigma range (a VP teacher's timestep map clamps outside its table,
 // so a sigma above its top would silently be treated as the top).
