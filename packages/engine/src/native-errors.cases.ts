@@ -691,6 +691,36 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.model.sample({ ...sample, sigmas: [1, 5, 0] }),
   },
   {
+    name: 'model.sample: the consistency sampler on a diffusion model',
+    mode: 'async',
+    code: BAD,
+    message: /consistency sampler needs a consistency model/,
+    call: (_, f) => f.model.sample({ ...sample, sampler: 'consistency' }),
+  },
+  {
+    name: 'model.sample: a diffusion sampler on a consistency model',
+    mode: 'async',
+    code: BAD,
+    message: /consistency model samples with the consistency sampler only/,
+    call: (_, f) => consistencyStudent(f).sample({ ...sample, sampler: 'heun' }),
+  },
+  {
+    name: 'model.sample: guidance on a consistency model',
+    mode: 'async',
+    code: BAD,
+    message: /guidance is not supported for consistency models/,
+    call: (n, f) =>
+      new n.Model(
+        {
+          ...f.config,
+          unet: { ...f.config.unet, num_class_embeds: 3 },
+          parameterization: 'consistency',
+          consistency: { inner: 'v', sigma_min: 0.01 },
+        },
+        { seed: 1 },
+      ).sample({ ...sample, sampler: 'consistency', classLabel: 0, guidance: 3 }),
+  },
+  {
     name: 'model.sample: sigmaMax above the model range',
     mode: 'async',
     code: BAD,

@@ -356,7 +356,7 @@ describe('a tiny model trains and samples with each parameterization', () => {
         expect(Math.abs(a - b) / Math.max(a, b), `${p} ${a} vs ${q} ${b}`).toBeGreaterThan(0.01);
   });
 
-  it('consistency: samples from a random init; training is refused with a coded error', async () => {
+  it('consistency: samples from a random init with the consistency sampler; training is refused with a coded error', async () => {
     const model = Model.create(
       {
         unet,
@@ -365,12 +365,9 @@ describe('a tiny model trains and samples with each parameterization', () => {
       },
       1,
     );
-    const s = await model.sample({ sampler: 'euler', steps: 2, n: 2, seed: 0 });
-    expect(s.nonFinite).toBe(0);
     const c = await model.sample({ sampler: 'consistency', steps: 2, n: 2, seed: 0 });
     expect(c.nonFinite).toBe(0);
     expect(c.nfe).toBe(2);
-    expect(s.nonFinite).toBe(0);
     expect(() =>
       Trainer.create({ model, shards: [shard], numClasses: 0, batch: 8, totalSteps: 4 }),
     ).toThrow(
