@@ -993,7 +993,7 @@ export const CASES: ErrorCase[] = [
     name: 'distill.progressiveTarget: x of the wrong length',
     mode: 'sync',
     code: BAD,
-    message: /x/,
+    message: /^x has 3 elements/,
     call: (n) =>
       n.distill.progressiveTarget({
         ...gaussianTeacher({ x: new Float32Array(3) }),

@@ -250,8 +250,9 @@ export interface NativeTrainerOptions {
   lossWeighting?: 'none' | 'min-snr';
   minSnrGamma?: number;
   /**
-   * What the step minimizes (absent: denoising). The teacher's weights are copied into the
-   * trainer (they enter each compiled step as inputs), so the teacher may be disposed after.
+   * What the step minimizes (absent: denoising). The trainer holds references to the teacher's
+   * weights (shared, not copied: MLX arrays are immutable; they enter each compiled step as
+   * inputs), so the teacher Model may be disposed after.
    * Throws ANNEAL_INVALID_ARGUMENT (naming the problem) for an empty, even-length (progressive),
    * unsorted or out-of-range grid, an eps or consistency student (progressive), a
    * non-consistency student (consistency), a

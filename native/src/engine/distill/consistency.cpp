@@ -26,10 +26,13 @@ mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, 
 
 mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c) {
   std::vector<int> axes;
-  for (int i = 1; i < a.ndim(); ++i) axes.push_back(i);
+  for (int i = 1; i < static_cast<int>(a.ndim()); ++i) axes.push_back(i);
   auto sq = mx::sum(mx::square(mx::subtract(a, b)), axes);
-  const float c2 = static_cast<float>(c * c);
-  return mx::subtract(mx::sqrt(mx::add(sq, mx::array(c2))), mx::array(static_cast<float>(c)));
+  const auto cf = mx::array(static_cast<float>(c));
+  const auto c2 = mx::array(static_cast<float>(c * c));
+  // sqrt(sq + c^2) - c cancels to 0 in float32 once sq < c^2 * 2^-23: the gradient of a
+  // nearly converged pair is lost. The conjugate form keeps it.
+  return mx::divide(sq, mx::add(mx::sqrt(mx::add(sq, c2)), cf));
 }
 
 ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel teacher, UNetConfig student_unet,

@@ -1,10 +1,13 @@
 // Consistency distillation (Song et al. 2023, Algorithm 2) with iCT's loss (Song & Dhariwal
-// 2023): over a fixed discretization sigma_1 > ... > sigma_N of the teacher's range, per
-// example a pair (sigma_n, sigma_{n+1}) of neighbours, x_n = x0 + sigma_n z, one teacher Heun
-// step to sigma_{n+1}, and the student's consistency function f pulled towards
-// stop_gradient(f(x^_{n+1}, sigma_{n+1})): the stop-gradient copy of iCT/ECT, no separate EMA
-// target network. Distance: pseudo-Huber sqrt(||d||^2 + c^2) - c per example, weighted by
-// 1 / (sigma_n - sigma_{n+1}) (iCT's lambda). No guidance.
+// 2023). The discretization is a list in the engine's order, decreasing: s_0 > s_1 > ... >
+// s_{N-1} = sigma_min (Song et al. index the other way, sigma_1 = sigma_min < ... < sigma_N,
+// and step from x_{n+1} down to x_n; their pair (sigma_{n+1}, sigma_n) is our (s_j, s_{j+1})).
+// Per example a neighbouring pair (s_j, s_{j+1}), x = x0 + s_j z, one teacher Heun step down
+// to s_{j+1} giving x^, and the student's consistency function f(x, s_j) pulled towards
+// stop_gradient(f(x^, s_{j+1})): the stop-gradient copy of iCT/ECT, no separate EMA target
+// network. Distance: pseudo-Huber sqrt(||d||^2 + c^2) - c per example (computed as
+// ||d||^2 / (sqrt(||d||^2 + c^2) + c), which does not cancel for small d), weighted by
+// 1 / (s_j - s_{j+1}) (iCT's lambda). No guidance.
 #pragma once
 
 #include <vector>
@@ -27,7 +30,8 @@ struct ConsistencyDistillationOptions {
 mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
                                    const mx::array& sigma_next, const std::optional<mx::array>& labels);
 
-// iCT's per-example pseudo-Huber distance sqrt(||a - b||^2 + c^2) - c over all but axis 0.
+// iCT's per-example pseudo-Huber distance sqrt(||a - b||^2 + c^2) - c over all but axis 0,
+// evaluated as sq / (sqrt(sq + c^2) + c) (the same value without float32 cancellation).
 mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c);
 
 // Throws std::invalid_argument for a student that is not a consistency model, a sigma_data
