@@ -300,6 +300,38 @@ describe('the trainer with a teacher', () => {
   }
 });
 
+describe("the trainer's step-1 loss follows the weighting", () => {
+  // A one-step grid fixes sigma_t for every example, so with the same seed (same draws, same
+  // student) the two weightings' step-1 losses differ by exactly their weights' ratio:
+  // sigma_t 2: max(1/4, 1) = 1 vs 1/4 + 1 = 1.25; sigma_t 0.8: 1.5625 vs 2.5625.
+  for (const [grid, ratio] of [
+    [[2, 0.6, 0], 1.25],
+    [[0.8, 0.3, 0], 2.5625 / 1.5625],
+  ] as const) {
+    it(`sigma_t ${grid[0]}: snr+1 / truncated-snr = ${ratio.toFixed(4)}`, async () => {
+      const first = async (weighting: 'truncated-snr' | 'snr+1') => {
+        const teacher = Model.create(vConfig(), 11);
+        const t = Trainer.create({
+          model: Model.studentOf(teacher, { kind: 'progressive' }),
+          shards,
+          numClasses: 5,
+          batch: 8,
+          totalSteps: 4,
+          seed: 1,
+          objective: { kind: 'progressive', teacher, sigmas: [...grid], weighting },
+        });
+        teacher.dispose();
+        return (await runSteps(t, 1))[0] ?? Number.NaN;
+      };
+      const truncated = await first('truncated-snr');
+      const snr1 = await first('snr+1');
+      // The same float32 losses scaled by a float32 weight: relative 1e-5 covers the rounding;
+      // a wrong weight is off by >= 10%.
+      expect(Math.abs(snr1 / truncated - ratio)).toBeLessThan(1e-5 * ratio);
+    });
+  }
+});
+
 describe('resume checks the objective (a state is only resumed by the run that wrote it)', () => {
   let dir = '';
   beforeAll(async () => {
