@@ -9,6 +9,11 @@
 //   sync -> {index: Int32Array, sigmaT, noise, target, weight, perExample: Float32Array, loss}:
 //   one evaluation of the progressive objective's loss (progressive_terms) with the Gaussian
 //   teacher and, as student, the same Gaussian's denoiser around `studentMean`.
+// distill.consistencyLoss({...teacher, x (the data x0), studentMean, sigmas, sigmaMin, huberC,
+//   seed}): sync -> {index: Int32Array, sigmaHi, sigmaLo, noise, xLo, target, online, weight,
+//   perExample: Float32Array, loss}: one evaluation of the consistency-distillation loss
+//   (consistency_terms) with the Gaussian teacher and, as student, the consistency function
+//   around the same Gaussian's denoiser centred on `studentMean`, boundary sigmaMin.
 // distill.ectPair({sigmaT: number[], step, sigmaMin, q?, halvingEvery?}): sync -> {sigmaR,
 //   gap: Float32Array}: consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based
 //   step (engine/distill/consistency.h, ect_pair), with ECT's other defaults.
@@ -133,6 +138,51 @@ Napi::Value ProgressiveLossJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value ConsistencyLossJs(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "options");
+  auto t = TeacherFromJs(o);
+  auto student_mean = Float32ArrayToMx(o.Get("studentMean"), "studentMean", {t.d});
+  auto sigmas = NumberArrayField(o, "options", "sigmas");
+  if (sigmas.size() < 2) throw Napi::RangeError::New(env, "options.sigmas must hold N >= 2 sigmas");
+  for (std::size_t i = 1; i < sigmas.size(); ++i) {
+    if (!(sigmas[i] < sigmas[i - 1])) throw Napi::RangeError::New(env, "options.sigmas must be strictly decreasing");
+  }
+  const double sigma_min = Sigma(o, "sigmaMin");
+  if (!(sigma_min > 0) || !(sigmas.back() >= sigma_min)) {
+    throw Napi::RangeError::New(env, "options.sigmaMin must be positive and at most the last sigma");
+  }
+  const double huber_c = NumberField(o, "options", "huberC", 0.01, 0);
+  const auto seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0, 0));
+  const auto& prec = t.denoiser.preconditioning();
+  Preconditioning cm = prec;
+  cm.kind = Parameterization::Consistency;
+  cm.inner = prec.kind;
+  cm.sigma_min = sigma_min;
+  Denoiser f(cm, gaussian_network(prec.kind, t.denoiser.table(), student_mean, t.eigvecs, t.eigvals));
+  auto keys = mx::random::split(mx::random::key(seed), 2);
+  auto r = consistency_terms(t.denoiser, f, t.x, std::nullopt, sigmas, huber_c, mx::take(keys, 0, 0),
+                             mx::take(keys, 1, 0));
+  auto loss = mx::mean(mx::multiply(r.weight, r.per_example));
+  auto idx = mx::astype(r.index, mx::int32);
+  mx::eval({idx, r.sigma_hi, r.sigma_lo, r.noise, r.x_lo, r.target, r.online, r.weight, r.per_example, loss});
+  auto out = Napi::Object::New(env);
+  auto index = Napi::Int32Array::New(env, t.n);
+  for (int i = 0; i < t.n; ++i) index[i] = idx.data<int32_t>()[i];
+  auto rows = [&](const mx::array& a) { return MxToFloat32Array(env, mx::reshape(a, {t.n, t.d})); };
+  out.Set("index", index);
+  out.Set("sigmaHi", MxToFloat32Array(env, r.sigma_hi));
+  out.Set("sigmaLo", MxToFloat32Array(env, r.sigma_lo));
+  out.Set("noise", rows(r.noise));
+  out.Set("xLo", rows(r.x_lo));
+  out.Set("target", rows(r.target));
+  out.Set("online", rows(r.online));
+  out.Set("weight", MxToFloat32Array(env, r.weight));
+  out.Set("perExample", MxToFloat32Array(env, r.per_example));
+  out.Set("loss", loss.item<float>());
+  return out;
+}
+
 Napi::Value EctPairJs(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = ObjectArg(info, 0, "options");
@@ -165,6 +215,7 @@ void InitDistill(Napi::Env env, Napi::Object exports) {
   s.Set("progressiveTarget", Napi::Function::New(env, Guarded<ProgressiveTargetJs>, "progressiveTarget"));
   s.Set("teacherHeunStep", Napi::Function::New(env, Guarded<TeacherHeunStepJs>, "teacherHeunStep"));
   s.Set("progressiveLoss", Napi::Function::New(env, Guarded<ProgressiveLossJs>, "progressiveLoss"));
+  s.Set("consistencyLoss", Napi::Function::New(env, Guarded<ConsistencyLossJs>, "consistencyLoss"));
   s.Set("ectPair", Napi::Function::New(env, Guarded<EctPairJs>, "ectPair"));
   exports.Set("distill", s);
 }

@@ -242,3 +242,58 @@ describe('consistency training curriculum (ECT, Geng et al. 2024)', () => {
     expect(Array.from(r.gap).every((g) => g > 0 && Number.isFinite(1 / g))).toBe(true);
   });
 });
+
+describe('consistency distillation loss: pair indexing, weight and distance against the closed form', () => {
+  const sigmas = [5, 2, 0.7, 0.2, 0.05];
+  const sigmaMin = 0.05;
+  const huberC = 0.01;
+  const studentMean = [1.2, -0.7];
+  const x0 = points(16, 1);
+  // The student's consistency function at init around its own Gaussian: the DDIM jump to sigma_min.
+  const f = (x: number[], sigma: number) => {
+    const d = exactD(x, sigma, studentMean);
+    return x.map((v, i) => (d[i] ?? 0) + (sigmaMin / sigma) * (v - (d[i] ?? 0)));
+  };
+  it('per-example pair, teacher Heun step, target, online output, weight 1 / gap and pseudo-Huber', () => {
+    const r = loadNative().distill.consistencyLoss({
+      ...teacherOptions('v', x0),
+      studentMean: Float32Array.from(studentMean),
+      sigmas,
+      sigmaMin,
+      huberC,
+      seed: 3,
+    });
+    let total = 0;
+    const seen = new Set<number>();
+    for (const [k, x] of x0.entries()) {
+      const j = r.index[k] ?? -1;
+      seen.add(j);
+      const [hi, lo] = [sigmas[j] ?? 0, sigmas[j + 1] ?? 0];
+      expect(r.sigmaHi[k]).toBe(Math.fround(hi));
+      expect(r.sigmaLo[k]).toBe(Math.fround(lo));
+      const xHi = x.map((v, d) => v + hi * (r.noise[2 * k + d] ?? 0));
+      const xLo = heun(xHi, hi, lo);
+      const target = f(xLo, lo);
+      const online = f(xHi, hi);
+      for (let d = 0; d < 2; d++) {
+        expect(Math.abs((r.xLo[2 * k + d] ?? Number.NaN) - (xLo[d] ?? 0))).toBeLessThan(TOL);
+        expect(Math.abs((r.target[2 * k + d] ?? Number.NaN) - (target[d] ?? 0))).toBeLessThan(TOL);
+        expect(Math.abs((r.online[2 * k + d] ?? Number.NaN) - (online[d] ?? 0))).toBeLessThan(TOL);
+      }
+      const w = 1 / (hi - lo);
+      // float32 sigmas and their difference: relative 1e-6 of hi / (hi - lo) <= 2e-6 here.
+      expect(Math.abs((r.weight[k] ?? Number.NaN) - w)).toBeLessThanOrEqual(1e-5 * w);
+      const sq =
+        ((online[0] ?? 0) - (target[0] ?? 0)) ** 2 + ((online[1] ?? 0) - (target[1] ?? 0)) ** 2;
+      const huber = Math.sqrt(sq + huberC * huberC) - huberC;
+      // The distance of values off by TOL each: relative 1e-3 plus 1e-6 absolute, far below a
+      // wrong pair (the online and target move by O(0.1) between neighbouring sigmas).
+      expect(Math.abs((r.perExample[k] ?? Number.NaN) - huber)).toBeLessThanOrEqual(
+        1e-3 * huber + 1e-6,
+      );
+      total += (w * huber) / x0.length;
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(3);
+    expect(Math.abs(r.loss - total)).toBeLessThanOrEqual(1e-3 * total);
+  });
+});

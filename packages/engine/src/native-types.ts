@@ -485,6 +485,35 @@ export interface NativeClasses {
       loss: number;
     };
     /**
+     * One evaluation of the consistency-distillation loss, term by term (its loss is
+     * mean(weight * perExample)), with the Gaussian teacher and, as student, the consistency
+     * function (boundary sigmaMin) around the same Gaussian's denoiser centred on
+     * `studentMean`; `x` is the data x0. Per example: the pair index j, sigmaHi = sigmas[j],
+     * sigmaLo = sigmas[j + 1], the noise, the teacher's Heun step xLo, target f(xLo, sigmaLo),
+     * online f(x0 + sigmaHi z, sigmaHi), weight 1 / (sigmaHi - sigmaLo) and the pseudo-Huber
+     * distance (c = huberC, default 0.01). Bad sigmas throw ANNEAL_INVALID_ARGUMENT.
+     */
+    consistencyLoss(
+      options: GaussianTeacherOptions & {
+        studentMean: Float32Array;
+        sigmas: number[];
+        sigmaMin: number;
+        huberC?: number;
+        seed?: number;
+      },
+    ): {
+      index: Int32Array;
+      sigmaHi: Float32Array;
+      sigmaLo: Float32Array;
+      noise: Float32Array;
+      xLo: Float32Array;
+      target: Float32Array;
+      online: Float32Array;
+      weight: Float32Array;
+      perExample: Float32Array;
+      loss: number;
+    };
+    /**
      * Consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based step (ECT,
      * a = floor((step - 1) / halvingEvery) + 1), with ECT's n(s) = 1 + 8 sigmoid(-s). Throws
      * ANNEAL_INVALID_ARGUMENT for an empty sigmaT, a sigma_t <= sigmaMin, step < 1 or q <= 1.

@@ -80,32 +80,38 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
                {"teacher", teacher_fingerprint(teacher_)}};
 }
 
+ConsistencyTerms consistency_terms(const Denoiser& teacher, const Denoiser& f, const mx::array& x0,
+                                   const std::optional<mx::array>& labels, const std::vector<double>& sigmas,
+                                   double huber_c, const mx::array& key_index, const mx::array& key_noise) {
+  const int B = x0.shape(0);
+  const int N = static_cast<int>(sigmas.size());
+  auto grid = sigma_table(sigmas);
+  auto j = mx::random::randint(0, N - 1, {B}, mx::int32, key_index);
+  auto sigma_hi = mx::take(grid, j);
+  auto sigma_lo = mx::take(grid, mx::add(j, mx::array(1)));
+  auto z = mx::random::normal(x0.shape(), mx::float32, key_noise);
+  auto x_hi = mx::add(x0, mx::multiply(z, sigma_column(sigma_hi)));
+  auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
+  auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
+  auto online = f(x_hi, sigma_hi, labels);
+  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_hi, sigma_lo));
+  return {j, sigma_hi, sigma_lo, z, x_lo, target, online, weight, pseudo_huber(online, target, huber_c)};
+}
+
 mx::array ConsistencyDistillationObjective::loss(const Params& student, const std::vector<mx::array>& frozen,
                                                  const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
-  const int B = b.x0.shape(0);
-  const int N = static_cast<int>(options_.sigmas.size());
-  auto grid = sigma_table(options_.sigmas);
-  auto n = mx::random::randint(0, N - 1, {B}, mx::int32, k(0));
-  auto sigma_hi = mx::take(grid, n);
-  auto sigma_lo = mx::take(grid, mx::add(n, mx::array(1)));
-  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
-  auto x_hi = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_hi)));
   auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
-
   Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
                                                options_.compute_dtype));
-  auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
   // Both evaluations of f share one dropout draw, so the target differs from the online
   // output only through the noise level and the teacher's step.
   Denoiser f(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
                           student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
-  auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
-  auto online = f(x_hi, sigma_hi, labels);
-  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_hi, sigma_lo));
-  return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
+  auto t = consistency_terms(teacher, f, b.x0, labels, options_.sigmas, huber_c_, k(0), k(1));
+  return mx::mean(mx::multiply(t.weight, t.per_example));
 }
 
 EctPair ect_pair(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,

@@ -34,8 +34,21 @@ mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, 
 // evaluated as sq / (sqrt(sq + c^2) + c) (the same value without float32 cancellation).
 mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c);
 
-// Throws std::invalid_argument for a student that is not a consistency model, a sigma_data
-// that differs from the student's, a bad discretization, or a teacher whose images differ.
+// One consistency-distillation loss evaluation, term by term (the objective's loss is
+// mean(weight * per_example)): per example the pair index j ~ U[0, N - 1) (key_index),
+// sigma_hi = sigmas[j], sigma_lo = sigmas[j + 1], the noise z (key_noise) with x = x0 +
+// sigma_hi z, the teacher's Heun step x^ to sigma_lo, the target f(x^, sigma_lo), the online
+// f(x, sigma_hi), the weight 1 / (sigma_hi - sigma_lo) and the pseudo-Huber distance. Pure.
+struct ConsistencyTerms {
+  mx::array index, sigma_hi, sigma_lo, noise, x_lo, target, online, weight, per_example;
+};
+ConsistencyTerms consistency_terms(const Denoiser& teacher, const Denoiser& f, const mx::array& x0,
+                                   const std::optional<mx::array>& labels, const std::vector<double>& sigmas,
+                                   double huber_c, const mx::array& key_index, const mx::array& key_noise);
+
+// Throws std::invalid_argument for a student that is not a consistency model, a bad
+// discretization (one not ending at the student's sigma_min), a teacher on another VP
+// schedule, or a teacher whose images differ.
 class ConsistencyDistillationObjective : public Objective {
  public:
   ConsistencyDistillationObjective(FrozenModel teacher, UNetConfig student_unet, Preconditioning student_prec,
