@@ -1010,6 +1010,56 @@ export const CASES: ErrorCase[] = [
     call: (n) => n.distill.teacherHeunStep({ ...gaussianTeacher(), sigma: 1, sigmaNext: 0 }),
   },
   {
+    name: 'distill.progressiveLoss: an even-length grid',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.grid must hold 2N \+ 1 sigmas ending in 0/,
+    call: (n) =>
+      n.distill.progressiveLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        grid: [2, 1, 0.5, 0],
+      }),
+  },
+  {
+    name: 'distill.progressiveLoss: studentMean of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /^studentMean has 3 elements/,
+    call: (n) =>
+      n.distill.progressiveLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(3),
+        grid: [2, 1, 0],
+      }),
+  },
+  {
+    name: 'distill.consistencyLoss: sigmaMin above the last sigma',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaMin must be positive and at most the last sigma/,
+    call: (n) =>
+      n.distill.consistencyLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        sigmas: [2, 1, 0.5],
+        sigmaMin: 0.6,
+      }),
+  },
+  {
+    name: 'distill.consistencyLoss: unsorted sigmas',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.sigmas must be strictly decreasing/,
+    call: (n) =>
+      n.distill.consistencyLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        sigmas: [1, 2],
+        sigmaMin: 0.5,
+      }),
+  },
+  {
     name: 'distill.ectPair: a sigma_t at sigmaMin',
     mode: 'sync',
     code: BAD,
