@@ -103,8 +103,8 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
   }
   p.sigma_data = NumberField(m, "config", "sigma_data", p.sigma_data, 0);
   p.sigma_min = NumberField(m, "config", "sigma_min", p.sigma_min, 0);
-  // A consistency model's own block: the network inside f and the boundary scalings'
-  // sigma_min and sigma_data (they take precedence over the top-level EDM fields).
+  // A consistency model's own block: the network inside f and the boundary sigma_min (it
+  // takes precedence over the top-level EDM field). f needs no sigma_data (engine/denoiser.h).
   auto cm = Field(m, "consistency");
   if (cm.IsObject()) {
     auto co = cm.As<Napi::Object>();
@@ -114,7 +114,6 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
     else if (inner == "x0") p.inner = Parameterization::X0;
     else throw Napi::TypeError::New(m.Env(), "config.consistency.inner must be eps, v or x0");
     p.sigma_min = NumberField(co, "config.consistency", "sigma_min", p.sigma_min, 0);
-    p.sigma_data = NumberField(co, "config.consistency", "sigma_data", p.sigma_data, 0);
   }
   if (!(p.sigma_min > 0)) throw Napi::RangeError::New(m.Env(), "config.sigma_min must be positive");
   if (!(p.sigma_data > 0)) throw Napi::RangeError::New(m.Env(), "config.sigma_data must be positive");

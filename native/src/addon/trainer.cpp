@@ -21,8 +21,8 @@
 //    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
 //    (v or x0);
 //   {kind: "consistency-distillation", teacher: Model, sigmas: number[] (N >= 2, decreasing,
-//    positive), sigmaData: number, huberC?: number}: consistency distillation, `model` a
-//    consistency student whose config's sigma_data equals sigmaData;
+//    positive, the last one the student's sigma_min), huberC?: number}: consistency
+//    distillation, `model` a consistency student;
 //   {kind: "consistency-training", halvingEvery?: number, q?: number, pMean?: number, pStd?:
 //    number, huberC?: number}: ECT-style consistency training from data, no teacher, `model`
 //    a consistency student (fine-tuned from a teacher's weights).
@@ -31,7 +31,6 @@
 // grid, teacher/student mismatch) throws ANNEAL_INVALID_ARGUMENT naming the problem.
 // Codes: addon/errors.h.
 #include <atomic>
-#include <cmath>
 #include <chrono>
 #include <memory>
 
@@ -142,13 +141,13 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                                     " but the model expects " + std::to_string(u.sample_size) + "x" +
                                     std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
       }
-      auto objective = MakeObjective(env, o, *model, d);
+      auto objective = MakeObjective(env, o, *model, d, c.total_steps);
       trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
     }
   }
 
   static std::shared_ptr<Objective> MakeObjective(Napi::Env env, const Napi::Object& o, const ModelState& student,
-                                                  const DenoisingOptions& d) {
+                                                  const DenoisingOptions& d, long total_steps) {
     auto field = o.Get("objective");
     if (field.IsUndefined()) return std::make_shared<DenoisingObjective>(student.unet, student.prec, d);
     if (!field.IsObject()) throw Napi::TypeError::New(env, "options.objective must be an object");
@@ -160,6 +159,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       c.cfg_dropout = d.cfg_dropout;
       c.compute_dtype = d.compute_dtype;
       c.halving_every = LongField(obj, "options.objective", "halvingEvery", c.halving_every, 1);
+      c.total_steps = total_steps;
       c.q = NumberField(obj, "options.objective", "q", c.q, 0);
       c.p_mean = NumberField(obj, "options.objective", "pMean", c.p_mean);
       c.p_std = NumberField(obj, "options.objective", "pStd", c.p_std, 0);
@@ -197,17 +197,6 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.cfg_dropout = d.cfg_dropout;
     c.compute_dtype = d.compute_dtype;
     c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
-    if (!obj.Get("sigmaData").IsNumber()) {
-      throw Napi::TypeError::New(env, "options.objective.sigmaData must be a number (the data's standard deviation)");
-    }
-    const double sigma_data = obj.Get("sigmaData").As<Napi::Number>().DoubleValue();
-    if (student.prec.kind == Parameterization::Consistency &&
-        !(std::abs(sigma_data - student.prec.sigma_data) <= 1e-6 * student.prec.sigma_data)) {
-      throw Napi::RangeError::New(env, "options.objective.sigmaData is " + std::to_string(sigma_data) +
-                                           " but the student's consistency config says " +
-                                           std::to_string(student.prec.sigma_data) +
-                                           "; build the student with the measured sigma_data");
-    }
     return std::make_shared<ConsistencyDistillationObjective>(teacher, student.unet, student.prec, c);
   }
 

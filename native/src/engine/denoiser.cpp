@@ -71,12 +71,11 @@ Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const m
       Preconditioning inner = p;
       inner.kind = p.inner;
       auto in = scalings(inner, table, sigma);
-      const float sd = static_cast<float>(p.sigma_data);
-      auto shifted = mx::subtract(sigma, mx::array(static_cast<float>(p.sigma_min)));
-      auto c_skip_cm = col(mx::divide(mx::array(sd * sd), mx::add(mx::square(shifted), mx::array(sd * sd))));
-      auto c_out_cm =
-          col(mx::multiply(mx::multiply(shifted, mx::array(sd)), mx::rsqrt(mx::add(s2, mx::array(sd * sd)))));
-      return {mx::add(c_skip_cm, mx::multiply(c_out_cm, in.c_skip)), mx::multiply(c_out_cm, in.c_out), in.c_in,
+      // f = D_inner + (sigma_min / sigma)(x - D_inner): the teacher's DDIM jump from sigma to
+      // sigma_min, so a student built from the teacher starts out as its one-step sampler.
+      auto ratio = col(mx::divide(mx::array(static_cast<float>(p.sigma_min)), sigma));
+      auto rest = mx::subtract(one, ratio);
+      return {mx::add(ratio, mx::multiply(rest, in.c_skip)), mx::multiply(rest, in.c_out), in.c_in,
               in.c_noise};
     }
   }

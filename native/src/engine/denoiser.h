@@ -19,7 +19,7 @@ Parameterization parse_parameterization(const std::string& name);
 struct Preconditioning {
   Parameterization kind = Parameterization::Eps;
   VPSchedule schedule;       // VP kinds: maps sigma to the network's timestep
-  double sigma_data = 0.5;   // EDM and consistency
+  double sigma_data = 0.5;   // EDM
   double sigma_min = 0.002;  // consistency: the boundary where D is the identity
   // Consistency: the parameterization of the network inside f (eps, v or x0 on `schedule`),
   // so a student initialized from a VP teacher is handed the inputs (c_in x, timestep) the
@@ -31,11 +31,15 @@ struct Scalings {
   mx::array c_skip, c_out, c_in, c_noise;  // each [B, 1, 1, 1] except c_noise [B]
 };
 
-// Karras et al. 2022, Table 1, for each parameterization. Consistency models (Song et al.
-// 2023, eq. 8 and Appendix C): f(x, sigma) = c_skip_cm x + c_out_cm D_inner(x, sigma) with
-// c_skip_cm = sd^2 / ((sigma - sigma_min)^2 + sd^2), c_out_cm = (sigma - sigma_min) sd /
-// sqrt(sigma^2 + sd^2), D_inner the inner VP parameterization's denoiser; folded into one
-// c_skip, c_out (c_in and c_noise are the inner ones), so f(x, sigma_min) = x exactly.
+// Karras et al. 2022, Table 1, for each parameterization. Consistency models: f(x, sigma) =
+// D_inner + (sigma_min / sigma)(x - D_inner), D_inner the inner VP parameterization's
+// denoiser, i.e. the inner model's deterministic DDIM step from sigma to sigma_min; folded
+// into c_skip = r + (1 - r) c_skip_inner, c_out = (1 - r) c_out_inner, r = sigma_min / sigma
+// (c_in and c_noise are the inner ones). f(x, sigma_min) = x exactly (r = 1), the weights on
+// x and D_inner sum to 1, and a student built from a teacher starts as the teacher's one-step
+// DDIM sampler. Song et al. 2023's c_skip/c_out (eq. 8, with sigma_data) were made for a raw
+// EDM network F; applied to a full denoiser they shrink it (about 0.6 D at the top for
+// sigma_data 0.6), so this form, which needs no sigma_data, is used instead.
 // `sigma` is [B].
 Scalings scalings(const Preconditioning& p, const DiscreteSigmas& table, const mx::array& sigma);
 

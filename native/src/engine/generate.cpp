@@ -73,6 +73,25 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     throw std::invalid_argument("class " + std::to_string(spec.class_label) + " is out of range (0.." +
                                 std::to_string(classes - 1) + ")");
   }
+  // Consistency models and the consistency sampler belong together: f is a one-step map to
+  // the data, not a denoiser an ODE or SDE solver integrates, and a diffusion model's D is not
+  // a consistency function. Guidance is not defined for consistency models here (none of the
+  // distillation objectives distils a guided teacher).
+  const bool cm = prec.kind == Parameterization::Consistency;
+  if (spec.sampler == SamplerKind::Consistency && !cm) {
+    throw std::invalid_argument(
+        "the consistency sampler needs a consistency model (parameterization \"consistency\"); this model is a "
+        "diffusion model: use ddim, ddpm, euler, heun or dpmpp-2m");
+  }
+  if (cm && spec.sampler != SamplerKind::Consistency) {
+    throw std::invalid_argument(
+        "a consistency model samples with the consistency sampler only (its f maps to the data in one step; "
+        "diffusion samplers would integrate it as if it were a denoiser)");
+  }
+  if (cm && conditional && spec.guidance != 1.0) {
+    throw std::invalid_argument(
+        "guidance is not supported for consistency models (they are distilled without guidance); use guidance 1");
+  }
   const bool guided = conditional && spec.guidance != 1.0;
   Denoiser d(prec, [&params, &cfg](const mx::array& x, const mx::array& t, const std::optional<mx::array>& c) {
     return unet_forward(params, cfg, x, t, c);
@@ -197,8 +216,18 @@ NetworkFn gaussian_network(Parameterization kind, const DiscreteSigmas& table, c
     }
     auto sigma = mx::array(sig.data(), {n, 1}, mx::float32);
     auto x = mx::multiply(mx::reshape(x_in, {n, d}), mx::array(in_scale.data(), {n, 1}, mx::float32));
-    // One sigma per call (the samplers pass one), as the closed form takes it.
-    auto den = exact.fn(x, sig[0]);
+    // The closed form takes one sigma: the samplers pass one per call; per-example sigmas (the
+    // distillation objectives' draws) are evaluated row by row.
+    bool one = true;
+    for (int i = 1; i < n; ++i) one = one && sig[i] == sig[0];
+    mx::array den = x;
+    if (one) {
+      den = exact.fn(x, sig[0]);
+    } else {
+      std::vector<mx::array> rows;
+      for (int i = 0; i < n; ++i) rows.push_back(exact.fn(mx::slice(x, {i, 0}, {i + 1, d}), sig[i]));
+      den = mx::concatenate(rows, 0);
+    }
     auto eps = mx::divide(mx::subtract(x, den), sigma);
     mx::array out = den;
     if (kind == Parameterization::Eps) out = eps;

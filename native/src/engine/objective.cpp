@@ -54,8 +54,9 @@ DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, De
   // Refused here rather than at the first step's network_target, so a Trainer is never built.
   if (prec_.kind == Parameterization::Consistency) {
     throw std::invalid_argument(
-        "a consistency model has no denoising-objective target; train it with the "
-        "consistency-distillation objective (a teacher's ODE step and a stop-gradient target)");
+        "a consistency model has no denoising-objective target; train it with the consistency-distillation "
+        "objective (from a teacher: its ODE step and a stop-gradient target) or consistency-training "
+        "(ECT, from data alone)");
   }
   // min-SNR's kind and gamma, checked here for the same reason.
   if (options_.loss_weighting == LossWeighting::MinSnr) min_snr_weight(prec_.kind, mx::array({1.0f}), options_.min_snr_gamma);

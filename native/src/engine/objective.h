@@ -4,6 +4,7 @@
 // as inputs, never as captured constants, so the step stays a pure function.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ class Objective {
   virtual ~Objective() = default;
   virtual std::string name() const = 0;
   virtual std::vector<mx::array> frozen() const { return {}; }
+  // What a resumed run must share with the run that wrote its state, besides the name: named
+  // fields (e.g. "sigmas", "options", "teacher") whose values are digests or short texts.
+  // Written into the trainer state's metadata; a resume that differs in any is refused.
+  virtual std::map<std::string, std::string> identity() const { return {}; }
   virtual mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
                          const mx::array& key) const = 0;
 };

@@ -96,6 +96,10 @@ std::vector<double> schedule_karras(int steps, double sigma_min, double sigma_ma
     const double r = steps == 1 ? 0.0 : static_cast<double>(i) / (steps - 1);
     out.push_back(std::pow(a + r * (b - a), rho));
   }
+  // The ends exactly (pow(pow(s, 1/rho), rho) is off by an ulp or so), so a discretization
+  // built from a model's range ends on its sigma_min.
+  out.front() = sigma_max;
+  if (steps > 1) out.back() = sigma_min;
   out.push_back(0.0);
   return out;
 }

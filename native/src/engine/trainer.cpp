@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace anneal {
 
@@ -172,8 +173,46 @@ void Trainer::save_state(const std::string& path) const {
       {"lr_scale", lr_scale},
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
+      {"objective", objective_->name()},
   };
+  for (const auto& [k, v] : objective_->identity()) meta.insert_or_assign("objective." + k, v);
   write_safetensors(path, arrays, meta);
+}
+
+void Trainer::check_objective_identity(const std::string& path,
+                                       const std::unordered_map<std::string, std::string>& meta) const {
+  const std::string name = objective_->name();
+  auto it = meta.find("objective");
+  // States written before the objective was recorded are denoising runs (or distillation
+  // states of the first builds, which cannot be checked and are refused).
+  const std::string written = it == meta.end() ? "" : it->second;
+  if (written.empty()) {
+    if (name == "denoising") return;
+    throw std::invalid_argument(path + " records no objective (a denoising run, or a state from a build before "
+                                "objectives were recorded); this trainer's objective is " + name);
+  }
+  if (written != name) {
+    throw std::invalid_argument(path + " was written by a " + written + " trainer; this trainer's objective is " +
+                                name + "; resume with the same objective");
+  }
+  std::map<std::string, std::string> want;
+  for (const auto& [k, v] : objective_->identity()) want["objective." + k] = v;
+  for (const auto& [k, v] : meta) {
+    if (k.rfind("objective.", 0) == 0) want.try_emplace(k, "");
+  }
+  for (const auto& [k, v] : want) {
+    auto m = meta.find(k);
+    const std::string have = m == meta.end() ? "" : m->second;
+    if (have != v) {
+      const std::string field = k.substr(std::string("objective.").size());
+      const std::string hint = field == "teacher" ? "resume with the same teacher (its weights or config differ)"
+                               : field == "sigmas" ? "resume with the same sigma grid"
+                                                   : "resume with the same objective options";
+      throw std::invalid_argument(path + ": the " + name + " objective differs in its " + field + " (state: " +
+                                  (have.empty() ? "absent" : have) + ", this run: " + (v.empty() ? "absent" : v) +
+                                  "); " + hint);
+    }
+  }
 }
 
 void Trainer::load_state(const std::string& path) {
@@ -183,6 +222,7 @@ void Trainer::load_state(const std::string& path) {
     throw std::invalid_argument(path + " was written with seed " + meta["seed"] + ", this run uses seed " +
                                 std::to_string(config_.seed) + "; resume with the same --seed");
   }
+  check_objective_identity(path, meta);
   State s;
   for (const auto& [prefix, p] : {std::pair{"params.", &s.params}, std::pair{"m.", &s.m}, std::pair{"v.", &s.v},
                                   std::pair{"ema.", &s.ema}}) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "engine/data.h"
 #include "engine/errors.h"
@@ -63,6 +64,9 @@ class Trainer {
   // trainer-state.safetensors: params, AdamW moments, EMA, and (as metadata) step, data
   // cursor, LR scale and rollbacks: everything exact resume needs. Written atomically.
   void save_state(const std::string& path) const;
+  // Refuses (std::invalid_argument) a state written with another seed, or by another
+  // objective or the same one with another identity (Objective::identity: teacher, sigmas,
+  // options). States with no recorded objective resume only into denoising.
   void load_state(const std::string& path);
 
  private:
@@ -74,6 +78,8 @@ class Trainer {
   };
 
   std::vector<mx::array> run_step(const std::vector<mx::array>& inputs);
+  void check_objective_identity(const std::string& path,
+                                const std::unordered_map<std::string, std::string>& meta) const;
   mx::array step_key(long step) const;
 
   UNetConfig unet_;

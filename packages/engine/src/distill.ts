@@ -1,5 +1,4 @@
 import { AppError } from '@anneal/core/errors';
-import { readShard } from '@anneal/datasets/shards';
 import type { Model } from './model.ts';
 import { loadNative } from './native.ts';
 
@@ -47,27 +46,4 @@ export function halveGrid(grid: number[]): number[] {
       `a grid to halve holds 2N + 1 sigmas ending in 0, got ${grid.length}`,
     );
   return grid.filter((_, i) => i % 2 === 0);
-}
-
-/**
- * sigma_data for a consistency student: the standard deviation of every pixel value of the
- * shards, mapped to [-1, 1] as the trainer maps them (u8 * 2 / 255 - 1). MNIST is about 0.6.
- */
-export async function measureSigmaData(shards: string[]): Promise<number> {
-  let n = 0;
-  let sum = 0;
-  let sumSq = 0;
-  for (const path of shards) {
-    const shard = await readShard(path);
-    for (const u of shard.images) {
-      const x = (u * 2) / 255 - 1;
-      sum += x;
-      sumSq += x * x;
-    }
-    n += shard.images.length;
-  }
-  if (n === 0)
-    throw new AppError('BAD_REQUEST', 'no images in the shards to measure sigma_data from');
-  const mean = sum / n;
-  return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
 }

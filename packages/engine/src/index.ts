@@ -2,7 +2,6 @@ export * from './config/index.ts';
 export {
   consistencySigmas,
   halveGrid,
-  measureSigmaData,
   progressiveGrid,
 } from './distill.ts';
 export {

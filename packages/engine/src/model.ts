@@ -105,9 +105,11 @@ export class Model {
    * A distillation student built from this teacher's weights. `consistency`: a consistency
    * model whose f wraps this model's own parameterization and timestep input (so the student
    * starts out seeing what the teacher was trained on), with the boundary at `sigmaMin`
-   * (default: the teacher table's smallest sigma) and the measured `sigmaData`.
+   * (default: the teacher table's smallest sigma); at init f(x, sigma) is the teacher's DDIM
+   * jump from sigma to sigmaMin.
    * `progressive`: the teacher's weights predicting v or x0 (`parameterization`, default the
-   * teacher's own when it is v or x0, else v). A v or x0 teacher gives a copy; an eps teacher
+   * teacher's own when it is v or x0, else v). A v, x0 or EDM teacher gives a copy (an EDM
+   * teacher's weights cannot be read as v or x0: asking for that is refused); an eps teacher
    * is converted, not copied: progressive distillation breaks down with eps students (Salimans
    * & Ho 2022, section 4), so the student reads the same network as v, which agrees with eps at
    * low noise (v = alpha eps - sigma alpha x0) and learns the rest in the first stage.
@@ -116,14 +118,24 @@ export class Model {
     teacher: Model,
     spec:
       | { kind: 'progressive'; parameterization?: 'v' | 'x0' }
-      | { kind: 'consistency'; sigmaData: number; sigmaMin?: number },
+      | { kind: 'consistency'; sigmaMin?: number },
   ): Model {
     if (spec.kind === 'progressive') {
       const own = teacher.config.parameterization;
-      const parameterization = spec.parameterization ?? (own === 'x0' || own === 'v' ? own : 'v');
-      if (parameterization === own) return teacher.clone();
       if (own === 'consistency')
         throw new AppError('BAD_REQUEST', 'a consistency model cannot be a progressive teacher');
+      if (own === 'edm') {
+        // An EDM network's output means F in D = c_skip x + c_out F with EDM's scalings and
+        // log-sigma input: read as a VP v or x0 network it would be another function entirely.
+        if (spec.parameterization)
+          throw new AppError(
+            'BAD_REQUEST',
+            `an EDM teacher's network cannot be read as ${spec.parameterization}: its student is an EDM copy (omit parameterization)`,
+          );
+        return teacher.clone();
+      }
+      const parameterization = spec.parameterization ?? (own === 'x0' || own === 'v' ? own : 'v');
+      if (parameterization === own) return teacher.clone();
       const config = parseModelConfig(
         { ...teacher.config, parameterization },
         'progressive student',
@@ -143,7 +155,6 @@ export class Model {
         consistency: {
           inner,
           sigma_min: spec.sigmaMin ?? teacher.sigmaRange().sigmaMin,
-          sigma_data: spec.sigmaData,
         },
       },
       'consistency student',

@@ -193,7 +193,7 @@ const consistencyStudent = (f: Fixtures, sigmaMin = 0.01) =>
   f.model.derive({
     ...f.config,
     parameterization: 'consistency',
-    consistency: { inner: 'eps', sigma_min: sigmaMin, sigma_data: 0.5 },
+    consistency: { inner: 'eps', sigma_min: sigmaMin },
   });
 const pd = (
   n: NativeAddon,
@@ -214,13 +214,12 @@ const cd = (
   student?: NativeModel,
 ) =>
   new n.Trainer(
-    student ?? consistencyStudent(f),
+    student ?? consistencyStudent(f, 0.6),
     trainerOptions(f, {
       objective: {
         kind: 'consistency-distillation',
         teacher: f.model,
         sigmas: [20, 6, 2, 0.6],
-        sigmaData: 0.5,
         ...over,
       },
     }),
@@ -692,6 +691,36 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.model.sample({ ...sample, sigmas: [1, 5, 0] }),
   },
   {
+    name: 'model.sample: the consistency sampler on a diffusion model',
+    mode: 'async',
+    code: BAD,
+    message: /consistency sampler needs a consistency model/,
+    call: (_, f) => f.model.sample({ ...sample, sampler: 'consistency' }),
+  },
+  {
+    name: 'model.sample: a diffusion sampler on a consistency model',
+    mode: 'async',
+    code: BAD,
+    message: /consistency model samples with the consistency sampler only/,
+    call: (_, f) => consistencyStudent(f).sample({ ...sample, sampler: 'heun' }),
+  },
+  {
+    name: 'model.sample: guidance on a consistency model',
+    mode: 'async',
+    code: BAD,
+    message: /guidance is not supported for consistency models/,
+    call: (n, f) =>
+      new n.Model(
+        {
+          ...f.config,
+          unet: { ...f.config.unet, num_class_embeds: 3 },
+          parameterization: 'consistency',
+          consistency: { inner: 'v', sigma_min: 0.01 },
+        },
+        { seed: 1 },
+      ).sample({ ...sample, sampler: 'consistency', classLabel: 0, guidance: 3 }),
+  },
+  {
     name: 'model.sample: sigmaMax above the model range',
     mode: 'async',
     code: BAD,
@@ -801,7 +830,8 @@ export const CASES: ErrorCase[] = [
     name: 'new Trainer: objective kind unknown',
     mode: 'sync',
     code: BAD,
-    message: /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
+    message:
+      /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
     call: (n, f) => pd(n, f, { kind: 'ect' }),
   },
   {
@@ -832,13 +862,6 @@ export const CASES: ErrorCase[] = [
     call: (n, f) => cd(n, f, {}, vStudent(n, f)),
   },
   {
-    name: 'new Trainer: consistency distillation sigmaData differs from the student',
-    mode: 'sync',
-    code: BAD,
-    message: /sigmaData is 0\.6.*says 0\.5/,
-    call: (n, f) => cd(n, f, { sigmaData: 0.6 }),
-  },
-  {
     name: 'new Trainer: consistency distillation sigmas ending in 0',
     mode: 'sync',
     code: BAD,
@@ -853,11 +876,34 @@ export const CASES: ErrorCase[] = [
     call: (n, f) => cd(n, f, { sigmas: [6] }),
   },
   {
-    name: "new Trainer: consistency distillation below the student's sigma_min",
+    name: 'new Trainer: teacher and student on different VP schedules',
     mode: 'sync',
     code: BAD,
-    message: /below the student's sigma_min 1 /,
+    message: /differ in their VP schedule \(teacher linear 1000 steps.*student cosine/,
+    call: (n, f) =>
+      pd(
+        n,
+        f,
+        {},
+        new n.Model(
+          { ...f.config, parameterization: 'v', schedule: { kind: 'cosine', timesteps: 1000 } },
+          { seed: 1 },
+        ),
+      ),
+  },
+  {
+    name: "new Trainer: consistency distillation ending below the student's sigma_min",
+    mode: 'sync',
+    code: BAD,
+    message: /sigmas end at 0\.6 but must end at the student's sigma_min 1 /,
     call: (n, f) => cd(n, f, {}, consistencyStudent(f, 1)),
+  },
+  {
+    name: "new Trainer: consistency distillation ending above the student's sigma_min",
+    mode: 'sync',
+    code: BAD,
+    message: /sigmas end at 0\.6 but must end at the student's sigma_min 0\.3 /,
+    call: (n, f) => cd(n, f, {}, consistencyStudent(f, 0.3)),
   },
   {
     name: 'new Trainer: a consistency model as teacher',
@@ -889,6 +935,20 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'new Trainer: consistency training whose last q^a underflows float32',
+    mode: 'sync',
+    code: BAD,
+    message: /q\^a reaches 2\^200 at step 200 .*underflows float32/,
+    call: (n, f) =>
+      new n.Trainer(
+        consistencyStudent(f),
+        trainerOptions(f, {
+          totalSteps: 200,
+          objective: { kind: 'consistency-training', halvingEvery: 1 },
+        }),
+      ),
+  },
+  {
     name: 'Model.derive: weights that do not fit the config',
     mode: 'sync',
     code: BAD,
@@ -905,7 +965,7 @@ export const CASES: ErrorCase[] = [
       f.model.derive({
         ...f.config,
         parameterization: 'consistency',
-        consistency: { inner: 'edm', sigma_min: 0.01, sigma_data: 0.5 },
+        consistency: { inner: 'edm', sigma_min: 0.01 },
       }),
   },
   {
@@ -933,7 +993,7 @@ export const CASES: ErrorCase[] = [
     name: 'distill.progressiveTarget: x of the wrong length',
     mode: 'sync',
     code: BAD,
-    message: /x/,
+    message: /^x has 3 elements/,
     call: (n) =>
       n.distill.progressiveTarget({
         ...gaussianTeacher({ x: new Float32Array(3) }),
@@ -948,6 +1008,70 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /sigma > sigmaNext > 0/,
     call: (n) => n.distill.teacherHeunStep({ ...gaussianTeacher(), sigma: 1, sigmaNext: 0 }),
+  },
+  {
+    name: 'distill.progressiveLoss: an even-length grid',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.grid must hold 2N \+ 1 sigmas ending in 0/,
+    call: (n) =>
+      n.distill.progressiveLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        grid: [2, 1, 0.5, 0],
+      }),
+  },
+  {
+    name: 'distill.progressiveLoss: studentMean of the wrong length',
+    mode: 'sync',
+    code: BAD,
+    message: /^studentMean has 3 elements/,
+    call: (n) =>
+      n.distill.progressiveLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(3),
+        grid: [2, 1, 0],
+      }),
+  },
+  {
+    name: 'distill.consistencyLoss: sigmaMin above the last sigma',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaMin must be positive and at most the last sigma/,
+    call: (n) =>
+      n.distill.consistencyLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        sigmas: [2, 1, 0.5],
+        sigmaMin: 0.6,
+      }),
+  },
+  {
+    name: 'distill.consistencyLoss: unsorted sigmas',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.sigmas must be strictly decreasing/,
+    call: (n) =>
+      n.distill.consistencyLoss({
+        ...gaussianTeacher(),
+        studentMean: new Float32Array(2),
+        sigmas: [1, 2],
+        sigmaMin: 0.5,
+      }),
+  },
+  {
+    name: 'distill.ectPair: a sigma_t at sigmaMin',
+    mode: 'sync',
+    code: BAD,
+    message: /sigmaT entries must be finite and above sigmaMin/,
+    call: (n) => n.distill.ectPair({ sigmaT: [0.01], step: 1, sigmaMin: 0.01 }),
+  },
+  {
+    name: 'distill.ectPair: step 0',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.step/,
+    call: (n) => n.distill.ectPair({ sigmaT: [1], step: 0, sigmaMin: 0.01 }),
   },
   // Trainer
   {

@@ -250,11 +250,12 @@ export interface NativeTrainerOptions {
   lossWeighting?: 'none' | 'min-snr';
   minSnrGamma?: number;
   /**
-   * What the step minimizes (absent: denoising). The teacher's weights are copied into the
-   * trainer (they enter each compiled step as inputs), so the teacher may be disposed after.
+   * What the step minimizes (absent: denoising). The trainer holds references to the teacher's
+   * weights (shared, not copied: MLX arrays are immutable; they enter each compiled step as
+   * inputs), so the teacher Model may be disposed after.
    * Throws ANNEAL_INVALID_ARGUMENT (naming the problem) for an empty, even-length (progressive),
    * unsorted or out-of-range grid, an eps or consistency student (progressive), a
-   * non-consistency student or a sigmaData that differs from the student's (consistency), a
+   * non-consistency student (consistency), a
    * consistency teacher, or a teacher whose images, channels or classes differ from the
    * student's.
    */
@@ -273,15 +274,17 @@ export type NativeTrainingObjective =
   | {
       kind: 'consistency-distillation';
       teacher: NativeModel;
-      /** N >= 2 sigmas, strictly decreasing and positive, down to >= the student's sigma_min. */
+      /** N >= 2 sigmas, strictly decreasing and positive, the last the student's sigma_min. */
       sigmas: number[];
-      sigmaData: number;
       /** Pseudo-Huber c; absent or 0: 0.00054 sqrt(H W C). */
       huberC?: number;
     }
   | {
       kind: 'consistency-training';
-      /** The gap shrinks by q every halvingEvery steps (defaults 1000 and 2). */
+      /**
+       * The gap shrinks by q every halvingEvery steps (defaults 1000 and 2); a q^a at the last
+       * step whose gap sigma_min / q^a underflows float32 is refused.
+       */
       halvingEvery?: number;
       q?: number;
       /** ECT's log-normal over sigma (defaults -1.1 and 2.0). */
@@ -457,6 +460,71 @@ export interface NativeClasses {
     teacherHeunStep(
       options: GaussianTeacherOptions & { sigma: number; sigmaNext: number },
     ): Float32Array;
+    /**
+     * One evaluation of the progressive objective's loss, term by term (its loss is
+     * mean(weight * perExample)), with the Gaussian teacher and, as student, the same Gaussian's
+     * denoiser around `studentMean`; `x` is the data x0. Per example: the student step index i,
+     * sigma_t = grid[2i], the noise z (x_t = x0 + sigma_t z), the x-target, the weight and the
+     * mean squared x-space error. A grid that is not 2N + 1 decreasing sigmas ending in 0 throws
+     * ANNEAL_INVALID_ARGUMENT.
+     */
+    progressiveLoss(
+      options: GaussianTeacherOptions & {
+        studentMean: Float32Array;
+        grid: number[];
+        weighting?: 'truncated-snr' | 'snr+1';
+        seed?: number;
+      },
+    ): {
+      index: Int32Array;
+      sigmaT: Float32Array;
+      noise: Float32Array;
+      target: Float32Array;
+      weight: Float32Array;
+      perExample: Float32Array;
+      loss: number;
+    };
+    /**
+     * One evaluation of the consistency-distillation loss, term by term (its loss is
+     * mean(weight * perExample)), with the Gaussian teacher and, as student, the consistency
+     * function (boundary sigmaMin) around the same Gaussian's denoiser centred on
+     * `studentMean`; `x` is the data x0. Per example: the pair index j, sigmaHi = sigmas[j],
+     * sigmaLo = sigmas[j + 1], the noise, the teacher's Heun step xLo, target f(xLo, sigmaLo),
+     * online f(x0 + sigmaHi z, sigmaHi), weight 1 / (sigmaHi - sigmaLo) and the pseudo-Huber
+     * distance (c = huberC, default 0.01). Bad sigmas throw ANNEAL_INVALID_ARGUMENT.
+     */
+    consistencyLoss(
+      options: GaussianTeacherOptions & {
+        studentMean: Float32Array;
+        sigmas: number[];
+        sigmaMin: number;
+        huberC?: number;
+        seed?: number;
+      },
+    ): {
+      index: Int32Array;
+      sigmaHi: Float32Array;
+      sigmaLo: Float32Array;
+      noise: Float32Array;
+      xLo: Float32Array;
+      target: Float32Array;
+      online: Float32Array;
+      weight: Float32Array;
+      perExample: Float32Array;
+      loss: number;
+    };
+    /**
+     * Consistency training's sigma_r and gap sigma_t - sigma_r at a 1-based step (ECT,
+     * a = floor((step - 1) / halvingEvery) + 1), with ECT's n(s) = 1 + 8 sigmoid(-s). Throws
+     * ANNEAL_INVALID_ARGUMENT for an empty sigmaT, a sigma_t <= sigmaMin, step < 1 or q <= 1.
+     */
+    ectPair(options: {
+      sigmaT: number[];
+      step: number;
+      sigmaMin: number;
+      q?: number;
+      halvingEvery?: number;
+    }): { sigmaR: Float32Array; gap: Float32Array };
   };
   /** Both sync; a bad option, name or range (sigmaMin >= sigmaMax, NaN) throws ANNEAL_INVALID_ARGUMENT. */
   sampling: {

@@ -1,6 +1,6 @@
 // The denoiser wrapper's parameterizations (native/src/engine/denoiser.cpp): eps, v and x0 on
 // the VP schedule, EDM preconditioning and consistency-model scalings (issue 10, item 12).
-// Karras et al. 2022, Table 1; Song et al. 2023, eq. 8 and Appendix C.
+// Karras et al. 2022, Table 1; consistency: the inner denoiser's DDIM jump to sigma_min.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ const config = (parameterization: Parameterization) => ({
   sigma_data: SIGMA_DATA,
   sigma_min: SIGMA_MIN,
   ...(parameterization === 'consistency'
-    ? { consistency: { inner: 'v', sigma_min: SIGMA_MIN, sigma_data: SIGMA_DATA } }
+    ? { consistency: { inner: 'v', sigma_min: SIGMA_MIN } }
     : {}),
 });
 const den = () => loadNative().denoiser;
@@ -137,25 +137,22 @@ describe('scalings against their definitions', () => {
     }
   });
 
-  it('consistency: Song et al. 2023 eq. 8 and Appendix C around the inner v denoiser', () => {
-    // f = c_skip_cm x + c_out_cm D_v(x) with D_v = x / (s^2 + 1) - s / sqrt(s^2 + 1) F: one
-    // c_skip = c_skip_cm + c_out_cm / (s^2 + 1), c_out = -c_out_cm s / sqrt(s^2 + 1), and the
-    // v network's own input scaling and timestep.
+  it("consistency: the inner v denoiser's DDIM jump to sigma_min, f = D_v + (sigma_min / sigma)(x - D_v)", () => {
+    // With r = sigma_min / s and D_v = x / (s^2 + 1) - s / sqrt(s^2 + 1) F: one
+    // c_skip = r + (1 - r) / (s^2 + 1), c_out = -(1 - r) s / sqrt(s^2 + 1), and the v
+    // network's own input scaling and timestep. c_skip + c_out F's weights on (x, D_v) sum to 1.
     const r = den().scalings(config('consistency'), sigma);
     const v = den().scalings(config('v'), sigma);
-    const sd2 = SIGMA_DATA ** 2;
-    const shifted = s.map((x) => f32(x - f32(SIGMA_MIN)));
-    const cSkipCm = shifted.map((d) => sd2 / (d * d + sd2));
-    const cOutCm = s.map((x, i) => ((shifted[i] ?? 0) * SIGMA_DATA) / Math.sqrt(x * x + sd2));
+    const ratio = s.map((x) => f32(f32(SIGMA_MIN) / x));
     expectClose(
       r.cSkip,
-      s.map((x, i) => (cSkipCm[i] ?? 0) + (cOutCm[i] ?? 0) / (x * x + 1)),
+      s.map((x, i) => (ratio[i] ?? 0) + (1 - (ratio[i] ?? 0)) / (x * x + 1)),
       16,
     );
     // c_out vanishes at sigma_min; compare it with an absolute bound there.
     for (let i = 0; i < s.length; i++) {
       const x = s[i] ?? 0;
-      const e = (-(cOutCm[i] ?? 0) * x) / Math.sqrt(x * x + 1);
+      const e = (-(1 - (ratio[i] ?? 0)) * x) / Math.sqrt(x * x + 1);
       expect(Math.abs((r.cOut[i] ?? Number.NaN) - e)).toBeLessThanOrEqual(
         16 * EPS32 * Math.max(Math.abs(e), EPS32),
       );
@@ -192,21 +189,23 @@ describe('limits in sigma', () => {
       );
       expect(Math.abs(r.cOut[0] ?? 1), p).toBeLessThanOrEqual(1e-6 * 1.01);
     }
-    // Consistency's boundary is sigma_min, not 0: approach it from above. c_skip - 1 is
-    // first order in the distance d = sigma - sigma_min (c_out_cm ~ d, times the inner
-    // c_skip ~ 1), and c_out ~ d sigma_min (the inner v network's c_out ~ -sigma).
-    const d = f32(f32(SIGMA_MIN * (1 + 1e-4)) - f32(SIGMA_MIN));
-    const r = den().scalings(config('consistency'), Float32Array.of(SIGMA_MIN * (1 + 1e-4)));
-    expect(Math.abs((r.cSkip[0] ?? 0) - 1)).toBeLessThanOrEqual(d * 1.01 + EPS32);
-    expect(Math.abs(r.cOut[0] ?? 1)).toBeLessThanOrEqual(d * SIGMA_MIN * 1.01);
+    // Consistency's boundary is sigma_min, not 0: approach it from above. 1 - r is d / sigma
+    // (d = sigma - sigma_min, plus float32 rounding of r); c_skip - 1 = -(1 - r) s^2 / (s^2 + 1)
+    // is second order in sigma, and c_out = -(1 - r) s / sqrt(s^2 + 1) ~ -d.
+    const above = f32(SIGMA_MIN * (1 + 1e-4));
+    const d = f32(above - f32(SIGMA_MIN));
+    const r = den().scalings(config('consistency'), Float32Array.of(above));
+    const gap = d / above + 2 * EPS32;
+    expect(Math.abs((r.cSkip[0] ?? 0) - 1)).toBeLessThanOrEqual(gap * above * above + EPS32);
+    expect(Math.abs(r.cOut[0] ?? 1)).toBeLessThanOrEqual(gap * above * 1.01);
   });
 
-  it('as sigma -> infinity: c_skip -> 0 and c_out -> sigma_data (edm), -sigma_data (consistency around v) or -1 (v)', () => {
+  it('as sigma -> infinity: c_skip -> 0 and c_out -> sigma_data (edm), -1 (v and consistency around v)', () => {
     const huge = Float32Array.of(1e6);
     const cm = den().scalings(config('consistency'), huge);
-    // c_skip -> (sd^2 + sd) / sigma^2; c_out -> sd times the v network's -1.
-    expect(cm.cSkip[0] ?? 1).toBeLessThanOrEqual(((SIGMA_DATA ** 2 + SIGMA_DATA) / 1e12) * 1.01);
-    expect(Math.abs((cm.cOut[0] ?? 0) + SIGMA_DATA)).toBeLessThanOrEqual(4 * EPS32);
+    // c_skip -> sigma_min / sigma + 1 / sigma^2; c_out -> the v network's -1.
+    expect(cm.cSkip[0] ?? 1).toBeLessThanOrEqual((SIGMA_MIN / 1e6 + 1e-12) * 1.01);
+    expect(Math.abs((cm.cOut[0] ?? 0) + 1)).toBeLessThanOrEqual(4 * EPS32);
     for (const p of ['edm'] as const) {
       const r = den().scalings(config(p), huge);
       expect(r.cSkip[0] ?? 1, p).toBeLessThanOrEqual((SIGMA_DATA ** 2 / 1e12) * 1.01);
@@ -357,21 +356,18 @@ describe('a tiny model trains and samples with each parameterization', () => {
         expect(Math.abs(a - b) / Math.max(a, b), `${p} ${a} vs ${q} ${b}`).toBeGreaterThan(0.01);
   });
 
-  it('consistency: samples from a random init; training is refused with a coded error', async () => {
+  it('consistency: samples from a random init with the consistency sampler; training is refused with a coded error', async () => {
     const model = Model.create(
       {
         unet,
         parameterization: 'consistency',
-        consistency: { inner: 'v', sigma_min: 0.01, sigma_data: SIGMA_DATA },
+        consistency: { inner: 'v', sigma_min: 0.01 },
       },
       1,
     );
-    const s = await model.sample({ sampler: 'euler', steps: 2, n: 2, seed: 0 });
-    expect(s.nonFinite).toBe(0);
     const c = await model.sample({ sampler: 'consistency', steps: 2, n: 2, seed: 0 });
     expect(c.nonFinite).toBe(0);
     expect(c.nfe).toBe(2);
-    expect(s.nonFinite).toBe(0);
     expect(() =>
       Trainer.create({ model, shards: [shard], numClasses: 0, batch: 8, totalSteps: 4 }),
     ).toThrow(

@@ -25,9 +25,9 @@ export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
  *   ('truncated-snr', the default) or SNR + 1 ('snr+1', the v-loss) on the x-space error.
  * - `consistency-distillation` (Song et al. 2023, Algorithm 2, with iCT's pseudo-Huber loss and
  *   stop-gradient target): `sigmas` is the discretization, N >= 2 strictly decreasing positive
- *   sigmas (`consistencySigmas(teacher)` proposes Karras rho 7, N = 18); the student is
- *   `Model.studentOf(teacher, {kind: 'consistency', sigmaData})` with `sigmaData` measured
- *   from the data (`measureSigmaData`); `huberC` defaults to 0.00054 sqrt(H W C).
+ *   sigmas ending at the student's sigma_min (`consistencySigmas(teacher)` proposes Karras
+ *   rho 7, N = 18); the student is `Model.studentOf(teacher, {kind: 'consistency'})`;
+ *   `huberC` defaults to 0.00054 sqrt(H W C).
  * - `consistency-training` (ECT, Geng et al. 2024; no teacher): x_t and x_r share their noise,
  *   sigma_t log-normal, the gap sigma_t - sigma_r starting as the whole way to the data
  *   (denoising) and shrinking by `q` (2) every `halvingEvery` steps (default: totalSteps / 8);
@@ -42,7 +42,6 @@ export type TrainingObjective =
       kind: 'consistency-distillation';
       teacher: Model;
       sigmas: number[];
-      sigmaData: number;
       huberC?: number;
     }
   | {
@@ -100,7 +99,6 @@ function nativeObjective(
     kind: o.kind,
     teacher: o.teacher.native,
     sigmas: o.sigmas,
-    sigmaData: o.sigmaData,
     huberC: o.huberC,
   };
 }

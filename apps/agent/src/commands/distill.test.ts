@@ -316,6 +316,8 @@ describe('anneal distill --method consistency', () => {
     const cfg = JSON.parse(readFileSync(join(out, 'stage-1', 'config.json'), 'utf8'));
     expect(cfg.parameterization).toBe('consistency');
     expect(cfg.distillation.sampler).toBe('consistency');
-    expect(cfg.consistency.sigma_data).toBeGreaterThan(0.1);
+    // The boundary where f is the identity: the teacher table's smallest sigma.
+    expect(cfg.consistency).toMatchObject({ inner: 'v' });
+    expect(cfg.consistency.sigma_min).toBeGreaterThan(0);
   });
 });

@@ -10,7 +10,6 @@ import {
   type MemoryBudget,
   Model,
   type ModelConfig,
-  measureSigmaData,
   type SamplerName,
   type TrainingObjective,
   writeFileAtomic,
@@ -184,8 +183,6 @@ export async function distill(r: DistillRun) {
       `reference: DDIM 32 steps, FD ${reference.metrics.fd.toFixed(4)} ± ${reference.fdSpread.std.toFixed(4)} at n = ${run.eval_n}${reference.cached ? ' (cached)' : ''}; real-vs-real floor ${ruler.floor.fd.toFixed(4)}`,
     );
     const base = referenceGrid(teacher.config);
-    const sigmaData =
-      run.method === 'consistency' ? await measureSigmaData(dataset.train) : undefined;
     const cdSigmas =
       run.method === 'consistency' ? consistencySigmas(teacher, run.cd_discretization) : [];
     const metricsPath = join(out, 'metrics.jsonl');
@@ -221,7 +218,7 @@ export async function distill(r: DistillRun) {
         const stageTeacher = k === 1 ? teacher : Model.load(state.teacher_dir);
         const student = pd
           ? Model.studentOf(stageTeacher, { kind: 'progressive' })
-          : Model.studentOf(stageTeacher, { kind: 'consistency', sigmaData: sigmaData as number });
+          : Model.studentOf(stageTeacher, { kind: 'consistency' });
         try {
           const studentConfig: ModelConfig = {
             ...student.config,
@@ -240,7 +237,6 @@ export async function distill(r: DistillRun) {
                 kind: 'consistency-distillation',
                 teacher: stageTeacher,
                 sigmas: state.teacher_sigmas,
-                sigmaData: sigmaData as number,
               };
           const heldout = pd
             ? {

@@ -1,6 +1,7 @@
 #include "engine/distill/consistency.h"
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -8,6 +9,14 @@
 #include "engine/samplers.h"
 
 namespace anneal {
+
+namespace {
+std::string g17(double v) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.17g", v);
+  return out;
+}
+}  // namespace
 
 mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
                                    const mx::array& sigma_next, const std::optional<mx::array>& labels) {
@@ -17,10 +26,13 @@ mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, 
 
 mx::array pseudo_huber(const mx::array& a, const mx::array& b, double c) {
   std::vector<int> axes;
-  for (int i = 1; i < a.ndim(); ++i) axes.push_back(i);
+  for (int i = 1; i < static_cast<int>(a.ndim()); ++i) axes.push_back(i);
   auto sq = mx::sum(mx::square(mx::subtract(a, b)), axes);
-  const float c2 = static_cast<float>(c * c);
-  return mx::subtract(mx::sqrt(mx::add(sq, mx::array(c2))), mx::array(static_cast<float>(c)));
+  const auto cf = mx::array(static_cast<float>(c));
+  const auto c2 = mx::array(static_cast<float>(c * c));
+  // sqrt(sq + c^2) - c cancels to 0 in float32 once sq < c^2 * 2^-23: the gradient of a
+  // nearly converged pair is lost. The conjugate form keeps it.
+  return mx::divide(sq, mx::add(mx::sqrt(mx::add(sq, c2)), cf));
 }
 
 ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel teacher, UNetConfig student_unet,
@@ -36,6 +48,7 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
         "its inner parameterization, sigma_min and sigma_data); build it with Model.studentOf(teacher, ...)");
   }
   check_teacher_and_student(teacher_, student_unet_);
+  check_same_schedule(teacher_.prec, student_prec_);
   const auto& s = options_.sigmas;
   if (s.size() < 2) {
     throw std::invalid_argument("sigmas must hold N >= 2 sigmas (the discretization); got " +
@@ -45,10 +58,15 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
   if (!(s.back() > 0)) {
     throw std::invalid_argument("sigmas must be positive: the discretization ends at the student's sigma_min, not 0");
   }
-  if (s.back() < student_prec_.sigma_min * (1 - 1e-6)) {
+  // The last sigma is the student's boundary: the smallest pair then trains f(x, sigma_2)
+  // against f(x^, sigma_min) = x^, which anchors the chain; a grid ending above it never sees
+  // the boundary, one below it asks f for noise levels where it is the identity. The slack
+  // covers float32 round trips of a table's smallest sigma.
+  const double sm = student_prec_.sigma_min;
+  if (!(std::abs(s.back() - sm) <= 1e-5 * sm)) {
     std::ostringstream m;
-    m << "sigmas go down to " << s.back() << ", below the student's sigma_min " << student_prec_.sigma_min
-      << " (where its consistency function is the identity)";
+    m << "sigmas end at " << s.back() << " but must end at the student's sigma_min " << sm
+      << " (where its consistency function is the identity; relative slack 1e-5)";
     throw std::invalid_argument(m.str());
   }
   if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
@@ -58,44 +76,54 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
                      student_unet_.in_channels;
   huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
   if (!std::isfinite(huber_c_)) throw std::invalid_argument("huber_c must be finite");
+  identity_ = {{"sigmas", sigmas_digest(s)}, {"options", "huber_c=" + g17(huber_c_)},
+               {"teacher", teacher_fingerprint(teacher_)}};
+}
+
+ConsistencyTerms consistency_terms(const Denoiser& teacher, const Denoiser& f, const mx::array& x0,
+                                   const std::optional<mx::array>& labels, const std::vector<double>& sigmas,
+                                   double huber_c, const mx::array& key_index, const mx::array& key_noise) {
+  const int B = x0.shape(0);
+  const int N = static_cast<int>(sigmas.size());
+  auto grid = sigma_table(sigmas);
+  auto j = mx::random::randint(0, N - 1, {B}, mx::int32, key_index);
+  auto sigma_hi = mx::take(grid, j);
+  auto sigma_lo = mx::take(grid, mx::add(j, mx::array(1)));
+  auto z = mx::random::normal(x0.shape(), mx::float32, key_noise);
+  auto x_hi = mx::add(x0, mx::multiply(z, sigma_column(sigma_hi)));
+  auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
+  auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
+  auto online = f(x_hi, sigma_hi, labels);
+  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_hi, sigma_lo));
+  return {j, sigma_hi, sigma_lo, z, x_lo, target, online, weight, pseudo_huber(online, target, huber_c)};
 }
 
 mx::array ConsistencyDistillationObjective::loss(const Params& student, const std::vector<mx::array>& frozen,
                                                  const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
-  const int B = b.x0.shape(0);
-  const int N = static_cast<int>(options_.sigmas.size());
-  auto grid = sigma_table(options_.sigmas);
-  auto n = mx::random::randint(0, N - 1, {B}, mx::int32, k(0));
-  auto sigma_hi = mx::take(grid, n);
-  auto sigma_lo = mx::take(grid, mx::add(n, mx::array(1)));
-  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
-  auto x_hi = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_hi)));
   auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
-
   Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
                                                options_.compute_dtype));
-  auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
   // Both evaluations of f share one dropout draw, so the target differs from the online
   // output only through the noise level and the teacher's step.
   Denoiser f(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
                           student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
-  auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
-  auto online = f(x_hi, sigma_hi, labels);
-  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_hi, sigma_lo));
-  return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
+  auto t = consistency_terms(teacher, f, b.x0, labels, options_.sigmas, huber_c_, k(0), k(1));
+  return mx::mean(mx::multiply(t.weight, t.per_example));
 }
 
-mx::array ect_sigma_r(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
-                      double sigma_min) {
+EctPair ect_pair(const mx::array& sigma_t, const mx::array& step, const ConsistencyTrainingOptions& o,
+                 double sigma_min) {
   auto f32 = [](double v) { return mx::array(static_cast<float>(v)); };
-  auto a = mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every))));
+  auto a = mx::add(mx::floor(mx::divide(mx::subtract(step, f32(1)), f32(static_cast<double>(o.halving_every)))),
+                   f32(1));
   auto shrink = mx::power(f32(o.q), a);
   auto n = mx::add(f32(1), mx::multiply(f32(o.k), mx::sigmoid(mx::multiply(f32(-o.b), sigma_t))));
-  auto r = mx::multiply(sigma_t, mx::subtract(mx::array(1.0f), mx::divide(n, shrink)));
-  return mx::maximum(r, mx::array(static_cast<float>(sigma_min)));
+  auto gap = mx::minimum(mx::divide(mx::multiply(sigma_t, n), shrink), mx::subtract(sigma_t, f32(sigma_min)));
+  auto sigma_r = mx::maximum(mx::subtract(sigma_t, gap), f32(sigma_min));
+  return {sigma_r, gap};
 }
 
 ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Preconditioning prec,
@@ -108,6 +136,19 @@ ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Prec
   }
   if (!(options_.q > 1) || !std::isfinite(options_.q)) throw std::invalid_argument("q must be > 1");
   if (options_.halving_every < 1) throw std::invalid_argument("halving_every must be >= 1");
+  if (options_.total_steps > 0) {
+    // The smallest gap, sigma_min / q^a_max (n >= 1), and its weight must stay finite
+    // normal float32 numbers.
+    const double a_max = std::floor(static_cast<double>(options_.total_steps - 1) / options_.halving_every) + 1;
+    const double shrink = std::pow(options_.q, a_max);
+    if (!(shrink < 3.4e38) || !(prec_.sigma_min / shrink >= 1.2e-38)) {
+      std::ostringstream m;
+      m << "q^a reaches " << options_.q << "^" << a_max << " at step " << options_.total_steps
+        << " (halving every " << options_.halving_every << "): the gap sigma_min / q^a underflows float32; "
+        << "use a larger halvingEvery or a smaller q";
+      throw std::invalid_argument(m.str());
+    }
+  }
   if (!(options_.p_std > 0) || !std::isfinite(options_.p_mean)) {
     throw std::invalid_argument("p_std must be positive and p_mean finite");
   }
@@ -121,6 +162,13 @@ ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Prec
   if (!(prec_.sigma_min < sigma_max_)) throw std::invalid_argument("sigma_min must be below the table's sigma_max");
 }
 
+std::map<std::string, std::string> ConsistencyTrainingObjective::identity() const {
+  const auto& o = options_;
+  return {{"options", "q=" + g17(o.q) + " halving_every=" + std::to_string(o.halving_every) + " p_mean=" +
+                          g17(o.p_mean) + " p_std=" + g17(o.p_std) + " k=" + g17(o.k) + " b=" + g17(o.b) +
+                          " huber_c=" + g17(huber_c_) + " sigma_min=" + g17(prec_.sigma_min)}};
+}
+
 mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::vector<mx::array>&,
                                              const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
@@ -132,7 +180,7 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
                                          mx::array(static_cast<float>(options_.p_std))),
                            mx::array(static_cast<float>(options_.p_mean)));
   auto sigma_t = mx::clip(mx::exp(log_sigma), mx::array(lo * 1.001f), mx::array(hi));
-  auto sigma_r = ect_sigma_r(sigma_t, b.step, options_, prec_.sigma_min);
+  auto [sigma_r, gap] = ect_pair(sigma_t, b.step, options_, prec_.sigma_min);
   auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
   auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
   auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
@@ -141,7 +189,7 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
                                  unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
   auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
   auto online = f(x_t, sigma_t, labels);
-  auto weight = mx::divide(mx::array(1.0f), mx::subtract(sigma_t, sigma_r));
+  auto weight = mx::divide(mx::array(1.0f), gap);
   return mx::mean(mx::multiply(weight, pseudo_huber(online, target, huber_c_)));
 }
 

@@ -40,6 +40,7 @@ ProgressiveObjective::ProgressiveObjective(FrozenModel teacher, UNetConfig stude
     throw std::invalid_argument("progressive distillation needs a v or x0 student, not a consistency model");
   }
   check_teacher_and_student(teacher_, student_unet_);
+  check_same_schedule(teacher_.prec, student_prec_);
   const auto& g = options_.sigmas;
   if (g.size() < 3 || g.size() % 2 == 0) {
     throw std::invalid_argument("sigmas must hold 2N + 1 values (N >= 1 student steps) ending in 0; got " +
@@ -50,37 +51,50 @@ ProgressiveObjective::ProgressiveObjective(FrozenModel teacher, UNetConfig stude
   if (!(options_.cfg_dropout >= 0 && options_.cfg_dropout <= 1)) {
     throw std::invalid_argument("cfg_dropout must be in [0, 1]");
   }
+  identity_ = {{"sigmas", sigmas_digest(g)},
+               {"options", options_.weighting == DistillWeighting::TruncatedSnr ? "weighting=truncated-snr"
+                                                                                 : "weighting=snr+1"},
+               {"teacher", teacher_fingerprint(teacher_)}};
+}
+
+ProgressiveTerms progressive_terms(const Denoiser& teacher, const Denoiser& student, const mx::array& x0,
+                                   const std::optional<mx::array>& labels, const std::vector<double>& grid_values,
+                                   DistillWeighting weighting, const mx::array& key_index,
+                                   const mx::array& key_noise) {
+  const int B = x0.shape(0);
+  const int N = static_cast<int>(grid_values.size() - 1) / 2;
+  // Student step i runs from grid point 2i to 2i + 2, through the teacher's 2i + 1.
+  auto i = mx::random::randint(0, N, {B}, mx::int32, key_index);
+  auto grid = sigma_table(grid_values);
+  auto two_i = mx::multiply(i, mx::array(2));
+  auto sigma_t = mx::take(grid, two_i);
+  auto sigma_mid = mx::take(grid, mx::add(two_i, mx::array(1)));
+  auto sigma_s = mx::take(grid, mx::add(two_i, mx::array(2)));
+  auto z = mx::random::normal(x0.shape(), mx::float32, key_noise);
+  auto x_t = mx::add(x0, mx::multiply(z, sigma_column(sigma_t)));
+  auto target = mx::stop_gradient(progressive_target(teacher, x_t, sigma_t, sigma_mid, sigma_s, labels).target);
+  auto x_hat = student(x_t, sigma_t, labels);
+  auto snr = mx::divide(mx::array(1.0f), mx::square(sigma_t));
+  auto weight = weighting == DistillWeighting::TruncatedSnr ? mx::maximum(snr, mx::array(1.0f))
+                                                            : mx::add(snr, mx::array(1.0f));
+  std::vector<int> axes;
+  for (int a = 1; a < x0.ndim(); ++a) axes.push_back(a);
+  auto per_example = mx::mean(mx::square(mx::subtract(x_hat, target)), axes);
+  return {i, sigma_t, z, target, weight, per_example};
 }
 
 mx::array ProgressiveObjective::loss(const Params& student, const std::vector<mx::array>& frozen,
                                      const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
-  const int B = b.x0.shape(0);
-  const int N = student_steps();
-  // Student step i runs from grid point 2i to 2i + 2, through the teacher's 2i + 1.
-  auto i = mx::random::randint(0, N, {B}, mx::int32, k(0));
-  auto grid = sigma_table(options_.sigmas);
-  auto two_i = mx::multiply(i, mx::array(2));
-  auto sigma_t = mx::take(grid, two_i);
-  auto sigma_mid = mx::take(grid, mx::add(two_i, mx::array(1)));
-  auto sigma_s = mx::take(grid, mx::add(two_i, mx::array(2)));
-  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
-  auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
   auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
-
   Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
                                                options_.compute_dtype));
-  auto target = mx::stop_gradient(progressive_target(teacher, x_t, sigma_t, sigma_mid, sigma_s, labels).target);
   Denoiser d(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
                           student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
-  auto x_hat = d(x_t, sigma_t, labels);
-  auto snr = mx::divide(mx::array(1.0f), mx::square(sigma_t));
-  auto weight = options_.weighting == DistillWeighting::TruncatedSnr ? mx::maximum(snr, mx::array(1.0f))
-                                                                       : mx::add(snr, mx::array(1.0f));
-  auto per_example = mx::mean(mx::square(mx::subtract(x_hat, target)), std::vector<int>{1, 2, 3});
-  return mx::mean(mx::multiply(weight, per_example));
+  auto t = progressive_terms(teacher, d, b.x0, labels, options_.sigmas, options_.weighting, k(0), k(1));
+  return mx::mean(mx::multiply(t.weight, t.per_example));
 }
 
 }  // namespace anneal

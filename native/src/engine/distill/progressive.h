@@ -39,6 +39,19 @@ ProgressiveTarget progressive_target(const Denoiser& teacher, const mx::array& x
                                      const mx::array& sigma_mid, const mx::array& sigma_s,
                                      const std::optional<mx::array>& labels);
 
+// One progressive-distillation loss evaluation, term by term (the objective's loss is
+// mean(weight * per_example)): per example the student step `index` i ~ U[0, N) (drawn with
+// key_index), sigma_t = grid[2i], the noise z (key_noise) with x_t = x0 + sigma_t z, the
+// x-target, the weight and the mean squared x-space error of the student's D(x_t, sigma_t).
+// Pure: no eval inside.
+struct ProgressiveTerms {
+  mx::array index, sigma_t, noise, target, weight, per_example;
+};
+ProgressiveTerms progressive_terms(const Denoiser& teacher, const Denoiser& student, const mx::array& x0,
+                                   const std::optional<mx::array>& labels, const std::vector<double>& grid,
+                                   DistillWeighting weighting, const mx::array& key_index,
+                                   const mx::array& key_noise);
+
 // Throws std::invalid_argument for a grid that is not 2N + 1 strictly decreasing sigmas
 // ending in 0 inside the teacher's range, an eps (or consistency) student, or a teacher whose
 // images, channels or classes differ from the student's.
@@ -48,6 +61,7 @@ class ProgressiveObjective : public Objective {
                        ProgressiveOptions options);
   std::string name() const override { return "progressive"; }
   std::vector<mx::array> frozen() const override { return flatten(teacher_.params); }
+  std::map<std::string, std::string> identity() const override { return identity_; }
   mx::array loss(const Params& student, const std::vector<mx::array>& frozen, const TrainBatch& batch,
                  const mx::array& key) const override;
   int student_steps() const { return static_cast<int>(options_.sigmas.size() - 1) / 2; }
@@ -57,6 +71,7 @@ class ProgressiveObjective : public Objective {
   UNetConfig student_unet_;
   Preconditioning student_prec_;
   ProgressiveOptions options_;
+  std::map<std::string, std::string> identity_;
 };
 
 }  // namespace anneal

@@ -1,6 +1,8 @@
 #include "engine/distill/teacher.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -12,7 +14,54 @@ std::string num(double v) {
   o << v;
   return o.str();
 }
+struct Fnv {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  void bytes(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  }
+  void text(const std::string& t) { bytes(t.data(), t.size() + 1); }  // with the terminator
+  std::string hex() const {
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+    return out;
+  }
+};
+
+std::string g17(double v) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.17g", v);
+  return out;
+}
 }  // namespace
+
+std::string text_digest(const std::string& text) {
+  Fnv f;
+  f.text(text);
+  return f.hex();
+}
+
+std::string sigmas_digest(const std::vector<double>& sigmas) {
+  std::string t;
+  for (double s : sigmas) t += g17(s) + ",";
+  return text_digest(t);
+}
+
+std::string teacher_fingerprint(const FrozenModel& teacher) {
+  Fnv f;
+  const auto& p = teacher.prec;
+  f.text(std::to_string(static_cast<int>(p.kind)) + " " + p.schedule.kind + " " + std::to_string(p.schedule.timesteps) +
+         " " + g17(p.schedule.beta_start) + " " + g17(p.schedule.beta_end) + " " + g17(p.sigma_data));
+  for (const auto& [name, a] : teacher.params) {
+    auto c = mx::contiguous(a);
+    mx::eval(c);
+    std::string head = name + " " + std::to_string(static_cast<int>(c.dtype().val())) + " [";
+    for (auto d : c.shape()) head += std::to_string(d) + ",";
+    f.text(head + "]");
+    f.bytes(c.data<char>(), c.nbytes());
+  }
+  return f.hex();
+}
 
 void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& student) {
   if (teacher.prec.kind == Parameterization::Consistency) {
@@ -31,6 +80,19 @@ void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& stu
   if (t.out_channels != student.out_channels) differ("out_channels", t.out_channels, student.out_channels);
   if (t.num_class_embeds != student.num_class_embeds) {
     differ("num_class_embeds", t.num_class_embeds, student.num_class_embeds);
+  }
+}
+
+void check_same_schedule(const Preconditioning& teacher, const Preconditioning& student) {
+  if (teacher.kind == Parameterization::Edm || student.kind == Parameterization::Edm) return;
+  const auto& a = teacher.schedule;
+  const auto& b = student.schedule;
+  auto show = [](const VPSchedule& s) {
+    return s.kind + " " + std::to_string(s.timesteps) + " steps, betas " + num(s.beta_start) + ".." + num(s.beta_end);
+  };
+  if (a.kind != b.kind || a.timesteps != b.timesteps || a.beta_start != b.beta_start || a.beta_end != b.beta_end) {
+    throw std::invalid_argument("teacher and student differ in their VP schedule (teacher " + show(a) + ", student " +
+                                show(b) + "): the student must read sigma through the teacher's table");
   }
 }
 

@@ -14,10 +14,22 @@ namespace anneal {
 // student takes the same images and labels: equal sample size, channels and classes.
 void check_teacher_and_student(const FrozenModel& teacher, const UNetConfig& student);
 
+// Teacher and student read sigma through the same VP table when both use one (eps, v, x0
+// and consistency models around them): equal schedule kind, timesteps and betas. An EDM
+// teacher or student has no table and is not compared.
+void check_same_schedule(const Preconditioning& teacher, const Preconditioning& student);
+
 // `sigmas` (named `what` in errors) is finite and strictly decreasing; its positive entries
 // lie in the teacher's sigma range (a VP teacher's timestep map clamps outside its table,
 // so a sigma above its top would silently be treated as the top).
 void check_sigmas_in_teacher_range(const std::vector<double>& sigmas, const FrozenModel& teacher, const char* what);
+
+// Resume identity (Objective::identity): a hex FNV-1a digest of a teacher's parameterization,
+// schedule and weights (names, shapes, dtypes and bytes), of a sigma list (its %.17g text),
+// and a digest of any text.
+std::string teacher_fingerprint(const FrozenModel& teacher);
+std::string sigmas_digest(const std::vector<double>& sigmas);
+std::string text_digest(const std::string& text);
 
 // A column [B, 1, 1, 1] of per-example sigmas, and a float32 array of a sigma list.
 mx::array sigma_column(const mx::array& sigma);

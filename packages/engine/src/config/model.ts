@@ -117,16 +117,18 @@ export const distillationInfoSchema = z.object({
 export type DistillationInfo = z.infer<typeof distillationInfoSchema>;
 
 /**
- * A consistency model's function f(x, sigma) = c_skip x + c_out D_inner(x, sigma) (Song et al.
- * 2023, eq. 8): `inner` is the parameterization of the network inside (a student initialized
- * from a VP teacher keeps the teacher's, and its timestep input), `sigma_min` the boundary
- * where f is the identity (the teacher table's smallest sigma), `sigma_data` the data's
- * standard deviation (measured: MNIST in [-1, 1] is about 0.6).
+ * A consistency model's function f(x, sigma) = D_inner + (sigma_min / sigma)(x - D_inner): the
+ * inner model's deterministic DDIM jump from sigma to sigma_min, so f(x, sigma_min) = x and a
+ * student built from a teacher starts as the teacher's one-step sampler. `inner` is the
+ * parameterization of the network inside (a student initialized from a VP teacher keeps the
+ * teacher's, and its timestep input), `sigma_min` the boundary where f is the identity (the
+ * teacher table's smallest sigma). No sigma_data: Song et al.'s eq. 8 scalings that use it
+ * were made for a raw EDM network, not a full denoiser (docs/distillation-engine.md). A
+ * `sigma_data` written by earlier builds is ignored.
  */
 export const consistencyConfigSchema = z.object({
   inner: z.enum(['eps', 'v', 'x0']),
   sigma_min: z.number().positive(),
-  sigma_data: z.number().positive(),
 });
 export type ConsistencyConfig = z.infer<typeof consistencyConfigSchema>;
 
@@ -157,7 +159,7 @@ export const modelConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['consistency'],
-        message: 'a consistency model needs {inner, sigma_min, sigma_data}',
+        message: 'a consistency model needs {inner, sigma_min}',
       });
     if (c.parameterization !== 'consistency' && c.consistency)
       ctx.addIssue({
