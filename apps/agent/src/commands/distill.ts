@@ -79,7 +79,9 @@ Options:
                               replays the same iterations); takes its settings from
                               DIR/distill.json, so only --out, --json and --events may be given
   --json                      machine output; the last stdout line is a JSON summary
-  --events                    with --json: also a JSON line per metrics line
+  --events                    with --json: also JSON event lines: metrics per logged iteration
+                              and progress per held-out evaluation (step and total count
+                              iterations over the planned stages), and one per finished stage
   -h, --help                  show this help`;
 
 const flagsSchema = z.object({

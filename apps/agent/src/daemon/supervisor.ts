@@ -240,7 +240,8 @@ export class JobSupervisor {
         return;
       }
       case 'progress':
-        // evaluate: the phase in progress (extractor training, sampling, reference).
+        // evaluate: the phase in progress (extractor training, sampling, reference); distill:
+        // the iterations of the planned stages.
         this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
         return;
       case 'checkpoint': {
@@ -248,6 +249,12 @@ export class JobSupervisor {
         this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
         return;
       }
+      case 'stage':
+        // distill: a finished stage's verdict (the summary lists them all at the end).
+        this.log(
+          `job ${this.offer.jobId}: stage ${event.stage} (${event.steps} steps): ${event.reason ?? event.decision}`,
+        );
+        return;
       case 'error':
         this.#error = event;
         return;

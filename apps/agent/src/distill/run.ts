@@ -268,6 +268,7 @@ export async function distill(r: DistillRun) {
             io,
             json: r.json,
             events: r.events,
+            plannedStages: pd ? halvingStages(base, run.min_steps).length : 1,
             started,
             budget: r.budget,
           });
@@ -342,6 +343,19 @@ export async function distill(r: DistillRun) {
         student.dispose();
       }
       const last = record.evals.at(-1);
+      if (r.json && r.events && last)
+        io.out(
+          JSON.stringify({
+            event: 'stage',
+            stage: k,
+            steps: last.steps,
+            fd: last.fd,
+            fd_std: last.fd_std,
+            decision: last.proceed ? 'continue' : 'stop',
+            met_budget: last.met_budget,
+            reason: last.reason,
+          }),
+        );
       const next = pd ? halvingStages(base, run.min_steps)[k] : undefined;
       if (pd && last?.proceed && next) {
         state = {

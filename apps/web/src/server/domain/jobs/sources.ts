@@ -8,7 +8,12 @@ import { getRun } from '../runs/runs.ts';
  * Checks that the checkpoint a job reads (its kind's `model`) exists in the organization, so
  * a wrong id is refused when the job is queued, not by an agent minutes later.
  */
-export async function checkModelSource(db: Db, orgId: string, job: JobSpec): Promise<void> {
+export async function checkModelSource(
+  db: Db,
+  orgId: string,
+  job: JobSpec,
+  projectId: string,
+): Promise<void> {
   const source = jobKindOf(job.type)?.model(job.spec as never);
   if (!source) return;
   if (source.kind === 'run') {
@@ -17,12 +22,17 @@ export async function checkModelSource(db: Db, orgId: string, job: JobSpec): Pro
     });
     return;
   }
+  // A distill job names its teacher version in `teacher`.
+  const field = job.type === 'distill' ? 'job.spec.teacher' : 'job.spec.model.id';
   const version = await getModelVersion(db, orgId, source.id).catch(() => {
-    throw new AppError('NOT_FOUND', `job.spec.model.id: no model version ${source.id}`);
+    throw new AppError('NOT_FOUND', `${field}: no model version ${source.id}`);
   });
+  // Its students are registered in the job's project, with lineage to the teacher.
+  if (job.type === 'distill' && version.projectId !== projectId)
+    throw new AppError('BAD_REQUEST', `${field}: the teacher version belongs to another project`);
   if (!version.sourceRunId || !version.artifactPath)
     throw new AppError(
       'BAD_REQUEST',
-      `job.spec.model.id: model version ${version.modelName} v${version.version} has no checkpoint (no source run or artifact path)`,
+      `${field}: model version ${version.modelName} v${version.version} has no checkpoint (no source run or artifact path)`,
     );
 }
