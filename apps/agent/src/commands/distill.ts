@@ -50,7 +50,8 @@ Writes: DIR/stage-K/ (student: config.json records the sigma list it was distill
 Pareto points marked), DIR/distill.json and DIR/distill-state.json (for --resume).
 
 Options:
-  --teacher DIR               teacher checkpoint folder (registry model versions: not yet)
+  --teacher DIR               teacher checkpoint folder (from a registry model version:
+                              \`anneal submit distill --teacher VERSION_ID\`, a job)
   --method M                  progressive | consistency
   --out DIR                   run folder (required)
   --quality-budget X          keep students with FD <= X times the reference FD (default 1.3)

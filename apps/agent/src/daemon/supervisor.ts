@@ -166,6 +166,9 @@ export class JobSupervisor {
     });
     // Cancelled or shut down while the inputs were fetched: never start the child.
     if (this.#stoppedBeforeStart()) return;
+    this.log(
+      `job ${this.offer.jobId}: anneal ${args[0]}${args.includes('--resume') ? ' --resume' : ''}`,
+    );
     const child = this.spawnChild(args, { ...process.env, ANNEAL_HOME: this.home });
     this.#child = child;
     let buffer = '';

@@ -54,17 +54,28 @@ function cli(args: string[]) {
   );
 }
 
+let agentToken: string;
+
+/** The agent, in its own process group (the resume test kills it with its job's child). */
+function startAgent() {
+  agentChild = spawn(
+    process.execPath,
+    [ANNEAL, 'agent', '--server', h.url, '--token', agentToken, '--name', 'distill'],
+    {
+      env: { ...process.env, ANNEAL_HOME: home },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    },
+  );
+  agentChild.stderr?.on('data', (d: Buffer) => agentLog.push(d.toString()));
+}
+
 beforeAll(async () => {
   h = await startHarness({ ANNEAL_LEASE_MS: '5000' });
   owner = await h.user('distill-org', 'owner');
   home = mkdtempSync(join(tmpdir(), 'anneal-distill-job-'));
-  const token = await createToken(h.services.db, owner, 'agent', 'distill');
-  agentChild = spawn(
-    process.execPath,
-    [ANNEAL, 'agent', '--server', h.url, '--token', token.token, '--name', 'distill'],
-    { env: { ...process.env, ANNEAL_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  agentChild.stderr?.on('data', (d: Buffer) => agentLog.push(d.toString()));
+  agentToken = (await createToken(h.services.db, owner, 'agent', 'distill')).token;
+  startAgent();
   const trained = await cli([
     ...['submit', 'train', '--project', 'distill', '--dataset', 'shapes', '--resolution', '8'],
     ...['--preset', 'tiny', '--parameterization', 'v', '--steps', '40', '--batch', '8'],
@@ -169,6 +180,41 @@ describe('distill jobs', () => {
       ...['--n', '4', '--sampler', 'ddim', '--steps', '8', '--wait', '--json'],
     ]);
     expect(sampled.code, sampled.stderr).toBe(0);
+  }, 600_000);
+
+  it('continues a distill job re-leased after its agent died, with --resume from the stage it was in', async () => {
+    const submitted = await cli([
+      ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
+      ...['--method', 'progressive', '--min-steps', '16', '--max-iters-per-stage', '30'],
+      ...['--eval-every', '10', '--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4'],
+      ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8'],
+      ...['--quality-budget', '100', '--log-every', '5', '--lr', '1e-3', '--json'],
+    ]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = submitted.json.job_id;
+    const job = async () => (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
+    // Mid-stage: the child has logged training iterations (metrics at step >= 5).
+    while (((await job()).step ?? 0) < 5) await new Promise((r) => setTimeout(r, 200));
+    // The agent and its child die at once (their process group), like a machine that lost power.
+    const died = new Promise((r) => agentChild.once('exit', r));
+    process.kill(-(agentChild.pid as number), 'SIGKILL');
+    await died;
+    agentLog.length = 0;
+    startAgent();
+    let j = await job();
+    while (j.status !== 'succeeded' && j.status !== 'failed') {
+      await new Promise((r) => setTimeout(r, 300));
+      j = await job();
+    }
+    expect(j.status, `${j.error} ${agentLog.join('')}`).toBe('succeeded');
+    expect(j.attempts).toBe(2);
+    expect(agentLog.join('')).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
+    const [row] = await h.services.db
+      .select({ v: modelVersions })
+      .from(modelVersions)
+      .where(eq(modelVersions.sourceRunId, j.runId));
+    const d = distillationRecordSchema.parse(row?.v.metadata.distillation);
+    expect(d).toMatchObject({ job_id: jobId, stage: 1, steps: 16, iterations: 30 });
   }, 600_000);
 
   it('refuses bad distill input with a message that names the field', async () => {
