@@ -147,6 +147,9 @@ export const distillKind = defineJobKind({
   result: distillSummarySchema,
   dataset: () => null,
   model: (spec) => ({ kind: 'modelVersion', id: spec.teacher }),
+  modelField: 'job.spec.teacher',
+  // Its students are registered in the job's project, with lineage to the teacher.
+  modelInProject: true,
   // The teacher's training data: the stages train on it and measure against its held-out split.
   readsSourceDataset: true,
   /**

@@ -229,7 +229,7 @@ describe('distill jobs', () => {
     });
     expect(foreign.status, JSON.stringify(foreign.json)).toBe(400);
     expect(foreign.json.error.message).toMatch(
-      /job\.spec\.teacher: the teacher version belongs to another project/,
+      /job\.spec\.teacher: model version shapes-tiny-8 v1 belongs to another project/,
     );
     const cases: [string[], RegExp][] = [
       [['--method', 'progressive'], /--teacher: /],

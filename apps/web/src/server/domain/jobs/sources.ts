@@ -14,7 +14,8 @@ export async function checkModelSource(
   job: JobSpec,
   projectId: string,
 ): Promise<void> {
-  const source = jobKindOf(job.type)?.model(job.spec as never);
+  const kind = jobKindOf(job.type);
+  const source = kind?.model(job.spec as never);
   if (!source) return;
   if (source.kind === 'run') {
     await getRun(db, orgId, source.runId).catch(() => {
@@ -22,14 +23,15 @@ export async function checkModelSource(
     });
     return;
   }
-  // A distill job names its teacher version in `teacher`.
-  const field = job.type === 'distill' ? 'job.spec.teacher' : 'job.spec.model.id';
+  const field = kind?.modelField ?? 'job.spec.model.id';
   const version = await getModelVersion(db, orgId, source.id).catch(() => {
     throw new AppError('NOT_FOUND', `${field}: no model version ${source.id}`);
   });
-  // Its students are registered in the job's project, with lineage to the teacher.
-  if (job.type === 'distill' && version.projectId !== projectId)
-    throw new AppError('BAD_REQUEST', `${field}: the teacher version belongs to another project`);
+  if (kind?.modelInProject && version.projectId !== projectId)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${field}: model version ${version.modelName} v${version.version} belongs to another project`,
+    );
   if (!version.sourceRunId || !version.artifactPath)
     throw new AppError(
       'BAD_REQUEST',
