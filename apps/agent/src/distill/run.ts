@@ -141,6 +141,9 @@ function evalRecord(
   };
 }
 
+/** The least time between two progress events of a measuring phase. */
+const PROGRESS_EVENT_MS = 500;
+
 export async function distill(r: DistillRun) {
   const { run, out, io } = r;
   const started = Date.now();
@@ -153,6 +156,9 @@ export async function distill(r: DistillRun) {
     const dataset = await modelDataset(teacher.config, join(run.teacher, 'config.json'), r.home);
     let bar: ProgressBar | undefined;
     let phase = '';
+    let lastEvent = 0;
+    // The measuring phases (extractor, reference, each stage's evaluation) as progress
+    // events of their own phase, at most one per PROGRESS_EVENT_MS and the last always.
     const progress = (p: string) => (done: number, total: number) => {
       if (p !== phase) {
         bar?.done();
@@ -160,6 +166,12 @@ export async function distill(r: DistillRun) {
         phase = p;
       }
       bar?.update(done);
+      const now = Date.now();
+      const due = done === total || now - lastEvent >= PROGRESS_EVENT_MS;
+      if (r.json && r.events && total >= 1 && due) {
+        lastEvent = now;
+        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+      }
     };
     const ruler = await qualityRuler({
       dataset,
