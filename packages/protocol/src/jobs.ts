@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { benchKind } from './kinds/bench.ts';
+import { distillKind } from './kinds/distill.ts';
 import { evaluateKind } from './kinds/evaluate.ts';
 import { sampleKind } from './kinds/sample.ts';
 import { trainKind } from './kinds/train.ts';
 
 export * from './kinds/bench.ts';
+export * from './kinds/distill.ts';
 export * from './kinds/evaluate.ts';
 export * from './kinds/kind.ts';
 export * from './kinds/model-source.ts';
@@ -15,7 +17,7 @@ export * from './kinds/train.ts';
  * The job kinds, in the order lists and forms show them: adding a kind is its module in
  * ./kinds and one entry here (and one in the agent's and the server's kind tables).
  */
-export const jobKinds = [trainKind, sampleKind, evaluateKind, benchKind] as const;
+export const jobKinds = [trainKind, sampleKind, evaluateKind, benchKind, distillKind] as const;
 
 type Kinds = typeof jobKinds;
 type Field<T extends readonly unknown[], K extends string> = {

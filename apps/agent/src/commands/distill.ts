@@ -50,7 +50,8 @@ Writes: DIR/stage-K/ (student: config.json records the sigma list it was distill
 Pareto points marked), DIR/distill.json and DIR/distill-state.json (for --resume).
 
 Options:
-  --teacher DIR               teacher checkpoint folder (registry model versions: not yet)
+  --teacher DIR               teacher checkpoint folder (from a registry model version:
+                              \`anneal submit distill --teacher VERSION_ID\`, a job)
   --method M                  progressive | consistency
   --out DIR                   run folder (required)
   --quality-budget X          keep students with FD <= X times the reference FD (default 1.3)
@@ -79,7 +80,9 @@ Options:
                               replays the same iterations); takes its settings from
                               DIR/distill.json, so only --out, --json and --events may be given
   --json                      machine output; the last stdout line is a JSON summary
-  --events                    with --json: also a JSON line per metrics line
+  --events                    with --json: also JSON event lines: metrics per logged iteration
+                              and progress per held-out evaluation (step and total count
+                              iterations over the planned stages), and one per finished stage
   -h, --help                  show this help`;
 
 const flagsSchema = z.object({

@@ -166,6 +166,9 @@ export class JobSupervisor {
     });
     // Cancelled or shut down while the inputs were fetched: never start the child.
     if (this.#stoppedBeforeStart()) return;
+    this.log(
+      `job ${this.offer.jobId}: anneal ${args[0]}${args.includes('--resume') ? ' --resume' : ''}`,
+    );
     const child = this.spawnChild(args, { ...process.env, ANNEAL_HOME: this.home });
     this.#child = child;
     let buffer = '';
@@ -240,7 +243,8 @@ export class JobSupervisor {
         return;
       }
       case 'progress':
-        // evaluate: the phase in progress (extractor training, sampling, reference).
+        // evaluate: the phase in progress (extractor training, sampling, reference); distill:
+        // the iterations of the planned stages.
         this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
         return;
       case 'checkpoint': {
@@ -248,6 +252,12 @@ export class JobSupervisor {
         this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
         return;
       }
+      case 'stage':
+        // distill: a finished stage's verdict (the summary lists them all at the end).
+        this.log(
+          `job ${this.offer.jobId}: stage ${event.stage} (${event.steps} steps): ${event.reason ?? event.decision}`,
+        );
+        return;
       case 'error':
         this.#error = event;
         return;

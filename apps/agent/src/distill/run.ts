@@ -140,6 +140,9 @@ function evalRecord(
   };
 }
 
+/** The least time between two progress events of a measuring phase. */
+const PROGRESS_EVENT_MS = 500;
+
 export async function distill(r: DistillRun) {
   const { run, out, io } = r;
   const started = Date.now();
@@ -152,6 +155,9 @@ export async function distill(r: DistillRun) {
     const dataset = await modelDataset(teacher.config, join(run.teacher, 'config.json'), r.home);
     let bar: ProgressBar | undefined;
     let phase = '';
+    let lastEvent = 0;
+    // The measuring phases (extractor, reference, each stage's evaluation) as progress
+    // events of their own phase, at most one per PROGRESS_EVENT_MS and the last always.
     const progress = (p: string) => (done: number, total: number) => {
       if (p !== phase) {
         bar?.done();
@@ -159,6 +165,12 @@ export async function distill(r: DistillRun) {
         phase = p;
       }
       bar?.update(done);
+      const now = Date.now();
+      const due = done === total || now - lastEvent >= PROGRESS_EVENT_MS;
+      if (r.json && r.events && total >= 1 && due) {
+        lastEvent = now;
+        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+      }
     };
     const ruler = await qualityRuler({
       dataset,
@@ -264,6 +276,7 @@ export async function distill(r: DistillRun) {
             io,
             json: r.json,
             events: r.events,
+            plannedStages: pd ? halvingStages(base, run.min_steps).length : 1,
             started,
             budget: r.budget,
           });
@@ -338,6 +351,19 @@ export async function distill(r: DistillRun) {
         student.dispose();
       }
       const last = record.evals.at(-1);
+      if (r.json && r.events && last)
+        io.out(
+          JSON.stringify({
+            event: 'stage',
+            stage: k,
+            steps: last.steps,
+            fd: last.fd,
+            fd_std: last.fd_std,
+            decision: last.proceed ? 'continue' : 'stop',
+            met_budget: last.met_budget,
+            reason: last.reason,
+          }),
+        );
       const next = pd ? halvingStages(base, run.min_steps)[k] : undefined;
       if (pd && last?.proceed && next) {
         state = {

@@ -43,7 +43,10 @@ export interface StageTraining {
   label: string;
   io: CommandIO;
   json: boolean;
+  /** With --json: metrics and progress events on stdout (the distill job kind's). */
   events: boolean;
+  /** Stages the run plans (the progressive halvings down to --min-steps; 1 for consistency). */
+  plannedStages: number;
   started: number;
   /** Checked before the trainer allocates (estimate, teacher included) and after every step. */
   budget?: MemoryBudget;
@@ -130,7 +133,14 @@ export async function trainStage(
   const metricsPath = join(out, 'metrics.jsonl');
   const log = (line: Record<string, unknown>) => {
     appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
-    if (t.events) t.io.out(JSON.stringify({ event: 'metrics', ...line }));
+  };
+  // Events count iterations over the whole run (stage k's start after k - 1 full stages), so
+  // a job's metrics and progress rise across stages; each line also names its stage.
+  const maxIters = run.max_iters_per_stage;
+  const runStep = (iter: number) => (k - 1) * maxIters + iter;
+  const runTotal = Math.max(k, t.plannedStages) * maxIters;
+  const event = (line: Record<string, unknown>) => {
+    if (t.events) t.io.out(JSON.stringify(line));
   };
   const resumedAt = Date.now();
   const bar = new ProgressBar(run.max_iters_per_stage, t.label);
@@ -157,8 +167,8 @@ export async function trainStage(
           log({ stage: k, iter: r.restoredTo, event: 'rollback', lr_scale: r.lrScale });
           continue;
         }
-        if (r.step % run.log_every === 0)
-          log({
+        if (r.step % run.log_every === 0) {
+          const line = {
             stage: k,
             iter: r.step,
             loss: r.loss,
@@ -166,7 +176,10 @@ export async function trainStage(
             grad_norm: r.gradNorm,
             peak_memory_bytes: r.peakBytes,
             wall_s: (Date.now() - t.started) / 1000,
-          });
+          };
+          log(line);
+          event({ event: 'metrics', ...line, step: runStep(r.step), total: runTotal });
+        }
         bar.update(r.step, `loss ${r.loss.toFixed(4)}`);
       }
       if (cancelled) break;
@@ -183,6 +196,16 @@ export async function trainStage(
         event: 'heldout',
         heldout_loss: loss,
         improvement: d.improvement,
+      });
+      event({
+        event: 'progress',
+        phase: t.label,
+        stage: k,
+        iteration: trainer.step,
+        stage_total: maxIters,
+        heldout_loss: loss,
+        step: runStep(trainer.step),
+        total: runTotal,
       });
       if (!t.json && !process.stderr.isTTY)
         t.io.err(`${t.label}: iteration ${trainer.step}, held-out loss ${loss.toExponential(4)}`);

@@ -1,5 +1,6 @@
 import type { JobType } from '@anneal/protocol';
 import { benchAgentKind } from './bench.ts';
+import { distillAgentKind } from './distill.ts';
 import { evaluateAgentKind } from './evaluate.ts';
 import type { AgentJobKind, AgentJobKinds } from './kind.ts';
 import { sampleAgentKind } from './sample.ts';
@@ -11,6 +12,7 @@ export const agentJobKinds: AgentJobKinds = {
   sample: sampleAgentKind,
   evaluate: evaluateAgentKind,
   bench: benchAgentKind,
+  distill: distillAgentKind,
 };
 
 export function agentJobKind<T extends JobType>(type: T): AgentJobKind<T> {

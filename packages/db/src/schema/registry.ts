@@ -26,6 +26,12 @@ export interface OptimizationMetadata {
   distillationStages?: string[] | undefined;
   quality?: Record<string, number> | undefined;
   hardware?: Record<string, unknown> | undefined;
+  /**
+   * A distilled student's lineage and verdict, set only by a distill job's completion (the
+   * protocol's distillationRecordSchema): its teacher version, method, stage, NFE, budget,
+   * decision and reason, FD with spread.
+   */
+  distillation?: Record<string, unknown> | undefined;
   /** Evaluate jobs' results, newest last (the protocol's evaluationRecordSchema). */
   evaluations?: Record<string, unknown>[] | undefined;
 }

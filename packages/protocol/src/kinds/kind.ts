@@ -117,6 +117,10 @@ export interface JobKind<
   dataset(spec: z.infer<Spec>): DatasetRef | null;
   /** The checkpoint the job reads, checked to exist when the job is queued. */
   model(spec: z.infer<Spec>): ModelSource | null;
+  /** Where the spec names that checkpoint, for messages; `job.spec.model.id` when unset. */
+  modelField?: string;
+  /** Whether that checkpoint must be a version of the job's own project. */
+  modelInProject?: boolean;
   /** Whether the job needs the dataset the checkpoint it reads was trained on. */
   readsSourceDataset: boolean;
   /** The memory it needs on an agent; null when it cannot be known (or is negligible). */

@@ -205,7 +205,7 @@ describe('evaluate and bench jobs', () => {
       ],
       [['evaluate', '--run', versionId, '--model-version', versionId], /not both/],
       [['bench', '--scale', 'huge'], /--scale/],
-      [['distill'], /expected `submit train\|sample\|evaluate\|bench`/],
+      [['nope'], /expected `submit train\|sample\|evaluate\|bench\|distill`/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['submit', ...args, '--project', 'quality']);

@@ -1,6 +1,10 @@
 import { datasetManifestSchema } from '@anneal/datasets/hash';
 import { ROLES } from '@anneal/db/schema';
-import { agentBenchmarkSchema, evaluationRecordSchema } from '@anneal/protocol';
+import {
+  agentBenchmarkSchema,
+  distillationRecordSchema,
+  evaluationRecordSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 
 // What procedures return, declared once so the client's types and the wire agree.
@@ -127,6 +131,8 @@ const metadata = z.object({
   quality: z.record(z.string(), z.number()).optional(),
   hardware: z.record(z.string(), z.unknown()).optional(),
   evaluations: z.array(evaluationRecordSchema).optional(),
+  /** A distilled student's teacher and stage (set by its distill job). */
+  distillation: distillationRecordSchema.optional(),
 });
 
 export const modelDetail = z.object({

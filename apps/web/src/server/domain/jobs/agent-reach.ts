@@ -5,7 +5,7 @@
 
 import type { Db } from '@anneal/db/client';
 import { type SQL, sql } from 'drizzle-orm';
-import { checkpointRunSql } from './jobs.ts';
+import { checkpointRunSql, modelSourceSql } from './jobs.ts';
 
 /** The live jobs of the agent behind token `tokenId`, as a SQL fragment aliased `j`. */
 const liveJobsOf = (tokenId: string) => sql`
@@ -49,8 +49,8 @@ export function agentMayReadModelVersion(db: Db, tokenId: string, versionId: str
   return anyLiveJob(
     db,
     tokenId,
-    sql`j.spec->'model'->>'kind' = 'modelVersion'
-      and lower(j.spec->'model'->>'id') = ${versionId.toLowerCase()}`,
+    sql`${modelSourceSql(sql`j.spec`)}->>'kind' = 'modelVersion'
+      and lower(${modelSourceSql(sql`j.spec`)}->>'id') = ${versionId.toLowerCase()}`,
   );
 }
 

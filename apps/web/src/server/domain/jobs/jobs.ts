@@ -37,7 +37,7 @@ export async function createJob(
   input: z.infer<typeof createJobInput>,
 ) {
   await getProject(db, orgId, projectId);
-  await checkModelSource(db, orgId, input.job);
+  await checkModelSource(db, orgId, input.job, projectId);
   const dataset = jobKindOf(input.job.type)?.dataset(input.job.spec as never) ?? null;
   if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
@@ -125,14 +125,24 @@ export function versionClassesSql(spec: SQL) {
 }
 
 /**
- * The id (lower-case text) of the run whose checkpoint a sample or evaluate job spec reads:
- * its model's run, or its model version's source run; null for other jobs.
+ * The model source (jsonb) a job spec reads: a sample or evaluate job's `model`, a distill
+ * job's `teacher` (a model version id); null for other jobs.
+ */
+export function modelSourceSql(spec: SQL) {
+  return sql`coalesce(${spec}->'model', case when jsonb_typeof(${spec}->'teacher') = 'string'
+    then jsonb_build_object('kind', 'modelVersion', 'id', ${spec}->'teacher') end)`;
+}
+
+/**
+ * The id (lower-case text) of the run whose checkpoint a sample, evaluate or distill job
+ * spec reads: its model's run, or its model version's source run; null for other jobs.
  */
 export function checkpointRunSql(spec: SQL) {
-  return sql<string | null>`coalesce(lower(${spec}->'model'->>'runId'),
+  const source = modelSourceSql(spec);
+  return sql<string | null>`coalesce(lower(${source}->>'runId'),
     (select mv.source_run_id::text from model_versions mv
-      where ${spec}->'model'->>'kind' = 'modelVersion'
-        and mv.id::text = lower(${spec}->'model'->>'id')))`;
+      where ${source}->>'kind' = 'modelVersion'
+        and mv.id::text = lower(${source}->>'id')))`;
 }
 
 /**

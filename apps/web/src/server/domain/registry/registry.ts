@@ -51,6 +51,8 @@ export async function registerVersion(
   projectId: string,
   name: string,
   input: z.infer<typeof registerVersionInput>,
+  /** A distill job's lineage record, kept in the metadata beside what the input gives. */
+  distillation?: Record<string, unknown>,
 ) {
   await getProject(db, orgId, projectId);
   if (input.sourceRunId) {
@@ -93,7 +95,7 @@ export async function registerVersion(
         datasetVersionId: input.datasetVersionId,
         artifactPath: input.artifactPath,
         description: input.description,
-        metadata: input.metadata,
+        metadata: distillation ? { ...input.metadata, distillation } : input.metadata,
       })
       .returning();
     if (!version) throw new AppError('INTERNAL', 'could not create the model version');

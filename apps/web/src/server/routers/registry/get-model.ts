@@ -1,4 +1,4 @@
-import { evaluationRecordSchema } from '@anneal/protocol';
+import { distillationRecordSchema, evaluationRecordSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { readModel } from '../../domain/registry/registry.ts';
 import { viewerProcedure } from '../../trpc/init.ts';
@@ -6,6 +6,8 @@ import { modelDetail } from '../outputs.ts';
 
 /** Stored evaluations that no longer parse (an older shape) are left out, not fatal. */
 const evaluations = z.array(evaluationRecordSchema).catch([]);
+/** Likewise a distillation record: the version then shows without its teacher chain. */
+const distillation = distillationRecordSchema.optional().catch(undefined);
 
 export const getModel = viewerProcedure
   .input(z.object({ projectId: z.uuid(), name: z.string().min(1) }))
@@ -16,7 +18,11 @@ export const getModel = viewerProcedure
       ...model,
       versions: model.versions.map((v) => ({
         ...v,
-        metadata: { ...v.metadata, evaluations: evaluations.parse(v.metadata.evaluations ?? []) },
+        metadata: {
+          ...v.metadata,
+          evaluations: evaluations.parse(v.metadata.evaluations ?? []),
+          distillation: distillation.parse(v.metadata.distillation),
+        },
       })),
     };
   });

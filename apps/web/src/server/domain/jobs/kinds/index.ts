@@ -1,4 +1,5 @@
 import { benchWebKind } from './bench.ts';
+import { distillWebKind } from './distill.ts';
 import { evaluateWebKind } from './evaluate.ts';
 import type { WebJobKinds } from './kind.ts';
 import { sampleWebKind } from './sample.ts';
@@ -10,4 +11,5 @@ export const webJobKinds: WebJobKinds = {
   sample: sampleWebKind,
   evaluate: evaluateWebKind,
   bench: benchWebKind,
+  distill: distillWebKind,
 };

@@ -1,4 +1,5 @@
 import { benchForm } from './bench.tsx';
+import { distillForm } from './distill.tsx';
 import { evaluateForm } from './evaluate.tsx';
 import type { FormKinds } from './kind.ts';
 import { sampleForm } from './sample.tsx';
@@ -10,4 +11,5 @@ export const formKinds: FormKinds = {
   sample: sampleForm,
   evaluate: evaluateForm,
   bench: benchForm,
+  distill: distillForm,
 };

@@ -1,6 +1,10 @@
 'use client';
 
-import type { EvaluationRecord } from '@anneal/protocol';
+import {
+  DISTILL_ARTIFACTS,
+  distillationRecordSchema,
+  type EvaluationRecord,
+} from '@anneal/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
@@ -156,6 +160,9 @@ export default function ModelPage() {
               </div>
             ))}
           </div>
+          {v.metadata.distillation && (
+            <DistilledFrom projectId={projectId} record={v.metadata.distillation} />
+          )}
           {(v.metadata.evaluations?.length ?? 0) > 0 && (
             <Evaluations projectId={projectId} rows={v.metadata.evaluations ?? []} />
           )}
@@ -213,5 +220,56 @@ function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationR
         ))}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * A distilled student's lineage: its teacher version, then the run's stages (this one
+ * marked), each with its steps, FD with spread and decision; and the run's trade-off chart.
+ */
+function DistilledFrom({ projectId, record }: { projectId: string; record: unknown }) {
+  const parsed = distillationRecordSchema.safeParse(record);
+  if (!parsed.success) return null;
+  const d = parsed.data;
+  const chart = `/api/v1/runs/${d.run_id}/artifacts/${DISTILL_ARTIFACTS.tradeoffSvg}`;
+  return (
+    <div style={{ marginTop: 14 }} data-testid="distilled-from">
+      <div className="lineage">
+        <span className="muted">Distilled</span>
+        <Link
+          className="pill"
+          href={`/projects/${projectId}/models/${encodeURIComponent(d.teacher.model)}`}
+        >
+          teacher {d.teacher.model} v{d.teacher.version}
+        </Link>
+        {d.stages.map((s) => (
+          <span key={s.stage} className="row" style={{ gap: 6 }}>
+            <span className="arrow">→</span>
+            <span
+              className={`pill${s.stage === d.stage ? '' : ' faint'}`}
+              title={s.reason ?? undefined}
+            >
+              stage {s.stage}: {s.steps} steps, FD {num(s.fd)} ± {num(s.fd_std)}
+              {s.met_budget ? '' : ' (over budget)'}
+            </span>
+          </span>
+        ))}
+      </div>
+      <p className="muted small" style={{ marginTop: 8 }}>
+        {d.method} distillation, stage {d.stage} ({d.from_steps} → {d.steps} steps, {d.nfe} NFE,{' '}
+        {d.iterations} iterations): FD {num(d.fd)} ± {num(d.fd_std)}
+        {d.fd_interval ? ` [${num(d.fd_interval[0])}, ${num(d.fd_interval[1])}]` : ''},{' '}
+        {num(d.fd_ratio)}× the reference {num(d.reference_fd)} at n = {d.eval_n}, budget {d.budget}
+        ×. {d.reason}
+        {d.kept ? ' The run kept this student.' : ''}{' '}
+        <Link href={`/projects/${projectId}/runs/${d.run_id}`}>Run and stage table</Link>
+      </p>
+      {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
+      <img
+        src={chart}
+        alt="FD against NFE and against latency per stage, Pareto points marked"
+        style={{ maxWidth: '100%' }}
+      />
+    </div>
   );
 }

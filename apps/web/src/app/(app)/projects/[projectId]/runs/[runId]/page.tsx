@@ -15,6 +15,7 @@ import {
 } from '../../../../../../ui/format.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
+import { Distillation } from './distillation.tsx';
 
 export default function RunPage() {
   const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
@@ -59,7 +60,10 @@ export default function RunPage() {
   const r = run.data;
   if (!r) return null;
   const series = metrics.data ?? [];
-  const images = r.artifacts.filter((a) => a.contentType.startsWith('image/'));
+  // The trade-off chart shows in its own card.
+  const images = r.artifacts.filter(
+    (a) => a.contentType.startsWith('image/') && !a.path.startsWith('distill/'),
+  );
   const artifactUrl = (path: string) =>
     `/api/v1/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
   return (
@@ -198,6 +202,8 @@ export default function RunPage() {
           )}
         </div>
       </div>
+
+      <Distillation artifactPaths={r.artifacts.map((a) => a.path)} artifactUrl={artifactUrl} />
 
       {images.length > 0 && (
         <div className="card card-pad">

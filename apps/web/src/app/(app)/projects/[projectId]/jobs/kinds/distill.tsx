@@ -1,0 +1,58 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import { useTRPC } from '../../../../../../ui/trpc.tsx';
+import type { FieldsProps, FormKind } from './kind.ts';
+
+function DistillFields({ projectId, values, text, select }: FieldsProps) {
+  const trpc = useTRPC();
+  const versions = useQuery(trpc.registry.versions.queryOptions({ projectId }));
+  return (
+    <>
+      {select('teacher', 'Teacher (model version)', [
+        ['', 'choose a model version'],
+        ...(versions.data ?? []).map(
+          (v) => [v.id, `${v.modelName} v${v.version}`] as [string, string],
+        ),
+      ])}
+      {select('method', 'Method', [
+        ['progressive', 'progressive (halvings 32 -> 16 -> ... -> min steps)'],
+        ['consistency', 'consistency (one stage; 2- and 1-step sampling)'],
+      ])}
+      {text('qualityBudget', 'Quality budget (keep students with FD <= X x the reference FD)')}
+      {text('minSteps', values.method === 'consistency' ? 'Fewest steps (1 or 2)' : 'Fewest steps')}
+      {text('maxIters', 'Iterations per stage at most')}
+      {text('evalN', 'Samples per quality measurement')}
+      {text('batch', 'Batch')}
+      {text('lr', 'Learning rate')}
+      {text('seed', 'Seed')}
+    </>
+  );
+}
+
+/** The defaults of `anneal distill`, except fewer iterations so a first run ends in minutes. */
+export const distillForm: FormKind<'distill'> = {
+  initial: {
+    teacher: '',
+    method: 'progressive',
+    qualityBudget: '1.3',
+    minSteps: '4',
+    maxIters: '300',
+    evalN: '500',
+    batch: '32',
+    lr: '0.0001',
+    seed: '0',
+  },
+  Fields: DistillFields,
+  toSpec: (v) => ({
+    teacher: v.teacher ?? '',
+    method: v.method === 'consistency' ? 'consistency' : 'progressive',
+    quality_budget: Number(v.qualityBudget),
+    min_steps: Number(v.minSteps),
+    max_iters_per_stage: Number(v.maxIters),
+    eval_n: Number(v.evalN),
+    batch: Number(v.batch),
+    lr: Number(v.lr),
+    seed: Number(v.seed),
+  }),
+};

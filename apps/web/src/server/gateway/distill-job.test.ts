@@ -1,0 +1,253 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
+import { modelVersions, registeredModels } from '@anneal/db/schema';
+import { distillationRecordSchema } from '@anneal/protocol';
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../domain/accounts/tokens.ts';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// A distill job through a real agent (its child `anneal distill`), queued with `anneal
+// submit`, against a real server and PostgreSQL: a tiny shapes teacher at 8x8 trained and
+// registered first, then two progressive stages (32 -> 16 -> 8 steps) of 20 iterations at
+// n = 20, a budget loose enough that both stay within it. Checks the registered students'
+// lineage and stage metadata in the database, their uploaded checkpoints and the trade-off
+// artifacts.
+
+const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
+
+let h: Harness;
+let owner: { token: string; userId: string; orgId: string };
+let agentChild: ChildProcess;
+const agentLog: string[] = [];
+let home: string;
+let projectId: string;
+let teacherId: string;
+
+function cli(args: string[]) {
+  type Last = { job_id: string; run_id: string; status: string };
+  return new Promise<{ code: number | null; stdout: string; stderr: string; json: Last }>(
+    (resolve) => {
+      const child = spawn(process.execPath, [ANNEAL, ...args], {
+        env: {
+          ...process.env,
+          ANNEAL_SERVER: h.url,
+          ANNEAL_TOKEN: owner.token,
+          ANNEAL_CONFIG: join(home, 'none.json'),
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.on('exit', (code) => {
+        let json = {} as Last;
+        try {
+          json = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+        } catch {}
+        resolve({ code, stdout, stderr: stderr + agentLog.join(''), json });
+      });
+    },
+  );
+}
+
+let agentToken: string;
+
+/** The agent, in its own process group (the resume test kills it with its job's child). */
+function startAgent() {
+  agentChild = spawn(
+    process.execPath,
+    [ANNEAL, 'agent', '--server', h.url, '--token', agentToken, '--name', 'distill'],
+    {
+      env: { ...process.env, ANNEAL_HOME: home },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    },
+  );
+  agentChild.stderr?.on('data', (d: Buffer) => agentLog.push(d.toString()));
+}
+
+beforeAll(async () => {
+  h = await startHarness({ ANNEAL_LEASE_MS: '5000' });
+  owner = await h.user('distill-org', 'owner');
+  home = mkdtempSync(join(tmpdir(), 'anneal-distill-job-'));
+  agentToken = (await createToken(h.services.db, owner, 'agent', 'distill')).token;
+  startAgent();
+  const trained = await cli([
+    ...['submit', 'train', '--project', 'distill', '--dataset', 'shapes', '--resolution', '8'],
+    ...['--preset', 'tiny', '--parameterization', 'v', '--steps', '40', '--batch', '8'],
+    ...['--wait', '--json'],
+  ]);
+  expect(trained.code, trained.stderr).toBe(0);
+  const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
+  projectId = run.json.projectId;
+  const model = await h.api(
+    owner.token,
+    'GET',
+    `/api/v1/projects/${projectId}/models/shapes-tiny-8`,
+  );
+  expect(model.status, JSON.stringify(model.json)).toBe(200);
+  teacherId = model.json.versions[0].id;
+}, 180_000);
+
+afterAll(async () => {
+  if (agentChild && agentChild.exitCode === null) {
+    const exited = new Promise((r) => agentChild.once('exit', r));
+    agentChild.kill('SIGTERM');
+    await exited;
+  }
+  await h?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+describe('distill jobs', () => {
+  it('distills a registered teacher on the agent and registers each stage within budget with lineage to it', async () => {
+    const r = await cli([
+      ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
+      ...['--method', 'progressive', '--min-steps', '8', '--max-iters-per-stage', '20'],
+      ...['--eval-every', '10', '--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4'],
+      ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8'],
+      ...['--quality-budget', '100', '--log-every', '5', '--lr', '1e-3', '--ema-decay', '0.9'],
+      ...['--wait', '--json'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ status: 'succeeded' });
+    const rows = await h.services.db
+      .select({ name: registeredModels.name, v: modelVersions })
+      .from(modelVersions)
+      .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+      .where(eq(modelVersions.sourceRunId, r.json.run_id))
+      .orderBy(asc(modelVersions.version));
+    // Both stages met the (loose) budget: two students, in stage order.
+    expect(rows.map((x) => [x.name, x.v.version])).toEqual([
+      ['shapes-tiny-8-progressive', 1],
+      ['shapes-tiny-8-progressive', 2],
+    ]);
+    for (const [i, { v }] of rows.entries()) {
+      const stage = i + 1;
+      const steps = 32 / 2 ** stage;
+      expect(v.artifactPath).toBe(`students/stage-${stage}/model.safetensors`);
+      expect(v.metadata).toMatchObject({ steps, nfe: steps, sampler: 'ddim' });
+      const d = distillationRecordSchema.parse(v.metadata.distillation);
+      expect(d).toMatchObject({
+        teacher: { version_id: teacherId, model: 'shapes-tiny-8', version: 1 },
+        job_id: r.json.job_id,
+        run_id: r.json.run_id,
+        method: 'progressive',
+        stage,
+        from_steps: steps * 2,
+        steps,
+        nfe: steps,
+        budget: 100,
+        eval_n: 20,
+        iterations: 20,
+        kept: stage === 2,
+        decision: stage === 1 ? 'continue' : 'stop',
+      });
+      expect(d.reason).toMatch(new RegExp(`^stage ${stage} \\(${steps * 2} -> ${steps} steps\\)`));
+      expect(d.stages.map((s) => s.stage)).toEqual([1, 2]);
+      for (const x of [d.fd, d.fd_std, d.fd_ratio, d.reference_fd])
+        expect(Number.isFinite(x), JSON.stringify(d)).toBe(true);
+      expect(d.fd_ratio as number).toBeLessThanOrEqual(100);
+      expect(d.fd_interval?.[0] as number).toBeLessThanOrEqual(d.fd_interval?.[1] as number);
+    }
+    const artifacts = await h.api(owner.token, 'GET', `/api/v1/runs/${r.json.run_id}/artifacts`);
+    const paths = artifacts.json.artifacts.map((a: { path: string }) => a.path);
+    for (const p of [
+      'students/stage-1/model.safetensors',
+      'students/stage-1/config.json',
+      'students/stage-2/model.safetensors',
+      'students/stage-2/eval.json',
+      'distill/tradeoff.json',
+      'distill/tradeoff.svg',
+      'distill/tradeoff.md',
+      'distill/metrics.jsonl',
+    ])
+      expect(paths, p).toContain(p);
+    // The stages' FDs are the run's metrics, one point per stage.
+    const metrics = await h.api(
+      owner.token,
+      'GET',
+      `/api/v1/runs/${r.json.run_id}/metrics?keys=distill_fd`,
+    );
+    expect(metrics.json.metrics[0].points.map((p: { step: number }) => p.step)).toEqual([1, 2]);
+    // A registered student is a model version like any other: a sample job reads it.
+    const sampled = await cli([
+      ...['submit', 'sample', '--project', 'distill', '--model-version', rows[1]?.v.id ?? ''],
+      ...['--n', '4', '--sampler', 'ddim', '--steps', '8', '--wait', '--json'],
+    ]);
+    expect(sampled.code, sampled.stderr).toBe(0);
+  }, 600_000);
+
+  it('continues a distill job re-leased after its agent died, with --resume from the stage it was in', async () => {
+    const submitted = await cli([
+      ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
+      ...['--method', 'progressive', '--min-steps', '16', '--max-iters-per-stage', '30'],
+      ...['--eval-every', '10', '--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4'],
+      ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8'],
+      ...['--quality-budget', '100', '--log-every', '5', '--lr', '1e-3', '--json'],
+    ]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = submitted.json.job_id;
+    const job = async () => (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
+    // Mid-stage: the child has logged training iterations (metrics at step >= 5).
+    while (((await job()).step ?? 0) < 5) await new Promise((r) => setTimeout(r, 200));
+    // The agent and its child die at once (their process group), like a machine that lost power.
+    const died = new Promise((r) => agentChild.once('exit', r));
+    process.kill(-(agentChild.pid as number), 'SIGKILL');
+    await died;
+    agentLog.length = 0;
+    startAgent();
+    let j = await job();
+    while (j.status !== 'succeeded' && j.status !== 'failed') {
+      await new Promise((r) => setTimeout(r, 300));
+      j = await job();
+    }
+    expect(j.status, `${j.error} ${agentLog.join('')}`).toBe('succeeded');
+    expect(j.attempts).toBe(2);
+    expect(agentLog.join('')).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
+    const [row] = await h.services.db
+      .select({ v: modelVersions })
+      .from(modelVersions)
+      .where(eq(modelVersions.sourceRunId, j.runId));
+    const d = distillationRecordSchema.parse(row?.v.metadata.distillation);
+    expect(d).toMatchObject({ job_id: jobId, stage: 1, steps: 16, iterations: 30 });
+  }, 600_000);
+
+  it('refuses bad distill input with a message that names the field', async () => {
+    const missing = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
+      job: { type: 'distill', spec: { teacher: crypto.randomUUID(), method: 'progressive' } },
+    });
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.message).toMatch(/job\.spec\.teacher: no model version/);
+    const other = await h.api(owner.token, 'POST', '/api/v1/projects', { name: 'elsewhere' });
+    const foreign = await h.api(owner.token, 'POST', `/api/v1/projects/${other.json.id}/jobs`, {
+      job: { type: 'distill', spec: { teacher: teacherId, method: 'progressive' } },
+    });
+    expect(foreign.status, JSON.stringify(foreign.json)).toBe(400);
+    expect(foreign.json.error.message).toMatch(
+      /job\.spec\.teacher: model version shapes-tiny-8 v1 belongs to another project/,
+    );
+    const cases: [string[], RegExp][] = [
+      [['--method', 'progressive'], /--teacher: /],
+      [['--teacher', teacherId], /--method: /],
+      [
+        ['--teacher', teacherId, '--method', 'progressive', '--quality-budget', '0.5'],
+        /--quality-budget: /,
+      ],
+      [
+        ['--teacher', teacherId, '--method', 'consistency', '--min-steps', '4'],
+        /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
+      ],
+      [['--teacher', teacherId, '--method', 'progressive', '--eval-n', '5'], /--eval-n: /],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(['submit', 'distill', ...args, '--project', 'distill']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,221 @@
+import {
+  estimateTrainingMemory,
+  extractorStepsSchema,
+  extractorWidthSchema,
+} from '@anneal/engine/config';
+import { z } from 'zod';
+import {
+  defineJobKind,
+  errorEventSchema,
+  metricsEventSchema,
+  progressEventSchema,
+} from './kind.ts';
+import { trainedUNet, trainSpecSchema } from './train.ts';
+
+/**
+ * A distill job: `anneal distill` on the agent, from a registered teacher version of the
+ * project, with the command's settings and defaults (docs/distillation.md). Each stage
+ * whose student met the quality budget is registered as a model version with lineage to
+ * the teacher.
+ */
+export const distillSpecSchema = z
+  .object({
+    /** The teacher: a model version id in the job's project. */
+    teacher: z.uuid().toLowerCase(),
+    method: z.enum(['progressive', 'consistency']),
+    quality_budget: z.number().min(1).max(100).default(1.3),
+    min_steps: z.number().int().min(1).max(16).default(1),
+    max_iters_per_stage: z.number().int().min(1).max(1_000_000).default(3000),
+    eval_n: z.number().int().min(10).max(10000).default(500),
+    batch: z.number().int().min(1).max(4096).default(32),
+    lr: z.number().positive().max(1).default(1e-4),
+    seed: z.number().int().min(0).max(0x7fffffff).default(0),
+    // The rest as `anneal distill`'s flags of the same names; unset takes its defaults.
+    eval_every: z.number().int().min(1).max(1_000_000).optional(),
+    plateau_window: z.number().int().min(1).max(100).optional(),
+    plateau_threshold: z.number().min(0).max(1).optional(),
+    heldout_n: z.number().int().min(1).max(1024).optional(),
+    ema_decay: z.number().min(0).max(1).optional(),
+    weighting: z.enum(['truncated-snr', 'snr+1']).optional(),
+    cd_discretization: z.number().int().min(2).max(1000).optional(),
+    log_every: z.number().int().min(1).max(1_000_000).optional(),
+    extractor_steps: extractorStepsSchema.optional(),
+    extractor_width: extractorWidthSchema.optional(),
+  })
+  .strict()
+  .refine((s) => s.method !== 'consistency' || s.min_steps <= 2, {
+    message: 'consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+    path: ['min_steps'],
+  });
+export type DistillSpec = z.infer<typeof distillSpecSchema>;
+export type DistillSpecInput = z.input<typeof distillSpecSchema>;
+
+/** A finished stage, as `anneal distill --events` prints it (and as its summary lists it). */
+export const distillStageEventSchema = z.object({
+  event: z.literal('stage'),
+  stage: z.number().int().min(1),
+  steps: z.number().int().min(1),
+  fd: z.number().nullable(),
+  fd_std: z.number().nullable(),
+  decision: z.enum(['continue', 'stop']),
+  met_budget: z.boolean(),
+  reason: z.string().nullable(),
+});
+
+const fdNum = z.number().nullable();
+
+/** One evaluation of a stage's student (a consistency stage evaluates 2 steps, then 1). */
+export const distillEvalSchema = z.object({
+  name: z.string(),
+  steps: z.number().int().min(1),
+  nfe: z.number().int().min(1),
+  fd: fdNum,
+  fd_std: fdNum,
+  fd_ratio: fdNum,
+  latency_ms_per_image: fdNum,
+  decision: z.enum(['continue', 'stop']),
+  met_budget: z.boolean(),
+  reason: z.string().nullable(),
+});
+
+export const distillStageSchema = z.object({
+  stage: z.number().int().min(1),
+  from_steps: z.number().int().min(1),
+  to_steps: z.number().int().min(1),
+  steps: z.number().int().min(1),
+  iterations: z.number().int().min(0),
+  training_stop: z.string().nullable(),
+  fd: fdNum,
+  fd_std: fdNum,
+  fd_interval: z.tuple([fdNum, fdNum]).nullable(),
+  decision: z.enum(['continue', 'stop']),
+  met_budget: z.boolean(),
+  reason: z.string().nullable(),
+  wall_s: z.number(),
+  evals: z.array(distillEvalSchema).min(1),
+});
+export type DistillStage = z.infer<typeof distillStageSchema>;
+
+/** `anneal distill --json`'s last line. */
+export const distillSummarySchema = z.object({
+  method: z.enum(['progressive', 'consistency']),
+  teacher: z.string(),
+  teacher_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  out: z.string(),
+  budget: z.number(),
+  eval_n: z.number().int(),
+  reference: z.object({
+    sampler: z.string(),
+    steps: z.number().int(),
+    nfe: z.number().int(),
+    fd: z.number(),
+    fd_std: z.number(),
+    floor_fd: fdNum,
+    latency_ms_per_image: fdNum,
+    cached: z.boolean(),
+  }),
+  stages: z.array(distillStageSchema),
+  kept: z
+    .object({ stage: z.number().int(), steps: z.number().int(), fd: z.number(), dir: z.string() })
+    .nullable(),
+  stop_reason: z.string().nullable(),
+  wall_s: z.number(),
+});
+export type DistillSummary = z.infer<typeof distillSummarySchema>;
+
+/** Where a distill job's run keeps what it leaves (the agent uploads, the server reads). */
+export const DISTILL_ARTIFACTS = {
+  /** `students/stage-K/` holds stage K's config.json, model.safetensors and eval.json. */
+  stage: (k: number) => `students/stage-${k}/`,
+  tradeoffJson: 'distill/tradeoff.json',
+  tradeoffSvg: 'distill/tradeoff.svg',
+  tradeoffMd: 'distill/tradeoff.md',
+  metrics: 'distill/metrics.jsonl',
+} as const;
+
+export const distillKind = defineJobKind({
+  type: 'distill',
+  summary:
+    'distill a teacher version into few-step students, stage by stage, within a quality budget',
+  spec: distillSpecSchema,
+  events: z.discriminatedUnion('event', [
+    metricsEventSchema,
+    progressEventSchema,
+    distillStageEventSchema,
+    errorEventSchema,
+  ]),
+  result: distillSummarySchema,
+  dataset: () => null,
+  model: (spec) => ({ kind: 'modelVersion', id: spec.teacher }),
+  modelField: 'job.spec.teacher',
+  // Its students are registered in the job's project, with lineage to the teacher.
+  modelInProject: true,
+  // The teacher's training data: the stages train on it and measure against its held-out split.
+  readsSourceDataset: true,
+  /**
+   * The student trains as its teacher did (weights, gradients, optimizer state, EMA,
+   * activations at the batch) and the frozen teacher's weights sit beside it. Null when
+   * the train job behind the teacher is unknown.
+   */
+  memoryNeed(spec, { source }) {
+    const train = trainSpecSchema.safeParse(source?.spec);
+    if (!source || !train.success) return null;
+    const estimate = estimateTrainingMemory(
+      trainedUNet(train.data, source.versionClasses),
+      spec.batch,
+      'float32',
+    );
+    return {
+      bytes: estimate.total + estimate.parameters,
+      batch: spec.batch,
+      dtype: 'float32',
+      lower: 'the batch size',
+    };
+  },
+  totalSteps: () => null,
+});
+
+/**
+ * What a registered student keeps about where it came from (its model version's
+ * `metadata.distillation`): the teacher version, the job and stage, and the stage's verdict.
+ */
+export const distillationRecordSchema = z.object({
+  teacher: z.object({
+    version_id: z.string(),
+    model: z.string(),
+    version: z.number().int(),
+    weights_sha256: z.string(),
+  }),
+  job_id: z.string(),
+  run_id: z.string(),
+  method: z.enum(['progressive', 'consistency']),
+  stage: z.number().int().min(1),
+  from_steps: z.number().int(),
+  steps: z.number().int().min(1),
+  nfe: z.number().int().min(1),
+  budget: z.number(),
+  decision: z.enum(['continue', 'stop']),
+  reason: z.string().nullable(),
+  fd: fdNum,
+  fd_std: fdNum,
+  fd_interval: z.tuple([fdNum, fdNum]).nullable(),
+  fd_ratio: fdNum,
+  reference_fd: z.number(),
+  eval_n: z.number().int(),
+  iterations: z.number().int(),
+  /** Whether this is the run's kept student (the last stage within budget). */
+  kept: z.boolean(),
+  /** The run's whole stage table (each stage's verdict), for the model page's chain. */
+  stages: z.array(
+    z.object({
+      stage: z.number().int(),
+      steps: z.number().int(),
+      fd: fdNum,
+      fd_std: fdNum,
+      decision: z.enum(['continue', 'stop']),
+      met_budget: z.boolean(),
+      reason: z.string().nullable(),
+    }),
+  ),
+});
+export type DistillationRecord = z.infer<typeof distillationRecordSchema>;
