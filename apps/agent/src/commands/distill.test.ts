@@ -148,11 +148,13 @@ describe('anneal distill: flags', () => {
 describe('anneal distill --method progressive', () => {
   const out = join(root, 'pd');
   let summary: Summary;
+  // A whole two-stage run (reference, 120 iterations, three evaluations): past the default
+  // hook timeout on a shared 2-core machine.
   beforeAll(() => {
     const r = anneal([...progressive(out), '--json']);
     expect(r.status, r.stderr).toBe(0);
     summary = r.json as unknown as Summary;
-  });
+  }, 600_000);
 
   it('runs two halvings, each decided against budget x the reference FD, and keeps the last within it', () => {
     expect(
