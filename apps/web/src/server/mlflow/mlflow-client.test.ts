@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jobs, runs } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
@@ -289,5 +291,57 @@ describe("MLflow's limits and error shape", () => {
     expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
     expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
     expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+  });
+
+  it("refuses to delete a registered version's source run or a job's run, and to set a job run's status", async () => {
+    const keeper = await h.user('keeper', 'owner');
+    const experiment = (await mlflow(keeper.token, 'POST', 'experiments/create', { name: 'kept' }))
+      .json.experiment_id;
+    const source = (
+      await mlflow(keeper.token, 'POST', 'runs/create', { experiment_id: experiment })
+    ).json.run.info.run_id;
+    expect(
+      (await mlflow(keeper.token, 'POST', 'registered-models/create', { name: 'kept-model' }))
+        .status,
+    ).toBe(200);
+    const version = await mlflow(keeper.token, 'POST', 'model-versions/create', {
+      name: 'kept-model',
+      source: `runs:/${source}/model`,
+      run_id: source,
+    });
+    expect(version.status).toBe(200);
+    const refused = await mlflow(keeper.token, 'POST', 'runs/delete', { run_id: source });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(refused.json.message).toMatch(/source of version 1 of registered model "kept-model"/);
+    expect((await mlflow(keeper.token, 'GET', 'runs/get', { run_id: source })).status).toBe(200);
+
+    const jobRun = (
+      await mlflow(keeper.token, 'POST', 'runs/create', { experiment_id: experiment })
+    ).json.run.info.run_id;
+    const [job] = await h.services.db
+      .insert(jobs)
+      .values({ projectId: experiment, type: 'train', spec: {} })
+      .returning();
+    if (!job) throw new Error('no job');
+    await h.services.db.update(runs).set({ jobId: job.id }).where(eq(runs.id, jobRun));
+    const update = await mlflow(keeper.token, 'POST', 'runs/update', {
+      run_id: jobRun,
+      status: 'FINISHED',
+    });
+    expect(update.status).toBe(400);
+    expect(update.json.message).toMatch(/belongs to Anneal job/);
+    expect(
+      (await mlflow(keeper.token, 'GET', 'runs/get', { run_id: jobRun })).json.run.info.status,
+    ).toBe('RUNNING');
+    const renamed = await mlflow(keeper.token, 'POST', 'runs/update', {
+      run_id: jobRun,
+      run_name: 'still-mine',
+    });
+    expect(renamed.status).toBe(200);
+    const del = await mlflow(keeper.token, 'POST', 'runs/delete', { run_id: jobRun });
+    expect(del.status).toBe(400);
+    expect(del.json.message).toMatch(/belongs to Anneal job/);
+    expect((await mlflow(keeper.token, 'GET', 'runs/get', { run_id: jobRun })).status).toBe(200);
   });
 });
