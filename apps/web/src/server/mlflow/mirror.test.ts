@@ -96,6 +96,8 @@ async function ok(method: string, path: string, body?: unknown, headers?: Record
 
 describe.runIf(long)('mirror to an MLflow server', () => {
   beforeAll(async () => {
+    // The test's MLflow server is on loopback, which the mirror refuses unless allowlisted.
+    process.env.ANNEAL_MLFLOW_MIRROR_HOSTS = '127.0.0.1';
     tmp = mkdtempSync(join(tmpdir(), 'anneal-mirror-'));
     port = await freePort();
     h = await startHarness();

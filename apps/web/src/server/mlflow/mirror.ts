@@ -14,6 +14,7 @@ import {
 import { and, asc, eq } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
+import { mirrorDestinationProblem } from './mirror-guard.ts';
 import { MLFLOW_LIMITS } from './routes/index.ts';
 
 /** Why a pass stopped: the MLflow server unreachable, or an answer that is not a success. */
@@ -26,12 +27,27 @@ export class MirrorError extends Error {
   }
 }
 
-/** A client of a real MLflow server's REST API (the same one Anneal serves). */
-class MlflowRemote {
+/** The most of an MLflow answer the mirror reads; its answers are small JSON documents. */
+export const MIRROR_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** MLflow's error codes are upper-case words; anything else from the remote is not repeated. */
+const errorCodeOf = (v: unknown) =>
+  typeof v === 'string' && /^[A-Z][A-Z_]{0,63}$/.test(v) ? v : undefined;
+
+/**
+ * A client of a real MLflow server's REST API (the same one Anneal serves). The server is
+ * the project owner's choice, so the client trusts it with nothing: the destination is
+ * checked (mirror-guard) before the first request, redirects are refused, answers are read
+ * up to MIRROR_MAX_RESPONSE_BYTES, and an error keeps only the status and MLflow's
+ * error code, never the remote body (it would show in lastError, a read-back channel).
+ */
+export class MlflowRemote {
   readonly base: string;
+  private checked: Promise<void> | null = null;
   constructor(
     url: string,
     private readonly token: string | null,
+    private readonly signal?: AbortSignal,
   ) {
     this.base = url.replace(/\/+$/, '');
   }
@@ -43,15 +59,56 @@ class MlflowRemote {
     };
   }
 
+  private check(): Promise<void> {
+    this.checked ??= mirrorDestinationProblem(this.base).then((problem) => {
+      if (problem) throw new MirrorError(`mirror URL refused: ${problem}`);
+    });
+    return this.checked;
+  }
+
   private async send(url: string, init: RequestInit): Promise<Response> {
+    await this.check();
+    const timeout = AbortSignal.timeout(60_000);
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
+      return await fetch(url, {
+        ...init,
+        redirect: 'error',
+        signal: this.signal ? AbortSignal.any([timeout, this.signal]) : timeout,
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new MirrorError(
         `cannot reach the MLflow server at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
       );
     }
+  }
+
+  /** The body, or a MirrorError past the cap (read in pieces, so a huge answer is never held). */
+  private async read(res: Response, what: string): Promise<string> {
+    const declared = Number(res.headers.get('content-length') ?? '0');
+    if (declared > MIRROR_MAX_RESPONSE_BYTES) {
+      await res.body?.cancel();
+      throw new MirrorError(`${what}: answer of ${declared} bytes is over the mirror's cap`);
+    }
+    if (!res.body) return '';
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+        size += part.byteLength;
+        if (size > MIRROR_MAX_RESPONSE_BYTES) {
+          await res.body.cancel().catch(() => {});
+          throw new MirrorError(
+            `${what}: answer over the mirror's cap of ${MIRROR_MAX_RESPONSE_BYTES} bytes`,
+          );
+        }
+        parts.push(part);
+      }
+    } catch (err) {
+      if (err instanceof MirrorError) throw err;
+      throw new MirrorError(`${what}: the answer broke off`);
+    }
+    return Buffer.concat(parts).toString('utf8');
   }
 
   async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body: object): Promise<T> {
@@ -63,16 +120,15 @@ class MlflowRemote {
       headers: this.headers(method !== 'GET'),
       body: method === 'GET' ? undefined : JSON.stringify(body),
     });
-    const text = await res.text();
+    const text = await this.read(res, `MLflow ${method} ${path}`);
     let json: Record<string, unknown> = {};
     try {
       json = text ? JSON.parse(text) : {};
     } catch {}
-    if (!res.ok)
-      throw new MirrorError(
-        `MLflow ${method} ${path}: ${res.status} ${String(json.error_code ?? '')} ${String(json.message ?? text.slice(0, 200))}`.trim(),
-        typeof json.error_code === 'string' ? json.error_code : undefined,
-      );
+    if (!res.ok) {
+      const code = errorCodeOf(json.error_code);
+      throw new MirrorError(`MLflow ${method} ${path}: ${res.status} ${code ?? ''}`.trim(), code);
+    }
     return json as T;
   }
 
@@ -84,14 +140,14 @@ class MlflowRemote {
     return `${this.base}/api/2.0/mlflow-artifacts/artifacts/${m[1]}/${encoded}`;
   }
 
-  async put(url: string, bytes: Uint8Array, contentType: string): Promise<void> {
+  async put(url: string, bytes: Uint8Array, contentType: string, what: string): Promise<void> {
     const res = await this.send(url, {
       method: 'PUT',
       headers: { ...this.headers(false), 'content-type': contentType },
       body: bytes as Uint8Array<ArrayBuffer>,
     });
-    if (!res.ok)
-      throw new MirrorError(`MLflow PUT ${url}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    await this.read(res, `MLflow PUT artifact ${what}`);
+    if (!res.ok) throw new MirrorError(`MLflow PUT artifact ${what}: ${res.status}`);
   }
 }
 
@@ -312,7 +368,7 @@ export class MlflowMirror {
       const { stream } = await this.store.open(a.sha256);
       const parts: Buffer[] = [];
       for await (const part of stream as AsyncIterable<Buffer>) parts.push(part);
-      await remote.put(url, Buffer.concat(parts), a.contentType);
+      await remote.put(url, Buffer.concat(parts), a.contentType, a.path);
       await record({ artifacts: { ...state.artifacts, [a.path]: a.sha256 } });
     }
 
