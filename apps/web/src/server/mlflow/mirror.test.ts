@@ -229,6 +229,27 @@ describe.runIf(long)('mirror to an MLflow server', () => {
       state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
       expect(state).toMatchObject({ lastError: null, runsMirrored: 2, versionsMirrored: 2 });
       await check(2, 3000, 2);
+
+      // Aliases follow Anneal per (model, alias): moved to v2, back to v1, then removed.
+      const aliasPath = `/api/v1/projects/${project}/models/unet/aliases/production`;
+      const remoteAlias = async () => {
+        const res = await fetch(
+          `${url}/api/2.0/mlflow/registered-models/alias?name=unet&alias=production`,
+        );
+        const json = await res.json();
+        // MLflow answers a missing alias 400 INVALID_PARAMETER_VALUE "... not found ...".
+        return res.ok ? json.model_version.version : `${res.status} ${json.message}`;
+      };
+      for (const version of [2, 1]) {
+        await ok('PUT', aliasPath, { version });
+        state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+        expect(state.lastError).toBeNull();
+        expect(await remoteAlias()).toBe(String(version));
+      }
+      await ok('DELETE', aliasPath);
+      state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+      expect(state.lastError).toBeNull();
+      expect(await remoteAlias()).toMatch(/alias production not found/);
     },
     600_000,
   );

@@ -11,7 +11,7 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { and, asc, eq } from 'drizzle-orm';
+import { asc, eq, inArray } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
 import { mirrorDestinationProblem } from './mirror-guard.ts';
@@ -111,7 +111,11 @@ export class MlflowRemote {
     return Buffer.concat(parts).toString('utf8');
   }
 
-  async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body: object): Promise<T> {
+  async call<T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body: object,
+  ): Promise<T> {
     const url = new URL(`${this.base}/api/2.0/mlflow/${path}`);
     if (method === 'GET')
       for (const [k, v] of Object.entries(body)) url.searchParams.set(k, String(v));
@@ -153,6 +157,7 @@ export class MlflowRemote {
 
 type Mirror = typeof mlflowMirrors.$inferSelect;
 type MirrorRun = typeof mlflowMirrorRuns.$inferSelect;
+type MirrorVersion = typeof mlflowMirrorVersions.$inferSelect;
 
 const chunk = <T>(list: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(list.length / size) }, (_, i) =>
@@ -396,6 +401,8 @@ export class MlflowMirror {
       .where(eq(registeredModels.projectId, projectId))
       .orderBy(asc(registeredModels.name), asc(modelVersions.version));
     const models = new Set<string>();
+    const mirrored: MirrorVersion[] = [];
+    const names = new Map<string, string>();
     for (const { v, name } of versions) {
       const run = v.sourceRunId ? mapped.get(v.sourceRunId) : undefined;
       if (!run) continue;
@@ -442,24 +449,68 @@ export class MlflowMirror {
           .returning();
         if (!state) throw new MirrorError(`could not record the mirror of version ${v.id}`);
       }
-      const aliases = (
-        await this.db
-          .select({ alias: modelAliases.alias })
-          .from(modelAliases)
-          .where(and(eq(modelAliases.versionId, v.id)))
-      ).map((a) => a.alias);
-      const missing = aliases.filter((a) => !state?.aliases.includes(a));
-      for (const alias of missing)
-        await remote.call('POST', 'registered-models/alias', {
-          name,
-          alias,
-          version: state.remoteVersion,
-        });
-      if (missing.length)
-        await this.db
-          .update(mlflowMirrorVersions)
-          .set({ aliases: [...state.aliases, ...missing] })
-          .where(eq(mlflowMirrorVersions.versionId, v.id));
+      mirrored.push(state);
+      names.set(state.versionId, name);
+    }
+    for (const name of new Set(names.values()))
+      await this.pushAliases(
+        remote,
+        name,
+        mirrored.filter((m) => names.get(m.versionId) === name),
+      );
+  }
+
+  /**
+   * Makes MLflow's aliases of one model what Anneal's are: per alias, the version it points
+   * at. The mirror rows record, per version, the aliases last pushed to it, so what MLflow
+   * has is read back from them; an alias that moved (v1 -> v2 -> v1) is set again, one that
+   * Anneal removed is deleted there. Each step is recorded as it lands.
+   */
+  private async pushAliases(remote: MlflowRemote, name: string, mirrored: MirrorVersion[]) {
+    const byId = new Map(mirrored.map((m) => [m.versionId, m]));
+    const want = new Map<string, MirrorVersion>();
+    if (mirrored.length > 0)
+      for (const a of await this.db
+        .select({ alias: modelAliases.alias, versionId: modelAliases.versionId })
+        .from(modelAliases)
+        .where(inArray(modelAliases.versionId, [...byId.keys()]))) {
+        const m = byId.get(a.versionId);
+        if (m) want.set(a.alias, m);
+      }
+    // An alias recorded on two versions (by passes before this reconciliation) is unknown.
+    const had = new Map<string, string | null>();
+    for (const m of mirrored)
+      for (const a of m.aliases) had.set(a, had.has(a) ? null : m.versionId);
+    const lists = new Map(mirrored.map((m) => [m.versionId, new Set(m.aliases)]));
+    const record = async (alias: string, to: string | null) => {
+      for (const [versionId, list] of lists) {
+        const before = list.has(alias);
+        if (versionId === to) list.add(alias);
+        else list.delete(alias);
+        if (before !== list.has(alias))
+          await this.db
+            .update(mlflowMirrorVersions)
+            .set({ aliases: [...list] })
+            .where(eq(mlflowMirrorVersions.versionId, versionId));
+      }
+    };
+    for (const [alias, m] of want) {
+      if (had.get(alias) === m.versionId) continue;
+      await remote.call('POST', 'registered-models/alias', {
+        name,
+        alias,
+        version: m.remoteVersion,
+      });
+      await record(alias, m.versionId);
+    }
+    for (const alias of had.keys()) {
+      if (want.has(alias)) continue;
+      try {
+        await remote.call('DELETE', 'registered-models/alias', { name, alias });
+      } catch (err) {
+        if (!(err instanceof MirrorError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST')) throw err;
+      }
+      await record(alias, null);
     }
   }
 }
