@@ -6,6 +6,7 @@ import { jobs, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
+import { mergeParamsAndTags, runOf } from './store.ts';
 
 // The official MLflow client against Anneal's MLflow API (issue 15). The client comes from
 // bench/interop/setup.sh's venv; without it the client tests skip, except in CI that
@@ -235,6 +236,15 @@ describe("MLflow's limits and error shape", () => {
     expect(unknown).toMatchObject({ status: 404, json: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
     const route = await mlflow(owner.token, 'POST', 'runs/no-such-thing', {});
     expect(route).toMatchObject({ status: 404, json: { error_code: 'ENDPOINT_NOT_FOUND' } });
+    // MLflow 3's GenAI endpoints live under /api/3.0; Anneal has none, and says so in JSON.
+    const v3 = await fetch(`${h.url}/api/3.0/mlflow/traces/search`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(v3.status).toBe(404);
+    expect(v3.headers.get('content-type')).toMatch(/application\/json/);
+    expect((await v3.json()).error_code).toBe('ENDPOINT_NOT_FOUND');
     const anonymous = await mlflow(null, 'GET', 'runs/get', { run_id: runId });
     expect(anonymous).toMatchObject({ status: 401, json: { error_code: 'UNAUTHENTICATED' } });
     const dup = await mlflow(owner.token, 'POST', 'experiments/create', { name: 'limits' });
@@ -291,6 +301,38 @@ describe("MLflow's limits and error shape", () => {
     expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
     expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
     expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+  });
+
+  it('keeps the first value of a param that concurrent batches log with different values', async () => {
+    const experiment = (
+      await mlflow(owner.token, 'POST', 'experiments/create', { name: 'param-race' })
+    ).json.experiment_id;
+    const run = (await mlflow(owner.token, 'POST', 'runs/create', { experiment_id: experiment }))
+      .json.run.info.run_id;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        mlflow(owner.token, 'POST', 'runs/log-batch', {
+          run_id: run,
+          params: [{ key: 'seed', value: String(i) }],
+        }),
+      ),
+    );
+    const won = answers.flatMap((a, i) => (a.status === 200 ? [String(i)] : []));
+    expect(won).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status !== 200))
+      expect(a.json.message).toMatch(/Changing param values is not allowed/);
+    const params = (await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).json.run.data
+      .params;
+    expect(params).toEqual([{ key: 'seed', value: won[0] }]);
+
+    // The race itself, made certain: two batches read the run before either writes.
+    const stale = await runOf(h.services.db, owner.orgId, run);
+    await mergeParamsAndTags(h.services.db, stale, [{ key: 'width', value: '64' }], []);
+    await expect(
+      mergeParamsAndTags(h.services.db, stale, [{ key: 'width', value: '128' }], []),
+    ).rejects.toThrow(/Param with key='width' was already logged with value='64'/);
+    const after = await runOf(h.services.db, owner.orgId, run);
+    expect(after.params.width).toBe('64');
   });
 
   it("refuses to delete a registered version's source run or a job's run, and to set a job run's status", async () => {
