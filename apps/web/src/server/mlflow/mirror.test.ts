@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import { runs } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { tinyPng } from '../testing/world.ts';
@@ -250,6 +252,37 @@ describe.runIf(long)('mirror to an MLflow server', () => {
       state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
       expect(state.lastError).toBeNull();
       expect(await remoteAlias()).toMatch(/alias production not found/);
+
+      // MLflow refuses a changed param: that run's error is recorded, the others go on; a
+      // param over MLflow's 6,000 characters is cut, not refused.
+      await ok('PATCH', `/api/v1/runs/${run}`, { params: { lr: 0.5 } });
+      // Anneal's REST API caps values at 5,000 characters; older rows or other writers may not.
+      await h.services.db
+        .update(runs)
+        .set({ params: { notes: 'n'.repeat(7000) } })
+        .where(eq(runs.id, student));
+      await ok('POST', `/api/v1/runs/${student}/metrics`, {
+        metrics: [{ key: 'loss', step: 1, value: 0.5 }],
+      });
+      state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+      expect(state.lastError).toMatch(
+        new RegExp(`MLflow refused 1 of 2 runs .*run ${run}: MLflow POST runs/log-batch: 400`),
+      );
+      const remoteRuns = (
+        await remote('POST', 'runs/search', { experiment_ids: [state.experimentId] })
+      ).runs as { info: { run_id: string }; data: { tags: { key: string; value: string }[] } }[];
+      const remoteStudent = remoteRuns.find((r) =>
+        r.data.tags.some((t) => t.key === 'anneal.run_id' && t.value === student),
+      );
+      const studentParams = (
+        remoteStudent as unknown as { data: { params: { key: string; value: string }[] } }
+      ).data.params;
+      expect(studentParams.find((p) => p.key === 'notes')?.value).toHaveLength(6000);
+      const studentLoss = await remote('GET', 'metrics/get-history', {
+        run_id: remoteStudent?.info.run_id,
+        metric_key: 'loss',
+      });
+      expect(studentLoss.metrics).toHaveLength(2);
     },
     600_000,
   );

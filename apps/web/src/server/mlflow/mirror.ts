@@ -11,9 +11,10 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { asc, eq, inArray } from 'drizzle-orm';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
+import { fitEntries, mlflowKeyProblem, paramTagBatches } from './mirror-batches.ts';
 import { mirrorDestinationProblem } from './mirror-guard.ts';
 import { MLFLOW_LIMITS } from './routes/index.ts';
 
@@ -22,13 +23,32 @@ export class MirrorError extends Error {
   constructor(
     message: string,
     readonly errorCode?: string,
+    readonly status?: number,
   ) {
     super(message);
+  }
+
+  /**
+   * MLflow answered and refused this one write (a 4xx other than auth and rate limits): the
+   * pass records it against the run and goes on; anything else stops the pass.
+   */
+  get refused(): boolean {
+    const s = this.status ?? 0;
+    return s >= 400 && s < 500 && ![401, 403, 408, 429].includes(s);
   }
 }
 
 /** The most of an MLflow answer the mirror reads; its answers are small JSON documents. */
 export const MIRROR_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** A pass that pushed the project but for runs MLflow refused (each recorded on its run). */
+export class PartialPushError extends MirrorError {}
+
+/** The mirror's clock and randomness, injected where tests need them. */
+export interface MirrorClock {
+  now(): number;
+  random(): number;
+}
 
 /** MLflow's error codes are upper-case words; anything else from the remote is not repeated. */
 const errorCodeOf = (v: unknown) =>
@@ -131,7 +151,11 @@ export class MlflowRemote {
     } catch {}
     if (!res.ok) {
       const code = errorCodeOf(json.error_code);
-      throw new MirrorError(`MLflow ${method} ${path}: ${res.status} ${code ?? ''}`.trim(), code);
+      throw new MirrorError(
+        `MLflow ${method} ${path}: ${res.status} ${code ?? ''}`.trim(),
+        code,
+        res.status,
+      );
     }
     return json as T;
   }
@@ -151,7 +175,8 @@ export class MlflowRemote {
       body: bytes as Uint8Array<ArrayBuffer>,
     });
     await this.read(res, `MLflow PUT artifact ${what}`);
-    if (!res.ok) throw new MirrorError(`MLflow PUT artifact ${what}: ${res.status}`);
+    if (!res.ok)
+      throw new MirrorError(`MLflow PUT artifact ${what}: ${res.status}`, undefined, res.status);
   }
 }
 
@@ -176,60 +201,137 @@ const sameMap = (a: Record<string, string> | undefined, b: Record<string, string
  * tags) or is identical (MLflow keeps identical metric points once).
  */
 export class MlflowMirror {
-  private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
+  /** The scheduled round in progress; a tick that finds one skips. */
+  private round: Promise<void> | null = null;
+  /** Per project: the pass in flight, and the one pass queued behind it for every request since. */
+  private readonly slots = new Map<
+    string,
+    { running: Promise<void> | null; queued: Promise<void> | null }
+  >();
+  /** Per project: failures in a row and when a scheduled pass may try again. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
+  private readonly abort = new AbortController();
+  private closed = false;
 
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly clock: MirrorClock = {
+      now: () => Date.now(),
+      random: () => Math.random(),
+    },
+    private readonly backoffMs: { base: number; max: number } = {
+      base: 30_000,
+      max: 30 * 60_000,
+    },
   ) {}
 
-  /** Every mirror, every `intervalMs`, one pass at a time. */
+  /** A scheduled round every `intervalMs`; a tick while the last round runs is skipped. */
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
-      void this.syncAll();
+      void this.tick();
     }, intervalMs);
     this.timer.unref();
   }
 
+  /** One scheduled round, unless one is running (then that one). */
+  tick(): Promise<void> {
+    this.round ??= this.syncAll({ scheduled: true }).finally(() => {
+      this.round = null;
+    });
+    return this.round;
+  }
+
+  /** Stops the timer, aborts the requests in flight, and waits for the passes to record. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.queue.catch(() => {});
+    this.abort.abort();
+    const pending = [this.round, ...[...this.slots.values()].flatMap((s) => [s.running, s.queued])];
+    await Promise.allSettled(pending.filter(Boolean));
   }
 
-  syncAll(): Promise<void> {
-    return this.enqueue(async () => {
-      const all = await this.db.select().from(mlflowMirrors);
-      for (const m of all) await this.pass(m);
-    });
+  /**
+   * A pass for every mirror, one after another. A scheduled round skips the mirrors in
+   * backoff after failures; an explicit call (tests, admin) does not.
+   */
+  async syncAll(opts: { scheduled?: boolean } = {}): Promise<void> {
+    const all = await this.db.select({ projectId: mlflowMirrors.projectId }).from(mlflowMirrors);
+    for (const { projectId } of all) {
+      if (this.closed) return;
+      if (opts.scheduled && (this.backoff.get(projectId)?.until ?? 0) > this.clock.now()) continue;
+      await this.sync(projectId);
+    }
   }
 
-  /** One pass for one project, after any pass in progress; answers the mirror's state. */
+  /**
+   * A pass for one project that starts after any pass of that project in flight, and only
+   * that one: other projects' passes do not delay it. Requests made while a pass runs share
+   * one pass queued behind it. Resolves when the pass has recorded its outcome.
+   */
   sync(projectId: string): Promise<void> {
-    return this.enqueue(async () => {
+    if (this.closed) return Promise.resolve();
+    let slot = this.slots.get(projectId);
+    if (!slot) {
+      slot = { running: null, queued: null };
+      this.slots.set(projectId, slot);
+    }
+    const s = slot;
+    if (!s.running) return this.begin(projectId, s);
+    s.queued ??= s.running.then(() => {
+      s.queued = null;
+      return this.closed ? undefined : this.begin(projectId, s);
+    });
+    return s.queued;
+  }
+
+  private begin(
+    projectId: string,
+    s: { running: Promise<void> | null; queued: Promise<void> | null },
+  ): Promise<void> {
+    const run: Promise<void> = (async () => {
       const [m] = await this.db
         .select()
         .from(mlflowMirrors)
         .where(eq(mlflowMirrors.projectId, projectId));
       if (m) await this.pass(m);
-    });
+    })()
+      .catch((err) => console.error('[anneal-server] MLflow mirror', err))
+      .finally(() => {
+        if (s.running === run) s.running = null;
+        if (!s.running && !s.queued) this.slots.delete(projectId);
+      });
+    s.running = run;
+    return run;
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => {});
-    return next;
+  /** Failures in a row double the wait (jittered to half..all of it); a success resets it. */
+  private note(projectId: string, failed: boolean): void {
+    if (!failed) {
+      this.backoff.delete(projectId);
+      return;
+    }
+    const failures = (this.backoff.get(projectId)?.failures ?? 0) + 1;
+    const wait = Math.min(this.backoffMs.max, this.backoffMs.base * 2 ** (failures - 1));
+    this.backoff.set(projectId, {
+      failures,
+      until: this.clock.now() + wait * (0.5 + this.clock.random() / 2),
+    });
   }
 
   private async pass(m: Mirror): Promise<void> {
     let error: string | null = null;
     try {
       await this.push(m);
+      this.note(m.projectId, false);
     } catch (err) {
       if (!(err instanceof MirrorError)) console.error('[anneal-server] MLflow mirror', err);
       error =
         err instanceof MirrorError ? err.message : `internal error: ${(err as Error).message}`;
+      // Refused runs alone are no reason to wait: the rest of the project went through.
+      this.note(m.projectId, !(err instanceof PartialPushError));
     }
     await this.db
       .update(mlflowMirrors)
@@ -238,7 +340,7 @@ export class MlflowMirror {
   }
 
   private async push(m: Mirror): Promise<void> {
-    const remote = new MlflowRemote(m.url, m.token);
+    const remote = new MlflowRemote(m.url, m.token, this.abort.signal);
     const [project] = await this.db.select().from(projects).where(eq(projects.id, m.projectId));
     if (!project) return;
     const experimentId = m.experimentId ?? (await this.experiment(remote, m, project.name));
@@ -248,9 +350,33 @@ export class MlflowMirror {
       .where(eq(runs.projectId, m.projectId))
       .orderBy(asc(runs.startedAt), asc(runs.id));
     const mapped = new Map<string, MirrorRun>();
-    for (const run of projectRuns)
-      mapped.set(run.id, await this.pushRun(remote, experimentId, run));
+    const refused: string[] = [];
+    for (const run of projectRuns) {
+      try {
+        mapped.set(run.id, await this.pushRun(remote, experimentId, run));
+      } catch (err) {
+        // One refused write (a param changed after it was pushed, which MLflow forbids) must
+        // not stop the project's mirror: record it on the run and go on with the others.
+        if (!(err instanceof MirrorError && err.refused)) throw err;
+        refused.push(`run ${run.id}: ${err.message}`);
+        await this.db
+          .update(mlflowMirrorRuns)
+          .set({
+            pushed: sql`${mlflowMirrorRuns.pushed} || ${JSON.stringify({ error: err.message })}::jsonb`,
+          })
+          .where(eq(mlflowMirrorRuns.runId, run.id));
+        const [state] = await this.db
+          .select()
+          .from(mlflowMirrorRuns)
+          .where(eq(mlflowMirrorRuns.runId, run.id));
+        if (state) mapped.set(run.id, state);
+      }
+    }
     await this.pushVersions(remote, m.projectId, mapped);
+    if (refused.length > 0)
+      throw new PartialPushError(
+        `MLflow refused ${refused.length} of ${projectRuns.length} runs (the others are pushed): ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? '; ...' : ''}`,
+      );
   }
 
   private async experiment(remote: MlflowRemote, m: Mirror, name: string): Promise<string> {
@@ -326,15 +452,12 @@ export class MlflowMirror {
     );
     const tags = { ...run.tags, 'anneal.run_id': run.id };
     if (!sameMap(state.pushed.params, params) || !sameMap(state.pushed.tags, tags)) {
-      const p = Object.entries(params).map(([key, value]) => ({ key, value }));
-      const t = Object.entries(tags).map(([key, value]) => ({ key, value }));
-      const n = Math.max(p.length, t.length);
-      for (let i = 0; i < n; i += MLFLOW_LIMITS.paramsTagsPerBatch)
-        await remote.call('POST', 'runs/log-batch', {
-          run_id: rid,
-          params: p.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
-          tags: t.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
-        });
+      const entries = (o: Record<string, string>) =>
+        Object.entries(o).map(([key, value]) => ({ key, value }));
+      const p = fitEntries(entries(params), MLFLOW_LIMITS.paramValueLength).kept;
+      const t = fitEntries(entries(tags), MLFLOW_LIMITS.tagValueLength).kept;
+      for (const batch of paramTagBatches(p, t))
+        await remote.call('POST', 'runs/log-batch', { run_id: rid, ...batch });
       await record({ pushed: { ...state.pushed, params, tags } });
     }
 
@@ -344,7 +467,10 @@ export class MlflowMirror {
       .from(metrics)
       .where(eq(metrics.runId, run.id))
       .orderBy(asc(metrics.key), asc(metrics.step));
-    const fresh = points.filter((p) => p.step > (state?.metricSteps[p.key] ?? -1));
+    // A key MLflow would refuse is left out rather than failing every batch it is in.
+    const fresh = points.filter(
+      (p) => p.step > (state?.metricSteps[p.key] ?? -1) && mlflowKeyProblem(p.key) === null,
+    );
     for (const batch of chunk(fresh, MLFLOW_LIMITS.metricsPerBatch)) {
       await remote.call('POST', 'runs/log-batch', {
         run_id: rid,
@@ -385,6 +511,10 @@ export class MlflowMirror {
         ...(run.endedAt ? { end_time: run.endedAt.getTime() } : {}),
       });
       await record({ pushed: { ...state.pushed, status: run.status } });
+    }
+    if (state.pushed.error) {
+      const { error: _, ...pushed } = state.pushed;
+      await record({ pushed });
     }
     return state;
   }
