@@ -162,6 +162,62 @@ describe('the official mlflow client against Anneal', () => {
   );
 });
 
+describe('mlflow.register_model in an organization with two projects', () => {
+  it.runIf(hasVenv)(
+    'puts the model in the project of the run its first version names',
+    async () => {
+      const two = await h.user('two-projects', 'owner');
+      await h.api(two.token, 'POST', '/api/v1/projects', { name: 'first' });
+      const script = `
+import json, os, tempfile, mlflow
+from mlflow import MlflowClient
+mlflow.set_experiment("second")
+with mlflow.start_run() as run:
+    d = tempfile.mkdtemp()
+    open(os.path.join(d, "weights.bin"), "wb").write(b"w")
+    open(os.path.join(d, "MLmodel"), "w").write("artifact_path: model\\nflavors: {}\\n")
+    mlflow.log_artifacts(d, artifact_path="model")
+v = mlflow.register_model(f"runs:/{run.info.run_id}/model", "two-project-model")
+m = MlflowClient().get_registered_model("two-project-model")
+print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id, "version": v.version, "latest": m.latest_versions[0].version}))
+`;
+      const child = spawn(python, ['-c', script], {
+        env: {
+          ...process.env,
+          MLFLOW_TRACKING_URI: h.url,
+          MLFLOW_TRACKING_TOKEN: two.token,
+          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+        },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      const code = await new Promise((done) => child.on('close', done));
+      expect(code, err).toBe(0);
+      const got = JSON.parse(out.trim().split('\n').pop() ?? '');
+      expect(got).toMatchObject({ version: '1', latest: '1' });
+      const model = await h.api(
+        two.token,
+        'GET',
+        `/api/v1/projects/${got.experiment}/models/two-project-model`,
+      );
+      expect(model.status).toBe(200);
+      expect(JSON.stringify(model.json)).toContain(got.run);
+      // The name is taken now, for a second create as for MLflow.
+      const again = await mlflow(two.token, 'POST', 'registered-models/create', {
+        name: 'two-project-model',
+      });
+      expect(again.json.error_code).toBe('RESOURCE_ALREADY_EXISTS');
+    },
+    120_000,
+  );
+});
+
 describe("MLflow's limits and error shape", () => {
   let runId: string;
   beforeAll(async () => {
