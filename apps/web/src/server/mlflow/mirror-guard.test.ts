@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
-import { MIRROR_MAX_RESPONSE_BYTES, MirrorError, MlflowRemote } from './mirror.ts';
 import {
   isInternalAddress,
   MIRROR_HOSTS_ENV,
@@ -9,6 +8,7 @@ import {
   mirrorDestinationProblem,
   mirrorUrlProblem,
 } from './mirror-guard.ts';
+import { MIRROR_MAX_RESPONSE_BYTES, MirrorError, MlflowRemote } from './mirror-remote.ts';
 
 describe('where the MLflow mirror may send', () => {
   it('knows the internal addresses', () => {
