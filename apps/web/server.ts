@@ -5,7 +5,12 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { authenticate } from './src/server/auth/authenticate.ts';
 import { toTRPCError } from './src/server/http/errors.ts';
 import { type UpgradeHandler, UpgradeRoutes } from './src/server/http/upgrades.ts';
-import { MLFLOW_PREFIX, mlflowDialect } from './src/server/mlflow/errors.ts';
+import {
+  MLFLOW_PREFIX,
+  MLFLOW_V3_PREFIX,
+  mlflowDialect,
+  mlflowV3Dialect,
+} from './src/server/mlflow/errors.ts';
 import { mlflowRoutes } from './src/server/mlflow/routes/index.ts';
 import { createRestHandler, REST_PREFIX } from './src/server/rest/dispatch.ts';
 import { appRouter } from './src/server/routers/index.ts';
@@ -51,6 +56,7 @@ export async function createAnnealServer(
   const rest = createRestHandler(services);
   // MLflow's tracking, registry and artifact-proxy API, as its own clients call it (docs/interop.md).
   const mlflow = createRestHandler(services, mlflowRoutes, mlflowDialect);
+  const mlflowV3 = createRestHandler(services, [], mlflowV3Dialect);
   const upgrades = new UpgradeRoutes();
   if (services.agents) upgrades.register('/agent', services.agents.upgrade);
 
@@ -63,6 +69,7 @@ export async function createAnnealServer(
       path.startsWith(`${MLFLOW_PREFIX}/mlflow-artifacts/`)
     )
       return void mlflow(req, res);
+    if (path.startsWith(`${MLFLOW_V3_PREFIX}/mlflow/`)) return void mlflowV3(req, res);
     if (options.pages) {
       options.pages.handle(req, res).catch((err) => {
         console.error('[anneal-server] page', req.url, err);

@@ -2,6 +2,7 @@ export * from './agents.ts';
 export * from './auth.ts';
 export * from './datasets.ts';
 export * from './mirror.ts';
+export * from './mlflow.ts';
 export * from './operations.ts';
 export * from './orgs.ts';
 export * from './projects.ts';

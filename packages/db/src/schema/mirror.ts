@@ -33,9 +33,15 @@ export const mlflowMirrorRuns = pgTable('mlflow_mirror_runs', {
   remoteArtifactUri: text('remote_artifact_uri').notNull(),
   /** Per metric key, the highest step MLflow has. */
   metricSteps: jsonb('metric_steps').$type<Record<string, number>>().notNull().default({}),
-  /** The params and tags last pushed, to push only changes. */
+  /** The params and tags last pushed, to push only changes; the last refusal, if any. */
   pushed: jsonb('pushed')
-    .$type<{ params?: Record<string, string>; tags?: Record<string, string>; status?: string }>()
+    .$type<{
+      params?: Record<string, string>;
+      tags?: Record<string, string>;
+      status?: string;
+      /** Why MLflow refused the run's last push (status and error code); cleared on success. */
+      error?: string;
+    }>()
     .notNull()
     .default({}),
   /** Artifact path -> sha256 of what MLflow has. */

@@ -54,6 +54,8 @@ export interface RunRow {
   tags: Record<string, string>;
   startedAt: Date;
   endedAt: Date | null;
+  /** The Anneal job that runs it, if any: its status and lifetime are the job's. */
+  jobId?: string | null;
 }
 
 export interface LatestMetric {

@@ -70,6 +70,14 @@ export const mlflowDialect: RestDialect = {
   },
 };
 
+/**
+ * MLflow 3 serves its GenAI endpoints (traces, prompts, ...) under `/api/3.0/mlflow/`. Anneal
+ * has none; this dialect has no routes and answers each call ENDPOINT_NOT_FOUND in MLflow's
+ * shape, so a client reads why instead of an HTML page.
+ */
+export const MLFLOW_V3_PREFIX = '/api/3.0';
+export const mlflowV3Dialect: RestDialect = { ...mlflowDialect, prefix: MLFLOW_V3_PREFIX };
+
 export function invalid(message: string): MlflowError {
   return new MlflowError('INVALID_PARAMETER_VALUE', message);
 }

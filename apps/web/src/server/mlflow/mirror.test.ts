@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import { runs } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { tinyPng } from '../testing/world.ts';
@@ -96,6 +98,8 @@ async function ok(method: string, path: string, body?: unknown, headers?: Record
 
 describe.runIf(long)('mirror to an MLflow server', () => {
   beforeAll(async () => {
+    // The test's MLflow server is on loopback, which the mirror refuses unless allowlisted.
+    process.env.ANNEAL_MLFLOW_MIRROR_HOSTS = '127.0.0.1';
     tmp = mkdtempSync(join(tmpdir(), 'anneal-mirror-'));
     port = await freePort();
     h = await startHarness();
@@ -227,6 +231,58 @@ describe.runIf(long)('mirror to an MLflow server', () => {
       state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
       expect(state).toMatchObject({ lastError: null, runsMirrored: 2, versionsMirrored: 2 });
       await check(2, 3000, 2);
+
+      // Aliases follow Anneal per (model, alias): moved to v2, back to v1, then removed.
+      const aliasPath = `/api/v1/projects/${project}/models/unet/aliases/production`;
+      const remoteAlias = async () => {
+        const res = await fetch(
+          `${url}/api/2.0/mlflow/registered-models/alias?name=unet&alias=production`,
+        );
+        const json = await res.json();
+        // MLflow answers a missing alias 400 INVALID_PARAMETER_VALUE "... not found ...".
+        return res.ok ? json.model_version.version : `${res.status} ${json.message}`;
+      };
+      for (const version of [2, 1]) {
+        await ok('PUT', aliasPath, { version });
+        state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+        expect(state.lastError).toBeNull();
+        expect(await remoteAlias()).toBe(String(version));
+      }
+      await ok('DELETE', aliasPath);
+      state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+      expect(state.lastError).toBeNull();
+      expect(await remoteAlias()).toMatch(/alias production not found/);
+
+      // MLflow refuses a changed param: that run's error is recorded, the others go on; a
+      // param over MLflow's 6,000 characters is cut, not refused.
+      await ok('PATCH', `/api/v1/runs/${run}`, { params: { lr: 0.5 } });
+      // Anneal's REST API caps values at 5,000 characters; older rows or other writers may not.
+      await h.services.db
+        .update(runs)
+        .set({ params: { notes: 'n'.repeat(7000) } })
+        .where(eq(runs.id, student));
+      await ok('POST', `/api/v1/runs/${student}/metrics`, {
+        metrics: [{ key: 'loss', step: 1, value: 0.5 }],
+      });
+      state = await ok('POST', `/api/v1/projects/${project}/mlflow-mirror/sync`);
+      expect(state.lastError).toMatch(
+        new RegExp(`MLflow refused 1 of 2 runs .*run ${run}: MLflow POST runs/log-batch: 400`),
+      );
+      const remoteRuns = (
+        await remote('POST', 'runs/search', { experiment_ids: [state.experimentId] })
+      ).runs as { info: { run_id: string }; data: { tags: { key: string; value: string }[] } }[];
+      const remoteStudent = remoteRuns.find((r) =>
+        r.data.tags.some((t) => t.key === 'anneal.run_id' && t.value === student),
+      );
+      const studentParams = (
+        remoteStudent as unknown as { data: { params: { key: string; value: string }[] } }
+      ).data.params;
+      expect(studentParams.find((p) => p.key === 'notes')?.value).toHaveLength(6000);
+      const studentLoss = await remote('GET', 'metrics/get-history', {
+        run_id: remoteStudent?.info.run_id,
+        metric_key: 'loss',
+      });
+      expect(studentLoss.metrics).toHaveLength(2);
     },
     600_000,
   );

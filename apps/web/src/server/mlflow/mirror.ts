@@ -11,92 +11,25 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { and, asc, eq } from 'drizzle-orm';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
+import { fitEntries, mlflowKeyProblem, paramTagBatches } from './mirror-batches.ts';
+import { MirrorError, MlflowRemote } from './mirror-remote.ts';
 import { MLFLOW_LIMITS } from './routes/index.ts';
 
-/** Why a pass stopped: the MLflow server unreachable, or an answer that is not a success. */
-export class MirrorError extends Error {
-  constructor(
-    message: string,
-    readonly errorCode?: string,
-  ) {
-    super(message);
-  }
-}
+/** A pass that pushed the project but for runs MLflow refused (each recorded on its run). */
+export class PartialPushError extends MirrorError {}
 
-/** A client of a real MLflow server's REST API (the same one Anneal serves). */
-class MlflowRemote {
-  readonly base: string;
-  constructor(
-    url: string,
-    private readonly token: string | null,
-  ) {
-    this.base = url.replace(/\/+$/, '');
-  }
-
-  private headers(json: boolean): Record<string, string> {
-    return {
-      ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-      ...(json ? { 'content-type': 'application/json' } : {}),
-    };
-  }
-
-  private async send(url: string, init: RequestInit): Promise<Response> {
-    try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new MirrorError(
-        `cannot reach the MLflow server at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
-      );
-    }
-  }
-
-  async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body: object): Promise<T> {
-    const url = new URL(`${this.base}/api/2.0/mlflow/${path}`);
-    if (method === 'GET')
-      for (const [k, v] of Object.entries(body)) url.searchParams.set(k, String(v));
-    const res = await this.send(url.toString(), {
-      method,
-      headers: this.headers(method !== 'GET'),
-      body: method === 'GET' ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: Record<string, unknown> = {};
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {}
-    if (!res.ok)
-      throw new MirrorError(
-        `MLflow ${method} ${path}: ${res.status} ${String(json.error_code ?? '')} ${String(json.message ?? text.slice(0, 200))}`.trim(),
-        typeof json.error_code === 'string' ? json.error_code : undefined,
-      );
-    return json as T;
-  }
-
-  /** Uploads through the server's mlflow-artifacts proxy; null when the run's store is elsewhere. */
-  artifactUrl(artifactUri: string, path: string): string | null {
-    const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(artifactUri);
-    if (!m) return null;
-    const encoded = path.split('/').map(encodeURIComponent).join('/');
-    return `${this.base}/api/2.0/mlflow-artifacts/artifacts/${m[1]}/${encoded}`;
-  }
-
-  async put(url: string, bytes: Uint8Array, contentType: string): Promise<void> {
-    const res = await this.send(url, {
-      method: 'PUT',
-      headers: { ...this.headers(false), 'content-type': contentType },
-      body: bytes as Uint8Array<ArrayBuffer>,
-    });
-    if (!res.ok)
-      throw new MirrorError(`MLflow PUT ${url}: ${res.status} ${(await res.text()).slice(0, 200)}`);
-  }
+/** The mirror's clock and randomness, injected where tests need them. */
+export interface MirrorClock {
+  now(): number;
+  random(): number;
 }
 
 type Mirror = typeof mlflowMirrors.$inferSelect;
 type MirrorRun = typeof mlflowMirrorRuns.$inferSelect;
+type MirrorVersion = typeof mlflowMirrorVersions.$inferSelect;
 
 const chunk = <T>(list: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(list.length / size) }, (_, i) =>
@@ -115,60 +48,137 @@ const sameMap = (a: Record<string, string> | undefined, b: Record<string, string
  * tags) or is identical (MLflow keeps identical metric points once).
  */
 export class MlflowMirror {
-  private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
+  /** The scheduled round in progress; a tick that finds one skips. */
+  private round: Promise<void> | null = null;
+  /** Per project: the pass in flight, and the one pass queued behind it for every request since. */
+  private readonly slots = new Map<
+    string,
+    { running: Promise<void> | null; queued: Promise<void> | null }
+  >();
+  /** Per project: failures in a row and when a scheduled pass may try again. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
+  private readonly abort = new AbortController();
+  private closed = false;
 
   constructor(
     private readonly db: Db,
     private readonly store: BlobStore,
+    private readonly clock: MirrorClock = {
+      now: () => Date.now(),
+      random: () => Math.random(),
+    },
+    private readonly backoffMs: { base: number; max: number } = {
+      base: 30_000,
+      max: 30 * 60_000,
+    },
   ) {}
 
-  /** Every mirror, every `intervalMs`, one pass at a time. */
+  /** A scheduled round every `intervalMs`; a tick while the last round runs is skipped. */
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
-      void this.syncAll();
+      void this.tick();
     }, intervalMs);
     this.timer.unref();
   }
 
+  /** One scheduled round, unless one is running (then that one). */
+  tick(): Promise<void> {
+    this.round ??= this.syncAll({ scheduled: true }).finally(() => {
+      this.round = null;
+    });
+    return this.round;
+  }
+
+  /** Stops the timer, aborts the requests in flight, and waits for the passes to record. */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.queue.catch(() => {});
+    this.abort.abort();
+    const pending = [this.round, ...[...this.slots.values()].flatMap((s) => [s.running, s.queued])];
+    await Promise.allSettled(pending.filter(Boolean));
   }
 
-  syncAll(): Promise<void> {
-    return this.enqueue(async () => {
-      const all = await this.db.select().from(mlflowMirrors);
-      for (const m of all) await this.pass(m);
-    });
+  /**
+   * A pass for every mirror, one after another. A scheduled round skips the mirrors in
+   * backoff after failures; an explicit call (tests, admin) does not.
+   */
+  async syncAll(opts: { scheduled?: boolean } = {}): Promise<void> {
+    const all = await this.db.select({ projectId: mlflowMirrors.projectId }).from(mlflowMirrors);
+    for (const { projectId } of all) {
+      if (this.closed) return;
+      if (opts.scheduled && (this.backoff.get(projectId)?.until ?? 0) > this.clock.now()) continue;
+      await this.sync(projectId);
+    }
   }
 
-  /** One pass for one project, after any pass in progress; answers the mirror's state. */
+  /**
+   * A pass for one project that starts after any pass of that project in flight, and only
+   * that one: other projects' passes do not delay it. Requests made while a pass runs share
+   * one pass queued behind it. Resolves when the pass has recorded its outcome.
+   */
   sync(projectId: string): Promise<void> {
-    return this.enqueue(async () => {
+    if (this.closed) return Promise.resolve();
+    let slot = this.slots.get(projectId);
+    if (!slot) {
+      slot = { running: null, queued: null };
+      this.slots.set(projectId, slot);
+    }
+    const s = slot;
+    if (!s.running) return this.begin(projectId, s);
+    s.queued ??= s.running.then(() => {
+      s.queued = null;
+      return this.closed ? undefined : this.begin(projectId, s);
+    });
+    return s.queued;
+  }
+
+  private begin(
+    projectId: string,
+    s: { running: Promise<void> | null; queued: Promise<void> | null },
+  ): Promise<void> {
+    const run: Promise<void> = (async () => {
       const [m] = await this.db
         .select()
         .from(mlflowMirrors)
         .where(eq(mlflowMirrors.projectId, projectId));
       if (m) await this.pass(m);
-    });
+    })()
+      .catch((err) => console.error('[anneal-server] MLflow mirror', err))
+      .finally(() => {
+        if (s.running === run) s.running = null;
+        if (!s.running && !s.queued) this.slots.delete(projectId);
+      });
+    s.running = run;
+    return run;
   }
 
-  private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(work, work);
-    this.queue = next.catch(() => {});
-    return next;
+  /** Failures in a row double the wait (jittered to half..all of it); a success resets it. */
+  private note(projectId: string, failed: boolean): void {
+    if (!failed) {
+      this.backoff.delete(projectId);
+      return;
+    }
+    const failures = (this.backoff.get(projectId)?.failures ?? 0) + 1;
+    const wait = Math.min(this.backoffMs.max, this.backoffMs.base * 2 ** (failures - 1));
+    this.backoff.set(projectId, {
+      failures,
+      until: this.clock.now() + wait * (0.5 + this.clock.random() / 2),
+    });
   }
 
   private async pass(m: Mirror): Promise<void> {
     let error: string | null = null;
     try {
       await this.push(m);
+      this.note(m.projectId, false);
     } catch (err) {
       if (!(err instanceof MirrorError)) console.error('[anneal-server] MLflow mirror', err);
       error =
         err instanceof MirrorError ? err.message : `internal error: ${(err as Error).message}`;
+      // Refused runs alone are no reason to wait: the rest of the project went through.
+      this.note(m.projectId, !(err instanceof PartialPushError));
     }
     await this.db
       .update(mlflowMirrors)
@@ -177,7 +187,7 @@ export class MlflowMirror {
   }
 
   private async push(m: Mirror): Promise<void> {
-    const remote = new MlflowRemote(m.url, m.token);
+    const remote = new MlflowRemote(m.url, m.token, this.abort.signal);
     const [project] = await this.db.select().from(projects).where(eq(projects.id, m.projectId));
     if (!project) return;
     const experimentId = m.experimentId ?? (await this.experiment(remote, m, project.name));
@@ -187,9 +197,33 @@ export class MlflowMirror {
       .where(eq(runs.projectId, m.projectId))
       .orderBy(asc(runs.startedAt), asc(runs.id));
     const mapped = new Map<string, MirrorRun>();
-    for (const run of projectRuns)
-      mapped.set(run.id, await this.pushRun(remote, experimentId, run));
+    const refused: string[] = [];
+    for (const run of projectRuns) {
+      try {
+        mapped.set(run.id, await this.pushRun(remote, experimentId, run));
+      } catch (err) {
+        // One refused write (a param changed after it was pushed, which MLflow forbids) must
+        // not stop the project's mirror: record it on the run and go on with the others.
+        if (!(err instanceof MirrorError && err.refused)) throw err;
+        refused.push(`run ${run.id}: ${err.message}`);
+        await this.db
+          .update(mlflowMirrorRuns)
+          .set({
+            pushed: sql`${mlflowMirrorRuns.pushed} || ${JSON.stringify({ error: err.message })}::jsonb`,
+          })
+          .where(eq(mlflowMirrorRuns.runId, run.id));
+        const [state] = await this.db
+          .select()
+          .from(mlflowMirrorRuns)
+          .where(eq(mlflowMirrorRuns.runId, run.id));
+        if (state) mapped.set(run.id, state);
+      }
+    }
     await this.pushVersions(remote, m.projectId, mapped);
+    if (refused.length > 0)
+      throw new PartialPushError(
+        `MLflow refused ${refused.length} of ${projectRuns.length} runs (the others are pushed): ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? '; ...' : ''}`,
+      );
   }
 
   private async experiment(remote: MlflowRemote, m: Mirror, name: string): Promise<string> {
@@ -265,15 +299,12 @@ export class MlflowMirror {
     );
     const tags = { ...run.tags, 'anneal.run_id': run.id };
     if (!sameMap(state.pushed.params, params) || !sameMap(state.pushed.tags, tags)) {
-      const p = Object.entries(params).map(([key, value]) => ({ key, value }));
-      const t = Object.entries(tags).map(([key, value]) => ({ key, value }));
-      const n = Math.max(p.length, t.length);
-      for (let i = 0; i < n; i += MLFLOW_LIMITS.paramsTagsPerBatch)
-        await remote.call('POST', 'runs/log-batch', {
-          run_id: rid,
-          params: p.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
-          tags: t.slice(i, i + MLFLOW_LIMITS.paramsTagsPerBatch),
-        });
+      const entries = (o: Record<string, string>) =>
+        Object.entries(o).map(([key, value]) => ({ key, value }));
+      const p = fitEntries(entries(params), MLFLOW_LIMITS.paramValueLength).kept;
+      const t = fitEntries(entries(tags), MLFLOW_LIMITS.tagValueLength).kept;
+      for (const batch of paramTagBatches(p, t))
+        await remote.call('POST', 'runs/log-batch', { run_id: rid, ...batch });
       await record({ pushed: { ...state.pushed, params, tags } });
     }
 
@@ -283,7 +314,10 @@ export class MlflowMirror {
       .from(metrics)
       .where(eq(metrics.runId, run.id))
       .orderBy(asc(metrics.key), asc(metrics.step));
-    const fresh = points.filter((p) => p.step > (state?.metricSteps[p.key] ?? -1));
+    // A key MLflow would refuse is left out rather than failing every batch it is in.
+    const fresh = points.filter(
+      (p) => p.step > (state?.metricSteps[p.key] ?? -1) && mlflowKeyProblem(p.key) === null,
+    );
     for (const batch of chunk(fresh, MLFLOW_LIMITS.metricsPerBatch)) {
       await remote.call('POST', 'runs/log-batch', {
         run_id: rid,
@@ -312,7 +346,7 @@ export class MlflowMirror {
       const { stream } = await this.store.open(a.sha256);
       const parts: Buffer[] = [];
       for await (const part of stream as AsyncIterable<Buffer>) parts.push(part);
-      await remote.put(url, Buffer.concat(parts), a.contentType);
+      await remote.put(url, Buffer.concat(parts), a.contentType, a.path);
       await record({ artifacts: { ...state.artifacts, [a.path]: a.sha256 } });
     }
 
@@ -324,6 +358,10 @@ export class MlflowMirror {
         ...(run.endedAt ? { end_time: run.endedAt.getTime() } : {}),
       });
       await record({ pushed: { ...state.pushed, status: run.status } });
+    }
+    if (state.pushed.error) {
+      const { error: _, ...pushed } = state.pushed;
+      await record({ pushed });
     }
     return state;
   }
@@ -340,6 +378,8 @@ export class MlflowMirror {
       .where(eq(registeredModels.projectId, projectId))
       .orderBy(asc(registeredModels.name), asc(modelVersions.version));
     const models = new Set<string>();
+    const mirrored: MirrorVersion[] = [];
+    const names = new Map<string, string>();
     for (const { v, name } of versions) {
       const run = v.sourceRunId ? mapped.get(v.sourceRunId) : undefined;
       if (!run) continue;
@@ -386,24 +426,68 @@ export class MlflowMirror {
           .returning();
         if (!state) throw new MirrorError(`could not record the mirror of version ${v.id}`);
       }
-      const aliases = (
-        await this.db
-          .select({ alias: modelAliases.alias })
-          .from(modelAliases)
-          .where(and(eq(modelAliases.versionId, v.id)))
-      ).map((a) => a.alias);
-      const missing = aliases.filter((a) => !state?.aliases.includes(a));
-      for (const alias of missing)
-        await remote.call('POST', 'registered-models/alias', {
-          name,
-          alias,
-          version: state.remoteVersion,
-        });
-      if (missing.length)
-        await this.db
-          .update(mlflowMirrorVersions)
-          .set({ aliases: [...state.aliases, ...missing] })
-          .where(eq(mlflowMirrorVersions.versionId, v.id));
+      mirrored.push(state);
+      names.set(state.versionId, name);
+    }
+    for (const name of new Set(names.values()))
+      await this.pushAliases(
+        remote,
+        name,
+        mirrored.filter((m) => names.get(m.versionId) === name),
+      );
+  }
+
+  /**
+   * Makes MLflow's aliases of one model what Anneal's are: per alias, the version it points
+   * at. The mirror rows record, per version, the aliases last pushed to it, so what MLflow
+   * has is read back from them; an alias that moved (v1 -> v2 -> v1) is set again, one that
+   * Anneal removed is deleted there. Each step is recorded as it lands.
+   */
+  private async pushAliases(remote: MlflowRemote, name: string, mirrored: MirrorVersion[]) {
+    const byId = new Map(mirrored.map((m) => [m.versionId, m]));
+    const want = new Map<string, MirrorVersion>();
+    if (mirrored.length > 0)
+      for (const a of await this.db
+        .select({ alias: modelAliases.alias, versionId: modelAliases.versionId })
+        .from(modelAliases)
+        .where(inArray(modelAliases.versionId, [...byId.keys()]))) {
+        const m = byId.get(a.versionId);
+        if (m) want.set(a.alias, m);
+      }
+    // An alias recorded on two versions (by passes before this reconciliation) is unknown.
+    const had = new Map<string, string | null>();
+    for (const m of mirrored)
+      for (const a of m.aliases) had.set(a, had.has(a) ? null : m.versionId);
+    const lists = new Map(mirrored.map((m) => [m.versionId, new Set(m.aliases)]));
+    const record = async (alias: string, to: string | null) => {
+      for (const [versionId, list] of lists) {
+        const before = list.has(alias);
+        if (versionId === to) list.add(alias);
+        else list.delete(alias);
+        if (before !== list.has(alias))
+          await this.db
+            .update(mlflowMirrorVersions)
+            .set({ aliases: [...list] })
+            .where(eq(mlflowMirrorVersions.versionId, versionId));
+      }
+    };
+    for (const [alias, m] of want) {
+      if (had.get(alias) === m.versionId) continue;
+      await remote.call('POST', 'registered-models/alias', {
+        name,
+        alias,
+        version: m.remoteVersion,
+      });
+      await record(alias, m.versionId);
+    }
+    for (const alias of had.keys()) {
+      if (want.has(alias)) continue;
+      try {
+        await remote.call('DELETE', 'registered-models/alias', { name, alias });
+      } catch (err) {
+        if (!(err instanceof MirrorError && err.errorCode === 'RESOURCE_DOES_NOT_EXIST')) throw err;
+      }
+      await record(alias, null);
     }
   }
 }

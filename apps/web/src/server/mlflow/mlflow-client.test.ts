@@ -2,8 +2,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jobs, runs } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../testing/harness.ts';
+import { mergeParamsAndTags, runOf } from './store.ts';
 
 // The official MLflow client against Anneal's MLflow API (issue 15). The client comes from
 // bench/interop/setup.sh's venv; without it the client tests skip, except in CI that
@@ -159,6 +162,62 @@ describe('the official mlflow client against Anneal', () => {
   );
 });
 
+describe('mlflow.register_model in an organization with two projects', () => {
+  it.runIf(hasVenv)(
+    'puts the model in the project of the run its first version names',
+    async () => {
+      const two = await h.user('two-projects', 'owner');
+      await h.api(two.token, 'POST', '/api/v1/projects', { name: 'first' });
+      const script = `
+import json, os, tempfile, mlflow
+from mlflow import MlflowClient
+mlflow.set_experiment("second")
+with mlflow.start_run() as run:
+    d = tempfile.mkdtemp()
+    open(os.path.join(d, "weights.bin"), "wb").write(b"w")
+    open(os.path.join(d, "MLmodel"), "w").write("artifact_path: model\\nflavors: {}\\n")
+    mlflow.log_artifacts(d, artifact_path="model")
+v = mlflow.register_model(f"runs:/{run.info.run_id}/model", "two-project-model")
+m = MlflowClient().get_registered_model("two-project-model")
+print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id, "version": v.version, "latest": m.latest_versions[0].version}))
+`;
+      const child = spawn(python, ['-c', script], {
+        env: {
+          ...process.env,
+          MLFLOW_TRACKING_URI: h.url,
+          MLFLOW_TRACKING_TOKEN: two.token,
+          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+        },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      const code = await new Promise((done) => child.on('close', done));
+      expect(code, err).toBe(0);
+      const got = JSON.parse(out.trim().split('\n').pop() ?? '');
+      expect(got).toMatchObject({ version: '1', latest: '1' });
+      const model = await h.api(
+        two.token,
+        'GET',
+        `/api/v1/projects/${got.experiment}/models/two-project-model`,
+      );
+      expect(model.status).toBe(200);
+      expect(JSON.stringify(model.json)).toContain(got.run);
+      // The name is taken now, for a second create as for MLflow.
+      const again = await mlflow(two.token, 'POST', 'registered-models/create', {
+        name: 'two-project-model',
+      });
+      expect(again.json.error_code).toBe('RESOURCE_ALREADY_EXISTS');
+    },
+    120_000,
+  );
+});
+
 describe("MLflow's limits and error shape", () => {
   let runId: string;
   beforeAll(async () => {
@@ -233,6 +292,15 @@ describe("MLflow's limits and error shape", () => {
     expect(unknown).toMatchObject({ status: 404, json: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
     const route = await mlflow(owner.token, 'POST', 'runs/no-such-thing', {});
     expect(route).toMatchObject({ status: 404, json: { error_code: 'ENDPOINT_NOT_FOUND' } });
+    // MLflow 3's GenAI endpoints live under /api/3.0; Anneal has none, and says so in JSON.
+    const v3 = await fetch(`${h.url}/api/3.0/mlflow/traces/search`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${owner.token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(v3.status).toBe(404);
+    expect(v3.headers.get('content-type')).toMatch(/application\/json/);
+    expect((await v3.json()).error_code).toBe('ENDPOINT_NOT_FOUND');
     const anonymous = await mlflow(null, 'GET', 'runs/get', { run_id: runId });
     expect(anonymous).toMatchObject({ status: 401, json: { error_code: 'UNAUTHENTICATED' } });
     const dup = await mlflow(owner.token, 'POST', 'experiments/create', { name: 'limits' });
@@ -289,5 +357,89 @@ describe("MLflow's limits and error shape", () => {
     expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
     expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
     expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+  });
+
+  it('keeps the first value of a param that concurrent batches log with different values', async () => {
+    const experiment = (
+      await mlflow(owner.token, 'POST', 'experiments/create', { name: 'param-race' })
+    ).json.experiment_id;
+    const run = (await mlflow(owner.token, 'POST', 'runs/create', { experiment_id: experiment }))
+      .json.run.info.run_id;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        mlflow(owner.token, 'POST', 'runs/log-batch', {
+          run_id: run,
+          params: [{ key: 'seed', value: String(i) }],
+        }),
+      ),
+    );
+    const won = answers.flatMap((a, i) => (a.status === 200 ? [String(i)] : []));
+    expect(won).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status !== 200))
+      expect(a.json.message).toMatch(/Changing param values is not allowed/);
+    const params = (await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).json.run.data
+      .params;
+    expect(params).toEqual([{ key: 'seed', value: won[0] }]);
+
+    // The race itself, made certain: two batches read the run before either writes.
+    const stale = await runOf(h.services.db, owner.orgId, run);
+    await mergeParamsAndTags(h.services.db, stale, [{ key: 'width', value: '64' }], []);
+    await expect(
+      mergeParamsAndTags(h.services.db, stale, [{ key: 'width', value: '128' }], []),
+    ).rejects.toThrow(/Param with key='width' was already logged with value='64'/);
+    const after = await runOf(h.services.db, owner.orgId, run);
+    expect(after.params.width).toBe('64');
+  });
+
+  it("refuses to delete a registered version's source run or a job's run, and to set a job run's status", async () => {
+    const keeper = await h.user('keeper', 'owner');
+    const experiment = (await mlflow(keeper.token, 'POST', 'experiments/create', { name: 'kept' }))
+      .json.experiment_id;
+    const source = (
+      await mlflow(keeper.token, 'POST', 'runs/create', { experiment_id: experiment })
+    ).json.run.info.run_id;
+    expect(
+      (await mlflow(keeper.token, 'POST', 'registered-models/create', { name: 'kept-model' }))
+        .status,
+    ).toBe(200);
+    const version = await mlflow(keeper.token, 'POST', 'model-versions/create', {
+      name: 'kept-model',
+      source: `runs:/${source}/model`,
+      run_id: source,
+    });
+    expect(version.status).toBe(200);
+    const refused = await mlflow(keeper.token, 'POST', 'runs/delete', { run_id: source });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(refused.json.message).toMatch(/source of version 1 of registered model "kept-model"/);
+    expect((await mlflow(keeper.token, 'GET', 'runs/get', { run_id: source })).status).toBe(200);
+
+    const jobRun = (
+      await mlflow(keeper.token, 'POST', 'runs/create', { experiment_id: experiment })
+    ).json.run.info.run_id;
+    const [job] = await h.services.db
+      .insert(jobs)
+      .values({ projectId: experiment, type: 'train', spec: {} })
+      .returning();
+    if (!job) throw new Error('no job');
+    await h.services.db.update(runs).set({ jobId: job.id }).where(eq(runs.id, jobRun));
+    const update = await mlflow(keeper.token, 'POST', 'runs/update', {
+      run_id: jobRun,
+      status: 'FINISHED',
+    });
+    expect(update.status).toBe(400);
+    expect(update.json.message).toMatch(/belongs to Anneal job/);
+    expect(
+      (await mlflow(keeper.token, 'GET', 'runs/get', { run_id: jobRun })).json.run.info.status,
+    ).toBe('RUNNING');
+    const renamed = await mlflow(keeper.token, 'POST', 'runs/update', {
+      run_id: jobRun,
+      run_name: 'still-mine',
+    });
+    expect(renamed.status).toBe(200);
+    const del = await mlflow(keeper.token, 'POST', 'runs/delete', { run_id: jobRun });
+    expect(del.status).toBe(400);
+    expect(del.json.message).toMatch(/belongs to Anneal job/);
+    expect((await mlflow(keeper.token, 'GET', 'runs/get', { run_id: jobRun })).status).toBe(200);
   });
 });

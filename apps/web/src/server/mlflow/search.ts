@@ -147,12 +147,45 @@ export function parseFilter(filter: string | undefined): Clause[] {
   return clauses;
 }
 
-function likeRegex(pattern: string, flags: string): RegExp {
-  const body = pattern
-    .split('')
-    .map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`, flags);
+/**
+ * SQL LIKE without a RegExp: `%` is any run of characters (newlines included), `_` exactly
+ * one character (a code point), everything else itself; `fold` compares case-insensitively
+ * (ILIKE). A backtracking RegExp built from `%` pieces (`^.*a.*a.*a.*b$`) takes exponential
+ * time on a long value, and every org shares this event loop. Here the pattern splits on `%`
+ * into pieces; the first is anchored at the start, the last at the end, and each middle
+ * piece is taken at its leftmost place after the previous one (leftmost is never worse for
+ * the pieces that follow). The value is scanned once per piece character at most:
+ * O(|value| x |pattern|) in all, whatever the pattern.
+ */
+export function likeMatch(pattern: string, value: string, fold: boolean): boolean {
+  const norm = (c: string) => (fold ? c.toLowerCase() : c);
+  const text = Array.from(value, norm);
+  const pieces = pattern.split('%').map((p) => Array.from(p, norm));
+  const at = (piece: string[], pos: number) => {
+    if (pos + piece.length > text.length) return false;
+    for (let k = 0; k < piece.length; k++)
+      if (piece[k] !== '_' && piece[k] !== text[pos + k]) return false;
+    return true;
+  };
+  const first = pieces[0] as string[];
+  if (pieces.length === 1) return first.length === text.length && at(first, 0);
+  const last = pieces[pieces.length - 1] as string[];
+  if (first.length + last.length > text.length) return false;
+  if (!at(first, 0) || !at(last, text.length - last.length)) return false;
+  let pos = first.length;
+  const end = text.length - last.length;
+  for (let p = 1; p < pieces.length - 1; p++) {
+    const piece = pieces[p] as string[];
+    let found = -1;
+    for (let start = pos; start + piece.length <= end; start++)
+      if (at(piece, start)) {
+        found = start;
+        break;
+      }
+    if (found < 0) return false;
+    pos = found + piece.length;
+  }
+  return true;
 }
 
 /** Whether `actual` (undefined: the run has no such key) satisfies one comparison. */
@@ -165,9 +198,9 @@ export function compare(actual: string | number | undefined, c: Clause): boolean
     case 'NOT IN':
       return !(v as (string | number)[]).some((x) => String(x) === String(actual));
     case 'LIKE':
-      return likeRegex(String(v), '').test(String(actual));
+      return likeMatch(String(v), String(actual), false);
     case 'ILIKE':
-      return likeRegex(String(v), 'i').test(String(actual));
+      return likeMatch(String(v), String(actual), true);
   }
   const [a, b] =
     typeof v === 'number' && typeof actual === 'number'

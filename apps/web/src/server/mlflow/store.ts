@@ -75,7 +75,10 @@ export async function runsOfProjects(db: Db, projectIds: string[], limit: number
 
 /**
  * Merges params as MLflow does: a param, once logged, keeps its value; logging the same
- * value again is fine, another value is refused. Tags merge, the last value winning.
+ * value again is fine, another value is refused. Tags merge, the last value winning. The
+ * check reads the run's params under a row lock in the transaction that writes them, so two
+ * concurrent batches with different values for one key cannot both pass it (the first to
+ * commit wins, the other is refused).
  */
 export async function mergeParamsAndTags(
   db: Db,
@@ -83,27 +86,38 @@ export async function mergeParamsAndTags(
   params: { key: string; value: string }[],
   tags: { key: string; value: string }[],
 ) {
-  const newParams: Record<string, string> = {};
-  for (const p of params) {
-    const old = run.params[p.key] ?? newParams[p.key];
-    if (old !== undefined && old !== null && String(old) !== p.value)
-      throw invalid(
-        `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${String(old)}' for run ID='${run.id}'. Attempted logging new value '${p.value}'.`,
-      );
-    newParams[p.key] = p.value;
-  }
+  if (params.length === 0 && tags.length === 0) return;
   const newTags: Record<string, string> = {};
   for (const t of tags) newTags[t.key] = t.value;
-  if (params.length === 0 && tags.length === 0) return;
   const renamed = newTags['mlflow.runName'];
-  await db
-    .update(runs)
-    .set({
-      params: sql`${runs.params} || ${JSON.stringify(newParams)}::jsonb`,
-      tags: sql`${runs.tags} || ${JSON.stringify(newTags)}::jsonb`,
-      ...(renamed ? { name: renamed.slice(0, 200) } : {}),
-    })
-    .where(eq(runs.id, run.id));
+  await db.transaction(async (tx) => {
+    const [locked] =
+      params.length === 0
+        ? [run]
+        : await tx
+            .select({ params: runs.params })
+            .from(runs)
+            .where(eq(runs.id, run.id))
+            .for('update');
+    const current = locked?.params ?? {};
+    const newParams: Record<string, string> = {};
+    for (const p of params) {
+      const old = current[p.key] ?? newParams[p.key];
+      if (old !== undefined && old !== null && String(old) !== p.value)
+        throw invalid(
+          `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${String(old)}' for run ID='${run.id}'. Attempted logging new value '${p.value}'.`,
+        );
+      newParams[p.key] = p.value;
+    }
+    await tx
+      .update(runs)
+      .set({
+        params: sql`${runs.params} || ${JSON.stringify(newParams)}::jsonb`,
+        tags: sql`${runs.tags} || ${JSON.stringify(newTags)}::jsonb`,
+        ...(renamed ? { name: renamed.slice(0, 200) } : {}),
+      })
+      .where(eq(runs.id, run.id));
+  });
 }
 
 /** Registered models of the organization named `name` (one per project at most). */

@@ -62,7 +62,8 @@ const ANNEAL_DIALECT: RestDialect = {
 
 /**
  * The REST API: match, authenticate, authorize (the layer tRPC uses too), validate, handle.
- * HEAD is answered as GET without the body (Node drops it), for clients that probe (DVC).
+ * HEAD is answered as GET with its headers only (a streamed body is never read), for
+ * clients that probe (DVC).
  */
 export function createRestHandler(
   services: Services,
@@ -123,6 +124,12 @@ export function createRestHandler(
           headers['content-disposition'] =
             `inline; filename*=UTF-8''${encodeURIComponent(result.filename)}`;
         res.writeHead(result.status ?? 200, headers);
+        if (req.method === 'HEAD') {
+          // Headers only: a HEAD probe (DVC asks for every object) must not read a blob.
+          result.stream.destroy();
+          res.end();
+          return;
+        }
         await pipeline(result.stream, res);
         return;
       }

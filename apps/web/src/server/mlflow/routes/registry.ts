@@ -1,5 +1,5 @@
 import type { Db } from '@anneal/db/client';
-import { modelVersions, registeredModels } from '@anneal/db/schema';
+import { mlflowPendingModels, modelVersions, registeredModels } from '@anneal/db/schema';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { listProjects } from '../../domain/projects/projects.ts';
@@ -73,11 +73,16 @@ function untagged(c: Clause): boolean {
   return c.op === '!=' || c.op === 'NOT IN';
 }
 
+/**
+ * The project of a model created through the MLflow API: the one its tag anneal.project
+ * names, the organization's only project, or none yet (null) when there are several; then
+ * the model waits in mlflow_pending_models until its first version names a run.
+ */
 async function projectForNewModel(
   db: Db,
   orgId: string,
   tags: { key: string; value: string }[],
-): Promise<string> {
+): Promise<string | null> {
   const wanted = tags.find((t) => t.key === 'anneal.project')?.value;
   const all = await listProjects(db, orgId);
   if (wanted) {
@@ -90,9 +95,15 @@ async function projectForNewModel(
     return found.id;
   }
   if (all.length === 1) return (all[0] as (typeof all)[number]).id;
-  throw invalid(
-    `name: a registered model lives in one Anneal project, and this organization has ${all.length}; name it with the tag anneal.project=<project name>, or register the first version with mlflow.register_model, whose run names the project`,
-  );
+  return null;
+}
+
+async function pendingOf(db: Db, orgId: string, name: string) {
+  const [row] = await db
+    .select()
+    .from(mlflowPendingModels)
+    .where(and(eq(mlflowPendingModels.orgId, orgId), eq(mlflowPendingModels.name, name)));
+  return row;
 }
 
 async function modelReply(db: Db, model: typeof registeredModels.$inferSelect) {
@@ -122,7 +133,25 @@ export const registryRoutes: RestRoute[] = [
           'RESOURCE_ALREADY_EXISTS',
           `Registered Model (name=${name}) already exists.`,
         );
+      if (await pendingOf(ctx.db, ctx.principal.orgId, name))
+        throw new MlflowError(
+          'RESOURCE_ALREADY_EXISTS',
+          `Registered Model (name=${name}) already exists.`,
+        );
       const projectId = await projectForNewModel(ctx.db, ctx.principal.orgId, body.tags ?? []);
+      if (projectId === null) {
+        const [pending] = await ctx.db
+          .insert(mlflowPendingModels)
+          .values({ orgId: ctx.principal.orgId, name, description: body.description ?? '' })
+          .onConflictDoNothing()
+          .returning();
+        if (!pending)
+          throw new MlflowError(
+            'RESOURCE_ALREADY_EXISTS',
+            `Registered Model (name=${name}) already exists.`,
+          );
+        return { json: { registered_model: registeredModelJson(pending, []) } };
+      }
       const [model] = await ctx.db
         .insert(registeredModels)
         .values({ projectId, name, description: body.description ?? '' })
@@ -144,14 +173,20 @@ export const registryRoutes: RestRoute[] = [
     summary: 'MLflow GetRegisteredModel',
     query: z.object({ name: z.string() }),
     response: { status: 200, description: '{registered_model}' },
-    handle: async (ctx, { query }) => ({
-      json: {
-        registered_model: await modelReply(
-          ctx.db,
-          await modelOf(ctx.db, ctx.principal.orgId, query.name),
-        ),
-      },
-    }),
+    handle: async (ctx, { query }) => {
+      if ((await modelsNamed(ctx.db, ctx.principal.orgId, query.name)).length === 0) {
+        const pending = await pendingOf(ctx.db, ctx.principal.orgId, query.name);
+        if (pending) return { json: { registered_model: registeredModelJson(pending, []) } };
+      }
+      return {
+        json: {
+          registered_model: await modelReply(
+            ctx.db,
+            await modelOf(ctx.db, ctx.principal.orgId, query.name),
+          ),
+        },
+      };
+    },
   }),
   defineRoute({
     method: 'PATCH',
@@ -247,6 +282,35 @@ export const registryRoutes: RestRoute[] = [
     handle: async (ctx, { body }) => {
       // The ids first: another organization's run is not found, whatever else is wrong.
       if (body.run_id) await runOf(ctx.db, ctx.principal.orgId, body.run_id);
+      const pending =
+        (await modelsNamed(ctx.db, ctx.principal.orgId, body.name)).length === 0
+          ? await pendingOf(ctx.db, ctx.principal.orgId, body.name)
+          : undefined;
+      if (pending) {
+        // The first version binds a pending model to its run's project.
+        const source = parseSource(body.source);
+        if (body.run_id && body.run_id !== source.runId)
+          throw invalid(
+            `source: names run ${source.runId}, but run_id is ${body.run_id}; Anneal records one source run`,
+          );
+        const run = await runOf(ctx.db, ctx.principal.orgId, source.runId);
+        await ctx.db
+          .insert(registeredModels)
+          .values({
+            projectId: run.projectId,
+            name: pending.name,
+            description: pending.description,
+          })
+          .onConflictDoNothing();
+        await ctx.db
+          .delete(mlflowPendingModels)
+          .where(
+            and(
+              eq(mlflowPendingModels.orgId, ctx.principal.orgId),
+              eq(mlflowPendingModels.name, pending.name),
+            ),
+          );
+      }
       const model = await modelOf(ctx.db, ctx.principal.orgId, body.name);
       const source = parseSource(body.source);
       if (body.run_id && body.run_id !== source.runId)

@@ -1,4 +1,4 @@
-import { runs } from '@anneal/db/schema';
+import { modelVersions, registeredModels, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { createProject, listProjects } from '../../domain/projects/projects.ts';
@@ -311,6 +311,11 @@ export const trackingRoutes: RestRoute[] = [
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       const status = body.status ? MLFLOW_TO_RUN_STATUS[body.status] : undefined;
+      // A job's run follows its job (lease, retries, cancel); a status set here would lie.
+      if (run.jobId && status !== undefined && status !== run.status)
+        throw invalid(
+          `status: run ${run.id} belongs to Anneal job ${run.jobId}, whose agent sets its status; cancel the job through Anneal instead`,
+        );
       const [row] = await ctx.db
         .update(runs)
         .set({
@@ -334,11 +339,28 @@ export const trackingRoutes: RestRoute[] = [
     path: `${P}/runs/delete`,
     access: EDITOR,
     tag: TAG,
-    summary: 'MLflow DeleteRun: Anneal deletes the run with its metrics and artifact records',
+    summary:
+      'MLflow DeleteRun: Anneal deletes the run with its metrics and artifact records; refused for a job’s run or a model version’s source',
     body: z.object(runIdInput),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      // Anneal's delete is a hard one (MLflow's is soft): it would take a registered
+      // version's checkpoint with it, or a job's run out from under its agent.
+      if (run.jobId)
+        throw invalid(
+          `run_id: run ${run.id} belongs to Anneal job ${run.jobId}; cancel or delete it through Anneal`,
+        );
+      const [source] = await ctx.db
+        .select({ version: modelVersions.version, model: registeredModels.name })
+        .from(modelVersions)
+        .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+        .where(eq(modelVersions.sourceRunId, run.id))
+        .limit(1);
+      if (source)
+        throw invalid(
+          `run_id: run ${run.id} is the source of version ${source.version} of registered model "${source.model}"; delete the version first`,
+        );
       await ctx.db.delete(runs).where(eq(runs.id, run.id));
       return { json: {} };
     },

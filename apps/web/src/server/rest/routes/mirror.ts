@@ -11,6 +11,7 @@ import {
 import { count, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject } from '../../domain/projects/projects.ts';
+import { mirrorDestinationProblem } from '../../mlflow/mirror-guard.ts';
 import { defineRoute } from '../route.ts';
 
 const params = z.object({ projectId: z.uuid() });
@@ -53,21 +54,10 @@ async function mirrorStatus(db: Db, orgId: string, projectId: string) {
   };
 }
 
-/** The MLflow tracking URI: http(s), no credentials in it (they go in `token`). */
-function checkMirrorUrl(raw: string): void {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new AppError(
-      'BAD_REQUEST',
-      `body.url: "${raw}" is not a URL; give the MLflow tracking URI`,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new AppError('BAD_REQUEST', `body.url: must be http or https, not ${url.protocol}`);
-  if (url.username || url.password)
-    throw new AppError('BAD_REQUEST', 'body.url: put credentials in token, not in the URL');
+/** The MLflow tracking URI: http(s), no credentials, query or fragment, not internal (mirror-guard). */
+async function checkMirrorUrl(raw: string): Promise<void> {
+  const problem = await mirrorDestinationProblem(raw);
+  if (problem) throw new AppError('BAD_REQUEST', `body.url: ${problem}`);
 }
 
 export const mirrorRoutes = [
@@ -86,7 +76,7 @@ export const mirrorRoutes = [
     response: { status: 200, description: 'The mirror and its state', schema: status },
     handle: async (ctx, { params, body }) => {
       await getProject(ctx.db, ctx.principal.orgId, params.projectId);
-      checkMirrorUrl(body.url);
+      await checkMirrorUrl(body.url);
       const [old] = await ctx.db
         .select()
         .from(mlflowMirrors)
