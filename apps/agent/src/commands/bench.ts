@@ -162,18 +162,22 @@ const flagsSchema = z
   });
 type Flags = z.infer<typeof flagsSchema>;
 
-/** FD as `anneal eval` measures it: the model's dataset's extractor, n held-out images. */
-async function fdProbe(
+/**
+ * The ruler `anneal eval` reads quality on, for the model in `dir`: its dataset's extractor
+ * and n held-out images; `label` names the benchmark in the extractor's progress lines.
+ */
+async function benchRuler(
   flags: Flags,
   dir: string,
+  n: number,
+  label: string,
   log: (line: string) => void,
-): Promise<QualityProbe> {
+) {
   const model = Model.load(dir);
   const config = model.config;
   model.dispose();
   const dataset = await modelDataset(config, `${dir}/config.json`);
   let shown = 0;
-  const n = flags.n ?? 1000;
   const ruler = await qualityRuler({
     dataset,
     n,
@@ -182,15 +186,27 @@ async function fdProbe(
     onProgress: (phase, done, total) => {
       if (phase === 'extractor' && (done === total || done - shown >= 100)) {
         shown = done;
-        log(`to-target: training the ${dataset.name} extractor, step ${done}/${total}`);
+        log(`${label}: training the ${dataset.name} extractor, step ${done}/${total}`);
       }
     },
   });
   const acc = ruler.extractor.metadata.heldoutAccuracy;
+  const about = `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
+    acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
+  }) on ${dataset.name}`;
+  return { ruler, about };
+}
+
+/** FD as `anneal eval` measures it: the model's dataset's extractor, n held-out images. */
+async function fdProbe(
+  flags: Flags,
+  dir: string,
+  log: (line: string) => void,
+): Promise<QualityProbe> {
+  const n = flags.n ?? 1000;
+  const { ruler, about } = await benchRuler(flags, dir, n, 'to-target', log);
   return {
-    describe: `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
-      acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
-    }) on ${dataset.name}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
+    describe: `${about}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
     fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
   };
 }
@@ -202,29 +218,10 @@ async function metricsProbe(
   n: number,
   log: (line: string) => void,
 ): Promise<MetricsProbe> {
-  const model = Model.load(dir);
-  const config = model.config;
-  model.dispose();
-  const dataset = await modelDataset(config, `${dir}/config.json`);
-  let shown = 0;
-  const ruler = await qualityRuler({
-    dataset,
-    n,
-    seed: flags.seed,
-    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
-    onProgress: (phase, done, total) => {
-      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
-        shown = done;
-        log(`teacher-samplers: training the ${dataset.name} extractor, step ${done}/${total}`);
-      }
-    },
-  });
-  const acc = ruler.extractor.metadata.heldoutAccuracy;
+  const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
   const classes = ruler.fA.classes;
   return {
-    describe: `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
-      acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
-    }) on ${dataset.name}, n = ${n}`,
+    describe: `${about}, n = ${n}`,
     n,
     floor: {
       fd: ruler.floor.fd,
