@@ -34,24 +34,14 @@ export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
  *   the student is a consistency model fine-tuned from a teacher's weights.
  * None uses guidance: the teacher sees the example's label, dropped to the null class with
  * the training CFG dropout exactly when the student's is.
+ *
+ * The binding's objectives, written once (native-types.ts), with the teacher as a Model.
  */
-export type TrainingObjective =
-  | { kind: 'denoising' }
-  | { kind: 'progressive'; teacher: Model; sigmas: number[]; weighting?: 'truncated-snr' | 'snr+1' }
-  | {
-      kind: 'consistency-distillation';
-      teacher: Model;
-      sigmas: number[];
-      huberC?: number;
-    }
-  | {
-      kind: 'consistency-training';
-      halvingEvery?: number;
-      q?: number;
-      pMean?: number;
-      pStd?: number;
-      huberC?: number;
-    };
+export type TrainingObjective = NativeTrainingObjective extends infer O
+  ? O extends { teacher: unknown }
+    ? Omit<O, 'teacher'> & { teacher: Model }
+    : O
+  : never;
 
 export interface TrainerOptions {
   /** The model trained: for distillation, the student (initialized from the teacher). */
