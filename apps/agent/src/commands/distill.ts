@@ -11,8 +11,9 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { writeAnalysis } from '../distill/analysis.ts';
 import { fileSha256 } from '../distill/reference.ts';
-import { distill, writeAnalysis } from '../distill/run.ts';
+import { distill } from '../distill/run.ts';
 import {
   methodNames,
   RUN_FILE,

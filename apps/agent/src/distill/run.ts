@@ -1,36 +1,24 @@
 // `anneal distill`'s run: the reference, then stage after stage (train until the plateau rule
 // stops, measure, decide), then the kept student and the trade-off analysis. Every step
 // leaves distill-state.json such that --resume continues where the run was.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CONFIG_FILE,
   consistencySigmas,
-  loadNative,
   type MemoryBudget,
   Model,
   type ModelConfig,
   type SamplerName,
   type TrainingObjective,
-  writeFileAtomic,
 } from '@anneal/engine';
 import type { CommandIO } from '../commands/command.ts';
 import { ProgressBar } from '../progress.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
-import { type Measured, measureModel, type SamplingGrid } from './measure.ts';
-import { obtainReference, type Reference, referenceGrid } from './reference.ts';
-import { decideStage, halvingStages, keptStage, stageLabel } from './stages.ts';
-import {
-  type DistillState,
-  type EvalRecord,
-  type RunSettings,
-  readState,
-  type StageRecord,
-  stageDir,
-  writeState,
-} from './state.ts';
-import { type Tradeoff, tradeoffJson, tradeoffMarkdown, tradeoffSvg } from './tradeoff.ts';
+import { consistencyGrid, evaluateStage, LATENCY_BATCH } from './evaluate-stage.ts';
+import { obtainReference, referenceGrid } from './reference.ts';
+import { halvingStages, stageLabel } from './stages.ts';
+import { type DistillState, type RunSettings, readState, stageDir, writeState } from './state.ts';
 import { trainStage } from './train-stage.ts';
 
 export interface DistillRun {
@@ -41,22 +29,6 @@ export interface DistillRun {
   events: boolean;
   home?: string;
   budget?: MemoryBudget;
-}
-
-/** Samples per timed batch when measuring latency. */
-const LATENCY_BATCH = 16;
-
-/** The consistency sampler's default grid for `steps` (Karras rho 7, the boundary dropped). */
-function consistencyGrid(model: Model, steps: number): number[] {
-  const { sigmaMin, sigmaMax } = model.sigmaRange();
-  const s = loadNative().sampling.sigmas({
-    steps: steps + 1,
-    schedule: 'karras',
-    sigmaMin,
-    sigmaMax,
-  });
-  s.splice(s.length - 2, 1);
-  return s;
 }
 
 function initialState(r: DistillRun, base: number[], cdSigmas: number[]): DistillState {
@@ -100,44 +72,6 @@ function truncateMetrics(path: string, state: DistillState): void {
       }
     });
   writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
-}
-
-function evalRecord(
-  name: string,
-  grid: SamplingGrid,
-  m: Measured,
-  decision: ReturnType<typeof decideStage>,
-): EvalRecord {
-  return {
-    name,
-    steps: grid.sigmas.length - 1,
-    sampler: grid.sampler,
-    sigmas: grid.sigmas,
-    nfe: m.nfe,
-    fd: m.metrics.fd,
-    fd_std: m.fdSpread.std,
-    fd_low: m.fdSpread.low,
-    fd_high: m.fdSpread.high,
-    kid: m.metrics.kid,
-    kid_std: m.metrics.kidStd,
-    precision: m.metrics.precision,
-    recall: m.metrics.recall,
-    paired: m.paired
-      ? {
-          psnr: Number.isFinite(m.paired.psnr) ? m.paired.psnr : null,
-          ssim: m.paired.ssim,
-          feature_distance: m.paired.featureDistance,
-        }
-      : null,
-    latency_ms_per_image: m.latencyMsPerImage,
-    images_per_s: m.imagesPerS,
-    peak_memory_bytes: m.peakMemoryBytes,
-    parameters: m.parameters,
-    fd_ratio: decision.ratio,
-    met_budget: decision.metBudget,
-    proceed: decision.proceed,
-    reason: decision.reason,
-  };
 }
 
 /** The least time between two progress events of a measuring phase. */
@@ -290,66 +224,22 @@ export async function distill(r: DistillRun) {
       }
 
       // Evaluating: deterministic, so a resumed run redoes it and gets the same numbers.
-      const student = Model.load(stageDir(out, k));
-      let record: StageRecord;
-      try {
-        const grids: Array<{ name: string; grid: SamplingGrid; toSteps: number }> = pd
-          ? [{ name: label, grid: { sampler: 'ddim', sigmas: state.student_sigmas }, toSteps }]
-          : [2, 1]
-              .filter((s) => s >= run.min_steps)
-              .map((s) => ({
-                name: `consistency ${s} step${s === 1 ? '' : 's'}`,
-                grid: {
-                  sampler: 'consistency' as SamplerName,
-                  sigmas: consistencyGrid(student, s),
-                },
-                toSteps: s,
-              }));
-        const evals: EvalRecord[] = [];
-        for (const g of grids) {
-          const m = await measureModel({
-            ruler,
-            model: student,
-            grid: g.grid,
-            n: run.eval_n,
-            seed: run.seed,
-            reference,
-            latencyBatch: LATENCY_BATCH,
-            onProgress: progress(`measure ${g.name}`),
-          });
-          bar?.done();
-          const decision = decideStage(
-            { stage: k, fromSteps: pd ? fromSteps : 32, toSteps: g.toSteps, fd: m.metrics.fd },
-            budgetRule,
-          );
-          const e = evalRecord(g.name, g.grid, m, decision);
-          evals.push(e);
-          appendFileSync(metricsPath, `${JSON.stringify({ stage: k, event: 'eval', ...e })}\n`);
-          say(`${decision.reason} (FD ${m.metrics.fd.toFixed(4)} ± ${m.fdSpread.std.toFixed(4)})`);
-        }
-        record = {
-          stage: k,
-          from_steps: pd ? fromSteps : 32,
-          to_steps: Math.min(...evals.map((e) => e.steps)),
-          iterations: state.iter,
-          stop_reason: state.stop_reason ?? '',
-          dir: stageDir(out, k),
-          wall_s: state.stage_wall_s,
-          evals,
-        };
-        writeFileSync(join(stageDir(out, k), 'eval.json'), `${JSON.stringify(record, null, 2)}\n`);
-        if (!pd) {
-          // A consistency student samples by default with the fewest steps that met the budget.
-          const best = [...evals].reverse().find((e) => e.met_budget) ?? evals.at(-1);
-          if (best)
-            writeFileAtomic(
-              join(stageDir(out, k), CONFIG_FILE),
-              `${JSON.stringify({ ...student.config, distillation: distillation(k, 'consistency', best.sigmas) }, null, 2)}\n`,
-            );
-        }
-      } finally {
-        student.dispose();
-      }
+      const record = await evaluateStage({
+        out,
+        run,
+        state,
+        stage: k,
+        fromSteps: pd ? fromSteps : 32,
+        label,
+        toSteps,
+        ruler,
+        reference,
+        budgetRule,
+        distillation,
+        progress,
+        endPhase: () => bar?.done(),
+        say,
+      });
       const last = record.evals.at(-1);
       if (r.json && r.events && last)
         io.out(
@@ -396,69 +286,4 @@ export async function distill(r: DistillRun) {
   } finally {
     teacher.dispose();
   }
-}
-
-/** Writes tradeoff.{md,json,svg}; returns the rows' decisions and the kept student. */
-export function writeAnalysis(
-  out: string,
-  run: RunSettings,
-  state: DistillState,
-  reference: Reference,
-  floorFd: number,
-) {
-  const flat = state.stages.flatMap((s) =>
-    s.evals.map((e) => ({
-      ...e,
-      stage: s.stage,
-      dir: s.dir,
-      decision: { metBudget: e.met_budget },
-    })),
-  );
-  const kept = keptStage(flat);
-  const t: Tradeoff = {
-    n: run.eval_n,
-    referenceFd: reference.metrics.fd,
-    floorFd,
-    budget: run.budget,
-    rows: [
-      {
-        name: 'reference (DDIM 32)',
-        steps: 32,
-        nfe: reference.nfe,
-        latencyMsPerImage: reference.latencyMsPerImage,
-        imagesPerS: reference.imagesPerS,
-        parameters: reference.parameters,
-        peakMemoryBytes: reference.peakMemoryBytes,
-        fd: reference.metrics.fd,
-        fdStd: reference.fdSpread.std,
-        kid: reference.metrics.kid,
-        precision: reference.metrics.precision,
-        recall: reference.metrics.recall,
-        paired: null,
-        decision: 'reference',
-      },
-      ...flat.map((e) => ({
-        name: e.name,
-        steps: e.steps,
-        nfe: e.nfe,
-        latencyMsPerImage: e.latency_ms_per_image,
-        imagesPerS: e.images_per_s,
-        parameters: e.parameters,
-        peakMemoryBytes: e.peak_memory_bytes,
-        fd: e.fd,
-        fdStd: e.fd_std,
-        kid: e.kid,
-        precision: e.precision,
-        recall: e.recall,
-        paired: e.paired
-          ? { psnr: e.paired.psnr, ssim: e.paired.ssim, featureDistance: e.paired.feature_distance }
-          : null,
-        decision: e === kept ? 'kept' : e.met_budget ? 'within budget' : 'over budget',
-      })),
-    ],
-  };
-  writeFileSync(join(out, 'tradeoff.md'), tradeoffMarkdown(t));
-  writeFileSync(join(out, 'tradeoff.json'), `${JSON.stringify(tradeoffJson(t), null, 2)}\n`);
-  writeFileSync(join(out, 'tradeoff.svg'), tradeoffSvg(t));
-  return { kept };
 }

@@ -1,3 +1,4 @@
+import { distillTradeoffSchema } from '@anneal/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   paretoFront,
@@ -13,7 +14,7 @@ const row = (
   nfe: number,
   latency: number,
   fd: number,
-  decision: string,
+  decision: TradeoffRow['decision'],
 ): TradeoffRow => ({
   name,
   steps: nfe,
@@ -78,6 +79,23 @@ describe('trade-off table and chart', () => {
     expect(md).toContain('| stage 3 (8 -> 4 steps) | 4 | 4 | 90.0 |');
     expect(md).toContain('| yes, no | over budget |');
     expect(md).toContain('FD <= 2.600');
+  });
+
+  it('writes JSON the run page can parse, also when a measurement is not finite', () => {
+    const broken: Tradeoff = {
+      ...t,
+      rows: [...t.rows, row('stage 4 (4 -> 2 steps)', 2, 45, Number.NaN, 'over budget')],
+    };
+    const parsed = distillTradeoffSchema.parse(JSON.parse(JSON.stringify(tradeoffJson(broken))));
+    expect(parsed.rows.at(-1)?.fd).toBeNull();
+    expect(parsed.rows.at(-1)?.pareto_nfe).toBe(false);
+    // The schema refuses what the command never writes (the page shows the error instead).
+    expect(
+      distillTradeoffSchema.safeParse({
+        ...parsed,
+        rows: [{ ...parsed.rows[0], decision: 'kept?' }],
+      }).success,
+    ).toBe(false);
   });
 
   it('draws one marker per row and panel, filled on the front of its panel, and the reference lines', () => {

@@ -2,6 +2,8 @@
 // (the teacher's reference and each student), the Pareto points on quality vs NFE and vs
 // latency, and a chart drawn as SVG by this file (no plotting dependency).
 
+import type { DistillTradeoff } from '@anneal/protocol';
+
 export interface TradeoffRow {
   /** "reference (DDIM 32)", "stage 3 (8 -> 4 steps)", "consistency 1 step", ... */
   name: string;
@@ -17,8 +19,7 @@ export interface TradeoffRow {
   precision: number;
   recall: number;
   paired: { psnr: number | null; ssim: number; featureDistance: number } | null;
-  /** reference | kept | within budget | over budget */
-  decision: string;
+  decision: DistillTradeoff['rows'][number]['decision'];
 }
 
 export interface Tradeoff {
@@ -48,7 +49,7 @@ export function paretoFront(points: ReadonlyArray<{ cost: number; fd: number }>)
   return front;
 }
 
-export function tradeoffJson(t: Tradeoff) {
+export function tradeoffJson(t: Tradeoff): DistillTradeoff {
   const byNfe = new Set(paretoFront(t.rows.map((r) => ({ cost: r.nfe, fd: r.fd }))));
   const byLatency = new Set(
     paretoFront(t.rows.map((r) => ({ cost: r.latencyMsPerImage, fd: r.fd }))),

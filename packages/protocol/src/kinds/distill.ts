@@ -123,6 +123,40 @@ export const distillSummarySchema = z.object({
 });
 export type DistillSummary = z.infer<typeof distillSummarySchema>;
 
+/**
+ * `anneal distill`'s tradeoff.json (DISTILL_ARTIFACTS.tradeoffJson): the reference row, then
+ * one row per stage evaluation, with Pareto flags on FD vs NFE and FD vs latency. Numbers
+ * are nullable because JSON writes a non-finite measurement as null.
+ */
+export const distillTradeoffSchema = z.object({
+  n: z.number().int().min(1),
+  reference_fd: z.number(),
+  floor_fd: fdNum,
+  budget: z.number(),
+  rows: z.array(
+    z.object({
+      name: z.string(),
+      steps: z.number().int().min(1),
+      nfe: z.number().int().min(1),
+      latency_ms_per_image: fdNum,
+      images_per_s: fdNum,
+      parameters: z.number().int().min(0),
+      peak_memory_bytes: fdNum,
+      fd: fdNum,
+      fd_std: fdNum,
+      fd_ratio: fdNum,
+      kid: fdNum,
+      precision: fdNum,
+      recall: fdNum,
+      paired: z.object({ psnr: fdNum, ssim: fdNum, feature_distance: fdNum }).nullable(),
+      decision: z.enum(['reference', 'kept', 'within budget', 'over budget']),
+      pareto_nfe: z.boolean(),
+      pareto_latency: z.boolean(),
+    }),
+  ),
+});
+export type DistillTradeoff = z.infer<typeof distillTradeoffSchema>;
+
 /** Where a distill job's run keeps what it leaves (the agent uploads, the server reads). */
 export const DISTILL_ARTIFACTS = {
   /** `students/stage-K/` holds stage K's config.json, model.safetensors and eval.json. */

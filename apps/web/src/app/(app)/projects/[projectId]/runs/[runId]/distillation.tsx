@@ -1,34 +1,8 @@
 'use client';
 
-import { DISTILL_ARTIFACTS } from '@anneal/protocol';
+import { DISTILL_ARTIFACTS, type DistillTradeoff, distillTradeoffSchema } from '@anneal/protocol';
 import { useQuery } from '@tanstack/react-query';
 import { num } from '../../../../../../ui/format.ts';
-
-/** One row of `anneal distill`'s tradeoff.json: the reference, then each stage's evaluation. */
-interface TradeoffRow {
-  name: string;
-  steps: number;
-  nfe: number;
-  latency_ms_per_image: number | null;
-  images_per_s: number | null;
-  fd: number | null;
-  fd_std: number | null;
-  fd_ratio: number | null;
-  kid: number | null;
-  precision: number | null;
-  recall: number | null;
-  paired: { psnr: number | null; ssim: number | null } | null;
-  decision: string;
-  pareto_nfe: boolean;
-  pareto_latency: boolean;
-}
-interface Tradeoff {
-  n: number;
-  reference_fd: number;
-  floor_fd: number | null;
-  budget: number;
-  rows: TradeoffRow[];
-}
 
 /**
  * A distill job's run: the stage table (from the uploaded tradeoff.json) and the trade-off
@@ -45,10 +19,15 @@ export function Distillation({
   const tradeoff = useQuery({
     queryKey: ['distill-tradeoff', artifactUrl(DISTILL_ARTIFACTS.tradeoffJson)],
     enabled: has,
-    queryFn: async (): Promise<Tradeoff> => {
+    queryFn: async (): Promise<DistillTradeoff> => {
       const res = await fetch(artifactUrl(DISTILL_ARTIFACTS.tradeoffJson));
       if (!res.ok) throw new Error(`tradeoff.json: HTTP ${res.status}`);
-      return (await res.json()) as Tradeoff;
+      const parsed = distillTradeoffSchema.safeParse(await res.json());
+      if (!parsed.success)
+        throw new Error(
+          `tradeoff.json is not what anneal distill writes: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`,
+        );
+      return parsed.data;
     },
   });
   if (!has) return null;
