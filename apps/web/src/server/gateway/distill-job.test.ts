@@ -1,13 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@anneal/core';
 import { modelVersions, registeredModels } from '@anneal/db/schema';
 import { distillationRecordSchema } from '@anneal/protocol';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
+import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // A distill job through a real agent (its child `anneal distill`), queued with `anneal
@@ -17,57 +16,28 @@ import { type Harness, startHarness } from '../testing/harness.ts';
 // lineage and stage metadata in the database, their uploaded checkpoints and the trade-off
 // artifacts.
 
-const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
-
 let h: Harness;
 let owner: { token: string; userId: string; orgId: string };
-let agentChild: ChildProcess;
+let agent: AgentProcess;
 const agentLog: string[] = [];
 let home: string;
 let projectId: string;
 let teacherId: string;
-
-function cli(args: string[]) {
-  type Last = { job_id: string; run_id: string; status: string };
-  return new Promise<{ code: number | null; stdout: string; stderr: string; json: Last }>(
-    (resolve) => {
-      const child = spawn(process.execPath, [ANNEAL, ...args], {
-        env: {
-          ...process.env,
-          ANNEAL_SERVER: h.url,
-          ANNEAL_TOKEN: owner.token,
-          ANNEAL_CONFIG: join(home, 'none.json'),
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      child.on('exit', (code) => {
-        let json = {} as Last;
-        try {
-          json = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
-        } catch {}
-        resolve({ code, stdout, stderr: stderr + agentLog.join(''), json });
-      });
-    },
-  );
-}
-
 let agentToken: string;
 
+const cli = (args: string[]) =>
+  runCli(args, { server: h.url, token: owner.token, home, extraLog: agentLog });
+
 /** The agent, in its own process group (the resume test kills it with its job's child). */
-function startAgent() {
-  agentChild = spawn(
-    process.execPath,
-    [ANNEAL, 'agent', '--server', h.url, '--token', agentToken, '--name', 'distill'],
-    {
-      env: { ...process.env, ANNEAL_HOME: home },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    },
-  );
-  agentChild.stderr?.on('data', (d: Buffer) => agentLog.push(d.toString()));
+function startDistillAgent() {
+  agent = startAgent({
+    server: h.url,
+    token: agentToken,
+    name: 'distill',
+    home,
+    detached: true,
+    log: agentLog,
+  });
 }
 
 beforeAll(async () => {
@@ -75,7 +45,7 @@ beforeAll(async () => {
   owner = await h.user('distill-org', 'owner');
   home = mkdtempSync(join(tmpdir(), 'anneal-distill-job-'));
   agentToken = (await createToken(h.services.db, owner, 'agent', 'distill')).token;
-  startAgent();
+  startDistillAgent();
   const trained = await cli([
     ...['submit', 'train', '--project', 'distill', '--dataset', 'shapes', '--resolution', '8'],
     ...['--preset', 'tiny', '--parameterization', 'v', '--steps', '40', '--batch', '8'],
@@ -94,11 +64,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (agentChild && agentChild.exitCode === null) {
-    const exited = new Promise((r) => agentChild.once('exit', r));
-    agentChild.kill('SIGTERM');
-    await exited;
-  }
+  await agent?.stop();
   await h?.stop();
   if (home) rmSync(home, { recursive: true, force: true });
 });
@@ -196,11 +162,11 @@ describe('distill jobs', () => {
     // Mid-stage: the child has logged training iterations (metrics at step >= 5).
     while (((await job()).step ?? 0) < 5) await new Promise((r) => setTimeout(r, 200));
     // The agent and its child die at once (their process group), like a machine that lost power.
-    const died = new Promise((r) => agentChild.once('exit', r));
-    process.kill(-(agentChild.pid as number), 'SIGKILL');
+    const died = new Promise((r) => agent.child.once('exit', r));
+    process.kill(-(agent.child.pid as number), 'SIGKILL');
     await died;
     agentLog.length = 0;
-    startAgent();
+    startDistillAgent();
     let j = await job();
     while (j.status !== 'succeeded' && j.status !== 'failed') {
       await new Promise((r) => setTimeout(r, 300));

@@ -1,66 +1,40 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@anneal/core';
 import { agents } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
+import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // evaluate and bench jobs through a real agent (each job in its own child process), queued
 // with `anneal submit`, against a real server and PostgreSQL: a tiny shapes model at 16x16,
 // evaluated from its registered model version at small N; the smoke sampling benchmark.
 
-const ANNEAL = join(repoRoot, 'apps/agent/bin/anneal.js');
-
 let h: Harness;
 let owner: { token: string; userId: string; orgId: string };
-let agentChild: ChildProcess;
+let agent: AgentProcess;
 const agentLog: string[] = [];
 let home: string;
 let projectId: string;
 let versionId: string;
 
-function cli(args: string[]) {
-  type Last = { job_id: string; run_id: string; status: string };
-  return new Promise<{ code: number | null; stdout: string; stderr: string; json: Last }>(
-    (resolve) => {
-      const child = spawn(process.execPath, [ANNEAL, ...args], {
-        env: {
-          ...process.env,
-          ANNEAL_SERVER: h.url,
-          ANNEAL_TOKEN: owner.token,
-          ANNEAL_CONFIG: join(home, 'none.json'),
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      child.on('exit', (code) => {
-        let json = {} as Last;
-        try {
-          json = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
-        } catch {}
-        resolve({ code, stdout, stderr: stderr + agentLog.join(''), json });
-      });
-    },
-  );
-}
+const cli = (args: string[]) =>
+  runCli(args, { server: h.url, token: owner.token, home, extraLog: agentLog });
 
 beforeAll(async () => {
   h = await startHarness({ ANNEAL_LEASE_MS: '5000' });
   owner = await h.user('eval-bench-org', 'owner');
   home = mkdtempSync(join(tmpdir(), 'anneal-eval-bench-'));
   const token = await createToken(h.services.db, owner, 'agent', 'eval-bench');
-  agentChild = spawn(
-    process.execPath,
-    [ANNEAL, 'agent', '--server', h.url, '--token', token.token, '--name', 'eval-bench'],
-    { env: { ...process.env, ANNEAL_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  agentChild.stderr?.on('data', (d: Buffer) => agentLog.push(d.toString()));
+  agent = startAgent({
+    server: h.url,
+    token: token.token,
+    name: 'eval-bench',
+    home,
+    log: agentLog,
+  });
   const trained = await cli([
     'submit',
     'train',
@@ -92,11 +66,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (agentChild && agentChild.exitCode === null) {
-    const exited = new Promise((r) => agentChild.once('exit', r));
-    agentChild.kill('SIGTERM');
-    await exited;
-  }
+  await agent?.stop();
   await h?.stop();
   if (home) rmSync(home, { recursive: true, force: true });
 });

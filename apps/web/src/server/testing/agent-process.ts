@@ -1,0 +1,90 @@
+// The real `anneal` CLI and agent as child processes of a test, against a test server: the
+// gateway tests queue jobs with `anneal submit` and run them on an `anneal agent`.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core';
+
+export const ANNEAL_BIN = join(repoRoot, 'apps/agent/bin/anneal.js');
+
+/** A running agent with its stderr kept (tests print it when a job goes wrong). */
+export interface AgentProcess {
+  child: ChildProcess;
+  log: string[];
+  /** SIGTERM, then waits for the exit (a no-op once it has exited). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `anneal agent` with ANNEAL_HOME = `home`; `detached` puts it in a process group of
+ * its own, so a test can kill it together with its job's child (`process.kill(-pid)`).
+ */
+export function startAgent(o: {
+  server: string;
+  token: string;
+  name: string;
+  home: string;
+  detached?: boolean;
+  log?: string[];
+}): AgentProcess {
+  const log = o.log ?? [];
+  const child = spawn(
+    process.execPath,
+    [ANNEAL_BIN, 'agent', '--server', o.server, '--token', o.token, '--name', o.name],
+    {
+      env: { ...process.env, ANNEAL_HOME: o.home },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: o.detached ?? false,
+    },
+  );
+  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
+  return {
+    child,
+    log,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The last stdout line of `anneal submit --json`. */
+export interface SubmitLine {
+  job_id: string;
+  run_id: string;
+  status: string;
+}
+
+/**
+ * Runs the CLI as `token` against `server` (no config file); `json` is the last stdout line
+ * parsed ({} when it is not JSON), `stderr` has `extraLog` (the agent's) appended.
+ */
+export function runCli(
+  args: string[],
+  o: { server: string; token: string; home: string; extraLog?: string[] },
+) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string; json: SubmitLine }>(
+    (resolve) => {
+      const child = spawn(process.execPath, [ANNEAL_BIN, ...args], {
+        env: {
+          ...process.env,
+          ANNEAL_SERVER: o.server,
+          ANNEAL_TOKEN: o.token,
+          ANNEAL_CONFIG: join(o.home, 'none.json'),
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.on('exit', (code) => {
+        let json = {} as SubmitLine;
+        try {
+          json = JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+        } catch {}
+        resolve({ code, stdout, stderr: stderr + (o.extraLog ?? []).join(''), json });
+      });
+    },
+  );
+}
