@@ -241,6 +241,36 @@ describe('JobSupervisor', () => {
       expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
     });
 
+    it("uploads a training sample grid and the index as the run's artifacts at its step", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'anneal-grid-'));
+      const png = join(dir, 'step-2.png');
+      const index = join(dir, 'index.json');
+      writeFileSync(png, 'png bytes');
+      writeFileSync(index, '{"frames":[]}');
+      const { api, requests } = await controlPlane(() => ({ status: 200, body: {} }));
+      const event = { event: 'samples', step: 2, file: png, index };
+      const { job, reports } = supervise(
+        api,
+        trainOnShapes(),
+        scriptedChild(`
+        await write(${JSON.stringify(`${JSON.stringify(event)}
+${JSON.stringify(summary)}
+`)});
+        process.exit(0);`),
+      );
+      job.start();
+      await job.done;
+      expect(requests.filter((r) => r.includes('/artifacts/'))).toEqual([
+        expect.stringMatching(/\/artifacts\/samples\/step-2\.png$/),
+        expect.stringMatching(/\/artifacts\/samples\/index\.json$/),
+      ]);
+      expect(reports.map((r) => (r.type === 'job_artifact' ? r.artifact.path : r.type))).toEqual([
+        'samples/step-2.png',
+        'samples/index.json',
+        'job_complete',
+      ]);
+    });
+
     it('stops waiting for a process of the child that holds stdout open', async () => {
       // The grandchild never writes and outlives the grace period: the job still settles.
       const reports = await runScripted(`

@@ -252,6 +252,11 @@ export class JobSupervisor {
         this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
         return;
       }
+      case 'samples': {
+        const { file, index, step } = event;
+        this.#uploads = this.#uploads.then(() => this.#uploadSamples(file, index, step));
+        return;
+      }
       case 'stage':
         // distill: a finished stage's verdict (the summary lists them all at the end).
         this.log(
@@ -284,6 +289,27 @@ export class JobSupervisor {
       // A lost upload is not fatal: the next checkpoint or the final one carries the state.
       this.log(
         `job ${this.offer.jobId}: checkpoint upload at step ${step} failed: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * A training sample grid: the PNG under its step's name, then the index that lists it (so
+   * the index never names a grid the store lacks).
+   */
+  async #uploadSamples(file: string, index: string, step: number): Promise<void> {
+    try {
+      for (const [path, local] of [
+        [`samples/step-${step}.png`, file],
+        ['samples/index.json', index],
+      ] as const) {
+        const artifact = await this.api.putArtifact(this.offer.runId, path, local);
+        this.report({ type: 'job_artifact', ...this.lease, artifact });
+      }
+    } catch (err) {
+      // A lost grid is not fatal: the run goes on, and the next index lists what is there.
+      this.log(
+        `job ${this.offer.jobId}: sample grid upload at step ${step} failed: ${(err as Error).message}`,
       );
     }
   }

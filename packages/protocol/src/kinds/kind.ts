@@ -86,6 +86,18 @@ export const checkpointEventSchema = z.object({
 });
 
 /**
+ * A sample grid of the EMA weights at `step` (train): the PNG and the folder's index of
+ * grids (how they are made, which class each image is), uploaded as the run's
+ * `samples/step-<step>.png` and `samples/index.json`.
+ */
+export const samplesEventSchema = z.object({
+  event: z.literal('samples'),
+  step,
+  file: z.string().min(1),
+  index: z.string().min(1),
+});
+
+/**
  * Why the child is about to exit with a failure, and whether another attempt could succeed:
  * a spec error or bad input data (an undecodable file) fails the same way on every agent.
  */
