@@ -100,7 +100,9 @@ export function sampleGridSettings(
     pad,
     size: options.size,
     // The engine gives image i class i mod K when no class is asked for.
-    classes: names?.length ? Array.from({ length: n }, (_, i) => names[i % names.length] as string) : null,
+    classes: names?.length
+      ? Array.from({ length: n }, (_, i) => names[i % names.length] as string)
+      : null,
   };
 }
 

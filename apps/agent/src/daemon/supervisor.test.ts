@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { versionOfFiles } from '@anneal/datasets/hash';
-import { type AgentMessageInput, jobOfferSchema } from '@anneal/protocol';
+import { type AgentMessageInput, JOB_LOG_TAIL_LINES, jobOfferSchema } from '@anneal/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerApi } from './http.ts';
 import { JobSupervisor, type SpawnChild } from './supervisor.ts';
@@ -184,6 +184,26 @@ describe('JobSupervisor', () => {
       expect(reports).toHaveLength(1);
       expect(reports[0]).toMatchObject({ type: 'job_fail', retryable: true });
       expect((reports[0] as { reason: string }).reason).toMatch(/code 139/);
+      // The stray line is the child's output: it travels with the failure as its log.
+      expect(reports[0]).toMatchObject({ log: ['warning from a native library'] });
+    });
+
+    it("sends the child's last output lines with a failure, stderr included", async () => {
+      const error = { event: 'error', reason: 'loss diverged', retryable: false };
+      const reports = await runScripted(`
+        for (let i = 0; i < 60; i++) process.stderr.write('line ' + i + '\\n');
+        await new Promise((r) => process.stderr.write('last line without a newline', r));
+        await write(${JSON.stringify(`${JSON.stringify(error)}
+`)});
+        process.exit(1);`);
+      expect(reports).toHaveLength(1);
+      const fail = reports[0] as { type: string; reason: string; log: string[] };
+      expect(fail.type).toBe('job_fail');
+      expect(fail.reason).toMatch(/loss diverged/);
+      expect(fail.log).toHaveLength(JOB_LOG_TAIL_LINES);
+      expect(fail.log.at(-1)).toBe('last line without a newline');
+      expect(fail.log.at(-2)).toBe('line 59');
+      expect(fail.log[0]).toBe(`line ${60 - JOB_LOG_TAIL_LINES + 1}`);
     });
 
     it("follows the child's error event over a line it could not read", async () => {

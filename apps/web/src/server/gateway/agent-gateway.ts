@@ -310,7 +310,15 @@ export class AgentGateway {
       }
       case 'job_fail': {
         const outcome = message.retryable ? 'retry' : 'failed';
-        return this.#finished(conn, message, runId, job.projectId, outcome, message.reason);
+        return this.#finished(
+          conn,
+          message,
+          runId,
+          job.projectId,
+          outcome,
+          message.reason,
+          message.log,
+        );
       }
     }
   }
@@ -323,9 +331,11 @@ export class AgentGateway {
     projectId: string,
     outcome: 'succeeded' | 'failed' | 'retry',
     reason: string | null,
+    log: string[] = [],
   ) {
     conn.offered.delete(lease.leaseId);
-    const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason);
+    const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason, log);
+    if (done && log.length > 0) this.events.emit({ type: 'logs', runId });
     const status = done?.status ?? (outcome === 'retry' ? 'failed' : outcome);
     this.events.emit({ type: 'status', runId, status });
     this.events.emitJob({ projectId, jobId: lease.jobId, status });
