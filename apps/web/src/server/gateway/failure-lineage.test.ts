@@ -91,6 +91,7 @@ describe('anneal submit --wait', () => {
       ],
       {
         env: {
+          NODE_ENV: 'test',
           PATH: process.env.PATH ?? '',
           HOME: dir,
           ANNEAL_HOME: join(dir, 'home'),
