@@ -134,7 +134,9 @@ export const train: Command = {
         'BAD_REQUEST',
         '--dataset: give exactly one of --dataset or --dataset-ref',
       );
-    if (!flags.json)
+    // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
+    const narrate = !flags.json || flags.events;
+    if (narrate)
       io.err(
         `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
       );
@@ -250,7 +252,7 @@ export const train: Command = {
     }
     const startStep = trainer.step;
     const cost = model.cost();
-    if (!flags.json) {
+    if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
           `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
@@ -339,7 +341,7 @@ export const train: Command = {
                 wall_s: (Date.now() - started) / 1000,
               })}\n`,
             );
-            if (!process.stderr.isTTY && !flags.json) {
+            if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
               );

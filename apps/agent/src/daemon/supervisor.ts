@@ -258,7 +258,13 @@ export class JobSupervisor {
       case 'progress':
         // evaluate: the phase in progress (extractor training, sampling, reference); distill:
         // the iterations of the planned stages.
-        this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
+        this.report({
+          type: 'job_progress',
+          ...this.lease,
+          step: event.step,
+          total: event.total,
+          ...(event.phase ? { message: event.phase } : {}),
+        });
         return;
       case 'checkpoint': {
         const { dir, files, step } = event;

@@ -19,6 +19,8 @@ export type JobEvent = {
   status?: string;
   step?: number;
   total?: number;
+  /** The phase `step` counts in (evaluate: extractor, sample, reference, memorization). */
+  phase?: string;
   at: number;
 };
 

@@ -277,6 +277,7 @@ export class AgentGateway {
           status: 'running',
           step: message.step,
           total: message.total,
+          ...(message.message ? { phase: message.message } : {}),
         });
         return;
       case 'job_metrics':
