@@ -65,8 +65,25 @@ describe('anneal eval', () => {
       '--reference-steps',
       '3',
       '--json',
+      '--events',
     ]);
     expect(r.status, r.stderr).toBe(0);
+    // The progress events name every phase of the job, in order, each ending complete.
+    const progress = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event?: string; phase?: string; step: number; total: number })
+      .filter((e) => e.event === 'progress');
+    expect([...new Set(progress.map((e) => e.phase))]).toEqual([
+      'extractor',
+      'sample',
+      'scoring',
+      'reference',
+    ]);
+    for (const phase of ['extractor', 'sample', 'scoring', 'reference']) {
+      const last = progress.filter((e) => e.phase === phase).at(-1);
+      expect(last?.step, phase).toBe(last?.total);
+    }
     const j = r.json as Record<string, unknown>;
     for (const key of ['fd', 'kid', 'precision', 'recall', 'floor_fd', 'floor_kid', 'accuracy'])
       expect(Number.isFinite(j[key]), key).toBe(true);

@@ -91,6 +91,7 @@ const EVENT_INTERVAL_MS = 500;
 const phaseLabels: Record<string, string> = {
   extractor: 'train extractor',
   sample: 'sample',
+  scoring: 'score',
   reference: 'reference',
   memorization: 'nearest neighbours',
 };

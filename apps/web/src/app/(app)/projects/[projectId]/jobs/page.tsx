@@ -24,6 +24,7 @@ type Live = {
 const PHASES: Record<string, string> = {
   extractor: 'training the feature extractor',
   sample: 'sampling',
+  scoring: 'scoring',
   reference: 'sampling the reference',
   memorization: 'scoring nearest neighbours',
 };
