@@ -66,7 +66,11 @@ export const jobProgressSchema = z.object({
   ...journaled,
   step: z.number().int().min(0),
   total: z.number().int().min(1),
+  /** The phase `step` counts in (evaluate: extractor, sample, scoring, reference). */
   message: z.string().max(1000).optional(),
+  /** Seconds left of the whole job, from the child; at least that when etaLowerBound. */
+  etaS: z.number().min(0).max(1e9).optional(),
+  etaLowerBound: z.boolean().optional(),
 });
 
 export const jobMetricsSchema = z.object({

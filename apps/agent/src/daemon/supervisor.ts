@@ -264,6 +264,9 @@ export class JobSupervisor {
           step: event.step,
           total: event.total,
           ...(event.phase ? { message: event.phase } : {}),
+          ...(event.eta_s !== undefined
+            ? { etaS: event.eta_s, etaLowerBound: event.eta_lower_bound ?? false }
+            : {}),
         });
         return;
       case 'checkpoint': {

@@ -52,6 +52,10 @@ export const progressEventSchema = z.object({
   phase: z.string().optional(),
   step,
   total: z.number().int().min(1),
+  /** Seconds left of the whole job (every phase), when the child can estimate them. */
+  eta_s: z.number().min(0).optional(),
+  /** The estimate leaves out a phase still to come: the job takes at least eta_s. */
+  eta_lower_bound: z.boolean().optional(),
 });
 
 /** A logged training step: the run's metrics at `step`. */

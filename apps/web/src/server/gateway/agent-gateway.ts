@@ -278,6 +278,9 @@ export class AgentGateway {
           step: message.step,
           total: message.total,
           ...(message.message ? { phase: message.message } : {}),
+          ...(message.etaS !== undefined
+            ? { etaS: message.etaS, etaLowerBound: message.etaLowerBound ?? false }
+            : {}),
         });
         return;
       case 'job_metrics':

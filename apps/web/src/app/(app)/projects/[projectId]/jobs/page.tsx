@@ -16,6 +16,9 @@ type Live = {
   step: number;
   total: number;
   phase?: string;
+  /** The agent's estimate for the whole job (evaluate), which outranks this phase's rate. */
+  etaS?: number;
+  etaLowerBound?: boolean;
   at: number;
   from: { step: number; at: number };
 };
@@ -31,7 +34,13 @@ const PHASES: Record<string, string> = {
 
 /** Time left at the rate progress has arrived since this phase started (or this page opened). */
 function eta(live: Live | undefined, status: string) {
-  if (!live || status !== 'running' || live.step >= live.total) return '';
+  if (!live || status !== 'running') return '';
+  if (live.etaS !== undefined) {
+    const s = live.etaS;
+    const text = s < 60 ? `${Math.ceil(s)} s left` : `${Math.ceil(s / 60)} min left`;
+    return live.etaLowerBound ? `over ${text}` : text;
+  }
+  if (live.step >= live.total) return '';
   const done = live.step - live.from.step;
   const seconds = (live.at - live.from.at) / 1000;
   if (done <= 0 || seconds <= 0) return '';
@@ -60,7 +69,7 @@ export default function JobsPage() {
           const list = queryClient.getQueryData(trpc.jobs.list.queryKey({ projectId }));
           const row = e.jobId ? list?.find((j) => j.id === e.jobId) : undefined;
           if (!row || (e.status !== undefined && e.status !== row.status)) void refresh();
-          const { jobId, step, total, phase } = e;
+          const { jobId, step, total, phase, etaS, etaLowerBound } = e;
           if (!jobId || step === undefined || total === undefined) return;
           setLive((prev) => {
             const last = prev[jobId];
@@ -69,7 +78,10 @@ export default function JobsPage() {
               last && last.total === total && last.phase === phase && last.step <= step
                 ? last.from
                 : { step, at: e.at };
-            return { ...prev, [jobId]: { step, total, phase, at: e.at, from } };
+            return {
+              ...prev,
+              [jobId]: { step, total, phase, etaS, etaLowerBound, at: e.at, from },
+            };
           });
         },
       },
