@@ -5,6 +5,8 @@ import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
 /** How many of the run's last log lines a failure shows (the agent keeps 50 per attempt). */
 const TAIL = 30;
+/** What finishJob (server/domain/jobs/leases.ts) writes before an attempt's last lines. */
+const ATTEMPT_HEADER = /^attempt \d+ failed: /;
 
 /**
  * A failed run's reason, from its job, and the last lines the job printed (which the agent
@@ -26,7 +28,8 @@ export function Failure({
   });
   if (status !== 'failed') return null;
   const j = job.data;
-  const tail = logs.slice(-TAIL);
+  // The line the server puts before each failed attempt's lines repeats the reason above.
+  const tail = logs.filter((l) => !ATTEMPT_HEADER.test(l.line)).slice(-TAIL);
   return (
     <div
       className="card card-pad"
