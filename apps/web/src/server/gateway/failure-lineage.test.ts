@@ -146,6 +146,29 @@ describe('run lineage', () => {
         [evaluate.runId, 'evaluate'],
       ].sort(),
     );
+    // Through a registered version: the sample run names the version and its source run;
+    // the train run lists the version and the run made from it.
+    const registered = await h.api(
+      owner.token,
+      'POST',
+      `/api/v1/projects/${projectId}/models/lineage-model/versions`,
+      { sourceRunId: train.runId, artifactPath: 'checkpoints/latest' },
+    );
+    expect(registered.status, JSON.stringify(registered.json)).toBe(201);
+    const fromVersion = await queue({
+      job: { type: 'sample', spec: { model: { kind: 'modelVersion', id: registered.json.id } } },
+    });
+    const viaVersion = await runLineage(h.services.db, owner.orgId, fromVersion.runId);
+    expect(viaVersion.source).toMatchObject({ id: train.runId });
+    expect(viaVersion.modelVersion).toMatchObject({ modelName: 'lineage-model', version: 1 });
+    const run2 = await h.api(owner.token, 'GET', `/api/v1/runs/${fromVersion.runId}`);
+    expect(run2.json.tags['anneal.model_version_id']).toBe(registered.json.id);
+    const again = await runLineage(h.services.db, owner.orgId, train.runId);
+    expect(again.versions).toEqual([
+      expect.objectContaining({ modelName: 'lineage-model', version: 1 }),
+    ]);
+    expect(again.children.map((c) => c.id)).toContain(fromVersion.runId);
+
     // A run of no job (logged through the API) has no job and no lineage.
     const logged = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/runs`, {
       name: 'by hand',
