@@ -66,7 +66,11 @@ export const jobProgressSchema = z.object({
   ...journaled,
   step: z.number().int().min(0),
   total: z.number().int().min(1),
+  /** The phase `step` counts in (evaluate: extractor, sample, scoring, reference). */
   message: z.string().max(1000).optional(),
+  /** Seconds left of the whole job, from the child; at least that when etaLowerBound. */
+  etaS: z.number().min(0).max(1e9).optional(),
+  etaLowerBound: z.boolean().optional(),
 });
 
 export const jobMetricsSchema = z.object({
@@ -83,6 +87,9 @@ export const jobArtifactSchema = z.object({
   checkpointStep: z.number().int().min(0).max(INT4_MAX).optional(),
 });
 
+/** How many of a failed job's last output lines travel with its failure. */
+export const JOB_LOG_TAIL_LINES = 50;
+
 export const jobCompleteSchema = z.object({
   type: z.literal('job_complete'),
   ...journaled,
@@ -95,6 +102,8 @@ export const jobFailSchema = z.object({
   reason: z.string().min(1).max(4000),
   /** False when retrying cannot help (a bad spec); the job fails without a new attempt. */
   retryable: z.boolean().default(true),
+  /** The child's last output lines (stderr and non-JSON stdout), kept as the run's logs. */
+  log: z.array(z.string().max(2000)).max(JOB_LOG_TAIL_LINES).optional(),
 });
 
 export const agentMessageSchema = z.discriminatedUnion('type', [

@@ -65,8 +65,42 @@ describe('anneal eval', () => {
       '--reference-steps',
       '3',
       '--json',
+      '--events',
     ]);
     expect(r.status, r.stderr).toBe(0);
+    // The progress events name every phase of the job, in order, each ending complete.
+    const progress = r.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            event?: string;
+            phase?: string;
+            step: number;
+            total: number;
+            eta_s?: number;
+            eta_lower_bound?: boolean;
+          },
+      )
+      .filter((e) => e.event === 'progress');
+    expect([...new Set(progress.map((e) => e.phase))]).toEqual([
+      'extractor',
+      'sample',
+      'scoring',
+      'reference',
+    ]);
+    for (const phase of ['extractor', 'sample', 'scoring', 'reference']) {
+      const last = progress.filter((e) => e.phase === phase).at(-1);
+      expect(last?.step, phase).toBe(last?.total);
+    }
+    // Time left covers the whole job: a lower bound while the extractor trains (sampling has
+    // no rate yet), then the sampling with the reference estimated from it.
+    for (const e of progress.filter((p) => p.phase === 'extractor' && p.eta_s !== undefined))
+      expect(e.eta_lower_bound).toBe(true);
+    const sampled = progress.filter((e) => e.phase === 'sample').at(-1);
+    expect(sampled?.eta_lower_bound).toBe(false);
+    expect(sampled?.eta_s).toBeGreaterThan(0);
     const j = r.json as Record<string, unknown>;
     for (const key of ['fd', 'kid', 'precision', 'recall', 'floor_fd', 'floor_kid', 'accuracy'])
       expect(Number.isFinite(j[key]), key).toBe(true);

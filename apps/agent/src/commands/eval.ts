@@ -11,6 +11,7 @@ import {
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
+import { EvalEta } from '../quality/eta.ts';
 import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
@@ -91,6 +92,7 @@ const EVENT_INTERVAL_MS = 500;
 const phaseLabels: Record<string, string> = {
   extractor: 'train extractor',
   sample: 'sample',
+  scoring: 'score',
   reference: 'reference',
   memorization: 'nearest neighbours',
 };
@@ -111,6 +113,15 @@ export const evaluate: Command = {
       let bar: ProgressBar | undefined;
       let phase = '';
       let lastEvent = 0;
+      // The job's time left across its phases, for the agent's progress line.
+      const eta = new EvalEta({
+        sampleSteps: sampling.steps,
+        sampleSampler: sampling.sampler,
+        reference: flags['reference-sampler']
+          ? { sampler: flags['reference-sampler'], steps: flags['reference-steps'] ?? 100 }
+          : null,
+        memorization: flags.memorization,
+      });
       try {
         report = await evaluateModel({
           model,
@@ -136,10 +147,19 @@ export const evaluate: Command = {
               phase = p;
             }
             bar?.update(done);
+            const left = eta.progress(p, done, total);
             const now = Date.now();
             if (flags.events && (done === total || now - lastEvent >= EVENT_INTERVAL_MS)) {
               lastEvent = now;
-              io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+              io.out(
+                JSON.stringify({
+                  event: 'progress',
+                  phase: p,
+                  step: done,
+                  total,
+                  ...(left ? { eta_s: left.seconds, eta_lower_bound: left.lowerBound } : {}),
+                }),
+              );
             }
           },
         });

@@ -14,6 +14,8 @@ import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
 const types = jobKinds.map((k) => k.type);
+/** How many of a failed job's last output lines `--wait` prints. */
+const FAILURE_LOG_LINES = 20;
 
 const usage = `Usage: anneal submit ${types.join('|')} --project NAME [options]
 
@@ -34,7 +36,8 @@ Options:
                    \`npm start\` runs under ANNEAL_HOME (ANNEAL_HOME/server.json)
   --token T        default: ANNEAL_TOKEN, then \`anneal login\`'s config, then the local
                    owner's CLI token that server keeps under ANNEAL_HOME/secrets
-  --wait           follow the job to its end with a progress bar
+  --wait           follow the job to its end with a progress bar; a failed job prints
+                   its reason and the last lines of its output
   --json           machine output; with --wait the last stdout line is
                    {"job_id", "run_id", "status"}, status succeeded | failed | cancelled
   -h, --help       show this help`;
@@ -123,7 +126,21 @@ export const submit: Command = {
       bar.update(row.step ?? 0, row.status);
     }
     bar.done();
-    if (row.status !== 'succeeded' && !flags.json) io.err(`job ${row.status}: ${row.error ?? ''}`);
+    if (row.status === 'failed' && !flags.json) {
+      io.err(`job failed: ${row.error ?? 'no reason recorded'}`);
+      // The failed attempt's last output lines, which the agent keeps as the run's logs.
+      const { lines } = row.runId
+        ? await api<{ lines: { line: string }[] }>(client, 'GET', `/runs/${row.runId}/logs`).catch(
+            () => ({ lines: [] }),
+          )
+        : { lines: [] };
+      const tail = lines.slice(-FAILURE_LOG_LINES);
+      if (tail.length) {
+        io.err(`last ${tail.length === 1 ? 'line' : `${tail.length} lines`} of the job's output:`);
+        for (const { line } of tail) io.err(`  ${line}`);
+      }
+    } else if (row.status !== 'succeeded' && !flags.json)
+      io.err(`job ${row.status}: ${row.error ?? ''}`);
     io.out(
       flags.json
         ? JSON.stringify({ job_id: row.id, run_id: row.runId, status: row.status })

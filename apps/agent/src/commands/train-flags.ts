@@ -38,6 +38,7 @@ export const trainJobOptions = {
   dtype: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'log-every': { type: 'string' },
+  'sample-every': { type: 'string' },
 } as const;
 
 const spec = trainingConfigSchema.shape;
@@ -80,6 +81,7 @@ export const trainJobFlagsSchema = z.object({
     .min(1)
     .default(spec.checkpoint_every.def.defaultValue),
   'log-every': z.coerce.number().int().min(1).default(spec.log_every.def.defaultValue),
+  'sample-every': z.coerce.number().int().min(0).optional(),
 });
 export type TrainJobFlags = z.infer<typeof trainJobFlagsSchema>;
 
@@ -116,7 +118,10 @@ Training:
   --seed N             seed for weights, noise and data order (default ${TRAINING_DEFAULTS.seed})
   --dtype T            float32 | bfloat16 | float16 (default: from the agent's hardware probe)
   --checkpoint-every N steps between checkpoints (default ${TRAINING_DEFAULTS.checkpointEvery})
-  --log-every N        steps between metrics lines (default ${TRAINING_DEFAULTS.logEvery})`;
+  --log-every N        steps between metrics lines (default ${TRAINING_DEFAULTS.logEvery})
+  --sample-every N     steps between sample grids of the EMA weights, from the same noise and
+                       classes every time (DIR/samples/step-N.png and samples/index.json;
+                       default: at every checkpoint; 0: none)`;
 
 /** The dataset a job reads: exactly one of --dataset (a built-in) or --dataset-ref. */
 export function datasetRefOfFlags(flags: TrainJobFlags): DatasetRefInput | undefined {
@@ -164,5 +169,6 @@ export function trainSpecFields(flags: TrainJobFlags) {
     parameterization: flags.parameterization,
     checkpoint_every: flags['checkpoint-every'],
     log_every: flags['log-every'],
+    sample_every: flags['sample-every'],
   } satisfies { [K in keyof Required<TrainSpecInput>]: TrainSpecInput[K] | undefined };
 }

@@ -30,12 +30,14 @@ import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 import { trainJobFlagsSchema, trainJobOptions, trainJobUsage } from './train-flags.ts';
+import { sampleGridSettings, truncateSampleIndex, writeSampleGrid } from './train-samples.ts';
 
 const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
 
 Trains a diffusion U-Net natively on MLX and writes DIR/model.safetensors (EMA weights),
 DIR/config.json, DIR/trainer-state.safetensors (exact resume), DIR/metrics.jsonl and
-DIR/stages.jsonl (one line per sitting: steps, wall time, machine, arguments).
+DIR/stages.jsonl (one line per sitting: steps, wall time, machine, arguments) and sample
+grids of the EMA weights in DIR/samples (see --sample-every).
 The job flags are the same as \`anneal submit train\`'s.
 
 ${trainJobUsage}
@@ -132,7 +134,9 @@ export const train: Command = {
         'BAD_REQUEST',
         '--dataset: give exactly one of --dataset or --dataset-ref',
       );
-    if (!flags.json)
+    // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
+    const narrate = !flags.json || flags.events;
+    if (narrate)
       io.err(
         `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
       );
@@ -214,6 +218,7 @@ export const train: Command = {
       dtype,
       checkpoint_every: flags['checkpoint-every'],
       log_every: flags['log-every'],
+      sample_every: flags['sample-every'],
     };
     if (training.lr_schedule === 'cosine' && training.min_lr > training.lr)
       throw new AppError(
@@ -243,10 +248,11 @@ export const train: Command = {
     if (flags.resume) {
       trainer.resume(out);
       truncateMetrics(metricsPath, trainer.step);
+      truncateSampleIndex(out, trainer.step);
     }
     const startStep = trainer.step;
     const cost = model.cost();
-    if (!flags.json) {
+    if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
           `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
@@ -266,11 +272,26 @@ export const train: Command = {
     process.once('SIGTERM', onSignal);
     let cancelled = false;
     const every = flags['checkpoint-every'];
+    // Sample grids: at every checkpoint unless asked otherwise; 0 turns them off.
+    const sampleEvery = flags['sample-every'] ?? every;
+    const grids =
+      sampleEvery > 0
+        ? sampleGridSettings(out, {
+            seed: flags.seed,
+            size: flags.resolution,
+            classNames: conditional ? data.classes : null,
+          })
+        : null;
+    const untilNext = (interval: number) => interval - (trainer.step % interval);
     try {
-      // Run in chunks that end on checkpoint boundaries: the native trainer is idle between
-      // chunks, which is when its state can be written.
+      // Run in chunks that end on checkpoint and sample boundaries: the native trainer is
+      // idle between chunks, which is when its state can be written or its EMA sampled.
       while (trainer.step < flags.steps && !cancelled) {
-        const chunk = Math.min(every - (trainer.step % every), flags.steps - trainer.step);
+        const chunk = Math.min(
+          untilNext(every),
+          grids ? untilNext(sampleEvery) : Number.POSITIVE_INFINITY,
+          flags.steps - trainer.step,
+        );
         const run = trainer.run(chunk);
         while (true) {
           const next = await run.next();
@@ -320,7 +341,7 @@ export const train: Command = {
                 wall_s: (Date.now() - started) / 1000,
               })}\n`,
             );
-            if (!process.stderr.isTTY && !flags.json) {
+            if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
               );
@@ -328,8 +349,15 @@ export const train: Command = {
           }
           bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
         }
-        trainer.saveCheckpoint(out, config);
-        if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
+        const atEnd = trainer.step === flags.steps;
+        if (grids && !cancelled && (trainer.step % sampleEvery === 0 || atEnd)) {
+          const event = await writeSampleGrid(trainer, out, grids, (Date.now() - started) / 1000);
+          if (flags.events) io.out(JSON.stringify(event));
+        }
+        if (cancelled || atEnd || trainer.step % every === 0) {
+          trainer.saveCheckpoint(out, config);
+          if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
+        }
       }
     } finally {
       process.off('SIGINT', onSignal);

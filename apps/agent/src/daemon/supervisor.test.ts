@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { versionOfFiles } from '@anneal/datasets/hash';
-import { type AgentMessageInput, jobOfferSchema } from '@anneal/protocol';
+import { type AgentMessageInput, JOB_LOG_TAIL_LINES, jobOfferSchema } from '@anneal/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerApi } from './http.ts';
 import { JobSupervisor, type SpawnChild } from './supervisor.ts';
@@ -184,6 +184,26 @@ describe('JobSupervisor', () => {
       expect(reports).toHaveLength(1);
       expect(reports[0]).toMatchObject({ type: 'job_fail', retryable: true });
       expect((reports[0] as { reason: string }).reason).toMatch(/code 139/);
+      // The stray line is the child's output: it travels with the failure as its log.
+      expect(reports[0]).toMatchObject({ log: ['warning from a native library'] });
+    });
+
+    it("sends the child's last output lines with a failure, stderr included", async () => {
+      const error = { event: 'error', reason: 'loss diverged', retryable: false };
+      const reports = await runScripted(`
+        for (let i = 0; i < 60; i++) process.stderr.write('line ' + i + '\\n');
+        await new Promise((r) => process.stderr.write('last line without a newline', r));
+        await write(${JSON.stringify(`${JSON.stringify(error)}
+`)});
+        process.exit(1);`);
+      expect(reports).toHaveLength(1);
+      const fail = reports[0] as { type: string; reason: string; log: string[] };
+      expect(fail.type).toBe('job_fail');
+      expect(fail.reason).toMatch(/loss diverged/);
+      expect(fail.log).toHaveLength(JOB_LOG_TAIL_LINES);
+      expect(fail.log.at(-1)).toBe('last line without a newline');
+      expect(fail.log.at(-2)).toBe('line 59');
+      expect(fail.log[0]).toBe(`line ${60 - JOB_LOG_TAIL_LINES + 1}`);
     });
 
     it("follows the child's error event over a line it could not read", async () => {
@@ -239,6 +259,36 @@ describe('JobSupervisor', () => {
           { stdio: ['ignore', 'inherit', 'inherit'] });
         process.exit(0);`);
       expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
+    });
+
+    it("uploads a training sample grid and the index as the run's artifacts at its step", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'anneal-grid-'));
+      const png = join(dir, 'step-2.png');
+      const index = join(dir, 'index.json');
+      writeFileSync(png, 'png bytes');
+      writeFileSync(index, '{"frames":[]}');
+      const { api, requests } = await controlPlane(() => ({ status: 200, body: {} }));
+      const event = { event: 'samples', step: 2, file: png, index };
+      const { job, reports } = supervise(
+        api,
+        trainOnShapes(),
+        scriptedChild(`
+        await write(${JSON.stringify(`${JSON.stringify(event)}
+${JSON.stringify(summary)}
+`)});
+        process.exit(0);`),
+      );
+      job.start();
+      await job.done;
+      expect(requests.filter((r) => r.includes('/artifacts/'))).toEqual([
+        expect.stringMatching(/\/artifacts\/samples\/step-2\.png$/),
+        expect.stringMatching(/\/artifacts\/samples\/index\.json$/),
+      ]);
+      expect(reports.map((r) => (r.type === 'job_artifact' ? r.artifact.path : r.type))).toEqual([
+        'samples/step-2.png',
+        'samples/index.json',
+        'job_complete',
+      ]);
     });
 
     it('stops waiting for a process of the child that holds stdout open', async () => {

@@ -6,6 +6,7 @@ import {
   type AgentMessageInput,
   type ChildLine,
   type ErrorEvent,
+  JOB_LOG_TAIL_LINES,
   type JobOffer,
   jobKindOf,
   METRIC_EVENT_KEYS,
@@ -59,7 +60,9 @@ export class JobSupervisor {
   #stopping: string | null = null;
   #killTimer: NodeJS.Timeout | null = null;
   #uploads: Promise<void> = Promise.resolve();
-  #stderr = '';
+  /** The child's last output lines (stderr, and stdout lines that are not its JSON). */
+  #tail: string[] = [];
+  #stderrPartial = '';
   #summary: Record<string, unknown> = {};
   /** Why the child said it failed, from its error event. */
   #error: ErrorEvent | null = null;
@@ -185,7 +188,9 @@ export class JobSupervisor {
     });
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-4000);
+      const lines = (this.#stderrPartial + chunk).split(/\r?\n|\r/);
+      this.#stderrPartial = lines.pop() ?? '';
+      for (const line of lines) this.#keep(line);
     });
     child.on('error', (err) => this.#fail(`could not start the job: ${err.message}`, true));
     // 'close', not 'exit': at 'exit' the child's stdio may still be open (Node's docs), and
@@ -211,12 +216,20 @@ export class JobSupervisor {
     });
   }
 
+  /** Keeps a line of the child's output for a failure's log tail. */
+  #keep(line: string): void {
+    if (!line.trim()) return;
+    this.#tail.push(line.slice(0, 2000));
+    if (this.#tail.length > JOB_LOG_TAIL_LINES) this.#tail.shift();
+  }
+
   #line(line: string): void {
     if (!line.trim()) return;
     let parsed: ChildLine;
     try {
       parsed = parseChildLine(this.offer.job.type, line);
     } catch (err) {
+      this.#keep(line);
       // The child and this agent disagree on the kind's events, or something else wrote to
       // stdout. Whether that fails the job is decided at the exit: a crash outranks it.
       const why = (err as Error).message;
@@ -245,11 +258,25 @@ export class JobSupervisor {
       case 'progress':
         // evaluate: the phase in progress (extractor training, sampling, reference); distill:
         // the iterations of the planned stages.
-        this.report({ type: 'job_progress', ...this.lease, step: event.step, total: event.total });
+        this.report({
+          type: 'job_progress',
+          ...this.lease,
+          step: event.step,
+          total: event.total,
+          ...(event.phase ? { message: event.phase } : {}),
+          ...(event.eta_s !== undefined
+            ? { etaS: event.eta_s, etaLowerBound: event.eta_lower_bound ?? false }
+            : {}),
+        });
         return;
       case 'checkpoint': {
         const { dir, files, step } = event;
         this.#uploads = this.#uploads.then(() => this.#uploadCheckpoint(dir, files, step));
+        return;
+      }
+      case 'samples': {
+        const { file, index, step } = event;
+        this.#uploads = this.#uploads.then(() => this.#uploadSamples(file, index, step));
         return;
       }
       case 'stage':
@@ -288,6 +315,27 @@ export class JobSupervisor {
     }
   }
 
+  /**
+   * A training sample grid: the PNG under its step's name, then the index that lists it (so
+   * the index never names a grid the store lacks).
+   */
+  async #uploadSamples(file: string, index: string, step: number): Promise<void> {
+    try {
+      for (const [path, local] of [
+        [`samples/step-${step}.png`, file],
+        ['samples/index.json', index],
+      ] as const) {
+        const artifact = await this.api.putArtifact(this.offer.runId, path, local);
+        this.report({ type: 'job_artifact', ...this.lease, artifact });
+      }
+    } catch (err) {
+      // A lost grid is not fatal: the run goes on, and the next index lists what is there.
+      this.log(
+        `job ${this.offer.jobId}: sample grid upload at step ${step} failed: ${(err as Error).message}`,
+      );
+    }
+  }
+
   async #exited(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     await this.#uploads;
     if (this.#settled) return;
@@ -316,7 +364,9 @@ export class JobSupervisor {
       // Everything worth keeping is uploaded.
       rmSync(join(this.workRoot, this.offer.jobId), { recursive: true, force: true });
     } else {
-      const tail = this.#stderr.trim().split('\n').slice(-5).join('\n');
+      this.#keep(this.#stderrPartial);
+      this.#stderrPartial = '';
+      const tail = this.#tail.slice(-5).join('\n');
       const exit = `the job exited with ${signal ?? `code ${code}`}`;
       // The child's error event says whether another attempt could succeed (a bad file or
       // spec fails the same everywhere); without one (a crash), it may.
@@ -332,7 +382,13 @@ export class JobSupervisor {
     if (this.#settled) return;
     this.log(`job ${this.offer.jobId}: ${reason}`);
     if (!this.#stopping)
-      this.report({ type: 'job_fail', ...this.lease, reason: reason.slice(0, 4000), retryable });
+      this.report({
+        type: 'job_fail',
+        ...this.lease,
+        reason: reason.slice(0, 4000),
+        retryable,
+        ...(this.#tail.length ? { log: [...this.#tail] } : {}),
+      });
     this.#settle();
   }
 

@@ -37,6 +37,7 @@ const spec: TrainSpecInput = {
   parameterization: 'x0',
   checkpoint_every: 2,
   log_every: 1,
+  sample_every: 3,
 };
 
 describe('a train job spec reaches the trainer whole', () => {

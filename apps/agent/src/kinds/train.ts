@@ -63,6 +63,7 @@ export const trainAgentKind: AgentJobKind<'train'> = {
     if (s.lr !== undefined) args.push('--lr', String(s.lr));
     if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
     if (s.dtype) args.push('--dtype', s.dtype);
+    if (s.sample_every !== undefined) args.push('--sample-every', String(s.sample_every));
     if (!s.conditional) args.push('--unconditional');
     if (resume) args.push('--resume');
     return args;

@@ -37,7 +37,10 @@ export interface EvalOptions {
   extractor?: { steps?: number; width?: number };
   /** Also compare nearest-neighbour distances to the training split (samples vs held-out). */
   memorization?: boolean;
-  /** Phases: 'extractor' (training, if not cached), 'sample', 'reference', 'memorization'. */
+  /**
+   * Phases: 'extractor' (training, if not cached), 'sample', 'scoring' (features and
+   * metrics of the samples), 'reference', 'memorization'.
+   */
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
@@ -159,7 +162,9 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       (step, total) => o.onProgress?.(phase, step, total),
     );
   const generated = await sample(o.sampling, 'sample');
+  o.onProgress?.('scoring', 0, 1);
   const { features: fG, metrics } = await ruler.measure(generated.images, generated.shape);
+  o.onProgress?.('scoring', 1, 1);
 
   const report: EvalReport = {
     n,

@@ -19,6 +19,11 @@ export type JobEvent = {
   status?: string;
   step?: number;
   total?: number;
+  /** The phase `step` counts in (evaluate: extractor, sample, reference, memorization). */
+  phase?: string;
+  /** Seconds left of the whole job as the agent estimates them; at least that when etaLowerBound. */
+  etaS?: number;
+  etaLowerBound?: boolean;
   at: number;
 };
 

@@ -100,6 +100,11 @@ export const trainingConfigSchema = z.object({
   cfg_dropout: z.number().min(0).max(1).default(TRAINING_DEFAULTS.cfgDropout),
   checkpoint_every: z.number().int().min(1).default(TRAINING_DEFAULTS.checkpointEvery),
   log_every: z.number().int().min(1).default(TRAINING_DEFAULTS.logEvery),
+  /**
+   * Steps between sample grids of the EMA weights (DIR/samples/step-N.png); unset: at every
+   * checkpoint; 0: none.
+   */
+  sample_every: z.number().int().min(0).optional(),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 

@@ -52,6 +52,10 @@ export const progressEventSchema = z.object({
   phase: z.string().optional(),
   step,
   total: z.number().int().min(1),
+  /** Seconds left of the whole job (every phase), when the child can estimate them. */
+  eta_s: z.number().min(0).optional(),
+  /** The estimate leaves out a phase still to come: the job takes at least eta_s. */
+  eta_lower_bound: z.boolean().optional(),
 });
 
 /** A logged training step: the run's metrics at `step`. */
@@ -83,6 +87,18 @@ export const checkpointEventSchema = z.object({
   step,
   dir: z.string().min(1),
   files: z.array(z.string().min(1)).min(1),
+});
+
+/**
+ * A sample grid of the EMA weights at `step` (train): the PNG and the folder's index of
+ * grids (how they are made, which class each image is), uploaded as the run's
+ * `samples/step-<step>.png` and `samples/index.json`.
+ */
+export const samplesEventSchema = z.object({
+  event: z.literal('samples'),
+  step,
+  file: z.string().min(1),
+  index: z.string().min(1),
 });
 
 /**

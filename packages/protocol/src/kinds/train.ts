@@ -13,6 +13,7 @@ import {
   defineJobKind,
   errorEventSchema,
   metricsEventSchema,
+  samplesEventSchema,
 } from './kind.ts';
 
 /**
@@ -62,6 +63,7 @@ export const trainKind = defineJobKind({
   events: z.discriminatedUnion('event', [
     metricsEventSchema,
     checkpointEventSchema,
+    samplesEventSchema,
     errorEventSchema,
   ]),
   result: trainSummarySchema,

@@ -277,6 +277,10 @@ export class AgentGateway {
           status: 'running',
           step: message.step,
           total: message.total,
+          ...(message.message ? { phase: message.message } : {}),
+          ...(message.etaS !== undefined
+            ? { etaS: message.etaS, etaLowerBound: message.etaLowerBound ?? false }
+            : {}),
         });
         return;
       case 'job_metrics':
@@ -310,7 +314,15 @@ export class AgentGateway {
       }
       case 'job_fail': {
         const outcome = message.retryable ? 'retry' : 'failed';
-        return this.#finished(conn, message, runId, job.projectId, outcome, message.reason);
+        return this.#finished(
+          conn,
+          message,
+          runId,
+          job.projectId,
+          outcome,
+          message.reason,
+          message.log,
+        );
       }
     }
   }
@@ -323,9 +335,11 @@ export class AgentGateway {
     projectId: string,
     outcome: 'succeeded' | 'failed' | 'retry',
     reason: string | null,
+    log: string[] = [],
   ) {
     conn.offered.delete(lease.leaseId);
-    const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason);
+    const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason, log);
+    if (done && log.length > 0) this.events.emit({ type: 'logs', runId });
     const status = done?.status ?? (outcome === 'retry' ? 'failed' : outcome);
     this.events.emit({ type: 'status', runId, status });
     this.events.emitJob({ projectId, jobId: lease.jobId, status });

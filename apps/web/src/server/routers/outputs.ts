@@ -199,3 +199,34 @@ export const agentRow = z.object({
   /** The last bench job this agent ran. */
   benchmark: agentBenchmarkSchema.nullable(),
 });
+
+const runLink = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: runStatus,
+  projectId: z.string(),
+});
+
+/** Where a run's checkpoint came from, and what was made from its own. */
+export const runLineage = z.object({
+  source: runLink.nullable(),
+  modelVersion: z
+    .object({ id: z.string(), modelName: z.string(), version: z.number(), projectId: z.string() })
+    .nullable(),
+  children: z.array(runLink.extend({ jobType: z.string().nullable(), startedAt: z.date() })),
+  versions: z.array(
+    z.object({ id: z.string(), modelName: z.string(), version: z.number(), projectId: z.string() }),
+  ),
+});
+
+/** The job a run was made by: what it is, and why it failed when it did. */
+export const runJob = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    status: z.string(),
+    error: z.string().nullable(),
+    attempts: z.number(),
+    maxAttempts: z.number(),
+  })
+  .nullable();

@@ -37,7 +37,7 @@ export async function createJob(
   input: z.infer<typeof createJobInput>,
 ) {
   await getProject(db, orgId, projectId);
-  await checkModelSource(db, orgId, input.job, projectId);
+  const origin = await checkModelSource(db, orgId, input.job, projectId);
   const dataset = jobKindOf(input.job.type)?.dataset(input.job.spec as never) ?? null;
   if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
@@ -60,7 +60,13 @@ export async function createJob(
           `${input.job.type}-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`,
         status: 'queued',
         params: runParams(input.job),
-        tags: { 'anneal.job_id': job.id },
+        tags: {
+          'anneal.job_id': job.id,
+          ...(origin?.modelVersionId ? { 'anneal.model_version_id': origin.modelVersionId } : {}),
+        },
+        // Lineage: the run that trained the checkpoint this job reads (a run's parent is in
+        // its own project; a version from another project is named by the tag alone).
+        parentRunId: origin?.run?.projectId === projectId ? origin.run.id : null,
         datasetBuiltin: dataset?.kind === 'builtin' ? dataset.name : null,
         datasetVersionId: dataset?.kind === 'version' ? dataset.id : null,
         jobId: job.id,

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DatasetRef, datasetRefSchema } from '@anneal/datasets/ref';
 import type { Db } from '@anneal/db/client';
-import { artifacts, jobs, projects, runs } from '@anneal/db/schema';
+import { artifacts, jobs, projects, runLogs, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
 import { and, eq, inArray, like, sql } from 'drizzle-orm';
 import { CHECKPOINT_PREFIX, sourceTrainingSql, versionClassesSql } from './jobs.ts';
@@ -208,6 +208,8 @@ export async function finishJob(
   leaseId: string,
   outcome: 'succeeded' | 'failed' | 'retry',
   error: string | null = null,
+  /** A failed attempt's last output lines, appended to the run's logs. */
+  log: string[] = [],
 ): Promise<{ status: string } | null> {
   return db.transaction(async (tx) => {
     const [job] = await tx
@@ -233,6 +235,22 @@ export async function finishJob(
         endedAt: status === 'queued' ? null : new Date(),
       })
       .where(eq(runs.jobId, jobId));
+    if (log.length > 0) {
+      // Once per lease (the row lock above refuses a replay), after the run's other lines.
+      const [run] = await tx.select({ id: runs.id }).from(runs).where(eq(runs.jobId, jobId));
+      if (run) {
+        const [last] = await tx
+          .select({ seq: sql<number | null>`max(${runLogs.seq})` })
+          .from(runLogs)
+          .where(eq(runLogs.runId, run.id));
+        const base = (last?.seq ?? -1) + 1;
+        const lines = [`attempt ${job.attempts} failed: ${error ?? 'no reason given'}`, ...log];
+        await tx
+          .insert(runLogs)
+          .values(lines.map((line, i) => ({ runId: run.id, seq: base + i, line })))
+          .onConflictDoNothing();
+      }
+    }
     return { status };
   });
 }

@@ -4,24 +4,31 @@ import { type JobSpec, jobKindOf } from '@anneal/protocol';
 import { getModelVersion } from '../registry/registry.ts';
 import { getRun } from '../runs/runs.ts';
 
+/** The run that trained a job's checkpoint and the version it was named by, if any. */
+export interface CheckpointOrigin {
+  run: { id: string; projectId: string } | null;
+  modelVersionId: string | null;
+}
+
 /**
  * Checks that the checkpoint a job reads (its kind's `model`) exists in the organization, so
- * a wrong id is refused when the job is queued, not by an agent minutes later.
+ * a wrong id is refused when the job is queued, not by an agent minutes later. Returns where
+ * it comes from (the job's run lineage); null for jobs that read no checkpoint.
  */
 export async function checkModelSource(
   db: Db,
   orgId: string,
   job: JobSpec,
   projectId: string,
-): Promise<void> {
+): Promise<CheckpointOrigin | null> {
   const kind = jobKindOf(job.type);
   const source = kind?.model(job.spec as never);
-  if (!source) return;
+  if (!source) return null;
   if (source.kind === 'run') {
-    await getRun(db, orgId, source.runId).catch(() => {
+    const run = await getRun(db, orgId, source.runId).catch(() => {
       throw new AppError('NOT_FOUND', `job.spec.model.runId: no run ${source.runId}`);
     });
-    return;
+    return { run: { id: run.id, projectId: run.projectId }, modelVersionId: null };
   }
   const field = kind?.modelField ?? 'job.spec.model.id';
   const version = await getModelVersion(db, orgId, source.id).catch(() => {
@@ -37,4 +44,9 @@ export async function checkModelSource(
       'BAD_REQUEST',
       `${field}: model version ${version.modelName} v${version.version} has no checkpoint (no source run or artifact path)`,
     );
+  const run = await getRun(db, orgId, version.sourceRunId).catch(() => null);
+  return {
+    run: run ? { id: run.id, projectId: run.projectId } : null,
+    modelVersionId: version.id,
+  };
 }

@@ -1,5 +1,7 @@
 import { router } from '../../trpc/init.ts';
 import { compareRuns } from './compare-runs.ts';
+import { getJob } from './get-job.ts';
+import { getLineage } from './get-lineage.ts';
 import { getLogs } from './get-logs.ts';
 import { getMetrics } from './get-metrics.ts';
 import { getRun } from './get-run.ts';
@@ -12,6 +14,8 @@ export const runsRouter = router({
   get: getRun,
   metrics: getMetrics,
   logs: getLogs,
+  lineage: getLineage,
+  job: getJob,
   compare: compareRuns,
   update: updateRun,
   watch: watchRun,

@@ -12,11 +12,35 @@ import { useTRPC } from '../../../../../ui/trpc.tsx';
 import { NewJob } from './new-job-form.tsx';
 
 /** The latest progress an agent reported for a job, and where this phase's rate is measured from. */
-type Live = { step: number; total: number; at: number; from: { step: number; at: number } };
+type Live = {
+  step: number;
+  total: number;
+  phase?: string;
+  /** The agent's estimate for the whole job (evaluate), which outranks this phase's rate. */
+  etaS?: number;
+  etaLowerBound?: boolean;
+  at: number;
+  from: { step: number; at: number };
+};
+
+/** What an evaluate job's phases are called on its progress line. */
+const PHASES: Record<string, string> = {
+  extractor: 'training the feature extractor',
+  sample: 'sampling',
+  scoring: 'scoring',
+  reference: 'sampling the reference',
+  memorization: 'scoring nearest neighbours',
+};
 
 /** Time left at the rate progress has arrived since this phase started (or this page opened). */
 function eta(live: Live | undefined, status: string) {
-  if (!live || status !== 'running' || live.step >= live.total) return '';
+  if (!live || status !== 'running') return '';
+  if (live.etaS !== undefined) {
+    const s = live.etaS;
+    const text = s < 60 ? `${Math.ceil(s)} s left` : `${Math.ceil(s / 60)} min left`;
+    return live.etaLowerBound ? `over ${text}` : text;
+  }
+  if (live.step >= live.total) return '';
   const done = live.step - live.from.step;
   const seconds = (live.at - live.from.at) / 1000;
   if (done <= 0 || seconds <= 0) return '';
@@ -45,14 +69,19 @@ export default function JobsPage() {
           const list = queryClient.getQueryData(trpc.jobs.list.queryKey({ projectId }));
           const row = e.jobId ? list?.find((j) => j.id === e.jobId) : undefined;
           if (!row || (e.status !== undefined && e.status !== row.status)) void refresh();
-          const { jobId, step, total } = e;
+          const { jobId, step, total, phase, etaS, etaLowerBound } = e;
           if (!jobId || step === undefined || total === undefined) return;
           setLive((prev) => {
             const last = prev[jobId];
             // A new phase (evaluate: extractor, sampling, reference) restarts the rate.
             const from =
-              last && last.total === total && last.step <= step ? last.from : { step, at: e.at };
-            return { ...prev, [jobId]: { step, total, at: e.at, from } };
+              last && last.total === total && last.phase === phase && last.step <= step
+                ? last.from
+                : { step, at: e.at };
+            return {
+              ...prev,
+              [jobId]: { step, total, phase, etaS, etaLowerBound, at: e.at, from },
+            };
           });
         },
       },
@@ -133,6 +162,7 @@ export default function JobsPage() {
                         style={{ width: '100%' }}
                       />
                       <div className="muted small">
+                        {now?.phase ? `${PHASES[now.phase] ?? now.phase}: ` : ''}
                         {now || planned !== null ? `${step} / ${total} steps` : ''}{' '}
                         {eta(now, j.status)}
                       </div>

@@ -16,6 +16,9 @@ import {
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { Distillation } from './distillation.tsx';
+import { Failure } from './failure.tsx';
+import { Lineage } from './lineage.tsx';
+import { RunMedia } from './media.tsx';
 
 export default function RunPage() {
   const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
@@ -60,10 +63,6 @@ export default function RunPage() {
   const r = run.data;
   if (!r) return null;
   const series = metrics.data ?? [];
-  // The trade-off chart shows in its own card.
-  const images = r.artifacts.filter(
-    (a) => a.contentType.startsWith('image/') && !a.path.startsWith('distill/'),
-  );
   const artifactUrl = (path: string) =>
     `/api/v1/runs/${runId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
   return (
@@ -122,6 +121,10 @@ export default function RunPage() {
           </div>
         )}
       </div>
+
+      <Failure runId={runId} status={r.status} logs={logs.data ?? []} />
+      <RunMedia artifacts={r.artifacts} params={r.params} artifactUrl={artifactUrl} />
+      <Lineage runId={runId} />
 
       {series.length > 0 && (
         <div className="metric-tiles">
@@ -204,27 +207,6 @@ export default function RunPage() {
       </div>
 
       <Distillation artifactPaths={r.artifacts.map((a) => a.path)} artifactUrl={artifactUrl} />
-
-      {images.length > 0 && (
-        <div className="card card-pad">
-          <h2>Samples</h2>
-          <div className="thumbs">
-            {images.map((a) => (
-              <a
-                key={a.path}
-                className="thumb"
-                href={artifactUrl(a.path)}
-                target="_blank"
-                rel="noreferrer"
-              >
-                {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
-                <img src={artifactUrl(a.path)} alt={a.path} />
-                <div>{a.path}</div>
-              </a>
-            ))}
-          </div>
-        </div>
-      )}
 
       <div className="card card-pad">
         <h2>Logs</h2>

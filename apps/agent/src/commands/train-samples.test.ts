@@ -1,0 +1,120 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+import { readSampleIndex, SAMPLE_GRID_DEFAULTS } from './train-samples.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-train-samples-home-'));
+const root = mkdtempSync(join(tmpdir(), 'anneal-train-samples-'));
+afterAll(() => {
+  rmSync(home, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+});
+
+const tiny = ['--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny', '--batch', '4'];
+const train = (out: string, steps: number, extra: string[] = []) =>
+  runAnneal(
+    [
+      'train',
+      ...tiny,
+      '--steps',
+      String(steps),
+      '--checkpoint-every',
+      '4',
+      '--out',
+      out,
+      '--json',
+      '--events',
+      ...extra,
+    ],
+    home,
+  );
+const events = (stdout: string, kind: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event?: string; step?: number; file?: string; index?: string })
+    .filter((e) => e.event === kind);
+const grid = (out: string, step: number) => readFileSync(join(out, 'samples', `step-${step}.png`));
+
+describe('anneal train --sample-every', () => {
+  const a = join(root, 'a');
+  const b = join(root, 'b');
+
+  it('writes a grid of the EMA weights every N steps, with an index and an event per grid', () => {
+    const r = train(a, 4, ['--sample-every', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const samples = events(r.stdout, 'samples');
+    expect(samples.map((e) => e.step)).toEqual([2, 4]);
+    for (const e of samples) {
+      expect(e.file).toBe(join(a, 'samples', `step-${e.step}.png`));
+      expect(e.index).toBe(join(a, 'samples', 'index.json'));
+    }
+    const index = readSampleIndex(a);
+    expect(index?.frames.map((f) => [f.step, f.file])).toEqual([
+      [2, 'step-2.png'],
+      [4, 'step-4.png'],
+    ]);
+    expect(index).toMatchObject({ n: SAMPLE_GRID_DEFAULTS.n, size: 8, columns: 4, pad: 2 });
+    // Shapes are class-conditional: image i is shape i mod 5.
+    expect(index?.classes?.slice(0, 6)).toEqual([
+      'circle',
+      'square',
+      'triangle',
+      'cross',
+      'ring',
+      'circle',
+    ]);
+    // A PNG of 4 x 4 tiles of 8 px with 2 px gutters: 4*8 + 5*2 = 42 px square.
+    const png = grid(a, 2);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(42);
+    expect(png.readUInt32BE(20)).toBe(42);
+    // The weights moved between the frames, the noise did not: the grids differ.
+    expect(grid(a, 4).equals(png)).toBe(false);
+  });
+
+  it('draws every frame from the same noise: a second run with the same seed gives the same grid', () => {
+    // The same total steps: the learning rate schedule depends on them.
+    const r = train(b, 4, ['--sample-every', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(grid(b, 2).equals(grid(a, 2))).toBe(true);
+  });
+
+  it('resumes with its original arguments: grids at checkpoints by default, frames kept', () => {
+    // The folder was trained with --sample-every 2; this sitting leaves the flag out.
+    const r = train(a, 6, ['--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    // Default: at every checkpoint (none falls in 5..6 with --checkpoint-every 4) and the end.
+    expect(events(r.stdout, 'samples').map((e) => e.step)).toEqual([6]);
+    expect(readSampleIndex(a)?.frames.map((f) => f.step)).toEqual([2, 4, 6]);
+  });
+
+  it('resumes a folder trained before sample grids (no samples/)', () => {
+    rmSync(join(b, 'samples'), { recursive: true });
+    const r = train(b, 6, ['--resume']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readSampleIndex(b)?.frames.map((f) => f.step)).toEqual([6]);
+  });
+
+  it('drops frames past the step a resume starts from', () => {
+    // Folder a is at step 6 with frames 2, 4, 6; its trainer state is at 6, so resuming to
+    // 8 keeps them all and adds 8. A stale frame past the state (copied in by hand) goes.
+    const index = join(a, 'samples', 'index.json');
+    const stale = JSON.parse(readFileSync(index, 'utf8'));
+    stale.frames.push({ step: 7, file: 'step-7.png', wall_s: 0 });
+    writeFileSync(index, JSON.stringify(stale));
+    const r = train(a, 8, ['--resume', '--sample-every', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readSampleIndex(a)?.frames.map((f) => f.step)).toEqual([2, 4, 6, 8]);
+  });
+
+  it('--sample-every 0 writes no grids', () => {
+    const c = join(root, 'c');
+    const r = train(c, 2, ['--sample-every', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(events(r.stdout, 'samples')).toEqual([]);
+    expect(existsSync(join(c, 'samples'))).toBe(false);
+  });
+});

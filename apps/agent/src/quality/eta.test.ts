@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { EvalEta } from './eta.ts';
+
+/** A clock the test moves by hand. */
+function clock() {
+  let ms = 0;
+  return { now: () => ms, advance: (s: number) => (ms += s * 1000) };
+}
+
+describe('EvalEta: the time left of a whole evaluation', () => {
+  const plan = {
+    sampleSteps: 10,
+    sampleSampler: 'euler',
+    reference: { steps: 20, sampler: 'heun' },
+    memorization: false,
+  };
+
+  it('adds the reference sampling, estimated from the sampling rate per NFE', () => {
+    const c = clock();
+    const eta = new EvalEta(plan, c.now);
+    expect(eta.progress('sample', 0, 10)).toBeNull();
+    c.advance(4);
+    // 4 of 10 ticks in 4 s: 6 s left to sample; the reference is 20 Heun steps at 2 NFE
+    // each, 4 times the sampling's 10 Euler steps: 40 s.
+    expect(eta.progress('sample', 4, 10)).toEqual({ seconds: 6 + 40, lowerBound: false });
+    c.advance(6);
+    expect(eta.progress('sample', 10, 10)).toEqual({ seconds: 40, lowerBound: false });
+    // Scoring has no rate of its own; what is left is the reference.
+    expect(eta.progress('scoring', 0, 1)).toEqual({ seconds: 40, lowerBound: false });
+    // The reference then runs on its own measured rate (here slower than estimated).
+    eta.progress('reference', 0, 20);
+    c.advance(10);
+    expect(eta.progress('reference', 5, 20)).toEqual({ seconds: 30, lowerBound: false });
+  });
+
+  it('is a lower bound while the extractor trains: sampling has no rate yet', () => {
+    const c = clock();
+    const eta = new EvalEta({ ...plan, reference: null }, c.now);
+    eta.progress('extractor', 0, 100);
+    c.advance(5);
+    expect(eta.progress('extractor', 50, 100)).toEqual({ seconds: 5, lowerBound: true });
+    // Once sampling runs, the whole job is covered (no reference here).
+    eta.progress('sample', 0, 10);
+    c.advance(2);
+    expect(eta.progress('sample', 5, 10)).toEqual({ seconds: 2, lowerBound: false });
+  });
+
+  it('is a lower bound when the unestimated nearest-neighbour check is still to come', () => {
+    const c = clock();
+    const eta = new EvalEta({ ...plan, reference: null, memorization: true }, c.now);
+    eta.progress('sample', 0, 10);
+    c.advance(1);
+    expect(eta.progress('sample', 5, 10)).toEqual({ seconds: 1, lowerBound: true });
+  });
+});

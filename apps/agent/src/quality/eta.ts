@@ -1,0 +1,80 @@
+/** Network evaluations per sampler step: Heun's second-order correction costs a second one. */
+export function nfePerStep(sampler: string): number {
+  return sampler === 'heun' ? 2 : 1;
+}
+
+/** What an evaluation will do after its extractor, known before it starts. */
+export interface EvalPlan {
+  sampleSteps: number;
+  sampleSampler: string;
+  reference: { steps: number; sampler: string } | null;
+  /** The nearest-neighbour check: quick, and not estimated. */
+  memorization: boolean;
+}
+
+/** Seconds left of the whole job; `lowerBound` when a phase still to come cannot be estimated. */
+export interface JobEta {
+  seconds: number;
+  lowerBound: boolean;
+}
+
+/**
+ * The time left of a whole evaluation, not of its current phase. Each phase's rate is what
+ * it has done since it began; the phases still to come are estimated from a rate measured on
+ * the same network: the reference sampling from the sampling's seconds per network
+ * evaluation (same model, same n, so its cost scales with its NFE). While the extractor
+ * trains, sampling has no rate yet: the estimate is then a lower bound.
+ */
+export class EvalEta {
+  #phase = '';
+  #start = { at: 0, done: 0 };
+  /** Seconds per tick of the sample phase per NFE of a step, once measured. */
+  #secondsPerNfeTick: number | null = null;
+  #sampleTicks: number | null = null;
+
+  constructor(
+    private readonly plan: EvalPlan,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Reports (phase, done, total) as the evaluation does; null until a rate is known. */
+  progress(phase: string, done: number, total: number): JobEta | null {
+    const t = this.now();
+    if (phase !== this.#phase) {
+      this.#phase = phase;
+      this.#start = { at: t, done };
+    }
+    const ticks = done - this.#start.done;
+    const elapsed = (t - this.#start.at) / 1000;
+    const rate = ticks > 0 && elapsed > 0 ? elapsed / ticks : null;
+    const left = rate === null ? null : rate * (total - done);
+    const sampleNfe = nfePerStep(this.plan.sampleSampler);
+    if (phase === 'sample') {
+      this.#sampleTicks = total;
+      if (rate !== null) this.#secondsPerNfeTick = rate / sampleNfe;
+    }
+    if (left === null && phase !== 'scoring' && phase !== 'memorization') return null;
+    const later = this.#later(phase);
+    return {
+      seconds: (left ?? 0) + (later ?? 0),
+      lowerBound: later === null || this.plan.memorization || phase === 'extractor',
+    };
+  }
+
+  /** The estimated seconds of the phases after `phase`; null when one cannot be estimated. */
+  #later(phase: string): number | null {
+    const order = ['extractor', 'sample', 'scoring', 'reference', 'memorization'];
+    const after = order.slice(order.indexOf(phase) + 1);
+    let seconds = 0;
+    for (const next of after) {
+      if (next === 'sample') return null; // no rate on the model yet
+      if (next === 'reference' && this.plan.reference) {
+        if (this.#secondsPerNfeTick === null || this.#sampleTicks === null) return null;
+        // Same n, so the same chunks: ticks scale with the steps.
+        const ticks = (this.#sampleTicks / this.plan.sampleSteps) * this.plan.reference.steps;
+        seconds += ticks * nfePerStep(this.plan.reference.sampler) * this.#secondsPerNfeTick;
+      }
+    }
+    return seconds;
+  }
+}

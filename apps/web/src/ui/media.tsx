@@ -1,0 +1,306 @@
+'use client';
+
+import { type MouseEvent, type RefObject, useEffect, useRef, useState } from 'react';
+import styles from './media.module.css';
+import {
+  defaultGridGeometry,
+  type GridGeometry,
+  integerScale,
+  tileAt,
+  tileOrigin,
+} from './pixel-grid.ts';
+
+/** An image's pixel size once loaded (null until then or when it fails). */
+export function useNaturalSize(src: string): { w: number; h: number } | null {
+  const [size, setSize] = useState<{ src: string; w: number; h: number } | null>(null);
+  useEffect(() => {
+    let live = true;
+    const img = new Image();
+    img.onload = () => {
+      if (live) setSize({ src, w: img.naturalWidth, h: img.naturalHeight });
+    };
+    img.src = src;
+    return () => {
+      live = false;
+    };
+  }, [src]);
+  return size && size.src === src ? { w: size.w, h: size.h } : null;
+}
+
+/** The content width of an element, following resizes. */
+export function useElementWidth(ref: RefObject<HTMLElement | null>): number {
+  const [width, setWidth] = useState(0);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () => {
+      const style = getComputedStyle(el);
+      setWidth(el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight));
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [ref]);
+  return width;
+}
+
+/** A grid's geometry: the one given (a training grid's index), else tileGrid's defaults for n. */
+export function geometryOf(
+  given: GridGeometry | null | undefined,
+  natural: { w: number } | null,
+  n: number | undefined,
+  classes: string[] | null = null,
+): GridGeometry | null {
+  if (given) return given;
+  if (!natural || !n) return null;
+  return defaultGridGeometry(natural.w, n, classes);
+}
+
+/**
+ * A sample grid drawn at the largest integer upscale that fits its card, nearest-neighbour,
+ * never the raw small PNG. Clicking an image calls `onOpen` with its index (null: the
+ * gutter, a keyboard press, or a grid of unknown layout).
+ */
+export function GridImage({
+  src,
+  alt,
+  geometry,
+  onOpen,
+  testId,
+  maxHeight = 640,
+}: {
+  src: string;
+  alt: string;
+  geometry: GridGeometry | null;
+  onOpen: (tile: number | null) => void;
+  testId?: string;
+  /** Keeps a tall grid from taking over the page. */
+  maxHeight?: number;
+}) {
+  const frame = useRef<HTMLDivElement>(null);
+  const width = useElementWidth(frame);
+  const natural = useNaturalSize(src);
+  const scale = natural
+    ? Math.min(integerScale(natural.w, width), integerScale(natural.h, maxHeight))
+    : 1;
+  const click = (e: MouseEvent<HTMLButtonElement>) => {
+    // A keyboard "click" has no position: open the whole grid.
+    if (e.detail === 0 || !geometry) return onOpen(null);
+    const box = e.currentTarget.getBoundingClientRect();
+    onOpen(tileAt(geometry, (e.clientX - box.left) / scale, (e.clientY - box.top) / scale));
+  };
+  return (
+    <div ref={frame} className={styles.frame}>
+      <button
+        type="button"
+        className={styles.tileButton}
+        onClick={click}
+        aria-label={`${alt}: open large${geometry ? ', or click an image to see it alone' : ''}`}
+      >
+        {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
+        <img
+          src={src}
+          alt={alt}
+          className={styles.pixelated}
+          data-testid={testId}
+          data-scale={natural ? scale : undefined}
+          width={natural ? natural.w * scale : undefined}
+          height={natural ? natural.h * scale : undefined}
+          style={natural ? undefined : { visibility: 'hidden' }}
+        />
+      </button>
+    </div>
+  );
+}
+
+/** One image of a grid, cut out at an integer scale. */
+export function TileImage({
+  src,
+  geometry,
+  index,
+  scale,
+  natural,
+}: {
+  src: string;
+  geometry: GridGeometry;
+  index: number;
+  scale: number;
+  natural: { w: number; h: number };
+}) {
+  const o = tileOrigin(geometry, index);
+  const side = geometry.size * scale;
+  return (
+    <div className={styles.crop} style={{ width: side, height: side }}>
+      {/* biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer */}
+      <img
+        src={src}
+        alt=""
+        className={styles.pixelated}
+        width={natural.w * scale}
+        height={natural.h * scale}
+        style={{ left: -o.x * scale, top: -o.y * scale }}
+      />
+    </div>
+  );
+}
+
+export interface LightboxFrame {
+  src: string;
+  /** What the frame is, e.g. "step 500". */
+  label: string;
+}
+
+/**
+ * A full-window view of one frame of a grid (or one image of it), at the largest integer
+ * scale the window holds, zoomable in whole steps. Esc closes; the arrow keys step frames,
+ * keeping the same image when one is shown alone, so it can be watched as it trains.
+ */
+export function Lightbox({
+  title,
+  frames,
+  frame,
+  onFrame,
+  geometry,
+  tile,
+  onTile,
+  onClose,
+}: {
+  title: string;
+  frames: LightboxFrame[];
+  frame: number;
+  onFrame: (frame: number) => void;
+  geometry: GridGeometry | null;
+  tile: number | null;
+  onTile: (tile: number | null) => void;
+  onClose: () => void;
+}) {
+  const current = frames[Math.min(frame, frames.length - 1)];
+  const natural = useNaturalSize(current?.src ?? '');
+  const dialog = useRef<HTMLDivElement>(null);
+  const [viewport, setViewport] = useState({ w: 1024, h: 768 });
+  const [zoom, setZoom] = useState<number | null>(null);
+  // A new view (the whole grid or one image) starts fitted to the window.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset on tile change only
+  useEffect(() => setZoom(null), [tile]);
+  useEffect(() => {
+    const measure = () => setViewport({ w: window.innerWidth, h: window.innerHeight });
+    measure();
+    window.addEventListener('resize', measure);
+    const before = document.activeElement as HTMLElement | null;
+    dialog.current?.focus();
+    return () => {
+      window.removeEventListener('resize', measure);
+      before?.focus?.();
+    };
+  }, []);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        onClose();
+      } else if (e.key === 'ArrowLeft' && frame > 0) {
+        e.preventDefault();
+        onFrame(frame - 1);
+      } else if (e.key === 'ArrowRight' && frame < frames.length - 1) {
+        e.preventDefault();
+        onFrame(frame + 1);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [frame, frames.length, onClose, onFrame]);
+  if (!current) return null;
+
+  const single = tile !== null && geometry !== null;
+  const content = single
+    ? { w: geometry.size, h: geometry.size }
+    : natural
+      ? { w: natural.w, h: natural.h }
+      : null;
+  const fit = content
+    ? Math.min(integerScale(content.w, viewport.w - 48), integerScale(content.h, viewport.h - 150))
+    : 1;
+  const scale = zoom ?? fit;
+  const label =
+    single && geometry
+      ? `image ${tile + 1} of ${geometry.n}${geometry.classes?.[tile] !== undefined ? ` · class ${geometry.classes[tile]}` : ''}`
+      : null;
+  return (
+    <div
+      ref={dialog}
+      className={styles.backdrop}
+      role="dialog"
+      aria-modal="true"
+      aria-label={title}
+      tabIndex={-1}
+      data-testid="lightbox"
+    >
+      <div className={styles.lightboxBar}>
+        <strong>{title}</strong>
+        <span data-testid="lightbox-frame">{current.label}</span>
+        {label && <span data-testid="lightbox-tile">{label}</span>}
+        <span className="mono" data-testid="lightbox-scale">
+          ×{scale}
+        </span>
+      </div>
+      <div className={styles.lightboxBody}>
+        {natural &&
+          content &&
+          (single && geometry && tile !== null ? (
+            <TileImage
+              src={current.src}
+              geometry={geometry}
+              index={tile}
+              scale={scale}
+              natural={natural}
+            />
+          ) : (
+            // biome-ignore lint/performance/noImgElement: artifacts are served by our API, not Next's image optimizer
+            <img
+              src={current.src}
+              alt={`${title}, ${current.label}`}
+              className={styles.pixelated}
+              data-testid="lightbox-image"
+              data-scale={scale}
+              width={natural.w * scale}
+              height={natural.h * scale}
+            />
+          ))}
+      </div>
+      <div className={styles.lightboxBar}>
+        {frames.length > 1 && (
+          <>
+            <button type="button" disabled={frame === 0} onClick={() => onFrame(frame - 1)}>
+              ← Previous
+            </button>
+            <button
+              type="button"
+              disabled={frame >= frames.length - 1}
+              onClick={() => onFrame(frame + 1)}
+            >
+              Next →
+            </button>
+          </>
+        )}
+        <button type="button" disabled={scale <= 1} onClick={() => setZoom(Math.max(1, scale - 1))}>
+          Zoom out
+        </button>
+        <button type="button" onClick={() => setZoom(scale + 1)}>
+          Zoom in
+        </button>
+        <button type="button" disabled={zoom === null} onClick={() => setZoom(null)}>
+          Fit
+        </button>
+        {single && (
+          <button type="button" onClick={() => onTile(null)}>
+            Whole grid
+          </button>
+        )}
+        <button type="button" onClick={onClose}>
+          Close (Esc)
+        </button>
+      </div>
+    </div>
+  );
+}
