@@ -443,3 +443,85 @@ describe("MLflow's limits and error shape", () => {
     expect((await mlflow(keeper.token, 'GET', 'runs/get', { run_id: jobRun })).status).toBe(200);
   });
 });
+
+/** Runs a Python snippet with the official client as `token`; its last stdout line is JSON. */
+async function clientScript(token: string, script: string) {
+  const child = spawn(python, ['-c', script], {
+    env: {
+      ...process.env,
+      MLFLOW_TRACKING_URI: h.url,
+      MLFLOW_TRACKING_TOKEN: token,
+      MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+    },
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise((done) => child.on('close', done));
+  expect(code, err).toBe(0);
+  return JSON.parse(out.trim().split('\n').pop() ?? '');
+}
+
+describe('the Default experiment "0"', () => {
+  it.runIf(hasVenv)(
+    'takes the runs of a client that never sets an experiment, in a project named Default',
+    async () => {
+      const org = await h.user('default-experiment', 'owner');
+      const got = await clientScript(
+        org.token,
+        `
+import json, mlflow
+with mlflow.start_run() as run:
+    mlflow.log_param("alpha", "0.5")
+    mlflow.log_metric("loss", 0.25, step=2)
+found = mlflow.search_runs(experiment_ids=["0"], output_format="list")
+exp = mlflow.get_experiment("0")
+by_name = mlflow.get_experiment_by_name("Default")
+print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id,
+  "found": [[r.info.run_id, r.data.params, r.data.metrics] for r in found],
+  "name": exp.name, "by_name": by_name.experiment_id, "id": exp.experiment_id}))
+`,
+      );
+      expect(got.found).toEqual([[got.run, { alpha: '0.5' }, { loss: 0.25 }]]);
+      expect(got.name).toBe('Default');
+      expect(got.by_name).toBe(got.id);
+      expect(got.experiment).toBe(got.id);
+      // Through Anneal's own API: one project, named Default, holding the run.
+      const projects = (await h.api(org.token, 'GET', '/api/v1/projects')).json.projects;
+      expect(projects.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([
+        [got.id, 'Default'],
+      ]);
+      const run = (await h.api(org.token, 'GET', `/api/v1/runs/${got.run}`)).json;
+      expect(run).toMatchObject({ projectId: got.id, params: { alpha: '0.5' } });
+      const series = (await h.api(org.token, 'GET', `/api/v1/runs/${got.run}/metrics`)).json
+        .metrics;
+      expect(series).toMatchObject([{ key: 'loss', points: [{ step: 2, value: 0.25 }] }]);
+    },
+    120_000,
+  );
+
+  it('is one project per organization, which the name "Default" cannot be created again as', async () => {
+    const a = await h.user('default-a', 'owner');
+    const b = await h.user('default-b', 'owner');
+    const [ga, gb, ga2] = await Promise.all([
+      mlflow(a.token, 'GET', 'experiments/get', { experiment_id: '0' }),
+      mlflow(b.token, 'GET', 'experiments/get', { experiment_id: '0' }),
+      mlflow(a.token, 'GET', 'experiments/get-by-name', { experiment_name: 'Default' }),
+    ]);
+    expect(ga.json.experiment.name).toBe('Default');
+    expect(ga2.json.experiment.experiment_id).toBe(ga.json.experiment.experiment_id);
+    expect(gb.json.experiment.experiment_id).not.toBe(ga.json.experiment.experiment_id);
+    const again = await mlflow(a.token, 'POST', 'experiments/create', { name: 'Default' });
+    expect(again).toMatchObject({ status: 400, json: { error_code: 'RESOURCE_ALREADY_EXISTS' } });
+    const run = await mlflow(b.token, 'POST', 'runs/create', { experiment_id: '0' });
+    expect(run.json.run.info.experiment_id).toBe(gb.json.experiment.experiment_id);
+    const searched = await mlflow(a.token, 'POST', 'runs/search', { experiment_ids: ['0'] });
+    expect(searched.json.runs ?? []).toEqual([]);
+    expect((await h.api(a.token, 'GET', '/api/v1/projects')).json.projects).toHaveLength(1);
+  });
+});

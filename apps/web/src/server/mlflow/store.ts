@@ -15,12 +15,45 @@ import { invalid, MlflowError } from './errors.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** An experiment id is a project id of the caller's organization; anything else is not found. */
+/** MLflow's Default experiment: what a client logs to when it never sets an experiment. */
+export const DEFAULT_EXPERIMENT_ID = '0';
+export const DEFAULT_EXPERIMENT_NAME = 'Default';
+
+/**
+ * The organization's project named "Default", created on first use: MLflow's experiment "0",
+ * which every MLflow server has. Creating it is not a user's write (any role may reach it, as
+ * any role may read experiment 0 on an MLflow server); two first uses at once both end with the
+ * one row the unique (org, name) index lets in.
+ */
+export async function defaultProject(db: Db, orgId: string) {
+  const existing = async () =>
+    (
+      await db
+        .select()
+        .from(projects)
+        .where(and(eq(projects.orgId, orgId), eq(projects.name, DEFAULT_EXPERIMENT_NAME)))
+    )[0];
+  const found = await existing();
+  if (found) return found;
+  await db
+    .insert(projects)
+    .values({ orgId, name: DEFAULT_EXPERIMENT_NAME, description: '' })
+    .onConflictDoNothing();
+  const made = await existing();
+  if (!made) throw new MlflowError('INTERNAL_ERROR', 'could not create the Default experiment');
+  return made;
+}
+
+/**
+ * An experiment id is a project id of the caller's organization, or "0", the organization's
+ * Default project; anything else is not found.
+ */
 export async function experimentOf(db: Db, orgId: string, experimentId: string) {
+  if (experimentId === DEFAULT_EXPERIMENT_ID) return defaultProject(db, orgId);
   if (!UUID.test(experimentId))
     throw new MlflowError(
       'RESOURCE_DOES_NOT_EXIST',
-      `experiment_id: no experiment ${experimentId} (Anneal's experiments are its projects, with uuid ids; there is no Default experiment 0: call mlflow.set_experiment first)`,
+      `experiment_id: no experiment ${experimentId} (Anneal's experiments are its projects, with uuid ids; "0" is the Default project)`,
     );
   return getProject(db, orgId, experimentId);
 }

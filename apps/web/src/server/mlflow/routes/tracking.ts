@@ -20,6 +20,8 @@ import {
   parseOrderBy,
 } from '../search.ts';
 import {
+  DEFAULT_EXPERIMENT_NAME,
+  defaultProject,
   experimentOf,
   latestMetrics,
   mergeParamsAndTags,
@@ -139,7 +141,8 @@ export const trackingRoutes: RestRoute[] = [
           'artifact_location: Anneal keeps every run’s artifacts itself (served by the mlflow-artifacts routes)',
         );
       const all = await listProjects(ctx.db, ctx.principal.orgId);
-      if (all.some((p) => p.name === body.name))
+      // Every MLflow server has its Default experiment, so the name is always taken.
+      if (body.name === DEFAULT_EXPERIMENT_NAME || all.some((p) => p.name === body.name))
         throw new MlflowError(
           'RESOURCE_ALREADY_EXISTS',
           `Experiment(name=${body.name}) already exists.`,
@@ -177,9 +180,12 @@ export const trackingRoutes: RestRoute[] = [
     query: z.object({ experiment_name: z.string() }),
     response: { status: 200, description: '{experiment}' },
     handle: async (ctx, { query }) => {
-      const found = (await listProjects(ctx.db, ctx.principal.orgId)).find(
-        (p) => p.name === query.experiment_name,
-      );
+      const found =
+        query.experiment_name === DEFAULT_EXPERIMENT_NAME
+          ? await defaultProject(ctx.db, ctx.principal.orgId)
+          : (await listProjects(ctx.db, ctx.principal.orgId)).find(
+              (p) => p.name === query.experiment_name,
+            );
       if (!found)
         throw new MlflowError(
           'RESOURCE_DOES_NOT_EXIST',
