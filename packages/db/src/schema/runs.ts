@@ -59,6 +59,8 @@ export const runs = pgTable(
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
+    /** Soft-deleted through MLflow (its lifecycle_stage "deleted"): hidden, restorable. */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [index('runs_project_idx').on(t.projectId, t.startedAt)],
 );

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jobs, runs } from '@anneal/db/schema';
+import { jobs, projects as projectsTable, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listRuns } from '../domain/runs/runs.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { mergeParamsAndTags, runOf } from './store.ts';
 
@@ -354,9 +355,23 @@ describe("MLflow's limits and error shape", () => {
       { key: 'seed', value: 'None' },
     ]);
     expect(got.json.run.data.metrics).toMatchObject([{ key: 'loss', value: 0.25, step: 2 }]);
+    // MLflow's delete is soft: the run answers as deleted, keeps its data, leaves the lists.
     expect((await mlflow(owner.token, 'POST', 'runs/delete', { run_id: run })).status).toBe(200);
-    expect((await mlflow(owner.token, 'GET', 'runs/get', { run_id: run })).status).toBe(404);
-    expect((await h.api(owner.token, 'GET', `/api/v1/runs/${run}`)).status).toBe(404);
+    const deleted = await mlflow(owner.token, 'GET', 'runs/get', { run_id: run });
+    expect(deleted.json.run.info.lifecycle_stage).toBe('deleted');
+    expect(deleted.json.run.data.metrics).toMatchObject([{ key: 'loss', value: 0.25, step: 2 }]);
+    const own = await h.api(owner.token, 'GET', `/api/v1/runs/${run}`);
+    expect(own.status).toBe(200);
+    expect(own.json.deletedAt).not.toBeNull();
+    const write = await mlflow(owner.token, 'POST', 'runs/set-tag', {
+      run_id: run,
+      key: 'k',
+      value: 'v',
+    });
+    expect(write).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+    expect(write.json.message).toBe(
+      `The run ${run} must be in the 'active' state. Current state is deleted.`,
+    );
   });
 
   it('keeps the first value of a param that concurrent batches log with different values', async () => {
@@ -523,5 +538,118 @@ print(json.dumps({"run": run.info.run_id, "experiment": run.info.experiment_id,
     const searched = await mlflow(a.token, 'POST', 'runs/search', { experiment_ids: ['0'] });
     expect(searched.json.runs ?? []).toEqual([]);
     expect((await h.api(a.token, 'GET', '/api/v1/projects')).json.projects).toHaveLength(1);
+  });
+});
+
+describe('soft delete and restore, as MLflow', () => {
+  it.runIf(hasVenv)(
+    'deletes and restores runs and experiments with the client, and searches each view type',
+    async () => {
+      const org = await h.user('lifecycle', 'owner');
+      const got = await clientScript(
+        org.token,
+        `
+import json, mlflow
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+c = MlflowClient()
+exp = mlflow.set_experiment("life")
+with mlflow.start_run(run_name="kept") as kept: pass
+with mlflow.start_run(run_name="gone") as gone: pass
+c.delete_run(gone.info.run_id)
+def names(view):
+    return sorted(r.info.run_name for r in c.search_runs([exp.experiment_id], run_view_type=view))
+out = {"exp": exp.experiment_id, "kept": kept.info.run_id, "gone": gone.info.run_id,
+  "stage": c.get_run(gone.info.run_id).info.lifecycle_stage,
+  "active": names(ViewType.ACTIVE_ONLY), "deleted": names(ViewType.DELETED_ONLY), "all": names(ViewType.ALL)}
+c.restore_run(gone.info.run_id)
+out["restored"] = names(ViewType.ACTIVE_ONLY)
+c.delete_experiment(exp.experiment_id)
+def exps(view):
+    return sorted(e.name for e in c.search_experiments(view_type=view))
+out["exp_stage"] = c.get_experiment(exp.experiment_id).lifecycle_stage
+out["exp_deleted"] = exps(ViewType.DELETED_ONLY)
+out["exp_active"] = exps(ViewType.ACTIVE_ONLY)
+out["runs_after_exp_delete"] = names(ViewType.DELETED_ONLY)
+try:
+    c.create_experiment("life")
+except MlflowException as e:
+    out["recreate"] = e.error_code
+try:
+    mlflow.set_experiment("life")
+except MlflowException as e:
+    out["set_deleted"] = str(e)
+out["anneal_hidden"] = True
+print(json.dumps(out))
+`,
+      );
+      expect(got).toMatchObject({
+        stage: 'deleted',
+        active: ['kept'],
+        deleted: ['gone'],
+        all: ['gone', 'kept'],
+        restored: ['gone', 'kept'],
+        exp_stage: 'deleted',
+        exp_deleted: ['life'],
+        runs_after_exp_delete: ['gone', 'kept'],
+        recreate: 'RESOURCE_ALREADY_EXISTS',
+      });
+      expect(got.exp_active).not.toContain('life');
+      expect(got.set_deleted).toMatch(/deleted experiment/i);
+
+      // Anneal hides the deleted project and its runs from its lists, not from their pages.
+      expect((await h.api(org.token, 'GET', '/api/v1/projects')).json.projects).toEqual([]);
+      const page = await h.api(org.token, 'GET', `/api/v1/runs/${got.kept}`);
+      expect(page.json).toMatchObject({ projectId: got.exp });
+      expect(page.json.deletedAt).not.toBeNull();
+      const [owned] = await h.services.db
+        .select({ orgId: projectsTable.orgId })
+        .from(projectsTable)
+        .where(eq(projectsTable.id, got.exp));
+      expect(await listRuns(h.services.db, owned?.orgId ?? '', { projectId: got.exp })).toEqual([]);
+
+      const restored = await clientScript(
+        org.token,
+        `
+import json
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+c = MlflowClient()
+c.restore_experiment("${got.exp}")
+print(json.dumps({"stage": c.get_experiment("${got.exp}").lifecycle_stage,
+  "runs": sorted(r.info.run_name for r in c.search_runs(["${got.exp}"], run_view_type=ViewType.ACTIVE_ONLY))}))
+`,
+      );
+      expect(restored).toEqual({ stage: 'active', runs: ['gone', 'kept'] });
+      const listed = (await h.api(org.token, 'GET', '/api/v1/projects')).json.projects;
+      expect(listed.map((p: { name: string; runCount: number }) => [p.name, p.runCount])).toEqual([
+        ['life', 2],
+      ]);
+    },
+    120_000,
+  );
+
+  it('answers MLflow’s errors for deleting twice, restoring an active one, and a run in a deleted experiment', async () => {
+    const org = await h.user('lifecycle-errors', 'owner');
+    const exp = (await mlflow(org.token, 'POST', 'experiments/create', { name: 'e' })).json
+      .experiment_id;
+    expect(
+      (await mlflow(org.token, 'POST', 'experiments/restore', { experiment_id: exp })).json,
+    ).toMatchObject({ error_code: 'RESOURCE_DOES_NOT_EXIST' });
+    expect(
+      (await mlflow(org.token, 'POST', 'experiments/delete', { experiment_id: exp })).status,
+    ).toBe(200);
+    expect(
+      (await mlflow(org.token, 'POST', 'experiments/delete', { experiment_id: exp })).json,
+    ).toMatchObject({ error_code: 'RESOURCE_DOES_NOT_EXIST' });
+    const run = await mlflow(org.token, 'POST', 'runs/create', { experiment_id: exp });
+    expect(run).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+    const bad = await mlflow(org.token, 'POST', 'runs/search', {
+      experiment_ids: [exp],
+      run_view_type: 'SOME',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toMatch(/run_view_type/);
   });
 });

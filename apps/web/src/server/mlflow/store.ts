@@ -7,7 +7,7 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { getProject } from '../domain/projects/projects.ts';
 import { getRun } from '../domain/runs/runs.ts';
 import type { LatestMetric, RunRow, VersionRow } from './entities.ts';
@@ -64,6 +64,27 @@ export async function runOf(db: Db, orgId: string, runId: string): Promise<RunRo
   return getRun(db, orgId, runId);
 }
 
+/** A run that may be written: MLflow refuses writes to a deleted run, with this message. */
+export async function activeRunOf(db: Db, orgId: string, runId: string): Promise<RunRow> {
+  const run = await runOf(db, orgId, runId);
+  if (run.deletedAt)
+    throw invalid(`The run ${run.id} must be in the 'active' state. Current state is deleted.`);
+  return run;
+}
+
+/** MLflow's ViewType, as the client sends it (by name) or as its enum number. */
+export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+export function viewTypeOf(field: string, v: string | number | undefined): ViewType {
+  if (v === undefined || v === 'ACTIVE_ONLY' || v === 1) return 'ACTIVE_ONLY';
+  if (v === 'DELETED_ONLY' || v === 2) return 'DELETED_ONLY';
+  if (v === 'ALL' || v === 3) return 'ALL';
+  throw invalid(`${field}: "${v}" is not ACTIVE_ONLY, DELETED_ONLY or ALL`);
+}
+export function inView(view: ViewType, deletedAt: Date | null | undefined): boolean {
+  if (view === 'ALL') return true;
+  return view === 'DELETED_ONLY' ? Boolean(deletedAt) : !deletedAt;
+}
+
 /** The latest point of every metric of the runs (MLflow's run data): highest step wins. */
 export async function latestMetrics(db: Db, runIds: string[]) {
   const byRun = new Map<string, LatestMetric[]>();
@@ -96,12 +117,16 @@ export async function metricHistory(db: Db, runId: string, key: string) {
 }
 
 /** The runs of some projects (already resolved in the caller's organization), newest first. */
-export async function runsOfProjects(db: Db, projectIds: string[], limit: number) {
+export async function runsOfProjects(db: Db, projectIds: string[], view: ViewType, limit: number) {
   if (projectIds.length === 0) return [];
+  const lifecycle =
+    view === 'ALL'
+      ? []
+      : [view === 'DELETED_ONLY' ? isNotNull(runs.deletedAt) : isNull(runs.deletedAt)];
   return db
     .select()
     .from(runs)
-    .where(inArray(runs.projectId, projectIds))
+    .where(and(inArray(runs.projectId, projectIds), ...lifecycle))
     .orderBy(desc(runs.startedAt))
     .limit(limit);
 }

@@ -48,6 +48,8 @@ export const runDetail = runRow.omit({ latest: true }).extend({
   datasetBuiltin: z.string().nullable(),
   jobId: z.string().nullable(),
   createdBy: z.string().nullable(),
+  /** Deleted through MLflow: hidden from lists, restorable from its page. */
+  deletedAt: z.date().nullable(),
   artifacts: z.array(artifactRow),
 });
 

@@ -1,7 +1,13 @@
-import { modelVersions, registeredModels, runs } from '@anneal/db/schema';
+import { runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { createProject, listProjects } from '../../domain/projects/projects.ts';
+import {
+  deleteProjectSoftly,
+  deleteRunSoftly,
+  restoreProject,
+  restoreRun,
+} from '../../domain/runs/lifecycle.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import {
   experimentJson,
@@ -20,14 +26,17 @@ import {
   parseOrderBy,
 } from '../search.ts';
 import {
+  activeRunOf,
   DEFAULT_EXPERIMENT_NAME,
   defaultProject,
   experimentOf,
+  inView,
   latestMetrics,
   mergeParamsAndTags,
   metricHistory,
   runOf,
   runsOfProjects,
+  viewTypeOf,
 } from '../store.ts';
 import {
   batchLimit,
@@ -78,7 +87,7 @@ function attributeOf(r: RunRow, name: string): string | number | undefined {
     case 'user_id':
       return r.tags['mlflow.user'];
     case 'lifecycle_stage':
-      return 'active';
+      return runInfoJson(r).lifecycle_stage;
     default:
       throw invalid(`filter: runs have no attribute "${name}"`);
   }
@@ -140,7 +149,8 @@ export const trackingRoutes: RestRoute[] = [
         throw invalid(
           'artifact_location: Anneal keeps every run’s artifacts itself (served by the mlflow-artifacts routes)',
         );
-      const all = await listProjects(ctx.db, ctx.principal.orgId);
+      // A deleted experiment still holds its name, as in MLflow.
+      const all = await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true });
       // Every MLflow server has its Default experiment, so the name is always taken.
       if (body.name === DEFAULT_EXPERIMENT_NAME || all.some((p) => p.name === body.name))
         throw new MlflowError(
@@ -183,7 +193,7 @@ export const trackingRoutes: RestRoute[] = [
       const found =
         query.experiment_name === DEFAULT_EXPERIMENT_NAME
           ? await defaultProject(ctx.db, ctx.principal.orgId)
-          : (await listProjects(ctx.db, ctx.principal.orgId)).find(
+          : (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true })).find(
               (p) => p.name === query.experiment_name,
             );
       if (!found)
@@ -205,14 +215,16 @@ export const trackingRoutes: RestRoute[] = [
       filter: z.string().max(10_000).optional(),
       order_by: z.array(z.string()).optional(),
       page_token: pageToken,
-      view_type: z.string().optional(),
+      view_type: z.union([z.string(), z.number()]).optional(),
     }),
     response: { status: 200, description: '{experiments, next_page_token}' },
     handle: async (ctx, { body }) => {
-      if (body.view_type === 'DELETED_ONLY') return { json: { experiments: [] } };
+      const view = viewTypeOf('view_type', body.view_type);
       const clauses = parseFilter(body.filter);
       const order = parseOrderBy(body.order_by);
-      const all = (await listProjects(ctx.db, ctx.principal.orgId)).map(experimentJson);
+      const all = (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true }))
+        .filter((p) => inView(view, p.deletedAt))
+        .map(experimentJson);
       const value = (e: (typeof all)[number], entity: Clause['entity'], k: string) => {
         if (entity === 'tag') return e.tags.find((t) => t.key === k)?.value;
         if (entity !== 'attribute') throw invalid(`filter: experiments have no ${entity}s`);
@@ -220,6 +232,7 @@ export const trackingRoutes: RestRoute[] = [
         if (k === 'creation_time') return e.creation_time;
         if (k === 'last_update_time') return e.last_update_time;
         if (k === 'experiment_id') return e.experiment_id;
+        if (k === 'lifecycle_stage') return e.lifecycle_stage;
         throw invalid(`filter: experiments have no attribute "${k}"`);
       };
       const kept = all.filter((e) => clauses.every((c) => compare(value(e, c.entity, c.key), c)));
@@ -249,6 +262,46 @@ export const trackingRoutes: RestRoute[] = [
     },
   }),
 
+  defineRoute({
+    method: 'POST',
+    path: `${P}/experiments/delete`,
+    access: EDITOR,
+    tag: TAG,
+    summary:
+      'MLflow DeleteExperiment: soft, with all its runs (hidden in Anneal, restorable); refused for a project with job runs or registered models',
+    body: z.object({ experiment_id: z.string() }),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (project.deletedAt)
+        throw new MlflowError(
+          'RESOURCE_DOES_NOT_EXIST',
+          `No Experiment with id=${body.experiment_id} exists`,
+        );
+      await deleteProjectSoftly(ctx.db, ctx.principal.orgId, project.id);
+      return { json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${P}/experiments/restore`,
+    access: EDITOR,
+    tag: TAG,
+    summary: 'MLflow RestoreExperiment: the project and all its runs are active again',
+    body: z.object({ experiment_id: z.string() }),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (!project.deletedAt)
+        throw new MlflowError(
+          'RESOURCE_DOES_NOT_EXIST',
+          `No Experiment with id=${body.experiment_id} exists`,
+        );
+      await restoreProject(ctx.db, ctx.principal.orgId, project.id);
+      return { json: {} };
+    },
+  }),
+
   // ---- runs
   defineRoute({
     method: 'POST',
@@ -266,6 +319,10 @@ export const trackingRoutes: RestRoute[] = [
     response: { status: 200, description: '{run}' },
     handle: async (ctx, { body }) => {
       const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (project.deletedAt)
+        throw invalid(
+          `The experiment ${project.id} must be in the 'active' state. Current state is deleted.`,
+        );
       const tags: Record<string, string> = {};
       for (const t of body.tags ?? []) tags[t.key] = t.value;
       if (body.user_id && !tags['mlflow.user']) tags['mlflow.user'] = body.user_id;
@@ -315,7 +372,7 @@ export const trackingRoutes: RestRoute[] = [
     }),
     response: { status: 200, description: '{run_info}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       const status = body.status ? MLFLOW_TO_RUN_STATUS[body.status] : undefined;
       // A job's run follows its job (lease, retries, cancel); a status set here would lie.
       if (run.jobId && status !== undefined && status !== run.status)
@@ -346,28 +403,26 @@ export const trackingRoutes: RestRoute[] = [
     access: EDITOR,
     tag: TAG,
     summary:
-      'MLflow DeleteRun: Anneal deletes the run with its metrics and artifact records; refused for a job’s run or a model version’s source',
+      'MLflow DeleteRun: soft (lifecycle_stage "deleted", hidden in Anneal, restorable); refused for a job’s run or a model version’s source',
     body: z.object(runIdInput),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
-      // Anneal's delete is a hard one (MLflow's is soft): it would take a registered
-      // version's checkpoint with it, or a job's run out from under its agent.
-      if (run.jobId)
-        throw invalid(
-          `run_id: run ${run.id} belongs to Anneal job ${run.jobId}; cancel or delete it through Anneal`,
-        );
-      const [source] = await ctx.db
-        .select({ version: modelVersions.version, model: registeredModels.name })
-        .from(modelVersions)
-        .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
-        .where(eq(modelVersions.sourceRunId, run.id))
-        .limit(1);
-      if (source)
-        throw invalid(
-          `run_id: run ${run.id} is the source of version ${source.version} of registered model "${source.model}"; delete the version first`,
-        );
-      await ctx.db.delete(runs).where(eq(runs.id, run.id));
+      await deleteRunSoftly(ctx.db, ctx.principal.orgId, run.id);
+      return { json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${P}/runs/restore`,
+    access: EDITOR,
+    tag: TAG,
+    summary: 'MLflow RestoreRun: a deleted run is active again',
+    body: z.object(runIdInput),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await restoreRun(ctx.db, ctx.principal.orgId, run.id);
       return { json: {} };
     },
   }),
@@ -380,7 +435,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({
       experiment_ids: z.array(z.string()).min(1, { message: 'name at least one experiment' }),
       filter: z.string().max(10_000).optional(),
-      run_view_type: z.string().optional(),
+      run_view_type: z.union([z.string(), z.number()]).optional(),
       max_results: maxResults(1000),
       order_by: z.array(z.string()).optional(),
       page_token: pageToken,
@@ -392,8 +447,8 @@ export const trackingRoutes: RestRoute[] = [
         projectIds.push((await experimentOf(ctx.db, ctx.principal.orgId, id)).id);
       const clauses = parseFilter(body.filter);
       const order = parseOrderBy(body.order_by);
-      if (body.run_view_type === 'DELETED_ONLY') return { json: { runs: [] } };
-      const rows = await runsOfProjects(ctx.db, projectIds, MLFLOW_LIMITS.maxResults);
+      const view = viewTypeOf('run_view_type', body.run_view_type);
+      const rows = await runsOfProjects(ctx.db, projectIds, view, MLFLOW_LIMITS.maxResults);
       const latest = await latestMetrics(
         ctx.db,
         rows.map((r) => r.id),
@@ -425,7 +480,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...metric.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await logMetricPoints(ctx.db, run.id, [body]);
       emitWrites(ctx, run.id, [body.key]);
       return { json: {} };
@@ -440,7 +495,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...param.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await mergeParamsAndTags(ctx.db, run, [body], []);
       return { json: {} };
     },
@@ -454,7 +509,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...tag.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await mergeParamsAndTags(ctx.db, run, [], [body]);
       return { json: {} };
     },
@@ -488,7 +543,7 @@ export const trackingRoutes: RestRoute[] = [
         throw invalid(`${issue?.path.join('.') ?? 'body'}: ${issue?.message ?? 'invalid'}`);
       }
       const body = parsed.data;
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await mergeParamsAndTags(ctx.db, run, body.params, body.tags);
       await logMetricPoints(ctx.db, run.id, body.metrics);
       emitWrites(

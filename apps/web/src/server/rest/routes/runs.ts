@@ -29,6 +29,8 @@ const run = z.object({
   createdBy: z.uuid().nullable(),
   startedAt: z.iso.datetime(),
   endedAt: z.iso.datetime().nullable(),
+  /** Set while the run is deleted through MLflow (soft: it is hidden from lists). */
+  deletedAt: z.iso.datetime().nullable(),
 });
 
 export const runRoutes = [

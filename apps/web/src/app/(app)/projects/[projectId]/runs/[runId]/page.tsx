@@ -31,6 +31,12 @@ export default function RunPage() {
         queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
     }),
   );
+  const restore = useMutation(
+    trpc.runs.restore.mutationOptions({
+      onSuccess: () =>
+        queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
+    }),
+  );
   // The server nudges on every write to this run; refetch just what changed.
   const live = useSubscription(
     trpc.runs.watch.subscriptionOptions(
@@ -73,6 +79,25 @@ export default function RunPage() {
           ← All runs
         </Link>
       </div>
+      {r.deletedAt && (
+        <div className="card card-pad row" role="status" data-testid="run-deleted">
+          <span>
+            This run is deleted (through MLflow) {when(r.deletedAt)}: it is hidden from the runs
+            list, and its data is kept.
+          </span>
+          {canEdit && (
+            <button
+              className="btn btn-sm"
+              type="button"
+              disabled={restore.isPending}
+              onClick={() => restore.mutate({ runId })}
+            >
+              Restore
+            </button>
+          )}
+          {restore.error && <span className="error small">{errorMessage(restore.error)}</span>}
+        </div>
+      )}
       <div className="card card-pad">
         <div className="row" style={{ justifyContent: 'space-between' }}>
           <div className="row">
