@@ -653,3 +653,192 @@ print(json.dumps({"stage": c.get_experiment("${got.exp}").lifecycle_stage,
     expect(bad.json.message).toMatch(/run_view_type/);
   });
 });
+
+describe('logged models (MLflow 3)', () => {
+  it.runIf(hasVenv)(
+    'logs a pyfunc model in a run, searches, loads and predicts with it, and registers it',
+    async () => {
+      const org = await h.user('logged-models', 'owner');
+      const got = await clientScript(
+        org.token,
+        `
+import json, mlflow
+from mlflow import MlflowClient
+
+class AddN(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [x + 2 for x in model_input]
+
+mlflow.set_experiment("models")
+with mlflow.start_run() as run:
+    mlflow.log_param("n", "2")
+    info = mlflow.pyfunc.log_model(name="m", python_model=AddN(), pip_requirements=[])
+    mlflow.log_metric("acc", 0.75, step=1, model_id=info.model_id)
+exp = mlflow.get_experiment_by_name("models").experiment_id
+found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
+by_filter = mlflow.search_logged_models(experiment_ids=[exp], filter_string="name = 'm' AND params.n = '2' AND metrics.acc > 0.5", output_format="list")
+none = mlflow.search_logged_models(experiment_ids=[exp], filter_string="name = 'other'", output_format="list")
+model = mlflow.get_logged_model(info.model_id)
+loaded = mlflow.pyfunc.load_model(f"models:/{info.model_id}")
+pred = [float(x) for x in loaded.predict([1, 2])]
+files = sorted(a.path for a in MlflowClient().list_logged_model_artifacts(info.model_id))
+version = mlflow.register_model(f"models:/{info.model_id}", "from-logged")
+outputs = [o.model_id for o in MlflowClient().get_run(run.info.run_id).outputs.model_outputs]
+print(json.dumps({"run": run.info.run_id, "exp": exp, "model_id": info.model_id,
+  "found": [m.model_id for m in found], "by_filter": [m.model_id for m in by_filter], "none": len(none),
+  "name": model.name, "status": str(model.status), "source_run": model.source_run_id,
+  "params": model.params, "metrics": [[m.key, m.value, m.step] for m in model.metrics],
+  "pred": pred, "files": files, "version": version.version, "outputs": outputs}))
+`,
+      );
+      expect(got).toMatchObject({
+        found: [got.model_id],
+        by_filter: [got.model_id],
+        none: 0,
+        name: 'm',
+        status: 'READY',
+        source_run: got.run,
+        params: { n: '2' },
+        metrics: [['acc', 0.75, 1]],
+        pred: [3, 4],
+        version: '1',
+        outputs: [got.model_id],
+      });
+      expect(got.files).toContain('MLmodel');
+      expect(got.files).toContain('python_model.pkl');
+
+      // Anneal's own API: a registry version of the source run's files under the model's folder.
+      const model = await h.api(org.token, 'GET', `/api/v1/projects/${got.exp}/models/from-logged`);
+      expect(model.status).toBe(200);
+      expect(model.json.versions).toMatchObject([
+        { version: 1, artifactPath: `logged-models/${got.model_id}`, sourceRun: { id: got.run } },
+      ]);
+      // Another organization sees no such model.
+      const other2 = await h.user('logged-models-other', 'owner');
+      const foreign = await mlflow(other2.token, 'GET', `logged-models/${got.model_id}`);
+      expect(foreign).toMatchObject({
+        status: 404,
+        json: { error_code: 'RESOURCE_DOES_NOT_EXIST' },
+      });
+    },
+    180_000,
+  );
+});
+
+describe('logged-models endpoints as MLflow answers them', () => {
+  it('creates, finalizes, tags, searches in pages, lists artifacts and deletes softly', async () => {
+    const org = await h.user('logged-models-rest', 'owner');
+    const exp = (await mlflow(org.token, 'POST', 'experiments/create', { name: 'lm' })).json
+      .experiment_id;
+    const run = (await mlflow(org.token, 'POST', 'runs/create', { experiment_id: exp })).json.run
+      .info.run_id;
+    const orphan = await mlflow(org.token, 'POST', 'logged-models', { experiment_id: exp });
+    expect(orphan).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+    expect(orphan.json.message).toMatch(/source_run_id/);
+    const make = async (name: string) =>
+      (
+        await mlflow(org.token, 'POST', 'logged-models', {
+          experiment_id: exp,
+          name,
+          source_run_id: run,
+          params: [{ key: 'size', value: name === 'b' ? '2' : '1' }],
+        })
+      ).json.model.info;
+    const a = await make('a');
+    const b = await make('b');
+    expect(a).toMatchObject({
+      status: 'LOGGED_MODEL_PENDING',
+      source_run_id: run,
+      artifact_uri: `mlflow-artifacts:/${exp}/${run}/artifacts/logged-models/${a.model_id}`,
+    });
+    expect(a.model_id).toMatch(/^m-[0-9a-f]{32}$/);
+    const fin = await mlflow(org.token, 'PATCH', `logged-models/${b.model_id}`, {
+      model_id: b.model_id,
+      status: 'LOGGED_MODEL_READY',
+    });
+    expect(fin.json.model.info.status).toBe('LOGGED_MODEL_READY');
+    await mlflow(org.token, 'PATCH', `logged-models/${a.model_id}/tags`, {
+      tags: [
+        { key: 'k', value: 'v' },
+        { key: 'gone', value: 'x' },
+      ],
+    });
+    expect(
+      (await mlflow(org.token, 'DELETE', `logged-models/${a.model_id}/tags/gone`)).status,
+    ).toBe(200);
+    expect(
+      (await mlflow(org.token, 'DELETE', `logged-models/${a.model_id}/tags/gone`)).json.error_code,
+    ).toBe('RESOURCE_DOES_NOT_EXIST');
+    await mlflow(org.token, 'POST', `logged-models/${a.model_id}/params`, {
+      params: [{ key: 'extra', value: '3' }],
+    });
+    await mlflow(org.token, 'POST', 'runs/log-batch', {
+      run_id: run,
+      metrics: [{ key: 'acc', value: 0.9, timestamp: 1, step: 0, model_id: a.model_id }],
+    });
+    const got = (await mlflow(org.token, 'GET', `logged-models/${a.model_id}`)).json.model;
+    expect(got.info.tags).toEqual([{ key: 'k', value: 'v' }]);
+    expect(got.data.params).toEqual([
+      { key: 'size', value: '1' },
+      { key: 'extra', value: '3' },
+    ]);
+    expect(got.data.metrics).toMatchObject([{ key: 'acc', value: 0.9, step: 0, run_id: run }]);
+
+    const search = (body: object) =>
+      mlflow(org.token, 'POST', 'logged-models/search', { experiment_ids: [exp], ...body });
+    const first = await search({
+      order_by: [{ field_name: 'name', ascending: true }],
+      max_results: 1,
+    });
+    expect(first.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['a']);
+    const second = await search({
+      order_by: [{ field_name: 'name', ascending: true }],
+      max_results: 1,
+      page_token: first.json.next_page_token,
+    });
+    expect(second.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['b']);
+    expect(second.json.next_page_token).toBeUndefined();
+    const ready = await search({ filter: "status = 'READY'" });
+    expect(ready.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['b']);
+    const byParam = await search({ filter: "params.size = '1' AND metrics.acc > 0.5" });
+    expect(byParam.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['a']);
+    const bad = await search({ filter: "colour = 'red'" });
+    expect(bad).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+
+    // Files under the model's artifact_uri go through the mlflow-artifacts proxy.
+    const put = await fetch(
+      `${h.url}/api/2.0/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/logged-models/${a.model_id}/sub/w.bin`,
+      { method: 'PUT', headers: { authorization: `Bearer ${org.token}` }, body: 'weights' },
+    );
+    expect(put.status).toBe(200);
+    const listed = await mlflow(
+      org.token,
+      'GET',
+      `logged-models/${a.model_id}/artifacts/directories`,
+    );
+    expect(listed.json.files).toEqual([{ path: 'sub', is_dir: true }]);
+    const inner = await mlflow(
+      org.token,
+      'GET',
+      `logged-models/${a.model_id}/artifacts/directories`,
+      {
+        artifact_directory_path: 'sub',
+      },
+    );
+    expect(inner.json.files).toEqual([{ path: 'sub/w.bin', is_dir: false, file_size: 7 }]);
+
+    const outputs = (await mlflow(org.token, 'GET', 'runs/get', { run_id: run })).json.run.outputs;
+    expect(outputs.model_outputs.map((o: { model_id: string }) => o.model_id).sort()).toEqual(
+      [a.model_id, b.model_id].sort(),
+    );
+
+    expect((await mlflow(org.token, 'DELETE', `logged-models/${b.model_id}`)).status).toBe(200);
+    expect((await mlflow(org.token, 'GET', `logged-models/${b.model_id}`)).status).toBe(404);
+    expect(
+      (await mlflow(org.token, 'GET', `logged-models/${b.model_id}`, { allow_deleted: 'true' }))
+        .json.model.info.model_id,
+    ).toBe(b.model_id);
+    const after = await search({});
+    expect(after.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['a']);
+  });
+});

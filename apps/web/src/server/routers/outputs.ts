@@ -51,6 +51,16 @@ export const runDetail = runRow.omit({ latest: true }).extend({
   /** Deleted through MLflow: hidden from lists, restorable from its page. */
   deletedAt: z.date().nullable(),
   artifacts: z.array(artifactRow),
+  /** MLflow 3 logged models this run made (their files: its artifacts under logged-models/). */
+  loggedModels: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: z.string(),
+      artifactCount: z.number(),
+      createdAt: z.date(),
+    }),
+  ),
 });
 
 export const metricSeries = z.object({

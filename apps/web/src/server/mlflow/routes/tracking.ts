@@ -17,6 +17,7 @@ import {
   runJson,
 } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
+import { logModelMetrics } from '../logged-models.ts';
 import {
   type Clause,
   compare,
@@ -481,6 +482,7 @@ export const trackingRoutes: RestRoute[] = [
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await logModelMetrics(ctx.db, ctx.principal.orgId, run, [body]);
       await logMetricPoints(ctx.db, run.id, [body]);
       emitWrites(ctx, run.id, [body.key]);
       return { json: {} };
@@ -544,6 +546,7 @@ export const trackingRoutes: RestRoute[] = [
       }
       const body = parsed.data;
       const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await logModelMetrics(ctx.db, ctx.principal.orgId, run, body.metrics);
       await mergeParamsAndTags(ctx.db, run, body.params, body.tags);
       await logMetricPoints(ctx.db, run.id, body.metrics);
       emitWrites(
@@ -582,28 +585,6 @@ export const trackingRoutes: RestRoute[] = [
           next_page_token: tokenAfter(offset, query.max_results, all.length),
         },
       };
-    },
-  }),
-
-  defineRoute({
-    method: 'POST',
-    path: `${P}/logged-models/search`,
-    access: VIEWER,
-    tag: TAG,
-    summary:
-      'MLflow SearchLoggedModels: Anneal keeps no logged models (a model is a run’s artifacts), so none match',
-    body: z.object({
-      experiment_ids: z.array(z.string()).optional(),
-      filter: z.string().max(10_000).optional(),
-      max_results: maxResults(100).optional(),
-      page_token: pageToken,
-    }),
-    response: { status: 200, description: '{models}' },
-    handle: async (ctx, { body }) => {
-      // The experiments are still resolved, so another organization's id answers 404.
-      for (const id of body.experiment_ids ?? [])
-        await experimentOf(ctx.db, ctx.principal.orgId, id);
-      return { json: { models: [] } };
     },
   }),
 ];

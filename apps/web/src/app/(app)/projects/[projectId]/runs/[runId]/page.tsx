@@ -228,6 +228,36 @@ export default function RunPage() {
         </div>
       </div>
 
+      {r.loggedModels.length > 0 && (
+        <div className="card card-pad" data-testid="logged-models">
+          <h2>Logged models</h2>
+          <p className="muted small">
+            Logged through MLflow (<code>log_model</code>); their files are this run's artifacts
+            under <code>logged-models/&lt;id&gt;/</code>.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Id</th>
+                <th className="num">Files</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.loggedModels.map((m) => (
+                <tr key={m.id}>
+                  <td>{m.name}</td>
+                  <td>{m.status}</td>
+                  <td className="mono faint">{m.id}</td>
+                  <td className="num">{m.artifactCount}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+
       <Distillation artifactPaths={r.artifacts.map((a) => a.path)} artifactUrl={artifactUrl} />
 
       {images.length > 0 && (
