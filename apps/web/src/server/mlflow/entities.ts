@@ -59,6 +59,8 @@ export interface RunRow {
   jobId?: string | null;
   /** Deleted through MLflow (lifecycle_stage "deleted"): kept, hidden, restorable. */
   deletedAt?: Date | null;
+  /** What runs/log-inputs recorded. */
+  mlflowInputs?: { datasets: unknown[]; models: { model_id: string }[] };
 }
 
 export interface LatestMetric {
@@ -103,7 +105,10 @@ export function runJson(r: RunRow, latest: LatestMetric[]) {
       params: Object.entries(r.params).map(([key, v]) => ({ key, value: paramString(v) })),
       tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
     },
-    inputs: { dataset_inputs: [] },
+    inputs: {
+      dataset_inputs: r.mlflowInputs?.datasets ?? [],
+      model_inputs: r.mlflowInputs?.models ?? [],
+    },
   };
 }
 

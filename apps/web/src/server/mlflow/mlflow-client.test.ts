@@ -674,6 +674,10 @@ with mlflow.start_run() as run:
     mlflow.log_param("n", "2")
     info = mlflow.pyfunc.log_model(name="m", python_model=AddN(), pip_requirements=[])
     mlflow.log_metric("acc", 0.75, step=1, model_id=info.model_id)
+    import numpy as np
+    ds = mlflow.data.from_numpy(np.array([[1.0, 2.0]]), name="train")
+    mlflow.log_input(ds, context="training")
+    mlflow.log_input(ds, context="training")
 exp = mlflow.get_experiment_by_name("models").experiment_id
 found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
 by_filter = mlflow.search_logged_models(experiment_ids=[exp], filter_string="name = 'm' AND params.n = '2' AND metrics.acc > 0.5", output_format="list")
@@ -684,11 +688,12 @@ pred = [float(x) for x in loaded.predict([1, 2])]
 files = sorted(a.path for a in MlflowClient().list_logged_model_artifacts(info.model_id))
 version = mlflow.register_model(f"models:/{info.model_id}", "from-logged")
 outputs = [o.model_id for o in MlflowClient().get_run(run.info.run_id).outputs.model_outputs]
+inputs = [[i.dataset.name, i.dataset.digest == ds.digest, [t.value for t in i.tags]] for i in MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs]
 print(json.dumps({"run": run.info.run_id, "exp": exp, "model_id": info.model_id,
   "found": [m.model_id for m in found], "by_filter": [m.model_id for m in by_filter], "none": len(none),
   "name": model.name, "status": str(model.status), "source_run": model.source_run_id,
   "params": model.params, "metrics": [[m.key, m.value, m.step] for m in model.metrics],
-  "pred": pred, "files": files, "version": version.version, "outputs": outputs}))
+  "pred": pred, "files": files, "version": version.version, "outputs": outputs, "inputs": inputs}))
 `,
       );
       expect(got).toMatchObject({
@@ -703,6 +708,7 @@ print(json.dumps({"run": run.info.run_id, "exp": exp, "model_id": info.model_id,
         pred: [3, 4],
         version: '1',
         outputs: [got.model_id],
+        inputs: [['train', true, ['training']]],
       });
       expect(got.files).toContain('MLmodel');
       expect(got.files).toContain('python_model.pkl');

@@ -436,6 +436,70 @@ export const loggedModelRoutes: RestRoute[] = [
   }),
   defineRoute({
     method: 'POST',
+    path: `${P}/runs/log-inputs`,
+    access: EDITOR,
+    tag: TAG,
+    summary:
+      'MLflow LogInputs: dataset inputs (deduplicated by name and digest) and logged-model inputs of a run',
+    body: z.object({
+      run_id: z.string(),
+      datasets: z
+        .array(
+          z.object({
+            tags: z
+              .array(z.object({ key: z.string().max(255), value: z.string().max(500) }))
+              .max(MLFLOW_LIMITS.paramsTagsPerBatch)
+              .default([]),
+            dataset: z.object({
+              name: z.string().min(1).max(500),
+              digest: z.string().min(1).max(36),
+              source_type: z.string().min(1).max(36),
+              source: z.string().max(65_535),
+              schema: z.string().max(1_048_575).optional(),
+              profile: z.string().max(16_777_215).optional(),
+            }),
+          }),
+        )
+        .max(1000)
+        .optional(),
+      models: z
+        .array(z.object({ model_id: z.string() }))
+        .max(MLFLOW_LIMITS.paramsTagsPerBatch)
+        .optional(),
+    }),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      // The ids first: another organization's model is not found, whatever else is wrong.
+      for (const m of body.models ?? [])
+        await loggedModelOf(ctx.db, ctx.principal.orgId, m.model_id);
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, body.run_id);
+      await ctx.db.transaction(async (tx) => {
+        const [locked] = await tx
+          .select({ inputs: runs.mlflowInputs })
+          .from(runs)
+          .where(eq(runs.id, run.id))
+          .for('update');
+        const datasets = [...(locked?.inputs.datasets ?? [])];
+        const seen = new Set(datasets.map((d) => `${d.dataset.name}\u0000${d.dataset.digest}`));
+        for (const d of body.datasets ?? []) {
+          const k = `${d.dataset.name}\u0000${d.dataset.digest}`;
+          if (seen.has(k)) continue;
+          seen.add(k);
+          datasets.push(d);
+        }
+        const models = [...(locked?.inputs.models ?? [])];
+        for (const m of body.models ?? [])
+          if (!models.some((x) => x.model_id === m.model_id)) models.push({ model_id: m.model_id });
+        await tx
+          .update(runs)
+          .set({ mlflowInputs: { datasets, models } })
+          .where(eq(runs.id, run.id));
+      });
+      return { json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
     path: `${P}/runs/log-model`,
     access: EDITOR,
     tag: TAG,
