@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jobs, projects as projectsTable, runs } from '@anneal/db/schema';
+import { jobs, metrics as metricsTable, projects as projectsTable, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listRuns } from '../domain/runs/runs.ts';
@@ -847,4 +847,113 @@ describe('logged-models endpoints as MLflow answers them', () => {
     const after = await search({});
     expect(after.json.models.map((m: { info: { name: string } }) => m.info.name)).toEqual(['a']);
   });
+});
+
+describe('runs/search over more runs than one chunk', () => {
+  it('pages, filters and orders in SQL and in chunks as it did in memory', async () => {
+    const org = await h.user('many-runs', 'owner');
+    const exp = (await mlflow(org.token, 'POST', 'experiments/create', { name: 'many' })).json
+      .experiment_id;
+    const n = 2500;
+    const t0 = Date.UTC(2026, 0, 1);
+    const rows = Array.from({ length: n }, (_, i) => ({
+      projectId: exp,
+      name: `r${String((i * 7919) % n).padStart(4, '0')}`,
+      status: (i % 3 === 0 ? 'succeeded' : 'running') as 'succeeded' | 'running',
+      params: { p: i % 2 === 0 ? 'even' : 'odd' },
+      tags: {},
+      // Pairs of runs share a start time, so the run_id tiebreak is exercised.
+      startedAt: new Date(t0 + Math.floor(i / 2) * 1000),
+      deletedAt: i % 10 === 9 ? new Date() : null,
+    }));
+    const made: { id: string; name: string; startedAt: Date; i: number }[] = [];
+    for (let at = 0; at < n; at += 500) {
+      const ins = await h.services.db
+        .insert(runs)
+        .values(rows.slice(at, at + 500))
+        .returning({ id: runs.id, name: runs.name, startedAt: runs.startedAt });
+      ins.forEach((r, k) => {
+        made.push({ ...r, i: at + k });
+      });
+    }
+    await h.services.db
+      .insert(metricsTable)
+      .values(
+        made
+          .filter((r) => r.i % 5 === 0)
+          .map((r) => ({
+            runId: r.id,
+            key: 'm',
+            step: 0,
+            value: (r.i * 37) % 101,
+            time: new Date(),
+          })),
+      );
+    const active = made.filter((r) => r.i % 10 !== 9);
+    const all = async (body: object) => {
+      const ids: string[] = [];
+      let token: string | undefined;
+      let pages = 0;
+      do {
+        const res = await mlflow(org.token, 'POST', 'runs/search', {
+          experiment_ids: [exp],
+          max_results: 1000,
+          ...body,
+          ...(token ? { page_token: token } : {}),
+        });
+        expect(res.status, JSON.stringify(res.json)).toBe(200);
+        ids.push(...(res.json.runs ?? []).map((r: { info: { run_id: string } }) => r.info.run_id));
+        token = res.json.next_page_token;
+        pages++;
+      } while (token);
+      return { ids, pages };
+    };
+    const byStartDescId = (a: (typeof made)[number], b: (typeof made)[number]) =>
+      b.startedAt.getTime() - a.startedAt.getTime() || (a.id < b.id ? -1 : 1);
+
+    // All in SQL: the default order, three pages.
+    const plain = await all({});
+    expect(plain.pages).toBe(3);
+    expect(plain.ids).toEqual([...active].sort(byStartDescId).map((r) => r.id));
+
+    // SQL orders by name; the param filter is checked chunk by chunk.
+    const odd = await all({ filter: "params.p = 'odd'", order_by: ['attributes.run_name ASC'] });
+    expect(odd.ids).toEqual(
+      active
+        .filter((r) => r.i % 2 === 1)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : byStartDescId(a, b)))
+        .map((r) => r.id),
+    );
+
+    // Status and time in SQL; a metric order sorts the matches here.
+    const cutoff = t0 + 600 * 1000;
+    const ordered = await all({
+      filter: `attributes.status = 'FINISHED' AND attributes.start_time >= ${cutoff}`,
+      order_by: ['metrics.m DESC'],
+    });
+    const value = (r: (typeof made)[number]) => (r.i % 5 === 0 ? (r.i * 37) % 101 : undefined);
+    expect(ordered.ids).toEqual(
+      active
+        .filter((r) => r.i % 3 === 0 && r.startedAt.getTime() >= cutoff)
+        .sort((a, b) => {
+          const [x, y] = [value(a), value(b)];
+          if (x !== y) return x === undefined ? 1 : y === undefined ? -1 : y - x;
+          return byStartDescId(a, b);
+        })
+        .map((r) => r.id),
+    );
+
+    const deleted = await all({ run_view_type: 'DELETED_ONLY' });
+    expect(deleted.ids.sort()).toEqual(
+      made
+        .filter((r) => r.i % 10 === 9)
+        .map((r) => r.id)
+        .sort(),
+    );
+    const bad = await mlflow(org.token, 'POST', 'runs/search', {
+      experiment_ids: [exp],
+      filter: "attributes.colour = 'red'",
+    });
+    expect(bad).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+  }, 120_000);
 });

@@ -7,7 +7,7 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { and, asc, desc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { getProject } from '../domain/projects/projects.ts';
 import { getRun } from '../domain/runs/runs.ts';
 import type { LatestMetric, RunRow, VersionRow } from './entities.ts';
@@ -114,21 +114,6 @@ export async function metricHistory(db: Db, runId: string, key: string) {
     .from(metrics)
     .where(and(eq(metrics.runId, runId), eq(metrics.key, key)))
     .orderBy(asc(metrics.step));
-}
-
-/** The runs of some projects (already resolved in the caller's organization), newest first. */
-export async function runsOfProjects(db: Db, projectIds: string[], view: ViewType, limit: number) {
-  if (projectIds.length === 0) return [];
-  const lifecycle =
-    view === 'ALL'
-      ? []
-      : [view === 'DELETED_ONLY' ? isNotNull(runs.deletedAt) : isNull(runs.deletedAt)];
-  return db
-    .select()
-    .from(runs)
-    .where(and(inArray(runs.projectId, projectIds), ...lifecycle))
-    .orderBy(desc(runs.startedAt))
-    .limit(limit);
 }
 
 /**

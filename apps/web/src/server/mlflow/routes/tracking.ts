@@ -9,15 +9,10 @@ import {
   restoreRun,
 } from '../../domain/runs/lifecycle.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
-import {
-  experimentJson,
-  MLFLOW_TO_RUN_STATUS,
-  type RunRow,
-  runInfoJson,
-  runJson,
-} from '../entities.ts';
+import { experimentJson, MLFLOW_TO_RUN_STATUS, runInfoJson, runJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
 import { logModelMetrics } from '../logged-models.ts';
+import { searchRuns } from '../run-search.ts';
 import {
   type Clause,
   compare,
@@ -32,11 +27,9 @@ import {
   defaultProject,
   experimentOf,
   inView,
-  latestMetrics,
   mergeParamsAndTags,
   metricHistory,
   runOf,
-  runsOfProjects,
   viewTypeOf,
 } from '../store.ts';
 import {
@@ -63,70 +56,6 @@ import {
   tokenAfter,
   VIEWER,
 } from './common.ts';
-
-// ---------------------------------------------------------------- search
-
-type RunWithMetrics = { run: RunRow; latest: Map<string, number> };
-
-function attributeOf(r: RunRow, name: string): string | number | undefined {
-  switch (name) {
-    case 'run_id':
-    case 'run_uuid':
-      return r.id;
-    case 'run_name':
-      return r.name;
-    case 'status':
-      return runInfoJson(r).status;
-    case 'start_time':
-      return r.startedAt.getTime();
-    case 'end_time':
-      return r.endedAt?.getTime();
-    case 'experiment_id':
-      return r.projectId;
-    case 'artifact_uri':
-      return runInfoJson(r).artifact_uri;
-    case 'user_id':
-      return r.tags['mlflow.user'];
-    case 'lifecycle_stage':
-      return runInfoJson(r).lifecycle_stage;
-    default:
-      throw invalid(`filter: runs have no attribute "${name}"`);
-  }
-}
-
-function runValue(x: RunWithMetrics, entity: Clause['entity'], name: string) {
-  switch (entity) {
-    case 'metric':
-      return x.latest.get(name);
-    case 'param': {
-      const v = x.run.params[name];
-      return v === undefined || v === null ? undefined : String(v);
-    }
-    case 'tag':
-      return x.run.tags[name];
-    case 'attribute':
-      return attributeOf(x.run, name);
-  }
-}
-
-function sortRuns(list: RunWithMetrics[], order: OrderBy[]) {
-  const keys: OrderBy[] = [
-    ...order,
-    { entity: 'attribute', key: 'start_time', descending: true },
-    { entity: 'attribute', key: 'run_id', descending: false },
-  ];
-  return list.sort((a, b) => {
-    for (const k of keys) {
-      const d = compareValues(
-        runValue(a, k.entity, k.key),
-        runValue(b, k.entity, k.key),
-        k.descending,
-      );
-      if (d !== 0) return d;
-    }
-    return 0;
-  });
-}
 
 export const trackingRoutes: RestRoute[] = [
   // ---- experiments
@@ -446,28 +375,22 @@ export const trackingRoutes: RestRoute[] = [
       const projectIds: string[] = [];
       for (const id of body.experiment_ids)
         projectIds.push((await experimentOf(ctx.db, ctx.principal.orgId, id)).id);
-      const clauses = parseFilter(body.filter);
-      const order = parseOrderBy(body.order_by);
       const view = viewTypeOf('run_view_type', body.run_view_type);
-      const rows = await runsOfProjects(ctx.db, projectIds, view, MLFLOW_LIMITS.maxResults);
-      const latest = await latestMetrics(
-        ctx.db,
-        rows.map((r) => r.id),
-      );
-      const all: RunWithMetrics[] = rows.map((run) => ({
-        run,
-        latest: new Map((latest.get(run.id) ?? []).map((m) => [m.key, m.value])),
-      }));
-      const kept = sortRuns(
-        all.filter((x) => clauses.every((c) => compare(runValue(x, c.entity, c.key), c))),
-        order,
-      );
       const offset = offsetOf(body.page_token);
-      const page = kept.slice(offset, offset + body.max_results);
+      const found = await searchRuns(ctx.db, {
+        projectIds,
+        view,
+        clauses: parseFilter(body.filter),
+        order: parseOrderBy(body.order_by),
+        offset,
+        maxResults: body.max_results,
+      });
       return {
         json: {
-          runs: page.map((x) => runJson(x.run, latest.get(x.run.id) ?? [])),
-          next_page_token: tokenAfter(offset, body.max_results, kept.length),
+          runs: found.page.map((r) => runJson(r, found.latest.get(r.id) ?? [])),
+          next_page_token: found.more
+            ? tokenAfter(offset, body.max_results, Number.POSITIVE_INFINITY)
+            : undefined,
         },
       };
     },
