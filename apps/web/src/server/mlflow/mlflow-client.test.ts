@@ -678,6 +678,13 @@ with mlflow.start_run() as run:
     ds = mlflow.data.from_numpy(np.array([[1.0, 2.0]]), name="train")
     mlflow.log_input(ds, context="training")
     mlflow.log_input(ds, context="training")
+    tmp = mlflow.initialize_logged_model(name="tmp")
+    c = MlflowClient()
+    c.set_logged_model_tags(tmp.model_id, {"a": "b", "c": "d"})
+    c.delete_logged_model_tag(tmp.model_id, "a")
+    tmp_tags = c.get_logged_model(tmp.model_id).tags
+    c.finalize_logged_model(tmp.model_id, "READY")
+    c.delete_logged_model(tmp.model_id)
 exp = mlflow.get_experiment_by_name("models").experiment_id
 found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
 by_filter = mlflow.search_logged_models(experiment_ids=[exp], filter_string="name = 'm' AND params.n = '2' AND metrics.acc > 0.5", output_format="list")
@@ -693,7 +700,7 @@ print(json.dumps({"run": run.info.run_id, "exp": exp, "model_id": info.model_id,
   "found": [m.model_id for m in found], "by_filter": [m.model_id for m in by_filter], "none": len(none),
   "name": model.name, "status": str(model.status), "source_run": model.source_run_id,
   "params": model.params, "metrics": [[m.key, m.value, m.step] for m in model.metrics],
-  "pred": pred, "files": files, "version": version.version, "outputs": outputs, "inputs": inputs}))
+  "pred": pred, "files": files, "version": version.version, "outputs": outputs, "inputs": inputs, "tmp_tags": tmp_tags}))
 `,
       );
       expect(got).toMatchObject({
@@ -709,6 +716,7 @@ print(json.dumps({"run": run.info.run_id, "exp": exp, "model_id": info.model_id,
         version: '1',
         outputs: [got.model_id],
         inputs: [['train', true, ['training']]],
+        tmp_tags: { c: 'd' },
       });
       expect(got.files).toContain('MLmodel');
       expect(got.files).toContain('python_model.pkl');
@@ -876,19 +884,17 @@ describe('runs/search over more runs than one chunk', () => {
         made.push({ ...r, i: at + k });
       });
     }
-    await h.services.db
-      .insert(metricsTable)
-      .values(
-        made
-          .filter((r) => r.i % 5 === 0)
-          .map((r) => ({
-            runId: r.id,
-            key: 'm',
-            step: 0,
-            value: (r.i * 37) % 101,
-            time: new Date(),
-          })),
-      );
+    await h.services.db.insert(metricsTable).values(
+      made
+        .filter((r) => r.i % 5 === 0)
+        .map((r) => ({
+          runId: r.id,
+          key: 'm',
+          step: 0,
+          value: (r.i * 37) % 101,
+          time: new Date(),
+        })),
+    );
     const active = made.filter((r) => r.i % 10 !== 9);
     const all = async (body: object) => {
       const ids: string[] = [];
