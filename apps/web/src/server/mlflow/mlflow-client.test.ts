@@ -645,6 +645,9 @@ print(json.dumps({"stage": c.get_experiment("${got.exp}").lifecycle_stage,
     ).toMatchObject({ error_code: 'RESOURCE_DOES_NOT_EXIST' });
     const run = await mlflow(org.token, 'POST', 'runs/create', { experiment_id: exp });
     expect(run).toMatchObject({ status: 400, json: { error_code: 'INVALID_PARAMETER_VALUE' } });
+    const again = await h.api(org.token, 'POST', '/api/v1/projects', { name: 'e' });
+    expect(again.status).toBe(409);
+    expect(again.json.error.message).toMatch(/deleted through MLflow/);
     const bad = await mlflow(org.token, 'POST', 'runs/search', {
       experiment_ids: [exp],
       run_view_type: 'SOME',

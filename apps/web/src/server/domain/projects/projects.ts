@@ -25,7 +25,19 @@ export async function createProject(
     .values({ orgId, name: input.name, description: input.description })
     .onConflictDoNothing()
     .returning();
-  if (!row) throw new AppError('CONFLICT', `name: a project named "${input.name}" already exists`);
+  if (!row) {
+    // A project deleted through MLflow still holds its name (as a deleted experiment does).
+    const [held] = await db
+      .select({ id: projects.id, deletedAt: projects.deletedAt })
+      .from(projects)
+      .where(and(eq(projects.orgId, orgId), eq(projects.name, input.name)));
+    throw new AppError(
+      'CONFLICT',
+      held?.deletedAt
+        ? `name: project ${held.id}, deleted through MLflow, holds the name "${input.name}"; restore it from its page`
+        : `name: a project named "${input.name}" already exists`,
+    );
+  }
   return row;
 }
 
