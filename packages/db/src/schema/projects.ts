@@ -12,6 +12,11 @@ export const projects = pgTable(
     name: text('name').notNull(),
     description: text('description').notNull().default(''),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * Soft-deleted through MLflow (an experiment's lifecycle_stage "deleted"): hidden from
+     * lists, restorable, and still holding its name.
+     */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [uniqueIndex('projects_org_name_unique').on(t.orgId, t.name)],
 );

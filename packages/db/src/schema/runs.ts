@@ -31,6 +31,19 @@ export const RUN_STATUSES = runStatusEnum.enumValues;
 export type ParamValue = string | number | boolean | null;
 
 /** MLflow's run: params and tags are flat maps; `parentRunId` is the lineage. */
+/** An MLflow DatasetInput as its JSON has it (the dataset and the input's tags). */
+export interface MlflowDatasetInput {
+  tags: { key: string; value: string }[];
+  dataset: {
+    name: string;
+    digest: string;
+    source_type: string;
+    source: string;
+    schema?: string;
+    profile?: string;
+  };
+}
+
 export const runs = pgTable(
   'runs',
   {
@@ -59,6 +72,16 @@ export const runs = pgTable(
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
+    /**
+     * What MLflow's runs/log-inputs recorded: dataset inputs (deduplicated by name and
+     * digest, as MLflow does) and logged-model inputs, in MLflow's JSON shapes.
+     */
+    mlflowInputs: jsonb('mlflow_inputs')
+      .$type<{ datasets: MlflowDatasetInput[]; models: { model_id: string }[] }>()
+      .notNull()
+      .default({ datasets: [], models: [] }),
+    /** Soft-deleted through MLflow (its lifecycle_stage "deleted"): hidden, restorable. */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [index('runs_project_idx').on(t.projectId, t.startedAt)],
 );

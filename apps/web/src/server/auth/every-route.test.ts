@@ -71,6 +71,8 @@ function fixturesOf(of: OrgIds): Fixtures {
     experiment_id: of.projectId,
     experiment_ids: [of.projectId],
     run_id: of.runId,
+    source_run_id: of.runId,
+    model_id: of.loggedModelId,
   });
 }
 

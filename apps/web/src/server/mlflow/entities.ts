@@ -33,12 +33,13 @@ export function experimentJson(p: {
   description: string;
   createdAt: Date;
   lastRunAt?: Date | null;
+  deletedAt?: Date | null;
 }) {
   return {
     experiment_id: p.id,
     name: p.name,
     artifact_location: `mlflow-artifacts:/${p.id}`,
-    lifecycle_stage: 'active',
+    lifecycle_stage: p.deletedAt ? 'deleted' : 'active',
     creation_time: ms(p.createdAt),
     last_update_time: ms(p.lastRunAt ?? p.createdAt),
     tags: p.description ? [{ key: 'mlflow.note.content', value: p.description }] : [],
@@ -56,6 +57,10 @@ export interface RunRow {
   endedAt: Date | null;
   /** The Anneal job that runs it, if any: its status and lifetime are the job's. */
   jobId?: string | null;
+  /** Deleted through MLflow (lifecycle_stage "deleted"): kept, hidden, restorable. */
+  deletedAt?: Date | null;
+  /** What runs/log-inputs recorded. */
+  mlflowInputs?: { datasets: unknown[]; models: { model_id: string }[] };
 }
 
 export interface LatestMetric {
@@ -83,7 +88,7 @@ export function runInfoJson(r: RunRow) {
     start_time: ms(r.startedAt),
     end_time: ms(r.endedAt),
     artifact_uri: runArtifactUri(r.projectId, r.id),
-    lifecycle_stage: 'active',
+    lifecycle_stage: r.deletedAt ? 'deleted' : 'active',
   };
 }
 
@@ -100,7 +105,10 @@ export function runJson(r: RunRow, latest: LatestMetric[]) {
       params: Object.entries(r.params).map(([key, v]) => ({ key, value: paramString(v) })),
       tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
     },
-    inputs: { dataset_inputs: [] },
+    inputs: {
+      dataset_inputs: r.mlflowInputs?.datasets ?? [],
+      model_inputs: r.mlflowInputs?.models ?? [],
+    },
   };
 }
 

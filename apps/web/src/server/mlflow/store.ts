@@ -15,12 +15,45 @@ import { invalid, MlflowError } from './errors.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** An experiment id is a project id of the caller's organization; anything else is not found. */
+/** MLflow's Default experiment: what a client logs to when it never sets an experiment. */
+export const DEFAULT_EXPERIMENT_ID = '0';
+export const DEFAULT_EXPERIMENT_NAME = 'Default';
+
+/**
+ * The organization's project named "Default", created on first use: MLflow's experiment "0",
+ * which every MLflow server has. Creating it is not a user's write (any role may reach it, as
+ * any role may read experiment 0 on an MLflow server); two first uses at once both end with the
+ * one row the unique (org, name) index lets in.
+ */
+export async function defaultProject(db: Db, orgId: string) {
+  const existing = async () =>
+    (
+      await db
+        .select()
+        .from(projects)
+        .where(and(eq(projects.orgId, orgId), eq(projects.name, DEFAULT_EXPERIMENT_NAME)))
+    )[0];
+  const found = await existing();
+  if (found) return found;
+  await db
+    .insert(projects)
+    .values({ orgId, name: DEFAULT_EXPERIMENT_NAME, description: '' })
+    .onConflictDoNothing();
+  const made = await existing();
+  if (!made) throw new MlflowError('INTERNAL_ERROR', 'could not create the Default experiment');
+  return made;
+}
+
+/**
+ * An experiment id is a project id of the caller's organization, or "0", the organization's
+ * Default project; anything else is not found.
+ */
 export async function experimentOf(db: Db, orgId: string, experimentId: string) {
+  if (experimentId === DEFAULT_EXPERIMENT_ID) return defaultProject(db, orgId);
   if (!UUID.test(experimentId))
     throw new MlflowError(
       'RESOURCE_DOES_NOT_EXIST',
-      `experiment_id: no experiment ${experimentId} (Anneal's experiments are its projects, with uuid ids; there is no Default experiment 0: call mlflow.set_experiment first)`,
+      `experiment_id: no experiment ${experimentId} (Anneal's experiments are its projects, with uuid ids; "0" is the Default project)`,
     );
   return getProject(db, orgId, experimentId);
 }
@@ -29,6 +62,27 @@ export async function runOf(db: Db, orgId: string, runId: string): Promise<RunRo
   if (!UUID.test(runId))
     throw new MlflowError('RESOURCE_DOES_NOT_EXIST', `run_id: no run ${runId}`);
   return getRun(db, orgId, runId);
+}
+
+/** A run that may be written: MLflow refuses writes to a deleted run, with this message. */
+export async function activeRunOf(db: Db, orgId: string, runId: string): Promise<RunRow> {
+  const run = await runOf(db, orgId, runId);
+  if (run.deletedAt)
+    throw invalid(`The run ${run.id} must be in the 'active' state. Current state is deleted.`);
+  return run;
+}
+
+/** MLflow's ViewType, as the client sends it (by name) or as its enum number. */
+export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+export function viewTypeOf(field: string, v: string | number | undefined): ViewType {
+  if (v === undefined || v === 'ACTIVE_ONLY' || v === 1) return 'ACTIVE_ONLY';
+  if (v === 'DELETED_ONLY' || v === 2) return 'DELETED_ONLY';
+  if (v === 'ALL' || v === 3) return 'ALL';
+  throw invalid(`${field}: "${v}" is not ACTIVE_ONLY, DELETED_ONLY or ALL`);
+}
+export function inView(view: ViewType, deletedAt: Date | null | undefined): boolean {
+  if (view === 'ALL') return true;
+  return view === 'DELETED_ONLY' ? Boolean(deletedAt) : !deletedAt;
 }
 
 /** The latest point of every metric of the runs (MLflow's run data): highest step wins. */
@@ -60,17 +114,6 @@ export async function metricHistory(db: Db, runId: string, key: string) {
     .from(metrics)
     .where(and(eq(metrics.runId, runId), eq(metrics.key, key)))
     .orderBy(asc(metrics.step));
-}
-
-/** The runs of some projects (already resolved in the caller's organization), newest first. */
-export async function runsOfProjects(db: Db, projectIds: string[], limit: number) {
-  if (projectIds.length === 0) return [];
-  return db
-    .select()
-    .from(runs)
-    .where(inArray(runs.projectId, projectIds))
-    .orderBy(desc(runs.startedAt))
-    .limit(limit);
 }
 
 /**

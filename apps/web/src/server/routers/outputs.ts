@@ -48,7 +48,19 @@ export const runDetail = runRow.omit({ latest: true }).extend({
   datasetBuiltin: z.string().nullable(),
   jobId: z.string().nullable(),
   createdBy: z.string().nullable(),
+  /** Deleted through MLflow: hidden from lists, restorable from its page. */
+  deletedAt: z.date().nullable(),
   artifacts: z.array(artifactRow),
+  /** MLflow 3 logged models this run made (their files: its artifacts under logged-models/). */
+  loggedModels: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: z.string(),
+      artifactCount: z.number(),
+      createdAt: z.date(),
+    }),
+  ),
 });
 
 export const metricSeries = z.object({

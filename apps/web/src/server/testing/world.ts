@@ -38,6 +38,8 @@ export interface OrgIds {
   datasetVersionId: string;
   fileSha256: string;
   modelVersionId: string;
+  /** An MLflow 3 logged model made by `runId`. */
+  loggedModelId: string;
   jobId: string;
   /** The owner's API token. */
   tokenId: string;
@@ -121,6 +123,14 @@ export async function startWorld(): Promise<World> {
       })
     ).id;
 
+    const loggedModelId = (
+      await ok(token, 'POST', '/api/2.0/mlflow/logged-models', {
+        experiment_id: projectId,
+        name: 'lm',
+        source_run_id: runId,
+      })
+    ).model.info.model_id as string;
+
     const who = users.get(token);
     if (!who) throw new Error('unknown token');
     return {
@@ -129,6 +139,7 @@ export async function startWorld(): Promise<World> {
       datasetVersionId,
       fileSha256: manifest.manifest.files[0].sha256 as string,
       modelVersionId,
+      loggedModelId,
       jobId: '',
       tokenId: who.tokenId,
       userId: who.viewerId,

@@ -1,7 +1,7 @@
 import { AppError } from '@anneal/core';
 import type { Db, Tx } from '@anneal/db/client';
 import { projects, runs } from '@anneal/db/schema';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 
 export const projectNameSchema = z
@@ -25,11 +25,27 @@ export async function createProject(
     .values({ orgId, name: input.name, description: input.description })
     .onConflictDoNothing()
     .returning();
-  if (!row) throw new AppError('CONFLICT', `name: a project named "${input.name}" already exists`);
+  if (!row) {
+    // A project deleted through MLflow still holds its name (as a deleted experiment does).
+    const [held] = await db
+      .select({ id: projects.id, deletedAt: projects.deletedAt })
+      .from(projects)
+      .where(and(eq(projects.orgId, orgId), eq(projects.name, input.name)));
+    throw new AppError(
+      'CONFLICT',
+      held?.deletedAt
+        ? `name: project ${held.id}, deleted through MLflow, holds the name "${input.name}"; restore it from its page`
+        : `name: a project named "${input.name}" already exists`,
+    );
+  }
   return row;
 }
 
-export async function listProjects(db: Db, orgId: string) {
+/**
+ * The organization's projects, newest first. Projects deleted through MLflow (soft, restorable)
+ * are left out unless `includeDeleted`; their deleted runs never count.
+ */
+export async function listProjects(db: Db, orgId: string, opts: { includeDeleted?: boolean } = {}) {
   return db
     .select({
       id: projects.id,
@@ -38,17 +54,22 @@ export async function listProjects(db: Db, orgId: string) {
       createdAt: projects.createdAt,
       // Literal, qualified names: drizzle renders columns inside sql`` unqualified in a
       // single-table select, which a correlated subquery would bind to its own table.
-      runCount: sql<number>`(select count(*)::int from runs r where r.project_id = projects.id)`,
+      runCount: sql<number>`(select count(*)::int from runs r where r.project_id = projects.id and r.deleted_at is null)`,
       modelCount: sql<number>`(select count(*)::int from registered_models m where m.project_id = projects.id)`,
       datasetCount: sql<number>`(select count(*)::int from datasets d where d.project_id = projects.id)`,
       // Mapped as the column it aggregates: a Date, like every other timestamp.
       lastRunAt:
-        sql<Date | null>`(select max(r.started_at) from runs r where r.project_id = projects.id)`.mapWith(
+        sql<Date | null>`(select max(r.started_at) from runs r where r.project_id = projects.id and r.deleted_at is null)`.mapWith(
           runs.startedAt,
         ),
+      deletedAt: projects.deletedAt,
     })
     .from(projects)
-    .where(eq(projects.orgId, orgId))
+    .where(
+      opts.includeDeleted
+        ? eq(projects.orgId, orgId)
+        : and(eq(projects.orgId, orgId), isNull(projects.deletedAt)),
+    )
     .orderBy(desc(projects.createdAt));
 }
 

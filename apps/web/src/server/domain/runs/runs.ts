@@ -1,7 +1,7 @@
 import { AppError } from '@anneal/core';
 import type { Db, Tx } from '@anneal/db/client';
 import { datasets, datasetVersions, projects, RUN_STATUSES, runs } from '@anneal/db/schema';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject } from '../projects/projects.ts';
 
@@ -116,7 +116,8 @@ export const listRunsInput = z.object({
 /** Runs with their latest value of every metric, for the runs table. */
 export async function listRuns(db: Db, orgId: string, input: z.infer<typeof listRunsInput>) {
   await getProject(db, orgId, input.projectId);
-  const filters = [eq(runs.projectId, input.projectId)];
+  // Runs deleted through MLflow are hidden (their own page still shows them, with Restore).
+  const filters = [eq(runs.projectId, input.projectId), isNull(runs.deletedAt)];
   if (input.status) filters.push(eq(runs.status, input.status));
   if (input.search) filters.push(sql`${runs.name} ilike ${`%${input.search}%`}`);
   return db

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { RestContext } from '../../rest/route.ts';
 import { type RunRow, runJson } from '../entities.ts';
 import { invalid } from '../errors.ts';
+import { modelsOfRun } from '../logged-models.ts';
 import { latestMetrics } from '../store.ts';
 
 // MLflow's limits (mlflow/utils/validation.py), which its clients split their batches by.
@@ -49,6 +50,11 @@ export const metric = z.object({
   }),
   timestamp: int64.optional(),
   step: int64.min(0, { message: 'Anneal keeps steps from 0 up' }).default(0),
+  /** MLflow 3: the logged model the metric is for (kept on the model too). */
+  model_id: z.string().max(100).optional(),
+  dataset_name: z.string().max(500).optional(),
+  dataset_digest: z.string().max(100).optional(),
+  run_id: z.string().optional(),
 });
 export const runIdInput = { run_id: z.string().optional(), run_uuid: z.string().optional() };
 export const pageToken = z.string().max(100).optional();
@@ -83,7 +89,15 @@ export function tokenAfter(offset: number, pageSize: number, total: number): str
 
 export async function runReply(db: Db, run: RunRow) {
   const latest = (await latestMetrics(db, [run.id])).get(run.id) ?? [];
-  return { run: runJson(run, latest) };
+  const made = await modelsOfRun(db, run.id);
+  return {
+    run: {
+      ...runJson(run, latest),
+      outputs: {
+        model_outputs: made.map(({ model }) => ({ model_id: model.id, step: model.sourceStep })),
+      },
+    },
+  };
 }
 
 /** Emits the dashboard's live events, as the REST API does for the same writes. */

@@ -13,6 +13,7 @@ import {
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { modelVersionJson, registeredModelJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
+import { loggedModelOf, modelArtifactPath } from '../logged-models.ts';
 import { type Clause, compare, parseFilter } from '../search.ts';
 import { modelOf, modelsNamed, runOf, versionByAlias, versionOf, versionsOf } from '../store.ts';
 import {
@@ -52,7 +53,17 @@ function checkAlias(alias: string): string {
  * run's mlflow-artifacts location. Anneal keeps the run and the path, which is what its
  * registry records for a checkpoint.
  */
-function parseSource(source: string): { runId: string; path: string | undefined } {
+async function parseSource(
+  db: Db,
+  orgId: string,
+  source: string,
+): Promise<{ runId: string; path: string | undefined }> {
+  // A logged model (MLflow 3's models:/<model_id>): its files in its source run's artifacts.
+  const logged = /^models:\/(m-[0-9a-f]{32})\/?$/.exec(source);
+  if (logged) {
+    const m = await loggedModelOf(db, orgId, logged[1] as string);
+    return { runId: m.sourceRunId, path: modelArtifactPath(m) };
+  }
   const runs = /^runs:\/([^/]+)(?:\/(.*))?$/.exec(source);
   if (runs) return { runId: runs[1] as string, path: runs[2] || undefined };
   const proxied = /^mlflow-artifacts:(?:\/\/[^/]*)?\/[^/]+\/([^/]+)\/artifacts(?:\/(.*))?$/.exec(
@@ -60,7 +71,7 @@ function parseSource(source: string): { runId: string; path: string | undefined 
   );
   if (proxied) return { runId: proxied[1] as string, path: proxied[2] || undefined };
   throw invalid(
-    `source: "${source}" is not in a run's artifacts; Anneal registers versions from runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>`,
+    `source: "${source}" is not in a run's artifacts; Anneal registers versions from runs:/<run_id>/<path>, mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path> or a logged model's models:/<model_id>`,
   );
 }
 
@@ -282,13 +293,14 @@ export const registryRoutes: RestRoute[] = [
     handle: async (ctx, { body }) => {
       // The ids first: another organization's run is not found, whatever else is wrong.
       if (body.run_id) await runOf(ctx.db, ctx.principal.orgId, body.run_id);
+      if (body.model_id) await loggedModelOf(ctx.db, ctx.principal.orgId, body.model_id);
       const pending =
         (await modelsNamed(ctx.db, ctx.principal.orgId, body.name)).length === 0
           ? await pendingOf(ctx.db, ctx.principal.orgId, body.name)
           : undefined;
       if (pending) {
         // The first version binds a pending model to its run's project.
-        const source = parseSource(body.source);
+        const source = await parseSource(ctx.db, ctx.principal.orgId, body.source);
         if (body.run_id && body.run_id !== source.runId)
           throw invalid(
             `source: names run ${source.runId}, but run_id is ${body.run_id}; Anneal records one source run`,
@@ -312,7 +324,7 @@ export const registryRoutes: RestRoute[] = [
           );
       }
       const model = await modelOf(ctx.db, ctx.principal.orgId, body.name);
-      const source = parseSource(body.source);
+      const source = await parseSource(ctx.db, ctx.principal.orgId, body.source);
       if (body.run_id && body.run_id !== source.runId)
         throw invalid(
           `source: names run ${source.runId}, but run_id is ${body.run_id}; Anneal records one source run`,

@@ -1,16 +1,18 @@
-import { modelVersions, registeredModels, runs } from '@anneal/db/schema';
+import { runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { createProject, listProjects } from '../../domain/projects/projects.ts';
-import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import {
-  experimentJson,
-  MLFLOW_TO_RUN_STATUS,
-  type RunRow,
-  runInfoJson,
-  runJson,
-} from '../entities.ts';
+  deleteProjectSoftly,
+  deleteRunSoftly,
+  restoreProject,
+  restoreRun,
+} from '../../domain/runs/lifecycle.ts';
+import { defineRoute, type RestRoute } from '../../rest/route.ts';
+import { experimentJson, MLFLOW_TO_RUN_STATUS, runInfoJson, runJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
+import { logModelMetrics } from '../logged-models.ts';
+import { searchRuns } from '../run-search.ts';
 import {
   type Clause,
   compare,
@@ -20,12 +22,15 @@ import {
   parseOrderBy,
 } from '../search.ts';
 import {
+  activeRunOf,
+  DEFAULT_EXPERIMENT_NAME,
+  defaultProject,
   experimentOf,
-  latestMetrics,
+  inView,
   mergeParamsAndTags,
   metricHistory,
   runOf,
-  runsOfProjects,
+  viewTypeOf,
 } from '../store.ts';
 import {
   batchLimit,
@@ -52,70 +57,6 @@ import {
   VIEWER,
 } from './common.ts';
 
-// ---------------------------------------------------------------- search
-
-type RunWithMetrics = { run: RunRow; latest: Map<string, number> };
-
-function attributeOf(r: RunRow, name: string): string | number | undefined {
-  switch (name) {
-    case 'run_id':
-    case 'run_uuid':
-      return r.id;
-    case 'run_name':
-      return r.name;
-    case 'status':
-      return runInfoJson(r).status;
-    case 'start_time':
-      return r.startedAt.getTime();
-    case 'end_time':
-      return r.endedAt?.getTime();
-    case 'experiment_id':
-      return r.projectId;
-    case 'artifact_uri':
-      return runInfoJson(r).artifact_uri;
-    case 'user_id':
-      return r.tags['mlflow.user'];
-    case 'lifecycle_stage':
-      return 'active';
-    default:
-      throw invalid(`filter: runs have no attribute "${name}"`);
-  }
-}
-
-function runValue(x: RunWithMetrics, entity: Clause['entity'], name: string) {
-  switch (entity) {
-    case 'metric':
-      return x.latest.get(name);
-    case 'param': {
-      const v = x.run.params[name];
-      return v === undefined || v === null ? undefined : String(v);
-    }
-    case 'tag':
-      return x.run.tags[name];
-    case 'attribute':
-      return attributeOf(x.run, name);
-  }
-}
-
-function sortRuns(list: RunWithMetrics[], order: OrderBy[]) {
-  const keys: OrderBy[] = [
-    ...order,
-    { entity: 'attribute', key: 'start_time', descending: true },
-    { entity: 'attribute', key: 'run_id', descending: false },
-  ];
-  return list.sort((a, b) => {
-    for (const k of keys) {
-      const d = compareValues(
-        runValue(a, k.entity, k.key),
-        runValue(b, k.entity, k.key),
-        k.descending,
-      );
-      if (d !== 0) return d;
-    }
-    return 0;
-  });
-}
-
 export const trackingRoutes: RestRoute[] = [
   // ---- experiments
   defineRoute({
@@ -138,8 +79,10 @@ export const trackingRoutes: RestRoute[] = [
         throw invalid(
           'artifact_location: Anneal keeps every run’s artifacts itself (served by the mlflow-artifacts routes)',
         );
-      const all = await listProjects(ctx.db, ctx.principal.orgId);
-      if (all.some((p) => p.name === body.name))
+      // A deleted experiment still holds its name, as in MLflow.
+      const all = await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true });
+      // Every MLflow server has its Default experiment, so the name is always taken.
+      if (body.name === DEFAULT_EXPERIMENT_NAME || all.some((p) => p.name === body.name))
         throw new MlflowError(
           'RESOURCE_ALREADY_EXISTS',
           `Experiment(name=${body.name}) already exists.`,
@@ -177,9 +120,12 @@ export const trackingRoutes: RestRoute[] = [
     query: z.object({ experiment_name: z.string() }),
     response: { status: 200, description: '{experiment}' },
     handle: async (ctx, { query }) => {
-      const found = (await listProjects(ctx.db, ctx.principal.orgId)).find(
-        (p) => p.name === query.experiment_name,
-      );
+      const found =
+        query.experiment_name === DEFAULT_EXPERIMENT_NAME
+          ? await defaultProject(ctx.db, ctx.principal.orgId)
+          : (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true })).find(
+              (p) => p.name === query.experiment_name,
+            );
       if (!found)
         throw new MlflowError(
           'RESOURCE_DOES_NOT_EXIST',
@@ -199,14 +145,16 @@ export const trackingRoutes: RestRoute[] = [
       filter: z.string().max(10_000).optional(),
       order_by: z.array(z.string()).optional(),
       page_token: pageToken,
-      view_type: z.string().optional(),
+      view_type: z.union([z.string(), z.number()]).optional(),
     }),
     response: { status: 200, description: '{experiments, next_page_token}' },
     handle: async (ctx, { body }) => {
-      if (body.view_type === 'DELETED_ONLY') return { json: { experiments: [] } };
+      const view = viewTypeOf('view_type', body.view_type);
       const clauses = parseFilter(body.filter);
       const order = parseOrderBy(body.order_by);
-      const all = (await listProjects(ctx.db, ctx.principal.orgId)).map(experimentJson);
+      const all = (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true }))
+        .filter((p) => inView(view, p.deletedAt))
+        .map(experimentJson);
       const value = (e: (typeof all)[number], entity: Clause['entity'], k: string) => {
         if (entity === 'tag') return e.tags.find((t) => t.key === k)?.value;
         if (entity !== 'attribute') throw invalid(`filter: experiments have no ${entity}s`);
@@ -214,6 +162,7 @@ export const trackingRoutes: RestRoute[] = [
         if (k === 'creation_time') return e.creation_time;
         if (k === 'last_update_time') return e.last_update_time;
         if (k === 'experiment_id') return e.experiment_id;
+        if (k === 'lifecycle_stage') return e.lifecycle_stage;
         throw invalid(`filter: experiments have no attribute "${k}"`);
       };
       const kept = all.filter((e) => clauses.every((c) => compare(value(e, c.entity, c.key), c)));
@@ -243,6 +192,46 @@ export const trackingRoutes: RestRoute[] = [
     },
   }),
 
+  defineRoute({
+    method: 'POST',
+    path: `${P}/experiments/delete`,
+    access: EDITOR,
+    tag: TAG,
+    summary:
+      'MLflow DeleteExperiment: soft, with all its runs (hidden in Anneal, restorable); refused for a project with job runs or registered models',
+    body: z.object({ experiment_id: z.string() }),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (project.deletedAt)
+        throw new MlflowError(
+          'RESOURCE_DOES_NOT_EXIST',
+          `No Experiment with id=${body.experiment_id} exists`,
+        );
+      await deleteProjectSoftly(ctx.db, ctx.principal.orgId, project.id);
+      return { json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${P}/experiments/restore`,
+    access: EDITOR,
+    tag: TAG,
+    summary: 'MLflow RestoreExperiment: the project and all its runs are active again',
+    body: z.object({ experiment_id: z.string() }),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (!project.deletedAt)
+        throw new MlflowError(
+          'RESOURCE_DOES_NOT_EXIST',
+          `No Experiment with id=${body.experiment_id} exists`,
+        );
+      await restoreProject(ctx.db, ctx.principal.orgId, project.id);
+      return { json: {} };
+    },
+  }),
+
   // ---- runs
   defineRoute({
     method: 'POST',
@@ -260,6 +249,10 @@ export const trackingRoutes: RestRoute[] = [
     response: { status: 200, description: '{run}' },
     handle: async (ctx, { body }) => {
       const project = await experimentOf(ctx.db, ctx.principal.orgId, body.experiment_id);
+      if (project.deletedAt)
+        throw invalid(
+          `The experiment ${project.id} must be in the 'active' state. Current state is deleted.`,
+        );
       const tags: Record<string, string> = {};
       for (const t of body.tags ?? []) tags[t.key] = t.value;
       if (body.user_id && !tags['mlflow.user']) tags['mlflow.user'] = body.user_id;
@@ -309,7 +302,7 @@ export const trackingRoutes: RestRoute[] = [
     }),
     response: { status: 200, description: '{run_info}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       const status = body.status ? MLFLOW_TO_RUN_STATUS[body.status] : undefined;
       // A job's run follows its job (lease, retries, cancel); a status set here would lie.
       if (run.jobId && status !== undefined && status !== run.status)
@@ -340,28 +333,26 @@ export const trackingRoutes: RestRoute[] = [
     access: EDITOR,
     tag: TAG,
     summary:
-      'MLflow DeleteRun: Anneal deletes the run with its metrics and artifact records; refused for a job’s run or a model version’s source',
+      'MLflow DeleteRun: soft (lifecycle_stage "deleted", hidden in Anneal, restorable); refused for a job’s run or a model version’s source',
     body: z.object(runIdInput),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
-      // Anneal's delete is a hard one (MLflow's is soft): it would take a registered
-      // version's checkpoint with it, or a job's run out from under its agent.
-      if (run.jobId)
-        throw invalid(
-          `run_id: run ${run.id} belongs to Anneal job ${run.jobId}; cancel or delete it through Anneal`,
-        );
-      const [source] = await ctx.db
-        .select({ version: modelVersions.version, model: registeredModels.name })
-        .from(modelVersions)
-        .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
-        .where(eq(modelVersions.sourceRunId, run.id))
-        .limit(1);
-      if (source)
-        throw invalid(
-          `run_id: run ${run.id} is the source of version ${source.version} of registered model "${source.model}"; delete the version first`,
-        );
-      await ctx.db.delete(runs).where(eq(runs.id, run.id));
+      await deleteRunSoftly(ctx.db, ctx.principal.orgId, run.id);
+      return { json: {} };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: `${P}/runs/restore`,
+    access: EDITOR,
+    tag: TAG,
+    summary: 'MLflow RestoreRun: a deleted run is active again',
+    body: z.object(runIdInput),
+    response: { status: 200, description: '{}' },
+    handle: async (ctx, { body }) => {
+      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await restoreRun(ctx.db, ctx.principal.orgId, run.id);
       return { json: {} };
     },
   }),
@@ -374,7 +365,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({
       experiment_ids: z.array(z.string()).min(1, { message: 'name at least one experiment' }),
       filter: z.string().max(10_000).optional(),
-      run_view_type: z.string().optional(),
+      run_view_type: z.union([z.string(), z.number()]).optional(),
       max_results: maxResults(1000),
       order_by: z.array(z.string()).optional(),
       page_token: pageToken,
@@ -384,28 +375,22 @@ export const trackingRoutes: RestRoute[] = [
       const projectIds: string[] = [];
       for (const id of body.experiment_ids)
         projectIds.push((await experimentOf(ctx.db, ctx.principal.orgId, id)).id);
-      const clauses = parseFilter(body.filter);
-      const order = parseOrderBy(body.order_by);
-      if (body.run_view_type === 'DELETED_ONLY') return { json: { runs: [] } };
-      const rows = await runsOfProjects(ctx.db, projectIds, MLFLOW_LIMITS.maxResults);
-      const latest = await latestMetrics(
-        ctx.db,
-        rows.map((r) => r.id),
-      );
-      const all: RunWithMetrics[] = rows.map((run) => ({
-        run,
-        latest: new Map((latest.get(run.id) ?? []).map((m) => [m.key, m.value])),
-      }));
-      const kept = sortRuns(
-        all.filter((x) => clauses.every((c) => compare(runValue(x, c.entity, c.key), c))),
-        order,
-      );
+      const view = viewTypeOf('run_view_type', body.run_view_type);
       const offset = offsetOf(body.page_token);
-      const page = kept.slice(offset, offset + body.max_results);
+      const found = await searchRuns(ctx.db, {
+        projectIds,
+        view,
+        clauses: parseFilter(body.filter),
+        order: parseOrderBy(body.order_by),
+        offset,
+        maxResults: body.max_results,
+      });
       return {
         json: {
-          runs: page.map((x) => runJson(x.run, latest.get(x.run.id) ?? [])),
-          next_page_token: tokenAfter(offset, body.max_results, kept.length),
+          runs: found.page.map((r) => runJson(r, found.latest.get(r.id) ?? [])),
+          next_page_token: found.more
+            ? tokenAfter(offset, body.max_results, Number.POSITIVE_INFINITY)
+            : undefined,
         },
       };
     },
@@ -419,7 +404,8 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...metric.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await logModelMetrics(ctx.db, ctx.principal.orgId, run, [body]);
       await logMetricPoints(ctx.db, run.id, [body]);
       emitWrites(ctx, run.id, [body.key]);
       return { json: {} };
@@ -434,7 +420,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...param.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await mergeParamsAndTags(ctx.db, run, [body], []);
       return { json: {} };
     },
@@ -448,7 +434,7 @@ export const trackingRoutes: RestRoute[] = [
     body: z.object({ ...runIdInput, ...tag.shape }),
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
       await mergeParamsAndTags(ctx.db, run, [], [body]);
       return { json: {} };
     },
@@ -482,7 +468,8 @@ export const trackingRoutes: RestRoute[] = [
         throw invalid(`${issue?.path.join('.') ?? 'body'}: ${issue?.message ?? 'invalid'}`);
       }
       const body = parsed.data;
-      const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      const run = await activeRunOf(ctx.db, ctx.principal.orgId, runIdOf(body));
+      await logModelMetrics(ctx.db, ctx.principal.orgId, run, body.metrics);
       await mergeParamsAndTags(ctx.db, run, body.params, body.tags);
       await logMetricPoints(ctx.db, run.id, body.metrics);
       emitWrites(
@@ -521,28 +508,6 @@ export const trackingRoutes: RestRoute[] = [
           next_page_token: tokenAfter(offset, query.max_results, all.length),
         },
       };
-    },
-  }),
-
-  defineRoute({
-    method: 'POST',
-    path: `${P}/logged-models/search`,
-    access: VIEWER,
-    tag: TAG,
-    summary:
-      'MLflow SearchLoggedModels: Anneal keeps no logged models (a model is a run’s artifacts), so none match',
-    body: z.object({
-      experiment_ids: z.array(z.string()).optional(),
-      filter: z.string().max(10_000).optional(),
-      max_results: maxResults(100).optional(),
-      page_token: pageToken,
-    }),
-    response: { status: 200, description: '{models}' },
-    handle: async (ctx, { body }) => {
-      // The experiments are still resolved, so another organization's id answers 404.
-      for (const id of body.experiment_ids ?? [])
-        await experimentOf(ctx.db, ctx.principal.orgId, id);
-      return { json: { models: [] } };
     },
   }),
 ];

@@ -24,7 +24,12 @@ export const projectRoutes = [
       schema: z.object({ projects: z.array(projectSummary) }),
     },
     handle: async (ctx) => ({
-      json: { projects: await listProjects(ctx.db, ctx.principal.orgId) },
+      // Projects deleted through MLflow are not listed (deletedAt is null on every one here).
+      json: {
+        projects: (await listProjects(ctx.db, ctx.principal.orgId)).map(
+          ({ deletedAt: _deleted, ...p }) => p,
+        ),
+      },
     }),
   }),
   defineRoute({

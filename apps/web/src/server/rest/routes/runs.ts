@@ -29,6 +29,25 @@ const run = z.object({
   createdBy: z.uuid().nullable(),
   startedAt: z.iso.datetime(),
   endedAt: z.iso.datetime().nullable(),
+  /** Dataset and logged-model inputs recorded by MLflow's runs/log-inputs, in MLflow's JSON. */
+  mlflowInputs: z.object({
+    datasets: z.array(
+      z.object({
+        tags: z.array(z.object({ key: z.string(), value: z.string() })),
+        dataset: z.object({
+          name: z.string(),
+          digest: z.string(),
+          source_type: z.string(),
+          source: z.string(),
+          schema: z.string().optional(),
+          profile: z.string().optional(),
+        }),
+      }),
+    ),
+    models: z.array(z.object({ model_id: z.string() })),
+  }),
+  /** Set while the run is deleted through MLflow (soft: it is hidden from lists). */
+  deletedAt: z.iso.datetime().nullable(),
 });
 
 export const runRoutes = [

@@ -6,6 +6,7 @@ import { getLogs } from './get-logs.ts';
 import { getMetrics } from './get-metrics.ts';
 import { getRun } from './get-run.ts';
 import { listRuns } from './list-runs.ts';
+import { restoreRun } from './restore-run.ts';
 import { updateRun } from './update-run.ts';
 import { watchRun } from './watch-run.ts';
 
@@ -18,5 +19,6 @@ export const runsRouter = router({
   job: getJob,
   compare: compareRuns,
   update: updateRun,
+  restore: restoreRun,
   watch: watchRun,
 });

@@ -1,11 +1,11 @@
 'use client';
 
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, usePathname } from 'next/navigation';
 import type { ReactNode } from 'react';
-import { errorMessage } from '../../../../ui/format.ts';
-import { Empty } from '../../../../ui/shell.tsx';
+import { errorMessage, when } from '../../../../ui/format.ts';
+import { Empty, useMe } from '../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../ui/trpc.tsx';
 
 /** Project header and tabs around every project page. */
@@ -14,6 +14,13 @@ export default function ProjectLayout({ children }: { children: ReactNode }) {
   const pathname = usePathname();
   const trpc = useTRPC();
   const project = useQuery(trpc.projects.get.queryOptions({ projectId }));
+  const queryClient = useQueryClient();
+  const { canEdit } = useMe();
+  const restore = useMutation(
+    trpc.projects.restore.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries(),
+    }),
+  );
   const base = `/projects/${projectId}`;
   const tabs = [
     {
@@ -54,6 +61,30 @@ export default function ProjectLayout({ children }: { children: ReactNode }) {
           {project.data?.description && <div className="sub">{project.data.description}</div>}
         </div>
       </div>
+      {project.data?.deletedAt && (
+        <div
+          className="card card-pad row"
+          role="status"
+          data-testid="project-deleted"
+          style={{ marginBottom: 14 }}
+        >
+          <span>
+            This project is deleted (through MLflow) {when(project.data.deletedAt)}, with its runs:
+            it is hidden from the projects list, and its data is kept.
+          </span>
+          {canEdit && (
+            <button
+              className="btn btn-sm"
+              type="button"
+              disabled={restore.isPending}
+              onClick={() => restore.mutate({ projectId })}
+            >
+              Restore
+            </button>
+          )}
+          {restore.error && <span className="error small">{errorMessage(restore.error)}</span>}
+        </div>
+      )}
       <nav className="tabs">
         {tabs.map((t) => (
           <Link key={t.href} href={t.href} className={`tab${t.active ? ' active' : ''}`}>

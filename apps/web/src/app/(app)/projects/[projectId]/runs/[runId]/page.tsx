@@ -34,6 +34,12 @@ export default function RunPage() {
         queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
     }),
   );
+  const restore = useMutation(
+    trpc.runs.restore.mutationOptions({
+      onSuccess: () =>
+        queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ runId }) }),
+    }),
+  );
   // The server nudges on every write to this run; refetch just what changed.
   const live = useSubscription(
     trpc.runs.watch.subscriptionOptions(
@@ -72,6 +78,25 @@ export default function RunPage() {
           ← All runs
         </Link>
       </div>
+      {r.deletedAt && (
+        <div className="card card-pad row" role="status" data-testid="run-deleted">
+          <span>
+            This run is deleted (through MLflow) {when(r.deletedAt)}: it is hidden from the runs
+            list, and its data is kept.
+          </span>
+          {canEdit && (
+            <button
+              className="btn btn-sm"
+              type="button"
+              disabled={restore.isPending}
+              onClick={() => restore.mutate({ runId })}
+            >
+              Restore
+            </button>
+          )}
+          {restore.error && <span className="error small">{errorMessage(restore.error)}</span>}
+        </div>
+      )}
       <div className="card card-pad">
         <div className="row" style={{ justifyContent: 'space-between' }}>
           <div className="row">
@@ -205,6 +230,36 @@ export default function RunPage() {
           )}
         </div>
       </div>
+
+      {r.loggedModels.length > 0 && (
+        <div className="card card-pad" data-testid="logged-models">
+          <h2>Logged models</h2>
+          <p className="muted small">
+            Logged through MLflow (<code>log_model</code>); their files are this run's artifacts
+            under <code>logged-models/&lt;id&gt;/</code>.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Id</th>
+                <th className="num">Files</th>
+              </tr>
+            </thead>
+            <tbody>
+              {r.loggedModels.map((m) => (
+                <tr key={m.id}>
+                  <td>{m.name}</td>
+                  <td>{m.status}</td>
+                  <td className="mono faint">{m.id}</td>
+                  <td className="num">{m.artifactCount}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
 
       <Distillation artifactPaths={r.artifacts.map((a) => a.path)} artifactUrl={artifactUrl} />
 
