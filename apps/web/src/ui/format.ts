@@ -43,6 +43,11 @@ export function num(v: unknown): string {
   return v.toPrecision(4).replace(/\.?0+$/, '');
 }
 
+/** "1 run", "2 runs", "0 runs"; `plural` for irregular nouns. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n.toLocaleString()} ${n === 1 ? singular : plural}`;
+}
+
 export function errorMessage(err: unknown): string {
   return (err as { message?: string })?.message ?? 'Something went wrong';
 }

@@ -93,6 +93,8 @@ function Compare() {
           <div key={key} className="card card-pad" data-testid={`compare-chart-${key}`}>
             <h3>{key}</h3>
             <LineChart
+              metric={key}
+              controls={key === 'loss' || key === 'grad_norm'}
               series={d.runs.flatMap((r, i) => {
                 const s = r.metrics.find((m) => m.key === key);
                 return s ? [{ name: r.name, color: color(i), points: s.points }] : [];
