@@ -31,6 +31,11 @@ export const runRow = z.object({
   parentRunId: z.string().nullable(),
   startedAt: z.date(),
   endedAt: z.date().nullable(),
+  /** The kind of the job that created the run; null for runs logged by scripts. */
+  kind: z.string().nullable(),
+  datasetVersionId: z.string().nullable(),
+  /** "digits v2" when the run used a stored dataset version. */
+  datasetLabel: z.string().nullable(),
   latest: z.record(z.string(), z.number()),
 });
 

@@ -6,6 +6,7 @@ import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useState } from 'react';
 import { LineChart } from '../../../../../ui/chart.tsx';
 import { errorMessage, num, SERIES_COLORS } from '../../../../../ui/format.ts';
+import { ParamValue } from '../../../../../ui/param-value.tsx';
 import { Empty, StatusBadge } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
@@ -75,7 +76,7 @@ function Compare() {
                   {d.runs.map((r) => (
                     <td key={r.id} className="mono">
                       {k in r.params ? (
-                        JSON.stringify(r.params[k])
+                        <ParamValue value={r.params[k]} ctx={{ projectId }} />
                       ) : (
                         <span className="faint">—</span>
                       )}

@@ -4,14 +4,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
-import {
-  bytes,
-  duration,
-  errorMessage,
-  num,
-  SERIES_COLORS,
-  when,
-} from '../../../../../../ui/format.ts';
+import { bytes, duration, errorMessage, when } from '../../../../../../ui/format.ts';
+import { ParamValue } from '../../../../../../ui/param-value.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { Distillation } from './distillation.tsx';
@@ -135,7 +129,18 @@ export default function RunPage() {
               {Object.entries(r.params).map(([k, v]) => (
                 <div key={k} style={{ display: 'contents' }}>
                   <dt>{k}</dt>
-                  <dd>{JSON.stringify(v)}</dd>
+                  <dd>
+                    <ParamValue
+                      value={v}
+                      ctx={{
+                        projectId,
+                        datasetLabels:
+                          r.datasetVersionId && r.datasetLabel
+                            ? { [r.datasetVersionId]: r.datasetLabel }
+                            : {},
+                      }}
+                    />
+                  </dd>
                 </div>
               ))}
             </dl>
