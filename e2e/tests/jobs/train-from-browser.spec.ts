@@ -33,6 +33,7 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
   await page.fill('input[name=steps]', '60');
   await page.fill('input[name=batch]', '8');
   await page.fill('input[name=checkpointEvery]', '10');
+  await page.fill('input[name=logEvery]', '1');
   await page.getByRole('button', { name: 'Queue job' }).click();
 
   // The list does not poll: status, progress and ETA arrive over the tRPC SSE subscription.
