@@ -6,6 +6,7 @@ import {
   evaluationRecordSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
+import { uploadReportSchema } from '../domain/datasets/versions.ts';
 
 // What procedures return, declared once so the client's types and the wire agree.
 const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -116,6 +117,8 @@ export const datasetVersion = versionSummary.extend({
   datasetName: z.string(),
   projectId: z.string(),
   manifest: datasetManifestSchema,
+  /** What the upload imported and left out; null for versions made before it was kept. */
+  uploadReport: uploadReportSchema.nullable(),
 });
 
 export const modelSummary = z.object({
