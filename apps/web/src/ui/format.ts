@@ -45,7 +45,12 @@ export function num(v: unknown): string {
 
 /** "1 run", "2 runs", "0 runs"; `plural` for irregular nouns. */
 export function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n.toLocaleString()} ${n === 1 ? singular : plural}`;
+  return `${n.toLocaleString()} ${noun(n, singular, plural)}`;
+}
+
+/** The noun alone, agreeing with `n`: "run" for 1, "runs" otherwise. */
+export function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return n === 1 ? singular : plural;
 }
 
 export function errorMessage(err: unknown): string {

@@ -123,7 +123,22 @@ export default function RunsPage() {
       <div className="card">
         <Empty icon="activity" title="No runs yet">
           <p>
-            Runs appear here as soon as an agent, the CLI or a script logs one. With an API token:
+            Train a model from this project: open <b>Jobs</b>, press <b>New job</b>, pick a dataset
+            (MNIST, shapes or one you uploaded) and queue it. A connected agent runs it, and its run
+            appears here with live loss curves and samples.
+          </p>
+          <p className="row" style={{ justifyContent: 'center' }}>
+            <Link className="btn btn-primary" href={`/projects/${projectId}/jobs`}>
+              Go to Jobs
+            </Link>
+            <Link className="btn" href="/agents">
+              Agents
+            </Link>
+          </p>
+          <p className="muted small">
+            From a terminal:{' '}
+            <code>npx anneal submit train --project {'<name>'} --dataset mnist --steps 500</code>.
+            From your own training script, log runs over the REST API with an API token:
           </p>
           <ApiExample projectId={projectId} />
         </Empty>

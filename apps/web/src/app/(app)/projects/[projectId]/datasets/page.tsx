@@ -4,7 +4,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
-import { bytes, count, when } from '../../../../../ui/format.ts';
+import { bytes, count, noun, when } from '../../../../../ui/format.ts';
 import { Icon } from '../../../../../ui/icons.tsx';
 import { useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
@@ -112,7 +112,7 @@ function UploadForm({
         </div>
         <div style={{ marginTop: 8 }}>
           {files.length
-            ? `${files.length} file(s), ${bytes(files.reduce((s, f) => s + f.size, 0))}`
+            ? `${count(files.length, 'file')}, ${bytes(files.reduce((s, f) => s + f.size, 0))}`
             : 'Nothing chosen yet'}
         </div>
       </div>
@@ -247,7 +247,7 @@ export default function DatasetsPage() {
                 <b>{b.fileCount?.toLocaleString() ?? '∞'}</b> images
               </span>
               <span>
-                <b>{b.labels.length}</b> classes
+                <b>{b.labels.length}</b> {noun(b.labels.length, 'class', 'classes')}
               </span>
               <span>{b.resolution}</span>
             </div>

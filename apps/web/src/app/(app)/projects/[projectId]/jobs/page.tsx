@@ -80,7 +80,18 @@ export default function JobsPage() {
       {jobs.data?.length === 0 ? (
         <div className="card">
           <Empty icon="cpu" title="No jobs yet">
-            <p>Queue a training or sampling job; a connected agent picks it up.</p>
+            <p>
+              {canEdit
+                ? 'Press New job above to train a model on MNIST, shapes or an uploaded dataset, or to sample, evaluate or benchmark one; a connected agent picks it up and its progress shows here live.'
+                : 'Editors queue training, sampling and evaluation jobs here; a connected agent picks them up and their progress shows here live.'}
+            </p>
+            <p className="muted small">
+              From a terminal:{' '}
+              <code>
+                npx anneal submit train --project {'<name>'} --dataset mnist --steps 500 --wait
+              </code>
+              , or POST to /api/v1/projects/{projectId}/jobs.
+            </p>
           </Empty>
         </div>
       ) : (
