@@ -131,7 +131,7 @@ export default function JobsPage() {
                               }
                             : undefined,
                       }).parts.map((p, i) => (
-                        <span key={`${i}-${p.text}`}>
+                        <span key={p.text}>
                           {i > 0 && <span className="faint"> · </span>}
                           {i === 0 && j.runId ? (
                             <Link href={`/projects/${projectId}/runs/${j.runId}`}>{p.text}</Link>
