@@ -120,7 +120,7 @@ export default function JobsPage() {
                     : Math.min(100, Math.round((step / Math.max(1, total)) * 100));
                 return (
                   <tr key={j.id} data-job={j.id}>
-                    <td className="wrap" data-testid="job-title">
+                    <td className="wrap job-title" data-testid="job-title">
                       {jobTitle(j.type, j.spec, {
                         projectId,
                         datasetLabels:
