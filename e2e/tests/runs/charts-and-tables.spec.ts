@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createApiToken, createOwner, createProject, rest, shot } from '../../support/flows.ts';
+import { createApiToken, createOwner, createProject, rest } from '../../support/flows.ts';
 import { seedProject } from '../../support/seed.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
@@ -54,12 +54,19 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   // Params read as names, not JSON.
   await expect(page.locator('dl.kv')).toContainText('mnist');
   await expect(page.locator('dl.kv')).not.toContainText('{"kind"');
-  await shot(page, 'run-charts', true);
 
   // One evaluation point per metric: a table, not one-dot charts.
   await page.goto(`${server.url}/projects/${projectId}/runs/${seeded.evalRunId}`);
   await expect(page.getByTestId('metrics-table').locator('tbody tr')).toHaveCount(5);
   await expect(page.locator('svg.chart')).toHaveCount(0);
+
+  // Compare: curves where a run has one, single points only in the latest-values table.
+  await page.goto(
+    `${server.url}/projects/${projectId}/compare?runs=${seeded.trainRunId},${seeded.evalRunId}`,
+  );
+  await expect(page.getByTestId('compare-chart-loss')).toBeVisible();
+  await expect(page.getByTestId('compare-chart-fd')).toHaveCount(0);
+  await expect(page.locator('tr', { hasText: 'peak_memory_bytes' })).toContainText('MiB');
 
   // Runs table: loss stays among the columns with kinds mixed; the picker adds one.
   await page.goto(`${server.url}/projects/${projectId}`);
@@ -87,7 +94,6 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   expect((await errorCell.boundingBox())?.width ?? Infinity).toBeLessThan(700);
   const table = page.locator('tr[data-job]').first().locator('xpath=ancestor::table');
   expect((await table.boundingBox())?.width ?? Infinity).toBeLessThanOrEqual(1440);
-  await shot(page, 'jobs', true);
 
   // The New job form offers the uploaded version and queues a job on it.
   await page.getByRole('button', { name: 'New job' }).click();
@@ -120,7 +126,6 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   const report = page.getByTestId('upload-report');
   await expect(report).toContainText('5 files imported, 1 image left out');
   await expect(report).toContainText('dog/notes.png');
-  await shot(page, 'dataset-version', true);
 
   // Model version: lineage and no repeated steps tile.
   await page.goto(`${server.url}/projects/${projectId}/models/mnist-small`);
