@@ -6,8 +6,7 @@ import { startServer, type TestServer } from '../../support/server.ts';
 
 let server: TestServer;
 test.beforeAll(async () => {
-  process.env.ANNEAL_LOCAL_AGENT = '0';
-  server = await startServer();
+  server = await startServer({ localAgent: false });
 });
 test.afterAll(async () => {
   await server?.stop();

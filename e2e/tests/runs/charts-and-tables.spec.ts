@@ -6,8 +6,7 @@ import { startServer, type TestServer } from '../../support/server.ts';
 let server: TestServer;
 test.beforeAll(async () => {
   // No local agent: the seeded jobs stay as seeded (queued, or failed).
-  process.env.ANNEAL_LOCAL_AGENT = '0';
-  server = await startServer();
+  server = await startServer({ localAgent: false });
 });
 test.afterAll(async () => {
   await server?.stop();
