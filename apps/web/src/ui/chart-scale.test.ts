@@ -9,7 +9,7 @@ import {
   scientific,
   tickLabels,
 } from './chart-scale.ts';
-import { count } from './format.ts';
+import { bytes, count } from './format.ts';
 
 describe('axisFor', () => {
   it('reads memory in binary units chosen by the largest value', () => {
@@ -154,5 +154,14 @@ describe('count', () => {
     expect(count(0, 'run')).toBe('0 runs');
     expect(count(2, 'machine')).toBe('2 machines');
     expect(count(1, 'batch', 'batches')).toBe('1 batch');
+  });
+});
+
+describe('bytes', () => {
+  it('writes binary units as KiB, MiB and GiB', () => {
+    expect(bytes(512)).toBe('512 B');
+    expect(bytes(1229)).toBe('1.2 KiB');
+    expect(bytes(11 * 2 ** 20)).toBe('11 MiB');
+    expect(bytes(3 * 2 ** 30)).toBe('3.0 GiB');
   });
 });

@@ -23,9 +23,10 @@ export function duration(start: string | Date, end: string | Date | null | undef
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** Sizes in binary units, written as such (KiB, MiB, GiB), as the charts' memory axes are. */
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {
