@@ -44,7 +44,7 @@ export function LineChart({
 }) {
   const ref = useRef<SVGSVGElement>(null);
   const id = useId();
-  const [hover, setHover] = useState<{ step: number; x: number } | null>(null);
+  const [hover, setHover] = useState<{ step: number; x: number; width: number } | null>(null);
   const [smoothing, setSmoothing] = useState(0);
   const [logWanted, setLog] = useState(defaultLog);
   const all = series.flatMap((s) => s.points);
@@ -97,7 +97,7 @@ export function LineChart({
     const step = b.x0 + ((x - left) / innerW) * (b.x1 - b.x0);
     let best = all[0]!.step;
     for (const p of all) if (Math.abs(p.step - step) < Math.abs(best - step)) best = p.step;
-    setHover({ step: best, x: (sx(best) / W) * rect.width });
+    setHover({ step: best, x: (sx(best) / W) * rect.width, width: rect.width });
   }
 
   const readout = hover
@@ -235,7 +235,16 @@ export function LineChart({
         )}
       </svg>
       {hover && readout.length > 0 && (
-        <div className="tooltip" data-testid="chart-tooltip" style={{ left: hover.x + 12, top: 8 }}>
+        <div
+          className="tooltip"
+          data-testid="chart-tooltip"
+          // Right of the cursor, or left of it past the middle, so it never leaves the card.
+          style={
+            hover.x > hover.width / 2
+              ? { right: hover.width - hover.x + 12, top: 8 }
+              : { left: hover.x + 12, top: 8 }
+          }
+        >
           <div style={{ opacity: 0.7 }}>step {num(hover.step)}</div>
           {readout.map((r) => (
             <div key={r.name}>
