@@ -29,10 +29,14 @@ function freePort(): Promise<number> {
 }
 
 /** `anneal-server start` as a user runs it, in a fresh ANNEAL_HOME on a random port. */
-export async function startServer(): Promise<TestServer> {
+export async function startServer(
+  options: { localAgent?: boolean } = {},
+): Promise<TestServer> {
   const home = await mkdtemp(join(tmpdir(), 'anneal-e2e-'));
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ANNEAL_HOME: home, PORT: String(port) };
+  // Without the local agent, seeded jobs stay as seeded (queued, or failed).
+  if (options.localAgent === false) env.ANNEAL_LOCAL_AGENT = '0';
   delete env.DATABASE_URL;
   const child: ChildProcess = spawn(process.execPath, [bin, 'start'], {
     env,

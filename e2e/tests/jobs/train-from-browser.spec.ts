@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { createOwner, createProject } from '../../support/flows.ts';
+import { createOwner, createProject, shot } from '../../support/flows.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
 let server: TestServer;
@@ -33,6 +33,7 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
   await page.fill('input[name=steps]', '60');
   await page.fill('input[name=batch]', '8');
   await page.fill('input[name=checkpointEvery]', '10');
+  await page.fill('input[name=logEvery]', '1');
   await page.getByRole('button', { name: 'Queue job' }).click();
 
   // The list does not poll: status, progress and ETA arrive over the tRPC SSE subscription.
@@ -54,6 +55,15 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
     select m.step from metrics m join runs r on r.id = m.run_id
     where m.key = 'loss' order by m.step`;
   expect(steps.map((s) => Number(s.step))).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+
+  // The trained run's page: real curves in their units (docs/screenshots/run-training.png).
+  const [trained] = await server.sql`select id from runs where status = 'succeeded'`;
+  await page.goto(`${server.url}/projects/${projectId}/runs/${trained?.id}`);
+  await expect(page.getByTestId('chart-loss').getByTestId('y-axis-title')).toHaveText('loss');
+  await expect(page.getByTestId('chart-peak_memory_bytes').getByTestId('y-axis-title')).toHaveText(
+    /^peak memory \((KiB|MiB|GiB)\)$/,
+  );
+  await shot(page, 'run-training', true);
 
   await page.goto(`${server.url}/projects/${projectId}/models`);
   await expect(page.getByText('shapes-tiny-8')).toBeVisible();

@@ -55,7 +55,7 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
   await writeFile(join(folder, 'sad', 'notes.png'), 'not a picture\n');
   await page.locator('input[webkitdirectory]').setInputFiles(folder);
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
-  await expect(page.getByRole('link', { name: 'v1' })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'v1', exact: true })).toBeVisible();
   await expect(page.locator('[data-upload-report]')).toContainText(
     'sad/notes.png: not a PNG, JPEG or WebP image: it is text (starting "not a picture")',
   );
@@ -66,7 +66,7 @@ test('a folder uploaded in the browser becomes a dataset version; main pages ren
   expect(version).toMatchObject({ file_count: 4, classes: ['happy', 'sad'] });
   expect(version?.dvc_md5).toMatch(/\.dir$/);
   await shot(page, 'datasets', true);
-  await page.getByRole('link', { name: 'v1' }).click();
+  await page.getByRole('link', { name: 'v1', exact: true }).click();
   await expect(page.getByText('happy/a.png')).toBeVisible();
   await shot(page, 'dataset-version', true);
 

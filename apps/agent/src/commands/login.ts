@@ -49,6 +49,13 @@ export const login: Command = {
     );
     const server = flags.server.replace(/\/$/, '');
     let token = flags.token;
+    // Prompts need a terminal: without one (a script, CI, a pipe) say what to pass instead
+    // of waiting on a closed stdin or failing inside the prompt.
+    if (!token && !process.stdin.isTTY && !(flags.email && flags['password-stdin']))
+      throw new AppError(
+        'BAD_REQUEST',
+        `stdin is not a terminal, so the ${flags.email ? 'password' : 'email and password'} cannot be asked for: pass --email E --password-stdin with the password on stdin, or --token T with an API token from Settings`,
+      );
     if (!token) {
       const email = flags.email ?? (await askLine('Email: '));
       if (!email) throw new UsageError('--email: is required');

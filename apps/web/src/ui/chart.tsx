@@ -1,6 +1,15 @@
 'use client';
 
-import { useRef, useState } from 'react';
+import { useId, useRef, useState } from 'react';
+import {
+  axisFor,
+  emaSmooth,
+  labelWidth,
+  linearTicks,
+  logTicks,
+  scientific,
+  tickLabels,
+} from './chart-scale.ts';
 import { num } from './format.ts';
 
 export interface ChartSeries {
@@ -11,75 +20,149 @@ export interface ChartSeries {
 
 const W = 640;
 const H = 240;
-const PAD = { left: 52, right: 16, top: 12, bottom: 28 };
+const FONT_PX = 11;
+const PAD = { right: 16, top: 12, bottom: 42 };
 
-/** Round tick values (1, 2, 5 x 10^k) covering [lo, hi]. */
-function ticks(lo: number, hi: number, count = 5): number[] {
-  if (lo === hi) return [lo];
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
-    out.push(Number(v.toPrecision(12)));
-  return out;
-}
-
-/** Line chart in plain SVG: overlaid series, round ticks, a hover readout at the nearest step. */
+/**
+ * Line chart in plain SVG: overlaid series, round ticks in the metric's unit (MiB/GiB,
+ * img/s, learning rates in scientific notation), axis titles, a hover readout of step and
+ * values, and (with `controls`) TensorBoard-style EMA smoothing and a log-scale toggle.
+ * `metric` is the metric key; it picks the axis title and unit.
+ */
 export function LineChart({
   series,
+  metric,
   height = H,
-  logY = false,
+  controls = false,
+  defaultLog = false,
 }: {
   series: ChartSeries[];
+  metric: string;
   height?: number;
-  logY?: boolean;
+  controls?: boolean;
+  defaultLog?: boolean;
 }) {
   const ref = useRef<SVGSVGElement>(null);
-  const [hover, setHover] = useState<{ step: number; x: number } | null>(null);
-  const tf = (v: number) => (logY ? Math.log10(Math.max(v, 1e-12)) : v);
+  const id = useId();
+  const [hover, setHover] = useState<{ step: number; x: number; width: number } | null>(null);
+  const [smoothing, setSmoothing] = useState(0);
+  const [logWanted, setLog] = useState(defaultLog);
   const all = series.flatMap((s) => s.points);
-  const bounds = (() => {
-    if (all.length === 0) return null;
-    const xs = all.map((p) => p.step);
-    const ys = all.map((p) => tf(p.value));
-    let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-    if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
-    const padY = (y1 - y0) * 0.06;
-    return { x0: Math.min(...xs), x1: Math.max(...xs) || 1, y0: y0 - padY, y1: y1 + padY };
-  })();
-  if (!bounds)
+  if (all.length === 0)
     return (
       <div className="muted small" style={{ padding: 24, textAlign: 'center' }}>
         No points yet
       </div>
     );
-  const innerW = W - PAD.left - PAD.right;
+  const finite = all.filter((p) => Number.isFinite(p.value));
+  const maxAbs = Math.max(0, ...finite.map((p) => Math.abs(p.value)));
+  const axis = axisFor(metric, maxAbs);
+  // A log axis needs positive values; with a zero or a negative it stays linear.
+  const canLog = finite.length > 0 && finite.every((p) => p.value > 0);
+  const logY = logWanted && canLog;
+  const shown = series.map((s) => {
+    const values = s.points.map((p) => p.value);
+    return { ...s, smoothed: smoothing > 0 ? emaSmooth(values, smoothing) : values };
+  });
+  const tf = (v: number) => (logY ? Math.log10(v / axis.divisor) : v / axis.divisor);
+  const ys = finite.map((p) => tf(p.value));
+  const xs = all.map((p) => p.step);
+  let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  if (y0 === y1)
+    [y0, y1] = logY
+      ? [y0 - 0.5, y1 + 0.5]
+      : [y0 - Math.abs(y0) * 0.1 - 1e-9, y1 + Math.abs(y1) * 0.1 + 1e-9];
+  const padY = (y1 - y0) * 0.06;
+  // A linear axis of non-negative values starts no lower than 0.
+  const lo = !logY && y0 >= 0 ? Math.max(0, y0 - padY) : y0 - padY;
+  const b = { x0: Math.min(...xs), x1: Math.max(...xs), y0: lo, y1: y1 + padY };
+  if (b.x1 === b.x0) b.x1 = b.x0 + 1;
+
+  const yTickValues = logY ? logTicks(b.y0, b.y1) : linearTicks(b.y0, b.y1);
+  const yLabels = axis.scientific ? yTickValues.map(scientific) : tickLabels(yTickValues);
+  const yTicks = yTickValues.map((v, i) => ({ at: logY ? Math.log10(v) : v, label: yLabels[i]! }));
+  const xTickValues = linearTicks(b.x0, b.x1, 6).filter((t) => Number.isInteger(t));
+  // The left margin holds the widest y label (measured) and the rotated axis title.
+  const left = labelWidth(yLabels, FONT_PX) + 10 + 18;
+  const innerW = W - left - PAD.right;
   const innerH = height - PAD.top - PAD.bottom;
-  const sx = (x: number) => PAD.left + ((x - bounds.x0) / (bounds.x1 - bounds.x0 || 1)) * innerW;
-  const sy = (y: number) => PAD.top + (1 - (tf(y) - bounds.y0) / (bounds.y1 - bounds.y0)) * innerH;
-  const yTicks = ticks(bounds.y0, bounds.y1);
-  const xTicks = ticks(bounds.x0, bounds.x1, 6);
+  const sx = (x: number) => left + ((x - b.x0) / (b.x1 - b.x0)) * innerW;
+  const syT = (t: number) => PAD.top + (1 - (t - b.y0) / (b.y1 - b.y0)) * innerH;
+  const sy = (v: number) => syT(tf(v));
 
   function onMove(e: React.MouseEvent<SVGSVGElement>) {
     const rect = ref.current?.getBoundingClientRect();
     if (!rect) return;
     const x = ((e.clientX - rect.left) / rect.width) * W;
-    const step = bounds!.x0 + ((x - PAD.left) / innerW) * (bounds!.x1 - bounds!.x0);
+    const step = b.x0 + ((x - left) / innerW) * (b.x1 - b.x0);
     let best = all[0]!.step;
     for (const p of all) if (Math.abs(p.step - step) < Math.abs(best - step)) best = p.step;
-    setHover({ step: best, x: (sx(best) / W) * rect.width });
+    setHover({ step: best, x: (sx(best) / W) * rect.width, width: rect.width });
   }
 
   const readout = hover
-    ? series.flatMap((s) => {
-        const p = s.points.find((q) => q.step === hover.step);
-        return p ? [{ name: s.name, color: s.color, value: p.value }] : [];
+    ? shown.flatMap((s) => {
+        const i = s.points.findIndex((q) => q.step === hover.step);
+        if (i < 0) return [];
+        return [
+          {
+            name: s.name,
+            color: s.color,
+            value: s.points[i]!.value,
+            smoothed: smoothing > 0 ? s.smoothed[i] : undefined,
+          },
+        ];
       })
     : [];
+  const path = (points: { step: number }[], values: number[]) =>
+    points
+      .flatMap((p, i) => {
+        const v = values[i]!;
+        if (!Number.isFinite(v) || (logY && v <= 0)) return [];
+        return [`${sx(p.step).toFixed(1)},${sy(v).toFixed(1)}`];
+      })
+      .join(' ');
 
   return (
     <div style={{ position: 'relative' }}>
+      {controls && (
+        <div className="chart-controls small">
+          <label>
+            <input
+              type="checkbox"
+              checked={smoothing > 0}
+              onChange={(e) => setSmoothing(e.target.checked ? 0.6 : 0)}
+            />{' '}
+            Smooth
+          </label>
+          {smoothing > 0 && (
+            <>
+              <label htmlFor={`${id}-w`} className="sr-only">
+                Smoothing weight
+              </label>
+              <input
+                id={`${id}-w`}
+                type="range"
+                min={0.05}
+                max={0.99}
+                step={0.01}
+                value={smoothing}
+                onChange={(e) => setSmoothing(Number(e.target.value))}
+              />
+              <span className="mono muted">{smoothing.toFixed(2)}</span>
+            </>
+          )}
+          <label title={canLog ? undefined : 'A log scale needs positive values'}>
+            <input
+              type="checkbox"
+              checked={logY}
+              disabled={!canLog}
+              onChange={(e) => setLog(e.target.checked)}
+            />{' '}
+            Log scale
+          </label>
+        </div>
+      )}
       <svg
         ref={ref}
         className="chart"
@@ -87,45 +170,60 @@ export function LineChart({
         onMouseMove={onMove}
         onMouseLeave={() => setHover(null)}
         role="img"
-        aria-label={`chart of ${series.map((s) => s.name).join(', ')}`}
+        aria-label={`${axis.title} by step: ${series.map((s) => s.name).join(', ')}`}
       >
         {yTicks.map((t) => {
-          const y = PAD.top + (1 - (t - bounds.y0) / (bounds.y1 - bounds.y0)) * innerH;
+          const y = syT(t.at);
           return (
-            <g key={`y${t}`}>
-              <line className="grid-line" x1={PAD.left} x2={W - PAD.right} y1={y} y2={y} />
-              <text className="axis-label" x={PAD.left - 8} y={y + 4} textAnchor="end">
-                {logY ? num(10 ** t) : num(t)}
+            <g key={`y${t.at}`}>
+              <line className="grid-line" x1={left} x2={W - PAD.right} y1={y} y2={y} />
+              <text className="axis-label" x={left - 8} y={y + 4} textAnchor="end">
+                {t.label}
               </text>
             </g>
           );
         })}
-        {xTicks.map((t) => (
-          <text key={`x${t}`} className="axis-label" x={sx(t)} y={height - 8} textAnchor="middle">
+        {xTickValues.map((t) => (
+          <text key={`x${t}`} className="axis-label" x={sx(t)} y={height - 24} textAnchor="middle">
             {num(t)}
           </text>
         ))}
-        {series.map((s) => (
-          <polyline
-            key={s.name}
-            className="series"
-            stroke={s.color}
-            points={s.points
-              .map((p) => `${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`)
-              .join(' ')}
-          />
+        <text
+          className="axis-title"
+          x={left + innerW / 2}
+          y={height - 6}
+          textAnchor="middle"
+          data-testid="x-axis-title"
+        >
+          step
+        </text>
+        <text
+          className="axis-title"
+          transform={`translate(12 ${PAD.top + innerH / 2}) rotate(-90)`}
+          textAnchor="middle"
+          data-testid="y-axis-title"
+        >
+          {axis.title}
+          {logY ? ', log' : ''}
+        </text>
+        {shown.map((s) => (
+          <g key={s.name}>
+            {smoothing > 0 && (
+              <polyline
+                className="series series-raw"
+                stroke={s.color}
+                points={path(
+                  s.points,
+                  s.points.map((p) => p.value),
+                )}
+              />
+            )}
+            <polyline className="series" stroke={s.color} points={path(s.points, s.smoothed)} />
+            {s.points.length === 1 && Number.isFinite(s.points[0]!.value) && (
+              <circle cx={sx(s.points[0]!.step)} cy={sy(s.points[0]!.value)} r={3} fill={s.color} />
+            )}
+          </g>
         ))}
-        {series.map((s) =>
-          s.points.length === 1 ? (
-            <circle
-              key={`${s.name}-dot`}
-              cx={sx(s.points[0]!.step)}
-              cy={sy(s.points[0]!.value)}
-              r={3}
-              fill={s.color}
-            />
-          ) : null,
-        )}
         {hover && (
           <line
             className="hover-line"
@@ -137,11 +235,23 @@ export function LineChart({
         )}
       </svg>
       {hover && readout.length > 0 && (
-        <div className="tooltip" style={{ left: Math.min(hover.x + 12, 9999), top: 8 }}>
+        <div
+          className="tooltip"
+          data-testid="chart-tooltip"
+          // Right of the cursor, or left of it past the middle, so it never leaves the card.
+          style={
+            hover.x > hover.width / 2
+              ? { right: hover.width - hover.x + 12, top: 8 }
+              : { left: hover.x + 12, top: 8 }
+          }
+        >
           <div style={{ opacity: 0.7 }}>step {num(hover.step)}</div>
           {readout.map((r) => (
             <div key={r.name}>
-              <span style={{ color: r.color }}>●</span> {r.name}: {num(r.value)}
+              <span style={{ color: r.color }}>●</span> {r.name}: {axis.value(r.value)}
+              {r.smoothed !== undefined && (
+                <span style={{ opacity: 0.7 }}> (smoothed {axis.value(r.smoothed)})</span>
+              )}
             </div>
           ))}
         </div>

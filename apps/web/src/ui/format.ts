@@ -23,9 +23,10 @@ export function duration(start: string | Date, end: string | Date | null | undef
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** Sizes in binary units, written as such (KiB, MiB, GiB), as the charts' memory axes are. */
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {
@@ -41,6 +42,16 @@ export function num(v: unknown): string {
   const abs = Math.abs(v);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return v.toExponential(3).replace(/\.?0+e/, 'e');
   return v.toPrecision(4).replace(/\.?0+$/, '');
+}
+
+/** "1 run", "2 runs", "0 runs"; `plural` for irregular nouns. */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n.toLocaleString()} ${noun(n, singular, plural)}`;
+}
+
+/** The noun alone, agreeing with `n`: "run" for 1, "runs" otherwise. */
+export function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return n === 1 ? singular : plural;
 }
 
 export function errorMessage(err: unknown): string {

@@ -34,6 +34,17 @@ export const datasets = pgTable(
  */
 export type { DatasetManifest, ManifestFile } from '@anneal/datasets/hash';
 
+/** An upload's per-file report: files imported, and those left out with the reason. */
+export interface UploadReport {
+  imported: number;
+  /** Image files left out (undecodable, over a limit), at most the first 1,000. */
+  skipped: { relpath: string; reason: string }[];
+  skippedCount: number;
+  /** Files that are not images, at most the first 1,000. */
+  ignored: string[];
+  ignoredCount: number;
+}
+
 /** Immutable: a new upload makes a new version; rows are never updated. */
 export const datasetVersions = pgTable(
   'dataset_versions',
@@ -51,6 +62,11 @@ export const datasetVersions = pgTable(
     heldoutCount: integer('heldout_count').notNull(),
     /** DVC's `.dir` md5: `dvc` reads the version as a directory output. */
     dvcMd5: text('dvc_md5').notNull(),
+    /**
+     * What the upload that made this version imported and left out (and why), kept for the
+     * version page; null for versions made before it was kept.
+     */
+    uploadReport: jsonb('upload_report').$type<UploadReport>(),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -132,7 +132,13 @@ describe('anneal login', () => {
     expect(bad.stderr).toMatch(/--token: give either --token or --email/);
     const noTty = await anneal(['login', '--server', h.url, '--email', viaEnv.email], {});
     expect(noTty.code).toBe(1);
-    expect(noTty.stderr).toMatch(/--password-stdin/);
+    expect(noTty.stderr).toMatch(/stdin is not a terminal.*--email E --password-stdin/);
+    // A hint, not a stack trace.
+    expect(noTty.stderr).not.toMatch(/\n\s+at /);
+    const noEmail = await anneal(['login', '--server', h.url], {});
+    expect(noEmail.code).toBe(1);
+    expect(noEmail.stderr).toMatch(/the email and password cannot be asked for/);
+    expect(noEmail.stderr).not.toMatch(/\n\s+at /);
   });
 });
 

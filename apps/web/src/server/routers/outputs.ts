@@ -6,6 +6,7 @@ import {
   evaluationRecordSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
+import { uploadReportSchema } from '../domain/datasets/versions.ts';
 
 // What procedures return, declared once so the client's types and the wire agree.
 const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
@@ -31,6 +32,11 @@ export const runRow = z.object({
   parentRunId: z.string().nullable(),
   startedAt: z.date(),
   endedAt: z.date().nullable(),
+  /** The kind of the job that created the run; null for runs logged by scripts. */
+  kind: z.string().nullable(),
+  datasetVersionId: z.string().nullable(),
+  /** "digits v2" when the run used a stored dataset version. */
+  datasetLabel: z.string().nullable(),
   latest: z.record(z.string(), z.number()),
 });
 
@@ -123,6 +129,8 @@ export const datasetVersion = versionSummary.extend({
   datasetName: z.string(),
   projectId: z.string(),
   manifest: datasetManifestSchema,
+  /** What the upload imported and left out; null for versions made before it was kept. */
+  uploadReport: uploadReportSchema.nullable(),
 });
 
 export const modelSummary = z.object({

@@ -36,7 +36,8 @@ export function TokensCard() {
       <div className="card-head">
         <h2>Tokens</h2>
         <span className="muted small">
-          API tokens for scripts and CI; agent tokens enrol Macs. Stored hashed; shown once.
+          API tokens for scripts and CI; agent tokens enrol machines (agents). Stored hashed; shown
+          once.
         </span>
       </div>
       {canEdit ? (

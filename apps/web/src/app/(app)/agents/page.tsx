@@ -10,11 +10,19 @@ export default function AgentsPage() {
   const trpc = useTRPC();
   const { isOwner } = useMe();
   const agents = useQuery({ ...trpc.agents.list.queryOptions(), refetchInterval: 3000 });
+  // "Macs" only when every agent is one (Apple chip or Metal backend); Linux and CUDA
+  // agents are machines.
+  const macs =
+    (agents.data?.length ?? 0) > 0 &&
+    agents.data?.every((a) => {
+      const hw = a.hardware as { backend?: string; chip?: { name?: string } };
+      return hw.backend === 'metal' || /^Apple\b/.test(hw.chip?.name ?? '');
+    });
   return (
     <div className="page">
       <PageHead
         title="Agents"
-        sub="Macs that run training, sampling, evaluation and benchmark jobs for this organization."
+        sub={`${macs ? 'Macs' : 'Machines'} that run training, sampling, evaluation and benchmark jobs for this organization.`}
       />
       {agents.data?.length === 0 ? (
         <div className="card">
@@ -22,18 +30,18 @@ export default function AgentsPage() {
             <p>
               {isOwner ? (
                 <>
-                  Create an agent token in <Link href="/settings">Settings</Link>, then on each Mac
-                  run:
+                  Create an agent token in <Link href="/settings">Settings</Link>, then on each
+                  machine (a Mac with Apple silicon, or Linux) run:
                 </>
               ) : (
-                'Ask an owner for an agent token, then on each Mac run:'
+                'Ask an owner for an agent token, then on each machine (a Mac with Apple silicon, or Linux) run:'
               )}
             </p>
             <pre className="code">{`npx anneal agent --server ${typeof window === 'undefined' ? 'http://localhost:3000' : window.location.origin} --token <agent token>`}</pre>
           </Empty>
         </div>
       ) : (
-        <div className="card">
+        <div className="card table-wrap">
           <table>
             <thead>
               <tr>
@@ -79,7 +87,7 @@ export default function AgentsPage() {
                         '—'
                       )}
                     </td>
-                    <td className="small" data-testid="benchmark">
+                    <td className="small wrap" data-testid="benchmark">
                       {a.benchmark ? (
                         <>
                           {a.benchmark.samplers

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
-import { errorMessage, when } from '../../../ui/format.ts';
+import { errorMessage, noun, when } from '../../../ui/format.ts';
 import { Icon } from '../../../ui/icons.tsx';
 import { Empty, PageHead, useMe } from '../../../ui/shell.tsx';
 import { useTRPC } from '../../../ui/trpc.tsx';
@@ -109,13 +109,13 @@ export default function ProjectsPage() {
             </div>
             <div className="stats">
               <span>
-                <b>{p.runCount}</b> runs
+                <b>{p.runCount}</b> {noun(p.runCount, 'run')}
               </span>
               <span>
-                <b>{p.modelCount}</b> models
+                <b>{p.modelCount}</b> {noun(p.modelCount, 'model')}
               </span>
               <span>
-                <b>{p.datasetCount + 2}</b> datasets
+                <b>{p.datasetCount + 2}</b> {noun(p.datasetCount + 2, 'dataset')}
               </span>
               <span className="spacer" />
               <span>

@@ -44,6 +44,18 @@ export const splitOptionsSchema = z.object({
 /** A file kept out of a version, and why: the per-file report of an upload. */
 export const refusalSchema = z.object({ relpath: z.string(), reason: z.string() });
 
+/** The per-file report a version keeps of the upload that made it (see UploadReport). */
+export const uploadReportSchema = z.object({
+  imported: z.number(),
+  skipped: z.array(refusalSchema),
+  skippedCount: z.number(),
+  ignored: z.array(z.string()),
+  ignoredCount: z.number(),
+});
+
+/** Lists kept in a stored report: a folder of 100,000 text files keeps its first names. */
+const REPORT_LIST_LIMIT = 1000;
+
 /**
  * An uploaded file's path, or BAD_REQUEST naming it: absolute paths, `..`, `.` and empty
  * segments, and control characters refuse the whole upload (an attack or a broken zip, not
@@ -150,6 +162,13 @@ export async function createDatasetVersion(
         sizeBytes: manifest.files.reduce((s, f) => s + f.size, 0),
         heldoutCount: manifest.heldOut.length,
         dvcMd5: manifest.dvcMd5,
+        uploadReport: {
+          imported: manifest.files.length,
+          skipped: skipped.slice(0, REPORT_LIST_LIMIT),
+          skippedCount: skipped.length,
+          ignored: ignored.slice(0, REPORT_LIST_LIMIT),
+          ignoredCount: ignored.length,
+        },
         createdBy: userId,
       })
       .returning();
@@ -218,6 +237,7 @@ export async function getDatasetVersion(db: Db, orgId: string, versionId: string
     datasetName: row.dataset.name,
     projectId: row.projectId,
     manifest: storedManifest(row.version),
+    uploadReport: row.version.uploadReport ?? null,
   };
 }
 

@@ -5,6 +5,7 @@ import { type JobSpec, jobKindOf, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { RunEvents } from '../../events.ts';
+import { datasetLabelSql } from '../datasets/label.ts';
 import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject } from '../projects/projects.ts';
 import { type SourceTraining, withWaitReasons } from './requirements.ts';
@@ -114,6 +115,8 @@ const jobColumns = {
     (v) => (v === null ? null : Number(v)),
   ),
   versionClasses: versionClassesSql(sql`${jobs.spec}`),
+  /** "digits v2" when the spec names a stored dataset version. */
+  datasetLabel: datasetLabelSql(sql`${jobs.spec}->'dataset'->>'id'`),
   source: sourceTrainingSql(sql`${jobs.spec}`),
 };
 
@@ -243,6 +246,8 @@ export const jobOutput = z.object({
   error: z.string().nullable(),
   /** Why a queued job waits when no connected agent can run it (e.g. its memory need). */
   waiting: z.string().nullable(),
+  /** "digits v2" when the spec names a stored dataset version, for lists that name the job. */
+  datasetLabel: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -264,6 +269,7 @@ function toJobOutput(row: JobRow & { waiting?: string | null }): JobOutput {
     step: row.step,
     error: row.error,
     waiting: row.waiting ?? null,
+    datasetLabel: row.datasetLabel,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -3,6 +3,7 @@ import type { Db, Tx } from '@anneal/db/client';
 import { datasets, datasetVersions, projects, RUN_STATUSES, runs } from '@anneal/db/schema';
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { datasetLabelSql } from '../datasets/label.ts';
 import { getProject } from '../projects/projects.ts';
 
 export const runStatusSchema = z.enum(RUN_STATUSES);
@@ -29,6 +30,19 @@ export const updateRunInput = z.object({
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** A run of the caller's organization, or NOT_FOUND (also for other organizations' ids). */
+/** A run with what its page names: its job's kind and its dataset version's label. */
+export async function getRunDetail(db: Db, orgId: string, runId: string) {
+  const run = await getRun(db, orgId, runId);
+  const [names] = await db
+    .select({
+      kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
+    })
+    .from(runs)
+    .where(eq(runs.id, runId));
+  return { ...run, kind: names?.kind ?? null, datasetLabel: names?.datasetLabel ?? null };
+}
+
 export async function getRun(db: Db | Tx, orgId: string, runId: string) {
   const [row] = await db
     .select({ run: runs })
@@ -130,6 +144,10 @@ export async function listRuns(db: Db, orgId: string, input: z.infer<typeof list
       parentRunId: runs.parentRunId,
       startedAt: runs.startedAt,
       endedAt: runs.endedAt,
+      /** The job kind that created the run (train, sample, ...); null for runs logged by scripts. */
+      kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
+      datasetVersionId: runs.datasetVersionId,
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
       latest: sql<Record<string, number>>`coalesce((
         select jsonb_object_agg(m.key, m.value) from (
           select distinct on (key) key, value from metrics

@@ -17,6 +17,7 @@ import {
   listDatasets,
   refusalSchema,
   splitOptionsSchema,
+  uploadReportSchema,
 } from '../../domain/datasets/versions.ts';
 import { getProject } from '../../domain/projects/projects.ts';
 import { defineRoute } from '../route.ts';
@@ -61,6 +62,8 @@ const versionWithManifest = versionSummary.extend({
   datasetName: z.string(),
   projectId: z.uuid(),
   manifest: datasetManifestSchema,
+  /** What the upload imported and left out (and why); null for versions made before it was kept. */
+  uploadReport: uploadReportSchema.nullable(),
 });
 
 export const datasetRoutes = [

@@ -84,6 +84,14 @@ describe.each(Object.entries(senders))('a %s upload with bad image files', (kind
     for (const s of skipped) expect(s.reason).toMatch(bad[s.relpath.slice(4)]?.reason as RegExp);
 
     const version = await h.api(token, 'GET', `/api/v1/dataset-versions/${res.json.id}`);
+    // The version keeps the upload's per-file report for its page.
+    expect(version.json.uploadReport).toEqual({
+      imported: 3,
+      skipped,
+      skippedCount: skipped.length,
+      ignored: ['README.txt'],
+      ignoredCount: 1,
+    });
     const manifest = version.json.manifest as { files: { relpath: string; sha256: string }[] };
     expect(manifest.files.map((f) => f.relpath)).toEqual(['cat/1.png', 'cat/2.png', 'dog/1.png']);
     // What an agent fetches decodes, so a job on this version can train.

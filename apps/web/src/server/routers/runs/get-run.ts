@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { listArtifacts } from '../../domain/artifacts/artifacts.ts';
-import { getRun as get } from '../../domain/runs/runs.ts';
+import { getRunDetail as get } from '../../domain/runs/runs.ts';
 import { modelsOfRun } from '../../mlflow/logged-models.ts';
 import { viewerProcedure } from '../../trpc/init.ts';
 import { runDetail } from '../outputs.ts';

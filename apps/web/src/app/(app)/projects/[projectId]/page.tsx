@@ -3,9 +3,12 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { ApiExample } from '../../../../ui/api-example.tsx';
-import { duration, num, when } from '../../../../ui/format.ts';
+import { axisFor } from '../../../../ui/chart-scale.ts';
+import { count, duration, when } from '../../../../ui/format.ts';
+import { ParamValue } from '../../../../ui/param-value.tsx';
+import { defaultColumns, metricKeysOf, paramKeysOf } from '../../../../ui/run-columns.ts';
 import { Empty, StatusBadge } from '../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../ui/trpc.tsx';
 
@@ -34,19 +37,50 @@ export default function RunsPage() {
     }),
     refetchInterval: 5000,
   });
-  const rows = runs.data ?? [];
-  const metricKeys = useMemo(
-    () => [...new Set(rows.flatMap((r) => Object.keys(r.latest)))].sort().slice(0, 5),
-    [rows],
+  const [kind, setKind] = useState('');
+  // The user's column choice, kept per project in this browser; null until they pick.
+  const storageKey = `anneal.runs.columns.${projectId}`;
+  const [picked, setPicked] = useState<{ metrics: string[]; params: string[] } | null>(null);
+  useEffect(() => {
+    try {
+      const saved = window.localStorage.getItem(storageKey);
+      if (saved) setPicked(JSON.parse(saved));
+    } catch {
+      // A malformed entry is ignored: the defaults apply.
+    }
+  }, [storageKey]);
+  function pick(next: { metrics: string[]; params: string[] } | null) {
+    setPicked(next);
+    if (next) window.localStorage.setItem(storageKey, JSON.stringify(next));
+    else window.localStorage.removeItem(storageKey);
+  }
+  const all = runs.data ?? [];
+  const kinds = useMemo(() => [...new Set(all.map((r) => r.kind ?? 'logged'))].sort(), [all]);
+  const rows = useMemo(
+    () => (kind ? all.filter((r) => (r.kind ?? 'logged') === kind) : all),
+    [all, kind],
   );
-  // Params worth a column: those that differ between runs.
-  const paramKeys = useMemo(() => {
-    const keys = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
-    return keys
-      .filter((k) => new Set(rows.map((r) => JSON.stringify(r.params[k]))).size > 1)
-      .sort()
-      .slice(0, 4);
-  }, [rows]);
+  const allMetricKeys = useMemo(() => metricKeysOf(all), [all]);
+  const allParamKeys = useMemo(() => paramKeysOf(all), [all]);
+  const defaults = useMemo(() => defaultColumns(rows), [rows]);
+  const metricKeys = picked?.metrics ?? defaults.metrics;
+  const paramKeys = picked?.params ?? defaults.params;
+  const datasetLabels = useMemo(
+    () =>
+      Object.fromEntries(
+        all.flatMap((r) =>
+          r.datasetVersionId && r.datasetLabel ? [[r.datasetVersionId, r.datasetLabel]] : [],
+        ),
+      ),
+    [all],
+  );
+  const paramCtx = { projectId, datasetLabels };
+  function toggleColumn(group: 'metrics' | 'params', key: string) {
+    const current = { metrics: metricKeys, params: paramKeys };
+    const list = current[group];
+    const next = list.includes(key) ? list.filter((k) => k !== key) : [...list, key];
+    pick({ ...current, [group]: next });
+  }
 
   const sorted = useMemo(() => {
     const value = (r: (typeof rows)[number]): string | number => {
@@ -84,12 +118,27 @@ export default function RunsPage() {
     setSelected(next);
   }
 
-  if (runs.data && runs.data.length === 0 && !status && !search)
+  if (all.length === 0 && runs.data && !status && !search)
     return (
       <div className="card">
         <Empty icon="activity" title="No runs yet">
           <p>
-            Runs appear here as soon as an agent, the CLI or a script logs one. With an API token:
+            Train a model from this project: open <b>Jobs</b>, press <b>New job</b>, pick a dataset
+            (MNIST, shapes or one you uploaded) and queue it. A connected agent runs it, and its run
+            appears here with live loss curves and samples.
+          </p>
+          <p className="row" style={{ justifyContent: 'center' }}>
+            <Link className="btn btn-primary" href={`/projects/${projectId}/jobs`}>
+              Go to Jobs
+            </Link>
+            <Link className="btn" href="/agents">
+              Agents
+            </Link>
+          </p>
+          <p className="muted small">
+            From a terminal:{' '}
+            <code>npx anneal submit train --project {'<name>'} --dataset mnist --steps 500</code>.
+            From your own training script, log runs over the REST API with an API token:
           </p>
           <ApiExample projectId={projectId} />
         </Empty>
@@ -118,7 +167,55 @@ export default function RunsPage() {
             </option>
           ))}
         </select>
-        <span className="muted small">{rows.length} runs</span>
+        {kinds.length > 1 && (
+          <select value={kind} onChange={(e) => setKind(e.target.value)} aria-label="Kind filter">
+            <option value="">All kinds</option>
+            {kinds.map((k) => (
+              <option key={k} value={k}>
+                {k === 'logged' ? 'logged by scripts' : k}
+              </option>
+            ))}
+          </select>
+        )}
+        <span className="muted small" data-testid="run-count">
+          {count(rows.length, 'run')}
+        </span>
+        <details className="column-picker">
+          <summary className="btn btn-sm">Columns</summary>
+          <div className="column-picker-menu card">
+            <fieldset>
+              <legend>Metrics</legend>
+              {allMetricKeys.map((k) => (
+                <label key={k}>
+                  <input
+                    type="checkbox"
+                    checked={metricKeys.includes(k)}
+                    onChange={() => toggleColumn('metrics', k)}
+                  />{' '}
+                  {k}
+                </label>
+              ))}
+            </fieldset>
+            <fieldset>
+              <legend>Params</legend>
+              {allParamKeys.map((k) => (
+                <label key={k}>
+                  <input
+                    type="checkbox"
+                    checked={paramKeys.includes(k)}
+                    onChange={() => toggleColumn('params', k)}
+                  />{' '}
+                  {k}
+                </label>
+              ))}
+            </fieldset>
+            {picked && (
+              <button className="btn btn-sm" type="button" onClick={() => pick(null)}>
+                Reset to defaults
+              </button>
+            )}
+          </div>
+        </details>
         <span className="spacer" />
         {selected.size > 0 && (
           <button className="btn btn-sm" type="button" onClick={() => setSelected(new Set())}>
@@ -162,6 +259,11 @@ export default function RunsPage() {
                 </td>
                 <td>
                   <Link href={`/projects/${projectId}/runs/${r.id}`}>{r.name}</Link>
+                  {r.kind && r.kind !== 'train' && (
+                    <span className="tag" style={{ marginLeft: 8 }}>
+                      {r.kind}
+                    </span>
+                  )}
                   {r.parentRunId && (
                     <span className="tag" style={{ marginLeft: 8 }}>
                       child
@@ -175,19 +277,37 @@ export default function RunsPage() {
                 <td className="muted">{duration(r.startedAt, r.endedAt)}</td>
                 {paramKeys.map((k) => (
                   <td key={k} className="num mono">
-                    {num(r.params[k])}
+                    {k in r.params ? <ParamValue value={r.params[k]} ctx={paramCtx} /> : '—'}
                   </td>
                 ))}
-                {metricKeys.map((k) => (
-                  <td key={k} className="num mono">
-                    {num(r.latest[k])}
-                  </td>
-                ))}
+                {metricKeys.map((k) => {
+                  const v = r.latest[k];
+                  return (
+                    <td key={k} className="num mono">
+                      {v === undefined ? '—' : axisFor(k, Math.abs(v)).value(v)}
+                    </td>
+                  );
+                })}
               </tr>
             ))}
           </tbody>
         </table>
-        {rows.length === 0 && <div className="empty muted">No runs match these filters.</div>}
+        {rows.length === 0 && (
+          <div className="empty muted">
+            No runs match these filters.{' '}
+            <button
+              className="btn btn-sm"
+              type="button"
+              onClick={() => {
+                setStatus('');
+                setSearch('');
+                setKind('');
+              }}
+            >
+              Show all runs
+            </button>
+          </div>
+        )}
       </div>
     </div>
   );

@@ -5,7 +5,9 @@ import Link from 'next/link';
 import { useParams, useSearchParams } from 'next/navigation';
 import { Suspense, useState } from 'react';
 import { LineChart } from '../../../../../ui/chart.tsx';
+import { axisFor } from '../../../../../ui/chart-scale.ts';
 import { errorMessage, num, SERIES_COLORS } from '../../../../../ui/format.ts';
+import { ParamValue } from '../../../../../ui/param-value.tsx';
 import { Empty, StatusBadge } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
@@ -35,6 +37,10 @@ function Compare() {
   if (!d) return null;
   const keys = showAll ? d.allKeys : d.differing;
   const metricKeys = [...new Set(d.runs.flatMap((r) => r.metrics.map((m) => m.key)))].sort();
+  // Curves only where some run has one; single points (evaluations) are read in the table below.
+  const curveKeys = metricKeys.filter((k) =>
+    d.runs.some((r) => (r.metrics.find((m) => m.key === k)?.points.length ?? 0) > 1),
+  );
   const color = (i: number) => SERIES_COLORS[i % SERIES_COLORS.length] as string;
   return (
     <div className="stack">
@@ -75,7 +81,7 @@ function Compare() {
                   {d.runs.map((r) => (
                     <td key={r.id} className="mono">
                       {k in r.params ? (
-                        JSON.stringify(r.params[k])
+                        <ParamValue value={r.params[k]} ctx={{ projectId }} />
                       ) : (
                         <span className="faint">—</span>
                       )}
@@ -89,10 +95,12 @@ function Compare() {
         </div>
       </div>
       <div className="grid grid-2">
-        {metricKeys.map((key) => (
+        {curveKeys.map((key) => (
           <div key={key} className="card card-pad" data-testid={`compare-chart-${key}`}>
             <h3>{key}</h3>
             <LineChart
+              metric={key}
+              controls={key === 'loss' || key === 'grad_norm'}
               series={d.runs.flatMap((r, i) => {
                 const s = r.metrics.find((m) => m.key === key);
                 return s ? [{ name: r.name, color: color(i), points: s.points }] : [];
@@ -121,11 +129,14 @@ function Compare() {
               {metricKeys.map((key) => (
                 <tr key={key}>
                   <td className="mono">{key}</td>
-                  {d.runs.map((r) => (
-                    <td key={r.id} className="num mono">
-                      {num(r.metrics.find((m) => m.key === key)?.points.at(-1)?.value)}
-                    </td>
-                  ))}
+                  {d.runs.map((r) => {
+                    const v = r.metrics.find((m) => m.key === key)?.points.at(-1)?.value;
+                    return (
+                      <td key={r.id} className="num mono">
+                        {v === undefined ? num(v) : axisFor(key, Math.abs(v)).value(v)}
+                      </td>
+                    );
+                  })}
                 </tr>
               ))}
             </tbody>

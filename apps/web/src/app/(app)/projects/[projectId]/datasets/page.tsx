@@ -4,7 +4,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
-import { bytes, when } from '../../../../../ui/format.ts';
+import { bytes, count, noun, when } from '../../../../../ui/format.ts';
 import { Icon } from '../../../../../ui/icons.tsx';
 import { useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
@@ -12,8 +12,10 @@ import { useTRPC } from '../../../../../ui/trpc.tsx';
 /** What an upload answers beside the version: files left out, and why (REST's report). */
 interface UploadReport {
   name: string;
+  id: string;
   version: number;
   created: boolean;
+  fileCount: number;
   skipped: { relpath: string; reason: string }[];
   ignored: string[];
 }
@@ -110,7 +112,7 @@ function UploadForm({
         </div>
         <div style={{ marginTop: 8 }}>
           {files.length
-            ? `${files.length} file(s), ${bytes(files.reduce((s, f) => s + f.size, 0))}`
+            ? `${count(files.length, 'file')}, ${bytes(files.reduce((s, f) => s + f.size, 0))}`
             : 'Nothing chosen yet'}
         </div>
       </div>
@@ -133,15 +135,29 @@ function UploadForm({
 }
 
 /** Files an upload left out, by name with the reason, so a browser user sees what a REST caller gets. */
-function UploadNotice({ report, onClose }: { report: UploadReport; onClose: () => void }) {
+function UploadNotice({
+  projectId,
+  report,
+  onClose,
+}: {
+  projectId: string;
+  report: UploadReport;
+  onClose: () => void;
+}) {
   const { skipped, ignored } = report;
   const shown = skipped.slice(0, 20);
   return (
     <div className="notice" data-upload-report>
       <div className="row">
         <b>
-          {report.name} v{report.version}
-          {report.created ? '' : ' (unchanged: same content as the latest version)'}
+          <Link href={`/projects/${projectId}/datasets/${report.id}`}>
+            {report.name} v{report.version}
+          </Link>
+          {report.created
+            ? `: ${count(report.fileCount, 'file')} imported`
+            : ' (unchanged: same content as the latest version)'}
+          {report.skipped.length > 0 && `, ${count(report.skipped.length, 'image')} left out`}
+          {report.ignored.length > 0 && `, ${count(report.ignored.length, 'file')} ignored`}
         </b>
         <span className="spacer" />
         <button className="btn" type="button" onClick={onClose}>
@@ -151,8 +167,11 @@ function UploadNotice({ report, onClose }: { report: UploadReport; onClose: () =
       {skipped.length > 0 && (
         <>
           <p>
-            {skipped.length} image file(s) were left out because they cannot be decoded or break a
-            limit:
+            {count(skipped.length, 'image file')} left out because{' '}
+            {skipped.length === 1
+              ? 'it cannot be decoded or breaks'
+              : 'they cannot be decoded or break'}{' '}
+            a limit:
           </p>
           <ul>
             {shown.map((s) => (
@@ -166,7 +185,8 @@ function UploadNotice({ report, onClose }: { report: UploadReport; onClose: () =
       )}
       {ignored.length > 0 && (
         <p className="muted small">
-          {ignored.length} file(s) that are not PNG, JPEG or WebP were ignored.
+          {count(ignored.length, 'file')} that {ignored.length === 1 ? 'is' : 'are'} not PNG, JPEG
+          or WebP {ignored.length === 1 ? 'was' : 'were'} ignored.
         </p>
       )}
     </div>
@@ -200,16 +220,17 @@ export default function DatasetsPage() {
           projectId={projectId}
           onDone={(done) => {
             setUploading(false);
-            // Only worth a notice when something was left out or nothing changed.
-            if (done && (done.skipped.length > 0 || done.ignored.length > 0 || !done.created))
-              setReport(done);
+            // The per-file report shows after every upload; the version page keeps it.
+            if (done) setReport(done);
             void queryClient.invalidateQueries({
               queryKey: trpc.datasets.list.queryKey({ projectId }),
             });
           }}
         />
       )}
-      {report && <UploadNotice report={report} onClose={() => setReport(null)} />}
+      {report && (
+        <UploadNotice projectId={projectId} report={report} onClose={() => setReport(null)} />
+      )}
       <div className="grid grid-2">
         {d?.builtin.map((b) => (
           <div key={b.name} className="card card-pad">
@@ -226,7 +247,7 @@ export default function DatasetsPage() {
                 <b>{b.fileCount?.toLocaleString() ?? '∞'}</b> images
               </span>
               <span>
-                <b>{b.labels.length}</b> classes
+                <b>{b.labels.length}</b> {noun(b.labels.length, 'class', 'classes')}
               </span>
               <span>{b.resolution}</span>
             </div>

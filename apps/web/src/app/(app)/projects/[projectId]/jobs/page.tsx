@@ -7,6 +7,7 @@ import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { useState } from 'react';
 import { errorMessage, when } from '../../../../../ui/format.ts';
+import { jobTitle } from '../../../../../ui/params.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 import { NewJob } from './new-job-form.tsx';
@@ -108,11 +109,22 @@ export default function JobsPage() {
       {jobs.data?.length === 0 ? (
         <div className="card">
           <Empty icon="cpu" title="No jobs yet">
-            <p>Queue a training or sampling job; a connected agent picks it up.</p>
+            <p>
+              {canEdit
+                ? 'Press New job above to train a model on MNIST, shapes or an uploaded dataset, or to sample, evaluate or benchmark one; a connected agent picks it up and its progress shows here live.'
+                : 'Editors queue training, sampling and evaluation jobs here; a connected agent picks them up and their progress shows here live.'}
+            </p>
+            <p className="muted small">
+              From a terminal:{' '}
+              <code>
+                npx anneal submit train --project {'<name>'} --dataset mnist --steps 500 --wait
+              </code>
+              , or POST to /api/v1/projects/{projectId}/jobs.
+            </p>
           </Empty>
         </div>
       ) : (
-        <div className="card" data-live={stream.status === 'pending' ? 'on' : 'off'}>
+        <div className="card table-wrap" data-live={stream.status === 'pending' ? 'on' : 'off'}>
           <table>
             <thead>
               <tr>
@@ -137,15 +149,31 @@ export default function JobsPage() {
                     : Math.min(100, Math.round((step / Math.max(1, total)) * 100));
                 return (
                   <tr key={j.id} data-job={j.id}>
-                    <td>
-                      {j.runId ? (
-                        <Link href={`/projects/${projectId}/runs/${j.runId}`}>{j.type}</Link>
-                      ) : (
-                        j.type
-                      )}
+                    <td className="wrap job-title" data-testid="job-title">
+                      {jobTitle(j.type, j.spec, {
+                        projectId,
+                        datasetLabels:
+                          j.datasetLabel && typeof j.spec.dataset === 'object'
+                            ? {
+                                [String((j.spec.dataset as { id?: string }).id).toLowerCase()]:
+                                  j.datasetLabel,
+                              }
+                            : undefined,
+                      }).parts.map((p, i) => (
+                        <span key={p.text}>
+                          {i > 0 && <span className="faint"> · </span>}
+                          {i === 0 && j.runId ? (
+                            <Link href={`/projects/${projectId}/runs/${j.runId}`}>{p.text}</Link>
+                          ) : p.href ? (
+                            <Link href={p.href}>{p.text}</Link>
+                          ) : (
+                            p.text
+                          )}
+                        </span>
+                      ))}
                       <div className="muted small mono">{j.id.slice(0, 8)}</div>
                     </td>
-                    <td>
+                    <td className="wrap">
                       <StatusBadge status={j.status} />
                       {j.waiting && j.status === 'queued' && (
                         <div className="muted small">waiting: {j.waiting}</div>

@@ -141,8 +141,10 @@ export default function ModelsPage() {
         <div className="card">
           <Empty icon="box" title="No registered models">
             <p>
-              Register a version from a finished run to track what it costs (steps, NFE, sampler)
-              and how good it is, then point aliases like production at it.
+              A train job registers its model here when it finishes: queue one from{' '}
+              <Link href={`/projects/${projectId}/jobs`}>Jobs</Link>. You can also register a
+              version from any finished run with <b>Register version</b>, to track what it costs
+              (steps, NFE, sampler) and how good it is, then point aliases like production at it.
             </p>
           </Empty>
         </div>

@@ -6,6 +6,8 @@ import { useParams } from 'next/navigation';
 import { bytes, errorMessage, when } from '../../../../../../ui/format.ts';
 import { Empty } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
+import { Labels } from './labels.tsx';
+import { UploadReport } from './upload-report.tsx';
 
 export default function DatasetVersionPage() {
   const { projectId, versionId } = useParams<{ projectId: string; versionId: string }>();
@@ -40,7 +42,8 @@ export default function DatasetVersionPage() {
           <dd>{d.dvcMd5}</dd>
           <dt>Files</dt>
           <dd>
-            {d.fileCount} ({bytes(d.sizeBytes)}), {d.heldoutCount} held out
+            {d.fileCount.toLocaleString()} ({bytes(d.sizeBytes)}), {d.heldoutCount.toLocaleString()}{' '}
+            held out for evaluation
           </dd>
           <dt>Classes</dt>
           <dd>{d.manifest.classes.join(', ') || '—'}</dd>
@@ -50,6 +53,8 @@ export default function DatasetVersionPage() {
           <dd>{when(d.createdAt)}</dd>
         </dl>
       </div>
+      <Labels versionId={d.id} manifest={d.manifest} />
+      <UploadReport report={d.uploadReport} />
       <div className="card">
         <div className="card-head">
           <h2>Manifest</h2>

@@ -9,7 +9,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
-import { errorMessage, num, when } from '../../../../../../ui/format.ts';
+import { axisFor } from '../../../../../../ui/chart-scale.ts';
+import { count, errorMessage, num, when } from '../../../../../../ui/format.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
@@ -50,7 +51,7 @@ export default function ModelPage() {
       <div className="card card-pad">
         <h2 style={{ marginBottom: 4 }}>{m.name}</h2>
         <div className="muted small">
-          {m.versions.length} version(s) · created {when(m.createdAt)}
+          {count(m.versions.length, 'version')} · created {when(m.createdAt)}
         </div>
         {canEdit && m.versions.length > 0 && (
           <form className="row" onSubmit={submit} style={{ marginTop: 14 }}>
@@ -115,6 +116,10 @@ export default function ModelPage() {
               >
                 {v.datasetVersion.datasetName} v{v.datasetVersion.version}
               </Link>
+            ) : builtinDatasetOf(v.metadata.architecture) ? (
+              <span className="pill" data-testid="lineage-builtin">
+                {builtinDatasetOf(v.metadata.architecture)} (built-in)
+              </span>
             ) : (
               <span className="pill faint">dataset —</span>
             )}
@@ -153,12 +158,15 @@ export default function ModelPage() {
                 <div className="value">{v.metadata.steps}</div>
               </div>
             )}
-            {Object.entries(v.metadata.quality ?? {}).map(([k, val]) => (
-              <div key={k} className="tile card">
-                <div className="label">{k}</div>
-                <div className="value">{num(val)}</div>
-              </div>
-            ))}
+            {Object.entries(v.metadata.quality ?? {})
+              // The tiles above already show these; a train job's summary repeats them.
+              .filter(([k]) => !(k in v.metadata && ['steps', 'nfe', 'sampler'].includes(k)))
+              .map(([k, val]) => (
+                <div key={k} className="tile card">
+                  <div className="label">{k}</div>
+                  <div className="value">{axisFor(k, Math.abs(val)).value(val)}</div>
+                </div>
+              ))}
           </div>
           {v.metadata.distillation && (
             <DistilledFrom projectId={projectId} record={v.metadata.distillation} />
@@ -170,6 +178,14 @@ export default function ModelPage() {
       ))}
     </div>
   );
+}
+
+/** The built-in dataset a version was trained on, from the train spec its metadata keeps. */
+function builtinDatasetOf(architecture: Record<string, unknown> | undefined): string | null {
+  const dataset = (
+    architecture?.config as { dataset?: { kind?: string; name?: string } } | undefined
+  )?.dataset;
+  return dataset?.kind === 'builtin' && typeof dataset.name === 'string' ? dataset.name : null;
 }
 
 /** Evaluate jobs' results, newest first: each metric beside its floor (real vs real at the same N). */
@@ -192,7 +208,7 @@ function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationR
           <tr key={e.job_id}>
             <td>
               <Link href={`/projects/${projectId}/runs/${e.run_id}`}>
-                {e.sampler}, {e.steps} steps
+                {e.sampler}, {count(e.steps, 'step')}
               </Link>
               <div className="muted small">
                 {e.nfe} NFE · N = {e.n} · {when(e.at)}

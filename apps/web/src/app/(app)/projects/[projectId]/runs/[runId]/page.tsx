@@ -4,21 +4,15 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
-import { LineChart } from '../../../../../../ui/chart.tsx';
-import {
-  bytes,
-  duration,
-  errorMessage,
-  num,
-  SERIES_COLORS,
-  when,
-} from '../../../../../../ui/format.ts';
+import { bytes, duration, errorMessage, when } from '../../../../../../ui/format.ts';
+import { ParamValue } from '../../../../../../ui/param-value.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { Distillation } from './distillation.tsx';
 import { Failure } from './failure.tsx';
 import { Lineage } from './lineage.tsx';
 import { RunMedia } from './media.tsx';
+import { RunMetrics } from './metrics.tsx';
 
 export default function RunPage() {
   const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
@@ -151,41 +145,7 @@ export default function RunPage() {
       <RunMedia artifacts={r.artifacts} params={r.params} artifactUrl={artifactUrl} />
       <Lineage runId={runId} />
 
-      {series.length > 0 && (
-        <div className="metric-tiles">
-          {series.map((s) => (
-            <div key={s.key} className="card tile">
-              <div className="label">{s.key}</div>
-              <div className="value">{num(s.points.at(-1)?.value)}</div>
-              <div className="faint small">step {num(s.points.at(-1)?.step)}</div>
-            </div>
-          ))}
-        </div>
-      )}
-
-      <div className="grid grid-2">
-        {series.length === 0 && (
-          <div className="card" style={{ gridColumn: '1 / -1' }}>
-            <Empty icon="activity" title="No metrics yet">
-              <p>POST batches to /api/v1/runs/{runId}/metrics; curves update here live.</p>
-            </Empty>
-          </div>
-        )}
-        {series.map((s, i) => (
-          <div key={s.key} className="card card-pad" data-testid={`chart-${s.key}`}>
-            <h3>{s.key}</h3>
-            <LineChart
-              series={[
-                {
-                  name: s.key,
-                  color: SERIES_COLORS[i % SERIES_COLORS.length] as string,
-                  points: s.points,
-                },
-              ]}
-            />
-          </div>
-        ))}
-      </div>
+      <RunMetrics series={series} />
 
       <div className="grid grid-2">
         <div className="card card-pad">
@@ -197,7 +157,18 @@ export default function RunPage() {
               {Object.entries(r.params).map(([k, v]) => (
                 <div key={k} style={{ display: 'contents' }}>
                   <dt>{k}</dt>
-                  <dd>{JSON.stringify(v)}</dd>
+                  <dd>
+                    <ParamValue
+                      value={v}
+                      ctx={{
+                        projectId,
+                        datasetLabels:
+                          r.datasetVersionId && r.datasetLabel
+                            ? { [r.datasetVersionId]: r.datasetLabel }
+                            : {},
+                      }}
+                    />
+                  </dd>
                 </div>
               ))}
             </dl>

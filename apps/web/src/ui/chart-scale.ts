@@ -1,0 +1,191 @@
+/**
+ * Pure pieces of the line chart: what a metric's axis is called and in which unit its values
+ * read, round tick values on linear and log axes, the EMA smoothing TensorBoard applies, and
+ * how wide the y labels are so they are never cut. No React here, so it is unit-tested.
+ */
+
+/** How one metric reads on an axis: its title with the unit, and its values in that unit. */
+export interface Axis {
+  /** "peak memory (MiB)", "throughput (img/s)", "loss". */
+  title: string;
+  /** Values are divided by this before ticks are chosen (1 MiB = 2^20 bytes). */
+  divisor: number;
+  /** A tick label: the value in the axis's unit, without the unit (the title carries it). */
+  tick: (value: number) => string;
+  /** A value with its unit, for tooltips and tables: "1.5 GiB", "312 img/s", "3e-4". */
+  value: (value: number) => string;
+  /** Ticks read in scientific notation (learning rates). */
+  scientific?: boolean;
+}
+
+const BINARY = [
+  { unit: 'B', divisor: 1 },
+  { unit: 'KiB', divisor: 2 ** 10 },
+  { unit: 'MiB', divisor: 2 ** 20 },
+  { unit: 'GiB', divisor: 2 ** 30 },
+  { unit: 'TiB', divisor: 2 ** 40 },
+];
+
+/** The largest binary unit in which `maxAbs` is at least 1 (so 300 MiB, not 0.29 GiB). */
+export function binaryUnit(maxAbs: number): { unit: string; divisor: number } {
+  let pick = BINARY[0]!;
+  for (const u of BINARY) if (maxAbs >= u.divisor) pick = u;
+  return pick;
+}
+
+/** A plain number: integers grouped ("12,000"), others to 4 significant digits. */
+export function plain(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  const abs = Math.abs(v);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return scientific(v);
+  return Number(v.toPrecision(4)).toLocaleString('en-US', { maximumFractionDigits: 6 });
+}
+
+/** Scientific notation as learning rates are written: 3e-4, 2.5e-4, 1e-3; 0 stays "0". */
+export function scientific(v: number): string {
+  if (v === 0) return '0';
+  const [mantissa, exponent] = v.toExponential(3).split('e') as [string, string];
+  const m = mantissa.replace(/\.?0+$/, '');
+  return `${m}e${Number(exponent)}`;
+}
+
+/** Tick labels of one axis: the fewest decimals that keep neighbouring ticks distinct. */
+export function tickLabels(ticks: number[], format: (v: number) => string = plain): string[] {
+  if (ticks.length < 2) return ticks.map(format);
+  const spacing = Math.abs((ticks[1] as number) - (ticks[0] as number));
+  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(spacing) + 1e-9)));
+  return ticks.map((t) => {
+    const abs = Math.abs(t);
+    if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return scientific(t);
+    return t.toLocaleString('en-US', {
+      minimumFractionDigits: decimals,
+      maximumFractionDigits: decimals,
+    });
+  });
+}
+
+function words(key: string): string {
+  return key.replace(/[_./]+/g, ' ').trim();
+}
+
+/** The axis of a metric, from its key's conventions (`*_bytes`, `*_per_s`, `lr`, `*_s`, `*_ms`). */
+export function axisFor(key: string, maxAbs: number): Axis {
+  const k = key.toLowerCase();
+  if (k.endsWith('_bytes') || k === 'bytes') {
+    const { unit, divisor } = binaryUnit(maxAbs);
+    return {
+      title: `${words(key.replace(/_?bytes$/i, '')) || 'size'} (${unit})`,
+      divisor,
+      tick: plain,
+      value: (v) => `${plain(Number((v / divisor).toPrecision(4)))} ${unit}`,
+    };
+  }
+  if (k === 'images_per_s' || k.endsWith('images_per_s') || k.endsWith('img_per_s')) {
+    return {
+      title: 'throughput (img/s)',
+      divisor: 1,
+      tick: plain,
+      value: (v) => `${plain(Number(v.toPrecision(4)))} img/s`,
+    };
+  }
+  if (k === 'lr' || k.endsWith('_lr') || k === 'learning_rate') {
+    return {
+      title: 'learning rate',
+      divisor: 1,
+      tick: scientific,
+      value: scientific,
+      scientific: true,
+    };
+  }
+  if (k.endsWith('_ms') || k.includes('_ms_')) {
+    return {
+      title: `${words(key.replace(/_ms(_per_image)?$/i, ''))} (ms${k.endsWith('_per_image') ? '/img' : ''})`,
+      divisor: 1,
+      tick: plain,
+      value: (v) => `${plain(Number(v.toPrecision(4)))} ms`,
+    };
+  }
+  if (k.endsWith('_s') || k.endsWith('_seconds')) {
+    return {
+      title: `${words(key.replace(/_(s|seconds)$/i, ''))} (s)`,
+      divisor: 1,
+      tick: plain,
+      value: (v) => `${plain(Number(v.toPrecision(4)))} s`,
+    };
+  }
+  return { title: words(key), divisor: 1, tick: plain, value: plain };
+}
+
+/** Round tick values (1, 2, 5 x 10^k) covering [lo, hi], about `count` of them. */
+export function linearTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw * (1 - 1e-9)) ??
+    raw) as number;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+/**
+ * Ticks of a log10 axis over [lo, hi] given in log10 units: the powers of ten inside, with
+ * 2 and 5 between them when fewer than three decades are shown; linear ticks of the log
+ * when the range is under one power of ten and holds no power (a loss between 0.02 and 0.05).
+ * Returned in value space (not log).
+ */
+export function logTicks(lo: number, hi: number): number[] {
+  if (!(hi > lo)) return [10 ** lo];
+  const decades = hi - lo;
+  const mults = decades < 3 ? [1, 2, 5] : [1];
+  const out: number[] = [];
+  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++)
+    for (const m of mults) {
+      const v = m * 10 ** e;
+      const l = Math.log10(v);
+      if (l >= lo - 1e-9 && l <= hi + 1e-9) out.push(Number(v.toPrecision(12)));
+    }
+  if (out.length >= 2) return out;
+  return linearTicks(10 ** lo, 10 ** hi, 4);
+}
+
+/**
+ * Exponential moving average with TensorBoard's debiasing: the first points are not pulled
+ * toward 0 because the accumulated weight is divided out (1 - w^n). `weight` in [0, 1): 0 is
+ * no smoothing. Non-finite values pass through unsmoothed and do not poison the average.
+ */
+export function emaSmooth(values: number[], weight: number): number[] {
+  if (weight <= 0) return values.slice();
+  const w = Math.min(weight, 0.999);
+  let last = 0;
+  let n = 0;
+  return values.map((v) => {
+    if (!Number.isFinite(v)) return v;
+    last = last * w + (1 - w) * v;
+    n++;
+    return last / (1 - w ** n);
+  });
+}
+
+/**
+ * Width in px of the widest label at `fontPx`, from per-character advances of a
+ * proportional sans font (digits are tabular, about 0.6em; separators narrower). A small
+ * over-estimate, so the left margin is always wide enough for the labels it holds.
+ */
+export function labelWidth(labels: string[], fontPx = 11): number {
+  let widest = 0;
+  for (const label of labels) {
+    let em = 0;
+    for (const ch of label) {
+      if (ch >= '0' && ch <= '9') em += 0.6;
+      else if (ch === ',' || ch === '.' || ch === ' ') em += 0.3;
+      else if (ch === '-' || ch === '−') em += 0.4;
+      else if (ch === 'M' || ch === 'W' || ch === 'm' || ch === 'w') em += 0.9;
+      else em += 0.65;
+    }
+    widest = Math.max(widest, em * fontPx);
+  }
+  return Math.ceil(widest);
+}
