@@ -11,6 +11,7 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { writeAnalysis } from '../distill/analysis.ts';
 import { fileSha256 } from '../distill/reference.ts';
 import { distill } from '../distill/run.ts';
@@ -24,7 +25,7 @@ import {
 } from '../distill/state.ts';
 import type { Command } from './command.ts';
 
-const usage = `Usage: anneal distill --teacher DIR --method progressive|consistency --out DIR [options]
+const usage = `Usage: anneal distill --teacher DIR|VERSION --method progressive|consistency --out DIR [options]
 
 Distills a teacher that needs many sampling steps into a student that needs few, stage by
 stage, and measures what quality each stage keeps against a reference: the teacher sampled
@@ -51,8 +52,10 @@ Writes: DIR/stage-K/ (student: config.json records the sigma list it was distill
 Pareto points marked), DIR/distill.json and DIR/distill-state.json (for --resume).
 
 Options:
-  --teacher DIR               teacher checkpoint folder (from a registry model version:
-                              \`anneal submit distill --teacher VERSION_ID\`, a job)
+  --teacher DIR|VERSION       teacher checkpoint folder, or a registered model version's id:
+                              downloaded once from the server (ANNEAL_SERVER/ANNEAL_TOKEN or
+                              \`anneal login\`) into ANNEAL_HOME/models/versions/VERSION; as a
+                              job on an agent: \`anneal submit distill --teacher VERSION\`
   --method M                  progressive | consistency
   --out DIR                   run folder (required)
   --quality-budget X          keep students with FD <= X times the reference FD (default 1.3)
@@ -144,10 +147,13 @@ const RESUME_FLAGS = new Set(['--out', '--resume', '--json', '--events']);
 async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
   if (!flags.teacher) throw new UsageError('--teacher: is required');
   if (!flags.method) throw new UsageError('--method: is required (progressive or consistency)');
-  const teacher = resolve(flags.teacher);
+  const teacher =
+    !existsSync(flags.teacher) && isVersionId(flags.teacher)
+      ? await modelVersionDir(flags.teacher, '--teacher')
+      : resolve(flags.teacher);
   if (!existsSync(teacher) || !statSync(teacher).isDirectory())
     throw new UsageError(
-      `--teacher: ${flags.teacher} is not a checkpoint folder (registry model versions are not supported yet; download the version's files and pass the folder)`,
+      `--teacher: ${flags.teacher} is neither a checkpoint folder nor a model version id`,
     );
   for (const f of [CONFIG_FILE, MODEL_FILE])
     if (!existsSync(join(teacher, f)))
