@@ -62,7 +62,14 @@ export interface SubmitLine {
  */
 export function runCli(
   args: string[],
-  o: { server: string; token: string; home: string; extraLog?: string[] },
+  o: {
+    server: string;
+    token: string;
+    home: string;
+    extraLog?: string[];
+    /** More environment for the child (e.g. its own ANNEAL_HOME). */
+    env?: Record<string, string>;
+  },
 ) {
   return new Promise<{ code: number | null; stdout: string; stderr: string; json: SubmitLine }>(
     (resolve) => {
@@ -72,6 +79,7 @@ export function runCli(
           ANNEAL_SERVER: o.server,
           ANNEAL_TOKEN: o.token,
           ANNEAL_CONFIG: join(o.home, 'none.json'),
+          ...o.env,
         },
       });
       let stdout = '';
