@@ -110,6 +110,17 @@ describe('anneal train --sample-every', () => {
     expect(readSampleIndex(a)?.frames.map((f) => f.step)).toEqual([2, 4, 6, 8]);
   });
 
+  it('resumes past an index cut short mid-write, with a warning naming it', () => {
+    // Folder b is at step 6. A half-written index must not strand the folder, even when
+    // this sitting draws no grids.
+    const index = join(b, 'samples', 'index.json');
+    writeFileSync(index, readFileSync(index, 'utf8').slice(0, 40));
+    const r = train(b, 8, ['--resume', '--sample-every', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`warning: ignoring the unreadable sample grid index ${index}`);
+    expect(readSampleIndex(b)).toBeNull();
+  });
+
   it('--sample-every 0 writes no grids', () => {
     const c = join(root, 'c');
     const r = train(c, 2, ['--sample-every', '0']);

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import type { SamplerName, Trainer } from '@anneal/engine';
+import { type SamplerName, type Trainer, writeFileAtomic } from '@anneal/engine';
 import { z } from 'zod';
 
 /** Where `anneal train` keeps its sample grids, inside the checkpoint folder. */
@@ -55,27 +55,53 @@ export function sampleSeed(trainingSeed: number): number {
   return (trainingSeed + 0x5eed) % 2 ** 31;
 }
 
-/** Reads the folder's index, or null when it has none (a folder trained before grids). */
-export function readSampleIndex(out: string): SampleIndex | null {
+/**
+ * Reads the folder's index, or null when it has none (a folder trained before grids) or it
+ * cannot be read. Grids are a view of the training, never a reason to stop it: an index cut
+ * short (a crash or full disk mid-write) or of another shape is treated as none, and `warn`
+ * hears one line naming the file; the next grid starts a new index.
+ */
+export function readSampleIndex(out: string, warn?: (line: string) => void): SampleIndex | null {
   const path = join(out, SAMPLES_DIR, SAMPLE_INDEX_FILE);
   if (!existsSync(path)) return null;
-  const parsed = sampleIndexSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  return parsed.success ? parsed.data : null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    warn?.(
+      `warning: ignoring the unreadable sample grid index ${path} (${(e as Error).message}); the next grid starts a new one`,
+    );
+    return null;
+  }
+  const parsed = sampleIndexSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    warn?.(
+      `warning: ignoring the sample grid index ${path} (${issue?.path.join('.') || '(root)'}: ${issue?.message}); the next grid starts a new one`,
+    );
+    return null;
+  }
+  return parsed.data;
 }
 
 /**
  * Keeps the index in step with a resume: frames past the resumed step were made by weights
  * that no longer exist, so they are dropped (their PNGs are overwritten when reached again).
  */
-export function truncateSampleIndex(out: string, step: number): void {
-  const index = readSampleIndex(out);
+export function truncateSampleIndex(
+  out: string,
+  step: number,
+  warn?: (line: string) => void,
+): void {
+  const index = readSampleIndex(out, warn);
   if (!index) return;
   writeIndex(out, { ...index, frames: index.frames.filter((f) => f.step <= step) });
 }
 
+/** Atomic, so a reader (a resume, the agent's upload) never sees half an index. */
 function writeIndex(out: string, index: SampleIndex): string {
   const path = join(out, SAMPLES_DIR, SAMPLE_INDEX_FILE);
-  writeFileSync(path, `${JSON.stringify(index, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(index, null, 2)}\n`);
   return path;
 }
 
@@ -138,7 +164,10 @@ export async function writeSampleGrid(
   mkdirSync(dir, { recursive: true });
   const name = `step-${step}.png`;
   const file = join(dir, name);
-  writeFileSync(file, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
+  writeFileAtomic(
+    file,
+    encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4),
+  );
   const frames = (readSampleIndex(out)?.frames ?? []).filter((f) => f.step !== step);
   frames.push({ step, file: name, wall_s: wallS });
   frames.sort((a, b) => a.step - b.step);

@@ -248,7 +248,7 @@ export const train: Command = {
     if (flags.resume) {
       trainer.resume(out);
       truncateMetrics(metricsPath, trainer.step);
-      truncateSampleIndex(out, trainer.step);
+      truncateSampleIndex(out, trainer.step, (line) => io.err(line));
     }
     const startStep = trainer.step;
     const cost = model.cost();
