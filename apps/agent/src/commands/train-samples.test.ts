@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -119,6 +119,24 @@ describe('anneal train --sample-every', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain(`warning: ignoring the unreadable sample grid index ${index}`);
     expect(readSampleIndex(b)).toBeNull();
+  });
+
+  it('a failing grid warns and training goes on, checkpoints included', () => {
+    // A file where the samples folder goes: every grid fails writing its PNG.
+    const e = join(root, 'e');
+    mkdirSync(e);
+    writeFileSync(join(e, 'samples'), '');
+    const r = train(e, 4, ['--sample-every', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: sample grid at step 2 failed: .*; training goes on/);
+    const warnings = events(r.stdout, 'warning') as unknown as { message: string }[];
+    expect(warnings.map((w) => w.message.slice(0, 28))).toEqual([
+      'sample grid at step 2 failed',
+      'sample grid at step 4 failed',
+    ]);
+    expect(events(r.stdout, 'checkpoint').map((c) => c.step)).toEqual([4]);
+    expect(existsSync(join(e, 'trainer-state.safetensors'))).toBe(true);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ steps: 4 });
   });
 
   it('--sample-every 0 writes no grids', () => {

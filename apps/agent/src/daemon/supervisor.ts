@@ -285,6 +285,10 @@ export class JobSupervisor {
           `job ${this.offer.jobId}: stage ${event.stage} (${event.steps} steps): ${event.reason ?? event.decision}`,
         );
         return;
+      case 'warning':
+        // The child printed it on stderr too, so a failure's log tail has it already.
+        this.log(`job ${this.offer.jobId}: warning: ${event.message}`);
+        return;
       case 'error':
         this.#error = event;
         return;

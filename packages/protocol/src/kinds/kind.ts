@@ -101,6 +101,12 @@ export const samplesEventSchema = z.object({
   index: z.string().min(1),
 });
 
+/** Something the agent should log that does not stop the job (train: a sample grid failed). */
+export const warningEventSchema = z.object({
+  event: z.literal('warning'),
+  message: z.string().min(1),
+});
+
 /**
  * Why the child is about to exit with a failure, and whether another attempt could succeed:
  * a spec error or bad input data (an undecodable file) fails the same way on every agent.

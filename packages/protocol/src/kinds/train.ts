@@ -14,6 +14,7 @@ import {
   errorEventSchema,
   metricsEventSchema,
   samplesEventSchema,
+  warningEventSchema,
 } from './kind.ts';
 
 /**
@@ -64,6 +65,7 @@ export const trainKind = defineJobKind({
     metricsEventSchema,
     checkpointEventSchema,
     samplesEventSchema,
+    warningEventSchema,
     errorEventSchema,
   ]),
   result: trainSummarySchema,
