@@ -149,6 +149,11 @@ export interface JobKind<
   memoryNeed(spec: z.infer<Spec>, context: RequirementContext): MemoryNeed | null;
   /** Steps the job reports progress against, known from the spec; null when only the child knows. */
   totalSteps(spec: z.infer<Spec>): number | null;
+  /**
+   * The AGENT_FEATURES (messages.ts) an agent must have to read this spec: the later fields
+   * it uses. Unset: none.
+   */
+  features?(spec: z.infer<Spec>): string[];
 }
 
 /** A kind's definition, checked against JobKind while keeping its literal types. */

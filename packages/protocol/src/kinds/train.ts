@@ -71,6 +71,7 @@ export const trainKind = defineJobKind({
   result: trainSummarySchema,
   dataset: (spec) => spec.dataset,
   model: () => null,
+  features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
   readsSourceDataset: false,
   /**
    * By the engine's own estimate. The agent picks the largest batch that fits when the spec
