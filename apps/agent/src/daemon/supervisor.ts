@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type AgentMessageInput,
@@ -12,6 +12,7 @@ import {
   METRIC_EVENT_KEYS,
   type MetricPoint,
   parseChildLine,
+  SAMPLE_INDEX_ARTIFACT,
 } from '@anneal/protocol';
 import { isRetryable } from '../failure.ts';
 import { agentJobKind } from '../kinds/index.ts';
@@ -134,7 +135,14 @@ export class JobSupervisor {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
       for (const ref of this.offer.resume.artifacts) {
-        await api.getArtifact(this.offer.runId, ref, join(out, basename(ref.path)));
+        // The checkpoint's files go flat into the folder; the grids' index where `anneal
+        // train` keeps it, so the resumed child keeps its frames (past the step, dropped).
+        const local =
+          ref.path === SAMPLE_INDEX_ARTIFACT
+            ? join(out, ...SAMPLE_INDEX_ARTIFACT.split('/'))
+            : join(out, basename(ref.path));
+        mkdirSync(dirname(local), { recursive: true });
+        await api.getArtifact(this.offer.runId, ref, local);
         if (this.#stoppedBeforeStart()) return;
       }
       resume = true;
@@ -327,7 +335,7 @@ export class JobSupervisor {
     try {
       for (const [path, local] of [
         [`samples/step-${step}.png`, file],
-        ['samples/index.json', index],
+        [SAMPLE_INDEX_ARTIFACT, index],
       ] as const) {
         const artifact = await this.api.putArtifact(this.offer.runId, path, local);
         this.report({ type: 'job_artifact', ...this.lease, artifact });

@@ -94,6 +94,9 @@ export const checkpointEventSchema = z.object({
  * grids (how they are made, which class each image is), uploaded as the run's
  * `samples/step-<step>.png` and `samples/index.json`.
  */
+/** Where a run keeps its grids' index among its artifacts (and in a train folder). */
+export const SAMPLE_INDEX_ARTIFACT = 'samples/index.json';
+
 export const samplesEventSchema = z.object({
   event: z.literal('samples'),
   step,
