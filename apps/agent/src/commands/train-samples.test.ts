@@ -38,6 +38,34 @@ const events = (stdout: string, kind: string) =>
     .filter((e) => e.event === kind);
 const grid = (out: string, step: number) => readFileSync(join(out, 'samples', `step-${step}.png`));
 
+describe('readSampleIndex', () => {
+  it('holds the index to the protocol schema: a sampler the engine lacks is named, and the index treated as none', () => {
+    const out = mkdtempSync(join(root, 'index-'));
+    mkdirSync(join(out, 'samples'));
+    const index = {
+      n: 4,
+      sampler: 'dpmpp-2m',
+      steps: 20,
+      seed: 1,
+      columns: 2,
+      pad: 2,
+      size: 8,
+      classes: null,
+      frames: [{ step: 2, file: 'step-2.png', wall_s: 1 }],
+    };
+    const path = join(out, 'samples', 'index.json');
+    writeFileSync(path, JSON.stringify(index));
+    const warnings: string[] = [];
+    expect(readSampleIndex(out, (l) => warnings.push(l))).toEqual(index);
+    writeFileSync(path, JSON.stringify({ ...index, sampler: 'warp-drive' }));
+    expect(readSampleIndex(out, (l) => warnings.push(l))).toBeNull();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      new RegExp(`^warning: ignoring the sample grid index ${path} \\(sampler: `),
+    );
+  });
+});
+
 describe('anneal train --sample-every', () => {
   const a = join(root, 'a');
   const b = join(root, 'b');

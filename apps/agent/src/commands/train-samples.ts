@@ -1,8 +1,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import { type SamplerName, type Trainer, writeFileAtomic } from '@anneal/engine';
-import { z } from 'zod';
+import { type Trainer, writeFileAtomic } from '@anneal/engine';
+import { type SampleIndex, type SamplesEvent, sampleIndexSchema } from '@anneal/protocol';
+
+export type { SampleIndex };
 
 /** Where `anneal train` keeps its sample grids, inside the checkpoint folder. */
 export const SAMPLES_DIR = 'samples';
@@ -14,38 +16,6 @@ export const SAMPLE_INDEX_FILE = 'index.json';
  * so a folder's index records them and a resumed run keeps the ones it started with.
  */
 export const SAMPLE_GRID_DEFAULTS = { n: 16, sampler: 'dpmpp-2m', steps: 20, pad: 2 } as const;
-
-const frameSchema = z.object({
-  step: z.number().int().min(0),
-  file: z.string(),
-  wall_s: z.number(),
-});
-
-/**
- * DIR/samples/index.json: how every frame was made (the same noise seed and classes in
- * each) and the frames so far, oldest first. `classes` names image i's class (null:
- * unconditional); `columns`, `pad` and `size` let a viewer cut one image out of a grid.
- */
-export const sampleIndexSchema = z.object({
-  n: z.number().int().min(1),
-  sampler: z.string(),
-  steps: z.number().int().min(1),
-  seed: z.number().int().min(0),
-  columns: z.number().int().min(1),
-  pad: z.number().int().min(0),
-  size: z.number().int().min(1),
-  classes: z.array(z.string()).nullable(),
-  frames: z.array(frameSchema),
-});
-export type SampleIndex = z.infer<typeof sampleIndexSchema>;
-
-/** The event `anneal train --events` prints per grid; the agent uploads both files. */
-export interface SamplesEvent {
-  event: 'samples';
-  step: number;
-  file: string;
-  index: string;
-}
 
 /**
  * The noise seed of the grids: fixed by the training seed, so every frame of a run, and of
@@ -148,7 +118,7 @@ export async function writeSampleGrid(
   try {
     result = await ema.sample({
       n: settings.n,
-      sampler: settings.sampler as SamplerName,
+      sampler: settings.sampler,
       steps: settings.steps,
       seed: settings.seed,
       guidance: 0,

@@ -23,6 +23,7 @@ import {
   TRAINER_STATE_FILE,
   Trainer,
 } from '@anneal/engine';
+import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
@@ -363,7 +364,8 @@ export const train: Command = {
           } catch (err) {
             const message = `sample grid at step ${trainer.step} failed: ${(err as Error).message}; training goes on`;
             io.err(`warning: ${message}`);
-            if (flags.events) io.out(JSON.stringify({ event: 'warning', message }));
+            if (flags.events)
+              io.out(JSON.stringify({ event: 'warning', message } satisfies WarningEvent));
           }
         }
       }

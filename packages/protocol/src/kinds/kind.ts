@@ -103,12 +103,14 @@ export const samplesEventSchema = z.object({
   file: z.string().min(1),
   index: z.string().min(1),
 });
+export type SamplesEvent = z.infer<typeof samplesEventSchema>;
 
 /** Something the agent should log that does not stop the job (train: a sample grid failed). */
 export const warningEventSchema = z.object({
   event: z.literal('warning'),
   message: z.string().min(1),
 });
+export type WarningEvent = z.infer<typeof warningEventSchema>;
 
 /**
  * Why the child is about to exit with a failure, and whether another attempt could succeed:

@@ -4,6 +4,7 @@ import {
   defaultDtype,
   estimateTrainingMemory,
   presetUNet,
+  samplerSchema,
   trainingConfigSchema,
   type UNetConfig,
 } from '@anneal/engine/config';
@@ -40,6 +41,31 @@ export const trainSummarySchema = z.object({
   peak_memory_bytes: z.number(),
   cancelled: z.boolean(),
 });
+
+/**
+ * `anneal train`'s samples/index.json (SAMPLE_INDEX_ARTIFACT): how every grid was made (the
+ * same noise seed and classes in each) and the frames so far, oldest first. `classes` names
+ * image i's class (null: unconditional); `columns`, `pad` and `size` let a viewer cut one
+ * image out of a grid.
+ */
+export const sampleIndexSchema = z.object({
+  n: z.number().int().min(1),
+  sampler: samplerSchema,
+  steps: z.number().int().min(1),
+  seed: z.number().int().min(0),
+  columns: z.number().int().min(1),
+  pad: z.number().int().min(0),
+  size: z.number().int().min(1),
+  classes: z.array(z.string()).nullable(),
+  frames: z.array(
+    z.object({
+      step: z.number().int().min(0),
+      file: z.string().min(1),
+      wall_s: z.number(),
+    }),
+  ),
+});
+export type SampleIndex = z.infer<typeof sampleIndexSchema>;
 
 /** The U-Net a train spec builds, as `anneal train` does from its preset and data. */
 export function trainedUNet(spec: TrainSpec, versionClasses: number | null): UNetConfig {
