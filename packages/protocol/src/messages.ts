@@ -71,15 +71,19 @@ export const heartbeatSchema = z.object({
 
 export const jobAcceptSchema = z.object({ type: z.literal('job_accept'), ...lease });
 
+/** The longest phase text and the largest ETA a job_progress carries (agents clamp to them). */
+export const PROGRESS_MESSAGE_MAX = 1000;
+export const ETA_MAX_S = 1e9;
+
 export const jobProgressSchema = z.object({
   type: z.literal('job_progress'),
   ...journaled,
   step: z.number().int().min(0),
   total: z.number().int().min(1),
   /** The phase `step` counts in (evaluate: extractor, sample, scoring, reference). */
-  message: z.string().max(1000).optional(),
+  message: z.string().max(PROGRESS_MESSAGE_MAX).optional(),
   /** Seconds left of the whole job, from the child; at least that when etaLowerBound. */
-  etaS: z.number().min(0).max(1e9).optional(),
+  etaS: z.number().min(0).max(ETA_MAX_S).optional(),
   etaLowerBound: z.boolean().optional(),
 });
 

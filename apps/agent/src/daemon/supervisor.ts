@@ -6,11 +6,14 @@ import {
   type AgentMessageInput,
   type ChildLine,
   type ErrorEvent,
+  ETA_MAX_S,
   JOB_LOG_TAIL_LINES,
   type JobOffer,
   jobKindOf,
   METRIC_EVENT_KEYS,
   type MetricPoint,
+  PROGRESS_MESSAGE_MAX,
+  type ProgressEvent,
   parseChildLine,
   SAMPLE_INDEX_ARTIFACT,
 } from '@anneal/protocol';
@@ -40,6 +43,22 @@ export const spawnAnneal: SpawnChild = (args, env) =>
 export const KILL_GRACE_MS = 5000;
 /** How long the child's stdout is still read after it exited (see 'close' below). */
 export const STDIO_GRACE_MS = 5000;
+
+/**
+ * A child's progress event as job_progress fields, clamped to what the server takes (a
+ * phase past PROGRESS_MESSAGE_MAX characters, an ETA past ETA_MAX_S): the server refuses a
+ * message out of bounds, and the journal would replay it for nothing.
+ */
+export function progressReport(event: ProgressEvent) {
+  return {
+    step: event.step,
+    total: event.total,
+    ...(event.phase ? { message: event.phase.slice(0, PROGRESS_MESSAGE_MAX) } : {}),
+    ...(event.eta_s !== undefined
+      ? { etaS: Math.min(event.eta_s, ETA_MAX_S), etaLowerBound: event.eta_lower_bound ?? false }
+      : {}),
+  };
+}
 
 /**
  * One job in a child process (the `anneal` command its kind names), so a native crash fails
@@ -266,16 +285,7 @@ export class JobSupervisor {
       case 'progress':
         // evaluate: the phase in progress (extractor training, sampling, reference); distill:
         // the iterations of the planned stages.
-        this.report({
-          type: 'job_progress',
-          ...this.lease,
-          step: event.step,
-          total: event.total,
-          ...(event.phase ? { message: event.phase } : {}),
-          ...(event.eta_s !== undefined
-            ? { etaS: event.eta_s, etaLowerBound: event.eta_lower_bound ?? false }
-            : {}),
-        });
+        this.report({ type: 'job_progress', ...this.lease, ...progressReport(event) });
         return;
       case 'checkpoint': {
         const { dir, files, step } = event;

@@ -57,6 +57,7 @@ export const progressEventSchema = z.object({
   /** The estimate leaves out a phase still to come: the job takes at least eta_s. */
   eta_lower_bound: z.boolean().optional(),
 });
+export type ProgressEvent = z.infer<typeof progressEventSchema>;
 
 /** A logged training step: the run's metrics at `step`. */
 export const metricsEventSchema = z.object({
