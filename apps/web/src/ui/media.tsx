@@ -240,6 +240,26 @@ export function Lightbox({
       } else if (e.key === 'ArrowRight' && frame < frames.length - 1) {
         e.preventDefault();
         onFrame(frame + 1);
+      } else if (e.key === 'Tab') {
+        // A modal dialog keeps focus inside: Tab past its last control comes back to its
+        // first, Shift+Tab before its first goes to its last.
+        const root = dialog.current;
+        if (!root) return;
+        const controls = [...root.querySelectorAll<HTMLElement>('button:not([disabled])')];
+        const first = controls[0];
+        const last = controls.at(-1);
+        if (!first || !last) return;
+        const inside = root.contains(document.activeElement);
+        if (
+          e.shiftKey &&
+          (!inside || document.activeElement === first || document.activeElement === root)
+        ) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && (!inside || document.activeElement === last)) {
+          e.preventDefault();
+          first.focus();
+        }
       }
     };
     window.addEventListener('keydown', onKey);
