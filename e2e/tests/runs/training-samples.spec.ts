@@ -106,6 +106,16 @@ test('training samples: step slider, integer-scale lightbox, single image, linea
   await expect(box.getByTestId('lightbox-frame')).toHaveText('step 4');
   await box.getByRole('button', { name: 'Zoom in' }).click();
   await expect(box.getByTestId('lightbox-scale')).toHaveText(`×${bigScale + 1}`);
+  // A modal dialog keeps focus inside, both ways round.
+  const focusInside = () => box.evaluate((el) => el.contains(document.activeElement));
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press('Tab');
+    expect(await focusInside()).toBe(true);
+  }
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press('Shift+Tab');
+    expect(await focusInside()).toBe(true);
+  }
   await shot(page, 'run-samples-lightbox');
   await page.keyboard.press('Escape');
   await expect(box).toBeHidden();

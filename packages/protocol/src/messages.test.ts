@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AGENT_FEATURES,
   CLOSE_CODES,
   CLOSE_REASONS,
   jobSpecSchema,
@@ -31,6 +32,7 @@ describe('agent messages', () => {
         name: 'mac',
         hardware,
         capacity: 1,
+        features: [...AGENT_FEATURES],
         leases: [],
       },
       { type: 'heartbeat', seq: 3, capacity: 0, leases: [{ jobId, leaseId }] },
@@ -56,6 +58,21 @@ describe('agent messages', () => {
       const parsed = parseAgentMessage(JSON.stringify(m));
       expect(parsed).toEqual({ ok: true, message: m });
     }
+  });
+
+  it('reads a hello from an agent built before features as one with none', () => {
+    const old = {
+      type: 'hello',
+      agentVersion: '0.1.0',
+      protocolVersion: PROTOCOL_VERSION,
+      name: 'mac',
+      hardware,
+      capacity: 1,
+    };
+    expect(parseAgentMessage(JSON.stringify(old))).toEqual({
+      ok: true,
+      message: { ...old, features: [], leases: [] },
+    });
   });
 
   it('rejects bad JSON, unknown types, wrong types and non-finite values without throwing', () => {

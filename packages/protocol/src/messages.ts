@@ -34,6 +34,14 @@ export type ArtifactRef = z.infer<typeof artifactRefSchema>;
 
 // Agent -> server.
 
+/**
+ * What this build's agent can run beyond protocol 1's first specs, named `<kind>.<field>`:
+ * a spec field added later is one more name here, and the server leases a spec that uses it
+ * only to agents that said they know it (an older agent's strict spec schema would drop the
+ * offer as malformed). Append only; a name keeps its meaning.
+ */
+export const AGENT_FEATURES = ['train.sample_every'] as const;
+
 export const helloSchema = z.object({
   type: z.literal('hello'),
   agentVersion: z.string().min(1).max(100),
@@ -47,6 +55,8 @@ export const helloSchema = z.object({
   memoryBudgetBytes: z.number().int().positive().optional(),
   /** How many more jobs this agent takes now (0 while it is busy). */
   capacity: z.number().int().min(0).max(64),
+  /** AGENT_FEATURES of the agent's build; absent (an agent from before them): none. */
+  features: z.array(z.string().min(1).max(100)).max(100).default([]),
   /** Leases still held from before a reconnect: renewed at once, before any sweep. */
   leases: z.array(z.object(lease)).max(64).default([]),
 });
@@ -61,15 +71,19 @@ export const heartbeatSchema = z.object({
 
 export const jobAcceptSchema = z.object({ type: z.literal('job_accept'), ...lease });
 
+/** The longest phase text and the largest ETA a job_progress carries (agents clamp to them). */
+export const PROGRESS_MESSAGE_MAX = 1000;
+export const ETA_MAX_S = 1e9;
+
 export const jobProgressSchema = z.object({
   type: z.literal('job_progress'),
   ...journaled,
   step: z.number().int().min(0),
   total: z.number().int().min(1),
   /** The phase `step` counts in (evaluate: extractor, sample, scoring, reference). */
-  message: z.string().max(1000).optional(),
+  message: z.string().max(PROGRESS_MESSAGE_MAX).optional(),
   /** Seconds left of the whole job, from the child; at least that when etaLowerBound. */
-  etaS: z.number().min(0).max(1e9).optional(),
+  etaS: z.number().min(0).max(ETA_MAX_S).optional(),
   etaLowerBound: z.boolean().optional(),
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,34 @@ const events = (stdout: string, kind: string) =>
     .map((l) => JSON.parse(l) as { event?: string; step?: number; file?: string; index?: string })
     .filter((e) => e.event === kind);
 const grid = (out: string, step: number) => readFileSync(join(out, 'samples', `step-${step}.png`));
+
+describe('readSampleIndex', () => {
+  it('holds the index to the protocol schema: a sampler the engine lacks is named, and the index treated as none', () => {
+    const out = mkdtempSync(join(root, 'index-'));
+    mkdirSync(join(out, 'samples'));
+    const index = {
+      n: 4,
+      sampler: 'dpmpp-2m',
+      steps: 20,
+      seed: 1,
+      columns: 2,
+      pad: 2,
+      size: 8,
+      classes: null,
+      frames: [{ step: 2, file: 'step-2.png', wall_s: 1 }],
+    };
+    const path = join(out, 'samples', 'index.json');
+    writeFileSync(path, JSON.stringify(index));
+    const warnings: string[] = [];
+    expect(readSampleIndex(out, (l) => warnings.push(l))).toEqual(index);
+    writeFileSync(path, JSON.stringify({ ...index, sampler: 'warp-drive' }));
+    expect(readSampleIndex(out, (l) => warnings.push(l))).toBeNull();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      new RegExp(`^warning: ignoring the sample grid index ${path} \\(sampler: `),
+    );
+  });
+});
 
 describe('anneal train --sample-every', () => {
   const a = join(root, 'a');
@@ -108,6 +136,58 @@ describe('anneal train --sample-every', () => {
     const r = train(a, 8, ['--resume', '--sample-every', '2']);
     expect(r.status, r.stderr).toBe(0);
     expect(readSampleIndex(a)?.frames.map((f) => f.step)).toEqual([2, 4, 6, 8]);
+  });
+
+  it('resumes past an index cut short mid-write, with a warning naming it', () => {
+    // Folder b is at step 6. A half-written index must not strand the folder, even when
+    // this sitting draws no grids.
+    const index = join(b, 'samples', 'index.json');
+    writeFileSync(index, readFileSync(index, 'utf8').slice(0, 40));
+    const r = train(b, 8, ['--resume', '--sample-every', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`warning: ignoring the unreadable sample grid index ${index}`);
+    expect(readSampleIndex(b)).toBeNull();
+  });
+
+  it('a failing grid warns and training goes on, checkpoints included', () => {
+    // A file where the samples folder goes: every grid fails writing its PNG.
+    const e = join(root, 'e');
+    mkdirSync(e);
+    writeFileSync(join(e, 'samples'), '');
+    const r = train(e, 4, ['--sample-every', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: sample grid at step 2 failed: .*; training goes on/);
+    const warnings = events(r.stdout, 'warning') as unknown as { message: string }[];
+    expect(warnings.map((w) => w.message.slice(0, 28))).toEqual([
+      'sample grid at step 2 failed',
+      'sample grid at step 4 failed',
+    ]);
+    expect(events(r.stdout, 'checkpoint').map((c) => c.step)).toEqual([4]);
+    expect(existsSync(join(e, 'trainer-state.safetensors'))).toBe(true);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ steps: 4 });
+  });
+
+  it('leaves training unchanged: the same losses and trainer state with a grid every step as with none', () => {
+    // Sampling the EMA weights between chunks must not touch the weights, the optimizer,
+    // the data cursor or the noise keys of the steps that follow.
+    const withGrids = join(root, 'with-grids');
+    const without = join(root, 'without-grids');
+    const a = train(withGrids, 4, ['--sample-every', '1', '--log-every', '1']);
+    const b = train(without, 4, ['--sample-every', '0', '--log-every', '1']);
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
+    expect(events(a.stdout, 'samples').map((e) => e.step)).toEqual([1, 2, 3, 4]);
+    const losses = (out: string) =>
+      readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { step: number; loss: number })
+        .map((m) => [m.step, m.loss]);
+    expect(losses(withGrids)).toHaveLength(4);
+    // Exact: the same machine runs the same kernels in the same order either way.
+    expect(losses(withGrids)).toEqual(losses(without));
+    const state = (out: string) => readFileSync(join(out, 'trainer-state.safetensors'));
+    expect(state(withGrids).equals(state(without))).toBe(true);
   });
 
   it('--sample-every 0 writes no grids', () => {

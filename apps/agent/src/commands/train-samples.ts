@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import type { SamplerName, Trainer } from '@anneal/engine';
-import { z } from 'zod';
+import { type Trainer, writeFileAtomic } from '@anneal/engine';
+import { type SampleIndex, type SamplesEvent, sampleIndexSchema } from '@anneal/protocol';
+
+export type { SampleIndex };
 
 /** Where `anneal train` keeps its sample grids, inside the checkpoint folder. */
 export const SAMPLES_DIR = 'samples';
@@ -15,38 +17,6 @@ export const SAMPLE_INDEX_FILE = 'index.json';
  */
 export const SAMPLE_GRID_DEFAULTS = { n: 16, sampler: 'dpmpp-2m', steps: 20, pad: 2 } as const;
 
-const frameSchema = z.object({
-  step: z.number().int().min(0),
-  file: z.string(),
-  wall_s: z.number(),
-});
-
-/**
- * DIR/samples/index.json: how every frame was made (the same noise seed and classes in
- * each) and the frames so far, oldest first. `classes` names image i's class (null:
- * unconditional); `columns`, `pad` and `size` let a viewer cut one image out of a grid.
- */
-export const sampleIndexSchema = z.object({
-  n: z.number().int().min(1),
-  sampler: z.string(),
-  steps: z.number().int().min(1),
-  seed: z.number().int().min(0),
-  columns: z.number().int().min(1),
-  pad: z.number().int().min(0),
-  size: z.number().int().min(1),
-  classes: z.array(z.string()).nullable(),
-  frames: z.array(frameSchema),
-});
-export type SampleIndex = z.infer<typeof sampleIndexSchema>;
-
-/** The event `anneal train --events` prints per grid; the agent uploads both files. */
-export interface SamplesEvent {
-  event: 'samples';
-  step: number;
-  file: string;
-  index: string;
-}
-
 /**
  * The noise seed of the grids: fixed by the training seed, so every frame of a run, and of
  * its resumed sittings, starts from the same noise. Offset so it is not the weights' seed.
@@ -55,27 +25,53 @@ export function sampleSeed(trainingSeed: number): number {
   return (trainingSeed + 0x5eed) % 2 ** 31;
 }
 
-/** Reads the folder's index, or null when it has none (a folder trained before grids). */
-export function readSampleIndex(out: string): SampleIndex | null {
+/**
+ * Reads the folder's index, or null when it has none (a folder trained before grids) or it
+ * cannot be read. Grids are a view of the training, never a reason to stop it: an index cut
+ * short (a crash or full disk mid-write) or of another shape is treated as none, and `warn`
+ * hears one line naming the file; the next grid starts a new index.
+ */
+export function readSampleIndex(out: string, warn?: (line: string) => void): SampleIndex | null {
   const path = join(out, SAMPLES_DIR, SAMPLE_INDEX_FILE);
   if (!existsSync(path)) return null;
-  const parsed = sampleIndexSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  return parsed.success ? parsed.data : null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    warn?.(
+      `warning: ignoring the unreadable sample grid index ${path} (${(e as Error).message}); the next grid starts a new one`,
+    );
+    return null;
+  }
+  const parsed = sampleIndexSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    warn?.(
+      `warning: ignoring the sample grid index ${path} (${issue?.path.join('.') || '(root)'}: ${issue?.message}); the next grid starts a new one`,
+    );
+    return null;
+  }
+  return parsed.data;
 }
 
 /**
  * Keeps the index in step with a resume: frames past the resumed step were made by weights
  * that no longer exist, so they are dropped (their PNGs are overwritten when reached again).
  */
-export function truncateSampleIndex(out: string, step: number): void {
-  const index = readSampleIndex(out);
+export function truncateSampleIndex(
+  out: string,
+  step: number,
+  warn?: (line: string) => void,
+): void {
+  const index = readSampleIndex(out, warn);
   if (!index) return;
   writeIndex(out, { ...index, frames: index.frames.filter((f) => f.step <= step) });
 }
 
+/** Atomic, so a reader (a resume, the agent's upload) never sees half an index. */
 function writeIndex(out: string, index: SampleIndex): string {
   const path = join(out, SAMPLES_DIR, SAMPLE_INDEX_FILE);
-  writeFileSync(path, `${JSON.stringify(index, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(index, null, 2)}\n`);
   return path;
 }
 
@@ -122,7 +118,7 @@ export async function writeSampleGrid(
   try {
     result = await ema.sample({
       n: settings.n,
-      sampler: settings.sampler as SamplerName,
+      sampler: settings.sampler,
       steps: settings.steps,
       seed: settings.seed,
       guidance: 0,
@@ -138,7 +134,10 @@ export async function writeSampleGrid(
   mkdirSync(dir, { recursive: true });
   const name = `step-${step}.png`;
   const file = join(dir, name);
-  writeFileSync(file, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
+  writeFileAtomic(
+    file,
+    encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4),
+  );
   const frames = (readSampleIndex(out)?.frames ?? []).filter((f) => f.step !== step);
   frames.push({ step, file: name, wall_s: wallS });
   frames.sort((a, b) => a.step - b.step);

@@ -23,6 +23,7 @@ import {
   TRAINER_STATE_FILE,
   Trainer,
 } from '@anneal/engine';
+import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
 import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
@@ -248,7 +249,7 @@ export const train: Command = {
     if (flags.resume) {
       trainer.resume(out);
       truncateMetrics(metricsPath, trainer.step);
-      truncateSampleIndex(out, trainer.step);
+      truncateSampleIndex(out, trainer.step, (line) => io.err(line));
     }
     const startStep = trainer.step;
     const cost = model.cost();
@@ -350,13 +351,22 @@ export const train: Command = {
           bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
         }
         const atEnd = trainer.step === flags.steps;
-        if (grids && !cancelled && (trainer.step % sampleEvery === 0 || atEnd)) {
-          const event = await writeSampleGrid(trainer, out, grids, (Date.now() - started) / 1000);
-          if (flags.events) io.out(JSON.stringify(event));
-        }
         if (cancelled || atEnd || trainer.step % every === 0) {
           trainer.saveCheckpoint(out, config);
           if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
+        }
+        // After the checkpoint, and never fatal: a grid is a view of the training, and a
+        // sampler error or a full disk must not cost the run its steps.
+        if (grids && !cancelled && (trainer.step % sampleEvery === 0 || atEnd)) {
+          try {
+            const event = await writeSampleGrid(trainer, out, grids, (Date.now() - started) / 1000);
+            if (flags.events) io.out(JSON.stringify(event));
+          } catch (err) {
+            const message = `sample grid at step ${trainer.step} failed: ${(err as Error).message}; training goes on`;
+            io.err(`warning: ${message}`);
+            if (flags.events)
+              io.out(JSON.stringify({ event: 'warning', message } satisfies WarningEvent));
+          }
         }
       }
     } finally {

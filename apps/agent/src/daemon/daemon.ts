@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { HardwareProfile } from '@anneal/engine/config';
 import {
+  AGENT_FEATURES,
   type AgentMessageInput,
   type JobOffer,
   PROTOCOL_VERSION,
@@ -57,6 +58,7 @@ export class AgentDaemon {
         hardware: options.hardware,
         memoryBudgetBytes: options.memoryBudgetBytes,
         capacity: this.#free(),
+        features: [...AGENT_FEATURES],
         leases: [...this.jobs.values()].map((j) => j.lease),
       }),
       heartbeat: (seq) => ({

@@ -6,10 +6,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { versionOfFiles } from '@anneal/datasets/hash';
-import { type AgentMessageInput, JOB_LOG_TAIL_LINES, jobOfferSchema } from '@anneal/protocol';
+import {
+  type AgentMessageInput,
+  JOB_LOG_TAIL_LINES,
+  jobOfferSchema,
+  jobProgressSchema,
+} from '@anneal/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ServerApi } from './http.ts';
-import { JobSupervisor, type SpawnChild } from './supervisor.ts';
+import { JobSupervisor, progressReport, type SpawnChild } from './supervisor.ts';
 
 // The supervisor between lease and child process, against a scripted control plane on a real
 // socket: what it reports when the inputs cannot be had, and that a job stopped while its
@@ -301,5 +306,28 @@ ${JSON.stringify(summary)}
         process.exit(0);`);
       expect(reports).toEqual([expect.objectContaining({ type: 'job_complete', summary })]);
     }, 30_000);
+  });
+});
+
+describe('progressReport', () => {
+  it("clamps a child's phase and ETA to what the server's job_progress takes", () => {
+    const lease = { jobId: randomUUID(), leaseId: randomUUID() };
+    const wild = progressReport({
+      event: 'progress',
+      phase: 'p'.repeat(5000),
+      step: 3,
+      total: 10,
+      eta_s: 1e12,
+      eta_lower_bound: true,
+    });
+    expect(wild.message).toHaveLength(1000);
+    expect(wild.etaS).toBe(1e9);
+    expect(jobProgressSchema.safeParse({ type: 'job_progress', ...lease, ...wild }).success).toBe(
+      true,
+    );
+    // In bounds, it is the event as it came.
+    expect(
+      progressReport({ event: 'progress', phase: 'sample', step: 3, total: 10, eta_s: 12 }),
+    ).toEqual({ step: 3, total: 10, message: 'sample', etaS: 12, etaLowerBound: false });
   });
 });

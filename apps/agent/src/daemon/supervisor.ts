@@ -1,17 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type AgentMessageInput,
   type ChildLine,
   type ErrorEvent,
+  ETA_MAX_S,
   JOB_LOG_TAIL_LINES,
   type JobOffer,
   jobKindOf,
   METRIC_EVENT_KEYS,
   type MetricPoint,
+  PROGRESS_MESSAGE_MAX,
+  type ProgressEvent,
   parseChildLine,
+  SAMPLE_INDEX_ARTIFACT,
 } from '@anneal/protocol';
 import { isRetryable } from '../failure.ts';
 import { agentJobKind } from '../kinds/index.ts';
@@ -39,6 +43,22 @@ export const spawnAnneal: SpawnChild = (args, env) =>
 export const KILL_GRACE_MS = 5000;
 /** How long the child's stdout is still read after it exited (see 'close' below). */
 export const STDIO_GRACE_MS = 5000;
+
+/**
+ * A child's progress event as job_progress fields, clamped to what the server takes (a
+ * phase past PROGRESS_MESSAGE_MAX characters, an ETA past ETA_MAX_S): the server refuses a
+ * message out of bounds, and the journal would replay it for nothing.
+ */
+export function progressReport(event: ProgressEvent) {
+  return {
+    step: event.step,
+    total: event.total,
+    ...(event.phase ? { message: event.phase.slice(0, PROGRESS_MESSAGE_MAX) } : {}),
+    ...(event.eta_s !== undefined
+      ? { etaS: Math.min(event.eta_s, ETA_MAX_S), etaLowerBound: event.eta_lower_bound ?? false }
+      : {}),
+  };
+}
 
 /**
  * One job in a child process (the `anneal` command its kind names), so a native crash fails
@@ -134,7 +154,14 @@ export class JobSupervisor {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
       for (const ref of this.offer.resume.artifacts) {
-        await api.getArtifact(this.offer.runId, ref, join(out, basename(ref.path)));
+        // The checkpoint's files go flat into the folder; the grids' index where `anneal
+        // train` keeps it, so the resumed child keeps its frames (past the step, dropped).
+        const local =
+          ref.path === SAMPLE_INDEX_ARTIFACT
+            ? join(out, ...SAMPLE_INDEX_ARTIFACT.split('/'))
+            : join(out, basename(ref.path));
+        mkdirSync(dirname(local), { recursive: true });
+        await api.getArtifact(this.offer.runId, ref, local);
         if (this.#stoppedBeforeStart()) return;
       }
       resume = true;
@@ -258,16 +285,7 @@ export class JobSupervisor {
       case 'progress':
         // evaluate: the phase in progress (extractor training, sampling, reference); distill:
         // the iterations of the planned stages.
-        this.report({
-          type: 'job_progress',
-          ...this.lease,
-          step: event.step,
-          total: event.total,
-          ...(event.phase ? { message: event.phase } : {}),
-          ...(event.eta_s !== undefined
-            ? { etaS: event.eta_s, etaLowerBound: event.eta_lower_bound ?? false }
-            : {}),
-        });
+        this.report({ type: 'job_progress', ...this.lease, ...progressReport(event) });
         return;
       case 'checkpoint': {
         const { dir, files, step } = event;
@@ -284,6 +302,10 @@ export class JobSupervisor {
         this.log(
           `job ${this.offer.jobId}: stage ${event.stage} (${event.steps} steps): ${event.reason ?? event.decision}`,
         );
+        return;
+      case 'warning':
+        // The child printed it on stderr too, so a failure's log tail has it already.
+        this.log(`job ${this.offer.jobId}: warning: ${event.message}`);
         return;
       case 'error':
         this.#error = event;
@@ -323,7 +345,7 @@ export class JobSupervisor {
     try {
       for (const [path, local] of [
         [`samples/step-${step}.png`, file],
-        ['samples/index.json', index],
+        [SAMPLE_INDEX_ARTIFACT, index],
       ] as const) {
         const artifact = await this.api.putArtifact(this.offer.runId, path, local);
         this.report({ type: 'job_artifact', ...this.lease, artifact });

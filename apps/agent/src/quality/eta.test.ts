@@ -20,13 +20,13 @@ describe('EvalEta: the time left of a whole evaluation', () => {
     const eta = new EvalEta(plan, c.now);
     expect(eta.progress('sample', 0, 10)).toBeNull();
     c.advance(4);
-    // 4 of 10 ticks in 4 s: 6 s left to sample; the reference is 20 Heun steps at 2 NFE
-    // each, 4 times the sampling's 10 Euler steps: 40 s.
-    expect(eta.progress('sample', 4, 10)).toEqual({ seconds: 6 + 40, lowerBound: false });
+    // 4 of 10 ticks in 4 s: 6 s left of a 10 s sampling; the reference is 20 Heun steps,
+    // 2 * 20 - 1 = 39 NFE (the last step is Euler's), against the sampling's 10: 39 s.
+    expect(eta.progress('sample', 4, 10)).toEqual({ seconds: 6 + 39, lowerBound: false });
     c.advance(6);
-    expect(eta.progress('sample', 10, 10)).toEqual({ seconds: 40, lowerBound: false });
+    expect(eta.progress('sample', 10, 10)).toEqual({ seconds: 39, lowerBound: false });
     // Scoring has no rate of its own; what is left is the reference.
-    expect(eta.progress('scoring', 0, 1)).toEqual({ seconds: 40, lowerBound: false });
+    expect(eta.progress('scoring', 0, 1)).toEqual({ seconds: 39, lowerBound: false });
     // The reference then runs on its own measured rate (here slower than estimated).
     eta.progress('reference', 0, 20);
     c.advance(10);

@@ -1,6 +1,10 @@
-/** Network evaluations per sampler step: Heun's second-order correction costs a second one. */
-export function nfePerStep(sampler: string): number {
-  return sampler === 'heun' ? 2 : 1;
+/**
+ * Network evaluations of one sampling at `steps` steps: Heun's second-order correction costs
+ * a second one on every step but the last, which steps to sigma = 0 by Euler (Algorithm 1 of
+ * Karras et al. 2022): 2 * steps - 1.
+ */
+export function samplingNfe(sampler: string, steps: number): number {
+  return sampler === 'heun' ? 2 * steps - 1 : steps;
 }
 
 /** What an evaluation will do after its extractor, known before it starts. */
@@ -28,9 +32,8 @@ export interface JobEta {
 export class EvalEta {
   #phase = '';
   #start = { at: 0, done: 0 };
-  /** Seconds per tick of the sample phase per NFE of a step, once measured. */
-  #secondsPerNfeTick: number | null = null;
-  #sampleTicks: number | null = null;
+  /** The sample phase's whole seconds at its measured rate, once measured. */
+  #sampleSeconds: number | null = null;
 
   constructor(
     private readonly plan: EvalPlan,
@@ -48,11 +51,7 @@ export class EvalEta {
     const elapsed = (t - this.#start.at) / 1000;
     const rate = ticks > 0 && elapsed > 0 ? elapsed / ticks : null;
     const left = rate === null ? null : rate * (total - done);
-    const sampleNfe = nfePerStep(this.plan.sampleSampler);
-    if (phase === 'sample') {
-      this.#sampleTicks = total;
-      if (rate !== null) this.#secondsPerNfeTick = rate / sampleNfe;
-    }
+    if (phase === 'sample' && rate !== null) this.#sampleSeconds = rate * total;
     if (left === null && phase !== 'scoring' && phase !== 'memorization') return null;
     const later = this.#later(phase);
     return {
@@ -69,10 +68,12 @@ export class EvalEta {
     for (const next of after) {
       if (next === 'sample') return null; // no rate on the model yet
       if (next === 'reference' && this.plan.reference) {
-        if (this.#secondsPerNfeTick === null || this.#sampleTicks === null) return null;
-        // Same n, so the same chunks: ticks scale with the steps.
-        const ticks = (this.#sampleTicks / this.plan.sampleSteps) * this.plan.reference.steps;
-        seconds += ticks * nfePerStep(this.plan.reference.sampler) * this.#secondsPerNfeTick;
+        if (this.#sampleSeconds === null) return null;
+        // Same model, same n, so the same chunks: the time scales with the NFE.
+        const { steps, sampler } = this.plan.reference;
+        seconds +=
+          (this.#sampleSeconds * samplingNfe(sampler, steps)) /
+          samplingNfe(this.plan.sampleSampler, this.plan.sampleSteps);
       }
     }
     return seconds;

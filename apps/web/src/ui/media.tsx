@@ -3,11 +3,14 @@
 import { type MouseEvent, type RefObject, useEffect, useRef, useState } from 'react';
 import styles from './media.module.css';
 import {
+  atDeviceScale,
   defaultGridGeometry,
   type GridGeometry,
-  integerScale,
+  type PixelScale,
+  pixelScale,
   tileAt,
   tileOrigin,
+  zoomLimit,
 } from './pixel-grid.ts';
 
 /** An image's pixel size once loaded (null until then or when it fails). */
@@ -25,6 +28,29 @@ export function useNaturalSize(src: string): { w: number; h: number } | null {
     };
   }, [src]);
   return size && size.src === src ? { w: size.w, h: size.h } : null;
+}
+
+/** window.devicePixelRatio, following browser zoom and moves to another screen. */
+export function useDevicePixelRatio(): number {
+  const [dpr, setDpr] = useState(1);
+  useEffect(() => {
+    let query: MediaQueryList | null = null;
+    const measure = () => {
+      query?.removeEventListener('change', measure);
+      setDpr(window.devicePixelRatio || 1);
+      // Fires once the ratio leaves this value; then listens for the next one.
+      query = window.matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+      query.addEventListener('change', measure);
+    };
+    measure();
+    return () => query?.removeEventListener('change', measure);
+  }, []);
+  return dpr;
+}
+
+/** The smaller of two scales (the one that fits both ways). */
+function smaller(a: PixelScale, b: PixelScale): PixelScale {
+  return a.device <= b.device ? a : b;
 }
 
 /** The content width of an element, following resizes. */
@@ -58,8 +84,8 @@ export function geometryOf(
 }
 
 /**
- * A sample grid drawn at the largest integer upscale that fits its card, nearest-neighbour,
- * never the raw small PNG. Clicking an image calls `onOpen` with its index (null: the
+ * A sample grid drawn at the largest upscale that fits its card with a whole number of
+ * device pixels per image pixel (see pixelScale), nearest-neighbour, never the raw small PNG. Clicking an image calls `onOpen` with its index (null: the
  * gutter, a keyboard press, or a grid of unknown layout).
  */
 export function GridImage({
@@ -81,14 +107,15 @@ export function GridImage({
   const frame = useRef<HTMLDivElement>(null);
   const width = useElementWidth(frame);
   const natural = useNaturalSize(src);
+  const dpr = useDevicePixelRatio();
   const scale = natural
-    ? Math.min(integerScale(natural.w, width), integerScale(natural.h, maxHeight))
-    : 1;
+    ? smaller(pixelScale(natural.w, width, dpr), pixelScale(natural.h, maxHeight, dpr))
+    : atDeviceScale(1, 1);
   const click = (e: MouseEvent<HTMLButtonElement>) => {
     // A keyboard "click" has no position: open the whole grid.
     if (e.detail === 0 || !geometry) return onOpen(null);
     const box = e.currentTarget.getBoundingClientRect();
-    onOpen(tileAt(geometry, (e.clientX - box.left) / scale, (e.clientY - box.top) / scale));
+    onOpen(tileAt(geometry, (e.clientX - box.left) / scale.css, (e.clientY - box.top) / scale.css));
   };
   return (
     <div ref={frame} className={styles.frame}>
@@ -104,28 +131,30 @@ export function GridImage({
           alt={alt}
           className={styles.pixelated}
           data-testid={testId}
-          data-scale={natural ? scale : undefined}
-          width={natural ? natural.w * scale : undefined}
-          height={natural ? natural.h * scale : undefined}
-          style={natural ? undefined : { visibility: 'hidden' }}
+          data-scale={natural ? scale.device : undefined}
+          style={
+            natural
+              ? { width: natural.w * scale.css, height: natural.h * scale.css }
+              : { visibility: 'hidden' }
+          }
         />
       </button>
     </div>
   );
 }
 
-/** One image of a grid, cut out at an integer scale. */
+/** One image of a grid, cut out at a whole number of device pixels per image pixel. */
 export function TileImage({
   src,
   geometry,
   index,
-  scale,
+  scale: { css: scale },
   natural,
 }: {
   src: string;
   geometry: GridGeometry;
   index: number;
-  scale: number;
+  scale: PixelScale;
   natural: { w: number; h: number };
 }) {
   const o = tileOrigin(geometry, index);
@@ -137,9 +166,12 @@ export function TileImage({
         src={src}
         alt=""
         className={styles.pixelated}
-        width={natural.w * scale}
-        height={natural.h * scale}
-        style={{ left: -o.x * scale, top: -o.y * scale }}
+        style={{
+          width: natural.w * scale,
+          height: natural.h * scale,
+          left: -o.x * scale,
+          top: -o.y * scale,
+        }}
       />
     </div>
   );
@@ -152,8 +184,9 @@ export interface LightboxFrame {
 }
 
 /**
- * A full-window view of one frame of a grid (or one image of it), at the largest integer
- * scale the window holds, zoomable in whole steps. Esc closes; the arrow keys step frames,
+ * A full-window view of one frame of a grid (or one image of it), at the largest scale the
+ * window holds in whole device pixels per image pixel, zoomable a device pixel at a time up
+ * to four times the window. Esc closes; the arrow keys step frames,
  * keeping the same image when one is shown alone, so it can be watched as it trains.
  */
 export function Lightbox({
@@ -179,6 +212,8 @@ export function Lightbox({
   const natural = useNaturalSize(current?.src ?? '');
   const dialog = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ w: 1024, h: 768 });
+  const dpr = useDevicePixelRatio();
+  /** Device pixels per image pixel the user zoomed to; null: fitted to the window. */
   const [zoom, setZoom] = useState<number | null>(null);
   // A new view (the whole grid or one image) starts fitted to the window.
   // biome-ignore lint/correctness/useExhaustiveDependencies: reset on tile change only
@@ -205,6 +240,26 @@ export function Lightbox({
       } else if (e.key === 'ArrowRight' && frame < frames.length - 1) {
         e.preventDefault();
         onFrame(frame + 1);
+      } else if (e.key === 'Tab') {
+        // A modal dialog keeps focus inside: Tab past its last control comes back to its
+        // first, Shift+Tab before its first goes to its last.
+        const root = dialog.current;
+        if (!root) return;
+        const controls = [...root.querySelectorAll<HTMLElement>('button:not([disabled])')];
+        const first = controls[0];
+        const last = controls.at(-1);
+        if (!first || !last) return;
+        const inside = root.contains(document.activeElement);
+        if (
+          e.shiftKey &&
+          (!inside || document.activeElement === first || document.activeElement === root)
+        ) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && (!inside || document.activeElement === last)) {
+          e.preventDefault();
+          first.focus();
+        }
       }
     };
     window.addEventListener('keydown', onKey);
@@ -218,10 +273,15 @@ export function Lightbox({
     : natural
       ? { w: natural.w, h: natural.h }
       : null;
+  const space = { w: viewport.w - 48, h: viewport.h - 150 };
   const fit = content
-    ? Math.min(integerScale(content.w, viewport.w - 48), integerScale(content.h, viewport.h - 150))
+    ? smaller(pixelScale(content.w, space.w, dpr), pixelScale(content.h, space.h, dpr)).device
     : 1;
-  const scale = zoom ?? fit;
+  const most = content
+    ? Math.min(zoomLimit(content.w, space.w, dpr, fit), zoomLimit(content.h, space.h, dpr, fit))
+    : fit;
+  const least = pixelScale(1, 1, dpr).device;
+  const scale = atDeviceScale(Math.min(zoom ?? fit, most), dpr);
   const label =
     single && geometry
       ? `image ${tile + 1} of ${geometry.n}${geometry.classes?.[tile] !== undefined ? ` · class ${geometry.classes[tile]}` : ''}`
@@ -240,8 +300,8 @@ export function Lightbox({
         <strong>{title}</strong>
         <span data-testid="lightbox-frame">{current.label}</span>
         {label && <span data-testid="lightbox-tile">{label}</span>}
-        <span className="mono" data-testid="lightbox-scale">
-          ×{scale}
+        <span className="mono" data-testid="lightbox-scale" title="screen pixels per image pixel">
+          ×{scale.device}
         </span>
       </div>
       <div className={styles.lightboxBody}>
@@ -262,9 +322,8 @@ export function Lightbox({
               alt={`${title}, ${current.label}`}
               className={styles.pixelated}
               data-testid="lightbox-image"
-              data-scale={scale}
-              width={natural.w * scale}
-              height={natural.h * scale}
+              data-scale={scale.device}
+              style={{ width: natural.w * scale.css, height: natural.h * scale.css }}
             />
           ))}
       </div>
@@ -283,10 +342,18 @@ export function Lightbox({
             </button>
           </>
         )}
-        <button type="button" disabled={scale <= 1} onClick={() => setZoom(Math.max(1, scale - 1))}>
+        <button
+          type="button"
+          disabled={scale.device <= least}
+          onClick={() => setZoom(Math.max(least, scale.device - 1))}
+        >
           Zoom out
         </button>
-        <button type="button" onClick={() => setZoom(scale + 1)}>
+        <button
+          type="button"
+          disabled={scale.device >= most}
+          onClick={() => setZoom(Math.min(most, scale.device + 1))}
+        >
           Zoom in
         </button>
         <button type="button" disabled={zoom === null} onClick={() => setZoom(null)}>

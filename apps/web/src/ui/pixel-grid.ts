@@ -12,13 +12,44 @@ export interface GridGeometry {
 }
 
 /**
- * The largest integer scale at which an image of `natural` px fits in `available` px, and
- * at least 1: nearest-neighbour upscaling at integer factors keeps every pixel square and
- * equal, which is what makes a 28 px digit readable.
+ * How large to draw an image: `device` whole screen pixels per image pixel, which is `css`
+ * CSS pixels per image pixel (device / devicePixelRatio). Nearest-neighbour upscaling keeps
+ * every pixel square and equal, which is what makes a 28 px digit readable, only when each
+ * image pixel covers a whole number of *device* pixels: at devicePixelRatio 1.25 a CSS
+ * scale of 3 is 3.75 device pixels, and image pixels come out 3 and 4 wide by turns.
  */
-export function integerScale(natural: number, available: number): number {
-  if (!(natural > 0) || !(available > 0)) return 1;
-  return Math.max(1, Math.floor(available / natural));
+export interface PixelScale {
+  device: number;
+  css: number;
+}
+
+// Absorbs the rounding of products such as 726 * 1.1 (a ratio browsers report at 110% zoom).
+const EPS = 1e-9;
+
+function ratio(dpr: number): number {
+  return Number.isFinite(dpr) && dpr > 0 ? dpr : 1;
+}
+
+/** The scale of `device` screen pixels per image pixel at devicePixelRatio `dpr`. */
+export function atDeviceScale(device: number, dpr: number): PixelScale {
+  return { device, css: device / ratio(dpr) };
+}
+
+/**
+ * The largest scale at which an image of `natural` px fits in `available` CSS px at
+ * devicePixelRatio `dpr`, a whole number of device pixels per image pixel; at least the
+ * least such scale that is not below natural size (ceil(dpr)).
+ */
+export function pixelScale(natural: number, available: number, dpr = 1): PixelScale {
+  const r = ratio(dpr);
+  const least = Math.max(1, Math.ceil(r - EPS));
+  if (!(natural > 0) || !(available > 0)) return atDeviceScale(least, r);
+  return atDeviceScale(Math.max(least, Math.floor((available * r) / natural + EPS)), r);
+}
+
+/** How far Zoom in goes: the scale that fits four times the space (at least `fit` + 1). */
+export function zoomLimit(natural: number, available: number, dpr: number, fit: number): number {
+  return Math.max(fit + 1, pixelScale(natural, 4 * available, dpr).device);
 }
 
 /**

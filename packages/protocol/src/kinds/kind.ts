@@ -57,6 +57,7 @@ export const progressEventSchema = z.object({
   /** The estimate leaves out a phase still to come: the job takes at least eta_s. */
   eta_lower_bound: z.boolean().optional(),
 });
+export type ProgressEvent = z.infer<typeof progressEventSchema>;
 
 /** A logged training step: the run's metrics at `step`. */
 export const metricsEventSchema = z.object({
@@ -94,12 +95,23 @@ export const checkpointEventSchema = z.object({
  * grids (how they are made, which class each image is), uploaded as the run's
  * `samples/step-<step>.png` and `samples/index.json`.
  */
+/** Where a run keeps its grids' index among its artifacts (and in a train folder). */
+export const SAMPLE_INDEX_ARTIFACT = 'samples/index.json';
+
 export const samplesEventSchema = z.object({
   event: z.literal('samples'),
   step,
   file: z.string().min(1),
   index: z.string().min(1),
 });
+export type SamplesEvent = z.infer<typeof samplesEventSchema>;
+
+/** Something the agent should log that does not stop the job (train: a sample grid failed). */
+export const warningEventSchema = z.object({
+  event: z.literal('warning'),
+  message: z.string().min(1),
+});
+export type WarningEvent = z.infer<typeof warningEventSchema>;
 
 /**
  * Why the child is about to exit with a failure, and whether another attempt could succeed:
@@ -143,6 +155,11 @@ export interface JobKind<
   memoryNeed(spec: z.infer<Spec>, context: RequirementContext): MemoryNeed | null;
   /** Steps the job reports progress against, known from the spec; null when only the child knows. */
   totalSteps(spec: z.infer<Spec>): number | null;
+  /**
+   * The AGENT_FEATURES (messages.ts) an agent must have to read this spec: the later fields
+   * it uses. Unset: none.
+   */
+  features?(spec: z.infer<Spec>): string[];
 }
 
 /** A kind's definition, checked against JobKind while keeping its literal types. */

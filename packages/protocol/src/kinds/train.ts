@@ -4,6 +4,7 @@ import {
   defaultDtype,
   estimateTrainingMemory,
   presetUNet,
+  samplerSchema,
   trainingConfigSchema,
   type UNetConfig,
 } from '@anneal/engine/config';
@@ -14,6 +15,7 @@ import {
   errorEventSchema,
   metricsEventSchema,
   samplesEventSchema,
+  warningEventSchema,
 } from './kind.ts';
 
 /**
@@ -40,6 +42,31 @@ export const trainSummarySchema = z.object({
   cancelled: z.boolean(),
 });
 
+/**
+ * `anneal train`'s samples/index.json (SAMPLE_INDEX_ARTIFACT): how every grid was made (the
+ * same noise seed and classes in each) and the frames so far, oldest first. `classes` names
+ * image i's class (null: unconditional); `columns`, `pad` and `size` let a viewer cut one
+ * image out of a grid.
+ */
+export const sampleIndexSchema = z.object({
+  n: z.number().int().min(1),
+  sampler: samplerSchema,
+  steps: z.number().int().min(1),
+  seed: z.number().int().min(0),
+  columns: z.number().int().min(1),
+  pad: z.number().int().min(0),
+  size: z.number().int().min(1),
+  classes: z.array(z.string()).nullable(),
+  frames: z.array(
+    z.object({
+      step: z.number().int().min(0),
+      file: z.string().min(1),
+      wall_s: z.number(),
+    }),
+  ),
+});
+export type SampleIndex = z.infer<typeof sampleIndexSchema>;
+
 /** The U-Net a train spec builds, as `anneal train` does from its preset and data. */
 export function trainedUNet(spec: TrainSpec, versionClasses: number | null): UNetConfig {
   const data =
@@ -64,11 +91,13 @@ export const trainKind = defineJobKind({
     metricsEventSchema,
     checkpointEventSchema,
     samplesEventSchema,
+    warningEventSchema,
     errorEventSchema,
   ]),
   result: trainSummarySchema,
   dataset: (spec) => spec.dataset,
   model: () => null,
+  features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
   readsSourceDataset: false,
   /**
    * By the engine's own estimate. The agent picks the largest batch that fits when the spec

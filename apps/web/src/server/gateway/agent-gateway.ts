@@ -231,8 +231,13 @@ export class AgentGateway {
       orgId: conn.orgId,
       name: hello.name,
       version: hello.agentVersion,
-      // The budget is kept beside the probe so job pages can say which agent could fit.
-      hardware: { ...hello.hardware, memoryBudgetBytes } as unknown as Record<string, unknown>,
+      // The budget and features are kept beside the probe so job pages can say which agent
+      // could take a job.
+      hardware: {
+        ...hello.hardware,
+        memoryBudgetBytes,
+        features: hello.features,
+      } as unknown as Record<string, unknown>,
     });
     for (const other of this.#connections) {
       if (other !== conn && other.agentId === agentId)
@@ -240,7 +245,14 @@ export class AgentGateway {
     }
     conn.agentId = agentId;
     conn.capacity = hello.capacity;
-    conn.room = { id: agentId, name: hello.name, hardware: hello.hardware, memoryBudgetBytes };
+    conn.room = {
+      id: agentId,
+      name: hello.name,
+      hardware: hello.hardware,
+      memoryBudgetBytes,
+      version: hello.agentVersion,
+      features: hello.features,
+    };
     await renewLeases(this.db, agentId, hello.leases, this.options.leaseMs);
     this.#send(conn, {
       type: 'welcome',

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import { runs } from '@anneal/db/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { runJob, runLineage } from '../domain/runs/lineage.ts';
@@ -177,6 +178,37 @@ describe('run lineage', () => {
     expect(await runLineage(h.services.db, owner.orgId, logged.json.id)).toMatchObject({
       source: null,
       children: [],
+    });
+  });
+});
+
+describe('run lineage across organizations', () => {
+  it("another organization's runs are neither listed as children nor able to read a run's lineage or job", async () => {
+    const train = await queue(trainJob);
+    const other = await h.user('lineage-other-org', 'owner');
+    const otherProject = (
+      await h.api(other.token, 'POST', '/api/v1/projects', { name: 'elsewhere' })
+    ).json.id as string;
+    // A row no API call can make (a parent is looked up in the caller's org): another
+    // organization's run naming this one as its parent must still not show in its lineage.
+    const [stray] = await h.services.db
+      .insert(runs)
+      .values({ projectId: otherProject, name: 'stray', parentRunId: train.runId })
+      .returning({ id: runs.id });
+    const mine = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/runs`, {
+      name: 'child by hand',
+      parentRunId: train.runId,
+    });
+    expect(mine.status, JSON.stringify(mine.json)).toBe(201);
+    const down = await runLineage(h.services.db, owner.orgId, train.runId);
+    expect(down.children.map((c) => c.id)).toContain(mine.json.id);
+    expect(down.children.map((c) => c.id)).not.toContain(stray?.id);
+
+    await expect(runLineage(h.services.db, other.orgId, train.runId)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await expect(runJob(h.services.db, other.orgId, train.runId)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
     });
   });
 });

@@ -61,6 +61,13 @@ async function lossSteps(runId: string): Promise<number[]> {
   return (r.json.metrics[0]?.points ?? []).map((p: { step: number }) => p.step);
 }
 
+/** The steps samples/index.json lists; none before the first grid is uploaded. */
+async function gridSteps(runId: string): Promise<number[]> {
+  const r = await h.api(owner.token, 'GET', `/api/v1/runs/${runId}/artifacts/samples/index.json`);
+  if (r.status !== 200) return [];
+  return (r.json as { frames: { step: number }[] }).frames.map((f) => f.step);
+}
+
 async function until<T>(
   what: string,
   probe: () => Promise<T>,
@@ -108,11 +115,17 @@ describe('reliability with real agents', () => {
     const queued = await queueTrain();
     const first = startAgent(token.token, home);
     onTestFinished(() => void first.child.kill('SIGKILL'));
-    // Wait for the first uploaded checkpoint, then kill the agent with no warning.
+    // Wait for the first uploaded checkpoint and its sample grid (grids come at every
+    // checkpoint, after it), then kill the agent with no warning.
     await until(
       'a checkpoint',
       () => run(queued.runId),
       (r) => (r.checkpointStep ?? 0) >= 8,
+    );
+    await until(
+      'the grid at step 8',
+      () => gridSteps(queued.runId),
+      (steps) => steps.includes(8),
     );
     first.child.kill('SIGKILL');
     await until(
@@ -131,6 +144,13 @@ describe('reliability with real agents', () => {
     expect(done, second.log.join('')).toMatchObject({ status: 'succeeded', attempts: 2 });
     expect(second.log.join('')).toMatch(/resuming from step (8|16)/);
     expect(await lossSteps(queued.runId)).toEqual(range(STEPS));
+    // The resumed sitting carried on the first sitting's grid index: frame 8 (drawn before
+    // the kill) is still listed beside the last. A grid drawn after the checkpoint it
+    // resumed from but not uploaded before the kill is the only one that may be missing.
+    const frames = await gridSteps(queued.runId);
+    expect(frames[0]).toBe(8);
+    expect(frames.at(-1)).toBe(STEPS);
+    expect(frames.every((f) => [8, 16, 24].includes(f))).toBe(true);
     const models = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/models`);
     expect(JSON.stringify(models.json)).toContain('shapes-tiny-8');
     // Gone before the next test queues a job, so no other test's job is leased to it.

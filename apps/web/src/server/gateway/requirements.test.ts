@@ -5,7 +5,7 @@ import {
   formatBytes,
   presetUNet,
 } from '@anneal/engine/config';
-import { PROTOCOL_VERSION } from '@anneal/protocol';
+import { AGENT_FEATURES, PROTOCOL_VERSION } from '@anneal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { leaseNextJob } from '../domain/jobs/leases.ts';
@@ -31,7 +31,14 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function connect(name: string, memoryBudgetBytes?: number, capacity = 1, user = owner) {
+async function connect(
+  name: string,
+  memoryBudgetBytes?: number,
+  capacity = 1,
+  user = owner,
+  /** null: a hello without features, as an agent from before them sends. */
+  features: readonly string[] | null = AGENT_FEATURES,
+) {
   const token = await createToken(h.services.db, user, 'agent', name);
   const agent = await TestAgent.dial(h.url, token.token);
   if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
@@ -44,6 +51,7 @@ async function connect(name: string, memoryBudgetBytes?: number, capacity = 1, u
     hardware: testHardware,
     ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
     capacity,
+    ...(features ? { features: [...features] } : {}),
   });
   await agent.next('welcome');
   return agent;
@@ -189,5 +197,28 @@ describe('leasing from a deep queue', () => {
       .returning({ id: agentRows.id, orgId: agentRows.orgId });
     const leases = await Promise.all(rows.map((a) => leaseNextJob(h.services.db, a, 60_000)));
     expect(leases.map((l) => l?.jobId).sort()).toEqual(queued.map((q) => q.id).sort());
+  });
+});
+
+describe('jobs go only to agents that can read their spec', () => {
+  it('a spec with a field added after an agent was built waits for an agent that knows it, and says why', async () => {
+    const user = await h.user('features-org', 'owner');
+    const id = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'features' })).json.id;
+    const where = { token: user.token, projectId: id as string };
+    const tinySpec = { resolution: 8, steps: 4, preset: 'tiny', batch: 2 };
+    const grids = await queue({ ...tinySpec, sample_every: 2 }, 'train', where);
+    const plain = await queue(tinySpec, 'train', where);
+    // An agent from before AGENT_FEATURES says none in hello: its strict train spec schema
+    // would drop sample_every's offer as malformed, so it gets the plain job behind it.
+    const old = await connect('old-mac', undefined, 2, user, null);
+    const offer = await old.next('job_offer');
+    expect(offer.jobId).toBe(plain.id);
+    const waiting = (await h.api(user.token, 'GET', `/api/v1/jobs/${grids.id}`)).json;
+    expect(waiting.status).toBe('queued');
+    expect(waiting.waiting).toBe(
+      'the spec uses sample_every, which no connected agent can read (old-mac 0.1.0): upgrade an agent, or leave it out of the spec',
+    );
+    const current = await connect('new-mac', undefined, 1, user);
+    expect((await current.next('job_offer')).jobId).toBe(grids.id);
   });
 });

@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { type DatasetRef, datasetRefSchema } from '@anneal/datasets/ref';
 import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runLogs, runs } from '@anneal/db/schema';
-import { type JobSpec, jobSpecSchema } from '@anneal/protocol';
-import { and, eq, inArray, like, sql } from 'drizzle-orm';
+import { type JobSpec, jobSpecSchema, SAMPLE_INDEX_ARTIFACT } from '@anneal/protocol';
+import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
 import { CHECKPOINT_PREFIX, sourceTrainingSql, versionClassesSql } from './jobs.ts';
 import type { QueuedJob, SourceTraining } from './requirements.ts';
 
@@ -98,10 +98,20 @@ export async function leaseNextJob(
   const step = run.checkpointStep;
   let resume: Lease['resume'] = null;
   if (step !== null && step > 0) {
+    // The checkpoint, and the grids' index, so the resumed sitting adds its frames to every
+    // earlier one instead of starting a new index that would replace the uploaded one.
     const files = await db
       .select({ path: artifacts.path, sha256: artifacts.sha256, size: artifacts.size })
       .from(artifacts)
-      .where(and(eq(artifacts.runId, run.id), like(artifacts.path, `${CHECKPOINT_PREFIX}%`)));
+      .where(
+        and(
+          eq(artifacts.runId, run.id),
+          or(
+            like(artifacts.path, `${CHECKPOINT_PREFIX}%`),
+            eq(artifacts.path, SAMPLE_INDEX_ARTIFACT),
+          ),
+        ),
+      );
     resume = { step, artifacts: files };
   }
   return {

@@ -18,6 +18,10 @@ export interface AgentRoom {
   hardware: HardwareProfile;
   /** The budget a job may use there: what the agent said in hello, else the engine's default. */
   memoryBudgetBytes: number;
+  /** The agent's build, as it said in hello (for messages). */
+  version: string;
+  /** The AGENT_FEATURES it said it has in hello: the later spec fields it can read. */
+  features: readonly string[];
 }
 
 /** A queued job as assignment sees it: the spec, and a dataset version's class count. */
@@ -38,6 +42,11 @@ export function agentBudget(hardware: HardwareProfile, reported: unknown): numbe
   return typeof reported === 'number' && reported > 0 ? reported : defaultBudgetBytes(hardware);
 }
 
+/** The features recorded for an agent, stored beside its hardware profile (see the gateway). */
+export function agentFeatures(recorded: unknown): string[] {
+  return Array.isArray(recorded) ? recorded.filter((f) => typeof f === 'string') : [];
+}
+
 /** The memory `job` needs on `agent`, by its kind; null when unknown or negligible. */
 function needOn(job: QueuedJob, agent: AgentRoom): MemoryNeed | null {
   const parsed = jobSpecSchema.safeParse({ type: job.type, spec: job.spec });
@@ -53,8 +62,24 @@ function needOn(job: QueuedJob, agent: AgentRoom): MemoryNeed | null {
   );
 }
 
-/** Whether `agent` can run `job` within its memory budget. */
+/** The AGENT_FEATURES `job`'s spec uses; none when it does not parse (failed at lease time). */
+export function jobFeatures(job: Pick<QueuedJob, 'type' | 'spec'>): string[] {
+  const parsed = jobSpecSchema.safeParse({ type: job.type, spec: job.spec });
+  if (!parsed.success) return [];
+  return jobKindOf(parsed.data.type)?.features?.(parsed.data.spec as never) ?? [];
+}
+
+/** The features `job` uses that `agent` did not say it has. */
+function missingFeatures(job: QueuedJob, agent: AgentRoom): string[] {
+  return jobFeatures(job).filter((f) => !agent.features.includes(f));
+}
+
+/**
+ * Whether `agent` can read `job`'s spec and run it within its memory budget. An agent built
+ * before a spec field would drop the offer as malformed, so it is never offered one.
+ */
 export function fitsAgent(job: QueuedJob, agent: AgentRoom): boolean {
+  if (missingFeatures(job, agent).length > 0) return false;
   const need = needOn(job, agent);
   return need === null || need.bytes <= agent.memoryBudgetBytes;
 }
@@ -63,9 +88,15 @@ export function fitsAgent(job: QueuedJob, agent: AgentRoom): boolean {
  * Why a queued job is still waiting, when no connected agent could take it; null when one
  * could (it waits only for a free slot).
  */
-export function waitReason(job: QueuedJob, rooms: readonly AgentRoom[]): string | null {
-  if (rooms.length === 0) return 'no agent is connected';
-  if (rooms.some((a) => fitsAgent(job, a))) return null;
+export function waitReason(job: QueuedJob, allRooms: readonly AgentRoom[]): string | null {
+  if (allRooms.length === 0) return 'no agent is connected';
+  if (allRooms.some((a) => fitsAgent(job, a))) return null;
+  const rooms = allRooms.filter((a) => missingFeatures(job, a).length === 0);
+  if (rooms.length === 0) {
+    const fields = jobFeatures(job).map((f) => f.slice(f.indexOf('.') + 1));
+    const agents = allRooms.map((a) => `${a.name} ${a.version || '(no version)'}`).join(', ');
+    return `the spec uses ${fields.join(', ')}, which no connected agent can read (${agents}): upgrade an agent, or leave ${fields.length > 1 ? 'them' : 'it'} out of the spec`;
+  }
   const largest = rooms.reduce((a, b) => (b.memoryBudgetBytes > a.memoryBudgetBytes ? b : a));
   const need = needOn(job, largest);
   if (!need) return null;
@@ -80,7 +111,12 @@ export async function agentRooms(
 ): Promise<AgentRoom[]> {
   if (connected.size === 0) return [];
   const rows = await db
-    .select({ id: agents.id, name: agents.name, hardware: agents.hardware })
+    .select({
+      id: agents.id,
+      name: agents.name,
+      version: agents.version,
+      hardware: agents.hardware,
+    })
     .from(agents)
     .where(and(eq(agents.orgId, orgId), inArray(agents.id, [...connected])));
   return rows.flatMap((r) => {
@@ -92,6 +128,8 @@ export async function agentRooms(
         name: r.name,
         hardware: hw.data,
         memoryBudgetBytes: agentBudget(hw.data, r.hardware.memoryBudgetBytes),
+        version: r.version,
+        features: agentFeatures(r.hardware.features),
       },
     ];
   });

@@ -1,8 +1,8 @@
 import type { Db } from '@anneal/db/client';
-import { jobs, modelVersions, registeredModels, runs } from '@anneal/db/schema';
+import { jobs, modelVersions, projects, registeredModels, runs } from '@anneal/db/schema';
 import { jobKindOf } from '@anneal/protocol';
-import { and, desc, eq, or, sql } from 'drizzle-orm';
-import { checkpointRunSql } from '../jobs/jobs.ts';
+import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import { modelSourceSql } from '../jobs/jobs.ts';
 import { getModelVersion } from '../registry/registry.ts';
 import { getRun } from './runs.ts';
 
@@ -35,8 +35,24 @@ export async function runLineage(db: Db, orgId: string, runId: string) {
     ? await getModelVersion(db, orgId, origin.modelVersionId).catch(() => null)
     : null;
 
-  // Runs whose job reads this run's checkpoint (by run or by a version of it), or that
-  // name it as their parent; in this organization by construction (the parent is ours).
+  const versions = await db
+    .select({
+      id: modelVersions.id,
+      modelName: registeredModels.name,
+      version: modelVersions.version,
+      projectId: registeredModels.projectId,
+    })
+    .from(modelVersions)
+    .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
+    .innerJoin(projects, eq(projects.id, registeredModels.projectId))
+    .where(and(eq(modelVersions.sourceRunId, runId), eq(projects.orgId, orgId)))
+    .orderBy(desc(modelVersions.version));
+
+  // Runs of this organization whose job reads this run's checkpoint (by run, or by one of
+  // the versions above), or that name it as their parent. The versions are known, so no
+  // row looks model_versions up again; only the org's runs are read.
+  const modelSource = modelSourceSql(sql`${jobs.spec}`);
+  const versionIds = versions.map((v) => v.id.toLowerCase());
   const children = await db
     .select({
       id: runs.id,
@@ -47,26 +63,25 @@ export async function runLineage(db: Db, orgId: string, runId: string) {
       startedAt: runs.startedAt,
     })
     .from(runs)
+    .innerJoin(projects, eq(projects.id, runs.projectId))
     .leftJoin(jobs, eq(jobs.id, runs.jobId))
     .where(
-      or(
-        eq(runs.parentRunId, runId),
-        sql`${checkpointRunSql(sql`${jobs.spec}`)} = ${runId.toLowerCase()}`,
+      and(
+        eq(projects.orgId, orgId),
+        or(
+          eq(runs.parentRunId, runId),
+          sql`lower(${modelSource}->>'runId') = ${runId.toLowerCase()}`,
+          versionIds.length
+            ? and(
+                sql`${modelSource}->>'kind' = 'modelVersion'`,
+                inArray(sql`lower(${modelSource}->>'id')`, versionIds),
+              )
+            : undefined,
+        ),
       ),
     )
     .orderBy(desc(runs.startedAt))
     .limit(200);
-  const versions = await db
-    .select({
-      id: modelVersions.id,
-      modelName: registeredModels.name,
-      version: modelVersions.version,
-      projectId: registeredModels.projectId,
-    })
-    .from(modelVersions)
-    .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))
-    .where(and(eq(modelVersions.sourceRunId, runId)))
-    .orderBy(desc(modelVersions.version));
 
   return {
     source: source

@@ -5,24 +5,13 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { errorMessage, when } from '../../../../../ui/format.ts';
+import { etaText, type LiveProgress, nextProgress } from '../../../../../ui/job-eta.ts';
 import { jobTitle } from '../../../../../ui/params.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 import { NewJob } from './new-job-form.tsx';
-
-/** The latest progress an agent reported for a job, and where this phase's rate is measured from. */
-type Live = {
-  step: number;
-  total: number;
-  phase?: string;
-  /** The agent's estimate for the whole job (evaluate), which outranks this phase's rate. */
-  etaS?: number;
-  etaLowerBound?: boolean;
-  at: number;
-  from: { step: number; at: number };
-};
 
 /** What an evaluate job's phases are called on its progress line. */
 const PHASES: Record<string, string> = {
@@ -33,22 +22,6 @@ const PHASES: Record<string, string> = {
   memorization: 'scoring nearest neighbours',
 };
 
-/** Time left at the rate progress has arrived since this phase started (or this page opened). */
-function eta(live: Live | undefined, status: string) {
-  if (!live || status !== 'running') return '';
-  if (live.etaS !== undefined) {
-    const s = live.etaS;
-    const text = s < 60 ? `${Math.ceil(s)} s left` : `${Math.ceil(s / 60)} min left`;
-    return live.etaLowerBound ? `over ${text}` : text;
-  }
-  if (live.step >= live.total) return '';
-  const done = live.step - live.from.step;
-  const seconds = (live.at - live.from.at) / 1000;
-  if (done <= 0 || seconds <= 0) return '';
-  const left = (seconds / done) * (live.total - live.step);
-  return left < 60 ? `${Math.ceil(left)} s left` : `${Math.ceil(left / 60)} min left`;
-}
-
 export default function JobsPage() {
   const { projectId } = useParams<{ projectId: string }>();
   const trpc = useTRPC();
@@ -58,7 +31,15 @@ export default function JobsPage() {
   const jobs = useQuery(trpc.jobs.list.queryOptions({ projectId }));
   const refresh = () =>
     queryClient.invalidateQueries({ queryKey: trpc.jobs.list.queryKey({ projectId }) });
-  const [live, setLive] = useState<Record<string, Live>>({});
+  const [live, setLive] = useState<Record<string, LiveProgress>>({});
+  // The time left counts down between events, on a 1 s tick while a job is running.
+  const [clock, setClock] = useState(() => Date.now());
+  const running = jobs.data?.some((j) => j.status === 'running') ?? false;
+  useEffect(() => {
+    if (!running) return;
+    const timer = setInterval(() => setClock(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [running]);
   // Status and progress arrive over server-sent events; the list refetches only when a
   // job's status changes, progress updates the row in place.
   const stream = useSubscription(
@@ -72,18 +53,16 @@ export default function JobsPage() {
           if (!row || (e.status !== undefined && e.status !== row.status)) void refresh();
           const { jobId, step, total, phase, etaS, etaLowerBound } = e;
           if (!jobId || step === undefined || total === undefined) return;
-          setLive((prev) => {
-            const last = prev[jobId];
-            // A new phase (evaluate: extractor, sampling, reference) restarts the rate.
-            const from =
-              last && last.total === total && last.phase === phase && last.step <= step
-                ? last.from
-                : { step, at: e.at };
-            return {
-              ...prev,
-              [jobId]: { step, total, phase, etaS, etaLowerBound, at: e.at, from },
-            };
-          });
+          const receivedAt = Date.now();
+          setClock(receivedAt);
+          setLive((prev) => ({
+            ...prev,
+            [jobId]: nextProgress(
+              prev[jobId],
+              { step, total, phase, etaS, etaLowerBound, at: e.at },
+              receivedAt,
+            ),
+          }));
         },
       },
     ),
@@ -192,7 +171,7 @@ export default function JobsPage() {
                       <div className="muted small">
                         {now?.phase ? `${PHASES[now.phase] ?? now.phase}: ` : ''}
                         {now || planned !== null ? `${step} / ${total} steps` : ''}{' '}
-                        {eta(now, j.status)}
+                        {etaText(now, j.status, clock)}
                       </div>
                     </td>
                     <td className="mono">

@@ -1,12 +1,13 @@
 'use client';
 
 import { useQuery } from '@tanstack/react-query';
+import { attemptLines } from '../../../../../../ui/attempt-logs.ts';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
-/** How many of the run's last log lines a failure shows (the agent keeps 50 per attempt). */
+/** How many of an attempt's last log lines a failure shows (the agent keeps 50 per attempt). */
 const TAIL = 30;
-/** What finishJob (server/domain/jobs/leases.ts) writes before an attempt's last lines. */
-const ATTEMPT_HEADER = /^attempt \d+ failed: /;
+/** With several attempts, fewer of each, so the card stays readable. */
+const TAIL_PER_ATTEMPT = 15;
 
 /**
  * A failed run's reason, from its job, and the last lines the job printed (which the agent
@@ -28,8 +29,11 @@ export function Failure({
   });
   if (status !== 'failed') return null;
   const j = job.data;
-  // The line the server puts before each failed attempt's lines repeats the reason above.
-  const tail = logs.filter((l) => !ATTEMPT_HEADER.test(l.line)).slice(-TAIL);
+  // Every attempt's last lines: an earlier attempt may have failed differently (lost its
+  // agent, then ran out of memory on the next).
+  const all = attemptLines(logs, TAIL);
+  const groups = all.length > 1 ? attemptLines(logs, TAIL_PER_ATTEMPT) : all;
+  const count = groups.reduce((n, g) => n + g.lines.length, 0);
   return (
     <div
       className="card card-pad"
@@ -47,18 +51,31 @@ export function Failure({
       >
         {j?.error ?? (j ? 'No reason was recorded.' : 'It was marked failed through the API.')}
       </p>
-      {tail.length > 0 && (
+      {count > 0 && (
         <>
           <p className="muted small" style={{ margin: '0 0 6px' }}>
-            Last {tail.length === 1 ? 'line' : `${tail.length} lines`} of its output
+            {groups.length > 1
+              ? `The last lines of each of ${groups.length} attempts' output`
+              : `Last ${count === 1 ? 'line' : `${count} lines`} of its output`}
           </p>
           <pre
             className="logs"
             data-testid="run-failure-log"
             style={{ whiteSpace: 'pre-wrap', overflowWrap: 'anywhere' }}
           >
-            {tail.map((l) => (
-              <div key={l.seq}>{l.line}</div>
+            {groups.map((g) => (
+              <div key={g.lines[0]?.seq} data-attempt={g.attempt ?? undefined}>
+                {groups.length > 1 && (
+                  <div className="faint">
+                    {g.attempt === null
+                      ? '— logged before any attempt —'
+                      : `— attempt ${g.attempt}: ${g.reason} —`}
+                  </div>
+                )}
+                {g.lines.map((l) => (
+                  <div key={l.seq}>{l.line}</div>
+                ))}
+              </div>
             ))}
           </pre>
         </>

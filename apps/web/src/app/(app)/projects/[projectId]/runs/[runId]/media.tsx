@@ -1,5 +1,6 @@
 'use client';
 
+import { SAMPLE_INDEX_ARTIFACT, type SampleIndex, sampleIndexSchema } from '@anneal/protocol';
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import {
@@ -19,17 +20,6 @@ interface Artifact {
 
 type Params = Record<string, string | number | boolean | null>;
 
-/** samples/index.json as `anneal train` writes it (apps/agent/src/commands/train-samples.ts). */
-interface SampleIndex {
-  n: number;
-  columns: number;
-  pad: number;
-  size: number;
-  classes: string[] | null;
-  sampler: string;
-  steps: number;
-}
-
 /**
  * The run's images: the sample grids logged during training (one frame per step, with a
  * step slider) and any other grid (a sample run's), each drawn at an integer upscale with a
@@ -48,7 +38,7 @@ export function RunMedia({
     .map((a) => ({ ...a, step: sampleFrameStep(a.path) }))
     .filter((a): a is Artifact & { step: number } => a.step !== null)
     .sort((a, b) => a.step - b.step);
-  const index = artifacts.find((a) => a.path === 'samples/index.json');
+  const index = artifacts.find((a) => a.path === SAMPLE_INDEX_ARTIFACT);
   // The trade-off chart shows in the distillation card; frames and their index just above.
   const grids = artifacts.filter(
     (a) =>
@@ -92,8 +82,15 @@ function TrainingSamples({
     enabled: indexUrl !== null,
     queryFn: async (): Promise<SampleIndex> => {
       const res = await fetch(indexUrl as string);
-      if (!res.ok) throw new Error(`samples/index.json: HTTP ${res.status}`);
-      return (await res.json()) as SampleIndex;
+      if (!res.ok) throw new Error(`${SAMPLE_INDEX_ARTIFACT}: HTTP ${res.status}`);
+      const parsed = sampleIndexSchema.safeParse(await res.json().catch(() => undefined));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new Error(
+          `${SAMPLE_INDEX_ARTIFACT} is not what anneal train writes: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+        );
+      }
+      return parsed.data;
     },
   });
   const geometry: GridGeometry | null = index.data
@@ -133,6 +130,11 @@ function TrainingSamples({
             : 'the same noise and classes in every frame'}
         </span>
       </div>
+      {index.error && (
+        <p className="error small" data-testid="training-samples-index-error">
+          {(index.error as Error).message}; the grid is shown whole, without the image layout
+        </p>
+      )}
       <div style={{ marginTop: 10 }}>
         <GridImage
           src={current.src}
