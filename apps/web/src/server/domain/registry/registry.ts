@@ -11,7 +11,7 @@ import {
 } from '@anneal/db/schema';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { getProject } from '../projects/projects.ts';
+import { getProject, writableProject } from '../projects/projects.ts';
 import { getRun } from '../runs/runs.ts';
 
 export const modelNameSchema = z
@@ -54,7 +54,7 @@ export async function registerVersion(
   /** A distill job's lineage record, kept in the metadata beside what the input gives. */
   distillation?: Record<string, unknown>,
 ) {
-  await getProject(db, orgId, projectId);
+  await writableProject(db, orgId, projectId);
   if (input.sourceRunId) {
     const run = await getRun(db, orgId, input.sourceRunId);
     if (run.projectId !== projectId)
@@ -75,6 +75,8 @@ export async function registerVersion(
       );
   }
   return db.transaction(async (tx) => {
+    // Under a share lock: an MLflow delete of the project sees this model, or wins.
+    await writableProject(tx, orgId, projectId);
     await tx.insert(registeredModels).values({ projectId, name }).onConflictDoNothing();
     const [model] = await tx
       .select()

@@ -62,31 +62,39 @@ export async function restoreRun(db: Db, orgId: string, runId: string) {
 /**
  * Deletes a project and marks all its runs deleted, as MLflow's delete_experiment does.
  * Refused while any of its runs could not be deleted alone, or it holds registered models.
+ * One transaction that locks the project row first (FOR UPDATE): a job, run or version
+ * created at the same moment holds a share lock on it (writableProject), so either it
+ * committed before and the checks see it, or it waits and then finds the project deleted.
  */
 export async function deleteProjectSoftly(db: Db, orgId: string, projectId: string) {
-  const project = await getProject(db, orgId, projectId);
-  const [jobRun] = await db
-    .select({ id: runs.id, jobId: runs.jobId })
-    .from(runs)
-    .where(and(eq(runs.projectId, project.id), isNotNull(runs.jobId)))
-    .limit(1);
-  if (jobRun)
-    throw new AppError(
-      'BAD_REQUEST',
-      `experiment_id: project "${project.name}" has runs of Anneal jobs (run ${jobRun.id}); delete it through Anneal`,
-    );
-  const [model] = await db
-    .select({ name: registeredModels.name })
-    .from(registeredModels)
-    .where(eq(registeredModels.projectId, project.id))
-    .limit(1);
-  if (model)
-    throw new AppError(
-      'BAD_REQUEST',
-      `experiment_id: project "${project.name}" holds registered model "${model.name}"; delete its versions first`,
-    );
-  const now = new Date();
   await db.transaction(async (tx) => {
+    const [project] = await tx
+      .select()
+      .from(projects)
+      .where(and(eq(projects.id, projectId), eq(projects.orgId, orgId)))
+      .for('update');
+    if (!project) throw new AppError('NOT_FOUND', `projectId: no project ${projectId}`);
+    const [jobRun] = await tx
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(eq(runs.projectId, project.id), isNotNull(runs.jobId)))
+      .limit(1);
+    if (jobRun)
+      throw new AppError(
+        'BAD_REQUEST',
+        `experiment_id: project "${project.name}" has runs of Anneal jobs (run ${jobRun.id}); delete it through Anneal`,
+      );
+    const [model] = await tx
+      .select({ name: registeredModels.name })
+      .from(registeredModels)
+      .where(eq(registeredModels.projectId, project.id))
+      .limit(1);
+    if (model)
+      throw new AppError(
+        'BAD_REQUEST',
+        `experiment_id: project "${project.name}" holds registered model "${model.name}"; delete its versions first`,
+      );
+    const now = new Date();
     await tx
       .update(runs)
       .set({ deletedAt: now })

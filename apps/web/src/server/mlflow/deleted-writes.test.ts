@@ -1,0 +1,86 @@
+import { agents as agentRows, projects as projectsTable } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaseNextJob } from '../domain/jobs/leases.ts';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// A project or run deleted through MLflow is soft-deleted: it keeps its data and can be
+// restored, but Anneal's own API must not keep writing to it (nor agents train for it).
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+}, 120_000);
+afterAll(() => h?.stop());
+
+async function mlflow(token: string, path: string, body: unknown) {
+  const res = await fetch(`${h.url}/api/2.0/mlflow/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+const trainJob = {
+  job: {
+    type: 'train',
+    spec: { dataset: { kind: 'builtin', name: 'shapes' }, resolution: 8, steps: 4, preset: 'tiny' },
+  },
+};
+
+describe('a project deleted through MLflow', () => {
+  it('refuses new runs, jobs and model versions through Anneal, naming the project', async () => {
+    const org = await h.user('deleted-project', 'owner');
+    const exp = (await mlflow(org.token, 'experiments/create', { name: 'gone' })).json
+      .experiment_id as string;
+    expect((await mlflow(org.token, 'experiments/delete', { experiment_id: exp })).status).toBe(
+      200,
+    );
+    const message = 'projectId: gone was deleted through MLflow; restore it first';
+
+    const run = await h.api(org.token, 'POST', `/api/v1/projects/${exp}/runs`, { name: 'r' });
+    expect(run.status).toBe(400);
+    expect(run.json.error.message).toBe(message);
+    const job = await h.api(org.token, 'POST', `/api/v1/projects/${exp}/jobs`, trainJob);
+    expect(job.status).toBe(400);
+    expect(job.json.error.message).toBe(message);
+    const version = await h.api(org.token, 'POST', `/api/v1/projects/${exp}/models/m/versions`, {});
+    expect(version.status).toBe(400);
+    expect(version.json.error.message).toBe(message);
+
+    // Restored, it takes writes again.
+    expect((await mlflow(org.token, 'experiments/restore', { experiment_id: exp })).status).toBe(
+      200,
+    );
+    const again = await h.api(org.token, 'POST', `/api/v1/projects/${exp}/runs`, { name: 'r' });
+    expect(again.status).toBe(201);
+  });
+
+  it('leaves a queued job of a project deleted afterwards unleased', async () => {
+    const org = await h.user('deleted-queue', 'owner');
+    const project = (await h.api(org.token, 'POST', '/api/v1/projects', { name: 'q' })).json
+      .id as string;
+    const job = await h.api(org.token, 'POST', `/api/v1/projects/${project}/jobs`, trainJob);
+    expect(job.status).toBe(201);
+    const [agent] = await h.services.db
+      .insert(agentRows)
+      .values({ orgId: org.orgId, name: 'idle' })
+      .returning({ id: agentRows.id, orgId: agentRows.orgId });
+    if (!agent) throw new Error('no agent row');
+    // MLflow refuses to delete a project with job runs; a delete that raced the job (or a
+    // row from before the check) leaves exactly this state, which the lease must skip.
+    await h.services.db
+      .update(projectsTable)
+      .set({ deletedAt: new Date() })
+      .where(eq(projectsTable.id, project));
+    expect(await leaseNextJob(h.services.db, agent, 60_000)).toBeNull();
+    await h.services.db
+      .update(projectsTable)
+      .set({ deletedAt: null })
+      .where(eq(projectsTable.id, project));
+    expect((await leaseNextJob(h.services.db, agent, 60_000))?.jobId).toBe(job.json.id);
+  });
+});
