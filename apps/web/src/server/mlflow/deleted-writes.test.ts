@@ -84,3 +84,66 @@ describe('a project deleted through MLflow', () => {
     expect((await leaseNextJob(h.services.db, agent, 60_000))?.jobId).toBe(job.json.id);
   });
 });
+
+describe('a run deleted through MLflow', () => {
+  it('refuses writes through Anneal’s REST and tRPC APIs and as a version’s source, naming the run', async () => {
+    const org = await h.user('deleted-run', 'owner');
+    const exp = (await mlflow(org.token, 'experiments/create', { name: 'runs' })).json
+      .experiment_id as string;
+    const run = (await mlflow(org.token, 'runs/create', { experiment_id: exp, run_name: 'old' }))
+      .json.run.info.run_id as string;
+    expect((await mlflow(org.token, 'runs/delete', { run_id: run })).status).toBe(200);
+    const message = `runId: run ${run} (old) was deleted through MLflow; restore it first (Restore on its page, or MLflow's restore_run)`;
+
+    const patch = await h.api(org.token, 'PATCH', `/api/v1/runs/${run}`, { status: 'failed' });
+    expect(patch.status).toBe(400);
+    expect(patch.json.error.message).toBe(message);
+    const metrics = await h.api(org.token, 'POST', `/api/v1/runs/${run}/metrics`, {
+      metrics: [{ key: 'loss', step: 1, value: 0.5 }],
+    });
+    expect(metrics.status).toBe(400);
+    expect(metrics.json.error.message).toBe(message);
+    const logs = await h.api(org.token, 'POST', `/api/v1/runs/${run}/logs`, {
+      lines: [{ seq: 0, line: 'hi' }],
+    });
+    expect(logs.status).toBe(400);
+    expect(logs.json.error.message).toBe(message);
+    const trpc = await fetch(`${h.url}/api/trpc/runs.update`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${org.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ runId: run, status: 'failed' }),
+    });
+    expect(trpc.status).toBe(400);
+    expect(((await trpc.json()) as { error: { message: string } }).error.message).toBe(message);
+    const version = await h.api(org.token, 'POST', `/api/v1/projects/${exp}/models/m/versions`, {
+      sourceRunId: run,
+    });
+    expect(version.status).toBe(400);
+    expect(version.json.error.message).toBe(message);
+    // With two projects, MLflow's registered-models/create leaves the model unbound until its
+    // first version; a refused version must not bind it to the deleted run's project.
+    await mlflow(org.token, 'experiments/create', { name: 'second' });
+    expect((await mlflow(org.token, 'registered-models/create', { name: 'pending' })).status).toBe(
+      200,
+    );
+    const mv = await mlflow(org.token, 'model-versions/create', {
+      name: 'pending',
+      source: `runs:/${run}/model`,
+      run_id: run,
+    });
+    expect(mv.status).toBe(400);
+    expect(mv.json).toMatchObject({ error_code: 'INVALID_PARAMETER_VALUE', message });
+    const models = await h.api(org.token, 'GET', `/api/v1/projects/${exp}/models`);
+    expect(models.json.models).toEqual([]);
+
+    // Nothing was written: the run still has its status and no points.
+    const own = (await h.api(org.token, 'GET', `/api/v1/runs/${run}`)).json;
+    expect(own.status).toBe('running');
+    expect((await h.api(org.token, 'GET', `/api/v1/runs/${run}/metrics`)).json.metrics).toEqual([]);
+    // Restored, it takes writes again.
+    expect((await mlflow(org.token, 'runs/restore', { run_id: run })).status).toBe(200);
+    expect(
+      (await h.api(org.token, 'PATCH', `/api/v1/runs/${run}`, { status: 'failed' })).status,
+    ).toBe(200);
+  });
+});

@@ -12,7 +12,7 @@ import {
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
-import { getRun } from '../runs/runs.ts';
+import { writableRun } from '../runs/runs.ts';
 
 export const modelNameSchema = z
   .string()
@@ -56,7 +56,7 @@ export async function registerVersion(
 ) {
   await writableProject(db, orgId, projectId);
   if (input.sourceRunId) {
-    const run = await getRun(db, orgId, input.sourceRunId);
+    const run = await writableRun(db, orgId, input.sourceRunId);
     if (run.projectId !== projectId)
       throw new AppError('BAD_REQUEST', 'sourceRunId: the run belongs to another project');
   }

@@ -53,6 +53,21 @@ export async function getRun(db: Db | Tx, orgId: string, runId: string) {
   return row.run;
 }
 
+/**
+ * A run that may be written through Anneal's own API (REST, tRPC, the registry): a run deleted
+ * through MLflow keeps its data but takes no writes until it is restored. The one check
+ * every such write goes through; MLflow's own routes answer in MLflow's words (activeRunOf).
+ */
+export async function writableRun(db: Db | Tx, orgId: string, runId: string) {
+  const run = await getRun(db, orgId, runId);
+  if (run.deletedAt)
+    throw new AppError(
+      'BAD_REQUEST',
+      `runId: run ${run.id} (${run.name}) was deleted through MLflow; restore it first (Restore on its page, or MLflow's restore_run)`,
+    );
+  return run;
+}
+
 export async function createRun(
   db: Db,
   orgId: string,
@@ -110,7 +125,7 @@ export async function updateRun(
   runId: string,
   input: z.infer<typeof updateRunInput>,
 ) {
-  const run = await getRun(db, orgId, runId);
+  const run = await writableRun(db, orgId, runId);
   const [row] = await db
     .update(runs)
     .set({
