@@ -368,7 +368,8 @@ export const trackingRoutes: RestRoute[] = [
       run_view_type: z.union([z.string(), z.number()]).optional(),
       max_results: maxResults(1000),
       order_by: z.array(z.string()).optional(),
-      page_token: pageToken,
+      // A position in the order (its keys' values), so longer than an offset's token.
+      page_token: z.string().max(100_000).optional(),
     }),
     response: { status: 200, description: '{runs, next_page_token}' },
     handle: async (ctx, { body }) => {
@@ -376,21 +377,18 @@ export const trackingRoutes: RestRoute[] = [
       for (const id of body.experiment_ids)
         projectIds.push((await experimentOf(ctx.db, ctx.principal.orgId, id)).id);
       const view = viewTypeOf('run_view_type', body.run_view_type);
-      const offset = offsetOf(body.page_token);
       const found = await searchRuns(ctx.db, {
         projectIds,
         view,
         clauses: parseFilter(body.filter),
         order: parseOrderBy(body.order_by),
-        offset,
+        pageToken: body.page_token,
         maxResults: body.max_results,
       });
       return {
         json: {
           runs: found.page.map((r) => runJson(r, found.latest.get(r.id) ?? [])),
-          next_page_token: found.more
-            ? tokenAfter(offset, body.max_results, Number.POSITIVE_INFINITY)
-            : undefined,
+          next_page_token: found.next,
         },
       };
     },
