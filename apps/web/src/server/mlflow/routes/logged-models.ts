@@ -1,21 +1,21 @@
 import { loggedModels, runs } from '@anneal/db/schema';
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { invalid, MlflowError } from '../errors.ts';
+import { searchLoggedModels, shortStatus } from '../logged-model-search.ts';
 import {
   LOGGED_MODEL_STATUSES,
   type LoggedModelRow,
   loggedModelJson,
   loggedModelOf,
-  type ModelMetric,
   metricsOfModels,
   modelArtifactPath,
   modelArtifacts,
   modelArtifactUri,
   newModelId,
 } from '../logged-models.ts';
-import { type Clause, compare, compareValues, parseFilter } from '../search.ts';
+import { parseFilter } from '../search.ts';
 import { activeRunOf, experimentOf } from '../store.ts';
 import {
   EDITOR,
@@ -37,62 +37,6 @@ const M = `${P}/logged-models`;
 async function reply(db: Parameters<typeof metricsOfModels>[0], m: LoggedModelRow) {
   const metrics = (await metricsOfModels(db, [m.id])).get(m.id) ?? [];
   return { model: loggedModelJson(m, metrics) };
-}
-
-/** MLflow's status names in filters: READY or LOGGED_MODEL_READY alike. */
-const shortStatus = (s: string) => s.replace(/^LOGGED_MODEL_/, '');
-
-function modelValue(
-  m: LoggedModelRow,
-  metrics: ModelMetric[],
-  entity: Clause['entity'],
-  k: string,
-): string | number | undefined {
-  switch (entity) {
-    case 'param':
-      return m.params[k];
-    case 'tag':
-      return m.tags[k];
-    case 'metric': {
-      // The value at the highest step, as a run's latest metric.
-      let best: ModelMetric | undefined;
-      for (const x of metrics) if (x.key === k && (!best || x.step >= best.step)) best = x;
-      return best?.value;
-    }
-    case 'attribute':
-      switch (k) {
-        case 'name':
-          return m.name;
-        case 'model_id':
-          return m.id;
-        case 'status':
-          return shortStatus(m.status);
-        case 'model_type':
-          return m.modelType;
-        case 'source_run_id':
-          return m.sourceRunId;
-        case 'experiment_id':
-          return m.projectId;
-        case 'creation_time':
-        case 'creation_timestamp':
-        case 'creation_timestamp_ms':
-          return m.createdAt.getTime();
-        case 'last_updated_timestamp':
-        case 'last_updated_timestamp_ms':
-          return m.updatedAt.getTime();
-        default:
-          throw invalid(`filter: logged models have no attribute "${k}"`);
-      }
-  }
-}
-
-function fieldOf(name: string): { entity: Clause['entity']; key: string } {
-  const m = /^(metrics|params|tags|attributes)\.(.+)$/.exec(name);
-  if (!m) return { entity: 'attribute', key: name };
-  const entity = (
-    { metrics: 'metric', params: 'param', tags: 'tag', attributes: 'attribute' } as const
-  )[m[1] as 'metrics'];
-  return { entity, key: (m[2] as string).replace(/^[`"](.*)[`"]$/, '$1') };
 }
 
 export const loggedModelRoutes: RestRoute[] = [
@@ -342,56 +286,22 @@ export const loggedModelRoutes: RestRoute[] = [
             }
           : c,
       );
-      const datasets = body.datasets ?? [];
-      const rows = await ctx.db
-        .select()
-        .from(loggedModels)
-        .where(and(inArray(loggedModels.projectId, projectIds), isNull(loggedModels.deletedAt)))
-        .orderBy(desc(loggedModels.createdAt))
-        .limit(MLFLOW_LIMITS.maxResults);
-      const metrics = await metricsOfModels(
-        ctx.db,
-        rows.map((r) => r.id),
-      );
-      // Metric filters and orders see only metrics of the named datasets, when some are named.
-      const metricsOf = (m: LoggedModelRow) =>
-        (metrics.get(m.id) ?? []).filter(
-          (x) =>
-            datasets.length === 0 ||
-            datasets.some(
-              (d) =>
-                d.dataset_name === x.datasetName &&
-                (d.dataset_digest === undefined || d.dataset_digest === x.datasetDigest),
-            ),
-        );
-      const kept = rows.filter((m) =>
-        clauses.every((c) => compare(modelValue(m, metricsOf(m), c.entity, c.key), c)),
-      );
-      const order = [
-        ...(body.order_by ?? []).map((o) => ({
-          ...fieldOf(o.field_name),
-          descending: o.ascending === false,
-        })),
-        { entity: 'attribute' as const, key: 'creation_timestamp', descending: true },
-        { entity: 'attribute' as const, key: 'model_id', descending: false },
-      ];
-      kept.sort((a, b) => {
-        for (const o of order) {
-          const d = compareValues(
-            modelValue(a, metricsOf(a), o.entity, o.key),
-            modelValue(b, metricsOf(b), o.entity, o.key),
-            o.descending,
-          );
-          if (d !== 0) return d;
-        }
-        return 0;
+      const kept = await searchLoggedModels(ctx.db, {
+        projectIds,
+        clauses,
+        datasets: body.datasets ?? [],
+        order: body.order_by ?? [],
       });
       const offset = offsetOf(body.page_token);
+      const page = kept.slice(offset, offset + body.max_results);
+      // Every point of the page's models only, as MLflow's LoggedModel carries them.
+      const metrics = await metricsOfModels(
+        ctx.db,
+        page.map((m) => m.id),
+      );
       return {
         json: {
-          models: kept
-            .slice(offset, offset + body.max_results)
-            .map((m) => loggedModelJson(m, metrics.get(m.id) ?? [])),
+          models: page.map((m) => loggedModelJson(m, metrics.get(m.id) ?? [])),
           next_page_token: tokenAfter(offset, body.max_results, kept.length),
         },
       };

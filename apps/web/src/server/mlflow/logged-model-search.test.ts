@@ -1,0 +1,105 @@
+import { loggedModelMetrics, loggedModels } from '@anneal/db/schema';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../testing/harness.ts';
+import { searchLoggedModels } from './logged-model-search.ts';
+import { newModelId } from './logged-models.ts';
+import { parseFilter } from './search.ts';
+
+// logged-models/search reads a bounded number of models (refusing past it, never cutting
+// silently), and orders by a metric of the dataset each order names.
+
+let h: Harness;
+let project: string;
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  h = await startHarness();
+  const token = (await h.user('model-search', 'owner')).token;
+  const call = async (path: string, body: unknown) =>
+    (
+      await fetch(`${h.url}/api/2.0/mlflow/${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    ).json();
+  project = (await call('experiments/create', { name: 'models' })).experiment_id;
+  const run = (await call('runs/create', { experiment_id: project })).run.info.run_id;
+  const t0 = Date.UTC(2026, 0, 1);
+  for (const [i, name] of ['a', 'b', 'c'].entries()) {
+    ids[name] = newModelId();
+    await h.services.db.insert(loggedModels).values({
+      id: ids[name] as string,
+      projectId: project,
+      sourceRunId: run,
+      name,
+      createdAt: new Date(t0 + i * 1000),
+    });
+  }
+  // acc on "train": a > b; on "eval": b > a. a's older train point (step 0) is higher still.
+  const point = (model: string, step: number, value: number, datasetName: string) => ({
+    modelId: ids[model] as string,
+    key: 'acc',
+    step,
+    value,
+    time: new Date(),
+    datasetName,
+    datasetDigest: 'd',
+  });
+  await h.services.db
+    .insert(loggedModelMetrics)
+    .values([
+      point('a', 0, 0.99, 'train'),
+      point('a', 1, 0.9, 'train'),
+      point('b', 1, 0.5, 'train'),
+      point('a', 1, 0.2, 'eval'),
+      point('b', 1, 0.7, 'eval'),
+    ]);
+}, 120_000);
+afterAll(() => h?.stop());
+
+const names = (rows: { id: string }[]) =>
+  rows.map((r) => Object.keys(ids).find((k) => ids[k] === r.id));
+
+describe('logged-models/search', () => {
+  it('refuses more models than its scan bound, naming it; a name filter in SQL stays within it', async () => {
+    const q = { projectIds: [project], clauses: [], datasets: [], order: [] };
+    await expect(searchLoggedModels(h.services.db, q, { scan: 2 })).rejects.toThrow(
+      /filter: more than 2 logged models are in these experiments/,
+    );
+    expect(names(await searchLoggedModels(h.services.db, q, { scan: 3 }))).toEqual(['c', 'b', 'a']);
+    const named = await searchLoggedModels(
+      h.services.db,
+      { ...q, clauses: parseFilter("name = 'b'") },
+      { scan: 1 },
+    );
+    expect(names(named)).toEqual(['b']);
+  });
+
+  it('orders by the latest point of the metric on the dataset each order names', async () => {
+    const search = (dataset: string) =>
+      searchLoggedModels(h.services.db, {
+        projectIds: [project],
+        clauses: parseFilter('metrics.acc > 0'),
+        datasets: [],
+        order: [
+          {
+            field_name: 'metrics.acc',
+            ascending: false,
+            dataset_name: dataset,
+            dataset_digest: 'd',
+          },
+        ],
+      });
+    expect(names(await search('train'))).toEqual(['a', 'b']);
+    expect(names(await search('eval'))).toEqual(['b', 'a']);
+    // The search's datasets filter what metric clauses see.
+    const evalOnly = await searchLoggedModels(h.services.db, {
+      projectIds: [project],
+      clauses: parseFilter('metrics.acc > 0.6'),
+      datasets: [{ dataset_name: 'eval' }],
+      order: [],
+    });
+    expect(names(evalOnly)).toEqual(['b']);
+  });
+});
