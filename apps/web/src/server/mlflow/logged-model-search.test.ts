@@ -10,21 +10,23 @@ import { parseFilter } from './search.ts';
 
 let h: Harness;
 let project: string;
+let run: string;
+let call: (path: string, body: unknown) => Promise<{ status: number; json: any }>;
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   h = await startHarness();
   const token = (await h.user('model-search', 'owner')).token;
-  const call = async (path: string, body: unknown) =>
-    (
-      await fetch(`${h.url}/api/2.0/mlflow/${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      })
-    ).json();
-  project = (await call('experiments/create', { name: 'models' })).experiment_id;
-  const run = (await call('runs/create', { experiment_id: project })).run.info.run_id;
+  call = async (path: string, body: unknown) => {
+    const res = await fetch(`${h.url}/api/2.0/mlflow/${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  };
+  project = (await call('experiments/create', { name: 'models' })).json.experiment_id;
+  run = (await call('runs/create', { experiment_id: project })).json.run.info.run_id;
   const t0 = Date.UTC(2026, 0, 1);
   for (const [i, name] of ['a', 'b', 'c'].entries()) {
     ids[name] = newModelId();
@@ -101,5 +103,20 @@ describe('logged-models/search', () => {
       order: [],
     });
     expect(names(evalOnly)).toEqual(['b']);
+  });
+});
+
+describe('runs/log-model', () => {
+  it('refuses to append to a history tag that is not a JSON array, naming the tag', async () => {
+    expect(
+      (await call('runs/log-model', { run_id: run, model_json: '{"artifact_path":"m"}' })).status,
+    ).toBe(200);
+    await call('runs/set-tag', { run_id: run, key: 'mlflow.log-model.history', value: 'oops' });
+    const got = await call('runs/log-model', { run_id: run, model_json: '{"artifact_path":"n"}' });
+    expect(got.status).toBe(400);
+    expect(got.json).toEqual({
+      error_code: 'INVALID_PARAMETER_VALUE',
+      message: `tags: run ${run}'s mlflow.log-model.history tag is not a JSON array, so the model cannot be appended to it; fix or delete the tag first`,
+    });
   });
 });

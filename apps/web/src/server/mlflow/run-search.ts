@@ -143,7 +143,9 @@ function orderKeys(order: OrderBy[]): SqlKey[] | null {
       out.push({ column: sql`${runs.startedAt}`, descending: d, type: 'timestamptz' });
     else if (o.key === 'end_time')
       out.push({ column: sql`${runs.endedAt}`, descending: d, type: 'timestamptz' });
-    // Code point order, as JavaScript compares the names in memory.
+    // Byte order of UTF-8, which is code point order. JavaScript compares UTF-16 code units,
+    // which agree with it except between characters above U+FFFF and U+E000..U+FFFF; names
+    // are ordered by one of the two per search path, never both in one answer.
     else if (o.key === 'run_name')
       out.push({ column: sql`${runs.name} collate "C"`, descending: d, type: 'text' });
     else if (o.key === 'run_id' || o.key === 'run_uuid')

@@ -1,13 +1,9 @@
 import { runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
+import { deleteProjectSoftly, restoreProject } from '../../domain/projects/lifecycle.ts';
 import { createProject, listProjects } from '../../domain/projects/projects.ts';
-import {
-  deleteProjectSoftly,
-  deleteRunSoftly,
-  restoreProject,
-  restoreRun,
-} from '../../domain/runs/lifecycle.ts';
+import { deleteRunSoftly, restoreRun } from '../../domain/runs/lifecycle.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { experimentJson, MLFLOW_TO_RUN_STATUS, runInfoJson, runJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
