@@ -1,4 +1,4 @@
-import { agents as agentRows, projects as projectsTable } from '@anneal/db/schema';
+import { agents as agentRows, projects as projectsTable, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseNextJob } from '../domain/jobs/leases.ts';
@@ -36,6 +36,7 @@ describe('a project deleted through MLflow', () => {
     const org = await h.user('deleted-project', 'owner');
     const exp = (await mlflow(org.token, 'experiments/create', { name: 'gone' })).json
       .experiment_id as string;
+    await mlflow(org.token, 'runs/create', { experiment_id: exp });
     expect((await mlflow(org.token, 'experiments/delete', { experiment_id: exp })).status).toBe(
       200,
     );
@@ -51,6 +52,15 @@ describe('a project deleted through MLflow', () => {
     expect(version.status).toBe(400);
     expect(version.json.error.message).toBe(message);
 
+    // A run of the deleted project restores with it, not alone; MLflow's refusal names run_id.
+    const inside = await h.services.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(eq(runs.projectId, exp));
+    expect(inside).toHaveLength(1);
+    const alone = await mlflow(org.token, 'runs/restore', { run_id: inside[0]?.id });
+    expect(alone.status).toBe(400);
+    expect(alone.json.message).toMatch(/^run_id: run .* is in project "gone", which is deleted/);
     // Restored, it takes writes again.
     expect((await mlflow(org.token, 'experiments/restore', { experiment_id: exp })).status).toBe(
       200,

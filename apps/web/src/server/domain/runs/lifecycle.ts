@@ -43,14 +43,22 @@ export async function deleteRunSoftly(db: Db, orgId: string, runId: string) {
   return row ?? run;
 }
 
-/** Restores a run; a run of a deleted project is restored with its project, not alone. */
-export async function restoreRun(db: Db, orgId: string, runId: string) {
+/**
+ * Restores a run; a run of a deleted project is restored with its project, not alone.
+ * `field` names the run in the refusal as the caller's API does (MLflow's is run_id).
+ */
+export async function restoreRun(
+  db: Db,
+  orgId: string,
+  runId: string,
+  field: 'runId' | 'run_id' = 'runId',
+) {
   const run = await getRun(db, orgId, runId);
   const project = await getProject(db, orgId, run.projectId);
   if (project.deletedAt)
     throw new AppError(
       'BAD_REQUEST',
-      `runId: run ${run.id} is in project "${project.name}", which is deleted; restore the project`,
+      `${field}: run ${run.id} is in project "${project.name}", which is deleted; restore the project`,
     );
   const [row] = await db
     .update(runs)

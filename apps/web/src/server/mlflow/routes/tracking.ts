@@ -348,7 +348,7 @@ export const trackingRoutes: RestRoute[] = [
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
-      await restoreRun(ctx.db, ctx.principal.orgId, run.id);
+      await restoreRun(ctx.db, ctx.principal.orgId, run.id, 'run_id');
       return { json: {} };
     },
   }),
