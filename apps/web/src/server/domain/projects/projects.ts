@@ -106,3 +106,12 @@ export async function writableProject(db: Db | Tx, orgId: string, projectId: str
     );
   return row;
 }
+
+/** The organization's project of that name, deleted or not (a deleted one holds its name). */
+export async function projectNamed(db: Db | Tx, orgId: string, name: string) {
+  const [row] = await db
+    .select()
+    .from(projects)
+    .where(and(eq(projects.orgId, orgId), eq(projects.name, name)));
+  return row ?? null;
+}

@@ -2,7 +2,7 @@ import { runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { deleteProjectSoftly, restoreProject } from '../../domain/projects/lifecycle.ts';
-import { createProject, listProjects } from '../../domain/projects/projects.ts';
+import { createProject, listProjects, projectNamed } from '../../domain/projects/projects.ts';
 import { deleteRunSoftly, restoreRun } from '../../domain/runs/lifecycle.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { experimentJson, MLFLOW_TO_RUN_STATUS, runInfoJson, runJson } from '../entities.ts';
@@ -76,9 +76,11 @@ export const trackingRoutes: RestRoute[] = [
           'artifact_location: Anneal keeps every run’s artifacts itself (served by the mlflow-artifacts routes)',
         );
       // A deleted experiment still holds its name, as in MLflow.
-      const all = await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true });
       // Every MLflow server has its Default experiment, so the name is always taken.
-      if (body.name === DEFAULT_EXPERIMENT_NAME || all.some((p) => p.name === body.name))
+      if (
+        body.name === DEFAULT_EXPERIMENT_NAME ||
+        (await projectNamed(ctx.db, ctx.principal.orgId, body.name))
+      )
         throw new MlflowError(
           'RESOURCE_ALREADY_EXISTS',
           `Experiment(name=${body.name}) already exists.`,
@@ -119,9 +121,7 @@ export const trackingRoutes: RestRoute[] = [
       const found =
         query.experiment_name === DEFAULT_EXPERIMENT_NAME
           ? await defaultProject(ctx.db, ctx.principal.orgId)
-          : (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true })).find(
-              (p) => p.name === query.experiment_name,
-            );
+          : await projectNamed(ctx.db, ctx.principal.orgId, query.experiment_name);
       if (!found)
         throw new MlflowError(
           'RESOURCE_DOES_NOT_EXIST',
