@@ -1,5 +1,5 @@
-import { agents as agentRows, projects as projectsTable, runs } from '@anneal/db/schema';
-import { eq } from 'drizzle-orm';
+import { agents as agentRows, jobs, projects as projectsTable, runs } from '@anneal/db/schema';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseNextJob } from '../domain/jobs/leases.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
@@ -155,5 +155,88 @@ describe('a run deleted through MLflow', () => {
     expect(
       (await h.api(org.token, 'PATCH', `/api/v1/runs/${run}`, { status: 'failed' })).status,
     ).toBe(200);
+  });
+});
+
+/** Until some session waits on a row lock (what the concurrent request blocks on). */
+async function untilSomeoneWaitsOnALock() {
+  for (let i = 0; i < 1000; i++) {
+    const rows = await h.services.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'`,
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no request ever waited on the project row');
+}
+
+describe('a project delete racing a write', () => {
+  it('a run created while the delete holds the project waits, then is refused', async () => {
+    const org = await h.user('race-run', 'owner');
+    const exp = (await mlflow(org.token, 'experiments/create', { name: 'racing' })).json
+      .experiment_id as string;
+    let pending: Promise<{ status: number; json: any }> | undefined;
+    await h.services.db.transaction(async (tx) => {
+      // What deleteProjectSoftly does first: lock the row; then the checks and the mark.
+      await tx.select().from(projectsTable).where(eq(projectsTable.id, exp)).for('update');
+      pending = h.api(org.token, 'POST', `/api/v1/projects/${exp}/runs`, { name: 'late' });
+      await untilSomeoneWaitsOnALock();
+      await tx
+        .update(projectsTable)
+        .set({ deletedAt: new Date() })
+        .where(eq(projectsTable.id, exp));
+    });
+    const got = await pending;
+    expect(got?.status).toBe(400);
+    expect(got?.json.error.message).toBe(
+      'projectId: racing was deleted through MLflow; restore it first',
+    );
+  });
+
+  it('so does MLflow’s runs/create, in MLflow’s words', async () => {
+    const org = await h.user('race-mlflow-run', 'owner');
+    const exp = (await mlflow(org.token, 'experiments/create', { name: 'racing' })).json
+      .experiment_id as string;
+    let pending: Promise<{ status: number; json: any }> | undefined;
+    await h.services.db.transaction(async (tx) => {
+      await tx.select().from(projectsTable).where(eq(projectsTable.id, exp)).for('update');
+      pending = mlflow(org.token, 'runs/create', { experiment_id: exp });
+      await untilSomeoneWaitsOnALock();
+      await tx
+        .update(projectsTable)
+        .set({ deletedAt: new Date() })
+        .where(eq(projectsTable.id, exp));
+    });
+    const got = await pending;
+    expect(got?.status).toBe(400);
+    expect(got?.json.message).toBe(
+      `The experiment ${exp} must be in the 'active' state. Current state is deleted.`,
+    );
+  });
+
+  it('a delete while a job is being created waits for it, then is refused', async () => {
+    const org = await h.user('race-job', 'owner');
+    const exp = (await mlflow(org.token, 'experiments/create', { name: 'busy' })).json
+      .experiment_id as string;
+    let pending: Promise<{ status: number; json: any }> | undefined;
+    await h.services.db.transaction(async (tx) => {
+      // What createJob does: share-lock the project, then insert the job and its run.
+      await tx.select().from(projectsTable).where(eq(projectsTable.id, exp)).for('share');
+      pending = mlflow(org.token, 'experiments/delete', { experiment_id: exp });
+      await untilSomeoneWaitsOnALock();
+      const [job] = await tx
+        .insert(jobs)
+        .values({ projectId: exp, type: 'train', spec: {} })
+        .returning();
+      await tx.insert(runs).values({ projectId: exp, name: 'job-run', jobId: job?.id });
+    });
+    const got = await pending;
+    expect(got?.status).toBe(400);
+    expect(got?.json.message).toMatch(/has runs of Anneal jobs/);
+    const [project] = await h.services.db
+      .select({ deletedAt: projectsTable.deletedAt })
+      .from(projectsTable)
+      .where(eq(projectsTable.id, exp));
+    expect(project?.deletedAt).toBeNull();
   });
 });

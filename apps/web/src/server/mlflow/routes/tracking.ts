@@ -1,4 +1,4 @@
-import { runs } from '@anneal/db/schema';
+import { projects, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { deleteProjectSoftly, restoreProject } from '../../domain/projects/lifecycle.ts';
@@ -257,17 +257,30 @@ export const trackingRoutes: RestRoute[] = [
         tags['mlflow.runName'] ||
         `run-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
       tags['mlflow.runName'] = name;
-      const [row] = await ctx.db
-        .insert(runs)
-        .values({
-          projectId: project.id,
-          name: name.slice(0, 200),
-          status: 'running',
-          tags,
-          createdBy: ctx.principal.userId,
-          startedAt: body.start_time === undefined ? new Date() : new Date(body.start_time),
-        })
-        .returning();
+      const [row] = await ctx.db.transaction(async (tx) => {
+        // Under a share lock on the project, as Anneal's createRun: an experiments/delete at
+        // the same moment either marks this run deleted too, or is seen here.
+        const [locked] = await tx
+          .select({ deletedAt: projects.deletedAt })
+          .from(projects)
+          .where(eq(projects.id, project.id))
+          .for('share');
+        if (locked?.deletedAt)
+          throw invalid(
+            `The experiment ${project.id} must be in the 'active' state. Current state is deleted.`,
+          );
+        return tx
+          .insert(runs)
+          .values({
+            projectId: project.id,
+            name: name.slice(0, 200),
+            status: 'running',
+            tags,
+            createdBy: ctx.principal.userId,
+            startedAt: body.start_time === undefined ? new Date() : new Date(body.start_time),
+          })
+          .returning();
+      });
       if (!row) throw new MlflowError('INTERNAL_ERROR', 'could not create the run');
       return { json: await runReply(ctx.db, row) };
     },
