@@ -30,6 +30,25 @@ function historyOf(runId: string, tag: string | undefined): unknown[] {
   return parsed;
 }
 
+/** What runs.mlflow_inputs keeps per run: each call is small, many calls must not add up. */
+export const RUN_INPUT_LIMITS = { datasets: 1000, models: 1000, bytes: 4 * 1024 * 1024 };
+
+function checkInputsFit(runId: string, datasets: number, models: number, inputs: unknown) {
+  if (datasets > RUN_INPUT_LIMITS.datasets)
+    throw invalid(
+      `datasets: run ${runId} would keep ${datasets} dataset inputs; Anneal keeps at most ${RUN_INPUT_LIMITS.datasets} per run`,
+    );
+  if (models > RUN_INPUT_LIMITS.models)
+    throw invalid(
+      `models: run ${runId} would keep ${models} model inputs; Anneal keeps at most ${RUN_INPUT_LIMITS.models} per run`,
+    );
+  const bytes = Buffer.byteLength(JSON.stringify(inputs));
+  if (bytes > RUN_INPUT_LIMITS.bytes)
+    throw invalid(
+      `datasets: run ${runId}'s inputs would take ${bytes} bytes; Anneal keeps at most ${RUN_INPUT_LIMITS.bytes} bytes of inputs per run`,
+    );
+}
+
 export const runOutputRoutes: RestRoute[] = [
   defineRoute({
     method: 'POST',
@@ -104,6 +123,7 @@ export const runOutputRoutes: RestRoute[] = [
         const models = [...(locked?.inputs.models ?? [])];
         for (const m of body.models ?? [])
           if (!models.some((x) => x.model_id === m.model_id)) models.push({ model_id: m.model_id });
+        checkInputsFit(run.id, datasets.length, models.length, { datasets, models });
         await tx
           .update(runs)
           .set({ mlflowInputs: { datasets, models } })

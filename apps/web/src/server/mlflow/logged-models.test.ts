@@ -6,7 +6,8 @@ import { newModelId } from './logged-models.ts';
 import { parseFilter } from './search.ts';
 
 // logged-models/search reads a bounded number of models (refusing past it, never cutting
-// silently), and orders by a metric of the dataset each order names.
+// silently), and orders by a metric of the dataset each order names; what a run records
+// about models and inputs (log-model's history tag, log-inputs) is bounded and checked.
 
 let h: Harness;
 let project: string;
@@ -118,5 +119,48 @@ describe('runs/log-model', () => {
       error_code: 'INVALID_PARAMETER_VALUE',
       message: `tags: run ${run}'s mlflow.log-model.history tag is not a JSON array, so the model cannot be appended to it; fix or delete the tag first`,
     });
+  });
+});
+
+describe('runs/log-inputs', () => {
+  const input = (name: string, schema = '') => ({
+    dataset: { name, digest: 'd', source_type: 'local', source: '{}', schema },
+  });
+
+  it('keeps at most 1000 dataset inputs per run, however many calls bring them', async () => {
+    const r = (await call('runs/create', { experiment_id: project })).json.run.info.run_id;
+    const first = await call('runs/log-inputs', {
+      run_id: r,
+      datasets: Array.from({ length: 1000 }, (_, i) => input(`ds${i}`)),
+    });
+    expect(first.status).toBe(200);
+    // Already kept: deduplicated, not counted twice.
+    expect((await call('runs/log-inputs', { run_id: r, datasets: [input('ds0')] })).status).toBe(
+      200,
+    );
+    const more = await call('runs/log-inputs', { run_id: r, datasets: [input('one-more')] });
+    expect(more).toEqual({
+      status: 400,
+      json: {
+        error_code: 'INVALID_PARAMETER_VALUE',
+        message: `datasets: run ${r} would keep 1001 dataset inputs; Anneal keeps at most 1000 per run`,
+      },
+    });
+  });
+
+  it('keeps at most 4 MiB of inputs per run', async () => {
+    const r = (await call('runs/create', { experiment_id: project })).json.run.info.run_id;
+    const big = 'x'.repeat(900_000);
+    for (let i = 0; i < 4; i++)
+      expect(
+        (await call('runs/log-inputs', { run_id: r, datasets: [input(`big${i}`, big)] })).status,
+      ).toBe(200);
+    const fifth = await call('runs/log-inputs', { run_id: r, datasets: [input('big4', big)] });
+    expect(fifth.status).toBe(400);
+    expect(fifth.json.message).toMatch(
+      new RegExp(
+        `^datasets: run ${r}'s inputs would take \\d+ bytes; Anneal keeps at most 4194304`,
+      ),
+    );
   });
 });
