@@ -57,6 +57,8 @@ test('runs and projects deleted through MLflow are hidden, say so on their pages
   // A deleted project leaves the projects list and restores with its runs.
   await mlflow('POST', 'experiments/delete', { experiment_id: projectId });
   await page.goto(`${server.url}/projects`);
+  // The list has loaded (empty: the org's one project is deleted) before its absence counts.
+  await expect(page.getByText('No projects yet')).toBeVisible();
   await expect(page.getByRole('link', { name: /tracked/ })).toHaveCount(0);
   await page.goto(`${server.url}/projects/${projectId}`);
   const projectBanner = page.getByTestId('project-deleted');

@@ -14,6 +14,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { z } from 'zod';
 import { jobs } from './agents.ts';
 import { datasetVersions } from './datasets.ts';
 import { users } from './orgs.ts';
@@ -30,19 +31,25 @@ export const RUN_STATUSES = runStatusEnum.enumValues;
 
 export type ParamValue = string | number | boolean | null;
 
-/** MLflow's run: params and tags are flat maps; `parentRunId` is the lineage. */
-/** An MLflow DatasetInput as its JSON has it (the dataset and the input's tags). */
-export interface MlflowDatasetInput {
-  tags: { key: string; value: string }[];
-  dataset: {
-    name: string;
-    digest: string;
-    source_type: string;
-    source: string;
-    schema?: string;
-    profile?: string;
-  };
-}
+/**
+ * An MLflow DatasetInput as its JSON has it (the dataset and the input's tags), with MLflow's
+ * limits: what runs/log-inputs accepts, runs.mlflow_inputs keeps and the REST API returns.
+ */
+export const mlflowDatasetInputSchema = z.object({
+  tags: z
+    .array(z.object({ key: z.string().max(255), value: z.string().max(500) }))
+    .max(100)
+    .default([]),
+  dataset: z.object({
+    name: z.string().min(1).max(500),
+    digest: z.string().min(1).max(36),
+    source_type: z.string().min(1).max(36),
+    source: z.string().max(65_535),
+    schema: z.string().max(1_048_575).optional(),
+    profile: z.string().max(16_777_215).optional(),
+  }),
+});
+export type MlflowDatasetInput = z.infer<typeof mlflowDatasetInputSchema>;
 
 export const runs = pgTable(
   'runs',

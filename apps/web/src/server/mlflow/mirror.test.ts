@@ -147,6 +147,15 @@ describe.runIf(long)('mirror to an MLflow server', () => {
         aliases: ['production'],
       });
 
+      // A run deleted through MLflow is not pushed.
+      const gone = (await ok('POST', `/api/v1/projects/${project}/runs`, { name: 'gone' })).id;
+      const deleted = await fetch(`${h.url}/api/2.0/mlflow/runs/delete`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ run_id: gone }),
+      });
+      expect(deleted.status).toBe(200);
+
       await startMlflow();
       const url = `http://127.0.0.1:${port}`;
       await ok('PUT', `/api/v1/projects/${project}/mlflow-mirror`, { url });

@@ -11,7 +11,7 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
-import { asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { BlobStore } from '../domain/artifacts/blob-store.ts';
 import { paramString, RUN_STATUS_TO_MLFLOW } from './entities.ts';
 import { fitEntries, mlflowKeyProblem, paramTagBatches } from './mirror-batches.ts';
@@ -189,12 +189,14 @@ export class MlflowMirror {
   private async push(m: Mirror): Promise<void> {
     const remote = new MlflowRemote(m.url, m.token, this.abort.signal);
     const [project] = await this.db.select().from(projects).where(eq(projects.id, m.projectId));
-    if (!project) return;
+    // A project deleted through MLflow is not mirrored until it is restored.
+    if (!project || project.deletedAt) return;
     const experimentId = m.experimentId ?? (await this.experiment(remote, m, project.name));
     const projectRuns = await this.db
       .select()
       .from(runs)
-      .where(eq(runs.projectId, m.projectId))
+      // Runs deleted through MLflow are not pushed (one pushed before its delete stays there).
+      .where(and(eq(runs.projectId, m.projectId), isNull(runs.deletedAt)))
       .orderBy(asc(runs.startedAt), asc(runs.id));
     const mapped = new Map<string, MirrorRun>();
     const refused: string[] = [];

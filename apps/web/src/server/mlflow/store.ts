@@ -85,10 +85,13 @@ export function inView(view: ViewType, deletedAt: Date | null | undefined): bool
   return view === 'DELETED_ONLY' ? Boolean(deletedAt) : !deletedAt;
 }
 
-/** The latest point of every metric of the runs (MLflow's run data): highest step wins. */
-export async function latestMetrics(db: Db, runIds: string[]) {
+/**
+ * The latest point of every metric of the runs (MLflow's run data): highest step wins.
+ * With `keys`, only those metrics (what a search's filter or order names).
+ */
+export async function latestMetrics(db: Db, runIds: string[], keys?: string[]) {
   const byRun = new Map<string, LatestMetric[]>();
-  if (runIds.length === 0) return byRun;
+  if (runIds.length === 0 || keys?.length === 0) return byRun;
   const rows = await db
     .selectDistinctOn([metrics.runId, metrics.key], {
       runId: metrics.runId,
@@ -98,7 +101,11 @@ export async function latestMetrics(db: Db, runIds: string[]) {
       time: metrics.time,
     })
     .from(metrics)
-    .where(inArray(metrics.runId, runIds))
+    .where(
+      keys
+        ? and(inArray(metrics.runId, runIds), inArray(metrics.key, keys))
+        : inArray(metrics.runId, runIds),
+    )
     .orderBy(metrics.runId, metrics.key, desc(metrics.step));
   for (const r of rows) {
     const list = byRun.get(r.runId) ?? [];

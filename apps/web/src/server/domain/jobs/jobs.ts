@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { RunEvents } from '../../events.ts';
 import { datasetLabelSql } from '../datasets/label.ts';
 import { getDatasetVersion } from '../datasets/versions.ts';
-import { getProject } from '../projects/projects.ts';
+import { getProject, writableProject } from '../projects/projects.ts';
 import { type SourceTraining, withWaitReasons } from './requirements.ts';
 import { checkModelSource } from './sources.ts';
 
@@ -37,11 +37,13 @@ export async function createJob(
   projectId: string,
   input: z.infer<typeof createJobInput>,
 ) {
-  await getProject(db, orgId, projectId);
+  await writableProject(db, orgId, projectId);
   const origin = await checkModelSource(db, orgId, input.job, projectId);
   const dataset = jobKindOf(input.job.type)?.dataset(input.job.spec as never) ?? null;
   if (dataset?.kind === 'version') await checkVersionRef(db, orgId, dataset);
   return db.transaction(async (tx) => {
+    // Again under a share lock: an MLflow delete of the project waits for this job, or wins.
+    await writableProject(tx, orgId, projectId);
     const [job] = await tx
       .insert(jobs)
       .values({

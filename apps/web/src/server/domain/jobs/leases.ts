@@ -58,7 +58,7 @@ export async function leaseNextJob(
         ${versionClassesSql(sql`j.spec`)} as version_classes,
         ${sourceTrainingSql(sql`j.spec`)} as source
       from jobs j join projects p on p.id = j.project_id
-      where j.status = 'queued' and p.org_id = ${agent.orgId}
+      where j.status = 'queued' and p.org_id = ${agent.orgId} and p.deleted_at is null
         ${after ? sql`and (j.created_at, j.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
       order by j.created_at, j.id
       limit ${CANDIDATE_PAGE}`);

@@ -85,3 +85,33 @@ export async function getProject(db: Db | Tx, orgId: string, projectId: string) 
   if (!row) throw new AppError('NOT_FOUND', `projectId: no project ${projectId}`);
   return row;
 }
+
+/**
+ * A project that may be written: one deleted through MLflow is refused, naming it. With a
+ * transaction the row is locked (FOR SHARE) until it commits, so a concurrent MLflow delete,
+ * which locks the row FOR UPDATE and then checks for job runs and registered models, either
+ * waits for this write and sees it, or has committed and this write sees the deletion.
+ */
+export async function writableProject(db: Db | Tx, orgId: string, projectId: string) {
+  const [row] = await db
+    .select()
+    .from(projects)
+    .where(and(eq(projects.id, projectId), eq(projects.orgId, orgId)))
+    .for('share');
+  if (!row) throw new AppError('NOT_FOUND', `projectId: no project ${projectId}`);
+  if (row.deletedAt)
+    throw new AppError(
+      'BAD_REQUEST',
+      `projectId: ${row.name} was deleted through MLflow; restore it first`,
+    );
+  return row;
+}
+
+/** The organization's project of that name, deleted or not (a deleted one holds its name). */
+export async function projectNamed(db: Db | Tx, orgId: string, name: string) {
+  const [row] = await db
+    .select()
+    .from(projects)
+    .where(and(eq(projects.orgId, orgId), eq(projects.name, name)));
+  return row ?? null;
+}

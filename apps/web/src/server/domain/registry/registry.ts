@@ -11,8 +11,8 @@ import {
 } from '@anneal/db/schema';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { getProject } from '../projects/projects.ts';
-import { getRun } from '../runs/runs.ts';
+import { getProject, writableProject } from '../projects/projects.ts';
+import { writableRun } from '../runs/runs.ts';
 
 export const modelNameSchema = z
   .string()
@@ -54,9 +54,9 @@ export async function registerVersion(
   /** A distill job's lineage record, kept in the metadata beside what the input gives. */
   distillation?: Record<string, unknown>,
 ) {
-  await getProject(db, orgId, projectId);
+  await writableProject(db, orgId, projectId);
   if (input.sourceRunId) {
-    const run = await getRun(db, orgId, input.sourceRunId);
+    const run = await writableRun(db, orgId, input.sourceRunId);
     if (run.projectId !== projectId)
       throw new AppError('BAD_REQUEST', 'sourceRunId: the run belongs to another project');
   }
@@ -75,6 +75,8 @@ export async function registerVersion(
       );
   }
   return db.transaction(async (tx) => {
+    // Under a share lock: an MLflow delete of the project sees this model, or wins.
+    await writableProject(tx, orgId, projectId);
     await tx.insert(registeredModels).values({ projectId, name }).onConflictDoNothing();
     const [model] = await tx
       .select()

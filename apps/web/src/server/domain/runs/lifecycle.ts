@@ -1,14 +1,15 @@
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
-import { modelVersions, projects, registeredModels, runs } from '@anneal/db/schema';
-import { and, eq, isNotNull, isNull } from 'drizzle-orm';
+import { modelVersions, registeredModels, runs } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { getProject } from '../projects/projects.ts';
 import { getRun } from './runs.ts';
 
 /**
- * Soft delete, as MLflow's lifecycle_stage: a deleted run or project keeps all its data, is
- * hidden from Anneal's lists, still answers on its own page (and to MLflow's get, as
- * "deleted"), and can be restored. Only the MLflow API deletes; Anneal's pages restore.
+ * Soft delete, as MLflow's lifecycle_stage: a deleted run keeps all its data, is hidden from
+ * Anneal's lists, still answers on its own page (and to MLflow's get, as "deleted"), takes no
+ * writes (writableRun), and can be restored. Only the MLflow API deletes; Anneal's pages
+ * restore. A project's delete and restore are in domain/projects/lifecycle.ts.
  */
 
 /**
@@ -42,14 +43,22 @@ export async function deleteRunSoftly(db: Db, orgId: string, runId: string) {
   return row ?? run;
 }
 
-/** Restores a run; a run of a deleted project is restored with its project, not alone. */
-export async function restoreRun(db: Db, orgId: string, runId: string) {
+/**
+ * Restores a run; a run of a deleted project is restored with its project, not alone.
+ * `field` names the run in the refusal as the caller's API does (MLflow's is run_id).
+ */
+export async function restoreRun(
+  db: Db,
+  orgId: string,
+  runId: string,
+  field: 'runId' | 'run_id' = 'runId',
+) {
   const run = await getRun(db, orgId, runId);
   const project = await getProject(db, orgId, run.projectId);
   if (project.deletedAt)
     throw new AppError(
       'BAD_REQUEST',
-      `runId: run ${run.id} is in project "${project.name}", which is deleted; restore the project`,
+      `${field}: run ${run.id} is in project "${project.name}", which is deleted; restore the project`,
     );
   const [row] = await db
     .update(runs)
@@ -57,49 +66,4 @@ export async function restoreRun(db: Db, orgId: string, runId: string) {
     .where(eq(runs.id, run.id))
     .returning();
   return row ?? run;
-}
-
-/**
- * Deletes a project and marks all its runs deleted, as MLflow's delete_experiment does.
- * Refused while any of its runs could not be deleted alone, or it holds registered models.
- */
-export async function deleteProjectSoftly(db: Db, orgId: string, projectId: string) {
-  const project = await getProject(db, orgId, projectId);
-  const [jobRun] = await db
-    .select({ id: runs.id, jobId: runs.jobId })
-    .from(runs)
-    .where(and(eq(runs.projectId, project.id), isNotNull(runs.jobId)))
-    .limit(1);
-  if (jobRun)
-    throw new AppError(
-      'BAD_REQUEST',
-      `experiment_id: project "${project.name}" has runs of Anneal jobs (run ${jobRun.id}); delete it through Anneal`,
-    );
-  const [model] = await db
-    .select({ name: registeredModels.name })
-    .from(registeredModels)
-    .where(eq(registeredModels.projectId, project.id))
-    .limit(1);
-  if (model)
-    throw new AppError(
-      'BAD_REQUEST',
-      `experiment_id: project "${project.name}" holds registered model "${model.name}"; delete its versions first`,
-    );
-  const now = new Date();
-  await db.transaction(async (tx) => {
-    await tx
-      .update(runs)
-      .set({ deletedAt: now })
-      .where(and(eq(runs.projectId, project.id), isNull(runs.deletedAt)));
-    await tx.update(projects).set({ deletedAt: now }).where(eq(projects.id, project.id));
-  });
-}
-
-/** Restores a project and all its runs, as MLflow's restore_experiment does. */
-export async function restoreProject(db: Db, orgId: string, projectId: string) {
-  const project = await getProject(db, orgId, projectId);
-  await db.transaction(async (tx) => {
-    await tx.update(runs).set({ deletedAt: null }).where(eq(runs.projectId, project.id));
-    await tx.update(projects).set({ deletedAt: null }).where(eq(projects.id, project.id));
-  });
 }

@@ -3,7 +3,7 @@ import { runLogs } from '@anneal/db/schema';
 import { INT4_MAX } from '@anneal/protocol';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import { z } from 'zod';
-import { getRun } from './runs.ts';
+import { getRun, writableRun } from './runs.ts';
 
 export const appendLogsInput = z.object({
   lines: z
@@ -19,7 +19,7 @@ export async function appendLogs(
   runId: string,
   lines: z.infer<typeof appendLogsInput>['lines'],
 ) {
-  await getRun(db, orgId, runId);
+  await writableRun(db, orgId, runId);
   await db
     .insert(runLogs)
     .values(lines.map((l) => ({ runId, seq: l.seq, line: l.line })))

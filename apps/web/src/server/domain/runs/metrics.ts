@@ -3,7 +3,7 @@ import { metrics } from '@anneal/db/schema';
 import { timestampSchema } from '@anneal/protocol';
 import { and, asc, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { getRun } from './runs.ts';
+import { getRun, writableRun } from './runs.ts';
 
 export const metricPointSchema = z.object({
   key: z.string().min(1).max(250),
@@ -21,7 +21,7 @@ export type MetricPoint = z.infer<typeof metricPointSchema>;
  * nothing. Within one batch the last point for a (key, step) wins.
  */
 export async function logMetrics(db: Db, orgId: string, runId: string, points: MetricPoint[]) {
-  await getRun(db, orgId, runId);
+  await writableRun(db, orgId, runId);
   const unique = new Map<string, MetricPoint>();
   for (const p of points) unique.set(`${p.key}\u0000${p.step}`, p);
   const rows = [...unique.values()].map((p) => ({

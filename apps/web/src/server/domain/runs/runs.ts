@@ -4,7 +4,7 @@ import { datasets, datasetVersions, projects, RUN_STATUSES, runs } from '@anneal
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { datasetLabelSql } from '../datasets/label.ts';
-import { getProject } from '../projects/projects.ts';
+import { getProject, writableProject } from '../projects/projects.ts';
 
 export const runStatusSchema = z.enum(RUN_STATUSES);
 const paramValue = z.union([z.string().max(5000), z.number(), z.boolean(), z.null()]);
@@ -53,6 +53,21 @@ export async function getRun(db: Db | Tx, orgId: string, runId: string) {
   return row.run;
 }
 
+/**
+ * A run that may be written through Anneal's own API (REST, tRPC, the registry): a run deleted
+ * through MLflow keeps its data but takes no writes until it is restored. The one check
+ * every such write goes through; MLflow's own routes answer in MLflow's words (activeRunOf).
+ */
+export async function writableRun(db: Db | Tx, orgId: string, runId: string) {
+  const run = await getRun(db, orgId, runId);
+  if (run.deletedAt)
+    throw new AppError(
+      'BAD_REQUEST',
+      `runId: run ${run.id} (${run.name}) was deleted through MLflow; restore it first (Restore on its page, or MLflow's restore_run)`,
+    );
+  return run;
+}
+
 export async function createRun(
   db: Db,
   orgId: string,
@@ -60,7 +75,7 @@ export async function createRun(
   projectId: string,
   input: CreateRunInput,
 ) {
-  await getProject(db, orgId, projectId);
+  await writableProject(db, orgId, projectId);
   if (input.parentRunId) {
     const parent = await getRun(db, orgId, input.parentRunId);
     if (parent.projectId !== projectId)
@@ -81,21 +96,25 @@ export async function createRun(
         `datasetVersionId: no dataset version ${input.datasetVersionId}`,
       );
   }
-  const [row] = await db
-    .insert(runs)
-    .values({
-      projectId,
-      name: input.name ?? `run-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`,
-      status: input.status,
-      params: input.params,
-      tags: input.tags,
-      parentRunId: input.parentRunId,
-      datasetVersionId: input.datasetVersionId,
-      datasetBuiltin: input.datasetBuiltin,
-      createdBy: userId,
-      endedAt: TERMINAL.has(input.status) ? new Date() : null,
-    })
-    .returning();
+  const [row] = await db.transaction(async (tx) => {
+    // Under a share lock, so an MLflow delete of the project cannot pass this run unseen.
+    await writableProject(tx, orgId, projectId);
+    return tx
+      .insert(runs)
+      .values({
+        projectId,
+        name: input.name ?? `run-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`,
+        status: input.status,
+        params: input.params,
+        tags: input.tags,
+        parentRunId: input.parentRunId,
+        datasetVersionId: input.datasetVersionId,
+        datasetBuiltin: input.datasetBuiltin,
+        createdBy: userId,
+        endedAt: TERMINAL.has(input.status) ? new Date() : null,
+      })
+      .returning();
+  });
   if (!row) throw new AppError('INTERNAL', 'could not create the run');
   return row;
 }
@@ -106,7 +125,7 @@ export async function updateRun(
   runId: string,
   input: z.infer<typeof updateRunInput>,
 ) {
-  const run = await getRun(db, orgId, runId);
+  const run = await writableRun(db, orgId, runId);
   const [row] = await db
     .update(runs)
     .set({

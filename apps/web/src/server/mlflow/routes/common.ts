@@ -75,12 +75,17 @@ export function runIdOf(input: {
   return id;
 }
 
-/** Page tokens are offsets into a stable ordering, opaque to the client. */
+/**
+ * Page tokens are offsets into a stable ordering, opaque to the client. Only what this server
+ * issues is accepted: base64url of at most 9 digits, so a forged token never reaches SQL as
+ * an OFFSET PostgreSQL rejects (1e19 would answer 500).
+ */
 export function offsetOf(token: string | undefined): number {
   if (!token) return 0;
-  const n = Number(Buffer.from(token, 'base64url').toString('utf8'));
-  if (!Number.isInteger(n) || n < 0) throw invalid('page_token: not a token this server issued');
-  return n;
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  if (!/^\d{1,9}$/.test(text) || Buffer.from(text, 'utf8').toString('base64url') !== token)
+    throw invalid('page_token: not a token this server issued');
+  return Number(text);
 }
 export function tokenAfter(offset: number, pageSize: number, total: number): string | undefined {
   const next = offset + pageSize;

@@ -2,6 +2,7 @@ import type { RestRoute } from '../../rest/route.ts';
 import { artifactRoutes } from './artifacts.ts';
 import { loggedModelRoutes } from './logged-models.ts';
 import { registryRoutes } from './registry.ts';
+import { runOutputRoutes } from './run-outputs.ts';
 import { trackingRoutes } from './tracking.ts';
 
 export { MLFLOW_LIMITS } from './common.ts';
@@ -10,6 +11,7 @@ export { MLFLOW_LIMITS } from './common.ts';
 export const mlflowRoutes: RestRoute[] = [
   ...trackingRoutes,
   ...loggedModelRoutes,
+  ...runOutputRoutes,
   ...registryRoutes,
   ...artifactRoutes,
 ];

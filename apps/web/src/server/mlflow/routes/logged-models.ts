@@ -1,21 +1,21 @@
-import { loggedModels, runs } from '@anneal/db/schema';
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { loggedModels } from '@anneal/db/schema';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { invalid, MlflowError } from '../errors.ts';
+import { searchLoggedModels, shortStatus } from '../logged-model-search.ts';
 import {
   LOGGED_MODEL_STATUSES,
   type LoggedModelRow,
   loggedModelJson,
   loggedModelOf,
-  type ModelMetric,
   metricsOfModels,
   modelArtifactPath,
   modelArtifacts,
   modelArtifactUri,
   newModelId,
 } from '../logged-models.ts';
-import { type Clause, compare, compareValues, parseFilter } from '../search.ts';
+import { parseFilter } from '../search.ts';
 import { activeRunOf, experimentOf } from '../store.ts';
 import {
   EDITOR,
@@ -37,62 +37,6 @@ const M = `${P}/logged-models`;
 async function reply(db: Parameters<typeof metricsOfModels>[0], m: LoggedModelRow) {
   const metrics = (await metricsOfModels(db, [m.id])).get(m.id) ?? [];
   return { model: loggedModelJson(m, metrics) };
-}
-
-/** MLflow's status names in filters: READY or LOGGED_MODEL_READY alike. */
-const shortStatus = (s: string) => s.replace(/^LOGGED_MODEL_/, '');
-
-function modelValue(
-  m: LoggedModelRow,
-  metrics: ModelMetric[],
-  entity: Clause['entity'],
-  k: string,
-): string | number | undefined {
-  switch (entity) {
-    case 'param':
-      return m.params[k];
-    case 'tag':
-      return m.tags[k];
-    case 'metric': {
-      // The value at the highest step, as a run's latest metric.
-      let best: ModelMetric | undefined;
-      for (const x of metrics) if (x.key === k && (!best || x.step >= best.step)) best = x;
-      return best?.value;
-    }
-    case 'attribute':
-      switch (k) {
-        case 'name':
-          return m.name;
-        case 'model_id':
-          return m.id;
-        case 'status':
-          return shortStatus(m.status);
-        case 'model_type':
-          return m.modelType;
-        case 'source_run_id':
-          return m.sourceRunId;
-        case 'experiment_id':
-          return m.projectId;
-        case 'creation_time':
-        case 'creation_timestamp':
-        case 'creation_timestamp_ms':
-          return m.createdAt.getTime();
-        case 'last_updated_timestamp':
-        case 'last_updated_timestamp_ms':
-          return m.updatedAt.getTime();
-        default:
-          throw invalid(`filter: logged models have no attribute "${k}"`);
-      }
-  }
-}
-
-function fieldOf(name: string): { entity: Clause['entity']; key: string } {
-  const m = /^(metrics|params|tags|attributes)\.(.+)$/.exec(name);
-  if (!m) return { entity: 'attribute', key: name };
-  const entity = (
-    { metrics: 'metric', params: 'param', tags: 'tag', attributes: 'attribute' } as const
-  )[m[1] as 'metrics'];
-  return { entity, key: (m[2] as string).replace(/^[`"](.*)[`"]$/, '$1') };
 }
 
 export const loggedModelRoutes: RestRoute[] = [
@@ -342,200 +286,25 @@ export const loggedModelRoutes: RestRoute[] = [
             }
           : c,
       );
-      const datasets = body.datasets ?? [];
-      const rows = await ctx.db
-        .select()
-        .from(loggedModels)
-        .where(and(inArray(loggedModels.projectId, projectIds), isNull(loggedModels.deletedAt)))
-        .orderBy(desc(loggedModels.createdAt))
-        .limit(MLFLOW_LIMITS.maxResults);
-      const metrics = await metricsOfModels(
-        ctx.db,
-        rows.map((r) => r.id),
-      );
-      // Metric filters and orders see only metrics of the named datasets, when some are named.
-      const metricsOf = (m: LoggedModelRow) =>
-        (metrics.get(m.id) ?? []).filter(
-          (x) =>
-            datasets.length === 0 ||
-            datasets.some(
-              (d) =>
-                d.dataset_name === x.datasetName &&
-                (d.dataset_digest === undefined || d.dataset_digest === x.datasetDigest),
-            ),
-        );
-      const kept = rows.filter((m) =>
-        clauses.every((c) => compare(modelValue(m, metricsOf(m), c.entity, c.key), c)),
-      );
-      const order = [
-        ...(body.order_by ?? []).map((o) => ({
-          ...fieldOf(o.field_name),
-          descending: o.ascending === false,
-        })),
-        { entity: 'attribute' as const, key: 'creation_timestamp', descending: true },
-        { entity: 'attribute' as const, key: 'model_id', descending: false },
-      ];
-      kept.sort((a, b) => {
-        for (const o of order) {
-          const d = compareValues(
-            modelValue(a, metricsOf(a), o.entity, o.key),
-            modelValue(b, metricsOf(b), o.entity, o.key),
-            o.descending,
-          );
-          if (d !== 0) return d;
-        }
-        return 0;
+      const kept = await searchLoggedModels(ctx.db, {
+        projectIds,
+        clauses,
+        datasets: body.datasets ?? [],
+        order: body.order_by ?? [],
       });
       const offset = offsetOf(body.page_token);
+      const page = kept.slice(offset, offset + body.max_results);
+      // Every point of the page's models only, as MLflow's LoggedModel carries them.
+      const metrics = await metricsOfModels(
+        ctx.db,
+        page.map((m) => m.id),
+      );
       return {
         json: {
-          models: kept
-            .slice(offset, offset + body.max_results)
-            .map((m) => loggedModelJson(m, metrics.get(m.id) ?? [])),
+          models: page.map((m) => loggedModelJson(m, metrics.get(m.id) ?? [])),
           next_page_token: tokenAfter(offset, body.max_results, kept.length),
         },
       };
-    },
-  }),
-
-  // ---- a run's outputs and inputs that name logged models
-  defineRoute({
-    method: 'POST',
-    path: `${P}/runs/outputs`,
-    access: EDITOR,
-    tag: TAG,
-    summary:
-      'MLflow LogOutputs: the run made these logged models (Anneal: the run must be their source run)',
-    body: z.object({
-      run_id: z.string(),
-      models: z
-        .array(z.object({ model_id: z.string(), step: z.coerce.number().int().min(0).default(0) }))
-        .min(1, { message: 'name at least one logged model' })
-        .max(MLFLOW_LIMITS.paramsTagsPerBatch),
-    }),
-    response: { status: 200, description: '{}' },
-    handle: async (ctx, { body }) => {
-      // The ids first: another organization's model is not found, whatever else is wrong.
-      const models = [];
-      for (const o of body.models)
-        models.push(await loggedModelOf(ctx.db, ctx.principal.orgId, o.model_id));
-      const run = await activeRunOf(ctx.db, ctx.principal.orgId, body.run_id);
-      for (const o of body.models) {
-        const m = models.find((x) => x.id === o.model_id) as LoggedModelRow;
-        if (m.sourceRunId !== run.id)
-          throw invalid(
-            `models: logged model ${m.id} was made by run ${m.sourceRunId}; Anneal records a model as an output of its source run only`,
-          );
-        await ctx.db
-          .update(loggedModels)
-          .set({ sourceStep: o.step })
-          .where(eq(loggedModels.id, m.id));
-      }
-      return { json: {} };
-    },
-  }),
-  defineRoute({
-    method: 'POST',
-    path: `${P}/runs/log-inputs`,
-    access: EDITOR,
-    tag: TAG,
-    summary:
-      'MLflow LogInputs: dataset inputs (deduplicated by name and digest) and logged-model inputs of a run',
-    body: z.object({
-      run_id: z.string(),
-      datasets: z
-        .array(
-          z.object({
-            tags: z
-              .array(z.object({ key: z.string().max(255), value: z.string().max(500) }))
-              .max(MLFLOW_LIMITS.paramsTagsPerBatch)
-              .default([]),
-            dataset: z.object({
-              name: z.string().min(1).max(500),
-              digest: z.string().min(1).max(36),
-              source_type: z.string().min(1).max(36),
-              source: z.string().max(65_535),
-              schema: z.string().max(1_048_575).optional(),
-              profile: z.string().max(16_777_215).optional(),
-            }),
-          }),
-        )
-        .max(1000)
-        .optional(),
-      models: z
-        .array(z.object({ model_id: z.string() }))
-        .max(MLFLOW_LIMITS.paramsTagsPerBatch)
-        .optional(),
-    }),
-    response: { status: 200, description: '{}' },
-    handle: async (ctx, { body }) => {
-      // The ids first: another organization's model is not found, whatever else is wrong.
-      for (const m of body.models ?? [])
-        await loggedModelOf(ctx.db, ctx.principal.orgId, m.model_id);
-      const run = await activeRunOf(ctx.db, ctx.principal.orgId, body.run_id);
-      await ctx.db.transaction(async (tx) => {
-        const [locked] = await tx
-          .select({ inputs: runs.mlflowInputs })
-          .from(runs)
-          .where(eq(runs.id, run.id))
-          .for('update');
-        const datasets = [...(locked?.inputs.datasets ?? [])];
-        const seen = new Set(datasets.map((d) => `${d.dataset.name}\u0000${d.dataset.digest}`));
-        for (const d of body.datasets ?? []) {
-          const k = `${d.dataset.name}\u0000${d.dataset.digest}`;
-          if (seen.has(k)) continue;
-          seen.add(k);
-          datasets.push(d);
-        }
-        const models = [...(locked?.inputs.models ?? [])];
-        for (const m of body.models ?? [])
-          if (!models.some((x) => x.model_id === m.model_id)) models.push({ model_id: m.model_id });
-        await tx
-          .update(runs)
-          .set({ mlflowInputs: { datasets, models } })
-          .where(eq(runs.id, run.id));
-      });
-      return { json: {} };
-    },
-  }),
-  defineRoute({
-    method: 'POST',
-    path: `${P}/runs/log-model`,
-    access: EDITOR,
-    tag: TAG,
-    summary:
-      'MLflow LogModel: appends the model’s metadata to the run’s mlflow.log-model.history tag',
-    body: z.object({ run_id: z.string(), model_json: z.string().max(1_000_000) }),
-    response: { status: 200, description: '{}' },
-    handle: async (ctx, { body }) => {
-      const run = await activeRunOf(ctx.db, ctx.principal.orgId, body.run_id);
-      let entry: unknown;
-      try {
-        entry = JSON.parse(body.model_json);
-      } catch {
-        throw invalid('model_json: is not JSON');
-      }
-      await ctx.db.transaction(async (tx) => {
-        const [locked] = await tx
-          .select({ tags: runs.tags })
-          .from(runs)
-          .where(eq(runs.id, run.id))
-          .for('update');
-        const old = locked?.tags['mlflow.log-model.history'];
-        let history: unknown[] = [];
-        try {
-          const parsed = old ? JSON.parse(old) : [];
-          if (Array.isArray(parsed)) history = parsed;
-        } catch {}
-        const value = JSON.stringify([...history, entry]);
-        await tx
-          .update(runs)
-          .set({
-            tags: sql`${runs.tags} || ${JSON.stringify({ 'mlflow.log-model.history': value })}::jsonb`,
-          })
-          .where(eq(runs.id, run.id));
-      });
-      return { json: {} };
     },
   }),
 ];

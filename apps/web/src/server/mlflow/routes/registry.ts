@@ -2,7 +2,7 @@ import type { Db } from '@anneal/db/client';
 import { mlflowPendingModels, modelVersions, registeredModels } from '@anneal/db/schema';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { listProjects } from '../../domain/projects/projects.ts';
+import { listProjects, writableProject } from '../../domain/projects/projects.ts';
 import {
   aliasSchema,
   modelNameSchema,
@@ -10,6 +10,7 @@ import {
   removeAlias,
   setAlias,
 } from '../../domain/registry/registry.ts';
+import { writableRun } from '../../domain/runs/runs.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { modelVersionJson, registeredModelJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
@@ -306,6 +307,9 @@ export const registryRoutes: RestRoute[] = [
             `source: names run ${source.runId}, but run_id is ${body.run_id}; Anneal records one source run`,
           );
         const run = await runOf(ctx.db, ctx.principal.orgId, source.runId);
+        // Checked before the model is bound, so a refused version leaves no model behind.
+        await writableRun(ctx.db, ctx.principal.orgId, run.id);
+        await writableProject(ctx.db, ctx.principal.orgId, run.projectId);
         await ctx.db
           .insert(registeredModels)
           .values({

@@ -1,13 +1,9 @@
-import { runs } from '@anneal/db/schema';
+import { projects, runs } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { createProject, listProjects } from '../../domain/projects/projects.ts';
-import {
-  deleteProjectSoftly,
-  deleteRunSoftly,
-  restoreProject,
-  restoreRun,
-} from '../../domain/runs/lifecycle.ts';
+import { deleteProjectSoftly, restoreProject } from '../../domain/projects/lifecycle.ts';
+import { createProject, listProjects, projectNamed } from '../../domain/projects/projects.ts';
+import { deleteRunSoftly, restoreRun } from '../../domain/runs/lifecycle.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { experimentJson, MLFLOW_TO_RUN_STATUS, runInfoJson, runJson } from '../entities.ts';
 import { invalid, MlflowError } from '../errors.ts';
@@ -80,9 +76,11 @@ export const trackingRoutes: RestRoute[] = [
           'artifact_location: Anneal keeps every run’s artifacts itself (served by the mlflow-artifacts routes)',
         );
       // A deleted experiment still holds its name, as in MLflow.
-      const all = await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true });
       // Every MLflow server has its Default experiment, so the name is always taken.
-      if (body.name === DEFAULT_EXPERIMENT_NAME || all.some((p) => p.name === body.name))
+      if (
+        body.name === DEFAULT_EXPERIMENT_NAME ||
+        (await projectNamed(ctx.db, ctx.principal.orgId, body.name))
+      )
         throw new MlflowError(
           'RESOURCE_ALREADY_EXISTS',
           `Experiment(name=${body.name}) already exists.`,
@@ -123,9 +121,7 @@ export const trackingRoutes: RestRoute[] = [
       const found =
         query.experiment_name === DEFAULT_EXPERIMENT_NAME
           ? await defaultProject(ctx.db, ctx.principal.orgId)
-          : (await listProjects(ctx.db, ctx.principal.orgId, { includeDeleted: true })).find(
-              (p) => p.name === query.experiment_name,
-            );
+          : await projectNamed(ctx.db, ctx.principal.orgId, query.experiment_name);
       if (!found)
         throw new MlflowError(
           'RESOURCE_DOES_NOT_EXIST',
@@ -261,17 +257,30 @@ export const trackingRoutes: RestRoute[] = [
         tags['mlflow.runName'] ||
         `run-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
       tags['mlflow.runName'] = name;
-      const [row] = await ctx.db
-        .insert(runs)
-        .values({
-          projectId: project.id,
-          name: name.slice(0, 200),
-          status: 'running',
-          tags,
-          createdBy: ctx.principal.userId,
-          startedAt: body.start_time === undefined ? new Date() : new Date(body.start_time),
-        })
-        .returning();
+      const [row] = await ctx.db.transaction(async (tx) => {
+        // Under a share lock on the project, as Anneal's createRun: an experiments/delete at
+        // the same moment either marks this run deleted too, or is seen here.
+        const [locked] = await tx
+          .select({ deletedAt: projects.deletedAt })
+          .from(projects)
+          .where(eq(projects.id, project.id))
+          .for('share');
+        if (locked?.deletedAt)
+          throw invalid(
+            `The experiment ${project.id} must be in the 'active' state. Current state is deleted.`,
+          );
+        return tx
+          .insert(runs)
+          .values({
+            projectId: project.id,
+            name: name.slice(0, 200),
+            status: 'running',
+            tags,
+            createdBy: ctx.principal.userId,
+            startedAt: body.start_time === undefined ? new Date() : new Date(body.start_time),
+          })
+          .returning();
+      });
       if (!row) throw new MlflowError('INTERNAL_ERROR', 'could not create the run');
       return { json: await runReply(ctx.db, row) };
     },
@@ -352,7 +361,7 @@ export const trackingRoutes: RestRoute[] = [
     response: { status: 200, description: '{}' },
     handle: async (ctx, { body }) => {
       const run = await runOf(ctx.db, ctx.principal.orgId, runIdOf(body));
-      await restoreRun(ctx.db, ctx.principal.orgId, run.id);
+      await restoreRun(ctx.db, ctx.principal.orgId, run.id, 'run_id');
       return { json: {} };
     },
   }),
@@ -368,7 +377,8 @@ export const trackingRoutes: RestRoute[] = [
       run_view_type: z.union([z.string(), z.number()]).optional(),
       max_results: maxResults(1000),
       order_by: z.array(z.string()).optional(),
-      page_token: pageToken,
+      // A position in the order (its keys' values), so longer than an offset's token.
+      page_token: z.string().max(100_000).optional(),
     }),
     response: { status: 200, description: '{runs, next_page_token}' },
     handle: async (ctx, { body }) => {
@@ -376,21 +386,18 @@ export const trackingRoutes: RestRoute[] = [
       for (const id of body.experiment_ids)
         projectIds.push((await experimentOf(ctx.db, ctx.principal.orgId, id)).id);
       const view = viewTypeOf('run_view_type', body.run_view_type);
-      const offset = offsetOf(body.page_token);
       const found = await searchRuns(ctx.db, {
         projectIds,
         view,
         clauses: parseFilter(body.filter),
         order: parseOrderBy(body.order_by),
-        offset,
+        pageToken: body.page_token,
         maxResults: body.max_results,
       });
       return {
         json: {
           runs: found.page.map((r) => runJson(r, found.latest.get(r.id) ?? [])),
-          next_page_token: found.more
-            ? tokenAfter(offset, body.max_results, Number.POSITIVE_INFINITY)
-            : undefined,
+          next_page_token: found.next,
         },
       };
     },

@@ -1,3 +1,4 @@
+import { mlflowDatasetInputSchema } from '@anneal/db/schema';
 import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
 import { appendLogs, appendLogsInput, readLogs } from '../../domain/runs/logs.ts';
@@ -31,19 +32,7 @@ const run = z.object({
   endedAt: z.iso.datetime().nullable(),
   /** Dataset and logged-model inputs recorded by MLflow's runs/log-inputs, in MLflow's JSON. */
   mlflowInputs: z.object({
-    datasets: z.array(
-      z.object({
-        tags: z.array(z.object({ key: z.string(), value: z.string() })),
-        dataset: z.object({
-          name: z.string(),
-          digest: z.string(),
-          source_type: z.string(),
-          source: z.string(),
-          schema: z.string().optional(),
-          profile: z.string().optional(),
-        }),
-      }),
-    ),
+    datasets: z.array(mlflowDatasetInputSchema),
     models: z.array(z.object({ model_id: z.string() })),
   }),
   /** Set while the run is deleted through MLflow (soft: it is hidden from lists). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { restoreProject as restore } from '../../domain/runs/lifecycle.ts';
+import { restoreProject as restore } from '../../domain/projects/lifecycle.ts';
 import { editorProcedure } from '../../trpc/init.ts';
 
 /** Restores a project deleted through MLflow, with all its runs (MLflow's restore_experiment). */
