@@ -165,3 +165,21 @@ describe('bytes', () => {
     expect(bytes(3 * 2 ** 30)).toBe('3.0 GiB');
   });
 });
+
+describe('linearTicks on ranges a few ulps wide', () => {
+  it('returns a few ticks instead of looping forever', () => {
+    // 1 + 2^-52 is the next double after 1: the step is far below half an ulp of 1.
+    const a = linearTicks(1, 1 + 2 ** -52);
+    expect(a.length).toBeGreaterThanOrEqual(1);
+    expect(a.length).toBeLessThanOrEqual(6);
+    const b = linearTicks(0.3, 0.1 + 0.2);
+    expect(b.length).toBeGreaterThanOrEqual(1);
+    expect(b.length).toBeLessThanOrEqual(6);
+    const c = logTicks(Math.log10(0.3), Math.log10(0.1 + 0.2));
+    expect(c.length).toBeLessThanOrEqual(6);
+  });
+
+  it('never returns more than 50 ticks', () => {
+    expect(linearTicks(0, 1, 10_000).length).toBeLessThanOrEqual(50);
+  });
+});

@@ -117,17 +117,31 @@ export function axisFor(key: string, maxAbs: number): Axis {
   return { title: words(key), divisor: 1, tick: plain, value: plain };
 }
 
-/** Round tick values (1, 2, 5 x 10^k) covering [lo, hi], about `count` of them. */
+/** At most this many ticks on one axis, whatever the range. */
+const MAX_TICKS = 50;
+
+/**
+ * Round tick values (1, 2, 5 x 10^k) covering [lo, hi], about `count` of them. Ticks are
+ * i * step for integers i, never an accumulated `v += step`: when lo and hi differ by a few
+ * ulps the step is below half an ulp of lo and an accumulating loop never advances. Ticks
+ * that round to the same number are dropped, and there are never more than MAX_TICKS.
+ */
 export function linearTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) return [lo];
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [lo];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw * (1 - 1e-9)) ??
     raw) as number;
+  const first = Math.ceil(lo / step - 1e-9);
+  const last = Math.floor(hi / step + 1e-9);
+  if (!(step > 0) || !Number.isFinite(first) || !Number.isFinite(last)) return [lo, hi];
+  const n = Math.min(last - first, MAX_TICKS - 1);
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
-    out.push(Number(v.toPrecision(12)));
-  return out;
+  for (let k = 0; k <= n; k++) {
+    const v = Number(((first + k) * step).toPrecision(12));
+    if (out.length === 0 || v !== out[out.length - 1]) out.push(v);
+  }
+  return out.length > 0 ? out : [lo];
 }
 
 /**
@@ -137,7 +151,7 @@ export function linearTicks(lo: number, hi: number, count = 5): number[] {
  * Returned in value space (not log).
  */
 export function logTicks(lo: number, hi: number): number[] {
-  if (!(hi > lo)) return [10 ** lo];
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [10 ** lo];
   const decades = hi - lo;
   const mults = decades < 3 ? [1, 2, 5] : [1];
   const out: number[] = [];

@@ -68,7 +68,8 @@ export function LineChart({
   const ys = finite.map((p) => tf(p.value));
   const xs = all.map((p) => p.step);
   let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
-  if (y0 === y1)
+  // Values a few ulps apart read as one value: ticks that far apart would all print alike.
+  if (y1 - y0 <= 1e-12 * Math.max(Math.abs(y0), Math.abs(y1)))
     [y0, y1] = logY
       ? [y0 - 0.5, y1 + 0.5]
       : [y0 - Math.abs(y0) * 0.1 - 1e-9, y1 + Math.abs(y1) * 0.1 + 1e-9];
