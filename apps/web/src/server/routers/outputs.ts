@@ -1,4 +1,3 @@
-import { datasetManifestSchema } from '@anneal/datasets/hash';
 import { ROLES } from '@anneal/db/schema';
 import {
   agentBenchmarkSchema,
@@ -124,11 +123,31 @@ export const datasetList = z.object({
   ),
 });
 
-export const datasetVersion = versionSummary.extend({
+/** A version for its page: counts and thumbnails per label and its first files, no manifest. */
+export const datasetVersionPage = versionSummary.extend({
   datasetId: z.string(),
   datasetName: z.string(),
   projectId: z.string(),
-  manifest: datasetManifestSchema,
+  classes: z.array(z.string()),
+  fit: z.string(),
+  labels: z.array(
+    z.object({
+      label: z.string(),
+      train: z.number(),
+      heldOut: z.number(),
+      samples: z.array(z.object({ relpath: z.string(), sha256: z.string(), heldOut: z.boolean() })),
+    }),
+  ),
+  /** The first PAGE_FILE_LIMIT files of the manifest, in its order. */
+  files: z.array(
+    z.object({
+      relpath: z.string(),
+      sha256: z.string(),
+      label: z.number().nullable(),
+      size: z.number(),
+      heldOut: z.boolean(),
+    }),
+  ),
   /** What the upload imported and left out; null for versions made before it was kept. */
   uploadReport: uploadReportSchema.nullable(),
 });

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../testing/harness.ts';
+import { pngOf } from '../../testing/images.ts';
+import { zipOf } from '../../testing/zip.ts';
+import { getDatasetVersionPage, PAGE_FILE_LIMIT, SAMPLES_PER_LABEL } from './versions.ts';
+
+// The version page gets counts and thumbnails per label from PostgreSQL and the first files
+// of the manifest, never the manifest itself; checked against the manifest REST serves.
+
+let h: Harness;
+let user: { token: string; orgId: string };
+let versionId: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  user = await h.user('page', 'editor');
+  const projectId = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'p' })).json.id;
+  // 8x8 images repeat after 256 seeds; a larger size keeps every file's bytes unique.
+  const png = (i: number) => pngOf(i % 256, 8 + Math.floor(i / 256));
+  const files: Record<string, Uint8Array<ArrayBuffer>> = {};
+  for (let i = 0; i < 505; i++) files[`cat/${String(i).padStart(3, '0')}.png`] = png(i);
+  for (let i = 0; i < 5; i++) files[`dog/${i}.png`] = png(600 + i);
+  const res = await h.api(
+    user.token,
+    'POST',
+    `/api/v1/projects/${projectId}/datasets/pets/versions?heldout=0.3&seed=1`,
+    zipOf(files),
+    { 'content-type': 'application/zip' },
+  );
+  expect(res.status).toBe(201);
+  versionId = res.json.id;
+}, 120_000);
+afterAll(() => h?.stop());
+
+describe('getDatasetVersionPage', () => {
+  it('counts each label per split and picks its first files as the manifest has them', async () => {
+    const { manifest } = (await h.api(user.token, 'GET', `/api/v1/dataset-versions/${versionId}`))
+      .json as {
+      manifest: {
+        classes: string[];
+        heldOut: string[];
+        files: { relpath: string; sha256: string; label?: number; size: number }[];
+      };
+    };
+    const page = await getDatasetVersionPage(h.services.db, user.orgId, versionId);
+    expect(page).not.toHaveProperty('manifest');
+    const held = new Set(manifest.heldOut);
+    expect(page.labels.map((g) => g.label)).toEqual(['cat', 'dog']);
+    for (const g of page.labels) {
+      const of = manifest.files.filter((f) => manifest.classes[f.label ?? -1] === g.label);
+      const train = of.filter((f) => !held.has(f.relpath));
+      const heldOut = of.filter((f) => held.has(f.relpath));
+      expect([g.train, g.heldOut]).toEqual([train.length, heldOut.length]);
+      expect(g.heldOut).toBeGreaterThan(0);
+      const expected = [
+        ...train.map((f) => ({ relpath: f.relpath, sha256: f.sha256, heldOut: false })),
+        ...heldOut.map((f) => ({ relpath: f.relpath, sha256: f.sha256, heldOut: true })),
+      ].slice(0, SAMPLES_PER_LABEL);
+      expect(g.samples).toEqual(expected);
+    }
+    expect(page.files).toHaveLength(PAGE_FILE_LIMIT);
+    expect(page.files).toEqual(
+      manifest.files.slice(0, PAGE_FILE_LIMIT).map((f) => ({
+        relpath: f.relpath,
+        sha256: f.sha256,
+        label: f.label ?? null,
+        size: f.size,
+        heldOut: held.has(f.relpath),
+      })),
+    );
+    expect(page.classes).toEqual(manifest.classes);
+  });
+
+  it('lists every file of a version smaller than the limit', async () => {
+    const projectId = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'small' })).json
+      .id;
+    const res = await h.api(
+      user.token,
+      'POST',
+      `/api/v1/projects/${projectId}/datasets/three/versions?heldout=0`,
+      zipOf({ 'a.png': pngOf(1), 'b.png': pngOf(2), 'c.png': pngOf(3) }),
+      { 'content-type': 'application/zip' },
+    );
+    const page = await getDatasetVersionPage(h.services.db, user.orgId, res.json.id);
+    expect(page.files.map((f) => [f.relpath, f.label, f.heldOut])).toEqual([
+      ['a.png', null, false],
+      ['b.png', null, false],
+      ['c.png', null, false],
+    ]);
+    expect(page.labels).toMatchObject([{ label: 'unlabelled', train: 3, heldOut: 0 }]);
+  });
+
+  it('answers NOT_FOUND for another organization', async () => {
+    const other = await h.user('other', 'viewer');
+    await expect(getDatasetVersionPage(h.services.db, other.orgId, versionId)).rejects.toThrow(
+      /no dataset version/,
+    );
+  });
+
+  it('is what the tRPC query sends, without the manifest', async () => {
+    const res = await fetch(
+      `${h.url}/api/trpc/datasets.version?input=${encodeURIComponent(JSON.stringify({ versionId }))}`,
+      { headers: { authorization: `Bearer ${user.token}` } },
+    );
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).not.toContain('"manifest"');
+    expect(body).not.toContain('cat/504.png');
+    expect(body).toContain('"labels"');
+  });
+});
