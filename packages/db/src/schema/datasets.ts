@@ -1,9 +1,11 @@
 import type { DatasetManifest } from '@anneal/datasets/hash';
 import {
   bigint,
+  index,
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -71,4 +73,24 @@ export const datasetVersions = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('dataset_versions_dataset_version_unique').on(t.datasetId, t.version)],
+);
+
+/**
+ * The files of a version by sha256, written with the version (and backfilled from the
+ * manifests by migration 0007): an agent's or a thumbnail's fetch of one file checks its
+ * membership by index instead of reading the version's whole manifest.
+ */
+export const datasetVersionFiles = pgTable(
+  'dataset_version_files',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => datasetVersions.id, { onDelete: 'cascade' }),
+    relpath: text('relpath').notNull(),
+    sha256: text('sha256').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.versionId, t.relpath] }),
+    index('dataset_version_files_sha256').on(t.versionId, t.sha256),
+  ],
 );

@@ -1,4 +1,7 @@
+import { datasetVersionFiles } from '@anneal/db/schema';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageTypeOf } from '../../rest/routes/datasets.ts';
 import { type Harness, startHarness } from '../../testing/harness.ts';
 import { pngOf } from '../../testing/images.ts';
 import { zipOf } from '../../testing/zip.ts';
@@ -107,5 +110,54 @@ describe('getDatasetVersionPage', () => {
     expect(body).not.toContain('"manifest"');
     expect(body).not.toContain('cat/504.png');
     expect(body).toContain('"labels"');
+  });
+});
+
+describe('a file of a version', () => {
+  const file = (sha256: string, token = user.token) =>
+    fetch(`${h.url}/api/v1/dataset-versions/${versionId}/files/${sha256}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+
+  it('is found by index: every file of the version has a row, written with it', async () => {
+    const rows = await h.services.db
+      .select()
+      .from(datasetVersionFiles)
+      .where(eq(datasetVersionFiles.versionId, versionId));
+    expect(rows).toHaveLength(510);
+    const plan = await h.services.db.execute<{ 'QUERY PLAN': string }>(sql`
+      explain select relpath from dataset_version_files
+      where version_id = ${versionId} and sha256 = ${rows[0]?.sha256}`);
+    expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toContain('dataset_version_files_sha256');
+  });
+
+  it('opens as an image in the tab: its type sniffed from its bytes, shown inline', async () => {
+    const page = await getDatasetVersionPage(h.services.db, user.orgId, versionId);
+    const sample = page.labels[0]?.samples[0];
+    const res = await file(sample?.sha256 as string);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(res.headers.get('content-disposition')).toMatch(/^inline;/);
+    expect(new Uint8Array(await res.arrayBuffer()).slice(1, 4)).toEqual(
+      new Uint8Array([0x50, 0x4e, 0x47]),
+    );
+  });
+
+  it('is not found in another version or for another organization', async () => {
+    const other = await h.user('stranger', 'viewer');
+    const page = await getDatasetVersionPage(h.services.db, user.orgId, versionId);
+    const sha = page.files[0]?.sha256 as string;
+    expect((await file(sha, other.token)).status).toBe(404);
+    expect((await file('0'.repeat(64))).status).toBe(404);
+  });
+});
+
+describe('imageTypeOf', () => {
+  it('tells PNG, JPEG and WebP by their signatures, and nothing else', () => {
+    expect(imageTypeOf(pngOf(1).subarray(0, 12))).toBe('image/png');
+    expect(imageTypeOf(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]))).toBe('image/jpeg');
+    expect(imageTypeOf(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 '))).toBe('image/webp');
+    expect(imageTypeOf(new TextEncoder().encode('<svg xmlns='))).toBe('application/octet-stream');
+    expect(imageTypeOf(new Uint8Array([0x89, 0x50]))).toBe('application/octet-stream');
   });
 });

@@ -9,7 +9,7 @@ import {
 } from '@anneal/datasets/hash';
 import { screenImages } from '@anneal/datasets/intake';
 import type { Db } from '@anneal/db/client';
-import { datasets, datasetVersions, projects } from '@anneal/db/schema';
+import { datasets, datasetVersionFiles, datasetVersions, projects } from '@anneal/db/schema';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { BlobStore } from '../artifacts/blob-store.ts';
@@ -53,6 +53,8 @@ export const uploadReportSchema = z.object({
   ignored: z.array(z.string()),
   ignoredCount: z.number(),
 });
+
+const FILE_ROWS_PER_INSERT = 5000;
 
 /** Lists kept in a stored report: a folder of 100,000 text files keeps its first names. */
 const REPORT_LIST_LIMIT = 1000;
@@ -174,6 +176,15 @@ export async function createDatasetVersion(
       })
       .returning();
     if (!row) throw new AppError('INTERNAL', 'could not create the dataset version');
+    // In batches: PostgreSQL takes at most 65,535 parameters in one statement.
+    for (let i = 0; i < manifest.files.length; i += FILE_ROWS_PER_INSERT)
+      await tx
+        .insert(datasetVersionFiles)
+        .values(
+          manifest.files
+            .slice(i, i + FILE_ROWS_PER_INSERT)
+            .map((f) => ({ versionId: row.id, relpath: f.relpath, sha256: f.sha256 })),
+        );
     return { created: true, datasetId: dataset.id, ...summary(row), ...report };
   });
 }
@@ -375,9 +386,9 @@ function storedManifest(v: typeof datasetVersions.$inferSelect): DatasetManifest
 }
 
 /**
- * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash.
- * Called once per file, so PostgreSQL finds the file in the stored manifest: the manifest
- * is neither sent here nor parsed (the manifest route refuses an old format by name).
+ * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash, and
+ * the version page's thumbnails too. Called once per file, so membership is an index lookup
+ * in dataset_version_files, not a scan of the stored manifest.
  */
 export async function assertFileInVersion(
   db: Db,
@@ -386,8 +397,11 @@ export async function assertFileInVersion(
   sha256: string,
 ) {
   const [row] = await db.execute<{ relpath: string | null }>(sql`
-    select jsonb_path_query_first(dv.manifest->'files', '$[*] ? (@.sha256 == $sha)',
-        jsonb_build_object('sha', ${sha256}::text))->>'relpath' as relpath
+    select (
+      select f.relpath from dataset_version_files f
+      where f.version_id = dv.id and f.sha256 = ${sha256}
+      order by f.relpath limit 1
+    ) as relpath
     from dataset_versions dv
     join datasets d on d.id = dv.dataset_id
     join projects p on p.id = d.project_id

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AppError } from '@anneal/core';
 import { datasetManifestSchema, dvcDirObject } from '@anneal/datasets/hash';
@@ -20,6 +21,27 @@ import {
   uploadReportSchema,
 } from '../../domain/datasets/versions.ts';
 import { getProject } from '../../domain/projects/projects.ts';
+
+/** The first bytes of a stored file, enough to tell an image's format. */
+async function headOf(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(12), 0, 12, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** image/png, image/jpeg or image/webp by the file's signature, else application/octet-stream. */
+export function imageTypeOf(head: Uint8Array): string {
+  const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
+  if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png';
+  if (at(0, [0xff, 0xd8, 0xff])) return 'image/jpeg';
+  if (at(0, [0x52, 0x49, 0x46, 0x46]) && at(8, [0x57, 0x45, 0x42, 0x50])) return 'image/webp';
+  return 'application/octet-stream';
+}
+
 import { defineRoute } from '../route.ts';
 
 const versionSummary = z.object({
@@ -155,7 +177,12 @@ export const datasetRoutes = [
     tag: 'datasets',
     summary: 'Fetch one file of a version by its sha256',
     params: z.object({ versionId: z.uuid(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }),
-    response: { status: 200, description: 'The bytes', binary: true },
+    response: {
+      status: 200,
+      description:
+        'The bytes: image/png, image/jpeg or image/webp when their first bytes are one, else application/octet-stream',
+      binary: true,
+    },
     handle: async (ctx, { params }) => {
       const file = await assertFileInVersion(
         ctx.db,
@@ -167,7 +194,8 @@ export const datasetRoutes = [
       return {
         stream,
         size,
-        contentType: 'application/octet-stream',
+        // An image opens in the tab (a thumbnail's link) instead of downloading.
+        contentType: imageTypeOf(await headOf(ctx.store.pathOf(params.sha256))),
         filename: file.relpath.split('/').pop(),
       };
     },
