@@ -39,10 +39,13 @@ export type { DatasetManifest, ManifestFile } from '@anneal/datasets/hash';
 /** An upload's per-file report: files imported, and those left out with the reason. */
 export interface UploadReport {
   imported: number;
-  /** Image files left out (undecodable, over a limit), at most the first 1,000. */
+  /**
+   * Image files left out (undecodable, over a limit), the first 100 (older rows may hold
+   * 1,000; reads cut them to 100).
+   */
   skipped: { relpath: string; reason: string }[];
   skippedCount: number;
-  /** Files that are not images, at most the first 1,000. */
+  /** Files that are not images, the first 100, as above. */
   ignored: string[];
   ignoredCount: number;
 }

@@ -230,15 +230,13 @@ async function versionWithBadFile() {
       createdBy: owner.userId,
     })
     .returning();
-  await h.services.db
-    .insert(datasetVersionFiles)
-    .values(
-      manifest.files.map((f) => ({
-        versionId: row?.id as string,
-        relpath: f.relpath,
-        sha256: f.sha256,
-      })),
-    );
+  await h.services.db.insert(datasetVersionFiles).values(
+    manifest.files.map((f) => ({
+      versionId: row?.id as string,
+      relpath: f.relpath,
+      sha256: f.sha256,
+    })),
+  );
   return { id: row?.id as string, contentHash: hash };
 }
 

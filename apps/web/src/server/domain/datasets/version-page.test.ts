@@ -1,11 +1,16 @@
-import { datasetVersionFiles } from '@anneal/db/schema';
+import { datasetVersionFiles, datasetVersions } from '@anneal/db/schema';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageTypeOf } from '../../rest/routes/datasets.ts';
 import { type Harness, startHarness } from '../../testing/harness.ts';
 import { pngOf } from '../../testing/images.ts';
 import { zipOf } from '../../testing/zip.ts';
-import { getDatasetVersionPage, PAGE_FILE_LIMIT, SAMPLES_PER_LABEL } from './versions.ts';
+import {
+  getDatasetVersionPage,
+  PAGE_FILE_LIMIT,
+  REPORT_LIST_LIMIT,
+  SAMPLES_PER_LABEL,
+} from './versions.ts';
 
 // The version page gets counts and thumbnails per label from PostgreSQL and the first files
 // of the manifest, never the manifest itself; checked against the manifest REST serves.
@@ -159,5 +164,47 @@ describe('imageTypeOf', () => {
     expect(imageTypeOf(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 '))).toBe('image/webp');
     expect(imageTypeOf(new TextEncoder().encode('<svg xmlns='))).toBe('application/octet-stream');
     expect(imageTypeOf(new Uint8Array([0x89, 0x50]))).toBe('application/octet-stream');
+  });
+});
+
+describe('the upload report a version keeps', () => {
+  it('lists at most REPORT_LIST_LIMIT entries of each kind, with the totals', async () => {
+    const projectId = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'notes' })).json
+      .id;
+    const files: Record<string, Uint8Array<ArrayBuffer> | string> = { 'a.png': pngOf(9) };
+    for (let i = 0; i < 130; i++) files[`notes/${i}.txt`] = `note ${i}`;
+    const res = await h.api(
+      user.token,
+      'POST',
+      `/api/v1/projects/${projectId}/datasets/notes/versions`,
+      zipOf(files),
+      { 'content-type': 'application/zip' },
+    );
+    expect(res.status).toBe(201);
+    const [stored] = await h.services.db
+      .select({ report: datasetVersions.uploadReport })
+      .from(datasetVersions)
+      .where(eq(datasetVersions.id, res.json.id));
+    expect(stored?.report?.ignored).toHaveLength(REPORT_LIST_LIMIT);
+    expect(stored?.report?.ignoredCount).toBe(130);
+    // A row stored before the limit (1,000 entries) is cut when read.
+    const old = Array.from({ length: 300 }, (_, i) => ({ relpath: `x/${i}.png`, reason: 'bad' }));
+    await h.services.db
+      .update(datasetVersions)
+      .set({
+        uploadReport: {
+          imported: 1,
+          skipped: old,
+          skippedCount: 300,
+          ignored: [],
+          ignoredCount: 0,
+        },
+      })
+      .where(eq(datasetVersions.id, res.json.id));
+    const got = await h.api(user.token, 'GET', `/api/v1/dataset-versions/${res.json.id}`);
+    expect(got.json.uploadReport.skipped).toHaveLength(REPORT_LIST_LIMIT);
+    expect(got.json.uploadReport.skippedCount).toBe(300);
+    const page = await getDatasetVersionPage(h.services.db, user.orgId, res.json.id);
+    expect(page.uploadReport?.skipped).toHaveLength(REPORT_LIST_LIMIT);
   });
 });

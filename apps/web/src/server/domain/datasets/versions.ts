@@ -56,8 +56,23 @@ export const uploadReportSchema = z.object({
 
 const FILE_ROWS_PER_INSERT = 5000;
 
-/** Lists kept in a stored report: a folder of 100,000 text files keeps its first names. */
-const REPORT_LIST_LIMIT = 1000;
+/**
+ * Entries of each list a stored report keeps (its counts keep the totals): a folder of
+ * 100,000 text files keeps its first names, and every read of the version stays small.
+ */
+export const REPORT_LIST_LIMIT = 100;
+
+export type StoredUploadReport = z.infer<typeof uploadReportSchema>;
+
+/** A report with each list cut to REPORT_LIST_LIMIT (rows stored before kept 1,000). */
+function cappedReport(r: StoredUploadReport | null | undefined): StoredUploadReport | null {
+  if (!r) return null;
+  return {
+    ...r,
+    skipped: r.skipped.slice(0, REPORT_LIST_LIMIT),
+    ignored: r.ignored.slice(0, REPORT_LIST_LIMIT),
+  };
+}
 
 /**
  * An uploaded file's path, or BAD_REQUEST naming it: absolute paths, `..`, `.` and empty
@@ -165,13 +180,13 @@ export async function createDatasetVersion(
         sizeBytes: manifest.files.reduce((s, f) => s + f.size, 0),
         heldoutCount: manifest.heldOut.length,
         dvcMd5: manifest.dvcMd5,
-        uploadReport: {
+        uploadReport: cappedReport({
           imported: manifest.files.length,
-          skipped: skipped.slice(0, REPORT_LIST_LIMIT),
+          skipped,
           skippedCount: skipped.length,
-          ignored: ignored.slice(0, REPORT_LIST_LIMIT),
+          ignored,
           ignoredCount: ignored.length,
-        },
+        }),
         createdBy: userId,
       })
       .returning();
@@ -249,7 +264,7 @@ export async function getDatasetVersion(db: Db, orgId: string, versionId: string
     datasetName: row.dataset.name,
     projectId: row.projectId,
     manifest: storedManifest(row.version),
-    uploadReport: row.version.uploadReport ?? null,
+    uploadReport: cappedReport(row.version.uploadReport),
   };
 }
 
@@ -370,7 +385,7 @@ export async function getDatasetVersionPage(db: Db, orgId: string, versionId: st
       size: f.size,
       heldOut: f.held,
     })),
-    uploadReport: row.uploadReport ?? null,
+    uploadReport: cappedReport(row.uploadReport),
   };
 }
 
