@@ -36,7 +36,7 @@ export async function getRunDetail(db: Db, orgId: string, runId: string) {
   const [names] = await db
     .select({
       kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
-      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`, sql`${runs.projectId}`),
     })
     .from(runs)
     .where(eq(runs.id, runId));
@@ -147,7 +147,7 @@ export async function listRuns(db: Db, orgId: string, input: z.infer<typeof list
       /** The job kind that created the run (train, sample, ...); null for runs logged by scripts. */
       kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
       datasetVersionId: runs.datasetVersionId,
-      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`, sql`${runs.projectId}`),
       latest: sql<Record<string, number>>`coalesce((
         select jsonb_object_agg(m.key, m.value) from (
           select distinct on (key) key, value from metrics
