@@ -141,3 +141,34 @@ describe('run and job names', () => {
     for (const plan of plans) expect(plan).toMatch(/Index Scan using dataset_versions_pkey/);
   });
 });
+
+describe('a train job naming a dataset version (the New job form)', () => {
+  const count = async (table: typeof jobs | typeof runs) =>
+    (await h.services.db.select({ n: sql<number>`count(*)::int` }).from(table))[0]?.n;
+  const submit = (as: string, project: string, dataset: Record<string, unknown>) =>
+    h.api(as, 'POST', `/api/v1/projects/${project}/jobs`, {
+      job: { type: 'train', spec: { dataset, resolution: 8, preset: 'tiny', steps: 10 } },
+    });
+
+  it("answers 404 for another organization's version and writes no job or run", async () => {
+    const b = await h.user('names-c', 'editor');
+    const bProject = (await h.api(b.token, 'POST', '/api/v1/projects', { name: 'c' })).json.id;
+    const [jobsBefore, runsBefore] = [await count(jobs), await count(runs)];
+    const res = await submit(b.token, bProject, ids.spec.dataset as Record<string, unknown>);
+    expect(res.status).toBe(404);
+    expect(res.json.error.message).toContain(ids.versionId);
+    expect([await count(jobs), await count(runs)]).toEqual([jobsBefore, runsBefore]);
+  });
+
+  it('answers 400 naming job.spec.dataset.hash for a hash the version does not have', async () => {
+    const [jobsBefore, runsBefore] = [await count(jobs), await count(runs)];
+    const res = await submit(token, projectId, {
+      kind: 'version',
+      id: ids.versionId,
+      hash: 'f'.repeat(64),
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(/^job\.spec\.dataset\.hash: /);
+    expect([await count(jobs), await count(runs)]).toEqual([jobsBefore, runsBefore]);
+  });
+});
