@@ -203,3 +203,48 @@ export function labelWidth(labels: string[], fontPx = 11): number {
   }
   return Math.ceil(widest);
 }
+
+/**
+ * The smallest and largest of `values` by a loop: Math.min(...values) throws a RangeError
+ * past about 120,000 arguments. Null when there are none.
+ */
+export function extent(values: Iterable<number>): [number, number] | null {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  let any = false;
+  for (const v of values) {
+    any = true;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return any ? [lo, hi] : null;
+}
+
+/**
+ * Indices of at most about `max` points of a series that draw as the whole would: the series
+ * is cut into max/2 buckets and each keeps its lowest and highest finite value (in step
+ * order), so spikes and dips survive; the first and last points always stay.
+ */
+export function downsampleIndices(values: number[], max = 2000): number[] {
+  const n = values.length;
+  if (n <= max) return values.map((_, i) => i);
+  const buckets = Math.max(1, Math.floor(max / 2));
+  const keep: number[] = [0];
+  for (let b = 0; b < buckets; b++) {
+    const from = Math.floor((b * n) / buckets);
+    const to = Math.floor(((b + 1) * n) / buckets);
+    let lo = -1;
+    let hi = -1;
+    for (let i = from; i < to; i++) {
+      const v = values[i] as number;
+      if (!Number.isFinite(v)) continue;
+      if (lo < 0 || v < (values[lo] as number)) lo = i;
+      if (hi < 0 || v > (values[hi] as number)) hi = i;
+    }
+    if (lo < 0) keep.push(from);
+    else if (lo === hi) keep.push(lo);
+    else keep.push(Math.min(lo, hi), Math.max(lo, hi));
+  }
+  keep.push(n - 1);
+  return keep.filter((v, i) => i === 0 || v > (keep[i - 1] as number));
+}
