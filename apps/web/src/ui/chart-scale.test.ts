@@ -114,8 +114,9 @@ describe('labelWidth', () => {
     const short = labelWidth(['0.2'], 11);
     const long = labelWidth(['120,000,000'], 11);
     expect(long).toBeGreaterThan(short);
-    // Nine digits at no less than 0.55em each (any sans font's tabular digits) fit.
-    expect(long).toBeGreaterThanOrEqual(Math.ceil(9 * 0.55 * 11));
+    // DejaVu Sans (advances 1303/2048 em per digit, 651/2048 em per comma) at 11 px: 69.98 px.
+    expect(long).toBeGreaterThanOrEqual(((9 * 1303 + 2 * 651) / 2048) * 11);
+    expect(labelWidth(['−0.25'], 11)).toBeGreaterThanOrEqual(((1716 + 3 * 1303 + 651) / 2048) * 11);
     expect(labelWidth(['1', '100,000'])).toBe(labelWidth(['100,000']));
   });
 });

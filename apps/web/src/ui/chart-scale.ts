@@ -184,20 +184,22 @@ export function emaSmooth(values: number[], weight: number): number[] {
 }
 
 /**
- * Width in px of the widest label at `fontPx`, from per-character advances of a
- * proportional sans font (digits are tabular, about 0.6em; separators narrower). A small
- * over-estimate, so the left margin is always wide enough for the labels it holds.
+ * Width in px of the widest label at `fontPx`, from per-character advances that are at least
+ * those of common sans fonts (DejaVu Sans, the widest usual default: digits 0.636em, "," and
+ * "." 0.318em, "−" 0.838em; Arial and Helvetica are narrower). An over-estimate, so the left
+ * margin always holds its labels: "120,000,000" at 11 px is 69.98 px in DejaVu Sans.
  */
 export function labelWidth(labels: string[], fontPx = 11): number {
   let widest = 0;
   for (const label of labels) {
     let em = 0;
     for (const ch of label) {
-      if (ch >= '0' && ch <= '9') em += 0.6;
-      else if (ch === ',' || ch === '.' || ch === ' ') em += 0.3;
-      else if (ch === '-' || ch === '−') em += 0.4;
-      else if (ch === 'M' || ch === 'W' || ch === 'm' || ch === 'w') em += 0.9;
-      else em += 0.65;
+      if (ch >= '0' && ch <= '9') em += 0.65;
+      else if (ch === ',' || ch === '.' || ch === ' ') em += 0.35;
+      else if (ch === '-') em += 0.4;
+      else if (ch === '−' || ch === '+') em += 0.85;
+      else if (ch === 'M' || ch === 'W' || ch === 'm' || ch === 'w') em += 1;
+      else em += 0.7;
     }
     widest = Math.max(widest, em * fontPx);
   }

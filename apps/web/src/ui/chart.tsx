@@ -191,7 +191,7 @@ export function LineChart({
           return (
             <g key={`y${t.at}`}>
               <line className="grid-line" x1={left} x2={W - PAD.right} y1={y} y2={y} />
-              <text className="axis-label" x={left - 8} y={y + 4} textAnchor="end">
+              <text className="axis-label y-label" x={left - 8} y={y + 4} textAnchor="end">
                 {t.label}
               </text>
             </g>
