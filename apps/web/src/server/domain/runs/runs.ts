@@ -29,7 +29,6 @@ export const updateRunInput = z.object({
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-/** A run of the caller's organization, or NOT_FOUND (also for other organizations' ids). */
 /** A run with what its page names: its job's kind and its dataset version's label. */
 export async function getRunDetail(db: Db, orgId: string, runId: string) {
   const run = await getRun(db, orgId, runId);
@@ -43,6 +42,7 @@ export async function getRunDetail(db: Db, orgId: string, runId: string) {
   return { ...run, kind: names?.kind ?? null, datasetLabel: names?.datasetLabel ?? null };
 }
 
+/** A run of the caller's organization, or NOT_FOUND (also for other organizations' ids). */
 export async function getRun(db: Db | Tx, orgId: string, runId: string) {
   const [row] = await db
     .select({ run: runs })
