@@ -5,6 +5,7 @@ import {
   emaSmooth,
   labelWidth,
   linearTicks,
+  logTickLabels,
   logTicks,
   scientific,
   tickLabels,
@@ -182,5 +183,26 @@ describe('linearTicks on ranges a few ulps wide', () => {
 
   it('never returns more than 50 ticks', () => {
     expect(linearTicks(0, 1, 10_000).length).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('log axes', () => {
+  it('show at most 8 ticks however many decades', () => {
+    const t = logTicks(-30, 10);
+    expect(t.length).toBeGreaterThanOrEqual(2);
+    expect(t.length).toBeLessThanOrEqual(8);
+    expect(t).toContain(1);
+    expect(logTicks(-2.9, 0).length).toBeLessThanOrEqual(8);
+  });
+
+  it('format each tick on its own, not with the decimals of the first spacing', () => {
+    expect(logTickLabels([1e-4, 0.01, 0.02, 0.5, 1, 100_000])).toEqual([
+      '1e-4',
+      '0.01',
+      '0.02',
+      '0.5',
+      '1',
+      '100,000',
+    ]);
   });
 });

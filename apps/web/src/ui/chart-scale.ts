@@ -10,8 +10,6 @@ export interface Axis {
   title: string;
   /** Values are divided by this before ticks are chosen (1 MiB = 2^20 bytes). */
   divisor: number;
-  /** A tick label: the value in the axis's unit, without the unit (the title carries it). */
-  tick: (value: number) => string;
   /** A value with its unit, for tooltips and tables: "1.5 GiB", "312 img/s", "3e-4". */
   value: (value: number) => string;
   /** Ticks read in scientific notation (learning rates). */
@@ -77,7 +75,6 @@ export function axisFor(key: string, maxAbs: number): Axis {
     return {
       title: `${words(key.replace(/_?bytes$/i, '')) || 'size'} (${unit})`,
       divisor,
-      tick: plain,
       value: (v) => `${plain(Number((v / divisor).toPrecision(4)))} ${unit}`,
     };
   }
@@ -85,7 +82,6 @@ export function axisFor(key: string, maxAbs: number): Axis {
     return {
       title: 'throughput (img/s)',
       divisor: 1,
-      tick: plain,
       value: (v) => `${plain(Number(v.toPrecision(4)))} img/s`,
     };
   }
@@ -93,7 +89,6 @@ export function axisFor(key: string, maxAbs: number): Axis {
     return {
       title: 'learning rate',
       divisor: 1,
-      tick: scientific,
       value: scientific,
       scientific: true,
     };
@@ -102,7 +97,6 @@ export function axisFor(key: string, maxAbs: number): Axis {
     return {
       title: `${words(key.replace(/_ms(_per_image)?$/i, ''))} (ms${k.endsWith('_per_image') ? '/img' : ''})`,
       divisor: 1,
-      tick: plain,
       value: (v) => `${plain(Number(v.toPrecision(4)))} ms`,
     };
   }
@@ -110,11 +104,10 @@ export function axisFor(key: string, maxAbs: number): Axis {
     return {
       title: `${words(key.replace(/_(s|seconds)$/i, ''))} (s)`,
       divisor: 1,
-      tick: plain,
       value: (v) => `${plain(Number(v.toPrecision(4)))} s`,
     };
   }
-  return { title: words(key), divisor: 1, tick: plain, value: plain };
+  return { title: words(key), divisor: 1, value: plain };
 }
 
 /** At most this many ticks on one axis, whatever the range. */
@@ -150,19 +143,33 @@ export function linearTicks(lo: number, hi: number, count = 5): number[] {
  * when the range is under one power of ten and holds no power (a loss between 0.02 and 0.05).
  * Returned in value space (not log).
  */
-export function logTicks(lo: number, hi: number): number[] {
+export function logTicks(lo: number, hi: number, max = 8): number[] {
   if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [10 ** lo];
-  const decades = hi - lo;
-  const mults = decades < 3 ? [1, 2, 5] : [1];
-  const out: number[] = [];
-  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++)
-    for (const m of mults) {
-      const v = m * 10 ** e;
-      const l = Math.log10(v);
-      if (l >= lo - 1e-9 && l <= hi + 1e-9) out.push(Number(v.toPrecision(12)));
+  const within = (mults: number[], every: number) => {
+    const out: number[] = [];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+      if (e % every !== 0) continue;
+      for (const m of mults) {
+        const v = m * 10 ** e;
+        const l = Math.log10(v);
+        if (l >= lo - 1e-9 && l <= hi + 1e-9) out.push(Number(v.toPrecision(12)));
+      }
     }
+    return out;
+  };
+  // 1, 2, 5 per decade over fewer than three decades; else powers of ten, every k-th
+  // power when there would be more than `max`.
+  const dense = hi - lo < 3 ? within([1, 2, 5], 1) : [];
+  if (dense.length >= 2 && dense.length <= max) return dense;
+  const every = Math.max(1, Math.ceil((Math.ceil(hi) - Math.floor(lo) + 1) / max));
+  const out = within([1], every);
   if (out.length >= 2) return out;
   return linearTicks(10 ** lo, 10 ** hi, 4);
+}
+
+/** Labels of log-axis ticks, each formatted on its own: 0.01, 0.02, 0.05, 0.1, 1, 1e-4. */
+export function logTickLabels(ticks: number[]): string[] {
+  return ticks.map(plain);
 }
 
 /**

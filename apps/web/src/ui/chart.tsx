@@ -8,6 +8,7 @@ import {
   extent,
   labelWidth,
   linearTicks,
+  logTickLabels,
   logTicks,
   scientific,
   tickLabels,
@@ -93,7 +94,11 @@ export function LineChart({
   if (b.x1 === b.x0) b.x1 = b.x0 + 1;
 
   const yTickValues = logY ? logTicks(b.y0, b.y1) : linearTicks(b.y0, b.y1);
-  const yLabels = axis.scientific ? yTickValues.map(scientific) : tickLabels(yTickValues);
+  const yLabels = axis.scientific
+    ? yTickValues.map(scientific)
+    : logY
+      ? logTickLabels(yTickValues)
+      : tickLabels(yTickValues);
   const yTicks = yTickValues.map((v, i) => ({ at: logY ? Math.log10(v) : v, label: yLabels[i]! }));
   const xTickValues = linearTicks(b.x0, b.x1, 6).filter((t) => Number.isInteger(t));
   // The left margin holds the widest y label (measured) and the rotated axis title.
