@@ -83,6 +83,9 @@ export const comparison = z.object({
       status: runStatus,
       params: z.record(z.string(), paramValue),
       startedAt: z.date(),
+      datasetVersionId: z.string().nullable(),
+      /** "digits v2" when the run used a stored dataset version (its params name it by id). */
+      datasetLabel: z.string().nullable(),
       metrics: z.array(metricSeries),
     }),
   ),

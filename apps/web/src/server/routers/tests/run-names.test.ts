@@ -89,6 +89,14 @@ describe('run and job names', () => {
       datasetLabel: string;
     };
     expect(detail).toMatchObject({ kind: 'train', datasetLabel: 'digits v1' });
+    // The compare page names the version a run's params point at, as the run's page does.
+    const compared = (await trpcQuery('runs.compare', {
+      runIds: [job.json.runId, logged.json.id],
+    })) as { runs: { datasetVersionId: string | null; datasetLabel: string | null }[] };
+    expect(compared.runs.map((r) => [r.datasetVersionId, r.datasetLabel])).toEqual([
+      [version.json.id, 'digits v1'],
+      [null, null],
+    ]);
     const jobs = (await trpcQuery('jobs.list', { projectId })) as { datasetLabel: string }[];
     expect(jobs.map((j) => j.datasetLabel)).toEqual(['digits v1']);
   });
