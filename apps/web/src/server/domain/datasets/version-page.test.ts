@@ -1,3 +1,5 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { encodePng } from '@anneal/core/png';
 import { datasetVersionFiles, datasetVersions } from '@anneal/db/schema';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,5 +208,40 @@ describe('the upload report a version keeps', () => {
     expect(got.json.uploadReport.skippedCount).toBe(300);
     const page = await getDatasetVersionPage(h.services.db, user.orgId, res.json.id);
     expect(page.uploadReport?.skipped).toHaveLength(REPORT_LIST_LIMIT);
+  });
+});
+
+describe('thumbnails', () => {
+  it('cuts a large image down to a small PNG and sends a small file as it is', async () => {
+    const projectId = (await h.api(user.token, 'POST', '/api/v1/projects', { name: 'photos' })).json
+      .id;
+    // Incompressible pixels: a PNG of 120x120 well over the 16 KiB sent as it is.
+    const big = new Uint8Array(encodePng(randomBytes(120 * 120 * 3), 120, 120, 3));
+    const small = pngOf(5);
+    const res = await h.api(
+      user.token,
+      'POST',
+      `/api/v1/projects/${projectId}/datasets/photos/versions?heldout=0`,
+      zipOf({ 'big.png': big, 'small.png': small }),
+      { 'content-type': 'application/zip' },
+    );
+    expect(res.status).toBe(201);
+    const get = (sha: string, query: string) =>
+      fetch(`${h.url}/api/v1/dataset-versions/${res.json.id}/files/${sha}${query}`, {
+        headers: { authorization: `Bearer ${user.token}` },
+      });
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const thumb = await get(sha(big), '?thumbnail=40');
+    expect(thumb.status).toBe(200);
+    expect(thumb.headers.get('content-type')).toBe('image/png');
+    const png = Buffer.from(await thumb.arrayBuffer());
+    expect(png.length).toBeLessThan(big.length);
+    // IHDR: width and height at bytes 16 and 20.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([40, 40]);
+    const asIs = await get(sha(small), '?thumbnail=40');
+    expect(sha(new Uint8Array(await asIs.arrayBuffer()))).toBe(sha(small));
+    const bad = await get(sha(big), '?thumbnail=5');
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/thumbnail/);
   });
 });

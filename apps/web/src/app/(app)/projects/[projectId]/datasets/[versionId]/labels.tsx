@@ -52,7 +52,11 @@ export function Labels({
                         className={s.heldOut ? 'held-out' : undefined}
                       >
                         {/* biome-ignore lint/performance/noImgElement: dataset files are served by our API, not Next's image optimizer */}
-                        <img src={fileUrl(s.sha256)} alt={s.relpath} loading="lazy" />
+                        <img
+                          src={`${fileUrl(s.sha256)}?thumbnail=80`}
+                          alt={s.relpath}
+                          loading="lazy"
+                        />
                       </a>
                     ))}
                   </div>
