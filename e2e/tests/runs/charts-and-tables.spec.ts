@@ -129,6 +129,18 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   const labels = page.getByTestId('labels');
   await expect(labels.locator('tr[data-label=cat] img')).toHaveCount(3);
   await expect(labels.locator('tr[data-label=dog] img')).toHaveCount(2);
+  // Every thumbnail loaded (lazy images are scrolled into view first), and its link opens
+  // the file in the tab as an image rather than downloading it.
+  for (const img of await labels.locator('img').all()) {
+    await img.scrollIntoViewIfNeeded();
+    await expect
+      .poll(() => img.evaluate((i) => (i as HTMLImageElement).naturalWidth))
+      .toBeGreaterThan(0);
+  }
+  const href = await labels.locator('a').first().getAttribute('href');
+  const file = await page.request.get(`${server.url}${href}`);
+  expect(file.headers()['content-type']).toBe('image/png');
+  expect(file.headers()['content-disposition']).toMatch(/^inline;/);
   const counts = await labels
     .locator('tbody tr')
     .evaluateAll((rows) =>
