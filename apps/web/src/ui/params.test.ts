@@ -69,7 +69,12 @@ describe('jobTitle', () => {
   it('names a sample job by its model, sampler, steps and image count', () => {
     const t = jobTitle(
       'sample',
-      { model: { kind: 'run', runId: 'aaaabbbb-0000-4000-8000-000000000001' }, sampler: 'heun', steps: 1, n: 16 },
+      {
+        model: { kind: 'run', runId: 'aaaabbbb-0000-4000-8000-000000000001' },
+        sampler: 'heun',
+        steps: 1,
+        n: 16,
+      },
       ctx,
     );
     expect(t.parts.map((p) => p.text)).toEqual([
