@@ -1,6 +1,9 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { expect, test } from '@playwright/test';
 import { createApiToken, createOwner, createProject, rest } from '../../support/flows.ts';
+import { gradientPng } from '../../support/png.ts';
 import { seedProject } from '../../support/seed.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
@@ -35,9 +38,7 @@ test('the main pages have no serious or critical accessibility violations', asyn
     ['settings', '/settings', 'input[name=tokenName]'],
   ];
   const found: string[] = [];
-  for (const [name, path, ready] of pages) {
-    await page.goto(`${server.url}${path}`);
-    await expect(page.locator(ready).first()).toBeVisible();
+  const check = async (name: string) => {
     const { violations } = await new AxeBuilder({ page }).analyze();
     for (const v of violations)
       if (v.impact === 'serious' || v.impact === 'critical')
@@ -47,6 +48,25 @@ test('the main pages have no serious or critical accessibility violations', asyn
             .map((n) => `    ${n.target.join(' ')}: ${n.failureSummary?.split('\n')[1] ?? ''}`)
             .join('\n')}`,
         );
+  };
+  for (const [name, path, ready] of pages) {
+    await page.goto(`${server.url}${path}`);
+    await expect(page.locator(ready).first()).toBeVisible();
+    await check(name);
   }
+  // The notice an upload leaves on the datasets page: its muted line on the accent background.
+  await page.goto(`${server.url}${p}/datasets`);
+  await page.getByRole('button', { name: 'Upload version' }).click();
+  await page.fill('input[name=datasetName]', 'a11y-upload');
+  const folder = join(server.home, 'upload', 'a11y');
+  await mkdir(join(folder, 'cats'), { recursive: true });
+  await writeFile(join(folder, 'cats', 'a.png'), gradientPng(8));
+  await writeFile(join(folder, 'cats', 'b.png'), gradientPng(9));
+  await writeFile(join(folder, 'cats', 'bad.png'), 'not a picture\n');
+  await writeFile(join(folder, 'cats', 'notes.txt'), 'notes\n');
+  await page.locator('input[webkitdirectory]').setInputFiles(folder);
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await expect(page.locator('[data-upload-report] .muted')).toBeVisible();
+  await check('datasets after an upload');
   expect(found, found.join('\n')).toEqual([]);
 });

@@ -27,6 +27,13 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   const seeded = await seedProject(server, token, api, projectId);
 
   // Charts: axis titles with units, labels that fit, hover, smoothing and log scale.
+  // Wide plain labels ("-950,000"): the widest a linear axis prints before 1e6 goes scientific.
+  await api('POST', `/runs/${seeded.trainRunId}/metrics`, {
+    metrics: [
+      { key: 'samples_seen', step: 0, value: -950_000 },
+      { key: 'samples_seen', step: 10, value: 980_000 },
+    ],
+  });
   await page.goto(`${server.url}/projects/${projectId}/runs/${seeded.trainRunId}`);
   const memory = page.getByTestId('chart-peak_memory_bytes');
   await expect(memory.getByTestId('y-axis-title')).toHaveText('peak memory (MiB)');
@@ -35,12 +42,18 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
     'throughput (img/s)',
   );
   await expect(page.getByTestId('chart-lr').locator('.axis-label').first()).toHaveText(/e-/);
-  // Every y label lies inside the chart: none is cut at the left edge.
-  for (const key of ['peak_memory_bytes', 'loss', 'lr', 'images_per_s']) {
+  // Every y label lies between the y-axis title and the plot: none is cut, none overlaps.
+  for (const key of ['peak_memory_bytes', 'loss', 'lr', 'images_per_s', 'samples_seen']) {
     const chart = page.getByTestId(`chart-${key}`).locator('svg.chart');
-    const left = (await chart.boundingBox())?.x ?? 0;
-    for (const label of await chart.locator('text.axis-label').all())
-      expect((await label.boundingBox())?.x ?? -1).toBeGreaterThanOrEqual(left);
+    const title = await chart.getByTestId('y-axis-title').boundingBox();
+    const plot = await chart.locator('.grid-line').first().boundingBox();
+    const labels = await chart.locator('text.y-label').all();
+    expect(labels.length, key).toBeGreaterThan(1);
+    for (const label of labels) {
+      const box = await label.boundingBox();
+      expect(box?.x ?? -1, key).toBeGreaterThanOrEqual((title?.x ?? 0) + (title?.width ?? 0));
+      expect((box?.x ?? 0) + (box?.width ?? Infinity), key).toBeLessThanOrEqual(plot?.x ?? 0);
+    }
   }
   const loss = page.getByTestId('chart-loss');
   await loss.locator('svg.chart').hover({ position: { x: 300, y: 100 } });
@@ -116,6 +129,18 @@ test('charts read in units, tables wrap and name things, datasets reach the New 
   const labels = page.getByTestId('labels');
   await expect(labels.locator('tr[data-label=cat] img')).toHaveCount(3);
   await expect(labels.locator('tr[data-label=dog] img')).toHaveCount(2);
+  // Every thumbnail loaded (lazy images are scrolled into view first), and its link opens
+  // the file in the tab as an image rather than downloading it.
+  for (const img of await labels.locator('img').all()) {
+    await img.scrollIntoViewIfNeeded();
+    await expect
+      .poll(() => img.evaluate((i) => (i as HTMLImageElement).naturalWidth))
+      .toBeGreaterThan(0);
+  }
+  const href = await labels.locator('a').first().getAttribute('href');
+  const file = await page.request.get(`${server.url}${href}`);
+  expect(file.headers()['content-type']).toBe('image/png');
+  expect(file.headers()['content-disposition']).toMatch(/^inline;/);
   const counts = await labels
     .locator('tbody tr')
     .evaluateAll((rows) =>

@@ -26,11 +26,18 @@ const shapesRefSchema = z
   })
   .strict();
 
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const versionRefSchema = z
   .object({
     kind: z.literal('version'),
     /** The control plane's id of the dataset version (or a local one for imports). */
-    id: z.string().min(1).max(200),
+    id: z
+      .string()
+      .min(1)
+      .max(200)
+      // A uuid in lower case, as PostgreSQL prints it, so the server compares ids as uuids.
+      .transform((id) => (UUID_RE.test(id) ? id.toLowerCase() : id)),
     /** The version's content hash: what the shard cache is keyed by. */
     hash: contentHashSchema,
   })

@@ -42,6 +42,7 @@ describe('embedded PostgreSQL + migrations', () => {
       'agents',
       'alerts',
       'artifacts',
+      'dataset_version_files',
       'dataset_versions',
       'datasets',
       'deployments',
@@ -113,6 +114,60 @@ describe('embedded PostgreSQL + migrations', () => {
         { name: 'r0', tags: { kind: 'distill' }, step: 120 },
         { name: 'r1', tags: {}, step: null },
         { name: 'r2', tags: { kind: 'plain' }, step: null },
+      ]);
+    } finally {
+      await client.end({ timeout: 5 });
+      await rm(folder, { recursive: true, force: true });
+      await handle.db.execute(sql.raw(`drop database if exists ${name}`));
+    }
+  });
+
+  it('0007 fills dataset_version_files from the stored manifests', async () => {
+    // A database migrated up to 0006 with two versions (one of the old manifest format).
+    const name = `premigration7_${Date.now()}`;
+    await handle.db.execute(sql.raw(`create database ${name}`));
+    const url = tdb.url.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    const folder = await mkdtemp(join(tmpdir(), 'anneal-migrations-'));
+    const client = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const journal = JSON.parse(
+        await readFile(join(migrationsFolder, 'meta/_journal.json'), 'utf8'),
+      );
+      const before = journal.entries.filter((e: { idx: number }) => e.idx < 7);
+      await mkdir(join(folder, 'meta'));
+      await writeFile(
+        join(folder, 'meta/_journal.json'),
+        JSON.stringify({ ...journal, entries: before }),
+      );
+      for (const e of before as { tag: string }[])
+        await copyFile(join(migrationsFolder, `${e.tag}.sql`), join(folder, `${e.tag}.sql`));
+      const db = drizzle(client);
+      await migrate(db, { migrationsFolder: folder });
+      await client`insert into organizations (name) values ('o')`;
+      const [org] = await client`select id from organizations`;
+      const [project] =
+        await client`insert into projects (org_id, name) values (${org!.id}, 'p') returning id`;
+      const [dataset] =
+        await client`insert into datasets (project_id, name) values (${project!.id}, 'd') returning id`;
+      const manifests = [
+        {
+          files: [
+            { relpath: 'a/1.png', sha256: 'a'.repeat(64), md5: 'x', size: 1, label: 0 },
+            { relpath: 'a/2.png', sha256: 'b'.repeat(64), md5: 'y', size: 1, label: 0 },
+          ],
+        },
+        { files: [{ path: 'old.png', split: 'train', label: 'a' }] },
+      ];
+      for (const [i, m] of manifests.entries())
+        await client`insert into dataset_versions (dataset_id, version, content_hash, manifest, file_count, size_bytes, heldout_count, dvc_md5)
+          values (${dataset!.id}, ${i + 1}, ${`h${i}`}, ${JSON.stringify(m)}::jsonb, 1, 1, 0, 'm')`;
+      await migrate(db, { migrationsFolder });
+      const rows = await client<{ version: number; relpath: string; sha256: string }[]>`
+        select v.version, f.relpath, f.sha256 from dataset_version_files f
+        join dataset_versions v on v.id = f.version_id order by f.relpath`;
+      expect(rows.map((r) => [r.version, r.relpath, r.sha256])).toEqual([
+        [1, 'a/1.png', 'a'.repeat(64)],
+        [1, 'a/2.png', 'b'.repeat(64)],
       ]);
     } finally {
       await client.end({ timeout: 5 });

@@ -2,6 +2,8 @@
 export interface CommandIO {
   out(line: string): void;
   err(line: string): void;
+  /** Whether prompts can be answered; process.stdin.isTTY when not given (tests set it). */
+  stdinIsTTY?: boolean;
 }
 
 export interface Command {

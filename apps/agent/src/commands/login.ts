@@ -32,6 +32,19 @@ const flagsSchema = z
     path: ['token'],
   });
 
+/** What to pass when stdin is not a terminal, for what is missing. */
+function noTerminal(hasEmail: boolean, passwordFromStdin: boolean): string {
+  const ask = hasEmail
+    ? 'the password'
+    : passwordFromStdin
+      ? 'the email'
+      : 'the email and password';
+  const pass = passwordFromStdin
+    ? 'pass --email E (the password is read from stdin)'
+    : 'pass --email E --password-stdin with the password on stdin';
+  return `stdin is not a terminal, so ${ask} cannot be asked for: ${pass}, or --token T with an API token from Settings`;
+}
+
 export const login: Command = {
   name: 'login',
   summary: 'sign in to a control plane and store an API token for `anneal submit`',
@@ -51,11 +64,9 @@ export const login: Command = {
     let token = flags.token;
     // Prompts need a terminal: without one (a script, CI, a pipe) say what to pass instead
     // of waiting on a closed stdin or failing inside the prompt.
-    if (!token && !process.stdin.isTTY && !(flags.email && flags['password-stdin']))
-      throw new AppError(
-        'BAD_REQUEST',
-        `stdin is not a terminal, so the ${flags.email ? 'password' : 'email and password'} cannot be asked for: pass --email E --password-stdin with the password on stdin, or --token T with an API token from Settings`,
-      );
+    const tty = io.stdinIsTTY ?? Boolean(process.stdin.isTTY);
+    if (!token && !tty && !(flags.email && flags['password-stdin']))
+      throw new AppError('BAD_REQUEST', noTerminal(Boolean(flags.email), flags['password-stdin']));
     if (!token) {
       const email = flags.email ?? (await askLine('Email: '));
       if (!email) throw new UsageError('--email: is required');

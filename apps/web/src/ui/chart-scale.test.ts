@@ -5,6 +5,7 @@ import {
   emaSmooth,
   labelWidth,
   linearTicks,
+  logTickLabels,
   logTicks,
   scientific,
   tickLabels,
@@ -114,8 +115,9 @@ describe('labelWidth', () => {
     const short = labelWidth(['0.2'], 11);
     const long = labelWidth(['120,000,000'], 11);
     expect(long).toBeGreaterThan(short);
-    // Nine digits at no less than 0.55em each (any sans font's tabular digits) fit.
-    expect(long).toBeGreaterThanOrEqual(Math.ceil(9 * 0.55 * 11));
+    // DejaVu Sans (advances 1303/2048 em per digit, 651/2048 em per comma) at 11 px: 69.98 px.
+    expect(long).toBeGreaterThanOrEqual(((9 * 1303 + 2 * 651) / 2048) * 11);
+    expect(labelWidth(['−0.25'], 11)).toBeGreaterThanOrEqual(((1716 + 3 * 1303 + 651) / 2048) * 11);
     expect(labelWidth(['1', '100,000'])).toBe(labelWidth(['100,000']));
   });
 });
@@ -163,5 +165,44 @@ describe('bytes', () => {
     expect(bytes(1229)).toBe('1.2 KiB');
     expect(bytes(11 * 2 ** 20)).toBe('11 MiB');
     expect(bytes(3 * 2 ** 30)).toBe('3.0 GiB');
+  });
+});
+
+describe('linearTicks on ranges a few ulps wide', () => {
+  it('returns a few ticks instead of looping forever', () => {
+    // 1 + 2^-52 is the next double after 1: the step is far below half an ulp of 1.
+    const a = linearTicks(1, 1 + 2 ** -52);
+    expect(a.length).toBeGreaterThanOrEqual(1);
+    expect(a.length).toBeLessThanOrEqual(6);
+    const b = linearTicks(0.3, 0.1 + 0.2);
+    expect(b.length).toBeGreaterThanOrEqual(1);
+    expect(b.length).toBeLessThanOrEqual(6);
+    const c = logTicks(Math.log10(0.3), Math.log10(0.1 + 0.2));
+    expect(c.length).toBeLessThanOrEqual(6);
+  });
+
+  it('never returns more than 50 ticks', () => {
+    expect(linearTicks(0, 1, 10_000).length).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('log axes', () => {
+  it('show at most 8 ticks however many decades', () => {
+    const t = logTicks(-30, 10);
+    expect(t.length).toBeGreaterThanOrEqual(2);
+    expect(t.length).toBeLessThanOrEqual(8);
+    expect(t).toContain(1);
+    expect(logTicks(-2.9, 0).length).toBeLessThanOrEqual(8);
+  });
+
+  it('format each tick on its own, not with the decimals of the first spacing', () => {
+    expect(logTickLabels([1e-4, 0.01, 0.02, 0.5, 1, 100_000])).toEqual([
+      '1e-4',
+      '0.01',
+      '0.02',
+      '0.5',
+      '1',
+      '100,000',
+    ]);
   });
 });

@@ -3,9 +3,12 @@
 import { useId, useRef, useState } from 'react';
 import {
   axisFor,
+  downsampleIndices,
   emaSmooth,
+  extent,
   labelWidth,
   linearTicks,
+  logTickLabels,
   logTicks,
   scientific,
   tickLabels,
@@ -22,6 +25,8 @@ const W = 640;
 const H = 240;
 const FONT_PX = 11;
 const PAD = { right: 16, top: 12, bottom: 42 };
+/** Points drawn per series at most (a 640 px wide chart shows no more). */
+const MAX_POINTS = 2000;
 
 /**
  * Line chart in plain SVG: overlaid series, round ticks in the metric's unit (MiB/GiB,
@@ -55,31 +60,45 @@ export function LineChart({
       </div>
     );
   const finite = all.filter((p) => Number.isFinite(p.value));
-  const maxAbs = Math.max(0, ...finite.map((p) => Math.abs(p.value)));
+  const maxAbs = Math.max(0, extent(finite.map((p) => Math.abs(p.value)))?.[1] ?? 0);
   const axis = axisFor(metric, maxAbs);
   // A log axis needs positive values; with a zero or a negative it stays linear.
   const canLog = finite.length > 0 && finite.every((p) => p.value > 0);
   const logY = logWanted && canLog;
+  // Smoothed over every point, then drawn from at most MAX_POINTS of each series.
   const shown = series.map((s) => {
     const values = s.points.map((p) => p.value);
-    return { ...s, smoothed: smoothing > 0 ? emaSmooth(values, smoothing) : values };
+    const smoothed = smoothing > 0 ? emaSmooth(values, smoothing) : values;
+    const keep = downsampleIndices(values, MAX_POINTS);
+    return {
+      ...s,
+      points: keep.map((i) => s.points[i]!),
+      smoothed: keep.map((i) => smoothed[i]!),
+    };
   });
+  const drawn = shown.flatMap((s) => s.points);
   const tf = (v: number) => (logY ? Math.log10(v / axis.divisor) : v / axis.divisor);
   const ys = finite.map((p) => tf(p.value));
   const xs = all.map((p) => p.step);
-  let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
-  if (y0 === y1)
+  let [y0, y1] = extent(ys) ?? [0, 1];
+  // Values a few ulps apart read as one value: ticks that far apart would all print alike.
+  if (y1 - y0 <= 1e-12 * Math.max(Math.abs(y0), Math.abs(y1)))
     [y0, y1] = logY
       ? [y0 - 0.5, y1 + 0.5]
       : [y0 - Math.abs(y0) * 0.1 - 1e-9, y1 + Math.abs(y1) * 0.1 + 1e-9];
   const padY = (y1 - y0) * 0.06;
   // A linear axis of non-negative values starts no lower than 0.
   const lo = !logY && y0 >= 0 ? Math.max(0, y0 - padY) : y0 - padY;
-  const b = { x0: Math.min(...xs), x1: Math.max(...xs), y0: lo, y1: y1 + padY };
+  const [x0, x1] = extent(xs) ?? [0, 1];
+  const b = { x0, x1, y0: lo, y1: y1 + padY };
   if (b.x1 === b.x0) b.x1 = b.x0 + 1;
 
   const yTickValues = logY ? logTicks(b.y0, b.y1) : linearTicks(b.y0, b.y1);
-  const yLabels = axis.scientific ? yTickValues.map(scientific) : tickLabels(yTickValues);
+  const yLabels = axis.scientific
+    ? yTickValues.map(scientific)
+    : logY
+      ? logTickLabels(yTickValues)
+      : tickLabels(yTickValues);
   const yTicks = yTickValues.map((v, i) => ({ at: logY ? Math.log10(v) : v, label: yLabels[i]! }));
   const xTickValues = linearTicks(b.x0, b.x1, 6).filter((t) => Number.isInteger(t));
   // The left margin holds the widest y label (measured) and the rotated axis title.
@@ -95,8 +114,8 @@ export function LineChart({
     if (!rect) return;
     const x = ((e.clientX - rect.left) / rect.width) * W;
     const step = b.x0 + ((x - left) / innerW) * (b.x1 - b.x0);
-    let best = all[0]!.step;
-    for (const p of all) if (Math.abs(p.step - step) < Math.abs(best - step)) best = p.step;
+    let best = drawn[0]!.step;
+    for (const p of drawn) if (Math.abs(p.step - step) < Math.abs(best - step)) best = p.step;
     setHover({ step: best, x: (sx(best) / W) * rect.width, width: rect.width });
   }
 
@@ -177,7 +196,7 @@ export function LineChart({
           return (
             <g key={`y${t.at}`}>
               <line className="grid-line" x1={left} x2={W - PAD.right} y1={y} y2={y} />
-              <text className="axis-label" x={left - 8} y={y + 4} textAnchor="end">
+              <text className="axis-label y-label" x={left - 8} y={y + 4} textAnchor="end">
                 {t.label}
               </text>
             </g>

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { jobTitle, paramDisplay } from './params.ts';
-import { defaultColumns, metricKeysOf } from './run-columns.ts';
+import { defaultColumns, metricKeysOf, parseSavedColumns } from './run-columns.ts';
 
-const ctx = { projectId: 'p1', datasetLabels: { 'abc12345-0000': 'digits v2' } };
+const ctx = {
+  projectId: 'p1',
+  datasetLabels: { 'abc12345-0000-4000-8000-000000000001': 'digits v2' },
+};
 
 describe('paramDisplay', () => {
   it('names a built-in dataset instead of showing its JSON', () => {
@@ -13,19 +16,35 @@ describe('paramDisplay', () => {
   });
 
   it('links a dataset version to its page, by its label when known', () => {
-    expect(paramDisplay('{"kind":"version","id":"ABC12345-0000","hash":"00"}', ctx)).toEqual({
+    expect(
+      paramDisplay(
+        '{"kind":"version","id":"ABC12345-0000-4000-8000-000000000001","hash":"00"}',
+        ctx,
+      ),
+    ).toEqual({
       text: 'digits v2',
-      href: '/projects/p1/datasets/abc12345-0000',
+      href: '/projects/p1/datasets/abc12345-0000-4000-8000-000000000001',
     });
     expect(paramDisplay('{"kind":"version","id":"ffff0000-1111","hash":"00"}', ctx).text).toBe(
       'dataset version ffff0000',
     );
   });
 
+  it('links only uuid ids: a local id (an import on an agent) has no page on the server', () => {
+    expect(paramDisplay('{"kind":"version","id":"local-digits","hash":"00"}', ctx)).toEqual({
+      text: 'dataset version local-di',
+    });
+    expect(paramDisplay('{"kind":"run","runId":"../../settings"}', ctx)).toEqual({
+      text: 'run ../../se',
+    });
+  });
+
   it('links a run model source and reads plain values', () => {
-    expect(paramDisplay('{"kind":"run","runId":"1234abcd-9"}', ctx)).toEqual({
+    expect(
+      paramDisplay('{"kind":"run","runId":"1234abcd-0000-4000-8000-000000000009"}', ctx),
+    ).toEqual({
       text: 'run 1234abcd',
-      href: '/projects/p1/runs/1234abcd-9',
+      href: '/projects/p1/runs/1234abcd-0000-4000-8000-000000000009',
     });
     expect(paramDisplay(2000, ctx).text).toBe('2,000');
     expect(paramDisplay(0.0003, ctx).text).toBe('3e-4');
@@ -50,7 +69,12 @@ describe('jobTitle', () => {
   it('names a sample job by its model, sampler, steps and image count', () => {
     const t = jobTitle(
       'sample',
-      { model: { kind: 'run', runId: 'aaaabbbb-1' }, sampler: 'heun', steps: 1, n: 16 },
+      {
+        model: { kind: 'run', runId: 'aaaabbbb-0000-4000-8000-000000000001' },
+        sampler: 'heun',
+        steps: 1,
+        n: 16,
+      },
       ctx,
     );
     expect(t.parts.map((p) => p.text)).toEqual([
@@ -60,7 +84,7 @@ describe('jobTitle', () => {
       '1 step',
       '16 images',
     ]);
-    expect(t.parts[1]?.href).toBe('/projects/p1/runs/aaaabbbb-1');
+    expect(t.parts[1]?.href).toBe('/projects/p1/runs/aaaabbbb-0000-4000-8000-000000000001');
   });
 });
 
@@ -85,5 +109,16 @@ describe('run columns', () => {
   it('offers the params that differ, not the job type', () => {
     expect(defaultColumns([train, evaluate]).params).toEqual(['steps']);
     expect(defaultColumns([train, train]).params).toEqual([]);
+  });
+});
+
+describe('parseSavedColumns', () => {
+  it('takes a saved choice and ignores anything else', () => {
+    expect(parseSavedColumns('{"metrics":["loss"],"params":["lr"]}')).toEqual({
+      metrics: ['loss'],
+      params: ['lr'],
+    });
+    for (const bad of [null, '', '{not json', '"loss"', '{"metrics":"loss","params":[]}', '[]'])
+      expect(parseSavedColumns(bad)).toBeNull();
   });
 });

@@ -41,6 +41,8 @@ function scalar(v: unknown): string {
 }
 
 /** A dataset ref or model source, if `v` is one. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function describeRef(v: Record<string, unknown>, ctx: ParamContext): ParamDisplay | null {
   if (v.kind === 'builtin' && typeof v.name === 'string') {
     const options =
@@ -49,18 +51,17 @@ export function describeRef(v: Record<string, unknown>, ctx: ParamContext): Para
         : '';
     return { text: `${v.name}${options}` };
   }
+  // Only a uuid links to a page: a local id (an import on an agent) has none on the server.
   if (v.kind === 'version' && typeof v.id === 'string') {
     const id = v.id.toLowerCase();
-    return {
-      text: ctx.datasetLabels?.[id] ?? `dataset version ${id.slice(0, 8)}`,
-      href: `/projects/${ctx.projectId}/datasets/${id}`,
-    };
+    const text = ctx.datasetLabels?.[id] ?? `dataset version ${id.slice(0, 8)}`;
+    return UUID.test(id) ? { text, href: `/projects/${ctx.projectId}/datasets/${id}` } : { text };
   }
-  if (v.kind === 'run' && typeof v.runId === 'string')
-    return {
-      text: `run ${v.runId.slice(0, 8)}`,
-      href: `/projects/${ctx.projectId}/runs/${v.runId.toLowerCase()}`,
-    };
+  if (v.kind === 'run' && typeof v.runId === 'string') {
+    const text = `run ${v.runId.slice(0, 8)}`;
+    const id = v.runId.toLowerCase();
+    return UUID.test(id) ? { text, href: `/projects/${ctx.projectId}/runs/${id}` } : { text };
+  }
   if (v.kind === 'modelVersion' && typeof v.id === 'string')
     return { text: `model version ${v.id.slice(0, 8)}` };
   return null;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 /**
  * Which metric and param columns the runs table shows. Metrics lead with `loss` (what
  * people sort a project by), then the keys most runs share; a project that mixes train,
@@ -49,4 +50,25 @@ export function defaultColumns(rows: RunLike[]): { metrics: string[]; params: st
       k !== 'job_type' && new Set(rows.map((r) => JSON.stringify(r.params[k] ?? null))).size > 1,
   );
   return { metrics: metricKeysOf(rows).slice(0, 5), params: params.slice(0, 4) };
+}
+
+const savedColumnsSchema = z.object({
+  metrics: z.array(z.string()).max(200),
+  params: z.array(z.string()).max(200),
+});
+
+/**
+ * A column choice saved in this browser, or null when there is none or it is not one (an
+ * older format, an entry edited by hand): the defaults apply then, and nothing throws.
+ */
+export function parseSavedColumns(
+  saved: string | null,
+): { metrics: string[]; params: string[] } | null {
+  if (!saved) return null;
+  try {
+    const parsed = savedColumnsSchema.safeParse(JSON.parse(saved));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

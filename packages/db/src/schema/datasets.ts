@@ -1,9 +1,11 @@
 import type { DatasetManifest } from '@anneal/datasets/hash';
 import {
   bigint,
+  index,
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -37,10 +39,13 @@ export type { DatasetManifest, ManifestFile } from '@anneal/datasets/hash';
 /** An upload's per-file report: files imported, and those left out with the reason. */
 export interface UploadReport {
   imported: number;
-  /** Image files left out (undecodable, over a limit), at most the first 1,000. */
+  /**
+   * Image files left out (undecodable, over a limit), the first 100 (older rows may hold
+   * 1,000; reads cut them to 100).
+   */
   skipped: { relpath: string; reason: string }[];
   skippedCount: number;
-  /** Files that are not images, at most the first 1,000. */
+  /** Files that are not images, the first 100, as above. */
   ignored: string[];
   ignoredCount: number;
 }
@@ -71,4 +76,24 @@ export const datasetVersions = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('dataset_versions_dataset_version_unique').on(t.datasetId, t.version)],
+);
+
+/**
+ * The files of a version by sha256, written with the version (and backfilled from the
+ * manifests by migration 0007): an agent's or a thumbnail's fetch of one file checks its
+ * membership by index instead of reading the version's whole manifest.
+ */
+export const datasetVersionFiles = pgTable(
+  'dataset_version_files',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => datasetVersions.id, { onDelete: 'cascade' }),
+    relpath: text('relpath').notNull(),
+    sha256: text('sha256').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.versionId, t.relpath] }),
+    index('dataset_version_files_sha256').on(t.versionId, t.sha256),
+  ],
 );

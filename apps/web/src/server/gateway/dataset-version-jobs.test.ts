@@ -8,7 +8,7 @@ import { encodePng } from '@anneal/core/png';
 import { importFolder } from '@anneal/datasets/folder';
 import { versionOfFiles } from '@anneal/datasets/hash';
 import { objectPath } from '@anneal/datasets/store';
-import { datasets, datasetVersions } from '@anneal/db/schema';
+import { datasets, datasetVersionFiles, datasetVersions } from '@anneal/db/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
@@ -230,6 +230,13 @@ async function versionWithBadFile() {
       createdBy: owner.userId,
     })
     .returning();
+  await h.services.db.insert(datasetVersionFiles).values(
+    manifest.files.map((f) => ({
+      versionId: row?.id as string,
+      relpath: f.relpath,
+      sha256: f.sha256,
+    })),
+  );
   return { id: row?.id as string, contentHash: hash };
 }
 

@@ -1,4 +1,3 @@
-import { datasetManifestSchema } from '@anneal/datasets/hash';
 import { ROLES } from '@anneal/db/schema';
 import {
   agentBenchmarkSchema,
@@ -84,6 +83,9 @@ export const comparison = z.object({
       status: runStatus,
       params: z.record(z.string(), paramValue),
       startedAt: z.date(),
+      datasetVersionId: z.string().nullable(),
+      /** "digits v2" when the run used a stored dataset version (its params name it by id). */
+      datasetLabel: z.string().nullable(),
       metrics: z.array(metricSeries),
     }),
   ),
@@ -124,11 +126,31 @@ export const datasetList = z.object({
   ),
 });
 
-export const datasetVersion = versionSummary.extend({
+/** A version for its page: counts and thumbnails per label and its first files, no manifest. */
+export const datasetVersionPage = versionSummary.extend({
   datasetId: z.string(),
   datasetName: z.string(),
   projectId: z.string(),
-  manifest: datasetManifestSchema,
+  classes: z.array(z.string()),
+  fit: z.string(),
+  labels: z.array(
+    z.object({
+      label: z.string(),
+      train: z.number(),
+      heldOut: z.number(),
+      samples: z.array(z.object({ relpath: z.string(), sha256: z.string(), heldOut: z.boolean() })),
+    }),
+  ),
+  /** The first PAGE_FILE_LIMIT files of the manifest, in its order. */
+  files: z.array(
+    z.object({
+      relpath: z.string(),
+      sha256: z.string(),
+      label: z.number().nullable(),
+      size: z.number(),
+      heldOut: z.boolean(),
+    }),
+  ),
   /** What the upload imported and left out; null for versions made before it was kept. */
   uploadReport: uploadReportSchema.nullable(),
 });

@@ -9,12 +9,13 @@ import {
 } from '@anneal/datasets/hash';
 import { screenImages } from '@anneal/datasets/intake';
 import type { Db } from '@anneal/db/client';
-import { datasets, datasetVersions, projects } from '@anneal/db/schema';
+import { datasets, datasetVersionFiles, datasetVersions, projects } from '@anneal/db/schema';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { BlobStore } from '../artifacts/blob-store.ts';
 import { getProject } from '../projects/projects.ts';
 import { BUILTIN_DATASETS } from './builtin.ts';
+import { labelGroupsOf } from './label-groups.ts';
 import type { StagedUpload } from './receive-upload.ts';
 
 export const datasetNameSchema = z
@@ -53,8 +54,25 @@ export const uploadReportSchema = z.object({
   ignoredCount: z.number(),
 });
 
-/** Lists kept in a stored report: a folder of 100,000 text files keeps its first names. */
-const REPORT_LIST_LIMIT = 1000;
+const FILE_ROWS_PER_INSERT = 5000;
+
+/**
+ * Entries of each list a stored report keeps (its counts keep the totals): a folder of
+ * 100,000 text files keeps its first names, and every read of the version stays small.
+ */
+export const REPORT_LIST_LIMIT = 100;
+
+export type StoredUploadReport = z.infer<typeof uploadReportSchema>;
+
+/** A report with each list cut to REPORT_LIST_LIMIT (rows stored before kept 1,000). */
+function cappedReport(r: StoredUploadReport | null | undefined): StoredUploadReport | null {
+  if (!r) return null;
+  return {
+    ...r,
+    skipped: r.skipped.slice(0, REPORT_LIST_LIMIT),
+    ignored: r.ignored.slice(0, REPORT_LIST_LIMIT),
+  };
+}
 
 /**
  * An uploaded file's path, or BAD_REQUEST naming it: absolute paths, `..`, `.` and empty
@@ -162,17 +180,26 @@ export async function createDatasetVersion(
         sizeBytes: manifest.files.reduce((s, f) => s + f.size, 0),
         heldoutCount: manifest.heldOut.length,
         dvcMd5: manifest.dvcMd5,
-        uploadReport: {
+        uploadReport: cappedReport({
           imported: manifest.files.length,
-          skipped: skipped.slice(0, REPORT_LIST_LIMIT),
+          skipped,
           skippedCount: skipped.length,
-          ignored: ignored.slice(0, REPORT_LIST_LIMIT),
+          ignored,
           ignoredCount: ignored.length,
-        },
+        }),
         createdBy: userId,
       })
       .returning();
     if (!row) throw new AppError('INTERNAL', 'could not create the dataset version');
+    // In batches: PostgreSQL takes at most 65,535 parameters in one statement.
+    for (let i = 0; i < manifest.files.length; i += FILE_ROWS_PER_INSERT)
+      await tx
+        .insert(datasetVersionFiles)
+        .values(
+          manifest.files
+            .slice(i, i + FILE_ROWS_PER_INSERT)
+            .map((f) => ({ versionId: row.id, relpath: f.relpath, sha256: f.sha256 })),
+        );
     return { created: true, datasetId: dataset.id, ...summary(row), ...report };
   });
 }
@@ -237,7 +264,128 @@ export async function getDatasetVersion(db: Db, orgId: string, versionId: string
     datasetName: row.dataset.name,
     projectId: row.projectId,
     manifest: storedManifest(row.version),
-    uploadReport: row.version.uploadReport ?? null,
+    uploadReport: cappedReport(row.version.uploadReport),
+  };
+}
+
+/** Files a version's page lists, and thumbnails it shows per label. */
+export const PAGE_FILE_LIMIT = 500;
+export const SAMPLES_PER_LABEL = 8;
+
+/**
+ * A version for its page, without its manifest: counts per label and split and the first
+ * SAMPLES_PER_LABEL files of each are computed by PostgreSQL over the stored manifest, and
+ * only its first PAGE_FILE_LIMIT files are listed. A version of 100,000 files sends a few
+ * hundred rows, not its whole manifest.
+ */
+export async function getDatasetVersionPage(db: Db, orgId: string, versionId: string) {
+  const [row] = await db
+    .select({
+      id: datasetVersions.id,
+      version: datasetVersions.version,
+      contentHash: datasetVersions.contentHash,
+      fileCount: datasetVersions.fileCount,
+      sizeBytes: datasetVersions.sizeBytes,
+      heldoutCount: datasetVersions.heldoutCount,
+      dvcMd5: datasetVersions.dvcMd5,
+      createdAt: datasetVersions.createdAt,
+      uploadReport: datasetVersions.uploadReport,
+      classes: sql<unknown>`${datasetVersions.manifest}->'classes'`,
+      fit: sql<unknown>`${datasetVersions.manifest}->>'fit'`,
+      datasetId: datasets.id,
+      datasetName: datasets.name,
+      projectId: projects.id,
+    })
+    .from(datasetVersions)
+    .innerJoin(datasets, eq(datasets.id, datasetVersions.datasetId))
+    .innerJoin(projects, eq(projects.id, datasets.projectId))
+    .where(and(eq(datasetVersions.id, versionId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `versionId: no dataset version ${versionId}`);
+  const classes = z.array(z.string()).safeParse(row.classes);
+  if (!classes.success || typeof row.fit !== 'string')
+    throw new AppError(
+      'CONFLICT',
+      `dataset version ${row.id} (v${row.version}) was stored in an older manifest format that agents cannot read; upload its files again to make a new version`,
+    );
+  // The held-out paths once, as a set the files are hash-joined against.
+  const heldOut = sql`held as (
+      select distinct h.relpath
+      from dataset_versions dv
+      cross join lateral jsonb_array_elements_text(dv.manifest->'heldOut') as h(relpath)
+      where dv.id = ${versionId})`;
+  const groups = await db.execute<{
+    label: number | null;
+    held: boolean;
+    n: number;
+    samples: { relpath: string; sha256: string }[] | null;
+  }>(sql`
+    with files as (
+      select e.ord, e.value->>'relpath' as relpath, e.value->>'sha256' as sha256,
+        (e.value->>'label')::int as label
+      from dataset_versions dv
+      cross join lateral jsonb_array_elements(dv.manifest->'files') with ordinality as e(value, ord)
+      where dv.id = ${versionId}
+    ), ${heldOut}, split as (
+      select f.*, held.relpath is not null as held,
+        row_number() over (partition by f.label, held.relpath is not null order by f.ord) as rn
+      from files f left join held on held.relpath = f.relpath
+    )
+    select label, held, count(*)::int as n,
+      jsonb_agg(jsonb_build_object('relpath', relpath, 'sha256', sha256) order by ord)
+        filter (where rn <= ${SAMPLES_PER_LABEL}) as samples
+    from split
+    group by label, held`);
+  const files = await db.execute<{
+    relpath: string;
+    sha256: string;
+    label: number | null;
+    size: number;
+    held: boolean;
+  }>(sql`
+    with first as (
+      select e.ord, e.value->>'relpath' as relpath, e.value->>'sha256' as sha256,
+        (e.value->>'label')::int as label, (e.value->>'size')::float8 as size
+      from dataset_versions dv
+      cross join lateral jsonb_array_elements(
+        jsonb_path_query_array(dv.manifest->'files', ${`$[0 to ${PAGE_FILE_LIMIT - 1}]`}::jsonpath)
+      ) with ordinality as e(value, ord)
+      where dv.id = ${versionId}
+    ), ${heldOut}
+    select f.relpath, f.sha256, f.label, f.size, held.relpath is not null as held
+    from first f left join held on held.relpath = f.relpath
+    order by f.ord`);
+  return {
+    id: row.id,
+    version: row.version,
+    contentHash: row.contentHash,
+    fileCount: row.fileCount,
+    sizeBytes: row.sizeBytes,
+    heldoutCount: row.heldoutCount,
+    dvcMd5: row.dvcMd5,
+    createdAt: row.createdAt,
+    datasetId: row.datasetId,
+    datasetName: row.datasetName,
+    projectId: row.projectId,
+    classes: classes.data,
+    fit: row.fit,
+    labels: labelGroupsOf(
+      classes.data,
+      [...groups].map((g) => ({
+        label: g.label,
+        heldOut: g.held,
+        count: g.n,
+        samples: g.samples ?? [],
+      })),
+      SAMPLES_PER_LABEL,
+    ),
+    files: [...files].map((f) => ({
+      relpath: f.relpath,
+      sha256: f.sha256,
+      label: f.label,
+      size: f.size,
+      heldOut: f.held,
+    })),
+    uploadReport: cappedReport(row.uploadReport),
   };
 }
 
@@ -253,9 +401,9 @@ function storedManifest(v: typeof datasetVersions.$inferSelect): DatasetManifest
 }
 
 /**
- * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash.
- * Called once per file, so PostgreSQL finds the file in the stored manifest: the manifest
- * is neither sent here nor parsed (the manifest route refuses an old format by name).
+ * Checks that `sha256` is a file of a version the caller may read; agents fetch by hash, and
+ * the version page's thumbnails too. Called once per file, so membership is an index lookup
+ * in dataset_version_files, not a scan of the stored manifest.
  */
 export async function assertFileInVersion(
   db: Db,
@@ -264,8 +412,11 @@ export async function assertFileInVersion(
   sha256: string,
 ) {
   const [row] = await db.execute<{ relpath: string | null }>(sql`
-    select jsonb_path_query_first(dv.manifest->'files', '$[*] ? (@.sha256 == $sha)',
-        jsonb_build_object('sha', ${sha256}::text))->>'relpath' as relpath
+    select (
+      select f.relpath from dataset_version_files f
+      where f.version_id = dv.id and f.sha256 = ${sha256}
+      order by f.relpath limit 1
+    ) as relpath
     from dataset_versions dv
     join datasets d on d.id = dv.dataset_id
     join projects p on p.id = d.project_id

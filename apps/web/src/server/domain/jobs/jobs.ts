@@ -5,7 +5,7 @@ import { type JobSpec, jobKindOf, jobSpecSchema } from '@anneal/protocol';
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { RunEvents } from '../../events.ts';
-import { datasetLabelSql } from '../datasets/label.ts';
+import { datasetLabelSql, specVersionIdSql } from '../datasets/label.ts';
 import { getDatasetVersion } from '../datasets/versions.ts';
 import { getProject, writableProject } from '../projects/projects.ts';
 import { type SourceTraining, withWaitReasons } from './requirements.ts';
@@ -118,7 +118,7 @@ const jobColumns = {
   ),
   versionClasses: versionClassesSql(sql`${jobs.spec}`),
   /** "digits v2" when the spec names a stored dataset version. */
-  datasetLabel: datasetLabelSql(sql`${jobs.spec}->'dataset'->>'id'`),
+  datasetLabel: datasetLabelSql(specVersionIdSql(sql`${jobs.spec}`), sql`${jobs.projectId}`),
   source: sourceTrainingSql(sql`${jobs.spec}`),
 };
 
@@ -130,9 +130,7 @@ export function versionClassesSql(spec: SQL) {
   return sql<
     number | null
   >`(select jsonb_array_length(dv.manifest->'classes') from dataset_versions dv
-    where dv.id::text = lower(${spec}->'dataset'->>'id'))`.mapWith((v) =>
-    v === null ? null : Number(v),
-  );
+    where dv.id = ${specVersionIdSql(spec)})`.mapWith((v) => (v === null ? null : Number(v)));
 }
 
 /**

@@ -2,7 +2,7 @@ import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import type { ParamValue } from '@anneal/db/schema';
 import { readSeries } from './metrics.ts';
-import { getRun } from './runs.ts';
+import { getRunDetail } from './runs.ts';
 
 /**
  * Param keys whose values are not the same in every run (a key missing from a run counts
@@ -20,7 +20,7 @@ export function differingParamKeys(params: Record<string, ParamValue>[]): string
 
 export async function compareRuns(db: Db, orgId: string, runIds: string[]) {
   if (runIds.length < 2) throw new AppError('BAD_REQUEST', 'runIds: pick at least two runs');
-  const runs = await Promise.all(runIds.map((id) => getRun(db, orgId, id)));
+  const runs = await Promise.all(runIds.map((id) => getRunDetail(db, orgId, id)));
   const series = await readSeries(db, runIds);
   return {
     runs: runs.map((r) => ({
@@ -29,6 +29,8 @@ export async function compareRuns(db: Db, orgId: string, runIds: string[]) {
       status: r.status,
       params: r.params,
       startedAt: r.startedAt,
+      datasetVersionId: r.datasetVersionId,
+      datasetLabel: r.datasetLabel,
       metrics: series.get(r.id) ?? [],
     })),
     differing: differingParamKeys(runs.map((r) => r.params)),

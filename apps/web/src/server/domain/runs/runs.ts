@@ -29,20 +29,20 @@ export const updateRunInput = z.object({
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-/** A run of the caller's organization, or NOT_FOUND (also for other organizations' ids). */
 /** A run with what its page names: its job's kind and its dataset version's label. */
 export async function getRunDetail(db: Db, orgId: string, runId: string) {
   const run = await getRun(db, orgId, runId);
   const [names] = await db
     .select({
       kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
-      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`, sql`${runs.projectId}`),
     })
     .from(runs)
     .where(eq(runs.id, runId));
   return { ...run, kind: names?.kind ?? null, datasetLabel: names?.datasetLabel ?? null };
 }
 
+/** A run of the caller's organization, or NOT_FOUND (also for other organizations' ids). */
 export async function getRun(db: Db | Tx, orgId: string, runId: string) {
   const [row] = await db
     .select({ run: runs })
@@ -166,7 +166,7 @@ export async function listRuns(db: Db, orgId: string, input: z.infer<typeof list
       /** The job kind that created the run (train, sample, ...); null for runs logged by scripts. */
       kind: sql<string | null>`(select j.type from jobs j where j.id = ${runs.jobId})`,
       datasetVersionId: runs.datasetVersionId,
-      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`),
+      datasetLabel: datasetLabelSql(sql`${runs.datasetVersionId}`, sql`${runs.projectId}`),
       latest: sql<Record<string, number>>`coalesce((
         select jsonb_object_agg(m.key, m.value) from (
           select distinct on (key) key, value from metrics

@@ -1,6 +1,9 @@
 import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AppError } from '@anneal/core';
+import { encodePng } from '@anneal/core/png';
+import { DEFAULT_LIMITS, decodeImage } from '@anneal/datasets/folder';
 import { datasetManifestSchema, dvcDirObject } from '@anneal/datasets/hash';
 import { z } from 'zod';
 import {
@@ -20,6 +23,30 @@ import {
   uploadReportSchema,
 } from '../../domain/datasets/versions.ts';
 import { getProject } from '../../domain/projects/projects.ts';
+
+/** Files up to this size are sent as their own thumbnail. */
+const THUMBNAIL_AS_IS_BYTES = 16 * 1024;
+
+/** The first bytes of a stored file, enough to tell an image's format. */
+async function headOf(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(12), 0, 12, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** image/png, image/jpeg or image/webp by the file's signature, else application/octet-stream. */
+export function imageTypeOf(head: Uint8Array): string {
+  const at = (offset: number, bytes: number[]) => bytes.every((b, i) => head[offset + i] === b);
+  if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png';
+  if (at(0, [0xff, 0xd8, 0xff])) return 'image/jpeg';
+  if (at(0, [0x52, 0x49, 0x46, 0x46]) && at(8, [0x57, 0x45, 0x42, 0x50])) return 'image/webp';
+  return 'application/octet-stream';
+}
+
 import { defineRoute } from '../route.ts';
 
 const versionSummary = z.object({
@@ -155,8 +182,24 @@ export const datasetRoutes = [
     tag: 'datasets',
     summary: 'Fetch one file of a version by its sha256',
     params: z.object({ versionId: z.uuid(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }),
-    response: { status: 200, description: 'The bytes', binary: true },
-    handle: async (ctx, { params }) => {
+    query: z.object({
+      thumbnail: z.coerce
+        .number()
+        .int()
+        .min(16)
+        .max(256)
+        .optional()
+        .describe(
+          'a square PNG of this many pixels (centre-cropped) instead of a file over 16 KiB; smaller files are sent as they are',
+        ),
+    }),
+    response: {
+      status: 200,
+      description:
+        'The bytes: image/png, image/jpeg or image/webp when their first bytes are one, else application/octet-stream; with thumbnail, a small PNG',
+      binary: true,
+    },
+    handle: async (ctx, { params, query }) => {
       const file = await assertFileInVersion(
         ctx.db,
         ctx.principal.orgId,
@@ -164,10 +207,34 @@ export const datasetRoutes = [
         params.sha256,
       );
       const { stream, size } = await ctx.store.open(params.sha256);
+      const path = ctx.store.pathOf(params.sha256);
+      const type = imageTypeOf(await headOf(path));
+      // A file of a few KiB (a 28 px digit) is its own thumbnail: it is sent as it is, not
+      // enlarged; a photo is decoded and cut down to a small PNG.
+      if (query.thumbnail !== undefined && size > THUMBNAIL_AS_IS_BYTES) {
+        stream.destroy();
+        if (type === 'application/octet-stream')
+          throw new AppError(
+            'BAD_REQUEST',
+            `thumbnail: ${file.relpath} is not a PNG, JPEG or WebP`,
+          );
+        const n = query.thumbnail;
+        const pixels = await decodeImage(
+          await readFile(path),
+          n,
+          'center-crop',
+          DEFAULT_LIMITS,
+        ).catch((err: Error) => {
+          throw new AppError('BAD_REQUEST', `thumbnail: ${file.relpath}: ${err.message}`);
+        });
+        const png = encodePng(pixels, n, n, 3);
+        return { stream: Readable.from([png]), size: png.length, contentType: 'image/png' };
+      }
       return {
         stream,
         size,
-        contentType: 'application/octet-stream',
+        // An image opens in the tab (a thumbnail's link) instead of downloading.
+        contentType: type,
         filename: file.relpath.split('/').pop(),
       };
     },

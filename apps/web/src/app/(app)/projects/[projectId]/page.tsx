@@ -8,7 +8,12 @@ import { ApiExample } from '../../../../ui/api-example.tsx';
 import { axisFor } from '../../../../ui/chart-scale.ts';
 import { count, duration, when } from '../../../../ui/format.ts';
 import { ParamValue } from '../../../../ui/param-value.tsx';
-import { defaultColumns, metricKeysOf, paramKeysOf } from '../../../../ui/run-columns.ts';
+import {
+  defaultColumns,
+  metricKeysOf,
+  paramKeysOf,
+  parseSavedColumns,
+} from '../../../../ui/run-columns.ts';
 import { Empty, StatusBadge } from '../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../ui/trpc.tsx';
 
@@ -42,12 +47,8 @@ export default function RunsPage() {
   const storageKey = `anneal.runs.columns.${projectId}`;
   const [picked, setPicked] = useState<{ metrics: string[]; params: string[] } | null>(null);
   useEffect(() => {
-    try {
-      const saved = window.localStorage.getItem(storageKey);
-      if (saved) setPicked(JSON.parse(saved));
-    } catch {
-      // A malformed entry is ignored: the defaults apply.
-    }
+    // A malformed entry is ignored: the defaults apply.
+    setPicked(parseSavedColumns(window.localStorage.getItem(storageKey)));
   }, [storageKey]);
   function pick(next: { metrics: string[]; params: string[] } | null) {
     setPicked(next);

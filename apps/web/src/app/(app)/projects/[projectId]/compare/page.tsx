@@ -36,6 +36,12 @@ function Compare() {
   const d = data.data;
   if (!d) return null;
   const keys = showAll ? d.allKeys : d.differing;
+  // A dataset version a param names reads as "digits v2", as on the run's page.
+  const datasetLabels = Object.fromEntries(
+    d.runs.flatMap((r) =>
+      r.datasetVersionId && r.datasetLabel ? [[r.datasetVersionId, r.datasetLabel]] : [],
+    ),
+  );
   const metricKeys = [...new Set(d.runs.flatMap((r) => r.metrics.map((m) => m.key)))].sort();
   // Curves only where some run has one; single points (evaluations) are read in the table below.
   const curveKeys = metricKeys.filter((k) =>
@@ -81,7 +87,7 @@ function Compare() {
                   {d.runs.map((r) => (
                     <td key={r.id} className="mono">
                       {k in r.params ? (
-                        <ParamValue value={r.params[k]} ctx={{ projectId }} />
+                        <ParamValue value={r.params[k]} ctx={{ projectId, datasetLabels }} />
                       ) : (
                         <span className="faint">—</span>
                       )}

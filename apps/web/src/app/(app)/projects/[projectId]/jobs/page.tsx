@@ -139,7 +139,9 @@ export default function JobsPage() {
                               }
                             : undefined,
                       }).parts.map((p, i) => (
-                        <span key={p.text}>
+                        // Parts can repeat ("tiny" preset and "tiny" dataset): key by place.
+                        // biome-ignore lint/suspicious/noArrayIndexKey: the parts list is fixed per job
+                        <span key={i}>
                           {i > 0 && <span className="faint"> · </span>}
                           {i === 0 && j.runId ? (
                             <Link href={`/projects/${projectId}/runs/${j.runId}`}>{p.text}</Link>

@@ -1,18 +1,25 @@
 'use client';
 
-import { labelGroups, type ManifestLike } from '../../../../../../ui/dataset-labels.ts';
+import type { LabelGroup } from '../../../../../../server/domain/datasets/label-groups.ts';
 import { count } from '../../../../../../ui/format.ts';
 
 /** Thumbnails and counts per label, with the held-out split beside the training one. */
-export function Labels({ versionId, manifest }: { versionId: string; manifest: ManifestLike }) {
-  const groups = labelGroups(manifest, 8);
+export function Labels({
+  versionId,
+  groups,
+  labelled,
+}: {
+  versionId: string;
+  groups: LabelGroup[];
+  labelled: boolean;
+}) {
   const fileUrl = (sha256: string) => `/api/v1/dataset-versions/${versionId}/files/${sha256}`;
   const train = groups.reduce((s, g) => s + g.train, 0);
   const held = groups.reduce((s, g) => s + g.heldOut, 0);
   return (
     <div className="card" data-testid="labels">
       <div className="card-head">
-        <h2>{manifest.classes.length > 0 ? 'Labels' : 'Images'}</h2>
+        <h2>{labelled ? 'Labels' : 'Images'}</h2>
         <span className="muted small">
           {count(train, 'training image')} · {count(held, 'held-out image')} (kept for evaluation)
         </span>
@@ -45,7 +52,11 @@ export function Labels({ versionId, manifest }: { versionId: string; manifest: M
                         className={s.heldOut ? 'held-out' : undefined}
                       >
                         {/* biome-ignore lint/performance/noImgElement: dataset files are served by our API, not Next's image optimizer */}
-                        <img src={fileUrl(s.sha256)} alt={s.relpath} loading="lazy" />
+                        <img
+                          src={`${fileUrl(s.sha256)}?thumbnail=80`}
+                          alt={s.relpath}
+                          loading="lazy"
+                        />
                       </a>
                     ))}
                   </div>

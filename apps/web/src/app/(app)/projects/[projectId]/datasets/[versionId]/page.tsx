@@ -3,7 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
-import { bytes, errorMessage, when } from '../../../../../../ui/format.ts';
+import { bytes, count, errorMessage, when } from '../../../../../../ui/format.ts';
 import { Empty } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { Labels } from './labels.tsx';
@@ -23,7 +23,6 @@ export default function DatasetVersionPage() {
     );
   const d = v.data;
   if (!d) return null;
-  const heldOut = new Set(d.manifest.heldOut);
   return (
     <div className="stack">
       <Link href={`/projects/${projectId}/datasets`} className="muted small">
@@ -46,19 +45,23 @@ export default function DatasetVersionPage() {
             held out for evaluation
           </dd>
           <dt>Classes</dt>
-          <dd>{d.manifest.classes.join(', ') || '—'}</dd>
+          <dd>{d.classes.join(', ') || '—'}</dd>
           <dt>Fit</dt>
-          <dd>{d.manifest.fit}</dd>
+          <dd>{d.fit}</dd>
           <dt>Created</dt>
           <dd>{when(d.createdAt)}</dd>
         </dl>
       </div>
-      <Labels versionId={d.id} manifest={d.manifest} />
+      <Labels versionId={d.id} groups={d.labels} labelled={d.classes.length > 0} />
       <UploadReport report={d.uploadReport} />
       <div className="card">
         <div className="card-head">
           <h2>Manifest</h2>
-          <span className="muted small">first 500 files</span>
+          <span className="muted small">
+            {d.files.length < d.fileCount
+              ? `first ${d.files.length.toLocaleString()} of ${d.fileCount.toLocaleString()} files`
+              : count(d.fileCount, 'file')}
+          </span>
         </div>
         <div className="table-wrap">
           <table>
@@ -72,7 +75,7 @@ export default function DatasetVersionPage() {
               </tr>
             </thead>
             <tbody>
-              {d.manifest.files.slice(0, 500).map((f) => (
+              {d.files.map((f) => (
                 <tr key={f.relpath}>
                   <td className="mono">
                     <a
@@ -83,10 +86,8 @@ export default function DatasetVersionPage() {
                       {f.relpath}
                     </a>
                   </td>
-                  <td>{f.label === undefined ? '—' : d.manifest.classes[f.label]}</td>
-                  <td>
-                    {heldOut.has(f.relpath) ? <span className="tag">held out</span> : 'train'}
-                  </td>
+                  <td>{f.label === null ? '—' : d.classes[f.label]}</td>
+                  <td>{f.heldOut ? <span className="tag">held out</span> : 'train'}</td>
                   <td className="num">{bytes(f.size)}</td>
                   <td className="mono faint">{f.sha256.slice(0, 16)}</td>
                 </tr>

@@ -1,14 +1,7 @@
 'use client';
 
+import type { StoredUploadReport } from '../../../../../../server/domain/datasets/versions.ts';
 import { count } from '../../../../../../ui/format.ts';
-
-export interface StoredUploadReport {
-  imported: number;
-  skipped: { relpath: string; reason: string }[];
-  skippedCount: number;
-  ignored: string[];
-  ignoredCount: number;
-}
 
 /** The upload that made this version: what it imported and what it left out, and why. */
 export function UploadReport({ report }: { report: StoredUploadReport | null }) {
@@ -61,6 +54,11 @@ export function UploadReport({ report }: { report: StoredUploadReport | null }) 
                   <li key={p}>{p}</li>
                 ))}
               </ul>
+              {report.ignoredCount > report.ignored.length && (
+                <p className="muted small">
+                  and {count(report.ignoredCount - report.ignored.length, 'more file')}
+                </p>
+              )}
             </details>
           )}
         </>
