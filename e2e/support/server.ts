@@ -29,9 +29,7 @@ function freePort(): Promise<number> {
 }
 
 /** `anneal-server start` as a user runs it, in a fresh ANNEAL_HOME on a random port. */
-export async function startServer(
-  options: { localAgent?: boolean } = {},
-): Promise<TestServer> {
+export async function startServer(options: { localAgent?: boolean } = {}): Promise<TestServer> {
   const home = await mkdtemp(join(tmpdir(), 'anneal-e2e-'));
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ANNEAL_HOME: home, PORT: String(port) };
