@@ -87,7 +87,7 @@ describe('anneal distill: flags', () => {
     [['--out', join(root, 'x'), '--teacher', teacher, '--method', 'magic'], /--method/],
     [
       ['--out', join(root, 'x'), '--teacher', join(root, 'nope'), '--method', 'progressive'],
-      /--teacher: .* is not a checkpoint folder .*registry model versions are not supported yet/,
+      /--teacher: .* is neither a checkpoint folder nor a model version id/,
     ],
     [
       [
