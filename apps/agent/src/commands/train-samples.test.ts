@@ -103,6 +103,29 @@ describe('anneal train --sample-every', () => {
     expect(grid(a, 4).equals(png)).toBe(false);
   });
 
+  it('samples each tile of its class, as `anneal sample` does from the saved weights', () => {
+    const out = join(root, 'conditional');
+    const r = train(out, 4, ['--sample-every', '4']);
+    expect(r.status, r.stderr).toBe(0);
+    const index = readSampleIndex(out);
+    // Tile i is class i mod K (shapes has K = 5 classes).
+    const classes = index?.classes ?? [];
+    expect(new Set(classes.slice(0, 5)).size).toBe(5);
+    expect(classes).toEqual(Array.from({ length: 16 }, (_, i) => classes[i % 5]));
+    // At the last step the grid's EMA weights are the checkpoint's: `anneal sample` with the
+    // index's seed, sampler and layout (classes cycling, no guidance) draws the same grid.
+    const png = join(root, 'conditional.png');
+    const s = runAnneal(
+      [
+        ...['sample', '--model', out, '--out', png, '--n', '16', '--columns', '4'],
+        ...['--sampler', 'dpmpp-2m', '--steps', '20', '--seed', String(index?.seed)],
+      ],
+      home,
+    );
+    expect(s.status, s.stderr).toBe(0);
+    expect(grid(out, 4).equals(readFileSync(png))).toBe(true);
+  });
+
   it('draws every frame from the same noise: a second run with the same seed gives the same grid', () => {
     // The same total steps: the learning rate schedule depends on them.
     const r = train(b, 4, ['--sample-every', '2']);

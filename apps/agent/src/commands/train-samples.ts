@@ -121,7 +121,9 @@ export async function writeSampleGrid(
       sampler: settings.sampler,
       steps: settings.steps,
       seed: settings.seed,
-      guidance: 0,
+      // 1: the model conditioned on each image's class, one network evaluation per step
+      // (0 would be the unconditional model, with the index's classes not applied).
+      guidance: 1,
     });
   } finally {
     ema.dispose();
