@@ -3,11 +3,20 @@
 // SIGKILL mid-stage, and a consistency stage. Everything small: n = 20, stages of 30-60
 // iterations.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { fileSha256 } from '../distill/reference.ts';
 import { runAnneal } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-distill-home-'));
@@ -142,6 +151,42 @@ describe('anneal distill: flags', () => {
     const r = anneal(['distill', '--out', join(root, 'empty'), '--resume']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/--resume: no distillation run in/);
+  });
+
+  it('--resume --teacher takes the same teacher from a new place, and only the same one', async () => {
+    // A run folder as another machine left it: its teacher path does not exist here.
+    const out = join(root, 'moved');
+    mkdirSync(out, { recursive: true });
+    const settings = {
+      ...{ version: 1, method: 'progressive', teacher: join(root, 'gone', 'teacher') },
+      teacher_sha256: await fileSha256(join(teacher, 'model.safetensors')),
+      ...{ budget: 50, min_steps: 8, max_iters_per_stage: 60, eval_every: 10 },
+      ...{ plateau_window: 10, plateau_threshold: 0.01, eval_n: 20, heldout_n: 4, batch: 8 },
+      ...{ lr: 1e-3, ema_decay: 0.9, seed: 0, log_every: 1, weighting: 'truncated-snr' },
+      cd_discretization: 18,
+    };
+    writeFileSync(join(out, 'distill.json'), JSON.stringify(settings));
+    const state = {
+      ...{ version: 1, stage: 1, phase: 'training', teacher_dir: settings.teacher },
+      ...{ student_from: settings.teacher, teacher_sigmas: [2, 1, 0], student_sigmas: [2, 0] },
+      ...{ slot: null, iter: 0, heldout: [], stop_reason: null, stages: [] },
+    };
+    writeFileSync(join(out, 'distill-state.json'), JSON.stringify(state));
+    const gone = anneal(['distill', '--out', out, '--resume']);
+    expect(gone.status, gone.stderr).toBe(1);
+    expect(gone.stderr).toMatch(/--resume: the teacher .*gone\/teacher is gone; give --teacher/);
+    // Another checkpoint under the teacher's name: refused by its weights' hash.
+    const other = join(root, 'other-teacher');
+    cpSync(teacher, other, { recursive: true });
+    appendFileSync(join(other, 'model.safetensors'), Buffer.from([0]));
+    const wrong = anneal(['distill', '--out', out, '--resume', '--teacher', other]);
+    expect(wrong.status, wrong.stderr).toBe(1);
+    expect(wrong.stderr).toMatch(
+      /--resume: the teacher .*other-teacher is not the one the run started from/,
+    );
+    expect(JSON.parse(readFileSync(join(out, 'distill.json'), 'utf8')).teacher).toBe(
+      settings.teacher,
+    );
   });
 });
 

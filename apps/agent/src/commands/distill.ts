@@ -82,7 +82,9 @@ Options:
   --extractor-width N         extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --resume                    continue DIR's run where it stopped (exactly: a kill -9 mid-stage
                               replays the same iterations); takes its settings from
-                              DIR/distill.json, so only --out, --json and --events may be given
+                              DIR/distill.json, so only --out, --json, --events and --teacher
+                              may be given; --teacher then names where the same teacher is now
+                              (a run moved to another machine), checked by its weights' hash
   --json                      machine output; the last stdout line is a JSON summary
   --events                    with --json: also JSON event lines: metrics per logged iteration
                               and progress per held-out evaluation (step and total count
@@ -142,18 +144,17 @@ const options = {
 } as const;
 
 /** The flags --resume accepts: the rest come from DIR/distill.json. */
-const RESUME_FLAGS = new Set(['--out', '--resume', '--json', '--events']);
+const RESUME_FLAGS = new Set(['--out', '--resume', '--json', '--events', '--teacher']);
 
-async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
-  if (!flags.teacher) throw new UsageError('--teacher: is required');
-  if (!flags.method) throw new UsageError('--method: is required (progressive or consistency)');
+/** --teacher's checkpoint folder: a folder, or a model version downloaded into the cache. */
+async function teacherDir(flag: string): Promise<string> {
   const teacher =
-    !existsSync(flags.teacher) && isVersionId(flags.teacher)
-      ? await modelVersionDir(flags.teacher, '--teacher')
-      : resolve(flags.teacher);
+    !existsSync(flag) && isVersionId(flag)
+      ? await modelVersionDir(flag, '--teacher')
+      : resolve(flag);
   if (!existsSync(teacher) || !statSync(teacher).isDirectory())
     throw new UsageError(
-      `--teacher: ${flags.teacher} is neither a checkpoint folder nor a model version id`,
+      `--teacher: ${flag} is neither a checkpoint folder nor a model version id`,
     );
   for (const f of [CONFIG_FILE, MODEL_FILE])
     if (!existsSync(join(teacher, f)))
@@ -161,6 +162,13 @@ async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettin
         'NOT_FOUND',
         `--teacher: no ${f} in ${teacher}; is it an Anneal checkpoint?`,
       );
+  return teacher;
+}
+
+async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
+  if (!flags.teacher) throw new UsageError('--teacher: is required');
+  if (!flags.method) throw new UsageError('--method: is required (progressive or consistency)');
+  const teacher = await teacherDir(flags.teacher);
   if (flags['min-steps'] >= 32)
     throw new UsageError('--min-steps: must be below the reference 32 steps');
   if (flags.method === 'consistency' && flags['min-steps'] > 2)
@@ -211,12 +219,24 @@ export const distillCommand: Command = {
         );
       if (!existing) throw new AppError('NOT_FOUND', `--resume: no distillation run in ${out}`);
       run = readRun(out);
-      const sha = await fileSha256(join(run.teacher, MODEL_FILE));
+      const teacher = flags.teacher ? await teacherDir(flags.teacher) : run.teacher;
+      const sha = existsSync(join(teacher, MODEL_FILE))
+        ? await fileSha256(join(teacher, MODEL_FILE))
+        : null;
+      if (sha === null)
+        throw new AppError(
+          'NOT_FOUND',
+          `--resume: the teacher ${teacher} is gone; give --teacher with where it is now`,
+        );
       if (sha !== run.teacher_sha256)
         throw new AppError(
           'CONFLICT',
-          `--resume: the teacher ${run.teacher} changed since the run started (weights sha256 ${sha.slice(0, 12)}..., was ${run.teacher_sha256.slice(0, 12)}...)`,
+          `--resume: the teacher ${teacher} is not the one the run started from (weights sha256 ${sha.slice(0, 12)}..., was ${run.teacher_sha256.slice(0, 12)}...)`,
         );
+      if (teacher !== run.teacher) {
+        run = { ...run, teacher };
+        writeRun(out, run);
+      }
     } else {
       if (existing)
         throw new AppError(

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type AgentMessageInput,
+  CHECKPOINT_PREFIX,
   type ChildLine,
   type ErrorEvent,
   ETA_MAX_S,
@@ -49,6 +50,23 @@ export const STDIO_GRACE_MS = 5000;
  * phase past PROGRESS_MESSAGE_MAX characters, an ETA past ETA_MAX_S): the server refuses a
  * message out of bounds, and the journal would replay it for nothing.
  */
+/**
+ * Where a resumed job's artifact goes in its folder, as path segments: a checkpoint file at
+ * its path under CHECKPOINT_PREFIX, the grids' index at its own. Refuses a path that would
+ * leave the folder (the server refuses to store one; this does not trust that).
+ */
+export function checkpointFilePath(path: string): string[] {
+  const rel = path.startsWith(CHECKPOINT_PREFIX) ? path.slice(CHECKPOINT_PREFIX.length) : path;
+  const segments = rel.split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\')))
+    throw new Error(`resume artifact ${JSON.stringify(path)} is not a relative path`);
+  if (!path.startsWith(CHECKPOINT_PREFIX) && path !== SAMPLE_INDEX_ARTIFACT)
+    throw new Error(
+      `resume artifact ${JSON.stringify(path)} is neither a checkpoint file nor the grids' index`,
+    );
+  return segments;
+}
+
 export function progressReport(event: ProgressEvent) {
   return {
     step: event.step,
@@ -154,12 +172,10 @@ export class JobSupervisor {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
       for (const ref of this.offer.resume.artifacts) {
-        // The checkpoint's files go flat into the folder; the grids' index where `anneal
-        // train` keeps it, so the resumed child keeps its frames (past the step, dropped).
-        const local =
-          ref.path === SAMPLE_INDEX_ARTIFACT
-            ? join(out, ...SAMPLE_INDEX_ARTIFACT.split('/'))
-            : join(out, basename(ref.path));
+        // The checkpoint's files keep their layout under checkpoints/latest/ (train's are
+        // flat; a distill run's are its folder's); the grids' index goes where `anneal train`
+        // keeps it, so the resumed child keeps its frames (past the step, dropped).
+        const local = join(out, ...checkpointFilePath(ref.path));
         mkdirSync(dirname(local), { recursive: true });
         await api.getArtifact(this.offer.runId, ref, local);
         if (this.#stoppedBeforeStart()) return;
@@ -318,7 +334,7 @@ export class JobSupervisor {
       for (const [i, file] of files.entries()) {
         const artifact = await this.api.putArtifact(
           this.offer.runId,
-          `checkpoints/latest/${file}`,
+          `${CHECKPOINT_PREFIX}${file}`,
           join(dir, file),
         );
         this.report({

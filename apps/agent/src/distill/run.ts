@@ -17,8 +17,16 @@ import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { consistencyGrid, evaluateStage, LATENCY_BATCH } from './evaluate-stage.ts';
 import { obtainReference, referenceGrid } from './reference.ts';
+import { snapshotRun } from './snapshot.ts';
 import { halvingStages, stageLabel } from './stages.ts';
-import { type DistillState, type RunSettings, readState, stageDir, writeState } from './state.ts';
+import {
+  type DistillState,
+  type RunSettings,
+  readState,
+  relocateState,
+  stageDir,
+  writeState,
+} from './state.ts';
 import { trainStage } from './train-stage.ts';
 
 export interface DistillRun {
@@ -133,8 +141,11 @@ export async function distill(r: DistillRun) {
       run.method === 'consistency' ? consistencySigmas(teacher, run.cd_discretization) : [];
     const metricsPath = join(out, 'metrics.jsonl');
     let state: DistillState | null = readState(out);
-    if (state) truncateMetrics(metricsPath, state);
-    else {
+    if (state) {
+      // The folders it names may be another machine's: this run's are `out` and run.teacher.
+      state = relocateState(out, run, state);
+      truncateMetrics(metricsPath, state);
+    } else {
       state = initialState(r, base, cdSigmas);
       writeFileSync(metricsPath, '');
       writeState(out, state);
@@ -275,6 +286,9 @@ export async function distill(r: DistillRun) {
         state = { ...state, phase: 'done', stages: [...state.stages, record] };
       }
       writeState(out, state);
+      // The stage's end, for an agent to upload: a re-leased job starts at the next stage.
+      if (r.json && r.events)
+        io.out(JSON.stringify(snapshotRun(out, state, k * run.max_iters_per_stage)));
     }
     return {
       cancelled: false as const,

@@ -148,3 +148,30 @@ export const otherSlot = (slot: 'a' | 'b' | null): 'a' | 'b' => (slot === 'a' ? 
 export const stageDir = (out: string, stage: number) => join(out, `stage-${stage}`);
 export const slotDir = (out: string, stage: number, slot: 'a' | 'b') =>
   join(stageDir(out, stage), `checkpoint-${slot}`);
+
+/**
+ * The state with its folders rebased onto `out` and `run.teacher`: a run moved to another
+ * folder or machine (an agent resuming another agent's uploaded checkpoint) names the
+ * folders it had there. Each is a stage's folder (stage-K) or else the teacher's.
+ */
+export function relocateState(out: string, run: RunSettings, state: DistillState): DistillState {
+  const rebase = (path: string) => {
+    const m = /(?:^|[\\/])stage-(\d+)[\\/]?$/.exec(path);
+    return m ? stageDir(out, Number(m[1])) : run.teacher;
+  };
+  return {
+    ...state,
+    teacher_dir: rebase(state.teacher_dir),
+    student_from: rebase(state.student_from),
+    stages: state.stages.map((s) => ({ ...s, dir: stageDir(out, s.stage) })),
+  };
+}
+
+const PHASE_ORDER = { training: 0, evaluating: 1, done: 2 } as const;
+
+/** Whether `a` is further along the run than `b` (stage, then phase, then iteration). */
+export function furtherAlong(a: DistillState, b: DistillState): boolean {
+  if (a.stage !== b.stage) return a.stage > b.stage;
+  if (a.phase !== b.phase) return PHASE_ORDER[a.phase] > PHASE_ORDER[b.phase];
+  return a.iter > b.iter;
+}

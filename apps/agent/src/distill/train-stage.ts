@@ -19,6 +19,7 @@ import type { CommandIO } from '../commands/command.ts';
 import type { LocalDataset } from '../dataset.ts';
 import { ProgressBar } from '../progress.ts';
 import { plateauDecision } from './plateau.ts';
+import { snapshotRun } from './snapshot.ts';
 import {
   type DistillState,
   otherSlot,
@@ -220,6 +221,8 @@ export async function trainStage(
         ...(d.stop ? { phase: 'evaluating' as const, stop_reason: d.reason } : {}),
       };
       writeState(out, state);
+      // Each committed slot, for an agent to upload: another machine resumes from it.
+      if (t.events) event(snapshotRun(out, state, runStep(trainer.step)));
       if (d.stop) break;
     }
   } finally {

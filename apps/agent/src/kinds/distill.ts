@@ -1,18 +1,45 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DISTILL_ARTIFACTS } from '@anneal/protocol';
 import { z } from 'zod';
 import { fetchModel } from '../daemon/fetch-model.ts';
-import { STATE_FILE } from '../distill/state.ts';
+import { furtherAlong, readState } from '../distill/state.ts';
 import type { AgentJobKind, JobOutput } from './kind.ts';
 import { num } from './model-flags.ts';
 
 // A distill job's folders are the job's, not the lease's (<work root>/<job>/teacher and
 // /distill): a re-leased job on this agent finds the state of the stage it was in and goes
-// on with `anneal distill --resume`, as a train job resumes from its checkpoint. The
-// agent's work root is cleared of the job once it succeeded and its outputs are uploaded.
+// on with `anneal distill --resume`, as a train job resumes from its checkpoint. The child
+// also prints a checkpoint per committed slot and finished stage (the run folder's resume
+// files), which the agent uploads; a job re-leased to another agent gets them downloaded
+// into its lease's `out` and goes on from there. When both exist, the one further along
+// wins (this disk's is usually newer than the last upload). The agent's work root is
+// cleared of the job once it succeeded and its outputs are uploaded.
 const teacherDir = (work: string) => join(dirname(work), 'teacher');
 const distillDir = (work: string) => join(dirname(work), 'distill');
+
+const stateIn = (dir: string) => {
+  try {
+    return readState(dir);
+  } catch {
+    return null; // unreadable: as good as absent (the other copy, or a fresh start, wins)
+  }
+};
+
+/**
+ * The run folder to resume: the job's own, replaced by the downloaded checkpoint in
+ * `downloaded` when that one is further along (or the job's own has none).
+ */
+export function adoptDownloadedRun(downloaded: string, own: string): 'downloaded' | 'own' | null {
+  const theirs = stateIn(downloaded);
+  const mine = stateIn(own);
+  if (theirs && (!mine || furtherAlong(theirs, mine))) {
+    rmSync(own, { recursive: true, force: true });
+    renameSync(downloaded, own);
+    return 'downloaded';
+  }
+  return mine ? 'own' : null;
+}
 
 export const distillAgentKind: AgentJobKind<'distill'> = {
   type: 'distill',
@@ -88,13 +115,15 @@ model version with lineage to the teacher
       extractor_width: f['extractor-width'],
     }),
   },
-  async args(s, { api, work }) {
+  async args(s, { api, work, out: downloaded, resume }) {
     const teacher = teacherDir(work);
     const out = distillDir(work);
     // Fetched again on a resume: the same version's weights, which --resume checks by hash.
     await fetchModel(api, { kind: 'modelVersion', id: s.teacher }, teacher);
-    if (existsSync(join(out, STATE_FILE)))
-      return ['distill', '--resume', '--out', out, '--json', '--events'];
+    const from = resume ? adoptDownloadedRun(downloaded, out) : stateIn(out) ? 'own' : null;
+    // --teacher: the run may have started on another machine, with its teacher elsewhere.
+    if (from)
+      return ['distill', '--resume', '--teacher', teacher, '--out', out, '--json', '--events'];
     const args = ['distill', '--teacher', teacher, '--method', s.method, '--out', out];
     args.push('--quality-budget', String(s.quality_budget), '--min-steps', String(s.min_steps));
     args.push('--max-iters-per-stage', String(s.max_iters_per_stage));

@@ -5,6 +5,7 @@ import {
 } from '@anneal/engine/config';
 import { z } from 'zod';
 import {
+  checkpointEventSchema,
   defineJobKind,
   errorEventSchema,
   metricsEventSchema,
@@ -175,6 +176,7 @@ export const distillKind = defineJobKind({
   events: z.discriminatedUnion('event', [
     metricsEventSchema,
     progressEventSchema,
+    checkpointEventSchema,
     distillStageEventSchema,
     errorEventSchema,
   ]),

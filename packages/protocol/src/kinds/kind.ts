@@ -87,8 +87,16 @@ export const checkpointEventSchema = z.object({
   event: z.literal('checkpoint'),
   step,
   dir: z.string().min(1),
+  /** Paths relative to `dir` (train: flat names; distill: its run folder's layout). */
   files: z.array(z.string().min(1)).min(1),
 });
+export type CheckpointEvent = z.infer<typeof checkpointEventSchema>;
+
+/**
+ * A run's checkpoint files are its artifacts under this prefix, each event's files at their
+ * paths relative to the event's `dir`, overwritten by the next checkpoint.
+ */
+export const CHECKPOINT_PREFIX = 'checkpoints/latest/';
 
 /**
  * A sample grid of the EMA weights at `step` (train): the PNG and the folder's index of

@@ -148,7 +148,7 @@ describe('distill jobs', () => {
     expect(sampled.code, sampled.stderr).toBe(0);
   }, 600_000);
 
-  it('continues a distill job re-leased after its agent died, with --resume from the stage it was in', async () => {
+  it('continues a distill job on another agent after its agent died, from the last uploaded checkpoint', async () => {
     const submitted = await cli([
       ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
       ...['--method', 'progressive', '--min-steps', '16', '--max-iters-per-stage', '30'],
@@ -159,14 +159,29 @@ describe('distill jobs', () => {
     expect(submitted.code, submitted.stderr).toBe(0);
     const jobId = submitted.json.job_id;
     const job = async () => (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
-    // Mid-stage: the child has logged training iterations (metrics at step >= 5).
-    while (((await job()).step ?? 0) < 5) await new Promise((r) => setTimeout(r, 200));
-    // The agent and its child die at once (their process group), like a machine that lost power.
+    const checkpointStep = async (runId: string) =>
+      (await h.api(owner.token, 'GET', `/api/v1/runs/${runId}`)).json.checkpointStep ?? 0;
+    // Mid-stage: the first slot (iteration 10 of 30) committed and uploaded.
+    let first = await job();
+    while (!first.runId || (await checkpointStep(first.runId)) < 10) {
+      await new Promise((r) => setTimeout(r, 200));
+      first = await job();
+    }
+    // The agent and its child die at once (their process group), like a machine that lost
+    // power; the job goes on on another machine (its own home: no teacher, no run folder).
     const died = new Promise((r) => agent.child.once('exit', r));
     process.kill(-(agent.child.pid as number), 'SIGKILL');
     await died;
     agentLog.length = 0;
-    startDistillAgent();
+    const otherHome = mkdtempSync(join(tmpdir(), 'anneal-distill-other-'));
+    agent = startAgent({
+      server: h.url,
+      token: agentToken,
+      name: 'distill-other',
+      home: otherHome,
+      detached: true,
+      log: agentLog,
+    });
     let j = await job();
     while (j.status !== 'succeeded' && j.status !== 'failed') {
       await new Promise((r) => setTimeout(r, 300));
@@ -174,13 +189,30 @@ describe('distill jobs', () => {
     }
     expect(j.status, `${j.error} ${agentLog.join('')}`).toBe('succeeded');
     expect(j.attempts).toBe(2);
-    expect(agentLog.join('')).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
+    const log = agentLog.join('');
+    expect(log).toMatch(new RegExp(`job ${jobId}: resuming from step (\\d+)`));
+    expect(Number(/resuming from step (\d+)/.exec(log)?.[1])).toBeGreaterThanOrEqual(10);
+    expect(log).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
     const [row] = await h.services.db
       .select({ v: modelVersions })
       .from(modelVersions)
       .where(eq(modelVersions.sourceRunId, j.runId));
     const d = distillationRecordSchema.parse(row?.v.metadata.distillation);
     expect(d).toMatchObject({ job_id: jobId, stage: 1, steps: 16, iterations: 30 });
+    // The uploaded metrics: every logged iteration once, in order, across the two machines.
+    const metrics = await h.api(
+      owner.token,
+      'GET',
+      `/api/v1/runs/${j.runId}/artifacts/distill/metrics.jsonl`,
+    );
+    const iters = String(metrics.json)
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { stage: number; iter?: number; event?: string; loss?: number })
+      .filter((m) => m.loss !== undefined)
+      .map((m) => m.iter);
+    expect(iters).toEqual([5, 10, 15, 20, 25, 30]);
+    rmSync(otherHome, { recursive: true, force: true });
   }, 600_000);
 
   it('anneal distill --teacher VERSION downloads the registered teacher once and distills it locally', async () => {

@@ -17,8 +17,7 @@ export const createJobInput = z.object({
   maxAttempts: z.number().int().min(1).max(20).default(3),
 });
 
-/** Checkpoint files are uploaded under this prefix, overwritten on each checkpoint. */
-export const CHECKPOINT_PREFIX = 'checkpoints/latest/';
+export { CHECKPOINT_PREFIX } from '@anneal/protocol';
 
 function runParams(job: JobSpec): Record<string, string | number | boolean | null> {
   const flat: Record<string, string | number | boolean | null> = { job_type: job.type };
