@@ -3,6 +3,7 @@ import { AppError } from '@anneal/core/errors';
 import {
   COST_BATCHES,
   type CostTable,
+  costStatisticSchema,
   diffusionSamplerNames,
   extractorStepsSchema,
   extractorWidthSchema,
@@ -73,6 +74,10 @@ Options:
   --guidance W         classifier-free guidance weight of the curve and costs (default 1)
   --seed N             noise seed of the curve; also picks the real images (default 0)
   --refresh            measure the cost table again even if cached
+  --statistic S        median (default) | min: how the timed calls are summarized, in the cost
+                       table and the plan's check alike; min estimates the uncontended cost on
+                       a machine other work is loading
+  --batches LIST       batch sizes the cost table measures (default ${COST_BATCHES.join(',')})
   --extractor-steps N, --extractor-width N
                        a non-default extractor, as for \`anneal eval\`
   --json               machine output; the last stdout line is one JSON object
@@ -126,6 +131,8 @@ const flagsSchema = z.object({
   guidance: z.coerce.number().min(0).max(50).default(1),
   seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
   refresh: z.boolean().default(false),
+  statistic: costStatisticSchema.default('median'),
+  batches: list(z.coerce.number().int().min(1).max(1024)),
   'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
   'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
   json: z.boolean().default(false),
@@ -148,6 +155,8 @@ const options = {
   guidance: { type: 'string' },
   seed: { type: 'string' },
   refresh: { type: 'boolean' },
+  statistic: { type: 'string' },
+  batches: { type: 'string' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
   json: { type: 'boolean' },
@@ -245,8 +254,9 @@ async function costsFor(model: Model, f: Flags, guidance: number, p: ReturnType<
       hardware: probeHardware(),
       guided: conditional && guidance !== 1,
       dtypes: f.dtypes ?? planDtypes,
-      batches: COST_BATCHES,
+      batches: f.batches ?? COST_BATCHES,
       refresh: f.refresh,
+      statistic: f.statistic,
       onProgress: (d, t) => p.update('costs', d, t),
     });
   } finally {
@@ -326,10 +336,12 @@ export const plan: Command = {
           `plan: ${o.sampler}/${o.schedule}, ${o.steps} steps (${o.nfe} NFE), batch ${o.batch}, ${o.dtype}\n` +
             `predicted: ${o.latencyMs.toFixed(1)} ms for ${images} image(s), ${o.imagesPerSecond.toFixed(1)} images/s, FD ${o.fd.toFixed(3)}${o.fdInterpolated ? ' (interpolated)' : ''}`,
         );
-      const lat = await measureLatency(model, chosen, images, f.repeats);
+      const lat = await measureLatency(model, chosen, images, table.statistic, f.repeats);
       const measured: NonNullable<Plan['measured']> = {
-        latencyMs: lat.medianMs,
-        latencyRatio: lat.medianMs / o.latencyMs,
+        statistic: table.statistic,
+        latencyMs: lat.ms,
+        timesMs: lat.timesMs,
+        latencyRatio: lat.ms / o.latencyMs,
       };
       if (f['verify-fd'] !== undefined) {
         const v = await verifyFd({
@@ -350,7 +362,7 @@ export const plan: Command = {
         io.out(JSON.stringify({ plan: result, considered: choice.considered, model: dir }));
       else
         io.out(
-          `measured:  ${lat.medianMs.toFixed(1)} ms (measured / predicted ${measured.latencyRatio.toFixed(3)})` +
+          `measured:  ${lat.ms.toFixed(1)} ms, ${table.statistic} of ${f.repeats} (measured / predicted ${measured.latencyRatio.toFixed(3)})` +
             (measured.fd !== undefined
               ? `, FD ${measured.fd.toFixed(3)} at n = ${measured.fdN} (predicted ${o.fd.toFixed(3)} at n = ${curve.n})`
               : '') +

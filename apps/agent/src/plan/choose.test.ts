@@ -23,6 +23,7 @@ const recordedCurve = qualityCurveSchema.parse(
 // A small table whose answers can be worked out by hand.
 const costs: CostTable = {
   version: 1,
+  statistic: 'median',
   profileKey: 'cpu/test/2',
   configKey: 'abc',
   guided: false,

@@ -9,6 +9,7 @@ import { resolveAnnealHome } from '@anneal/core/home';
 import {
   COST_BATCHES,
   type CostEntry,
+  type CostStatistic,
   type CostTable,
   costTableSchema,
   type HardwareProfile,
@@ -61,9 +62,14 @@ export interface MeasureCostsOptions {
   dtypes?: readonly PlanDtype[];
   /** NFE of the two timed calls (default 2 and 10). */
   nfe?: [number, number];
-  /** Timed calls of each, after one warm-up of each (default 3). */
+  /** Timed calls of each, after one warm-up of each (default 5). */
   repeats?: number;
+  statistic?: CostStatistic;
   onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export function summarize(xs: number[], statistic: CostStatistic): number {
+  return statistic === 'min' ? Math.min(...xs) : median(xs);
 }
 
 function median(xs: number[]): number {
@@ -77,7 +83,8 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
   const batches = o.batches ?? COST_BATCHES;
   const dtypes = o.dtypes ?? planDtypes;
   const [lo, hi] = o.nfe ?? [2, 10];
-  const repeats = o.repeats ?? 3;
+  const repeats = o.repeats ?? 5;
+  const statistic = o.statistic ?? 'median';
   const g = o.guided ? 2 : 1;
   if (lo % g || hi % g || !(hi > lo))
     throw new RangeError(`cost NFE ${lo} and ${hi} must be increasing multiples of ${g}`);
@@ -123,8 +130,8 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
         tLo.push(await timed(lo));
         tHi.push(await timed(hi));
       }
-      const mLo = median(tLo);
-      const mHi = median(tHi);
+      const mLo = summarize(tLo, statistic);
+      const mHi = summarize(tHi, statistic);
       const perNfeMs = Math.max(0, (mHi - mLo) / (hi - lo));
       entries.push({
         batch,
@@ -149,6 +156,7 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
     profileKey: profileKey(o.hardware),
     configKey: configKey(o.model.config),
     guided: o.guided,
+    statistic,
     measuredAt: new Date().toISOString(),
     skipped,
     entries,
@@ -177,7 +185,8 @@ export async function obtainCosts(
             t.entries.some((e) => e.dtype === d && e.batch === b),
           ),
       );
-    if (r.success && covers(r.data)) return { table: r.data, path, cached: true };
+    if (r.success && covers(r.data) && r.data.statistic === (o.statistic ?? 'median'))
+      return { table: r.data, path, cached: true };
   }
   const table = await measureCosts(o);
   mkdirSync(join(path, '..'), { recursive: true });

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
+  type CostStatistic,
   type Model,
   type Plan,
   type PlanObjective,
@@ -14,6 +15,7 @@ import {
 import type { LocalDataset } from '../dataset.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import type { PlanOption } from './choose.ts';
+import { summarize } from './costs.ts';
 import { engineSchedules, type ScheduleResolver } from './curve.ts';
 
 export const PLAN_FILE = 'plan.json';
@@ -41,14 +43,15 @@ export function planSampling(
   };
 }
 
-/** Median wall milliseconds of `repeats` requests after one warm-up. */
+/** Wall milliseconds of `repeats` requests after one warm-up, summarized by `statistic`. */
 export async function measureLatency(
   model: Model,
   plan: Plan,
   images: number,
+  statistic: CostStatistic,
   repeats = 5,
   resolve?: ScheduleResolver,
-): Promise<{ medianMs: number; timesMs: number[]; nfe: number }> {
+): Promise<{ ms: number; timesMs: number[]; nfe: number }> {
   const spec = { ...planSampling(plan, resolve), n: images, seed: 1 };
   const warm = await model.sample(spec);
   if (warm.nfe !== plan.nfe)
@@ -59,12 +62,7 @@ export async function measureLatency(
     await model.sample(spec);
     times.push(performance.now() - t0);
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  return {
-    medianMs: sorted[Math.floor(sorted.length / 2)] as number,
-    timesMs: times,
-    nfe: warm.nfe,
-  };
+  return { ms: summarize(times, statistic), timesMs: times, nfe: warm.nfe };
 }
 
 /** FD of the plan's samples at n, on the ruler `anneal eval` uses. */

@@ -25,14 +25,23 @@ export const costEntrySchema = z.object({
   peakBytes: z.number().nonnegative(),
   /** The NFE of the two timed calls the line goes through. */
   nfe: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
-  /** Median milliseconds of each of those calls. */
+  /** Milliseconds of each of those calls (the table's statistic over the repeats). */
   medianMs: z.tuple([z.number().nonnegative(), z.number().nonnegative()]),
   repeats: z.number().int().min(1),
 });
 export type CostEntry = z.infer<typeof costEntrySchema>;
 
+/**
+ * How the timed calls of one cell are summarized: their median (the default), or their
+ * minimum, the estimate of the uncontended cost on a machine other work is loading (the
+ * plan's verification then reads its own calls the same way).
+ */
+export const costStatisticSchema = z.enum(['median', 'min']);
+export type CostStatistic = z.infer<typeof costStatisticSchema>;
+
 export const costTableSchema = z.object({
   version: z.literal(1),
+  statistic: costStatisticSchema.default('median'),
   /** The hardware profile this was measured on (profileKey). */
   profileKey: z.string().min(1),
   /** The model architecture it was measured for (configKey). */
@@ -113,7 +122,11 @@ export const planSchema = z.object({
   }),
   measured: z
     .object({
+      /** The cost table's statistic over the timed requests, as the prediction used. */
+      statistic: costStatisticSchema.default('median'),
       latencyMs: z.number().nonnegative(),
+      /** Every timed request, in order. */
+      timesMs: z.array(z.number().nonnegative()).default([]),
       /** measured / predicted latency. */
       latencyRatio: z.number(),
       fd: z.number().optional(),
