@@ -23,7 +23,7 @@ import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { choosePlan } from '../plan/choose.ts';
 import { obtainCosts, profileKey } from '../plan/costs.ts';
-import { measureCurve, readCurve, writeCurve } from '../plan/curve.ts';
+import { measureCurve, readCurve, stepsAtMost, writeCurve } from '../plan/curve.ts';
 import { measureLatency, requestImages, verifyFd, writePlan } from '../plan/execute.ts';
 import { ProgressBar } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -218,7 +218,27 @@ async function curveFor(
   force: boolean,
 ): Promise<{ curve: QualityCurve; measured: boolean }> {
   const existing = readCurve(dir);
-  if (existing && !force) return { curve: existing, measured: false };
+  // The cached curve serves when it was read on this n, seed and guidance and has every point
+  // asked for by --samplers/--nfe/--dtypes (when given); else the missing points are measured.
+  const guided = (model.config.dataset?.num_classes ?? 0) > 0 && f.guidance !== 1;
+  const covers = (c: QualityCurve) =>
+    c.n === f.n &&
+    c.seed === f.seed &&
+    c.guidance === f.guidance &&
+    (f.samplers ?? []).every((s) =>
+      (f.dtypes ?? ['float32']).every((d) =>
+        (f.nfe ?? [Number.NaN]).every((nfe) =>
+          c.points.some(
+            (p) =>
+              p.sampler === s.sampler &&
+              p.schedule === s.schedule &&
+              p.dtype === d &&
+              (Number.isNaN(nfe) || p.steps === stepsAtMost(s.sampler, nfe, guided)),
+          ),
+        ),
+      ),
+    );
+  if (existing && !force && covers(existing)) return { curve: existing, measured: false };
   const dataset = await modelDataset(model.config, `${dir}/config.json`);
   const series = f.samplers ?? (seriesSchema.array().parse(DEFAULT_SERIES.split(',')) as never);
   try {
@@ -359,7 +379,7 @@ export const plan: Command = {
       const result: Plan = { ...chosen, measured };
       if (f.save) writePlan(dir, result);
       if (f.json)
-        io.out(JSON.stringify({ plan: result, considered: choice.considered, model: dir }));
+        io.out(JSON.stringify({ plan: result, curve, considered: choice.considered, model: dir }));
       else
         io.out(
           `measured:  ${lat.ms.toFixed(1)} ms, ${table.statistic} of ${f.repeats} (measured / predicted ${measured.latencyRatio.toFixed(3)})` +
