@@ -65,7 +65,9 @@ Options:
   --verify-fd N        also measure the plan's FD on N samples
   --repeats N          timed requests for the measured latency (default 5)
   --save               store the plan as the model's default (DIR/plan.json; \`anneal sample
-                       --plan\` samples with it)
+                       --plan\` samples with it). For a VERSION that is its local copy; to keep
+                       a plan on the version in the control plane, submit a plan job
+                       (\`anneal submit plan --model-version ID ...\`)
   --samplers LIST      sampler[:schedule],... for the curve (default ${DEFAULT_SERIES}; schedule
                        default); schedules: default, uniform, karras, exponential
   --nfe LIST           NFE per image to measure the curve at (default ${DEFAULT_NFE})
