@@ -22,6 +22,7 @@ let agent: AgentProcess;
 const agentLog: string[] = [];
 let home: string;
 let versionId: string;
+let projectId: string;
 
 const cli = (args: string[]) =>
   runCli(args, { server: h.url, token: owner.token, home, extraLog: agentLog });
@@ -38,10 +39,11 @@ beforeAll(async () => {
   ]);
   expect(trained.code, trained.stderr).toBe(0);
   const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
+  projectId = run.json.projectId;
   const model = await h.api(
     owner.token,
     'GET',
-    `/api/v1/projects/${run.json.projectId}/models/shapes-tiny-8`,
+    `/api/v1/projects/${projectId}/models/shapes-tiny-8`,
   );
   expect(model.status, JSON.stringify(model.json)).toBe(200);
   versionId = model.json.versions[0].id;
@@ -104,5 +106,16 @@ describe('plan jobs', () => {
       `/api/v1/runs/${r.json.run_id}/metrics?keys=plan_latency_ratio`,
     );
     expect(metrics.json.metrics[0].points).toHaveLength(1);
+    // The model page's query carries both, as stored.
+    const input = encodeURIComponent(JSON.stringify({ projectId, name: 'shapes-tiny-8' }));
+    const page = await fetch(`${h.url}/api/trpc/registry.get?input=${input}`, {
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
+    expect(page.status).toBe(200);
+    const detail = (await page.json()).result.data;
+    const shown = detail.versions[0].metadata;
+    expect(Object.keys(shown.plans)).toEqual(profiles);
+    expect(shown.plans[profiles[0] as string].job_id).toBe(r.json.job_id);
+    expect(shown.qualityCurve.points).toHaveLength(2);
   }, 300_000);
 });
