@@ -289,7 +289,7 @@ async function costsFor(model: Model, f: Flags, guidance: number, p: ReturnType<
 function costLines(t: CostTable): string {
   const rows = t.entries.map(
     (e) =>
-      `  ${e.dtype.padEnd(9)} batch ${String(e.batch).padStart(3)}  ${e.perNfeMs.toFixed(2).padStart(9)} ms/NFE  overhead ${e.overheadMs.toFixed(1).padStart(7)} ms  peak ${(e.peakBytes / 2 ** 20).toFixed(0)} MiB`,
+      `  ${e.dtype.padEnd(9)} batch ${String(e.batch).padStart(3)}  ${e.perNfeMs.toFixed(2).padStart(9)} ms/NFE  overhead ${e.overheadMs.toFixed(1).padStart(7)} ms  peak ${(e.peakBytes / 2 ** 20).toFixed(0)} MiB${e.note ? ` (${e.note})` : ''}`,
   );
   for (const s of t.skipped) rows.push(`  ${s.dtype}: not measured (${s.reason})`);
   return rows.join('\n');

@@ -72,6 +72,9 @@ export function summarize(xs: number[], statistic: CostStatistic): number {
   return statistic === 'min' ? Math.min(...xs) : median(xs);
 }
 
+/** Rounds of `repeats` calls a cell may take to show a rising line. */
+const MAX_ROUNDS = 3;
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -125,23 +128,36 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
       resetPeakMemory();
       const tLo: number[] = [];
       const tHi: number[] = [];
-      // Alternated, so a change in the machine's load falls on both ends of the line.
-      for (let i = 0; i < repeats; i++) {
-        tLo.push(await timed(lo));
-        tHi.push(await timed(hi));
+      let mLo = 0;
+      let mHi = 0;
+      // More NFE must cost more: a line that falls is the machine's load, not the model, so
+      // the cell is timed again (its calls pooled) up to MAX_ROUNDS times.
+      for (let round = 0; round < MAX_ROUNDS && !(mHi > mLo); round++) {
+        // Alternated, so a change in the machine's load falls on both ends of the line.
+        for (let i = 0; i < repeats; i++) {
+          tLo.push(await timed(lo));
+          tHi.push(await timed(hi));
+        }
+        mLo = summarize(tLo, statistic);
+        mHi = summarize(tHi, statistic);
       }
-      const mLo = summarize(tLo, statistic);
-      const mHi = summarize(tHi, statistic);
-      const perNfeMs = Math.max(0, (mHi - mLo) / (hi - lo));
+      // Still falling: cost proportional to NFE through the longer call, and said so.
+      const rising = mHi > mLo;
+      const perNfeMs = rising ? (mHi - mLo) / (hi - lo) : mHi / hi;
       entries.push({
         batch,
         dtype,
         perNfeMs,
-        overheadMs: mLo - lo * perNfeMs,
+        overheadMs: rising ? mLo - lo * perNfeMs : 0,
         peakBytes: memoryStats().peakBytes,
         nfe: [lo, hi],
         medianMs: [mLo, mHi],
-        repeats,
+        repeats: tLo.length,
+        ...(rising
+          ? {}
+          : {
+              note: `${hi} NFE timed no slower than ${lo} after ${tLo.length} calls each (a loaded machine): proportional to NFE`,
+            }),
       });
       done++;
     }
@@ -173,22 +189,38 @@ export async function obtainCosts(
     configKey(o.model.config),
     o.guided,
   );
-  if (!o.refresh && existsSync(path)) {
+  const statistic = o.statistic ?? 'median';
+  let previous: CostTable | null = null;
+  if (existsSync(path)) {
     const r = costTableSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    // Used only when it covers every (batch, dtype) asked for (a dtype the backend refused
-    // counts as covered); else measured again, not half-used.
-    const covers = (t: CostTable) =>
-      (o.dtypes ?? planDtypes).every(
-        (d) =>
-          t.skipped.some((s) => s.dtype === d) ||
-          (o.batches ?? COST_BATCHES).every((b) =>
-            t.entries.some((e) => e.dtype === d && e.batch === b),
-          ),
-      );
-    if (r.success && covers(r.data) && r.data.statistic === (o.statistic ?? 'median'))
-      return { table: r.data, path, cached: true };
+    // A table summarized another way is not mixed with this one.
+    if (r.success && r.data.statistic === statistic) previous = r.data;
   }
-  const table = await measureCosts(o);
+  // Used when it covers every (batch, dtype) asked for (a dtype the backend refused counts
+  // as covered); else the cells asked for are measured and merged into it.
+  const covers = (t: CostTable) =>
+    (o.dtypes ?? planDtypes).every(
+      (d) =>
+        t.skipped.some((s) => s.dtype === d) ||
+        (o.batches ?? COST_BATCHES).every((b) =>
+          t.entries.some((e) => e.dtype === d && e.batch === b),
+        ),
+    );
+  if (!o.refresh && previous && covers(previous)) return { table: previous, path, cached: true };
+  const fresh = await measureCosts(o);
+  const measured = (e: { dtype: string; batch?: number }) =>
+    fresh.entries.some((f) => f.dtype === e.dtype && f.batch === e.batch) ||
+    fresh.skipped.some((f) => f.dtype === e.dtype);
+  const table = costTableSchema.parse({
+    ...fresh,
+    entries: [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
+      (a, b) => a.dtype.localeCompare(b.dtype) || a.batch - b.batch,
+    ),
+    skipped: [
+      ...(previous?.skipped.filter((s) => !fresh.entries.some((e) => e.dtype === s.dtype)) ?? []),
+      ...fresh.skipped,
+    ].filter((s, i, all) => all.findIndex((x) => x.dtype === s.dtype) === i),
+  });
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileAtomic(path, `${JSON.stringify(table, null, 2)}\n`);
   return { table, path, cached: false };

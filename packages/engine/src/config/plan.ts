@@ -27,7 +27,10 @@ export const costEntrySchema = z.object({
   nfe: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
   /** Milliseconds of each of those calls (the table's statistic over the repeats). */
   medianMs: z.tuple([z.number().nonnegative(), z.number().nonnegative()]),
+  /** Timed calls of each. */
   repeats: z.number().int().min(1),
+  /** Why the line is not the usual fit, when it is not. */
+  note: z.string().optional(),
 });
 export type CostEntry = z.infer<typeof costEntrySchema>;
 
