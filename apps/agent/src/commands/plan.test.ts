@@ -66,7 +66,9 @@ describe('anneal plan', () => {
   });
 
   it('measures a curve and a cost table, chooses within the bound, runs and saves the plan', () => {
-    const r = anneal(['plan', ...small, '--latency-ms', '100000', '--save', '--json']);
+    const r = anneal([
+      ...['plan', ...small, '--latency-ms', '100000', '--save', '--verify-fd', '20', '--json'],
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const curve = qualityCurveSchema.parse(
       JSON.parse(readFileSync(join(model, 'quality-curve.json'), 'utf8')),
@@ -84,6 +86,8 @@ describe('anneal plan', () => {
     // With all the time in the world, the lowest FD on the curve wins.
     expect(plan.predicted.fd).toBe(Math.min(...curve.points.map((p) => p.fd)));
     expect(plan.measured?.timesMs).toHaveLength(2);
+    expect(plan.measured).toMatchObject({ fdN: 20 });
+    expect(plan.measured?.fd).toBeGreaterThan(0);
     expect(plan.measured?.latencyRatio).toBeGreaterThan(0);
     expect(planSchema.parse(JSON.parse(readFileSync(join(model, 'plan.json'), 'utf8')))).toEqual(
       plan,

@@ -71,10 +71,13 @@ Options:
   --samplers LIST      sampler[:schedule],... for the curve (default ${DEFAULT_SERIES}; schedule
                        default); schedules: default, uniform, karras, exponential
   --nfe LIST           NFE per image to measure the curve at (default ${DEFAULT_NFE})
-  --n N                samples per curve point, and real images per set (default 200)
+  --n N                samples per curve point, and real images per set (default: the cached
+                       curve's, else 200)
   --dtypes LIST        ${planDtypes.join(',')} (default: both for costs, float32 for the curve)
-  --guidance W         classifier-free guidance weight of the curve and costs (default 1)
-  --seed N             noise seed of the curve; also picks the real images (default 0)
+  --guidance W         classifier-free guidance weight of the curve and costs (default: the
+                       cached curve's, else 1)
+  --seed N             noise seed of the curve; also picks the real images (default: the cached
+                       curve's, else 0)
   --refresh            measure the cost table again even if cached
   --statistic S        median (default) | min: how the timed calls are summarized, in the cost
                        table and the plan's check alike; min estimates the uncontended cost on
@@ -128,10 +131,12 @@ const flagsSchema = z.object({
   save: z.boolean().default(false),
   samplers: list(seriesSchema),
   nfe: list(z.coerce.number().int().min(1).max(1000)),
-  n: z.coerce.number().int().min(10).max(10000).default(200),
+  // Unset: the cached curve's (or 200, 0 and 1 for a new one), so a curve measured with
+  // `plan curve --n 1000` serves later plans without repeating the flags.
+  n: z.coerce.number().int().min(10).max(10000).optional(),
   dtypes: list(planDtypeSchema),
-  guidance: z.coerce.number().min(0).max(50).default(1),
-  seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
+  guidance: z.coerce.number().min(0).max(50).optional(),
+  seed: z.coerce.number().int().min(0).max(0x7fffffff).optional(),
   refresh: z.boolean().default(false),
   statistic: costStatisticSchema.default('median'),
   batches: list(z.coerce.number().int().min(1).max(1024)),
@@ -220,13 +225,16 @@ async function curveFor(
   force: boolean,
 ): Promise<{ curve: QualityCurve; measured: boolean }> {
   const existing = readCurve(dir);
+  const n = f.n ?? existing?.n ?? 200;
+  const seed = f.seed ?? existing?.seed ?? 0;
+  const guidance = f.guidance ?? existing?.guidance ?? 1;
   // The cached curve serves when it was read on this n, seed and guidance and has every point
   // asked for by --samplers/--nfe/--dtypes (when given); else the missing points are measured.
-  const guided = (model.config.dataset?.num_classes ?? 0) > 0 && f.guidance !== 1;
+  const guided = (model.config.dataset?.num_classes ?? 0) > 0 && guidance !== 1;
   const covers = (c: QualityCurve) =>
-    c.n === f.n &&
-    c.seed === f.seed &&
-    c.guidance === f.guidance &&
+    c.n === n &&
+    c.seed === seed &&
+    c.guidance === guidance &&
     (f.samplers ?? []).every((s) =>
       (f.dtypes ?? ['float32']).every((d) =>
         (f.nfe ?? [Number.NaN]).every((nfe) =>
@@ -250,9 +258,9 @@ async function curveFor(
       series,
       nfe: f.nfe ?? DEFAULT_NFE.split(',').map(Number),
       dtypes: f.dtypes ?? ['float32'],
-      n: f.n,
-      seed: f.seed,
-      guidance: f.guidance,
+      n,
+      seed,
+      guidance,
       extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
       existing,
       onProgress: p.update,
@@ -307,7 +315,7 @@ export const plan: Command = {
     const p = progress(io, f.events);
     try {
       if (sub === 'costs') {
-        const { table, path, cached } = await costsFor(model, f, f.guidance, p);
+        const { table, path, cached } = await costsFor(model, f, f.guidance ?? 1, p);
         if (f.json) io.out(JSON.stringify({ path, cached, ...table }));
         else io.out(`${cached ? 'cached' : 'measured'} cost table ${path}\n${costLines(table)}`);
         return 0;
@@ -371,10 +379,16 @@ export const plan: Command = {
           dataset: await modelDataset(model.config, `${dir}/config.json`),
           plan: chosen,
           n: f['verify-fd'],
-          seed: f.seed,
+          seed: f.seed ?? curve.seed,
+          // The curve's ruler: the same extractor, or the FDs are not comparable.
+          extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
           onProgress: p.update,
         });
         p.done();
+        if (v.extractorId !== curve.extractorId)
+          throw new UsageError(
+            `--verify-fd: the curve was read on extractor ${curve.extractorId}, this check on ${v.extractorId}; give the --extractor-steps/--extractor-width the curve was measured with`,
+          );
         measured.fd = v.fd;
         measured.fdN = f['verify-fd'];
       }

@@ -73,14 +73,16 @@ export async function verifyFd(o: {
   n: number;
   seed: number;
   home?: string;
+  extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
   onProgress?: (phase: string, done: number, total: number) => void;
-}): Promise<{ fd: number; floor: number }> {
+}): Promise<{ fd: number; floor: number; extractorId: string }> {
   const ruler = await qualityRuler({
     dataset: o.dataset,
     n: o.n,
     seed: o.seed,
     home: o.home,
+    extractor: o.extractor,
     onProgress: o.onProgress,
   });
   const r = await o.model.sample(
@@ -88,7 +90,7 @@ export async function verifyFd(o: {
     (s, t) => o.onProgress?.('verify', s, t),
   );
   const { metrics } = await ruler.measure(r.images, r.shape);
-  return { fd: metrics.fd, floor: ruler.floor.fd };
+  return { fd: metrics.fd, floor: ruler.floor.fd, extractorId: ruler.extractor.id };
 }
 
 export function readPlan(dir: string): Plan | null {
