@@ -23,7 +23,13 @@ import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { choosePlan } from '../plan/choose.ts';
 import { obtainCosts, profileKey } from '../plan/costs.ts';
-import { measureCurve, readCurve, stepsAtMost, writeCurve } from '../plan/curve.ts';
+import {
+  measureCurve,
+  readCurve,
+  scheduleResolverFor,
+  stepsAtMost,
+  writeCurve,
+} from '../plan/curve.ts';
 import { measureLatency, requestImages, verifyFd, writePlan } from '../plan/execute.ts';
 import { ProgressBar } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -263,6 +269,7 @@ async function curveFor(
       guidance,
       extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
       existing,
+      resolve: scheduleResolverFor(model, dir),
       onProgress: p.update,
     });
     writeCurve(dir, curve);
@@ -366,7 +373,14 @@ export const plan: Command = {
           `plan: ${o.sampler}/${o.schedule}, ${o.steps} steps (${o.nfe} NFE), batch ${o.batch}, ${o.dtype}\n` +
             `predicted: ${o.latencyMs.toFixed(1)} ms for ${images} image(s), ${o.imagesPerSecond.toFixed(1)} images/s, FD ${o.fd.toFixed(3)}${o.fdInterpolated ? ' (interpolated)' : ''}`,
         );
-      const lat = await measureLatency(model, chosen, images, table.statistic, f.repeats);
+      const lat = await measureLatency(
+        model,
+        chosen,
+        images,
+        table.statistic,
+        f.repeats,
+        scheduleResolverFor(model, dir),
+      );
       const measured: NonNullable<Plan['measured']> = {
         statistic: table.statistic,
         latencyMs: lat.ms,
@@ -382,6 +396,7 @@ export const plan: Command = {
           seed: f.seed ?? curve.seed,
           // The curve's ruler: the same extractor, or the FDs are not comparable.
           extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
+          resolve: scheduleResolverFor(model, dir),
           onProgress: p.update,
         });
         p.done();

@@ -11,6 +11,7 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { scheduleResolverFor } from '../plan/curve.ts';
 import { PLAN_FILE, planSampling, readPlan } from '../plan/execute.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
@@ -142,7 +143,9 @@ export const sample: Command = {
     const dir = resolve(flags.model);
     const saved = flags.plan ? savedPlan(dir, argv) : null;
     const model = Model.load(dir);
-    const sampling = saved ? planSampling(saved) : samplingOf(model.config, flags);
+    const sampling = saved
+      ? planSampling(saved, scheduleResolverFor(model, dir))
+      : samplingOf(model.config, flags);
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {

@@ -14,7 +14,7 @@ import {
 import { modelDataset } from '../quality/model-dataset.ts';
 import { choosePlan, planOptions } from './choose.ts';
 import { obtainCosts } from './costs.ts';
-import { measureCurve, readCurve, writeCurve } from './curve.ts';
+import { measureCurve, readCurve, scheduleResolverFor, writeCurve } from './curve.ts';
 import { measureLatency, requestImages } from './execute.ts';
 
 export interface PlanBenchOptions {
@@ -56,6 +56,7 @@ export async function planBench(
         seed: o.curve.seed,
         guidance: 1,
         extractor: o.curve.extractor,
+        resolve: scheduleResolverFor(model, o.dir),
         onProgress: (phase, done, total) => {
           if (phase === 'curve') log(`plan: curve point ${done}/${total}`);
         },
@@ -140,7 +141,14 @@ export async function planBench(
         dtype: c.dtype,
         guidance: curve.guidance,
       } as Plan;
-      const lat = await measureLatency(model, plan, images, table.statistic, o.repeats);
+      const lat = await measureLatency(
+        model,
+        plan,
+        images,
+        table.statistic,
+        o.repeats,
+        scheduleResolverFor(model, o.dir),
+      );
       rows.push({
         objective: label,
         sampler: c.sampler,

@@ -43,6 +43,15 @@ export const engineSchedules: ScheduleResolver = (_sampler, schedule) => {
   return { schedule };
 };
 
+/**
+ * The resolver every plan command uses for the model in `dir`: the one place that learns
+ * schedule names beyond the engine's (e.g. `learned` from dir/schedules/, `ays`) once those
+ * are wired in; today the engine's names.
+ */
+export function scheduleResolverFor(_model: Model, _dir: string): ScheduleResolver {
+  return engineSchedules;
+}
+
 /** Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step). */
 export function stepsAtMost(sampler: string, nfe: number, guided: boolean): number {
   let steps = 1;
