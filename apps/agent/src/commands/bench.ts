@@ -82,7 +82,7 @@ to-target and teacher-samplers options:
 plan options:
   --statistic S      median (default) | min of the timed requests, in the cost table and the
                      measured latency alike (min: the uncontended cost on a loaded machine)
-  --repeats N        timed requests per plan (default 5)`;
+  --repeats N        timed calls per cost-table cell and end, and per plan (default 5)`;
 
 const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z

@@ -69,7 +69,8 @@ Options:
   --throughput N       images per second to sustain
   --max-fd F           FD bound
   --verify-fd N        also measure the plan's FD on N samples
-  --repeats N          timed requests for the measured latency (default 5)
+  --repeats N          timed calls per cost-table cell and end, and timed requests of the
+                       plan (default 5)
   --save               store the plan as the model's default (DIR/plan.json; \`anneal sample
                        --plan\` samples with it). For a VERSION that is its local copy; to keep
                        a plan on the version in the control plane, submit a plan job
@@ -294,6 +295,7 @@ async function costsFor(model: Model, f: Flags, guidance: number, p: ReturnType<
       batches: f.batches ?? COST_BATCHES,
       refresh: f.refresh,
       statistic: f.statistic,
+      repeats: f.repeats,
       onProgress: (d, t) => p.update('costs', d, t),
     });
   } finally {

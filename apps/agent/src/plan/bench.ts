@@ -72,6 +72,7 @@ export async function planBench(
       batches: COST_BATCHES,
       dtypes: planDtypes,
       statistic: o.statistic,
+      repeats: o.repeats,
       onProgress: (done, total, label) => log(`plan: costs ${done}/${total} ${label}`),
     });
     // Objectives spread over what this model and machine can do: multiples of the fastest
