@@ -9,6 +9,7 @@ import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
 import { login } from './commands/login.ts';
+import { plan } from './commands/plan.ts';
 import { sample } from './commands/sample.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
@@ -19,6 +20,7 @@ const commands: Command[] = [
   distillCommand,
   sample,
   evaluate,
+  plan,
   importCommand,
   bench,
   doctor,

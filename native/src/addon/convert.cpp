@@ -151,6 +151,11 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.chunk = IntField(o, "spec", "chunk", s.chunk, 1);
   s.schedule.kind = StrField(o, "spec", "schedule", s.schedule.kind);
   s.clip_denoised = BoolField(o, "spec", "clipDenoised", s.clip_denoised);
+  const std::string dtype = StrField(o, "spec", "dtype", "float32");
+  if (dtype == "float32") s.dtype = mx::float32;
+  else if (dtype == "bfloat16") s.dtype = mx::bfloat16;
+  else if (dtype == "float16") s.dtype = mx::float16;
+  else throw Napi::TypeError::New(o.Env(), "spec.dtype must be float32, bfloat16 or float16");
   s.schedule.rho = NumberField(o, "spec", "rho", s.schedule.rho, 0);
   s.schedule.sigma_max = NumberField(o, "spec", "sigmaMax", s.schedule.sigma_max, 0);
   if (!Field(o, "sigmas").IsUndefined()) {

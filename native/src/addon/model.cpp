@@ -12,6 +12,8 @@
 //     nonFinite, values?, noise?, stepNoise?}>; nonFinite counts NaN/inf values before
 //     quantization. spec.noise (Float32Array [n,H,W,C]) and spec.stepNoise (Float32Array
 //     [steps,n,H,W,C]) replace the seed's unit-normal draws (GenerateSpec::noise, step_noise);
+//     spec.chunk is the batch the network sees (default 64); spec.dtype ("float32" default,
+//     "bfloat16", "float16") the U-Net's compute dtype;
 //     spec.returnNoise returns the draws used in the same layouts; spec.returnValues returns
 //     the float32 images in [-1, 1] as `values`.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/objective.h"
+
 namespace anneal {
 
 namespace {
@@ -93,9 +95,11 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
         "guidance is not supported for consistency models (they are distilled without guidance); use guidance 1");
   }
   const bool guided = conditional && spec.guidance != 1.0;
-  Denoiser d(prec, [&params, &cfg](const mx::array& x, const mx::array& t, const std::optional<mx::array>& c) {
-    return unet_forward(params, cfg, x, t, c);
-  });
+  if (spec.dtype != mx::float32 && spec.dtype != mx::bfloat16 && spec.dtype != mx::float16) {
+    throw std::invalid_argument("dtype must be float32, bfloat16 or float16");
+  }
+  // float32: the weights as they are (unet_network casts nothing), so output is unchanged.
+  Denoiser d(prec, unet_network(params, cfg, spec.dtype));
   const auto sigmas = make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
   const int steps = static_cast<int>(sigmas.size()) - 1;
   const mx::Shape image{cfg.sample_size, cfg.sample_size, cfg.in_channels};

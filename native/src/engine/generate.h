@@ -39,6 +39,10 @@ struct GenerateSpec {
   // Clamp each denoised estimate to the data range [-1, 1], as DDPM's and DDIM's reference
   // samplers do (diffusers' clip_sample): early, high-noise estimates otherwise overshoot.
   bool clip_denoised = true;
+  // The U-Net's compute dtype (weights cast once, activations in it, output back to float32;
+  // the sampler's own arithmetic stays float32). bfloat16 halves the weights' bytes; whether it
+  // is faster depends on the backend, which is why `anneal plan` measures both.
+  mx::Dtype dtype = mx::float32;
   // Given noise instead of the seed's, e.g. to compare with another implementation on the
   // same draws: `noise` is the initial unit-normal noise [n, H, W, C] (x at sigmas[0] is
   // noise * sigmas[0]); `step_noise` [steps, n, H, W, C] is the unit-normal noise a

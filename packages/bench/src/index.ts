@@ -7,6 +7,7 @@ import { benchCeiling, benchProfile } from './ceiling.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
+import type { PlanBenchResult } from './plan.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
 import {
   type SamplerTableOptions,
@@ -26,6 +27,7 @@ import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './traini
 export type { AgreementResult, AgreementRow } from './agreement.ts';
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
+export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
 export {
@@ -52,6 +54,7 @@ export const BENCHMARKS = [
   'to-target',
   'diffusers-agreement',
   'teacher-samplers',
+  'plan',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -59,7 +62,7 @@ export const BENCHMARKS = [
  */
 export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 /** Benchmarks that need no reference environment (bench/setup.sh). */
-const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers'];
+const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers', 'plan'];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
@@ -139,6 +142,14 @@ export interface BenchOptions {
   /** teacher-samplers: the rows, probes, reference and grid (on `model`). */
   teacherTable?: Omit<SamplerTableOptions, 'log' | 'onPartial'>;
   /**
+   * plan: the planner's run on `model` (it lives in the agent, beside the quality curve and
+   * cost table it reads), and the options to record.
+   */
+  plan?: {
+    options: Record<string, unknown>;
+    run: (log: Log, partial: (r: PlanBenchResult) => void) => Promise<PlanBenchResult>;
+  };
+  /**
    * Where results go (default bench/results, or bench/results/<scale> below full size) and the
    * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
    */
@@ -193,6 +204,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'teacher-samplers needs a trained checkpoint (--model DIR) to measure; it has no default model',
+    );
+  }
+  if (only.has('plan') && !(opts.model && opts.plan)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'plan needs a trained checkpoint (--model DIR) to plan for; it has no default model',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -336,6 +353,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         model.dispose();
       }
     });
+  }
+  if (only.has('plan') && opts.model && opts.plan) {
+    const { plan } = opts;
+    await record('plan', { model: repoPath(opts.model), ...plan.options }, (partial) =>
+      plan.run(log, partial),
+    );
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
     const options = {

@@ -4,6 +4,7 @@ import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
+import type { PlanBenchResult } from './plan.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
 import type { SamplingResult, ToTargetResult } from './sampling.ts';
 import type { TrainingCaseResult } from './training.ts';
@@ -311,6 +312,38 @@ function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[
   return parts.join('\n\n');
 }
 
+function plan(f: ResultFile<PlanBenchResult>): string {
+  const r = f.result;
+  const rows = r.rows.map((x) => [
+    x.objective,
+    `${x.sampler}/${x.schedule}`,
+    x.nfe,
+    x.batch,
+    x.dtype,
+    x.images,
+    fmt(x.predicted_fd, 3) + (x.fd_interpolated ? ' (interp.)' : ''),
+    fmt(x.predicted_ms),
+    fmt(x.measured_ms),
+    fmt(x.ratio, 3),
+  ]);
+  const refused = r.refused.map((x) => `- ${x.objective}: ${x.message}`).join('\n');
+  return `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); hardware profile ${r.profile}. Quality curve: ${r.curve.points} points of ${r.curve.samplers.join(', ')} at n = ${r.curve.n}. Latency: the ${r.statistic} of ${r.repeats} timed requests after a warm-up, in the cost table and in the measured column alike. Predicted = overhead + NFE x per-NFE latency at the batch, from the cost table.${f.partial ? ' **Partial.**' : ''}\n\n${table(
+    [
+      'objective',
+      'plan',
+      'NFE',
+      'batch',
+      'dtype',
+      'images',
+      'FD (curve)',
+      'predicted ms',
+      'measured ms',
+      'measured / predicted',
+    ],
+    rows,
+  )}\n\nWithin 15% of the prediction: ${r.within_15pct} of ${r.rows.length}; median |measured / predicted - 1| = ${fmt(r.median_abs_error, 3)}.${refused ? `\n\nRefused:\n${refused}` : ''}`;
+}
+
 const PHASE_NAMES: Record<string, string> = {
   forward_ms: 'forward',
   backward_ms: 'backward ((fwd+bwd) - fwd)',
@@ -329,6 +362,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
     title: 'Samplers on the reference teacher (issue 11)',
     render: teacherSamplers,
   },
+  plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

@@ -12,7 +12,14 @@ import type { NativeModel, NativeSampleSpec } from './native-types.ts';
  */
 export type SampleExtras = Pick<
   NativeSampleSpec,
-  'sigmas' | 'clipDenoised' | 'noise' | 'stepNoise' | 'returnNoise' | 'returnValues'
+  | 'sigmas'
+  | 'clipDenoised'
+  | 'noise'
+  | 'stepNoise'
+  | 'returnNoise'
+  | 'returnValues'
+  | 'chunk'
+  | 'dtype'
 >;
 
 export interface SampleResult {
@@ -230,6 +237,8 @@ export class Model {
         sigmaMax: spec.sigma_max,
         sigmas: spec.sigmas,
         clipDenoised: spec.clipDenoised,
+        chunk: spec.chunk,
+        dtype: spec.dtype,
         noise: spec.noise,
         stepNoise: spec.stepNoise,
         returnNoise: spec.returnNoise,

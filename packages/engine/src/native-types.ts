@@ -141,7 +141,10 @@ export interface NativeSampleSpec {
   /** Start the schedule here instead of the model's largest sigma (GenerateSpec's sigma_max). */
   sigmaMax?: number;
   sigmas?: number[];
+  /** Images per batch (GenerateSpec::chunk, default 64): the batch the network sees. */
   chunk?: number;
+  /** The U-Net's compute dtype (default float32); the sampler's arithmetic stays float32. */
+  dtype?: 'float32' | 'bfloat16' | 'float16';
   /** Clamp each denoised estimate to [-1, 1] (the engine's default: true). */
   clipDenoised?: boolean;
   /** Initial unit-normal noise, n*H*W*C values (NHWC); x at sigmas[0] is noise * sigmas[0]. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { benchKind } from './kinds/bench.ts';
 import { distillKind } from './kinds/distill.ts';
 import { evaluateKind } from './kinds/evaluate.ts';
+import { planKind } from './kinds/plan.ts';
 import { sampleKind } from './kinds/sample.ts';
 import { trainKind } from './kinds/train.ts';
 
@@ -10,6 +11,7 @@ export * from './kinds/distill.ts';
 export * from './kinds/evaluate.ts';
 export * from './kinds/kind.ts';
 export * from './kinds/model-source.ts';
+export * from './kinds/plan.ts';
 export * from './kinds/sample.ts';
 export * from './kinds/train.ts';
 
@@ -17,7 +19,14 @@ export * from './kinds/train.ts';
  * The job kinds, in the order lists and forms show them: adding a kind is its module in
  * ./kinds and one entry here (and one in the agent's and the server's kind tables).
  */
-export const jobKinds = [trainKind, sampleKind, evaluateKind, benchKind, distillKind] as const;
+export const jobKinds = [
+  trainKind,
+  sampleKind,
+  evaluateKind,
+  benchKind,
+  distillKind,
+  planKind,
+] as const;
 
 type Kinds = typeof jobKinds;
 type Field<T extends readonly unknown[], K extends string> = {

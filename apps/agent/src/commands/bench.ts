@@ -8,6 +8,7 @@ import {
   TEACHER_TABLE_ROWS,
 } from '@anneal/bench';
 import {
+  costStatisticSchema,
   diffusionSamplerNames,
   extractorStepsSchema,
   extractorWidthSchema,
@@ -17,6 +18,7 @@ import {
 import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
+import { planBench } from '../plan/bench.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command } from './command.ts';
@@ -40,6 +42,10 @@ bench/RESULTS.md:
              a trained teacher's sampler table (only with --only): ddim, dpmpp-2m, ddpm at
              5/10/20 NFE and euler, heun at 10/20, each with FD, KID, precision/recall and class
              accuracy beside their floors and wall time, then a long reference run
+  plan       sampling plans on --model (only with --only): for latency, throughput and FD
+             objectives spread over what the model can do here, the plan \`anneal plan\`
+             chooses, its predicted and its measured latency (the model's quality-curve.json,
+             measured first when missing: --n, default 200, --samplers, --ladder 5,10,20)
 Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
 
 Options:
@@ -71,7 +77,12 @@ to-target and teacher-samplers options:
   --samplers S,...   which samplers climb (default all: ${diffusionSamplerNames.join(', ')})
   --seed N           noise seed for every run; also picks the real images (default 0)
   --extractor-steps N, --extractor-width N
-                     a non-default extractor, as for \`anneal eval\``;
+                     a non-default extractor, as for \`anneal eval\`
+
+plan options:
+  --statistic S      median (default) | min of the timed requests, in the cost table and the
+                     measured latency alike (min: the uncontended cost on a loaded machine)
+  --repeats N        timed calls per cost-table cell and end, and per plan (default 5)`;
 
 const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z
@@ -139,6 +150,8 @@ const flagsSchema = z
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
+    statistic: costStatisticSchema.default('median'),
+    repeats: z.coerce.number().int().min(1).max(100).default(5),
   })
   .refine((f) => !(f.quick && f.smoke), {
     message: 'pick one of --quick and --smoke',
@@ -150,6 +163,10 @@ const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('diffusers-agreement') || f.model !== undefined, {
     message: 'diffusers-agreement needs --model DIR[,DIR] (trained checkpoints)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('plan') || f.model !== undefined, {
+    message: 'plan needs --model DIR (a trained checkpoint)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('teacher-samplers') || f.model !== undefined, {
@@ -276,6 +293,8 @@ export const bench: Command = {
         seed: { type: 'string' },
         'extractor-steps': { type: 'string' },
         'extractor-width': { type: 'string' },
+        statistic: { type: 'string' },
+        repeats: { type: 'string' },
       },
       flagsSchema,
     );
@@ -318,6 +337,35 @@ export const bench: Command = {
               seed: flags.seed,
               guidance: flags.guidance,
               grid: flags.grid ? { nfe: 10, count: 16, path: resolve(flags.grid) } : undefined,
+            }
+          : undefined,
+      plan:
+        flags.only?.includes('plan') && model
+          ? {
+              options: { statistic: flags.statistic, repeats: flags.repeats },
+              run: (log, partial) =>
+                planBench(
+                  {
+                    dir: model,
+                    statistic: flags.statistic,
+                    repeats: flags.repeats,
+                    curve: {
+                      n: flags.n ?? 200,
+                      seed: flags.seed,
+                      series: (flags.samplers ?? ['dpmpp-2m', 'ddim', 'heun']).map((sampler) => ({
+                        sampler,
+                        schedule: 'default',
+                      })),
+                      nfe: flags.ladder ?? [5, 10, 20],
+                      extractor: {
+                        steps: flags['extractor-steps'],
+                        width: flags['extractor-width'],
+                      },
+                    },
+                  },
+                  log,
+                  partial,
+                ),
             }
           : undefined,
       log,

@@ -11,8 +11,25 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { scheduleResolverFor } from '../plan/curve.ts';
+import { PLAN_FILE, planSampling, readPlan } from '../plan/execute.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
+
+/** The model's saved plan for `--plan`, refusing flags that would contradict it. */
+function savedPlan(dir: string, argv: string[]) {
+  const clash = ['--sampler', '--steps', '--schedule', '--sigma-max', '--guidance', '--eta'].filter(
+    (f) => argv.some((a) => a === f || a.startsWith(`${f}=`)),
+  );
+  if (clash.length)
+    throw new UsageError(`--plan: the plan sets the sampling; drop ${clash.join(', ')}`);
+  const plan = readPlan(dir);
+  if (!plan)
+    throw new UsageError(
+      `--plan: no ${PLAN_FILE} in ${dir}; choose one with \`anneal plan --model ${dir} ... --save\``,
+    );
+  return plan;
+}
 
 /**
  * What to sample with: the flags, or for a distilled student given none of the sampling
@@ -70,6 +87,9 @@ Options:
   --sigma-max S      start the schedule at sigma S instead of the model's largest (karras and
                      exponential: from S down to the smallest; uniform: the largest timestep
                      whose sigma is <= S)
+  --plan             sample with the model's saved plan (DIR/plan.json, written by \`anneal plan
+                     --save\`): its sampler, schedule, steps, batch, dtype and guidance. Only when
+                     asked: a plan is chosen for one machine, so it never changes the defaults
   --columns N        grid columns (default sqrt(n))
   --json             machine output; the last stdout line is JSON with nfe
   --events           with --json: a failure prints a JSON error line (for the agent)
@@ -88,6 +108,7 @@ const flagsSchema = z.object({
   schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
   'sigma-max': z.coerce.number().positive().optional(),
   columns: z.coerce.number().int().min(1).optional(),
+  plan: z.boolean().default(false),
   json: z.boolean().default(false),
   events: z.boolean().default(false),
 });
@@ -112,14 +133,19 @@ export const sample: Command = {
         schedule: { type: 'string' },
         'sigma-max': { type: 'string' },
         columns: { type: 'string' },
+        plan: { type: 'boolean' },
         json: { type: 'boolean' },
         events: { type: 'boolean' },
       },
       flagsSchema,
     );
     const started = Date.now();
-    const model = Model.load(resolve(flags.model));
-    const sampling = samplingOf(model.config, flags);
+    const dir = resolve(flags.model);
+    const saved = flags.plan ? savedPlan(dir, argv) : null;
+    const model = Model.load(dir);
+    const sampling = saved
+      ? planSampling(saved, scheduleResolverFor(model, dir))
+      : samplingOf(model.config, flags);
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
@@ -144,6 +170,9 @@ export const sample: Command = {
       out,
       n: flags.n,
       sampler: sampling.sampler,
+      ...(saved
+        ? { plan: { dtype: saved.dtype, batch: saved.batch, schedule: saved.schedule } }
+        : {}),
       steps: result.steps,
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,

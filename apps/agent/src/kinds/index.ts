@@ -3,6 +3,7 @@ import { benchAgentKind } from './bench.ts';
 import { distillAgentKind } from './distill.ts';
 import { evaluateAgentKind } from './evaluate.ts';
 import type { AgentJobKind, AgentJobKinds } from './kind.ts';
+import { planAgentKind } from './plan.ts';
 import { sampleAgentKind } from './sample.ts';
 import { trainAgentKind } from './train.ts';
 
@@ -13,6 +14,7 @@ export const agentJobKinds: AgentJobKinds = {
   evaluate: evaluateAgentKind,
   bench: benchAgentKind,
   distill: distillAgentKind,
+  plan: planAgentKind,
 };
 
 export function agentJobKind<T extends JobType>(type: T): AgentJobKind<T> {

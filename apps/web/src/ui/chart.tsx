@@ -40,12 +40,15 @@ export function LineChart({
   height = H,
   controls = false,
   defaultLog = false,
+  xTitle = 'step',
 }: {
   series: ChartSeries[];
   metric: string;
   height?: number;
   controls?: boolean;
   defaultLog?: boolean;
+  /** What the x values are (default: training steps). */
+  xTitle?: string;
 }) {
   const ref = useRef<SVGSVGElement>(null);
   const id = useId();
@@ -189,7 +192,7 @@ export function LineChart({
         onMouseMove={onMove}
         onMouseLeave={() => setHover(null)}
         role="img"
-        aria-label={`${axis.title} by step: ${series.map((s) => s.name).join(', ')}`}
+        aria-label={`${axis.title} by ${xTitle}: ${series.map((s) => s.name).join(', ')}`}
       >
         {yTicks.map((t) => {
           const y = syT(t.at);
@@ -214,7 +217,7 @@ export function LineChart({
           textAnchor="middle"
           data-testid="x-axis-title"
         >
-          step
+          {xTitle}
         </text>
         <text
           className="axis-title"
@@ -264,7 +267,9 @@ export function LineChart({
               : { left: hover.x + 12, top: 8 }
           }
         >
-          <div style={{ opacity: 0.7 }}>step {num(hover.step)}</div>
+          <div style={{ opacity: 0.7 }}>
+            {xTitle} {num(hover.step)}
+          </div>
           {readout.map((r) => (
             <div key={r.name}>
               <span style={{ color: r.color }}>●</span> {r.name}: {axis.value(r.value)}

@@ -34,6 +34,13 @@ export interface OptimizationMetadata {
   distillation?: Record<string, unknown> | undefined;
   /** Evaluate jobs' results, newest last (the protocol's evaluationRecordSchema). */
   evaluations?: Record<string, unknown>[] | undefined;
+  /**
+   * Plan jobs' sampling plans keyed by the agent's hardware profile (the protocol's
+   * planRecordSchema): the latest plan per profile.
+   */
+  plans?: Record<string, Record<string, unknown>> | undefined;
+  /** The latest quality curve a plan job measured (engine config's qualityCurveSchema). */
+  qualityCurve?: Record<string, unknown> | undefined;
 }
 
 export const modelVersions = pgTable(

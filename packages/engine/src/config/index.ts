@@ -3,5 +3,6 @@ export * from './estimate.ts';
 export * from './hardware.ts';
 export * from './memory.ts';
 export * from './model.ts';
+export * from './plan.ts';
 export * from './presets.ts';
 export * from './training.ts';

@@ -1,8 +1,10 @@
 import { ROLES } from '@anneal/db/schema';
+import { qualityCurveSchema } from '@anneal/engine/config';
 import {
   agentBenchmarkSchema,
   distillationRecordSchema,
   evaluationRecordSchema,
+  planRecordSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { uploadReportSchema } from '../domain/datasets/versions.ts';
@@ -175,6 +177,9 @@ const metadata = z.object({
   evaluations: z.array(evaluationRecordSchema).optional(),
   /** A distilled student's teacher and stage (set by its distill job). */
   distillation: distillationRecordSchema.optional(),
+  /** Plan jobs' plans per hardware profile, and the quality curve they measured. */
+  plans: z.record(z.string(), planRecordSchema).optional(),
+  qualityCurve: qualityCurveSchema.optional(),
 });
 
 export const modelDetail = z.object({

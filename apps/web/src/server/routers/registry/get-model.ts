@@ -1,4 +1,9 @@
-import { distillationRecordSchema, evaluationRecordSchema } from '@anneal/protocol';
+import { qualityCurveSchema } from '@anneal/engine/config';
+import {
+  distillationRecordSchema,
+  evaluationRecordSchema,
+  planRecordSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { readModel } from '../../domain/registry/registry.ts';
 import { viewerProcedure } from '../../trpc/init.ts';
@@ -8,6 +13,21 @@ import { modelDetail } from '../outputs.ts';
 const evaluations = z.array(evaluationRecordSchema).catch([]);
 /** Likewise a distillation record: the version then shows without its teacher chain. */
 const distillation = distillationRecordSchema.optional().catch(undefined);
+/** Likewise plans (one that no longer parses is left out) and the quality curve. */
+const plans = z
+  .record(z.string(), z.unknown())
+  .optional()
+  .transform((r) =>
+    r
+      ? Object.fromEntries(
+          Object.entries(r).flatMap(([k, v]) => {
+            const p = planRecordSchema.safeParse(v);
+            return p.success ? [[k, p.data]] : [];
+          }),
+        )
+      : undefined,
+  );
+const qualityCurve = qualityCurveSchema.optional().catch(undefined);
 
 export const getModel = viewerProcedure
   .input(z.object({ projectId: z.uuid(), name: z.string().min(1) }))
@@ -22,6 +42,8 @@ export const getModel = viewerProcedure
           ...v.metadata,
           evaluations: evaluations.parse(v.metadata.evaluations ?? []),
           distillation: distillation.parse(v.metadata.distillation),
+          plans: plans.parse(v.metadata.plans),
+          qualityCurve: qualityCurve.parse(v.metadata.qualityCurve),
         },
       })),
     };

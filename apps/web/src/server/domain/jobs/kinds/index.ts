@@ -2,6 +2,7 @@ import { benchWebKind } from './bench.ts';
 import { distillWebKind } from './distill.ts';
 import { evaluateWebKind } from './evaluate.ts';
 import type { WebJobKinds } from './kind.ts';
+import { planWebKind } from './plan.ts';
 import { sampleWebKind } from './sample.ts';
 import { trainWebKind } from './train.ts';
 
@@ -12,4 +13,5 @@ export const webJobKinds: WebJobKinds = {
   evaluate: evaluateWebKind,
   bench: benchWebKind,
   distill: distillWebKind,
+  plan: planWebKind,
 };

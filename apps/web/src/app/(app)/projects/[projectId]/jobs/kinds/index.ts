@@ -2,6 +2,7 @@ import { benchForm } from './bench.tsx';
 import { distillForm } from './distill.tsx';
 import { evaluateForm } from './evaluate.tsx';
 import type { FormKinds } from './kind.ts';
+import { planForm } from './plan.tsx';
 import { sampleForm } from './sample.tsx';
 import { trainForm } from './train.tsx';
 
@@ -12,4 +13,5 @@ export const formKinds: FormKinds = {
   evaluate: evaluateForm,
   bench: benchForm,
   distill: distillForm,
+  plan: planForm,
 };

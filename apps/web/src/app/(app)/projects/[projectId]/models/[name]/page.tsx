@@ -13,6 +13,7 @@ import { axisFor } from '../../../../../../ui/chart-scale.ts';
 import { count, errorMessage, num, when } from '../../../../../../ui/format.ts';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
+import { SamplingPlans } from './sampling-plans.tsx';
 
 export default function ModelPage() {
   const params = useParams<{ projectId: string; name: string }>();
@@ -174,6 +175,11 @@ export default function ModelPage() {
           {(v.metadata.evaluations?.length ?? 0) > 0 && (
             <Evaluations projectId={projectId} rows={v.metadata.evaluations ?? []} />
           )}
+          <SamplingPlans
+            projectId={projectId}
+            curve={v.metadata.qualityCurve}
+            plans={v.metadata.plans}
+          />
         </div>
       ))}
     </div>

@@ -1,0 +1,145 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { costTableSchema, planSchema, qualityCurveSchema } from '@anneal/engine/config';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-plan-home-'));
+const model = join(mkdtempSync(join(tmpdir(), 'anneal-plan-')), 'run');
+const anneal = (args: string[]) => runAnneal(args, home);
+
+// A few steps of a tiny model: the plan needs a checkpoint, not a good one.
+beforeAll(() => {
+  const r = anneal([
+    'train',
+    '--dataset',
+    'shapes',
+    '--resolution',
+    '8',
+    '--preset',
+    'tiny',
+    '--batch',
+    '8',
+    '--steps',
+    '4',
+    '--out',
+    model,
+    '--json',
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+// Small everything: two batch sizes, one dtype, two NFE per sampler, 40 samples.
+const small = [
+  '--model',
+  model,
+  '--batches',
+  '1,2',
+  '--dtypes',
+  'float32',
+  '--samplers',
+  'euler,heun:karras',
+  '--nfe',
+  '2,5',
+  '--n',
+  '40',
+  '--extractor-steps',
+  '40',
+  '--extractor-width',
+  '8',
+  '--repeats',
+  '2',
+];
+
+describe('anneal plan', () => {
+  it.each([
+    [['--model', model], /one objective is required/],
+    [['--model', model, '--latency-ms', '5', '--max-fd', '3'], /one objective at a time/],
+    [['--model', model, '--latency-ms', 'soon'], /--latency-ms/],
+    [['--model', model, '--throughput', '5', '--dtypes', 'int8'], /--dtypes/],
+    [['--model', model, '--throughput', '5', '--samplers', 'euler:karras:x'], /--samplers/],
+  ])('exits 2 naming the flag: %s', (args, message) => {
+    const r = anneal(['plan', ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('measures a curve and a cost table, chooses within the bound, runs and saves the plan', () => {
+    const r = anneal([
+      ...['plan', ...small, '--latency-ms', '100000', '--save', '--verify-fd', '20', '--json'],
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const curve = qualityCurveSchema.parse(
+      JSON.parse(readFileSync(join(model, 'quality-curve.json'), 'utf8')),
+    );
+    // euler at 2 and 5 NFE; heun at 3 steps (5 NFE: 2S - 1) and 1 step (1 NFE <= 2).
+    expect(curve.points.map((p) => `${p.sampler}:${p.nfe}`).sort()).toEqual([
+      'euler:2',
+      'euler:5',
+      'heun:1',
+      'heun:5',
+    ]);
+    for (const p of curve.points) expect(p.floor).toBe(curve.points[0]?.floor);
+    const out = r.json as { plan: unknown };
+    const plan = planSchema.parse(out.plan);
+    // With all the time in the world, the lowest FD on the curve wins.
+    expect(plan.predicted.fd).toBe(Math.min(...curve.points.map((p) => p.fd)));
+    expect(plan.measured?.timesMs).toHaveLength(2);
+    expect(plan.measured).toMatchObject({ fdN: 20 });
+    expect(plan.measured?.fd).toBeGreaterThan(0);
+    expect(plan.measured?.latencyRatio).toBeGreaterThan(0);
+    expect(planSchema.parse(JSON.parse(readFileSync(join(model, 'plan.json'), 'utf8')))).toEqual(
+      plan,
+    );
+    const costs = join(home, 'cache', 'costs');
+    expect(existsSync(costs)).toBe(true);
+
+    // anneal sample --plan takes the saved plan's sampler and steps.
+    const s = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      join(home, 's.png'),
+      '--n',
+      '2',
+      '--plan',
+      '--json',
+    ]);
+    expect(s.status, s.stderr).toBe(0);
+    expect(s.json).toMatchObject({ sampler: plan.sampler, steps: plan.steps, nfe: plan.nfe });
+    const clash = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      join(home, 's.png'),
+      '--plan',
+      '--steps',
+      '3',
+    ]);
+    expect(clash.status).toBe(2);
+    expect(clash.stderr).toMatch(/--plan: .*drop --steps/);
+  });
+
+  it('refuses a bound nothing meets, naming the nearest option', () => {
+    const r = anneal(['plan', ...small, '--latency-ms', '0.001']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /no plan meets 0\.001 ms for 1 image\(s\); the fastest is \S+ \d+ NFE, batch 1/,
+    );
+    const fd = anneal(['plan', ...small, '--max-fd', '0.0000001']);
+    expect(fd.status).toBe(1);
+    expect(fd.stderr).toMatch(/no measured option reaches FD <= 1e-7; the lowest is/);
+  });
+
+  it('reuses the cached cost table for the same profile and architecture', () => {
+    const r = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.json as { cached: boolean; path: string };
+    expect(out.cached).toBe(true);
+    const table = costTableSchema.parse(JSON.parse(readFileSync(out.path, 'utf8')));
+    expect(table.entries.map((e) => e.batch)).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,227 @@
+// What sampling costs on this device (issue 13 section 3): per (batch, dtype), the line
+// latency = overhead + NFE x per-NFE through two timed sampling calls of different NFE, so the
+// fixed cost of a call (noise, the copy back to JS) and the cost of each network evaluation
+// are both measured, not assumed. Cached per hardware profile and model architecture.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveAnnealHome } from '@anneal/core/home';
+import {
+  COST_BATCHES,
+  type CostEntry,
+  type CostStatistic,
+  type CostTable,
+  costTableSchema,
+  type HardwareProfile,
+  type Model,
+  type ModelConfig,
+  memoryStats,
+  type PlanDtype,
+  planDtypes,
+  resetPeakMemory,
+  writeFileAtomic,
+} from '@anneal/engine';
+
+/**
+ * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
+ * the MLX version (a new one can change every kernel). Safe as one path segment.
+ */
+export function profileKey(hw: HardwareProfile): string {
+  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
+  return raw.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
+}
+
+/** The architecture's key: what the network computes (U-Net and parameterization), hashed. */
+export function configKey(config: ModelConfig): string {
+  const canonical = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v as object)
+            .sort()
+            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        )
+      : Array.isArray(v)
+        ? v.map(canonical)
+        : v;
+  const text = JSON.stringify(
+    canonical({ unet: config.unet, parameterization: config.parameterization }),
+  );
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+export function costTablePath(home: string, profile: string, config: string, guided: boolean) {
+  return join(home, 'cache', 'costs', profile, `${config}-${guided ? 'guided' : 'plain'}.json`);
+}
+
+export interface MeasureCostsOptions {
+  model: Model;
+  hardware: HardwareProfile;
+  /** Guided NFE (two images per sample): only for a class-conditional model. */
+  guided: boolean;
+  batches?: readonly number[];
+  dtypes?: readonly PlanDtype[];
+  /** NFE of the two timed calls (default 2 and 10). */
+  nfe?: [number, number];
+  /** Timed calls of each, after one warm-up of each (default 5). */
+  repeats?: number;
+  statistic?: CostStatistic;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export function summarize(xs: number[], statistic: CostStatistic): number {
+  return statistic === 'min' ? Math.min(...xs) : median(xs);
+}
+
+/** Rounds of `repeats` calls a cell may take to show a rising line. */
+const MAX_ROUNDS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Measures the table (minutes on a CPU for a small model; see `anneal plan --help`). */
+export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
+  const batches = o.batches ?? COST_BATCHES;
+  const dtypes = o.dtypes ?? planDtypes;
+  const [lo, hi] = o.nfe ?? [2, 10];
+  const repeats = o.repeats ?? 5;
+  const statistic = o.statistic ?? 'median';
+  const g = o.guided ? 2 : 1;
+  if (lo % g || hi % g || !(hi > lo))
+    throw new RangeError(`cost NFE ${lo} and ${hi} must be increasing multiples of ${g}`);
+  const entries: CostEntry[] = [];
+  const skipped: CostTable['skipped'] = [];
+  const total = batches.length * dtypes.length;
+  let done = 0;
+  for (const dtype of dtypes) {
+    for (const batch of batches) {
+      o.onProgress?.(done, total, `${dtype} batch ${batch}`);
+      // Euler spends one evaluation per step, so the call's NFE is steps x g.
+      const call = (nfe: number) =>
+        o.model.sample({
+          sampler: 'euler',
+          steps: nfe / g,
+          n: batch,
+          chunk: batch,
+          dtype,
+          seed: 0,
+          guidance: o.guided ? 2 : 1,
+        });
+      const timed = async (nfe: number) => {
+        const t0 = performance.now();
+        const r = await call(nfe);
+        const ms = performance.now() - t0;
+        if (r.nfe !== nfe) throw new Error(`expected ${nfe} NFE, the engine spent ${r.nfe}`);
+        return ms;
+      };
+      try {
+        await call(lo);
+        await call(hi);
+      } catch (err) {
+        // A backend without this dtype: say so in the table instead of failing the rest.
+        skipped.push({ dtype, reason: (err as Error).message });
+        done += batches.length - batches.indexOf(batch);
+        break;
+      }
+      resetPeakMemory();
+      const tLo: number[] = [];
+      const tHi: number[] = [];
+      let mLo = 0;
+      let mHi = 0;
+      // More NFE must cost more: a line that falls is the machine's load, not the model, so
+      // the cell is timed again (its calls pooled) up to MAX_ROUNDS times.
+      for (let round = 0; round < MAX_ROUNDS && !(mHi > mLo); round++) {
+        // Alternated, so a change in the machine's load falls on both ends of the line.
+        for (let i = 0; i < repeats; i++) {
+          tLo.push(await timed(lo));
+          tHi.push(await timed(hi));
+        }
+        mLo = summarize(tLo, statistic);
+        mHi = summarize(tHi, statistic);
+      }
+      // Still falling: cost proportional to NFE through the longer call, and said so.
+      const rising = mHi > mLo;
+      const perNfeMs = rising ? (mHi - mLo) / (hi - lo) : mHi / hi;
+      entries.push({
+        batch,
+        dtype,
+        perNfeMs,
+        overheadMs: rising ? mLo - lo * perNfeMs : 0,
+        peakBytes: memoryStats().peakBytes,
+        nfe: [lo, hi],
+        medianMs: [mLo, mHi],
+        repeats: tLo.length,
+        ...(rising
+          ? {}
+          : {
+              note: `${hi} NFE timed no slower than ${lo} after ${tLo.length} calls each (a loaded machine): proportional to NFE`,
+            }),
+      });
+      done++;
+    }
+  }
+  o.onProgress?.(total, total, 'done');
+  if (entries.length === 0)
+    throw new Error(
+      `no dtype could be measured: ${skipped.map((s) => `${s.dtype}: ${s.reason}`).join('; ')}`,
+    );
+  return costTableSchema.parse({
+    version: 1,
+    profileKey: profileKey(o.hardware),
+    configKey: configKey(o.model.config),
+    guided: o.guided,
+    statistic,
+    measuredAt: new Date().toISOString(),
+    skipped,
+    entries,
+  });
+}
+
+/** The cached table for this device and architecture, measured and written when missing. */
+export async function obtainCosts(
+  o: MeasureCostsOptions & { home?: string; refresh?: boolean },
+): Promise<{ table: CostTable; path: string; cached: boolean }> {
+  const path = costTablePath(
+    o.home ?? resolveAnnealHome(),
+    profileKey(o.hardware),
+    configKey(o.model.config),
+    o.guided,
+  );
+  const statistic = o.statistic ?? 'median';
+  let previous: CostTable | null = null;
+  if (existsSync(path)) {
+    const r = costTableSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    // A table summarized another way is not mixed with this one.
+    if (r.success && r.data.statistic === statistic) previous = r.data;
+  }
+  // Used when it covers every (batch, dtype) asked for (a dtype the backend refused counts
+  // as covered); else the cells asked for are measured and merged into it.
+  const covers = (t: CostTable) =>
+    (o.dtypes ?? planDtypes).every(
+      (d) =>
+        t.skipped.some((s) => s.dtype === d) ||
+        (o.batches ?? COST_BATCHES).every((b) =>
+          t.entries.some((e) => e.dtype === d && e.batch === b),
+        ),
+    );
+  if (!o.refresh && previous && covers(previous)) return { table: previous, path, cached: true };
+  const fresh = await measureCosts(o);
+  const measured = (e: { dtype: string; batch?: number }) =>
+    fresh.entries.some((f) => f.dtype === e.dtype && f.batch === e.batch) ||
+    fresh.skipped.some((f) => f.dtype === e.dtype);
+  const table = costTableSchema.parse({
+    ...fresh,
+    entries: [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
+      (a, b) => a.dtype.localeCompare(b.dtype) || a.batch - b.batch,
+    ),
+    skipped: [
+      ...(previous?.skipped.filter((s) => !fresh.entries.some((e) => e.dtype === s.dtype)) ?? []),
+      ...fresh.skipped,
+    ].filter((s, i, all) => all.findIndex((x) => x.dtype === s.dtype) === i),
+  });
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileAtomic(path, `${JSON.stringify(table, null, 2)}\n`);
+  return { table, path, cached: false };
+}

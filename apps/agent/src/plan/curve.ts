@@ -1,0 +1,186 @@
+// A model's quality curve (issue 13 section 3): FD with its floor and bootstrap spread against
+// NFE, per (sampler, schedule, dtype), read on the same ruler `anneal eval` uses (the
+// dataset's extractor, n held-out images, the real-vs-real floor). Cached in the model folder.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import {
+  type Model,
+  type PlanDtype,
+  type QualityCurve,
+  type QualityPoint,
+  qualityCurveSchema,
+  type SamplerName,
+  writeFileAtomic,
+} from '@anneal/engine';
+import type { LocalDataset } from '../dataset.ts';
+import { bootstrapFd } from '../quality/bootstrap.ts';
+import { qualityRuler } from '../quality/evaluate.ts';
+import { nfeOfSteps } from './choose.ts';
+
+export const CURVE_FILE = 'quality-curve.json';
+
+/** Schedules the engine computes from a name; others (learned, ays) need a resolver. */
+const ENGINE_SCHEDULES = new Set(['default', 'uniform', 'karras', 'exponential']);
+
+/**
+ * How a schedule name becomes what the engine samples with: a name it knows, or an explicit
+ * sigma list (a learned schedule's file). The default resolver knows the engine's names only
+ * and refuses others by name.
+ */
+export type ScheduleResolver = (
+  sampler: SamplerName,
+  schedule: string,
+  steps: number,
+) => { schedule?: string; sigmas?: number[] };
+
+export const engineSchedules: ScheduleResolver = (_sampler, schedule) => {
+  if (!ENGINE_SCHEDULES.has(schedule))
+    throw new AppError(
+      'BAD_REQUEST',
+      `schedule "${schedule}" is not one the engine computes (${[...ENGINE_SCHEDULES].join(', ')})`,
+    );
+  return { schedule };
+};
+
+/**
+ * The resolver every plan command uses for the model in `dir`: the one place that learns
+ * schedule names beyond the engine's (e.g. `learned` from dir/schedules/, `ays`) once those
+ * are wired in; today the engine's names.
+ */
+export function scheduleResolverFor(_model: Model, _dir: string): ScheduleResolver {
+  return engineSchedules;
+}
+
+/** Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step). */
+export function stepsAtMost(sampler: string, nfe: number, guided: boolean): number {
+  let steps = 1;
+  while ((nfeOfSteps(sampler, steps + 1, guided) ?? Number.POSITIVE_INFINITY) <= nfe) steps++;
+  return steps;
+}
+
+export function readCurve(dir: string): QualityCurve | null {
+  const path = join(dir, CURVE_FILE);
+  if (!existsSync(path)) return null;
+  const r = qualityCurveSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  if (!r.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
+    );
+  return r.data;
+}
+
+export interface CurveOptions {
+  model: Model;
+  dataset: LocalDataset;
+  series: Array<{ sampler: SamplerName; schedule: string }>;
+  /** NFE per image to measure at (guidance's doubling included). */
+  nfe: number[];
+  dtypes?: PlanDtype[];
+  n: number;
+  seed: number;
+  guidance: number;
+  home?: string;
+  extractor?: { steps?: number; width?: number };
+  resolve?: ScheduleResolver;
+  /** Points already measured on the same ruler are kept and not measured again. */
+  existing?: QualityCurve | null;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
+  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
+  const guided = conditional && o.guidance !== 1;
+  const resolve = o.resolve ?? engineSchedules;
+  const ruler = await qualityRuler({
+    dataset: o.dataset,
+    n: o.n,
+    seed: o.seed,
+    home: o.home,
+    extractor: o.extractor,
+    onProgress: o.onProgress,
+  });
+  // A curve measured on another ruler (n, seed, guidance, extractor) does not mix with this one.
+  const same =
+    o.existing &&
+    o.existing.n === o.n &&
+    o.existing.seed === o.seed &&
+    o.existing.guidance === o.guidance &&
+    o.existing.extractorId === ruler.extractor.id;
+  const points: QualityPoint[] = same ? [...(o.existing as QualityCurve).points] : [];
+  const todo: Array<{ sampler: SamplerName; schedule: string; dtype: PlanDtype; steps: number }> =
+    [];
+  for (const dtype of o.dtypes ?? ['float32']) {
+    for (const s of o.series) {
+      for (const target of o.nfe) {
+        const steps = stepsAtMost(s.sampler, target, guided);
+        const have = points.some(
+          (p) =>
+            p.sampler === s.sampler &&
+            p.schedule === s.schedule &&
+            p.dtype === dtype &&
+            p.steps === steps,
+        );
+        if (
+          !have &&
+          !todo.some(
+            (t) =>
+              t.sampler === s.sampler &&
+              t.schedule === s.schedule &&
+              t.dtype === dtype &&
+              t.steps === steps,
+          )
+        )
+          todo.push({ ...s, dtype, steps });
+      }
+    }
+  }
+  for (const [i, t] of todo.entries()) {
+    o.onProgress?.('curve', i, todo.length);
+    const r = await o.model.sample({
+      sampler: t.sampler,
+      steps: t.steps,
+      ...(resolve(t.sampler, t.schedule, t.steps) as { schedule?: 'default'; sigmas?: number[] }),
+      n: o.n,
+      seed: o.seed,
+      guidance: o.guidance,
+      dtype: t.dtype,
+    });
+    const { features, metrics } = await ruler.measure(r.images, r.shape);
+    const spread = bootstrapFd(ruler.fA.features, features.features, { seed: o.seed });
+    points.push({
+      sampler: t.sampler,
+      schedule: t.schedule,
+      dtype: t.dtype,
+      steps: t.steps,
+      nfe: r.nfe,
+      fd: metrics.fd,
+      fdStd: spread.std,
+      floor: ruler.floor.fd,
+    });
+  }
+  o.onProgress?.('curve', todo.length, todo.length);
+  points.sort(
+    (a, b) =>
+      a.sampler.localeCompare(b.sampler) ||
+      a.schedule.localeCompare(b.schedule) ||
+      a.dtype.localeCompare(b.dtype) ||
+      a.nfe - b.nfe,
+  );
+  return qualityCurveSchema.parse({
+    version: 1,
+    n: o.n,
+    seed: o.seed,
+    guidance: o.guidance,
+    extractorId: ruler.extractor.id,
+    measuredAt: new Date().toISOString(),
+    points,
+  });
+}
+
+export function writeCurve(dir: string, curve: QualityCurve): string {
+  const path = join(dir, CURVE_FILE);
+  writeFileAtomic(path, `${JSON.stringify(curve, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { modelVersions } from '@anneal/db/schema';
+import { qualityCurveSchema } from '@anneal/engine/config';
+import { planRecordSchema } from '@anneal/protocol';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../domain/accounts/tokens.ts';
+import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
+import { type Harness, startHarness } from '../testing/harness.ts';
+
+// A plan job through a real agent (its child `anneal plan`), queued with `anneal submit`,
+// against a real server and PostgreSQL: a tiny shapes model at 8x8 trained and registered
+// first, then a plan with a tiny curve (euler at 2 and 4 NFE, n = 20) and a two-batch float32
+// cost table. Checks what completion keeps on the model version: the plan under the agent's
+// hardware profile, and the curve.
+
+let h: Harness;
+let owner: { token: string; userId: string; orgId: string };
+let agent: AgentProcess;
+const agentLog: string[] = [];
+let home: string;
+let versionId: string;
+let projectId: string;
+
+const cli = (args: string[]) =>
+  runCli(args, { server: h.url, token: owner.token, home, extraLog: agentLog });
+
+beforeAll(async () => {
+  h = await startHarness();
+  owner = await h.user('plan-org', 'owner');
+  home = mkdtempSync(join(tmpdir(), 'anneal-plan-job-'));
+  const token = (await createToken(h.services.db, owner, 'agent', 'plan')).token;
+  agent = startAgent({ server: h.url, token, name: 'plan', home, log: agentLog });
+  const trained = await cli([
+    ...['submit', 'train', '--project', 'plan', '--dataset', 'shapes', '--resolution', '8'],
+    ...['--preset', 'tiny', '--steps', '10', '--batch', '8', '--wait', '--json'],
+  ]);
+  expect(trained.code, trained.stderr).toBe(0);
+  const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
+  projectId = run.json.projectId;
+  const model = await h.api(
+    owner.token,
+    'GET',
+    `/api/v1/projects/${projectId}/models/shapes-tiny-8`,
+  );
+  expect(model.status, JSON.stringify(model.json)).toBe(200);
+  versionId = model.json.versions[0].id;
+}, 180_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await h?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+const tiny = [
+  ...['--samplers', 'euler', '--nfe', '2,4', '--n', '20', '--batches', '1,2'],
+  ...['--dtypes', 'float32', '--extractor-steps', '40', '--extractor-width', '8'],
+];
+
+describe('plan jobs', () => {
+  it('refuses a spec with two objectives, naming them', async () => {
+    const r = await cli([
+      ...['submit', 'plan', '--project', 'plan', '--model-version', versionId],
+      ...['--latency-ms', '100', '--max-fd', '3', '--json'],
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/exactly one objective/);
+  });
+
+  it('plans on the agent and keeps the plan per hardware profile, and the curve, on the version', async () => {
+    const r = await cli([
+      ...['submit', 'plan', '--project', 'plan', '--model-version', versionId],
+      ...['--latency-ms', '100000', ...tiny, '--wait', '--json'],
+    ]);
+    expect(r.code, `${r.stderr} ${agentLog.join('')}`).toBe(0);
+    expect(r.json).toMatchObject({ status: 'succeeded' });
+    const [row] = await h.services.db
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId));
+    const plans = row?.metadata.plans ?? {};
+    const profiles = Object.keys(plans);
+    expect(profiles).toHaveLength(1);
+    const plan = planRecordSchema.parse(plans[profiles[0] as string]);
+    expect(plan).toMatchObject({
+      job_id: r.json.job_id,
+      run_id: r.json.run_id,
+      sampler: 'euler',
+      dtype: 'float32',
+      profileKey: profiles[0],
+      objective: { kind: 'latency', latencyMs: 100000, batch: 1 },
+    });
+    expect(plan.measured?.latencyMs).toBeGreaterThan(0);
+    const curve = qualityCurveSchema.parse(row?.metadata.qualityCurve);
+    expect(curve.points.map((p) => p.nfe)).toEqual([2, 4]);
+    expect(curve.n).toBe(20);
+    // With all the time in the world the curve's lowest FD is the plan's.
+    expect(plan.predicted.fd).toBe(Math.min(...curve.points.map((p) => p.fd)));
+    // The run keeps the predicted and measured numbers as metrics.
+    const metrics = await h.api(
+      owner.token,
+      'GET',
+      `/api/v1/runs/${r.json.run_id}/metrics?keys=plan_latency_ratio`,
+    );
+    expect(metrics.json.metrics[0].points).toHaveLength(1);
+    // The model page's query carries both, as stored.
+    const input = encodeURIComponent(JSON.stringify({ projectId, name: 'shapes-tiny-8' }));
+    const page = await fetch(`${h.url}/api/trpc/registry.get?input=${input}`, {
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
+    expect(page.status).toBe(200);
+    const detail = (await page.json()).result.data;
+    const shown = detail.versions[0].metadata;
+    expect(Object.keys(shown.plans)).toEqual(profiles);
+    expect(shown.plans[profiles[0] as string].job_id).toBe(r.json.job_id);
+    expect(shown.qualityCurve.points).toHaveLength(2);
+  }, 300_000);
+});
