@@ -24,8 +24,15 @@ export interface SampleResult {
   noise?: Float32Array;
   stepNoise?: Float32Array;
   shape: [number, number, number, number];
+  /** Network evaluations per image (the adaptive sampler: the largest of nfePerImage). */
   nfe: number;
+  /** Steps (the adaptive sampler: the most accepted steps of any image). */
   steps: number;
+  /** The adaptive sampler: evaluations spent on each image, counting guidance. */
+  nfePerImage?: Int32Array;
+  /** The adaptive sampler: batched denoiser calls, and image rows handed to the network in all. */
+  calls?: number;
+  rowsEvaluated?: number;
   /** Values that were NaN or infinite before quantization (0 for a healthy model). */
   nonFinite: number;
 }
@@ -234,6 +241,8 @@ export class Model {
         stepNoise: spec.stepNoise,
         returnNoise: spec.returnNoise,
         returnValues: spec.returnValues,
+        rtol: spec.rtol,
+        atol: spec.atol,
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { loadNative, Model, presetUNet } from './index.ts';
+
+// The adaptive sampler (DPM-Solver-12 with per-image error control, samplers.cpp) against the
+// exact answer for Gaussian data. The data's covariance spans four orders of magnitude, so the
+// probability-flow ODE's curvature moves across sigma: the case a fixed schedule has to cover
+// everywhere at once.
+const d = 8;
+const eigvecs = new Float32Array(d * d);
+for (let i = 0; i < d; i++) eigvecs[i * d + i] = 1;
+const eigvals = new Float32Array([4, 1, 0.25, 0.05, 0.01, 0.002, 1e-3, 1e-4]);
+const mean = new Float32Array(d).fill(0.1);
+const n = 200;
+
+type GaussianOptions = Parameters<ReturnType<typeof loadNative>['sampling']['gaussian']>[0];
+
+function run(sampler: string, extra: Partial<GaussianOptions> = {}) {
+  return loadNative().sampling.gaussian({
+    dim: d,
+    mean,
+    eigvecs,
+    eigvals,
+    sampler,
+    steps: 1,
+    n,
+    seed: 1,
+    sigmaMax: 80,
+    sigmaMin: 0.002,
+    ...extra,
+  });
+}
+
+function rmsToExact(r: { samples: Float32Array; exact: Float32Array }) {
+  let s = 0;
+  for (let i = 0; i < r.samples.length; i++) s += ((r.samples[i] ?? 0) - (r.exact[i] ?? 0)) ** 2;
+  return Math.sqrt(s / r.samples.length);
+}
+
+const sum = (a: ArrayLike<number>) => Array.from(a).reduce((x, y) => x + y, 0);
+
+describe('the adaptive sampler against the exact Gaussian answer', () => {
+  it('reaches the exact ODE endpoint within a small multiple of its tolerance, tighter as the tolerance tightens', () => {
+    // The controller bounds each step's local error by the tolerance (in VP scale); the global
+    // error is their propagated sum over the ~15 accepted steps, so it is a small multiple of
+    // the tolerance, and shrinks with it.
+    const errors = [0.01, 0.001].map((tol) =>
+      rmsToExact(run('adaptive', { rtol: tol, atol: tol })),
+    );
+    expect(errors[0]).toBeLessThan(4 * 0.01);
+    expect(errors[1]).toBeLessThan(4 * 0.001);
+    expect(errors[1]).toBeLessThan((errors[0] ?? 0) / 3);
+  });
+
+  it('needs fewer NFE than Heun (the same order, two evaluations a step) at the same error', () => {
+    const a = run('adaptive', { rtol: 0.01, atol: 0.01 });
+    const target = rmsToExact(a);
+    const meanNfe = sum(a.nfePerImage ?? []) / n;
+    // The fewest fixed Karras steps with which Heun is as accurate.
+    let heunNfe = Infinity;
+    for (let steps = 2; steps <= 200; steps++) {
+      const f = run('heun', { steps });
+      if (rmsToExact(f) <= target) {
+        heunNfe = f.nfe;
+        break;
+      }
+    }
+    expect(heunNfe).toBeLessThan(Infinity);
+    expect(meanNfe).toBeLessThan(heunNfe);
+  });
+
+  it('spends per image what its data needs, and finished images leave the batch', () => {
+    // Two classes: odd rows' data has the full covariance, even rows' a hundredth of it. The
+    // small class's ODE is nearly straight in lambda, so its images finish in fewer steps.
+    const eigvalScale = new Float32Array(n).map((_, i) => (i % 2 ? 1 : 0.01));
+    const r = run('adaptive', { rtol: 0.01, atol: 0.01, eigvalScale });
+    const nfe = Array.from(r.nfePerImage ?? []);
+    expect(nfe).toHaveLength(n);
+    const big = nfe.filter((_, i) => i % 2 === 1);
+    const small = nfe.filter((_, i) => i % 2 === 0);
+    expect(Math.max(...small)).toBeLessThan(Math.min(...big));
+    expect(r.nfe).toBe(Math.max(...nfe));
+    // The denoiser counted the rows it was handed: each image's own evaluations and no more
+    // (rows that finished were not evaluated again), far fewer than n rows on every call.
+    expect(r.rowsEvaluated).toBe(sum(nfe));
+    expect(r.calls).toBe(r.nfe);
+    expect(r.rowsEvaluated).toBeLessThan(0.75 * n * (r.calls ?? 0));
+    expect(rmsToExact(r)).toBeLessThan(4 * 0.01);
+  });
+
+  it('takes per-image sigmas through the v-parameterization wrapper to the exact endpoint', () => {
+    const r = run('adaptive', { rtol: 0.01, atol: 0.01, config: { parameterization: 'v' } });
+    expect(r.sigmaMax).toBeGreaterThan(100); // the linear-beta table's top, 157.4
+    expect(rmsToExact(r)).toBeLessThan(4 * 0.01);
+  });
+
+  it('refuses tolerances that are not positive', () => {
+    expect(() => run('adaptive', { rtol: 0 })).toThrow(/rtol and atol must be > 0/);
+    expect(() => run('adaptive', { atol: 0 })).toThrow(/rtol and atol must be > 0/);
+  });
+});
+
+describe('Model.sample with the adaptive sampler', () => {
+  const unet = {
+    ...presetUNet('tiny', { resolution: 8, channels: 1 }),
+    block_out_channels: [16, 32],
+    num_class_embeds: 3,
+  };
+
+  it('samples a guided conditional model end to end, reproducibly for a seed', async () => {
+    const model = Model.create({ unet, parameterization: 'v' }, 2);
+    const spec = {
+      sampler: 'adaptive',
+      n: 6,
+      seed: 3,
+      guidance: 2,
+      rtol: 0.05,
+      atol: 0.01,
+    } as const;
+    const a = await model.sample(spec);
+    const b = await model.sample(spec);
+    const other = await model.sample({ ...spec, seed: 4 });
+    expect(a.shape).toEqual([6, 8, 8, 1]);
+    expect(a.nonFinite).toBe(0);
+    expect(Buffer.from(a.images).equals(Buffer.from(b.images))).toBe(true);
+    expect(Array.from(a.nfePerImage ?? [])).toEqual(Array.from(b.nfePerImage ?? []));
+    expect(Buffer.from(a.images).equals(Buffer.from(other.images))).toBe(false);
+    const nfe = Array.from(a.nfePerImage ?? []);
+    expect(nfe).toHaveLength(6);
+    // Guidance evaluates the conditional and the unconditional model: two per row evaluated.
+    for (const v of nfe) expect(v % 2).toBe(0);
+    expect(2 * (a.rowsEvaluated ?? 0)).toBe(sum(nfe));
+    expect(a.nfe).toBe(Math.max(...nfe));
+    model.dispose();
+  });
+
+  it('names bad tolerances and what the adaptive sampler cannot take', async () => {
+    const model = Model.create({ unet, parameterization: 'v' }, 2);
+    await expect(model.sample({ sampler: 'adaptive', n: 1, rtol: -1 })).rejects.toThrow(
+      /spec\.rtol must be >= 0/,
+    );
+    await expect(model.sample({ sampler: 'adaptive', n: 1, atol: 0 })).rejects.toThrow(
+      /spec\.atol must be > 0/,
+    );
+    await expect(model.sample({ sampler: 'adaptive', n: 1, sigmas: [10, 1] })).rejects.toThrow(
+      /adaptive sampler chooses its own sigmas/,
+    );
+    model.dispose();
+  });
+});
