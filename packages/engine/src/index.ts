@@ -23,6 +23,7 @@ export {
   CONFIG_FILE,
   MODEL_FILE,
   Model,
+  nfeStats,
   parseModelConfig,
   type SampleResult,
   writeFileAtomic,

@@ -37,6 +37,16 @@ export interface SampleResult {
   nonFinite: number;
 }
 
+/** Mean, least and most network evaluations per image (the adaptive sampler's spread). */
+export function nfeStats(perImage: ArrayLike<number>): { mean: number; min: number; max: number } {
+  const v = Array.from(perImage);
+  return {
+    mean: v.reduce((a, b) => a + b, 0) / Math.max(1, v.length),
+    min: Math.min(...v),
+    max: Math.max(...v),
+  };
+}
+
 export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
 

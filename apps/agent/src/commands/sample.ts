@@ -4,6 +4,7 @@ import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   Model,
   type ModelConfig,
+  nfeStats,
   SAMPLING_DEFAULTS,
   type SamplerName,
   samplerNames,
@@ -25,6 +26,8 @@ export function samplingOf(
     steps?: number;
     schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
     'sigma-max'?: number;
+    rtol?: number;
+    atol?: number;
   },
 ): {
   sampler: SamplerName;
@@ -32,6 +35,8 @@ export function samplingOf(
   schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
   sigma_max?: number;
   sigmas?: number[];
+  rtol?: number;
+  atol?: number;
 } {
   const d = config.distillation;
   const chosen =
@@ -46,7 +51,40 @@ export function samplingOf(
     steps: flags.steps ?? SAMPLING_DEFAULTS.steps,
     schedule: flags.schedule ?? SAMPLING_DEFAULTS.schedule,
     sigma_max: flags['sigma-max'],
+    ...(flags.sampler === 'adaptive' ? { rtol: flags.rtol, atol: flags.atol } : {}),
   };
+}
+
+/** The adaptive sampler's tolerance flags, for sample and eval. */
+export const toleranceFlags = {
+  rtol: z.coerce.number().positive('must be > 0').max(1).optional(),
+  atol: z.coerce.number().positive('must be > 0').max(1).optional(),
+};
+
+/**
+ * The flags the adaptive sampler takes and refuses: tolerances only with it; no step count
+ * or schedule (it picks its own steps per image).
+ */
+export function checkAdaptiveFlags(
+  f: { sampler?: string; steps?: unknown; schedule?: unknown; rtol?: number; atol?: number },
+  ctx: z.RefinementCtx,
+): void {
+  const adaptive = f.sampler === 'adaptive';
+  for (const k of ['rtol', 'atol'] as const)
+    if (f[k] !== undefined && !adaptive)
+      ctx.addIssue({ code: 'custom', path: [k], message: 'needs --sampler adaptive' });
+  if (adaptive && f.steps !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['steps'],
+      message: 'the adaptive sampler picks its own steps per image; set --rtol/--atol instead',
+    });
+  if (adaptive && f.schedule !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['schedule'],
+      message: 'the adaptive sampler picks its own sigmas (--sigma-max still sets where it starts)',
+    });
 }
 
 const usage = `Usage: anneal sample --model DIR --out FILE.png [options]
@@ -60,7 +98,8 @@ Options:
   --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
                      student: the sampler and exact sigma list it was distilled for, unless
                      --sampler, --steps, --schedule or --sigma-max is given)
-  --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps})
+  --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps}; not with adaptive, which picks
+                     each image's steps from --rtol and --atol and prints the NFE it spent)
   --n N              number of images (default 64)
   --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
   --class K          class label for a class-conditional model (default: cycle through classes)
@@ -70,27 +109,34 @@ Options:
   --sigma-max S      start the schedule at sigma S instead of the model's largest (karras and
                      exponential: from S down to the smallest; uniform: the largest timestep
                      whose sigma is <= S)
+  --rtol R           adaptive: relative tolerance per pixel (default 0.05); smaller spends
+                     more evaluations for a more exact solution of the sampling ODE
+  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default 0.0078)
   --columns N        grid columns (default sqrt(n))
-  --json             machine output; the last stdout line is JSON with nfe
+  --json             machine output; the last stdout line is JSON with nfe (adaptive: also
+                     nfe_per_image {mean, min, max, values})
   --events           with --json: a failure prints a JSON error line (for the agent)
   -h, --help         show this help`;
 
-const flagsSchema = z.object({
-  model: z.string({ error: 'is required' }).min(1),
-  out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
-  sampler: samplerSchema.optional(),
-  steps: z.coerce.number().int().min(1).max(1000).optional(),
-  n: z.coerce.number().int().min(1).max(10000).default(64),
-  seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
-  class: z.coerce.number().int().min(0).optional(),
-  guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
-  eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
-  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
-  'sigma-max': z.coerce.number().positive().optional(),
-  columns: z.coerce.number().int().min(1).optional(),
-  json: z.boolean().default(false),
-  events: z.boolean().default(false),
-});
+const flagsSchema = z
+  .object({
+    model: z.string({ error: 'is required' }).min(1),
+    out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
+    sampler: samplerSchema.optional(),
+    steps: z.coerce.number().int().min(1).max(1000).optional(),
+    n: z.coerce.number().int().min(1).max(10000).default(64),
+    seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
+    class: z.coerce.number().int().min(0).optional(),
+    guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+    eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
+    schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
+    'sigma-max': z.coerce.number().positive().optional(),
+    columns: z.coerce.number().int().min(1).optional(),
+    ...toleranceFlags,
+    json: z.boolean().default(false),
+    events: z.boolean().default(false),
+  })
+  .superRefine(checkAdaptiveFlags);
 
 export const sample: Command = {
   name: 'sample',
@@ -112,6 +158,8 @@ export const sample: Command = {
         schedule: { type: 'string' },
         'sigma-max': { type: 'string' },
         columns: { type: 'string' },
+        rtol: { type: 'string' },
+        atol: { type: 'string' },
         json: { type: 'boolean' },
         events: { type: 'boolean' },
       },
@@ -125,7 +173,10 @@ export const sample: Command = {
     try {
       result = await model.sample({ ...flags, ...sampling }, (step, total) => {
         const pct = Math.round((step / total) * 100);
-        bar.update(pct / 100, `${step}/${total} steps`);
+        bar.update(
+          pct / 100,
+          sampling.sampler === 'adaptive' ? `${step}/${total} images` : `${step}/${total} steps`,
+        );
       });
     } catch (err) {
       // The engine checks the start sigma against the model's range when it builds the schedule.
@@ -140,6 +191,7 @@ export const sample: Command = {
     const out = resolve(flags.out);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
+    const perImage = result.nfePerImage ? nfeStats(result.nfePerImage) : undefined;
     const summary = {
       out,
       n: flags.n,
@@ -147,9 +199,22 @@ export const sample: Command = {
       steps: result.steps,
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
+      ...(perImage && result.nfePerImage
+        ? {
+            rtol: sampling.rtol ?? null,
+            atol: sampling.atol ?? null,
+            nfe_per_image: { ...perImage, values: Array.from(result.nfePerImage) },
+            batch_calls: result.calls,
+            rows_evaluated: result.rowsEvaluated,
+          }
+        : {}),
       wall_s: (Date.now() - started) / 1000,
     };
     if (flags.json) io.out(JSON.stringify(summary));
+    else if (perImage)
+      io.out(
+        `wrote ${flags.n} samples (adaptive, NFE per image mean ${perImage.mean.toFixed(1)}, min ${perImage.min}, max ${perImage.max}; ${result.calls} batched calls) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+      );
     else
       io.out(
         `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? ' on the distilled sigmas' : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,

@@ -1,0 +1,134 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-adaptive-home-'));
+const dir = mkdtempSync(join(tmpdir(), 'anneal-adaptive-'));
+const model = join(dir, 'run');
+
+const anneal = (args: string[]) => runAnneal(args, home);
+
+// A few steps of a tiny model: the sampler needs a network, not a good one.
+beforeAll(() => {
+  const r = anneal([
+    'train',
+    '--dataset',
+    'shapes',
+    '--resolution',
+    '8',
+    '--preset',
+    'tiny',
+    '--batch',
+    '8',
+    '--steps',
+    '4',
+    '--out',
+    model,
+    '--json',
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+describe('anneal sample --sampler adaptive', () => {
+  it.each([
+    [['--rtol', '0.1'], /--rtol: needs --sampler adaptive/],
+    [['--sampler', 'euler', '--atol', '0.1'], /--atol: needs --sampler adaptive/],
+    [
+      ['--sampler', 'adaptive', '--steps', '10'],
+      /--steps: the adaptive sampler picks its own steps/,
+    ],
+    [['--sampler', 'adaptive', '--schedule', 'karras'], /--schedule: the adaptive sampler picks/],
+    [['--sampler', 'adaptive', '--rtol', '0'], /--rtol: must be > 0/],
+    [['--sampler', 'adaptive', '--atol', 'x'], /--atol/],
+  ])('exits 2 naming the flag: %s', (args, message) => {
+    const r = anneal(['sample', '--model', model, '--out', join(dir, 'bad.png'), ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('prints the NFE per image and is byte-identical for a seed', () => {
+    const run = (out: string, seed: string) =>
+      anneal([
+        'sample',
+        '--model',
+        model,
+        '--out',
+        join(dir, out),
+        '--sampler',
+        'adaptive',
+        '--rtol',
+        '0.1',
+        '--atol',
+        '0.02',
+        '--n',
+        '4',
+        '--seed',
+        seed,
+        '--json',
+      ]);
+    const a = run('a.png', '1');
+    expect(a.status, a.stderr).toBe(0);
+    const per = a.json?.nfe_per_image as {
+      mean: number;
+      min: number;
+      max: number;
+      values: number[];
+    };
+    expect(per.values).toHaveLength(4);
+    expect(per.min).toBe(Math.min(...per.values));
+    expect(per.max).toBe(Math.max(...per.values));
+    expect(per.mean).toBeCloseTo(per.values.reduce((x, y) => x + y, 0) / 4, 10);
+    expect(a.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, atol: 0.02, nfe: per.max });
+    // Unconditional, no guidance: one row per evaluation.
+    expect(a.json?.rows_evaluated).toBe(per.values.reduce((x, y) => x + y, 0));
+    const b = run('b.png', '1');
+    expect(b.status, b.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'a.png')).equals(readFileSync(join(dir, 'b.png')))).toBe(true);
+    const text = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      join(dir, 'c.png'),
+      '--sampler',
+      'adaptive',
+      '--n',
+      '2',
+    ]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/adaptive, NFE per image mean [\d.]+, min \d+, max \d+/);
+  });
+});
+
+describe('anneal eval --sampler adaptive', () => {
+  it('reports the NFE per image beside the metrics', () => {
+    const r = anneal([
+      'eval',
+      '--model',
+      model,
+      '--n',
+      '20',
+      '--extractor-steps',
+      '20',
+      '--extractor-width',
+      '8',
+      '--sampler',
+      'adaptive',
+      '--rtol',
+      '0.1',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const per = r.json?.nfe_per_image as { mean: number; min: number; max: number };
+    expect(per.min).toBeGreaterThan(0);
+    expect(per.max).toBeGreaterThanOrEqual(per.mean);
+    expect(per.mean).toBeGreaterThanOrEqual(per.min);
+    expect(r.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, nfe: per.max });
+    expect(typeof r.json?.fd).toBe('number');
+    const bad = anneal(['eval', '--model', model, '--n', '20', '--atol', '0.1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--atol: needs --sampler adaptive/);
+  });
+});
