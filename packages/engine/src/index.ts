@@ -41,5 +41,6 @@ export {
   type NativeError,
   type NativeErrorCode,
 } from './native-types.ts';
+export * from './step-predictor.ts';
 export * from './throughput.ts';
 export * from './trainer.ts';
