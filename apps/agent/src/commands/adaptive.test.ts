@@ -132,3 +132,82 @@ describe('anneal eval --sampler adaptive', () => {
     expect(bad.stderr).toMatch(/--atol: needs --sampler adaptive/);
   });
 });
+
+describe('anneal complexity fit and anneal sample --steps auto', () => {
+  const out = join(dir, 'auto.png');
+  it('--steps auto without a fitted predictor names the file and the command that fits it', () => {
+    const r = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /step-predictor\.json does not exist: fit one with `anneal complexity fit/,
+    );
+  });
+
+  it.each([
+    [['complexity'], /needs a subcommand: fit/],
+    [['complexity', 'fix'], /unknown subcommand "fix"/],
+    [['complexity', 'fit'], /--model: is required/],
+    [['complexity', 'fit', '--model', model, '--grid', '4,x'], /--grid/],
+    [
+      ['complexity', 'fit', '--model', model, '--grid', '4,8', '--reference-steps', '8'],
+      /--reference-steps: must exceed/,
+    ],
+    [['complexity', 'fit', '--model', model, '--sampler', 'ddpm'], /--sampler/],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--sampler', 'euler'],
+      /--sampler: not with --steps auto/,
+    ],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'many'],
+      /--steps: must be a whole number from 1 to 1000, or auto/,
+    ],
+  ])('exits 2 naming the problem: %s', (args, message) => {
+    const r = anneal(args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('fits DIR/step-predictor.json, then --steps auto samples with the steps it predicts', () => {
+    const fit = anneal([
+      'complexity',
+      'fit',
+      '--model',
+      model,
+      '--n',
+      '8',
+      '--grid',
+      '2,4,8',
+      '--reference-steps',
+      '16',
+      '--rtol',
+      '0.1',
+      '--json',
+    ]);
+    expect(fit.status, fit.stderr).toBe(0);
+    expect(fit.json).toMatchObject({ sampler: 'dpmpp-2m', rtol: 0.1, n: 8 });
+    const saved = JSON.parse(readFileSync(join(model, 'step-predictor.json'), 'utf8'));
+    expect(saved).toMatchObject({ version: 1, sampler: 'dpmpp-2m', minSteps: 2, maxSteps: 8 });
+    expect(saved.calibration.grid).toEqual([2, 4, 8]);
+    const r = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      out,
+      '--steps',
+      'auto',
+      '--n',
+      '3',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const auto = r.json?.steps_auto as { chosen: number; per_image: { values: number[] } };
+    expect(auto.per_image.values).toHaveLength(3);
+    expect(auto.chosen).toBe(Math.max(...auto.per_image.values));
+    for (const v of auto.per_image.values) expect([2, 3, 4, 5, 6, 7, 8]).toContain(v);
+    expect(r.json).toMatchObject({ sampler: 'dpmpp-2m', steps: auto.chosen, nfe: auto.chosen });
+    const text = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/steps auto: \d+ dpmpp-2m steps for this request/);
+  });
+});

@@ -5,6 +5,8 @@ import {
   Model,
   type ModelConfig,
   nfeStats,
+  predictRequestSteps,
+  readStepPredictor,
   SAMPLING_DEFAULTS,
   type SamplerName,
   samplerNames,
@@ -73,6 +75,12 @@ export function checkAdaptiveFlags(
   for (const k of ['rtol', 'atol'] as const)
     if (f[k] !== undefined && !adaptive)
       ctx.addIssue({ code: 'custom', path: [k], message: 'needs --sampler adaptive' });
+  if (f.steps === 'auto' && f.sampler !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sampler'],
+      message: 'not with --steps auto (the step predictor was fitted for its own sampler)',
+    });
   if (adaptive && f.steps !== undefined)
     ctx.addIssue({
       code: 'custom',
@@ -98,8 +106,11 @@ Options:
   --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
                      student: the sampler and exact sigma list it was distilled for, unless
                      --sampler, --steps, --schedule or --sigma-max is given)
-  --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps}; not with adaptive, which picks
-                     each image's steps from --rtol and --atol and prints the NFE it spent)
+  --steps N|auto     sampling steps (default ${SAMPLING_DEFAULTS.steps}; not with adaptive, which picks
+                     each image's steps from --rtol and --atol and prints the NFE it spent).
+                     auto: the model's step predictor (DIR/step-predictor.json, from
+                     \`anneal complexity fit\`) picks the steps of its sampler for this request
+                     from the first denoised estimate (1 NFE more), and prints them
   --n N              number of images (default 64)
   --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
   --class K          class label for a class-conditional model (default: cycle through classes)
@@ -123,7 +134,11 @@ const flagsSchema = z
     model: z.string({ error: 'is required' }).min(1),
     out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
     sampler: samplerSchema.optional(),
-    steps: z.coerce.number().int().min(1).max(1000).optional(),
+    steps: z
+      .union([z.literal('auto'), z.coerce.number().int().min(1).max(1000)], {
+        error: 'must be a whole number from 1 to 1000, or auto',
+      })
+      .optional(),
     n: z.coerce.number().int().min(1).max(10000).default(64),
     seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
     class: z.coerce.number().int().min(0).optional(),
@@ -166,8 +181,26 @@ export const sample: Command = {
       flagsSchema,
     );
     const started = Date.now();
-    const model = Model.load(resolve(flags.model));
-    const sampling = samplingOf(model.config, flags);
+    const dir = resolve(flags.model);
+    const model = Model.load(dir);
+    // --steps auto: the predictor's sampler at the steps it predicts for this request.
+    let auto: Awaited<ReturnType<typeof predictRequestSteps>> | undefined;
+    let autoSampler: SamplerName | undefined;
+    if (flags.steps === 'auto') {
+      try {
+        const predictor = readStepPredictor(dir);
+        auto = await predictRequestSteps(model, predictor, flags);
+        autoSampler = predictor.sampler;
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    }
+    const sampling = samplingOf(model.config, {
+      ...flags,
+      steps: auto ? auto.steps : (flags.steps as number | undefined),
+      sampler: autoSampler ?? flags.sampler,
+    });
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
@@ -192,6 +225,7 @@ export const sample: Command = {
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
     const perImage = result.nfePerImage ? nfeStats(result.nfePerImage) : undefined;
+    const predicted = auto ? nfeStats(auto.perImage) : undefined;
     const summary = {
       out,
       n: flags.n,
@@ -199,6 +233,15 @@ export const sample: Command = {
       steps: result.steps,
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
+      ...(auto && predicted
+        ? {
+            steps_auto: {
+              chosen: auto.steps,
+              per_image: { ...predicted, values: auto.perImage },
+              predictor_nfe: auto.nfe,
+            },
+          }
+        : {}),
       ...(perImage && result.nfePerImage
         ? {
             rtol: sampling.rtol ?? null,
@@ -211,6 +254,10 @@ export const sample: Command = {
       wall_s: (Date.now() - started) / 1000,
     };
     if (flags.json) io.out(JSON.stringify(summary));
+    else if (auto && predicted)
+      io.out(
+        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE)\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+      );
     else if (perImage)
       io.out(
         `wrote ${flags.n} samples (adaptive, NFE per image mean ${perImage.mean.toFixed(1)}, min ${perImage.min}, max ${perImage.max}; ${result.calls} batched calls) to ${out} in ${summary.wall_s.toFixed(1)} s`,
