@@ -14,11 +14,14 @@ SamplerKind parse_sampler(const std::string& name) {
   if (name == "dpmpp-2m") return SamplerKind::DpmPp2m;
   if (name == "consistency") return SamplerKind::Consistency;
   if (name == "adaptive") return SamplerKind::Adaptive;
+  if (name == "dpm-solver-2") return SamplerKind::DpmSolver2;
   throw std::invalid_argument("unknown sampler \"" + name +
-                              "\" (ddpm, ddim, euler, heun, dpmpp-2m, consistency, adaptive)");
+                              "\" (ddpm, ddim, euler, heun, dpmpp-2m, dpm-solver-2, consistency, adaptive)");
 }
 
-int sampler_nfe(SamplerKind kind, int steps) { return kind == SamplerKind::Heun ? 2 * steps - 1 : steps; }
+int sampler_nfe(SamplerKind kind, int steps) {
+  return kind == SamplerKind::Heun || kind == SamplerKind::DpmSolver2 ? 2 * steps - 1 : steps;
+}
 
 namespace {
 
@@ -294,6 +297,19 @@ SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x, con
         break;
       case SamplerKind::Adaptive:
         break;  // rejected above
+      case SamplerKind::DpmSolver2:
+        // The adaptive sampler's second-order method at fixed steps (its comparison at equal
+        // solver): DPM-Solver++(2S) with r = 1/2, the midpoint in lambda (see sample_adaptive).
+        // The last step, to sigma = 0, is D itself, as for DPM-Solver++(2M).
+        if (s_next == 0.0) {
+          x = denoised;
+        } else {
+          const double h = std::log(s / s_next);
+          const double s_mid = s * std::exp(-h / 2);
+          auto u = mx::subtract(scale(x, s_mid / s), scale(denoised, std::expm1(-h / 2)));
+          x = mx::subtract(scale(x, s_next / s), scale(D(u, s_mid), std::expm1(-h)));
+        }
+        break;
       case SamplerKind::DpmPp2m: {
         // DPM-Solver++(2M), Lu et al. 2022, Algorithm 2, in k-diffusion's sigma form with
         // t = -log(sigma): a second-order multistep update on the data prediction.

@@ -12,10 +12,10 @@
 
 namespace anneal {
 
-enum class SamplerKind { Ddpm, Ddim, Euler, Heun, DpmPp2m, Consistency, Adaptive };
+enum class SamplerKind { Ddpm, Ddim, Euler, Heun, DpmPp2m, Consistency, Adaptive, DpmSolver2 };
 
 SamplerKind parse_sampler(const std::string& name);
-// Network evaluations per step for a sampler (Heun: 2 except the last step). Not defined for
+// Network evaluations per step for a sampler (Heun and DPM-Solver-2: 2 except the last step). Not defined for
 // the adaptive sampler, whose count depends on the content (AdaptiveResult reports it).
 int sampler_nfe(SamplerKind kind, int steps);
 

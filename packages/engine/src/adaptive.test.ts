@@ -93,6 +93,15 @@ describe('the adaptive sampler against the exact Gaussian answer', () => {
     expect(rmsToExact(r)).toBeLessThan(4 * 0.01);
   });
 
+  it('dpm-solver-2 (its second-order method at fixed steps) converges at second order', () => {
+    // Doubling the steps divides a second-order method's error by about 4 (tolerance for the
+    // schedule's uneven spacing: at least 2.5).
+    const [e10, e20, e40] = [10, 20, 40].map((steps) => rmsToExact(run('dpm-solver-2', { steps })));
+    expect((e10 ?? 0) / (e20 ?? 1)).toBeGreaterThan(2.5);
+    expect((e20 ?? 0) / (e40 ?? 1)).toBeGreaterThan(2.5);
+    expect(run('dpm-solver-2', { steps: 10 }).nfe).toBe(19);
+  });
+
   it('refuses tolerances that are not positive', () => {
     expect(() => run('adaptive', { rtol: 0 })).toThrow(/rtol and atol must be > 0/);
     expect(() => run('adaptive', { atol: 0 })).toThrow(/rtol and atol must be > 0/);

@@ -4,12 +4,23 @@ import { presetNames } from './presets.ts';
 /** The samplers of a diffusion model's probability-flow ODE or reverse SDE (what the bench climbs). */
 export const diffusionSamplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
 /**
+ * DPM-Solver-2 (the single-step midpoint method in lambda = -log sigma, DPM-Solver++(2S) with
+ * r = 1/2) at fixed steps: the adaptive sampler's second-order method without its error
+ * control, for comparing the two at equal solver.
+ */
+export const fixedSolverNames = ['dpm-solver-2'] as const;
+/**
  * Every sampler: the diffusion ones, `consistency` (Song et al. 2023, Algorithm 1: one- and
  * multi-step sampling of a consistency model) and `adaptive` (an error-controlled solver of the
  * probability-flow ODE that picks each image's steps itself from tolerances rtol and atol; its
  * NFE depends on the content, so it is not on the bench's fixed-step climb).
  */
-export const samplerNames = [...diffusionSamplerNames, 'consistency', 'adaptive'] as const;
+export const samplerNames = [
+  ...diffusionSamplerNames,
+  ...fixedSolverNames,
+  'consistency',
+  'adaptive',
+] as const;
 export const samplerSchema = z.enum(samplerNames);
 export type SamplerName = z.infer<typeof samplerSchema>;
 
