@@ -211,3 +211,60 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
     expect(text.stdout).toMatch(/steps auto: \d+ dpmpp-2m steps for this request/);
   });
 });
+
+describe('anneal bench --only complexity', () => {
+  it('needs --model', () => {
+    const r = anneal(['bench', '--only', 'complexity']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/complexity needs --model DIR/);
+  });
+
+  it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing)', () => {
+    const results = join(dir, 'bench');
+    const r = anneal([
+      'bench',
+      '--only',
+      'complexity',
+      '--model',
+      model,
+      '--n',
+      '10',
+      '--rtols',
+      '0.2,0.1',
+      '--ladder',
+      '2,4',
+      '--extractor-steps',
+      '20',
+      '--extractor-width',
+      '8',
+      '--results',
+      results,
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const file = (r.json?.results ?? {}) as Record<string, { result: unknown }>;
+    const c = file.complexity?.result as {
+      adaptive: Array<{ rtol: number; mean_nfe: number; fd: number }>;
+      fixed: Array<{ sampler: string; steps: number; nfe_per_image: number }>;
+      equal_fd: Array<{ fixed: Array<{ sampler: string; bound: string }> }>;
+      per_sample: { rtol: number; nfe: number[]; complexity: number[] };
+      measure: { name: string };
+    };
+    expect(c.adaptive.map((a) => a.rtol)).toEqual([0.2, 0.1]);
+    for (const a of c.adaptive) expect(Number.isFinite(a.fd)).toBe(true);
+    // dpm-solver-2 at 2 and 4 NFE is 1 and 2 steps (1 and 3 NFE); dpmpp-2m 2 and 4 steps.
+    expect(c.fixed.map((f) => [f.sampler, f.steps, f.nfe_per_image])).toEqual([
+      ['dpm-solver-2', 1, 1],
+      ['dpm-solver-2', 2, 3],
+      ['dpmpp-2m', 2, 2],
+      ['dpmpp-2m', 4, 4],
+    ]);
+    expect(c.equal_fd[0]?.fixed.map((f) => f.sampler)).toEqual(['dpm-solver-2', 'dpmpp-2m']);
+    expect(c.per_sample.nfe).toHaveLength(10);
+    expect(c.per_sample.complexity).toHaveLength(10);
+    expect(c.measure.name).toBe('laplacian');
+    const svg = readFileSync(join(results, 'complexity.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    expect(svg).toMatch(/Spearman rho/);
+  });
+});

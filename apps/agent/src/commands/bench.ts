@@ -3,6 +3,7 @@ import {
   BENCHMARKS,
   type BenchmarkName,
   type MetricsProbe,
+  MIXED_SHAPES,
   type QualityProbe,
   runBench,
   TEACHER_TABLE_ROWS,
@@ -40,7 +41,13 @@ bench/RESULTS.md:
              a trained teacher's sampler table (only with --only): ddim, dpmpp-2m, ddpm at
              5/10/20 NFE and euler, heun at 10/20, each with FD, KID, precision/recall and class
              accuracy beside their floors and wall time, then a long reference run
-Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
+  complexity the adaptive sampler on --model (a shapes model; only with --only): NFE per
+             sample against its measured complexity (mean |Laplacian|, first validated on
+             real images against their dials), Spearman rho; mean NFE at equal FD against
+             dpm-solver-2 (the same solver at fixed steps) and dpmpp-2m; dpmpp-2m at <= 20
+             NFE. Writes complexity.json and complexity.svg
+Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
+teacher-samplers and complexity.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -71,7 +78,13 @@ to-target and teacher-samplers options:
   --samplers S,...   which samplers climb (default all: ${diffusionSamplerNames.join(', ')})
   --seed N           noise seed for every run; also picks the real images (default 0)
   --extractor-steps N, --extractor-width N
-                     a non-default extractor, as for \`anneal eval\``;
+                     a non-default extractor, as for \`anneal eval\`
+
+complexity options (also --n, default 500; --seed, --guidance, --extractor-*):
+  --rtols R,...      the adaptive sampler's tolerances, atol = 0.156 rtol (the engine's
+                     default pair's ratio) (default 0.2,0.1,0.05,0.02)
+  --ladder A,B,...   NFE per image of the fixed samplers (default 5,10,15,20,30,50)
+  --samplers S,...   the fixed samplers (default dpm-solver-2,dpmpp-2m)`;
 
 const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z
@@ -136,6 +149,7 @@ const flagsSchema = z
     'target-fd': z.coerce.number().positive().optional(),
     ladder: list(z.coerce.number().int().min(1).max(1000)),
     samplers: list(samplerSchema),
+    rtols: list(z.coerce.number().positive('must be > 0').max(1)),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
@@ -150,6 +164,10 @@ const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('diffusers-agreement') || f.model !== undefined, {
     message: 'diffusers-agreement needs --model DIR[,DIR] (trained checkpoints)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('complexity') || f.model !== undefined, {
+    message: 'complexity needs --model DIR (a trained checkpoint, a shapes model)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('teacher-samplers') || f.model !== undefined, {
@@ -202,9 +220,10 @@ async function fdProbe(
   flags: Flags,
   dir: string,
   log: (line: string) => void,
+  n = flags.n ?? 1000,
+  label = 'to-target',
 ): Promise<QualityProbe> {
-  const n = flags.n ?? 1000;
-  const { ruler, about } = await benchRuler(flags, dir, n, 'to-target', log);
+  const { ruler, about } = await benchRuler(flags, dir, n, label, log);
   return {
     describe: `${about}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
     fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
@@ -248,6 +267,19 @@ async function metricsProbe(
   };
 }
 
+/**
+ * The complexity measure's check on real images: the model's shapes options and resolution
+ * (its dataset's dials); null for a model not trained on shapes (no dials to check against).
+ */
+function shapesValidation(dir: string, n: number) {
+  const model = Model.load(dir);
+  const info = model.config.dataset;
+  model.dispose();
+  const ref = info?.ref;
+  if (!info || !ref || ref.kind !== 'builtin' || ref.name !== 'shapes') return null;
+  return { resolution: info.resolution, options: ref.options ?? MIXED_SHAPES, n };
+}
+
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmark training, sampling and interop against MLX Python and diffusers',
@@ -276,6 +308,7 @@ export const bench: Command = {
         seed: { type: 'string' },
         'extractor-steps': { type: 'string' },
         'extractor-width': { type: 'string' },
+        rtols: { type: 'string' },
       },
       flagsSchema,
     );
@@ -286,6 +319,7 @@ export const bench: Command = {
     const model = flags.model ? (models?.[0] ?? resolve(flags.model)) : undefined;
     const toTarget = flags.only?.includes('to-target');
     const teacherSamplers = flags.only?.includes('teacher-samplers');
+    const complexity = flags.only?.includes('complexity');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
@@ -318,6 +352,19 @@ export const bench: Command = {
               seed: flags.seed,
               guidance: flags.guidance,
               grid: flags.grid ? { nfe: 10, count: 16, path: resolve(flags.grid) } : undefined,
+            }
+          : undefined,
+      complexity:
+        complexity && model
+          ? {
+              n: flags.n ?? 500,
+              seed: flags.seed,
+              guidance: flags.guidance,
+              rtols: flags.rtols ?? [0.2, 0.1, 0.05, 0.02],
+              nfeLadder: flags.ladder ?? [5, 10, 15, 20, 30, 50],
+              fixedSamplers: flags.samplers ?? ['dpm-solver-2', 'dpmpp-2m'],
+              quality: await fdProbe(flags, model, log, flags.n ?? 500, 'complexity'),
+              validation: shapesValidation(model, flags.n ?? 500),
             }
           : undefined,
       log,
