@@ -112,7 +112,7 @@ describe('Model.sample with the adaptive sampler', () => {
   const unet = {
     ...presetUNet('tiny', { resolution: 8, channels: 1 }),
     block_out_channels: [16, 32],
-    num_class_embeds: 3,
+    num_class_embeds: 4, // classes 0, 1, 2 and the null class
   };
 
   it('samples a guided conditional model end to end, reproducibly for a seed', async () => {
@@ -139,6 +139,37 @@ describe('Model.sample with the adaptive sampler', () => {
     for (const v of nfe) expect(v % 2).toBe(0);
     expect(2 * (a.rowsEvaluated ?? 0)).toBe(sum(nfe));
     expect(a.nfe).toBe(Math.max(...nfe));
+    model.dispose();
+  });
+
+  it('steps each image on its own: an image alone follows the same path as in a batch, with its label', async () => {
+    // Acceptance, step size and finishing are per image, and each row is evaluated with its
+    // own class (conditional and unconditional halves under guidance), so image 2 of a batch
+    // cycling classes 0, 1, 2 is image 0 of a batch of one drawn for class 2 from the same
+    // noise, up to float32 differences of batched arithmetic. A row given another row's label
+    // would land elsewhere.
+    const model = Model.create({ unet, parameterization: 'v' }, 2);
+    const per = 8 * 8;
+    const noise = new Float32Array(3 * per).map((_, i) => Math.sin(i * 12.9898) * 1.3);
+    const spec = {
+      sampler: 'adaptive',
+      guidance: 2,
+      rtol: 0.05,
+      atol: 0.01,
+      returnValues: true,
+    } as const;
+    const batch = await model.sample({ ...spec, n: 3, noise });
+    const alone = await model.sample({ ...spec, n: 1, class: 2, noise: noise.slice(2 * per) });
+    const other = await model.sample({ ...spec, n: 1, class: 0, noise: noise.slice(2 * per) });
+    const diff = (a: Float32Array | undefined, b: Float32Array | undefined, offset: number) => {
+      let m = 0;
+      for (let i = 0; i < per; i++)
+        m = Math.max(m, Math.abs((a?.[offset + i] ?? 0) - (b?.[i] ?? 0)));
+      return m;
+    };
+    expect(alone.nfePerImage?.[0]).toBe(batch.nfePerImage?.[2]);
+    expect(diff(batch.values, alone.values, 2 * per)).toBeLessThan(1e-3);
+    expect(diff(batch.values, other.values, 2 * per)).toBeGreaterThan(1e-2);
     model.dispose();
   });
 
