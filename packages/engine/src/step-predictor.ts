@@ -32,7 +32,10 @@ export const stepPredictorSchema = z.object({
   /** Predictions are rounded and clamped to the calibration grid's range. */
   minSteps: z.number().int().min(1),
   maxSteps: z.number().int().min(1),
-  /** How it was fitted: the calibration batch and its in-sample fit. */
+  /**
+   * How it was fitted: the calibration batch, the mean steps it needed, and the fit's
+   * leave-one-out mean absolute error (steps) and Spearman against the needed steps.
+   */
   calibration: z.object({
     n: z.number().int().min(2),
     seed: z.number().int().min(0),
@@ -332,7 +335,17 @@ export async function calibrateStepPredictor(model: Model, o: CalibrateOptions) 
   );
   const ridge = o.ridge ?? 1;
   const fit = fitRidge(rows, needed, ridge);
-  const raw = predictRaw(fit, rows);
+  // Leave-one-out predictions: with a dozen features on a calibration batch of tens of images
+  // an in-sample fit says little.
+  const raw = rows.map((row, i) => {
+    const rest = rows.filter((_, k) => k !== i);
+    const f = fitRidge(
+      rest,
+      needed.filter((_, k) => k !== i),
+      ridge,
+    );
+    return predictRaw(f, [row])[0] ?? 0;
+  });
   const predictor: StepPredictor = {
     version: 1,
     sampler,

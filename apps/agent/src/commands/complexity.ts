@@ -133,7 +133,7 @@ export const complexity: Command = {
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
-        `wrote ${path}: ${fitted.predictor.sampler} needs ${c.meanSteps.toFixed(1)} steps per image on average to match the adaptive solver (rtol ${fitted.predictor.rtol}, atol ${fitted.predictor.atol}; it spent ${adaptiveMean.toFixed(1)} NFE); in-sample fit: mean |error| ${c.meanAbsError.toFixed(2)} steps, Spearman ${c.spearman === null ? 'n/a (constant)' : c.spearman.toFixed(3)}; ${summary.wall_s.toFixed(1)} s`,
+        `wrote ${path}: ${fitted.predictor.sampler} needs ${c.meanSteps.toFixed(1)} steps per image on average to match the adaptive solver (rtol ${fitted.predictor.rtol}, atol ${fitted.predictor.atol}; it spent ${adaptiveMean.toFixed(1)} NFE); leave-one-out: mean |error| ${c.meanAbsError.toFixed(2)} steps, Spearman ${c.spearman === null ? 'n/a (constant)' : c.spearman.toFixed(3)}; ${summary.wall_s.toFixed(1)} s`,
       );
     return 0;
   },
