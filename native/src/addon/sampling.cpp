@@ -11,8 +11,9 @@
 //   consistency sampler treats D as its f, with sigma_min the schedule's floor.
 //   sampler "adaptive" (rtol?, atol?, hInit?) integrates from the schedule's top to sigmaMin
 //   (the table's floor with a config) and also returns nfePerImage (Int32Array), calls and
-//   rowsEvaluated as the denoiser counted them. eigvalScale (Float32Array [n], not with config)
-//   makes row i's data N(mean, U diag(eigvals * eigvalScale[i]) U^T).
+//   rowsEvaluated as the denoiser counted them, and rejected (step attempts rejected,
+//   summed). eigvalScale (Float32Array [n], not with config) makes row i's data
+//   N(mean, U diag(eigvals * eigvalScale[i]) U^T).
 // Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
 // range such as sigmaMin >= sigmaMax); see addon/errors.h.
 #include <algorithm>
@@ -117,7 +118,7 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   SampleResult r{x_T, 0, 0};
   std::vector<int> nfe_per_image;
   long rows_seen = 0;
-  int calls = 0;
+  int calls = 0, rejected = 0;
   if (kind == SamplerKind::Adaptive) {
     // Count what reaches the denoiser, independently of the sampler's own bookkeeping.
     DenoiseFn counted = denoise;
@@ -134,6 +135,7 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
     auto a = sample_adaptive(counted, x_T, s0, wrapped ? wrapped->sigma_min() : smin, ao);
     r.x = a.x;
     nfe_per_image = a.nfe_per_image;
+    rejected = a.rejected;
     for (int v : a.nfe_per_image) r.nfe = std::max(r.nfe, v);
   } else {
     r = sample(kind, denoise, x_T, sigmas, opts);
@@ -152,6 +154,7 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
     out.Set("nfePerImage", per);
     out.Set("calls", calls);
     out.Set("rowsEvaluated", static_cast<double>(rows_seen));
+    out.Set("rejected", rejected);
   }
   return out;
 }

@@ -68,6 +68,27 @@ describe('the adaptive sampler against the exact Gaussian answer', () => {
     expect(meanNfe).toBeLessThan(heunNfe);
   });
 
+  it('on a batch mixing two scales of data, needs 15% fewer NFE than its own method at fixed steps', () => {
+    // The fixed schedule must serve the hardest image of the batch; the adaptive sampler
+    // spends less on the easy class. Same second-order method (dpm-solver-2), same batch RMS
+    // error against the exact endpoint. Measured: 27 mean NFE against 37 (27% fewer); the bar
+    // leaves room for the step grid's coarseness (2 NFE per step).
+    const eigvalScale = new Float32Array(n).map((_, i) => (i % 2 ? 1 : 0.01));
+    const a = run('adaptive', { rtol: 0.01, atol: 0.01, eigvalScale });
+    const target = rmsToExact(a);
+    const meanNfe = sum(a.nfePerImage ?? []) / n;
+    let fixedNfe = Infinity;
+    for (let steps = 2; steps <= 200; steps++) {
+      const f = run('dpm-solver-2', { steps, eigvalScale });
+      if (rmsToExact(f) <= target) {
+        fixedNfe = f.nfe;
+        break;
+      }
+    }
+    expect(fixedNfe).toBeLessThan(Infinity);
+    expect(meanNfe).toBeLessThan(0.85 * fixedNfe);
+  });
+
   it('spends per image what its data needs, and finished images leave the batch', () => {
     // Two classes: odd rows' data has the full covariance, even rows' a hundredth of it. The
     // small class's ODE is nearly straight in lambda, so its images finish in fewer steps.

@@ -588,6 +588,8 @@ export interface NativeClasses {
       nfePerImage?: Int32Array;
       calls?: number;
       rowsEvaluated?: number;
+      /** The adaptive sampler: rejected step attempts, summed over rows. */
+      rejected?: number;
     };
   };
 }
