@@ -86,8 +86,8 @@ mx::array take_rows(const mx::array& a, const std::vector<int>& idx) {
 }  // namespace
 
 // The embedded pair is DPM-Solver-12 in its data-prediction (DPM-Solver++) form, in lambda =
-// -log(sigma) (Lu et al. 2022, "DPM-Solver", sec. 3.3 and Algorithm 4; Lu et al. 2022,
-// "DPM-Solver++", eq. 9 and Algorithm 1, 2S with r = 1/2). With alpha = 1 (sigma space) and
+// -log(sigma) (Lu et al. 2022, "DPM-Solver", sec. 3.3 and its adaptive step size solver
+// DPM-Solver-12; Lu et al. 2022, "DPM-Solver++", the 2S update with r = 1/2). With alpha = 1 (sigma space) and
 // h = lambda_next - lambda:
 //   low (order 1, the DDIM step):  x_lo = (s_next / s) x - expm1(-h) D(x; s)
 //   high (order 2, midpoint):      u = (s_mid / s) x - expm1(-h / 2) D(x; s),  s_mid = s e^{-h/2}
@@ -101,10 +101,10 @@ mx::array take_rows(const mx::array& a, const std::vector<int>& idx) {
 // The error norm and controller follow Hairer, Norsett and Wanner (Solving ODEs I, II.4,
 // eq. 4.11 and 4.13) as "Gotta Go Fast" (Jolicoeur-Martineau et al. 2021, Algorithm 1) applies
 // them to diffusion: per image, err = RMS((x_hi - x_lo) / (atol + rtol max(|x_lo|, |x_prev|)))
-// with each state taken in VP scale (below);
-// accept when err <= 1; the next step is h times a PI controller's factor (below), clamped to
-// [0.2, 5], and clipped so the last step lands on sigma_min. The defaults
-// rtol 0.05, atol 0.0078 and h_init 0.05 are k-diffusion's sample_dpm_adaptive's.
+// with each state taken in VP scale (below); accept when err <= 1; the next step is h times a
+// PI controller's factor (below), clamped to [0.2, 5], and clipped so the last step lands on
+// sigma_min. The defaults rtol 0.05, atol 0.0078 and h_init 0.05 are k-diffusion's
+// sample_dpm_adaptive's.
 // Per-image acceptance: every image keeps its own sigma and h; each iteration evaluates all
 // unfinished images once at their own sigmas (the denoiser's per-row path). Images that reach
 // sigma_min take the final step to 0 (x = D(x; sigma_min), one evaluation, as the fixed-step
