@@ -384,13 +384,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         model.dispose();
       }
     });
-    // The chart beside the results file (the report's writeReport also redraws it).
-    const written = files.find((f) => f.name === 'complexity');
-    if (written)
-      writeFileSync(
-        join(dirname(written.path), 'complexity.svg'),
-        complexitySvg(written.result.result as ComplexityResult),
-      );
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
     const options = {
