@@ -268,8 +268,9 @@ async function metricsProbe(
 }
 
 /**
- * The complexity measure's check on real images: the model's shapes options and resolution
- * (its dataset's dials); null for a model not trained on shapes (no dials to check against).
+ * The complexity measure's check on real images: the model's shapes dataset at its resolution
+ * with every dial mixed (so each dial varies, whatever the model was trained on); null for a
+ * model not trained on shapes (no dials to check against).
  */
 function shapesValidation(dir: string, n: number) {
   const model = Model.load(dir);
@@ -277,7 +278,7 @@ function shapesValidation(dir: string, n: number) {
   model.dispose();
   const ref = info?.ref;
   if (!info || !ref || ref.kind !== 'builtin' || ref.name !== 'shapes') return null;
-  return { resolution: info.resolution, options: ref.options ?? MIXED_SHAPES, n };
+  return { resolution: info.resolution, options: { ...ref.options, ...MIXED_SHAPES }, n };
 }
 
 export const bench: Command = {
