@@ -41,6 +41,7 @@ export {
   type NativeError,
   type NativeErrorCode,
 } from './native-types.ts';
+export * from './step-calibration.ts';
 export * from './step-predictor.ts';
 export * from './throughput.ts';
 export * from './trainer.ts';
