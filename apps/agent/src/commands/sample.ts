@@ -189,6 +189,10 @@ export const sample: Command = {
     if (flags.steps === 'auto') {
       try {
         const predictor = readStepPredictor(dir);
+        if (predictor.calibration.guidance !== flags.guidance)
+          io.err(
+            `warning: the step predictor was fitted at guidance ${predictor.calibration.guidance}, this request uses ${flags.guidance}: its first denoised estimates differ, and so may the steps it needs`,
+          );
         auto = await predictRequestSteps(model, predictor, flags);
         autoSampler = predictor.sampler;
       } catch (err) {
