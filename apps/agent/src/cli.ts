@@ -3,6 +3,7 @@ import { UsageError } from './args.ts';
 import { agent } from './commands/agent.ts';
 import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
+import { complexity } from './commands/complexity.ts';
 import { datasets } from './commands/datasets.ts';
 import { distillCommand } from './commands/distill.ts';
 import { doctor } from './commands/doctor.ts';
@@ -21,6 +22,7 @@ const commands: Command[] = [
   sample,
   evaluate,
   plan,
+  complexity,
   importCommand,
   bench,
   doctor,

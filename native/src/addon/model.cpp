@@ -15,7 +15,9 @@
 //     spec.chunk is the batch the network sees (default 64); spec.dtype ("float32" default,
 //     "bfloat16", "float16") the U-Net's compute dtype;
 //     spec.returnNoise returns the draws used in the same layouts; spec.returnValues returns
-//     the float32 images in [-1, 1] as `values`.
+//     the float32 images in [-1, 1] as `values`. With sampler "adaptive" (spec.rtol, spec.atol)
+//     it also returns nfePerImage (Int32Array), calls (batched denoiser calls) and
+//     rowsEvaluated (image rows handed to the network); nfe is then the largest per image.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
 //   derive(config): sync -> Model: the same weights (shared, arrays are immutable) under
@@ -210,6 +212,9 @@ struct Sampled {
   std::vector<int> shape;
   int nfe = 0, steps = 0;
   double non_finite = 0;
+  std::vector<int> nfe_per_image;  // adaptive
+  int calls = 0;
+  double rows_evaluated = 0;
 };
 struct StepProgress {
   int step = 0, total = 0;
@@ -253,6 +258,9 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         out.shape.assign(u8.shape().begin(), u8.shape().end());
         out.nfe = r.nfe;
         out.steps = r.steps;
+        out.nfe_per_image = r.nfe_per_image;
+        out.calls = r.calls;
+        out.rows_evaluated = static_cast<double>(r.rows_evaluated);
         out.non_finite = non_finite.item<float>();
         if (return_values) out.values = ToFloats(r.images);
         if (r.noise) out.noise = ToFloats(*r.noise);
@@ -270,6 +278,13 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         obj.Set("nfe", r.nfe);
         obj.Set("steps", r.steps);
         obj.Set("nonFinite", r.non_finite);
+        if (!r.nfe_per_image.empty()) {
+          auto per = Napi::Int32Array::New(env, r.nfe_per_image.size());
+          std::copy(r.nfe_per_image.begin(), r.nfe_per_image.end(), per.Data());
+          obj.Set("nfePerImage", per);
+          obj.Set("calls", r.calls);
+          obj.Set("rowsEvaluated", r.rows_evaluated);
+        }
         if (r.values) obj.Set("values", FloatsToJs(env, *r.values));
         if (r.noise) obj.Set("noise", FloatsToJs(env, *r.noise));
         if (r.step_noise) obj.Set("stepNoise", FloatsToJs(env, *r.step_noise));

@@ -9,8 +9,14 @@
 //   wrapper, on the schedule `make_sigmas` gives that model (`schedule`, default "default";
 //   `startSigma`, as GenerateSpec's sigma_max, starts it lower than the table's top). The
 //   consistency sampler treats D as its f, with sigma_min the schedule's floor.
+//   sampler "adaptive" (rtol?, atol?, hInit?) integrates from the schedule's top to sigmaMin
+//   (the table's floor with a config) and also returns nfePerImage (Int32Array), calls and
+//   rowsEvaluated as the denoiser counted them, and rejected (step attempts rejected,
+//   summed). eigvalScale (Float32Array [n], not with config) makes row i's data
+//   N(mean, U diag(eigvals * eigvalScale[i]) U^T).
 // Both throw ANNEAL_INVALID_ARGUMENT (TypeError/RangeError for a bad field, Error for a bad
 // range such as sigmaMin >= sigmaMax); see addon/errors.h.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <vector>
@@ -62,6 +68,9 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   auto mean = Float32ArrayToMx(o.Get("mean"), "mean", {d});
   auto vecs = Float32ArrayToMx(o.Get("eigvecs"), "eigvecs", {d, d});
   auto vals = Float32ArrayToMx(o.Get("eigvals"), "eigvals", {d});
+  // Per-row data: row i's eigenvalues are eigvals * eigvalScale[i] (conditioning by row).
+  const bool scaled = o.Has("eigvalScale") && !o.Get("eigvalScale").IsUndefined();
+  if (scaled) vals = mx::multiply(mx::reshape(Float32ArrayToMx(o.Get("eigvalScale"), "eigvalScale", {n}), {n, 1}), vals);
   SamplerKind kind;
   try {
     kind = parse_sampler(o.Get("sampler").ToString().Utf8Value());
@@ -77,6 +86,7 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   std::vector<double> sigmas;
   DenoiseFn denoise;
   if (o.Has("config") && o.Get("config").IsObject()) {
+    if (scaled) throw Napi::TypeError::New(env, "options.eigvalScale: not with options.config");
     auto prec = PreconditioningFromJs(o.Get("config").As<Napi::Object>());
     wrapped.emplace(prec, gaussian_network(prec.kind, DiscreteSigmas(prec.schedule), mean, vecs, vals));
     ScheduleSpec spec;
@@ -86,6 +96,10 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
     denoise.fn = [&wrapped, n, d](const mx::array& x, float s) {
       auto out = (*wrapped)(mx::reshape(x, {n, 1, 1, d}), mx::full({n}, s));
       return mx::reshape(out, {n, d});
+    };
+    denoise.rows_fn = [&wrapped, d](const mx::array& x, const mx::array& s, const mx::array&) {
+      const int k = x.shape(0);
+      return mx::reshape((*wrapped)(mx::reshape(x, {k, 1, 1, d}), s), {k, d});
     };
   } else {
     sigmas = schedule_karras(steps, smin, smax, NumberField(o, "options", "rho", 7));
@@ -101,7 +115,31 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   opts.eta = NumberField(o, "options", "eta", 0, 0);
   // The consistency sampler re-noises to sqrt(tau^2 - sigma_min^2): the schedule's floor.
   opts.sigma_min = wrapped ? wrapped->sigma_min() : smin;
-  auto r = sample(kind, denoise, x_T, sigmas, opts);
+  SampleResult r{x_T, 0, 0};
+  std::vector<int> nfe_per_image;
+  long rows_seen = 0;
+  int calls = 0, rejected = 0;
+  if (kind == SamplerKind::Adaptive) {
+    // Count what reaches the denoiser, independently of the sampler's own bookkeeping.
+    DenoiseFn counted = denoise;
+    counted.rows_fn = [inner = denoise.rows_fn, &rows_seen, &calls](const mx::array& x, const mx::array& s,
+                                                                      const mx::array& rows) {
+      rows_seen += x.shape(0);
+      ++calls;
+      return inner(x, s, rows);
+    };
+    AdaptiveOptions ao;
+    ao.rtol = NumberField(o, "options", "rtol", ao.rtol, 0);
+    ao.atol = NumberField(o, "options", "atol", ao.atol, 0);
+    ao.h_init = NumberField(o, "options", "hInit", ao.h_init, 0);
+    auto a = sample_adaptive(counted, x_T, s0, wrapped ? wrapped->sigma_min() : smin, ao);
+    r.x = a.x;
+    nfe_per_image = a.nfe_per_image;
+    rejected = a.rejected;
+    for (int v : a.nfe_per_image) r.nfe = std::max(r.nfe, v);
+  } else {
+    r = sample(kind, denoise, x_T, sigmas, opts);
+  }
   // The probability-flow ODE scales each eigen-coordinate by sqrt((lambda + s^2)/(lambda + smax^2)).
   auto exact_scale = mx::sqrt(mx::divide(vals, mx::add(vals, mx::array(static_cast<float>(s0 * s0)))));
   auto exact = mx::add(mean, mx::matmul(mx::multiply(mx::matmul(mx::subtract(x_T, mean), vecs), exact_scale), mx::transpose(vecs)));
@@ -110,6 +148,14 @@ Napi::Value Gaussian(const Napi::CallbackInfo& info) {
   out.Set("exact", MxToFloat32Array(env, exact));
   out.Set("nfe", r.nfe);
   out.Set("sigmaMax", s0);
+  if (kind == SamplerKind::Adaptive) {
+    auto per = Napi::Int32Array::New(env, nfe_per_image.size());
+    std::copy(nfe_per_image.begin(), nfe_per_image.end(), per.Data());
+    out.Set("nfePerImage", per);
+    out.Set("calls", calls);
+    out.Set("rowsEvaluated", static_cast<double>(rows_seen));
+    out.Set("rejected", rejected);
+  }
   return out;
 }
 

@@ -100,7 +100,21 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   }
   // float32: the weights as they are (unet_network casts nothing), so output is unchanged.
   Denoiser d(prec, unet_network(params, cfg, spec.dtype));
-  const auto sigmas = make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
+  const bool adaptive = spec.sampler == SamplerKind::Adaptive;
+  if (adaptive && spec.step_noise) {
+    throw std::invalid_argument("step_noise: the adaptive sampler is deterministic and injects no noise");
+  }
+  if (adaptive && spec.schedule.kind == "explicit") {
+    throw std::invalid_argument("sigmas: the adaptive sampler chooses its own sigmas; an explicit list does not apply");
+  }
+  // The adaptive sampler runs from the schedule's top (the Karras schedule's, which starts at
+  // sigma_max when one is given) down to the model's smallest sigma.
+  const auto sigmas = adaptive ? make_sigmas(d, SamplerKind::Heun, 1, [&] {
+    ScheduleSpec k = spec.schedule;
+    k.kind = "karras";
+    return k;
+  }())
+                               : make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
   const int steps = static_cast<int>(sigmas.size()) - 1;
   const mx::Shape image{cfg.sample_size, cfg.sample_size, cfg.in_channels};
   auto expect_shape = [](const mx::array& a, const mx::Shape& want, const char* field) {
@@ -114,7 +128,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   if (spec.noise) expect_shape(*spec.noise, {spec.n, image[0], image[1], image[2]}, "noise");
   if (spec.step_noise) expect_shape(*spec.step_noise, {steps, spec.n, image[0], image[1], image[2]}, "step_noise");
   std::vector<mx::array> chunks, noise_chunks, step_noise_chunks;
-  GenerateResult result{mx::array(0.0f), 0, 0, std::nullopt, std::nullopt};
+  GenerateResult result{mx::array(0.0f), 0, 0, std::nullopt, std::nullopt, {}, 0, 0};
   const int total_chunks = (spec.n + spec.chunk - 1) / spec.chunk;
   for (int c = 0; c < total_chunks; ++c) {
     const int b = std::min(spec.chunk, spec.n - c * spec.chunk);
@@ -149,23 +163,53 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
       labels = mx::array(l.data(), {b}, mx::int32);
     }
     DenoiseFn fn;
+    // The per-image path (adaptive): rows of the chunk at their own sigmas, each with its label.
     if (guided) {
       auto both = mx::concatenate({*labels, mx::full({b}, classes, mx::int32)}, 0);
       const float w = static_cast<float>(spec.guidance);
-      fn.fn = [&d, both, b, w](const mx::array& xi, float s) {
-        auto out = d(mx::concatenate({xi, xi}, 0), mx::full({2 * b}, s), both);
-        auto cond = mx::slice(out, {0, 0, 0, 0}, {b, out.shape(1), out.shape(2), out.shape(3)});
-        auto uncond = mx::slice(out, {b, 0, 0, 0}, {2 * b, out.shape(1), out.shape(2), out.shape(3)});
+      auto combine = [w](const mx::array& out, int k) {
+        auto cond = mx::slice(out, {0, 0, 0, 0}, {k, out.shape(1), out.shape(2), out.shape(3)});
+        auto uncond = mx::slice(out, {k, 0, 0, 0}, {2 * k, out.shape(1), out.shape(2), out.shape(3)});
         return mx::add(uncond, mx::multiply(mx::subtract(cond, uncond), mx::array(w)));
+      };
+      fn.fn = [&d, both, b, combine](const mx::array& xi, float s) {
+        return combine(d(mx::concatenate({xi, xi}, 0), mx::full({2 * b}, s), both), b);
+      };
+      fn.rows_fn = [&d, labels, classes, combine](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+        const int k = xi.shape(0);
+        auto l = mx::concatenate({mx::take(*labels, rows, 0), mx::full({k}, classes, mx::int32)}, 0);
+        return combine(d(mx::concatenate({xi, xi}, 0), mx::concatenate({s, s}, 0), l), k);
       };
       fn.evals_per_call = 2;
     } else {
       fn.fn = [&d, labels, b](const mx::array& xi, float s) { return d(xi, mx::full({b}, s), labels); };
+      fn.rows_fn = [&d, labels](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+        return d(xi, s, labels ? std::optional<mx::array>(mx::take(*labels, rows, 0)) : std::nullopt);
+      };
     }
     if (spec.clip_denoised) {
       fn.fn = [inner = fn.fn](const mx::array& xi, float s) {
         return mx::clip(inner(xi, s), mx::array(-1.0f), mx::array(1.0f));
       };
+      fn.rows_fn = [inner = fn.rows_fn](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+        return mx::clip(inner(xi, s, rows), mx::array(-1.0f), mx::array(1.0f));
+      };
+    }
+    if (adaptive) {
+      AdaptiveOptions ao;
+      ao.rtol = spec.rtol;
+      ao.atol = spec.atol;
+      ao.callback = [&](int finished, int) {
+        if (on_step) on_step(row + finished, spec.n);
+      };
+      auto r = sample_adaptive(fn, x, sigmas.front(), d.sigma_min(), ao);
+      chunks.push_back(r.x);
+      result.nfe_per_image.insert(result.nfe_per_image.end(), r.nfe_per_image.begin(), r.nfe_per_image.end());
+      for (int v : r.steps_per_image) result.steps = std::max(result.steps, v);
+      for (int v : r.nfe_per_image) result.nfe = std::max(result.nfe, v);
+      result.calls += r.calls;
+      result.rows_evaluated += r.rows_evaluated;
+      continue;
     }
     SamplerOptions opts;
     opts.noise = step_noise;
@@ -181,7 +225,11 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     result.nfe = r.nfe;
   }
   result.images = mx::clip(chunks.size() == 1 ? chunks[0] : mx::concatenate(chunks, 0), mx::array(-1.0f), mx::array(1.0f));
-  if (spec.record_noise) {
+  if (spec.record_noise && adaptive) {
+    // Deterministic: the initial noise is all there is.
+    result.noise = noise_chunks.size() == 1 ? noise_chunks[0] : mx::concatenate(noise_chunks, 0);
+    mx::eval(*result.noise);
+  } else if (spec.record_noise) {
     result.noise = noise_chunks.size() == 1 ? noise_chunks[0] : mx::concatenate(noise_chunks, 0);
     result.step_noise = step_noise_chunks.size() == 1 ? step_noise_chunks[0] : mx::concatenate(step_noise_chunks, 1);
     mx::eval({*result.noise, *result.step_noise});
@@ -196,6 +244,13 @@ DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, con
     auto shrink = mx::divide(eigvals, mx::add(eigvals, mx::array(sigma * sigma)));
     auto centered = mx::subtract(x, mean);
     auto coords = mx::matmul(centered, eigvecs);  // rows of x in the eigenbasis
+    return mx::add(mean, mx::matmul(mx::multiply(coords, shrink), mx::transpose(eigvecs)));
+  };
+  fn.rows_fn = [mean, eigvecs, eigvals](const mx::array& x, const mx::array& sigma, const mx::array& rows) {
+    auto s = mx::reshape(sigma, {-1, 1});
+    auto vals = eigvals.ndim() == 2 ? mx::take(eigvals, rows, 0) : eigvals;
+    auto shrink = mx::divide(vals, mx::add(vals, mx::square(s)));  // [k, d]
+    auto coords = mx::matmul(mx::subtract(x, mean), eigvecs);
     return mx::add(mean, mx::matmul(mx::multiply(coords, shrink), mx::transpose(eigvecs)));
   };
   return fn;
@@ -220,18 +275,11 @@ NetworkFn gaussian_network(Parameterization kind, const DiscreteSigmas& table, c
     }
     auto sigma = mx::array(sig.data(), {n, 1}, mx::float32);
     auto x = mx::multiply(mx::reshape(x_in, {n, d}), mx::array(in_scale.data(), {n, 1}, mx::float32));
-    // The closed form takes one sigma: the samplers pass one per call; per-example sigmas (the
-    // distillation objectives' draws) are evaluated row by row.
+    // One sigma for the batch (the fixed-step samplers), or one per row (the distillation
+    // objectives' draws, the adaptive sampler).
     bool one = true;
     for (int i = 1; i < n; ++i) one = one && sig[i] == sig[0];
-    mx::array den = x;
-    if (one) {
-      den = exact.fn(x, sig[0]);
-    } else {
-      std::vector<mx::array> rows;
-      for (int i = 0; i < n; ++i) rows.push_back(exact.fn(mx::slice(x, {i, 0}, {i + 1, d}), sig[i]));
-      den = mx::concatenate(rows, 0);
-    }
+    mx::array den = one ? exact.fn(x, sig[0]) : exact.rows_fn(x, mx::reshape(sigma, {n}), mx::arange(n, mx::int32));
     auto eps = mx::divide(mx::subtract(x, den), sigma);
     mx::array out = den;
     if (kind == Parameterization::Eps) out = eps;

@@ -53,6 +53,10 @@ struct GenerateSpec {
   // Return the noise used (given or drawn) in GenerateResult, in the layout above; steps
   // that drew none hold zeros. Passing it back reproduces the images exactly.
   bool record_noise = false;
+  // The adaptive sampler's tolerances (AdaptiveOptions); `steps` and the schedule's kind are
+  // not used by it (it starts at the schedule's top, sigma_max when given).
+  double rtol = AdaptiveOptions{}.rtol;
+  double atol = AdaptiveOptions{}.atol;
 };
 
 struct GenerateResult {
@@ -60,6 +64,13 @@ struct GenerateResult {
   int steps = 0;
   int nfe = 0;  // per image batch, counting guidance
   std::optional<mx::array> noise, step_noise;  // with GenerateSpec::record_noise
+  // The adaptive sampler: evaluations per image (counting guidance), batched denoiser calls
+  // and image rows evaluated over all chunks (finished images leave the batch, so rows
+  // evaluated is the sum of nfe_per_image over evals per call, not calls * n). `steps` is
+  // then the most accepted steps of any image and `nfe` the most evaluations of any image.
+  std::vector<int> nfe_per_image;
+  int calls = 0;
+  long rows_evaluated = 0;
 };
 
 GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
@@ -68,6 +79,9 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
 // Closed-form denoiser of Gaussian data N(mean, U diag(lambda) U^T):
 // D(x; sigma) = mean + U diag(lambda / (lambda + sigma^2)) U^T (x - mean). With it every
 // deterministic sampler has an exact answer to be checked against.
+// Its `rows_fn` takes a noise level per row. `eigvals` may also be [n, d], the eigenvalues of
+// each row of the batch (rows of data N(mean, U diag(eigvals[i]) U^T): conditional data whose
+// classes differ in scale); `fn` then needs all n rows.
 DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, const mx::array& eigvals);
 
 // The same exact denoiser as a network of a VP parameterization (eps, v or x0) would be: it

@@ -12,16 +12,21 @@
 
 namespace anneal {
 
-enum class SamplerKind { Ddpm, Ddim, Euler, Heun, DpmPp2m, Consistency };
+enum class SamplerKind { Ddpm, Ddim, Euler, Heun, DpmPp2m, Consistency, Adaptive, DpmSolver2 };
 
 SamplerKind parse_sampler(const std::string& name);
-// Network evaluations per step for a sampler (Heun: 2 except the last step).
+// Network evaluations per step for a sampler (Heun and DPM-Solver-2: 2 except the last step). Not defined for
+// the adaptive sampler, whose count depends on the content (AdaptiveResult reports it).
 int sampler_nfe(SamplerKind kind, int steps);
 
 // D(x; sigma) for a batch at one noise level. `evals_per_call` counts network evaluations
 // per call (2 with classifier-free guidance, which runs conditional and unconditional).
 struct DenoiseFn {
   std::function<mx::array(const mx::array& x, float sigma)> fn;
+  // The per-image path (the adaptive sampler): `x` holds the rows `rows` (int32 [k], indices
+  // into the batch the sampler started with, so a wrapper can pick each row's conditioning)
+  // at their own noise levels `sigma` (float32 [k]). The fixed-step samplers use `fn` only.
+  std::function<mx::array(const mx::array& x, const mx::array& sigma, const mx::array& rows)> rows_fn;
   int evals_per_call = 1;
 };
 
@@ -64,6 +69,33 @@ mx::array ddim_step(const mx::array& x, const mx::array& denoised, const mx::arr
 // `denoise_next`. `denoised` is D(x; sigma).
 mx::array heun_step(const mx::array& x, const mx::array& denoised, const mx::array& sigma, const mx::array& sigma_next,
                     const std::function<mx::array(const mx::array&)>& denoise_next);
+
+// The error-controlled adaptive solver of the probability-flow ODE, per image. See samplers.cpp
+// (sample_adaptive) for the method and its sources.
+struct AdaptiveOptions {
+  double rtol = 0.05;     // relative tolerance on each pixel
+  double atol = 0.0078;   // absolute tolerance, in data units (about one uint8 level of [-1, 1])
+  double h_init = 0.05;   // first step, in lambda = -log(sigma)
+  double h_min = 1e-4;    // a step this small is accepted whatever its error (termination)
+  int max_attempts = 2000;  // per image: more step attempts than this is an error
+  // Called after each batched iteration with (images finished, images in all).
+  std::function<void(int, int)> callback;
+};
+
+struct AdaptiveResult {
+  mx::array x;
+  std::vector<int> nfe_per_image;  // network evaluations spent on each image, counting guidance
+  std::vector<int> steps_per_image;  // accepted steps of each image (the final step to 0 included)
+  int calls = 0;            // batched denoiser calls
+  long rows_evaluated = 0;  // image rows handed to the denoiser over all calls
+  int rejected = 0;         // rejected step attempts, summed over images
+};
+
+// Integrates each row of x (noise at sigma_max) from sigma_max down to sigma_min with its own
+// step size, then takes the final step to sigma = 0, x = D(x; sigma_min); finished rows leave
+// the batch. Needs denoise.rows_fn.
+AdaptiveResult sample_adaptive(const DenoiseFn& denoise, mx::array x, double sigma_max, double sigma_min,
+                               const AdaptiveOptions& options);
 
 SampleResult sample(SamplerKind kind, const DenoiseFn& denoise, mx::array x,
                     const std::vector<double>& sigmas, const SamplerOptions& options);

@@ -4,6 +4,12 @@ import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
 import { benchCeiling, benchProfile } from './ceiling.ts';
+import {
+  benchComplexity,
+  type ComplexityOptions,
+  type ComplexityResult,
+  complexitySvg,
+} from './complexity.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
@@ -25,6 +31,14 @@ import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
 export type { AgreementResult, AgreementRow } from './agreement.ts';
+export {
+  type ComplexityResult,
+  complexitySvg,
+  imageComplexity,
+  MIXED_SHAPES,
+  nfeAtFd,
+  validateMeasure,
+} from './complexity.ts';
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
@@ -55,6 +69,7 @@ export const BENCHMARKS = [
   'diffusers-agreement',
   'teacher-samplers',
   'plan',
+  'complexity',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -62,7 +77,13 @@ export const BENCHMARKS = [
  */
 export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 /** Benchmarks that need no reference environment (bench/setup.sh). */
-const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers', 'plan'];
+const ENGINE_ONLY: readonly string[] = [
+  'sampling',
+  'to-target',
+  'teacher-samplers',
+  'plan',
+  'complexity',
+];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
@@ -141,6 +162,8 @@ export interface BenchOptions {
   toTarget?: Omit<ToTargetOptions, 'quality' | 'log' | 'onPartial'>;
   /** teacher-samplers: the rows, probes, reference and grid (on `model`). */
   teacherTable?: Omit<SamplerTableOptions, 'log' | 'onPartial'>;
+  /** complexity: tolerances, ladder, FD probe and the measure's real-image check (on `model`). */
+  complexity?: Omit<ComplexityOptions, 'log' | 'onPartial'>;
   /**
    * plan: the planner's run on `model` (it lives in the agent, beside the quality curve and
    * cost table it reads), and the options to record.
@@ -173,6 +196,12 @@ export function writeReport(dir: string, markdownPath: string): string {
   const files = readResults(dir);
   const markdown = renderResults(files);
   writeFileSync(markdownPath, markdown);
+  const complexity = files.find((f) => f.name === 'complexity');
+  if (complexity)
+    writeFileSync(
+      join(dirname(markdownPath), 'complexity.svg'),
+      complexitySvg(complexity.result as ComplexityResult),
+    );
   const target = files.find((f) => f.name === 'to-target');
   if (target)
     writeFileSync(
@@ -198,6 +227,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'to-target needs a trained checkpoint (--model DIR) to measure FD on; it has no default model',
+    );
+  }
+  if (only.has('complexity') && !(opts.model && opts.complexity)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'complexity needs a trained checkpoint (--model DIR, a shapes model) to measure; it has no default model',
     );
   }
   if (only.has('teacher-samplers') && !(opts.model && opts.teacherTable)) {
@@ -359,6 +394,25 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     await record('plan', { model: repoPath(opts.model), ...plan.options }, (partial) =>
       plan.run(log, partial),
     );
+  }
+  if (only.has('complexity') && opts.model && opts.complexity) {
+    const { model: dir, complexity } = opts;
+    const { quality, ...rest } = complexity;
+    const options = { model: repoPath(dir), ...rest, quality: quality.describe };
+    await record('complexity', options, async (partial) => {
+      const model = Model.load(dir);
+      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
+      try {
+        const result = await benchComplexity(model, {
+          ...complexity,
+          log,
+          onPartial: (r) => partial({ ...about, ...r }),
+        });
+        return { ...about, ...result };
+      } finally {
+        model.dispose();
+      }
+    });
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
     const options = {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
+import type { ComplexityResult } from './complexity.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
 import type { PlanBenchResult } from './plan.ts';
@@ -351,6 +352,76 @@ const PHASE_NAMES: Record<string, string> = {
   step_ms: 'whole step',
 };
 
+function complexity(f: ResultFile<ComplexityResult & { model: string }>): string {
+  const r = f.result;
+  const rho = (v: number | null | undefined) => (v === null || v === undefined ? '-' : fmt(v, 3));
+  const v = r.measure.validation;
+  const lines = [
+    `Model ${r.model}; ${r.quality}; n = ${r.n}, seed ${r.seed}, guidance ${r.guidance}.`,
+    `Complexity of an image: ${r.measure.definition}.`,
+    v
+      ? `Validated on ${v.n} real images (${v.resolution} px) against their dials: Spearman ${rho(v.spearman.composite)} with the composite, ${rho(v.spearman.shapes_per_image)} shapes per image, ${rho(v.spearman.texture)} texture, ${rho(v.spearman.edges)} edges.`
+      : 'Not validated: the model was not trained on shapes (no dials).',
+    '',
+    table(
+      [
+        'adaptive rtol',
+        'atol',
+        'mean NFE',
+        'min..max',
+        'FD',
+        'rho (NFE, complexity)',
+        'batch calls',
+        'rows evaluated',
+      ],
+      r.adaptive.map((a) => [
+        a.rtol,
+        fmt(a.atol, 4),
+        fmt(a.mean_nfe, 1),
+        `${a.min_nfe}..${a.max_nfe}`,
+        fmt(a.fd, 3),
+        rho(a.spearman_nfe_complexity),
+        a.batch_calls,
+        a.rows_evaluated,
+      ]),
+    ),
+    '',
+    table(
+      ['fixed sampler', 'steps', 'NFE', 'FD'],
+      r.fixed.map((x) => [x.sampler, x.steps, x.nfe_per_image, fmt(x.fd, 3)]),
+    ),
+    '',
+    table(
+      [
+        'adaptive rtol',
+        'FD',
+        'adaptive mean NFE',
+        ...(r.equal_fd[0]?.fixed.map((x) => `${x.sampler} NFE at equal FD (saving)`) ?? []),
+      ],
+      r.equal_fd.map((e) => [
+        e.rtol,
+        fmt(e.fd, 3),
+        fmt(e.adaptive_mean_nfe, 1),
+        ...e.fixed.map((x) =>
+          x.nfe === null
+            ? 'beyond the ladder'
+            : x.bound === 'at_most'
+              ? `<= ${x.nfe}`
+              : `${fmt(x.nfe, 1)} (${fmt(100 * (x.saving ?? 0), 0)}%)`,
+        ),
+      ]),
+    ),
+  ];
+  const low = r.low_nfe;
+  if (low.adaptive_cheapest)
+    lines.push(
+      '',
+      `At <= 20 NFE: dpmpp-2m ${low.dpmpp_2m.map((p) => `${p.nfe} NFE FD ${fmt(p.fd, 3)}`).join(', ') || 'not run'}; the cheapest adaptive run (rtol ${low.adaptive_cheapest.rtol}) spends ${fmt(low.adaptive_cheapest.mean_nfe, 1)} NFE for FD ${fmt(low.adaptive_cheapest.fd, 3)}, which dpmpp-2m reaches at ${low.dpmpp_2m_nfe_at_equal_fd === null ? 'no NFE of its ladder' : `${fmt(low.dpmpp_2m_nfe_at_equal_fd, 1)} NFE`}.`,
+    );
+  lines.push('', '![NFE against complexity, FD against NFE](complexity.svg)');
+  return lines.join('\n');
+}
+
 const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) => string }> = {
   training: { title: 'Training throughput', render: training },
   interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
@@ -363,6 +434,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
     render: teacherSamplers,
   },
   plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
+  complexity: { title: 'Steps that follow content complexity (issue 13)', render: complexity },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

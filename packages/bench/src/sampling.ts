@@ -160,7 +160,9 @@ export interface TargetResult {
  */
 export function stepsForNfe(sampler: SamplerName, nfe: number): number {
   // Never over the rung: Heun's 2S - 1 evaluations stay at or under `nfe`.
-  return sampler === 'heun' ? Math.max(1, Math.floor((nfe + 1) / 2)) : Math.max(1, nfe);
+  return sampler === 'heun' || sampler === 'dpm-solver-2'
+    ? Math.max(1, Math.floor((nfe + 1) / 2))
+    : Math.max(1, nfe);
 }
 
 export interface ToTargetOptions {

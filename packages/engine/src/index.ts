@@ -23,6 +23,7 @@ export {
   CONFIG_FILE,
   MODEL_FILE,
   Model,
+  nfeStats,
   parseModelConfig,
   type SampleResult,
   writeFileAtomic,
@@ -40,5 +41,7 @@ export {
   type NativeError,
   type NativeErrorCode,
 } from './native-types.ts';
+export * from './step-calibration.ts';
+export * from './step-predictor.ts';
 export * from './throughput.ts';
 export * from './trainer.ts';

@@ -31,10 +31,27 @@ export interface SampleResult {
   noise?: Float32Array;
   stepNoise?: Float32Array;
   shape: [number, number, number, number];
+  /** Network evaluations per image (the adaptive sampler: the largest of nfePerImage). */
   nfe: number;
+  /** Steps (the adaptive sampler: the most accepted steps of any image). */
   steps: number;
+  /** The adaptive sampler: evaluations spent on each image, counting guidance. */
+  nfePerImage?: Int32Array;
+  /** The adaptive sampler: batched denoiser calls, and image rows handed to the network in all. */
+  calls?: number;
+  rowsEvaluated?: number;
   /** Values that were NaN or infinite before quantization (0 for a healthy model). */
   nonFinite: number;
+}
+
+/** Mean, least and most network evaluations per image (the adaptive sampler's spread). */
+export function nfeStats(perImage: ArrayLike<number>): { mean: number; min: number; max: number } {
+  const v = Array.from(perImage);
+  return {
+    mean: v.reduce((a, b) => a + b, 0) / Math.max(1, v.length),
+    min: Math.min(...v),
+    max: Math.max(...v),
+  };
 }
 
 export const MODEL_FILE = 'model.safetensors';
@@ -243,6 +260,8 @@ export class Model {
         stepNoise: spec.stepNoise,
         returnNoise: spec.returnNoise,
         returnValues: spec.returnValues,
+        rtol: spec.rtol,
+        atol: spec.atol,
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );

@@ -155,6 +155,9 @@ export interface NativeSampleSpec {
   returnNoise?: boolean;
   /** Return the float32 images in [-1, 1] as `values`. */
   returnValues?: boolean;
+  /** The adaptive sampler's relative and absolute tolerances (> 0; engine defaults 0.05, 0.0078). */
+  rtol?: number;
+  atol?: number;
 }
 
 export interface NativeSampleResult {
@@ -169,6 +172,13 @@ export interface NativeSampleResult {
   /** With returnNoise: the noise used, in the layouts of NativeSampleSpec (zeros for steps that drew none). */
   noise?: Float32Array;
   stepNoise?: Float32Array;
+  /**
+   * The adaptive sampler: network evaluations per image (counting guidance; `nfe` is then the
+   * largest), batched denoiser calls, and image rows handed to the network in all.
+   */
+  nfePerImage?: Int32Array;
+  calls?: number;
+  rowsEvaluated?: number;
 }
 
 /**
@@ -565,6 +575,24 @@ export interface NativeClasses {
       schedule?: string;
       /** As the sample spec's sigmaMax: the schedule starts here. */
       startSigma?: number;
-    }): { samples: Float32Array; exact: Float32Array; nfe: number; sigmaMax: number };
+      /** The adaptive sampler's tolerances and first step (in lambda = -log sigma). */
+      rtol?: number;
+      atol?: number;
+      hInit?: number;
+      /** Row i's data is N(mean, U diag(eigvals * eigvalScale[i]) U^T) (not with config). */
+      eigvalScale?: Float32Array;
+    }): {
+      samples: Float32Array;
+      exact: Float32Array;
+      /** The adaptive sampler: the most evaluations any row took. */
+      nfe: number;
+      sigmaMax: number;
+      /** The adaptive sampler: evaluations per row, batched denoiser calls, and the rows the denoiser saw. */
+      nfePerImage?: Int32Array;
+      calls?: number;
+      rowsEvaluated?: number;
+      /** The adaptive sampler: rejected step attempts, summed over rows. */
+      rejected?: number;
+    };
   };
 }

@@ -3,6 +3,7 @@ import {
   BENCHMARKS,
   type BenchmarkName,
   type MetricsProbe,
+  MIXED_SHAPES,
   type QualityProbe,
   runBench,
   TEACHER_TABLE_ROWS,
@@ -46,7 +47,13 @@ bench/RESULTS.md:
              objectives spread over what the model can do here, the plan \`anneal plan\`
              chooses, its predicted and its measured latency (the model's quality-curve.json,
              measured first when missing: --n, default 200, --samplers, --ladder 5,10,20)
-Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
+  complexity the adaptive sampler on --model (a shapes model; only with --only): NFE per
+             sample against its measured complexity (mean |Laplacian|, first validated on
+             real images against their dials), Spearman rho; mean NFE at equal FD against
+             dpm-solver-2 (the same solver at fixed steps) and dpmpp-2m; dpmpp-2m at <= 20
+             NFE. Writes complexity.json and complexity.svg
+Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
+teacher-samplers, plan and complexity.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -82,7 +89,13 @@ to-target and teacher-samplers options:
 plan options:
   --statistic S      median (default) | min of the timed requests, in the cost table and the
                      measured latency alike (min: the uncontended cost on a loaded machine)
-  --repeats N        timed calls per cost-table cell and end, and per plan (default 5)`;
+  --repeats N        timed calls per cost-table cell and end, and per plan (default 5)
+
+complexity options (also --n, default 500; --seed, --guidance, --extractor-*):
+  --rtols R,...      the adaptive sampler's tolerances, atol = 0.156 rtol (the engine's
+                     default pair's ratio) (default 0.2,0.1,0.05,0.02)
+  --ladder A,B,...   NFE per image of the fixed samplers (default 5,10,15,20,30,50)
+  --samplers S,...   the fixed samplers (default dpm-solver-2,dpmpp-2m)`;
 
 const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z
@@ -147,6 +160,7 @@ const flagsSchema = z
     'target-fd': z.coerce.number().positive().optional(),
     ladder: list(z.coerce.number().int().min(1).max(1000)),
     samplers: list(samplerSchema),
+    rtols: list(z.coerce.number().positive('must be > 0').max(1)),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
@@ -167,6 +181,10 @@ const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('plan') || f.model !== undefined, {
     message: 'plan needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('complexity') || f.model !== undefined, {
+    message: 'complexity needs --model DIR (a trained checkpoint, a shapes model)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('teacher-samplers') || f.model !== undefined, {
@@ -219,9 +237,10 @@ async function fdProbe(
   flags: Flags,
   dir: string,
   log: (line: string) => void,
+  n = flags.n ?? 1000,
+  label = 'to-target',
 ): Promise<QualityProbe> {
-  const n = flags.n ?? 1000;
-  const { ruler, about } = await benchRuler(flags, dir, n, 'to-target', log);
+  const { ruler, about } = await benchRuler(flags, dir, n, label, log);
   return {
     describe: `${about}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
     fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
@@ -265,6 +284,20 @@ async function metricsProbe(
   };
 }
 
+/**
+ * The complexity measure's check on real images: the model's shapes dataset at its resolution
+ * with every dial mixed (so each dial varies, whatever the model was trained on); null for a
+ * model not trained on shapes (no dials to check against).
+ */
+function shapesValidation(dir: string, n: number) {
+  const model = Model.load(dir);
+  const info = model.config.dataset;
+  model.dispose();
+  const ref = info?.ref;
+  if (!info || !ref || ref.kind !== 'builtin' || ref.name !== 'shapes') return null;
+  return { resolution: info.resolution, options: { ...ref.options, ...MIXED_SHAPES }, n };
+}
+
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmark training, sampling and interop against MLX Python and diffusers',
@@ -295,6 +328,7 @@ export const bench: Command = {
         'extractor-width': { type: 'string' },
         statistic: { type: 'string' },
         repeats: { type: 'string' },
+        rtols: { type: 'string' },
       },
       flagsSchema,
     );
@@ -305,6 +339,7 @@ export const bench: Command = {
     const model = flags.model ? (models?.[0] ?? resolve(flags.model)) : undefined;
     const toTarget = flags.only?.includes('to-target');
     const teacherSamplers = flags.only?.includes('teacher-samplers');
+    const complexity = flags.only?.includes('complexity');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
@@ -366,6 +401,19 @@ export const bench: Command = {
                   log,
                   partial,
                 ),
+            }
+          : undefined,
+      complexity:
+        complexity && model
+          ? {
+              n: flags.n ?? 500,
+              seed: flags.seed,
+              guidance: flags.guidance,
+              rtols: flags.rtols ?? [0.2, 0.1, 0.05, 0.02],
+              nfeLadder: flags.ladder ?? [5, 10, 15, 20, 30, 50],
+              fixedSamplers: flags.samplers ?? ['dpm-solver-2', 'dpmpp-2m'],
+              quality: await fdProbe(flags, model, log, flags.n ?? 500, 'complexity'),
+              validation: shapesValidation(model, flags.n ?? 500),
             }
           : undefined,
       log,

@@ -16,7 +16,7 @@ import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
 import type { Command } from './command.ts';
-import { samplingOf } from './sample.ts';
+import { checkAdaptiveFlags, samplingOf, toleranceFlags } from './sample.ts';
 
 const usage = `Usage: anneal eval --model DIR --n N [options]
 
@@ -31,7 +31,9 @@ Options:
   --sampler S            ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
                          student: the sampler and sigma list it was distilled for, unless
                          --sampler, --steps or --sigma-max is given)
-  --steps N              sampling steps (default ${SAMPLING_DEFAULTS.steps})
+  --steps N              sampling steps (default ${SAMPLING_DEFAULTS.steps}; not with adaptive)
+  --rtol R, --atol A     the adaptive sampler's tolerances (as \`anneal sample\`); the report
+                         then gives the NFE per image (mean, min, max)
   --seed N               noise seed; also picks the real subsets (default 0)
   --guidance W           classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance})
   --sigma-max S          start the sampler's schedule at sigma S instead of the model's largest
@@ -61,9 +63,11 @@ const flagsSchema = z
     memorization: z.boolean().default(false),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
+    ...toleranceFlags,
     json: z.boolean().default(false),
     events: z.boolean().default(false),
   })
+  .superRefine(checkAdaptiveFlags)
   .refine((f) => f['reference-steps'] === undefined || f['reference-sampler'] !== undefined, {
     message: 'needs --reference-sampler',
     path: ['reference-steps'],
@@ -82,6 +86,8 @@ const options = {
   memorization: { type: 'boolean' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
+  rtol: { type: 'string' },
+  atol: { type: 'string' },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
@@ -132,6 +138,8 @@ export const evaluate: Command = {
             steps: sampling.steps,
             sigmaMax: sampling.sigma_max,
             sigmas: sampling.sigmas,
+            rtol: sampling.rtol,
+            atol: sampling.atol,
           },
           reference: flags['reference-sampler']
             ? { sampler: flags['reference-sampler'], steps: flags['reference-steps'] ?? 100 }
@@ -184,6 +192,7 @@ export const evaluate: Command = {
       steps: sampling.steps,
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       ...(flags['sigma-max'] !== undefined ? { sigma_max: flags['sigma-max'] } : {}),
+      ...(sampling.sampler === 'adaptive' ? { rtol: sampling.rtol, atol: sampling.atol } : {}),
       seed: flags.seed,
       wall_s: wall,
     };

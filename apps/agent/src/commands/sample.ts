@@ -4,6 +4,9 @@ import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   Model,
   type ModelConfig,
+  nfeStats,
+  predictRequestSteps,
+  readStepPredictor,
   SAMPLING_DEFAULTS,
   type SamplerName,
   samplerNames,
@@ -18,9 +21,10 @@ import type { Command } from './command.ts';
 
 /** The model's saved plan for `--plan`, refusing flags that would contradict it. */
 function savedPlan(dir: string, argv: string[]) {
-  const clash = ['--sampler', '--steps', '--schedule', '--sigma-max', '--guidance', '--eta'].filter(
-    (f) => argv.some((a) => a === f || a.startsWith(`${f}=`)),
-  );
+  const clash = [
+    ...['--sampler', '--steps', '--schedule', '--sigma-max', '--guidance', '--eta'],
+    ...['--rtol', '--atol'],
+  ].filter((f) => argv.some((a) => a === f || a.startsWith(`${f}=`)));
   if (clash.length)
     throw new UsageError(`--plan: the plan sets the sampling; drop ${clash.join(', ')}`);
   const plan = readPlan(dir);
@@ -42,6 +46,8 @@ export function samplingOf(
     steps?: number;
     schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
     'sigma-max'?: number;
+    rtol?: number;
+    atol?: number;
   },
 ): {
   sampler: SamplerName;
@@ -49,6 +55,8 @@ export function samplingOf(
   schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
   sigma_max?: number;
   sigmas?: number[];
+  rtol?: number;
+  atol?: number;
 } {
   const d = config.distillation;
   const chosen =
@@ -63,7 +71,46 @@ export function samplingOf(
     steps: flags.steps ?? SAMPLING_DEFAULTS.steps,
     schedule: flags.schedule ?? SAMPLING_DEFAULTS.schedule,
     sigma_max: flags['sigma-max'],
+    ...(flags.sampler === 'adaptive' ? { rtol: flags.rtol, atol: flags.atol } : {}),
   };
+}
+
+/** The adaptive sampler's tolerance flags, for sample and eval. */
+export const toleranceFlags = {
+  rtol: z.coerce.number().positive('must be > 0').max(1).optional(),
+  atol: z.coerce.number().positive('must be > 0').max(1).optional(),
+};
+
+/**
+ * The flags the adaptive sampler takes and refuses: tolerances only with it; no step count
+ * or schedule (it picks its own steps per image).
+ */
+export function checkAdaptiveFlags(
+  f: { sampler?: string; steps?: unknown; schedule?: unknown; rtol?: number; atol?: number },
+  ctx: z.RefinementCtx,
+): void {
+  const adaptive = f.sampler === 'adaptive';
+  for (const k of ['rtol', 'atol'] as const)
+    if (f[k] !== undefined && !adaptive)
+      ctx.addIssue({ code: 'custom', path: [k], message: 'needs --sampler adaptive' });
+  if (f.steps === 'auto' && f.sampler !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sampler'],
+      message: 'not with --steps auto (the step predictor was fitted for its own sampler)',
+    });
+  if (adaptive && f.steps !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['steps'],
+      message: 'the adaptive sampler picks its own steps per image; set --rtol/--atol instead',
+    });
+  if (adaptive && f.schedule !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['schedule'],
+      message: 'the adaptive sampler picks its own sigmas (--sigma-max still sets where it starts)',
+    });
 }
 
 const usage = `Usage: anneal sample --model DIR --out FILE.png [options]
@@ -77,7 +124,11 @@ Options:
   --sampler S        ${samplerNames.join(' | ')} (default ${SAMPLING_DEFAULTS.sampler}; a distilled
                      student: the sampler and exact sigma list it was distilled for, unless
                      --sampler, --steps, --schedule or --sigma-max is given)
-  --steps N          sampling steps (default ${SAMPLING_DEFAULTS.steps})
+  --steps N|auto     sampling steps (default ${SAMPLING_DEFAULTS.steps}; not with adaptive, which picks
+                     each image's steps from --rtol and --atol and prints the NFE it spent).
+                     auto: the model's step predictor (DIR/step-predictor.json, from
+                     \`anneal complexity fit\`) picks the steps of its sampler for this request
+                     from the first denoised estimate (1 NFE more), and prints them
   --n N              number of images (default 64)
   --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
   --class K          class label for a class-conditional model (default: cycle through classes)
@@ -90,28 +141,39 @@ Options:
   --plan             sample with the model's saved plan (DIR/plan.json, written by \`anneal plan
                      --save\`): its sampler, schedule, steps, batch, dtype and guidance. Only when
                      asked: a plan is chosen for one machine, so it never changes the defaults
+  --rtol R           adaptive: relative tolerance per pixel (default 0.05); smaller spends
+                     more evaluations for a more exact solution of the sampling ODE
+  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default 0.0078)
   --columns N        grid columns (default sqrt(n))
-  --json             machine output; the last stdout line is JSON with nfe
+  --json             machine output; the last stdout line is JSON with nfe (adaptive: also
+                     nfe_per_image {mean, min, max, values})
   --events           with --json: a failure prints a JSON error line (for the agent)
   -h, --help         show this help`;
 
-const flagsSchema = z.object({
-  model: z.string({ error: 'is required' }).min(1),
-  out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
-  sampler: samplerSchema.optional(),
-  steps: z.coerce.number().int().min(1).max(1000).optional(),
-  n: z.coerce.number().int().min(1).max(10000).default(64),
-  seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
-  class: z.coerce.number().int().min(0).optional(),
-  guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
-  eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
-  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
-  'sigma-max': z.coerce.number().positive().optional(),
-  columns: z.coerce.number().int().min(1).optional(),
-  plan: z.boolean().default(false),
-  json: z.boolean().default(false),
-  events: z.boolean().default(false),
-});
+const flagsSchema = z
+  .object({
+    model: z.string({ error: 'is required' }).min(1),
+    out: z.string({ error: 'is required' }).regex(/\.png$/i, 'must end in .png'),
+    sampler: samplerSchema.optional(),
+    steps: z
+      .union([z.literal('auto'), z.coerce.number().int().min(1).max(1000)], {
+        error: 'must be a whole number from 1 to 1000, or auto',
+      })
+      .optional(),
+    n: z.coerce.number().int().min(1).max(10000).default(64),
+    seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
+    class: z.coerce.number().int().min(0).optional(),
+    guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+    eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
+    schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
+    'sigma-max': z.coerce.number().positive().optional(),
+    columns: z.coerce.number().int().min(1).optional(),
+    plan: z.boolean().default(false),
+    ...toleranceFlags,
+    json: z.boolean().default(false),
+    events: z.boolean().default(false),
+  })
+  .superRefine(checkAdaptiveFlags);
 
 export const sample: Command = {
   name: 'sample',
@@ -134,6 +196,8 @@ export const sample: Command = {
         'sigma-max': { type: 'string' },
         columns: { type: 'string' },
         plan: { type: 'boolean' },
+        rtol: { type: 'string' },
+        atol: { type: 'string' },
         json: { type: 'boolean' },
         events: { type: 'boolean' },
       },
@@ -143,15 +207,39 @@ export const sample: Command = {
     const dir = resolve(flags.model);
     const saved = flags.plan ? savedPlan(dir, argv) : null;
     const model = Model.load(dir);
+    // --steps auto: the predictor's sampler at the steps it predicts for this request.
+    let auto: Awaited<ReturnType<typeof predictRequestSteps>> | undefined;
+    let autoSampler: SamplerName | undefined;
+    if (flags.steps === 'auto') {
+      try {
+        const predictor = readStepPredictor(dir);
+        if (predictor.calibration.guidance !== flags.guidance)
+          io.err(
+            `warning: the step predictor was fitted at guidance ${predictor.calibration.guidance}, this request uses ${flags.guidance}: its first denoised estimates differ, and so may the steps it needs`,
+          );
+        auto = await predictRequestSteps(model, predictor, flags);
+        autoSampler = predictor.sampler;
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    }
     const sampling = saved
       ? planSampling(saved, scheduleResolverFor(model, dir))
-      : samplingOf(model.config, flags);
+      : samplingOf(model.config, {
+          ...flags,
+          steps: auto ? auto.steps : (flags.steps as number | undefined),
+          sampler: autoSampler ?? flags.sampler,
+        });
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
       result = await model.sample({ ...flags, ...sampling }, (step, total) => {
         const pct = Math.round((step / total) * 100);
-        bar.update(pct / 100, `${step}/${total} steps`);
+        bar.update(
+          pct / 100,
+          sampling.sampler === 'adaptive' ? `${step}/${total} images` : `${step}/${total} steps`,
+        );
       });
     } catch (err) {
       // The engine checks the start sigma against the model's range when it builds the schedule.
@@ -166,6 +254,8 @@ export const sample: Command = {
     const out = resolve(flags.out);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
+    const perImage = result.nfePerImage ? nfeStats(result.nfePerImage) : undefined;
+    const predicted = auto ? nfeStats(auto.perImage) : undefined;
     const summary = {
       out,
       n: flags.n,
@@ -176,9 +266,35 @@ export const sample: Command = {
       steps: result.steps,
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
+      ...(auto && predicted
+        ? {
+            steps_auto: {
+              chosen: auto.steps,
+              per_image: { ...predicted, values: auto.perImage },
+              predictor_nfe: auto.nfe,
+            },
+          }
+        : {}),
+      ...(perImage && result.nfePerImage
+        ? {
+            rtol: ('rtol' in sampling ? sampling.rtol : undefined) ?? null,
+            atol: ('atol' in sampling ? sampling.atol : undefined) ?? null,
+            nfe_per_image: { ...perImage, values: Array.from(result.nfePerImage) },
+            batch_calls: result.calls,
+            rows_evaluated: result.rowsEvaluated,
+          }
+        : {}),
       wall_s: (Date.now() - started) / 1000,
     };
     if (flags.json) io.out(JSON.stringify(summary));
+    else if (auto && predicted)
+      io.out(
+        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE)\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+      );
+    else if (perImage)
+      io.out(
+        `wrote ${flags.n} samples (adaptive, NFE per image mean ${perImage.mean.toFixed(1)}, min ${perImage.min}, max ${perImage.max}; ${result.calls} batched calls) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+      );
     else
       io.out(
         `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? ' on the distilled sigmas' : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,

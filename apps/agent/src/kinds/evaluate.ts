@@ -8,6 +8,7 @@ import {
   modelSourceOptions,
   num,
   sampler,
+  samplerArgs,
   samplingFlags,
   samplingOptions,
 } from './model-flags.ts';
@@ -17,7 +18,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
   submit: {
     usage: `same meaning as \`anneal eval\`; the result is kept on the model version
 --run RUN_ID | --model-version ID
-[--n N] [--sampler S] [--steps N] [--seed N] [--guidance W] [--sigma-max S]
+[--n N] [--sampler S] [--steps N] [--seed N] [--guidance W] [--sigma-max S] [--rtol R] [--atol A]
 [--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]`,
     options: {
       ...modelSourceOptions,
@@ -27,6 +28,8 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       'reference-steps': { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
+      rtol: { type: 'string' },
+      atol: { type: 'string' },
     },
     flags: z.object({
       ...modelSourceFlags,
@@ -36,6 +39,8 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       'reference-steps': num,
       'extractor-steps': num,
       'extractor-width': num,
+      rtol: num,
+      atol: num,
     }),
     spec: (f) => ({
       model: modelSourceOfFlags(f),
@@ -49,6 +54,8 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       reference_steps: f['reference-steps'],
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
+      rtol: f.rtol,
+      atol: f.atol,
     }),
     flagOf: { model: 'run or --model-version' },
   },
@@ -56,7 +63,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     const model = join(work, 'model');
     await fetchModel(api, s.model, model);
     const args = ['eval', '--model', model, '--json', '--events'];
-    args.push('--sampler', s.sampler, '--steps', String(s.steps), '--n', String(s.n));
+    args.push(...samplerArgs(s), '--n', String(s.n));
     args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
     if (s.sigma_max !== undefined) args.push('--sigma-max', String(s.sigma_max));
     if (s.reference_sampler) args.push('--reference-sampler', s.reference_sampler);

@@ -37,3 +37,26 @@ export const samplingOptions = {
 } as const;
 
 export const samplingFlags = { n: num, steps: num, sampler, seed: num, guidance: num };
+
+/**
+ * The sampler's flags for \`anneal sample\` and \`anneal eval\`: --steps (and the schedule, for
+ * sample) for a fixed-step sampler; the adaptive sampler picks its own steps and sigmas and
+ * takes its tolerances instead (the commands refuse --steps and --schedule with it).
+ */
+export function samplerArgs(s: {
+  sampler: string;
+  steps: number;
+  schedule?: string;
+  rtol?: number;
+  atol?: number;
+}): string[] {
+  const args = ['--sampler', s.sampler];
+  if (s.sampler === 'adaptive') {
+    if (s.rtol !== undefined) args.push('--rtol', String(s.rtol));
+    if (s.atol !== undefined) args.push('--atol', String(s.atol));
+    return args;
+  }
+  args.push('--steps', String(s.steps));
+  if (s.schedule !== undefined) args.push('--schedule', s.schedule);
+  return args;
+}

@@ -7,6 +7,7 @@ import {
   modelSourceOfFlags,
   modelSourceOptions,
   num,
+  samplerArgs,
   samplingFlags,
   samplingOptions,
 } from './model-flags.ts';
@@ -18,7 +19,7 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
 --run RUN_ID           the trained run whose last checkpoint is sampled, or
 --model-version ID     the registered model version whose checkpoint is sampled
 [--n N] [--steps N] [--sampler S] [--seed N] [--class K] [--guidance W] [--eta X]
-[--schedule default|uniform|karras|exponential] [--sigma-max S]`,
+[--schedule default|uniform|karras|exponential] [--sigma-max S] [--rtol R] [--atol A]`,
     options: {
       ...modelSourceOptions,
       ...samplingOptions,
@@ -26,6 +27,8 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
       eta: { type: 'string' },
       schedule: { type: 'string' },
       'sigma-max': { type: 'string' },
+      rtol: { type: 'string' },
+      atol: { type: 'string' },
     },
     flags: z.object({
       ...modelSourceFlags,
@@ -34,6 +37,8 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
       eta: num,
       schedule: z.string().optional(),
       'sigma-max': num,
+      rtol: num,
+      atol: num,
     }),
     spec: (f) => ({
       model: modelSourceOfFlags(f),
@@ -46,6 +51,8 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
       eta: f.eta,
       schedule: f.schedule,
       sigma_max: f['sigma-max'],
+      rtol: f.rtol,
+      atol: f.atol,
     }),
     flagOf: { model: 'run or --model-version' },
   },
@@ -54,9 +61,9 @@ export const sampleAgentKind: AgentJobKind<'sample'> = {
     await fetchModel(api, s.model, model);
     const args = ['sample', '--model', model, '--out', join(work, 'grid.png'), '--json'];
     args.push('--events');
-    args.push('--sampler', s.sampler, '--steps', String(s.steps), '--n', String(s.n));
+    args.push(...samplerArgs(s), '--n', String(s.n));
     args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
-    args.push('--eta', String(s.eta), '--schedule', s.schedule);
+    args.push('--eta', String(s.eta));
     if (s.class !== undefined) args.push('--class', String(s.class));
     if (s.sigma_max !== undefined) args.push('--sigma-max', String(s.sigma_max));
     return args;

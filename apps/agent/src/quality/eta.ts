@@ -1,10 +1,11 @@
 /**
- * Network evaluations of one sampling at `steps` steps: Heun's second-order correction costs
+ * Network evaluations of one sampling at `steps` steps: Heun's second-order correction (and
+ * DPM-Solver-2's midpoint) costs
  * a second one on every step but the last, which steps to sigma = 0 by Euler (Algorithm 1 of
  * Karras et al. 2022): 2 * steps - 1.
  */
 export function samplingNfe(sampler: string, steps: number): number {
-  return sampler === 'heun' ? 2 * steps - 1 : steps;
+  return sampler === 'heun' || sampler === 'dpm-solver-2' ? 2 * steps - 1 : steps;
 }
 
 /** What an evaluation will do after its extractor, known before it starts. */

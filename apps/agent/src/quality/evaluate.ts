@@ -7,6 +7,7 @@ import {
   FeatureExtractor,
   type Features,
   type Model,
+  nfeStats,
   type SamplerName,
 } from '@anneal/engine';
 import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
@@ -22,6 +23,9 @@ export interface SamplingSpec {
   sigmaMax?: number;
   /** An explicit sigma list (a distilled student's grid) instead of a schedule. */
   sigmas?: number[];
+  /** The adaptive sampler's tolerances (absent: the engine's). */
+  rtol?: number;
+  atol?: number;
 }
 
 export interface EvalOptions {
@@ -48,6 +52,8 @@ export interface EvalReport {
   n: number;
   nfe: number;
   steps: number;
+  /** The adaptive sampler: network evaluations per image. */
+  nfePerImage?: { mean: number; min: number; max: number };
   extractor: { id: string; kind: string; heldoutAccuracy: number | null; cached: boolean };
   metrics: DistributionMetrics;
   floor: DistributionMetrics;
@@ -155,6 +161,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
         steps: s.steps,
         sigma_max: s.sigmaMax,
         sigmas: s.sigmas,
+        rtol: s.rtol,
+        atol: s.atol,
         n,
         seed: o.seed,
         guidance: o.guidance,
@@ -170,6 +178,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     n,
     nfe: generated.nfe,
     steps: generated.steps,
+    ...(generated.nfePerImage ? { nfePerImage: nfeStats(generated.nfePerImage) } : {}),
     extractor: {
       id: extractor.id,
       kind: extractor.metadata.config.kind,

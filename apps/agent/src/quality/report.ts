@@ -9,6 +9,9 @@ interface Head {
   sigma_max?: number;
   /** A distilled student's explicit grid. */
   sigmas?: number[];
+  /** The adaptive sampler's tolerances (undefined: the engine's defaults). */
+  rtol?: number;
+  atol?: number;
   seed: number;
   wall_s: number;
 }
@@ -21,6 +24,7 @@ export function qualityJson(r: EvalReport, head: Head) {
     ...head,
     n: r.n,
     nfe: r.nfe,
+    ...(r.nfePerImage ? { nfe_per_image: r.nfePerImage } : {}),
     extractor: r.extractor.id,
     extractor_kind: r.extractor.kind,
     extractor_accuracy: r.extractor.heldoutAccuracy,
@@ -58,7 +62,9 @@ const f = (v: number, digits = 4) =>
 export function qualityTable(r: EvalReport, head: Head): string {
   const acc = r.extractor.heldoutAccuracy;
   const lines = [
-    `${head.sampler}, ${head.steps} steps (${r.nfe} NFE), N = ${r.n}, seed ${head.seed}`,
+    r.nfePerImage
+      ? `${head.sampler} (rtol ${head.rtol ?? 'default'}, atol ${head.atol ?? 'default'}), NFE per image mean ${r.nfePerImage.mean.toFixed(1)}, min ${r.nfePerImage.min}, max ${r.nfePerImage.max}, N = ${r.n}, seed ${head.seed}`
+      : `${head.sampler}, ${head.steps} steps (${r.nfe} NFE), N = ${r.n}, seed ${head.seed}`,
     `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'})`,
     '',
     table([

@@ -4,10 +4,23 @@ import { presetNames } from './presets.ts';
 /** The samplers of a diffusion model's probability-flow ODE or reverse SDE (what the bench climbs). */
 export const diffusionSamplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
 /**
- * Every sampler: the diffusion ones and `consistency` (Song et al. 2023, Algorithm 1: one- and
- * multi-step sampling of a consistency model).
+ * DPM-Solver-2 (the single-step midpoint method in lambda = -log sigma, DPM-Solver++(2S) with
+ * r = 1/2) at fixed steps: the adaptive sampler's second-order method without its error
+ * control, for comparing the two at equal solver.
  */
-export const samplerNames = [...diffusionSamplerNames, 'consistency'] as const;
+export const fixedSolverNames = ['dpm-solver-2'] as const;
+/**
+ * Every sampler: the diffusion ones, `consistency` (Song et al. 2023, Algorithm 1: one- and
+ * multi-step sampling of a consistency model) and `adaptive` (an error-controlled solver of the
+ * probability-flow ODE that picks each image's steps itself from tolerances rtol and atol; its
+ * NFE depends on the content, so it is not on the bench's fixed-step climb).
+ */
+export const samplerNames = [
+  ...diffusionSamplerNames,
+  ...fixedSolverNames,
+  'consistency',
+  'adaptive',
+] as const;
 export const samplerSchema = z.enum(samplerNames);
 export type SamplerName = z.infer<typeof samplerSchema>;
 
@@ -125,6 +138,12 @@ export const samplingConfigSchema = z.object({
    * is <= it. Absent: the model's largest. Must lie in the model's sigma range.
    */
   sigma_max: z.number().positive().max(1e6).optional(),
+  /**
+   * The adaptive sampler's tolerances per pixel (relative, and absolute in data units of
+   * [-1, 1]); ignored by the fixed-step samplers. Absent: the engine's (0.05, 0.0078).
+   */
+  rtol: z.number().positive().max(1).optional(),
+  atol: z.number().positive().max(1).optional(),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
 

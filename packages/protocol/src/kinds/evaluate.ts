@@ -25,6 +25,9 @@ export const evaluateSpecSchema = z
     guidance: z.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
     /** As `anneal eval --sigma-max`: the sampler's schedule starts at this sigma. */
     sigma_max: z.number().positive().max(1e6).optional(),
+    /** The adaptive sampler's tolerances (as `anneal eval --rtol/--atol`). */
+    rtol: z.number().positive().max(1).optional(),
+    atol: z.number().positive().max(1).optional(),
     reference_sampler: samplerSchema.optional(),
     reference_steps: z.number().int().min(1).max(1000).optional(),
     /** Overrides of the dataset's default extractor (a different one is a different cache key). */

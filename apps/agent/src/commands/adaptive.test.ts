@@ -1,0 +1,270 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-adaptive-home-'));
+const dir = mkdtempSync(join(tmpdir(), 'anneal-adaptive-'));
+const model = join(dir, 'run');
+
+const anneal = (args: string[]) => runAnneal(args, home);
+
+// A few steps of a tiny model: the sampler needs a network, not a good one.
+beforeAll(() => {
+  const r = anneal([
+    'train',
+    '--dataset',
+    'shapes',
+    '--resolution',
+    '8',
+    '--preset',
+    'tiny',
+    '--batch',
+    '8',
+    '--steps',
+    '4',
+    '--out',
+    model,
+    '--json',
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+describe('anneal sample --sampler adaptive', () => {
+  it.each([
+    [['--rtol', '0.1'], /--rtol: needs --sampler adaptive/],
+    [['--sampler', 'euler', '--atol', '0.1'], /--atol: needs --sampler adaptive/],
+    [
+      ['--sampler', 'adaptive', '--steps', '10'],
+      /--steps: the adaptive sampler picks its own steps/,
+    ],
+    [['--sampler', 'adaptive', '--schedule', 'karras'], /--schedule: the adaptive sampler picks/],
+    [['--sampler', 'adaptive', '--rtol', '0'], /--rtol: must be > 0/],
+    [['--sampler', 'adaptive', '--atol', 'x'], /--atol/],
+  ])('exits 2 naming the flag: %s', (args, message) => {
+    const r = anneal(['sample', '--model', model, '--out', join(dir, 'bad.png'), ...args]);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('prints the NFE per image and is byte-identical for a seed', () => {
+    const run = (out: string, seed: string) =>
+      anneal([
+        'sample',
+        '--model',
+        model,
+        '--out',
+        join(dir, out),
+        '--sampler',
+        'adaptive',
+        '--rtol',
+        '0.1',
+        '--atol',
+        '0.02',
+        '--n',
+        '4',
+        '--seed',
+        seed,
+        '--json',
+      ]);
+    const a = run('a.png', '1');
+    expect(a.status, a.stderr).toBe(0);
+    const per = a.json?.nfe_per_image as {
+      mean: number;
+      min: number;
+      max: number;
+      values: number[];
+    };
+    expect(per.values).toHaveLength(4);
+    expect(per.min).toBe(Math.min(...per.values));
+    expect(per.max).toBe(Math.max(...per.values));
+    expect(per.mean).toBeCloseTo(per.values.reduce((x, y) => x + y, 0) / 4, 10);
+    expect(a.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, atol: 0.02, nfe: per.max });
+    // Unconditional, no guidance: one row per evaluation.
+    expect(a.json?.rows_evaluated).toBe(per.values.reduce((x, y) => x + y, 0));
+    const b = run('b.png', '1');
+    expect(b.status, b.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'a.png')).equals(readFileSync(join(dir, 'b.png')))).toBe(true);
+    const text = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      join(dir, 'c.png'),
+      '--sampler',
+      'adaptive',
+      '--n',
+      '2',
+    ]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/adaptive, NFE per image mean [\d.]+, min \d+, max \d+/);
+  });
+});
+
+describe('anneal eval --sampler adaptive', () => {
+  it('reports the NFE per image beside the metrics', () => {
+    const r = anneal([
+      'eval',
+      '--model',
+      model,
+      '--n',
+      '20',
+      '--extractor-steps',
+      '20',
+      '--extractor-width',
+      '8',
+      '--sampler',
+      'adaptive',
+      '--rtol',
+      '0.1',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const per = r.json?.nfe_per_image as { mean: number; min: number; max: number };
+    expect(per.min).toBeGreaterThan(0);
+    expect(per.max).toBeGreaterThanOrEqual(per.mean);
+    expect(per.mean).toBeGreaterThanOrEqual(per.min);
+    expect(r.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, nfe: per.max });
+    expect(typeof r.json?.fd).toBe('number');
+    const bad = anneal(['eval', '--model', model, '--n', '20', '--atol', '0.1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--atol: needs --sampler adaptive/);
+  });
+});
+
+describe('anneal complexity fit and anneal sample --steps auto', () => {
+  const out = join(dir, 'auto.png');
+  it('--steps auto without a fitted predictor names the file and the command that fits it', () => {
+    const r = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /step-predictor\.json does not exist: fit one with `anneal complexity fit/,
+    );
+  });
+
+  it.each([
+    [['complexity'], /needs a subcommand: fit/],
+    [['complexity', 'fix'], /unknown subcommand "fix"/],
+    [['complexity', 'fit'], /--model: is required/],
+    [['complexity', 'fit', '--model', model, '--grid', '4,x'], /--grid/],
+    [
+      ['complexity', 'fit', '--model', model, '--grid', '4,8', '--reference-steps', '8'],
+      /--reference-steps: must exceed/,
+    ],
+    [['complexity', 'fit', '--model', model, '--sampler', 'ddpm'], /--sampler/],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--sampler', 'euler'],
+      /--sampler: not with --steps auto/,
+    ],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'many'],
+      /--steps: must be a whole number from 1 to 1000, or auto/,
+    ],
+  ])('exits 2 naming the problem: %s', (args, message) => {
+    const r = anneal(args);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('fits DIR/step-predictor.json, then --steps auto samples with the steps it predicts', () => {
+    const fit = anneal([
+      'complexity',
+      'fit',
+      '--model',
+      model,
+      '--n',
+      '8',
+      '--grid',
+      '2,4,8',
+      '--reference-steps',
+      '16',
+      '--rtol',
+      '0.1',
+      '--json',
+    ]);
+    expect(fit.status, fit.stderr).toBe(0);
+    expect(fit.json).toMatchObject({ sampler: 'dpmpp-2m', rtol: 0.1, n: 8 });
+    const saved = JSON.parse(readFileSync(join(model, 'step-predictor.json'), 'utf8'));
+    expect(saved).toMatchObject({ version: 1, sampler: 'dpmpp-2m', minSteps: 2, maxSteps: 8 });
+    expect(saved.calibration.grid).toEqual([2, 4, 8]);
+    const r = anneal([
+      'sample',
+      '--model',
+      model,
+      '--out',
+      out,
+      '--steps',
+      'auto',
+      '--n',
+      '3',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const auto = r.json?.steps_auto as { chosen: number; per_image: { values: number[] } };
+    expect(auto.per_image.values).toHaveLength(3);
+    expect(auto.chosen).toBe(Math.max(...auto.per_image.values));
+    for (const v of auto.per_image.values) expect([2, 3, 4, 5, 6, 7, 8]).toContain(v);
+    expect(r.json).toMatchObject({ sampler: 'dpmpp-2m', steps: auto.chosen, nfe: auto.chosen });
+    const text = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/steps auto: \d+ dpmpp-2m steps for this request/);
+  });
+});
+
+describe('anneal bench --only complexity', () => {
+  it('needs --model', () => {
+    const r = anneal(['bench', '--only', 'complexity']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/complexity needs --model DIR/);
+  });
+
+  it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing)', () => {
+    const results = join(dir, 'bench');
+    const r = anneal([
+      'bench',
+      '--only',
+      'complexity',
+      '--model',
+      model,
+      '--n',
+      '10',
+      '--rtols',
+      '0.2,0.1',
+      '--ladder',
+      '2,4',
+      '--extractor-steps',
+      '20',
+      '--extractor-width',
+      '8',
+      '--results',
+      results,
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const file = (r.json?.results ?? {}) as Record<string, { result: unknown }>;
+    const c = file.complexity?.result as {
+      adaptive: Array<{ rtol: number; mean_nfe: number; fd: number }>;
+      fixed: Array<{ sampler: string; steps: number; nfe_per_image: number }>;
+      equal_fd: Array<{ fixed: Array<{ sampler: string; bound: string }> }>;
+      per_sample: { rtol: number; nfe: number[]; complexity: number[] };
+      measure: { name: string };
+    };
+    expect(c.adaptive.map((a) => a.rtol)).toEqual([0.2, 0.1]);
+    for (const a of c.adaptive) expect(Number.isFinite(a.fd)).toBe(true);
+    // dpm-solver-2 at 2 and 4 NFE is 1 and 2 steps (1 and 3 NFE); dpmpp-2m 2 and 4 steps.
+    expect(c.fixed.map((f) => [f.sampler, f.steps, f.nfe_per_image])).toEqual([
+      ['dpm-solver-2', 1, 1],
+      ['dpm-solver-2', 2, 3],
+      ['dpmpp-2m', 2, 2],
+      ['dpmpp-2m', 4, 4],
+    ]);
+    expect(c.equal_fd[0]?.fixed.map((f) => f.sampler)).toEqual(['dpm-solver-2', 'dpmpp-2m']);
+    expect(c.per_sample.nfe).toHaveLength(10);
+    expect(c.per_sample.complexity).toHaveLength(10);
+    expect(c.measure.name).toBe('laplacian');
+    const svg = readFileSync(join(results, 'complexity.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    expect(svg).toMatch(/Spearman rho/);
+  });
+});
