@@ -154,6 +154,31 @@ export interface NativeSampleSpec {
   returnValues?: boolean;
 }
 
+export interface NativeLearnScheduleProgress {
+  phase: 'reference' | 'grid' | 'refine' | 'score';
+  done: number;
+  total: number;
+  /** The best training error so far (refine), else 0. */
+  error: number;
+}
+
+/** Errors: mean squared error per element between the sampler's endpoint and the reference's. */
+export interface NativeLearnScheduleResult {
+  sigmas: number[];
+  /** The dynamic-programming initialization on the reference grid. */
+  dpSigmas: number[];
+  /** The baseline schedule. */
+  initialSigmas: number[];
+  baselineTrain: number;
+  baselineHeldout: number;
+  learnedTrain: number;
+  learnedHeldout: number;
+  /** Sampler runs on the calibration batch while learning. */
+  evaluations: number;
+  nfe: number;
+  cancelled: boolean;
+}
+
 export interface NativeSampleResult {
   images: Uint8Array;
   /** Values that were NaN or infinite before quantization to uint8 (0 for a healthy model). */
@@ -197,6 +222,27 @@ export interface NativeModel {
     spec: NativeSampleSpec,
     onStep?: (p: { step: number; total: number }) => void,
   ): Promise<NativeSampleResult>;
+  /**
+   * Async: `result` settles when learning ends (see addon/schedule_learn.h); cancel() stops it
+   * after the sampler run in progress. A bad field throws synchronously.
+   */
+  learnSchedule(
+    spec: {
+      sampler: string;
+      nfe: number;
+      n?: number;
+      seed?: number;
+      heldoutSeed?: number;
+      classLabel?: number;
+      guidance?: number;
+      clipDenoised?: boolean;
+      initial?: string;
+      rho?: number;
+      reference?: { sampler: string; steps: number };
+      sweeps?: number;
+    },
+    onProgress?: (p: NativeLearnScheduleProgress) => void,
+  ): { result: Promise<NativeLearnScheduleResult>; cancel(): void };
   gradientCheck(options?: { seed?: number; epsilon?: number }): {
     analytic: number;
     numeric: number;
@@ -563,5 +609,21 @@ export interface NativeClasses {
       /** As the sample spec's sigmaMax: the schedule starts here. */
       startSigma?: number;
     }): { samples: Float32Array; exact: Float32Array; nfe: number; sigmaMax: number };
+    /** Sync: schedule learning on the closed-form Gaussian denoiser (addon/schedule_learn.h). */
+    learnGaussian(options: {
+      dim: number;
+      mean: Float32Array;
+      eigvecs: Float32Array;
+      eigvals: Float32Array;
+      sampler: string;
+      /** The initial (baseline) schedule, ending in 0. */
+      sigmas: number[];
+      n: number;
+      seed?: number;
+      heldoutSeed?: number;
+      sigmaMin?: number;
+      reference?: { sampler: string; steps: number };
+      sweeps?: number;
+    }): NativeLearnScheduleResult;
   };
 }

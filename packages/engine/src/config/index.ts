@@ -4,4 +4,5 @@ export * from './hardware.ts';
 export * from './memory.ts';
 export * from './model.ts';
 export * from './presets.ts';
+export * from './schedule.ts';
 export * from './training.ts';
