@@ -10,6 +10,7 @@ import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
 import { login } from './commands/login.ts';
 import { sample } from './commands/sample.ts';
+import { schedule } from './commands/schedule.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 import { errorEvent } from './failure.ts';
@@ -19,6 +20,7 @@ const commands: Command[] = [
   distillCommand,
   sample,
   evaluate,
+  schedule,
   importCommand,
   bench,
   doctor,

@@ -41,8 +41,18 @@ Napi::Array ToJs(Napi::Env env, const std::vector<double>& v) {
   return a;
 }
 
-Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::vector<double>& initial) {
+Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::vector<double>& initial,
+                        const std::vector<std::vector<double>>& compare = {}) {
   auto o = Napi::Object::New(env);
+  auto cmp = Napi::Array::New(env, r.compare.size());
+  for (uint32_t i = 0; i < r.compare.size(); ++i) {
+    auto c = Napi::Object::New(env);
+    if (i < compare.size()) c.Set("sigmas", ToJs(env, compare[i]));
+    c.Set("train", r.compare[i].first);
+    c.Set("heldout", r.compare[i].second);
+    cmp.Set(i, c);
+  }
+  o.Set("compare", cmp);
   o.Set("sigmas", ToJs(env, r.sigmas));
   o.Set("dpSigmas", ToJs(env, r.dp_sigmas));
   o.Set("initialSigmas", ToJs(env, initial));
@@ -59,6 +69,7 @@ Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::
 struct Learned {
   LearnScheduleResult result;
   std::vector<double> initial;
+  std::vector<std::vector<double>> compare;  // the sigmas scored beside it, in order
 };
 
 }  // namespace
@@ -81,6 +92,25 @@ Napi::Value LearnModelSchedule(const Napi::CallbackInfo& info, std::shared_ptr<M
   spec.initial.rho = NumberField(o, "spec", "rho", 7.0, 0);
   spec.sweeps = IntField(o, "spec", "sweeps", spec.sweeps, 0, 1000);
   ReferenceFields(o, "spec", spec.reference, spec.reference_steps);
+  // compare: schedule kinds (strings) and explicit lists (number arrays), scored in that order:
+  // kinds first, then lists.
+  if (o.Has("compare") && !o.Get("compare").IsUndefined()) {
+    if (!o.Get("compare").IsArray()) throw Napi::TypeError::New(env, "spec.compare must be an array");
+    auto a = o.Get("compare").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      auto v = a.Get(i);
+      if (v.IsString()) {
+        spec.compare_kinds.push_back(v.As<Napi::String>().Utf8Value());
+      } else if (v.IsArray()) {
+        auto holder = Napi::Object::New(env);
+        holder.Set("sigmas", v);
+        spec.compare_sigmas.push_back(NumberArrayField(holder, "spec.compare", "sigmas"));
+      } else {
+        throw Napi::TypeError::New(env, "spec.compare[" + std::to_string(i) +
+                                            "] must be a schedule kind or a sigma list");
+      }
+    }
+  }
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto on_progress = info.Length() > 1 ? info[1] : env.Undefined();
   auto promise = ProgressPromiseWorker<Learned, LearnScheduleProgress>::Run(
@@ -90,10 +120,17 @@ Napi::Value LearnModelSchedule(const Napi::CallbackInfo& info, std::shared_ptr<M
         out.result = learn_model_schedule(s->params, s->unet, s->prec, spec, report, [cancel] { return cancel->load(); });
         // The baseline, as sampling would build it (learn_model_schedule made the same list).
         Denoiser d(s->prec, NetworkFn{});
-        out.initial = make_sigmas(d, spec.sampler, steps_for_nfe(spec.sampler, spec.nfe), spec.initial);
+        const int steps = steps_for_nfe(spec.sampler, spec.nfe);
+        out.initial = make_sigmas(d, spec.sampler, steps, spec.initial);
+        for (const auto& kind : spec.compare_kinds) {
+          ScheduleSpec c = spec.initial;
+          c.kind = kind;
+          out.compare.push_back(make_sigmas(d, spec.sampler, steps, c));
+        }
+        for (const auto& sigmas : spec.compare_sigmas) out.compare.push_back(schedule_explicit(sigmas));
         return out;
       },
-      [](Napi::Env e, const Learned& r) { return ResultToJs(e, r.result, r.initial); },
+      [](Napi::Env e, const Learned& r) { return ResultToJs(e, r.result, r.initial, r.compare); },
       [](Napi::Env e, const LearnScheduleProgress& p) {
         auto obj = Napi::Object::New(e);
         obj.Set("phase", p.phase);

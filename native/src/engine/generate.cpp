@@ -221,6 +221,18 @@ LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig&
   ls.reference = spec.reference;
   ls.reference_steps = spec.reference_steps;
   ls.sweeps = spec.sweeps;
+  for (const auto& kind : spec.compare_kinds) {
+    ScheduleSpec c = spec.initial;
+    c.kind = kind;
+    ls.compare.push_back(make_sigmas(d, spec.sampler, steps, c));
+  }
+  for (const auto& sigmas : spec.compare_sigmas) {
+    if (static_cast<int>(sigmas.size()) != steps + 1) {
+      throw std::invalid_argument("a schedule to compare has " + std::to_string(sigmas.size()) + " sigmas; " +
+                                  std::to_string(steps) + " steps need " + std::to_string(steps + 1));
+    }
+    ls.compare.push_back(sigmas);
+  }
   const mx::Shape shape{spec.n, cfg.sample_size, cfg.sample_size, cfg.in_channels};
   // The unit noise `generate` draws for its first chunk with the same seed.
   auto draw = [&](std::uint64_t seed) {

@@ -79,6 +79,10 @@ struct ModelScheduleSpec {
   double guidance = 1.0;
   bool clip_denoised = true;
   ScheduleSpec initial;  // the baseline and fallback start ("default" as sampling's default)
+  // Other schedules to score beside it: kinds make_sigmas builds at the same steps (no
+  // "explicit"), and explicit lists (each of steps + 1 sigmas ending in 0).
+  std::vector<std::string> compare_kinds;
+  std::vector<std::vector<double>> compare_sigmas;
   SamplerKind reference = SamplerKind::Heun;
   int reference_steps = 100;
   int sweeps = 6;

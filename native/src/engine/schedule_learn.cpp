@@ -250,6 +250,11 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
   result.learned_train = best_error;
   result.baseline_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, initial), heldout_ref.end);
   result.learned_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, best), heldout_ref.end);
+  for (const auto& c : spec.compare) {
+    const auto sigmas = schedule_explicit(c);
+    result.compare.emplace_back(mse(run_sampler(denoise, train_noise, spec.sampler, sigmas), train_ref.end),
+                                mse(run_sampler(denoise, heldout_noise, spec.sampler, sigmas), heldout_ref.end));
+  }
   result.nfe = sampler_nfe(spec.sampler, steps);
   report("score", 2, 2, best_error);
   return result;

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/samplers.h"
@@ -35,6 +36,9 @@ struct LearnScheduleSpec {
   // Coordinate-descent sweeps over the interior log-sigmas, each halving the trial move.
   int sweeps = 6;
   double initial_move = 0.5;  // first trial move in log sigma
+  // Other schedules (each ending in 0) to score on the same batches, e.g. the hand-crafted ones
+  // at the same step count, for a table beside the learned one.
+  std::vector<std::vector<double>> compare;
 };
 
 struct LearnScheduleProgress {
@@ -49,6 +53,8 @@ struct LearnScheduleResult {
   // Mean squared error per element between the sampler's endpoint and the reference's.
   double baseline_train = 0, baseline_heldout = 0;
   double learned_train = 0, learned_heldout = 0;
+  // Per `compare` entry: {train error, held-out error}.
+  std::vector<std::pair<double, double>> compare;
   int evaluations = 0;  // end-to-end sampler runs on the training batch during learning
   int nfe = 0;          // the sampler's network evaluations per image for this schedule
   bool cancelled = false;

@@ -52,6 +52,12 @@ export interface LearnScheduleSpec {
   initial?: 'default' | 'uniform' | 'karras' | 'exponential';
   /** Coordinate-descent sweeps (default 6). */
   sweeps?: number;
+  /**
+   * Schedules to score beside the learned one on the same batches: kinds the engine builds
+   * (uniform, karras, exponential) and explicit lists (e.g. aysSigmas); kinds come first in the
+   * result's `compare`.
+   */
+  compare?: Array<string | number[]>;
   onProgress?: (p: NativeLearnScheduleProgress) => void;
   /** Aborting stops after the sampler run in progress; the result has `cancelled: true`. */
   signal?: AbortSignal;
@@ -318,6 +324,7 @@ export class Model {
           initial: spec.initial ?? 'default',
           reference: spec.reference ?? { sampler: 'heun', steps: 100 },
           sweeps: spec.sweeps,
+          compare: spec.compare,
         },
         spec.onProgress,
       );

@@ -177,6 +177,8 @@ export interface NativeLearnScheduleResult {
   evaluations: number;
   nfe: number;
   cancelled: boolean;
+  /** The schedules of `compare`, scored on the same batches: kinds first, then lists. */
+  compare: Array<{ sigmas: number[]; train: number; heldout: number }>;
 }
 
 export interface NativeSampleResult {
@@ -240,6 +242,7 @@ export interface NativeModel {
       rho?: number;
       reference?: { sampler: string; steps: number };
       sweeps?: number;
+      compare?: Array<string | number[]>;
     },
     onProgress?: (p: NativeLearnScheduleProgress) => void,
   ): { result: Promise<NativeLearnScheduleResult>; cancel(): void };

@@ -4,6 +4,7 @@ import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   Model,
   type ModelConfig,
+  resolveSchedule,
   SAMPLING_DEFAULTS,
   type SamplerName,
   samplerNames,
@@ -14,6 +15,44 @@ import { parseFlags, UsageError } from '../args.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
+export interface Sampling {
+  sampler: SamplerName;
+  steps: number;
+  schedule?: string;
+  sigma_max?: number;
+  sigmas?: number[];
+  /** The learned schedule file `schedule` resolved to, if any. */
+  schedule_file?: string;
+}
+
+/**
+ * `--schedule ays | learned | FILE` as explicit sigmas (the engine's own kinds stay kinds):
+ * `learned` reads `dir`/schedules/<sampler>-nfe<K>.json; a file learned for another sampler or
+ * NFE is refused, naming both.
+ */
+export function withSchedule(model: Model, dir: string, s: Sampling): Sampling {
+  if (s.sigmas || !s.schedule) return s;
+  const r = resolveSchedule({
+    schedule: s.schedule,
+    sampler: s.sampler,
+    steps: s.steps,
+    sigmaRange: () => model.sigmaRange(),
+    dir,
+    sigmaMax: s.sigma_max,
+  });
+  if (!r.sigmas) return s;
+  if (r.file && s.sigma_max !== undefined)
+    throw new UsageError(
+      '--sigma-max: a learned schedule lists its own sigmas; drop one of the two',
+    );
+  return {
+    ...s,
+    sigmas: r.sigmas,
+    sigma_max: undefined,
+    ...(r.file ? { schedule_file: r.file } : {}),
+  };
+}
+
 /**
  * What to sample with: the flags, or for a distilled student given none of the sampling
  * flags, the sampler and exact sigma list in its config.json (it was trained for that grid).
@@ -23,16 +62,10 @@ export function samplingOf(
   flags: {
     sampler?: SamplerName;
     steps?: number;
-    schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
+    schedule?: string;
     'sigma-max'?: number;
   },
-): {
-  sampler: SamplerName;
-  steps: number;
-  schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
-  sigma_max?: number;
-  sigmas?: number[];
-} {
+): Sampling {
   const d = config.distillation;
   const chosen =
     flags.sampler !== undefined ||
@@ -66,7 +99,10 @@ Options:
   --class K          class label for a class-conditional model (default: cycle through classes)
   --guidance W       classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance}: no guidance; costs 2 NFE/step)
   --eta X            DDIM's eta (default ${SAMPLING_DEFAULTS.eta})
-  --schedule S       default | uniform | karras | exponential
+  --schedule S       default | uniform | karras | exponential | ays | learned | FILE.json
+                     ays: Align Your Steps' published SD 1.5 list, its log-sigmas mapped from SD's
+                     range onto this model's and interpolated log-linearly to --steps; learned:
+                     DIR/schedules/<sampler>-nfe<K>.json from \`anneal schedule learn\`
   --sigma-max S      start the schedule at sigma S instead of the model's largest (karras and
                      exponential: from S down to the smallest; uniform: the largest timestep
                      whose sigma is <= S)
@@ -85,7 +121,7 @@ const flagsSchema = z.object({
   class: z.coerce.number().int().min(0).optional(),
   guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
   eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
-  schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
+  schedule: z.string().min(1).optional(),
   'sigma-max': z.coerce.number().positive().optional(),
   columns: z.coerce.number().int().min(1).optional(),
   json: z.boolean().default(false),
@@ -118,8 +154,15 @@ export const sample: Command = {
       flagsSchema,
     );
     const started = Date.now();
-    const model = Model.load(resolve(flags.model));
-    const sampling = samplingOf(model.config, flags);
+    const dir = resolve(flags.model);
+    const model = Model.load(dir);
+    let sampling: Sampling;
+    try {
+      sampling = withSchedule(model, dir, samplingOf(model.config, flags));
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
@@ -145,6 +188,8 @@ export const sample: Command = {
       n: flags.n,
       sampler: sampling.sampler,
       steps: result.steps,
+      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
       wall_s: (Date.now() - started) / 1000,
@@ -152,7 +197,7 @@ export const sample: Command = {
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
-        `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? ' on the distilled sigmas' : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+        `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? (sampling.schedule_file ? ` on ${sampling.schedule_file}` : sampling.schedule === 'ays' ? ' on AYS' : ' on the distilled sigmas') : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
       );
     return 0;
   },

@@ -18,6 +18,8 @@ import { type MemorizationReport, memorizationCheck } from './memorization.ts';
 export interface SamplingSpec {
   sampler: SamplerName;
   steps: number;
+  /** The schedule kind (default | uniform | karras | exponential; others arrive as `sigmas`). */
+  schedule?: string;
   /** Start the schedule at this sigma instead of the model's largest. */
   sigmaMax?: number;
   /** An explicit sigma list (a distilled student's grid) instead of a schedule. */
@@ -153,6 +155,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       {
         sampler: s.sampler,
         steps: s.steps,
+        schedule: s.schedule,
         sigma_max: s.sigmaMax,
         sigmas: s.sigmas,
         n,

@@ -81,6 +81,10 @@ export const learnedScheduleSchema = z
         sigmas: sigmaListSchema.optional(),
       }),
       learned: errorPairSchema,
+      /** Hand-crafted schedules at the same NFE, scored on the same batches. */
+      hand_crafted: z
+        .array(errorPairSchema.extend({ schedule: z.string(), sigmas: sigmaListSchema }))
+        .optional(),
     }),
     /** The model it was learned on: a config hash, a directory or a registry version id. */
     model: z.string().min(1),
