@@ -20,6 +20,11 @@ import {
   type ToTargetOptions,
   type ToTargetResult,
 } from './sampling.ts';
+import {
+  type ScheduleTableOptions,
+  type ScheduleTableResult,
+  scheduleTable,
+} from './schedule-table.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
@@ -43,6 +48,13 @@ export {
   type ToTargetOptions,
   type ToTargetResult,
 } from './sampling.ts';
+export {
+  SCHEDULE_KINDS,
+  type ScheduleRow,
+  type ScheduleTableOptions,
+  type ScheduleTableResult,
+  scheduleTable,
+} from './schedule-table.ts';
 
 export const BENCHMARKS = [
   'training',
@@ -52,6 +64,7 @@ export const BENCHMARKS = [
   'to-target',
   'diffusers-agreement',
   'teacher-samplers',
+  'schedules',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -59,7 +72,7 @@ export const BENCHMARKS = [
  */
 export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
 /** Benchmarks that need no reference environment (bench/setup.sh). */
-const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers'];
+const ENGINE_ONLY: readonly string[] = ['sampling', 'to-target', 'teacher-samplers', 'schedules'];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
@@ -138,6 +151,8 @@ export interface BenchOptions {
   toTarget?: Omit<ToTargetOptions, 'quality' | 'log' | 'onPartial'>;
   /** teacher-samplers: the rows, probes, reference and grid (on `model`). */
   teacherTable?: Omit<SamplerTableOptions, 'log' | 'onPartial'>;
+  /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
+  scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
    * Where results go (default bench/results, or bench/results/<scale> below full size) and the
    * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
@@ -193,6 +208,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'teacher-samplers needs a trained checkpoint (--model DIR) to measure; it has no default model',
+    );
+  }
+  if (only.has('schedules') && !(opts.model && opts.scheduleTable)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -332,6 +353,33 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           onPartial: (r) => partial(shown(r)),
         });
         return shown(result);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+  if (only.has('schedules') && opts.model && opts.scheduleTable) {
+    const { model: dir, scheduleTable: table } = opts;
+    const options = {
+      model: repoPath(dir),
+      n: table.probe.n,
+      samplers: table.samplers,
+      nfes: table.nfes,
+      reference: table.reference,
+      learn: table.learn,
+      seed: table.seed ?? 0,
+    };
+    await record('schedules', options, async (partial) => {
+      const model = Model.load(dir);
+      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
+      try {
+        const result = await scheduleTable(model, {
+          ...table,
+          dir,
+          log,
+          onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
+        });
+        return { ...about, ...result };
       } finally {
         model.dispose();
       }

@@ -11,6 +11,7 @@ import {
   diffusionSamplerNames,
   extractorStepsSchema,
   extractorWidthSchema,
+  learnableSamplerNames,
   Model,
   samplerSchema,
 } from '@anneal/engine';
@@ -40,6 +41,12 @@ bench/RESULTS.md:
              a trained teacher's sampler table (only with --only): ddim, dpmpp-2m, ddpm at
              5/10/20 NFE and euler, heun at 10/20, each with FD, KID, precision/recall and class
              accuracy beside their floors and wall time, then a long reference run
+  schedules  learned vs hand-crafted schedules (only with --only): for each of --samplers
+             (default dpmpp-2m,euler) at --nfes (default 5,10,20), uniform, karras,
+             exponential, ays and learned from the same noise, each with FD, KID,
+             precision/recall beside the floor and the paired MSE to --reference (default
+             heun:100) from the same noise; a missing learned schedule is learned first
+             (--learn-n calibration images, default 64) and written to DIR/schedules
 Needs the reference environment (bench/setup.sh) for all but sampling and to-target.
 
 Options:
@@ -69,6 +76,8 @@ to-target and teacher-samplers options:
   --ladder A,B,...   NFE per image to try, climbing until the target is met
                      (default 5,10,20,50,100,250)
   --samplers S,...   which samplers climb (default all: ${diffusionSamplerNames.join(', ')})
+  --nfes A,B,...     schedules: NFE per image (default 5,10,20; heun's at or under)
+  --learn-n N        schedules: calibration images for a schedule learned on the spot (default 64)
   --seed N           noise seed for every run; also picks the real images (default 0)
   --extractor-steps N, --extractor-width N
                      a non-default extractor, as for \`anneal eval\``;
@@ -135,6 +144,8 @@ const flagsSchema = z
     factor: z.coerce.number().min(1).max(100).default(1.1),
     'target-fd': z.coerce.number().positive().optional(),
     ladder: list(z.coerce.number().int().min(1).max(1000)),
+    nfes: list(z.coerce.number().int().min(1).max(1000)),
+    'learn-n': z.coerce.number().int().min(1).max(4096).default(64),
     samplers: list(samplerSchema),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
@@ -156,6 +167,19 @@ const flagsSchema = z
     message: 'teacher-samplers needs --model DIR (a trained checkpoint)',
     path: ['only'],
   })
+  .refine((f) => !f.only?.includes('schedules') || f.model !== undefined, {
+    message: 'schedules needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  })
+  .refine(
+    (f) =>
+      !f.only?.includes('schedules') ||
+      (f.samplers ?? []).every((s) => (learnableSamplerNames as readonly string[]).includes(s)),
+    {
+      message: `schedules: --samplers must be deterministic (${learnableSamplerNames.join(', ')})`,
+      path: ['samplers'],
+    },
+  )
   .refine((f) => !(f.only?.includes('to-target') && f.only.includes('teacher-samplers')), {
     message: 'run to-target and teacher-samplers separately (their --n and --reference differ)',
     path: ['only'],
@@ -272,6 +296,8 @@ export const bench: Command = {
         factor: { type: 'string' },
         'target-fd': { type: 'string' },
         ladder: { type: 'string' },
+        nfes: { type: 'string' },
+        'learn-n': { type: 'string' },
         samplers: { type: 'string' },
         seed: { type: 'string' },
         'extractor-steps': { type: 'string' },
@@ -286,6 +312,7 @@ export const bench: Command = {
     const model = flags.model ? (models?.[0] ?? resolve(flags.model)) : undefined;
     const toTarget = flags.only?.includes('to-target');
     const teacherSamplers = flags.only?.includes('teacher-samplers');
+    const schedules = flags.only?.includes('schedules');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
@@ -318,6 +345,26 @@ export const bench: Command = {
               seed: flags.seed,
               guidance: flags.guidance,
               grid: flags.grid ? { nfe: 10, count: 16, path: resolve(flags.grid) } : undefined,
+            }
+          : undefined,
+      scheduleTable:
+        schedules && model
+          ? {
+              probe: await metricsProbe(flags, model, flags.n ?? 1000, log),
+              samplers: (flags.samplers ?? ['dpmpp-2m', 'euler']) as Array<
+                (typeof learnableSamplerNames)[number]
+              >,
+              nfes: flags.nfes ?? [5, 10, 20],
+              reference: flags.reference ?? { sampler: 'heun', steps: 100 },
+              learn: {
+                n: flags['learn-n'],
+                // Not the seed the table samples from: the calibration noise stays out of the FD rows.
+                seed: flags.seed + 1000,
+                heldoutSeed: flags.seed + 1001,
+                reference: { sampler: 'heun', steps: 100 },
+                sweeps: 6,
+              },
+              seed: flags.seed,
             }
           : undefined,
       log,

@@ -34,8 +34,10 @@ learn  finds the K + 1 sigmas (the first the model's largest, the last 0) whose 
   --sampler S          ${learnableSamplerNames.join(' | ')} (deterministic samplers only)
   --nfe K              network evaluations per image (heun: odd, 2 * steps - 1)
   --n N                calibration images, and held-out images (default 64)
-  --seed N             calibration noise seed (default 0; the noise \`anneal sample --seed N\` draws)
-  --heldout-seed N     held-out noise seed (default 1)
+  --seed N             calibration noise seed (default 1000: the first 64 images \`anneal sample
+                       --seed 1000\` draws; not sampling's default 0, so evaluations at seed 0 are
+                       on other noise)
+  --heldout-seed N     held-out noise seed (default 1001)
   --reference S:STEPS  reference trajectory (default heun:100, ~200 NFE; heun, euler or ddim)
   --initial S          the baseline it starts from: default | uniform | karras | exponential
                        (default: the sampler's default schedule)
@@ -72,8 +74,8 @@ const learnFlags = z.object({
   ),
   nfe: z.coerce.number({ error: 'is required' }).int().min(1).max(1000),
   n: z.coerce.number().int().min(1).max(4096).default(64),
-  seed: z.coerce.number().int().min(0).default(0),
-  'heldout-seed': z.coerce.number().int().min(0).default(1),
+  seed: z.coerce.number().int().min(0).default(1000),
+  'heldout-seed': z.coerce.number().int().min(0).default(1001),
   reference: referenceSchema.default({ sampler: 'heun', steps: 100 }),
   initial: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
   sweeps: z.coerce.number().int().min(0).max(100).default(6),
