@@ -4,7 +4,6 @@ import {
   aysSigmas,
   type LearnedSchedule,
   learnableSamplerNames,
-  learnableSamplerSchema,
   learnedScheduleFile,
   learnedScheduleSchema,
   Model,
@@ -15,6 +14,7 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { api, resolveClient } from '../client/config.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command, CommandIO } from './command.ts';
@@ -44,6 +44,10 @@ learn  finds the K + 1 sigmas (the first the model's largest, the last 0) whose 
   --sweeps N           coordinate-descent sweeps (default 6; each runs the sampler 2(K-1) times)
   --class K            class label for a class-conditional model (default: cycle through classes)
   --guidance W         classifier-free guidance weight (default 1)
+  --server URL, --token T
+                       for --model VERSION: the server the version lives on, and where the
+                       learned schedule is stored (POST /model-versions/VERSION/schedules);
+                       defaults as for \`anneal submit\` (ANNEAL_SERVER, ANNEAL_TOKEN, anneal login)
   --json               print the record as one JSON line
 
 Baselines in the table: uniform (uniform in the VP table's timesteps), karras (rho 7),
@@ -81,6 +85,8 @@ const learnFlags = z.object({
   sweeps: z.coerce.number().int().min(0).max(100).default(6),
   class: z.coerce.number().int().min(0).optional(),
   guidance: z.coerce.number().min(0).max(50).default(1),
+  server: z.string().optional(),
+  token: z.string().optional(),
   json: z.boolean().default(false),
 });
 
@@ -132,6 +138,8 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
       sweeps: { type: 'string' },
       class: { type: 'string' },
       guidance: { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
       json: { type: 'boolean' },
     },
     learnFlags,
@@ -214,8 +222,21 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
   const file = join(dir, learnedScheduleFile(flags.sampler, record.nfe));
   mkdirSync(join(dir, 'schedules'), { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
-  if (flags.json) io.out(JSON.stringify({ ...record, file }));
-  else io.out(`${scoreTable(record)}\nwrote ${file}`);
+  // A registry version: the schedule is stored on it too, where the model page plots it and
+  // other machines' `--schedule learned` can find it.
+  if (version)
+    await api(
+      resolveClient({ server: flags.server, token: flags.token }),
+      'POST',
+      `/model-versions/${version}/schedules`,
+      record,
+    );
+  if (flags.json)
+    io.out(JSON.stringify({ ...record, file, ...(version ? { stored_on: version } : {}) }));
+  else
+    io.out(
+      `${scoreTable(record)}\nwrote ${file}${version ? `; stored on model version ${version}` : ''}`,
+    );
   return 0;
 }
 

@@ -34,6 +34,11 @@ export interface OptimizationMetadata {
   distillation?: Record<string, unknown> | undefined;
   /** Evaluate jobs' results, newest last (the protocol's evaluationRecordSchema). */
   evaluations?: Record<string, unknown>[] | undefined;
+  /**
+   * Learned sampling schedules (the engine's learnedScheduleSchema), one per sampler and NFE:
+   * a newer one for the same pair replaces the older.
+   */
+  schedules?: Record<string, unknown>[] | undefined;
 }
 
 export const modelVersions = pgTable(
