@@ -107,7 +107,14 @@ async function learnedSigmas(
     return { sigmas: r.sigmas, file, now: false, seed: r.calibration.seed };
   }
   log(`schedules: learning ${sampler} at ${nfe} NFE (n ${opts.learn.n})`);
-  const r = await model.learnSchedule({ sampler, nfe, ...opts.learn });
+  const { sigmaMin, sigmaMax } = model.sigmaRange();
+  const compared = ['uniform', 'karras', 'exponential', 'ays'];
+  const r = await model.learnSchedule({
+    sampler,
+    nfe,
+    ...opts.learn,
+    compare: ['uniform', 'karras', 'exponential', aysSigmas(steps, sigmaMin, sigmaMax)],
+  });
   const record = learnedScheduleSchema.parse({
     sampler,
     nfe,
@@ -129,6 +136,12 @@ async function learnedSigmas(
         heldout_error: r.baselineHeldout,
       },
       learned: { train_error: r.learnedTrain, heldout_error: r.learnedHeldout },
+      hand_crafted: r.compare.map((c, i) => ({
+        schedule: compared[i] ?? `compare-${i}`,
+        sigmas: c.sigmas,
+        train_error: c.train,
+        heldout_error: c.heldout,
+      })),
     },
     model: opts.dir,
     created_at: new Date().toISOString(),

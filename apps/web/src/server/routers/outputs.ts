@@ -1,4 +1,5 @@
 import { ROLES } from '@anneal/db/schema';
+import { learnedScheduleSchema } from '@anneal/engine/config';
 import {
   agentBenchmarkSchema,
   distillationRecordSchema,
@@ -175,6 +176,8 @@ const metadata = z.object({
   evaluations: z.array(evaluationRecordSchema).optional(),
   /** A distilled student's teacher and stage (set by its distill job). */
   distillation: distillationRecordSchema.optional(),
+  /** Learned sampling schedules (anneal schedule learn), one per sampler and NFE. */
+  schedules: z.array(learnedScheduleSchema).optional(),
 });
 
 export const modelDetail = z.object({

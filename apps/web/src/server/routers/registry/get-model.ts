@@ -1,3 +1,4 @@
+import { learnedScheduleSchema } from '@anneal/engine/config';
 import { distillationRecordSchema, evaluationRecordSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { readModel } from '../../domain/registry/registry.ts';
@@ -6,6 +7,8 @@ import { modelDetail } from '../outputs.ts';
 
 /** Stored evaluations that no longer parse (an older shape) are left out, not fatal. */
 const evaluations = z.array(evaluationRecordSchema).catch([]);
+/** Likewise learned schedules. */
+const schedules = z.array(learnedScheduleSchema).catch([]);
 /** Likewise a distillation record: the version then shows without its teacher chain. */
 const distillation = distillationRecordSchema.optional().catch(undefined);
 
@@ -22,6 +25,7 @@ export const getModel = viewerProcedure
           ...v.metadata,
           evaluations: evaluations.parse(v.metadata.evaluations ?? []),
           distillation: distillation.parse(v.metadata.distillation),
+          schedules: schedules.parse(v.metadata.schedules ?? []),
         },
       })),
     };

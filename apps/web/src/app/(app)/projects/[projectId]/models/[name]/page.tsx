@@ -11,6 +11,7 @@ import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
 import { axisFor } from '../../../../../../ui/chart-scale.ts';
 import { count, errorMessage, num, when } from '../../../../../../ui/format.ts';
+import { LearnedSchedules } from '../../../../../../ui/schedule-plot.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 
@@ -174,6 +175,9 @@ export default function ModelPage() {
           {(v.metadata.evaluations?.length ?? 0) > 0 && (
             <Evaluations projectId={projectId} rows={v.metadata.evaluations ?? []} />
           )}
+          {v.metadata.schedules?.length ? (
+            <LearnedSchedules schedules={v.metadata.schedules} />
+          ) : null}
         </div>
       ))}
     </div>
