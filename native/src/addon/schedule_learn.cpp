@@ -90,6 +90,7 @@ Napi::Value LearnModelSchedule(const Napi::CallbackInfo& info, std::shared_ptr<M
   }
   spec.initial.kind = OptString(o, "spec", "initial", "default");
   spec.initial.rho = NumberField(o, "spec", "rho", 7.0, 0);
+  spec.initial.sigma_max = NumberField(o, "spec", "sigmaMax", 0, 0);
   spec.sweeps = IntField(o, "spec", "sweeps", spec.sweeps, 0, 1000);
   ReferenceFields(o, "spec", spec.reference, spec.reference_steps);
   // compare: schedule kinds (strings) and explicit lists (number arrays), scored in that order:

@@ -52,6 +52,8 @@ export interface LearnScheduleSpec {
   initial?: 'default' | 'uniform' | 'karras' | 'exponential';
   /** Coordinate-descent sweeps (default 6). */
   sweeps?: number;
+  /** The start sigma, kept by learning (default: the model's largest), as Model.sample's sigma_max. */
+  sigmaMax?: number;
   /**
    * Schedules to score beside the learned one on the same batches: kinds the engine builds
    * (uniform, karras, exponential) and explicit lists (e.g. aysSigmas); kinds come first in the
@@ -324,6 +326,7 @@ export class Model {
           initial: spec.initial ?? 'default',
           reference: spec.reference ?? { sampler: 'heun', steps: 100 },
           sweeps: spec.sweeps,
+          sigmaMax: spec.sigmaMax,
           compare: spec.compare,
         },
         spec.onProgress,

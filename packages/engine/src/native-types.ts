@@ -240,6 +240,7 @@ export interface NativeModel {
       clipDenoised?: boolean;
       initial?: string;
       rho?: number;
+      sigmaMax?: number;
       reference?: { sampler: string; steps: number };
       sweeps?: number;
       compare?: Array<string | number[]>;

@@ -95,6 +95,20 @@ describe('anneal schedule', () => {
     expect(show.out.join('\n')).toMatch(/euler-nfe3\.json[\s\S]*learned/);
   });
 
+  it('--sigma-max starts the learned schedule lower, and is checked against the range', async () => {
+    const modelDir = join(dir, 'model');
+    const c = capture();
+    const args = ['schedule', 'learn', '--model', modelDir, '--sampler', 'dpmpp-2m', '--nfe', '2'];
+    const small = ['--n', '2', '--reference', 'euler:6', '--sweeps', '1', '--json'];
+    expect(await main([...args, ...small, '--sigma-max', '20'], c.io)).toBe(0);
+    const record = JSON.parse(c.out.at(-1) ?? '{}');
+    expect(record.sigmas[0]).toBe(20);
+    expect(record.sigmas).toHaveLength(3);
+    const bad = capture();
+    expect(await main([...args, ...small, '--sigma-max', '1e6'], bad.io)).toBe(2);
+    expect(bad.err.join('\n')).toMatch(/--sigma-max: 1000000 is outside this model's sigma range/);
+  });
+
   it('bad input gets named usage errors', async () => {
     const modelDir = join(dir, 'model');
     const base = ['schedule', 'learn', '--model', modelDir];

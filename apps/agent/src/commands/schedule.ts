@@ -41,6 +41,8 @@ learn  finds the K + 1 sigmas (the first the model's largest, the last 0) whose 
   --reference S:STEPS  reference trajectory (default heun:100, ~200 NFE; heun, euler or ddim)
   --initial S          the baseline it starts from: default | uniform | karras | exponential
                        (default: the sampler's default schedule)
+  --sigma-max S        start at sigma S instead of the model's largest (kept by learning; as
+                       \`anneal sample --sigma-max\`)
   --sweeps N           coordinate-descent sweeps (default 6; each runs the sampler 2(K-1) times)
   --class K            class label for a class-conditional model (default: cycle through classes)
   --guidance W         classifier-free guidance weight (default 1)
@@ -83,6 +85,7 @@ const learnFlags = z.object({
   reference: referenceSchema.default({ sampler: 'heun', steps: 100 }),
   initial: z.enum(['default', 'uniform', 'karras', 'exponential']).default('default'),
   sweeps: z.coerce.number().int().min(0).max(100).default(6),
+  'sigma-max': z.coerce.number().positive().optional(),
   class: z.coerce.number().int().min(0).optional(),
   guidance: z.coerce.number().min(0).max(50).default(1),
   server: z.string().optional(),
@@ -136,6 +139,7 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
       reference: { type: 'string' },
       initial: { type: 'string' },
       sweeps: { type: 'string' },
+      'sigma-max': { type: 'string' },
       class: { type: 'string' },
       guidance: { type: 'string' },
       server: { type: 'string' },
@@ -154,10 +158,15 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
   const model = Model.load(dir);
   const bars = new Map<string, ProgressBar>();
   let result: Awaited<ReturnType<Model['learnSchedule']>>;
-  const ays = (() => {
-    const { sigmaMin, sigmaMax } = model.sigmaRange();
-    return aysSigmas(steps, sigmaMin, sigmaMax);
-  })();
+  const { sigmaMin, sigmaMax } = model.sigmaRange();
+  const start = flags['sigma-max'] ?? sigmaMax;
+  if (!(start > sigmaMin && start <= sigmaMax)) {
+    model.dispose();
+    throw new UsageError(
+      `--sigma-max: ${start} is outside this model's sigma range (${sigmaMin}, ${sigmaMax}]`,
+    );
+  }
+  const ays = aysSigmas(steps, sigmaMin, start);
   try {
     result = await model.learnSchedule({
       sampler: flags.sampler,
@@ -168,6 +177,7 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
       reference: flags.reference,
       initial: flags.initial,
       sweeps: flags.sweeps,
+      sigmaMax: flags['sigma-max'],
       class: flags.class,
       guidance: flags.guidance,
       compare: [...HAND_CRAFTED, ays],
