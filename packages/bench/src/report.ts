@@ -296,10 +296,21 @@ function schedules(
         fmt(g.recall, 3),
         `${g.paired_mse.toExponential(3)} ± ${g.paired_mse_std.toExponential(2)}`,
         g.schedule === 'learned'
-          ? `FD ${fmt(g.fd - bestFd, 3)}, paired ${fmt(100 * (g.paired_mse / bestPaired - 1), 1)}%`
+          ? `FD ${fmt(g.fd - bestFd, 3)} (${fmt((100 * (bestFd - g.fd)) / (bestFd - r.reference.fd), 0)}% of the gap to the reference), paired ${fmt(100 * (g.paired_mse / bestPaired - 1), 1)}%`
           : '',
       ]);
   }
+  rows.push([
+    `reference: ${r.reference.sampler} ${r.reference.steps} steps`,
+    r.reference.nfe_per_image,
+    '-',
+    fmt(r.reference.fd, 3),
+    kid(r.reference),
+    fmt(r.reference.precision, 3),
+    fmt(r.reference.recall, 3),
+    '0',
+    '',
+  ]);
   rows.push([
     'real vs real (floor)',
     '-',

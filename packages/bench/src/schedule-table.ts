@@ -62,7 +62,8 @@ export interface ScheduleTableResult {
   quality: string;
   seed: number;
   floor: QualityMetrics;
-  reference: { sampler: SamplerName; steps: number; nfe_per_image: number };
+  /** The paired reference run, with its own quality on the same ruler (the FD the schedules approach). */
+  reference: { sampler: SamplerName; steps: number; nfe_per_image: number } & QualityMetrics;
   rows: ScheduleRow[];
   /** Where each learned schedule came from: an existing file or one learned for this run. */
   learned: Array<{
@@ -173,7 +174,11 @@ export async function scheduleTable(
     quality: probe.describe,
     seed,
     floor: probe.floor,
-    reference: { ...opts.reference, nfe_per_image: ref.nfe },
+    reference: {
+      ...opts.reference,
+      nfe_per_image: ref.nfe,
+      ...(await probe.measure(ref.images, ref.shape, labels)),
+    },
     rows: [],
     learned: [],
   };

@@ -95,7 +95,7 @@ describe('schedules in eval and bench', () => {
     expect(rows[4]?.sigmas).toEqual(learned.sigmas);
     expect(learned.calibration.seed).toBe(1000);
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
-      /Learned vs hand-crafted schedules[\s\S]*\| euler \| 3 \| learned \|[\s\S]*real vs real \(floor\)/,
+      /Learned vs hand-crafted schedules[\s\S]*\| euler \| 3 \| learned \| [\s\S]*% of the gap to the reference[\s\S]*\| reference: heun 3 steps \| 5 \|[\s\S]*real vs real \(floor\)/,
     );
     const bad = anneal(['bench', '--only', 'schedules', '--model', model, '--samplers', 'ddpm']);
     expect(bad.status).toBe(2);
