@@ -12,6 +12,7 @@ import { importCommand } from './commands/import.ts';
 import { login } from './commands/login.ts';
 import { plan } from './commands/plan.ts';
 import { sample } from './commands/sample.ts';
+import { schedule } from './commands/schedule.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 import { errorEvent } from './failure.ts';
@@ -23,6 +24,7 @@ const commands: Command[] = [
   evaluate,
   plan,
   complexity,
+  schedule,
   importCommand,
   bench,
   doctor,

@@ -26,6 +26,7 @@
 //     fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
 //   sigmaRange(): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling spans (a VP
 //     table's ends; a consistency model's boundary sigma_min and its table's top).
+//   learnSchedule(spec, onProgress?): async; see addon/schedule_learn.h.
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
 // Errors carry a code (addon/errors.h): ANNEAL_INVALID_ARGUMENT for a bad argument or input
 // shape (sync, or a rejection for sample/measureStep), ANNEAL_NOT_FOUND / ANNEAL_IO for a
@@ -38,6 +39,7 @@
 
 #include "addon/convert.h"
 #include "addon/module.h"
+#include "addon/schedule_learn.h"
 #include "addon/worker.h"
 #include "engine/checkpoint.h"
 #include "engine/cost.h"
@@ -60,6 +62,7 @@ Napi::Function Model::Define(Napi::Env env) {
        InstanceMethod("gradientCheck", &Model::Guarded<&Model::GradientCheck>),
        InstanceMethod("derive", &Model::Guarded<&Model::Derive>),
        InstanceMethod("sigmaRange", &Model::Guarded<&Model::SigmaRange>),
+       InstanceMethod("learnSchedule", &Model::Guarded<&Model::LearnSchedule>),
        InstanceMethod("dispose", &Model::Guarded<&Model::Dispose>)});
   constructor = Napi::Persistent(fn);
   constructor.SuppressDestruct();
@@ -367,6 +370,10 @@ Napi::Value Model::SigmaRange(const Napi::CallbackInfo& info) {
   out.Set("sigmaMin", d.sigma_min());
   out.Set("sigmaMax", d.sigma_max());
   return out;
+}
+
+Napi::Value Model::LearnSchedule(const Napi::CallbackInfo& info) {
+  return LearnModelSchedule(info, state(info.Env()));
 }
 
 Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {

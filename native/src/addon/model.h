@@ -37,6 +37,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value GradientCheck(const Napi::CallbackInfo& info);
   Napi::Value Derive(const Napi::CallbackInfo& info);
   Napi::Value SigmaRange(const Napi::CallbackInfo& info);
+  Napi::Value LearnSchedule(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   // A method run inside Guard (addon/errors.h), so its exceptions reach JS with a code.

@@ -23,6 +23,7 @@
 
 #include "addon/convert.h"
 #include "addon/module.h"
+#include "addon/schedule_learn.h"
 #include "addon/worker.h"
 #include "engine/generate.h"
 
@@ -165,6 +166,7 @@ void InitSampling(Napi::Env env, Napi::Object exports) {
   auto s = Napi::Object::New(env);
   s.Set("sigmas", Napi::Function::New(env, Guarded<Sigmas>, "sigmas"));
   s.Set("gaussian", Napi::Function::New(env, Guarded<Gaussian>, "gaussian"));
+  s.Set("learnGaussian", Napi::Function::New(env, Guarded<LearnGaussianSchedule>, "learnGaussian"));
   exports.Set("sampling", s);
 }
 

@@ -63,6 +63,45 @@ std::vector<double> make_sigmas(const Denoiser& d, SamplerKind sampler, int step
   throw std::invalid_argument("unknown schedule \"" + kind + "\" (default, uniform, karras, exponential, explicit)");
 }
 
+DenoiseFn model_denoise_fn(const Denoiser& d, const std::optional<mx::array>& labels, int b, int classes,
+                           double guidance, bool clip_denoised) {
+  DenoiseFn fn;
+  // fn: the whole batch at one sigma; rows_fn: the rows `rows` of the batch at their own
+  // sigmas, each with its own label (the adaptive sampler's per-image path).
+  if (labels && guidance != 1.0) {
+    auto both = mx::concatenate({*labels, mx::full({b}, classes, mx::int32)}, 0);
+    const float w = static_cast<float>(guidance);
+    auto combine = [w](const mx::array& out, int k) {
+      auto cond = mx::slice(out, {0, 0, 0, 0}, {k, out.shape(1), out.shape(2), out.shape(3)});
+      auto uncond = mx::slice(out, {k, 0, 0, 0}, {2 * k, out.shape(1), out.shape(2), out.shape(3)});
+      return mx::add(uncond, mx::multiply(mx::subtract(cond, uncond), mx::array(w)));
+    };
+    fn.fn = [&d, both, b, combine](const mx::array& xi, float s) {
+      return combine(d(mx::concatenate({xi, xi}, 0), mx::full({2 * b}, s), both), b);
+    };
+    fn.rows_fn = [&d, labels, classes, combine](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+      const int k = xi.shape(0);
+      auto l = mx::concatenate({mx::take(*labels, rows, 0), mx::full({k}, classes, mx::int32)}, 0);
+      return combine(d(mx::concatenate({xi, xi}, 0), mx::concatenate({s, s}, 0), l), k);
+    };
+    fn.evals_per_call = 2;
+  } else {
+    fn.fn = [&d, labels, b](const mx::array& xi, float s) { return d(xi, mx::full({b}, s), labels); };
+    fn.rows_fn = [&d, labels](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+      return d(xi, s, labels ? std::optional<mx::array>(mx::take(*labels, rows, 0)) : std::nullopt);
+    };
+  }
+  if (clip_denoised) {
+    fn.fn = [inner = fn.fn](const mx::array& xi, float s) {
+      return mx::clip(inner(xi, s), mx::array(-1.0f), mx::array(1.0f));
+    };
+    fn.rows_fn = [inner = fn.rows_fn](const mx::array& xi, const mx::array& s, const mx::array& rows) {
+      return mx::clip(inner(xi, s, rows), mx::array(-1.0f), mx::array(1.0f));
+    };
+  }
+  return fn;
+}
+
 GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
                         const GenerateSpec& spec, const std::function<void(int, int)>& on_step) {
   if (spec.n < 1) throw std::invalid_argument("n must be >= 1");
@@ -162,39 +201,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
       for (int i = 0; i < b; ++i) l[i] = spec.class_label >= 0 ? spec.class_label : (c * spec.chunk + i) % classes;
       labels = mx::array(l.data(), {b}, mx::int32);
     }
-    DenoiseFn fn;
-    // The per-image path (adaptive): rows of the chunk at their own sigmas, each with its label.
-    if (guided) {
-      auto both = mx::concatenate({*labels, mx::full({b}, classes, mx::int32)}, 0);
-      const float w = static_cast<float>(spec.guidance);
-      auto combine = [w](const mx::array& out, int k) {
-        auto cond = mx::slice(out, {0, 0, 0, 0}, {k, out.shape(1), out.shape(2), out.shape(3)});
-        auto uncond = mx::slice(out, {k, 0, 0, 0}, {2 * k, out.shape(1), out.shape(2), out.shape(3)});
-        return mx::add(uncond, mx::multiply(mx::subtract(cond, uncond), mx::array(w)));
-      };
-      fn.fn = [&d, both, b, combine](const mx::array& xi, float s) {
-        return combine(d(mx::concatenate({xi, xi}, 0), mx::full({2 * b}, s), both), b);
-      };
-      fn.rows_fn = [&d, labels, classes, combine](const mx::array& xi, const mx::array& s, const mx::array& rows) {
-        const int k = xi.shape(0);
-        auto l = mx::concatenate({mx::take(*labels, rows, 0), mx::full({k}, classes, mx::int32)}, 0);
-        return combine(d(mx::concatenate({xi, xi}, 0), mx::concatenate({s, s}, 0), l), k);
-      };
-      fn.evals_per_call = 2;
-    } else {
-      fn.fn = [&d, labels, b](const mx::array& xi, float s) { return d(xi, mx::full({b}, s), labels); };
-      fn.rows_fn = [&d, labels](const mx::array& xi, const mx::array& s, const mx::array& rows) {
-        return d(xi, s, labels ? std::optional<mx::array>(mx::take(*labels, rows, 0)) : std::nullopt);
-      };
-    }
-    if (spec.clip_denoised) {
-      fn.fn = [inner = fn.fn](const mx::array& xi, float s) {
-        return mx::clip(inner(xi, s), mx::array(-1.0f), mx::array(1.0f));
-      };
-      fn.rows_fn = [inner = fn.rows_fn](const mx::array& xi, const mx::array& s, const mx::array& rows) {
-        return mx::clip(inner(xi, s, rows), mx::array(-1.0f), mx::array(1.0f));
-      };
-    }
+    DenoiseFn fn = model_denoise_fn(d, labels, b, classes, guided ? spec.guidance : 1.0, spec.clip_denoised);
     if (adaptive) {
       AdaptiveOptions ao;
       ao.rtol = spec.rtol;
@@ -236,6 +243,63 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   }
   mx::eval(result.images);
   return result;
+}
+
+LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
+                                         const ModelScheduleSpec& spec, const LearnProgressFn& progress,
+                                         const LearnCancelFn& cancelled) {
+  if (spec.n < 1) throw std::invalid_argument("n must be >= 1");
+  if (prec.kind == Parameterization::Consistency) {
+    throw std::invalid_argument(
+        "schedule learning is for diffusion models; a consistency model samples with the consistency sampler, "
+        "which is stochastic");
+  }
+  const int steps = steps_for_nfe(spec.sampler, spec.nfe);
+  const bool conditional = cfg.num_class_embeds > 0;
+  const int classes = conditional ? cfg.num_class_embeds - 1 : 0;
+  if (!conditional && spec.class_label >= 0) {
+    throw std::invalid_argument("this model is unconditional: --class needs a class-conditional model");
+  }
+  if (conditional && spec.class_label >= classes) {
+    throw std::invalid_argument("class " + std::to_string(spec.class_label) + " is out of range (0.." +
+                                std::to_string(classes - 1) + ")");
+  }
+  Denoiser d(prec, [&params, &cfg](const mx::array& x, const mx::array& t, const std::optional<mx::array>& c) {
+    return unet_forward(params, cfg, x, t, c);
+  });
+  LearnScheduleSpec ls;
+  ls.sampler = spec.sampler;
+  ls.initial = make_sigmas(d, spec.sampler, steps, spec.initial);
+  ls.sigma_min = d.sigma_min();
+  ls.reference = spec.reference;
+  ls.reference_steps = spec.reference_steps;
+  ls.sweeps = spec.sweeps;
+  for (const auto& kind : spec.compare_kinds) {
+    ScheduleSpec c = spec.initial;
+    c.kind = kind;
+    ls.compare.push_back(make_sigmas(d, spec.sampler, steps, c));
+  }
+  for (const auto& sigmas : spec.compare_sigmas) {
+    if (static_cast<int>(sigmas.size()) != steps + 1) {
+      throw std::invalid_argument("a schedule to compare has " + std::to_string(sigmas.size()) + " sigmas; " +
+                                  std::to_string(steps) + " steps need " + std::to_string(steps + 1));
+    }
+    ls.compare.push_back(sigmas);
+  }
+  const mx::Shape shape{spec.n, cfg.sample_size, cfg.sample_size, cfg.in_channels};
+  // The unit noise `generate` draws for its first chunk with the same seed.
+  auto draw = [&](std::uint64_t seed) {
+    auto [k_init, k_sampler] = mx::random::split(mx::random::key(seed * 1000003ull));
+    return mx::random::normal(shape, mx::float32, k_init);
+  };
+  std::optional<mx::array> labels;
+  if (conditional) {
+    std::vector<int> l(spec.n);
+    for (int i = 0; i < spec.n; ++i) l[i] = spec.class_label >= 0 ? spec.class_label : i % classes;
+    labels = mx::array(l.data(), {spec.n}, mx::int32);
+  }
+  auto fn = model_denoise_fn(d, labels, spec.n, classes, conditional ? spec.guidance : 1.0, spec.clip_denoised);
+  return learn_schedule(fn, draw(spec.seed), draw(spec.heldout_seed), ls, progress, cancelled);
 }
 
 DenoiseFn gaussian_denoiser(const mx::array& mean, const mx::array& eigvecs, const mx::array& eigvals) {

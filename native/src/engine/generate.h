@@ -8,6 +8,7 @@
 
 #include "engine/denoiser.h"
 #include "engine/samplers.h"
+#include "engine/schedule_learn.h"
 #include "engine/unet.h"
 
 namespace anneal {
@@ -75,6 +76,36 @@ struct GenerateResult {
 
 GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
                         const GenerateSpec& spec, const std::function<void(int, int)>& on_step = {});
+
+// D for a batch of b images as sampling uses it: class labels (or none), classifier-free
+// guidance (weight != 1 with labels: conditional and unconditional in one batch), and the
+// clamp of each denoised estimate to [-1, 1]. `d` must outlive the result.
+DenoiseFn model_denoise_fn(const Denoiser& d, const std::optional<mx::array>& labels, int b, int classes,
+                           double guidance, bool clip_denoised);
+
+// Learning a schedule for a trained model (learn_schedule on its denoiser as `generate` runs it).
+struct ModelScheduleSpec {
+  SamplerKind sampler = SamplerKind::DpmPp2m;
+  int nfe = 10;  // network evaluations per image without guidance; steps via steps_for_nfe
+  int n = 64;    // calibration batch, and the held-out batch's size
+  std::uint64_t seed = 0;          // calibration noise: the first chunk `generate` draws with this seed
+  std::uint64_t heldout_seed = 1;  // held-out noise, likewise
+  int class_label = -1;            // as GenerateSpec
+  double guidance = 1.0;
+  bool clip_denoised = true;
+  ScheduleSpec initial;  // the baseline and fallback start ("default" as sampling's default)
+  // Other schedules to score beside it: kinds make_sigmas builds at the same steps (no
+  // "explicit"), and explicit lists (each of steps + 1 sigmas ending in 0).
+  std::vector<std::string> compare_kinds;
+  std::vector<std::vector<double>> compare_sigmas;
+  SamplerKind reference = SamplerKind::Heun;
+  int reference_steps = 100;
+  int sweeps = 6;
+};
+
+LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
+                                         const ModelScheduleSpec& spec, const LearnProgressFn& progress = {},
+                                         const LearnCancelFn& cancelled = {});
 
 // Closed-form denoiser of Gaussian data N(mean, U diag(lambda) U^T):
 // D(x; sigma) = mean + U diag(lambda / (lambda + sigma^2)) U^T (x - mean). With it every

@@ -27,6 +27,11 @@ import {
   type ToTargetOptions,
   type ToTargetResult,
 } from './sampling.ts';
+import {
+  type ScheduleTableOptions,
+  type ScheduleTableResult,
+  scheduleTable,
+} from './schedule-table.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
@@ -59,6 +64,13 @@ export {
   type ToTargetOptions,
   type ToTargetResult,
 } from './sampling.ts';
+export {
+  SCHEDULE_KINDS,
+  type ScheduleRow,
+  type ScheduleTableOptions,
+  type ScheduleTableResult,
+  scheduleTable,
+} from './schedule-table.ts';
 
 export const BENCHMARKS = [
   'training',
@@ -70,6 +82,7 @@ export const BENCHMARKS = [
   'teacher-samplers',
   'plan',
   'complexity',
+  'schedules',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -83,6 +96,7 @@ const ENGINE_ONLY: readonly string[] = [
   'teacher-samplers',
   'plan',
   'complexity',
+  'schedules',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -172,6 +186,8 @@ export interface BenchOptions {
     options: Record<string, unknown>;
     run: (log: Log, partial: (r: PlanBenchResult) => void) => Promise<PlanBenchResult>;
   };
+  /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
+  scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
    * Where results go (default bench/results, or bench/results/<scale> below full size) and the
    * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
@@ -245,6 +261,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'plan needs a trained checkpoint (--model DIR) to plan for; it has no default model',
+    );
+  }
+  if (only.has('schedules') && !(opts.model && opts.scheduleTable)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -407,6 +429,33 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           ...complexity,
           log,
           onPartial: (r) => partial({ ...about, ...r }),
+        });
+        return { ...about, ...result };
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+  if (only.has('schedules') && opts.model && opts.scheduleTable) {
+    const { model: dir, scheduleTable: table } = opts;
+    const options = {
+      model: repoPath(dir),
+      n: table.probe.n,
+      samplers: table.samplers,
+      nfes: table.nfes,
+      reference: table.reference,
+      learn: table.learn,
+      seed: table.seed ?? 0,
+    };
+    await record('schedules', options, async (partial) => {
+      const model = Model.load(dir);
+      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
+      try {
+        const result = await scheduleTable(model, {
+          ...table,
+          dir,
+          log,
+          onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
         });
         return { ...about, ...result };
       } finally {

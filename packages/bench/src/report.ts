@@ -8,6 +8,7 @@ import type { MachineRecord } from './machine.ts';
 import type { PlanBenchResult } from './plan.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
 import type { SamplingResult, ToTargetResult } from './sampling.ts';
+import type { ScheduleTableResult } from './schedule-table.ts';
 import type { TrainingCaseResult } from './training.ts';
 
 /** One bench/results/<name>.json: the machine and load it ran under, its options and result. */
@@ -259,6 +260,85 @@ function teacherSamplers(
   return lines.join('\n');
 }
 
+function schedules(
+  f: ResultFile<ScheduleTableResult & { model: string; parameters: number }>,
+): string {
+  const r = f.result;
+  const kid = (m: QualityMetrics) =>
+    m.kid_std === null ? fmt(m.kid, 5) : `${fmt(m.kid, 5)} ± ${fmt(m.kid_std, 5)}`;
+  const head = [
+    'sampler',
+    'NFE / image',
+    'schedule',
+    'FD',
+    'KID',
+    'precision',
+    'recall',
+    'paired MSE to reference',
+    'vs best hand-crafted',
+  ];
+  const rows: Array<Array<string | number>> = [];
+  const groups = new Map<string, typeof r.rows>();
+  for (const row of r.rows) {
+    const key = `${row.sampler}:${row.nfe_per_image}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  for (const group of groups.values()) {
+    const hand = group.filter((g) => g.schedule !== 'learned');
+    const bestFd = Math.min(...hand.map((g) => g.fd));
+    const bestPaired = Math.min(...hand.map((g) => g.paired_mse));
+    for (const g of group)
+      rows.push([
+        g.sampler,
+        g.nfe_per_image,
+        g.schedule,
+        fmt(g.fd, 3),
+        kid(g),
+        fmt(g.precision, 3),
+        fmt(g.recall, 3),
+        `${g.paired_mse.toExponential(3)} ± ${g.paired_mse_std.toExponential(2)}`,
+        g.schedule === 'learned'
+          ? `FD ${fmt(g.fd - bestFd, 3)} (${fmt((100 * (bestFd - g.fd)) / (bestFd - r.reference.fd), 0)}% of the gap to the reference), paired ${fmt(100 * (g.paired_mse / bestPaired - 1), 1)}%`
+          : '',
+      ]);
+  }
+  rows.push([
+    `reference: ${r.reference.sampler} ${r.reference.steps} steps`,
+    r.reference.nfe_per_image,
+    '-',
+    fmt(r.reference.fd, 3),
+    kid(r.reference),
+    fmt(r.reference.precision, 3),
+    fmt(r.reference.recall, 3),
+    '0',
+    '',
+  ]);
+  rows.push([
+    'real vs real (floor)',
+    '-',
+    '-',
+    fmt(r.floor.fd, 3),
+    kid(r.floor),
+    fmt(r.floor.precision, 3),
+    fmt(r.floor.recall, 3),
+    '-',
+    '',
+  ]);
+  const options = f.options as {
+    model?: string;
+    samplers?: string[];
+    nfes?: number[];
+    learn?: { n: number };
+  };
+  return [
+    `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise). Quality: ${r.quality}. Paired MSE: per-image mean squared pixel difference ([-1, 1]) to ${r.reference.sampler} at ${r.reference.steps} steps (${r.reference.nfe_per_image} NFE) from the same noise, mean ± standard deviation over images. Hand-crafted: uniform (uniform in the VP table's timesteps), karras (rho 7), exponential (log-linear), ays (Align Your Steps' SD 1.5 list, log-sigmas mapped onto this model's range, interpolated log-linearly). Learned: \`anneal schedule learn\` (files: ${r.learned.map((l) => `${l.file}${l.learned_now ? ' (learned for this run)' : ''}`).join(', ')}).${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
+    '',
+    `Command: \`npx anneal bench --only schedules --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${options.samplers ? ` --samplers ${options.samplers.join(',')}` : ''}${options.nfes ? ` --nfes ${options.nfes.join(',')}` : ''} --reference ${r.reference.sampler}:${r.reference.steps}${options.learn ? ` --learn-n ${options.learn.n}` : ''}\``,
+    '',
+    table(head, rows),
+  ].join('\n');
+}
+
 function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[] }>): string {
   const { ceiling: c, profile } = f.result;
   const parts = [
@@ -435,6 +515,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   },
   plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
   complexity: { title: 'Steps that follow content complexity (issue 13)', render: complexity },
+  schedules: { title: 'Learned vs hand-crafted schedules (issue 13)', render: schedules },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

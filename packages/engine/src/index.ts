@@ -21,6 +21,7 @@ export { parseAppleHardware, probeHardware } from './hardware.ts';
 export * from './memory.ts';
 export {
   CONFIG_FILE,
+  type LearnScheduleSpec,
   MODEL_FILE,
   Model,
   nfeStats,
@@ -40,7 +41,10 @@ export {
   type NativeAddon,
   type NativeError,
   type NativeErrorCode,
+  type NativeLearnScheduleProgress,
+  type NativeLearnScheduleResult,
 } from './native-types.ts';
+export { type ResolvedSchedule, readLearnedSchedule, resolveSchedule } from './schedules.ts';
 export * from './step-calibration.ts';
 export * from './step-predictor.ts';
 export * from './throughput.ts';

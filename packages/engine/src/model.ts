@@ -4,7 +4,13 @@ import { AppError } from '@anneal/core/errors';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeModel, NativeSampleSpec } from './native-types.ts';
+import type {
+  NativeLearnScheduleProgress,
+  NativeLearnScheduleResult,
+  NativeModel,
+  NativeSampleSpec,
+} from './native-types.ts';
+import { resolveSchedule } from './schedules.ts';
 
 /**
  * Sampling inputs beyond the job spec, for cross-checks against other implementations: an
@@ -54,6 +60,35 @@ export function nfeStats(perImage: ArrayLike<number>): { mean: number; min: numb
   };
 }
 
+/** Inputs of Model.learnSchedule (the engine's ModelScheduleSpec). */
+export interface LearnScheduleSpec {
+  sampler: 'ddim' | 'euler' | 'heun' | 'dpmpp-2m';
+  /** Network evaluations per image (without guidance); Heun's must be odd. */
+  nfe: number;
+  /** Calibration batch size, and the held-out batch's (default 64). */
+  n?: number;
+  seed?: number;
+  heldoutSeed?: number;
+  reference?: { sampler: 'heun' | 'euler' | 'ddim'; steps: number };
+  class?: number;
+  guidance?: number;
+  /** The baseline the learner starts from and is scored against (default: sampling's default). */
+  initial?: 'default' | 'uniform' | 'karras' | 'exponential';
+  /** Coordinate-descent sweeps (default 6). */
+  sweeps?: number;
+  /** The start sigma, kept by learning (default: the model's largest), as Model.sample's sigma_max. */
+  sigmaMax?: number;
+  /**
+   * Schedules to score beside the learned one on the same batches: kinds the engine builds
+   * (uniform, karras, exponential) and explicit lists (e.g. aysSigmas); kinds come first in the
+   * result's `compare`.
+   */
+  compare?: Array<string | number[]>;
+  onProgress?: (p: NativeLearnScheduleProgress) => void;
+  /** Aborting stops after the sampler run in progress; the result has `cancelled: true`. */
+  signal?: AbortSignal;
+}
+
 export const MODEL_FILE = 'model.safetensors';
 export const CONFIG_FILE = 'config.json';
 
@@ -84,10 +119,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 export class Model {
   #native: NativeModel | null;
   readonly config: ModelConfig;
+  /** The directory it was loaded from (where `learned` schedules are looked up). */
+  readonly dir: string | undefined;
 
-  private constructor(native: NativeModel, config: ModelConfig) {
+  private constructor(native: NativeModel, config: ModelConfig, dir?: string) {
     this.#native = native;
     this.config = config;
+    this.dir = dir;
   }
 
   /** Random initialization (torch's defaults) from a seed. */
@@ -114,7 +152,7 @@ export class Model {
     }
     const config = parseModelConfig(raw, configPath);
     try {
-      return new Model(new (loadNative().Model)(config, { weights }), config);
+      return new Model(new (loadNative().Model)(config, { weights }), config, dir);
     } catch (err) {
       throw fromNativeError(err, weights);
     }
@@ -236,23 +274,50 @@ export class Model {
     );
   }
 
-  /** Samples images; `onStep` sees (step, total) across all chunks. */
+  /**
+   * Samples images; `onStep` sees (step, total) across all chunks. `schedule` also takes `ays`,
+   * `learned` (this model's directory's schedules/<sampler>-nfe<K>.json) or a path to a learned
+   * schedule file (see resolveSchedule); explicit `sigmas` win over it.
+   */
   async sample(
-    spec: Partial<SamplingConfig> & { n: number } & SampleExtras,
+    spec: Omit<Partial<SamplingConfig>, 'schedule'> & {
+      n: number;
+      schedule?: string;
+    } & SampleExtras,
     onStep?: (step: number, total: number) => void,
   ): Promise<SampleResult> {
+    const sampler = spec.sampler ?? SAMPLING_DEFAULTS.sampler;
+    const steps = spec.steps ?? SAMPLING_DEFAULTS.steps;
+    let schedule = spec.schedule ?? SAMPLING_DEFAULTS.schedule;
+    let sigmas = spec.sigmas;
+    let sigmaMax = spec.sigma_max;
+    if (!sigmas) {
+      const resolved = resolveSchedule({
+        schedule,
+        sampler,
+        steps,
+        sigmaRange: () => this.sigmaRange(),
+        dir: this.dir,
+        sigmaMax,
+      });
+      if (resolved.sigmas) {
+        sigmas = resolved.sigmas;
+        schedule = 'default';
+        sigmaMax = undefined;
+      }
+    }
     const r = await this.native.sample(
       {
-        sampler: spec.sampler ?? SAMPLING_DEFAULTS.sampler,
-        steps: spec.steps ?? SAMPLING_DEFAULTS.steps,
+        sampler,
+        steps,
         n: spec.n,
         seed: spec.seed ?? SAMPLING_DEFAULTS.seed,
         classLabel: spec.class ?? -1,
         guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
         eta: spec.eta ?? SAMPLING_DEFAULTS.eta,
-        schedule: spec.schedule ?? SAMPLING_DEFAULTS.schedule,
-        sigmaMax: spec.sigma_max,
-        sigmas: spec.sigmas,
+        schedule,
+        sigmaMax,
+        sigmas,
         clipDenoised: spec.clipDenoised,
         chunk: spec.chunk,
         dtype: spec.dtype,
@@ -266,6 +331,47 @@ export class Model {
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );
     return r;
+  }
+
+  /**
+   * Learns the sigma schedule for `sampler` at `nfe` that best reproduces a high-NFE reference
+   * trajectory (Heun at 100 steps by default) from the same calibration noise, scored on a
+   * held-out batch too (engine/schedule_learn.cpp describes the method). Rejects a stochastic
+   * sampler, nfe < 1, an even Heun nfe and consistency models with a BAD_REQUEST naming it.
+   */
+  async learnSchedule(spec: LearnScheduleSpec): Promise<NativeLearnScheduleResult> {
+    let handle: ReturnType<NativeModel['learnSchedule']>;
+    try {
+      handle = this.native.learnSchedule(
+        {
+          sampler: spec.sampler,
+          nfe: spec.nfe,
+          n: spec.n ?? 64,
+          seed: spec.seed ?? 0,
+          heldoutSeed: spec.heldoutSeed ?? 1,
+          classLabel: spec.class ?? -1,
+          guidance: spec.guidance ?? 1,
+          initial: spec.initial ?? 'default',
+          reference: spec.reference ?? { sampler: 'heun', steps: 100 },
+          sweeps: spec.sweeps,
+          sigmaMax: spec.sigmaMax,
+          compare: spec.compare,
+        },
+        spec.onProgress,
+      );
+    } catch (err) {
+      throw fromNativeError(err, 'learnSchedule');
+    }
+    const onAbort = () => handle.cancel();
+    if (spec.signal?.aborted) handle.cancel();
+    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await handle.result;
+    } catch (err) {
+      throw fromNativeError(err, 'learnSchedule');
+    } finally {
+      spec.signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   dispose(): void {

@@ -160,6 +160,33 @@ export interface NativeSampleSpec {
   atol?: number;
 }
 
+export interface NativeLearnScheduleProgress {
+  phase: 'reference' | 'grid' | 'refine' | 'score';
+  done: number;
+  total: number;
+  /** The best training error so far (refine), else 0. */
+  error: number;
+}
+
+/** Errors: mean squared error per element between the sampler's endpoint and the reference's. */
+export interface NativeLearnScheduleResult {
+  sigmas: number[];
+  /** The dynamic-programming initialization on the reference grid. */
+  dpSigmas: number[];
+  /** The baseline schedule. */
+  initialSigmas: number[];
+  baselineTrain: number;
+  baselineHeldout: number;
+  learnedTrain: number;
+  learnedHeldout: number;
+  /** Sampler runs on the calibration batch while learning. */
+  evaluations: number;
+  nfe: number;
+  cancelled: boolean;
+  /** The schedules of `compare`, scored on the same batches: kinds first, then lists. */
+  compare: Array<{ sigmas: number[]; train: number; heldout: number }>;
+}
+
 export interface NativeSampleResult {
   images: Uint8Array;
   /** Values that were NaN or infinite before quantization to uint8 (0 for a healthy model). */
@@ -210,6 +237,29 @@ export interface NativeModel {
     spec: NativeSampleSpec,
     onStep?: (p: { step: number; total: number }) => void,
   ): Promise<NativeSampleResult>;
+  /**
+   * Async: `result` settles when learning ends (see addon/schedule_learn.h); cancel() stops it
+   * after the sampler run in progress. A bad field throws synchronously.
+   */
+  learnSchedule(
+    spec: {
+      sampler: string;
+      nfe: number;
+      n?: number;
+      seed?: number;
+      heldoutSeed?: number;
+      classLabel?: number;
+      guidance?: number;
+      clipDenoised?: boolean;
+      initial?: string;
+      rho?: number;
+      sigmaMax?: number;
+      reference?: { sampler: string; steps: number };
+      sweeps?: number;
+      compare?: Array<string | number[]>;
+    },
+    onProgress?: (p: NativeLearnScheduleProgress) => void,
+  ): { result: Promise<NativeLearnScheduleResult>; cancel(): void };
   gradientCheck(options?: { seed?: number; epsilon?: number }): {
     analytic: number;
     numeric: number;
@@ -594,5 +644,21 @@ export interface NativeClasses {
       /** The adaptive sampler: rejected step attempts, summed over rows. */
       rejected?: number;
     };
+    /** Sync: schedule learning on the closed-form Gaussian denoiser (addon/schedule_learn.h). */
+    learnGaussian(options: {
+      dim: number;
+      mean: Float32Array;
+      eigvecs: Float32Array;
+      eigvals: Float32Array;
+      sampler: string;
+      /** The initial (baseline) schedule, ending in 0. */
+      sigmas: number[];
+      n: number;
+      seed?: number;
+      heldoutSeed?: number;
+      sigmaMin?: number;
+      reference?: { sampler: string; steps: number };
+      sweeps?: number;
+    }): NativeLearnScheduleResult;
   };
 }

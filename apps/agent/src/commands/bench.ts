@@ -13,6 +13,7 @@ import {
   diffusionSamplerNames,
   extractorStepsSchema,
   extractorWidthSchema,
+  learnableSamplerNames,
   Model,
   samplerSchema,
 } from '@anneal/engine';
@@ -52,8 +53,14 @@ bench/RESULTS.md:
              real images against their dials), Spearman rho; mean NFE at equal FD against
              dpm-solver-2 (the same solver at fixed steps) and dpmpp-2m; dpmpp-2m at <= 20
              NFE. Writes complexity.json and complexity.svg
+  schedules  learned vs hand-crafted schedules (only with --only): for each of --samplers
+             (default dpmpp-2m,euler) at --nfes (default 5,10,20), uniform, karras,
+             exponential, ays and learned from the same noise, each with FD, KID,
+             precision/recall beside the floor and the paired MSE to --reference (default
+             heun:100) from the same noise; a missing learned schedule is learned first
+             (--learn-n calibration images, default 64) and written to DIR/schedules
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan and complexity.
+teacher-samplers, plan, complexity and schedules.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -82,6 +89,8 @@ to-target and teacher-samplers options:
   --ladder A,B,...   NFE per image to try, climbing until the target is met
                      (default 5,10,20,50,100,250)
   --samplers S,...   which samplers climb (default all: ${diffusionSamplerNames.join(', ')})
+  --nfes A,B,...     schedules: NFE per image (default 5,10,20; heun's at or under)
+  --learn-n N        schedules: calibration images for a schedule learned on the spot (default 64)
   --seed N           noise seed for every run; also picks the real images (default 0)
   --extractor-steps N, --extractor-width N
                      a non-default extractor, as for \`anneal eval\`
@@ -159,6 +168,8 @@ const flagsSchema = z
     factor: z.coerce.number().min(1).max(100).default(1.1),
     'target-fd': z.coerce.number().positive().optional(),
     ladder: list(z.coerce.number().int().min(1).max(1000)),
+    nfes: list(z.coerce.number().int().min(1).max(1000)),
+    'learn-n': z.coerce.number().int().min(1).max(4096).default(64),
     samplers: list(samplerSchema),
     rtols: list(z.coerce.number().positive('must be > 0').max(1)),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
@@ -191,6 +202,19 @@ const flagsSchema = z
     message: 'teacher-samplers needs --model DIR (a trained checkpoint)',
     path: ['only'],
   })
+  .refine((f) => !f.only?.includes('schedules') || f.model !== undefined, {
+    message: 'schedules needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  })
+  .refine(
+    (f) =>
+      !f.only?.includes('schedules') ||
+      (f.samplers ?? []).every((s) => (learnableSamplerNames as readonly string[]).includes(s)),
+    {
+      message: `schedules: --samplers must be deterministic (${learnableSamplerNames.join(', ')})`,
+      path: ['samplers'],
+    },
+  )
   .refine((f) => !(f.only?.includes('to-target') && f.only.includes('teacher-samplers')), {
     message: 'run to-target and teacher-samplers separately (their --n and --reference differ)',
     path: ['only'],
@@ -322,6 +346,8 @@ export const bench: Command = {
         factor: { type: 'string' },
         'target-fd': { type: 'string' },
         ladder: { type: 'string' },
+        nfes: { type: 'string' },
+        'learn-n': { type: 'string' },
         samplers: { type: 'string' },
         seed: { type: 'string' },
         'extractor-steps': { type: 'string' },
@@ -340,6 +366,7 @@ export const bench: Command = {
     const toTarget = flags.only?.includes('to-target');
     const teacherSamplers = flags.only?.includes('teacher-samplers');
     const complexity = flags.only?.includes('complexity');
+    const schedules = flags.only?.includes('schedules');
     const run = await runBench({
       scale: flags.smoke ? 'smoke' : flags.quick ? 'quick' : 'full',
       only: flags.only as BenchmarkName[] | undefined,
@@ -414,6 +441,26 @@ export const bench: Command = {
               fixedSamplers: flags.samplers ?? ['dpm-solver-2', 'dpmpp-2m'],
               quality: await fdProbe(flags, model, log, flags.n ?? 500, 'complexity'),
               validation: shapesValidation(model, flags.n ?? 500),
+            }
+          : undefined,
+      scheduleTable:
+        schedules && model
+          ? {
+              probe: await metricsProbe(flags, model, flags.n ?? 1000, log),
+              samplers: (flags.samplers ?? ['dpmpp-2m', 'euler']) as Array<
+                (typeof learnableSamplerNames)[number]
+              >,
+              nfes: flags.nfes ?? [5, 10, 20],
+              reference: flags.reference ?? { sampler: 'heun', steps: 100 },
+              learn: {
+                n: flags['learn-n'],
+                // Not the seed the table samples from: the calibration noise stays out of the FD rows.
+                seed: flags.seed + 1000,
+                heldoutSeed: flags.seed + 1001,
+                reference: { sampler: 'heun', steps: 100 },
+                sweeps: 6,
+              },
+              seed: flags.seed,
             }
           : undefined,
       log,

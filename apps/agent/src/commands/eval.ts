@@ -16,7 +16,7 @@ import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
 import type { Command } from './command.ts';
-import { checkAdaptiveFlags, samplingOf, toleranceFlags } from './sample.ts';
+import { checkAdaptiveFlags, samplingOf, toleranceFlags, withSchedule } from './sample.ts';
 
 const usage = `Usage: anneal eval --model DIR --n N [options]
 
@@ -36,6 +36,8 @@ Options:
                          then gives the NFE per image (mean, min, max)
   --seed N               noise seed; also picks the real subsets (default 0)
   --guidance W           classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance})
+  --schedule S           default | uniform | karras | exponential | ays | learned | FILE.json
+                         (as \`anneal sample --schedule\`; the report records it and its sigmas)
   --sigma-max S          start the sampler's schedule at sigma S instead of the model's largest
                          (as \`anneal sample --sigma-max\`; the reference sampler keeps the full range)
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
@@ -57,6 +59,7 @@ const flagsSchema = z
     steps: z.coerce.number().int().min(1).max(1000).optional(),
     seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
     guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
+    schedule: z.string().min(1).optional(),
     'sigma-max': z.coerce.number().positive().optional(),
     'reference-sampler': samplerSchema.optional(),
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
@@ -80,6 +83,7 @@ const options = {
   steps: { type: 'string' },
   seed: { type: 'string' },
   guidance: { type: 'string' },
+  schedule: { type: 'string' },
   'sigma-max': { type: 'string' },
   'reference-sampler': { type: 'string' },
   'reference-steps': { type: 'string' },
@@ -112,7 +116,13 @@ export const evaluate: Command = {
     const started = Date.now();
     const dir = resolve(flags.model);
     const model = Model.load(dir);
-    const sampling = samplingOf(model.config, flags);
+    let sampling: ReturnType<typeof samplingOf>;
+    try {
+      sampling = withSchedule(model, dir, samplingOf(model.config, flags));
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
     let report: EvalReport;
     try {
       const dataset = await modelDataset(model.config, `${dir}/config.json`);
@@ -136,6 +146,7 @@ export const evaluate: Command = {
           sampling: {
             sampler: sampling.sampler,
             steps: sampling.steps,
+            schedule: sampling.schedule,
             sigmaMax: sampling.sigma_max,
             sigmas: sampling.sigmas,
             rtol: sampling.rtol,
@@ -190,6 +201,8 @@ export const evaluate: Command = {
     const head = {
       sampler: sampling.sampler,
       steps: sampling.steps,
+      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       ...(flags['sigma-max'] !== undefined ? { sigma_max: flags['sigma-max'] } : {}),
       ...(sampling.sampler === 'adaptive' ? { rtol: sampling.rtol, atol: sampling.atol } : {}),

@@ -7,6 +7,7 @@ import {
   nfeStats,
   predictRequestSteps,
   readStepPredictor,
+  resolveSchedule,
   SAMPLING_DEFAULTS,
   type SamplerName,
   samplerNames,
@@ -35,6 +36,47 @@ function savedPlan(dir: string, argv: string[]) {
   return plan;
 }
 
+export interface Sampling {
+  sampler: SamplerName;
+  steps: number;
+  schedule?: string;
+  sigma_max?: number;
+  sigmas?: number[];
+  /** The learned schedule file `schedule` resolved to, if any. */
+  schedule_file?: string;
+  /** The adaptive sampler's tolerances. */
+  rtol?: number;
+  atol?: number;
+}
+
+/**
+ * `--schedule ays | learned | FILE` as explicit sigmas (the engine's own kinds stay kinds):
+ * `learned` reads `dir`/schedules/<sampler>-nfe<K>.json; a file learned for another sampler or
+ * NFE is refused, naming both.
+ */
+export function withSchedule(model: Model, dir: string, s: Sampling): Sampling {
+  if (s.sigmas || !s.schedule) return s;
+  const r = resolveSchedule({
+    schedule: s.schedule,
+    sampler: s.sampler,
+    steps: s.steps,
+    sigmaRange: () => model.sigmaRange(),
+    dir,
+    sigmaMax: s.sigma_max,
+  });
+  if (!r.sigmas) return s;
+  if (r.file && s.sigma_max !== undefined)
+    throw new UsageError(
+      '--sigma-max: a learned schedule lists its own sigmas; drop one of the two',
+    );
+  return {
+    ...s,
+    sigmas: r.sigmas,
+    sigma_max: undefined,
+    ...(r.file ? { schedule_file: r.file } : {}),
+  };
+}
+
 /**
  * What to sample with: the flags, or for a distilled student given none of the sampling
  * flags, the sampler and exact sigma list in its config.json (it was trained for that grid).
@@ -44,20 +86,12 @@ export function samplingOf(
   flags: {
     sampler?: SamplerName;
     steps?: number;
-    schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
+    schedule?: string;
     'sigma-max'?: number;
     rtol?: number;
     atol?: number;
   },
-): {
-  sampler: SamplerName;
-  steps: number;
-  schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
-  sigma_max?: number;
-  sigmas?: number[];
-  rtol?: number;
-  atol?: number;
-} {
+): Sampling {
   const d = config.distillation;
   const chosen =
     flags.sampler !== undefined ||
@@ -134,7 +168,10 @@ Options:
   --class K          class label for a class-conditional model (default: cycle through classes)
   --guidance W       classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance}: no guidance; costs 2 NFE/step)
   --eta X            DDIM's eta (default ${SAMPLING_DEFAULTS.eta})
-  --schedule S       default | uniform | karras | exponential
+  --schedule S       default | uniform | karras | exponential | ays | learned | FILE.json
+                     ays: Align Your Steps' published SD 1.5 list, its log-sigmas mapped from SD's
+                     range onto this model's and interpolated log-linearly to --steps; learned:
+                     DIR/schedules/<sampler>-nfe<K>.json from \`anneal schedule learn\`
   --sigma-max S      start the schedule at sigma S instead of the model's largest (karras and
                      exponential: from S down to the smallest; uniform: the largest timestep
                      whose sigma is <= S)
@@ -165,7 +202,7 @@ const flagsSchema = z
     class: z.coerce.number().int().min(0).optional(),
     guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
     eta: z.coerce.number().min(0).max(1).default(SAMPLING_DEFAULTS.eta),
-    schedule: z.enum(['default', 'uniform', 'karras', 'exponential']).optional(),
+    schedule: z.string().min(1).optional(),
     'sigma-max': z.coerce.number().positive().optional(),
     columns: z.coerce.number().int().min(1).optional(),
     plan: z.boolean().default(false),
@@ -209,9 +246,10 @@ export const sample: Command = {
     const model = Model.load(dir);
     // --steps auto: the predictor's sampler at the steps it predicts for this request.
     let auto: Awaited<ReturnType<typeof predictRequestSteps>> | undefined;
-    let autoSampler: SamplerName | undefined;
-    if (flags.steps === 'auto') {
-      try {
+    let sampling: Sampling & Partial<Pick<ReturnType<typeof planSampling>, 'chunk' | 'dtype'>>;
+    try {
+      let autoSampler: SamplerName | undefined;
+      if (flags.steps === 'auto') {
         const predictor = readStepPredictor(dir);
         if (predictor.calibration.guidance !== flags.guidance)
           io.err(
@@ -219,18 +257,22 @@ export const sample: Command = {
           );
         auto = await predictRequestSteps(model, predictor, flags);
         autoSampler = predictor.sampler;
-      } catch (err) {
-        model.dispose();
-        throw err;
       }
+      sampling = saved
+        ? planSampling(saved, scheduleResolverFor(model, dir))
+        : withSchedule(
+            model,
+            dir,
+            samplingOf(model.config, {
+              ...flags,
+              steps: auto ? auto.steps : (flags.steps as number | undefined),
+              sampler: autoSampler ?? flags.sampler,
+            }),
+          );
+    } catch (err) {
+      model.dispose();
+      throw err;
     }
-    const sampling = saved
-      ? planSampling(saved, scheduleResolverFor(model, dir))
-      : samplingOf(model.config, {
-          ...flags,
-          steps: auto ? auto.steps : (flags.steps as number | undefined),
-          sampler: autoSampler ?? flags.sampler,
-        });
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
@@ -264,6 +306,8 @@ export const sample: Command = {
         ? { plan: { dtype: saved.dtype, batch: saved.batch, schedule: saved.schedule } }
         : {}),
       steps: result.steps,
+      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
       ...(auto && predicted
@@ -297,7 +341,7 @@ export const sample: Command = {
       );
     else
       io.out(
-        `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? ' on the distilled sigmas' : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+        `wrote ${flags.n} samples (${sampling.sampler}${sampling.sigmas ? (sampling.schedule_file ? ` on ${sampling.schedule_file}` : sampling.schedule === 'ays' ? ' on AYS' : ' on the distilled sigmas') : ''}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
       );
     return 0;
   },

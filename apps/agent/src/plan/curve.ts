@@ -10,6 +10,7 @@ import {
   type QualityCurve,
   type QualityPoint,
   qualityCurveSchema,
+  resolveSchedule,
   type SamplerName,
   writeFileAtomic,
 } from '@anneal/engine';
@@ -44,12 +45,21 @@ export const engineSchedules: ScheduleResolver = (_sampler, schedule) => {
 };
 
 /**
- * The resolver every plan command uses for the model in `dir`: the one place that learns
- * schedule names beyond the engine's (e.g. `learned` from dir/schedules/, `ays`) once those
- * are wired in; today the engine's names.
+ * The resolver every plan command uses for the model in `dir`: the engine's schedule kinds,
+ * `ays` (the published list moved onto the model's sigma range) and `learned` (dir/schedules/
+ * <sampler>-nfe<K>.json, as `anneal schedule learn` writes it) or a learned file's path.
  */
-export function scheduleResolverFor(_model: Model, _dir: string): ScheduleResolver {
-  return engineSchedules;
+export function scheduleResolverFor(model: Model, dir: string): ScheduleResolver {
+  return (sampler, schedule, steps) => {
+    const r = resolveSchedule({
+      schedule,
+      sampler,
+      steps,
+      sigmaRange: () => model.sigmaRange(),
+      dir,
+    });
+    return r.sigmas ? { sigmas: r.sigmas } : { schedule };
+  };
 }
 
 /** Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step). */

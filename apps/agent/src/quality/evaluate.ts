@@ -19,6 +19,8 @@ import { type MemorizationReport, memorizationCheck } from './memorization.ts';
 export interface SamplingSpec {
   sampler: SamplerName;
   steps: number;
+  /** The schedule kind (default | uniform | karras | exponential; others arrive as `sigmas`). */
+  schedule?: string;
   /** Start the schedule at this sigma instead of the model's largest. */
   sigmaMax?: number;
   /** An explicit sigma list (a distilled student's grid) instead of a schedule. */
@@ -159,6 +161,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       {
         sampler: s.sampler,
         steps: s.steps,
+        schedule: s.schedule,
         sigma_max: s.sigmaMax,
         sigmas: s.sigmas,
         rtol: s.rtol,

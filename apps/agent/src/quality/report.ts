@@ -7,7 +7,11 @@ interface Head {
   steps: number;
   /** The start sigma when not the model's largest. */
   sigma_max?: number;
-  /** A distilled student's explicit grid. */
+  /** The --schedule given (a kind, ays, learned or a file). */
+  schedule?: string;
+  /** The learned schedule file it resolved to. */
+  schedule_file?: string;
+  /** An explicit grid: a distilled student's, or the schedule's sigmas. */
   sigmas?: number[];
   /** The adaptive sampler's tolerances (undefined: the engine's defaults). */
   rtol?: number;
@@ -64,7 +68,7 @@ export function qualityTable(r: EvalReport, head: Head): string {
   const lines = [
     r.nfePerImage
       ? `${head.sampler} (rtol ${head.rtol ?? 'default'}, atol ${head.atol ?? 'default'}), NFE per image mean ${r.nfePerImage.mean.toFixed(1)}, min ${r.nfePerImage.min}, max ${r.nfePerImage.max}, N = ${r.n}, seed ${head.seed}`
-      : `${head.sampler}, ${head.steps} steps (${r.nfe} NFE), N = ${r.n}, seed ${head.seed}`,
+      : `${head.sampler}, ${head.steps} steps (${r.nfe} NFE)${head.schedule ? `, schedule ${head.schedule_file ?? head.schedule}` : ''}, N = ${r.n}, seed ${head.seed}`,
     `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'})`,
     '',
     table([

@@ -41,6 +41,11 @@ export interface OptimizationMetadata {
   plans?: Record<string, Record<string, unknown>> | undefined;
   /** The latest quality curve a plan job measured (engine config's qualityCurveSchema). */
   qualityCurve?: Record<string, unknown> | undefined;
+  /**
+   * Learned sampling schedules (the engine's learnedScheduleSchema), one per sampler and NFE:
+   * a newer one for the same pair replaces the older.
+   */
+  schedules?: Record<string, unknown>[] | undefined;
 }
 
 export const modelVersions = pgTable(

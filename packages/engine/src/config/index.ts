@@ -5,4 +5,5 @@ export * from './memory.ts';
 export * from './model.ts';
 export * from './plan.ts';
 export * from './presets.ts';
+export * from './schedule.ts';
 export * from './training.ts';

@@ -1,5 +1,5 @@
 import { ROLES } from '@anneal/db/schema';
-import { qualityCurveSchema } from '@anneal/engine/config';
+import { learnedScheduleSchema, qualityCurveSchema } from '@anneal/engine/config';
 import {
   agentBenchmarkSchema,
   distillationRecordSchema,
@@ -180,6 +180,8 @@ const metadata = z.object({
   /** Plan jobs' plans per hardware profile, and the quality curve they measured. */
   plans: z.record(z.string(), planRecordSchema).optional(),
   qualityCurve: qualityCurveSchema.optional(),
+  /** Learned sampling schedules (anneal schedule learn), one per sampler and NFE. */
+  schedules: z.array(learnedScheduleSchema).optional(),
 });
 
 export const modelDetail = z.object({

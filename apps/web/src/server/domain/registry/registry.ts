@@ -9,6 +9,7 @@ import {
   registeredModels,
   runs,
 } from '@anneal/db/schema';
+import { type LearnedSchedule, learnedScheduleSchema } from '@anneal/engine/config';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
@@ -290,6 +291,48 @@ export async function addEvaluation(
       .set({ metadata: { ...row.metadata, evaluations } })
       .where(eq(modelVersions.id, versionId));
   });
+}
+
+/** Learned schedules kept per version (one per sampler and NFE; more pairs than this is abuse). */
+const MAX_SCHEDULES = 100;
+
+/**
+ * Stores a learned sampling schedule on a version (`anneal schedule learn --model VERSION`, and
+ * the plan job kind). The record must pass the engine's learnedScheduleSchema (sigmas strictly
+ * decreasing to 0, sampler deterministic, NFE matching the steps); one per (sampler, NFE): a
+ * newer record replaces the older. Returns the stored record.
+ */
+export async function addLearnedSchedule(
+  db: Db,
+  versionId: string,
+  record: unknown,
+): Promise<LearnedSchedule> {
+  const parsed = learnedScheduleSchema.safeParse(record);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AppError(
+      'BAD_REQUEST',
+      `schedule: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  const schedule = parsed.data;
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId))
+      .for('update');
+    if (!row) throw new AppError('NOT_FOUND', `model version ${versionId} does not exist`);
+    const kept = (row.metadata.schedules ?? []).filter(
+      (s) => !(s.sampler === schedule.sampler && s.nfe === schedule.nfe),
+    );
+    const schedules = [...kept, schedule].slice(-MAX_SCHEDULES);
+    await tx
+      .update(modelVersions)
+      .set({ metadata: { ...row.metadata, schedules } })
+      .where(eq(modelVersions.id, versionId));
+  });
+  return schedule;
 }
 
 /** Every version of every model in a project, newest first: what a job can sample or evaluate. */

@@ -1,6 +1,9 @@
+import { learnedScheduleSchema } from '@anneal/engine/config';
 import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
+import { writableProject } from '../../domain/projects/projects.ts';
 import {
+  addLearnedSchedule,
   aliasSchema,
   getModelVersion,
   listModels,
@@ -84,6 +87,22 @@ export const registryRoutes = [
     handle: async (ctx, { params }) => ({
       json: await getModelVersion(ctx.db, ctx.principal.orgId, params.versionId),
     }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/model-versions/{versionId}/schedules',
+    access: { role: 'editor', agent: 'annotate-leased-model-version' },
+    tag: 'registry',
+    summary:
+      'Store a learned sampling schedule on a model version (anneal schedule learn); one per sampler and NFE, a newer one replaces the older',
+    params: z.object({ versionId: z.uuid() }),
+    body: learnedScheduleSchema,
+    response: { status: 201, description: 'The stored schedule', schema: learnedScheduleSchema },
+    handle: async (ctx, { params, body }) => {
+      const version = await getModelVersion(ctx.db, ctx.principal.orgId, params.versionId);
+      await writableProject(ctx.db, ctx.principal.orgId, version.projectId);
+      return { status: 201, json: await addLearnedSchedule(ctx.db, params.versionId, body) };
+    },
   }),
   defineRoute({
     method: 'GET',

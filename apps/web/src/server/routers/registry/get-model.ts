@@ -1,4 +1,4 @@
-import { qualityCurveSchema } from '@anneal/engine/config';
+import { learnedScheduleSchema, qualityCurveSchema } from '@anneal/engine/config';
 import {
   distillationRecordSchema,
   evaluationRecordSchema,
@@ -11,6 +11,8 @@ import { modelDetail } from '../outputs.ts';
 
 /** Stored evaluations that no longer parse (an older shape) are left out, not fatal. */
 const evaluations = z.array(evaluationRecordSchema).catch([]);
+/** Likewise learned schedules. */
+const schedules = z.array(learnedScheduleSchema).catch([]);
 /** Likewise a distillation record: the version then shows without its teacher chain. */
 const distillation = distillationRecordSchema.optional().catch(undefined);
 /** Likewise plans (one that no longer parses is left out) and the quality curve. */
@@ -44,6 +46,7 @@ export const getModel = viewerProcedure
           distillation: distillation.parse(v.metadata.distillation),
           plans: plans.parse(v.metadata.plans),
           qualityCurve: qualityCurve.parse(v.metadata.qualityCurve),
+          schedules: schedules.parse(v.metadata.schedules ?? []),
         },
       })),
     };

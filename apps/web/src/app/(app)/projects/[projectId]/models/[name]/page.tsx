@@ -11,6 +11,7 @@ import { useParams } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
 import { axisFor } from '../../../../../../ui/chart-scale.ts';
 import { count, errorMessage, num, when } from '../../../../../../ui/format.ts';
+import { LearnedSchedules } from '../../../../../../ui/schedule-plot.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { SamplingPlans } from './sampling-plans.tsx';
@@ -180,6 +181,9 @@ export default function ModelPage() {
             curve={v.metadata.qualityCurve}
             plans={v.metadata.plans}
           />
+          {v.metadata.schedules?.length ? (
+            <LearnedSchedules schedules={v.metadata.schedules} />
+          ) : null}
         </div>
       ))}
     </div>

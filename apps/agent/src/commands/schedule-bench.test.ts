@@ -1,0 +1,104 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-sched-home-'));
+const model = join(mkdtempSync(join(tmpdir(), 'anneal-sched-')), 'run');
+const anneal = (args: string[]) => runAnneal(args, home);
+
+// A few steps of a tiny model on shapes: eval and the bench need a dataset to measure against,
+// not a good model.
+beforeAll(() => {
+  const r = anneal([
+    'train',
+    '--dataset',
+    'shapes',
+    '--resolution',
+    '8',
+    '--preset',
+    'tiny',
+    '--batch',
+    '8',
+    '--steps',
+    '4',
+    '--out',
+    model,
+    '--json',
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+});
+
+const ruler = ['--n', '40', '--extractor-steps', '60', '--extractor-width', '8'];
+
+describe('schedules in eval and bench', () => {
+  it('anneal eval --schedule ays records the schedule and its sigmas', () => {
+    const r = anneal([
+      'eval',
+      '--model',
+      model,
+      ...ruler,
+      '--sampler',
+      'euler',
+      '--steps',
+      '4',
+      '--schedule',
+      'ays',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json?.schedule).toBe('ays');
+    const sigmas = r.json?.sigmas as number[];
+    expect(sigmas).toHaveLength(5);
+    expect(sigmas[4]).toBe(0);
+  });
+
+  it('anneal bench --only schedules: every schedule from the same noise, learned on the spot', () => {
+    const out = mkdtempSync(join(tmpdir(), 'anneal-sched-bench-'));
+    const r = anneal([
+      'bench',
+      '--only',
+      'schedules',
+      '--model',
+      model,
+      ...ruler,
+      '--samplers',
+      'euler',
+      '--nfes',
+      '3',
+      '--learn-n',
+      '4',
+      '--reference',
+      'heun:3',
+      '--results',
+      out,
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    type Row = { schedule: string; nfe_per_image: number; sigmas: number[]; paired_mse: number };
+    const results = r.json?.results as Record<string, { result: { rows: Row[] } }> | undefined;
+    const rows = results?.schedules?.result.rows ?? [];
+    expect(rows.map((x) => x.schedule)).toEqual([
+      'uniform',
+      'karras',
+      'exponential',
+      'ays',
+      'learned',
+    ]);
+    for (const row of rows) {
+      expect(row.nfe_per_image).toBe(3);
+      expect(row.sigmas).toHaveLength(4);
+      expect(row.paired_mse).toBeGreaterThan(0);
+    }
+    const learned = JSON.parse(readFileSync(join(model, 'schedules', 'euler-nfe3.json'), 'utf8'));
+    expect(rows[4]?.sigmas).toEqual(learned.sigmas);
+    expect(learned.calibration.seed).toBe(1000);
+    expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
+      /Learned vs hand-crafted schedules[\s\S]*\| euler \| 3 \| learned \| [\s\S]*% of the gap to the reference[\s\S]*\| reference: heun 3 steps \| 5 \|[\s\S]*real vs real \(floor\)/,
+    );
+    const bad = anneal(['bench', '--only', 'schedules', '--model', model, '--samplers', 'ddpm']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--samplers: schedules: --samplers must be deterministic/);
+  }, 300_000);
+});

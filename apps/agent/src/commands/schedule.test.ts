@@ -1,0 +1,130 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { learnedScheduleSchema, Model, presetUNet } from '@anneal/engine';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../cli.ts';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
+}
+
+// A tiny randomly initialized model: what the schedule is learned on does not need to be good,
+// only real (the learner, the file, and sampling from it all go through the engine).
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'anneal-schedule-'));
+  const model = Model.create(
+    {
+      unet: { ...presetUNet('tiny', { resolution: 8, channels: 1 }), block_out_channels: [16, 32] },
+      parameterization: 'eps',
+    },
+    5,
+  );
+  model.save(join(dir, 'model'));
+  model.dispose();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('anneal schedule', () => {
+  it('learn writes a valid file that sample --schedule learned then uses', async () => {
+    const modelDir = join(dir, 'model');
+    const c = capture();
+    const code = await main(
+      [
+        'schedule',
+        'learn',
+        '--model',
+        modelDir,
+        '--sampler',
+        'euler',
+        '--nfe',
+        '3',
+        '--n',
+        '4',
+        '--reference',
+        'heun:8',
+        '--sweeps',
+        '1',
+        '--json',
+      ],
+      c.io,
+    );
+    expect(c.err).toEqual([]);
+    expect(code).toBe(0);
+    const printed = JSON.parse(c.out.at(-1) ?? '{}');
+    const file = join(modelDir, 'schedules', 'euler-nfe3.json');
+    expect(printed.file).toBe(file);
+    const record = learnedScheduleSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    expect(record.sigmas).toHaveLength(4);
+    expect(record.scores.hand_crafted?.map((h) => h.schedule)).toEqual([
+      'uniform',
+      'karras',
+      'exponential',
+      'ays',
+    ]);
+    expect(record.scores.learned.train_error).toBeLessThanOrEqual(
+      record.scores.baseline.train_error,
+    );
+
+    const s = capture();
+    const png = join(dir, 'grid.png');
+    const args = ['sample', '--model', modelDir, '--out', png, '--n', '2', '--sampler', 'euler'];
+    expect(await main([...args, '--steps', '3', '--schedule', 'learned', '--json'], s.io)).toBe(0);
+    const summary = JSON.parse(s.out.at(-1) ?? '{}');
+    expect(summary.sigmas).toEqual(record.sigmas);
+    expect(summary.schedule_file).toBe(file);
+    expect(summary.nfe).toBe(3);
+
+    // The same file at another NFE, or for another sampler, is refused naming both.
+    const w = capture();
+    expect(await main([...args, '--steps', '4', '--schedule', file], w.io)).toBe(1);
+    expect(w.err.join('\n')).toMatch(
+      /learned for --sampler euler at 3 NFE; this run asks for --sampler euler at 4 NFE/,
+    );
+    const m = capture();
+    expect(await main([...args, '--steps', '5', '--schedule', 'learned'], m.io)).toBe(1);
+    expect(m.err.join('\n')).toMatch(
+      /no learned schedule for euler at 5 NFE.*anneal schedule learn/,
+    );
+
+    const show = capture();
+    expect(await main(['schedule', 'show', '--model', modelDir], show.io)).toBe(0);
+    expect(show.out.join('\n')).toMatch(/euler-nfe3\.json[\s\S]*learned/);
+  });
+
+  it('--sigma-max starts the learned schedule lower, and is checked against the range', async () => {
+    const modelDir = join(dir, 'model');
+    const c = capture();
+    const args = ['schedule', 'learn', '--model', modelDir, '--sampler', 'dpmpp-2m', '--nfe', '2'];
+    const small = ['--n', '2', '--reference', 'euler:6', '--sweeps', '1', '--json'];
+    expect(await main([...args, ...small, '--sigma-max', '20'], c.io)).toBe(0);
+    const record = JSON.parse(c.out.at(-1) ?? '{}');
+    expect(record.sigmas[0]).toBe(20);
+    expect(record.sigmas).toHaveLength(3);
+    const bad = capture();
+    expect(await main([...args, ...small, '--sigma-max', '1e6'], bad.io)).toBe(2);
+    expect(bad.err.join('\n')).toMatch(/--sigma-max: 1000000 is outside this model's sigma range/);
+  });
+
+  it('bad input gets named usage errors', async () => {
+    const modelDir = join(dir, 'model');
+    const base = ['schedule', 'learn', '--model', modelDir];
+    const a = capture();
+    expect(await main([...base, '--sampler', 'ddpm', '--nfe', '4'], a.io)).toBe(2);
+    expect(a.err.join('\n')).toMatch(/--sampler.*ddpm cannot have a learned schedule/);
+    const b = capture();
+    expect(await main([...base, '--sampler', 'euler', '--nfe', '0'], b.io)).toBe(2);
+    expect(b.err.join('\n')).toMatch(/--nfe/);
+    const h = capture();
+    expect(await main([...base, '--sampler', 'heun', '--nfe', '4'], h.io)).toBe(2);
+    expect(h.err.join('\n')).toMatch(/--nfe: heun spends 2 \* steps - 1 evaluations/);
+    const r = capture();
+    expect(
+      await main([...base, '--sampler', 'euler', '--nfe', '3', '--reference', 'dpmpp-2m:10'], r.io),
+    ).toBe(2);
+    expect(r.err.join('\n')).toMatch(/--reference: must be SAMPLER:STEPS/);
+  });
+});

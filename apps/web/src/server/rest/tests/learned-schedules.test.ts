@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../testing/harness.ts';
+
+let h: Harness;
+let token: string;
+let viewer: string;
+let versionId: string;
+
+const record = (over: Record<string, unknown> = {}) => ({
+  sampler: 'dpmpp-2m',
+  nfe: 5,
+  steps: 5,
+  sigmas: [157.4, 20.1, 3.2, 0.9, 0.1, 0],
+  method: 'dp + coordinate descent',
+  calibration: {
+    n: 64,
+    seed: 1000,
+    heldout_seed: 1001,
+    reference: { sampler: 'heun', steps: 100 },
+  },
+  scores: {
+    baseline: { schedule: 'default', train_error: 0.02, heldout_error: 0.021 },
+    learned: { train_error: 0.01, heldout_error: 0.011 },
+  },
+  model: 'models/mnist-v-small',
+  created_at: '2026-12-02T05:00:00.000Z',
+  ...over,
+});
+
+beforeAll(async () => {
+  h = await startHarness();
+  const editor = await h.user('lab', 'editor');
+  token = editor.token;
+  viewer = (await h.user('lab', 'viewer')).token;
+  const projectId = (await h.api(token, 'POST', '/api/v1/projects', { name: 'sched' })).json.id;
+  versionId = (
+    await h.api(token, 'POST', `/api/v1/projects/${projectId}/models/teacher/versions`, {
+      metadata: { sampler: 'dpmpp-2m' },
+    })
+  ).json.id;
+});
+afterAll(() => h?.stop());
+
+describe('learned schedules on a model version', () => {
+  it('stores one per sampler and NFE, a newer replacing the older', async () => {
+    const path = `/api/v1/model-versions/${versionId}/schedules`;
+    const a = await h.api(token, 'POST', path, record());
+    expect(a.status, JSON.stringify(a.json)).toBe(201);
+    expect(a.json.sigmas).toEqual(record().sigmas);
+    const newer = record({ sigmas: [157.4, 18, 3, 0.8, 0.1, 0] });
+    expect((await h.api(token, 'POST', path, newer)).status).toBe(201);
+    expect(
+      (
+        await h.api(
+          token,
+          'POST',
+          path,
+          record({
+            nfe: 10,
+            steps: 10,
+            sigmas: [...Array(10)].map((_, i) => 100 / (i + 1)).concat(0),
+          }),
+        )
+      ).status,
+    ).toBe(201);
+    const read = await h.api(token, 'GET', `/api/v1/model-versions/${versionId}`);
+    const stored = read.json.metadata.schedules as Array<{ nfe: number; sigmas: number[] }>;
+    expect(stored.map((s) => s.nfe)).toEqual([5, 10]);
+    expect(stored[0]?.sigmas).toEqual(newer.sigmas);
+  });
+
+  it('refuses invalid records naming the field, and viewers', async () => {
+    const path = `/api/v1/model-versions/${versionId}/schedules`;
+    const rising = await h.api(
+      token,
+      'POST',
+      path,
+      record({ sigmas: [157.4, 3.2, 20.1, 0.9, 0.1, 0] }),
+    );
+    expect(rising.status).toBe(400);
+    expect(JSON.stringify(rising.json)).toMatch(/sigmas.*strictly decrease/);
+    const stochastic = await h.api(token, 'POST', path, record({ sampler: 'ddpm' }));
+    expect(stochastic.status).toBe(400);
+    expect(JSON.stringify(stochastic.json)).toMatch(/sampler/);
+    const wrongNfe = await h.api(token, 'POST', path, record({ nfe: 6 }));
+    expect(wrongNfe.status).toBe(400);
+    expect(JSON.stringify(wrongNfe.json)).toMatch(/nfe/);
+    expect((await h.api(viewer, 'POST', path, record())).status).toBe(403);
+    const missing = await h.api(
+      token,
+      'POST',
+      '/api/v1/model-versions/00000000-0000-4000-8000-000000000000/schedules',
+      record(),
+    );
+    expect(missing.status).toBe(404);
+  });
+});

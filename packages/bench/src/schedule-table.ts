@@ -1,0 +1,244 @@
+// Learned vs hand-crafted sampling schedules (issue 13 §1): for each sampler and NFE, every
+// schedule (uniform-t, Karras rho 7, log-linear, Align Your Steps transferred, learned) samples
+// the same n initial noises; each row has the full quality report beside its floor, and the
+// paired error to a 200-NFE reference trajectory (Heun at 100 steps) from the same noise: the
+// mean squared pixel difference, with its spread over images.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  aysSigmas,
+  learnedScheduleFile,
+  learnedScheduleSchema,
+  loadNative,
+  type Model,
+  readLearnedSchedule,
+  type SamplerName,
+  samplerNfe,
+  writeFileAtomic,
+} from '@anneal/engine';
+import type { MetricsProbe, QualityMetrics } from './sampler-table.ts';
+import { stepsForNfe } from './sampling.ts';
+import type { Log } from './stats.ts';
+
+export const SCHEDULE_KINDS = ['uniform', 'karras', 'exponential', 'ays', 'learned'] as const;
+export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
+
+export interface ScheduleRow extends QualityMetrics {
+  sampler: SamplerName;
+  nfe_per_image: number;
+  steps: number;
+  schedule: ScheduleKind;
+  sigmas: number[];
+  /** Mean over images of each image's mean squared pixel difference ([-1, 1]) to the reference. */
+  paired_mse: number;
+  /** Standard deviation over images of that per-image error. */
+  paired_mse_std: number;
+  seconds: number;
+}
+
+export interface ScheduleTableOptions {
+  /** The model's folder: learned schedules are read from (and, when missing, written to) DIR/schedules. */
+  dir: string;
+  probe: MetricsProbe;
+  samplers: ReadonlyArray<'ddim' | 'euler' | 'heun' | 'dpmpp-2m'>;
+  nfes: readonly number[];
+  /** The paired reference, from the same noise (default Heun at 100 steps, 199 NFE). */
+  reference: { sampler: SamplerName; steps: number };
+  /** How a missing learned schedule is learned (as `anneal schedule learn`). */
+  learn: {
+    n: number;
+    seed: number;
+    heldoutSeed: number;
+    reference: { sampler: 'heun' | 'euler' | 'ddim'; steps: number };
+    sweeps: number;
+  };
+  seed?: number;
+  log?: Log;
+  onPartial?: (r: ScheduleTableResult) => void;
+}
+
+export interface ScheduleTableResult {
+  n: number;
+  quality: string;
+  seed: number;
+  floor: QualityMetrics;
+  /** The paired reference run, with its own quality on the same ruler (the FD the schedules approach). */
+  reference: { sampler: SamplerName; steps: number; nfe_per_image: number } & QualityMetrics;
+  rows: ScheduleRow[];
+  /** Where each learned schedule came from: an existing file or one learned for this run. */
+  learned: Array<{
+    sampler: SamplerName;
+    nfe: number;
+    file: string;
+    learned_now: boolean;
+    /** The calibration seed: when it is the table's seed, its first images were fitted to. */
+    calibration_seed: number;
+  }>;
+}
+
+function pairedError(a: Float32Array, b: Float32Array, n: number) {
+  const per = a.length / n;
+  const errs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) s += ((a[j] ?? 0) - (b[j] ?? 0)) ** 2;
+    errs.push(s / per);
+  }
+  const mean = errs.reduce((x, y) => x + y, 0) / n;
+  const variance = errs.reduce((x, y) => x + (y - mean) ** 2, 0) / Math.max(1, n - 1);
+  return { mean, std: Math.sqrt(variance) };
+}
+
+function requestedLabels(model: Model, n: number): Int32Array | null {
+  const k = model.config.dataset?.num_classes ?? 0;
+  return k > 0 ? Int32Array.from({ length: n }, (_, i) => i % k) : null;
+}
+
+async function learnedSigmas(
+  model: Model,
+  opts: ScheduleTableOptions,
+  sampler: 'ddim' | 'euler' | 'heun' | 'dpmpp-2m',
+  steps: number,
+  log: Log,
+) {
+  const nfe = samplerNfe(sampler, steps);
+  const file = join(opts.dir, learnedScheduleFile(sampler, nfe));
+  if (existsSync(file)) {
+    const r = readLearnedSchedule(file);
+    return { sigmas: r.sigmas, file, now: false, seed: r.calibration.seed };
+  }
+  log(`schedules: learning ${sampler} at ${nfe} NFE (n ${opts.learn.n})`);
+  const { sigmaMin, sigmaMax } = model.sigmaRange();
+  const compared = ['uniform', 'karras', 'exponential', 'ays'];
+  const r = await model.learnSchedule({
+    sampler,
+    nfe,
+    ...opts.learn,
+    compare: ['uniform', 'karras', 'exponential', aysSigmas(steps, sigmaMin, sigmaMax)],
+  });
+  const record = learnedScheduleSchema.parse({
+    sampler,
+    nfe,
+    steps,
+    sigmas: r.sigmas,
+    method:
+      'GITS-style dynamic programming over the reference grid, then coordinate descent over log-sigmas on the end-to-end error',
+    calibration: {
+      n: opts.learn.n,
+      seed: opts.learn.seed,
+      heldout_seed: opts.learn.heldoutSeed,
+      reference: opts.learn.reference,
+    },
+    scores: {
+      baseline: {
+        schedule: 'default',
+        sigmas: r.initialSigmas,
+        train_error: r.baselineTrain,
+        heldout_error: r.baselineHeldout,
+      },
+      learned: { train_error: r.learnedTrain, heldout_error: r.learnedHeldout },
+      hand_crafted: r.compare.map((c, i) => ({
+        schedule: compared[i] ?? `compare-${i}`,
+        sigmas: c.sigmas,
+        train_error: c.train,
+        heldout_error: c.heldout,
+      })),
+    },
+    model: opts.dir,
+    created_at: new Date().toISOString(),
+  });
+  mkdirSync(join(opts.dir, 'schedules'), { recursive: true });
+  writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
+  return { sigmas: record.sigmas, file, now: true, seed: opts.learn.seed };
+}
+
+export async function scheduleTable(
+  model: Model,
+  opts: ScheduleTableOptions,
+): Promise<ScheduleTableResult> {
+  const seed = opts.seed ?? 0;
+  const log = opts.log ?? (() => {});
+  const { probe } = opts;
+  const n = probe.n;
+  const labels = requestedLabels(model, n);
+  log(`schedules: reference ${opts.reference.sampler} ${opts.reference.steps} steps, n ${n}`);
+  const ref = await model.sample({
+    sampler: opts.reference.sampler,
+    steps: opts.reference.steps,
+    n,
+    seed,
+    returnValues: true,
+  });
+  const result: ScheduleTableResult = {
+    n,
+    quality: probe.describe,
+    seed,
+    floor: probe.floor,
+    reference: {
+      ...opts.reference,
+      nfe_per_image: ref.nfe,
+      ...(await probe.measure(ref.images, ref.shape, labels)),
+    },
+    rows: [],
+    learned: [],
+  };
+  const { sigmaMin, sigmaMax } = model.sigmaRange();
+  for (const sampler of opts.samplers) {
+    for (const nfe of opts.nfes) {
+      const steps = stepsForNfe(sampler, nfe);
+      for (const schedule of SCHEDULE_KINDS) {
+        let sigmas: number[] | undefined;
+        if (schedule === 'ays') sigmas = aysSigmas(steps, sigmaMin, sigmaMax);
+        if (schedule === 'learned') {
+          const l = await learnedSigmas(model, opts, sampler, steps, log);
+          result.learned.push({
+            sampler,
+            nfe: samplerNfe(sampler, steps),
+            file: l.file,
+            learned_now: l.now,
+            calibration_seed: l.seed,
+          });
+          if (l.seed === seed)
+            log(
+              `schedules: ${l.file} was calibrated on seed ${seed}, the seed this table samples: its first images were fitted to`,
+            );
+          sigmas = l.sigmas;
+        }
+        const started = performance.now();
+        const s = await model.sample({
+          sampler,
+          steps,
+          n,
+          seed,
+          ...(sigmas ? { sigmas } : { schedule }),
+          returnValues: true,
+        });
+        const seconds = (performance.now() - started) / 1000;
+        const metrics = await probe.measure(s.images, s.shape, labels);
+        const paired = pairedError(
+          s.values ?? new Float32Array(),
+          ref.values ?? new Float32Array(),
+          n,
+        );
+        result.rows.push({
+          sampler,
+          nfe_per_image: s.nfe,
+          steps,
+          schedule,
+          sigmas:
+            sigmas ??
+            loadNative().sampling.sigmas({ steps, schedule, sigmaMin, sigmaMax }, model.config),
+          paired_mse: paired.mean,
+          paired_mse_std: paired.std,
+          seconds,
+          ...metrics,
+        });
+        log(
+          `schedules: ${sampler} ${s.nfe} NFE ${schedule}: FD ${metrics.fd.toFixed(3)}, paired MSE ${paired.mean.toExponential(3)}`,
+        );
+        opts.onPartial?.(result);
+      }
+    }
+  }
+  return result;
+}

@@ -1,0 +1,100 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import {
+  aysSigmas,
+  checkScheduleFits,
+  type LearnedSchedule,
+  learnedScheduleFile,
+  learnedScheduleSchema,
+  samplerNfe,
+  scheduleNames,
+} from './config/schedule.ts';
+import type { SamplerName } from './config/training.ts';
+
+/** Reads and validates a learned schedule file, naming the file and the field that is wrong. */
+export function readLearnedSchedule(path: string): LearnedSchedule {
+  if (!existsSync(path)) throw new AppError('NOT_FOUND', `no schedule file ${path}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  const r = learnedScheduleSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AppError(
+      'BAD_REQUEST',
+      `${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  return r.data;
+}
+
+/** What a `--schedule` value came to: a kind the engine builds, or explicit sigmas and where they came from. */
+export interface ResolvedSchedule {
+  /** The name as given (a kind or a file path). */
+  name: string;
+  /** Set for the engine's own kinds (default, uniform, karras, exponential). */
+  kind?: string;
+  /** Set for ays, learned and files. */
+  sigmas?: number[];
+  /** The learned schedule file read, if any. */
+  file?: string;
+}
+
+const ENGINE_KINDS = new Set(['default', 'uniform', 'karras', 'exponential']);
+
+/**
+ * Resolves a schedule choice for `sampler` at `steps`: `ays` from the model's sigma range
+ * (aysSigmas), `learned` from `dir`/schedules/<sampler>-nfe<K>.json, anything else not a kind
+ * as a path to such a file (relative to the working directory). A file learned for another
+ * sampler or NFE is refused, naming both.
+ */
+export function resolveSchedule(opts: {
+  schedule: string;
+  sampler: SamplerName;
+  steps: number;
+  sigmaRange: () => { sigmaMin: number; sigmaMax: number };
+  /** The model directory, for `learned`. */
+  dir?: string;
+  /** Start sigma for `ays` (the model's largest when absent). */
+  sigmaMax?: number;
+}): ResolvedSchedule {
+  const { schedule, sampler, steps } = opts;
+  if (ENGINE_KINDS.has(schedule)) return { name: schedule, kind: schedule };
+  if (schedule === 'ays') {
+    const { sigmaMin, sigmaMax } = opts.sigmaRange();
+    return { name: 'ays', sigmas: aysSigmas(steps, sigmaMin, opts.sigmaMax ?? sigmaMax) };
+  }
+  const nfe = samplerNfe(sampler, steps);
+  let file: string;
+  if (schedule === 'learned') {
+    if (!opts.dir)
+      throw new AppError(
+        'BAD_REQUEST',
+        '--schedule learned needs a model directory or registry version (its schedules/ folder)',
+      );
+    file = join(opts.dir, learnedScheduleFile(sampler, nfe));
+    if (!existsSync(file))
+      throw new AppError(
+        'NOT_FOUND',
+        `no learned schedule for ${sampler} at ${nfe} NFE (${file}); make one with: anneal schedule learn --model ${opts.dir} --sampler ${sampler} --nfe ${nfe}`,
+      );
+  } else {
+    file = isAbsolute(schedule) ? schedule : resolve(schedule);
+    if (!schedule.endsWith('.json') && !existsSync(file))
+      throw new AppError(
+        'BAD_REQUEST',
+        `unknown schedule "${schedule}": use ${scheduleNames.join(', ')}, or a path to a learned schedule .json`,
+      );
+  }
+  const record = readLearnedSchedule(file);
+  try {
+    checkScheduleFits(record, sampler, nfe, file);
+  } catch (err) {
+    throw new AppError('BAD_REQUEST', (err as Error).message);
+  }
+  return { name: schedule, sigmas: record.sigmas, file };
+}
