@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { costTableSchema, planSchema, qualityCurveSchema } from '@anneal/engine/config';
@@ -135,11 +135,26 @@ describe('anneal plan', () => {
   });
 
   it('reuses the cached cost table for the same profile and architecture', () => {
+    // Measured here (or already by an earlier test): the second call must be the cache.
+    const first = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
+    expect(first.status, first.stderr).toBe(0);
     const r = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
     expect(r.status, r.stderr).toBe(0);
     const out = r.json as { cached: boolean; path: string };
     expect(out.cached).toBe(true);
     const table = costTableSchema.parse(JSON.parse(readFileSync(out.path, 'utf8')));
     expect(table.entries.map((e) => e.batch)).toEqual([1, 2]);
+  });
+
+  it('measures again over a cost cache that is not JSON, naming the file', () => {
+    const first = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
+    expect(first.status, first.stderr).toBe(0);
+    const path = (first.json as { path: string }).path;
+    writeFileSync(path, '{"version": 1, "entr');
+    const r = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`${path}: not valid JSON`);
+    expect(r.json).toMatchObject({ cached: false, path });
+    costTableSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   });
 });

@@ -284,7 +284,13 @@ async function curveFor(
   }
 }
 
-async function costsFor(model: Model, f: Flags, guidance: number, p: ReturnType<typeof progress>) {
+async function costsFor(
+  model: Model,
+  f: Flags,
+  guidance: number,
+  p: ReturnType<typeof progress>,
+  io: CommandIO,
+) {
   const conditional = (model.config.dataset?.num_classes ?? 0) > 0;
   try {
     return await obtainCosts({
@@ -297,6 +303,7 @@ async function costsFor(model: Model, f: Flags, guidance: number, p: ReturnType<
       statistic: f.statistic,
       repeats: f.repeats,
       onProgress: (d, t) => p.update('costs', d, t),
+      onWarning: (m) => io.err(`anneal plan: ${m}`),
     });
   } finally {
     p.done();
@@ -324,7 +331,7 @@ export const plan: Command = {
     const p = progress(io, f.events);
     try {
       if (sub === 'costs') {
-        const { table, path, cached } = await costsFor(model, f, f.guidance ?? 1, p);
+        const { table, path, cached } = await costsFor(model, f, f.guidance ?? 1, p, io);
         if (f.json) io.out(JSON.stringify({ path, cached, ...table }));
         else io.out(`${cached ? 'cached' : 'measured'} cost table ${path}\n${costLines(table)}`);
         return 0;
@@ -346,7 +353,7 @@ export const plan: Command = {
       }
       const objective = objectiveOf(f);
       const { curve } = await curveFor(model, dir, f, p, false);
-      const { table } = await costsFor(model, f, curve.guidance, p);
+      const { table } = await costsFor(model, f, curve.guidance, p, io);
       const choice = choosePlan(table, curve, objective);
       if (!choice.ok) throw new AppError('PRECONDITION_FAILED', choice.message);
       const o = choice.option;

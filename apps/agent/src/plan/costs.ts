@@ -3,7 +3,7 @@
 // fixed cost of a call (noise, the copy back to JS) and the cost of each network evaluation
 // are both measured, not assumed. Cached per hardware profile and model architecture.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import {
@@ -21,6 +21,7 @@ import {
   resetPeakMemory,
   writeFileAtomic,
 } from '@anneal/engine';
+import { parseJsonFile } from './json-file.ts';
 
 /**
  * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
@@ -66,6 +67,8 @@ export interface MeasureCostsOptions {
   repeats?: number;
   statistic?: CostStatistic;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** What a person should know that does not stop the measurement (an unreadable cache). */
+  onWarning?: (message: string) => void;
 }
 
 export function summarize(xs: number[], statistic: CostStatistic): number {
@@ -191,11 +194,11 @@ export async function obtainCosts(
   );
   const statistic = o.statistic ?? 'median';
   let previous: CostTable | null = null;
-  if (existsSync(path)) {
-    const r = costTableSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    // A table summarized another way is not mixed with this one.
-    if (r.success && r.data.statistic === statistic) previous = r.data;
-  }
+  const cached = parseJsonFile(path, costTableSchema);
+  // A cache that cannot be read is measured again (and overwritten), never a dead end.
+  if (cached && !cached.ok) o.onWarning?.(`${path}: ${cached.reason}; measuring the costs again`);
+  // A table summarized another way is not mixed with this one.
+  else if (cached?.ok && cached.value.statistic === statistic) previous = cached.value;
   // Used when it covers every (batch, dtype) asked for (a dtype the backend refused counts
   // as covered); else the cells asked for are measured and merged into it.
   const covers = (t: CostTable) =>

@@ -1,7 +1,6 @@
 // A model's quality curve (issue 13 section 3): FD with its floor and bootstrap spread against
 // NFE, per (sampler, schedule, dtype), read on the same ruler `anneal eval` uses (the
 // dataset's extractor, n held-out images, the real-vs-real floor). Cached in the model folder.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
@@ -17,6 +16,7 @@ import type { LocalDataset } from '../dataset.ts';
 import { bootstrapFd } from '../quality/bootstrap.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { nfeOfSteps } from './choose.ts';
+import { readJsonFile } from './json-file.ts';
 
 export const CURVE_FILE = 'quality-curve.json';
 
@@ -60,15 +60,11 @@ export function stepsAtMost(sampler: string, nfe: number, guided: boolean): numb
 }
 
 export function readCurve(dir: string): QualityCurve | null {
-  const path = join(dir, CURVE_FILE);
-  if (!existsSync(path)) return null;
-  const r = qualityCurveSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!r.success)
-    throw new AppError(
-      'BAD_REQUEST',
-      `${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
-    );
-  return r.data;
+  return readJsonFile(
+    join(dir, CURVE_FILE),
+    qualityCurveSchema,
+    'delete it or measure it again with `anneal plan curve`',
+  );
 }
 
 export interface CurveOptions {

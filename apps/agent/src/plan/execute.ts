@@ -1,8 +1,6 @@
 // Running a chosen plan: the measured latency of one request (warm-up, then the median of
 // timed calls) against the predicted one, and optionally FD at n samples on the eval ruler.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '@anneal/core/errors';
 import {
   type CostStatistic,
   type Model,
@@ -17,6 +15,7 @@ import { qualityRuler } from '../quality/evaluate.ts';
 import type { PlanOption } from './choose.ts';
 import { summarize } from './costs.ts';
 import { engineSchedules, type ScheduleResolver } from './curve.ts';
+import { readJsonFile } from './json-file.ts';
 
 export const PLAN_FILE = 'plan.json';
 
@@ -94,15 +93,11 @@ export async function verifyFd(o: {
 }
 
 export function readPlan(dir: string): Plan | null {
-  const path = join(dir, PLAN_FILE);
-  if (!existsSync(path)) return null;
-  const r = planSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!r.success)
-    throw new AppError(
-      'BAD_REQUEST',
-      `${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
-    );
-  return r.data;
+  return readJsonFile(
+    join(dir, PLAN_FILE),
+    planSchema,
+    'delete it or choose a plan again with `anneal plan ... --save`',
+  );
 }
 
 export function writePlan(dir: string, plan: Plan): string {
