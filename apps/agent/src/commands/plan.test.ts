@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { costTableSchema, planSchema, qualityCurveSchema } from '@anneal/engine/config';
@@ -156,5 +156,37 @@ describe('anneal plan', () => {
     expect(r.stderr).toContain(`${path}: not valid JSON`);
     expect(r.json).toMatchObject({ cached: false, path });
     costTableSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  });
+
+  it("never reads a curve or a plan of other weights as this model's", () => {
+    // Its own copy of the checkpoint: retraining is simulated by recording other weights.
+    const dir = join(mkdtempSync(join(tmpdir(), 'anneal-plan-weights-')), 'run');
+    cpSync(model, dir, { recursive: true });
+    for (const f of ['quality-curve.json', 'plan.json']) rmSync(join(dir, f), { force: true });
+    const args = [...small.slice(2), '--model', dir];
+    const first = anneal(['plan', 'curve', ...args, '--samplers', 'euler', '--nfe', '2', '--json']);
+    expect(first.status, first.stderr).toBe(0);
+    const path = join(dir, 'quality-curve.json');
+    const curve = qualityCurveSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    expect(curve.weights).toMatch(/^[0-9a-f]{64}$/);
+    const other = 'f'.repeat(64);
+    const ghost = { ...curve.points[0], sampler: 'ddim', fd: 12345 };
+    writeFileSync(path, JSON.stringify({ ...curve, weights: other, points: [ghost] }));
+    const again = anneal(['plan', 'curve', ...args, '--samplers', 'euler', '--nfe', '2', '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/quality-curve\.json was measured on other weights/);
+    const fresh = qualityCurveSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    expect(fresh.weights).toBe(curve.weights);
+    expect(fresh.points.map((p) => p.sampler)).toEqual(['euler']);
+
+    const saved = anneal(['plan', ...args, '--latency-ms', '100000', '--save', '--json']);
+    expect(saved.status, saved.stderr).toBe(0);
+    const planPath = join(dir, 'plan.json');
+    const plan = planSchema.parse(JSON.parse(readFileSync(planPath, 'utf8')));
+    expect(plan.weights).toBe(curve.weights);
+    writeFileSync(planPath, JSON.stringify({ ...plan, weights: other }));
+    const s = anneal(['sample', '--model', dir, '--out', join(dir, 's.png'), '--n', '1', '--plan']);
+    expect(s.status).toBe(1);
+    expect(s.stderr).toMatch(/--plan: .*plan\.json was measured on other weights/);
   });
 });

@@ -24,6 +24,7 @@ import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { choosePlan } from '../plan/choose.ts';
 import { obtainCosts, profileKey } from '../plan/costs.ts';
 import {
+  CURVE_FILE,
   measureCurve,
   readCurve,
   scheduleResolverFor,
@@ -31,6 +32,7 @@ import {
   writeCurve,
 } from '../plan/curve.ts';
 import { measureLatency, requestImages, verifyFd, writePlan } from '../plan/execute.ts';
+import { weightsMismatch, weightsSha256 } from '../plan/weights.ts';
 import { ProgressBar } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command, CommandIO } from './command.ts';
@@ -230,11 +232,18 @@ async function curveFor(
   f: Flags,
   p: ReturnType<typeof progress>,
   force: boolean,
+  weights: string,
+  io: CommandIO,
 ): Promise<{ curve: QualityCurve; measured: boolean }> {
-  const existing = readCurve(dir);
-  const n = f.n ?? existing?.n ?? 200;
-  const seed = f.seed ?? existing?.seed ?? 0;
-  const guidance = f.guidance ?? existing?.guidance ?? 1;
+  const cached = readCurve(dir);
+  // A curve of other weights (retrained into this folder) keeps its ruler as the default,
+  // never its points.
+  const stale = cached && weightsMismatch(`${dir}/${CURVE_FILE}`, cached.weights, weights);
+  if (stale) io.err(`anneal plan: ${stale}; measuring it again`);
+  const existing = stale ? null : cached;
+  const n = f.n ?? cached?.n ?? 200;
+  const seed = f.seed ?? cached?.seed ?? 0;
+  const guidance = f.guidance ?? cached?.guidance ?? 1;
   // The cached curve serves when it was read on this n, seed and guidance and has every point
   // asked for by --samplers/--nfe/--dtypes (when given); else the missing points are measured.
   const guided = (model.config.dataset?.num_classes ?? 0) > 0 && guidance !== 1;
@@ -268,6 +277,7 @@ async function curveFor(
       n,
       seed,
       guidance,
+      weights,
       extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
       existing,
       resolve: scheduleResolverFor(model, dir),
@@ -328,6 +338,7 @@ export const plan: Command = {
     const f = parseFlags(sub ? argv.slice(1) : argv, options, flagsSchema);
     const dir = await modelDir(f.model);
     const model = Model.load(dir);
+    const weights = weightsSha256(dir);
     const p = progress(io, f.events);
     try {
       if (sub === 'costs') {
@@ -337,7 +348,7 @@ export const plan: Command = {
         return 0;
       }
       if (sub === 'curve') {
-        const { curve } = await curveFor(model, dir, f, p, true);
+        const { curve } = await curveFor(model, dir, f, p, true, weights, io);
         if (f.json) io.out(JSON.stringify(curve));
         else
           io.out(
@@ -352,7 +363,7 @@ export const plan: Command = {
         return 0;
       }
       const objective = objectiveOf(f);
-      const { curve } = await curveFor(model, dir, f, p, false);
+      const { curve } = await curveFor(model, dir, f, p, false, weights, io);
       const { table } = await costsFor(model, f, curve.guidance, p, io);
       const choice = choosePlan(table, curve, objective);
       if (!choice.ok) throw new AppError('PRECONDITION_FAILED', choice.message);
@@ -374,6 +385,7 @@ export const plan: Command = {
           fdInterpolated: o.fdInterpolated,
         },
         profileKey: table.profileKey,
+        weights,
         createdAt: new Date().toISOString(),
       });
       const images = requestImages(objective, o);

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   Model,
@@ -16,6 +17,7 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { scheduleResolverFor } from '../plan/curve.ts';
 import { PLAN_FILE, planSampling, readPlan } from '../plan/execute.ts';
+import { weightsMismatch, weightsSha256 } from '../plan/weights.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
@@ -31,6 +33,12 @@ function savedPlan(dir: string, argv: string[]) {
   if (!plan)
     throw new UsageError(
       `--plan: no ${PLAN_FILE} in ${dir}; choose one with \`anneal plan --model ${dir} ... --save\``,
+    );
+  const stale = weightsMismatch(`${dir}/${PLAN_FILE}`, plan.weights, weightsSha256(dir));
+  if (stale)
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `--plan: ${stale}; choose it again with \`anneal plan --model ${dir} ... --save\``,
     );
   return plan;
 }

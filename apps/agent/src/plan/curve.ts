@@ -77,6 +77,8 @@ export interface CurveOptions {
   n: number;
   seed: number;
   guidance: number;
+  /** sha256 of the model's weights (weightsSha256), recorded in the curve. */
+  weights: string;
   home?: string;
   extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
@@ -97,9 +99,11 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
-  // A curve measured on another ruler (n, seed, guidance, extractor) does not mix with this one.
+  // A curve measured on another ruler (n, seed, guidance, extractor) or other weights does not
+  // mix with this one.
   const same =
     o.existing &&
+    o.existing.weights === o.weights &&
     o.existing.n === o.n &&
     o.existing.seed === o.seed &&
     o.existing.guidance === o.guidance &&
@@ -170,6 +174,7 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     seed: o.seed,
     guidance: o.guidance,
     extractorId: ruler.extractor.id,
+    weights: o.weights,
     measuredAt: new Date().toISOString(),
     points,
   });

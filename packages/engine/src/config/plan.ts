@@ -58,6 +58,9 @@ export const costTableSchema = z.object({
 });
 export type CostTable = z.infer<typeof costTableSchema>;
 
+/** A checkpoint's identity: the sha256 (hex) of its model.safetensors. */
+export const weightsSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex');
+
 /** One measured point of a model's quality curve: FD with its floor and bootstrap spread. */
 export const qualityPointSchema = z.object({
   sampler: z.string().min(1),
@@ -81,6 +84,8 @@ export const qualityCurveSchema = z.object({
   guidance: z.number().min(0),
   /** The feature network FD is read on (its cache id): curves on different ones do not mix. */
   extractorId: z.string().min(1),
+  /** sha256 of the model.safetensors the points were sampled from (absent in older files). */
+  weights: weightsSchema.optional(),
   measuredAt: z.string(),
   points: z.array(qualityPointSchema),
 });
@@ -137,6 +142,8 @@ export const planSchema = z.object({
     })
     .optional(),
   profileKey: z.string().min(1),
+  /** sha256 of the model.safetensors the plan was chosen for (absent in older files). */
+  weights: weightsSchema.optional(),
   createdAt: z.string(),
 });
 export type Plan = z.infer<typeof planSchema>;
