@@ -1,8 +1,6 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveAnnealHome } from '@anneal/core/home';
-import { CONFIG_FILE, MODEL_FILE } from '@anneal/engine';
 import { z } from 'zod';
+import { versionCheckpointDir } from '../client/model-version.ts';
 import { fetchModel } from '../daemon/fetch-model.ts';
 import type { AgentJobKind } from './kind.ts';
 import { modelSourceFlags, modelSourceOfFlags, modelSourceOptions, num } from './model-flags.ts';
@@ -26,24 +24,9 @@ async function checkpointDir(
   fetch: (dir: string) => Promise<void>,
   work: string,
 ): Promise<string> {
-  if (source.kind === 'run') {
-    const dir = join(work, 'model');
-    await fetch(dir);
-    return dir;
-  }
-  const dir = join(resolveAnnealHome(), 'models', 'versions', source.id);
-  if (existsSync(join(dir, CONFIG_FILE)) && existsSync(join(dir, MODEL_FILE))) return dir;
-  const partial = `${dir}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  try {
-    await fetch(partial);
-  } catch (err) {
-    rmSync(partial, { recursive: true, force: true });
-    throw err;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(partial, dir);
+  if (source.kind === 'modelVersion') return versionCheckpointDir(source.id, fetch);
+  const dir = join(work, 'model');
+  await fetch(dir);
   return dir;
 }
 
