@@ -12,7 +12,7 @@
 // Predicted latency of a call of `nfe` evaluations on a batch of b images is
 // overheadMs(b) + nfe * perNfeMs(b), both measured (costs.ts); b between two measured batch
 // sizes is interpolated linearly, never extrapolated. A request of B images runs in chunks of
-// b (the last one smaller), so its latency is the sum over its chunks.
+// b (the last one smaller) in one engine call: one overhead, plus each chunk's NFE term.
 // FD at an NFE is a measured point, or linear in log NFE between two measured points of the
 // same (sampler, schedule, dtype); never extrapolated past the ends of the measured range.
 import type {
@@ -107,7 +107,11 @@ export function costAt(
   return null;
 }
 
-/** Predicted milliseconds for `images` images in chunks of `batch`, `nfe` evaluations each. */
+/**
+ * Predicted milliseconds for `images` images in chunks of `batch`, `nfe` evaluations each.
+ * The engine samples every chunk in one call, so a call's fixed cost (overheadMs, measured
+ * at n = batch) is paid once, and each chunk adds its network evaluations.
+ */
 export function requestLatencyMs(
   table: CostTable,
   dtype: PlanDtype,
@@ -115,11 +119,13 @@ export function requestLatencyMs(
   images: number,
   batch: number,
 ): number | null {
-  let total = 0;
+  const first = costAt(table, dtype, Math.min(batch, images));
+  if (!first) return null;
+  let total = first.overheadMs;
   for (let left = images; left > 0; left -= batch) {
     const c = costAt(table, dtype, Math.min(batch, left));
     if (!c) return null;
-    total += c.overheadMs + nfe * c.perNfeMs;
+    total += nfe * c.perNfeMs;
   }
   return total;
 }
