@@ -158,6 +158,29 @@ describe('anneal plan', () => {
     costTableSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   });
 
+  it('asks again for a dtype an older table skipped without the engine refusing it', () => {
+    const args = ['plan', 'costs', '--model', model, '--batches', '1', '--repeats', '1'];
+    const first = anneal([...args, '--dtypes', 'float32', '--json']);
+    expect(first.status, first.stderr).toBe(0);
+    const path = (first.json as { path: string }).path;
+    const table = costTableSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    const oom = { dtype: 'bfloat16', reason: 'std::bad_alloc' };
+    writeFileSync(path, JSON.stringify({ ...table, skipped: [oom] }));
+    const r = anneal([...args, '--dtypes', 'float32,bfloat16', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const after = r.json as { cached: boolean; skipped: unknown[]; entries: { dtype: string }[] };
+    expect(after.cached).toBe(false);
+    // bfloat16 runs here: measured now, the stale refusal gone, float32 kept from the cache.
+    expect(after.skipped).toEqual([]);
+    expect(after.entries.map((e) => e.dtype).sort()).toEqual(['bfloat16', 'float32']);
+    // A refusal the engine made (unsupported) is an answer: not asked again.
+    const refused = { dtype: 'bfloat16', reason: 'unsupported', unsupported: true };
+    writeFileSync(path, JSON.stringify({ ...table, skipped: [refused] }));
+    const again = anneal([...args, '--dtypes', 'float32,bfloat16', '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ cached: true, skipped: [refused] });
+  });
+
   it("never reads a curve or a plan of other weights as this model's", () => {
     // Its own copy of the checkpoint: retraining is simulated by recording other weights.
     const dir = join(mkdtempSync(join(tmpdir(), 'anneal-plan-weights-')), 'run');

@@ -84,8 +84,47 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/**
+ * Whether a sampling call failed because the backend cannot compute in `dtype`: the engine's
+ * argument error (MLX reports an unsupported type with std::invalid_argument) naming a type.
+ */
+export function isUnsupportedDtype(err: unknown, dtype: PlanDtype): boolean {
+  if ((err as { code?: string } | null)?.code !== 'ANNEAL_INVALID_ARGUMENT') return false;
+  const message = (err as Error).message ?? '';
+  return message.includes(dtype) || /\b(d)?type\b/i.test(message);
+}
+
 /** Measures the table (minutes on a CPU for a small model; see `anneal plan --help`). */
 export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
+  const { entries, skipped } = await measureCells(o);
+  return costTableOf(o, entries, skipped);
+}
+
+function costTableOf(
+  o: MeasureCostsOptions,
+  entries: CostEntry[],
+  skipped: CostTable['skipped'],
+): CostTable {
+  if (entries.length === 0)
+    throw new Error(
+      `no dtype could be measured: ${skipped.map((s) => `${s.dtype}: ${s.reason}`).join('; ')}`,
+    );
+  return costTableSchema.parse({
+    version: 1,
+    profileKey: profileKey(o.hardware),
+    configKey: configKey(o.model.config),
+    guided: o.guided,
+    statistic: o.statistic ?? 'median',
+    measuredAt: new Date().toISOString(),
+    skipped,
+    entries,
+  });
+}
+
+/** The cells of `o.dtypes` x `o.batches`, and the dtypes the engine refused. */
+async function measureCells(
+  o: MeasureCostsOptions,
+): Promise<{ entries: CostEntry[]; skipped: CostTable['skipped'] }> {
   const batches = o.batches ?? COST_BATCHES;
   const dtypes = o.dtypes ?? planDtypes;
   const [lo, hi] = o.nfe ?? [2, 10];
@@ -124,7 +163,10 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
         await call(hi);
       } catch (err) {
         // A backend without this dtype: say so in the table instead of failing the rest.
-        skipped.push({ dtype, reason: (err as Error).message });
+        // Anything else (out of memory at a large batch, a transient failure) is not a fact
+        // about the dtype, and fails the measurement.
+        if (!isUnsupportedDtype(err, dtype)) throw err;
+        skipped.push({ dtype, reason: (err as Error).message, unsupported: true });
         done += batches.length - batches.indexOf(batch);
         break;
       }
@@ -166,20 +208,7 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
     }
   }
   o.onProgress?.(total, total, 'done');
-  if (entries.length === 0)
-    throw new Error(
-      `no dtype could be measured: ${skipped.map((s) => `${s.dtype}: ${s.reason}`).join('; ')}`,
-    );
-  return costTableSchema.parse({
-    version: 1,
-    profileKey: profileKey(o.hardware),
-    configKey: configKey(o.model.config),
-    guided: o.guided,
-    statistic,
-    measuredAt: new Date().toISOString(),
-    skipped,
-    entries,
-  });
+  return { entries, skipped };
 }
 
 /** The cached table for this device and architecture, measured and written when missing. */
@@ -199,31 +228,36 @@ export async function obtainCosts(
   if (cached && !cached.ok) o.onWarning?.(`${path}: ${cached.reason}; measuring the costs again`);
   // A table summarized another way is not mixed with this one.
   else if (cached?.ok && cached.value.statistic === statistic) previous = cached.value;
-  // Used when it covers every (batch, dtype) asked for (a dtype the backend refused counts
-  // as covered); else the cells asked for are measured and merged into it.
-  const covers = (t: CostTable) =>
-    (o.dtypes ?? planDtypes).every(
+  // Used when it has every (batch, dtype) asked for (a dtype the engine refused as
+  // unsupported counts); else the dtypes missing cells are measured and merged into it.
+  const dtypes = o.dtypes ?? planDtypes;
+  const batches = o.batches ?? COST_BATCHES;
+  const missing = (t: CostTable | null) =>
+    dtypes.filter(
       (d) =>
-        t.skipped.some((s) => s.dtype === d) ||
-        (o.batches ?? COST_BATCHES).every((b) =>
-          t.entries.some((e) => e.dtype === d && e.batch === b),
+        !t ||
+        !(
+          t.skipped.some((s) => s.dtype === d && s.unsupported) ||
+          batches.every((b) => t.entries.some((e) => e.dtype === d && e.batch === b))
         ),
     );
-  if (!o.refresh && previous && covers(previous)) return { table: previous, path, cached: true };
-  const fresh = await measureCosts(o);
+  const todo = o.refresh ? [...dtypes] : missing(previous);
+  if (previous && todo.length === 0) return { table: previous, path, cached: true };
+  const fresh = await measureCells({ ...o, dtypes: todo });
   const measured = (e: { dtype: string; batch?: number }) =>
     fresh.entries.some((f) => f.dtype === e.dtype && f.batch === e.batch) ||
     fresh.skipped.some((f) => f.dtype === e.dtype);
-  const table = costTableSchema.parse({
-    ...fresh,
-    entries: [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
+  const table = costTableOf(
+    o,
+    [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
       (a, b) => a.dtype.localeCompare(b.dtype) || a.batch - b.batch,
     ),
-    skipped: [
-      ...(previous?.skipped.filter((s) => !fresh.entries.some((e) => e.dtype === s.dtype)) ?? []),
+    [
+      // A refusal asked again and measured this time is dropped.
+      ...(previous?.skipped.filter((s) => !todo.includes(s.dtype)) ?? []),
       ...fresh.skipped,
-    ].filter((s, i, all) => all.findIndex((x) => x.dtype === s.dtype) === i),
-  });
+    ],
+  );
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileAtomic(path, `${JSON.stringify(table, null, 2)}\n`);
   return { table, path, cached: false };

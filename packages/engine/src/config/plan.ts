@@ -52,8 +52,20 @@ export const costTableSchema = z.object({
   /** Whether an NFE here is a guided one (two images per sample). */
   guided: z.boolean(),
   measuredAt: z.string(),
-  /** Dtypes the backend was asked for but could not run, with why. */
-  skipped: z.array(z.object({ dtype: planDtypeSchema, reason: z.string() })).default([]),
+  /**
+   * Dtypes the backend was asked for but could not run, with why. `unsupported` marks the
+   * engine's refusal of the dtype itself (kept as an answer); older tables lack it, and their
+   * refusals are asked again.
+   */
+  skipped: z
+    .array(
+      z.object({
+        dtype: planDtypeSchema,
+        reason: z.string(),
+        unsupported: z.literal(true).optional(),
+      }),
+    )
+    .default([]),
   entries: z.array(costEntrySchema).min(1),
 });
 export type CostTable = z.infer<typeof costTableSchema>;
