@@ -153,7 +153,9 @@ describe('anneal plan', () => {
     writeFileSync(path, '{"version": 1, "entr');
     const r = anneal(['plan', 'costs', ...small.slice(0, 6), '--json']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`${path}: not valid JSON`);
+    expect(r.stderr, JSON.stringify([r.stdout.slice(-300), path])).toContain(
+      `${path}: not valid JSON`,
+    );
     expect(r.json).toMatchObject({ cached: false, path });
     costTableSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   });
@@ -179,6 +181,19 @@ describe('anneal plan', () => {
     const again = anneal([...args, '--dtypes', 'float32,bfloat16', '--json']);
     expect(again.status, again.stderr).toBe(0);
     expect(again.json).toMatchObject({ cached: true, skipped: [refused] });
+  });
+
+  it('keeps a median table and a min table side by side', () => {
+    const args = ['plan', 'costs', '--model', model, '--batches', '1', '--dtypes', 'float32'];
+    const median = anneal([...args, '--repeats', '1', '--json']);
+    expect(median.status, median.stderr).toBe(0);
+    const min = anneal([...args, '--repeats', '1', '--statistic', 'min', '--json']);
+    expect(min.status, min.stderr).toBe(0);
+    expect(min.json).toMatchObject({ statistic: 'min' });
+    // Measuring the min table did not discard the median one.
+    const again = anneal([...args, '--json']);
+    expect(again.json).toMatchObject({ cached: true, statistic: 'median' });
+    expect((again.json as { path: string }).path).not.toBe((min.json as { path: string }).path);
   });
 
   it("never reads a curve or a plan of other weights as this model's", () => {

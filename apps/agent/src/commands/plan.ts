@@ -57,7 +57,8 @@ Predicted latency = overhead + NFE x per-NFE latency at that batch, both measure
 
   costs   per (batch 1..64, dtype float32/bfloat16): latency per NFE and a call's fixed overhead
           (a line through two timed calls of different NFE, medians after a warm-up), and peak
-          memory. Cached in ANNEAL_HOME/cache/costs/<hardware profile>/<architecture>.json.
+          memory. Cached in ANNEAL_HOME/cache/costs/<hardware profile>/engine-<build>/
+          <architecture>-<plain|guided>-<statistic>.json.
   curve   FD (with its floor and bootstrap spread, as \`anneal eval\` measures it) at each NFE
           for each sampler and schedule; kept in the model folder as quality-curve.json and
           extended by later runs on the same n, seed and guidance.

@@ -1,5 +1,6 @@
+import { probeHardware } from '@anneal/engine';
 import { describe, expect, it } from 'vitest';
-import { isUnsupportedDtype } from './costs.ts';
+import { costTablePath, isUnsupportedDtype, profileKey } from './costs.ts';
 
 const nativeError = (code: string, message: string) => Object.assign(new Error(message), { code });
 
@@ -37,5 +38,23 @@ describe('isUnsupportedDtype', () => {
     ).toBe(false);
     expect(isUnsupportedDtype(new Error('bfloat16 failed'), 'bfloat16')).toBe(false);
     expect(isUnsupportedDtype(null, 'bfloat16')).toBe(false);
+  });
+});
+
+describe('the cost cache key', () => {
+  it('tells BLAS libraries apart and stays one path segment', () => {
+    const hw = probeHardware();
+    const a = profileKey({ ...hw, blas: 'openblas' });
+    const b = profileKey({ ...hw, blas: 'accelerate' });
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^[A-Za-z0-9._-]+$/);
+  });
+
+  it('keeps a median table and a min table in two files', () => {
+    const key = { profile: 'p', engine: 'e', config: 'c', guided: false };
+    expect(costTablePath('/h', key, 'median')).not.toBe(costTablePath('/h', key, 'min'));
+    expect(costTablePath('/h', key, 'min')).not.toBe(
+      costTablePath('/h', { ...key, engine: 'f' }, 'min'),
+    );
   });
 });

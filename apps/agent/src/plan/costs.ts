@@ -3,10 +3,11 @@
 // fixed cost of a call (noise, the copy back to JS) and the cost of each network evaluation
 // are both measured, not assumed. Cached per hardware profile and model architecture.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import {
+  addonPath,
   COST_BATCHES,
   type CostEntry,
   type CostStatistic,
@@ -25,11 +26,27 @@ import { parseJsonFile } from './json-file.ts';
 
 /**
  * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
- * the MLX version (a new one can change every kernel). Safe as one path segment.
+ * the MLX version (a new one can change every kernel) and the BLAS it calls on a CPU. Safe as
+ * one path segment.
  */
 export function profileKey(hw: HardwareProfile): string {
-  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
+  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}-${hw.blas}`;
   return raw.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
+}
+
+let engineBuildCache: string | undefined;
+
+/**
+ * The engine build the costs were measured with: the first 16 hex digits of the addon
+ * binary's sha256 (a rebuilt engine can change every latency without changing the profile).
+ */
+export function engineBuild(): string {
+  if (engineBuildCache === undefined)
+    engineBuildCache = createHash('sha256')
+      .update(readFileSync(addonPath()))
+      .digest('hex')
+      .slice(0, 16);
+  return engineBuildCache;
 }
 
 /** The architecture's key: what the network computes (U-Net and parameterization), hashed. */
@@ -50,8 +67,23 @@ export function configKey(config: ModelConfig): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-export function costTablePath(home: string, profile: string, config: string, guided: boolean) {
-  return join(home, 'cache', 'costs', profile, `${config}-${guided ? 'guided' : 'plain'}.json`);
+/**
+ * Where a table is cached: per hardware profile and engine build, per architecture, guidance
+ * and statistic (a median table and a min table are two files, never one replacing the other).
+ */
+export function costTablePath(
+  home: string,
+  key: { profile: string; engine: string; config: string; guided: boolean },
+  statistic: CostStatistic,
+) {
+  return join(
+    home,
+    'cache',
+    'costs',
+    key.profile,
+    `engine-${key.engine}`,
+    `${key.config}-${key.guided ? 'guided' : 'plain'}-${statistic}.json`,
+  );
 }
 
 export interface MeasureCostsOptions {
@@ -215,18 +247,21 @@ async function measureCells(
 export async function obtainCosts(
   o: MeasureCostsOptions & { home?: string; refresh?: boolean },
 ): Promise<{ table: CostTable; path: string; cached: boolean }> {
+  const statistic = o.statistic ?? 'median';
   const path = costTablePath(
     o.home ?? resolveAnnealHome(),
-    profileKey(o.hardware),
-    configKey(o.model.config),
-    o.guided,
+    {
+      profile: profileKey(o.hardware),
+      engine: engineBuild(),
+      config: configKey(o.model.config),
+      guided: o.guided,
+    },
+    statistic,
   );
-  const statistic = o.statistic ?? 'median';
   let previous: CostTable | null = null;
   const cached = parseJsonFile(path, costTableSchema);
   // A cache that cannot be read is measured again (and overwritten), never a dead end.
   if (cached && !cached.ok) o.onWarning?.(`${path}: ${cached.reason}; measuring the costs again`);
-  // A table summarized another way is not mixed with this one.
   else if (cached?.ok && cached.value.statistic === statistic) previous = cached.value;
   // Used when it has every (batch, dtype) asked for (a dtype the engine refused as
   // unsupported counts); else the dtypes missing cells are measured and merged into it.
