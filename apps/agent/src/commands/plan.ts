@@ -149,7 +149,15 @@ const flagsSchema = z.object({
   seed: z.coerce.number().int().min(0).max(0x7fffffff).optional(),
   refresh: z.boolean().default(false),
   statistic: costStatisticSchema.default('median'),
-  batches: list(z.coerce.number().int().min(1).max(1024)),
+  // At most the engine's sampling chunk (64): a larger batch is not how a plan samples, and
+  // the plan job's memory is sized on it.
+  batches: list(
+    z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(Math.max(...COST_BATCHES)),
+  ),
   'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
   'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
   json: z.boolean().default(false),
