@@ -223,6 +223,11 @@ describe('anneal plan', () => {
     const planPath = join(dir, 'plan.json');
     const plan = planSchema.parse(JSON.parse(readFileSync(planPath, 'utf8')));
     expect(plan.weights).toBe(curve.weights);
+    // A plan chosen on another machine samples the same, with a warning.
+    writeFileSync(planPath, JSON.stringify({ ...plan, profileKey: 'metal-Apple_M9-8t' }));
+    const elsewhere = anneal(['sample', '--model', dir, '--out', join(dir, 's.png'), '--plan']);
+    expect(elsewhere.status, elsewhere.stderr).toBe(0);
+    expect(elsewhere.stderr).toMatch(/chosen on another machine \(metal-Apple_M9-8t; this is /);
     writeFileSync(planPath, JSON.stringify({ ...plan, weights: other }));
     const s = anneal(['sample', '--model', dir, '--out', join(dir, 's.png'), '--n', '1', '--plan']);
     expect(s.status).toBe(1);
