@@ -197,6 +197,27 @@ describe('anneal plan', () => {
     expect((again.json as { path: string }).path).not.toBe((min.json as { path: string }).path);
   });
 
+  it('refuses to discard a curve read on another ruler unless --replace', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'anneal-plan-ruler-')), 'run');
+    cpSync(model, dir, { recursive: true });
+    rmSync(join(dir, 'quality-curve.json'), { force: true });
+    const curve = (n: string, ...more: string[]) =>
+      anneal([
+        ...['plan', 'curve', ...small.slice(2), '--model', dir, '--samplers', 'euler'],
+        ...['--nfe', '2', '--n', n, ...more, '--json'],
+      ]);
+    expect(curve('40').status).toBe(0);
+    const path = join(dir, 'quality-curve.json');
+    const before = readFileSync(path, 'utf8');
+    const r = curve('50');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/another ruler \(n 40, not 50\).*--replace/);
+    expect(readFileSync(path, 'utf8')).toBe(before);
+    const replaced = curve('50', '--replace');
+    expect(replaced.status, replaced.stderr).toBe(0);
+    expect(qualityCurveSchema.parse(JSON.parse(readFileSync(path, 'utf8'))).n).toBe(50);
+  });
+
   it("never reads a curve or a plan of other weights as this model's", () => {
     // Its own copy of the checkpoint: retraining is simulated by recording other weights.
     const dir = join(mkdtempSync(join(tmpdir(), 'anneal-plan-weights-')), 'run');

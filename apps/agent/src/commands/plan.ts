@@ -89,6 +89,8 @@ Options:
   --seed N             noise seed of the curve; also picks the real images (default: the cached
                        curve's, else 0)
   --refresh            measure the cost table again even if cached
+  --replace            measure the curve on a ruler (--n, --seed, --guidance, extractor) other
+                       than the cached curve's, discarding its points (refused without it)
   --statistic S        median (default) | min: how the timed calls are summarized, in the cost
                        table and the plan's check alike; min estimates the uncontended cost on
                        a machine other work is loading
@@ -148,6 +150,7 @@ const flagsSchema = z.object({
   guidance: z.coerce.number().min(0).max(50).optional(),
   seed: z.coerce.number().int().min(0).max(0x7fffffff).optional(),
   refresh: z.boolean().default(false),
+  replace: z.boolean().default(false),
   statistic: costStatisticSchema.default('median'),
   // At most the engine's sampling chunk (64): a larger batch is not how a plan samples, and
   // the plan job's memory is sized on it.
@@ -180,6 +183,7 @@ const options = {
   guidance: { type: 'string' },
   seed: { type: 'string' },
   refresh: { type: 'boolean' },
+  replace: { type: 'boolean' },
   statistic: { type: 'string' },
   batches: { type: 'string' },
   'extractor-steps': { type: 'string' },
@@ -289,6 +293,7 @@ async function curveFor(
       weights,
       extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
       existing,
+      replace: f.replace,
       resolve: scheduleResolverFor(model, dir),
       onProgress: p.update,
     });

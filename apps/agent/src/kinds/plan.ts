@@ -38,7 +38,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
 (--latency-ms X [--batch B] | --throughput N | --max-fd F)
 [--n N] [--samplers S[:SCHEDULE],...] [--nfe A,B,...] [--seed N] [--guidance W]
 [--verify-fd N] [--statistic median|min] [--batches A,B,...] [--dtypes float32,bfloat16]
-[--extractor-steps N] [--extractor-width N]`,
+[--extractor-steps N] [--extractor-width N] [--replace]`,
     options: {
       ...modelSourceOptions,
       'latency-ms': { type: 'string' },
@@ -56,6 +56,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
+      replace: { type: 'boolean' },
     },
     flags: z.object({
       ...modelSourceFlags,
@@ -74,6 +75,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: list,
       'extractor-steps': num,
       'extractor-width': num,
+      replace: z.boolean().optional(),
     }),
     spec: (f) => ({
       model: modelSourceOfFlags(f),
@@ -92,6 +94,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: f.dtypes,
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
+      replace: f.replace,
     }),
     flagOf: {
       model: 'run or --model-version',
@@ -115,6 +118,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
     if (s.verify_fd !== undefined) args.push('--verify-fd', String(s.verify_fd));
     if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));
     if (s.extractor_width !== undefined) args.push('--extractor-width', String(s.extractor_width));
+    if (s.replace) args.push('--replace');
     return args;
   },
   outputs: () => [],

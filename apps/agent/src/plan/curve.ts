@@ -82,15 +82,44 @@ export interface CurveOptions {
   home?: string;
   extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
-  /** Points already measured on the same ruler are kept and not measured again. */
+  /**
+   * The cached curve of these weights: its points are kept and not measured again. On another
+   * ruler it is refused (never silently discarded) unless `replace`.
+   */
   existing?: QualityCurve | null;
+  replace?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/** How `ruler` differs from the cached curve's (n, seed, guidance, extractor when known). */
+export function rulerDifferences(
+  curve: QualityCurve | null | undefined,
+  ruler: { n: number; seed: number; guidance: number; extractorId?: string },
+): string[] {
+  if (!curve) return [];
+  const diff: string[] = [];
+  if (curve.n !== ruler.n) diff.push(`n ${curve.n}, not ${ruler.n}`);
+  if (curve.seed !== ruler.seed) diff.push(`seed ${curve.seed}, not ${ruler.seed}`);
+  if (curve.guidance !== ruler.guidance)
+    diff.push(`guidance ${curve.guidance}, not ${ruler.guidance}`);
+  if (ruler.extractorId !== undefined && curve.extractorId !== ruler.extractorId)
+    diff.push(`extractor ${curve.extractorId}, not ${ruler.extractorId}`);
+  return diff;
 }
 
 export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
   const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
   const guided = conditional && o.guidance !== 1;
   const resolve = o.resolve ?? engineSchedules;
+  const refuse = (extractorId?: string) => {
+    const diff = rulerDifferences(o.existing, { ...o, extractorId });
+    if (diff.length && !o.replace)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the cached quality curve was measured on another ruler (${diff.join(', ')}); measuring on this one would discard its ${o.existing?.points.length} point(s): give --replace to do so, or the curve's own values`,
+      );
+  };
+  refuse();
   const ruler = await qualityRuler({
     dataset: o.dataset,
     n: o.n,
@@ -99,15 +128,13 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
+  refuse(ruler.extractor.id);
   // A curve measured on another ruler (n, seed, guidance, extractor) or other weights does not
   // mix with this one.
   const same =
     o.existing &&
     o.existing.weights === o.weights &&
-    o.existing.n === o.n &&
-    o.existing.seed === o.seed &&
-    o.existing.guidance === o.guidance &&
-    o.existing.extractorId === ruler.extractor.id;
+    rulerDifferences(o.existing, { ...o, extractorId: ruler.extractor.id }).length === 0;
   const points: QualityPoint[] = same ? [...(o.existing as QualityCurve).points] : [];
   const todo: Array<{ sampler: SamplerName; schedule: string; dtype: PlanDtype; steps: number }> =
     [];

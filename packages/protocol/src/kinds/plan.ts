@@ -58,6 +58,11 @@ export const planSpecSchema = z
       .max(16)
       .optional(),
     dtypes: z.array(planDtypeSchema).min(1).optional(),
+    /**
+     * Measure the curve even when the agent's cached one was read on another ruler (n, seed,
+     * guidance, extractor), discarding it; without it such a job fails naming the difference.
+     */
+    replace: z.boolean().default(false),
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
   })
