@@ -21,7 +21,7 @@ import {
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
-import { choosePlan } from '../plan/choose.ts';
+import { choosePlan, nfeOfSteps } from '../plan/choose.ts';
 import { obtainCosts, profileKey } from '../plan/costs.ts';
 import {
   CURVE_FILE,
@@ -126,6 +126,13 @@ const seriesSchema = z.string().transform((s, ctx) => {
     ctx.addIssue({
       code: 'custom',
       message: `must be sampler[:schedule] with a sampler of ${diffusionSamplerNames.join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  if (nfeOfSteps(r.data, 1, false) === null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${r.data}" spends as many evaluations as each image needs: a curve at chosen NFE cannot be measured for it`,
     });
     return z.NEVER;
   }

@@ -52,8 +52,17 @@ export function scheduleResolverFor(_model: Model, _dir: string): ScheduleResolv
   return engineSchedules;
 }
 
-/** Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step). */
+/**
+ * Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step).
+ * Refuses, by name, a sampler whose NFE does not follow from its steps (an adaptive one):
+ * its curve cannot be measured at a chosen NFE.
+ */
 export function stepsAtMost(sampler: string, nfe: number, guided: boolean): number {
+  if (nfeOfSteps(sampler, 1, guided) === null)
+    throw new AppError(
+      'BAD_REQUEST',
+      `sampler "${sampler}" spends as many evaluations as each image needs, not a number fixed by its steps: a quality curve at chosen NFE cannot be measured for it`,
+    );
   let steps = 1;
   while ((nfeOfSteps(sampler, steps + 1, guided) ?? Number.POSITIVE_INFINITY) <= nfe) steps++;
   return steps;
