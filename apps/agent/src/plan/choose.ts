@@ -15,6 +15,11 @@
 // b (the last one smaller) in one engine call: one overhead, plus each chunk's NFE term.
 // FD at an NFE is a measured point, or linear in log NFE between two measured points of the
 // same (sampler, schedule, dtype); never extrapolated past the ends of the measured range.
+// Ties: FD is compared as measured (or interpolated), exactly; its bootstrap spread (fdStd) is
+// not used. Two options whose FDs differ by less than their spread are therefore not told
+// apart by the curve, yet the lower FD still wins; only exactly equal FDs (one curve point at
+// several batch sizes) fall to the second key named above. A user who wants
+// speed within the noise asks for it with --max-fd at the FD they accept.
 import type {
   CostEntry,
   CostTable,
