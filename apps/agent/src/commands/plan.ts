@@ -439,13 +439,10 @@ export const plan: Command = {
           // The curve's ruler: the same extractor, or the FDs are not comparable.
           extractor: { steps: f['extractor-steps'], width: f['extractor-width'] },
           resolve: scheduleResolverFor(model, dir),
+          extractorId: curve.extractorId,
           onProgress: p.update,
         });
         p.done();
-        if (v.extractorId !== curve.extractorId)
-          throw new UsageError(
-            `--verify-fd: the curve was read on extractor ${curve.extractorId}, this check on ${v.extractorId}; give the --extractor-steps/--extractor-width the curve was measured with`,
-          );
         measured.fd = v.fd;
         measured.fdN = f['verify-fd'];
       }

@@ -1,6 +1,7 @@
 // Running a chosen plan: the measured latency of one request (warm-up, then the median of
 // timed calls) against the predicted one, and optionally FD at n samples on the eval ruler.
 import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import {
   type CostStatistic,
   type Model,
@@ -74,6 +75,8 @@ export async function verifyFd(o: {
   home?: string;
   extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
+  /** The extractor the FD must be read on (the curve's): refused before sampling otherwise. */
+  extractorId?: string;
   onProgress?: (phase: string, done: number, total: number) => void;
 }): Promise<{ fd: number; floor: number; extractorId: string }> {
   const ruler = await qualityRuler({
@@ -84,6 +87,11 @@ export async function verifyFd(o: {
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
+  if (o.extractorId !== undefined && ruler.extractor.id !== o.extractorId)
+    throw new AppError(
+      'BAD_REQUEST',
+      `--verify-fd: the curve was read on extractor ${o.extractorId}, this check on ${ruler.extractor.id}; give the --extractor-steps/--extractor-width the curve was measured with`,
+    );
   const r = await o.model.sample(
     { ...planSampling(o.plan, o.resolve), n: o.n, seed: o.seed },
     (s, t) => o.onProgress?.('verify', s, t),
