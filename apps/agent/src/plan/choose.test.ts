@@ -24,7 +24,7 @@ const recordedCurve = qualityCurveSchema.parse(
 const costs: CostTable = {
   version: 1,
   statistic: 'median',
-  profileKey: 'cpu/test/2',
+  profileKey: 'cpu-test-2',
   configKey: 'abc',
   guided: false,
   measuredAt: '2026-12-02T00:00:00Z',

@@ -12,6 +12,16 @@ export type PlanDtype = z.infer<typeof planDtypeSchema>;
 export const COST_BATCHES = [1, 2, 4, 8, 16, 32, 64] as const;
 
 /**
+ * A hardware profile's key (the agent's profileKey): one path segment, and a bounded key of
+ * the plans a model version keeps per profile.
+ */
+export const profileKeySchema = z
+  .string()
+  .min(1)
+  .max(120)
+  .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"');
+
+/**
  * One (batch, dtype) cell of the cost table. A sampling call of `nfe` network evaluations on
  * `batch` images takes `overheadMs + nfe * perNfeMs` (the line fitted through two timed calls
  * of different NFE); NFE counts guidance's doubled batch, as the engine's `nfe` does.
@@ -46,7 +56,7 @@ export const costTableSchema = z.object({
   version: z.literal(1),
   statistic: costStatisticSchema.default('median'),
   /** The hardware profile this was measured on (profileKey). */
-  profileKey: z.string().min(1),
+  profileKey: profileKeySchema,
   /** The model architecture it was measured for (configKey). */
   configKey: z.string().min(1),
   /** Whether an NFE here is a guided one (two images per sample). */
@@ -153,7 +163,7 @@ export const planSchema = z.object({
       fdN: z.number().int().optional(),
     })
     .optional(),
-  profileKey: z.string().min(1),
+  profileKey: profileKeySchema,
   /** sha256 of the model.safetensors the plan was chosen for (absent in older files). */
   weights: weightsSchema.optional(),
   createdAt: z.string(),

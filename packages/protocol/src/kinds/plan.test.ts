@@ -15,3 +15,13 @@ describe('plan job spec', () => {
     expect(r.error?.issues[0]?.message).toMatch(/64/);
   });
 });
+
+describe('plan record', () => {
+  it('bounds the hardware profile key a version keeps plans under', async () => {
+    const { profileKeySchema } = await import('@anneal/engine/config');
+    expect(profileKeySchema.safeParse('cpu-Intel_R_Xeon-2t-mlx0.32.4-openblas').success).toBe(true);
+    expect(profileKeySchema.safeParse('cpu/../../etc').success).toBe(false);
+    expect(profileKeySchema.safeParse('__proto__ x').success).toBe(false);
+    expect(profileKeySchema.safeParse('a'.repeat(121)).success).toBe(false);
+  });
+});
