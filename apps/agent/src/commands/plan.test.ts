@@ -60,6 +60,7 @@ describe('anneal plan', () => {
     [['--model', model, '--throughput', '5', '--dtypes', 'int8'], /--dtypes/],
     [['--model', model, '--throughput', '5', '--samplers', 'euler:karras:x'], /--samplers/],
     [['--model', model, '--throughput', '5', '--batches', '1,128'], /--batches.*64/],
+    [['--model', model, '--throughput', '5', '--batch', '4'], /--batch: a --throughput plan/],
     [['--model', model, '--throughput', '5', '--samplers', 'adaptive'], /--samplers.*adaptive/],
   ])('exits 2 naming the flag: %s', (args, message) => {
     const r = anneal(['plan', ...args]);

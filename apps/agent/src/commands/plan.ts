@@ -142,7 +142,7 @@ const seriesSchema = z.string().transform((s, ctx) => {
 const flagsSchema = z.object({
   model: z.string({ error: 'is required' }).min(1),
   'latency-ms': z.coerce.number().positive().optional(),
-  batch: z.coerce.number().int().min(1).max(1024).default(1),
+  batch: z.coerce.number().int().min(1).max(1024).optional(),
   throughput: z.coerce.number().positive().optional(),
   'max-fd': z.coerce.number().positive().optional(),
   'verify-fd': z.coerce.number().int().min(10).max(10000).optional(),
@@ -210,9 +210,14 @@ function objectiveOf(f: Flags): PlanObjective {
         : `one objective at a time (got ${given.map((g) => `--${g}`).join(' and ')})`,
     );
   if (f['latency-ms'] !== undefined)
-    return { kind: 'latency', latencyMs: f['latency-ms'], batch: f.batch };
-  if (f.throughput !== undefined) return { kind: 'throughput', imagesPerSecond: f.throughput };
-  return { kind: 'max-fd', maxFd: f['max-fd'] as number, batch: f.batch };
+    return { kind: 'latency', latencyMs: f['latency-ms'], batch: f.batch ?? 1 };
+  if (f.throughput !== undefined) {
+    // A throughput plan chooses its own batch: a --batch would be silently ignored.
+    if (f.batch !== undefined)
+      throw new UsageError('--batch: a --throughput plan chooses its batch; drop --batch');
+    return { kind: 'throughput', imagesPerSecond: f.throughput };
+  }
+  return { kind: 'max-fd', maxFd: f['max-fd'] as number, batch: f.batch ?? 1 };
 }
 
 /** Progress for people (a bar on a TTY) and for the agent (JSON lines with --events). */
@@ -363,7 +368,9 @@ export const plan: Command = {
     const p = progress(io, f.events);
     try {
       if (sub === 'costs') {
-        const { table, path, cached } = await costsFor(model, f, f.guidance ?? 1, p, io);
+        // Guided or not as the plans will be: the cached curve's guidance unless given.
+        const guidance = f.guidance ?? readCurve(dir)?.guidance ?? 1;
+        const { table, path, cached } = await costsFor(model, f, guidance, p, io);
         if (f.json) io.out(JSON.stringify({ path, cached, ...table }));
         else io.out(`${cached ? 'cached' : 'measured'} cost table ${path}\n${costLines(table)}`);
         return 0;

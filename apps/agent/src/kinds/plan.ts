@@ -109,7 +109,8 @@ export const planAgentKind: AgentJobKind<'plan'> = {
     if (s.latency_ms !== undefined) args.push('--latency-ms', String(s.latency_ms));
     if (s.throughput !== undefined) args.push('--throughput', String(s.throughput));
     if (s.max_fd !== undefined) args.push('--max-fd', String(s.max_fd));
-    args.push('--batch', String(s.batch), '--n', String(s.n), '--seed', String(s.seed));
+    if (s.throughput === undefined) args.push('--batch', String(s.batch));
+    args.push('--n', String(s.n), '--seed', String(s.seed));
     args.push('--guidance', String(s.guidance), '--statistic', s.statistic);
     if (s.samplers) args.push('--samplers', s.samplers.join(','));
     if (s.nfe) args.push('--nfe', s.nfe.join(','));
