@@ -177,7 +177,8 @@ describe('anneal plan', () => {
     expect(after.cached).toBe(false);
     // bfloat16 runs here: measured now, the stale refusal gone, float32 kept from the cache.
     expect(after.skipped).toEqual([]);
-    expect(after.entries.map((e) => e.dtype).sort()).toEqual(['bfloat16', 'float32']);
+    // (float32 may have more batches than 1 when an earlier test measured them.)
+    expect([...new Set(after.entries.map((e) => e.dtype))].sort()).toEqual(['bfloat16', 'float32']);
     // A refusal the engine made (unsupported) is an answer: not asked again.
     const refused = { dtype: 'bfloat16', reason: 'unsupported', unsupported: true };
     writeFileSync(path, JSON.stringify({ ...table, skipped: [refused] }));

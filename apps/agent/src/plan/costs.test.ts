@@ -42,11 +42,10 @@ describe('isUnsupportedDtype', () => {
 });
 
 describe('the cost cache key', () => {
-  it('tells BLAS libraries apart and stays one path segment', () => {
+  it('does not depend on the BLAS probe, which is not stable between runs', () => {
     const hw = probeHardware();
     const a = profileKey({ ...hw, blas: 'openblas' });
-    const b = profileKey({ ...hw, blas: 'accelerate' });
-    expect(a).not.toBe(b);
+    expect(profileKey({ ...hw, blas: 'reference' })).toBe(a);
     expect(a).toMatch(/^[A-Za-z0-9._-]+$/);
   });
 

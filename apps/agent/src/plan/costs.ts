@@ -26,11 +26,15 @@ import { parseJsonFile } from './json-file.ts';
 
 /**
  * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
- * the MLX version (a new one can change every kernel) and the BLAS it calls on a CPU. Safe as
- * one path segment.
+ * the MLX version (a new one can change every kernel). Safe as one path segment.
+ *
+ * Not hw.blas: on Linux the engine reads it as whichever BLAS comes first in /proc/self/maps,
+ * which is address order, so with ASLR and both libopenblas and libblas mapped it flips between
+ * runs (measured: 11 openblas, 1 reference in 12 probes here). The BLAS the addon was linked
+ * against is part of its build, which keys the cost cache (engineBuild).
  */
 export function profileKey(hw: HardwareProfile): string {
-  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}-${hw.blas}`;
+  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
   return raw.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
 }
 
