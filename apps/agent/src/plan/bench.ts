@@ -5,7 +5,6 @@ import {
   COST_BATCHES,
   type CostStatistic,
   Model,
-  type Plan,
   type PlanObjective,
   planDtypes,
   probeHardware,
@@ -145,7 +144,7 @@ export async function planBench(
         batch: c.batch,
         dtype: c.dtype,
         guidance: curve.guidance,
-      } as Plan;
+      };
       const lat = await measureLatency(
         model,
         plan,

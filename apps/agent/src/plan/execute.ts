@@ -25,11 +25,14 @@ export function requestImages(objective: PlanObjective, option: Pick<PlanOption,
   return objective.kind === 'throughput' ? option.batch : objective.batch;
 }
 
+/** What of a plan decides how it samples. */
+export type PlanSampling = Pick<
+  Plan,
+  'sampler' | 'schedule' | 'steps' | 'batch' | 'dtype' | 'guidance'
+>;
+
 /** The engine's sampling inputs for a plan (schedule resolved to a name or a sigma list). */
-export function planSampling(
-  plan: Pick<Plan, 'sampler' | 'schedule' | 'steps' | 'batch' | 'dtype' | 'guidance'>,
-  resolve: ScheduleResolver = engineSchedules,
-) {
+export function planSampling(plan: PlanSampling, resolve: ScheduleResolver = engineSchedules) {
   return {
     sampler: plan.sampler as SamplerName,
     steps: plan.steps,
@@ -46,7 +49,7 @@ export function planSampling(
 /** Wall milliseconds of `repeats` requests after one warm-up, summarized by `statistic`. */
 export async function measureLatency(
   model: Model,
-  plan: Plan,
+  plan: PlanSampling & Pick<Plan, 'nfe'>,
   images: number,
   statistic: CostStatistic,
   repeats = 5,
