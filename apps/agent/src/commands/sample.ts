@@ -1,11 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   Model,
   type ModelConfig,
   nfeStats,
   predictRequestSteps,
+  probeHardware,
   readStepPredictor,
   resolveSchedule,
   SAMPLING_DEFAULTS,
@@ -15,13 +17,19 @@ import {
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { profileKey } from '../plan/costs.ts';
 import { scheduleResolverFor } from '../plan/curve.ts';
 import { PLAN_FILE, planSampling, readPlan } from '../plan/execute.ts';
+import { weightsMismatch, weightsSha256 } from '../plan/weights.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 
-/** The model's saved plan for `--plan`, refusing flags that would contradict it. */
-function savedPlan(dir: string, argv: string[]) {
+/**
+ * The model's saved plan for `--plan`, refusing flags that would contradict it and a plan of
+ * other weights; a plan chosen on another machine is used with a warning (its sampling is the
+ * same, only its predicted latency is not this machine's).
+ */
+function savedPlan(dir: string, argv: string[], warn: (line: string) => void) {
   const clash = [
     ...['--sampler', '--steps', '--schedule', '--sigma-max', '--guidance', '--eta'],
     ...['--rtol', '--atol'],
@@ -32,6 +40,17 @@ function savedPlan(dir: string, argv: string[]) {
   if (!plan)
     throw new UsageError(
       `--plan: no ${PLAN_FILE} in ${dir}; choose one with \`anneal plan --model ${dir} ... --save\``,
+    );
+  const stale = weightsMismatch(`${dir}/${PLAN_FILE}`, plan.weights, weightsSha256(dir));
+  if (stale)
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `--plan: ${stale}; choose it again with \`anneal plan --model ${dir} ... --save\``,
+    );
+  const here = profileKey(probeHardware());
+  if (plan.profileKey !== here)
+    warn(
+      `anneal sample: --plan: ${dir}/${PLAN_FILE} was chosen on another machine (${plan.profileKey}; this is ${here}): its predicted latency is not this machine's; choose one here with \`anneal plan --model ${dir} ... --save\``,
     );
   return plan;
 }
@@ -242,7 +261,7 @@ export const sample: Command = {
     );
     const started = Date.now();
     const dir = resolve(flags.model);
-    const saved = flags.plan ? savedPlan(dir, argv) : null;
+    const saved = flags.plan ? savedPlan(dir, argv, io.err) : null;
     const model = Model.load(dir);
     // --steps auto: the predictor's sampler at the steps it predicts for this request.
     let auto: Awaited<ReturnType<typeof predictRequestSteps>> | undefined;

@@ -1,8 +1,6 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveAnnealHome } from '@anneal/core/home';
-import { CONFIG_FILE, MODEL_FILE } from '@anneal/engine';
 import { z } from 'zod';
+import { versionCheckpointDir } from '../client/model-version.ts';
 import { fetchModel } from '../daemon/fetch-model.ts';
 import type { AgentJobKind } from './kind.ts';
 import { modelSourceFlags, modelSourceOfFlags, modelSourceOptions, num } from './model-flags.ts';
@@ -26,24 +24,9 @@ async function checkpointDir(
   fetch: (dir: string) => Promise<void>,
   work: string,
 ): Promise<string> {
-  if (source.kind === 'run') {
-    const dir = join(work, 'model');
-    await fetch(dir);
-    return dir;
-  }
-  const dir = join(resolveAnnealHome(), 'models', 'versions', source.id);
-  if (existsSync(join(dir, CONFIG_FILE)) && existsSync(join(dir, MODEL_FILE))) return dir;
-  const partial = `${dir}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  try {
-    await fetch(partial);
-  } catch (err) {
-    rmSync(partial, { recursive: true, force: true });
-    throw err;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(partial, dir);
+  if (source.kind === 'modelVersion') return versionCheckpointDir(source.id, fetch);
+  const dir = join(work, 'model');
+  await fetch(dir);
   return dir;
 }
 
@@ -55,7 +38,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
 (--latency-ms X [--batch B] | --throughput N | --max-fd F)
 [--n N] [--samplers S[:SCHEDULE],...] [--nfe A,B,...] [--seed N] [--guidance W]
 [--verify-fd N] [--statistic median|min] [--batches A,B,...] [--dtypes float32,bfloat16]
-[--extractor-steps N] [--extractor-width N]`,
+[--extractor-steps N] [--extractor-width N] [--replace]`,
     options: {
       ...modelSourceOptions,
       'latency-ms': { type: 'string' },
@@ -73,6 +56,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
+      replace: { type: 'boolean' },
     },
     flags: z.object({
       ...modelSourceFlags,
@@ -91,6 +75,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: list,
       'extractor-steps': num,
       'extractor-width': num,
+      replace: z.boolean().optional(),
     }),
     spec: (f) => ({
       model: modelSourceOfFlags(f),
@@ -109,6 +94,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
       dtypes: f.dtypes,
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
+      replace: f.replace,
     }),
     flagOf: {
       model: 'run or --model-version',
@@ -123,7 +109,8 @@ export const planAgentKind: AgentJobKind<'plan'> = {
     if (s.latency_ms !== undefined) args.push('--latency-ms', String(s.latency_ms));
     if (s.throughput !== undefined) args.push('--throughput', String(s.throughput));
     if (s.max_fd !== undefined) args.push('--max-fd', String(s.max_fd));
-    args.push('--batch', String(s.batch), '--n', String(s.n), '--seed', String(s.seed));
+    if (s.throughput === undefined) args.push('--batch', String(s.batch));
+    args.push('--n', String(s.n), '--seed', String(s.seed));
     args.push('--guidance', String(s.guidance), '--statistic', s.statistic);
     if (s.samplers) args.push('--samplers', s.samplers.join(','));
     if (s.nfe) args.push('--nfe', s.nfe.join(','));
@@ -132,6 +119,7 @@ export const planAgentKind: AgentJobKind<'plan'> = {
     if (s.verify_fd !== undefined) args.push('--verify-fd', String(s.verify_fd));
     if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));
     if (s.extractor_width !== undefined) args.push('--extractor-width', String(s.extractor_width));
+    if (s.replace) args.push('--replace');
     return args;
   },
   outputs: () => [],

@@ -5,7 +5,6 @@ import {
   COST_BATCHES,
   type CostStatistic,
   Model,
-  type Plan,
   type PlanObjective,
   planDtypes,
   probeHardware,
@@ -14,8 +13,9 @@ import {
 import { modelDataset } from '../quality/model-dataset.ts';
 import { choosePlan, planOptions } from './choose.ts';
 import { obtainCosts } from './costs.ts';
-import { measureCurve, readCurve, scheduleResolverFor, writeCurve } from './curve.ts';
+import { CURVE_FILE, measureCurve, readCurve, scheduleResolverFor, writeCurve } from './curve.ts';
 import { measureLatency, requestImages } from './execute.ts';
+import { weightsMismatch, weightsSha256 } from './weights.ts';
 
 export interface PlanBenchOptions {
   dir: string;
@@ -44,9 +44,11 @@ export async function planBench(
 ): Promise<PlanBenchResult> {
   const model = Model.load(o.dir);
   try {
+    const weights = weightsSha256(o.dir);
     let curve = readCurve(o.dir);
-    if (!curve) {
-      log(`plan: no quality curve in ${o.dir}; measuring one (n = ${o.curve.n})`);
+    const stale = curve && weightsMismatch(`${o.dir}/${CURVE_FILE}`, curve.weights, weights);
+    if (!curve || stale) {
+      log(`plan: ${stale ?? `no quality curve in ${o.dir}`}; measuring one (n = ${o.curve.n})`);
       curve = await measureCurve({
         model,
         dataset: await modelDataset(model.config, `${o.dir}/config.json`),
@@ -55,6 +57,7 @@ export async function planBench(
         n: o.curve.n,
         seed: o.curve.seed,
         guidance: 1,
+        weights,
         extractor: o.curve.extractor,
         resolve: scheduleResolverFor(model, o.dir),
         onProgress: (phase, done, total) => {
@@ -141,7 +144,7 @@ export async function planBench(
         batch: c.batch,
         dtype: c.dtype,
         guidance: curve.guidance,
-      } as Plan;
+      };
       const lat = await measureLatency(
         model,
         plan,

@@ -24,7 +24,7 @@ const recordedCurve = qualityCurveSchema.parse(
 const costs: CostTable = {
   version: 1,
   statistic: 'median',
-  profileKey: 'cpu/test/2',
+  profileKey: 'cpu-test-2',
   configKey: 'abc',
   guided: false,
   measuredAt: '2026-12-02T00:00:00Z',
@@ -109,9 +109,11 @@ describe('costAt and requestLatencyMs', () => {
     // Batch 2 is a third of the way from 1 to 4.
     expect(costAt(costs, 'float32', 2)?.perNfeMs).toBeCloseTo(3, 12);
     expect(costAt(costs, 'float32', 8)).toBeNull();
-    // 3 images in chunks of 2: a chunk of 2 and one of 1, 10 NFE each.
-    const two = (4 / 3 + 10 * 3) as number;
-    expect(requestLatencyMs(costs, 'float32', 10, 3, 2)).toBeCloseTo(two + 1 + 20, 12);
+    // 3 images in chunks of 2: a chunk of 2 and one of 1, 10 NFE each, in one call whose
+    // overhead (batch 2's, 4/3 ms) is paid once.
+    expect(requestLatencyMs(costs, 'float32', 10, 3, 2)).toBeCloseTo(4 / 3 + 10 * 3 + 10 * 2, 12);
+    // 8 images in chunks of 1: one overhead of 1 ms, not eight.
+    expect(requestLatencyMs(costs, 'float32', 10, 8, 1)).toBeCloseTo(1 + 8 * 10 * 2, 12);
   });
 });
 

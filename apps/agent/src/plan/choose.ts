@@ -12,9 +12,14 @@
 // Predicted latency of a call of `nfe` evaluations on a batch of b images is
 // overheadMs(b) + nfe * perNfeMs(b), both measured (costs.ts); b between two measured batch
 // sizes is interpolated linearly, never extrapolated. A request of B images runs in chunks of
-// b (the last one smaller), so its latency is the sum over its chunks.
+// b (the last one smaller) in one engine call: one overhead, plus each chunk's NFE term.
 // FD at an NFE is a measured point, or linear in log NFE between two measured points of the
 // same (sampler, schedule, dtype); never extrapolated past the ends of the measured range.
+// Ties: FD is compared as measured (or interpolated), exactly; its bootstrap spread (fdStd) is
+// not used. Two options whose FDs differ by less than their spread are therefore not told
+// apart by the curve, yet the lower FD still wins; only exactly equal FDs (one curve point at
+// several batch sizes) fall to the second key named above. A user who wants
+// speed within the noise asks for it with --max-fd at the FD they accept.
 import type {
   CostEntry,
   CostTable,
@@ -49,14 +54,16 @@ export type PlanChoice =
     };
 
 /**
- * NFE of `steps` steps of a fixed-step sampler: Heun's 2nd-order steps cost two evaluations
- * except the last (to sigma 0), every other sampler's one; guidance doubles each. Null for a
+ * NFE of `steps` steps of a fixed-step sampler: Heun's and DPM-Solver-2's 2nd-order steps
+ * cost two evaluations except the last (to sigma 0), every other sampler's one; guidance
+ * doubles each. Null for a
  * sampler whose NFE is not a function of its steps (an adaptive one).
  */
 export function nfeOfSteps(sampler: string, steps: number, guided: boolean): number | null {
   const fixed = ['ddpm', 'ddim', 'euler', 'dpmpp-2m', 'consistency'];
   const g = guided ? 2 : 1;
-  if (sampler === 'heun') return g * (2 * steps - 1);
+  // Heun and DPM-Solver-2 take two evaluations per step but one on the last (to sigma 0).
+  if (sampler === 'heun' || sampler === 'dpm-solver-2') return g * (2 * steps - 1);
   if (fixed.includes(sampler)) return g * steps;
   return null;
 }
@@ -107,7 +114,11 @@ export function costAt(
   return null;
 }
 
-/** Predicted milliseconds for `images` images in chunks of `batch`, `nfe` evaluations each. */
+/**
+ * Predicted milliseconds for `images` images in chunks of `batch`, `nfe` evaluations each.
+ * The engine samples every chunk in one call, so a call's fixed cost (overheadMs, measured
+ * at n = batch) is paid once, and each chunk adds its network evaluations.
+ */
 export function requestLatencyMs(
   table: CostTable,
   dtype: PlanDtype,
@@ -115,11 +126,13 @@ export function requestLatencyMs(
   images: number,
   batch: number,
 ): number | null {
-  let total = 0;
+  const first = costAt(table, dtype, Math.min(batch, images));
+  if (!first) return null;
+  let total = first.overheadMs;
   for (let left = images; left > 0; left -= batch) {
     const c = costAt(table, dtype, Math.min(batch, left));
     if (!c) return null;
-    total += c.overheadMs + nfe * c.perNfeMs;
+    total += nfe * c.perNfeMs;
   }
   return total;
 }

@@ -3,10 +3,11 @@
 // fixed cost of a call (noise, the copy back to JS) and the cost of each network evaluation
 // are both measured, not assumed. Cached per hardware profile and model architecture.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import {
+  addonPath,
   COST_BATCHES,
   type CostEntry,
   type CostStatistic,
@@ -21,14 +22,35 @@ import {
   resetPeakMemory,
   writeFileAtomic,
 } from '@anneal/engine';
+import { parseJsonFile } from './json-file.ts';
 
 /**
  * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
  * the MLX version (a new one can change every kernel). Safe as one path segment.
+ *
+ * Not hw.blas: on Linux the engine reads it as whichever BLAS comes first in /proc/self/maps,
+ * which is address order, so with ASLR and both libopenblas and libblas mapped it flips between
+ * runs (measured: 11 openblas, 1 reference in 12 probes here). The BLAS the addon was linked
+ * against is part of its build, which keys the cost cache (engineBuild).
  */
 export function profileKey(hw: HardwareProfile): string {
   const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
   return raw.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
+}
+
+let engineBuildCache: string | undefined;
+
+/**
+ * The engine build the costs were measured with: the first 16 hex digits of the addon
+ * binary's sha256 (a rebuilt engine can change every latency without changing the profile).
+ */
+export function engineBuild(): string {
+  if (engineBuildCache === undefined)
+    engineBuildCache = createHash('sha256')
+      .update(readFileSync(addonPath()))
+      .digest('hex')
+      .slice(0, 16);
+  return engineBuildCache;
 }
 
 /** The architecture's key: what the network computes (U-Net and parameterization), hashed. */
@@ -49,8 +71,23 @@ export function configKey(config: ModelConfig): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-export function costTablePath(home: string, profile: string, config: string, guided: boolean) {
-  return join(home, 'cache', 'costs', profile, `${config}-${guided ? 'guided' : 'plain'}.json`);
+/**
+ * Where a table is cached: per hardware profile and engine build, per architecture, guidance
+ * and statistic (a median table and a min table are two files, never one replacing the other).
+ */
+export function costTablePath(
+  home: string,
+  key: { profile: string; engine: string; config: string; guided: boolean },
+  statistic: CostStatistic,
+) {
+  return join(
+    home,
+    'cache',
+    'costs',
+    key.profile,
+    `engine-${key.engine}`,
+    `${key.config}-${key.guided ? 'guided' : 'plain'}-${statistic}.json`,
+  );
 }
 
 export interface MeasureCostsOptions {
@@ -66,6 +103,8 @@ export interface MeasureCostsOptions {
   repeats?: number;
   statistic?: CostStatistic;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** What a person should know that does not stop the measurement (an unreadable cache). */
+  onWarning?: (message: string) => void;
 }
 
 export function summarize(xs: number[], statistic: CostStatistic): number {
@@ -81,8 +120,47 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/**
+ * Whether a sampling call failed because the backend cannot compute in `dtype`: the engine's
+ * argument error (MLX reports an unsupported type with std::invalid_argument) naming a type.
+ */
+export function isUnsupportedDtype(err: unknown, dtype: PlanDtype): boolean {
+  if ((err as { code?: string } | null)?.code !== 'ANNEAL_INVALID_ARGUMENT') return false;
+  const message = (err as Error).message ?? '';
+  return message.includes(dtype) || /\b(d)?type\b/i.test(message);
+}
+
 /** Measures the table (minutes on a CPU for a small model; see `anneal plan --help`). */
 export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
+  const { entries, skipped } = await measureCells(o);
+  return costTableOf(o, entries, skipped);
+}
+
+function costTableOf(
+  o: MeasureCostsOptions,
+  entries: CostEntry[],
+  skipped: CostTable['skipped'],
+): CostTable {
+  if (entries.length === 0)
+    throw new Error(
+      `no dtype could be measured: ${skipped.map((s) => `${s.dtype}: ${s.reason}`).join('; ')}`,
+    );
+  return costTableSchema.parse({
+    version: 1,
+    profileKey: profileKey(o.hardware),
+    configKey: configKey(o.model.config),
+    guided: o.guided,
+    statistic: o.statistic ?? 'median',
+    measuredAt: new Date().toISOString(),
+    skipped,
+    entries,
+  });
+}
+
+/** The cells of `o.dtypes` x `o.batches`, and the dtypes the engine refused. */
+async function measureCells(
+  o: MeasureCostsOptions,
+): Promise<{ entries: CostEntry[]; skipped: CostTable['skipped'] }> {
   const batches = o.batches ?? COST_BATCHES;
   const dtypes = o.dtypes ?? planDtypes;
   const [lo, hi] = o.nfe ?? [2, 10];
@@ -121,7 +199,10 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
         await call(hi);
       } catch (err) {
         // A backend without this dtype: say so in the table instead of failing the rest.
-        skipped.push({ dtype, reason: (err as Error).message });
+        // Anything else (out of memory at a large batch, a transient failure) is not a fact
+        // about the dtype, and fails the measurement.
+        if (!isUnsupportedDtype(err, dtype)) throw err;
+        skipped.push({ dtype, reason: (err as Error).message, unsupported: true });
         done += batches.length - batches.indexOf(batch);
         break;
       }
@@ -163,64 +244,59 @@ export async function measureCosts(o: MeasureCostsOptions): Promise<CostTable> {
     }
   }
   o.onProgress?.(total, total, 'done');
-  if (entries.length === 0)
-    throw new Error(
-      `no dtype could be measured: ${skipped.map((s) => `${s.dtype}: ${s.reason}`).join('; ')}`,
-    );
-  return costTableSchema.parse({
-    version: 1,
-    profileKey: profileKey(o.hardware),
-    configKey: configKey(o.model.config),
-    guided: o.guided,
-    statistic,
-    measuredAt: new Date().toISOString(),
-    skipped,
-    entries,
-  });
+  return { entries, skipped };
 }
 
 /** The cached table for this device and architecture, measured and written when missing. */
 export async function obtainCosts(
   o: MeasureCostsOptions & { home?: string; refresh?: boolean },
 ): Promise<{ table: CostTable; path: string; cached: boolean }> {
+  const statistic = o.statistic ?? 'median';
   const path = costTablePath(
     o.home ?? resolveAnnealHome(),
-    profileKey(o.hardware),
-    configKey(o.model.config),
-    o.guided,
+    {
+      profile: profileKey(o.hardware),
+      engine: engineBuild(),
+      config: configKey(o.model.config),
+      guided: o.guided,
+    },
+    statistic,
   );
-  const statistic = o.statistic ?? 'median';
   let previous: CostTable | null = null;
-  if (existsSync(path)) {
-    const r = costTableSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    // A table summarized another way is not mixed with this one.
-    if (r.success && r.data.statistic === statistic) previous = r.data;
-  }
-  // Used when it covers every (batch, dtype) asked for (a dtype the backend refused counts
-  // as covered); else the cells asked for are measured and merged into it.
-  const covers = (t: CostTable) =>
-    (o.dtypes ?? planDtypes).every(
+  const cached = parseJsonFile(path, costTableSchema);
+  // A cache that cannot be read is measured again (and overwritten), never a dead end.
+  if (cached && !cached.ok) o.onWarning?.(`${path}: ${cached.reason}; measuring the costs again`);
+  else if (cached?.ok && cached.value.statistic === statistic) previous = cached.value;
+  // Used when it has every (batch, dtype) asked for (a dtype the engine refused as
+  // unsupported counts); else the dtypes missing cells are measured and merged into it.
+  const dtypes = o.dtypes ?? planDtypes;
+  const batches = o.batches ?? COST_BATCHES;
+  const missing = (t: CostTable | null) =>
+    dtypes.filter(
       (d) =>
-        t.skipped.some((s) => s.dtype === d) ||
-        (o.batches ?? COST_BATCHES).every((b) =>
-          t.entries.some((e) => e.dtype === d && e.batch === b),
+        !t ||
+        !(
+          t.skipped.some((s) => s.dtype === d && s.unsupported) ||
+          batches.every((b) => t.entries.some((e) => e.dtype === d && e.batch === b))
         ),
     );
-  if (!o.refresh && previous && covers(previous)) return { table: previous, path, cached: true };
-  const fresh = await measureCosts(o);
+  const todo = o.refresh ? [...dtypes] : missing(previous);
+  if (previous && todo.length === 0) return { table: previous, path, cached: true };
+  const fresh = await measureCells({ ...o, dtypes: todo });
   const measured = (e: { dtype: string; batch?: number }) =>
     fresh.entries.some((f) => f.dtype === e.dtype && f.batch === e.batch) ||
     fresh.skipped.some((f) => f.dtype === e.dtype);
-  const table = costTableSchema.parse({
-    ...fresh,
-    entries: [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
+  const table = costTableOf(
+    o,
+    [...(previous?.entries.filter((e) => !measured(e)) ?? []), ...fresh.entries].sort(
       (a, b) => a.dtype.localeCompare(b.dtype) || a.batch - b.batch,
     ),
-    skipped: [
-      ...(previous?.skipped.filter((s) => !fresh.entries.some((e) => e.dtype === s.dtype)) ?? []),
+    [
+      // A refusal asked again and measured this time is dropped.
+      ...(previous?.skipped.filter((s) => !todo.includes(s.dtype)) ?? []),
       ...fresh.skipped,
-    ].filter((s, i, all) => all.findIndex((x) => x.dtype === s.dtype) === i),
-  });
+    ],
+  );
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileAtomic(path, `${JSON.stringify(table, null, 2)}\n`);
   return { table, path, cached: false };

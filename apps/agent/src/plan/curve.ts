@@ -1,7 +1,6 @@
 // A model's quality curve (issue 13 section 3): FD with its floor and bootstrap spread against
 // NFE, per (sampler, schedule, dtype), read on the same ruler `anneal eval` uses (the
 // dataset's extractor, n held-out images, the real-vs-real floor). Cached in the model folder.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
@@ -18,6 +17,7 @@ import type { LocalDataset } from '../dataset.ts';
 import { bootstrapFd } from '../quality/bootstrap.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { nfeOfSteps } from './choose.ts';
+import { readJsonFile } from './json-file.ts';
 
 export const CURVE_FILE = 'quality-curve.json';
 
@@ -62,23 +62,28 @@ export function scheduleResolverFor(model: Model, dir: string): ScheduleResolver
   };
 }
 
-/** Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step). */
+/**
+ * Steps of `sampler` that spend at most `nfe` evaluations per image (at least one step).
+ * Refuses, by name, a sampler whose NFE does not follow from its steps (an adaptive one):
+ * its curve cannot be measured at a chosen NFE.
+ */
 export function stepsAtMost(sampler: string, nfe: number, guided: boolean): number {
+  if (nfeOfSteps(sampler, 1, guided) === null)
+    throw new AppError(
+      'BAD_REQUEST',
+      `sampler "${sampler}" spends as many evaluations as each image needs, not a number fixed by its steps: a quality curve at chosen NFE cannot be measured for it`,
+    );
   let steps = 1;
   while ((nfeOfSteps(sampler, steps + 1, guided) ?? Number.POSITIVE_INFINITY) <= nfe) steps++;
   return steps;
 }
 
 export function readCurve(dir: string): QualityCurve | null {
-  const path = join(dir, CURVE_FILE);
-  if (!existsSync(path)) return null;
-  const r = qualityCurveSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!r.success)
-    throw new AppError(
-      'BAD_REQUEST',
-      `${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
-    );
-  return r.data;
+  return readJsonFile(
+    join(dir, CURVE_FILE),
+    qualityCurveSchema,
+    'delete it or measure it again with `anneal plan curve`',
+  );
 }
 
 export interface CurveOptions {
@@ -91,18 +96,49 @@ export interface CurveOptions {
   n: number;
   seed: number;
   guidance: number;
+  /** sha256 of the model's weights (weightsSha256), recorded in the curve. */
+  weights: string;
   home?: string;
   extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
-  /** Points already measured on the same ruler are kept and not measured again. */
+  /**
+   * The cached curve of these weights: its points are kept and not measured again. On another
+   * ruler it is refused (never silently discarded) unless `replace`.
+   */
   existing?: QualityCurve | null;
+  replace?: boolean;
   onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/** How `ruler` differs from the cached curve's (n, seed, guidance, extractor when known). */
+export function rulerDifferences(
+  curve: QualityCurve | null | undefined,
+  ruler: { n: number; seed: number; guidance: number; extractorId?: string },
+): string[] {
+  if (!curve) return [];
+  const diff: string[] = [];
+  if (curve.n !== ruler.n) diff.push(`n ${curve.n}, not ${ruler.n}`);
+  if (curve.seed !== ruler.seed) diff.push(`seed ${curve.seed}, not ${ruler.seed}`);
+  if (curve.guidance !== ruler.guidance)
+    diff.push(`guidance ${curve.guidance}, not ${ruler.guidance}`);
+  if (ruler.extractorId !== undefined && curve.extractorId !== ruler.extractorId)
+    diff.push(`extractor ${curve.extractorId}, not ${ruler.extractorId}`);
+  return diff;
 }
 
 export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
   const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
   const guided = conditional && o.guidance !== 1;
   const resolve = o.resolve ?? engineSchedules;
+  const refuse = (extractorId?: string) => {
+    const diff = rulerDifferences(o.existing, { ...o, extractorId });
+    if (diff.length && !o.replace)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the cached quality curve was measured on another ruler (${diff.join(', ')}); measuring on this one would discard its ${o.existing?.points.length} point(s): give --replace to do so, or the curve's own values`,
+      );
+  };
+  refuse();
   const ruler = await qualityRuler({
     dataset: o.dataset,
     n: o.n,
@@ -111,13 +147,13 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
-  // A curve measured on another ruler (n, seed, guidance, extractor) does not mix with this one.
+  refuse(ruler.extractor.id);
+  // A curve measured on another ruler (n, seed, guidance, extractor) or other weights does not
+  // mix with this one.
   const same =
     o.existing &&
-    o.existing.n === o.n &&
-    o.existing.seed === o.seed &&
-    o.existing.guidance === o.guidance &&
-    o.existing.extractorId === ruler.extractor.id;
+    o.existing.weights === o.weights &&
+    rulerDifferences(o.existing, { ...o, extractorId: ruler.extractor.id }).length === 0;
   const points: QualityPoint[] = same ? [...(o.existing as QualityCurve).points] : [];
   const todo: Array<{ sampler: SamplerName; schedule: string; dtype: PlanDtype; steps: number }> =
     [];
@@ -184,6 +220,7 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     seed: o.seed,
     guidance: o.guidance,
     extractorId: ruler.extractor.id,
+    weights: o.weights,
     measuredAt: new Date().toISOString(),
     points,
   });

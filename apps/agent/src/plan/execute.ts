@@ -1,6 +1,5 @@
 // Running a chosen plan: the measured latency of one request (warm-up, then the median of
 // timed calls) against the predicted one, and optionally FD at n samples on the eval ruler.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
@@ -17,6 +16,7 @@ import { qualityRuler } from '../quality/evaluate.ts';
 import type { PlanOption } from './choose.ts';
 import { summarize } from './costs.ts';
 import { engineSchedules, type ScheduleResolver } from './curve.ts';
+import { readJsonFile } from './json-file.ts';
 
 export const PLAN_FILE = 'plan.json';
 
@@ -25,11 +25,14 @@ export function requestImages(objective: PlanObjective, option: Pick<PlanOption,
   return objective.kind === 'throughput' ? option.batch : objective.batch;
 }
 
+/** What of a plan decides how it samples. */
+export type PlanSampling = Pick<
+  Plan,
+  'sampler' | 'schedule' | 'steps' | 'batch' | 'dtype' | 'guidance'
+>;
+
 /** The engine's sampling inputs for a plan (schedule resolved to a name or a sigma list). */
-export function planSampling(
-  plan: Pick<Plan, 'sampler' | 'schedule' | 'steps' | 'batch' | 'dtype' | 'guidance'>,
-  resolve: ScheduleResolver = engineSchedules,
-) {
+export function planSampling(plan: PlanSampling, resolve: ScheduleResolver = engineSchedules) {
   return {
     sampler: plan.sampler as SamplerName,
     steps: plan.steps,
@@ -46,7 +49,7 @@ export function planSampling(
 /** Wall milliseconds of `repeats` requests after one warm-up, summarized by `statistic`. */
 export async function measureLatency(
   model: Model,
-  plan: Plan,
+  plan: PlanSampling & Pick<Plan, 'nfe'>,
   images: number,
   statistic: CostStatistic,
   repeats = 5,
@@ -75,6 +78,8 @@ export async function verifyFd(o: {
   home?: string;
   extractor?: { steps?: number; width?: number };
   resolve?: ScheduleResolver;
+  /** The extractor the FD must be read on (the curve's): refused before sampling otherwise. */
+  extractorId?: string;
   onProgress?: (phase: string, done: number, total: number) => void;
 }): Promise<{ fd: number; floor: number; extractorId: string }> {
   const ruler = await qualityRuler({
@@ -85,6 +90,11 @@ export async function verifyFd(o: {
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
+  if (o.extractorId !== undefined && ruler.extractor.id !== o.extractorId)
+    throw new AppError(
+      'BAD_REQUEST',
+      `--verify-fd: the curve was read on extractor ${o.extractorId}, this check on ${ruler.extractor.id}; give the --extractor-steps/--extractor-width the curve was measured with`,
+    );
   const r = await o.model.sample(
     { ...planSampling(o.plan, o.resolve), n: o.n, seed: o.seed },
     (s, t) => o.onProgress?.('verify', s, t),
@@ -94,15 +104,11 @@ export async function verifyFd(o: {
 }
 
 export function readPlan(dir: string): Plan | null {
-  const path = join(dir, PLAN_FILE);
-  if (!existsSync(path)) return null;
-  const r = planSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!r.success)
-    throw new AppError(
-      'BAD_REQUEST',
-      `${path}: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
-    );
-  return r.data;
+  return readJsonFile(
+    join(dir, PLAN_FILE),
+    planSchema,
+    'delete it or choose a plan again with `anneal plan ... --save`',
+  );
 }
 
 export function writePlan(dir: string, plan: Plan): string {

@@ -12,6 +12,16 @@ export type PlanDtype = z.infer<typeof planDtypeSchema>;
 export const COST_BATCHES = [1, 2, 4, 8, 16, 32, 64] as const;
 
 /**
+ * A hardware profile's key (the agent's profileKey): one path segment, and a bounded key of
+ * the plans a model version keeps per profile.
+ */
+export const profileKeySchema = z
+  .string()
+  .min(1)
+  .max(120)
+  .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, ".", "_" or "-"');
+
+/**
  * One (batch, dtype) cell of the cost table. A sampling call of `nfe` network evaluations on
  * `batch` images takes `overheadMs + nfe * perNfeMs` (the line fitted through two timed calls
  * of different NFE); NFE counts guidance's doubled batch, as the engine's `nfe` does.
@@ -46,17 +56,32 @@ export const costTableSchema = z.object({
   version: z.literal(1),
   statistic: costStatisticSchema.default('median'),
   /** The hardware profile this was measured on (profileKey). */
-  profileKey: z.string().min(1),
+  profileKey: profileKeySchema,
   /** The model architecture it was measured for (configKey). */
   configKey: z.string().min(1),
   /** Whether an NFE here is a guided one (two images per sample). */
   guided: z.boolean(),
   measuredAt: z.string(),
-  /** Dtypes the backend was asked for but could not run, with why. */
-  skipped: z.array(z.object({ dtype: planDtypeSchema, reason: z.string() })).default([]),
+  /**
+   * Dtypes the backend was asked for but could not run, with why. `unsupported` marks the
+   * engine's refusal of the dtype itself (kept as an answer); older tables lack it, and their
+   * refusals are asked again.
+   */
+  skipped: z
+    .array(
+      z.object({
+        dtype: planDtypeSchema,
+        reason: z.string(),
+        unsupported: z.literal(true).optional(),
+      }),
+    )
+    .default([]),
   entries: z.array(costEntrySchema).min(1),
 });
 export type CostTable = z.infer<typeof costTableSchema>;
+
+/** A checkpoint's identity: the sha256 (hex) of its model.safetensors. */
+export const weightsSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex');
 
 /** One measured point of a model's quality curve: FD with its floor and bootstrap spread. */
 export const qualityPointSchema = z.object({
@@ -81,6 +106,8 @@ export const qualityCurveSchema = z.object({
   guidance: z.number().min(0),
   /** The feature network FD is read on (its cache id): curves on different ones do not mix. */
   extractorId: z.string().min(1),
+  /** sha256 of the model.safetensors the points were sampled from (absent in older files). */
+  weights: weightsSchema.optional(),
   measuredAt: z.string(),
   points: z.array(qualityPointSchema),
 });
@@ -136,7 +163,9 @@ export const planSchema = z.object({
       fdN: z.number().int().optional(),
     })
     .optional(),
-  profileKey: z.string().min(1),
+  profileKey: profileKeySchema,
+  /** sha256 of the model.safetensors the plan was chosen for (absent in older files). */
+  weights: weightsSchema.optional(),
   createdAt: z.string(),
 });
 export type Plan = z.infer<typeof planSchema>;

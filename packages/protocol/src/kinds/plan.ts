@@ -1,4 +1,5 @@
 import {
+  COST_BATCHES,
   extractorStepsSchema,
   extractorWidthSchema,
   planDtypeSchema,
@@ -41,9 +42,27 @@ export const planSpecSchema = z
     /** Also measure the chosen plan's FD on this many samples. */
     verify_fd: z.number().int().min(10).max(10000).optional(),
     statistic: z.enum(['median', 'min']).default('median'),
-    /** Batch sizes and dtypes the cost table measures (default: 1..64, float32 and bfloat16). */
-    batches: z.array(z.number().int().min(1).max(1024)).min(1).max(16).optional(),
+    /**
+     * Batch sizes and dtypes the cost table measures (default: 1..64, float32 and bfloat16).
+     * At most 64, the engine's sampling chunk, which memoryNeed is sized on.
+     */
+    batches: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(Math.max(...COST_BATCHES)),
+      )
+      .min(1)
+      .max(16)
+      .optional(),
     dtypes: z.array(planDtypeSchema).min(1).optional(),
+    /**
+     * Measure the curve even when the agent's cached one was read on another ruler (n, seed,
+     * guidance, extractor), discarding it; without it such a job fails naming the difference.
+     */
+    replace: z.boolean().default(false),
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
   })

@@ -335,6 +335,44 @@ export async function addLearnedSchedule(
   return schedule;
 }
 
+/** Hardware profiles a version keeps plans for; beyond it the oldest plan is dropped. */
+const MAX_PLANS = 32;
+
+/**
+ * Keeps a plan job's plan on a version under its hardware profile (replacing that profile's
+ * earlier plan) and the quality curve it was chosen from. At most MAX_PLANS profiles, the
+ * most recent kept.
+ */
+export async function setPlan(
+  db: Db,
+  versionId: string,
+  record: Record<string, unknown> & { profileKey: string; at: string },
+  curve: Record<string, unknown>,
+) {
+  await db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId))
+      .for('update');
+    if (!row) return;
+    const others = Object.entries(row.metadata.plans ?? {})
+      .filter(([key]) => key !== record.profileKey)
+      .sort(([, a], [, b]) => String(a.at ?? '').localeCompare(String(b.at ?? '')))
+      .slice(-(MAX_PLANS - 1));
+    await tx
+      .update(modelVersions)
+      .set({
+        metadata: {
+          ...row.metadata,
+          plans: Object.fromEntries([...others, [record.profileKey, record]]),
+          qualityCurve: curve,
+        },
+      })
+      .where(eq(modelVersions.id, versionId));
+  });
+}
+
 /** Every version of every model in a project, newest first: what a job can sample or evaluate. */
 export async function listVersions(db: Db, orgId: string, projectId: string) {
   await getProject(db, orgId, projectId);

@@ -2,6 +2,7 @@ import type { Db } from '@anneal/db/client';
 import { modelVersions } from '@anneal/db/schema';
 import { planKind, planRecordSchema, planSummarySchema } from '@anneal/protocol';
 import { desc, eq } from 'drizzle-orm';
+import { setPlan } from '../../registry/registry.ts';
 import { logMetrics } from '../../runs/metrics.ts';
 import type { WebJobKind } from './kind.ts';
 
@@ -53,24 +54,7 @@ export async function recordPlan(
     run_id: runId,
     at: new Date().toISOString(),
   });
-  await db.transaction(async (tx) => {
-    const [row] = await tx
-      .select({ metadata: modelVersions.metadata })
-      .from(modelVersions)
-      .where(eq(modelVersions.id, versionId))
-      .for('update');
-    if (!row) return;
-    await tx
-      .update(modelVersions)
-      .set({
-        metadata: {
-          ...row.metadata,
-          plans: { ...(row.metadata.plans ?? {}), [plan.profileKey]: record },
-          qualityCurve: curve,
-        },
-      })
-      .where(eq(modelVersions.id, versionId));
-  });
+  await setPlan(db, versionId, record, curve);
   return null;
 }
 

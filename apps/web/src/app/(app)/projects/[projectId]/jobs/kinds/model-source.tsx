@@ -6,13 +6,13 @@ import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import type { FieldsProps, FieldValues } from './kind.ts';
 
-// The fields of the kinds that sample a checkpoint (sample, evaluate): where the weights
-// come from, and the sampler.
+// The fields of the kinds that read a checkpoint: where the weights come from (plan, which
+// chooses its own sampler), and the sampler too (sample, evaluate).
+
+export const modelSourceInitial: FieldValues = { source: 'run', runId: '', versionId: '' };
 
 export const samplingInitial: FieldValues = {
-  source: 'run',
-  runId: '',
-  versionId: '',
+  ...modelSourceInitial,
   sampler: SAMPLING_DEFAULTS.sampler,
   sampleSteps: String(SAMPLING_DEFAULTS.steps),
 };
@@ -23,7 +23,8 @@ export function modelSourceOf(v: FieldValues): ModelSource {
     : { kind: 'modelVersion', id: v.versionId ?? '' };
 }
 
-export function SamplingFields({ projectId, values, select }: FieldsProps) {
+/** Where the weights come from: a trained run or a model version (no sampling settings). */
+export function ModelSourceFields({ projectId, values, select }: FieldsProps) {
   const trpc = useTRPC();
   const runs = useQuery(trpc.runs.list.queryOptions({ projectId, status: 'succeeded' }));
   const versions = useQuery(trpc.registry.versions.queryOptions({ projectId }));
@@ -44,7 +45,16 @@ export function SamplingFields({ projectId, values, select }: FieldsProps) {
               (v) => [v.id, `${v.modelName} v${v.version}`] as [string, string],
             ),
           ])}
-      {select('sampler', 'Sampler', samplerNames)}
+    </>
+  );
+}
+
+/** The weights' source and the sampler to sample them with. */
+export function SamplingFields(props: FieldsProps) {
+  return (
+    <>
+      <ModelSourceFields {...props} />
+      {props.select('sampler', 'Sampler', samplerNames)}
     </>
   );
 }

@@ -1,7 +1,7 @@
 'use client';
 
 import type { FormKind } from './kind.ts';
-import { modelSourceOf, SamplingFields, samplingInitial } from './model-source.tsx';
+import { ModelSourceFields, modelSourceInitial, modelSourceOf } from './model-source.tsx';
 
 /** Which objective the value field sets, and the spec field it becomes. */
 const OBJECTIVES = [
@@ -12,7 +12,7 @@ const OBJECTIVES = [
 
 export const planForm: FormKind<'plan'> = {
   initial: {
-    ...samplingInitial,
+    ...modelSourceInitial,
     objective: 'latency_ms',
     objectiveValue: '500',
     planBatch: '1',
@@ -20,7 +20,8 @@ export const planForm: FormKind<'plan'> = {
   },
   Fields: (props) => (
     <>
-      <SamplingFields {...props} />
+      {/* The plan chooses the sampler: only where the weights come from is asked. */}
+      <ModelSourceFields {...props} />
       {props.select(
         'objective',
         'Objective',

@@ -6,6 +6,7 @@
 import { type QualityCurve, qualityCurveSchema } from '@anneal/engine/config';
 import { type PlanRecord, planRecordSchema } from '@anneal/protocol';
 import Link from 'next/link';
+import { useId } from 'react';
 import { type ChartSeries, LineChart } from '../../../../../../ui/chart.tsx';
 import { num, when } from '../../../../../../ui/format.ts';
 
@@ -53,6 +54,7 @@ export function SamplingPlans({
   curve: unknown;
   plans: Record<string, unknown> | undefined;
 }) {
+  const headingId = useId();
   const curve = qualityCurveSchema.safeParse(rawCurve);
   const plans = Object.entries(rawPlans ?? {}).flatMap(([profile, raw]) => {
     const p = planRecordSchema.safeParse(raw);
@@ -60,7 +62,10 @@ export function SamplingPlans({
   });
   if (!curve.success && plans.length === 0) return null;
   return (
-    <div style={{ marginTop: 14 }} data-testid="sampling-plans">
+    <section style={{ marginTop: 14 }} data-testid="sampling-plans" aria-labelledby={headingId}>
+      <h4 id={headingId} style={{ margin: '0 0 4px' }}>
+        Sampling plans
+      </h4>
       {curve.success && (
         <>
           <div className="muted small">
@@ -73,6 +78,9 @@ export function SamplingPlans({
       )}
       {plans.length > 0 && (
         <table style={{ marginTop: 14 }} data-testid="plans">
+          <caption className="muted small" style={{ textAlign: 'left' }}>
+            The plan chosen per hardware profile, predicted beside measured
+          </caption>
           <thead>
             <tr>
               <th>Hardware profile</th>
@@ -95,7 +103,7 @@ export function SamplingPlans({
                   {p.dtype}
                 </td>
                 <td className="mono">
-                  {num(p.predicted.latencyMs)} /{' '}
+                  {num(p.predicted.latencyMs)} ms /{' '}
                   {p.measured
                     ? `${num(p.measured.latencyMs)} ms (×${num(p.measured.latencyRatio)})`
                     : '—'}
@@ -110,6 +118,6 @@ export function SamplingPlans({
           </tbody>
         </table>
       )}
-    </div>
+    </section>
   );
 }

@@ -1,0 +1,59 @@
+import { probeHardware } from '@anneal/engine';
+import { describe, expect, it } from 'vitest';
+import { costTablePath, isUnsupportedDtype, profileKey } from './costs.ts';
+
+const nativeError = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+describe('isUnsupportedDtype', () => {
+  it('is the engine refusing the dtype itself', () => {
+    expect(
+      isUnsupportedDtype(
+        nativeError('ANNEAL_INVALID_ARGUMENT', '[matmul] bfloat16 is not supported on this device'),
+        'bfloat16',
+      ),
+    ).toBe(true);
+    expect(
+      isUnsupportedDtype(
+        nativeError('ANNEAL_INVALID_ARGUMENT', 'dtype must be float32, bfloat16 or float16'),
+        'bfloat16',
+      ),
+    ).toBe(true);
+  });
+
+  it('is not memory, a shape error or any other failure', () => {
+    expect(
+      isUnsupportedDtype(nativeError('ANNEAL_OUT_OF_MEMORY', 'std::bad_alloc'), 'bfloat16'),
+    ).toBe(false);
+    expect(
+      isUnsupportedDtype(
+        nativeError('ANNEAL_MEMORY_BUDGET', 'bfloat16 batch 64 needs 9 GiB'),
+        'bfloat16',
+      ),
+    ).toBe(false);
+    expect(
+      isUnsupportedDtype(
+        nativeError('ANNEAL_INVALID_ARGUMENT', '[reshape] Cannot reshape array of size 12'),
+        'float32',
+      ),
+    ).toBe(false);
+    expect(isUnsupportedDtype(new Error('bfloat16 failed'), 'bfloat16')).toBe(false);
+    expect(isUnsupportedDtype(null, 'bfloat16')).toBe(false);
+  });
+});
+
+describe('the cost cache key', () => {
+  it('does not depend on the BLAS probe, which is not stable between runs', () => {
+    const hw = probeHardware();
+    const a = profileKey({ ...hw, blas: 'openblas' });
+    expect(profileKey({ ...hw, blas: 'reference' })).toBe(a);
+    expect(a).toMatch(/^[A-Za-z0-9._-]+$/);
+  });
+
+  it('keeps a median table and a min table in two files', () => {
+    const key = { profile: 'p', engine: 'e', config: 'c', guided: false };
+    expect(costTablePath('/h', key, 'median')).not.toBe(costTablePath('/h', key, 'min'));
+    expect(costTablePath('/h', key, 'min')).not.toBe(
+      costTablePath('/h', { ...key, engine: 'f' }, 'min'),
+    );
+  });
+});
