@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { evaluationSummarySchema, sampleSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAnneal } from '../testing/run-cli.ts';
 
@@ -81,6 +82,12 @@ describe('anneal sample --sampler adaptive', () => {
     expect(per.max).toBe(Math.max(...per.values));
     expect(per.mean).toBeCloseTo(per.values.reduce((x, y) => x + y, 0) / 4, 10);
     expect(a.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, atol: 0.02, nfe: per.max });
+    // What a sample job's summary keeps (the server parses it on arrival).
+    expect(sampleSummarySchema.parse(a.json)).toMatchObject({
+      rtol: 0.1,
+      atol: 0.02,
+      nfe_per_image: per,
+    });
     // Unconditional, no guidance: one row per evaluation.
     expect(a.json?.rows_evaluated).toBe(per.values.reduce((x, y) => x + y, 0));
     const b = run('b.png', '1');
@@ -126,6 +133,17 @@ describe('anneal eval --sampler adaptive', () => {
     expect(per.max).toBeGreaterThanOrEqual(per.mean);
     expect(per.mean).toBeGreaterThanOrEqual(per.min);
     expect(r.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, nfe: per.max });
+    // The steps taken, not the unused --steps default (20): each accepted step costs two
+    // evaluations and the final step one, so no image took more than (max NFE + 1) / 2 steps.
+    const steps = r.json?.steps as number;
+    expect(steps).toBeGreaterThanOrEqual(1);
+    expect(steps).toBeLessThanOrEqual((per.max + 1) / 2);
+    // What the model version records keeps the NFE per image and the tolerance.
+    expect(evaluationSummarySchema.parse(r.json)).toMatchObject({
+      steps,
+      rtol: 0.1,
+      nfe_per_image: per,
+    });
     expect(typeof r.json?.fd).toBe('number');
     const bad = anneal(['eval', '--model', model, '--n', '20', '--atol', '0.1']);
     expect(bad.status).toBe(2);

@@ -1,5 +1,6 @@
 import { samplingConfigSchema } from '@anneal/engine/config';
 import { z } from 'zod';
+import { nfePerImageSchema } from '../results.ts';
 import { defineJobKind, errorEventSchema } from './kind.ts';
 import { modelSourceSchema } from './model-source.ts';
 import { samplingMemoryNeed } from './sampling-need.ts';
@@ -17,6 +18,12 @@ export const sampleSummarySchema = z.object({
   sampler: z.string(),
   steps: z.number().int(),
   nfe: z.number().int(),
+  /** The adaptive sampler: evaluations per image (values: each image's), its tolerances (null: defaults). */
+  nfe_per_image: nfePerImageSchema
+    .extend({ values: z.array(z.number().int()).optional() })
+    .optional(),
+  rtol: z.number().nullable().optional(),
+  atol: z.number().nullable().optional(),
   wall_s: z.number(),
 });
 
