@@ -140,12 +140,34 @@ export const samplingConfigSchema = z.object({
   sigma_max: z.number().positive().max(1e6).optional(),
   /**
    * The adaptive sampler's tolerances per pixel (relative, and absolute in data units of
-   * [-1, 1]); ignored by the fixed-step samplers. Absent: the engine's (0.05, 0.0078).
+   * [-1, 1]). Absent: the engine's (0.05, 0.0078). Only with sampler adaptive: a spec that
+   * gives them with a fixed-step sampler is refused (tolerancesNeedAdaptive), not run without.
    */
   rtol: z.number().positive().max(1).optional(),
   atol: z.number().positive().max(1).optional(),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
+
+/**
+ * A superRefine for the specs that carry a sampler and the adaptive sampler's tolerances:
+ * rtol and atol with a fixed-step sampler would be dropped on the way to the engine, so the
+ * spec is refused with the field named instead.
+ */
+export function tolerancesNeedAdaptive(
+  s: { sampler: string; rtol?: number; atol?: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.sampler === 'adaptive') return;
+  for (const key of ['rtol', 'atol'] as const) {
+    if (s[key] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `needs sampler adaptive (sampler is ${s.sampler}, which takes steps, not tolerances)`,
+      });
+    }
+  }
+}
 
 /**
  * Overrides of a dataset's default quality extractor (`anneal eval`, evaluate jobs, bench

@@ -1,4 +1,4 @@
-import { samplingConfigSchema } from '@anneal/engine/config';
+import { samplingConfigSchema, tolerancesNeedAdaptive } from '@anneal/engine/config';
 import { z } from 'zod';
 import { nfePerImageSchema } from '../results.ts';
 import { defineJobKind, errorEventSchema } from './kind.ts';
@@ -8,7 +8,8 @@ import { samplingMemoryNeed } from './sampling-need.ts';
 /** A sample job: a grid PNG from a checkpoint, uploaded as `samples/grid.png`. */
 export const sampleSpecSchema = samplingConfigSchema
   .extend({ model: modelSourceSchema, n: z.number().int().min(1).max(256).default(16) })
-  .strict();
+  .strict()
+  .superRefine(tolerancesNeedAdaptive);
 export type SampleSpec = z.infer<typeof sampleSpecSchema>;
 
 /** `anneal sample --json`'s last line. */
