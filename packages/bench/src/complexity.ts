@@ -10,7 +10,13 @@
 // Before it is used on samples, the measure is validated on REAL images of the same dataset
 // against their known dials (Spearman against each dial and their composite).
 import { renderShapes, type ShapesOptionsInput, shapesDials } from '@anneal/datasets/shapes';
-import { imageFeatures, type Model, type SamplerName, spearman } from '@anneal/engine';
+import {
+  imageFeatures,
+  type Model,
+  type SamplerName,
+  spearman,
+  stepsWithinNfe,
+} from '@anneal/engine';
 import type { QualityProbe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -174,13 +180,6 @@ export function nfeAtFd(
   return { nfe: null, bound: 'above_ladder' };
 }
 
-/** Steps of a fixed sampler spending at most `nfe` per image (2 per step but the last for the two-stage ones). */
-function stepsAt(sampler: SamplerName, nfe: number): number {
-  return sampler === 'heun' || sampler === 'dpm-solver-2'
-    ? Math.max(1, Math.floor((nfe + 1) / 2))
-    : nfe;
-}
-
 export async function benchComplexity(
   model: Model,
   o: ComplexityOptions,
@@ -247,7 +246,7 @@ export async function benchComplexity(
   }
   for (const sampler of fixedSamplers)
     for (const rung of o.nfeLadder) {
-      const steps = stepsAt(sampler, rung);
+      const steps = stepsWithinNfe(sampler, rung);
       const started = performance.now();
       const s = await model.sample({ sampler, steps, n: o.n, seed, guidance });
       const seconds = (performance.now() - started) / 1000;

@@ -24,6 +24,45 @@ export const samplerNames = [
 export const samplerSchema = z.enum(samplerNames);
 export type SamplerName = z.infer<typeof samplerSchema>;
 
+/**
+ * Network evaluations per image of `steps` steps, without guidance (which doubles each): the
+ * one rule, as the engine's sampler_nfe (samplers.cpp). Heun's trapezoidal correction and
+ * DPM-Solver-2's midpoint cost a second evaluation on every step but the last, which steps to
+ * sigma = 0 by Euler (Karras et al. 2022, Algorithm 1): 2 * steps - 1. Every other fixed-step
+ * sampler, and consistency sampling, one per step. The adaptive sampler has no such rule (its
+ * NFE depends on the images; it reports nfe_per_image): asking is an error, so a caller decides
+ * what adaptive means for it (see hasStepNfe).
+ */
+export function samplerNfe(sampler: SamplerName, steps: number): number {
+  switch (sampler) {
+    case 'heun':
+    case 'dpm-solver-2':
+      return 2 * steps - 1;
+    case 'ddpm':
+    case 'ddim':
+    case 'euler':
+    case 'dpmpp-2m':
+    case 'consistency':
+      return steps;
+    case 'adaptive':
+      throw new RangeError(
+        'the adaptive sampler picks its own steps: its NFE depends on the images, not on a step count',
+      );
+  }
+}
+
+/** Whether samplerNfe has a rule for the sampler (every one but adaptive). */
+export function hasStepNfe(sampler: string): sampler is Exclude<SamplerName, 'adaptive'> {
+  return (samplerNames as readonly string[]).includes(sampler) && sampler !== 'adaptive';
+}
+
+/** The most steps that spend at most `nfe` evaluations per image (at least 1): a ladder's rung in steps. */
+export function stepsWithinNfe(sampler: SamplerName, nfe: number): number {
+  let steps = 1;
+  while (samplerNfe(sampler, steps + 1) <= nfe) steps++;
+  return steps;
+}
+
 export const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
 
 /**
