@@ -127,6 +127,15 @@ describe('the adaptive sampler against the exact Gaussian answer', () => {
     expect(() => run('adaptive', { rtol: 0 })).toThrow(/rtol and atol must be > 0/);
     expect(() => run('adaptive', { atol: 0 })).toThrow(/rtol and atol must be > 0/);
   });
+
+  it('never accepts a step whose error estimate is not finite, and names the image', () => {
+    // A NaN mean makes every denoised value NaN: the error estimate is NaN at every step size,
+    // so the controller shrinks the step to its smallest, where it used to accept it anyway
+    // and return NaN images.
+    expect(() => run('adaptive', { mean: new Float32Array(d).fill(Number.NaN), n: 2 })).toThrow(
+      /adaptive: image \d+'s error estimate is not finite/,
+    );
+  });
 });
 
 describe('Model.sample with the adaptive sampler', () => {
