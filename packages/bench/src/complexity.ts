@@ -137,6 +137,12 @@ export interface ComplexityResult {
     adaptive_cheapest: { rtol: number; mean_nfe: number; fd: number } | null;
     /** The DPM-Solver++(2M) NFE at the cheapest adaptive run's FD (null: not within its ladder). */
     dpmpp_2m_nfe_at_equal_fd: number | null;
+    /**
+     * How that NFE was read off the ladder (as equal_fd's): at_most when dpmpp-2m's smallest
+     * rung already reaches the FD, so the NFE is an upper bound, not where it gets there.
+     * Absent in results written before it was recorded.
+     */
+    dpmpp_2m_bound_at_equal_fd?: EqualFd['bound'] | null;
   };
 }
 
@@ -282,9 +288,26 @@ export async function benchComplexity(
       mean_nfe: cheapest.mean_nfe,
       fd: cheapest.fd,
     };
-    result.low_nfe.dpmpp_2m_nfe_at_equal_fd = dpm.length ? nfeAtFd(dpm, cheapest.fd).nfe : null;
+    const at = dpm.length ? nfeAtFd(dpm, cheapest.fd) : null;
+    result.low_nfe.dpmpp_2m_nfe_at_equal_fd = at?.nfe ?? null;
+    result.low_nfe.dpmpp_2m_bound_at_equal_fd = at?.bound ?? null;
   }
   return result;
+}
+
+/** The report's sentence on the low-NFE comparison; an NFE only bounded from above says so. */
+export function lowNfeSentence(low: ComplexityResult['low_nfe']): string | null {
+  const a = low.adaptive_cheapest;
+  if (!a) return null;
+  const f = (v: number, d: number) => v.toFixed(d);
+  const nfe = low.dpmpp_2m_nfe_at_equal_fd;
+  const reaches =
+    nfe === null
+      ? 'which dpmpp-2m reaches at no NFE of its ladder'
+      : low.dpmpp_2m_bound_at_equal_fd === 'at_most'
+        ? `which dpmpp-2m already beats at its smallest rung, ${nfe} NFE (an upper bound: its ladder does not say how much less it needs)`
+        : `which dpmpp-2m reaches at ${f(nfe, 1)} NFE`;
+  return `At <= 20 NFE: dpmpp-2m ${low.dpmpp_2m.map((p) => `${p.nfe} NFE FD ${f(p.fd, 3)}`).join(', ') || 'not run'}; the cheapest adaptive run (rtol ${a.rtol}) spends ${f(a.mean_nfe, 1)} NFE for FD ${f(a.fd, 3)}, ${reaches}.`;
 }
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#b07aa1'];
