@@ -3,6 +3,7 @@
 import type { SamplerName } from './config/training.ts';
 import type { Model } from './model.ts';
 import {
+  cappedCount,
   featureNames,
   featureRows,
   fitRidge,
@@ -88,6 +89,7 @@ export async function calibrateStepPredictor(model: Model, o: CalibrateOptions) 
     tick();
   }
   const needed = stepsNeeded(grid, errors, adaptiveError);
+  const capped = cappedCount(grid, errors, adaptiveError);
   const rows = featureRows(
     imageFeatures(first.values as Float32Array, first.shape),
     classes,
@@ -122,6 +124,7 @@ export async function calibrateStepPredictor(model: Model, o: CalibrateOptions) 
       guidance,
       grid,
       meanSteps: needed.reduce((s, v) => s + v, 0) / o.n,
+      capped,
       meanAbsError: raw.reduce((s, v, i) => s + Math.abs(v - (needed[i] ?? 0)), 0) / o.n,
       spearman: spearman(raw, needed),
       fittedAt: new Date().toISOString(),
@@ -162,5 +165,6 @@ export async function predictRequestSteps(
     cycledLabels(req.n, classes, req.class),
   );
   const perImage = predictSteps(p, rows);
-  return { steps: Math.max(...perImage), perImage, nfe: first.nfe };
+  // The tolerances the predicted steps were matched to, for the caller to print beside them.
+  return { steps: Math.max(...perImage), perImage, nfe: first.nfe, rtol: p.rtol, atol: p.atol };
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  cappedCount,
   featureRows,
   fitRidge,
   imageFeatures,
@@ -25,6 +26,21 @@ describe('the step predictor', () => {
     // (-1.5, -0.5, 0.5, 1.5): 4.5 / sqrt(4.5 * 5).
     expect(spearman([0, 0, 1, 2], [1, 2, 3, 4])).toBeCloseTo(4.5 / Math.sqrt(4.5 * 5), 12);
     expect(spearman([1, 1, 1], [1, 2, 3])).toBeNull();
+  });
+
+  it('stepsNeeded: the fewest grid steps reaching the target; cappedCount: the images none reached', () => {
+    const grid = [2, 4, 8];
+    // errors[s][i]: image 0 reaches at 4, image 1 at 2, image 2 never (counted as 8), image 3
+    // only at 8 (reached: not capped).
+    const errors = [
+      [0.5, 0.1, 0.9, 0.9],
+      [0.2, 0.1, 0.8, 0.9],
+      [0.1, 0.1, 0.7, 0.3],
+    ];
+    const target = [0.3, 0.2, 0.5, 0.3];
+    expect(stepsNeeded(grid, errors, target)).toEqual([4, 2, 8, 8]);
+    expect(cappedCount(grid, errors, target)).toBe(1);
+    expect(cappedCount(grid, errors, [1, 1, 1, 1])).toBe(0);
   });
 
   it('ridge recovers an exact linear map when unpenalized, and shrinks toward the mean when penalized', () => {

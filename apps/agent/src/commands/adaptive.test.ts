@@ -176,6 +176,14 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
       /--sampler: not with --steps auto/,
     ],
     [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--schedule', 'karras'],
+      /--schedule: not with --steps auto \(the step predictor was calibrated on the default schedule/,
+    ],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--sigma-max', '10'],
+      /--sigma-max: not with --steps auto/,
+    ],
+    [
       ['sample', '--model', model, '--out', out, '--steps', 'many'],
       /--steps: must be a whole number from 1 to 1000, or auto/,
     ],
@@ -204,6 +212,10 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
     expect(fit.status, fit.stderr).toBe(0);
     expect(fit.json).toMatchObject({ sampler: 'dpmpp-2m', rtol: 0.1, n: 8 });
     const saved = JSON.parse(readFileSync(join(model, 'step-predictor.json'), 'utf8'));
+    // How many calibration images the grid's largest count left short is recorded and reported.
+    const capped = saved.calibration.capped as number;
+    expect(Number.isInteger(capped) && capped >= 0 && capped <= 8).toBe(true);
+    expect(fit.json?.capped).toBe(capped);
     expect(saved).toMatchObject({ version: 1, sampler: 'dpmpp-2m', minSteps: 2, maxSteps: 8 });
     expect(saved.calibration.grid).toEqual([2, 4, 8]);
     const r = anneal([
@@ -224,9 +236,11 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
     expect(auto.chosen).toBe(Math.max(...auto.per_image.values));
     for (const v of auto.per_image.values) expect([2, 3, 4, 5, 6, 7, 8]).toContain(v);
     expect(r.json).toMatchObject({ sampler: 'dpmpp-2m', steps: auto.chosen, nfe: auto.chosen });
+    expect(auto).toMatchObject({ rtol: 0.1, atol: saved.atol });
     const text = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/steps auto: \d+ dpmpp-2m steps for this request/);
+    expect(text.stdout).toContain(`adaptive solver at rtol 0.1, atol ${saved.atol}`);
   });
 });
 

@@ -120,7 +120,14 @@ export const toleranceFlags = {
  * or schedule (it picks its own steps per image).
  */
 export function checkAdaptiveFlags(
-  f: { sampler?: string; steps?: unknown; schedule?: unknown; rtol?: number; atol?: number },
+  f: {
+    sampler?: string;
+    steps?: unknown;
+    schedule?: unknown;
+    'sigma-max'?: number;
+    rtol?: number;
+    atol?: number;
+  },
   ctx: z.RefinementCtx,
 ): void {
   const adaptive = f.sampler === 'adaptive';
@@ -133,6 +140,16 @@ export function checkAdaptiveFlags(
       path: ['sampler'],
       message: 'not with --steps auto (the step predictor was fitted for its own sampler)',
     });
+  // The predictor was calibrated on the default schedule from the model's largest sigma: its
+  // steps mean nothing on another grid.
+  for (const k of ['schedule', 'sigma-max'] as const)
+    if (f.steps === 'auto' && f[k] !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message:
+          "not with --steps auto (the step predictor was calibrated on the default schedule from the model's largest sigma)",
+      });
   if (adaptive && f.steps !== undefined)
     ctx.addIssue({
       code: 'custom',
@@ -316,6 +333,8 @@ export const sample: Command = {
               chosen: auto.steps,
               per_image: { ...predicted, values: auto.perImage },
               predictor_nfe: auto.nfe,
+              rtol: auto.rtol,
+              atol: auto.atol,
             },
           }
         : {}),
@@ -333,7 +352,7 @@ export const sample: Command = {
     if (flags.json) io.out(JSON.stringify(summary));
     else if (auto && predicted)
       io.out(
-        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE)\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE; matched to the adaptive solver at rtol ${auto.rtol}, atol ${auto.atol})\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
       );
     else if (perImage)
       io.out(
