@@ -216,6 +216,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
       for (int v : r.nfe_per_image) result.nfe = std::max(result.nfe, v);
       result.calls += r.calls;
       result.rows_evaluated += r.rows_evaluated;
+      result.rejected += r.rejected;
       continue;
     }
     SamplerOptions opts;

@@ -172,6 +172,15 @@ describe('Model.sample with the adaptive sampler', () => {
     for (const v of nfe) expect(v % 2).toBe(0);
     expect(2 * (a.rowsEvaluated ?? 0)).toBe(sum(nfe));
     expect(a.nfe).toBe(Math.max(...nfe));
+    // Rejected attempts come back: each attempt costs two rows and each image's final step
+    // one, so the rows beyond the rejected attempts and the final steps are two per accepted
+    // step, at least one per image.
+    const rejected = a.rejected ?? -1;
+    expect(Number.isInteger(rejected) && rejected >= 0).toBe(true);
+    expect(b.rejected).toBe(rejected);
+    const accepted2 = (a.rowsEvaluated ?? 0) - 6 - 2 * rejected;
+    expect(accepted2 % 2).toBe(0);
+    expect(accepted2).toBeGreaterThanOrEqual(2 * 6);
     model.dispose();
   });
 

@@ -89,7 +89,14 @@ describe('anneal sample --sampler adaptive', () => {
       nfe_per_image: per,
     });
     // Unconditional, no guidance: one row per evaluation.
-    expect(a.json?.rows_evaluated).toBe(per.values.reduce((x, y) => x + y, 0));
+    const total = per.values.reduce((x, y) => x + y, 0);
+    expect(a.json?.rows_evaluated).toBe(total);
+    // Each attempt (accepted or rejected) costs two evaluations and each image's final step
+    // one: the rejected attempts fit in what was spent beyond that.
+    const rejected = a.json?.rejected_steps as number;
+    expect(Number.isInteger(rejected) && rejected >= 0).toBe(true);
+    expect(total - 4 - 2 * rejected).toBeGreaterThanOrEqual(2 * 4);
+    expect((total - 4 - 2 * rejected) % 2).toBe(0);
     const b = run('b.png', '1');
     expect(b.status, b.stderr).toBe(0);
     expect(readFileSync(join(dir, 'a.png')).equals(readFileSync(join(dir, 'b.png')))).toBe(true);

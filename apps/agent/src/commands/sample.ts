@@ -345,6 +345,7 @@ export const sample: Command = {
             nfe_per_image: { ...perImage, values: Array.from(result.nfePerImage) },
             batch_calls: result.calls,
             rows_evaluated: result.rowsEvaluated,
+            rejected_steps: result.rejected ?? 0,
           }
         : {}),
       wall_s: (Date.now() - started) / 1000,

@@ -25,6 +25,8 @@ export const sampleSummarySchema = z.object({
     .optional(),
   rtol: z.number().nullable().optional(),
   atol: z.number().nullable().optional(),
+  /** The adaptive sampler: step attempts its error control rejected, over all images. */
+  rejected_steps: z.number().int().min(0).optional(),
   wall_s: z.number(),
 });
 
