@@ -195,6 +195,9 @@ export async function benchComplexity(
   const guidance = o.guidance ?? 1;
   const atolRatio = o.atolRatio ?? 0.156; // the engine's default pair, 0.0078 / 0.05
   const fixedSamplers = o.fixedSamplers ?? (['dpm-solver-2', 'dpmpp-2m'] as SamplerName[]);
+  for (const s of fixedSamplers)
+    if (s === 'adaptive' || s === 'consistency')
+      throw new RangeError(`complexity: fixedSamplers are fixed-step diffusion samplers; got ${s}`);
   const result: ComplexityResult = {
     n: o.n,
     seed,
@@ -253,11 +256,13 @@ export async function benchComplexity(
   for (const sampler of fixedSamplers)
     for (const rung of o.nfeLadder) {
       const steps = stepsWithinNfe(sampler, rung);
+      // Two rungs can round to the same steps (an even rung for the two-stage samplers): run
+      // and score each step count once.
+      if (result.fixed.some((f) => f.sampler === sampler && f.steps === steps)) continue;
       const started = performance.now();
       const s = await model.sample({ sampler, steps, n: o.n, seed, guidance });
       const seconds = (performance.now() - started) / 1000;
       const fd = await o.quality.fd(s.images, s.shape);
-      if (result.fixed.some((f) => f.sampler === sampler && f.steps === steps)) continue;
       result.fixed.push({ sampler, steps, nfe_per_image: s.nfe, fd, seconds });
       log(`complexity: ${sampler} ${steps} steps (${s.nfe} NFE): FD ${fd.toFixed(3)}`);
       o.onPartial?.(result);

@@ -258,6 +258,22 @@ describe('anneal bench --only complexity', () => {
     expect(r.stderr).toMatch(/complexity needs --model DIR/);
   });
 
+  it('refuses adaptive or consistency among the fixed-step --samplers', () => {
+    for (const s of ['adaptive', 'consistency']) {
+      const r = anneal([
+        'bench',
+        '--only',
+        'complexity',
+        '--model',
+        model,
+        '--samplers',
+        `dpmpp-2m,${s}`,
+      ]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--samplers: complexity: --samplers are the fixed-step ladders/);
+    }
+  });
+
   it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing)', () => {
     const results = join(dir, 'bench');
     const r = anneal([
