@@ -82,6 +82,8 @@ describe('anneal sample --sampler adaptive', () => {
     expect(per.max).toBe(Math.max(...per.values));
     expect(per.mean).toBeCloseTo(per.values.reduce((x, y) => x + y, 0) / 4, 10);
     expect(a.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, atol: 0.02, nfe: per.max });
+    // It picks its own sigmas: no schedule to report.
+    expect(a.json).not.toHaveProperty('schedule');
     // What a sample job's summary keeps (the server parses it on arrival).
     expect(sampleSummarySchema.parse(a.json)).toMatchObject({
       rtol: 0.1,
@@ -140,6 +142,7 @@ describe('anneal eval --sampler adaptive', () => {
     expect(per.max).toBeGreaterThanOrEqual(per.mean);
     expect(per.mean).toBeGreaterThanOrEqual(per.min);
     expect(r.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, nfe: per.max });
+    expect(r.json).not.toHaveProperty('schedule');
     // The steps taken, not the unused --steps default (20): each accepted step costs two
     // evaluations and the final step one, so no image took more than (max NFE + 1) / 2 steps.
     const steps = r.json?.steps as number;

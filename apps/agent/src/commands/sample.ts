@@ -323,7 +323,10 @@ export const sample: Command = {
         ? { plan: { dtype: saved.dtype, batch: saved.batch, schedule: saved.schedule } }
         : {}),
       steps: result.steps,
-      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      // The adaptive sampler picks its own sigmas: no schedule was used.
+      ...(sampling.schedule && sampling.sampler !== 'adaptive'
+        ? { schedule: sampling.schedule }
+        : {}),
       ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
