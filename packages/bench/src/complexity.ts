@@ -11,6 +11,7 @@
 // against their known dials (Spearman against each dial and their composite).
 import { renderShapes, type ShapesOptionsInput, shapesDials } from '@anneal/datasets/shapes';
 import {
+  DEFAULT_ADAPTIVE_TOLERANCES,
   imageFeatures,
   type Model,
   type SamplerName,
@@ -193,7 +194,9 @@ export async function benchComplexity(
   const log = o.log ?? (() => {});
   const seed = o.seed ?? 0;
   const guidance = o.guidance ?? 1;
-  const atolRatio = o.atolRatio ?? 0.156; // the engine's default pair, 0.0078 / 0.05
+  // The engine's default pair's ratio (0.0078 / 0.05).
+  const atolRatio =
+    o.atolRatio ?? DEFAULT_ADAPTIVE_TOLERANCES.atol / DEFAULT_ADAPTIVE_TOLERANCES.rtol;
   const fixedSamplers = o.fixedSamplers ?? (['dpm-solver-2', 'dpmpp-2m'] as SamplerName[]);
   for (const s of fixedSamplers)
     if (s === 'adaptive' || s === 'consistency')

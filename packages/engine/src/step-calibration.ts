@@ -1,6 +1,6 @@
 // Fitting the step predictor on a model's own samples, and using it for a request
 // (issue 13 §2; the predictor itself is step-predictor.ts).
-import type { SamplerName } from './config/training.ts';
+import { DEFAULT_ADAPTIVE_TOLERANCES, type SamplerName } from './config/training.ts';
 import type { Model } from './model.ts';
 import {
   cappedCount,
@@ -33,7 +33,6 @@ export interface CalibrateOptions {
 }
 
 export const DEFAULT_STEP_GRID = [4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50];
-export const DEFAULT_ADAPTIVE_TOLERANCES = { rtol: 0.05, atol: 0.0078 } as const;
 
 /** RMS difference per image between two NHWC batches of the same shape. */
 export function rmsPerImage(a: Float32Array, b: Float32Array, n: number): number[] {

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import {
+  DEFAULT_ADAPTIVE_TOLERANCES,
   Model,
   type ModelConfig,
   nfeStats,
@@ -195,9 +196,9 @@ Options:
   --plan             sample with the model's saved plan (DIR/plan.json, written by \`anneal plan
                      --save\`): its sampler, schedule, steps, batch, dtype and guidance. Only when
                      asked: a plan is chosen for one machine, so it never changes the defaults
-  --rtol R           adaptive: relative tolerance per pixel (default 0.05); smaller spends
+  --rtol R           adaptive: relative tolerance per pixel (default ${DEFAULT_ADAPTIVE_TOLERANCES.rtol}); smaller spends
                      more evaluations for a more exact solution of the sampling ODE
-  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default 0.0078)
+  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default ${DEFAULT_ADAPTIVE_TOLERANCES.atol})
   --columns N        grid columns (default sqrt(n))
   --json             machine output; the last stdout line is JSON with nfe (adaptive: also
                      nfe_per_image {mean, min, max, values})

@@ -66,6 +66,13 @@ export function stepsWithinNfe(sampler: SamplerName, nfe: number): number {
 export const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
 
 /**
+ * The adaptive sampler's tolerances when none are given (k-diffusion's sample_dpm_adaptive
+ * values): the one TypeScript copy, which the CLI's help, the step predictor and the
+ * complexity bench read; the engine keeps its own (AdaptiveOptions, samplers.h).
+ */
+export const DEFAULT_ADAPTIVE_TOLERANCES = { rtol: 0.05, atol: 0.0078 } as const;
+
+/**
  * Sampling settings when none are given: the one TypeScript definition, which the schemas,
  * the engine's Model.sample, the CLI's help and the New job form read (the native side
  * keeps its own, in native/src/engine/generate.h).
