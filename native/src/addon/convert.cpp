@@ -158,8 +158,9 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   else throw Napi::TypeError::New(o.Env(), "spec.dtype must be float32, bfloat16 or float16");
   s.schedule.rho = NumberField(o, "spec", "rho", s.schedule.rho, 0);
   s.schedule.sigma_max = NumberField(o, "spec", "sigmaMax", s.schedule.sigma_max, 0);
-  s.rtol = NumberField(o, "spec", "rtol", s.rtol, 0);
-  s.atol = NumberField(o, "spec", "atol", s.atol, 0);
+  // No lower bound here: the one check below says "> 0" for 0 and negatives alike (NaN too).
+  s.rtol = NumberField(o, "spec", "rtol", s.rtol);
+  s.atol = NumberField(o, "spec", "atol", s.atol);
   if (!(s.rtol > 0)) throw Napi::RangeError::New(o.Env(), "spec.rtol must be > 0");
   if (!(s.atol > 0)) throw Napi::RangeError::New(o.Env(), "spec.atol must be > 0");
   if (!Field(o, "sigmas").IsUndefined()) {

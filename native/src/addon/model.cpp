@@ -17,7 +17,8 @@
 //     spec.returnNoise returns the draws used in the same layouts; spec.returnValues returns
 //     the float32 images in [-1, 1] as `values`. With sampler "adaptive" (spec.rtol, spec.atol)
 //     it also returns nfePerImage (Int32Array), calls (batched denoiser calls) and
-//     rowsEvaluated (image rows handed to the network); nfe is then the largest per image.
+//     rowsEvaluated (image rows handed to the network) and rejected (step attempts rejected,
+//     summed over images); nfe is then the largest per image.
 //   gradientCheck({seed, epsilon}): sync -> {analytic, numeric}: directional derivative of a
 //     random projection of F, by autodiff and by central differences.
 //   derive(config): sync -> Model: the same weights (shared, arrays are immutable) under
@@ -218,6 +219,7 @@ struct Sampled {
   std::vector<int> nfe_per_image;  // adaptive
   int calls = 0;
   double rows_evaluated = 0;
+  int rejected = 0;
 };
 struct StepProgress {
   int step = 0, total = 0;
@@ -264,6 +266,7 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
         out.nfe_per_image = r.nfe_per_image;
         out.calls = r.calls;
         out.rows_evaluated = static_cast<double>(r.rows_evaluated);
+        out.rejected = r.rejected;
         out.non_finite = non_finite.item<float>();
         if (return_values) out.values = ToFloats(r.images);
         if (r.noise) out.noise = ToFloats(*r.noise);
@@ -287,6 +290,7 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
           obj.Set("nfePerImage", per);
           obj.Set("calls", r.calls);
           obj.Set("rowsEvaluated", r.rows_evaluated);
+          obj.Set("rejected", r.rejected);
         }
         if (r.values) obj.Set("values", FloatsToJs(env, *r.values));
         if (r.noise) obj.Set("noise", FloatsToJs(env, *r.noise));

@@ -122,7 +122,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   if (spec.sampler == SamplerKind::Consistency && !cm) {
     throw std::invalid_argument(
         "the consistency sampler needs a consistency model (parameterization \"consistency\"); this model is a "
-        "diffusion model: use ddim, ddpm, euler, heun or dpmpp-2m");
+        "diffusion model: use ddpm, ddim, euler, heun, dpmpp-2m, dpm-solver-2 or adaptive");
   }
   if (cm && spec.sampler != SamplerKind::Consistency) {
     throw std::invalid_argument(
@@ -216,6 +216,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
       for (int v : r.nfe_per_image) result.nfe = std::max(result.nfe, v);
       result.calls += r.calls;
       result.rows_evaluated += r.rows_evaluated;
+      result.rejected += r.rejected;
       continue;
     }
     SamplerOptions opts;

@@ -72,6 +72,7 @@ struct GenerateResult {
   std::vector<int> nfe_per_image;
   int calls = 0;
   long rows_evaluated = 0;
+  int rejected = 0;  // adaptive: step attempts rejected, summed over images
 };
 
 GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,

@@ -215,7 +215,15 @@ AdaptiveResult sample_adaptive(const DenoiseFn& denoise, mx::array x, double sig
                                  std::to_string(sigma[i]) + "); raise rtol/atol");
       }
       const double ei = e[i];
-      const bool ok = (std::isfinite(ei) && ei <= 1.0) || h[i] <= o.h_min;
+      if (!std::isfinite(ei) && h[i] <= o.h_min) {
+        throw std::runtime_error("adaptive: image " + std::to_string(row) +
+                                 "'s error estimate is not finite even at the smallest step (sigma " +
+                                 std::to_string(sigma[i]) + "): the denoiser returned NaN or infinity");
+      }
+      // At the smallest step the error bound gives way (the step is taken however large its
+      // error), but never to a non-finite error: a NaN or infinite estimate is rejected, the
+      // step shrinks, and at the smallest step the check above names the image.
+      const bool ok = std::isfinite(ei) && (ei <= 1.0 || h[i] <= o.h_min);
       // After an accepted step the PI controller, after a rejected one the I controller and
       // no growth (Hairer and Wanner, Solving ODEs II, IV.2, eq. 2.43c, beta1 = 0.7 / k,
       // beta2 = 0.4 / k with k = 2 for the O(h^2) estimate). On the exact-Gaussian check the

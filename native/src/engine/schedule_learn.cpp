@@ -46,6 +46,8 @@ const char* sampler_name(SamplerKind k) {
     case SamplerKind::Heun: return "heun";
     case SamplerKind::DpmPp2m: return "dpmpp-2m";
     case SamplerKind::Consistency: return "consistency";
+    case SamplerKind::Adaptive: return "adaptive";
+    case SamplerKind::DpmSolver2: return "dpm-solver-2";
   }
   return "?";
 }
@@ -165,9 +167,14 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
                                    const mx::array& heldout_noise, const LearnScheduleSpec& spec,
                                    const LearnProgressFn& progress, const LearnCancelFn& cancelled) {
   if (!sampler_is_deterministic(spec.sampler)) {
+    // ddpm draws noise each step; the adaptive sampler picks its own sigmas; dpm-solver-2's
+    // midpoints are not grid points the DP can score (and consistency is a student's sampler).
+    const char* why = spec.sampler == SamplerKind::Ddpm         ? " is stochastic"
+                      : spec.sampler == SamplerKind::Adaptive   ? " picks its own sigmas"
+                                                                : " is not one of them";
     throw std::invalid_argument(std::string("schedule learning needs a deterministic sampler (ddim, euler, heun, "
                                             "dpmpp-2m); ") +
-                                sampler_name(spec.sampler) + " is stochastic");
+                                sampler_name(spec.sampler) + why);
   }
   if (spec.reference != SamplerKind::Heun && spec.reference != SamplerKind::Euler &&
       spec.reference != SamplerKind::Ddim) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MIXED_SHAPES, nfeAtFd, validateMeasure } from './complexity.ts';
+import { lowNfeSentence, MIXED_SHAPES, nfeAtFd, validateMeasure } from './complexity.ts';
 
 describe('the complexity benchmark', () => {
   it('its complexity measure ranks real shapes images by their dials', () => {
@@ -27,5 +27,36 @@ describe('the complexity benchmark', () => {
     expect(mid.nfe).toBeCloseTo(Math.sqrt(200), 10);
     expect(nfeAtFd(ladder, 9)).toEqual({ nfe: 5, bound: 'at_most' });
     expect(nfeAtFd(ladder, 1)).toEqual({ nfe: null, bound: 'above_ladder' });
+  });
+
+  it('says when the low-NFE comparison only has an upper bound', () => {
+    const base = {
+      dpmpp_2m: [
+        { nfe: 5, fd: 2 },
+        { nfe: 10, fd: 1 },
+      ],
+      adaptive_cheapest: { rtol: 0.1, mean_nfe: 12.3, fd: 3 },
+    };
+    // The adaptive run's FD 3 is worse than dpmpp-2m's at its smallest rung (FD 2 at 5 NFE).
+    const bounded = lowNfeSentence({
+      ...base,
+      dpmpp_2m_nfe_at_equal_fd: 5,
+      dpmpp_2m_bound_at_equal_fd: 'at_most',
+    });
+    expect(bounded).toContain('already beats at its smallest rung, 5 NFE (an upper bound');
+    expect(bounded).not.toContain('reaches at 5');
+    const exact = lowNfeSentence({
+      ...base,
+      adaptive_cheapest: { ...base.adaptive_cheapest, fd: 1.5 },
+      dpmpp_2m_nfe_at_equal_fd: 7.1,
+      dpmpp_2m_bound_at_equal_fd: 'interpolated',
+    });
+    expect(exact).toContain('which dpmpp-2m reaches at 7.1 NFE');
+    expect(
+      lowNfeSentence({ ...base, dpmpp_2m_nfe_at_equal_fd: null, dpmpp_2m_bound_at_equal_fd: null }),
+    ).toContain('no NFE of its ladder');
+    expect(
+      lowNfeSentence({ ...base, adaptive_cheapest: null, dpmpp_2m_nfe_at_equal_fd: null }),
+    ).toBeNull();
   });
 });

@@ -10,7 +10,14 @@
 // Before it is used on samples, the measure is validated on REAL images of the same dataset
 // against their known dials (Spearman against each dial and their composite).
 import { renderShapes, type ShapesOptionsInput, shapesDials } from '@anneal/datasets/shapes';
-import { imageFeatures, type Model, type SamplerName, spearman } from '@anneal/engine';
+import {
+  DEFAULT_ADAPTIVE_TOLERANCES,
+  imageFeatures,
+  type Model,
+  type SamplerName,
+  spearman,
+  stepsWithinNfe,
+} from '@anneal/engine';
 import type { QualityProbe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -131,6 +138,12 @@ export interface ComplexityResult {
     adaptive_cheapest: { rtol: number; mean_nfe: number; fd: number } | null;
     /** The DPM-Solver++(2M) NFE at the cheapest adaptive run's FD (null: not within its ladder). */
     dpmpp_2m_nfe_at_equal_fd: number | null;
+    /**
+     * How that NFE was read off the ladder (as equal_fd's): at_most when dpmpp-2m's smallest
+     * rung already reaches the FD, so the NFE is an upper bound, not where it gets there.
+     * Absent in results written before it was recorded.
+     */
+    dpmpp_2m_bound_at_equal_fd?: EqualFd['bound'] | null;
   };
 }
 
@@ -174,13 +187,6 @@ export function nfeAtFd(
   return { nfe: null, bound: 'above_ladder' };
 }
 
-/** Steps of a fixed sampler spending at most `nfe` per image (2 per step but the last for the two-stage ones). */
-function stepsAt(sampler: SamplerName, nfe: number): number {
-  return sampler === 'heun' || sampler === 'dpm-solver-2'
-    ? Math.max(1, Math.floor((nfe + 1) / 2))
-    : nfe;
-}
-
 export async function benchComplexity(
   model: Model,
   o: ComplexityOptions,
@@ -188,8 +194,13 @@ export async function benchComplexity(
   const log = o.log ?? (() => {});
   const seed = o.seed ?? 0;
   const guidance = o.guidance ?? 1;
-  const atolRatio = o.atolRatio ?? 0.156; // the engine's default pair, 0.0078 / 0.05
+  // The engine's default pair's ratio (0.0078 / 0.05).
+  const atolRatio =
+    o.atolRatio ?? DEFAULT_ADAPTIVE_TOLERANCES.atol / DEFAULT_ADAPTIVE_TOLERANCES.rtol;
   const fixedSamplers = o.fixedSamplers ?? (['dpm-solver-2', 'dpmpp-2m'] as SamplerName[]);
+  for (const s of fixedSamplers)
+    if (s === 'adaptive' || s === 'consistency')
+      throw new RangeError(`complexity: fixedSamplers are fixed-step diffusion samplers; got ${s}`);
   const result: ComplexityResult = {
     n: o.n,
     seed,
@@ -247,12 +258,14 @@ export async function benchComplexity(
   }
   for (const sampler of fixedSamplers)
     for (const rung of o.nfeLadder) {
-      const steps = stepsAt(sampler, rung);
+      const steps = stepsWithinNfe(sampler, rung);
+      // Two rungs can round to the same steps (an even rung for the two-stage samplers): run
+      // and score each step count once.
+      if (result.fixed.some((f) => f.sampler === sampler && f.steps === steps)) continue;
       const started = performance.now();
       const s = await model.sample({ sampler, steps, n: o.n, seed, guidance });
       const seconds = (performance.now() - started) / 1000;
       const fd = await o.quality.fd(s.images, s.shape);
-      if (result.fixed.some((f) => f.sampler === sampler && f.steps === steps)) continue;
       result.fixed.push({ sampler, steps, nfe_per_image: s.nfe, fd, seconds });
       log(`complexity: ${sampler} ${steps} steps (${s.nfe} NFE): FD ${fd.toFixed(3)}`);
       o.onPartial?.(result);
@@ -283,9 +296,26 @@ export async function benchComplexity(
       mean_nfe: cheapest.mean_nfe,
       fd: cheapest.fd,
     };
-    result.low_nfe.dpmpp_2m_nfe_at_equal_fd = dpm.length ? nfeAtFd(dpm, cheapest.fd).nfe : null;
+    const at = dpm.length ? nfeAtFd(dpm, cheapest.fd) : null;
+    result.low_nfe.dpmpp_2m_nfe_at_equal_fd = at?.nfe ?? null;
+    result.low_nfe.dpmpp_2m_bound_at_equal_fd = at?.bound ?? null;
   }
   return result;
+}
+
+/** The report's sentence on the low-NFE comparison; an NFE only bounded from above says so. */
+export function lowNfeSentence(low: ComplexityResult['low_nfe']): string | null {
+  const a = low.adaptive_cheapest;
+  if (!a) return null;
+  const f = (v: number, d: number) => v.toFixed(d);
+  const nfe = low.dpmpp_2m_nfe_at_equal_fd;
+  const reaches =
+    nfe === null
+      ? 'which dpmpp-2m reaches at no NFE of its ladder'
+      : low.dpmpp_2m_bound_at_equal_fd === 'at_most'
+        ? `which dpmpp-2m already beats at its smallest rung, ${nfe} NFE (an upper bound: its ladder does not say how much less it needs)`
+        : `which dpmpp-2m reaches at ${f(nfe, 1)} NFE`;
+  return `At <= 20 NFE: dpmpp-2m ${low.dpmpp_2m.map((p) => `${p.nfe} NFE FD ${f(p.fd, 3)}`).join(', ') || 'not run'}; the cheapest adaptive run (rtol ${a.rtol}) spends ${f(a.mean_nfe, 1)} NFE for FD ${f(a.fd, 3)}, ${reaches}.`;
 }
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#b07aa1'];

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
-import type { ComplexityResult } from './complexity.ts';
+import { type ComplexityResult, lowNfeSentence } from './complexity.ts';
 import type { InteropResult } from './interop.ts';
 import type { MachineRecord } from './machine.ts';
 import type { PlanBenchResult } from './plan.ts';
@@ -492,12 +492,8 @@ function complexity(f: ResultFile<ComplexityResult & { model: string }>): string
       ]),
     ),
   ];
-  const low = r.low_nfe;
-  if (low.adaptive_cheapest)
-    lines.push(
-      '',
-      `At <= 20 NFE: dpmpp-2m ${low.dpmpp_2m.map((p) => `${p.nfe} NFE FD ${fmt(p.fd, 3)}`).join(', ') || 'not run'}; the cheapest adaptive run (rtol ${low.adaptive_cheapest.rtol}) spends ${fmt(low.adaptive_cheapest.mean_nfe, 1)} NFE for FD ${fmt(low.adaptive_cheapest.fd, 3)}, which dpmpp-2m reaches at ${low.dpmpp_2m_nfe_at_equal_fd === null ? 'no NFE of its ladder' : `${fmt(low.dpmpp_2m_nfe_at_equal_fd, 1)} NFE`}.`,
-    );
+  const low = lowNfeSentence(r.low_nfe);
+  if (low) lines.push('', low);
   lines.push('', '![NFE against complexity, FD against NFE](complexity.svg)');
   return lines.join('\n');
 }

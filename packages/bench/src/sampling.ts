@@ -5,6 +5,7 @@ import {
   Model,
   presetUNet,
   type SamplerName,
+  stepsWithinNfe,
   Trainer,
 } from '@anneal/engine';
 import type { Log } from './stats.ts';
@@ -154,15 +155,12 @@ export interface TargetResult {
 }
 
 /**
- * Steps that spend about `nfe` network evaluations per image: Heun's 2nd-order steps cost two
- * (the last one, to sigma = 0, one), every other sampler's one. A ladder in NFE compares
+ * Steps that spend about `nfe` network evaluations per image, never over it (samplerNfe's
+ * rule: Heun's and DPM-Solver-2's 2S - 1 stay at or under `nfe`). A ladder in NFE compares
  * samplers at equal cost.
  */
 export function stepsForNfe(sampler: SamplerName, nfe: number): number {
-  // Never over the rung: Heun's 2S - 1 evaluations stay at or under `nfe`.
-  return sampler === 'heun' || sampler === 'dpm-solver-2'
-    ? Math.max(1, Math.floor((nfe + 1) / 2))
-    : Math.max(1, nfe);
+  return stepsWithinNfe(sampler, nfe);
 }
 
 export interface ToTargetOptions {

@@ -46,6 +46,8 @@ export interface SampleResult {
   /** The adaptive sampler: batched denoiser calls, and image rows handed to the network in all. */
   calls?: number;
   rowsEvaluated?: number;
+  /** The adaptive sampler: step attempts rejected by its error control, summed over images. */
+  rejected?: number;
   /** Values that were NaN or infinite before quantization (0 for a healthy model). */
   nonFinite: number;
 }

@@ -206,6 +206,8 @@ export interface NativeSampleResult {
   nfePerImage?: Int32Array;
   calls?: number;
   rowsEvaluated?: number;
+  /** The adaptive sampler: step attempts its error control rejected, summed over images. */
+  rejected?: number;
 }
 
 /**

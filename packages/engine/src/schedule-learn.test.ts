@@ -94,6 +94,11 @@ describe('schedule learning on the exact Gaussian denoiser', () => {
     expect(() => learn('ddpm', uniformInSigma(5))).toThrow(
       /deterministic sampler.*ddpm is stochastic/,
     );
+    // The samplers added after the learner are named too, not printed as "?".
+    expect(() => learn('adaptive', uniformInSigma(5))).toThrow(/adaptive picks its own sigmas/);
+    expect(() => learn('dpm-solver-2', uniformInSigma(5))).toThrow(
+      /deterministic sampler.*dpm-solver-2 is not one of them/,
+    );
   });
 
   it('refuses a multistep reference, naming the reference', () => {

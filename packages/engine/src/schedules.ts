@@ -7,10 +7,9 @@ import {
   type LearnedSchedule,
   learnedScheduleFile,
   learnedScheduleSchema,
-  samplerNfe,
   scheduleNames,
 } from './config/schedule.ts';
-import type { SamplerName } from './config/training.ts';
+import { type SamplerName, samplerNfe } from './config/training.ts';
 
 /** Reads and validates a learned schedule file, naming the file and the field that is wrong. */
 export function readLearnedSchedule(path: string): LearnedSchedule {

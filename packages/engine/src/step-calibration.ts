@@ -1,8 +1,9 @@
 // Fitting the step predictor on a model's own samples, and using it for a request
 // (issue 13 §2; the predictor itself is step-predictor.ts).
-import type { SamplerName } from './config/training.ts';
+import { DEFAULT_ADAPTIVE_TOLERANCES, type SamplerName } from './config/training.ts';
 import type { Model } from './model.ts';
 import {
+  cappedCount,
   featureNames,
   featureRows,
   fitRidge,
@@ -32,7 +33,6 @@ export interface CalibrateOptions {
 }
 
 export const DEFAULT_STEP_GRID = [4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50];
-export const DEFAULT_ADAPTIVE_TOLERANCES = { rtol: 0.05, atol: 0.0078 } as const;
 
 /** RMS difference per image between two NHWC batches of the same shape. */
 export function rmsPerImage(a: Float32Array, b: Float32Array, n: number): number[] {
@@ -88,6 +88,7 @@ export async function calibrateStepPredictor(model: Model, o: CalibrateOptions) 
     tick();
   }
   const needed = stepsNeeded(grid, errors, adaptiveError);
+  const capped = cappedCount(grid, errors, adaptiveError);
   const rows = featureRows(
     imageFeatures(first.values as Float32Array, first.shape),
     classes,
@@ -122,6 +123,7 @@ export async function calibrateStepPredictor(model: Model, o: CalibrateOptions) 
       guidance,
       grid,
       meanSteps: needed.reduce((s, v) => s + v, 0) / o.n,
+      capped,
       meanAbsError: raw.reduce((s, v, i) => s + Math.abs(v - (needed[i] ?? 0)), 0) / o.n,
       spearman: spearman(raw, needed),
       fittedAt: new Date().toISOString(),
@@ -162,5 +164,6 @@ export async function predictRequestSteps(
     cycledLabels(req.n, classes, req.class),
   );
   const perImage = predictSteps(p, rows);
-  return { steps: Math.max(...perImage), perImage, nfe: first.nfe };
+  // The tolerances the predicted steps were matched to, for the caller to print beside them.
+  return { steps: Math.max(...perImage), perImage, nfe: first.nfe, rtol: p.rtol, atol: p.atol };
 }

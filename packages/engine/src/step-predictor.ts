@@ -42,6 +42,12 @@ export const stepPredictorSchema = z.object({
     guidance: z.number().min(0),
     grid: z.array(z.number().int().min(1)),
     meanSteps: z.number(),
+    /**
+     * Calibration images that no count of the grid brought to the adaptive solver's error:
+     * counted as needing the grid's largest, so meanSteps and the fit understate them.
+     * Absent in files fitted before it was recorded.
+     */
+    capped: z.number().int().min(0).optional(),
     meanAbsError: z.number(),
     spearman: z.number().nullable(),
     fittedAt: z.string(),
@@ -213,11 +219,25 @@ export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number | n
  * adaptive solver's (`errors[s][i]`: image i at grid step s); the grid's largest when none is.
  */
 export function stepsNeeded(grid: number[], errors: number[][], adaptiveError: number[]): number[] {
-  return adaptiveError.map((target, i) => {
-    for (const [s, steps] of grid.entries())
-      if ((errors[s]?.[i] ?? Infinity) <= target) return steps;
-    return grid[grid.length - 1] ?? 1;
-  });
+  return adaptiveError.map(
+    (target, i) => firstReaching(grid, errors, i, target) ?? grid[grid.length - 1] ?? 1,
+  );
+}
+
+/** How many images no count of the grid brought to the target: stepsNeeded capped them at its largest. */
+export function cappedCount(grid: number[], errors: number[][], adaptiveError: number[]): number {
+  return adaptiveError.filter((target, i) => firstReaching(grid, errors, i, target) === null)
+    .length;
+}
+
+function firstReaching(
+  grid: number[],
+  errors: number[][],
+  i: number,
+  target: number,
+): number | null {
+  for (const [s, steps] of grid.entries()) if ((errors[s]?.[i] ?? Infinity) <= target) return steps;
+  return null;
 }
 
 export function readStepPredictor(dir: string): StepPredictor {

@@ -18,6 +18,28 @@ describe('job kinds', () => {
   });
 });
 
+describe("the adaptive sampler's tolerances in job specs", () => {
+  const model = { kind: 'run', runId: '00000000-0000-4000-8000-000000000001' };
+  it.each(['sample', 'evaluate'] as const)(
+    '%s: rtol/atol with a fixed-step sampler are refused with the field named',
+    (type) => {
+      for (const key of ['rtol', 'atol'] as const) {
+        const r = jobSpecSchema.safeParse({ type, spec: { model, sampler: 'euler', [key]: 0.1 } });
+        expect(r.success).toBe(false);
+        const issue = r.error?.issues.find((i) => i.path.at(-1) === key);
+        expect(issue?.message).toMatch(/needs sampler adaptive/);
+      }
+      // The default sampler (dpmpp-2m) is fixed-step too.
+      expect(jobSpecSchema.safeParse({ type, spec: { model, rtol: 0.1 } }).success).toBe(false);
+      const ok = jobSpecSchema.safeParse({
+        type,
+        spec: { model, sampler: 'adaptive', rtol: 0.1, atol: 0.01 },
+      });
+      expect(ok.success, JSON.stringify(ok.error?.issues)).toBe(true);
+    },
+  );
+});
+
 describe('parseChildLine', () => {
   it("parses a kind's events and its summary", () => {
     const metrics = { event: 'metrics', step: 10, total: 20, loss: 0.5, lr: null };

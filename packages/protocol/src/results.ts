@@ -4,6 +4,9 @@ import { z } from 'zod';
 // as the server stores it (on the model version, on the agent). Parsed on arrival: a
 // summary that does not fit is refused there, not discovered in the UI.
 
+/** The adaptive sampler's spread of network evaluations over the images. */
+export const nfePerImageSchema = z.object({ mean: z.number(), min: z.number(), max: z.number() });
+
 /** `anneal eval --json`'s object (DESIGN.md section 4): each metric beside its floor. */
 export const evaluationSummarySchema = z.object({
   sampler: z.string(),
@@ -14,6 +17,10 @@ export const evaluationSummarySchema = z.object({
   wall_s: z.number(),
   n: z.number().int(),
   nfe: z.number().int(),
+  /** The adaptive sampler: network evaluations per image, and its tolerances (absent: defaults). */
+  nfe_per_image: nfePerImageSchema.optional(),
+  rtol: z.number().nullable().optional(),
+  atol: z.number().nullable().optional(),
   extractor: z.string(),
   extractor_kind: z.string().optional(),
   extractor_accuracy: z.number().nullable().optional(),

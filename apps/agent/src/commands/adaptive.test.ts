@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { evaluationSummarySchema, sampleSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAnneal } from '../testing/run-cli.ts';
 
@@ -81,8 +82,23 @@ describe('anneal sample --sampler adaptive', () => {
     expect(per.max).toBe(Math.max(...per.values));
     expect(per.mean).toBeCloseTo(per.values.reduce((x, y) => x + y, 0) / 4, 10);
     expect(a.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, atol: 0.02, nfe: per.max });
+    // It picks its own sigmas: no schedule to report.
+    expect(a.json).not.toHaveProperty('schedule');
+    // What a sample job's summary keeps (the server parses it on arrival).
+    expect(sampleSummarySchema.parse(a.json)).toMatchObject({
+      rtol: 0.1,
+      atol: 0.02,
+      nfe_per_image: per,
+    });
     // Unconditional, no guidance: one row per evaluation.
-    expect(a.json?.rows_evaluated).toBe(per.values.reduce((x, y) => x + y, 0));
+    const total = per.values.reduce((x, y) => x + y, 0);
+    expect(a.json?.rows_evaluated).toBe(total);
+    // Each attempt (accepted or rejected) costs two evaluations and each image's final step
+    // one: the rejected attempts fit in what was spent beyond that.
+    const rejected = a.json?.rejected_steps as number;
+    expect(Number.isInteger(rejected) && rejected >= 0).toBe(true);
+    expect(total - 4 - 2 * rejected).toBeGreaterThanOrEqual(2 * 4);
+    expect((total - 4 - 2 * rejected) % 2).toBe(0);
     const b = run('b.png', '1');
     expect(b.status, b.stderr).toBe(0);
     expect(readFileSync(join(dir, 'a.png')).equals(readFileSync(join(dir, 'b.png')))).toBe(true);
@@ -126,6 +142,18 @@ describe('anneal eval --sampler adaptive', () => {
     expect(per.max).toBeGreaterThanOrEqual(per.mean);
     expect(per.mean).toBeGreaterThanOrEqual(per.min);
     expect(r.json).toMatchObject({ sampler: 'adaptive', rtol: 0.1, nfe: per.max });
+    expect(r.json).not.toHaveProperty('schedule');
+    // The steps taken, not the unused --steps default (20): each accepted step costs two
+    // evaluations and the final step one, so no image took more than (max NFE + 1) / 2 steps.
+    const steps = r.json?.steps as number;
+    expect(steps).toBeGreaterThanOrEqual(1);
+    expect(steps).toBeLessThanOrEqual((per.max + 1) / 2);
+    // What the model version records keeps the NFE per image and the tolerance.
+    expect(evaluationSummarySchema.parse(r.json)).toMatchObject({
+      steps,
+      rtol: 0.1,
+      nfe_per_image: per,
+    });
     expect(typeof r.json?.fd).toBe('number');
     const bad = anneal(['eval', '--model', model, '--n', '20', '--atol', '0.1']);
     expect(bad.status).toBe(2);
@@ -158,6 +186,14 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
       /--sampler: not with --steps auto/,
     ],
     [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--schedule', 'karras'],
+      /--schedule: not with --steps auto \(the step predictor was calibrated on the default schedule/,
+    ],
+    [
+      ['sample', '--model', model, '--out', out, '--steps', 'auto', '--sigma-max', '10'],
+      /--sigma-max: not with --steps auto/,
+    ],
+    [
       ['sample', '--model', model, '--out', out, '--steps', 'many'],
       /--steps: must be a whole number from 1 to 1000, or auto/,
     ],
@@ -186,6 +222,10 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
     expect(fit.status, fit.stderr).toBe(0);
     expect(fit.json).toMatchObject({ sampler: 'dpmpp-2m', rtol: 0.1, n: 8 });
     const saved = JSON.parse(readFileSync(join(model, 'step-predictor.json'), 'utf8'));
+    // How many calibration images the grid's largest count left short is recorded and reported.
+    const capped = saved.calibration.capped as number;
+    expect(Number.isInteger(capped) && capped >= 0 && capped <= 8).toBe(true);
+    expect(fit.json?.capped).toBe(capped);
     expect(saved).toMatchObject({ version: 1, sampler: 'dpmpp-2m', minSteps: 2, maxSteps: 8 });
     expect(saved.calibration.grid).toEqual([2, 4, 8]);
     const r = anneal([
@@ -206,9 +246,11 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
     expect(auto.chosen).toBe(Math.max(...auto.per_image.values));
     for (const v of auto.per_image.values) expect([2, 3, 4, 5, 6, 7, 8]).toContain(v);
     expect(r.json).toMatchObject({ sampler: 'dpmpp-2m', steps: auto.chosen, nfe: auto.chosen });
+    expect(auto).toMatchObject({ rtol: 0.1, atol: saved.atol });
     const text = anneal(['sample', '--model', model, '--out', out, '--steps', 'auto', '--n', '2']);
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/steps auto: \d+ dpmpp-2m steps for this request/);
+    expect(text.stdout).toContain(`adaptive solver at rtol 0.1, atol ${saved.atol}`);
   });
 });
 
@@ -217,6 +259,22 @@ describe('anneal bench --only complexity', () => {
     const r = anneal(['bench', '--only', 'complexity']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/complexity needs --model DIR/);
+  });
+
+  it('refuses adaptive or consistency among the fixed-step --samplers', () => {
+    for (const s of ['adaptive', 'consistency']) {
+      const r = anneal([
+        'bench',
+        '--only',
+        'complexity',
+        '--model',
+        model,
+        '--samplers',
+        `dpmpp-2m,${s}`,
+      ]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--samplers: complexity: --samplers are the fixed-step ladders/);
+    }
   });
 
   it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing)', () => {

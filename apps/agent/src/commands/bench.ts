@@ -215,6 +215,16 @@ const flagsSchema = z
       path: ['samplers'],
     },
   )
+  .refine(
+    (f) =>
+      !f.only?.includes('complexity') ||
+      (f.samplers ?? []).every((s) => s !== 'adaptive' && s !== 'consistency'),
+    {
+      message:
+        'complexity: --samplers are the fixed-step ladders the adaptive sampler is compared with (not adaptive, not consistency)',
+      path: ['samplers'],
+    },
+  )
   .refine((f) => !(f.only?.includes('to-target') && f.only.includes('teacher-samplers')), {
     message: 'run to-target and teacher-samplers separately (their --n and --reference differ)',
     path: ['only'],

@@ -125,6 +125,8 @@ export const complexity: Command = {
       atol: fitted.predictor.atol,
       n: flags.n,
       mean_steps_needed: c.meanSteps,
+      /** Calibration images the grid's largest count did not bring to the adaptive error. */
+      capped: c.capped ?? 0,
       mean_adaptive_nfe: adaptiveMean,
       mean_abs_error: c.meanAbsError,
       spearman: c.spearman,
@@ -133,7 +135,11 @@ export const complexity: Command = {
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
-        `wrote ${path}: ${fitted.predictor.sampler} needs ${c.meanSteps.toFixed(1)} steps per image on average to match the adaptive solver (rtol ${fitted.predictor.rtol}, atol ${fitted.predictor.atol}; it spent ${adaptiveMean.toFixed(1)} NFE); leave-one-out: mean |error| ${c.meanAbsError.toFixed(2)} steps, Spearman ${c.spearman === null ? 'n/a (constant)' : c.spearman.toFixed(3)}; ${summary.wall_s.toFixed(1)} s`,
+        `wrote ${path}: ${fitted.predictor.sampler} needs ${c.meanSteps.toFixed(1)} steps per image on average to match the adaptive solver (rtol ${fitted.predictor.rtol}, atol ${fitted.predictor.atol}; it spent ${adaptiveMean.toFixed(1)} NFE); leave-one-out: mean |error| ${c.meanAbsError.toFixed(2)} steps, Spearman ${c.spearman === null ? 'n/a (constant)' : c.spearman.toFixed(3)}; ${summary.wall_s.toFixed(1)} s${
+          summary.capped > 0
+            ? `\nwarning: ${summary.capped} of ${flags.n} calibration images did not reach the adaptive solver's error even at ${c.grid[c.grid.length - 1]} steps (the grid's largest): counted as ${c.grid[c.grid.length - 1]}, so they need more than the predictor says; widen --grid`
+            : ''
+        }`,
       );
     return 0;
   },

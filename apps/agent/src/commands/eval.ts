@@ -200,8 +200,12 @@ export const evaluate: Command = {
     const wall = (Date.now() - started) / 1000;
     const head = {
       sampler: sampling.sampler,
-      steps: sampling.steps,
-      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      // The adaptive sampler picks its own steps: the most any image took, not the unused --steps.
+      steps: sampling.sampler === 'adaptive' ? report.steps : sampling.steps,
+      // The adaptive sampler picks its own sigmas: no schedule was used.
+      ...(sampling.schedule && sampling.sampler !== 'adaptive'
+        ? { schedule: sampling.schedule }
+        : {}),
       ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       ...(flags['sigma-max'] !== undefined ? { sigma_max: flags['sigma-max'] } : {}),

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import {
+  DEFAULT_ADAPTIVE_TOLERANCES,
   Model,
   type ModelConfig,
   nfeStats,
@@ -139,7 +140,14 @@ export const toleranceFlags = {
  * or schedule (it picks its own steps per image).
  */
 export function checkAdaptiveFlags(
-  f: { sampler?: string; steps?: unknown; schedule?: unknown; rtol?: number; atol?: number },
+  f: {
+    sampler?: string;
+    steps?: unknown;
+    schedule?: unknown;
+    'sigma-max'?: number;
+    rtol?: number;
+    atol?: number;
+  },
   ctx: z.RefinementCtx,
 ): void {
   const adaptive = f.sampler === 'adaptive';
@@ -152,6 +160,16 @@ export function checkAdaptiveFlags(
       path: ['sampler'],
       message: 'not with --steps auto (the step predictor was fitted for its own sampler)',
     });
+  // The predictor was calibrated on the default schedule from the model's largest sigma: its
+  // steps mean nothing on another grid.
+  for (const k of ['schedule', 'sigma-max'] as const)
+    if (f.steps === 'auto' && f[k] !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message:
+          "not with --steps auto (the step predictor was calibrated on the default schedule from the model's largest sigma)",
+      });
   if (adaptive && f.steps !== undefined)
     ctx.addIssue({
       code: 'custom',
@@ -197,9 +215,9 @@ Options:
   --plan             sample with the model's saved plan (DIR/plan.json, written by \`anneal plan
                      --save\`): its sampler, schedule, steps, batch, dtype and guidance. Only when
                      asked: a plan is chosen for one machine, so it never changes the defaults
-  --rtol R           adaptive: relative tolerance per pixel (default 0.05); smaller spends
+  --rtol R           adaptive: relative tolerance per pixel (default ${DEFAULT_ADAPTIVE_TOLERANCES.rtol}); smaller spends
                      more evaluations for a more exact solution of the sampling ODE
-  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default 0.0078)
+  --atol A           adaptive: absolute tolerance per pixel, in units of [-1, 1] (default ${DEFAULT_ADAPTIVE_TOLERANCES.atol})
   --columns N        grid columns (default sqrt(n))
   --json             machine output; the last stdout line is JSON with nfe (adaptive: also
                      nfe_per_image {mean, min, max, values})
@@ -325,7 +343,10 @@ export const sample: Command = {
         ? { plan: { dtype: saved.dtype, batch: saved.batch, schedule: saved.schedule } }
         : {}),
       steps: result.steps,
-      ...(sampling.schedule ? { schedule: sampling.schedule } : {}),
+      // The adaptive sampler picks its own sigmas: no schedule was used.
+      ...(sampling.schedule && sampling.sampler !== 'adaptive'
+        ? { schedule: sampling.schedule }
+        : {}),
       ...(sampling.schedule_file ? { schedule_file: sampling.schedule_file } : {}),
       ...(sampling.sigmas ? { sigmas: sampling.sigmas } : {}),
       nfe: result.nfe,
@@ -335,6 +356,8 @@ export const sample: Command = {
               chosen: auto.steps,
               per_image: { ...predicted, values: auto.perImage },
               predictor_nfe: auto.nfe,
+              rtol: auto.rtol,
+              atol: auto.atol,
             },
           }
         : {}),
@@ -345,6 +368,7 @@ export const sample: Command = {
             nfe_per_image: { ...perImage, values: Array.from(result.nfePerImage) },
             batch_calls: result.calls,
             rows_evaluated: result.rowsEvaluated,
+            rejected_steps: result.rejected ?? 0,
           }
         : {}),
       wall_s: (Date.now() - started) / 1000,
@@ -352,7 +376,7 @@ export const sample: Command = {
     if (flags.json) io.out(JSON.stringify(summary));
     else if (auto && predicted)
       io.out(
-        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE)\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
+        `steps auto: ${auto.steps} ${sampling.sampler} steps for this request (per image predicted min ${predicted.min}, mean ${predicted.mean.toFixed(1)}, max ${predicted.max}; the prediction cost ${auto.nfe} NFE; matched to the adaptive solver at rtol ${auto.rtol}, atol ${auto.atol})\nwrote ${flags.n} samples (${sampling.sampler}, ${result.steps} steps, ${result.nfe} NFE) to ${out} in ${summary.wall_s.toFixed(1)} s`,
       );
     else if (perImage)
       io.out(

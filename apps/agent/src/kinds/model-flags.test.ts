@@ -1,3 +1,4 @@
+import { jobSpecSchema } from '@anneal/protocol';
 import { describe, expect, it } from 'vitest';
 import { samplerArgs } from './model-flags.ts';
 
@@ -11,12 +12,30 @@ describe('the sampler flags a job passes to anneal sample and eval', () => {
       '--schedule',
       'karras',
     ]);
-    expect(samplerArgs({ sampler: 'euler', steps: 8, rtol: 0.1 })).toEqual([
+    expect(samplerArgs({ sampler: 'euler', steps: 8 })).toEqual([
       '--sampler',
       'euler',
       '--steps',
       '8',
     ]);
+  });
+
+  it('a fixed-step sampler with tolerances never gets this far: the job spec is refused', () => {
+    for (const type of ['sample', 'evaluate'] as const) {
+      const r = jobSpecSchema.safeParse({
+        type,
+        spec: {
+          model: { kind: 'run', runId: '00000000-0000-4000-8000-000000000001' },
+          sampler: 'euler',
+          steps: 8,
+          rtol: 0.1,
+        },
+      });
+      expect(r.success).toBe(false);
+      expect(r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')).toMatch(
+        /rtol: needs sampler adaptive/,
+      );
+    }
   });
 
   it('the adaptive sampler gets its tolerances, never the steps or schedule it refuses', () => {

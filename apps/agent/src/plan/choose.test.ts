@@ -89,6 +89,11 @@ describe('nfeOfSteps', () => {
     expect(nfeOfSteps('heun', 3, false)).toBe(5);
     expect(nfeOfSteps('euler', 7, true)).toBe(14);
     expect(nfeOfSteps('adaptive', 7, false)).toBeNull();
+    // DPM-Solver-2's midpoint costs a second evaluation per step, as Heun's correction does.
+    expect(nfeOfSteps('dpm-solver-2', 3, false)).toBe(5);
+    expect(nfeOfSteps('dpm-solver-2', 3, true)).toBe(10);
+    expect(nfeOfSteps('consistency', 2, false)).toBe(2);
+    expect(nfeOfSteps('nonsense', 2, false)).toBeNull();
   });
 });
 

@@ -28,6 +28,7 @@ import type {
   QualityCurve,
   QualityPoint,
 } from '@anneal/engine/config';
+import { hasStepNfe, samplerNfe } from '@anneal/engine/config';
 
 export interface PlanOption {
   sampler: string;
@@ -54,18 +55,12 @@ export type PlanChoice =
     };
 
 /**
- * NFE of `steps` steps of a fixed-step sampler: Heun's and DPM-Solver-2's 2nd-order steps
- * cost two evaluations except the last (to sigma 0), every other sampler's one; guidance
- * doubles each. Null for a
- * sampler whose NFE is not a function of its steps (an adaptive one).
+ * NFE of `steps` steps (the engine config's samplerNfe; guidance doubles each). Null for a
+ * sampler whose NFE is not a function of its steps (adaptive) or that the engine does not know.
  */
 export function nfeOfSteps(sampler: string, steps: number, guided: boolean): number | null {
-  const fixed = ['ddpm', 'ddim', 'euler', 'dpmpp-2m', 'consistency'];
-  const g = guided ? 2 : 1;
-  // Heun and DPM-Solver-2 take two evaluations per step but one on the last (to sigma 0).
-  if (sampler === 'heun' || sampler === 'dpm-solver-2') return g * (2 * steps - 1);
-  if (fixed.includes(sampler)) return g * steps;
-  return null;
+  if (!hasStepNfe(sampler)) return null;
+  return (guided ? 2 : 1) * samplerNfe(sampler, steps);
 }
 
 /**

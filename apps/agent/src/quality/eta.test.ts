@@ -45,6 +45,25 @@ describe('EvalEta: the time left of a whole evaluation', () => {
     expect(eta.progress('sample', 5, 10)).toEqual({ seconds: 2, lowerBound: false });
   });
 
+  it('does not scale the reference from an adaptive sampling, whose NFE is not its steps', () => {
+    const c = clock();
+    // sampleSteps is the unused --steps default: the adaptive sampler's NFE is known only after.
+    const eta = new EvalEta({ ...plan, sampleSampler: 'adaptive', sampleSteps: 20 }, c.now);
+    eta.progress('sample', 0, 10);
+    c.advance(4);
+    expect(eta.progress('sample', 4, 10)).toEqual({ seconds: 6, lowerBound: true });
+    // Nor an adaptive reference from a fixed-step sampling.
+    const ref = new EvalEta({ ...plan, reference: { steps: 20, sampler: 'adaptive' } }, c.now);
+    ref.progress('sample', 0, 10);
+    c.advance(4);
+    expect(ref.progress('sample', 4, 10)).toEqual({ seconds: 6, lowerBound: true });
+    // DPM-Solver-2 as reference: 2 * 20 - 1 = 39 NFE against the sampling's 10, as Heun.
+    const dpm = new EvalEta({ ...plan, reference: { steps: 20, sampler: 'dpm-solver-2' } }, c.now);
+    dpm.progress('sample', 0, 10);
+    c.advance(4);
+    expect(dpm.progress('sample', 4, 10)).toEqual({ seconds: 6 + 39, lowerBound: false });
+  });
+
   it('is a lower bound when the unestimated nearest-neighbour check is still to come', () => {
     const c = clock();
     const eta = new EvalEta({ ...plan, reference: null, memorization: true }, c.now);

@@ -1,11 +1,11 @@
+import { hasStepNfe, samplerNfe } from '@anneal/engine/config';
+
 /**
- * Network evaluations of one sampling at `steps` steps: Heun's second-order correction (and
- * DPM-Solver-2's midpoint) costs
- * a second one on every step but the last, which steps to sigma = 0 by Euler (Algorithm 1 of
- * Karras et al. 2022): 2 * steps - 1.
+ * Network evaluations of one sampling at `steps` steps (the engine config's samplerNfe); null
+ * for the adaptive sampler, whose NFE depends on the images, so no phase scales from it.
  */
-export function samplingNfe(sampler: string, steps: number): number {
-  return sampler === 'heun' || sampler === 'dpm-solver-2' ? 2 * steps - 1 : steps;
+export function samplingNfe(sampler: string, steps: number): number | null {
+  return hasStepNfe(sampler) ? samplerNfe(sampler, steps) : null;
 }
 
 /** What an evaluation will do after its extractor, known before it starts. */
@@ -70,11 +70,13 @@ export class EvalEta {
       if (next === 'sample') return null; // no rate on the model yet
       if (next === 'reference' && this.plan.reference) {
         if (this.#sampleSeconds === null) return null;
-        // Same model, same n, so the same chunks: the time scales with the NFE.
+        // Same model, same n, so the same chunks: the time scales with the NFE. Not with an
+        // adaptive sampler on either side: its NFE is known only after it ran.
         const { steps, sampler } = this.plan.reference;
-        seconds +=
-          (this.#sampleSeconds * samplingNfe(sampler, steps)) /
-          samplingNfe(this.plan.sampleSampler, this.plan.sampleSteps);
+        const ref = samplingNfe(sampler, steps);
+        const own = samplingNfe(this.plan.sampleSampler, this.plan.sampleSteps);
+        if (ref === null || own === null) return null;
+        seconds += (this.#sampleSeconds * ref) / own;
       }
     }
     return seconds;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type SamplerName, samplerSchema } from './training.ts';
+import { type SamplerName, samplerNfe, samplerSchema, stepsWithinNfe } from './training.ts';
 
 /**
  * What `--schedule` (and Model.sample's `schedule`) accepts besides a path to a learned
@@ -21,20 +21,15 @@ export type ScheduleName = (typeof scheduleNames)[number];
 export const learnableSamplerNames = ['ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
 export const learnableSamplerSchema = z.enum(learnableSamplerNames);
 
-/** Network evaluations per image for `steps` steps (Heun: 2 per step but the last); as the engine's sampler_nfe. */
-export function samplerNfe(sampler: SamplerName, steps: number): number {
-  return sampler === 'heun' ? 2 * steps - 1 : steps;
-}
-
-/** The steps that spend exactly `nfe` evaluations, or an error naming why none does (as steps_for_nfe). */
+/** The steps that spend exactly `nfe` evaluations (samplerNfe's inverse), or an error naming why none does (as steps_for_nfe). */
 export function stepsForNfe(sampler: SamplerName, nfe: number): number {
   if (!Number.isInteger(nfe) || nfe < 1) throw new Error(`nfe must be an integer >= 1, got ${nfe}`);
-  if (sampler !== 'heun') return nfe;
-  if (nfe % 2 === 0)
+  const steps = stepsWithinNfe(sampler, nfe);
+  if (samplerNfe(sampler, steps) !== nfe)
     throw new Error(
-      `heun spends 2 * steps - 1 evaluations, so its nfe is odd; got nfe ${nfe} (use ${nfe - 1} or ${nfe + 1})`,
+      `${sampler} spends 2 * steps - 1 evaluations, so its nfe is odd; got nfe ${nfe} (use ${nfe - 1} or ${nfe + 1})`,
     );
-  return (nfe + 1) / 2;
+  return steps;
 }
 
 /** The file a learned schedule lives in, relative to the model directory. */

@@ -24,7 +24,53 @@ export const samplerNames = [
 export const samplerSchema = z.enum(samplerNames);
 export type SamplerName = z.infer<typeof samplerSchema>;
 
+/**
+ * Network evaluations per image of `steps` steps, without guidance (which doubles each): the
+ * one rule, as the engine's sampler_nfe (samplers.cpp). Heun's trapezoidal correction and
+ * DPM-Solver-2's midpoint cost a second evaluation on every step but the last, which steps to
+ * sigma = 0 by Euler (Karras et al. 2022, Algorithm 1): 2 * steps - 1. Every other fixed-step
+ * sampler, and consistency sampling, one per step. The adaptive sampler has no such rule (its
+ * NFE depends on the images; it reports nfe_per_image): asking is an error, so a caller decides
+ * what adaptive means for it (see hasStepNfe).
+ */
+export function samplerNfe(sampler: SamplerName, steps: number): number {
+  switch (sampler) {
+    case 'heun':
+    case 'dpm-solver-2':
+      return 2 * steps - 1;
+    case 'ddpm':
+    case 'ddim':
+    case 'euler':
+    case 'dpmpp-2m':
+    case 'consistency':
+      return steps;
+    case 'adaptive':
+      throw new RangeError(
+        'the adaptive sampler picks its own steps: its NFE depends on the images, not on a step count',
+      );
+  }
+}
+
+/** Whether samplerNfe has a rule for the sampler (every one but adaptive). */
+export function hasStepNfe(sampler: string): sampler is Exclude<SamplerName, 'adaptive'> {
+  return (samplerNames as readonly string[]).includes(sampler) && sampler !== 'adaptive';
+}
+
+/** The most steps that spend at most `nfe` evaluations per image (at least 1): a ladder's rung in steps. */
+export function stepsWithinNfe(sampler: SamplerName, nfe: number): number {
+  let steps = 1;
+  while (samplerNfe(sampler, steps + 1) <= nfe) steps++;
+  return steps;
+}
+
 export const dtypeSchema = z.enum(['float32', 'bfloat16', 'float16']);
+
+/**
+ * The adaptive sampler's tolerances when none are given (k-diffusion's sample_dpm_adaptive
+ * values): the one TypeScript copy, which the CLI's help, the step predictor and the
+ * complexity bench read; the engine keeps its own (AdaptiveOptions, samplers.h).
+ */
+export const DEFAULT_ADAPTIVE_TOLERANCES = { rtol: 0.05, atol: 0.0078 } as const;
 
 /**
  * Sampling settings when none are given: the one TypeScript definition, which the schemas,
@@ -140,12 +186,34 @@ export const samplingConfigSchema = z.object({
   sigma_max: z.number().positive().max(1e6).optional(),
   /**
    * The adaptive sampler's tolerances per pixel (relative, and absolute in data units of
-   * [-1, 1]); ignored by the fixed-step samplers. Absent: the engine's (0.05, 0.0078).
+   * [-1, 1]). Absent: the engine's (0.05, 0.0078). Only with sampler adaptive: a spec that
+   * gives them with a fixed-step sampler is refused (tolerancesNeedAdaptive), not run without.
    */
   rtol: z.number().positive().max(1).optional(),
   atol: z.number().positive().max(1).optional(),
 });
 export type SamplingConfig = z.infer<typeof samplingConfigSchema>;
+
+/**
+ * A superRefine for the specs that carry a sampler and the adaptive sampler's tolerances:
+ * rtol and atol with a fixed-step sampler would be dropped on the way to the engine, so the
+ * spec is refused with the field named instead.
+ */
+export function tolerancesNeedAdaptive(
+  s: { sampler: string; rtol?: number; atol?: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.sampler === 'adaptive') return;
+  for (const key of ['rtol', 'atol'] as const) {
+    if (s[key] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `needs sampler adaptive (sampler is ${s.sampler}, which takes steps, not tolerances)`,
+      });
+    }
+  }
+}
 
 /**
  * Overrides of a dataset's default quality extractor (`anneal eval`, evaluate jobs, bench

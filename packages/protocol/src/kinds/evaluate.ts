@@ -3,6 +3,7 @@ import {
   extractorWidthSchema,
   SAMPLING_DEFAULTS,
   samplerSchema,
+  tolerancesNeedAdaptive,
 } from '@anneal/engine/config';
 import { z } from 'zod';
 import { evaluationSummarySchema } from '../results.ts';
@@ -38,7 +39,8 @@ export const evaluateSpecSchema = z
   .refine((s) => s.reference_steps === undefined || s.reference_sampler !== undefined, {
     message: 'needs reference_sampler',
     path: ['reference_steps'],
-  });
+  })
+  .superRefine(tolerancesNeedAdaptive);
 export type EvaluateSpec = z.infer<typeof evaluateSpecSchema>;
 
 export const evaluateKind = defineJobKind({

@@ -1,5 +1,6 @@
-import { samplingConfigSchema } from '@anneal/engine/config';
+import { samplingConfigSchema, tolerancesNeedAdaptive } from '@anneal/engine/config';
 import { z } from 'zod';
+import { nfePerImageSchema } from '../results.ts';
 import { defineJobKind, errorEventSchema } from './kind.ts';
 import { modelSourceSchema } from './model-source.ts';
 import { samplingMemoryNeed } from './sampling-need.ts';
@@ -7,7 +8,8 @@ import { samplingMemoryNeed } from './sampling-need.ts';
 /** A sample job: a grid PNG from a checkpoint, uploaded as `samples/grid.png`. */
 export const sampleSpecSchema = samplingConfigSchema
   .extend({ model: modelSourceSchema, n: z.number().int().min(1).max(256).default(16) })
-  .strict();
+  .strict()
+  .superRefine(tolerancesNeedAdaptive);
 export type SampleSpec = z.infer<typeof sampleSpecSchema>;
 
 /** `anneal sample --json`'s last line. */
@@ -17,6 +19,14 @@ export const sampleSummarySchema = z.object({
   sampler: z.string(),
   steps: z.number().int(),
   nfe: z.number().int(),
+  /** The adaptive sampler: evaluations per image (values: each image's), its tolerances (null: defaults). */
+  nfe_per_image: nfePerImageSchema
+    .extend({ values: z.array(z.number().int()).optional() })
+    .optional(),
+  rtol: z.number().nullable().optional(),
+  atol: z.number().nullable().optional(),
+  /** The adaptive sampler: step attempts its error control rejected, over all images. */
+  rejected_steps: z.number().int().min(0).optional(),
   wall_s: z.number(),
 });
 
