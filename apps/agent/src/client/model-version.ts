@@ -17,15 +17,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether `arg` names a model version (its id) rather than a folder. */
 export const isVersionId = (arg: string) => UUID.test(arg);
 
-/** The folder holding model version `id`'s checkpoint, downloading it first if needed. */
+/**
+ * The folder holding model version `id`'s checkpoint, downloading it first if needed, from the
+ * server `flags` name (--server/--token; defaults as resolveClient). Only the checkpoint comes
+ * down: learned schedules stored on the version (metadata.schedules) are not written into the
+ * folder's schedules/.
+ */
 export async function modelVersionDir(
   id: string,
   flag: string,
   env: NodeJS.ProcessEnv = process.env,
+  flags: { server?: string; token?: string } = {},
 ): Promise<string> {
   const dir = join(resolveAnnealHome(env), 'models', 'versions', id.toLowerCase());
   if (existsSync(join(dir, CONFIG_FILE)) && existsSync(join(dir, MODEL_FILE))) return dir;
-  const client = resolveClient({}, env);
+  const client = resolveClient(flags, env);
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
