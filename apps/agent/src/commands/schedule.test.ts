@@ -126,5 +126,44 @@ describe('anneal schedule', () => {
       await main([...base, '--sampler', 'euler', '--nfe', '3', '--reference', 'dpmpp-2m:10'], r.io),
     ).toBe(2);
     expect(r.err.join('\n')).toMatch(/--reference: must be SAMPLER:STEPS/);
+    // More sampler steps than the reference has: refused before any work (the DP has no path).
+    const f = capture();
+    expect(
+      await main([...base, '--sampler', 'euler', '--nfe', '6', '--reference', 'heun:3'], f.io),
+    ).toBe(2);
+    expect(f.err.join('\n')).toMatch(
+      /--nfe\/--reference: euler at 6 NFE takes 6 steps, more than the reference's 3/,
+    );
+    const big = capture();
+    expect(await main([...base, '--sampler', 'euler', '--nfe', '101'], big.io)).toBe(2);
+    expect(big.err.join('\n')).toMatch(/more than the reference's 100/);
+    // Equal seeds would score the calibration batch as held-out.
+    const s = capture();
+    expect(
+      await main(
+        [...base, '--sampler', 'euler', '--nfe', '3', '--seed', '7', '--heldout-seed', '7'],
+        s.io,
+      ),
+    ).toBe(2);
+    expect(s.err.join('\n')).toMatch(/--heldout-seed: must differ from --seed \(both 7\)/);
+  });
+
+  it('--model VERSION downloads from the --server given (not the default)', async () => {
+    const home = process.env.ANNEAL_HOME;
+    process.env.ANNEAL_HOME = join(dir, 'home');
+    try {
+      const c = capture();
+      const id = '00000000-0000-4000-8000-000000000001';
+      const args = ['schedule', 'learn', '--model', id, '--sampler', 'euler', '--nfe', '3'];
+      // Port 1 on loopback: nothing listens, so the download fails naming the server asked.
+      const server = ['--server', 'http://127.0.0.1:1', '--token', 'x'];
+      expect(await main([...args, ...server], c.io)).toBe(1);
+      expect(c.err.join('\n')).toMatch(
+        new RegExp(`--model: cannot download model version ${id} from http://127.0.0.1:1`),
+      );
+    } finally {
+      if (home === undefined) delete process.env.ANNEAL_HOME;
+      else process.env.ANNEAL_HOME = home;
+    }
   });
 });

@@ -103,6 +103,18 @@ export const learnedScheduleSchema = z
         path: ['nfe'],
         message: `${r.sampler} at ${r.steps} steps spends ${samplerNfe(r.sampler, r.steps)} evaluations, not ${r.nfe}`,
       });
+    if (r.calibration.heldout_seed === r.calibration.seed)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['calibration', 'heldout_seed'],
+        message: `must differ from calibration.seed (both ${r.calibration.seed}): equal seeds draw the same noise, so the held-out error is the training error`,
+      });
+    if (r.steps > r.calibration.reference.steps)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['calibration', 'reference', 'steps'],
+        message: `a ${r.steps}-step schedule needs a reference of at least ${r.steps} steps, got ${r.calibration.reference.steps}`,
+      });
   });
 export type LearnedSchedule = z.infer<typeof learnedScheduleSchema>;
 

@@ -85,6 +85,21 @@ describe('learned schedules on a model version', () => {
     const wrongNfe = await h.api(token, 'POST', path, record({ nfe: 6 }));
     expect(wrongNfe.status).toBe(400);
     expect(JSON.stringify(wrongNfe.json)).toMatch(/nfe/);
+    const leaked = await h.api(
+      token,
+      'POST',
+      path,
+      record({
+        calibration: {
+          n: 64,
+          seed: 7,
+          heldout_seed: 7,
+          reference: { sampler: 'heun', steps: 100 },
+        },
+      }),
+    );
+    expect(leaked.status).toBe(400);
+    expect(JSON.stringify(leaked.json)).toMatch(/heldout_seed.*must differ from calibration.seed/);
     expect((await h.api(viewer, 'POST', path, record())).status).toBe(403);
     const missing = await h.api(
       token,
