@@ -1,3 +1,5 @@
+import { modelVersions } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../testing/harness.ts';
 
@@ -5,6 +7,7 @@ let h: Harness;
 let token: string;
 let viewer: string;
 let versionId: string;
+let projectId: string;
 
 const record = (over: Record<string, unknown> = {}) => ({
   sampler: 'dpmpp-2m',
@@ -32,7 +35,7 @@ beforeAll(async () => {
   const editor = await h.user('lab', 'editor');
   token = editor.token;
   viewer = (await h.user('lab', 'viewer')).token;
-  const projectId = (await h.api(token, 'POST', '/api/v1/projects', { name: 'sched' })).json.id;
+  projectId = (await h.api(token, 'POST', '/api/v1/projects', { name: 'sched' })).json.id;
   versionId = (
     await h.api(token, 'POST', `/api/v1/projects/${projectId}/models/teacher/versions`, {
       metadata: { sampler: 'dpmpp-2m' },
@@ -108,5 +111,36 @@ describe('learned schedules on a model version', () => {
       record(),
     );
     expect(missing.status).toBe(404);
+  });
+
+  it('a stored schedule that no longer parses hides only itself on the model page', async () => {
+    const db = h.services.db;
+    const [row] = await db.select().from(modelVersions).where(eq(modelVersions.id, versionId));
+    const metadata = (row?.metadata ?? {}) as Record<string, unknown> & {
+      schedules?: Record<string, unknown>[];
+    };
+    const good = metadata.schedules ?? [];
+    expect(good.length).toBeGreaterThan(0);
+    // Stored before equal seeds were refused: it no longer parses.
+    const stale = record({
+      nfe: 3,
+      steps: 3,
+      sigmas: [157.4, 3, 0.1, 0],
+      calibration: { n: 64, seed: 5, heldout_seed: 5, reference: { sampler: 'heun', steps: 100 } },
+    });
+    await db
+      .update(modelVersions)
+      .set({ metadata: { ...metadata, schedules: [...good, stale] } })
+      .where(eq(modelVersions.id, versionId));
+    const input = encodeURIComponent(JSON.stringify({ projectId, name: 'teacher' }));
+    const page = await fetch(`${h.url}/api/trpc/registry.get?input=${input}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(page.status).toBe(200);
+    const detail = (await page.json()).result.data;
+    const shown = detail.versions.find((v: { id: string }) => v.id === versionId).metadata;
+    expect(shown.schedules.map((s: { nfe: number }) => s.nfe)).toEqual(
+      good.map((s) => (s as { nfe: number }).nfe),
+    );
   });
 });
