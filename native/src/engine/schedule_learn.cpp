@@ -71,8 +71,9 @@ Trajectory reference_trajectory(const DenoiseFn& denoise, const mx::array& noise
       return t;
     }
     const double s = sigmas[i], s_next = sigmas[i + 1];
+    // Evaluated with x below (one eval per step): den is in x's graph, and a kept den is
+    // materialized by that same evaluation.
     auto den = denoise.fn(x, static_cast<float>(s));
-    mx::eval(den);
     if (keep) {
       t.x.push_back(x);
       t.denoised.push_back(den);
@@ -83,7 +84,11 @@ Trajectory reference_trajectory(const DenoiseFn& denoise, const mx::array& noise
     } else {
       x = ddim_step(x, den, f32(s), f32(s_next));
     }
-    mx::eval(x);
+    if (keep) {
+      mx::eval({x, den});
+    } else {
+      mx::eval(x);
+    }
     if (on_step) on_step(i + 1, n);
   }
   t.end = x;
@@ -273,6 +278,8 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
     }
     move *= 0.5;
   }
+  // An accepted move skips the other direction's trial, so `done` can stop short of `total`.
+  if (!result.cancelled && total > 0) report("refine", total, total, best_error);
 
   report("score", 0, 2, best_error);
   result.sigmas = best;

@@ -166,14 +166,20 @@ describe('Model.learnSchedule on a tiny random model', () => {
   it('learns valid sigmas, reports progress, and refuses bad input with named errors', async () => {
     await using model = Model.create(config, 3);
     const phases = new Set<string>();
+    let refine = { done: 0, total: -1 };
     const r = await model.learnSchedule({
       sampler: 'euler',
       nfe: 3,
       n: 4,
       reference: { sampler: 'heun', steps: 8 },
       sweeps: 1,
-      onProgress: (p) => phases.add(p.phase),
+      onProgress: (p) => {
+        phases.add(p.phase);
+        if (p.phase === 'refine') refine = p;
+      },
     });
+    // The refine bar ends full even when accepted moves skipped trials.
+    expect(refine.done).toBe(refine.total);
     const { sigmaMax } = model.sigmaRange();
     expect(r.sigmas).toHaveLength(4);
     expect(r.sigmas[0]).toBeCloseTo(sigmaMax, 6);
