@@ -125,10 +125,12 @@ function scoreTable(r: LearnedSchedule): string {
     `  ${'schedule'.padEnd(w)}  ${'train'.padStart(10)}  ${'held-out'.padStart(10)}`,
     ...rows.map(([k, t, h]) => `  ${k.padEnd(w)}  ${fmt(t).padStart(10)}  ${fmt(h).padStart(10)}`),
   ];
-  if (Number.isFinite(best) && best > 0)
+  if (Number.isFinite(best) && best > 0) {
+    const change = 100 * (1 - r.scores.learned.heldout_error / best);
     lines.push(
-      `held-out error vs the best hand-crafted: ${(100 * (1 - r.scores.learned.heldout_error / best)).toFixed(1)}% lower`,
+      `held-out error vs the best hand-crafted: ${Math.abs(change).toFixed(1)}% ${change >= 0 ? 'lower' : 'higher'}`,
     );
+  }
   lines.push(`sigmas: ${r.sigmas.map((s) => s.toPrecision(4)).join(', ')}`);
   return lines.join('\n');
 }
