@@ -42,9 +42,11 @@ export function learnedScheduleFile(sampler: string, nfe: number): string {
   return `schedules/${sampler}-nfe${nfe}.json`;
 }
 
+/** At most 1000 steps (1001 sigmas): `schedule learn --nfe` goes to 1000. */
 const sigmaListSchema = z
   .array(z.number().finite().min(0))
   .min(2)
+  .max(1001)
   .refine((s) => s[s.length - 1] === 0, { message: 'sigmas must end in 0' })
   .refine((s) => s.every((v, i) => i === 0 || v < (s[i - 1] ?? 0)), {
     message: 'sigmas must strictly decrease',
@@ -63,8 +65,8 @@ const errorPairSchema = z.object({
 export const learnedScheduleSchema = z
   .object({
     sampler: learnableSamplerSchema,
-    nfe: z.number().int().min(1),
-    steps: z.number().int().min(1),
+    nfe: z.number().int().min(1).max(1999),
+    steps: z.number().int().min(1).max(1000),
     sigmas: sigmaListSchema,
     method: z.string().min(1),
     calibration: z.object({
@@ -84,6 +86,7 @@ export const learnedScheduleSchema = z
       /** Hand-crafted schedules at the same NFE, scored on the same batches. */
       hand_crafted: z
         .array(errorPairSchema.extend({ schedule: z.string(), sigmas: sigmaListSchema }))
+        .max(8)
         .optional(),
     }),
     /** The model it was learned on: a config hash, a directory or a registry version id. */

@@ -143,4 +143,54 @@ describe('learned schedules on a model version', () => {
       good.map((s) => (s as { nfe: number }).nfe),
     );
   });
+
+  it('caps a record (sigmas, hand-crafted rows) and the schedules a version keeps, refusing rather than dropping', async () => {
+    const other = (
+      await h.api(token, 'POST', `/api/v1/projects/${projectId}/models/capped/versions`, {
+        metadata: {},
+      })
+    ).json.id;
+    const path = `/api/v1/model-versions/${other}/schedules`;
+    const long = [...Array(1001)].map((_, i) => 1001 - i).concat(0);
+    const tooLong = await h.api(
+      token,
+      'POST',
+      path,
+      record({ nfe: 1001, steps: 1001, sigmas: long }),
+    );
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(tooLong.json)).toMatch(/steps|sigmas/);
+    const row = { schedule: 'karras', sigmas: [1, 0], train_error: 1, heldout_error: 1 };
+    const manyRows = await h.api(
+      token,
+      'POST',
+      path,
+      record({
+        scores: { ...record().scores, hand_crafted: [...Array(9)].map(() => row) },
+      }),
+    );
+    expect(manyRows.status).toBe(400);
+    expect(JSON.stringify(manyRows.json)).toMatch(/hand_crafted/);
+    // 100 (sampler, NFE) pairs fill a version; a 101st is refused, an existing pair replaced.
+    for (let nfe = 1; nfe <= 100; nfe++) {
+      const sigmas = [...Array(nfe)].map((_, i) => 100 / (i + 1)).concat(0);
+      const r = await h.api(
+        token,
+        'POST',
+        path,
+        record({ sampler: 'euler', nfe, steps: nfe, sigmas }),
+      );
+      expect(r.status, JSON.stringify(r.json)).toBe(201);
+    }
+    const full = await h.api(token, 'POST', path, record());
+    expect(full.status).toBe(409);
+    expect(JSON.stringify(full.json)).toMatch(/already holds 100 learned schedules/);
+    const replace = await h.api(
+      token,
+      'POST',
+      path,
+      record({ sampler: 'euler', nfe: 1, steps: 1, sigmas: [50, 0] }),
+    );
+    expect(replace.status).toBe(201);
+  });
 });
