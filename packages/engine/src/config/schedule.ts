@@ -122,11 +122,12 @@ export const learnedScheduleSchema = z
 export type LearnedSchedule = z.infer<typeof learnedScheduleSchema>;
 
 /**
- * Align Your Steps' published 10-step list for Stable Diffusion 1.5 (Sabour, Fidler & Kreis
- * 2024, "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models"; the numbers as
- * NVIDIA's how-to page, research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html, lists
- * them, checked against the copies in ComfyUI's AlignYourStepsScheduler). 11 values for 10
- * steps: the last is SD's sigma_min, which the page replaces by 0.
+ * Align Your Steps' 10-step schedule for Stable Diffusion 1.5 (Sabour, Fidler & Kreis 2024,
+ * "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models"). NVIDIA's how-to page
+ * (research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html) publishes it as timesteps,
+ * [999, 850, 736, 645, 545, 455, 343, 233, 124, 24, 0]; these are SD 1.5's sigmas at those
+ * timesteps, the numbers as ComfyUI's AlignYourStepsScheduler lists them (NOISE_LEVELS["SD1"]).
+ * 11 values for 10 steps: the last is SD's sigma_min, which is replaced by 0.
  */
 export const AYS_SD15_SIGMAS = [
   14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904,
