@@ -42,6 +42,8 @@ export interface ResolvedSchedule {
   sigmas?: number[];
   /** The learned schedule file read, if any. */
   file?: string;
+  /** The classifier-free guidance weight the file's schedule was learned at (1: none). */
+  guidance?: number;
 }
 
 const ENGINE_KINDS = new Set(['default', 'uniform', 'karras', 'exponential']);
@@ -129,5 +131,10 @@ export function resolveSchedule(opts: {
       'BAD_REQUEST',
       `${file}: starts at sigma ${num(first)}, above this model's largest sigma ${num(range.sigmaMax)} (sigma range (${num(range.sigmaMin)}, ${num(range.sigmaMax)}]): it was learned on another model (${record.model})`,
     );
-  return { name: schedule, sigmas: record.sigmas, file };
+  return {
+    name: schedule,
+    sigmas: record.sigmas,
+    file,
+    guidance: record.calibration.guidance ?? 1,
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { learnedScheduleSchema, Model, presetUNet } from '@anneal/engine';
@@ -77,6 +77,19 @@ describe('anneal schedule', () => {
     expect(summary.sigmas).toEqual(record.sigmas);
     expect(summary.schedule_file).toBe(file);
     expect(summary.nfe).toBe(3);
+    expect(s.err.join('\n')).not.toMatch(/learned at guidance/);
+
+    // The same schedule as if learned at guidance 2: sampling at 1 warns, naming both.
+    const guided = join(dir, 'guided.json');
+    writeFileSync(
+      guided,
+      JSON.stringify({ ...record, calibration: { ...record.calibration, guidance: 2 } }),
+    );
+    const g = capture();
+    expect(await main([...args, '--steps', '3', '--schedule', guided], g.io)).toBe(0);
+    expect(g.err.join('\n')).toMatch(
+      /warning: .*guided\.json was learned at guidance 2, this request uses 1/,
+    );
 
     // The same file at another NFE, or for another sampler, is refused naming both.
     const w = capture();
