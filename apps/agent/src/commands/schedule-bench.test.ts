@@ -115,6 +115,8 @@ describe('schedules in eval and bench', () => {
       '4',
       '--reference',
       'heun:4',
+      '--results',
+      mkdtempSync(join(tmpdir(), 'anneal-sched-bench-')),
     ]);
     expect(other.status).toBe(1);
     expect(other.stderr).toMatch(
