@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { learnedScheduleSchema, Model, presetUNet } from '@anneal/engine';
@@ -178,5 +178,46 @@ describe('anneal schedule', () => {
       if (home === undefined) delete process.env.ANNEAL_HOME;
       else process.env.ANNEAL_HOME = home;
     }
+  });
+
+  it('Ctrl-C during the reference runs stops learning: nothing written, exit 130', async () => {
+    const modelDir = join(dir, 'model');
+    const before = new Set(process.listeners('SIGINT'));
+    const c = capture();
+    // 10000 reference steps: far more than the few it takes before the interrupt lands.
+    const run = main(
+      [
+        'schedule',
+        'learn',
+        '--model',
+        modelDir,
+        '--sampler',
+        'euler',
+        '--nfe',
+        '4',
+        '--n',
+        '1',
+        '--reference',
+        'heun:10000',
+      ],
+      c.io,
+    );
+    // The command's own SIGINT handler, called directly once it is installed (emitting the
+    // signal would reach the test runner's handlers too).
+    let settled = false;
+    void run.finally(() => {
+      settled = true;
+    });
+    let handler: (() => void) | undefined;
+    while (!handler && !settled) {
+      await new Promise((r) => setImmediate(r));
+      handler = process.listeners('SIGINT').find((l) => !before.has(l)) as (() => void) | undefined;
+    }
+    expect(handler, 'schedule learn installs a SIGINT handler while it learns').toBeDefined();
+    handler?.();
+    expect(await run).toBe(130);
+    expect(c.err.join('\n')).toMatch(/cancelled before learning began/);
+    expect(process.listeners('SIGINT').some((l) => !before.has(l))).toBe(false);
+    expect(readdirSync(join(modelDir, 'schedules'))).not.toContain('euler-nfe4.json');
   });
 });
