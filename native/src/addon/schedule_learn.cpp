@@ -60,6 +60,7 @@ Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::
   o.Set("baselineHeldout", r.baseline_heldout);
   o.Set("learnedTrain", r.learned_train);
   o.Set("learnedHeldout", r.learned_heldout);
+  o.Set("dpTrain", r.dp_train);
   o.Set("evaluations", r.evaluations);
   o.Set("nfe", r.nfe);
   o.Set("cancelled", r.cancelled);

@@ -10,7 +10,7 @@
 //     Gaussian data: {dim, mean, eigvecs, eigvals, sampler, sigmas (the initial schedule), n,
 //     seed, heldoutSeed, sigmaMin, reference?, sweeps?}.
 // LearnedSchedule: {sigmas, dpSigmas, initialSigmas?, baselineTrain, baselineHeldout,
-//   learnedTrain, learnedHeldout, evaluations, nfe, cancelled}: errors are mean squared error
+//   learnedTrain, learnedHeldout, dpTrain, evaluations, nfe, cancelled}: errors are mean squared error
 //   per element between the sampler's endpoint and the reference's from the same noise.
 #pragma once
 

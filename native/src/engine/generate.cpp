@@ -250,6 +250,11 @@ LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig&
                                          const ModelScheduleSpec& spec, const LearnProgressFn& progress,
                                          const LearnCancelFn& cancelled) {
   if (spec.n < 1) throw std::invalid_argument("n must be >= 1");
+  if (spec.seed == spec.heldout_seed) {
+    throw std::invalid_argument("the held-out seed must differ from the calibration seed (both are " +
+                                std::to_string(spec.seed) + "): equal seeds draw the same noise, so the held-out "
+                                                            "error would be the training error");
+  }
   if (prec.kind == Parameterization::Consistency) {
     throw std::invalid_argument(
         "schedule learning is for diffusion models; a consistency model samples with the consistency sampler, "

@@ -55,20 +55,27 @@ const char* sampler_name(SamplerKind k) {
 struct Trajectory {
   std::vector<mx::array> x, denoised;  // at grid points 0..N-1
   mx::array end = mx::array(0.0f);     // x at sigma = 0
+  bool cancelled = false;              // stopped before reaching sigma = 0; `end` is unset
 };
 
 // The reference run, keeping each grid point's x and D(x). Heun and Euler/DDIM only: their
 // state at a grid point is x alone, which the DP's jumps start from.
 Trajectory reference_trajectory(const DenoiseFn& denoise, const mx::array& noise, SamplerKind kind,
                                 const std::vector<double>& sigmas, bool keep,
-                                const std::function<void(int, int)>& on_step) {
+                                const std::function<void(int, int)>& on_step,
+                                const LearnCancelFn& cancelled = {}) {
   Trajectory t;
   const int n = static_cast<int>(sigmas.size()) - 1;
   auto x = mx::multiply(noise, f32(sigmas.front()));
   for (int i = 0; i < n; ++i) {
+    if (cancelled && cancelled()) {
+      t.cancelled = true;
+      return t;
+    }
     const double s = sigmas[i], s_next = sigmas[i + 1];
+    // Evaluated with x below (one eval per step): den is in x's graph, and a kept den is
+    // materialized by that same evaluation.
     auto den = denoise.fn(x, static_cast<float>(s));
-    mx::eval(den);
     if (keep) {
       t.x.push_back(x);
       t.denoised.push_back(den);
@@ -79,7 +86,11 @@ Trajectory reference_trajectory(const DenoiseFn& denoise, const mx::array& noise
     } else {
       x = ddim_step(x, den, f32(s), f32(s_next));
     }
-    mx::eval(x);
+    if (keep) {
+      mx::eval({x, den});
+    } else {
+      mx::eval(x);
+    }
     if (on_step) on_step(i + 1, n);
   }
   t.end = x;
@@ -131,6 +142,8 @@ std::vector<double> dp_schedule(const Trajectory& t, const std::vector<double>& 
   for (int k = steps; k >= 1; --k) {
     out[k] = grid[j];
     j = from[k][j];
+    // learn_schedule refuses steps > reference steps, so a K-jump path always exists.
+    if (j < 0) throw std::logic_error("schedule DP: no path of " + std::to_string(steps) + " jumps on the grid");
   }
   out[0] = grid[0];
   return out;
@@ -193,15 +206,35 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
   auto report = [&](const char* phase, int done, int total, double err) {
     if (progress) progress({phase, done, total, err});
   };
+  if (steps > spec.reference_steps) {
+    // The DP picks `steps` jumps among the reference grid's points; fewer points than jumps
+    // leave no path (and a schedule finer than its reference has nothing to learn from).
+    throw std::invalid_argument("the sampler takes " + std::to_string(steps) + " steps (nfe " +
+                                std::to_string(sampler_nfe(spec.sampler, steps)) + ") but the reference has only " +
+                                std::to_string(spec.reference_steps) +
+                                " steps: reference steps must be >= the sampler's steps");
+  }
   const auto grid = schedule_karras(spec.reference_steps, spec.sigma_min, start);
 
-  auto train_ref = reference_trajectory(denoise, train_noise, spec.reference, grid, true,
-                                        [&](int i, int n) { report("reference", i, 2 * n, 0); });
+  LearnScheduleResult result;
+  // Cancelled during a reference run: nothing has been learned, so the result is the baseline,
+  // unscored (errors 0), with `cancelled` set.
+  auto cancelled_early = [&]() {
+    result.cancelled = true;
+    result.sigmas = initial;
+    result.dp_sigmas = initial;
+    result.nfe = sampler_nfe(spec.sampler, steps);
+    return result;
+  };
+  auto train_ref = reference_trajectory(
+      denoise, train_noise, spec.reference, grid, true, [&](int i, int n) { report("reference", i, 2 * n, 0); },
+      cancelled);
+  if (train_ref.cancelled) return cancelled_early();
   auto heldout_ref = reference_trajectory(
       denoise, heldout_noise, spec.reference, grid, false,
-      [&](int i, int n) { report("reference", n + i, 2 * n, 0); });
+      [&](int i, int n) { report("reference", n + i, 2 * n, 0); }, cancelled);
+  if (heldout_ref.cancelled) return cancelled_early();
 
-  LearnScheduleResult result;
   auto train_error = [&](const std::vector<double>& s) {
     ++result.evaluations;
     return mse(run_sampler(denoise, train_noise, spec.sampler, s), train_ref.end);
@@ -215,6 +248,7 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
 
   result.baseline_train = train_error(initial);
   const double dp_error = train_error(result.dp_sigmas);
+  result.dp_train = dp_error;
   std::vector<double> best = dp_error < result.baseline_train ? result.dp_sigmas : initial;
   double best_error = std::min(dp_error, result.baseline_train);
 
@@ -251,6 +285,8 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
     }
     move *= 0.5;
   }
+  // An accepted move skips the other direction's trial, so `done` can stop short of `total`.
+  if (!result.cancelled && total > 0) report("refine", total, total, best_error);
 
   report("score", 0, 2, best_error);
   result.sigmas = best;

@@ -53,6 +53,7 @@ struct LearnScheduleResult {
   // Mean squared error per element between the sampler's endpoint and the reference's.
   double baseline_train = 0, baseline_heldout = 0;
   double learned_train = 0, learned_heldout = 0;
+  double dp_train = 0;  // the DP schedule's training error (learned_train never exceeds it)
   // Per `compare` entry: {train error, held-out error}.
   std::vector<std::pair<double, double>> compare;
   int evaluations = 0;  // end-to-end sampler runs on the training batch during learning
@@ -61,12 +62,15 @@ struct LearnScheduleResult {
 };
 
 using LearnProgressFn = std::function<void(const LearnScheduleProgress&)>;
-// Polled between sampler runs: true stops learning, keeping the best schedule found so far
-// (scored as usual, with `cancelled` set).
+// Polled before each reference step and between sampler runs: true stops learning. During
+// refinement the best schedule found so far is kept (scored as usual, with `cancelled` set);
+// during the reference runs nothing has been learned yet, so the result is the baseline
+// schedule, unscored (all errors 0), with `cancelled` set.
 using LearnCancelFn = std::function<bool()>;
 
 // `train_noise` and `heldout_noise` are unit-normal initial noise, batch first; x at the start
-// sigma is noise * sigma. `denoise` must accept a batch of either's size.
+// sigma is noise * sigma. `denoise` must accept a batch of either's size. Throws
+// std::invalid_argument when the sampler's steps exceed spec.reference_steps.
 LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& train_noise,
                                    const mx::array& heldout_noise, const LearnScheduleSpec& spec,
                                    const LearnProgressFn& progress = {}, const LearnCancelFn& cancelled = {});

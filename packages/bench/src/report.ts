@@ -260,6 +260,17 @@ function teacherSamplers(
   return lines.join('\n');
 }
 
+/**
+ * The learned row's share of the FD gap from the best hand-crafted schedule to the reference:
+ * n/a when there is no gap (the best hand-crafted is at or below the reference's FD), where
+ * the ratio's sign and size would mean nothing.
+ */
+export function gapShare(gained: number, gap: number): string {
+  if (!(gap > 0))
+    return 'n/a of the gap to the reference: the best hand-crafted FD is not above it';
+  return `${fmt((100 * gained) / gap, 0)}% of the gap to the reference`;
+}
+
 function schedules(
   f: ResultFile<ScheduleTableResult & { model: string; parameters: number }>,
 ): string {
@@ -298,7 +309,7 @@ function schedules(
         fmt(g.recall, 3),
         `${g.paired_mse.toExponential(3)} ± ${g.paired_mse_std.toExponential(2)}`,
         g.schedule === 'learned'
-          ? `FD ${fmt(g.fd - bestFd, 3)} (${fmt((100 * (bestFd - g.fd)) / (bestFd - r.reference.fd), 0)}% of the gap to the reference), paired ${fmt(100 * (g.paired_mse / bestPaired - 1), 1)}%`
+          ? `FD ${fmt(g.fd - bestFd, 3)} (${gapShare(bestFd - g.fd, bestFd - r.reference.fd)}), paired ${fmt(100 * (g.paired_mse / bestPaired - 1), 1)}%`
           : '',
       ]);
   }

@@ -5,10 +5,11 @@
 // mean squared pixel difference, with its spread over images.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import {
   aysSigmas,
+  learnedRecord,
   learnedScheduleFile,
-  learnedScheduleSchema,
   loadNative,
   type Model,
   readLearnedSchedule,
@@ -105,48 +106,35 @@ async function learnedSigmas(
   const file = join(opts.dir, learnedScheduleFile(sampler, nfe));
   if (existsSync(file)) {
     const r = readLearnedSchedule(file);
+    // A file from another model (another start sigma) or learned against another reference
+    // is not the schedule this table measures: refused, naming the difference.
+    const { sigmaMax } = model.sigmaRange();
+    const ref = r.calibration.reference;
+    const want = opts.learn.reference;
+    // Both are the engine's sigma_max in double, up to float32 rounding of the model's table.
+    if (Math.abs((r.sigmas[0] ?? 0) - sigmaMax) > 1e-6 * sigmaMax)
+      throw new AppError(
+        'BAD_REQUEST',
+        `${file}: starts at sigma ${r.sigmas[0]}, not this model's largest sigma ${sigmaMax}; remove it to learn one for this model`,
+      );
+    if (ref.sampler !== want.sampler || ref.steps !== want.steps)
+      throw new AppError(
+        'BAD_REQUEST',
+        `${file}: learned against reference ${ref.sampler}:${ref.steps}, not this run's ${want.sampler}:${want.steps}; remove it or pass --reference ${ref.sampler}:${ref.steps}`,
+      );
     return { sigmas: r.sigmas, file, now: false, seed: r.calibration.seed };
   }
   log(`schedules: learning ${sampler} at ${nfe} NFE (n ${opts.learn.n})`);
   const { sigmaMin, sigmaMax } = model.sigmaRange();
   const compared = ['uniform', 'karras', 'exponential', 'ays'];
-  const r = await model.learnSchedule({
+  const spec = {
     sampler,
     nfe,
     ...opts.learn,
     compare: ['uniform', 'karras', 'exponential', aysSigmas(steps, sigmaMin, sigmaMax)],
-  });
-  const record = learnedScheduleSchema.parse({
-    sampler,
-    nfe,
-    steps,
-    sigmas: r.sigmas,
-    method:
-      'GITS-style dynamic programming over the reference grid, then coordinate descent over log-sigmas on the end-to-end error',
-    calibration: {
-      n: opts.learn.n,
-      seed: opts.learn.seed,
-      heldout_seed: opts.learn.heldoutSeed,
-      reference: opts.learn.reference,
-    },
-    scores: {
-      baseline: {
-        schedule: 'default',
-        sigmas: r.initialSigmas,
-        train_error: r.baselineTrain,
-        heldout_error: r.baselineHeldout,
-      },
-      learned: { train_error: r.learnedTrain, heldout_error: r.learnedHeldout },
-      hand_crafted: r.compare.map((c, i) => ({
-        schedule: compared[i] ?? `compare-${i}`,
-        sigmas: c.sigmas,
-        train_error: c.train,
-        heldout_error: c.heldout,
-      })),
-    },
-    model: opts.dir,
-    created_at: new Date().toISOString(),
-  });
+  };
+  const r = await model.learnSchedule(spec);
+  const record = learnedRecord(spec, r, compared, opts.dir);
   mkdirSync(join(opts.dir, 'schedules'), { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
   return { sigmas: record.sigmas, file, now: true, seed: opts.learn.seed };

@@ -18,6 +18,7 @@ export {
   type Features,
 } from './extractor.ts';
 export { parseAppleHardware, probeHardware } from './hardware.ts';
+export { LEARNED_METHOD, learnedRecord } from './learned-record.ts';
 export * from './memory.ts';
 export {
   CONFIG_FILE,

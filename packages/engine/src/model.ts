@@ -87,7 +87,11 @@ export interface LearnScheduleSpec {
    */
   compare?: Array<string | number[]>;
   onProgress?: (p: NativeLearnScheduleProgress) => void;
-  /** Aborting stops after the sampler run in progress; the result has `cancelled: true`. */
+  /**
+   * Aborting stops after the reference step or sampler run in progress; the result has
+   * `cancelled: true`. Aborted during the reference runs, nothing has been learned: the result
+   * is the baseline, unscored (errors 0, evaluations 0).
+   */
   signal?: AbortSignal;
 }
 

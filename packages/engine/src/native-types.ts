@@ -179,6 +179,8 @@ export interface NativeLearnScheduleResult {
   baselineHeldout: number;
   learnedTrain: number;
   learnedHeldout: number;
+  /** The DP schedule's training error; learnedTrain never exceeds it. */
+  dpTrain: number;
   /** Sampler runs on the calibration batch while learning. */
   evaluations: number;
   nfe: number;

@@ -69,8 +69,53 @@ describe('schedule learning on the exact Gaussian denoiser', () => {
       expectValidSigmas(r.dpSigmas, 5, SIGMA_MAX);
       expect(r.nfe).toBe(5);
       expect(r.cancelled).toBe(false);
+      // The refinement is what the test is about, not the DP alone: it never ends above the DP
+      // schedule's training error (it starts from the better of DP and baseline and accepts only
+      // moves that lower it).
+      expect(r.learnedTrain).toBeLessThanOrEqual(r.dpTrain);
+      if (sampler === 'dpmpp-2m') {
+        // The DP scores one-step DDIM jumps; DPM-Solver++(2M) reuses the previous step's
+        // denoised, so the DP's optimum is not the 2M sampler's, and coordinate descent on the
+        // sampler's own endpoint error must find a strictly better schedule.
+        expect(r.learnedTrain).toBeLessThan(r.dpTrain);
+      }
     });
   }
+
+  it('refuses more sampler steps than the reference has, naming both (no out-of-range DP path)', () => {
+    expect(() =>
+      loadNative().sampling.learnGaussian({
+        dim: 2,
+        mean,
+        eigvecs: U,
+        eigvals: lambda,
+        sampler: 'euler',
+        sigmas: uniformInSigma(12),
+        n: 8,
+        seed: 0,
+        heldoutSeed: 1,
+        sigmaMin: SIGMA_MIN,
+        reference: { sampler: 'heun', steps: 5 },
+      }),
+    ).toThrow(/takes 12 steps \(nfe 12\) but the reference has only 5 steps/);
+    // Equal step counts are the edge that still has a path: every grid point once.
+    const r = loadNative().sampling.learnGaussian({
+      dim: 2,
+      mean,
+      eigvecs: U,
+      eigvals: lambda,
+      sampler: 'euler',
+      sigmas: uniformInSigma(5),
+      n: 8,
+      seed: 0,
+      heldoutSeed: 1,
+      sigmaMin: SIGMA_MIN,
+      reference: { sampler: 'heun', steps: 5 },
+      sweeps: 0,
+    });
+    expectValidSigmas(r.dpSigmas, 5, SIGMA_MAX);
+    expect(Number.isFinite(r.learnedTrain)).toBe(true);
+  });
 
   it('never ends above the baseline it started from (moves are accepted only when they help)', () => {
     const karras = loadNative().sampling.sigmas({
@@ -126,14 +171,20 @@ describe('Model.learnSchedule on a tiny random model', () => {
   it('learns valid sigmas, reports progress, and refuses bad input with named errors', async () => {
     await using model = Model.create(config, 3);
     const phases = new Set<string>();
+    let refine = { done: 0, total: -1 };
     const r = await model.learnSchedule({
       sampler: 'euler',
       nfe: 3,
       n: 4,
       reference: { sampler: 'heun', steps: 8 },
       sweeps: 1,
-      onProgress: (p) => phases.add(p.phase),
+      onProgress: (p) => {
+        phases.add(p.phase);
+        if (p.phase === 'refine') refine = p;
+      },
     });
+    // The refine bar ends full even when accepted moves skipped trials.
+    expect(refine.done).toBe(refine.total);
     const { sigmaMax } = model.sigmaRange();
     expect(r.sigmas).toHaveLength(4);
     expect(r.sigmas[0]).toBeCloseTo(sigmaMax, 6);
@@ -150,6 +201,42 @@ describe('Model.learnSchedule on a tiny random model', () => {
       // @ts-expect-error: ddpm is not a learnable sampler, and the engine says so too
       model.learnSchedule({ sampler: 'ddpm', nfe: 4, n: 2 }),
     ).rejects.toThrow(/ddpm is stochastic/);
+    await expect(
+      model.learnSchedule({
+        sampler: 'euler',
+        nfe: 6,
+        n: 2,
+        reference: { sampler: 'heun', steps: 3 },
+      }),
+    ).rejects.toThrow(/takes 6 steps \(nfe 6\) but the reference has only 3 steps/);
+    await expect(
+      model.learnSchedule({ sampler: 'euler', nfe: 2, n: 2, seed: 7, heldoutSeed: 7 }),
+    ).rejects.toThrow(/held-out seed must differ from the calibration seed \(both are 7\)/);
+  });
+
+  it('stops when aborted during the reference runs, returning the unscored baseline', async () => {
+    await using model = Model.create(config, 3);
+    const ac = new AbortController();
+    const phases: string[] = [];
+    const r = await model.learnSchedule({
+      sampler: 'euler',
+      nfe: 3,
+      n: 2,
+      reference: { sampler: 'heun', steps: 50 },
+      signal: ac.signal,
+      onProgress: (p) => {
+        phases.push(`${p.phase}:${p.done}`);
+        if (p.phase === 'reference' && p.done === 2) ac.abort();
+      },
+    });
+    expect(r.cancelled).toBe(true);
+    // It stopped inside the first reference run (of 2 x 50 steps), before the DP and any
+    // sampler run: the abort reached the engine from the progress callback, not only between
+    // sampler runs.
+    expect(phases.every((p) => p.startsWith('reference:'))).toBe(true);
+    expect(phases.length).toBeLessThan(50);
+    expect(r.evaluations).toBe(0);
+    expect(r.sigmas).toEqual(r.initialSigmas);
   });
 
   it('stops when aborted, returning the best schedule so far', async () => {
@@ -214,5 +301,62 @@ describe('schedule choices', () => {
     expect(() => learnedScheduleSchema.parse({ ...record, sigmas: [80, 0.5, 5, 0] })).toThrow(
       /strictly decrease/,
     );
+    // Learned on a model whose largest sigma is above this one's: refused, naming both.
+    expect(() =>
+      resolveSchedule({
+        schedule: 'learned',
+        sampler: 'euler',
+        steps: 3,
+        sigmaRange: () => ({ sigmaMin: 0.002, sigmaMax: 14.6 }),
+        dir,
+      }),
+    ).toThrow(
+      /starts at sigma 80, above this model's largest sigma 14.6 .*learned on another model/,
+    );
+  });
+
+  it('the schema refuses equal calibration and held-out seeds, and a reference coarser than the schedule', () => {
+    const base = {
+      sampler: 'euler',
+      nfe: 3,
+      steps: 3,
+      sigmas: [80, 5, 0.5, 0],
+      method: 'test',
+      calibration: { n: 4, seed: 0, heldout_seed: 1, reference: { sampler: 'heun', steps: 8 } },
+      scores: {
+        baseline: { schedule: 'karras', train_error: 1, heldout_error: 1 },
+        learned: { train_error: 0.5, heldout_error: 0.5 },
+      },
+      model: 'm',
+      created_at: new Date(0).toISOString(),
+    };
+    expect(learnedScheduleSchema.safeParse(base).success).toBe(true);
+    const seeds = learnedScheduleSchema.safeParse({
+      ...base,
+      calibration: { ...base.calibration, heldout_seed: 0 },
+    });
+    expect(seeds.success).toBe(false);
+    expect(seeds.error?.issues[0]?.path).toEqual(['calibration', 'heldout_seed']);
+    expect(seeds.error?.issues[0]?.message).toMatch(/must differ from calibration.seed \(both 0\)/);
+    const coarse = learnedScheduleSchema.safeParse({
+      ...base,
+      calibration: { ...base.calibration, reference: { sampler: 'heun', steps: 2 } },
+    });
+    expect(coarse.success).toBe(false);
+    expect(coarse.error?.issues[0]?.path).toEqual(['calibration', 'reference', 'steps']);
+  });
+
+  it('ays checks the start sigma against the model range with the engine message', () => {
+    const sigmaRange = () => ({ sigmaMin: 0.002, sigmaMax: 80 });
+    expect(() =>
+      resolveSchedule({ schedule: 'ays', sampler: 'euler', steps: 3, sigmaRange, sigmaMax: 1e6 }),
+    ).toThrow("sigma_max 1e+06 is outside this model's sigma range (0.002, 80]");
+    expect(() =>
+      resolveSchedule({ schedule: 'ays', sampler: 'euler', steps: 3, sigmaRange, sigmaMax: 0.001 }),
+    ).toThrow(/sigma_max 0.001 is outside/);
+    expect(
+      resolveSchedule({ schedule: 'ays', sampler: 'euler', steps: 3, sigmaRange, sigmaMax: 40 })
+        .sigmas?.[0],
+    ).toBe(40);
   });
 });

@@ -41,9 +41,33 @@ export interface ResolvedSchedule {
   sigmas?: number[];
   /** The learned schedule file read, if any. */
   file?: string;
+  /** The classifier-free guidance weight the file's schedule was learned at (1: none). */
+  guidance?: number;
 }
 
 const ENGINE_KINDS = new Set(['default', 'uniform', 'karras', 'exponential']);
+
+/** A number as the engine's messages print it (C++ ostream's default, printf's %g). */
+function num(v: number): string {
+  if (v === 0 || !Number.isFinite(v)) return String(v);
+  const exp = Number(v.toExponential(5).split('e')[1]);
+  const strip = (m: string) => (m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m);
+  if (exp < -4 || exp >= 6) {
+    const [m = '', e = ''] = v.toExponential(5).split('e');
+    const sign = e.startsWith('-') ? '-' : '+';
+    return `${strip(m)}e${sign}${e.replace(/^[+-]/, '').padStart(2, '0')}`;
+  }
+  return strip(v.toFixed(Math.max(0, 5 - exp)));
+}
+
+/** The engine's sigma_max check (make_sigmas): sigmaMin < start <= sigmaMax, in its words. */
+function checkStart(start: number, range: { sigmaMin: number; sigmaMax: number }): void {
+  if (!(start > range.sigmaMin && start <= range.sigmaMax))
+    throw new AppError(
+      'BAD_REQUEST',
+      `sigma_max ${num(start)} is outside this model's sigma range (${num(range.sigmaMin)}, ${num(range.sigmaMax)}]`,
+    );
+}
 
 /**
  * Resolves a schedule choice for `sampler` at `steps`: `ays` from the model's sigma range
@@ -64,8 +88,10 @@ export function resolveSchedule(opts: {
   const { schedule, sampler, steps } = opts;
   if (ENGINE_KINDS.has(schedule)) return { name: schedule, kind: schedule };
   if (schedule === 'ays') {
-    const { sigmaMin, sigmaMax } = opts.sigmaRange();
-    return { name: 'ays', sigmas: aysSigmas(steps, sigmaMin, opts.sigmaMax ?? sigmaMax) };
+    const range = opts.sigmaRange();
+    const start = opts.sigmaMax ?? range.sigmaMax;
+    checkStart(start, range);
+    return { name: 'ays', sigmas: aysSigmas(steps, range.sigmaMin, start) };
   }
   const nfe = samplerNfe(sampler, steps);
   let file: string;
@@ -95,5 +121,19 @@ export function resolveSchedule(opts: {
   } catch (err) {
     throw new AppError('BAD_REQUEST', (err as Error).message);
   }
-  return { name: schedule, sigmas: record.sigmas, file };
+  // A file learned on another model can start above this one's largest sigma. The start is
+  // the model's sigma_max as the engine computed it, written back as a double: no tolerance.
+  const range = opts.sigmaRange();
+  const first = record.sigmas[0] ?? 0;
+  if (first > range.sigmaMax)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${file}: starts at sigma ${num(first)}, above this model's largest sigma ${num(range.sigmaMax)} (sigma range (${num(range.sigmaMin)}, ${num(range.sigmaMax)}]): it was learned on another model (${record.model})`,
+    );
+  return {
+    name: schedule,
+    sigmas: record.sigmas,
+    file,
+    guidance: record.calibration.guidance ?? 1,
+  };
 }

@@ -53,13 +53,19 @@ export async function versionCheckpointDir(
   }
 }
 
-/** The folder holding model version `id`'s checkpoint, downloading it first if needed. */
+/**
+ * The folder holding model version `id`'s checkpoint, downloading it first if needed, from the
+ * server `flags` name (--server/--token; defaults as resolveClient). Only the checkpoint comes
+ * down: learned schedules stored on the version (metadata.schedules) are not written into the
+ * folder's schedules/.
+ */
 export async function modelVersionDir(
   id: string,
   flag: string,
   env: NodeJS.ProcessEnv = process.env,
+  flags: { server?: string; token?: string } = {},
 ): Promise<string> {
-  const client = resolveClient({}, env);
+  const client = resolveClient(flags, env);
   const fetch = (dir: string) =>
     fetchModel(
       new ServerApi(client.server, client.token),

@@ -19,7 +19,7 @@ import {
 } from '@anneal/engine';
 import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { planBench } from '../plan/bench.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -79,7 +79,9 @@ to-target and teacher-samplers options:
   --n N              samples per run, and real images per set (default 1000 for to-target,
                      500 for teacher-samplers)
   --reference S:K    to-target: the run that states the target (default dpmpp-2m:50);
-                     teacher-samplers: the long reference run (default heun:100)
+                     teacher-samplers: the long reference run (default heun:100);
+                     schedules: the paired reference, and what a missing learned schedule is
+                     learned against (default heun:100; heun, euler or ddim)
   --reference-n N    teacher-samplers: samples for the reference run (default 1000)
   --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
   --grid FILE.png    teacher-samplers: the first 16 samples of each sampler at 10 NFE, one
@@ -235,6 +237,23 @@ type Flags = z.infer<typeof flagsSchema>;
  * The ruler `anneal eval` reads quality on, for the model in `dir`: its dataset's extractor
  * and n held-out images; `label` names the benchmark in the extractor's progress lines.
  */
+/**
+ * The reference a missing learned schedule is learned against in the schedules suite: the
+ * table's own --reference (default heun:100), which must be a single-step solver (the
+ * learner's DP starts from its grid points).
+ */
+function learnReference(reference: { sampler: string; steps: number } | undefined): {
+  sampler: 'heun' | 'euler' | 'ddim';
+  steps: number;
+} {
+  const r = reference ?? { sampler: 'heun', steps: 100 };
+  if (r.sampler !== 'heun' && r.sampler !== 'euler' && r.sampler !== 'ddim')
+    throw new UsageError(
+      `--reference: the schedules suite learns against it, so it must be heun, euler or ddim; got ${r.sampler}`,
+    );
+  return { sampler: r.sampler, steps: r.steps };
+}
+
 async function benchRuler(
   flags: Flags,
   dir: string,
@@ -467,7 +486,7 @@ export const bench: Command = {
                 // Not the seed the table samples from: the calibration noise stays out of the FD rows.
                 seed: flags.seed + 1000,
                 heldoutSeed: flags.seed + 1001,
-                reference: { sampler: 'heun', steps: 100 },
+                reference: learnReference(flags.reference),
                 sweeps: 6,
               },
               seed: flags.seed,

@@ -118,7 +118,10 @@ export const evaluate: Command = {
     const model = Model.load(dir);
     let sampling: ReturnType<typeof samplingOf>;
     try {
-      sampling = withSchedule(model, dir, samplingOf(model.config, flags));
+      sampling = withSchedule(model, dir, samplingOf(model.config, flags), {
+        guidance: flags.guidance,
+        warn: (l) => io.err(l),
+      });
     } catch (err) {
       model.dispose();
       throw err;

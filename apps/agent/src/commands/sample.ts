@@ -74,7 +74,13 @@ export interface Sampling {
  * `learned` reads `dir`/schedules/<sampler>-nfe<K>.json; a file learned for another sampler or
  * NFE is refused, naming both.
  */
-export function withSchedule(model: Model, dir: string, s: Sampling): Sampling {
+export function withSchedule(
+  model: Model,
+  dir: string,
+  s: Sampling,
+  /** The request's guidance, and where to warn when a learned file was fitted at another. */
+  request?: { guidance: number; warn: (line: string) => void },
+): Sampling {
   if (s.sigmas || !s.schedule) return s;
   const r = resolveSchedule({
     schedule: s.schedule,
@@ -88,6 +94,10 @@ export function withSchedule(model: Model, dir: string, s: Sampling): Sampling {
   if (r.file && s.sigma_max !== undefined)
     throw new UsageError(
       '--sigma-max: a learned schedule lists its own sigmas; drop one of the two',
+    );
+  if (r.file && request && r.guidance !== undefined && r.guidance !== request.guidance)
+    request.warn(
+      `warning: ${r.file} was learned at guidance ${r.guidance}, this request uses ${request.guidance}: the trajectories differ, so the schedule may no longer be the best one`,
     );
   return {
     ...s,
@@ -305,6 +315,7 @@ export const sample: Command = {
               steps: auto ? auto.steps : (flags.steps as number | undefined),
               sampler: autoSampler ?? flags.sampler,
             }),
+            { guidance: flags.guidance, warn: (l) => io.err(l) },
           );
     } catch (err) {
       model.dispose();

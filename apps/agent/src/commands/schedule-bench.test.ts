@@ -94,8 +94,33 @@ describe('schedules in eval and bench', () => {
     const learned = JSON.parse(readFileSync(join(model, 'schedules', 'euler-nfe3.json'), 'utf8'));
     expect(rows[4]?.sigmas).toEqual(learned.sigmas);
     expect(learned.calibration.seed).toBe(1000);
+    // Learned against the table's --reference, and the file says so.
+    expect(learned.calibration.reference).toEqual({ sampler: 'heun', steps: 3 });
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
       /Learned vs hand-crafted schedules[\s\S]*\| euler \| 3 \| learned \| [\s\S]*% of the gap to the reference[\s\S]*\| reference: heun 3 steps \| 5 \|[\s\S]*real vs real \(floor\)/,
+    );
+    // Reused with another reference: refused naming both, not silently measured.
+    const other = anneal([
+      'bench',
+      '--only',
+      'schedules',
+      '--model',
+      model,
+      ...ruler,
+      '--samplers',
+      'euler',
+      '--nfes',
+      '3',
+      '--learn-n',
+      '4',
+      '--reference',
+      'heun:4',
+      '--results',
+      mkdtempSync(join(tmpdir(), 'anneal-sched-bench-')),
+    ]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(
+      /euler-nfe3\.json: learned against reference heun:3, not this run's heun:4/,
     );
     const bad = anneal(['bench', '--only', 'schedules', '--model', model, '--samplers', 'ddpm']);
     expect(bad.status).toBe(2);

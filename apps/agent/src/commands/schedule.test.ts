@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { learnedScheduleSchema, Model, presetUNet } from '@anneal/engine';
@@ -77,6 +77,19 @@ describe('anneal schedule', () => {
     expect(summary.sigmas).toEqual(record.sigmas);
     expect(summary.schedule_file).toBe(file);
     expect(summary.nfe).toBe(3);
+    expect(s.err.join('\n')).not.toMatch(/learned at guidance/);
+
+    // The same schedule as if learned at guidance 2: sampling at 1 warns, naming both.
+    const guided = join(dir, 'guided.json');
+    writeFileSync(
+      guided,
+      JSON.stringify({ ...record, calibration: { ...record.calibration, guidance: 2 } }),
+    );
+    const g = capture();
+    expect(await main([...args, '--steps', '3', '--schedule', guided], g.io)).toBe(0);
+    expect(g.err.join('\n')).toMatch(
+      /warning: .*guided\.json was learned at guidance 2, this request uses 1/,
+    );
 
     // The same file at another NFE, or for another sampler, is refused naming both.
     const w = capture();
@@ -126,5 +139,85 @@ describe('anneal schedule', () => {
       await main([...base, '--sampler', 'euler', '--nfe', '3', '--reference', 'dpmpp-2m:10'], r.io),
     ).toBe(2);
     expect(r.err.join('\n')).toMatch(/--reference: must be SAMPLER:STEPS/);
+    // More sampler steps than the reference has: refused before any work (the DP has no path).
+    const f = capture();
+    expect(
+      await main([...base, '--sampler', 'euler', '--nfe', '6', '--reference', 'heun:3'], f.io),
+    ).toBe(2);
+    expect(f.err.join('\n')).toMatch(
+      /--nfe\/--reference: euler at 6 NFE takes 6 steps, more than the reference's 3/,
+    );
+    const big = capture();
+    expect(await main([...base, '--sampler', 'euler', '--nfe', '101'], big.io)).toBe(2);
+    expect(big.err.join('\n')).toMatch(/more than the reference's 100/);
+    // Equal seeds would score the calibration batch as held-out.
+    const s = capture();
+    expect(
+      await main(
+        [...base, '--sampler', 'euler', '--nfe', '3', '--seed', '7', '--heldout-seed', '7'],
+        s.io,
+      ),
+    ).toBe(2);
+    expect(s.err.join('\n')).toMatch(/--heldout-seed: must differ from --seed \(both 7\)/);
+  });
+
+  it('--model VERSION downloads from the --server given (not the default)', async () => {
+    const home = process.env.ANNEAL_HOME;
+    process.env.ANNEAL_HOME = join(dir, 'home');
+    try {
+      const c = capture();
+      const id = '00000000-0000-4000-8000-000000000001';
+      const args = ['schedule', 'learn', '--model', id, '--sampler', 'euler', '--nfe', '3'];
+      // Port 1 on loopback: nothing listens, so the download fails naming the server asked.
+      const server = ['--server', 'http://127.0.0.1:1', '--token', 'x'];
+      expect(await main([...args, ...server], c.io)).toBe(1);
+      expect(c.err.join('\n')).toMatch(
+        new RegExp(`--model: cannot download model version ${id} from http://127.0.0.1:1`),
+      );
+    } finally {
+      if (home === undefined) delete process.env.ANNEAL_HOME;
+      else process.env.ANNEAL_HOME = home;
+    }
+  });
+
+  it('Ctrl-C during the reference runs stops learning: nothing written, exit 130', async () => {
+    const modelDir = join(dir, 'model');
+    const before = new Set(process.listeners('SIGINT'));
+    const c = capture();
+    // 10000 reference steps: far more than the few it takes before the interrupt lands.
+    const run = main(
+      [
+        'schedule',
+        'learn',
+        '--model',
+        modelDir,
+        '--sampler',
+        'euler',
+        '--nfe',
+        '4',
+        '--n',
+        '1',
+        '--reference',
+        'heun:10000',
+      ],
+      c.io,
+    );
+    // The command's own SIGINT handler, called directly once it is installed (emitting the
+    // signal would reach the test runner's handlers too).
+    let settled = false;
+    void run.finally(() => {
+      settled = true;
+    });
+    let handler: (() => void) | undefined;
+    while (!handler && !settled) {
+      await new Promise((r) => setImmediate(r));
+      handler = process.listeners('SIGINT').find((l) => !before.has(l)) as (() => void) | undefined;
+    }
+    expect(handler, 'schedule learn installs a SIGINT handler while it learns').toBeDefined();
+    handler?.();
+    expect(await run).toBe(130);
+    expect(c.err.join('\n')).toMatch(/cancelled before learning began/);
+    expect(process.listeners('SIGINT').some((l) => !before.has(l))).toBe(false);
+    expect(readdirSync(join(modelDir, 'schedules'))).not.toContain('euler-nfe4.json');
   });
 });

@@ -4,11 +4,10 @@ import {
   aysSigmas,
   type LearnedSchedule,
   learnableSamplerNames,
+  learnedRecord,
   learnedScheduleFile,
-  learnedScheduleSchema,
   Model,
   readLearnedSchedule,
-  samplerNfe,
   stepsForNfe,
   writeFileAtomic,
 } from '@anneal/engine';
@@ -47,9 +46,11 @@ learn  finds the K + 1 sigmas (the first the model's largest, the last 0) whose 
   --class K            class label for a class-conditional model (default: cycle through classes)
   --guidance W         classifier-free guidance weight (default 1)
   --server URL, --token T
-                       for --model VERSION: the server the version lives on, and where the
-                       learned schedule is stored (POST /model-versions/VERSION/schedules);
-                       defaults as for \`anneal submit\` (ANNEAL_SERVER, ANNEAL_TOKEN, anneal login)
+                       for --model VERSION: the server the version is downloaded from, and where
+                       the learned schedule is stored (POST /model-versions/VERSION/schedules,
+                       shown on the model page; the download brings only the checkpoint, so
+                       elsewhere use the written file with --schedule FILE); defaults as for
+                       \`anneal submit\` (ANNEAL_SERVER, ANNEAL_TOKEN, anneal login)
   --json               print the record as one JSON line
 
 Baselines in the table: uniform (uniform in the VP table's timesteps), karras (rho 7),
@@ -96,9 +97,15 @@ const learnFlags = z.object({
 const HAND_CRAFTED = ['uniform', 'karras', 'exponential'] as const;
 
 /** A model folder from `--model DIR|VERSION`. */
-async function modelDir(arg: string): Promise<{ dir: string; version?: string }> {
+async function modelDir(
+  arg: string,
+  client: { server?: string; token?: string } = {},
+): Promise<{ dir: string; version?: string }> {
   if (!existsSync(arg) && isVersionId(arg))
-    return { dir: await modelVersionDir(arg, '--model'), version: arg.toLowerCase() };
+    return {
+      dir: await modelVersionDir(arg, '--model', process.env, client),
+      version: arg.toLowerCase(),
+    };
   return { dir: resolve(arg) };
 }
 
@@ -118,10 +125,12 @@ function scoreTable(r: LearnedSchedule): string {
     `  ${'schedule'.padEnd(w)}  ${'train'.padStart(10)}  ${'held-out'.padStart(10)}`,
     ...rows.map(([k, t, h]) => `  ${k.padEnd(w)}  ${fmt(t).padStart(10)}  ${fmt(h).padStart(10)}`),
   ];
-  if (Number.isFinite(best) && best > 0)
+  if (Number.isFinite(best) && best > 0) {
+    const change = 100 * (1 - r.scores.learned.heldout_error / best);
     lines.push(
-      `held-out error vs the best hand-crafted: ${(100 * (1 - r.scores.learned.heldout_error / best)).toFixed(1)}% lower`,
+      `held-out error vs the best hand-crafted: ${Math.abs(change).toFixed(1)}% ${change >= 0 ? 'lower' : 'higher'}`,
     );
+  }
   lines.push(`sigmas: ${r.sigmas.map((s) => s.toPrecision(4)).join(', ')}`);
   return lines.join('\n');
 }
@@ -154,7 +163,18 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
   } catch (err) {
     throw new UsageError(`--nfe: ${(err as Error).message}`);
   }
-  const { dir, version } = await modelDir(flags.model);
+  if (steps > flags.reference.steps)
+    throw new UsageError(
+      `--nfe/--reference: ${flags.sampler} at ${flags.nfe} NFE takes ${steps} steps, more than the reference's ${flags.reference.steps}; use --nfe with at most ${flags.reference.steps} steps or a finer --reference (e.g. ${flags.reference.sampler}:${Math.max(100, steps)})`,
+    );
+  if (flags['heldout-seed'] === flags.seed)
+    throw new UsageError(
+      `--heldout-seed: must differ from --seed (both ${flags.seed}): equal seeds draw the same noise, so the held-out error would be the training error`,
+    );
+  const { dir, version } = await modelDir(flags.model, {
+    server: flags.server,
+    token: flags.token,
+  });
   const model = Model.load(dir);
   const bars = new Map<string, ProgressBar>();
   let result: Awaited<ReturnType<Model['learnSchedule']>>;
@@ -167,20 +187,29 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
     );
   }
   const ays = aysSigmas(steps, sigmaMin, start);
+  const spec = {
+    sampler: flags.sampler,
+    nfe: flags.nfe,
+    n: flags.n,
+    seed: flags.seed,
+    heldoutSeed: flags['heldout-seed'],
+    reference: flags.reference,
+    initial: flags.initial,
+    sweeps: flags.sweeps,
+    sigmaMax: flags['sigma-max'],
+    class: flags.class,
+    guidance: flags.guidance,
+    compare: [...HAND_CRAFTED, ays],
+  };
+  // Ctrl-C stops learning after the reference step or sampler run in progress.
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     result = await model.learnSchedule({
-      sampler: flags.sampler,
-      nfe: flags.nfe,
-      n: flags.n,
-      seed: flags.seed,
-      heldoutSeed: flags['heldout-seed'],
-      reference: flags.reference,
-      initial: flags.initial,
-      sweeps: flags.sweeps,
-      sigmaMax: flags['sigma-max'],
-      class: flags.class,
-      guidance: flags.guidance,
-      compare: [...HAND_CRAFTED, ays],
+      ...spec,
+      signal: abort.signal,
       onProgress: (p) => {
         let bar = bars.get(p.phase);
         if (!bar) {
@@ -192,48 +221,24 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
       },
     });
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const b of bars.values()) b.done();
     model.dispose();
   }
-  const names = [...HAND_CRAFTED, 'ays'];
-  const record: LearnedSchedule = learnedScheduleSchema.parse({
-    sampler: flags.sampler,
-    nfe: samplerNfe(flags.sampler, steps),
-    steps,
-    sigmas: result.sigmas,
-    method:
-      'GITS-style dynamic programming over the reference grid, then coordinate descent over log-sigmas on the end-to-end error',
-    calibration: {
-      n: flags.n,
-      seed: flags.seed,
-      heldout_seed: flags['heldout-seed'],
-      ...(flags.class !== undefined ? { class: flags.class } : {}),
-      ...(flags.guidance !== 1 ? { guidance: flags.guidance } : {}),
-      reference: flags.reference,
-    },
-    scores: {
-      baseline: {
-        schedule: flags.initial,
-        sigmas: result.initialSigmas,
-        train_error: result.baselineTrain,
-        heldout_error: result.baselineHeldout,
-      },
-      learned: { train_error: result.learnedTrain, heldout_error: result.learnedHeldout },
-      hand_crafted: result.compare.map((c, i) => ({
-        schedule: names[i] ?? `compare-${i}`,
-        sigmas: c.sigmas,
-        train_error: c.train,
-        heldout_error: c.heldout,
-      })),
-    },
-    model: version ?? dir,
-    created_at: new Date().toISOString(),
-  });
+  if (result.cancelled && result.evaluations === 0) {
+    io.err('cancelled before learning began (during the reference runs); nothing written');
+    return 130;
+  }
+  if (result.cancelled)
+    io.err('cancelled: keeping the best schedule found so far (scored on the held-out batch)');
+  const record = learnedRecord(spec, result, [...HAND_CRAFTED, 'ays'], version ?? dir);
   const file = join(dir, learnedScheduleFile(flags.sampler, record.nfe));
   mkdirSync(join(dir, 'schedules'), { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);
-  // A registry version: the schedule is stored on it too, where the model page plots it and
-  // other machines' `--schedule learned` can find it.
+  // A registry version: the schedule is stored on it too (metadata.schedules), where the model
+  // page plots it. The version's download brings only the checkpoint, so other machines'
+  // `--schedule learned` do not find it there: they take the file (--schedule FILE) or learn.
   if (version)
     await api(
       resolveClient({ server: flags.server, token: flags.token }),

@@ -37,9 +37,11 @@ export function learnedScheduleFile(sampler: string, nfe: number): string {
   return `schedules/${sampler}-nfe${nfe}.json`;
 }
 
+/** At most 1000 steps (1001 sigmas): `schedule learn --nfe` goes to 1000. */
 const sigmaListSchema = z
   .array(z.number().finite().min(0))
   .min(2)
+  .max(1001)
   .refine((s) => s[s.length - 1] === 0, { message: 'sigmas must end in 0' })
   .refine((s) => s.every((v, i) => i === 0 || v < (s[i - 1] ?? 0)), {
     message: 'sigmas must strictly decrease',
@@ -58,8 +60,8 @@ const errorPairSchema = z.object({
 export const learnedScheduleSchema = z
   .object({
     sampler: learnableSamplerSchema,
-    nfe: z.number().int().min(1),
-    steps: z.number().int().min(1),
+    nfe: z.number().int().min(1).max(1999),
+    steps: z.number().int().min(1).max(1000),
     sigmas: sigmaListSchema,
     method: z.string().min(1),
     calibration: z.object({
@@ -79,6 +81,7 @@ export const learnedScheduleSchema = z
       /** Hand-crafted schedules at the same NFE, scored on the same batches. */
       hand_crafted: z
         .array(errorPairSchema.extend({ schedule: z.string(), sigmas: sigmaListSchema }))
+        .max(8)
         .optional(),
     }),
     /** The model it was learned on: a config hash, a directory or a registry version id. */
@@ -98,15 +101,28 @@ export const learnedScheduleSchema = z
         path: ['nfe'],
         message: `${r.sampler} at ${r.steps} steps spends ${samplerNfe(r.sampler, r.steps)} evaluations, not ${r.nfe}`,
       });
+    if (r.calibration.heldout_seed === r.calibration.seed)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['calibration', 'heldout_seed'],
+        message: `must differ from calibration.seed (both ${r.calibration.seed}): equal seeds draw the same noise, so the held-out error is the training error`,
+      });
+    if (r.steps > r.calibration.reference.steps)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['calibration', 'reference', 'steps'],
+        message: `a ${r.steps}-step schedule needs a reference of at least ${r.steps} steps, got ${r.calibration.reference.steps}`,
+      });
   });
 export type LearnedSchedule = z.infer<typeof learnedScheduleSchema>;
 
 /**
- * Align Your Steps' published 10-step list for Stable Diffusion 1.5 (Sabour, Fidler & Kreis
- * 2024, "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models"; the numbers as
- * NVIDIA's how-to page, research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html, lists
- * them, checked against the copies in ComfyUI's AlignYourStepsScheduler). 11 values for 10
- * steps: the last is SD's sigma_min, which the page replaces by 0.
+ * Align Your Steps' 10-step schedule for Stable Diffusion 1.5 (Sabour, Fidler & Kreis 2024,
+ * "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models"). NVIDIA's how-to page
+ * (research.nvidia.com/labs/toronto-ai/AlignYourSteps/howto.html) publishes it as timesteps,
+ * [999, 850, 736, 645, 545, 455, 343, 233, 124, 24, 0]; these are SD 1.5's sigmas at those
+ * timesteps, the numbers as ComfyUI's AlignYourStepsScheduler lists them (NOISE_LEVELS["SD1"]).
+ * 11 values for 10 steps: the last is SD's sigma_min, which is replaced by 0.
  */
 export const AYS_SD15_SIGMAS = [
   14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904,

@@ -25,12 +25,7 @@ export type AgentGrant =
   /** Reads the model version a leased sample or evaluate job takes its checkpoint from. */
   | 'read-leased-model-version'
   /** Reads a dataset version a leased job trains on, or its checkpoint was trained on. */
-  | 'read-leased-dataset-version'
-  /**
-   * Attaches a result (a learned schedule) to the model version a leased job reads: the same
-   * reach as read-leased-model-version, for the measurements that job makes of it.
-   */
-  | 'annotate-leased-model-version';
+  | 'read-leased-dataset-version';
 
 /**
  * Every tRPC procedure and REST route declares one: `public` needs nobody; otherwise the
@@ -67,12 +62,6 @@ const GRANTS: Record<
     allowed: agentMayReadModelVersion,
     refusal: (id) =>
       `versionId: an agent token reads model version ${id} only while a job leased to its agent reads its checkpoint`,
-  },
-  'annotate-leased-model-version': {
-    field: 'versionId',
-    allowed: agentMayReadModelVersion,
-    refusal: (id) =>
-      `versionId: an agent token adds to model version ${id} only while a job leased to its agent reads its checkpoint`,
   },
   'read-leased-dataset-version': {
     field: 'versionId',

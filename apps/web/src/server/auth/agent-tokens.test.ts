@@ -182,6 +182,34 @@ describe('an agent token through REST', () => {
       expect(version.status).toBe(200);
       expect(version.json.sourceRunId).toBe(w.ids.runId);
       expect((await get(`/runs/${w.ids.runId}/artifacts/ckpt.bin`)).status).toBe(200);
+      // Reading the version is not writing to it: a leased evaluate job may not replace the
+      // version's learned schedules (that route is for people and API tokens).
+      const schedule = await w.h.api(
+        token.token,
+        'POST',
+        `/api/v1/model-versions/${w.ids.modelVersionId}/schedules`,
+        {
+          sampler: 'euler',
+          nfe: 2,
+          steps: 2,
+          sigmas: [80, 1, 0],
+          method: 'test',
+          calibration: {
+            n: 4,
+            seed: 0,
+            heldout_seed: 1,
+            reference: { sampler: 'heun', steps: 8 },
+          },
+          scores: {
+            baseline: { schedule: 'karras', train_error: 1, heldout_error: 1 },
+            learned: { train_error: 0.5, heldout_error: 0.5 },
+          },
+          model: 'm',
+          created_at: new Date(0).toISOString(),
+        },
+      );
+      expect(schedule.status).toBe(403);
+      expect(JSON.stringify(schedule.json)).toMatch(/an agent token only runs the jobs leased/);
       // The evaluation data: the version the run behind the checkpoint was made from is
       // not readable, since no train job made that run (only jobs carry a dataset ref).
       expect((await get(`/dataset-versions/${w.ids.datasetVersionId}`)).status).toBe(403);

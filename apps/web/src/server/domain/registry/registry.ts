@@ -326,7 +326,13 @@ export async function addLearnedSchedule(
     const kept = (row.metadata.schedules ?? []).filter(
       (s) => !(s.sampler === schedule.sampler && s.nfe === schedule.nfe),
     );
-    const schedules = [...kept, schedule].slice(-MAX_SCHEDULES);
+    // Refused, not trimmed: dropping the oldest would lose a schedule without a word.
+    if (kept.length >= MAX_SCHEDULES)
+      throw new AppError(
+        'CONFLICT',
+        `model version ${versionId} already holds ${kept.length} learned schedules (one per sampler and NFE), the most a version keeps; this one (${schedule.sampler} at ${schedule.nfe} NFE) would be one more`,
+      );
+    const schedules = [...kept, schedule];
     await tx
       .update(modelVersions)
       .set({ metadata: { ...row.metadata, schedules } })

@@ -91,7 +91,9 @@ export const registryRoutes = [
   defineRoute({
     method: 'POST',
     path: '/model-versions/{versionId}/schedules',
-    access: { role: 'editor', agent: 'annotate-leased-model-version' },
+    // People and API tokens only (anneal schedule learn uses the person's token). No job posts
+    // schedules yet; a grant for agents belongs with the job that will, limited to its version.
+    access: { role: 'editor', agent: 'none' },
     tag: 'registry',
     summary:
       'Store a learned sampling schedule on a model version (anneal schedule learn); one per sampler and NFE, a newer one replaces the older',

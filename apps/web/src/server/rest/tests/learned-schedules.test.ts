@@ -1,3 +1,5 @@
+import { modelVersions } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../testing/harness.ts';
 
@@ -5,6 +7,7 @@ let h: Harness;
 let token: string;
 let viewer: string;
 let versionId: string;
+let projectId: string;
 
 const record = (over: Record<string, unknown> = {}) => ({
   sampler: 'dpmpp-2m',
@@ -32,7 +35,7 @@ beforeAll(async () => {
   const editor = await h.user('lab', 'editor');
   token = editor.token;
   viewer = (await h.user('lab', 'viewer')).token;
-  const projectId = (await h.api(token, 'POST', '/api/v1/projects', { name: 'sched' })).json.id;
+  projectId = (await h.api(token, 'POST', '/api/v1/projects', { name: 'sched' })).json.id;
   versionId = (
     await h.api(token, 'POST', `/api/v1/projects/${projectId}/models/teacher/versions`, {
       metadata: { sampler: 'dpmpp-2m' },
@@ -85,6 +88,21 @@ describe('learned schedules on a model version', () => {
     const wrongNfe = await h.api(token, 'POST', path, record({ nfe: 6 }));
     expect(wrongNfe.status).toBe(400);
     expect(JSON.stringify(wrongNfe.json)).toMatch(/nfe/);
+    const leaked = await h.api(
+      token,
+      'POST',
+      path,
+      record({
+        calibration: {
+          n: 64,
+          seed: 7,
+          heldout_seed: 7,
+          reference: { sampler: 'heun', steps: 100 },
+        },
+      }),
+    );
+    expect(leaked.status).toBe(400);
+    expect(JSON.stringify(leaked.json)).toMatch(/heldout_seed.*must differ from calibration.seed/);
     expect((await h.api(viewer, 'POST', path, record())).status).toBe(403);
     const missing = await h.api(
       token,
@@ -93,5 +111,86 @@ describe('learned schedules on a model version', () => {
       record(),
     );
     expect(missing.status).toBe(404);
+  });
+
+  it('a stored schedule that no longer parses hides only itself on the model page', async () => {
+    const db = h.services.db;
+    const [row] = await db.select().from(modelVersions).where(eq(modelVersions.id, versionId));
+    const metadata = (row?.metadata ?? {}) as Record<string, unknown> & {
+      schedules?: Record<string, unknown>[];
+    };
+    const good = metadata.schedules ?? [];
+    expect(good.length).toBeGreaterThan(0);
+    // Stored before equal seeds were refused: it no longer parses.
+    const stale = record({
+      nfe: 3,
+      steps: 3,
+      sigmas: [157.4, 3, 0.1, 0],
+      calibration: { n: 64, seed: 5, heldout_seed: 5, reference: { sampler: 'heun', steps: 100 } },
+    });
+    await db
+      .update(modelVersions)
+      .set({ metadata: { ...metadata, schedules: [...good, stale] } })
+      .where(eq(modelVersions.id, versionId));
+    const input = encodeURIComponent(JSON.stringify({ projectId, name: 'teacher' }));
+    const page = await fetch(`${h.url}/api/trpc/registry.get?input=${input}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(page.status).toBe(200);
+    const detail = (await page.json()).result.data;
+    const shown = detail.versions.find((v: { id: string }) => v.id === versionId).metadata;
+    expect(shown.schedules.map((s: { nfe: number }) => s.nfe)).toEqual(
+      good.map((s) => (s as { nfe: number }).nfe),
+    );
+  });
+
+  it('caps a record (sigmas, hand-crafted rows) and the schedules a version keeps, refusing rather than dropping', async () => {
+    const other = (
+      await h.api(token, 'POST', `/api/v1/projects/${projectId}/models/capped/versions`, {
+        metadata: {},
+      })
+    ).json.id;
+    const path = `/api/v1/model-versions/${other}/schedules`;
+    const long = [...Array(1001)].map((_, i) => 1001 - i).concat(0);
+    const tooLong = await h.api(
+      token,
+      'POST',
+      path,
+      record({ nfe: 1001, steps: 1001, sigmas: long }),
+    );
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(tooLong.json)).toMatch(/steps|sigmas/);
+    const row = { schedule: 'karras', sigmas: [1, 0], train_error: 1, heldout_error: 1 };
+    const manyRows = await h.api(
+      token,
+      'POST',
+      path,
+      record({
+        scores: { ...record().scores, hand_crafted: [...Array(9)].map(() => row) },
+      }),
+    );
+    expect(manyRows.status).toBe(400);
+    expect(JSON.stringify(manyRows.json)).toMatch(/hand_crafted/);
+    // 100 (sampler, NFE) pairs fill a version; a 101st is refused, an existing pair replaced.
+    for (let nfe = 1; nfe <= 100; nfe++) {
+      const sigmas = [...Array(nfe)].map((_, i) => 100 / (i + 1)).concat(0);
+      const r = await h.api(
+        token,
+        'POST',
+        path,
+        record({ sampler: 'euler', nfe, steps: nfe, sigmas }),
+      );
+      expect(r.status, JSON.stringify(r.json)).toBe(201);
+    }
+    const full = await h.api(token, 'POST', path, record());
+    expect(full.status).toBe(409);
+    expect(JSON.stringify(full.json)).toMatch(/already holds 100 learned schedules/);
+    const replace = await h.api(
+      token,
+      'POST',
+      path,
+      record({ sampler: 'euler', nfe: 1, steps: 1, sigmas: [50, 0] }),
+    );
+    expect(replace.status).toBe(201);
   });
 });

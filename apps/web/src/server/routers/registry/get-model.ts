@@ -11,8 +11,19 @@ import { modelDetail } from '../outputs.ts';
 
 /** Stored evaluations that no longer parse (an older shape) are left out, not fatal. */
 const evaluations = z.array(evaluationRecordSchema).catch([]);
-/** Likewise learned schedules. */
-const schedules = z.array(learnedScheduleSchema).catch([]);
+/**
+ * Likewise learned schedules, one by one: a stored schedule that no longer parses (e.g. one
+ * with equal calibration and held-out seeds, refused since) hides only itself.
+ */
+const schedules = z
+  .array(z.unknown())
+  .catch([])
+  .transform((list) =>
+    list.flatMap((v) => {
+      const p = learnedScheduleSchema.safeParse(v);
+      return p.success ? [p.data] : [];
+    }),
+  );
 /** Likewise a distillation record: the version then shows without its teacher chain. */
 const distillation = distillationRecordSchema.optional().catch(undefined);
 /** Likewise plans (one that no longer parses is left out) and the quality curve. */
