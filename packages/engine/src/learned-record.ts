@@ -1,12 +1,8 @@
 // The learned-schedule record (config/schedule.ts's learnedScheduleSchema) built from what
 // Model.learnSchedule returned: one builder for `anneal schedule learn` and the schedules
 // bench, so the two write the same file for the same run.
-import {
-  type LearnedSchedule,
-  learnedScheduleSchema,
-  samplerNfe,
-  stepsForNfe,
-} from './config/schedule.ts';
+import { type LearnedSchedule, learnedScheduleSchema, stepsForNfe } from './config/schedule.ts';
+import { samplerNfe } from './config/training.ts';
 import type { LearnScheduleSpec } from './model.ts';
 import type { NativeLearnScheduleResult } from './native-types.ts';
 
