@@ -126,14 +126,18 @@ std::string detect_blas() {
 #ifdef __APPLE__
   return "accelerate";
 #else
-  // Whichever library appears first in the map is the one the dynamic linker bound first.
+  // The whole map, not its first match: it is sorted by address, which address-space
+  // randomization shuffles, so "first" changed from run to run when both were mapped.
+  // OpenBLAS anywhere wins: Debian's alternatives put its libblas.so.3 under openblas-*/,
+  // and with it present the BLAS symbols resolve to it.
   std::ifstream maps("/proc/self/maps");
   std::string line;
+  bool reference = false;
   while (std::getline(maps, line)) {
     if (line.find("openblas") != std::string::npos) return "openblas";
-    if (line.find("libblas-") != std::string::npos) return "reference";
+    if (line.find("libblas") != std::string::npos) reference = true;
   }
-  return "unknown";
+  return reference ? "reference" : "unknown";
 #endif
 }
 
