@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluationSummarySchema, sampleSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal } from '../testing/run-cli.ts';
+import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-adaptive-home-'));
 const dir = mkdtempSync(join(tmpdir(), 'anneal-adaptive-'));
@@ -13,23 +13,7 @@ const anneal = (args: string[]) => runAnneal(args, home);
 
 // A few steps of a tiny model: the sampler needs a network, not a good one.
 beforeAll(() => {
-  const r = anneal([
-    'train',
-    '--dataset',
-    'shapes',
-    '--resolution',
-    '8',
-    '--preset',
-    'tiny',
-    '--batch',
-    '8',
-    '--steps',
-    '4',
-    '--out',
-    model,
-    '--json',
-  ]);
-  expect(r.status, r.stderr).toBe(0);
+  trainTinyModel(model, home);
 });
 
 describe('anneal sample --sampler adaptive', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal } from '../testing/run-cli.ts';
+import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-eval-home-'));
 const model = join(mkdtempSync(join(tmpdir(), 'anneal-eval-')), 'run');
@@ -11,23 +11,7 @@ const anneal = (args: string[]) => runAnneal(args, home);
 
 // A few steps of a tiny model: the metrics need a checkpoint, not a good one.
 beforeAll(() => {
-  const r = anneal([
-    'train',
-    '--dataset',
-    'shapes',
-    '--resolution',
-    '8',
-    '--preset',
-    'tiny',
-    '--batch',
-    '8',
-    '--steps',
-    '4',
-    '--out',
-    model,
-    '--json',
-  ]);
-  expect(r.status, r.stderr).toBe(0);
+  trainTinyModel(model, home);
 });
 
 const quick = ['--model', model, '--n', '40', '--extractor-steps', '60', '--extractor-width', '8'];

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { costTableSchema, planSchema, qualityCurveSchema } from '@anneal/engine/config';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal } from '../testing/run-cli.ts';
+import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-plan-home-'));
 const model = join(mkdtempSync(join(tmpdir(), 'anneal-plan-')), 'run');
@@ -11,23 +11,7 @@ const anneal = (args: string[]) => runAnneal(args, home);
 
 // A few steps of a tiny model: the plan needs a checkpoint, not a good one.
 beforeAll(() => {
-  const r = anneal([
-    'train',
-    '--dataset',
-    'shapes',
-    '--resolution',
-    '8',
-    '--preset',
-    'tiny',
-    '--batch',
-    '8',
-    '--steps',
-    '4',
-    '--out',
-    model,
-    '--json',
-  ]);
-  expect(r.status, r.stderr).toBe(0);
+  trainTinyModel(model, home);
 });
 
 // Small everything: two batch sizes, one dtype, two NFE per sampler, 40 samples.

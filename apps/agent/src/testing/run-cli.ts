@@ -20,3 +20,21 @@ export function runAnneal(args: string[], home: string) {
   }
   return { ...r, json };
 }
+
+/** The flags of the tiny 8x8 shapes model the command tests train in seconds. */
+export const TINY_SHAPES = [
+  ...['--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny', '--batch', '8'],
+] as const;
+
+/**
+ * Trains the tiny shapes model for a few steps into `out`, failing the caller's setup with
+ * anneal's stderr: for commands that need a checkpoint, not a good one.
+ */
+export function trainTinyModel(out: string, home: string, steps = 4) {
+  const r = runAnneal(
+    ['train', ...TINY_SHAPES, '--steps', String(steps), '--out', out, '--json'],
+    home,
+  );
+  if (r.status !== 0) throw new Error(`anneal train exited ${r.status}: ${r.stderr}`);
+  return r;
+}
