@@ -6,7 +6,12 @@ import { distillationRecordSchema } from '@anneal/protocol';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
-import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
+import {
+  type AgentProcess,
+  registeredTinyModel,
+  runCli,
+  startAgent,
+} from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // A distill job through a real agent (its child `anneal distill`), queued with `anneal
@@ -46,21 +51,14 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'anneal-distill-job-'));
   agentToken = (await createToken(h.services.db, owner, 'agent', 'distill')).token;
   startDistillAgent();
-  const trained = await cli([
-    ...['submit', 'train', '--project', 'distill', '--dataset', 'shapes', '--resolution', '8'],
-    ...['--preset', 'tiny', '--parameterization', 'v', '--steps', '40', '--batch', '8'],
-    ...['--wait', '--json'],
-  ]);
-  expect(trained.code, trained.stderr).toBe(0);
-  const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
-  projectId = run.json.projectId;
-  const model = await h.api(
-    owner.token,
-    'GET',
-    `/api/v1/projects/${projectId}/models/shapes-tiny-8`,
-  );
-  expect(model.status, JSON.stringify(model.json)).toBe(200);
-  teacherId = model.json.versions[0].id;
+  ({ projectId, versionId: teacherId } = await registeredTinyModel({
+    cli,
+    api: (method, path) => h.api(owner.token, method, path),
+    project: 'distill',
+    resolution: 8,
+    steps: 40,
+    extra: ['--parameterization', 'v'],
+  }));
 }, 180_000);
 
 afterAll(async () => {

@@ -5,7 +5,12 @@ import { agents } from '@anneal/db/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
-import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
+import {
+  type AgentProcess,
+  registeredTinyModel,
+  runCli,
+  startAgent,
+} from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // evaluate and bench jobs through a real agent (each job in its own child process), queued
@@ -35,34 +40,13 @@ beforeAll(async () => {
     home,
     log: agentLog,
   });
-  const trained = await cli([
-    'submit',
-    'train',
-    '--project',
-    'quality',
-    '--dataset',
-    'shapes',
-    '--resolution',
-    '16',
-    '--preset',
-    'tiny',
-    '--steps',
-    '4',
-    '--batch',
-    '8',
-    '--wait',
-    '--json',
-  ]);
-  expect(trained.code, trained.stderr).toBe(0);
-  const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
-  projectId = run.json.projectId;
-  const model = await h.api(
-    owner.token,
-    'GET',
-    `/api/v1/projects/${projectId}/models/shapes-tiny-16`,
-  );
-  expect(model.status, JSON.stringify(model.json)).toBe(200);
-  versionId = model.json.versions[0].id;
+  ({ projectId, versionId } = await registeredTinyModel({
+    cli,
+    api: (method, path) => h.api(owner.token, method, path),
+    project: 'quality',
+    resolution: 16,
+    steps: 4,
+  }));
 }, 180_000);
 
 afterAll(async () => {

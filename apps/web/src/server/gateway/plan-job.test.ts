@@ -7,7 +7,12 @@ import { planRecordSchema } from '@anneal/protocol';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
-import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
+import {
+  type AgentProcess,
+  registeredTinyModel,
+  runCli,
+  startAgent,
+} from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // A plan job through a real agent (its child `anneal plan`), queued with `anneal submit`,
@@ -33,20 +38,13 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'anneal-plan-job-'));
   const token = (await createToken(h.services.db, owner, 'agent', 'plan')).token;
   agent = startAgent({ server: h.url, token, name: 'plan', home, log: agentLog });
-  const trained = await cli([
-    ...['submit', 'train', '--project', 'plan', '--dataset', 'shapes', '--resolution', '8'],
-    ...['--preset', 'tiny', '--steps', '10', '--batch', '8', '--wait', '--json'],
-  ]);
-  expect(trained.code, trained.stderr).toBe(0);
-  const run = await h.api(owner.token, 'GET', `/api/v1/runs/${trained.json.run_id}`);
-  projectId = run.json.projectId;
-  const model = await h.api(
-    owner.token,
-    'GET',
-    `/api/v1/projects/${projectId}/models/shapes-tiny-8`,
-  );
-  expect(model.status, JSON.stringify(model.json)).toBe(200);
-  versionId = model.json.versions[0].id;
+  ({ projectId, versionId } = await registeredTinyModel({
+    cli,
+    api: (method, path) => h.api(owner.token, method, path),
+    project: 'plan',
+    resolution: 8,
+    steps: 10,
+  }));
 }, 180_000);
 
 afterAll(async () => {

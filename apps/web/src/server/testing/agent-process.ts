@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core';
+import type { Harness } from './harness.ts';
 
 export const ANNEAL_BIN = join(repoRoot, 'apps/agent/bin/anneal.js');
 
@@ -95,4 +96,32 @@ export function runCli(
       });
     },
   );
+}
+
+/**
+ * Trains the tiny shapes model as a train job on the test's agent (`anneal submit train
+ * --wait`), which registers it, and returns the project, run and model version ids: the
+ * version the distill, evaluate and plan job tests start from.
+ */
+export async function registeredTinyModel(o: {
+  cli: (args: string[]) => ReturnType<typeof runCli>;
+  /** The harness's api as the owner: (method, path) -> {status, json}. */
+  api: (method: string, path: string) => ReturnType<Harness['api']>;
+  project: string;
+  resolution: number;
+  steps: number;
+  extra?: string[];
+}): Promise<{ projectId: string; runId: string; versionId: string }> {
+  const trained = await o.cli([
+    ...['submit', 'train', '--project', o.project, '--dataset', 'shapes'],
+    ...['--resolution', String(o.resolution), '--preset', 'tiny', '--steps', String(o.steps)],
+    ...['--batch', '8', ...(o.extra ?? []), '--wait', '--json'],
+  ]);
+  if (trained.code !== 0) throw new Error(`the teacher's train job failed: ${trained.stderr}`);
+  const run = await o.api('GET', `/api/v1/runs/${trained.json.run_id}`);
+  const projectId = run.json.projectId as string;
+  const name = `shapes-tiny-${o.resolution}`;
+  const model = await o.api('GET', `/api/v1/projects/${projectId}/models/${name}`);
+  if (model.status !== 200) throw new Error(`no registered ${name}: ${JSON.stringify(model.json)}`);
+  return { projectId, runId: trained.json.run_id, versionId: model.json.versions[0].id };
 }
