@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agents } from '@anneal/db/schema';
+import { jobTypes } from '@anneal/protocol';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
@@ -159,7 +160,8 @@ describe('evaluate and bench jobs', () => {
       ],
       [['evaluate', '--run', versionId, '--model-version', versionId], /not both/],
       [['bench', '--scale', 'huge'], /--scale/],
-      [['nope'], /expected `submit train\|sample\|evaluate\|bench\|distill`/],
+      // Every job kind, in the order of the protocol's table.
+      [['nope'], new RegExp(`expected \`submit ${jobTypes.join('\\|')}\``)],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['submit', ...args, '--project', 'quality']);
