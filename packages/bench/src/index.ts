@@ -357,9 +357,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const { model: dir, quality, toTarget } = opts;
     const options = { model: dir, ...toTarget };
     await record('to-target', options, async (partial) => {
-      const model = Model.load(dir);
-      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
-      try {
+      return onModel(dir, async (model, about) => {
         const result = await samplingToTarget(model, {
           ...toTarget,
           quality,
@@ -367,9 +365,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           onPartial: (r) => partial({ ...about, ...r }),
         });
         return { ...about, ...result };
-      } finally {
-        model.dispose();
-      }
+      });
     });
   }
   if (only.has('teacher-samplers') && opts.model && opts.teacherTable) {
@@ -392,9 +388,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         : null,
     };
     await record('teacher-samplers', options, async (partial) => {
-      const model = Model.load(dir);
-      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
-      try {
+      return onModel(dir, async (model, about) => {
         const shown = (r: SamplerTableResult) => ({
           ...about,
           ...r,
@@ -406,9 +400,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           onPartial: (r) => partial(shown(r)),
         });
         return shown(result);
-      } finally {
-        model.dispose();
-      }
+      });
     });
   }
   if (only.has('plan') && opts.model && opts.plan) {
@@ -422,18 +414,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const { quality, ...rest } = complexity;
     const options = { model: repoPath(dir), ...rest, quality: quality.describe };
     await record('complexity', options, async (partial) => {
-      const model = Model.load(dir);
-      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
-      try {
+      return onModel(dir, async (model, about) => {
         const result = await benchComplexity(model, {
           ...complexity,
           log,
           onPartial: (r) => partial({ ...about, ...r }),
         });
         return { ...about, ...result };
-      } finally {
-        model.dispose();
-      }
+      });
     });
   }
   if (only.has('schedules') && opts.model && opts.scheduleTable) {
@@ -448,9 +436,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       seed: table.seed ?? 0,
     };
     await record('schedules', options, async (partial) => {
-      const model = Model.load(dir);
-      const about = { model: describeModel(dir, model), parameters: model.parameterCount() };
-      try {
+      return onModel(dir, async (model, about) => {
         const result = await scheduleTable(model, {
           ...table,
           dir,
@@ -458,9 +444,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
         });
         return { ...about, ...result };
-      } finally {
-        model.dispose();
-      }
+      });
     });
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
@@ -513,6 +497,25 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
 function repoPath(dir: string): string {
   const rel = relative(repoRoot, dir);
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
+}
+
+/**
+ * Runs one suite on the checkpoint in `dir`, with what every model suite records about it
+ * (its description and parameter count), freeing the model after.
+ */
+async function onModel<R>(
+  dir: string,
+  run: (model: Model, about: { model: string; parameters: number }) => Promise<R>,
+): Promise<R> {
+  const model = Model.load(dir);
+  try {
+    return await run(model, {
+      model: describeModel(dir, model),
+      parameters: model.parameterCount(),
+    });
+  } finally {
+    model.dispose();
+  }
 }
 
 function describeModel(dir: string, model: Model): string {

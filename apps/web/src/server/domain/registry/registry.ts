@@ -5,6 +5,7 @@ import {
   datasetVersions,
   modelAliases,
   modelVersions,
+  type OptimizationMetadata,
   projects,
   registeredModels,
   runs,
@@ -265,6 +266,31 @@ export async function getModelVersion(db: Db, orgId: string, versionId: string) 
   return row;
 }
 
+/**
+ * Replaces part of a version's metadata with what `change` makes of the current metadata,
+ * under a row lock so concurrent job completions never lose each other's writes. Returns
+ * false (writing nothing) when the version does not exist; `change` may throw to refuse.
+ */
+async function updateVersionMetadata(
+  db: Db,
+  versionId: string,
+  change: (metadata: OptimizationMetadata) => Partial<OptimizationMetadata>,
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId))
+      .for('update');
+    if (!row) return false;
+    await tx
+      .update(modelVersions)
+      .set({ metadata: { ...row.metadata, ...change(row.metadata) } })
+      .where(eq(modelVersions.id, versionId));
+    return true;
+  });
+}
+
 /** Evaluations kept per version; older ones drop off (their runs keep the numbers). */
 const MAX_EVALUATIONS = 50;
 
@@ -277,19 +303,9 @@ export async function addEvaluation(
   versionId: string,
   evaluation: Record<string, unknown> & { job_id: string },
 ) {
-  await db.transaction(async (tx) => {
-    const [row] = await tx
-      .select({ metadata: modelVersions.metadata })
-      .from(modelVersions)
-      .where(eq(modelVersions.id, versionId))
-      .for('update');
-    if (!row) return;
-    const kept = (row.metadata.evaluations ?? []).filter((e) => e.job_id !== evaluation.job_id);
-    const evaluations = [...kept, evaluation].slice(-MAX_EVALUATIONS);
-    await tx
-      .update(modelVersions)
-      .set({ metadata: { ...row.metadata, evaluations } })
-      .where(eq(modelVersions.id, versionId));
+  await updateVersionMetadata(db, versionId, (metadata) => {
+    const kept = (metadata.evaluations ?? []).filter((e) => e.job_id !== evaluation.job_id);
+    return { evaluations: [...kept, evaluation].slice(-MAX_EVALUATIONS) };
   });
 }
 
@@ -316,14 +332,8 @@ export async function addLearnedSchedule(
     );
   }
   const schedule = parsed.data;
-  await db.transaction(async (tx) => {
-    const [row] = await tx
-      .select({ metadata: modelVersions.metadata })
-      .from(modelVersions)
-      .where(eq(modelVersions.id, versionId))
-      .for('update');
-    if (!row) throw new AppError('NOT_FOUND', `model version ${versionId} does not exist`);
-    const kept = (row.metadata.schedules ?? []).filter(
+  const found = await updateVersionMetadata(db, versionId, (metadata) => {
+    const kept = (metadata.schedules ?? []).filter(
       (s) => !(s.sampler === schedule.sampler && s.nfe === schedule.nfe),
     );
     // Refused, not trimmed: dropping the oldest would lose a schedule without a word.
@@ -332,12 +342,9 @@ export async function addLearnedSchedule(
         'CONFLICT',
         `model version ${versionId} already holds ${kept.length} learned schedules (one per sampler and NFE), the most a version keeps; this one (${schedule.sampler} at ${schedule.nfe} NFE) would be one more`,
       );
-    const schedules = [...kept, schedule];
-    await tx
-      .update(modelVersions)
-      .set({ metadata: { ...row.metadata, schedules } })
-      .where(eq(modelVersions.id, versionId));
+    return { schedules: [...kept, schedule] };
   });
+  if (!found) throw new AppError('NOT_FOUND', `model version ${versionId} does not exist`);
   return schedule;
 }
 
@@ -355,27 +362,15 @@ export async function setPlan(
   record: Record<string, unknown> & { profileKey: string; at: string },
   curve: Record<string, unknown>,
 ) {
-  await db.transaction(async (tx) => {
-    const [row] = await tx
-      .select({ metadata: modelVersions.metadata })
-      .from(modelVersions)
-      .where(eq(modelVersions.id, versionId))
-      .for('update');
-    if (!row) return;
-    const others = Object.entries(row.metadata.plans ?? {})
+  await updateVersionMetadata(db, versionId, (metadata) => {
+    const others = Object.entries(metadata.plans ?? {})
       .filter(([key]) => key !== record.profileKey)
       .sort(([, a], [, b]) => String(a.at ?? '').localeCompare(String(b.at ?? '')))
       .slice(-(MAX_PLANS - 1));
-    await tx
-      .update(modelVersions)
-      .set({
-        metadata: {
-          ...row.metadata,
-          plans: Object.fromEntries([...others, [record.profileKey, record]]),
-          qualityCurve: curve,
-        },
-      })
-      .where(eq(modelVersions.id, versionId));
+    return {
+      plans: Object.fromEntries([...others, [record.profileKey, record]]),
+      qualityCurve: curve,
+    };
   });
 }
 
