@@ -216,5 +216,9 @@ Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLoc
 
 \`npx anneal sample --model ${rel} --sampler ${values.sampler} --steps ${values.steps} --n 64 --out samples.png\` (seed 0, classes cycle 0..9 along the rows, no guidance).
 `;
-writeFileSync(join(dir, 'README.md'), card);
+// notes.md: what the files cannot say (a plan changed mid-run, a sitting lost its tail), kept
+// by hand and appended as written.
+const notesPath = join(dir, 'notes.md');
+const notes = existsSync(notesPath) ? `\n## History\n\n${readFileSync(notesPath, 'utf8')}` : '';
+writeFileSync(join(dir, 'README.md'), card + notes);
 console.error(`card: wrote ${rel}/README.md`);
