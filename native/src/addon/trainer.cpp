@@ -16,6 +16,9 @@
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
 // saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
 // pending.
+// options.batchSize is the effective batch of one optimizer step; options.accumulationSteps
+// (default 1) splits it into that many micro-batches whose gradients are averaged (it must
+// divide batchSize; RangeError otherwise).
 // options.objective (absent: {kind: "denoising"}) chooses what the step minimizes:
 //   {kind: "progressive", teacher: Model, sigmas: number[] (2N + 1, decreasing, ending in 0),
 //    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
@@ -93,6 +96,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     auto o = ObjectArg(info, 1, "options");
     TrainerConfig c;
     c.batch_size = IntField(o, "options", "batchSize", c.batch_size, 1);
+    c.accumulation_steps = IntField(o, "options", "accumulationSteps", c.accumulation_steps, 1);
+    if (c.batch_size % c.accumulation_steps != 0) {
+      throw Napi::RangeError::New(env, "options.accumulationSteps (" + std::to_string(c.accumulation_steps) +
+                                           ") must divide options.batchSize (" + std::to_string(c.batch_size) + ")");
+    }
     c.total_steps = LongField(o, "options", "totalSteps", c.total_steps, 1);
     c.lr = NumberField(o, "options", "lr", c.lr, 0);
     c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);

@@ -90,10 +90,11 @@ MemoryStats memory_stats() {
 
 void reset_peak_memory() { mx::reset_peak_memory(); }
 
-void check_peak_memory(const MemoryBudget& budget, long step) {
+void check_peak_memory(const MemoryBudget& budget, long step, const std::string& where) {
   const std::size_t peak = mx::get_peak_memory();
   if (peak <= budget.bytes) return;
   throw MemoryBudgetError("peak memory " + format_bytes(peak) + " at step " + std::to_string(step) +
+                          (where.empty() ? "" : " (" + where + ")") +
                           " exceeded the memory budget of " + format_bytes(budget.bytes) + " (" +
                           budget.source + "); lower the batch size or raise the budget");
 }

@@ -69,7 +69,8 @@ MemoryStats memory_stats();
 void reset_peak_memory();
 
 // Called after each step: throws MemoryBudgetError when MLX's peak exceeds the budget.
-void check_peak_memory(const MemoryBudget& budget, long step);
+// `where` names what the step ran (resolution, batch, stage) in the message.
+void check_peak_memory(const MemoryBudget& budget, long step, const std::string& where = "");
 
 std::string format_bytes(std::size_t bytes);
 

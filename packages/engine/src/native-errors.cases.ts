@@ -924,6 +924,14 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'new Trainer: accumulation steps that do not divide the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.accumulationSteps \(3\) must divide options\.batchSize \(4\)/,
+    call: (n, f) =>
+      new n.Trainer(f.model, trainerOptions(f, { batchSize: 4, accumulationSteps: 3 })),
+  },
+  {
     name: 'new Trainer: consistency training with q <= 1',
     mode: 'sync',
     code: BAD,
@@ -1222,7 +1230,7 @@ export const CASES: ErrorCase[] = [
     name: 'trainer.run: peak memory over the budget',
     mode: 'async',
     code: 'ANNEAL_MEMORY_BUDGET',
-    message: /peak memory .* at step 1 exceeded the memory budget/,
+    message: /peak memory .* at step 1 \(\d+x\d+, batch \d+\) exceeded the memory budget/,
     call: (n, f) =>
       new n.Trainer(f.model, trainerOptions(f, { budgetBytes: 1024, budgetSource: 'test' })).run(1),
   },

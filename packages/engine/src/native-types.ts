@@ -293,7 +293,10 @@ export interface NativeStepReport {
 }
 
 export interface NativeTrainerOptions {
+  /** The effective batch of one optimizer step. */
   batchSize: number;
+  /** Micro-batches per step whose gradients are averaged; divides batchSize. Default 1. */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   minLr?: number;

@@ -49,7 +49,14 @@ export interface TrainerOptions {
   /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
   shards: string[];
   numClasses: number;
+  /** The effective batch of one optimizer step. */
   batch: number;
+  /**
+   * Gradient accumulation: each step averages the gradients of this many micro-batches of
+   * batch / accumulationSteps examples (it must divide batch), so activations are held for
+   * one micro-batch at a time. Default 1.
+   */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   warmup?: number;
@@ -165,6 +172,7 @@ export class Trainer {
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
+        accumulationSteps: options.accumulationSteps ?? 1,
         totalSteps: options.totalSteps,
         lr: options.lr ?? defaultLearningRate(options.model.config.preset),
         warmupSteps: options.warmup ?? defaultWarmup(options.totalSteps),
