@@ -151,17 +151,21 @@ std::vector<mx::array> Trainer::accumulated_step(const std::vector<std::int32_t>
   for (const auto& p : params) sums.push_back(mx::zeros_like(p));
   for (int j = 0; j < k; ++j) {
     const std::vector<std::int32_t> part(idx.begin() + j * micro, idx.begin() + (j + 1) * micro);
-    auto [x0, labels] = gather_batch(data_, part);
-    std::vector<mx::array> in = params;
-    append(in, slice(sums, 1, params.size()));
-    append(in, frozen);
-    in.push_back(x0);
-    in.push_back(labels);
-    in.push_back(key);
-    in.push_back(t);
-    in.push_back(mx::arange(j * micro, (j + 1) * micro, mx::int32));
-    in.push_back(sums[0]);
-    sums = grad_fn_(in);
+    {
+      auto [x0, labels] = gather_batch(data_, part);
+      std::vector<mx::array> in = params;
+      append(in, slice(sums, 1, params.size()));
+      append(in, frozen);
+      in.push_back(x0);
+      in.push_back(labels);
+      in.push_back(key);
+      in.push_back(t);
+      in.push_back(mx::arange(j * micro, (j + 1) * micro, mx::int32));
+      in.push_back(sums[0]);
+      sums = grad_fn_(in);
+      // `in` goes out of scope here: the graph holds the last references to the previous
+      // sums, so MLX may add into their buffers instead of allocating a third copy.
+    }
     // One evaluation per micro-batch: its activations are freed before the next is built.
     mx::eval(sums);
   }

@@ -262,11 +262,17 @@ export class Model {
    * Measured training cost on random data: median step latency, images/s and peak memory
    * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
    */
-  measureStep(options: { batch: number; steps?: number; warmup?: number }) {
+  measureStep(options: {
+    batch: number;
+    steps?: number;
+    warmup?: number;
+    accumulationSteps?: number;
+  }) {
     return this.native.measureStep({
       batch: options.batch,
       steps: options.steps ?? 3,
       warmup: options.warmup ?? 2,
+      accumulationSteps: options.accumulationSteps ?? 1,
     });
   }
 

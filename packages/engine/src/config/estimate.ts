@@ -30,12 +30,19 @@ export interface UNetCost {
   parameters: number;
   /** Float32 bytes of activations saved for backward, per image. */
   activationBytesPerImage: number;
+  /**
+   * Float32 bytes per image of every head's tokens^2 attention scores, over all attention
+   * layers (`unet_attention_score_bytes`): fused attention's working set, what another
+   * attention kind changes. activationBytesPerImage counts one tokens^2 per layer.
+   */
+  attentionScoreBytesPerImage: number;
 }
 
 /** Parameter count and saved activations of a U-Net, layer by layer as the engine builds it. */
 export function unetCost(c: UNetConfig): UNetCost {
   let parameters = 0;
   let elems = 0;
+  let scores = 0;
   const conv = (inCh: number, out: number, k: number, size: number) => {
     parameters += out * k * k * inCh + out;
     elems += 2 * size * size * out;
@@ -53,6 +60,7 @@ export function unetCost(c: UNetConfig): UNetCost {
     for (let i = 0; i < 4; i++) linear(ch, ch, size * size);
     const n = size * size;
     elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
+    scores += Math.floor(ch / c.attention_head_dim) * n * n;
   };
   const resnet = (inCh: number, out: number, temb: number, size: number) => {
     norm(inCh, size);
@@ -107,7 +115,11 @@ export function unetCost(c: UNetConfig): UNetCost {
   }
   norm(first, size);
   conv(first, c.out_channels, 3, size);
-  return { parameters, activationBytesPerImage: elems * 4 };
+  return {
+    parameters,
+    activationBytesPerImage: elems * 4,
+    attentionScoreBytesPerImage: scores * 4,
+  };
 }
 
 export interface TrainingMemoryEstimate {
@@ -115,28 +127,76 @@ export interface TrainingMemoryEstimate {
   gradients: number;
   optimizerState: number;
   ema: number;
+  update: number;
   activations: number;
   workspace: number;
   total: number;
 }
 
-/** What training `unet` at `batch` and `dtype` needs: fp32 weights, gradients, AdamW, EMA. */
+/**
+ * The training estimate's calibration against MLX's measured peak (issue 16 §3; bench suite
+ * `memory-fit`, bench/RESULTS.md). The layer walk counts each layer's output once and one
+ * tokens^2 per attention layer; a training step measured 1.7x to 3.8x that (tiny and small,
+ * 16 to 64 px, float32, CPU backend), growing with resolution where attention is wide. A least
+ * squares fit over those runs gave 1.8 per counted activation byte and 1.4 per byte of every
+ * head's scores (backward keeps the softmax output and its gradient), and weights, moments
+ * and EMA held twice during the update. The factors below round the fit up, so the estimate
+ * stays at or above the measured peak: the batch planner's margin.
+ */
+export const TRAINING_ACTIVATION_FACTOR = 2.2;
+export const TRAINING_SCORE_FACTOR = 1.5;
+
+/** Saved-for-backward bytes per image of a training step at `dtype`, calibrated (above). */
+export function trainingActivationBytesPerImage(
+  cost: { activationBytesPerImage: number; attentionScoreBytesPerImage: number },
+  dtype: ComputeDtype = 'float32',
+): number {
+  return Math.ceil(
+    ((TRAINING_ACTIVATION_FACTOR * cost.activationBytesPerImage +
+      TRAINING_SCORE_FACTOR * cost.attentionScoreBytesPerImage) *
+      DTYPE_BYTES[dtype]) /
+      4,
+  );
+}
+
+/**
+ * What training `unet` at `batch` and `dtype` needs: fp32 weights, gradients, AdamW, EMA, the
+ * update's second copy, calibrated activations. `batch` is the batch whose activations are
+ * held at once: with gradient accumulation (`accumulationSteps` > 1) the micro-batch, and the
+ * gradients count twice (the running sum beside the micro-batch's own), as in
+ * `estimate_job_memory` (memory.cpp) applied to `trainingMemorySpec` (trainer.ts).
+ */
 export function estimateTrainingMemory(
   unet: UNetConfig,
   batch: number,
   dtype: ComputeDtype = 'float32',
+  accumulationSteps = 1,
 ): TrainingMemoryEstimate {
   const cost = unetCost(unet);
-  const weights = cost.parameters * 4;
-  const activations =
-    Math.ceil((cost.activationBytesPerImage * DTYPE_BYTES[dtype]) / 4) * Math.max(1, batch);
-  const subtotal = weights * 5 + activations;
+  return trainingEstimate(trainingActivationBytesPerImage(cost, dtype), cost.parameters, {
+    batch,
+    accumulationSteps,
+  });
+}
+
+/** estimate_job_memory (memory.cpp) for a training job: activation bytes at the job's dtype. */
+export function trainingEstimate(
+  activationBytesPerImage: number,
+  parameters: number,
+  o: { batch: number; accumulationSteps: number },
+): TrainingMemoryEstimate {
+  const weights = parameters * 4;
+  const gradients = o.accumulationSteps > 1 ? 2 * weights : weights;
+  const update = weights * 4;
+  const activations = activationBytesPerImage * Math.max(1, o.batch);
+  const subtotal = weights * 4 + gradients + update + activations;
   const workspace = Math.floor(subtotal * 0.1);
   return {
     parameters: weights,
-    gradients: weights,
+    gradients,
     optimizerState: weights * 2,
     ema: weights,
+    update,
     activations,
     workspace,
     total: subtotal + workspace,
