@@ -10,6 +10,8 @@
 //   cancel(): sync; the running `run` stops after the current step.
 //   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt} (getter): where
 //     the next batch starts, and how many epoch permutations the sampler has computed.
+//   setAccumulationSteps(k): sync; the next steps split the batch into k micro-batches (a
+//     stage's batch plan); RangeError unless k divides batchSize.
 //   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
 //     for an unwritable path or a damaged state, ANNEAL_NOT_FOUND for a missing one,
 //     ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes).
@@ -35,6 +37,7 @@
 // Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "addon/convert.h"
@@ -67,6 +70,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                         InstanceMethod("cancel", &T::Guarded<&T::Cancel>),
                         InstanceMethod("saveState", &T::Guarded<&T::SaveState>),
                         InstanceMethod("loadState", &T::Guarded<&T::LoadState>),
+                        InstanceMethod("setAccumulationSteps", &T::Guarded<&T::SetAccumulationSteps>),
                         InstanceMethod("ema", &T::Guarded<&T::Ema>),
                         InstanceMethod("model", &T::Guarded<&T::ModelWeights>),
                         InstanceAccessor("step", &T::Guarded<&T::Step>, nullptr),
@@ -292,6 +296,21 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
     trainer_->save_state(StringArg(info, 0, "path"));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAccumulationSteps(const Napi::CallbackInfo& info) {
+    EnsureIdle(info.Env());
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "k must be a number");
+    const double k = info[0].As<Napi::Number>().DoubleValue();
+    const int batch = trainer_->config().batch_size;
+    if (!(k >= 1) || k != static_cast<int>(k) || batch % static_cast<int>(k) != 0) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%g", k);
+      throw Napi::RangeError::New(info.Env(), std::string("k (") + text + ") must be a divisor of the batch (" +
+                                                  std::to_string(batch) + ")");
+    }
+    trainer_->set_accumulation_steps(static_cast<int>(k));
     return info.Env().Undefined();
   }
 

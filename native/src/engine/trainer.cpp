@@ -34,11 +34,6 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
       // Refuses a dataset smaller than one batch.
       sampler_(data_.size(), config_.batch_size, config_.seed) {
   check_unet_params(init, unet_);
-  if (config_.accumulation_steps < 1 || config_.batch_size % config_.accumulation_steps != 0) {
-    throw std::invalid_argument("accumulation steps must be a divisor of the batch " +
-                                std::to_string(config_.batch_size) + ", got " +
-                                std::to_string(config_.accumulation_steps));
-  }
   state_.params = init;
   state_.m = zeros_like(init);
   state_.v = zeros_like(init);
@@ -88,7 +83,24 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
   };
   using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
   step_fn_ = config_.compile ? mx::compile(fn) : StepFn(fn);
-  if (config_.accumulation_steps == 1) return;
+  set_accumulation_steps(config_.accumulation_steps);
+}
+
+void Trainer::set_accumulation_steps(int k) {
+  if (k < 1 || config_.batch_size % k != 0) {
+    throw std::invalid_argument("accumulation steps must be a divisor of the batch " +
+                                std::to_string(config_.batch_size) + ", got " + std::to_string(k));
+  }
+  config_.accumulation_steps = k;
+  grad_fn_ = nullptr;
+  apply_fn_ = nullptr;
+  if (k == 1) return;
+  using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+  const std::size_t P = state_.params.size();
+  const Params names = state_.params;
+  auto objective_ptr = objective_;
+  const AdamWConfig adamw = config_.adamw;
+  const double clip = config_.grad_clip;
 
   // Accumulation. One micro-batch: [params | gsum | frozen | x0, labels, key, t, rows,
   // loss_sum] -> [loss_sum + loss, gsum + grads]. Every micro-batch of a step shares the

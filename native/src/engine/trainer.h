@@ -57,6 +57,11 @@ class Trainer {
           Params init);
 
   StepReport step();
+  // Changes how many micro-batches the next steps split the batch into (a progressive or
+  // multi-resolution run's batch planner, per stage): the effective batch, the data order and
+  // the random draws stay those of the whole batch, so only memory and summation order change.
+  // Throws std::invalid_argument unless k divides the batch.
+  void set_accumulation_steps(int k);
   long current_step() const { return state_.step; }
   const Params& params() const { return state_.params; }
   Params ema_params() const;

@@ -153,6 +153,24 @@ describe('gradient accumulation', () => {
     expect(maxParamDiff(rawParams(second), rawParams(straight)).max).toBe(0);
   }, 120_000);
 
+  it('changes the micro-batches between steps without changing the trajectory', async () => {
+    // A progressive run's stages each get their own plan: 1, then 4, then 2 micro-batches.
+    const whole = trainer(1);
+    const changing = trainer(1);
+    const a = await run(whole, 3);
+    const b = [...(await run(changing, 1))];
+    changing.setAccumulationSteps(4);
+    b.push(...(await run(changing, 1)));
+    changing.setAccumulationSteps(2);
+    b.push(...(await run(changing, 1)));
+    for (const [i, r] of a.entries())
+      expect(Math.abs((b[i]?.gradNorm ?? 0) - r.gradNorm)).toBeLessThanOrEqual(1e-5 * r.gradNorm);
+    expectSameWeights(whole, changing);
+    expect(() => changing.setAccumulationSteps(3)).toThrow(
+      /k \(3\) must be a divisor of the batch \(8\)/,
+    );
+  }, 120_000);
+
   it('refuses accumulation steps that do not divide the batch, naming both', () => {
     expect(() => trainer(3)).toThrow(/accumulationSteps \(3\) must divide options.batchSize \(8\)/);
   });

@@ -1216,6 +1216,13 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.trainer.run(Number.NaN),
   },
   {
+    name: 'trainer.setAccumulationSteps: not a divisor of the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /k \(3\) must be a divisor of the batch \(4\)/,
+    call: (_, f) => f.trainer.setAccumulationSteps(3),
+  },
+  {
     name: 'trainer.run: diverges past its rollbacks',
     mode: 'async',
     code: 'ANNEAL_DIVERGED',

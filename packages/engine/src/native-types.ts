@@ -399,6 +399,8 @@ export interface NativeTrainer {
   cancel(): void;
   saveState(path: string): void;
   loadState(path: string): void;
+  /** Sync: the next steps split the batch into k micro-batches; RangeError unless k divides it. */
+  setAccumulationSteps(k: number): void;
   ema(): NativeModel;
   model(): NativeModel;
 }

@@ -269,6 +269,19 @@ export class Trainer {
     this.#native.cancel();
   }
 
+  /**
+   * Splits the next steps' batch into `k` micro-batches whose gradients are averaged (a
+   * stage's or bucket's `planBatch` answer). The effective batch, data order and random
+   * draws stay the whole batch's. Throws AppError(BAD_REQUEST) unless k divides the batch.
+   */
+  setAccumulationSteps(k: number): void {
+    try {
+      this.#native.setAccumulationSteps(k);
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
   /** The raw (not averaged) weights as a Model. */
   raw(): Model {
     return Model.fromNative(this.#native.model(), this.model.config);
