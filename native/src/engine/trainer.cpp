@@ -238,7 +238,6 @@ StepReport Trainer::step() {
   std::vector<mx::array> out = config_.accumulation_steps > 1 ? accumulated_step(idx, lr) : whole_step(idx, lr);
   mx::eval(out);  // the update's evaluation (the only one without accumulation)
 
-
   StepReport r;
   r.loss = out[0].item<float>();
   r.grad_norm = out[1].item<float>();
