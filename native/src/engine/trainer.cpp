@@ -92,9 +92,12 @@ void Trainer::set_accumulation_steps(int k) {
                                 std::to_string(config_.batch_size) + ", got " + std::to_string(k));
   }
   config_.accumulation_steps = k;
-  grad_fn_ = nullptr;
-  apply_fn_ = nullptr;
-  if (k == 1) return;
+  // Built once, for every k: k enters as an input (the update's 1/k) or as a shape (the
+  // micro-batch's rows), so a change of k between steps rebuilds nothing.
+  if (k > 1 && !grad_fn_) build_accumulation();
+}
+
+void Trainer::build_accumulation() {
   using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
   const std::size_t P = state_.params.size();
   const Params names = state_.params;
@@ -121,16 +124,16 @@ void Trainer::set_accumulation_steps(int k) {
     for (std::size_t i = 0; i < P; ++i) out.push_back(mx::add(in[P + i], grads[i]));
     return out;
   };
-  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay] -> the outputs of
-  // the whole-batch step. Each micro-batch's loss is a mean over its b examples, so the mean
-  // of the k micro-batch gradients is the gradient of the effective batch's mean loss.
-  const float inv_k = 1.0f / static_cast<float>(config_.accumulation_steps);
-  auto apply = [P, adamw, clip, inv_k](const std::vector<mx::array>& in) {
+  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay, 1/k] -> the
+  // outputs of the whole-batch step. Each micro-batch's loss is a mean over its b examples,
+  // so the mean of the k micro-batch gradients is the gradient of the effective batch's mean.
+  auto apply = [P, adamw, clip](const std::vector<mx::array>& in) {
     const std::size_t b = 5 * P;
+    const auto& inv_k = in[b + 4];
     auto old_params = slice(in, 0, P);
     auto grads = slice(in, 4 * P, P);
-    for (auto& g : grads) g = mx::multiply(g, mx::array(inv_k));
-    auto loss = mx::multiply(in[b], mx::array(inv_k));
+    for (auto& g : grads) g = mx::multiply(g, inv_k);
+    auto loss = mx::multiply(in[b], inv_k);
     auto norm = clip_by_global_norm(grads, clip);
     auto params = old_params;
     auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
@@ -192,6 +195,7 @@ std::vector<mx::array> Trainer::accumulated_step(const std::vector<std::int32_t>
   in.push_back(t);
   const double step = static_cast<double>(state_.step);
   in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + step) / (10.0 + step)))));
+  in.push_back(mx::array(1.0f / static_cast<float>(k)));
   return apply_fn_(in);
 }
 

@@ -58,9 +58,10 @@ class Trainer {
 
   StepReport step();
   // Changes how many micro-batches the next steps split the batch into (a progressive or
-  // multi-resolution run's batch planner, per stage): the effective batch, the data order and
-  // the random draws stay those of the whole batch, so only memory and summation order change.
-  // Throws std::invalid_argument unless k divides the batch.
+  // multi-resolution run's batch planner, per stage or bucket): the effective batch, the data
+  // order and the random draws stay those of the whole batch, so only memory and summation
+  // order change. Cheap: nothing is rebuilt (MLX retraces a compiled function once per new
+  // micro-batch shape). Throws std::invalid_argument unless k divides the batch.
   void set_accumulation_steps(int k);
   long current_step() const { return state_.step; }
   const Params& params() const { return state_.params; }
@@ -92,6 +93,7 @@ class Trainer {
   // The accumulated step: k micro-batches through grad_fn_, their gradients summed on the
   // way, then one apply_fn_ (average, clip, AdamW, EMA, the finite check).
   std::vector<mx::array> accumulated_step(const std::vector<std::int32_t>& idx, double lr);
+  void build_accumulation();
   void check_objective_identity(const std::string& path,
                                 const std::unordered_map<std::string, std::string>& meta) const;
   mx::array step_key(long step) const;
