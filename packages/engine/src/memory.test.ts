@@ -137,8 +137,13 @@ describe('the pure estimate (@anneal/engine/config) matches the engine', () => {
         const pure = unetCost(unet);
         expect(pure.parameters).toBe(native.parameters);
         expect(pure.activationBytesPerImage).toBe(native.activationBytesPerImage);
+        expect(pure.attentionScoreBytesPerImage).toBe(native.attentionScoreBytesPerImage);
         expect(estimateTrainingMemory(unet, c.batch, c.dtype)).toEqual(
           estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype)),
+        );
+        // With accumulation: the micro-batch's activations and the gradient sum's buffer.
+        expect(estimateTrainingMemory(unet, c.batch, c.dtype, 4)).toEqual(
+          estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype, undefined, 4)),
         );
       } finally {
         model.dispose();
