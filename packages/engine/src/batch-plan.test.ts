@@ -50,6 +50,22 @@ describe('batch planner (issue 16 §3)', () => {
     ).toBeGreaterThan(budget.bytes);
   });
 
+  it('plans a rectangular bucket by its own layer walk, between the squares around it', () => {
+    const budget = { bytes: 4 * 1024 * MiB, source: 't' };
+    const wide = planBatch({ unet, resolution: { height: 16, width: 32 }, batch: 8, budget });
+    const small = planBatch({ unet, resolution: 16, batch: 8, budget });
+    const large = planBatch({ unet, resolution: 32, batch: 8, budget });
+    expect(wide.estimate.activations).toBeGreaterThan(small.estimate.activations);
+    expect(wide.estimate.activations).toBeLessThan(large.estimate.activations);
+    // 16x32 and 32x16 hold the same pixels at every level.
+    expect(
+      planBatch({ unet, resolution: { height: 32, width: 16 }, batch: 8, budget }).estimate,
+    ).toEqual(wide.estimate);
+    expect(() =>
+      planBatch({ unet, resolution: { height: 16, width: 15 }, batch: 8, budget }),
+    ).toThrow(/16x15: this U-Net takes sides that are multiples of 2/);
+  });
+
   it('refuses a job whose one image cannot fit, naming the estimate, the budget and what to lower', () => {
     const one = estimateTrainingMemory(at(64), 1, 'float32', 8).total;
     expect(() =>

@@ -25,8 +25,9 @@ export function activationBytesPerImage(
   unet: UNetConfig,
   kind: AttentionKind,
   dtype: ComputeDtype,
+  shape?: { height: number; width: number },
 ): number {
-  const cost = unetCost(unet);
+  const cost = unetCost(unet, shape);
   switch (kind) {
     case 'fused':
       return trainingActivationBytesPerImage(cost, dtype);
@@ -36,10 +37,10 @@ export function activationBytesPerImage(
 }
 
 export interface BatchPlanRequest {
-  /** The model; its sample_size is replaced by `resolution`. */
+  /** The model (its own sample_size is not used: `resolution` is). */
   unet: UNetConfig;
-  /** Square side in pixels of this stage or bucket. */
-  resolution: number;
+  /** This stage's square side in pixels, or a bucket's height and width. */
+  resolution: number | { height: number; width: number };
   /** The effective batch: what one optimizer step sees, whatever the micro-batch. */
   batch: number;
   budget: { bytes: number; source: string };
@@ -50,7 +51,7 @@ export interface BatchPlanRequest {
 }
 
 export interface BatchPlan {
-  resolution: number;
+  resolution: number | { height: number; width: number };
   attention: AttentionKind;
   /** The effective batch (the request's). */
   batch: number;
@@ -78,15 +79,26 @@ const size = (bytes: number) =>
 export function planBatch(r: BatchPlanRequest): BatchPlan {
   const attention = r.attention ?? 'fused';
   const dtype = r.dtype ?? 'float32';
-  const unet = { ...r.unet, sample_size: r.resolution };
-  const perImage = activationBytesPerImage(unet, attention, dtype);
-  const parameters = unetCost(unet).parameters;
+  const shape =
+    typeof r.resolution === 'number' ? { height: r.resolution, width: r.resolution } : r.resolution;
+  const factor = 2 ** (r.unet.block_out_channels.length - 1);
+  if (
+    ![shape.height, shape.width].every(
+      (side) => Number.isInteger(side) && side >= factor && side % factor === 0,
+    )
+  )
+    throw new AppError(
+      'BAD_REQUEST',
+      `${shape.height}x${shape.width}: this U-Net takes sides that are multiples of ${factor} (2^(levels-1))`,
+    );
+  const perImage = activationBytesPerImage(r.unet, attention, dtype, shape);
+  const parameters = unetCost(r.unet).parameters;
   const estimateAt = (microBatch: number) =>
     trainingEstimate(perImage, parameters, {
       batch: microBatch,
       accumulationSteps: r.batch / microBatch,
     });
-  const where = `${r.resolution}x${r.resolution}, ${attention} attention, ${dtype}`;
+  const where = `${shape.height}x${shape.width}, ${attention} attention, ${dtype}`;
   const budget = `the budget of ${size(r.budget.bytes)} (${r.budget.source})`;
   const whole = estimateAt(r.batch);
   if (whole.total <= r.budget.bytes)

@@ -38,37 +38,41 @@ export interface UNetCost {
   attentionScoreBytesPerImage: number;
 }
 
-/** Parameter count and saved activations of a U-Net, layer by layer as the engine builds it. */
-export function unetCost(c: UNetConfig): UNetCost {
+/**
+ * Parameter count and saved activations of a U-Net, layer by layer as the engine builds it,
+ * at its sample_size or at `shape` (a rectangular bucket: sides multiples of 2^(levels-1)).
+ * Each layer's activations scale with its pixel count, which quarters at every downsampling.
+ */
+export function unetCost(c: UNetConfig, shape?: { height: number; width: number }): UNetCost {
   let parameters = 0;
   let elems = 0;
   let scores = 0;
-  const conv = (inCh: number, out: number, k: number, size: number) => {
+  const conv = (inCh: number, out: number, k: number, area: number) => {
     parameters += out * k * k * inCh + out;
-    elems += 2 * size * size * out;
+    elems += 2 * area * out;
   };
   const linear = (inCh: number, out: number, tokens: number) => {
     parameters += out * inCh + out;
     elems += tokens * out;
   };
-  const norm = (ch: number, size: number) => {
+  const norm = (ch: number, area: number) => {
     parameters += 2 * ch;
-    elems += 3 * ch * size * size;
+    elems += 3 * ch * area;
   };
-  const attention = (ch: number, size: number) => {
-    norm(ch, size);
-    for (let i = 0; i < 4; i++) linear(ch, ch, size * size);
-    const n = size * size;
+  const attention = (ch: number, area: number) => {
+    norm(ch, area);
+    for (let i = 0; i < 4; i++) linear(ch, ch, area);
+    const n = area;
     elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
     scores += Math.floor(ch / c.attention_head_dim) * n * n;
   };
-  const resnet = (inCh: number, out: number, temb: number, size: number) => {
-    norm(inCh, size);
-    conv(inCh, out, 3, size);
+  const resnet = (inCh: number, out: number, temb: number, area: number) => {
+    norm(inCh, area);
+    conv(inCh, out, 3, area);
     linear(temb, out, 1);
-    norm(out, size);
-    conv(out, out, 3, size);
-    if (inCh !== out) conv(inCh, out, 1, size);
+    norm(out, area);
+    conv(out, out, 3, area);
+    if (inCh !== out) conv(inCh, out, 1, area);
   };
   const channels = c.block_out_channels;
   const levels = channels.length;
@@ -77,25 +81,26 @@ export function unetCost(c: UNetConfig): UNetCost {
   linear(first, temb, 1);
   linear(temb, temb, 1);
   if (c.num_class_embeds) parameters += c.num_class_embeds * temb;
-  let size = c.sample_size;
-  conv(c.in_channels, first, 3, size);
+  // Pixels at the current level.
+  let area = shape ? shape.height * shape.width : c.sample_size * c.sample_size;
+  conv(c.in_channels, first, 3, area);
   let outCh = first;
   for (let i = 0; i < levels; i++) {
     const inCh = outCh;
     outCh = channels[i] as number;
     for (let j = 0; j < c.layers_per_block; j++) {
-      resnet(j === 0 ? inCh : outCh, outCh, temb, size);
-      if (c.down_block_types[i] === 'AttnDownBlock2D') attention(outCh, size);
+      resnet(j === 0 ? inCh : outCh, outCh, temb, area);
+      if (c.down_block_types[i] === 'AttnDownBlock2D') attention(outCh, area);
     }
     if (i < levels - 1) {
-      conv(outCh, outCh, 3, size / 2);
-      size /= 2;
+      conv(outCh, outCh, 3, area / 4);
+      area /= 4;
     }
   }
   const mid = channels[levels - 1] as number;
-  resnet(mid, mid, temb, size);
-  if (c.add_attention) attention(mid, size);
-  resnet(mid, mid, temb, size);
+  resnet(mid, mid, temb, area);
+  if (c.add_attention) attention(mid, area);
+  resnet(mid, mid, temb, area);
   const rev = [...channels].reverse();
   outCh = rev[0] as number;
   for (let i = 0; i < levels; i++) {
@@ -105,16 +110,16 @@ export function unetCost(c: UNetConfig): UNetCost {
     const layers = c.layers_per_block + 1;
     for (let j = 0; j < layers; j++) {
       const skip = j === layers - 1 ? inCh : outCh;
-      resnet((j === 0 ? prev : outCh) + skip, outCh, temb, size);
-      if (c.up_block_types[i] === 'AttnUpBlock2D') attention(outCh, size);
+      resnet((j === 0 ? prev : outCh) + skip, outCh, temb, area);
+      if (c.up_block_types[i] === 'AttnUpBlock2D') attention(outCh, area);
     }
     if (i < levels - 1) {
-      size *= 2;
-      conv(outCh, outCh, 3, size);
+      area *= 4;
+      conv(outCh, outCh, 3, area);
     }
   }
-  norm(first, size);
-  conv(first, c.out_channels, 3, size);
+  norm(first, area);
+  conv(first, c.out_channels, 3, area);
   return {
     parameters,
     activationBytesPerImage: elems * 4,
