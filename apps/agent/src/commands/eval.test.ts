@@ -35,6 +35,10 @@ describe('anneal eval', () => {
   });
 
   it('scores each --resolution against held-out images at that resolution, beside its own floor (issue 16 §5)', () => {
+    // Its own ANNEAL_HOME: the extractors it trains must not be the cache the other tests
+    // expect to find empty.
+    const own = mkdtempSync(join(tmpdir(), 'anneal-eval-resolutions-'));
+    const anneal = (args: string[]) => runAnneal(args, own);
     const r = anneal([
       'eval',
       ...quick,
