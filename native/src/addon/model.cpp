@@ -5,8 +5,9 @@
 //   forward(x: Float32Array, shape: [B,H,W,C], t: Float32Array, labels?: Int32Array): sync ->
 //     Float32Array; the raw network F(x, t, class).
 //   save(path, metadata?): sync; writes safetensors atomically.
-//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
-//   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
+//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage,
+//     attentionScoreBytesPerImage}.
+//   measureStep({batch, steps, warmup?, accumulationSteps?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
 //   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
 //     nonFinite, values?, noise?, stepNoise?}>; nonFinite counts NaN/inf values before
@@ -178,6 +179,7 @@ Napi::Value Model::Cost(const Napi::CallbackInfo& info) {
   out.Set("parameters", static_cast<double>(parameter_count(s->params)));
   out.Set("forwardFlopsPerImage", unet_forward_flops(s->unet));
   out.Set("activationBytesPerImage", unet_activation_bytes(s->unet));
+  out.Set("attentionScoreBytesPerImage", unet_attention_score_bytes(s->unet));
   return out;
 }
 
@@ -187,8 +189,16 @@ Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
   const int batch = IntField(o, "options", "batch", 8, 1);
   const int steps = IntField(o, "options", "steps", 3, 1);
   const int warmup = IntField(o, "options", "warmup", 2, 0);
+  const int accumulation = IntField(o, "options", "accumulationSteps", 1, 1);
+  if (batch % accumulation != 0) {
+    throw Napi::RangeError::New(info.Env(), "options.accumulationSteps (" + std::to_string(accumulation) +
+                                                ") must divide options.batch (" + std::to_string(batch) + ")");
+  }
   return PromiseWorker<StepCost>::Run(
-      info.Env(), [s, batch, steps, warmup] { return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup); },
+      info.Env(),
+      [s, batch, steps, warmup, accumulation] {
+        return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup, accumulation);
+      },
       [](Napi::Env env, const StepCost& c) {
         auto out = Napi::Object::New(env);
         out.Set("stepSeconds", c.step_seconds);

@@ -10,12 +10,17 @@
 //   cancel(): sync; the running `run` stops after the current step.
 //   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt} (getter): where
 //     the next batch starts, and how many epoch permutations the sampler has computed.
+//   setAccumulationSteps(k): sync; the next steps split the batch into k micro-batches (a
+//     stage's batch plan); RangeError unless k divides batchSize.
 //   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
 //     for an unwritable path or a damaged state, ANNEAL_NOT_FOUND for a missing one,
 //     ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes).
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
 // saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
 // pending.
+// options.batchSize is the effective batch of one optimizer step; options.accumulationSteps
+// (default 1) splits it into that many micro-batches whose gradients are averaged (it must
+// divide batchSize; RangeError otherwise).
 // options.objective (absent: {kind: "denoising"}) chooses what the step minimizes:
 //   {kind: "progressive", teacher: Model, sigmas: number[] (2N + 1, decreasing, ending in 0),
 //    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
@@ -32,6 +37,7 @@
 // Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "addon/convert.h"
@@ -64,6 +70,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                         InstanceMethod("cancel", &T::Guarded<&T::Cancel>),
                         InstanceMethod("saveState", &T::Guarded<&T::SaveState>),
                         InstanceMethod("loadState", &T::Guarded<&T::LoadState>),
+                        InstanceMethod("setAccumulationSteps", &T::Guarded<&T::SetAccumulationSteps>),
                         InstanceMethod("ema", &T::Guarded<&T::Ema>),
                         InstanceMethod("model", &T::Guarded<&T::ModelWeights>),
                         InstanceAccessor("step", &T::Guarded<&T::Step>, nullptr),
@@ -93,6 +100,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     auto o = ObjectArg(info, 1, "options");
     TrainerConfig c;
     c.batch_size = IntField(o, "options", "batchSize", c.batch_size, 1);
+    c.accumulation_steps = IntField(o, "options", "accumulationSteps", c.accumulation_steps, 1);
+    if (c.batch_size % c.accumulation_steps != 0) {
+      throw Napi::RangeError::New(env, "options.accumulationSteps (" + std::to_string(c.accumulation_steps) +
+                                           ") must divide options.batchSize (" + std::to_string(c.batch_size) + ")");
+    }
     c.total_steps = LongField(o, "options", "totalSteps", c.total_steps, 1);
     c.lr = NumberField(o, "options", "lr", c.lr, 0);
     c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);
@@ -284,6 +296,21 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
     trainer_->save_state(StringArg(info, 0, "path"));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAccumulationSteps(const Napi::CallbackInfo& info) {
+    EnsureIdle(info.Env());
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "k must be a number");
+    const double k = info[0].As<Napi::Number>().DoubleValue();
+    const int batch = trainer_->config().batch_size;
+    if (!(k >= 1) || k != static_cast<int>(k) || batch % static_cast<int>(k) != 0) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%g", k);
+      throw Napi::RangeError::New(info.Env(), std::string("k (") + text + ") must be a divisor of the batch (" +
+                                                  std::to_string(batch) + ")");
+    }
+    trainer_->set_accumulation_steps(static_cast<int>(k));
     return info.Env().Undefined();
   }
 

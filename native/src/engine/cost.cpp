@@ -10,7 +10,7 @@
 namespace anneal {
 
 StepCost measure_training_step(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
-                               int batch, int steps, int warmup) {
+                               int batch, int steps, int warmup, int accumulation_steps) {
   if (batch < 1 || steps < 1) throw std::invalid_argument("batch and steps must be >= 1");
   ImageDataset data;
   const int n = std::max(batch, 2 * batch);
@@ -23,6 +23,7 @@ StepCost measure_training_step(const Params& params, const UNetConfig& cfg, cons
   mx::eval({data.images, data.labels});
   TrainerConfig tc;
   tc.batch_size = batch;
+  tc.accumulation_steps = accumulation_steps;
   tc.total_steps = warmup + steps;
   tc.warmup_steps = 0;
   auto objective = std::make_shared<DenoisingObjective>(cfg, prec);

@@ -16,7 +16,8 @@ struct StepCost {
 
 // Runs `warmup + steps` compiled training steps of batch `batch` on random images, from a
 // copy of `params` (the model is not changed).
+// With accumulation_steps > 1 the batch is split into that many micro-batches (Trainer).
 StepCost measure_training_step(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
-                               int batch, int steps, int warmup = 2);
+                               int batch, int steps, int warmup = 2, int accumulation_steps = 1);
 
 }  // namespace anneal

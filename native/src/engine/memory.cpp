@@ -43,11 +43,12 @@ MemoryEstimate estimate_job_memory(const JobMemorySpec& s) {
   MemoryEstimate e;
   const std::size_t weights = s.parameter_count * s.bytes_per_parameter;
   e.parameters = weights;
-  e.gradients = s.gradients ? weights : 0;
+  e.gradients = s.gradients ? (s.accumulation_steps > 1 ? 2 * weights : weights) : 0;
   e.optimizer_state = weights * static_cast<std::size_t>(std::max(0, s.optimizer_states_per_parameter));
   e.ema = s.ema ? weights : 0;
+  e.update = s.gradients ? e.parameters + e.optimizer_state + e.ema : 0;
   e.activations = s.activation_bytes_per_example * s.batch_size;
-  const std::size_t subtotal = e.parameters + e.gradients + e.optimizer_state + e.ema + e.activations;
+  const std::size_t subtotal = e.parameters + e.gradients + e.optimizer_state + e.ema + e.update + e.activations;
   e.workspace = static_cast<std::size_t>(static_cast<double>(subtotal) * s.workspace_fraction);
   e.total = subtotal + e.workspace;
   return e;
@@ -59,8 +60,10 @@ void assert_fits(const MemoryEstimate& e, const JobMemorySpec& spec, const Memor
       "job does not fit the memory budget: estimated " + format_bytes(e.total) +
       " (parameters " + format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) +
       ", optimizer state " + format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
-      ", activations " + format_bytes(e.activations) + " at batch " +
-      std::to_string(spec.batch_size) + ", workspace " + format_bytes(e.workspace) +
+      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") +
+      ", activations " + format_bytes(e.activations) + " at batch " + std::to_string(spec.batch_size) +
+      (spec.accumulation_steps > 1 ? " (a micro-batch of " + std::to_string(spec.accumulation_steps) + ")" : "") +
+      ", workspace " + format_bytes(e.workspace) +
       ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source +
       "); lower the batch size or the model size, or raise the budget with ANNEAL_MEMORY_BUDGET");
 }
@@ -90,10 +93,11 @@ MemoryStats memory_stats() {
 
 void reset_peak_memory() { mx::reset_peak_memory(); }
 
-void check_peak_memory(const MemoryBudget& budget, long step) {
+void check_peak_memory(const MemoryBudget& budget, long step, const std::string& where) {
   const std::size_t peak = mx::get_peak_memory();
   if (peak <= budget.bytes) return;
   throw MemoryBudgetError("peak memory " + format_bytes(peak) + " at step " + std::to_string(step) +
+                          (where.empty() ? "" : " (" + where + ")") +
                           " exceeded the memory budget of " + format_bytes(budget.bytes) + " (" +
                           budget.source + "); lower the batch size or raise the budget");
 }

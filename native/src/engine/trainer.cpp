@@ -81,7 +81,122 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
     keep(ema, old_ema);
     return out;
   };
-  step_fn_ = config_.compile ? mx::compile(fn) : std::function<std::vector<mx::array>(const std::vector<mx::array>&)>(fn);
+  using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+  step_fn_ = config_.compile ? mx::compile(fn) : StepFn(fn);
+  set_accumulation_steps(config_.accumulation_steps);
+}
+
+void Trainer::set_accumulation_steps(int k) {
+  if (k < 1 || config_.batch_size % k != 0) {
+    throw std::invalid_argument("accumulation steps must be a divisor of the batch " +
+                                std::to_string(config_.batch_size) + ", got " + std::to_string(k));
+  }
+  config_.accumulation_steps = k;
+  // Built once, for every k: k enters as an input (the update's 1/k) or as a shape (the
+  // micro-batch's rows), so a change of k between steps rebuilds nothing.
+  if (k > 1 && !grad_fn_) build_accumulation();
+}
+
+void Trainer::build_accumulation() {
+  using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+  const std::size_t P = state_.params.size();
+  const Params names = state_.params;
+  auto objective_ptr = objective_;
+  const AdamWConfig adamw = config_.adamw;
+  const double clip = config_.grad_clip;
+
+  // Accumulation. One micro-batch: [params | gsum | frozen | x0, labels, key, t, rows,
+  // loss_sum] -> [loss_sum + loss, gsum + grads]. Every micro-batch of a step shares the
+  // step's key; `rows` places it in the effective batch (BatchRows), so its random draws are
+  // the ones a whole batch would make for those rows.
+  const int effective = config_.batch_size;
+  auto grad = [P, names, objective_ptr, effective](const std::vector<mx::array>& in) {
+    const std::size_t F = in.size() - 2 * P - 6;
+    auto frozen = slice(in, 2 * P, F);
+    const std::size_t b = 2 * P + F;
+    TrainBatch batch{in[b], in[b + 1], in[b + 3], BatchRows{in[b + 4], effective}};
+    const auto& key = in[b + 2];
+    auto loss_fn = [&](const std::vector<mx::array>& params) {
+      return objective_ptr->loss(unflatten(names, params), frozen, batch, key);
+    };
+    auto [loss, grads] = mx::value_and_grad(loss_fn, all_argnums(P))(slice(in, 0, P));
+    std::vector<mx::array> out{mx::add(in[b + 5], loss)};
+    for (std::size_t i = 0; i < P; ++i) out.push_back(mx::add(in[P + i], grads[i]));
+    return out;
+  };
+  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay, 1/k] -> the
+  // outputs of the whole-batch step. Each micro-batch's loss is a mean over its b examples,
+  // so the mean of the k micro-batch gradients is the gradient of the effective batch's mean.
+  auto apply = [P, adamw, clip](const std::vector<mx::array>& in) {
+    const std::size_t b = 5 * P;
+    const auto& inv_k = in[b + 4];
+    auto old_params = slice(in, 0, P);
+    auto grads = slice(in, 4 * P, P);
+    for (auto& g : grads) g = mx::multiply(g, inv_k);
+    auto loss = mx::multiply(in[b], inv_k);
+    auto norm = clip_by_global_norm(grads, clip);
+    auto params = old_params;
+    auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
+    auto old_m = m, old_v = v, old_ema = ema;
+    adamw_update(adamw, params, m, v, grads, in[b + 1], in[b + 2]);
+    ema_update(ema, params, in[b + 3]);
+    auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
+    std::vector<mx::array> out{loss, norm, finite};
+    auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
+      for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
+    };
+    keep(params, old_params);
+    keep(m, old_m);
+    keep(v, old_v);
+    keep(ema, old_ema);
+    return out;
+  };
+  grad_fn_ = config_.compile ? mx::compile(grad) : StepFn(grad);
+  apply_fn_ = config_.compile ? mx::compile(apply) : StepFn(apply);
+}
+
+std::vector<mx::array> Trainer::accumulated_step(const std::vector<std::int32_t>& idx, double lr) {
+  const int k = config_.accumulation_steps;
+  const int micro = config_.batch_size / k;
+  const auto params = flatten(state_.params);
+  const auto frozen = objective_->frozen();
+  const auto key = step_key(state_.step);
+  const auto t = mx::array(static_cast<float>(state_.step + 1));
+  std::vector<mx::array> sums{mx::array(0.0f)};
+  for (const auto& p : params) sums.push_back(mx::zeros_like(p));
+  for (int j = 0; j < k; ++j) {
+    const std::vector<std::int32_t> part(idx.begin() + j * micro, idx.begin() + (j + 1) * micro);
+    {
+      auto [x0, labels] = gather_batch(data_, part);
+      std::vector<mx::array> in = params;
+      append(in, slice(sums, 1, params.size()));
+      append(in, frozen);
+      in.push_back(x0);
+      in.push_back(labels);
+      in.push_back(key);
+      in.push_back(t);
+      in.push_back(mx::arange(j * micro, (j + 1) * micro, mx::int32));
+      in.push_back(sums[0]);
+      sums = grad_fn_(in);
+      // `in` goes out of scope here: the graph holds the last references to the previous
+      // sums, so MLX may add into their buffers instead of allocating a third copy.
+    }
+    // One evaluation per micro-batch: its activations are freed before the next is built.
+    mx::eval(sums);
+  }
+  std::vector<mx::array> in;
+  append(in, params);
+  append(in, flatten(state_.m));
+  append(in, flatten(state_.v));
+  append(in, flatten(state_.ema));
+  append(in, slice(sums, 1, params.size()));
+  in.push_back(sums[0]);
+  in.push_back(mx::array(static_cast<float>(lr)));
+  in.push_back(t);
+  const double step = static_cast<double>(state_.step);
+  in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + step) / (10.0 + step)))));
+  in.push_back(mx::array(1.0f / static_cast<float>(k)));
+  return apply_fn_(in);
 }
 
 mx::array Trainer::step_key(long step) const {
@@ -94,15 +209,8 @@ mx::array Trainer::step_key(long step) const {
 
 Params Trainer::ema_params() const { return state_.ema; }
 
-StepReport Trainer::step() {
-  sampler_.seek(state_.cursor);
-  auto idx = sampler_.next();
+std::vector<mx::array> Trainer::whole_step(const std::vector<std::int32_t>& idx, double lr) {
   auto [x0, labels] = gather_batch(data_, idx);
-  const double lr = (config_.lr_schedule == LrSchedule::Constant
-                         ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
-                         : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
-                                            config_.min_lr)) *
-                    state_.lr_scale;
   std::vector<mx::array> in;
   append(in, flatten(state_.params));
   append(in, flatten(state_.m));
@@ -118,8 +226,21 @@ StepReport Trainer::step() {
   // average follows the weights closely, so a short run's EMA is not mostly initialization.
   const double t = static_cast<double>(state_.step);
   in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + t) / (10.0 + t)))));
-  auto out = step_fn_(in);
-  mx::eval(out);  // the one evaluation of this step
+  return step_fn_(in);
+}
+
+StepReport Trainer::step() {
+  sampler_.seek(state_.cursor);
+  // The effective batch's indices: accumulation splits them, so the data order is the one a
+  // run without accumulation at the same batch would see.
+  auto idx = sampler_.next();
+  const double lr = (config_.lr_schedule == LrSchedule::Constant
+                         ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
+                         : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
+                                            config_.min_lr)) *
+                    state_.lr_scale;
+  std::vector<mx::array> out = config_.accumulation_steps > 1 ? accumulated_step(idx, lr) : whole_step(idx, lr);
+  mx::eval(out);  // the update's evaluation (the only one without accumulation)
 
   StepReport r;
   r.loss = out[0].item<float>();
@@ -153,7 +274,15 @@ StepReport Trainer::step() {
   auto stats = memory_stats();
   r.peak_bytes = stats.peak_bytes;
   r.active_bytes = stats.active_bytes;
-  if (config_.budget.bytes > 0) check_peak_memory(config_.budget, state_.step);
+  if (config_.budget.bytes > 0) {
+    const int k = config_.accumulation_steps;
+    check_peak_memory(config_.budget, state_.step,
+                      std::to_string(data_.images.shape(1)) + "x" + std::to_string(data_.images.shape(2)) + ", batch " +
+                          std::to_string(config_.batch_size) +
+                          (k > 1 ? " as " + std::to_string(k) + " micro-batches of " +
+                                       std::to_string(config_.batch_size / k)
+                                 : ""));
+  }
   return r;
 }
 

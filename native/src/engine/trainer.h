@@ -18,7 +18,12 @@ namespace anneal {
 enum class LrSchedule { Cosine, Constant };
 
 struct TrainerConfig {
-  int batch_size = 32;
+  int batch_size = 32;  // the effective batch of one optimizer step
+  // Gradient accumulation: each step averages the gradients of this many micro-batches of
+  // batch_size / accumulation_steps examples (it must divide batch_size), one evaluation
+  // each, so the effective batch stays batch_size while activations are held for one
+  // micro-batch at a time. 1: the whole batch in one compiled step, as before.
+  int accumulation_steps = 1;
   long total_steps = 1000;  // for the cosine schedule
   double lr = 2e-4;
   double min_lr = 0.0;       // cosine: the floor it decays to
@@ -52,6 +57,12 @@ class Trainer {
           Params init);
 
   StepReport step();
+  // Changes how many micro-batches the next steps split the batch into (a progressive or
+  // multi-resolution run's batch planner, per stage or bucket): the effective batch, the data
+  // order and the random draws stay those of the whole batch, so only memory and summation
+  // order change. Cheap: nothing is rebuilt (MLX retraces a compiled function once per new
+  // micro-batch shape). Throws std::invalid_argument unless k divides the batch.
+  void set_accumulation_steps(int k);
   long current_step() const { return state_.step; }
   const Params& params() const { return state_.params; }
   Params ema_params() const;
@@ -77,7 +88,12 @@ class Trainer {
     double lr_scale = 1.0;
   };
 
-  std::vector<mx::array> run_step(const std::vector<mx::array>& inputs);
+  // One compiled step over the whole batch (no accumulation).
+  std::vector<mx::array> whole_step(const std::vector<std::int32_t>& idx, double lr);
+  // The accumulated step: k micro-batches through grad_fn_, their gradients summed on the
+  // way, then one apply_fn_ (average, clip, AdamW, EMA, the finite check).
+  std::vector<mx::array> accumulated_step(const std::vector<std::int32_t>& idx, double lr);
+  void build_accumulation();
   void check_objective_identity(const std::string& path,
                                 const std::unordered_map<std::string, std::string>& meta) const;
   mx::array step_key(long step) const;
@@ -93,6 +109,7 @@ class Trainer {
   State snapshot_;
   int rollbacks_ = 0;
   std::function<std::vector<mx::array>(const std::vector<mx::array>&)> step_fn_;
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> grad_fn_, apply_fn_;
 };
 
 }  // namespace anneal

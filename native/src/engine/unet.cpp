@@ -262,6 +262,24 @@ double unet_activation_bytes(const UNetConfig& cfg) {
   return acts.elems * 4.0;
 }
 
+double unet_attention_score_bytes(const UNetConfig& cfg) {
+  struct Scores : LayoutVisitor {
+    explicit Scores(int head_dim) : head_dim(head_dim) {}
+    int head_dim;
+    double elems = 0;
+    void conv(const std::string&, int, int, int, int, int) override {}
+    void linear(const std::string&, int, int, int) override {}
+    void norm(const std::string&, int, int) override {}
+    void attention(const std::string&, int c, int size) override {
+      const double n = static_cast<double>(size) * size;
+      elems += static_cast<double>(c / head_dim) * n * n;
+    }
+    void embedding(const std::string&, int, int) override {}
+  } scores(cfg.attention_head_dim);
+  visit_unet(cfg, scores);
+  return scores.elems * 4.0;
+}
+
 mx::array unet_forward(const Params& p, const UNetConfig& c, const mx::array& x_in,
                        const mx::array& t, const std::optional<mx::array>& class_labels,
                        const std::optional<mx::array>& dropout_key) {

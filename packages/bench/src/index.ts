@@ -13,6 +13,7 @@ import {
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
+import { benchMemoryFit, MEMORY_FIT_CASES } from './memory-fit.ts';
 import type { PlanBenchResult } from './plan.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
 import {
@@ -83,6 +84,7 @@ export const BENCHMARKS = [
   'plan',
   'complexity',
   'schedules',
+  'memory-fit',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -97,6 +99,7 @@ const ENGINE_ONLY: readonly string[] = [
   'plan',
   'complexity',
   'schedules',
+  'memory-fit',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -456,6 +459,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     };
     await record('diffusers-agreement', options, () =>
       benchDiffusersAgreement({ ...options, env: threadEnv(threads), log }),
+    );
+  }
+  if (only.has('memory-fit')) {
+    // Smoke: one small case; the numbers only show the harness runs.
+    const cases = opts.scale === 'smoke' ? MEMORY_FIT_CASES.slice(0, 1) : MEMORY_FIT_CASES;
+    const options = { cases, steps: scale.steps, warmup: scale.warmup };
+    await record('memory-fit', options, (partial) =>
+      benchMemoryFit({ ...options, log, onPartial: partial }),
     );
   }
   if (only.has('ceiling') && training) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
+import type { MemoryFitResult } from './memory-fit.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
@@ -293,6 +294,36 @@ function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[
   return parts.join('\n\n');
 }
 
+function memoryFit(f: ResultFile<MemoryFitResult>): string {
+  const r = f.result;
+  return `Each row: training steps of a preset on random images (float32, compiled), MLX's peak after the warm-up against the engine's estimate (\`estimateTrainingMemory\`, calibrated: 2.2 x the counted activations, 1.5 x every head's attention scores, the update's second copy of the state, 10% workspace). Ratio = measured / estimate: below 1 the estimate is the safe side, which the batch planner relies on. Ratio over the rows: ${fmt(r.ratio_min, 2)} to ${fmt(r.ratio_max, 2)}.\n\n${table(
+    [
+      'preset',
+      'px',
+      'batch',
+      'micro-batch x steps',
+      'state',
+      'activations',
+      'estimate',
+      'measured peak',
+      'ratio',
+      'step s',
+    ],
+    r.rows.map((x) => [
+      x.preset,
+      x.resolution,
+      x.batch,
+      `${x.micro_batch} x ${x.accumulationSteps}`,
+      mib(x.state_bytes),
+      mib(x.activation_bytes),
+      mib(x.estimate_bytes),
+      mib(x.measured_peak_bytes),
+      fmt(x.ratio, 2),
+      fmt(x.step_seconds, 2),
+    ]),
+  )}`;
+}
+
 const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) => string }> = {
   training: { title: 'Training throughput', render: training },
   interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
@@ -307,6 +338,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
   complexity: { title: 'Steps that follow content complexity (issue 13)', render: complexity },
   schedules: { title: 'Learned vs hand-crafted schedules (issue 13)', render: schedules },
+  'memory-fit': {
+    title: 'Training memory: the estimate against the measured peak (issue 16)',
+    render: memoryFit,
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

@@ -32,8 +32,10 @@ describe('job memory estimate', () => {
     expect(e.gradients).toBe(4_000_000);
     expect(e.optimizerState).toBe(8_000_000);
     expect(e.ema).toBe(4_000_000);
+    // The update's inputs and outputs alive together: weights, moments and EMA again.
+    expect(e.update).toBe(16_000_000);
     expect(e.activations).toBe(16 * MiB);
-    const subtotal = 20_000_000 + 16 * MiB;
+    const subtotal = 36_000_000 + 16 * MiB;
     expect(e.workspace).toBe(Math.floor(subtotal * 0.1));
     expect(e.total).toBe(subtotal + e.workspace);
   });
@@ -49,7 +51,7 @@ describe('job memory estimate', () => {
       expect.objectContaining({
         code: 'RESOURCE_EXHAUSTED',
         message: expect.stringMatching(
-          /estimated 6\.\d+ GiB.*activations 4\.00 GiB at batch 64.*budget of 2\.00 GiB \(test budget\)/,
+          /estimated 8\.\d+ GiB.*activations 4\.00 GiB at batch 64.*budget of 2\.00 GiB \(test budget\)/,
         ),
       }),
     );
@@ -135,8 +137,13 @@ describe('the pure estimate (@anneal/engine/config) matches the engine', () => {
         const pure = unetCost(unet);
         expect(pure.parameters).toBe(native.parameters);
         expect(pure.activationBytesPerImage).toBe(native.activationBytesPerImage);
+        expect(pure.attentionScoreBytesPerImage).toBe(native.attentionScoreBytesPerImage);
         expect(estimateTrainingMemory(unet, c.batch, c.dtype)).toEqual(
           estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype)),
+        );
+        // With accumulation: the micro-batch's activations and the gradient sum's buffer.
+        expect(estimateTrainingMemory(unet, c.batch, c.dtype, 4)).toEqual(
+          estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype, undefined, 4)),
         );
       } finally {
         model.dispose();

@@ -164,6 +164,34 @@ export class Model {
     }
   }
 
+  /**
+   * The same weights at another square resolution: the U-Net is convolutional and its
+   * attention layers take any token count, so only sample_size (and the dataset's recorded
+   * resolution) change. Throws AppError(BAD_REQUEST) when `resolution` is not a multiple of
+   * the U-Net's downsampling factor 2^(levels-1).
+   */
+  atResolution(resolution: number): Model {
+    const factor = 2 ** (this.config.unet.block_out_channels.length - 1);
+    if (!Number.isInteger(resolution) || resolution < factor || resolution % factor !== 0)
+      throw new AppError(
+        'BAD_REQUEST',
+        `resolution ${resolution}: this U-Net takes sides that are multiples of ${factor} (2^(levels-1))`,
+      );
+    const config = parseModelConfig(
+      {
+        ...this.config,
+        unet: { ...this.config.unet, sample_size: resolution },
+        ...(this.config.dataset ? { dataset: { ...this.config.dataset, resolution } } : {}),
+      },
+      `the model at ${resolution}x${resolution}`,
+    );
+    try {
+      return new Model(this.native.derive(config), config);
+    } catch (err) {
+      throw fromNativeError(err, `the model at ${resolution}x${resolution}`);
+    }
+  }
+
   /** A copy: the same weights and config (a progressive-distillation student starts as one). */
   clone(): Model {
     return new Model(this.native.derive(this.config), this.config);
@@ -262,11 +290,17 @@ export class Model {
    * Measured training cost on random data: median step latency, images/s and peak memory
    * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
    */
-  measureStep(options: { batch: number; steps?: number; warmup?: number }) {
+  measureStep(options: {
+    batch: number;
+    steps?: number;
+    warmup?: number;
+    accumulationSteps?: number;
+  }) {
     return this.native.measureStep({
       batch: options.batch,
       steps: options.steps ?? 3,
       warmup: options.warmup ?? 2,
+      accumulationSteps: options.accumulationSteps ?? 1,
     });
   }
 

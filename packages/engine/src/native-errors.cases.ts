@@ -924,6 +924,14 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'new Trainer: accumulation steps that do not divide the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.accumulationSteps \(3\) must divide options\.batchSize \(4\)/,
+    call: (n, f) =>
+      new n.Trainer(f.model, trainerOptions(f, { batchSize: 4, accumulationSteps: 3 })),
+  },
+  {
     name: 'new Trainer: consistency training with q <= 1',
     mode: 'sync',
     code: BAD,
@@ -1208,6 +1216,13 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.trainer.run(Number.NaN),
   },
   {
+    name: 'trainer.setAccumulationSteps: not a divisor of the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /k \(3\) must be a divisor of the batch \(4\)/,
+    call: (_, f) => f.trainer.setAccumulationSteps(3),
+  },
+  {
     name: 'trainer.run: diverges past its rollbacks',
     mode: 'async',
     code: 'ANNEAL_DIVERGED',
@@ -1222,7 +1237,7 @@ export const CASES: ErrorCase[] = [
     name: 'trainer.run: peak memory over the budget',
     mode: 'async',
     code: 'ANNEAL_MEMORY_BUDGET',
-    message: /peak memory .* at step 1 exceeded the memory budget/,
+    message: /peak memory .* at step 1 \(\d+x\d+, batch \d+\) exceeded the memory budget/,
     call: (n, f) =>
       new n.Trainer(f.model, trainerOptions(f, { budgetBytes: 1024, budgetSource: 'test' })).run(1),
   },

@@ -72,7 +72,10 @@ export interface JobMemorySpec {
   gradients?: boolean;
   ema?: boolean;
   activationBytesPerExample?: number;
+  /** Examples whose activations are held at once: with accumulation, the micro-batch. */
   batchSize?: number;
+  /** > 1: gradient accumulation, whose running gradient sum counts as a second copy. */
+  accumulationSteps?: number;
   workspaceFraction?: number;
 }
 
@@ -81,6 +84,8 @@ export interface MemoryEstimate {
   gradients: number;
   optimizerState: number;
   ema: number;
+  /** Training: the update's second copy of weights, AdamW moments and EMA. */
+  update: number;
   activations: number;
   workspace: number;
   total: number;
@@ -230,8 +235,19 @@ export interface NativeModel {
   ): Float32Array;
   /** Sync. Throws ANNEAL_IO when the path cannot be written. */
   save(path: string, metadata?: Record<string, string>): void;
-  cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
-  measureStep(options: { batch: number; steps: number; warmup?: number }): Promise<{
+  cost(): {
+    parameters: number;
+    forwardFlopsPerImage: number;
+    activationBytesPerImage: number;
+    /** Every head's tokens^2 scores of every attention layer, float32 bytes per image. */
+    attentionScoreBytesPerImage: number;
+  };
+  measureStep(options: {
+    batch: number;
+    steps: number;
+    warmup?: number;
+    accumulationSteps?: number;
+  }): Promise<{
     stepSeconds: number;
     imagesPerSecond: number;
     peakBytes: number;
@@ -293,7 +309,10 @@ export interface NativeStepReport {
 }
 
 export interface NativeTrainerOptions {
+  /** The effective batch of one optimizer step. */
   batchSize: number;
+  /** Micro-batches per step whose gradients are averaged; divides batchSize. Default 1. */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   minLr?: number;
@@ -380,6 +399,8 @@ export interface NativeTrainer {
   cancel(): void;
   saveState(path: string): void;
   loadState(path: string): void;
+  /** Sync: the next steps split the batch into k micro-batches; RangeError unless k divides it. */
+  setAccumulationSteps(k: number): void;
   ema(): NativeModel;
   model(): NativeModel;
 }

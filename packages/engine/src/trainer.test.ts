@@ -245,7 +245,23 @@ describe('trainer', () => {
     });
     await expect(native.run(1)).rejects.toMatchObject({
       code: 'ANNEAL_MEMORY_BUDGET',
-      message: expect.stringMatching(/^peak memory .* at step 1 exceeded the memory budget/),
+      message: expect.stringMatching(
+        /^peak memory .* at step 1 \(8x8, batch 8\) exceeded the memory budget/,
+      ),
+    });
+    // With accumulation the message names the micro-batches too.
+    const split = new (loadNative().Trainer)(model.native, {
+      batchSize: 8,
+      accumulationSteps: 2,
+      totalSteps: 5,
+      shards,
+      numClasses: 5,
+      budgetBytes: 64 * 1024,
+      budgetSource: 'tiny test budget',
+    });
+    await expect(split.run(1)).rejects.toMatchObject({
+      code: 'ANNEAL_MEMORY_BUDGET',
+      message: expect.stringMatching(/at step 1 \(8x8, batch 8 as 2 micro-batches of 4\) exceeded/),
     });
   });
 

@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { type ComputeDtype, defaultDtype } from './config/estimate.ts';
+import {
+  type ComputeDtype,
+  defaultDtype,
+  trainingActivationBytesPerImage,
+} from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
 import { defaultLearningRate } from './config/presets.ts';
 import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
@@ -49,7 +53,14 @@ export interface TrainerOptions {
   /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
   shards: string[];
   numClasses: number;
+  /** The effective batch of one optimizer step. */
   batch: number;
+  /**
+   * Gradient accumulation: each step averages the gradients of this many micro-batches of
+   * batch / accumulationSteps examples (it must divide batch), so activations are held for
+   * one micro-batch at a time. Default 1.
+   */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   warmup?: number;
@@ -93,8 +104,6 @@ function nativeObjective(
   };
 }
 
-const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
-
 /**
  * The memory a training job will hold, from its config alone. With a distillation teacher,
  * its float32 weights are held too (inputs of every step); its forward passes keep nothing
@@ -106,6 +115,8 @@ export function trainingMemorySpec(
   batch: number,
   dtype: ComputeDtype = 'float32',
   teacher?: Model,
+  /** Gradient accumulation: `batch` is then the micro-batch (its activations are held). */
+  accumulationSteps = 1,
 ) {
   const cost = model.cost();
   const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
@@ -116,9 +127,9 @@ export function trainingMemorySpec(
     gradients: true,
     ema: true,
     activationBytesPerExample:
-      Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4) +
-      Math.ceil(teacherBytes / batch),
+      trainingActivationBytesPerImage(cost, dtype) + Math.ceil(teacherBytes / batch),
     batchSize: batch,
+    accumulationSteps,
   };
 }
 
@@ -157,14 +168,22 @@ export class Trainer {
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
-    if (options.budget)
+    const k = options.accumulationSteps ?? 1;
+    if (options.budget && Number.isInteger(options.batch / k))
       assertJobFits(
-        trainingMemorySpec(options.model, options.batch, dtype, teacherOf(options.objective)),
+        trainingMemorySpec(
+          options.model,
+          options.batch / k,
+          dtype,
+          teacherOf(options.objective),
+          k,
+        ),
         options.budget,
       );
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
+        accumulationSteps: options.accumulationSteps ?? 1,
         totalSteps: options.totalSteps,
         lr: options.lr ?? defaultLearningRate(options.model.config.preset),
         warmupSteps: options.warmup ?? defaultWarmup(options.totalSteps),
@@ -248,6 +267,19 @@ export class Trainer {
 
   cancel(): void {
     this.#native.cancel();
+  }
+
+  /**
+   * Splits the next steps' batch into `k` micro-batches whose gradients are averaged (a
+   * stage's or bucket's `planBatch` answer). The effective batch, data order and random
+   * draws stay the whole batch's. Throws AppError(BAD_REQUEST) unless k divides the batch.
+   */
+  setAccumulationSteps(k: number): void {
+    try {
+      this.#native.setAccumulationSteps(k);
+    } catch (err) {
+      throw fromNativeError(err);
+    }
   }
 
   /** The raw (not averaged) weights as a Model. */

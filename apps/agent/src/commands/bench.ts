@@ -59,8 +59,10 @@ bench/RESULTS.md:
              precision/recall beside the floor and the paired MSE to --reference (default
              heun:100) from the same noise; a missing learned schedule is learned first
              (--learn-n calibration images, default 64) and written to DIR/schedules
+  memory-fit the training memory estimate against MLX's measured peak (only with --only):
+             tiny and small at 16 to 64 px, with and without gradient accumulation
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan, complexity and schedules.
+teacher-samplers, plan, complexity, schedules and memory-fit.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/

@@ -16,6 +16,7 @@ import {
   Model,
   type ModelConfig,
   parseModelConfig,
+  planBatch,
   presetUNet,
   probeHardware,
   resolveMemoryBudget,
@@ -47,6 +48,8 @@ Here only:
   --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
+  --no-accumulation    refuse a batch that does not fit the memory budget in one pass
+                       instead of accumulating the gradients of smaller micro-batches
   --resume             continue from DIR's trainer state (same seed and config)
   --strict             folder import: fail on any unreadable image instead of skipping it
   --json               machine output; the last stdout line is a JSON summary
@@ -60,6 +63,7 @@ const flagsSchema = trainJobFlagsSchema.extend({
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
   'memory-budget': z.string().optional(),
+  'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
   strict: z.boolean().default(false),
   json: z.boolean().default(false),
@@ -71,6 +75,7 @@ const options = {
   out: { type: 'string' },
   'model-config': { type: 'string' },
   'memory-budget': { type: 'string' },
+  'no-accumulation': { type: 'boolean' },
   resume: { type: 'boolean' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -195,6 +200,16 @@ export const train: Command = {
     const model = Model.create(config, flags.seed);
     const dtype = flags.dtype ?? defaultDtype(hw);
     const batch = flags.batch ?? defaultBatch(model, budget, dtype, 32);
+    // --batch is the effective batch; the planner splits it into micro-batches when the
+    // whole batch would not fit, and refuses (before anything starts) when one image cannot.
+    const plan = planBatch({
+      unet: config.unet,
+      resolution: flags.resolution,
+      batch,
+      budget,
+      dtype,
+      accumulation: !flags['no-accumulation'],
+    });
     // What the trainer is given, recorded in DIR/training.json: the agent's tests compare
     // it with the job spec, so a setting dropped on the way fails them.
     const training = {
@@ -206,6 +221,8 @@ export const train: Command = {
       conditional,
       steps: flags.steps,
       batch,
+      micro_batch: plan.microBatch,
+      accumulation_steps: plan.accumulationSteps,
       lr: flags.lr ?? defaultLearningRate(config.preset),
       warmup: flags.warmup ?? null,
       lr_schedule: flags['lr-schedule'],
@@ -231,6 +248,7 @@ export const train: Command = {
       shards: data.train,
       numClasses: conditional ? data.classes.length : 0,
       batch,
+      accumulationSteps: plan.accumulationSteps,
       totalSteps: flags.steps,
       lr: training.lr,
       warmup: flags.warmup,
@@ -256,7 +274,7 @@ export const train: Command = {
     if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
-          `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
+          `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
     }

@@ -30,37 +30,49 @@ export interface UNetCost {
   parameters: number;
   /** Float32 bytes of activations saved for backward, per image. */
   activationBytesPerImage: number;
+  /**
+   * Float32 bytes per image of every head's tokens^2 attention scores, over all attention
+   * layers (`unet_attention_score_bytes`): fused attention's working set, what another
+   * attention kind changes. activationBytesPerImage counts one tokens^2 per layer.
+   */
+  attentionScoreBytesPerImage: number;
 }
 
-/** Parameter count and saved activations of a U-Net, layer by layer as the engine builds it. */
-export function unetCost(c: UNetConfig): UNetCost {
+/**
+ * Parameter count and saved activations of a U-Net, layer by layer as the engine builds it,
+ * at its sample_size or at `shape` (a rectangular bucket: sides multiples of 2^(levels-1)).
+ * Each layer's activations scale with its pixel count, which quarters at every downsampling.
+ */
+export function unetCost(c: UNetConfig, shape?: { height: number; width: number }): UNetCost {
   let parameters = 0;
   let elems = 0;
-  const conv = (inCh: number, out: number, k: number, size: number) => {
+  let scores = 0;
+  const conv = (inCh: number, out: number, k: number, area: number) => {
     parameters += out * k * k * inCh + out;
-    elems += 2 * size * size * out;
+    elems += 2 * area * out;
   };
   const linear = (inCh: number, out: number, tokens: number) => {
     parameters += out * inCh + out;
     elems += tokens * out;
   };
-  const norm = (ch: number, size: number) => {
+  const norm = (ch: number, area: number) => {
     parameters += 2 * ch;
-    elems += 3 * ch * size * size;
+    elems += 3 * ch * area;
   };
-  const attention = (ch: number, size: number) => {
-    norm(ch, size);
-    for (let i = 0; i < 4; i++) linear(ch, ch, size * size);
-    const n = size * size;
+  const attention = (ch: number, area: number) => {
+    norm(ch, area);
+    for (let i = 0; i < 4; i++) linear(ch, ch, area);
+    const n = area;
     elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
+    scores += Math.floor(ch / c.attention_head_dim) * n * n;
   };
-  const resnet = (inCh: number, out: number, temb: number, size: number) => {
-    norm(inCh, size);
-    conv(inCh, out, 3, size);
+  const resnet = (inCh: number, out: number, temb: number, area: number) => {
+    norm(inCh, area);
+    conv(inCh, out, 3, area);
     linear(temb, out, 1);
-    norm(out, size);
-    conv(out, out, 3, size);
-    if (inCh !== out) conv(inCh, out, 1, size);
+    norm(out, area);
+    conv(out, out, 3, area);
+    if (inCh !== out) conv(inCh, out, 1, area);
   };
   const channels = c.block_out_channels;
   const levels = channels.length;
@@ -69,25 +81,26 @@ export function unetCost(c: UNetConfig): UNetCost {
   linear(first, temb, 1);
   linear(temb, temb, 1);
   if (c.num_class_embeds) parameters += c.num_class_embeds * temb;
-  let size = c.sample_size;
-  conv(c.in_channels, first, 3, size);
+  // Pixels at the current level.
+  let area = shape ? shape.height * shape.width : c.sample_size * c.sample_size;
+  conv(c.in_channels, first, 3, area);
   let outCh = first;
   for (let i = 0; i < levels; i++) {
     const inCh = outCh;
     outCh = channels[i] as number;
     for (let j = 0; j < c.layers_per_block; j++) {
-      resnet(j === 0 ? inCh : outCh, outCh, temb, size);
-      if (c.down_block_types[i] === 'AttnDownBlock2D') attention(outCh, size);
+      resnet(j === 0 ? inCh : outCh, outCh, temb, area);
+      if (c.down_block_types[i] === 'AttnDownBlock2D') attention(outCh, area);
     }
     if (i < levels - 1) {
-      conv(outCh, outCh, 3, size / 2);
-      size /= 2;
+      conv(outCh, outCh, 3, area / 4);
+      area /= 4;
     }
   }
   const mid = channels[levels - 1] as number;
-  resnet(mid, mid, temb, size);
-  if (c.add_attention) attention(mid, size);
-  resnet(mid, mid, temb, size);
+  resnet(mid, mid, temb, area);
+  if (c.add_attention) attention(mid, area);
+  resnet(mid, mid, temb, area);
   const rev = [...channels].reverse();
   outCh = rev[0] as number;
   for (let i = 0; i < levels; i++) {
@@ -97,17 +110,21 @@ export function unetCost(c: UNetConfig): UNetCost {
     const layers = c.layers_per_block + 1;
     for (let j = 0; j < layers; j++) {
       const skip = j === layers - 1 ? inCh : outCh;
-      resnet((j === 0 ? prev : outCh) + skip, outCh, temb, size);
-      if (c.up_block_types[i] === 'AttnUpBlock2D') attention(outCh, size);
+      resnet((j === 0 ? prev : outCh) + skip, outCh, temb, area);
+      if (c.up_block_types[i] === 'AttnUpBlock2D') attention(outCh, area);
     }
     if (i < levels - 1) {
-      size *= 2;
-      conv(outCh, outCh, 3, size);
+      area *= 4;
+      conv(outCh, outCh, 3, area);
     }
   }
-  norm(first, size);
-  conv(first, c.out_channels, 3, size);
-  return { parameters, activationBytesPerImage: elems * 4 };
+  norm(first, area);
+  conv(first, c.out_channels, 3, area);
+  return {
+    parameters,
+    activationBytesPerImage: elems * 4,
+    attentionScoreBytesPerImage: scores * 4,
+  };
 }
 
 export interface TrainingMemoryEstimate {
@@ -115,28 +132,76 @@ export interface TrainingMemoryEstimate {
   gradients: number;
   optimizerState: number;
   ema: number;
+  update: number;
   activations: number;
   workspace: number;
   total: number;
 }
 
-/** What training `unet` at `batch` and `dtype` needs: fp32 weights, gradients, AdamW, EMA. */
+/**
+ * The training estimate's calibration against MLX's measured peak (issue 16 §3; bench suite
+ * `memory-fit`, bench/RESULTS.md). The layer walk counts each layer's output once and one
+ * tokens^2 per attention layer; a training step measured 1.7x to 3.8x that (tiny and small,
+ * 16 to 64 px, float32, CPU backend), growing with resolution where attention is wide. A least
+ * squares fit over those runs gave 1.8 per counted activation byte and 1.4 per byte of every
+ * head's scores (backward keeps the softmax output and its gradient), and weights, moments
+ * and EMA held twice during the update. The factors below round the fit up, so the estimate
+ * stays at or above the measured peak: the batch planner's margin.
+ */
+export const TRAINING_ACTIVATION_FACTOR = 2.2;
+export const TRAINING_SCORE_FACTOR = 1.5;
+
+/** Saved-for-backward bytes per image of a training step at `dtype`, calibrated (above). */
+export function trainingActivationBytesPerImage(
+  cost: { activationBytesPerImage: number; attentionScoreBytesPerImage: number },
+  dtype: ComputeDtype = 'float32',
+): number {
+  return Math.ceil(
+    ((TRAINING_ACTIVATION_FACTOR * cost.activationBytesPerImage +
+      TRAINING_SCORE_FACTOR * cost.attentionScoreBytesPerImage) *
+      DTYPE_BYTES[dtype]) /
+      4,
+  );
+}
+
+/**
+ * What training `unet` at `batch` and `dtype` needs: fp32 weights, gradients, AdamW, EMA, the
+ * update's second copy, calibrated activations. `batch` is the batch whose activations are
+ * held at once: with gradient accumulation (`accumulationSteps` > 1) the micro-batch, and the
+ * gradients count twice (the running sum beside the micro-batch's own), as in
+ * `estimate_job_memory` (memory.cpp) applied to `trainingMemorySpec` (trainer.ts).
+ */
 export function estimateTrainingMemory(
   unet: UNetConfig,
   batch: number,
   dtype: ComputeDtype = 'float32',
+  accumulationSteps = 1,
 ): TrainingMemoryEstimate {
   const cost = unetCost(unet);
-  const weights = cost.parameters * 4;
-  const activations =
-    Math.ceil((cost.activationBytesPerImage * DTYPE_BYTES[dtype]) / 4) * Math.max(1, batch);
-  const subtotal = weights * 5 + activations;
+  return trainingEstimate(trainingActivationBytesPerImage(cost, dtype), cost.parameters, {
+    batch,
+    accumulationSteps,
+  });
+}
+
+/** estimate_job_memory (memory.cpp) for a training job: activation bytes at the job's dtype. */
+export function trainingEstimate(
+  activationBytesPerImage: number,
+  parameters: number,
+  o: { batch: number; accumulationSteps: number },
+): TrainingMemoryEstimate {
+  const weights = parameters * 4;
+  const gradients = o.accumulationSteps > 1 ? 2 * weights : weights;
+  const update = weights * 4;
+  const activations = activationBytesPerImage * Math.max(1, o.batch);
+  const subtotal = weights * 4 + gradients + update + activations;
   const workspace = Math.floor(subtotal * 0.1);
   return {
     parameters: weights,
-    gradients: weights,
+    gradients,
     optimizerState: weights * 2,
     ema: weights,
+    update,
     activations,
     workspace,
     total: subtotal + workspace,

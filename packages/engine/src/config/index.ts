@@ -1,4 +1,5 @@
 // Pure schemas and helpers: safe for the web app and job specs, imports nothing native.
+export * from './batch-plan.ts';
 export * from './estimate.ts';
 export * from './hardware.ts';
 export * from './memory.ts';

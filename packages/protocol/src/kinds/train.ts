@@ -101,17 +101,19 @@ export const trainKind = defineJobKind({
   readsSourceDataset: false,
   /**
    * By the engine's own estimate. The agent picks the largest batch that fits when the spec
-   * has none, so one image is the least it needs; the dtype is the spec's, or the one the
-   * agent would choose on its hardware.
+   * has none, and accumulates the gradients of micro-batches when the spec's batch does not
+   * fit (anneal train's batch planner), so one image is the least it needs, with the
+   * accumulated gradients' buffer when the batch is larger; the dtype is the spec's, or the
+   * one the agent would choose on its hardware.
    */
   memoryNeed(spec, { versionClasses, hardware }) {
     const batch = spec.batch ?? 1;
     const dtype = spec.dtype ?? defaultDtype(hardware);
     return {
-      bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), batch, dtype).total,
+      bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), 1, dtype, batch).total,
       batch,
       dtype,
-      lower: 'the batch size, resolution or preset',
+      lower: 'the resolution or preset',
     };
   },
   totalSteps: (spec) => spec.steps,

@@ -1,0 +1,75 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { estimateTrainingMemory, presetUNet } from '@anneal/engine/config';
+import { describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+// anneal train's batch planner (issue 16 §3): --batch stays the effective batch; a batch
+// that does not fit the budget runs as micro-batches whose gradients are accumulated.
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-train-memory-'));
+const anneal = (args: string[]) => runAnneal(args, home);
+const unet = presetUNet('tiny', { resolution: 8, channels: 3, numClasses: 5 });
+// Room for micro-batches of 4 (with the accumulated gradients' buffer), not for 8 at once.
+const budget = estimateTrainingMemory(unet, 4, 'float32', 2).total;
+const args = (out: string, more: string[] = []) => [
+  'train',
+  '--dataset',
+  'shapes',
+  '--resolution',
+  '8',
+  '--preset',
+  'tiny',
+  '--dtype',
+  'float32',
+  '--batch',
+  '8',
+  '--steps',
+  '2',
+  '--log-every',
+  '1',
+  '--sample-every',
+  '0',
+  '--memory-budget',
+  `${budget}B`,
+  '--out',
+  out,
+  ...more,
+];
+
+describe('anneal train within a memory budget', () => {
+  it('accumulates micro-batches when the batch does not fit, says so, and stays within the budget', () => {
+    expect(estimateTrainingMemory(unet, 8).total).toBeGreaterThan(budget);
+    const out = join(mkdtempSync(join(tmpdir(), 'anneal-train-memory-')), 'run');
+    const r = anneal(args(out));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/batch 8 \(2 micro-batches of 4, gradients accumulated/);
+    const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
+    expect(training).toMatchObject({ batch: 8, micro_batch: 4, accumulation_steps: 2 });
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { peak_memory_bytes: number });
+    expect(metrics).toHaveLength(2);
+    for (const m of metrics) expect(m.peak_memory_bytes).toBeLessThanOrEqual(budget);
+  }, 120_000);
+
+  it('with --no-accumulation refuses the batch before training, naming what would fit', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'anneal-train-memory-')), 'run');
+    const r = anneal(args(out, ['--no-accumulation']));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /batch 8 does not fit at 8x8, fused attention, float32: .*allow gradient accumulation \(2 micro-batches of 4 would fit\)/,
+    );
+  }, 120_000);
+
+  it('refuses a job whose one image cannot fit, naming the estimate and the budget', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'anneal-train-memory-')), 'run');
+    const r = anneal([...args(out), '--memory-budget', '1MiB']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /even one image does not fit at 8x8, fused attention, float32: estimated [\d.]+ MiB .*exceeds the budget of 1\.0 MiB \(configured as 1MiB\); lower the resolution/,
+    );
+  }, 120_000);
+});
