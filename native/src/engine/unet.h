@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/params.h"
 
 namespace anneal {
@@ -31,6 +32,15 @@ struct UNetConfig {
   int downsample_padding = 1;
   float mid_block_scale_factor = 1.0f;
   bool center_input_sample = false;
+  // Linear attention (engine/attention.h, Katharopoulos et al. 2020) in every attention
+  // layer instead of softmax attention: a different model, chosen when it is created and
+  // kept in config.json ("linear_attention": true); never swapped in for a softmax model.
+  // diffusers has no such model.
+  bool linear_attention = false;
+  // How softmax attention layers execute (engine/attention.h): fused or query-sliced,
+  // interchangeable to rounding. Not part of the model: config.json never holds it; the
+  // sampler and trainer set it per call from the memory budget (choose_attention).
+  AttentionExec attention_exec;
 
   int time_embed_dim() const { return block_out_channels.at(0) * 4; }
   // Checks shapes and names; throws std::invalid_argument naming the bad field.
@@ -55,5 +65,18 @@ double unet_forward_flops(const UNetConfig& cfg);
 // Bytes of activations a training step keeps for backward, per image at float32, counted
 // per layer output (a planning estimate for the memory budget, not an allocator trace).
 double unet_activation_bytes(const UNetConfig& cfg);
+
+// What the softmax attention layers hold for `batch` images under `exec` (attention_bytes of
+// each layer): kept bytes summed over the layers (all are alive when backward starts), the
+// transient bytes of the largest (one layer runs at a time). Zero with linear attention.
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, int batch, const AttentionExec& exec, bool training,
+                                    int dtype_bytes = 4);
+
+// How attention should execute for `batch` images when `available` bytes are left for it:
+// fused when its bytes fit, else sliced (checkpointed) with the largest power-of-two slice
+// whose bytes fit, else the smallest slice, 1 (whose bytes the caller's estimate then
+// counts, so the job is refused by the budget check rather than here).
+AttentionExec choose_attention(const UNetConfig& cfg, int batch, bool training, double available,
+                               int dtype_bytes = 4);
 
 }  // namespace anneal
