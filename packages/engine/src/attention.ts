@@ -84,3 +84,12 @@ export function runAttention(
 ): Promise<NativeAttentionRunResult> {
   return loadNative().attention.run(options);
 }
+
+/** What one attention call of `shape` holds (engine attention_bytes), for the benchmark. */
+export function attentionOpBytes(
+  shape: { batch: number; heads: number; tokens: number; headDim: number },
+  exec: AttentionExec,
+  training: boolean,
+): AttentionBytes {
+  return loadNative().attention.bytes({ ...shape, ...exec, training });
+}

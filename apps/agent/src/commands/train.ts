@@ -256,7 +256,7 @@ export const train: Command = {
     if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
-          `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
+          `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
     }
@@ -412,6 +412,7 @@ export const train: Command = {
       images_per_s: imagesPerS,
       parameters: cost.parameters,
       peak_memory_bytes: lastReport?.peakBytes ?? 0,
+      attention: trainer.attention.exec,
       cancelled,
     };
     if (flags.json) io.out(JSON.stringify(summary));
