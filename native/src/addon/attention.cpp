@@ -1,8 +1,9 @@
 // attention.run(options): async -> Promise<{seconds, peakBytes, baselineBytes, workingBytes,
-//   output?, dq?, dk?, dv?}>. One attention operation alone (engine/attention_measure.h):
+//   q?, k?, v?, output?, dq?, dk?, dv?}>. One attention operation alone (engine/attention_measure.h):
 //   options {batch, heads, tokens, headDim, kind: "fused" | "sliced" | "linear", slice,
 //   checkpoint (default true), backward (default false), seed, iterations (default 1; 0: one
-//   untimed run), keepValues (default false: the Float32Arrays are returned only when asked)}.
+//   untimed run), keepValues (default false: the inputs, output and gradients come back as
+//   Float32Arrays only when asked)}.
 // attention.bytes(options): sync -> {kept, transient, total}: what the operation holds beyond
 //   its inputs and output (engine/attention.h, attention_bytes): {batch, heads, tokens,
 //   headDim, kind, slice, checkpoint, training, dtypeBytes (default 4)}.
@@ -73,6 +74,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
         out.Set("peakBytes", Bytes(env, r.peak_bytes));
         out.Set("baselineBytes", Bytes(env, r.baseline_bytes));
         out.Set("workingBytes", Bytes(env, r.working_bytes()));
+        if (r.q) out.Set("q", MxToFloat32Array(env, *r.q));
+        if (r.k) out.Set("k", MxToFloat32Array(env, *r.k));
+        if (r.v) out.Set("v", MxToFloat32Array(env, *r.v));
         if (r.output) out.Set("output", MxToFloat32Array(env, *r.output));
         if (r.dq) out.Set("dq", MxToFloat32Array(env, *r.dq));
         if (r.dk) out.Set("dk", MxToFloat32Array(env, *r.dk));

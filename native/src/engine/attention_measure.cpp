@@ -47,6 +47,9 @@ AttentionRunResult run_attention(const AttentionRunSpec& spec) {
   }
   result.peak_bytes = memory_stats().peak_bytes;
   if (spec.keep_values) {
+    result.q = q;
+    result.k = k;
+    result.v = v;
     result.output = forward(q, k, v);
     if (spec.backward) {
       auto grads = mx::grad(objective, std::vector<int>{0, 1, 2})({q, k, v});

@@ -22,7 +22,7 @@ struct AttentionRunSpec {
 };
 
 struct AttentionRunResult {
-  std::optional<mx::array> output, dq, dk, dv;  // with keep_values (float32)
+  std::optional<mx::array> q, k, v, output, dq, dk, dv;  // with keep_values (float32)
   double seconds = 0;                 // median wall time of one run
   std::size_t peak_bytes = 0;         // MLX's peak over the runs, after a reset
   std::size_t baseline_bytes = 0;     // active bytes before the runs: q, k, v, R

@@ -197,6 +197,10 @@ export interface NativeAttentionRunResult {
   baselineBytes: number;
   /** peakBytes - baselineBytes: the operation's own peak, outputs and gradients included. */
   workingBytes: number;
+  /** With keepValues: the inputs drawn from the seed, [B, heads, N, d]. */
+  q?: Float32Array;
+  k?: Float32Array;
+  v?: Float32Array;
   output?: Float32Array;
   dq?: Float32Array;
   dk?: Float32Array;

@@ -162,6 +162,16 @@ function trainingAttention(
   dtype: ComputeDtype,
 ): AttentionChoice {
   const unet = options.model.config.unet;
+  if (unet.linear_attention) {
+    // A linear-attention model has no softmax attention to execute either way.
+    const none = { kept: 0, transient: 0, total: 0 };
+    return {
+      exec: { kind: 'fused' },
+      bytes: none,
+      fusedBytes: none,
+      summary: "linear (the model's own)",
+    };
+  }
   if (options.attention || !options.budget) {
     const exec = options.attention ?? { kind: 'fused' };
     const bytes = attentionBytes(unet, { batch: options.batch, exec, training: true, dtype });

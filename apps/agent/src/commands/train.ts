@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
   applyMemoryLimits,
+  CONFIG_FILE,
   defaultBatch,
   defaultDtype,
   defaultLearningRate,
@@ -46,6 +47,10 @@ ${trainJobUsage}
 Here only:
   --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
+  --attention A        softmax | linear (default softmax): linear attention is a different
+                       model (O(N) in the tokens), recorded in config.json; it has no
+                       diffusers counterpart. Softmax attention runs fused or query-sliced,
+                       whichever fits the memory budget, on its own.
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
   --resume             continue from DIR's trainer state (same seed and config)
   --strict             folder import: fail on any unreadable image instead of skipping it
@@ -59,6 +64,7 @@ const flagsSchema = trainJobFlagsSchema.extend({
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
+  attention: z.enum(['softmax', 'linear']).default('softmax'),
   'memory-budget': z.string().optional(),
   resume: z.boolean().default(false),
   strict: z.boolean().default(false),
@@ -70,6 +76,7 @@ const options = {
   ...trainJobOptions,
   out: { type: 'string' },
   'model-config': { type: 'string' },
+  attention: { type: 'string' },
   'memory-budget': { type: 'string' },
   resume: { type: 'boolean' },
   strict: { type: 'boolean' },
@@ -179,6 +186,19 @@ export const train: Command = {
         'BAD_REQUEST',
         `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
       );
+    }
+    if (flags.attention === 'linear')
+      config = { ...config, unet: { ...config.unet, linear_attention: true } };
+    // Softmax and linear attention share their weights' names and shapes, so a state of one
+    // would load into the other: refuse to resume across them.
+    const previous = join(out, CONFIG_FILE);
+    if (flags.resume && existsSync(previous)) {
+      const was = Boolean(JSON.parse(readFileSync(previous, 'utf8'))?.unet?.linear_attention);
+      if (was !== Boolean(config.unet.linear_attention))
+        throw new AppError(
+          'BAD_REQUEST',
+          `--attention: ${out} was trained with ${was ? 'linear' : 'softmax'} attention; resume it with --attention ${was ? 'linear' : 'softmax'}`,
+        );
     }
     config = {
       ...config,

@@ -52,7 +52,8 @@ export function unetCost(c: UNetConfig): UNetCost {
     norm(ch, size);
     for (let i = 0; i < 4; i++) linear(ch, ch, size * size);
     const n = size * size;
-    elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
+    // Linear attention keeps no N x N probabilities (unet.cpp, unet_activation_bytes).
+    elems += (c.linear_attention ? 0 : n * n * (ch > 0 ? 1 : 0)) + 2 * n * ch;
   };
   const resnet = (inCh: number, out: number, temb: number, size: number) => {
     norm(inCh, size);
