@@ -432,7 +432,8 @@ export const train: Command = {
       images_per_s: imagesPerS,
       parameters: cost.parameters,
       peak_memory_bytes: lastReport?.peakBytes ?? 0,
-      attention: trainer.attention.exec,
+      // How attention ran: fused or sliced softmax, or the model's own linear attention.
+      attention: config.unet.linear_attention ? { kind: 'linear' } : trainer.attention.exec,
       cancelled,
     };
     if (flags.json) io.out(JSON.stringify(summary));
