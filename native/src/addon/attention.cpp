@@ -8,11 +8,11 @@
 //   its inputs and output (engine/attention.h, attention_bytes): {batch, heads, tokens,
 //   headDim, kind, slice, checkpoint, training, dtypeBytes (default 4)}.
 // attention.unetBytes(options): sync -> {kept, transient, total} of a U-Net's softmax attention
-//   layers (engine/unet.h, unet_attention_bytes): {unet, batch, kind, slice, training,
-//   dtypeBytes}.
+//   layers (engine/unet.h, unet_attention_bytes): {unet, batch, height?, width? (default the
+//   config's sample_size), kind, slice, training, dtypeBytes}.
 // attention.choose(options): sync -> {kind, slice?, bytes: {kept, transient, total},
 //   fusedBytes: {...}}: how attention should execute (engine/unet.h, choose_attention) for
-//   {unet, batch, training, availableBytes, dtypeBytes}.
+//   {unet, batch, height?, width?, training, availableBytes, dtypeBytes}.
 // A bad option throws TypeError/RangeError with code ANNEAL_INVALID_ARGUMENT (addon/errors.h);
 // the engine's errors reject the promise with their code.
 #include "addon/convert.h"
@@ -107,31 +107,36 @@ UNetConfig UNetArg(const Napi::Object& o) {
   return UNetConfigFromJs(o.Get("unet").As<Napi::Object>());
 }
 
+AttentionWorkload WorkloadFromJs(const Napi::Object& o) {
+  AttentionWorkload w;
+  w.batch = IntField(o, "options", "batch", 1, 1);
+  w.height = IntField(o, "options", "height", 0, 0);
+  w.width = IntField(o, "options", "width", 0, 0);
+  w.training = o.Has("training") && o.Get("training").ToBoolean();
+  w.dtype_bytes = IntField(o, "options", "dtypeBytes", 4, 1);
+  return w;
+}
+
 Napi::Value UNetBytes(const Napi::CallbackInfo& info) {
   auto o = ObjectArg(info, 0, "options");
   auto unet = UNetArg(o);
   auto exec = AttentionExecFromJs(o, "options");
-  const int batch = IntField(o, "options", "batch", 1, 1);
-  const bool training = o.Has("training") && o.Get("training").ToBoolean();
-  const int dtype_bytes = IntField(o, "options", "dtypeBytes", 4, 1);
-  return BytesToJs(info.Env(), unet_attention_bytes(unet, batch, exec, training, dtype_bytes));
+  return BytesToJs(info.Env(), unet_attention_bytes(unet, WorkloadFromJs(o), exec));
 }
 
 Napi::Value Choose(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = ObjectArg(info, 0, "options");
   auto unet = UNetArg(o);
-  const int batch = IntField(o, "options", "batch", 1, 1);
-  const bool training = o.Has("training") && o.Get("training").ToBoolean();
-  const int dtype_bytes = IntField(o, "options", "dtypeBytes", 4, 1);
-  const double available = NumberField(o, "options", "availableBytes", 0, 0);
+  const auto work = WorkloadFromJs(o);
   if (!o.Has("availableBytes")) throw Napi::TypeError::New(env, "options.availableBytes is required");
-  auto exec = choose_attention(unet, batch, training, available, dtype_bytes);
+  const double available = NumberField(o, "options", "availableBytes", 0, 0);
+  auto exec = choose_attention(unet, work, available);
   auto out = Napi::Object::New(env);
   out.Set("kind", attention_kind_name(exec.kind));
   if (exec.kind == AttentionKind::Sliced) out.Set("slice", exec.slice);
-  out.Set("bytes", BytesToJs(env, unet_attention_bytes(unet, batch, exec, training, dtype_bytes)));
-  out.Set("fusedBytes", BytesToJs(env, unet_attention_bytes(unet, batch, AttentionExec{}, training, dtype_bytes)));
+  out.Set("bytes", BytesToJs(env, unet_attention_bytes(unet, work, exec)));
+  out.Set("fusedBytes", BytesToJs(env, unet_attention_bytes(unet, work, AttentionExec{})));
   return out;
 }
 

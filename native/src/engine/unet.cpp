@@ -273,47 +273,55 @@ double unet_activation_bytes(const UNetConfig& cfg) {
 
 namespace {
 
-// The shape of every softmax attention call the U-Net makes for `batch` images.
-std::vector<AttentionShape> attention_shapes(const UNetConfig& cfg, int batch) {
+// The shape of every softmax attention call the U-Net makes on `work`'s images.
+std::vector<AttentionShape> attention_shapes(const UNetConfig& cfg, const AttentionWorkload& work) {
+  const int factor = 1 << (static_cast<int>(cfg.block_out_channels.size()) - 1);
+  const int height = work.height > 0 ? work.height : cfg.sample_size;
+  const int width = work.width > 0 ? work.width : cfg.sample_size;
+  if (height % factor != 0 || width % factor != 0) {
+    throw std::invalid_argument("attention workload: " + std::to_string(height) + "x" + std::to_string(width) +
+                                " images; both sides must be multiples of 2^(levels-1) = " + std::to_string(factor));
+  }
   struct Shapes : LayoutVisitor {
     std::vector<AttentionShape> s;
     int batch = 1, head_dim = 1;
+    double area_scale = 1;  // (height x width) / sample_size^2: every level scales alike
     void conv(const std::string&, int, int, int, int, int) override {}
     void linear(const std::string&, int, int, int) override {}
     void norm(const std::string&, int, int) override {}
     void attention(const std::string&, int c, int size) override {
-      s.push_back({batch, c / head_dim, size * size, head_dim});
+      s.push_back({batch, c / head_dim, static_cast<int>(size * size * area_scale + 0.5), head_dim});
     }
     void embedding(const std::string&, int, int) override {}
   } shapes;
-  shapes.batch = batch;
+  shapes.batch = work.batch;
   shapes.head_dim = cfg.attention_head_dim;
+  shapes.area_scale = static_cast<double>(height) * width / (static_cast<double>(cfg.sample_size) * cfg.sample_size);
   if (!cfg.linear_attention) visit_unet(cfg, shapes);
   return shapes.s;
 }
 
 }  // namespace
 
-AttentionBytes unet_attention_bytes(const UNetConfig& cfg, int batch, const AttentionExec& exec, bool training,
-                                    int dtype_bytes) {
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work, const AttentionExec& exec) {
   AttentionBytes total;
-  for (const auto& shape : attention_shapes(cfg, batch)) {
-    const auto b = attention_bytes(shape, exec, training, dtype_bytes);
+  for (const auto& shape : attention_shapes(cfg, work)) {
+    const auto b = attention_bytes(shape, exec, work.training, work.dtype_bytes);
     total.kept += b.kept;
     total.transient = std::max(total.transient, b.transient);
   }
   return total;
 }
 
-AttentionExec choose_attention(const UNetConfig& cfg, int batch, bool training, double available, int dtype_bytes) {
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work, double available) {
   const AttentionExec fused;
-  if (unet_attention_bytes(cfg, batch, fused, training, dtype_bytes).total() <= available) return fused;
+  if (unet_attention_bytes(cfg, work, fused).total() <= available) return fused;
   int most_tokens = 1;
-  for (const auto& shape : attention_shapes(cfg, batch)) most_tokens = std::max(most_tokens, shape.tokens);
+  for (const auto& shape : attention_shapes(cfg, work)) most_tokens = std::max(most_tokens, shape.tokens);
   AttentionExec sliced{AttentionKind::Sliced, 1, true};
   while (sliced.slice * 2 < most_tokens) {
     AttentionExec larger{AttentionKind::Sliced, sliced.slice * 2, true};
-    if (unet_attention_bytes(cfg, batch, larger, training, dtype_bytes).total() > available) break;
+    if (unet_attention_bytes(cfg, work, larger).total() > available) break;
     sliced = larger;
   }
   return sliced;

@@ -66,17 +66,27 @@ double unet_forward_flops(const UNetConfig& cfg);
 // per layer output (a planning estimate for the memory budget, not an allocator trace).
 double unet_activation_bytes(const UNetConfig& cfg);
 
-// What the softmax attention layers hold for `batch` images under `exec` (attention_bytes of
-// each layer): kept bytes summed over the layers (all are alive when backward starts), the
-// transient bytes of the largest (one layer runs at a time). Zero with linear attention.
-AttentionBytes unet_attention_bytes(const UNetConfig& cfg, int batch, const AttentionExec& exec, bool training,
-                                    int dtype_bytes = 4);
+// The images a U-Net's attention runs on: `batch` images of height x width pixels (0: the
+// config's sample_size; other sides, as a multi-resolution bucket has them, must be
+// multiples of 2^(levels-1)), for training (forward + backward) or not, at `dtype_bytes`
+// per element.
+struct AttentionWorkload {
+  int batch = 1;
+  int height = 0;
+  int width = 0;
+  bool training = false;
+  int dtype_bytes = 4;
+};
 
-// How attention should execute for `batch` images when `available` bytes are left for it:
-// fused when its bytes fit, else sliced (checkpointed) with the largest power-of-two slice
-// whose bytes fit, else the smallest slice, 1 (whose bytes the caller's estimate then
-// counts, so the job is refused by the budget check rather than here).
-AttentionExec choose_attention(const UNetConfig& cfg, int batch, bool training, double available,
-                               int dtype_bytes = 4);
+// What the softmax attention layers hold under `exec` (attention_bytes of each layer): kept
+// bytes summed over the layers (all are alive when backward starts), the transient bytes of
+// the largest (one layer runs at a time). Zero with linear attention.
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work, const AttentionExec& exec);
+
+// How attention should execute when `available` bytes are left for it: fused when its bytes
+// fit, else sliced (checkpointed) with the largest power-of-two slice whose bytes fit, else
+// the smallest slice, 1 (whose bytes the caller's estimate then counts, so the job is refused
+// by the budget check rather than here).
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work, double available);
 
 }  // namespace anneal

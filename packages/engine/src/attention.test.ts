@@ -128,6 +128,29 @@ describe('attention in the U-Net', () => {
     // Inference keeps nothing for backward.
     expect(attentionBytes(unet, { batch: 8 }).kept).toBe(0);
   });
+
+  it('counts a bucket of other sides: tokens scale with its area, sides must divide', () => {
+    const square = attentionBytes(unet, { batch: 2, training: true });
+    // 16x32: twice the tokens at every level, so four times the N x N blocks.
+    const wide = attentionBytes(unet, { batch: 2, training: true, height: 16, width: 32 });
+    expect(wide.kept).toBe(4 * square.kept);
+    expect(wide.transient).toBe(4 * square.transient);
+    expect(attentionBytes(unet, { batch: 2, height: 16, width: 16 })).toEqual(
+      attentionBytes(unet, { batch: 2 }),
+    );
+    const choice = chooseAttention(unet, {
+      batch: 2,
+      height: 32,
+      width: 16,
+      training: true,
+      availableBytes: wide.total - 1,
+    });
+    expect(choice.exec.kind).toBe('sliced');
+    expect(choice.fusedBytes).toEqual(wide);
+    expect(() => attentionBytes(unet, { batch: 2, height: 16, width: 17 })).toThrow(
+      /16x17 images; both sides must be multiples of 2\^\(levels-1\) = 2/,
+    );
+  });
 });
 
 describe('the attention operation', () => {

@@ -23,6 +23,9 @@ export function attentionBytes(
   unet: UNetConfig,
   options: {
     batch: number;
+    /** A bucket's sides (default: the config's sample_size). */
+    height?: number;
+    width?: number;
     exec?: AttentionExec;
     training?: boolean;
     dtype?: keyof typeof DTYPE_BYTES;
@@ -31,6 +34,8 @@ export function attentionBytes(
   return loadNative().attention.unetBytes({
     unet,
     batch: options.batch,
+    height: options.height,
+    width: options.width,
     training: options.training ?? false,
     dtypeBytes: DTYPE_BYTES[options.dtype ?? 'float32'],
     ...(options.exec ?? { kind: 'fused' }),
@@ -56,6 +61,9 @@ export function chooseAttention(
   unet: UNetConfig,
   options: {
     batch: number;
+    /** A bucket's sides (default: the config's sample_size). */
+    height?: number;
+    width?: number;
     availableBytes: number;
     training?: boolean;
     dtype?: keyof typeof DTYPE_BYTES;
@@ -64,6 +72,8 @@ export function chooseAttention(
   const r = loadNative().attention.choose({
     unet,
     batch: options.batch,
+    height: options.height,
+    width: options.width,
     training: options.training ?? false,
     availableBytes: Math.max(0, options.availableBytes),
     dtypeBytes: DTYPE_BYTES[options.dtype ?? 'float32'],

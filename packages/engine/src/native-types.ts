@@ -129,21 +129,15 @@ export interface NativeAddon extends NativeClasses {
     ): AttentionBytes;
     /** Sync: what a U-Net's softmax attention layers hold (engine/unet.h, unet_attention_bytes). */
     unetBytes(
-      options: {
-        unet: UNetConfig;
-        batch: number;
-        training?: boolean;
-        dtypeBytes?: number;
-      } & NativeAttentionExec,
+      options: NativeAttentionWorkload & { unet: UNetConfig } & NativeAttentionExec,
     ): AttentionBytes;
     /** Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes` (choose_attention). */
-    choose(options: {
-      unet: UNetConfig;
-      batch: number;
-      training?: boolean;
-      availableBytes: number;
-      dtypeBytes?: number;
-    }): NativeAttentionExec & { bytes: AttentionBytes; fusedBytes: AttentionBytes };
+    choose(
+      options: NativeAttentionWorkload & {
+        unet: UNetConfig;
+        availableBytes: number;
+      },
+    ): NativeAttentionExec & { bytes: AttentionBytes; fusedBytes: AttentionBytes };
   };
   ops: {
     /** Sync. Throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError) for a non-Float32Array, a shape that does not match, or inner dimensions that differ. */
@@ -158,6 +152,16 @@ export interface NativeAddon extends NativeClasses {
 
 /** How softmax attention executes: fused, or sliced over `slice` queries at a time. */
 export type NativeAttentionExec = { kind: 'fused' } | { kind: 'sliced'; slice: number };
+
+/** The images a U-Net's attention runs on (engine AttentionWorkload). */
+export interface NativeAttentionWorkload {
+  batch: number;
+  /** Image sides (default: the config's sample_size); multiples of 2^(levels-1). */
+  height?: number;
+  width?: number;
+  training?: boolean;
+  dtypeBytes?: number;
+}
 
 /** Bytes attention holds beyond its inputs and outputs: kept for backward, and transient. */
 export interface AttentionBytes {
