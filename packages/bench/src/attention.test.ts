@@ -17,7 +17,7 @@ describe('attention benchmark', () => {
       batch: 1,
       rounds: 1,
       sliceDivisors: [4],
-      limitShare: 1 / 4,
+      limitOverCounted: 2,
     });
     expect(memoryStats().limitBytes).toBe(limit);
     expect(r.rows.map((x) => `${x.pass} ${x.kind} ${x.slice} ${x.limit_bytes !== null}`)).toEqual(

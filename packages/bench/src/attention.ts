@@ -19,11 +19,12 @@ export interface AttentionBenchOptions {
   /** Slices as a fraction of the tokens: N / divisor queries per slice. */
   sliceDivisors: readonly number[];
   /**
-   * A run of the smallest slice with MLX's memory limit set to this share of fused's bytes, as
-   * a job sets it to its budget (apply_memory_limits): MLX then waits for work in flight
-   * instead of running ahead. 0: no such run.
+   * A run of the smallest slice with MLX's memory limit set this many times the slice's
+   * counted bytes above the inputs, as a job sets the limit to its budget
+   * (apply_memory_limits): MLX then waits for work in flight instead of running ahead.
+   * 0: no such run.
    */
-  limitShare: number;
+  limitOverCounted: number;
   log?: Log;
   onPartial?: (r: AttentionBenchResult) => void;
 }
@@ -57,7 +58,7 @@ export interface AttentionBenchResult {
 interface Arm {
   kind: 'fused' | 'sliced' | 'linear';
   slice?: number;
-  limitShare?: number;
+  limitOverCounted?: number;
 }
 
 /** The tiny preset's attention shape at a resolution: level 1, 64 channels, head dim 8. */
@@ -88,11 +89,11 @@ export async function benchAttention(o: AttentionBenchOptions): Promise<Attentio
         })),
         { kind: 'linear' },
       ];
-      if (o.limitShare > 0)
+      if (o.limitOverCounted > 0)
         arms.push({
           kind: 'sliced',
           slice: Math.max(1, shape.tokens / Math.max(...o.sliceDivisors)),
-          limitShare: o.limitShare,
+          limitOverCounted: o.limitOverCounted,
         });
       for (const backward of [false, true]) {
         const pass = backward ? 'forward+backward' : 'forward';
@@ -108,7 +109,6 @@ export async function benchAttention(o: AttentionBenchOptions): Promise<Attentio
                   : { kind: 'fused' },
                 backward,
               ).total + outputs;
-        const fusedModel = modelBytes({ kind: 'fused' }) as number;
         const seconds: number[][] = arms.map(() => []);
         const peaks: number[] = arms.map(() => 0);
         const limits: Array<number | null> = arms.map(() => null);
@@ -122,8 +122,8 @@ export async function benchAttention(o: AttentionBenchOptions): Promise<Attentio
               seed: round,
               iterations: 1,
             };
-            if (arm.limitShare) {
-              const above = Math.round(fusedModel * arm.limitShare);
+            if (arm.limitOverCounted) {
+              const above = Math.round((modelBytes(arm) as number) * arm.limitOverCounted);
               const inputs = 4 * shape.batch * shape.heads * shape.tokens * shape.headDim * 4;
               limits[i] = above;
               applyMemoryLimits({
@@ -136,7 +136,8 @@ export async function benchAttention(o: AttentionBenchOptions): Promise<Attentio
               seconds[i]?.push(r.seconds);
               peaks[i] = Math.max(peaks[i] as number, r.workingBytes);
             } finally {
-              if (arm.limitShare) applyMemoryLimits({ bytes: defaultLimit, source: 'MLX default' });
+              if (arm.limitOverCounted)
+                applyMemoryLimits({ bytes: defaultLimit, source: 'MLX default' });
             }
           }
         }
@@ -163,7 +164,7 @@ export async function benchAttention(o: AttentionBenchOptions): Promise<Attentio
           };
           rows.push(row);
           log(
-            `attention ${resolution}px ${pass} ${arm.kind}${arm.slice ? ` ${arm.slice}` : ''}${arm.limitShare ? ' (limited)' : ''}: ${(row.peak_bytes / 2 ** 20).toFixed(1)} MiB, ${t.toFixed(3)} s`,
+            `attention ${resolution}px ${pass} ${arm.kind}${arm.slice ? ` ${arm.slice}` : ''}${arm.limitOverCounted ? ' (limited)' : ''}: ${(row.peak_bytes / 2 ** 20).toFixed(1)} MiB, ${t.toFixed(3)} s`,
           );
         }
         o.onPartial?.({ preset: 'tiny', rows: [...rows] });
@@ -187,7 +188,7 @@ export function attentionSection(r: AttentionBenchResult, machine: string): stri
         : 'fused';
   const first = r.rows[0];
   const parts: string[] = [
-    `On ${machine}. The ${r.preset} preset's attention (level 1: ${first ? `${first.heads} heads of ${first.head_dim}` : ''}, batch ${first?.batch ?? '-'}), alone, with inputs drawn once per round; the kinds alternate within each round. Peak: MLX's peak memory after a reset, less the inputs (q, k, v and the cotangent), the largest over the rounds; it includes the output and the gradients. Counted: the engine's attention_bytes (what a job's estimate uses) plus the output and gradients. Sliced runs are checkpointed: each slice is recomputed in backward. Without a memory limit MLX's scheduler runs up to about ten slices ahead of the computation, each holding its scores; a job sets MLX's memory limit to its budget (apply_memory_limits), and the limited row shows what that does to the smallest slice with a limit of 1/8 of fused's counted bytes above the inputs. Linear attention is a different model (chosen when a model is created), shown for scale. Times are medians of the rounds on a shared 2-core machine: ratios within 20% are noise here.`,
+    `On ${machine}. The ${r.preset} preset's attention (level 1: ${first ? `${first.heads} heads of ${first.head_dim}` : ''}, batch ${first?.batch ?? '-'}), alone, with inputs drawn once per round; the kinds alternate within each round. Peak: MLX's peak memory after a reset, less the inputs (q, k, v and the cotangent), the largest over the rounds; it includes the output and the gradients. Counted: the engine's attention_bytes (what a job's estimate uses) plus the output and gradients. Sliced runs are checkpointed: each slice is recomputed in backward. Without a memory limit MLX's scheduler runs up to about ten slices ahead of the computation, each holding its scores; a job sets MLX's memory limit to its budget (apply_memory_limits), and the limited row shows what that does to the smallest slice with a limit of twice its counted bytes above the inputs. Linear attention is a different model (chosen when a model is created), shown for scale. Times are medians of the rounds on a shared 2-core machine: ratios within 20% are noise here.`,
   ];
   for (const pass of ['forward', 'forward+backward'] as const) {
     const rows = r.rows

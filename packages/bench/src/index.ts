@@ -129,7 +129,7 @@ const SCALES = {
       batch: 1,
       rounds: 3,
       sliceDivisors: [8, 32],
-      limitShare: 1 / 8,
+      limitOverCounted: 2,
     },
   },
   quick: {
@@ -154,7 +154,7 @@ const SCALES = {
       batch: 1,
       rounds: 1,
       sliceDivisors: [8, 32],
-      limitShare: 1 / 8,
+      limitOverCounted: 2,
     },
   },
   // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
@@ -175,7 +175,7 @@ const SCALES = {
     matmulN: 128,
     matmulIters: 1,
     profileBatch: 2,
-    attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitShare: 0 },
+    attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitOverCounted: 0 },
   },
 } as const;
 

@@ -60,10 +60,10 @@ bench/RESULTS.md:
              heun:100) from the same noise; a missing learned schedule is learned first
              (--learn-n calibration images, default 64) and written to DIR/schedules
   attention  the attention operation alone (only with --only): fused, query-sliced (N/8 and
-             N/32 queries per slice, and N/32 under an MLX memory limit of 1/8 of fused's
-             bytes, as a job's budget sets it) and linear attention at the tiny preset's
-             attention shapes for 32, 64 and 128 px, forward and forward + backward: MLX's
-             peak memory and wall time, ratios against fused
+             N/32 queries per slice, and N/32 under an MLX memory limit of twice its counted
+             bytes, as a job's budget sets the limit) and linear attention at the tiny
+             preset's attention shapes for 32, 64 and 128 px, forward and forward + backward:
+             MLX's peak memory and wall time, ratios against fused
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
 teacher-samplers, plan, complexity, schedules and attention.
 
