@@ -37,7 +37,8 @@ Parsed ParseKind(const Napi::Object& o) {
   p.shape.heads = IntField(o, "options", "heads", 1, 1);
   p.shape.tokens = IntField(o, "options", "tokens", 1, 1);
   p.shape.head_dim = IntField(o, "options", "headDim", 8, 1);
-  const std::string kind = o.Has("kind") && o.Get("kind").IsString() ? o.Get("kind").As<Napi::String>().Utf8Value() : "fused";
+  const bool named = o.Has("kind") && o.Get("kind").IsString();
+  const std::string kind = named ? o.Get("kind").As<Napi::String>().Utf8Value() : "fused";
   if (kind == "linear") {
     p.linear = true;
     return p;
@@ -96,7 +97,10 @@ Napi::Object BytesToJs(Napi::Env env, const AttentionBytes& b) {
 Napi::Value OpBytes(const Napi::CallbackInfo& info) {
   auto o = ObjectArg(info, 0, "options");
   auto p = ParseKind(o);
-  if (p.linear) throw Napi::TypeError::New(info.Env(), "options.kind: bytes are modelled for fused and sliced attention");
+  if (p.linear) {
+    throw Napi::TypeError::New(info.Env(),
+                               "options.kind: bytes are modelled for fused and sliced attention");
+  }
   const bool training = o.Has("training") && o.Get("training").ToBoolean();
   const int dtype_bytes = IntField(o, "options", "dtypeBytes", 4, 1);
   return BytesToJs(info.Env(), attention_bytes(p.shape, p.exec, training, dtype_bytes));

@@ -54,8 +54,9 @@ mx::array attention(const Params& p, const std::string& n, const UNetConfig& c, 
   auto q = split_heads(linear(p, n + ".to_q", h));
   auto k = split_heads(linear(p, n + ".to_k", h));
   auto v = split_heads(linear(p, n + ".to_v", h));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   auto o = c.linear_attention ? linear_attention(q, k, v)
-                              : softmax_attention(q, k, v, 1.0f / std::sqrt(static_cast<float>(head_dim)), c.attention_exec);
+                              : softmax_attention(q, k, v, scale, c.attention_exec);
   o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, H * W, C});
   o = mx::reshape(linear(p, n + ".to_out.0", o), {B, H, W, C});
   auto out = mx::add(o, x);
