@@ -86,6 +86,7 @@ UNetConfig UNetConfigFromJs(const Napi::Object& o) {
   c.downsample_padding = IntField(o, k, "downsample_padding", c.downsample_padding, 0);
   c.mid_block_scale_factor = static_cast<float>(NumberField(o, k, "mid_block_scale_factor", c.mid_block_scale_factor));
   c.center_input_sample = BoolField(o, k, "center_input_sample", c.center_input_sample);
+  c.linear_attention = BoolField(o, k, "linear_attention", c.linear_attention);
   try {
     c.validate();
   } catch (const std::exception& e) {
@@ -133,6 +134,23 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
   return p;
 }
 
+AttentionExec AttentionExecFromJs(const Napi::Value& v, const std::string& owner) {
+  AttentionExec exec;
+  if (v.IsUndefined() || v.IsNull()) return exec;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), owner + " must be an object {kind, slice}");
+  auto o = v.As<Napi::Object>();
+  try {
+    exec.kind = parse_attention_kind(StrField(o, owner.c_str(), "kind", "fused"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(v.Env(), owner + ".kind: " + e.what());
+  }
+  if (exec.kind == AttentionKind::Sliced) {
+    if (Field(o, "slice").IsUndefined()) throw Napi::TypeError::New(v.Env(), owner + ".slice is required for sliced attention");
+    exec.slice = IntField(o, owner.c_str(), "slice", 1, 1);
+  }
+  return exec;
+}
+
 GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   GenerateSpec s;
   // Absent fields keep GenerateSpec's defaults (generate.h): the native side's one definition.
@@ -163,6 +181,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.atol = NumberField(o, "spec", "atol", s.atol);
   if (!(s.rtol > 0)) throw Napi::RangeError::New(o.Env(), "spec.rtol must be > 0");
   if (!(s.atol > 0)) throw Napi::RangeError::New(o.Env(), "spec.atol must be > 0");
+  s.attention = AttentionExecFromJs(Field(o, "attention"), "spec.attention");
   if (!Field(o, "sigmas").IsUndefined()) {
     s.schedule.sigmas = NumberArrayField(o, "spec", "sigmas");
     s.schedule.kind = "explicit";

@@ -127,7 +127,7 @@ Napi::Value Model::ParameterNames(const Napi::CallbackInfo& info) {
 Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto s = state(env);
-  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "forward(x, shape, t, labels?)");
+  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "forward(x, shape, t, labels?, options?)");
   auto shape_js = info[1].As<Napi::Array>();
   if (shape_js.Length() != 4) throw Napi::TypeError::New(env, "shape must be [B, H, W, C]");
   mx::Shape shape;
@@ -154,7 +154,11 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     if (l.ElementLength() != static_cast<std::size_t>(shape[0])) throw Napi::RangeError::New(env, "labels must have B entries");
     labels = mx::array(l.Data(), {shape[0]}, mx::int32);
   }
-  return MxToFloat32Array(env, unet_forward(s->params, s->unet, x, t, labels));
+  auto cfg = s->unet;
+  if (info.Length() > 4 && info[4].IsObject()) {
+    cfg.attention_exec = AttentionExecFromJs(info[4].As<Napi::Object>().Get("attention"), "options.attention");
+  }
+  return MxToFloat32Array(env, unet_forward(s->params, cfg, x, t, labels));
 }
 
 Napi::Value Model::Save(const Napi::CallbackInfo& info) {

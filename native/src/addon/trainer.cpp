@@ -145,7 +145,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     model_ = model;
     {
       auto data = load_shards(shards, classes);
-      const auto& u = model->unet;
+      // The student as this run executes it: attention fused or sliced (options.attention).
+      ModelState student = *model;
+      student.unet.attention_exec = AttentionExecFromJs(o.Get("attention"), "options.attention");
+      const auto& u = student.unet;
       if (data.images.shape(1) != u.sample_size || data.images.shape(2) != u.sample_size ||
           data.images.shape(3) != u.in_channels) {
         throw std::invalid_argument("dataset images are " + std::to_string(data.images.shape(1)) + "x" +
@@ -153,7 +156,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                                     " but the model expects " + std::to_string(u.sample_size) + "x" +
                                     std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
       }
-      auto objective = MakeObjective(env, o, *model, d, c.total_steps);
+      auto objective = MakeObjective(env, o, student, d, c.total_steps);
       trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
     }
   }

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
+import { benchAttention } from './attention.ts';
 import { benchCeiling, benchProfile } from './ceiling.ts';
 import {
   benchComplexity,
@@ -85,6 +86,7 @@ export const BENCHMARKS = [
   'complexity',
   'schedules',
   'memory-fit',
+  'attention',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -100,6 +102,7 @@ const ENGINE_ONLY: readonly string[] = [
   'complexity',
   'schedules',
   'memory-fit',
+  'attention',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -124,6 +127,13 @@ const SCALES = {
     matmulN: 1024,
     matmulIters: 5,
     profileBatch: undefined,
+    attention: {
+      resolutions: [32, 64, 128],
+      batch: 1,
+      rounds: 3,
+      sliceDivisors: [8, 32],
+      limitOverCounted: 2,
+    },
   },
   quick: {
     cases: 2,
@@ -142,6 +152,13 @@ const SCALES = {
     matmulN: 1024,
     matmulIters: 3,
     profileBatch: 8,
+    attention: {
+      resolutions: [32, 64],
+      batch: 1,
+      rounds: 1,
+      sliceDivisors: [8, 32],
+      limitOverCounted: 2,
+    },
   },
   // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
   smoke: {
@@ -161,6 +178,7 @@ const SCALES = {
     matmulN: 128,
     matmulIters: 1,
     profileBatch: 2,
+    attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitOverCounted: 0 },
   },
 } as const;
 
@@ -449,6 +467,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         return { ...about, ...result };
       });
     });
+  }
+  if (only.has('attention')) {
+    const options = { ...scale.attention };
+    await record('attention', options, (partial) =>
+      benchAttention({ ...options, log, onPartial: partial }),
+    );
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
     const options = {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
+import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
@@ -342,11 +343,23 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
     title: 'Training memory: the estimate against the measured peak (issue 16)',
     render: memoryFit,
   },
+  attention: {
+    title: 'The attention operation alone: fused, sliced and linear (issue 16)',
+    render: (f: ResultFile<AttentionBenchResult>) =>
+      attentionSection(
+        f.result,
+        `${f.machine.cpu_model} (${f.machine.cores_logical} logical cores), backend ${f.machine.backend}, MLX ${f.machine.versions['mlx (engine)'] ?? '-'}`,
+      ),
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */
 export function renderResults(files: ResultFile[]): string {
-  const first = files[0]?.machine;
+  // The machine line describes the first section's run (a later suite may run elsewhere and
+  // says so in its own section).
+  const order = Object.keys(SECTIONS);
+  const rank = (f: ResultFile) => (order.includes(f.name) ? order.indexOf(f.name) : order.length);
+  const first = [...files].sort((a, b) => rank(a) - rank(b))[0]?.machine;
   const lines = [
     '# Benchmark results',
     '',
@@ -364,7 +377,6 @@ export function renderResults(files: ResultFile[]): string {
     );
   }
   // Sections in the order the benchmarks run, whatever the file names sort to.
-  const order = Object.keys(SECTIONS);
   const sorted = [...files].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   for (const f of sorted) {
     const section = SECTIONS[f.name];

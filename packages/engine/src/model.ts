@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { type AttentionExec, chooseAttention } from './attention.ts';
+import { type ComputeDtype, estimateSamplingMemory } from './config/estimate.ts';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
+import type { MemoryBudget } from './memory.ts';
 import { fromNativeError, loadNative } from './native.ts';
 import type {
   NativeLearnScheduleProgress,
@@ -26,9 +29,19 @@ export type SampleExtras = Pick<
   | 'returnValues'
   | 'chunk'
   | 'dtype'
->;
+  | 'attention'
+> & {
+  /**
+   * Without `attention`: the budget the sampler's attention must fit. Fused attention unless
+   * its bytes at one forward pass's batch do not fit what the rest of sampling leaves
+   * (estimateSamplingMemory), then query-sliced (chooseAttention). Neither: fused.
+   */
+  budget?: MemoryBudget;
+};
 
 export interface SampleResult {
+  /** How softmax attention executed (outputs agree with fused to rounding). */
+  attention: AttentionExec;
   /** uint8 NHWC pixels. */
   images: Uint8Array;
   /** With returnValues: float32 NHWC images in [-1, 1]. */
@@ -346,8 +359,10 @@ export class Model {
         sigmaMax = undefined;
       }
     }
+    const attention = spec.attention ?? this.samplingAttention(spec) ?? { kind: 'fused' };
     const r = await this.native.sample(
       {
+        attention,
         sampler,
         steps,
         n: spec.n,
@@ -370,7 +385,24 @@ export class Model {
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );
-    return r;
+    return { ...r, attention };
+  }
+
+  /** The attention execution that fits `spec.budget` when sampling (undefined without one). */
+  samplingAttention(spec: {
+    n: number;
+    guidance?: number;
+    dtype?: ComputeDtype;
+    chunk?: number;
+    budget?: MemoryBudget;
+  }): AttentionExec | undefined {
+    if (!spec.budget) return undefined;
+    const rest = estimateSamplingMemory(this.config.unet, spec);
+    return chooseAttention(this.config.unet, {
+      batch: rest.batch,
+      availableBytes: spec.budget.bytes - rest.total,
+      dtype: spec.dtype,
+    }).exec;
   }
 
   /**

@@ -7,6 +7,7 @@
 // synchronously (so a bad option throws, it does not reject) and rejects for what fails
 // while it runs. native/src/addon/errors.h maps C++ exception types to these codes.
 import type { HardwareProfile } from './config/hardware.ts';
+import type { UNetConfig } from './config/model.ts';
 
 /**
  * The `code` of an Error thrown by the native addon.
@@ -123,6 +124,26 @@ export interface NativeAddon extends NativeClasses {
       iterations?: number;
     }): Promise<ThroughputResult>;
   };
+  attention: {
+    /** Async: one attention operation alone, inputs drawn from `seed` (engine/attention_measure.h). */
+    run(options: NativeAttentionRunOptions): Promise<NativeAttentionRunResult>;
+    /** Sync: what one call holds beyond its inputs and output (engine/attention.h, attention_bytes). */
+    bytes(
+      options: NativeAttentionShape &
+        NativeAttentionExec & { checkpoint?: boolean; training?: boolean; dtypeBytes?: number },
+    ): AttentionBytes;
+    /** Sync: what a U-Net's softmax attention layers hold (engine/unet.h, unet_attention_bytes). */
+    unetBytes(
+      options: NativeAttentionWorkload & { unet: UNetConfig } & NativeAttentionExec,
+    ): AttentionBytes;
+    /** Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes` (choose_attention). */
+    choose(
+      options: NativeAttentionWorkload & {
+        unet: UNetConfig;
+        availableBytes: number;
+      },
+    ): NativeAttentionExec & { bytes: AttentionBytes; fusedBytes: AttentionBytes };
+  };
   ops: {
     /** Sync. Throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError) for a non-Float32Array, a shape that does not match, or inner dimensions that differ. */
     matmul(
@@ -132,6 +153,67 @@ export interface NativeAddon extends NativeClasses {
       bShape: [number, number],
     ): { data: Float32Array; shape: [number, number] };
   };
+}
+
+/** How softmax attention executes: fused, or sliced over `slice` queries at a time. */
+export type NativeAttentionExec = { kind: 'fused' } | { kind: 'sliced'; slice: number };
+
+/** The images a U-Net's attention runs on (engine AttentionWorkload). */
+export interface NativeAttentionWorkload {
+  batch: number;
+  /** Image sides (default: the config's sample_size); multiples of 2^(levels-1). */
+  height?: number;
+  width?: number;
+  training?: boolean;
+  dtypeBytes?: number;
+}
+
+/** Bytes attention holds beyond its inputs and outputs: kept for backward, and transient. */
+export interface AttentionBytes {
+  kept: number;
+  transient: number;
+  total: number;
+}
+
+export interface NativeAttentionShape {
+  batch: number;
+  heads: number;
+  /** N = H * W. */
+  tokens: number;
+  headDim: number;
+}
+
+export interface NativeAttentionRunOptions extends NativeAttentionShape {
+  kind: 'fused' | 'sliced' | 'linear';
+  slice?: number;
+  /** Sliced: recompute each slice in backward (default true). */
+  checkpoint?: boolean;
+  /** Forward + backward (gradients of <O, R> for a random R). */
+  backward?: boolean;
+  seed?: number;
+  /** Timed runs after one warm-up (default 1); 0: one untimed run. */
+  iterations?: number;
+  /** Return the output and, with backward, the gradients. */
+  keepValues?: boolean;
+}
+
+export interface NativeAttentionRunResult {
+  /** Median wall time of one run (0 with iterations 0). */
+  seconds: number;
+  /** MLX's peak after a reset, over the runs. */
+  peakBytes: number;
+  /** Active bytes before the runs: q, k, v, R. */
+  baselineBytes: number;
+  /** peakBytes - baselineBytes: the operation's own peak, outputs and gradients included. */
+  workingBytes: number;
+  /** With keepValues: the inputs drawn from the seed, [B, heads, N, d]. */
+  q?: Float32Array;
+  k?: Float32Array;
+  v?: Float32Array;
+  output?: Float32Array;
+  dq?: Float32Array;
+  dk?: Float32Array;
+  dv?: Float32Array;
 }
 
 export interface NativeSampleSpec {
@@ -163,6 +245,8 @@ export interface NativeSampleSpec {
   /** The adaptive sampler's relative and absolute tolerances (> 0; engine defaults 0.05, 0.0078). */
   rtol?: number;
   atol?: number;
+  /** How softmax attention executes (default fused); outputs agree to rounding. */
+  attention?: NativeAttentionExec;
 }
 
 export interface NativeLearnScheduleProgress {
@@ -232,6 +316,7 @@ export interface NativeModel {
     shape: [number, number, number, number],
     t: Float32Array,
     labels?: Int32Array,
+    options?: { attention?: NativeAttentionExec },
   ): Float32Array;
   /** Sync. Throws ANNEAL_IO when the path cannot be written. */
   save(path: string, metadata?: Record<string, string>): void;
@@ -309,6 +394,8 @@ export interface NativeStepReport {
 }
 
 export interface NativeTrainerOptions {
+  /** How the student's softmax attention executes (default fused); sliced is checkpointed. */
+  attention?: NativeAttentionExec;
   /** The effective batch of one optimizer step. */
   batchSize: number;
   /** Micro-batches per step whose gradients are averaged; divides batchSize. Default 1. */

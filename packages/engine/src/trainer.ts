@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
+  type AttentionChoice,
+  type AttentionExec,
+  attentionBytes,
+  chooseAttention,
+} from './attention.ts';
+import {
   type ComputeDtype,
   defaultDtype,
   trainingActivationBytesPerImage,
@@ -81,6 +87,12 @@ export interface TrainerOptions {
   budget?: MemoryBudget;
   /** Absent: denoising. */
   objective?: TrainingObjective;
+  /**
+   * How the student's softmax attention executes. Absent: fused unless its bytes at this
+   * batch do not fit what the rest of the job leaves of `budget`, then query-sliced with
+   * checkpointing (chooseAttention); sliced changes nothing but rounding and memory.
+   */
+  attention?: AttentionExec;
 }
 
 function teacherOf(o: TrainingObjective | undefined): Model | undefined {
@@ -151,6 +163,44 @@ export function defaultBatch(
 }
 
 /**
+ * The attention execution of a training job: given, or chosen from the budget left after the
+ * rest of the estimate (which already counts fused's kept probabilities once per layer, so
+ * fused is chosen only with room to spare).
+ */
+function trainingAttention(
+  options: TrainerOptions,
+  spec: ReturnType<typeof trainingMemorySpec>,
+  dtype: ComputeDtype,
+): AttentionChoice {
+  const unet = options.model.config.unet;
+  if (unet.linear_attention) {
+    // A linear-attention model has no softmax attention to execute either way.
+    const none = { kept: 0, transient: 0, total: 0 };
+    return {
+      exec: { kind: 'fused' },
+      bytes: none,
+      fusedBytes: none,
+      summary: "linear (the model's own)",
+    };
+  }
+  if (options.attention || !options.budget) {
+    const exec = options.attention ?? { kind: 'fused' };
+    const bytes = attentionBytes(unet, { batch: options.batch, exec, training: true, dtype });
+    const fusedBytes = attentionBytes(unet, { batch: options.batch, training: true, dtype });
+    const summary =
+      exec.kind === 'fused' ? 'fused' : `sliced, ${exec.slice} queries per slice (as given)`;
+    return { exec, bytes, fusedBytes, summary };
+  }
+  const rest = loadNative().memory.estimate(spec).total;
+  return chooseAttention(unet, {
+    batch: options.batch,
+    training: true,
+    availableBytes: options.budget.bytes - rest,
+    dtype,
+  });
+}
+
+/**
  * Trains a Model. The compiled step, AdamW, EMA, NaN rollback and exact resume live in the
  * engine; this class adds checkpoints on disk and progress as an async iterator.
  */
@@ -158,30 +208,34 @@ export class Trainer {
   readonly #native: NativeTrainer;
   readonly model: Model;
   readonly options: TrainerOptions;
+  /** How the student's attention executes, and why (train output reports it). */
+  readonly attention: AttentionChoice;
 
-  private constructor(native: NativeTrainer, options: TrainerOptions) {
+  private constructor(native: NativeTrainer, options: TrainerOptions, attention: AttentionChoice) {
     this.#native = native;
     this.model = options.model;
     this.options = options;
+    this.attention = attention;
   }
 
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
     const k = options.accumulationSteps ?? 1;
-    if (options.budget && Number.isInteger(options.batch / k))
-      assertJobFits(
-        trainingMemorySpec(
-          options.model,
-          options.batch / k,
-          dtype,
-          teacherOf(options.objective),
-          k,
-        ),
-        options.budget,
-      );
+    // A batch k does not divide is refused by the native trainer, naming both.
+    const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
+    const spec = trainingMemorySpec(
+      options.model,
+      micro,
+      dtype,
+      teacherOf(options.objective),
+      k,
+    );
+    if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
+    const attention = trainingAttention({ ...options, batch: micro }, spec, dtype);
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
+        attention: attention.exec,
         batchSize: options.batch,
         accumulationSteps: options.accumulationSteps ?? 1,
         totalSteps: options.totalSteps,
@@ -205,7 +259,7 @@ export class Trainer {
         dtype,
         objective: nativeObjective(options.objective, options.totalSteps),
       });
-      return new Trainer(native, options);
+      return new Trainer(native, options, attention);
     } catch (err) {
       throw fromNativeError(err);
     }

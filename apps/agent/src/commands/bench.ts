@@ -61,8 +61,13 @@ bench/RESULTS.md:
              (--learn-n calibration images, default 64) and written to DIR/schedules
   memory-fit the training memory estimate against MLX's measured peak (only with --only):
              tiny and small at 16 to 64 px, with and without gradient accumulation
+  attention  the attention operation alone (only with --only): fused, query-sliced (N/8 and
+             N/32 queries per slice, and N/32 under an MLX memory limit of twice its counted
+             bytes, as a job's budget sets the limit) and linear attention at the tiny
+             preset's attention shapes for 32, 64 and 128 px, forward and forward + backward:
+             MLX's peak memory and wall time, ratios against fused
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan, complexity, schedules and memory-fit.
+teacher-samplers, plan, complexity, schedules, memory-fit and attention.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/

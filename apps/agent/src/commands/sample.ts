@@ -10,6 +10,7 @@ import {
   predictRequestSteps,
   probeHardware,
   readStepPredictor,
+  resolveMemoryBudget,
   resolveSchedule,
   SAMPLING_DEFAULTS,
   type SamplerName,
@@ -324,7 +325,9 @@ export const sample: Command = {
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
     try {
-      result = await model.sample({ ...flags, ...sampling }, (step, total) => {
+      // Attention fused unless it would not fit the budget, then query-sliced (reported).
+      const budget = resolveMemoryBudget();
+      result = await model.sample({ ...flags, ...sampling, budget }, (step, total) => {
         const pct = Math.round((step / total) * 100);
         bar.update(
           pct / 100,
@@ -382,8 +385,13 @@ export const sample: Command = {
             rejected_steps: result.rejected ?? 0,
           }
         : {}),
+      attention: result.attention,
       wall_s: (Date.now() - started) / 1000,
     };
+    if (result.attention.kind === 'sliced' && !flags.json)
+      io.err(
+        `attention: sliced, ${result.attention.slice} queries per slice (fused would not fit the memory budget)`,
+      );
     if (flags.json) io.out(JSON.stringify(summary));
     else if (auto && predicted)
       io.out(

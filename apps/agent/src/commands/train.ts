@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
   applyMemoryLimits,
+  CONFIG_FILE,
   defaultBatch,
   defaultDtype,
   defaultLearningRate,
@@ -47,6 +48,10 @@ ${trainJobUsage}
 Here only:
   --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
+  --attention A        softmax | linear (default softmax): linear attention is a different
+                       model (O(N) in the tokens), recorded in config.json; it has no
+                       diffusers counterpart. Softmax attention runs fused or query-sliced,
+                       whichever fits the memory budget, on its own.
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
   --no-accumulation    refuse a batch that does not fit the memory budget in one pass
                        instead of accumulating the gradients of smaller micro-batches
@@ -62,6 +67,7 @@ const flagsSchema = trainJobFlagsSchema.extend({
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
+  attention: z.enum(['softmax', 'linear']).default('softmax'),
   'memory-budget': z.string().optional(),
   'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
@@ -74,6 +80,7 @@ const options = {
   ...trainJobOptions,
   out: { type: 'string' },
   'model-config': { type: 'string' },
+  attention: { type: 'string' },
   'memory-budget': { type: 'string' },
   'no-accumulation': { type: 'boolean' },
   resume: { type: 'boolean' },
@@ -185,6 +192,19 @@ export const train: Command = {
         `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
       );
     }
+    if (flags.attention === 'linear')
+      config = { ...config, unet: { ...config.unet, linear_attention: true } };
+    // Softmax and linear attention share their weights' names and shapes, so a state of one
+    // would load into the other: refuse to resume across them.
+    const previous = join(out, CONFIG_FILE);
+    if (flags.resume && existsSync(previous)) {
+      const was = Boolean(JSON.parse(readFileSync(previous, 'utf8'))?.unet?.linear_attention);
+      if (was !== Boolean(config.unet.linear_attention))
+        throw new AppError(
+          'BAD_REQUEST',
+          `--attention: ${out} was trained with ${was ? 'linear' : 'softmax'} attention; resume it with --attention ${was ? 'linear' : 'softmax'}`,
+        );
+    }
     config = {
       ...config,
       dataset: {
@@ -274,7 +294,7 @@ export const train: Command = {
     if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
-          `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
+          `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
     }
@@ -430,6 +450,8 @@ export const train: Command = {
       images_per_s: imagesPerS,
       parameters: cost.parameters,
       peak_memory_bytes: lastReport?.peakBytes ?? 0,
+      // How attention ran: fused or sliced softmax, or the model's own linear attention.
+      attention: config.unet.linear_attention ? { kind: 'linear' } : trainer.attention.exec,
       cancelled,
     };
     if (flags.json) io.out(JSON.stringify(summary));

@@ -63,6 +63,11 @@ export function unetCost(c: UNetConfig, shape?: { height: number; width: number 
     norm(ch, area);
     for (let i = 0; i < 4; i++) linear(ch, ch, area);
     const n = area;
+    // Linear attention keeps no N x N probabilities (unet.cpp, unet_activation_bytes).
+    if (c.linear_attention) {
+      elems += 2 * n * ch;
+      return;
+    }
     elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
     scores += Math.floor(ch / c.attention_head_dim) * n * n;
   };

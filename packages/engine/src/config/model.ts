@@ -25,6 +25,14 @@ export const unetConfigSchema = z
     downsample_padding: z.number().int().min(0).default(1),
     mid_block_scale_factor: z.number().positive().default(1),
     center_input_sample: z.boolean().default(false),
+    /**
+     * Anneal's own key, not diffusers': linear attention (Katharopoulos et al. 2020) in every
+     * attention layer instead of softmax attention. A different model, chosen when it is
+     * created (\`anneal train --attention linear\`), never swapped in; the weights have the
+     * same names and shapes, but diffusers has no such model, so export refuses it. Absent
+     * (the default): softmax.
+     */
+    linear_attention: z.boolean().optional(),
     time_embedding_type: z.literal('positional').default('positional'),
     act_fn: z.literal('silu').default('silu'),
     resnet_time_scale_shift: z.literal('default').default('default'),
