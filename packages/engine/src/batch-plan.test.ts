@@ -87,6 +87,15 @@ describe('batch planner (issue 16 §3)', () => {
     );
   });
 
+  it('estimates bfloat16 at float32 activation bytes (only float32 is calibrated) and does not advise it', () => {
+    // A bfloat16 training step measured the same peak as float32 on the CPU backend.
+    expect(estimateTrainingMemory(unet, 8, 'bfloat16')).toEqual(estimateTrainingMemory(unet, 8));
+    const budget = { bytes: 10 * MiB, source: 't' };
+    expect(() => planBatch({ unet, resolution: 64, batch: 8, budget, dtype: 'bfloat16' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringMatching(/bfloat16 \(--dtype\)/) }),
+    );
+  });
+
   it('with accumulation off, refuses a batch that does not fit and says what would', () => {
     const bytes = estimateTrainingMemory(unet, 8, 'float32', 4).total;
     expect(() =>

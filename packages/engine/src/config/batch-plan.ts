@@ -118,7 +118,7 @@ export function planBatch(r: BatchPlanRequest): BatchPlan {
     const one = estimateAt(1);
     throw new AppError(
       'RESOURCE_EXHAUSTED',
-      `even one image does not fit at ${where}: estimated ${size(one.total)} (weights, gradients, AdamW, EMA and the update's copy ${size(one.parameters + one.gradients + one.optimizerState + one.ema + one.update)}, activations ${size(one.activations)}, workspace ${size(one.workspace)}) exceeds ${budget}; lower the resolution or the model size (--preset), train in bfloat16 (--dtype), or raise the budget (--memory-budget, ANNEAL_MEMORY_BUDGET)`,
+      `even one image does not fit at ${where}: estimated ${size(one.total)} (weights, gradients, AdamW, EMA and the update's copy ${size(one.parameters + one.gradients + one.optimizerState + one.ema + one.update)}, activations ${size(one.activations)}, workspace ${size(one.workspace)}) exceeds ${budget}; lower the resolution or the model size (--preset), or raise the budget (--memory-budget, ANNEAL_MEMORY_BUDGET)`,
     );
   }
   if (r.accumulation === false) {
