@@ -56,16 +56,24 @@ MemoryEstimate estimate_job_memory(const JobMemorySpec& s) {
 
 void assert_fits(const MemoryEstimate& e, const JobMemorySpec& spec, const MemoryBudget& budget) {
   if (e.total <= budget.bytes) return;
+  const int k = spec.accumulation_steps;
+  const std::string micro = std::to_string(spec.batch_size);
+  // spec.batch_size is the micro-batch: the images whose activations are held at once.
+  const std::string at =
+      k > 1 ? " at micro-batch " + micro + " (" + std::to_string(k) + " accumulation steps, effective batch " +
+                  std::to_string(spec.batch_size * static_cast<std::size_t>(k)) + ")"
+            : " at batch " + micro;
+  const std::string advice =
+      k > 1 ? "use a smaller micro-batch (more accumulation steps) or a smaller model"
+            : "lower the batch size (or accumulate gradients over smaller micro-batches) or the model size";
   throw MemoryBudgetError(
-      "job does not fit the memory budget: estimated " + format_bytes(e.total) +
-      " (parameters " + format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) +
-      ", optimizer state " + format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
-      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") +
-      ", activations " + format_bytes(e.activations) + " at batch " + std::to_string(spec.batch_size) +
-      (spec.accumulation_steps > 1 ? " (a micro-batch of " + std::to_string(spec.accumulation_steps) + ")" : "") +
-      ", workspace " + format_bytes(e.workspace) +
-      ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source +
-      "); lower the batch size or the model size, or raise the budget with ANNEAL_MEMORY_BUDGET");
+      "job does not fit the memory budget: estimated " + format_bytes(e.total) + " (parameters " +
+      format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) + ", optimizer state " +
+      format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
+      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") + ", activations " +
+      format_bytes(e.activations) + at + ", workspace " + format_bytes(e.workspace) +
+      ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source + "); " + advice +
+      ", or raise the budget with ANNEAL_MEMORY_BUDGET");
 }
 
 void apply_memory_limits(const MemoryBudget& budget, const HardwareProfile& hw) {

@@ -304,6 +304,18 @@ export const CASES: ErrorCase[] = [
     call: (n) => n.memory.assertFits({ parameterCount: 1e6 }, { bytes: 1024, source: 'test' }),
   },
   {
+    name: 'memory.assertFits: over budget with accumulation names the micro-batch and its remedy',
+    mode: 'sync',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message:
+      /activations .* at micro-batch 4 \(2 accumulation steps, effective batch 8\).*; use a smaller micro-batch \(more accumulation steps\)/,
+    call: (n) =>
+      n.memory.assertFits(
+        { parameterCount: 1e6, batchSize: 4, accumulationSteps: 2, activationBytesPerExample: 1e6 },
+        { bytes: 1024, source: 'test' },
+      ),
+  },
+  {
     name: 'memory.assertFits: zero budget',
     mode: 'sync',
     code: BAD,
