@@ -47,8 +47,10 @@ MemoryEstimate estimate_job_memory(const JobMemorySpec& s) {
   e.optimizer_state = weights * static_cast<std::size_t>(std::max(0, s.optimizer_states_per_parameter));
   e.ema = s.ema ? weights : 0;
   e.update = s.gradients ? e.parameters + e.optimizer_state + e.ema : 0;
+  e.snapshot = s.snapshot ? e.parameters + e.optimizer_state + e.ema + weights : 0;
   e.activations = s.activation_bytes_per_example * s.batch_size;
-  const std::size_t subtotal = e.parameters + e.gradients + e.optimizer_state + e.ema + e.update + e.activations;
+  const std::size_t subtotal =
+      e.parameters + e.gradients + e.optimizer_state + e.ema + e.update + e.snapshot + e.activations;
   e.workspace = static_cast<std::size_t>(static_cast<double>(subtotal) * s.workspace_fraction);
   e.total = subtotal + e.workspace;
   return e;
@@ -70,7 +72,9 @@ void assert_fits(const MemoryEstimate& e, const JobMemorySpec& spec, const Memor
       "job does not fit the memory budget: estimated " + format_bytes(e.total) + " (parameters " +
       format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) + ", optimizer state " +
       format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
-      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") + ", activations " +
+      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") +
+      (e.snapshot > 0 ? ", the rollback snapshot and the model's own weights " + format_bytes(e.snapshot) : "") +
+      ", activations " +
       format_bytes(e.activations) + at + ", workspace " + format_bytes(e.workspace) +
       ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source + "); " + advice +
       ", or raise the budget with ANNEAL_MEMORY_BUDGET");

@@ -32,6 +32,10 @@ struct JobMemorySpec {
   // Gradient accumulation (> 1): the running sum of the micro-batches' gradients is held
   // beside each micro-batch's own, so gradients count twice.
   int accumulation_steps = 1;
+  // Training with rollback (trainer.h): the last good state (weights, AdamW moments, EMA, up
+  // to snapshot_every steps old) is held beside the live one, and the caller's Model keeps its
+  // own weights (the ones training started from) beside both.
+  bool snapshot = false;
   double workspace_fraction = 0.1;  // kernels' scratch space and allocator slack
 };
 
@@ -43,6 +47,8 @@ struct MemoryEstimate {
   // Training: the compiled update's inputs and outputs (weights, AdamW moments, EMA) are
   // alive together until its evaluation ends, a second copy of each.
   std::size_t update = 0;
+  // The rollback snapshot's weights, moments and EMA, and the caller Model's own weights.
+  std::size_t snapshot = 0;
   std::size_t activations = 0;
   std::size_t workspace = 0;
   std::size_t total = 0;

@@ -297,30 +297,33 @@ function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[
 
 function memoryFit(f: ResultFile<MemoryFitResult>): string {
   const r = f.result;
-  return `Each row: training steps of a preset on random images (float32, compiled), MLX's peak after the warm-up against the engine's estimate (\`estimateTrainingMemory\`, calibrated: 2.2 x the counted activations, 1.5 x every head's attention scores, the update's second copy of the state, 10% workspace). Ratio = measured / estimate: below 1 the estimate is the safe side, which the batch planner relies on. Ratio over the rows: ${fmt(r.ratio_min, 2)} to ${fmt(r.ratio_max, 2)}.\n\n${table(
+  const fit = r.fit
+    ? ` Fitted on the ${r.fit.fitted} rows not held out (\`fitMemoryFactors\`, memory-fit.ts): least squares ${fmt(r.fit.activation_lsq, 2)} per walk byte and ${fmt(r.fit.attention_lsq, 2)} per attention byte, scaled to cover the worst fitted row with a ${fmt(r.fit.margin * 100, 0)}% margin: ${fmt(r.fit.activation_factor, 2)} and ${fmt(r.fit.attention_factor, 2)}; the estimate used ${fmt(r.factors.activation, 2)} and ${fmt(r.factors.attention, 2)}.`
+    : '';
+  return `Each row: training steps of a preset on random images (float32, CPU backend, compiled), MLX's peak since before the Trainer was built (warm-up included, the rollback snapshot a state of its own: what the budget check reads), against the engine's estimate (\`estimateTrainingMemory\`: weights, gradients, AdamW, EMA, the update's second copy, the rollback snapshot and the Model's own weights, a factor x the layer walk's activations less attention scores, a factor x fused attention's bytes, 10% workspace). Ratio = measured / estimate: above 1 the estimate is short. Ratio over the rows: ${fmt(r.ratio_min, 2)} to ${fmt(r.ratio_max, 2)}.${fit}\n\n${table(
     [
       'preset',
       'px',
       'batch',
       'micro-batch x steps',
+      'held out',
       'state',
       'activations',
       'estimate',
       'measured peak',
       'ratio',
-      'step s',
     ],
     r.rows.map((x) => [
       x.preset,
       x.resolution,
       x.batch,
       `${x.micro_batch} x ${x.accumulationSteps}`,
+      x.holdout ? 'yes' : '',
       mib(x.state_bytes),
       mib(x.activation_bytes),
       mib(x.estimate_bytes),
       mib(x.measured_peak_bytes),
       fmt(x.ratio, 2),
-      fmt(x.step_seconds, 2),
     ]),
   )}`;
 }

@@ -77,6 +77,8 @@ export interface JobMemorySpec {
   batchSize?: number;
   /** > 1: gradient accumulation, whose running gradient sum counts as a second copy. */
   accumulationSteps?: number;
+  /** Training with rollback: the last good state and the Model's own weights are held too. */
+  snapshot?: boolean;
   workspaceFraction?: number;
 }
 
@@ -87,6 +89,8 @@ export interface MemoryEstimate {
   ema: number;
   /** Training: the update's second copy of weights, AdamW moments and EMA. */
   update: number;
+  /** The rollback snapshot (weights, AdamW moments, EMA) and the Model's own weights. */
+  snapshot: number;
   activations: number;
   workspace: number;
   total: number;

@@ -10,6 +10,7 @@ import {
   type ComputeDtype,
   defaultDtype,
   trainingActivationBytesPerImage,
+  unetCost,
 } from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
 import { defaultLearningRate } from './config/presets.ts';
@@ -125,12 +126,12 @@ function nativeObjective(
 export function trainingMemorySpec(
   model: Model,
   batch: number,
-  dtype: ComputeDtype = 'float32',
+  _dtype: ComputeDtype = 'float32',
   teacher?: Model,
   /** Gradient accumulation: `batch` is then the micro-batch (its activations are held). */
   accumulationSteps = 1,
 ) {
-  const cost = model.cost();
+  const cost = unetCost(model.config.unet);
   const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
   return {
     parameterCount: cost.parameters,
@@ -138,8 +139,9 @@ export function trainingMemorySpec(
     optimizerStatesPerParameter: 2,
     gradients: true,
     ema: true,
+    snapshot: true,
     activationBytesPerExample:
-      trainingActivationBytesPerImage(cost, dtype) + Math.ceil(teacherBytes / batch),
+      trainingActivationBytesPerImage(cost) + Math.ceil(teacherBytes / batch),
     batchSize: batch,
     accumulationSteps,
   };

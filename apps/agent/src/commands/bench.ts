@@ -60,7 +60,8 @@ bench/RESULTS.md:
              heun:100) from the same noise; a missing learned schedule is learned first
              (--learn-n calibration images, default 64) and written to DIR/schedules
   memory-fit the training memory estimate against MLX's measured peak (only with --only):
-             tiny and small at 16 to 64 px, with and without gradient accumulation
+             tiny and small (16 to 64 px), medium and base (16 and 32 px, batch 1 to 2),
+             with and without gradient accumulation, and the estimate's factors they fit
   attention  the attention operation alone (only with --only): fused, query-sliced (N/8 and
              N/32 queries per slice, and N/32 under an MLX memory limit of twice its counted
              bytes, as a job's budget sets the limit) and linear attention at the tiny

@@ -28,9 +28,10 @@ export function activationBytesPerImage(
   shape?: { height: number; width: number },
 ): number {
   const cost = unetCost(unet, shape);
+  void dtype; // only float32 is calibrated (estimate.ts)
   switch (kind) {
     case 'fused':
-      return trainingActivationBytesPerImage(cost, dtype);
+      return trainingActivationBytesPerImage(cost);
     // case 'sliced': (issue 16 §4) the same with attentionScoreBytesPerImage replaced by the
     //   sliced kind's working set per image at this resolution and slice size.
   }

@@ -36,6 +36,10 @@ export interface UNetCost {
    * attention kind changes. activationBytesPerImage counts one tokens^2 per layer.
    */
   attentionScoreBytesPerImage: number;
+  /** Float32 bytes per image of the largest attention layer's scores, every head. */
+  attentionLargestScoreBytesPerImage: number;
+  /** The part of activationBytesPerImage that is attention scores: one tokens^2 per layer. */
+  walkScoreBytesPerImage: number;
 }
 
 /**
@@ -47,6 +51,8 @@ export function unetCost(c: UNetConfig, shape?: { height: number; width: number 
   let parameters = 0;
   let elems = 0;
   let scores = 0;
+  let largest = 0;
+  let walkScores = 0;
   const conv = (inCh: number, out: number, k: number, area: number) => {
     parameters += out * k * k * inCh + out;
     elems += 2 * area * out;
@@ -69,7 +75,10 @@ export function unetCost(c: UNetConfig, shape?: { height: number; width: number 
       return;
     }
     elems += n * n * (ch > 0 ? 1 : 0) + 2 * n * ch;
-    scores += Math.floor(ch / c.attention_head_dim) * n * n;
+    walkScores += n * n * (ch > 0 ? 1 : 0);
+    const layer = Math.floor(ch / c.attention_head_dim) * n * n;
+    scores += layer;
+    largest = Math.max(largest, layer);
   };
   const resnet = (inCh: number, out: number, temb: number, area: number) => {
     norm(inCh, area);
@@ -129,6 +138,8 @@ export function unetCost(c: UNetConfig, shape?: { height: number; width: number 
     parameters,
     activationBytesPerImage: elems * 4,
     attentionScoreBytesPerImage: scores * 4,
+    attentionLargestScoreBytesPerImage: largest * 4,
+    walkScoreBytesPerImage: walkScores * 4,
   };
 }
 
@@ -138,61 +149,79 @@ export interface TrainingMemoryEstimate {
   optimizerState: number;
   ema: number;
   update: number;
+  /** The rollback snapshot (weights, AdamW moments, EMA) and the Model's own weights. */
+  snapshot: number;
   activations: number;
   workspace: number;
   total: number;
 }
 
 /**
- * The training estimate's calibration against MLX's measured peak (issue 16 §3; bench suite
- * `memory-fit`, bench/RESULTS.md). The layer walk counts each layer's output once and one
- * tokens^2 per attention layer; a training step measured 1.7x to 3.8x that (tiny and small,
- * 16 to 64 px, float32, CPU backend), growing with resolution where attention is wide. A least
- * squares fit over those runs gave 1.8 per counted activation byte and 1.4 per byte of every
- * head's scores (backward keeps the softmax output and its gradient), and weights, moments
- * and EMA held twice during the update. The factors below round the fit up, so the estimate
- * stays at or above the measured peak: the batch planner's margin.
+ * What fused attention holds in training for one image, float32 (engine attention_bytes,
+ * summed by unet_attention_bytes): every head's tokens^2 probabilities of every layer kept
+ * for backward, and the largest layer's scores and their gradient while it runs.
  */
-export const TRAINING_ACTIVATION_FACTOR = 2.2;
-export const TRAINING_SCORE_FACTOR = 1.5;
+export function fusedTrainingAttentionBytesPerImage(cost: UNetCost): number {
+  return cost.attentionScoreBytesPerImage + 2 * cost.attentionLargestScoreBytesPerImage;
+}
 
 /**
- * Saved-for-backward bytes per image of a training step, calibrated (above). The calibration
- * is float32 on the CPU backend; a bfloat16 step measured the same peak as float32 (tiny at
- * 32 px, batch 16: 617.6 and 617.2 MB), so every dtype is estimated at float32 bytes until
- * bfloat16 and float16 rows are measured. `dtype` is kept so callers state it.
+ * The training estimate's calibration against MLX's measured peak (issue 16 §3; bench suite
+ * `memory-fit`, bench/RESULTS.md, packages/bench/src/memory-fit.ts `fitMemoryFactors`). The
+ * state (weights, gradients, AdamW, EMA, the update's second copy, the rollback snapshot and
+ * the Model's own weights) is counted, not fitted. Two factors are fitted by least squares
+ * over the measured rows: one per byte of the layer walk's activations less its attention
+ * scores, one per byte of attention (`attentionBytes` of the execution in use: fused's kept
+ * probabilities and the largest layer's transient scores). Both are then scaled up so the
+ * estimate covers the worst row with a 5% margin (the fit's output, rounded up).
+ * Measured float32 on the CPU backend only: every dtype is estimated at float32 bytes (a
+ * bfloat16 step measured the same peak as float32, tiny 32 px batch 16: 617.6 against
+ * 617.2 MB) until other dtypes are measured.
+ */
+export const TRAINING_ACTIVATION_FACTOR = 2.05;
+export const TRAINING_ATTENTION_FACTOR = 1.2;
+
+/**
+ * Saved-for-backward bytes per image of a training step, calibrated (above):
+ * `attentionBytesPerImage` is what the attention execution in use holds per image (its
+ * `attentionBytes` total over the micro-batch, divided by it); fused by default.
  */
 export function trainingActivationBytesPerImage(
-  cost: { activationBytesPerImage: number; attentionScoreBytesPerImage: number },
-  _dtype: ComputeDtype = 'float32',
+  cost: UNetCost,
+  attentionBytesPerImage = fusedTrainingAttentionBytesPerImage(cost),
 ): number {
   return Math.ceil(
-    TRAINING_ACTIVATION_FACTOR * cost.activationBytesPerImage +
-      TRAINING_SCORE_FACTOR * cost.attentionScoreBytesPerImage,
+    TRAINING_ACTIVATION_FACTOR * (cost.activationBytesPerImage - cost.walkScoreBytesPerImage) +
+      TRAINING_ATTENTION_FACTOR * attentionBytesPerImage,
   );
 }
 
 /**
- * What training `unet` at `batch` and `dtype` needs: fp32 weights, gradients, AdamW, EMA, the
- * update's second copy, calibrated activations. `batch` is the batch whose activations are
- * held at once: with gradient accumulation (`accumulationSteps` > 1) the micro-batch, and the
- * gradients count twice (the running sum beside the micro-batch's own), as in
- * `estimate_job_memory` (memory.cpp) applied to `trainingMemorySpec` (trainer.ts).
+ * What training `unet` at `batch` needs: fp32 weights, gradients, AdamW, EMA, the update's
+ * second copy, the rollback snapshot and the Model's own weights, calibrated activations
+ * with fused attention. `batch` is the batch whose activations are held at once: with
+ * gradient accumulation (`accumulationSteps` > 1) the micro-batch, and the gradients count
+ * twice (the running sum beside the micro-batch's own), as in `estimate_job_memory`
+ * (memory.cpp) applied to `trainingMemorySpec` (trainer.ts). `dtype` does not change it
+ * (only float32 is calibrated, above).
  */
 export function estimateTrainingMemory(
   unet: UNetConfig,
   batch: number,
-  dtype: ComputeDtype = 'float32',
+  _dtype: ComputeDtype = 'float32',
   accumulationSteps = 1,
 ): TrainingMemoryEstimate {
   const cost = unetCost(unet);
-  return trainingEstimate(trainingActivationBytesPerImage(cost, dtype), cost.parameters, {
+  return trainingEstimate(trainingActivationBytesPerImage(cost), cost.parameters, {
     batch,
     accumulationSteps,
   });
 }
 
-/** estimate_job_memory (memory.cpp) for a training job: activation bytes at the job's dtype. */
+/** estimate_job_memory's default workspace share (JobMemorySpec::workspace_fraction). */
+export const WORKSPACE_FRACTION = 0.1;
+
+/** estimate_job_memory (memory.cpp) for a training job (trainingMemorySpec: snapshot on). */
 export function trainingEstimate(
   activationBytesPerImage: number,
   parameters: number,
@@ -201,15 +230,17 @@ export function trainingEstimate(
   const weights = parameters * 4;
   const gradients = o.accumulationSteps > 1 ? 2 * weights : weights;
   const update = weights * 4;
+  const snapshot = weights * 5;
   const activations = activationBytesPerImage * Math.max(1, o.batch);
-  const subtotal = weights * 4 + gradients + update + activations;
-  const workspace = Math.floor(subtotal * 0.1);
+  const subtotal = weights * 4 + gradients + update + snapshot + activations;
+  const workspace = Math.floor(subtotal * WORKSPACE_FRACTION);
   return {
     parameters: weights,
     gradients,
     optimizerState: weights * 2,
     ema: weights,
     update,
+    snapshot,
     activations,
     workspace,
     total: subtotal + workspace,
