@@ -5,8 +5,8 @@
 //   forward(x: Float32Array, shape: [B,H,W,C], t: Float32Array, labels?: Int32Array): sync ->
 //     Float32Array; the raw network F(x, t, class).
 //   save(path, metadata?): sync; writes safetensors atomically.
-//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage,
-//     attentionScoreBytesPerImage}.
+//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}
+//     (attention's own bytes: attention.unetBytes).
 //   measureStep({batch, steps, warmup?, accumulationSteps?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
 //   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
@@ -183,7 +183,6 @@ Napi::Value Model::Cost(const Napi::CallbackInfo& info) {
   out.Set("parameters", static_cast<double>(parameter_count(s->params)));
   out.Set("forwardFlopsPerImage", unet_forward_flops(s->unet));
   out.Set("activationBytesPerImage", unet_activation_bytes(s->unet));
-  out.Set("attentionScoreBytesPerImage", unet_attention_score_bytes(s->unet));
   return out;
 }
 

@@ -272,25 +272,6 @@ double unet_activation_bytes(const UNetConfig& cfg) {
   return acts.elems * 4.0;
 }
 
-double unet_attention_score_bytes(const UNetConfig& cfg) {
-  if (cfg.linear_attention) return 0;  // no tokens x tokens scores
-  struct Scores : LayoutVisitor {
-    explicit Scores(int head_dim) : head_dim(head_dim) {}
-    int head_dim;
-    double elems = 0;
-    void conv(const std::string&, int, int, int, int, int) override {}
-    void linear(const std::string&, int, int, int) override {}
-    void norm(const std::string&, int, int) override {}
-    void attention(const std::string&, int c, int size) override {
-      const double n = static_cast<double>(size) * size;
-      elems += static_cast<double>(c / head_dim) * n * n;
-    }
-    void embedding(const std::string&, int, int) override {}
-  } scores(cfg.attention_head_dim);
-  visit_unet(cfg, scores);
-  return scores.elems * 4.0;
-}
-
 namespace {
 
 // The shape of every softmax attention call the U-Net makes on `work`'s images.

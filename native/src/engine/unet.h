@@ -65,10 +65,6 @@ double unet_forward_flops(const UNetConfig& cfg);
 // Bytes of activations a training step keeps for backward, per image at float32, counted
 // per layer output (a planning estimate for the memory budget, not an allocator trace).
 double unet_activation_bytes(const UNetConfig& cfg);
-// Float32 bytes per image of the attention scores of every head of every attention layer
-// (heads x tokens^2 each): unet_activation_bytes counts one tokens^2 per layer, which falls
-// short by the head count where attention is wide (issue 16 §3's calibration).
-double unet_attention_score_bytes(const UNetConfig& cfg);
 
 // The images a U-Net's attention runs on: `batch` images of height x width pixels (0: the
 // config's sample_size; other sides, as a multi-resolution bucket has them, must be

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   assertJobFits,
+  attentionBytes,
   checkPeakMemory,
   estimateJobMemory,
   estimateSamplingMemory,
   estimateTrainingMemory,
+  fusedTrainingAttentionBytesPerImage,
   loadNative,
   Model,
   memoryStats,
@@ -137,7 +139,10 @@ describe('the pure estimate (@anneal/engine/config) matches the engine', () => {
         const pure = unetCost(unet);
         expect(pure.parameters).toBe(native.parameters);
         expect(pure.activationBytesPerImage).toBe(native.activationBytesPerImage);
-        expect(pure.attentionScoreBytesPerImage).toBe(native.attentionScoreBytesPerImage);
+        // Fused attention's bytes in training: the engine's one count (unet_attention_bytes).
+        expect(fusedTrainingAttentionBytesPerImage(pure) * c.batch).toBe(
+          attentionBytes(unet, { batch: c.batch, training: true }).total,
+        );
         expect(estimateTrainingMemory(unet, c.batch, c.dtype)).toEqual(
           estimateJobMemory(trainingMemorySpec(model, c.batch, c.dtype)),
         );

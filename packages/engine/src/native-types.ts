@@ -328,8 +328,6 @@ export interface NativeModel {
     parameters: number;
     forwardFlopsPerImage: number;
     activationBytesPerImage: number;
-    /** Every head's tokens^2 scores of every attention layer, float32 bytes per image. */
-    attentionScoreBytesPerImage: number;
   };
   measureStep(options: {
     batch: number;

@@ -9,8 +9,10 @@ import {
 import {
   type ComputeDtype,
   defaultDtype,
+  TRAINING_ATTENTION_FACTOR,
   trainingActivationBytesPerImage,
   unetCost,
+  WORKSPACE_FRACTION,
 } from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
 import { defaultLearningRate } from './config/presets.ts';
@@ -122,6 +124,9 @@ function nativeObjective(
  * its float32 weights are held too (inputs of every step); its forward passes keep nothing
  * for the backward pass (their results are stop-gradient targets), so they add no saved
  * activations. The teacher's bytes are spread over the batch as activation bytes.
+ * `attentionBytes`: what the attention execution in use holds over the batch
+ * (`attentionBytes(...).total`, the one count of attention's bytes); fused when omitted, 0
+ * for the rest of the job alone.
  */
 export function trainingMemorySpec(
   model: Model,
@@ -130,6 +135,7 @@ export function trainingMemorySpec(
   teacher?: Model,
   /** Gradient accumulation: `batch` is then the micro-batch (its activations are held). */
   accumulationSteps = 1,
+  attentionBytes?: number,
 ) {
   const cost = unetCost(model.config.unet);
   const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
@@ -141,7 +147,10 @@ export function trainingMemorySpec(
     ema: true,
     snapshot: true,
     activationBytesPerExample:
-      trainingActivationBytesPerImage(cost) + Math.ceil(teacherBytes / batch),
+      trainingActivationBytesPerImage(
+        cost,
+        attentionBytes === undefined ? undefined : attentionBytes / batch,
+      ) + Math.ceil(teacherBytes / batch),
     batchSize: batch,
     accumulationSteps,
   };
@@ -166,13 +175,13 @@ export function defaultBatch(
 
 /**
  * The attention execution of a training job: given, or chosen from the budget left after the
- * rest of the estimate (which already counts fused's kept probabilities once per layer, so
- * fused is chosen only with room to spare).
+ * rest of the estimate (`rest`: the job without attention), at float32 bytes (the estimate's
+ * calibration, estimate.ts) and with the attention factor and workspace the estimate will
+ * put on the chosen bytes, so what is chosen is what then fits.
  */
 function trainingAttention(
   options: TrainerOptions,
-  spec: ReturnType<typeof trainingMemorySpec>,
-  dtype: ComputeDtype,
+  rest: ReturnType<typeof trainingMemorySpec>,
 ): AttentionChoice {
   const unet = options.model.config.unet;
   if (unet.linear_attention) {
@@ -187,18 +196,17 @@ function trainingAttention(
   }
   if (options.attention || !options.budget) {
     const exec = options.attention ?? { kind: 'fused' };
-    const bytes = attentionBytes(unet, { batch: options.batch, exec, training: true, dtype });
-    const fusedBytes = attentionBytes(unet, { batch: options.batch, training: true, dtype });
+    const bytes = attentionBytes(unet, { batch: options.batch, exec, training: true });
+    const fusedBytes = attentionBytes(unet, { batch: options.batch, training: true });
     const summary =
       exec.kind === 'fused' ? 'fused' : `sliced, ${exec.slice} queries per slice (as given)`;
     return { exec, bytes, fusedBytes, summary };
   }
-  const rest = loadNative().memory.estimate(spec).total;
+  const left = options.budget.bytes - loadNative().memory.estimate(rest).total;
   return chooseAttention(unet, {
     batch: options.batch,
     training: true,
-    availableBytes: options.budget.bytes - rest,
-    dtype,
+    availableBytes: left / ((1 + WORKSPACE_FRACTION) * TRAINING_ATTENTION_FACTOR),
   });
 }
 
@@ -226,15 +234,12 @@ export class Trainer {
     const k = options.accumulationSteps ?? 1;
     // A batch k does not divide is refused by the native trainer, naming both.
     const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
-    const spec = trainingMemorySpec(
-      options.model,
-      micro,
-      dtype,
-      teacherOf(options.objective),
-      k,
-    );
+    const teacher = teacherOf(options.objective);
+    // Attention is counted once: the job without it, then the chosen execution's bytes.
+    const rest = trainingMemorySpec(options.model, micro, dtype, teacher, k, 0);
+    const attention = trainingAttention({ ...options, batch: micro }, rest);
+    const spec = trainingMemorySpec(options.model, micro, dtype, teacher, k, attention.bytes.total);
     if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
-    const attention = trainingAttention({ ...options, batch: micro }, spec, dtype);
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         attention: attention.exec,

@@ -17,9 +17,10 @@ export type AttentionKind = 'fused';
 
 /**
  * Calibrated saved-for-backward bytes per image of a training step of `unet` (at its
- * sample_size) with attention kind `kind`, at `dtype`. Fused attention keeps every head's
- * tokens^2 scores (attentionScoreBytesPerImage); another kind swaps those bytes for its own
- * working set, here and only here.
+ * sample_size) with attention kind `kind`, at `dtype` (estimated at float32: estimate.ts).
+ * Attention is counted once, as the execution's own bytes (fusedTrainingAttentionBytesPerImage
+ * mirrors the engine's unet_attention_bytes for fused); another kind passes its bytes as
+ * trainingActivationBytesPerImage's second argument, as Trainer.create does.
  */
 export function activationBytesPerImage(
   unet: UNetConfig,
@@ -32,8 +33,7 @@ export function activationBytesPerImage(
   switch (kind) {
     case 'fused':
       return trainingActivationBytesPerImage(cost);
-    // case 'sliced': (issue 16 §4) the same with attentionScoreBytesPerImage replaced by the
-    //   sliced kind's working set per image at this resolution and slice size.
+    // case 'sliced': trainingActivationBytesPerImage(cost, attentionBytes(sliced) / batch).
   }
 }
 

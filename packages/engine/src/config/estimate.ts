@@ -32,7 +32,8 @@ export interface UNetCost {
   activationBytesPerImage: number;
   /**
    * Float32 bytes per image of every head's tokens^2 attention scores, over all attention
-   * layers (`unet_attention_score_bytes`): fused attention's working set, what another
+   * layers: what fused attention keeps for backward (engine attention_bytes, summed by
+   * unet_attention_bytes, whose pure mirror this is: memory.test.ts), what another
    * attention kind changes. activationBytesPerImage counts one tokens^2 per layer.
    */
   attentionScoreBytesPerImage: number;
