@@ -83,7 +83,8 @@ mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::
   auto x_noisy = mx::add(b.x0, mx::multiply(noise, mx::reshape(sigma, {-1, 1, 1, 1})));
   auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
   Denoiser d(prec_, unet_network(student, unet_, options_.compute_dtype,
-                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+                                 unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                  : std::nullopt));
   auto f = d.network_output(x_noisy, sigma, labels);
   auto target = d.network_target(x_noisy, b.x0, sigma);
   if (options_.loss_weighting == LossWeighting::None) return mx::mean(mx::square(mx::subtract(f, target)));

@@ -33,6 +33,16 @@ struct BatchRows {
     shape[0] = effective;
     return mx::take(draw(shape), *rows, 0);
   }
+  // The U-Net dropout key of this micro-batch: the step's key split into one per micro-batch
+  // (effective / its size), the one at this micro-batch's position, so no two micro-batches
+  // of a step share masks; the step's key itself without accumulation. (Masks are drawn at the
+  // micro-batch's shape, so with dropout the trajectory depends on the micro-batch size.)
+  mx::array dropout_key(const mx::array& key) const {
+    if (!rows) return key;
+    const int micro = rows->shape(0);
+    auto index = mx::floor_divide(mx::take(*rows, 0), mx::array(micro));
+    return mx::take(mx::random::split(key, effective / micro), index, 0);
+  }
 };
 
 struct TrainBatch {

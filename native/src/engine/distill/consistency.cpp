@@ -109,7 +109,8 @@ mx::array ConsistencyDistillationObjective::loss(const Params& student, const st
   // output only through the noise level and the teacher's step.
   Denoiser f(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
-                          student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+                          student_unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                     : std::nullopt));
   auto t = consistency_terms(teacher, f, b.x0, labels, options_.sigmas, huber_c_, k(0), k(1), b.rows);
   return mx::mean(mx::multiply(t.weight, t.per_example));
 }
@@ -186,7 +187,8 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
   auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
   auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
   Denoiser f(prec_, unet_network(student, unet_, options_.compute_dtype,
-                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+                                 unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                  : std::nullopt));
   auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
   auto online = f(x_t, sigma_t, labels);
   auto weight = mx::divide(mx::array(1.0f), gap);

@@ -92,7 +92,8 @@ mx::array ProgressiveObjective::loss(const Params& student, const std::vector<mx
                                                options_.compute_dtype));
   Denoiser d(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
-                          student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+                          student_unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                     : std::nullopt));
   auto t = progressive_terms(teacher, d, b.x0, labels, options_.sigmas, options_.weighting, k(0), k(1), b.rows);
   return mx::mean(mx::multiply(t.weight, t.per_example));
 }
