@@ -64,6 +64,13 @@ export const evaluateKind = defineJobKind({
   features: (spec) => (spec.resolutions !== undefined ? ['evaluate.resolutions'] : []),
   // Held-out images of the data the checkpoint was trained on.
   readsSourceDataset: true,
-  memoryNeed: (spec, { source }) => samplingMemoryNeed(spec, source),
+  // Sized at the largest resolution it scores at (the extractor trained there is small
+  // beside the model's sampling chunk and not counted).
+  memoryNeed: (spec, { source }) =>
+    samplingMemoryNeed(
+      spec,
+      source,
+      spec.resolutions === undefined ? undefined : Math.max(...spec.resolutions),
+    ),
   totalSteps: () => null,
 });
