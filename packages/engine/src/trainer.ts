@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { AppError } from '@anneal/core/errors';
 import {
   type AttentionChoice,
   type AttentionExec,
@@ -154,23 +153,6 @@ export function trainingMemorySpec(
     batchSize: batch,
     accumulationSteps,
   };
-}
-
-/** The largest power-of-two batch (<= max) whose estimate fits the budget. */
-export function defaultBatch(
-  model: Model,
-  budget: MemoryBudget,
-  dtype: ComputeDtype,
-  max = 64,
-): number {
-  const native = loadNative();
-  for (let b = max; b >= 1; b = Math.floor(b / 2)) {
-    if (native.memory.estimate(trainingMemorySpec(model, b, dtype)).total <= budget.bytes) return b;
-  }
-  throw new AppError(
-    'RESOURCE_EXHAUSTED',
-    `even batch 1 of this model exceeds the memory budget (${budget.source})`,
-  );
 }
 
 /**

@@ -100,7 +100,8 @@ Model:
   --unconditional      ignore labels (default: class-conditional when the data has labels)
 
 Training:
-  --batch N            default: the largest power of two up to 32 that fits the memory budget
+  --batch N            the effective batch (default 32, on every machine); split into
+                       micro-batches with accumulated gradients when it does not fit at once
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
                        for medium and base; linear warmup, then --lr-schedule)
   --warmup N           warmup steps (default min(100, steps/10))

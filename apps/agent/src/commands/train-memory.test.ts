@@ -75,4 +75,27 @@ describe('anneal train within a memory budget', () => {
       /even one image does not fit at 16x16, fused attention, float32: estimated [\d.]+ MiB .*exceeds the budget of 1\.0 MiB \(configured as 1MiB\); lower the resolution/,
     );
   }, 120_000);
+
+  it('without --batch keeps the default effective batch of 32 on any budget, as micro-batches, and refuses with the numbers', () => {
+    const noBatch = (out: string, bytes: string) => {
+      const a = args(out);
+      a.splice(a.indexOf('--batch'), 2);
+      a.splice(a.indexOf('--steps') + 1, 1, '1');
+      a.splice(a.indexOf('--memory-budget') + 1, 1, bytes);
+      return a;
+    };
+    // Room for micro-batches of 8, not for 16 or the whole 32.
+    const room = estimateTrainingMemory(unet, 8, 'float32', 4).total;
+    expect(estimateTrainingMemory(unet, 16, 'float32', 2).total).toBeGreaterThan(room);
+    const out = join(mkdtempSync(join(tmpdir(), 'anneal-train-memory-')), 'run');
+    const r = anneal(noBatch(out, `${room}B`));
+    expect(r.status, r.stderr).toBe(0);
+    const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
+    expect(training).toMatchObject({ batch: 32, micro_batch: 8, accumulation_steps: 4 });
+    const refused = anneal(noBatch(join(out, 'none'), '1MiB'));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /even one image does not fit at 16x16, fused attention, float32: estimated [\d.]+ MiB .*exceeds the budget of 1\.0 MiB/,
+    );
+  }, 120_000);
 });

@@ -11,7 +11,6 @@ import { AppError } from '@anneal/core/errors';
 import {
   applyMemoryLimits,
   CONFIG_FILE,
-  defaultBatch,
   defaultDtype,
   defaultLearningRate,
   Model,
@@ -23,6 +22,7 @@ import {
   resolveMemoryBudget,
   type StepReport,
   TRAINER_STATE_FILE,
+  TRAINING_DEFAULTS,
   Trainer,
 } from '@anneal/engine';
 import type { WarningEvent } from '@anneal/protocol';
@@ -219,7 +219,7 @@ export const train: Command = {
 
     const model = Model.create(config, flags.seed);
     const dtype = flags.dtype ?? defaultDtype(hw);
-    const batch = flags.batch ?? defaultBatch(model, budget, dtype, 32);
+    const batch = flags.batch ?? TRAINING_DEFAULTS.batch;
     // --batch is the effective batch; the planner splits it into micro-batches when the
     // whole batch would not fit, and refuses (before anything starts) when one image cannot.
     const plan = planBatch({

@@ -121,6 +121,11 @@ export const TRAINING_DEFAULTS = {
   minSnrGamma: 5,
   lrSchedule: 'cosine',
   minLr: 0,
+  /**
+   * The effective batch when none is given, the same on every machine (issue 16 §3): a
+   * budget that cannot hold it at once gets micro-batches (planBatch), not a smaller batch.
+   */
+  batch: 32,
 } as const;
 
 export const lossWeightingNames = ['none', 'min-snr'] as const;

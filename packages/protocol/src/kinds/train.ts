@@ -5,6 +5,7 @@ import {
   estimateTrainingMemory,
   presetUNet,
   samplerSchema,
+  TRAINING_DEFAULTS,
   trainingConfigSchema,
   type UNetConfig,
 } from '@anneal/engine/config';
@@ -100,14 +101,14 @@ export const trainKind = defineJobKind({
   features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
   readsSourceDataset: false,
   /**
-   * By the engine's own estimate. The agent picks the largest batch that fits when the spec
-   * has none, and accumulates the gradients of micro-batches when the spec's batch does not
-   * fit (anneal train's batch planner), so one image is the least it needs, with the
-   * accumulated gradients' buffer when the batch is larger; the dtype is the spec's, or the
-   * one the agent would choose on its hardware.
+   * By the engine's own estimate. The effective batch is the spec's, or anneal train's
+   * default (TRAINING_DEFAULTS.batch, the same on every machine), and the agent accumulates
+   * the gradients of micro-batches when it does not fit (anneal train's batch planner), so
+   * one image is the least it needs, with the accumulated gradients' buffer when the batch
+   * is larger; the dtype is the spec's, or the one the agent would choose on its hardware.
    */
   memoryNeed(spec, { versionClasses, hardware }) {
-    const batch = spec.batch ?? 1;
+    const batch = spec.batch ?? TRAINING_DEFAULTS.batch;
     const dtype = spec.dtype ?? defaultDtype(hardware);
     return {
       bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), 1, dtype, batch).total,
