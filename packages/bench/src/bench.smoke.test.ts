@@ -57,7 +57,11 @@ describe('npm run bench (smoke scale)', () => {
       expect(row.measured_peak_bytes).toBeGreaterThan(0);
       expect(row.ratio).toBeCloseTo(row.measured_peak_bytes / row.estimate_bytes, 12);
       expect(row.micro_batch * row.accumulationSteps).toBe(row.batch);
+      // The estimate the batch planner trusts covers the peak the budget check reads.
+      expect(row.measured_peak_bytes).toBeLessThanOrEqual(row.estimate_bytes);
     }
+    // One row fits nothing; the fit needs two.
+    expect(r.fit).toBeNull();
     expect(readFileSync(md, 'utf8')).toMatch(
       /## Training memory: the estimate against the measured peak/,
     );
