@@ -190,6 +190,16 @@ export interface NativeAttentionRunOptions extends NativeAttentionShape {
   checkpoint?: boolean;
   /** Forward + backward (gradients of <O, R> for a random R). */
   backward?: boolean;
+  /** Forward + backward through mx::compile, as the trainer's step runs (default false). */
+  compile?: boolean;
+  /** The dtype the op computes in (default float32); values come back as float32. */
+  dtype?: 'float32' | 'bfloat16' | 'float16';
+  /**
+   * The drawn inputs are rounded to this first (default: dtype). float32 on bfloat16-rounded
+   * inputs is the exact-input reference for a bfloat16 run.
+   */
+  inputDtype?: 'float32' | 'bfloat16' | 'float16';
+  /** >= 0. */
   seed?: number;
   /** Timed runs after one warm-up (default 1); 0: one untimed run. */
   iterations?: number;
