@@ -107,5 +107,11 @@ describe('anneal train --attention', () => {
     expect(memory.budget_bytes).toBe(budget);
     expect(memory.limit_bytes).toBe(budget);
     expect(memory.peak_bytes).toBeLessThanOrEqual(budget);
+    // Nothing left for even a slice of one query: refused, naming the numbers.
+    const refused = sample(rest.total - 1);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /attention does not fit the memory budget: 2 image\(s\) at 8x8 leave 0 B for attention; fused needs [\d.]+ KiB and even sliced attention with 1 query per slice needs [\d.]+ KiB/,
+    );
   });
 });

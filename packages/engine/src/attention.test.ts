@@ -1,3 +1,4 @@
+import { AppError } from '@anneal/core/errors';
 import { describe, expect, it } from 'vitest';
 import {
   applyMemoryLimits,
@@ -181,11 +182,31 @@ describe('attention in the U-Net', () => {
       availableBytes: tight.bytes.total - 1,
     });
     expect(smaller.exec).toEqual({ kind: 'sliced', slice: 16 });
-    // Nothing fits: the smallest slice, whose bytes the job's estimate then refuses.
-    expect(chooseAttention(unet, { batch: 8, training: true, availableBytes: 0 }).exec).toEqual({
+    // A slice of 1 is chosen while its bytes fit; below them the job is refused, naming the
+    // numbers, instead of running 64 sequential calls per layer past its budget.
+    const one = attentionBytes(unet, {
+      batch: 8,
+      training: true,
+      exec: { kind: 'sliced', slice: 1 },
+    }).total;
+    expect(one).toBe(4 * 8 * 8 * 64 * 4);
+    expect(chooseAttention(unet, { batch: 8, training: true, availableBytes: one }).exec).toEqual({
       kind: 'sliced',
       slice: 1,
     });
+    for (const availableBytes of [one - 1, 0, -5]) {
+      let err: unknown;
+      try {
+        chooseAttention(unet, { batch: 8, training: true, availableBytes });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('RESOURCE_EXHAUSTED');
+      expect((err as Error).message).toMatch(
+        /^attention does not fit the memory budget: 8 image\(s\) at 16x16 \(training\) leave .+ for attention; fused needs 6\.0 MiB and even sliced attention with 1 query per slice needs 64\.0 KiB; lower the batch or the resolution, or raise the memory budget$/,
+      );
+    }
     // Inference keeps nothing for backward.
     expect(attentionBytes(unet, { batch: 8 }).kept).toBe(0);
   });
