@@ -66,6 +66,18 @@ describe('anneal train --attention', () => {
     ]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--attention/);
+    // --attention contradicting a --model-config is refused, not silently overridden.
+    const cfg = join(other, 'config.json');
+    const third = join(mkdtempSync(join(tmpdir(), 'anneal-cli-')), 'run');
+    const contradicts = anneal([
+      ...['train', ...small, '--steps', '1', '--model-config', cfg, '--attention', 'linear'],
+      ...['--out', third],
+    ]);
+    expect(contradicts.status).toBe(1);
+    expect(contradicts.stderr).toContain(
+      `--attention linear: --model-config ${cfg} has softmax attention; ` +
+        'drop --attention or pass --attention softmax',
+    );
   });
 
   it('anneal sample sets MLX limit to the budget, slices attention when fused does not fit, stays under it', () => {
@@ -111,7 +123,11 @@ describe('anneal train --attention', () => {
     const refused = sample(rest.total - 1);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(
-      /attention does not fit the memory budget: 2 image\(s\) at 8x8 leave 0 B for attention; fused needs [\d.]+ KiB and even sliced attention with 1 query per slice needs [\d.]+ KiB/,
+      new RegExp(
+        'attention does not fit the memory budget: 2 image\\(s\\) at 8x8 leave 0 B for ' +
+          'attention; fused needs [\\d.]+ KiB and even sliced attention with 1 query per ' +
+          'slice needs [\\d.]+ KiB',
+      ),
     );
   });
 });
