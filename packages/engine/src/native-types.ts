@@ -125,9 +125,15 @@ export interface NativeAddon extends NativeClasses {
     }): Promise<ThroughputResult>;
   };
   attention: {
-    /** Async: one attention operation alone, inputs drawn from `seed` (engine/attention_measure.h). */
+    /**
+     * Async: one attention operation alone, inputs drawn from `seed`
+     * (engine/attention_measure.h).
+     */
     run(options: NativeAttentionRunOptions): Promise<NativeAttentionRunResult>;
-    /** Sync: what one call holds beyond its inputs and output (engine/attention.h, attention_bytes). */
+    /**
+     * Sync: what one call holds beyond its inputs and output (engine/attention.h,
+     * attention_bytes).
+     */
     bytes(
       options: NativeAttentionShape &
         NativeAttentionExec & { checkpoint?: boolean; training?: boolean; dtypeBytes?: number },
@@ -136,7 +142,11 @@ export interface NativeAddon extends NativeClasses {
     unetBytes(
       options: NativeAttentionWorkload & { unet: UNetConfig } & NativeAttentionExec,
     ): AttentionBytes;
-    /** Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes` (choose_attention). */
+    /**
+     * Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes`
+     * (choose_attention); throws ANNEAL_MEMORY_BUDGET, naming the numbers, when even a slice
+     * of one query does not.
+     */
     choose(
       options: NativeAttentionWorkload & {
         unet: UNetConfig;
