@@ -242,7 +242,7 @@ describe('attention in the U-Net', () => {
 });
 
 describe('the attention operation', () => {
-  it('measures time and peak for each kind, MLX peak above its inputs', async () => {
+  it('measures the time and peak of one run, MLX peak above its inputs', async () => {
     const r = await runAttention({
       batch: 1,
       heads: 2,
