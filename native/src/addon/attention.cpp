@@ -1,9 +1,12 @@
 // attention.run(options): async -> Promise<{seconds, peakBytes, baselineBytes, workingBytes,
-//   q?, k?, v?, output?, dq?, dk?, dv?}>. One attention operation alone (engine/attention_measure.h):
+//   q?, k?, v?, output?, dq?, dk?, dv?}>. One attention operation alone
+//   (engine/attention_measure.h):
 //   options {batch, heads, tokens, headDim, kind: "fused" | "sliced" | "linear", slice,
-//   checkpoint (default true), backward (default false), seed, iterations (default 1; 0: one
-//   untimed run), keepValues (default false: the inputs, output and gradients come back as
-//   Float32Arrays only when asked)}.
+//   checkpoint (default true), backward (default false), compile (default false: forward +
+//   backward through mx::compile), dtype (default "float32": the dtype the op computes in),
+//   inputDtype (default dtype: the drawn inputs are rounded to it first), seed (>= 0),
+//   iterations (default 1; 0: one untimed run), keepValues (default false: the inputs, output
+//   and gradients come back as Float32Arrays only when asked)}.
 // attention.bytes(options): sync -> {kept, transient, total}: what the operation holds beyond
 //   its inputs and output (engine/attention.h, attention_bytes): {batch, heads, tokens,
 //   headDim, kind, slice, checkpoint, training, dtypeBytes (default 4)}.
@@ -37,8 +40,11 @@ Parsed ParseKind(const Napi::Object& o) {
   p.shape.heads = IntField(o, "options", "heads", 1, 1);
   p.shape.tokens = IntField(o, "options", "tokens", 1, 1);
   p.shape.head_dim = IntField(o, "options", "headDim", 8, 1);
-  const bool named = o.Has("kind") && o.Get("kind").IsString();
-  const std::string kind = named ? o.Get("kind").As<Napi::String>().Utf8Value() : "fused";
+  const bool given = o.Has("kind") && !o.Get("kind").IsUndefined();
+  if (given && !o.Get("kind").IsString()) {
+    throw Napi::TypeError::New(env, "options.kind must be a string");
+  }
+  const std::string kind = given ? o.Get("kind").As<Napi::String>().Utf8Value() : "fused";
   if (kind == "linear") {
     p.linear = true;
     return p;
@@ -50,10 +56,23 @@ Parsed ParseKind(const Napi::Object& o) {
   }
   if (p.exec.kind == AttentionKind::Sliced) {
     p.exec.slice = IntField(o, "options", "slice", 0, 1);
-    if (!o.Has("slice")) throw Napi::TypeError::New(env, "options.slice is required for sliced attention");
+    if (!o.Has("slice")) {
+      throw Napi::TypeError::New(env, "options.slice is required for sliced attention");
+    }
   }
   if (o.Has("checkpoint")) p.exec.checkpoint = o.Get("checkpoint").ToBoolean();
   return p;
+}
+
+mx::Dtype DtypeField(const Napi::Object& o, const char* key, mx::Dtype fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  const auto value = o.Get(key);
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "float32") return mx::float32;
+  if (name == "bfloat16") return mx::bfloat16;
+  if (name == "float16") return mx::float16;
+  throw Napi::TypeError::New(o.Env(), std::string("options.") + key +
+                                          " must be \"float32\", \"bfloat16\" or \"float16\"");
 }
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -64,7 +83,12 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   spec.exec = p.exec;
   spec.linear = p.linear;
   spec.backward = o.Has("backward") && o.Get("backward").ToBoolean();
-  spec.seed = static_cast<std::uint64_t>(LongField(o, "options", "seed", 0));
+  const auto seed = LongField(o, "options", "seed", 0);
+  if (seed < 0) throw Napi::RangeError::New(info.Env(), "options.seed must be >= 0");
+  spec.seed = static_cast<std::uint64_t>(seed);
+  spec.compile = o.Has("compile") && o.Get("compile").ToBoolean();
+  spec.dtype = DtypeField(o, "dtype", mx::float32);
+  spec.input_dtype = DtypeField(o, "inputDtype", spec.dtype);
   spec.iterations = IntField(o, "options", "iterations", 1, 0);
   spec.keep_values = o.Has("keepValues") && o.Get("keepValues").ToBoolean();
   return PromiseWorker<AttentionRunResult>::Run(
@@ -107,7 +131,9 @@ Napi::Value OpBytes(const Napi::CallbackInfo& info) {
 }
 
 UNetConfig UNetArg(const Napi::Object& o) {
-  if (!o.Get("unet").IsObject()) throw Napi::TypeError::New(o.Env(), "options.unet must be an object");
+  if (!o.Get("unet").IsObject()) {
+    throw Napi::TypeError::New(o.Env(), "options.unet must be an object");
+  }
   return UNetConfigFromJs(o.Get("unet").As<Napi::Object>());
 }
 
@@ -133,7 +159,9 @@ Napi::Value Choose(const Napi::CallbackInfo& info) {
   auto o = ObjectArg(info, 0, "options");
   auto unet = UNetArg(o);
   const auto work = WorkloadFromJs(o);
-  if (!o.Has("availableBytes")) throw Napi::TypeError::New(env, "options.availableBytes is required");
+  if (!o.Has("availableBytes")) {
+    throw Napi::TypeError::New(env, "options.availableBytes is required");
+  }
   const double available = NumberField(o, "options", "availableBytes", 0, 0);
   auto exec = choose_attention(unet, work, available);
   auto out = Napi::Object::New(env);

@@ -155,8 +155,10 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     labels = mx::array(l.Data(), {shape[0]}, mx::int32);
   }
   auto cfg = s->unet;
-  if (info.Length() > 4 && info[4].IsObject()) {
-    cfg.attention_exec = AttentionExecFromJs(info[4].As<Napi::Object>().Get("attention"), "options.attention");
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+    cfg.attention_exec =
+        AttentionExecFromJs(info[4].As<Napi::Object>().Get("attention"), "options.attention");
   }
   return MxToFloat32Array(env, unet_forward(s->params, cfg, x, t, labels));
 }

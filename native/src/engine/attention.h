@@ -2,13 +2,21 @@
 // memory each needs; and linear attention, which is a different model, not an execution.
 //
 // "fused" is MLX's mx::fast::scaled_dot_product_attention over all queries at once. Where MLX
-// has no fused kernel for the shape (the CPU backend; head dims other than 64/80/128 on Metal)
-// and always for the backward pass, MLX falls back to the textbook graph, which materializes
-// the [B, heads, N, N] scores and probabilities. "sliced" runs the same operation over slices
-// of the queries (softmax over all keys per slice, so each output row is computed exactly as
-// fused computes it), so at most [B, heads, slice, N] is alive at a time. In training that
-// holds only if the slices' probabilities are not all kept for backward: each slice is wrapped
-// in mx::checkpoint, which keeps its inputs and recomputes it during backward.
+// has no fused kernel it runs the textbook graph, which materializes the [B, heads, N, N]
+// scores and probabilities. Checked against MLX 0.32.4: its CPU backend has no fused kernel
+// for either pass, so on the CPU (the only backend measured here) every call takes that
+// graph; its Metal backend has a forward kernel for head dims 64/80/128 and a backward one
+// (ScaledDotProductAttentionVJP) for some shapes, neither measured here.
+// "sliced" runs the same fused call over slices of the queries (softmax over all keys per
+// slice, so each output row is computed exactly as fused computes it). The slices are
+// chained with mx::depends, so slice i + 1 starts after slice i (MLX's scheduler still runs
+// slices ahead unless its memory limit binds; see attention_bytes). In training the saving
+// holds only if the slices' probabilities are not all kept for backward: sliced attention
+// has its own mx::custom_vjp that keeps only q, k and v and, in backward, recomputes one
+// slice at a time, each slice's recomputation waiting for the previous slice's gradients
+// (per-slice mx::checkpoint was measured to save nothing: MLX runs the independent slices'
+// backward passes side by side). dK and dV are summed across slices in float32 whatever the
+// dtype, as fused's GEMM sums across queries.
 #pragma once
 
 #include <mlx/mlx.h>
@@ -25,7 +33,7 @@ enum class AttentionKind { Fused, Sliced };
 struct AttentionExec {
   AttentionKind kind = AttentionKind::Fused;
   int slice = 0;            // Sliced: queries per slice (>= 1)
-  bool checkpoint = true;   // Sliced: recompute each slice in backward instead of keeping it
+  bool checkpoint = true;   // Sliced: recompute each slice in backward (the custom VJP)
 };
 
 std::string attention_kind_name(AttentionKind kind);
@@ -33,8 +41,8 @@ std::string attention_kind_name(AttentionKind kind);
 AttentionKind parse_attention_kind(const std::string& name);
 
 // q, k, v: [B, heads, N, head_dim]; returns [B, heads, N, head_dim].
-mx::array softmax_attention(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
-                            const AttentionExec& exec);
+mx::array softmax_attention(const mx::array& q, const mx::array& k, const mx::array& v,
+                            float scale, const AttentionExec& exec);
 
 // Linear attention (Katharopoulos et al. 2020, "Transformers are RNNs", eq. 4-6) with the
 // feature map phi(x) = elu(x) + 1: O_i = phi(q_i)^T (sum_j phi(k_j) v_j^T) / (phi(q_i)^T sum_j
@@ -62,14 +70,15 @@ struct AttentionShape {
 //   checkpointed slices, one slice's recomputed scores and probabilities and their two
 //   gradients, four slice blocks.
 // MLX's scheduler may keep more slices in flight than this (on the CPU, up to ~10 slice
-// blocks ahead of the computation) unless its memory limit, which jobs set to the budget
-// (apply_memory_limits), makes it wait; this is the least the call needs.
+// blocks ahead of the computation) unless its memory limit, which train, distill, sample
+// and eval set to the budget (apply_memory_limits), makes it wait; this is the least the
+// call needs.
 struct AttentionBytes {
   double kept = 0;
   double transient = 0;
   double total() const { return kept + transient; }
 };
-AttentionBytes attention_bytes(const AttentionShape& shape, const AttentionExec& exec, bool training,
-                               int dtype_bytes = 4);
+AttentionBytes attention_bytes(const AttentionShape& shape, const AttentionExec& exec,
+                               bool training, int dtype_bytes = 4);
 
 }  // namespace anneal

@@ -1,6 +1,7 @@
 #include "engine/attention_measure.h"
 
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -17,21 +18,33 @@ AttentionRunResult run_attention(const AttentionRunSpec& spec) {
   if (spec.iterations < 0) throw std::invalid_argument("iterations must be >= 0");
   const mx::Shape shape{s.batch, s.heads, s.tokens, s.head_dim};
   auto keys = mx::random::split(mx::random::key(spec.seed), 4);
-  auto draw = [&](int i) { return mx::random::normal(shape, mx::float32, mx::take(keys, i, 0)); };
+  auto draw = [&](int i) {
+    auto x = mx::random::normal(shape, mx::float32, mx::take(keys, i, 0));
+    return mx::astype(mx::astype(x, spec.input_dtype), spec.dtype);
+  };
   const auto q = draw(0), k = draw(1), v = draw(2), r = draw(3);
   mx::eval({q, k, v, r});
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   auto forward = [&](const mx::array& q_, const mx::array& k_, const mx::array& v_) {
-    return spec.linear ? linear_attention(q_, k_, v_) : softmax_attention(q_, k_, v_, scale, spec.exec);
+    return spec.linear ? linear_attention(q_, k_, v_)
+                       : softmax_attention(q_, k_, v_, scale, spec.exec);
   };
-  // A scalar of the output whose gradient w.r.t. O is R: one backward pass of the op.
-  auto objective = [&](const std::vector<mx::array>& in) {
-    return mx::sum(mx::multiply(forward(in[0], in[1], in[2]), r));
+  // One backward pass of the op: the gradients of <O, R>, a scalar whose gradient w.r.t. O
+  // is R. Returns {value, dq, dk, dv}; R is an input rather than a capture, so a compiled
+  // graph takes it like the trainer's step takes its batch.
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> step =
+      [&](const std::vector<mx::array>& in) -> std::vector<mx::array> {
+    auto with_r = [&](const std::vector<mx::array>& x) {
+      return mx::sum(mx::multiply(forward(x[0], x[1], x[2]), in[3]));
+    };
+    auto [value, grads] =
+        mx::value_and_grad(with_r, std::vector<int>{0, 1, 2})({in[0], in[1], in[2]});
+    return {value, grads[0], grads[1], grads[2]};
   };
+  if (spec.compile) step = mx::compile(step);
   auto once = [&]() -> std::vector<mx::array> {
     if (!spec.backward) return {forward(q, k, v)};
-    auto [value, grads] = mx::value_and_grad(objective, std::vector<int>{0, 1, 2})({q, k, v});
-    return {value, grads[0], grads[1], grads[2]};
+    return step({q, k, v, r});
   };
 
   AttentionRunResult result;
@@ -52,10 +65,10 @@ AttentionRunResult run_attention(const AttentionRunSpec& spec) {
     result.v = v;
     result.output = forward(q, k, v);
     if (spec.backward) {
-      auto grads = mx::grad(objective, std::vector<int>{0, 1, 2})({q, k, v});
-      result.dq = grads[0];
-      result.dk = grads[1];
-      result.dv = grads[2];
+      auto grads = step({q, k, v, r});
+      result.dq = grads[1];
+      result.dk = grads[2];
+      result.dv = grads[3];
       mx::eval({*result.output, *result.dq, *result.dk, *result.dv});
     } else {
       mx::eval(*result.output);

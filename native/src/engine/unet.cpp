@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/memory.h"
 #include "engine/nn.h"
 
 namespace anneal {
@@ -314,12 +315,29 @@ AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorklo
   return total;
 }
 
-AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work, double available) {
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work,
+                               double available) {
   const AttentionExec fused;
-  if (unet_attention_bytes(cfg, work, fused).total() <= available) return fused;
+  const double fused_bytes = unet_attention_bytes(cfg, work, fused).total();
+  if (fused_bytes <= available) return fused;
   int most_tokens = 1;
-  for (const auto& shape : attention_shapes(cfg, work)) most_tokens = std::max(most_tokens, shape.tokens);
+  for (const auto& shape : attention_shapes(cfg, work)) {
+    most_tokens = std::max(most_tokens, shape.tokens);
+  }
   AttentionExec sliced{AttentionKind::Sliced, 1, true};
+  const double smallest = unet_attention_bytes(cfg, work, sliced).total();
+  if (smallest > available) {
+    const int height = work.height > 0 ? work.height : cfg.sample_size;
+    const int width = work.width > 0 ? work.width : cfg.sample_size;
+    auto bytes = [](double b) { return format_bytes(static_cast<std::size_t>(std::max(0.0, b))); };
+    throw MemoryBudgetError(
+        "attention does not fit the memory budget: " + std::to_string(work.batch) +
+        " image(s) at " + std::to_string(height) + "x" + std::to_string(width) +
+        (work.training ? " (training)" : "") + " leave " + bytes(available) +
+        " for attention; fused needs " + bytes(fused_bytes) +
+        " and even sliced attention with 1 query per slice needs " + bytes(smallest) +
+        "; lower the batch or the resolution, or raise the memory budget");
+  }
   while (sliced.slice * 2 < most_tokens) {
     AttentionExec larger{AttentionKind::Sliced, sliced.slice * 2, true};
     if (unet_attention_bytes(cfg, work, larger).total() > available) break;

@@ -81,12 +81,15 @@ struct AttentionWorkload {
 // What the softmax attention layers hold under `exec` (attention_bytes of each layer): kept
 // bytes summed over the layers (all are alive when backward starts), the transient bytes of
 // the largest (one layer runs at a time). Zero with linear attention.
-AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work, const AttentionExec& exec);
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work,
+                                    const AttentionExec& exec);
 
 // How attention should execute when `available` bytes are left for it: fused when its bytes
-// fit, else sliced (checkpointed) with the largest power-of-two slice whose bytes fit, else
-// the smallest slice, 1 (whose bytes the caller's estimate then counts, so the job is refused
-// by the budget check rather than here).
-AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work, double available);
+// fit, else sliced (checkpointed) with the largest power-of-two slice whose bytes fit. When
+// even a slice of 1 query does not fit, throws MemoryBudgetError naming the images, the bytes
+// left, fused's bytes and slice 1's: the job is refused here, not run at N sequential calls
+// per layer past its budget.
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work,
+                               double available);
 
 }  // namespace anneal

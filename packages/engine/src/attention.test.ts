@@ -1,3 +1,4 @@
+import { AppError } from '@anneal/core/errors';
 import { describe, expect, it } from 'vitest';
 import {
   applyMemoryLimits,
@@ -34,17 +35,57 @@ describe('sliced attention', () => {
   // bounded here by the largest entry of the fused result. 4 N u max|fused| is that bound with
   // room for the two GEMMs (scores, then probabilities) that each output passes through. A
   // softmax taken over the slice's keys only, or a slice lost or repeated, is off by O(1).
-  for (const slice of [7, 16, 63]) {
-    it(`matches fused outputs and input gradients (float32, slice ${slice} of 64 queries)`, async () => {
-      const shape = { batch: 2, heads: 2, tokens: 64, headDim: 8, seed: 11 };
-      const opts = { ...shape, backward: true, keepValues: true, iterations: 0 };
-      const fused = await runAttention({ ...opts, kind: 'fused' });
-      const sliced = await runAttention({ ...opts, kind: 'sliced', slice });
+  // Compiled: the gradients come from mx::compile(value_and_grad), as the trainer's step takes
+  // them, and are compared directly (a gradient wrong by any factor is off by O(1) here,
+  // where through AdamW's first step, sign(g), it would not show).
+  for (const compile of [false, true]) {
+    for (const slice of [7, 16, 63]) {
+      const name =
+        'matches fused outputs and input gradients ' +
+        `(float32, slice ${slice} of 64 queries${compile ? ', compiled' : ''})`;
+      it(name, async () => {
+        const shape = { batch: 2, heads: 2, tokens: 64, headDim: 8, seed: 11 };
+        const opts = { ...shape, backward: true, keepValues: true, iterations: 0, compile };
+        const fused = await runAttention({ ...opts, kind: 'fused' });
+        const sliced = await runAttention({ ...opts, kind: 'sliced', slice });
+        for (const key of ['output', 'dq', 'dk', 'dv'] as const) {
+          const f = fused[key] as Float32Array;
+          const s = sliced[key] as Float32Array;
+          expect(maxAbs(f)).toBeGreaterThan(0.1);
+          expect(maxDiff(f, s), key).toBeLessThanOrEqual(4 * shape.tokens * U * maxAbs(f));
+        }
+      });
+    }
+  }
+
+  // bfloat16 (the default dtype on M2 and later). Both runs are compared with float32 fused on
+  // the same bf16-rounded inputs. Each of the S slices' partial dK and dV (sums over its rows)
+  // is rounded once to bf16 (relative 2^-9) and the partials are summed in float32, so the
+  // total moves by about sqrt(S) 2^-9 |partial| ~ 2^-9 |dK|: about one more rounding of the
+  // kind fused's own result gets, so sliced stays within fused's own error plus 2^-8 of the
+  // largest entry. Summed in bf16 instead, every one of the S additions rounds the running
+  // sum (measured at slice 1: dV 5.9% of its largest entry off against fused's 1.3%).
+  for (const slice of [1, 8]) {
+    const name = `keeps bf16 gradients within fused's own bf16 error (slice ${slice} of 1024)`;
+    it(name, async () => {
+      const shape = { batch: 1, heads: 2, tokens: 1024, headDim: 8, seed: 5 };
+      const opts = { ...shape, backward: true, keepValues: true, iterations: 0 } as const;
+      const exact = await runAttention({
+        ...opts,
+        kind: 'fused',
+        dtype: 'float32',
+        inputDtype: 'bfloat16',
+      });
+      const fused = await runAttention({ ...opts, kind: 'fused', dtype: 'bfloat16' });
+      const sliced = await runAttention({ ...opts, kind: 'sliced', slice, dtype: 'bfloat16' });
+      for (const key of ['q', 'k', 'v'] as const)
+        expect(maxDiff(exact[key] as Float32Array, sliced[key] as Float32Array)).toBe(0);
       for (const key of ['output', 'dq', 'dk', 'dv'] as const) {
-        const f = fused[key] as Float32Array;
-        const s = sliced[key] as Float32Array;
-        expect(maxAbs(f)).toBeGreaterThan(0.1);
-        expect(maxDiff(f, s), key).toBeLessThanOrEqual(4 * shape.tokens * U * maxAbs(f));
+        const ref = exact[key] as Float32Array;
+        const own = maxDiff(ref, fused[key] as Float32Array);
+        const off = maxDiff(ref, sliced[key] as Float32Array);
+        expect(own, key).toBeGreaterThan(0);
+        expect(off, key).toBeLessThanOrEqual(own + 2 ** -8 * maxAbs(ref));
       }
     });
   }
@@ -144,11 +185,34 @@ describe('attention in the U-Net', () => {
       availableBytes: tight.bytes.total - 1,
     });
     expect(smaller.exec).toEqual({ kind: 'sliced', slice: 16 });
-    // Nothing fits: the smallest slice, whose bytes the job's estimate then refuses.
-    expect(chooseAttention(unet, { batch: 8, training: true, availableBytes: 0 }).exec).toEqual({
+    // A slice of 1 is chosen while its bytes fit; below them the job is refused, naming the
+    // numbers, instead of running 64 sequential calls per layer past its budget.
+    const one = attentionBytes(unet, {
+      batch: 8,
+      training: true,
+      exec: { kind: 'sliced', slice: 1 },
+    }).total;
+    expect(one).toBe(4 * 8 * 8 * 64 * 4);
+    expect(chooseAttention(unet, { batch: 8, training: true, availableBytes: one }).exec).toEqual({
       kind: 'sliced',
       slice: 1,
     });
+    for (const availableBytes of [one - 1, 0, -5]) {
+      let err: unknown;
+      try {
+        chooseAttention(unet, { batch: 8, training: true, availableBytes });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('RESOURCE_EXHAUSTED');
+      expect((err as Error).message).toBe(
+        'attention does not fit the memory budget: 8 image(s) at 16x16 (training) leave ' +
+          `${availableBytes > 0 ? '64.0 KiB' : '0 B'} for attention; fused needs 6.0 MiB and ` +
+          'even sliced attention with 1 query per slice needs 64.0 KiB; lower the batch or ' +
+          'the resolution, or raise the memory budget',
+      );
+    }
     // Inference keeps nothing for backward.
     expect(attentionBytes(unet, { batch: 8 }).kept).toBe(0);
   });
@@ -178,7 +242,7 @@ describe('attention in the U-Net', () => {
 });
 
 describe('the attention operation', () => {
-  it('measures time and peak for each kind, MLX peak above its inputs', async () => {
+  it('measures the time and peak of one run, MLX peak above its inputs', async () => {
     const r = await runAttention({
       batch: 1,
       heads: 2,

@@ -1,3 +1,4 @@
+import { AppError } from '@anneal/core/errors';
 import type { UNetConfig } from './config/model.ts';
 import { loadNative } from './native.ts';
 import type {
@@ -55,7 +56,9 @@ export interface AttentionChoice {
  * Fused attention unless its bytes at this batch do not fit `availableBytes` (the budget less
  * the rest of the job), then sliced with the largest power-of-two slice that fits (engine
  * choose_attention). Slicing changes no result beyond rounding, so the choice is automatic;
- * linear attention is a different model and never chosen here.
+ * linear attention is a different model and never chosen here. When even a slice of one
+ * query does not fit, throws AppError(RESOURCE_EXHAUSTED) naming the images, the bytes left,
+ * fused's bytes and slice 1's.
  */
 export function chooseAttention(
   unet: UNetConfig,
@@ -69,22 +72,31 @@ export function chooseAttention(
     dtype?: keyof typeof DTYPE_BYTES;
   },
 ): AttentionChoice {
-  const r = loadNative().attention.choose({
-    unet,
-    batch: options.batch,
-    height: options.height,
-    width: options.width,
-    training: options.training ?? false,
-    availableBytes: Math.max(0, options.availableBytes),
-    dtypeBytes: DTYPE_BYTES[options.dtype ?? 'float32'],
-  });
+  let r: ReturnType<ReturnType<typeof loadNative>['attention']['choose']>;
+  try {
+    r = loadNative().attention.choose({
+      unet,
+      batch: options.batch,
+      height: options.height,
+      width: options.width,
+      training: options.training ?? false,
+      availableBytes: Math.max(0, options.availableBytes),
+      dtypeBytes: DTYPE_BYTES[options.dtype ?? 'float32'],
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ANNEAL_MEMORY_BUDGET') {
+      throw new AppError('RESOURCE_EXHAUSTED', (err as Error).message);
+    }
+    throw err;
+  }
   const exec: AttentionExec =
     r.kind === 'sliced' ? { kind: 'sliced', slice: r.slice } : { kind: 'fused' };
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const summary =
     exec.kind === 'fused'
       ? `fused (${mib(r.bytes.total)})`
-      : `sliced, ${exec.slice} queries per slice (${mib(r.bytes.total)}; fused would need ${mib(r.fusedBytes.total)} of ${mib(options.availableBytes)} left)`;
+      : `sliced, ${exec.slice} queries per slice (${mib(r.bytes.total)}; ` +
+        `fused would need ${mib(r.fusedBytes.total)} of ${mib(options.availableBytes)} left)`;
   return { exec, bytes: r.bytes, fusedBytes: r.fusedBytes, summary };
 }
 

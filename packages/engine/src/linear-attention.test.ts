@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import { describe, expect, it } from 'vitest';
-import { Model, presetUNet, runAttention, unetCost } from './index.ts';
+import { Model, presetUNet, runAttention, Trainer, unetCost } from './index.ts';
+import { tinyShapesShards } from './testing/distill-fixtures.ts';
 
 const U = 2 ** -24;
 
@@ -102,5 +104,44 @@ describe('linear attention', () => {
       'linear_attention',
     );
     for (const m of [softmax, linear, loaded]) m.dispose();
+  });
+
+  it('refuses to resume a checkpoint of the other attention kind (Trainer.resume)', async () => {
+    const shards = await tinyShapesShards();
+    const unet = presetUNet('tiny', { resolution: 8, channels: 3 });
+    const trainer = (linear: boolean) =>
+      Trainer.create({
+        model: Model.create(
+          { unet: { ...unet, linear_attention: linear }, parameterization: 'eps' },
+          1,
+        ),
+        shards,
+        numClasses: 0,
+        batch: 4,
+        totalSteps: 2,
+      });
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-linear-resume-'));
+    const linear = trainer(true);
+    for await (const _ of linear.run(1));
+    linear.saveCheckpoint(dir, linear.model.config);
+    // The same kind resumes; the other is refused, naming both, before any state is loaded.
+    const same = trainer(true);
+    same.resume(dir);
+    expect(same.step).toBe(1);
+    const softmax = trainer(false);
+    let err: unknown;
+    try {
+      softmax.resume(dir);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('BAD_REQUEST');
+    expect((err as Error).message).toBe(
+      `cannot resume from ${dir}: it was trained with linear attention, this model has softmax ` +
+        'attention (a different model with the same weight names)',
+    );
+    expect(softmax.step).toBe(0);
+    for (const t of [linear, same, softmax]) t.model.dispose();
   });
 });

@@ -668,6 +668,29 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'model.forward: options not an object',
+    mode: 'sync',
+    code: BAD,
+    message: /^options must be an object$/,
+    call: (_, f) =>
+      f.model.forward(x1(), [1, RES, RES, 1], new Float32Array(1), undefined, 5 as never),
+  },
+  {
+    name: 'attention.run: kind not a string',
+    mode: 'sync',
+    code: BAD,
+    message: /^options\.kind must be a string$/,
+    call: (n) => n.attention.run({ batch: 1, heads: 1, tokens: 4, headDim: 2, kind: 5 as never }),
+  },
+  {
+    name: 'attention.run: negative seed',
+    mode: 'sync',
+    code: BAD,
+    message: /^options\.seed must be >= 0$/,
+    call: (n) =>
+      n.attention.run({ batch: 1, heads: 1, tokens: 4, headDim: 2, kind: 'fused', seed: -1 }),
+  },
+  {
     name: 'model.save: into a missing directory',
     mode: 'sync',
     code: 'ANNEAL_IO',

@@ -129,9 +129,15 @@ export interface NativeAddon extends NativeClasses {
     }): Promise<ThroughputResult>;
   };
   attention: {
-    /** Async: one attention operation alone, inputs drawn from `seed` (engine/attention_measure.h). */
+    /**
+     * Async: one attention operation alone, inputs drawn from `seed`
+     * (engine/attention_measure.h).
+     */
     run(options: NativeAttentionRunOptions): Promise<NativeAttentionRunResult>;
-    /** Sync: what one call holds beyond its inputs and output (engine/attention.h, attention_bytes). */
+    /**
+     * Sync: what one call holds beyond its inputs and output (engine/attention.h,
+     * attention_bytes).
+     */
     bytes(
       options: NativeAttentionShape &
         NativeAttentionExec & { checkpoint?: boolean; training?: boolean; dtypeBytes?: number },
@@ -140,7 +146,11 @@ export interface NativeAddon extends NativeClasses {
     unetBytes(
       options: NativeAttentionWorkload & { unet: UNetConfig } & NativeAttentionExec,
     ): AttentionBytes;
-    /** Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes` (choose_attention). */
+    /**
+     * Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes`
+     * (choose_attention); throws ANNEAL_MEMORY_BUDGET, naming the numbers, when even a slice
+     * of one query does not.
+     */
     choose(
       options: NativeAttentionWorkload & {
         unet: UNetConfig;
@@ -194,6 +204,16 @@ export interface NativeAttentionRunOptions extends NativeAttentionShape {
   checkpoint?: boolean;
   /** Forward + backward (gradients of <O, R> for a random R). */
   backward?: boolean;
+  /** Forward + backward through mx::compile, as the trainer's step runs (default false). */
+  compile?: boolean;
+  /** The dtype the op computes in (default float32); values come back as float32. */
+  dtype?: 'float32' | 'bfloat16' | 'float16';
+  /**
+   * The drawn inputs are rounded to this first (default: dtype). float32 on bfloat16-rounded
+   * inputs is the exact-input reference for a bfloat16 run.
+   */
+  inputDtype?: 'float32' | 'bfloat16' | 'float16';
+  /** >= 0. */
   seed?: number;
   /** Timed runs after one warm-up (default 1); 0: one untimed run. */
   iterations?: number;

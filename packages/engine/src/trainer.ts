@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AttentionChoice,
@@ -17,7 +18,7 @@ import type { ModelConfig } from './config/model.ts';
 import { defaultLearningRate } from './config/presets.ts';
 import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
-import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
+import { CONFIG_FILE, MODEL_FILE, Model, parseModelConfig, writeFileAtomic } from './model.ts';
 import { fromNativeError, loadNative } from './native.ts';
 import type { NativeStepReport, NativeTrainer, NativeTrainingObjective } from './native-types.ts';
 
@@ -353,8 +354,33 @@ export class Trainer {
     writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
   }
 
-  /** Restores weights, optimizer state, EMA, step, RNG and data order from a checkpoint dir. */
+  /**
+   * Restores weights, optimizer state, EMA, step, RNG and data order from a checkpoint dir.
+   * Refuses (BAD_REQUEST) a checkpoint whose config.json has the other attention kind: softmax
+   * and linear attention share their weights' names and shapes, so the state would load and
+   * train a different model. How softmax attention executes (fused or sliced) is not part of
+   * the state: a resume under another budget may execute it the other way, which changes the
+   * trajectory only at rounding level (docs/attention.md).
+   */
   resume(dir: string): void {
+    const saved = join(dir, CONFIG_FILE);
+    if (existsSync(saved)) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(saved, 'utf8'));
+      } catch (err) {
+        throw new AppError('BAD_REQUEST', `cannot resume from ${dir}: ${saved}: ${err}`);
+      }
+      const kind = (linear: boolean | undefined) => (linear ? 'linear' : 'softmax');
+      const was = kind(parseModelConfig(raw, saved).unet.linear_attention);
+      const is = kind(this.model.config.unet.linear_attention);
+      if (was !== is)
+        throw new AppError(
+          'BAD_REQUEST',
+          `cannot resume from ${dir}: it was trained with ${was} attention, this model has ` +
+            `${is} attention (a different model with the same weight names)`,
+        );
+    }
     try {
       this.#native.loadState(join(dir, TRAINER_STATE_FILE));
     } catch (err) {

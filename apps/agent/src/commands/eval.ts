@@ -1,9 +1,11 @@
 import { resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
+  applyMemoryLimits,
   extractorStepsSchema,
   extractorWidthSchema,
   Model,
+  resolveMemoryBudget,
   SAMPLING_DEFAULTS,
   samplerNames,
   samplerSchema,
@@ -127,6 +129,11 @@ export const evaluate: Command = {
   async run(argv, io) {
     const flags = parseFlags(argv, options, flagsSchema);
     const started = Date.now();
+    // MLX's limit set to the budget (ANNEAL_MEMORY_BUDGET, else the default share), as train
+    // sets it: the sampler's attention choice (evaluateModel) counts sliced attention's bytes
+    // as the least it needs, which holds only when the limit makes MLX's scheduler wait
+    // instead of running slices ahead (docs/attention.md).
+    applyMemoryLimits(resolveMemoryBudget());
     const dir = resolve(flags.model);
     const model = Model.load(dir);
     let sampling: ReturnType<typeof samplingOf>;

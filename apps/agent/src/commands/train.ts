@@ -48,10 +48,12 @@ ${trainJobUsage}
 Here only:
   --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
-  --attention A        softmax | linear (default softmax): linear attention is a different
-                       model (O(N) in the tokens), recorded in config.json; it has no
-                       diffusers counterpart. Softmax attention runs fused or query-sliced,
-                       whichever fits the memory budget, on its own.
+  --attention A        softmax | linear (default: the --model-config's, else softmax; one
+                       that contradicts the --model-config is refused): linear attention is
+                       a different model (O(N) in the tokens), recorded in config.json; it
+                       has no diffusers counterpart. Softmax attention runs fused or
+                       query-sliced, whichever fits the memory budget, on its own. Not a
+                       control-plane job flag: a job trains the preset's softmax model.
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
   --no-accumulation    refuse a batch that does not fit the memory budget in one pass
                        instead of accumulating the gradients of smaller micro-batches
@@ -67,7 +69,7 @@ const flagsSchema = trainJobFlagsSchema.extend({
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
-  attention: z.enum(['softmax', 'linear']).default('softmax'),
+  attention: z.enum(['softmax', 'linear']).optional(),
   'memory-budget': z.string().optional(),
   'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
@@ -192,17 +194,34 @@ export const train: Command = {
         `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
       );
     }
+    const configured = config.unet.linear_attention ? 'linear' : 'softmax';
+    if (flags.attention && flags['model-config'] && flags.attention !== configured)
+      throw new AppError(
+        'BAD_REQUEST',
+        `--attention ${flags.attention}: --model-config ${flags['model-config']} has ` +
+          `${configured} attention; drop --attention or pass --attention ${configured}`,
+      );
     if (flags.attention === 'linear')
       config = { ...config, unet: { ...config.unet, linear_attention: true } };
     // Softmax and linear attention share their weights' names and shapes, so a state of one
-    // would load into the other: refuse to resume across them.
+    // would load into the other: refuse to resume across them, naming the flag to pass
+    // (Trainer.resume refuses it too, for any caller).
     const previous = join(out, CONFIG_FILE);
     if (flags.resume && existsSync(previous)) {
-      const was = Boolean(JSON.parse(readFileSync(previous, 'utf8'))?.unet?.linear_attention);
-      if (was !== Boolean(config.unet.linear_attention))
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(previous, 'utf8'));
+      } catch (err) {
+        throw new AppError('BAD_REQUEST', `--resume: ${previous}: ${(err as Error).message}`);
+      }
+      const was = parseModelConfig(raw, `--resume ${previous}`).unet.linear_attention
+        ? 'linear'
+        : 'softmax';
+      if (was !== (config.unet.linear_attention ? 'linear' : 'softmax'))
         throw new AppError(
           'BAD_REQUEST',
-          `--attention: ${out} was trained with ${was ? 'linear' : 'softmax'} attention; resume it with --attention ${was ? 'linear' : 'softmax'}`,
+          `--attention: ${out} was trained with ${was} attention; ` +
+            `resume it with --attention ${was}`,
         );
     }
     config = {
