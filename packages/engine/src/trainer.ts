@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import {
   type AttentionChoice,
   type AttentionExec,
