@@ -25,14 +25,67 @@ Params zeros_like(const Params& p) {
 }
 }  // namespace
 
+namespace {
+std::vector<ImageDataset> one(ImageDataset d) {
+  std::vector<ImageDataset> v;
+  v.push_back(std::move(d));
+  return v;
+}
+}  // namespace
+
 Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
                  Params init)
-    : unet_(std::move(unet)),
-      objective_(std::move(objective)),
-      config_(config),
-      data_(std::move(data)),
-      // Refuses a dataset smaller than one batch.
-      sampler_(data_.size(), config_.batch_size, config_.seed) {
+    : Trainer(std::move(unet), std::move(objective), std::move(config), one(std::move(data)), std::move(init)) {}
+
+Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config,
+                 std::vector<ImageDataset> buckets, Params init)
+    : unet_(std::move(unet)), objective_(std::move(objective)), config_(std::move(config)), buckets_(std::move(buckets)) {
+  if (buckets_.empty()) throw std::invalid_argument("no training data: give at least one bucket");
+  const int B = static_cast<int>(buckets_.size());
+  if (!config_.bucket_batch.empty() && static_cast<int>(config_.bucket_batch.size()) != B) {
+    throw std::invalid_argument("bucket_batch has " + std::to_string(config_.bucket_batch.size()) +
+                                " entries for " + std::to_string(B) + " buckets");
+  }
+  stages_ = config_.stages;
+  if (stages_.empty()) {
+    TrainingStage all{config_.total_steps, {}};
+    for (int b = 0; b < B; ++b) all.buckets.push_back(b);
+    stages_.push_back(all);
+  }
+  long previous_end = 0;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    const auto& st = stages_[i];
+    const std::string name = "stage " + std::to_string(i);
+    if (st.end_step <= previous_end) {
+      throw std::invalid_argument(name + " ends at step " + std::to_string(st.end_step) +
+                                  ", not after the previous stage's end " + std::to_string(previous_end));
+    }
+    previous_end = st.end_step;
+    if (st.buckets.empty()) throw std::invalid_argument(name + " draws from no bucket");
+    for (int b : st.buckets) {
+      if (b < 0 || b >= B) {
+        throw std::invalid_argument(name + " names bucket " + std::to_string(b) + " of " + std::to_string(B));
+      }
+    }
+  }
+  for (int b = 0; b < B; ++b) {
+    const auto& d = buckets_[b];
+    if (b > 0 && d.images.shape(3) != buckets_[0].images.shape(3)) {
+      throw std::invalid_argument("bucket " + std::to_string(b) + " has " + std::to_string(d.images.shape(3)) +
+                                  " channels, bucket 0 has " + std::to_string(buckets_[0].images.shape(3)));
+    }
+    bucket_sizes_.push_back(d.size());
+    const int batch = config_.bucket_batch.empty() ? config_.batch_size : config_.bucket_batch[b];
+    // Refuses a bucket smaller than one of its batches.
+    try {
+      samplers_.emplace_back(d.size(), batch, config_.seed + static_cast<std::uint64_t>(b));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(B == 1 ? std::string(e.what())
+                                         : "bucket " + std::to_string(b) + " (" + std::to_string(d.images.shape(1)) +
+                                               "x" + std::to_string(d.images.shape(2)) + "): " + e.what());
+    }
+  }
+  state_.cursors.assign(B, DataCursor{});
   check_unet_params(init, unet_);
   state_.params = init;
   state_.m = zeros_like(init);
@@ -94,10 +147,36 @@ mx::array Trainer::step_key(long step) const {
 
 Params Trainer::ema_params() const { return state_.ema; }
 
+std::string Trainer::buckets_description() const {
+  std::string s;
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    if (b > 0) s += ",";
+    s += std::to_string(buckets_[b].images.shape(1)) + "x" + std::to_string(buckets_[b].images.shape(2));
+    if (!config_.bucket_batch.empty()) s += "/" + std::to_string(config_.bucket_batch[b]);
+  }
+  return s;
+}
+
+std::string Trainer::stages_description() const {
+  std::string s;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    if (i > 0) s += ";";
+    s += std::to_string(stages_[i].end_step) + ":";
+    for (std::size_t j = 0; j < stages_[i].buckets.size(); ++j) {
+      if (j > 0) s += "+";
+      s += std::to_string(stages_[i].buckets[j]);
+    }
+  }
+  return s;
+}
+
 StepReport Trainer::step() {
-  sampler_.seek(state_.cursor);
-  auto idx = sampler_.next();
-  auto [x0, labels] = gather_batch(data_, idx);
+  const int stage = stage_of(stages_, state_.step);
+  const int bucket = choose_bucket(stages_[stage].buckets, bucket_sizes_, config_.seed, state_.step);
+  auto& sampler = samplers_[bucket];
+  sampler.seek(state_.cursors[bucket]);
+  auto idx = sampler.next();
+  auto [x0, labels] = gather_batch(buckets_[bucket], idx);
   const double lr = (config_.lr_schedule == LrSchedule::Constant
                          ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
                          : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
@@ -143,13 +222,18 @@ StepReport Trainer::step() {
     state_.m = unflatten(state_.m, out, 3 + P);
     state_.v = unflatten(state_.v, out, 3 + 2 * P);
     state_.ema = unflatten(state_.ema, out, 3 + 3 * P);
-    state_.cursor = sampler_.cursor();
+    state_.cursors[bucket] = sampler.cursor();
     ++state_.step;
     // Arrays are immutable, so a snapshot is a set of references, not a copy.
     if (config_.snapshot_every > 0 && state_.step % config_.snapshot_every == 0) snapshot_ = state_;
   }
   r.step = state_.step;
   r.lr_scale = state_.lr_scale;
+  r.stage = stage;
+  r.bucket = bucket;
+  r.height = x0.shape(1);
+  r.width = x0.shape(2);
+  r.batch = x0.shape(0);
   auto stats = memory_stats();
   r.peak_bytes = stats.peak_bytes;
   r.active_bytes = stats.active_bytes;
@@ -168,14 +252,24 @@ void Trainer::save_state(const std::string& path) const {
   std::unordered_map<std::string, std::string> meta{
       {"format", "anneal-trainer-state"},
       {"step", std::to_string(state_.step)},
-      {"epoch", std::to_string(state_.cursor.epoch)},
-      {"position", std::to_string(state_.cursor.position)},
+      {"epoch", std::to_string(state_.cursors[0].epoch)},
+      {"position", std::to_string(state_.cursors[0].position)},
       {"lr_scale", lr_scale},
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
       {"objective", objective_->name()},
   };
   for (const auto& [k, v] : objective_->identity()) meta.insert_or_assign("objective." + k, v);
+  if (multi()) {
+    meta.insert_or_assign("buckets", buckets_description());
+    meta.insert_or_assign("stages", stages_description());
+    meta.insert_or_assign("stage", std::to_string(stage_of(stages_, state_.step)));
+    for (std::size_t b = 1; b < buckets_.size(); ++b) {
+      const std::string k = "bucket." + std::to_string(b) + ".";
+      meta.insert_or_assign(k + "epoch", std::to_string(state_.cursors[b].epoch));
+      meta.insert_or_assign(k + "position", std::to_string(state_.cursors[b].position));
+    }
+  }
   write_safetensors(path, arrays, meta);
 }
 
@@ -254,7 +348,36 @@ void Trainer::load_state(const std::string& path) {
   };
   constexpr double kMaxCount = 1e15;  // exact in a double, far past any real run
   s.step = integer("step", 0, kMaxCount);
-  s.cursor = {integer("epoch", 0, kMaxCount), integer("position", 0, static_cast<double>(data_.size()))};
+  // A state of a multi-bucket or staged run resumes only into the same buckets and stages
+  // (the cursors index each bucket's order, the stage follows from the step); a state that
+  // records neither is a single-resolution run's.
+  auto recorded = [&](const char* key) {
+    auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  const std::string want_buckets = multi() ? buckets_description() : "";
+  const std::string want_stages = multi() ? stages_description() : "";
+  if (recorded("buckets") != want_buckets || recorded("stages") != want_stages) {
+    auto shown = [](const std::string& x) { return x.empty() ? std::string("one resolution, one stage") : x; };
+    throw std::invalid_argument(
+        path + " was written by a run with buckets " + shown(recorded("buckets")) + " and stages " +
+        shown(recorded("stages")) + "; this run has buckets " + shown(want_buckets) + " and stages " +
+        shown(want_stages) + "; resume with the same --resolutions, --stage-steps, --batch and dataset");
+  }
+  s.cursors.assign(buckets_.size(), DataCursor{});
+  s.cursors[0] = {integer("epoch", 0, kMaxCount), integer("position", 0, static_cast<double>(buckets_[0].size()))};
+  for (std::size_t b = 1; b < buckets_.size(); ++b) {
+    const std::string k = "bucket." + std::to_string(b) + ".";
+    s.cursors[b] = {integer((k + "epoch").c_str(), 0, kMaxCount),
+                    integer((k + "position").c_str(), 0, static_cast<double>(buckets_[b].size()))};
+  }
+  if (multi()) {
+    const long stage = integer("stage", 0, static_cast<double>(stages_.size() - 1));
+    if (stage != stage_of(stages_, s.step)) {
+      throw FileError(path + ": metadata field 'stage' is " + std::to_string(stage) + " but step " +
+                      std::to_string(s.step) + " is in stage " + std::to_string(stage_of(stages_, s.step)));
+    }
+  }
   s.lr_scale = number("lr_scale");
   if (!(s.lr_scale > 0 && s.lr_scale <= 1)) {
     throw FileError(path + ": metadata field 'lr_scale' is " + meta.at("lr_scale") + ", expected a number in (0, 1]");

@@ -7,7 +7,12 @@ import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeStepReport, NativeTrainer, NativeTrainingObjective } from './native-types.ts';
+import type {
+  NativeStepReport,
+  NativeTrainer,
+  NativeTrainingObjective,
+  NativeTrainingStage,
+} from './native-types.ts';
 
 export type StepReport = NativeStepReport;
 export { defaultDtype };
@@ -43,11 +48,29 @@ export type TrainingObjective = NativeTrainingObjective extends infer O
     : O
   : never;
 
+/**
+ * One image shape's tensor shards in a run of more than one (multi-resolution buckets, or a
+ * progressive curriculum's resolutions). `batch`: this bucket's batch; absent, the run's.
+ */
+export interface TrainingBucket {
+  shards: string[];
+  height: number;
+  width: number;
+  batch?: number;
+}
+
 export interface TrainerOptions {
   /** The model trained: for distillation, the student (initialized from the teacher). */
   model: Model;
-  /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
-  shards: string[];
+  /**
+   * Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N], at the
+   * model's resolution. Or `buckets` (several image shapes) and optionally `stages` (absent:
+   * one stage over every bucket); give shards or buckets.
+   */
+  shards?: string[];
+  buckets?: TrainingBucket[];
+  /** Steps [previous endStep, endStep) draw from `buckets` (indices into options.buckets). */
+  stages?: NativeTrainingStage[];
   numClasses: number;
   batch: number;
   totalSteps: number;
@@ -122,6 +145,38 @@ export function trainingMemorySpec(
   };
 }
 
+/**
+ * The memory spec of training one bucket (an image shape other than the model's own): the
+ * model's activation bytes per image, measured at sample_size S, scaled to h x w pixels. They
+ * are a sum of terms linear in the pixel count (convolutions, norms) and quadratic in it
+ * (attention scores), so with r = h w / S^2 the bytes lie between r and r^2 times the
+ * measured ones: max(r, r^2) times them is an upper bound either side of S.
+ */
+export function bucketMemorySpec(
+  model: Model,
+  bucket: { height: number; width: number },
+  batch: number,
+  dtype: ComputeDtype = 'float32',
+  teacher?: Model,
+) {
+  const spec = trainingMemorySpec(model, batch, dtype, teacher);
+  const S = model.config.unet.sample_size;
+  const r = (bucket.height * bucket.width) / (S * S);
+  return {
+    ...spec,
+    activationBytesPerExample: Math.ceil(spec.activationBytesPerExample * Math.max(r, r * r)),
+  };
+}
+
+/**
+ * The batch bucket `bucket` trains with: its own, else the run's. The one place a batch
+ * planner's per-resolution answer (largest batch that fits, with accumulation keeping the
+ * effective batch) enters a multi-resolution or progressive run.
+ */
+export function bucketBatch(bucket: TrainingBucket, runBatch: number): number {
+  return bucket.batch ?? runBatch;
+}
+
 /** The largest power-of-two batch (<= max) whose estimate fits the budget. */
 export function defaultBatch(
   model: Model,
@@ -157,11 +212,22 @@ export class Trainer {
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
-    if (options.budget)
-      assertJobFits(
-        trainingMemorySpec(options.model, options.batch, dtype, teacherOf(options.objective)),
-        options.budget,
-      );
+    if ((options.shards === undefined) === (options.buckets === undefined))
+      throw new AppError('BAD_REQUEST', 'a trainer takes either shards or buckets');
+    if (options.budget) {
+      const teacher = teacherOf(options.objective);
+      if (options.buckets)
+        for (const b of options.buckets)
+          assertJobFits(
+            bucketMemorySpec(options.model, b, bucketBatch(b, options.batch), dtype, teacher),
+            options.budget,
+          );
+      else
+        assertJobFits(
+          trainingMemorySpec(options.model, options.batch, dtype, teacher),
+          options.budget,
+        );
+    }
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         batchSize: options.batch,
@@ -182,6 +248,11 @@ export class Trainer {
         budgetBytes: options.budget?.bytes ?? 0,
         budgetSource: options.budget?.source ?? '',
         shards: options.shards,
+        buckets: options.buckets?.map((b) => ({
+          shards: b.shards,
+          batchSize: bucketBatch(b, options.batch),
+        })),
+        stages: options.stages,
         numClasses: options.numClasses,
         dtype,
         objective: nativeObjective(options.objective, options.totalSteps),
