@@ -18,14 +18,17 @@ import {
   parseModelConfig,
   presetUNet,
   probeHardware,
+  type ResolutionStage,
+  resolutionStages,
   resolveMemoryBudget,
   type StepReport,
+  stageOfStep,
   TRAINER_STATE_FILE,
   Trainer,
 } from '@anneal/engine';
 import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
 import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
@@ -55,7 +58,6 @@ Here only:
   -h, --help           show this help`;
 
 const flagsSchema = trainJobFlagsSchema.extend({
-  resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
@@ -135,17 +137,21 @@ export const train: Command = {
         'BAD_REQUEST',
         '--dataset: give exactly one of --dataset or --dataset-ref',
       );
+    // --resolutions ends at the model's resolution, so it stands in for --resolution.
+    const resolution = flags.resolution ?? flags.resolutions?.at(-1);
+    if (resolution === undefined) throw new UsageError('--resolution: is required');
+    if (flags['stage-steps'] && !flags.resolutions)
+      throw new UsageError('--stage-steps: only with --resolutions (steps per resolution)');
     // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
     const narrate = !flags.json || flags.events;
-    if (narrate)
-      io.err(
-        `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
-      );
-    const data = flags['dataset-ref']
-      ? await prepareDatasetRef(flags['dataset-ref'], flags.resolution)
-      : await prepareDataset(flags.dataset as string, flags.resolution, io, {
-          strict: flags.strict,
-        });
+    const prepare = async (r: number) => {
+      if (narrate)
+        io.err(`preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${r}x${r}...`);
+      return flags['dataset-ref']
+        ? await prepareDatasetRef(flags['dataset-ref'], r)
+        : await prepareDataset(flags.dataset as string, r, io, { strict: flags.strict });
+    };
+    const data = await prepare(resolution);
     const conditional = !flags.unconditional && data.classes.length > 0;
 
     let config: ModelConfig;
@@ -167,25 +173,40 @@ export const train: Command = {
       config = parseModelConfig({
         preset: flags.preset,
         unet: presetUNet(flags.preset, {
-          resolution: flags.resolution,
+          resolution,
           channels: data.channels,
           numClasses: conditional ? data.classes.length : undefined,
         }),
         parameterization: flags.parameterization,
       });
     }
-    if (config.unet.sample_size !== flags.resolution || config.unet.in_channels !== data.channels) {
+    if (config.unet.sample_size !== resolution || config.unet.in_channels !== data.channels) {
       throw new AppError(
         'BAD_REQUEST',
-        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
+        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${resolution}x${resolution}x${data.channels}`,
       );
+    }
+    let stages: ResolutionStage[] | null = null;
+    if (flags.resolutions) {
+      try {
+        stages = resolutionStages({
+          resolution,
+          steps: flags.steps,
+          resolutions: flags.resolutions,
+          stageSteps: flags['stage-steps'],
+          factor: 2 ** (config.unet.block_out_channels.length - 1),
+        });
+      } catch (err) {
+        throw new UsageError(`--${(err as Error).message.replace(/^stage_steps/, 'stage-steps')}`);
+      }
     }
     config = {
       ...config,
+      ...(stages ? { resolutions: stages.map((s) => s.resolution) } : {}),
       dataset: {
         name: data.name,
         hash: data.hash,
-        resolution: flags.resolution,
+        resolution,
         channels: data.channels,
         num_classes: conditional ? data.classes.length : 0,
         ref: data.ref,
@@ -200,7 +221,13 @@ export const train: Command = {
     const training = {
       dataset: flags['dataset-ref'] ? JSON.parse(flags['dataset-ref']) : flags.dataset,
       dataset_hash: data.hash,
-      resolution: flags.resolution,
+      resolution,
+      ...(stages
+        ? {
+            resolutions: stages.map((s) => s.resolution),
+            stage_steps: stages.map((s, i) => s.endStep - (stages[i - 1]?.endStep ?? 0)),
+          }
+        : {}),
       preset: config.preset ?? null,
       parameterization: config.parameterization,
       conditional,
@@ -226,9 +253,22 @@ export const train: Command = {
         'BAD_REQUEST',
         `--min-lr: ${training.min_lr} is above the peak learning rate ${training.lr}; the cosine schedule decays from lr to min-lr`,
       );
+    // One bucket per stage, each the dataset materialized at its resolution; the final
+    // stage's is the data prepared above.
+    const buckets = stages
+      ? await Promise.all(
+          stages.map(async (s) => ({
+            shards: s.resolution === resolution ? data.train : (await prepare(s.resolution)).train,
+            height: s.resolution,
+            width: s.resolution,
+          })),
+        )
+      : undefined;
     const trainer = Trainer.create({
       model,
-      shards: data.train,
+      ...(buckets && stages
+        ? { buckets, stages: stages.map((s, i) => ({ endStep: s.endStep, buckets: [i] })) }
+        : { shards: data.train }),
       numClasses: conditional ? data.classes.length : 0,
       batch,
       totalSteps: flags.steps,
@@ -259,6 +299,10 @@ export const train: Command = {
           `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
+      if (stages)
+        io.err(
+          `progressive resolution: ${stages.map((s, i) => `${s.resolution}px to step ${s.endStep}${i === stageOfStep(stages, startStep) ? ' (now)' : ''}`).join(', ')}`,
+        );
     }
 
     mkdirSync(out, { recursive: true });
@@ -268,6 +312,7 @@ export const train: Command = {
     const recent: number[] = [];
     let imagesPerS = 0;
     let lastReport: StepReport | undefined;
+    let lastReportedStage: number | undefined;
     const onSignal = () => trainer.cancel();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
@@ -279,7 +324,7 @@ export const train: Command = {
       sampleEvery > 0
         ? sampleGridSettings(out, {
             seed: flags.seed,
-            size: flags.resolution,
+            size: resolution,
             classNames: conditional ? data.classes : null,
           })
         : null;
@@ -315,7 +360,14 @@ export const train: Command = {
           recent.push(r.loss);
           if (recent.length > 50) recent.shift();
           imagesPerS =
-            imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+            imagesPerS === 0 ? r.batch / r.seconds : 0.9 * imagesPerS + 0.1 * (r.batch / r.seconds);
+          if (stages && r.stage !== lastReportedStage) {
+            if (lastReportedStage !== undefined && narrate)
+              io.err(
+                `\nstage ${r.stage + 1}/${stages.length}: ${r.height}x${r.width} from step ${r.step}`,
+              );
+            lastReportedStage = r.stage;
+          }
           if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
             const line = {
               step: r.step,
@@ -326,22 +378,13 @@ export const train: Command = {
               peak_memory_bytes: r.peakBytes,
               active_memory_bytes: r.activeBytes,
               wall_s: (Date.now() - started) / 1000,
+              // The logged step's batch: its image side (and stage, in a progressive run).
+              resolution: r.height,
+              ...(stages ? { stage: r.stage } : {}),
             };
             if (flags.events)
               io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
-            appendFileSync(
-              metricsPath,
-              `${JSON.stringify({
-                step: r.step,
-                loss: r.loss,
-                lr: r.lr,
-                grad_norm: r.gradNorm,
-                images_per_s: imagesPerS,
-                peak_memory_bytes: r.peakBytes,
-                active_memory_bytes: r.activeBytes,
-                wall_s: (Date.now() - started) / 1000,
-              })}\n`,
-            );
+            appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
             if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,

@@ -151,6 +151,11 @@ export const modelConfigSchema = z
     /** Required for parameterization "consistency", refused otherwise. */
     consistency: consistencyConfigSchema.optional(),
     dataset: datasetInfoSchema.optional(),
+    /**
+     * The resolutions it was trained at, low to high, when more than one (a progressive or
+     * multi-resolution run); the last is unet.sample_size, what it samples at by default.
+     */
+    resolutions: z.array(z.number().int().min(4).max(1024)).min(1).optional(),
     /** Present on distilled students: the sampler and sigma list they were distilled for. */
     distillation: distillationInfoSchema.optional(),
   })

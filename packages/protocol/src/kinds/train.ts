@@ -97,7 +97,10 @@ export const trainKind = defineJobKind({
   result: trainSummarySchema,
   dataset: (spec) => spec.dataset,
   model: () => null,
-  features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
+  features: (spec) => [
+    ...(spec.sample_every !== undefined ? ['train.sample_every' as const] : []),
+    ...(spec.resolutions !== undefined ? ['train.resolutions' as const] : []),
+  ],
   readsSourceDataset: false,
   /**
    * By the engine's own estimate. The agent picks the largest batch that fits when the spec
