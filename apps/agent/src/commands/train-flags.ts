@@ -24,6 +24,7 @@ export const trainJobOptions = {
   resolution: { type: 'string' },
   resolutions: { type: 'string' },
   'stage-steps': { type: 'string' },
+  'schedule-shift': { type: 'string' },
   steps: { type: 'string' },
   preset: { type: 'string' },
   parameterization: { type: 'string' },
@@ -66,6 +67,10 @@ export const trainJobFlagsSchema = z.object({
   resolution: z.coerce.number().int().min(8).max(512).optional(),
   resolutions: intList(resolutionsSchema).optional(),
   'stage-steps': intList(stageStepsSchema).optional(),
+  'schedule-shift': z
+    .enum(['on', 'off'])
+    .transform((v) => v === 'on')
+    .optional(),
   steps: z.coerce.number().int().min(1).optional(),
   preset: z.enum(presetNames).default(spec.preset.def.defaultValue),
   parameterization: parameterizationSchema
@@ -109,6 +114,10 @@ export const trainJobUsage = `Data:
                        same weights, ending at --resolution (which defaults to the last); the
                        step is in the trainer state, so --resume is exact across stages
   --stage-steps N,M..  steps per resolution, summing to --steps (default: an even split)
+  --schedule-shift S   on | off: scale sigmas by resolution / base resolution (log-SNR shifted
+                       by 2 log(base/resolution), Hoogeboom et al. 2023), base the lowest of
+                       --resolutions, recorded in config.json so sampling shifts the same
+                       (default: on with --resolutions, off otherwise)
   --steps N            total optimizer steps
 
 Model:
@@ -170,6 +179,7 @@ export function trainSpecFields(flags: TrainJobFlags) {
     resolution: flags.resolution ?? flags.resolutions?.at(-1),
     resolutions: flags.resolutions,
     stage_steps: flags['stage-steps'],
+    schedule_shift: flags['schedule-shift'],
     preset: flags.preset,
     steps: flags.steps,
     batch: flags.batch,

@@ -45,12 +45,15 @@ describe('anneal train --resolutions', () => {
     const config = JSON.parse(readFileSync(join(straight, 'config.json'), 'utf8'));
     expect(config.resolutions).toEqual([8, 16]);
     expect(config.unet.sample_size).toBe(16);
+    // The schedule shift is on by default, based at the lowest resolution.
+    expect(config.schedule.shift_base).toBe(8);
     const training = JSON.parse(readFileSync(join(straight, 'training.json'), 'utf8'));
-    expect([training.resolution, training.resolutions, training.stage_steps]).toEqual([
-      16,
-      [8, 16],
-      [4, 6],
-    ]);
+    expect([
+      training.resolution,
+      training.resolutions,
+      training.stage_steps,
+      training.schedule_shift,
+    ]).toEqual([16, [8, 16], [4, 6], true]);
 
     // The checkpoint at the stage boundary (step 4), resumed in another folder with the same
     // flags, ends where the uninterrupted run did, bit for bit (same ops, same inputs).
@@ -91,7 +94,8 @@ describe('anneal train --resolutions', () => {
       [8, undefined],
       [8, undefined],
     ]);
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).resolutions).toBeUndefined();
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect([config.resolutions, config.schedule.shift_base]).toEqual([undefined, undefined]);
   }, 60_000);
 
   it.each([

@@ -200,8 +200,24 @@ export const train: Command = {
         throw new UsageError(`--${(err as Error).message.replace(/^stage_steps/, 'stage-steps')}`);
       }
     }
+    // The schedule shift: on by default for progressive runs, based at their lowest
+    // resolution (the schedule as designed there, shifted above it); off for one resolution
+    // unless asked, and then based at that resolution (shift 1 until sampled elsewhere).
+    const shift =
+      flags['schedule-shift'] ?? (stages !== null || config.schedule.shift_base !== undefined);
+    if (shift && config.parameterization === 'edm')
+      throw new UsageError(
+        '--schedule-shift: the resolution shift applies to eps, v and x0 models; EDM draws its sigmas log-normally',
+      );
+    const { shift_base: _, ...schedule } = config.schedule;
     config = {
       ...config,
+      schedule: shift
+        ? {
+            ...schedule,
+            shift_base: config.schedule.shift_base ?? stages?.[0]?.resolution ?? resolution,
+          }
+        : schedule,
       ...(stages ? { resolutions: stages.map((s) => s.resolution) } : {}),
       dataset: {
         name: data.name,
@@ -228,6 +244,7 @@ export const train: Command = {
             stage_steps: stages.map((s, i) => s.endStep - (stages[i - 1]?.endStep ?? 0)),
           }
         : {}),
+      schedule_shift: shift,
       preset: config.preset ?? null,
       parameterization: config.parameterization,
       conditional,

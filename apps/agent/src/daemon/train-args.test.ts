@@ -23,6 +23,7 @@ const spec: TrainSpecInput = {
   steps: 3,
   resolutions: [8, 16],
   stage_steps: [1, 2],
+  schedule_shift: false,
   batch: 4,
   lr: 5e-3,
   warmup: 1,

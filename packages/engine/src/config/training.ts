@@ -172,6 +172,11 @@ export const trainingConfigSchema = z.object({
   resolutions: resolutionsSchema.optional(),
   /** Steps per resolution, summing to `steps`; absent: an even split. Only with resolutions. */
   stage_steps: stageStepsSchema.optional(),
+  /**
+   * The resolution-dependent schedule shift (config.json's schedule.shift_base): absent, on
+   * for progressive runs (based at their lowest resolution) and off otherwise.
+   */
+  schedule_shift: z.boolean().optional(),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 
