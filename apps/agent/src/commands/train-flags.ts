@@ -25,6 +25,7 @@ export const trainJobOptions = {
   resolutions: { type: 'string' },
   'stage-steps': { type: 'string' },
   'schedule-shift': { type: 'string' },
+  'multi-resolution': { type: 'boolean' },
   steps: { type: 'string' },
   preset: { type: 'string' },
   parameterization: { type: 'string' },
@@ -71,6 +72,7 @@ export const trainJobFlagsSchema = z.object({
     .enum(['on', 'off'])
     .transform((v) => v === 'on')
     .optional(),
+  'multi-resolution': z.boolean().optional(),
   steps: z.coerce.number().int().min(1).optional(),
   preset: z.enum(presetNames).default(spec.preset.def.defaultValue),
   parameterization: parameterizationSchema
@@ -114,10 +116,14 @@ export const trainJobUsage = `Data:
                        same weights, ending at --resolution (which defaults to the last); the
                        step is in the trainer state, so --resume is exact across stages
   --stage-steps N,M..  steps per resolution, summing to --steps (default: an even split)
+  --multi-resolution   train on aspect buckets of a dataset version of mixed sizes (sides
+                       multiples of 2^(levels-1), about --resolution^2 pixels; each image to
+                       its nearest aspect, covered and center-cropped) instead of squares
   --schedule-shift S   on | off: scale sigmas by resolution / base resolution (log-SNR shifted
                        by 2 log(base/resolution), Hoogeboom et al. 2023), base the lowest of
-                       --resolutions, recorded in config.json so sampling shifts the same
-                       (default: on with --resolutions, off otherwise)
+                       --resolutions (--resolution with --multi-resolution), recorded in
+                       config.json so sampling shifts the same (default: on with
+                       --resolutions or --multi-resolution, off otherwise)
   --steps N            total optimizer steps
 
 Model:
@@ -180,6 +186,7 @@ export function trainSpecFields(flags: TrainJobFlags) {
     resolutions: flags.resolutions,
     stage_steps: flags['stage-steps'],
     schedule_shift: flags['schedule-shift'],
+    multi_resolution: flags['multi-resolution'],
     preset: flags.preset,
     steps: flags.steps,
     batch: flags.batch,

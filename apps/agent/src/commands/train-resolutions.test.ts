@@ -1,6 +1,7 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runAnneal } from '../testing/run-cli.ts';
 import { CHECKPOINT_FILES } from './train.ts';
@@ -20,6 +21,7 @@ interface Row {
   loss: number;
   resolution: number;
   stage?: number;
+  width?: number;
 }
 const rows = (dir: string): Row[] =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
@@ -98,6 +100,43 @@ describe('anneal train --resolutions', () => {
     expect([config.resolutions, config.schedule.shift_base]).toEqual([undefined, undefined]);
   }, 60_000);
 
+  it('--multi-resolution trains a folder of mixed aspects on its buckets, one shape per batch', async () => {
+    const dir = join(home, 'mixed');
+    for (const [name, w, h] of [
+      ['wide', 48, 24],
+      ['tall', 20, 40],
+      ['square', 30, 30],
+    ] as const) {
+      mkdirSync(join(dir, name), { recursive: true });
+      for (let i = 0; i < 6; i++) {
+        const px = Buffer.alloc(w * h * 3, 40 * i);
+        const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+        writeFileSync(
+          join(dir, name, `${i}.${i % 2 ? 'png' : 'jpg'}`),
+          await (i % 2 ? img.png() : img.jpeg()).toBuffer(),
+        );
+      }
+    }
+    const out = join(home, 'multi');
+    const r = runAnneal(
+      [
+        ...['train', '--dataset', `folder:${dir}`, '--multi-resolution', '--resolution', '16'],
+        ...['--preset', 'tiny', '--batch', '2', '--steps', '12', '--log-every', '1'],
+        ...['--sample-every', '0', '--out', out],
+      ],
+      home,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/buckets: 22x12 \(\d+\), 16x16 \(\d+\), 12x22 \(\d+\)/);
+    const shapes = new Set(rows(out).map((x) => `${x.resolution}x${x.width ?? x.resolution}`));
+    for (const s of shapes) expect(['22x12', '16x16', '12x22']).toContain(s);
+    // 12 draws over three buckets of 5 training images each: two shapes at least, unless the
+    // draw ignored all but one bucket (probability 3 (1/3)^12 < 1e-5).
+    expect(shapes.size).toBeGreaterThan(1);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.schedule.shift_base).toBe(16);
+  }, 120_000);
+
   it.each([
     [['--resolutions', '16,8', '--steps', '4'], /--resolutions: must increase, low to high/],
     [
@@ -110,6 +149,11 @@ describe('anneal train --resolutions', () => {
     ],
     [['--resolution', '8', '--stage-steps', '2,2', '--steps', '4'], /--stage-steps: only with/],
     [['--resolutions', '8,x', '--steps', '4'], /--resolutions/],
+    [
+      ['--resolutions', '8,16', '--multi-resolution', '--steps', '4'],
+      /--multi-resolution: give either/,
+    ],
+    [['--resolution', '16', '--multi-resolution', '--steps', '4'], /the built-in shapes is square/],
   ])('refuses %j, naming the problem', (flags, message) => {
     const r = runAnneal(
       [

@@ -8,6 +8,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { materializeBuckets } from '@anneal/datasets/shards';
 import {
   applyMemoryLimits,
   defaultBatch,
@@ -25,6 +26,7 @@ import {
   stageOfStep,
   TRAINER_STATE_FILE,
   Trainer,
+  type TrainingBucket,
 } from '@anneal/engine';
 import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
@@ -142,6 +144,11 @@ export const train: Command = {
     if (resolution === undefined) throw new UsageError('--resolution: is required');
     if (flags['stage-steps'] && !flags.resolutions)
       throw new UsageError('--stage-steps: only with --resolutions (steps per resolution)');
+    const multi = flags['multi-resolution'] ?? false;
+    if (multi && flags.resolutions)
+      throw new UsageError(
+        '--multi-resolution: give either --multi-resolution (aspect buckets at one pixel count) or --resolutions (a progressive curriculum), not both',
+      );
     // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
     const narrate = !flags.json || flags.events;
     const prepare = async (r: number) => {
@@ -204,7 +211,8 @@ export const train: Command = {
     // resolution (the schedule as designed there, shifted above it); off for one resolution
     // unless asked, and then based at that resolution (shift 1 until sampled elsewhere).
     const shift =
-      flags['schedule-shift'] ?? (stages !== null || config.schedule.shift_base !== undefined);
+      flags['schedule-shift'] ??
+      (stages !== null || multi || config.schedule.shift_base !== undefined);
     if (shift && config.parameterization === 'edm')
       throw new UsageError(
         '--schedule-shift: the resolution shift applies to eps, v and x0 models; EDM draws its sigmas log-normally',
@@ -245,6 +253,7 @@ export const train: Command = {
           }
         : {}),
       schedule_shift: shift,
+      multi_resolution: multi,
       preset: config.preset ?? null,
       parameterization: config.parameterization,
       conditional,
@@ -270,21 +279,43 @@ export const train: Command = {
         'BAD_REQUEST',
         `--min-lr: ${training.min_lr} is above the peak learning rate ${training.lr}; the cosine schedule decays from lr to min-lr`,
       );
-    // One bucket per stage, each the dataset materialized at its resolution; the final
-    // stage's is the data prepared above.
-    const buckets = stages
-      ? await Promise.all(
-          stages.map(async (s) => ({
-            shards: s.resolution === resolution ? data.train : (await prepare(s.resolution)).train,
-            height: s.resolution,
-            width: s.resolution,
-          })),
-        )
-      : undefined;
+    // Progressive: one bucket per stage, each the dataset materialized at its resolution
+    // (the final stage's is the data prepared above). Multi-resolution: the version's aspect
+    // buckets, all in one stage. Either way the batch of each bucket is bucketBatch's.
+    let buckets: TrainingBucket[] | undefined;
+    if (stages)
+      buckets = await Promise.all(
+        stages.map(async (s) => ({
+          shards: s.resolution === resolution ? data.train : (await prepare(s.resolution)).train,
+          height: s.resolution,
+          width: s.resolution,
+        })),
+      );
+    else if (multi) {
+      if (narrate)
+        io.err(`sorting ${data.name} into aspect buckets of about ${resolution}^2 pixels...`);
+      const made = await materializeBuckets(data.ref, {
+        target: resolution,
+        factor: 2 ** (config.unet.block_out_channels.length - 1),
+        minCount: batch,
+      });
+      buckets = made.map((b) => ({
+        shards: b.manifest.splits.train.shards.map((f) => join(b.dir, f.file)),
+        height: b.height,
+        width: b.width,
+      }));
+      if (narrate)
+        io.err(
+          `buckets: ${made.map((b) => `${b.height}x${b.width} (${b.manifest.splits.train.count})`).join(', ')}`,
+        );
+    }
     const trainer = Trainer.create({
       model,
-      ...(buckets && stages
-        ? { buckets, stages: stages.map((s, i) => ({ endStep: s.endStep, buckets: [i] })) }
+      ...(buckets
+        ? {
+            buckets,
+            stages: stages?.map((s, i) => ({ endStep: s.endStep, buckets: [i] })),
+          }
         : { shards: data.train }),
       numClasses: conditional ? data.classes.length : 0,
       batch,
@@ -397,6 +428,7 @@ export const train: Command = {
               wall_s: (Date.now() - started) / 1000,
               // The logged step's batch: its image side (and stage, in a progressive run).
               resolution: r.height,
+              ...(r.width !== r.height ? { width: r.width } : {}),
               ...(stages ? { stage: r.stage } : {}),
             };
             if (flags.events)

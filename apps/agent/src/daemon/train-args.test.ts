@@ -24,6 +24,9 @@ const spec: TrainSpecInput = {
   resolutions: [8, 16],
   stage_steps: [1, 2],
   schedule_shift: false,
+  // true needs a dataset version of mixed sizes (train-resolutions.test.ts); false still
+  // differs from the default (absent).
+  multi_resolution: false,
   batch: 4,
   lr: 5e-3,
   warmup: 1,

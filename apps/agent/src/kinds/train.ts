@@ -66,6 +66,7 @@ export const trainAgentKind: AgentJobKind<'train'> = {
     if (s.sample_every !== undefined) args.push('--sample-every', String(s.sample_every));
     if (s.resolutions) args.push('--resolutions', s.resolutions.join(','));
     if (s.stage_steps) args.push('--stage-steps', s.stage_steps.join(','));
+    if (s.multi_resolution) args.push('--multi-resolution');
     if (s.schedule_shift !== undefined)
       args.push('--schedule-shift', s.schedule_shift ? 'on' : 'off');
     if (!s.conditional) args.push('--unconditional');

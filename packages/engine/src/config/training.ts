@@ -177,6 +177,12 @@ export const trainingConfigSchema = z.object({
    * for progressive runs (based at their lowest resolution) and off otherwise.
    */
   schedule_shift: z.boolean().optional(),
+  /**
+   * Multi-resolution: train on aspect buckets (sides multiples of 2^(levels-1), about
+   * resolution^2 pixels each) of a dataset version of mixed sizes instead of center-cropped
+   * squares; each batch comes from one bucket. Not with resolutions.
+   */
+  multi_resolution: z.boolean().optional(),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 

@@ -99,7 +99,9 @@ export const trainKind = defineJobKind({
   model: () => null,
   features: (spec) => [
     ...(spec.sample_every !== undefined ? ['train.sample_every' as const] : []),
-    ...(spec.resolutions !== undefined || spec.schedule_shift !== undefined
+    ...(spec.resolutions !== undefined ||
+    spec.schedule_shift !== undefined ||
+    spec.multi_resolution !== undefined
       ? ['train.resolutions' as const]
       : []),
   ],
