@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
+import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
@@ -307,6 +308,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
   complexity: { title: 'Steps that follow content complexity (issue 13)', render: complexity },
   schedules: { title: 'Learned vs hand-crafted schedules (issue 13)', render: schedules },
+  progressive: {
+    title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
+    render: progressiveSection,
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */
