@@ -207,6 +207,19 @@ describe('multi-resolution buckets', () => {
     expect((await run(make(), 40)).map((r) => r.bucket)).toEqual(reports.map((r) => r.bucket));
   });
 
+  it('checks every bucket against the memory budget before it starts, naming the bucket', () => {
+    expect(() =>
+      Trainer.create({
+        model: Model.create(config(), 7),
+        buckets: [at8, at16],
+        numClasses: 5,
+        batch: 8,
+        totalSteps: 4,
+        budget: { bytes: 1 << 20, source: 'test' },
+      }),
+    ).toThrow(/the 8x8 bucket \(batch 8\): /);
+  });
+
   it('refuses a stage that names no bucket and a bucket whose sides the U-Net cannot halve', async () => {
     expect(() =>
       Trainer.create({

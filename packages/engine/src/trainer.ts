@@ -217,11 +217,22 @@ export class Trainer {
     if (options.budget) {
       const teacher = teacherOf(options.objective);
       if (options.buckets)
-        for (const b of options.buckets)
-          assertJobFits(
-            bucketMemorySpec(options.model, b, bucketBatch(b, options.batch), dtype, teacher),
-            options.budget,
-          );
+        for (const b of options.buckets) {
+          const batch = bucketBatch(b, options.batch);
+          try {
+            assertJobFits(
+              bucketMemorySpec(options.model, b, batch, dtype, teacher),
+              options.budget,
+            );
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+            throw new AppError(
+              err.code,
+              `the ${b.height}x${b.width} bucket (batch ${batch}): ${err.message}`,
+              { cause: err },
+            );
+          }
+        }
       else
         assertJobFits(
           trainingMemorySpec(options.model, options.batch, dtype, teacher),
