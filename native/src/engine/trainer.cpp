@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 namespace anneal {
@@ -48,7 +49,8 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
   }
   stages_ = config_.stages;
   if (stages_.empty()) {
-    TrainingStage all{config_.total_steps, {}};
+    // Open-ended, so a multi-resolution run resumed with more --steps is the same run.
+    TrainingStage all{std::numeric_limits<long>::max(), {}};
     for (int b = 0; b < B; ++b) all.buckets.push_back(b);
     stages_.push_back(all);
   }
@@ -161,7 +163,8 @@ std::string Trainer::stages_description() const {
   std::string s;
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     if (i > 0) s += ";";
-    s += std::to_string(stages_[i].end_step) + ":";
+    const long end = stages_[i].end_step;
+    s += (end == std::numeric_limits<long>::max() ? std::string("end") : std::to_string(end)) + ":";
     for (std::size_t j = 0; j < stages_[i].buckets.size(); ++j) {
       if (j > 0) s += "+";
       s += std::to_string(stages_[i].buckets[j]);

@@ -220,6 +220,35 @@ describe('multi-resolution buckets', () => {
     ).toThrow(/the 8x8 bucket \(batch 8\): /);
   });
 
+  it('resumes a multi-resolution state exactly, with more total steps too', async () => {
+    const make = (totalSteps: number) =>
+      Trainer.create({
+        model: Model.create(config(), 7),
+        buckets: [at8, at16],
+        numClasses: 5,
+        batch: 8,
+        totalSteps,
+        lrSchedule: 'constant',
+        warmup: 0,
+        seed: 3,
+      });
+    const straight = make(6);
+    const full = await run(straight, 6);
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-multi-resume-'));
+    const first = make(6);
+    await run(first, 3);
+    first.saveCheckpoint(dir, first.model.config);
+    expect(stateMetadata(dir).stages).toBe('end:0+1');
+    // A constant LR does not depend on the total, so a longer run continues identically.
+    const longer = make(10);
+    longer.resume(dir);
+    const rest = await run(longer, 3);
+    expect(rest.map((r) => [r.loss, r.bucket])).toEqual(
+      full.slice(3).map((r) => [r.loss, r.bucket]),
+    );
+    expect(output(longer)).toEqual(output(straight));
+  });
+
   it('refuses a stage that names no bucket and a bucket whose sides the U-Net cannot halve', async () => {
     expect(() =>
       Trainer.create({
