@@ -182,7 +182,7 @@ describe('progressive resolution', () => {
 });
 
 describe('multi-resolution buckets', () => {
-  it('draws each batch from one bucket, in proportion to bucket sizes, each in its own order', async () => {
+  it('draws each batch from one bucket with its own batch; both buckets, the same draws for the same seed', async () => {
     const make = () =>
       Trainer.create({
         model: Model.create(config(), 7),
