@@ -125,6 +125,19 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
     p.schedule.timesteps = IntField(so, "schedule", "timesteps", p.schedule.timesteps, 2);
     p.schedule.beta_start = NumberField(so, "schedule", "beta_start", p.schedule.beta_start, 0);
     p.schedule.beta_end = NumberField(so, "schedule", "beta_end", p.schedule.beta_end, 0);
+    p.schedule.shift_base = IntField(so, "schedule", "shift_base", 0, 0);
+  }
+  if (p.schedule.shift_base > 0) {
+    if (p.kind == Parameterization::Edm) {
+      throw Napi::TypeError::New(m.Env(),
+                                 "config.schedule.shift_base: the resolution shift applies to VP parameterizations "
+                                 "(eps, v, x0, consistency over one); EDM draws its sigmas log-normally");
+    }
+    // The model's own resolution fixes its shift; training at other sizes (progressive or
+    // multi-resolution) rescales per batch (at_resolution in the denoising objective).
+    auto unet = Field(m, "unet");
+    const int size = unet.IsObject() ? IntField(unet.As<Napi::Object>(), "config.unet", "sample_size", 0, 1) : 0;
+    if (size > 0) p.schedule = at_resolution(p.schedule, size, size);
   }
   try {
     DiscreteSigmas check(p.schedule);

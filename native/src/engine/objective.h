@@ -100,7 +100,6 @@ class DenoisingObjective : public Objective {
   UNetConfig unet_;
   Preconditioning prec_;
   DenoisingOptions options_;
-  DiscreteSigmas table_;
 };
 
 // Class labels as training feeds them: for a class-conditional U-Net, each label replaced by

@@ -16,6 +16,7 @@ import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
 import { benchMemoryFit, MEMORY_FIT_CASES } from './memory-fit.ts';
 import type { PlanBenchResult } from './plan.ts';
+import { benchProgressive, type ProgressiveOptions } from './progressive.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
 import {
   type SamplerTableOptions,
@@ -49,6 +50,7 @@ export {
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
+export type { ProgressiveOptions, ProgressiveResult } from './progressive.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
 export {
@@ -87,6 +89,7 @@ export const BENCHMARKS = [
   'schedules',
   'memory-fit',
   'attention',
+  'progressive',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -103,6 +106,7 @@ const ENGINE_ONLY: readonly string[] = [
   'schedules',
   'memory-fit',
   'attention',
+  'progressive',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -134,6 +138,9 @@ const SCALES = {
       sliceDivisors: [8, 32],
       limitOverCounted: 2,
     },
+    progressiveSteps: 1200,
+    progressiveEvalEvery: 100,
+    progressiveSample: { sampler: 'ddim', steps: 20, n: 500 },
   },
   quick: {
     cases: 2,
@@ -159,6 +166,9 @@ const SCALES = {
       sliceDivisors: [8, 32],
       limitOverCounted: 2,
     },
+    progressiveSteps: 200,
+    progressiveEvalEvery: 50,
+    progressiveSample: { sampler: 'ddim', steps: 20, n: 200 },
   },
   // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
   smoke: {
@@ -179,6 +189,9 @@ const SCALES = {
     matmulIters: 1,
     profileBatch: 2,
     attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitOverCounted: 0 },
+    progressiveSteps: 4,
+    progressiveEvalEvery: 2,
+    progressiveSample: { sampler: 'ddim', steps: 2, n: 8 },
   },
 } as const;
 
@@ -207,6 +220,14 @@ export interface BenchOptions {
     options: Record<string, unknown>;
     run: (log: Log, partial: (r: PlanBenchResult) => void) => Promise<PlanBenchResult>;
   };
+  /**
+   * progressive: progressive vs fixed resolution (the agent prepares the data per resolution
+   * and the FD probe at the final one; the scale gives the steps).
+   */
+  progressive?: Omit<
+    ProgressiveOptions,
+    'stageSteps' | 'evalEvery' | 'sample' | 'log' | 'onPartial'
+  >;
   /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
   scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
@@ -288,6 +309,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
+    );
+  }
+  if (only.has('progressive') && !opts.progressive) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'progressive needs its data and FD probe (anneal bench --only progressive prepares them)',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -472,6 +499,36 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const options = { ...scale.attention };
     await record('attention', options, (partial) =>
       benchAttention({ ...options, log, onPartial: partial }),
+    );
+  }
+  if (only.has('progressive') && opts.progressive) {
+    const p = opts.progressive;
+    const per = Math.floor(scale.progressiveSteps / p.resolutions.length);
+    const last = p.resolutions.length - 1;
+    const stageSteps = p.resolutions.map((_, i) =>
+      i === last ? scale.progressiveSteps - per * last : per,
+    );
+    const options = {
+      resolutions: p.resolutions,
+      stage_steps: stageSteps,
+      batch: p.batch,
+      eval_every: scale.progressiveEvalEvery,
+      sample: scale.progressiveSample,
+      target_fd: p.targetFd ?? null,
+      shift: p.shift ?? true,
+      seed: p.seed ?? 0,
+      model: p.config,
+      quality: p.quality.describe,
+    };
+    await record('progressive', options, (partial) =>
+      benchProgressive({
+        ...p,
+        stageSteps,
+        evalEvery: scale.progressiveEvalEvery,
+        sample: { ...scale.progressiveSample },
+        log,
+        onPartial: partial,
+      }),
     );
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {

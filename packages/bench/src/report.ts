@@ -5,6 +5,7 @@ import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
+import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
@@ -353,6 +354,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
         f.result,
         `${f.machine.cpu_model} (${f.machine.cores_logical} logical cores), backend ${f.machine.backend}, MLX ${f.machine.versions['mlx (engine)'] ?? '-'}`,
       ),
+  },
+  progressive: {
+    title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
+    render: progressiveSection,
   },
 };
 

@@ -413,6 +413,31 @@ export interface NativeStepReport {
   peakBytes: number;
   activeBytes: number;
   seconds: number;
+  /** The stage this step belonged to (0 for a run of one stage). */
+  stage: number;
+  /** The bucket its batch came from (index into options.buckets; 0 with options.shards). */
+  bucket: number;
+  /** Its batch's image shape and size. */
+  height: number;
+  width: number;
+  batch: number;
+}
+
+/**
+ * One image shape's shards; batchSize defaults to the trainer's batchSize, accumulationSteps
+ * (the micro-batches that batch is split into whenever a step draws from this bucket) to the
+ * trainer's accumulationSteps.
+ */
+export interface NativeTrainingBucket {
+  shards: string[];
+  batchSize?: number;
+  accumulationSteps?: number;
+}
+
+/** Steps [previous endStep, endStep) draw from `buckets` (indices into options.buckets). */
+export interface NativeTrainingStage {
+  endStep: number;
+  buckets: number[];
 }
 
 export interface NativeTrainerOptions {
@@ -437,7 +462,15 @@ export interface NativeTrainerOptions {
   maxRollbacks?: number;
   budgetBytes?: number;
   budgetSource?: string;
-  shards: string[];
+  /**
+   * One resolution, the model's: `shards`. More than one image shape: `buckets` (sides
+   * divisible by 2^(levels-1), any channels the model has) and optionally `stages` (absent: one
+   * stage over every bucket). Each step's batch comes from one bucket of its stage, drawn by
+   * (seed, step) in proportion to the buckets' sizes. Exactly one of shards and buckets.
+   */
+  shards?: string[];
+  buckets?: NativeTrainingBucket[];
+  stages?: NativeTrainingStage[];
   numClasses?: number;
   dtype?: 'float32' | 'bfloat16' | 'float16';
   cfgDropout?: number;
@@ -493,13 +526,21 @@ export type NativeTrainingObjective =
  * loadState throws ANNEAL_NOT_FOUND for a missing file, ANNEAL_IO for one that is not a
  * trainer state file or whose metadata is out of range (a negative step or epoch, a data
  * position outside 0..dataset size, naming the field), ANNEAL_INVALID_ARGUMENT for a state
- * of another run (seed, shapes);
+ * of another run (seed, shapes, buckets or stages, naming both runs' buckets and stages);
  * saveState throws ANNEAL_IO when the path cannot be written.
  */
 export interface NativeTrainer {
   readonly step: number;
   /** Where the next batch starts in the data order; permutationsBuilt counts epoch shuffles computed (one per epoch reached). */
-  readonly dataOrder: { epoch: number; position: number; permutationsBuilt: number };
+  readonly dataOrder: {
+    epoch: number;
+    position: number;
+    permutationsBuilt: number;
+    /** The stage of the next step. */
+    stage: number;
+    /** Every bucket's cursor (bucket 0's is epoch/position). */
+    buckets: { epoch: number; position: number }[];
+  };
   /** Async. Throws ANNEAL_INVALID_ARGUMENT for a negative or non-numeric count; rejects with ANNEAL_DIVERGED or ANNEAL_MEMORY_BUDGET. */
   run(
     steps: number,

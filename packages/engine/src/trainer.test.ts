@@ -184,7 +184,13 @@ describe('trainer', () => {
     const straight = make();
     const full = await run(straight, 7);
     // One permutation per epoch reached (0, 1, 2), not one per step.
-    expect(straight.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 3 });
+    expect(straight.dataOrder).toEqual({
+      epoch: 2,
+      position: 8,
+      permutationsBuilt: 3,
+      stage: 0,
+      buckets: [{ epoch: 2, position: 8 }],
+    });
     const first = make();
     await run(first, 4);
     expect(first.dataOrder).toMatchObject({ epoch: 1, position: 8 });
@@ -192,9 +198,21 @@ describe('trainer', () => {
     first.saveState(state);
     const second = make();
     second.loadState(state);
-    expect(second.dataOrder).toEqual({ epoch: 1, position: 8, permutationsBuilt: 0 });
+    expect(second.dataOrder).toEqual({
+      epoch: 1,
+      position: 8,
+      permutationsBuilt: 0,
+      stage: 0,
+      buckets: [{ epoch: 1, position: 8 }],
+    });
     expect(await run(second, 3)).toEqual(full.slice(4));
-    expect(second.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 2 });
+    expect(second.dataOrder).toEqual({
+      epoch: 2,
+      position: 8,
+      permutationsBuilt: 2,
+      stage: 0,
+      buckets: [{ epoch: 2, position: 8 }],
+    });
     const a = second
       .ema()
       .forward(

@@ -21,7 +21,12 @@ import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
 import { CONFIG_FILE, MODEL_FILE, Model, parseModelConfig, writeFileAtomic } from './model.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeStepReport, NativeTrainer, NativeTrainingObjective } from './native-types.ts';
+import type {
+  NativeStepReport,
+  NativeTrainer,
+  NativeTrainingObjective,
+  NativeTrainingStage,
+} from './native-types.ts';
 
 export type StepReport = NativeStepReport;
 export { defaultDtype };
@@ -57,11 +62,34 @@ export type TrainingObjective = NativeTrainingObjective extends infer O
     : O
   : never;
 
+/**
+ * One image shape's tensor shards in a run of more than one (multi-resolution buckets, or a
+ * progressive curriculum's resolutions). `batch`: this bucket's batch; absent, the run's.
+ */
+export interface TrainingBucket {
+  shards: string[];
+  height: number;
+  width: number;
+  batch?: number;
+  /**
+   * The micro-batches this bucket's batch is split into (the batch planner's answer for its
+   * shape, planBatch); absent, the run's accumulationSteps. It must divide the batch.
+   */
+  accumulationSteps?: number;
+}
+
 export interface TrainerOptions {
   /** The model trained: for distillation, the student (initialized from the teacher). */
   model: Model;
-  /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
-  shards: string[];
+  /**
+   * Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N], at the
+   * model's resolution. Or `buckets` (several image shapes) and optionally `stages` (absent:
+   * one stage over every bucket); give shards or buckets.
+   */
+  shards?: string[];
+  buckets?: TrainingBucket[];
+  /** Steps [previous endStep, endStep) draw from `buckets` (indices into options.buckets). */
+  stages?: NativeTrainingStage[];
   numClasses: number;
   /** The effective batch of one optimizer step. */
   batch: number;
@@ -137,8 +165,10 @@ export function trainingMemorySpec(
   /** Gradient accumulation: `batch` is then the micro-batch (its activations are held). */
   accumulationSteps = 1,
   attentionBytes?: number,
+  /** A bucket's sides (default: the config's sample_size). */
+  shape?: { height: number; width: number },
 ) {
-  const cost = unetCost(model.config.unet);
+  const cost = unetCost(model.config.unet, shape);
   const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
   return {
     parameterCount: cost.parameters,
@@ -158,14 +188,50 @@ export function trainingMemorySpec(
 }
 
 /**
+/**
+ * The memory spec of training one bucket (an image shape other than the model's own): the same
+ * estimate as trainingMemorySpec (memfit's calibrated walk, attention counted once), with the
+ * layer walk at the bucket's height x width (each level's activations scale with its pixels).
+ */
+export function bucketMemorySpec(
+  model: Model,
+  bucket: { height: number; width: number },
+  batch: number,
+  dtype: ComputeDtype = 'float32',
+  teacher?: Model,
+  accumulationSteps = 1,
+  attentionBytes?: number,
+) {
+  return trainingMemorySpec(model, batch, dtype, teacher, accumulationSteps, attentionBytes, {
+    height: bucket.height,
+    width: bucket.width,
+  });
+}
+
+/**
+ * The batch bucket `bucket` trains with: its own, else the run's (the effective batch of one
+ * step; its accumulation steps split it into micro-batches).
+ */
+export function bucketBatch(bucket: TrainingBucket, runBatch: number): number {
+  return bucket.batch ?? runBatch;
+}
+
+/** The accumulation steps of `bucket`: its own, else the run's. */
+export function bucketAccumulation(bucket: TrainingBucket, runSteps: number): number {
+  return bucket.accumulationSteps ?? runSteps;
+}
+
+/**
  * The attention execution of a training job: given, or chosen from the budget left after the
  * rest of the estimate (`rest`: the job without attention), at float32 bytes (the estimate's
  * calibration, estimate.ts) and with the attention factor and workspace the estimate will
- * put on the chosen bytes, so what is chosen is what then fits.
+ * put on the chosen bytes, so what is chosen is what then fits. `shape`: a bucket's sides
+ * (default the config's sample_size); `options.batch` is the micro-batch.
  */
 function trainingAttention(
   options: TrainerOptions,
   rest: ReturnType<typeof trainingMemorySpec>,
+  shape?: { height: number; width: number },
 ): AttentionChoice {
   const unet = options.model.config.unet;
   if (unet.linear_attention) {
@@ -180,8 +246,8 @@ function trainingAttention(
   }
   if (options.attention || !options.budget) {
     const exec = options.attention ?? { kind: 'fused' };
-    const bytes = attentionBytes(unet, { batch: options.batch, exec, training: true });
-    const fusedBytes = attentionBytes(unet, { batch: options.batch, training: true });
+    const bytes = attentionBytes(unet, { batch: options.batch, ...shape, exec, training: true });
+    const fusedBytes = attentionBytes(unet, { batch: options.batch, ...shape, training: true });
     const summary =
       exec.kind === 'fused' ? 'fused' : `sliced, ${exec.slice} queries per slice (as given)`;
     return { exec, bytes, fusedBytes, summary };
@@ -189,6 +255,7 @@ function trainingAttention(
   const left = options.budget.bytes - loadNative().memory.estimate(rest).total;
   return chooseAttention(unet, {
     batch: options.batch,
+    ...shape,
     training: true,
     availableBytes: left / ((1 + WORKSPACE_FRACTION) * TRAINING_ATTENTION_FACTOR),
   });
@@ -215,15 +282,88 @@ export class Trainer {
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
-    const k = options.accumulationSteps ?? 1;
-    // A batch k does not divide is refused by the native trainer, naming both.
-    const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
+    if ((options.shards === undefined) === (options.buckets === undefined))
+      throw new AppError('BAD_REQUEST', 'a trainer takes either shards or buckets');
     const teacher = teacherOf(options.objective);
-    // Attention is counted once: the job without it, then the chosen execution's bytes.
-    const rest = trainingMemorySpec(options.model, micro, dtype, teacher, k, 0);
-    const attention = trainingAttention({ ...options, batch: micro }, rest);
-    const spec = trainingMemorySpec(options.model, micro, dtype, teacher, k, attention.bytes.total);
-    if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
+    let attention: AttentionChoice;
+    if (options.buckets) {
+      // The attention execution is one for the whole run (the native student's), so it is
+      // chosen per bucket (its shape and micro-batch) and the most frugal choice is taken:
+      // fused when every bucket fits fused, else the smallest slice any bucket needs. Each
+      // bucket is then checked with that execution's bytes at its own shape.
+      const plans = options.buckets.map((b) => {
+        const batch = bucketBatch(b, options.batch);
+        const k = bucketAccumulation(b, options.accumulationSteps ?? 1);
+        const micro = Number.isInteger(batch / k) ? batch / k : batch;
+        return { b, batch, k, micro };
+      });
+      // Any refusal of a bucket (its sides, its attention, its estimate) names the bucket.
+      const naming = <T>(p: (typeof plans)[number], f: () => T): T => {
+        try {
+          return f();
+        } catch (err) {
+          const e = err instanceof AppError ? err : fromNativeError(err);
+          const what = `the ${p.b.height}x${p.b.width} bucket (batch ${p.batch}${p.k > 1 ? ` as ${p.k} micro-batches of ${p.micro}` : ''})`;
+          if (e instanceof AppError)
+            throw new AppError(e.code, `${what}: ${e.message}`, { cause: err });
+          throw new AppError('BAD_REQUEST', `${what}: ${e.message}`, { cause: err });
+        }
+      };
+      const choices = plans.map((p) =>
+        naming(p, () =>
+          trainingAttention(
+            { ...options, batch: p.micro },
+            bucketMemorySpec(options.model, p.b, p.micro, dtype, teacher, p.k, 0),
+            p.b,
+          ),
+        ),
+      );
+      const sliced = choices.filter((c) => c.exec.kind === 'sliced');
+      attention =
+        sliced.length === 0
+          ? (choices[0] as AttentionChoice)
+          : sliced.reduce((x, y) =>
+              x.exec.kind === 'sliced' && y.exec.kind === 'sliced' && y.exec.slice < x.exec.slice
+                ? y
+                : x,
+            );
+      const budget = options.budget;
+      if (budget)
+        for (const p of plans) {
+          if (p.micro * p.k !== p.batch) continue; // refused by the native trainer, naming both
+          naming(p, () => {
+            const bytes = options.model.config.unet.linear_attention
+              ? 0
+              : attentionBytes(options.model.config.unet, {
+                  batch: p.micro,
+                  height: p.b.height,
+                  width: p.b.width,
+                  exec: attention.exec,
+                  training: true,
+                }).total;
+            assertJobFits(
+              bucketMemorySpec(options.model, p.b, p.micro, dtype, teacher, p.k, bytes),
+              budget,
+            );
+          });
+        }
+    } else {
+      const k = options.accumulationSteps ?? 1;
+      // A batch k does not divide is refused by the native trainer, naming both.
+      const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
+      // Attention is counted once: the job without it, then the chosen execution's bytes.
+      const rest = trainingMemorySpec(options.model, micro, dtype, teacher, k, 0);
+      attention = trainingAttention({ ...options, batch: micro }, rest);
+      const spec = trainingMemorySpec(
+        options.model,
+        micro,
+        dtype,
+        teacher,
+        k,
+        attention.bytes.total,
+      );
+      if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
+    }
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         attention: attention.exec,
@@ -246,6 +386,12 @@ export class Trainer {
         budgetBytes: options.budget?.bytes ?? 0,
         budgetSource: options.budget?.source ?? '',
         shards: options.shards,
+        buckets: options.buckets?.map((b) => ({
+          shards: b.shards,
+          batchSize: bucketBatch(b, options.batch),
+          accumulationSteps: bucketAccumulation(b, options.accumulationSteps ?? 1),
+        })),
+        stages: options.stages,
         numClasses: options.numClasses,
         dtype,
         objective: nativeObjective(options.objective, options.totalSteps),
@@ -317,7 +463,8 @@ export class Trainer {
   /**
    * Splits the next steps' batch into `k` micro-batches whose gradients are averaged (a
    * stage's or bucket's `planBatch` answer). The effective batch, data order and random
-   * draws stay the whole batch's. Throws AppError(BAD_REQUEST) unless k divides the batch.
+   * draws stay the whole batch's. Throws AppError(BAD_REQUEST) unless k divides the batch (every
+   * bucket's); it replaces the buckets' own accumulationSteps for the next steps.
    */
   setAccumulationSteps(k: number): void {
     try {

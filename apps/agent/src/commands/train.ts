@@ -8,6 +8,7 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { materializeBuckets } from '@anneal/datasets/shards';
 import {
   applyMemoryLimits,
   CONFIG_FILE,
@@ -19,15 +20,19 @@ import {
   planBatch,
   presetUNet,
   probeHardware,
+  type ResolutionStage,
+  resolutionStages,
   resolveMemoryBudget,
   type StepReport,
+  stageOfStep,
   TRAINER_STATE_FILE,
   TRAINING_DEFAULTS,
   Trainer,
+  type TrainingBucket,
 } from '@anneal/engine';
 import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
 import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
@@ -65,7 +70,6 @@ Here only:
   -h, --help           show this help`;
 
 const flagsSchema = trainJobFlagsSchema.extend({
-  resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
@@ -149,17 +153,26 @@ export const train: Command = {
         'BAD_REQUEST',
         '--dataset: give exactly one of --dataset or --dataset-ref',
       );
+    // --resolutions ends at the model's resolution, so it stands in for --resolution.
+    const resolution = flags.resolution ?? flags.resolutions?.at(-1);
+    if (resolution === undefined) throw new UsageError('--resolution: is required');
+    if (flags['stage-steps'] && !flags.resolutions)
+      throw new UsageError('--stage-steps: only with --resolutions (steps per resolution)');
+    const multi = flags['multi-resolution'] ?? false;
+    if (multi && flags.resolutions)
+      throw new UsageError(
+        '--multi-resolution: give either --multi-resolution (aspect buckets at one pixel count) or --resolutions (a progressive curriculum), not both',
+      );
     // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
     const narrate = !flags.json || flags.events;
-    if (narrate)
-      io.err(
-        `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
-      );
-    const data = flags['dataset-ref']
-      ? await prepareDatasetRef(flags['dataset-ref'], flags.resolution)
-      : await prepareDataset(flags.dataset as string, flags.resolution, io, {
-          strict: flags.strict,
-        });
+    const prepare = async (r: number) => {
+      if (narrate)
+        io.err(`preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${r}x${r}...`);
+      return flags['dataset-ref']
+        ? await prepareDatasetRef(flags['dataset-ref'], r)
+        : await prepareDataset(flags.dataset as string, r, io, { strict: flags.strict });
+    };
+    const data = await prepare(resolution);
     const conditional = !flags.unconditional && data.classes.length > 0;
 
     let config: ModelConfig;
@@ -181,17 +194,17 @@ export const train: Command = {
       config = parseModelConfig({
         preset: flags.preset,
         unet: presetUNet(flags.preset, {
-          resolution: flags.resolution,
+          resolution,
           channels: data.channels,
           numClasses: conditional ? data.classes.length : undefined,
         }),
         parameterization: flags.parameterization,
       });
     }
-    if (config.unet.sample_size !== flags.resolution || config.unet.in_channels !== data.channels) {
+    if (config.unet.sample_size !== resolution || config.unet.in_channels !== data.channels) {
       throw new AppError(
         'BAD_REQUEST',
-        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
+        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${resolution}x${resolution}x${data.channels}`,
       );
     }
     const configured = config.unet.linear_attention ? 'linear' : 'softmax';
@@ -224,12 +237,44 @@ export const train: Command = {
             `resume it with --attention ${was}`,
         );
     }
+    let stages: ResolutionStage[] | null = null;
+    if (flags.resolutions) {
+      try {
+        stages = resolutionStages({
+          resolution,
+          steps: flags.steps,
+          resolutions: flags.resolutions,
+          stageSteps: flags['stage-steps'],
+          factor: 2 ** (config.unet.block_out_channels.length - 1),
+        });
+      } catch (err) {
+        throw new UsageError(`--${(err as Error).message.replace(/^stage_steps/, 'stage-steps')}`);
+      }
+    }
+    // The schedule shift: on by default for progressive runs, based at their lowest
+    // resolution (the schedule as designed there, shifted above it); off for one resolution
+    // unless asked, and then based at that resolution (shift 1 until sampled elsewhere).
+    const shift =
+      flags['schedule-shift'] ??
+      (stages !== null || multi || config.schedule.shift_base !== undefined);
+    if (shift && config.parameterization === 'edm')
+      throw new UsageError(
+        '--schedule-shift: the resolution shift applies to eps, v and x0 models; EDM draws its sigmas log-normally',
+      );
+    const { shift_base: _, ...schedule } = config.schedule;
     config = {
       ...config,
+      schedule: shift
+        ? {
+            ...schedule,
+            shift_base: config.schedule.shift_base ?? stages?.[0]?.resolution ?? resolution,
+          }
+        : schedule,
+      ...(stages ? { resolutions: stages.map((s) => s.resolution) } : {}),
       dataset: {
         name: data.name,
         hash: data.hash,
-        resolution: flags.resolution,
+        resolution,
         channels: data.channels,
         num_classes: conditional ? data.classes.length : 0,
         ref: data.ref,
@@ -243,7 +288,7 @@ export const train: Command = {
     // whole batch would not fit, and refuses (before anything starts) when one image cannot.
     const plan = planBatch({
       unet: config.unet,
-      resolution: flags.resolution,
+      resolution,
       batch,
       budget,
       dtype,
@@ -254,7 +299,15 @@ export const train: Command = {
     const training = {
       dataset: flags['dataset-ref'] ? JSON.parse(flags['dataset-ref']) : flags.dataset,
       dataset_hash: data.hash,
-      resolution: flags.resolution,
+      resolution,
+      ...(stages
+        ? {
+            resolutions: stages.map((s) => s.resolution),
+            stage_steps: stages.map((s, i) => s.endStep - (stages[i - 1]?.endStep ?? 0)),
+          }
+        : {}),
+      schedule_shift: shift,
+      multi_resolution: multi,
       preset: config.preset ?? null,
       parameterization: config.parameterization,
       conditional,
@@ -282,9 +335,76 @@ export const train: Command = {
         'BAD_REQUEST',
         `--min-lr: ${training.min_lr} is above the peak learning rate ${training.lr}; the cosine schedule decays from lr to min-lr`,
       );
+    // Progressive: one bucket per stage, each the dataset materialized at its resolution
+    // (the final stage's is the data prepared above). Multi-resolution: the version's aspect
+    // buckets, all in one stage. Either way the batch of each bucket is bucketBatch's.
+    let buckets: TrainingBucket[] | undefined;
+    if (stages)
+      buckets = await Promise.all(
+        stages.map(async (s) => ({
+          shards: s.resolution === resolution ? data.train : (await prepare(s.resolution)).train,
+          height: s.resolution,
+          width: s.resolution,
+        })),
+      );
+    else if (multi) {
+      if (narrate)
+        io.err(`sorting ${data.name} into aspect buckets of about ${resolution}^2 pixels...`);
+      const made = await materializeBuckets(data.ref, {
+        target: resolution,
+        factor: 2 ** (config.unet.block_out_channels.length - 1),
+        minCount: batch,
+      });
+      buckets = made.map((b) => ({
+        shards: b.manifest.splits.train.shards.map((f) => join(b.dir, f.file)),
+        height: b.height,
+        width: b.width,
+      }));
+      if (narrate)
+        io.err(
+          `buckets: ${made.map((b) => `${b.height}x${b.width} (${b.manifest.splits.train.count})`).join(', ')}`,
+        );
+    }
+    // Each bucket (a progressive stage's resolution, or an aspect bucket) keeps the effective
+    // batch and takes its own micro-batches: the planner's answer for its height x width,
+    // applied by the trainer whenever a step draws from it (so resume needs nothing more).
+    if (buckets) {
+      buckets = buckets.map((b) => {
+        let p: ReturnType<typeof planBatch>;
+        try {
+          p = planBatch({
+            unet: config.unet,
+            resolution: { height: b.height, width: b.width },
+            batch,
+            budget,
+            dtype,
+            accumulation: !flags['no-accumulation'],
+          });
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          throw new AppError(err.code, `the ${b.height}x${b.width} bucket: ${err.message}`, {
+            cause: err,
+          });
+        }
+        return { ...b, accumulationSteps: p.accumulationSteps };
+      });
+      Object.assign(training, {
+        bucket_plans: buckets.map((b) => ({
+          height: b.height,
+          width: b.width,
+          micro_batch: batch / (b.accumulationSteps ?? 1),
+          accumulation_steps: b.accumulationSteps ?? 1,
+        })),
+      });
+    }
     const trainer = Trainer.create({
       model,
-      shards: data.train,
+      ...(buckets
+        ? {
+            buckets,
+            stages: stages?.map((s, i) => ({ endStep: s.endStep, buckets: [i] })),
+          }
+        : { shards: data.train }),
       numClasses: conditional ? data.classes.length : 0,
       batch,
       accumulationSteps: plan.accumulationSteps,
@@ -316,6 +436,10 @@ export const train: Command = {
           `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
+      if (stages)
+        io.err(
+          `progressive resolution: ${stages.map((s, i) => `${s.resolution}px to step ${s.endStep}${i === stageOfStep(stages, startStep) ? ' (now)' : ''}`).join(', ')}`,
+        );
     }
 
     mkdirSync(out, { recursive: true });
@@ -325,6 +449,7 @@ export const train: Command = {
     const recent: number[] = [];
     let imagesPerS = 0;
     let lastReport: StepReport | undefined;
+    let lastReportedStage: number | undefined;
     const onSignal = () => trainer.cancel();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
@@ -336,7 +461,7 @@ export const train: Command = {
       sampleEvery > 0
         ? sampleGridSettings(out, {
             seed: flags.seed,
-            size: flags.resolution,
+            size: resolution,
             classNames: conditional ? data.classes : null,
           })
         : null;
@@ -372,7 +497,14 @@ export const train: Command = {
           recent.push(r.loss);
           if (recent.length > 50) recent.shift();
           imagesPerS =
-            imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+            imagesPerS === 0 ? r.batch / r.seconds : 0.9 * imagesPerS + 0.1 * (r.batch / r.seconds);
+          if (stages && r.stage !== lastReportedStage) {
+            if (lastReportedStage !== undefined && narrate)
+              io.err(
+                `\nstage ${r.stage + 1}/${stages.length}: ${r.height}x${r.width} from step ${r.step}`,
+              );
+            lastReportedStage = r.stage;
+          }
           if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
             const line = {
               step: r.step,
@@ -383,22 +515,14 @@ export const train: Command = {
               peak_memory_bytes: r.peakBytes,
               active_memory_bytes: r.activeBytes,
               wall_s: (Date.now() - started) / 1000,
+              // The logged step's batch: its image side (and stage, in a progressive run).
+              resolution: r.height,
+              ...(r.width !== r.height ? { width: r.width } : {}),
+              ...(stages ? { stage: r.stage } : {}),
             };
             if (flags.events)
               io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
-            appendFileSync(
-              metricsPath,
-              `${JSON.stringify({
-                step: r.step,
-                loss: r.loss,
-                lr: r.lr,
-                grad_norm: r.gradNorm,
-                images_per_s: imagesPerS,
-                peak_memory_bytes: r.peakBytes,
-                active_memory_bytes: r.activeBytes,
-                wall_s: (Date.now() - started) / 1000,
-              })}\n`,
-            );
+            appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
             if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,

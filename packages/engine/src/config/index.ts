@@ -6,5 +6,6 @@ export * from './memory.ts';
 export * from './model.ts';
 export * from './plan.ts';
 export * from './presets.ts';
+export * from './resolutions.ts';
 export * from './schedule.ts';
 export * from './training.ts';

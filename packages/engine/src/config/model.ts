@@ -80,6 +80,14 @@ export const vpScheduleSchema = z.object({
   timesteps: z.number().int().min(2).default(1000),
   beta_start: z.number().positive().default(1e-4),
   beta_end: z.number().positive().lt(1).default(0.02),
+  /**
+   * Resolution-dependent shift (Hoogeboom et al. 2023, "simple diffusion"): the resolution
+   * the schedule was designed for. At resolution r every sigma is scaled by r / shift_base
+   * (log-SNR shifted by 2 log(shift_base / r)), in training (per batch size) and sampling (at
+   * unet.sample_size). Absent: no shift. On by default for progressive runs (their lowest
+   * resolution); VP parameterizations only.
+   */
+  shift_base: z.number().int().min(1).max(1024).optional(),
 });
 
 export const datasetInfoSchema = z.object({
@@ -159,6 +167,11 @@ export const modelConfigSchema = z
     /** Required for parameterization "consistency", refused otherwise. */
     consistency: consistencyConfigSchema.optional(),
     dataset: datasetInfoSchema.optional(),
+    /**
+     * The resolutions it was trained at, low to high, when more than one (a progressive or
+     * multi-resolution run); the last is unet.sample_size, what it samples at by default.
+     */
+    resolutions: z.array(z.number().int().min(4).max(1024)).min(1).optional(),
     /** Present on distilled students: the sampler and sigma list they were distilled for. */
     distillation: distillationInfoSchema.optional(),
   })

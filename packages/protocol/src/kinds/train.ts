@@ -4,6 +4,7 @@ import {
   defaultDtype,
   estimateTrainingMemory,
   presetUNet,
+  resolutionStages,
   samplerSchema,
   TRAINING_DEFAULTS,
   trainingConfigSchema,
@@ -26,7 +27,44 @@ import {
 export const trainSpecSchema = trainingConfigSchema
   .omit({ dataset: true })
   .extend({ dataset: datasetRefSchema })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    // What `anneal train` would refuse, refused when the job is submitted instead.
+    if (spec.stage_steps && !spec.resolutions)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stage_steps'],
+        message: 'only with resolutions (steps per resolution)',
+      });
+    if (spec.resolutions && spec.multi_resolution)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['multi_resolution'],
+        message: 'give either multi_resolution or resolutions, not both',
+      });
+    if (spec.resolutions) {
+      const levels = trainedUNetLevels(spec.preset);
+      try {
+        resolutionStages({
+          resolution: spec.resolution,
+          steps: spec.steps,
+          resolutions: spec.resolutions,
+          stageSteps: spec.stage_steps,
+          factor: 2 ** (levels - 1),
+        });
+      } catch (err) {
+        const message = (err as Error).message;
+        const field = message.startsWith('stage_steps') ? 'stage_steps' : 'resolutions';
+        ctx.addIssue({ code: 'custom', path: [field], message: message.replace(/^\w+: /, '') });
+      }
+    }
+  });
+
+/** The U-Net levels of a preset (the downsampling factor is 2^(levels-1)). */
+function trainedUNetLevels(preset: TrainSpecPreset): number {
+  return presetUNet(preset, { resolution: 64, channels: 3 }).block_out_channels.length;
+}
+type TrainSpecPreset = Parameters<typeof presetUNet>[0];
 export type TrainSpec = z.infer<typeof trainSpecSchema>;
 export type TrainSpecInput = z.input<typeof trainSpecSchema>;
 
@@ -98,7 +136,14 @@ export const trainKind = defineJobKind({
   result: trainSummarySchema,
   dataset: (spec) => spec.dataset,
   model: () => null,
-  features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
+  features: (spec) => [
+    ...(spec.sample_every !== undefined ? ['train.sample_every' as const] : []),
+    ...(spec.resolutions !== undefined ||
+    spec.schedule_shift !== undefined ||
+    spec.multi_resolution !== undefined
+      ? ['train.resolutions' as const]
+      : []),
+  ],
   readsSourceDataset: false,
   /**
    * By the engine's own estimate. The effective batch is the spec's, or anneal train's
