@@ -272,3 +272,101 @@ describe('multi-resolution buckets', () => {
     ).toThrow(/the 9x9 bucket \(batch 8\): .*9x9.*multiples of 2\^\(levels-1\) = 2/);
   });
 });
+
+// Accumulation per bucket (the batch planner's answer for each shape): a bucket whose batch
+// is split into micro-batches trains exactly as the whole batch would, up to summation order
+// (the tolerances of accumulation.test.ts, which says why they hold).
+describe('gradient accumulation per bucket', () => {
+  const LR = 1e-3;
+  const STEPS = 4;
+  const make = (k16: number, dropout = 0) =>
+    Trainer.create({
+      model: Model.create({ ...config(), unet: { ...config().unet, dropout } }, 7),
+      // Steps 0-1 at 8 px (whole batches), 2-3 at 16 px (k16 micro-batches).
+      buckets: [at8, { ...at16, accumulationSteps: k16 }],
+      stages: [
+        { endStep: 2, buckets: [0] },
+        { endStep: 4, buckets: [1] },
+      ],
+      numClasses: 5,
+      batch: 8,
+      totalSteps: STEPS,
+      lr: LR,
+      warmup: 0,
+      seed: 3,
+    });
+
+  function rawParams(t: Trainer): Map<string, Float32Array> {
+    const dir = mkdtempSync(join(home, 'raw-'));
+    const m = t.raw();
+    m.native.save(join(dir, 'model.safetensors'));
+    m.dispose();
+    const { tensors } = decodeSafetensors(readFileSync(join(dir, 'model.safetensors')));
+    const out = new Map<string, Float32Array>();
+    for (const [name, tensor] of tensors) {
+      const d = tensor.data;
+      out.set(name, new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
+    }
+    return out;
+  }
+
+  function paramDiff(a: Trainer, b: Trainer) {
+    const x = rawParams(a);
+    const y = rawParams(b);
+    expect([...x.keys()].sort()).toEqual([...y.keys()].sort());
+    let max = 0;
+    let over = 0;
+    let total = 0;
+    for (const [name, u] of x) {
+      const v = y.get(name) as Float32Array;
+      for (let i = 0; i < u.length; i++) {
+        const d = Math.abs((u[i] ?? 0) - (v[i] ?? 0));
+        max = Math.max(max, d);
+        if (d > 1e-3 * LR) over++;
+        total++;
+      }
+    }
+    return { max, share: over / total };
+  }
+
+  it('a bucketed run with 2 micro-batches on its 16 px bucket equals the run with whole batches', async () => {
+    const whole = make(1);
+    const split = make(2);
+    const a = await run(whole, STEPS);
+    const b = await run(split, STEPS);
+    expect(b.map((r) => [r.bucket, r.height, r.batch])).toEqual([
+      [0, 8, 8],
+      [0, 8, 8],
+      [1, 16, 8],
+      [1, 16, 8],
+    ]);
+    expect(a.map((r) => r.bucket)).toEqual(b.map((r) => r.bucket));
+    for (const [i, r] of a.entries()) {
+      const s = b[i] as StepReport;
+      expect(Math.abs(s.loss - r.loss)).toBeLessThanOrEqual(1e-5 * r.loss);
+      expect(Math.abs(s.gradNorm - r.gradNorm)).toBeLessThanOrEqual(1e-5 * r.gradNorm);
+    }
+    const d = paramDiff(whole, split);
+    expect(d.max).toBeLessThanOrEqual(STEPS * 0.05 * LR);
+    expect(d.share).toBeLessThanOrEqual(0.01);
+    // A control: the whole run one step short (the last 16 px step missing) is far outside
+    // the tolerance.
+    const short = make(1);
+    await run(short, STEPS - 1);
+    expect(paramDiff(short, split).share).toBeGreaterThan(0.5);
+  }, 120_000);
+
+  it('applies the micro-batches to their bucket only (seen through U-Net dropout)', async () => {
+    // Dropout masks are drawn at the micro-batch's shape (objective.h, BatchRows::dropout_key),
+    // so with dropout the split changes the 16 px steps and nothing else: the 8 px steps are
+    // identical, the 16 px ones differ. Without the bucket's steps applied they would be equal.
+    const a = await run(make(1, 0.5), STEPS);
+    const b = await run(make(2, 0.5), STEPS);
+    expect(b.slice(0, 2).map((r) => r.loss)).toEqual(a.slice(0, 2).map((r) => r.loss));
+    expect(b[2]?.loss).not.toBe(a[2]?.loss);
+  }, 120_000);
+
+  it("refuses a bucket's accumulation steps that do not divide its batch, naming the bucket", () => {
+    expect(() => make(3)).toThrow(/bucket 1 \(16x16\).*divisor of its batch 8, got 3/);
+  });
+});
