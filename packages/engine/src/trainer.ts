@@ -253,6 +253,12 @@ function trainingAttention(
     return { exec, bytes, fusedBytes, summary };
   }
   const left = options.budget.bytes - loadNative().memory.estimate(rest).total;
+  if (left <= 0) {
+    // The job does not fit even without attention: fused, so the estimate's refusal
+    // (assertJobFits) names the job's numbers rather than attention's.
+    const bytes = attentionBytes(unet, { batch: options.batch, ...shape, training: true });
+    return { exec: { kind: 'fused' }, bytes, fusedBytes: bytes, summary: 'fused' };
+  }
   return chooseAttention(unet, {
     batch: options.batch,
     ...shape,
