@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { estimateTrainingMemory, presetUNet } from '@anneal/engine/config';
+import { estimateTrainingMemory, planBatch, presetUNet } from '@anneal/engine/config';
 import { describe, expect, it } from 'vitest';
 import { runAnneal } from '../testing/run-cli.ts';
 
@@ -97,5 +97,41 @@ describe('anneal train within a memory budget', () => {
     expect(refused.stderr).toMatch(
       /even one image does not fit at 16x16, fused attention, float32: estimated [\d.]+ MiB .*exceeds the budget of 1\.0 MiB/,
     );
+  }, 120_000);
+});
+
+describe('anneal train --resolutions within a memory budget', () => {
+  it('plans each stage at its own resolution: the 16 px stage accumulates, the peak stays within the budget', () => {
+    // The budget fits micro-batches of 4 at 16 px (not 8); the 8 px stage gets what the
+    // planner says for 8x8 under the same budget (the whole batch of 8 or fewer micro-batches).
+    const at8 = planBatch({
+      unet,
+      resolution: { height: 8, width: 8 },
+      batch: 8,
+      budget: { bytes: budget, source: 'test' },
+    });
+    expect(at8.accumulationSteps).toBeLessThan(2);
+    const out = join(mkdtempSync(join(tmpdir(), 'anneal-train-memory-')), 'run');
+    const r = anneal([
+      ...args(out),
+      '--resolutions',
+      '8,16',
+      '--steps',
+      '4',
+      '--checkpoint-every',
+      '4',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const training = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
+    expect(training.bucket_plans).toEqual([
+      { height: 8, width: 8, micro_batch: at8.microBatch, accumulation_steps: 1 },
+      { height: 16, width: 16, micro_batch: 4, accumulation_steps: 2 },
+    ]);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { resolution: number; peak_memory_bytes: number });
+    expect(metrics.map((m) => m.resolution)).toEqual([8, 8, 16, 16]);
+    for (const m of metrics) expect(m.peak_memory_bytes).toBeLessThanOrEqual(budget);
   }, 120_000);
 });
