@@ -79,7 +79,15 @@ def load_unet(checkpoint: str) -> tuple[UNet2DModel, dict]:
     weights = os.path.join(checkpoint, "model.safetensors")
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"no model.safetensors in {checkpoint}")
-    model = UNet2DModel(**config["unet"]).eval()
+    unet = dict(config["unet"])
+    # Anneal's own key: a linear-attention model (anneal train --attention linear) is a
+    # different model whose weights diffusers' softmax attention would misread.
+    if unet.pop("linear_attention", False):
+        raise ValueError(
+            f"{checkpoint} uses linear attention, which diffusers' UNet2DModel does not have; "
+            "a linear-attention model cannot be exported to diffusers"
+        )
+    model = UNet2DModel(**unet).eval()
     state = convert_state_dict(load_file(weights))
     expected = model.state_dict()
     wrong = [

@@ -205,6 +205,7 @@ def config_errors() -> list[str]:
         ({"time_embedding_type": "fourier"}, "time_embedding_type"),
         ({"layer_per_block": 2}, "layer_per_block"),
         ({"block_out_channels": [32, 48], "norm_num_groups": 32}, "block_out_channels"),
+        ({"linear_attention": True}, "linear_attention"),
     ]
     base = CASES[1][2]
     failures = []

@@ -85,6 +85,14 @@ class UNetConfig:
 def parse_config(raw: dict) -> UNetConfig:
     """Fills diffusers' defaults and refuses what this port does not implement, naming the key."""
     given = {k: v for k, v in raw.items() if not k.startswith("_")}
+    # Anneal's own key (anneal train --attention linear): a different model, with softmax
+    # attention's weight names, that this softmax port (and diffusers) would misread.
+    _require(
+        not given.pop("linear_attention", False),
+        "linear_attention",
+        "a linear-attention model; this reference (like diffusers' UNet2DModel) has softmax "
+        "attention only",
+    )
     unknown = sorted(set(given) - set(DEFAULTS))
     # A misspelt key would otherwise fall back to diffusers' default silently.
     _require(not unknown, unknown[0] if unknown else "", "unknown key (not a UNet2DModel argument)")

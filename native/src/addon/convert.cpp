@@ -86,6 +86,7 @@ UNetConfig UNetConfigFromJs(const Napi::Object& o) {
   c.downsample_padding = IntField(o, k, "downsample_padding", c.downsample_padding, 0);
   c.mid_block_scale_factor = static_cast<float>(NumberField(o, k, "mid_block_scale_factor", c.mid_block_scale_factor));
   c.center_input_sample = BoolField(o, k, "center_input_sample", c.center_input_sample);
+  c.linear_attention = BoolField(o, k, "linear_attention", c.linear_attention);
   try {
     c.validate();
   } catch (const std::exception& e) {
@@ -124,6 +125,19 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
     p.schedule.timesteps = IntField(so, "schedule", "timesteps", p.schedule.timesteps, 2);
     p.schedule.beta_start = NumberField(so, "schedule", "beta_start", p.schedule.beta_start, 0);
     p.schedule.beta_end = NumberField(so, "schedule", "beta_end", p.schedule.beta_end, 0);
+    p.schedule.shift_base = IntField(so, "schedule", "shift_base", 0, 0);
+  }
+  if (p.schedule.shift_base > 0) {
+    if (p.kind == Parameterization::Edm) {
+      throw Napi::TypeError::New(m.Env(),
+                                 "config.schedule.shift_base: the resolution shift applies to VP parameterizations "
+                                 "(eps, v, x0, consistency over one); EDM draws its sigmas log-normally");
+    }
+    // The model's own resolution fixes its shift; training at other sizes (progressive or
+    // multi-resolution) rescales per batch (at_resolution in the denoising objective).
+    auto unet = Field(m, "unet");
+    const int size = unet.IsObject() ? IntField(unet.As<Napi::Object>(), "config.unet", "sample_size", 0, 1) : 0;
+    if (size > 0) p.schedule = at_resolution(p.schedule, size, size);
   }
   try {
     DiscreteSigmas check(p.schedule);
@@ -131,6 +145,23 @@ Preconditioning PreconditioningFromJs(const Napi::Object& m) {
     throw Napi::TypeError::New(m.Env(), std::string("config.schedule: ") + e.what());
   }
   return p;
+}
+
+AttentionExec AttentionExecFromJs(const Napi::Value& v, const std::string& owner) {
+  AttentionExec exec;
+  if (v.IsUndefined() || v.IsNull()) return exec;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), owner + " must be an object {kind, slice}");
+  auto o = v.As<Napi::Object>();
+  try {
+    exec.kind = parse_attention_kind(StrField(o, owner.c_str(), "kind", "fused"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(v.Env(), owner + ".kind: " + e.what());
+  }
+  if (exec.kind == AttentionKind::Sliced) {
+    if (Field(o, "slice").IsUndefined()) throw Napi::TypeError::New(v.Env(), owner + ".slice is required for sliced attention");
+    exec.slice = IntField(o, owner.c_str(), "slice", 1, 1);
+  }
+  return exec;
 }
 
 GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
@@ -163,6 +194,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.atol = NumberField(o, "spec", "atol", s.atol);
   if (!(s.rtol > 0)) throw Napi::RangeError::New(o.Env(), "spec.rtol must be > 0");
   if (!(s.atol > 0)) throw Napi::RangeError::New(o.Env(), "spec.atol must be > 0");
+  s.attention = AttentionExecFromJs(Field(o, "attention"), "spec.attention");
   if (!Field(o, "sigmas").IsUndefined()) {
     s.schedule.sigmas = NumberArrayField(o, "spec", "sigmas");
     s.schedule.kind = "explicit";

@@ -12,6 +12,8 @@ namespace anneal::addon {
 UNetConfig UNetConfigFromJs(const Napi::Object& o);
 Preconditioning PreconditioningFromJs(const Napi::Object& model_config);
 GenerateSpec GenerateSpecFromJs(const Napi::Object& o);
+// {kind: "fused" | "sliced", slice} (undefined: fused); `owner` names the field in errors.
+AttentionExec AttentionExecFromJs(const Napi::Value& v, const std::string& owner);
 std::vector<double> NumberArrayField(const Napi::Object& o, const char* owner, const char* field);
 std::vector<std::string> StringArrayField(const Napi::Object& o, const char* owner, const char* field);
 mx::array Float32ArrayToMx(const Napi::Value& v, const char* name, const mx::Shape& shape);

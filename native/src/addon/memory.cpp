@@ -23,9 +23,11 @@ JobMemorySpec SpecFromJs(const Napi::Object& o) {
   s.activation_bytes_per_example =
       static_cast<std::size_t>(LongField(o, "spec", "activationBytesPerExample", 0));
   s.batch_size = static_cast<std::size_t>(LongField(o, "spec", "batchSize", 1, 1));
+  s.accumulation_steps = IntField(o, "spec", "accumulationSteps", 1, 1);
   s.workspace_fraction = NumberField(o, "spec", "workspaceFraction", 0.1, 0);
   if (o.Has("gradients")) s.gradients = o.Get("gradients").ToBoolean();
   if (o.Has("ema")) s.ema = o.Get("ema").ToBoolean();
+  if (o.Has("snapshot")) s.snapshot = o.Get("snapshot").ToBoolean();
   return s;
 }
 
@@ -80,6 +82,8 @@ Napi::Value Estimate(const Napi::CallbackInfo& info) {
   out.Set("gradients", Bytes(env, e.gradients));
   out.Set("optimizerState", Bytes(env, e.optimizer_state));
   out.Set("ema", Bytes(env, e.ema));
+  out.Set("update", Bytes(env, e.update));
+  out.Set("snapshot", Bytes(env, e.snapshot));
   out.Set("activations", Bytes(env, e.activations));
   out.Set("workspace", Bytes(env, e.workspace));
   out.Set("total", Bytes(env, e.total));

@@ -5,8 +5,9 @@
 //   forward(x: Float32Array, shape: [B,H,W,C], t: Float32Array, labels?: Int32Array): sync ->
 //     Float32Array; the raw network F(x, t, class).
 //   save(path, metadata?): sync; writes safetensors atomically.
-//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}.
-//   measureStep({batch, steps, warmup?}): async -> Promise<{stepSeconds, imagesPerSecond,
+//   cost(): sync -> {parameters, forwardFlopsPerImage, activationBytesPerImage}
+//     (attention's own bytes: attention.unetBytes).
+//   measureStep({batch, steps, warmup?, accumulationSteps?}): async -> Promise<{stepSeconds, imagesPerSecond,
 //     peakBytes, steps}>: compiled training steps on random data, the model left unchanged.
 //   sample(spec, onStep?): async -> Promise<{images: Uint8Array NHWC, shape, nfe, steps,
 //     nonFinite, values?, noise?, stepNoise?}>; nonFinite counts NaN/inf values before
@@ -126,7 +127,7 @@ Napi::Value Model::ParameterNames(const Napi::CallbackInfo& info) {
 Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto s = state(env);
-  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "forward(x, shape, t, labels?)");
+  if (info.Length() < 3 || !info[1].IsArray()) throw Napi::TypeError::New(env, "forward(x, shape, t, labels?, options?)");
   auto shape_js = info[1].As<Napi::Array>();
   if (shape_js.Length() != 4) throw Napi::TypeError::New(env, "shape must be [B, H, W, C]");
   mx::Shape shape;
@@ -153,7 +154,13 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     if (l.ElementLength() != static_cast<std::size_t>(shape[0])) throw Napi::RangeError::New(env, "labels must have B entries");
     labels = mx::array(l.Data(), {shape[0]}, mx::int32);
   }
-  return MxToFloat32Array(env, unet_forward(s->params, s->unet, x, t, labels));
+  auto cfg = s->unet;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+    cfg.attention_exec =
+        AttentionExecFromJs(info[4].As<Napi::Object>().Get("attention"), "options.attention");
+  }
+  return MxToFloat32Array(env, unet_forward(s->params, cfg, x, t, labels));
 }
 
 Napi::Value Model::Save(const Napi::CallbackInfo& info) {
@@ -187,8 +194,16 @@ Napi::Value Model::MeasureStep(const Napi::CallbackInfo& info) {
   const int batch = IntField(o, "options", "batch", 8, 1);
   const int steps = IntField(o, "options", "steps", 3, 1);
   const int warmup = IntField(o, "options", "warmup", 2, 0);
+  const int accumulation = IntField(o, "options", "accumulationSteps", 1, 1);
+  if (batch % accumulation != 0) {
+    throw Napi::RangeError::New(info.Env(), "options.accumulationSteps (" + std::to_string(accumulation) +
+                                                ") must divide options.batch (" + std::to_string(batch) + ")");
+  }
   return PromiseWorker<StepCost>::Run(
-      info.Env(), [s, batch, steps, warmup] { return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup); },
+      info.Env(),
+      [s, batch, steps, warmup, accumulation] {
+        return measure_training_step(s->params, s->unet, s->prec, batch, steps, warmup, accumulation);
+      },
       [](Napi::Env env, const StepCost& c) {
         auto out = Napi::Object::New(env);
         out.Set("stepSeconds", c.step_seconds);

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitThroughput(env, exports);
   InitOps(env, exports);
+  InitAttention(env, exports);
   InitModel(env, exports);
   InitTrainer(env, exports);
   InitSampling(env, exports);

@@ -8,14 +8,28 @@
 //     seconds}. Rejects on divergence (code ANNEAL_DIVERGED) or a memory budget breach
 //     (code ANNEAL_MEMORY_BUDGET).
 //   cancel(): sync; the running `run` stops after the current step.
-//   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt} (getter): where
-//     the next batch starts, and how many epoch permutations the sampler has computed.
+//   step: number (getter).   dataOrder: {epoch, position, permutationsBuilt, stage, buckets:
+//     [{epoch, position}]} (getter): where the next batch starts (bucket 0's; every bucket's
+//     in `buckets`), how many epoch permutations bucket 0's sampler has computed, and the
+//     stage of the next step.
+// options.shards (one resolution, the model's) or options.buckets [{shards, batchSize?}] (any
+//   shapes with sides divisible by 2^(levels-1); batchSize defaults to options.batchSize) and
+//   options.stages [{endStep, buckets}] (absent: one stage over every bucket): each step's
+//   batch comes from one bucket of its stage, drawn by (seed, step) in proportion to the
+//   buckets' sizes. Step reports add {stage, bucket, height, width, batch}.
+//   setAccumulationSteps(k): sync; the next steps split the batch into k micro-batches (a
+//     stage's batch plan); RangeError unless k divides batchSize (every bucket's batch). Buckets
+//     may carry their own accumulationSteps (options.buckets[i].accumulationSteps), applied
+//     whenever a step draws from that bucket.
 //   saveState(path) / loadState(path): sync, exact resume; ANNEAL_IO
 //     for an unwritable path or a damaged state, ANNEAL_NOT_FOUND for a missing one,
 //     ANNEAL_INVALID_ARGUMENT for a state of another run (seed, shapes).
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
 // saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
 // pending.
+// options.batchSize is the effective batch of one optimizer step; options.accumulationSteps
+// (default 1) splits it into that many micro-batches whose gradients are averaged (it must
+// divide batchSize; RangeError otherwise).
 // options.objective (absent: {kind: "denoising"}) chooses what the step minimizes:
 //   {kind: "progressive", teacher: Model, sigmas: number[] (2N + 1, decreasing, ending in 0),
 //    weighting?: "truncated-snr" | "snr+1"}: progressive distillation, `model` the student
@@ -32,6 +46,7 @@
 // Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "addon/convert.h"
@@ -64,6 +79,7 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
                         InstanceMethod("cancel", &T::Guarded<&T::Cancel>),
                         InstanceMethod("saveState", &T::Guarded<&T::SaveState>),
                         InstanceMethod("loadState", &T::Guarded<&T::LoadState>),
+                        InstanceMethod("setAccumulationSteps", &T::Guarded<&T::SetAccumulationSteps>),
                         InstanceMethod("ema", &T::Guarded<&T::Ema>),
                         InstanceMethod("model", &T::Guarded<&T::ModelWeights>),
                         InstanceAccessor("step", &T::Guarded<&T::Step>, nullptr),
@@ -93,6 +109,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     auto o = ObjectArg(info, 1, "options");
     TrainerConfig c;
     c.batch_size = IntField(o, "options", "batchSize", c.batch_size, 1);
+    c.accumulation_steps = IntField(o, "options", "accumulationSteps", c.accumulation_steps, 1);
+    if (c.batch_size % c.accumulation_steps != 0) {
+      throw Napi::RangeError::New(env, "options.accumulationSteps (" + std::to_string(c.accumulation_steps) +
+                                           ") must divide options.batchSize (" + std::to_string(c.batch_size) + ")");
+    }
     c.total_steps = LongField(o, "options", "totalSteps", c.total_steps, 1);
     c.lr = NumberField(o, "options", "lr", c.lr, 0);
     c.min_lr = NumberField(o, "options", "minLr", c.min_lr, 0);
@@ -128,21 +149,84 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     else if (dtype == "bfloat16") d.compute_dtype = mx::bfloat16;
     else if (dtype == "float16") d.compute_dtype = mx::float16;
     else throw Napi::TypeError::New(env, "options.dtype must be float32, bfloat16 or float16");
-    auto shards = StringArrayField(o, "options", "shards");
     const int classes = IntField(o, "options", "numClasses", 0, 0);
+    const bool bucketed = o.Has("buckets") && !o.Get("buckets").IsUndefined();
+    std::vector<std::vector<std::string>> bucket_shards;
+    if (bucketed) {
+      if (o.Has("shards") && !o.Get("shards").IsUndefined()) {
+        throw Napi::TypeError::New(env, "options: give either shards or buckets, not both");
+      }
+      ReadBuckets(env, o, c, bucket_shards);
+    } else {
+      bucket_shards.push_back(StringArrayField(o, "options", "shards"));
+    }
     model_ = model;
     {
-      auto data = load_shards(shards, classes);
-      const auto& u = model->unet;
-      if (data.images.shape(1) != u.sample_size || data.images.shape(2) != u.sample_size ||
-          data.images.shape(3) != u.in_channels) {
-        throw std::invalid_argument("dataset images are " + std::to_string(data.images.shape(1)) + "x" +
-                                    std::to_string(data.images.shape(2)) + "x" + std::to_string(data.images.shape(3)) +
-                                    " but the model expects " + std::to_string(u.sample_size) + "x" +
-                                    std::to_string(u.sample_size) + "x" + std::to_string(u.in_channels));
+      // The student as this run executes it: attention fused or sliced (options.attention).
+      ModelState student = *model;
+      student.unet.attention_exec = AttentionExecFromJs(o.Get("attention"), "options.attention");
+      const auto& u = student.unet;
+      std::vector<ImageDataset> buckets;
+      const int factor = 1 << (static_cast<int>(u.block_out_channels.size()) - 1);
+      for (std::size_t b = 0; b < bucket_shards.size(); ++b) {
+        auto data = load_shards(bucket_shards[b], classes);
+        const int h = data.images.shape(1), w = data.images.shape(2), ch = data.images.shape(3);
+        const std::string shape = std::to_string(h) + "x" + std::to_string(w) + "x" + std::to_string(ch);
+        // One resolution: the model's own (a checkpoint's sample_size is what it samples at).
+        // Buckets: any shape whose sides the U-Net can halve at every level.
+        if (!bucketed && (h != u.sample_size || w != u.sample_size || ch != u.in_channels)) {
+          throw std::invalid_argument("dataset images are " + shape + " but the model expects " +
+                                      std::to_string(u.sample_size) + "x" + std::to_string(u.sample_size) + "x" +
+                                      std::to_string(u.in_channels));
+        }
+        if (bucketed && (h % factor != 0 || w % factor != 0 || ch != u.in_channels)) {
+          throw std::invalid_argument("options.buckets[" + std::to_string(b) + "]: images are " + shape +
+                                      "; the model needs " + std::to_string(u.in_channels) +
+                                      " channels and sides that are multiples of 2^(levels-1) = " +
+                                      std::to_string(factor));
+        }
+        buckets.push_back(std::move(data));
       }
-      auto objective = MakeObjective(env, o, *model, d, c.total_steps);
-      trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(data), model->params);
+      auto objective = MakeObjective(env, o, student, d, c.total_steps);
+      trainer_ = std::make_shared<Trainer>(u, objective, c, std::move(buckets), model->params);
+    }
+  }
+
+  // options.buckets: [{shards: string[], batchSize?: number, accumulationSteps?: number}]
+  // (accumulationSteps: that bucket's micro-batches, default options.accumulationSteps),
+  // options.stages?: [{endStep,
+  // buckets: number[]}] (absent: one stage over every bucket).
+  static void ReadBuckets(Napi::Env env, const Napi::Object& o, TrainerConfig& c,
+                          std::vector<std::vector<std::string>>& shards) {
+    auto list = o.Get("buckets");
+    if (!list.IsArray() || list.As<Napi::Array>().Length() == 0) {
+      throw Napi::TypeError::New(env, "options.buckets must be a non-empty array of {shards, batchSize?}");
+    }
+    auto a = list.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      const std::string owner = "options.buckets[" + std::to_string(i) + "]";
+      if (!a.Get(i).IsObject()) throw Napi::TypeError::New(env, owner + " must be an object");
+      auto b = a.Get(i).As<Napi::Object>();
+      shards.push_back(StringArrayField(b, owner.c_str(), "shards"));
+      c.bucket_batch.push_back(IntField(b, owner.c_str(), "batchSize", c.batch_size, 1));
+      c.bucket_accumulation.push_back(IntField(b, owner.c_str(), "accumulationSteps", c.accumulation_steps, 1));
+    }
+    if (!o.Has("stages") || o.Get("stages").IsUndefined()) return;
+    if (!o.Get("stages").IsArray()) throw Napi::TypeError::New(env, "options.stages must be an array");
+    auto st = o.Get("stages").As<Napi::Array>();
+    for (uint32_t i = 0; i < st.Length(); ++i) {
+      const std::string owner = "options.stages[" + std::to_string(i) + "]";
+      if (!st.Get(i).IsObject()) throw Napi::TypeError::New(env, owner + " must be an object");
+      auto so = st.Get(i).As<Napi::Object>();
+      TrainingStage stage;
+      stage.end_step = LongField(so, owner.c_str(), "endStep", 0, 1);
+      for (double b : NumberArrayField(so, owner.c_str(), "buckets")) {
+        if (!(b >= 0 && b < a.Length()) || b != static_cast<int>(b)) {
+          throw Napi::RangeError::New(env, owner + ".buckets: " + std::to_string(b) + " is not a bucket index");
+        }
+        stage.buckets.push_back(static_cast<int>(b));
+      }
+      c.stages.push_back(stage);
     }
   }
 
@@ -257,6 +341,11 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
           o.Set("peakBytes", Bytes(env, p.r.peak_bytes));
           o.Set("activeBytes", Bytes(env, p.r.active_bytes));
           o.Set("seconds", p.seconds);
+          o.Set("stage", p.r.stage);
+          o.Set("bucket", p.r.bucket);
+          o.Set("height", p.r.height);
+          o.Set("width", p.r.width);
+          o.Set("batch", p.r.batch);
           return o;
         });
   }
@@ -278,12 +367,37 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     o.Set("epoch", static_cast<double>(c.epoch));
     o.Set("position", static_cast<double>(c.position));
     o.Set("permutationsBuilt", static_cast<double>(trainer_->sampler().permutations_built()));
+    o.Set("stage", trainer_->current_stage());
+    auto buckets = Napi::Array::New(env);
+    const auto& cursors = trainer_->data_cursors();
+    for (std::size_t b = 0; b < cursors.size(); ++b) {
+      auto e = Napi::Object::New(env);
+      e.Set("epoch", static_cast<double>(cursors[b].epoch));
+      e.Set("position", static_cast<double>(cursors[b].position));
+      buckets.Set(static_cast<uint32_t>(b), e);
+    }
+    o.Set("buckets", buckets);
     return o;
   }
 
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     EnsureIdle(info.Env());
     trainer_->save_state(StringArg(info, 0, "path"));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetAccumulationSteps(const Napi::CallbackInfo& info) {
+    EnsureIdle(info.Env());
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "k must be a number");
+    const double k = info[0].As<Napi::Number>().DoubleValue();
+    const int batch = trainer_->config().batch_size;
+    if (!(k >= 1) || k != static_cast<int>(k) || batch % static_cast<int>(k) != 0) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%g", k);
+      throw Napi::RangeError::New(info.Env(), std::string("k (") + text + ") must be a divisor of the batch (" +
+                                                  std::to_string(batch) + ")");
+    }
+    trainer_->set_accumulation_steps(static_cast<int>(k));
     return info.Env().Undefined();
   }
 

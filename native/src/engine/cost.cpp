@@ -10,7 +10,7 @@
 namespace anneal {
 
 StepCost measure_training_step(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,
-                               int batch, int steps, int warmup) {
+                               int batch, int steps, int warmup, int accumulation_steps) {
   if (batch < 1 || steps < 1) throw std::invalid_argument("batch and steps must be >= 1");
   ImageDataset data;
   const int n = std::max(batch, 2 * batch);
@@ -23,12 +23,19 @@ StepCost measure_training_step(const Params& params, const UNetConfig& cfg, cons
   mx::eval({data.images, data.labels});
   TrainerConfig tc;
   tc.batch_size = batch;
+  tc.accumulation_steps = accumulation_steps;
   tc.total_steps = warmup + steps;
   tc.warmup_steps = 0;
+  // A snapshot every 2 steps: from step 3 on the rollback snapshot is older than the live state
+  // (as it is for most steps of a job), so it holds its own weights, moments and EMA.
+  tc.snapshot_every = 2;
+  // The peak the budget check reads (check_peak_memory: since the job started, never reset
+  // between steps): from before the Trainer is built, warm-up steps included. Only this
+  // function's random images are in it beside the job's own state.
+  reset_peak_memory();
   auto objective = std::make_shared<DenoisingObjective>(cfg, prec);
   Trainer trainer(cfg, objective, tc, std::move(data), params);
   for (int i = 0; i < warmup; ++i) trainer.step();
-  reset_peak_memory();
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
     auto start = std::chrono::steady_clock::now();

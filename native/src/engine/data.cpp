@@ -73,6 +73,31 @@ std::vector<std::int32_t> BatchSampler::next() {
   return idx;
 }
 
+int stage_of(const std::vector<TrainingStage>& stages, long step) {
+  if (stages.empty()) throw std::invalid_argument("no training stages");
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (step < stages[i].end_step) return static_cast<int>(i);
+  }
+  return static_cast<int>(stages.size()) - 1;
+}
+
+int choose_bucket(const std::vector<int>& candidates, const std::vector<long>& weights, std::uint64_t seed,
+                  long step) {
+  if (candidates.empty()) throw std::invalid_argument("a stage with no buckets");
+  if (candidates.size() == 1) return candidates[0];
+  std::uint64_t total = 0;
+  for (int b : candidates) total += static_cast<std::uint64_t>(weights.at(b));
+  // Its own stream: distinct from the permutations' (seed * constant + epoch) and the step keys.
+  std::uint64_t state = (seed ^ 0xD1B54A32D192ED03ull) * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(step);
+  std::uint64_t u = splitmix64(state) % total;
+  for (int b : candidates) {
+    const auto w = static_cast<std::uint64_t>(weights.at(b));
+    if (u < w) return b;
+    u -= w;
+  }
+  return candidates.back();
+}
+
 std::pair<mx::array, mx::array> gather_batch(const ImageDataset& d, const std::vector<std::int32_t>& idx) {
   auto i = mx::array(idx.data(), {static_cast<int>(idx.size())}, mx::int32);
   auto x = mx::astype(mx::take(d.images, i, 0), mx::float32);

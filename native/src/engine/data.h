@@ -49,6 +49,28 @@ class BatchSampler {
   long permutations_built_ = 0;
 };
 
+// More than one image shape in one run. A bucket is one ImageDataset of one (height, width);
+// a stage is a range of steps and the buckets its batches come from. Multi-resolution
+// training (buckets of several sizes and aspects) is one stage over every bucket; a
+// progressive curriculum is one stage per resolution, low to high; a single-resolution run
+// is one bucket in one stage. Each batch comes from one bucket, so the U-Net, which is
+// convolutional except for attention over all positions, sees one shape per step.
+struct TrainingStage {
+  long end_step = 0;         // the stage takes steps [previous stage's end_step, end_step)
+  std::vector<int> buckets;  // indices into the trainer's buckets
+};
+
+// The stage of the step being taken (0-based `step`): the first whose end_step is past it;
+// steps beyond the last end stay in the last stage.
+int stage_of(const std::vector<TrainingStage>& stages, long step);
+
+// The bucket step `step` draws its batch from, among `candidates`, with probability
+// proportional to `weights[bucket]` (its image count: every image is seen about equally
+// often). A pure function of (seed, step), so a resumed run draws what an uninterrupted one
+// would have; the buckets' own cursors keep each one's epoch order.
+int choose_bucket(const std::vector<int>& candidates, const std::vector<long>& weights, std::uint64_t seed,
+                  long step);
+
 // images[idx] as float in [-1, 1], and labels[idx].
 std::pair<mx::array, mx::array> gather_batch(const ImageDataset& d, const std::vector<std::int32_t>& idx);
 

@@ -138,7 +138,9 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     throw std::invalid_argument("dtype must be float32, bfloat16 or float16");
   }
   // float32: the weights as they are (unet_network casts nothing), so output is unchanged.
-  Denoiser d(prec, unet_network(params, cfg, spec.dtype));
+  UNetConfig run_cfg = cfg;
+  run_cfg.attention_exec = spec.attention;
+  Denoiser d(prec, unet_network(params, run_cfg, spec.dtype));
   const bool adaptive = spec.sampler == SamplerKind::Adaptive;
   if (adaptive && spec.step_noise) {
     throw std::invalid_argument("step_noise: the adaptive sampler is deterministic and injects no noise");

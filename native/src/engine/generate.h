@@ -58,6 +58,8 @@ struct GenerateSpec {
   // not used by it (it starts at the schedule's top, sigma_max when given).
   double rtol = AdaptiveOptions{}.rtol;
   double atol = AdaptiveOptions{}.atol;
+  // How the U-Net's softmax attention executes (choose_attention picks it from the budget).
+  AttentionExec attention;
 };
 
 struct GenerateResult {

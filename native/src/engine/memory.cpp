@@ -43,11 +43,14 @@ MemoryEstimate estimate_job_memory(const JobMemorySpec& s) {
   MemoryEstimate e;
   const std::size_t weights = s.parameter_count * s.bytes_per_parameter;
   e.parameters = weights;
-  e.gradients = s.gradients ? weights : 0;
+  e.gradients = s.gradients ? (s.accumulation_steps > 1 ? 2 * weights : weights) : 0;
   e.optimizer_state = weights * static_cast<std::size_t>(std::max(0, s.optimizer_states_per_parameter));
   e.ema = s.ema ? weights : 0;
+  e.update = s.gradients ? e.parameters + e.optimizer_state + e.ema : 0;
+  e.snapshot = s.snapshot ? e.parameters + e.optimizer_state + e.ema + weights : 0;
   e.activations = s.activation_bytes_per_example * s.batch_size;
-  const std::size_t subtotal = e.parameters + e.gradients + e.optimizer_state + e.ema + e.activations;
+  const std::size_t subtotal =
+      e.parameters + e.gradients + e.optimizer_state + e.ema + e.update + e.snapshot + e.activations;
   e.workspace = static_cast<std::size_t>(static_cast<double>(subtotal) * s.workspace_fraction);
   e.total = subtotal + e.workspace;
   return e;
@@ -55,14 +58,26 @@ MemoryEstimate estimate_job_memory(const JobMemorySpec& s) {
 
 void assert_fits(const MemoryEstimate& e, const JobMemorySpec& spec, const MemoryBudget& budget) {
   if (e.total <= budget.bytes) return;
+  const int k = spec.accumulation_steps;
+  const std::string micro = std::to_string(spec.batch_size);
+  // spec.batch_size is the micro-batch: the images whose activations are held at once.
+  const std::string at =
+      k > 1 ? " at micro-batch " + micro + " (" + std::to_string(k) + " accumulation steps, effective batch " +
+                  std::to_string(spec.batch_size * static_cast<std::size_t>(k)) + ")"
+            : " at batch " + micro;
+  const std::string advice =
+      k > 1 ? "use a smaller micro-batch (more accumulation steps) or a smaller model"
+            : "lower the batch size (or accumulate gradients over smaller micro-batches) or the model size";
   throw MemoryBudgetError(
-      "job does not fit the memory budget: estimated " + format_bytes(e.total) +
-      " (parameters " + format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) +
-      ", optimizer state " + format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
-      ", activations " + format_bytes(e.activations) + " at batch " +
-      std::to_string(spec.batch_size) + ", workspace " + format_bytes(e.workspace) +
-      ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source +
-      "); lower the batch size or the model size, or raise the budget with ANNEAL_MEMORY_BUDGET");
+      "job does not fit the memory budget: estimated " + format_bytes(e.total) + " (parameters " +
+      format_bytes(e.parameters) + ", gradients " + format_bytes(e.gradients) + ", optimizer state " +
+      format_bytes(e.optimizer_state) + ", EMA " + format_bytes(e.ema) +
+      (e.update > 0 ? ", the update's second copy " + format_bytes(e.update) : "") +
+      (e.snapshot > 0 ? ", the rollback snapshot and the model's own weights " + format_bytes(e.snapshot) : "") +
+      ", activations " +
+      format_bytes(e.activations) + at + ", workspace " + format_bytes(e.workspace) +
+      ") exceeds the budget of " + format_bytes(budget.bytes) + " (" + budget.source + "); " + advice +
+      ", or raise the budget with ANNEAL_MEMORY_BUDGET");
 }
 
 void apply_memory_limits(const MemoryBudget& budget, const HardwareProfile& hw) {
@@ -90,10 +105,11 @@ MemoryStats memory_stats() {
 
 void reset_peak_memory() { mx::reset_peak_memory(); }
 
-void check_peak_memory(const MemoryBudget& budget, long step) {
+void check_peak_memory(const MemoryBudget& budget, long step, const std::string& where) {
   const std::size_t peak = mx::get_peak_memory();
   if (peak <= budget.bytes) return;
   throw MemoryBudgetError("peak memory " + format_bytes(peak) + " at step " + std::to_string(step) +
+                          (where.empty() ? "" : " (" + where + ")") +
                           " exceeded the memory budget of " + format_bytes(budget.bytes) + " (" +
                           budget.source + "); lower the batch size or raise the budget");
 }

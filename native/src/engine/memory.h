@@ -28,7 +28,14 @@ struct JobMemorySpec {
   bool gradients = true;
   bool ema = true;
   std::size_t activation_bytes_per_example = 0;  // saved for backward, at the job's dtype
-  std::size_t batch_size = 1;
+  std::size_t batch_size = 1;  // examples whose activations are held at once (a micro-batch)
+  // Gradient accumulation (> 1): the running sum of the micro-batches' gradients is held
+  // beside each micro-batch's own, so gradients count twice.
+  int accumulation_steps = 1;
+  // Training with rollback (trainer.h): the last good state (weights, AdamW moments, EMA, up
+  // to snapshot_every steps old) is held beside the live one, and the caller's Model keeps its
+  // own weights (the ones training started from) beside both.
+  bool snapshot = false;
   double workspace_fraction = 0.1;  // kernels' scratch space and allocator slack
 };
 
@@ -37,6 +44,11 @@ struct MemoryEstimate {
   std::size_t gradients = 0;
   std::size_t optimizer_state = 0;
   std::size_t ema = 0;
+  // Training: the compiled update's inputs and outputs (weights, AdamW moments, EMA) are
+  // alive together until its evaluation ends, a second copy of each.
+  std::size_t update = 0;
+  // The rollback snapshot's weights, moments and EMA, and the caller Model's own weights.
+  std::size_t snapshot = 0;
   std::size_t activations = 0;
   std::size_t workspace = 0;
   std::size_t total = 0;
@@ -69,7 +81,8 @@ MemoryStats memory_stats();
 void reset_peak_memory();
 
 // Called after each step: throws MemoryBudgetError when MLX's peak exceeds the budget.
-void check_peak_memory(const MemoryBudget& budget, long step);
+// `where` names what the step ran (resolution, batch, stage) in the message.
+void check_peak_memory(const MemoryBudget& budget, long step, const std::string& where = "");
 
 std::string format_bytes(std::size_t bytes);
 

@@ -25,12 +25,12 @@ mx::array min_snr_weight(Parameterization kind, const mx::array& sigma, double g
 }
 
 std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,
-                                        const mx::array& key) {
+                                        const mx::array& key, const BatchRows& rows) {
   if (unet.num_class_embeds <= 0) return std::nullopt;
   // The last class embedding is the null class used for classifier-free guidance.
   const int null_class = unet.num_class_embeds - 1;
   const int B = labels.shape(0);
-  auto drop = mx::random::bernoulli(mx::array(cfg_dropout), {B}, key);
+  auto drop = rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::bernoulli(mx::array(cfg_dropout), s, key); });
   return mx::where(drop, mx::full({B}, null_class, mx::int32), labels);
 }
 
@@ -50,7 +50,8 @@ NetworkFn unet_network(const Params& params, const UNetConfig& cfg, mx::Dtype dt
 }
 
 DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, DenoisingOptions options)
-    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options), table_(prec_.schedule) {
+    : unet_(std::move(unet)), prec_(std::move(prec)), options_(options) {
+  DiscreteSigmas check(prec_.schedule);  // a bad schedule is refused here, not at the first step
   // Refused here rather than at the first step's network_target, so a Trainer is never built.
   if (prec_.kind == Parameterization::Consistency) {
     throw std::invalid_argument(
@@ -67,22 +68,30 @@ mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
   const int B = b.x0.shape(0);
+  // The schedule at this batch's resolution: with a resolution shift, a progressive or
+  // multi-resolution run's batches of each size draw their own sigmas, and the network reads
+  // sigma through the same shifted table (so it is conditioned on the unshifted timestep).
+  Preconditioning prec = prec_;
+  prec.schedule = at_resolution(prec_.schedule, b.x0.shape(1), b.x0.shape(2));
+  const DiscreteSigmas batch_table(prec.schedule);
   mx::array sigma = mx::array(0.0f);
   if (prec_.kind == Parameterization::Edm || prec_.kind == Parameterization::Consistency) {
-    auto z = mx::random::normal({B}, mx::float32, k(0));
+    auto z = b.rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(0)); });
     sigma = mx::exp(mx::add(mx::multiply(z, mx::array(static_cast<float>(options_.edm_p_std))),
                             mx::array(static_cast<float>(options_.edm_p_mean))));
   } else {
-    const auto& s = table_.sigmas();
+    const auto& s = batch_table.sigmas();
     std::vector<float> table(s.begin(), s.end());
-    auto t = mx::random::randint(0, static_cast<int>(table.size()), {B}, mx::int32, k(0));
+    auto t = b.rows.per_example(
+        {B}, [&](const mx::Shape& s) { return mx::random::randint(0, static_cast<int>(table.size()), s, mx::int32, k(0)); });
     sigma = mx::take(mx::array(table.data(), {static_cast<int>(table.size())}, mx::float32), t);
   }
-  auto noise = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto noise = b.rows.per_example(b.x0.shape(), [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(1)); });
   auto x_noisy = mx::add(b.x0, mx::multiply(noise, mx::reshape(sigma, {-1, 1, 1, 1})));
-  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2));
-  Denoiser d(prec_, unet_network(student, unet_, options_.compute_dtype,
-                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
+  Denoiser d(prec, unet_network(student, unet_, options_.compute_dtype,
+                                unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                 : std::nullopt));
   auto f = d.network_output(x_noisy, sigma, labels);
   auto target = d.network_target(x_noisy, b.x0, sigma);
   if (options_.loss_weighting == LossWeighting::None) return mx::mean(mx::square(mx::subtract(f, target)));

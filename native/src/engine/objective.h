@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,12 +15,43 @@
 
 namespace anneal {
 
+// Which rows of a training step's effective batch a batch holds. Whole (the default): the
+// batch is the step's. A micro-batch of an accumulated step (Trainer, accumulation_steps > 1)
+// has `rows` (int32 [b], an input of the compiled gradient function) and `effective` = k b:
+// its per-example random draws are made for the whole effective batch and its rows kept, so
+// k micro-batches of b draw exactly what one batch of k b draws from the same key (MLX's
+// random bits for a shape are not a concatenation of smaller draws). The extra draw is the
+// size of the effective batch's inputs, small beside the activations accumulation saves.
+struct BatchRows {
+  std::optional<mx::array> rows;
+  int effective = 0;
+  // `draw(shape)` for a batch whose leading dimension is this batch's; the rows of the whole
+  // effective batch's draw for a micro-batch.
+  template <class Draw>
+  mx::array per_example(mx::Shape shape, Draw draw) const {
+    if (!rows) return draw(shape);
+    shape[0] = effective;
+    return mx::take(draw(shape), *rows, 0);
+  }
+  // The U-Net dropout key of this micro-batch: the step's key split into one per micro-batch
+  // (effective / its size), the one at this micro-batch's position, so no two micro-batches
+  // of a step share masks; the step's key itself without accumulation. (Masks are drawn at the
+  // micro-batch's shape, so with dropout the trajectory depends on the micro-batch size.)
+  mx::array dropout_key(const mx::array& key) const {
+    if (!rows) return key;
+    const int micro = rows->shape(0);
+    auto index = mx::floor_divide(mx::take(*rows, 0), mx::array(micro));
+    return mx::take(mx::random::split(key, effective / micro), index, 0);
+  }
+};
+
 struct TrainBatch {
   mx::array x0;      // float [B, H, W, C] in [-1, 1]
   mx::array labels;  // int32 [B]
   // The step being taken, 1-based, as a float32 scalar input of the compiled step (so a
   // curriculum that depends on it does not recompile): consistency training's shrinking gap.
   mx::array step = mx::array(1.0f);
+  BatchRows rows;
 };
 
 class Objective {
@@ -68,13 +100,12 @@ class DenoisingObjective : public Objective {
   UNetConfig unet_;
   Preconditioning prec_;
   DenoisingOptions options_;
-  DiscreteSigmas table_;
 };
 
 // Class labels as training feeds them: for a class-conditional U-Net, each label replaced by
 // the null class (the last embedding) with probability `cfg_dropout`; none otherwise.
 std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,
-                                        const mx::array& key);
+                                        const mx::array& key, const BatchRows& rows = {});
 
 // A frozen network a distillation objective calls: its U-Net, its parameterization and its
 // weights. The weights enter the compiled step as inputs (Objective::frozen), never as

@@ -45,12 +45,19 @@ DiscreteSigmas::DiscreteSigmas(const VPSchedule& s) {
   } else {
     throw std::invalid_argument("unknown VP schedule kind \"" + s.kind + "\" (linear or cosine)");
   }
+  if (!(s.shift > 0 && std::isfinite(s.shift))) throw std::invalid_argument("schedule shift must be positive");
   sigmas_.resize(s.timesteps);
   log_sigmas_.resize(s.timesteps);
   for (int t = 0; t < s.timesteps; ++t) {
-    sigmas_[t] = std::sqrt((1.0 - alpha_bar[t]) / alpha_bar[t]);
+    sigmas_[t] = s.shift * std::sqrt((1.0 - alpha_bar[t]) / alpha_bar[t]);
     log_sigmas_[t] = std::log(sigmas_[t]);
   }
+}
+
+VPSchedule at_resolution(VPSchedule s, int height, int width) {
+  if (s.shift_base <= 0) return s;
+  s.shift = std::sqrt(static_cast<double>(height) * static_cast<double>(width)) / s.shift_base;
+  return s;
 }
 
 double DiscreteSigmas::sigma_to_t(double sigma) const {

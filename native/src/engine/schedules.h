@@ -13,9 +13,20 @@ struct VPSchedule {
   int timesteps = 1000;
   double beta_start = 1e-4;
   double beta_end = 0.02;
+  // Resolution-dependent shift (Hoogeboom et al. 2023, "simple diffusion", section 3.1):
+  // every sigma scaled by `shift`, which shifts log-SNR = -2 log sigma by -2 log(shift).
+  // With shift = resolution / base that is their 2 log(base / resolution): larger images keep
+  // more signal at the same noise level, so they need more noise. 1: the schedule as designed.
+  double shift = 1.0;
+  // The resolution the schedule was designed for; 0: no resolution shift at any size.
+  int shift_base = 0;
 };
 
-// sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t): the VP schedule seen in sigma space.
+// `s` for images of height x width: shift = sqrt(height width) / shift_base (the side of a
+// square of the same pixel count), or `s` unchanged when shift_base is 0.
+VPSchedule at_resolution(VPSchedule s, int height, int width);
+
+// sigma_t = shift sqrt((1 - alpha_bar_t) / alpha_bar_t): the VP schedule seen in sigma space.
 class DiscreteSigmas {
  public:
   explicit DiscreteSigmas(const VPSchedule& s);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 namespace anneal {
@@ -25,14 +26,68 @@ Params zeros_like(const Params& p) {
 }
 }  // namespace
 
+namespace {
+std::vector<ImageDataset> one(ImageDataset d) {
+  std::vector<ImageDataset> v;
+  v.push_back(std::move(d));
+  return v;
+}
+}  // namespace
+
 Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config, ImageDataset data,
                  Params init)
-    : unet_(std::move(unet)),
-      objective_(std::move(objective)),
-      config_(config),
-      data_(std::move(data)),
-      // Refuses a dataset smaller than one batch.
-      sampler_(data_.size(), config_.batch_size, config_.seed) {
+    : Trainer(std::move(unet), std::move(objective), std::move(config), one(std::move(data)), std::move(init)) {}
+
+Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerConfig config,
+                 std::vector<ImageDataset> buckets, Params init)
+    : unet_(std::move(unet)), objective_(std::move(objective)), config_(std::move(config)), buckets_(std::move(buckets)) {
+  if (buckets_.empty()) throw std::invalid_argument("no training data: give at least one bucket");
+  const int B = static_cast<int>(buckets_.size());
+  if (!config_.bucket_batch.empty() && static_cast<int>(config_.bucket_batch.size()) != B) {
+    throw std::invalid_argument("bucket_batch has " + std::to_string(config_.bucket_batch.size()) +
+                                " entries for " + std::to_string(B) + " buckets");
+  }
+  stages_ = config_.stages;
+  if (stages_.empty()) {
+    // Open-ended, so a multi-resolution run resumed with more --steps is the same run.
+    TrainingStage all{std::numeric_limits<long>::max(), {}};
+    for (int b = 0; b < B; ++b) all.buckets.push_back(b);
+    stages_.push_back(all);
+  }
+  long previous_end = 0;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    const auto& st = stages_[i];
+    const std::string name = "stage " + std::to_string(i);
+    if (st.end_step <= previous_end) {
+      throw std::invalid_argument(name + " ends at step " + std::to_string(st.end_step) +
+                                  ", not after the previous stage's end " + std::to_string(previous_end));
+    }
+    previous_end = st.end_step;
+    if (st.buckets.empty()) throw std::invalid_argument(name + " draws from no bucket");
+    for (int b : st.buckets) {
+      if (b < 0 || b >= B) {
+        throw std::invalid_argument(name + " names bucket " + std::to_string(b) + " of " + std::to_string(B));
+      }
+    }
+  }
+  for (int b = 0; b < B; ++b) {
+    const auto& d = buckets_[b];
+    if (b > 0 && d.images.shape(3) != buckets_[0].images.shape(3)) {
+      throw std::invalid_argument("bucket " + std::to_string(b) + " has " + std::to_string(d.images.shape(3)) +
+                                  " channels, bucket 0 has " + std::to_string(buckets_[0].images.shape(3)));
+    }
+    bucket_sizes_.push_back(d.size());
+    const int batch = config_.bucket_batch.empty() ? config_.batch_size : config_.bucket_batch[b];
+    // Refuses a bucket smaller than one of its batches.
+    try {
+      samplers_.emplace_back(d.size(), batch, config_.seed + static_cast<std::uint64_t>(b));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(B == 1 ? std::string(e.what())
+                                         : "bucket " + std::to_string(b) + " (" + std::to_string(d.images.shape(1)) +
+                                               "x" + std::to_string(d.images.shape(2)) + "): " + e.what());
+    }
+  }
+  state_.cursors.assign(B, DataCursor{});
   check_unet_params(init, unet_);
   state_.params = init;
   state_.m = zeros_like(init);
@@ -81,7 +136,156 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
     keep(ema, old_ema);
     return out;
   };
-  step_fn_ = config_.compile ? mx::compile(fn) : std::function<std::vector<mx::array>(const std::vector<mx::array>&)>(fn);
+  using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+  step_fn_ = config_.compile ? mx::compile(fn) : StepFn(fn);
+  if (config_.bucket_accumulation.empty()) {
+    set_accumulation_steps(config_.accumulation_steps);
+  } else {
+    if (static_cast<int>(config_.bucket_accumulation.size()) != B) {
+      throw std::invalid_argument("bucket_accumulation has " + std::to_string(config_.bucket_accumulation.size()) +
+                                  " entries for " + std::to_string(B) + " buckets");
+    }
+    for (int b = 0; b < B; ++b) {
+      const int k = config_.bucket_accumulation[b];
+      if (k < 1 || bucket_batch(b) % k != 0) {
+        throw std::invalid_argument("bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
+                                    "x" + std::to_string(buckets_[b].images.shape(2)) +
+                                    "): accumulation steps must be a divisor of its batch " +
+                                    std::to_string(bucket_batch(b)) + ", got " + std::to_string(k));
+      }
+    }
+  }
+}
+
+int Trainer::bucket_batch(int b) const {
+  return config_.bucket_batch.empty() ? config_.batch_size : config_.bucket_batch[b];
+}
+
+int Trainer::bucket_accumulation(int b) const {
+  return config_.bucket_accumulation.empty() ? config_.accumulation_steps : config_.bucket_accumulation[b];
+}
+
+void Trainer::set_accumulation_steps(int k) {
+  for (int b = 0; b < static_cast<int>(buckets_.size()); ++b) {
+    const int batch = bucket_batch(b);
+    if (k < 1 || batch % k != 0) {
+      throw std::invalid_argument(
+          "accumulation steps must be a divisor of the batch " + std::to_string(batch) +
+          (buckets_.size() > 1 ? " of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
+                                     "x" + std::to_string(buckets_[b].images.shape(2)) + ")"
+                               : "") +
+          ", got " + std::to_string(k));
+    }
+  }
+  config_.accumulation_steps = k;
+  config_.bucket_accumulation.clear();
+  // Nothing is rebuilt: k enters as an input (the update's 1/k) or as a shape (the
+  // micro-batch's rows), and the functions are built once per effective batch (grad_fn).
+}
+
+const std::function<std::vector<mx::array>(const std::vector<mx::array>&)>& Trainer::grad_fn(int effective) {
+  auto found = grad_fns_.find(effective);
+  if (found != grad_fns_.end()) return found->second;
+  using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+  const std::size_t P = state_.params.size();
+  const Params names = state_.params;
+  auto objective_ptr = objective_;
+  const AdamWConfig adamw = config_.adamw;
+  const double clip = config_.grad_clip;
+
+  // Accumulation. One micro-batch: [params | gsum | frozen | x0, labels, key, t, rows,
+  // loss_sum] -> [loss_sum + loss, gsum + grads]. Every micro-batch of a step shares the
+  // step's key; `rows` places it in the effective batch (BatchRows), so its random draws are
+  // the ones a whole batch would make for those rows.
+  auto grad = [P, names, objective_ptr, effective](const std::vector<mx::array>& in) {
+    const std::size_t F = in.size() - 2 * P - 6;
+    auto frozen = slice(in, 2 * P, F);
+    const std::size_t b = 2 * P + F;
+    TrainBatch batch{in[b], in[b + 1], in[b + 3], BatchRows{in[b + 4], effective}};
+    const auto& key = in[b + 2];
+    auto loss_fn = [&](const std::vector<mx::array>& params) {
+      return objective_ptr->loss(unflatten(names, params), frozen, batch, key);
+    };
+    auto [loss, grads] = mx::value_and_grad(loss_fn, all_argnums(P))(slice(in, 0, P));
+    std::vector<mx::array> out{mx::add(in[b + 5], loss)};
+    for (std::size_t i = 0; i < P; ++i) out.push_back(mx::add(in[P + i], grads[i]));
+    return out;
+  };
+  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay, 1/k] -> the
+  // outputs of the whole-batch step. Each micro-batch's loss is a mean over its b examples,
+  // so the mean of the k micro-batch gradients is the gradient of the effective batch's mean.
+  auto apply = [P, adamw, clip](const std::vector<mx::array>& in) {
+    const std::size_t b = 5 * P;
+    const auto& inv_k = in[b + 4];
+    auto old_params = slice(in, 0, P);
+    auto grads = slice(in, 4 * P, P);
+    for (auto& g : grads) g = mx::multiply(g, inv_k);
+    auto loss = mx::multiply(in[b], inv_k);
+    auto norm = clip_by_global_norm(grads, clip);
+    auto params = old_params;
+    auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
+    auto old_m = m, old_v = v, old_ema = ema;
+    adamw_update(adamw, params, m, v, grads, in[b + 1], in[b + 2]);
+    ema_update(ema, params, in[b + 3]);
+    auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
+    std::vector<mx::array> out{loss, norm, finite};
+    auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
+      for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
+    };
+    keep(params, old_params);
+    keep(m, old_m);
+    keep(v, old_v);
+    keep(ema, old_ema);
+    return out;
+  };
+  if (!apply_fn_) apply_fn_ = config_.compile ? mx::compile(apply) : StepFn(apply);
+  return grad_fns_.emplace(effective, config_.compile ? mx::compile(grad) : StepFn(grad)).first->second;
+}
+
+std::vector<mx::array> Trainer::accumulated_step(const ImageDataset& data, const std::vector<std::int32_t>& idx,
+                                                 double lr, int k) {
+  const int effective = static_cast<int>(idx.size());
+  const int micro = effective / k;
+  const auto& grad = grad_fn(effective);
+  const auto params = flatten(state_.params);
+  const auto frozen = objective_->frozen();
+  const auto key = step_key(state_.step);
+  const auto t = mx::array(static_cast<float>(state_.step + 1));
+  std::vector<mx::array> sums{mx::array(0.0f)};
+  for (const auto& p : params) sums.push_back(mx::zeros_like(p));
+  for (int j = 0; j < k; ++j) {
+    const std::vector<std::int32_t> part(idx.begin() + j * micro, idx.begin() + (j + 1) * micro);
+    {
+      auto [x0, labels] = gather_batch(data, part);
+      std::vector<mx::array> in = params;
+      append(in, slice(sums, 1, params.size()));
+      append(in, frozen);
+      in.push_back(x0);
+      in.push_back(labels);
+      in.push_back(key);
+      in.push_back(t);
+      in.push_back(mx::arange(j * micro, (j + 1) * micro, mx::int32));
+      in.push_back(sums[0]);
+      sums = grad(in);
+      // `in` goes out of scope here: the graph holds the last references to the previous
+      // sums, so MLX may add into their buffers instead of allocating a third copy.
+    }
+    // One evaluation per micro-batch: its activations are freed before the next is built.
+    mx::eval(sums);
+  }
+  std::vector<mx::array> in;
+  append(in, params);
+  append(in, flatten(state_.m));
+  append(in, flatten(state_.v));
+  append(in, flatten(state_.ema));
+  append(in, slice(sums, 1, params.size()));
+  in.push_back(sums[0]);
+  in.push_back(mx::array(static_cast<float>(lr)));
+  in.push_back(t);
+  const double step = static_cast<double>(state_.step);
+  in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + step) / (10.0 + step)))));
+  in.push_back(mx::array(1.0f / static_cast<float>(k)));
+  return apply_fn_(in);
 }
 
 mx::array Trainer::step_key(long step) const {
@@ -94,15 +298,33 @@ mx::array Trainer::step_key(long step) const {
 
 Params Trainer::ema_params() const { return state_.ema; }
 
-StepReport Trainer::step() {
-  sampler_.seek(state_.cursor);
-  auto idx = sampler_.next();
-  auto [x0, labels] = gather_batch(data_, idx);
-  const double lr = (config_.lr_schedule == LrSchedule::Constant
-                         ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
-                         : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
-                                            config_.min_lr)) *
-                    state_.lr_scale;
+std::string Trainer::buckets_description() const {
+  std::string s;
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    if (b > 0) s += ",";
+    s += std::to_string(buckets_[b].images.shape(1)) + "x" + std::to_string(buckets_[b].images.shape(2));
+    if (!config_.bucket_batch.empty()) s += "/" + std::to_string(config_.bucket_batch[b]);
+  }
+  return s;
+}
+
+std::string Trainer::stages_description() const {
+  std::string s;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    if (i > 0) s += ";";
+    const long end = stages_[i].end_step;
+    s += (end == std::numeric_limits<long>::max() ? std::string("end") : std::to_string(end)) + ":";
+    for (std::size_t j = 0; j < stages_[i].buckets.size(); ++j) {
+      if (j > 0) s += "+";
+      s += std::to_string(stages_[i].buckets[j]);
+    }
+  }
+  return s;
+}
+
+std::vector<mx::array> Trainer::whole_step(const ImageDataset& data, const std::vector<std::int32_t>& idx,
+                                           double lr) {
+  auto [x0, labels] = gather_batch(data, idx);
   std::vector<mx::array> in;
   append(in, flatten(state_.params));
   append(in, flatten(state_.m));
@@ -118,8 +340,26 @@ StepReport Trainer::step() {
   // average follows the weights closely, so a short run's EMA is not mostly initialization.
   const double t = static_cast<double>(state_.step);
   in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + t) / (10.0 + t)))));
-  auto out = step_fn_(in);
-  mx::eval(out);  // the one evaluation of this step
+  return step_fn_(in);
+}
+
+StepReport Trainer::step() {
+  const int stage = stage_of(stages_, state_.step);
+  const int bucket = choose_bucket(stages_[stage].buckets, bucket_sizes_, config_.seed, state_.step);
+  const auto& data = buckets_[bucket];
+  auto& sampler = samplers_[bucket];
+  sampler.seek(state_.cursors[bucket]);
+  // The effective batch's indices: accumulation splits them, so the data order is the one a
+  // run without accumulation at the same batch would see.
+  auto idx = sampler.next();
+  const double lr = (config_.lr_schedule == LrSchedule::Constant
+                         ? warmup_constant_lr(state_.step, config_.warmup_steps, config_.lr)
+                         : warmup_cosine_lr(state_.step, config_.warmup_steps, config_.total_steps, config_.lr,
+                                            config_.min_lr)) *
+                    state_.lr_scale;
+  const int k = bucket_accumulation(bucket);
+  std::vector<mx::array> out = k > 1 ? accumulated_step(data, idx, lr, k) : whole_step(data, idx, lr);
+  mx::eval(out);  // the update's evaluation (the only one without accumulation)
 
   StepReport r;
   r.loss = out[0].item<float>();
@@ -143,17 +383,30 @@ StepReport Trainer::step() {
     state_.m = unflatten(state_.m, out, 3 + P);
     state_.v = unflatten(state_.v, out, 3 + 2 * P);
     state_.ema = unflatten(state_.ema, out, 3 + 3 * P);
-    state_.cursor = sampler_.cursor();
+    state_.cursors[bucket] = sampler.cursor();
     ++state_.step;
     // Arrays are immutable, so a snapshot is a set of references, not a copy.
     if (config_.snapshot_every > 0 && state_.step % config_.snapshot_every == 0) snapshot_ = state_;
   }
   r.step = state_.step;
   r.lr_scale = state_.lr_scale;
+  r.stage = stage;
+  r.bucket = bucket;
+  r.height = data.images.shape(1);
+  r.width = data.images.shape(2);
+  r.batch = static_cast<int>(idx.size());
   auto stats = memory_stats();
   r.peak_bytes = stats.peak_bytes;
   r.active_bytes = stats.active_bytes;
-  if (config_.budget.bytes > 0) check_peak_memory(config_.budget, state_.step);
+  if (config_.budget.bytes > 0) {
+    // The shape and batch of this step's bucket (a stage change or a new bucket is checked
+    // at its first step).
+    const int batch = static_cast<int>(idx.size());
+    check_peak_memory(config_.budget, state_.step,
+                      std::to_string(r.height) + "x" + std::to_string(r.width) + ", batch " + std::to_string(batch) +
+                          (k > 1 ? " as " + std::to_string(k) + " micro-batches of " + std::to_string(batch / k)
+                                 : ""));
+  }
   return r;
 }
 
@@ -168,14 +421,24 @@ void Trainer::save_state(const std::string& path) const {
   std::unordered_map<std::string, std::string> meta{
       {"format", "anneal-trainer-state"},
       {"step", std::to_string(state_.step)},
-      {"epoch", std::to_string(state_.cursor.epoch)},
-      {"position", std::to_string(state_.cursor.position)},
+      {"epoch", std::to_string(state_.cursors[0].epoch)},
+      {"position", std::to_string(state_.cursors[0].position)},
       {"lr_scale", lr_scale},
       {"rollbacks", std::to_string(rollbacks_)},
       {"seed", std::to_string(config_.seed)},
       {"objective", objective_->name()},
   };
   for (const auto& [k, v] : objective_->identity()) meta.insert_or_assign("objective." + k, v);
+  if (multi()) {
+    meta.insert_or_assign("buckets", buckets_description());
+    meta.insert_or_assign("stages", stages_description());
+    meta.insert_or_assign("stage", std::to_string(stage_of(stages_, state_.step)));
+    for (std::size_t b = 1; b < buckets_.size(); ++b) {
+      const std::string k = "bucket." + std::to_string(b) + ".";
+      meta.insert_or_assign(k + "epoch", std::to_string(state_.cursors[b].epoch));
+      meta.insert_or_assign(k + "position", std::to_string(state_.cursors[b].position));
+    }
+  }
   write_safetensors(path, arrays, meta);
 }
 
@@ -254,7 +517,36 @@ void Trainer::load_state(const std::string& path) {
   };
   constexpr double kMaxCount = 1e15;  // exact in a double, far past any real run
   s.step = integer("step", 0, kMaxCount);
-  s.cursor = {integer("epoch", 0, kMaxCount), integer("position", 0, static_cast<double>(data_.size()))};
+  // A state of a multi-bucket or staged run resumes only into the same buckets and stages
+  // (the cursors index each bucket's order, the stage follows from the step); a state that
+  // records neither is a single-resolution run's.
+  auto recorded = [&](const char* key) {
+    auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  const std::string want_buckets = multi() ? buckets_description() : "";
+  const std::string want_stages = multi() ? stages_description() : "";
+  if (recorded("buckets") != want_buckets || recorded("stages") != want_stages) {
+    auto shown = [](const std::string& x) { return x.empty() ? std::string("one resolution, one stage") : x; };
+    throw std::invalid_argument(
+        path + " was written by a run with buckets " + shown(recorded("buckets")) + " and stages " +
+        shown(recorded("stages")) + "; this run has buckets " + shown(want_buckets) + " and stages " +
+        shown(want_stages) + "; resume with the same --resolutions, --stage-steps, --batch and dataset");
+  }
+  s.cursors.assign(buckets_.size(), DataCursor{});
+  s.cursors[0] = {integer("epoch", 0, kMaxCount), integer("position", 0, static_cast<double>(buckets_[0].size()))};
+  for (std::size_t b = 1; b < buckets_.size(); ++b) {
+    const std::string k = "bucket." + std::to_string(b) + ".";
+    s.cursors[b] = {integer((k + "epoch").c_str(), 0, kMaxCount),
+                    integer((k + "position").c_str(), 0, static_cast<double>(buckets_[b].size()))};
+  }
+  if (multi()) {
+    const long stage = integer("stage", 0, static_cast<double>(stages_.size() - 1));
+    if (stage != stage_of(stages_, s.step)) {
+      throw FileError(path + ": metadata field 'stage' is " + std::to_string(stage) + " but step " +
+                      std::to_string(s.step) + " is in stage " + std::to_string(stage_of(stages_, s.step)));
+    }
+  }
   s.lr_scale = number("lr_scale");
   if (!(s.lr_scale > 0 && s.lr_scale <= 1)) {
     throw FileError(path + ": metadata field 'lr_scale' is " + meta.at("lr_scale") + ", expected a number in (0, 1]");

@@ -1,7 +1,9 @@
 #include "engine/unet.h"
 
+#include <algorithm>
 #include <stdexcept>
 
+#include "engine/memory.h"
 #include "engine/nn.h"
 
 namespace anneal {
@@ -53,7 +55,9 @@ mx::array attention(const Params& p, const std::string& n, const UNetConfig& c, 
   auto q = split_heads(linear(p, n + ".to_q", h));
   auto k = split_heads(linear(p, n + ".to_k", h));
   auto v = split_heads(linear(p, n + ".to_v", h));
-  auto o = mx::fast::scaled_dot_product_attention(q, k, v, 1.0f / std::sqrt(static_cast<float>(head_dim)));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  auto o = c.linear_attention ? linear_attention(q, k, v)
+                              : softmax_attention(q, k, v, scale, c.attention_exec);
   o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, H * W, C});
   o = mx::reshape(linear(p, n + ".to_out.0", o), {B, H, W, C});
   auto out = mx::add(o, x);
@@ -236,12 +240,17 @@ double unet_forward_flops(const UNetConfig& cfg) {
     }
     void linear(const std::string&, int in, int out, int tokens) override { f += 2.0 * tokens * in * static_cast<double>(out); }
     void norm(const std::string&, int ch, int size) override { f += 8.0 * ch * size * size; }
+    bool linear_attention = false;
+    int head_dim = 1;
     void attention(const std::string&, int c, int size) override {
       const double n = static_cast<double>(size) * size;
-      f += 4.0 * n * n * c;  // QK^T and AV
+      // Softmax: QK^T and AV. Linear: phi(K)^T V and phi(Q) (phi(K)^T V), d x d per head.
+      f += linear_attention ? 4.0 * n * c * head_dim : 4.0 * n * n * c;
     }
     void embedding(const std::string&, int, int) override {}
   } flops;
+  flops.linear_attention = cfg.linear_attention;
+  flops.head_dim = cfg.attention_head_dim;
   visit_unet(cfg, flops);
   return flops.f;
 }
@@ -252,14 +261,89 @@ double unet_activation_bytes(const UNetConfig& cfg) {
     void conv(const std::string&, int, int out, int, int size, int) override { elems += 2.0 * size * size * out; }
     void linear(const std::string&, int, int out, int tokens) override { elems += static_cast<double>(tokens) * out; }
     void norm(const std::string&, int ch, int size) override { elems += 3.0 * ch * size * size; }
+    bool linear_attention = false;
     void attention(const std::string&, int c, int size) override {
       const double n = static_cast<double>(size) * size;
-      elems += n * n * (c > 0 ? 1 : 0) + 2.0 * n * c;
+      elems += (linear_attention ? 0.0 : n * n * (c > 0 ? 1 : 0)) + 2.0 * n * c;
     }
     void embedding(const std::string&, int, int) override {}
   } acts;
+  acts.linear_attention = cfg.linear_attention;
   visit_unet(cfg, acts);
   return acts.elems * 4.0;
+}
+
+namespace {
+
+// The shape of every softmax attention call the U-Net makes on `work`'s images.
+std::vector<AttentionShape> attention_shapes(const UNetConfig& cfg, const AttentionWorkload& work) {
+  const int factor = 1 << (static_cast<int>(cfg.block_out_channels.size()) - 1);
+  const int height = work.height > 0 ? work.height : cfg.sample_size;
+  const int width = work.width > 0 ? work.width : cfg.sample_size;
+  if (height % factor != 0 || width % factor != 0) {
+    throw std::invalid_argument("attention workload: " + std::to_string(height) + "x" + std::to_string(width) +
+                                " images; both sides must be multiples of 2^(levels-1) = " + std::to_string(factor));
+  }
+  struct Shapes : LayoutVisitor {
+    std::vector<AttentionShape> s;
+    int batch = 1, head_dim = 1;
+    double area_scale = 1;  // (height x width) / sample_size^2: every level scales alike
+    void conv(const std::string&, int, int, int, int, int) override {}
+    void linear(const std::string&, int, int, int) override {}
+    void norm(const std::string&, int, int) override {}
+    void attention(const std::string&, int c, int size) override {
+      s.push_back({batch, c / head_dim, static_cast<int>(size * size * area_scale + 0.5), head_dim});
+    }
+    void embedding(const std::string&, int, int) override {}
+  } shapes;
+  shapes.batch = work.batch;
+  shapes.head_dim = cfg.attention_head_dim;
+  shapes.area_scale = static_cast<double>(height) * width / (static_cast<double>(cfg.sample_size) * cfg.sample_size);
+  if (!cfg.linear_attention) visit_unet(cfg, shapes);
+  return shapes.s;
+}
+
+}  // namespace
+
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work, const AttentionExec& exec) {
+  AttentionBytes total;
+  for (const auto& shape : attention_shapes(cfg, work)) {
+    const auto b = attention_bytes(shape, exec, work.training, work.dtype_bytes);
+    total.kept += b.kept;
+    total.transient = std::max(total.transient, b.transient);
+  }
+  return total;
+}
+
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work,
+                               double available) {
+  const AttentionExec fused;
+  const double fused_bytes = unet_attention_bytes(cfg, work, fused).total();
+  if (fused_bytes <= available) return fused;
+  int most_tokens = 1;
+  for (const auto& shape : attention_shapes(cfg, work)) {
+    most_tokens = std::max(most_tokens, shape.tokens);
+  }
+  AttentionExec sliced{AttentionKind::Sliced, 1, true};
+  const double smallest = unet_attention_bytes(cfg, work, sliced).total();
+  if (smallest > available) {
+    const int height = work.height > 0 ? work.height : cfg.sample_size;
+    const int width = work.width > 0 ? work.width : cfg.sample_size;
+    auto bytes = [](double b) { return format_bytes(static_cast<std::size_t>(std::max(0.0, b))); };
+    throw MemoryBudgetError(
+        "attention does not fit the memory budget: " + std::to_string(work.batch) +
+        " image(s) at " + std::to_string(height) + "x" + std::to_string(width) +
+        (work.training ? " (training)" : "") + " leave " + bytes(available) +
+        " for attention; fused needs " + bytes(fused_bytes) +
+        " and even sliced attention with 1 query per slice needs " + bytes(smallest) +
+        "; lower the batch or the resolution, or raise the memory budget");
+  }
+  while (sliced.slice * 2 < most_tokens) {
+    AttentionExec larger{AttentionKind::Sliced, sliced.slice * 2, true};
+    if (unet_attention_bytes(cfg, work, larger).total() > available) break;
+    sliced = larger;
+  }
+  return sliced;
 }
 
 mx::array unet_forward(const Params& p, const UNetConfig& c, const mx::array& x_in,

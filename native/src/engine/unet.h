@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/params.h"
 
 namespace anneal {
@@ -31,6 +32,15 @@ struct UNetConfig {
   int downsample_padding = 1;
   float mid_block_scale_factor = 1.0f;
   bool center_input_sample = false;
+  // Linear attention (engine/attention.h, Katharopoulos et al. 2020) in every attention
+  // layer instead of softmax attention: a different model, chosen when it is created and
+  // kept in config.json ("linear_attention": true); never swapped in for a softmax model.
+  // diffusers has no such model.
+  bool linear_attention = false;
+  // How softmax attention layers execute (engine/attention.h): fused or query-sliced,
+  // interchangeable to rounding. Not part of the model: config.json never holds it; the
+  // sampler and trainer set it per call from the memory budget (choose_attention).
+  AttentionExec attention_exec;
 
   int time_embed_dim() const { return block_out_channels.at(0) * 4; }
   // Checks shapes and names; throws std::invalid_argument naming the bad field.
@@ -55,5 +65,31 @@ double unet_forward_flops(const UNetConfig& cfg);
 // Bytes of activations a training step keeps for backward, per image at float32, counted
 // per layer output (a planning estimate for the memory budget, not an allocator trace).
 double unet_activation_bytes(const UNetConfig& cfg);
+
+// The images a U-Net's attention runs on: `batch` images of height x width pixels (0: the
+// config's sample_size; other sides, as a multi-resolution bucket has them, must be
+// multiples of 2^(levels-1)), for training (forward + backward) or not, at `dtype_bytes`
+// per element.
+struct AttentionWorkload {
+  int batch = 1;
+  int height = 0;
+  int width = 0;
+  bool training = false;
+  int dtype_bytes = 4;
+};
+
+// What the softmax attention layers hold under `exec` (attention_bytes of each layer): kept
+// bytes summed over the layers (all are alive when backward starts), the transient bytes of
+// the largest (one layer runs at a time). Zero with linear attention.
+AttentionBytes unet_attention_bytes(const UNetConfig& cfg, const AttentionWorkload& work,
+                                    const AttentionExec& exec);
+
+// How attention should execute when `available` bytes are left for it: fused when its bytes
+// fit, else sliced (checkpointed) with the largest power-of-two slice whose bytes fit. When
+// even a slice of 1 query does not fit, throws MemoryBudgetError naming the images, the bytes
+// left, fused's bytes and slice 1's: the job is refused here, not run at N sequential calls
+// per layer past its budget.
+AttentionExec choose_attention(const UNetConfig& cfg, const AttentionWorkload& work,
+                               double available);
 
 }  // namespace anneal

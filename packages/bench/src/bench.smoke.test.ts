@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasVenv, venvPython } from './env.ts';
 import { runBench } from './index.ts';
+import type { MemoryFitResult } from './memory-fit.ts';
 import type { SamplingResult } from './sampling.ts';
 import type { TrainingCaseResult } from './training.ts';
 
@@ -38,6 +39,32 @@ describe('npm run bench (smoke scale)', () => {
     const nfe = Object.fromEntries(s.samplers.map((x) => [x.sampler, x.nfe_per_image]));
     expect(nfe.euler).toBe(2);
     expect(nfe.heun).toBe(3);
+  });
+
+  it('memory-fit records the estimate beside the measured peak (no venv needed)', async () => {
+    const dir = join(tmp, 'memory-fit');
+    const md = join(tmp, 'memory-fit.md');
+    const run = await runBench({
+      scale: 'smoke',
+      only: ['memory-fit'],
+      resultsDir: dir,
+      markdownPath: md,
+      home,
+    });
+    const r = run.files[0]?.result.result as MemoryFitResult;
+    expect(r.rows).toHaveLength(1);
+    for (const row of r.rows) {
+      expect(row.measured_peak_bytes).toBeGreaterThan(0);
+      expect(row.ratio).toBeCloseTo(row.measured_peak_bytes / row.estimate_bytes, 12);
+      expect(row.micro_batch * row.accumulationSteps).toBe(row.batch);
+      // The estimate the batch planner trusts covers the peak the budget check reads.
+      expect(row.measured_peak_bytes).toBeLessThanOrEqual(row.estimate_bytes);
+    }
+    // One row fits nothing; the fit needs two.
+    expect(r.fit).toBeNull();
+    expect(readFileSync(md, 'utf8')).toMatch(
+      /## Training memory: the estimate against the measured peak/,
+    );
   });
 
   it.runIf(hasVenv())('training, interop and ceiling write results and RESULTS.md', async () => {

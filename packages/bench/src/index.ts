@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
+import { benchAttention } from './attention.ts';
 import { benchCeiling, benchProfile } from './ceiling.ts';
 import {
   benchComplexity,
@@ -13,7 +14,9 @@ import {
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
+import { benchMemoryFit, MEMORY_FIT_CASES } from './memory-fit.ts';
 import type { PlanBenchResult } from './plan.ts';
+import { benchProgressive, type ProgressiveOptions } from './progressive.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
 import {
   type SamplerTableOptions,
@@ -47,6 +50,7 @@ export {
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
+export type { ProgressiveOptions, ProgressiveResult } from './progressive.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
 export {
@@ -83,6 +87,9 @@ export const BENCHMARKS = [
   'plan',
   'complexity',
   'schedules',
+  'memory-fit',
+  'attention',
+  'progressive',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -97,6 +104,9 @@ const ENGINE_ONLY: readonly string[] = [
   'plan',
   'complexity',
   'schedules',
+  'memory-fit',
+  'attention',
+  'progressive',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -121,6 +131,16 @@ const SCALES = {
     matmulN: 1024,
     matmulIters: 5,
     profileBatch: undefined,
+    attention: {
+      resolutions: [32, 64, 128],
+      batch: 1,
+      rounds: 3,
+      sliceDivisors: [8, 32],
+      limitOverCounted: 2,
+    },
+    progressiveSteps: 1200,
+    progressiveEvalEvery: 100,
+    progressiveSample: { sampler: 'ddim', steps: 20, n: 500 },
   },
   quick: {
     cases: 2,
@@ -139,6 +159,16 @@ const SCALES = {
     matmulN: 1024,
     matmulIters: 3,
     profileBatch: 8,
+    attention: {
+      resolutions: [32, 64],
+      batch: 1,
+      rounds: 1,
+      sliceDivisors: [8, 32],
+      limitOverCounted: 2,
+    },
+    progressiveSteps: 200,
+    progressiveEvalEvery: 50,
+    progressiveSample: { sampler: 'ddim', steps: 20, n: 200 },
   },
   // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
   smoke: {
@@ -158,6 +188,10 @@ const SCALES = {
     matmulN: 128,
     matmulIters: 1,
     profileBatch: 2,
+    attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitOverCounted: 0 },
+    progressiveSteps: 4,
+    progressiveEvalEvery: 2,
+    progressiveSample: { sampler: 'ddim', steps: 2, n: 8 },
   },
 } as const;
 
@@ -186,6 +220,14 @@ export interface BenchOptions {
     options: Record<string, unknown>;
     run: (log: Log, partial: (r: PlanBenchResult) => void) => Promise<PlanBenchResult>;
   };
+  /**
+   * progressive: progressive vs fixed resolution (the agent prepares the data per resolution
+   * and the FD probe at the final one; the scale gives the steps).
+   */
+  progressive?: Omit<
+    ProgressiveOptions,
+    'stageSteps' | 'evalEvery' | 'sample' | 'log' | 'onPartial'
+  >;
   /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
   scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
@@ -267,6 +309,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     throw new AppError(
       'BAD_REQUEST',
       'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
+    );
+  }
+  if (only.has('progressive') && !opts.progressive) {
+    throw new AppError(
+      'BAD_REQUEST',
+      'progressive needs its data and FD probe (anneal bench --only progressive prepares them)',
     );
   }
   if (needsVenv && !hasVenv()) {
@@ -447,6 +495,42 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       });
     });
   }
+  if (only.has('attention')) {
+    const options = { ...scale.attention };
+    await record('attention', options, (partial) =>
+      benchAttention({ ...options, log, onPartial: partial }),
+    );
+  }
+  if (only.has('progressive') && opts.progressive) {
+    const p = opts.progressive;
+    const per = Math.floor(scale.progressiveSteps / p.resolutions.length);
+    const last = p.resolutions.length - 1;
+    const stageSteps = p.resolutions.map((_, i) =>
+      i === last ? scale.progressiveSteps - per * last : per,
+    );
+    const options = {
+      resolutions: p.resolutions,
+      stage_steps: stageSteps,
+      batch: p.batch,
+      eval_every: scale.progressiveEvalEvery,
+      sample: scale.progressiveSample,
+      target_fd: p.targetFd ?? null,
+      shift: p.shift ?? true,
+      seed: p.seed ?? 0,
+      model: p.config,
+      quality: p.quality.describe,
+    };
+    await record('progressive', options, (partial) =>
+      benchProgressive({
+        ...p,
+        stageSteps,
+        evalEvery: scale.progressiveEvalEvery,
+        sample: { ...scale.progressiveSample },
+        log,
+        onPartial: partial,
+      }),
+    );
+  }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {
     const options = {
       models: opts.agreementModels,
@@ -456,6 +540,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     };
     await record('diffusers-agreement', options, () =>
       benchDiffusersAgreement({ ...options, env: threadEnv(threads), log }),
+    );
+  }
+  if (only.has('memory-fit')) {
+    // Smoke: one small case; the numbers only show the harness runs.
+    const cases = opts.scale === 'smoke' ? MEMORY_FIT_CASES.slice(0, 1) : MEMORY_FIT_CASES;
+    const options = { cases, steps: scale.steps, warmup: scale.warmup };
+    await record('memory-fit', options, (partial) =>
+      benchMemoryFit({ ...options, log, onPartial: partial }),
     );
   }
   if (only.has('ceiling') && training) {

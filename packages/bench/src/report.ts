@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
+import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import type { InteropResult } from './interop.ts';
+import type { MemoryFitResult } from './memory-fit.ts';
+import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
@@ -293,6 +296,39 @@ function ceiling(f: ResultFile<{ ceiling: CeilingResult; profile: ProfileResult[
   return parts.join('\n\n');
 }
 
+function memoryFit(f: ResultFile<MemoryFitResult>): string {
+  const r = f.result;
+  const fit = r.fit
+    ? ` Fitted on the ${r.fit.fitted} rows not held out (\`fitMemoryFactors\`, memory-fit.ts): least squares ${fmt(r.fit.activation_lsq, 2)} per walk byte and ${fmt(r.fit.attention_lsq, 2)} per attention byte, scaled to cover the worst fitted row with a ${fmt(r.fit.margin * 100, 0)}% margin: ${fmt(r.fit.activation_factor, 2)} and ${fmt(r.fit.attention_factor, 2)}; the estimate used ${fmt(r.factors.activation, 2)} and ${fmt(r.factors.attention, 2)}.`
+    : '';
+  return `Each row: training steps of a preset on random images (float32, CPU backend, compiled), MLX's peak since before the Trainer was built (warm-up included, the rollback snapshot a state of its own: what the budget check reads), against the engine's estimate (\`estimateTrainingMemory\`: weights, gradients, AdamW, EMA, the update's second copy, the rollback snapshot and the Model's own weights, a factor x the layer walk's activations less attention scores, a factor x fused attention's bytes, 10% workspace). Ratio = measured / estimate: above 1 the estimate is short. Ratio over the rows: ${fmt(r.ratio_min, 2)} to ${fmt(r.ratio_max, 2)}.${fit}\n\n${table(
+    [
+      'preset',
+      'px',
+      'batch',
+      'micro-batch x steps',
+      'held out',
+      'state',
+      'activations',
+      'estimate',
+      'measured peak',
+      'ratio',
+    ],
+    r.rows.map((x) => [
+      x.preset,
+      x.resolution,
+      x.batch,
+      `${x.micro_batch} x ${x.accumulationSteps}`,
+      x.holdout ? 'yes' : '',
+      mib(x.state_bytes),
+      mib(x.activation_bytes),
+      mib(x.estimate_bytes),
+      mib(x.measured_peak_bytes),
+      fmt(x.ratio, 2),
+    ]),
+  )}`;
+}
+
 const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) => string }> = {
   training: { title: 'Training throughput', render: training },
   interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
@@ -307,11 +343,31 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   plan: { title: 'Sampling plans: predicted vs measured latency (issue 13)', render: plan },
   complexity: { title: 'Steps that follow content complexity (issue 13)', render: complexity },
   schedules: { title: 'Learned vs hand-crafted schedules (issue 13)', render: schedules },
+  'memory-fit': {
+    title: 'Training memory: the estimate against the measured peak (issue 16)',
+    render: memoryFit,
+  },
+  attention: {
+    title: 'The attention operation alone: fused, sliced and linear (issue 16)',
+    render: (f: ResultFile<AttentionBenchResult>) =>
+      attentionSection(
+        f.result,
+        `${f.machine.cpu_model} (${f.machine.cores_logical} logical cores), backend ${f.machine.backend}, MLX ${f.machine.versions['mlx (engine)'] ?? '-'}`,
+      ),
+  },
+  progressive: {
+    title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
+    render: progressiveSection,
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */
 export function renderResults(files: ResultFile[]): string {
-  const first = files[0]?.machine;
+  // The machine line describes the first section's run (a later suite may run elsewhere and
+  // says so in its own section).
+  const order = Object.keys(SECTIONS);
+  const rank = (f: ResultFile) => (order.includes(f.name) ? order.indexOf(f.name) : order.length);
+  const first = [...files].sort((a, b) => rank(a) - rank(b))[0]?.machine;
   const lines = [
     '# Benchmark results',
     '',
@@ -329,7 +385,6 @@ export function renderResults(files: ResultFile[]): string {
     );
   }
   // Sections in the order the benchmarks run, whatever the file names sort to.
-  const order = Object.keys(SECTIONS);
   const sorted = [...files].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   for (const f of sorted) {
     const section = SECTIONS[f.name];

@@ -1,3 +1,4 @@
+export * from './attention.ts';
 export * from './config/index.ts';
 export {
   consistencySigmas,

@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { type AttentionExec, chooseAttention } from './attention.ts';
+import { type ComputeDtype, estimateSamplingMemory } from './config/estimate.ts';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
+import type { MemoryBudget } from './memory.ts';
 import { fromNativeError, loadNative } from './native.ts';
 import type {
   NativeLearnScheduleProgress,
@@ -26,9 +29,19 @@ export type SampleExtras = Pick<
   | 'returnValues'
   | 'chunk'
   | 'dtype'
->;
+  | 'attention'
+> & {
+  /**
+   * Without `attention`: the budget the sampler's attention must fit. Fused attention unless
+   * its bytes at one forward pass's batch do not fit what the rest of sampling leaves
+   * (estimateSamplingMemory), then query-sliced (chooseAttention). Neither: fused.
+   */
+  budget?: MemoryBudget;
+};
 
 export interface SampleResult {
+  /** How softmax attention executed (outputs agree with fused to rounding). */
+  attention: AttentionExec;
   /** uint8 NHWC pixels. */
   images: Uint8Array;
   /** With returnValues: float32 NHWC images in [-1, 1]. */
@@ -164,6 +177,34 @@ export class Model {
     }
   }
 
+  /**
+   * The same weights at another square resolution: the U-Net is convolutional and its
+   * attention layers take any token count, so only sample_size (and the dataset's recorded
+   * resolution) change. Throws AppError(BAD_REQUEST) when `resolution` is not a multiple of
+   * the U-Net's downsampling factor 2^(levels-1).
+   */
+  atResolution(resolution: number): Model {
+    const factor = 2 ** (this.config.unet.block_out_channels.length - 1);
+    if (!Number.isInteger(resolution) || resolution < factor || resolution % factor !== 0)
+      throw new AppError(
+        'BAD_REQUEST',
+        `resolution ${resolution}: this U-Net takes sides that are multiples of ${factor} (2^(levels-1))`,
+      );
+    const config = parseModelConfig(
+      {
+        ...this.config,
+        unet: { ...this.config.unet, sample_size: resolution },
+        ...(this.config.dataset ? { dataset: { ...this.config.dataset, resolution } } : {}),
+      },
+      `the model at ${resolution}x${resolution}`,
+    );
+    try {
+      return new Model(this.native.derive(config), config);
+    } catch (err) {
+      throw fromNativeError(err, `the model at ${resolution}x${resolution}`);
+    }
+  }
+
   /** A copy: the same weights and config (a progressive-distillation student starts as one). */
   clone(): Model {
     return new Model(this.native.derive(this.config), this.config);
@@ -262,11 +303,17 @@ export class Model {
    * Measured training cost on random data: median step latency, images/s and peak memory
    * of `steps` compiled steps at `batch` (after `warmup`). The weights are not changed.
    */
-  measureStep(options: { batch: number; steps?: number; warmup?: number }) {
+  measureStep(options: {
+    batch: number;
+    steps?: number;
+    warmup?: number;
+    accumulationSteps?: number;
+  }) {
     return this.native.measureStep({
       batch: options.batch,
       steps: options.steps ?? 3,
       warmup: options.warmup ?? 2,
+      accumulationSteps: options.accumulationSteps ?? 1,
     });
   }
 
@@ -312,8 +359,10 @@ export class Model {
         sigmaMax = undefined;
       }
     }
+    const attention = spec.attention ?? this.samplingAttention(spec) ?? { kind: 'fused' };
     const r = await this.native.sample(
       {
+        attention,
         sampler,
         steps,
         n: spec.n,
@@ -336,7 +385,24 @@ export class Model {
       },
       onStep ? (p) => onStep(p.step, p.total) : undefined,
     );
-    return r;
+    return { ...r, attention };
+  }
+
+  /** The attention execution that fits `spec.budget` when sampling (undefined without one). */
+  samplingAttention(spec: {
+    n: number;
+    guidance?: number;
+    dtype?: ComputeDtype;
+    chunk?: number;
+    budget?: MemoryBudget;
+  }): AttentionExec | undefined {
+    if (!spec.budget) return undefined;
+    const rest = estimateSamplingMemory(this.config.unet, spec);
+    return chooseAttention(this.config.unet, {
+      batch: rest.batch,
+      availableBytes: spec.budget.bytes - rest.total,
+      dtype: spec.dtype,
+    }).exec;
   }
 
   /**

@@ -304,6 +304,18 @@ export const CASES: ErrorCase[] = [
     call: (n) => n.memory.assertFits({ parameterCount: 1e6 }, { bytes: 1024, source: 'test' }),
   },
   {
+    name: 'memory.assertFits: over budget with accumulation names the micro-batch and its remedy',
+    mode: 'sync',
+    code: 'ANNEAL_MEMORY_BUDGET',
+    message:
+      /activations .* at micro-batch 4 \(2 accumulation steps, effective batch 8\).*; use a smaller micro-batch \(more accumulation steps\)/,
+    call: (n) =>
+      n.memory.assertFits(
+        { parameterCount: 1e6, batchSize: 4, accumulationSteps: 2, activationBytesPerExample: 1e6 },
+        { bytes: 1024, source: 'test' },
+      ),
+  },
+  {
     name: 'memory.assertFits: zero budget',
     mode: 'sync',
     code: BAD,
@@ -656,6 +668,29 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'model.forward: options not an object',
+    mode: 'sync',
+    code: BAD,
+    message: /^options must be an object$/,
+    call: (_, f) =>
+      f.model.forward(x1(), [1, RES, RES, 1], new Float32Array(1), undefined, 5 as never),
+  },
+  {
+    name: 'attention.run: kind not a string',
+    mode: 'sync',
+    code: BAD,
+    message: /^options\.kind must be a string$/,
+    call: (n) => n.attention.run({ batch: 1, heads: 1, tokens: 4, headDim: 2, kind: 5 as never }),
+  },
+  {
+    name: 'attention.run: negative seed',
+    mode: 'sync',
+    code: BAD,
+    message: /^options\.seed must be >= 0$/,
+    call: (n) =>
+      n.attention.run({ batch: 1, heads: 1, tokens: 4, headDim: 2, kind: 'fused', seed: -1 }),
+  },
+  {
     name: 'model.save: into a missing directory',
     mode: 'sync',
     code: 'ANNEAL_IO',
@@ -922,6 +957,14 @@ export const CASES: ErrorCase[] = [
         vStudent(n, f),
         trainerOptions(f, { objective: { kind: 'consistency-training' } }),
       ),
+  },
+  {
+    name: 'new Trainer: accumulation steps that do not divide the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.accumulationSteps \(3\) must divide options\.batchSize \(4\)/,
+    call: (n, f) =>
+      new n.Trainer(f.model, trainerOptions(f, { batchSize: 4, accumulationSteps: 3 })),
   },
   {
     name: 'new Trainer: consistency training with q <= 1',
@@ -1208,6 +1251,13 @@ export const CASES: ErrorCase[] = [
     call: (_, f) => f.trainer.run(Number.NaN),
   },
   {
+    name: 'trainer.setAccumulationSteps: not a divisor of the batch',
+    mode: 'sync',
+    code: BAD,
+    message: /k \(3\) must be a divisor of the batch \(4\)/,
+    call: (_, f) => f.trainer.setAccumulationSteps(3),
+  },
+  {
     name: 'trainer.run: diverges past its rollbacks',
     mode: 'async',
     code: 'ANNEAL_DIVERGED',
@@ -1222,7 +1272,7 @@ export const CASES: ErrorCase[] = [
     name: 'trainer.run: peak memory over the budget',
     mode: 'async',
     code: 'ANNEAL_MEMORY_BUDGET',
-    message: /peak memory .* at step 1 exceeded the memory budget/,
+    message: /peak memory .* at step 1 \(\d+x\d+, batch \d+\) exceeded the memory budget/,
     call: (n, f) =>
       new n.Trainer(f.model, trainerOptions(f, { budgetBytes: 1024, budgetSource: 'test' })).run(1),
   },

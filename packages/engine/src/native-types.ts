@@ -7,6 +7,7 @@
 // synchronously (so a bad option throws, it does not reject) and rejects for what fails
 // while it runs. native/src/addon/errors.h maps C++ exception types to these codes.
 import type { HardwareProfile } from './config/hardware.ts';
+import type { UNetConfig } from './config/model.ts';
 
 /**
  * The `code` of an Error thrown by the native addon.
@@ -72,7 +73,12 @@ export interface JobMemorySpec {
   gradients?: boolean;
   ema?: boolean;
   activationBytesPerExample?: number;
+  /** Examples whose activations are held at once: with accumulation, the micro-batch. */
   batchSize?: number;
+  /** > 1: gradient accumulation, whose running gradient sum counts as a second copy. */
+  accumulationSteps?: number;
+  /** Training with rollback: the last good state and the Model's own weights are held too. */
+  snapshot?: boolean;
   workspaceFraction?: number;
 }
 
@@ -81,6 +87,10 @@ export interface MemoryEstimate {
   gradients: number;
   optimizerState: number;
   ema: number;
+  /** Training: the update's second copy of weights, AdamW moments and EMA. */
+  update: number;
+  /** The rollback snapshot (weights, AdamW moments, EMA) and the Model's own weights. */
+  snapshot: number;
   activations: number;
   workspace: number;
   total: number;
@@ -118,6 +128,36 @@ export interface NativeAddon extends NativeClasses {
       iterations?: number;
     }): Promise<ThroughputResult>;
   };
+  attention: {
+    /**
+     * Async: one attention operation alone, inputs drawn from `seed`
+     * (engine/attention_measure.h).
+     */
+    run(options: NativeAttentionRunOptions): Promise<NativeAttentionRunResult>;
+    /**
+     * Sync: what one call holds beyond its inputs and output (engine/attention.h,
+     * attention_bytes).
+     */
+    bytes(
+      options: NativeAttentionShape &
+        NativeAttentionExec & { checkpoint?: boolean; training?: boolean; dtypeBytes?: number },
+    ): AttentionBytes;
+    /** Sync: what a U-Net's softmax attention layers hold (engine/unet.h, unet_attention_bytes). */
+    unetBytes(
+      options: NativeAttentionWorkload & { unet: UNetConfig } & NativeAttentionExec,
+    ): AttentionBytes;
+    /**
+     * Sync: fused, or sliced with the largest slice whose bytes fit `availableBytes`
+     * (choose_attention); throws ANNEAL_MEMORY_BUDGET, naming the numbers, when even a slice
+     * of one query does not.
+     */
+    choose(
+      options: NativeAttentionWorkload & {
+        unet: UNetConfig;
+        availableBytes: number;
+      },
+    ): NativeAttentionExec & { bytes: AttentionBytes; fusedBytes: AttentionBytes };
+  };
   ops: {
     /** Sync. Throws ANNEAL_INVALID_ARGUMENT (TypeError/RangeError) for a non-Float32Array, a shape that does not match, or inner dimensions that differ. */
     matmul(
@@ -127,6 +167,77 @@ export interface NativeAddon extends NativeClasses {
       bShape: [number, number],
     ): { data: Float32Array; shape: [number, number] };
   };
+}
+
+/** How softmax attention executes: fused, or sliced over `slice` queries at a time. */
+export type NativeAttentionExec = { kind: 'fused' } | { kind: 'sliced'; slice: number };
+
+/** The images a U-Net's attention runs on (engine AttentionWorkload). */
+export interface NativeAttentionWorkload {
+  batch: number;
+  /** Image sides (default: the config's sample_size); multiples of 2^(levels-1). */
+  height?: number;
+  width?: number;
+  training?: boolean;
+  dtypeBytes?: number;
+}
+
+/** Bytes attention holds beyond its inputs and outputs: kept for backward, and transient. */
+export interface AttentionBytes {
+  kept: number;
+  transient: number;
+  total: number;
+}
+
+export interface NativeAttentionShape {
+  batch: number;
+  heads: number;
+  /** N = H * W. */
+  tokens: number;
+  headDim: number;
+}
+
+export interface NativeAttentionRunOptions extends NativeAttentionShape {
+  kind: 'fused' | 'sliced' | 'linear';
+  slice?: number;
+  /** Sliced: recompute each slice in backward (default true). */
+  checkpoint?: boolean;
+  /** Forward + backward (gradients of <O, R> for a random R). */
+  backward?: boolean;
+  /** Forward + backward through mx::compile, as the trainer's step runs (default false). */
+  compile?: boolean;
+  /** The dtype the op computes in (default float32); values come back as float32. */
+  dtype?: 'float32' | 'bfloat16' | 'float16';
+  /**
+   * The drawn inputs are rounded to this first (default: dtype). float32 on bfloat16-rounded
+   * inputs is the exact-input reference for a bfloat16 run.
+   */
+  inputDtype?: 'float32' | 'bfloat16' | 'float16';
+  /** >= 0. */
+  seed?: number;
+  /** Timed runs after one warm-up (default 1); 0: one untimed run. */
+  iterations?: number;
+  /** Return the output and, with backward, the gradients. */
+  keepValues?: boolean;
+}
+
+export interface NativeAttentionRunResult {
+  /** Median wall time of one run (0 with iterations 0). */
+  seconds: number;
+  /** MLX's peak after a reset, over the runs. */
+  peakBytes: number;
+  /** Active bytes before the runs: q, k, v, R. */
+  baselineBytes: number;
+  /** peakBytes - baselineBytes: the operation's own peak, outputs and gradients included. */
+  workingBytes: number;
+  /** With keepValues: the inputs drawn from the seed, [B, heads, N, d]. */
+  q?: Float32Array;
+  k?: Float32Array;
+  v?: Float32Array;
+  output?: Float32Array;
+  dq?: Float32Array;
+  dk?: Float32Array;
+  dv?: Float32Array;
 }
 
 export interface NativeSampleSpec {
@@ -158,6 +269,8 @@ export interface NativeSampleSpec {
   /** The adaptive sampler's relative and absolute tolerances (> 0; engine defaults 0.05, 0.0078). */
   rtol?: number;
   atol?: number;
+  /** How softmax attention executes (default fused); outputs agree to rounding. */
+  attention?: NativeAttentionExec;
 }
 
 export interface NativeLearnScheduleProgress {
@@ -227,11 +340,21 @@ export interface NativeModel {
     shape: [number, number, number, number],
     t: Float32Array,
     labels?: Int32Array,
+    options?: { attention?: NativeAttentionExec },
   ): Float32Array;
   /** Sync. Throws ANNEAL_IO when the path cannot be written. */
   save(path: string, metadata?: Record<string, string>): void;
-  cost(): { parameters: number; forwardFlopsPerImage: number; activationBytesPerImage: number };
-  measureStep(options: { batch: number; steps: number; warmup?: number }): Promise<{
+  cost(): {
+    parameters: number;
+    forwardFlopsPerImage: number;
+    activationBytesPerImage: number;
+  };
+  measureStep(options: {
+    batch: number;
+    steps: number;
+    warmup?: number;
+    accumulationSteps?: number;
+  }): Promise<{
     stepSeconds: number;
     imagesPerSecond: number;
     peakBytes: number;
@@ -290,10 +413,40 @@ export interface NativeStepReport {
   peakBytes: number;
   activeBytes: number;
   seconds: number;
+  /** The stage this step belonged to (0 for a run of one stage). */
+  stage: number;
+  /** The bucket its batch came from (index into options.buckets; 0 with options.shards). */
+  bucket: number;
+  /** Its batch's image shape and size. */
+  height: number;
+  width: number;
+  batch: number;
+}
+
+/**
+ * One image shape's shards; batchSize defaults to the trainer's batchSize, accumulationSteps
+ * (the micro-batches that batch is split into whenever a step draws from this bucket) to the
+ * trainer's accumulationSteps.
+ */
+export interface NativeTrainingBucket {
+  shards: string[];
+  batchSize?: number;
+  accumulationSteps?: number;
+}
+
+/** Steps [previous endStep, endStep) draw from `buckets` (indices into options.buckets). */
+export interface NativeTrainingStage {
+  endStep: number;
+  buckets: number[];
 }
 
 export interface NativeTrainerOptions {
+  /** How the student's softmax attention executes (default fused); sliced is checkpointed. */
+  attention?: NativeAttentionExec;
+  /** The effective batch of one optimizer step. */
   batchSize: number;
+  /** Micro-batches per step whose gradients are averaged; divides batchSize. Default 1. */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   minLr?: number;
@@ -309,7 +462,15 @@ export interface NativeTrainerOptions {
   maxRollbacks?: number;
   budgetBytes?: number;
   budgetSource?: string;
-  shards: string[];
+  /**
+   * One resolution, the model's: `shards`. More than one image shape: `buckets` (sides
+   * divisible by 2^(levels-1), any channels the model has) and optionally `stages` (absent: one
+   * stage over every bucket). Each step's batch comes from one bucket of its stage, drawn by
+   * (seed, step) in proportion to the buckets' sizes. Exactly one of shards and buckets.
+   */
+  shards?: string[];
+  buckets?: NativeTrainingBucket[];
+  stages?: NativeTrainingStage[];
   numClasses?: number;
   dtype?: 'float32' | 'bfloat16' | 'float16';
   cfgDropout?: number;
@@ -365,13 +526,21 @@ export type NativeTrainingObjective =
  * loadState throws ANNEAL_NOT_FOUND for a missing file, ANNEAL_IO for one that is not a
  * trainer state file or whose metadata is out of range (a negative step or epoch, a data
  * position outside 0..dataset size, naming the field), ANNEAL_INVALID_ARGUMENT for a state
- * of another run (seed, shapes);
+ * of another run (seed, shapes, buckets or stages, naming both runs' buckets and stages);
  * saveState throws ANNEAL_IO when the path cannot be written.
  */
 export interface NativeTrainer {
   readonly step: number;
   /** Where the next batch starts in the data order; permutationsBuilt counts epoch shuffles computed (one per epoch reached). */
-  readonly dataOrder: { epoch: number; position: number; permutationsBuilt: number };
+  readonly dataOrder: {
+    epoch: number;
+    position: number;
+    permutationsBuilt: number;
+    /** The stage of the next step. */
+    stage: number;
+    /** Every bucket's cursor (bucket 0's is epoch/position). */
+    buckets: { epoch: number; position: number }[];
+  };
   /** Async. Throws ANNEAL_INVALID_ARGUMENT for a negative or non-numeric count; rejects with ANNEAL_DIVERGED or ANNEAL_MEMORY_BUDGET. */
   run(
     steps: number,
@@ -380,6 +549,8 @@ export interface NativeTrainer {
   cancel(): void;
   saveState(path: string): void;
   loadState(path: string): void;
+  /** Sync: the next steps split the batch into k micro-batches; RangeError unless k divides it. */
+  setAccumulationSteps(k: number): void;
   ema(): NativeModel;
   model(): NativeModel;
 }

@@ -184,7 +184,13 @@ describe('trainer', () => {
     const straight = make();
     const full = await run(straight, 7);
     // One permutation per epoch reached (0, 1, 2), not one per step.
-    expect(straight.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 3 });
+    expect(straight.dataOrder).toEqual({
+      epoch: 2,
+      position: 8,
+      permutationsBuilt: 3,
+      stage: 0,
+      buckets: [{ epoch: 2, position: 8 }],
+    });
     const first = make();
     await run(first, 4);
     expect(first.dataOrder).toMatchObject({ epoch: 1, position: 8 });
@@ -192,9 +198,21 @@ describe('trainer', () => {
     first.saveState(state);
     const second = make();
     second.loadState(state);
-    expect(second.dataOrder).toEqual({ epoch: 1, position: 8, permutationsBuilt: 0 });
+    expect(second.dataOrder).toEqual({
+      epoch: 1,
+      position: 8,
+      permutationsBuilt: 0,
+      stage: 0,
+      buckets: [{ epoch: 1, position: 8 }],
+    });
     expect(await run(second, 3)).toEqual(full.slice(4));
-    expect(second.dataOrder).toEqual({ epoch: 2, position: 8, permutationsBuilt: 2 });
+    expect(second.dataOrder).toEqual({
+      epoch: 2,
+      position: 8,
+      permutationsBuilt: 2,
+      stage: 0,
+      buckets: [{ epoch: 2, position: 8 }],
+    });
     const a = second
       .ema()
       .forward(
@@ -245,7 +263,23 @@ describe('trainer', () => {
     });
     await expect(native.run(1)).rejects.toMatchObject({
       code: 'ANNEAL_MEMORY_BUDGET',
-      message: expect.stringMatching(/^peak memory .* at step 1 exceeded the memory budget/),
+      message: expect.stringMatching(
+        /^peak memory .* at step 1 \(8x8, batch 8\) exceeded the memory budget/,
+      ),
+    });
+    // With accumulation the message names the micro-batches too.
+    const split = new (loadNative().Trainer)(model.native, {
+      batchSize: 8,
+      accumulationSteps: 2,
+      totalSteps: 5,
+      shards,
+      numClasses: 5,
+      budgetBytes: 64 * 1024,
+      budgetSource: 'tiny test budget',
+    });
+    await expect(split.run(1)).rejects.toMatchObject({
+      code: 'ANNEAL_MEMORY_BUDGET',
+      message: expect.stringMatching(/at step 1 \(8x8, batch 8 as 2 micro-batches of 4\) exceeded/),
     });
   });
 

@@ -1,13 +1,32 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { type ComputeDtype, defaultDtype } from './config/estimate.ts';
+import {
+  type AttentionChoice,
+  type AttentionExec,
+  attentionBytes,
+  chooseAttention,
+} from './attention.ts';
+import {
+  type ComputeDtype,
+  defaultDtype,
+  TRAINING_ATTENTION_FACTOR,
+  trainingActivationBytesPerImage,
+  unetCost,
+  WORKSPACE_FRACTION,
+} from './config/estimate.ts';
 import type { ModelConfig } from './config/model.ts';
 import { defaultLearningRate } from './config/presets.ts';
 import { defaultWarmup, TRAINING_DEFAULTS } from './config/training.ts';
 import { assertJobFits, type MemoryBudget } from './memory.ts';
-import { CONFIG_FILE, MODEL_FILE, Model, writeFileAtomic } from './model.ts';
+import { CONFIG_FILE, MODEL_FILE, Model, parseModelConfig, writeFileAtomic } from './model.ts';
 import { fromNativeError, loadNative } from './native.ts';
-import type { NativeStepReport, NativeTrainer, NativeTrainingObjective } from './native-types.ts';
+import type {
+  NativeStepReport,
+  NativeTrainer,
+  NativeTrainingObjective,
+  NativeTrainingStage,
+} from './native-types.ts';
 
 export type StepReport = NativeStepReport;
 export { defaultDtype };
@@ -43,13 +62,43 @@ export type TrainingObjective = NativeTrainingObjective extends infer O
     : O
   : never;
 
+/**
+ * One image shape's tensor shards in a run of more than one (multi-resolution buckets, or a
+ * progressive curriculum's resolutions). `batch`: this bucket's batch; absent, the run's.
+ */
+export interface TrainingBucket {
+  shards: string[];
+  height: number;
+  width: number;
+  batch?: number;
+  /**
+   * The micro-batches this bucket's batch is split into (the batch planner's answer for its
+   * shape, planBatch); absent, the run's accumulationSteps. It must divide the batch.
+   */
+  accumulationSteps?: number;
+}
+
 export interface TrainerOptions {
   /** The model trained: for distillation, the student (initialized from the teacher). */
   model: Model;
-  /** Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N]. */
-  shards: string[];
+  /**
+   * Tensor shards: safetensors with `images` U8 [N,H,W,C] and `labels` I32 [N], at the
+   * model's resolution. Or `buckets` (several image shapes) and optionally `stages` (absent:
+   * one stage over every bucket); give shards or buckets.
+   */
+  shards?: string[];
+  buckets?: TrainingBucket[];
+  /** Steps [previous endStep, endStep) draw from `buckets` (indices into options.buckets). */
+  stages?: NativeTrainingStage[];
   numClasses: number;
+  /** The effective batch of one optimizer step. */
   batch: number;
+  /**
+   * Gradient accumulation: each step averages the gradients of this many micro-batches of
+   * batch / accumulationSteps examples (it must divide batch), so activations are held for
+   * one micro-batch at a time. Default 1.
+   */
+  accumulationSteps?: number;
   totalSteps: number;
   lr?: number;
   warmup?: number;
@@ -70,6 +119,12 @@ export interface TrainerOptions {
   budget?: MemoryBudget;
   /** Absent: denoising. */
   objective?: TrainingObjective;
+  /**
+   * How the student's softmax attention executes. Absent: fused unless its bytes at this
+   * batch do not fit what the rest of the job leaves of `budget`, then query-sliced with
+   * checkpointing (chooseAttention); sliced changes nothing but rounding and memory.
+   */
+  attention?: AttentionExec;
 }
 
 function teacherOf(o: TrainingObjective | undefined): Model | undefined {
@@ -93,21 +148,27 @@ function nativeObjective(
   };
 }
 
-const BYTES: Record<ComputeDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
-
 /**
  * The memory a training job will hold, from its config alone. With a distillation teacher,
  * its float32 weights are held too (inputs of every step); its forward passes keep nothing
  * for the backward pass (their results are stop-gradient targets), so they add no saved
  * activations. The teacher's bytes are spread over the batch as activation bytes.
+ * `attentionBytes`: what the attention execution in use holds over the batch
+ * (`attentionBytes(...).total`, the one count of attention's bytes); fused when omitted, 0
+ * for the rest of the job alone.
  */
 export function trainingMemorySpec(
   model: Model,
   batch: number,
-  dtype: ComputeDtype = 'float32',
+  _dtype: ComputeDtype = 'float32',
   teacher?: Model,
+  /** Gradient accumulation: `batch` is then the micro-batch (its activations are held). */
+  accumulationSteps = 1,
+  attentionBytes?: number,
+  /** A bucket's sides (default: the config's sample_size). */
+  shape?: { height: number; width: number },
 ) {
-  const cost = model.cost();
+  const cost = unetCost(model.config.unet, shape);
   const teacherBytes = teacher ? teacher.parameterCount() * 4 : 0;
   return {
     parameterCount: cost.parameters,
@@ -115,28 +176,95 @@ export function trainingMemorySpec(
     optimizerStatesPerParameter: 2,
     gradients: true,
     ema: true,
+    snapshot: true,
     activationBytesPerExample:
-      Math.ceil((cost.activationBytesPerImage * BYTES[dtype]) / 4) +
-      Math.ceil(teacherBytes / batch),
+      trainingActivationBytesPerImage(
+        cost,
+        attentionBytes === undefined ? undefined : attentionBytes / batch,
+      ) + Math.ceil(teacherBytes / batch),
     batchSize: batch,
+    accumulationSteps,
   };
 }
 
-/** The largest power-of-two batch (<= max) whose estimate fits the budget. */
-export function defaultBatch(
+/**
+/**
+ * The memory spec of training one bucket (an image shape other than the model's own): the same
+ * estimate as trainingMemorySpec (memfit's calibrated walk, attention counted once), with the
+ * layer walk at the bucket's height x width (each level's activations scale with its pixels).
+ */
+export function bucketMemorySpec(
   model: Model,
-  budget: MemoryBudget,
-  dtype: ComputeDtype,
-  max = 64,
-): number {
-  const native = loadNative();
-  for (let b = max; b >= 1; b = Math.floor(b / 2)) {
-    if (native.memory.estimate(trainingMemorySpec(model, b, dtype)).total <= budget.bytes) return b;
+  bucket: { height: number; width: number },
+  batch: number,
+  dtype: ComputeDtype = 'float32',
+  teacher?: Model,
+  accumulationSteps = 1,
+  attentionBytes?: number,
+) {
+  return trainingMemorySpec(model, batch, dtype, teacher, accumulationSteps, attentionBytes, {
+    height: bucket.height,
+    width: bucket.width,
+  });
+}
+
+/**
+ * The batch bucket `bucket` trains with: its own, else the run's (the effective batch of one
+ * step; its accumulation steps split it into micro-batches).
+ */
+export function bucketBatch(bucket: TrainingBucket, runBatch: number): number {
+  return bucket.batch ?? runBatch;
+}
+
+/** The accumulation steps of `bucket`: its own, else the run's. */
+export function bucketAccumulation(bucket: TrainingBucket, runSteps: number): number {
+  return bucket.accumulationSteps ?? runSteps;
+}
+
+/**
+ * The attention execution of a training job: given, or chosen from the budget left after the
+ * rest of the estimate (`rest`: the job without attention), at float32 bytes (the estimate's
+ * calibration, estimate.ts) and with the attention factor and workspace the estimate will
+ * put on the chosen bytes, so what is chosen is what then fits. `shape`: a bucket's sides
+ * (default the config's sample_size); `options.batch` is the micro-batch.
+ */
+function trainingAttention(
+  options: TrainerOptions,
+  rest: ReturnType<typeof trainingMemorySpec>,
+  shape?: { height: number; width: number },
+): AttentionChoice {
+  const unet = options.model.config.unet;
+  if (unet.linear_attention) {
+    // A linear-attention model has no softmax attention to execute either way.
+    const none = { kept: 0, transient: 0, total: 0 };
+    return {
+      exec: { kind: 'fused' },
+      bytes: none,
+      fusedBytes: none,
+      summary: "linear (the model's own)",
+    };
   }
-  throw new AppError(
-    'RESOURCE_EXHAUSTED',
-    `even batch 1 of this model exceeds the memory budget (${budget.source})`,
-  );
+  if (options.attention || !options.budget) {
+    const exec = options.attention ?? { kind: 'fused' };
+    const bytes = attentionBytes(unet, { batch: options.batch, ...shape, exec, training: true });
+    const fusedBytes = attentionBytes(unet, { batch: options.batch, ...shape, training: true });
+    const summary =
+      exec.kind === 'fused' ? 'fused' : `sliced, ${exec.slice} queries per slice (as given)`;
+    return { exec, bytes, fusedBytes, summary };
+  }
+  const left = options.budget.bytes - loadNative().memory.estimate(rest).total;
+  if (left <= 0) {
+    // The job does not fit even without attention: fused, so the estimate's refusal
+    // (assertJobFits) names the job's numbers rather than attention's.
+    const bytes = attentionBytes(unet, { batch: options.batch, ...shape, training: true });
+    return { exec: { kind: 'fused' }, bytes, fusedBytes: bytes, summary: 'fused' };
+  }
+  return chooseAttention(unet, {
+    batch: options.batch,
+    ...shape,
+    training: true,
+    availableBytes: left / ((1 + WORKSPACE_FRACTION) * TRAINING_ATTENTION_FACTOR),
+  });
 }
 
 /**
@@ -147,24 +275,106 @@ export class Trainer {
   readonly #native: NativeTrainer;
   readonly model: Model;
   readonly options: TrainerOptions;
+  /** How the student's attention executes, and why (train output reports it). */
+  readonly attention: AttentionChoice;
 
-  private constructor(native: NativeTrainer, options: TrainerOptions) {
+  private constructor(native: NativeTrainer, options: TrainerOptions, attention: AttentionChoice) {
     this.#native = native;
     this.model = options.model;
     this.options = options;
+    this.attention = attention;
   }
 
   /** Refuses a job whose estimate exceeds the budget before allocating anything. */
   static create(options: TrainerOptions): Trainer {
     const dtype = options.dtype ?? 'float32';
-    if (options.budget)
-      assertJobFits(
-        trainingMemorySpec(options.model, options.batch, dtype, teacherOf(options.objective)),
-        options.budget,
+    if ((options.shards === undefined) === (options.buckets === undefined))
+      throw new AppError('BAD_REQUEST', 'a trainer takes either shards or buckets');
+    const teacher = teacherOf(options.objective);
+    let attention: AttentionChoice;
+    if (options.buckets) {
+      // The attention execution is one for the whole run (the native student's), so it is
+      // chosen per bucket (its shape and micro-batch) and the most frugal choice is taken:
+      // fused when every bucket fits fused, else the smallest slice any bucket needs. Each
+      // bucket is then checked with that execution's bytes at its own shape.
+      const plans = options.buckets.map((b) => {
+        const batch = bucketBatch(b, options.batch);
+        const k = bucketAccumulation(b, options.accumulationSteps ?? 1);
+        const micro = Number.isInteger(batch / k) ? batch / k : batch;
+        return { b, batch, k, micro };
+      });
+      // Any refusal of a bucket (its sides, its attention, its estimate) names the bucket.
+      const naming = <T>(p: (typeof plans)[number], f: () => T): T => {
+        try {
+          return f();
+        } catch (err) {
+          const e = err instanceof AppError ? err : fromNativeError(err);
+          const what = `the ${p.b.height}x${p.b.width} bucket (batch ${p.batch}${p.k > 1 ? ` as ${p.k} micro-batches of ${p.micro}` : ''})`;
+          if (e instanceof AppError)
+            throw new AppError(e.code, `${what}: ${e.message}`, { cause: err });
+          throw new AppError('BAD_REQUEST', `${what}: ${e.message}`, { cause: err });
+        }
+      };
+      const choices = plans.map((p) =>
+        naming(p, () =>
+          trainingAttention(
+            { ...options, batch: p.micro },
+            bucketMemorySpec(options.model, p.b, p.micro, dtype, teacher, p.k, 0),
+            p.b,
+          ),
+        ),
       );
+      const sliced = choices.filter((c) => c.exec.kind === 'sliced');
+      attention =
+        sliced.length === 0
+          ? (choices[0] as AttentionChoice)
+          : sliced.reduce((x, y) =>
+              x.exec.kind === 'sliced' && y.exec.kind === 'sliced' && y.exec.slice < x.exec.slice
+                ? y
+                : x,
+            );
+      const budget = options.budget;
+      if (budget)
+        for (const p of plans) {
+          if (p.micro * p.k !== p.batch) continue; // refused by the native trainer, naming both
+          naming(p, () => {
+            const bytes = options.model.config.unet.linear_attention
+              ? 0
+              : attentionBytes(options.model.config.unet, {
+                  batch: p.micro,
+                  height: p.b.height,
+                  width: p.b.width,
+                  exec: attention.exec,
+                  training: true,
+                }).total;
+            assertJobFits(
+              bucketMemorySpec(options.model, p.b, p.micro, dtype, teacher, p.k, bytes),
+              budget,
+            );
+          });
+        }
+    } else {
+      const k = options.accumulationSteps ?? 1;
+      // A batch k does not divide is refused by the native trainer, naming both.
+      const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
+      // Attention is counted once: the job without it, then the chosen execution's bytes.
+      const rest = trainingMemorySpec(options.model, micro, dtype, teacher, k, 0);
+      attention = trainingAttention({ ...options, batch: micro }, rest);
+      const spec = trainingMemorySpec(
+        options.model,
+        micro,
+        dtype,
+        teacher,
+        k,
+        attention.bytes.total,
+      );
+      if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
+    }
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
+        attention: attention.exec,
         batchSize: options.batch,
+        accumulationSteps: options.accumulationSteps ?? 1,
         totalSteps: options.totalSteps,
         lr: options.lr ?? defaultLearningRate(options.model.config.preset),
         warmupSteps: options.warmup ?? defaultWarmup(options.totalSteps),
@@ -182,11 +392,17 @@ export class Trainer {
         budgetBytes: options.budget?.bytes ?? 0,
         budgetSource: options.budget?.source ?? '',
         shards: options.shards,
+        buckets: options.buckets?.map((b) => ({
+          shards: b.shards,
+          batchSize: bucketBatch(b, options.batch),
+          accumulationSteps: bucketAccumulation(b, options.accumulationSteps ?? 1),
+        })),
+        stages: options.stages,
         numClasses: options.numClasses,
         dtype,
         objective: nativeObjective(options.objective, options.totalSteps),
       });
-      return new Trainer(native, options);
+      return new Trainer(native, options, attention);
     } catch (err) {
       throw fromNativeError(err);
     }
@@ -250,6 +466,20 @@ export class Trainer {
     this.#native.cancel();
   }
 
+  /**
+   * Splits the next steps' batch into `k` micro-batches whose gradients are averaged (a
+   * stage's or bucket's `planBatch` answer). The effective batch, data order and random
+   * draws stay the whole batch's. Throws AppError(BAD_REQUEST) unless k divides the batch (every
+   * bucket's); it replaces the buckets' own accumulationSteps for the next steps.
+   */
+  setAccumulationSteps(k: number): void {
+    try {
+      this.#native.setAccumulationSteps(k);
+    } catch (err) {
+      throw fromNativeError(err);
+    }
+  }
+
   /** The raw (not averaged) weights as a Model. */
   raw(): Model {
     return Model.fromNative(this.#native.model(), this.model.config);
@@ -278,8 +508,33 @@ export class Trainer {
     writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
   }
 
-  /** Restores weights, optimizer state, EMA, step, RNG and data order from a checkpoint dir. */
+  /**
+   * Restores weights, optimizer state, EMA, step, RNG and data order from a checkpoint dir.
+   * Refuses (BAD_REQUEST) a checkpoint whose config.json has the other attention kind: softmax
+   * and linear attention share their weights' names and shapes, so the state would load and
+   * train a different model. How softmax attention executes (fused or sliced) is not part of
+   * the state: a resume under another budget may execute it the other way, which changes the
+   * trajectory only at rounding level (docs/attention.md).
+   */
   resume(dir: string): void {
+    const saved = join(dir, CONFIG_FILE);
+    if (existsSync(saved)) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(saved, 'utf8'));
+      } catch (err) {
+        throw new AppError('BAD_REQUEST', `cannot resume from ${dir}: ${saved}: ${err}`);
+      }
+      const kind = (linear: boolean | undefined) => (linear ? 'linear' : 'softmax');
+      const was = kind(parseModelConfig(raw, saved).unet.linear_attention);
+      const is = kind(this.model.config.unet.linear_attention);
+      if (was !== is)
+        throw new AppError(
+          'BAD_REQUEST',
+          `cannot resume from ${dir}: it was trained with ${was} attention, this model has ` +
+            `${is} attention (a different model with the same weight names)`,
+        );
+    }
     try {
       this.#native.loadState(join(dir, TRAINER_STATE_FILE));
     } catch (err) {

@@ -1,5 +1,9 @@
+import { estimateSamplingMemory } from '@anneal/engine/config';
 import { describe, expect, it } from 'vitest';
 import { jobKinds, jobSpecSchema, parseChildLine } from './jobs.ts';
+import { evaluateKind } from './kinds/evaluate.ts';
+import type { RequirementContext } from './kinds/kind.ts';
+import { trainedUNet, trainSpecSchema } from './kinds/train.ts';
 
 // A job's child prints JSON lines that its kind's schemas parse: what passes, and that a line
 // the kind does not print is refused with the line and the field named.
@@ -76,5 +80,31 @@ describe('parseChildLine', () => {
       /invalid event \(step: /,
     );
     expect(() => parseChildLine('evaluate', '{"fd":"low"}')).toThrow(/invalid summary/);
+  });
+});
+
+describe("an evaluate job's memory need (issue 16 §5)", () => {
+  const model = { kind: 'run', runId: '00000000-0000-4000-8000-000000000001' };
+  const train = trainSpecSchema.parse({
+    dataset: { kind: 'builtin', name: 'shapes' },
+    preset: 'tiny',
+    resolution: 16,
+    steps: 10,
+  });
+  const source = { spec: train, versionClasses: null };
+  const need = (resolutions?: number[]) => {
+    const spec = evaluateKind.spec.parse({ model, ...(resolutions ? { resolutions } : {}) });
+    // The need of a sampling job does not depend on the agent's hardware.
+    const context = { source, versionClasses: null } as Omit<RequirementContext, 'hardware'>;
+    return { spec, need: evaluateKind.memoryNeed?.(spec, context as RequirementContext) };
+  };
+  it('is sized at the largest resolution it scores at, not the trained one', () => {
+    const { spec, need: trained } = need();
+    const { need: wide } = need([16, 64, 32]);
+    const unet = trainedUNet(train, null);
+    const sampling = { n: spec.n, guidance: spec.guidance };
+    expect(trained?.bytes).toBe(estimateSamplingMemory(unet, sampling).total);
+    expect(wide?.bytes).toBe(estimateSamplingMemory({ ...unet, sample_size: 64 }, sampling).total);
+    expect(wide?.bytes).toBeGreaterThan(4 * (trained?.bytes ?? 0));
   });
 });

@@ -40,7 +40,12 @@ export type ArtifactRef = z.infer<typeof artifactRefSchema>;
  * only to agents that said they know it (an older agent's strict spec schema would drop the
  * offer as malformed). Append only; a name keeps its meaning.
  */
-export const AGENT_FEATURES = ['train.sample_every', 'plan'] as const;
+export const AGENT_FEATURES = [
+  'train.sample_every',
+  'plan',
+  'evaluate.resolutions',
+  'train.resolutions',
+] as const;
 
 export const helloSchema = z.object({
   type: z.literal('hello'),

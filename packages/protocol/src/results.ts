@@ -7,7 +7,29 @@ import { z } from 'zod';
 /** The adaptive sampler's spread of network evaluations over the images. */
 export const nfePerImageSchema = z.object({ mean: z.number(), min: z.number(), max: z.number() });
 
-/** `anneal eval --json`'s object (DESIGN.md section 4): each metric beside its floor. */
+/** One resolution of a multi-resolution evaluation: its metrics beside its own floor. */
+export const resolutionQualitySchema = z.object({
+  resolution: z.number().int(),
+  n: z.number().int(),
+  fd: z.number(),
+  floor_fd: z.number(),
+  kid: z.number(),
+  floor_kid: z.number(),
+  precision: z.number(),
+  floor_precision: z.number(),
+  recall: z.number(),
+  floor_recall: z.number(),
+  accuracy: z.number().optional(),
+  floor_accuracy: z.number().optional(),
+});
+export type ResolutionQuality = z.infer<typeof resolutionQualitySchema>;
+
+/**
+ * `anneal eval --json`'s object (DESIGN.md section 4): each metric beside its floor. With
+ * `--resolution` (issue 16 §5) the top-level metrics are the first resolution's, and
+ * `per_resolution` holds one entry per resolution, each against held-out images at that
+ * resolution with the floor at that resolution.
+ */
 export const evaluationSummarySchema = z.object({
   sampler: z.string(),
   steps: z.number().int(),
@@ -35,6 +57,9 @@ export const evaluationSummarySchema = z.object({
   floor_recall: z.number(),
   accuracy: z.number().optional(),
   floor_accuracy: z.number().optional(),
+  /** The resolution the top-level metrics were measured at (absent: the model's own). */
+  resolution: z.number().int().optional(),
+  per_resolution: z.array(resolutionQualitySchema).optional(),
   paired: z
     .object({
       psnr: z.number().nullable(),

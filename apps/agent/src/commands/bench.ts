@@ -15,11 +15,15 @@ import {
   extractorWidthSchema,
   learnableSamplerNames,
   Model,
+  presetNames,
+  presetUNet,
+  resolutionsSchema,
   samplerSchema,
 } from '@anneal/engine';
 import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
+import { prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -59,8 +63,16 @@ bench/RESULTS.md:
              precision/recall beside the floor and the paired MSE to --reference (default
              heun:100) from the same noise; a missing learned schedule is learned first
              (--learn-n calibration images, default 64) and written to DIR/schedules
+  memory-fit the training memory estimate against MLX's measured peak (only with --only):
+             tiny and small (16 to 64 px), medium and base (16 and 32 px, batch 1 to 2),
+             with and without gradient accumulation, and the estimate's factors they fit
+  attention  the attention operation alone (only with --only): fused, query-sliced (N/8 and
+             N/32 queries per slice, and N/32 under an MLX memory limit of twice its counted
+             bytes, as a job's budget sets the limit) and linear attention at the tiny
+             preset's attention shapes for 32, 64 and 128 px, forward and forward + backward:
+             MLX's peak memory and wall time, ratios against fused
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan, complexity and schedules.
+teacher-samplers, plan, complexity, schedules, memory-fit and attention.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -101,6 +113,15 @@ plan options:
   --statistic S      median (default) | min of the timed requests, in the cost table and the
                      measured latency alike (min: the uncontended cost on a loaded machine)
   --repeats N        timed calls per cost-table cell and end, and per plan (default 5)
+
+progressive options (also --n FD samples, default: the scale's; --target-fd; --seed;
+--extractor-*): progressive vs fixed resolution on shapes with every complexity dial
+mixed, the same model, data, batch and budget, alternating chunk by chunk; FD at the final
+resolution every few hundred steps (--quick: 200 steps, --smoke: 4; full: 1200)
+  --resolutions A,B  the progressive arm's resolutions, low to high (default 16,32); the
+                     fixed arm trains at the last
+  --preset P         the model (default tiny)
+  --batch N          both arms' batch (default 16)
 
 complexity options (also --n, default 500; --seed, --guidance, --extractor-*):
   --rtols R,...      the adaptive sampler's tolerances, atol = 0.156 rtol (the engine's
@@ -143,6 +164,9 @@ const flagsSchema = z
     model: z.string().optional(),
     threads: z.coerce.number().int().min(1).max(256).default(1),
     n: z.coerce.number().int().min(10).max(10000).optional(),
+    resolutions: list(z.coerce.number().int().min(8).max(512)).pipe(resolutionsSchema.optional()),
+    preset: z.enum(presetNames).default('tiny'),
+    batch: z.coerce.number().int().min(1).max(1024).default(16),
     'reference-n': z.coerce.number().int().min(10).max(10000).default(1000),
     guidance: z.coerce.number().min(0).max(50).default(1),
     grid: z
@@ -351,6 +375,60 @@ function shapesValidation(dir: string, n: number) {
   return { resolution: info.resolution, options: { ...ref.options, ...MIXED_SHAPES }, n };
 }
 
+/**
+ * The progressive suite's data (shapes with every complexity dial mixed, at each resolution)
+ * and its FD probe at the final resolution: that dataset's extractor, n held-out images.
+ */
+async function progressiveData(flags: Flags, log: (line: string) => void) {
+  const resolutions = flags.resolutions ?? [16, 32];
+  const final = resolutions.at(-1) as number;
+  const ref = JSON.stringify({ kind: 'builtin', name: 'shapes', options: MIXED_SHAPES });
+  const shards: Record<number, string[]> = {};
+  let dataset: Awaited<ReturnType<typeof prepareDatasetRef>> | undefined;
+  for (const r of resolutions) {
+    const d = await prepareDatasetRef(ref, r);
+    shards[r] = d.train;
+    if (r === final) dataset = d;
+  }
+  if (!dataset) throw new UsageError('--resolutions: no final resolution');
+  const n = flags.n ?? (flags.smoke ? 10 : flags.quick ? 200 : 500);
+  let shown = 0;
+  const ruler = await qualityRuler({
+    dataset,
+    n,
+    seed: flags.seed,
+    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+    onProgress: (phase, done, total) => {
+      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
+        shown = done;
+        log(`progressive: training the shapes extractor, step ${done}/${total}`);
+      }
+    },
+  });
+  return {
+    config: {
+      preset: flags.preset,
+      unet: presetUNet(flags.preset, {
+        resolution: final,
+        channels: dataset.channels,
+        numClasses: dataset.classes.length || undefined,
+      }),
+      parameterization: 'v' as const,
+    },
+    shards,
+    numClasses: dataset.classes.length,
+    resolutions,
+    batch: flags.batch,
+    targetFd: flags['target-fd'],
+    seed: flags.seed,
+    quality: {
+      describe: `extractor ${ruler.extractor.id} on shapes (mixed dials) at ${final} px, n = ${n}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)}`,
+      fd: async (images: Uint8Array, shape: [number, number, number, number]) =>
+        (await ruler.measure(images, shape)).metrics.fd,
+    },
+  };
+}
+
 export const bench: Command = {
   name: 'bench',
   summary: 'benchmark training, sampling and interop against MLX Python and diffusers',
@@ -384,6 +462,9 @@ export const bench: Command = {
         statistic: { type: 'string' },
         repeats: { type: 'string' },
         rtols: { type: 'string' },
+        resolutions: { type: 'string' },
+        preset: { type: 'string' },
+        batch: { type: 'string' },
       },
       flagsSchema,
     );
@@ -492,6 +573,9 @@ export const bench: Command = {
               seed: flags.seed,
             }
           : undefined,
+      progressive: flags.only?.includes('progressive')
+        ? await progressiveData(flags, log)
+        : undefined,
       log,
     });
     if (flags.json) {

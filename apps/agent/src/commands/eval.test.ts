@@ -24,11 +24,57 @@ describe('anneal eval', () => {
     [['--model', model, '--extractor-width', '12'], /--extractor-width: must be a multiple of 8/],
     [['--n', '50'], /--model/],
     [[...quick.slice(0, 2), '--n', '5000'], /--n: .*held-out 1000/],
+    [['--model', model, '--resolution', '4'], /--resolution: each side must be in 8\.\.512/],
+    [['--model', model, '--resolution', '8,8'], /--resolution: lists a resolution twice/],
+    [['--model', model, '--resolution', '16x16'], /--resolution: must be a comma-separated list/],
+    [['--model', model, '--resolution', '9'], /--resolution: resolution 9: .*multiples of 2/],
   ])('exits 2 naming the flag: %s', (args, message) => {
     const r = anneal(['eval', ...args]);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });
+
+  it('scores each --resolution against held-out images at that resolution, beside its own floor (issue 16 §5)', () => {
+    // Its own ANNEAL_HOME: the extractors it trains must not be the cache the other tests
+    // expect to find empty.
+    const own = mkdtempSync(join(tmpdir(), 'anneal-eval-resolutions-'));
+    const anneal = (args: string[]) => runAnneal(args, own);
+    const r = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '2',
+      '--resolution',
+      '16,8',
+      '--json',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = r.json as {
+      resolution: number;
+      fd: number;
+      floor_fd: number;
+      per_resolution: Array<{ resolution: number; n: number; fd: number; floor_fd: number }>;
+    };
+    expect(j.per_resolution.map((e) => e.resolution)).toEqual([16, 8]);
+    // The top level is the first resolution's.
+    expect(j.resolution).toBe(16);
+    expect(j.fd).toBe(j.per_resolution[0]?.fd);
+    for (const e of j.per_resolution) {
+      expect(e.n).toBe(40);
+      expect(e.fd).toBeGreaterThan(0);
+      expect(e.floor_fd).toBeGreaterThan(0);
+    }
+    // Each resolution has its own extractor and real sets, so its own floor.
+    expect(j.per_resolution[0]?.floor_fd).not.toBe(j.per_resolution[1]?.floor_fd);
+    // 8 px is the model's own resolution: the same numbers as a plain eval at the same seed.
+    const plain = anneal(['eval', ...quick, '--sampler', 'euler', '--steps', '2', '--json']);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.json?.fd).toBe(j.per_resolution[1]?.fd);
+    expect(plain.json?.floor_fd).toBe(j.per_resolution[1]?.floor_fd);
+    expect(plain.json).not.toHaveProperty('per_resolution');
+  }, 300_000);
 
   it('exits 1 naming a folder that is not a checkpoint', () => {
     const r = anneal(['eval', '--model', home, '--n', '20']);

@@ -1,9 +1,11 @@
 import { resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
+  applyMemoryLimits,
   extractorStepsSchema,
   extractorWidthSchema,
   Model,
+  resolveMemoryBudget,
   SAMPLING_DEFAULTS,
   samplerNames,
   samplerSchema,
@@ -42,6 +44,11 @@ Options:
                          (as \`anneal sample --sigma-max\`; the reference sampler keeps the full range)
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
   --reference-steps N    steps for the reference (default 100 when --reference-sampler is set)
+  --resolution N[,N]     score at each of these square resolutions (issue 16 §5): the model's
+                         weights sample at that size, against held-out images of its dataset
+                         at that size, each beside its own floor; the JSON's top-level metrics
+                         are the first resolution's and per_resolution has one entry each
+                         (default: the resolution the model was trained at)
   --memorization         also check for copies of training images: nearest-neighbour distances
                          from the samples and from held-out images to the training split
   --extractor-steps N    train the extractor for N steps instead of its default
@@ -63,6 +70,13 @@ const flagsSchema = z
     'sigma-max': z.coerce.number().positive().optional(),
     'reference-sampler': samplerSchema.optional(),
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
+    resolution: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of sides in pixels, such as 16,32')
+      .transform((v) => v.split(',').map(Number))
+      .refine((rs) => rs.every((r) => r >= 8 && r <= 512), 'each side must be in 8..512')
+      .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
+      .optional(),
     memorization: z.boolean().default(false),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
@@ -87,6 +101,7 @@ const options = {
   'sigma-max': { type: 'string' },
   'reference-sampler': { type: 'string' },
   'reference-steps': { type: 'string' },
+  resolution: { type: 'string' },
   memorization: { type: 'boolean' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
@@ -114,6 +129,11 @@ export const evaluate: Command = {
   async run(argv, io) {
     const flags = parseFlags(argv, options, flagsSchema);
     const started = Date.now();
+    // MLX's limit set to the budget (ANNEAL_MEMORY_BUDGET, else the default share), as train
+    // sets it: the sampler's attention choice (evaluateModel) counts sliced attention's bytes
+    // as the least it needs, which holds only when the limit makes MLX's scheduler wait
+    // instead of running slices ahead (docs/attention.md).
+    applyMemoryLimits(resolveMemoryBudget());
     const dir = resolve(flags.model);
     const model = Model.load(dir);
     let sampling: ReturnType<typeof samplingOf>;
@@ -126,9 +146,11 @@ export const evaluate: Command = {
       model.dispose();
       throw err;
     }
-    let report: EvalReport;
-    try {
-      const dataset = await modelDataset(model.config, `${dir}/config.json`);
+    // One resolution's evaluation: samples of `at` against `dataset`'s held-out images.
+    const evaluateAt = async (
+      at: Model,
+      dataset: Awaited<ReturnType<typeof modelDataset>>,
+    ): Promise<EvalReport> => {
       let bar: ProgressBar | undefined;
       let phase = '';
       let lastEvent = 0;
@@ -142,8 +164,8 @@ export const evaluate: Command = {
         memorization: flags.memorization,
       });
       try {
-        report = await evaluateModel({
-          model,
+        return await evaluateModel({
+          model: at,
           dataset,
           n: flags.n,
           sampling: {
@@ -197,14 +219,43 @@ export const evaluate: Command = {
       } finally {
         bar?.done();
       }
+    };
+    const resolutions = flags.resolution ?? [model.config.unet.sample_size];
+    const reports: Array<{ resolution: number; report: EvalReport }> = [];
+    try {
+      for (const resolution of resolutions) {
+        let at: Model;
+        try {
+          at =
+            resolution === model.config.unet.sample_size ? model : model.atResolution(resolution);
+        } catch (err) {
+          throw new UsageError(`--resolution: ${(err as Error).message}`);
+        }
+        try {
+          if (resolutions.length > 1) io.err(`at ${resolution}x${resolution}:`);
+          const dataset = await modelDataset(
+            model.config,
+            `${dir}/config.json`,
+            undefined,
+            resolution,
+          );
+          reports.push({ resolution, report: await evaluateAt(at, dataset) });
+        } finally {
+          if (at !== model) at.dispose();
+        }
+      }
     } finally {
       model.dispose();
     }
     const wall = (Date.now() - started) / 1000;
+    const first = reports[0] as { resolution: number; report: EvalReport };
     const head = {
       sampler: sampling.sampler,
       // The adaptive sampler picks its own steps: the most any image took, not the unused --steps.
-      steps: sampling.sampler === 'adaptive' ? report.steps : sampling.steps,
+      steps:
+        sampling.sampler === 'adaptive'
+          ? Math.max(...reports.map((r) => r.report.steps))
+          : sampling.steps,
       // The adaptive sampler picks its own sigmas: no schedule was used.
       ...(sampling.schedule && sampling.sampler !== 'adaptive'
         ? { schedule: sampling.schedule }
@@ -216,8 +267,41 @@ export const evaluate: Command = {
       seed: flags.seed,
       wall_s: wall,
     };
-    if (flags.json) io.out(JSON.stringify(qualityJson(report, head)));
-    else io.out(qualityTable(report, head));
+    if (flags.json) {
+      const perResolution = flags.resolution
+        ? {
+            resolution: first.resolution,
+            per_resolution: reports.map(({ resolution, report }) => {
+              const q = qualityJson(report, head);
+              return {
+                resolution,
+                n: q.n,
+                fd: q.fd,
+                floor_fd: q.floor_fd,
+                kid: q.kid,
+                floor_kid: q.floor_kid,
+                precision: q.precision,
+                floor_precision: q.floor_precision,
+                recall: q.recall,
+                floor_recall: q.floor_recall,
+                ...(report.accuracy
+                  ? { accuracy: report.accuracy.samples, floor_accuracy: report.accuracy.floor }
+                  : {}),
+              };
+            }),
+          }
+        : {};
+      io.out(JSON.stringify({ ...qualityJson(first.report, head), ...perResolution }));
+    } else
+      io.out(
+        reports
+          .map(({ resolution, report }) =>
+            reports.length > 1
+              ? `at ${resolution}x${resolution}:\n${qualityTable(report, head)}`
+              : qualityTable(report, head),
+          )
+          .join('\n\n'),
+      );
     return 0;
   },
 };

@@ -3,13 +3,16 @@ import { dirname, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { encodePng, tileGrid } from '@anneal/core/png';
 import {
+  applyMemoryLimits,
   DEFAULT_ADAPTIVE_TOLERANCES,
   Model,
   type ModelConfig,
+  memoryStats,
   nfeStats,
   predictRequestSteps,
   probeHardware,
   readStepPredictor,
+  resolveMemoryBudget,
   resolveSchedule,
   SAMPLING_DEFAULTS,
   type SamplerName,
@@ -323,8 +326,16 @@ export const sample: Command = {
     }
     const bar = new ProgressBar(1, 'sample');
     let result: Awaited<ReturnType<Model['sample']>>;
+    // Attention fused unless it would not fit the budget, then query-sliced (reported).
+    // MLX's limit set to the budget, as train sets it: sliced attention's bytes are the
+    // least it needs, and hold only when the limit makes MLX's scheduler wait instead of
+    // running slices ahead (docs/attention.md).
+    let budgetBytes = 0;
     try {
-      result = await model.sample({ ...flags, ...sampling }, (step, total) => {
+      const budget = resolveMemoryBudget();
+      applyMemoryLimits(budget);
+      budgetBytes = budget.bytes;
+      result = await model.sample({ ...flags, ...sampling, budget }, (step, total) => {
         const pct = Math.round((step / total) * 100);
         bar.update(
           pct / 100,
@@ -382,8 +393,20 @@ export const sample: Command = {
             rejected_steps: result.rejected ?? 0,
           }
         : {}),
+      attention: result.attention,
+      // The budget, MLX's limit in force (set from it) and MLX's peak over the process.
+      memory: {
+        budget_bytes: budgetBytes,
+        limit_bytes: memoryStats().limitBytes,
+        peak_bytes: memoryStats().peakBytes,
+      },
       wall_s: (Date.now() - started) / 1000,
     };
+    if (result.attention.kind === 'sliced' && !flags.json)
+      io.err(
+        `attention: sliced, ${result.attention.slice} queries per slice ` +
+          '(fused would not fit the memory budget)',
+      );
     if (flags.json) io.out(JSON.stringify(summary));
     else if (auto && predicted)
       io.out(

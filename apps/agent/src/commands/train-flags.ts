@@ -3,6 +3,8 @@ import {
   dtypeSchema,
   parameterizationSchema,
   presetNames,
+  resolutionsSchema,
+  stageStepsSchema,
   TRAINING_DEFAULTS,
   trainingConfigSchema,
 } from '@anneal/engine/config';
@@ -20,6 +22,10 @@ export const trainJobOptions = {
   dataset: { type: 'string' },
   'dataset-ref': { type: 'string' },
   resolution: { type: 'string' },
+  resolutions: { type: 'string' },
+  'stage-steps': { type: 'string' },
+  'schedule-shift': { type: 'string' },
+  'multi-resolution': { type: 'boolean' },
   steps: { type: 'string' },
   preset: { type: 'string' },
   parameterization: { type: 'string' },
@@ -43,6 +49,13 @@ export const trainJobOptions = {
 
 const spec = trainingConfigSchema.shape;
 
+/** A comma-separated list of integers ("16,32"), then the schema's checks. */
+const intList = <T extends z.ZodType<number[], number[]>>(schema: T) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => (x.trim() === '' ? Number.NaN : Number(x))))
+    .pipe(schema);
+
 /**
  * The job flags, validated. Defaults are the train spec's own (trainingConfigSchema), so a
  * flag left out means the same on this machine as on an agent. `--resolution` and
@@ -53,6 +66,13 @@ export const trainJobFlagsSchema = z.object({
   dataset: z.string().min(1).optional(),
   'dataset-ref': z.string().min(1).optional(),
   resolution: z.coerce.number().int().min(8).max(512).optional(),
+  resolutions: intList(resolutionsSchema).optional(),
+  'stage-steps': intList(stageStepsSchema).optional(),
+  'schedule-shift': z
+    .enum(['on', 'off'])
+    .transform((v) => v === 'on')
+    .optional(),
+  'multi-resolution': z.boolean().optional(),
   steps: z.coerce.number().int().min(1).optional(),
   preset: z.enum(presetNames).default(spec.preset.def.defaultValue),
   parameterization: parameterizationSchema
@@ -92,6 +112,18 @@ export const trainJobUsage = `Data:
   --dataset-ref JSON   instead of --dataset: a DatasetRef as job specs carry it (a built-in
                        with its options, or a dataset version {"kind":"version","id","hash"})
   --resolution N       image size in pixels (MNIST: 28 or 32)
+  --resolutions A,B..  progressive resolution: one run trains at each, low to high, with the
+                       same weights, ending at --resolution (which defaults to the last); the
+                       step is in the trainer state, so --resume is exact across stages
+  --stage-steps N,M..  steps per resolution, summing to --steps (default: an even split)
+  --multi-resolution   train on aspect buckets of a dataset version of mixed sizes (sides
+                       multiples of 2^(levels-1), about --resolution^2 pixels; each image to
+                       its nearest aspect, covered and center-cropped) instead of squares
+  --schedule-shift S   on | off: scale sigmas by resolution / base resolution (log-SNR shifted
+                       by 2 log(base/resolution), Hoogeboom et al. 2023), base the lowest of
+                       --resolutions (--resolution with --multi-resolution), recorded in
+                       config.json so sampling shifts the same (default: on with
+                       --resolutions or --multi-resolution, off otherwise)
   --steps N            total optimizer steps
 
 Model:
@@ -100,7 +132,8 @@ Model:
   --unconditional      ignore labels (default: class-conditional when the data has labels)
 
 Training:
-  --batch N            default: the largest power of two up to 32 that fits the memory budget
+  --batch N            the effective batch (default 32, on every machine); split into
+                       micro-batches with accumulated gradients when it does not fit at once
   --lr X               peak learning rate (default: the preset's, 1e-3 for tiny and small, 2e-4
                        for medium and base; linear warmup, then --lr-schedule)
   --warmup N           warmup steps (default min(100, steps/10))
@@ -150,7 +183,11 @@ export function datasetRefOfFlags(flags: TrainJobFlags): DatasetRefInput | undef
 export function trainSpecFields(flags: TrainJobFlags) {
   return {
     dataset: datasetRefOfFlags(flags),
-    resolution: flags.resolution,
+    resolution: flags.resolution ?? flags.resolutions?.at(-1),
+    resolutions: flags.resolutions,
+    stage_steps: flags['stage-steps'],
+    schedule_shift: flags['schedule-shift'],
+    multi_resolution: flags['multi-resolution'],
     preset: flags.preset,
     steps: flags.steps,
     batch: flags.batch,

@@ -8,24 +8,31 @@ import {
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { materializeBuckets } from '@anneal/datasets/shards';
 import {
   applyMemoryLimits,
-  defaultBatch,
+  CONFIG_FILE,
   defaultDtype,
   defaultLearningRate,
   Model,
   type ModelConfig,
   parseModelConfig,
+  planBatch,
   presetUNet,
   probeHardware,
+  type ResolutionStage,
+  resolutionStages,
   resolveMemoryBudget,
   type StepReport,
+  stageOfStep,
   TRAINER_STATE_FILE,
+  TRAINING_DEFAULTS,
   Trainer,
+  type TrainingBucket,
 } from '@anneal/engine';
 import type { WarningEvent } from '@anneal/protocol';
 import { z } from 'zod';
-import { parseFlags } from '../args.ts';
+import { parseFlags, UsageError } from '../args.ts';
 import { prepareDataset, prepareDatasetRef } from '../dataset.ts';
 import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
@@ -46,7 +53,15 @@ ${trainJobUsage}
 Here only:
   --out DIR            checkpoint folder (required)
   --model-config FILE  a config.json (as written by anneal) instead of a preset
+  --attention A        softmax | linear (default: the --model-config's, else softmax; one
+                       that contradicts the --model-config is refused): linear attention is
+                       a different model (O(N) in the tokens), recorded in config.json; it
+                       has no diffusers counterpart. Softmax attention runs fused or
+                       query-sliced, whichever fits the memory budget, on its own. Not a
+                       control-plane job flag: a job trains the preset's softmax model.
   --memory-budget B    fraction of the working set (0.6) or a size (12GiB)
+  --no-accumulation    refuse a batch that does not fit the memory budget in one pass
+                       instead of accumulating the gradients of smaller micro-batches
   --resume             continue from DIR's trainer state (same seed and config)
   --strict             folder import: fail on any unreadable image instead of skipping it
   --json               machine output; the last stdout line is a JSON summary
@@ -55,11 +70,12 @@ Here only:
   -h, --help           show this help`;
 
 const flagsSchema = trainJobFlagsSchema.extend({
-  resolution: z.coerce.number({ error: 'is required' }).int().min(8).max(512),
   steps: z.coerce.number({ error: 'is required' }).int().min(1),
   out: z.string({ error: 'is required' }).min(1),
   'model-config': z.string().optional(),
+  attention: z.enum(['softmax', 'linear']).optional(),
   'memory-budget': z.string().optional(),
+  'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
   strict: z.boolean().default(false),
   json: z.boolean().default(false),
@@ -70,7 +86,9 @@ const options = {
   ...trainJobOptions,
   out: { type: 'string' },
   'model-config': { type: 'string' },
+  attention: { type: 'string' },
   'memory-budget': { type: 'string' },
+  'no-accumulation': { type: 'boolean' },
   resume: { type: 'boolean' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -135,17 +153,26 @@ export const train: Command = {
         'BAD_REQUEST',
         '--dataset: give exactly one of --dataset or --dataset-ref',
       );
+    // --resolutions ends at the model's resolution, so it stands in for --resolution.
+    const resolution = flags.resolution ?? flags.resolutions?.at(-1);
+    if (resolution === undefined) throw new UsageError('--resolution: is required');
+    if (flags['stage-steps'] && !flags.resolutions)
+      throw new UsageError('--stage-steps: only with --resolutions (steps per resolution)');
+    const multi = flags['multi-resolution'] ?? false;
+    if (multi && flags.resolutions)
+      throw new UsageError(
+        '--multi-resolution: give either --multi-resolution (aspect buckets at one pixel count) or --resolutions (a progressive curriculum), not both',
+      );
     // The agent's child (--events) logs to stderr too: a failed job's last lines are its log.
     const narrate = !flags.json || flags.events;
-    if (narrate)
-      io.err(
-        `preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${flags.resolution}x${flags.resolution}...`,
-      );
-    const data = flags['dataset-ref']
-      ? await prepareDatasetRef(flags['dataset-ref'], flags.resolution)
-      : await prepareDataset(flags.dataset as string, flags.resolution, io, {
-          strict: flags.strict,
-        });
+    const prepare = async (r: number) => {
+      if (narrate)
+        io.err(`preparing dataset ${flags.dataset ?? flags['dataset-ref']} at ${r}x${r}...`);
+      return flags['dataset-ref']
+        ? await prepareDatasetRef(flags['dataset-ref'], r)
+        : await prepareDataset(flags.dataset as string, r, io, { strict: flags.strict });
+    };
+    const data = await prepare(resolution);
     const conditional = !flags.unconditional && data.classes.length > 0;
 
     let config: ModelConfig;
@@ -167,25 +194,87 @@ export const train: Command = {
       config = parseModelConfig({
         preset: flags.preset,
         unet: presetUNet(flags.preset, {
-          resolution: flags.resolution,
+          resolution,
           channels: data.channels,
           numClasses: conditional ? data.classes.length : undefined,
         }),
         parameterization: flags.parameterization,
       });
     }
-    if (config.unet.sample_size !== flags.resolution || config.unet.in_channels !== data.channels) {
+    if (config.unet.sample_size !== resolution || config.unet.in_channels !== data.channels) {
       throw new AppError(
         'BAD_REQUEST',
-        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${flags.resolution}x${flags.resolution}x${data.channels}`,
+        `--model-config: the model takes ${config.unet.sample_size}x${config.unet.sample_size}x${config.unet.in_channels} images, the dataset gives ${resolution}x${resolution}x${data.channels}`,
       );
     }
+    const configured = config.unet.linear_attention ? 'linear' : 'softmax';
+    if (flags.attention && flags['model-config'] && flags.attention !== configured)
+      throw new AppError(
+        'BAD_REQUEST',
+        `--attention ${flags.attention}: --model-config ${flags['model-config']} has ` +
+          `${configured} attention; drop --attention or pass --attention ${configured}`,
+      );
+    if (flags.attention === 'linear')
+      config = { ...config, unet: { ...config.unet, linear_attention: true } };
+    // Softmax and linear attention share their weights' names and shapes, so a state of one
+    // would load into the other: refuse to resume across them, naming the flag to pass
+    // (Trainer.resume refuses it too, for any caller).
+    const previous = join(out, CONFIG_FILE);
+    if (flags.resume && existsSync(previous)) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(previous, 'utf8'));
+      } catch (err) {
+        throw new AppError('BAD_REQUEST', `--resume: ${previous}: ${(err as Error).message}`);
+      }
+      const was = parseModelConfig(raw, `--resume ${previous}`).unet.linear_attention
+        ? 'linear'
+        : 'softmax';
+      if (was !== (config.unet.linear_attention ? 'linear' : 'softmax'))
+        throw new AppError(
+          'BAD_REQUEST',
+          `--attention: ${out} was trained with ${was} attention; ` +
+            `resume it with --attention ${was}`,
+        );
+    }
+    let stages: ResolutionStage[] | null = null;
+    if (flags.resolutions) {
+      try {
+        stages = resolutionStages({
+          resolution,
+          steps: flags.steps,
+          resolutions: flags.resolutions,
+          stageSteps: flags['stage-steps'],
+          factor: 2 ** (config.unet.block_out_channels.length - 1),
+        });
+      } catch (err) {
+        throw new UsageError(`--${(err as Error).message.replace(/^stage_steps/, 'stage-steps')}`);
+      }
+    }
+    // The schedule shift: on by default for progressive runs, based at their lowest
+    // resolution (the schedule as designed there, shifted above it); off for one resolution
+    // unless asked, and then based at that resolution (shift 1 until sampled elsewhere).
+    const shift =
+      flags['schedule-shift'] ??
+      (stages !== null || multi || config.schedule.shift_base !== undefined);
+    if (shift && config.parameterization === 'edm')
+      throw new UsageError(
+        '--schedule-shift: the resolution shift applies to eps, v and x0 models; EDM draws its sigmas log-normally',
+      );
+    const { shift_base: _, ...schedule } = config.schedule;
     config = {
       ...config,
+      schedule: shift
+        ? {
+            ...schedule,
+            shift_base: config.schedule.shift_base ?? stages?.[0]?.resolution ?? resolution,
+          }
+        : schedule,
+      ...(stages ? { resolutions: stages.map((s) => s.resolution) } : {}),
       dataset: {
         name: data.name,
         hash: data.hash,
-        resolution: flags.resolution,
+        resolution,
         channels: data.channels,
         num_classes: conditional ? data.classes.length : 0,
         ref: data.ref,
@@ -194,18 +283,38 @@ export const train: Command = {
 
     const model = Model.create(config, flags.seed);
     const dtype = flags.dtype ?? defaultDtype(hw);
-    const batch = flags.batch ?? defaultBatch(model, budget, dtype, 32);
+    const batch = flags.batch ?? TRAINING_DEFAULTS.batch;
+    // --batch is the effective batch; the planner splits it into micro-batches when the
+    // whole batch would not fit, and refuses (before anything starts) when one image cannot.
+    const plan = planBatch({
+      unet: config.unet,
+      resolution,
+      batch,
+      budget,
+      dtype,
+      accumulation: !flags['no-accumulation'],
+    });
     // What the trainer is given, recorded in DIR/training.json: the agent's tests compare
     // it with the job spec, so a setting dropped on the way fails them.
     const training = {
       dataset: flags['dataset-ref'] ? JSON.parse(flags['dataset-ref']) : flags.dataset,
       dataset_hash: data.hash,
-      resolution: flags.resolution,
+      resolution,
+      ...(stages
+        ? {
+            resolutions: stages.map((s) => s.resolution),
+            stage_steps: stages.map((s, i) => s.endStep - (stages[i - 1]?.endStep ?? 0)),
+          }
+        : {}),
+      schedule_shift: shift,
+      multi_resolution: multi,
       preset: config.preset ?? null,
       parameterization: config.parameterization,
       conditional,
       steps: flags.steps,
       batch,
+      micro_batch: plan.microBatch,
+      accumulation_steps: plan.accumulationSteps,
       lr: flags.lr ?? defaultLearningRate(config.preset),
       warmup: flags.warmup ?? null,
       lr_schedule: flags['lr-schedule'],
@@ -226,11 +335,79 @@ export const train: Command = {
         'BAD_REQUEST',
         `--min-lr: ${training.min_lr} is above the peak learning rate ${training.lr}; the cosine schedule decays from lr to min-lr`,
       );
+    // Progressive: one bucket per stage, each the dataset materialized at its resolution
+    // (the final stage's is the data prepared above). Multi-resolution: the version's aspect
+    // buckets, all in one stage. Either way the batch of each bucket is bucketBatch's.
+    let buckets: TrainingBucket[] | undefined;
+    if (stages)
+      buckets = await Promise.all(
+        stages.map(async (s) => ({
+          shards: s.resolution === resolution ? data.train : (await prepare(s.resolution)).train,
+          height: s.resolution,
+          width: s.resolution,
+        })),
+      );
+    else if (multi) {
+      if (narrate)
+        io.err(`sorting ${data.name} into aspect buckets of about ${resolution}^2 pixels...`);
+      const made = await materializeBuckets(data.ref, {
+        target: resolution,
+        factor: 2 ** (config.unet.block_out_channels.length - 1),
+        minCount: batch,
+      });
+      buckets = made.map((b) => ({
+        shards: b.manifest.splits.train.shards.map((f) => join(b.dir, f.file)),
+        height: b.height,
+        width: b.width,
+      }));
+      if (narrate)
+        io.err(
+          `buckets: ${made.map((b) => `${b.height}x${b.width} (${b.manifest.splits.train.count})`).join(', ')}`,
+        );
+    }
+    // Each bucket (a progressive stage's resolution, or an aspect bucket) keeps the effective
+    // batch and takes its own micro-batches: the planner's answer for its height x width,
+    // applied by the trainer whenever a step draws from it (so resume needs nothing more).
+    if (buckets) {
+      buckets = buckets.map((b) => {
+        let p: ReturnType<typeof planBatch>;
+        try {
+          p = planBatch({
+            unet: config.unet,
+            resolution: { height: b.height, width: b.width },
+            batch,
+            budget,
+            dtype,
+            accumulation: !flags['no-accumulation'],
+          });
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          throw new AppError(err.code, `the ${b.height}x${b.width} bucket: ${err.message}`, {
+            cause: err,
+          });
+        }
+        return { ...b, accumulationSteps: p.accumulationSteps };
+      });
+      Object.assign(training, {
+        bucket_plans: buckets.map((b) => ({
+          height: b.height,
+          width: b.width,
+          micro_batch: batch / (b.accumulationSteps ?? 1),
+          accumulation_steps: b.accumulationSteps ?? 1,
+        })),
+      });
+    }
     const trainer = Trainer.create({
       model,
-      shards: data.train,
+      ...(buckets
+        ? {
+            buckets,
+            stages: stages?.map((s, i) => ({ endStep: s.endStep, buckets: [i] })),
+          }
+        : { shards: data.train }),
       numClasses: conditional ? data.classes.length : 0,
       batch,
+      accumulationSteps: plan.accumulationSteps,
       totalSteps: flags.steps,
       lr: training.lr,
       warmup: flags.warmup,
@@ -256,9 +433,13 @@ export const train: Command = {
     if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
-          `batch ${batch}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}` +
+          `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
+      if (stages)
+        io.err(
+          `progressive resolution: ${stages.map((s, i) => `${s.resolution}px to step ${s.endStep}${i === stageOfStep(stages, startStep) ? ' (now)' : ''}`).join(', ')}`,
+        );
     }
 
     mkdirSync(out, { recursive: true });
@@ -268,6 +449,7 @@ export const train: Command = {
     const recent: number[] = [];
     let imagesPerS = 0;
     let lastReport: StepReport | undefined;
+    let lastReportedStage: number | undefined;
     const onSignal = () => trainer.cancel();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
@@ -279,7 +461,7 @@ export const train: Command = {
       sampleEvery > 0
         ? sampleGridSettings(out, {
             seed: flags.seed,
-            size: flags.resolution,
+            size: resolution,
             classNames: conditional ? data.classes : null,
           })
         : null;
@@ -315,7 +497,14 @@ export const train: Command = {
           recent.push(r.loss);
           if (recent.length > 50) recent.shift();
           imagesPerS =
-            imagesPerS === 0 ? batch / r.seconds : 0.9 * imagesPerS + 0.1 * (batch / r.seconds);
+            imagesPerS === 0 ? r.batch / r.seconds : 0.9 * imagesPerS + 0.1 * (r.batch / r.seconds);
+          if (stages && r.stage !== lastReportedStage) {
+            if (lastReportedStage !== undefined && narrate)
+              io.err(
+                `\nstage ${r.stage + 1}/${stages.length}: ${r.height}x${r.width} from step ${r.step}`,
+              );
+            lastReportedStage = r.stage;
+          }
           if (r.step % flags['log-every'] === 0 || r.step === flags.steps) {
             const line = {
               step: r.step,
@@ -326,22 +515,14 @@ export const train: Command = {
               peak_memory_bytes: r.peakBytes,
               active_memory_bytes: r.activeBytes,
               wall_s: (Date.now() - started) / 1000,
+              // The logged step's batch: its image side (and stage, in a progressive run).
+              resolution: r.height,
+              ...(r.width !== r.height ? { width: r.width } : {}),
+              ...(stages ? { stage: r.stage } : {}),
             };
             if (flags.events)
               io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
-            appendFileSync(
-              metricsPath,
-              `${JSON.stringify({
-                step: r.step,
-                loss: r.loss,
-                lr: r.lr,
-                grad_norm: r.gradNorm,
-                images_per_s: imagesPerS,
-                peak_memory_bytes: r.peakBytes,
-                active_memory_bytes: r.activeBytes,
-                wall_s: (Date.now() - started) / 1000,
-              })}\n`,
-            );
+            appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
             if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
@@ -412,6 +593,8 @@ export const train: Command = {
       images_per_s: imagesPerS,
       parameters: cost.parameters,
       peak_memory_bytes: lastReport?.peakBytes ?? 0,
+      // How attention ran: fused or sliced softmax, or the model's own linear attention.
+      attention: config.unet.linear_attention ? { kind: 'linear' } : trainer.attention.exec,
       cancelled,
     };
     if (flags.json) io.out(JSON.stringify(summary));

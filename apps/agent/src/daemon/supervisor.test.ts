@@ -182,6 +182,32 @@ describe('JobSupervisor', () => {
       expect((reports.at(-1) as { reason: string }).reason).toMatch(/SIGKILL/);
     });
 
+    it("records a progressive run's stage and resolution as run metrics, a single run's not", async () => {
+      const line = (extra: object) =>
+        JSON.stringify({
+          event: 'metrics',
+          step: 2,
+          total: 4,
+          loss: 0.5,
+          resolution: 16,
+          ...extra,
+        });
+      const reports = await runScripted(`
+        await write(${JSON.stringify(`${line({ stage: 1 })}\n${line({})}\n`)});
+        process.exit(1);`);
+      const points = reports
+        .filter((r) => r.type === 'job_metrics')
+        .map((r) => (r as { points: { key: string; value: number }[] }).points);
+      expect(points).toEqual([
+        [
+          { key: 'loss', step: 2, value: 0.5 },
+          { key: 'stage', step: 2, value: 1 },
+          { key: 'resolution', step: 2, value: 16 },
+        ],
+        [{ key: 'loss', step: 2, value: 0.5 }],
+      ]);
+    });
+
     it('retries a child that crashed after printing a stray line', async () => {
       const reports = await runScripted(`
         await write('warning from a native library\\n');

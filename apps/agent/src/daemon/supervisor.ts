@@ -17,6 +17,7 @@ import {
   type ProgressEvent,
   parseChildLine,
   SAMPLE_INDEX_ARTIFACT,
+  STAGE_EVENT_KEYS,
 } from '@anneal/protocol';
 import { isRetryable } from '../failure.ts';
 import { agentJobKind } from '../kinds/index.ts';
@@ -289,7 +290,8 @@ export class JobSupervisor {
     switch (event.event) {
       case 'metrics': {
         const points: MetricPoint[] = [];
-        for (const key of METRIC_EVENT_KEYS) {
+        const keys = [...METRIC_EVENT_KEYS, ...(event.stage !== undefined ? STAGE_EVENT_KEYS : [])];
+        for (const key of keys) {
           const value = event[key];
           if (typeof value === 'number' && Number.isFinite(value))
             points.push({ key, step: event.step, value });

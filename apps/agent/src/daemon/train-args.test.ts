@@ -18,9 +18,15 @@ const spec: TrainSpecInput = {
     name: 'shapes',
     options: { count: 40, heldOut: 8, seed: 3, shapesPerImage: 2, texture: 'noise', edges: 'hard' },
   },
-  resolution: 8,
+  resolution: 16,
   preset: 'tiny',
   steps: 3,
+  resolutions: [8, 16],
+  stage_steps: [1, 2],
+  schedule_shift: false,
+  // true needs a dataset version of mixed sizes (train-resolutions.test.ts); false still
+  // differs from the default (absent).
+  multi_resolution: false,
   batch: 4,
   lr: 5e-3,
   warmup: 1,

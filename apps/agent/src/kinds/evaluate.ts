@@ -19,7 +19,8 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     usage: `same meaning as \`anneal eval\`; the result is kept on the model version
 --run RUN_ID | --model-version ID
 [--n N] [--sampler S] [--steps N] [--seed N] [--guidance W] [--sigma-max S] [--rtol R] [--atol A]
-[--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]`,
+[--reference-sampler S --reference-steps N] [--extractor-steps N] [--extractor-width N]
+[--resolution N[,N]]`,
     options: {
       ...modelSourceOptions,
       ...samplingOptions,
@@ -28,6 +29,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       'reference-steps': { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
+      resolution: { type: 'string' },
       rtol: { type: 'string' },
       atol: { type: 'string' },
     },
@@ -39,6 +41,11 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       'reference-steps': num,
       'extractor-steps': num,
       'extractor-width': num,
+      resolution: z
+        .string()
+        .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of sides in pixels, such as 16,32')
+        .transform((v) => v.split(',').map(Number))
+        .optional(),
       rtol: num,
       atol: num,
     }),
@@ -54,6 +61,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
       reference_steps: f['reference-steps'],
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
+      resolutions: f.resolution,
       rtol: f.rtol,
       atol: f.atol,
     }),
@@ -70,6 +78,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     if (s.reference_steps !== undefined) args.push('--reference-steps', String(s.reference_steps));
     if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));
     if (s.extractor_width !== undefined) args.push('--extractor-width', String(s.extractor_width));
+    if (s.resolutions) args.push('--resolution', s.resolutions.join(','));
     return args;
   },
   outputs: () => [],

@@ -64,6 +64,11 @@ export const trainAgentKind: AgentJobKind<'train'> = {
     if (s.warmup !== undefined) args.push('--warmup', String(s.warmup));
     if (s.dtype) args.push('--dtype', s.dtype);
     if (s.sample_every !== undefined) args.push('--sample-every', String(s.sample_every));
+    if (s.resolutions) args.push('--resolutions', s.resolutions.join(','));
+    if (s.stage_steps) args.push('--stage-steps', s.stage_steps.join(','));
+    if (s.multi_resolution) args.push('--multi-resolution');
+    if (s.schedule_shift !== undefined)
+      args.push('--schedule-shift', s.schedule_shift ? 'on' : 'off');
     if (!s.conditional) args.push('--unconditional');
     if (resume) args.push('--resume');
     return args;

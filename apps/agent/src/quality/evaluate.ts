@@ -3,11 +3,13 @@
 // disjoint real splits of the same size), as DESIGN.md section 4 asks of every report.
 import { type ImageBatch, selectImages } from '@anneal/datasets/images';
 import {
+  type AttentionExec,
   defaultExtractor,
   FeatureExtractor,
   type Features,
   type Model,
   nfeStats,
+  resolveMemoryBudget,
   type SamplerName,
 } from '@anneal/engine';
 import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
@@ -70,6 +72,8 @@ export interface EvalReport {
     reference: SamplingSpec & { nfe: number };
   };
   memorization?: MemorizationReport;
+  /** How the samples' softmax attention executed: fused, or sliced when fused would not fit. */
+  attention: AttentionExec;
 }
 
 export interface RulerOptions {
@@ -169,6 +173,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
         n,
         seed: o.seed,
         guidance: o.guidance,
+        budget: resolveMemoryBudget(),
       },
       (step, total) => o.onProgress?.(phase, step, total),
     );
@@ -190,6 +195,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     },
     metrics,
     floor: ruler.floor,
+    attention: generated.attention,
   };
   if (conditional && fG.classes > 0) {
     // The engine cycles through the classes when no class is given: sample i has class i mod K.

@@ -11,6 +11,8 @@ export async function modelDataset(
   config: ModelConfig,
   source: string,
   home?: string,
+  /** Materialize at this resolution instead of the one the model was trained at. */
+  resolution?: number,
 ): Promise<LocalDataset> {
   const info = config.dataset;
   if (!info)
@@ -27,7 +29,7 @@ export async function modelDataset(
       : { kind: 'version', id: info.hash, hash: info.hash });
   let m: Awaited<ReturnType<typeof materialize>>;
   try {
-    m = await materialize(ref, { resolution: info.resolution, home });
+    m = await materialize(ref, { resolution: resolution ?? info.resolution, home });
   } catch (err) {
     throw new AppError(
       'NOT_FOUND',
@@ -43,7 +45,7 @@ export async function modelDataset(
     name: info.name,
     ref: m.manifest.source,
     hash: m.manifest.hash,
-    resolution: info.resolution,
+    resolution: resolution ?? info.resolution,
     channels: m.manifest.channels,
     classes: m.manifest.classes,
     train: m.manifest.splits.train.shards.map((s) => join(m.dir, s.file)),

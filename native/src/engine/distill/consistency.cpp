@@ -82,14 +82,14 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
 
 ConsistencyTerms consistency_terms(const Denoiser& teacher, const Denoiser& f, const mx::array& x0,
                                    const std::optional<mx::array>& labels, const std::vector<double>& sigmas,
-                                   double huber_c, const mx::array& key_index, const mx::array& key_noise) {
+                                   double huber_c, const mx::array& key_index, const mx::array& key_noise, const BatchRows& rows) {
   const int B = x0.shape(0);
   const int N = static_cast<int>(sigmas.size());
   auto grid = sigma_table(sigmas);
-  auto j = mx::random::randint(0, N - 1, {B}, mx::int32, key_index);
+  auto j = rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::randint(0, N - 1, s, mx::int32, key_index); });
   auto sigma_hi = mx::take(grid, j);
   auto sigma_lo = mx::take(grid, mx::add(j, mx::array(1)));
-  auto z = mx::random::normal(x0.shape(), mx::float32, key_noise);
+  auto z = rows.per_example(x0.shape(), [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, key_noise); });
   auto x_hi = mx::add(x0, mx::multiply(z, sigma_column(sigma_hi)));
   auto x_lo = mx::stop_gradient(consistency_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, labels));
   auto target = mx::stop_gradient(f(x_lo, sigma_lo, labels));
@@ -102,15 +102,16 @@ mx::array ConsistencyDistillationObjective::loss(const Params& student, const st
                                                  const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
-  auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
+  auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
   Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
                                                options_.compute_dtype));
   // Both evaluations of f share one dropout draw, so the target differs from the online
   // output only through the noise level and the teacher's step.
   Denoiser f(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
-                          student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
-  auto t = consistency_terms(teacher, f, b.x0, labels, options_.sigmas, huber_c_, k(0), k(1));
+                          student_unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                     : std::nullopt));
+  auto t = consistency_terms(teacher, f, b.x0, labels, options_.sigmas, huber_c_, k(0), k(1), b.rows);
   return mx::mean(mx::multiply(t.weight, t.per_example));
 }
 
@@ -176,17 +177,18 @@ mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::v
   const int B = b.x0.shape(0);
   const float lo = static_cast<float>(prec_.sigma_min), hi = static_cast<float>(sigma_max_);
   // sigma_t strictly above sigma_min, so the gap sigma_t - sigma_r is never 0.
-  auto log_sigma = mx::add(mx::multiply(mx::random::normal({B}, mx::float32, k(0)),
+  auto log_sigma = mx::add(mx::multiply(b.rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(0)); }),
                                          mx::array(static_cast<float>(options_.p_std))),
                            mx::array(static_cast<float>(options_.p_mean)));
   auto sigma_t = mx::clip(mx::exp(log_sigma), mx::array(lo * 1.001f), mx::array(hi));
   auto [sigma_r, gap] = ect_pair(sigma_t, b.step, options_, prec_.sigma_min);
-  auto z = mx::random::normal(b.x0.shape(), mx::float32, k(1));
+  auto z = b.rows.per_example(b.x0.shape(), [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(1)); });
   auto x_t = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_t)));
   auto x_r = mx::add(b.x0, mx::multiply(z, sigma_column(sigma_r)));
-  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2));
+  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
   Denoiser f(prec_, unet_network(student, unet_, options_.compute_dtype,
-                                 unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
+                                 unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                  : std::nullopt));
   auto target = mx::stop_gradient(f(x_r, sigma_r, labels));
   auto online = f(x_t, sigma_t, labels);
   auto weight = mx::divide(mx::array(1.0f), gap);

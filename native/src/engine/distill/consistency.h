@@ -44,7 +44,7 @@ struct ConsistencyTerms {
 };
 ConsistencyTerms consistency_terms(const Denoiser& teacher, const Denoiser& f, const mx::array& x0,
                                    const std::optional<mx::array>& labels, const std::vector<double>& sigmas,
-                                   double huber_c, const mx::array& key_index, const mx::array& key_noise);
+                                   double huber_c, const mx::array& key_index, const mx::array& key_noise, const BatchRows& rows = {});
 
 // Throws std::invalid_argument for a student that is not a consistency model, a bad
 // discretization (one not ending at the student's sigma_min), a teacher on another VP

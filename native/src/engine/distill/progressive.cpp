@@ -60,17 +60,17 @@ ProgressiveObjective::ProgressiveObjective(FrozenModel teacher, UNetConfig stude
 ProgressiveTerms progressive_terms(const Denoiser& teacher, const Denoiser& student, const mx::array& x0,
                                    const std::optional<mx::array>& labels, const std::vector<double>& grid_values,
                                    DistillWeighting weighting, const mx::array& key_index,
-                                   const mx::array& key_noise) {
+                                   const mx::array& key_noise, const BatchRows& rows) {
   const int B = x0.shape(0);
   const int N = static_cast<int>(grid_values.size() - 1) / 2;
   // Student step i runs from grid point 2i to 2i + 2, through the teacher's 2i + 1.
-  auto i = mx::random::randint(0, N, {B}, mx::int32, key_index);
+  auto i = rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::randint(0, N, s, mx::int32, key_index); });
   auto grid = sigma_table(grid_values);
   auto two_i = mx::multiply(i, mx::array(2));
   auto sigma_t = mx::take(grid, two_i);
   auto sigma_mid = mx::take(grid, mx::add(two_i, mx::array(1)));
   auto sigma_s = mx::take(grid, mx::add(two_i, mx::array(2)));
-  auto z = mx::random::normal(x0.shape(), mx::float32, key_noise);
+  auto z = rows.per_example(x0.shape(), [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, key_noise); });
   auto x_t = mx::add(x0, mx::multiply(z, sigma_column(sigma_t)));
   auto target = mx::stop_gradient(progressive_target(teacher, x_t, sigma_t, sigma_mid, sigma_s, labels).target);
   auto x_hat = student(x_t, sigma_t, labels);
@@ -87,13 +87,14 @@ mx::array ProgressiveObjective::loss(const Params& student, const std::vector<mx
                                      const TrainBatch& b, const mx::array& key) const {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
-  auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2));
+  auto labels = dropout_labels(student_unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
   Denoiser teacher(teacher_.prec, unet_network(unflatten(teacher_.params, frozen), teacher_.unet,
                                                options_.compute_dtype));
   Denoiser d(student_prec_,
              unet_network(student, student_unet_, options_.compute_dtype,
-                          student_unet_.dropout > 0 ? std::optional<mx::array>(k(3)) : std::nullopt));
-  auto t = progressive_terms(teacher, d, b.x0, labels, options_.sigmas, options_.weighting, k(0), k(1));
+                          student_unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
+                                                     : std::nullopt));
+  auto t = progressive_terms(teacher, d, b.x0, labels, options_.sigmas, options_.weighting, k(0), k(1), b.rows);
   return mx::mean(mx::multiply(t.weight, t.per_example));
 }
 

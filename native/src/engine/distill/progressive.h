@@ -50,7 +50,7 @@ struct ProgressiveTerms {
 ProgressiveTerms progressive_terms(const Denoiser& teacher, const Denoiser& student, const mx::array& x0,
                                    const std::optional<mx::array>& labels, const std::vector<double>& grid,
                                    DistillWeighting weighting, const mx::array& key_index,
-                                   const mx::array& key_noise);
+                                   const mx::array& key_noise, const BatchRows& rows = {});
 
 // Throws std::invalid_argument for a grid that is not 2N + 1 strictly decreasing sigmas
 // ending in 0 inside the teacher's range, an eps (or consistency) student, or a teacher whose

@@ -51,7 +51,9 @@ std::string teacher_fingerprint(const FrozenModel& teacher) {
   Fnv f;
   const auto& p = teacher.prec;
   f.text(std::to_string(static_cast<int>(p.kind)) + " " + p.schedule.kind + " " + std::to_string(p.schedule.timesteps) +
-         " " + g17(p.schedule.beta_start) + " " + g17(p.schedule.beta_end) + " " + g17(p.sigma_data));
+         " " + g17(p.schedule.beta_start) + " " + g17(p.schedule.beta_end) + " " + g17(p.sigma_data) +
+         // Only when shifted, so every unshifted teacher keeps the fingerprint it had.
+         (p.schedule.shift != 1.0 ? " shift " + g17(p.schedule.shift) : ""));
   for (const auto& [name, a] : teacher.params) {
     auto c = mx::contiguous(a);
     mx::eval(c);
@@ -88,9 +90,11 @@ void check_same_schedule(const Preconditioning& teacher, const Preconditioning& 
   const auto& a = teacher.schedule;
   const auto& b = student.schedule;
   auto show = [](const VPSchedule& s) {
-    return s.kind + " " + std::to_string(s.timesteps) + " steps, betas " + num(s.beta_start) + ".." + num(s.beta_end);
+    return s.kind + " " + std::to_string(s.timesteps) + " steps, betas " + num(s.beta_start) + ".." + num(s.beta_end) +
+           (s.shift != 1.0 ? ", shift " + num(s.shift) : "");
   };
-  if (a.kind != b.kind || a.timesteps != b.timesteps || a.beta_start != b.beta_start || a.beta_end != b.beta_end) {
+  if (a.kind != b.kind || a.timesteps != b.timesteps || a.beta_start != b.beta_start || a.beta_end != b.beta_end ||
+      a.shift != b.shift) {
     throw std::invalid_argument("teacher and student differ in their VP schedule (teacher " + show(a) + ", student " +
                                 show(b) + "): the student must read sigma through the teacher's table");
   }

@@ -22,10 +22,23 @@ export async function decodeImage(
   fit: FitPolicy,
   limits: ImageLimits,
 ): Promise<Uint8Array> {
+  return decodeImageTo(bytes, { width: resolution, height: resolution }, fit, limits);
+}
+
+/**
+ * Decodes to an RGB uint8 HWC image of `size` (a multi-resolution bucket) under the fit
+ * policy, as decodeImage does for squares.
+ */
+export async function decodeImageTo(
+  bytes: Uint8Array,
+  size: { width: number; height: number },
+  fit: FitPolicy,
+  limits: ImageLimits,
+): Promise<Uint8Array> {
   const { data, info } = await sharpInput(bytes, limits)
     .rotate()
     .flatten({ background: '#000000' })
-    .resize(resolution, resolution, {
+    .resize(size.width, size.height, {
       fit: SHARP_FIT[fit],
       position: 'centre',
       background: '#000000',
@@ -40,10 +53,19 @@ export async function decodeImage(
         cause: err,
       });
     });
-  if (info.width !== resolution || info.height !== resolution || info.channels !== 3) {
+  if (info.width !== size.width || info.height !== size.height || info.channels !== 3) {
     throw new Error(
-      `decoded to ${info.width}x${info.height}x${info.channels}, expected ${resolution}x${resolution}x3`,
+      `decoded to ${info.width}x${info.height}x${info.channels}, expected ${size.width}x${size.height}x3`,
     );
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Width and height as displayed (EXIF orientation applied). */
+export async function imageSize(
+  bytes: Uint8Array,
+  limits: ImageLimits,
+): Promise<{ width: number; height: number }> {
+  const m = await sharpInput(bytes, limits).metadata();
+  return m.autoOrient;
 }

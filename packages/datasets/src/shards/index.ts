@@ -1,4 +1,14 @@
 export {
+  assignBuckets,
+  type BucketShape,
+  bucketShapes,
+  MAX_BUCKET_ASPECT,
+  type MaterializeBucketsOptions,
+  type MaterializedBucket,
+  materializeBuckets,
+  nearestBucket,
+} from './buckets.ts';
+export {
   datasetsRoot,
   SHARD_FORMAT,
   type ShardManifest,

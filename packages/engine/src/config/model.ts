@@ -25,6 +25,14 @@ export const unetConfigSchema = z
     downsample_padding: z.number().int().min(0).default(1),
     mid_block_scale_factor: z.number().positive().default(1),
     center_input_sample: z.boolean().default(false),
+    /**
+     * Anneal's own key, not diffusers': linear attention (Katharopoulos et al. 2020) in every
+     * attention layer instead of softmax attention. A different model, chosen when it is
+     * created (\`anneal train --attention linear\`), never swapped in; the weights have the
+     * same names and shapes, but diffusers has no such model, so export refuses it. Absent
+     * (the default): softmax.
+     */
+    linear_attention: z.boolean().optional(),
     time_embedding_type: z.literal('positional').default('positional'),
     act_fn: z.literal('silu').default('silu'),
     resnet_time_scale_shift: z.literal('default').default('default'),
@@ -72,6 +80,14 @@ export const vpScheduleSchema = z.object({
   timesteps: z.number().int().min(2).default(1000),
   beta_start: z.number().positive().default(1e-4),
   beta_end: z.number().positive().lt(1).default(0.02),
+  /**
+   * Resolution-dependent shift (Hoogeboom et al. 2023, "simple diffusion"): the resolution
+   * the schedule was designed for. At resolution r every sigma is scaled by r / shift_base
+   * (log-SNR shifted by 2 log(shift_base / r)), in training (per batch size) and sampling (at
+   * unet.sample_size). Absent: no shift. On by default for progressive runs (their lowest
+   * resolution); VP parameterizations only.
+   */
+  shift_base: z.number().int().min(1).max(1024).optional(),
 });
 
 export const datasetInfoSchema = z.object({
@@ -151,6 +167,11 @@ export const modelConfigSchema = z
     /** Required for parameterization "consistency", refused otherwise. */
     consistency: consistencyConfigSchema.optional(),
     dataset: datasetInfoSchema.optional(),
+    /**
+     * The resolutions it was trained at, low to high, when more than one (a progressive or
+     * multi-resolution run); the last is unet.sample_size, what it samples at by default.
+     */
+    resolutions: z.array(z.number().int().min(4).max(1024)).min(1).optional(),
     /** Present on distilled students: the sampler and sigma list they were distilled for. */
     distillation: distillationInfoSchema.optional(),
   })

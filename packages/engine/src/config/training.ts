@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { presetNames } from './presets.ts';
+import { resolutionsSchema, stageStepsSchema } from './resolutions.ts';
 
 /** The samplers of a diffusion model's probability-flow ODE or reverse SDE (what the bench climbs). */
 export const diffusionSamplerNames = ['ddpm', 'ddim', 'euler', 'heun', 'dpmpp-2m'] as const;
@@ -121,6 +122,11 @@ export const TRAINING_DEFAULTS = {
   minSnrGamma: 5,
   lrSchedule: 'cosine',
   minLr: 0,
+  /**
+   * The effective batch when none is given, the same on every machine (issue 16 §3): a
+   * budget that cannot hold it at once gets micro-batches (planBatch), not a smaller batch.
+   */
+  batch: 32,
 } as const;
 
 export const lossWeightingNames = ['none', 'min-snr'] as const;
@@ -164,6 +170,24 @@ export const trainingConfigSchema = z.object({
    * checkpoint; 0: none.
    */
   sample_every: z.number().int().min(0).optional(),
+  /**
+   * Progressive resolution: train at these resolutions, low to high, ending at `resolution`
+   * (resolutionStages checks them); absent: `resolution` throughout.
+   */
+  resolutions: resolutionsSchema.optional(),
+  /** Steps per resolution, summing to `steps`; absent: an even split. Only with resolutions. */
+  stage_steps: stageStepsSchema.optional(),
+  /**
+   * The resolution-dependent schedule shift (config.json's schedule.shift_base): absent, on
+   * for progressive runs (based at their lowest resolution) and off otherwise.
+   */
+  schedule_shift: z.boolean().optional(),
+  /**
+   * Multi-resolution: train on aspect buckets (sides multiples of 2^(levels-1), about
+   * resolution^2 pixels each) of a dataset version of mixed sizes instead of center-cropped
+   * squares; each batch comes from one bucket. Not with resolutions.
+   */
+  multi_resolution: z.boolean().optional(),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 

@@ -34,6 +34,16 @@ export const evaluateSpecSchema = z
     /** Overrides of the dataset's default extractor (a different one is a different cache key). */
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
+    /**
+     * As `anneal eval --resolution` (issue 16 §5): score at each of these square resolutions,
+     * each against held-out images at that resolution beside its own floor.
+     */
+    resolutions: z
+      .array(z.number().int().min(8).max(512))
+      .min(1)
+      .max(8)
+      .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
+      .optional(),
   })
   .strict()
   .refine((s) => s.reference_steps === undefined || s.reference_sampler !== undefined, {
@@ -51,8 +61,16 @@ export const evaluateKind = defineJobKind({
   result: evaluationSummarySchema,
   dataset: () => null,
   model: (spec) => spec.model,
+  features: (spec) => (spec.resolutions !== undefined ? ['evaluate.resolutions'] : []),
   // Held-out images of the data the checkpoint was trained on.
   readsSourceDataset: true,
-  memoryNeed: (spec, { source }) => samplingMemoryNeed(spec, source),
+  // Sized at the largest resolution it scores at (the extractor trained there is small
+  // beside the model's sampling chunk and not counted).
+  memoryNeed: (spec, { source }) =>
+    samplingMemoryNeed(
+      spec,
+      source,
+      spec.resolutions === undefined ? undefined : Math.max(...spec.resolutions),
+    ),
   totalSteps: () => null,
 });

@@ -71,6 +71,10 @@ export const metricsEventSchema = z.object({
   peak_memory_bytes: metric,
   active_memory_bytes: metric,
   wall_s: metric,
+  /** The logged step's image side (absent from agents before issue 16). */
+  resolution: z.number().int().min(1).optional(),
+  /** A progressive run's stage, 0-based (absent: one resolution throughout). */
+  stage: z.number().int().min(0).optional(),
 });
 /** The keys of a metrics event recorded as run metrics. */
 export const METRIC_EVENT_KEYS = [
@@ -81,6 +85,11 @@ export const METRIC_EVENT_KEYS = [
   'peak_memory_bytes',
   'active_memory_bytes',
 ] as const;
+/**
+ * Recorded as run metrics too when the event carries a stage (a progressive run), so the run
+ * page can say which resolution the run is at; a single-resolution run's would be a flat line.
+ */
+export const STAGE_EVENT_KEYS = ['stage', 'resolution'] as const;
 
 /** A complete checkpoint at `step`, copied to `dir` for upload while the job goes on. */
 export const checkpointEventSchema = z.object({

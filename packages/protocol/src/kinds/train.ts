@@ -4,7 +4,9 @@ import {
   defaultDtype,
   estimateTrainingMemory,
   presetUNet,
+  resolutionStages,
   samplerSchema,
+  TRAINING_DEFAULTS,
   trainingConfigSchema,
   type UNetConfig,
 } from '@anneal/engine/config';
@@ -25,7 +27,44 @@ import {
 export const trainSpecSchema = trainingConfigSchema
   .omit({ dataset: true })
   .extend({ dataset: datasetRefSchema })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    // What `anneal train` would refuse, refused when the job is submitted instead.
+    if (spec.stage_steps && !spec.resolutions)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stage_steps'],
+        message: 'only with resolutions (steps per resolution)',
+      });
+    if (spec.resolutions && spec.multi_resolution)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['multi_resolution'],
+        message: 'give either multi_resolution or resolutions, not both',
+      });
+    if (spec.resolutions) {
+      const levels = trainedUNetLevels(spec.preset);
+      try {
+        resolutionStages({
+          resolution: spec.resolution,
+          steps: spec.steps,
+          resolutions: spec.resolutions,
+          stageSteps: spec.stage_steps,
+          factor: 2 ** (levels - 1),
+        });
+      } catch (err) {
+        const message = (err as Error).message;
+        const field = message.startsWith('stage_steps') ? 'stage_steps' : 'resolutions';
+        ctx.addIssue({ code: 'custom', path: [field], message: message.replace(/^\w+: /, '') });
+      }
+    }
+  });
+
+/** The U-Net levels of a preset (the downsampling factor is 2^(levels-1)). */
+function trainedUNetLevels(preset: TrainSpecPreset): number {
+  return presetUNet(preset, { resolution: 64, channels: 3 }).block_out_channels.length;
+}
+type TrainSpecPreset = Parameters<typeof presetUNet>[0];
 export type TrainSpec = z.infer<typeof trainSpecSchema>;
 export type TrainSpecInput = z.input<typeof trainSpecSchema>;
 
@@ -97,21 +136,30 @@ export const trainKind = defineJobKind({
   result: trainSummarySchema,
   dataset: (spec) => spec.dataset,
   model: () => null,
-  features: (spec) => (spec.sample_every !== undefined ? ['train.sample_every'] : []),
+  features: (spec) => [
+    ...(spec.sample_every !== undefined ? ['train.sample_every' as const] : []),
+    ...(spec.resolutions !== undefined ||
+    spec.schedule_shift !== undefined ||
+    spec.multi_resolution !== undefined
+      ? ['train.resolutions' as const]
+      : []),
+  ],
   readsSourceDataset: false,
   /**
-   * By the engine's own estimate. The agent picks the largest batch that fits when the spec
-   * has none, so one image is the least it needs; the dtype is the spec's, or the one the
-   * agent would choose on its hardware.
+   * By the engine's own estimate. The effective batch is the spec's, or anneal train's
+   * default (TRAINING_DEFAULTS.batch, the same on every machine), and the agent accumulates
+   * the gradients of micro-batches when it does not fit (anneal train's batch planner), so
+   * one image is the least it needs, with the accumulated gradients' buffer when the batch
+   * is larger; the dtype is the spec's, or the one the agent would choose on its hardware.
    */
   memoryNeed(spec, { versionClasses, hardware }) {
-    const batch = spec.batch ?? 1;
+    const batch = spec.batch ?? TRAINING_DEFAULTS.batch;
     const dtype = spec.dtype ?? defaultDtype(hardware);
     return {
-      bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), batch, dtype).total,
+      bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), 1, dtype, batch).total,
       batch,
       dtype,
-      lower: 'the batch size, resolution or preset',
+      lower: 'the resolution or preset',
     };
   },
   totalSteps: (spec) => spec.steps,

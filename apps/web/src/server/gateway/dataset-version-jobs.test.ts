@@ -293,6 +293,8 @@ describe('evaluate jobs on models trained on uploaded dataset versions', () => {
           steps: 2,
           extractor_steps: 10,
           extractor_width: 8,
+          // Issue 16 §5: also at twice the trained resolution, each beside its own floor.
+          resolutions: [8, 16],
         },
       },
     });
@@ -302,8 +304,14 @@ describe('evaluate jobs on models trained on uploaded dataset versions', () => {
     expect(b.log.join('')).toMatch(new RegExp(`dataset ${version.id}: 80 files fetched, 0 cached`));
     const measured = await h.api(owner.token, 'GET', `/api/v1/model-versions/${modelVersion?.id}`);
     const [evaluation] = measured.json.metadata.evaluations;
-    expect(evaluation).toMatchObject({ job_id: evaluate.json.id, n: 10 });
+    expect(evaluation).toMatchObject({ job_id: evaluate.json.id, n: 10, resolution: 8 });
     expect(Number.isFinite(evaluation.fd)).toBe(true);
+    expect(evaluation.per_resolution.map((r: { resolution: number }) => r.resolution)).toEqual([
+      8, 16,
+    ]);
+    expect(evaluation.per_resolution[0].fd).toBe(evaluation.fd);
+    for (const r of evaluation.per_resolution)
+      expect(Number.isFinite(r.fd) && Number.isFinite(r.floor_fd)).toBe(true);
     // The read lasted as long as the job: agent B holds no job that uses the version now.
     const after = await h.api(tokenB.token, 'GET', `/api/v1/dataset-versions/${version.id}`);
     expect(after.status).toBe(403);

@@ -86,16 +86,19 @@ describe('jobs go only to agents whose memory budget fits them', () => {
     const offer = await small.next('job_offer');
     expect(offer.jobId).toBe(tiny.id);
     small.send({ type: 'job_accept', jobId: offer.jobId, leaseId: offer.leaseId });
+    // One image at a time, its gradients accumulated over the batch of 16: the least the
+    // agent's batch planner can run it with.
     const need = estimateTrainingMemory(
       presetUNet('small', { resolution: 32, channels: 3, numClasses: 5 }),
-      16,
+      1,
       'float32',
+      16,
     ).total;
     expect(need).toBeGreaterThan(64 * MiB);
     const waiting = await job(big.id);
     expect(waiting.status).toBe('queued');
     expect(waiting.waiting).toBe(
-      `needs ${formatBytes(need)} (batch 16, float32), largest agent budget 64.0 MiB (small-mac); lower the batch size, resolution or preset, or connect an agent with more memory`,
+      `needs ${formatBytes(need)} (batch 16, float32), largest agent budget 64.0 MiB (small-mac); lower the resolution or preset, or connect an agent with more memory`,
     );
     const listed = await h.api(owner.token, 'GET', `/api/v1/projects/${projectId}/jobs`);
     const row = listed.json.jobs.find((j: { id: string }) => j.id === big.id);

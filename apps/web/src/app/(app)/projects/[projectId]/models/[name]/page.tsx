@@ -226,6 +226,15 @@ function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationR
             </td>
             <td className="mono">
               {num(e.fd)} <span className="muted">({num(e.floor_fd)})</span>
+              {e.per_resolution && e.per_resolution.length > 0 && (
+                // A multi-resolution evaluation (issue 16 §5): FD at each resolution beside
+                // the floor at that resolution; the numbers above are the first one's.
+                <div className="muted small" data-testid="fd-per-resolution">
+                  {e.per_resolution
+                    .map((r) => `${r.resolution} px: ${num(r.fd)} (${num(r.floor_fd)})`)
+                    .join(' · ')}
+                </div>
+              )}
             </td>
             <td className="mono">
               {num(e.kid)} <span className="muted">({num(e.floor_kid)})</span>

@@ -3,6 +3,7 @@
 import { LineChart } from '../../../../../../ui/chart.tsx';
 import { axisFor } from '../../../../../../ui/chart-scale.ts';
 import { num, SERIES_COLORS } from '../../../../../../ui/format.ts';
+import { resolutionStageSpans } from '../../../../../../ui/resolution-stages.ts';
 import { Empty } from '../../../../../../ui/shell.tsx';
 
 export interface MetricSeries {
@@ -44,8 +45,24 @@ export function RunMetrics({ series }: { series: MetricSeries[] }) {
     );
   const curves = series.filter((s) => s.points.length > 1);
   const single = series.filter((s) => s.points.length <= 1);
+  const stages = resolutionStageSpans(series);
   return (
     <>
+      {stages.length > 0 && (
+        <div className="card card-pad" data-testid="resolution-stages">
+          <h3>Progressive resolution</h3>
+          <p>
+            Stage {(stages.at(-1)?.stage ?? 0) + 1}: {stages.at(-1)?.resolution} px
+          </p>
+          <ol className="small muted">
+            {stages.map((s) => (
+              <li key={s.stage}>
+                {s.resolution} px, logged steps {num(s.fromStep)}–{num(s.toStep)}
+              </li>
+            ))}
+          </ol>
+        </div>
+      )}
       {curves.length > 0 && (
         <div className="metric-tiles">
           {curves.map((s) => (
