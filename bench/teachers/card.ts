@@ -222,5 +222,8 @@ const notesPath = join(dir, 'notes.md');
 const notes = existsSync(notesPath) ? `\n## History\n\n${readFileSync(notesPath, 'utf8')}` : '';
 writeFileSync(join(dir, 'README.md'), card + notes);
 // Tables aligned as the repository's formatter (biome) keeps Markdown.
-spawnSync('npx', ['biome', 'format', '--write', join(dir, 'README.md')], { cwd: repo, stdio: 'ignore' });
+spawnSync('npx', ['biome', 'format', '--write', join(dir, 'README.md')], {
+  cwd: repo,
+  stdio: 'ignore',
+});
 console.error(`card: wrote ${rel}/README.md`);
