@@ -24,6 +24,31 @@ Params zeros_like(const Params& p) {
   for (const auto& [k, v] : p) z.insert_or_assign(k, mx::zeros_like(v));
   return z;
 }
+// The update every step ends with, whole or accumulated: clip the step's gradients, AdamW and
+// EMA on `in`'s leading [params | m | v | ema] (P arrays each). Returns [loss, norm, finite |
+// params | m | v | ema]; a diverged step changes nothing, and the host sees `finite` and rolls
+// back further.
+std::vector<mx::array> update(const std::vector<mx::array>& in, std::size_t P, const AdamWConfig& adamw,
+                              double clip, const mx::array& loss, std::vector<mx::array> grads,
+                              const mx::array& lr, const mx::array& t, const mx::array& decay) {
+  auto norm = clip_by_global_norm(grads, clip);
+  auto old_params = slice(in, 0, P);
+  auto params = old_params;
+  auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
+  auto old_m = m, old_v = v, old_ema = ema;
+  adamw_update(adamw, params, m, v, grads, lr, t);
+  ema_update(ema, params, decay);
+  auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
+  std::vector<mx::array> out{loss, norm, finite};
+  auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
+    for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
+  };
+  keep(params, old_params);
+  keep(m, old_m);
+  keep(v, old_v);
+  keep(ema, old_ema);
+  return out;
+}
 }  // namespace
 
 namespace {
@@ -116,25 +141,8 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
     auto loss_fn = [&](const std::vector<mx::array>& params) {
       return objective_ptr->loss(unflatten(names, params), frozen, batch, key);
     };
-    auto old_params = slice(in, 0, P);
-    auto [loss, grads] = mx::value_and_grad(loss_fn, all_argnums(P))(old_params);
-    auto norm = clip_by_global_norm(grads, clip);
-    auto params = old_params;
-    auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
-    auto old_m = m, old_v = v, old_ema = ema;
-    adamw_update(adamw, params, m, v, grads, lr, t);
-    ema_update(ema, params, decay);
-    // A diverged step changes nothing; the host sees `finite` and rolls back further.
-    auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
-    std::vector<mx::array> out{loss, norm, finite};
-    auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
-      for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
-    };
-    keep(params, old_params);
-    keep(m, old_m);
-    keep(v, old_v);
-    keep(ema, old_ema);
-    return out;
+    auto [loss, grads] = mx::value_and_grad(loss_fn, all_argnums(P))(slice(in, 0, P));
+    return update(in, P, adamw, clip, loss, std::move(grads), lr, t, decay);
   };
   using StepFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
   step_fn_ = config_.compile ? mx::compile(fn) : StepFn(fn);
@@ -217,26 +225,10 @@ const std::function<std::vector<mx::array>(const std::vector<mx::array>&)>& Trai
   auto apply = [P, adamw, clip](const std::vector<mx::array>& in) {
     const std::size_t b = 5 * P;
     const auto& inv_k = in[b + 4];
-    auto old_params = slice(in, 0, P);
     auto grads = slice(in, 4 * P, P);
     for (auto& g : grads) g = mx::multiply(g, inv_k);
     auto loss = mx::multiply(in[b], inv_k);
-    auto norm = clip_by_global_norm(grads, clip);
-    auto params = old_params;
-    auto m = slice(in, P, P), v = slice(in, 2 * P, P), ema = slice(in, 3 * P, P);
-    auto old_m = m, old_v = v, old_ema = ema;
-    adamw_update(adamw, params, m, v, grads, in[b + 1], in[b + 2]);
-    ema_update(ema, params, in[b + 3]);
-    auto finite = mx::logical_and(mx::isfinite(loss), mx::isfinite(norm));
-    std::vector<mx::array> out{loss, norm, finite};
-    auto keep = [&](std::vector<mx::array>& next, const std::vector<mx::array>& old) {
-      for (std::size_t i = 0; i < next.size(); ++i) out.push_back(mx::where(finite, next[i], old[i]));
-    };
-    keep(params, old_params);
-    keep(m, old_m);
-    keep(v, old_v);
-    keep(ema, old_ema);
-    return out;
+    return update(in, P, adamw, clip, loss, std::move(grads), in[b + 1], in[b + 2], in[b + 3]);
   };
   if (!apply_fn_) apply_fn_ = config_.compile ? mx::compile(apply) : StepFn(apply);
   return grad_fns_.emplace(effective, config_.compile ? mx::compile(grad) : StepFn(grad)).first->second;
