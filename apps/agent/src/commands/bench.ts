@@ -23,7 +23,7 @@ import {
 import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
-import { prepareDatasetRef } from '../dataset.ts';
+import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
 import { qualityRuler } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -288,7 +288,17 @@ async function benchRuler(
   const model = Model.load(dir);
   const config = model.config;
   model.dispose();
-  const dataset = await modelDataset(config, `${dir}/config.json`);
+  return datasetRuler(flags, await modelDataset(config, `${dir}/config.json`), n, label, log);
+}
+
+/** The quality ruler on `dataset`'s held-out images, logging its extractor's training. */
+async function datasetRuler(
+  flags: Flags,
+  dataset: LocalDataset,
+  n: number,
+  label: string,
+  log: (line: string) => void,
+) {
   let shown = 0;
   const ruler = await qualityRuler({
     dataset,
@@ -384,7 +394,7 @@ async function progressiveData(flags: Flags, log: (line: string) => void) {
   const final = resolutions.at(-1) as number;
   const ref = JSON.stringify({ kind: 'builtin', name: 'shapes', options: MIXED_SHAPES });
   const shards: Record<number, string[]> = {};
-  let dataset: Awaited<ReturnType<typeof prepareDatasetRef>> | undefined;
+  let dataset: LocalDataset | undefined;
   for (const r of resolutions) {
     const d = await prepareDatasetRef(ref, r);
     shards[r] = d.train;
@@ -392,19 +402,7 @@ async function progressiveData(flags: Flags, log: (line: string) => void) {
   }
   if (!dataset) throw new UsageError('--resolutions: no final resolution');
   const n = flags.n ?? (flags.smoke ? 10 : flags.quick ? 200 : 500);
-  let shown = 0;
-  const ruler = await qualityRuler({
-    dataset,
-    n,
-    seed: flags.seed,
-    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
-    onProgress: (phase, done, total) => {
-      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
-        shown = done;
-        log(`progressive: training the shapes extractor, step ${done}/${total}`);
-      }
-    },
-  });
+  const { ruler } = await datasetRuler(flags, dataset, n, 'progressive', log);
   return {
     config: {
       preset: flags.preset,
