@@ -196,7 +196,7 @@ ${stages.map((s, i) => `| ${i + 1} | ${s.from.toLocaleString('en-US')} -> ${s.to
 
 Total: ${(totalWall / 3600).toFixed(2)} h of training wall time. Images/s is what training got while the machine may have been shared with other work: a floor, not this model's speed (bench/RESULTS.md measures that). Evaluated on ${doctor.chip.name} (${doctor.cores.logical} logical cores, ${(doctor.memory.total_bytes / 2 ** 30).toFixed(0)} GiB), ${process.platform} ${process.arch}, MLX ${doctor.mlx_version} on its ${doctor.backend} backend${doctor.blas ? ` (BLAS: ${doctor.blas})` : ''}.
 
-## Quality (held-out images, n = ${headline.n}; floor = two disjoint real sets of the same n)
+## Quality (held-out images, n = ${headline.n}; floor = two disjoint real sets of the same n, drawn ${headline.real_sets ?? 'random'})
 
 | setting | FD | KID | precision | recall | class accuracy |
 | --- | --- | --- | --- | --- | --- |

@@ -55,6 +55,11 @@ export const evaluationSummarySchema = z.object({
   floor_kid: z.number(),
   floor_precision: z.number(),
   floor_recall: z.number(),
+  /**
+   * How the real sets were drawn: class-stratified (row i of class i mod K, the layout of a
+   * class-conditional model's samples) or random. Absent: reports from before the choice, random.
+   */
+  real_sets: z.enum(['random', 'train-stratified', 'class-stratified']).optional(),
   accuracy: z.number().optional(),
   floor_accuracy: z.number().optional(),
   /** The resolution the top-level metrics were measured at (absent: the model's own). */

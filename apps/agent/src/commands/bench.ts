@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
-import { qualityRuler } from '../quality/evaluate.ts';
+import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command } from './command.ts';
 
@@ -287,14 +287,20 @@ async function benchRuler(
 ) {
   const model = Model.load(dir);
   const config = model.config;
+  const classes = sampleClasses(model);
   model.dispose();
-  return datasetRuler(flags, await modelDataset(config, `${dir}/config.json`), n, label, log);
+  const dataset = await modelDataset(config, `${dir}/config.json`);
+  return datasetRuler(flags, dataset, classes, n, label, log);
 }
 
-/** The quality ruler on `dataset`'s held-out images, logging its extractor's training. */
+/**
+ * The quality ruler on `dataset`'s held-out images, logging its extractor's training.
+ * `classes`: what the measured samples cycle through (class-stratified real sets), or null.
+ */
 async function datasetRuler(
   flags: Flags,
   dataset: LocalDataset,
+  classes: number | null,
   n: number,
   label: string,
   log: (line: string) => void,
@@ -304,6 +310,7 @@ async function datasetRuler(
     dataset,
     n,
     seed: flags.seed,
+    classes,
     extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
     onProgress: (phase, done, total) => {
       if (phase === 'extractor' && (done === total || done - shown >= 100)) {
@@ -315,7 +322,7 @@ async function datasetRuler(
   const acc = ruler.extractor.metadata.heldoutAccuracy;
   const about = `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
     acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
-  }) on ${dataset.name}`;
+  }) on ${dataset.name}, real sets ${ruler.realSets}`;
   return { ruler, about };
 }
 
@@ -402,7 +409,9 @@ async function progressiveData(flags: Flags, log: (line: string) => void) {
   }
   if (!dataset) throw new UsageError('--resolutions: no final resolution');
   const n = flags.n ?? (flags.smoke ? 10 : flags.quick ? 200 : 500);
-  const { ruler } = await datasetRuler(flags, dataset, n, 'progressive', log);
+  // The suite's models are conditional on the dataset's classes when it has any.
+  const classes = dataset.classes.length || null;
+  const { ruler } = await datasetRuler(flags, dataset, classes, n, 'progressive', log);
   return {
     config: {
       preset: flags.preset,

@@ -139,6 +139,8 @@ describe('anneal eval', () => {
       nfe: 3,
       extractor_kind: 'classifier',
       extractor_cached: false,
+      // A class-conditional model: both real sets in its samples' layout (class i mod K).
+      real_sets: 'class-stratified',
     });
     expect(j.extractor).toMatch(/^[0-9a-f]{24}$/);
     expect(j.fd as number).toBeGreaterThan(j.floor_fd as number);

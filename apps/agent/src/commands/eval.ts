@@ -25,7 +25,10 @@ const usage = `Usage: anneal eval --model DIR --n N [options]
 Measures a checkpoint's sample quality against held-out real images of the dataset it was
 trained on, with a feature network trained for that dataset (cached under
 ANNEAL_HOME/extractors). Every metric is printed beside its floor: the same metric between
-two disjoint real sets of N images.
+two disjoint real sets of N images. A class-conditional model samples class i mod K for sample
+i, so the real sets are drawn with the same class counts where the splits allow
+(real_sets: class-stratified, or train-stratified when the held-out split is too small);
+random class counts would move FD more than most differences between samplers.
 
 Options:
   --model DIR            checkpoint folder (config.json + model.safetensors)

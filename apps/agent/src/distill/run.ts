@@ -13,7 +13,7 @@ import {
 } from '@anneal/engine';
 import type { CommandIO } from '../commands/command.ts';
 import { ProgressBar } from '../progress.ts';
-import { qualityRuler } from '../quality/evaluate.ts';
+import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { consistencyGrid, evaluateStage, LATENCY_BATCH } from './evaluate-stage.ts';
 import { obtainReference, referenceGrid } from './reference.ts';
@@ -118,6 +118,7 @@ export async function distill(r: DistillRun) {
       dataset,
       n: run.eval_n,
       seed: run.seed,
+      classes: sampleClasses(teacher),
       home: r.home,
       extractor: { steps: run.extractor_steps, width: run.extractor_width },
       onProgress: (p, d, t) => progress(p === 'extractor' ? 'train extractor' : p)(d, t),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stepsAtMost } from './curve.ts';
+import { rulerDifferences, stepsAtMost } from './curve.ts';
 
 describe('stepsAtMost', () => {
   it('is the most steps within the NFE, counting second-order and guided evaluations', () => {
@@ -13,5 +13,33 @@ describe('stepsAtMost', () => {
 
   it('refuses a sampler whose NFE does not follow from its steps, by name', () => {
     expect(() => stepsAtMost('adaptive', 10, false)).toThrow(/sampler "adaptive" spends/);
+  });
+});
+
+describe('rulerDifferences', () => {
+  const curve = {
+    version: 1 as const,
+    n: 200,
+    seed: 0,
+    guidance: 1,
+    extractorId: 'e1',
+    measuredAt: '2026-12-01T00:00:00.000Z',
+    points: [],
+  };
+
+  it('reads a curve without realSets as drawn at random, from before stratified real sets', () => {
+    const ruler = { n: 200, seed: 0, guidance: 1, extractorId: 'e1' };
+    expect(rulerDifferences(curve, { ...ruler, realSets: 'random' })).toEqual([]);
+    expect(rulerDifferences(curve, { ...ruler, realSets: 'class-stratified' })).toEqual([
+      'real sets random, not class-stratified',
+    ]);
+    // Before the ruler is built, how its real sets are drawn is not known: not a difference.
+    expect(rulerDifferences(curve, ruler)).toEqual([]);
+    expect(
+      rulerDifferences(
+        { ...curve, realSets: 'train-stratified' },
+        { ...ruler, realSets: 'train-stratified' },
+      ),
+    ).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
 import { bootstrapFd } from '../quality/bootstrap.ts';
-import { qualityRuler } from '../quality/evaluate.ts';
+import { qualityRuler, type RealSets, sampleClasses } from '../quality/evaluate.ts';
 import { nfeOfSteps } from './choose.ts';
 import { readJsonFile } from './json-file.ts';
 
@@ -110,13 +110,19 @@ export interface CurveOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
-/** How `ruler` differs from the cached curve's (n, seed, guidance, extractor when known). */
+/**
+ * How `ruler` differs from the cached curve's (n, seed, guidance; the extractor and how the real
+ * sets are drawn, once known).
+ */
 export function rulerDifferences(
   curve: QualityCurve | null | undefined,
-  ruler: { n: number; seed: number; guidance: number; extractorId?: string },
+  ruler: { n: number; seed: number; guidance: number; realSets?: RealSets; extractorId?: string },
 ): string[] {
   if (!curve) return [];
   const diff: string[] = [];
+  const realSets = curve.realSets ?? 'random';
+  if (ruler.realSets !== undefined && realSets !== ruler.realSets)
+    diff.push(`real sets ${realSets}, not ${ruler.realSets}`);
   if (curve.n !== ruler.n) diff.push(`n ${curve.n}, not ${ruler.n}`);
   if (curve.seed !== ruler.seed) diff.push(`seed ${curve.seed}, not ${ruler.seed}`);
   if (curve.guidance !== ruler.guidance)
@@ -127,11 +133,11 @@ export function rulerDifferences(
 }
 
 export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
-  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
-  const guided = conditional && o.guidance !== 1;
+  const classes = sampleClasses(o.model);
+  const guided = classes !== null && o.guidance !== 1;
   const resolve = o.resolve ?? engineSchedules;
-  const refuse = (extractorId?: string) => {
-    const diff = rulerDifferences(o.existing, { ...o, extractorId });
+  const refuse = (extractorId?: string, realSets?: RealSets) => {
+    const diff = rulerDifferences(o.existing, { ...o, realSets, extractorId });
     if (diff.length && !o.replace)
       throw new AppError(
         'PRECONDITION_FAILED',
@@ -143,17 +149,22 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     dataset: o.dataset,
     n: o.n,
     seed: o.seed,
+    classes,
     home: o.home,
     extractor: o.extractor,
     onProgress: o.onProgress,
   });
-  refuse(ruler.extractor.id);
+  refuse(ruler.extractor.id, ruler.realSets);
   // A curve measured on another ruler (n, seed, guidance, extractor) or other weights does not
   // mix with this one.
   const same =
     o.existing &&
     o.existing.weights === o.weights &&
-    rulerDifferences(o.existing, { ...o, extractorId: ruler.extractor.id }).length === 0;
+    rulerDifferences(o.existing, {
+      ...o,
+      realSets: ruler.realSets,
+      extractorId: ruler.extractor.id,
+    }).length === 0;
   const points: QualityPoint[] = same ? [...(o.existing as QualityCurve).points] : [];
   const todo: Array<{ sampler: SamplerName; schedule: string; dtype: PlanDtype; steps: number }> =
     [];
@@ -220,6 +231,7 @@ export async function measureCurve(o: CurveOptions): Promise<QualityCurve> {
     seed: o.seed,
     guidance: o.guidance,
     extractorId: ruler.extractor.id,
+    realSets: ruler.realSets,
     weights: o.weights,
     measuredAt: new Date().toISOString(),
     points,

@@ -12,7 +12,7 @@ import {
   writeFileAtomic,
 } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
-import { qualityRuler } from '../quality/evaluate.ts';
+import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import type { PlanOption } from './choose.ts';
 import { summarize } from './costs.ts';
 import { engineSchedules, type ScheduleResolver } from './curve.ts';
@@ -86,6 +86,7 @@ export async function verifyFd(o: {
     dataset: o.dataset,
     n: o.n,
     seed: o.seed,
+    classes: sampleClasses(o.model),
     home: o.home,
     extractor: o.extractor,
     onProgress: o.onProgress,

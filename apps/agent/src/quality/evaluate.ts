@@ -15,7 +15,7 @@ import {
 import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
 import { compareFeatures, type DistributionMetrics } from './compare.ts';
-import { pickIndices, readSplit, shapeOf } from './images.ts';
+import { pickIndices, pickStratified, readSplit, shapeOf, stratifiable } from './images.ts';
 import { type MemorizationReport, memorizationCheck } from './memorization.ts';
 
 export interface SamplingSpec {
@@ -61,6 +61,8 @@ export interface EvalReport {
   extractor: { id: string; kind: string; heldoutAccuracy: number | null; cached: boolean };
   metrics: DistributionMetrics;
   floor: DistributionMetrics;
+  /** How the real sets were drawn (see RealSets). */
+  realSets: RealSets;
   /** Class-conditional models: extractor accuracy on samples vs the requested classes. */
   accuracy?: { samples: number; floor: number };
   paired?: {
@@ -76,11 +78,39 @@ export interface EvalReport {
   attention: AttentionExec;
 }
 
+/**
+ * How a ruler's two real sets are drawn. A class-conditional model's samples come in a fixed
+ * layout (sample i has class i mod K), so its class counts are fixed; a random real set's
+ * wander, and FD on a classifier's features follows them. The training set B, the floor's
+ * stand-in for a perfect model's samples, is therefore drawn in the samples' layout, and the
+ * held-out set A too where its split holds n/K images of every class.
+ * - 'class-stratified': both sets in the samples' layout.
+ * - 'train-stratified': B in the samples' layout; A at random, since the held-out split has too
+ *   few images of some class (at n = 1000 of MNIST, A is the whole split: 93 zeros).
+ * - 'random': both at random (an unconditional model, whose samples' classes are as random).
+ * Measured on the MNIST ruler at n = 500 over eight draws (bench/teachers/real-sets.ts): random
+ * floors spread over 0.50-2.19, class-stratified ones over 0.13-0.23; and a class-balanced real
+ * set against random held-out draws sat at 0.19-1.18, below most random floors, as the reference
+ * teacher's samples did.
+ */
+export type RealSets = 'random' | 'train-stratified' | 'class-stratified';
+
+/** The classes a model's samples cycle through (sample i has class i mod K); null: unconditional. */
+export function sampleClasses(model: Model): number | null {
+  const k = model.config.dataset?.num_classes ?? 0;
+  return k > 0 ? k : null;
+}
+
 export interface RulerOptions {
   dataset: LocalDataset;
   n: number;
   /** Picks the real subsets. */
   seed: number;
+  /**
+   * The classes the measured samples cycle through (`sampleClasses(model)`): both real sets are
+   * then class-stratified in the same layout. Null or absent: random real sets.
+   */
+  classes?: number | null;
   home?: string;
   extractor?: EvalOptions['extractor'];
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -97,6 +127,7 @@ export interface QualityRuler {
   fA: Features;
   fB: Features;
   floor: DistributionMetrics;
+  realSets: RealSets;
   /** Embeds a sample set; its metrics are against real set A. */
   measure(
     images: Uint8Array,
@@ -133,8 +164,15 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
     home: o.home,
     onProgress: (step, total) => o.onProgress?.('extractor', step, total),
   });
-  const realA = selectImages(heldout, pickIndices(heldout.count, n, o.seed));
-  const realB = selectImages(train, pickIndices(train.count, n, o.seed + 1));
+  const classes = o.classes ?? null;
+  const stratifyB = classes !== null && stratifiable(train.labels, classes, n);
+  const stratifyA = stratifyB && stratifiable(heldout.labels, classes, n);
+  const pick = (split: ImageBatch, stratify: boolean, seed: number) =>
+    stratify && classes !== null
+      ? pickStratified(split.labels, classes, n, seed)
+      : pickIndices(split.count, n, seed);
+  const realA = selectImages(heldout, pick(heldout, stratifyA, o.seed));
+  const realB = selectImages(train, pick(train, stratifyB, o.seed + 1));
   const fA = await extractor.features(realA.images, shapeOf(realA));
   const fB = await extractor.features(realB.images, shapeOf(realB));
   return {
@@ -144,6 +182,7 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
     fA,
     fB,
     floor: compareFeatures(fA.features, fB.features, { seed: o.seed }),
+    realSets: stratifyA ? 'class-stratified' : stratifyB ? 'train-stratified' : 'random',
     async measure(images, shape) {
       const features = await extractor.features(images, shape);
       return {
@@ -156,8 +195,8 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
 
 export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
   const { n } = o;
-  const conditional = (o.model.config.dataset?.num_classes ?? 0) > 0;
-  const ruler = await qualityRuler(o);
+  const classes = sampleClasses(o.model);
+  const ruler = await qualityRuler({ ...o, classes });
   const { extractor, realA, fA, fB } = ruler;
 
   const sample = (s: SamplingSpec, phase: string) =>
@@ -195,12 +234,12 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     },
     metrics,
     floor: ruler.floor,
+    realSets: ruler.realSets,
     attention: generated.attention,
   };
-  if (conditional && fG.classes > 0) {
+  if (classes !== null && fG.classes > 0) {
     // The engine cycles through the classes when no class is given: sample i has class i mod K.
-    const k = o.model.config.dataset?.num_classes ?? fG.classes;
-    const requested = Int32Array.from({ length: n }, (_, i) => i % k);
+    const requested = Int32Array.from({ length: n }, (_, i) => i % classes);
     report.accuracy = {
       samples: classAccuracy(fG.logits, fG.classes, requested),
       floor: classAccuracy(fA.logits, fA.classes, realA.labels),

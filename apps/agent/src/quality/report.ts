@@ -42,6 +42,7 @@ export function qualityJson(r: EvalReport, head: Head) {
     floor_kid: r.floor.kid,
     floor_precision: r.floor.precision,
     floor_recall: r.floor.recall,
+    real_sets: r.realSets,
     ...(r.accuracy ? { accuracy: r.accuracy.samples, floor_accuracy: r.accuracy.floor } : {}),
     ...(r.paired
       ? {
@@ -69,7 +70,7 @@ export function qualityTable(r: EvalReport, head: Head): string {
     r.nfePerImage
       ? `${head.sampler} (rtol ${head.rtol ?? 'default'}, atol ${head.atol ?? 'default'}), NFE per image mean ${r.nfePerImage.mean.toFixed(1)}, min ${r.nfePerImage.min}, max ${r.nfePerImage.max}, N = ${r.n}, seed ${head.seed}`
       : `${head.sampler}, ${head.steps} steps (${r.nfe} NFE)${head.schedule ? `, schedule ${head.schedule_file ?? head.schedule}` : ''}, N = ${r.n}, seed ${head.seed}`,
-    `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'})`,
+    `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'}); real sets ${r.realSets}`,
     '',
     table([
       ['metric', 'model       floor (real vs real)'],

@@ -106,6 +106,11 @@ export const qualityCurveSchema = z.object({
   guidance: z.number().min(0),
   /** The feature network FD is read on (its cache id): curves on different ones do not mix. */
   extractorId: z.string().min(1),
+  /**
+   * How the real sets were drawn (the agent's RealSets): class-stratified for a conditional
+   * model's curve. Absent in curves from before the choice, which drew them at random.
+   */
+  realSets: z.enum(['random', 'train-stratified', 'class-stratified']).optional(),
   /** sha256 of the model.safetensors the points were sampled from (absent in older files). */
   weights: weightsSchema.optional(),
   measuredAt: z.string(),
