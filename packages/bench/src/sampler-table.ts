@@ -165,6 +165,8 @@ export async function samplerTable(
   if (opts.grid && gridShape) {
     writeFileSync(opts.grid.path, gridPng(gridRuns, gridShape, opts.grid.count));
     result.grid = { ...opts.grid, samplers: gridSamplers };
+    // Recorded now: a run stopped during the long reference still names the figure it drew.
+    opts.onPartial?.(result);
   }
   if (opts.reference) {
     const ref = opts.reference;
