@@ -188,8 +188,8 @@ describe('Model.sample with the adaptive sampler', () => {
     // Acceptance, step size and finishing are per image, and each row is evaluated with its
     // own class (conditional and unconditional halves under guidance), so image 2 of a batch
     // cycling classes 0, 1, 2 is image 0 of a batch of one drawn for class 2 from the same
-    // noise, up to float32 differences of batched arithmetic. A row given another row's label
-    // would land elsewhere.
+    // noise, up to float32 differences of batched arithmetic and what they do to the step
+    // control. A row given another row's label would land elsewhere.
     const model = Model.create({ unet, parameterization: 'v' }, 2);
     const per = 8 * 8;
     const noise = new Float32Array(3 * per).map((_, i) => Math.sin(i * 12.9898) * 1.3);
@@ -210,8 +210,15 @@ describe('Model.sample with the adaptive sampler', () => {
       return m;
     };
     expect(alone.nfePerImage?.[0]).toBe(batch.nfePerImage?.[2]);
-    expect(diff(batch.values, alone.values, 2 * per)).toBeLessThan(1e-3);
-    expect(diff(batch.values, other.values, 2 * per)).toBeGreaterThan(1e-2);
+    // Batched float32 arithmetic differs from a batch of one by about 1e-6 (BLAS picks other
+    // kernels for other shapes; a fixed-step sampler stays that close). That can flip an
+    // accept/reject decision sitting at the boundary, and from there the paths part by up to
+    // one step's local error, which the controller holds under atol + rtol |x| with |x| <= 1
+    // (samples are clipped to the data range). On Intel hosts no decision flipped (< 1e-3); on
+    // an AMD EPYC host one did (0.022 and 0.034). Another label lands about 1 away.
+    const tolerance = spec.atol + spec.rtol;
+    expect(diff(batch.values, alone.values, 2 * per)).toBeLessThan(tolerance);
+    expect(diff(batch.values, other.values, 2 * per)).toBeGreaterThan(5 * tolerance);
     model.dispose();
   });
 
