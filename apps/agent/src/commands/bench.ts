@@ -2,9 +2,7 @@ import { resolve } from 'node:path';
 import {
   BENCHMARKS,
   type BenchmarkName,
-  type MetricsProbe,
   MIXED_SHAPES,
-  type QualityProbe,
   runBench,
   TEACHER_TABLE_ROWS,
 } from '@anneal/bench';
@@ -20,13 +18,11 @@ import {
   resolutionsSchema,
   samplerSchema,
 } from '@anneal/engine';
-import { classAccuracy } from '@anneal/engine/metrics';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
-import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
-import { modelDataset } from '../quality/model-dataset.ts';
+import { datasetRuler, fdProbe, metricsProbe } from './bench-rulers.ts';
 import type { Command } from './command.ts';
 
 const usage = `Usage: anneal bench [--quick|--smoke] [--only NAME[,NAME]] [--model DIR] [--threads N]
@@ -258,10 +254,6 @@ const flagsSchema = z
 type Flags = z.infer<typeof flagsSchema>;
 
 /**
- * The ruler `anneal eval` reads quality on, for the model in `dir`: its dataset's extractor
- * and n held-out images; `label` names the benchmark in the extractor's progress lines.
- */
-/**
  * The reference a missing learned schedule is learned against in the schedules suite: the
  * table's own --reference (default heun:100), which must be a single-step solver (the
  * learner's DP starts from its grid points).
@@ -276,106 +268,6 @@ function learnReference(reference: { sampler: string; steps: number } | undefine
       `--reference: the schedules suite learns against it, so it must be heun, euler or ddim; got ${r.sampler}`,
     );
   return { sampler: r.sampler, steps: r.steps };
-}
-
-async function benchRuler(
-  flags: Flags,
-  dir: string,
-  n: number,
-  label: string,
-  log: (line: string) => void,
-) {
-  const model = Model.load(dir);
-  const config = model.config;
-  const classes = sampleClasses(model);
-  model.dispose();
-  const dataset = await modelDataset(config, `${dir}/config.json`);
-  return datasetRuler(flags, dataset, classes, n, label, log);
-}
-
-/**
- * The quality ruler on `dataset`'s held-out images, logging its extractor's training.
- * `classes`: what the measured samples cycle through (class-stratified real sets), or null.
- */
-async function datasetRuler(
-  flags: Flags,
-  dataset: LocalDataset,
-  classes: number | null,
-  n: number,
-  label: string,
-  log: (line: string) => void,
-) {
-  let shown = 0;
-  const ruler = await qualityRuler({
-    dataset,
-    n,
-    seed: flags.seed,
-    classes,
-    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
-    onProgress: (phase, done, total) => {
-      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
-        shown = done;
-        log(`${label}: training the ${dataset.name} extractor, step ${done}/${total}`);
-      }
-    },
-  });
-  const acc = ruler.extractor.metadata.heldoutAccuracy;
-  const about = `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
-    acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
-  }) on ${dataset.name}, real sets ${ruler.realSets}`;
-  return { ruler, about };
-}
-
-/** FD as `anneal eval` measures it: the model's dataset's extractor, n held-out images. */
-async function fdProbe(
-  flags: Flags,
-  dir: string,
-  log: (line: string) => void,
-  n = flags.n ?? 1000,
-  label = 'to-target',
-): Promise<QualityProbe> {
-  const { ruler, about } = await benchRuler(flags, dir, n, label, log);
-  return {
-    describe: `${about}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
-    fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
-  };
-}
-
-/** Every metric `anneal eval` reports, on n held-out images of the model's dataset. */
-async function metricsProbe(
-  flags: Flags,
-  dir: string,
-  n: number,
-  log: (line: string) => void,
-): Promise<MetricsProbe> {
-  const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
-  const classes = ruler.fA.classes;
-  return {
-    describe: `${about}, n = ${n}`,
-    n,
-    floor: {
-      fd: ruler.floor.fd,
-      kid: ruler.floor.kid,
-      kid_std: ruler.floor.kidStd,
-      precision: ruler.floor.precision,
-      recall: ruler.floor.recall,
-      accuracy: classes > 0 ? classAccuracy(ruler.fA.logits, classes, ruler.realA.labels) : null,
-    },
-    async measure(images, shape, labels) {
-      const { features, metrics } = await ruler.measure(images, shape);
-      return {
-        fd: metrics.fd,
-        kid: metrics.kid,
-        kid_std: metrics.kidStd,
-        precision: metrics.precision,
-        recall: metrics.recall,
-        accuracy:
-          labels && features.classes > 0
-            ? classAccuracy(features.logits, features.classes, labels)
-            : null,
-      };
-    },
-  };
 }
 
 /**

@@ -1,0 +1,121 @@
+// The quality rulers the bench suites read FD and the other metrics on: the same ruler as
+// `anneal eval` (the dataset's extractor, n held-out images, the real-vs-real floor), with the
+// extractor's training logged under the suite's name.
+import type { MetricsProbe, QualityProbe } from '@anneal/bench';
+import { Model } from '@anneal/engine';
+import { classAccuracy } from '@anneal/engine/metrics';
+import type { LocalDataset } from '../dataset.ts';
+import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
+import { modelDataset } from '../quality/model-dataset.ts';
+
+/** The flags of `anneal bench` a ruler reads. */
+export interface RulerFlags {
+  seed: number;
+  n?: number;
+  'extractor-steps'?: number;
+  'extractor-width'?: number;
+}
+
+/**
+ * The ruler `anneal eval` reads quality on, for the model in `dir`: its dataset's extractor
+ * and n held-out images; `label` names the benchmark in the extractor's progress lines.
+ */
+export async function benchRuler(
+  flags: RulerFlags,
+  dir: string,
+  n: number,
+  label: string,
+  log: (line: string) => void,
+) {
+  const model = Model.load(dir);
+  const config = model.config;
+  const classes = sampleClasses(model);
+  model.dispose();
+  const dataset = await modelDataset(config, `${dir}/config.json`);
+  return datasetRuler(flags, dataset, classes, n, label, log);
+}
+
+/**
+ * The quality ruler on `dataset`'s held-out images, logging its extractor's training.
+ * `classes`: what the measured samples cycle through (class-stratified real sets), or null.
+ */
+export async function datasetRuler(
+  flags: RulerFlags,
+  dataset: LocalDataset,
+  classes: number | null,
+  n: number,
+  label: string,
+  log: (line: string) => void,
+) {
+  let shown = 0;
+  const ruler = await qualityRuler({
+    dataset,
+    n,
+    seed: flags.seed,
+    classes,
+    extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+    onProgress: (phase, done, total) => {
+      if (phase === 'extractor' && (done === total || done - shown >= 100)) {
+        shown = done;
+        log(`${label}: training the ${dataset.name} extractor, step ${done}/${total}`);
+      }
+    },
+  });
+  const acc = ruler.extractor.metadata.heldoutAccuracy;
+  const about = `extractor ${ruler.extractor.id} (${ruler.extractor.metadata.config.kind}${
+    acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(1)}%`
+  }) on ${dataset.name}, real sets ${ruler.realSets}`;
+  return { ruler, about };
+}
+
+/** FD as `anneal eval` measures it: the model's dataset's extractor, n held-out images. */
+export async function fdProbe(
+  flags: RulerFlags,
+  dir: string,
+  log: (line: string) => void,
+  n = flags.n ?? 1000,
+  label = 'to-target',
+): Promise<QualityProbe> {
+  const { ruler, about } = await benchRuler(flags, dir, n, label, log);
+  return {
+    describe: `${about}; real-vs-real floor FD ${ruler.floor.fd.toFixed(3)} at n = ${n}`,
+    fd: async (images, shape) => (await ruler.measure(images, shape)).metrics.fd,
+  };
+}
+
+/** Every metric `anneal eval` reports, on n held-out images of the model's dataset. */
+export async function metricsProbe(
+  flags: RulerFlags,
+  dir: string,
+  n: number,
+  log: (line: string) => void,
+): Promise<MetricsProbe> {
+  const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
+  const classes = ruler.fA.classes;
+  return {
+    describe: `${about}, n = ${n}`,
+    n,
+    floor: {
+      fd: ruler.floor.fd,
+      kid: ruler.floor.kid,
+      kid_std: ruler.floor.kidStd,
+      precision: ruler.floor.precision,
+      recall: ruler.floor.recall,
+      accuracy: classes > 0 ? classAccuracy(ruler.fA.logits, classes, ruler.realA.labels) : null,
+    },
+    async measure(images, shape, labels) {
+      const { features, metrics } = await ruler.measure(images, shape);
+      return {
+        fd: metrics.fd,
+        kid: metrics.kid,
+        kid_std: metrics.kidStd,
+        precision: metrics.precision,
+        recall: metrics.recall,
+        accuracy:
+          labels && features.classes > 0
+            ? classAccuracy(features.logits, features.classes, labels)
+            : null,
+      };
+    },
+  };
+}
