@@ -13,6 +13,7 @@ import { login } from './commands/login.ts';
 import { plan } from './commands/plan.ts';
 import { sample } from './commands/sample.ts';
 import { schedule } from './commands/schedule.ts';
+import { serve } from './commands/serve.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
 import { errorEvent } from './failure.ts';
@@ -29,6 +30,7 @@ const commands: Command[] = [
   bench,
   doctor,
   agent,
+  serve,
   submit,
   login,
   datasets,

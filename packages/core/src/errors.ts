@@ -9,6 +9,8 @@ export type AppErrorCode =
   | 'PRECONDITION_FAILED'
   | 'RESOURCE_EXHAUSTED'
   | 'RATE_LIMITED'
+  /** A dependency (an agent, a replica) is gone or did not answer in time; retrying may help. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 /** The one error type with a user-facing message. */

@@ -1,4 +1,5 @@
 export * from './jobs.ts';
 export * from './messages.ts';
 export * from './results.ts';
+export * from './serving.ts';
 export * from './storable.ts';

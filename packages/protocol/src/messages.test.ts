@@ -34,6 +34,7 @@ describe('agent messages', () => {
         capacity: 1,
         features: [...AGENT_FEATURES],
         leases: [],
+        replicas: [{ replicaId: runId, deploymentId: jobId, ready: true }],
       },
       { type: 'heartbeat', seq: 3, capacity: 0, leases: [{ jobId, leaseId }] },
       { type: 'job_accept', jobId, leaseId },
@@ -53,6 +54,18 @@ describe('agent messages', () => {
       },
       { type: 'job_complete', jobId, leaseId, summary: { final_loss: 0.1 } },
       { type: 'job_fail', jobId, leaseId, reason: 'native crash', retryable: true },
+      { type: 'replica_status', replicaId: runId, state: 'ready', loadMs: 812 },
+      {
+        type: 'generate_result',
+        requestId: jobId,
+        replicaId: runId,
+        images: [{ sha256: 'b'.repeat(64), size: 120 }],
+        generateMs: 40.5,
+        nfe: 8,
+        steps: 8,
+        sampler: 'ddim',
+      },
+      { type: 'generate_failed', requestId: jobId, replicaId: runId, reason: 'replica failed' },
     ];
     for (const m of messages) {
       const parsed = parseAgentMessage(JSON.stringify(m));
@@ -71,7 +84,7 @@ describe('agent messages', () => {
     };
     expect(parseAgentMessage(JSON.stringify(old))).toEqual({
       ok: true,
-      message: { ...old, features: [], leases: [] },
+      message: { ...old, features: [], leases: [], replicas: [] },
     });
   });
 
@@ -129,6 +142,28 @@ describe('server messages', () => {
     expect(parsed.message.job.spec).toMatchObject({ steps: 4, checkpoint_every: 500, seed: 0 });
     // Parsing is idempotent: what the server stores is what the agent reads.
     expect(parseServerMessage(JSON.stringify(parsed.message))).toEqual(parsed);
+  });
+
+  it('round-trips the serving messages, and refuses a generate request out of bounds', () => {
+    const messages = [
+      { type: 'replica_start', replicaId: runId, deploymentId: jobId, modelVersionId: leaseId },
+      { type: 'replica_stop', replicaId: runId, reason: 'replaced by a newer version' },
+      {
+        type: 'generate',
+        requestId: jobId,
+        replicaId: runId,
+        request: { n: 4, seed: 7, class: 2, sampler: 'ddim', steps: 8 },
+      },
+    ];
+    for (const m of messages)
+      expect(parseServerMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
+    const tooMany = { ...messages[2], request: { n: 65, seed: 1 } };
+    expect(parseServerMessage(JSON.stringify(tooMany))).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^request\.n: /),
+    });
+    const noSeed = { ...messages[2], request: { n: 1 } };
+    expect(parseServerMessage(JSON.stringify(noSeed))).toMatchObject({ ok: false });
   });
 
   it('refuses specs that the CLI would refuse', () => {

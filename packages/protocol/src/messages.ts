@@ -2,6 +2,15 @@ import { datasetRefSchema } from '@anneal/datasets/ref';
 import { hardwareProfileSchema } from '@anneal/engine/config';
 import { z } from 'zod';
 import { jobSpecSchema } from './jobs.ts';
+import {
+  generateFailedSchema,
+  generateResultSchema,
+  generateSchema,
+  heldReplicaSchema,
+  replicaStartSchema,
+  replicaStatusSchema,
+  replicaStopSchema,
+} from './serving.ts';
 import { INT4_MAX, storable } from './storable.ts';
 
 /**
@@ -45,6 +54,8 @@ export const AGENT_FEATURES = [
   'plan',
   'evaluate.resolutions',
   'train.resolutions',
+  /** Hosts deployment replicas (`anneal serve`) and answers generation requests. */
+  'serve',
 ] as const;
 
 export const helloSchema = z.object({
@@ -64,6 +75,8 @@ export const helloSchema = z.object({
   features: z.array(z.string().min(1).max(100)).max(100).default([]),
   /** Leases still held from before a reconnect: renewed at once, before any sweep. */
   leases: z.array(z.object(lease)).max(64).default([]),
+  /** Deployment replicas still running from before a reconnect: the server re-adopts them. */
+  replicas: z.array(heldReplicaSchema).max(64).default([]),
 });
 
 export const heartbeatSchema = z.object({
@@ -134,6 +147,9 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   jobArtifactSchema,
   jobCompleteSchema,
   jobFailSchema,
+  replicaStatusSchema,
+  generateResultSchema,
+  generateFailedSchema,
 ]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 export type AgentMessageInput = z.input<typeof agentMessageSchema>;
@@ -207,6 +223,9 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   jobCancelSchema,
   errorSchema,
   ackSchema,
+  replicaStartSchema,
+  replicaStopSchema,
+  generateSchema,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type JobOffer = z.infer<typeof jobOfferSchema>;

@@ -10,6 +10,7 @@ import {
 import { AgentConnection, ConnectionState } from './connection.ts';
 import { ServerApi } from './http.ts';
 import { Journal } from './journal.ts';
+import { ReplicaHost } from './replicas.ts';
 import { JobSupervisor } from './supervisor.ts';
 
 export const AGENT_VERSION = '0.1.0';
@@ -37,6 +38,8 @@ export class AgentDaemon {
   readonly journal: Journal;
   readonly api: ServerApi;
   readonly jobs = new Map<string, JobSupervisor>();
+  /** Deployment replicas; they do not take job capacity (a served model idles between requests). */
+  readonly replicas: ReplicaHost;
   readonly #log: (line: string) => void;
   readonly #capacity: number;
 
@@ -45,6 +48,12 @@ export class AgentDaemon {
     this.#capacity = options.capacity ?? 1;
     this.api = new ServerApi(options.server, options.token);
     this.journal = new Journal(join(options.home, 'agent', 'journal.jsonl'));
+    this.replicas = new ReplicaHost(
+      this.api,
+      join(options.home, 'agent', 'replicas'),
+      (message) => this.connection.send(message),
+      this.#log,
+    );
     this.connection = new AgentConnection({
       url: options.server,
       token: options.token,
@@ -60,6 +69,7 @@ export class AgentDaemon {
         capacity: this.#free(),
         features: [...AGENT_FEATURES],
         leases: [...this.jobs.values()].map((j) => j.lease),
+        replicas: this.replicas.held(),
       }),
       heartbeat: (seq) => ({
         type: 'heartbeat',
@@ -82,7 +92,10 @@ export class AgentDaemon {
   /** Stops every job and the connection (manual disconnect: no reconnect). */
   async stop(): Promise<void> {
     for (const job of this.jobs.values()) job.stop('agent stopping');
-    await Promise.all([...this.jobs.values()].map((j) => j.done));
+    await Promise.all([
+      ...[...this.jobs.values()].map((j) => j.done),
+      this.replicas.stopAll('agent stopping'),
+    ]);
     this.connection.disconnect();
   }
 
@@ -107,6 +120,7 @@ export class AgentDaemon {
   }
 
   #receive(message: ServerMessage): void {
+    if (this.replicas.receive(message)) return;
     switch (message.type) {
       case 'ack':
         this.journal.ack(message.ref);

@@ -59,6 +59,17 @@ export class ServerApi {
     return { path, sha256, size: bytes.length };
   }
 
+  /** Uploads one generated image to a deployment's image store (content-addressed). */
+  async putImage(deploymentId: string, bytes: Buffer): Promise<{ sha256: string; size: number }> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await this.#fetch(`/deployments/${deploymentId}/images`, {
+      method: 'PUT',
+      headers: { 'content-type': 'image/png', 'x-anneal-sha256': sha256 },
+      body: bytes,
+    });
+    return { sha256, size: bytes.length };
+  }
+
   async getArtifact(runId: string, ref: ArtifactRef, file: string): Promise<void> {
     const res = await this.#fetch(
       `/runs/${runId}/artifacts/${ref.path.split('/').map(encodeURIComponent).join('/')}`,

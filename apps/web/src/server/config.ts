@@ -22,6 +22,8 @@ const envSchema = z.object({
     .default(8 * 1024 * MiB),
   /** How long an agent's job lease lasts without a heartbeat (tests shorten it). */
   ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
+  /** How long a generation request may wait for a replica and run before it fails (503). */
+  ANNEAL_GENERATE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   /** How often projects with an MLflow mirror are pushed to their MLflow servers. */
   ANNEAL_MLFLOW_MIRROR_MS: z.coerce.number().int().min(1000).default(60_000),
   /**
@@ -50,6 +52,7 @@ export interface ServerConfig {
   leaseMs: number;
   trustedProxies: string[];
   mlflowMirrorMs: number;
+  generateTimeoutMs: number;
 }
 
 /** Server settings from the environment; a bad value is an error naming the variable. */
@@ -70,5 +73,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: parsed.data.ANNEAL_LEASE_MS,
     trustedProxies: parsed.data.ANNEAL_TRUSTED_PROXIES,
     mlflowMirrorMs: parsed.data.ANNEAL_MLFLOW_MIRROR_MS,
+    generateTimeoutMs: parsed.data.ANNEAL_GENERATE_TIMEOUT_MS,
   };
 }

@@ -8,6 +8,7 @@ import { RunEvents } from './events.ts';
 import { AgentGateway } from './gateway/agent-gateway.ts';
 import { MlflowMirror } from './mlflow/mirror.ts';
 import type { Services } from './services.ts';
+import { ServingRouter } from './serving/router.ts';
 
 export function createServices(
   config: ServerConfig,
@@ -24,6 +25,17 @@ export function createServices(
           tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
           malformedPerMinute: 200,
         });
+  const serving = agents
+    ? new ServingRouter(handle.db, {
+        tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
+        generateTimeoutMs: config.generateTimeoutMs,
+        adoptGraceMs: config.leaseMs,
+      })
+    : null;
+  if (agents && serving) {
+    agents.serving = serving;
+    serving.attach(agents);
+  }
   const store = new BlobStore(config.artifactsDir);
   const mirror = new MlflowMirror(handle.db, store);
   mirror.start(config.mlflowMirrorMs);
@@ -35,6 +47,7 @@ export function createServices(
     config,
     events,
     agents,
+    serving,
     signIns: new SignInThrottle(options.signIns),
     devices: new KnownDevices(loadServerKey(config.annealHome)),
   };

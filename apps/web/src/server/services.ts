@@ -6,6 +6,7 @@ import type { BlobStore } from './domain/artifacts/blob-store.ts';
 import type { RunEvents } from './events.ts';
 import type { AgentGateway } from './gateway/agent-gateway.ts';
 import type { MlflowMirror } from './mlflow/mirror.ts';
+import type { ServingRouter } from './serving/router.ts';
 
 /** Long-lived dependencies every request handler gets; tests build their own. */
 export interface Services {
@@ -15,6 +16,8 @@ export interface Services {
   events: RunEvents;
   /** The agents' WebSocket gateway; null where a test attaches its own. */
   agents: AgentGateway | null;
+  /** Routes generation requests to deployment replicas; null without a gateway. */
+  serving: ServingRouter | null;
   /** Failed password checks per account and address (sign-in, token exchange). */
   signIns: SignInThrottle;
   /** Signs and reads known-device cookies, which lift the account-wide sign-in limit. */

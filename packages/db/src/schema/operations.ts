@@ -1,7 +1,18 @@
-import { jsonb, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { agents } from './agents.ts';
 import { projects } from './projects.ts';
-import { modelVersions } from './registry.ts';
+import { modelVersions, registeredModels } from './registry.ts';
 import { runs } from './runs.ts';
 
 export const deploymentStatusEnum = pgEnum('deployment_status', [
@@ -11,21 +22,109 @@ export const deploymentStatusEnum = pgEnum('deployment_status', [
   'failed',
 ]);
 
-/** A model version served by an agent. */
-export const deployments = pgTable('deployments', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  projectId: uuid('project_id')
-    .notNull()
-    .references(() => projects.id, { onDelete: 'cascade' }),
-  modelVersionId: uuid('model_version_id')
-    .notNull()
-    .references(() => modelVersions.id, { onDelete: 'cascade' }),
-  agentId: uuid('agent_id').references(() => agents.id, { onDelete: 'set null' }),
-  status: deploymentStatusEnum('status').notNull().default('pending'),
-  config: jsonb('config').$type<Record<string, unknown>>().notNull().default({}),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+/**
+ * A model version served by agents: pinned to `modelVersionId`, or following `alias` of its
+ * registered model (then `modelVersionId` is the version the alias pointed at when last seen,
+ * the one new replicas load). `desiredReplicas` replicas run on distinct agents when there are
+ * that many; requests beyond `queueLimit` waiting are refused (429).
+ */
+export const deployments = pgTable(
+  'deployments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    projectId: uuid('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    modelId: uuid('model_id')
+      .notNull()
+      .references(() => registeredModels.id, { onDelete: 'cascade' }),
+    alias: text('alias'),
+    modelVersionId: uuid('model_version_id')
+      .notNull()
+      .references(() => modelVersions.id, { onDelete: 'cascade' }),
+    status: deploymentStatusEnum('status').notNull().default('pending'),
+    /** Why the deployment is pending or failed, in words. */
+    detail: text('detail'),
+    desiredReplicas: integer('desired_replicas').notNull().default(1),
+    queueLimit: integer('queue_limit').notNull().default(16),
+    /** The served sampling (the protocol's servedSamplingSchema). */
+    config: jsonb('config').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('deployments_project_name_unique').on(t.projectId, t.name)],
+);
+
+export const replicaStatusEnum = pgEnum('replica_status', [
+  /** Asked of the agent, loading. */
+  'starting',
+  'ready',
+  /** Replaced by a replica of a newer version: finishes its request, takes no new one. */
+  'draining',
+  'stopped',
+  'failed',
+]);
+
+/** One copy of a deployment's model loaded on one agent. */
+export const deploymentReplicas = pgTable(
+  'deployment_replicas',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    deploymentId: uuid('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    agentId: uuid('agent_id').references(() => agents.id, { onDelete: 'set null' }),
+    modelVersionId: uuid('model_version_id')
+      .notNull()
+      .references(() => modelVersions.id, { onDelete: 'cascade' }),
+    status: replicaStatusEnum('status').notNull().default('starting'),
+    detail: text('detail'),
+    loadMs: real('load_ms'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    readyAt: timestamp('ready_at', { withTimezone: true }),
+    stoppedAt: timestamp('stopped_at', { withTimezone: true }),
+  },
+  (t) => [index('deployment_replicas_deployment').on(t.deploymentId, t.status)],
+);
+
+export const generationStatusEnum = pgEnum('generation_status', [
+  'succeeded',
+  'failed',
+  'rejected',
+]);
+
+/** Every generation request a deployment answered: its latency, outcome and images. */
+export const generationRequests = pgTable(
+  'generation_requests',
+  {
+    id: uuid('id').primaryKey(),
+    deploymentId: uuid('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    replicaId: uuid('replica_id').references(() => deploymentReplicas.id, {
+      onDelete: 'set null',
+    }),
+    modelVersionId: uuid('model_version_id').references(() => modelVersions.id, {
+      onDelete: 'set null',
+    }),
+    status: generationStatusEnum('status').notNull(),
+    /** The resolved request (the protocol's replicaRequestSchema). */
+    params: jsonb('params').$type<Record<string, unknown>>().notNull(),
+    /** sha256 of each image, in order. */
+    images: jsonb('images').$type<string[]>().notNull().default([]),
+    /** sha256 of the images tiled as one grid PNG (n > 1). */
+    grid: text('grid'),
+    /** Waiting for a free replica; the whole request as the server saw it; the child's part. */
+    queueMs: real('queue_ms'),
+    latencyMs: real('latency_ms'),
+    generateMs: real('generate_ms'),
+    nfe: integer('nfe'),
+    error: text('error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('generation_requests_deployment_time').on(t.deploymentId, t.createdAt)],
+);
 
 export const alertSeverityEnum = pgEnum('alert_severity', ['info', 'warning', 'critical']);
 

@@ -7,6 +7,7 @@ import {
   agentMayReadModelVersion,
   agentMayReadRun,
   agentMayWriteRun,
+  agentServesDeployment,
 } from '../domain/jobs/agent-reach.ts';
 import type { Principal } from './principal.ts';
 
@@ -25,7 +26,9 @@ export type AgentGrant =
   /** Reads the model version a leased sample or evaluate job takes its checkpoint from. */
   | 'read-leased-model-version'
   /** Reads a dataset version a leased job trains on, or its checkpoint was trained on. */
-  | 'read-leased-dataset-version';
+  | 'read-leased-dataset-version'
+  /** Writes generated images to a deployment with a live replica on the token's agent. */
+  | 'write-served-deployment';
 
 /**
  * Every tRPC procedure and REST route declares one: `public` needs nobody; otherwise the
@@ -41,7 +44,7 @@ const uuid = z.uuid();
 const GRANTS: Record<
   Exclude<AgentGrant, 'none'>,
   {
-    field: 'runId' | 'versionId';
+    field: 'runId' | 'versionId' | 'deploymentId';
     allowed(db: Db, tokenId: string, id: string): Promise<boolean>;
     refusal(id: string): string;
   }
@@ -61,13 +64,19 @@ const GRANTS: Record<
     field: 'versionId',
     allowed: agentMayReadModelVersion,
     refusal: (id) =>
-      `versionId: an agent token reads model version ${id} only while a job leased to its agent reads its checkpoint`,
+      `versionId: an agent token reads model version ${id} only while a job leased to its agent reads its checkpoint, or a replica on its agent serves it`,
   },
   'read-leased-dataset-version': {
     field: 'versionId',
     allowed: agentMayReadDatasetVersion,
     refusal: (id) =>
       `versionId: an agent token reads dataset version ${id} only while a job leased to its agent uses it`,
+  },
+  'write-served-deployment': {
+    field: 'deploymentId',
+    allowed: agentServesDeployment,
+    refusal: (id) =>
+      `deploymentId: an agent token writes to deployment ${id} only while its agent hosts a replica of it`,
   },
 };
 

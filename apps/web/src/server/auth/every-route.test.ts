@@ -64,6 +64,7 @@ function fixturesOf(of: OrgIds): Fixtures {
     versionId: /model/i.test(where) ? of.modelVersionId : of.datasetVersionId,
     sha256: of.fileSha256,
     jobId: of.jobId,
+    deploymentId: of.deploymentId,
     tokenId: of.tokenId,
     userId: of.userId,
     job: { type: 'sample', spec: { model: { kind: 'modelVersion', id: of.modelVersionId } } },
@@ -75,6 +76,8 @@ function fixturesOf(of: OrgIds): Fixtures {
           calibration: { n: 1, seed: 0, heldout_seed: 1, reference: { sampler: 'heun', steps: 2 } },
         }
       : {}),
+    // A deployment names exactly one of a version and an alias.
+    ...(/deployments/.test(where) ? { version: 1 } : {}),
     // MLflow's API names the same things its own way: experiments are projects.
     experiment_id: of.projectId,
     experiment_ids: [of.projectId],
@@ -284,7 +287,7 @@ describe('every procedure and route refuses who it must', () => {
   });
 });
 
-const SHARED_FIXTURES = new Set(['sigmas', 'calibration']);
+const SHARED_FIXTURES = new Set(['sigmas', 'calibration', 'version']);
 
 describe("every id in an input is resolved in the caller's organization", () => {
   // Org B's owner calls each operation with an input of org B's own ids but one, which is
@@ -296,7 +299,8 @@ describe("every id in an input is resolved in the caller's organization", () => 
       const own = fixturesOf(w.idsB);
       const foreign = fixturesOf(w.ids);
       for (const field of op.fields(own)) {
-        // The fixtures both organizations share, a learned schedule's sigmas and calibration,
+        // The fixtures both organizations share, a learned schedule's sigmas and calibration and
+        // a deployment's version number,
         // name no id; any other field equal in both would be a fixture bug, not a reason to skip.
         if (SHARED_FIXTURES.has(field)) {
           expect(JSON.stringify(own(op.name)[field])).toBe(JSON.stringify(foreign(op.name)[field]));

@@ -27,6 +27,7 @@ import {
 import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
+import type { ServingRouter } from '../serving/router.ts';
 
 export interface GatewayOptions {
   /** How long a lease lasts without a heartbeat. */
@@ -74,6 +75,8 @@ export class AgentGateway {
   readonly #startedAt = Date.now();
   #closed = false;
   readonly #log: (line: string) => void;
+  /** Deployment replicas on the agents; set by the services that create both. */
+  serving: ServingRouter | null = null;
 
   constructor(
     private readonly db: Db,
@@ -158,6 +161,9 @@ export class AgentGateway {
     ws.on('close', () => {
       clearTimeout(helloTimer);
       this.#connections.delete(conn);
+      const agentId = conn.agentId;
+      if (agentId && ![...this.#connections].some((c) => c.agentId === agentId))
+        this.serving?.agentGone(agentId);
     });
   }
 
@@ -185,6 +191,12 @@ export class AgentGateway {
     if (message.type === 'hello') return this.#hello(conn, message);
     if (!conn.agentId) return this.#malformed(conn, `${message.type} before hello`);
     const agentId = conn.agentId;
+    if (
+      message.type === 'replica_status' ||
+      message.type === 'generate_result' ||
+      message.type === 'generate_failed'
+    )
+      return this.serving?.receive(agentId, message);
     if (message.type === 'heartbeat') {
       // A heartbeat sent a full interval after an offer reflects it either way (the job
       // is listed, or already over): only younger offers still count against capacity.
@@ -261,12 +273,17 @@ export class AgentGateway {
       heartbeatMs: this.#heartbeatMs(),
       leaseMs: this.options.leaseMs,
     });
+    if (hello.features.includes('serve'))
+      await this.serving?.agentReady(agentId, hello.name, hello.replicas);
     await this.#offer(conn);
   }
 
   async #leased(
     conn: Connection,
-    message: Exclude<AgentMessage, { type: 'hello' | 'heartbeat' }>,
+    message: Exclude<
+      AgentMessage,
+      { type: 'hello' | 'heartbeat' | 'replica_status' | 'generate_result' | 'generate_failed' }
+    >,
     lease: {
       runId: string;
       orgId: string;
@@ -442,6 +459,23 @@ export class AgentGateway {
     }
   }
 
+  /** Sends to an agent's live socket (serving); false when it has none. */
+  sendTo(agentId: string, message: ServerMessage): boolean {
+    for (const conn of this.#connections)
+      if (conn.agentId === agentId && conn.ws.readyState === conn.ws.OPEN) {
+        this.#send(conn, message);
+        return true;
+      }
+    return false;
+  }
+
+  /** Connected agents that host deployment replicas. */
+  servingAgents(): { id: string; name: string }[] {
+    return [...this.#connections].flatMap((c) =>
+      c.agentId && c.room?.features.includes('serve') ? [{ id: c.agentId, name: c.room.name }] : [],
+    );
+  }
+
   /** Agent ids with a live socket. */
   connectedAgents(): Set<string> {
     return new Set([...this.#connections].flatMap((c) => (c.agentId ? [c.agentId] : [])));
@@ -449,6 +483,7 @@ export class AgentGateway {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.serving?.close();
     clearInterval(this.#timer);
     for (const conn of this.#connections) conn.ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));

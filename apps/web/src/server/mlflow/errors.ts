@@ -52,6 +52,8 @@ const FROM_APP: Record<AppErrorCode, MlflowCode> = {
   PAYLOAD_TOO_LARGE: 'INVALID_PARAMETER_VALUE',
   RESOURCE_EXHAUSTED: 'REQUEST_LIMIT_EXCEEDED',
   RATE_LIMITED: 'REQUEST_LIMIT_EXCEEDED',
+  // MLflow has no 503 code; no MLflow route reaches a replica, so none raises it today.
+  UNAVAILABLE: 'INTERNAL_ERROR',
   INTERNAL: 'INTERNAL_ERROR',
 };
 

@@ -112,6 +112,7 @@ export function createRestHandler(
       const result = await route.handle(ctx, input as never);
       if ('stream' in result) {
         const headers: Record<string, string | number> = {
+          ...result.headers,
           'content-type': result.contentType,
           'content-length': result.size,
           'x-content-type-options': 'nosniff',

@@ -10,7 +10,15 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** A JSON reply, or bytes streamed back (downloads). */
 export type RestResult =
   | { status?: number; json: unknown }
-  | { status?: number; stream: Readable; size: number; contentType: string; filename?: string };
+  | {
+      status?: number;
+      stream: Readable;
+      size: number;
+      contentType: string;
+      filename?: string;
+      /** More response headers (ids of what the bytes are). */
+      headers?: Record<string, string>;
+    };
 
 export interface RestInput<P, Q, B> {
   params: P;

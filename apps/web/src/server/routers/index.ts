@@ -2,6 +2,7 @@ import { router } from '../trpc/init.ts';
 import { agentsRouter } from './agents/index.ts';
 import { authRouter } from './auth/index.ts';
 import { datasetsRouter } from './datasets/index.ts';
+import { deploymentsRouter } from './deployments/index.ts';
 import { jobsRouter } from './jobs/index.ts';
 import { membersRouter } from './members/index.ts';
 import { projectsRouter } from './projects/index.ts';
@@ -19,6 +20,7 @@ export const appRouter = router({
   tokens: tokensRouter,
   agents: agentsRouter,
   jobs: jobsRouter,
+  deployments: deploymentsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -40,6 +40,8 @@ export interface OrgIds {
   modelVersionId: string;
   /** An MLflow 3 logged model made by `runId`. */
   loggedModelId: string;
+  /** A deployment of `modelVersionId` (pending: no agent serves in the world). */
+  deploymentId: string;
   jobId: string;
   /** The owner's API token. */
   tokenId: string;
@@ -123,6 +125,14 @@ export async function startWorld(): Promise<World> {
       })
     ).id;
 
+    const deploymentId = (
+      await ok(token, 'POST', `/api/v1/projects/${projectId}/deployments`, {
+        name: 'd',
+        model: names.model,
+        version: 1,
+      })
+    ).id;
+
     const loggedModelId = (
       await ok(token, 'POST', '/api/2.0/mlflow/logged-models', {
         experiment_id: projectId,
@@ -140,6 +150,7 @@ export async function startWorld(): Promise<World> {
       fileSha256: manifest.manifest.files[0].sha256 as string,
       modelVersionId,
       loggedModelId,
+      deploymentId,
       jobId: '',
       tokenId: who.tokenId,
       userId: who.viewerId,

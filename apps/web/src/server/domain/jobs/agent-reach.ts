@@ -34,23 +34,58 @@ export function agentMayWriteRun(db: Db, tokenId: string, runId: string) {
  * checkpoint to resume) or reads its weights from it: a sample or evaluate job's model
  * source, directly or through the model version it names.
  */
-export function agentMayReadRun(db: Db, tokenId: string, runId: string) {
+export async function agentMayReadRun(db: Db, tokenId: string, runId: string) {
   const id = runId.toLowerCase();
-  return anyLiveJob(
-    db,
-    tokenId,
-    sql`exists (select 1 from runs r where r.job_id = j.id and r.id = ${id})
+  return (
+    (await anyLiveJob(
+      db,
+      tokenId,
+      sql`exists (select 1 from runs r where r.job_id = j.id and r.id = ${id})
       or ${checkpointRunSql(sql`j.spec`)} = ${id}`,
+    )) ||
+    // A replica loads its model version's checkpoint from the version's source run.
+    (await anyLiveReplica(
+      db,
+      tokenId,
+      sql`exists (select 1 from model_versions mv
+        where mv.id = dr.model_version_id and mv.source_run_id = ${id})`,
+    ))
   );
 }
 
-/** Whether a job leased to the token's agent takes its checkpoint from model version `versionId`. */
-export function agentMayReadModelVersion(db: Db, tokenId: string, versionId: string) {
-  return anyLiveJob(
-    db,
-    tokenId,
-    sql`${modelSourceSql(sql`j.spec`)}->>'kind' = 'modelVersion'
-      and lower(${modelSourceSql(sql`j.spec`)}->>'id') = ${versionId.toLowerCase()}`,
+/**
+ * The live deployment replicas of the agent behind token `tokenId` (they load and serve a
+ * model version), as a SQL fragment aliased `dr`.
+ */
+const liveReplicasOf = (tokenId: string) => sql`
+  deployment_replicas dr join agents ra on ra.id = dr.agent_id
+  where ra.token_id = ${tokenId} and dr.status in ('starting', 'ready', 'draining')`;
+
+async function anyLiveReplica(db: Db, tokenId: string, condition: SQL): Promise<boolean> {
+  const rows = await db.execute<{ ok: number }>(
+    sql`select 1 as ok from ${liveReplicasOf(tokenId)} and (${condition}) limit 1`,
+  );
+  return rows.length > 0;
+}
+
+/** Whether the token's agent hosts a live replica of deployment `deploymentId`. */
+export function agentServesDeployment(db: Db, tokenId: string, deploymentId: string) {
+  return anyLiveReplica(db, tokenId, sql`dr.deployment_id = ${deploymentId.toLowerCase()}`);
+}
+
+/**
+ * Whether a job leased to the token's agent takes its checkpoint from model version
+ * `versionId`, or a replica on the agent loads it.
+ */
+export async function agentMayReadModelVersion(db: Db, tokenId: string, versionId: string) {
+  const id = versionId.toLowerCase();
+  return (
+    (await anyLiveJob(
+      db,
+      tokenId,
+      sql`${modelSourceSql(sql`j.spec`)}->>'kind' = 'modelVersion'
+      and lower(${modelSourceSql(sql`j.spec`)}->>'id') = ${id}`,
+    )) || (await anyLiveReplica(db, tokenId, sql`dr.model_version_id = ${id}`))
   );
 }
 

@@ -115,7 +115,7 @@ export async function registerVersion(
   });
 }
 
-async function findModel(db: Db, orgId: string, projectId: string, name: string) {
+export async function findModel(db: Db, orgId: string, projectId: string, name: string) {
   // The project first, so a foreign or unknown project id is named like everywhere else.
   await getProject(db, orgId, projectId);
   const [row] = await db

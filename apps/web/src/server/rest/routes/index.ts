@@ -2,6 +2,7 @@ import type { RestRoute } from '../route.ts';
 import { artifactRoutes } from './artifacts.ts';
 import { authRoutes } from './auth.ts';
 import { datasetRoutes } from './datasets.ts';
+import { deploymentRoutes } from './deployments.ts';
 import { jobRoutes } from './jobs.ts';
 import { mirrorRoutes } from './mirror.ts';
 import { projectRoutes } from './projects.ts';
@@ -18,4 +19,5 @@ export const restRoutes: RestRoute[] = [
   ...artifactRoutes,
   ...registryRoutes,
   ...mirrorRoutes,
+  ...deploymentRoutes,
 ];

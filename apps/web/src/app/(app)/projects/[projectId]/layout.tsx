@@ -38,6 +38,11 @@ export default function ProjectLayout({ children }: { children: ReactNode }) {
       active: pathname.startsWith(`${base}/datasets`),
     },
     { href: `${base}/models`, label: 'Models', active: pathname.startsWith(`${base}/models`) },
+    {
+      href: `${base}/deployments`,
+      label: 'Deployments',
+      active: pathname.startsWith(`${base}/deployments`),
+    },
   ];
   if (project.error)
     return (

@@ -1,0 +1,158 @@
+// What the REST API and the dashboard show of deployments: output schemas and the reads
+// behind them, shared so both say the same thing.
+import { AppError } from '@anneal/core';
+import type { generateParamsSchema } from '@anneal/protocol';
+import { z } from 'zod';
+import {
+  deploymentStats,
+  deploymentView,
+  getDeploymentRow,
+  listReplicas,
+  listRequests,
+} from '../domain/deployments/deployments.ts';
+import type { Services } from '../services.ts';
+import type { GenerateOutcome } from './router.ts';
+
+const ms = z.number().nullable();
+
+export const deploymentOutput = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  name: z.string(),
+  model: z.string(),
+  alias: z.string().nullable(),
+  modelVersionId: z.uuid(),
+  version: z.number().int(),
+  status: z.enum(['pending', 'serving', 'stopped', 'failed']),
+  detail: z.string().nullable(),
+  replicas: z.number().int(),
+  queueLimit: z.number().int(),
+  sampling: z.record(z.string(), z.unknown()),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export const replicaOutput = z.object({
+  id: z.uuid(),
+  agentId: z.uuid().nullable(),
+  agentName: z.string().nullable(),
+  modelVersionId: z.uuid(),
+  version: z.number().int(),
+  status: z.enum(['starting', 'ready', 'draining', 'stopped', 'failed']),
+  detail: z.string().nullable(),
+  loadMs: ms,
+  createdAt: z.iso.datetime(),
+  readyAt: z.iso.datetime().nullable(),
+  stoppedAt: z.iso.datetime().nullable(),
+});
+
+export const statsOutput = z.object({
+  windowS: z.number(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  rejected: z.number().int(),
+  latencyMs: z.object({ p50: ms, p95: ms, p99: ms }),
+  queueMsP50: ms,
+  requestsPerS: ms,
+  imagesPerS: ms,
+});
+
+export const detailOutput = deploymentOutput.extend({
+  replicaList: z.array(replicaOutput),
+  stats: statsOutput,
+});
+
+export const requestOutput = z.object({
+  id: z.uuid(),
+  replicaId: z.uuid().nullable(),
+  version: z.number().int().nullable(),
+  status: z.enum(['succeeded', 'failed', 'rejected']),
+  params: z.record(z.string(), z.unknown()),
+  images: z.array(z.string()),
+  queueMs: ms,
+  latencyMs: ms,
+  generateMs: ms,
+  nfe: z.number().int().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+});
+
+const image = z.object({
+  index: z.number().int(),
+  sha256: z.string(),
+  size: z.number().int(),
+  url: z.string(),
+});
+
+export const generatedOutput = z.object({
+  requestId: z.uuid(),
+  replicaId: z.uuid(),
+  modelVersionId: z.uuid(),
+  seed: z.number().int(),
+  class: z.number().int().nullable(),
+  sampler: z.string(),
+  steps: z.number().int(),
+  nfe: z.number().int(),
+  images: z.array(image),
+  grid: image.omit({ index: true }).nullable(),
+  latencyMs: z.number(),
+  queueMs: z.number(),
+  generateMs: z.number(),
+});
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A deployment with its replicas and the last hour's latency figures. */
+export async function deploymentDetail(ctx: Services, orgId: string, id: string) {
+  const row = await getDeploymentRow(ctx.db, orgId, id);
+  const replicas = await listReplicas(ctx.db, id);
+  return {
+    ...(await deploymentView(ctx.db, row)),
+    replicaList: replicas.map((r) => ({
+      ...r,
+      createdAt: r.createdAt.toISOString(),
+      readyAt: iso(r.readyAt),
+      stoppedAt: iso(r.stoppedAt),
+    })),
+    stats: await deploymentStats(ctx.db, id),
+  };
+}
+
+export async function recentRequests(ctx: Services, orgId: string, id: string, limit?: number) {
+  await getDeploymentRow(ctx.db, orgId, id);
+  return (await listRequests(ctx.db, id, limit)).map((r) => ({
+    ...r,
+    createdAt: r.createdAt.toISOString(),
+  }));
+}
+
+/** Routes a request to a replica and waits for its images. */
+export async function generate(
+  ctx: Services,
+  orgId: string,
+  id: string,
+  params: z.infer<typeof generateParamsSchema>,
+): Promise<GenerateOutcome> {
+  if (!ctx.serving) throw new AppError('UNAVAILABLE', 'this server runs no agent gateway');
+  const row = await getDeploymentRow(ctx.db, orgId, id);
+  return ctx.serving.generate(row, params);
+}
+
+export function generatedView(deploymentId: string, o: GenerateOutcome) {
+  const url = (sha: string) => `/api/v1/deployments/${deploymentId}/images/${sha}`;
+  return {
+    requestId: o.requestId,
+    replicaId: o.replicaId,
+    modelVersionId: o.modelVersionId,
+    seed: o.request.seed,
+    class: o.request.class ?? null,
+    sampler: o.sampler,
+    steps: o.steps,
+    nfe: o.nfe,
+    images: o.images.map((im, index) => ({ index, ...im, url: url(im.sha256) })),
+    grid: o.grid ? { ...o.grid, url: url(o.grid.sha256) } : null,
+    latencyMs: o.latencyMs,
+    queueMs: o.queueMs,
+    generateMs: o.generateMs,
+  };
+}
