@@ -329,6 +329,48 @@ function memoryFit(f: ResultFile<MemoryFitResult>): string {
   )}`;
 }
 
+interface ServingRow {
+  sampler: string;
+  steps: number;
+  n: number;
+  in_process_ms: { p50: number; p95: number };
+  served_ms: { p50: number; p95: number; p99: number };
+  server_latency_p50_ms: number;
+  child_generate_p50_ms: number;
+  overhead_p50_ms: number;
+  overhead_p50_ratio: number;
+}
+
+function serving(f: ResultFile<{ target_overhead_ratio: number; rows: ServingRow[] }>): string {
+  const { rows, target_overhead_ratio: target } = f.result;
+  return `Generate requests through a deployment (REST -> server -> agent's WebSocket -> \`anneal serve\` child -> PNGs uploaded -> answer) against the same request on the same model already loaded in-process (sample + PNG encode), alternated request by request, ${f.options.rounds} timed requests each after warm-up; model \`${f.options.model}\`, one BLAS thread each. Target: p50 overhead <= ${(target * 100).toFixed(0)}%. Reproduce: \`npm run bench:serving\`.\n\n${table(
+    [
+      'sampler',
+      'steps',
+      'n',
+      'in-process p50 ms',
+      'served p50 ms',
+      'served p95 / p99 ms',
+      'server-side p50 ms',
+      'child p50 ms',
+      'overhead p50',
+      'target',
+    ],
+    rows.map((r) => [
+      r.sampler,
+      r.steps,
+      r.n,
+      fmt(r.in_process_ms.p50),
+      fmt(r.served_ms.p50),
+      `${fmt(r.served_ms.p95)} / ${fmt(r.served_ms.p99)}`,
+      fmt(r.server_latency_p50_ms),
+      fmt(r.child_generate_p50_ms),
+      `+${fmt(r.overhead_p50_ms)} ms (${fmt(r.overhead_p50_ratio * 100)}%)`,
+      r.overhead_p50_ratio <= target ? 'met' : 'missed',
+    ]),
+  )}`;
+}
+
 const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) => string }> = {
   training: { title: 'Training throughput', render: training },
   interop: { title: 'Interop: `anneal import diffusers` through the engine', render: interop },
@@ -359,6 +401,7 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
     title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
     render: progressiveSection,
   },
+  serving: { title: 'Serving: generate latency through a deployment (issue 17)', render: serving },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -295,6 +296,33 @@ describe('deployments', () => {
       return (await readyReplicas(deploymentId)).map((r: { id: string }) => r.id).sort();
     });
     expect(after).toEqual(before);
+  });
+
+  it('replaces a replica whose child dies, naming the exit', async () => {
+    const before = await readyReplicas(deploymentId);
+    const onB = before.find((r: { agentName: string }) => r.agentName === 'serve-b');
+    // The replica's `anneal serve` child, found by its model folder under serve-b's home.
+    const ps = execFileSync('pgrep', [
+      '-f',
+      `${join(home, 'serve-b')}/agent/replicas/${onB.id}/model`,
+    ])
+      .toString()
+      .trim()
+      .split('\n');
+    for (const pid of ps) process.kill(Number(pid), 'SIGKILL');
+    const failed = await until('the replica reported failed', async () => {
+      const r = (await detail(deploymentId)).replicaList.find(
+        (x: { id: string }) => x.id === onB.id,
+      );
+      return r?.status === 'failed' && r;
+    });
+    expect(failed.detail).toMatch(/anneal serve exited \(SIGKILL\)/);
+    await until('a new replica ready on serve-b', async () =>
+      (await readyReplicas(deploymentId)).some(
+        (r: { id: string; agentName: string }) => r.agentName === 'serve-b' && r.id !== onB.id,
+      ),
+    );
+    expect((await generateJson(deploymentId, { n: 1 })).status).toBe(200);
   });
 
   it('fails the request of an agent killed mid-request, naming it; the next goes to the other', async () => {
