@@ -20,12 +20,14 @@ test('deploy a registered model from the browser and generate with it', async ({
   const projectId = await createProject(page, 'serving');
   const api = rest(server, await createApiToken(page, server, 'e2e'));
   const job = await api('POST', `/projects/${projectId}/jobs`, {
-    type: 'train',
-    spec: {
-      dataset: { kind: 'builtin', name: 'shapes' },
-      resolution: 8,
-      steps: 20,
-      preset: 'tiny',
+    job: {
+      type: 'train',
+      spec: {
+        dataset: { kind: 'builtin', name: 'shapes' },
+        resolution: 8,
+        steps: 20,
+        preset: 'tiny',
+      },
     },
   });
   expect(job.status, JSON.stringify(job.json)).toBe(201);

@@ -151,12 +151,13 @@ export class ReplicaHost {
     }
     replica.chain = replica.chain.then(async () => {
       try {
-        const images = [];
-        for (const file of line.files)
-          images.push(await this.api.putImage(replica.start.deploymentId, readFileSync(file)));
-        const grid = line.grid
-          ? await this.api.putImage(replica.start.deploymentId, readFileSync(line.grid))
-          : undefined;
+        // In parallel: a request's latency should not grow with its image count.
+        const put = (file: string) =>
+          this.api.putImage(replica.start.deploymentId, readFileSync(file));
+        const [images, grid] = await Promise.all([
+          Promise.all(line.files.map(put)),
+          line.grid ? put(line.grid) : undefined,
+        ]);
         this.send({
           type: 'generate_result',
           requestId,
