@@ -5,6 +5,7 @@ import { bench } from './commands/bench.ts';
 import type { Command, CommandIO } from './commands/command.ts';
 import { complexity } from './commands/complexity.ts';
 import { datasets } from './commands/datasets.ts';
+import { deploy, generate } from './commands/deploy.ts';
 import { distillCommand } from './commands/distill.ts';
 import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
@@ -32,6 +33,8 @@ const commands: Command[] = [
   agent,
   serve,
   submit,
+  deploy,
+  generate,
   login,
   datasets,
 ];

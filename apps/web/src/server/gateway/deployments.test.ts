@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +216,29 @@ describe('deployments', () => {
     expect(upload.status).toBe(403);
   });
 
+  it('deploys, generates and stops from the command line', async () => {
+    const deployed = await cli([
+      ...['deploy', '--project', 'serve', '--model', 'shapes-tiny-8', '--version', '1'],
+      ...['--name', 'cli', '--sampler', 'ddim', '--steps', '4', '--wait', '--json'],
+    ]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const d = JSON.parse(deployed.stdout.trim().split('\n').at(-1) as string);
+    expect(d).toMatchObject({ name: 'cli', status: 'serving', version: 1 });
+    const out = join(home, 'cli.png');
+    const generated = await cli([
+      ...['generate', '--deployment', d.id, '--n', '4', '--seed', '5', '--out', out, '--json'],
+    ]);
+    expect(generated.code, generated.stderr).toBe(0);
+    const g = JSON.parse(generated.stdout.trim().split('\n').at(-1) as string);
+    expect(g).toMatchObject({ seed: 5, sampler: 'ddim', steps: 4, out });
+    expect(readFileSync(out).subarray(1, 4).toString()).toBe('PNG');
+    const refused = await cli(['deploy', '--project', 'serve', '--model', 'shapes-tiny-8']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/exactly one of --alias and --version/);
+    const stopped = await cli(['deploy', '--stop', d.id, '--json']);
+    expect(JSON.parse(stopped.stdout.trim()).status).toBe('stopped');
+  });
+
   it('answers 429 with Retry-After beyond the queue bound, and serves the rest', async () => {
     const tight = await api('POST', `/api/v1/projects/${projectId}/deployments`, {
       name: 'tight',
@@ -223,12 +246,12 @@ describe('deployments', () => {
       version: 1,
       replicas: 1,
       queueLimit: 1,
-      sampling: { sampler: 'ddim', steps: 50 },
+      sampling: { sampler: 'ddim', steps: 30 },
     });
     expect(tight.status).toBe(201);
     await until('a ready replica', async () => (await readyReplicas(tight.json.id)).length === 1);
     const answers = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => generateJson(tight.json.id, { n: 32, seed: i })),
+      Array.from({ length: 6 }, (_, i) => generateJson(tight.json.id, { n: 16, seed: i })),
     );
     const statuses = answers.map((a) => a.status);
     // One runs, one waits, the other four are refused at once.
@@ -327,7 +350,7 @@ describe('deployments', () => {
 
   it('fails the request of an agent killed mid-request, naming it; the next goes to the other', async () => {
     // Two long requests keep both replicas busy; then one agent dies with its child.
-    const slow = { n: 64, steps: 150, sampler: 'ddim' };
+    const slow = { n: 64, steps: 60, sampler: 'ddim' };
     const pending = [generateJson(deploymentId, slow), generateJson(deploymentId, slow)];
     await new Promise((r) => setTimeout(r, 800));
     const victim = agents[0] as AgentProcess;
