@@ -19,6 +19,9 @@ export type SpawnServe = (args: string[], env: NodeJS.ProcessEnv) => ChildProces
 const spawnServe: SpawnServe = (args, env) =>
   spawn(process.execPath, [ANNEAL_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
 
+/** The longest reason a message carries (the protocol refuses longer ones). */
+const REASON_MAX = 4000;
+
 /** How many of a replica child's last stderr lines travel with its failure. */
 const TAIL_LINES = 20;
 
@@ -90,18 +93,24 @@ export class ReplicaHost {
     };
     this.#replicas.set(start.replicaId, replica);
     this.log(`replica ${start.replicaId}: loading model version ${start.modelVersionId}`);
-    void this.#launch(replica).catch((err) =>
-      this.#failed(
-        replica,
-        `loading model version ${start.modelVersionId}: ${(err as Error).message}`,
-      ),
-    );
+    void this.#launch(replica).catch((err) => {
+      // Stopped while it downloaded: already reported stopped; only the files go.
+      if (replica.stopping) rmSync(dir, { recursive: true, force: true });
+      else
+        this.#failed(
+          replica,
+          `loading model version ${start.modelVersionId}: ${(err as Error).message}`,
+        );
+    });
   }
 
   async #launch(replica: Replica): Promise<void> {
     const model = join(replica.dir, 'model');
     await fetchModel(this.api, { kind: 'modelVersion', id: replica.start.modelVersionId }, model);
-    if (replica.stopping) return;
+    if (replica.stopping) {
+      rmSync(replica.dir, { recursive: true, force: true });
+      return;
+    }
     const child = this.spawnChild(
       ['serve', '--model', model, '--out', join(replica.dir, 'out')],
       process.env,
@@ -116,7 +125,12 @@ export class ReplicaHost {
       replica.tail.push(line);
       if (replica.tail.length > TAIL_LINES) replica.tail.shift();
     });
-    child.on('exit', (code, signal) => {
+    // A child that cannot even start (EAGAIN, EMFILE) fails its replica, not the agent.
+    child.on('error', (err) => {
+      if (!replica.stopping) this.#failed(replica, `anneal serve did not start: ${err.message}`);
+    });
+    // 'close', not 'exit': every line the child wrote has been read by then.
+    child.on('close', (code, signal) => {
       replica.child = null;
       if (replica.stopping) return this.#stopped(replica);
       this.#failed(
@@ -145,7 +159,12 @@ export class ReplicaHost {
     const requestId = line.id;
     if (line.type === 'failed') {
       replica.chain = replica.chain.then(() =>
-        this.send({ type: 'generate_failed', requestId, replicaId, reason: line.error }),
+        this.send({
+          type: 'generate_failed',
+          requestId,
+          replicaId,
+          reason: line.error.slice(0, REASON_MAX),
+        }),
       );
       return;
     }
@@ -174,7 +193,7 @@ export class ReplicaHost {
           type: 'generate_failed',
           requestId,
           replicaId,
-          reason: `uploading the images: ${(err as Error).message}`,
+          reason: `uploading the images: ${(err as Error).message}`.slice(0, REASON_MAX),
         });
       } finally {
         for (const file of [...line.files, ...(line.grid ? [line.grid] : [])])
@@ -227,7 +246,7 @@ export class ReplicaHost {
   /** Stops every replica (the agent is stopping) and waits for the children to exit. */
   async stopAll(reason: string): Promise<void> {
     const exits = [...this.#replicas.values()].flatMap((r) =>
-      r.child ? [new Promise((resolve) => r.child?.once('exit', resolve))] : [],
+      r.child ? [new Promise((resolve) => r.child?.once('close', resolve))] : [],
     );
     for (const id of [...this.#replicas.keys()]) this.stop(id, reason);
     await Promise.all(exits);
@@ -236,35 +255,40 @@ export class ReplicaHost {
   #stopped(replica: Replica): void {
     const { replicaId } = replica.start;
     this.#replicas.delete(replicaId);
-    rmSync(replica.dir, { recursive: true, force: true });
-    void replica.chain.then(() =>
+    // After the answers still uploading: they read their PNGs from the folder.
+    void replica.chain.then(() => {
+      rmSync(replica.dir, { recursive: true, force: true });
       this.send({
         type: 'replica_status',
         replicaId,
         state: 'stopped',
         detail: replica.stopping ?? undefined,
-      }),
-    );
+      });
+    });
   }
 
   #failed(replica: Replica, detail: string): void {
     const { replicaId } = replica.start;
+    // Once: a child that errors and then closes reports one failure.
+    if (this.#replicas.get(replicaId) !== replica) return;
     this.log(`replica ${replicaId}: failed: ${detail}`);
     this.#replicas.delete(replicaId);
     replica.child?.kill('SIGKILL');
-    for (const requestId of replica.pending)
+    void replica.chain.then(() => {
+      for (const requestId of replica.pending)
+        this.send({
+          type: 'generate_failed',
+          requestId,
+          replicaId,
+          reason: `replica failed: ${detail}`.slice(0, REASON_MAX),
+        });
+      rmSync(replica.dir, { recursive: true, force: true });
       this.send({
-        type: 'generate_failed',
-        requestId,
+        type: 'replica_status',
         replicaId,
-        reason: `replica failed: ${detail}`,
+        state: 'failed',
+        detail: detail.slice(0, REASON_MAX),
       });
-    rmSync(replica.dir, { recursive: true, force: true });
-    this.send({
-      type: 'replica_status',
-      replicaId,
-      state: 'failed',
-      detail: detail.slice(0, 4000),
     });
   }
 }

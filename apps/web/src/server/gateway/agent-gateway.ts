@@ -229,6 +229,7 @@ export class AgentGateway {
   }
 
   async #hello(conn: Connection, hello: Extract<AgentMessage, { type: 'hello' }>) {
+    const helloAt = Date.now();
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
       conn.ws.close(
         CLOSE_CODES.versionMismatch,
@@ -274,7 +275,7 @@ export class AgentGateway {
       leaseMs: this.options.leaseMs,
     });
     if (hello.features.includes('serve'))
-      await this.serving?.agentReady(agentId, hello.name, hello.replicas);
+      await this.serving?.agentReady(agentId, hello.name, hello.replicas, helloAt);
     await this.#offer(conn);
   }
 

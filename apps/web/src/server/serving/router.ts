@@ -80,6 +80,8 @@ interface Live {
   busy: Waiting | null;
   /** Since when its agent has not been connected (null: connected). */
   orphanSince: number | null;
+  /** When this server asked for it, or loaded it after a restart. */
+  startedAt: number;
 }
 
 export class ServingRouter {
@@ -102,7 +104,9 @@ export class ServingRouter {
     readonly options: ServingOptions,
   ) {
     this.#log = options.log ?? ((line) => console.error(`[anneal-server] serving: ${line}`));
-    this.#loaded = this.#load();
+    this.#loaded = this.#load().catch((err) =>
+      this.#log(`could not load the replicas from before a restart: ${(err as Error).message}`),
+    );
     this.#timer = setInterval(() => void this.reconcile(), options.tickMs);
     this.#timer.unref();
   }
@@ -129,6 +133,7 @@ export class ServingRouter {
         state: r.status as Live['state'],
         busy: null,
         orphanSince: now,
+        startedAt: 0,
       });
     }
   }
@@ -171,13 +176,18 @@ export class ServingRouter {
         reject,
         timer: setTimeout(() => {
           const s = Math.round(this.options.generateTimeoutMs / 1000);
+          const replica = waiting.replica;
+          if (replica) {
+            // A replica that does not answer in time is not trusted with the next request
+            // (it would queue behind the abandoned one): it is stopped and replaced.
+            void this.#stopReplica(replica, `did not answer a request within ${s} s`, 'failed');
+            return;
+          }
           this.#fail(
             waiting,
             new AppError(
               'UNAVAILABLE',
-              waiting.replica
-                ? `replica ${waiting.replica.id} on agent ${waiting.replica.agentName || waiting.replica.agentId} did not answer within ${s} s`
-                : `no replica of deployment ${deployment.name} was free within ${s} s${this.#hasReplicas(deployment.id) ? '' : ' (none is ready: is an agent with serving connected?)'}`,
+              `no replica of deployment ${deployment.name} was free within ${s} s${this.#hasReplicas(deployment.id) ? '' : ' (none is ready: is an agent with serving connected?)'}`,
             ),
           );
         }, this.options.generateTimeoutMs),
@@ -223,7 +233,15 @@ export class ServingRouter {
         replicaId: replica.id,
         request: waiting.request,
       });
-      if (!sent) this.agentGone(replica.agentId);
+      if (!sent) {
+        // Never delivered: back to the front of the queue for another replica.
+        replica.busy = null;
+        waiting.replica = null;
+        waiting.dispatchedAt = null;
+        this.#inflight.delete(waiting.id);
+        queue.unshift(waiting);
+        this.agentGone(replica.agentId);
+      }
     }
   }
 
@@ -296,6 +314,12 @@ export class ServingRouter {
       return;
     const replica = waiting.replica;
     if (message.type === 'generate_failed') {
+      if (/^replica \S+ is not (hosted on this agent|ready)$/.test(message.reason)) {
+        // The agent no longer has it (its failure report was lost): replaced, not retried.
+        await this.#lose(replica, 'failed', `the agent says: ${message.reason}`);
+        void this.reconcile();
+        return;
+      }
       const bad = message.reason.startsWith('bad request');
       this.#fail(
         waiting,
@@ -352,7 +376,16 @@ export class ServingRouter {
 
   async #status(agentId: string, m: Extract<ReplicaMessage, { type: 'replica_status' }>) {
     const replica = this.#replicas.get(m.replicaId);
-    if (!replica || replica.agentId !== agentId) return;
+    if (!replica || replica.agentId !== agentId) {
+      // One this server does not count (stopped, replaced): it must not keep a model loaded.
+      if (m.state === 'ready')
+        this.#transport?.sendTo(agentId, {
+          type: 'replica_stop',
+          replicaId: m.replicaId,
+          reason: 'the server no longer counts this replica',
+        });
+      return;
+    }
     if (m.state === 'ready') {
       if (replica.state === 'starting') replica.state = 'ready';
       await this.db
@@ -370,7 +403,8 @@ export class ServingRouter {
 
   /** Ends a replica: its in-flight request fails, the row records why. */
   async #lose(replica: Live, status: 'failed' | 'stopped', detail: string): Promise<void> {
-    this.#replicas.delete(replica.id);
+    // Once: a replica already lost (its row says why) is not overwritten by a later reason.
+    if (!this.#replicas.delete(replica.id)) return;
     if (replica.busy)
       this.#fail(
         replica.busy,
@@ -385,13 +419,17 @@ export class ServingRouter {
       .where(eq(deploymentReplicas.id, replica.id));
   }
 
-  async #stopReplica(replica: Live, reason: string): Promise<void> {
+  async #stopReplica(
+    replica: Live,
+    reason: string,
+    status: 'stopped' | 'failed' = 'stopped',
+  ): Promise<void> {
     this.#transport?.sendTo(replica.agentId, {
       type: 'replica_stop',
       replicaId: replica.id,
       reason,
     });
-    await this.#lose(replica, 'stopped', reason);
+    await this.#lose(replica, status, reason);
   }
 
   /**
@@ -402,6 +440,8 @@ export class ServingRouter {
     agentId: string,
     name: string,
     held: { replicaId: string; deploymentId: string; ready: boolean }[],
+    /** When the agent's hello arrived: replicas started since are not in its list yet. */
+    helloAt: number = Date.now(),
   ): Promise<void> {
     await this.#loaded;
     const listed = new Set(held.map((h) => h.replicaId));
@@ -420,7 +460,7 @@ export class ServingRouter {
       if (h.ready && replica.state === 'starting') replica.state = 'ready';
     }
     for (const replica of [...this.#replicas.values()])
-      if (replica.agentId === agentId && !listed.has(replica.id))
+      if (replica.agentId === agentId && !listed.has(replica.id) && replica.startedAt < helloAt)
         await this.#lose(replica, 'failed', `agent ${name} came back without it (restarted)`);
     void this.reconcile();
   }
@@ -510,6 +550,7 @@ export class ServingRouter {
         state: 'starting',
         busy: null,
         orphanSince: null,
+        startedAt: Date.now(),
       };
       this.#replicas.set(row.id, replica);
       onTarget.push(replica);
@@ -524,25 +565,33 @@ export class ServingRouter {
       )
         this.agentGone(agent.id);
     }
+    // Read again: replicas may have been lost while the inserts above awaited the database.
+    const now = [...this.#replicas.values()].filter((r) => r.deploymentId === d.id);
+    const ready = now.filter(
+      (r) => r.versionId === target && r.state === 'ready' && r.orphanSince === null,
+    ).length;
     // The old version's replicas drain once the new version has all the replicas it can get.
-    const ready = onTarget.filter((r) => r.state === 'ready' && r.orphanSince === null).length;
     const wanted = Math.min(d.desiredReplicas, Math.max(1, agents.length));
     if (ready >= wanted)
-      for (const old of live.filter((r) => r.versionId !== target && r.state !== 'draining')) {
+      for (const old of now.filter((r) => r.versionId !== target && r.state !== 'draining')) {
         old.state = 'draining';
         await this.db
           .update(deploymentReplicas)
           .set({ status: 'draining' })
           .where(eq(deploymentReplicas.id, old.id));
-        if (!old.busy) await this.#stopReplica(old, 'replaced by a newer version');
       }
-    const serving = live.some((r) => r.state === 'ready' && r.orphanSince === null) || ready > 0;
+    // Draining replicas stop once idle (also those a restarted server found draining).
+    for (const r of [...this.#replicas.values()])
+      if (r.deploymentId === d.id && r.state === 'draining' && !r.busy && r.orphanSince === null)
+        await this.#stopReplica(r, 'replaced by a newer version');
+    const left = [...this.#replicas.values()].filter((r) => r.deploymentId === d.id);
+    const serving = left.some((r) => r.state === 'ready' && r.orphanSince === null);
     if (!serving && !detail)
       detail =
         agents.length === 0
           ? 'waiting for an agent that serves (anneal agent) to connect'
           : `loading on ${onTarget.map((r) => r.agentName || r.agentId).join(', ')}`;
-    else if (serving && !detail && live.some((r) => r.versionId !== target))
+    else if (serving && !detail && left.some((r) => r.versionId !== target))
       detail = 'rolling out a new version: the old replicas serve until the new ones are ready';
     const status = serving ? 'serving' : 'pending';
     if (status !== d.status || detail !== d.detail || target !== d.modelVersionId)
