@@ -10,9 +10,10 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { agents } from './agents.ts';
+import { agents, jobs } from './agents.ts';
 import { projects } from './projects.ts';
 import { modelVersions, registeredModels } from './registry.ts';
+import { users } from './orgs.ts';
 import { runs } from './runs.ts';
 
 export const deploymentStatusEnum = pgEnum('deployment_status', [
@@ -50,6 +51,13 @@ export const deployments = pgTable(
     queueLimit: integer('queue_limit').notNull().default(16),
     /** The served sampling (the protocol's servedSamplingSchema). */
     config: jsonb('config').$type<Record<string, unknown>>().notNull().default({}),
+    /**
+     * Quality probes on a schedule (domain/deployments/probes.ts probeConfigSchema): every
+     * `every_s` an evaluate job of the served version and sampling; null: on demand only.
+     */
+    probe: jsonb('probe').$type<Record<string, unknown>>(),
+    /** Who deployed it: scheduled probes run as their jobs. */
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -124,6 +132,35 @@ export const generationRequests = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('generation_requests_deployment_time').on(t.deploymentId, t.createdAt)],
+);
+
+export const probeStatusEnum = pgEnum('probe_status', ['queued', 'succeeded', 'failed']);
+
+/**
+ * One quality probe of a deployment: an evaluate job of the version it served and its served
+ * sampling, scored with the metric pipeline against the version's held-out data; `metrics`
+ * are the job's numbers with their floors.
+ */
+export const deploymentProbes = pgTable(
+  'deployment_probes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    deploymentId: uuid('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    modelVersionId: uuid('model_version_id')
+      .notNull()
+      .references(() => modelVersions.id, { onDelete: 'cascade' }),
+    jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    runId: uuid('run_id').references(() => runs.id, { onDelete: 'set null' }),
+    trigger: text('trigger').notNull(),
+    status: probeStatusEnum('status').notNull().default('queued'),
+    metrics: jsonb('metrics').$type<Record<string, number>>().notNull().default({}),
+    error: text('error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('deployment_probes_deployment_time').on(t.deploymentId, t.createdAt)],
 );
 
 export const alertSeverityEnum = pgEnum('alert_severity', ['info', 'warning', 'critical']);

@@ -192,6 +192,55 @@ describe('deployments', () => {
     expect(stats.latencyMs.p99).toBeGreaterThanOrEqual(stats.latencyMs.p50);
   });
 
+  it('probes the served quality on demand and on a schedule, each number beside its floor', async () => {
+    const tiny = { n: 20, extractor_steps: 40, extractor_width: 8 };
+    const set = await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, { probe: tiny });
+    expect(set.json.probe).toMatchObject(tiny);
+    const queued = await api('POST', `/api/v1/deployments/${deploymentId}/probes`);
+    expect(queued.status, JSON.stringify(queued.json)).toBe(201);
+    expect(queued.json).toMatchObject({ trigger: 'manual', status: 'queued', modelVersionId: v1 });
+    const probes = async () =>
+      (await api('GET', `/api/v1/deployments/${deploymentId}/probes`)).json.probes;
+    const [done] = await until(
+      'the probe scored',
+      async () => {
+        const p = await probes();
+        return p[0]?.status !== 'queued' && p;
+      },
+      120_000,
+    );
+    expect(done.status, done.error).toBe('succeeded');
+    for (const key of ['fd', 'floor_fd', 'kid', 'floor_kid', 'precision', 'recall'])
+      expect(Number.isFinite(done.metrics[key]), key).toBe(true);
+    // The probe's job evaluated the served sampling (ddim, 4 steps) on the served version.
+    const job = (await api('GET', `/api/v1/jobs/${done.jobId}`)).json;
+    expect(job.spec).toMatchObject({
+      model: { kind: 'modelVersion', id: v1 },
+      sampler: 'ddim',
+      steps: 4,
+      n: 20,
+    });
+    // On a schedule: the next one is queued by the server, then the schedule is removed.
+    await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, {
+      probe: { ...tiny, every_s: 5 },
+    });
+    await until(
+      'a scheduled probe scored',
+      async () =>
+        (await probes()).some(
+          (p: { trigger: string; status: string }) =>
+            p.trigger === 'schedule' && p.status === 'succeeded',
+        ),
+      120_000,
+    );
+    await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, { probe: null });
+    await until(
+      'no probe left queued',
+      async () => (await probes()).every((p: { status: string }) => p.status !== 'queued'),
+      120_000,
+    );
+  });
+
   it('refuses a bad request naming the field, and an agent token cannot generate', async () => {
     const bad = await generateJson(deploymentId, { n: 0 });
     expect(bad.status).toBe(400);

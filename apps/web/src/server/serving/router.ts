@@ -15,6 +15,7 @@ import type {
 } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
 import { activeDeployments, aliasTarget, LIVE_REPLICA } from '../domain/deployments/deployments.ts';
+import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
 
 /** How the router reaches agents: the gateway. */
 export interface ServingTransport {
@@ -489,7 +490,10 @@ export class ServingRouter {
   reconcile(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#reconciling ??= this.#reconcile()
-      .catch((err) => this.#log(`reconcile failed: ${(err as Error).stack ?? err}`))
+      .catch((err) => {
+        // A pass cut short by close() (its pool ends) is not a failure worth a stack.
+        if (!this.#closed) this.#log(`reconcile failed: ${(err as Error).stack ?? err}`);
+      })
       .finally(() => {
         this.#reconciling = null;
       });
@@ -516,6 +520,21 @@ export class ServingRouter {
           this.#fail(w, new AppError('CONFLICT', 'the deployment was stopped'));
     const agents = transport.servingAgents();
     for (const d of active) await this.#reconcileOne(d, agents);
+    await this.#probe();
+  }
+
+  /** Probes whose job ended get their numbers; scheduled ones that are due are queued. */
+  async #probe(): Promise<void> {
+    for (const p of await settleProbes(this.db))
+      this.#log(`probe ${p.id} of deployment ${p.deploymentId}: ${p.status}`);
+    for (const d of await dueProbes(this.db)) {
+      if (!d.createdBy) continue;
+      try {
+        await createProbe(this.db, d, 'schedule', d.createdBy);
+      } catch (err) {
+        this.#log(`could not queue a probe of ${d.name}: ${(err as Error).message}`);
+      }
+    }
   }
 
   async #reconcileOne(d: Deployment, agents: { id: string; name: string }[]): Promise<void> {

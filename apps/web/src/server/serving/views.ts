@@ -1,6 +1,7 @@
 // What the REST API and the dashboard show of deployments: output schemas and the reads
 // behind them, shared so both say the same thing.
 import { AppError } from '@anneal/core';
+import type { deploymentProbes } from '@anneal/db/schema';
 import type { generateParamsSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import {
@@ -10,6 +11,7 @@ import {
   listReplicas,
   listRequests,
 } from '../domain/deployments/deployments.ts';
+import { createProbe, listProbes } from '../domain/deployments/probes.ts';
 import type { Services } from '../services.ts';
 import type { GenerateOutcome } from './router.ts';
 
@@ -28,6 +30,7 @@ export const deploymentOutput = z.object({
   replicas: z.number().int(),
   queueLimit: z.number().int(),
   sampling: z.record(z.string(), z.unknown()),
+  probe: z.record(z.string(), z.unknown()).nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -116,6 +119,53 @@ export async function deploymentDetail(ctx: Services, orgId: string, id: string)
     })),
     stats: await deploymentStats(ctx.db, id),
   };
+}
+
+export const probeOutput = z.object({
+  id: z.uuid(),
+  modelVersionId: z.uuid(),
+  jobId: z.uuid().nullable(),
+  runId: z.uuid().nullable(),
+  trigger: z.string(),
+  status: z.enum(['queued', 'succeeded', 'failed']),
+  metrics: z.record(z.string(), z.number()),
+  error: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+
+export function probeView(p: typeof deploymentProbes.$inferSelect) {
+  return {
+    id: p.id,
+    modelVersionId: p.modelVersionId,
+    jobId: p.jobId,
+    runId: p.runId,
+    trigger: p.trigger,
+    status: p.status,
+    metrics: p.metrics,
+    error: p.error,
+    createdAt: p.createdAt.toISOString(),
+    finishedAt: p.finishedAt ? p.finishedAt.toISOString() : null,
+  };
+}
+
+/** Queues a probe of the deployment now, as the caller. */
+export async function probeNow(
+  ctx: Services,
+  caller: { orgId: string; userId: string },
+  id: string,
+) {
+  const row = await getDeploymentRow(ctx.db, caller.orgId, id);
+  if (row.status === 'stopped' || row.status === 'failed')
+    throw new AppError('CONFLICT', `deployment ${row.name} is ${row.status}`);
+  const probe = await createProbe(ctx.db, row, 'manual', caller.userId);
+  ctx.events.emitJob({ projectId: row.projectId, jobId: probe.jobId, status: 'queued' });
+  return probeView(probe);
+}
+
+export async function probesOf(ctx: Services, orgId: string, id: string, limit?: number) {
+  await getDeploymentRow(ctx.db, orgId, id);
+  return (await listProbes(ctx.db, id, limit)).map(probeView);
 }
 
 export async function recentRequests(ctx: Services, orgId: string, id: string, limit?: number) {

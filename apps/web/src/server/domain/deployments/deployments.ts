@@ -18,6 +18,7 @@ import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
 import { aliasSchema, findModel, modelNameSchema } from '../registry/registry.ts';
+import { probeConfigSchema } from './probes.ts';
 
 export const deploymentNameSchema = z
   .string()
@@ -37,6 +38,8 @@ export const deploymentFields = z
     /** Requests that may wait for a free replica before more are refused with 429. */
     queueLimit: z.number().int().min(0).max(10_000).default(16),
     sampling: servedSamplingSchema.default({}),
+    /** Quality probes (absent: on demand only, with the default size). */
+    probe: probeConfigSchema.optional(),
   })
   .strict();
 
@@ -57,10 +60,11 @@ export const LIVE_REPLICA = ['starting', 'ready', 'draining'] as const;
 
 export async function createDeployment(
   db: Db,
-  orgId: string,
+  caller: { orgId: string; userId: string },
   projectId: string,
   input: CreateDeploymentInput,
 ) {
+  const { orgId } = caller;
   await writableProject(db, orgId, projectId);
   const model = await findModel(db, orgId, projectId, input.model);
   const versionId = input.alias
@@ -79,6 +83,8 @@ export async function createDeployment(
       desiredReplicas: input.replicas,
       queueLimit: input.queueLimit,
       config: input.sampling,
+      probe: input.probe ?? null,
+      createdBy: caller.userId,
       detail: 'waiting for the first replica',
     })
     .onConflictDoNothing()
@@ -122,6 +128,22 @@ export function activeDeployments(db: Db) {
     .select()
     .from(deployments)
     .where(inArray(deployments.status, ['pending', 'serving']));
+}
+
+/** Sets (or with null, removes) a deployment's probe schedule and size. */
+export async function setProbeConfig(
+  db: Db,
+  orgId: string,
+  deploymentId: string,
+  probe: z.infer<typeof probeConfigSchema> | null,
+) {
+  await getDeploymentRow(db, orgId, deploymentId);
+  const [row] = await db
+    .update(deployments)
+    .set({ probe, updatedAt: new Date() })
+    .where(eq(deployments.id, deploymentId))
+    .returning();
+  return row as typeof deployments.$inferSelect;
 }
 
 export async function stopDeployment(db: Db, orgId: string, deploymentId: string) {
@@ -257,6 +279,7 @@ export async function deploymentView(db: Db, row: typeof deployments.$inferSelec
     replicas: row.desiredReplicas,
     queueLimit: row.queueLimit,
     sampling: row.config,
+    probe: row.probe,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -9,8 +9,10 @@ import {
   deploymentView,
   getDeploymentRow,
   listDeployments,
+  setProbeConfig,
   stopDeployment,
 } from '../../domain/deployments/deployments.ts';
+import { probeConfigSchema } from '../../domain/deployments/probes.ts';
 import {
   deploymentDetail,
   deploymentOutput,
@@ -18,6 +20,9 @@ import {
   generate,
   generatedOutput,
   generatedView,
+  probeNow,
+  probeOutput,
+  probesOf,
   recentRequests,
   requestOutput,
 } from '../../serving/views.ts';
@@ -37,7 +42,7 @@ export const deploymentRoutes = [
     body: createDeploymentInput,
     response: { status: 201, description: 'The deployment', schema: deploymentOutput },
     handle: async (ctx, { params, body }) => {
-      const row = await createDeployment(ctx.db, ctx.principal.orgId, params.projectId, body);
+      const row = await createDeployment(ctx.db, ctx.principal, params.projectId, body);
       void ctx.serving?.reconcile();
       return { status: 201, json: await deploymentView(ctx.db, row) };
     },
@@ -129,6 +134,53 @@ export const deploymentRoutes = [
       json: generatedView(
         params.deploymentId,
         await generate(ctx, ctx.principal.orgId, params.deploymentId, body),
+      ),
+    }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/deployments/{deploymentId}/probes',
+    access: { role: 'editor', agent: 'none' },
+    tag: 'deployments',
+    summary:
+      'Probe the deployment’s quality now: an evaluate job of the served version and sampling (FD, KID, precision/recall, class accuracy, with floors)',
+    params: deploymentId,
+    response: { status: 201, description: 'The queued probe', schema: probeOutput },
+    handle: async (ctx, { params }) => ({
+      status: 201,
+      json: await probeNow(ctx, ctx.principal, params.deploymentId),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/deployments/{deploymentId}/probes',
+    access: { role: 'viewer', agent: 'none' },
+    tag: 'deployments',
+    summary: 'The deployment’s quality probes, newest first: its quality time series',
+    params: deploymentId,
+    query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    response: {
+      status: 200,
+      description: 'Probes',
+      schema: z.object({ probes: z.array(probeOutput) }),
+    },
+    handle: async (ctx, { params, query }) => ({
+      json: { probes: await probesOf(ctx, ctx.principal.orgId, params.deploymentId, query.limit) },
+    }),
+  }),
+  defineRoute({
+    method: 'PUT',
+    path: '/deployments/{deploymentId}/probe',
+    access: { role: 'editor', agent: 'none' },
+    tag: 'deployments',
+    summary: 'Set the probe schedule and size ({"every_s", "n"}), or null for on demand only',
+    params: deploymentId,
+    body: z.object({ probe: probeConfigSchema.nullable() }),
+    response: { status: 200, description: 'The deployment', schema: deploymentOutput },
+    handle: async (ctx, { params, body }) => ({
+      json: await deploymentView(
+        ctx.db,
+        await setProbeConfig(ctx.db, ctx.principal.orgId, params.deploymentId, body.probe),
       ),
     }),
   }),

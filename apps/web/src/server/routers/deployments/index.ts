@@ -15,6 +15,9 @@ import {
   generate,
   generatedOutput,
   generatedView,
+  probeNow,
+  probeOutput,
+  probesOf,
   recentRequests,
   requestOutput,
 } from '../../serving/views.ts';
@@ -38,12 +41,20 @@ export const deploymentsRouter = router({
     .query(({ ctx, input }) =>
       recentRequests(ctx, ctx.principal.orgId, input.deploymentId, input.limit),
     ),
+  probes: viewerProcedure
+    .input(deployment)
+    .output(z.array(probeOutput))
+    .query(({ ctx, input }) => probesOf(ctx, ctx.principal.orgId, input.deploymentId, 50)),
+  probe: editorProcedure
+    .input(deployment)
+    .output(probeOutput)
+    .mutation(({ ctx, input }) => probeNow(ctx, ctx.principal, input.deploymentId)),
   create: editorProcedure
     .input(deploymentFields.extend(project.shape).refine(...oneTarget))
     .output(deploymentOutput)
     .mutation(async ({ ctx, input }) => {
       const { projectId, ...body } = input;
-      const row = await createDeployment(ctx.db, ctx.principal.orgId, projectId, body);
+      const row = await createDeployment(ctx.db, ctx.principal, projectId, body);
       void ctx.serving?.reconcile();
       return deploymentView(ctx.db, row);
     }),

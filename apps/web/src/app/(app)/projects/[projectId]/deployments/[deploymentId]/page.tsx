@@ -120,6 +120,83 @@ function TryIt({ deploymentId }: { deploymentId: string }) {
   );
 }
 
+const metric = (m: Record<string, number>, key: string, digits = 3) =>
+  m[key] === undefined ? '–' : m[key].toFixed(digits);
+
+/** Quality probes: the deployment's served version and sampling, scored beside the floors. */
+function Probes({ deploymentId, canProbe }: { deploymentId: string; canProbe: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const probes = useQuery({
+    ...trpc.deployments.probes.queryOptions({ deploymentId }),
+    refetchInterval: 3000,
+  });
+  const probe = useMutation(
+    trpc.deployments.probe.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.deployments.pathKey() }),
+    }),
+  );
+  return (
+    <div className="card" data-testid="probes">
+      <div className="card-head row">
+        <h2>Quality probes</h2>
+        <span className="muted small">
+          an evaluate job of the served version and sampling; each number beside its real-vs-real
+          floor
+        </span>
+        <span className="spacer" />
+        {canProbe && (
+          <button
+            className="btn btn-sm"
+            type="button"
+            disabled={probe.isPending}
+            onClick={() => probe.mutate({ deploymentId })}
+          >
+            Probe now
+          </button>
+        )}
+      </div>
+      {probe.error && <div className="error">{errorMessage(probe.error)}</div>}
+      <table>
+        <thead>
+          <tr>
+            <th>When</th>
+            <th>Trigger</th>
+            <th>Status</th>
+            <th className="num">FD (floor)</th>
+            <th className="num">KID (floor)</th>
+            <th className="num">Precision</th>
+            <th className="num">Recall</th>
+            <th className="num">Class accuracy</th>
+            <th>Error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {probes.data?.map((p) => (
+            <tr key={p.id}>
+              <td className="muted">{when(p.createdAt)}</td>
+              <td>{p.trigger}</td>
+              <td>
+                <StatusBadge status={p.status} />
+              </td>
+              <td className="num">
+                {metric(p.metrics, 'fd')} ({metric(p.metrics, 'floor_fd')})
+              </td>
+              <td className="num">
+                {metric(p.metrics, 'kid', 4)} ({metric(p.metrics, 'floor_kid', 4)})
+              </td>
+              <td className="num">{metric(p.metrics, 'precision')}</td>
+              <td className="num">{metric(p.metrics, 'recall')}</td>
+              <td className="num">{metric(p.metrics, 'accuracy')}</td>
+              <td className="wrap muted">{p.error ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export default function DeploymentPage() {
   const { projectId, deploymentId } = useParams<{ projectId: string; deploymentId: string }>();
   const trpc = useTRPC();
@@ -239,6 +316,7 @@ export default function DeploymentPage() {
         </table>
       </div>
       {canEdit && live && <TryIt deploymentId={deploymentId} />}
+      <Probes deploymentId={deploymentId} canProbe={canEdit && live} />
       <div className="card">
         <div className="card-head">
           <h2>Recent requests</h2>
