@@ -52,6 +52,12 @@ export const heldReplicaSchema = z.object({
   replicaId: id,
   deploymentId: id,
   ready: z.boolean(),
+  /**
+   * Set for a replica that ended while the agent was disconnected (its replica_status could not
+   * be sent): how it ended and why, so the server records the real reason.
+   */
+  ended: z.enum(['failed', 'stopped']).optional(),
+  detail: z.string().max(4000).optional(),
 });
 
 // Agent -> server.

@@ -43,23 +43,49 @@ interface Replica {
 
 export class ReplicaHost {
   readonly #replicas = new Map<string, Replica>();
+  /** Replicas that ended while the socket was down: told in the next hello, then forgotten. */
+  readonly #ended = new Map<
+    string,
+    { deploymentId: string; state: 'failed' | 'stopped'; detail?: string }
+  >();
 
   constructor(
     private readonly api: ServerApi,
     private readonly root: string,
-    /** Sends a message now if the socket is up (nothing here is journaled: see `generate`). */
-    private readonly send: (message: AgentMessageInput) => void,
+    /**
+     * Sends a message now if the socket is up; false when it is not (nothing here is
+     * journaled: see `generate`).
+     */
+    private readonly send: (message: AgentMessageInput) => boolean,
     private readonly log: (line: string) => void,
     private readonly spawnChild: SpawnServe = spawnServe,
   ) {}
 
   /** The replicas for hello, so a reconnect or a restarted server re-adopts them. */
   held() {
-    return [...this.#replicas.values()].map((r) => ({
-      replicaId: r.start.replicaId,
-      deploymentId: r.start.deploymentId,
-      ready: r.ready,
+    const ended = [...this.#ended].map(([replicaId, e]) => ({
+      replicaId,
+      deploymentId: e.deploymentId,
+      ready: false,
+      ended: e.state,
+      ...(e.detail ? { detail: e.detail } : {}),
     }));
+    this.#ended.clear();
+    return [
+      ...[...this.#replicas.values()].map((r) => ({
+        replicaId: r.start.replicaId,
+        deploymentId: r.start.deploymentId,
+        ready: r.ready,
+      })),
+      ...ended,
+    ];
+  }
+
+  /** A replica's end, sent now or kept for the next hello. */
+  #ended_(replica: Replica, state: 'failed' | 'stopped', detail?: string): void {
+    const { replicaId, deploymentId } = replica.start;
+    if (!this.send({ type: 'replica_status', replicaId, state, ...(detail ? { detail } : {}) }))
+      this.#ended.set(replicaId, { deploymentId, state, ...(detail ? { detail } : {}) });
   }
 
   receive(message: ServerMessage): boolean {
@@ -158,14 +184,14 @@ export class ReplicaHost {
     if (!line.id || !replica.pending.delete(line.id)) return;
     const requestId = line.id;
     if (line.type === 'failed') {
-      replica.chain = replica.chain.then(() =>
+      replica.chain = replica.chain.then(() => {
         this.send({
           type: 'generate_failed',
           requestId,
           replicaId,
           reason: line.error.slice(0, REASON_MAX),
-        }),
-      );
+        });
+      });
       return;
     }
     replica.chain = replica.chain.then(async () => {
@@ -258,12 +284,7 @@ export class ReplicaHost {
     // After the answers still uploading: they read their PNGs from the folder.
     void replica.chain.then(() => {
       rmSync(replica.dir, { recursive: true, force: true });
-      this.send({
-        type: 'replica_status',
-        replicaId,
-        state: 'stopped',
-        detail: replica.stopping ?? undefined,
-      });
+      this.#ended_(replica, 'stopped', replica.stopping ?? undefined);
     });
   }
 
@@ -283,12 +304,7 @@ export class ReplicaHost {
           reason: `replica failed: ${detail}`.slice(0, REASON_MAX),
         });
       rmSync(replica.dir, { recursive: true, force: true });
-      this.send({
-        type: 'replica_status',
-        replicaId,
-        state: 'failed',
-        detail: detail.slice(0, REASON_MAX),
-      });
+      this.#ended_(replica, 'failed', detail.slice(0, REASON_MAX));
     });
   }
 }

@@ -24,6 +24,8 @@ const envSchema = z.object({
   ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
   /** How long a generation request may wait for a replica and run before it fails (503). */
   ANNEAL_GENERATE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  /** The first wait before a failed alert webhook is retried (it doubles, five attempts). */
+  ANNEAL_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
   /** How often projects with an MLflow mirror are pushed to their MLflow servers. */
   ANNEAL_MLFLOW_MIRROR_MS: z.coerce.number().int().min(1000).default(60_000),
   /**
@@ -53,6 +55,7 @@ export interface ServerConfig {
   trustedProxies: string[];
   mlflowMirrorMs: number;
   generateTimeoutMs: number;
+  webhookBackoffMs: number;
 }
 
 /** Server settings from the environment; a bad value is an error naming the variable. */
@@ -74,5 +77,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: parsed.data.ANNEAL_TRUSTED_PROXIES,
     mlflowMirrorMs: parsed.data.ANNEAL_MLFLOW_MIRROR_MS,
     generateTimeoutMs: parsed.data.ANNEAL_GENERATE_TIMEOUT_MS,
+    webhookBackoffMs: parsed.data.ANNEAL_WEBHOOK_BACKOFF_MS,
   };
 }

@@ -30,6 +30,7 @@ export function createServices(
         tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
         generateTimeoutMs: config.generateTimeoutMs,
         adoptGraceMs: config.leaseMs,
+        webhookBackoffMs: config.webhookBackoffMs,
       })
     : null;
   if (agents && serving) {

@@ -56,6 +56,15 @@ export const deployments = pgTable(
      * `every_s` an evaluate job of the served version and sampling; null: on demand only.
      */
     probe: jsonb('probe').$type<Record<string, unknown>>(),
+    /**
+     * Alert rules on the probes and where alerts go (domain/deployments/alerts.ts
+     * alertingSchema): {rules, webhook: {url}}; null: no alerts.
+     */
+    alerting: jsonb('alerting').$type<Record<string, unknown>>(),
+    /** The HMAC-SHA256 key webhook deliveries are signed with (set with the webhook). */
+    webhookSecret: text('webhook_secret'),
+    /** The probe rules compare against (the first one that succeeded, unless set). */
+    baselineProbeId: uuid('baseline_probe_id'),
     /** Who deployed it: scheduled probes run as their jobs. */
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -165,14 +174,36 @@ export const deploymentProbes = pgTable(
 
 export const alertSeverityEnum = pgEnum('alert_severity', ['info', 'warning', 'critical']);
 
-export const alerts = pgTable('alerts', {
-  id: uuid('id').primaryKey().defaultRandom(),
-  projectId: uuid('project_id')
-    .notNull()
-    .references(() => projects.id, { onDelete: 'cascade' }),
-  runId: uuid('run_id').references(() => runs.id, { onDelete: 'cascade' }),
-  severity: alertSeverityEnum('severity').notNull(),
-  message: text('message').notNull(),
-  resolvedAt: timestamp('resolved_at', { withTimezone: true }),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const alertStatusEnum = pgEnum('alert_status', ['open', 'acknowledged', 'resolved']);
+
+/**
+ * An alert: a deployment's probe broke one of its rules (evidence: the metric, its floor, the
+ * baseline or the trailing window, the probes). One stays open per deployment and rule key
+ * until resolved: a later breach updates it instead of raising another.
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    projectId: uuid('project_id')
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    runId: uuid('run_id').references(() => runs.id, { onDelete: 'cascade' }),
+    deploymentId: uuid('deployment_id').references(() => deployments.id, { onDelete: 'cascade' }),
+    ruleKey: text('rule_key'),
+    severity: alertSeverityEnum('severity').notNull(),
+    status: alertStatusEnum('status').notNull().default('open'),
+    message: text('message').notNull(),
+    evidence: jsonb('evidence').$type<Record<string, unknown>>().notNull().default({}),
+    /** What to do about it, computed from the registry (domain/deployments/alerts.ts). */
+    suggestion: jsonb('suggestion').$type<Record<string, unknown>>(),
+    /** Webhook delivery: attempts, when it was delivered, the last error. */
+    delivery: jsonb('delivery').$type<Record<string, unknown>>().notNull().default({}),
+    acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
+    acknowledgedBy: uuid('acknowledged_by').references(() => users.id, { onDelete: 'set null' }),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('alerts_deployment_rule').on(t.deploymentId, t.ruleKey, t.status)],
+);

@@ -65,6 +65,7 @@ function fixturesOf(of: OrgIds): Fixtures {
     sha256: of.fileSha256,
     jobId: of.jobId,
     deploymentId: of.deploymentId,
+    alertId: of.alertId,
     tokenId: of.tokenId,
     userId: of.userId,
     job: { type: 'sample', spec: { model: { kind: 'modelVersion', id: of.modelVersionId } } },

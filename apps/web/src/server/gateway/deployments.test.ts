@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,7 +74,11 @@ function generateJson(id: string, body: Record<string, unknown>) {
 }
 
 beforeAll(async () => {
-  h = await startHarness({ ANNEAL_LEASE_MS: '2000', ANNEAL_GENERATE_TIMEOUT_MS: '60000' });
+  h = await startHarness({
+    ANNEAL_LEASE_MS: '2000',
+    ANNEAL_GENERATE_TIMEOUT_MS: '60000',
+    ANNEAL_WEBHOOK_BACKOFF_MS: '50',
+  });
   owner = await h.user('serve-org', 'owner');
   home = mkdtempSync(join(tmpdir(), 'anneal-deploy-'));
   await startServingAgent('serve-a');
@@ -82,7 +89,8 @@ beforeAll(async () => {
     api,
     project: 'serve',
     resolution: 8,
-    steps: 10,
+    // Trained enough that an untrained version scores clearly worse (the alert test).
+    steps: 150,
   }));
   v1 = versionId;
   // A second version of the same checkpoint, for the alias to move to.
@@ -357,6 +365,117 @@ describe('deployments', () => {
     const d = await detail(deploymentId);
     for (const id of before)
       expect(d.replicaList.find((r: { id: string }) => r.id === id)?.status).toBe('stopped');
+  });
+
+  it('alerts when a worse version goes behind the alias: evidence, suggestion, signed webhook', async () => {
+    // A webhook that fails once, so the delivery is retried.
+    const hooks: { headers: Record<string, unknown>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        hooks.push({ headers: req.headers, body });
+        res.writeHead(hooks.length === 1 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const port = (receiver.address() as AddressInfo).port;
+    const secret = 'a-webhook-secret-of-some-length';
+    // Small probes, on demand only.
+    await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, {
+      probe: { n: 20, extractor_steps: 40, extractor_width: 8 },
+    });
+    const set = await api('PUT', `/api/v1/deployments/${deploymentId}/alerting`, {
+      alerting: {
+        rules: [{ metric: 'fd', relative: 0.5, severity: 'critical' }],
+        webhook: { url: `http://127.0.0.1:${port}/hook`, secret },
+      },
+    });
+    expect(set.status, JSON.stringify(set.json)).toBe(200);
+    expect(JSON.stringify(set.json)).not.toContain(secret);
+    const baselineId = set.json.baselineProbeId;
+    expect(baselineId).toBeTruthy();
+    const probes = async () =>
+      (await api('GET', `/api/v1/deployments/${deploymentId}/probes`)).json.probes;
+    const baseline = (await probes()).find((p: { id: string }) => p.id === baselineId);
+
+    // The deliberately worse version: one training step, registered as version 3.
+    const bad = await cli([
+      ...['submit', 'train', '--project', 'serve', '--dataset', 'shapes', '--resolution', '8'],
+      ...['--preset', 'tiny', '--steps', '1', '--batch', '8', '--wait', '--json'],
+    ]);
+    expect(bad.code, bad.stderr).toBe(0);
+    await api('PUT', `/api/v1/projects/${projectId}/models/shapes-tiny-8/aliases/production`, {
+      version: 3,
+    });
+    await until('version 3 serving', async () => {
+      const live = await readyReplicas(deploymentId);
+      return live.length > 0 && live.every((r: { version: number }) => r.version === 3);
+    });
+    const probed = await api('POST', `/api/v1/deployments/${deploymentId}/probes`);
+    expect(probed.status).toBe(201);
+    const alertsOf = async () =>
+      (await api('GET', `/api/v1/projects/${projectId}/alerts?deploymentId=${deploymentId}`)).json
+        .alerts;
+    const [alert] = await until(
+      'the alert',
+      async () => {
+        const a = await alertsOf();
+        return a.length > 0 && a;
+      },
+      120_000,
+    );
+    const scored = (await probes()).find((p: { id: string }) => p.id === probed.json.id);
+    expect(scored.metrics.fd).toBeGreaterThan(1.5 * baseline.metrics.fd);
+    expect(alert).toMatchObject({
+      severity: 'critical',
+      status: 'open',
+      ruleKey: 'fd:relative',
+      evidence: {
+        metric: 'fd',
+        value: scored.metrics.fd,
+        probeId: probed.json.id,
+        baseline: { probeId: baselineId, value: baseline.metrics.fd, modelVersionId: v1 },
+      },
+      suggestion: { action: 'rollback', version: 1 },
+    });
+    expect(alert.message).toMatch(/^shapes: FD .* above the baseline/);
+    // Delivered on the second attempt, signed with the secret.
+    await until('the webhook delivered', async () => hooks.length >= 2);
+    const last = hooks.at(-1) as { headers: Record<string, unknown>; body: string };
+    const expected = `sha256=${createHmac('sha256', secret).update(last.body).digest('hex')}`;
+    expect(last.headers['x-anneal-signature']).toBe(expected);
+    expect(JSON.parse(last.body).alert.id).toBe(alert.id);
+    await until(
+      'the delivery recorded',
+      async () =>
+        (await alertsOf())[0].delivery.attempts === 2 && (await alertsOf())[0].delivery.deliveredAt,
+    );
+    // A second bad probe updates the open alert instead of raising another.
+    await api('POST', `/api/v1/deployments/${deploymentId}/probes`);
+    await until(
+      'the second probe scored',
+      async () => (await probes()).every((p: { status: string }) => p.status !== 'queued'),
+      120_000,
+    );
+    expect(await alertsOf()).toHaveLength(1);
+    expect(hooks).toHaveLength(2);
+    const acked = await api('POST', `/api/v1/alerts/${alert.id}/acknowledge`);
+    expect(acked.json.status).toBe('acknowledged');
+    const resolved = await api('POST', `/api/v1/alerts/${alert.id}/resolve`);
+    expect(resolved.json.status).toBe('resolved');
+    expect((await api('POST', `/api/v1/alerts/${alert.id}/resolve`)).status).toBe(409);
+    receiver.close();
+    // Back to version 2 for what follows; no more rules.
+    await api('PUT', `/api/v1/deployments/${deploymentId}/alerting`, { alerting: null });
+    await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, { probe: null });
+    await api('PUT', `/api/v1/projects/${projectId}/models/shapes-tiny-8/aliases/production`, {
+      version: 2,
+    });
+    await until('version 2 serving again', async () => {
+      const live = await readyReplicas(deploymentId);
+      return live.length === 2 && live.every((r: { version: number }) => r.version === 2);
+    });
   });
 
   it('re-adopts the replicas after a server restart, without reloading them', async () => {

@@ -14,6 +14,7 @@ import type {
   ServerMessage,
 } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
+import { deliver, judgeProbe } from '../domain/deployments/alerts.ts';
 import { activeDeployments, aliasTarget, LIVE_REPLICA } from '../domain/deployments/deployments.ts';
 import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
 
@@ -35,6 +36,8 @@ export interface ServingOptions {
    * kept for the agent to re-announce it before it is replaced.
    */
   adoptGraceMs: number;
+  /** The first wait before a failed webhook delivery is retried (doubling). */
+  webhookBackoffMs?: number;
   log?: (line: string) => void;
 }
 
@@ -440,7 +443,13 @@ export class ServingRouter {
   async agentReady(
     agentId: string,
     name: string,
-    held: { replicaId: string; deploymentId: string; ready: boolean }[],
+    held: {
+      replicaId: string;
+      deploymentId: string;
+      ready: boolean;
+      ended?: 'failed' | 'stopped';
+      detail?: string;
+    }[],
     /** When the agent's hello arrived: replicas started since are not in its list yet. */
     helloAt: number = Date.now(),
   ): Promise<void> {
@@ -448,6 +457,11 @@ export class ServingRouter {
     const listed = new Set(held.map((h) => h.replicaId));
     for (const h of held) {
       const replica = this.#replicas.get(h.replicaId);
+      if (h.ended) {
+        // It ended while the agent was away: recorded with its own reason.
+        if (replica?.agentId === agentId) await this.#lose(replica, h.ended, h.detail ?? h.ended);
+        continue;
+      }
       if (!replica || replica.agentId !== agentId) {
         this.#transport?.sendTo(agentId, {
           type: 'replica_stop',
@@ -525,8 +539,15 @@ export class ServingRouter {
 
   /** Probes whose job ended get their numbers; scheduled ones that are due are queued. */
   async #probe(): Promise<void> {
-    for (const p of await settleProbes(this.db))
+    for (const p of await settleProbes(this.db)) {
       this.#log(`probe ${p.id} of deployment ${p.deploymentId}: ${p.status}`);
+      for (const alert of await judgeProbe(this.db, p)) {
+        this.#log(`alert ${alert.id}: ${alert.message}`);
+        void deliver(this.db, alert, { backoffMs: this.options.webhookBackoffMs }).catch((err) =>
+          this.#log(`alert ${alert.id}: delivery failed: ${(err as Error).message}`),
+        );
+      }
+    }
     for (const d of await dueProbes(this.db)) {
       if (!d.createdBy) continue;
       try {

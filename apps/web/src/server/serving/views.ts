@@ -1,7 +1,7 @@
 // What the REST API and the dashboard show of deployments: output schemas and the reads
 // behind them, shared so both say the same thing.
 import { AppError } from '@anneal/core';
-import type { deploymentProbes } from '@anneal/db/schema';
+import type { alerts, deploymentProbes } from '@anneal/db/schema';
 import type { generateParamsSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import {
@@ -31,6 +31,9 @@ export const deploymentOutput = z.object({
   queueLimit: z.number().int(),
   sampling: z.record(z.string(), z.unknown()),
   probe: z.record(z.string(), z.unknown()).nullable(),
+  /** The rules and the webhook's URL (its secret is never returned). */
+  alerting: z.record(z.string(), z.unknown()).nullable(),
+  baselineProbeId: z.uuid().nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -166,6 +169,41 @@ export async function probeNow(
 export async function probesOf(ctx: Services, orgId: string, id: string, limit?: number) {
   await getDeploymentRow(ctx.db, orgId, id);
   return (await listProbes(ctx.db, id, limit)).map(probeView);
+}
+
+export const alertOutput = z.object({
+  id: z.uuid(),
+  deploymentId: z.uuid().nullable(),
+  ruleKey: z.string().nullable(),
+  severity: z.enum(['info', 'warning', 'critical']),
+  status: z.enum(['open', 'acknowledged', 'resolved']),
+  message: z.string(),
+  evidence: z.record(z.string(), z.unknown()),
+  suggestion: z.record(z.string(), z.unknown()).nullable(),
+  delivery: z.record(z.string(), z.unknown()),
+  acknowledgedAt: z.iso.datetime().nullable(),
+  resolvedAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export function alertView(a: typeof alerts.$inferSelect) {
+  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  return {
+    id: a.id,
+    deploymentId: a.deploymentId,
+    ruleKey: a.ruleKey,
+    severity: a.severity,
+    status: a.status,
+    message: a.message,
+    evidence: a.evidence,
+    suggestion: a.suggestion,
+    delivery: a.delivery,
+    acknowledgedAt: iso(a.acknowledgedAt),
+    resolvedAt: iso(a.resolvedAt),
+    createdAt: a.createdAt.toISOString(),
+    updatedAt: a.updatedAt.toISOString(),
+  };
 }
 
 export async function recentRequests(ctx: Services, orgId: string, id: string, limit?: number) {

@@ -1,5 +1,5 @@
 import { encodePng } from '@anneal/core/png';
-import { tokens } from '@anneal/db/schema';
+import { alerts, tokens } from '@anneal/db/schema';
 import { and, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
 import { createToken, revokeToken } from '../domain/accounts/tokens.ts';
@@ -42,6 +42,8 @@ export interface OrgIds {
   loggedModelId: string;
   /** A deployment of `modelVersionId` (pending: no agent serves in the world). */
   deploymentId: string;
+  /** An open alert of the deployment (written directly: no probe runs in the world). */
+  alertId: string;
   jobId: string;
   /** The owner's API token. */
   tokenId: string;
@@ -133,6 +135,18 @@ export async function startWorld(): Promise<World> {
       })
     ).id;
 
+    const [alert] = await h.services.db
+      .insert(alerts)
+      .values({
+        projectId,
+        deploymentId,
+        ruleKey: 'fd:relative',
+        severity: 'warning',
+        message: 'm',
+      })
+      .returning();
+    const alertId = alert?.id as string;
+
     const loggedModelId = (
       await ok(token, 'POST', '/api/2.0/mlflow/logged-models', {
         experiment_id: projectId,
@@ -151,6 +165,7 @@ export async function startWorld(): Promise<World> {
       modelVersionId,
       loggedModelId,
       deploymentId,
+      alertId,
       jobId: '',
       tokenId: who.tokenId,
       userId: who.viewerId,

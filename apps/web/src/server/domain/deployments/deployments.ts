@@ -280,6 +280,8 @@ export async function deploymentView(db: Db, row: typeof deployments.$inferSelec
     queueLimit: row.queueLimit,
     sampling: row.config,
     probe: row.probe,
+    alerting: row.alerting,
+    baselineProbeId: row.baselineProbeId,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -3,6 +3,12 @@ import { generateParamsSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { SHA256_RE } from '../../domain/artifacts/blob-store.ts';
 import {
+  alertingSchema,
+  listAlerts,
+  setAlerting,
+  setAlertStatus,
+} from '../../domain/deployments/alerts.ts';
+import {
   createDeployment,
   createDeploymentInput,
   deploymentHasImage,
@@ -13,7 +19,10 @@ import {
   stopDeployment,
 } from '../../domain/deployments/deployments.ts';
 import { probeConfigSchema } from '../../domain/deployments/probes.ts';
+import { getProject } from '../../domain/projects/projects.ts';
 import {
+  alertOutput,
+  alertView,
   deploymentDetail,
   deploymentOutput,
   detailOutput,
@@ -184,6 +193,74 @@ export const deploymentRoutes = [
       ),
     }),
   }),
+  defineRoute({
+    method: 'PUT',
+    path: '/deployments/{deploymentId}/alerting',
+    access: { role: 'editor', agent: 'none' },
+    tag: 'deployments',
+    summary:
+      'Set the alert rules on the probes (relative to the baseline, z-score against a trailing window) and the webhook (signed with HMAC-SHA256), or null for none',
+    params: deploymentId,
+    body: z.object({ alerting: alertingSchema.nullable() }),
+    response: { status: 200, description: 'The deployment', schema: deploymentOutput },
+    handle: async (ctx, { params, body }) => {
+      const row = await getDeploymentRow(ctx.db, ctx.principal.orgId, params.deploymentId);
+      return { json: await deploymentView(ctx.db, await setAlerting(ctx.db, row, body.alerting)) };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/projects/{projectId}/alerts',
+    access: { role: 'viewer', agent: 'none' },
+    tag: 'deployments',
+    summary: 'A project’s alerts, newest first, with their evidence and suggestion',
+    params: z.object({ projectId: z.uuid() }),
+    query: z.object({ deploymentId: z.uuid().optional() }),
+    response: {
+      status: 200,
+      description: 'Alerts',
+      schema: z.object({ alerts: z.array(alertOutput) }),
+    },
+    handle: async (ctx, { params, query }) => {
+      await getProject(ctx.db, ctx.principal.orgId, params.projectId);
+      if (query.deploymentId) {
+        const d = await getDeploymentRow(ctx.db, ctx.principal.orgId, query.deploymentId);
+        if (d.projectId !== params.projectId)
+          throw new AppError(
+            'NOT_FOUND',
+            `deploymentId: no deployment ${query.deploymentId} in this project`,
+          );
+      }
+      const rows = await listAlerts(
+        ctx.db,
+        ctx.principal.orgId,
+        params.projectId,
+        query.deploymentId,
+      );
+      return { json: { alerts: rows.map(alertView) } };
+    },
+  }),
+  ...(['acknowledge', 'resolve'] as const).map((verb) =>
+    defineRoute({
+      method: 'POST',
+      path: `/alerts/{alertId}/${verb}`,
+      access: { role: 'editor', agent: 'none' },
+      tag: 'deployments',
+      summary: verb === 'acknowledge' ? 'Acknowledge an alert' : 'Resolve an alert',
+      params: z.object({ alertId: z.uuid() }),
+      response: { status: 200, description: 'The alert', schema: alertOutput },
+      handle: async (ctx, { params }) => ({
+        json: alertView(
+          await setAlertStatus(
+            ctx.db,
+            ctx.principal,
+            params.alertId,
+            verb === 'acknowledge' ? 'acknowledged' : 'resolved',
+          ),
+        ),
+      }),
+    }),
+  ),
   defineRoute({
     method: 'GET',
     path: '/deployments/{deploymentId}/requests',

@@ -1,14 +1,18 @@
 import { generateParamsSchema } from '@anneal/protocol';
 import { z } from 'zod';
+import { listAlerts, setAlertStatus } from '../../domain/deployments/alerts.ts';
 import {
   createDeployment,
   deploymentFields,
   deploymentView,
+  getDeploymentRow,
   listDeployments,
   oneTarget,
   stopDeployment,
 } from '../../domain/deployments/deployments.ts';
 import {
+  alertOutput,
+  alertView,
   deploymentDetail,
   deploymentOutput,
   detailOutput,
@@ -49,6 +53,19 @@ export const deploymentsRouter = router({
     .input(deployment)
     .output(probeOutput)
     .mutation(({ ctx, input }) => probeNow(ctx, ctx.principal, input.deploymentId)),
+  alerts: viewerProcedure
+    .input(deployment)
+    .output(z.array(alertOutput))
+    .query(async ({ ctx, input }) => {
+      const row = await getDeploymentRow(ctx.db, ctx.principal.orgId, input.deploymentId);
+      return (await listAlerts(ctx.db, ctx.principal.orgId, row.projectId, row.id)).map(alertView);
+    }),
+  setAlertStatus: editorProcedure
+    .input(z.object({ alertId: z.uuid(), status: z.enum(['acknowledged', 'resolved']) }))
+    .output(alertOutput)
+    .mutation(async ({ ctx, input }) =>
+      alertView(await setAlertStatus(ctx.db, ctx.principal, input.alertId, input.status)),
+    ),
   create: editorProcedure
     .input(deploymentFields.extend(project.shape).refine(...oneTarget))
     .output(deploymentOutput)

@@ -197,6 +197,97 @@ function Probes({ deploymentId, canProbe }: { deploymentId: string; canProbe: bo
   );
 }
 
+/** Alerts raised by the probes: the evidence, what to do, acknowledge and resolve. */
+function Alerts({ deploymentId, canEdit }: { deploymentId: string; canEdit: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const list = useQuery({
+    ...trpc.deployments.alerts.queryOptions({ deploymentId }),
+    refetchInterval: 3000,
+  });
+  const set = useMutation(
+    trpc.deployments.setAlertStatus.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.deployments.pathKey() }),
+    }),
+  );
+  if (!list.data?.length) return null;
+  return (
+    <div className="card" data-testid="alerts">
+      <div className="card-head">
+        <h2>Alerts</h2>
+      </div>
+      <table>
+        <thead>
+          <tr>
+            <th>Raised</th>
+            <th>Severity</th>
+            <th>Status</th>
+            <th>What</th>
+            <th>Evidence</th>
+            <th>Suggestion</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list.data.map((a) => {
+            const e = a.evidence as {
+              value?: number;
+              floor?: number | null;
+              baseline?: { value: number };
+              window?: { mean: number; std: number; z: number };
+            };
+            return (
+              <tr key={a.id}>
+                <td className="muted">{when(a.createdAt)}</td>
+                <td>
+                  <span className={`badge ${a.severity === 'critical' ? 'failed' : 'running'}`}>
+                    {a.severity}
+                  </span>
+                </td>
+                <td>
+                  <StatusBadge status={a.status} />
+                </td>
+                <td className="wrap">{a.message}</td>
+                <td className="wrap mono small">
+                  {e.value?.toPrecision(3)}
+                  {e.floor !== undefined &&
+                    e.floor !== null &&
+                    ` (floor ${e.floor.toPrecision(3)})`}
+                  {e.baseline && ` vs baseline ${e.baseline.value.toPrecision(3)}`}
+                  {e.window &&
+                    ` vs window ${e.window.mean.toPrecision(3)} ± ${e.window.std.toPrecision(2)}`}
+                </td>
+                <td className="wrap">{(a.suggestion as { text?: string } | null)?.text ?? ''}</td>
+                <td>
+                  {canEdit && a.status === 'open' && (
+                    <button
+                      className="btn btn-sm"
+                      type="button"
+                      onClick={() => set.mutate({ alertId: a.id, status: 'acknowledged' })}
+                    >
+                      Acknowledge
+                    </button>
+                  )}{' '}
+                  {canEdit && a.status !== 'resolved' && (
+                    <button
+                      className="btn btn-sm"
+                      type="button"
+                      onClick={() => set.mutate({ alertId: a.id, status: 'resolved' })}
+                    >
+                      Resolve
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {set.error && <div className="error">{errorMessage(set.error)}</div>}
+    </div>
+  );
+}
+
 export default function DeploymentPage() {
   const { projectId, deploymentId } = useParams<{ projectId: string; deploymentId: string }>();
   const trpc = useTRPC();
@@ -316,6 +407,7 @@ export default function DeploymentPage() {
         </table>
       </div>
       {canEdit && live && <TryIt deploymentId={deploymentId} />}
+      <Alerts deploymentId={deploymentId} canEdit={canEdit} />
       <Probes deploymentId={deploymentId} canProbe={canEdit && live} />
       <div className="card">
         <div className="card-head">
