@@ -17,6 +17,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { deliver, judgeProbe } from '../domain/deployments/alerts.ts';
 import { activeDeployments, aliasTarget, LIVE_REPLICA } from '../domain/deployments/deployments.ts';
 import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
+import { monitorProbes } from './monitor.ts';
 
 /** How the router reaches agents: the gateway. */
 export interface ServingTransport {
@@ -534,28 +535,10 @@ export class ServingRouter {
           this.#fail(w, new AppError('CONFLICT', 'the deployment was stopped'));
     const agents = transport.servingAgents();
     for (const d of active) await this.#reconcileOne(d, agents);
-    await this.#probe();
-  }
-
-  /** Probes whose job ended get their numbers; scheduled ones that are due are queued. */
-  async #probe(): Promise<void> {
-    for (const p of await settleProbes(this.db)) {
-      this.#log(`probe ${p.id} of deployment ${p.deploymentId}: ${p.status}`);
-      for (const alert of await judgeProbe(this.db, p)) {
-        this.#log(`alert ${alert.id}: ${alert.message}`);
-        void deliver(this.db, alert, { backoffMs: this.options.webhookBackoffMs }).catch((err) =>
-          this.#log(`alert ${alert.id}: delivery failed: ${(err as Error).message}`),
-        );
-      }
-    }
-    for (const d of await dueProbes(this.db)) {
-      if (!d.createdBy) continue;
-      try {
-        await createProbe(this.db, d, 'schedule', d.createdBy);
-      } catch (err) {
-        this.#log(`could not queue a probe of ${d.name}: ${(err as Error).message}`);
-      }
-    }
+    await monitorProbes(this.db, {
+      log: this.#log,
+      webhookBackoffMs: this.options.webhookBackoffMs,
+    });
   }
 
   async #reconcileOne(d: Deployment, agents: { id: string; name: string }[]): Promise<void> {

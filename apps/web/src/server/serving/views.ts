@@ -148,7 +148,7 @@ export function probeView(p: typeof deploymentProbes.$inferSelect) {
     metrics: p.metrics,
     error: p.error,
     createdAt: p.createdAt.toISOString(),
-    finishedAt: p.finishedAt ? p.finishedAt.toISOString() : null,
+    finishedAt: iso(p.finishedAt),
   };
 }
 
@@ -188,7 +188,6 @@ export const alertOutput = z.object({
 });
 
 export function alertView(a: typeof alerts.$inferSelect) {
-  const iso = (d: Date | null) => (d ? d.toISOString() : null);
   return {
     id: a.id,
     deploymentId: a.deploymentId,

@@ -1,0 +1,30 @@
+// The quality monitor's pass, run by the serving router on each tick: probes whose job ended
+// get their numbers and are judged by the deployment's alert rules (new alerts go to the
+// webhook), and scheduled probes that are due are queued.
+import type { Db } from '@anneal/db/client';
+import { deliver, judgeProbe } from '../domain/deployments/alerts.ts';
+import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
+
+export async function monitorProbes(
+  db: Db,
+  o: { log: (line: string) => void; webhookBackoffMs?: number },
+): Promise<void> {
+  for (const p of await settleProbes(db)) {
+    o.log(`probe ${p.id} of deployment ${p.deploymentId}: ${p.status}`);
+    for (const alert of await judgeProbe(db, p)) {
+      o.log(`alert ${alert.id}: ${alert.message}`);
+      void deliver(db, alert, { backoffMs: o.webhookBackoffMs }).catch((err) =>
+        o.log(`alert ${alert.id}: delivery failed: ${(err as Error).message}`),
+      );
+    }
+  }
+  for (const d of await dueProbes(db)) {
+    // dueProbes selects only deployments with a creator; the check narrows the type.
+    if (!d.createdBy) continue;
+    try {
+      await createProbe(db, d, 'schedule', d.createdBy);
+    } catch (err) {
+      o.log(`could not queue a probe of ${d.name}: ${(err as Error).message}`);
+    }
+  }
+}
