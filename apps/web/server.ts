@@ -95,6 +95,7 @@ export async function createAnnealServer(
     upgrades,
     url: `http://localhost:${port}`,
     close: async () => {
+      services.pipelines?.close();
       await services.agents?.close();
       await services.mirror?.close();
       await new Promise<void>((resolve) => {

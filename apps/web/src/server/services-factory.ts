@@ -7,6 +7,7 @@ import { BlobStore } from './domain/artifacts/blob-store.ts';
 import { RunEvents } from './events.ts';
 import { AgentGateway } from './gateway/agent-gateway.ts';
 import { MlflowMirror } from './mlflow/mirror.ts';
+import { PipelineRunner } from './pipelines/runner.ts';
 import type { Services } from './services.ts';
 import { ServingRouter } from './serving/router.ts';
 
@@ -37,6 +38,18 @@ export function createServices(
     agents.serving = serving;
     serving.attach(agents);
   }
+  // Pipelines run their nodes as jobs, so they advance where agents can connect.
+  const pipelines = agents
+    ? new PipelineRunner(
+        handle.db,
+        {
+          log: (line) => console.error(`[anneal-server] ${line}`),
+          jobQueued: (projectId, jobId) => events.emitJob({ projectId, jobId, status: 'queued' }),
+          deploymentCreated: () => void serving?.reconcile(),
+        },
+        Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
+      )
+    : null;
   const store = new BlobStore(config.artifactsDir);
   const mirror = new MlflowMirror(handle.db, store);
   mirror.start(config.mlflowMirrorMs);
@@ -49,6 +62,7 @@ export function createServices(
     events,
     agents,
     serving,
+    pipelines,
     signIns: new SignInThrottle(options.signIns),
     devices: new KnownDevices(loadServerKey(config.annealHome)),
   };

@@ -6,6 +6,7 @@ import type { BlobStore } from './domain/artifacts/blob-store.ts';
 import type { RunEvents } from './events.ts';
 import type { AgentGateway } from './gateway/agent-gateway.ts';
 import type { MlflowMirror } from './mlflow/mirror.ts';
+import type { PipelineRunner } from './pipelines/runner.ts';
 import type { ServingRouter } from './serving/router.ts';
 
 /** Long-lived dependencies every request handler gets; tests build their own. */
@@ -18,6 +19,8 @@ export interface Services {
   agents: AgentGateway | null;
   /** Routes generation requests to deployment replicas; null without a gateway. */
   serving: ServingRouter | null;
+  /** Advances pipeline runs; null without a gateway. */
+  pipelines: PipelineRunner | null;
   /** Failed password checks per account and address (sign-in, token exchange). */
   signIns: SignInThrottle;
   /** Signs and reads known-device cookies, which lift the account-wide sign-in limit. */

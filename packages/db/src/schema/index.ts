@@ -5,6 +5,7 @@ export * from './mirror.ts';
 export * from './mlflow.ts';
 export * from './operations.ts';
 export * from './orgs.ts';
+export * from './pipelines.ts';
 export * from './projects.ts';
 export * from './registry.ts';
 export * from './runs.ts';

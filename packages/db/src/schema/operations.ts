@@ -11,9 +11,9 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { agents, jobs } from './agents.ts';
+import { users } from './orgs.ts';
 import { projects } from './projects.ts';
 import { modelVersions, registeredModels } from './registry.ts';
-import { users } from './orgs.ts';
 import { runs } from './runs.ts';
 
 export const deploymentStatusEnum = pgEnum('deployment_status', [

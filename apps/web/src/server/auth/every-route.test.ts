@@ -66,6 +66,8 @@ function fixturesOf(of: OrgIds): Fixtures {
     jobId: of.jobId,
     deploymentId: of.deploymentId,
     alertId: of.alertId,
+    pipelineId: of.pipelineId,
+    pipelineRunId: of.pipelineRunId,
     tokenId: of.tokenId,
     userId: of.userId,
     job: { type: 'sample', spec: { model: { kind: 'modelVersion', id: of.modelVersionId } } },
@@ -79,6 +81,20 @@ function fixturesOf(of: OrgIds): Fixtures {
       : {}),
     // A deployment names exactly one of a version and an alias.
     ...(/deployments/.test(where) ? { version: 1 } : {}),
+    // A pipeline: one node that points an alias at the org's model version.
+    ...(/pipelines/.test(where)
+      ? {
+          spec: {
+            nodes: [
+              {
+                key: 'promote',
+                kind: 'register',
+                spec: { version_id: of.modelVersionId, alias: 'staging' },
+              },
+            ],
+          },
+        }
+      : {}),
     // MLflow's API names the same things its own way: experiments are projects.
     experiment_id: of.projectId,
     experiment_ids: [of.projectId],

@@ -460,6 +460,47 @@ describe('deployments', () => {
     );
     expect(await alertsOf()).toHaveLength(1);
     expect(hooks).toHaveLength(2);
+    // The suggestion, run as a pipeline with one call: version 1 is scored again with the
+    // served sampling, and the alias goes back to it only if its FD is within the rule's 50%
+    // of the baseline's.
+    const piped = await api('POST', `/api/v1/alerts/${alert.id}/pipeline`);
+    expect(piped.status, JSON.stringify(piped.json)).toBe(201);
+    expect(piped.json).toMatchObject({ trigger: 'alert', alertId: alert.id, pipelineId: null });
+    expect(piped.json.params).toEqual({
+      fd_budget: Number((baseline.metrics.fd * 1.5).toPrecision(4)),
+    });
+    const rollback = await until(
+      'the rollback pipeline',
+      async () => {
+        const r = (await api('GET', `/api/v1/pipeline-runs/${piped.json.id}`)).json;
+        return r.status !== 'running' && r;
+      },
+      120_000,
+    );
+    expect(rollback.status, JSON.stringify(rollback)).toBe('succeeded');
+    const [check, promote] = rollback.nodes;
+    expect(check).toMatchObject({ key: 'evaluate', status: 'succeeded' });
+    const rescored = (await api('GET', `/api/v1/jobs/${check.jobId}`)).json;
+    expect(rescored.spec).toMatchObject({
+      model: { kind: 'modelVersion', id: v1 },
+      n: 20,
+      extractor_steps: 40,
+      extractor_width: 8,
+    });
+    const model = async () =>
+      (await api('GET', `/api/v1/projects/${projectId}/models/shapes-tiny-8`)).json.versions;
+    const aliased = (version: number) =>
+      model().then((vs) =>
+        vs.find((v: { version: number }) => v.version === version).aliases.includes('production'),
+      );
+    if (check.outputs.fd <= rollback.params.fd_budget) {
+      expect(promote).toMatchObject({ status: 'succeeded', outputs: { version: 1 } });
+      expect(await aliased(1)).toBe(true);
+    } else {
+      expect(promote.status).toBe('skipped');
+      expect(promote.detail).toMatch(/^condition not met/);
+      expect(await aliased(3)).toBe(true);
+    }
     const acked = await api('POST', `/api/v1/alerts/${alert.id}/acknowledge`);
     expect(acked.json.status).toBe('acknowledged');
     const resolved = await api('POST', `/api/v1/alerts/${alert.id}/resolve`);

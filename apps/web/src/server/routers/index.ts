@@ -5,6 +5,7 @@ import { datasetsRouter } from './datasets/index.ts';
 import { deploymentsRouter } from './deployments/index.ts';
 import { jobsRouter } from './jobs/index.ts';
 import { membersRouter } from './members/index.ts';
+import { pipelinesRouter } from './pipelines/index.ts';
 import { projectsRouter } from './projects/index.ts';
 import { registryRouter } from './registry/index.ts';
 import { runsRouter } from './runs/index.ts';
@@ -21,6 +22,7 @@ export const appRouter = router({
   agents: agentsRouter,
   jobs: jobsRouter,
   deployments: deploymentsRouter,
+  pipelines: pipelinesRouter,
 });
 
 export type AppRouter = typeof appRouter;

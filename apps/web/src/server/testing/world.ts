@@ -44,6 +44,9 @@ export interface OrgIds {
   deploymentId: string;
   /** An open alert of the deployment (written directly: no probe runs in the world). */
   alertId: string;
+  /** A pipeline that points alias `staging` at `modelVersionId`, and a run of it. */
+  pipelineId: string;
+  pipelineRunId: string;
   jobId: string;
   /** The owner's API token. */
   tokenId: string;
@@ -147,6 +150,23 @@ export async function startWorld(): Promise<World> {
       .returning();
     const alertId = alert?.id as string;
 
+    const pipelineId = (
+      await ok(token, 'POST', `/api/v1/projects/${projectId}/pipelines`, {
+        name: 'promote',
+        spec: {
+          nodes: [
+            {
+              key: 'promote',
+              kind: 'register',
+              spec: { version_id: modelVersionId, alias: 'staging' },
+            },
+          ],
+        },
+      })
+    ).id;
+    const pipelineRunId = (await ok(token, 'POST', `/api/v1/pipelines/${pipelineId}/runs`, {}))
+      .id as string;
+
     const loggedModelId = (
       await ok(token, 'POST', '/api/2.0/mlflow/logged-models', {
         experiment_id: projectId,
@@ -166,6 +186,8 @@ export async function startWorld(): Promise<World> {
       loggedModelId,
       deploymentId,
       alertId,
+      pipelineId,
+      pipelineRunId,
       jobId: '',
       tokenId: who.tokenId,
       userId: who.viewerId,

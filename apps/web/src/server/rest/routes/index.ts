@@ -5,6 +5,7 @@ import { datasetRoutes } from './datasets.ts';
 import { deploymentRoutes } from './deployments.ts';
 import { jobRoutes } from './jobs.ts';
 import { mirrorRoutes } from './mirror.ts';
+import { pipelineRoutes } from './pipelines.ts';
 import { projectRoutes } from './projects.ts';
 import { registryRoutes } from './registry.ts';
 import { runRoutes } from './runs.ts';
@@ -20,4 +21,5 @@ export const restRoutes: RestRoute[] = [
   ...registryRoutes,
   ...mirrorRoutes,
   ...deploymentRoutes,
+  ...pipelineRoutes,
 ];

@@ -1,0 +1,440 @@
+// Pipelines in PostgreSQL: the saved DAGs of a project, their runs and each run's nodes. A
+// run copies its pipeline's spec when triggered, so editing the pipeline never changes a run
+// under way; the server advances runs in advance.ts.
+import { AppError } from '@anneal/core';
+import type { Db } from '@anneal/db/client';
+import { pipelineNodes, pipelineRuns, pipelines, projects } from '@anneal/db/schema';
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import { z } from 'zod';
+import { cancelJobAndNotify, type JobServices } from '../jobs/jobs.ts';
+import { checkModelSource } from '../jobs/sources.ts';
+import { getProject, writableProject } from '../projects/projects.ts';
+import { getModelVersion } from '../registry/registry.ts';
+import {
+  dependencies,
+  isJobKind,
+  type PipelineSpec,
+  parseNodeSpec,
+  pipelineSpecSchema,
+  refsIn,
+  topological,
+} from './spec.ts';
+
+export const pipelineNameSchema = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'use lowercase letters, digits or "-"' });
+
+export const createPipelineInput = z
+  .object({
+    name: pipelineNameSchema,
+    description: z.string().trim().max(2000).optional(),
+    spec: pipelineSpecSchema,
+  })
+  .strict();
+
+export const updatePipelineInput = z
+  .object({
+    description: z.string().trim().max(2000).optional(),
+    spec: pipelineSpecSchema,
+  })
+  .strict();
+
+const paramValue = z.union([z.string().max(1000), z.number(), z.boolean()]);
+
+export const triggerPipelineInput = z
+  .object({
+    /** Values for the pipeline's declared params (the rest keep their defaults). */
+    params: z.record(z.string(), paramValue).default({}),
+  })
+  .strict();
+
+type Caller = { orgId: string; userId: string };
+type Pipeline = typeof pipelines.$inferSelect;
+type PipelineRun = typeof pipelineRuns.$inferSelect;
+type NodeRow = typeof pipelineNodes.$inferSelect;
+
+export async function createPipeline(
+  db: Db,
+  caller: Caller,
+  projectId: string,
+  input: z.infer<typeof createPipelineInput>,
+) {
+  await writableProject(db, caller.orgId, projectId);
+  await checkNamedIds(db, caller.orgId, projectId, input.spec);
+  const [row] = await db
+    .insert(pipelines)
+    .values({
+      projectId,
+      name: input.name,
+      description: input.description ?? null,
+      spec: input.spec as unknown as Record<string, unknown>,
+      createdBy: caller.userId,
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!row)
+    throw new AppError('CONFLICT', `name: this project already has a pipeline "${input.name}"`);
+  return row;
+}
+
+/**
+ * The ids a saved spec names outright (not through references) must be the organization's:
+ * a model version to register, the checkpoint or teacher a job reads. Checked on save, so a
+ * wrong id is refused then, not when the node's turn comes.
+ */
+async function checkNamedIds(db: Db, orgId: string, projectId: string, spec: PipelineSpec) {
+  for (const [i, node] of spec.nodes.entries()) {
+    if (refsIn(node.spec).length) continue;
+    const parsed = parseNodeSpec(node.kind, node.spec);
+    if (!parsed.success) continue;
+    const at = `spec.nodes.${i}.spec`;
+    if (node.kind === 'register') {
+      const id = (parsed.value as { version_id: string }).version_id;
+      await getModelVersion(db, orgId, id).catch(() => {
+        throw new AppError('NOT_FOUND', `${at}.version_id: no model version ${id}`);
+      });
+    } else if (isJobKind(node.kind)) {
+      await checkModelSource(
+        db,
+        orgId,
+        { type: node.kind, spec: parsed.value } as never,
+        projectId,
+      ).catch((err: Error) => {
+        throw new AppError(
+          err instanceof AppError ? err.code : 'BAD_REQUEST',
+          `${at}: ${err.message}`,
+        );
+      });
+    }
+  }
+}
+
+/** A pipeline of the organization, or NOT_FOUND naming the id. */
+export async function getPipeline(db: Db, orgId: string, pipelineId: string): Promise<Pipeline> {
+  const [row] = await db
+    .select({ pipeline: pipelines })
+    .from(pipelines)
+    .innerJoin(projects, eq(projects.id, pipelines.projectId))
+    .where(and(eq(pipelines.id, pipelineId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `pipelineId: no pipeline ${pipelineId}`);
+  return row.pipeline;
+}
+
+export async function updatePipeline(
+  db: Db,
+  orgId: string,
+  pipelineId: string,
+  input: z.infer<typeof updatePipelineInput>,
+) {
+  const p = await getPipeline(db, orgId, pipelineId);
+  await writableProject(db, orgId, p.projectId);
+  await checkNamedIds(db, orgId, p.projectId, input.spec);
+  const [row] = await db
+    .update(pipelines)
+    .set({
+      spec: input.spec as unknown as Record<string, unknown>,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      updatedAt: new Date(),
+    })
+    .where(eq(pipelines.id, pipelineId))
+    .returning();
+  return row as Pipeline;
+}
+
+export async function listPipelines(db: Db, orgId: string, projectId: string) {
+  await getProject(db, orgId, projectId);
+  return db
+    .select()
+    .from(pipelines)
+    .where(eq(pipelines.projectId, projectId))
+    .orderBy(pipelines.name);
+}
+
+/**
+ * Starts a run of a pipeline: its spec as it is now, the params given over the defaults.
+ * Every param must be declared, with a value of its default's type.
+ */
+export async function triggerPipeline(
+  db: Db,
+  caller: Caller,
+  pipelineId: string,
+  input: z.infer<typeof triggerPipelineInput>,
+  trigger: 'api' | 'dashboard' = 'api',
+) {
+  const p = await getPipeline(db, caller.orgId, pipelineId);
+  const spec = pipelineSpecSchema.safeParse(p.spec);
+  if (!spec.success)
+    throw new AppError(
+      'CONFLICT',
+      `the saved spec no longer validates (${spec.error.issues[0]?.message}); save it again`,
+    );
+  for (const [k, v] of Object.entries(input.params)) {
+    if (!(k in spec.data.params))
+      throw new AppError(
+        'BAD_REQUEST',
+        `params.${k}: the pipeline declares no param "${k}"${Object.keys(spec.data.params).length ? ` (it has ${Object.keys(spec.data.params).join(', ')})` : ''}`,
+      );
+    const want = typeof spec.data.params[k];
+    if (typeof v !== want)
+      throw new AppError(
+        'BAD_REQUEST',
+        `params.${k}: a ${want}, as its default is; got ${typeof v}`,
+      );
+  }
+  return startRun(db, caller, p.projectId, {
+    pipelineId: p.id,
+    name: p.name,
+    spec: spec.data,
+    params: { ...spec.data.params, ...input.params },
+    trigger,
+  });
+}
+
+/** A run and its pending nodes, created together; the server's next pass starts its roots. */
+export async function startRun(
+  db: Db,
+  caller: Caller,
+  projectId: string,
+  run: {
+    pipelineId: string | null;
+    name: string;
+    spec: PipelineSpec;
+    params: Record<string, unknown>;
+    trigger: 'api' | 'dashboard' | 'alert';
+    alertId?: string;
+  },
+) {
+  await writableProject(db, caller.orgId, projectId);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(pipelineRuns)
+      .values({
+        projectId,
+        pipelineId: run.pipelineId,
+        name: run.name,
+        spec: run.spec as unknown as Record<string, unknown>,
+        params: run.params,
+        trigger: run.trigger,
+        alertId: run.alertId ?? null,
+        createdBy: caller.userId,
+      })
+      .returning();
+    if (!row) throw new AppError('INTERNAL', 'could not create the pipeline run');
+    await tx.insert(pipelineNodes).values(
+      run.spec.nodes.map((n) => ({
+        pipelineRunId: row.id,
+        key: n.key,
+        kind: n.kind,
+        detail: dependencies(n).length ? `waiting for ${dependencies(n).join(', ')}` : null,
+      })),
+    );
+    return row;
+  });
+}
+
+/** A run of the organization, or NOT_FOUND naming the id. */
+export async function getPipelineRun(db: Db, orgId: string, runId: string): Promise<PipelineRun> {
+  const [row] = await db
+    .select({ run: pipelineRuns })
+    .from(pipelineRuns)
+    .innerJoin(projects, eq(projects.id, pipelineRuns.projectId))
+    .where(and(eq(pipelineRuns.id, runId), eq(projects.orgId, orgId)));
+  if (!row) throw new AppError('NOT_FOUND', `pipelineRunId: no pipeline run ${runId}`);
+  return row.run;
+}
+
+/** Runs of a pipeline (or of a whole project), newest first. */
+export async function listPipelineRuns(
+  db: Db,
+  orgId: string,
+  where: { pipelineId: string } | { projectId: string },
+  limit = 50,
+) {
+  if ('pipelineId' in where) await getPipeline(db, orgId, where.pipelineId);
+  else await getProject(db, orgId, where.projectId);
+  return db
+    .select()
+    .from(pipelineRuns)
+    .where(
+      'pipelineId' in where
+        ? eq(pipelineRuns.pipelineId, where.pipelineId)
+        : eq(pipelineRuns.projectId, where.projectId),
+    )
+    .orderBy(desc(pipelineRuns.createdAt))
+    .limit(limit);
+}
+
+/**
+ * Stops a run: nodes not yet finished are cancelled, and so are the jobs they hold (their
+ * agents are told at once). A deployment a deploy node brought up keeps serving.
+ */
+export async function cancelPipelineRun(s: JobServices, orgId: string, runId: string) {
+  await getPipelineRun(s.db, orgId, runId);
+  const jobIds = await s.db.transaction(async (tx) => {
+    const [run] = await tx
+      .select()
+      .from(pipelineRuns)
+      .where(eq(pipelineRuns.id, runId))
+      .for('update');
+    if (run?.status !== 'running')
+      throw new AppError('CONFLICT', `pipelineRunId: the run is already ${run?.status}`);
+    const open = await tx
+      .update(pipelineNodes)
+      .set({ status: 'cancelled', detail: 'the run was cancelled', finishedAt: new Date() })
+      .where(
+        and(
+          eq(pipelineNodes.pipelineRunId, runId),
+          inArray(pipelineNodes.status, ['pending', 'running']),
+        ),
+      )
+      .returning();
+    await tx
+      .update(pipelineRuns)
+      .set({
+        status: 'cancelled',
+        error: 'cancelled',
+        finishedAt: new Date(),
+        updatedAt: new Date(),
+      })
+      .where(eq(pipelineRuns.id, runId));
+    return open.flatMap((n) => (n.jobId ? [n.jobId] : []));
+  });
+  // A job that ended meanwhile cannot be cancelled; that is no failure of the cancel.
+  for (const jobId of jobIds) await cancelJobAndNotify(s, orgId, jobId).catch(() => {});
+  return getPipelineRun(s.db, orgId, runId);
+}
+
+// What the REST API and the dashboard show.
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export const pipelineOutput = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  name: z.string(),
+  description: z.string().nullable(),
+  spec: z.record(z.string(), z.unknown()),
+  lastRun: z.object({ id: z.uuid(), status: z.string(), createdAt: z.iso.datetime() }).nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type PipelineOutput = z.infer<typeof pipelineOutput>;
+
+export const pipelineNodeOutput = z.object({
+  key: z.string(),
+  kind: z.string(),
+  /** The nodes it waits for (needs and references). */
+  needs: z.array(z.string()),
+  status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled']),
+  attempts: z.number().int(),
+  retries: z.number().int(),
+  jobId: z.uuid().nullable(),
+  runId: z.uuid().nullable(),
+  deploymentId: z.uuid().nullable(),
+  outputs: z.record(z.string(), z.unknown()),
+  detail: z.string().nullable(),
+  startedAt: z.iso.datetime().nullable(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+
+export const pipelineRunOutput = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  pipelineId: z.uuid().nullable(),
+  name: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
+  trigger: z.string(),
+  alertId: z.uuid().nullable(),
+  params: z.record(z.string(), z.unknown()),
+  error: z.string().nullable(),
+  nodes: z.array(pipelineNodeOutput),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().nullable(),
+});
+export type PipelineRunOutput = z.infer<typeof pipelineRunOutput>;
+
+export async function pipelineViews(db: Db, rows: Pipeline[]): Promise<PipelineOutput[]> {
+  const last = rows.length
+    ? await db
+        .selectDistinctOn([pipelineRuns.pipelineId], {
+          pipelineId: pipelineRuns.pipelineId,
+          id: pipelineRuns.id,
+          status: pipelineRuns.status,
+          createdAt: pipelineRuns.createdAt,
+        })
+        .from(pipelineRuns)
+        .where(
+          inArray(
+            pipelineRuns.pipelineId,
+            rows.map((r) => r.id),
+          ),
+        )
+        .orderBy(pipelineRuns.pipelineId, desc(pipelineRuns.createdAt))
+    : [];
+  return rows.map((p) => {
+    const l = last.find((x) => x.pipelineId === p.id);
+    return {
+      id: p.id,
+      projectId: p.projectId,
+      name: p.name,
+      description: p.description,
+      spec: p.spec,
+      lastRun: l ? { id: l.id, status: l.status, createdAt: l.createdAt.toISOString() } : null,
+      createdAt: p.createdAt.toISOString(),
+      updatedAt: p.updatedAt.toISOString(),
+    };
+  });
+}
+
+export async function pipelineRunView(db: Db, run: PipelineRun): Promise<PipelineRunOutput> {
+  const rows = await db.select().from(pipelineNodes).where(eq(pipelineNodes.pipelineRunId, run.id));
+  const spec = pipelineSpecSchema.safeParse(run.spec);
+  const nodes = spec.success ? topological(spec.data.nodes) : [];
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  const ordered: [NodeRow, PipelineSpec['nodes'][number] | undefined][] = spec.success
+    ? nodes.flatMap((n) => {
+        const r = byKey.get(n.key);
+        return r ? [[r, n] as [NodeRow, typeof n]] : [];
+      })
+    : rows.map((r) => [r, undefined]);
+  return {
+    id: run.id,
+    projectId: run.projectId,
+    pipelineId: run.pipelineId,
+    name: run.name,
+    status: run.status,
+    trigger: run.trigger,
+    alertId: run.alertId,
+    params: run.params,
+    error: run.error,
+    nodes: ordered.map(([r, n]) => ({
+      key: r.key,
+      kind: r.kind,
+      needs: n ? dependencies(n) : [],
+      status: r.status,
+      attempts: r.attempts,
+      retries: n?.retries ?? 0,
+      jobId: r.jobId,
+      runId: r.runId,
+      deploymentId: r.deploymentId,
+      outputs: r.outputs,
+      detail: r.detail,
+      startedAt: iso(r.startedAt),
+      finishedAt: iso(r.finishedAt),
+    })),
+    createdAt: run.createdAt.toISOString(),
+    updatedAt: run.updatedAt.toISOString(),
+    finishedAt: iso(run.finishedAt),
+  };
+}
+
+/** Runs still under way (the server advances these). */
+export function openRunIds(db: Db) {
+  return db
+    .select({ id: pipelineRuns.id })
+    .from(pipelineRuns)
+    .where(eq(pipelineRuns.status, 'running'))
+    .orderBy(pipelineRuns.createdAt);
+}

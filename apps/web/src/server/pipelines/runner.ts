@@ -1,0 +1,49 @@
+import type { Db } from '@anneal/db/client';
+import { type AdvanceHooks, advancePipelines } from '../domain/pipelines/advance.ts';
+
+/**
+ * Advances pipeline runs: a pass every `tickMs`, and one at once when asked (a run was
+ * triggered, a job ended). One pass at a time; everything it knows is in PostgreSQL.
+ */
+export class PipelineRunner {
+  readonly #timer: NodeJS.Timeout;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #closed = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly hooks: AdvanceHooks,
+    tickMs: number,
+  ) {
+    this.#timer = setInterval(() => void this.advance(), tickMs);
+    this.#timer.unref();
+  }
+
+  /** A pass now (or right after the one under way); resolves when it is done. */
+  advance(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = advancePipelines(this.db, this.hooks)
+      .catch((err) => {
+        // A pass cut short by close() (its pool ends) is not a failure worth a stack.
+        if (!this.#closed) this.hooks.log(`pipelines: ${(err as Error).stack ?? err}`);
+      })
+      .finally(() => {
+        this.#running = null;
+        if (this.#again) {
+          this.#again = false;
+          void this.advance();
+        }
+      });
+    return this.#running;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+}
