@@ -11,6 +11,7 @@ import { doctor } from './commands/doctor.ts';
 import { evaluate } from './commands/eval.ts';
 import { importCommand } from './commands/import.ts';
 import { login } from './commands/login.ts';
+import { pipeline } from './commands/pipeline.ts';
 import { plan } from './commands/plan.ts';
 import { sample } from './commands/sample.ts';
 import { schedule } from './commands/schedule.ts';
@@ -35,6 +36,7 @@ const commands: Command[] = [
   submit,
   deploy,
   generate,
+  pipeline,
   login,
   datasets,
 ];
