@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
-import { type AgentProcess, startAgent } from '../testing/agent-process.ts';
+import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // Pipelines end to end: a real server and PostgreSQL, a real `anneal agent` that runs every
@@ -32,6 +32,8 @@ async function until<T>(what: string, probe: () => Promise<T | null | false>, ms
   throw new Error(`${what}: not within ${ms} ms\n${agentLog.join('').slice(-3000)}`);
 }
 
+const cli = (args: string[]) =>
+  runCli(args, { server: h.url, token: owner.token, home, extraLog: agentLog });
 const runOf = async (id: string) => (await api('GET', `/api/v1/pipeline-runs/${id}`)).json;
 const finished = (id: string, ms?: number) =>
   until(
@@ -307,6 +309,51 @@ describe('pipelines', () => {
     });
     expect(nodeOf(run, 'after').status).toBe('skipped');
     expect(run.error).toMatch(/^sample: its sample job failed/);
+  }, 180_000);
+
+  it('saves, runs and follows a pipeline from the command line', async () => {
+    const file = join(home, 'stage.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        params: { steps: 200, alias: 'staging' },
+        nodes: [
+          trainEvaluatePromoteDeploy.nodes[0],
+          {
+            key: 'stage',
+            kind: 'register',
+            spec: { version_id: '${train.version_id}', alias: '${params.alias}' },
+          },
+        ],
+      }),
+    );
+    const save = ['pipeline', 'save', '--project', 'pipes', '--name', 'stage', '--file', file];
+    const created = await cli(save);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^created pipeline stage \(.+\): 2 nodes/);
+    // Saving again replaces the spec.
+    expect((await cli(save)).stdout).toMatch(/^updated pipeline stage/);
+    const typo = await cli([
+      ...['pipeline', 'run', '--project', 'pipes', '--name', 'stage', '--param', 'steps=ten'],
+    ]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/--param: steps is a number; got "ten"/);
+    const ran = await cli([
+      ...['pipeline', 'run', '--project', 'pipes', '--name', 'stage'],
+      ...['--param', 'steps=20', '--param', 'alias=candidate', '--wait', '--json'],
+    ]);
+    expect(ran.code, ran.stderr).toBe(0);
+    const run = JSON.parse(ran.stdout.trim().split('\n').at(-1) as string);
+    expect(run).toMatchObject({ status: 'succeeded', params: { steps: 20, alias: 'candidate' } });
+    // The nodes' progress went to stderr as it happened.
+    expect(ran.stderr).toMatch(/train \(train\) running/);
+    expect(ran.stderr).toMatch(/stage \(register\) succeeded: shapes-tiny-8@candidate -> v\d+/);
+    const status = await cli(['pipeline', 'status', '--run', run.id]);
+    expect(status.stdout).toMatch(
+      new RegExp(`^stage run ${run.id}: succeeded\n  train +train +succeeded`),
+    );
+    const listed = await cli(['pipeline', 'list', '--project', 'pipes']);
+    expect(listed.stdout).toMatch(/^stage \(.+\): 2 nodes; last run succeeded/m);
   }, 180_000);
 
   it('goes on after a server restart mid-run, and a cancel stops the running job', async () => {

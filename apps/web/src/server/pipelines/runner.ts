@@ -27,11 +27,12 @@ export class PipelineRunner {
       this.#again = true;
       return this.#running;
     }
-    this.#running = advancePipelines(this.db, this.hooks)
-      .catch((err) => {
-        // A pass cut short by close() (its pool ends) is not a failure worth a stack.
-        if (!this.#closed) this.hooks.log(`pipelines: ${(err as Error).stack ?? err}`);
-      })
+    // A pass cut short by close() (its pool ends) fails its runs' transactions: not worth a line.
+    const log = (line: string) => {
+      if (!this.#closed) this.hooks.log(line);
+    };
+    this.#running = advancePipelines(this.db, { ...this.hooks, log })
+      .catch((err) => log(`pipelines: ${(err as Error).stack ?? err}`))
       .finally(() => {
         this.#running = null;
         if (this.#again) {
