@@ -28,6 +28,7 @@ describe('anneal eval', () => {
     [['--model', model, '--resolution', '8,8'], /--resolution: lists a resolution twice/],
     [['--model', model, '--resolution', '16x16'], /--resolution: must be a comma-separated list/],
     [['--model', model, '--resolution', '9'], /--resolution: resolution 9: .*multiples of 2/],
+    [['--model', model, '--grid', 'samples.jpg'], /--grid: must end in \.png/],
   ])('exits 2 naming the flag: %s', (args, message) => {
     const r = anneal(['eval', ...args]);
     expect(r.status, r.stderr).toBe(2);
@@ -48,9 +49,15 @@ describe('anneal eval', () => {
       '2',
       '--resolution',
       '16,8',
+      '--grid',
+      join(own, 'grid.png'),
       '--json',
     ]);
     expect(r.status, r.stderr).toBe(0);
+    // The grid shows the first resolution's first 16 samples: 4 x 4 tiles of 16 px, 2 px apart.
+    const png = readFileSync(join(own, 'grid.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([4 * 16 + 5 * 2, 4 * 16 + 5 * 2]);
     const j = r.json as {
       resolution: number;
       fd: number;

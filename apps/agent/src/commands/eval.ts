@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { encodePng, tileGrid } from '@anneal/core/png';
 import {
   applyMemoryLimits,
   extractorStepsSchema,
@@ -52,6 +54,8 @@ Options:
                          at that size, each beside its own floor; the JSON's top-level metrics
                          are the first resolution's and per_resolution has one entry each
                          (default: the resolution the model was trained at)
+  --grid FILE.png        also write the first 16 samples scored (at the first resolution) as
+                         one grid PNG, to look at beside the numbers
   --memorization         also check for copies of training images: nearest-neighbour distances
                          from the samples and from held-out images to the training split
   --extractor-steps N    train the extractor for N steps instead of its default
@@ -81,6 +85,10 @@ const flagsSchema = z
       .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
       .optional(),
     memorization: z.boolean().default(false),
+    grid: z
+      .string()
+      .regex(/\.png$/i, 'must end in .png')
+      .optional(),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
     ...toleranceFlags,
@@ -106,6 +114,7 @@ const options = {
   'reference-steps': { type: 'string' },
   resolution: { type: 'string' },
   memorization: { type: 'boolean' },
+  grid: { type: 'string' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
   rtol: { type: 'string' },
@@ -113,6 +122,21 @@ const options = {
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
+
+/** Samples shown in `--grid`: the first ones, as the scored set starts. */
+const GRID_SAMPLES = 16;
+
+function writeGrid(
+  out: string,
+  images: Uint8Array,
+  shape: readonly [number, number, number, number],
+) {
+  const [n, h, w, c] = shape;
+  const k = Math.min(n, GRID_SAMPLES);
+  const grid = tileGrid(images.subarray(0, k * h * w * c), [k, h, w, c]);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, encodePng(grid.pixels, grid.width, grid.height, grid.channels as 1 | 3 | 4));
+}
 
 /** Progress lines at most this often per phase (the last step of a phase always goes). */
 const EVENT_INTERVAL_MS = 500;
@@ -187,6 +211,9 @@ export const evaluate: Command = {
           guidance: flags.guidance,
           memorization: flags.memorization,
           extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+          onSamples: (images, shape) => {
+            if (flags.grid && reports.length === 0) writeGrid(resolve(flags.grid), images, shape);
+          },
           onProgress: (p, done, total) => {
             if (p !== phase) {
               bar?.done();

@@ -71,6 +71,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     const model = join(work, 'model');
     await fetchModel(api, s.model, model);
     const args = ['eval', '--model', model, '--json', '--events'];
+    args.push('--grid', join(work, 'grid.png'));
     args.push(...samplerArgs(s), '--n', String(s.n));
     args.push('--seed', String(s.seed), '--guidance', String(s.guidance));
     if (s.sigma_max !== undefined) args.push('--sigma-max', String(s.sigma_max));
@@ -81,5 +82,7 @@ export const evaluateAgentKind: AgentJobKind<'evaluate'> = {
     if (s.resolutions) args.push('--resolution', s.resolutions.join(','));
     return args;
   },
-  outputs: () => [],
+  outputs: (_, work) => [
+    { path: 'samples/grid.png', file: join(work, 'grid.png'), what: 'the first samples scored' },
+  ],
 };

@@ -50,6 +50,8 @@ export interface EvalOptions {
    * metrics of the samples), 'reference', 'memorization'.
    */
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** The generated samples (uint8 NHWC), once sampled: for a grid of what was scored. */
+  onSamples?: (images: Uint8Array, shape: readonly [number, number, number, number]) => void;
 }
 
 export interface EvalReport {
@@ -217,6 +219,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       (step, total) => o.onProgress?.(phase, step, total),
     );
   const generated = await sample(o.sampling, 'sample');
+  o.onSamples?.(generated.images, generated.shape);
   o.onProgress?.('scoring', 0, 1);
   const { features: fG, metrics } = await ruler.measure(generated.images, generated.shape);
   o.onProgress?.('scoring', 1, 1);

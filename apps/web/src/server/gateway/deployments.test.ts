@@ -228,6 +228,13 @@ describe('deployments', () => {
       steps: 4,
       n: 20,
     });
+    // The first samples it scored, tiled: what the alert evidence shows beside the numbers.
+    expect(done.gridUrl).toBe(`/api/v1/runs/${done.runId}/artifacts/samples/grid.png`);
+    const grid = await fetch(`${h.url}${done.gridUrl}`, {
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
+    expect(grid.status).toBe(200);
+    expect(Buffer.from(await grid.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
     // On a schedule: the next one is queued by the server, then the schedule is removed.
     await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, {
       probe: { ...tiny, every_s: 5 },

@@ -1,8 +1,9 @@
 // What the REST API and the dashboard show of deployments: output schemas and the reads
 // behind them, shared so both say the same thing.
 import { AppError } from '@anneal/core';
-import type { alerts, deploymentProbes } from '@anneal/db/schema';
+import { type alerts, artifacts, type deploymentProbes } from '@anneal/db/schema';
 import type { generateParamsSchema } from '@anneal/protocol';
+import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import {
   deploymentStats,
@@ -133,11 +134,16 @@ export const probeOutput = z.object({
   status: z.enum(['queued', 'succeeded', 'failed']),
   metrics: z.record(z.string(), z.number()),
   error: z.string().nullable(),
+  /** The first samples the probe scored, tiled (its run's samples/grid.png), once uploaded. */
+  gridUrl: z.string().nullable(),
   createdAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().nullable(),
 });
 
-export function probeView(p: typeof deploymentProbes.$inferSelect) {
+/** Where a probe's run keeps the grid of the samples it scored (the evaluate job's output). */
+export const PROBE_GRID = 'samples/grid.png';
+
+export function probeView(p: typeof deploymentProbes.$inferSelect, hasGrid = false) {
   return {
     id: p.id,
     modelVersionId: p.modelVersionId,
@@ -147,6 +153,7 @@ export function probeView(p: typeof deploymentProbes.$inferSelect) {
     status: p.status,
     metrics: p.metrics,
     error: p.error,
+    gridUrl: hasGrid && p.runId ? `/api/v1/runs/${p.runId}/artifacts/${PROBE_GRID}` : null,
     createdAt: p.createdAt.toISOString(),
     finishedAt: iso(p.finishedAt),
   };
@@ -168,7 +175,19 @@ export async function probeNow(
 
 export async function probesOf(ctx: Services, orgId: string, id: string, limit?: number) {
   await getDeploymentRow(ctx.db, orgId, id);
-  return (await listProbes(ctx.db, id, limit)).map(probeView);
+  const probes = await listProbes(ctx.db, id, limit);
+  const runIds = probes.flatMap((p) => (p.runId ? [p.runId] : []));
+  const withGrid = new Set(
+    runIds.length
+      ? (
+          await ctx.db
+            .select({ runId: artifacts.runId })
+            .from(artifacts)
+            .where(and(inArray(artifacts.runId, runIds), eq(artifacts.path, PROBE_GRID)))
+        ).map((a) => a.runId)
+      : [],
+  );
+  return probes.map((p) => probeView(p, p.runId !== null && withGrid.has(p.runId)));
 }
 
 export const alertOutput = z.object({
