@@ -43,6 +43,11 @@ export default function ProjectLayout({ children }: { children: ReactNode }) {
       label: 'Deployments',
       active: pathname.startsWith(`${base}/deployments`),
     },
+    {
+      href: `${base}/pipelines`,
+      label: 'Pipelines',
+      active: pathname.startsWith(`${base}/pipelines`),
+    },
   ];
   if (project.error)
     return (

@@ -2,7 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useParams } from 'next/navigation';
+import { useParams, useRouter } from 'next/navigation';
 import { type FormEvent, useState } from 'react';
 import { errorMessage, when } from '../../../../../../ui/format.ts';
 import { StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
@@ -198,13 +198,57 @@ function Probes({ deploymentId, canProbe }: { deploymentId: string; canProbe: bo
 }
 
 /** Alerts raised by the probes: the evidence, what to do, acknowledge and resolve. */
-function Alerts({ deploymentId, canEdit }: { deploymentId: string; canEdit: boolean }) {
+/** The baseline probe's samples beside the breaching probe's, when their grids exist. */
+function EvidenceGrids({ baseline, probe }: { baseline: string | null; probe: string | null }) {
+  if (!baseline && !probe) return null;
+  return (
+    <div className="evidence-grids">
+      {[
+        ['baseline', baseline],
+        ['this probe', probe],
+      ].map(([label, url]) =>
+        url ? (
+          <figure key={label}>
+            {/* biome-ignore lint/performance/noImgElement: a run artifact, not a static asset */}
+            <img src={url} alt={`samples scored by the ${label}`} />
+            <figcaption className="muted small">{label}</figcaption>
+          </figure>
+        ) : null,
+      )}
+    </div>
+  );
+}
+
+/** Suggestions a pipeline can carry out (more steps changes the sampling: a redeploy). */
+const PIPELINE_ACTIONS = new Set(['rollback', 'retrain']);
+
+function Alerts({
+  projectId,
+  deploymentId,
+  followsAlias,
+  canEdit,
+}: {
+  projectId: string;
+  deploymentId: string;
+  followsAlias: boolean;
+  canEdit: boolean;
+}) {
   const trpc = useTRPC();
+  const router = useRouter();
   const queryClient = useQueryClient();
+  const runSuggestion = useMutation(
+    trpc.pipelines.fromAlert.mutationOptions({
+      onSuccess: (run) => router.push(`/projects/${projectId}/pipelines/runs/${run.id}`),
+    }),
+  );
   const list = useQuery({
     ...trpc.deployments.alerts.queryOptions({ deploymentId }),
     refetchInterval: 3000,
   });
+  // The probes' sample grids, shown side by side in each alert's evidence.
+  const probes = useQuery(trpc.deployments.probes.queryOptions({ deploymentId }));
+  const gridOf = (probeId: string | undefined) =>
+    probes.data?.find((p) => p.id === probeId)?.gridUrl ?? null;
   const set = useMutation(
     trpc.deployments.setAlertStatus.mutationOptions({
       onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.deployments.pathKey() }),
@@ -233,7 +277,8 @@ function Alerts({ deploymentId, canEdit }: { deploymentId: string; canEdit: bool
             const e = a.evidence as {
               value?: number;
               floor?: number | null;
-              baseline?: { value: number };
+              probeId?: string;
+              baseline?: { value: number; probeId?: string };
               window?: { mean: number; std: number; z: number };
             };
             return (
@@ -256,9 +301,29 @@ function Alerts({ deploymentId, canEdit }: { deploymentId: string; canEdit: bool
                   {e.baseline && ` vs baseline ${e.baseline.value.toPrecision(3)}`}
                   {e.window &&
                     ` vs window ${e.window.mean.toPrecision(3)} ± ${e.window.std.toPrecision(2)}`}
+                  <EvidenceGrids
+                    baseline={e.baseline ? gridOf(e.baseline.probeId) : null}
+                    probe={gridOf(e.probeId)}
+                  />
                 </td>
                 <td className="wrap">{(a.suggestion as { text?: string } | null)?.text ?? ''}</td>
                 <td>
+                  {canEdit &&
+                    followsAlias &&
+                    a.status !== 'resolved' &&
+                    PIPELINE_ACTIONS.has(
+                      (a.suggestion as { action?: string } | null)?.action ?? '',
+                    ) && (
+                      <button
+                        className="btn btn-sm btn-primary"
+                        type="button"
+                        disabled={runSuggestion.isPending}
+                        title="Score the candidate with the served sampling, then move the alias only if its FD is within the rule's threshold"
+                        onClick={() => runSuggestion.mutate({ alertId: a.id })}
+                      >
+                        Run as pipeline
+                      </button>
+                    )}{' '}
                   {canEdit && a.status === 'open' && (
                     <button
                       className="btn btn-sm"
@@ -284,6 +349,7 @@ function Alerts({ deploymentId, canEdit }: { deploymentId: string; canEdit: bool
         </tbody>
       </table>
       {set.error && <div className="error">{errorMessage(set.error)}</div>}
+      {runSuggestion.error && <div className="error">{errorMessage(runSuggestion.error)}</div>}
     </div>
   );
 }
@@ -407,7 +473,12 @@ export default function DeploymentPage() {
         </table>
       </div>
       {canEdit && live && <TryIt deploymentId={deploymentId} />}
-      <Alerts deploymentId={deploymentId} canEdit={canEdit} />
+      <Alerts
+        projectId={projectId}
+        deploymentId={deploymentId}
+        followsAlias={dep.alias !== null}
+        canEdit={canEdit}
+      />
       <Probes deploymentId={deploymentId} canProbe={canEdit && live} />
       <div className="card">
         <div className="card-head">
