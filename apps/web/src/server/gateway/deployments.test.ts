@@ -234,7 +234,11 @@ describe('deployments', () => {
       headers: { authorization: `Bearer ${owner.token}` },
     });
     expect(grid.status).toBe(200);
-    expect(Buffer.from(await grid.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
+    expect(
+      Buffer.from(await grid.arrayBuffer())
+        .subarray(1, 4)
+        .toString(),
+    ).toBe('PNG');
     // On a schedule: the next one is queued by the server, then the schedule is removed.
     await api('PUT', `/api/v1/deployments/${deploymentId}/probe`, {
       probe: { ...tiny, every_s: 5 },

@@ -1,8 +1,10 @@
 // The quality monitor's pass, run by the serving router on each tick: probes whose job ended
-// get their numbers and are judged by the deployment's alert rules (new alerts go to the
-// webhook), and scheduled probes that are due are queued.
+// get their numbers and are judged by the deployment's alert rules, webhook deliveries that
+// are due are attempted (new alerts at once, failed ones after their backoff), and scheduled
+// probes that are due are queued.
 import type { Db } from '@anneal/db/client';
-import { deliver, judgeProbe } from '../domain/deployments/alerts.ts';
+import { judgeProbe } from '../domain/deployments/alerts.ts';
+import { deliverDue } from '../domain/deployments/deliveries.ts';
 import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
 
 export async function monitorProbes(
@@ -11,13 +13,9 @@ export async function monitorProbes(
 ): Promise<void> {
   for (const p of await settleProbes(db)) {
     o.log(`probe ${p.id} of deployment ${p.deploymentId}: ${p.status}`);
-    for (const alert of await judgeProbe(db, p)) {
-      o.log(`alert ${alert.id}: ${alert.message}`);
-      void deliver(db, alert, { backoffMs: o.webhookBackoffMs }).catch((err) =>
-        o.log(`alert ${alert.id}: delivery failed: ${(err as Error).message}`),
-      );
-    }
+    for (const alert of await judgeProbe(db, p)) o.log(`alert ${alert.id}: ${alert.message}`);
   }
+  await deliverDue(db, { log: o.log, backoffMs: o.webhookBackoffMs });
   for (const d of await dueProbes(db)) {
     // dueProbes selects only deployments with a creator; the check narrows the type.
     if (!d.createdBy) continue;

@@ -14,7 +14,6 @@ import type {
   ServerMessage,
 } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
-import { deliver, judgeProbe } from '../domain/deployments/alerts.ts';
 import { activeDeployments, aliasTarget, LIVE_REPLICA } from '../domain/deployments/deployments.ts';
 import { createProbe, dueProbes, settleProbes } from '../domain/deployments/probes.ts';
 import { monitorProbes } from './monitor.ts';

@@ -182,6 +182,10 @@ async function raise(
       message,
       evidence: b.evidence,
       suggestion: baseline ? await suggestionFor(db, d, probe, baseline) : null,
+      // Due at once where a webhook is set; the monitor's passes deliver it (deliveries.ts).
+      delivery: (d.alerting as { webhook?: unknown } | null)?.webhook
+        ? { id: randomUUID(), attempts: 0, nextAt: new Date().toISOString() }
+        : {},
     })
     .returning();
   return row ?? null;
@@ -203,59 +207,6 @@ export function signedDelivery(alert: Alert, secret: string) {
     },
   });
   return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
-}
-
-/**
- * Delivers an alert to its deployment's webhook: POST with X-Anneal-Signature and a delivery
- * id, retried with exponential backoff (`backoffMs`, doubling) until a 2xx or `attempts` run out;
- * the alert records each attempt's outcome.
- */
-export async function deliver(
-  db: Db,
-  alert: Alert,
-  o: { attempts?: number; backoffMs?: number; timeoutMs?: number } = {},
-): Promise<boolean> {
-  if (!alert.deploymentId) return false;
-  const [d] = await db.select().from(deployments).where(eq(deployments.id, alert.deploymentId));
-  const url = (d?.alerting as { webhook?: { url: string } } | null)?.webhook?.url;
-  if (!d || !url || !d.webhookSecret) return false;
-  const { body, signature } = signedDelivery(alert, d.webhookSecret);
-  const delivery = randomUUID();
-  const attempts = o.attempts ?? 5;
-  let error = '';
-  for (let i = 0; i < attempts; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, (o.backoffMs ?? 1000) * 2 ** (i - 1)));
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-anneal-signature': signature,
-          'x-anneal-delivery': delivery,
-          'x-anneal-event': 'alert',
-        },
-        body,
-        signal: AbortSignal.timeout(o.timeoutMs ?? 10_000),
-      });
-      if (res.ok) {
-        await db
-          .update(alerts)
-          .set({
-            delivery: { id: delivery, attempts: i + 1, deliveredAt: new Date().toISOString() },
-          })
-          .where(eq(alerts.id, alert.id));
-        return true;
-      }
-      error = `HTTP ${res.status}`;
-    } catch (err) {
-      error = (err as Error).message;
-    }
-    await db
-      .update(alerts)
-      .set({ delivery: { id: delivery, attempts: i + 1, error } })
-      .where(eq(alerts.id, alert.id));
-  }
-  return false;
 }
 
 /** Acknowledge or resolve an alert of the organization. */
