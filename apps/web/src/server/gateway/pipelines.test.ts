@@ -88,10 +88,70 @@ const trainEvaluatePromoteDeploy = {
       kind: 'deploy',
       needs: ['promote'],
       spec: {
-        name: 'tiny',
+        name: 'tiny-gate',
         model: '${train.model}',
         alias: 'production',
         sampling: { sampler: 'ddim', steps: 5 },
+      },
+    },
+  ],
+};
+
+/** The product's loop: train a teacher, distill it, score the student, promote it, serve it. */
+const trainDistillEvaluatePromoteDeploy = {
+  params: { steps: 60, fd_budget: 1e9 },
+  nodes: [
+    trainEvaluatePromoteDeploy.nodes[0],
+    {
+      key: 'distill',
+      kind: 'distill',
+      spec: {
+        teacher: '${train.version_id}',
+        method: 'progressive',
+        // Small stages (as distill-job.test.ts): 32 -> 16 -> 8 steps, a loose budget.
+        min_steps: 8,
+        max_iters_per_stage: 20,
+        eval_every: 10,
+        plateau_window: 10,
+        eval_n: 20,
+        heldout_n: 4,
+        batch: 8,
+        extractor_steps: 60,
+        extractor_width: 8,
+        quality_budget: 100,
+        log_every: 5,
+        lr: 1e-3,
+        ema_decay: 0.9,
+      },
+    },
+    {
+      key: 'evaluate',
+      kind: 'evaluate',
+      spec: {
+        model: { kind: 'modelVersion', id: '${distill.version_id}' },
+        n: 20,
+        extractor_steps: 40,
+        extractor_width: 8,
+        sampler: 'ddim',
+        steps: '${distill.steps}',
+      },
+    },
+    {
+      key: 'promote',
+      kind: 'register',
+      needs: ['evaluate'],
+      when: [{ left: '${evaluate.fd}', op: '<=', right: '${params.fd_budget}' }],
+      spec: { version_id: '${distill.version_id}', alias: 'production' },
+    },
+    {
+      key: 'deploy',
+      kind: 'deploy',
+      needs: ['promote'],
+      spec: {
+        name: 'tiny',
+        model: '${distill.model}',
+        alias: 'production',
+        sampling: { sampler: 'ddim', steps: '${distill.steps}' },
       },
     },
   ],
@@ -115,7 +175,8 @@ afterAll(async () => {
 });
 
 describe('pipelines', () => {
-  let pipelineId: string;
+  /** train -> register, saved by the command-line test. */
+  let stageId: string;
 
   it('refuses a pipeline that cannot run, naming what is wrong', async () => {
     const save = (spec: unknown) =>
@@ -190,38 +251,39 @@ describe('pipelines', () => {
     );
   });
 
-  it('runs train -> evaluate -> promote -> deploy, each node with its job and outputs', async () => {
+  it('runs train -> distill -> evaluate -> promote -> deploy, each node with its job and outputs', async () => {
     const saved = await api('POST', `/api/v1/projects/${projectId}/pipelines`, {
       name: 'ship',
-      spec: trainEvaluatePromoteDeploy,
+      spec: trainDistillEvaluatePromoteDeploy,
     });
     expect(saved.status, JSON.stringify(saved.json)).toBe(201);
-    pipelineId = saved.json.id;
-    const unknown = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
+    const shipId = saved.json.id;
+    const unknown = await api('POST', `/api/v1/pipelines/${shipId}/runs`, {
       params: { stpes: 5 },
     });
     expect(unknown.status).toBe(400);
     expect(unknown.json.error.message).toMatch(/params\.stpes: the pipeline declares no param/);
-    const wrongType = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
+    const wrongType = await api('POST', `/api/v1/pipelines/${shipId}/runs`, {
       params: { steps: '5' },
     });
     expect(wrongType.json.error.message).toMatch(/params\.steps: a number/);
 
-    const started = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
+    const started = await api('POST', `/api/v1/pipelines/${shipId}/runs`, {
       params: { steps: 80 },
     });
     expect(started.status, JSON.stringify(started.json)).toBe(201);
     expect(started.json.params).toEqual({ steps: 80, fd_budget: 1e9 });
     expect(nodeOf(started.json, 'train').status).toBe('running');
-    expect(nodeOf(started.json, 'evaluate')).toMatchObject({
+    expect(nodeOf(started.json, 'distill')).toMatchObject({
       status: 'pending',
       needs: ['train'],
       detail: 'waiting for train',
     });
-    const run = await finished(started.json.id, 240_000);
+    const run = await finished(started.json.id, 300_000);
     expect(run.status, JSON.stringify(run)).toBe('succeeded');
     expect(run.nodes.map((n: { key: string; status: string }) => [n.key, n.status])).toEqual([
       ['train', 'succeeded'],
+      ['distill', 'succeeded'],
       ['evaluate', 'succeeded'],
       ['promote', 'succeeded'],
       ['deploy', 'succeeded'],
@@ -231,24 +293,57 @@ describe('pipelines', () => {
     const job = (await api('GET', `/api/v1/jobs/${train.jobId}`)).json;
     expect(job.spec.steps).toBe(80);
     expect(train.outputs).toMatchObject({ model: 'shapes-tiny-8', version: 1 });
+    // The distill job read the teacher the train node registered; its kept student is the
+    // last stage within the budget: 8 steps, version 2 of the students' model.
+    const distill = nodeOf(run, 'distill');
+    const distillJob = (await api('GET', `/api/v1/jobs/${distill.jobId}`)).json;
+    expect(distillJob.spec.teacher).toBe(train.outputs.version_id);
+    expect(distill.outputs).toMatchObject({
+      model: 'shapes-tiny-8-progressive',
+      version: 2,
+      steps: 8,
+    });
+    expect(distill.outputs.fd).toBeGreaterThan(0);
+    // The evaluate job scored that student at its steps.
     const evaluate = nodeOf(run, 'evaluate');
     expect(evaluate.outputs.fd).toBeGreaterThan(0);
     expect(evaluate.outputs.floor_fd).toBeGreaterThanOrEqual(0);
-    // The evaluate job read the version the train node registered.
     const evalJob = (await api('GET', `/api/v1/jobs/${evaluate.jobId}`)).json;
-    expect(evalJob.spec.model).toEqual({ kind: 'modelVersion', id: train.outputs.version_id });
-    const model = (await api('GET', `/api/v1/projects/${projectId}/models/shapes-tiny-8`)).json;
-    expect(aliasesOf(model, 1)).toContain('production');
+    expect(evalJob.spec).toMatchObject({
+      model: { kind: 'modelVersion', id: distill.outputs.version_id },
+      sampler: 'ddim',
+      steps: 8,
+    });
+    const model = (
+      await api('GET', `/api/v1/projects/${projectId}/models/shapes-tiny-8-progressive`)
+    ).json;
+    expect(aliasesOf(model, 2)).toContain('production');
+    // Served: the student behind the alias, at the steps it was distilled for.
     const deployment = (
       await api('GET', `/api/v1/deployments/${nodeOf(run, 'deploy').outputs.deployment_id}`)
     ).json;
-    expect(deployment).toMatchObject({ name: 'tiny', status: 'serving', alias: 'production' });
+    expect(deployment).toMatchObject({
+      name: 'tiny',
+      status: 'serving',
+      alias: 'production',
+      model: 'shapes-tiny-8-progressive',
+      version: 2,
+      sampling: { sampler: 'ddim', steps: 8 },
+    });
     const listed = (await api('GET', `/api/v1/projects/${projectId}/pipelines`)).json.pipelines;
-    expect(listed[0].lastRun).toMatchObject({ id: run.id, status: 'succeeded' });
-  }, 300_000);
+    expect(listed.find((p: { id: string }) => p.id === shipId).lastRun).toMatchObject({
+      id: run.id,
+      status: 'succeeded',
+    });
+  }, 360_000);
 
   it('skips the promotion and what follows it when FD misses the budget', async () => {
-    const started = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
+    const saved = await api('POST', `/api/v1/projects/${projectId}/pipelines`, {
+      name: 'gate',
+      spec: trainEvaluatePromoteDeploy,
+    });
+    expect(saved.status, JSON.stringify(saved.json)).toBe(201);
+    const started = await api('POST', `/api/v1/pipelines/${saved.json.id}/runs`, {
       params: { steps: 20, fd_budget: 0 },
     });
     const run = await finished(started.json.id, 240_000);
@@ -262,9 +357,9 @@ describe('pipelines', () => {
       status: 'skipped',
       detail: 'not run: promote was skipped',
     });
-    // The alias still points at the version the first run promoted.
+    // No version of the trained model was promoted.
     const model = (await api('GET', `/api/v1/projects/${projectId}/models/shapes-tiny-8`)).json;
-    expect(aliasesOf(model, 1)).toContain('production');
+    for (const v of model.versions) expect(v.aliases).not.toContain('production');
   }, 300_000);
 
   it('retries a failing job, then fails the run naming the node and the reason', async () => {
@@ -344,6 +439,7 @@ describe('pipelines', () => {
     ]);
     expect(ran.code, ran.stderr).toBe(0);
     const run = JSON.parse(ran.stdout.trim().split('\n').at(-1) as string);
+    stageId = run.pipelineId;
     expect(run).toMatchObject({ status: 'succeeded', params: { steps: 20, alias: 'candidate' } });
     // The nodes' progress went to stderr as it happened.
     expect(ran.stderr).toMatch(/train \(train\) running/);
@@ -357,8 +453,8 @@ describe('pipelines', () => {
   }, 180_000);
 
   it('goes on after a server restart mid-run, and a cancel stops the running job', async () => {
-    const started = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
-      params: { steps: 400, fd_budget: 0 },
+    const started = await api('POST', `/api/v1/pipelines/${stageId}/runs`, {
+      params: { steps: 200 },
     });
     const id = started.json.id;
     const jobId = nodeOf(started.json, 'train').jobId;
@@ -372,9 +468,9 @@ describe('pipelines', () => {
     const run = await finished(id, 240_000);
     expect(run.status, JSON.stringify(run)).toBe('succeeded');
     expect(nodeOf(run, 'train')).toMatchObject({ status: 'succeeded', attempts: 1, jobId });
-    expect(nodeOf(run, 'evaluate').status).toBe('succeeded');
+    expect(nodeOf(run, 'stage').status).toBe('succeeded');
 
-    const again = await api('POST', `/api/v1/pipelines/${pipelineId}/runs`, {
+    const again = await api('POST', `/api/v1/pipelines/${stageId}/runs`, {
       params: { steps: 4000 },
     });
     const trainJob = nodeOf(again.json, 'train').jobId;
@@ -386,7 +482,7 @@ describe('pipelines', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.json.status).toBe('cancelled');
     expect(nodeOf(cancelled.json, 'train').status).toBe('cancelled');
-    expect(nodeOf(cancelled.json, 'evaluate').status).toBe('cancelled');
+    expect(nodeOf(cancelled.json, 'stage').status).toBe('cancelled');
     const job = (await api('GET', `/api/v1/jobs/${trainJob}`)).json;
     expect(job.status).toBe('cancelled');
     const twice = await api('POST', `/api/v1/pipeline-runs/${again.json.id}/cancel`);
