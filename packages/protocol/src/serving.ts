@@ -20,9 +20,37 @@ export const servedSamplingSchema = z
     steps: z.number().int().min(1).max(1000).optional(),
     guidance: z.number().min(0).max(50).optional(),
     eta: z.number().min(0).max(1).optional(),
+    /**
+     * Sample as the version's saved plan for the replica's machine says (its sampler, schedule,
+     * steps, batch and dtype: a plan job's result, kept per hardware profile); not with
+     * `sampler` or `steps`, which the plan sets.
+     */
+    plan: z.boolean().optional(),
   })
   .strict();
 export type ServedSampling = z.infer<typeof servedSamplingSchema>;
+
+/** Why sampling settings contradict themselves (a plan with a sampler or steps), or null. */
+export function planClash(s: { plan?: boolean; sampler?: unknown; steps?: unknown }): string | null {
+  if (!s.plan) return null;
+  const named = (['sampler', 'steps'] as const).filter((k) => s[k] !== undefined);
+  return named.length ? `plan: the plan sets the sampling; drop ${named.join(' and ')}` : null;
+}
+
+/**
+ * A request's sampling over the deployment's: a request that names a sampler or steps is not
+ * served by the deployment's plan, and one that asks for the plan drops the deployment's
+ * sampler and steps.
+ */
+export function resolveSampling<T extends ServedSampling>(served: ServedSampling, request: T): T {
+  const explicit = request.sampler !== undefined || request.steps !== undefined;
+  const base: ServedSampling = { ...served };
+  if (request.plan || (served.plan && !explicit && request.plan === undefined)) {
+    delete base.sampler;
+    delete base.steps;
+  } else delete base.plan;
+  return { ...base, ...request };
+}
 
 /** One generation request as a client sends it (REST body) and a replica receives it. */
 export const generateParamsSchema = servedSamplingSchema

@@ -42,6 +42,8 @@ Options:
   --queue-limit N    requests that may wait before more are refused with 429 (default 16)
   --sampler S, --steps N
                      the sampling served to requests that name none (default: the model's)
+  --plan             serve the version's saved plan instead: each replica samples as the plan
+                     chosen for its machine says (\`anneal submit plan\`; not with --sampler/--steps)
   --wait             wait until a replica serves
   --stop ID          stop a deployment: its replicas unload
   --json             machine output: the deployment as JSON (the last stdout line)
@@ -66,6 +68,7 @@ export const deploy: Command = {
         'queue-limit': { type: 'string' },
         sampler: { type: 'string' },
         steps: { type: 'string' },
+        plan: { type: 'boolean' },
         wait: { type: 'boolean' },
         stop: { type: 'string' },
         json: { type: 'boolean' },
@@ -81,6 +84,7 @@ export const deploy: Command = {
         'queue-limit': z.coerce.number().int().min(0).default(16),
         sampler: samplerSchema.optional(),
         steps: z.coerce.number().int().min(1).max(1000).optional(),
+        plan: z.boolean().default(false),
         wait: z.boolean().default(false),
         stop: z.uuid().optional(),
         json: z.boolean().default(false),
@@ -117,6 +121,7 @@ export const deploy: Command = {
       sampling: {
         ...(flags.sampler ? { sampler: flags.sampler } : {}),
         ...(flags.steps ? { steps: flags.steps } : {}),
+        ...(flags.plan ? { plan: true } : {}),
       },
     });
     while (flags.wait && d.status === 'pending') {
@@ -143,6 +148,7 @@ Options:
   --class K          class label for a class-conditional model
   --sampler S, --steps N, --guidance W
                      override the deployment's sampling
+  --plan             sample as the version's saved plan for the replica's machine
   --retries N        retries after a 429 (default 3)
   --json             machine output: request id, seed, replica, version, timings, image URLs
 ${clientUsage}
@@ -183,6 +189,7 @@ export const generate: Command = {
         sampler: { type: 'string' },
         steps: { type: 'string' },
         guidance: { type: 'string' },
+        plan: { type: 'boolean' },
         retries: { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -196,6 +203,7 @@ export const generate: Command = {
         sampler: samplerSchema.optional(),
         steps: z.coerce.number().int().min(1).max(1000).optional(),
         guidance: z.coerce.number().min(0).max(50).optional(),
+        plan: z.boolean().optional(),
         retries: z.coerce.number().int().min(0).max(100).default(3),
         json: z.boolean().default(false),
       }),
@@ -209,6 +217,7 @@ export const generate: Command = {
         sampler: flags.sampler,
         steps: flags.steps,
         guidance: flags.guidance,
+        plan: flags.plan,
       }).filter(([, v]) => v !== undefined),
     );
     const url = `${client.server.replace(/\/$/, '')}/api/v1/deployments/${flags.deployment}/generate/json`;

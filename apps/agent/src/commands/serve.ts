@@ -1,19 +1,30 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodePng, tileGrid } from '@anneal/core/png';
-import { applyMemoryLimits, Model, resolveMemoryBudget, samplerSchema } from '@anneal/engine';
-import { replicaRequestSchema } from '@anneal/protocol';
+import {
+  applyMemoryLimits,
+  Model,
+  type Plan,
+  planSchema,
+  probeHardware,
+  resolveMemoryBudget,
+  samplerSchema,
+} from '@anneal/engine';
+import { planClash, replicaRequestSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags } from '../args.ts';
+import { profileKey } from '../plan/costs.ts';
+import { planSampling } from '../plan/execute.ts';
+import { weightsMismatch, weightsSha256 } from '../plan/weights.ts';
 import type { Command } from './command.ts';
 import { samplingOf } from './sample.ts';
 
 const usage = `Usage: anneal serve --model DIR --out DIR [options]
 
 Keeps a model loaded and generates on request: one JSON request per stdin line
-({"id", "n", "seed", "class"?, "sampler"?, "steps"?, "guidance"?, "eta"?}), one JSON
-answer per stdout line. Each image is written to --out as <id>-<i>.png. The first
+({"id", "n", "seed", "class"?, "sampler"?, "steps"?, "guidance"?, "eta"?, "plan"?}), one
+JSON answer per stdout line. Each image is written to --out as <id>-<i>.png. The first
 line out is {"type":"ready"} once the model is loaded; stdin closing ends the process.
 The agent runs it for each deployment replica it hosts.
 
@@ -24,6 +35,8 @@ Options:
   --steps N        default steps
   --guidance W     default classifier-free guidance weight
   --eta X          default DDIM eta
+  --plans FILE     the version's saved plans by hardware profile (JSON, as the registry
+                   keeps them): a request with "plan": true samples as this machine's says
   -h, --help       show this help`;
 
 const flagsSchema = z.object({
@@ -33,6 +46,7 @@ const flagsSchema = z.object({
   steps: z.coerce.number().int().min(1).max(1000).optional(),
   guidance: z.coerce.number().min(0).max(50).optional(),
   eta: z.coerce.number().min(0).max(1).optional(),
+  plans: z.string().min(1).optional(),
 });
 
 /** Answers on stdout, read by the agent's replica host (daemon/replicas.ts). */
@@ -63,6 +77,35 @@ function idOf(line: string): string | null {
 
 const requestLine = replicaRequestSchema.extend({ id: z.uuid() });
 
+/**
+ * This machine's plan among the version's saved ones (keyed by hardware profile), or why a
+ * request for the plan is refused: none saved for this machine, or one of other weights.
+ */
+function machinePlan(dir: string, file: string | undefined): { plan?: Plan; refusal?: string } {
+  const here = profileKey(probeHardware());
+  const rerun =
+    'choose one on this machine with a plan job (`anneal submit plan --model-version ...`)';
+  if (!file) return { refusal: `this replica was given no saved plans; ${rerun}` };
+  let plans: Record<string, unknown>;
+  try {
+    plans = z.record(z.string(), z.unknown()).parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    return { refusal: `--plans ${file}: not a JSON object of plans (${(err as Error).message})` };
+  }
+  const saved = plans[here];
+  if (saved === undefined)
+    return {
+      refusal: `no saved plan for this machine (profile ${here}; the version has plans for ${Object.keys(plans).join(', ') || 'none'}); ${rerun}`,
+    };
+  const plan = planSchema.safeParse(saved);
+  if (!plan.success)
+    return {
+      refusal: `the saved plan for ${here} does not parse: ${plan.error.issues[0]?.message}`,
+    };
+  const stale = weightsMismatch(`the plan for ${here}`, plan.data.weights, weightsSha256(dir));
+  return stale ? { refusal: `${stale}; ${rerun}` } : { plan: plan.data };
+}
+
 export const serve: Command = {
   name: 'serve',
   summary: 'keep a model loaded and generate images per request (a deployment replica)',
@@ -77,6 +120,7 @@ export const serve: Command = {
         steps: { type: 'string' },
         guidance: { type: 'string' },
         eta: { type: 'string' },
+        plans: { type: 'string' },
         events: { type: 'boolean' },
       },
       flagsSchema.extend({ events: z.boolean().default(false) }),
@@ -85,6 +129,7 @@ export const serve: Command = {
     const out = resolve(flags.out);
     mkdirSync(out, { recursive: true });
     const model = Model.load(resolve(flags.model));
+    const plan = machinePlan(resolve(flags.model), flags.plans);
     const budget = resolveMemoryBudget();
     applyMemoryLimits(budget);
     const say = (line: ServeLine) => io.out(JSON.stringify(line));
@@ -112,16 +157,23 @@ export const serve: Command = {
           continue;
         }
         try {
-          const sampling = samplingOf(model.config, {
-            sampler: parsed.sampler ?? flags.sampler,
-            steps: parsed.steps ?? flags.steps,
-          });
+          const clash = planClash(parsed);
+          if (clash) throw new Error(clash);
+          if (parsed.plan && plan.refusal) throw new Error(plan.refusal);
+          const sampling =
+            parsed.plan && plan.plan
+              ? planSampling(plan.plan)
+              : samplingOf(model.config, {
+                  sampler: parsed.sampler ?? flags.sampler,
+                  steps: parsed.steps ?? flags.steps,
+                });
           const r = await model.sample({
             ...sampling,
             n: parsed.n,
             seed: parsed.seed,
             class: parsed.class,
-            guidance: parsed.guidance ?? flags.guidance,
+            guidance:
+              parsed.guidance ?? ('guidance' in sampling ? sampling.guidance : flags.guidance),
             eta: parsed.eta ?? flags.eta,
             budget,
           });

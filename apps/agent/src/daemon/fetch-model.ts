@@ -13,7 +13,7 @@ interface ArtifactRow {
   size: number;
 }
 
-async function getJson<T>(api: ServerApi, path: string, what: string): Promise<T> {
+export async function getJson<T>(api: ServerApi, path: string, what: string): Promise<T> {
   const res = await fetch(`${api.url.replace(/\/$/, '')}/api/v1${path}`, {
     headers: { authorization: `Bearer ${api.token}` },
     signal: api.requestSignal(),

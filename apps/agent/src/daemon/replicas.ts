@@ -2,13 +2,13 @@
 // version loaded; generation requests from the server go to its stdin one per line, its
 // answers come back on stdout, and the images go to the deployment's image store by HTTP.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { AgentMessageInput, ServerMessage } from '@anneal/protocol';
 import type { ServeLine } from '../commands/serve.ts';
-import { fetchModel } from './fetch-model.ts';
+import { fetchModel, getJson } from './fetch-model.ts';
 import type { ServerApi } from './http.ts';
 
 const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
@@ -132,13 +132,23 @@ export class ReplicaHost {
 
   async #launch(replica: Replica): Promise<void> {
     const model = join(replica.dir, 'model');
-    await fetchModel(this.api, { kind: 'modelVersion', id: replica.start.modelVersionId }, model);
+    const versionId = replica.start.modelVersionId;
+    await fetchModel(this.api, { kind: 'modelVersion', id: versionId }, model);
+    // The version's saved plans by hardware profile: the child serves its machine's one to
+    // requests that ask for the plan.
+    const version = await getJson<{ metadata?: { plans?: Record<string, unknown> } }>(
+      this.api,
+      `/model-versions/${versionId}`,
+      `model version ${versionId}`,
+    );
+    const plans = join(replica.dir, 'plans.json');
+    writeFileSync(plans, JSON.stringify(version.metadata?.plans ?? {}));
     if (replica.stopping) {
       rmSync(replica.dir, { recursive: true, force: true });
       return;
     }
     const child = this.spawnChild(
-      ['serve', '--model', model, '--out', join(replica.dir, 'out')],
+      ['serve', '--model', model, '--out', join(replica.dir, 'out'), '--plans', plans],
       process.env,
     );
     replica.child = child;

@@ -116,4 +116,69 @@ describe('plan jobs', () => {
     expect(shown.plans[profiles[0] as string].job_id).toBe(r.json.job_id);
     expect(shown.qualityCurve.points).toHaveLength(2);
   }, 300_000);
+
+  it('serves the saved plan: a deployment with sampling.plan samples as this machine’s plan says', async () => {
+    const api = (method: string, path: string, body?: unknown) =>
+      h.api(owner.token, method, path, body);
+    const [row] = await h.services.db
+      .select({ metadata: modelVersions.metadata })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, versionId));
+    const plan = planRecordSchema.parse(Object.values(row?.metadata.plans ?? {})[0]);
+    const clash = await api('POST', `/api/v1/projects/${projectId}/deployments`, {
+      name: 'clash',
+      model: 'shapes-tiny-8',
+      version: 1,
+      sampling: { plan: true, steps: 3 },
+    });
+    expect(clash.status).toBe(400);
+    expect(clash.json.error.message).toMatch(
+      /sampling\.plan: the plan sets the sampling; drop steps/,
+    );
+    const created = await api('POST', `/api/v1/projects/${projectId}/deployments`, {
+      name: 'planned',
+      model: 'shapes-tiny-8',
+      version: 1,
+      sampling: { plan: true },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const id = created.json.id;
+    for (let i = 0; ; i++) {
+      const d = (await api('GET', `/api/v1/deployments/${id}`)).json;
+      if (d.status === 'serving') break;
+      if (i > 600) throw new Error(`not serving: ${JSON.stringify(d)}\n${agentLog.join('')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const planned = await api('POST', `/api/v1/deployments/${id}/generate/json`, { n: 2, seed: 3 });
+    expect(planned.status, JSON.stringify(planned.json)).toBe(200);
+    expect(planned.json).toMatchObject({ sampler: plan.sampler, steps: plan.steps, nfe: plan.nfe });
+    // A request that names its own sampling is served that way instead.
+    const own = await api('POST', `/api/v1/deployments/${id}/generate/json`, {
+      n: 1,
+      sampler: 'ddim',
+      steps: 3,
+    });
+    expect(own.json).toMatchObject({ sampler: 'ddim', steps: 3 });
+    const both = await api('POST', `/api/v1/deployments/${id}/generate/json`, {
+      plan: true,
+      steps: 3,
+    });
+    expect(both.status).toBe(400);
+    expect(both.json.error.message).toMatch(/plan: the plan sets the sampling; drop steps/);
+    await api('POST', `/api/v1/deployments/${id}/stop`);
+    // A version without a saved plan cannot be served by one.
+    const first = (await api('GET', `/api/v1/model-versions/${versionId}`)).json;
+    const bare = await api('POST', `/api/v1/projects/${projectId}/models/shapes-tiny-8/versions`, {
+      sourceRunId: first.sourceRunId,
+      artifactPath: first.artifactPath,
+    });
+    const refused = await api('POST', `/api/v1/projects/${projectId}/deployments`, {
+      name: 'unplanned',
+      model: 'shapes-tiny-8',
+      version: bare.json.version,
+      sampling: { plan: true },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toMatch(/sampling\.plan: version 2 has no saved plan/);
+  }, 180_000);
 });

@@ -6,12 +6,14 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { AppError } from '@anneal/core';
 import type { Db } from '@anneal/db/client';
 import { deploymentReplicas, deployments, generationRequests } from '@anneal/db/schema';
-import type {
-  AgentMessage,
-  GenerateParams,
-  ImageRef,
-  ReplicaRequest,
-  ServerMessage,
+import {
+  type AgentMessage,
+  type GenerateParams,
+  type ImageRef,
+  type ReplicaRequest,
+  resolveSampling,
+  type ServedSampling,
+  type ServerMessage,
 } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
 import { activeDeployments, aliasTarget, LIVE_REPLICA } from '../domain/deployments/deployments.ts';
@@ -148,8 +150,7 @@ export class ServingRouter {
     if (deployment.status === 'stopped' || deployment.status === 'failed')
       throw new AppError('CONFLICT', `deployment ${deployment.name} is ${deployment.status}`);
     const request: ReplicaRequest = {
-      ...(deployment.config as Partial<ReplicaRequest>),
-      ...params,
+      ...resolveSampling(deployment.config as ServedSampling, params),
       seed: params.seed ?? randomInt(0, 2 ** 31 - 1),
     };
     const queue = this.#queues.get(deployment.id) ?? [];

@@ -2,7 +2,7 @@
 // behind them, shared so both say the same thing.
 import { AppError } from '@anneal/core';
 import { type alerts, artifacts, type deploymentProbes } from '@anneal/db/schema';
-import type { generateParamsSchema } from '@anneal/protocol';
+import { type generateParamsSchema, planClash } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import {
@@ -240,6 +240,8 @@ export async function generate(
   params: z.infer<typeof generateParamsSchema>,
 ): Promise<GenerateOutcome> {
   if (!ctx.serving) throw new AppError('UNAVAILABLE', 'this server runs no agent gateway');
+  const clash = planClash(params);
+  if (clash) throw new AppError('BAD_REQUEST', clash);
   const row = await getDeploymentRow(ctx.db, orgId, id);
   return ctx.serving.generate(row, params);
 }

@@ -13,7 +13,7 @@ import {
   projects,
   registeredModels,
 } from '@anneal/db/schema';
-import { servedSamplingSchema } from '@anneal/protocol';
+import { planClash, servedSamplingSchema } from '@anneal/protocol';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
@@ -72,6 +72,9 @@ export async function createDeployment(
     : await versionIdOf(db, model.id, input.version as number);
   if (!versionId)
     throw new AppError('NOT_FOUND', `alias: "${input.model}" has no alias "${input.alias}"`);
+  const clash = planClash(input.sampling);
+  if (clash) throw new AppError('BAD_REQUEST', `sampling.${clash}`);
+  if (input.sampling.plan) await checkHasPlan(db, versionId);
   const [row] = await db
     .insert(deployments)
     .values({
@@ -92,6 +95,19 @@ export async function createDeployment(
   if (!row)
     throw new AppError('CONFLICT', `name: this project already has a deployment "${input.name}"`);
   return row;
+}
+
+/** A deployment that serves plans needs a version with one saved (a plan job's result). */
+async function checkHasPlan(db: Db, versionId: string) {
+  const [v] = await db
+    .select({ metadata: modelVersions.metadata, version: modelVersions.version })
+    .from(modelVersions)
+    .where(eq(modelVersions.id, versionId));
+  if (!Object.keys(v?.metadata.plans ?? {}).length)
+    throw new AppError(
+      'BAD_REQUEST',
+      `sampling.plan: version ${v?.version} has no saved plan; choose one on each serving machine with a plan job (\`anneal submit plan --model-version ${versionId} ...\`)`,
+    );
 }
 
 async function versionIdOf(db: Db, modelId: string, version: number): Promise<string> {

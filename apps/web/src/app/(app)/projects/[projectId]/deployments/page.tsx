@@ -10,6 +10,9 @@ import { Icon } from '../../../../../ui/icons.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../ui/trpc.tsx';
 
+/** The sampler choice that serves the version's saved plan (sampling.plan). */
+const PLAN = 'plan';
+
 function DeployForm({ projectId, onDone }: { projectId: string; onDone: () => void }) {
   const trpc = useTRPC();
   const router = useRouter();
@@ -48,10 +51,13 @@ function DeployForm({ projectId, onDone }: { projectId: string; onDone: () => vo
       ...(kind === 'alias' ? { alias: value } : { version: Number(value) }),
       replicas: Number(form.replicas),
       queueLimit: Number(form.queueLimit),
-      sampling: {
-        ...(form.sampler ? { sampler: form.sampler as (typeof samplerNames)[number] } : {}),
-        ...(form.steps ? { steps: Number(form.steps) } : {}),
-      },
+      sampling:
+        form.sampler === PLAN
+          ? { plan: true }
+          : {
+              ...(form.sampler ? { sampler: form.sampler as (typeof samplerNames)[number] } : {}),
+              ...(form.steps ? { steps: Number(form.steps) } : {}),
+            },
     });
   }
   const targets = [
@@ -126,6 +132,7 @@ function DeployForm({ projectId, onDone }: { projectId: string; onDone: () => vo
           Sampler
           <select name="sampler" value={form.sampler} onChange={set('sampler')}>
             <option value="">The model's default</option>
+            <option value={PLAN}>The version's saved plan (each machine's own)</option>
             {samplerNames.map((s) => (
               <option key={s} value={s}>
                 {s}
@@ -139,9 +146,10 @@ function DeployForm({ projectId, onDone }: { projectId: string; onDone: () => vo
             name="steps"
             type="number"
             min={1}
-            value={form.steps}
+            value={form.sampler === PLAN ? '' : form.steps}
             onChange={set('steps')}
-            placeholder="the model's default"
+            disabled={form.sampler === PLAN}
+            placeholder={form.sampler === PLAN ? 'the plan’s' : "the model's default"}
           />
         </label>
       </div>
