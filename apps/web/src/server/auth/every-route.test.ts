@@ -81,7 +81,8 @@ function fixturesOf(of: OrgIds): Fixtures {
       : {}),
     // A deployment names exactly one of a version and an alias.
     ...(/deployments/.test(where) ? { version: 1 } : {}),
-    // A pipeline: one node that points an alias at the org's model version.
+    // A pipeline: one node that points the world's alias at the org's model version again (so
+    // running it leaves org A as it was).
     ...(/pipelines/.test(where)
       ? {
           spec: {
@@ -89,7 +90,7 @@ function fixturesOf(of: OrgIds): Fixtures {
               {
                 key: 'promote',
                 kind: 'register',
-                spec: { version_id: of.modelVersionId, alias: 'staging' },
+                spec: { version_id: of.modelVersionId, alias: 'production' },
               },
             ],
           },

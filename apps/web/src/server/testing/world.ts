@@ -44,7 +44,7 @@ export interface OrgIds {
   deploymentId: string;
   /** An open alert of the deployment (written directly: no probe runs in the world). */
   alertId: string;
-  /** A pipeline that points alias `staging` at `modelVersionId`, and a run of it. */
+  /** A pipeline that points `names.alias` at `modelVersionId` again (a no-op), and a run of it. */
   pipelineId: string;
   pipelineRunId: string;
   jobId: string;
@@ -158,7 +158,7 @@ export async function startWorld(): Promise<World> {
             {
               key: 'promote',
               kind: 'register',
-              spec: { version_id: modelVersionId, alias: 'staging' },
+              spec: { version_id: modelVersionId, alias: names.alias },
             },
           ],
         },
