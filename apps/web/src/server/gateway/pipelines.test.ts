@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { memberships } from '@anneal/db/schema';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type AgentProcess, runCli, startAgent } from '../testing/agent-process.ts';
@@ -362,6 +364,34 @@ describe('pipelines', () => {
     for (const v of model.versions) expect(v.aliases).not.toContain('production');
   }, 300_000);
 
+  it('takes over a live deployment only when it serves what the deploy node asks for', async () => {
+    // "tiny" serves the student at 8 ddim steps (the first test); this node asks for 4.
+    const saved = await api('POST', `/api/v1/projects/${projectId}/pipelines`, {
+      name: 'redeploy',
+      spec: {
+        nodes: [
+          {
+            key: 'deploy',
+            kind: 'deploy',
+            spec: {
+              name: 'tiny',
+              model: 'shapes-tiny-8-progressive',
+              alias: 'production',
+              sampling: { sampler: 'ddim', steps: 4 },
+            },
+          },
+        ],
+      },
+    });
+    expect(saved.status, JSON.stringify(saved.json)).toBe(201);
+    const started = await api('POST', `/api/v1/pipelines/${saved.json.id}/runs`, {});
+    const run = await finished(started.json.id);
+    expect(run.status).toBe('failed');
+    expect(nodeOf(run, 'deploy').detail).toBe(
+      'deployment "tiny" is live and samples with {"sampler":"ddim","steps":8}, not {"sampler":"ddim","steps":4}; give the node another name, or stop that deployment',
+    );
+  });
+
   it('retries a failing job, then fails the run naming the node and the reason', async () => {
     // A run with no checkpoint: the server accepts the sample job, the agent cannot run it.
     const empty = (await api('POST', `/api/v1/projects/${projectId}/runs`, { name: 'empty' })).json;
@@ -452,6 +482,27 @@ describe('pipelines', () => {
     expect(listed.stdout).toMatch(/^stage \(.+\): 2 nodes; last run succeeded/m);
   }, 180_000);
 
+  it('starts nothing more for a user who may no longer write', async () => {
+    const editor = await h.user('pipeline-org', 'editor');
+    const started = await h.api(editor.token, 'POST', `/api/v1/pipelines/${stageId}/runs`, {
+      params: { steps: 20 },
+    });
+    expect(started.status, JSON.stringify(started.json)).toBe(201);
+    expect(nodeOf(started.json, 'train').status).toBe('running');
+    // Demoted while the train node runs: the node after it does not start.
+    await h.services.db
+      .update(memberships)
+      .set({ role: 'viewer' })
+      .where(eq(memberships.userId, editor.userId));
+    const run = await finished(started.json.id);
+    expect(run.status).toBe('failed');
+    expect(nodeOf(run, 'train').status).toBe('succeeded');
+    expect(nodeOf(run, 'stage')).toMatchObject({
+      status: 'failed',
+      detail: 'the user who started the run may no longer write (viewer)',
+    });
+  });
+
   it('goes on after a server restart mid-run, and a cancel stops the running job', async () => {
     const started = await api('POST', `/api/v1/pipelines/${stageId}/runs`, {
       params: { steps: 200 },
@@ -463,8 +514,11 @@ describe('pipelines', () => {
       return job.status === 'running' && (job.step ?? 0) > 0;
     });
     await h.restart(500);
-    // The run is still there, its train node still on the same job, and it finishes.
-    expect(nodeOf(await runOf(id), 'train')).toMatchObject({ status: 'running', jobId });
+    // The run is still there, its train node still on the same job (or already done with it:
+    // the agent may report it finished as it reconnects), and it finishes.
+    const after = nodeOf(await runOf(id), 'train');
+    expect(after.jobId).toBe(jobId);
+    expect(['running', 'succeeded']).toContain(after.status);
     const run = await finished(id, 240_000);
     expect(run.status, JSON.stringify(run)).toBe('succeeded');
     expect(nodeOf(run, 'train')).toMatchObject({ status: 'succeeded', attempts: 1, jobId });

@@ -179,6 +179,42 @@ describe('plan jobs', () => {
       sampling: { plan: true },
     });
     expect(refused.status).toBe(400);
-    expect(refused.json.error.message).toMatch(/sampling\.plan: version 2 has no saved plan/);
+    expect(refused.json.error.message).toMatch(
+      new RegExp(`sampling\\.plan: version ${bare.json.version} has no saved plan`),
+    );
+    // Nor can a pipeline put it behind an alias that a deployment serving the plan follows.
+    await api('PUT', `/api/v1/projects/${projectId}/models/shapes-tiny-8/aliases/production`, {
+      version: 1,
+    });
+    const follows = await api('POST', `/api/v1/projects/${projectId}/deployments`, {
+      name: 'planned-alias',
+      model: 'shapes-tiny-8',
+      alias: 'production',
+      sampling: { plan: true },
+    });
+    expect(follows.status, JSON.stringify(follows.json)).toBe(201);
+    const promote = await api('POST', `/api/v1/projects/${projectId}/pipelines`, {
+      name: 'promote-bare',
+      spec: {
+        nodes: [
+          {
+            key: 'promote',
+            kind: 'register',
+            spec: { version_id: bare.json.id, alias: 'production' },
+          },
+        ],
+      },
+    });
+    expect(promote.status, JSON.stringify(promote.json)).toBe(201);
+    const run = (await api('POST', `/api/v1/pipelines/${promote.json.id}/runs`, {})).json;
+    expect(run.status).toBe('failed');
+    expect(run.nodes[0].detail).toBe(
+      `deployment planned-alias serves the saved plan of whatever production points at, and version ${bare.json.version} has no saved plan; run a plan job on it first`,
+    );
+    const aliased = (await api('GET', `/api/v1/projects/${projectId}/models/shapes-tiny-8`)).json;
+    expect(aliased.versions.find((v: { version: number }) => v.version === 1).aliases).toContain(
+      'production',
+    );
+    await api('POST', `/api/v1/deployments/${follows.json.id}/stop`);
   }, 180_000);
 });

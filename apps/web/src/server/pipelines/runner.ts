@@ -1,5 +1,5 @@
 import type { Db } from '@anneal/db/client';
-import { type AdvanceHooks, advancePipelines } from '../domain/pipelines/advance.ts';
+import { type AdvanceHooks, advancePipelines, advanceRun } from '../domain/pipelines/advance.ts';
 
 /**
  * Advances pipeline runs: a pass every `tickMs`, and one at once when asked (a run was
@@ -41,6 +41,15 @@ export class PipelineRunner {
         }
       });
     return this.#running;
+  }
+
+  /**
+   * Advances one run now, waiting for a pass that holds it: a trigger answers with its run
+   * as this leaves it (the root nodes' jobs queued).
+   */
+  async advanceOne(runId: string): Promise<void> {
+    if (this.#closed) return;
+    await advanceRun(this.db, runId, this.hooks, { wait: true });
   }
 
   close(): void {

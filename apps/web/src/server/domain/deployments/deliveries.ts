@@ -63,11 +63,19 @@ export async function attemptDelivery(
     ? await db.select().from(deployments).where(eq(deployments.id, alert.deploymentId))
     : [];
   const url = (d?.alerting as { webhook?: { url: string } } | null)?.webhook?.url;
+  // Written only while this attempt still holds the claim (the nextAt the claim set): an
+  // attempt that overran it, and was claimed again by a later pass, changes nothing.
+  const claimed = state.nextAt;
   const record = (next: DeliveryState) =>
     db
       .update(alerts)
       .set({ delivery: { ...next } })
-      .where(eq(alerts.id, alert.id));
+      .where(
+        and(
+          eq(alerts.id, alert.id),
+          claimed === undefined ? sql`true` : sql`${alerts.delivery}->>'nextAt' = ${claimed}`,
+        ),
+      );
   if (!d || !url || !d.webhookSecret) {
     // The webhook was removed since: nothing more to send.
     await record({ ...state, nextAt: undefined, error: 'no webhook is set any more' });

@@ -10,6 +10,7 @@ import {
   deploymentReplicas,
   deployments,
   jobs,
+  memberships,
   metrics,
   modelVersions,
   pipelineNodes,
@@ -18,7 +19,7 @@ import {
   registeredModels,
 } from '@anneal/db/schema';
 import type { JobSpec } from '@anneal/protocol';
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { aliasTarget, createDeployment } from '../deployments/deployments.ts';
 import { PROBE_METRICS } from '../deployments/probes.ts';
 import { createJob, retryJob } from '../jobs/jobs.ts';
@@ -63,15 +64,24 @@ export async function advancePipelines(db: Db, hooks: AdvanceHooks): Promise<voi
   }
 }
 
-/** Advances one run as far as it goes now; a run another pass holds is left to it. */
-export async function advanceRun(db: Db, runId: string, hooks: AdvanceHooks): Promise<void> {
+/**
+ * Advances one run as far as it goes now. A run another pass holds is left to it, unless
+ * `wait`: then this waits for that pass and advances the run after it (a trigger answers
+ * with its run started).
+ */
+export async function advanceRun(
+  db: Db,
+  runId: string,
+  hooks: AdvanceHooks,
+  o: { wait?: boolean } = {},
+): Promise<void> {
   const after: (() => void)[] = [];
   await db.transaction(async (tx) => {
     const [run] = await tx
       .select()
       .from(pipelineRuns)
       .where(and(eq(pipelineRuns.id, runId), eq(pipelineRuns.status, 'running')))
-      .for('update', { skipLocked: true });
+      .for('update', o.wait ? {} : { skipLocked: true });
     if (!run) return;
     const spec = pipelineSpecSchema.safeParse(run.spec);
     if (!spec.success)
@@ -154,12 +164,13 @@ async function update(ctx: RunContext, row: NodeRow, change: Change) {
 /** A running node: its job or deployment, looked at again. */
 async function poll(ctx: RunContext, node: PipelineNode, row: NodeRow) {
   if (node.kind === 'deploy') return pollDeployment(ctx, row);
-  if (!row.jobId) return update(ctx, row, { status: 'failed', detail: 'its job was deleted' });
+  const gone = { status: 'failed', detail: 'its job was deleted', finishedAt: new Date() } as const;
+  if (!row.jobId) return update(ctx, row, gone);
   const [job] = await ctx.tx
     .select({ status: jobs.status, error: jobs.error })
     .from(jobs)
     .where(eq(jobs.id, row.jobId));
-  if (!job) return update(ctx, row, { status: 'failed', detail: 'its job was deleted' });
+  if (!job) return update(ctx, row, gone);
   if (job.status === 'succeeded') {
     const outputs = {
       job_id: row.jobId,
@@ -284,10 +295,18 @@ async function maybeStart(ctx: RunContext, node: PipelineNode, row: NodeRow) {
       detail: parsed.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
       finishedAt: new Date(),
     });
-  if (!ctx.run.createdBy)
+  // Nodes act as the user who started the run: one who left the organization, or may no
+  // longer write, starts nothing more.
+  const [member] = ctx.run.createdBy
+    ? await ctx.tx
+        .select({ role: memberships.role })
+        .from(memberships)
+        .where(and(eq(memberships.userId, ctx.run.createdBy), eq(memberships.orgId, ctx.orgId)))
+    : [];
+  if (!ctx.run.createdBy || !member || member.role === 'viewer')
     return update(ctx, row, {
       status: 'failed',
-      detail: 'the user who started the run no longer exists',
+      detail: `the user who started the run ${!ctx.run.createdBy ? 'no longer exists' : !member ? 'is no longer a member of the organization' : 'may no longer write (viewer)'}`,
       finishedAt: new Date(),
     });
   const started = new Date();
@@ -316,6 +335,7 @@ async function maybeStart(ctx: RunContext, node: PipelineNode, row: NodeRow) {
   if (node.kind === 'register') {
     const s = parsed.value as ReturnType<typeof registerNodeSpecSchema.parse>;
     const v = await getModelVersion(ctx.tx as unknown as Db, ctx.orgId, s.version_id);
+    await checkPlanServing(ctx.tx, v, s.alias);
     await setAlias(
       ctx.tx as unknown as Db,
       ctx.orgId,
@@ -352,12 +372,11 @@ async function startDeployment(
     .where(and(eq(deployments.projectId, ctx.run.projectId), eq(deployments.name, s.name)));
   let id: string;
   if (existing && ['pending', 'serving'].includes(existing.d.status)) {
-    const same =
-      existing.model === s.model && (s.alias ? existing.d.alias === s.alias : !existing.d.alias);
-    if (!same)
+    const differs = await deploymentDiffers(ctx.tx, existing, s);
+    if (differs)
       throw new AppError(
         'CONFLICT',
-        `deployment "${s.name}" is live and serves ${existing.model}${existing.d.alias ? `@${existing.d.alias}` : ''}; give the node another name or stop it`,
+        `deployment "${s.name}" is live and ${differs}; give the node another name, or stop that deployment`,
       );
     id = existing.d.id;
   } else {
@@ -377,6 +396,64 @@ async function startDeployment(
     startedAt: new Date(),
   });
   return pollDeployment(ctx, row);
+}
+
+/**
+ * How a live deployment differs from what a deploy node asks for (the model, the alias or
+ * pinned version, the served sampling), in words; null when the node can take it over.
+ */
+async function deploymentDiffers(
+  tx: Tx,
+  existing: { d: typeof deployments.$inferSelect; model: string },
+  s: ReturnType<typeof deployNodeSpecSchema.parse>,
+): Promise<string | null> {
+  const { d } = existing;
+  const serves = d.alias ? `${existing.model}@${d.alias}` : existing.model;
+  if (existing.model !== s.model) return `serves ${serves}, not ${s.model}`;
+  if (s.alias !== undefined || d.alias !== null) {
+    if (d.alias !== (s.alias ?? null))
+      return `serves ${serves}, not ${s.alias ? `${s.model}@${s.alias}` : `version ${s.version}`}`;
+  } else {
+    const [pinned] = await tx
+      .select({ version: modelVersions.version })
+      .from(modelVersions)
+      .where(eq(modelVersions.id, d.modelVersionId));
+    if (pinned?.version !== s.version)
+      return `serves ${existing.model} version ${pinned?.version}, not version ${s.version}`;
+  }
+  const canon = (o: Record<string, unknown>) =>
+    JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b))));
+  if (canon(d.config) !== canon(s.sampling))
+    return `samples with ${canon(d.config)}, not ${canon(s.sampling)}`;
+  return null;
+}
+
+/**
+ * A version put behind an alias that a deployment serving the saved plan follows must have a
+ * plan, or every request of that deployment would be refused.
+ */
+async function checkPlanServing(
+  tx: Tx,
+  v: { modelId: string; version: number; metadata: { plans?: Record<string, unknown> } },
+  alias: string,
+) {
+  if (Object.keys(v.metadata.plans ?? {}).length) return;
+  const [planned] = await tx
+    .select({ name: deployments.name })
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.modelId, v.modelId),
+        eq(deployments.alias, alias),
+        inArray(deployments.status, ['pending', 'serving']),
+        sql`(${deployments.config}->>'plan')::boolean is true`,
+      ),
+    );
+  if (planned)
+    throw new AppError(
+      'CONFLICT',
+      `deployment ${planned.name} serves the saved plan of whatever ${alias} points at, and version ${v.version} has no saved plan; run a plan job on it first`,
+    );
 }
 
 /** A deploy node succeeds once a replica of the version it should serve is ready. */

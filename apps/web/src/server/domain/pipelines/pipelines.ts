@@ -6,7 +6,7 @@ import type { Db } from '@anneal/db/client';
 import { pipelineNodes, pipelineRuns, pipelines, projects } from '@anneal/db/schema';
 import { and, desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { cancelJobAndNotify, type JobServices } from '../jobs/jobs.ts';
+import { cancelJob, type JobServices } from '../jobs/jobs.ts';
 import { checkModelSource } from '../jobs/sources.ts';
 import { getProject, writableProject } from '../projects/projects.ts';
 import { getModelVersion } from '../registry/registry.ts';
@@ -271,7 +271,7 @@ export async function listPipelineRuns(
  */
 export async function cancelPipelineRun(s: JobServices, orgId: string, runId: string) {
   await getPipelineRun(s.db, orgId, runId);
-  const jobIds = await s.db.transaction(async (tx) => {
+  const jobs = await s.db.transaction(async (tx) => {
     const [run] = await tx
       .select()
       .from(pipelineRuns)
@@ -298,10 +298,24 @@ export async function cancelPipelineRun(s: JobServices, orgId: string, runId: st
         updatedAt: new Date(),
       })
       .where(eq(pipelineRuns.id, runId));
-    return open.flatMap((n) => (n.jobId ? [n.jobId] : []));
+    // The nodes' jobs are cancelled in the same transaction, so a crash cannot leave a
+    // cancelled run's job running. A job that ended meanwhile is no failure of the cancel.
+    const cancelled = [];
+    for (const n of open) {
+      if (!n.jobId) continue;
+      try {
+        cancelled.push(await cancelJob(tx as unknown as Db, orgId, n.jobId));
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+      }
+    }
+    return cancelled;
   });
-  // A job that ended meanwhile cannot be cancelled; that is no failure of the cancel.
-  for (const jobId of jobIds) await cancelJobAndNotify(s, orgId, jobId).catch(() => {});
+  // Told once it is committed: the agents holding the jobs stop them at once.
+  for (const job of jobs) {
+    s.agents?.cancel(job.id, job.leaseId, job.leaseOwner, 'cancelled');
+    s.events.emitJob({ projectId: job.projectId, jobId: job.id, status: 'cancelled' });
+  }
   return getPipelineRun(s.db, orgId, runId);
 }
 

@@ -13,6 +13,7 @@ import {
   deployments,
   jobs,
   modelVersions,
+  pipelineRuns,
   projects,
 } from '@anneal/db/schema';
 import { distillationRecordSchema, trainSpecSchema } from '@anneal/protocol';
@@ -162,11 +163,17 @@ async function retrainNode(db: Db, versionId: string) {
 
 /** Starts the alert's suggested pipeline as `caller`; answers the run after its first pass. */
 export async function runSuggestion(
-  s: { db: Db; pipelines: { advance(): Promise<void> } | null },
+  s: { db: Db; pipelines: { advanceOne(runId: string): Promise<void> } | null },
   caller: { orgId: string; userId: string },
   alertId: string,
 ) {
   const suggested = await suggestedPipeline(s.db, caller.orgId, alertId);
+  // One run per alert at a time: a second click answers the run under way.
+  const [under] = await s.db
+    .select({ id: pipelineRuns.id })
+    .from(pipelineRuns)
+    .where(and(eq(pipelineRuns.alertId, alertId), eq(pipelineRuns.status, 'running')));
+  if (under) return pipelineRunView(s.db, await getPipelineRun(s.db, caller.orgId, under.id));
   const run = await startRun(s.db, caller, suggested.projectId, {
     pipelineId: null,
     name: suggested.name,
@@ -175,6 +182,6 @@ export async function runSuggestion(
     trigger: 'alert',
     alertId: suggested.alertId,
   });
-  await s.pipelines?.advance();
+  await s.pipelines?.advanceOne(run.id);
   return pipelineRunView(s.db, await getPipelineRun(s.db, caller.orgId, run.id));
 }

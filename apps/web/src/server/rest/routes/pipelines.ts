@@ -100,7 +100,7 @@ export const pipelineRoutes = [
     response: { status: 201, description: 'The run', schema: pipelineRunOutput },
     handle: async (ctx, { params, body }) => {
       const run = await triggerPipeline(ctx.db, ctx.principal, params.pipelineId, body);
-      await ctx.pipelines?.advance();
+      await ctx.pipelines?.advanceOne(run.id);
       const now = await getPipelineRun(ctx.db, ctx.principal.orgId, run.id);
       return { status: 201, json: await pipelineRunView(ctx.db, now) };
     },

@@ -81,7 +81,7 @@ export const pipelinesRouter = router({
     .mutation(async ({ ctx, input }) => {
       const { pipelineId, ...body } = input;
       const started = await triggerPipeline(ctx.db, ctx.principal, pipelineId, body, 'dashboard');
-      await ctx.pipelines?.advance();
+      await ctx.pipelines?.advanceOne(started.id);
       return pipelineRunView(ctx.db, await getPipelineRun(ctx.db, ctx.principal.orgId, started.id));
     }),
   cancel: editorProcedure
