@@ -19,8 +19,9 @@ import {
 import { distillationRecordSchema, trainSpecSchema } from '@anneal/protocol';
 import { and, desc, eq } from 'drizzle-orm';
 import { probeConfigSchema } from '../deployments/probes.ts';
-import { getPipelineRun, pipelineRunView, startRun } from './pipelines.ts';
+import { getPipelineRun, startRun } from './pipelines.ts';
 import { type PipelineSpecInput, pipelineSpecSchema } from './spec.ts';
+import { pipelineRunView } from './views.ts';
 
 /** The slack a candidate gets over the baseline's FD when the alert's rule names none. */
 const DEFAULT_SLACK = 0.1;

@@ -7,16 +7,18 @@ import {
   getPipelineRun,
   listPipelineRuns,
   listPipelines,
-  pipelineOutput,
-  pipelineRunOutput,
-  pipelineRunView,
-  pipelineViews,
   triggerPipeline,
   triggerPipelineInput,
   updatePipeline,
   updatePipelineInput,
 } from '../../domain/pipelines/pipelines.ts';
 import { runSuggestion } from '../../domain/pipelines/suggested.ts';
+import {
+  pipelineOutput,
+  pipelineRunOutput,
+  pipelineRunView,
+  pipelineViews,
+} from '../../domain/pipelines/views.ts';
 import { defineRoute } from '../route.ts';
 
 const pipelineId = z.object({ pipelineId: z.uuid() });
