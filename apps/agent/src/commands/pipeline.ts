@@ -20,6 +20,7 @@ and earlier nodes' outputs (\${params.steps}, \${train.version_id}), may carry c
 ("when") and retries. docs/pipelines.md has the format.
 
   save     create the pipeline, or replace its spec if the project has one of that name
+           (the project is created when it does not exist yet)
   run      start a run; --param sets a declared param (typed as its default), repeatable;
            --wait follows the nodes until the run ends (exit 1 unless it succeeded)
   status   a run and its nodes
@@ -49,15 +50,23 @@ interface PipelineRun {
   nodes: { key: string; kind: string; status: string; attempts: number; detail: string | null }[];
 }
 
-async function projectId(client: Client, name: string): Promise<string> {
+/** The project's id; `save` creates a missing project, as `anneal submit` does. */
+async function projectId(
+  client: Client,
+  name: string,
+  create: { io: CommandIO; quiet: boolean } | null,
+): Promise<string> {
   const { projects } = await api<{ projects: { id: string; name: string }[] }>(
     client,
     'GET',
     '/projects',
   );
   const project = projects.find((p) => p.name === name);
-  if (!project) throw new AppError('NOT_FOUND', `--project: no project named ${name}`);
-  return project.id;
+  if (project) return project.id;
+  if (!create) throw new AppError('NOT_FOUND', `--project: no project named ${name}`);
+  const made = await api<{ id: string }>(client, 'POST', '/projects', { name });
+  if (!create.quiet) create.io.err(`created project ${name}`);
+  return made.id;
 }
 
 async function pipelineNamed(client: Client, project: string, name: string) {
@@ -179,7 +188,11 @@ export const pipeline: Command = {
       sayRun(await api<PipelineRun>(client, sub === 'cancel' ? 'POST' : 'GET', path));
       return 0;
     }
-    const project = await projectId(client, need('project'));
+    const project = await projectId(
+      client,
+      need('project'),
+      sub === 'save' ? { io, quiet: flags.json } : null,
+    );
     if (sub === 'list') {
       const { pipelines } = await api<{ pipelines: Pipeline[] }>(
         client,

@@ -480,6 +480,23 @@ describe('pipelines', () => {
     );
     const listed = await cli(['pipeline', 'list', '--project', 'pipes']);
     expect(listed.stdout).toMatch(/^stage \(.+\): 2 nodes; last run succeeded/m);
+    // Running needs the project; saving creates it, as `anneal submit` does.
+    const nowhere = await cli(['pipeline', 'run', '--project', 'pipes-2', '--name', 'stage']);
+    expect(nowhere.code).not.toBe(0);
+    expect(nowhere.stderr).toMatch(/--project: no project named pipes-2/);
+    const fresh = await cli([
+      'pipeline',
+      'save',
+      '--project',
+      'pipes-2',
+      '--name',
+      'stage',
+      '--file',
+      file,
+    ]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toMatch(/created project pipes-2/);
+    expect(fresh.stdout).toMatch(/^created pipeline stage/);
   }, 180_000);
 
   it('starts nothing more for a user who may no longer write', async () => {
