@@ -2,8 +2,13 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { alerts } from '@anneal/db/schema';
-import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  attemptDelivery,
+  claimDueDeliveries,
+  type DeliveryState,
+} from '../domain/deployments/deliveries.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 
 // Webhook deliveries survive a server restart: an alert whose first attempt failed is
@@ -120,5 +125,98 @@ describe('alert webhooks', () => {
     // Nothing more is sent once delivered.
     await new Promise((r) => setTimeout(r, 1500));
     expect(hooks).toHaveLength(2);
+  }, 60_000);
+});
+
+describe('due deliveries', () => {
+  // No gateway, so no serving router and no monitor pass claims them behind the test's back.
+  let q: Harness;
+  beforeAll(async () => {
+    q = await startHarness({}, { gateway: false });
+  }, 60_000);
+  afterAll(async () => {
+    vi.useRealTimers();
+    await q?.stop();
+  });
+
+  it('are due by the database clock, oldest first, a bounded number per pass', async () => {
+    const o = await q.user('due-org', 'owner');
+    const ok = async (method: string, path: string, body?: unknown, headers = {}) => {
+      const res = await q.api(o.token, method, path, body, headers);
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.json)}`).toBeLessThan(300);
+      return res.json;
+    };
+    const projectId = (await ok('POST', '/api/v1/projects', { name: 'due' })).id;
+    const runId = (await ok('POST', `/api/v1/projects/${projectId}/runs`, { name: 'r' })).id;
+    await ok('PUT', `/api/v1/runs/${runId}/artifacts/model.safetensors`, 'weights', {
+      'content-type': 'application/octet-stream',
+    });
+    await ok('POST', `/api/v1/projects/${projectId}/models/m/versions`, {
+      sourceRunId: runId,
+      artifactPath: 'model.safetensors',
+    });
+    const d = await ok('POST', `/api/v1/projects/${projectId}/deployments`, {
+      name: 'd',
+      model: 'm',
+      version: 1,
+    });
+    // A port nothing listens on: every attempt fails.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    await ok('PUT', `/api/v1/deployments/${d.id}/alerting`, {
+      alerting: {
+        rules: [{ metric: 'fd', relative: 0.5 }],
+        webhook: { url: `http://127.0.0.1:${port}/hook`, secret: 'a-webhook-secret-of-length' },
+      },
+    });
+    const db = q.services.db;
+    const dbNow = async () => {
+      const [row] = await db.execute<{ now: string | Date }>(sql`select now() as now`);
+      return new Date(row?.now as string | Date).getTime();
+    };
+    const t0 = await dbNow();
+    const at = (ms: number) => new Date(t0 + ms).toISOString();
+    const rows = await db
+      .insert(alerts)
+      .values(
+        [at(-2000), at(-4000), at(3_600_000)].map((nextAt, i) => ({
+          projectId,
+          deploymentId: d.id,
+          ruleKey: 'fd:relative',
+          severity: 'critical' as const,
+          message: `alert ${i}`,
+          delivery: { id: `due-${i}`, attempts: 0, nextAt },
+        })),
+      )
+      .returning();
+    // This process's clock runs an hour ahead of the database's: nothing changes.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3_600_000);
+    const first = await claimDueDeliveries(db, { limit: 1 });
+    expect(first.map((a) => a.message)).toEqual(['alert 1']);
+    const second = await claimDueDeliveries(db, { limit: 1 });
+    expect(second.map((a) => a.message)).toEqual(['alert 0']);
+    // The hour-ahead alert is not due, and the claimed ones are held past the attempt's timeout.
+    expect(await claimDueDeliveries(db, { limit: 10 })).toEqual([]);
+    const claimedUntil = new Date((second[0]?.delivery as DeliveryState).nextAt as string);
+    expect(claimedUntil.getTime() - (await dbNow())).toBeGreaterThan(10_000);
+    expect(claimedUntil.getTime() - (await dbNow())).toBeLessThan(16_000);
+    // A failed attempt sets the retry by the database's clock, backoff after its now().
+    expect(await attemptDelivery(db, second[0] as (typeof rows)[0], { backoffMs: 60_000 })).toBe(
+      false,
+    );
+    const [after] = await db
+      .select()
+      .from(alerts)
+      .where(eq(alerts.id, second[0]?.id as string));
+    const state = after?.delivery as DeliveryState;
+    expect(state).toMatchObject({ id: 'due-0', attempts: 1 });
+    expect(state.error).toBeTruthy();
+    const retryIn = new Date(state.nextAt as string).getTime() - (await dbNow());
+    expect(retryIn).toBeGreaterThan(50_000);
+    expect(retryIn).toBeLessThanOrEqual(60_000);
+    vi.useRealTimers();
   }, 60_000);
 });

@@ -13,8 +13,9 @@ import {
   modelVersions,
   projects,
 } from '@anneal/db/schema';
-import { and, desc, eq, ne } from 'drizzle-orm';
+import { and, desc, eq, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { dueIn } from './deliveries.ts';
 import { alertRuleSchema, type Breach, breaches, type ProbePoint } from './rules.ts';
 
 export const alertingSchema = z
@@ -184,7 +185,7 @@ async function raise(
       suggestion: baseline ? await suggestionFor(db, d, probe, baseline) : null,
       // Due at once where a webhook is set; the monitor's passes deliver it (deliveries.ts).
       delivery: (d.alerting as { webhook?: unknown } | null)?.webhook
-        ? { id: randomUUID(), attempts: 0, nextAt: new Date().toISOString() }
+        ? sql`jsonb_build_object('id', ${randomUUID()}::text, 'attempts', 0, 'nextAt', ${dueIn(0)})`
         : {},
     })
     .returning();

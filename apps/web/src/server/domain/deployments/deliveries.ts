@@ -4,7 +4,7 @@
 // claim what is due, so an attempt under way is not made twice.
 import type { Db } from '@anneal/db/client';
 import { alerts, deployments } from '@anneal/db/schema';
-import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { signedDelivery } from './alerts.ts';
 
 type Alert = typeof alerts.$inferSelect;
@@ -28,19 +28,29 @@ export interface DeliveryState {
 }
 
 /**
- * Alerts whose next attempt is due, claimed: their `nextAt` moves past the attempt's timeout,
- * so a pass that runs meanwhile does not attempt them too (and a server that dies mid-attempt
- * leaves them due again after it).
+ * `nextAt` as the database's clock reads it `ms` from now: every due time is written and
+ * compared by the same clock, so an app host whose clock drifts from PostgreSQL's neither
+ * delays a delivery nor repeats one early.
  */
-export async function claimDueDeliveries(db: Db, o: DeliveryOptions = {}): Promise<Alert[]> {
+export function dueIn(ms: number): SQL {
+  return sql`to_char((now() + make_interval(secs => ${ms / 1000})) at time zone 'UTC',
+    'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/**
+ * Alerts whose next attempt is due, claimed (at most `limit` per pass, oldest due first): their
+ * `nextAt` moves past the attempt's timeout, so a pass that runs meanwhile does not attempt
+ * them too (and a server that dies mid-attempt leaves them due again after it). SKIP LOCKED
+ * lets two servers' passes claim disjoint alerts.
+ */
+export async function claimDueDeliveries(
+  db: Db,
+  o: DeliveryOptions & { limit?: number } = {},
+): Promise<Alert[]> {
   const hold = (o.timeoutMs ?? 10_000) + 5_000;
-  return db
-    .update(alerts)
-    .set({
-      delivery: sql`${alerts.delivery} || jsonb_build_object('nextAt',
-        to_char((now() + make_interval(secs => ${hold / 1000})) at time zone 'UTC',
-          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`,
-    })
+  const due = db
+    .select({ id: alerts.id })
+    .from(alerts)
     .where(
       and(
         isNotNull(alerts.deploymentId),
@@ -48,6 +58,13 @@ export async function claimDueDeliveries(db: Db, o: DeliveryOptions = {}): Promi
         sql`(${alerts.delivery}->>'nextAt')::timestamptz <= now()`,
       ),
     )
+    .orderBy(sql`(${alerts.delivery}->>'nextAt')::timestamptz`)
+    .limit(o.limit ?? 32)
+    .for('update', { skipLocked: true });
+  return db
+    .update(alerts)
+    .set({ delivery: sql`${alerts.delivery} || jsonb_build_object('nextAt', ${dueIn(hold)})` })
+    .where(sql`${alerts.id} in (${due})`)
     .returning();
 }
 
@@ -66,10 +83,15 @@ export async function attemptDelivery(
   // Written only while this attempt still holds the claim (the nextAt the claim set): an
   // attempt that overran it, and was claimed again by a later pass, changes nothing.
   const claimed = state.nextAt;
-  const record = (next: DeliveryState) =>
+  const record = (next: DeliveryState, retryInMs?: number) =>
     db
       .update(alerts)
-      .set({ delivery: { ...next } })
+      .set({
+        delivery:
+          retryInMs === undefined
+            ? { ...next }
+            : sql`${JSON.stringify(next)}::jsonb || jsonb_build_object('nextAt', ${dueIn(retryInMs)})`,
+      })
       .where(
         and(
           eq(alerts.id, alert.id),
@@ -106,12 +128,7 @@ export async function attemptDelivery(
   }
   const left = attempts < (o.attempts ?? 5);
   const wait = (o.backoffMs ?? 1000) * 2 ** (attempts - 1);
-  await record({
-    id,
-    attempts,
-    error,
-    ...(left ? { nextAt: new Date(Date.now() + wait).toISOString() } : {}),
-  });
+  await record({ id, attempts, error }, left ? wait : undefined);
   return false;
 }
 
