@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluationSummarySchema, sampleSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
+import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-adaptive-home-'));
 const dir = mkdtempSync(join(tmpdir(), 'anneal-adaptive-'));
@@ -27,8 +27,11 @@ describe('anneal sample --sampler adaptive', () => {
     [['--sampler', 'adaptive', '--schedule', 'karras'], /--schedule: the adaptive sampler picks/],
     [['--sampler', 'adaptive', '--rtol', '0'], /--rtol: must be > 0/],
     [['--sampler', 'adaptive', '--atol', 'x'], /--atol/],
-  ])('exits 2 naming the flag: %s', (args, message) => {
-    const r = anneal(['sample', '--model', model, '--out', join(dir, 'bad.png'), ...args]);
+  ])('exits 2 naming the flag: %s', async (args, message) => {
+    const r = await runAnnealHere(
+      ['sample', '--model', model, '--out', join(dir, 'bad.png'), ...args],
+      home,
+    );
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });
@@ -181,8 +184,8 @@ describe('anneal complexity fit and anneal sample --steps auto', () => {
       ['sample', '--model', model, '--out', out, '--steps', 'many'],
       /--steps: must be a whole number from 1 to 1000, or auto/,
     ],
-  ])('exits 2 naming the problem: %s', (args, message) => {
-    const r = anneal(args);
+  ])('exits 2 naming the problem: %s', async (args, message) => {
+    const r = await runAnnealHere(args, home);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fileSha256 } from '../distill/reference.ts';
-import { runAnneal } from '../testing/run-cli.ts';
+import { runAnneal, runAnnealHere } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-distill-home-'));
 const root = mkdtempSync(join(tmpdir(), 'anneal-distill-'));
@@ -141,8 +141,8 @@ describe('anneal distill: flags', () => {
       ],
       /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
     ],
-  ])('exits 2 naming the flag: %s', (args, message) => {
-    const r = anneal(['distill', ...args]);
+  ])('exits 2 naming the flag: %s', async (args, message) => {
+    const r = await runAnnealHere(['distill', ...args], home);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
+import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-eval-home-'));
 const model = join(mkdtempSync(join(tmpdir(), 'anneal-eval-')), 'run');
@@ -29,8 +29,8 @@ describe('anneal eval', () => {
     [['--model', model, '--resolution', '16x16'], /--resolution: must be a comma-separated list/],
     [['--model', model, '--resolution', '9'], /--resolution: resolution 9: .*multiples of 2/],
     [['--model', model, '--grid', 'samples.jpg'], /--grid: must end in \.png/],
-  ])('exits 2 naming the flag: %s', (args, message) => {
-    const r = anneal(['eval', ...args]);
+  ])('exits 2 naming the flag: %s', async (args, message) => {
+    const r = await runAnnealHere(['eval', ...args], home);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });

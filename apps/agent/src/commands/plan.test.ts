@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { costTableSchema, planSchema, qualityCurveSchema } from '@anneal/engine/config';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAnneal, trainTinyModel } from '../testing/run-cli.ts';
+import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-plan-home-'));
 const model = join(mkdtempSync(join(tmpdir(), 'anneal-plan-')), 'run');
@@ -46,8 +46,8 @@ describe('anneal plan', () => {
     [['--model', model, '--throughput', '5', '--batches', '1,128'], /--batches.*64/],
     [['--model', model, '--throughput', '5', '--batch', '4'], /--batch: a --throughput plan/],
     [['--model', model, '--throughput', '5', '--samplers', 'adaptive'], /--samplers.*adaptive/],
-  ])('exits 2 naming the flag: %s', (args, message) => {
-    const r = anneal(['plan', ...args]);
+  ])('exits 2 naming the flag: %s', async (args, message) => {
+    const r = await runAnnealHere(['plan', ...args], home);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runAnneal } from '../testing/run-cli.ts';
+import { runAnneal, runAnnealHere } from '../testing/run-cli.ts';
 import { CHECKPOINT_FILES } from './train.ts';
 
 // Issue 16 §2: `anneal train --resolutions` trains one model low to high in one run.
@@ -154,8 +154,8 @@ describe('anneal train --resolutions', () => {
       /--multi-resolution: give either/,
     ],
     [['--resolution', '16', '--multi-resolution', '--steps', '4'], /the built-in shapes is square/],
-  ])('refuses %j, naming the problem', (flags, message) => {
-    const r = runAnneal(
+  ])('refuses %j, naming the problem', async (flags, message) => {
+    const r = await runAnnealHere(
       [
         ...['train', '--dataset', 'shapes', '--preset', 'tiny'],
         ...flags,

@@ -21,6 +21,26 @@ export function runAnneal(args: string[], home: string) {
   return { ...r, json };
 }
 
+/**
+ * Runs the CLI's `main` in this process, as the bin would with ANNEAL_HOME set: for the
+ * refusal tests, where a child process would cost a second of start-up to print one line.
+ * What the bin itself does (argv, exit code) stays covered by the tests that use runAnneal.
+ */
+export async function runAnnealHere(args: string[], home: string) {
+  const { main } = await import('../cli.ts');
+  const out: string[] = [];
+  const err: string[] = [];
+  const before = process.env.ANNEAL_HOME;
+  process.env.ANNEAL_HOME = home;
+  try {
+    const status = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    if (before === undefined) delete process.env.ANNEAL_HOME;
+    else process.env.ANNEAL_HOME = before;
+  }
+}
+
 /** The flags of the tiny 8x8 shapes model the command tests train in seconds. */
 export const TINY_SHAPES = [
   ...['--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny', '--batch', '8'],
