@@ -31,7 +31,11 @@ export const servedSamplingSchema = z
 export type ServedSampling = z.infer<typeof servedSamplingSchema>;
 
 /** Why sampling settings contradict themselves (a plan with a sampler or steps), or null. */
-export function planClash(s: { plan?: boolean; sampler?: unknown; steps?: unknown }): string | null {
+export function planClash(s: {
+  plan?: boolean;
+  sampler?: unknown;
+  steps?: unknown;
+}): string | null {
   if (!s.plan) return null;
   const named = (['sampler', 'steps'] as const).filter((k) => s[k] !== undefined);
   return named.length ? `plan: the plan sets the sampling; drop ${named.join(' and ')}` : null;

@@ -65,6 +65,8 @@ interface Eval {
   fd_std: number;
   met_budget: boolean;
   reason: string;
+  teacher_best: { sampler: string; steps: number; fd: number } | null;
+  beats_teacher: boolean | null;
 }
 interface Summary {
   teacher_sha256: string;
@@ -94,6 +96,13 @@ describe('anneal distill: flags', () => {
     [['--out', join(root, 'x'), '--method', 'progressive'], /--teacher: is required/],
     [['--out', join(root, 'x'), '--teacher', teacher], /--method: is required/],
     [['--out', join(root, 'x'), '--teacher', teacher, '--method', 'magic'], /--method/],
+    [
+      ['--out', join(root, 'x'), '--teacher', teacher, '--method', 'progressive'].concat([
+        '--teacher-baselines',
+        'ddim,plms',
+      ]),
+      /--teacher-baselines: "plms" is not one of ddim, dpmpp-2m, ddpm, euler, heun \(or none\)/,
+    ],
     [
       ['--out', join(root, 'x'), '--teacher', join(root, 'nope'), '--method', 'progressive'],
       /--teacher: .* is neither a checkpoint folder nor a model version id/,
@@ -232,6 +241,23 @@ describe('anneal distill --method progressive', () => {
       [8, 'stop'],
     ]);
     for (const s of summary.stages) expect(s.fd).toBe(s.evals[0]?.fd);
+    // Each student beside the teacher at its NFE (ddim and dpmpp-2m by default), from the
+    // stage's eval.json: the best of them, and whether the student beat it.
+    for (const s of summary.stages) {
+      const rec = JSON.parse(readFileSync(join(out, `stage-${s.stage}`, 'eval.json'), 'utf8'))
+        .evals[0] as {
+        fd: number;
+        teacher_at_nfe: { sampler: string; steps: number; nfe: number; fd: number }[];
+      };
+      expect(rec.teacher_at_nfe.map((b) => [b.sampler, b.steps, b.nfe])).toEqual([
+        ['ddim', s.to_steps, s.to_steps],
+        ['dpmpp-2m', s.to_steps, s.to_steps],
+      ]);
+      const best = Math.min(...rec.teacher_at_nfe.map((b) => b.fd));
+      const e = s.evals[0] as Eval;
+      expect(e.teacher_best?.fd).toBe(best);
+      expect(e.beats_teacher).toBe(rec.fd < best);
+    }
     const kept = summary.stages
       .flatMap((s: Summary['stages'][number]) => s.evals.filter((e: Eval) => e.met_budget))
       .at(-1);
@@ -286,6 +312,10 @@ describe('anneal distill --method progressive', () => {
     expect(readFileSync(join(out, 'tradeoff.md'), 'utf8')).toContain(
       '| stage 2 (16 -> 8 steps) | 8 | 8 |',
     );
+    expect(
+      t.rows.map((r: { teacher_best: { sampler: string } | null }) => !!r.teacher_best),
+    ).toEqual([false, true, true]);
+    expect(svg.match(/<rect class="teacher"/g)).toHaveLength(2);
   });
 
   it('refuses to overwrite a run, and reuses the cached reference in a new one', () => {
@@ -352,6 +382,7 @@ describe('anneal distill --method consistency', () => {
         '4',
       ],
       ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8', '--json'],
+      ...['--teacher-baselines', 'heun'],
     ]);
     expect(r.status, r.stderr).toBe(0);
     const s = r.json as unknown as Summary;
@@ -359,6 +390,13 @@ describe('anneal distill --method consistency', () => {
     expect(s.stages[0]?.evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
       ['consistency 2 steps', 2],
       ['consistency 1 step', 1],
+    ]);
+    // Heun at or under the student's NFE: 1 step (1 evaluation) at both 2 and 1 NFE.
+    expect(
+      s.stages[0]?.evals.map((e: Eval) => [e.teacher_best?.sampler, e.teacher_best?.steps]),
+    ).toEqual([
+      ['heun', 1],
+      ['heun', 1],
     ]);
     const cfg = JSON.parse(readFileSync(join(out, 'stage-1', 'config.json'), 'utf8'));
     expect(cfg.parameterization).toBe('consistency');

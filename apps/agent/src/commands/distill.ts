@@ -13,14 +13,17 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { writeAnalysis } from '../distill/analysis.ts';
+import { bestBaseline } from '../distill/evaluate-stage.ts';
 import { fileSha256 } from '../distill/reference.ts';
 import { distill } from '../distill/run.ts';
 import {
+  DEFAULT_TEACHER_BASELINES,
   methodNames,
   RUN_FILE,
   type RunSettings,
   readRun,
   readState,
+  TEACHER_BASELINE_SAMPLERS,
   writeRun,
 } from '../distill/state.ts';
 import type { Command } from './command.ts';
@@ -80,6 +83,10 @@ Options:
   --log-every N               iterations between metrics lines (default 10)
   --extractor-steps N         train the quality extractor for N steps instead of its default
   --extractor-width N         extractor channels N, 2N, 4N (default 16; a multiple of 8)
+  --teacher-baselines LIST    samplers the teacher is also measured with at each student's
+                              step count, same ruler and noise, so the table says whether
+                              the student beats the teacher's best at its NFE: from ddim,
+                              dpmpp-2m, ddpm, euler, heun, or none (default ddim,dpmpp-2m)
   --resume                    continue DIR's run where it stopped (exactly: a kill -9 mid-stage
                               replays the same iterations); takes its settings from
                               DIR/distill.json, so only --out, --json, --events and --teacher
@@ -112,6 +119,22 @@ const flagsSchema = z.object({
   'log-every': z.coerce.number().int().min(1).default(10),
   'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
   'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
+  'teacher-baselines': z
+    .string()
+    .default(DEFAULT_TEACHER_BASELINES.join(','))
+    .transform((v, ctx) => {
+      if (v === 'none') return [];
+      const names = v.split(',').map((x) => x.trim());
+      const bad = names.find((x) => !(TEACHER_BASELINE_SAMPLERS as readonly string[]).includes(x));
+      if (bad !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${bad}" is not one of ${TEACHER_BASELINE_SAMPLERS.join(', ')} (or none)`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set(names)] as (typeof TEACHER_BASELINE_SAMPLERS)[number][];
+    }),
   resume: z.boolean().default(false),
   json: z.boolean().default(false),
   events: z.boolean().default(false),
@@ -138,6 +161,7 @@ const options = {
   'log-every': { type: 'string' },
   'extractor-steps': { type: 'string' },
   'extractor-width': { type: 'string' },
+  'teacher-baselines': { type: 'string' },
   resume: { type: 'boolean' },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
@@ -197,6 +221,7 @@ async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettin
     cd_discretization: flags['cd-discretization'],
     extractor_steps: flags['extractor-steps'],
     extractor_width: flags['extractor-width'],
+    teacher_baselines: flags['teacher-baselines'],
   };
 }
 
@@ -317,6 +342,11 @@ export const distillCommand: Command = {
             decision: e.proceed ? 'continue' : 'stop',
             met_budget: e.met_budget,
             reason: e.reason,
+            teacher_best: ((b) =>
+              b ? { sampler: b.sampler, steps: b.steps, fd: b.fd, fd_std: b.fd_std } : null)(
+              bestBaseline(e.teacher_at_nfe),
+            ),
+            beats_teacher: e.beats_teacher,
           })),
         };
       }),

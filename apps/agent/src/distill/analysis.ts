@@ -2,6 +2,7 @@
 // every stage evaluation as rows, written as tradeoff.md, .json and .svg beside the students.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bestBaseline } from './evaluate-stage.ts';
 import type { Reference } from './reference.ts';
 import { keptStage } from './stages.ts';
 import type { DistillState, RunSettings } from './state.ts';
@@ -74,6 +75,10 @@ export function writeAnalysis(
               }
             : null,
           decision: e === kept ? 'kept' : e.met_budget ? 'within budget' : 'over budget',
+          teacherBest: ((b) =>
+            b ? { sampler: b.sampler, steps: b.steps, fd: b.fd, fdStd: b.fd_std } : null)(
+            bestBaseline(e.teacher_at_nfe),
+          ),
         }),
       ),
     ],

@@ -13,10 +13,11 @@ import {
   writeFileAtomic,
 } from '@anneal/engine';
 import type { QualityRuler } from '../quality/evaluate.ts';
-import { type Measured, measureModel, type SamplingGrid } from './measure.ts';
+import { type Measured, measureModel, measureQuality, type SamplingGrid } from './measure.ts';
 import type { Reference } from './reference.ts';
 import { type BudgetRule, decideStage } from './stages.ts';
 import {
+  type BaselineRecord,
   type DistillState,
   type EvalRecord,
   type RunSettings,
@@ -60,6 +61,8 @@ function evalRecord(
     kid_std: m.metrics.kidStd,
     precision: m.metrics.precision,
     recall: m.metrics.recall,
+    teacher_at_nfe: [],
+    beats_teacher: null,
     paired: m.paired
       ? {
           psnr: Number.isFinite(m.paired.psnr) ? m.paired.psnr : null,
@@ -100,11 +103,53 @@ export interface StageEvaluation {
   say: (line: string) => void;
 }
 
+/**
+ * The run's teacher with each baseline sampler at `nfe` (a student's step count), on the student's ruler, n and seed
+ * (so the same initial noise): what the student has to beat at its NFE.
+ */
+async function teacherBaselines(
+  e: StageEvaluation,
+  teacher: () => Model,
+  nfe: number,
+): Promise<BaselineRecord[]> {
+  const records: BaselineRecord[] = [];
+  for (const sampler of e.run.teacher_baselines) {
+    // Heun spends 2 steps - 1 evaluations: its step count that stays at or under the NFE.
+    const steps = sampler === 'heun' ? Math.max(1, Math.floor((nfe + 1) / 2)) : nfe;
+    const m = await measureQuality({
+      ruler: e.ruler,
+      model: teacher(),
+      sampler,
+      steps,
+      n: e.run.eval_n,
+      seed: e.run.seed,
+      onProgress: e.progress(`teacher ${sampler} ${steps} steps`),
+    });
+    e.endPhase();
+    records.push({
+      sampler,
+      steps,
+      nfe: m.nfe,
+      fd: m.metrics.fd,
+      fd_std: m.fdSpread.std,
+      kid: m.metrics.kid,
+      precision: m.metrics.precision,
+      recall: m.metrics.recall,
+    });
+  }
+  return records;
+}
+
 /** Measures stage K's student on each of its grids; returns the stage's record. */
 export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
   const { out, run, state, stage: k } = e;
   const pd = run.method === 'progressive';
   const student = Model.load(stageDir(out, k));
+  let teacherModel: Model | null = null;
+  const teacher = () => {
+    teacherModel ??= Model.load(run.teacher);
+    return teacherModel;
+  };
   try {
     const grids: Array<{ name: string; grid: SamplingGrid; toSteps: number }> = pd
       ? [
@@ -142,12 +187,19 @@ export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
         e.budgetRule,
       );
       const rec = evalRecord(g.name, g.grid, m, decision);
+      rec.teacher_at_nfe = await teacherBaselines(e, teacher, rec.nfe);
+      const best = bestBaseline(rec.teacher_at_nfe);
+      rec.beats_teacher = best ? rec.fd < best.fd : null;
       evals.push(rec);
       appendFileSync(
         join(out, 'metrics.jsonl'),
         `${JSON.stringify({ stage: k, event: 'eval', ...rec })}\n`,
       );
       e.say(`${decision.reason} (FD ${m.metrics.fd.toFixed(4)} ± ${m.fdSpread.std.toFixed(4)})`);
+      if (best)
+        e.say(
+          `  the teacher's best at ${rec.nfe} NFE: ${best.sampler} ${best.steps} steps, FD ${best.fd.toFixed(4)} ± ${best.fd_std.toFixed(4)}; the student ${rec.beats_teacher ? 'beats' : 'does not beat'} it`,
+        );
     }
     const record: StageRecord = {
       stage: k,
@@ -172,5 +224,11 @@ export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
     return record;
   } finally {
     student.dispose();
+    (teacherModel as Model | null)?.dispose();
   }
+}
+
+/** The baseline with the lowest FD, if any. */
+export function bestBaseline(records: readonly BaselineRecord[]): BaselineRecord | null {
+  return records.reduce<BaselineRecord | null>((b, r) => (b && b.fd <= r.fd ? b : r), null);
 }

@@ -106,3 +106,25 @@ export async function measureModel(o: MeasureOptions): Promise<Measured & Refere
     shape: generated.shape,
   };
 }
+
+/**
+ * Quality only (no paired metrics, no cost): a model with a sampler at a step count on its
+ * default schedule for that sampler, as `anneal sample --sampler S --steps K` draws it.
+ */
+export async function measureQuality(o: {
+  ruler: QualityRuler;
+  model: Model;
+  sampler: SamplerName;
+  steps: number;
+  n: number;
+  seed: number;
+  onProgress?: (done: number, total: number) => void;
+}): Promise<{ nfe: number; metrics: DistributionMetrics; fdSpread: FdSpread }> {
+  const generated = await o.model.sample(
+    { sampler: o.sampler, steps: o.steps, n: o.n, seed: o.seed, guidance: 1 },
+    o.onProgress,
+  );
+  const { features, metrics } = await o.ruler.measure(generated.images, generated.shape);
+  const fdSpread = bootstrapFd(o.ruler.fA.features, features.features, { seed: o.seed });
+  return { nfe: generated.nfe, metrics, fdSpread };
+}

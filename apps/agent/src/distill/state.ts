@@ -15,6 +15,23 @@ export const STATE_FILE = 'distill-state.json';
 
 export const methodNames = ['progressive', 'consistency'] as const;
 
+/** Samplers `--teacher-baselines` may name: the deterministic and ancestral fixed-step ones. */
+export const TEACHER_BASELINE_SAMPLERS = ['ddim', 'dpmpp-2m', 'ddpm', 'euler', 'heun'] as const;
+export const DEFAULT_TEACHER_BASELINES = ['ddim', 'dpmpp-2m'] as const;
+
+/** The teacher with one sampler at a student's step count, on the run's ruler. */
+export const baselineRecordSchema = z.object({
+  sampler: z.enum(TEACHER_BASELINE_SAMPLERS),
+  steps: z.number().int(),
+  nfe: z.number().int(),
+  fd: z.number(),
+  fd_std: z.number(),
+  kid: z.number(),
+  precision: z.number(),
+  recall: z.number(),
+});
+export type BaselineRecord = z.infer<typeof baselineRecordSchema>;
+
 export const runSettingsSchema = z.object({
   version: z.literal(1),
   method: z.enum(methodNames),
@@ -37,6 +54,12 @@ export const runSettingsSchema = z.object({
   cd_discretization: z.number().int().min(2),
   extractor_steps: z.number().int().optional(),
   extractor_width: z.number().int().optional(),
+  /**
+   * Samplers the teacher is measured with at each student's step count, on the same ruler and
+   * noise: does the student beat the teacher's own best sampler at its NFE? (Runs written
+   * before this field measured none.)
+   */
+  teacher_baselines: z.array(z.enum(TEACHER_BASELINE_SAMPLERS)).default([]),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 
@@ -71,6 +94,10 @@ export const evalRecordSchema = z.object({
   met_budget: z.boolean(),
   proceed: z.boolean(),
   reason: z.string(),
+  /** The teacher at this grid's step count with each of the run's baseline samplers. */
+  teacher_at_nfe: z.array(baselineRecordSchema).default([]),
+  /** FD below every baseline's; null when the run measured none. */
+  beats_teacher: z.boolean().nullable().default(null),
 });
 export type EvalRecord = z.infer<typeof evalRecordSchema>;
 

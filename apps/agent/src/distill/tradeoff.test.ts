@@ -114,4 +114,37 @@ describe('trade-off table and chart', () => {
     const cy = [...svg.matchAll(/<circle [^>]*cy="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(cy[0]).toBeGreaterThan(cy[3] as number);
   });
+
+  it("sets each student beside the teacher's best sampler at its NFE, in every output", () => {
+    const withTeacher: Tradeoff = {
+      ...t,
+      rows: t.rows.map((r) =>
+        r.nfe === 8
+          ? { ...r, teacherBest: { sampler: 'dpmpp-2m', steps: 8, fd: 3.1, fdStd: 0.2 } }
+          : r.nfe === 4
+            ? { ...r, teacherBest: { sampler: 'heun', steps: 2, fd: 2.9, fdStd: 0.2 } }
+            : r,
+      ),
+    };
+    const j = distillTradeoffSchema.parse(JSON.parse(JSON.stringify(tradeoffJson(withTeacher))));
+    expect(j.rows.map((r) => r.teacher_best?.sampler ?? null)).toEqual([
+      null,
+      null,
+      'dpmpp-2m',
+      'heun',
+    ]);
+    const md = tradeoffMarkdown(withTeacher);
+    // 2.4 beats the teacher's 3.1 at 8 NFE; 3.0 does not beat 2.9 at 4 (Heun: 2 steps, 3 NFE).
+    expect(md).toContain('| 1.20x | dpmpp-2m: 3.100 ± 0.200 (beaten) |');
+    expect(md).toContain('| 1.50x | heun (2 steps): 2.900 ± 0.200 (not beaten) |');
+    expect(md).toContain("The teacher's best at this NFE:");
+    expect(tradeoffMarkdown(t)).not.toContain("The teacher's best at this NFE:");
+    const svg = tradeoffSvg(withTeacher);
+    expect(svg.match(/<rect class="teacher"/g)).toHaveLength(2);
+    expect(svg).toContain('teacher, dpmpp-2m 8 steps: FD 3.100');
+    // Older runs' JSON (no teacher_best) still parses.
+    const old = JSON.parse(JSON.stringify(tradeoffJson(t)));
+    for (const r of old.rows) delete r.teacher_best;
+    expect(distillTradeoffSchema.safeParse(old).success).toBe(true);
+  });
 });

@@ -20,6 +20,8 @@ export interface TradeoffRow {
   recall: number;
   paired: { psnr: number | null; ssim: number; featureDistance: number } | null;
   decision: DistillTradeoff['rows'][number]['decision'];
+  /** The teacher's best baseline sampler at this row's NFE (students of runs that measured it). */
+  teacherBest?: { sampler: string; steps: number; fd: number; fdStd: number } | null;
 }
 
 export interface Tradeoff {
@@ -81,6 +83,14 @@ export function tradeoffJson(t: Tradeoff): DistillTradeoff {
           }
         : null,
       decision: r.decision,
+      teacher_best: r.teacherBest
+        ? {
+            sampler: r.teacherBest.sampler,
+            steps: r.teacherBest.steps,
+            fd: r.teacherBest.fd,
+            fd_std: r.teacherBest.fdStd,
+          }
+        : null,
       pareto_nfe: byNfe.has(i),
       pareto_latency: byLatency.has(i),
     })),
@@ -90,10 +100,17 @@ export function tradeoffJson(t: Tradeoff): DistillTradeoff {
 const num = (v: number | null, digits: number) =>
   v === null || !Number.isFinite(v) ? (v === null ? '-' : String(v)) : v.toFixed(digits);
 
+/** "dpmpp-2m: 0.512 ± 0.020 (beaten)": the teacher's best sampler at the row's NFE. */
+function teacherBestCell(r: DistillTradeoff['rows'][number]): string {
+  const b = r.teacher_best;
+  if (!b) return '-';
+  return `${b.sampler}${b.steps === r.nfe ? '' : ` (${b.steps} steps)`}: ${num(b.fd, 3)} ± ${num(b.fd_std, 3)} (${r.fd !== null && b.fd !== null && r.fd < b.fd ? 'beaten' : 'not beaten'})`;
+}
+
 export function tradeoffMarkdown(t: Tradeoff): string {
   const j = tradeoffJson(t);
   const head =
-    '| model | steps | NFE | ms/image | images/s | FD (± std) | FD / ref | KID | precision | recall | PSNR | SSIM | feature dist. | Pareto (NFE, latency) | decision |';
+    "| model | steps | NFE | ms/image | images/s | FD (± std) | FD / ref | teacher's best at this NFE | KID | precision | recall | PSNR | SSIM | feature dist. | Pareto (NFE, latency) | decision |";
   const rule = `|${head
     .split('|')
     .slice(1, -1)
@@ -101,7 +118,7 @@ export function tradeoffMarkdown(t: Tradeoff): string {
     .join('|')}|`;
   const lines = j.rows.map(
     (r) =>
-      `| ${r.name} | ${r.steps} | ${r.nfe} | ${num(r.latency_ms_per_image, 1)} | ${num(r.images_per_s, 1)} | ${num(r.fd, 3)}${r.fd_std === null ? '' : ` ± ${num(r.fd_std, 3)}`} | ${num(r.fd_ratio, 2)}x | ${num(r.kid, 4)} | ${num(r.precision, 3)} | ${num(r.recall, 3)} | ${r.paired ? num(r.paired.psnr, 2) : '-'} | ${r.paired ? num(r.paired.ssim, 3) : '-'} | ${r.paired ? num(r.paired.feature_distance, 3) : '-'} | ${r.pareto_nfe ? 'yes' : 'no'}, ${r.pareto_latency ? 'yes' : 'no'} | ${r.decision} |`,
+      `| ${r.name} | ${r.steps} | ${r.nfe} | ${num(r.latency_ms_per_image, 1)} | ${num(r.images_per_s, 1)} | ${num(r.fd, 3)}${r.fd_std === null ? '' : ` ± ${num(r.fd_std, 3)}`} | ${num(r.fd_ratio, 2)}x | ${teacherBestCell(r)} | ${num(r.kid, 4)} | ${num(r.precision, 3)} | ${num(r.recall, 3)} | ${r.paired ? num(r.paired.psnr, 2) : '-'} | ${r.paired ? num(r.paired.ssim, 3) : '-'} | ${r.paired ? num(r.paired.feature_distance, 3) : '-'} | ${r.pareto_nfe ? 'yes' : 'no'}, ${r.pareto_latency ? 'yes' : 'no'} | ${r.decision} |`,
   );
   const params = t.rows[0]?.parameters;
   return [
@@ -109,6 +126,11 @@ export function tradeoffMarkdown(t: Tradeoff): string {
     '',
     `Reference: the teacher with DDIM at 32 steps, FD ${num(t.referenceFd, 3)}; budget ${t.budget}x (FD <= ${num(t.budget * t.referenceFd, 3)}); floor (real vs real, n = ${t.n}) FD ${num(t.floorFd, 3)}.`,
     `Paired metrics compare each model's images with the reference's from identical noise.${params === undefined ? '' : ` Parameters: ${params.toLocaleString('en-US')}.`}`,
+    ...(j.rows.some((r) => r.teacher_best)
+      ? [
+          "The teacher's best at this NFE: the teacher sampled with each baseline sampler at the student's NFE, on the same ruler and noise; the lowest FD of them.",
+        ]
+      : []),
     '',
     head,
     rule,
@@ -149,6 +171,7 @@ export function tradeoffSvg(t: Tradeoff): string {
   const m = { left: 56, right: 16, top: 32, bottom: 44 };
   const fds = [
     ...t.rows.map((r) => r.fd),
+    ...t.rows.map((r) => r.teacherBest?.fd ?? Number.NaN),
     t.referenceFd,
     t.floorFd,
     t.budget * t.referenceFd,
@@ -195,6 +218,15 @@ export function tradeoffSvg(t: Tradeoff): string {
     hline(t.referenceFd, `reference FD ${t.referenceFd.toPrecision(3)}`, '6 3', '#1f5fbf');
     hline(t.budget * t.referenceFd, `budget ${t.budget}x`, '2 3', '#b07000');
     hline(t.floorFd, `real vs real ${t.floorFd.toPrecision(3)}`, '6 3', '#2a8a2a');
+    // The teacher's best sampler at each student's NFE: grey squares on the NFE panel.
+    if (k === 0)
+      for (const r of t.rows) {
+        const b = r.teacherBest;
+        if (!b || !(r.nfe > 0) || !Number.isFinite(b.fd)) continue;
+        parts.push(
+          `<rect class="teacher" x="${(px(r.nfe) - 4).toFixed(1)}" y="${(py(b.fd) - 4).toFixed(1)}" width="8" height="8" fill="#888"><title>${esc(`teacher, ${b.sampler} ${b.steps} steps: FD ${b.fd.toPrecision(4)}`)}</title></rect>`,
+        );
+      }
     t.rows.forEach((r, i) => {
       const x = p.x(r);
       if (!(x > 0) || !Number.isFinite(r.fd)) return;
@@ -210,7 +242,7 @@ export function tradeoffSvg(t: Tradeoff): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H}" viewBox="0 0 ${2 * W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${2 * W}" height="${H}" fill="white"/>`,
     ...parts,
-    `<text x="${W}" y="${H - 24}" text-anchor="middle" font-size="10" fill="#555">filled: Pareto points (no model is both cheaper and better); n = ${t.n}</text>`,
+    `<text x="${W}" y="${H - 24}" text-anchor="middle" font-size="10" fill="#555">filled: Pareto points (no model is both cheaper and better)${t.rows.some((r) => r.teacherBest) ? "; grey squares: the teacher's best sampler at that NFE" : ''}; n = ${t.n}</text>`,
     '</svg>',
     '',
   ].join('\n');

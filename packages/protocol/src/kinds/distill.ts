@@ -77,6 +77,12 @@ export const distillEvalSchema = z.object({
   decision: z.enum(['continue', 'stop']),
   met_budget: z.boolean(),
   reason: z.string().nullable(),
+  /** The teacher's lowest-FD baseline sampler at this NFE, and whether the student's FD is lower. */
+  teacher_best: z
+    .object({ sampler: z.string(), steps: z.number().int(), fd: fdNum, fd_std: fdNum })
+    .nullable()
+    .optional(),
+  beats_teacher: z.boolean().nullable().optional(),
 });
 
 export const distillStageSchema = z.object({
@@ -151,6 +157,11 @@ export const distillTradeoffSchema = z.object({
       recall: fdNum,
       paired: z.object({ psnr: fdNum, ssim: fdNum, feature_distance: fdNum }).nullable(),
       decision: z.enum(['reference', 'kept', 'within budget', 'over budget']),
+      /** The teacher's lowest-FD baseline sampler at this row's NFE (absent in older runs). */
+      teacher_best: z
+        .object({ sampler: z.string(), steps: z.number().int(), fd: fdNum, fd_std: fdNum })
+        .nullable()
+        .optional(),
       pareto_nfe: z.boolean(),
       pareto_latency: z.boolean(),
     }),

@@ -50,6 +50,9 @@ export function Distillation({
                 <th>NFE</th>
                 <th>FD ± std</th>
                 <th>× ref</th>
+                <th title="The teacher sampled with each baseline sampler at this NFE, same ruler and noise: the lowest FD">
+                  Teacher's best at this NFE
+                </th>
                 <th>KID</th>
                 <th>Precision / recall</th>
                 <th>Paired PSNR / SSIM</th>
@@ -75,6 +78,17 @@ export function Distillation({
                     {num(r.fd)} ± {num(r.fd_std)}
                   </td>
                   <td className="mono">{num(r.fd_ratio)}</td>
+                  <td className="mono">
+                    {r.teacher_best
+                      ? `${r.teacher_best.sampler} ${num(r.teacher_best.fd)} ± ${num(r.teacher_best.fd_std)}${
+                          r.fd !== null && r.teacher_best.fd !== null
+                            ? r.fd < r.teacher_best.fd
+                              ? ' (beaten)'
+                              : ' (not beaten)'
+                            : ''
+                        }`
+                      : '—'}
+                  </td>
                   <td className="mono">{num(r.kid)}</td>
                   <td className="mono">
                     {num(r.precision)} / {num(r.recall)}
