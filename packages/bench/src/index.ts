@@ -11,6 +11,7 @@ import {
   type ComplexityResult,
   complexitySvg,
 } from './complexity.ts';
+import { readDistillationRun } from './distillation.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
@@ -47,6 +48,13 @@ export {
   nfeAtFd,
   validateMeasure,
 } from './complexity.ts';
+export {
+  type DistillationResult,
+  type DistillationRun,
+  distillationSection,
+  distillationTargets,
+  readDistillationRun,
+} from './distillation.ts';
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
 export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
@@ -90,6 +98,7 @@ export const BENCHMARKS = [
   'memory-fit',
   'attention',
   'progressive',
+  'distillation',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -107,6 +116,7 @@ const ENGINE_ONLY: readonly string[] = [
   'memory-fit',
   'attention',
   'progressive',
+  'distillation',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -228,6 +238,8 @@ export interface BenchOptions {
     ProgressiveOptions,
     'stageSteps' | 'evalEvery' | 'sample' | 'log' | 'onPartial'
   >;
+  /** distillation: `anneal distill` run folders to record (nothing is run). */
+  distillRuns?: string[];
   /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
   scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
@@ -310,6 +322,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       'BAD_REQUEST',
       'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
     );
+  }
+  if (only.has('distillation') && !opts.distillRuns?.length) {
+    throw new AppError('BAD_REQUEST', 'distillation needs the run folders to record (--runs)');
   }
   if (only.has('progressive') && !opts.progressive) {
     throw new AppError(
@@ -500,6 +515,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     await record('attention', options, (partial) =>
       benchAttention({ ...options, log, onPartial: partial }),
     );
+  }
+  if (only.has('distillation') && opts.distillRuns?.length) {
+    const runs = opts.distillRuns;
+    await record('distillation', { runs: runs.map((d) => repoPath(d)) }, async () => ({
+      runs: runs.map((d) => readDistillationRun(d, repoRoot)),
+    }));
   }
   if (only.has('progressive') && opts.progressive) {
     const p = opts.progressive;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
+import { distillationSection } from './distillation.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
 import { progressiveSection } from './progressive.ts';
@@ -400,6 +401,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   progressive: {
     title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
     render: progressiveSection,
+  },
+  distillation: {
+    title: 'Distillation on the reference teacher: progressive and consistency (issue 12)',
+    render: distillationSection,
   },
   serving: { title: 'Serving: generate latency through a deployment (issue 17)', render: serving },
 };

@@ -67,8 +67,15 @@ bench/RESULTS.md:
              bytes, as a job's budget sets the limit) and linear attention at the tiny
              preset's attention shapes for 32, 64 and 128 px, forward and forward + backward:
              MLX's peak memory and wall time, ratios against fused
+  distillation
+             records finished (or stopped) \`anneal distill\` runs given as --runs DIR[,DIR]
+             (only with --only; nothing is sampled or trained): each run's trade-off table,
+             its stages and wall time against the teacher's training time, and issue 12's
+             targets (4 steps <= 1.3x the reference FD, 2 steps <= 2x, each student below
+             the teacher's best sampler at its NFE)
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan, complexity, schedules, memory-fit and attention.
+teacher-samplers, plan, complexity, schedules, memory-fit, attention, progressive and
+distillation.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -77,6 +84,7 @@ Options:
   --results DIR    write the result files and RESULTS.md to DIR instead
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      a checkpoint: sampling's model (instead of a tiny one trained on the spot)
+  --runs DIR,...   distillation: the \`anneal distill\` run folders to record
                    and to-target's; diffusers-agreement takes DIR[,DIR] (e.g. eps and v)
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
   --json           print one JSON object (the last stdout line)
@@ -158,6 +166,7 @@ const flagsSchema = z
       (name) => `unknown benchmark "${name}"; one of ${BENCHMARKS.join(', ')}`,
     ),
     model: z.string().optional(),
+    runs: list(z.string().min(1)),
     threads: z.coerce.number().int().min(1).max(256).default(1),
     n: z.coerce.number().int().min(10).max(10000).optional(),
     resolutions: list(z.coerce.number().int().min(8).max(512)).pipe(resolutionsSchema.optional()),
@@ -222,6 +231,10 @@ const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('teacher-samplers') || f.model !== undefined, {
     message: 'teacher-samplers needs --model DIR (a trained checkpoint)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('distillation') || (f.runs?.length ?? 0) > 0, {
+    message: 'distillation needs --runs DIR[,DIR] (anneal distill run folders)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('schedules') || f.model !== undefined, {
@@ -343,6 +356,7 @@ export const bench: Command = {
         events: { type: 'boolean' },
         only: { type: 'string' },
         model: { type: 'string' },
+        runs: { type: 'string' },
         threads: { type: 'string' },
         n: { type: 'string' },
         reference: { type: 'string' },
@@ -475,6 +489,7 @@ export const bench: Command = {
       progressive: flags.only?.includes('progressive')
         ? await progressiveData(flags, log)
         : undefined,
+      distillRuns: flags.runs?.map((d) => resolve(d)),
       log,
     });
     if (flags.json) {

@@ -1,0 +1,145 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { distillationSection, distillationTargets, readDistillationRun } from './distillation.ts';
+import type { ResultFile } from './report-format.ts';
+
+// A run folder as `anneal distill` leaves it (the fields the record reads), written by hand:
+// the record reads files and runs nothing, so its verdicts can be checked on known numbers.
+const root = mkdtempSync(join(tmpdir(), 'anneal-distill-record-'));
+const teacher = join(root, 'models', 'teacher');
+mkdirSync(teacher, { recursive: true });
+writeFileSync(
+  join(teacher, 'stages.jsonl'),
+  `${JSON.stringify({ from_step: 0, to_step: 500, wall_s: 3600 })}\n${JSON.stringify({ from_step: 500, to_step: 1000, wall_s: 3600 })}\n`,
+);
+
+const row = (name: string, nfe: number, fd: number, teacherFd: number | null) => ({
+  name,
+  steps: nfe,
+  nfe,
+  latency_ms_per_image: 10 * nfe,
+  images_per_s: 100 / nfe,
+  parameters: 1000,
+  peak_memory_bytes: 1 << 20,
+  fd,
+  fd_std: 0.01,
+  fd_ratio: fd / 0.3,
+  kid: 0,
+  precision: 0.8,
+  recall: 0.8,
+  paired: name.startsWith('reference') ? null : { psnr: 30, ssim: 0.9, feature_distance: 0.1 },
+  decision: name.startsWith('reference') ? 'reference' : 'within budget',
+  teacher_best:
+    teacherFd === null ? null : { sampler: 'dpmpp-2m', steps: nfe, fd: teacherFd, fd_std: 0.01 },
+  pareto_nfe: true,
+  pareto_latency: true,
+});
+
+function run(name: string, phase: 'training' | 'done', rows: unknown[]) {
+  const dir = join(root, 'models', name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'distill.json'),
+    JSON.stringify({
+      version: 1,
+      method: 'progressive',
+      teacher,
+      budget: 2,
+      eval_n: 1000,
+      max_iters_per_stage: 3000,
+      batch: 32,
+      lr: 1e-4,
+    }),
+  );
+  writeFileSync(
+    join(dir, 'distill-state.json'),
+    JSON.stringify({
+      stage: 3,
+      phase,
+      iter: 700,
+      stage_wall_s: 1800,
+      stages: [
+        {
+          stage: 1,
+          from_steps: 32,
+          to_steps: 16,
+          iterations: 900,
+          stop_reason: 'plateau',
+          wall_s: 3600,
+        },
+        {
+          stage: 2,
+          from_steps: 16,
+          to_steps: 8,
+          iterations: 1200,
+          stop_reason: 'plateau',
+          wall_s: 3600,
+        },
+      ],
+    }),
+  );
+  writeFileSync(
+    join(dir, 'tradeoff.json'),
+    JSON.stringify({ n: 1000, reference_fd: 0.3, floor_fd: 0.23, budget: 2, rows }),
+  );
+  return dir;
+}
+
+describe('the distillation record', () => {
+  it('reads a run, its wall time against the teacher, and judges the targets on its rows', () => {
+    const dir = run('done', 'done', [
+      row('reference (DDIM 32)', 32, 0.3, null),
+      row('stage 3 (8 -> 4 steps)', 4, 0.36, 0.5), // 1.2x: met; beats 0.5
+      row('stage 4 (4 -> 2 steps)', 2, 0.66, 0.6), // 2.2x: missed; does not beat 0.6
+      row('stage 5 (2 -> 1 step)', 1, 1.5, 3.0),
+    ]);
+    const r = readDistillationRun(dir, root);
+    expect(r).toMatchObject({
+      dir: 'models/done',
+      teacher: 'models/teacher',
+      complete: true,
+      current: null,
+      distill_wall_s: 7200,
+      teacher_train_wall_s: 7200,
+    });
+    const t = distillationTargets(r);
+    expect(t.map((x) => x.verdict)).toEqual(['met', 'missed', 'reported', 'missed', 'reported']);
+    expect(t[0]?.value).toBe('1.20x (FD 0.360)');
+    expect(t[3]?.value).toBe('2 of 3 (not: 2 NFE)');
+    expect(t[4]?.value).toBe('2.00 h / 2.00 h = 1.00');
+  });
+
+  it('marks a stopped run incomplete, counts the stage under way, and says what is not measured', () => {
+    const dir = run('stopped', 'training', [row('reference (DDIM 32)', 32, 0.3, null)]);
+    const r = readDistillationRun(dir, root);
+    expect(r.complete).toBe(false);
+    expect(r.current).toEqual({ stage: 3, iter: 700 });
+    expect(r.distill_wall_s).toBe(9000);
+    expect(distillationTargets(r).map((x) => x.verdict)).toEqual([
+      'not yet measured',
+      'not yet measured',
+      'not yet measured',
+      'not yet measured',
+      'reported',
+    ]);
+    const file: ResultFile<{ runs: (typeof r)[] }> = {
+      name: 'distillation',
+      machine: {} as ResultFile['machine'],
+      load_avg_end: [0, 0, 0],
+      seconds: 0,
+      options: {},
+      result: { runs: [r] },
+    };
+    const md = distillationSection(file);
+    expect(md).toContain('incomplete: stage 3 at iteration 700');
+    expect(md).toContain('| 1 | 32 -> 16 | 900 | plateau | 1.00 |');
+  });
+
+  it('refuses a folder that is not a distill run, naming it', () => {
+    expect(() => readDistillationRun(teacher, root)).toThrow(
+      /models\/teacher: not an anneal distill run/,
+    );
+  });
+});
