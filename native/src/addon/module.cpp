@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitExtractor(env, exports);
   InitDenoiser(env, exports);
   InitDistill(env, exports);
+  InitDistributed(env, exports);
   return exports;
 }
 

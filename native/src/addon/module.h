@@ -18,6 +18,7 @@ void InitSampling(Napi::Env env, Napi::Object exports);
 void InitExtractor(Napi::Env env, Napi::Object exports);
 void InitDenoiser(Napi::Env env, Napi::Object exports);
 void InitDistill(Napi::Env env, Napi::Object exports);
+void InitDistributed(Napi::Env env, Napi::Object exports);
 
 // Shared by bindings that return a profile.
 Napi::Object HardwareToJs(Napi::Env env, const ::anneal::HardwareProfile& p);

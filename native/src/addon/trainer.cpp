@@ -27,6 +27,10 @@
 //   ema() / model(): sync -> Model holding the EMA / raw weights.
 // saveState, loadState, ema, model and dataOrder throw ANNEAL_INVALID_STATE while run() is
 // pending.
+// options.dataParallel: train data-parallel on the group distributed.init joined: every rank
+//   takes its rows of each batch and the step all_sums the gradients (engine/trainer.h), so
+//   the ranks together take the steps one process would at options.batchSize, which must be a
+//   multiple of ranks x accumulationSteps (RangeError). TypeError before distributed.init.
 // options.batchSize is the effective batch of one optimizer step; options.accumulationSteps
 // (default 1) splits it into that many micro-batches whose gradients are averaged (it must
 // divide batchSize; RangeError otherwise).
@@ -55,6 +59,7 @@
 #include "addon/worker.h"
 #include "engine/distill/consistency.h"
 #include "engine/distill/progressive.h"
+#include "engine/distributed.h"
 #include "engine/trainer.h"
 
 namespace anneal::addon {
@@ -133,6 +138,17 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     c.max_rollbacks = IntField(o, "options", "maxRollbacks", c.max_rollbacks, 0);
     c.budget.bytes = static_cast<std::size_t>(LongField(o, "options", "budgetBytes", 0));
     c.budget.source = o.Has("budgetSource") ? o.Get("budgetSource").ToString().Utf8Value() : "configured";
+    if (o.Has("dataParallel") && o.Get("dataParallel").ToBoolean()) {
+      c.group = distributed_group();
+      if (!c.group) {
+        throw Napi::TypeError::New(env, "options.dataParallel: join a group first (distributed.init)");
+      }
+      if (c.batch_size % (c.group->size() * c.accumulation_steps) != 0) {
+        throw Napi::RangeError::New(env, "options.batchSize (" + std::to_string(c.batch_size) + ") must split into " +
+                                             std::to_string(c.group->size()) + " ranks x " +
+                                             std::to_string(c.accumulation_steps) + " micro-batches");
+      }
+    }
     DenoisingOptions d;
     d.cfg_dropout = static_cast<float>(NumberField(o, "options", "cfgDropout", d.cfg_dropout, 0));
     if (d.cfg_dropout > 1) throw Napi::RangeError::New(env, "options.cfgDropout must be in [0, 1]");

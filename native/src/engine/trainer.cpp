@@ -10,6 +10,8 @@
 #include <limits>
 #include <map>
 
+#include <mlx/distributed/ops.h>
+
 namespace anneal {
 
 namespace {
@@ -153,15 +155,7 @@ Trainer::Trainer(UNetConfig unet, std::shared_ptr<Objective> objective, TrainerC
       throw std::invalid_argument("bucket_accumulation has " + std::to_string(config_.bucket_accumulation.size()) +
                                   " entries for " + std::to_string(B) + " buckets");
     }
-    for (int b = 0; b < B; ++b) {
-      const int k = config_.bucket_accumulation[b];
-      if (k < 1 || bucket_batch(b) % k != 0) {
-        throw std::invalid_argument("bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
-                                    "x" + std::to_string(buckets_[b].images.shape(2)) +
-                                    "): accumulation steps must be a divisor of its batch " +
-                                    std::to_string(bucket_batch(b)) + ", got " + std::to_string(k));
-      }
-    }
+    for (int b = 0; b < B; ++b) check_divides(b, config_.bucket_accumulation[b]);
   }
 }
 
@@ -173,18 +167,25 @@ int Trainer::bucket_accumulation(int b) const {
   return config_.bucket_accumulation.empty() ? config_.accumulation_steps : config_.bucket_accumulation[b];
 }
 
-void Trainer::set_accumulation_steps(int k) {
-  for (int b = 0; b < static_cast<int>(buckets_.size()); ++b) {
-    const int batch = bucket_batch(b);
-    if (k < 1 || batch % k != 0) {
-      throw std::invalid_argument(
-          "accumulation steps must be a divisor of the batch " + std::to_string(batch) +
-          (buckets_.size() > 1 ? " of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
-                                     "x" + std::to_string(buckets_[b].images.shape(2)) + ")"
-                               : "") +
-          ", got " + std::to_string(k));
-    }
+void Trainer::check_divides(int b, int k) const {
+  const int batch = bucket_batch(b);
+  const int R = ranks();
+  if (k >= 1 && batch % (R * k) == 0) return;
+  const std::string where =
+      buckets_.size() > 1 ? " of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
+                                "x" + std::to_string(buckets_[b].images.shape(2)) + ")"
+                          : "";
+  if (R == 1 || k < 1) {
+    throw std::invalid_argument("accumulation steps must be a divisor of the batch " + std::to_string(batch) + where +
+                                ", got " + std::to_string(k));
   }
+  throw std::invalid_argument("the batch " + std::to_string(batch) + where + " must split into " + std::to_string(R) +
+                              " ranks x " + std::to_string(k) + " micro-batches (a multiple of " +
+                              std::to_string(R * k) + ")");
+}
+
+void Trainer::set_accumulation_steps(int k) {
+  for (int b = 0; b < static_cast<int>(buckets_.size()); ++b) check_divides(b, k);
   config_.accumulation_steps = k;
   config_.bucket_accumulation.clear();
   // Nothing is rebuilt: k enters as an input (the update's 1/k) or as a shape (the
@@ -219,15 +220,23 @@ const std::function<std::vector<mx::array>(const std::vector<mx::array>&)>& Trai
     for (std::size_t i = 0; i < P; ++i) out.push_back(mx::add(in[P + i], grads[i]));
     return out;
   };
-  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay, 1/k] -> the
+  // The update: [params | m | v | ema | gsum | loss_sum, lr, t, ema_decay, 1/(ranks k)] -> the
   // outputs of the whole-batch step. Each micro-batch's loss is a mean over its b examples,
   // so the mean of the k micro-batch gradients is the gradient of the effective batch's mean.
-  auto apply = [P, adamw, clip](const std::vector<mx::array>& in) {
+  // Data-parallel, the sums are first all_summed across the group (every rank then holds the
+  // same sums, so every rank's update is the same) and 1/k is 1/(ranks k).
+  auto group = config_.group && config_.group->size() > 1 ? config_.group : nullptr;
+  auto apply = [P, adamw, clip, group](const std::vector<mx::array>& in) {
     const std::size_t b = 5 * P;
     const auto& inv_k = in[b + 4];
     auto grads = slice(in, 4 * P, P);
+    auto loss_sum = in[b];
+    if (group) {
+      for (auto& g : grads) g = mx::distributed::all_sum(g, *group);
+      loss_sum = mx::distributed::all_sum(loss_sum, *group);
+    }
     for (auto& g : grads) g = mx::multiply(g, inv_k);
-    auto loss = mx::multiply(in[b], inv_k);
+    auto loss = mx::multiply(loss_sum, inv_k);
     return update(in, P, adamw, clip, loss, std::move(grads), in[b + 1], in[b + 2], in[b + 3]);
   };
   if (!apply_fn_) apply_fn_ = config_.compile ? mx::compile(apply) : StepFn(apply);
@@ -237,7 +246,10 @@ const std::function<std::vector<mx::array>(const std::vector<mx::array>&)>& Trai
 std::vector<mx::array> Trainer::accumulated_step(const ImageDataset& data, const std::vector<std::int32_t>& idx,
                                                  double lr, int k) {
   const int effective = static_cast<int>(idx.size());
-  const int micro = effective / k;
+  const int R = ranks();
+  // This rank's rows of the effective batch, in k micro-batches.
+  const int micro = effective / (R * k);
+  const int first = rank() * (effective / R);
   const auto& grad = grad_fn(effective);
   const auto params = flatten(state_.params);
   const auto frozen = objective_->frozen();
@@ -246,7 +258,8 @@ std::vector<mx::array> Trainer::accumulated_step(const ImageDataset& data, const
   std::vector<mx::array> sums{mx::array(0.0f)};
   for (const auto& p : params) sums.push_back(mx::zeros_like(p));
   for (int j = 0; j < k; ++j) {
-    const std::vector<std::int32_t> part(idx.begin() + j * micro, idx.begin() + (j + 1) * micro);
+    const int from = first + j * micro;
+    const std::vector<std::int32_t> part(idx.begin() + from, idx.begin() + from + micro);
     {
       auto [x0, labels] = gather_batch(data, part);
       std::vector<mx::array> in = params;
@@ -256,14 +269,16 @@ std::vector<mx::array> Trainer::accumulated_step(const ImageDataset& data, const
       in.push_back(labels);
       in.push_back(key);
       in.push_back(t);
-      in.push_back(mx::arange(j * micro, (j + 1) * micro, mx::int32));
+      in.push_back(mx::arange(from, from + micro, mx::int32));
       in.push_back(sums[0]);
       sums = grad(in);
       // `in` goes out of scope here: the graph holds the last references to the previous
       // sums, so MLX may add into their buffers instead of allocating a third copy.
     }
-    // One evaluation per micro-batch: its activations are freed before the next is built.
-    mx::eval(sums);
+    // One evaluation per micro-batch: its activations are freed before the next is built. A
+    // single micro-batch (data-parallel without accumulation) is left to the step's one
+    // evaluation, gradients, all_sum and update together.
+    if (k > 1) mx::eval(sums);
   }
   std::vector<mx::array> in;
   append(in, params);
@@ -276,7 +291,7 @@ std::vector<mx::array> Trainer::accumulated_step(const ImageDataset& data, const
   in.push_back(t);
   const double step = static_cast<double>(state_.step);
   in.push_back(mx::array(static_cast<float>(std::min(config_.ema_decay, (1.0 + step) / (10.0 + step)))));
-  in.push_back(mx::array(1.0f / static_cast<float>(k)));
+  in.push_back(mx::array(1.0f / static_cast<float>(R * k)));
   return apply_fn_(in);
 }
 
@@ -350,7 +365,8 @@ StepReport Trainer::step() {
                                             config_.min_lr)) *
                     state_.lr_scale;
   const int k = bucket_accumulation(bucket);
-  std::vector<mx::array> out = k > 1 ? accumulated_step(data, idx, lr, k) : whole_step(data, idx, lr);
+  std::vector<mx::array> out =
+      k > 1 || ranks() > 1 ? accumulated_step(data, idx, lr, k) : whole_step(data, idx, lr);
   mx::eval(out);  // the update's evaluation (the only one without accumulation)
 
   StepReport r;

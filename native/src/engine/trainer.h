@@ -14,6 +14,8 @@
 #include "engine/objective.h"
 #include "engine/optimizer.h"
 
+#include <mlx/distributed/distributed.h>
+
 namespace anneal {
 
 enum class LrSchedule { Cosine, Constant };
@@ -48,6 +50,14 @@ struct TrainerConfig {
   std::vector<int> bucket_accumulation;
   // Empty: one stage over every bucket (multi-resolution, or a single-resolution run).
   std::vector<TrainingStage> stages;
+  // Data parallelism on MLX's distributed layer (the ring backend over TCP, JACCL, MPI or
+  // NCCL: whatever the group was initialized with). Every rank draws the same effective batch
+  // B (same seed, same data order), takes its rows [rank B/R, (rank+1) B/R) (in
+  // accumulation_steps micro-batches of its own), and the step all_sums the gradient sums and
+  // losses across the group before one identical update on every rank: R processes take the
+  // steps one process takes at batch B, with the random draws of those rows (BatchRows). B
+  // must be a multiple of R x accumulation_steps. Null or a group of one: one process.
+  std::shared_ptr<mx::distributed::Group> group;
 };
 
 struct StepReport {
@@ -96,6 +106,9 @@ class Trainer {
   const std::vector<DataCursor>& data_cursors() const { return state_.cursors; }
   const BatchSampler& sampler() const { return samplers_[0]; }
   int bucket_count() const { return static_cast<int>(buckets_.size()); }
+  // The data-parallel group's size and this process's rank in it (1 and 0 without one).
+  int ranks() const { return config_.group ? config_.group->size() : 1; }
+  int rank() const { return config_.group ? config_.group->rank() : 0; }
   // The stage of the next step.
   int current_stage() const { return stage_of(stages_, state_.step); }
 
@@ -120,8 +133,9 @@ class Trainer {
 
   // One compiled step over the whole batch (no accumulation).
   std::vector<mx::array> whole_step(const ImageDataset& data, const std::vector<std::int32_t>& idx, double lr);
-  // The accumulated step: k micro-batches through grad_fn_, their gradients summed on the
-  // way, then one apply_fn_ (average, clip, AdamW, EMA, the finite check).
+  // The accumulated step: this rank's k micro-batches through grad_fn_, their gradients
+  // summed on the way, then one apply_fn_ (the group's all_sum when data-parallel, average,
+  // clip, AdamW, EMA, the finite check). Data-parallel with k == 1 it evaluates once.
   std::vector<mx::array> accumulated_step(const ImageDataset& data, const std::vector<std::int32_t>& idx, double lr,
                                           int k);
   // grad_fns_[effective] (built the first time a bucket of that batch accumulates) and apply_fn_.
@@ -129,6 +143,8 @@ class Trainer {
   // The batch and accumulation steps of bucket b.
   int bucket_batch(int b) const;
   int bucket_accumulation(int b) const;
+  // Refuses (std::invalid_argument) a batch the ranks and k micro-batches do not divide.
+  void check_divides(int b, int k) const;
   void check_objective_identity(const std::string& path,
                                 const std::unordered_map<std::string, std::string>& meta) const;
   mx::array step_key(long step) const;

@@ -5,6 +5,7 @@ export {
   halveGrid,
   progressiveGrid,
 } from './distill.ts';
+export * from './distributed.ts';
 export {
   defaultExtractor,
   EXTRACTOR_METADATA,

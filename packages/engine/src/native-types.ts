@@ -440,6 +440,12 @@ export interface NativeTrainingStage {
   buckets: number[];
 }
 
+export interface NativeGroupInfo {
+  rank: number;
+  size: number;
+  backend: string;
+}
+
 export interface NativeTrainerOptions {
   /** How the student's softmax attention executes (default fused); sliced is checkpointed. */
   attention?: NativeAttentionExec;
@@ -447,6 +453,12 @@ export interface NativeTrainerOptions {
   batchSize: number;
   /** Micro-batches per step whose gradients are averaged; divides batchSize. Default 1. */
   accumulationSteps?: number;
+  /**
+   * Train data-parallel on the group distributed.init joined: each rank takes its rows of every
+   * batch, the step all_sums the gradients. batchSize must be a multiple of ranks x
+   * accumulationSteps (RangeError); TypeError before distributed.init.
+   */
+  dataParallel?: boolean;
   totalSteps: number;
   lr?: number;
   minLr?: number;
@@ -647,6 +659,16 @@ export interface NativeClasses {
     model: NativeModel,
     options: NativeTrainerOptions,
   ) => NativeTrainer;
+  /**
+   * MLX's distributed layer. `init` joins the process's group (for ring: MLX_RANK and
+   * MLX_HOSTFILE in the environment), blocking until every rank has connected; an unknown
+   * backend throws ANNEAL_INVALID_ARGUMENT, a group that cannot form ANNEAL_INTERNAL.
+   */
+  distributed: {
+    available(backend: string): boolean;
+    init(options: { backend?: string }): NativeGroupInfo;
+    group(): NativeGroupInfo | null;
+  };
   /**
    * The denoiser wrapper without a network, for checking each parameterization. All sync;
    * `config` is a model config (parameterization, sigma_data, sigma_min, schedule); arrays

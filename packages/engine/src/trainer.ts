@@ -99,6 +99,13 @@ export interface TrainerOptions {
    * one micro-batch at a time. Default 1.
    */
   accumulationSteps?: number;
+  /**
+   * Data-parallel over the process's distributed group (joinGroup): `batch` stays the
+   * effective batch of one step, each of the R ranks takes batch / R of it (in
+   * accumulationSteps micro-batches), and the step all_sums the gradients, so the ranks take
+   * the steps one process would at `batch`. batch must be a multiple of R x accumulationSteps.
+   */
+  dataParallel?: boolean;
   totalSteps: number;
   lr?: number;
   warmup?: number;
@@ -125,6 +132,14 @@ export interface TrainerOptions {
    * checkpointing (chooseAttention); sliced changes nothing but rounding and memory.
    */
   attention?: AttentionExec;
+}
+
+/** The size of the group joinGroup formed; refuses data-parallel training without one. */
+function groupSize(): number {
+  const g = loadNative().distributed.group();
+  if (!g)
+    throw new AppError('BAD_REQUEST', 'dataParallel: this process joined no group (joinGroup)');
+  return g.size;
 }
 
 function teacherOf(o: TrainingObjective | undefined): Model | undefined {
@@ -291,6 +306,20 @@ export class Trainer {
     if ((options.shards === undefined) === (options.buckets === undefined))
       throw new AppError('BAD_REQUEST', 'a trainer takes either shards or buckets');
     const teacher = teacherOf(options.objective);
+    // Data-parallel, each rank holds its share of the batch: the memory a rank needs is that
+    // of batch / ranks.
+    const ranks = options.dataParallel ? groupSize() : 1;
+    if (ranks > 1 && options.buckets)
+      throw new AppError(
+        'BAD_REQUEST',
+        'data-parallel training takes one resolution (shards), not buckets or stages',
+      );
+    if (!Number.isInteger(options.batch / ranks))
+      throw new AppError(
+        'BAD_REQUEST',
+        `batch ${options.batch} does not split evenly into ${ranks} ranks`,
+      );
+    const share = options.batch / ranks;
     let attention: AttentionChoice;
     if (options.buckets) {
       // The attention execution is one for the whole run (the native student's), so it is
@@ -356,7 +385,7 @@ export class Trainer {
     } else {
       const k = options.accumulationSteps ?? 1;
       // A batch k does not divide is refused by the native trainer, naming both.
-      const micro = Number.isInteger(options.batch / k) ? options.batch / k : options.batch;
+      const micro = Number.isInteger(share / k) ? share / k : share;
       // Attention is counted once: the job without it, then the chosen execution's bytes.
       const rest = trainingMemorySpec(options.model, micro, dtype, teacher, k, 0);
       attention = trainingAttention({ ...options, batch: micro }, rest);
@@ -368,12 +397,13 @@ export class Trainer {
         k,
         attention.bytes.total,
       );
-      if (options.budget && micro * k === options.batch) assertJobFits(spec, options.budget);
+      if (options.budget && micro * k === share) assertJobFits(spec, options.budget);
     }
     try {
       const native = new (loadNative().Trainer)(options.model.native, {
         attention: attention.exec,
         batchSize: options.batch,
+        dataParallel: ranks > 1,
         accumulationSteps: options.accumulationSteps ?? 1,
         totalSteps: options.totalSteps,
         lr: options.lr ?? defaultLearningRate(options.model.config.preset),

@@ -1,0 +1,33 @@
+// The process's group on MLX's distributed layer, for data-parallel training (a Trainer with
+// dataParallel). One group per process: the ring backend over TCP reads MLX_RANK and
+// MLX_HOSTFILE (a JSON list, one ["host:port"] per rank) from the environment; JACCL, MPI and
+// NCCL read theirs. Joining blocks until every rank has connected.
+import { fromNativeError, loadNative } from './native.ts';
+
+export interface GroupInfo {
+  rank: number;
+  size: number;
+  backend: string;
+}
+
+export const DISTRIBUTED_BACKENDS = ['ring', 'jaccl', 'mpi', 'nccl', 'any'] as const;
+export type DistributedBackend = (typeof DISTRIBUTED_BACKENDS)[number];
+
+/** Whether this MLX build has the backend. */
+export function backendAvailable(backend: DistributedBackend): boolean {
+  return loadNative().distributed.available(backend);
+}
+
+/** Joins the process's group (once; the same backend again returns it). */
+export function joinGroup(backend: DistributedBackend = 'ring'): GroupInfo {
+  try {
+    return loadNative().distributed.init({ backend });
+  } catch (err) {
+    throw fromNativeError(err);
+  }
+}
+
+/** The group this process joined, or null. */
+export function currentGroup(): GroupInfo | null {
+  return loadNative().distributed.group();
+}
