@@ -6,10 +6,20 @@
 //   ANNEAL_INVALID_ARGUMENT for an unknown backend or a second backend; ANNEAL_INTERNAL when the
 //   group cannot be formed (a bad hostfile, a port in use).
 // distributed.group(): sync -> {rank, size, backend} | null.
+// distributed.allSum(values: Float32Array): sync -> Float32Array: the element-wise sum over
+//   the group's ranks of each rank's `values` (the same length on every rank); blocks until
+//   every rank has called it. For agreement between steps (a stop every rank must take at the
+//   same step) and for timing the group's links, not for gradients (the step sums those).
+//   ANNEAL_INVALID_STATE before init.
 // A Trainer built with options.dataParallel trains on this group (engine/trainer.h).
+#include "addon/convert.h"
+#include "addon/errors.h"
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/distributed.h"
+
+#include <mlx/distributed/ops.h>
+#include <mlx/transforms.h>
 
 namespace anneal::addon {
 
@@ -39,6 +49,21 @@ Napi::Value GroupInfo(const Napi::CallbackInfo& info) {
   return InfoToJs(info.Env(), distributed_info());
 }
 
+Napi::Value AllSum(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto group = distributed_group();
+  if (!group) throw StateError(env, "distributed.allSum: this process joined no group (distributed.init)");
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, "values must be a Float32Array");
+  }
+  const int n = static_cast<int>(info[0].As<Napi::Float32Array>().ElementLength());
+  auto x = Float32ArrayToMx(info[0], "values", {n});
+  auto sum = mlx::core::distributed::all_sum(x, *group);
+  mlx::core::eval(sum);
+  return MxToFloat32Array(env, sum);
+}
+
 }  // namespace
 
 void InitDistributed(Napi::Env env, Napi::Object exports) {
@@ -46,6 +71,7 @@ void InitDistributed(Napi::Env env, Napi::Object exports) {
   d.Set("available", Napi::Function::New(env, Guarded<Available>, "available"));
   d.Set("init", Napi::Function::New(env, Guarded<Init>, "init"));
   d.Set("group", Napi::Function::New(env, Guarded<GroupInfo>, "group"));
+  d.Set("allSum", Napi::Function::New(env, Guarded<AllSum>, "allSum"));
   exports.Set("distributed", d);
 }
 

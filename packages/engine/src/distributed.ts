@@ -31,3 +31,21 @@ export function joinGroup(backend: DistributedBackend = 'ring'): GroupInfo {
 export function currentGroup(): GroupInfo | null {
   return loadNative().distributed.group();
 }
+
+/**
+ * The element-wise sum over the group of each rank's `values`; blocks until every rank has
+ * called it. For agreeing between steps (every rank stops at the same step) and for timing the
+ * group's links; the training step sums gradients itself.
+ */
+export function groupSum(values: Float32Array): Float32Array {
+  try {
+    return loadNative().distributed.allSum(values);
+  } catch (err) {
+    throw fromNativeError(err);
+  }
+}
+
+/** True on every rank when any rank passes true (a collective: every rank must call it). */
+export function anyRank(flag: boolean): boolean {
+  return (groupSum(new Float32Array([flag ? 1 : 0]))[0] ?? 0) > 0;
+}

@@ -668,6 +668,8 @@ export interface NativeClasses {
     available(backend: string): boolean;
     init(options: { backend?: string }): NativeGroupInfo;
     group(): NativeGroupInfo | null;
+    /** Element-wise sum over the ranks; every rank must call it (ANNEAL_INVALID_STATE: no group). */
+    allSum(values: Float32Array): Float32Array;
   };
   /**
    * The denoiser wrapper without a network, for checking each parameterization. All sync;

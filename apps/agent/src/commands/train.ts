@@ -10,10 +10,13 @@ import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { materializeBuckets } from '@anneal/datasets/shards';
 import {
+  anyRank,
   applyMemoryLimits,
   CONFIG_FILE,
   defaultDtype,
   defaultLearningRate,
+  type GroupInfo,
+  joinGroup,
   Model,
   type ModelConfig,
   parseModelConfig,
@@ -38,6 +41,7 @@ import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
 import { trainJobFlagsSchema, trainJobOptions, trainJobUsage } from './train-flags.ts';
+import { launchRanks } from './train-ranks.ts';
 import { sampleGridSettings, truncateSampleIndex, writeSampleGrid } from './train-samples.ts';
 
 const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
@@ -63,6 +67,14 @@ Here only:
   --no-accumulation    refuse a batch that does not fit the memory budget in one pass
                        instead of accumulating the gradients of smaller micro-batches
   --resume             continue from DIR's trainer state (same seed and config)
+  --ranks N            data-parallel on this machine: N processes (2-16) as one group on
+                       MLX's ring backend over loopback, each taking its share of every
+                       --batch (the effective batch, as with one process); rank 0 writes
+                       the checkpoints, metrics and grids. One resolution only
+  --hostfile FILE, --rank R
+                       one rank of a group on several machines (MLX's ring backend): FILE is
+                       MLX's hostfile, a JSON list with one ["host:port"] per rank; start the
+                       same command on each machine with its own --rank (docs/distributed.md)
   --strict             folder import: fail on any unreadable image instead of skipping it
   --json               machine output; the last stdout line is a JSON summary
   --events             with --json: also a JSON line per logged step and per checkpoint
@@ -77,6 +89,9 @@ const flagsSchema = trainJobFlagsSchema.extend({
   'memory-budget': z.string().optional(),
   'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
+  ranks: z.coerce.number().int().min(2).max(16).optional(),
+  hostfile: z.string().min(1).optional(),
+  rank: z.coerce.number().int().min(0).max(1023).optional(),
   strict: z.boolean().default(false),
   json: z.boolean().default(false),
   events: z.boolean().default(false),
@@ -90,10 +105,42 @@ const options = {
   'memory-budget': { type: 'string' },
   'no-accumulation': { type: 'boolean' },
   resume: { type: 'boolean' },
+  ranks: { type: 'string' },
+  hostfile: { type: 'string' },
+  rank: { type: 'string' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
+
+/** Steps between the ranks' agreements on stopping (a signal reaches each at its own step). */
+const RANK_AGREE_EVERY = 10;
+
+/**
+ * Joins the group of `--hostfile FILE --rank R` (MLX's ring backend), or null without them.
+ * MLX reads the rank and the hostfile from the environment.
+ */
+function joinRanks(flags: { hostfile?: string; rank?: number }): GroupInfo | null {
+  if (flags.hostfile === undefined && flags.rank === undefined) return null;
+  if (flags.hostfile === undefined || flags.rank === undefined)
+    throw new UsageError('--hostfile: give --hostfile FILE and --rank R together');
+  const path = resolve(flags.hostfile);
+  let hosts: unknown;
+  try {
+    hosts = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--hostfile: cannot read ${path} as JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(hosts) || hosts.length < 2)
+    throw new UsageError(
+      `--hostfile: ${path} must be a JSON list with one ["host:port"] per rank, at least 2`,
+    );
+  if (flags.rank >= hosts.length)
+    throw new UsageError(`--rank: ${flags.rank} is not a rank of the ${hosts.length} in ${path}`);
+  process.env.MLX_HOSTFILE = path;
+  process.env.MLX_RANK = String(flags.rank);
+  return joinGroup('ring');
+}
 
 /** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
 function truncateMetrics(path: string, step: number): void {
@@ -133,13 +180,28 @@ export const train: Command = {
   usage,
   async run(argv, io) {
     const flags = parseFlags(argv, options, flagsSchema);
+    if (flags.ranks !== undefined) {
+      if (flags.resolutions || flags['multi-resolution'])
+        throw new UsageError(
+          '--ranks: data-parallel training takes one resolution (not --resolutions or --multi-resolution)',
+        );
+      return launchRanks(argv, flags.ranks, io);
+    }
+    if (flags.hostfile !== undefined && (flags.resolutions || flags['multi-resolution']))
+      throw new UsageError(
+        '--hostfile: data-parallel training takes one resolution (not --resolutions or --multi-resolution)',
+      );
     const out = resolve(flags.out);
     const started = Date.now();
     const hw = probeHardware();
     const budget = resolveMemoryBudget(flags['memory-budget']);
     applyMemoryLimits(budget);
+    // Data-parallel: every rank trains; rank 0 (the lead) writes what the run leaves.
+    const group = joinRanks(flags);
+    const ranks = group?.size ?? 1;
+    const lead = (group?.rank ?? 0) === 0;
     const hasState = existsSync(join(out, TRAINER_STATE_FILE));
-    if (hasState && !flags.resume) {
+    if (hasState && !flags.resume && lead) {
       throw new AppError(
         'CONFLICT',
         `${out} already holds a training run; pass --resume to continue it, or choose another --out`,
@@ -284,12 +346,15 @@ export const train: Command = {
     const model = Model.create(config, flags.seed);
     const dtype = flags.dtype ?? defaultDtype(hw);
     const batch = flags.batch ?? TRAINING_DEFAULTS.batch;
-    // --batch is the effective batch; the planner splits it into micro-batches when the
-    // whole batch would not fit, and refuses (before anything starts) when one image cannot.
+    if (batch % ranks !== 0)
+      throw new UsageError(`--batch: ${batch} does not split evenly into ${ranks} ranks`);
+    // --batch is the effective batch; the planner splits it (each rank's share of it, when
+    // data-parallel) into micro-batches when the whole would not fit, and refuses (before
+    // anything starts) when one image cannot.
     const plan = planBatch({
       unet: config.unet,
       resolution,
-      batch,
+      batch: batch / ranks,
       budget,
       dtype,
       accumulation: !flags['no-accumulation'],
@@ -313,6 +378,7 @@ export const train: Command = {
       conditional,
       steps: flags.steps,
       batch,
+      ...(group ? { ranks, backend: group.backend, batch_per_rank: batch / ranks } : {}),
       micro_batch: plan.microBatch,
       accumulation_steps: plan.accumulationSteps,
       lr: flags.lr ?? defaultLearningRate(config.preset),
@@ -408,6 +474,7 @@ export const train: Command = {
       numClasses: conditional ? data.classes.length : 0,
       batch,
       accumulationSteps: plan.accumulationSteps,
+      dataParallel: group !== null,
       totalSteps: flags.steps,
       lr: training.lr,
       warmup: flags.warmup,
@@ -425,15 +492,17 @@ export const train: Command = {
     const metricsPath = join(out, 'metrics.jsonl');
     if (flags.resume) {
       trainer.resume(out);
-      truncateMetrics(metricsPath, trainer.step);
-      truncateSampleIndex(out, trainer.step, (line) => io.err(line));
+      if (lead) {
+        truncateMetrics(metricsPath, trainer.step);
+        truncateSampleIndex(out, trainer.step, (line) => io.err(line));
+      }
     }
     const startStep = trainer.step;
     const cost = model.cost();
     if (narrate) {
       io.err(
         `model ${config.preset ?? 'custom'}: ${(cost.parameters / 1e6).toFixed(2)}M parameters, ${(cost.forwardFlopsPerImage / 1e9).toFixed(2)} GFLOP/image forward; ` +
-          `batch ${batch}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
+          `batch ${batch}${group ? ` over ${ranks} ranks (${batch / ranks} each; this is rank ${group.rank}, ${group.backend})` : ''}${plan.accumulationSteps > 1 ? ` (${plan.accumulationSteps} micro-batches of ${plan.microBatch}, gradients accumulated: the whole batch would not fit the budget)` : ''}, ${dtype}, ${conditional ? `${data.classes.length} classes` : 'unconditional'}, budget ${formatBytes(budget.bytes)}; attention ${trainer.attention.summary}` +
           (startStep > 0 ? `; resuming at step ${startStep}` : ''),
       );
       if (stages)
@@ -443,16 +512,26 @@ export const train: Command = {
     }
 
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'training.json'), `${JSON.stringify(training, null, 2)}\n`);
+    if (lead) writeFileSync(join(out, 'training.json'), `${JSON.stringify(training, null, 2)}\n`);
     const bar = new ProgressBar(flags.steps, 'train');
     bar.start(startStep);
     const recent: number[] = [];
     let imagesPerS = 0;
     let lastReport: StepReport | undefined;
     let lastReportedStage: number | undefined;
-    const onSignal = () => trainer.cancel();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // Data-parallel, a signal is a request: the ranks stop together at the next boundary where
+    // they agree (every RANK_AGREE_EVERY steps), since a rank that stopped alone would leave
+    // the others waiting on it inside a step.
+    let stopAsked = false;
+    const onSignal = () => {
+      stopAsked = true;
+      if (!group) trainer.cancel();
+    };
+    // One signal stops the run; a second one ends a lone process at once, but a rank keeps
+    // waiting for the agreed step (a terminal's Ctrl-C reaches it and its launcher alike).
+    const listen = group ? process.on.bind(process) : process.once.bind(process);
+    listen('SIGINT', onSignal);
+    listen('SIGTERM', onSignal);
     let cancelled = false;
     const every = flags['checkpoint-every'];
     // Sample grids: at every checkpoint unless asked otherwise; 0 turns them off.
@@ -473,6 +552,7 @@ export const train: Command = {
         const chunk = Math.min(
           untilNext(every),
           grids ? untilNext(sampleEvery) : Number.POSITIVE_INFINITY,
+          group ? untilNext(RANK_AGREE_EVERY) : Number.POSITIVE_INFINITY,
           flags.steps - trainer.step,
         );
         const run = trainer.run(chunk);
@@ -488,10 +568,11 @@ export const train: Command = {
             io.err(
               `\nwarning: loss was not finite; rolled back to step ${r.restoredTo} and scaled the learning rate by ${r.lrScale}`,
             );
-            appendFileSync(
-              metricsPath,
-              `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
-            );
+            if (lead)
+              appendFileSync(
+                metricsPath,
+                `${JSON.stringify({ step: r.restoredTo, event: 'rollback', lr_scale: r.lrScale })}\n`,
+              );
             continue;
           }
           recent.push(r.loss);
@@ -520,9 +601,9 @@ export const train: Command = {
               ...(r.width !== r.height ? { width: r.width } : {}),
               ...(stages ? { stage: r.stage } : {}),
             };
-            if (flags.events)
+            if (flags.events && lead)
               io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
-            appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
+            if (lead) appendFileSync(metricsPath, `${JSON.stringify(line)}\n`);
             if (!process.stderr.isTTY && narrate) {
               io.err(
                 `step ${r.step}/${flags.steps} loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`,
@@ -531,14 +612,15 @@ export const train: Command = {
           }
           bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
         }
+        if (group && !cancelled) cancelled = anyRank(stopAsked);
         const atEnd = trainer.step === flags.steps;
-        if (cancelled || atEnd || trainer.step % every === 0) {
+        if (lead && (cancelled || atEnd || trainer.step % every === 0)) {
           trainer.saveCheckpoint(out, config);
           if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
         }
         // After the checkpoint, and never fatal: a grid is a view of the training, and a
         // sampler error or a full disk must not cost the run its steps.
-        if (grids && !cancelled && (trainer.step % sampleEvery === 0 || atEnd)) {
+        if (lead && grids && !cancelled && (trainer.step % sampleEvery === 0 || atEnd)) {
           try {
             const event = await writeSampleGrid(trainer, out, grids, (Date.now() - started) / 1000);
             if (flags.events) io.out(JSON.stringify(event));
@@ -555,33 +637,35 @@ export const train: Command = {
       process.off('SIGTERM', onSignal);
       bar.done();
     }
-    if (trainer.step === startStep) {
+    if (trainer.step === startStep && lead) {
       trainer.saveCheckpoint(out, config);
       if (flags.events) io.out(JSON.stringify(snapshotCheckpoint(out, trainer.step)));
     }
     // One line per sitting: what ran where. A teacher trained in stages (a laptop, then a
     // GPU box) has a card that can say which machine trained which steps.
-    appendFileSync(
-      join(out, STAGES_FILE),
-      `${JSON.stringify({
-        from_step: startStep,
-        to_step: trainer.step,
-        total_steps: flags.steps,
-        wall_s: (Date.now() - started) / 1000,
-        started_at: new Date(started).toISOString(),
-        cancelled,
-        machine: {
-          chip: hw.chip.name,
-          cores: hw.cores.logical,
-          memory_bytes: hw.memory.totalBytes,
-          os: hw.os,
-          backend: hw.backend,
-          mlx: hw.mlxVersion,
-          blas: hw.blas,
-        },
-        argv,
-      })}\n`,
-    );
+    if (lead)
+      appendFileSync(
+        join(out, STAGES_FILE),
+        `${JSON.stringify({
+          ...(group ? { ranks, backend: group.backend } : {}),
+          from_step: startStep,
+          to_step: trainer.step,
+          total_steps: flags.steps,
+          wall_s: (Date.now() - started) / 1000,
+          started_at: new Date(started).toISOString(),
+          cancelled,
+          machine: {
+            chip: hw.chip.name,
+            cores: hw.cores.logical,
+            memory_bytes: hw.memory.totalBytes,
+            os: hw.os,
+            backend: hw.backend,
+            mlx: hw.mlxVersion,
+            blas: hw.blas,
+          },
+          argv,
+        })}\n`,
+      );
     const finalLoss = recent.length
       ? recent.reduce((a, b) => a + b, 0) / recent.length
       : Number.NaN;
@@ -596,6 +680,7 @@ export const train: Command = {
       // How attention ran: fused or sliced softmax, or the model's own linear attention.
       attention: config.unet.linear_attention ? { kind: 'linear' } : trainer.attention.exec,
       cancelled,
+      ...(group ? { ranks, rank: group.rank } : {}),
     };
     if (flags.json) io.out(JSON.stringify(summary));
     else {
