@@ -168,7 +168,9 @@ const mem = headline.memorization;
 const q = (s: Record<string, number>) =>
   `${f(s.min, 4)} / ${f(s.p1, 4)} / ${f(s.p5, 4)} / ${f(s.median, 4)}`;
 const flags = [
-  `--dataset ${typeof training.dataset === 'string' ? training.dataset : `'${JSON.stringify(training.dataset)}'`}`,
+  typeof training.dataset === 'string'
+    ? `--dataset ${training.dataset}`
+    : `--dataset-ref '${JSON.stringify(training.dataset)}'`,
   `--resolution ${training.resolution}`,
   `--preset ${training.preset}`,
   `--parameterization ${training.parameterization}`,
@@ -214,7 +216,7 @@ Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLoc
 
 ![64 samples](samples.png)
 
-\`npx anneal sample --model ${rel} --sampler ${values.sampler} --steps ${values.steps} --n 64 --out samples.png\` (seed 0, classes cycle 0..9 along the rows, no guidance).
+\`npx anneal sample --model ${rel} --sampler ${values.sampler} --steps ${values.steps} --n 64 --out samples.png\` (seed 0, classes cycle 0..${(config.dataset?.num_classes ?? 10) - 1} along the rows, no guidance).
 `;
 // notes.md: what the files cannot say (a plan changed mid-run, a sitting lost its tail), kept
 // by hand and appended as written.
