@@ -54,6 +54,34 @@ std::vector<mx::array> update(const std::vector<mx::array>& in, std::size_t P, c
 }  // namespace
 
 namespace {
+// The group's sum of every gradient and the loss sum, in few collectives: the arrays are
+// flattened into buckets of up to kAllSumBucketBytes (the loss rides in the first), each
+// bucket all_summed once and split back. One collective per parameter would be hundreds of
+// round trips per step, which a link's latency, not its bandwidth, would then bound.
+constexpr std::size_t kAllSumBucketBytes = 32u << 20;
+void all_sum_buckets(std::vector<mx::array>& grads, mx::array& loss_sum, const mx::distributed::Group& group) {
+  std::vector<mx::array*> items{&loss_sum};
+  for (auto& g : grads) items.push_back(&g);
+  std::size_t i = 0;
+  while (i < items.size()) {
+    std::vector<mx::array*> bucket;
+    std::size_t bytes = 0;
+    while (i < items.size() && (bucket.empty() || bytes + items[i]->nbytes() <= kAllSumBucketBytes)) {
+      bytes += items[i]->nbytes();
+      bucket.push_back(items[i++]);
+    }
+    std::vector<mx::array> flat;
+    for (auto* a : bucket) flat.push_back(mx::reshape(*a, {-1}));
+    auto sum = mx::distributed::all_sum(mx::concatenate(flat, 0), group);
+    int offset = 0;
+    for (auto* a : bucket) {
+      const int n = static_cast<int>(a->size());
+      *a = mx::reshape(mx::slice(sum, {offset}, {offset + n}), a->shape());
+      offset += n;
+    }
+  }
+}
+
 std::vector<ImageDataset> one(ImageDataset d) {
   std::vector<ImageDataset> v;
   v.push_back(std::move(d));
@@ -231,10 +259,7 @@ const std::function<std::vector<mx::array>(const std::vector<mx::array>&)>& Trai
     const auto& inv_k = in[b + 4];
     auto grads = slice(in, 4 * P, P);
     auto loss_sum = in[b];
-    if (group) {
-      for (auto& g : grads) g = mx::distributed::all_sum(g, *group);
-      loss_sum = mx::distributed::all_sum(loss_sum, *group);
-    }
+    if (group) all_sum_buckets(grads, loss_sum, *group);
     for (auto& g : grads) g = mx::multiply(g, inv_k);
     auto loss = mx::multiply(loss_sum, inv_k);
     return update(in, P, adamw, clip, loss, std::move(grads), in[b + 1], in[b + 2], in[b + 3]);
@@ -412,7 +437,11 @@ StepReport Trainer::step() {
     const int batch = static_cast<int>(idx.size());
     check_peak_memory(config_.budget, state_.step,
                       std::to_string(r.height) + "x" + std::to_string(r.width) + ", batch " + std::to_string(batch) +
-                          (k > 1 ? " as " + std::to_string(k) + " micro-batches of " + std::to_string(batch / k)
+                          (ranks() > 1 ? " over " + std::to_string(ranks()) + " ranks (" +
+                                             std::to_string(batch / ranks()) + " here)"
+                                       : "") +
+                          (k > 1 ? " as " + std::to_string(k) + " micro-batches of " +
+                                       std::to_string(batch / (ranks() * k))
                                  : ""));
   }
   return r;

@@ -37,7 +37,12 @@ const row = (name: string, nfe: number, fd: number, teacherFd: number | null) =>
   pareto_latency: true,
 });
 
-function run(name: string, phase: 'training' | 'done', rows: unknown[]) {
+function run(
+  name: string,
+  phase: 'training' | 'done',
+  rows: unknown[] | null,
+  evals: unknown[] = [],
+) {
   const dir = join(root, 'models', name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -68,6 +73,7 @@ function run(name: string, phase: 'training' | 'done', rows: unknown[]) {
           iterations: 900,
           stop_reason: 'plateau',
           wall_s: 3600,
+          evals,
         },
         {
           stage: 2,
@@ -80,10 +86,12 @@ function run(name: string, phase: 'training' | 'done', rows: unknown[]) {
       ],
     }),
   );
-  writeFileSync(
-    join(dir, 'tradeoff.json'),
-    JSON.stringify({ n: 1000, reference_fd: 0.3, floor_fd: 0.23, budget: 2, rows }),
-  );
+  // A stopped run has no tradeoff.json (anneal distill writes it when it ends).
+  if (rows)
+    writeFileSync(
+      join(dir, 'tradeoff.json'),
+      JSON.stringify({ n: 1000, reference_fd: 0.3, floor_fd: 0.23, budget: 2, rows }),
+    );
   return dir;
 }
 
@@ -112,7 +120,7 @@ describe('the distillation record', () => {
   });
 
   it('marks a stopped run incomplete, counts the stage under way, and says what is not measured', () => {
-    const dir = run('stopped', 'training', [row('reference (DDIM 32)', 32, 0.3, null)]);
+    const dir = run('stopped', 'training', null);
     const r = readDistillationRun(dir, root);
     expect(r.complete).toBe(false);
     expect(r.current).toEqual({ stage: 3, iter: 700 });
@@ -135,6 +143,30 @@ describe('the distillation record', () => {
     const md = distillationSection(file);
     expect(md).toContain('incomplete: stage 3 at iteration 700');
     expect(md).toContain('| 1 | 32 -> 16 | 900 | plateau | 1.00 |');
+  });
+
+  it("reads a stopped run's finished stages from its state", () => {
+    const e = {
+      name: 'stage 1 (32 -> 16 steps)',
+      nfe: 16,
+      fd: 0.33,
+      fd_std: 0.01,
+      fd_ratio: 1.1,
+      precision: 0.8,
+      recall: 0.8,
+      latency_ms_per_image: 160,
+      paired: { psnr: 30, ssim: 0.9 },
+      met_budget: true,
+      teacher_at_nfe: [
+        { sampler: 'ddim', steps: 16, fd: 0.4 },
+        { sampler: 'dpmpp-2m', steps: 16, fd: 0.35 },
+      ],
+    };
+    const r = readDistillationRun(run('partial', 'training', null, [e]), root);
+    expect(r.tradeoff?.reference_fd).toBeCloseTo(0.3, 12);
+    expect(r.tradeoff?.rows).toHaveLength(1);
+    expect(r.tradeoff?.rows[0]?.teacher_best).toMatchObject({ sampler: 'dpmpp-2m', fd: 0.35 });
+    expect(distillationTargets(r).at(-2)).toMatchObject({ value: '1 of 1', verdict: 'met' });
   });
 
   it('refuses a folder that is not a distill run, naming it', () => {

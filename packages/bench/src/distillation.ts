@@ -34,6 +34,28 @@ const stateFileSchema = z.object({
       iterations: z.number(),
       stop_reason: z.string(),
       wall_s: z.number(),
+      // Each evaluation of the stage (what tradeoff.json's rows are made of).
+      evals: z
+        .array(
+          z.object({
+            name: z.string(),
+            nfe: z.number(),
+            fd: z.number().nullable(),
+            fd_std: z.number().nullable(),
+            fd_ratio: z.number().nullable(),
+            precision: z.number().nullable(),
+            recall: z.number().nullable(),
+            latency_ms_per_image: z.number().nullable(),
+            paired: z.object({ psnr: z.number().nullable(), ssim: z.number() }).nullable(),
+            met_budget: z.boolean(),
+            teacher_at_nfe: z
+              .array(
+                z.object({ sampler: z.string(), steps: z.number(), fd: z.number().nullable() }),
+              )
+              .default([]),
+          }),
+        )
+        .default([]),
     }),
   ),
 });
@@ -107,6 +129,48 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   return r.data;
 }
 
+/**
+ * The rows a stopped run's finished stages would have in tradeoff.json, from their
+ * evaluations in distill-state.json: no reference row (its FD follows from any row's ratio)
+ * and no floor (tradeoff.json carries it).
+ */
+function tradeoffOfState(
+  state: z.infer<typeof stateFileSchema>,
+  budget: number,
+  n: number,
+): Tradeoff | null {
+  const evals = state.stages.flatMap((st) => st.evals);
+  const first = evals.find((e) => e.fd !== null && e.fd_ratio);
+  if (!first) return null;
+  return {
+    n,
+    reference_fd: (first.fd as number) / (first.fd_ratio as number),
+    floor_fd: null,
+    budget,
+    rows: evals.map((e) => {
+      const best = e.teacher_at_nfe
+        .filter((b) => b.fd !== null && Number.isFinite(b.fd))
+        .reduce<(typeof e.teacher_at_nfe)[number] | null>(
+          (a, b) => (a && (a.fd as number) <= (b.fd as number) ? a : b),
+          null,
+        );
+      return {
+        name: e.name,
+        nfe: e.nfe,
+        fd: e.fd,
+        fd_std: e.fd_std,
+        fd_ratio: e.fd_ratio,
+        precision: e.precision,
+        recall: e.recall,
+        latency_ms_per_image: e.latency_ms_per_image,
+        paired: e.paired,
+        decision: e.met_budget ? 'within budget' : 'over budget',
+        teacher_best: best,
+      };
+    }),
+  };
+}
+
 /** Reads one `anneal distill` run folder (`repo`: paths in the record are relative to it). */
 export function readDistillationRun(dir: string, repo: string): DistillationRun {
   const runPath = join(dir, 'distill.json');
@@ -116,9 +180,10 @@ export function readDistillationRun(dir: string, repo: string): DistillationRun 
   const settings = parse(runFileSchema, readJson(runPath), runPath);
   const state = parse(stateFileSchema, readJson(statePath), statePath);
   const tradeoffPath = join(dir, 'tradeoff.json');
+  // A finished run has tradeoff.json; a stopped one has its stages' evaluations in the state.
   const tradeoff = existsSync(tradeoffPath)
     ? parse(tradeoffSchema, readJson(tradeoffPath), tradeoffPath)
-    : null;
+    : tradeoffOfState(state, settings.budget, settings.eval_n);
   const stagesPath = join(settings.teacher, 'stages.jsonl');
   const teacherWall = existsSync(stagesPath)
     ? readFileSync(stagesPath, 'utf8')

@@ -27,7 +27,12 @@ beforeAll(async () => {
   );
   shards = m.manifest.splits.train.shards.map((s) => join(m.dir, s.file)).join(',');
 });
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+// Every process a test started; a rank left waiting on a failed peer is ended here.
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+});
 
 const LR = 1e-3;
 const STEPS = 3;
@@ -54,6 +59,7 @@ function start(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.push(proc);
   let out = '';
   let stderr = '';
   proc.stdout?.on('data', (d) => (out += d));

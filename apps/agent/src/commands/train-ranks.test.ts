@@ -64,12 +64,14 @@ describe('anneal train --ranks', () => {
     );
     let stderr = '';
     const exited = new Promise<number | null>((r) => launcher.on('close', (code) => r(code)));
-    const past = new Promise<void>((resolve) =>
+    // Past the step-20 checkpoint (or the run ended early: then the test fails, naming why).
+    const past = new Promise<void>((resolve, reject) => {
       launcher.stderr.on('data', (d) => {
         stderr += d;
         if (/step 20\/30/.test(stderr)) resolve();
-      }),
-    );
+      });
+      launcher.on('close', (code) => reject(new Error(`the run ended (${code}) first: ${stderr}`)));
+    });
     await past;
     // Rank 1 is a child of the launcher whose arguments end in --rank 1.
     const pid = execFileSync('pgrep', ['-P', String(launcher.pid), '-f', '--', '--rank 1$'], {
@@ -78,9 +80,10 @@ describe('anneal train --ranks', () => {
     expect(pid).toMatch(/^\d+$/);
     process.kill(Number(pid), 'SIGKILL');
     expect(await exited).not.toBe(0);
+    // Rank 1's death is what the launcher sees first (rank 0 could only fail after it).
     expect(stderr).toMatch(/rank 1 of 2 was killed \(SIGKILL\); the other ranks were stopped/);
     // No rank is left behind waiting on its peer.
-    expect(() => execFileSync('pgrep', ['-P', String(launcher.pid)])).toThrow();
+    expect(() => execFileSync('pgrep', ['-f', '--', `--out ${out} `])).toThrow();
     const before = metrics(out).at(-1)?.step as number;
     expect(before).toBeGreaterThanOrEqual(20);
     const again = runAnneal(run(out, 30, '--ranks', '2', '--resume'), home);

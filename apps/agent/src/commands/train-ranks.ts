@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppError } from '@anneal/core/errors';
+import { UsageError } from '../args.ts';
 import type { CommandIO } from './command.ts';
 
 const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
@@ -72,9 +72,8 @@ export async function launchRanks(
   io: CommandIO,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  if (argv.some((a) => a === '--rank' || a.startsWith('--rank=') || a === '--hostfile'))
-    throw new AppError(
-      'BAD_REQUEST',
+  if (argv.some((a) => /^--(rank|hostfile)(=|$)/.test(a)))
+    throw new UsageError(
       '--ranks: starts the ranks itself; give either --ranks N or --hostfile FILE --rank R',
     );
   const dir = mkdtempSync(join(tmpdir(), 'anneal-ranks-'));
@@ -88,6 +87,8 @@ export async function launchRanks(
     ...env,
     OPENBLAS_NUM_THREADS: env.OPENBLAS_NUM_THREADS ?? threads,
     OMP_NUM_THREADS: env.OMP_NUM_THREADS ?? threads,
+    // And its share of the memory budget (train.ts divides it).
+    ANNEAL_LOCAL_RANKS: String(ranks),
   };
   const children: Rank[] = [];
   for (let r = 0; r < ranks; r++) {
@@ -117,30 +118,23 @@ export async function launchRanks(
     };
     // Rank 0 speaks for the run; the others are heard only when they fail.
     lines(proc.stdout, r === 0 ? (l) => io.out(l) : keep);
-    lines(
-      proc.stderr,
-      r === 0
-        ? (l) => {
-            io.err(l);
-            keep(l);
-          }
-        : keep,
-    );
+    lines(proc.stderr, r === 0 ? (l) => io.err(l) : keep);
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       proc.on('close', (code, signal) => resolve({ code, signal })),
     );
     children.push({ rank: r, proc, tail, exit });
   }
-  // The first SIGINT or SIGTERM asks every rank to stop (once: a second signal to a rank would
-  // end it at once, mid-step, and leave the others waiting); later ones are only noted.
-  let stopping = false;
+  // The first SIGINT or SIGTERM asks every rank to stop (once: the ranks then stop together at
+  // their next agreed step); a third one, for a group that does not stop, ends every rank.
+  let signals = 0;
   const onSignal = () => {
-    if (stopping) {
-      io.err('anneal train: stopping; the ranks stop together at their next agreed step');
-      return;
-    }
-    stopping = true;
-    for (const c of children) c.proc.kill('SIGTERM');
+    signals++;
+    if (signals === 1) for (const c of children) c.proc.kill('SIGTERM');
+    else if (signals === 2)
+      io.err(
+        'anneal train: stopping; the ranks stop together at their next agreed step (once more to kill them)',
+      );
+    else for (const c of children) c.proc.kill('SIGKILL');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -149,8 +143,10 @@ export async function launchRanks(
     await Promise.all(
       children.map(async (c) => {
         const { code, signal } = await c.exit;
-        // 130: stopped on a signal, with its checkpoint written: not a failure of the group.
-        if (code === 0 || code === 130 || failed) return;
+        // 130: stopped on a signal, with its checkpoint written; and a rank a signal ended while
+        // the run was being stopped: neither is a failure of the group.
+        const stopped = signals > 0 && (signal === 'SIGTERM' || signal === 'SIGINT');
+        if (code === 0 || code === 130 || stopped || failed) return;
         failed = { rank: c.rank, code, signal };
         for (const other of children) if (other !== c) other.proc.kill('SIGKILL');
       }),
@@ -162,7 +158,8 @@ export async function launchRanks(
   }
   const f = failed as { rank: number; code: number | null; signal: NodeJS.Signals | null } | null;
   if (f) {
-    const tail = children[f.rank]?.tail ?? [];
+    // Rank 0's lines were shown as they came.
+    const tail = f.rank === 0 ? [] : (children[f.rank]?.tail ?? []);
     io.err(
       `anneal train: rank ${f.rank} of ${ranks} ${f.signal ? `was killed (${f.signal})` : `exited with code ${f.code}`}; the other ranks were stopped${
         tail.length
@@ -172,5 +169,6 @@ export async function launchRanks(
     );
     return f.code && f.code !== 0 ? f.code : 1;
   }
-  return (await children[0]?.exit)?.code ?? 1;
+  const first = await children[0]?.exit;
+  return first?.code ?? (signals > 0 ? 130 : 1);
 }

@@ -84,6 +84,8 @@ function evalRecord(
 export interface StageEvaluation {
   out: string;
   run: RunSettings;
+  /** The run's teacher (the original one), for the baselines at each student's NFE. */
+  teacher: Model;
   /** The run's state with the stage's training done (its student published in stage-K/). */
   state: DistillState;
   stage: number;
@@ -107,18 +109,14 @@ export interface StageEvaluation {
  * The run's teacher with each baseline sampler at `nfe` (a student's step count), on the student's ruler, n and seed
  * (so the same initial noise): what the student has to beat at its NFE.
  */
-async function teacherBaselines(
-  e: StageEvaluation,
-  teacher: () => Model,
-  nfe: number,
-): Promise<BaselineRecord[]> {
+async function teacherBaselines(e: StageEvaluation, nfe: number): Promise<BaselineRecord[]> {
   const records: BaselineRecord[] = [];
   for (const sampler of e.run.teacher_baselines) {
     // Heun spends 2 steps - 1 evaluations: its step count that stays at or under the NFE.
     const steps = sampler === 'heun' ? Math.max(1, Math.floor((nfe + 1) / 2)) : nfe;
     const m = await measureQuality({
       ruler: e.ruler,
-      model: teacher(),
+      model: e.teacher,
       sampler,
       steps,
       n: e.run.eval_n,
@@ -145,11 +143,6 @@ export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
   const { out, run, state, stage: k } = e;
   const pd = run.method === 'progressive';
   const student = Model.load(stageDir(out, k));
-  let teacherModel: Model | null = null;
-  const teacher = () => {
-    teacherModel ??= Model.load(run.teacher);
-    return teacherModel;
-  };
   try {
     const grids: Array<{ name: string; grid: SamplingGrid; toSteps: number }> = pd
       ? [
@@ -187,7 +180,7 @@ export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
         e.budgetRule,
       );
       const rec = evalRecord(g.name, g.grid, m, decision);
-      rec.teacher_at_nfe = await teacherBaselines(e, teacher, rec.nfe);
+      rec.teacher_at_nfe = await teacherBaselines(e, rec.nfe);
       const best = bestBaseline(rec.teacher_at_nfe);
       rec.beats_teacher = best ? rec.fd < best.fd : null;
       evals.push(rec);
@@ -224,11 +217,12 @@ export async function evaluateStage(e: StageEvaluation): Promise<StageRecord> {
     return record;
   } finally {
     student.dispose();
-    (teacherModel as Model | null)?.dispose();
   }
 }
 
-/** The baseline with the lowest FD, if any. */
+/** The baseline with the lowest finite FD, if any. */
 export function bestBaseline(records: readonly BaselineRecord[]): BaselineRecord | null {
-  return records.reduce<BaselineRecord | null>((b, r) => (b && b.fd <= r.fd ? b : r), null);
+  return records
+    .filter((r) => Number.isFinite(r.fd))
+    .reduce<BaselineRecord | null>((b, r) => (b && b.fd <= r.fd ? b : r), null);
 }

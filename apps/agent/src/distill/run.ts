@@ -239,6 +239,7 @@ export async function distill(r: DistillRun) {
       const record = await evaluateStage({
         out,
         run,
+        teacher,
         state,
         stage: k,
         fromSteps: pd ? fromSteps : 32,

@@ -4,7 +4,7 @@
 // claim what is due, so an attempt under way is not made twice.
 import type { Db } from '@anneal/db/client';
 import { alerts, deployments } from '@anneal/db/schema';
-import { and, eq, isNotNull, type SQL, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { signedDelivery } from './alerts.ts';
 
 type Alert = typeof alerts.$inferSelect;
@@ -64,7 +64,7 @@ export async function claimDueDeliveries(
   return db
     .update(alerts)
     .set({ delivery: sql`${alerts.delivery} || jsonb_build_object('nextAt', ${dueIn(hold)})` })
-    .where(sql`${alerts.id} in (${due})`)
+    .where(inArray(alerts.id, due))
     .returning();
 }
 

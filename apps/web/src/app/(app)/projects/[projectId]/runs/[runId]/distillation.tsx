@@ -80,7 +80,7 @@ export function Distillation({
                   <td className="mono">{num(r.fd_ratio)}</td>
                   <td className="mono">
                     {r.teacher_best
-                      ? `${r.teacher_best.sampler} ${num(r.teacher_best.fd)} ± ${num(r.teacher_best.fd_std)}${
+                      ? `${r.teacher_best.sampler}${r.teacher_best.steps === r.nfe ? '' : ` (${r.teacher_best.steps} steps)`} ${num(r.teacher_best.fd)} ± ${num(r.teacher_best.fd_std)}${
                           r.fd !== null && r.teacher_best.fd !== null
                             ? r.fd < r.teacher_best.fd
                               ? ' (beaten)'
