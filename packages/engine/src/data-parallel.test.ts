@@ -164,12 +164,15 @@ describe('data-parallel training on the ring backend (loopback)', () => {
     }, 120_000);
   }
 
-  it('refuses a batch the ranks and micro-batches do not divide, on every rank, naming the numbers', async () => {
+  it('refuses a batch the ranks and micro-batches do not divide, naming the numbers', async () => {
     const runs = await group(2, [shards, '1', '6', mkdtempSync(join(home, 'bad-')), '2']);
-    for (const r of runs) {
-      expect(r.code).not.toBe(0);
+    // Every rank refuses alike; the first to exit takes the other down (group()), which may
+    // end before it has said why.
+    for (const r of runs) expect(r.code).not.toBe(0);
+    const said = runs.filter((r) => r.stderr.trim() !== '');
+    expect(said.length).toBeGreaterThan(0);
+    for (const r of said)
       expect(r.stderr).toMatch(/batchSize \(6\) must split into 2 ranks x 2 micro-batches/);
-    }
   }, 120_000);
 
   it('refuses data-parallel training in a process that joined no group', () => {

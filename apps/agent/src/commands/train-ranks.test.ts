@@ -1,10 +1,11 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { describe, expect, it } from 'vitest';
 import { runAnneal, runAnnealHere, TINY_SHAPES } from '../testing/run-cli.ts';
+import { loopbackHostfile } from './train-ranks.ts';
 
 // `anneal train --ranks 2`: two processes on MLX's ring backend over loopback train as one
 // run (issue 18, items 2 and 4). Rank 0 writes; the loss curve is the one-process curve at the
@@ -92,6 +93,32 @@ describe('anneal train --ranks', () => {
     // written again, none missing and none twice, and the curve is the uninterrupted one.
     expectSameCurve(metrics(out), metrics(single));
   }, 180_000);
+
+  it('refuses ranks started with different flags, on every rank, naming the field', async () => {
+    // Two ranks by hand, as on two Macs, one with another --steps.
+    const hosts = await loopbackHostfile(2);
+    const hostfile = join(home, 'hosts-mismatch.json');
+    writeFileSync(hostfile, JSON.stringify(hosts));
+    const rank = (r: number, steps: number) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const p = spawn(
+          process.execPath,
+          [
+            join(repoRoot, 'apps/agent/bin/anneal.js'),
+            ...run(join(home, `mismatch-${r}`), steps, '--hostfile', hostfile, '--rank', String(r)),
+          ],
+          { env: { ...process.env, ANNEAL_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        let stderr = '';
+        p.stderr.on('data', (d) => (stderr += d));
+        p.on('close', (code) => resolve({ code, stderr }));
+      });
+    const [a, b] = await Promise.all([rank(0, 30), rank(1, 40)]);
+    for (const r of [a, b]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/the ranks disagree on steps \(this rank: (30|40)\)/);
+    }
+  }, 120_000);
 
   it.each([
     [
