@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSafetensors, materialize } from '@anneal/datasets/shards';
+import { materialize } from '@anneal/datasets/shards';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model, presetUNet, Trainer } from './index.ts';
+import { trainerWeights, weightDiff } from './testing/weights.ts';
 
 // Gradient accumulation (issue 16 §3): k micro-batches of b are one batch of k*b. The
 // micro-batches draw their noise, sigmas and dropped labels as rows of the effective batch's
@@ -57,36 +58,9 @@ async function run(t: Trainer, steps: number) {
   return reports;
 }
 
-function rawParams(t: Trainer): Map<string, Float32Array> {
-  const dir = mkdtempSync(join(home, 'raw-'));
-  const m = t.raw();
-  m.native.save(join(dir, 'model.safetensors'));
-  m.dispose();
-  const { tensors } = decodeSafetensors(readFileSync(join(dir, 'model.safetensors')));
-  const out = new Map<string, Float32Array>();
-  for (const [name, tensor] of tensors) {
-    const d = tensor.data;
-    out.set(name, new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
-  }
-  return out;
-}
-
-function maxParamDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>) {
-  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-  let max = 0;
-  let over = 0;
-  let total = 0;
-  for (const [name, x] of a) {
-    const y = b.get(name) as Float32Array;
-    for (let i = 0; i < x.length; i++) {
-      const d = Math.abs((x[i] ?? 0) - (y[i] ?? 0));
-      max = Math.max(max, d);
-      if (d > 1e-3 * LR) over++;
-      total++;
-    }
-  }
-  return { max, share: over / total };
-}
+const rawParams = (t: Trainer) => trainerWeights(t, home);
+const maxParamDiff = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) =>
+  weightDiff(a, b, 1e-3 * LR);
 
 /*
  * Tolerances. The per-example terms are identical; their float32 sums differ in order, so

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSafetensors, materialize } from '@anneal/datasets/shards';
+import { materialize } from '@anneal/datasets/shards';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentGroup, joinGroup, Model, presetUNet, Trainer } from './index.ts';
+import { readWeights, weightDiff } from './testing/weights.ts';
 
 // Data parallelism on MLX's ring backend over loopback (issue 18): R processes, each with its
 // rows of every batch, all_sum their gradients inside the step and take the steps one process
@@ -98,37 +99,14 @@ async function group(ranks: number, args: string[]): Promise<Run[]> {
   return Promise.all(procs.map((p) => p.done));
 }
 
-function rawParams(dir: string): Map<string, Float32Array> {
-  const { tensors } = decodeSafetensors(readFileSync(join(dir, 'model.safetensors')));
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of tensors)
-    out.set(
-      name,
-      new Float32Array(
-        t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength),
-      ),
-    );
-  return out;
-}
-
 function expectSameWeights(a: string, b: string) {
-  const x = rawParams(a);
-  const y = rawParams(b);
-  expect([...x.keys()].sort()).toEqual([...y.keys()].sort());
-  let max = 0;
-  let over = 0;
-  let total = 0;
-  for (const [name, u] of x) {
-    const v = y.get(name) as Float32Array;
-    for (let i = 0; i < u.length; i++) {
-      const d = Math.abs((u[i] ?? 0) - (v[i] ?? 0));
-      max = Math.max(max, d);
-      if (d > 1e-3 * LR) over++;
-      total++;
-    }
-  }
-  expect(max).toBeLessThanOrEqual(STEPS * 0.05 * LR);
-  expect(over / total).toBeLessThanOrEqual(0.01);
+  const d = weightDiff(
+    readWeights(join(a, 'model.safetensors')),
+    readWeights(join(b, 'model.safetensors')),
+    1e-3 * LR,
+  );
+  expect(d.max).toBeLessThanOrEqual(STEPS * 0.05 * LR);
+  expect(d.share).toBeLessThanOrEqual(0.01);
 }
 
 function expectSameSteps(a: Run['steps'], b: Run['steps']) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { decodeSafetensors, materialize } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Model, presetUNet, type StepReport, Trainer, type TrainingBucket } from './index.ts';
+import { trainerWeights, weightDiff } from './testing/weights.ts';
 
 // Issue 16 §1-2: one run over batches of more than one shape. Shapes at 8 and 16 px, the tiny
 // preset cut to two levels (sides must be even), the model created at the final resolution.
@@ -296,38 +297,8 @@ describe('gradient accumulation per bucket', () => {
       seed: 3,
     });
 
-  function rawParams(t: Trainer): Map<string, Float32Array> {
-    const dir = mkdtempSync(join(home, 'raw-'));
-    const m = t.raw();
-    m.native.save(join(dir, 'model.safetensors'));
-    m.dispose();
-    const { tensors } = decodeSafetensors(readFileSync(join(dir, 'model.safetensors')));
-    const out = new Map<string, Float32Array>();
-    for (const [name, tensor] of tensors) {
-      const d = tensor.data;
-      out.set(name, new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
-    }
-    return out;
-  }
-
-  function paramDiff(a: Trainer, b: Trainer) {
-    const x = rawParams(a);
-    const y = rawParams(b);
-    expect([...x.keys()].sort()).toEqual([...y.keys()].sort());
-    let max = 0;
-    let over = 0;
-    let total = 0;
-    for (const [name, u] of x) {
-      const v = y.get(name) as Float32Array;
-      for (let i = 0; i < u.length; i++) {
-        const d = Math.abs((u[i] ?? 0) - (v[i] ?? 0));
-        max = Math.max(max, d);
-        if (d > 1e-3 * LR) over++;
-        total++;
-      }
-    }
-    return { max, share: over / total };
-  }
+  const paramDiff = (a: Trainer, b: Trainer) =>
+    weightDiff(trainerWeights(a, home), trainerWeights(b, home), 1e-3 * LR);
 
   it('a bucketed run with 2 micro-batches on its 16 px bucket equals the run with whole batches', async () => {
     const whole = make(1);

@@ -49,45 +49,58 @@ afterAll(async () => {
   await h?.stop();
 });
 
+/**
+ * A deployment of a one-version model in a new project, alerting on FD to a webhook at
+ * `url`, made through the REST API as `token`; returns the project's and deployment's ids.
+ */
+async function deploymentWithWebhook(
+  harness: Harness,
+  token: string,
+  project: string,
+  url: string,
+  secret: string,
+) {
+  const ok = async (method: string, path: string, body?: unknown, headers = {}) => {
+    const res = await harness.api(token, method, path, body, headers);
+    expect(res.status, `${method} ${path}: ${JSON.stringify(res.json)}`).toBeLessThan(300);
+    return res.json;
+  };
+  const projectId = (await ok('POST', '/api/v1/projects', { name: project })).id;
+  const runId = (await ok('POST', `/api/v1/projects/${projectId}/runs`, { name: 'r' })).id;
+  await ok('PUT', `/api/v1/runs/${runId}/artifacts/model.safetensors`, 'weights', {
+    'content-type': 'application/octet-stream',
+  });
+  await ok('POST', `/api/v1/projects/${projectId}/models/m/versions`, {
+    sourceRunId: runId,
+    artifactPath: 'model.safetensors',
+  });
+  const d = await ok('POST', `/api/v1/projects/${projectId}/deployments`, {
+    name: 'd',
+    model: 'm',
+    version: 1,
+  });
+  await ok('PUT', `/api/v1/deployments/${d.id}/alerting`, {
+    alerting: { rules: [{ metric: 'fd', relative: 0.5 }], webhook: { url, secret } },
+  });
+  return { projectId: projectId as string, deploymentId: d.id as string };
+}
+
 describe('alert webhooks', () => {
   it('are delivered after a server restart, once, with the same delivery id', async () => {
-    const ok = async (
-      method: string,
-      path: string,
-      body?: unknown,
-      headers?: Record<string, string>,
-    ) => {
-      const res = await h.api(owner.token, method, path, body, headers);
-      expect(res.status, `${method} ${path}: ${JSON.stringify(res.json)}`).toBeLessThan(300);
-      return res.json;
-    };
-    const projectId = (await ok('POST', '/api/v1/projects', { name: 'hooks' })).id;
-    const runId = (await ok('POST', `/api/v1/projects/${projectId}/runs`, { name: 'r' })).id;
-    await ok('PUT', `/api/v1/runs/${runId}/artifacts/model.safetensors`, 'weights', {
-      'content-type': 'application/octet-stream',
-    });
-    await ok('POST', `/api/v1/projects/${projectId}/models/m/versions`, {
-      sourceRunId: runId,
-      artifactPath: 'model.safetensors',
-    });
-    const d = await ok('POST', `/api/v1/projects/${projectId}/deployments`, {
-      name: 'd',
-      model: 'm',
-      version: 1,
-    });
     const secret = 'a-webhook-secret-of-some-length';
     const port = (receiver.address() as AddressInfo).port;
-    await ok('PUT', `/api/v1/deployments/${d.id}/alerting`, {
-      alerting: {
-        rules: [{ metric: 'fd', relative: 0.5 }],
-        webhook: { url: `http://127.0.0.1:${port}/hook`, secret },
-      },
-    });
+    const { projectId, deploymentId } = await deploymentWithWebhook(
+      h,
+      owner.token,
+      'hooks',
+      `http://127.0.0.1:${port}/hook`,
+      secret,
+    );
     const [alert] = await h.services.db
       .insert(alerts)
       .values({
         projectId,
-        deploymentId: d.id,
+        deploymentId,
         ruleKey: 'fd:relative',
         severity: 'critical',
         message: 'd: FD 9.1 is 80% above the baseline 5.05 (threshold 50%)',
@@ -141,36 +154,18 @@ describe('due deliveries', () => {
 
   it('are due by the database clock, oldest first, a bounded number per pass', async () => {
     const o = await q.user('due-org', 'owner');
-    const ok = async (method: string, path: string, body?: unknown, headers = {}) => {
-      const res = await q.api(o.token, method, path, body, headers);
-      expect(res.status, `${method} ${path}: ${JSON.stringify(res.json)}`).toBeLessThan(300);
-      return res.json;
-    };
-    const projectId = (await ok('POST', '/api/v1/projects', { name: 'due' })).id;
-    const runId = (await ok('POST', `/api/v1/projects/${projectId}/runs`, { name: 'r' })).id;
-    await ok('PUT', `/api/v1/runs/${runId}/artifacts/model.safetensors`, 'weights', {
-      'content-type': 'application/octet-stream',
-    });
-    await ok('POST', `/api/v1/projects/${projectId}/models/m/versions`, {
-      sourceRunId: runId,
-      artifactPath: 'model.safetensors',
-    });
-    const d = await ok('POST', `/api/v1/projects/${projectId}/deployments`, {
-      name: 'd',
-      model: 'm',
-      version: 1,
-    });
     // A port nothing listens on: every attempt fails.
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    await ok('PUT', `/api/v1/deployments/${d.id}/alerting`, {
-      alerting: {
-        rules: [{ metric: 'fd', relative: 0.5 }],
-        webhook: { url: `http://127.0.0.1:${port}/hook`, secret: 'a-webhook-secret-of-length' },
-      },
-    });
+    const { projectId, deploymentId } = await deploymentWithWebhook(
+      q,
+      o.token,
+      'due',
+      `http://127.0.0.1:${port}/hook`,
+      'a-webhook-secret-of-length',
+    );
     const db = q.services.db;
     const dbNow = async () => {
       const [row] = await db.execute<{ now: string | Date }>(sql`select now() as now`);
@@ -183,7 +178,7 @@ describe('due deliveries', () => {
       .values(
         [at(-2000), at(-4000), at(3_600_000)].map((nextAt, i) => ({
           projectId,
-          deploymentId: d.id,
+          deploymentId,
           ruleKey: 'fd:relative',
           severity: 'critical' as const,
           message: `alert ${i}`,
