@@ -199,15 +199,15 @@ void Trainer::check_divides(int b, int k) const {
   const int batch = bucket_batch(b);
   const int R = ranks();
   if (k >= 1 && batch % (R * k) == 0) return;
-  const std::string where =
-      buckets_.size() > 1 ? " of bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) +
-                                "x" + std::to_string(buckets_[b].images.shape(2)) + ")"
-                          : "";
+  const std::string bucket = "bucket " + std::to_string(b) + " (" + std::to_string(buckets_[b].images.shape(1)) + "x" +
+                             std::to_string(buckets_[b].images.shape(2)) + "): ";
+  const std::string prefix = buckets_.size() > 1 ? bucket : "";
   if (R == 1 || k < 1) {
-    throw std::invalid_argument("accumulation steps must be a divisor of the batch " + std::to_string(batch) + where +
-                                ", got " + std::to_string(k));
+    throw std::invalid_argument(prefix + "accumulation steps must be a divisor of " +
+                                (buckets_.size() > 1 ? "its" : "the") + " batch " + std::to_string(batch) + ", got " +
+                                std::to_string(k));
   }
-  throw std::invalid_argument("the batch " + std::to_string(batch) + where + " must split into " + std::to_string(R) +
+  throw std::invalid_argument(prefix + "the batch " + std::to_string(batch) + " must split into " + std::to_string(R) +
                               " ranks x " + std::to_string(k) + " micro-batches (a multiple of " +
                               std::to_string(R * k) + ")");
 }
