@@ -8,11 +8,14 @@
 // Several Macs: the same command with the hostfile written by hand, one rank per machine
 // (`anneal train ... --hostfile hosts.json --rank R` on each); docs/distributed.md.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '@anneal/core/errors';
+import { type GroupInfo, groupSum, joinGroup } from '@anneal/engine';
 import { UsageError } from '../args.ts';
 import type { CommandIO } from './command.ts';
 
@@ -171,4 +174,68 @@ export async function launchRanks(
   }
   const first = await children[0]?.exit;
   return first?.code ?? (signals > 0 ? 130 : 1);
+}
+
+// A rank's side of the group: joining it, and agreeing with the other ranks.
+
+/** A 36-bit number from the text's sha256: equal texts, equal numbers. */
+export function fingerprint(text: string): number {
+  return Number.parseInt(createHash('sha256').update(text).digest('hex').slice(0, 9), 16);
+}
+
+/**
+ * Refuses to train unless every rank has the same value for every field: ranks that differ in
+ * their step (a stale checkpoint), data or schedule would sum gradients of different models,
+ * or meet at different collectives and wait on each other. A collective: every rank calls it,
+ * and every rank refuses alike. Values are non-negative integers below 2^36, summed in
+ * float32 as 12-bit pieces (exact for up to 4096 ranks).
+ */
+export function agreeAcrossRanks(ranks: number, fields: Record<string, number>): void {
+  const names = Object.keys(fields);
+  const pieces = names.flatMap((k) => {
+    const v = fields[k] as number;
+    return [v % 4096, Math.floor(v / 4096) % 4096, Math.floor(v / 2 ** 24) % 4096];
+  });
+  const sums = groupSum(new Float32Array(pieces));
+  names.forEach((name, i) => {
+    for (let j = 3 * i; j < 3 * i + 3; j++)
+      if (sums[j] !== (pieces[j] as number) * ranks)
+        throw new AppError(
+          'BAD_REQUEST',
+          `the ranks disagree on ${name === 'step' ? 'the step they start from' : name} (this rank: ${
+            name === 'dataset and model' ? 'its dataset hash and model config' : fields[name]
+          }); start every rank with the same flags and dataset${
+            name === 'step' ? ', and give every rank the same checkpoint to --resume' : ''
+          }`,
+        );
+  });
+}
+
+/** Steps between the ranks' agreements on stopping (a signal reaches each at its own step). */
+export const RANK_AGREE_EVERY = 10;
+
+/**
+ * Joins the group of `--hostfile FILE --rank R` (MLX's ring backend), or null without them.
+ * MLX reads the rank and the hostfile from the environment.
+ */
+export function joinRanks(flags: { hostfile?: string; rank?: number }): GroupInfo | null {
+  if (flags.hostfile === undefined && flags.rank === undefined) return null;
+  if (flags.hostfile === undefined || flags.rank === undefined)
+    throw new UsageError('--hostfile: give --hostfile FILE and --rank R together');
+  const path = resolve(flags.hostfile);
+  let hosts: unknown;
+  try {
+    hosts = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--hostfile: cannot read ${path} as JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(hosts) || hosts.length < 2)
+    throw new UsageError(
+      `--hostfile: ${path} must be a JSON list with one ["host:port"] per rank, at least 2`,
+    );
+  if (flags.rank >= hosts.length)
+    throw new UsageError(`--rank: ${flags.rank} is not a rank of the ${hosts.length} in ${path}`);
+  process.env.MLX_HOSTFILE = path;
+  process.env.MLX_RANK = String(flags.rank);
+  return joinGroup('ring');
 }

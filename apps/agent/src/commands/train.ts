@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   copyFileSync,
@@ -16,9 +15,6 @@ import {
   CONFIG_FILE,
   defaultDtype,
   defaultLearningRate,
-  type GroupInfo,
-  groupSum,
-  joinGroup,
   Model,
   type ModelConfig,
   parseModelConfig,
@@ -43,7 +39,13 @@ import { formatBytes } from '../format.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command, CommandIO } from './command.ts';
 import { trainJobFlagsSchema, trainJobOptions, trainJobUsage } from './train-flags.ts';
-import { launchRanks } from './train-ranks.ts';
+import {
+  agreeAcrossRanks,
+  fingerprint,
+  joinRanks,
+  launchRanks,
+  RANK_AGREE_EVERY,
+} from './train-ranks.ts';
 import { sampleGridSettings, truncateSampleIndex, writeSampleGrid } from './train-samples.ts';
 
 const usage = `Usage: anneal train --dataset D --resolution N --steps N --out DIR [options]
@@ -114,68 +116,6 @@ const options = {
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
-
-/** A 36-bit number from the text's sha256: equal texts, equal numbers. */
-function fingerprint(text: string): number {
-  return Number.parseInt(createHash('sha256').update(text).digest('hex').slice(0, 9), 16);
-}
-
-/**
- * Refuses to train unless every rank has the same value for every field: ranks that differ in
- * their step (a stale checkpoint), data or schedule would sum gradients of different models,
- * or meet at different collectives and wait on each other. A collective: every rank calls it,
- * and every rank refuses alike. Values are non-negative integers below 2^36, summed in
- * float32 as 12-bit pieces (exact for up to 4096 ranks).
- */
-function agreeAcrossRanks(ranks: number, fields: Record<string, number>): void {
-  const names = Object.keys(fields);
-  const pieces = names.flatMap((k) => {
-    const v = fields[k] as number;
-    return [v % 4096, Math.floor(v / 4096) % 4096, Math.floor(v / 2 ** 24) % 4096];
-  });
-  const sums = groupSum(new Float32Array(pieces));
-  names.forEach((name, i) => {
-    for (let j = 3 * i; j < 3 * i + 3; j++)
-      if (sums[j] !== (pieces[j] as number) * ranks)
-        throw new AppError(
-          'BAD_REQUEST',
-          `the ranks disagree on ${name === 'step' ? 'the step they start from' : name} (this rank: ${
-            name === 'dataset and model' ? 'its dataset hash and model config' : fields[name]
-          }); start every rank with the same flags and dataset${
-            name === 'step' ? ', and give every rank the same checkpoint to --resume' : ''
-          }`,
-        );
-  });
-}
-
-/** Steps between the ranks' agreements on stopping (a signal reaches each at its own step). */
-const RANK_AGREE_EVERY = 10;
-
-/**
- * Joins the group of `--hostfile FILE --rank R` (MLX's ring backend), or null without them.
- * MLX reads the rank and the hostfile from the environment.
- */
-function joinRanks(flags: { hostfile?: string; rank?: number }): GroupInfo | null {
-  if (flags.hostfile === undefined && flags.rank === undefined) return null;
-  if (flags.hostfile === undefined || flags.rank === undefined)
-    throw new UsageError('--hostfile: give --hostfile FILE and --rank R together');
-  const path = resolve(flags.hostfile);
-  let hosts: unknown;
-  try {
-    hosts = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`--hostfile: cannot read ${path} as JSON (${(err as Error).message})`);
-  }
-  if (!Array.isArray(hosts) || hosts.length < 2)
-    throw new UsageError(
-      `--hostfile: ${path} must be a JSON list with one ["host:port"] per rank, at least 2`,
-    );
-  if (flags.rank >= hosts.length)
-    throw new UsageError(`--rank: ${flags.rank} is not a rank of the ${hosts.length} in ${path}`);
-  process.env.MLX_HOSTFILE = path;
-  process.env.MLX_RANK = String(flags.rank);
-  return joinGroup('ring');
-}
 
 /** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
 function truncateMetrics(path: string, step: number): void {
