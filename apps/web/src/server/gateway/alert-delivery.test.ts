@@ -195,7 +195,8 @@ describe('due deliveries', () => {
     expect(second.map((a) => a.message)).toEqual(['alert 0']);
     // The hour-ahead alert is not due, and the claimed ones are held past the attempt's timeout.
     expect(await claimDueDeliveries(db, { limit: 10 })).toEqual([]);
-    const claimedUntil = new Date((second[0]?.delivery as DeliveryState).nextAt as string);
+    const held = second[0]?.delivery as DeliveryState | undefined;
+    const claimedUntil = new Date(held?.nextAt as string);
     expect(claimedUntil.getTime() - (await dbNow())).toBeGreaterThan(10_000);
     expect(claimedUntil.getTime() - (await dbNow())).toBeLessThan(16_000);
     // A failed attempt sets the retry by the database's clock, backoff after its now().
