@@ -56,6 +56,8 @@ export const AGENT_FEATURES = [
   'train.resolutions',
   /** Hosts deployment replicas (`anneal serve`) and answers generation requests. */
   'serve',
+  /** Runs one rank of a data-parallel group (job_offer.group, job_group_ready/start). */
+  'train.ranks',
 ] as const;
 
 export const helloSchema = z.object({
@@ -138,6 +140,19 @@ export const jobFailSchema = z.object({
   log: z.array(z.string().max(2000)).max(JOB_LOG_TAIL_LINES).optional(),
 });
 
+/**
+ * A rank of a group lease has its inputs (checkpoint, dataset) and a port to listen on:
+ * `address` is the "host:port" the other ranks reach it at on MLX's ring backend.
+ */
+export const jobGroupReadySchema = z.object({
+  type: z.literal('job_group_ready'),
+  ...journaled,
+  address: z
+    .string()
+    .max(300)
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port (an IPv4 address or a host name)'),
+});
+
 export const agentMessageSchema = z.discriminatedUnion('type', [
   helloSchema,
   heartbeatSchema,
@@ -147,6 +162,7 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
   jobArtifactSchema,
   jobCompleteSchema,
   jobFailSchema,
+  jobGroupReadySchema,
   replicaStatusSchema,
   generateResultSchema,
   generateFailedSchema,
@@ -189,6 +205,20 @@ export const jobOfferSchema = z.object({
    * imported checkpoint). Optional: servers before it send none.
    */
   sourceDataset: datasetRefSchema.nullable().optional(),
+  /**
+   * One rank of a data-parallel group (offered only to agents with 'train.ranks'): the
+   * agent fetches the job's inputs, answers job_group_ready with its address, and starts
+   * the rank when job_group_start brings every rank's. Rank 0 reports for the job (metrics,
+   * checkpoints, the summary); the other ranks report only their failure or completion.
+   */
+  group: z.object({ rank: z.number().int().min(0), size: z.number().int().min(2) }).optional(),
+});
+
+/** Every rank of a group is ready: the ranks' addresses in rank order (MLX's ring hostfile). */
+export const jobGroupStartSchema = z.object({
+  type: z.literal('job_group_start'),
+  ...lease,
+  hosts: z.array(z.array(z.string().min(1).max(300)).length(1)).min(2),
 });
 
 export const jobCancelSchema = z.object({
@@ -221,6 +251,7 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   heartbeatAckSchema,
   jobOfferSchema,
   jobCancelSchema,
+  jobGroupStartSchema,
   errorSchema,
   ackSchema,
   replicaStartSchema,

@@ -8,7 +8,7 @@ import {
   TRAINING_DEFAULTS,
   trainingConfigSchema,
 } from '@anneal/engine/config';
-import type { TrainSpecInput } from '@anneal/protocol';
+import { MAX_RANKS, type TrainSpecInput } from '@anneal/protocol';
 import { z } from 'zod';
 import { UsageError } from '../args.ts';
 
@@ -45,6 +45,7 @@ export const trainJobOptions = {
   'checkpoint-every': { type: 'string' },
   'log-every': { type: 'string' },
   'sample-every': { type: 'string' },
+  ranks: { type: 'string' },
 } as const;
 
 const spec = trainingConfigSchema.shape;
@@ -102,6 +103,7 @@ export const trainJobFlagsSchema = z.object({
     .default(spec.checkpoint_every.def.defaultValue),
   'log-every': z.coerce.number().int().min(1).default(spec.log_every.def.defaultValue),
   'sample-every': z.coerce.number().int().min(0).optional(),
+  ranks: z.coerce.number().int().min(2).max(MAX_RANKS).optional(),
 });
 export type TrainJobFlags = z.infer<typeof trainJobFlagsSchema>;
 
@@ -154,7 +156,12 @@ Training:
   --log-every N        steps between metrics lines (default ${TRAINING_DEFAULTS.logEvery})
   --sample-every N     steps between sample grids of the EMA weights, from the same noise and
                        classes every time (DIR/samples/step-N.png and samples/index.json;
-                       default: at every checkpoint; 0: none)`;
+                       default: at every checkpoint; 0: none)
+  --ranks N            data-parallel over N ranks (2-${MAX_RANKS}) as one group on MLX's ring
+                       backend, each taking its share of every --batch (the effective batch,
+                       as with one process); rank 0 writes the checkpoints, metrics and grids.
+                       One resolution only. \`anneal train\`: N processes on this machine over
+                       loopback; a job: N agents leased together, one rank each`;
 
 /** The dataset a job reads: exactly one of --dataset (a built-in) or --dataset-ref. */
 export function datasetRefOfFlags(flags: TrainJobFlags): DatasetRefInput | undefined {
@@ -207,5 +214,6 @@ export function trainSpecFields(flags: TrainJobFlags) {
     checkpoint_every: flags['checkpoint-every'],
     log_every: flags['log-every'],
     sample_every: flags['sample-every'],
+    ranks: flags.ranks,
   } satisfies { [K in keyof Required<TrainSpecInput>]: TrainSpecInput[K] | undefined };
 }

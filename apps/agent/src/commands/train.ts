@@ -15,6 +15,7 @@ import {
   CONFIG_FILE,
   defaultDtype,
   defaultLearningRate,
+  groupSum,
   Model,
   type ModelConfig,
   parseModelConfig,
@@ -71,10 +72,6 @@ Here only:
   --no-accumulation    refuse a batch that does not fit the memory budget in one pass
                        instead of accumulating the gradients of smaller micro-batches
   --resume             continue from DIR's trainer state (same seed and config)
-  --ranks N            data-parallel on this machine: N processes (2-16) as one group on
-                       MLX's ring backend over loopback, each taking its share of every
-                       --batch (the effective batch, as with one process); rank 0 writes
-                       the checkpoints, metrics and grids. One resolution only
   --hostfile FILE, --rank R
                        one rank of a group on several machines (MLX's ring backend): FILE is
                        MLX's hostfile, a JSON list with one ["host:port"] per rank; start the
@@ -93,7 +90,6 @@ const flagsSchema = trainJobFlagsSchema.extend({
   'memory-budget': z.string().optional(),
   'no-accumulation': z.boolean().default(false),
   resume: z.boolean().default(false),
-  ranks: z.coerce.number().int().min(2).max(16).optional(),
   hostfile: z.string().min(1).optional(),
   rank: z.coerce.number().int().min(0).max(1023).optional(),
   strict: z.boolean().default(false),
@@ -109,13 +105,27 @@ const options = {
   'memory-budget': { type: 'string' },
   'no-accumulation': { type: 'boolean' },
   resume: { type: 'boolean' },
-  ranks: { type: 'string' },
   hostfile: { type: 'string' },
   rank: { type: 'string' },
   strict: { type: 'boolean' },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
+
+/**
+ * Milliseconds one all_sum of `count` float32s takes across the group: the faster of two
+ * (the first also pays for setting the buffers up). A collective.
+ */
+function probeAllSum(count: number): number {
+  const values = new Float32Array(count);
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 2; i++) {
+    const t = performance.now();
+    groupSum(values);
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+}
 
 /** Keeps metrics.jsonl free of duplicates on resume: drops lines past the resumed step. */
 function truncateMetrics(path: string, step: number): void {
@@ -572,6 +582,11 @@ async function trainRun(
       'sample-every': sampleEvery,
       'dataset and model': fingerprint(`${data.hash}\n${JSON.stringify(config)}`),
     });
+  // Data-parallel: what one all_sum of the gradient's size costs across the group, timed at
+  // the start and at every checkpoint boundary (a collective: every rank times it at the
+  // same steps); the logged comm_share is that over the step's time. The all_sum inside the
+  // compiled step cannot be timed on its own, so this is a probe of the same size.
+  let commMs = group ? probeAllSum(cost.parameters) : 0;
   const untilNext = (interval: number) => interval - (trainer.step % interval);
   try {
     // Run in chunks that end on checkpoint and sample boundaries: the native trainer is
@@ -628,6 +643,12 @@ async function trainRun(
             resolution: r.height,
             ...(r.width !== r.height ? { width: r.width } : {}),
             ...(stages ? { stage: r.stage } : {}),
+            ...(group
+              ? {
+                  comm_ms: commMs,
+                  comm_share: Math.min(1, commMs / (1000 * (r.batch / imagesPerS))),
+                }
+              : {}),
           };
           if (flags.events && lead)
             io.out(JSON.stringify({ event: 'metrics', total: flags.steps, ...line }));
@@ -641,6 +662,8 @@ async function trainRun(
         bar.update(r.step, `loss ${r.loss.toFixed(4)} ${imagesPerS.toFixed(1)} img/s`);
       }
       if (group && !cancelled) cancelled = anyRank(stop.asked());
+      if (group && !cancelled && trainer.step % every === 0 && trainer.step < flags.steps)
+        commMs = probeAllSum(cost.parameters);
       const atEnd = trainer.step === flags.steps;
       if (lead && (cancelled || atEnd || trainer.step % every === 0)) {
         trainer.saveCheckpoint(out, config);

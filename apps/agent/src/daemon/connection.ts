@@ -44,6 +44,8 @@ export interface ConnectionOptions {
 export class AgentConnection {
   #state = ConnectionState.Idle;
   #ws: WebSocket | null = null;
+  /** This side's address of the socket, from the HTTP upgrade. */
+  #localAddress: string | null = null;
   #attempt = 0;
   #manual = false;
   #seq = 0;
@@ -70,6 +72,16 @@ export class AgentConnection {
     this.#setState(ConnectionState.Closed, 'disconnected');
   }
 
+  /**
+   * This side's IP address of the live connection to the server (an IPv4-mapped address as
+   * plain IPv4), or null without one: where peers on the server's network reach this host.
+   */
+  localAddress(): string | null {
+    const address = this.#ws ? this.#localAddress : null;
+    if (!address) return null;
+    return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
+  }
+
   /** Sends when ready; returns false otherwise (journaled messages are resent later). */
   send(message: AgentMessageInput): boolean {
     if (this.#state !== ConnectionState.Ready || !this.#ws) return false;
@@ -92,6 +104,9 @@ export class AgentConnection {
     const url = `${this.options.url.replace(/^http/, 'ws').replace(/\/$/, '')}/agent`;
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.options.token}` } });
     this.#ws = ws;
+    ws.on('upgrade', (res) => {
+      this.#localAddress = res.socket.localAddress ?? null;
+    });
     ws.on('open', () => {
       this.#setState(ConnectionState.Handshaking, 'hello');
       ws.send(JSON.stringify(this.options.hello()));

@@ -11,7 +11,7 @@ import { AgentConnection, ConnectionState } from './connection.ts';
 import { ServerApi } from './http.ts';
 import { Journal } from './journal.ts';
 import { ReplicaHost } from './replicas.ts';
-import { JobSupervisor } from './supervisor.ts';
+import { JobSupervisor, spawnAnneal } from './supervisor.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -26,6 +26,11 @@ export interface DaemonOptions {
   capacity?: number;
   log?: (line: string) => void;
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * The address the other ranks of a data-parallel group reach this agent at (MLX's ring
+   * backend); default: this side of the connection to the server.
+   */
+  groupHost?: string;
 }
 
 /**
@@ -129,10 +134,13 @@ export class AgentDaemon {
         this.#accept(message);
         return;
       case 'job_cancel':
-        this.jobs.get(message.jobId)?.stop(`cancelled: ${message.reason}`);
+        this.#held(message)?.stop(`cancelled: ${message.reason}`);
+        return;
+      case 'job_group_start':
+        this.#held(message)?.startGroup(message.hosts);
         return;
       case 'heartbeat_ack':
-        for (const lost of message.lost) this.jobs.get(lost.jobId)?.stop('lease lost');
+        for (const lost of message.lost) this.#held(lost)?.stop('lease lost');
         return;
       case 'error':
         this.#log(`server: ${message.code}: ${message.message}`);
@@ -140,6 +148,15 @@ export class AgentDaemon {
       default:
         return;
     }
+  }
+
+  /**
+   * The job a message names, when this agent runs it under that lease: a message about an
+   * earlier lease of the same job (a group's last attempt) leaves the new one alone.
+   */
+  #held(lease: { jobId: string; leaseId: string }): JobSupervisor | undefined {
+    const job = this.jobs.get(lease.jobId);
+    return job?.offer.leaseId === lease.leaseId ? job : undefined;
   }
 
   #accept(offer: JobOffer): void {
@@ -155,6 +172,8 @@ export class AgentDaemon {
       this.#report,
       this.#log,
       this.options.home,
+      spawnAnneal,
+      () => this.options.groupHost ?? this.connection.localAddress() ?? '127.0.0.1',
     );
     this.jobs.set(offer.jobId, job);
     this.#log(`job ${offer.jobId} (${offer.job.type}, attempt ${offer.attempt}) started`);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -41,6 +42,24 @@ export const spawnAnneal: SpawnChild = (args, env) =>
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env,
   });
+/** A port free right now on `host` (an address of this machine), the OS's choice. */
+async function freePortOn(host: string): Promise<number> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, host, resolve);
+    });
+  } catch (err) {
+    throw new Error(
+      `cannot listen on ${host} for the group's ring (${(err as Error).message}); start the agent with --group-host set to an address of this machine the other agents reach`,
+    );
+  }
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** How long a job gets to stop after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
 /** How long the child's stdout is still read after it exited (see 'close' below). */
@@ -113,6 +132,8 @@ export class JobSupervisor {
   #settled = false;
   readonly done: Promise<void>;
   #resolveDone!: () => void;
+  /** A group's hostfile from job_group_start, once every rank is ready. */
+  #hosts: { promise: Promise<string[][]>; resolve: (hosts: string[][]) => void };
 
   constructor(
     readonly offer: JobOffer,
@@ -123,10 +144,60 @@ export class JobSupervisor {
     /** ANNEAL_HOME: where dataset versions are cached, and the child's home. */
     private readonly home: string,
     private readonly spawnChild: SpawnChild = spawnAnneal,
+    /** Where the other ranks of a group reach this agent (an IPv4 address or host name). */
+    private readonly groupHost: () => string = () => '127.0.0.1',
   ) {
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
+    let resolveHosts: (hosts: string[][]) => void = () => {};
+    const promise = new Promise<string[][]>((resolve) => {
+      resolveHosts = resolve;
+    });
+    this.#hosts = { promise, resolve: resolveHosts };
+  }
+
+  /** Rank 0 reports for the job; the other ranks of a group only their end. */
+  get #reports(): boolean {
+    return (this.offer.group?.rank ?? 0) === 0;
+  }
+
+  /** job_group_start: every rank of the group is ready; `hosts` is the ring's hostfile. */
+  startGroup(hosts: string[][]): void {
+    this.#hosts.resolve(hosts);
+  }
+
+  /**
+   * A group's rank: a port to listen on, told to the server, then the hostfile once every
+   * rank has told it; returns the flags that make the child that rank. Null when stopped.
+   */
+  async #joinGroup(work: string, group: { rank: number; size: number }): Promise<string[] | null> {
+    const host = this.groupHost();
+    if (host.includes(':'))
+      throw new Error(
+        `this agent reaches the server over IPv6 (${host}), and MLX's ring backend takes IPv4 addresses or host names: start the agent with --group-host set to one`,
+      );
+    const port = await freePortOn(host);
+    this.report({
+      type: 'job_group_ready',
+      ...this.lease,
+      address: `${host}:${port}`,
+    });
+    this.log(
+      `job ${this.offer.jobId}: rank ${group.rank} of ${group.size} ready at ${host}:${port}; waiting for the others`,
+    );
+    const stopped = new Promise<null>((resolve) =>
+      this.#inputs.signal.addEventListener('abort', () => resolve(null), { once: true }),
+    );
+    const hosts = await Promise.race([this.#hosts.promise, stopped]);
+    if (!hosts) return null;
+    if (hosts.length !== group.size)
+      throw new Error(
+        `the group's hostfile lists ${hosts.length} ranks, the offer said ${group.size}`,
+      );
+    const file = join(work, 'hosts.json');
+    writeFileSync(file, `${JSON.stringify(hosts)}\n`);
+    return ['--hostfile', file, '--rank', String(group.rank)];
   }
 
   get #work(): string {
@@ -213,6 +284,12 @@ export class JobSupervisor {
     });
     // Cancelled or shut down while the inputs were fetched: never start the child.
     if (this.#stoppedBeforeStart()) return;
+    if (this.offer.group) {
+      // Null: stopped while it waited for the other ranks.
+      const rankArgs = await this.#joinGroup(work, this.offer.group);
+      if (this.#stoppedBeforeStart() || !rankArgs) return;
+      args.push(...rankArgs);
+    }
     this.log(
       `job ${this.offer.jobId}: anneal ${args[0]}${args.includes('--resume') ? ' --resume' : ''}`,
     );
@@ -287,6 +364,8 @@ export class JobSupervisor {
       return;
     }
     const { event } = parsed;
+    // A rank other than 0 writes nothing the run keeps; its error event still says why it failed.
+    if (!this.#reports && event.event !== 'error' && event.event !== 'warning') return;
     switch (event.event) {
       case 'metrics': {
         const points: MetricPoint[] = [];
@@ -390,6 +469,10 @@ export class JobSupervisor {
         `the ${this.offer.job.type} job exited without printing its summary`,
         false,
       );
+    } else if (code === 0 && !this.#reports) {
+      // Its part is done; rank 0 reports the job.
+      this.report({ type: 'job_complete', ...this.lease, summary: {} });
+      rmSync(this.#work, { recursive: true, force: true });
     } else if (code === 0) {
       const { job } = this.offer;
       for (const output of agentJobKind(job.type).outputs(job.spec as never, this.#work)) {

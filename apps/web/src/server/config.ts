@@ -22,6 +22,11 @@ const envSchema = z.object({
     .default(8 * 1024 * MiB),
   /** How long an agent's job lease lasts without a heartbeat (tests shorten it). */
   ANNEAL_LEASE_MS: z.coerce.number().int().min(200).default(30_000),
+  /**
+   * How long the ranks of a data-parallel job's group have to fetch their inputs and say
+   * where they listen before the attempt ends for all of them.
+   */
+  ANNEAL_GROUP_START_MS: z.coerce.number().int().min(100).default(600_000),
   /** How long a generation request may wait for a replica and run before it fails (503). */
   ANNEAL_GENERATE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   /** The first wait before a failed alert webhook is retried (it doubles, five attempts). */
@@ -52,6 +57,7 @@ export interface ServerConfig {
   jsonLimit: number;
   uploadLimit: number;
   leaseMs: number;
+  groupStartMs: number;
   trustedProxies: string[];
   mlflowMirrorMs: number;
   generateTimeoutMs: number;
@@ -74,6 +80,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jsonLimit: parsed.data.ANNEAL_JSON_LIMIT,
     uploadLimit: parsed.data.ANNEAL_UPLOAD_LIMIT,
     leaseMs: parsed.data.ANNEAL_LEASE_MS,
+    groupStartMs: parsed.data.ANNEAL_GROUP_START_MS,
     trustedProxies: parsed.data.ANNEAL_TRUSTED_PROXIES,
     mlflowMirrorMs: parsed.data.ANNEAL_MLFLOW_MIRROR_MS,
     generateTimeoutMs: parsed.data.ANNEAL_GENERATE_TIMEOUT_MS,

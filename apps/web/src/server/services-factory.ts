@@ -25,6 +25,7 @@ export function createServices(
           leaseMs: config.leaseMs,
           tickMs: Math.max(100, Math.min(1000, Math.floor(config.leaseMs / 4))),
           malformedPerMinute: 200,
+          groupStartMs: config.groupStartMs,
         });
   const serving = agents
     ? new ServingRouter(handle.db, {

@@ -1,4 +1,15 @@
-import { index, integer, jsonb, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { tokens } from './auth.ts';
 import { organizations } from './orgs.ts';
 import { projects } from './projects.ts';
@@ -51,4 +62,36 @@ export const jobs = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('jobs_status_idx').on(t.status, t.createdAt)],
+);
+
+/**
+ * The ranks of a data-parallel job's attempt, leased as one group: every rank's agent holds
+ * a lease of its own (`leaseId`; rank 0's is the job's), renewed by its heartbeats, and the
+ * job's lease runs out when the first of them does. `address` is where the rank listens on
+ * MLX's ring backend, set when its agent is ready; `finishedAt` when a rank other than 0 has
+ * finished its part (it renews nothing after that). Kept after the attempt, for the run page.
+ */
+export const jobRanks = pgTable(
+  'job_ranks',
+  {
+    jobId: uuid('job_id')
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    rank: integer('rank').notNull(),
+    /** The job's lease for this attempt (rank 0's). */
+    groupLeaseId: uuid('group_lease_id').notNull(),
+    leaseId: uuid('lease_id').notNull(),
+    agentId: uuid('agent_id').references(() => agents.id, { onDelete: 'set null' }),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }).notNull(),
+    address: text('address'),
+    readyAt: timestamp('ready_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    leasedAt: timestamp('leased_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.jobId, t.attempt, t.rank] }),
+    uniqueIndex('job_ranks_lease_unique').on(t.leaseId),
+    index('job_ranks_group_idx').on(t.groupLeaseId),
+  ],
 );

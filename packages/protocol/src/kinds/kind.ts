@@ -75,6 +75,12 @@ export const metricsEventSchema = z.object({
   resolution: z.number().int().min(1).optional(),
   /** A progressive run's stage, 0-based (absent: one resolution throughout). */
   stage: z.number().int().min(0).optional(),
+  /**
+   * Data-parallel: milliseconds one all_sum of the gradient's size took across the group (a
+   * probe at checkpoint boundaries), and that as a share of the step's time.
+   */
+  comm_ms: metric,
+  comm_share: metric,
 });
 /** The keys of a metrics event recorded as run metrics. */
 export const METRIC_EVENT_KEYS = [
@@ -84,6 +90,8 @@ export const METRIC_EVENT_KEYS = [
   'images_per_s',
   'peak_memory_bytes',
   'active_memory_bytes',
+  'comm_ms',
+  'comm_share',
 ] as const;
 /**
  * Recorded as run metrics too when the event carries a stage (a progressive run), so the run

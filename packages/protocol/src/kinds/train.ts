@@ -20,15 +20,41 @@ import {
   warningEventSchema,
 } from './kind.ts';
 
+/** The most ranks a data-parallel job or `anneal train --ranks` takes. */
+export const MAX_RANKS = 16;
+
 /**
  * A train job: the same settings as `anneal train`, with the dataset named by a ref (a
  * built-in generator or a stored version fetched by its sha256) instead of a path.
  */
 export const trainSpecSchema = trainingConfigSchema
   .omit({ dataset: true })
-  .extend({ dataset: datasetRefSchema })
+  .extend({
+    dataset: datasetRefSchema,
+    /**
+     * Data-parallel over this many agents, leased together as one group (one rank each, on
+     * MLX's ring backend); absent: one agent.
+     */
+    ranks: z.number().int().min(2).max(MAX_RANKS).optional(),
+  })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.ranks !== undefined) {
+      if (spec.resolutions || spec.multi_resolution)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ranks'],
+          message:
+            'data-parallel training takes one resolution (not resolutions or multi_resolution)',
+        });
+      const batch = spec.batch ?? TRAINING_DEFAULTS.batch;
+      if (batch % spec.ranks !== 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ranks'],
+          message: `the batch (${batch}) does not split evenly into ${spec.ranks} ranks`,
+        });
+    }
     // What `anneal train` would refuse, refused when the job is submitted instead.
     if (spec.stage_steps && !spec.resolutions)
       ctx.addIssue({
@@ -138,6 +164,7 @@ export const trainKind = defineJobKind({
   model: () => null,
   features: (spec) => [
     ...(spec.sample_every !== undefined ? ['train.sample_every' as const] : []),
+    ...(spec.ranks !== undefined ? ['train.ranks' as const] : []),
     ...(spec.resolutions !== undefined ||
     spec.schedule_shift !== undefined ||
     spec.multi_resolution !== undefined
@@ -153,7 +180,8 @@ export const trainKind = defineJobKind({
    * is larger; the dtype is the spec's, or the one the agent would choose on its hardware.
    */
   memoryNeed(spec, { versionClasses, hardware }) {
-    const batch = spec.batch ?? TRAINING_DEFAULTS.batch;
+    // Each rank of a data-parallel job takes its share of the batch.
+    const batch = (spec.batch ?? TRAINING_DEFAULTS.batch) / (spec.ranks ?? 1);
     const dtype = spec.dtype ?? defaultDtype(hardware);
     return {
       bytes: estimateTrainingMemory(trainedUNet(spec, versionClasses), 1, dtype, batch).total,

@@ -14,11 +14,20 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
 import { registerAgent, revokedTokenIds, touchAgent } from '../domain/agents/agents.ts';
 import { recordCompletion } from '../domain/jobs/complete.ts';
+import {
+  finishMember,
+  groupMembers,
+  leaseGroup,
+  markReady,
+  queuedGroupJobs,
+  stalledGroups,
+} from '../domain/jobs/groups.ts';
 import { CHECKPOINT_PREFIX } from '../domain/jobs/jobs.ts';
 import {
   checkLease,
   expireLeases,
   finishJob,
+  type Lease,
   leaseNextJob,
   markRunning,
   recordCheckpoint,
@@ -36,6 +45,11 @@ export interface GatewayOptions {
   tickMs: number;
   /** Malformed frames tolerated per connection per minute before it is closed. */
   malformedPerMinute: number;
+  /**
+   * How long the ranks of a group lease have to fetch their inputs and say where they
+   * listen before the attempt ends for all of them (ANNEAL_GROUP_START_MS, default 10 min).
+   */
+  groupStartMs?: number;
   log?: (line: string) => void;
 }
 
@@ -60,6 +74,8 @@ interface Connection {
 }
 
 const MAX_PENDING = 2000;
+/** How long a group's ranks have to become ready, unless the options say. */
+const GROUP_START_MS = 10 * 60_000;
 
 /**
  * The agents' WebSocket at `/agent`: authenticates agent tokens, keeps each agent's
@@ -276,6 +292,7 @@ export class AgentGateway {
     });
     if (hello.features.includes('serve'))
       await this.serving?.agentReady(agentId, hello.name, hello.replicas, helloAt);
+    await this.#offerGroups();
     await this.#offer(conn);
   }
 
@@ -288,12 +305,21 @@ export class AgentGateway {
     lease: {
       runId: string;
       orgId: string;
-      job: { id: string; type: string; projectId: string; spec: unknown };
+      rank: number;
+      job: {
+        id: string;
+        type: string;
+        projectId: string;
+        spec: unknown;
+        leaseId: string | null;
+      };
     },
   ) {
     const { runId } = lease;
     const agentId = conn.agentId ?? '';
     const job = { projectId: lease.job.projectId, jobId: message.jobId };
+    if (message.type === 'job_group_ready') return this.#ready(message);
+    if (lease.rank > 0) return this.#rank(conn, message, lease);
     switch (message.type) {
       case 'job_accept':
         await markRunning(this.db, message.jobId, message.leaseId);
@@ -370,11 +396,193 @@ export class AgentGateway {
     conn.offered.delete(lease.leaseId);
     const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason, log);
     if (done && log.length > 0) this.events.emit({ type: 'logs', runId });
+    // A group's other ranks cannot go on without this one: their attempt is over too.
+    if (done && outcome !== 'succeeded')
+      await this.#endGroup(lease.jobId, lease.leaseId, reason ?? 'rank 0 stopped', [lease.leaseId]);
     const status = done?.status ?? (outcome === 'retry' ? 'failed' : outcome);
     this.events.emit({ type: 'status', runId, status });
     this.events.emitJob({ projectId, jobId: lease.jobId, status });
     conn.capacity += 1;
+    await this.#offerGroups();
     await this.#offer(conn);
+  }
+
+  /** A rank said where it listens; the last of its group to say starts them all. */
+  async #ready(message: Extract<AgentMessage, { type: 'job_group_ready' }>) {
+    const start = await markReady(this.db, message.jobId, message.leaseId, message.address);
+    if (!start) return;
+    this.#log(`group of job ${message.jobId} ready: ${start.hosts.map((h) => h[0]).join(' ')}`);
+    for (const m of start.members)
+      if (m.agentId)
+        this.sendTo(m.agentId, {
+          type: 'job_group_start',
+          jobId: message.jobId,
+          leaseId: m.leaseId,
+          hosts: start.hosts,
+        });
+  }
+
+  /**
+   * What a rank other than 0 reports: only its end. Rank 0 speaks for the job; a rank that
+   * fails ends the attempt for the whole group (retried as the failure says), one that
+   * finished is no longer waited on.
+   */
+  async #rank(
+    conn: Connection,
+    message: Exclude<
+      AgentMessage,
+      {
+        type:
+          | 'hello'
+          | 'heartbeat'
+          | 'replica_status'
+          | 'generate_result'
+          | 'generate_failed'
+          | 'job_group_ready';
+      }
+    >,
+    lease: { runId: string; rank: number; job: { projectId: string; leaseId: string | null } },
+  ) {
+    switch (message.type) {
+      case 'job_accept':
+      case 'job_progress':
+        return;
+      case 'job_complete':
+        conn.offered.delete(message.leaseId);
+        conn.capacity += 1;
+        await finishMember(this.db, message.leaseId);
+        return;
+      case 'job_fail': {
+        conn.offered.delete(message.leaseId);
+        conn.capacity += 1;
+        const group = lease.job.leaseId;
+        if (!group) return;
+        const reason = `rank ${lease.rank}: ${message.reason}`;
+        const done = await finishJob(
+          this.db,
+          message.jobId,
+          group,
+          message.retryable ? 'retry' : 'failed',
+          reason,
+          message.log?.map((l) => `[rank ${lease.rank}] ${l}`),
+        );
+        if (!done) return;
+        if (message.log?.length) this.events.emit({ type: 'logs', runId: lease.runId });
+        this.events.emit({ type: 'status', runId: lease.runId, status: done.status });
+        this.events.emitJob({
+          projectId: lease.job.projectId,
+          jobId: message.jobId,
+          status: done.status,
+        });
+        await this.#endGroup(message.jobId, group, reason, [message.leaseId]);
+        await this.#offerGroups();
+        await this.#offer(conn);
+        return;
+      }
+      default:
+        // Metrics, artifacts and the like are rank 0's to send.
+        this.#send(conn, {
+          type: 'error',
+          code: 'not_yours',
+          message: `${message.type}: rank ${lease.rank} of job ${message.jobId} reports only its end; rank 0 reports for the job`,
+          jobId: message.jobId,
+        });
+    }
+  }
+
+  /** Tells a group's ranks (but `except`) that their attempt is over. */
+  async #endGroup(jobId: string, groupLeaseId: string, reason: string, except: string[]) {
+    for (const m of await groupMembers(this.db, groupLeaseId)) {
+      if (!m.agentId || except.includes(m.leaseId)) continue;
+      this.#cancelRank(jobId, m.leaseId, m.agentId, `the group's attempt ended: ${reason}`);
+    }
+  }
+
+  /**
+   * Leases data-parallel jobs, oldest first, to groups of connected agents that are free at
+   * once and can each take a rank (all or nothing); the ranks' offers go out together.
+   */
+  async #offerGroups(): Promise<void> {
+    const free = [...this.#connections].filter(
+      (c) =>
+        c.agentId &&
+        c.room?.features.includes('train.ranks') &&
+        c.capacity > 0 &&
+        !c.offering &&
+        c.ws.readyState === c.ws.OPEN,
+    );
+    // One rank per agent: an agent's second socket is not a second agent.
+    const byOrg = new Map<string, Connection[]>();
+    for (const c of free) {
+      const list = byOrg.get(c.orgId) ?? [];
+      if (!list.some((o) => o.agentId === c.agentId)) list.push(c);
+      byOrg.set(c.orgId, list);
+    }
+    for (const [orgId, conns] of byOrg) {
+      if (conns.length < 2) continue;
+      for (const job of await queuedGroupJobs(this.db, orgId)) {
+        const members = conns
+          .filter((c) => c.capacity > 0 && !c.offering && (!c.room || fitsAgent(job, c.room)))
+          .slice(0, job.ranks);
+        if (members.length < job.ranks) continue;
+        for (const m of members) m.offering = true;
+        let leases: Lease[] | null = null;
+        try {
+          leases = await leaseGroup(
+            this.db,
+            job.id,
+            members.map((m) => m.agentId as string),
+            this.options.leaseMs,
+          );
+        } finally {
+          for (const m of members) m.offering = false;
+        }
+        if (!leases) continue;
+        leases.forEach((lease, rank) => {
+          const conn = members[rank] as Connection;
+          conn.capacity -= 1;
+          this.#sendOffer(conn, lease, { rank, size: job.ranks });
+        });
+        this.#log(
+          `leased job ${job.id} (attempt ${leases[0]?.attempt}) to a group of ${job.ranks}: ${members.map((m) => m.room?.name ?? m.agentId).join(', ')}`,
+        );
+        this.events.emitJob({
+          projectId: leases[0]?.projectId ?? null,
+          jobId: job.id,
+          status: 'leased',
+        });
+      }
+    }
+  }
+
+  #sendOffer(conn: Connection, lease: Lease, group?: { rank: number; size: number }) {
+    conn.offered.set(lease.leaseId, Date.now());
+    this.#send(conn, {
+      type: 'job_offer',
+      jobId: lease.jobId,
+      leaseId: lease.leaseId,
+      runId: lease.runId,
+      projectId: lease.projectId,
+      leaseExpiresAt: lease.leaseExpiresAt.toISOString(),
+      attempt: lease.attempt,
+      job: lease.job,
+      resume: lease.resume,
+      sourceDataset: lease.sourceDataset,
+      ...(group ? { group } : {}),
+    });
+  }
+
+  /** Ends the attempts of groups whose ranks did not all become ready in time. */
+  async #stalled(): Promise<void> {
+    const limit = this.options.groupStartMs ?? GROUP_START_MS;
+    for (const g of await stalledGroups(this.db, limit)) {
+      const reason = `rank ${g.rank} (${g.agent ?? 'an agent since removed'}) was not ready within ${Math.round(limit / 1000)} s`;
+      const done = await finishJob(this.db, g.jobId, g.groupLeaseId, 'retry', reason);
+      if (!done) continue;
+      this.#log(`job ${g.jobId}: ${reason}`);
+      this.events.emitJob({ projectId: null, jobId: g.jobId, status: done.status });
+      await this.#endGroup(g.jobId, g.groupLeaseId, reason, []);
+    }
   }
 
   /** Leases queued jobs to a connection while it has free capacity. */
@@ -392,19 +600,7 @@ export class AgentGateway {
         );
         if (!lease) return;
         conn.capacity -= 1;
-        conn.offered.set(lease.leaseId, Date.now());
-        this.#send(conn, {
-          type: 'job_offer',
-          jobId: lease.jobId,
-          leaseId: lease.leaseId,
-          runId: lease.runId,
-          projectId: lease.projectId,
-          leaseExpiresAt: lease.leaseExpiresAt.toISOString(),
-          attempt: lease.attempt,
-          job: lease.job,
-          resume: lease.resume,
-          sourceDataset: lease.sourceDataset,
-        });
+        this.#sendOffer(conn, lease);
         this.#log(`leased job ${lease.jobId} (attempt ${lease.attempt}) to agent ${conn.agentId}`);
         this.events.emitJob({ projectId: lease.projectId, jobId: lease.jobId, status: 'leased' });
       }
@@ -426,6 +622,8 @@ export class AgentGateway {
         this.events.emitJob({ projectId: null, jobId: null });
       }
       await this.#closeRevoked();
+      await this.#stalled();
+      await this.#offerGroups();
       for (const conn of this.#connections) await this.#offer(conn);
     } catch (err) {
       this.#log(`tick failed: ${(err as Error).message}`);
@@ -450,9 +648,19 @@ export class AgentGateway {
     }
   }
 
-  /** Tells the agent holding a job to stop it (cancel from the dashboard). */
+  /**
+   * Tells the agent holding a job to stop it (cancel from the dashboard), and, when the lease
+   * is a group's, every other rank of it.
+   */
   cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void {
     if (!agentId || !leaseId) return;
+    this.#cancelRank(jobId, leaseId, agentId, reason);
+    void this.#endGroup(jobId, leaseId, reason, [leaseId]).catch((err) =>
+      this.#log(`cancelling the ranks of job ${jobId} failed: ${(err as Error).message}`),
+    );
+  }
+
+  #cancelRank(jobId: string, leaseId: string, agentId: string, reason: string): void {
     for (const conn of this.#connections) {
       if (conn.agentId !== agentId) continue;
       conn.offered.delete(leaseId);

@@ -279,3 +279,26 @@ export const runJob = z
     maxAttempts: z.number(),
   })
   .nullable();
+
+/** A data-parallel run's group, attempt by attempt, newest first (null: one agent). */
+export const runGroup = z
+  .object({
+    ranks: z.number(),
+    attempts: z.array(
+      z.object({
+        attempt: z.number(),
+        members: z.array(
+          z.object({
+            rank: z.number(),
+            agentId: z.string().nullable(),
+            agent: z.string().nullable(),
+            address: z.string().nullable(),
+            leasedAt: z.date(),
+            readyAt: z.date().nullable(),
+            finishedAt: z.date().nullable(),
+          }),
+        ),
+      }),
+    ),
+  })
+  .nullable();

@@ -7,25 +7,45 @@ import type { Db } from '@anneal/db/client';
 import { type SQL, sql } from 'drizzle-orm';
 import { checkpointRunSql, modelSourceSql } from './jobs.ts';
 
-/** The live jobs of the agent behind token `tokenId`, as a SQL fragment aliased `j`. */
-const liveJobsOf = (tokenId: string) => sql`
-  jobs j join agents a on a.id = j.lease_owner
-  where a.token_id = ${tokenId} and j.status in ('leased', 'running')`;
+/**
+ * The live jobs of the agent behind token `tokenId`, as a SQL fragment aliased `j`: the jobs
+ * it holds the lease of and, with `ranks`, those it runs a rank of (a data-parallel group's
+ * ranks read what rank 0 reads; only rank 0 writes).
+ */
+const liveJobsOf = (tokenId: string, ranks: boolean) => sql`
+  jobs j where j.status in ('leased', 'running') and (
+    j.lease_owner in (select a.id from agents a where a.token_id = ${tokenId})
+    ${
+      ranks
+        ? sql`or exists (select 1 from job_ranks jr join agents ra on ra.id = jr.agent_id
+            where jr.job_id = j.id and jr.group_lease_id = j.lease_id
+              and jr.finished_at is null and ra.token_id = ${tokenId})`
+        : sql``
+    })`;
 
 /** Whether any live job of the token's agent satisfies `condition` (on `j`). */
-async function anyLiveJob(db: Db, tokenId: string, condition: SQL): Promise<boolean> {
+async function anyLiveJob(
+  db: Db,
+  tokenId: string,
+  condition: SQL,
+  { ranks = true }: { ranks?: boolean } = {},
+): Promise<boolean> {
   const rows = await db.execute<{ ok: number }>(
-    sql`select 1 as ok from ${liveJobsOf(tokenId)} and (${condition}) limit 1`,
+    sql`select 1 as ok from ${liveJobsOf(tokenId, ranks)} and (${condition}) limit 1`,
   );
   return rows.length > 0;
 }
 
-/** Whether an agent token may write to this run: only while its agent holds the run's job. */
+/**
+ * Whether an agent token may write to this run: only while its agent holds the run's job
+ * (of a data-parallel group, rank 0's lease).
+ */
 export function agentMayWriteRun(db: Db, tokenId: string, runId: string) {
   return anyLiveJob(
     db,
     tokenId,
     sql`exists (select 1 from runs r where r.job_id = j.id and r.id = ${runId.toLowerCase()})`,
+    { ranks: false },
   );
 }
 

@@ -7,6 +7,7 @@ import type { Db } from '@anneal/db/client';
 import { artifacts, jobs, projects, runLogs, runs } from '@anneal/db/schema';
 import { type JobSpec, jobSpecSchema, SAMPLE_INDEX_ARTIFACT } from '@anneal/protocol';
 import { and, eq, inArray, like, or, sql } from 'drizzle-orm';
+import { memberOf, renewMembers } from './groups.ts';
 import { CHECKPOINT_PREFIX, sourceTrainingSql, versionClassesSql } from './jobs.ts';
 import type { QueuedJob, SourceTraining } from './requirements.ts';
 
@@ -59,6 +60,7 @@ export async function leaseNextJob(
         ${sourceTrainingSql(sql`j.spec`)} as source
       from jobs j join projects p on p.id = j.project_id
       where j.status = 'queued' and p.org_id = ${agent.orgId} and p.deleted_at is null
+        and (j.spec->'ranks') is null
         ${after ? sql`and (j.created_at, j.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
       order by j.created_at, j.id
       limit ${CANDIDATE_PAGE}`);
@@ -81,7 +83,18 @@ export async function leaseNextJob(
     if (leased || !last || page.length < CANDIDATE_PAGE) break;
     after = { createdAt: last.created_at, id: last.id };
   }
-  if (!leased?.leaseId || !leased.leaseExpiresAt) return null;
+  return leased ? leaseOf(db, leased) : null;
+}
+
+/**
+ * The offer for a job just leased: its run, its parsed spec (a spec that no longer parses
+ * fails the job), and the run's last checkpoint when the job resumes.
+ */
+export async function leaseOf(
+  db: Db,
+  leased: typeof jobs.$inferSelect & { source: SourceTraining | null },
+): Promise<Lease | null> {
+  if (!leased.leaseId || !leased.leaseExpiresAt) return null;
   const [run] = await db.select().from(runs).where(eq(runs.jobId, leased.id));
   if (!run) return null;
   const parsed = jobSpecSchema.safeParse({ type: leased.type, spec: leased.spec });
@@ -156,7 +169,11 @@ async function lockAndLease(db: Db, id: string, agentId: string, leaseMs: number
   });
 }
 
-/** The job a (job, lease) pair names, when that lease is live and held by this agent. */
+/**
+ * The job a (job, lease) pair names, when that lease is live and held by this agent, with
+ * the rank it holds: 0 for the job's own lease (an ordinary job, or a group's rank 0), the
+ * member's rank for another rank of the job's current group.
+ */
 export async function checkLease(db: Db, agentId: string, jobId: string, leaseId: string) {
   const [row] = await db
     .select({ job: jobs, runId: runs.id, orgId: projects.orgId })
@@ -165,13 +182,24 @@ export async function checkLease(db: Db, agentId: string, jobId: string, leaseId
     .innerJoin(runs, eq(runs.jobId, jobs.id))
     .where(eq(jobs.id, jobId));
   if (!row) return { ok: false as const, code: 'unknown_job' as const };
+  const live = (ACTIVE as readonly string[]).includes(row.job.status);
+  const ok = { ok: true as const, job: row.job, runId: row.runId, orgId: row.orgId };
+  if (row.job.leaseId !== leaseId) {
+    const member = await memberOf(db, jobId, leaseId);
+    if (member) {
+      if (member.agentId !== agentId) return { ok: false as const, code: 'not_yours' as const };
+      if (member.groupLeaseId !== row.job.leaseId || !live || member.finishedAt)
+        return { ok: false as const, code: 'stale_lease' as const };
+      return { ...ok, rank: member.rank };
+    }
+  }
   if (row.job.leaseOwner !== agentId) return { ok: false as const, code: 'not_yours' as const };
-  if (row.job.leaseId !== leaseId || !(ACTIVE as readonly string[]).includes(row.job.status))
+  if (row.job.leaseId !== leaseId || !live)
     return { ok: false as const, code: 'stale_lease' as const };
-  return { ok: true as const, job: row.job, runId: row.runId, orgId: row.orgId };
+  return { ...ok, rank: 0 };
 }
 
-/** Renews the leases an agent still holds; returns the ones it has lost. */
+/** Renews the leases an agent still holds (its jobs' and its ranks'); returns those lost. */
 export async function renewLeases(
   db: Db,
   agentId: string,
@@ -193,7 +221,15 @@ export async function renewLeases(
       ),
     )
     .returning({ leaseId: jobs.leaseId });
-  const live = new Set(renewed.map((r) => r.leaseId));
+  // Ranks of a group, rank 0 included: its renewal above is then cut back to the group's
+  // earliest lease.
+  const members = await renewMembers(
+    db,
+    agentId,
+    held.map((h) => h.leaseId),
+    leaseMs,
+  );
+  const live = new Set([...renewed.map((r) => r.leaseId), ...members]);
   return held.filter((h) => !live.has(h.leaseId));
 }
 

@@ -8,6 +8,7 @@ import {
 } from '@anneal/engine/config';
 import { jobKindOf, jobSpecSchema, type MemoryNeed, type SourceTraining } from '@anneal/protocol';
 import { and, eq, inArray } from 'drizzle-orm';
+import { ranksOf } from './groups.ts';
 
 export type { MemoryNeed, SourceTraining };
 
@@ -90,7 +91,21 @@ export function fitsAgent(job: QueuedJob, agent: AgentRoom): boolean {
  */
 export function waitReason(job: QueuedJob, allRooms: readonly AgentRoom[]): string | null {
   if (allRooms.length === 0) return 'no agent is connected';
+  const ranks = ranksOf(job.spec);
+  if (ranks > 1) {
+    // A data-parallel job: that many agents, one rank each, free at the same time.
+    const fit = allRooms.filter((a) => fitsAgent(job, a)).length;
+    if (fit >= ranks)
+      return `waiting for ${ranks} agents to be free at once (one rank each; ${fit} connected agents can take a rank)`;
+    const why = fit === 0 ? singleReason(job, allRooms) : null;
+    return `needs ${ranks} agents at once, one rank each; ${fit === 0 ? 'no' : fit} connected agent${fit === 1 ? '' : 's'} can take a rank${why ? `: ${why}` : ''}`;
+  }
   if (allRooms.some((a) => fitsAgent(job, a))) return null;
+  return singleReason(job, allRooms);
+}
+
+/** Why no connected agent can take `job` (none fits); null when it is not known. */
+function singleReason(job: QueuedJob, allRooms: readonly AgentRoom[]): string | null {
   const rooms = allRooms.filter((a) => missingFeatures(job, a).length === 0);
   if (rooms.length === 0) {
     const fields = jobFeatures(job).map((f) => f.slice(f.indexOf('.') + 1));

@@ -1,6 +1,7 @@
 import { mlflowDatasetInputSchema } from '@anneal/db/schema';
 import { INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
+import { runGroup } from '../../domain/jobs/groups.ts';
 import { appendLogs, appendLogsInput, readLogs } from '../../domain/runs/logs.ts';
 import { logMetrics, logMetricsInput, readMetrics } from '../../domain/runs/metrics.ts';
 import {
@@ -70,6 +71,43 @@ export const runRoutes = [
     response: { status: 200, description: 'The run', schema: run },
     handle: async (ctx, { params }) => ({
       json: await getRun(ctx.db, ctx.principal.orgId, params.runId),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/runs/{runId}/group',
+    access: { role: 'viewer', agent: 'none' },
+    tag: 'runs',
+    summary:
+      "A data-parallel run's group, attempt by attempt: each rank's agent, address and times (null for a run on one agent)",
+    params: runId,
+    response: {
+      status: 200,
+      description: 'The group',
+      schema: z
+        .object({
+          ranks: z.number().int(),
+          attempts: z.array(
+            z.object({
+              attempt: z.number().int(),
+              members: z.array(
+                z.object({
+                  rank: z.number().int(),
+                  agentId: z.uuid().nullable(),
+                  agent: z.string().nullable(),
+                  address: z.string().nullable(),
+                  leasedAt: z.iso.datetime(),
+                  readyAt: z.iso.datetime().nullable(),
+                  finishedAt: z.iso.datetime().nullable(),
+                }),
+              ),
+            }),
+          ),
+        })
+        .nullable(),
+    },
+    handle: async (ctx, { params }) => ({
+      json: await runGroup(ctx.db, ctx.principal.orgId, params.runId),
     }),
   }),
   defineRoute({

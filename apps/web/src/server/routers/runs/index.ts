@@ -1,5 +1,6 @@
 import { router } from '../../trpc/init.ts';
 import { compareRuns } from './compare-runs.ts';
+import { getGroup } from './get-group.ts';
 import { getJob } from './get-job.ts';
 import { getLineage } from './get-lineage.ts';
 import { getLogs } from './get-logs.ts';
@@ -17,6 +18,7 @@ export const runsRouter = router({
   logs: getLogs,
   lineage: getLineage,
   job: getJob,
+  group: getGroup,
   compare: compareRuns,
   update: updateRun,
   restore: restoreRun,
