@@ -63,6 +63,7 @@ export const trainForm: FormKind<'train'> = {
     batch: '',
     checkpointEvery: String(TRAINING_DEFAULTS.checkpointEvery),
     logEvery: String(TRAINING_DEFAULTS.logEvery),
+    ranks: '1',
   },
   Fields: (props) => (
     <>
@@ -73,6 +74,7 @@ export const trainForm: FormKind<'train'> = {
       {props.text('batch', 'Batch (empty: fit the agent’s memory)')}
       {props.text('checkpointEvery', 'Checkpoint every (steps)')}
       {props.text('logEvery', 'Log metrics every (steps)')}
+      {props.text('ranks', 'Agents (data-parallel ranks; 1: one agent)')}
     </>
   ),
   toSpec: (v) => {
@@ -90,6 +92,7 @@ export const trainForm: FormKind<'train'> = {
       ...(v.batch ? { batch: Number(v.batch) } : {}),
       checkpoint_every: Number(v.checkpointEvery),
       log_every: Number(v.logEvery),
+      ...(Number(v.ranks) > 1 ? { ranks: Number(v.ranks) } : {}),
     };
   },
 };

@@ -13,6 +13,7 @@ import { Failure } from './failure.tsx';
 import { Lineage } from './lineage.tsx';
 import { RunMedia } from './media.tsx';
 import { RunMetrics } from './metrics.tsx';
+import { Ranks } from './ranks.tsx';
 
 export default function RunPage() {
   const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
@@ -47,6 +48,9 @@ export default function RunPage() {
                 ? trpc.runs.logs.queryKey({ runId })
                 : trpc.runs.get.queryKey({ runId });
           void queryClient.invalidateQueries({ queryKey: key });
+          // A status change may be a group's new attempt.
+          if (event.type === 'status')
+            void queryClient.invalidateQueries({ queryKey: trpc.runs.group.queryKey({ runId }) });
         },
       },
     ),
@@ -144,6 +148,7 @@ export default function RunPage() {
       <Failure runId={runId} status={r.status} logs={logs.data ?? []} />
       <RunMedia artifacts={r.artifacts} params={r.params} artifactUrl={artifactUrl} />
       <Lineage runId={runId} />
+      <Ranks runId={runId} series={series} running={r.status === 'running'} />
 
       <RunMetrics series={series} />
 
