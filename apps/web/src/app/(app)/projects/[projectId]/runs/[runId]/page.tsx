@@ -148,7 +148,7 @@ export default function RunPage() {
       <Failure runId={runId} status={r.status} logs={logs.data ?? []} />
       <RunMedia artifacts={r.artifacts} params={r.params} artifactUrl={artifactUrl} />
       <Lineage runId={runId} />
-      <Ranks runId={runId} series={series} running={r.status === 'running'} />
+      <Ranks runId={runId} series={series} status={r.status} />
 
       <RunMetrics series={series} />
 

@@ -8,11 +8,13 @@ import type { MetricSeries } from './metrics.tsx';
 const last = (series: MetricSeries[], key: string) =>
   series.find((s) => s.key === key)?.points.at(-1)?.value;
 
-/** A rank's state in its attempt, in words. */
-function rankState(m: { readyAt: string | null; finishedAt: string | null }, current: boolean) {
+/** A rank's state in the run's latest attempt, in words, from the run's status. */
+function rankState(m: { readyAt: string | null; finishedAt: string | null }, status: string) {
   if (m.finishedAt) return `finished ${when(m.finishedAt)}`;
-  if (!current) return m.readyAt ? 'stopped with its attempt' : 'never ready';
-  return m.readyAt ? 'training' : 'fetching its inputs';
+  if (status === 'succeeded') return 'finished';
+  if (status === 'running' || status === 'queued')
+    return m.readyAt ? 'training' : 'fetching its inputs';
+  return m.readyAt ? `stopped (the run ${status})` : 'never ready';
 }
 
 /**
@@ -23,11 +25,12 @@ function rankState(m: { readyAt: string | null; finishedAt: string | null }, cur
 export function Ranks({
   runId,
   series,
-  running,
+  status,
 }: {
   runId: string;
   series: MetricSeries[];
-  running: boolean;
+  /** The run's status: what the latest attempt's ranks are doing. */
+  status: string;
 }) {
   const trpc = useTRPC();
   const group = useQuery(trpc.runs.group.queryOptions({ runId }));
@@ -69,7 +72,7 @@ export function Ranks({
                 <td className="num">{m.rank}</td>
                 <td>{m.agent ?? '(removed)'}</td>
                 <td className="mono">{m.address ?? '—'}</td>
-                <td>{rankState(m, running)}</td>
+                <td>{rankState(m, status)}</td>
                 <td className="num">
                   {imagesPerS !== undefined ? (imagesPerS / g.ranks).toFixed(1) : '—'}
                 </td>
