@@ -11,6 +11,7 @@ import {
   type ComplexityResult,
   complexitySvg,
 } from './complexity.ts';
+import { benchDataParallel, type DataParallelOptions } from './data-parallel.ts';
 import { readDistillationRun } from './distillation.ts';
 import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
@@ -48,6 +49,12 @@ export {
   nfeAtFd,
   validateMeasure,
 } from './complexity.ts';
+export {
+  type DataParallelResult,
+  dataParallelSection,
+  ringAllReduceMs,
+  stepTimes,
+} from './data-parallel.ts';
 export {
   type DistillationResult,
   type DistillationRun,
@@ -99,6 +106,7 @@ export const BENCHMARKS = [
   'attention',
   'progressive',
   'distillation',
+  'data-parallel',
 ] as const;
 /**
  * What runs without --only: to-target and teacher-samplers need a trained model and a
@@ -117,6 +125,7 @@ const ENGINE_ONLY: readonly string[] = [
   'attention',
   'progressive',
   'distillation',
+  'data-parallel',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -151,6 +160,14 @@ const SCALES = {
     progressiveSteps: 1200,
     progressiveEvalEvery: 100,
     progressiveSample: { sampler: 'ddim', steps: 20, n: 500 },
+    dataParallel: {
+      presets: ['tiny', 'small'],
+      resolution: 32,
+      batch: 32,
+      warmup: 5,
+      steps: 30,
+      rounds: 2,
+    },
   },
   quick: {
     cases: 2,
@@ -179,6 +196,7 @@ const SCALES = {
     progressiveSteps: 200,
     progressiveEvalEvery: 50,
     progressiveSample: { sampler: 'ddim', steps: 20, n: 200 },
+    dataParallel: { presets: ['tiny'], resolution: 32, batch: 32, warmup: 3, steps: 10, rounds: 1 },
   },
   // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
   smoke: {
@@ -202,6 +220,7 @@ const SCALES = {
     progressiveSteps: 4,
     progressiveEvalEvery: 2,
     progressiveSample: { sampler: 'ddim', steps: 2, n: 8 },
+    dataParallel: { presets: ['tiny'], resolution: 8, batch: 8, warmup: 1, steps: 3, rounds: 1 },
   },
 } as const;
 
@@ -240,6 +259,11 @@ export interface BenchOptions {
   >;
   /** distillation: `anneal distill` run folders to record (nothing is run). */
   distillRuns?: string[];
+  /**
+   * data-parallel: how to run `anneal train` (the agent's), the rank counts and the cores
+   * they share; the scale gives the presets, sizes and rounds.
+   */
+  dataParallel?: Pick<DataParallelOptions, 'train' | 'ranks' | 'cores' | 'scratch'>;
   /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
   scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
   /**
@@ -514,6 +538,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const options = { ...scale.attention };
     await record('attention', options, (partial) =>
       benchAttention({ ...options, log, onPartial: partial }),
+    );
+  }
+  if (only.has('data-parallel')) {
+    if (!opts.dataParallel)
+      throw new AppError('BAD_REQUEST', 'data-parallel needs a way to run `anneal train`');
+    const dp = { ...scale.dataParallel, presets: [...scale.dataParallel.presets] };
+    const options = { ...dp, ranks: opts.dataParallel.ranks, cores: opts.dataParallel.cores };
+    const run = opts.dataParallel;
+    await record('data-parallel', options, (partial) =>
+      benchDataParallel({ ...run, ...dp, log, onPartial: partial }),
     );
   }
   if (only.has('distillation') && opts.distillRuns?.length) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AgreementResult } from './agreement.ts';
 import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
+import { dataParallelSection } from './data-parallel.ts';
 import { distillationSection } from './distillation.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
@@ -407,6 +408,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
     render: distillationSection,
   },
   serving: { title: 'Serving: generate latency through a deployment (issue 17)', render: serving },
+  'data-parallel': {
+    title: 'Data-parallel training: 1 -> 2 ranks here, and an estimate for Macs (issue 18)',
+    render: dataParallelSection,
+  },
 };
 
 /** bench/RESULTS.md from every results file: regenerated, never edited by hand. */

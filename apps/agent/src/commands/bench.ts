@@ -1,4 +1,8 @@
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   BENCHMARKS,
   type BenchmarkName,
@@ -67,6 +71,12 @@ bench/RESULTS.md:
              bytes, as a job's budget sets the limit) and linear attention at the tiny
              preset's attention shapes for 32, 64 and 128 px, forward and forward + backward:
              MLX's peak memory and wall time, ratios against fused
+  data-parallel
+             \`anneal train\` on one process against \`--ranks 2\` on this machine (only with
+             --only): the same model, data and effective batch, the cores split between the
+             ranks; step time, images/s and the all_sum probe's share of the step, tiny and
+             small at 32 px; beside it, an estimate for 2 to 4 Macs over Thunderbolt and
+             10 GbE from the gradient's size and the links' nominal bandwidth
   distillation
              records finished (or stopped) \`anneal distill\` runs given as --runs DIR[,DIR]
              (only with --only; nothing is sampled or trained): each run's trade-off table,
@@ -74,8 +84,8 @@ bench/RESULTS.md:
              targets (4 steps <= 1.3x the reference FD, 2 steps <= 2x, each student below
              the teacher's best sampler at its NFE)
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
-teacher-samplers, plan, complexity, schedules, memory-fit, attention, progressive and
-distillation.
+teacher-samplers, plan, complexity, schedules, memory-fit, attention, progressive,
+distillation and data-parallel.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -132,6 +142,39 @@ complexity options (also --n, default 500; --seed, --guidance, --extractor-*):
                      default pair's ratio) (default 0.2,0.1,0.05,0.02)
   --ladder A,B,...   NFE per image of the fixed samplers (default 5,10,15,20,30,50)
   --samplers S,...   the fixed samplers (default dpm-solver-2,dpmpp-2m)`;
+
+const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
+
+/**
+ * The data-parallel benchmark's runs: this install's `anneal train` as a child (its ranks
+ * are processes of their own), each in a scratch folder removed when the benchmark ends.
+ */
+function dataParallelRunner() {
+  const scratch = mkdtempSync(join(tmpdir(), 'anneal-bench-ranks-'));
+  process.once('exit', () => rmSync(scratch, { recursive: true, force: true }));
+  let n = 0;
+  return {
+    ranks: [1, 2],
+    cores: availableParallelism(),
+    scratch: () => join(scratch, `run-${++n}`),
+    train: (args: string[], env: NodeJS.ProcessEnv) =>
+      new Promise<string[]>((done, fail) => {
+        const child = spawn(process.execPath, [ANNEAL_BIN, 'train', ...args], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d));
+        child.stderr.on('data', (d: Buffer) => (err = (err + d).slice(-4000)));
+        child.on('close', (code) =>
+          code === 0
+            ? done(out.split('\n').filter(Boolean))
+            : fail(new Error(`anneal train ${args.join(' ')} exited with ${code}: ${err}`)),
+        );
+      }),
+  };
+}
 
 const list = <T>(item: z.ZodType<T>, explain?: (part: string) => string) =>
   z
@@ -490,6 +533,7 @@ export const bench: Command = {
         ? await progressiveData(flags, log)
         : undefined,
       distillRuns: flags.runs?.map((d) => resolve(d)),
+      dataParallel: flags.only?.includes('data-parallel') ? dataParallelRunner() : undefined,
       log,
     });
     if (flags.json) {
