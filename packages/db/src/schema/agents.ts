@@ -39,7 +39,10 @@ export const jobStatusEnum = pgEnum('job_status', [
   'cancelled',
 ]);
 
-/** Leased to one agent at a time; an expired lease puts the job back in the queue. */
+/**
+ * Leased to one agent at a time (a data-parallel job: to a group, rank 0 holding the job's
+ * lease; job_ranks); an expired lease puts the job back in the queue.
+ */
 export const jobs = pgTable(
   'jobs',
   {
@@ -65,11 +68,13 @@ export const jobs = pgTable(
 );
 
 /**
- * The ranks of a data-parallel job's attempt, leased as one group: every rank's agent holds
- * a lease of its own (`leaseId`; rank 0's is the job's), renewed by its heartbeats, and the
- * job's lease runs out when the first of them does. `address` is where the rank listens on
- * MLX's ring backend, set when its agent is ready; `finishedAt` when a rank other than 0 has
- * finished its part (it renews nothing after that). Kept after the attempt, for the run page.
+ * The ranks of a data-parallel job's attempt, leased as one group (`groupLeaseId`, the job's
+ * lease for that attempt): every rank's agent holds a lease of its own (`leaseId`; rank 0's is
+ * the group's), renewed by its heartbeats, and the job's lease runs out when the first of them
+ * does. `address` is where the rank listens on MLX's ring backend, set when its agent is
+ * ready; `finishedAt` when a rank other than 0 has finished its part (it renews nothing after
+ * that). Kept after the attempt, for the run page; `attempt` is the job's count when leased
+ * (a retried job counts again from 1, so it does not name a group on its own).
  */
 export const jobRanks = pgTable(
   'job_ranks',
@@ -90,8 +95,8 @@ export const jobRanks = pgTable(
     leasedAt: timestamp('leased_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    primaryKey({ columns: [t.jobId, t.attempt, t.rank] }),
+    primaryKey({ columns: [t.groupLeaseId, t.rank] }),
     uniqueIndex('job_ranks_lease_unique').on(t.leaseId),
-    index('job_ranks_group_idx').on(t.groupLeaseId),
+    index('job_ranks_job_idx').on(t.jobId),
   ],
 );

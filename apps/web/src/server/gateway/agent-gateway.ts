@@ -16,11 +16,13 @@ import { registerAgent, revokedTokenIds, touchAgent } from '../domain/agents/age
 import { recordCompletion } from '../domain/jobs/complete.ts';
 import {
   finishMember,
+  type GroupStart,
   groupMembers,
   leaseGroup,
   markReady,
   queuedGroupJobs,
   stalledGroups,
+  startsFor,
 } from '../domain/jobs/groups.ts';
 import { CHECKPOINT_PREFIX } from '../domain/jobs/jobs.ts';
 import {
@@ -47,9 +49,9 @@ export interface GatewayOptions {
   malformedPerMinute: number;
   /**
    * How long the ranks of a group lease have to fetch their inputs and say where they
-   * listen before the attempt ends for all of them (ANNEAL_GROUP_START_MS, default 10 min).
+   * listen before the attempt ends for all of them (ANNEAL_GROUP_START_MS).
    */
-  groupStartMs?: number;
+  groupStartMs: number;
   log?: (line: string) => void;
 }
 
@@ -62,7 +64,10 @@ interface Connection {
   /** Hardware and memory budget from hello: jobs that need more are not offered. */
   room: AgentRoom | null;
   malformed: { count: number; since: number };
-  /** Offers in flight, so one tick does not lease twice to the same free slot. */
+  /**
+   * Offers in flight (this connection's own, or a group's it is a member of), so one free
+   * slot is never leased twice.
+   */
   offering: boolean;
   chain: Promise<void>;
   pending: number;
@@ -74,8 +79,6 @@ interface Connection {
 }
 
 const MAX_PENDING = 2000;
-/** How long a group's ranks have to become ready, unless the options say. */
-const GROUP_START_MS = 10 * 60_000;
 
 /**
  * The agents' WebSocket at `/agent`: authenticates agent tokens, keeps each agent's
@@ -290,6 +293,10 @@ export class AgentGateway {
       heartbeatMs: this.#heartbeatMs(),
       leaseMs: this.options.leaseMs,
     });
+    // A group's start sent while this agent was away (or before a restart) comes again.
+    const held = hello.leases.map((l) => l.leaseId);
+    for (const start of await startsFor(this.db, agentId, held))
+      this.#sendStarts(start.jobId, start);
     if (hello.features.includes('serve'))
       await this.serving?.agentReady(agentId, hello.name, hello.replicas, helloAt);
     await this.#offerGroups();
@@ -318,7 +325,7 @@ export class AgentGateway {
     const { runId } = lease;
     const agentId = conn.agentId ?? '';
     const job = { projectId: lease.job.projectId, jobId: message.jobId };
-    if (message.type === 'job_group_ready') return this.#ready(message);
+    if (message.type === 'job_group_ready') return this.#ready(message, runId);
     if (lease.rank > 0) return this.#rank(conn, message, lease);
     switch (message.type) {
       case 'job_accept':
@@ -408,15 +415,21 @@ export class AgentGateway {
   }
 
   /** A rank said where it listens; the last of its group to say starts them all. */
-  async #ready(message: Extract<AgentMessage, { type: 'job_group_ready' }>) {
+  async #ready(message: Extract<AgentMessage, { type: 'job_group_ready' }>, runId: string) {
     const start = await markReady(this.db, message.jobId, message.leaseId, message.address);
+    // The run page's Ranks card shows who is ready.
+    this.events.emit({ type: 'status', runId, status: 'running' });
     if (!start) return;
     this.#log(`group of job ${message.jobId} ready: ${start.hosts.map((h) => h[0]).join(' ')}`);
+    this.#sendStarts(message.jobId, start);
+  }
+
+  #sendStarts(jobId: string, start: GroupStart) {
     for (const m of start.members)
       if (m.agentId)
         this.sendTo(m.agentId, {
           type: 'job_group_start',
-          jobId: message.jobId,
+          jobId,
           leaseId: m.leaseId,
           hosts: start.hosts,
         });
@@ -451,6 +464,8 @@ export class AgentGateway {
         conn.offered.delete(message.leaseId);
         conn.capacity += 1;
         await finishMember(this.db, message.leaseId);
+        await this.#offerGroups();
+        await this.#offer(conn);
         return;
       case 'job_fail': {
         conn.offered.delete(message.leaseId);
@@ -520,9 +535,15 @@ export class AgentGateway {
     }
     for (const [orgId, conns] of byOrg) {
       if (conns.length < 2) continue;
-      for (const job of await queuedGroupJobs(this.db, orgId)) {
+      for (const job of await queuedGroupJobs(this.db, orgId, conns.length)) {
         const members = conns
-          .filter((c) => c.capacity > 0 && !c.offering && (!c.room || fitsAgent(job, c.room)))
+          .filter(
+            (c) =>
+              c.capacity > 0 &&
+              !c.offering &&
+              c.ws.readyState === c.ws.OPEN &&
+              (!c.room || fitsAgent(job, c.room)),
+          )
           .slice(0, job.ranks);
         if (members.length < job.ranks) continue;
         for (const m of members) m.offering = true;
@@ -534,12 +555,25 @@ export class AgentGateway {
             members.map((m) => m.agentId as string),
             this.options.leaseMs,
           );
+        } catch (err) {
+          // One job that cannot be leased must not stop the others (nor the ordinary jobs the
+          // tick offers next).
+          this.#log(`leasing job ${job.id} to a group failed: ${(err as Error).message}`);
         } finally {
           for (const m of members) m.offering = false;
         }
         if (!leases) continue;
         leases.forEach((lease, rank) => {
-          const conn = members[rank] as Connection;
+          // The member's socket, or the one it reconnected on while the lease was written: an
+          // offer to neither is not lost for long (the lease runs out, the job is leased again).
+          const member = members[rank] as Connection;
+          const conn =
+            member.ws.readyState === member.ws.OPEN
+              ? member
+              : [...this.#connections].find(
+                  (c) => c.agentId === member.agentId && c.ws.readyState === c.ws.OPEN,
+                );
+          if (!conn) return;
           conn.capacity -= 1;
           this.#sendOffer(conn, lease, { rank, size: job.ranks });
         });
@@ -574,13 +608,14 @@ export class AgentGateway {
 
   /** Ends the attempts of groups whose ranks did not all become ready in time. */
   async #stalled(): Promise<void> {
-    const limit = this.options.groupStartMs ?? GROUP_START_MS;
+    const limit = this.options.groupStartMs;
     for (const g of await stalledGroups(this.db, limit)) {
       const reason = `rank ${g.rank} (${g.agent ?? 'an agent since removed'}) was not ready within ${Math.round(limit / 1000)} s`;
       const done = await finishJob(this.db, g.jobId, g.groupLeaseId, 'retry', reason);
       if (!done) continue;
       this.#log(`job ${g.jobId}: ${reason}`);
-      this.events.emitJob({ projectId: null, jobId: g.jobId, status: done.status });
+      this.events.emit({ type: 'status', runId: g.runId, status: done.status });
+      this.events.emitJob({ projectId: g.projectId, jobId: g.jobId, status: done.status });
       await this.#endGroup(g.jobId, g.groupLeaseId, reason, []);
     }
   }
@@ -653,8 +688,8 @@ export class AgentGateway {
    * is a group's, every other rank of it.
    */
   cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void {
-    if (!agentId || !leaseId) return;
-    this.#cancelRank(jobId, leaseId, agentId, reason);
+    if (!leaseId) return;
+    if (agentId) this.#cancelRank(jobId, leaseId, agentId, reason);
     void this.#endGroup(jobId, leaseId, reason, [leaseId]).catch((err) =>
       this.#log(`cancelling the ranks of job ${jobId} failed: ${(err as Error).message}`),
     );

@@ -34,9 +34,14 @@ afterAll(async () => {
 
 type Offer = Extract<ServerMessage, { type: 'job_offer' }>;
 
-async function connect(name: string, features: readonly string[] = AGENT_FEATURES) {
-  const token = await createToken(h.services.db, owner, 'agent', name);
-  const agent = await TestAgent.dial(h.url, token.token);
+async function connect(
+  name: string,
+  features: readonly string[] = AGENT_FEATURES,
+  /** Reconnect as an agent that exists (its token), holding these leases. */
+  again?: { token: string; leases: { jobId: string; leaseId: string }[] },
+) {
+  const token = again?.token ?? (await createToken(h.services.db, owner, 'agent', name)).token;
+  const agent = await TestAgent.dial(h.url, token);
   if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
   open.push(agent);
   agent.send({
@@ -45,12 +50,15 @@ async function connect(name: string, features: readonly string[] = AGENT_FEATURE
     protocolVersion: PROTOCOL_VERSION,
     name,
     hardware: testHardware,
-    capacity: 1,
+    capacity: again ? 0 : 1,
     features: [...features],
+    leases: again?.leases ?? [],
   });
   await agent.next('welcome');
+  tokens.set(agent, token);
   return agent;
 }
+const tokens = new Map<TestAgent, string>();
 
 async function queue(spec: Record<string, unknown>) {
   const r = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {
@@ -284,6 +292,68 @@ describe('data-parallel jobs are leased to groups of agents', () => {
       alive();
       closeAll();
     }
+  });
+
+  it('a start that did not arrive comes again: to a rank that says it is ready again, and to one that reconnects holding its lease', async () => {
+    const a = await connect('again-a');
+    const b = await connect('again-b');
+    const queued = await queue({ steps: 10, batch: 8, ranks: 2 });
+    const offers = [await a.next('job_offer'), await b.next('job_offer')];
+    const r0 = offers.find((o) => o.group?.rank === 0) as Offer;
+    const r1 = offers.find((o) => o.group?.rank === 1) as Offer;
+    const [a0, a1] = r0 === offers[0] ? [a, b] : [b, a];
+    a0.send({ type: 'job_group_ready', ...leaseOf(r0), address: '127.0.0.1:40030' });
+    a1.send({ type: 'job_group_ready', ...leaseOf(r1), address: '127.0.0.1:40031' });
+    const hosts = [['127.0.0.1:40030'], ['127.0.0.1:40031']];
+    expect((await a0.next('job_group_start')).hosts).toEqual(hosts);
+    expect((await a1.next('job_group_start')).hosts).toEqual(hosts);
+    // Rank 1 says it is ready again (its start was lost): only rank 1 hears it again, with the
+    // addresses first given.
+    a1.send({ type: 'job_group_ready', ...leaseOf(r1), address: '127.0.0.1:49999' });
+    const again = await a1.next('job_group_start');
+    expect(again).toMatchObject({ leaseId: r1.leaseId, hosts });
+    await expect(a0.next('job_group_start', 500)).rejects.toThrow(/no job_group_start/);
+    // Rank 0's agent reconnects, holding its lease: the start comes with the welcome.
+    const token = tokens.get(a0) as string;
+    a0.close();
+    const back = await connect(r0 === offers[0] ? 'again-a' : 'again-b', AGENT_FEATURES, {
+      token,
+      leases: [leaseOf(r0)],
+    });
+    expect(await back.next('job_group_start')).toMatchObject({ leaseId: r0.leaseId, hosts });
+    expect((await job(queued.id)).status).not.toBe('queued');
+    closeAll();
+  });
+
+  it('a retried group job (its attempts counted again from 1) is leased to a new group; the run lists each group once', async () => {
+    const a = await connect('retry-a');
+    const b = await connect('retry-b');
+    const queued = await queue({ steps: 10, batch: 8, ranks: 2 });
+    const first = [await a.next('job_offer'), await b.next('job_offer')];
+    const r1 = first.find((o) => o.group?.rank === 1) as Offer;
+    const a1 = r1 === first[0] ? a : b;
+    a1.send({
+      type: 'job_fail',
+      ...leaseOf(r1),
+      ref: 1,
+      reason: 'bad data',
+      retryable: false,
+    });
+    await until(
+      'the failure',
+      () => job(queued.id),
+      (j) => j.status === 'failed',
+    );
+    for (const x of [a, b]) x.send({ type: 'heartbeat', seq: 5, capacity: 1, leases: [] });
+    const retried = await h.api(owner.token, 'POST', `/api/v1/jobs/${queued.id}/retry`);
+    expect(retried.status, JSON.stringify(retried.json)).toBe(200);
+    const second = [await a.next('job_offer'), await b.next('job_offer')];
+    expect(second.map((o) => o.attempt)).toEqual([1, 1]);
+    const g = await group(queued.runId);
+    expect(g.attempts).toHaveLength(2);
+    for (const attempt of g.attempts) expect(attempt.members).toHaveLength(2);
+    expect(g.attempts[0].members.map((m: { rank: number }) => m.rank)).toEqual([0, 1]);
+    closeAll();
   });
 
   it('refuses a data-parallel spec that cannot split its batch or asks for several resolutions', async () => {

@@ -8,7 +8,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Db } from '@anneal/db/client';
-import { agents, jobRanks, jobs } from '@anneal/db/schema';
+import { agents, jobRanks, jobs, runs } from '@anneal/db/schema';
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { getRun } from '../runs/runs.ts';
 import { versionClassesSql } from './jobs.ts';
@@ -23,10 +23,15 @@ export function ranksOf(spec: unknown): number {
   return typeof ranks === 'number' && Number.isInteger(ranks) && ranks >= 2 ? ranks : 1;
 }
 
-/** Queued data-parallel jobs of an organization, oldest first, as assignment sees them. */
+/**
+ * Queued data-parallel jobs of an organization that ask for no more than `free` agents (the
+ * ones free now), oldest first, as assignment sees them: a job for more agents than are free
+ * cannot be leased now, and must not hide the ones behind it.
+ */
 export async function queuedGroupJobs(
   db: Db,
   orgId: string,
+  free: number,
   limit = 50,
 ): Promise<(QueuedJob & { id: string; ranks: number })[]> {
   const rows = await db.execute<{
@@ -40,7 +45,7 @@ export async function queuedGroupJobs(
       null as source
     from jobs j join projects p on p.id = j.project_id
     where j.status = 'queued' and p.org_id = ${orgId} and p.deleted_at is null
-      and (j.spec->'ranks') is not null
+      and jsonb_typeof(j.spec->'ranks') = 'number' and (j.spec->>'ranks')::int <= ${free}
     order by j.created_at, j.id
     limit ${limit}`);
   return rows.map((r) => ({
@@ -160,23 +165,29 @@ async function syncGroupExpiry(db: Db, jobIds: readonly string[]) {
 }
 
 /**
- * Records where a rank listens. When it was the last rank to say, returns the group's hosts
- * in rank order (MLX's ring hostfile) and its members, so the caller starts them all; else
- * null. A rank that says twice (a replayed message) changes nothing.
+ * Records where a rank listens. When every rank of its group has said (this one last, or
+ * this one again: a start that may not have arrived is sent again), returns the group's
+ * hosts in rank order (MLX's ring hostfile) and the members to send them to; else null.
+ * Null too when the group is no longer its job's attempt.
  */
 export async function markReady(
   db: Db,
   jobId: string,
   leaseId: string,
   address: string,
-): Promise<{ hosts: string[][]; members: { agentId: string | null; leaseId: string }[] } | null> {
+): Promise<GroupStart | null> {
   return db.transaction(async (tx) => {
     const [member] = await tx
       .select({ groupLeaseId: jobRanks.groupLeaseId })
       .from(jobRanks)
       .where(and(eq(jobRanks.jobId, jobId), eq(jobRanks.leaseId, leaseId)));
     if (!member) return null;
-    // The group's rows, locked: two ranks ready at once cannot both miss the other.
+    // The job's row first, then the group's (the order every writer takes): an attempt that
+    // ended meanwhile starts nothing, and two ranks ready at once cannot both miss the other.
+    const [current] = await tx.execute<{ id: string }>(sql`
+      select id from jobs where id = ${jobId} and lease_id = ${member.groupLeaseId}
+        and status in ('leased', 'running') for update`);
+    if (!current) return null;
     const rows = await tx
       .select()
       .from(jobRanks)
@@ -184,32 +195,84 @@ export async function markReady(
       .orderBy(asc(jobRanks.rank))
       .for('update');
     const mine = rows.find((r) => r.leaseId === leaseId);
-    if (!mine || mine.readyAt) return null;
-    await tx
-      .update(jobRanks)
-      .set({ address, readyAt: new Date() })
-      .where(eq(jobRanks.leaseId, leaseId));
-    mine.address = address;
+    if (!mine) return null;
+    const again = mine.readyAt !== null;
+    if (!again) {
+      await tx
+        .update(jobRanks)
+        .set({ address, readyAt: new Date() })
+        .where(eq(jobRanks.leaseId, leaseId));
+      mine.address = address;
+    }
     if (rows.some((r) => r.address === null)) return null;
-    return {
-      hosts: rows.map((r) => [r.address as string]),
-      members: rows.map((r) => ({ agentId: r.agentId, leaseId: r.leaseId })),
-    };
+    const hosts = rows.map((r) => [r.address as string]);
+    const members = rows.map((r) => ({ agentId: r.agentId, leaseId: r.leaseId }));
+    return { hosts, members: again ? members.filter((m) => m.leaseId === leaseId) : members };
   });
+}
+
+export interface GroupStart {
+  hosts: string[][];
+  members: { agentId: string | null; leaseId: string }[];
+}
+
+/**
+ * The starts owed to an agent that (re)connects holding these leases: for each of them a rank
+ * of a current group whose ranks are all ready, the group's hosts. A start sent while the
+ * agent was between sockets, or before the server restarted, is not lost.
+ */
+export async function startsFor(
+  db: Db,
+  agentId: string,
+  leaseIds: readonly string[],
+): Promise<(GroupStart & { jobId: string })[]> {
+  if (leaseIds.length === 0) return [];
+  const mine = await db
+    .select({
+      jobId: jobRanks.jobId,
+      groupLeaseId: jobRanks.groupLeaseId,
+      leaseId: jobRanks.leaseId,
+    })
+    .from(jobRanks)
+    .innerJoin(jobs, and(eq(jobs.id, jobRanks.jobId), eq(jobs.leaseId, jobRanks.groupLeaseId)))
+    .where(
+      and(
+        inArray(jobRanks.leaseId, [...leaseIds]),
+        eq(jobRanks.agentId, agentId),
+        inArray(jobs.status, [...ACTIVE]),
+      ),
+    );
+  const out: (GroupStart & { jobId: string })[] = [];
+  for (const m of mine) {
+    const rows = await db
+      .select({ rank: jobRanks.rank, address: jobRanks.address })
+      .from(jobRanks)
+      .where(eq(jobRanks.groupLeaseId, m.groupLeaseId))
+      .orderBy(asc(jobRanks.rank));
+    if (rows.some((r) => r.address === null)) continue;
+    out.push({
+      jobId: m.jobId,
+      hosts: rows.map((r) => [r.address as string]),
+      members: [{ agentId, leaseId: m.leaseId }],
+    });
+  }
+  return out;
 }
 
 /** A rank other than 0 finished its part: it renews nothing more, and is not waited on. */
 export async function finishMember(db: Db, leaseId: string) {
-  await db
+  const [row] = await db
     .update(jobRanks)
     .set({ finishedAt: new Date() })
-    .where(and(eq(jobRanks.leaseId, leaseId), isNull(jobRanks.finishedAt)));
+    .where(and(eq(jobRanks.leaseId, leaseId), isNull(jobRanks.finishedAt)))
+    .returning({ jobId: jobRanks.jobId });
+  if (row) await syncGroupExpiry(db, [row.jobId]);
 }
 
 /** The members of a group lease (to tell them the attempt is over). */
 export async function groupMembers(db: Db, groupLeaseId: string) {
   return db
-    .select({ rank: jobRanks.rank, agentId: jobRanks.agentId, leaseId: jobRanks.leaseId })
+    .select({ agentId: jobRanks.agentId, leaseId: jobRanks.leaseId })
     .from(jobRanks)
     .where(eq(jobRanks.groupLeaseId, groupLeaseId))
     .orderBy(asc(jobRanks.rank));
@@ -223,18 +286,22 @@ export async function stalledGroups(db: Db, startMs: number) {
   const rows = await db
     .select({
       jobId: jobRanks.jobId,
+      projectId: jobs.projectId,
+      runId: runs.id,
       groupLeaseId: jobRanks.groupLeaseId,
       rank: jobRanks.rank,
       agent: agents.name,
     })
     .from(jobRanks)
     .innerJoin(jobs, and(eq(jobs.id, jobRanks.jobId), eq(jobs.leaseId, jobRanks.groupLeaseId)))
+    .innerJoin(runs, eq(runs.jobId, jobs.id))
     .leftJoin(agents, eq(agents.id, jobRanks.agentId))
     .where(
       and(
         inArray(jobs.status, [...ACTIVE]),
         isNull(jobRanks.readyAt),
-        sql`${jobRanks.leasedAt} < ${new Date(Date.now() - startMs).toISOString()}::timestamptz`,
+        // Both times on the database's clock (leased_at is its now()).
+        sql`${jobRanks.leasedAt} < now() - make_interval(secs => ${startMs / 1000})`,
       ),
     )
     .orderBy(asc(jobRanks.rank));
@@ -256,6 +323,7 @@ export async function runGroup(db: Db, orgId: string, runId: string) {
   if (ranks < 2) return null;
   const rows = await db
     .select({
+      groupLeaseId: jobRanks.groupLeaseId,
       attempt: jobRanks.attempt,
       rank: jobRanks.rank,
       agentId: jobRanks.agentId,
@@ -268,14 +336,15 @@ export async function runGroup(db: Db, orgId: string, runId: string) {
     .from(jobRanks)
     .leftJoin(agents, eq(agents.id, jobRanks.agentId))
     .where(eq(jobRanks.jobId, run.jobId))
-    .orderBy(sql`${jobRanks.attempt} desc`, asc(jobRanks.rank));
-  const attempts = new Map<number, typeof rows>();
-  for (const r of rows) attempts.set(r.attempt, [...(attempts.get(r.attempt) ?? []), r]);
+    .orderBy(sql`${jobRanks.leasedAt} desc`, asc(jobRanks.rank));
+  // One group per attempt, the newest first (a retried job's attempts count from 1 again).
+  const groups = new Map<string, typeof rows>();
+  for (const r of rows) groups.set(r.groupLeaseId, [...(groups.get(r.groupLeaseId) ?? []), r]);
   return {
     ranks,
-    attempts: [...attempts].map(([attempt, members]) => ({
-      attempt,
-      members: members.map(({ attempt: _, ...m }) => m),
+    attempts: [...groups.values()].map((members) => ({
+      attempt: members[0]?.attempt ?? 0,
+      members: members.map(({ attempt: _, groupLeaseId: __, ...m }) => m),
     })),
   };
 }
