@@ -73,11 +73,12 @@ export class AgentConnection {
   }
 
   /**
-   * This side's IP address of the live connection to the server (an IPv4-mapped address as
-   * plain IPv4), or null without one: where peers on the server's network reach this host.
+   * This side's IP address of the connection to the server (the last one while it is down;
+   * an IPv4-mapped address as plain IPv4), or null before the first: where peers on the
+   * server's network reach this host.
    */
   localAddress(): string | null {
-    const address = this.#ws ? this.#localAddress : null;
+    const address = this.#localAddress;
     if (!address) return null;
     return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
   }
@@ -105,7 +106,7 @@ export class AgentConnection {
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.options.token}` } });
     this.#ws = ws;
     ws.on('upgrade', (res) => {
-      this.#localAddress = res.socket.localAddress ?? null;
+      this.#localAddress = res.socket.localAddress ?? this.#localAddress;
     });
     ws.on('open', () => {
       this.#setState(ConnectionState.Handshaking, 'hello');

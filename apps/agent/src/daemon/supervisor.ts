@@ -62,6 +62,13 @@ async function freePortOn(host: string): Promise<number> {
 
 /** How long a job gets to stop after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
+/**
+ * A group's rank stops at the next step its ranks agree on (every RANK_AGREE_EVERY steps),
+ * where rank 0 writes the checkpoint: it gets longer.
+ */
+export const GROUP_KILL_GRACE_MS = 30_000;
+/** How often a rank waiting for its group's start says again that it is ready. */
+export const GROUP_READY_AGAIN_MS = 10_000;
 /** How long the child's stdout is still read after it exited (see 'close' below). */
 export const STDIO_GRACE_MS = 5000;
 
@@ -178,18 +185,20 @@ export class JobSupervisor {
         `this agent reaches the server over IPv6 (${host}), and MLX's ring backend takes IPv4 addresses or host names: start the agent with --group-host set to one`,
       );
     const port = await freePortOn(host);
-    this.report({
-      type: 'job_group_ready',
-      ...this.lease,
-      address: `${host}:${port}`,
-    });
+    const ready = () =>
+      this.report({ type: 'job_group_ready', ...this.lease, address: `${host}:${port}` });
+    ready();
     this.log(
       `job ${this.offer.jobId}: rank ${group.rank} of ${group.size} ready at ${host}:${port}; waiting for the others`,
     );
     const stopped = new Promise<null>((resolve) =>
       this.#inputs.signal.addEventListener('abort', () => resolve(null), { once: true }),
     );
-    const hosts = await Promise.race([this.#hosts.promise, stopped]);
+    // Said again while waiting: a start the server sent that never arrived is sent again.
+    const again = setInterval(ready, GROUP_READY_AGAIN_MS);
+    const hosts = await Promise.race([this.#hosts.promise, stopped]).finally(() =>
+      clearInterval(again),
+    );
     if (!hosts) return null;
     if (hosts.length !== group.size)
       throw new Error(
@@ -229,7 +238,10 @@ export class JobSupervisor {
     const child = this.#child;
     if (!child || child.exitCode !== null) return;
     child.kill('SIGTERM');
-    this.#killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    this.#killTimer = setTimeout(
+      () => child.kill('SIGKILL'),
+      this.offer.group ? GROUP_KILL_GRACE_MS : KILL_GRACE_MS,
+    );
   }
 
   async #run(): Promise<void> {
