@@ -12,9 +12,10 @@ const last = (series: MetricSeries[], key: string) =>
 function rankState(m: { readyAt: string | null; finishedAt: string | null }, status: string) {
   if (m.finishedAt) return `finished ${when(m.finishedAt)}`;
   if (status === 'succeeded') return 'finished';
-  if (status === 'running' || status === 'queued')
-    return m.readyAt ? 'training' : 'fetching its inputs';
-  return m.readyAt ? `stopped (the run ${status})` : 'never ready';
+  if (status === 'running') return m.readyAt ? 'training' : 'fetching its inputs';
+  // Queued again after this attempt ended (a rank failed or stopped answering), or over.
+  const ended = m.readyAt ? 'stopped with its attempt' : 'never ready';
+  return status === 'queued' ? `${ended}; the job waits for a new group` : `${ended} (${status})`;
 }
 
 /**
