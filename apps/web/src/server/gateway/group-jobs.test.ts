@@ -1,8 +1,9 @@
-import { AGENT_FEATURES, PROTOCOL_VERSION, type ServerMessage } from '@anneal/protocol';
+import { AGENT_FEATURES, type ServerMessage } from '@anneal/protocol';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
-import { TestAgent, testHardware } from './test-agent.ts';
+import { until } from '../testing/until.ts';
+import { TestAgent } from './test-agent.ts';
 
 // Group leases of data-parallel jobs, message by message: a real server and PostgreSQL, the
 // agents scripted WebSocket clients (no training runs here; group-train.test.ts trains).
@@ -41,20 +42,11 @@ async function connect(
   again?: { token: string; leases: { jobId: string; leaseId: string }[] },
 ) {
   const token = again?.token ?? (await createToken(h.services.db, owner, 'agent', name)).token;
-  const agent = await TestAgent.dial(h.url, token);
-  if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
-  open.push(agent);
-  agent.send({
-    type: 'hello',
-    agentVersion: '0.1.0',
-    protocolVersion: PROTOCOL_VERSION,
-    name,
-    hardware: testHardware,
-    capacity: again ? 0 : 1,
+  const agent = await TestAgent.connect(h.url, token, again ? 0 : 1, name, {
     features: [...features],
     leases: again?.leases ?? [],
   });
-  await agent.next('welcome');
+  open.push(agent);
   tokens.set(agent, token);
   return agent;
 }
@@ -79,16 +71,6 @@ async function queue(spec: Record<string, unknown>) {
 const job = async (id: string) => (await h.api(owner.token, 'GET', `/api/v1/jobs/${id}`)).json;
 const group = async (runId: string) =>
   (await h.api(owner.token, 'GET', `/api/v1/runs/${runId}/group`)).json;
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Heartbeats for `agent` every 300 ms while the returned function has not been called. */
 function keepAlive(agent: TestAgent, leases: () => { jobId: string; leaseId: string }[]) {

@@ -6,6 +6,7 @@ import { repoRoot } from '@anneal/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
+import { until } from '../testing/until.ts';
 
 // A data-parallel job end to end: two real agents (`anneal agent`, each rank in its own
 // `anneal train` child on MLX's ring backend over loopback) against a real server and
@@ -57,18 +58,6 @@ function startAgent(token: string, name: string) {
   child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
   agents.push(child);
   return { child, log };
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean) {
-  const deadline = Date.now() + 180_000;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-    last = await probe();
-  }
-  return last;
 }
 
 /** The pid of the `anneal train` child running `rank` of job `jobId`, if one runs now. */
@@ -152,8 +141,11 @@ describe('a data-parallel job on two real agents', () => {
     );
     process.kill(pid as number, 'SIGKILL');
 
-    const done = await until('the job to finish', job, (j) =>
-      ['succeeded', 'failed'].includes(j.status),
+    const done = await until(
+      'the job to finish',
+      job,
+      (j) => ['succeeded', 'failed'].includes(j.status),
+      { ms: 180_000 },
     );
     expect(done.status, `${done.error}${logs()}`).toBe('succeeded');
     expect(done.attempts).toBe(2);

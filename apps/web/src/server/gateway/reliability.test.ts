@@ -6,6 +6,7 @@ import { repoRoot } from '@anneal/core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
+import { until } from '../testing/until.ts';
 
 // Real agents (the `anneal agent` command, each job in its own child process) against a
 // real server and PostgreSQL, training the tiny preset at 8x8 for a few dozen steps.
@@ -66,24 +67,6 @@ async function gridSteps(runId: string): Promise<number[]> {
   const r = await h.api(owner.token, 'GET', `/api/v1/runs/${runId}/artifacts/samples/index.json`);
   if (r.status !== 200) return [];
   return (r.json as { frames: { step: number }[] }).frames.map((f) => f.step);
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  ok: (v: T) => boolean,
-  ms = 90_000,
-  log: string[] = [],
-) {
-  const deadline = Date.now() + ms;
-  let last: T = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}\n${log.join('')}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
 }
 
 async function stopAgent(child: ChildProcess): Promise<void> {
@@ -174,8 +157,7 @@ describe('reliability with real agents', () => {
       'the job to finish',
       () => job(queued.id),
       (j) => ['succeeded', 'failed'].includes(j.status),
-      90_000,
-      agent.log,
+      { log: agent.log },
     );
     expect(done, agent.log.join('')).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(agent.log.join('')).toMatch(/backoff/);

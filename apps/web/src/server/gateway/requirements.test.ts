@@ -40,20 +40,11 @@ async function connect(
   features: readonly string[] | null = AGENT_FEATURES,
 ) {
   const token = await createToken(h.services.db, user, 'agent', name);
-  const agent = await TestAgent.dial(h.url, token.token);
-  if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
-  agents.push(agent);
-  agent.send({
-    type: 'hello',
-    agentVersion: '0.1.0',
-    protocolVersion: PROTOCOL_VERSION,
-    name,
-    hardware: testHardware,
+  const agent = await TestAgent.connect(h.url, token.token, capacity, name, {
     ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
-    capacity,
     ...(features ? { features: [...features] } : {}),
   });
-  await agent.next('welcome');
+  agents.push(agent);
   return agent;
 }
 

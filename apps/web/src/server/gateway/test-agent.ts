@@ -40,7 +40,17 @@ export class TestAgent {
     });
   }
 
-  static async connect(url: string, token: string, capacity = 1, name = 'test-agent') {
+  /**
+   * Dials and says hello (with `hello`'s fields over the defaults: features, leases, a
+   * budget...), then waits for the welcome.
+   */
+  static async connect(
+    url: string,
+    token: string,
+    capacity = 1,
+    name = 'test-agent',
+    hello: Record<string, unknown> = {},
+  ) {
     const agent = await TestAgent.dial(url, token);
     if (!(agent instanceof TestAgent)) throw new Error(`dial refused: ${agent.status}`);
     agent.send({
@@ -50,6 +60,7 @@ export class TestAgent {
       name,
       hardware: testHardware,
       capacity,
+      ...hello,
     });
     await agent.next('welcome');
     return agent;
