@@ -4,9 +4,12 @@
 // (MLX allows one group per backend), then handed to the trainers that train data-parallel.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include <mlx/array.h>
 #include <mlx/distributed/distributed.h>
 
 namespace anneal {
@@ -25,5 +28,16 @@ DistributedGroupInfo init_distributed(const std::string& backend);
 // The group init_distributed formed; null before it.
 std::shared_ptr<mlx::core::distributed::Group> distributed_group();
 DistributedGroupInfo distributed_info();
+
+// The largest bucket all_sum_buckets sums in one collective.
+constexpr std::size_t kAllSumBucketBytes = 32u << 20;
+
+// The group's sum of every gradient and the loss sum, in place and in few collectives: the
+// arrays are flattened into buckets of up to kAllSumBucketBytes (the loss rides in the
+// first), each bucket all_summed once and split back. One collective per parameter would be
+// hundreds of round trips per step, which a link's latency, not its bandwidth, would then
+// bound. Lazy: it builds the graph (a data-parallel step compiles it into its update).
+void all_sum_buckets(std::vector<mlx::core::array>& grads, mlx::core::array& loss_sum,
+                     const mlx::core::distributed::Group& group);
 
 }  // namespace anneal

@@ -1,6 +1,7 @@
 #include "engine/trainer.h"
 
 #include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/errors.h"
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 #include <limits>
 #include <map>
 
-#include <mlx/distributed/ops.h>
 
 namespace anneal {
 
@@ -54,34 +54,6 @@ std::vector<mx::array> update(const std::vector<mx::array>& in, std::size_t P, c
 }  // namespace
 
 namespace {
-// The group's sum of every gradient and the loss sum, in few collectives: the arrays are
-// flattened into buckets of up to kAllSumBucketBytes (the loss rides in the first), each
-// bucket all_summed once and split back. One collective per parameter would be hundreds of
-// round trips per step, which a link's latency, not its bandwidth, would then bound.
-constexpr std::size_t kAllSumBucketBytes = 32u << 20;
-void all_sum_buckets(std::vector<mx::array>& grads, mx::array& loss_sum, const mx::distributed::Group& group) {
-  std::vector<mx::array*> items{&loss_sum};
-  for (auto& g : grads) items.push_back(&g);
-  std::size_t i = 0;
-  while (i < items.size()) {
-    std::vector<mx::array*> bucket;
-    std::size_t bytes = 0;
-    while (i < items.size() && (bucket.empty() || bytes + items[i]->nbytes() <= kAllSumBucketBytes)) {
-      bytes += items[i]->nbytes();
-      bucket.push_back(items[i++]);
-    }
-    std::vector<mx::array> flat;
-    for (auto* a : bucket) flat.push_back(mx::reshape(*a, {-1}));
-    auto sum = mx::distributed::all_sum(mx::concatenate(flat, 0), group);
-    int offset = 0;
-    for (auto* a : bucket) {
-      const int n = static_cast<int>(a->size());
-      *a = mx::reshape(mx::slice(sum, {offset}, {offset + n}), a->shape());
-      offset += n;
-    }
-  }
-}
-
 std::vector<ImageDataset> one(ImageDataset d) {
   std::vector<ImageDataset> v;
   v.push_back(std::move(d));
