@@ -49,3 +49,13 @@ export function groupSum(values: Float32Array): Float32Array {
 export function anyRank(flag: boolean): boolean {
   return (groupSum(new Float32Array([flag ? 1 : 0]))[0] ?? 0) > 0;
 }
+
+/**
+ * Rank 0's `value` on every rank (a collective): for decisions every rank must take alike
+ * where each computed its own number (a held-out loss, an FD), which could differ in the
+ * last bits on different machines. Sent as float32: for flags and small counts.
+ */
+export function rankZeroValue(value: number): number {
+  const rank = currentGroup()?.rank ?? 0;
+  return groupSum(new Float32Array([rank === 0 ? value : 0]))[0] ?? 0;
+}

@@ -9,6 +9,7 @@ import {
   MODEL_FILE,
   resolveMemoryBudget,
 } from '@anneal/engine';
+import { MAX_RANKS } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
@@ -27,6 +28,7 @@ import {
   writeRun,
 } from '../distill/state.ts';
 import type { Command } from './command.ts';
+import { joinRanks, launchRanks, localShare } from './train-ranks.ts';
 
 const usage = `Usage: anneal distill --teacher DIR|VERSION --method progressive|consistency --out DIR [options]
 
@@ -96,6 +98,11 @@ Options:
   --events                    with --json: also JSON event lines: metrics per logged iteration
                               and progress per held-out evaluation (step and total count
                               iterations over the planned stages), and one per finished stage
+  --ranks N                   data-parallel: N processes on this machine (2-16) as one group on
+                              MLX's ring backend, each taking batch / N of every training
+                              step; every rank runs the stages, rank 0 decides them and its
+                              DIR is the run (the others keep theirs in DIR/ranks/rank-R)
+  --hostfile FILE, --rank R   one rank of a group on several machines (docs/distributed.md)
   -h, --help                  show this help`;
 
 const flagsSchema = z.object({
@@ -138,6 +145,9 @@ const flagsSchema = z.object({
   resume: z.boolean().default(false),
   json: z.boolean().default(false),
   events: z.boolean().default(false),
+  ranks: z.coerce.number().int().min(2).max(MAX_RANKS).optional(),
+  hostfile: z.string().min(1).optional(),
+  rank: z.coerce.number().int().min(0).max(1023).optional(),
 });
 
 const options = {
@@ -165,10 +175,22 @@ const options = {
   resume: { type: 'boolean' },
   json: { type: 'boolean' },
   events: { type: 'boolean' },
+  ranks: { type: 'string' },
+  hostfile: { type: 'string' },
+  rank: { type: 'string' },
 } as const;
 
 /** The flags --resume accepts: the rest come from DIR/distill.json. */
-const RESUME_FLAGS = new Set(['--out', '--resume', '--json', '--events', '--teacher']);
+const RESUME_FLAGS = new Set([
+  '--out',
+  '--resume',
+  '--json',
+  '--events',
+  '--teacher',
+  '--ranks',
+  '--hostfile',
+  '--rank',
+]);
 
 /** --teacher's checkpoint folder: a folder, or a model version downloaded into the cache. */
 async function teacherDir(flag: string): Promise<string> {
@@ -231,7 +253,15 @@ export const distillCommand: Command = {
   usage,
   async run(argv, io) {
     const flags = parseFlags(argv, options, flagsSchema);
-    const out = resolve(flags.out);
+    if (flags.ranks !== undefined)
+      return launchRanks(argv, flags.ranks, io, process.env, 'distill');
+    // Data-parallel: every rank runs the stages; rank 0's folder is the run, the others keep
+    // theirs beside it (each writes what it computes; only rank 0's decisions count).
+    const group = joinRanks(flags);
+    const out =
+      group && group.rank > 0
+        ? join(resolve(flags.out), 'ranks', `rank-${group.rank}`)
+        : resolve(flags.out);
     const existing = readState(out);
     let run: RunSettings;
     if (flags.resume) {
@@ -275,9 +305,18 @@ export const distillCommand: Command = {
     let result: Awaited<ReturnType<typeof distill>>;
     try {
       // The machine's budget (ANNEAL_MEMORY_BUDGET), not the run's: it is not in distill.json.
-      const budget = resolveMemoryBudget();
+      // Ranks started together on this machine (--ranks) share it.
+      const budget = localShare(resolveMemoryBudget());
       applyMemoryLimits(budget);
-      result = await distill({ out, run, io, json: flags.json, events: flags.events, budget });
+      result = await distill({
+        out,
+        run,
+        io,
+        json: flags.json,
+        events: flags.events,
+        budget,
+        group,
+      });
     } catch (err) {
       if (err instanceof RangeError && /exceeds the real splits/.test(err.message))
         throw new UsageError(`--eval-n: ${err.message}`);

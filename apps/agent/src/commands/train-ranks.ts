@@ -68,12 +68,16 @@ interface Rank {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the ranks; resolves with the exit code of the run (rank 0's, or 1 when any failed). */
+/**
+ * Runs the ranks of `anneal <command>` (train or distill); resolves with the exit code of the
+ * run (rank 0's, or 1 when any failed).
+ */
 export async function launchRanks(
   argv: readonly string[],
   ranks: number,
   io: CommandIO,
   env: NodeJS.ProcessEnv = process.env,
+  command: 'train' | 'distill' = 'train',
 ): Promise<number> {
   if (argv.some((a) => /^--(rank|hostfile)(=|$)/.test(a)))
     throw new UsageError(
@@ -90,12 +94,12 @@ export async function launchRanks(
     ...env,
     OPENBLAS_NUM_THREADS: env.OPENBLAS_NUM_THREADS ?? threads,
     OMP_NUM_THREADS: env.OMP_NUM_THREADS ?? threads,
-    // And its share of the memory budget (train.ts divides it).
+    // And its share of the memory budget (train.ts and distill.ts divide it).
     ANNEAL_LOCAL_RANKS: String(ranks),
   };
   const children: Rank[] = [];
   for (let r = 0; r < ranks; r++) {
-    const proc = spawn(process.execPath, [ANNEAL_BIN, 'train', ...args, '--rank', String(r)], {
+    const proc = spawn(process.execPath, [ANNEAL_BIN, command, ...args, '--rank', String(r)], {
       env: rankEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -135,7 +139,7 @@ export async function launchRanks(
     if (signals === 1) for (const c of children) c.proc.kill('SIGTERM');
     else if (signals === 2)
       io.err(
-        'anneal train: stopping; the ranks stop together at their next agreed step (once more to kill them)',
+        `anneal ${command}: stopping; the ranks stop together at their next agreed step (once more to kill them)`,
       );
     else for (const c of children) c.proc.kill('SIGKILL');
   };
@@ -164,7 +168,7 @@ export async function launchRanks(
     // Rank 0's lines were shown as they came.
     const tail = f.rank === 0 ? [] : (children[f.rank]?.tail ?? []);
     io.err(
-      `anneal train: rank ${f.rank} of ${ranks} ${f.signal ? `was killed (${f.signal})` : `exited with code ${f.code}`}; the other ranks were stopped${
+      `anneal ${command}: rank ${f.rank} of ${ranks} ${f.signal ? `was killed (${f.signal})` : `exited with code ${f.code}`}; the other ranks were stopped${
         tail.length
           ? `. Its last lines:\n${tail.map((l) => `  [rank ${f.rank}] ${l}`).join('\n')}`
           : ''
@@ -177,6 +181,20 @@ export async function launchRanks(
 }
 
 // A rank's side of the group: joining it, and agreeing with the other ranks.
+
+/**
+ * A rank's share of the machine's memory budget: ranks started together on one machine
+ * (--ranks, ANNEAL_LOCAL_RANKS) each plan within budget / ranks.
+ */
+export function localShare<B extends { bytes: number; source: string }>(budget: B): B {
+  const localRanks = Number(process.env.ANNEAL_LOCAL_RANKS ?? 1);
+  if (!Number.isInteger(localRanks) || localRanks <= 1) return budget;
+  return {
+    ...budget,
+    bytes: Math.floor(budget.bytes / localRanks),
+    source: `${budget.source}, shared by ${localRanks} ranks on this machine`,
+  };
+}
 
 /** A 36-bit number from the text's sha256: equal texts, equal numbers. */
 export function fingerprint(text: string): number {

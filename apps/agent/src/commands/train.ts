@@ -45,6 +45,7 @@ import {
   fingerprint,
   joinRanks,
   launchRanks,
+  localShare,
   RANK_AGREE_EVERY,
 } from './train-ranks.ts';
 import { sampleGridSettings, truncateSampleIndex, writeSampleGrid } from './train-samples.ts';
@@ -231,15 +232,8 @@ async function trainRun(
   if (flags.resume && !hasState)
     throw new AppError('NOT_FOUND', `--resume: no ${TRAINER_STATE_FILE} in ${out}`);
   const hw = probeHardware();
-  let budget = resolveMemoryBudget(flags['memory-budget']);
-  // Ranks started together on this machine (--ranks) share its memory: each plans within
-  // its share of the budget.
-  const localRanks = Number(process.env.ANNEAL_LOCAL_RANKS ?? 1);
-  if (Number.isInteger(localRanks) && localRanks > 1)
-    budget = {
-      bytes: Math.floor(budget.bytes / localRanks),
-      source: `${budget.source}, shared by ${localRanks} ranks on this machine`,
-    };
+  // Ranks started together on this machine (--ranks) share its memory.
+  const budget = localShare(resolveMemoryBudget(flags['memory-budget']));
   applyMemoryLimits(budget);
   // Data-parallel: every rank trains; rank 0 (the lead) writes what the run leaves.
   const group = joinRanks(flags);

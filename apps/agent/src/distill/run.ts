@@ -5,13 +5,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   consistencySigmas,
+  type GroupInfo,
   type MemoryBudget,
   Model,
   type ModelConfig,
+  rankZeroValue,
   type SamplerName,
   type TrainingObjective,
 } from '@anneal/engine';
 import type { CommandIO } from '../commands/command.ts';
+import { agreeAcrossRanks, fingerprint } from '../commands/train-ranks.ts';
 import { ProgressBar } from '../progress.ts';
 import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
@@ -37,6 +40,12 @@ export interface DistillRun {
   events: boolean;
   home?: string;
   budget?: MemoryBudget;
+  /**
+   * Data-parallel (--ranks, --hostfile/--rank): the group this process joined. Every rank
+   * runs every stage (the training step sums the gradients; each rank measures too), and
+   * rank 0's decisions (plateau, budget) are every rank's.
+   */
+  group?: GroupInfo | null;
 }
 
 function initialState(r: DistillRun, base: number[], cdSigmas: number[]): DistillState {
@@ -151,6 +160,15 @@ export async function distill(r: DistillRun) {
       writeFileSync(metricsPath, '');
       writeState(out, state);
     }
+    if (r.group)
+      // Ranks that start from different places (a rank's folder behind the others) would
+      // train different students, or meet at different collectives.
+      agreeAcrossRanks(r.group.size, {
+        stage: state.stage,
+        step: state.iter,
+        'the phase': state.phase === 'training' ? 0 : state.phase === 'evaluating' ? 1 : 2,
+        'settings and teacher': fingerprint(JSON.stringify({ ...run, teacher: null })),
+      });
     const budgetRule = {
       referenceFd: reference.metrics.fd,
       budget: run.budget,
@@ -225,6 +243,7 @@ export async function distill(r: DistillRun) {
             plannedStages: pd ? halvingStages(base, run.min_steps).length : 1,
             started,
             budget: r.budget,
+            group: r.group ?? null,
           });
           state = trained.state;
           if (trained.cancelled) return { cancelled: true as const, state };
@@ -254,6 +273,8 @@ export async function distill(r: DistillRun) {
         say,
       });
       const last = record.evals.at(-1);
+      // Each rank measured the stage; rank 0's verdict is the group's.
+      if (last && r.group) last.proceed = rankZeroValue(last.proceed ? 1 : 0) > 0;
       if (r.json && r.events && last)
         io.out(
           JSON.stringify({

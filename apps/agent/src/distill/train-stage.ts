@@ -5,17 +5,21 @@
 import { appendFileSync, copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  anyRank,
   CONFIG_FILE,
+  type GroupInfo,
   type MemoryBudget,
   MODEL_FILE,
   type Model,
   type ModelConfig,
+  rankZeroValue,
   type SamplerName,
   Trainer,
   type TrainingObjective,
   writeFileAtomic,
 } from '@anneal/engine';
 import type { CommandIO } from '../commands/command.ts';
+import { RANK_AGREE_EVERY } from '../commands/train-ranks.ts';
 import type { LocalDataset } from '../dataset.ts';
 import { ProgressBar } from '../progress.ts';
 import { plateauDecision } from './plateau.ts';
@@ -51,6 +55,12 @@ export interface StageTraining {
   started: number;
   /** Checked before the trainer allocates (estimate, teacher included) and after every step. */
   budget?: MemoryBudget;
+  /**
+   * Data-parallel: the group (each rank takes its share of every batch, the step sums the
+   * gradients). A signal is then a request the ranks agree on every RANK_AGREE_EVERY
+   * iterations, and rank 0's plateau decision is every rank's.
+   */
+  group: GroupInfo | null;
 }
 
 /** The held-out batch's noise seed: fixed per run, apart from the evaluation's. */
@@ -100,6 +110,7 @@ export async function trainStage(
     cfgDropout: 0,
     objective: t.objective,
     budget: t.budget,
+    dataParallel: t.group !== null,
   });
   if (state.slot) {
     trainer.resume(slotDir(out, k, state.slot));
@@ -147,7 +158,13 @@ export async function trainStage(
   const bar = new ProgressBar(run.max_iters_per_stage, t.label);
   bar.start(trainer.step);
   let cancelled = false;
-  const onSignal = () => trainer.cancel();
+  // One process cancels at once; ranks stop together at the next boundary they agree on (a
+  // rank that stopped alone would leave the others waiting inside a step).
+  let asked = false;
+  const onSignal = () => {
+    asked = true;
+    if (!t.group) trainer.cancel();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -155,6 +172,7 @@ export async function trainStage(
       const chunk = Math.min(
         run.eval_every - (trainer.step % run.eval_every),
         run.max_iters_per_stage - trainer.step,
+        t.group ? RANK_AGREE_EVERY - (trainer.step % RANK_AGREE_EVERY) : Number.POSITIVE_INFINITY,
       );
       const it = trainer.run(chunk);
       while (true) {
@@ -183,14 +201,20 @@ export async function trainStage(
         }
         bar.update(r.step, `loss ${r.loss.toFixed(4)}`);
       }
+      if (t.group && !cancelled) cancelled = anyRank(asked);
       if (cancelled) break;
+      // Between held-out evaluations, ranks only agree on stopping.
+      if (t.group && trainer.step % run.eval_every !== 0 && trainer.step < run.max_iters_per_stage)
+        continue;
       const slot = otherSlot(state.slot);
       const dir = slotDir(out, k, slot);
       mkdirSync(dir, { recursive: true });
       trainer.saveCheckpoint(dir, t.studentConfig);
       const loss = await heldoutLoss();
       const heldout = [...state.heldout, { iter: trainer.step, loss }];
-      const d = plateauDecision(heldout, rule);
+      const own = plateauDecision(heldout, rule);
+      // Rank 0's decision is the group's (each rank's own loss may differ in the last bits).
+      const d = t.group ? { ...own, stop: rankZeroValue(own.stop ? 1 : 0) > 0 } : own;
       log({
         stage: k,
         iter: trainer.step,

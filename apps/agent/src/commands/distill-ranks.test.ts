@@ -1,0 +1,106 @@
+// anneal distill --ranks: progressive distillation on two ranks of this machine (MLX's ring
+// backend over loopback) against one process at the same batch, on a toy teacher. The
+// student's per-iteration loss and gradient norm agree within float32 summation-order
+// noise, the run decides its stages as one process does, and a signal stops the ranks
+// together, resumable. Small: one halving (32 -> 16), 20 iterations, n = 20.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core/home';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAnneal } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-distill-ranks-home-'));
+const root = mkdtempSync(join(tmpdir(), 'anneal-distill-ranks-'));
+const teacher = join(root, 'teacher');
+
+beforeAll(() => {
+  const r = runAnneal(
+    [
+      ...['train', '--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny'],
+      ...['--parameterization', 'v', '--batch', '8', '--steps', '40', '--out', teacher, '--json'],
+    ],
+    home,
+  );
+  expect(r.status, r.stderr).toBe(0);
+}, 120_000);
+
+const distill = (out: string, ...more: string[]) => [
+  ...['distill', '--teacher', teacher, '--method', 'progressive', '--out', out],
+  ...['--min-steps', '16', '--max-iters-per-stage', '20', '--eval-every', '10'],
+  ...['--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4', '--batch', '8'],
+  ...['--extractor-steps', '60', '--extractor-width', '8', '--quality-budget', '50'],
+  ...['--log-every', '1', '--lr', '1e-3', '--ema-decay', '0.9', '--teacher-baselines', 'none'],
+  '--json',
+  ...more,
+];
+
+interface Line {
+  stage: number;
+  iter?: number;
+  loss?: number;
+  grad_norm?: number;
+  event?: string;
+}
+const training = (out: string) =>
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Line)
+    .filter((l) => l.event === undefined) as Required<Pick<Line, 'iter' | 'loss' | 'grad_norm'>>[];
+
+function expectSameCurve(a: ReturnType<typeof training>, b: ReturnType<typeof training>) {
+  expect(a.map((m) => m.iter)).toEqual(b.map((m) => m.iter));
+  for (const [i, m] of a.entries()) {
+    const o = b[i] as (typeof b)[number];
+    expect(Math.abs(m.loss - o.loss)).toBeLessThanOrEqual(1e-5 * o.loss);
+    expect(Math.abs(m.grad_norm - o.grad_norm)).toBeLessThanOrEqual(1e-5 * o.grad_norm);
+  }
+}
+
+describe('anneal distill --ranks', () => {
+  it('distills on 2 ranks the curve one process distills at the same batch; rank 0 writes the run', () => {
+    const single = join(root, 'single');
+    const one = runAnneal(distill(single), home);
+    expect(one.status, one.stderr).toBe(0);
+    const out = join(root, 'two');
+    const two = runAnneal(distill(out, '--ranks', '2'), home);
+    expect(two.status, two.stderr).toBe(0);
+    expect(training(single)).toHaveLength(20);
+    expectSameCurve(training(out), training(single));
+    // The same decision and the same kept student as one process.
+    expect(two.json).toMatchObject({ kept: { steps: 16 } });
+    expect((two.json as { stages: unknown[] }).stages).toHaveLength(
+      (one.json as { stages: unknown[] }).stages.length,
+    );
+    expect(existsSync(join(out, 'student', 'model.safetensors'))).toBe(true);
+    // Rank 1 kept its own folder inside the run's.
+    expect(existsSync(join(out, 'ranks', 'rank-1', 'distill-state.json'))).toBe(true);
+  }, 300_000);
+
+  it('a signal stops both ranks at an agreed iteration; --resume --ranks 2 finishes the curve', async () => {
+    const out = join(root, 'stopped');
+    const bin = join(repoRoot, 'apps/agent/bin/anneal.js');
+    const child = spawn(process.execPath, [bin, ...distill(out, '--ranks', '2')], {
+      env: { ...process.env, ANNEAL_HOME: home },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    // Stopped once training has logged a few iterations.
+    for (let i = 0; i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (existsSync(join(out, 'metrics.jsonl')) && training(out).length >= 3) break;
+    }
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(code, err).toBe(130);
+    const resumed = runAnneal(
+      ['distill', '--resume', '--out', out, '--ranks', '2', '--json'],
+      home,
+    );
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expectSameCurve(training(out), training(join(root, 'single')));
+  }, 300_000);
+});
