@@ -110,8 +110,9 @@ export class AgentDaemon {
 
   /** Journals a message that must arrive, and sends it now if the socket is up. */
   #report = (message: AgentMessageInput): void => {
-    // Progress is a hint, superseded by the next one: it is sent, never journaled.
-    if (message.type === 'job_progress') {
+    // Progress is a hint, superseded by the next one, and a waiting rank says it is ready
+    // again every few seconds: both are sent, never journaled.
+    if (message.type === 'job_progress' || message.type === 'job_group_ready') {
       this.connection.send(message);
       return;
     }

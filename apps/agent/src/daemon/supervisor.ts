@@ -185,14 +185,22 @@ export class JobSupervisor {
         `this agent reaches the server over IPv6 (${host}), and MLX's ring backend takes IPv4 addresses or host names: start the agent with --group-host set to one`,
       );
     const port = await freePortOn(host);
-    const ready = () =>
-      this.report({ type: 'job_group_ready', ...this.lease, address: `${host}:${port}` });
+    const ready = () => {
+      try {
+        this.report({ type: 'job_group_ready', ...this.lease, address: `${host}:${port}` });
+      } catch (err) {
+        this.log(`job ${this.offer.jobId}: could not say it is ready: ${(err as Error).message}`);
+      }
+    };
+    // Stopped while the port was chosen: the abort has fired already.
+    const signal = this.#inputs.signal;
+    if (signal.aborted) return null;
     ready();
     this.log(
       `job ${this.offer.jobId}: rank ${group.rank} of ${group.size} ready at ${host}:${port}; waiting for the others`,
     );
     const stopped = new Promise<null>((resolve) =>
-      this.#inputs.signal.addEventListener('abort', () => resolve(null), { once: true }),
+      signal.addEventListener('abort', () => resolve(null), { once: true }),
     );
     // Said again while waiting: a start the server sent that never arrived is sent again.
     const again = setInterval(ready, GROUP_READY_AGAIN_MS);
