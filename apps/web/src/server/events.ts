@@ -5,7 +5,9 @@ export type RunEvent =
   | { type: 'metrics'; runId: string; keys: string[] }
   | { type: 'status'; runId: string; status: string }
   | { type: 'logs'; runId: string }
-  | { type: 'artifacts'; runId: string };
+  | { type: 'artifacts'; runId: string }
+  /** A data-parallel run's group changed: leased, a rank ready, the attempt ended. */
+  | { type: 'group'; runId: string };
 
 /**
  * A job's change, for a project's jobs list: its status, or its progress as the agent

@@ -35,7 +35,12 @@ import {
   recordCheckpoint,
   renewLeases,
 } from '../domain/jobs/leases.ts';
-import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
+import {
+  type AgentRoom,
+  agentBudget,
+  fitsAgent,
+  type QueuedJob,
+} from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
 import type { ServingRouter } from '../serving/router.ts';
@@ -416,11 +421,17 @@ export class AgentGateway {
 
   /** A rank said where it listens; the last of its group to say starts them all. */
   async #ready(message: Extract<AgentMessage, { type: 'job_group_ready' }>, runId: string) {
-    const start = await markReady(this.db, message.jobId, message.leaseId, message.address);
+    const { recorded, start } = await markReady(
+      this.db,
+      message.jobId,
+      message.leaseId,
+      message.address,
+    );
     // The run page's Ranks card shows who is ready.
-    this.events.emit({ type: 'status', runId, status: 'running' });
+    if (recorded) this.events.emit({ type: 'group', runId });
     if (!start) return;
-    this.#log(`group of job ${message.jobId} ready: ${start.hosts.map((h) => h[0]).join(' ')}`);
+    if (recorded)
+      this.#log(`group of job ${message.jobId} ready: ${start.hosts.map((h) => h[0]).join(' ')}`);
     this.#sendStarts(message.jobId, start);
   }
 
@@ -535,58 +546,79 @@ export class AgentGateway {
     }
     for (const [orgId, conns] of byOrg) {
       if (conns.length < 2) continue;
-      for (const job of await queuedGroupJobs(this.db, orgId, conns.length)) {
-        const members = conns
-          .filter(
-            (c) =>
-              c.capacity > 0 &&
-              !c.offering &&
-              c.ws.readyState === c.ws.OPEN &&
-              (!c.room || fitsAgent(job, c.room)),
-          )
-          .slice(0, job.ranks);
-        if (members.length < job.ranks) continue;
-        for (const m of members) m.offering = true;
-        let leases: Lease[] | null = null;
-        try {
-          leases = await leaseGroup(
-            this.db,
-            job.id,
-            members.map((m) => m.agentId as string),
-            this.options.leaseMs,
-          );
-        } catch (err) {
-          // One job that cannot be leased must not stop the others (nor the ordinary jobs the
-          // tick offers next).
-          this.#log(`leasing job ${job.id} to a group failed: ${(err as Error).message}`);
-        } finally {
-          for (const m of members) m.offering = false;
-        }
-        if (!leases) continue;
-        leases.forEach((lease, rank) => {
-          // The member's socket, or the one it reconnected on while the lease was written: an
-          // offer to neither is not lost for long (the lease runs out, the job is leased again).
-          const member = members[rank] as Connection;
-          const conn =
-            member.ws.readyState === member.ws.OPEN
-              ? member
-              : [...this.#connections].find(
-                  (c) => c.agentId === member.agentId && c.ws.readyState === c.ws.OPEN,
-                );
-          if (!conn) return;
-          conn.capacity -= 1;
-          this.#sendOffer(conn, lease, { rank, size: job.ranks });
-        });
-        this.#log(
-          `leased job ${job.id} (attempt ${leases[0]?.attempt}) to a group of ${job.ranks}: ${members.map((m) => m.room?.name ?? m.agentId).join(', ')}`,
-        );
-        this.events.emitJob({
-          projectId: leases[0]?.projectId ?? null,
-          jobId: job.id,
-          status: 'leased',
-        });
+      try {
+        await this.#offerGroupsOf(orgId, conns);
+      } catch (err) {
+        // One organization's failure must not stop the others, nor the ordinary offers after.
+        this.#log(`leasing groups in organization ${orgId} failed: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** The free agents `conns` of one organization, leased to its oldest group jobs that fit. */
+  async #offerGroupsOf(orgId: string, conns: Connection[]): Promise<void> {
+    let after: { createdAt: string; id: string } | null = null;
+    for (;;) {
+      const free = conns.filter((c) => c.capacity > 0 && c.ws.readyState === c.ws.OPEN);
+      if (free.length < 2) return;
+      const page = await queuedGroupJobs(this.db, orgId, free.length, after);
+      for (const job of page) await this.#offerGroup(job, conns);
+      const last = page.at(-1);
+      if (!last || page.length < 50) return;
+      after = { createdAt: last.createdAt, id: last.id };
+    }
+  }
+
+  async #offerGroup(job: QueuedJob & { id: string; ranks: number }, conns: Connection[]) {
+    const members = conns
+      .filter(
+        (c) =>
+          c.capacity > 0 &&
+          !c.offering &&
+          c.ws.readyState === c.ws.OPEN &&
+          (!c.room || fitsAgent(job, c.room)),
+      )
+      .slice(0, job.ranks);
+    if (members.length < job.ranks) return;
+    for (const m of members) m.offering = true;
+    let leases: Lease[] | null = null;
+    try {
+      leases = await leaseGroup(
+        this.db,
+        job.id,
+        members.map((m) => m.agentId as string),
+        this.options.leaseMs,
+      );
+    } catch (err) {
+      // One job that cannot be leased must not stop the others (nor the ordinary jobs the
+      // tick offers next).
+      this.#log(`leasing job ${job.id} to a group failed: ${(err as Error).message}`);
+    } finally {
+      for (const m of members) m.offering = false;
+    }
+    if (!leases) return;
+    leases.forEach((lease, rank) => {
+      // The member's socket, or the one it reconnected on while the lease was written (if it
+      // has room): an offer to neither is not lost for long (the lease runs out, the job is
+      // leased again).
+      const member = members[rank] as Connection;
+      const conn =
+        member.ws.readyState === member.ws.OPEN
+          ? member
+          : [...this.#connections].find(
+              (c) =>
+                c.agentId === member.agentId && c.ws.readyState === c.ws.OPEN && c.capacity > 0,
+            );
+      if (!conn) return;
+      conn.capacity -= 1;
+      this.#sendOffer(conn, lease, { rank, size: job.ranks });
+    });
+    this.#log(
+      `leased job ${job.id} (attempt ${leases[0]?.attempt}) to a group of ${job.ranks}: ${members.map((m) => m.room?.name ?? m.agentId).join(', ')}`,
+    );
+    const first = leases[0];
+    if (first) this.events.emit({ type: 'group', runId: first.runId });
+    this.events.emitJob({ projectId: first?.projectId ?? null, jobId: job.id, status: 'leased' });
   }
 
   #sendOffer(conn: Connection, lease: Lease, group?: { rank: number; size: number }) {
@@ -615,6 +647,7 @@ export class AgentGateway {
       if (!done) continue;
       this.#log(`job ${g.jobId}: ${reason}`);
       this.events.emit({ type: 'status', runId: g.runId, status: done.status });
+      this.events.emit({ type: 'group', runId: g.runId });
       this.events.emitJob({ projectId: g.projectId, jobId: g.jobId, status: done.status });
       await this.#endGroup(g.jobId, g.groupLeaseId, reason, []);
     }

@@ -1,9 +1,9 @@
-import { AGENT_FEATURES, type ServerMessage } from '@anneal/protocol';
+import { AGENT_FEATURES, type ServerMessage, trainKind, trainSpecSchema } from '@anneal/protocol';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
 import { type Harness, startHarness } from '../testing/harness.ts';
 import { until } from '../testing/until.ts';
-import { TestAgent } from './test-agent.ts';
+import { TestAgent, testHardware } from './test-agent.ts';
 
 // Group leases of data-parallel jobs, message by message: a real server and PostgreSQL, the
 // agents scripted WebSocket clients (no training runs here; group-train.test.ts trains).
@@ -40,11 +40,13 @@ async function connect(
   features: readonly string[] = AGENT_FEATURES,
   /** Reconnect as an agent that exists (its token), holding these leases. */
   again?: { token: string; leases: { jobId: string; leaseId: string }[] },
+  hello: Record<string, unknown> = {},
 ) {
   const token = again?.token ?? (await createToken(h.services.db, owner, 'agent', name)).token;
   const agent = await TestAgent.connect(h.url, token, again ? 0 : 1, name, {
     features: [...features],
     leases: again?.leases ?? [],
+    ...hello,
   });
   open.push(agent);
   tokens.set(agent, token);
@@ -335,6 +337,31 @@ describe('data-parallel jobs are leased to groups of agents', () => {
     expect(g.attempts).toHaveLength(2);
     for (const attempt of g.attempts) expect(attempt.members).toHaveLength(2);
     expect(g.attempts[0].members.map((m: { rank: number }) => m.rank)).toEqual([0, 1]);
+    closeAll();
+  });
+
+  it('a group job that fits is leased behind 60 older ones no connected agent can take a rank of', async () => {
+    const big = { resolution: 32, preset: 'small', steps: 4, batch: 16, dtype: 'float32' };
+    for (let i = 0; i < 60; i++) await queue({ ...big, ranks: 2 });
+    const small = await queue({ steps: 10, batch: 8, ranks: 2, dtype: 'float32' });
+    // Agents with room for a rank of the small job (tiny at 8 px, 4 images), not of the big.
+    const need = trainKind.memoryNeed(
+      trainSpecSchema.parse({
+        dataset: { kind: 'builtin', name: 'shapes' },
+        resolution: 8,
+        preset: 'tiny',
+        steps: 10,
+        batch: 8,
+        ranks: 2,
+        dtype: 'float32',
+      }),
+      { versionClasses: null, source: null, hardware: testHardware },
+    );
+    const budget = { memoryBudgetBytes: need?.bytes };
+    const a = await connect('page-a', AGENT_FEATURES, undefined, budget);
+    const b = await connect('page-b', AGENT_FEATURES, undefined, budget);
+    const offers = [await a.next('job_offer'), await b.next('job_offer')];
+    expect(offers.map((o) => o.jobId)).toEqual([small.id, small.id]);
     closeAll();
   });
 

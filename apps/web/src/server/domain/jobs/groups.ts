@@ -13,7 +13,7 @@ import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { getRun } from '../runs/runs.ts';
 import { versionClassesSql } from './jobs.ts';
 import { type Lease, leaseOf } from './leases.ts';
-import type { QueuedJob, SourceTraining } from './requirements.ts';
+import type { QueuedJob } from './requirements.ts';
 
 const ACTIVE = ['leased', 'running'] as const;
 
@@ -25,35 +25,40 @@ export function ranksOf(spec: unknown): number {
 
 /**
  * Queued data-parallel jobs of an organization that ask for no more than `free` agents (the
- * ones free now), oldest first, as assignment sees them: a job for more agents than are free
- * cannot be leased now, and must not hide the ones behind it.
+ * ones free now), oldest first, as assignment sees them, a page at a time: the next page
+ * starts after `after`. A job for more agents than are free cannot be leased now, and must
+ * not hide the ones behind it.
  */
 export async function queuedGroupJobs(
   db: Db,
   orgId: string,
   free: number,
+  after: { createdAt: string; id: string } | null = null,
   limit = 50,
-): Promise<(QueuedJob & { id: string; ranks: number })[]> {
+): Promise<(QueuedJob & { id: string; ranks: number; createdAt: string })[]> {
   const rows = await db.execute<{
     id: string;
     type: string;
     spec: unknown;
+    created_at: string;
     version_classes: number | null;
-    source: SourceTraining | null;
   }>(sql`
-    select j.id, j.type, j.spec, ${versionClassesSql(sql`j.spec`)} as version_classes,
-      null as source
+    select j.id, j.type, j.spec, j.created_at::text as created_at,
+      ${versionClassesSql(sql`j.spec`)} as version_classes
     from jobs j join projects p on p.id = j.project_id
     where j.status = 'queued' and p.org_id = ${orgId} and p.deleted_at is null
-      and jsonb_typeof(j.spec->'ranks') = 'number' and (j.spec->>'ranks')::int <= ${free}
+      and (case when jsonb_typeof(j.spec->'ranks') = 'number'
+        then (j.spec->'ranks')::text::numeric end) <= ${free}
+      ${after ? sql`and (j.created_at, j.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
     order by j.created_at, j.id
     limit ${limit}`);
   return rows.map((r) => ({
     id: r.id,
     type: r.type,
     spec: r.spec,
+    createdAt: r.created_at,
     versionClasses: r.version_classes === null ? null : Number(r.version_classes),
-    source: r.source,
+    source: null,
     ranks: ranksOf(r.spec),
   }));
 }
@@ -165,37 +170,37 @@ async function syncGroupExpiry(db: Db, jobIds: readonly string[]) {
 }
 
 /**
- * Records where a rank listens. When every rank of its group has said (this one last, or
- * this one again: a start that may not have arrived is sent again), returns the group's
- * hosts in rank order (MLX's ring hostfile) and the members to send them to; else null.
- * Null too when the group is no longer its job's attempt.
+ * Records where a rank listens (`recorded`: this was its first word). When every rank of its
+ * group has said (this one last, or this one again: a start that may not have arrived is sent
+ * again), `start` has the group's hosts in rank order (MLX's ring hostfile) and the members to
+ * send them to. Nothing when the group is no longer its job's attempt.
  */
 export async function markReady(
   db: Db,
   jobId: string,
   leaseId: string,
   address: string,
-): Promise<GroupStart | null> {
+): Promise<{ recorded: boolean; start: GroupStart | null }> {
+  const none = { recorded: false, start: null };
   return db.transaction(async (tx) => {
     const [member] = await tx
       .select({ groupLeaseId: jobRanks.groupLeaseId })
       .from(jobRanks)
       .where(and(eq(jobRanks.jobId, jobId), eq(jobRanks.leaseId, leaseId)));
-    if (!member) return null;
-    // The job's row first, then the group's (the order every writer takes): an attempt that
-    // ended meanwhile starts nothing, and two ranks ready at once cannot both miss the other.
+    if (!member) return none;
+    // The job's row, locked: an attempt that ended meanwhile starts nothing, and the group's
+    // ranks say they are ready one at a time, so two at once cannot both miss the other.
     const [current] = await tx.execute<{ id: string }>(sql`
       select id from jobs where id = ${jobId} and lease_id = ${member.groupLeaseId}
-        and status in ('leased', 'running') for update`);
-    if (!current) return null;
+        and status in ('leased', 'running') for no key update`);
+    if (!current) return none;
     const rows = await tx
       .select()
       .from(jobRanks)
       .where(eq(jobRanks.groupLeaseId, member.groupLeaseId))
-      .orderBy(asc(jobRanks.rank))
-      .for('update');
+      .orderBy(asc(jobRanks.rank));
     const mine = rows.find((r) => r.leaseId === leaseId);
-    if (!mine) return null;
+    if (!mine) return none;
     const again = mine.readyAt !== null;
     if (!again) {
       await tx
@@ -204,10 +209,13 @@ export async function markReady(
         .where(eq(jobRanks.leaseId, leaseId));
       mine.address = address;
     }
-    if (rows.some((r) => r.address === null)) return null;
+    if (rows.some((r) => r.address === null)) return { recorded: !again, start: null };
     const hosts = rows.map((r) => [r.address as string]);
     const members = rows.map((r) => ({ agentId: r.agentId, leaseId: r.leaseId }));
-    return { hosts, members: again ? members.filter((m) => m.leaseId === leaseId) : members };
+    return {
+      recorded: !again,
+      start: { hosts, members: again ? members.filter((m) => m.leaseId === leaseId) : members },
+    };
   });
 }
 
@@ -342,8 +350,9 @@ export async function runGroup(db: Db, orgId: string, runId: string) {
   for (const r of rows) groups.set(r.groupLeaseId, [...(groups.get(r.groupLeaseId) ?? []), r]);
   return {
     ranks,
-    attempts: [...groups.values()].map((members) => ({
-      attempt: members[0]?.attempt ?? 0,
+    // Numbered in order, oldest 1 (a retried job's own count starts again at 1).
+    attempts: [...groups.values()].map((members, i) => ({
+      attempt: groups.size - i,
       members: members.map(({ attempt: _, groupLeaseId: __, ...m }) => m),
     })),
   };
