@@ -46,7 +46,9 @@ export default function RunPage() {
               ? trpc.runs.metrics.queryKey({ runId })
               : event.type === 'logs'
                 ? trpc.runs.logs.queryKey({ runId })
-                : trpc.runs.get.queryKey({ runId });
+                : event.type === 'group'
+                  ? trpc.runs.group.queryKey({ runId })
+                  : trpc.runs.get.queryKey({ runId });
           void queryClient.invalidateQueries({ queryKey: key });
           // A status change may be a group's new attempt.
           if (event.type === 'status')

@@ -8,11 +8,21 @@ import type { MetricSeries } from './metrics.tsx';
 const last = (series: MetricSeries[], key: string) =>
   series.find((s) => s.key === key)?.points.at(-1)?.value;
 
-/** A rank's state in the run's latest attempt, in words, from the run's status. */
-function rankState(m: { readyAt: string | null; finishedAt: string | null }, status: string) {
+/**
+ * A rank's state in the run's latest attempt, in words, from the run's status and whether
+ * every rank of the group is ready (then they train).
+ */
+function rankState(
+  m: { readyAt: string | null; finishedAt: string | null },
+  status: string,
+  allReady: boolean,
+) {
   if (m.finishedAt) return `finished ${when(m.finishedAt)}`;
   if (status === 'succeeded') return 'finished';
-  if (status === 'running') return m.readyAt ? 'training' : 'fetching its inputs';
+  if (status === 'running' || status === 'leased') {
+    if (!m.readyAt) return 'fetching its inputs';
+    return allReady ? 'training' : 'ready, waiting for the others';
+  }
   // Queued again after this attempt ended (a rank failed or stopped answering), or over.
   const ended = m.readyAt ? 'stopped with its attempt' : 'never ready';
   return status === 'queued' ? `${ended}; the job waits for a new group` : `${ended} (${status})`;
@@ -38,6 +48,7 @@ export function Ranks({
   const g = group.data;
   if (!g) return null;
   const [current, ...earlier] = g.attempts;
+  const allReady = current?.members.every((m) => m.readyAt !== null) ?? false;
   const imagesPerS = last(series, 'images_per_s');
   const commShare = last(series, 'comm_share');
   const commMs = last(series, 'comm_ms');
@@ -73,7 +84,7 @@ export function Ranks({
                 <td className="num">{m.rank}</td>
                 <td>{m.agent ?? '(removed)'}</td>
                 <td className="mono">{m.address ?? '—'}</td>
-                <td>{rankState(m, status)}</td>
+                <td>{rankState(m, status, allReady)}</td>
                 <td className="num">
                   {imagesPerS !== undefined ? (imagesPerS / g.ranks).toFixed(1) : '—'}
                 </td>
