@@ -58,6 +58,8 @@ export const AGENT_FEATURES = [
   'serve',
   /** Runs one rank of a data-parallel group (job_offer.group, job_group_ready/start). */
   'train.ranks',
+  /** The same for distill jobs (`anneal distill --ranks`). */
+  'distill.ranks',
 ] as const;
 
 export const helloSchema = z.object({

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DISTILL_ARTIFACTS } from '@anneal/protocol';
 import { z } from 'zod';
@@ -41,6 +41,34 @@ export function adoptDownloadedRun(downloaded: string, own: string): 'downloaded
   return mine ? 'own' : null;
 }
 
+/**
+ * The run folder a rank of a group resumes from. Every rank must start where the others do,
+ * so the group's is the run's last upload (rank 0's), never a folder this disk kept from an
+ * earlier attempt; without an upload every rank starts afresh. A rank other than 0 keeps its
+ * own folder in DIR/ranks/rank-R (`anneal distill` does), seeded with a copy of the upload.
+ */
+export function groupRun(
+  downloaded: string,
+  own: string,
+  resume: boolean,
+  rank: number,
+): 'downloaded' | null {
+  rmSync(own, { recursive: true, force: true });
+  if (!resume || !stateIn(downloaded)) return null;
+  renameSync(downloaded, own);
+  if (rank > 0) {
+    // Copied beside the run (a folder cannot be copied into itself), then moved in.
+    const copy = join(dirname(own), `rank-${rank}.tmp`);
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(own, copy, { recursive: true, filter: (src) => src !== join(own, 'ranks') });
+    mkdirSync(join(own, 'ranks'), { recursive: true });
+    const mine = join(own, 'ranks', `rank-${rank}`);
+    rmSync(mine, { recursive: true, force: true });
+    renameSync(copy, mine);
+  }
+  return 'downloaded';
+}
+
 export const distillAgentKind: AgentJobKind<'distill'> = {
   type: 'distill',
   submit: {
@@ -50,7 +78,8 @@ model version with lineage to the teacher
 [--quality-budget X] [--min-steps N] [--max-iters-per-stage N] [--eval-n N] [--batch N]
 [--lr X] [--seed N] [--eval-every N] [--plateau-window W] [--plateau-threshold X]
 [--heldout-n N] [--ema-decay X] [--weighting truncated-snr|snr+1] [--cd-discretization N]
-[--log-every N] [--extractor-steps N] [--extractor-width N]`,
+[--log-every N] [--extractor-steps N] [--extractor-width N]
+[--ranks N]   N agents at once, one data-parallel rank each (docs/distributed.md)`,
     options: {
       teacher: { type: 'string' },
       method: { type: 'string' },
@@ -71,6 +100,7 @@ model version with lineage to the teacher
       'log-every': { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
+      ranks: { type: 'string' },
     },
     flags: z.object({
       teacher: z.string().optional(),
@@ -92,6 +122,7 @@ model version with lineage to the teacher
       'log-every': num,
       'extractor-steps': num,
       'extractor-width': num,
+      ranks: num,
     }),
     spec: (f) => ({
       teacher: f.teacher,
@@ -113,14 +144,21 @@ model version with lineage to the teacher
       log_every: f['log-every'],
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
+      ranks: f.ranks,
     }),
   },
-  async args(s, { api, work, out: downloaded, resume }) {
+  async args(s, { api, work, out: downloaded, resume, offer }) {
     const teacher = teacherDir(work);
     const out = distillDir(work);
     // Fetched again on a resume: the same version's weights, which --resume checks by hash.
     await fetchModel(api, { kind: 'modelVersion', id: s.teacher }, teacher);
-    const from = resume ? adoptDownloadedRun(downloaded, out) : stateIn(out) ? 'own' : null;
+    const from = offer.group
+      ? groupRun(downloaded, out, resume, offer.group.rank)
+      : resume
+        ? adoptDownloadedRun(downloaded, out)
+        : stateIn(out)
+          ? 'own'
+          : null;
     // --teacher: the run may have started on another machine, with its teacher elsewhere.
     if (from)
       return ['distill', '--resume', '--teacher', teacher, '--out', out, '--json', '--events'];

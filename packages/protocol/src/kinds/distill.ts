@@ -11,7 +11,7 @@ import {
   metricsEventSchema,
   progressEventSchema,
 } from './kind.ts';
-import { trainedUNet, trainSpecSchema } from './train.ts';
+import { MAX_RANKS, trainedUNet, trainSpecSchema } from './train.ts';
 
 /**
  * A distill job: `anneal distill` on the agent, from a registered teacher version of the
@@ -42,11 +42,20 @@ export const distillSpecSchema = z
     log_every: z.number().int().min(1).max(1_000_000).optional(),
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
+    /**
+     * Data-parallel over this many agents, leased together as one group (one rank each, as
+     * `anneal distill --ranks`); absent: one agent.
+     */
+    ranks: z.number().int().min(2).max(MAX_RANKS).optional(),
   })
   .strict()
   .refine((s) => s.method !== 'consistency' || s.min_steps <= 2, {
     message: 'consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
     path: ['min_steps'],
+  })
+  .refine((s) => s.ranks === undefined || s.batch % s.ranks === 0, {
+    message: 'the batch does not split evenly into the ranks',
+    path: ['ranks'],
   });
 export type DistillSpec = z.infer<typeof distillSpecSchema>;
 export type DistillSpecInput = z.input<typeof distillSpecSchema>;
@@ -204,17 +213,20 @@ export const distillKind = defineJobKind({
    * activations at the batch) and the frozen teacher's weights sit beside it. Null when
    * the train job behind the teacher is unknown.
    */
+  features: (spec) => (spec.ranks !== undefined ? ['distill.ranks' as const] : []),
   memoryNeed(spec, { source }) {
     const train = trainSpecSchema.safeParse(source?.spec);
     if (!source || !train.success) return null;
+    // Each rank of a data-parallel job takes its share of the batch.
+    const batch = spec.batch / (spec.ranks ?? 1);
     const estimate = estimateTrainingMemory(
       trainedUNet(train.data, source.versionClasses),
-      spec.batch,
+      batch,
       'float32',
     );
     return {
       bytes: estimate.total + estimate.parameters,
-      batch: spec.batch,
+      batch,
       dtype: 'float32',
       lower: 'the batch size',
     };

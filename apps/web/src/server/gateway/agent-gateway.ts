@@ -407,7 +407,7 @@ export class AgentGateway {
   ) {
     conn.offered.delete(lease.leaseId);
     const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason, log);
-    if (done && log.length > 0) this.events.emit({ type: 'logs', runId });
+    if (done && outcome !== 'succeeded') this.events.emit({ type: 'logs', runId });
     // A group's other ranks cannot go on without this one: their attempt is over too.
     if (done && outcome !== 'succeeded')
       await this.#endGroup(lease.jobId, lease.leaseId, reason ?? 'rank 0 stopped', [lease.leaseId]);
@@ -493,7 +493,7 @@ export class AgentGateway {
           message.log?.map((l) => `[rank ${lease.rank}] ${l}`),
         );
         if (!done) return;
-        if (message.log?.length) this.events.emit({ type: 'logs', runId: lease.runId });
+        this.events.emit({ type: 'logs', runId: lease.runId });
         this.events.emit({ type: 'status', runId: lease.runId, status: done.status });
         this.events.emitJob({
           projectId: lease.job.projectId,

@@ -26,13 +26,15 @@ export function startAgent(o: {
   home: string;
   detached?: boolean;
   log?: string[];
+  /** More environment (e.g. one BLAS thread each for agents sharing the machine). */
+  env?: Record<string, string>;
 }): AgentProcess {
   const log = o.log ?? [];
   const child = spawn(
     process.execPath,
     [ANNEAL_BIN, 'agent', '--server', o.server, '--token', o.token, '--name', o.name],
     {
-      env: { ...process.env, ANNEAL_HOME: o.home },
+      env: { ...process.env, ANNEAL_HOME: o.home, ...o.env },
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: o.detached ?? false,
     },

@@ -254,7 +254,7 @@ export async function finishJob(
   leaseId: string,
   outcome: 'succeeded' | 'failed' | 'retry',
   error: string | null = null,
-  /** A failed attempt's last output lines, appended to the run's logs. */
+  /** A failed attempt's last output lines, appended to the run's logs after its reason. */
   log: string[] = [],
 ): Promise<{ status: string } | null> {
   return db.transaction(async (tx) => {
@@ -281,7 +281,9 @@ export async function finishJob(
         endedAt: status === 'queued' ? null : new Date(),
       })
       .where(eq(runs.jobId, jobId));
-    if (log.length > 0) {
+    // The attempt's end in the run's logs, with its last output lines when there are any (a
+    // child that printed nothing, a rank of a group, still says why its attempt ended).
+    if (outcome !== 'succeeded' && (log.length > 0 || error)) {
       // Once per lease (the row lock above refuses a replay), after the run's other lines.
       const [run] = await tx.select({ id: runs.id }).from(runs).where(eq(runs.jobId, jobId));
       if (run) {
