@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { expectSameCurve } from '../testing/curves.ts';
 import { runAnneal } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-distill-ranks-home-'));
@@ -48,16 +49,12 @@ const training = (out: string) =>
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Line)
-    .filter((l) => l.event === undefined) as Required<Pick<Line, 'iter' | 'loss' | 'grad_norm'>>[];
-
-function expectSameCurve(a: ReturnType<typeof training>, b: ReturnType<typeof training>) {
-  expect(a.map((m) => m.iter)).toEqual(b.map((m) => m.iter));
-  for (const [i, m] of a.entries()) {
-    const o = b[i] as (typeof b)[number];
-    expect(Math.abs(m.loss - o.loss)).toBeLessThanOrEqual(1e-5 * o.loss);
-    expect(Math.abs(m.grad_norm - o.grad_norm)).toBeLessThanOrEqual(1e-5 * o.grad_norm);
-  }
-}
+    .filter((l) => l.event === undefined)
+    .map((l) => ({
+      at: l.iter ?? -1,
+      loss: l.loss ?? Number.NaN,
+      grad_norm: l.grad_norm ?? Number.NaN,
+    }));
 
 describe('anneal distill --ranks', () => {
   it('distills on 2 ranks the curve one process distills at the same batch; rank 0 writes the run', () => {

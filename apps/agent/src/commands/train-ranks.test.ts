@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { describe, expect, it } from 'vitest';
+import { expectSameCurve } from '../testing/curves.ts';
 import { runAnneal, runAnnealHere, TINY_SHAPES } from '../testing/run-cli.ts';
 import { loopbackHostfile } from './train-ranks.ts';
 
@@ -23,17 +24,8 @@ const metrics = (dir: string) =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as { step: number; loss: number; grad_norm: number });
-
-/** Loss and grad norm per logged step within float32 summation-order noise (relative 1e-5). */
-function expectSameCurve(a: ReturnType<typeof metrics>, b: ReturnType<typeof metrics>) {
-  expect(a.map((m) => m.step)).toEqual(b.map((m) => m.step));
-  for (const [i, m] of a.entries()) {
-    const o = b[i] as (typeof b)[number];
-    expect(Math.abs(m.loss - o.loss)).toBeLessThanOrEqual(1e-5 * o.loss);
-    expect(Math.abs(m.grad_norm - o.grad_norm)).toBeLessThanOrEqual(1e-5 * o.grad_norm);
-  }
-}
+    .map((l) => JSON.parse(l) as { step: number; loss: number; grad_norm: number })
+    .map((m) => ({ ...m, at: m.step }));
 
 describe('anneal train --ranks', () => {
   const single = join(home, 'single');
