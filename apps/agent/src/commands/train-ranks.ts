@@ -21,12 +21,12 @@ import type { CommandIO } from './command.ts';
 
 const ANNEAL_BIN = fileURLToPath(new URL('../../bin/anneal.js', import.meta.url));
 
-/** A port on 127.0.0.1 free right now (the OS's choice). */
-async function freePort(): Promise<number> {
+/** A port free right now on `host` (an address of this machine), the OS's choice. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createServer();
   await new Promise<void>((r, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', r);
+    server.listen(0, host, r);
   });
   const { port } = server.address() as { port: number };
   await new Promise((r) => server.close(r));

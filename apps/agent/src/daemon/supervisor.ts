@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -20,6 +19,7 @@ import {
   SAMPLE_INDEX_ARTIFACT,
   STAGE_EVENT_KEYS,
 } from '@anneal/protocol';
+import { freePort } from '../commands/train-ranks.ts';
 import { isRetryable } from '../failure.ts';
 import { agentJobKind } from '../kinds/index.ts';
 import { fetchDatasetVersion } from './fetch-dataset.ts';
@@ -42,22 +42,15 @@ export const spawnAnneal: SpawnChild = (args, env) =>
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env,
   });
-/** A port free right now on `host` (an address of this machine), the OS's choice. */
+/** A free port on `host`, or an error that says what to set. */
 async function freePortOn(host: string): Promise<number> {
-  const server = createServer();
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, host, resolve);
-    });
+    return await freePort(host);
   } catch (err) {
     throw new Error(
       `cannot listen on ${host} for the group's ring (${(err as Error).message}); start the agent with --group-host set to an address of this machine the other agents reach`,
     );
   }
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** How long a job gets to stop after SIGTERM before SIGKILL. */

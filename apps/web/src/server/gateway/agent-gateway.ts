@@ -16,6 +16,7 @@ import { registerAgent, revokedTokenIds, touchAgent } from '../domain/agents/age
 import { recordCompletion } from '../domain/jobs/complete.ts';
 import {
   finishMember,
+  GROUP_PAGE,
   type GroupStart,
   groupMembers,
   leaseGroup,
@@ -564,7 +565,7 @@ export class AgentGateway {
       const page = await queuedGroupJobs(this.db, orgId, free.length, after);
       for (const job of page) await this.#offerGroup(job, conns);
       const last = page.at(-1);
-      if (!last || page.length < 50) return;
+      if (!last || page.length < GROUP_PAGE) return;
       after = { createdAt: last.createdAt, id: last.id };
     }
   }

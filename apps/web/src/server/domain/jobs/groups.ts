@@ -23,6 +23,9 @@ export function ranksOf(spec: unknown): number {
   return typeof ranks === 'number' && Number.isInteger(ranks) && ranks >= 2 ? ranks : 1;
 }
 
+/** Queued group jobs read per query. */
+export const GROUP_PAGE = 50;
+
 /**
  * Queued data-parallel jobs of an organization that ask for no more than `free` agents (the
  * ones free now), oldest first, as assignment sees them, a page at a time: the next page
@@ -34,7 +37,7 @@ export async function queuedGroupJobs(
   orgId: string,
   free: number,
   after: { createdAt: string; id: string } | null = null,
-  limit = 50,
+  limit = GROUP_PAGE,
 ): Promise<(QueuedJob & { id: string; ranks: number; createdAt: string })[]> {
   const rows = await db.execute<{
     id: string;
