@@ -26,6 +26,12 @@
 //     another config: a copy (the same config), or a distillation student (a consistency
 //     config around the same U-Net). TypeError names a bad config field; weights that do not
 //     fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
+//   inheritFrom(teacher: Model): sync -> {copied, total, copiedParameters, totalParameters}:
+//     this model's tensors whose name and shape the teacher also has take the teacher's values
+//     (BK-SDM's initialization of a pruned student, engine/distill/inherit.h), the rest stay as
+//     they are; counts of tensors and of scalar parameters. The teacher may be disposed after.
+//     ANNEAL_INVALID_ARGUMENT for a teacher of other in/out channels or classes; TypeError
+//     unless teacher is a Model.
 //   sigmaRange(): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling spans (a VP
 //     table's ends; a consistency model's boundary sigma_min and its table's top).
 //   learnSchedule(spec, onProgress?): async; see addon/schedule_learn.h.
@@ -45,6 +51,7 @@
 #include "addon/worker.h"
 #include "engine/checkpoint.h"
 #include "engine/cost.h"
+#include "engine/distill/inherit.h"
 #include "engine/generate.h"
 
 namespace anneal::addon {
@@ -63,6 +70,7 @@ Napi::Function Model::Define(Napi::Env env) {
        InstanceMethod("sample", &Model::Guarded<&Model::Sample>),
        InstanceMethod("gradientCheck", &Model::Guarded<&Model::GradientCheck>),
        InstanceMethod("derive", &Model::Guarded<&Model::Derive>),
+       InstanceMethod("inheritFrom", &Model::Guarded<&Model::InheritFrom>),
        InstanceMethod("sigmaRange", &Model::Guarded<&Model::SigmaRange>),
        InstanceMethod("learnSchedule", &Model::Guarded<&Model::LearnSchedule>),
        InstanceMethod("dispose", &Model::Guarded<&Model::Dispose>)});
@@ -379,6 +387,27 @@ Napi::Value Model::Derive(const Napi::CallbackInfo& info) {
   check_unet_params(s->params, derived->unet);
   derived->params = s->params;
   return Wrap(env, derived);
+}
+
+Napi::Value Model::InheritFrom(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto s = state(env);
+  if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(constructor.Value())) {
+    throw Napi::TypeError::New(env, "teacher must be a Model");
+  }
+  auto teacher = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>())->state(env);
+  auto inherited = inherit_params(s->params, s->unet, teacher->params, teacher->unet);
+  // A new state rather than an edit of the shared one: a sample or measureStep in flight, and
+  // any Model derived from this one, keep the weights they started with.
+  auto next = std::make_shared<ModelState>(*s);
+  next->params = std::move(inherited.params);
+  state_ = next;
+  auto out = Napi::Object::New(env);
+  out.Set("copied", static_cast<double>(inherited.copied));
+  out.Set("total", static_cast<double>(inherited.total));
+  out.Set("copiedParameters", static_cast<double>(inherited.copied_parameters));
+  out.Set("totalParameters", static_cast<double>(inherited.total_parameters));
+  return out;
 }
 
 Napi::Value Model::SigmaRange(const Napi::CallbackInfo& info) {

@@ -36,6 +36,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Sample(const Napi::CallbackInfo& info);
   Napi::Value GradientCheck(const Napi::CallbackInfo& info);
   Napi::Value Derive(const Napi::CallbackInfo& info);
+  Napi::Value InheritFrom(const Napi::CallbackInfo& info);
   Napi::Value SigmaRange(const Napi::CallbackInfo& info);
   Napi::Value LearnSchedule(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

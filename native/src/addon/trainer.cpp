@@ -43,10 +43,16 @@
 //    distillation, `model` a consistency student;
 //   {kind: "consistency-training", halvingEvery?: number, q?: number, pMean?: number, pStd?:
 //    number, huberC?: number}: ECT-style consistency training from data, no teacher, `model`
-//    a consistency student (fine-tuned from a teacher's weights).
+//    a consistency student (fine-tuned from a teacher's weights);
+//   {kind: "output-distillation", teacher: Model, outputWeight?: number (default 1)}: the
+//    denoising loss plus outputWeight times the same loss against the teacher's denoised
+//    estimate (BK-SDM's output-level distillation), `model` a student of any architecture
+//    taking the teacher's images, labels and VP schedule (eps, v, x0 or edm); cfgDropout,
+//    lossWeighting, minSnrGamma and dtype apply to both terms.
 // The teacher's weights enter each compiled step as inputs; the trainer holds them, so the
 // teacher Model may be disposed afterwards. A bad objective (eps student, odd or unsorted
-// grid, teacher/student mismatch) throws ANNEAL_INVALID_ARGUMENT naming the problem.
+// grid, teacher/student mismatch, a negative or non-finite outputWeight) throws
+// ANNEAL_INVALID_ARGUMENT naming the problem.
 // Codes: addon/errors.h.
 #include <atomic>
 #include <chrono>
@@ -58,6 +64,7 @@
 #include "addon/module.h"
 #include "addon/worker.h"
 #include "engine/distill/consistency.h"
+#include "engine/distill/output.h"
 #include "engine/distill/progressive.h"
 #include "engine/distributed.h"
 #include "engine/trainer.h"
@@ -266,10 +273,10 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
       c.huber_c = NumberField(obj, "options.objective", "huberC", 0, 0);
       return std::make_shared<ConsistencyTrainingObjective>(student.unet, student.prec, c);
     }
-    if (kind != "progressive" && kind != "consistency-distillation") {
+    if (kind != "progressive" && kind != "consistency-distillation" && kind != "output-distillation") {
       throw Napi::TypeError::New(env,
-                                 "options.objective.kind must be denoising, progressive, consistency-distillation "
-                                 "or consistency-training");
+                                 "options.objective.kind must be denoising, progressive, consistency-distillation, "
+                                 "consistency-training or output-distillation");
     }
     auto t = obj.Get("teacher");
     if (!t.IsObject() || !t.As<Napi::Object>().InstanceOf(Model::constructor.Value())) {
@@ -277,6 +284,17 @@ class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
     }
     auto teacher_state = Napi::ObjectWrap<Model>::Unwrap(t.As<Napi::Object>())->state(env);
     FrozenModel teacher{teacher_state->unet, teacher_state->prec, teacher_state->params};
+    if (kind == "output-distillation") {
+      OutputDistillationOptions out;
+      out.denoising = d;
+      // Read as given (NaN included): the engine refuses a negative or non-finite weight, naming it.
+      auto w = obj.Get("outputWeight");
+      if (!w.IsUndefined()) {
+        if (!w.IsNumber()) throw Napi::TypeError::New(env, "options.objective.outputWeight must be a number");
+        out.output_weight = w.As<Napi::Number>().DoubleValue();
+      }
+      return std::make_shared<OutputDistillationObjective>(teacher, student.unet, student.prec, out);
+    }
     auto sigmas = NumberArrayField(obj, "options.objective", "sigmas");
     if (kind == "progressive") {
       ProgressiveOptions p;

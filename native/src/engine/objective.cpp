@@ -63,22 +63,22 @@ DenoisingObjective::DenoisingObjective(UNetConfig unet, Preconditioning prec, De
   if (options_.loss_weighting == LossWeighting::MinSnr) min_snr_weight(prec_.kind, mx::array({1.0f}), options_.min_snr_gamma);
 }
 
-mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::array>&, const TrainBatch& b,
-                                   const mx::array& key) const {
+DenoisingDraws denoising_draws(const UNetConfig& unet, const Preconditioning& prec, const DenoisingOptions& options,
+                               const TrainBatch& b, const mx::array& key) {
   auto keys = mx::random::split(key, 4);
   auto k = [&](int i) { return mx::take(keys, i, 0); };
   const int B = b.x0.shape(0);
   // The schedule at this batch's resolution: with a resolution shift, a progressive or
   // multi-resolution run's batches of each size draw their own sigmas, and the network reads
   // sigma through the same shifted table (so it is conditioned on the unshifted timestep).
-  Preconditioning prec = prec_;
-  prec.schedule = at_resolution(prec_.schedule, b.x0.shape(1), b.x0.shape(2));
-  const DiscreteSigmas batch_table(prec.schedule);
+  Preconditioning at_batch = prec;
+  at_batch.schedule = at_resolution(prec.schedule, b.x0.shape(1), b.x0.shape(2));
+  const DiscreteSigmas batch_table(at_batch.schedule);
   mx::array sigma = mx::array(0.0f);
-  if (prec_.kind == Parameterization::Edm || prec_.kind == Parameterization::Consistency) {
+  if (prec.kind == Parameterization::Edm || prec.kind == Parameterization::Consistency) {
     auto z = b.rows.per_example({B}, [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(0)); });
-    sigma = mx::exp(mx::add(mx::multiply(z, mx::array(static_cast<float>(options_.edm_p_std))),
-                            mx::array(static_cast<float>(options_.edm_p_mean))));
+    sigma = mx::exp(mx::add(mx::multiply(z, mx::array(static_cast<float>(options.edm_p_std))),
+                            mx::array(static_cast<float>(options.edm_p_mean))));
   } else {
     const auto& s = batch_table.sigmas();
     std::vector<float> table(s.begin(), s.end());
@@ -88,15 +88,25 @@ mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::
   }
   auto noise = b.rows.per_example(b.x0.shape(), [&](const mx::Shape& s) { return mx::random::normal(s, mx::float32, k(1)); });
   auto x_noisy = mx::add(b.x0, mx::multiply(noise, mx::reshape(sigma, {-1, 1, 1, 1})));
-  auto labels = dropout_labels(unet_, b.labels, options_.cfg_dropout, k(2), b.rows);
-  Denoiser d(prec, unet_network(student, unet_, options_.compute_dtype,
-                                unet_.dropout > 0 ? std::optional<mx::array>(b.rows.dropout_key(k(3)))
-                                                 : std::nullopt));
-  auto f = d.network_output(x_noisy, sigma, labels);
-  auto target = d.network_target(x_noisy, b.x0, sigma);
-  if (options_.loss_weighting == LossWeighting::None) return mx::mean(mx::square(mx::subtract(f, target)));
+  auto labels = dropout_labels(unet, b.labels, options.cfg_dropout, k(2), b.rows);
+  std::optional<mx::array> dropout_key;
+  if (unet.dropout > 0) dropout_key = b.rows.dropout_key(k(3));
+  return {std::move(at_batch), sigma, x_noisy, labels, dropout_key};
+}
+
+mx::array network_mse(const mx::array& f, const mx::array& target, const mx::array& sigma, Parameterization kind,
+                      const DenoisingOptions& options) {
+  if (options.loss_weighting == LossWeighting::None) return mx::mean(mx::square(mx::subtract(f, target)));
   auto per_example = mx::mean(mx::square(mx::subtract(f, target)), std::vector<int>{1, 2, 3});
-  return mx::mean(mx::multiply(min_snr_weight(prec_.kind, sigma, options_.min_snr_gamma), per_example));
+  return mx::mean(mx::multiply(min_snr_weight(kind, sigma, options.min_snr_gamma), per_example));
+}
+
+mx::array DenoisingObjective::loss(const Params& student, const std::vector<mx::array>&, const TrainBatch& b,
+                                   const mx::array& key) const {
+  auto s = denoising_draws(unet_, prec_, options_, b, key);
+  Denoiser d(s.prec, unet_network(student, unet_, options_.compute_dtype, s.dropout_key));
+  auto f = d.network_output(s.x_noisy, s.sigma, s.labels);
+  return network_mse(f, d.network_target(s.x_noisy, b.x0, s.sigma), s.sigma, prec_.kind, options_);
 }
 
 }  // namespace anneal

@@ -102,6 +102,27 @@ class DenoisingObjective : public Objective {
   DenoisingOptions options_;
 };
 
+// One denoising step's per-example draws, each from its own split of the step's key: sigma
+// (uniform DDPM timesteps for VP parameterizations, log-normal for EDM) read through the
+// schedule at the batch's resolution (`prec`), x_noisy = x0 + sigma z, the labels after CFG
+// dropout, and the U-Net dropout key (only with dropout). Every objective built on the
+// denoising loss draws through this, so for one key and batch they all see the same draws.
+struct DenoisingDraws {
+  Preconditioning prec;
+  mx::array sigma;    // [B]
+  mx::array x_noisy;  // like x0
+  std::optional<mx::array> labels;
+  std::optional<mx::array> dropout_key;
+};
+DenoisingDraws denoising_draws(const UNetConfig& unet, const Preconditioning& prec, const DenoisingOptions& options,
+                               const TrainBatch& batch, const mx::array& key);
+
+// The denoising loss of network outputs `f` against a network-space `target` (both like x0):
+// the mean squared error, or with min-SNR weighting the mean over examples of each one's
+// mean squared error times min_snr_weight(kind, sigma).
+mx::array network_mse(const mx::array& f, const mx::array& target, const mx::array& sigma, Parameterization kind,
+                      const DenoisingOptions& options);
+
 // Class labels as training feeds them: for a class-conditional U-Net, each label replaced by
 // the null class (the last embedding) with probability `cfg_dropout`; none otherwise.
 std::optional<mx::array> dropout_labels(const UNetConfig& unet, const mx::array& labels, float cfg_dropout,

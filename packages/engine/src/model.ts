@@ -275,6 +275,29 @@ export class Model {
     }
   }
 
+  /**
+   * Weight inheritance (how BK-SDM initializes a student pruned from its teacher): each of
+   * this model's tensors whose name and shape `teacher` also has takes the teacher's values;
+   * the rest keep their initialization. With diffusers' names, a student with fewer layers per
+   * block or fewer levels inherits the layers it kept whose shapes did not change; a narrower
+   * one only what kept its width.
+   * Returns how many tensors and scalar parameters of this model were copied, of how many. The
+   * teacher may be disposed after. Throws AppError(BAD_REQUEST) for a teacher of other in/out
+   * channels or classes.
+   */
+  inheritFrom(teacher: Model): {
+    copied: number;
+    total: number;
+    copiedParameters: number;
+    totalParameters: number;
+  } {
+    try {
+      return this.native.inheritFrom(teacher.native);
+    } catch (err) {
+      throw fromNativeError(err, 'inheritFrom');
+    }
+  }
+
   /** The noise levels sampling spans: a VP table's ends, or a consistency model's boundary and top. */
   sigmaRange(): { sigmaMin: number; sigmaMax: number } {
     return this.native.sigmaRange();

@@ -855,6 +855,30 @@ export const CASES: ErrorCase[] = [
     call: (n, f) => pd(n, f, { teacher: {} }),
   },
   {
+    name: 'new Trainer: output-distillation weight negative',
+    mode: 'sync',
+    code: BAD,
+    message: /output weight -1 must be finite and >= 0/,
+    call: (n, f) =>
+      new n.Trainer(
+        vStudent(n, f),
+        trainerOptions(f, {
+          objective: { kind: 'output-distillation', teacher: f.model, outputWeight: -1 },
+        }),
+      ),
+  },
+  {
+    name: 'new Trainer: output-distillation with a consistency student',
+    mode: 'sync',
+    code: BAD,
+    message: /output distillation needs a diffusion-model student/,
+    call: (n, f) =>
+      new n.Trainer(
+        consistencyStudent(f),
+        trainerOptions(f, { objective: { kind: 'output-distillation', teacher: f.model } }),
+      ),
+  },
+  {
     name: 'new Trainer: objective teacher disposed',
     mode: 'sync',
     code: 'ANNEAL_INVALID_STATE',
@@ -866,7 +890,7 @@ export const CASES: ErrorCase[] = [
     mode: 'sync',
     code: BAD,
     message:
-      /objective\.kind must be denoising, progressive, consistency-distillation or consistency-training/,
+      /objective\.kind must be denoising, progressive, consistency-distillation, consistency-training or output-distillation/,
     call: (n, f) => pd(n, f, { kind: 'ect' }),
   },
   {
@@ -998,6 +1022,30 @@ export const CASES: ErrorCase[] = [
     message: /weight .* has shape \[.*\] but the config implies/,
     call: (_, f) =>
       f.model.derive({ ...f.config, unet: { ...f.config.unet, block_out_channels: [32, 32] } }),
+  },
+  {
+    name: 'model.inheritFrom: teacher not a Model',
+    mode: 'sync',
+    code: BAD,
+    message: /teacher must be a Model/,
+    call: (_, f) => f.model.inheritFrom({} as NativeModel),
+  },
+  {
+    name: 'model.inheritFrom: a teacher of other classes',
+    mode: 'sync',
+    code: BAD,
+    message: /differ in num_class_embeds \(teacher 3, student 0\)/,
+    call: (n, f) =>
+      f.model.inheritFrom(
+        new n.Model({ ...f.config, unet: { ...f.config.unet, num_class_embeds: 3 } }, { seed: 1 }),
+      ),
+  },
+  {
+    name: 'model.inheritFrom: a disposed teacher',
+    mode: 'sync',
+    code: 'ANNEAL_INVALID_STATE',
+    message: /disposed/,
+    call: (_, f) => f.model.inheritFrom(f.disposed),
   },
   {
     name: 'Model.derive: consistency inner unknown',

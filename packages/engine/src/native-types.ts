@@ -397,6 +397,19 @@ export interface NativeModel {
    * weights that do not fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
    */
   derive(config: unknown): NativeModel;
+  /**
+   * Sync. Each of this model's tensors whose name and shape `teacher` also has takes the
+   * teacher's values (BK-SDM's initialization of a pruned student); the rest stay as they are.
+   * Counts tensors (copied, total) and scalar parameters (copiedParameters, totalParameters) of
+   * this model. The teacher may be disposed after. Throws ANNEAL_INVALID_ARGUMENT for a teacher
+   * of other in/out channels or classes, a TypeError unless `teacher` is a NativeModel.
+   */
+  inheritFrom(teacher: NativeModel): {
+    copied: number;
+    total: number;
+    copiedParameters: number;
+    totalParameters: number;
+  };
   /** Sync. The noise levels sampling spans (VP table ends; consistency: sigma_min and the table's top). */
   sigmaRange(): { sigmaMin: number; sigmaMax: number };
   dispose(): void;
@@ -495,9 +508,9 @@ export interface NativeTrainerOptions {
    * inputs), so the teacher Model may be disposed after.
    * Throws ANNEAL_INVALID_ARGUMENT (naming the problem) for an empty, even-length (progressive),
    * unsorted or out-of-range grid, an eps or consistency student (progressive), a
-   * non-consistency student (consistency), a
-   * consistency teacher, or a teacher whose images, channels or classes differ from the
-   * student's.
+   * non-consistency student (consistency), a consistency student (output-distillation), a
+   * negative or non-finite outputWeight, a consistency teacher, a teacher on another VP
+   * schedule, or a teacher whose images, channels or classes differ from the student's.
    */
   objective?: NativeTrainingObjective;
 }
@@ -531,6 +544,18 @@ export type NativeTrainingObjective =
       pMean?: number;
       pStd?: number;
       huberC?: number;
+    }
+  | {
+      /**
+       * The denoising loss plus outputWeight (default 1, finite, >= 0) times the same loss
+       * against the teacher's denoised estimate in the student's network space (BK-SDM's
+       * output-level distillation). The student may have any U-Net taking the teacher's images,
+       * labels and VP schedule; cfgDropout, lossWeighting, minSnrGamma and dtype apply to both
+       * terms.
+       */
+      kind: 'output-distillation';
+      teacher: NativeModel;
+      outputWeight?: number;
     };
 
 /**

@@ -51,6 +51,13 @@ export const TRAINER_STATE_FILE = 'trainer-state.safetensors';
  *   sigma_t log-normal, the gap sigma_t - sigma_r starting as the whole way to the data
  *   (denoising) and shrinking by `q` (2) every `halvingEvery` steps (default: totalSteps / 8);
  *   the student is a consistency model fine-tuned from a teacher's weights.
+ * - `output-distillation` (BK-SDM's output-level knowledge distillation, Kim et al. 2023): the
+ *   denoising loss plus `outputWeight` (default 1) times the same loss against the teacher's
+ *   denoised estimate at the same noisy input, in the student's network space. The student
+ *   may be a smaller U-Net of another architecture (widths, layers, levels, attention) taking
+ *   the teacher's images, labels and VP schedule, any parameterization but consistency; start
+ *   it with `student.inheritFrom(teacher)` where the two share tensors. cfgDropout,
+ *   lossWeighting, minSnrGamma and dtype apply as in denoising, to both terms.
  * None uses guidance: the teacher sees the example's label, dropped to the null class with
  * the training CFG dropout exactly when the student's is.
  *
@@ -155,6 +162,8 @@ function nativeObjective(
     return { ...o, halvingEvery: o.halvingEvery ?? Math.max(1, Math.ceil(totalSteps / 8)) };
   if (o.kind === 'progressive')
     return { kind: o.kind, teacher: o.teacher.native, sigmas: o.sigmas, weighting: o.weighting };
+  if (o.kind === 'output-distillation')
+    return { kind: o.kind, teacher: o.teacher.native, outputWeight: o.outputWeight };
   return {
     kind: o.kind,
     teacher: o.teacher.native,

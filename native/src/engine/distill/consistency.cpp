@@ -1,7 +1,6 @@
 #include "engine/distill/consistency.h"
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 
@@ -9,14 +8,6 @@
 #include "engine/samplers.h"
 
 namespace anneal {
-
-namespace {
-std::string g17(double v) {
-  char out[32];
-  std::snprintf(out, sizeof out, "%.17g", v);
-  return out;
-}
-}  // namespace
 
 mx::array consistency_teacher_step(const Denoiser& teacher, const mx::array& x, const mx::array& sigma,
                                    const mx::array& sigma_next, const std::optional<mx::array>& labels) {
@@ -76,7 +67,7 @@ ConsistencyDistillationObjective::ConsistencyDistillationObjective(FrozenModel t
                      student_unet_.in_channels;
   huber_c_ = options_.huber_c > 0 ? options_.huber_c : 0.00054 * std::sqrt(dim);
   if (!std::isfinite(huber_c_)) throw std::invalid_argument("huber_c must be finite");
-  identity_ = {{"sigmas", sigmas_digest(s)}, {"options", "huber_c=" + g17(huber_c_)},
+  identity_ = {{"sigmas", sigmas_digest(s)}, {"options", "huber_c=" + exact_number(huber_c_)},
                {"teacher", teacher_fingerprint(teacher_)}};
 }
 
@@ -165,9 +156,10 @@ ConsistencyTrainingObjective::ConsistencyTrainingObjective(UNetConfig unet, Prec
 
 std::map<std::string, std::string> ConsistencyTrainingObjective::identity() const {
   const auto& o = options_;
-  return {{"options", "q=" + g17(o.q) + " halving_every=" + std::to_string(o.halving_every) + " p_mean=" +
-                          g17(o.p_mean) + " p_std=" + g17(o.p_std) + " k=" + g17(o.k) + " b=" + g17(o.b) +
-                          " huber_c=" + g17(huber_c_) + " sigma_min=" + g17(prec_.sigma_min)}};
+  return {{"options", "q=" + exact_number(o.q) + " halving_every=" + std::to_string(o.halving_every) +
+                          " p_mean=" + exact_number(o.p_mean) + " p_std=" + exact_number(o.p_std) +
+                          " k=" + exact_number(o.k) + " b=" + exact_number(o.b) + " huber_c=" + exact_number(huber_c_) +
+                          " sigma_min=" + exact_number(prec_.sigma_min)}};
 }
 
 mx::array ConsistencyTrainingObjective::loss(const Params& student, const std::vector<mx::array>&,

@@ -27,13 +27,13 @@ struct Fnv {
     return out;
   }
 };
+}  // namespace
 
-std::string g17(double v) {
+std::string exact_number(double v) {
   char out[32];
   std::snprintf(out, sizeof out, "%.17g", v);
   return out;
 }
-}  // namespace
 
 std::string text_digest(const std::string& text) {
   Fnv f;
@@ -43,7 +43,7 @@ std::string text_digest(const std::string& text) {
 
 std::string sigmas_digest(const std::vector<double>& sigmas) {
   std::string t;
-  for (double s : sigmas) t += g17(s) + ",";
+  for (double s : sigmas) t += exact_number(s) + ",";
   return text_digest(t);
 }
 
@@ -51,9 +51,10 @@ std::string teacher_fingerprint(const FrozenModel& teacher) {
   Fnv f;
   const auto& p = teacher.prec;
   f.text(std::to_string(static_cast<int>(p.kind)) + " " + p.schedule.kind + " " + std::to_string(p.schedule.timesteps) +
-         " " + g17(p.schedule.beta_start) + " " + g17(p.schedule.beta_end) + " " + g17(p.sigma_data) +
+         " " + exact_number(p.schedule.beta_start) + " " + exact_number(p.schedule.beta_end) + " " +
+         exact_number(p.sigma_data) +
          // Only when shifted, so every unshifted teacher keeps the fingerprint it had.
-         (p.schedule.shift != 1.0 ? " shift " + g17(p.schedule.shift) : ""));
+         (p.schedule.shift != 1.0 ? " shift " + exact_number(p.schedule.shift) : ""));
   for (const auto& [name, a] : teacher.params) {
     auto c = mx::contiguous(a);
     mx::eval(c);

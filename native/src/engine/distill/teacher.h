@@ -31,6 +31,10 @@ std::string teacher_fingerprint(const FrozenModel& teacher);
 std::string sigmas_digest(const std::vector<double>& sigmas);
 std::string text_digest(const std::string& text);
 
+// The %.17g text of a number, which reads back as the same double: how identities record
+// options, so a resume compares exact values.
+std::string exact_number(double v);
+
 // A column [B, 1, 1, 1] of per-example sigmas, and a float32 array of a sigma list.
 mx::array sigma_column(const mx::array& sigma);
 mx::array sigma_table(const std::vector<double>& sigmas);
