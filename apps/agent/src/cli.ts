@@ -15,6 +15,7 @@ import { pipeline } from './commands/pipeline.ts';
 import { plan } from './commands/plan.ts';
 import { sample } from './commands/sample.ts';
 import { schedule } from './commands/schedule.ts';
+import { search } from './commands/search.ts';
 import { serve } from './commands/serve.ts';
 import { submit } from './commands/submit.ts';
 import { train } from './commands/train.ts';
@@ -28,6 +29,7 @@ const commands: Command[] = [
   plan,
   complexity,
   schedule,
+  search,
   importCommand,
   bench,
   doctor,

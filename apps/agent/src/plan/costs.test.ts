@@ -49,6 +49,15 @@ describe('the cost cache key', () => {
     expect(a).toMatch(/^[A-Za-z0-9._-]+$/);
   });
 
+  it('names the BLAS threads a CPU process was limited to, and only then', () => {
+    const hw = { ...probeHardware(), backend: 'cpu' as const };
+    const free = profileKey(hw, {});
+    expect(profileKey(hw, { OPENBLAS_NUM_THREADS: '1' })).toBe(`${free}-blas1`);
+    expect(profileKey(hw, { OMP_NUM_THREADS: '2' })).toBe(`${free}-blas2`);
+    expect(profileKey(hw, { OPENBLAS_NUM_THREADS: 'x' })).toBe(free);
+    expect(profileKey({ ...hw, backend: 'metal' }, { OPENBLAS_NUM_THREADS: '1' })).not.toMatch(/blas/);
+  });
+
   it('keeps a median table and a min table in two files', () => {
     const key = { profile: 'p', engine: 'e', config: 'c', guided: false };
     expect(costTablePath('/h', key, 'median')).not.toBe(costTablePath('/h', key, 'min'));

@@ -33,9 +33,16 @@ import { parseJsonFile } from './json-file.ts';
  * runs (measured: 11 openblas, 1 reference in 12 probes here). The BLAS the addon was linked
  * against is part of its build, which keys the cost cache (engineBuild).
  */
-export function profileKey(hw: HardwareProfile): string {
+export function profileKey(hw: HardwareProfile, env: NodeJS.ProcessEnv = process.env): string {
   const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
-  return raw.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 120);
+  // On a CPU the BLAS threads in use (when the process was limited to some) change every
+  // latency, and which variant of a model wins (hardware-aware search); unset, the key is
+  // what it always was.
+  const threads = Number(env.OPENBLAS_NUM_THREADS ?? env.OMP_NUM_THREADS ?? Number.NaN);
+  const limited = hw.backend === 'cpu' && Number.isInteger(threads) && threads > 0;
+  return `${raw}${limited ? `-blas${threads}` : ''}`
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .slice(0, 120);
 }
 
 let engineBuildCache: string | undefined;

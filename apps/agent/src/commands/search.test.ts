@@ -1,0 +1,140 @@
+// anneal search end to end on a toy teacher (issue 19): every phase on this machine (count,
+// measure, fit, pool, successive halving, front), a signal mid-halving and --resume, and the
+// refusals. Small throughout: 8x8 shapes, a space of 8 candidates, rungs of 4 and 8 steps.
+// The limit is set far above any latency, so what is tested never depends on timings.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@anneal/core/home';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { SEARCH_FILE, type SearchState } from '../search/state.ts';
+import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'anneal-search-home-'));
+const root = mkdtempSync(join(tmpdir(), 'anneal-search-'));
+const teacher = join(root, 'teacher');
+const space = join(root, 'space.json');
+
+beforeAll(() => {
+  trainTinyModel(teacher, home, 6);
+  writeFileSync(
+    space,
+    JSON.stringify({
+      widthScales: [0.5, 1],
+      levelsDropped: [0],
+      attention: ['teacher', 'none'],
+      midAttention: [true],
+      attentionKinds: ['softmax'],
+    }),
+  );
+});
+
+const searchArgs = (out: string) => [
+  ...['search', '--teacher', teacher, '--out', out, '--space', space, '--latency-ms', '1000000'],
+  ...['--fit-sample', '3', '--pool', '2', '--throughput-batch', '2', '--train-batch', '2'],
+  ...['--first-iters', '4', '--rungs', '2', '--checkpoint-every', '2', '--batch', '4'],
+  ...['--proxy-n', '4', '--steps', '2', '--sampler', 'ddim', '--json'],
+];
+
+const stateOf = (out: string): SearchState =>
+  JSON.parse(readFileSync(join(out, SEARCH_FILE), 'utf8'));
+
+describe('anneal search', () => {
+  it('measures, fits, pools and halves; the front holds the teacher; a resumed search finishes what a stopped one began', async () => {
+    const out = join(root, 'stopped');
+    const bin = join(repoRoot, 'apps/agent/bin/anneal.js');
+    const child = spawn(process.execPath, [bin, ...searchArgs(out)], {
+      env: { ...process.env, ANNEAL_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => resolve(code)),
+    );
+    // Stop once the first candidate's first checkpoint is written (halving has begun).
+    const checkpointed = () =>
+      existsSync(join(out, SEARCH_FILE)) &&
+      stateOf(out).phase === 'halving' &&
+      stateOf(out).candidates.some((c) =>
+        existsSync(join(out, 'candidates', c.name, 'trainer-state.safetensors')),
+      );
+    const deadline = Date.now() + 180_000;
+    while (!checkpointed()) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(
+          `no candidate checkpoint before the search ended or 180 s passed:\n${stderr}`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/continue with: anneal search --resume --out/);
+    const stopped = stateOf(out);
+    const measuredBefore = Object.fromEntries(
+      stopped.candidates.filter((c) => c.measured).map((c) => [c.name, c.measured]),
+    );
+
+    const r = runAnneal(['search', '--resume', '--out', out, '--json'], home);
+    expect(r.status, r.stderr).toBe(0);
+    const state = stateOf(out);
+    expect(state.phase).toBe('done');
+    // 8 candidates of the space, the teacher among them.
+    expect(state.candidates).toHaveLength(8);
+    expect(state.candidates.map((c) => c.name)).toContain(state.teacher.name);
+    // Nothing measured before the stop was measured again.
+    for (const [name, m] of Object.entries(measuredBefore))
+      expect(state.candidates.find((c) => c.name === name)?.measured).toEqual(m);
+    // The predictor: one non-negative fit per cost, on the teacher and the fit sample.
+    for (const target of ['latencyMs', 'throughputMsPerImage', 'trainStepMs', 'trainPeakBytes']) {
+      const fit = state.fits?.[target];
+      expect(fit?.coefficients.every((c) => c >= 0)).toBe(true);
+      expect(fit?.looError.n).toBeGreaterThanOrEqual(3);
+    }
+    expect(state.candidates.every((c) => c.predicted && c.predicted.latencyMs >= 0)).toBe(true);
+    // The pool of 2, both measured; rung 1 at 4 iterations, then the better one on to 8.
+    const pool = state.candidates.filter((c) => c.pool);
+    expect(pool).toHaveLength(2);
+    expect(pool.map((c) => c.name)).not.toContain(state.teacher.name);
+    for (const c of pool) {
+      expect(c.measured?.latencyMs).toBeGreaterThan(0);
+      expect(c.rungs[0]?.iters).toBe(4);
+      expect(c.rungs[0]?.proxy).toBeGreaterThan(0);
+    }
+    const [winner, other] = [...pool].sort(
+      (a, b) => (a.rungs[0]?.proxy ?? 0) - (b.rungs[0]?.proxy ?? 0),
+    );
+    expect(winner?.rungs[1]?.iters).toBe(8);
+    expect(winner?.dropped).toBeUndefined();
+    expect(other?.rungs).toHaveLength(1);
+    expect(other?.dropped).toMatch(/halved out after rung 1/);
+    // The summary: the teacher (proxy 0) is always on the front.
+    expect(r.json?.front).toContain(state.teacher.name);
+    expect(r.json?.phase).toBe('done');
+    expect(r.stderr).toMatch(/leave-one-out error/);
+    // A finished search resumed again changes nothing.
+    const again = runAnneal(['search', '--resume', '--out', out, '--json'], home);
+    expect(again.status, again.stderr).toBe(0);
+    expect(stateOf(out)).toEqual(state);
+  }, 300_000);
+
+  it('refuses a search over an existing one, a resume of none, and a bad space, naming each', async () => {
+    const none = await runAnnealHere(['search', '--resume', '--out', join(root, 'empty')], home);
+    expect(none.status).not.toBe(0);
+    expect(none.stderr).toMatch(/search\.json cannot be read/);
+    const bad = join(root, 'bad-space.json');
+    writeFileSync(bad, JSON.stringify({ depth: [1] }));
+    const b = await runAnnealHere(
+      ['search', '--teacher', teacher, '--out', join(root, 'bad'), '--space', bad],
+      home,
+    );
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/--space: .*depth/);
+    const missing = await runAnnealHere(['search', '--out', join(root, 'x')], home);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/--teacher: is required \(or --resume\)/);
+  });
+});

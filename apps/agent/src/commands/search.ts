@@ -1,0 +1,349 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import { Model, probeHardware, samplerNames } from '@anneal/engine';
+import { z } from 'zod';
+import { parseFlags, UsageError } from '../args.ts';
+import { isVersionId, modelVersionDir } from '../client/model-version.ts';
+import { profileKey } from '../plan/costs.ts';
+import { weightsSha256 } from '../plan/weights.ts';
+import { ProgressBar } from '../progress.ts';
+import { modelDataset } from '../quality/model-dataset.ts';
+import { newSearchState, runSearch, type SearchProgress, searchFront } from '../search/run.ts';
+import { searchSpaceSchema } from '../search/space.ts';
+import {
+  type CandidateState,
+  latencyLimit,
+  readSearchState,
+  SEARCH_FILE,
+  type SearchState,
+  searchSettingsSchema,
+  writeSearchState,
+} from '../search/state.ts';
+import type { Command, CommandIO } from './command.ts';
+
+const usage = `Usage: anneal search --teacher DIR|VERSION --out DIR [options]
+       anneal search --resume --out DIR
+
+Hardware-aware U-Net search: the smaller variants of the teacher's U-Net that run fastest on
+THIS machine while keeping its quality. Every variant is a valid diffusers UNet2DModel
+configuration (widths per level, layers per block, attention levels, mid-block attention, head
+size, norm groups, fewer levels, softmax or linear attention).
+  1. counts every candidate's work (FLOPs, saved activations, attention scores);
+  2. measures the teacher and a sample spread over FLOPs on this device (latency per sampling
+     step at batch 1 and per image at the throughput batch, a training step's time and peak
+     memory; cached per hardware profile), fits a non-negative cost model on them and reports
+     its leave-one-out error;
+  3. keeps the candidates predicted within the latency limit, takes a pool spread from the
+     largest down, and measures each for real (over the limit when measured: dropped);
+  4. trains the pool as students of the teacher (initialized from its matching weights; the
+     data loss plus matching the teacher's output, as BK-SDM) by successive halving: each
+     rung trains the survivors eta times longer and keeps the best 1/eta by the proxy, the
+     mean squared distance of their samples to the teacher's from the same noise at the
+     search's sampler and steps;
+  5. prints the Pareto front of (proxy, latency, training memory) with the teacher.
+search.json in DIR keeps every measurement and decision; the state is saved after every
+candidate and every --checkpoint-every training steps, so Ctrl-C (or a killed process) and
+--resume lose at most that much. On a CPU, OPENBLAS_NUM_THREADS sets the threads measured,
+and is part of the hardware profile (so a 1-thread and a 2-thread search may pick different
+winners).
+
+  --teacher DIR|VERSION  the teacher checkpoint (a registered version id is downloaded once)
+  --out DIR              where the search keeps its state and the candidates' checkpoints
+  --resume               continue the search in DIR (its settings are kept)
+  --latency-ms X         the limit: ms per sampling step at batch 1 on this machine
+  --speedup F            without --latency-ms: the teacher's measured latency / F (default 1.5)
+  --space FILE           a JSON search space (default: widths x0.5/0.75/1 per level, 0 or 1
+                         levels dropped, 1..teacher's layers per block, attention at the
+                         teacher's levels / none / deepest, mid attention on/off, softmax or
+                         linear); keys: widthScales, levelsDropped, layersPerBlock, attention,
+                         midAttention, headDims, normGroups, attentionKinds
+  --fit-sample N         candidates measured to fit the cost model, besides the teacher (default 12)
+  --pool N               candidates that go on to the quality proxy (default 8)
+  --throughput-batch N   the throughput batch measured (default 16)
+  --train-batch N        the training batch measured (default 32)
+  --sampler S            the proxy's sampler (default dpmpp-2m: the teacher card's headline)
+  --steps N              the proxy's sampling steps (default 20)
+  --proxy-n N            images the proxy compares (default 64)
+  --first-iters N        the first rung's training iterations (default 100)
+  --eta N                successive halving's factor (default 2)
+  --rungs N              the most rungs (default 3)
+  --batch N              the proxy training's batch (default 32)
+  --lr X                 its learning rate (default 5e-4)
+  --output-weight X      the teacher-output term's weight beside the data loss (default 1)
+  --checkpoint-every N   training steps between saved states (default 50)
+  --seed N               (default 0)
+  --json                 print the final state's summary as one JSON line
+  -h, --help             show this help`;
+
+const flagsSchema = z
+  .object({
+    teacher: z.string().min(1).optional(),
+    out: z.string({ error: 'is required' }).min(1),
+    resume: z.boolean().default(false),
+    'latency-ms': z.coerce.number().positive().optional(),
+    speedup: z.coerce.number().gt(1).default(1.5),
+    space: z.string().optional(),
+    'fit-sample': z.coerce.number().int().min(3).max(200).default(12),
+    pool: z.coerce.number().int().min(1).max(100).default(8),
+    'throughput-batch': z.coerce.number().int().min(1).max(256).default(16),
+    'train-batch': z.coerce.number().int().min(1).max(256).default(32),
+    sampler: z.enum(samplerNames).default('dpmpp-2m'),
+    steps: z.coerce.number().int().min(1).max(1000).default(20),
+    'proxy-n': z.coerce.number().int().min(1).max(4096).default(64),
+    'first-iters': z.coerce.number().int().min(1).default(100),
+    eta: z.coerce.number().int().min(2).max(8).default(2),
+    rungs: z.coerce.number().int().min(1).max(8).default(3),
+    batch: z.coerce.number().int().min(1).max(1024).default(32),
+    lr: z.coerce.number().positive().default(5e-4),
+    'output-weight': z.coerce.number().nonnegative().default(1),
+    'checkpoint-every': z.coerce.number().int().min(1).default(50),
+    seed: z.coerce.number().int().min(0).default(0),
+    json: z.boolean().default(false),
+  })
+  .refine((f) => f.resume || f.teacher, {
+    path: ['teacher'],
+    message: 'is required (or --resume)',
+  });
+
+function readSpace(path: string | undefined) {
+  if (!path) return searchSpaceSchema.parse({});
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--space: ${path}: ${(err as Error).message}`);
+  }
+  const r = searchSpaceSchema.safeParse(raw);
+  if (!r.success)
+    throw new UsageError(
+      `--space: ${path}: ${r.error.issues.map((i) => `${i.path.join('.') || 'space'}: ${i.message}`).join('; ')}`,
+    );
+  return r.data;
+}
+
+function progressFor(io: CommandIO): SearchProgress & { done(): void } {
+  let bar: ProgressBar | undefined;
+  let phase = '';
+  return {
+    update(p, done, total) {
+      if (p !== phase) {
+        bar?.done();
+        bar = new ProgressBar(total, p);
+        phase = p;
+      }
+      bar?.update(done);
+    },
+    note(line) {
+      bar?.done();
+      bar = undefined;
+      phase = '';
+      io.err(line);
+    },
+    done() {
+      bar?.done();
+    },
+  };
+}
+
+const mib = (b: number | undefined) => (b === undefined ? '-' : (b / 2 ** 20).toFixed(0));
+
+/** The pool's table (and the teacher's row), for people. */
+export function searchTable(state: SearchState): string {
+  const teacher = state.candidates.find((c) => c.name === state.teacher.name);
+  const base = teacher?.measured?.latencyMs;
+  const front = new Set(searchFront(state).map((c) => c.name));
+  const rows = state.candidates.filter((c) => c.pool || c === teacher);
+  const rungs = Math.max(0, ...rows.map((c) => c.rungs.length));
+  const head = [
+    'candidate',
+    'params',
+    'ms/step',
+    'speedup',
+    'ms/img-step',
+    'train ms',
+    'peak MiB',
+    ...Array.from(
+      { length: rungs },
+      (_, r) => `proxy @${rows.find((c) => c.rungs[r])?.rungs[r]?.iters}`,
+    ),
+    'status',
+  ];
+  const body = rows.map((c: CandidateState) => [
+    c === teacher ? `${c.name} (teacher)` : c.name,
+    `${(c.features.parameters / 1e6).toFixed(2)}M`,
+    c.measured?.latencyMs.toFixed(2) ?? '-',
+    c.measured && base ? `${(base / c.measured.latencyMs).toFixed(2)}x` : '-',
+    c.measured?.throughputMsPerImage.toFixed(2) ?? '-',
+    c.measured?.trainStepMs.toFixed(0) ?? '-',
+    mib(c.measured?.trainPeakBytes),
+    ...Array.from({ length: rungs }, (_, r) => c.rungs[r]?.proxy.toExponential(2) ?? ''),
+    c.dropped ??
+      (front.has(c.name) ? 'Pareto front' : state.phase === 'done' ? 'finished' : 'in the search'),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
+  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i] as number)).join('  ');
+  return [line(head), ...body.map(line)].join('\n');
+}
+
+function summary(state: SearchState) {
+  return {
+    out: undefined as string | undefined,
+    phase: state.phase,
+    profile: state.profile,
+    teacher: state.teacher,
+    latencyLimitMs: state.candidates.some((c) => c.name === state.teacher.name && c.measured)
+      ? latencyLimit(state)
+      : null,
+    candidates: state.candidates.length,
+    measured: state.candidates.filter((c) => c.measured).length,
+    predictor: state.fits,
+    seconds: state.seconds,
+    pool: state.candidates
+      .filter((c) => c.pool)
+      .map((c) => ({
+        name: c.name,
+        parameters: c.features.parameters,
+        measured: c.measured,
+        predicted: c.predicted,
+        rungs: c.rungs,
+        dropped: c.dropped ?? null,
+      })),
+    front: searchFront(state).map((c) => c.name),
+  };
+}
+
+async function teacherDir(arg: string): Promise<string> {
+  if (!existsSync(arg) && isVersionId(arg)) return modelVersionDir(arg, '--teacher');
+  return resolve(arg);
+}
+
+export const search: Command = {
+  name: 'search',
+  summary: 'find smaller, faster U-Net variants of a teacher on this machine',
+  usage,
+  async run(argv, io) {
+    const flags = parseFlags(
+      argv,
+      {
+        teacher: { type: 'string' },
+        out: { type: 'string' },
+        resume: { type: 'boolean' },
+        'latency-ms': { type: 'string' },
+        speedup: { type: 'string' },
+        space: { type: 'string' },
+        'fit-sample': { type: 'string' },
+        pool: { type: 'string' },
+        'throughput-batch': { type: 'string' },
+        'train-batch': { type: 'string' },
+        sampler: { type: 'string' },
+        steps: { type: 'string' },
+        'proxy-n': { type: 'string' },
+        'first-iters': { type: 'string' },
+        eta: { type: 'string' },
+        rungs: { type: 'string' },
+        batch: { type: 'string' },
+        lr: { type: 'string' },
+        'output-weight': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      flagsSchema,
+    );
+    const out = resolve(flags.out);
+    const hardware = probeHardware();
+    const profile = profileKey(hardware);
+    const progress = progressFor(io);
+    let state: SearchState;
+    let teacher: Model;
+    if (flags.resume) {
+      state = readSearchState(out);
+      if (state.profile !== profile)
+        throw new AppError(
+          'CONFLICT',
+          `${join(out, SEARCH_FILE)} was measured on hardware profile ${state.profile}, this process is ${profile}; resume it there (or with the same OPENBLAS_NUM_THREADS), or start a new search`,
+        );
+      const weights = weightsSha256(state.teacher.dir);
+      if (weights !== state.teacher.weights)
+        throw new AppError(
+          'CONFLICT',
+          `the teacher in ${state.teacher.dir} has changed since the search started (weights ${weights.slice(0, 12)}, the search's ${state.teacher.weights.slice(0, 12)}); start a new search`,
+        );
+      teacher = Model.load(state.teacher.dir);
+    } else {
+      if (existsSync(join(out, SEARCH_FILE)))
+        throw new UsageError(
+          `--out: ${out} already holds a search; continue it with --resume or choose another folder`,
+        );
+      const dir = await teacherDir(flags.teacher as string);
+      teacher = Model.load(dir);
+      const settings = searchSettingsSchema.parse({
+        space: readSpace(flags.space),
+        fitSample: flags['fit-sample'],
+        latencyMs: flags['latency-ms'] ?? null,
+        speedup: flags.speedup,
+        pool: flags.pool,
+        throughputBatch: flags['throughput-batch'],
+        trainBatch: flags['train-batch'],
+        proxy: {
+          sampler: flags.sampler,
+          steps: flags.steps,
+          n: flags['proxy-n'],
+          batch: flags.batch,
+          lr: flags.lr,
+          emaDecay: 0.999,
+          outputWeight: flags['output-weight'],
+          seed: flags.seed,
+          checkpointEvery: flags['checkpoint-every'],
+        },
+        firstIters: flags['first-iters'],
+        eta: flags.eta,
+        rungs: flags.rungs,
+      });
+      mkdirSync(out, { recursive: true });
+      state = newSearchState(
+        teacher,
+        dir,
+        weightsSha256(dir),
+        profile,
+        hardware,
+        settings,
+        progress,
+      );
+      writeSearchState(out, state);
+    }
+    let stop = false;
+    const onSignal = () => {
+      stop = true;
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const dataset = await modelDataset(teacher.config, `${state.teacher.dir}/config.json`);
+      state = await runSearch(
+        { teacher, dataset, out, hardware, progress, stopRequested: () => stop },
+        state,
+      );
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      progress.done();
+      teacher.dispose();
+    }
+    io.err(searchTable(state));
+    if (state.fits) {
+      const e = state.fits.latencyMs?.looError;
+      if (e)
+        io.err(
+          `cost model (latency at batch 1): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`,
+        );
+    }
+    if (flags.json) io.out(JSON.stringify({ ...summary(state), out }));
+    if (state.phase !== 'done') {
+      io.err(`stopped; continue with: anneal search --resume --out ${out}`);
+      return 130;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,136 @@
+// The quality proxy of hardware-aware search (issue 19 section 3): a candidate trains briefly
+// as a student of the teacher, as BK-SDM trains its pruned U-Nets (initialized from the
+// teacher where names and shapes match; the data loss plus matching the teacher's output,
+// the engine's output-distillation objective), and is scored by how far its samples land from
+// the teacher's from the same noise, at the sampler and NFE the search is for. Lower is
+// better; 0 would be the teacher itself.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Model,
+  type ModelConfig,
+  parseModelConfig,
+  type SamplerName,
+  TRAINER_STATE_FILE,
+  Trainer,
+} from '@anneal/engine';
+import type { LocalDataset } from '../dataset.ts';
+import type { Candidate } from './space.ts';
+
+export interface ProxySettings {
+  sampler: SamplerName;
+  steps: number;
+  /** Images the proxy compares (held-out noise, fixed by the seed). */
+  n: number;
+  batch: number;
+  lr: number;
+  emaDecay: number;
+  /** BK-SDM's output-distillation weight beside the data loss. */
+  outputWeight: number;
+  seed: number;
+  /** The trainer state is saved this often, so a killed search loses at most this many steps. */
+  checkpointEvery: number;
+}
+
+/** The noise seed of the proxy's images: fixed per search, apart from training's. */
+const proxySeed = (s: ProxySettings) => s.seed + 7919;
+
+/** A candidate's checkpoint config: the teacher's, with the candidate's U-Net and no preset. */
+export function studentConfig(teacher: ModelConfig, candidate: Candidate): ModelConfig {
+  const { preset: _preset, distillation: _distillation, ...rest } = teacher;
+  return parseModelConfig({ ...rest, unet: candidate.unet }, `candidate ${candidate.name}`);
+}
+
+/** The teacher's images at the proxy's setting, as values (what every candidate is compared with). */
+export async function teacherImages(teacher: Model, s: ProxySettings): Promise<Float32Array> {
+  const r = await teacher.sample({
+    sampler: s.sampler,
+    steps: s.steps,
+    n: s.n,
+    seed: proxySeed(s),
+    guidance: 1,
+    returnValues: true,
+  });
+  return r.values as Float32Array;
+}
+
+export async function proxyScore(
+  model: Model,
+  reference: Float32Array,
+  s: ProxySettings,
+): Promise<number> {
+  const r = await model.sample({
+    sampler: s.sampler,
+    steps: s.steps,
+    n: s.n,
+    seed: proxySeed(s),
+    guidance: 1,
+    returnValues: true,
+  });
+  const v = r.values as Float32Array;
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += ((v[i] as number) - (reference[i] as number)) ** 2;
+  return sum / v.length;
+}
+
+export interface RungOptions {
+  teacher: Model;
+  candidate: Candidate;
+  dataset: LocalDataset;
+  /** The candidate's folder: its checkpoint (model, trainer state, config) between rungs. */
+  dir: string;
+  /** The iterations reached at the end of this rung (total, not added). */
+  iters: number;
+  /** The last rung's iterations: the learning-rate warm-up is a share of it, the same in every rung. */
+  maxIters: number;
+  settings: ProxySettings;
+  onStep?: (step: number, loss: number) => void;
+  /** Checked between steps: true stops the rung at the next checkpoint-consistent point. */
+  stopRequested?: () => boolean;
+}
+
+/**
+ * Trains the candidate to `iters` iterations from where its folder left it (from the
+ * teacher's matching weights the first time) and returns its EMA weights' proxy model; the
+ * caller disposes it. Resumes exactly: the same data order, noise and state as an
+ * uninterrupted rung.
+ */
+export async function trainRung(o: RungOptions): Promise<{ model: Model | null; step: number }> {
+  const { settings: s } = o;
+  const config = studentConfig(o.teacher.config, o.candidate);
+  const student = Model.create(config, s.seed);
+  const resuming = existsSync(join(o.dir, TRAINER_STATE_FILE));
+  if (!resuming) student.inheritFrom(o.teacher);
+  const trainer = Trainer.create({
+    model: student,
+    shards: o.dataset.train,
+    numClasses: o.teacher.config.dataset?.num_classes ?? 0,
+    batch: s.batch,
+    totalSteps: o.maxIters,
+    lr: s.lr,
+    warmup: Math.min(100, Math.floor(o.maxIters / 10)),
+    // Rungs stop at different iterations, so no schedule that assumes an end.
+    lrSchedule: 'constant',
+    emaDecay: s.emaDecay,
+    gradClip: 1,
+    seed: s.seed,
+    dtype: 'float32',
+    objective: { kind: 'output-distillation', teacher: o.teacher, outputWeight: s.outputWeight },
+  });
+  try {
+    if (resuming) trainer.resume(o.dir);
+    mkdirSync(o.dir, { recursive: true });
+    while (trainer.step < o.iters) {
+      const chunk = Math.min(s.checkpointEvery, o.iters - trainer.step);
+      for await (const r of trainer.run(chunk)) {
+        o.onStep?.(r.step, r.loss);
+        if (o.stopRequested?.()) break;
+      }
+      trainer.saveCheckpoint(o.dir, config);
+      if (o.stopRequested?.()) return { model: null, step: trainer.step };
+    }
+    return { model: trainer.ema(), step: trainer.step };
+  } finally {
+    student.dispose();
+  }
+}

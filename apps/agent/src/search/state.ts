@@ -1,0 +1,134 @@
+// search.json: everything a hardware-aware search has decided and measured, rewritten (write
+// then rename) after every candidate, so a search killed at any point resumes with --resume
+// where it stopped and repeats at most one candidate's measurement or checkpoint interval.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import {
+  hardwareProfileSchema,
+  samplerNames,
+  unetConfigSchema,
+  writeFileAtomic,
+} from '@anneal/engine';
+import { z } from 'zod';
+import { COST_TARGETS, measuredCostSchema } from './cost.ts';
+import { searchSpaceSchema } from './space.ts';
+
+export const SEARCH_FILE = 'search.json';
+
+const featuresSchema = z.object({
+  forwardFlopsPerImage: z.number().nonnegative(),
+  activationBytesPerImage: z.number().nonnegative(),
+  attentionWork: z.number().nonnegative(),
+  parameters: z.number().int().nonnegative(),
+});
+
+const predictedSchema = z.object(
+  Object.fromEntries(COST_TARGETS.map((t) => [t, z.number()])) as {
+    [K in (typeof COST_TARGETS)[number]]: z.ZodNumber;
+  },
+);
+
+export const candidateStateSchema = z.object({
+  name: z.string(),
+  unet: unetConfigSchema,
+  features: featuresSchema,
+  /** Measured on this device: the predictor's sample, the pool, and the teacher. */
+  measured: measuredCostSchema.optional(),
+  predicted: predictedSchema.optional(),
+  /** Chosen for the quality proxy (predicted within the latency limit, spread by size). */
+  pool: z.boolean().default(false),
+  /** Why it left the search, when it did (over the latency limit, halved out at a rung). */
+  dropped: z.string().optional(),
+  /** The proxy after each rung it finished: total iterations and score. */
+  rungs: z
+    .array(z.object({ iters: z.number().int(), proxy: z.number(), trainSeconds: z.number() }))
+    .default([]),
+});
+export type CandidateState = z.infer<typeof candidateStateSchema>;
+
+const fitSchema = z.object({
+  coefficients: z.array(z.number()),
+  looError: z.object({ median: z.number(), max: z.number(), n: z.number().int() }),
+});
+
+export const searchSettingsSchema = z.object({
+  space: searchSpaceSchema,
+  /** Candidates measured to fit the predictor (spread over FLOPs), besides the teacher. */
+  fitSample: z.number().int().min(3),
+  /**
+   * The limit, ms per sampling step at batch 1; null: the teacher's measured latency divided
+   * by `speedup`.
+   */
+  latencyMs: z.number().positive().nullable(),
+  speedup: z.number().gt(1),
+  /** Candidates that go on to the quality proxy. */
+  pool: z.number().int().min(1),
+  throughputBatch: z.number().int().positive(),
+  trainBatch: z.number().int().positive(),
+  proxy: z.object({
+    sampler: z.enum(samplerNames),
+    steps: z.number().int().positive(),
+    n: z.number().int().positive(),
+    batch: z.number().int().positive(),
+    lr: z.number().positive(),
+    emaDecay: z.number().min(0).lt(1),
+    outputWeight: z.number().nonnegative(),
+    seed: z.number().int(),
+    checkpointEvery: z.number().int().positive(),
+  }),
+  /** Successive halving: the first rung's iterations, the factor, the most rungs. */
+  firstIters: z.number().int().positive(),
+  eta: z.number().int().min(2),
+  rungs: z.number().int().min(1),
+});
+export type SearchSettings = z.infer<typeof searchSettingsSchema>;
+
+export const searchStateSchema = z.object({
+  version: z.literal(1),
+  teacher: z.object({ dir: z.string(), weights: z.string(), name: z.string() }),
+  profile: z.string(),
+  hardware: hardwareProfileSchema,
+  settings: searchSettingsSchema,
+  phase: z.enum(['measuring', 'halving', 'done']),
+  candidates: z.array(candidateStateSchema),
+  fits: z.record(z.string(), fitSchema).optional(),
+  /** Wall seconds spent, by phase (the issue's "CPU-hours" are these times the cores in use). */
+  seconds: z.object({ measure: z.number(), proxy: z.number() }).default({ measure: 0, proxy: 0 }),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+});
+export type SearchState = z.infer<typeof searchStateSchema>;
+
+export function readSearchState(out: string): SearchState {
+  const path = join(out, SEARCH_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new AppError(
+      'NOT_FOUND',
+      `cannot resume: ${path} cannot be read (${(err as Error).message}); start the search without --resume`,
+    );
+  }
+  const r = searchStateSchema.safeParse(raw);
+  if (!r.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${path} is not a search state: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return r.data;
+}
+
+export function writeSearchState(out: string, state: SearchState): void {
+  writeFileAtomic(join(out, SEARCH_FILE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** The latency limit in ms per step at batch 1 (needs the teacher measured when derived). */
+export function latencyLimit(state: SearchState): number {
+  const { latencyMs, speedup } = state.settings;
+  if (latencyMs !== null) return latencyMs;
+  const teacher = state.candidates.find((c) => c.name === state.teacher.name);
+  if (!teacher?.measured) throw new Error('the latency limit needs the teacher measured first');
+  return teacher.measured.latencyMs / speedup;
+}
