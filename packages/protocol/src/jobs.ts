@@ -4,6 +4,7 @@ import { distillKind } from './kinds/distill.ts';
 import { evaluateKind } from './kinds/evaluate.ts';
 import { planKind } from './kinds/plan.ts';
 import { sampleKind } from './kinds/sample.ts';
+import { searchKind } from './kinds/search.ts';
 import { trainKind } from './kinds/train.ts';
 
 export * from './kinds/bench.ts';
@@ -13,6 +14,7 @@ export * from './kinds/kind.ts';
 export * from './kinds/model-source.ts';
 export * from './kinds/plan.ts';
 export * from './kinds/sample.ts';
+export * from './kinds/search.ts';
 export * from './kinds/train.ts';
 
 /**
@@ -26,6 +28,7 @@ export const jobKinds = [
   benchKind,
   distillKind,
   planKind,
+  searchKind,
 ] as const;
 
 type Kinds = typeof jobKinds;

@@ -60,6 +60,8 @@ export const AGENT_FEATURES = [
   'train.ranks',
   /** The same for distill jobs (`anneal distill --ranks`). */
   'distill.ranks',
+  /** Runs search jobs (`anneal search`): an older agent would drop the offer as unknown. */
+  'search',
 ] as const;
 
 export const helloSchema = z.object({

@@ -22,6 +22,7 @@ import {
 import { freePort } from '../commands/train-ranks.ts';
 import { isRetryable } from '../failure.ts';
 import { agentJobKind } from '../kinds/index.ts';
+import { SUMMARY_FILE } from '../kinds/kind.ts';
 import { fetchDatasetVersion } from './fetch-dataset.ts';
 import type { ServerApi } from './http.ts';
 
@@ -488,6 +489,11 @@ export class JobSupervisor {
       rmSync(this.#work, { recursive: true, force: true });
     } else if (code === 0) {
       const { job } = this.offer;
+      try {
+        writeFileSync(join(this.#work, SUMMARY_FILE), `${JSON.stringify(this.#summary)}\n`);
+      } catch (err) {
+        return this.#fail(`could not keep the summary: ${(err as Error).message}`, true);
+      }
       for (const output of agentJobKind(job.type).outputs(job.spec as never, this.#work)) {
         try {
           const artifact = await this.api.putArtifact(this.offer.runId, output.path, output.file);

@@ -5,6 +5,7 @@ import { evaluateAgentKind } from './evaluate.ts';
 import type { AgentJobKind, AgentJobKinds } from './kind.ts';
 import { planAgentKind } from './plan.ts';
 import { sampleAgentKind } from './sample.ts';
+import { searchAgentKind } from './search.ts';
 import { trainAgentKind } from './train.ts';
 
 /** The agent's part of every job kind: one entry per kind (see packages/protocol's jobKinds). */
@@ -15,6 +16,7 @@ export const agentJobKinds: AgentJobKinds = {
   bench: benchAgentKind,
   distill: distillAgentKind,
   plan: planAgentKind,
+  search: searchAgentKind,
 };
 
 export function agentJobKind<T extends JobType>(type: T): AgentJobKind<T> {

@@ -22,6 +22,13 @@ export interface RunContext {
   resume: boolean;
 }
 
+/**
+ * The child's summary as its kind's schema parsed it, written into the lease's folder after
+ * a zero exit and before the outputs are uploaded: a kind that keeps it as an artifact lists
+ * it among its outputs.
+ */
+export const SUMMARY_FILE = 'summary.json';
+
 /** A file the child leaves for the run, uploaded after it exits with 0. */
 export interface JobOutput {
   /** The artifact path in the run. */

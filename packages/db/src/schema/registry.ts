@@ -32,6 +32,13 @@ export interface OptimizationMetadata {
    * decision and reason, FD with spread.
    */
   distillation?: Record<string, unknown> | undefined;
+  /**
+   * A search winner's lineage and measurements, set only by a search job's completion (the
+   * protocol's searchRecordSchema): its teacher version, the hardware profile it was measured
+   * on, the search's space and settings, its measured and predicted cost, its proxy per rung,
+   * its full training and FD beside the teacher's, its speedup and the latency limit.
+   */
+  search?: Record<string, unknown> | undefined;
   /** Evaluate jobs' results, newest last (the protocol's evaluationRecordSchema). */
   evaluations?: Record<string, unknown>[] | undefined;
   /**

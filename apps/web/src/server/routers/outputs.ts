@@ -5,6 +5,7 @@ import {
   distillationRecordSchema,
   evaluationRecordSchema,
   planRecordSchema,
+  searchRecordSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { uploadReportSchema } from '../domain/datasets/versions.ts';
@@ -177,6 +178,8 @@ const metadata = z.object({
   evaluations: z.array(evaluationRecordSchema).optional(),
   /** A distilled student's teacher and stage (set by its distill job). */
   distillation: distillationRecordSchema.optional(),
+  /** A search winner's teacher, hardware profile and measurements (set by its search job). */
+  search: searchRecordSchema.optional(),
   /** Plan jobs' plans per hardware profile, and the quality curve they measured. */
   plans: z.record(z.string(), planRecordSchema).optional(),
   qualityCurve: qualityCurveSchema.optional(),
@@ -263,8 +266,15 @@ export const runLineage = z.object({
     .object({ id: z.string(), modelName: z.string(), version: z.number(), projectId: z.string() })
     .nullable(),
   children: z.array(runLink.extend({ jobType: z.string().nullable(), startedAt: z.date() })),
+  /** Versions registered from this run, with the checkpoint each points at in its artifacts. */
   versions: z.array(
-    z.object({ id: z.string(), modelName: z.string(), version: z.number(), projectId: z.string() }),
+    z.object({
+      id: z.string(),
+      modelName: z.string(),
+      version: z.number(),
+      projectId: z.string(),
+      artifactPath: z.string().nullable(),
+    }),
   ),
 });
 

@@ -30,6 +30,7 @@ export const NODE_OUTPUTS: Record<NodeKind, readonly string[]> = {
   sample: ['job_id', 'run_id'],
   bench: ['job_id', 'run_id'],
   plan: ['job_id', 'run_id'],
+  search: ['job_id', 'run_id'],
   register: ['version_id', 'model', 'version', 'alias'],
   deploy: ['deployment_id', 'version_id'],
 };

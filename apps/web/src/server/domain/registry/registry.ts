@@ -53,8 +53,11 @@ export async function registerVersion(
   projectId: string,
   name: string,
   input: z.infer<typeof registerVersionInput>,
-  /** A distill job's lineage record, kept in the metadata beside what the input gives. */
-  distillation?: Record<string, unknown>,
+  /**
+   * A job's lineage record (a distill job's `distillation`, a search job's `search`), kept in
+   * the metadata beside what the input gives.
+   */
+  lineage: Pick<OptimizationMetadata, 'distillation' | 'search'> = {},
 ) {
   await writableProject(db, orgId, projectId);
   if (input.sourceRunId) {
@@ -99,7 +102,7 @@ export async function registerVersion(
         datasetVersionId: input.datasetVersionId,
         artifactPath: input.artifactPath,
         description: input.description,
-        metadata: distillation ? { ...input.metadata, distillation } : input.metadata,
+        metadata: { ...input.metadata, ...lineage },
       })
       .returning();
     if (!version) throw new AppError('INTERNAL', 'could not create the model version');

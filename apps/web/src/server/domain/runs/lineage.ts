@@ -41,6 +41,7 @@ export async function runLineage(db: Db, orgId: string, runId: string) {
       modelName: registeredModels.name,
       version: modelVersions.version,
       projectId: registeredModels.projectId,
+      artifactPath: modelVersions.artifactPath,
     })
     .from(modelVersions)
     .innerJoin(registeredModels, eq(registeredModels.id, modelVersions.modelId))

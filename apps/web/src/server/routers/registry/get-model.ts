@@ -3,6 +3,7 @@ import {
   distillationRecordSchema,
   evaluationRecordSchema,
   planRecordSchema,
+  searchRecordSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { readModel } from '../../domain/registry/registry.ts';
@@ -26,6 +27,8 @@ const schedules = z
   );
 /** Likewise a distillation record: the version then shows without its teacher chain. */
 const distillation = distillationRecordSchema.optional().catch(undefined);
+/** Likewise a search record: the version then shows without what the search measured. */
+const search = searchRecordSchema.optional().catch(undefined);
 /** Likewise plans (one that no longer parses is left out) and the quality curve. */
 const plans = z
   .record(z.string(), z.unknown())
@@ -55,6 +58,7 @@ export const getModel = viewerProcedure
           ...v.metadata,
           evaluations: evaluations.parse(v.metadata.evaluations ?? []),
           distillation: distillation.parse(v.metadata.distillation),
+          search: search.parse(v.metadata.search),
           plans: plans.parse(v.metadata.plans),
           qualityCurve: qualityCurve.parse(v.metadata.qualityCurve),
           schedules: schedules.parse(v.metadata.schedules ?? []),

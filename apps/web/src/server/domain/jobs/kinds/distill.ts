@@ -140,7 +140,7 @@ export async function recordDistillation(
         },
         aliases: [],
       },
-      record,
+      { distillation: record },
     );
   }
   return null;

@@ -4,6 +4,7 @@ import { evaluateWebKind } from './evaluate.ts';
 import type { WebJobKinds } from './kind.ts';
 import { planWebKind } from './plan.ts';
 import { sampleWebKind } from './sample.ts';
+import { searchWebKind } from './search.ts';
 import { trainWebKind } from './train.ts';
 
 /** The server's part of every job kind: one entry per kind (see packages/protocol's jobKinds). */
@@ -14,4 +15,5 @@ export const webJobKinds: WebJobKinds = {
   bench: benchWebKind,
   distill: distillWebKind,
   plan: planWebKind,
+  search: searchWebKind,
 };

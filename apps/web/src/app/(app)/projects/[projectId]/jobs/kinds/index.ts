@@ -4,6 +4,7 @@ import { evaluateForm } from './evaluate.tsx';
 import type { FormKinds } from './kind.ts';
 import { planForm } from './plan.tsx';
 import { sampleForm } from './sample.tsx';
+import { searchForm } from './search.tsx';
 import { trainForm } from './train.tsx';
 
 /** The New job form's part of every job kind: one entry per kind (see packages/protocol's jobKinds). */
@@ -14,4 +15,5 @@ export const formKinds: FormKinds = {
   bench: benchForm,
   distill: distillForm,
   plan: planForm,
+  search: searchForm,
 };

@@ -15,6 +15,7 @@ import { LearnedSchedules } from '../../../../../../ui/schedule-plot.tsx';
 import { Empty, StatusBadge, useMe } from '../../../../../../ui/shell.tsx';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import { SamplingPlans } from './sampling-plans.tsx';
+import { SearchedFrom } from './searched-from.tsx';
 
 export default function ModelPage() {
   const params = useParams<{ projectId: string; name: string }>();
@@ -173,6 +174,7 @@ export default function ModelPage() {
           {v.metadata.distillation && (
             <DistilledFrom projectId={projectId} record={v.metadata.distillation} />
           )}
+          {v.metadata.search && <SearchedFrom projectId={projectId} record={v.metadata.search} />}
           {(v.metadata.evaluations?.length ?? 0) > 0 && (
             <Evaluations projectId={projectId} rows={v.metadata.evaluations ?? []} />
           )}

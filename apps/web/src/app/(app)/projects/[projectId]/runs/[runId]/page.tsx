@@ -14,6 +14,7 @@ import { Lineage } from './lineage.tsx';
 import { RunMedia } from './media.tsx';
 import { RunMetrics } from './metrics.tsx';
 import { Ranks } from './ranks.tsx';
+import { Search } from './search.tsx';
 
 export default function RunPage() {
   const { projectId, runId } = useParams<{ projectId: string; runId: string }>();
@@ -151,6 +152,11 @@ export default function RunPage() {
       <RunMedia artifacts={r.artifacts} params={r.params} artifactUrl={artifactUrl} />
       <Lineage runId={runId} />
       <Ranks runId={runId} series={series} status={r.status} />
+      <Search
+        runId={runId}
+        artifactPaths={r.artifacts.map((a) => a.path)}
+        artifactUrl={artifactUrl}
+      />
 
       <RunMetrics series={series} />
 

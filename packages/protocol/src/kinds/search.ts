@@ -1,0 +1,328 @@
+import {
+  estimateTrainingMemory,
+  extractorStepsSchema,
+  extractorWidthSchema,
+  hardwareProfileSchema,
+  profileKeySchema,
+  samplerSchema,
+  unetConfigSchema,
+} from '@anneal/engine/config';
+import { z } from 'zod';
+import { defineJobKind, errorEventSchema, progressEventSchema } from './kind.ts';
+import { trainedUNet, trainSpecSchema } from './train.ts';
+
+export const searchObjectiveSchema = z.enum(['latency', 'throughput']);
+export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
+
+/**
+ * A search job: `anneal search` on the agent (issue 19 sections 4-5), from a registered
+ * teacher version of the project. The agent measures candidates on its own hardware, so the
+ * winners are fast on that machine: each evaluated winner is registered as a model version
+ * with lineage to the teacher and the search's measurements. Fields as `anneal search`'s flags
+ * of the same names, with their bounds; unset takes the command's defaults.
+ */
+export const searchSpecSchema = z
+  .object({
+    /** The teacher: a model version id in the job's project. */
+    teacher: z.uuid().toLowerCase(),
+    /**
+     * What speed means: `latency`, ms per sampling step at batch 1 (one request at a time), or
+     * `throughput`, ms per image per step at the throughput batch.
+     */
+    objective: searchObjectiveSchema.default('latency'),
+    /** The limit in the objective's ms, on the agent. */
+    latency_ms: z.number().positive().max(1e7).optional(),
+    /** Without latency_ms: the teacher's measured ms over this (the command's default 1.5). */
+    speedup: z.number().gt(1).max(1000).optional(),
+    pool: z.number().int().min(1).max(100).default(8),
+    fit_sample: z.number().int().min(3).max(200).default(12),
+    first_iters: z.number().int().min(1).max(1_000_000).default(100),
+    eta: z.number().int().min(2).max(8).default(2),
+    rungs: z.number().int().min(1).max(8).default(3),
+    winners: z.number().int().min(0).max(16).default(2),
+    full_iters: z.number().int().min(1).max(1_000_000).default(2000),
+    eval_n: z.number().int().min(2).max(50_000).default(1000),
+    sampler: samplerSchema.default('dpmpp-2m'),
+    steps: z.number().int().min(1).max(1000).default(20),
+    seed: z.number().int().min(0).max(0x7fffffff).default(0),
+    extractor_steps: extractorStepsSchema.optional(),
+    extractor_width: extractorWidthSchema.optional(),
+  })
+  .strict()
+  .refine((s) => s.latency_ms === undefined || s.speedup === undefined, {
+    message: 'give latency_ms or speedup, not both (the limit is one or the other)',
+    path: ['speedup'],
+  });
+export type SearchSpec = z.infer<typeof searchSpecSchema>;
+export type SearchSpecInput = z.input<typeof searchSpecSchema>;
+
+/**
+ * A candidate's name (apps/agent/src/search/space.ts: widths, layers, attention...): one path
+ * segment, since a winner's checkpoint is the run's `winners/<name>/`.
+ */
+export const candidateNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be letters, digits, ".", "_" or "-"')
+  .refine((s) => s !== '.' && s !== '..', 'must not be "." or ".."');
+
+/** What the search measures and predicts per candidate, in the order tables show them. */
+export const SEARCH_COST_TARGETS = [
+  'latencyMs',
+  'throughputMsPerImage',
+  'trainStepMs',
+  'trainPeakBytes',
+] as const;
+
+/** A candidate's cost, measured on the agent (apps/agent/src/search/cost.ts). */
+export const searchMeasuredCostSchema = z.object({
+  /** ms per sampling step (one network evaluation) at batch 1. */
+  latencyMs: z.number().positive(),
+  /** ms per image per sampling step at the throughput batch. */
+  throughputMsPerImage: z.number().positive(),
+  throughputBatch: z.number().int().positive(),
+  samplePeakBytes: z.number().nonnegative(),
+  /** One training step at the training batch. */
+  trainStepMs: z.number().positive(),
+  trainBatch: z.number().int().positive(),
+  trainPeakBytes: z.number().nonnegative(),
+});
+export type SearchMeasuredCost = z.infer<typeof searchMeasuredCostSchema>;
+
+/** The cost model's prediction of the same quantities. */
+export const searchPredictedCostSchema = z.object({
+  latencyMs: z.number(),
+  throughputMsPerImage: z.number(),
+  trainStepMs: z.number(),
+  trainPeakBytes: z.number(),
+});
+
+/** JSON writes a non-finite measurement (a diverged proxy, an FD of NaN) as null. */
+const measure = z.number().nullable();
+
+/** The proxy after a rung of successive halving: total iterations and score (lower is better). */
+export const searchRungSchema = z.object({
+  iters: z.number().int().min(0),
+  proxy: measure,
+  trainSeconds: z.number().min(0),
+});
+
+/** FD and its companions of a winner (or the teacher) on one ruler: same sampler, noise and n. */
+export const searchEvalSchema = z.object({
+  n: z.number().int().min(1),
+  fd: measure,
+  /** The same FD between two real splits of n images. */
+  floor: measure,
+  kid: measure,
+  precision: measure,
+  recall: measure,
+  classAccuracy: measure,
+});
+export type SearchEval = z.infer<typeof searchEvalSchema>;
+
+/** `anneal search`'s settings, as its search.json keeps them (apps/agent/src/search/state.ts). */
+export const searchSettingsSchema = z.object({
+  /** The search space (the agent's searchSpaceSchema), kept as the search used it. */
+  space: z.record(z.string(), z.unknown()),
+  fitSample: z.number().int().min(1),
+  /** The limit in the objective's ms; null: the teacher's measured ms over `speedup`. */
+  latencyMs: z.number().positive().nullable(),
+  speedup: z.number().gt(1),
+  /** Absent in searches from before the choice: latency. */
+  objective: searchObjectiveSchema.default('latency'),
+  pool: z.number().int().min(1),
+  throughputBatch: z.number().int().positive(),
+  trainBatch: z.number().int().positive(),
+  proxy: z.object({
+    sampler: samplerSchema,
+    steps: z.number().int().positive(),
+    n: z.number().int().positive(),
+    batch: z.number().int().positive(),
+    lr: z.number().positive(),
+    emaDecay: z.number().min(0).lt(1),
+    outputWeight: z.number().nonnegative(),
+    seed: z.number().int(),
+    checkpointEvery: z.number().int().positive(),
+  }),
+  firstIters: z.number().int().positive(),
+  eta: z.number().int().min(2),
+  rungs: z.number().int().min(1),
+  winners: z.number().int().min(0),
+  fullIters: z.number().int().positive(),
+  evalN: z.number().int().min(1),
+  extractor: z.object({ steps: z.number().int().optional(), width: z.number().int().optional() }),
+});
+export type SearchSettings = z.infer<typeof searchSettingsSchema>;
+
+const fitSchema = z.object({
+  coefficients: z.array(z.number()),
+  /** Leave-one-out relative error of the fit over the measured candidates. */
+  looError: z.object({ median: measure, max: measure, n: z.number().int().min(0) }),
+});
+
+/** A winner's training on to full iterations, and its evaluation beside the teacher's. */
+const searchFullSchema = z.object({
+  iters: z.number().int().min(0),
+  proxy: measure,
+  trainSeconds: z.number().min(0),
+  eval: searchEvalSchema.optional(),
+});
+
+/** `anneal search --json`'s last line (`summary()` in apps/agent/src/commands/search.ts). */
+export const searchSummarySchema = z.object({
+  out: z.string(),
+  phase: z.enum(['measuring', 'halving', 'training', 'done']),
+  /** The hardware profile the costs were measured under (plan's profile key). */
+  profile: profileKeySchema,
+  hardware: hardwareProfileSchema,
+  settings: searchSettingsSchema,
+  teacher: z.object({
+    dir: z.string(),
+    weights: z.string().regex(/^[0-9a-f]{64}$/),
+    name: candidateNameSchema,
+  }),
+  /** In the objective's ms; null until the teacher is measured (when derived from speedup). */
+  latencyLimitMs: z.number().positive().nullable(),
+  candidates: z.number().int().min(0),
+  measured: z.number().int().min(0),
+  predictor: z.partialRecord(z.enum(SEARCH_COST_TARGETS), fitSchema).optional(),
+  seconds: z.object({ measure: z.number().min(0), proxy: z.number().min(0) }),
+  pool: z.array(
+    z.object({
+      name: candidateNameSchema,
+      parameters: z.number().int().min(0),
+      measured: searchMeasuredCostSchema.optional(),
+      predicted: searchPredictedCostSchema.optional(),
+      rungs: z.array(searchRungSchema),
+      /** Why it left the search (over the limit when measured, halved out at a rung). */
+      dropped: z.string().nullable(),
+    }),
+  ),
+  /** The Pareto front of (proxy, latency, training memory), the teacher's name among them. */
+  front: z.array(candidateNameSchema),
+  /** The teacher's own measured cost (absent in summaries from before it was given). */
+  teacherMeasured: searchMeasuredCostSchema.nullable().default(null),
+  teacherEval: searchEvalSchema.nullable(),
+  winners: z.array(
+    z.object({
+      name: candidateNameSchema,
+      /** A diffusers UNet2DModel configuration. */
+      unet: unetConfigSchema,
+      parameters: z.number().int().min(0),
+      measured: searchMeasuredCostSchema.optional(),
+      /** The teacher's measured ms over the winner's, in the objective. */
+      speedup: z.number().positive().nullable(),
+      rungs: z.array(searchRungSchema),
+      full: searchFullSchema.nullable(),
+      /** `winners/<name>` once evaluated (its checkpoint is there), else null. */
+      dir: z.string().nullable(),
+    }),
+  ),
+});
+export type SearchSummary = z.infer<typeof searchSummarySchema>;
+export type SearchWinner = SearchSummary['winners'][number];
+
+/** Where a search job's run keeps what it leaves (the agent uploads, the server reads). */
+export const SEARCH_ARTIFACTS = {
+  /** The search's whole state: every candidate's measurement and decision. */
+  state: 'search/search.json',
+  /** The summary the job completed with, for the run page. */
+  summary: 'search/summary.json',
+  /** An evaluated winner's config.json and model.safetensors. */
+  winner: (name: string) => `winners/${name}/`,
+} as const;
+
+/** The measured (or predicted) cost a search's objective counts, in ms. */
+export function searchObjectiveMs(
+  objective: SearchObjective,
+  cost: { latencyMs: number; throughputMsPerImage: number },
+): number {
+  return objective === 'throughput' ? cost.throughputMsPerImage : cost.latencyMs;
+}
+
+/**
+ * The teacher's measured ms in the search's objective: its own measurement, or (a summary
+ * from before that was given) through the winners' speedups, or the limit when it was
+ * derived from a speedup; null when none.
+ */
+export function searchTeacherMs(s: SearchSummary): number | null {
+  if (s.teacherMeasured) return searchObjectiveMs(s.settings.objective, s.teacherMeasured);
+  const winner = s.winners.find((w) => w.speedup !== null && w.measured);
+  if (winner?.measured && winner.speedup !== null)
+    return searchObjectiveMs(s.settings.objective, winner.measured) * winner.speedup;
+  if (s.settings.latencyMs === null && s.latencyLimitMs !== null)
+    return s.latencyLimitMs * s.settings.speedup;
+  return null;
+}
+
+export const searchKind = defineJobKind({
+  type: 'search',
+  summary:
+    "find smaller U-Net variants of a teacher version that run fastest on the agent's hardware",
+  spec: searchSpecSchema,
+  events: z.discriminatedUnion('event', [progressEventSchema, errorEventSchema]),
+  result: searchSummarySchema,
+  dataset: () => null,
+  model: (spec) => ({ kind: 'modelVersion', id: spec.teacher }),
+  modelField: 'job.spec.teacher',
+  // Its winners are registered in the job's project, with lineage to the teacher.
+  modelInProject: true,
+  // The candidates learn from the teacher on its training data; FD is read on its held-out split.
+  readsSourceDataset: true,
+  /**
+   * The largest candidate is the teacher's own U-Net, trained (and its training step measured)
+   * at `anneal search`'s batch of 32 beside the frozen teacher. Null when the train job behind
+   * the teacher is unknown.
+   */
+  memoryNeed(_spec, { source }) {
+    const train = trainSpecSchema.safeParse(source?.spec);
+    if (!source || !train.success) return null;
+    const batch = 32;
+    const estimate = estimateTrainingMemory(
+      trainedUNet(train.data, source.versionClasses),
+      batch,
+      'float32',
+    );
+    return {
+      bytes: estimate.total + estimate.parameters,
+      batch,
+      dtype: 'float32',
+      lower: 'the teacher (a smaller one)',
+    };
+  },
+  totalSteps: () => null,
+  // An agent from before search jobs would drop the offer as an unknown type.
+  features: () => ['search'],
+});
+
+/**
+ * What a registered winner keeps about the search that found it (its model version's
+ * `metadata.search`): the teacher version, where it was measured, the search's settings, its
+ * measured and predicted cost, its proxy per rung, its full training and evaluation.
+ */
+export const searchRecordSchema = z.object({
+  teacher: z.object({
+    version_id: z.string(),
+    model: z.string(),
+    version: z.number().int(),
+    weights_sha256: z.string(),
+  }),
+  job_id: z.string(),
+  run_id: z.string(),
+  /** The candidate's name in the search. */
+  name: candidateNameSchema,
+  profile: z.string(),
+  space: z.record(z.string(), z.unknown()),
+  settings: searchSettingsSchema,
+  latency_limit_ms: z.number().nullable(),
+  measured: searchMeasuredCostSchema.nullable(),
+  predicted: searchPredictedCostSchema.nullable(),
+  /** The teacher's ms over this one's in the objective, both measured on the same agent. */
+  speedup: z.number().nullable(),
+  rungs: z.array(searchRungSchema),
+  full: searchFullSchema,
+  teacher_eval: searchEvalSchema.nullable(),
+  /** The winner's FD over the teacher's (same sampler, steps, noise and n). */
+  fd_ratio: z.number().nullable(),
+  parameters: z.number().int().min(0),
+});
+export type SearchRecord = z.infer<typeof searchRecordSchema>;
