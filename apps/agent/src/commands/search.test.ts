@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
+import { Model } from '@anneal/engine';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SEARCH_FILE, type SearchState } from '../search/state.ts';
 import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
@@ -34,7 +35,9 @@ const searchArgs = (out: string) => [
   ...['search', '--teacher', teacher, '--out', out, '--space', space, '--latency-ms', '1000000'],
   ...['--fit-sample', '3', '--pool', '2', '--throughput-batch', '2', '--train-batch', '2'],
   ...['--first-iters', '4', '--rungs', '2', '--checkpoint-every', '2', '--batch', '4'],
-  ...['--proxy-n', '4', '--steps', '2', '--sampler', 'ddim', '--json'],
+  ...['--proxy-n', '4', '--steps', '2', '--sampler', 'ddim', '--winners', '1'],
+  ...['--full-iters', '12', '--eval-n', '20', '--extractor-steps', '30', '--extractor-width', '8'],
+  '--json',
 ];
 
 const stateOf = (out: string): SearchState =>
@@ -111,6 +114,22 @@ describe('anneal search', () => {
     expect(winner?.dropped).toBeUndefined();
     expect(other?.rungs).toHaveLength(1);
     expect(other?.dropped).toMatch(/halved out after rung 1/);
+    // The winner trained on to 12 iterations, its FD beside the teacher's on one ruler, its
+    // checkpoint published for people and the registry.
+    expect(state.candidates.filter((c) => c.winner).map((c) => c.name)).toEqual([winner?.name]);
+    expect(winner?.full?.iters).toBe(12);
+    expect(winner?.full?.eval?.n).toBe(20);
+    expect(winner?.full?.eval?.fd).toBeGreaterThan(0);
+    expect(state.teacherEval?.floor).toBe(winner?.full?.eval?.floor);
+    const published = Model.load(join(out, 'winners', winner?.name ?? ''));
+    expect(published.config.unet).toEqual(winner?.unet);
+    published.dispose();
+    const winners = (r.json?.winners ?? []) as { dir: string }[];
+    expect(winners[0]?.dir).toBe(`winners/${winner?.name}`);
+    expect(r.json?.teacherMeasured).toEqual(
+      state.candidates.find((c) => c.name === state.teacher.name)?.measured,
+    );
+    expect(r.stderr).toMatch(/teacher FD/);
     // The summary: the teacher (proxy 0) is always on the front.
     expect(r.json?.front).toContain(state.teacher.name);
     expect(r.json?.phase).toBe('done');

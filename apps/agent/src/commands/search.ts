@@ -1,7 +1,13 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { Model, probeHardware, samplerNames } from '@anneal/engine';
+import {
+  extractorStepsSchema,
+  extractorWidthSchema,
+  Model,
+  probeHardware,
+  samplerNames,
+} from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
@@ -13,7 +19,9 @@ import { newSearchState, runSearch, type SearchProgress, searchFront } from '../
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   type CandidateState,
+  fixed,
   latencyLimit,
+  objectiveMs,
   readSearchState,
   SEARCH_FILE,
   type SearchState,
@@ -41,7 +49,9 @@ size, norm groups, fewer levels, softmax or linear attention).
      rung trains the survivors eta times longer and keeps the best 1/eta by the proxy, the
      mean squared distance of their samples to the teacher's from the same noise at the
      search's sampler and steps;
-  5. prints the Pareto front of (proxy, latency, training memory) with the teacher.
+  5. takes the Pareto front of (proxy, latency, training memory) with the teacher, trains the
+     best --winners of it on to --full-iters, and measures each one's FD beside the
+     teacher's (DIR/winners/NAME holds each one's weights and config).
 search.json in DIR keeps every measurement and decision; the state is saved after every
 candidate and every --checkpoint-every training steps, so Ctrl-C (or a killed process) and
 --resume lose at most that much. On a CPU, OPENBLAS_NUM_THREADS sets the threads measured,
@@ -51,8 +61,10 @@ winners).
   --teacher DIR|VERSION  the teacher checkpoint (a registered version id is downloaded once)
   --out DIR              where the search keeps its state and the candidates' checkpoints
   --resume               continue the search in DIR (its settings are kept)
-  --latency-ms X         the limit: ms per sampling step at batch 1 on this machine
-  --speedup F            without --latency-ms: the teacher's measured latency / F (default 1.5)
+  --objective O          what speed means: latency (ms per sampling step at batch 1, the
+                         default) or throughput (ms per image per step at the throughput batch)
+  --latency-ms X         the limit, in the objective's ms, on this machine
+  --speedup F            without --latency-ms: the teacher's measured ms / F (default 1.5)
   --space FILE           a JSON search space (default: widths x0.5/0.75/1 per level, 0 or 1
                          levels dropped, 1..teacher's layers per block, attention at the
                          teacher's levels / none / deepest, mid attention on/off, softmax or
@@ -71,9 +83,17 @@ winners).
   --batch N              the proxy training's batch (default 32)
   --lr X                 its learning rate (default 5e-4)
   --output-weight X      the teacher-output term's weight beside the data loss (default 1)
+  --winners N            the front's students (best proxy first) trained on and evaluated
+                         (default 2)
+  --full-iters N         their training iterations in total (default 2000)
+  --eval-n N             images of their FD, and the teacher's, on one ruler at the proxy's
+                         sampler and steps (default 1000; DESIGN.md's measure)
+  --extractor-steps N    train the quality extractor for N steps instead of its default
+  --extractor-width N    extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --checkpoint-every N   training steps between saved states (default 50)
   --seed N               (default 0)
   --json                 print the final state's summary as one JSON line
+  --events               progress as JSON lines on stdout (for the agent)
   -h, --help             show this help`;
 
 const flagsSchema = z
@@ -83,6 +103,7 @@ const flagsSchema = z
     resume: z.boolean().default(false),
     'latency-ms': z.coerce.number().positive().optional(),
     speedup: z.coerce.number().gt(1).default(1.5),
+    objective: z.enum(['latency', 'throughput']).default('latency'),
     space: z.string().optional(),
     'fit-sample': z.coerce.number().int().min(3).max(200).default(12),
     pool: z.coerce.number().int().min(1).max(100).default(8),
@@ -97,9 +118,15 @@ const flagsSchema = z
     batch: z.coerce.number().int().min(1).max(1024).default(32),
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(1),
+    winners: z.coerce.number().int().min(0).max(16).default(2),
+    'full-iters': z.coerce.number().int().min(1).default(2000),
+    'eval-n': z.coerce.number().int().min(2).max(50_000).default(1000),
+    'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
+    'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
     'checkpoint-every': z.coerce.number().int().min(1).default(50),
     seed: z.coerce.number().int().min(0).default(0),
     json: z.boolean().default(false),
+    events: z.boolean().default(false),
   })
   .refine((f) => f.resume || f.teacher, {
     path: ['teacher'],
@@ -122,9 +149,11 @@ function readSpace(path: string | undefined) {
   return r.data;
 }
 
-function progressFor(io: CommandIO): SearchProgress & { done(): void } {
+/** Progress for people (a bar on a TTY) and for the agent (JSON lines with --events). */
+function progressFor(io: CommandIO, events: boolean): SearchProgress & { done(): void } {
   let bar: ProgressBar | undefined;
   let phase = '';
+  let last = 0;
   return {
     update(p, done, total) {
       if (p !== phase) {
@@ -133,6 +162,11 @@ function progressFor(io: CommandIO): SearchProgress & { done(): void } {
         phase = p;
       }
       bar?.update(done);
+      const now = Date.now();
+      if (events && (done === total || now - last >= 500)) {
+        last = now;
+        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+      }
     },
     note(line) {
       bar?.done();
@@ -151,7 +185,7 @@ const mib = (b: number | undefined) => (b === undefined ? '-' : (b / 2 ** 20).to
 /** The pool's table (and the teacher's row), for people. */
 export function searchTable(state: SearchState): string {
   const teacher = state.candidates.find((c) => c.name === state.teacher.name);
-  const base = teacher?.measured?.latencyMs;
+  const base = teacher?.measured ? objectiveMs(state.settings, teacher.measured) : undefined;
   const front = new Set(searchFront(state).map((c) => c.name));
   const rows = state.candidates.filter((c) => c.pool || c === teacher);
   const rungs = Math.max(0, ...rows.map((c) => c.rungs.length));
@@ -173,13 +207,19 @@ export function searchTable(state: SearchState): string {
     c === teacher ? `${c.name} (teacher)` : c.name,
     `${(c.features.parameters / 1e6).toFixed(2)}M`,
     c.measured?.latencyMs.toFixed(2) ?? '-',
-    c.measured && base ? `${(base / c.measured.latencyMs).toFixed(2)}x` : '-',
+    c.measured && base ? `${(base / objectiveMs(state.settings, c.measured)).toFixed(2)}x` : '-',
     c.measured?.throughputMsPerImage.toFixed(2) ?? '-',
     c.measured?.trainStepMs.toFixed(0) ?? '-',
     mib(c.measured?.trainPeakBytes),
     ...Array.from({ length: rungs }, (_, r) => c.rungs[r]?.proxy.toExponential(2) ?? ''),
     c.dropped ??
-      (front.has(c.name) ? 'Pareto front' : state.phase === 'done' ? 'finished' : 'in the search'),
+      (c.winner
+        ? 'winner'
+        : front.has(c.name)
+          ? 'Pareto front'
+          : state.phase === 'done'
+            ? 'finished'
+            : 'in the search'),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i] as number)).join('  ');
@@ -191,6 +231,8 @@ function summary(state: SearchState) {
     out: undefined as string | undefined,
     phase: state.phase,
     profile: state.profile,
+    hardware: state.hardware,
+    settings: state.settings,
     teacher: state.teacher,
     latencyLimitMs: state.candidates.some((c) => c.name === state.teacher.name && c.measured)
       ? latencyLimit(state)
@@ -210,7 +252,48 @@ function summary(state: SearchState) {
         dropped: c.dropped ?? null,
       })),
     front: searchFront(state).map((c) => c.name),
+    teacherMeasured: state.candidates.find((c) => c.name === state.teacher.name)?.measured ?? null,
+    teacherEval: state.teacherEval ?? null,
+    winners: state.candidates
+      .filter((c) => c.winner)
+      .map((c) => ({
+        name: c.name,
+        unet: c.unet,
+        parameters: c.features.parameters,
+        measured: c.measured,
+        speedup: speedupOf(state, c),
+        rungs: c.rungs,
+        full: c.full ?? null,
+        dir: c.full?.eval ? `winners/${c.name}` : null,
+      })),
   };
+}
+
+/** The teacher's measured cost over the candidate's, in the search's objective. */
+function speedupOf(state: SearchState, c: CandidateState): number | null {
+  const t = state.candidates.find((x) => x.name === state.teacher.name)?.measured;
+  return t && c.measured
+    ? objectiveMs(state.settings, t) / objectiveMs(state.settings, c.measured)
+    : null;
+}
+
+/** The winners beside the teacher: FD at one setting, speed and size. */
+export function winnersTable(state: SearchState): string | null {
+  const winners = state.candidates.filter((c) => c.winner);
+  const t = state.teacherEval;
+  if (winners.length === 0 || !t) return null;
+  const s = state.settings;
+  const lines = [
+    `FD at ${s.proxy.sampler} ${s.proxy.steps} steps, n = ${t.n}, no guidance (floor ${fixed(t.floor)}); teacher FD ${fixed(t.fd)}`,
+  ];
+  for (const c of winners) {
+    const e = c.full?.eval;
+    const speed = speedupOf(state, c);
+    lines.push(
+      `  ${c.name}: ${e ? `FD ${fixed(e.fd)} (${e.fd !== null && t.fd ? `${(e.fd / t.fd).toFixed(2)}x` : 'n/a'} the teacher's)` : 'not evaluated yet'}, ${speed ? `${speed.toFixed(2)}x faster (${s.objective})` : ''}, ${(c.features.parameters / 1e6).toFixed(2)}M parameters, ${c.full?.iters ?? c.rungs.at(-1)?.iters ?? 0} iterations`,
+    );
+  }
+  return lines.join('\n');
 }
 
 async function teacherDir(arg: string): Promise<string> {
@@ -231,6 +314,7 @@ export const search: Command = {
         resume: { type: 'boolean' },
         'latency-ms': { type: 'string' },
         speedup: { type: 'string' },
+        objective: { type: 'string' },
         space: { type: 'string' },
         'fit-sample': { type: 'string' },
         pool: { type: 'string' },
@@ -245,16 +329,22 @@ export const search: Command = {
         batch: { type: 'string' },
         lr: { type: 'string' },
         'output-weight': { type: 'string' },
+        winners: { type: 'string' },
+        'full-iters': { type: 'string' },
+        'eval-n': { type: 'string' },
+        'extractor-steps': { type: 'string' },
+        'extractor-width': { type: 'string' },
         'checkpoint-every': { type: 'string' },
         seed: { type: 'string' },
         json: { type: 'boolean' },
+        events: { type: 'boolean' },
       },
       flagsSchema,
     );
     const out = resolve(flags.out);
     const hardware = probeHardware();
     const profile = profileKey(hardware);
-    const progress = progressFor(io);
+    const progress = progressFor(io, flags.events);
     let state: SearchState;
     let teacher: Model;
     if (flags.resume) {
@@ -283,6 +373,7 @@ export const search: Command = {
         fitSample: flags['fit-sample'],
         latencyMs: flags['latency-ms'] ?? null,
         speedup: flags.speedup,
+        objective: flags.objective,
         pool: flags.pool,
         throughputBatch: flags['throughput-batch'],
         trainBatch: flags['train-batch'],
@@ -300,6 +391,10 @@ export const search: Command = {
         firstIters: flags['first-iters'],
         eta: flags.eta,
         rungs: flags.rungs,
+        winners: flags.winners,
+        fullIters: flags['full-iters'],
+        evalN: flags['eval-n'],
+        extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
       });
       mkdirSync(out, { recursive: true });
       state = newSearchState(
@@ -332,6 +427,8 @@ export const search: Command = {
       teacher.dispose();
     }
     io.err(searchTable(state));
+    const winners = winnersTable(state);
+    if (winners) io.err(winners);
     if (state.fits) {
       const e = state.fits.latencyMs?.looError;
       if (e)

@@ -55,7 +55,9 @@ describe('the cost cache key', () => {
     expect(profileKey(hw, { OPENBLAS_NUM_THREADS: '1' })).toBe(`${free}-blas1`);
     expect(profileKey(hw, { OMP_NUM_THREADS: '2' })).toBe(`${free}-blas2`);
     expect(profileKey(hw, { OPENBLAS_NUM_THREADS: 'x' })).toBe(free);
-    expect(profileKey({ ...hw, backend: 'metal' }, { OPENBLAS_NUM_THREADS: '1' })).not.toMatch(/blas/);
+    expect(profileKey({ ...hw, backend: 'metal' }, { OPENBLAS_NUM_THREADS: '1' })).not.toMatch(
+      /blas/,
+    );
   });
 
   it('keeps a median table and a min table in two files', () => {

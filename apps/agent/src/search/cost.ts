@@ -7,33 +7,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { attentionBytes, type HardwareProfile, type Model, writeFileAtomic } from '@anneal/engine';
+import {
+  SEARCH_COST_TARGETS,
+  type SearchMeasuredCost,
+  searchMeasuredCostSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { configKey, engineBuild, obtainCosts, profileKey } from '../plan/costs.ts';
 import { parseJsonFile } from '../plan/json-file.ts';
 import type { CostFeatures } from './predictor.ts';
 
-export const measuredCostSchema = z.object({
-  /** ms per sampling step (one network evaluation) at batch 1. */
-  latencyMs: z.number().positive(),
-  /** ms per image per sampling step at the throughput batch. */
-  throughputMsPerImage: z.number().positive(),
-  throughputBatch: z.number().int().positive(),
-  /** Sampling's peak memory at the throughput batch. */
-  samplePeakBytes: z.number().nonnegative(),
-  /** One compiled training step at the training batch (median). */
-  trainStepMs: z.number().positive(),
-  trainBatch: z.number().int().positive(),
-  trainPeakBytes: z.number().nonnegative(),
-});
-export type MeasuredCost = z.infer<typeof measuredCostSchema>;
-
+/** The protocol's cost schema (a search job's summary carries it). */
+export const measuredCostSchema = searchMeasuredCostSchema;
+export type MeasuredCost = SearchMeasuredCost;
 /** The measured quantities a predictor is fitted for, in the order tables show them. */
-export const COST_TARGETS = [
-  'latencyMs',
-  'throughputMsPerImage',
-  'trainStepMs',
-  'trainPeakBytes',
-] as const;
+export const COST_TARGETS = SEARCH_COST_TARGETS;
 export type CostTarget = (typeof COST_TARGETS)[number];
 
 /** What the engine counts of a model without running it. */
@@ -55,7 +43,7 @@ export interface MeasureOptions {
   throughputBatch: number;
   trainBatch: number;
   home?: string;
-  /** Timed calls of each NFE per sampling cell, and training steps (default 3). */
+  /** Timed calls of each NFE per sampling cell (default 5), and training steps (default 3). */
   repeats?: number;
 }
 
@@ -90,7 +78,7 @@ async function trainCost(
   const path = trainCostPath(o.home ?? resolveAnnealHome(), profile, config, o.trainBatch);
   const cached = parseJsonFile(path, trainCostSchema);
   if (cached?.ok) return cached.value;
-  const r = await model.measureStep({ batch: o.trainBatch, steps: o.repeats ?? 3, warmup: 1 });
+  const r = await model.measureStep({ batch: o.trainBatch, steps: 3, warmup: 1 });
   const entry = {
     profile,
     engine: engineBuild(),
@@ -113,8 +101,11 @@ export async function measureCandidate(model: Model, o: MeasureOptions): Promise
     guided: false,
     batches: [1, o.throughputBatch],
     dtypes: ['float32'],
-    nfe: [2, 6],
-    repeats: o.repeats ?? 3,
+    nfe: [2, 10],
+    repeats: o.repeats ?? 5,
+    // The fastest of the calls: other work on the machine only ever adds time, and a search
+    // compares many candidates measured minutes apart on a machine that may not be idle.
+    statistic: 'min',
     home: o.home,
   });
   const at = (batch: number) => {

@@ -81,7 +81,10 @@ export interface RungOptions {
   dir: string;
   /** The iterations reached at the end of this rung (total, not added). */
   iters: number;
-  /** The last rung's iterations: the learning-rate warm-up is a share of it, the same in every rung. */
+  /**
+   * The last rung's iterations: the learning-rate warm-up is a share of it, the same in every
+   * rung and in a winner's training beyond it.
+   */
   maxIters: number;
   settings: ProxySettings;
   onStep?: (step: number, loss: number) => void;
@@ -106,7 +109,7 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
     shards: o.dataset.train,
     numClasses: o.teacher.config.dataset?.num_classes ?? 0,
     batch: s.batch,
-    totalSteps: o.maxIters,
+    totalSteps: Math.max(o.iters, o.maxIters),
     lr: s.lr,
     warmup: Math.min(100, Math.floor(o.maxIters / 10)),
     // Rungs stop at different iterations, so no schedule that assumes an end.

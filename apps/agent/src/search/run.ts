@@ -2,17 +2,28 @@
 // measure a spread sample and the teacher on this device, fit the cost predictor, prune by
 // the latency limit, measure the pool for real, then successive halving on the quality proxy.
 // The state is written after every candidate, so any phase resumes where it stopped.
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HardwareProfile, Model } from '@anneal/engine';
+import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
-import { COST_TARGETS, costFeatures, measureCandidate } from './cost.ts';
+import { evaluateModel } from '../quality/evaluate.ts';
+import {
+  COST_TARGETS,
+  costFeatures,
+  type MeasuredCost,
+  type MeasureOptions,
+  measureCandidate,
+} from './cost.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
 import { proxyScore, teacherImages, trainRung } from './proxy.ts';
 import { halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
 import {
   type CandidateState,
+  fixed,
   latencyLimit,
+  objectiveMs,
+  type SearchEval,
   type SearchSettings,
   type SearchState,
   writeSearchState,
@@ -34,6 +45,8 @@ export interface SearchRun {
   /** Checked between candidates and training steps: stop at the next consistent point. */
   stopRequested: () => boolean;
   home?: string;
+  /** What a candidate costs here; the engine's measurement unless a test injects costs. */
+  measure?: (model: Model, o: MeasureOptions) => Promise<MeasuredCost>;
 }
 
 /** The state of a new search: every candidate of the space with the work the engine counts. */
@@ -54,7 +67,14 @@ export function newSearchState(
     progress.update('counting', i, candidates.length);
     const m = Model.create({ ...teacher.config, unet: c.unet }, 0);
     try {
-      return { name: c.name, unet: c.unet, features: costFeatures(m), pool: false, rungs: [] };
+      return {
+        name: c.name,
+        unet: c.unet,
+        features: costFeatures(m),
+        pool: false,
+        winner: false,
+        rungs: [],
+      };
     } finally {
       m.dispose();
     }
@@ -95,7 +115,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     const t0 = performance.now();
     const m = Model.create({ ...run.teacher.config, unet: c.unet }, 0);
     try {
-      c.measured = await measureCandidate(m, {
+      c.measured = await (run.measure ?? measureCandidate)(m, {
         hardware: run.hardware,
         throughputBatch: s.throughputBatch,
         trainBatch: s.trainBatch,
@@ -123,37 +143,50 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       await measure(c);
     }
     run.progress.update('measuring the fit sample', sample.length, sample.length);
-    const fits = fitPredictors(state.candidates.filter((c) => c.measured));
-    state.fits = fits;
-    for (const c of state.candidates)
-      c.predicted = Object.fromEntries(
-        COST_TARGETS.map((t) => [t, predictCost(fits[t] as FittedCost, c.features)]),
-      ) as CandidateState['predicted'];
-    const limit = latencyLimit(state);
-    // 3. The pool: predicted within the limit, spread from the largest down; measured for real.
-    if (!state.candidates.some((c) => c.pool)) {
-      const eligible = state.candidates.filter(
-        (c) => c !== teacher && (c.predicted?.latencyMs ?? Number.POSITIVE_INFINITY) <= limit,
-      );
-      for (const c of spreadPool(eligible, s.pool, (x) => x.features.parameters)) c.pool = true;
+    // Fitted once: the pool is chosen on these predictions, and measuring the pool must not
+    // move them (the pool's measurements then say how far off they were, out of sample).
+    if (!state.fits) {
+      const fits = fitPredictors(state.candidates.filter((c) => c.measured));
+      state.fits = fits;
+      for (const c of state.candidates)
+        c.predicted = Object.fromEntries(
+          COST_TARGETS.map((t) => [t, predictCost(fits[t] as FittedCost, c.features)]),
+        ) as CandidateState['predicted'];
       save();
     }
-    const pool = state.candidates.filter((c) => c.pool);
-    for (const [i, c] of pool.entries()) {
-      if (run.stopRequested()) return state;
-      run.progress.update('measuring the pool', i, pool.length);
-      await measure(c);
-      if ((c.measured?.latencyMs ?? 0) > limit) {
-        c.dropped = `measured ${c.measured?.latencyMs.toFixed(2)} ms/step, over the limit of ${limit.toFixed(2)}`;
-        save();
+    const limit = latencyLimit(state);
+    // 3. The pool: predicted within the limit, spread from the largest down, measured for real;
+    // a member measured over the limit is dropped and the pool refilled from the rest of the
+    // eligible, until it holds `pool` members within the limit or none are left to try.
+    const eligible = state.candidates.filter(
+      (c) =>
+        c !== teacher &&
+        (c.predicted ? objectiveMs(s, c.predicted) : Number.POSITIVE_INFINITY) <= limit,
+    );
+    for (;;) {
+      const pool = state.candidates.filter((c) => c.pool && !c.dropped);
+      for (const [i, c] of pool.entries()) {
+        if (run.stopRequested()) return state;
+        run.progress.update('measuring the pool', i, pool.length);
+        await measure(c);
+        const ms = c.measured ? objectiveMs(s, c.measured) : 0;
+        if (ms > limit) {
+          c.dropped = `measured ${ms.toFixed(2)} ms/${s.objective === 'latency' ? 'step' : 'image-step'}, over the limit of ${limit.toFixed(2)}`;
+          save();
+        }
       }
+      const within = pool.filter((c) => !c.dropped).length;
+      const untried = eligible.filter((c) => !c.pool);
+      if (within >= s.pool || untried.length === 0) break;
+      for (const c of spreadPool(untried, s.pool - within, (x) => x.features.parameters))
+        c.pool = true;
+      save();
     }
-    run.progress.update('measuring the pool', pool.length, pool.length);
     state.phase = 'halving';
     save();
   }
 
-  if (state.phase === 'halving') {
+  if (state.phase === 'halving' || state.phase === 'training') {
     const pool = state.candidates.filter((c) => c.pool);
     // The rungs follow from the pool as it entered halving (those within the limit when measured).
     const rungs = halvingRungs(
@@ -164,49 +197,134 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     );
     const maxIters = rungs[rungs.length - 1]?.iters ?? s.firstIters;
     const reference = await teacherImages(run.teacher, s.proxy);
-    for (const [r, rung] of rungs.entries()) {
-      const alive = pool.filter((c) => !c.dropped);
-      for (const [i, c] of alive.entries()) {
-        if (c.rungs[r]) continue;
-        if (run.stopRequested()) return state;
-        const t0 = performance.now();
-        const label = `rung ${r + 1}/${rungs.length}: ${c.name} (${i + 1}/${alive.length})`;
-        const { model, step } = await trainRung({
-          teacher: run.teacher,
-          candidate: c as Candidate,
-          dataset: run.dataset,
-          dir: join(run.out, 'candidates', c.name),
-          iters: rung.iters,
-          maxIters,
-          settings: s.proxy,
-          onStep: (st) => run.progress.update(label, st, rung.iters),
-          stopRequested: run.stopRequested,
-        });
-        state.seconds.proxy += (performance.now() - t0) / 1000;
-        if (!model) {
+    /** Trains `c` to `iters` and scores it; null when a stop was requested. */
+    const trainAndScore = async (c: CandidateState, iters: number, label: string) => {
+      const t0 = performance.now();
+      const { model, step } = await trainRung({
+        teacher: run.teacher,
+        candidate: c as Candidate,
+        dataset: run.dataset,
+        dir: join(run.out, 'candidates', c.name),
+        iters,
+        maxIters,
+        settings: s.proxy,
+        onStep: (st) => run.progress.update(label, st, iters),
+        stopRequested: run.stopRequested,
+      });
+      const trainSeconds = (performance.now() - t0) / 1000;
+      state.seconds.proxy += trainSeconds;
+      if (!model) {
+        save();
+        return null;
+      }
+      try {
+        return {
+          model,
+          iters: step,
+          proxy: await proxyScore(model, reference, s.proxy),
+          trainSeconds,
+        };
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    };
+
+    if (state.phase === 'halving') {
+      for (const [r, rung] of rungs.entries()) {
+        const alive = pool.filter((c) => !c.dropped);
+        for (const [i, c] of alive.entries()) {
+          if (c.rungs[r]) continue;
+          if (run.stopRequested()) return state;
+          const label = `rung ${r + 1}/${rungs.length}: ${c.name} (${i + 1}/${alive.length})`;
+          const scored = await trainAndScore(c, rung.iters, label);
+          if (!scored) return state;
+          scored.model.dispose();
+          c.rungs[r] = {
+            iters: scored.iters,
+            proxy: scored.proxy,
+            trainSeconds: scored.trainSeconds,
+          };
+          run.progress.note(
+            `${label}: proxy ${scored.proxy.toExponential(3)} after ${scored.iters} iterations`,
+          );
           save();
-          return state;
         }
-        try {
-          const proxy = await proxyScore(model, reference, s.proxy);
-          c.rungs[r] = { iters: step, proxy, trainSeconds: (performance.now() - t0) / 1000 };
-        } finally {
-          model.dispose();
-        }
-        run.progress.note(
-          `${label}: proxy ${c.rungs[r]?.proxy.toExponential(3)} after ${step} iterations`,
+        const kept = new Set(
+          survivors(
+            alive.map((c) => ({ c, score: c.rungs[r]?.proxy ?? Number.NaN })),
+            rung.keep,
+          ),
         );
+        for (const c of alive)
+          if (!kept.has(c))
+            c.dropped = `halved out after rung ${r + 1} (proxy ${c.rungs[r]?.proxy.toExponential(3)})`;
         save();
       }
-      const kept = new Set(
-        survivors(
-          alive.map((c) => ({ c, score: c.rungs[r]?.proxy ?? Number.NaN })),
-          rung.keep,
-        ),
+      // The winners: the front's students, best proxy first.
+      const last = rungs.length - 1;
+      const front = searchFront(state).filter((c) => c.name !== state.teacher.name);
+      front.sort((a, b) => (a.rungs[last]?.proxy ?? 0) - (b.rungs[last]?.proxy ?? 0));
+      for (const c of front.slice(0, s.winners)) c.winner = true;
+      state.phase = 'training';
+      save();
+    }
+
+    // Each winner trained on to fullIters, then its FD beside the teacher's on one ruler.
+    const evaluate = async (model: Model): Promise<SearchEval> => {
+      const r = await evaluateModel({
+        model,
+        dataset: run.dataset,
+        n: s.evalN,
+        sampling: { sampler: s.proxy.sampler, steps: s.proxy.steps },
+        seed: 0,
+        guidance: 1,
+        home: run.home,
+        extractor: s.extractor,
+        onProgress: (phase, done, total) => run.progress.update(phase, done, total),
+      });
+      return {
+        n: r.n,
+        fd: r.metrics.fd,
+        floor: r.floor.fd,
+        kid: r.metrics.kid,
+        precision: r.metrics.precision,
+        recall: r.metrics.recall,
+        classAccuracy: r.accuracy?.samples ?? null,
+      };
+    };
+    const winners = state.candidates.filter((c) => c.winner);
+    if (winners.length > 0 && !state.teacherEval) {
+      if (run.stopRequested()) return state;
+      state.teacherEval = await evaluate(run.teacher);
+      run.progress.note(
+        `teacher: FD ${fixed(state.teacherEval.fd)} (floor ${fixed(state.teacherEval.floor)})`,
       );
-      for (const c of alive)
-        if (!kept.has(c))
-          c.dropped = `halved out after rung ${r + 1} (proxy ${c.rungs[r]?.proxy.toExponential(3)})`;
+      save();
+    }
+    for (const [i, c] of winners.entries()) {
+      if (c.full?.eval) continue;
+      if (run.stopRequested()) return state;
+      const label = `winner ${i + 1}/${winners.length}: ${c.name}`;
+      const scored = await trainAndScore(
+        c,
+        Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0),
+        label,
+      );
+      if (!scored) return state;
+      try {
+        c.full = { iters: scored.iters, proxy: scored.proxy, trainSeconds: scored.trainSeconds };
+        save();
+        if (run.stopRequested()) return state;
+        const e = await evaluate(scored.model);
+        c.full.eval = e;
+        publishWinner(run.out, c.name);
+      } finally {
+        scored.model.dispose();
+      }
+      run.progress.note(
+        `${label}: FD ${fixed(c.full.eval?.fd)} after ${scored.iters} iterations (teacher ${fixed(state.teacherEval?.fd)})`,
+      );
       save();
     }
     state.phase = 'done';
@@ -214,6 +332,18 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     save();
   }
   return state;
+}
+
+/** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */
+export function winnerDir(out: string, name: string): string {
+  return join(out, 'winners', name);
+}
+
+function publishWinner(out: string, name: string): void {
+  const from = join(out, 'candidates', name);
+  const to = winnerDir(out, name);
+  mkdirSync(to, { recursive: true });
+  for (const file of [MODEL_FILE, CONFIG_FILE]) copyFileSync(join(from, file), join(to, file));
 }
 
 /** One non-negative cost fit per measured quantity. */
@@ -241,7 +371,7 @@ export function searchFront(state: SearchState): CandidateState[] {
     c === teacher ? 0 : (c.rungs[last]?.proxy ?? Number.POSITIVE_INFINITY);
   return paretoFront(points, [
     proxy,
-    (c) => c.measured?.latencyMs ?? Number.POSITIVE_INFINITY,
+    (c) => (c.measured ? objectiveMs(state.settings, c.measured) : Number.POSITIVE_INFINITY),
     (c) => c.measured?.trainPeakBytes ?? Number.POSITIVE_INFINITY,
   ]);
 }

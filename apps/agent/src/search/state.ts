@@ -10,6 +10,12 @@ import {
   unetConfigSchema,
   writeFileAtomic,
 } from '@anneal/engine';
+import {
+  type SearchEval,
+  searchEvalSchema,
+  searchObjectiveMs,
+  searchObjectiveSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { COST_TARGETS, measuredCostSchema } from './cost.ts';
 import { searchSpaceSchema } from './space.ts';
@@ -29,6 +35,11 @@ const predictedSchema = z.object(
   },
 );
 
+/** FD and its companions on one ruler; a non-finite value (JSON null) stays null. */
+const evalSchema = searchEvalSchema;
+
+export type { SearchEval };
+
 export const candidateStateSchema = z.object({
   name: z.string(),
   unet: unetConfigSchema,
@@ -38,8 +49,19 @@ export const candidateStateSchema = z.object({
   predicted: predictedSchema.optional(),
   /** Chosen for the quality proxy (predicted within the latency limit, spread by size). */
   pool: z.boolean().default(false),
+  /** On the front after halving, among the best `winners` by proxy: trained on to fullIters. */
+  winner: z.boolean().default(false),
   /** Why it left the search, when it did (over the latency limit, halved out at a rung). */
   dropped: z.string().optional(),
+  /** A winner's training to fullIters and its evaluation beside the teacher's. */
+  full: z
+    .object({
+      iters: z.number().int(),
+      proxy: z.number(),
+      trainSeconds: z.number(),
+      eval: evalSchema.optional(),
+    })
+    .optional(),
   /** The proxy after each rung it finished: total iterations and score. */
   rungs: z
     .array(z.object({ iters: z.number().int(), proxy: z.number(), trainSeconds: z.number() }))
@@ -57,11 +79,17 @@ export const searchSettingsSchema = z.object({
   /** Candidates measured to fit the predictor (spread over FLOPs), besides the teacher. */
   fitSample: z.number().int().min(3),
   /**
-   * The limit, ms per sampling step at batch 1; null: the teacher's measured latency divided
-   * by `speedup`.
+   * The limit in the objective's ms (per step at batch 1, or per image-step at the throughput
+   * batch); null: the teacher's measured one divided by `speedup`.
    */
   latencyMs: z.number().positive().nullable(),
   speedup: z.number().gt(1),
+  /**
+   * What the limit and the front count as speed: `latency`, ms per sampling step at batch 1
+   * (one request at a time), or `throughput`, ms per image per step at the throughput batch
+   * (a batch regime, which can favour other shapes).
+   */
+  objective: searchObjectiveSchema.default('latency'),
   /** Candidates that go on to the quality proxy. */
   pool: z.number().int().min(1),
   throughputBatch: z.number().int().positive(),
@@ -81,6 +109,15 @@ export const searchSettingsSchema = z.object({
   firstIters: z.number().int().positive(),
   eta: z.number().int().min(2),
   rungs: z.number().int().min(1),
+  /** The winners (the front's students, best proxy first) trained on to this many iterations. */
+  winners: z.number().int().min(0).default(2),
+  fullIters: z.number().int().positive().default(2000),
+  /** FD of each winner and of the teacher at the proxy's sampler and steps, n images. */
+  evalN: z.number().int().min(2).default(1000),
+  /** The quality extractor's training, when not its default (tests use a small one). */
+  extractor: z
+    .object({ steps: z.number().int().optional(), width: z.number().int().optional() })
+    .default({}),
 });
 export type SearchSettings = z.infer<typeof searchSettingsSchema>;
 
@@ -90,7 +127,9 @@ export const searchStateSchema = z.object({
   profile: z.string(),
   hardware: hardwareProfileSchema,
   settings: searchSettingsSchema,
-  phase: z.enum(['measuring', 'halving', 'done']),
+  phase: z.enum(['measuring', 'halving', 'training', 'done']),
+  /** The teacher's evaluation at the winners' setting (same ruler, noise and n). */
+  teacherEval: evalSchema.optional(),
   candidates: z.array(candidateStateSchema),
   fits: z.record(z.string(), fitSchema).optional(),
   /** Wall seconds spent, by phase (the issue's "CPU-hours" are these times the cores in use). */
@@ -124,11 +163,24 @@ export function writeSearchState(out: string, state: SearchState): void {
   writeFileAtomic(join(out, SEARCH_FILE), `${JSON.stringify(state, null, 2)}\n`);
 }
 
-/** The latency limit in ms per step at batch 1 (needs the teacher measured when derived). */
+/** The measured (or predicted) cost the search's objective counts, in ms. */
+export function objectiveMs(
+  settings: Pick<SearchSettings, 'objective'>,
+  cost: { latencyMs: number; throughputMsPerImage: number },
+): number {
+  return searchObjectiveMs(settings.objective, cost);
+}
+
+/** The limit in the objective's ms (needs the teacher measured when derived). */
 export function latencyLimit(state: SearchState): number {
   const { latencyMs, speedup } = state.settings;
   if (latencyMs !== null) return latencyMs;
   const teacher = state.candidates.find((c) => c.name === state.teacher.name);
   if (!teacher?.measured) throw new Error('the latency limit needs the teacher measured first');
-  return teacher.measured.latencyMs / speedup;
+  return objectiveMs(state.settings, teacher.measured) / speedup;
+}
+
+/** A measurement for people: `digits` decimals, or n/a for one that was not finite. */
+export function fixed(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined ? 'n/a' : v.toFixed(digits);
 }

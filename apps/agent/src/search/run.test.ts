@@ -1,0 +1,144 @@
+// The measuring phase of a search (issue 19 section 2) on injected costs, so its decisions
+// are exact: the teacher and a FLOPs-spread sample measured, the predictor fitted once on
+// them, the pool spread within the limit, a member measured over the limit dropped and the
+// pool refilled from the rest, a resumed phase measuring nothing twice.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model, presetUNet, probeHardware } from '@anneal/engine';
+import { describe, expect, it } from 'vitest';
+import type { LocalDataset } from '../dataset.ts';
+import type { MeasuredCost } from './cost.ts';
+import { newSearchState, runSearch, type SearchRun } from './run.ts';
+import { type SearchState, searchSettingsSchema } from './state.ts';
+
+const teacher = Model.create(
+  {
+    unet: {
+      ...presetUNet('tiny', { resolution: 8, channels: 3, numClasses: 5 }),
+      block_out_channels: [16, 32],
+    },
+    parameterization: 'v',
+  },
+  1,
+);
+
+const settings = searchSettingsSchema.parse({
+  space: {
+    widthScales: [0.5, 0.75, 1],
+    levelsDropped: [0],
+    attention: ['teacher'],
+    midAttention: [true, false],
+    attentionKinds: ['softmax'],
+  },
+  fitSample: 4,
+  latencyMs: 10,
+  speedup: 1.5,
+  pool: 3,
+  throughputBatch: 2,
+  trainBatch: 2,
+  proxy: {
+    sampler: 'ddim',
+    steps: 2,
+    n: 2,
+    batch: 2,
+    lr: 1e-3,
+    emaDecay: 0.9,
+    outputWeight: 1,
+    seed: 0,
+    checkpointEvery: 10,
+  },
+  firstIters: 2,
+  eta: 2,
+  rungs: 1,
+});
+
+const silent = { update() {}, note() {} };
+
+/**
+ * Costs linear in FLOPs (so the fit is exact), except that `slow` candidates measure 3x
+ * what the line says: the predictor's miss the pool must recover from.
+ */
+function costs(slow: Set<string>, seen: string[]) {
+  return async (model: Model): Promise<MeasuredCost> => {
+    const name =
+      JSON.stringify(model.config.unet.block_out_channels) + model.config.unet.add_attention;
+    seen.push(name);
+    const flops = model.cost().forwardFlopsPerImage;
+    const ms = (1 + flops / 2e6) * (slow.has(name) ? 3 : 1);
+    return {
+      latencyMs: ms,
+      throughputMsPerImage: ms / 2,
+      throughputBatch: 2,
+      samplePeakBytes: 1e6,
+      trainStepMs: 10 * ms,
+      trainBatch: 2,
+      trainPeakBytes: 1e6 + flops,
+    };
+  };
+}
+
+const keyOf = (c: SearchState['candidates'][number]) =>
+  JSON.stringify(c.unet.block_out_channels) + c.unet.add_attention;
+
+describe('the measuring phase', () => {
+  it('fits once, pools within the limit, drops a member measured over it and refills the pool', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
+    const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
+    // 3 x 3 widths less the shrinking ones (6), with and without mid attention: 12.
+    expect(state.candidates).toHaveLength(12);
+    const line = (c: SearchState['candidates'][number]) =>
+      1 + c.features.forwardFlopsPerImage / 2e6;
+    const eligibleByLine = state.candidates
+      .filter((c) => c.name !== state.teacher.name && line(c) <= 10)
+      .sort((a, b) => b.features.parameters - a.features.parameters);
+    expect(eligibleByLine.length).toBeGreaterThan(3);
+    // The largest eligible candidate (the first the pool takes) is slow when measured.
+    const slowOne = eligibleByLine[0];
+    const slow = new Set([keyOf(slowOne as never)]);
+    const seen: string[] = [];
+    const run: SearchRun = {
+      teacher,
+      dataset: { train: [], heldout: [] } as unknown as LocalDataset,
+      out,
+      hardware: probeHardware(),
+      progress: silent,
+      // Stop as soon as halving would begin: this test is about measuring.
+      stopRequested: () => state.phase !== 'measuring',
+      measure: costs(slow, seen),
+    };
+    const after = await runSearch(run, state);
+    expect(after.phase).toBe('halving');
+    // The fit sample's costs were exact lines, except where a slow one fell in it.
+    const fit = after.fits?.latencyMs;
+    expect(fit?.coefficients.every((c) => c >= 0)).toBe(true);
+    // Predictions for every candidate; the pool holds 3 within the limit, measured.
+    expect(after.candidates.every((c) => c.predicted)).toBe(true);
+    const pool = after.candidates.filter((c) => c.pool);
+    const within = pool.filter((c) => !c.dropped);
+    expect(within).toHaveLength(3);
+    for (const c of within) expect(c.measured?.latencyMs).toBeLessThanOrEqual(10);
+    // The slow one was taken, measured over the limit, dropped, and replaced.
+    const dropped = after.candidates.find((c) => c.name === slowOne?.name);
+    expect(dropped?.pool).toBe(true);
+    expect(dropped?.dropped).toMatch(/^measured .* over the limit of 10\.00$/);
+    expect(pool).toHaveLength(4);
+    // The teacher is measured (it sets no limit here, but is the reference) and never pooled.
+    const t = after.candidates.find((c) => c.name === after.teacher.name);
+    expect(t?.measured).toBeDefined();
+    expect(t?.pool).toBe(false);
+    // Each candidate measured once.
+    expect(new Set(seen).size).toBe(seen.length);
+
+    // Resumed (from the saved file's view), the phase measures nothing again.
+    const again: string[] = [];
+    const resumed = structuredClone(after);
+    resumed.phase = 'measuring';
+    await runSearch(
+      { ...run, stopRequested: () => resumed.phase !== 'measuring', measure: costs(slow, again) },
+      resumed,
+    );
+    expect(again).toEqual([]);
+    expect(resumed.fits).toEqual(after.fits);
+  });
+});
