@@ -57,3 +57,38 @@ export function formatDuration(seconds: number): string {
   const ss = String(sec).padStart(2, '0');
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
 }
+
+/** How often a phase's progress goes out as a JSON line at most (the last one always does). */
+export const PROGRESS_EVENT_MS = 500;
+
+/**
+ * Progress through named phases, for people (one bar per phase on a TTY) and for the agent
+ * (`{"event":"progress","phase","step","total"}` lines on stdout when `events`, at most one
+ * per PROGRESS_EVENT_MS per phase change and the last of each always).
+ */
+export function phaseProgress(out: (line: string) => void, events: boolean) {
+  let bar: ProgressBar | undefined;
+  let phase = '';
+  let last = 0;
+  return {
+    update(p: string, done: number, total: number) {
+      if (p !== phase) {
+        bar?.done();
+        bar = new ProgressBar(total, p);
+        phase = p;
+      }
+      bar?.update(done);
+      const now = Date.now();
+      if (events && total >= 1 && (done === total || now - last >= PROGRESS_EVENT_MS)) {
+        last = now;
+        out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
+      }
+    },
+    /** Ends the current bar (before a line of its own, or at the end). */
+    done() {
+      bar?.done();
+      bar = undefined;
+      phase = '';
+    },
+  };
+}

@@ -24,7 +24,7 @@ import {
 } from '../plan/curve.ts';
 import { measureLatency, requestImages, verifyFd, writePlan } from '../plan/execute.ts';
 import { weightsMismatch, weightsSha256 } from '../plan/weights.ts';
-import { ProgressBar } from '../progress.ts';
+import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import type { Command, CommandIO } from './command.ts';
 import {
@@ -38,33 +38,6 @@ import {
   usage,
 } from './plan-flags.ts';
 
-/** Progress for people (a bar on a TTY) and for the agent (JSON lines with --events). */
-function progress(io: CommandIO, events: boolean) {
-  let bar: ProgressBar | undefined;
-  let phase = '';
-  let last = 0;
-  return {
-    update(p: string, done: number, total: number) {
-      if (p !== phase) {
-        bar?.done();
-        bar = new ProgressBar(total, p);
-        phase = p;
-      }
-      bar?.update(done);
-      const now = Date.now();
-      if (events && (done === total || now - last >= 500)) {
-        last = now;
-        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
-      }
-    },
-    done() {
-      bar?.done();
-      bar = undefined;
-      phase = '';
-    },
-  };
-}
-
 async function modelDir(arg: string): Promise<string> {
   return isVersionId(arg) ? modelVersionDir(arg, '--model') : resolve(arg);
 }
@@ -73,7 +46,7 @@ async function curveFor(
   model: Model,
   dir: string,
   f: Flags,
-  p: ReturnType<typeof progress>,
+  p: ReturnType<typeof phaseProgress>,
   force: boolean,
   weights: string,
   io: CommandIO,
@@ -142,7 +115,7 @@ async function costsFor(
   model: Model,
   f: Flags,
   guidance: number,
-  p: ReturnType<typeof progress>,
+  p: ReturnType<typeof phaseProgress>,
   io: CommandIO,
 ) {
   const conditional = (model.config.dataset?.num_classes ?? 0) > 0;
@@ -183,7 +156,7 @@ export const plan: Command = {
     const dir = await modelDir(f.model);
     const model = Model.load(dir);
     const weights = weightsSha256(dir);
-    const p = progress(io, f.events);
+    const p = phaseProgress((l) => io.out(l), f.events);
     try {
       if (sub === 'costs') {
         // Guided or not as the plans will be: the cached curve's guidance unless given.

@@ -13,7 +13,7 @@ import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { profileKey } from '../plan/costs.ts';
 import { weightsSha256 } from '../plan/weights.ts';
-import { ProgressBar } from '../progress.ts';
+import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { newSearchState, runSearch, type SearchProgress, searchFront } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
@@ -149,34 +149,16 @@ function readSpace(path: string | undefined) {
   return r.data;
 }
 
-/** Progress for people (a bar on a TTY) and for the agent (JSON lines with --events). */
+/** Progress bars and events, and the notes a search logs between them (on stderr). */
 function progressFor(io: CommandIO, events: boolean): SearchProgress & { done(): void } {
-  let bar: ProgressBar | undefined;
-  let phase = '';
-  let last = 0;
+  const bars = phaseProgress((l) => io.out(l), events);
   return {
-    update(p, done, total) {
-      if (p !== phase) {
-        bar?.done();
-        bar = new ProgressBar(total, p);
-        phase = p;
-      }
-      bar?.update(done);
-      const now = Date.now();
-      if (events && (done === total || now - last >= 500)) {
-        last = now;
-        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
-      }
-    },
+    update: bars.update,
     note(line) {
-      bar?.done();
-      bar = undefined;
-      phase = '';
+      bars.done();
       io.err(line);
     },
-    done() {
-      bar?.done();
-    },
+    done: bars.done,
   };
 }
 

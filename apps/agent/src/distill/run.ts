@@ -15,7 +15,7 @@ import {
 } from '@anneal/engine';
 import type { CommandIO } from '../commands/command.ts';
 import { agreeAcrossRanks, fingerprint } from '../commands/train-ranks.ts';
-import { ProgressBar } from '../progress.ts';
+import { phaseProgress } from '../progress.ts';
 import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { consistencyGrid, evaluateStage, LATENCY_BATCH } from './evaluate-stage.ts';
@@ -91,9 +91,6 @@ function truncateMetrics(path: string, state: DistillState): void {
   writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
 }
 
-/** The least time between two progress events of a measuring phase. */
-const PROGRESS_EVENT_MS = 500;
-
 export async function distill(r: DistillRun) {
   const { run, out, io } = r;
   const started = Date.now();
@@ -104,25 +101,10 @@ export async function distill(r: DistillRun) {
   const teacher = Model.load(run.teacher);
   try {
     const dataset = await modelDataset(teacher.config, join(run.teacher, 'config.json'), r.home);
-    let bar: ProgressBar | undefined;
-    let phase = '';
-    let lastEvent = 0;
     // The measuring phases (extractor, reference, each stage's evaluation) as progress
-    // events of their own phase, at most one per PROGRESS_EVENT_MS and the last always.
-    const progress = (p: string) => (done: number, total: number) => {
-      if (p !== phase) {
-        bar?.done();
-        bar = new ProgressBar(total, p);
-        phase = p;
-      }
-      bar?.update(done);
-      const now = Date.now();
-      const due = done === total || now - lastEvent >= PROGRESS_EVENT_MS;
-      if (r.json && r.events && total >= 1 && due) {
-        lastEvent = now;
-        io.out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
-      }
-    };
+    // events of their own phase.
+    const bars = phaseProgress((l) => io.out(l), r.json && r.events);
+    const progress = (p: string) => (done: number, total: number) => bars.update(p, done, total);
     const ruler = await qualityRuler({
       dataset,
       n: run.eval_n,
@@ -142,7 +124,7 @@ export async function distill(r: DistillRun) {
       home: r.home,
       onProgress: progress('reference (DDIM 32)'),
     });
-    bar?.done();
+    bars.done();
     say(
       `reference: DDIM 32 steps, FD ${reference.metrics.fd.toFixed(4)} ± ${reference.fdSpread.std.toFixed(4)} at n = ${run.eval_n}${reference.cached ? ' (cached)' : ''}; real-vs-real floor ${ruler.floor.fd.toFixed(4)}`,
     );
@@ -269,7 +251,7 @@ export async function distill(r: DistillRun) {
         budgetRule,
         distillation,
         progress,
-        endPhase: () => bar?.done(),
+        endPhase: () => bars.done(),
         say,
       });
       const last = record.evals.at(-1);

@@ -42,8 +42,9 @@ export function studentConfig(teacher: ModelConfig, candidate: Candidate): Model
 }
 
 /** The teacher's images at the proxy's setting, as values (what every candidate is compared with). */
-export async function teacherImages(teacher: Model, s: ProxySettings): Promise<Float32Array> {
-  const r = await teacher.sample({
+/** A model's images at the proxy's setting, from the proxy's noise, as values in [-1, 1]. */
+async function proxyImages(model: Model, s: ProxySettings): Promise<Float32Array> {
+  const r = await model.sample({
     sampler: s.sampler,
     steps: s.steps,
     n: s.n,
@@ -54,20 +55,14 @@ export async function teacherImages(teacher: Model, s: ProxySettings): Promise<F
   return r.values as Float32Array;
 }
 
+export const teacherImages = proxyImages;
+
 export async function proxyScore(
   model: Model,
   reference: Float32Array,
   s: ProxySettings,
 ): Promise<number> {
-  const r = await model.sample({
-    sampler: s.sampler,
-    steps: s.steps,
-    n: s.n,
-    seed: proxySeed(s),
-    guidance: 1,
-    returnValues: true,
-  });
-  const v = r.values as Float32Array;
+  const v = await proxyImages(model, s);
   let sum = 0;
   for (let i = 0; i < v.length; i++) sum += ((v[i] as number) - (reference[i] as number)) ** 2;
   return sum / v.length;

@@ -11,6 +11,7 @@ import {
   writeFileAtomic,
 } from '@anneal/engine';
 import {
+  searchSettingsSchema as protocolSettingsSchema,
   type SearchEval,
   searchEvalSchema,
   searchObjectiveMs,
@@ -74,47 +75,18 @@ const fitSchema = z.object({
   looError: z.object({ median: z.number(), max: z.number(), n: z.number().int() }),
 });
 
-export const searchSettingsSchema = z.object({
+/**
+ * A search's settings: the protocol's (what a job's summary carries, each field documented
+ * there), with the space as this agent's schema and the defaults a search.json written before
+ * a field existed is read with.
+ */
+export const searchSettingsSchema = protocolSettingsSchema.extend({
   space: searchSpaceSchema,
-  /** Candidates measured to fit the predictor (spread over FLOPs), besides the teacher. */
   fitSample: z.number().int().min(3),
-  /**
-   * The limit in the objective's ms (per step at batch 1, or per image-step at the throughput
-   * batch); null: the teacher's measured one divided by `speedup`.
-   */
-  latencyMs: z.number().positive().nullable(),
-  speedup: z.number().gt(1),
-  /**
-   * What the limit and the front count as speed: `latency`, ms per sampling step at batch 1
-   * (one request at a time), or `throughput`, ms per image per step at the throughput batch
-   * (a batch regime, which can favour other shapes).
-   */
   objective: searchObjectiveSchema.default('latency'),
-  /** Candidates that go on to the quality proxy. */
-  pool: z.number().int().min(1),
-  throughputBatch: z.number().int().positive(),
-  trainBatch: z.number().int().positive(),
-  proxy: z.object({
-    sampler: z.enum(samplerNames),
-    steps: z.number().int().positive(),
-    n: z.number().int().positive(),
-    batch: z.number().int().positive(),
-    lr: z.number().positive(),
-    emaDecay: z.number().min(0).lt(1),
-    outputWeight: z.number().nonnegative(),
-    seed: z.number().int(),
-    checkpointEvery: z.number().int().positive(),
-  }),
-  /** Successive halving: the first rung's iterations, the factor, the most rungs. */
-  firstIters: z.number().int().positive(),
-  eta: z.number().int().min(2),
-  rungs: z.number().int().min(1),
-  /** The winners (the front's students, best proxy first) trained on to this many iterations. */
   winners: z.number().int().min(0).default(2),
   fullIters: z.number().int().positive().default(2000),
-  /** FD of each winner and of the teacher at the proxy's sampler and steps, n images. */
   evalN: z.number().int().min(2).default(1000),
-  /** The quality extractor's training, when not its default (tests use a small one). */
   extractor: z
     .object({ steps: z.number().int().optional(), width: z.number().int().optional() })
     .default({}),
