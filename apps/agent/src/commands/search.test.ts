@@ -138,6 +138,15 @@ describe('anneal search', () => {
     const again = runAnneal(['search', '--resume', '--out', out, '--json'], home);
     expect(again.status, again.stderr).toBe(0);
     expect(stateOf(out)).toEqual(state);
+    // Moved, it names the teacher's new place; a place without it is refused, naming it.
+    const moved = await runAnnealHere(
+      ['search', '--resume', '--out', out, '--teacher', join(root, 'gone')],
+      home,
+    );
+    expect(moved.status).not.toBe(0);
+    expect(moved.stderr).toMatch(/gone is not there; resume with --teacher/);
+    const back = runAnneal(['search', '--resume', '--out', out, '--teacher', teacher], home);
+    expect(back.status, back.stderr).toBe(0);
   }, 300_000);
 
   it('refuses a search over an existing one, a resume of none, and a bad space, naming each', async () => {

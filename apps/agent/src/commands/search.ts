@@ -60,7 +60,8 @@ winners).
 
   --teacher DIR|VERSION  the teacher checkpoint (a registered version id is downloaded once)
   --out DIR              where the search keeps its state and the candidates' checkpoints
-  --resume               continue the search in DIR (its settings are kept)
+  --resume               continue the search in DIR (its settings are kept; with --teacher,
+                         the teacher's place when it moved: its weights must be the same)
   --objective O          what speed means: latency (ms per sampling step at batch 1, the
                          default) or throughput (ms per image per step at the throughput batch)
   --latency-ms X         the limit, in the objective's ms, on this machine
@@ -335,6 +336,13 @@ export const search: Command = {
         throw new AppError(
           'CONFLICT',
           `${join(out, SEARCH_FILE)} was measured on hardware profile ${state.profile}, this process is ${profile}; resume it there (or with the same OPENBLAS_NUM_THREADS), or start a new search`,
+        );
+      // A search moved with its folder (a clone elsewhere) names its teacher's new place.
+      if (flags.teacher) state.teacher.dir = await teacherDir(flags.teacher);
+      if (!existsSync(join(state.teacher.dir, 'model.safetensors')))
+        throw new AppError(
+          'NOT_FOUND',
+          `the search's teacher ${state.teacher.dir} is not there; resume with --teacher DIR|VERSION naming where it is now`,
         );
       const weights = weightsSha256(state.teacher.dir);
       if (weights !== state.teacher.weights)
