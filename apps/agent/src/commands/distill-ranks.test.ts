@@ -2,7 +2,10 @@
 // backend over loopback) against one process at the same batch, on a toy teacher. The
 // student's per-iteration loss and gradient norm agree within float32 summation-order
 // noise, the run decides its stages as one process does, and a signal stops the ranks
-// together, resumable. Small: one halving (32 -> 16), 20 iterations, n = 20.
+// together, resumable. Small: one halving (32 -> 16), 20 iterations, n = 20. About a minute
+// on two cores, so it runs under ANNEAL_LONG=1 (`npm run test:long`); the ranks' gradients
+// and curve against one process stay in npm test (engine data-parallel.test.ts,
+// train-ranks.test.ts).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +19,10 @@ const home = mkdtempSync(join(tmpdir(), 'anneal-distill-ranks-home-'));
 const root = mkdtempSync(join(tmpdir(), 'anneal-distill-ranks-'));
 const teacher = join(root, 'teacher');
 
+const long = process.env.ANNEAL_LONG === '1';
+
 beforeAll(() => {
+  if (!long) return;
   const r = runAnneal(
     [
       ...['train', '--dataset', 'shapes', '--resolution', '8', '--preset', 'tiny'],
@@ -56,7 +62,7 @@ const training = (out: string) =>
       grad_norm: l.grad_norm ?? Number.NaN,
     }));
 
-describe('anneal distill --ranks', () => {
+describe.runIf(long)('anneal distill --ranks', () => {
   it('distills on 2 ranks the curve one process distills at the same batch; rank 0 writes the run', () => {
     const single = join(root, 'single');
     const one = runAnneal(distill(single), home);

@@ -146,72 +146,80 @@ describe('distill jobs', () => {
     expect(sampled.code, sampled.stderr).toBe(0);
   }, 600_000);
 
-  it('continues a distill job on another agent after its agent died, from the last uploaded checkpoint', async () => {
-    const submitted = await cli([
-      ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
-      ...['--method', 'progressive', '--min-steps', '16', '--max-iters-per-stage', '30'],
-      ...['--eval-every', '10', '--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4'],
-      ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8'],
-      ...['--quality-budget', '100', '--log-every', '5', '--lr', '1e-3', '--json'],
-    ]);
-    expect(submitted.code, submitted.stderr).toBe(0);
-    const jobId = submitted.json.job_id;
-    const job = async () => (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
-    const checkpointStep = async (runId: string) =>
-      (await h.api(owner.token, 'GET', `/api/v1/runs/${runId}`)).json.checkpointStep ?? 0;
-    // Mid-stage: the first slot (iteration 10 of 30) committed and uploaded.
-    let first = await job();
-    while (!first.runId || (await checkpointStep(first.runId)) < 10) {
-      await new Promise((r) => setTimeout(r, 200));
-      first = await job();
-    }
-    // The agent and its child die at once (their process group), like a machine that lost
-    // power; the job goes on on another machine (its own home: no teacher, no run folder).
-    const died = new Promise((r) => agent.child.once('exit', r));
-    process.kill(-(agent.child.pid as number), 'SIGKILL');
-    await died;
-    agentLog.length = 0;
-    const otherHome = mkdtempSync(join(tmpdir(), 'anneal-distill-other-'));
-    agent = startAgent({
-      server: h.url,
-      token: agentToken,
-      name: 'distill-other',
-      home: otherHome,
-      detached: true,
-      log: agentLog,
-    });
-    let j = await job();
-    while (j.status !== 'succeeded' && j.status !== 'failed') {
-      await new Promise((r) => setTimeout(r, 300));
-      j = await job();
-    }
-    expect(j.status, `${j.error} ${agentLog.join('')}`).toBe('succeeded');
-    expect(j.attempts).toBe(2);
-    const log = agentLog.join('');
-    expect(log).toMatch(new RegExp(`job ${jobId}: resuming from step (\\d+)`));
-    expect(Number(/resuming from step (\d+)/.exec(log)?.[1])).toBeGreaterThanOrEqual(10);
-    expect(log).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
-    const [row] = await h.services.db
-      .select({ v: modelVersions })
-      .from(modelVersions)
-      .where(eq(modelVersions.sourceRunId, j.runId));
-    const d = distillationRecordSchema.parse(row?.v.metadata.distillation);
-    expect(d).toMatchObject({ job_id: jobId, stage: 1, steps: 16, iterations: 30 });
-    // The uploaded metrics: every logged iteration once, in order, across the two machines.
-    const metrics = await h.api(
-      owner.token,
-      'GET',
-      `/api/v1/runs/${j.runId}/artifacts/distill/metrics.jsonl`,
-    );
-    const iters = String(metrics.json)
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as { stage: number; iter?: number; event?: string; loss?: number })
-      .filter((m) => m.loss !== undefined)
-      .map((m) => m.iter);
-    expect(iters).toEqual([5, 10, 15, 20, 25, 30]);
-    rmSync(otherHome, { recursive: true, force: true });
-  }, 600_000);
+  // About 40 s: under ANNEAL_LONG=1 (`npm run test:long`); a train job's re-lease after its
+  // agent died stays in npm test (reliability.test.ts).
+  it.runIf(process.env.ANNEAL_LONG === '1')(
+    'continues a distill job on another agent after its agent died, from the last uploaded checkpoint',
+    async () => {
+      const submitted = await cli([
+        ...['submit', 'distill', '--project', 'distill', '--teacher', teacherId],
+        ...['--method', 'progressive', '--min-steps', '16', '--max-iters-per-stage', '30'],
+        ...['--eval-every', '10', '--plateau-window', '10', '--eval-n', '20', '--heldout-n', '4'],
+        ...['--batch', '8', '--extractor-steps', '60', '--extractor-width', '8'],
+        ...['--quality-budget', '100', '--log-every', '5', '--lr', '1e-3', '--json'],
+      ]);
+      expect(submitted.code, submitted.stderr).toBe(0);
+      const jobId = submitted.json.job_id;
+      const job = async () => (await h.api(owner.token, 'GET', `/api/v1/jobs/${jobId}`)).json;
+      const checkpointStep = async (runId: string) =>
+        (await h.api(owner.token, 'GET', `/api/v1/runs/${runId}`)).json.checkpointStep ?? 0;
+      // Mid-stage: the first slot (iteration 10 of 30) committed and uploaded.
+      let first = await job();
+      while (!first.runId || (await checkpointStep(first.runId)) < 10) {
+        await new Promise((r) => setTimeout(r, 200));
+        first = await job();
+      }
+      // The agent and its child die at once (their process group), like a machine that lost
+      // power; the job goes on on another machine (its own home: no teacher, no run folder).
+      const died = new Promise((r) => agent.child.once('exit', r));
+      process.kill(-(agent.child.pid as number), 'SIGKILL');
+      await died;
+      agentLog.length = 0;
+      const otherHome = mkdtempSync(join(tmpdir(), 'anneal-distill-other-'));
+      agent = startAgent({
+        server: h.url,
+        token: agentToken,
+        name: 'distill-other',
+        home: otherHome,
+        detached: true,
+        log: agentLog,
+      });
+      let j = await job();
+      while (j.status !== 'succeeded' && j.status !== 'failed') {
+        await new Promise((r) => setTimeout(r, 300));
+        j = await job();
+      }
+      expect(j.status, `${j.error} ${agentLog.join('')}`).toBe('succeeded');
+      expect(j.attempts).toBe(2);
+      const log = agentLog.join('');
+      expect(log).toMatch(new RegExp(`job ${jobId}: resuming from step (\\d+)`));
+      expect(Number(/resuming from step (\d+)/.exec(log)?.[1])).toBeGreaterThanOrEqual(10);
+      expect(log).toMatch(new RegExp(`job ${jobId}: anneal distill --resume`));
+      const [row] = await h.services.db
+        .select({ v: modelVersions })
+        .from(modelVersions)
+        .where(eq(modelVersions.sourceRunId, j.runId));
+      const d = distillationRecordSchema.parse(row?.v.metadata.distillation);
+      expect(d).toMatchObject({ job_id: jobId, stage: 1, steps: 16, iterations: 30 });
+      // The uploaded metrics: every logged iteration once, in order, across the two machines.
+      const metrics = await h.api(
+        owner.token,
+        'GET',
+        `/api/v1/runs/${j.runId}/artifacts/distill/metrics.jsonl`,
+      );
+      const iters = String(metrics.json)
+        .split('\n')
+        .filter((l) => l.trim())
+        .map(
+          (l) => JSON.parse(l) as { stage: number; iter?: number; event?: string; loss?: number },
+        )
+        .filter((m) => m.loss !== undefined)
+        .map((m) => m.iter);
+      expect(iters).toEqual([5, 10, 15, 20, 25, 30]);
+      rmSync(otherHome, { recursive: true, force: true });
+    },
+    600_000,
+  );
 
   it('anneal distill --teacher VERSION downloads the registered teacher once and distills it locally', async () => {
     const localHome = mkdtempSync(join(tmpdir(), 'anneal-distill-local-'));
