@@ -224,6 +224,7 @@ function summary(state: SearchState) {
     measured: state.candidates.filter((c) => c.measured).length,
     predictor: state.fits,
     seconds: state.seconds,
+    cpuSeconds: state.cpuSeconds ?? null,
     pool: state.candidates
       .filter((c) => c.pool)
       .map((c) => ({
@@ -425,6 +426,13 @@ export const search: Command = {
         io.err(
           `cost model (latency at batch 1): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`,
         );
+    }
+    if (state.cpuSeconds) {
+      const c = state.cpuSeconds;
+      const hours = (c.measuring + c.halving + c.training) / 3600;
+      io.err(
+        `CPU time${c.fromStart ? '' : ' since CPU time was first counted'}: ${hours.toFixed(2)} CPU-hours (measuring ${(c.measuring / 3600).toFixed(2)}, halving ${(c.halving / 3600).toFixed(2)}, training the winners ${(c.training / 3600).toFixed(2)})`,
+      );
     }
     if (flags.json) io.out(JSON.stringify({ ...summary(state), out }));
     if (state.phase !== 'done') {

@@ -129,16 +129,22 @@ describe('the measuring phase', () => {
     expect(t?.pool).toBe(false);
     // Each candidate measured once.
     expect(new Set(seen).size).toBe(seen.length);
+    // The CPU time went to the measuring phase, counted from the start.
+    expect(after.cpuSeconds).toMatchObject({ fromStart: true, halving: 0, training: 0 });
+    expect(after.cpuSeconds?.measuring).toBeGreaterThan(0);
 
     // Resumed (from the saved file's view), the phase measures nothing again.
     const again: string[] = [];
     const resumed = structuredClone(after);
     resumed.phase = 'measuring';
+    // A state written before CPU time was counted says its sums miss the start.
+    delete resumed.cpuSeconds;
     await runSearch(
       { ...run, stopRequested: () => resumed.phase !== 'measuring', measure: costs(slow, again) },
       resumed,
     );
     expect(again).toEqual([]);
     expect(resumed.fits).toEqual(after.fits);
+    expect(resumed.cpuSeconds?.fromStart).toBe(false);
   });
 });

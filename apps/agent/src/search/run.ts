@@ -89,6 +89,7 @@ export function newSearchState(
     phase: 'measuring',
     candidates: states,
     seconds: { measure: 0, proxy: 0 },
+    cpuSeconds: { measuring: 0, halving: 0, training: 0, fromStart: true },
     startedAt: new Date().toISOString(),
   };
 }
@@ -106,7 +107,25 @@ export function fitSample(candidates: CandidateState[], k: number): CandidateSta
 
 /** Runs (or resumes) the search until it is done or a stop is requested; returns the state. */
 export async function runSearch(run: SearchRun, state: SearchState): Promise<SearchState> {
-  const save = () => writeSearchState(run.out, state);
+  // CPU time is charged to the phase the state is in, at each save and each phase change.
+  state.cpuSeconds ??= { measuring: 0, halving: 0, training: 0, fromStart: false };
+  let cpuMark = process.cpuUsage();
+  const charge = () => {
+    const used = process.cpuUsage(cpuMark);
+    cpuMark = process.cpuUsage();
+    const cpu = state.cpuSeconds as NonNullable<SearchState['cpuSeconds']>;
+    if (state.phase !== 'done') cpu[state.phase] += (used.user + used.system) / 1e6;
+  };
+  const save = () => {
+    charge();
+    writeSearchState(run.out, state);
+  };
+  const enter = (phase: SearchState['phase']) => {
+    charge();
+    state.phase = phase;
+    if (phase === 'done') state.finishedAt = new Date().toISOString();
+    writeSearchState(run.out, state);
+  };
   const s = state.settings;
   const teacher = state.candidates.find((c) => c.name === state.teacher.name) as CandidateState;
 
@@ -182,8 +201,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         c.pool = true;
       save();
     }
-    state.phase = 'halving';
-    save();
+    enter('halving');
   }
 
   if (state.phase === 'halving' || state.phase === 'training') {
@@ -266,8 +284,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       const front = searchFront(state).filter((c) => c.name !== state.teacher.name);
       front.sort((a, b) => (a.rungs[last]?.proxy ?? 0) - (b.rungs[last]?.proxy ?? 0));
       for (const c of front.slice(0, s.winners)) c.winner = true;
-      state.phase = 'training';
-      save();
+      enter('training');
     }
 
     // Each winner trained on to fullIters, then its FD beside the teacher's on one ruler.
@@ -327,9 +344,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       );
       save();
     }
-    state.phase = 'done';
-    state.finishedAt = new Date().toISOString();
-    save();
+    enter('done');
   }
   return state;
 }

@@ -15,6 +15,7 @@ import {
   type SearchEval,
   searchEvalSchema,
   searchObjectiveMs,
+  searchCpuSecondsSchema,
   searchObjectiveSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
@@ -104,8 +105,14 @@ export const searchStateSchema = z.object({
   teacherEval: evalSchema.optional(),
   candidates: z.array(candidateStateSchema),
   fits: z.record(z.string(), fitSchema).optional(),
-  /** Wall seconds spent, by phase (the "CPU-hours" are these times the cores in use). */
+  /** Wall seconds spent measuring candidates and training them in the rungs. */
   seconds: z.object({ measure: z.number(), proxy: z.number() }).default({ measure: 0, proxy: 0 }),
+  /**
+   * The process's CPU seconds (user and system, every thread), by the phase they were spent in:
+   * what the search cost in CPU-hours. A paused process (SIGSTOP) spends none. Absent from
+   * states written before it was counted.
+   */
+  cpuSeconds: searchCpuSecondsSchema.optional(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
 });

@@ -168,6 +168,15 @@ const searchFullSchema = z.object({
 });
 
 /** `anneal search --json`'s last line (`summary()` in apps/agent/src/commands/search.ts). */
+/** CPU seconds (user and system, every thread) a search spent, by phase. */
+export const searchCpuSecondsSchema = z.object({
+  measuring: z.number().min(0),
+  halving: z.number().min(0),
+  training: z.number().min(0),
+  /** False for a search begun before CPU time was counted: the sums then miss its start. */
+  fromStart: z.boolean(),
+});
+
 export const searchSummarySchema = z.object({
   out: z.string(),
   phase: z.enum(['measuring', 'halving', 'training', 'done']),
@@ -186,6 +195,8 @@ export const searchSummarySchema = z.object({
   measured: z.number().int().min(0),
   predictor: z.partialRecord(z.enum(SEARCH_COST_TARGETS), fitSchema).optional(),
   seconds: z.object({ measure: z.number().min(0), proxy: z.number().min(0) }),
+  /** Null for a search begun before CPU time was counted. */
+  cpuSeconds: searchCpuSecondsSchema.nullable().default(null),
   pool: z.array(
     z.object({
       name: candidateNameSchema,
