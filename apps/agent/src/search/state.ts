@@ -13,9 +13,9 @@ import {
 import {
   searchSettingsSchema as protocolSettingsSchema,
   type SearchEval,
+  searchCpuSecondsSchema,
   searchEvalSchema,
   searchObjectiveMs,
-  searchCpuSecondsSchema,
   searchObjectiveSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
