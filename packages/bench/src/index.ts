@@ -37,6 +37,7 @@ import {
   type ScheduleTableResult,
   scheduleTable,
 } from './schedule-table.ts';
+import { readSearchRun } from './search.ts';
 import type { Log } from './stats.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
@@ -90,6 +91,14 @@ export {
   type ScheduleTableResult,
   scheduleTable,
 } from './schedule-table.ts';
+export {
+  readSearchRun,
+  SEARCH_TARGETS,
+  type SearchBenchResult,
+  type SearchRunRecord,
+  searchSection,
+  searchTargets,
+} from './search.ts';
 
 export const BENCHMARKS = [
   'training',
@@ -106,6 +115,7 @@ export const BENCHMARKS = [
   'attention',
   'progressive',
   'distillation',
+  'search',
   'data-parallel',
 ] as const;
 /**
@@ -125,6 +135,7 @@ const ENGINE_ONLY: readonly string[] = [
   'attention',
   'progressive',
   'distillation',
+  'search',
   'data-parallel',
 ];
 export type BenchmarkName = (typeof BENCHMARKS)[number];
@@ -259,6 +270,8 @@ export interface BenchOptions {
   >;
   /** distillation: `anneal distill` run folders to record (nothing is run). */
   distillRuns?: string[];
+  /** search: `anneal search` folders to record (nothing is run). */
+  searchRuns?: string[];
   /**
    * data-parallel: how to run `anneal train` (the agent's), the rank counts and the cores
    * they share; the scale gives the presets, sizes and rounds.
@@ -349,6 +362,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   }
   if (only.has('distillation') && !opts.distillRuns?.length) {
     throw new AppError('BAD_REQUEST', 'distillation needs the run folders to record (--runs)');
+  }
+  if (only.has('search') && !opts.searchRuns?.length) {
+    throw new AppError('BAD_REQUEST', 'search needs the search folders to record (--runs)');
   }
   if (only.has('progressive') && !opts.progressive) {
     throw new AppError(
@@ -554,6 +570,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     const runs = opts.distillRuns;
     await record('distillation', { runs: runs.map((d) => repoPath(d)) }, async () => ({
       runs: runs.map((d) => readDistillationRun(d, repoRoot)),
+    }));
+  }
+  if (only.has('search') && opts.searchRuns?.length) {
+    const runs = opts.searchRuns;
+    await record('search', { runs: runs.map((d) => repoPath(d)) }, async () => ({
+      runs: runs.map((d) => readSearchRun(d, repoRoot)),
     }));
   }
   if (only.has('progressive') && opts.progressive) {

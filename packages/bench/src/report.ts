@@ -5,6 +5,7 @@ import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import { dataParallelSection } from './data-parallel.ts';
 import { distillationSection } from './distillation.ts';
+import { searchSection } from './search.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
 import { progressiveSection } from './progressive.ts';
@@ -406,6 +407,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   distillation: {
     title: 'Distillation on the reference teacher: progressive and consistency (issue 12)',
     render: distillationSection,
+  },
+  search: {
+    title: 'Hardware-aware U-Net search on the reference teacher (issue 19)',
+    render: searchSection,
   },
   serving: { title: 'Serving: generate latency through a deployment (issue 17)', render: serving },
   'data-parallel': {

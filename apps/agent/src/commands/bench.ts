@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
+import { SEARCH_FILE } from '../search/state.ts';
 import { datasetRuler, fdProbe, metricsProbe } from './bench-rulers.ts';
 import type { Command } from './command.ts';
 
@@ -83,9 +84,14 @@ bench/RESULTS.md:
              its stages and wall time against the teacher's training time, and issue 12's
              targets (4 steps <= 1.3x the reference FD, 2 steps <= 2x, each student below
              the teacher's best sampler at its NFE)
+  search     records finished (or stopped) \`anneal search\` folders given as --runs DIR[,DIR]
+             (only with --only; nothing is measured or trained): the pool's measured costs
+             and proxies, the winners' FD beside the teacher's, the cost model's error, the
+             CPU time, and issue 19's targets (a winner >= 1.5x faster per step at FD <= 1.2x
+             the teacher's, the search within 6 CPU-hours, the proxy's rank correlation)
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
 teacher-samplers, plan, complexity, schedules, memory-fit, attention, progressive,
-distillation and data-parallel.
+distillation, search and data-parallel.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -94,8 +100,9 @@ Options:
   --results DIR    write the result files and RESULTS.md to DIR instead
   --only NAMES     comma-separated: ${BENCHMARKS.join(', ')}
   --model DIR      a checkpoint: sampling's model (instead of a tiny one trained on the spot)
-  --runs DIR,...   distillation: the \`anneal distill\` run folders to record
                    and to-target's; diffusers-agreement takes DIR[,DIR] (e.g. eps and v)
+  --runs DIR,...   distillation and search: the \`anneal distill\` and \`anneal search\`
+                   folders to record (each goes to the benchmark its folder belongs to)
   --threads N      BLAS/OpenMP threads per contender (default 1: fair on a shared machine)
   --json           print one JSON object (the last stdout line)
   --events         with --json: a failure prints a JSON error line (for the agent)
@@ -278,6 +285,10 @@ const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('distillation') || (f.runs?.length ?? 0) > 0, {
     message: 'distillation needs --runs DIR[,DIR] (anneal distill run folders)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('search') || (f.runs?.length ?? 0) > 0, {
+    message: 'search needs --runs DIR[,DIR] (anneal search folders)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('schedules') || f.model !== undefined, {
@@ -532,7 +543,12 @@ export const bench: Command = {
       progressive: flags.only?.includes('progressive')
         ? await progressiveData(flags, log)
         : undefined,
-      distillRuns: flags.runs?.map((d) => resolve(d)),
+      distillRuns: flags.runs
+        ?.map((d) => resolve(d))
+        .filter((d) => !existsSync(join(d, SEARCH_FILE))),
+      searchRuns: flags.runs
+        ?.map((d) => resolve(d))
+        .filter((d) => existsSync(join(d, SEARCH_FILE))),
       dataParallel: flags.only?.includes('data-parallel') ? dataParallelRunner() : undefined,
       log,
     });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { Model } from '@anneal/engine';
+import { searchSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SEARCH_FILE, type SearchState } from '../search/state.ts';
 import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
@@ -76,6 +77,11 @@ describe('anneal search', () => {
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(130);
     expect(stderr).toMatch(/continue with: anneal search --resume --out/);
+    // The stopped search's summary is in its folder, for people and `anneal bench`.
+    const written = searchSummarySchema.parse(
+      JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')),
+    );
+    expect(written.phase).toBe('halving');
     const stopped = stateOf(out);
     const measuredBefore = Object.fromEntries(
       stopped.candidates.filter((c) => c.measured).map((c) => [c.name, c.measured]),
@@ -138,6 +144,23 @@ describe('anneal search', () => {
     const again = runAnneal(['search', '--resume', '--out', out, '--json'], home);
     expect(again.status, again.stderr).toBe(0);
     expect(stateOf(out)).toEqual(state);
+    // Resumed with --correlate 2, the other pool member trains on to 12 iterations and is
+    // evaluated on the same ruler; the winner is not trained again. Two are too few to rank.
+    const correlated = runAnneal(
+      ['search', '--resume', '--out', out, '--correlate', '2', '--json'],
+      home,
+    );
+    expect(correlated.status, correlated.stderr).toBe(0);
+    const after = stateOf(out);
+    expect(after.phase).toBe('done');
+    const otherAfter = after.candidates.find((c) => c.name === other?.name);
+    expect(otherAfter?.full?.iters).toBe(12);
+    expect(otherAfter?.full?.eval?.floor).toBe(winner?.full?.eval?.floor);
+    expect(after.candidates.find((c) => c.name === winner?.name)?.full).toEqual(winner?.full);
+    expect(after.cpuSeconds?.correlating).toBeGreaterThan(0);
+    expect(existsSync(join(out, 'winners', other?.name ?? ''))).toBe(false);
+    expect(correlated.json?.correlation).toBeNull();
+    expect(correlated.stderr).toMatch(/CPU time: [0-9.]+ CPU-hours/);
     // Moved, it names the teacher's new place; a place without it is refused, naming it.
     const moved = await runAnnealHere(
       ['search', '--resume', '--out', out, '--teacher', join(root, 'gone')],

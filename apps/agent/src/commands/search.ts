@@ -7,6 +7,7 @@ import {
   Model,
   probeHardware,
   samplerNames,
+  writeFileAtomic,
 } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
@@ -15,7 +16,13 @@ import { profileKey } from '../plan/costs.ts';
 import { weightsSha256 } from '../plan/weights.ts';
 import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
-import { newSearchState, runSearch, type SearchProgress, searchFront } from '../search/run.ts';
+import {
+  newSearchState,
+  proxyCorrelation,
+  runSearch,
+  type SearchProgress,
+  searchFront,
+} from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   type CandidateState,
@@ -24,6 +31,7 @@ import {
   objectiveMs,
   readSearchState,
   SEARCH_FILE,
+  SEARCH_SUMMARY_FILE,
   type SearchState,
   searchSettingsSchema,
   writeSearchState,
@@ -51,7 +59,9 @@ size, norm groups, fewer levels, softmax or linear attention).
      search's sampler and steps;
   5. takes the Pareto front of (proxy, latency, training memory) with the teacher, trains the
      best --winners of it on to --full-iters, and measures each one's FD beside the
-     teacher's (DIR/winners/NAME holds each one's weights and config).
+     teacher's (DIR/winners/NAME holds each one's weights and config);
+  6. with --correlate N, trains more of the pool the same way, to say how well the proxy
+     ranked them.
 search.json in DIR keeps every measurement and decision; the state is saved after every
 candidate and every --checkpoint-every training steps, so Ctrl-C (or a killed process) and
 --resume lose at most that much. On a CPU, OPENBLAS_NUM_THREADS sets the threads measured,
@@ -87,6 +97,10 @@ winners).
   --winners N            the front's students (best proxy first) trained on and evaluated
                          (default 2)
   --full-iters N         their training iterations in total (default 2000)
+  --correlate N          train N of the pool (the winners among them; the rest spread over
+                         the first rung's proxy ranks) to --full-iters and evaluate each, and
+                         report the proxy's Spearman rank correlation with their FD (default 0:
+                         the winners only). Allowed with --resume, also on a finished search
   --eval-n N             images of their FD, and the teacher's, on one ruler at the proxy's
                          sampler and steps (default 1000; DESIGN.md's measure)
   --extractor-steps N    train the quality extractor for N steps instead of its default
@@ -121,6 +135,7 @@ const flagsSchema = z
     'output-weight': z.coerce.number().nonnegative().default(1),
     winners: z.coerce.number().int().min(0).max(16).default(2),
     'full-iters': z.coerce.number().int().min(1).default(2000),
+    correlate: z.coerce.number().int().min(0).max(100).optional(),
     'eval-n': z.coerce.number().int().min(2).max(50_000).default(1000),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
     'extractor-width': z.coerce.number().pipe(extractorWidthSchema).optional(),
@@ -184,6 +199,7 @@ export function searchTable(state: SearchState): string {
       { length: rungs },
       (_, r) => `proxy @${rows.find((c) => c.rungs[r])?.rungs[r]?.iters}`,
     ),
+    `FD @${state.settings.fullIters}`,
     'status',
   ];
   const body = rows.map((c: CandidateState) => [
@@ -195,6 +211,11 @@ export function searchTable(state: SearchState): string {
     c.measured?.trainStepMs.toFixed(0) ?? '-',
     mib(c.measured?.trainPeakBytes),
     ...Array.from({ length: rungs }, (_, r) => c.rungs[r]?.proxy.toExponential(2) ?? ''),
+    c === teacher
+      ? fixed(state.teacherEval?.fd, 2).replace('n/a', '')
+      : c.full?.eval
+        ? fixed(c.full.eval.fd, 2)
+        : '',
     c.dropped ??
       (c.winner
         ? 'winner'
@@ -234,7 +255,9 @@ function summary(state: SearchState) {
         predicted: c.predicted,
         rungs: c.rungs,
         dropped: c.dropped ?? null,
+        full: c.full ?? null,
       })),
+    correlation: proxyCorrelation(state),
     front: searchFront(state).map((c) => c.name),
     teacherMeasured: state.candidates.find((c) => c.name === state.teacher.name)?.measured ?? null,
     teacherEval: state.teacherEval ?? null,
@@ -315,6 +338,7 @@ export const search: Command = {
         'output-weight': { type: 'string' },
         winners: { type: 'string' },
         'full-iters': { type: 'string' },
+        correlate: { type: 'string' },
         'eval-n': { type: 'string' },
         'extractor-steps': { type: 'string' },
         'extractor-width': { type: 'string' },
@@ -352,6 +376,8 @@ export const search: Command = {
           `the teacher in ${state.teacher.dir} has changed since the search started (weights ${weights.slice(0, 12)}, the search's ${state.teacher.weights.slice(0, 12)}); start a new search`,
         );
       teacher = Model.load(state.teacher.dir);
+      // Only what comes after the winners may change on resume.
+      if (flags.correlate !== undefined) state.settings.correlate = flags.correlate;
     } else {
       if (existsSync(join(out, SEARCH_FILE)))
         throw new UsageError(
@@ -384,6 +410,7 @@ export const search: Command = {
         rungs: flags.rungs,
         winners: flags.winners,
         fullIters: flags['full-iters'],
+        correlate: flags.correlate ?? 0,
         evalN: flags['eval-n'],
         extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
       });
@@ -417,6 +444,11 @@ export const search: Command = {
       progress.done();
       teacher.dispose();
     }
+    // For people and `anneal bench --only search --runs DIR`, stopped or done.
+    writeFileAtomic(
+      join(out, SEARCH_SUMMARY_FILE),
+      `${JSON.stringify({ ...summary(state), out }, null, 2)}\n`,
+    );
     io.err(searchTable(state));
     const winners = winnersTable(state);
     if (winners) io.err(winners);
@@ -427,11 +459,16 @@ export const search: Command = {
           `cost model (latency at batch 1): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`,
         );
     }
+    const r = proxyCorrelation(state);
+    if (r)
+      io.err(
+        `the proxy against FD after full training, over ${r.n} candidates: Spearman ${fixed(r.firstRung)} at the first rung, ${fixed(r.full)} after full training`,
+      );
     if (state.cpuSeconds) {
       const c = state.cpuSeconds;
-      const hours = (c.measuring + c.halving + c.training) / 3600;
+      const hours = (c.measuring + c.halving + c.training + c.correlating) / 3600;
       io.err(
-        `CPU time${c.fromStart ? '' : ' since CPU time was first counted'}: ${hours.toFixed(2)} CPU-hours (measuring ${(c.measuring / 3600).toFixed(2)}, halving ${(c.halving / 3600).toFixed(2)}, training the winners ${(c.training / 3600).toFixed(2)})`,
+        `CPU time${c.fromStart ? '' : ' since CPU time was first counted'}: ${hours.toFixed(2)} CPU-hours (measuring ${(c.measuring / 3600).toFixed(2)}, halving ${(c.halving / 3600).toFixed(2)}, training the winners ${(c.training / 3600).toFixed(2)}, the correlation's ${(c.correlating / 3600).toFixed(2)})`,
       );
     }
     if (flags.json) io.out(JSON.stringify({ ...summary(state), out }));

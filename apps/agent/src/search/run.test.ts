@@ -9,7 +9,13 @@ import { Model, presetUNet, probeHardware } from '@anneal/engine';
 import { describe, expect, it } from 'vitest';
 import type { LocalDataset } from '../dataset.ts';
 import type { MeasuredCost } from './cost.ts';
-import { newSearchState, runSearch, type SearchRun } from './run.ts';
+import {
+  correlationPicks,
+  newSearchState,
+  proxyCorrelation,
+  runSearch,
+  type SearchRun,
+} from './run.ts';
 import { type SearchState, searchSettingsSchema } from './state.ts';
 
 const teacher = Model.create(
@@ -130,7 +136,12 @@ describe('the measuring phase', () => {
     // Each candidate measured once.
     expect(new Set(seen).size).toBe(seen.length);
     // The CPU time went to the measuring phase, counted from the start.
-    expect(after.cpuSeconds).toMatchObject({ fromStart: true, halving: 0, training: 0 });
+    expect(after.cpuSeconds).toMatchObject({
+      fromStart: true,
+      halving: 0,
+      training: 0,
+      correlating: 0,
+    });
     expect(after.cpuSeconds?.measuring).toBeGreaterThan(0);
 
     // Resumed (from the saved file's view), the phase measures nothing again.
@@ -138,7 +149,7 @@ describe('the measuring phase', () => {
     const resumed = structuredClone(after);
     resumed.phase = 'measuring';
     // A state written before CPU time was counted says its sums miss the start.
-    delete resumed.cpuSeconds;
+    Reflect.deleteProperty(resumed, 'cpuSeconds');
     await runSearch(
       { ...run, stopRequested: () => resumed.phase !== 'measuring', measure: costs(slow, again) },
       resumed,
@@ -146,5 +157,64 @@ describe('the measuring phase', () => {
     expect(again).toEqual([]);
     expect(resumed.fits).toEqual(after.fits);
     expect(resumed.cpuSeconds?.fromStart).toBe(false);
+  });
+});
+
+describe("the proxy's correlation", () => {
+  /** A search whose pool of 7 finished the first rung, proxy i / 10 for the i-th. */
+  function halved() {
+    const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
+    const pool = state.candidates.filter((c) => c.name !== state.teacher.name).slice(0, 7);
+    for (const [i, c] of pool.entries()) {
+      c.pool = true;
+      c.rungs = [{ iters: 2, proxy: (i + 1) / 10, trainSeconds: 1 }];
+    }
+    return { state, pool };
+  }
+  const evaluated = (fd: number, proxy: number) => ({
+    iters: 20,
+    proxy,
+    trainSeconds: 1,
+    eval: {
+      n: 10,
+      fd,
+      floor: 0.1,
+      kid: null,
+      precision: null,
+      recall: null,
+      classAccuracy: null,
+    },
+  });
+
+  it('picks the rest spread over the first rung ranks, counting those already evaluated', () => {
+    const { state, pool } = halved();
+    expect(correlationPicks(state)).toEqual([]);
+    // The best is a winner, already evaluated: 4 wanted, 3 to go, spread over the other 6.
+    (pool[0] as (typeof pool)[number]).full = evaluated(1, 0.01);
+    state.settings.correlate = 4;
+    expect(correlationPicks(state).map((c) => pool.indexOf(c))).toEqual([1, 4, 6]);
+    // More than the pool holds: all of it.
+    state.settings.correlate = 20;
+    expect(correlationPicks(state)).toHaveLength(6);
+    // A member that never reached a rung (over the limit when measured) is not ranked.
+    (pool[6] as (typeof pool)[number]).rungs = [];
+    expect(correlationPicks(state)).toHaveLength(5);
+  });
+
+  it("is Spearman's over the evaluated, of the first rung's proxy and of the full one", () => {
+    const { state, pool } = halved();
+    expect(proxyCorrelation(state)).toBeNull();
+    // FD in the first rung's order except the last two swapped; the full proxy reversed.
+    const fds = [1, 2, 3, 5, 4];
+    for (const [i, fd] of fds.entries())
+      (pool[i] as (typeof pool)[number]).full = evaluated(fd, 10 - i);
+    const r = proxyCorrelation(state);
+    expect(r?.n).toBe(5);
+    // 1 - 6 * (1 + 1) / (5 * 24)
+    expect(r?.firstRung).toBeCloseTo(0.9, 12);
+    expect(r?.full).toBeCloseTo(-0.9, 12);
+    // Fewer than 3 evaluated: none.
+    for (const c of pool.slice(2)) c.full = undefined;
+    expect(proxyCorrelation(state)).toBeNull();
   });
 });

@@ -4,7 +4,8 @@
 // The state is written after every candidate, so any phase resumes where it stopped.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model } from '@anneal/engine';
+import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model, spearman } from '@anneal/engine';
+import type { SearchCorrelation } from '@anneal/protocol';
 import type { LocalDataset } from '../dataset.ts';
 import { evaluateModel } from '../quality/evaluate.ts';
 import {
@@ -89,7 +90,7 @@ export function newSearchState(
     phase: 'measuring',
     candidates: states,
     seconds: { measure: 0, proxy: 0 },
-    cpuSeconds: { measuring: 0, halving: 0, training: 0, fromStart: true },
+    cpuSeconds: { measuring: 0, halving: 0, training: 0, correlating: 0, fromStart: true },
     startedAt: new Date().toISOString(),
   };
 }
@@ -108,7 +109,13 @@ export function fitSample(candidates: CandidateState[], k: number): CandidateSta
 /** Runs (or resumes) the search until it is done or a stop is requested; returns the state. */
 export async function runSearch(run: SearchRun, state: SearchState): Promise<SearchState> {
   // CPU time is charged to the phase the state is in, at each save and each phase change.
-  state.cpuSeconds ??= { measuring: 0, halving: 0, training: 0, fromStart: false };
+  state.cpuSeconds ??= {
+    measuring: 0,
+    halving: 0,
+    training: 0,
+    correlating: 0,
+    fromStart: false,
+  };
   let cpuMark = process.cpuUsage();
   const charge = () => {
     const used = process.cpuUsage(cpuMark);
@@ -204,7 +211,9 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     enter('halving');
   }
 
-  if (state.phase === 'halving' || state.phase === 'training') {
+  // A finished search resumed with a larger `correlate` goes on to train those candidates.
+  if (state.phase === 'done' && correlationPicks(state).length > 0) enter('correlating');
+  if (state.phase !== 'measuring' && state.phase !== 'done') {
     const pool = state.candidates.filter((c) => c.pool);
     // The rungs follow from the pool as it entered halving (those within the limit when measured).
     const rungs = halvingRungs(
@@ -310,32 +319,29 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         classAccuracy: r.accuracy?.samples ?? null,
       };
     };
-    const winners = state.candidates.filter((c) => c.winner);
-    if (winners.length > 0 && !state.teacherEval) {
-      if (run.stopRequested()) return state;
-      state.teacherEval = await evaluate(run.teacher);
-      run.progress.note(
-        `teacher: FD ${fixed(state.teacherEval.fd)} (floor ${fixed(state.teacherEval.floor)})`,
-      );
-      save();
-    }
-    for (const [i, c] of winners.entries()) {
-      if (c.full?.eval) continue;
-      if (run.stopRequested()) return state;
-      const label = `winner ${i + 1}/${winners.length}: ${c.name}`;
+    /** Trains `c` on to fullIters and evaluates it; false when a stop was requested. */
+    const trainFully = async (c: CandidateState, label: string, publish: boolean) => {
+      if (!state.teacherEval) {
+        if (run.stopRequested()) return false;
+        state.teacherEval = await evaluate(run.teacher);
+        run.progress.note(
+          `teacher: FD ${fixed(state.teacherEval.fd)} (floor ${fixed(state.teacherEval.floor)})`,
+        );
+        save();
+      }
+      if (run.stopRequested()) return false;
       const scored = await trainAndScore(
         c,
         Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0),
         label,
       );
-      if (!scored) return state;
+      if (!scored) return false;
       try {
         c.full = { iters: scored.iters, proxy: scored.proxy, trainSeconds: scored.trainSeconds };
         save();
-        if (run.stopRequested()) return state;
-        const e = await evaluate(scored.model);
-        c.full.eval = e;
-        publishWinner(run.out, c.name);
+        if (run.stopRequested()) return false;
+        c.full.eval = await evaluate(scored.model);
+        if (publish) publishWinner(run.out, c.name);
       } finally {
         scored.model.dispose();
       }
@@ -343,10 +349,81 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         `${label}: FD ${fixed(c.full.eval?.fd)} after ${scored.iters} iterations (teacher ${fixed(state.teacherEval?.fd)})`,
       );
       save();
+      return true;
+    };
+
+    if (state.phase === 'training') {
+      const winners = state.candidates.filter((c) => c.winner);
+      for (const [i, c] of winners.entries()) {
+        if (c.full?.eval) continue;
+        if (!(await trainFully(c, `winner ${i + 1}/${winners.length}: ${c.name}`, true)))
+          return state;
+      }
+      enter(correlationPicks(state).length > 0 ? 'correlating' : 'done');
     }
-    enter('done');
+
+    if (state.phase === 'correlating') {
+      const picks = correlationPicks(state);
+      for (const [i, c] of picks.entries()) {
+        const label = `for the proxy's correlation ${i + 1}/${picks.length}: ${c.name}`;
+        if (!(await trainFully(c, label, false))) return state;
+      }
+      const r = proxyCorrelation(state);
+      if (r)
+        run.progress.note(
+          `the proxy's Spearman rank correlation with FD after full training, over ${r.n} candidates: first rung ${fixed(r.firstRung)}, after full training ${fixed(r.full)}`,
+        );
+      enter('done');
+    }
   }
   return state;
+}
+
+/** The pool members that reached a rung: what the proxy ranked. */
+function ranked(state: SearchState): CandidateState[] {
+  return state.candidates
+    .filter((c) => c.pool && c.rungs[0])
+    .sort((a, b) => (a.rungs[0]?.proxy ?? 0) - (b.rungs[0]?.proxy ?? 0));
+}
+
+/**
+ * The candidates still to train fully for the proxy's correlation: with those already
+ * evaluated (the winners), `settings.correlate` of the ranked pool (all when fewer), the rest
+ * spread evenly over the first rung's proxy ranks; in rank order.
+ */
+export function correlationPicks(state: SearchState): CandidateState[] {
+  const all = ranked(state);
+  const done = all.filter((c) => c.full?.eval).length;
+  const need = Math.min(state.settings.correlate, all.length) - done;
+  const rest = all.filter((c) => !c.full?.eval);
+  if (need <= 0) return [];
+  if (need >= rest.length) return rest;
+  if (need === 1) return [rest[0] as CandidateState];
+  const picked = new Set<number>();
+  for (let i = 0; i < need; i++) picked.add(Math.round((i * (rest.length - 1)) / (need - 1)));
+  return [...picked].sort((a, b) => a - b).map((i) => rest[i] as CandidateState);
+}
+
+/**
+ * Spearman's rank correlation of the proxy with FD after full training, over the candidates
+ * evaluated (issue 19 section 3): the first rung's proxy, and the proxy after full training.
+ * Null with fewer than 3.
+ */
+export function proxyCorrelation(state: SearchState): SearchCorrelation | null {
+  const done = ranked(state).filter((c) => c.full?.eval && Number.isFinite(c.full.eval.fd));
+  if (done.length < 3) return null;
+  const fd = done.map((c) => c.full?.eval?.fd as number);
+  return {
+    n: done.length,
+    firstRung: spearman(
+      done.map((c) => c.rungs[0]?.proxy as number),
+      fd,
+    ),
+    full: spearman(
+      done.map((c) => c.full?.proxy as number),
+      fd,
+    ),
+  };
 }
 
 /** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */

@@ -17,12 +17,15 @@ import {
   searchEvalSchema,
   searchObjectiveMs,
   searchObjectiveSchema,
+  searchPhaseSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { COST_TARGETS, measuredCostSchema } from './cost.ts';
 import { searchSpaceSchema } from './space.ts';
 
 export const SEARCH_FILE = 'search.json';
+/** The search's summary (`anneal search --json`'s last line), rewritten at every exit. */
+export const SEARCH_SUMMARY_FILE = 'summary.json';
 
 const featuresSchema = z.object({
   forwardFlopsPerImage: z.number().nonnegative(),
@@ -100,7 +103,7 @@ export const searchStateSchema = z.object({
   profile: z.string(),
   hardware: hardwareProfileSchema,
   settings: searchSettingsSchema,
-  phase: z.enum(['measuring', 'halving', 'training', 'done']),
+  phase: searchPhaseSchema,
   /** The teacher's evaluation at the winners' setting (same ruler, noise and n). */
   teacherEval: evalSchema.optional(),
   candidates: z.array(candidateStateSchema),

@@ -148,6 +148,12 @@ export const searchSettingsSchema = z.object({
   rungs: z.number().int().min(1),
   winners: z.number().int().min(0),
   fullIters: z.number().int().positive(),
+  /**
+   * Pool members trained to fullIters and evaluated like the winners (the winners among
+   * them), spread over the first rung's proxy ranks: the proxy's rank correlation with the
+   * quality after full training. 0: none beyond the winners.
+   */
+  correlate: z.number().int().min(0).default(0),
   evalN: z.number().int().min(1),
   extractor: z.object({ steps: z.number().int().optional(), width: z.number().int().optional() }),
 });
@@ -168,18 +174,45 @@ const searchFullSchema = z.object({
 });
 
 /** `anneal search --json`'s last line (`summary()` in apps/agent/src/commands/search.ts). */
+/**
+ * A search's phases, in order: the winners are trained fully in `training`, pool members for
+ * the proxy's correlation in `correlating`.
+ */
+export const searchPhaseSchema = z.enum([
+  'measuring',
+  'halving',
+  'training',
+  'correlating',
+  'done',
+]);
+
+/**
+ * The proxy's Spearman rank correlation with FD after full training, over the candidates
+ * trained fully: of the first rung's proxy (what halving decided on first) and of the proxy
+ * after full training. Null while fewer than 3 are evaluated.
+ */
+export const searchCorrelationSchema = z.object({
+  n: z.number().int().min(3),
+  firstRung: z.number().min(-1).max(1).nullable(),
+  full: z.number().min(-1).max(1).nullable(),
+});
+
+export type SearchCorrelation = z.infer<typeof searchCorrelationSchema>;
+
 /** CPU seconds (user and system, every thread) a search spent, by phase. */
 export const searchCpuSecondsSchema = z.object({
   measuring: z.number().min(0),
   halving: z.number().min(0),
   training: z.number().min(0),
+  /** Absent in states from before the phase existed. */
+  correlating: z.number().min(0).default(0),
   /** False for a search begun before CPU time was counted: the sums then miss its start. */
   fromStart: z.boolean(),
 });
 
 export const searchSummarySchema = z.object({
   out: z.string(),
-  phase: z.enum(['measuring', 'halving', 'training', 'done']),
+  phase: searchPhaseSchema,
   /** The hardware profile the costs were measured under (plan's profile key). */
   profile: profileKeySchema,
   hardware: hardwareProfileSchema,
@@ -206,8 +239,11 @@ export const searchSummarySchema = z.object({
       rungs: z.array(searchRungSchema),
       /** Why it left the search (over the limit when measured, halved out at a rung). */
       dropped: z.string().nullable(),
+      /** Its training to fullIters and evaluation (winners, and the correlation's candidates). */
+      full: searchFullSchema.nullable().default(null),
     }),
   ),
+  correlation: searchCorrelationSchema.nullable().default(null),
   /** The Pareto front of (proxy, latency, training memory), the teacher's name among them. */
   front: z.array(candidateNameSchema),
   /** The teacher's own measured cost (absent in summaries from before it was given). */

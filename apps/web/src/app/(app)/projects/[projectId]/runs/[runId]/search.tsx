@@ -128,6 +128,12 @@ function SearchBody({
                   Proxy @{rungIters(r)}
                 </th>
               ))}
+              <th
+                className="num"
+                title={`FD after ${s.settings.fullIters} iterations (no guidance, n = ${s.settings.evalN})`}
+              >
+                FD
+              </th>
               <th>Status</th>
             </tr>
           </thead>
@@ -148,6 +154,7 @@ function SearchBody({
                 // biome-ignore lint/suspicious/noArrayIndexKey: rungs are positions
                 <td key={r} />
               ))}
+              <td className="num mono">{t?.fd != null ? t.fd.toFixed(2) : ''}</td>
               <td>{s.front.includes(s.teacher.name) ? 'Pareto front' : ''}</td>
             </tr>
             {s.pool.map((c) => {
@@ -174,6 +181,9 @@ function SearchBody({
                       </td>
                     );
                   })}
+                  <td className="num mono">
+                    {c.full?.eval?.fd != null ? c.full.eval.fd.toFixed(2) : ''}
+                  </td>
                   <td className="wrap" style={{ minWidth: 180 }}>
                     {status(s, c)}
                     {v && (
@@ -193,6 +203,13 @@ function SearchBody({
           </tbody>
         </table>
       </div>
+      {s.correlation && (
+        <p className="muted small" data-testid="search-correlation">
+          The proxy against FD after full training, over {s.correlation.n} candidates: Spearman{' '}
+          {s.correlation.firstRung?.toFixed(2) ?? '—'} at the first rung,{' '}
+          {s.correlation.full?.toFixed(2) ?? '—'} after full training.
+        </p>
+      )}
       <SearchScatter s={s} teacherMs={teacherMs} />
       {s.winners.length > 0 && (
         <>

@@ -1,0 +1,259 @@
+// The search benchmark of issue 19: what `anneal search` measured on the reference teacher
+// (the search is the benchmark: hours of measuring and training, resumable across sittings),
+// recorded for bench/RESULTS.md beside the issue's targets. Nothing here measures or trains;
+// it reads the search folder's summary.json (rewritten at every exit of `anneal search`), so
+// a stopped search is recorded as it stands, marked incomplete.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type SearchSummary, searchSummarySchema } from '@anneal/protocol';
+import { fmt, type ResultFile, table } from './report-format.ts';
+
+export interface SearchRunRecord {
+  /** The search folder, relative to the repository. */
+  dir: string;
+  /** The teacher's folder, relative to the repository when inside it. */
+  teacher: string;
+  summary: SearchSummary;
+}
+
+export interface SearchBenchResult {
+  runs: SearchRunRecord[];
+}
+
+/** The issue's targets: 1.5x per sampling step at FD within 1.2x, 6 CPU-hours, 6 ranked. */
+export const SEARCH_TARGETS = { speedup: 1.5, fdRatio: 1.2, cpuHours: 6, ranked: 6 } as const;
+
+/** Reads one `anneal search` folder (`repo`: paths in the record are relative to it). */
+export function readSearchRun(dir: string, repo: string): SearchRunRecord {
+  const path = join(dir, 'summary.json');
+  if (!existsSync(path))
+    throw new Error(
+      `${dir}: no summary.json (an anneal search folder has one after its first exit; \`anneal search --resume --out ${dir}\` writes it)`,
+    );
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+  const r = searchSummarySchema.safeParse(raw);
+  if (!r.success)
+    throw new Error(
+      `${path} is not a search summary: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  const rel = (p: string) => (p.startsWith(repo) ? relative(repo, p) || '.' : p);
+  return { dir: rel(dir), teacher: rel(r.data.teacher.dir), summary: r.data };
+}
+
+type Verdict = 'met' | 'missed' | 'reported' | 'not yet measured';
+
+/** The teacher's ms per sampling step at batch 1 over a candidate's. */
+function stepSpeedup(s: SearchSummary, latencyMs: number | undefined): number | null {
+  const t = s.teacherMeasured?.latencyMs;
+  return t && latencyMs ? t / latencyMs : null;
+}
+
+/** Issue 19's targets for one search: each with the value it reads and a verdict. */
+export function searchTargets(
+  s: SearchSummary,
+): Array<{ target: string; value: string; verdict: Verdict }> {
+  const teacherFd = s.teacherEval?.fd ?? null;
+  const evaluated = s.winners.filter(
+    (w) => w.full?.eval?.fd !== null && w.full?.eval?.fd !== undefined,
+  );
+  const rows = evaluated.map((w) => ({
+    name: w.name,
+    speedup: stepSpeedup(s, w.measured?.latencyMs),
+    ratio: teacherFd ? (w.full?.eval?.fd as number) / teacherFd : null,
+  }));
+  const ok = (r: (typeof rows)[number]) =>
+    r.speedup !== null &&
+    r.ratio !== null &&
+    r.speedup >= SEARCH_TARGETS.speedup &&
+    r.ratio <= SEARCH_TARGETS.fdRatio;
+  const best = rows.find(ok) ?? rows[0];
+  const cpu = s.cpuSeconds;
+  const hours = cpu ? (cpu.measuring + cpu.halving + cpu.training) / 3600 : null;
+  const c = s.correlation;
+  return [
+    {
+      target: `a winner >= ${SEARCH_TARGETS.speedup}x faster per sampling step (batch 1) with FD <= ${SEARCH_TARGETS.fdRatio}x the teacher's`,
+      value: best
+        ? `${best.name}: ${fmt(best.speedup, 2)}x, FD ${fmt(best.ratio, 2)}x the teacher's`
+        : '-',
+      verdict: !best ? 'not yet measured' : rows.some(ok) ? 'met' : 'missed',
+    },
+    {
+      target: `the search within ${SEARCH_TARGETS.cpuHours} CPU-hours (measuring, halving, the winners; not the correlation's extra training)`,
+      value:
+        hours === null
+          ? 'not counted (a search from before CPU time was)'
+          : `${fmt(hours, 2)} CPU-hours${cpu?.fromStart ? '' : ', counted from a resume on: the start is missing'}${s.phase === 'done' || s.phase === 'correlating' ? '' : ' so far'}`,
+      verdict:
+        hours === null || !cpu?.fromStart
+          ? 'reported'
+          : hours > SEARCH_TARGETS.cpuHours
+            ? 'missed'
+            : s.phase === 'done' || s.phase === 'correlating'
+              ? 'met'
+              : 'not yet measured',
+    },
+    {
+      target: `the proxy's rank correlation with FD after full training, over >= ${SEARCH_TARGETS.ranked} candidates`,
+      value: c
+        ? `Spearman ${fmt(c.firstRung, 2)} (first rung), ${fmt(c.full, 2)} (proxy after full training), n = ${c.n}`
+        : '-',
+      verdict: c && c.n >= SEARCH_TARGETS.ranked ? 'reported' : 'not yet measured',
+    },
+  ];
+}
+
+/** Relative error of the cost model on the pool, which it chose but was not fitted on. */
+function poolError(s: SearchSummary): { median: number; max: number; n: number } | null {
+  const errs = s.pool
+    .filter((c) => c.measured && c.predicted)
+    .map((c) =>
+      Math.abs(
+        ((c.predicted?.latencyMs as number) - (c.measured?.latencyMs as number)) /
+          (c.measured?.latencyMs as number),
+      ),
+    )
+    .sort((a, b) => a - b);
+  if (errs.length === 0) return null;
+  const mid = Math.floor(errs.length / 2);
+  const median =
+    errs.length % 2
+      ? (errs[mid] as number)
+      : ((errs[mid - 1] as number) + (errs[mid] as number)) / 2;
+  return { median, max: errs.at(-1) as number, n: errs.length };
+}
+
+/** A pool member's full training: its own, or (a summary from before the pool carried it) its winner's. */
+function fullOf(s: SearchSummary, c: SearchSummary['pool'][number]) {
+  return c.full ?? s.winners.find((w) => w.name === c.name)?.full ?? null;
+}
+
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined ? '-' : `${fmt(100 * x, 1)}%`;
+
+export function searchSection(f: ResultFile<SearchBenchResult>): string {
+  const parts: string[] = [];
+  for (const run of f.result.runs) {
+    const s = run.summary;
+    const st = s.settings;
+    const rungs = Math.max(0, ...s.pool.map((c) => c.rungs.length));
+    const loo = s.predictor?.latencyMs?.looError;
+    const pe = poolError(s);
+    const cpu = s.cpuSeconds;
+    parts.push(
+      `### ${run.dir}: the teacher ${run.teacher} on ${s.profile}${s.phase === 'done' ? '' : ` — incomplete: phase ${s.phase}`}`,
+      '',
+      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations, FD at n = ${st.evalN} without guidance. Command: \`npx anneal search --teacher ${run.teacher} --out ${run.dir} --json\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
+      '',
+      `Cost model (ms per step at batch 1): leave-one-out error median ${pct(loo?.median)}, max ${pct(loo?.max)} over ${loo?.n ?? 0} measured; on the pool it chose (out of sample) median ${pct(pe?.median)}, max ${pct(pe?.max)} over ${pe?.n ?? 0}.${cpu ? ` CPU time: measuring ${fmt(cpu.measuring / 3600, 2)} h, halving ${fmt(cpu.halving / 3600, 2)} h, the winners ${fmt(cpu.training / 3600, 2)} h, the correlation's ${fmt(cpu.correlating / 3600, 2)} h${cpu.fromStart ? '' : ' (counted from a resume on)'}.` : ''}`,
+      '',
+      table(
+        ['target', 'value', 'verdict'],
+        searchTargets(s).map((t) => [t.target, t.value, t.verdict]),
+      ),
+      '',
+    );
+    const t = s.teacherMeasured;
+    const head = [
+      'candidate',
+      'params',
+      'ms/step (batch 1)',
+      'speedup',
+      `ms/img-step (batch ${st.throughputBatch})`,
+      `train ms (batch ${st.trainBatch})`,
+      'train peak MiB',
+      ...Array.from({ length: rungs }, (_, r) => {
+        const iters = s.pool.find((c) => c.rungs[r])?.rungs[r]?.iters;
+        return `proxy @${iters}`;
+      }),
+      `FD @${st.fullIters}`,
+      'status',
+    ];
+    const mibOf = (b: number | undefined) => (b === undefined ? '-' : fmt(b / 2 ** 20, 0));
+    const winners = new Set(s.winners.map((w) => w.name));
+    const front = new Set(s.front);
+    const rows: Array<Array<string | number>> = [
+      [
+        `${s.teacher.name} (teacher)`,
+        '-',
+        fmt(t?.latencyMs, 2),
+        '1.00x',
+        fmt(t?.throughputMsPerImage, 2),
+        fmt(t?.trainStepMs, 0),
+        mibOf(t?.trainPeakBytes),
+        ...Array.from({ length: rungs }, () => ''),
+        fmt(s.teacherEval?.fd, 3),
+        front.has(s.teacher.name) ? 'Pareto front' : '',
+      ],
+      ...s.pool.map((c) => [
+        c.name,
+        `${fmt(c.parameters / 1e6, 2)}M`,
+        fmt(c.measured?.latencyMs, 2),
+        `${fmt(stepSpeedup(s, c.measured?.latencyMs), 2)}x`,
+        fmt(c.measured?.throughputMsPerImage, 2),
+        fmt(c.measured?.trainStepMs, 0),
+        mibOf(c.measured?.trainPeakBytes),
+        ...Array.from({ length: rungs }, (_, r) => {
+          const p = c.rungs[r]?.proxy;
+          return p === undefined ? '' : p === null ? '-' : p.toExponential(2);
+        }),
+        fmt(fullOf(s, c)?.eval?.fd, 3).replace(/^-$/, ''),
+        winners.has(c.name)
+          ? 'winner'
+          : (c.dropped ?? (front.has(c.name) ? 'Pareto front' : 'in the search')),
+      ]),
+    ];
+    parts.push(table(head, rows), '');
+    const e = s.teacherEval;
+    if (e) {
+      const evaluated = [
+        { name: `${s.teacher.name} (teacher)`, eval: e, ms: t?.latencyMs },
+        ...s.pool.flatMap((c) => {
+          const done = fullOf(s, c)?.eval;
+          return done
+            ? [
+                {
+                  name: `${c.name}${winners.has(c.name) ? ' (winner)' : ''}`,
+                  eval: done,
+                  ms: c.measured?.latencyMs,
+                },
+              ]
+            : [];
+        }),
+      ];
+      parts.push(
+        `FD against the real-vs-real floor (${fmt(e.floor, 3)} at n = ${e.n}), each at ${st.proxy.sampler} ${st.proxy.steps} steps from the same noise, no guidance:`,
+        '',
+        table(
+          [
+            'model',
+            'speedup',
+            'FD',
+            "FD / teacher's",
+            'FD / floor',
+            'KID',
+            'precision / recall',
+            'class accuracy',
+          ],
+          evaluated.map((m) => [
+            m.name,
+            `${fmt(stepSpeedup(s, m.ms), 2)}x`,
+            fmt(m.eval.fd, 3),
+            e.fd && m.eval.fd !== null ? `${fmt(m.eval.fd / e.fd, 2)}x` : '-',
+            e.floor && m.eval.fd !== null ? `${fmt(m.eval.fd / e.floor, 1)}x` : '-',
+            fmt(m.eval.kid, 4),
+            `${fmt(m.eval.precision, 3)} / ${fmt(m.eval.recall, 3)}`,
+            fmt(m.eval.classAccuracy, 3),
+          ]),
+        ),
+        '',
+      );
+    }
+  }
+  return parts.join('\n').trimEnd();
+}

@@ -1,0 +1,123 @@
+// A finished search's summary, as `anneal search --json` prints it last (and writes to its
+// folder's summary.json): one fixture for every test that reads one (the protocol's schema,
+// the bench record, the server's registration, the run page).
+export const searchFixtureUNet = {
+  sample_size: 32,
+  in_channels: 1,
+  out_channels: 1,
+  block_out_channels: [16, 32],
+  layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+  attention_head_dim: 16,
+  norm_num_groups: 8,
+  num_class_embeds: 11,
+};
+export const searchFixtureMeasured = {
+  latencyMs: 2,
+  throughputMsPerImage: 0.5,
+  throughputBatch: 16,
+  samplePeakBytes: 1e7,
+  trainStepMs: 40,
+  trainBatch: 32,
+  trainPeakBytes: 3e8,
+};
+export const searchFixtureEval = {
+  n: 1000,
+  fd: 2.4,
+  floor: 0.3,
+  kid: 0.01,
+  precision: 0.7,
+  recall: 0.6,
+  classAccuracy: 0.95,
+};
+export const searchFixtureRungs = [
+  { iters: 100, proxy: 0.02, trainSeconds: 30 },
+  { iters: 200, proxy: 0.015, trainSeconds: 31 },
+];
+/** A finished search's summary, as `anneal search --json` prints it last. */
+export const searchSummaryFixture = {
+  out: '/tmp/search',
+  phase: 'done',
+  profile: 'cpu-AMD_EPYC-2t-mlx0.32.4',
+  hardware: {
+    backend: 'cpu',
+    os: 'linux',
+    chip: { vendor: 'amd', name: 'AMD EPYC', family: null, tier: null, gpuArchitecture: null },
+    memory: { totalBytes: 25e9, workingSetBytes: 25e9, unified: false },
+    cores: { logical: 2, performance: 2, efficiency: 0 },
+    mlxVersion: '0.32.4',
+    blas: 'openblas',
+  },
+  settings: {
+    space: { widthScales: [0.5, 0.75, 1], levelsDropped: [0, 1] },
+    fitSample: 12,
+    latencyMs: null,
+    speedup: 1.5,
+    pool: 8,
+    throughputBatch: 16,
+    trainBatch: 32,
+    proxy: {
+      sampler: 'dpmpp-2m',
+      steps: 20,
+      n: 64,
+      batch: 32,
+      lr: 5e-4,
+      emaDecay: 0.999,
+      outputWeight: 1,
+      seed: 0,
+      checkpointEvery: 50,
+    },
+    firstIters: 100,
+    eta: 2,
+    rungs: 3,
+    winners: 2,
+    fullIters: 2000,
+    evalN: 1000,
+    extractor: {},
+  },
+  teacher: { dir: '/tmp/teacher', weights: 'a'.repeat(64), name: 'w32.64-l2-a.AM-h16-g8' },
+  latencyLimitMs: 4,
+  candidates: 189,
+  measured: 21,
+  predictor: {
+    latencyMs: { coefficients: [0.1, 1e-8, 0, 0], looError: { median: 0.08, max: 0.3, n: 21 } },
+  },
+  seconds: { measure: 120, proxy: 900 },
+  pool: [
+    {
+      name: 'w16.32-l1-a.A-h16-g8',
+      parameters: 160401,
+      measured: searchFixtureMeasured,
+      rungs: searchFixtureRungs,
+      dropped: null,
+    },
+    {
+      name: 'w16.32-l1-a..-g8',
+      parameters: 150000,
+      measured: { ...searchFixtureMeasured, latencyMs: 1.5 },
+      predicted: {
+        latencyMs: 1.4,
+        throughputMsPerImage: 0.4,
+        trainStepMs: 35,
+        trainPeakBytes: 2e8,
+      },
+      rungs: searchFixtureRungs.slice(0, 1),
+      dropped: 'halved out after rung 1 (proxy 3.000e-2)',
+    },
+  ],
+  front: ['w32.64-l2-a.AM-h16-g8', 'w16.32-l1-a.A-h16-g8'],
+  teacherEval: { ...searchFixtureEval, fd: 2 },
+  winners: [
+    {
+      name: 'w16.32-l1-a.A-h16-g8',
+      unet: searchFixtureUNet,
+      parameters: 160401,
+      measured: searchFixtureMeasured,
+      speedup: 3,
+      rungs: searchFixtureRungs,
+      full: { iters: 2000, proxy: 0.01, trainSeconds: 600, eval: searchFixtureEval },
+      dir: 'winners/w16.32-l1-a.A-h16-g8',
+    },
+  ],
+};
