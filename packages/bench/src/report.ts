@@ -5,7 +5,6 @@ import { type AttentionBenchResult, attentionSection } from './attention.ts';
 import type { CeilingResult, ProfileResult } from './ceiling.ts';
 import { dataParallelSection } from './data-parallel.ts';
 import { distillationSection } from './distillation.ts';
-import { searchSection } from './search.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
 import { progressiveSection } from './progressive.ts';
@@ -13,6 +12,7 @@ import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
 import type { SamplingResult, ToTargetResult } from './sampling.ts';
+import { searchSection } from './search.ts';
 import type { TrainingCaseResult } from './training.ts';
 
 export { gapShare } from './report-adaptive.ts';
