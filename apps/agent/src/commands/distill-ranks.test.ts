@@ -82,16 +82,15 @@ describe.runIf(long)('anneal distill --ranks', () => {
     expect(existsSync(join(out, 'ranks', 'rank-1', 'distill-state.json'))).toBe(true);
   }, 300_000);
 
-  it('a signal stops both ranks at an agreed iteration; --resume --ranks 2 finishes the curve', async () => {
-    const out = join(root, 'stopped');
+  /** Starts `anneal distill ARGS`, stops it with SIGTERM once training logged 3 iterations. */
+  async function stopped(args: string[], out: string) {
     const bin = join(repoRoot, 'apps/agent/bin/anneal.js');
-    const child = spawn(process.execPath, [bin, ...distill(out, '--ranks', '2')], {
+    const child = spawn(process.execPath, [bin, ...args], {
       env: { ...process.env, ANNEAL_HOME: home },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d));
-    // Stopped once training has logged a few iterations.
     for (let i = 0; i < 600; i++) {
       await new Promise((r) => setTimeout(r, 200));
       if (existsSync(join(out, 'metrics.jsonl')) && training(out).length >= 3) break;
@@ -99,11 +98,29 @@ describe.runIf(long)('anneal distill --ranks', () => {
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     expect(code, err).toBe(130);
+  }
+
+  it('a signal stops both ranks at an agreed iteration; --resume --ranks 2 finishes the curve', async () => {
+    const out = join(root, 'stopped');
+    await stopped(distill(out, '--ranks', '2'), out);
     const resumed = runAnneal(
       ['distill', '--resume', '--out', out, '--ranks', '2', '--json'],
       home,
     );
     expect(resumed.status, resumed.stderr).toBe(0);
+    expectSameCurve(training(out), training(join(root, 'single')));
+  }, 300_000);
+
+  it('a run begun on one process resumes on 2 ranks (rank 1 seeded from the run)', async () => {
+    const out = join(root, 'one-then-two');
+    await stopped(distill(out), out);
+    expect(existsSync(join(out, 'ranks'))).toBe(false);
+    const resumed = runAnneal(
+      ['distill', '--resume', '--out', out, '--ranks', '2', '--json'],
+      home,
+    );
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(existsSync(join(out, 'ranks', 'rank-1', 'distill-state.json'))).toBe(true);
     expectSameCurve(training(out), training(join(root, 'single')));
   }, 300_000);
 });

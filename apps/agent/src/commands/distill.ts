@@ -15,6 +15,7 @@ import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { writeAnalysis } from '../distill/analysis.ts';
 import { bestBaseline } from '../distill/evaluate-stage.ts';
+import { rankFolder, seedRankFolder } from '../distill/rank-folders.ts';
 import { fileSha256 } from '../distill/reference.ts';
 import { distill } from '../distill/run.ts';
 import {
@@ -101,7 +102,9 @@ Options:
   --ranks N                   data-parallel: N processes on this machine (2-16) as one group on
                               MLX's ring backend, each taking batch / N of every training
                               step; every rank runs the stages, rank 0 decides them and its
-                              DIR is the run (the others keep theirs in DIR/ranks/rank-R)
+                              DIR is the run (the others keep theirs in DIR/ranks/rank-R,
+                              seeded from DIR by --resume, so a run begun on one process
+                              goes on with --resume --ranks N)
   --hostfile FILE, --rank R   one rank of a group on several machines (docs/distributed.md)
   -h, --help                  show this help`;
 
@@ -253,15 +256,17 @@ export const distillCommand: Command = {
   usage,
   async run(argv, io) {
     const flags = parseFlags(argv, options, flagsSchema);
-    if (flags.ranks !== undefined)
+    if (flags.ranks !== undefined) {
+      // Every rank resumes where rank 0 stands (its folder may be missing, when the run
+      // began on one process, or from another sitting): seeded before any rank starts.
+      if (flags.resume && readState(resolve(flags.out)))
+        for (let r = 1; r < flags.ranks; r++) seedRankFolder(resolve(flags.out), r);
       return launchRanks(argv, flags.ranks, io, process.env, 'distill');
+    }
     // Data-parallel: every rank runs the stages; rank 0's folder is the run, the others keep
     // theirs beside it (each writes what it computes; only rank 0's decisions count).
     const group = joinRanks(flags);
-    const out =
-      group && group.rank > 0
-        ? join(resolve(flags.out), 'ranks', `rank-${group.rank}`)
-        : resolve(flags.out);
+    const out = rankFolder(resolve(flags.out), group?.rank ?? 0);
     const existing = readState(out);
     let run: RunSettings;
     if (flags.resume) {

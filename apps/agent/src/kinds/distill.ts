@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { DISTILL_ARTIFACTS } from '@anneal/protocol';
 import { z } from 'zod';
 import { fetchModel } from '../daemon/fetch-model.ts';
+import { seedRankFolder } from '../distill/rank-folders.ts';
 import { furtherAlong, readState } from '../distill/state.ts';
 import type { AgentJobKind, JobOutput } from './kind.ts';
 import { num } from './model-flags.ts';
@@ -56,16 +57,7 @@ export function groupRun(
   rmSync(own, { recursive: true, force: true });
   if (!resume || !stateIn(downloaded)) return null;
   renameSync(downloaded, own);
-  if (rank > 0) {
-    // Copied beside the run (a folder cannot be copied into itself), then moved in.
-    const copy = join(dirname(own), `rank-${rank}.tmp`);
-    rmSync(copy, { recursive: true, force: true });
-    cpSync(own, copy, { recursive: true, filter: (src) => src !== join(own, 'ranks') });
-    mkdirSync(join(own, 'ranks'), { recursive: true });
-    const mine = join(own, 'ranks', `rank-${rank}`);
-    rmSync(mine, { recursive: true, force: true });
-    renameSync(copy, mine);
-  }
+  if (rank > 0) seedRankFolder(own, rank);
   return 'downloaded';
 }
 
