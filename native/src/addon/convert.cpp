@@ -180,6 +180,7 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   s.guidance = NumberField(o, "spec", "guidance", s.guidance, 0);
   s.eta = NumberField(o, "spec", "eta", s.eta, 0);
   s.chunk = IntField(o, "spec", "chunk", s.chunk, 1);
+  s.first_chunk = IntField(o, "spec", "firstChunk", s.first_chunk, 0);
   s.schedule.kind = StrField(o, "spec", "schedule", s.schedule.kind);
   s.clip_denoised = BoolField(o, "spec", "clipDenoised", s.clip_denoised);
   const std::string dtype = StrField(o, "spec", "dtype", "float32");

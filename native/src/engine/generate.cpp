@@ -174,7 +174,9 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   for (int c = 0; c < total_chunks; ++c) {
     const int b = std::min(spec.chunk, spec.n - c * spec.chunk);
     const int row = c * spec.chunk;
-    auto key = mx::random::key(spec.seed * 1000003ull + static_cast<std::uint64_t>(c));
+    // The chunk's index in the whole run: its key and labels.
+    const int run_chunk = spec.first_chunk + c;
+    auto key = mx::random::key(spec.seed * 1000003ull + static_cast<std::uint64_t>(run_chunk));
     auto [k_init, k_sampler] = mx::random::split(key);
     auto unit = spec.noise ? mx::astype(mx::slice(*spec.noise, {row, 0, 0, 0}, {row + b, image[0], image[1], image[2]}),
                                         mx::float32)
@@ -200,7 +202,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
     std::optional<mx::array> labels;
     if (conditional) {
       std::vector<int> l(b);
-      for (int i = 0; i < b; ++i) l[i] = spec.class_label >= 0 ? spec.class_label : (c * spec.chunk + i) % classes;
+      for (int i = 0; i < b; ++i) l[i] = spec.class_label >= 0 ? spec.class_label : (run_chunk * spec.chunk + i) % classes;
       labels = mx::array(l.data(), {b}, mx::int32);
     }
     DenoiseFn fn = model_denoise_fn(d, labels, b, classes, guided ? spec.guidance : 1.0, spec.clip_denoised);

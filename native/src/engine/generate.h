@@ -37,6 +37,10 @@ struct GenerateSpec {
   double guidance = 1.0;  // classifier-free guidance weight; 1 = conditional only
   double eta = 0.0;       // DDIM
   int chunk = 64;         // images per batch; keys are per chunk, so output is independent of n
+  // The index of this call's first chunk in a longer run: chunk c here draws the noise and
+  // labels of chunk first_chunk + c of that run, so a run sampled a chunk at a time (and
+  // resumed after a kill) gives the images one call would.
+  int first_chunk = 0;
   // Clamp each denoised estimate to the data range [-1, 1], as DDPM's and DDIM's reference
   // samplers do (diffusers' clip_sample): early, high-noise estimates otherwise overshoot.
   bool clip_denoised = true;

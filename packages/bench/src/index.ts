@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { resolveAnnealHome } from '@anneal/core/home';
 import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
 import { benchAttention } from './attention.ts';
@@ -99,6 +100,12 @@ export {
   searchSection,
   searchTargets,
 } from './search.ts';
+
+/**
+ * Where the long tables keep their runs' chunks (ANNEAL_HOME/samples): a table stopped part
+ * way, or run again, reads the runs it finished instead of drawing them again.
+ */
+const sampleCache = () => join(resolveAnnealHome(), 'samples');
 
 export const BENCHMARKS = [
   'training',
@@ -499,6 +506,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         });
         const result = await samplerTable(model, {
           ...teacherTable,
+          sampleCache: sampleCache(),
           log,
           onPartial: (r) => partial(shown(r)),
         });
@@ -543,6 +551,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         const result = await scheduleTable(model, {
           ...table,
           dir,
+          sampleCache: sampleCache(),
           log,
           onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
         });

@@ -5,7 +5,7 @@
 // numbers are heading. Optionally the first images of each row at one NFE, side by side.
 import { writeFileSync } from 'node:fs';
 import { encodePng } from '@anneal/core/png';
-import type { Model, SamplerName } from '@anneal/engine';
+import { type Model, type ResumableSpec, type SamplerName, sampleResumable } from '@anneal/engine';
 import { stepsForNfe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -52,8 +52,38 @@ export interface SamplerTableOptions {
   guidance?: number;
   /** The first `count` images of every row whose NFE is `nfe`, one row per sampler, as a PNG. */
   grid?: { nfe: number; count: number; path: string };
+  /**
+   * Where every run keeps its chunks as they finish (sampleResumable), so a table (and its
+   * hours-long reference) stopped part way goes on where it stopped; each row's wall time is
+   * its chunks' summed. Without it, or for a model with no folder, runs sample in one call.
+   */
+  sampleCache?: string;
   log?: Log;
   onPartial?: (r: SamplerTableResult) => void;
+}
+
+/**
+ * One run's images and its sampling wall time: kept chunk by chunk under `cache` when given
+ * (a stopped run resumes), else in one call.
+ */
+export async function sampleRun(
+  model: Model,
+  spec: ResumableSpec,
+  cache: string | undefined,
+  values = false,
+  log?: Log,
+) {
+  if (cache && model.dir) {
+    const r = await sampleResumable(model, spec, { root: cache, values });
+    if (r.chunks.resumed > 0)
+      log?.(
+        `  ${r.chunks.resumed} of ${r.chunks.resumed + r.chunks.sampled} chunks were kept from an earlier sitting (${r.dir})`,
+      );
+    return r;
+  }
+  const started = performance.now();
+  const s = await model.sample({ ...spec, returnValues: values });
+  return { ...s, seconds: (performance.now() - started) / 1000 };
 }
 
 export interface SamplerTableResult {
@@ -89,10 +119,17 @@ async function measuredRun(
   steps: number,
   seed: number,
   guidance: number,
+  cache: string | undefined,
+  log?: Log,
 ) {
-  const started = performance.now();
-  const s = await model.sample({ sampler, steps, n: probe.n, seed, guidance });
-  const seconds = (performance.now() - started) / 1000;
+  const s = await sampleRun(
+    model,
+    { sampler, steps, n: probe.n, seed, guidance },
+    cache,
+    false,
+    log,
+  );
+  const seconds = s.seconds;
   const metrics = await probe.measure(s.images, s.shape, requestedLabels(model, probe.n));
   const row: TableRow = {
     sampler,
@@ -150,7 +187,16 @@ export async function samplerTable(
   let gridShape: [number, number, number, number] | null = null;
   for (const { sampler, nfe } of opts.rows) {
     const steps = stepsForNfe(sampler, nfe);
-    const { row, images, shape } = await measuredRun(model, probe, sampler, steps, seed, guidance);
+    const { row, images, shape } = await measuredRun(
+      model,
+      probe,
+      sampler,
+      steps,
+      seed,
+      guidance,
+      opts.sampleCache,
+      log,
+    );
     result.rows.push(row);
     log(
       `teacher-samplers: ${sampler} ${steps} steps (NFE ${row.nfe_per_image}): FD ${row.fd.toFixed(3)}, ${row.seconds.toFixed(0)} s`,
@@ -171,7 +217,16 @@ export async function samplerTable(
   if (opts.reference) {
     const ref = opts.reference;
     log(`teacher-samplers: reference ${ref.sampler} ${ref.steps} steps, n ${ref.probe.n}`);
-    const { row } = await measuredRun(model, ref.probe, ref.sampler, ref.steps, seed, guidance);
+    const { row } = await measuredRun(
+      model,
+      ref.probe,
+      ref.sampler,
+      ref.steps,
+      seed,
+      guidance,
+      opts.sampleCache,
+      log,
+    );
     result.reference = {
       ...row,
       n: ref.probe.n,

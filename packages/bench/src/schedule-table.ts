@@ -17,7 +17,7 @@ import {
   samplerNfe,
   writeFileAtomic,
 } from '@anneal/engine';
-import type { MetricsProbe, QualityMetrics } from './sampler-table.ts';
+import { type MetricsProbe, type QualityMetrics, sampleRun } from './sampler-table.ts';
 import { stepsForNfe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -54,6 +54,8 @@ export interface ScheduleTableOptions {
     sweeps: number;
   };
   seed?: number;
+  /** Where runs keep their chunks, so a stopped table resumes (SamplerTableOptions.sampleCache). */
+  sampleCache?: string;
   log?: Log;
   onPartial?: (r: ScheduleTableResult) => void;
 }
@@ -150,13 +152,13 @@ export async function scheduleTable(
   const n = probe.n;
   const labels = requestedLabels(model, n);
   log(`schedules: reference ${opts.reference.sampler} ${opts.reference.steps} steps, n ${n}`);
-  const ref = await model.sample({
-    sampler: opts.reference.sampler,
-    steps: opts.reference.steps,
-    n,
-    seed,
-    returnValues: true,
-  });
+  const ref = await sampleRun(
+    model,
+    { sampler: opts.reference.sampler, steps: opts.reference.steps, n, seed },
+    opts.sampleCache,
+    true,
+    log,
+  );
   const result: ScheduleTableResult = {
     n,
     quality: probe.describe,
@@ -192,16 +194,14 @@ export async function scheduleTable(
             );
           sigmas = l.sigmas;
         }
-        const started = performance.now();
-        const s = await model.sample({
-          sampler,
-          steps,
-          n,
-          seed,
-          ...(sigmas ? { sigmas } : { schedule }),
-          returnValues: true,
-        });
-        const seconds = (performance.now() - started) / 1000;
+        const s = await sampleRun(
+          model,
+          { sampler, steps, n, seed, ...(sigmas ? { sigmas } : { schedule }) },
+          opts.sampleCache,
+          true,
+          log,
+        );
+        const seconds = s.seconds;
         const metrics = await probe.measure(s.images, s.shape, labels);
         const paired = pairedError(
           s.values ?? new Float32Array(),

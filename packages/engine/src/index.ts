@@ -47,6 +47,12 @@ export {
   type NativeLearnScheduleProgress,
   type NativeLearnScheduleResult,
 } from './native-types.ts';
+export {
+  type ResumableResult,
+  type ResumableSpec,
+  resumableKey,
+  sampleResumable,
+} from './sample-resumable.ts';
 export { type ResolvedSchedule, readLearnedSchedule, resolveSchedule } from './schedules.ts';
 export * from './step-calibration.ts';
 export * from './step-predictor.ts';

@@ -28,6 +28,7 @@ export type SampleExtras = Pick<
   | 'returnNoise'
   | 'returnValues'
   | 'chunk'
+  | 'firstChunk'
   | 'dtype'
   | 'attention'
 > & {
@@ -398,6 +399,7 @@ export class Model {
         sigmas,
         clipDenoised: spec.clipDenoised,
         chunk: spec.chunk,
+        firstChunk: spec.firstChunk,
         dtype: spec.dtype,
         noise: spec.noise,
         stepNoise: spec.stepNoise,

@@ -254,6 +254,11 @@ export interface NativeSampleSpec {
   sigmas?: number[];
   /** Images per batch (GenerateSpec::chunk, default 64): the batch the network sees. */
   chunk?: number;
+  /**
+   * This call's first chunk in a longer run (GenerateSpec::first_chunk): its chunks draw the
+   * noise and labels of chunks firstChunk, firstChunk + 1, ... of that run.
+   */
+  firstChunk?: number;
   /** The U-Net's compute dtype (default float32); the sampler's arithmetic stays float32. */
   dtype?: 'float32' | 'bfloat16' | 'float16';
   /** Clamp each denoised estimate to [-1, 1] (the engine's default: true). */

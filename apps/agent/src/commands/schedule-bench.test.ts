@@ -83,6 +83,24 @@ describe('schedules in eval and bench', () => {
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
       /Learned vs hand-crafted schedules[\s\S]*\| euler \| 3 \| learned \| [\s\S]*% of the gap to the reference[\s\S]*\| reference: heun 3 steps \| 5 \|[\s\S]*real vs real \(floor\)/,
     );
+    // Run again, every run's images are read from the chunks the first kept (ANNEAL_HOME's
+    // samples/), not drawn again: the same rows.
+    const again = anneal([
+      'bench',
+      '--only',
+      'schedules',
+      '--model',
+      model,
+      ...ruler,
+      ...['--samplers', 'euler', '--nfes', '3', '--learn-n', '4', '--reference', 'heun:3'],
+      ...['--results', mkdtempSync(join(tmpdir(), 'anneal-sched-bench-')), '--json'],
+    ]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr.match(/chunks were kept from an earlier sitting/g)).toHaveLength(6);
+    const rowsAgain =
+      (again.json?.results as Record<string, { result: { rows: Row[] } }> | undefined)?.schedules
+        ?.result.rows ?? [];
+    expect(rowsAgain.map((x) => x.paired_mse)).toEqual(rows.map((x) => x.paired_mse));
     // Reused with another reference: refused naming both, not silently measured.
     const other = anneal([
       'bench',

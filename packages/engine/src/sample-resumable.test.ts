@@ -1,0 +1,107 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { presetUNet } from './config/presets.ts';
+import { Model } from './model.ts';
+import { sampleResumable } from './sample-resumable.ts';
+
+// Sampling a chunk at a time (GenerateSpec::first_chunk) draws each chunk's noise and labels
+// from its index in the whole run, so a run resumed from the chunks a killed one kept gives
+// the images one call gives: the same keys, labels and batch shapes, so the same arithmetic.
+const root = mkdtempSync(join(tmpdir(), 'anneal-resumable-'));
+const saved = join(root, 'model');
+{
+  const m = Model.create(
+    {
+      unet: {
+        ...presetUNet('tiny', { resolution: 8, channels: 1, numClasses: 3 }),
+        block_out_channels: [16, 32],
+      },
+      parameterization: 'v',
+    },
+    5,
+  );
+  m.save(saved);
+  m.dispose();
+}
+const model = Model.load(saved);
+afterAll(() => model.dispose());
+
+// Stochastic (its per-step noise comes from the chunk's key too) and class-conditional (the
+// labels cycle over the whole run): 3 chunks of 4, 4 and 2.
+const spec = { sampler: 'ddpm' as const, steps: 4, n: 10, seed: 11, chunk: 4 };
+
+describe('resumable sampling', () => {
+  it('gives the images of one call, and resumes a killed run from the chunks it kept', async () => {
+    const whole = await model.sample(spec);
+    const cache = join(root, 'cache');
+    const first = await sampleResumable(model, spec, { root: cache });
+    expect(first.chunks).toEqual({ resumed: 0, sampled: 3 });
+    expect(first.shape).toEqual(whole.shape);
+    expect(first.nfe).toBe(whole.nfe);
+    expect(Buffer.from(first.images).equals(Buffer.from(whole.images))).toBe(true);
+    // A different seed's chunk 1 differs: first_chunk really selects the run's keys.
+    const other = await model.sample({ ...spec, n: 4, firstChunk: 1, seed: 12 });
+    expect(
+      Buffer.from(other.images).equals(Buffer.from(first.images.subarray(16 * 4 * 1, 16 * 8))),
+    ).toBe(false);
+
+    // Killed after chunk 0: chunk 1's record never written, chunk 2 never begun.
+    const dir = first.dir;
+    rmSync(join(dir, 'chunk-000001.json'));
+    rmSync(join(dir, 'chunk-000002.json'));
+    rmSync(join(dir, 'chunk-000002.u8'));
+    const steps: Array<[number, number]> = [];
+    const resumed = await sampleResumable(model, spec, {
+      root: cache,
+      onChunk: (d, t) => steps.push([d, t]),
+    });
+    expect(resumed.chunks).toEqual({ resumed: 1, sampled: 2 });
+    expect(steps).toEqual([
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ]);
+    expect(Buffer.from(resumed.images).equals(Buffer.from(whole.images))).toBe(true);
+    expect(resumed.seconds).toBeGreaterThan(0);
+
+    // A larger n reuses the full chunks and draws the short last one again in full.
+    const more = await sampleResumable(model, { ...spec, n: 12 }, { root: cache });
+    expect(more.chunks).toEqual({ resumed: 2, sampled: 1 });
+    expect(more.dir).toBe(dir);
+    const twelve = await model.sample({ ...spec, n: 12 });
+    expect(Buffer.from(more.images).equals(Buffer.from(twelve.images))).toBe(true);
+    // Another seed is another run's folder.
+    const seeded = await sampleResumable(model, { ...spec, seed: 12, n: 4 }, { root: cache });
+    expect(seeded.dir).not.toBe(dir);
+    expect(readdirSync(cache)).toHaveLength(2);
+
+    // Asked for values, chunks kept without them are drawn again, with them.
+    const withValues = await sampleResumable(model, spec, { root: cache, values: true });
+    expect(withValues.chunks).toEqual({ resumed: 0, sampled: 3 });
+    const exact = await model.sample({ ...spec, returnValues: true });
+    expect(withValues.values).toEqual(exact.values);
+    const again = await sampleResumable(model, spec, { root: cache, values: true });
+    expect(again.chunks).toEqual({ resumed: 3, sampled: 0 });
+    expect(again.values).toEqual(exact.values);
+  });
+
+  it("refuses a folder holding another run's chunks, and a model with no folder", async () => {
+    const cache = join(root, 'conflict');
+    const r = await sampleResumable(model, { ...spec, n: 2 }, { root: cache });
+    writeFileSync(join(r.dir, 'spec.json'), '{"version":0}');
+    await expect(sampleResumable(model, { ...spec, n: 2 }, { root: cache })).rejects.toThrow(
+      /holds another run's chunks .*remove the folder/,
+    );
+    const loose = Model.create(model.config, 1);
+    try {
+      await expect(sampleResumable(loose, spec, { root: cache })).rejects.toThrow(
+        /needs a model loaded from its folder/,
+      );
+    } finally {
+      loose.dispose();
+    }
+    expect(existsSync(cache)).toBe(true);
+  });
+});

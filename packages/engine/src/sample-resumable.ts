@@ -1,0 +1,220 @@
+// Sampling that outlives its process: n images drawn a chunk at a time, each finished chunk's
+// pixels written to a folder, so a killed run (a 100-step reference over 1,000 images takes
+// hours on a CPU) resumes at the first missing chunk. A chunk's noise and labels depend only
+// on the seed and its index in the run (GenerateSpec::first_chunk), so the images are the ones
+// a single call gives.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
+import { MODEL_FILE, type Model, writeFileAtomic } from './model.ts';
+import { resolveSchedule } from './schedules.ts';
+
+/** What a resumable run takes: a sample spec without given noise (it is the seed's). */
+export type ResumableSpec = Omit<
+  Parameters<Model['sample']>[0],
+  'noise' | 'stepNoise' | 'returnNoise' | 'returnValues' | 'firstChunk' | 'attention' | 'budget'
+>;
+
+export interface ResumableOptions {
+  /** Where runs keep their folders (one per model and spec). */
+  root: string;
+  /** Also keep and return the float images in [-1, 1] (e.g. for paired errors). */
+  values?: boolean;
+  /** After each chunk: chunks done, chunks in all. */
+  onChunk?: (done: number, total: number) => void;
+}
+
+export interface ResumableResult {
+  /** uint8 NHWC pixels of all n images, in order. */
+  images: Uint8Array;
+  /** With `values`: float32 NHWC images in [-1, 1]. */
+  values?: Float32Array;
+  shape: [number, number, number, number];
+  nfe: number;
+  steps: number;
+  nonFinite: number;
+  /** Sampling seconds summed over the chunks, those of earlier sittings included. */
+  seconds: number;
+  /** Chunks found in the folder, and sampled now. */
+  chunks: { resumed: number; sampled: number };
+  /** The run's folder (under the root it was given). */
+  dir: string;
+}
+
+/** The engine's default chunk (GenerateSpec::chunk). */
+const DEFAULT_CHUNK = 64;
+const VERSION = 1;
+
+interface ChunkRecord {
+  b: number;
+  seconds: number;
+  nfe: number;
+  steps: number;
+  nonFinite: number;
+}
+
+/**
+ * The folder of a run under `root`: a hash of the model's weights and everything that decides
+ * the images (the resolved schedule's sigmas included), not of n, so a larger n reuses the
+ * chunks a smaller one drew.
+ */
+export function resumableKey(model: Model, spec: ResumableSpec): Record<string, unknown> {
+  if (!model.dir)
+    throw new AppError(
+      'BAD_REQUEST',
+      'resumable sampling needs a model loaded from its folder (its weights name the run)',
+    );
+  const weights = createHash('sha256')
+    .update(readFileSync(join(model.dir, MODEL_FILE)))
+    .digest('hex');
+  const { n: _n, ...rest } = spec;
+  const sampler = spec.sampler ?? 'dpmpp-2m';
+  const sigmas =
+    spec.sigmas ??
+    (spec.schedule
+      ? resolveSchedule({
+          schedule: spec.schedule,
+          sampler,
+          steps: spec.steps ?? 20,
+          sigmaRange: () => model.sigmaRange(),
+          dir: model.dir,
+          sigmaMax: spec.sigma_max,
+        }).sigmas
+      : undefined);
+  return {
+    version: VERSION,
+    weights,
+    ...rest,
+    sigmas: sigmas ? Array.from(sigmas) : undefined,
+    chunk: spec.chunk ?? DEFAULT_CHUNK,
+  };
+}
+
+/**
+ * Samples `spec.n` images a chunk at a time under `o.root` (one folder per model and spec),
+ * each finished chunk kept before the next begins; chunks a killed run left are read, not
+ * drawn again.
+ */
+export async function sampleResumable(
+  model: Model,
+  spec: ResumableSpec,
+  o: ResumableOptions,
+): Promise<ResumableResult> {
+  const { root, onChunk } = o;
+  const key = resumableKey(model, spec);
+  const keyJson = JSON.stringify(key);
+  const dir = join(root, createHash('sha256').update(keyJson).digest('hex').slice(0, 24));
+  mkdirSync(dir, { recursive: true });
+  const specPath = join(dir, 'spec.json');
+  if (existsSync(specPath)) {
+    if (readFileSync(specPath, 'utf8') !== keyJson)
+      throw new AppError(
+        'CONFLICT',
+        `${dir} holds another run's chunks (its spec.json differs); remove the folder`,
+      );
+  } else writeFileAtomic(specPath, keyJson);
+
+  const chunk = key.chunk as number;
+  const total = Math.ceil(spec.n / chunk);
+  const parts: Uint8Array[] = [];
+  const valueParts: Float32Array[] = [];
+  let shape: [number, number, number, number] | null = null;
+  let seconds = 0;
+  let nfe = 0;
+  let steps = 0;
+  let nonFinite = 0;
+  let resumed = 0;
+  for (let c = 0; c < total; c++) {
+    const b = Math.min(chunk, spec.n - c * chunk);
+    const name = `chunk-${String(c).padStart(6, '0')}`;
+    const recordPath = join(dir, `${name}.json`);
+    const pixelsPath = join(dir, `${name}.u8`);
+    const valuesPath = join(dir, `${name}.f32`);
+    let record: ChunkRecord | null = null;
+    if (existsSync(recordPath)) {
+      const r = JSON.parse(readFileSync(recordPath, 'utf8')) as ChunkRecord;
+      // A chunk drawn as the last (short) one of a smaller n is drawn again in full, and one
+      // kept without the values asked for now is drawn again with them.
+      if (r.b === b && (!o.values || existsSync(valuesPath))) record = r;
+    }
+    let pixels: Uint8Array;
+    let values: Float32Array | undefined;
+    if (record) {
+      pixels = new Uint8Array(readFileSync(pixelsPath));
+      if (o.values) {
+        const raw = readFileSync(valuesPath);
+        values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+      }
+      resumed++;
+    } else {
+      const started = performance.now();
+      const s = await model.sample({
+        ...spec,
+        n: b,
+        chunk,
+        firstChunk: c,
+        returnValues: o.values,
+      });
+      record = {
+        b,
+        seconds: (performance.now() - started) / 1000,
+        nfe: s.nfe,
+        steps: s.steps,
+        nonFinite: s.nonFinite,
+      };
+      pixels = s.images;
+      values = s.values;
+      shape = s.shape;
+      // The pixels (and values) first, then the record that says they are whole.
+      writeFileAtomic(pixelsPath, pixels);
+      if (values)
+        writeFileAtomic(
+          valuesPath,
+          new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+        );
+      writeFileAtomic(recordPath, JSON.stringify(record));
+    }
+    parts.push(pixels);
+    if (values) valueParts.push(values);
+    seconds += record.seconds;
+    nfe = Math.max(nfe, record.nfe);
+    steps = Math.max(steps, record.steps);
+    nonFinite += record.nonFinite;
+    onChunk?.(c + 1, total);
+  }
+  const size = model.config.unet.sample_size;
+  const channels = model.config.unet.out_channels;
+  shape ??= [spec.n, size, size, channels];
+  const images = new Uint8Array(spec.n * size * size * channels);
+  let at = 0;
+  for (const p of parts) {
+    images.set(p, at);
+    at += p.length;
+  }
+  if (at !== images.length)
+    throw new AppError(
+      'CONFLICT',
+      `${dir}: its chunks hold ${at} bytes, ${images.length} expected; remove the folder`,
+    );
+  let values: Float32Array | undefined;
+  if (o.values) {
+    values = new Float32Array(images.length);
+    let v = 0;
+    for (const p of valueParts) {
+      values.set(p, v);
+      v += p.length;
+    }
+  }
+  return {
+    images,
+    values,
+    shape: [spec.n, shape[1], shape[2], shape[3]],
+    nfe,
+    steps,
+    nonFinite,
+    seconds,
+    chunks: { resumed, sampled: total - resumed },
+    dir,
+  };
+}
