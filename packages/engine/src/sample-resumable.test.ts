@@ -72,6 +72,14 @@ describe('resumable sampling', () => {
     expect(more.dir).toBe(dir);
     const twelve = await model.sample({ ...spec, n: 12 });
     expect(Buffer.from(more.images).equals(Buffer.from(twelve.images))).toBe(true);
+    // The same run spelled with its defaults is the same folder.
+    const spelled = await sampleResumable(
+      model,
+      { ...spec, n: 12, schedule: 'default', guidance: 1, eta: 0, dtype: 'float32' },
+      { root: cache },
+    );
+    expect(spelled.dir).toBe(dir);
+    expect(spelled.chunks).toEqual({ resumed: 3, sampled: 0 });
     // Another seed is another run's folder.
     const seeded = await sampleResumable(model, { ...spec, seed: 12, n: 4 }, { root: cache });
     expect(seeded.dir).not.toBe(dir);

@@ -7,13 +7,19 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import type { AttentionExec } from './attention.ts';
+import { SAMPLING_DEFAULTS } from './config/training.ts';
 import { MODEL_FILE, type Model, writeFileAtomic } from './model.ts';
 import { resolveSchedule } from './schedules.ts';
 
-/** What a resumable run takes: a sample spec without given noise (it is the seed's). */
+/**
+ * What a resumable run takes: a sample spec without given noise (it is the seed's). A memory
+ * `budget` may choose how attention executes; that changes outputs only by rounding, so it is
+ * not part of what names the run.
+ */
 export type ResumableSpec = Omit<
   Parameters<Model['sample']>[0],
-  'noise' | 'stepNoise' | 'returnNoise' | 'returnValues' | 'firstChunk' | 'attention' | 'budget'
+  'noise' | 'stepNoise' | 'returnNoise' | 'returnValues' | 'firstChunk' | 'attention'
 >;
 
 export interface ResumableOptions {
@@ -23,6 +29,8 @@ export interface ResumableOptions {
   values?: boolean;
   /** After each chunk: chunks done, chunks in all. */
   onChunk?: (done: number, total: number) => void;
+  /** Sampling steps over the whole run, as Model.sample's (kept chunks count as done). */
+  onStep?: (step: number, total: number) => void;
 }
 
 export interface ResumableResult {
@@ -34,6 +42,8 @@ export interface ResumableResult {
   nfe: number;
   steps: number;
   nonFinite: number;
+  /** How softmax attention executed in the first chunk (fused unless a budget chose slices). */
+  attention: AttentionExec;
   /** Sampling seconds summed over the chunks, those of earlier sittings included. */
   seconds: number;
   /** Chunks found in the folder, and sampled now. */
@@ -48,6 +58,7 @@ const VERSION = 1;
 
 interface ChunkRecord {
   b: number;
+  attention: AttentionExec;
   seconds: number;
   nfe: number;
   steps: number;
@@ -55,9 +66,10 @@ interface ChunkRecord {
 }
 
 /**
- * The folder of a run under `root`: a hash of the model's weights and everything that decides
- * the images (the resolved schedule's sigmas included), not of n, so a larger n reuses the
- * chunks a smaller one drew.
+ * What names a run's folder under `root`: the model's weights and everything that decides the
+ * images, defaults filled in (so callers that spell a spec differently share its chunks) and
+ * the schedule resolved to its sigmas (a re-learned schedule is another run); not n, so a
+ * larger n reuses the chunks a smaller one drew.
  */
 export function resumableKey(model: Model, spec: ResumableSpec): Record<string, unknown> {
   if (!model.dir)
@@ -68,25 +80,41 @@ export function resumableKey(model: Model, spec: ResumableSpec): Record<string, 
   const weights = createHash('sha256')
     .update(readFileSync(join(model.dir, MODEL_FILE)))
     .digest('hex');
-  const { n: _n, ...rest } = spec;
-  const sampler = spec.sampler ?? 'dpmpp-2m';
-  const sigmas =
-    spec.sigmas ??
-    (spec.schedule
-      ? resolveSchedule({
-          schedule: spec.schedule,
-          sampler,
-          steps: spec.steps ?? 20,
-          sigmaRange: () => model.sigmaRange(),
-          dir: model.dir,
-          sigmaMax: spec.sigma_max,
-        }).sigmas
-      : undefined);
+  const sampler = spec.sampler ?? SAMPLING_DEFAULTS.sampler;
+  const steps = spec.steps ?? SAMPLING_DEFAULTS.steps;
+  const schedule = spec.schedule ?? SAMPLING_DEFAULTS.schedule;
+  const resolved = spec.sigmas
+    ? { sigmas: spec.sigmas }
+    : resolveSchedule({
+        schedule,
+        sampler,
+        steps,
+        sigmaRange: () => model.sigmaRange(),
+        dir: model.dir,
+        sigmaMax: spec.sigma_max,
+      });
+  const sigmas = resolved.sigmas ? Array.from(resolved.sigmas) : null;
+  const adaptive = sampler === 'adaptive';
   return {
     version: VERSION,
     weights,
-    ...rest,
-    sigmas: sigmas ? Array.from(sigmas) : undefined,
+    // One checkpoint samples at several resolutions (a multi-resolution model).
+    resolution: model.config.unet.sample_size,
+    sampler,
+    // The adaptive sampler takes tolerances, not steps.
+    steps: adaptive ? null : steps,
+    rtol: adaptive ? (spec.rtol ?? null) : null,
+    atol: adaptive ? (spec.atol ?? null) : null,
+    // Explicit sigmas say it all; else the engine's schedule kind and its start.
+    schedule: sigmas ? null : schedule,
+    sigma_max: sigmas ? null : (spec.sigma_max ?? null),
+    sigmas,
+    seed: spec.seed ?? SAMPLING_DEFAULTS.seed,
+    class: spec.class ?? null,
+    guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
+    eta: spec.eta ?? SAMPLING_DEFAULTS.eta,
+    clipDenoised: spec.clipDenoised ?? null,
+    dtype: spec.dtype ?? 'float32',
     chunk: spec.chunk ?? DEFAULT_CHUNK,
   };
 }
@@ -101,7 +129,7 @@ export async function sampleResumable(
   spec: ResumableSpec,
   o: ResumableOptions,
 ): Promise<ResumableResult> {
-  const { root, onChunk } = o;
+  const { root, onChunk, onStep } = o;
   const key = resumableKey(model, spec);
   const keyJson = JSON.stringify(key);
   const dir = join(root, createHash('sha256').update(keyJson).digest('hex').slice(0, 24));
@@ -125,6 +153,7 @@ export async function sampleResumable(
   let steps = 0;
   let nonFinite = 0;
   let resumed = 0;
+  let attention: AttentionExec | null = null;
   for (let c = 0; c < total; c++) {
     const b = Math.min(chunk, spec.n - c * chunk);
     const name = `chunk-${String(c).padStart(6, '0')}`;
@@ -149,15 +178,13 @@ export async function sampleResumable(
       resumed++;
     } else {
       const started = performance.now();
-      const s = await model.sample({
-        ...spec,
-        n: b,
-        chunk,
-        firstChunk: c,
-        returnValues: o.values,
-      });
+      const s = await model.sample(
+        { ...spec, n: b, chunk, firstChunk: c, returnValues: o.values },
+        onStep ? (step, of) => onStep(c * of + step, total * of) : undefined,
+      );
       record = {
         b,
+        attention: s.attention,
         seconds: (performance.now() - started) / 1000,
         nfe: s.nfe,
         steps: s.steps,
@@ -181,6 +208,7 @@ export async function sampleResumable(
     nfe = Math.max(nfe, record.nfe);
     steps = Math.max(steps, record.steps);
     nonFinite += record.nonFinite;
+    attention ??= record.attention;
     onChunk?.(c + 1, total);
   }
   const size = model.config.unet.sample_size;
@@ -213,6 +241,7 @@ export async function sampleResumable(
     nfe,
     steps,
     nonFinite,
+    attention: attention ?? { kind: 'fused' },
     seconds,
     chunks: { resumed, sampled: total - resumed },
     dir,

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +178,21 @@ describe('anneal eval', () => {
       floor_fd: j.floor_fd,
       paired: { psnr: null, ssim: 1, feature_distance: 0 },
     });
+    // The samples were kept (ANNEAL_HOME/samples, a folder per model and setting); a run whose
+    // chunk was lost draws it again, the same images.
+    const samples = join(home, 'samples');
+    const euler3 = readdirSync(samples).filter((d) => {
+      const spec = JSON.parse(readFileSync(join(samples, d, 'spec.json'), 'utf8'));
+      return spec.sampler === 'euler' && spec.steps === 3 && spec.sigma_max === null;
+    });
+    expect(euler3).toHaveLength(1);
+    const record = join(samples, euler3[0] as string, 'chunk-000000.json');
+    expect(existsSync(record)).toBe(true);
+    rmSync(record);
+    const redrawn = anneal(['eval', ...quick, '--sampler', 'euler', '--steps', '3', '--json']);
+    expect(redrawn.status, redrawn.stderr).toBe(0);
+    expect(existsSync(record)).toBe(true);
+    expect(redrawn.json?.fd).toBe(j.fd);
   });
 
   it('--sigma-max starts the sampler lower: reported, and apart from the full-range reference', () => {

@@ -31,6 +31,10 @@ two disjoint real sets of N images. A class-conditional model samples class i mo
 i, so the real sets are drawn with the same class counts where the splits allow
 (real_sets: class-stratified, or train-stratified when the held-out split is too small);
 random class counts would move FD more than most differences between samplers.
+Samples are drawn 64 at a time and each finished chunk is kept under ANNEAL_HOME/samples (per
+model weights and sampling setting), so a stopped eval (a long reference run on a CPU) goes on
+where it stopped when run again, and a repeated eval scores the same images without drawing
+them again (the adaptive sampler draws in one call).
 
 Options:
   --model DIR            checkpoint folder (config.json + model.safetensors)
@@ -210,6 +214,7 @@ export const evaluate: Command = {
           seed: flags.seed,
           guidance: flags.guidance,
           memorization: flags.memorization,
+          resumable: true,
           extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
           onSamples: (images, shape) => {
             if (flags.grid && reports.length === 0) writeGrid(resolve(flags.grid), images, shape);

@@ -1,6 +1,8 @@
 // `anneal eval`'s measurement: sample a model, embed samples and real images with the
 // dataset's extractor, and report each metric beside its floor (the same metric between two
 // disjoint real splits of the same size), as DESIGN.md section 4 asks of every report.
+import { join } from 'node:path';
+import { resolveAnnealHome } from '@anneal/core/home';
 import { type ImageBatch, selectImages } from '@anneal/datasets/images';
 import {
   type AttentionExec,
@@ -11,6 +13,7 @@ import {
   nfeStats,
   resolveMemoryBudget,
   type SamplerName,
+  sampleResumable,
 } from '@anneal/engine';
 import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
@@ -45,6 +48,12 @@ export interface EvalOptions {
   extractor?: { steps?: number; width?: number };
   /** Also compare nearest-neighbour distances to the training split (samples vs held-out). */
   memorization?: boolean;
+  /**
+   * Keep the samples chunk by chunk in HOME/samples (sampleResumable), so a stopped evaluation
+   * goes on where it stopped and an evaluation run again reads them: for a model loaded from
+   * its folder and a fixed-step sampler (the adaptive one samples in one call).
+   */
+  resumable?: boolean;
   /**
    * Phases: 'extractor' (training, if not cached), 'sample', 'scoring' (features and
    * metrics of the samples), 'reference', 'memorization'.
@@ -201,23 +210,27 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
   const ruler = await qualityRuler({ ...o, classes });
   const { extractor, realA, fA, fB } = ruler;
 
-  const sample = (s: SamplingSpec, phase: string) =>
-    o.model.sample(
-      {
-        sampler: s.sampler,
-        steps: s.steps,
-        schedule: s.schedule,
-        sigma_max: s.sigmaMax,
-        sigmas: s.sigmas,
-        rtol: s.rtol,
-        atol: s.atol,
-        n,
-        seed: o.seed,
-        guidance: o.guidance,
-        budget: resolveMemoryBudget(),
-      },
-      (step, total) => o.onProgress?.(phase, step, total),
-    );
+  const sample = async (s: SamplingSpec, phase: string) => {
+    const spec = {
+      sampler: s.sampler,
+      steps: s.steps,
+      schedule: s.schedule,
+      sigma_max: s.sigmaMax,
+      sigmas: s.sigmas,
+      rtol: s.rtol,
+      atol: s.atol,
+      n,
+      seed: o.seed,
+      guidance: o.guidance,
+      budget: resolveMemoryBudget(),
+    };
+    const onStep = (step: number, total: number) => o.onProgress?.(phase, step, total);
+    if (o.resumable && o.model.dir && s.sampler !== 'adaptive') {
+      const root = join(o.home ?? resolveAnnealHome(), 'samples');
+      return sampleResumable(o.model, spec, { root, onStep });
+    }
+    return o.model.sample(spec, onStep);
+  };
   const generated = await sample(o.sampling, 'sample');
   o.onSamples?.(generated.images, generated.shape);
   o.onProgress?.('scoring', 0, 1);
@@ -228,7 +241,9 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     n,
     nfe: generated.nfe,
     steps: generated.steps,
-    ...(generated.nfePerImage ? { nfePerImage: nfeStats(generated.nfePerImage) } : {}),
+    ...('nfePerImage' in generated && generated.nfePerImage
+      ? { nfePerImage: nfeStats(generated.nfePerImage) }
+      : {}),
     extractor: {
       id: extractor.id,
       kind: extractor.metadata.config.kind,

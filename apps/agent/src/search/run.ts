@@ -306,6 +306,8 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         seed: 0,
         guidance: 1,
         home: run.home,
+        // The teacher's samples are kept (it has a folder): a stopped evaluation resumes.
+        resumable: true,
         extractor: s.extractor,
         onProgress: (phase, done, total) => run.progress.update(phase, done, total),
       });
