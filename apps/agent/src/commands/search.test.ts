@@ -170,6 +170,24 @@ describe('anneal search', () => {
     expect(moved.stderr).toMatch(/gone is not there; resume with --teacher/);
     const back = runAnneal(['search', '--resume', '--out', out, '--teacher', teacher], home);
     expect(back.status, back.stderr).toBe(0);
+
+    // Another search of the teacher on this machine (speed as throughput) reads every rung
+    // the first trained (the same candidate, iterations and recipe) instead of training it.
+    const second = join(root, 'throughput');
+    const t = runAnneal([...searchArgs(second), '--objective', 'throughput'], home);
+    expect(t.status, t.stderr).toBe(0);
+    const first = stateOf(out);
+    const shared = stateOf(second).candidates.flatMap((c) =>
+      c.rungs.map((rung, r) => ({
+        c,
+        rung,
+        before: first.candidates.find((f) => f.name === c.name)?.rungs[r],
+      })),
+    );
+    const reused = shared.filter((x) => x.before?.iters === x.rung.iters);
+    expect(reused.length).toBeGreaterThan(0);
+    for (const x of reused) expect(x.rung).toEqual({ ...x.before, reused: true });
+    expect(t.stderr).toMatch(/read from an earlier search of this teacher/);
   }, 300_000);
 
   it('refuses a search over an existing one, a resume of none, and a bad space, naming each', async () => {

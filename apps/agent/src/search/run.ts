@@ -4,6 +4,7 @@
 // The state is written after every candidate, so any phase resumes where it stopped.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { resolveAnnealHome } from '@anneal/core/home';
 import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model, spearman } from '@anneal/engine';
 import type { SearchCorrelation } from '@anneal/protocol';
 import type { LocalDataset } from '../dataset.ts';
@@ -17,6 +18,7 @@ import {
 } from './cost.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
 import { proxyScore, teacherImages, trainRung } from './proxy.ts';
+import { keepFinished, keepRung, proxyStore, restoreRung, storedRung } from './proxy-store.ts';
 import { halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
 import {
@@ -224,14 +226,41 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     );
     const maxIters = rungs[rungs.length - 1]?.iters ?? s.firstIters;
     const reference = await teacherImages(run.teacher, s.proxy);
-    /** Trains `c` to `iters` and scores it; null when a stop was requested. */
+    const store = proxyStore(
+      join(run.home ?? resolveAnnealHome(), 'search-proxies'),
+      state.teacher.weights,
+      s.proxy,
+      maxIters,
+    );
+    keepFinished(
+      store,
+      run.out,
+      pool.filter((c) => c.rungs.length > 0),
+    );
+    /**
+     * Trains `c` to `iters` and scores it (or reads both where an earlier search of this
+     * teacher kept them); null when a stop was requested.
+     */
     const trainAndScore = async (c: CandidateState, iters: number, label: string) => {
+      const dir = join(run.out, 'candidates', c.name);
+      const kept = storedRung(store, c.name, iters);
+      if (kept) {
+        restoreRung(store, c.name, iters, dir);
+        run.progress.note(`${label}: read from an earlier search of this teacher (${store})`);
+        return {
+          model: Model.load(dir),
+          iters,
+          proxy: kept.proxy ?? Number.NaN,
+          trainSeconds: kept.trainSeconds,
+          reused: true,
+        };
+      }
       const t0 = performance.now();
       const { model, step } = await trainRung({
         teacher: run.teacher,
         candidate: c as Candidate,
         dataset: run.dataset,
-        dir: join(run.out, 'candidates', c.name),
+        dir,
         iters,
         maxIters,
         settings: s.proxy,
@@ -245,12 +274,12 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         return null;
       }
       try {
-        return {
-          model,
-          iters: step,
-          proxy: await proxyScore(model, reference, s.proxy),
+        const proxy = await proxyScore(model, reference, s.proxy);
+        keepRung(store, c.name, step, dir, {
+          proxy: Number.isFinite(proxy) ? proxy : null,
           trainSeconds,
-        };
+        });
+        return { model, iters: step, proxy, trainSeconds, reused: false };
       } catch (err) {
         model.dispose();
         throw err;
@@ -271,6 +300,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
             iters: scored.iters,
             proxy: scored.proxy,
             trainSeconds: scored.trainSeconds,
+            ...(scored.reused ? { reused: true } : {}),
           };
           run.progress.note(
             `${label}: proxy ${scored.proxy.toExponential(3)} after ${scored.iters} iterations`,
@@ -339,7 +369,12 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       );
       if (!scored) return false;
       try {
-        c.full = { iters: scored.iters, proxy: scored.proxy, trainSeconds: scored.trainSeconds };
+        c.full = {
+          iters: scored.iters,
+          proxy: scored.proxy,
+          trainSeconds: scored.trainSeconds,
+          ...(scored.reused ? { reused: true } : {}),
+        };
         save();
         if (run.stopRequested()) return false;
         c.full.eval = await evaluate(scored.model);

@@ -45,6 +45,12 @@ const evalSchema = searchEvalSchema;
 
 export type { SearchEval };
 
+/** A proxy score; JSON writes a diverged one (NaN) as null, read back as NaN. */
+const proxyValue = z
+  .number()
+  .nullable()
+  .transform((v) => v ?? Number.NaN);
+
 export const candidateStateSchema = z.object({
   name: z.string(),
   unet: unetConfigSchema,
@@ -62,14 +68,23 @@ export const candidateStateSchema = z.object({
   full: z
     .object({
       iters: z.number().int(),
-      proxy: z.number(),
+      proxy: proxyValue,
       trainSeconds: z.number(),
+      /** Read from an earlier search of the teacher (proxy-store.ts), not trained here. */
+      reused: z.boolean().optional(),
       eval: evalSchema.optional(),
     })
     .optional(),
   /** The proxy after each rung it finished: total iterations and score. */
   rungs: z
-    .array(z.object({ iters: z.number().int(), proxy: z.number(), trainSeconds: z.number() }))
+    .array(
+      z.object({
+        iters: z.number().int(),
+        proxy: proxyValue,
+        trainSeconds: z.number(),
+        reused: z.boolean().optional(),
+      }),
+    )
     .default([]),
 });
 export type CandidateState = z.infer<typeof candidateStateSchema>;

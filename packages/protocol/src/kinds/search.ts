@@ -104,6 +104,8 @@ export const searchRungSchema = z.object({
   iters: z.number().int().min(0),
   proxy: measure,
   trainSeconds: z.number().min(0),
+  /** Read from an earlier search of the same teacher on this agent, not trained here. */
+  reused: z.boolean().optional(),
 });
 
 /** FD and its companions of a winner (or the teacher) on one ruler: same sampler, noise and n. */
@@ -170,6 +172,7 @@ const searchFullSchema = z.object({
   iters: z.number().int().min(0),
   proxy: measure,
   trainSeconds: z.number().min(0),
+  reused: z.boolean().optional(),
   eval: searchEvalSchema.optional(),
 });
 

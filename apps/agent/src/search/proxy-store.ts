@@ -1,0 +1,133 @@
+// The quality proxy does not depend on the hardware or on what speed means: a candidate
+// trained as the teacher's student for the same iterations, with the same settings, scores the
+// same on any profile. So every rung a search trains is kept on this machine (the candidate's
+// checkpoint at that rung and its score), and a later search of the same teacher (another
+// objective, another thread count) reads it instead of training it again. Costs are never
+// shared: they are measured per profile.
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_FILE, MODEL_FILE, TRAINER_STATE_FILE, writeFileAtomic } from '@anneal/engine';
+import type { ProxySettings } from './proxy.ts';
+import type { CandidateState } from './state.ts';
+
+const FILES = [MODEL_FILE, TRAINER_STATE_FILE, CONFIG_FILE] as const;
+const SCORES = 'scores.json';
+
+export interface StoredRung {
+  proxy: number | null;
+  trainSeconds: number;
+}
+
+/**
+ * The store of one teacher and proxy recipe under `root`. `maxIters` is part of the recipe:
+ * the learning-rate warm-up is a share of it (trainRung).
+ */
+export function proxyStore(
+  root: string,
+  teacherWeights: string,
+  settings: ProxySettings,
+  maxIters: number,
+): string {
+  const { checkpointEvery: _every, ...recipe } = settings;
+  const key = createHash('sha256')
+    .update(JSON.stringify({ version: 1, teacherWeights, recipe, maxIters }))
+    .digest('hex')
+    .slice(0, 24);
+  return join(root, key);
+}
+
+function scoresOf(store: string, name: string): Record<string, StoredRung> {
+  const path = join(store, name, SCORES);
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, StoredRung>;
+  } catch {
+    // A store written by a killed process is a cache: what cannot be read is trained again.
+    return {};
+  }
+}
+
+const rungDir = (store: string, name: string, iters: number) => join(store, name, `iters-${iters}`);
+
+/** The candidate's score after `iters` iterations, when its checkpoint there is kept too. */
+export function storedRung(store: string, name: string, iters: number): StoredRung | null {
+  const hit = scoresOf(store, name)[String(iters)];
+  if (!hit) return null;
+  const dir = rungDir(store, name, iters);
+  return FILES.every((f) => existsSync(join(dir, f))) ? hit : null;
+}
+
+/** Replaces the candidate's folder with its kept checkpoint at `iters`. */
+export function restoreRung(store: string, name: string, iters: number, dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const f of FILES) copyFileSync(join(rungDir(store, name, iters), f), join(dir, f));
+}
+
+/** Keeps the candidate's checkpoint in `dir` (at `iters`) and its score. */
+export function keepRung(
+  store: string,
+  name: string,
+  iters: number,
+  dir: string,
+  score: StoredRung,
+): void {
+  const to = rungDir(store, name, iters);
+  mkdirSync(to, { recursive: true });
+  for (const f of FILES) copyFileSync(join(dir, f), join(to, f));
+  // The score last: it is what says the checkpoint beside it is whole.
+  const scores = { ...scoresOf(store, name), [String(iters)]: score };
+  writeFileAtomic(join(store, name, SCORES), `${JSON.stringify(scores, null, 2)}\n`);
+}
+
+/** The training step a candidate's checkpoint was saved at (its weights' metadata), or null. */
+export function checkpointStep(dir: string): number | null {
+  const path = join(dir, MODEL_FILE);
+  if (!existsSync(path)) return null;
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const size = Number(head.readBigUInt64LE(0));
+    if (size > 1 << 24) return null;
+    const json = Buffer.alloc(size);
+    if (readSync(fd, json, 0, size, 8) !== size) return null;
+    const step = Number(JSON.parse(json.toString('utf8')).__metadata__?.step);
+    return Number.isInteger(step) ? step : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Keeps what a search's folders already hold and the store lacks: a candidate whose checkpoint
+ * is still at its last rung (one halved out), or at its full training. For searches that
+ * trained before the store existed; the rest is kept as it is trained.
+ */
+export function keepFinished(store: string, out: string, candidates: CandidateState[]): number {
+  let kept = 0;
+  for (const c of candidates) {
+    const dir = join(out, 'candidates', c.name);
+    const at = checkpointStep(dir);
+    const last = c.full ?? c.rungs.at(-1);
+    if (at === null || !last || last.iters !== at || storedRung(store, c.name, at)) continue;
+    keepRung(store, c.name, at, dir, {
+      proxy: Number.isFinite(last.proxy) ? last.proxy : null,
+      trainSeconds: last.trainSeconds,
+    });
+    kept++;
+  }
+  return kept;
+}
