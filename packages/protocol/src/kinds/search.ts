@@ -41,6 +41,8 @@ export const searchSpecSchema = z
     rungs: z.number().int().min(1).max(8).default(3),
     winners: z.number().int().min(0).max(16).default(2),
     full_iters: z.number().int().min(1).max(1_000_000).default(2000),
+    /** Pool members trained fully for the proxy's rank correlation (the winners among them). */
+    correlate: z.number().int().min(0).max(100).default(0),
     eval_n: z.number().int().min(2).max(50_000).default(1000),
     sampler: samplerSchema.default('dpmpp-2m'),
     steps: z.number().int().min(1).max(1000).default(20),

@@ -34,6 +34,10 @@ function SearchFields({ projectId, text, select }: FieldsProps) {
       {text('pool', 'Candidates trained for the quality proxy')}
       {text('winners', 'Winners trained on and evaluated')}
       {text('fullIters', "Winners' training iterations")}
+      {text(
+        'correlate',
+        "Pool members trained fully for the proxy's rank correlation (0: winners only)",
+      )}
       {text('evalN', 'Samples per FD measurement')}
     </>
   );
@@ -52,6 +56,7 @@ export const searchForm: FormKind<'search'> = {
     pool: '8',
     winners: '2',
     fullIters: '500',
+    correlate: '0',
     evalN: '500',
   },
   Fields: SearchFields,
@@ -62,6 +67,7 @@ export const searchForm: FormKind<'search'> = {
     pool: Number(v.pool),
     winners: Number(v.winners),
     full_iters: Number(v.fullIters),
+    correlate: Number(v.correlate ?? 0),
     eval_n: Number(v.evalN),
   }),
 };
