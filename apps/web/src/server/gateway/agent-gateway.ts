@@ -14,17 +14,6 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { tokenPrincipal } from '../domain/accounts/tokens.ts';
 import { registerAgent, revokedTokenIds, touchAgent } from '../domain/agents/agents.ts';
 import { recordCompletion } from '../domain/jobs/complete.ts';
-import {
-  finishMember,
-  GROUP_PAGE,
-  type GroupStart,
-  groupMembers,
-  leaseGroup,
-  markReady,
-  queuedGroupJobs,
-  stalledGroups,
-  startsFor,
-} from '../domain/jobs/groups.ts';
 import { CHECKPOINT_PREFIX } from '../domain/jobs/jobs.ts';
 import {
   checkLease,
@@ -36,15 +25,11 @@ import {
   recordCheckpoint,
   renewLeases,
 } from '../domain/jobs/leases.ts';
-import {
-  type AgentRoom,
-  agentBudget,
-  fitsAgent,
-  type QueuedJob,
-} from '../domain/jobs/requirements.ts';
+import { type AgentRoom, agentBudget, fitsAgent } from '../domain/jobs/requirements.ts';
 import { logMetrics } from '../domain/runs/metrics.ts';
 import type { RunEvents } from '../events.ts';
 import type { ServingRouter } from '../serving/router.ts';
+import { GroupOffers } from './group-offers.ts';
 
 export interface GatewayOptions {
   /** How long a lease lasts without a heartbeat. */
@@ -61,7 +46,8 @@ export interface GatewayOptions {
   log?: (line: string) => void;
 }
 
-interface Connection {
+/** One agent socket, and what the gateway knows of the agent behind it. */
+export interface Connection {
   ws: WebSocket;
   tokenId: string;
   orgId: string;
@@ -100,6 +86,7 @@ export class AgentGateway {
   readonly #startedAt = Date.now();
   #closed = false;
   readonly #log: (line: string) => void;
+  readonly #groups: GroupOffers;
   /** Deployment replicas on the agents; set by the services that create both. */
   serving: ServingRouter | null = null;
 
@@ -109,6 +96,19 @@ export class AgentGateway {
     readonly options: GatewayOptions,
   ) {
     this.#log = options.log ?? ((line) => console.error(`[anneal-server] agents: ${line}`));
+    this.#groups = new GroupOffers({
+      db,
+      events,
+      options,
+      log: this.#log,
+      connections: this.#connections,
+      send: (conn, message) => this.#send(conn, message),
+      sendOffer: (conn, lease, group) => this.#sendOffer(conn, lease, group),
+      sendTo: (agentId, message) => this.sendTo(agentId, message),
+      cancelRank: (jobId, leaseId, agentId, reason) =>
+        this.#cancelRank(jobId, leaseId, agentId, reason),
+      offer: (conn) => this.#offer(conn),
+    });
     this.#timer = setInterval(() => void this.#tick(), options.tickMs);
     this.#timer.unref();
   }
@@ -301,11 +301,10 @@ export class AgentGateway {
     });
     // A group's start sent while this agent was away (or before a restart) comes again.
     const held = hello.leases.map((l) => l.leaseId);
-    for (const start of await startsFor(this.db, agentId, held))
-      this.#sendStarts(start.jobId, start);
+    await this.#groups.resendStarts(agentId, held);
     if (hello.features.includes('serve'))
       await this.serving?.agentReady(agentId, hello.name, hello.replicas, helloAt);
-    await this.#offerGroups();
+    await this.#groups.offer();
     await this.#offer(conn);
   }
 
@@ -331,8 +330,8 @@ export class AgentGateway {
     const { runId } = lease;
     const agentId = conn.agentId ?? '';
     const job = { projectId: lease.job.projectId, jobId: message.jobId };
-    if (message.type === 'job_group_ready') return this.#ready(message, runId);
-    if (lease.rank > 0) return this.#rank(conn, message, lease);
+    if (message.type === 'job_group_ready') return this.#groups.ready(message, runId);
+    if (lease.rank > 0) return this.#groups.rankMessage(conn, message, lease);
     switch (message.type) {
       case 'job_accept':
         await markRunning(this.db, message.jobId, message.leaseId);
@@ -410,216 +409,16 @@ export class AgentGateway {
     const done = await finishJob(this.db, lease.jobId, lease.leaseId, outcome, reason, log);
     if (done && outcome !== 'succeeded') this.events.emit({ type: 'logs', runId });
     // A group's other ranks cannot go on without this one: their attempt is over too.
-    if (done && outcome !== 'succeeded')
-      await this.#endGroup(lease.jobId, lease.leaseId, reason ?? 'rank 0 stopped', [lease.leaseId]);
+    if (done && outcome !== 'succeeded') {
+      const why = reason ?? 'rank 0 stopped';
+      await this.#groups.end(lease.jobId, lease.leaseId, why, [lease.leaseId]);
+    }
     const status = done?.status ?? (outcome === 'retry' ? 'failed' : outcome);
     this.events.emit({ type: 'status', runId, status });
     this.events.emitJob({ projectId, jobId: lease.jobId, status });
     conn.capacity += 1;
-    await this.#offerGroups();
+    await this.#groups.offer();
     await this.#offer(conn);
-  }
-
-  /** A rank said where it listens; the last of its group to say starts them all. */
-  async #ready(message: Extract<AgentMessage, { type: 'job_group_ready' }>, runId: string) {
-    const { recorded, start } = await markReady(
-      this.db,
-      message.jobId,
-      message.leaseId,
-      message.address,
-    );
-    // The run page's Ranks card shows who is ready.
-    if (recorded) this.events.emit({ type: 'group', runId });
-    if (!start) return;
-    if (recorded)
-      this.#log(`group of job ${message.jobId} ready: ${start.hosts.map((h) => h[0]).join(' ')}`);
-    this.#sendStarts(message.jobId, start);
-  }
-
-  #sendStarts(jobId: string, start: GroupStart) {
-    for (const m of start.members)
-      if (m.agentId)
-        this.sendTo(m.agentId, {
-          type: 'job_group_start',
-          jobId,
-          leaseId: m.leaseId,
-          hosts: start.hosts,
-        });
-  }
-
-  /**
-   * What a rank other than 0 reports: only its end. Rank 0 speaks for the job; a rank that
-   * fails ends the attempt for the whole group (retried as the failure says), one that
-   * finished is no longer waited on.
-   */
-  async #rank(
-    conn: Connection,
-    message: Exclude<
-      AgentMessage,
-      {
-        type:
-          | 'hello'
-          | 'heartbeat'
-          | 'replica_status'
-          | 'generate_result'
-          | 'generate_failed'
-          | 'job_group_ready';
-      }
-    >,
-    lease: { runId: string; rank: number; job: { projectId: string; leaseId: string | null } },
-  ) {
-    switch (message.type) {
-      case 'job_accept':
-      case 'job_progress':
-        return;
-      case 'job_complete':
-        conn.offered.delete(message.leaseId);
-        conn.capacity += 1;
-        await finishMember(this.db, message.leaseId);
-        await this.#offerGroups();
-        await this.#offer(conn);
-        return;
-      case 'job_fail': {
-        conn.offered.delete(message.leaseId);
-        conn.capacity += 1;
-        const group = lease.job.leaseId;
-        if (!group) return;
-        const reason = `rank ${lease.rank}: ${message.reason}`;
-        const done = await finishJob(
-          this.db,
-          message.jobId,
-          group,
-          message.retryable ? 'retry' : 'failed',
-          reason,
-          message.log?.map((l) => `[rank ${lease.rank}] ${l}`),
-        );
-        if (!done) return;
-        this.events.emit({ type: 'logs', runId: lease.runId });
-        this.events.emit({ type: 'status', runId: lease.runId, status: done.status });
-        this.events.emitJob({
-          projectId: lease.job.projectId,
-          jobId: message.jobId,
-          status: done.status,
-        });
-        await this.#endGroup(message.jobId, group, reason, [message.leaseId]);
-        await this.#offerGroups();
-        await this.#offer(conn);
-        return;
-      }
-      default:
-        // Metrics, artifacts and the like are rank 0's to send.
-        this.#send(conn, {
-          type: 'error',
-          code: 'not_yours',
-          message: `${message.type}: rank ${lease.rank} of job ${message.jobId} reports only its end; rank 0 reports for the job`,
-          jobId: message.jobId,
-        });
-    }
-  }
-
-  /** Tells a group's ranks (but `except`) that their attempt is over. */
-  async #endGroup(jobId: string, groupLeaseId: string, reason: string, except: string[]) {
-    for (const m of await groupMembers(this.db, groupLeaseId)) {
-      if (!m.agentId || except.includes(m.leaseId)) continue;
-      this.#cancelRank(jobId, m.leaseId, m.agentId, `the group's attempt ended: ${reason}`);
-    }
-  }
-
-  /**
-   * Leases data-parallel jobs, oldest first, to groups of connected agents that are free at
-   * once and can each take a rank (all or nothing); the ranks' offers go out together.
-   */
-  async #offerGroups(): Promise<void> {
-    const free = [...this.#connections].filter(
-      (c) =>
-        c.agentId &&
-        c.room?.features.includes('train.ranks') &&
-        c.capacity > 0 &&
-        !c.offering &&
-        c.ws.readyState === c.ws.OPEN,
-    );
-    // One rank per agent: an agent's second socket is not a second agent.
-    const byOrg = new Map<string, Connection[]>();
-    for (const c of free) {
-      const list = byOrg.get(c.orgId) ?? [];
-      if (!list.some((o) => o.agentId === c.agentId)) list.push(c);
-      byOrg.set(c.orgId, list);
-    }
-    for (const [orgId, conns] of byOrg) {
-      if (conns.length < 2) continue;
-      try {
-        await this.#offerGroupsOf(orgId, conns);
-      } catch (err) {
-        // One organization's failure must not stop the others, nor the ordinary offers after.
-        this.#log(`leasing groups in organization ${orgId} failed: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  /** The free agents `conns` of one organization, leased to its oldest group jobs that fit. */
-  async #offerGroupsOf(orgId: string, conns: Connection[]): Promise<void> {
-    let after: { createdAt: string; id: string } | null = null;
-    for (;;) {
-      const free = conns.filter((c) => c.capacity > 0 && c.ws.readyState === c.ws.OPEN);
-      if (free.length < 2) return;
-      const page = await queuedGroupJobs(this.db, orgId, free.length, after);
-      for (const job of page) await this.#offerGroup(job, conns);
-      const last = page.at(-1);
-      if (!last || page.length < GROUP_PAGE) return;
-      after = { createdAt: last.createdAt, id: last.id };
-    }
-  }
-
-  async #offerGroup(job: QueuedJob & { id: string; ranks: number }, conns: Connection[]) {
-    const members = conns
-      .filter(
-        (c) =>
-          c.capacity > 0 &&
-          !c.offering &&
-          c.ws.readyState === c.ws.OPEN &&
-          (!c.room || fitsAgent(job, c.room)),
-      )
-      .slice(0, job.ranks);
-    if (members.length < job.ranks) return;
-    for (const m of members) m.offering = true;
-    let leases: Lease[] | null = null;
-    try {
-      leases = await leaseGroup(
-        this.db,
-        job.id,
-        members.map((m) => m.agentId as string),
-        this.options.leaseMs,
-      );
-    } catch (err) {
-      // One job that cannot be leased must not stop the others (nor the ordinary jobs the
-      // tick offers next).
-      this.#log(`leasing job ${job.id} to a group failed: ${(err as Error).message}`);
-    } finally {
-      for (const m of members) m.offering = false;
-    }
-    if (!leases) return;
-    leases.forEach((lease, rank) => {
-      // The member's socket, or the one it reconnected on while the lease was written (if it
-      // has room): an offer to neither is not lost for long (the lease runs out, the job is
-      // leased again).
-      const member = members[rank] as Connection;
-      const conn =
-        member.ws.readyState === member.ws.OPEN
-          ? member
-          : [...this.#connections].find(
-              (c) =>
-                c.agentId === member.agentId && c.ws.readyState === c.ws.OPEN && c.capacity > 0,
-            );
-      if (!conn) return;
-      conn.capacity -= 1;
-      this.#sendOffer(conn, lease, { rank, size: job.ranks });
-    });
-    this.#log(
-      `leased job ${job.id} (attempt ${leases[0]?.attempt}) to a group of ${job.ranks}: ${members.map((m) => m.room?.name ?? m.agentId).join(', ')}`,
-    );
-    const first = leases[0];
-    if (first) this.events.emit({ type: 'group', runId: first.runId });
-    this.events.emitJob({ projectId: first?.projectId ?? null, jobId: job.id, status: 'leased' });
   }
 
   #sendOffer(conn: Connection, lease: Lease, group?: { rank: number; size: number }) {
@@ -637,21 +436,6 @@ export class AgentGateway {
       sourceDataset: lease.sourceDataset,
       ...(group ? { group } : {}),
     });
-  }
-
-  /** Ends the attempts of groups whose ranks did not all become ready in time. */
-  async #stalled(): Promise<void> {
-    const limit = this.options.groupStartMs;
-    for (const g of await stalledGroups(this.db, limit)) {
-      const reason = `rank ${g.rank} (${g.agent ?? 'an agent since removed'}) was not ready within ${Math.round(limit / 1000)} s`;
-      const done = await finishJob(this.db, g.jobId, g.groupLeaseId, 'retry', reason);
-      if (!done) continue;
-      this.#log(`job ${g.jobId}: ${reason}`);
-      this.events.emit({ type: 'status', runId: g.runId, status: done.status });
-      this.events.emit({ type: 'group', runId: g.runId });
-      this.events.emitJob({ projectId: g.projectId, jobId: g.jobId, status: done.status });
-      await this.#endGroup(g.jobId, g.groupLeaseId, reason, []);
-    }
   }
 
   /** Leases queued jobs to a connection while it has free capacity. */
@@ -691,8 +475,8 @@ export class AgentGateway {
         this.events.emitJob({ projectId: null, jobId: null });
       }
       await this.#closeRevoked();
-      await this.#stalled();
-      await this.#offerGroups();
+      await this.#groups.endStalled();
+      await this.#groups.offer();
       for (const conn of this.#connections) await this.#offer(conn);
     } catch (err) {
       this.#log(`tick failed: ${(err as Error).message}`);
@@ -724,9 +508,11 @@ export class AgentGateway {
   cancel(jobId: string, leaseId: string | null, agentId: string | null, reason: string): void {
     if (!leaseId) return;
     if (agentId) this.#cancelRank(jobId, leaseId, agentId, reason);
-    void this.#endGroup(jobId, leaseId, reason, [leaseId]).catch((err) =>
-      this.#log(`cancelling the ranks of job ${jobId} failed: ${(err as Error).message}`),
-    );
+    void this.#groups
+      .end(jobId, leaseId, reason, [leaseId])
+      .catch((err) =>
+        this.#log(`cancelling the ranks of job ${jobId} failed: ${(err as Error).message}`),
+      );
   }
 
   #cancelRank(jobId: string, leaseId: string, agentId: string, reason: string): void {
