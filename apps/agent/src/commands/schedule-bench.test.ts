@@ -40,25 +40,11 @@ describe('schedules in eval and bench', () => {
 
   it('anneal bench --only schedules: every schedule from the same noise, learned on the spot', () => {
     const out = mkdtempSync(join(tmpdir(), 'anneal-sched-bench-'));
-    const r = anneal([
-      'bench',
-      '--only',
-      'schedules',
-      '--model',
-      model,
-      ...ruler,
-      '--samplers',
-      'euler',
-      '--nfes',
-      '3',
-      '--learn-n',
-      '4',
-      '--reference',
-      'heun:3',
-      '--results',
-      out,
-      '--json',
-    ]);
+    const table = [
+      ...['bench', '--only', 'schedules', '--model', model, ...ruler],
+      ...['--samplers', 'euler', '--nfes', '3', '--learn-n', '4', '--reference', 'heun:3'],
+    ];
+    const r = anneal([...table, '--results', out, '--json']);
     expect(r.status, r.stderr).toBe(0);
     type Row = { schedule: string; nfe_per_image: number; sigmas: number[]; paired_mse: number };
     const results = r.json?.results as Record<string, { result: { rows: Row[] } }> | undefined;
@@ -86,13 +72,7 @@ describe('schedules in eval and bench', () => {
     // Run again, every run's images are read from the chunks the first kept (ANNEAL_HOME's
     // samples/), not drawn again: the same rows.
     const again = anneal([
-      'bench',
-      '--only',
-      'schedules',
-      '--model',
-      model,
-      ...ruler,
-      ...['--samplers', 'euler', '--nfes', '3', '--learn-n', '4', '--reference', 'heun:3'],
+      ...table,
       ...['--results', mkdtempSync(join(tmpdir(), 'anneal-sched-bench-')), '--json'],
     ]);
     expect(again.status, again.stderr).toBe(0);

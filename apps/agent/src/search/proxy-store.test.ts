@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSafetensors } from '@anneal/datasets/shards';
+import { searchSummaryFixture } from '@anneal/protocol/testing';
 import { describe, expect, it } from 'vitest';
 import type { ProxySettings } from './proxy.ts';
 import {
@@ -17,17 +18,7 @@ import type { CandidateState } from './state.ts';
 // The store only moves checkpoint files and scores; a checkpoint here is written by hand
 // (weights with the step in their metadata, as Trainer.saveCheckpoint writes them).
 const root = mkdtempSync(join(tmpdir(), 'anneal-proxy-store-'));
-const settings: ProxySettings = {
-  sampler: 'dpmpp-2m',
-  steps: 20,
-  n: 64,
-  batch: 32,
-  lr: 5e-4,
-  emaDecay: 0.999,
-  outputWeight: 1,
-  seed: 0,
-  checkpointEvery: 50,
-};
+const settings = searchSummaryFixture.settings.proxy as ProxySettings;
 
 function checkpoint(dir: string, step: number) {
   mkdirSync(dir, { recursive: true });

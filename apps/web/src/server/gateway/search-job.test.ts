@@ -1,5 +1,6 @@
 import { modelVersions, registeredModels } from '@anneal/db/schema';
 import { searchRecordSchema } from '@anneal/protocol';
+import { searchFixtureUNet, searchSummaryFixture } from '@anneal/protocol/testing';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../domain/accounts/tokens.ts';
@@ -23,17 +24,7 @@ let projectId: string;
 let teacherId: string;
 let datasetVersionId: string;
 
-const unet = {
-  sample_size: 8,
-  in_channels: 3,
-  out_channels: 3,
-  block_out_channels: [16, 32],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  attention_head_dim: 16,
-  norm_num_groups: 8,
-};
+const unet = { ...searchFixtureUNet, sample_size: 8, in_channels: 3, out_channels: 3 };
 const cost = (latencyMs: number) => ({
   latencyMs,
   throughputMsPerImage: latencyMs / 4,
@@ -79,41 +70,16 @@ function summary() {
     out: '/agent/work/search',
     phase: 'done',
     profile: 'cpu-test_cpu-2t-mlx0.0.0',
-    hardware: {
-      backend: 'cpu',
-      os: 'linux',
-      chip: { vendor: 'test', name: 'test cpu', family: null, tier: null, gpuArchitecture: null },
-      memory: { totalBytes: 8e9, workingSetBytes: 4e9, unified: true },
-      cores: { logical: 2, performance: 2, efficiency: 0 },
-      mlxVersion: '0.0.0',
-      blas: 'none',
-    },
+    hardware: searchSummaryFixture.hardware,
     settings: {
+      ...searchSummaryFixture.settings,
       space: { widthScales: [0.5, 1] },
       fitSample: 3,
-      latencyMs: null,
-      speedup: 1.5,
       pool: 3,
-      throughputBatch: 16,
-      trainBatch: 32,
-      proxy: {
-        sampler: 'dpmpp-2m',
-        steps: 20,
-        n: 64,
-        batch: 32,
-        lr: 5e-4,
-        emaDecay: 0.999,
-        outputWeight: 1,
-        seed: 0,
-        checkpointEvery: 50,
-      },
-      firstIters: 100,
-      eta: 2,
       rungs: 2,
       winners: 3,
       fullIters: 500,
       evalN: 500,
-      extractor: {},
     },
     teacher: { dir: '/agent/work/teacher', weights: 'b'.repeat(64), name: 'w32.64-l2-a.AM-h16-g8' },
     latencyLimitMs: 4,
