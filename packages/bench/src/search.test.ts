@@ -64,6 +64,15 @@ describe('the search record', () => {
     expect(late?.verdict).toBe('reported');
     expect(late?.value).toMatch(/counted from a resume on/);
     expect(verdicts(summary({ phase: 'halving' }))[1]).toBe('not yet measured');
+    // Rungs read from an earlier search: its CPU time is what it spent, reported as that.
+    const shared = summary();
+    (shared.pool[1]?.rungs[0] as { reused?: boolean }).reused = true;
+    expect(searchTargets(shared)[1]).toMatchObject({
+      verdict: 'reported',
+      value: '5.00 CPU-hours; 1 of 3 trainings read from an earlier search',
+    });
+    // A winner not yet trained is not a miss.
+    expect(verdicts(summary({ phase: 'training', winners: [] }))[0]).toBe('not yet measured');
     // The correlation over 6: reported; over 5: too few.
     const c = { n: 6, firstRung: 0.83, full: 0.94 };
     expect(searchTargets(summary({ correlation: c }))[2]).toMatchObject({

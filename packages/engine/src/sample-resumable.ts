@@ -4,7 +4,7 @@
 // on the seed and its index in the run (GenerateSpec::first_chunk), so the images are the ones
 // a single call gives.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import type { AttentionExec } from './attention.ts';
@@ -193,7 +193,9 @@ export async function sampleResumable(
       pixels = s.images;
       values = s.values;
       shape = s.shape;
-      // The pixels (and values) first, then the record that says they are whole.
+      // The pixels (and values) first, then the record that says they are whole; a record
+      // of an earlier, shorter draw goes first, so a kill in between leaves no stale pair.
+      rmSync(recordPath, { force: true });
       writeFileAtomic(pixelsPath, pixels);
       if (values)
         writeFileAtomic(

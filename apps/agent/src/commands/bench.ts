@@ -321,6 +321,25 @@ const flagsSchema = z
 type Flags = z.infer<typeof flagsSchema>;
 
 /**
+ * --runs for the benchmarks that record runs: each folder goes to the one it belongs to (a
+ * search folder holds search.json); a folder no benchmark in --only records is named.
+ */
+function recordedRuns(flags: Flags): { distillRuns?: string[]; searchRuns?: string[] } {
+  if (!flags.runs) return {};
+  const dirs = flags.runs.map((d) => resolve(d));
+  const isSearch = (d: string) => existsSync(join(d, SEARCH_FILE));
+  const only = flags.only ?? [];
+  for (const d of dirs) {
+    const wanted = isSearch(d) ? 'search' : 'distillation';
+    if (!only.includes(wanted))
+      throw new UsageError(
+        `--runs: ${d} is ${isSearch(d) ? 'an anneal search folder' : 'not an anneal search folder (no search.json), so an anneal distill run'}; --only has no ${wanted}`,
+      );
+  }
+  return { distillRuns: dirs.filter((d) => !isSearch(d)), searchRuns: dirs.filter(isSearch) };
+}
+
+/**
  * The reference a missing learned schedule is learned against in the schedules suite: the
  * table's own --reference (default heun:100), which must be a single-step solver (the
  * learner's DP starts from its grid points).
@@ -543,12 +562,7 @@ export const bench: Command = {
       progressive: flags.only?.includes('progressive')
         ? await progressiveData(flags, log)
         : undefined,
-      distillRuns: flags.runs
-        ?.map((d) => resolve(d))
-        .filter((d) => !existsSync(join(d, SEARCH_FILE))),
-      searchRuns: flags.runs
-        ?.map((d) => resolve(d))
-        .filter((d) => existsSync(join(d, SEARCH_FILE))),
+      ...recordedRuns(flags),
       dataParallel: flags.only?.includes('data-parallel') ? dataParallelRunner() : undefined,
       log,
     });

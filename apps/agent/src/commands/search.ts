@@ -313,6 +313,7 @@ export const search: Command = {
   summary: 'find smaller, faster U-Net variants of a teacher on this machine',
   usage,
   async run(argv, io) {
+    const cpuSince = process.cpuUsage();
     const flags = parseFlags(
       argv,
       {
@@ -435,7 +436,7 @@ export const search: Command = {
     try {
       const dataset = await modelDataset(teacher.config, `${state.teacher.dir}/config.json`);
       state = await runSearch(
-        { teacher, dataset, out, hardware, progress, stopRequested: () => stop },
+        { teacher, dataset, out, hardware, progress, stopRequested: () => stop, cpuSince },
         state,
       );
     } finally {
@@ -443,12 +444,12 @@ export const search: Command = {
       process.off('SIGTERM', onSignal);
       progress.done();
       teacher.dispose();
+      // For people and `anneal bench --only search --runs DIR`: done, stopped or failed.
+      writeFileAtomic(
+        join(out, SEARCH_SUMMARY_FILE),
+        `${JSON.stringify({ ...summary(state), out }, null, 2)}\n`,
+      );
     }
-    // For people and `anneal bench --only search --runs DIR`, stopped or done.
-    writeFileAtomic(
-      join(out, SEARCH_SUMMARY_FILE),
-      `${JSON.stringify({ ...summary(state), out }, null, 2)}\n`,
-    );
     io.err(searchTable(state));
     const winners = winnersTable(state);
     if (winners) io.err(winners);

@@ -28,7 +28,7 @@ describe("a distill run's rank folders", () => {
       expect(existsSync(join(mine, 'stage-1', 'leftover'))).toBe(false);
       expect(existsSync(join(mine, 'ranks'))).toBe(false);
     }
-    expect(existsSync(join(run, '..', '.rank-1.tmp'))).toBe(false);
+    expect(existsSync(join(run, '..', '.run.rank-1.tmp'))).toBe(false);
     expect(() => seedRankFolder(run, 0)).toThrow(/only ranks above 0/);
   });
 });

@@ -3,7 +3,7 @@
 // starts where rank 0 stands, so a rank's folder is seeded with a copy of rank 0's, never
 // kept from an earlier sitting (`anneal distill --resume --ranks N` and a re-leased job alike).
 import { cpSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 const RANKS_DIR = 'ranks';
 
@@ -16,7 +16,7 @@ export function rankFolder(run: string, rank: number): string {
 export function seedRankFolder(run: string, rank: number): string {
   if (rank < 1) throw new RangeError(`rank ${rank}: only ranks above 0 are seeded from rank 0`);
   // Copied beside the run (a folder cannot be copied into itself), then moved in.
-  const copy = join(dirname(run), `.rank-${rank}.tmp`);
+  const copy = join(dirname(run), `.${basename(run)}.rank-${rank}.tmp`);
   rmSync(copy, { recursive: true, force: true });
   cpSync(run, copy, { recursive: true, filter: (src) => src !== join(run, RANKS_DIR) });
   mkdirSync(join(run, RANKS_DIR), { recursive: true });

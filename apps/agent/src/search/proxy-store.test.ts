@@ -33,16 +33,19 @@ function checkpoint(dir: string, step: number) {
 
 describe('the proxy store', () => {
   it('is one per teacher and recipe; the checkpoint interval is not part of it', () => {
-    const a = proxyStore(root, 'w1', settings, 400);
-    expect(proxyStore(root, 'w1', { ...settings, checkpointEvery: 10 }, 400)).toBe(a);
-    expect(proxyStore(root, 'w2', settings, 400)).not.toBe(a);
-    expect(proxyStore(root, 'w1', { ...settings, lr: 1e-3 }, 400)).not.toBe(a);
-    // The warm-up is a share of the last rung's iterations.
-    expect(proxyStore(root, 'w1', settings, 800)).not.toBe(a);
+    const t = { weights: 'w1', config: { parameterization: 'v' } };
+    const a = proxyStore(root, t, settings, 40);
+    expect(proxyStore(root, t, { ...settings, checkpointEvery: 10 }, 40)).toBe(a);
+    expect(proxyStore(root, { ...t, weights: 'w2' }, settings, 40)).not.toBe(a);
+    expect(proxyStore(root, { ...t, config: { parameterization: 'eps' } }, settings, 40)).not.toBe(
+      a,
+    );
+    expect(proxyStore(root, t, { ...settings, lr: 1e-3 }, 40)).not.toBe(a);
+    expect(proxyStore(root, t, settings, 80)).not.toBe(a);
   });
 
   it('keeps a rung and restores it into a candidate folder, replacing what was there', () => {
-    const store = proxyStore(root, 'keep', settings, 400);
+    const store = proxyStore(root, { weights: 'keep', config: {} }, settings, 40);
     const dir = join(root, 'search-a', 'candidates', 'w16.32-l1-a..-g8');
     checkpoint(dir, 100);
     expect(checkpointStep(dir)).toBe(100);
@@ -68,7 +71,7 @@ describe('the proxy store', () => {
   });
 
   it("keeps what an earlier search's folders still hold at a finished rung", () => {
-    const store = proxyStore(root, 'backfill', settings, 400);
+    const store = proxyStore(root, { weights: 'backfill', config: {} }, settings, 40);
     const out = join(root, 'search-c');
     const cand = (name: string, rungs: number[], at: number | null) => {
       if (at !== null) checkpoint(join(out, 'candidates', name), at);

@@ -13,6 +13,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  renameSync,
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -29,18 +30,18 @@ export interface StoredRung {
 }
 
 /**
- * The store of one teacher and proxy recipe under `root`. `maxIters` is part of the recipe:
- * the learning-rate warm-up is a share of it (trainRung).
+ * The store of one teacher (its weights and config) and proxy recipe under `root`. The
+ * learning-rate warm-up is part of the recipe (a share of the last rung's iterations).
  */
 export function proxyStore(
   root: string,
-  teacherWeights: string,
+  teacher: { weights: string; config: unknown },
   settings: ProxySettings,
-  maxIters: number,
+  warmup: number,
 ): string {
   const { checkpointEvery: _every, ...recipe } = settings;
   const key = createHash('sha256')
-    .update(JSON.stringify({ version: 1, teacherWeights, recipe, maxIters }))
+    .update(JSON.stringify({ version: 1, teacher, recipe, warmup }))
     .digest('hex')
     .slice(0, 24);
   return join(root, key);
@@ -82,9 +83,16 @@ export function keepRung(
   dir: string,
   score: StoredRung,
 ): void {
+  if (storedRung(store, name, iters)) return;
+  // Copied beside, then moved in: a search of the same teacher running at the same time never
+  // reads a half-copied checkpoint.
   const to = rungDir(store, name, iters);
-  mkdirSync(to, { recursive: true });
-  for (const f of FILES) copyFileSync(join(dir, f), join(to, f));
+  const tmp = `${to}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  for (const f of FILES) copyFileSync(join(dir, f), join(tmp, f));
+  rmSync(to, { recursive: true, force: true });
+  renameSync(tmp, to);
   // The score last: it is what says the checkpoint beside it is whole.
   const scores = { ...scoresOf(store, name), [String(iters)]: score };
   writeFileAtomic(join(store, name, SCORES), `${JSON.stringify(scores, null, 2)}\n`);

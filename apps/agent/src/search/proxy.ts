@@ -68,6 +68,11 @@ export async function proxyScore(
   return sum / v.length;
 }
 
+/** The learning-rate warm-up of a search whose last rung trains to `maxIters`. */
+export function proxyWarmup(maxIters: number): number {
+  return Math.min(100, Math.floor(maxIters / 10));
+}
+
 export interface RungOptions {
   teacher: Model;
   candidate: Candidate;
@@ -106,7 +111,7 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
     batch: s.batch,
     totalSteps: Math.max(o.iters, o.maxIters),
     lr: s.lr,
-    warmup: Math.min(100, Math.floor(o.maxIters / 10)),
+    warmup: proxyWarmup(o.maxIters),
     // Rungs stop at different iterations, so no schedule that assumes an end.
     lrSchedule: 'constant',
     emaDecay: s.emaDecay,

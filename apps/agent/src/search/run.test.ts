@@ -193,12 +193,18 @@ describe("the proxy's correlation", () => {
     (pool[0] as (typeof pool)[number]).full = evaluated(1, 0.01);
     state.settings.correlate = 4;
     expect(correlationPicks(state).map((c) => pool.indexOf(c))).toEqual([1, 4, 6]);
+    // Resumed after the first of them was evaluated: the same two remain (a spread taken
+    // afresh over what is left would move them).
+    (pool[1] as (typeof pool)[number]).full = evaluated(2, 0.02);
+    expect(correlationPicks(state).map((c) => pool.indexOf(c))).toEqual([4, 6]);
     // More than the pool holds: all of it.
     state.settings.correlate = 20;
-    expect(correlationPicks(state)).toHaveLength(6);
-    // A member that never reached a rung (over the limit when measured) is not ranked.
+    expect(correlationPicks(state).map((c) => pool.indexOf(c))).toEqual([2, 3, 4, 5, 6]);
+    // A member that never reached a rung (over the limit when measured) is not ranked, nor is
+    // one whose proxy diverged (NaN).
     (pool[6] as (typeof pool)[number]).rungs = [];
-    expect(correlationPicks(state)).toHaveLength(5);
+    (pool[5] as (typeof pool)[number]).rungs = [{ iters: 2, proxy: Number.NaN, trainSeconds: 1 }];
+    expect(correlationPicks(state).map((c) => pool.indexOf(c))).toEqual([2, 3, 4]);
   });
 
   it("is Spearman's over the evaluated, of the first rung's proxy and of the full one", () => {
@@ -213,6 +219,10 @@ describe("the proxy's correlation", () => {
     // 1 - 6 * (1 + 1) / (5 * 24)
     expect(r?.firstRung).toBeCloseTo(0.9, 12);
     expect(r?.full).toBeCloseTo(-0.9, 12);
+    // A diverged proxy after full training leaves the full correlation to the rest.
+    (pool[4] as (typeof pool)[number]).full = { ...evaluated(4, 6), proxy: Number.NaN };
+    expect(proxyCorrelation(state)).toMatchObject({ n: 5, firstRung: r?.firstRung });
+    expect(proxyCorrelation(state)?.full).toBeCloseTo(-1, 12);
     // Fewer than 3 evaluated: none.
     for (const c of pool.slice(2)) c.full = undefined;
     expect(proxyCorrelation(state)).toBeNull();

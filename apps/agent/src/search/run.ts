@@ -17,7 +17,7 @@ import {
   measureCandidate,
 } from './cost.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
-import { proxyScore, teacherImages, trainRung } from './proxy.ts';
+import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
 import { keepFinished, keepRung, proxyStore, restoreRung, storedRung } from './proxy-store.ts';
 import { halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
@@ -48,6 +48,8 @@ export interface SearchRun {
   /** Checked between candidates and training steps: stop at the next consistent point. */
   stopRequested: () => boolean;
   home?: string;
+  /** The process's CPU usage when the command began (its loading counts too); default: now. */
+  cpuSince?: NodeJS.CpuUsage;
   /** What a candidate costs here; the engine's measurement unless a test injects costs. */
   measure?: (model: Model, o: MeasureOptions) => Promise<MeasuredCost>;
 }
@@ -118,7 +120,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     correlating: 0,
     fromStart: false,
   };
-  let cpuMark = process.cpuUsage();
+  let cpuMark = run.cpuSince ?? process.cpuUsage();
   const charge = () => {
     const used = process.cpuUsage(cpuMark);
     cpuMark = process.cpuUsage();
@@ -228,9 +230,9 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     const reference = await teacherImages(run.teacher, s.proxy);
     const store = proxyStore(
       join(run.home ?? resolveAnnealHome(), 'search-proxies'),
-      state.teacher.weights,
+      { weights: state.teacher.weights, config: run.teacher.config },
       s.proxy,
-      maxIters,
+      proxyWarmup(maxIters),
     );
     keepFinished(
       store,
@@ -416,50 +418,68 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
   return state;
 }
 
-/** The pool members that reached a rung: what the proxy ranked. */
+/**
+ * The pool members that reached a rung, best first by the first rung's proxy: what the proxy
+ * ranked. A member whose proxy diverged (not finite) is not ranked.
+ */
 function ranked(state: SearchState): CandidateState[] {
   return state.candidates
-    .filter((c) => c.pool && c.rungs[0])
+    .filter((c) => c.pool && c.rungs[0] && Number.isFinite(c.rungs[0].proxy))
     .sort((a, b) => (a.rungs[0]?.proxy ?? 0) - (b.rungs[0]?.proxy ?? 0));
 }
 
 /**
- * The candidates still to train fully for the proxy's correlation: with those already
- * evaluated (the winners), `settings.correlate` of the ranked pool (all when fewer), the rest
- * spread evenly over the first rung's proxy ranks; in rank order.
+ * The candidates the proxy's correlation trains fully, still to train, in rank order. With the
+ * winners (and any other member already evaluated), `settings.correlate` of the ranked pool
+ * (all when fewer): the rest are spread evenly over the first rung's proxy ranks and marked in
+ * the state, so a resumed search trains the same ones; a larger `correlate` later only adds.
  */
 export function correlationPicks(state: SearchState): CandidateState[] {
   const all = ranked(state);
-  const done = all.filter((c) => c.full?.eval).length;
-  const need = Math.min(state.settings.correlate, all.length) - done;
-  const rest = all.filter((c) => !c.full?.eval);
-  if (need <= 0) return [];
-  if (need >= rest.length) return rest;
-  if (need === 1) return [rest[0] as CandidateState];
-  const picked = new Set<number>();
-  for (let i = 0; i < need; i++) picked.add(Math.round((i * (rest.length - 1)) / (need - 1)));
-  return [...picked].sort((a, b) => a - b).map((i) => rest[i] as CandidateState);
+  const chosen = (c: CandidateState) => c.winner || c.correlate || c.full?.eval !== undefined;
+  const need = Math.min(state.settings.correlate, all.length) - all.filter(chosen).length;
+  const rest = all.filter((c) => !chosen(c));
+  if (need > 0) {
+    const picked =
+      need >= rest.length
+        ? rest
+        : need === 1
+          ? rest.slice(0, 1)
+          : [
+              ...new Set(
+                Array.from({ length: need }, (_, i) =>
+                  Math.round((i * (rest.length - 1)) / (need - 1)),
+                ),
+              ),
+            ].map((i) => rest[i] as CandidateState);
+    for (const c of picked) c.correlate = true;
+  }
+  return all.filter((c) => c.correlate && !c.full?.eval);
 }
 
 /**
  * Spearman's rank correlation of the proxy with FD after full training, over the candidates
- * evaluated (issue 19 section 3): the first rung's proxy, and the proxy after full training.
- * Null with fewer than 3.
+ * evaluated (issue 19 section 3): the first rung's proxy, and the proxy after full training
+ * (over those whose proxies are finite). Null with fewer than 3.
  */
 export function proxyCorrelation(state: SearchState): SearchCorrelation | null {
   const done = ranked(state).filter((c) => c.full?.eval && Number.isFinite(c.full.eval.fd));
   if (done.length < 3) return null;
-  const fd = done.map((c) => c.full?.eval?.fd as number);
+  const fd = (c: CandidateState) => c.full?.eval?.fd as number;
+  const full = done.filter((c) => Number.isFinite(c.full?.proxy));
   return {
     n: done.length,
     firstRung: spearman(
       done.map((c) => c.rungs[0]?.proxy as number),
-      fd,
+      done.map(fd),
     ),
-    full: spearman(
-      done.map((c) => c.full?.proxy as number),
-      fd,
-    ),
+    full:
+      full.length >= 3
+        ? spearman(
+            full.map((c) => c.full?.proxy as number),
+            full.map(fd),
+          )
+        : null,
   };
 }
 

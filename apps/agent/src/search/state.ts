@@ -62,6 +62,8 @@ export const candidateStateSchema = z.object({
   pool: z.boolean().default(false),
   /** On the front after halving, among the best `winners` by proxy: trained on to fullIters. */
   winner: z.boolean().default(false),
+  /** Chosen to train fully for the proxy's rank correlation (kept, so a resume trains the same). */
+  correlate: z.boolean().optional(),
   /** Why it left the search, when it did (over the latency limit, halved out at a rung). */
   dropped: z.string().optional(),
   /** A winner's training to fullIters and its evaluation beside the teacher's. */

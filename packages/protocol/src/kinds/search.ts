@@ -178,7 +178,6 @@ const searchFullSchema = z.object({
   eval: searchEvalSchema.optional(),
 });
 
-/** `anneal search --json`'s last line (`summary()` in apps/agent/src/commands/search.ts). */
 /**
  * A search's phases, in order: the winners are trained fully in `training`, pool members for
  * the proxy's correlation in `correlating`.
@@ -215,6 +214,7 @@ export const searchCpuSecondsSchema = z.object({
   fromStart: z.boolean(),
 });
 
+/** `anneal search --json`'s last line (`summary()` in apps/agent/src/commands/search.ts). */
 export const searchSummarySchema = z.object({
   out: z.string(),
   phase: searchPhaseSchema,

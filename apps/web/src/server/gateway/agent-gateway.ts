@@ -304,7 +304,7 @@ export class AgentGateway {
     await this.#groups.resendStarts(agentId, held);
     if (hello.features.includes('serve'))
       await this.serving?.agentReady(agentId, hello.name, hello.replicas, helloAt);
-    await this.#groups.offer();
+    await this.#groups.offerGroups();
     await this.#offer(conn);
   }
 
@@ -417,7 +417,7 @@ export class AgentGateway {
     this.events.emit({ type: 'status', runId, status });
     this.events.emitJob({ projectId, jobId: lease.jobId, status });
     conn.capacity += 1;
-    await this.#groups.offer();
+    await this.#groups.offerGroups();
     await this.#offer(conn);
   }
 
@@ -476,7 +476,7 @@ export class AgentGateway {
       }
       await this.#closeRevoked();
       await this.#groups.endStalled();
-      await this.#groups.offer();
+      await this.#groups.offerGroups();
       for (const conn of this.#connections) await this.#offer(conn);
     } catch (err) {
       this.#log(`tick failed: ${(err as Error).message}`);

@@ -112,7 +112,7 @@ export class GroupOffers {
         conn.offered.delete(message.leaseId);
         conn.capacity += 1;
         await finishMember(db, message.leaseId);
-        await this.offer();
+        await this.offerGroups();
         await this.host.offer(conn);
         return;
       case 'job_fail': {
@@ -138,7 +138,7 @@ export class GroupOffers {
           status: done.status,
         });
         await this.end(message.jobId, group, reason, [message.leaseId]);
-        await this.offer();
+        await this.offerGroups();
         await this.host.offer(conn);
         return;
       }
@@ -181,7 +181,7 @@ export class GroupOffers {
    * Leases data-parallel jobs, oldest first, to groups of connected agents that are free at
    * once and can each take a rank (all or nothing); the ranks' offers go out together.
    */
-  async offer(): Promise<void> {
+  async offerGroups(): Promise<void> {
     const free = [...this.host.connections].filter(
       (c) =>
         c.agentId &&
