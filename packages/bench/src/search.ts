@@ -86,11 +86,7 @@ export function searchTargets(
       value: best
         ? `${best.name}: ${fmt(best.speedup, 2)}x, FD ${fmt(best.ratio, 2)}x the teacher's`
         : '-',
-      verdict: rows.some(ok)
-        ? 'met'
-        : !best || !trained
-          ? 'not yet measured'
-          : 'missed',
+      verdict: rows.some(ok) ? 'met' : !best || !trained ? 'not yet measured' : 'missed',
     },
     {
       target: `the search within ${SEARCH_TARGETS.cpuHours} CPU-hours (measuring, halving, the winners; not the correlation's extra training)`,
