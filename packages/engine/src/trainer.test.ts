@@ -68,32 +68,39 @@ function weights(t: Trainer, name = 'conv_out.weight') {
 }
 
 describe('learning', () => {
-  it('lowers the loss clearly within a few hundred steps on shapes at 16x16 with the tiny preset', async () => {
-    const m = await materialize(
-      { kind: 'builtin', name: 'shapes', options: { count: 2000, heldOut: 100, seed: 5 } },
-      { resolution: 16, home },
-    );
-    const model = Model.create(
-      { unet: presetUNet('tiny', { resolution: 16, channels: 3, numClasses: 5 }) },
-      0,
-    );
-    const t = Trainer.create({
-      model,
-      shards: m.manifest.splits.train.shards.map((s) => join(m.dir, s.file)),
-      numClasses: 5,
-      batch: 16,
-      totalSteps: 200,
-      lr: 1e-3,
-      warmup: 20,
-      seed: 0,
-    });
-    const losses = await runSteps(t, 200);
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const first = mean(losses.slice(0, 20));
-    const last = mean(losses.slice(-40));
-    expect(last).toBeLessThan(first / 4);
-    expect(last).toBeLessThan(0.15);
-  }, 600_000);
+  // About a minute: under ANNEAL_LONG=1 (`npm run test:long`). npm test still sees training
+  // learn wherever a test trains a model and checks what it learned (train-samples, the
+  // distillation and search tests).
+  it.runIf(process.env.ANNEAL_LONG === '1')(
+    'lowers the loss clearly within a few hundred steps on shapes at 16x16 with the tiny preset',
+    async () => {
+      const m = await materialize(
+        { kind: 'builtin', name: 'shapes', options: { count: 2000, heldOut: 100, seed: 5 } },
+        { resolution: 16, home },
+      );
+      const model = Model.create(
+        { unet: presetUNet('tiny', { resolution: 16, channels: 3, numClasses: 5 }) },
+        0,
+      );
+      const t = Trainer.create({
+        model,
+        shards: m.manifest.splits.train.shards.map((s) => join(m.dir, s.file)),
+        numClasses: 5,
+        batch: 16,
+        totalSteps: 200,
+        lr: 1e-3,
+        warmup: 20,
+        seed: 0,
+      });
+      const losses = await runSteps(t, 200);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const first = mean(losses.slice(0, 20));
+      const last = mean(losses.slice(-40));
+      expect(last).toBeLessThan(first / 4);
+      expect(last).toBeLessThan(0.15);
+    },
+    600_000,
+  );
 });
 
 describe('trainer', () => {

@@ -221,47 +221,53 @@ describe('distill jobs', () => {
     600_000,
   );
 
-  it('anneal distill --teacher VERSION downloads the registered teacher once and distills it locally', async () => {
-    const localHome = mkdtempSync(join(tmpdir(), 'anneal-distill-local-'));
-    const out = join(localHome, 'run');
-    const local = (teacher: string, dir: string) =>
-      runCli(
-        [
-          ...['distill', '--teacher', teacher, '--method', 'progressive', '--out', dir],
-          ...['--min-steps', '16', '--max-iters-per-stage', '5', '--eval-every', '5'],
-          ...['--eval-n', '20', '--heldout-n', '4', '--batch', '8', '--extractor-steps', '60'],
-          ...['--extractor-width', '8', '--quality-budget', '100', '--json'],
-        ],
-        { server: h.url, token: owner.token, home, env: { ANNEAL_HOME: localHome } },
-      );
-    try {
-      const unknown = crypto.randomUUID();
-      const missing = await local(unknown, join(localHome, 'missing'));
-      expect(missing.code).not.toBe(0);
-      expect(missing.stderr).toContain(`--teacher: model version ${unknown} not found`);
-      expect(missing.stderr).not.toMatch(/\n\s+at /);
+  // About 30 s: under ANNEAL_LONG=1 (`npm run test:long`); an agent fetching a registered
+  // teacher version stays in npm test through the distill job above.
+  it.runIf(process.env.ANNEAL_LONG === '1')(
+    'anneal distill --teacher VERSION downloads the registered teacher once and distills it locally',
+    async () => {
+      const localHome = mkdtempSync(join(tmpdir(), 'anneal-distill-local-'));
+      const out = join(localHome, 'run');
+      const local = (teacher: string, dir: string) =>
+        runCli(
+          [
+            ...['distill', '--teacher', teacher, '--method', 'progressive', '--out', dir],
+            ...['--min-steps', '16', '--max-iters-per-stage', '5', '--eval-every', '5'],
+            ...['--eval-n', '20', '--heldout-n', '4', '--batch', '8', '--extractor-steps', '60'],
+            ...['--extractor-width', '8', '--quality-budget', '100', '--json'],
+          ],
+          { server: h.url, token: owner.token, home, env: { ANNEAL_HOME: localHome } },
+        );
+      try {
+        const unknown = crypto.randomUUID();
+        const missing = await local(unknown, join(localHome, 'missing'));
+        expect(missing.code).not.toBe(0);
+        expect(missing.stderr).toContain(`--teacher: model version ${unknown} not found`);
+        expect(missing.stderr).not.toMatch(/\n\s+at /);
 
-      const r = await local(teacherId, out);
-      expect(r.code, r.stderr).toBe(0);
-      const cached = join(localHome, 'models', 'versions', teacherId);
-      const summary = r.json as unknown as { teacher: string; teacher_sha256: string };
-      expect(summary.teacher).toBe(cached);
-      // The downloaded weights are the registered version's, byte for byte.
-      const version = await h.api(owner.token, 'GET', `/api/v1/model-versions/${teacherId}`);
-      const artifacts = await h.api(
-        owner.token,
-        'GET',
-        `/api/v1/runs/${version.json.sourceRunId}/artifacts`,
-      );
-      const weights = artifacts.json.artifacts.find(
-        (a: { path: string }) => a.path === version.json.artifactPath,
-      );
-      expect(summary.teacher_sha256).toBe(weights.sha256);
-      expect(readdirSync(cached).sort()).toEqual(['config.json', 'model.safetensors']);
-    } finally {
-      rmSync(localHome, { recursive: true, force: true });
-    }
-  }, 600_000);
+        const r = await local(teacherId, out);
+        expect(r.code, r.stderr).toBe(0);
+        const cached = join(localHome, 'models', 'versions', teacherId);
+        const summary = r.json as unknown as { teacher: string; teacher_sha256: string };
+        expect(summary.teacher).toBe(cached);
+        // The downloaded weights are the registered version's, byte for byte.
+        const version = await h.api(owner.token, 'GET', `/api/v1/model-versions/${teacherId}`);
+        const artifacts = await h.api(
+          owner.token,
+          'GET',
+          `/api/v1/runs/${version.json.sourceRunId}/artifacts`,
+        );
+        const weights = artifacts.json.artifacts.find(
+          (a: { path: string }) => a.path === version.json.artifactPath,
+        );
+        expect(summary.teacher_sha256).toBe(weights.sha256);
+        expect(readdirSync(cached).sort()).toEqual(['config.json', 'model.safetensors']);
+      } finally {
+        rmSync(localHome, { recursive: true, force: true });
+      }
+    },
+    600_000,
+  );
 
   it('refuses bad distill input with a message that names the field', async () => {
     const missing = await h.api(owner.token, 'POST', `/api/v1/projects/${projectId}/jobs`, {

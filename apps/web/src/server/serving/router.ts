@@ -598,10 +598,18 @@ export class ServingRouter {
     if (ready >= wanted)
       for (const old of now.filter((r) => r.versionId !== target && r.state !== 'draining')) {
         old.state = 'draining';
+        // Only a live row: a request that ends while this write waits stops a draining
+        // replica (#afterRequest), and the pool may commit that 'stopped' first; a late
+        // 'draining' over it would leave the row live for good.
         await this.db
           .update(deploymentReplicas)
           .set({ status: 'draining' })
-          .where(eq(deploymentReplicas.id, old.id));
+          .where(
+            and(
+              eq(deploymentReplicas.id, old.id),
+              inArray(deploymentReplicas.status, [...LIVE_REPLICA]),
+            ),
+          );
       }
     // Draining replicas stop once idle (also those a restarted server found draining).
     for (const r of [...this.#replicas.values()])
