@@ -16,13 +16,8 @@ import { profileKey } from '../plan/costs.ts';
 import { weightsSha256 } from '../plan/weights.ts';
 import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
-import {
-  newSearchState,
-  proxyCorrelation,
-  runSearch,
-  type SearchProgress,
-  searchFront,
-} from '../search/run.ts';
+import { proxyCorrelation } from '../search/correlation.ts';
+import { newSearchState, runSearch, type SearchProgress, searchFront } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   type CandidateState,

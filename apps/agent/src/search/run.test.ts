@@ -8,14 +8,9 @@ import { join } from 'node:path';
 import { Model, presetUNet, probeHardware } from '@anneal/engine';
 import { describe, expect, it } from 'vitest';
 import type { LocalDataset } from '../dataset.ts';
+import { correlationPicks, proxyCorrelation } from './correlation.ts';
 import type { MeasuredCost } from './cost.ts';
-import {
-  correlationPicks,
-  newSearchState,
-  proxyCorrelation,
-  runSearch,
-  type SearchRun,
-} from './run.ts';
+import { newSearchState, runSearch, type SearchRun } from './run.ts';
 import { type SearchState, searchSettingsSchema } from './state.ts';
 
 const teacher = Model.create(

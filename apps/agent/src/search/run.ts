@@ -5,10 +5,10 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
-import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model, spearman } from '@anneal/engine';
-import type { SearchCorrelation } from '@anneal/protocol';
+import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
 import { evaluateModel } from '../quality/evaluate.ts';
+import { correlationPicks, proxyCorrelation } from './correlation.ts';
 import {
   COST_TARGETS,
   costFeatures,
@@ -19,7 +19,7 @@ import {
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
 import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
 import { keepFinished, keepRung, proxyStore, restoreRung, storedRung } from './proxy-store.ts';
-import { halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
+import { evenlySpread, halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
 import {
   type CandidateState,
@@ -104,10 +104,7 @@ export function fitSample(candidates: CandidateState[], k: number): CandidateSta
   const sorted = [...candidates].sort(
     (a, b) => a.features.forwardFlopsPerImage - b.features.forwardFlopsPerImage,
   );
-  if (sorted.length <= k) return sorted;
-  const picked = new Set<number>();
-  for (let i = 0; i < k; i++) picked.add(Math.round((i * (sorted.length - 1)) / (k - 1)));
-  return [...picked].map((i) => sorted[i] as CandidateState);
+  return evenlySpread(sorted, k);
 }
 
 /** Runs (or resumes) the search until it is done or a stop is requested; returns the state. */
@@ -416,71 +413,6 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     }
   }
   return state;
-}
-
-/**
- * The pool members that reached a rung, best first by the first rung's proxy: what the proxy
- * ranked. A member whose proxy diverged (not finite) is not ranked.
- */
-function ranked(state: SearchState): CandidateState[] {
-  return state.candidates
-    .filter((c) => c.pool && c.rungs[0] && Number.isFinite(c.rungs[0].proxy))
-    .sort((a, b) => (a.rungs[0]?.proxy ?? 0) - (b.rungs[0]?.proxy ?? 0));
-}
-
-/**
- * The candidates the proxy's correlation trains fully, still to train, in rank order. With the
- * winners (and any other member already evaluated), `settings.correlate` of the ranked pool
- * (all when fewer): the rest are spread evenly over the first rung's proxy ranks and marked in
- * the state, so a resumed search trains the same ones; a larger `correlate` later only adds.
- */
-export function correlationPicks(state: SearchState): CandidateState[] {
-  const all = ranked(state);
-  const chosen = (c: CandidateState) => c.winner || c.correlate || c.full?.eval !== undefined;
-  const need = Math.min(state.settings.correlate, all.length) - all.filter(chosen).length;
-  const rest = all.filter((c) => !chosen(c));
-  if (need > 0) {
-    const picked =
-      need >= rest.length
-        ? rest
-        : need === 1
-          ? rest.slice(0, 1)
-          : [
-              ...new Set(
-                Array.from({ length: need }, (_, i) =>
-                  Math.round((i * (rest.length - 1)) / (need - 1)),
-                ),
-              ),
-            ].map((i) => rest[i] as CandidateState);
-    for (const c of picked) c.correlate = true;
-  }
-  return all.filter((c) => c.correlate && !c.full?.eval);
-}
-
-/**
- * Spearman's rank correlation of the proxy with FD after full training, over the candidates
- * evaluated (issue 19 section 3): the first rung's proxy, and the proxy after full training
- * (over those whose proxies are finite). Null with fewer than 3.
- */
-export function proxyCorrelation(state: SearchState): SearchCorrelation | null {
-  const done = ranked(state).filter((c) => c.full?.eval && Number.isFinite(c.full.eval.fd));
-  if (done.length < 3) return null;
-  const fd = (c: CandidateState) => c.full?.eval?.fd as number;
-  const full = done.filter((c) => Number.isFinite(c.full?.proxy));
-  return {
-    n: done.length,
-    firstRung: spearman(
-      done.map((c) => c.rungs[0]?.proxy as number),
-      done.map(fd),
-    ),
-    full:
-      full.length >= 3
-        ? spearman(
-            full.map((c) => c.full?.proxy as number),
-            full.map(fd),
-          )
-        : null,
-  };
 }
 
 /** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */

@@ -61,3 +61,15 @@ export function paretoFront<T>(points: T[], objectives: ((p: T) => number)[]): T
     objectives.every((f) => f(b) <= f(a)) && objectives.some((f) => f(b) < f(a));
   return points.filter((a) => !points.some((b) => b !== a && dominates(b, a)));
 }
+
+/**
+ * `k` of `items` spread evenly from the first to the last (all of them when k covers them;
+ * the first when k is 1), in their order.
+ */
+export function evenlySpread<T>(items: T[], k: number): T[] {
+  if (k >= items.length) return items;
+  if (k <= 1) return items.slice(0, k);
+  const picked = new Set<number>();
+  for (let i = 0; i < k; i++) picked.add(Math.round((i * (items.length - 1)) / (k - 1)));
+  return [...picked].sort((a, b) => a - b).map((i) => items[i] as T);
+}
