@@ -162,8 +162,15 @@ anneal([
 
 const f = (x: number | null | undefined, d = 3) =>
   x === null || x === undefined ? '-' : x.toFixed(d);
-const row = (label: string, e: Record<string, number | null>) =>
-  `| ${label} | ${f(e.fd)} | ${f(e.kid, 5)} | ${f(e.precision)} | ${f(e.recall)} | ${f(e.accuracy)} |`;
+/** FD's bootstrap spread as `anneal eval` reports it (absent in eval JSON from before it). */
+type Spread = { std: number; low: number; high: number; resamples: number } | undefined;
+const fdCell = (fd: number, spread: Spread) => (spread ? `${f(fd)} ± ${f(spread.std)}` : f(fd));
+const row = (label: string, e: Record<string, number | null | undefined>, spread?: Spread) =>
+  `| ${label} | ${fdCell(e.fd as number, spread)} | ${f(e.kid, 5)} | ${f(e.precision)} | ${f(e.recall)} | ${f(e.accuracy)} |`;
+const spreadNote = (s: Spread) =>
+  s
+    ? ` ± is FD's spread from sampling alone, the standard deviation over ${s.resamples} bootstrap resamples of the samples and held-out images (90% interval ${f(s.low)}-${f(s.high)} for the headline): a rerun of \`anneal eval\` with the same seed gives the same FD up to floating-point rounding, and one with another seed should land within it.`
+    : '';
 const mem = headline.memorization;
 const q = (s: Record<string, number>) =>
   `${f(s.min, 4)} / ${f(s.p1, 4)} / ${f(s.p5, 4)} / ${f(s.median, 4)}`;
@@ -202,11 +209,11 @@ Total: ${(totalWall / 3600).toFixed(2)} h of training wall time. Images/s is wha
 
 | setting | FD | KID | precision | recall | class accuracy |
 | --- | --- | --- | --- | --- | --- |
-${row(`${headline.sampler}, ${headline.steps} steps (${headline.nfe} NFE), no guidance`, headline)}
-${row(`${guided.sampler}, ${guided.steps} steps, guidance ${values.guidance}`, guided)}
-${row('real vs real (floor)', { fd: headline.floor_fd, kid: headline.floor_kid, precision: headline.floor_precision, recall: headline.floor_recall, accuracy: headline.floor_accuracy })}
+${row(`${headline.sampler}, ${headline.steps} steps (${headline.nfe} NFE), no guidance`, headline, headline.fd_spread)}
+${row(`${guided.sampler}, ${guided.steps} steps, guidance ${values.guidance}`, guided, guided.fd_spread)}
+${row('real vs real (floor)', { fd: headline.floor_fd, kid: headline.floor_kid, precision: headline.floor_precision, recall: headline.floor_recall, accuracy: headline.floor_accuracy }, headline.floor_fd_spread)}
 
-FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the floor. Extractor ${headline.extractor} (${headline.extractor_kind}, held-out accuracy ${f(headline.extractor_accuracy)}). Reproduce: \`${headline.command}\` (eval/headline.json) and \`${guided.command}\` (eval/guided.json).
+FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the floor.${spreadNote(headline.fd_spread)} Extractor ${headline.extractor} (${headline.extractor_kind}, held-out accuracy ${f(headline.extractor_accuracy)}). Reproduce: \`${headline.command}\` (eval/headline.json) and \`${guided.command}\` (eval/guided.json).
 
 ## Memorization
 

@@ -71,9 +71,11 @@ export type { ProgressiveOptions, ProgressiveResult } from './progressive.ts';
 export type { ResultFile } from './report.ts';
 export { readResults, renderResults } from './report.ts';
 export {
+  type FdDifference,
   type MetricsProbe,
   type QualityMetrics,
   type SamplerTableResult,
+  type SolverComparison,
   samplerTable,
   TEACHER_TABLE_ROWS,
 } from './sampler-table.ts';
@@ -493,6 +495,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         : null,
       seed: teacherTable.seed ?? 0,
       guidance: teacherTable.guidance ?? 1,
+      spread: teacherTable.probe.spread,
       grid: teacherTable.grid
         ? { ...teacherTable.grid, path: repoPath(teacherTable.grid.path) }
         : null,

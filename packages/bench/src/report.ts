@@ -10,7 +10,12 @@ import type { MemoryFitResult } from './memory-fit.ts';
 import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
-import type { QualityMetrics, SamplerTableResult, TableRow } from './sampler-table.ts';
+import type {
+  QualityMetrics,
+  SamplerTableResult,
+  SolverComparison,
+  TableRow,
+} from './sampler-table.ts';
 import type { SamplingResult, ToTargetResult } from './sampling.ts';
 import { searchSection } from './search.ts';
 import type { TrainingCaseResult } from './training.ts';
@@ -175,11 +180,15 @@ function teacherSamplers(
   const acc = (m: QualityMetrics) => (m.accuracy === null ? '-' : fmt(m.accuracy, 3));
   const kid = (m: QualityMetrics) =>
     m.kid_std === null ? fmt(m.kid, 5) : `${fmt(m.kid, 5)} ± ${fmt(m.kid_std, 5)}`;
+  const fd = (m: QualityMetrics) =>
+    m.fd_std === undefined || m.fd_std === null
+      ? fmt(m.fd, 3)
+      : `${fmt(m.fd, 3)} ± ${fmt(m.fd_std, 3)}`;
   const row = (t: TableRow) => [
     t.sampler,
     t.steps,
     t.nfe_per_image,
-    fmt(t.fd, 3),
+    fd(t),
     kid(t),
     fmt(t.precision, 3),
     fmt(t.recall, 3),
@@ -191,7 +200,7 @@ function teacherSamplers(
     'real vs real (floor)',
     '-',
     '-',
-    fmt(m.fd, 3),
+    fd(m),
     kid(m),
     fmt(m.precision, 3),
     fmt(m.recall, 3),
@@ -211,14 +220,48 @@ function teacherSamplers(
     'wall s (n images)',
     'images/s',
   ];
-  const options = f.options as { model?: string; seed?: number; guidance?: number };
+  const options = f.options as {
+    model?: string;
+    seed?: number;
+    guidance?: number;
+    spread?: number;
+  };
   const lines = [
     `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise), guidance ${r.guidance}. Quality: ${r.quality}.${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
     '',
-    `Command: \`npx anneal bench --only teacher-samplers --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${r.reference ? ` --reference ${r.reference.sampler}:${r.reference.steps} --reference-n ${r.reference.n}` : ''}${r.grid ? ` --grid ${r.grid.path}` : ''}\``,
+    `Command: \`npx anneal bench --only teacher-samplers --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${options.spread ? ` --spread ${options.spread}` : ''}${r.reference ? ` --reference ${r.reference.sampler}:${r.reference.steps} --reference-n ${r.reference.n}` : ''}${r.grid ? ` --grid ${r.grid.path}` : ''}\``,
     '',
     table(head, [...r.rows.map(row), floor(r.floor)]),
   ];
+  if (r.comparisons && r.comparisons.length > 0) {
+    const nearer = (c: SolverComparison) =>
+      c.better === 'a' ? c.a.sampler : c.better === 'b' ? 'ddpm' : 'neither (within the spread)';
+    lines.push(
+      '',
+      'Deterministic solvers against ancestral DDPM at the same nominal NFE, paired: both rows start from the same noise, and each bootstrap resample draws the same rows of both and of the real set, so the interval is that of the difference itself.',
+      '',
+      table(
+        [
+          'NFE',
+          'solver (steps)',
+          'FD solver',
+          'FD ddpm',
+          'difference',
+          '90% interval',
+          'nearer the real images',
+        ],
+        r.comparisons.map((c) => [
+          c.nfe,
+          `${c.a.sampler} (${c.a.steps})`,
+          fmt(c.a.fd, 3),
+          fmt(c.b.fd, 3),
+          fmt(c.difference, 3),
+          `${fmt(c.low, 3)} .. ${fmt(c.high, 3)}`,
+          nearer(c),
+        ]),
+      ),
+    );
+  }
   if (r.reference) {
     const ref = r.reference;
     lines.push(

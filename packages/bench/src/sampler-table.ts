@@ -11,6 +11,8 @@ import type { Log } from './stats.ts';
 
 export interface QualityMetrics {
   fd: number;
+  /** FD's bootstrap standard deviation (absent in results recorded before it was measured). */
+  fd_std?: number | null;
   kid: number;
   kid_std: number | null;
   precision: number;
@@ -24,6 +26,8 @@ export interface MetricsProbe {
   /** Extractor id and n, recorded with the table. */
   describe: string;
   n: number;
+  /** Bootstrap resamples behind `fd_std` and `fdDifference` (0: neither is measured). */
+  spread: number;
   floor: QualityMetrics;
   /** `labels`: the class each sample was drawn for. */
   measure(
@@ -31,6 +35,33 @@ export interface MetricsProbe {
     shape: [number, number, number, number],
     labels: Int32Array | null,
   ): Promise<QualityMetrics>;
+  /**
+   * FD(a) - FD(b) for two sets drawn from the same noise, with its paired bootstrap interval:
+   * whether one is nearer the real images beyond the spread of sampling.
+   */
+  fdDifference?(
+    a: Uint8Array,
+    b: Uint8Array,
+    shape: [number, number, number, number],
+  ): Promise<FdDifference>;
+}
+
+/** FD(a) - FD(b), its paired bootstrap spread and 90% interval, and which is nearer if either. */
+export interface FdDifference {
+  difference: number;
+  std: number;
+  low: number;
+  high: number;
+  resamples: number;
+  better: 'a' | 'b' | 'neither';
+}
+
+/** A deterministic solver against ancestral DDPM at one NFE (issue 11's target), paired. */
+export interface SolverComparison extends FdDifference {
+  nfe: number;
+  /** a: the deterministic solver; b: DDPM. */
+  a: { sampler: SamplerName; steps: number; fd: number };
+  b: { sampler: SamplerName; steps: number; fd: number };
 }
 
 export interface TableRow extends QualityMetrics {
@@ -94,6 +125,11 @@ export interface SamplerTableResult {
   floor: QualityMetrics;
   rows: TableRow[];
   reference: (TableRow & { n: number; quality: string; floor: QualityMetrics }) | null;
+  /**
+   * Every deterministic row against the DDPM row of the same nominal NFE, paired (same noise).
+   * Absent in results recorded before the comparison existed.
+   */
+  comparisons?: SolverComparison[];
   /** The grid figure: its path and the samplers of its rows, top to bottom. */
   grid: { path: string; nfe: number; count: number; samplers: SamplerName[] } | null;
 }
@@ -160,6 +196,28 @@ function gridPng(runs: Uint8Array[], shape: [number, number, number, number], co
   return encodePng(pixels, width, height, c as 1 | 3 | 4);
 }
 
+/** Samplers that inject noise on the way (not ODE solvers): left out of the comparisons. */
+const ANCESTRAL: ReadonlySet<SamplerName> = new Set(['ddpm', 'consistency']);
+
+async function compareWithDdpm(
+  probe: MetricsProbe,
+  byNfe: Map<number, Array<{ row: TableRow; images: Uint8Array }>>,
+  shape: [number, number, number, number],
+): Promise<SolverComparison[]> {
+  const out: SolverComparison[] = [];
+  for (const [nfe, runs] of byNfe) {
+    const ddpm = runs.find((r) => r.row.sampler === 'ddpm');
+    if (!ddpm || !probe.fdDifference) continue;
+    for (const run of runs) {
+      if (ANCESTRAL.has(run.row.sampler)) continue;
+      const d = await probe.fdDifference(run.images, ddpm.images, shape);
+      const side = (t: TableRow) => ({ sampler: t.sampler, steps: t.steps, fd: t.fd });
+      out.push({ nfe, a: side(run.row), b: side(ddpm.row), ...d });
+    }
+  }
+  return out;
+}
+
 export async function samplerTable(
   model: Model,
   opts: SamplerTableOptions,
@@ -181,7 +239,11 @@ export async function samplerTable(
     rows: [],
     reference: null,
     grid: null,
+    comparisons: [],
   };
+  // Each row's images, by nominal NFE, for the paired comparisons against DDPM.
+  const byNfe = new Map<number, Array<{ row: TableRow; images: Uint8Array }>>();
+  let rowShape: [number, number, number, number] | null = null;
   const gridRuns: Uint8Array[] = [];
   const gridSamplers: SamplerName[] = [];
   let gridShape: [number, number, number, number] | null = null;
@@ -198,6 +260,10 @@ export async function samplerTable(
       log,
     );
     result.rows.push(row);
+    if (probe.fdDifference) {
+      byNfe.set(nfe, [...(byNfe.get(nfe) ?? []), { row, images }]);
+      rowShape = shape;
+    }
     log(
       `teacher-samplers: ${sampler} ${steps} steps (NFE ${row.nfe_per_image}): FD ${row.fd.toFixed(3)}, ${row.seconds.toFixed(0)} s`,
     );
@@ -206,6 +272,14 @@ export async function samplerTable(
       gridSamplers.push(sampler);
       gridShape = shape;
     }
+    opts.onPartial?.(result);
+  }
+  if (probe.fdDifference && rowShape) {
+    result.comparisons = await compareWithDdpm(probe, byNfe, rowShape);
+    for (const c of result.comparisons)
+      log(
+        `teacher-samplers: ${c.a.sampler} - ddpm at ${c.nfe} NFE: FD ${c.difference.toFixed(3)} (90% ${c.low.toFixed(3)}..${c.high.toFixed(3)}), nearer: ${c.better === 'a' ? c.a.sampler : c.better === 'b' ? 'ddpm' : 'neither'}`,
+      );
     opts.onPartial?.(result);
   }
   if (opts.grid && gridShape) {

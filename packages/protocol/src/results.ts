@@ -7,6 +7,18 @@ import { z } from 'zod';
 /** The adaptive sampler's spread of network evaluations over the images. */
 export const nfePerImageSchema = z.object({ mean: z.number(), min: z.number(), max: z.number() });
 
+/**
+ * FD's spread from sampling alone: its standard deviation and 5th/95th percentiles over
+ * bootstrap resamples of the sample and real sets.
+ */
+export const fdSpreadSchema = z.object({
+  std: z.number(),
+  low: z.number(),
+  high: z.number(),
+  resamples: z.number().int(),
+});
+export type FdSpreadSummary = z.infer<typeof fdSpreadSchema>;
+
 /** One resolution of a multi-resolution evaluation: its metrics beside its own floor. */
 export const resolutionQualitySchema = z.object({
   resolution: z.number().int(),
@@ -55,6 +67,9 @@ export const evaluationSummarySchema = z.object({
   floor_kid: z.number(),
   floor_precision: z.number(),
   floor_recall: z.number(),
+  /** Absent: reports from before the spread was measured. */
+  fd_spread: fdSpreadSchema.optional(),
+  floor_fd_spread: fdSpreadSchema.optional(),
   /**
    * How the real sets were drawn: class-stratified (row i of class i mod K, the layout of a
    * class-conditional model's samples) or random. Absent: reports from before the choice, random.

@@ -3,14 +3,17 @@
 // extractor's training logged under the suite's name.
 import type { MetricsProbe, QualityProbe } from '@anneal/bench';
 import { Model } from '@anneal/engine';
-import { classAccuracy } from '@anneal/engine/metrics';
+import { classAccuracy, type FeatureMatrix } from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
+import { bootstrapFd, bootstrapFdDifference } from '../quality/bootstrap.ts';
 import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 
 /** The flags of `anneal bench` a ruler reads. */
 export interface RulerFlags {
   seed: number;
+  /** Bootstrap resamples behind FD's spread and the paired comparisons (0: neither). */
+  spread?: number;
   n?: number;
   'extractor-steps'?: number;
   'extractor-width'?: number;
@@ -92,11 +95,17 @@ export async function metricsProbe(
 ): Promise<MetricsProbe> {
   const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
   const classes = ruler.fA.classes;
+  const resamples = flags.spread ?? 0;
+  const spread = { seed: flags.seed, resamples };
+  const fdStd = (f: FeatureMatrix) =>
+    resamples > 0 ? bootstrapFd(ruler.fA.features, f, spread).std : null;
   return {
-    describe: `${about}, n = ${n}`,
+    describe: `${about}, n = ${n}${resamples > 0 ? `; FD ± its bootstrap standard deviation over ${resamples} resamples` : ''}`,
     n,
+    spread: resamples,
     floor: {
       fd: ruler.floor.fd,
+      fd_std: fdStd(ruler.fB.features),
       kid: ruler.floor.kid,
       kid_std: ruler.floor.kidStd,
       precision: ruler.floor.precision,
@@ -107,6 +116,7 @@ export async function metricsProbe(
       const { features, metrics } = await ruler.measure(images, shape);
       return {
         fd: metrics.fd,
+        fd_std: fdStd(features.features),
         kid: metrics.kid,
         kid_std: metrics.kidStd,
         precision: metrics.precision,
@@ -117,5 +127,16 @@ export async function metricsProbe(
             : null,
       };
     },
-  };
+    ...(resamples > 0
+      ? {
+          async fdDifference(a, b, shape) {
+            const [fa, fb] = [
+              await ruler.extractor.features(a, shape),
+              await ruler.extractor.features(b, shape),
+            ];
+            return bootstrapFdDifference(ruler.fA.features, fa.features, fb.features, spread);
+          },
+        }
+      : {}),
+  } satisfies MetricsProbe;
 }

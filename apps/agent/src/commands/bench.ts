@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
+import { spreadFlag } from '../quality/bootstrap.ts';
 import { SEARCH_FILE } from '../search/state.ts';
 import { datasetRuler, fdProbe, metricsProbe } from './bench-rulers.ts';
 import type { Command } from './command.ts';
@@ -117,6 +118,9 @@ to-target and teacher-samplers options:
                      learned against (default heun:100; heun, euler or ddim)
   --reference-n N    teacher-samplers: samples for the reference run (default 1000)
   --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
+  --spread N         teacher-samplers and schedules: FD's bootstrap spread over N resamples
+                     beside each FD, and in teacher-samplers each deterministic solver against
+                     DDPM at the same NFE, paired (default 0: off; 50 is a good N)
   --grid FILE.png    teacher-samplers: the first 16 samples of each sampler at 10 NFE, one
                      sampler per row, from the same noise
   --factor X         target FD = X x the reference's FD (default 1.1)
@@ -223,6 +227,7 @@ const flagsSchema = z
     preset: z.enum(presetNames).default('tiny'),
     batch: z.coerce.number().int().min(1).max(1024).default(16),
     'reference-n': z.coerce.number().int().min(10).max(10000).default(1000),
+    spread: spreadFlag,
     guidance: z.coerce.number().min(0).max(50).default(1),
     grid: z
       .string()
@@ -434,6 +439,7 @@ export const bench: Command = {
         n: { type: 'string' },
         reference: { type: 'string' },
         'reference-n': { type: 'string' },
+        spread: { type: 'string' },
         guidance: { type: 'string' },
         grid: { type: 'string' },
         factor: { type: 'string' },

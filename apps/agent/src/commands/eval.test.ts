@@ -101,6 +101,8 @@ describe('anneal eval', () => {
       'heun',
       '--reference-steps',
       '3',
+      '--spread',
+      '10',
       '--json',
       '--events',
     ]);
@@ -151,6 +153,19 @@ describe('anneal eval', () => {
     });
     expect(j.extractor).toMatch(/^[0-9a-f]{24}$/);
     expect(j.fd as number).toBeGreaterThan(j.floor_fd as number);
+    // FD's bootstrap spread, for the samples and for the floor: an interval around each.
+    type Spread = { std: number; low: number; high: number; resamples: number };
+    for (const [spread, fd] of [
+      [j.fd_spread, j.fd],
+      [j.floor_fd_spread, j.floor_fd],
+    ] as Array<[Spread, number]>) {
+      expect(spread.resamples).toBe(10);
+      expect(spread.std).toBeGreaterThan(0);
+      expect(spread.low).toBeLessThan(spread.high);
+      // Resampling with replacement repeats rows and inflates FD, so the interval may sit above
+      // the estimate; it must still be near it, within a few standard deviations.
+      expect(Math.abs(fd - (spread.low + spread.high) / 2)).toBeLessThan(4 * spread.std);
+    }
     const paired = j.paired as Record<string, number>;
     expect(paired.reference_nfe).toBe(5);
     expect(paired.ssim).toBeLessThan(1);
@@ -171,6 +186,8 @@ describe('anneal eval', () => {
       '--json',
     ]);
     expect(same.status, same.stderr).toBe(0);
+    // The spread is asked for, not paid for by every evaluation.
+    expect(same.json).not.toHaveProperty('fd_spread');
     expect(same.json).toMatchObject({
       extractor: j.extractor,
       extractor_cached: true,
@@ -334,6 +351,8 @@ describe('anneal eval', () => {
       'heun:3',
       '--reference-n',
       '30',
+      '--spread',
+      '3',
       '--grid',
       grid,
       '--results',
@@ -387,8 +406,39 @@ describe('anneal eval', () => {
     const png = readFileSync(grid);
     expect(png.readUInt32BE(16)).toBe(16 * 9 - 1);
     expect(png.readUInt32BE(20)).toBe(5 * 9 - 1);
+    // Each deterministic row against DDPM at its nominal NFE, paired, with the difference's
+    // interval; the difference is the two rows' FDs apart.
+    type Comparison = {
+      nfe: number;
+      a: { sampler: string; fd: number };
+      b: { sampler: string; fd: number };
+      difference: number;
+      low: number;
+      high: number;
+      better: string;
+    };
+    const comparisons = (t as Table & { comparisons: Comparison[] }).comparisons;
+    expect(comparisons.map((c) => `${c.a.sampler}-${c.b.sampler}@${c.nfe}`)).toEqual([
+      'ddim-ddpm@5',
+      'dpmpp-2m-ddpm@5',
+      'ddim-ddpm@10',
+      'dpmpp-2m-ddpm@10',
+      'euler-ddpm@10',
+      'heun-ddpm@10',
+      'ddim-ddpm@20',
+      'dpmpp-2m-ddpm@20',
+      'euler-ddpm@20',
+      'heun-ddpm@20',
+    ]);
+    for (const c of comparisons) {
+      expect(c.difference).toBeCloseTo(c.a.fd - c.b.fd, 9);
+      expect(c.low).toBeLessThanOrEqual(c.high);
+      expect(c.better).toBe(c.high < 0 ? 'a' : c.low > 0 ? 'b' : 'neither');
+    }
+    for (const row of [...t.rows, t.floor] as Array<{ fd_std?: number }>)
+      expect(row.fd_std).toBeGreaterThan(0);
     expect(readFileSync(join(out, 'RESULTS.md'), 'utf8')).toMatch(
-      /Samplers on the reference teacher[\s\S]*\| heun \| 5 \| 9 \|[\s\S]*real vs real \(floor\)[\s\S]*Reference: heun at 3 steps, n = 30/,
+      /Samplers on the reference teacher[\s\S]*--n 40 --spread 3 --reference heun:3[\s\S]*\| heun \| 5 \| 9 \| [0-9.]+ ± [0-9.]+ \|[\s\S]*real vs real \(floor\)[\s\S]*Deterministic solvers against ancestral DDPM[\s\S]*\| 20 \| heun \(10\) \|[\s\S]*Reference: heun at 3 steps, n = 30/,
     );
   }, 300_000);
 

@@ -1,6 +1,6 @@
 import { type FeatureMatrix, frechetDistance, seededRandom } from '@anneal/engine/metrics';
 import { describe, expect, it } from 'vitest';
-import { bootstrapFd } from './bootstrap.ts';
+import { bootstrapFd, bootstrapFdDifference } from './bootstrap.ts';
 
 function gaussian(n: number, dim: number, shift: number, seed: number): FeatureMatrix {
   const random = seededRandom(seed);
@@ -30,5 +30,36 @@ describe('bootstrap spread of FD', () => {
     expect(() =>
       bootstrapFd(gaussian(10, 2, 0, 1), gaussian(10, 2, 0, 2), { resamples: 1 }),
     ).toThrow(/at least 2 resamples/);
+  });
+
+  it('tells which of two paired sets is nearer the real one, and says so only when the interval excludes 0', () => {
+    const real = gaussian(400, 4, 0, 1);
+    const near = gaussian(400, 4, 0.1, 2);
+    // The same rows moved further: a paired set, as two samplers from one noise give.
+    const far = { ...near, data: near.data.map((v) => v + 0.4) };
+    const d = bootstrapFdDifference(real, near, far, { seed: 5, resamples: 40 });
+    expect(d.difference).toBeCloseTo(frechetDistance(real, near) - frechetDistance(real, far), 12);
+    expect(d.high).toBeLessThan(0);
+    expect(d.better).toBe('a');
+    expect(bootstrapFdDifference(real, far, near, { seed: 5, resamples: 40 }).better).toBe('b');
+    // Pairing leaves out what two sets from one noise share: the difference of a set and the
+    // same rows slightly jittered spreads far less than two independent FDs would.
+    const jitter = gaussian(400, 4, 0, 9);
+    const jittered = {
+      ...near,
+      data: near.data.map((v, i) => v + 0.3 * (jitter.data[i] as number)),
+    };
+    const paired = bootstrapFdDifference(real, near, jittered, { seed: 5, resamples: 40 });
+    const alone = [near, jittered].map((x) => bootstrapFd(real, x, { seed: 6, resamples: 40 }).std);
+    expect(paired.std).toBeLessThan(0.5 * Math.hypot(alone[0] as number, alone[1] as number));
+    // A set against itself: every resample's difference is exactly 0.
+    const same = bootstrapFdDifference(real, near, near, { seed: 5 });
+    expect([same.low, same.high, same.difference, same.better]).toEqual([0, 0, 0, 'neither']);
+    // Two draws of one distribution: the interval straddles 0.
+    const twin = gaussian(400, 4, 0.1, 3);
+    expect(bootstrapFdDifference(real, near, twin, { seed: 5, resamples: 40 }).better).toBe(
+      'neither',
+    );
+    expect(() => bootstrapFdDifference(real, near, gaussian(300, 4, 0, 4))).toThrow(/same shape/);
   });
 });

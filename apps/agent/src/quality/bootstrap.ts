@@ -1,12 +1,15 @@
 // The spread of FD from sampling alone: recompute it on bootstrap resamples (rows drawn with
 // replacement from both the real and the generated features; Efron 1979) and report their
-// standard deviation and a percentile interval.
+// standard deviation and a percentile interval. Two sample sets drawn from the same noise
+// (two samplers, one seed) are compared paired: each resample draws the same rows of both,
+// and of the real set, so the spread of the difference leaves out what they share.
 import {
   type FeatureMatrix,
   frechetDistance,
   seededRandom,
   selectRows,
 } from '@anneal/engine/metrics';
+import { z } from 'zod';
 
 export interface FdSpread {
   /** Standard deviation of FD over the resamples. */
@@ -17,9 +20,34 @@ export interface FdSpread {
   resamples: number;
 }
 
-function resample(x: FeatureMatrix, random: () => number): FeatureMatrix {
-  const idx = Int32Array.from({ length: x.n }, () => Math.floor(random() * x.n));
-  return selectRows(x, idx);
+export interface BootstrapOptions {
+  /** Resamples (default 20; at least 2). */
+  resamples?: number;
+  seed?: number;
+}
+
+/** FD(a) - FD(b) against one real set, with its paired bootstrap spread. */
+export interface FdDifference extends FdSpread {
+  /** FD(a) - FD(b) on the sets as given. */
+  difference: number;
+  /**
+   * 'a' or 'b' when the 90% interval of FD(a) - FD(b) lies wholly below or above 0 (that set
+   * is nearer the real images), 'neither' when it straddles 0.
+   */
+  better: 'a' | 'b' | 'neither';
+}
+
+/** The `--spread N` flag of eval and bench: bootstrap resamples, 0 for none. */
+export const spreadFlag = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(1000)
+  .refine((n) => n !== 1, 'must be 0 (no spread) or at least 2 resamples')
+  .default(0);
+
+function randomRows(n: number, random: () => number): Int32Array {
+  return Int32Array.from({ length: n }, () => Math.floor(random() * n));
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -29,20 +57,68 @@ function percentile(sorted: number[], q: number): number {
   return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo);
 }
 
+function spreadOf(values: number[]): FdSpread {
+  const resamples = values.length;
+  const mean = values.reduce((a, v) => a + v, 0) / resamples;
+  const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (resamples - 1));
+  const sorted = [...values].sort((a, b) => a - b);
+  return { std, low: percentile(sorted, 0.05), high: percentile(sorted, 0.95), resamples };
+}
+
+function checkResamples(resamples: number) {
+  if (!Number.isInteger(resamples) || resamples < 2)
+    throw new RangeError(`bootstrap needs at least 2 resamples (got ${resamples})`);
+}
+
 export function bootstrapFd(
   reference: FeatureMatrix,
   candidate: FeatureMatrix,
-  options: { resamples?: number; seed?: number } = {},
+  options: BootstrapOptions = {},
 ): FdSpread {
   const resamples = options.resamples ?? 20;
-  if (!Number.isInteger(resamples) || resamples < 2)
-    throw new RangeError(`bootstrap needs at least 2 resamples (got ${resamples})`);
+  checkResamples(resamples);
   const random = seededRandom(options.seed ?? 0);
   const fds: number[] = [];
   for (let b = 0; b < resamples; b++)
-    fds.push(frechetDistance(resample(reference, random), resample(candidate, random)));
-  const mean = fds.reduce((a, v) => a + v, 0) / resamples;
-  const std = Math.sqrt(fds.reduce((a, v) => a + (v - mean) ** 2, 0) / (resamples - 1));
-  fds.sort((a, b) => a - b);
-  return { std, low: percentile(fds, 0.05), high: percentile(fds, 0.95), resamples };
+    fds.push(
+      frechetDistance(
+        selectRows(reference, randomRows(reference.n, random)),
+        selectRows(candidate, randomRows(candidate.n, random)),
+      ),
+    );
+  return spreadOf(fds);
+}
+
+/**
+ * FD(a) - FD(b) with a paired bootstrap: `a` and `b` hold the same number of rows, row i of
+ * both drawn from the same noise and class (two samplers or two models, one seed), so each
+ * resample takes the same rows of both (and one resample of the real set for both).
+ */
+export function bootstrapFdDifference(
+  reference: FeatureMatrix,
+  a: FeatureMatrix,
+  b: FeatureMatrix,
+  options: BootstrapOptions = {},
+): FdDifference {
+  if (a.n !== b.n || a.dim !== b.dim)
+    throw new RangeError(
+      `a paired comparison needs two sets of the same shape (got ${a.n}x${a.dim} and ${b.n}x${b.dim})`,
+    );
+  const resamples = options.resamples ?? 20;
+  checkResamples(resamples);
+  const random = seededRandom(options.seed ?? 0);
+  const differences: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    const real = selectRows(reference, randomRows(reference.n, random));
+    const rows = randomRows(a.n, random);
+    differences.push(
+      frechetDistance(real, selectRows(a, rows)) - frechetDistance(real, selectRows(b, rows)),
+    );
+  }
+  const spread = spreadOf(differences);
+  return {
+    ...spread,
+    difference: frechetDistance(reference, a) - frechetDistance(reference, b),
+    better: spread.high < 0 ? 'a' : spread.low > 0 ? 'b' : 'neither',
+  };
 }

@@ -38,7 +38,9 @@ export function qualityJson(r: EvalReport, head: Head) {
     kid_std: r.metrics.kidStd,
     precision: r.metrics.precision,
     recall: r.metrics.recall,
+    ...(r.fdSpread ? { fd_spread: r.fdSpread.model } : {}),
     floor_fd: r.floor.fd,
+    ...(r.fdSpread ? { floor_fd_spread: r.fdSpread.floor } : {}),
     floor_kid: r.floor.kid,
     floor_precision: r.floor.precision,
     floor_recall: r.floor.recall,
@@ -75,6 +77,14 @@ export function qualityTable(r: EvalReport, head: Head): string {
     table([
       ['metric', 'model       floor (real vs real)'],
       ['FD', `${f(r.metrics.fd).padEnd(11)} ${f(r.floor.fd)}`],
+      ...(r.fdSpread
+        ? ([
+            [
+              '  spread',
+              `± ${f(r.fdSpread.model.std).padEnd(9)} ± ${f(r.fdSpread.floor.std)}   (bootstrap std over ${r.fdSpread.model.resamples} resamples; 90%: ${f(r.fdSpread.model.low)}-${f(r.fdSpread.model.high)} and ${f(r.fdSpread.floor.low)}-${f(r.fdSpread.floor.high)})`,
+            ],
+          ] as Array<[string, string]>)
+        : []),
       [
         'KID',
         `${f(r.metrics.kid, 5).padEnd(11)} ${f(r.floor.kid, 5)}${r.metrics.kidStd === null ? '' : `   (± ${f(r.metrics.kidStd, 5)} over subsets)`}`,

@@ -227,7 +227,14 @@ function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationR
               </div>
             </td>
             <td className="mono">
-              {num(e.fd)} <span className="muted">({num(e.floor_fd)})</span>
+              {num(e.fd)}
+              {e.fd_spread && (
+                <span className="muted small" title="bootstrap standard deviation">
+                  {' '}
+                  ± {num(e.fd_spread.std)}
+                </span>
+              )}{' '}
+              <span className="muted">({num(e.floor_fd)})</span>
               {e.per_resolution && e.per_resolution.length > 0 && (
                 // A multi-resolution evaluation (issue 16 §5): FD at each resolution beside
                 // the floor at that resolution; the numbers above are the first one's.
