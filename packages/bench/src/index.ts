@@ -548,6 +548,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       reference: table.reference,
       learn: table.learn,
       seed: table.seed ?? 0,
+      spread: table.probe.spread,
     };
     await record('schedules', options, async (partial) => {
       return onModel(dir, async (model, about) => {

@@ -2,7 +2,7 @@
 // sampling plans' predicted vs measured latency, and steps that follow content complexity.
 import { type ComplexityResult, lowNfeSentence } from './complexity.ts';
 import type { PlanBenchResult } from './plan.ts';
-import { fmt, type ResultFile, table } from './report-format.ts';
+import { fdCell, fmt, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics } from './sampler-table.ts';
 import type { ScheduleTableResult } from './schedule-table.ts';
 
@@ -49,7 +49,7 @@ export function schedules(
         g.sampler,
         g.nfe_per_image,
         g.schedule,
-        fmt(g.fd, 3),
+        fdCell(g),
         kid(g),
         fmt(g.precision, 3),
         fmt(g.recall, 3),
@@ -63,7 +63,7 @@ export function schedules(
     `reference: ${r.reference.sampler} ${r.reference.steps} steps`,
     r.reference.nfe_per_image,
     '-',
-    fmt(r.reference.fd, 3),
+    fdCell(r.reference),
     kid(r.reference),
     fmt(r.reference.precision, 3),
     fmt(r.reference.recall, 3),
@@ -74,7 +74,7 @@ export function schedules(
     'real vs real (floor)',
     '-',
     '-',
-    fmt(r.floor.fd, 3),
+    fdCell(r.floor),
     kid(r.floor),
     fmt(r.floor.precision, 3),
     fmt(r.floor.recall, 3),
@@ -86,11 +86,12 @@ export function schedules(
     samplers?: string[];
     nfes?: number[];
     learn?: { n: number };
+    spread?: number;
   };
   return [
     `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise). Quality: ${r.quality}. Paired MSE: per-image mean squared pixel difference ([-1, 1]) to ${r.reference.sampler} at ${r.reference.steps} steps (${r.reference.nfe_per_image} NFE) from the same noise, mean ± standard deviation over images. Hand-crafted: uniform (uniform in the VP table's timesteps), karras (rho 7), exponential (log-linear), ays (Align Your Steps' SD 1.5 list, log-sigmas mapped onto this model's range, interpolated log-linearly). Learned: \`anneal schedule learn\` (files: ${r.learned.map((l) => `${l.file}${l.learned_now ? ' (learned for this run)' : ''}`).join(', ')}).${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
     '',
-    `Command: \`npx anneal bench --only schedules --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${options.samplers ? ` --samplers ${options.samplers.join(',')}` : ''}${options.nfes ? ` --nfes ${options.nfes.join(',')}` : ''} --reference ${r.reference.sampler}:${r.reference.steps}${options.learn ? ` --learn-n ${options.learn.n}` : ''}\``,
+    `Command: \`npx anneal bench --only schedules --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${options.spread ? ` --spread ${options.spread}` : ''}${options.samplers ? ` --samplers ${options.samplers.join(',')}` : ''}${options.nfes ? ` --nfes ${options.nfes.join(',')}` : ''} --reference ${r.reference.sampler}:${r.reference.steps}${options.learn ? ` --learn-n ${options.learn.n}` : ''}\``,
     '',
     table(head, rows),
   ].join('\n');

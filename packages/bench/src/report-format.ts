@@ -16,6 +16,12 @@ export interface ResultFile<T = unknown> {
 
 export const fmt = (x: number | null | undefined, digits = 1) =>
   x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+/** FD, with its bootstrap standard deviation when the run measured one (`--spread`). */
+export const fdCell = (m: { fd: number; fd_std?: number | null }) =>
+  m.fd_std === undefined || m.fd_std === null
+    ? fmt(m.fd, 3)
+    : `${fmt(m.fd, 3)} ± ${fmt(m.fd_std, 3)}`;
+
 export const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 export function table(head: string[], rows: Array<Array<string | number>>): string {

@@ -9,7 +9,7 @@ import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
 import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
-import { fmt, header, mib, type ResultFile, table } from './report-format.ts';
+import { fdCell, fmt, header, mib, type ResultFile, table } from './report-format.ts';
 import type {
   QualityMetrics,
   SamplerTableResult,
@@ -180,15 +180,11 @@ function teacherSamplers(
   const acc = (m: QualityMetrics) => (m.accuracy === null ? '-' : fmt(m.accuracy, 3));
   const kid = (m: QualityMetrics) =>
     m.kid_std === null ? fmt(m.kid, 5) : `${fmt(m.kid, 5)} ± ${fmt(m.kid_std, 5)}`;
-  const fd = (m: QualityMetrics) =>
-    m.fd_std === undefined || m.fd_std === null
-      ? fmt(m.fd, 3)
-      : `${fmt(m.fd, 3)} ± ${fmt(m.fd_std, 3)}`;
   const row = (t: TableRow) => [
     t.sampler,
     t.steps,
     t.nfe_per_image,
-    fd(t),
+    fdCell(t),
     kid(t),
     fmt(t.precision, 3),
     fmt(t.recall, 3),
@@ -200,7 +196,7 @@ function teacherSamplers(
     'real vs real (floor)',
     '-',
     '-',
-    fd(m),
+    fdCell(m),
     kid(m),
     fmt(m.precision, 3),
     fmt(m.recall, 3),
