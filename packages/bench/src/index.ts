@@ -104,10 +104,11 @@ export {
 } from './search.ts';
 
 /**
- * Where the long tables keep their runs' chunks (ANNEAL_HOME/samples): a table stopped part
- * way, or run again, reads the runs it finished instead of drawing them again.
+ * Where the long tables keep their runs' chunks (`samplesDir`, else ANNEAL_HOME/samples): a
+ * table stopped part way, or run again, reads the runs it finished instead of drawing them
+ * again.
  */
-const sampleCache = () => join(resolveAnnealHome(), 'samples');
+const sampleCache = (opts: BenchOptions) => opts.samplesDir ?? join(resolveAnnealHome(), 'samples');
 
 export const BENCHMARKS = [
   'training',
@@ -246,6 +247,11 @@ const SCALES = {
 
 export interface BenchOptions {
   scale: BenchScale;
+  /**
+   * Where teacher-samplers and schedules keep their runs' chunks instead of ANNEAL_HOME/samples:
+   * a folder committed beside the model keeps an hours-long reference run across machines.
+   */
+  samplesDir?: string;
   only?: BenchmarkName[];
   /** OMP/OpenBLAS/MKL threads per contender (default 1: the machine is shared). */
   threads?: number;
@@ -509,7 +515,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         });
         const result = await samplerTable(model, {
           ...teacherTable,
-          sampleCache: sampleCache(),
+          sampleCache: sampleCache(opts),
           log,
           onPartial: (r) => partial(shown(r)),
         });
@@ -555,7 +561,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         const result = await scheduleTable(model, {
           ...table,
           dir,
-          sampleCache: sampleCache(),
+          sampleCache: sampleCache(opts),
           log,
           onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
         });

@@ -121,6 +121,9 @@ to-target and teacher-samplers options:
   --spread N         teacher-samplers and schedules: FD's bootstrap spread over N resamples
                      beside each FD, and in teacher-samplers each deterministic solver against
                      DDPM at the same NFE, paired (default 0: off; 50 is a good N)
+  --samples-dir DIR  teacher-samplers and schedules: keep each run's chunks under DIR instead
+                     of ANNEAL_HOME/samples (as \`anneal eval --samples-dir\`: the same folder
+                     serves both, so a reference run drawn by one is read by the other)
   --grid FILE.png    teacher-samplers: the first 16 samples of each sampler at 10 NFE, one
                      sampler per row, from the same noise
   --factor X         target FD = X x the reference's FD (default 1.1)
@@ -228,6 +231,7 @@ const flagsSchema = z
     batch: z.coerce.number().int().min(1).max(1024).default(16),
     'reference-n': z.coerce.number().int().min(10).max(10000).default(1000),
     spread: spreadFlag,
+    'samples-dir': z.string().min(1).optional(),
     guidance: z.coerce.number().min(0).max(50).default(1),
     grid: z
       .string()
@@ -440,6 +444,7 @@ export const bench: Command = {
         reference: { type: 'string' },
         'reference-n': { type: 'string' },
         spread: { type: 'string' },
+        'samples-dir': { type: 'string' },
         guidance: { type: 'string' },
         grid: { type: 'string' },
         factor: { type: 'string' },
@@ -476,6 +481,7 @@ export const bench: Command = {
       model,
       agreementModels: models,
       resultsDir: flags.results ? resolve(flags.results) : undefined,
+      samplesDir: flags['samples-dir'] ? resolve(flags['samples-dir']) : undefined,
       markdownPath: flags.results ? resolve(flags.results, 'RESULTS.md') : undefined,
       quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
       toTarget: toTarget

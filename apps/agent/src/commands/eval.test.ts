@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +218,29 @@ describe('anneal eval', () => {
     expect(redrawn.status, redrawn.stderr).toBe(0);
     expect(existsSync(record)).toBe(true);
     expect(redrawn.json?.fd).toBe(j.fd);
+    // --samples-dir: chunks kept elsewhere (a folder committed beside the model) are read from
+    // there, not drawn again.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'anneal-eval-samples-'));
+    cpSync(join(samples, euler3[0] as string), join(elsewhere, euler3[0] as string), {
+      recursive: true,
+    });
+    const copied = join(elsewhere, euler3[0] as string, 'chunk-000000.json');
+    const drawnAt = statSync(copied).mtimeMs;
+    const moved = anneal([
+      'eval',
+      ...quick,
+      '--sampler',
+      'euler',
+      '--steps',
+      '3',
+      '--samples-dir',
+      elsewhere,
+      '--json',
+    ]);
+    expect(moved.status, moved.stderr).toBe(0);
+    expect(moved.json?.fd).toBe(j.fd);
+    expect(statSync(copied).mtimeMs).toBe(drawnAt);
+    expect(readdirSync(elsewhere)).toEqual([euler3[0]]);
   });
 
   it('--sigma-max starts the sampler lower: reported, and apart from the full-range reference', () => {

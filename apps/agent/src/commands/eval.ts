@@ -32,10 +32,10 @@ two disjoint real sets of N images. A class-conditional model samples class i mo
 i, so the real sets are drawn with the same class counts where the splits allow
 (real_sets: class-stratified, or train-stratified when the held-out split is too small);
 random class counts would move FD more than most differences between samplers.
-Samples are drawn 64 at a time and each finished chunk is kept under ANNEAL_HOME/samples (per
-model weights and sampling setting), so a stopped eval (a long reference run on a CPU) goes on
-where it stopped when run again, and a repeated eval scores the same images without drawing
-them again (the adaptive sampler draws in one call).
+Samples are drawn 64 at a time and each finished chunk is kept under ANNEAL_HOME/samples, or
+--samples-dir (a folder per model weights and sampling setting), so a stopped eval (a long
+reference run on a CPU) goes on where it stopped when run again, and a repeated eval scores
+the same images without drawing them again (the adaptive sampler draws in one call).
 
 Options:
   --model DIR            checkpoint folder (config.json + model.safetensors)
@@ -65,6 +65,8 @@ Options:
                          and 90% interval over N bootstrap resamples of the samples and the
                          held-out images (the floor's over both real sets); two FDs closer
                          than that are one number. 50 is a good N: about 15 s (default 0: off)
+  --samples-dir DIR      keep the chunks under DIR instead of ANNEAL_HOME/samples (e.g. beside
+                         the model, committed, so a reference run outlives the machine)
   --memorization         also check for copies of training images: nearest-neighbour distances
                          from the samples and from held-out images to the training split
   --extractor-steps N    train the extractor for N steps instead of its default
@@ -94,6 +96,7 @@ const flagsSchema = z
       .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
       .optional(),
     spread: spreadFlag,
+    'samples-dir': z.string().min(1).optional(),
     memorization: z.boolean().default(false),
     grid: z
       .string()
@@ -124,6 +127,7 @@ const options = {
   'reference-steps': { type: 'string' },
   resolution: { type: 'string' },
   spread: { type: 'string' },
+  'samples-dir': { type: 'string' },
   memorization: { type: 'boolean' },
   grid: { type: 'string' },
   'extractor-steps': { type: 'string' },
@@ -223,6 +227,7 @@ export const evaluate: Command = {
           memorization: flags.memorization,
           spread: flags.spread,
           resumable: true,
+          samplesDir: flags['samples-dir'] ? resolve(flags['samples-dir']) : undefined,
           extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
           onSamples: (images, shape) => {
             if (flags.grid && reports.length === 0) writeGrid(resolve(flags.grid), images, shape);

@@ -60,6 +60,8 @@ export interface EvalOptions {
    * its folder and a fixed-step sampler (the adaptive one samples in one call).
    */
   resumable?: boolean;
+  /** Where resumable runs keep their chunks (default HOME/samples). */
+  samplesDir?: string;
   /**
    * Phases: 'extractor' (training, if not cached), 'sample', 'scoring' (features and
    * metrics of the samples), 'reference', 'memorization'.
@@ -238,7 +240,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     };
     const onStep = (step: number, total: number) => o.onProgress?.(phase, step, total);
     if (o.resumable && o.model.dir && s.sampler !== 'adaptive') {
-      const root = join(o.home ?? resolveAnnealHome(), 'samples');
+      const root = o.samplesDir ?? join(o.home ?? resolveAnnealHome(), 'samples');
       return sampleResumable(o.model, spec, { root, onStep });
     }
     return o.model.sample(spec, onStep);
