@@ -96,16 +96,23 @@ export async function metricsProbe(
   const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
   const classes = ruler.fA.classes;
   const resamples = flags.spread ?? 0;
-  const spread = { seed: flags.seed, resamples };
-  const fdStd = (f: FeatureMatrix) =>
-    resamples > 0 ? bootstrapFd(ruler.fA.features, f, spread).std : null;
+  // Rows resample within their class (the samples' class is i mod K), keeping class counts.
+  const sampleLabels =
+    classes > 0 ? Int32Array.from({ length: n }, (_, i) => i % classes) : undefined;
+  const strata = (candidate: ArrayLike<number> | undefined) =>
+    classes > 0 ? { reference: ruler.realA.labels, candidate } : {};
+  const spread = { seed: flags.seed, resamples, strata: strata(sampleLabels) };
+  const fdStd = (f: FeatureMatrix, labels: ArrayLike<number> | undefined = sampleLabels) =>
+    resamples > 0
+      ? bootstrapFd(ruler.fA.features, f, { ...spread, strata: strata(labels) }).std
+      : null;
   return {
-    describe: `${about}, n = ${n}${resamples > 0 ? `; FD ± its bootstrap standard deviation over ${resamples} resamples` : ''}`,
+    describe: `${about}, n = ${n}${resamples > 0 ? `; FD ± its bootstrap standard deviation over ${resamples} resamples within classes` : ''}`,
     n,
     spread: resamples,
     floor: {
       fd: ruler.floor.fd,
-      fd_std: fdStd(ruler.fB.features),
+      fd_std: fdStd(ruler.fB.features, ruler.realB.labels),
       kid: ruler.floor.kid,
       kid_std: ruler.floor.kidStd,
       precision: ruler.floor.precision,

@@ -120,8 +120,8 @@ to-target and teacher-samplers options:
   --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
   --spread N         teacher-samplers and schedules: FD's bootstrap spread over N resamples
                      beside each FD, and in teacher-samplers each deterministic solver against
-                     DDPM at the same NFE, paired (default 0: off; experimental, as
-                     \`anneal eval --spread\`: the naive bootstrap overestimates FD here)
+                     DDPM at the same NFE, paired (default 0: off; resampled within
+                     classes, as \`anneal eval --spread\`)
   --samples-dir DIR  teacher-samplers and schedules: keep each run's chunks under DIR instead
                      of ANNEAL_HOME/samples (as \`anneal eval --samples-dir\`: the same folder
                      serves both, so a reference run drawn by one is read by the other)

@@ -62,11 +62,10 @@ Options:
   --grid FILE.png        also write the first 16 samples scored (at the first resolution) as
                          one grid PNG, to look at beside the numbers
   --spread N             also report FD over N bootstrap resamples of the samples and the
-                         held-out images (the floor's over both real sets): standard deviation
-                         and 90% interval (default 0: off; about 0.3 s per resample).
-                         Experimental: on the 128-wide classifier features the naive bootstrap
-                         is biased upward (MNIST teacher, n = 1000: FD 0.277, resampled
-                         0.45-1.24), so read it as an overestimate (docs/quality.md)
+                         held-out images (the floor's over both real sets), rows drawn within
+                         their class so class counts stay fixed: standard deviation and 90%
+                         interval (default 0: off; about 0.3 s per resample). Repeated rows
+                         still raise FD somewhat (docs/quality.md): read the width, not the centre
   --samples-dir DIR      keep the chunks under DIR instead of ANNEAL_HOME/samples (e.g. beside
                          the model, committed, so a reference run outlives the machine)
   --memorization         also check for copies of training images: nearest-neighbour distances

@@ -62,4 +62,29 @@ describe('bootstrap spread of FD', () => {
     );
     expect(() => bootstrapFdDifference(real, near, gaussian(300, 4, 0, 4))).toThrow(/same shape/);
   });
+
+  it('resamples within classes when given labels, so class counts do not move FD', () => {
+    // Two classes far apart, half the rows each, as a classifier's features of a class-balanced
+    // set: an unstratified resample's class counts wander, and FD follows them.
+    const clustered = (seed: number) => {
+      const x = gaussian(200, 4, 0, seed);
+      const data = x.data.map((v, i) => v + (Math.floor(i / 4) % 2) * 8);
+      return { ...x, data };
+    };
+    const labels = Int32Array.from({ length: 200 }, (_, i) => i % 2);
+    const [real, fake] = [clustered(1), clustered(2)];
+    const fd = frechetDistance(real, fake);
+    const mean = (s: { low: number; high: number }) => (s.low + s.high) / 2;
+    const loose = bootstrapFd(real, fake, { seed: 4, resamples: 30 });
+    const kept = bootstrapFd(real, fake, {
+      seed: 4,
+      resamples: 30,
+      strata: { reference: labels, candidate: labels },
+    });
+    expect(Math.abs(mean(kept) - fd)).toBeLessThan(Math.abs(mean(loose) - fd) / 2);
+    expect(kept.std).toBeLessThan(loose.std);
+    expect(() => bootstrapFd(real, fake, { strata: { reference: labels.subarray(1) } })).toThrow(
+      /one label per row/,
+    );
+  });
 });

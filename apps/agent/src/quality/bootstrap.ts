@@ -24,6 +24,14 @@ export interface BootstrapOptions {
   /** Resamples (default 20; at least 2). */
   resamples?: number;
   seed?: number;
+  /**
+   * Each set's row labels (classes): rows are then drawn within their class, so every resample
+   * keeps the set's class counts. FD on a classifier's features follows class counts more
+   * than anything a sampler changes (docs/quality.md, "Class counts"): resampling across
+   * classes measured that, not the sampling spread. On the MNIST teacher's Heun-100 reference
+   * (n = 1000) the unstratified resamples averaged 0.8 against an FD of 0.277; stratified, 0.38.
+   */
+  strata?: { reference?: ArrayLike<number>; candidate?: ArrayLike<number> };
 }
 
 /** FD(a) - FD(b) against one real set, with its paired bootstrap spread. */
@@ -46,8 +54,23 @@ export const spreadFlag = z.coerce
   .refine((n) => n !== 1, 'must be 0 (no spread) or at least 2 resamples')
   .default(0);
 
-function randomRows(n: number, random: () => number): Int32Array {
-  return Int32Array.from({ length: n }, () => Math.floor(random() * n));
+/** Draws n row indices with replacement, within each row's class when labels are given. */
+function resampler(n: number, labels: ArrayLike<number> | undefined, random: () => number) {
+  if (!labels) return () => Int32Array.from({ length: n }, () => Math.floor(random() * n));
+  if (labels.length !== n)
+    throw new RangeError(`${labels.length} labels for ${n} rows: one label per row is needed`);
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const c = labels[i] as number;
+    const rows = byClass.get(c) ?? [];
+    rows.push(i);
+    byClass.set(c, rows);
+  }
+  return () =>
+    Int32Array.from({ length: n }, (_, i) => {
+      const rows = byClass.get(labels[i] as number) as number[];
+      return rows[Math.floor(random() * rows.length)] as number;
+    });
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -78,13 +101,12 @@ export function bootstrapFd(
   const resamples = options.resamples ?? 20;
   checkResamples(resamples);
   const random = seededRandom(options.seed ?? 0);
+  const realRows = resampler(reference.n, options.strata?.reference, random);
+  const candidateRows = resampler(candidate.n, options.strata?.candidate, random);
   const fds: number[] = [];
   for (let b = 0; b < resamples; b++)
     fds.push(
-      frechetDistance(
-        selectRows(reference, randomRows(reference.n, random)),
-        selectRows(candidate, randomRows(candidate.n, random)),
-      ),
+      frechetDistance(selectRows(reference, realRows()), selectRows(candidate, candidateRows())),
     );
   return spreadOf(fds);
 }
@@ -107,10 +129,12 @@ export function bootstrapFdDifference(
   const resamples = options.resamples ?? 20;
   checkResamples(resamples);
   const random = seededRandom(options.seed ?? 0);
+  const realRows = resampler(reference.n, options.strata?.reference, random);
+  const pairedRows = resampler(a.n, options.strata?.candidate, random);
   const differences: number[] = [];
   for (let r = 0; r < resamples; r++) {
-    const real = selectRows(reference, randomRows(reference.n, random));
-    const rows = randomRows(a.n, random);
+    const real = selectRows(reference, realRows());
+    const rows = pairedRows();
     differences.push(
       frechetDistance(real, selectRows(a, rows)) - frechetDistance(real, selectRows(b, rows)),
     );

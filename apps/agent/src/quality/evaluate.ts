@@ -149,6 +149,7 @@ export interface QualityRuler {
   extractor: FeatureExtractor;
   n: number;
   realA: ImageBatch;
+  realB: ImageBatch;
   fA: Features;
   fB: Features;
   floor: DistributionMetrics;
@@ -204,6 +205,7 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
     extractor,
     n,
     realA,
+    realB,
     fA,
     fB,
     floor: compareFeatures(fA.features, fB.features, { seed: o.seed }),
@@ -245,6 +247,9 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     }
     return o.model.sample(spec, onStep);
   };
+  // The engine cycles through the classes when no class is given: sample i has class i mod K.
+  const requested =
+    classes !== null ? Int32Array.from({ length: n }, (_, i) => i % classes) : undefined;
   const generated = await sample(o.sampling, 'sample');
   o.onSamples?.(generated.images, generated.shape);
   o.onProgress?.('scoring', 0, 1);
@@ -269,8 +274,17 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     ...(o.spread
       ? {
           fdSpread: {
-            model: bootstrapFd(fA.features, fG.features, { seed: o.seed, resamples: o.spread }),
-            floor: bootstrapFd(fA.features, fB.features, { seed: o.seed, resamples: o.spread }),
+            model: bootstrapFd(fA.features, fG.features, {
+              seed: o.seed,
+              resamples: o.spread,
+              strata: classes !== null ? { reference: realA.labels, candidate: requested } : {},
+            }),
+            floor: bootstrapFd(fA.features, fB.features, {
+              seed: o.seed,
+              resamples: o.spread,
+              strata:
+                classes !== null ? { reference: realA.labels, candidate: ruler.realB.labels } : {},
+            }),
           },
         }
       : {}),
@@ -278,10 +292,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     attention: generated.attention,
   };
   if (classes !== null && fG.classes > 0) {
-    // The engine cycles through the classes when no class is given: sample i has class i mod K.
-    const requested = Int32Array.from({ length: n }, (_, i) => i % classes);
     report.accuracy = {
-      samples: classAccuracy(fG.logits, fG.classes, requested),
+      samples: classAccuracy(fG.logits, fG.classes, requested as Int32Array),
       floor: classAccuracy(fA.logits, fA.classes, realA.labels),
     };
   }
