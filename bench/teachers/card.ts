@@ -137,6 +137,9 @@ const headlineArgs = [
   values.sampler as string,
   '--steps',
   values.steps as string,
+  // FD's class-stratified bootstrap spread: what "reproduces the card's FD" is read against.
+  '--spread',
+  '50',
 ];
 const headline = evalOnce('headline.json', [...headlineArgs, '--memorization', '--json']);
 const guided = evalOnce('guided.json', [
