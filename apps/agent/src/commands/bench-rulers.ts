@@ -99,13 +99,19 @@ export async function metricsProbe(
   // Rows resample within their class (the samples' class is i mod K), keeping class counts.
   const sampleLabels =
     classes > 0 ? Int32Array.from({ length: n }, (_, i) => i % classes) : undefined;
-  const strata = (candidate: ArrayLike<number> | undefined) =>
-    classes > 0 ? { reference: ruler.realA.labels, candidate } : {};
-  const spread = { seed: flags.seed, resamples, strata: strata(sampleLabels) };
-  const fdStd = (f: FeatureMatrix, labels: ArrayLike<number> | undefined = sampleLabels) =>
-    resamples > 0
-      ? bootstrapFd(ruler.fA.features, f, { ...spread, strata: strata(labels) }).std
-      : null;
+  // Both sets' rows resample within their class: the real set's by its labels, a candidate's
+  // by `labels` (a sample set's: i mod K).
+  const options = (labels: ArrayLike<number> | undefined = sampleLabels) => ({
+    seed: flags.seed,
+    resamples,
+    strata: classes > 0 ? { reference: ruler.realA.labels, candidate: labels } : {},
+  });
+  const fdStd = (f: FeatureMatrix, labels?: ArrayLike<number>) =>
+    resamples > 0 ? bootstrapFd(ruler.fA.features, f, options(labels)).std : null;
+  // Each measured set's features, so a paired comparison does not embed its images again.
+  const measured = new WeakMap<Uint8Array, FeatureMatrix>();
+  const featuresOf = async (images: Uint8Array, shape: [number, number, number, number]) =>
+    measured.get(images) ?? (await ruler.extractor.features(images, shape)).features;
   return {
     describe: `${about}, n = ${n}${resamples > 0 ? `; FD ± its bootstrap standard deviation over ${resamples} resamples within classes` : ''}`,
     n,
@@ -121,6 +127,7 @@ export async function metricsProbe(
     },
     async measure(images, shape, labels) {
       const { features, metrics } = await ruler.measure(images, shape);
+      measured.set(images, features.features);
       return {
         fd: metrics.fd,
         fd_std: fdStd(features.features),
@@ -137,11 +144,8 @@ export async function metricsProbe(
     ...(resamples > 0
       ? {
           async fdDifference(a, b, shape) {
-            const [fa, fb] = [
-              await ruler.extractor.features(a, shape),
-              await ruler.extractor.features(b, shape),
-            ];
-            return bootstrapFdDifference(ruler.fA.features, fa.features, fb.features, spread);
+            const [fa, fb] = [await featuresOf(a, shape), await featuresOf(b, shape)];
+            return bootstrapFdDifference(ruler.fA.features, fa, fb, options());
           },
         }
       : {}),
