@@ -6,40 +6,28 @@ import { Model } from '@anneal/engine';
 import { benchDiffusersAgreement } from './agreement.ts';
 import { benchAttention } from './attention.ts';
 import { benchCeiling, benchProfile } from './ceiling.ts';
-import {
-  benchComplexity,
-  type ComplexityOptions,
-  type ComplexityResult,
-  complexitySvg,
-} from './complexity.ts';
-import { benchDataParallel, type DataParallelOptions } from './data-parallel.ts';
+import { benchComplexity, type ComplexityResult, complexitySvg } from './complexity.ts';
+import { benchDataParallel } from './data-parallel.ts';
 import { readDistillationRun } from './distillation.ts';
-import { hasVenv, loadAverage, repoRoot, resultsDir, threadEnv, venvPython } from './env.ts';
+import { loadAverage, repoRoot, resultsDir, threadEnv } from './env.ts';
 import { benchInterop, INTEROP_CASES } from './interop.ts';
 import { describeMachine } from './machine.ts';
 import { benchMemoryFit, MEMORY_FIT_CASES } from './memory-fit.ts';
-import type { PlanBenchResult } from './plan.ts';
-import { benchProgressive, type ProgressiveOptions } from './progressive.ts';
+import { benchProgressive } from './progressive.ts';
 import { type ResultFile, readResults, renderResults, toTargetSvg, writeResult } from './report.ts';
-import {
-  type SamplerTableOptions,
-  type SamplerTableResult,
-  samplerTable,
-} from './sampler-table.ts';
-import {
-  benchSampling,
-  type QualityProbe,
-  samplingToTarget,
-  type ToTargetOptions,
-  type ToTargetResult,
-} from './sampling.ts';
-import {
-  type ScheduleTableOptions,
-  type ScheduleTableResult,
-  scheduleTable,
-} from './schedule-table.ts';
+import { type SamplerTableResult, samplerTable } from './sampler-table.ts';
+import { benchSampling, samplingToTarget, type ToTargetResult } from './sampling.ts';
+import { type ScheduleTableResult, scheduleTable } from './schedule-table.ts';
 import { readSearchRun } from './search.ts';
-import type { Log } from './stats.ts';
+import {
+  type BenchmarkName,
+  type BenchOptions,
+  type BenchRun,
+  type BenchScale,
+  checkOptions,
+  DEFAULT_BENCHMARKS,
+  SCALES,
+} from './suites.ts';
 import { benchTraining, TRAINING_CASES, type TrainingCaseResult } from './training.ts';
 
 export type { AgreementResult, AgreementRow } from './agreement.ts';
@@ -102,6 +90,14 @@ export {
   searchSection,
   searchTargets,
 } from './search.ts';
+export {
+  BENCHMARKS,
+  type BenchmarkName,
+  type BenchOptions,
+  type BenchRun,
+  type BenchScale,
+  DEFAULT_BENCHMARKS,
+} from './suites.ts';
 
 /**
  * Where the long tables keep their runs' chunks (`samplesDir`, else ANNEAL_HOME/samples): a
@@ -109,206 +105,6 @@ export {
  * again.
  */
 const sampleCache = (opts: BenchOptions) => opts.samplesDir ?? join(resolveAnnealHome(), 'samples');
-
-export const BENCHMARKS = [
-  'training',
-  'interop',
-  'sampling',
-  'ceiling',
-  'to-target',
-  'diffusers-agreement',
-  'teacher-samplers',
-  'plan',
-  'complexity',
-  'schedules',
-  'memory-fit',
-  'attention',
-  'progressive',
-  'distillation',
-  'search',
-  'data-parallel',
-] as const;
-/**
- * What runs without --only: to-target and teacher-samplers need a trained model and a
- * quality probe, diffusers-agreement trained models.
- */
-export const DEFAULT_BENCHMARKS = ['training', 'interop', 'sampling', 'ceiling'] as const;
-/** Benchmarks that need no reference environment (bench/setup.sh). */
-const ENGINE_ONLY: readonly string[] = [
-  'sampling',
-  'to-target',
-  'teacher-samplers',
-  'plan',
-  'complexity',
-  'schedules',
-  'memory-fit',
-  'attention',
-  'progressive',
-  'distillation',
-  'search',
-  'data-parallel',
-];
-export type BenchmarkName = (typeof BENCHMARKS)[number];
-
-/** How long the benchmarks run: `full` for RESULTS.md, `quick` for a look, `smoke` for npm test. */
-export type BenchScale = 'full' | 'quick' | 'smoke';
-
-const SCALES = {
-  full: {
-    cases: 2,
-    profileRepeats: 5,
-    rounds: 3,
-    warmup: 2,
-    steps: 4,
-    batch: undefined,
-    interop: 2,
-    sampleN: 16,
-    sampleSteps: 20,
-    agreementSteps: [5, 10, 20],
-    agreementN: 16,
-    trainSteps: 100,
-    repeats: 3,
-    matmulN: 1024,
-    matmulIters: 5,
-    profileBatch: undefined,
-    attention: {
-      resolutions: [32, 64, 128],
-      batch: 1,
-      rounds: 3,
-      sliceDivisors: [8, 32],
-      limitOverCounted: 2,
-    },
-    progressiveSteps: 1200,
-    progressiveEvalEvery: 100,
-    progressiveSample: { sampler: 'ddim', steps: 20, n: 500 },
-    dataParallel: {
-      presets: ['tiny', 'small'],
-      resolution: 32,
-      batch: 32,
-      warmup: 5,
-      steps: 30,
-      rounds: 2,
-    },
-  },
-  quick: {
-    cases: 2,
-    profileRepeats: 3,
-    rounds: 1,
-    warmup: 1,
-    steps: 3,
-    batch: undefined,
-    interop: 1,
-    sampleN: 8,
-    sampleSteps: 10,
-    agreementSteps: [5, 10],
-    agreementN: 8,
-    trainSteps: 30,
-    repeats: 1,
-    matmulN: 1024,
-    matmulIters: 3,
-    profileBatch: 8,
-    attention: {
-      resolutions: [32, 64],
-      batch: 1,
-      rounds: 1,
-      sliceDivisors: [8, 32],
-      limitOverCounted: 2,
-    },
-    progressiveSteps: 200,
-    progressiveEvalEvery: 50,
-    progressiveSample: { sampler: 'ddim', steps: 20, n: 200 },
-    dataParallel: { presets: ['tiny'], resolution: 32, batch: 32, warmup: 3, steps: 10, rounds: 1 },
-  },
-  // The harness end to end at toy sizes: it cannot rot, and its numbers mean nothing.
-  smoke: {
-    cases: 1,
-    profileRepeats: 1,
-    rounds: 1,
-    warmup: 1,
-    steps: 1,
-    batch: 2,
-    interop: 1,
-    sampleN: 2,
-    sampleSteps: 2,
-    agreementSteps: [2],
-    agreementN: 2,
-    trainSteps: 2,
-    repeats: 1,
-    matmulN: 128,
-    matmulIters: 1,
-    profileBatch: 2,
-    attention: { resolutions: [16], batch: 1, rounds: 1, sliceDivisors: [4], limitOverCounted: 0 },
-    progressiveSteps: 4,
-    progressiveEvalEvery: 2,
-    progressiveSample: { sampler: 'ddim', steps: 2, n: 8 },
-    dataParallel: { presets: ['tiny'], resolution: 8, batch: 8, warmup: 1, steps: 3, rounds: 1 },
-  },
-} as const;
-
-export interface BenchOptions {
-  scale: BenchScale;
-  /**
-   * Where teacher-samplers and schedules keep their runs' chunks instead of ANNEAL_HOME/samples:
-   * a folder committed beside the model keeps an hours-long reference run across machines.
-   */
-  samplesDir?: string;
-  only?: BenchmarkName[];
-  /** OMP/OpenBLAS/MKL threads per contender (default 1: the machine is shared). */
-  threads?: number;
-  /** Sampling: a checkpoint instead of training a tiny model. */
-  model?: string;
-  /** diffusers-agreement: the checkpoints to compare (e.g. an eps and a v model). */
-  agreementModels?: string[];
-  /** Sampling: an FD probe (from `anneal eval`) so samplers report quality beside cost. */
-  quality?: QualityProbe;
-  /** to-target: the ladder, reference and target (the probe is `quality`). */
-  toTarget?: Omit<ToTargetOptions, 'quality' | 'log' | 'onPartial'>;
-  /** teacher-samplers: the rows, probes, reference and grid (on `model`). */
-  teacherTable?: Omit<SamplerTableOptions, 'log' | 'onPartial'>;
-  /** complexity: tolerances, ladder, FD probe and the measure's real-image check (on `model`). */
-  complexity?: Omit<ComplexityOptions, 'log' | 'onPartial'>;
-  /**
-   * plan: the planner's run on `model` (it lives in the agent, beside the quality curve and
-   * cost table it reads), and the options to record.
-   */
-  plan?: {
-    options: Record<string, unknown>;
-    run: (log: Log, partial: (r: PlanBenchResult) => void) => Promise<PlanBenchResult>;
-  };
-  /**
-   * progressive: progressive vs fixed resolution (the agent prepares the data per resolution
-   * and the FD probe at the final one; the scale gives the steps).
-   */
-  progressive?: Omit<
-    ProgressiveOptions,
-    'stageSteps' | 'evalEvery' | 'sample' | 'log' | 'onPartial'
-  >;
-  /** distillation: `anneal distill` run folders to record (nothing is run). */
-  distillRuns?: string[];
-  /** search: `anneal search` folders to record (nothing is run). */
-  searchRuns?: string[];
-  /**
-   * data-parallel: how to run `anneal train` (the agent's), the rank counts and the cores
-   * they share; the scale gives the presets, sizes and rounds.
-   */
-  dataParallel?: Pick<DataParallelOptions, 'train' | 'ranks' | 'cores' | 'scratch'>;
-  /** schedules: learned vs hand-crafted schedules (on `model`, whose folder is `dir`). */
-  scheduleTable?: Omit<ScheduleTableOptions, 'dir' | 'log' | 'onPartial'>;
-  /**
-   * Where results go (default bench/results, or bench/results/<scale> below full size) and the
-   * markdown (default bench/RESULTS.md, or RESULTS.md beside the results; null: none).
-   */
-  resultsDir?: string;
-  markdownPath?: string | null;
-  /** ANNEAL_HOME for dataset shards (default: the user's). */
-  home?: string;
-  log?: Log;
-}
-
-export interface BenchRun {
-  files: Array<{ name: BenchmarkName; path: string; result: ResultFile }>;
-  markdown: string | null;
-}
 
 /**
  * RESULTS.md at `markdownPath` from every results file in `dir`, and the figures it links
@@ -338,61 +134,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   const scale = SCALES[opts.scale];
   const threads = opts.threads ?? 1;
   const only = new Set<BenchmarkName>(opts.only ?? DEFAULT_BENCHMARKS);
-  const needsVenv = [...only].some((n) => !ENGINE_ONLY.includes(n));
-  if (only.has('diffusers-agreement') && !opts.agreementModels?.length) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'diffusers-agreement needs trained checkpoints (--model DIR[,DIR]) to compare; it has no default model',
-    );
-  }
-  if (only.has('to-target') && !(opts.model && opts.quality && opts.toTarget)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'to-target needs a trained checkpoint (--model DIR) to measure FD on; it has no default model',
-    );
-  }
-  if (only.has('complexity') && !(opts.model && opts.complexity)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'complexity needs a trained checkpoint (--model DIR, a shapes model) to measure; it has no default model',
-    );
-  }
-  if (only.has('teacher-samplers') && !(opts.model && opts.teacherTable)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'teacher-samplers needs a trained checkpoint (--model DIR) to measure; it has no default model',
-    );
-  }
-  if (only.has('plan') && !(opts.model && opts.plan)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'plan needs a trained checkpoint (--model DIR) to plan for; it has no default model',
-    );
-  }
-  if (only.has('schedules') && !(opts.model && opts.scheduleTable)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
-    );
-  }
-  if (only.has('distillation') && !opts.distillRuns?.length) {
-    throw new AppError('BAD_REQUEST', 'distillation needs the run folders to record (--runs)');
-  }
-  if (only.has('search') && !opts.searchRuns?.length) {
-    throw new AppError('BAD_REQUEST', 'search needs the search folders to record (--runs)');
-  }
-  if (only.has('progressive') && !opts.progressive) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'progressive needs its data and FD probe (anneal bench --only progressive prepares them)',
-    );
-  }
-  if (needsVenv && !hasVenv()) {
-    throw new AppError(
-      'PRECONDITION_FAILED',
-      `${venvPython} is missing: run bench/setup.sh first (the reference environment)`,
-    );
-  }
+  checkOptions(only, opts);
   // Only full-size runs land in bench/results (committed, behind RESULTS.md); a quick or smoke
   // run writes beside them in bench/results/<scale>/ and cannot overwrite the real numbers.
   const dir =
