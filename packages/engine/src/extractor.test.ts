@@ -1,6 +1,6 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { materialize } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +8,7 @@ import {
   type ExtractorTraining,
   extractorKey,
   FeatureExtractor,
+  shippedExtractorDirs,
 } from './extractor.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-extractor-'));
@@ -91,6 +92,59 @@ describe('FeatureExtractor', () => {
     expect([...a.features.data]).toEqual([...b.features.data]);
     await expect(again.features(new Uint8Array(8 * 8 * 3), [1, 8, 8, 3])).rejects.toThrow(
       /\[N, 16, 16, 3\]/,
+    );
+  });
+
+  it('prefers a shipped extractor to the cache and to training, and names its weights', async () => {
+    const options = {
+      datasetHash: data.hash,
+      trainShards: data.train,
+      heldoutShards: data.heldout,
+      config,
+      training,
+      onProgress: () => {
+        throw new Error('a shipped extractor must not be retrained');
+      },
+    };
+    const cached = await FeatureExtractor.obtain({ ...options, home, onProgress: undefined });
+    // The same recipe "retrained elsewhere": the cache holds other weights under the same id.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'anneal-extractor-elsewhere-'));
+    const other = join(elsewhere, 'extractors', cached.id);
+    cpSync(cached.dir, other, { recursive: true });
+    const weights = readFileSync(join(other, 'extractor.safetensors'));
+    const last = weights.length - 1;
+    weights.writeUInt8(weights.readUInt8(last) ^ 1, last);
+    writeFileSync(join(other, 'extractor.safetensors'), weights);
+
+    const shippedDir = mkdtempSync(join(tmpdir(), 'anneal-extractor-shipped-'));
+    cpSync(cached.dir, join(shippedDir, cached.id), { recursive: true });
+    const shipped = await FeatureExtractor.obtain({
+      ...options,
+      home: elsewhere,
+      shipped: [join(tmpdir(), 'no-such-folder'), shippedDir],
+    });
+    expect(shipped.source).toBe('shipped');
+    expect(shipped.cached).toBe(true);
+    expect(shipped.weightsSha256).toBe(cached.weightsSha256);
+    const local = await FeatureExtractor.obtain({ ...options, home: elsewhere, shipped: [] });
+    expect(local.source).toBe('cache');
+    expect(local.weightsSha256).not.toBe(shipped.weightsSha256);
+
+    // ANNEAL_EXTRACTORS replaces the repository's folder; empty means none.
+    expect(shippedExtractorDirs({ ANNEAL_EXTRACTORS: `/a${delimiter}/b` })).toEqual(['/a', '/b']);
+    expect(shippedExtractorDirs({ ANNEAL_EXTRACTORS: '' })).toEqual([]);
+    expect(shippedExtractorDirs({})[0]).toMatch(/models[\\/]extractors$/);
+
+    // A folder holding another id's extractor is refused, not measured with.
+    const wrong = mkdtempSync(join(tmpdir(), 'anneal-extractor-wrong-'));
+    cpSync(cached.dir, join(wrong, cached.id), { recursive: true });
+    const meta = JSON.parse(readFileSync(join(wrong, cached.id, 'extractor.json'), 'utf8'));
+    writeFileSync(
+      join(wrong, cached.id, 'extractor.json'),
+      JSON.stringify({ ...meta, id: 'f'.repeat(24) }),
+    );
+    await expect(FeatureExtractor.obtain({ ...options, home, shipped: [wrong] })).rejects.toThrow(
+      /holds extractor f{24}, not/,
     );
   });
 

@@ -2,9 +2,12 @@
 // dataset's train split, checked on its held-out split, and cached under
 // <ANNEAL_HOME>/extractors/<key>/ keyed by (dataset hash, resolution, extractor config and
 // training, seed), so every evaluation of a dataset version measures with the same ruler.
+// The reference datasets' extractors also ship with the project (models/extractors/<key>/):
+// the same key trained on another CPU is a different network (see shippedExtractorDirs).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AppError } from '@anneal/core/errors';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { z } from 'zod';
@@ -121,6 +124,25 @@ export function extractorKey(
   return createHash('sha256').update(text).digest('hex').slice(0, 24);
 }
 
+/**
+ * Folders of committed extractors, searched before ANNEAL_HOME's cache: ANNEAL_EXTRACTORS
+ * (folders separated by the path delimiter; empty: none), else the repository's
+ * models/extractors. The key names a recipe, not weights: retrained on another CPU, the same
+ * key gives another network (OpenBLAS picks its kernels, and with them the order of every
+ * sum, by CPU; 1,500 SGD steps carry that into the weights). MNIST's classifier retrained on
+ * an AMD EPYC reached 98.3% held-out accuracy where the Intel Xeon's had 98.4%, and the
+ * teacher's FDs moved by 0.02-0.03 (n = 500). FID fixes its Inception weights for the same
+ * reason; a shipped extractor is that fixed ruler for the reference datasets.
+ */
+export function shippedExtractorDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const fromEnv = env.ANNEAL_EXTRACTORS;
+  if (fromEnv !== undefined) return fromEnv.split(delimiter).filter(Boolean);
+  return [fileURLToPath(new URL('../../../models/extractors', import.meta.url))];
+}
+
+/** Where an extractor came from: committed with the project, ANNEAL_HOME's cache, or this call. */
+export type ExtractorSource = 'shipped' | 'cache' | 'trained';
+
 export interface ObtainOptions {
   datasetHash: string;
   trainShards: string[];
@@ -128,6 +150,8 @@ export interface ObtainOptions {
   config: ExtractorConfig;
   training: ExtractorTraining;
   home?: string;
+  /** Committed extractors searched first (default: shippedExtractorDirs()). */
+  shipped?: string[];
   onProgress?: (step: number, total: number, loss: number) => void;
 }
 
@@ -143,9 +167,23 @@ export class FeatureExtractor {
   private constructor(
     readonly dir: string,
     readonly metadata: ExtractorMetadata,
-    /** True when it came from the cache rather than being trained by this call. */
-    readonly cached: boolean,
+    readonly source: ExtractorSource,
   ) {}
+
+  /** True when it was not trained by this call (shipped or cached). */
+  get cached(): boolean {
+    return this.source !== 'trained';
+  }
+
+  /**
+   * sha256 of the weights file: two FDs are on the same ruler when this matches, whatever
+   * the id (the id names the recipe).
+   */
+  get weightsSha256(): string {
+    this.sha ??= createHash('sha256').update(readFileSync(this.weightsPath)).digest('hex');
+    return this.sha;
+  }
+  private sha: string | undefined;
 
   get id(): string {
     return this.metadata.id;
@@ -155,8 +193,11 @@ export class FeatureExtractor {
     return join(this.dir, EXTRACTOR_WEIGHTS);
   }
 
-  /** Reads a cached extractor; null when `dir` holds none. */
-  static open(dir: string): FeatureExtractor | null {
+  /** Reads a cached (or shipped) extractor; null when `dir` holds none. */
+  static open(
+    dir: string,
+    source: Exclude<ExtractorSource, 'trained'> = 'cache',
+  ): FeatureExtractor | null {
     const metaPath = join(dir, EXTRACTOR_METADATA);
     if (!existsSync(metaPath) || !existsSync(join(dir, EXTRACTOR_WEIGHTS))) return null;
     let raw: unknown;
@@ -168,14 +209,26 @@ export class FeatureExtractor {
     const parsed = extractorMetadataSchema.safeParse(raw);
     if (!parsed.success)
       throw new AppError('INTERNAL', `${metaPath} is invalid: ${parsed.error.issues[0]?.message}`);
-    return new FeatureExtractor(dir, parsed.data, true);
+    return new FeatureExtractor(dir, parsed.data, source);
   }
 
-  /** The cached extractor for these options, or a freshly trained (and cached) one. */
+  /**
+   * The shipped extractor for these options, else the cached one, else a freshly trained (and
+   * cached) one.
+   */
   static async obtain(options: ObtainOptions): Promise<FeatureExtractor> {
     const config = extractorConfigSchema.parse(options.config);
     const training = extractorTrainingSchema.parse(options.training);
     const id = extractorKey(options.datasetHash, config, training);
+    for (const folder of options.shipped ?? shippedExtractorDirs()) {
+      const shipped = FeatureExtractor.open(join(folder, id), 'shipped');
+      if (shipped && shipped.id !== id)
+        throw new AppError(
+          'INTERNAL',
+          `${shipped.dir} holds extractor ${shipped.id}, not ${id}: a shipped extractor's folder is named by its id`,
+        );
+      if (shipped) return shipped;
+    }
     const dir = join(options.home ?? resolveAnnealHome(), 'extractors', id);
     const existing = FeatureExtractor.open(dir);
     if (existing) return existing;
@@ -219,7 +272,7 @@ export class FeatureExtractor {
         rmSync(tmp, { recursive: true, force: true });
         return theirs;
       }
-      return new FeatureExtractor(dir, metadata, false);
+      return new FeatureExtractor(dir, metadata, 'trained');
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
       throw err;

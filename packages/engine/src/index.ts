@@ -12,12 +12,14 @@ export {
   EXTRACTOR_WEIGHTS,
   type ExtractorConfig,
   type ExtractorMetadata,
+  type ExtractorSource,
   type ExtractorTraining,
   extractorConfigSchema,
   extractorKey,
   extractorTrainingSchema,
   FeatureExtractor,
   type Features,
+  shippedExtractorDirs,
 } from './extractor.ts';
 export { parseAppleHardware, probeHardware } from './hardware.ts';
 export { LEARNED_METHOD, learnedRecord } from './learned-record.ts';

@@ -58,6 +58,13 @@ export const evaluationSummarySchema = z.object({
   extractor: z.string(),
   extractor_kind: z.string().optional(),
   extractor_accuracy: z.number().nullable().optional(),
+  /**
+   * The extractor's weights (sha256): FDs are on one ruler when these match; the id names the
+   * recipe, and the same recipe retrained on another CPU is another network. Absent: older reports.
+   */
+  extractor_sha256: z.string().optional(),
+  /** shipped with the project, from ANNEAL_HOME's cache, or trained by this evaluation. */
+  extractor_source: z.enum(['shipped', 'cache', 'trained']).optional(),
   fd: z.number(),
   kid: z.number(),
   kid_std: z.number().nullable().optional(),

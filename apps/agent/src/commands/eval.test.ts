@@ -156,10 +156,12 @@ describe('anneal eval', () => {
       nfe: 3,
       extractor_kind: 'classifier',
       extractor_cached: false,
+      extractor_source: 'trained',
       // A class-conditional model: both real sets in its samples' layout (class i mod K).
       real_sets: 'class-stratified',
     });
     expect(j.extractor).toMatch(/^[0-9a-f]{24}$/);
+    expect(j.extractor_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(j.fd as number).toBeGreaterThan(j.floor_fd as number);
     // FD's bootstrap spread, for the samples and for the floor: an interval around each.
     type Spread = { std: number; low: number; high: number; resamples: number };
@@ -199,6 +201,8 @@ describe('anneal eval', () => {
     expect(same.json).toMatchObject({
       extractor: j.extractor,
       extractor_cached: true,
+      extractor_source: 'cache',
+      extractor_sha256: j.extractor_sha256,
       fd: j.fd,
       floor_fd: j.floor_fd,
       paired: { psnr: null, ssim: 1, feature_distance: 0 },

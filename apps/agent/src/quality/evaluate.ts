@@ -7,6 +7,7 @@ import { type ImageBatch, selectImages } from '@anneal/datasets/images';
 import {
   type AttentionExec,
   defaultExtractor,
+  type ExtractorSource,
   FeatureExtractor,
   type Features,
   type Model,
@@ -77,7 +78,16 @@ export interface EvalReport {
   steps: number;
   /** The adaptive sampler: network evaluations per image. */
   nfePerImage?: { mean: number; min: number; max: number };
-  extractor: { id: string; kind: string; heldoutAccuracy: number | null; cached: boolean };
+  extractor: {
+    id: string;
+    kind: string;
+    heldoutAccuracy: number | null;
+    cached: boolean;
+    /** shipped with the project, ANNEAL_HOME's cache, or trained by this evaluation. */
+    source: ExtractorSource;
+    /** The weights' sha256: FDs are comparable when it matches (the id names the recipe). */
+    weightsSha256: string;
+  };
   metrics: DistributionMetrics;
   floor: DistributionMetrics;
   /**
@@ -268,6 +278,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       kind: extractor.metadata.config.kind,
       heldoutAccuracy: extractor.metadata.heldoutAccuracy,
       cached: extractor.cached,
+      source: extractor.source,
+      weightsSha256: extractor.weightsSha256,
     },
     metrics,
     floor: ruler.floor,

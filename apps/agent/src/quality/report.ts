@@ -2,6 +2,12 @@
 import { table } from '../format.ts';
 import type { EvalReport } from './evaluate.ts';
 
+const EXTRACTOR_SOURCE: Record<EvalReport['extractor']['source'], string> = {
+  shipped: ', shipped',
+  cache: ', cached',
+  trained: ', trained now',
+};
+
 interface Head {
   sampler: string;
   steps: number;
@@ -33,6 +39,8 @@ export function qualityJson(r: EvalReport, head: Head) {
     extractor_kind: r.extractor.kind,
     extractor_accuracy: r.extractor.heldoutAccuracy,
     extractor_cached: r.extractor.cached,
+    extractor_source: r.extractor.source,
+    extractor_sha256: r.extractor.weightsSha256,
     fd: r.metrics.fd,
     kid: r.metrics.kid,
     kid_std: r.metrics.kidStd,
@@ -72,7 +80,7 @@ export function qualityTable(r: EvalReport, head: Head): string {
     r.nfePerImage
       ? `${head.sampler} (rtol ${head.rtol ?? 'default'}, atol ${head.atol ?? 'default'}), NFE per image mean ${r.nfePerImage.mean.toFixed(1)}, min ${r.nfePerImage.min}, max ${r.nfePerImage.max}, N = ${r.n}, seed ${head.seed}`
       : `${head.sampler}, ${head.steps} steps (${r.nfe} NFE)${head.schedule ? `, schedule ${head.schedule_file ?? head.schedule}` : ''}, N = ${r.n}, seed ${head.seed}`,
-    `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${r.extractor.cached ? ', cached' : ', trained now'}); real sets ${r.realSets}`,
+    `extractor ${r.extractor.id} (${r.extractor.kind}${acc === null ? '' : `, held-out accuracy ${(acc * 100).toFixed(2)}%`}${EXTRACTOR_SOURCE[r.extractor.source]}, weights ${r.extractor.weightsSha256.slice(0, 12)}); real sets ${r.realSets}`,
     '',
     table([
       ['metric', 'model       floor (real vs real)'],
