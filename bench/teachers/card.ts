@@ -56,6 +56,18 @@ function evalOnce(file: string, args: string[]) {
   return json;
 }
 
+/** Where the ruler came from and which weights it is (older eval JSON has neither). */
+function extractorOrigin(e: { extractor_source?: string; extractor_sha256?: string }): string {
+  if (!e.extractor_sha256) return '';
+  const where =
+    e.extractor_source === 'shipped'
+      ? 'shipped in models/extractors'
+      : e.extractor_source === 'cache'
+        ? "from ANNEAL_HOME's cache"
+        : 'trained for this card';
+  return `, ${where}, weights sha256 ${e.extractor_sha256.slice(0, 12)}`;
+}
+
 const training = JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8'));
 const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
 
@@ -216,7 +228,7 @@ ${row(`${headline.sampler}, ${headline.steps} steps (${headline.nfe} NFE), no gu
 ${row(`${guided.sampler}, ${guided.steps} steps, guidance ${values.guidance}`, guided, guided.fd_spread)}
 ${row('real vs real (floor)', { fd: headline.floor_fd, kid: headline.floor_kid, precision: headline.floor_precision, recall: headline.floor_recall, accuracy: headline.floor_accuracy }, headline.floor_fd_spread)}
 
-FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the floor.${spreadNote(headline.fd_spread)} Extractor ${headline.extractor} (${headline.extractor_kind}, held-out accuracy ${f(headline.extractor_accuracy)}). Reproduce: \`${headline.command}\` (eval/headline.json) and \`${guided.command}\` (eval/guided.json).
+FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the floor.${spreadNote(headline.fd_spread)} Extractor ${headline.extractor} (${headline.extractor_kind}, held-out accuracy ${f(headline.extractor_accuracy)}${extractorOrigin(headline)}). Reproduce: \`${headline.command}\` (eval/headline.json) and \`${guided.command}\` (eval/guided.json).
 
 ## Memorization
 
