@@ -211,61 +211,61 @@ export interface BenchRun {
   markdown: string | null;
 }
 
+const noDefault = (what: string) => `${what}; it has no default model`;
+/** What each benchmark that is not self-contained must be given, and the refusal naming it. */
+const PRECONDITIONS: Array<[BenchmarkName, (o: BenchOptions) => unknown, string]> = [
+  [
+    'diffusers-agreement',
+    (o) => o.agreementModels?.length,
+    noDefault('diffusers-agreement needs trained checkpoints (--model DIR[,DIR]) to compare'),
+  ],
+  [
+    'to-target',
+    (o) => o.model && o.quality && o.toTarget,
+    noDefault('to-target needs a trained checkpoint (--model DIR) to measure FD on'),
+  ],
+  [
+    'complexity',
+    (o) => o.model && o.complexity,
+    noDefault('complexity needs a trained checkpoint (--model DIR, a shapes model) to measure'),
+  ],
+  [
+    'teacher-samplers',
+    (o) => o.model && o.teacherTable,
+    noDefault('teacher-samplers needs a trained checkpoint (--model DIR) to measure'),
+  ],
+  [
+    'plan',
+    (o) => o.model && o.plan,
+    noDefault('plan needs a trained checkpoint (--model DIR) to plan for'),
+  ],
+  [
+    'schedules',
+    (o) => o.model && o.scheduleTable,
+    noDefault('schedules needs a trained checkpoint (--model DIR) to measure'),
+  ],
+  [
+    'distillation',
+    (o) => o.distillRuns?.length,
+    'distillation needs the run folders to record (--runs)',
+  ],
+  ['search', (o) => o.searchRuns?.length, 'search needs the search folders to record (--runs)'],
+  [
+    'progressive',
+    (o) => o.progressive,
+    'progressive needs its data and FD probe (anneal bench --only progressive prepares them)',
+  ],
+];
+
 /**
  * Refuses a run that cannot start: a selected benchmark without what it measures (a trained
  * checkpoint, run folders, data) or, for those that compare with MLX Python and diffusers,
  * without the reference environment.
  */
 export function checkOptions(only: ReadonlySet<BenchmarkName>, opts: BenchOptions): void {
+  for (const [name, ready, message] of PRECONDITIONS)
+    if (only.has(name) && !ready(opts)) throw new AppError('BAD_REQUEST', message);
   const needsVenv = [...only].some((n) => !ENGINE_ONLY.includes(n));
-  if (only.has('diffusers-agreement') && !opts.agreementModels?.length) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'diffusers-agreement needs trained checkpoints (--model DIR[,DIR]) to compare; it has no default model',
-    );
-  }
-  if (only.has('to-target') && !(opts.model && opts.quality && opts.toTarget)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'to-target needs a trained checkpoint (--model DIR) to measure FD on; it has no default model',
-    );
-  }
-  if (only.has('complexity') && !(opts.model && opts.complexity)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'complexity needs a trained checkpoint (--model DIR, a shapes model) to measure; it has no default model',
-    );
-  }
-  if (only.has('teacher-samplers') && !(opts.model && opts.teacherTable)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'teacher-samplers needs a trained checkpoint (--model DIR) to measure; it has no default model',
-    );
-  }
-  if (only.has('plan') && !(opts.model && opts.plan)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'plan needs a trained checkpoint (--model DIR) to plan for; it has no default model',
-    );
-  }
-  if (only.has('schedules') && !(opts.model && opts.scheduleTable)) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'schedules needs a trained checkpoint (--model DIR) to measure; it has no default model',
-    );
-  }
-  if (only.has('distillation') && !opts.distillRuns?.length) {
-    throw new AppError('BAD_REQUEST', 'distillation needs the run folders to record (--runs)');
-  }
-  if (only.has('search') && !opts.searchRuns?.length) {
-    throw new AppError('BAD_REQUEST', 'search needs the search folders to record (--runs)');
-  }
-  if (only.has('progressive') && !opts.progressive) {
-    throw new AppError(
-      'BAD_REQUEST',
-      'progressive needs its data and FD probe (anneal bench --only progressive prepares them)',
-    );
-  }
   if (needsVenv && !hasVenv()) {
     throw new AppError(
       'PRECONDITION_FAILED',
