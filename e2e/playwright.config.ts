@@ -24,5 +24,7 @@ export default defineConfig({
     },
     viewport: { width: 1440, height: 900 },
     trace: 'off',
+    // A failing test leaves what the page showed in test-results/ (CI keeps the folder).
+    screenshot: 'only-on-failure',
   },
 });

@@ -34,7 +34,15 @@ export async function createApiToken(
   await page.goto(`${server.url}/settings`);
   await page.fill('input[name=tokenName]', name);
   await page.getByRole('button', { name: 'Create token' }).click();
-  const token = (await page.getByTestId('new-token').textContent())?.trim() ?? '';
+  // The token, or the form's refusal: a refusal fails here with its words, not as a timeout.
+  const shown = page.getByTestId('new-token');
+  const refused = page.locator('form.toolbar .error');
+  await expect(shown.or(refused), `token "${name}" after Create token`).toBeVisible({
+    timeout: 45_000,
+  });
+  if (await refused.isVisible())
+    throw new Error(`creating token "${name}" was refused: ${await refused.textContent()}`);
+  const token = (await shown.textContent())?.trim() ?? '';
   expect(token).toMatch(/^anneal_api_/);
   return token;
 }
