@@ -127,11 +127,11 @@ export function extractorKey(
 /**
  * Folders of committed extractors, searched before ANNEAL_HOME's cache: ANNEAL_EXTRACTORS
  * (folders separated by the path delimiter; empty: none), else the repository's
- * models/extractors. The key names a recipe, not weights: retrained on another CPU, the same
- * key gives another network (OpenBLAS picks its kernels, and with them the order of every
- * sum, by CPU; 1,500 SGD steps carry that into the weights). MNIST's classifier retrained on
- * an AMD EPYC reached 98.3% held-out accuracy where the Intel Xeon's had 98.4%, and the
- * teacher's FDs moved by 0.02-0.03 (n = 500). FID fixes its Inception weights for the same
+ * models/extractors. The key names a recipe, not weights: retrained on another machine, the
+ * same key gives another network (OpenBLAS picks its kernels, and with them the order of
+ * every sum, by CPU; 1,500 SGD steps carry that into the weights). MNIST's classifier,
+ * retrained when its machine was replaced, reached 98.3% held-out accuracy where the earlier
+ * one had 98.4%, and the teacher's FDs moved by 0.02-0.03 (n = 500). FID fixes its Inception weights for the same
  * reason; a shipped extractor is that fixed ruler for the reference datasets.
  */
 export function shippedExtractorDirs(env: NodeJS.ProcessEnv = process.env): string[] {
