@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -323,6 +324,9 @@ describe('anneal distill --method progressive', () => {
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already holds a distillation run; pass --resume/);
     expect(summary.reference.cached).toBe(false);
+    // The run keeps its own copy of the reference, to resume elsewhere without redrawing it.
+    expect(existsSync(join(out, 'reference', 'reference.json'))).toBe(true);
+    expect(existsSync(join(out, 'reference', 'samples.u8'))).toBe(true);
   });
 
   it('resumes after SIGKILL mid-stage with exactly the losses of the uninterrupted run', async () => {
@@ -355,6 +359,8 @@ describe('anneal distill --method progressive', () => {
     clearInterval(poll);
     expect(signal, 'the run finished before it could be killed mid-stage').toBe('SIGKILL');
     expect(atKill).toMatchObject({ phase: 'training' });
+    // As on a new machine: ANNEAL_HOME's references are gone, the run's own copy remains.
+    rmSync(join(home, 'distill', 'references'), { recursive: true, force: true });
     const r = anneal(['distill', '--out', killed, '--resume', '--json']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.json?.reference).toMatchObject({ cached: true, fd: summary.reference.fd });

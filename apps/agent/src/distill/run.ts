@@ -122,6 +122,7 @@ export async function distill(r: DistillRun) {
       seed: run.seed,
       latencyBatch: LATENCY_BATCH,
       home: r.home,
+      runDir: out,
       onProgress: progress('reference (DDIM 32)'),
     });
     bars.done();
