@@ -3,7 +3,7 @@
 // under ANNEAL_HOME, keyed by the teacher's weights hash, n, seed and extractor. Later runs
 // (and resumed ones) reuse it and never recompute it. A run also keeps a copy in its own
 // folder (DIR/reference/), so a run committed or moved to another machine resumes without
-// drawing it again (an hour on a 2-core CPU at n = 1000).
+// drawing it again (about half an hour on a 2-core CPU at n = 1000).
 import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
