@@ -2,10 +2,10 @@
 // the run's ruler with a bootstrap spread, paired fidelity against the reference's images
 // from identical noise, and cost (NFE, latency per image, images/s, peak memory).
 import { type Model, memoryStats, resetPeakMemory, type SamplerName } from '@anneal/engine';
-import { pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
+import { type FeatureMatrix, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
 import { bootstrapFd, type FdSpread } from '../quality/bootstrap.ts';
 import type { DistributionMetrics } from '../quality/compare.ts';
-import type { QualityRuler } from '../quality/evaluate.ts';
+import { type QualityRuler, sampleClasses } from '../quality/evaluate.ts';
 
 export interface SamplingGrid {
   sampler: SamplerName;
@@ -82,7 +82,7 @@ export async function measureModel(o: MeasureOptions): Promise<Measured & Refere
     o.onProgress,
   );
   const { features, metrics } = await o.ruler.measure(generated.images, generated.shape);
-  const fdSpread = bootstrapFd(o.ruler.fA.features, features.features, { seed: o.seed });
+  const fdSpread = stratifiedSpread(o, features.features);
   let paired: Measured['paired'] = null;
   if (o.reference) {
     const fR = await o.ruler.extractor.features(o.reference.images, o.reference.shape);
@@ -125,6 +125,29 @@ export async function measureQuality(o: {
     o.onProgress,
   );
   const { features, metrics } = await o.ruler.measure(generated.images, generated.shape);
-  const fdSpread = bootstrapFd(o.ruler.fA.features, features.features, { seed: o.seed });
+  const fdSpread = stratifiedSpread(o, features.features);
   return { nfe: generated.nfe, metrics, fdSpread };
+}
+
+/**
+ * FD's bootstrap spread resampled within classes, as `anneal eval --spread` does: a
+ * class-conditional model's sample i has class i mod K, and the real rows keep their labels.
+ * Resampled without strata, class counts wander and FD on a classifier's features follows
+ * them (docs/quality.md, "Class counts"): the interval no longer contains the estimate.
+ */
+function stratifiedSpread(
+  o: { ruler: QualityRuler; model: Model; seed: number },
+  samples: FeatureMatrix,
+): FdSpread {
+  const classes = sampleClasses(o.model);
+  return bootstrapFd(o.ruler.fA.features, samples, {
+    seed: o.seed,
+    strata:
+      classes !== null
+        ? {
+            reference: o.ruler.realA.labels,
+            candidate: Int32Array.from({ length: samples.n }, (_, i) => i % classes),
+          }
+        : {},
+  });
 }
