@@ -6,7 +6,7 @@ import { Model } from '@anneal/engine';
 import { classAccuracy, type FeatureMatrix } from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
 import { bootstrapFd, bootstrapFdDifference } from '../quality/bootstrap.ts';
-import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
+import { cycledClasses, qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 
 /** The flags of `anneal bench` a ruler reads. */
@@ -97,8 +97,7 @@ export async function metricsProbe(
   const classes = ruler.fA.classes;
   const resamples = flags.spread ?? 0;
   // Rows resample within their class (the samples' class is i mod K), keeping class counts.
-  const sampleLabels =
-    classes > 0 ? Int32Array.from({ length: n }, (_, i) => i % classes) : undefined;
+  const sampleLabels = classes > 0 ? cycledClasses(n, classes) : undefined;
   // Both sets' rows resample within their class: the real set's by its labels, a candidate's
   // by `labels` (a sample set's: i mod K).
   const options = (labels: ArrayLike<number> | undefined = sampleLabels) => ({

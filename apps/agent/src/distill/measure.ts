@@ -5,7 +5,7 @@ import { type Model, memoryStats, resetPeakMemory, type SamplerName } from '@ann
 import { type FeatureMatrix, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
 import { bootstrapFd, type FdSpread } from '../quality/bootstrap.ts';
 import type { DistributionMetrics } from '../quality/compare.ts';
-import { type QualityRuler, sampleClasses } from '../quality/evaluate.ts';
+import { cycledClasses, type QualityRuler, sampleClasses } from '../quality/evaluate.ts';
 
 export interface SamplingGrid {
   sampler: SamplerName;
@@ -146,7 +146,7 @@ function stratifiedSpread(
       classes !== null
         ? {
             reference: o.ruler.realA.labels,
-            candidate: Int32Array.from({ length: samples.n }, (_, i) => i % classes),
+            candidate: cycledClasses(samples.n, classes),
           }
         : {},
   });

@@ -131,6 +131,11 @@ export interface EvalReport {
 export type RealSets = 'random' | 'train-stratified' | 'class-stratified';
 
 /** The classes a model's samples cycle through (sample i has class i mod K); null: unconditional. */
+/** The classes a class-conditional model's n samples were drawn for: sample i has class i mod K. */
+export function cycledClasses(n: number, classes: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % classes);
+}
+
 export function sampleClasses(model: Model): number | null {
   const k = model.config.dataset?.num_classes ?? 0;
   return k > 0 ? k : null;
@@ -258,8 +263,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     return o.model.sample(spec, onStep);
   };
   // The engine cycles through the classes when no class is given: sample i has class i mod K.
-  const requested =
-    classes !== null ? Int32Array.from({ length: n }, (_, i) => i % classes) : undefined;
+  const requested = classes !== null ? cycledClasses(n, classes) : undefined;
   const generated = await sample(o.sampling, 'sample');
   o.onSamples?.(generated.images, generated.shape);
   o.onProgress?.('scoring', 0, 1);
