@@ -26,24 +26,41 @@ export async function createProject(page: Page, name: string): Promise<string> {
   return page.url().split('/').pop() as string;
 }
 
-export async function createApiToken(
+export function createApiToken(page: Page, server: TestServer, name: string): Promise<string> {
+  return createToken(page, server, name, 'api');
+}
+
+/** A token made in Settings as a user makes it; an agent token enrols a machine. */
+export async function createToken(
   page: Page,
   server: TestServer,
   name: string,
+  kind: 'api' | 'agent',
 ): Promise<string> {
   await page.goto(`${server.url}/settings`);
-  await page.fill('input[name=tokenName]', name);
+  const input = page.locator('input[name=tokenName]');
+  await input.fill(name);
+  await expect(input).toHaveValue(name);
+  if (kind === 'agent') await page.selectOption('select[name=tokenKind]', 'agent');
   await page.getByRole('button', { name: 'Create token' }).click();
   // The token, or the form's refusal: a refusal fails here with its words, not as a timeout.
   const shown = page.getByTestId('new-token');
   const refused = page.locator('form.toolbar .error');
-  await expect(shown.or(refused), `token "${name}" after Create token`).toBeVisible({
-    timeout: 45_000,
-  });
+  try {
+    await expect(shown.or(refused)).toBeVisible({ timeout: 45_000 });
+  } catch (err) {
+    // What the page held when the token never came: an emptied field (the form was
+    // re-mounted, and `required` blocked the submit) reads differently from a slow server.
+    const value = await input.inputValue({ timeout: 1_000 }).catch(() => '(no field)');
+    throw new Error(
+      `no token "${name}" 45 s after Create token, at ${page.url()}; the name field holds ${JSON.stringify(value)}`,
+      { cause: err },
+    );
+  }
   if (await refused.isVisible())
     throw new Error(`creating token "${name}" was refused: ${await refused.textContent()}`);
   const token = (await shown.textContent())?.trim() ?? '';
-  expect(token).toMatch(/^anneal_api_/);
+  expect(token).toMatch(new RegExp(`^anneal_${kind}_`));
   return token;
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
-import { createOwner, createProject, shot } from '../../support/flows.ts';
+import { createOwner, createProject, createToken, shot } from '../../support/flows.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
 
 const ANNEAL = fileURLToPath(new URL('../../../apps/agent/bin/anneal.js', import.meta.url));
@@ -31,12 +31,7 @@ test('a job on two agents: the New job form asks for 2, the run page shows the r
   await createOwner(page, server);
   const projectId = await createProject(page, 'two-agents');
 
-  await page.goto(`${server.url}/settings`);
-  await page.fill('input[name=tokenName]', 'mac-b');
-  await page.selectOption('select[name=tokenKind]', 'agent');
-  await page.getByRole('button', { name: 'Create token' }).click();
-  const token = (await page.getByTestId('new-token').textContent())?.trim() ?? '';
-  expect(token).toMatch(/^anneal_agent_/);
+  const token = await createToken(page, server, 'mac-b', 'agent');
   secondHome = mkdtempSync(join(tmpdir(), 'anneal-e2e-agent-'));
   second = spawn(
     process.execPath,
