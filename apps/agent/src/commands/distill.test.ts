@@ -329,6 +329,7 @@ describe('anneal distill --method progressive', () => {
     expect(existsSync(join(out, 'reference', 'samples.u8'))).toBe(true);
   });
 
+  // A whole run again, killed and resumed: the budget of the run in beforeAll, not the default.
   it('resumes after SIGKILL mid-stage with exactly the losses of the uninterrupted run', async () => {
     const killed = join(root, 'pd-killed');
     const child = spawn(
@@ -369,7 +370,7 @@ describe('anneal distill --method progressive', () => {
       (r.json as unknown as Summary).stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd),
     ).toEqual(summary.stages.map((s: Summary['stages'][number]) => s.evals[0]?.fd));
     expect(existsSync(join(killed, 'tradeoff.svg'))).toBe(true);
-  });
+  }, 600_000);
 });
 
 describe('anneal distill --method consistency', () => {
