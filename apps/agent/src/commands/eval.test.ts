@@ -308,6 +308,8 @@ describe('anneal eval', () => {
     // Four training steps make noise, not copies: far from every training image.
     expect(m.memorized).toBe(false);
     expect(samples.median).toBeGreaterThan(heldout.median);
+    // 40 held-out images make one cell (about 50 each), scored over all of them.
+    expect(m.cells).toMatchObject({ k: 1, scored: 1, heldoutCovered: 1, samplesCovered: 1 });
     const table = anneal([
       'eval',
       ...quick,
@@ -318,6 +320,7 @@ describe('anneal eval', () => {
       '--memorization',
     ]);
     expect(table.stdout).toMatch(/nearest training image/);
+    expect(table.stdout).toMatch(/within 1 of 1 k-means cells \(100% of held-out images/);
     expect(table.stdout).toMatch(/no sign of memorization/);
   });
 
