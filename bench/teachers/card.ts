@@ -187,13 +187,11 @@ const spreadNote = (s: Spread) =>
     ? ` ± is FD's spread from sampling alone, the standard deviation over ${s.resamples} bootstrap resamples of the samples and held-out images (90% interval ${f(s.low)}-${f(s.high)} for the headline): a rerun of \`anneal eval\` with the same seed gives the same FD up to floating-point rounding, and one with another seed should land within it.`
     : '';
 const mem = headline.memorization;
-/** The within-cells test that decides (absent from evaluations older than it). */
-const cellSentence = (c: typeof mem.cells) =>
-  !c
-    ? 'This evaluation predates the within-cells test; the whole-dataset test decides.'
-    : c.z === null
-      ? `No k-means cell of ${c.k} holds enough held-out images and samples to score; the whole-dataset test decides.`
-      : `The same test within ${c.scored} of ${c.k} k-means cells of the training images, which decides (Meehan et al. 2020; it tells copying from a model that merely favours images that lie near their neighbours; the scored cells hold ${Math.round(c.heldoutCovered * 100)}% of held-out images and ${Math.round(c.samplesCovered * 100)}% of samples): C_T = ${f(c.ct, 2)}, z = ${f(c.z, 2)}.`;
+/** The set test that decides (absent from evaluations older than it). */
+const setSentence = (p: typeof mem.paired) =>
+  !p
+    ? 'This evaluation predates the set test; the whole-dataset test decides.'
+    : `The test that decides takes the samples as queries on both sides: their mean distance to the nearest image of each of ${p.heldoutSets} held-out and ${p.trainSets} training sets of ${p.size.toLocaleString('en-US')} images, ${f(p.toHeldout, 4)} against ${f(p.toTrain, 4)}, two-sample t = ${f(p.t, 2)} over the set means (${p.dof} dof, one-sided p = ${f(p.p, 4)}); smoother-than-data samples land nearer every real image, which only this test takes out.`;
 const q = (s: Record<string, number>) =>
   `${f(s.min, 4)} / ${f(s.p1, 4)} / ${f(s.p5, 4)} / ${f(s.median, 4)}`;
 const flags = [
@@ -239,7 +237,7 @@ FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the flo
 
 ## Memorization
 
-Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${cellSentence(mem.cells)} Verdict: ${mem.memorized ? '**samples sit closer to the training images than new real images do: memorization**' : 'samples are not closer to the training set than new real images are'}.
+Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${setSentence(mem.paired)} Verdict: ${mem.memorized ? '**samples land nearer the training images than unseen ones: memorization**' : 'samples land no nearer the training images than unseen ones'}.
 
 ## Samples
 

@@ -308,8 +308,8 @@ describe('anneal eval', () => {
     // Four training steps make noise, not copies: far from every training image.
     expect(m.memorized).toBe(false);
     expect(samples.median).toBeGreaterThan(heldout.median);
-    // 40 held-out images make one cell (about 50 each), scored over all of them.
-    expect(m.cells).toMatchObject({ k: 1, scored: 1, heldoutCovered: 1, samplesCovered: 1 });
+    // 40 held-out images make two sets of 20, against training sets of 20.
+    expect(m.paired).toMatchObject({ size: 20, heldoutSets: 2 });
     const table = anneal([
       'eval',
       ...quick,
@@ -320,7 +320,7 @@ describe('anneal eval', () => {
       '--memorization',
     ]);
     expect(table.stdout).toMatch(/nearest training image/);
-    expect(table.stdout).toMatch(/within 1 of 1 k-means cells \(100% of held-out images/);
+    expect(table.stdout).toMatch(/nearest image in 2 held-out and \d+ training sets of 20/);
     expect(table.stdout).toMatch(/no sign of memorization/);
   });
 

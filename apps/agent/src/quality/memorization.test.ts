@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  cellTest,
-  kMeans,
-  MIN_PER_CELL,
   mannWhitneyZ,
   memorizationCheck,
-  nearestCentroid,
   nearestNeighbourDistances,
   type PixelRows,
   summarize,
@@ -115,6 +111,7 @@ describe('the memorization check', () => {
     const heldout = rows(120, dim, 12);
     const r = memorizationCheck(samples, heldout, train);
     expect(r.memorized).toBe(true);
+    expect(r.paired.p).toBeLessThan(0.001);
     expect(r.samples.median).toBeLessThan(r.heldout.min);
     expect(r.samplesBelowHeldoutMin).toBe(120);
   });
@@ -146,69 +143,61 @@ const concat = (a: PixelRows, b: PixelRows): PixelRows => {
   return { pixels, count: a.count + b.count, dim: a.dim };
 };
 
-describe('the cell test (Meehan et al. 2020)', () => {
+/** Noisy images around a few flat levels; `noise` sets how busy they are. */
+function textured(count: number, noise: number, dim: number, seed: number): PixelRows {
+  const r = random(seed);
+  const pixels = new Uint8Array(count * dim);
+  for (let i = 0; i < count; i++) {
+    const level = 60 + 30 * Math.floor(r() * 5);
+    for (let k = 0; k < dim; k++) pixels[i * dim + k] = level + Math.round((r() * 2 - 1) * noise);
+  }
+  return { pixels, count, dim };
+}
+
+describe('the set test: nearer the images trained on than unseen ones?', () => {
   const dim = 48;
-  const train = mixture(1200, 0.5, dim, 20);
-  const heldout = mixture(400, 0.5, dim, 21);
 
-  it('k-means finds well-separated groups, the same on every call', () => {
-    const centroids = kMeans(train, 4, 0);
-    expect(Array.from(kMeans(train, 4, 0))).toEqual(Array.from(centroids));
-    const cells = nearestCentroid(train, centroids);
-    // The three flat prototypes each land in one cell of their own.
-    for (const level of [40, 128, 215]) {
-      const rows = [...Array(train.count).keys()].filter(
-        (i) =>
-          Math.abs((train.pixels[i * dim] as number) - level) <= 6 &&
-          Math.abs((train.pixels[i * dim + 1] as number) - level) <= 6 &&
-          Math.abs((train.pixels[i * dim + 2] as number) - level) <= 6,
-      );
-      expect(new Set(rows.map((i) => cells[i])).size).toBe(1);
-    }
-  });
-
-  it('a model that favours simple images is closer over the whole dataset, not within cells', () => {
+  it('passes a model that favours simple images, which the whole-dataset test flags', () => {
+    const train = mixture(1200, 0.5, dim, 20);
+    const heldout = mixture(400, 0.5, dim, 21);
     // New images (no copies), nine in ten of them simple: they land nearer the training set
     // only because simple images lie nearer their neighbours.
-    const samples = mixture(400, 0.9, dim, 22);
-    const r = memorizationCheck(samples, heldout, train);
+    const r = memorizationCheck(mixture(400, 0.9, dim, 22), heldout, train);
     expect(r.z).toBeGreaterThan(5);
-    expect(r.cells.k).toBe(8);
-    expect(r.cells.scored).toBeGreaterThan(0);
-    expect(Math.abs(r.cells.z as number)).toBeLessThan(2.326);
+    // Two held-out sets of 200 against six training sets of 200.
+    expect(r.paired).toMatchObject({ size: 200, heldoutSets: 2, trainSets: 6, dof: 6 });
+    expect(r.paired.p).toBeGreaterThan(0.01);
+    expect(r.memorized).toBe(false);
+  });
+
+  it('passes a model whose images are smoother than the data, which the whole-dataset test flags', () => {
+    const train = textured(1200, 40, dim, 30);
+    const heldout = textured(400, 40, dim, 31);
+    // The same levels, a quarter of the data's noise: nearer every real image, seen or not.
+    const r = memorizationCheck(textured(400, 10, dim, 32), heldout, train);
+    expect(r.z).toBeGreaterThan(5);
+    expect(r.samples.median).toBeLessThan(r.heldout.median);
+    expect(r.paired.p).toBeGreaterThan(0.01);
     expect(r.memorized).toBe(false);
   });
 
   it('flags copies inside one kind of image', () => {
+    const train = mixture(1200, 0.5, dim, 20);
+    const heldout = mixture(400, 0.5, dim, 21);
     // Half the samples are near-copies of training images, in the same mix as the data.
     const copies = perturbed(train, 200, 3, 23);
     const r = memorizationCheck(concat(copies, mixture(200, 0.5, dim, 24)), heldout, train);
-    expect(r.cells.z as number).toBeGreaterThan(5);
+    expect(r.paired.t).toBeGreaterThan(5);
+    expect(r.paired.p).toBeLessThan(0.001);
+    expect(r.paired.toTrain).toBeLessThan(r.paired.toHeldout);
     expect(r.memorized).toBe(true);
   });
 
-  it('weights each scored cell by its share of held-out images', () => {
-    const n = MIN_PER_CELL;
-    // Cell 0: samples all below held-out; cell 1: the same values on both sides; cell 2: too
-    // few samples to score.
-    const sd = [...Array(n).fill(0.1), ...Array(n).fill(0.5), 0.3];
-    const sc = [...Array(n).fill(0), ...Array(n).fill(1), 2];
-    const hd = [...Array(n).fill(0.2), ...Array(3 * n).fill(0.5), ...Array(n).fill(0.3)];
-    const hc = [...Array(n).fill(0), ...Array(3 * n).fill(1), ...Array(n).fill(2)];
-    const t = cellTest(
-      Float64Array.from(sd),
-      Int32Array.from(sc),
-      Float64Array.from(hd),
-      Int32Array.from(hc),
-      3,
+  it('sizes the sets by the smaller side', () => {
+    const r = memorizationCheck(rows(30, 8, 40), rows(50, 8, 41), rows(20, 8, 42));
+    expect(r.paired).toMatchObject({ size: 10, heldoutSets: 2, trainSets: 2, dof: 2 });
+    expect(() => memorizationCheck(rows(30, 8, 40), rows(1, 8, 41), rows(20, 8, 42))).toThrow(
+      /at least 2 held-out/,
     );
-    const z0 = mannWhitneyZ(Float64Array.from(sd.slice(0, n)), Float64Array.from(hd.slice(0, n)));
-    expect(t.perCell.map((c) => c.z)).toEqual([z0, 0, null]);
-    expect(t.scored).toBe(2);
-    expect(t.heldoutCovered).toBeCloseTo(4 / 5, 12);
-    expect(t.samplesCovered).toBeCloseTo((2 * n) / (2 * n + 1), 12);
-    // Weights 1/4 and 3/4; C_T / sqrt(1/16 + 9/16).
-    expect(t.ct).toBeCloseTo(z0 / 4, 12);
-    expect(t.z).toBeCloseTo(z0 / 4 / Math.sqrt(10 / 16), 12);
   });
 });

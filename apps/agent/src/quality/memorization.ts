@@ -5,16 +5,21 @@
 // closer than held-out images land (Carlini et al. 2023, "Extracting Training Data from
 // Diffusion Models", use the same nearest-neighbour distance in pixel space).
 //
-// Compared over the whole dataset, the two distributions also differ when a model merely
-// favours some kinds of image: a model that draws more of the simple images (one flat shape
-// rather than four striped ones) lands closer to the training set without copying anything,
-// because simple images lie closer to their neighbours. The verdict therefore compares within
-// cells of the data (Meehan, Chaudhuri & Dasgupta 2020, "A Non-Parametric Test to Detect
-// Data-Copying in Generative Models": k-means cells of the training set, a rank test per cell,
-// the cells' z weighted by how much of the real distribution each holds); the whole-dataset
-// test is reported beside it.
+// Held-out images make a poor yardstick for samples, though: a model whose images are smoother
+// than the data (per-pixel noise and fine stripes rendered flatter) lands nearer every real
+// image, and one that draws more of the simple images (one flat shape rather than four striped
+// ones) lands nearer too, with nothing copied. So the verdict takes the samples as the queries
+// on both sides: how near they land to sets of m training images, against how near they land
+// to sets of m held-out images. The model has seen the first and not the second; all are
+// draws of the same distribution, so without copying every set's mean distance is alike,
+// whatever the samples look like. A model that copies lands nearer the sets it trained on.
+// The sets' means differ by chance too (which images a set happens to hold), so the test is
+// a two-sample t-test over the set means, not over the samples. (Meehan et al. 2020's
+// data-copying test takes samples and held-out images as the queries, as the whole-dataset
+// test below does.)
 
 import { sampleWithoutReplacement, seededRandom } from '@anneal/engine/metrics';
+import { studentTUpperTail } from './student-t.ts';
 
 /** Pixel rows as uint8, one image per row of `dim` values. */
 export interface PixelRows {
@@ -45,38 +50,35 @@ export interface MemorizationReport {
    * whole dataset: the normal approximation's z (positive: samples closer).
    */
   z: number;
-  /** The same test within cells of the data, which decides. */
-  cells: CellTest;
-  /** The cell test's z > 2.326 (one-sided p < 0.01); the whole-dataset z where no cell scores. */
+  /** The test that decides: do samples land nearer the training images than unseen ones? */
+  paired: PairedTest;
+  /** paired.p < 0.01. */
   memorized: boolean;
 }
 
-/** Meehan et al.'s C_T over k-means cells of the training images. */
-export interface CellTest {
-  /** Cells fitted (k-means on up to KMEANS_FIT training images, fixed seed). */
-  k: number;
-  /** Cells holding at least MIN_PER_CELL held-out images and MIN_PER_CELL samples: scored. */
-  scored: number;
-  /** Share of held-out images in the scored cells (the part of the data the verdict covers). */
-  heldoutCovered: number;
-  /** Share of samples in the scored cells. */
-  samplesCovered: number;
-  /** C_T: the per-cell rank-test z, weighted by the cell's share of held-out images; null when no cell scores. */
-  ct: number | null;
-  /** C_T over its spread without copying, sqrt(sum of squared weights): standard normal then. */
-  z: number | null;
-  perCell: Array<{ heldout: number; samples: number; z: number | null }>;
+export interface PairedTest {
+  /** m: images in each reference set. */
+  size: number;
+  /** Disjoint sets of m held-out images. */
+  heldoutSets: number;
+  /** Disjoint sets of m training images. */
+  trainSets: number;
+  /** Mean over samples and training sets of the distance to a set's nearest image. */
+  toTrain: number;
+  /** The same over the held-out sets. */
+  toHeldout: number;
+  /** Two-sample t of the set means (held-out minus training), pooled variance: positive, nearer the training sets. */
+  t: number;
+  dof: number;
+  /** One-sided p of t. */
+  p: number;
 }
 
-const Z_ONE_PERCENT = 2.326;
-/** Fewer than this many of either side in a cell and its rank test is not scored. */
-export const MIN_PER_CELL = 20;
-/** Cells are sized to hold about this many held-out images each, at most MAX_CELLS of them. */
-const HELDOUT_PER_CELL = 50;
-const MAX_CELLS = 20;
-/** Training images the k-means is fitted on (a seeded draw when there are more). */
-const KMEANS_FIT = 5_000;
-const KMEANS_ITERATIONS = 30;
+const P_ONE_PERCENT = 0.01;
+/** Held-out images are split into this many sets (m = half of them). */
+const HELDOUT_SETS = 2;
+/** The most sets of m training images compared. */
+const MAX_TRAIN_SETS = 18;
 
 /**
  * The nearest-neighbour distance from each query row to the reference rows: RMS over pixels
@@ -85,6 +87,19 @@ const KMEANS_ITERATIONS = 30;
  * exact (at most dim * 255^2, far below 2^53) and the result does not depend on order.
  */
 export function nearestNeighbourDistances(queries: PixelRows, reference: PixelRows): Float64Array {
+  return nearest(queries, reference).all;
+}
+
+/**
+ * As nearestNeighbourDistances, and in the same pass the nearest within each group of
+ * reference rows (`group[j]` in 0..groups-1, or -1 for none): `byGroup[i * groups + g]`.
+ */
+function nearest(
+  queries: PixelRows,
+  reference: PixelRows,
+  group?: Int32Array,
+  groups = 0,
+): { all: Float64Array; byGroup: Float64Array } {
   if (queries.dim !== reference.dim)
     throw new RangeError(
       `images differ in size: ${queries.dim} values per query image, ${reference.dim} per reference image`,
@@ -103,24 +118,31 @@ export function nearestNeighbourDistances(queries: PixelRows, reference: PixelRo
     }
     return out;
   };
+  const toDistance = (d2: number) => Math.sqrt(Math.max(0, d2) / dim) / 255;
   const qn = norms(queries);
   const rn = norms(reference);
   const q = queries.pixels;
   const r = reference.pixels;
-  const out = new Float64Array(queries.count);
+  const all = new Float64Array(queries.count);
+  const byGroup = new Float64Array(queries.count * groups);
+  const bestOf = new Float64Array(groups);
   for (let i = 0; i < queries.count; i++) {
     const qo = i * dim;
     let best = Number.POSITIVE_INFINITY;
+    bestOf.fill(Number.POSITIVE_INFINITY);
     for (let j = 0; j < reference.count; j++) {
       const ro = j * dim;
       let dot = 0;
       for (let k = 0; k < dim; k++) dot += (q[qo + k] as number) * (r[ro + k] as number);
       const d2 = (qn[i] as number) + (rn[j] as number) - 2 * dot;
       if (d2 < best) best = d2;
+      const g = group ? (group[j] as number) : -1;
+      if (g >= 0 && d2 < (bestOf[g] as number)) bestOf[g] = d2;
     }
-    out[i] = Math.sqrt(Math.max(0, best) / dim) / 255;
+    all[i] = toDistance(best);
+    for (let g = 0; g < groups; g++) byGroup[i * groups + g] = toDistance(bestOf[g] as number);
   }
-  return out;
+  return { all, byGroup };
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -184,186 +206,88 @@ export function memorizationCheck(
   heldout: PixelRows,
   train: PixelRows,
 ): MemorizationReport {
-  const ds = nearestNeighbourDistances(samples, train);
+  const { paired, samplesToTrain: ds } = pairedTest(samples, heldout, train, 0);
   const dh = nearestNeighbourDistances(heldout, train);
   const heldoutSummary = summarize(dh);
   let below = 0;
   for (const d of ds) if (d < heldoutSummary.min) below++;
-  const z = mannWhitneyZ(ds, dh);
-  const k = Math.max(1, Math.min(MAX_CELLS, Math.floor(heldout.count / HELDOUT_PER_CELL)));
-  const centroids = kMeans(train, k, 0);
-  const cellCount = centroids.length / train.dim;
-  const cells = cellTest(
-    ds,
-    nearestCentroid(samples, centroids),
-    dh,
-    nearestCentroid(heldout, centroids),
-    cellCount,
-  );
   return {
     train: train.count,
     samples: summarize(ds),
     heldout: heldoutSummary,
     samplesBelowHeldoutMin: below,
-    z,
-    cells,
-    memorized: (cells.z ?? z) > Z_ONE_PERCENT,
+    z: mannWhitneyZ(ds, dh),
+    paired,
+    memorized: paired.p < P_ONE_PERCENT,
   };
 }
 
 /**
- * C_T (Meehan et al. 2020) from each image's distance and cell: per cell the rank test of
- * samples against held-out images, weighted by the cell's share of held-out images among the
- * scored cells. Per-cell z are independent and standard normal without copying, so C_T over
- * sqrt(sum w^2) is too.
+ * The samples' mean distance to the nearest image of each of HELDOUT_SETS disjoint sets of m
+ * held-out images (m = half of them, or less where training is small) and of up to
+ * MAX_TRAIN_SETS disjoint seeded sets of m training images, compared by a pooled two-sample
+ * t-test (the set means are means over all samples, near normal). Also returns each
+ * sample's distance to the nearest of all training images, from the same pass.
  */
-export function cellTest(
-  sampleDistances: Float64Array,
-  sampleCells: Int32Array,
-  heldoutDistances: Float64Array,
-  heldoutCells: Int32Array,
-  k: number,
-): CellTest {
-  const split = (d: Float64Array, c: Int32Array) => {
-    const out: number[][] = Array.from({ length: k }, () => []);
-    for (let i = 0; i < d.length; i++) out[c[i] as number]?.push(d[i] as number);
-    return out;
-  };
-  const bySample = split(sampleDistances, sampleCells);
-  const byHeldout = split(heldoutDistances, heldoutCells);
-  const perCell = bySample.map((s, cell) => {
-    const h = byHeldout[cell] as number[];
-    const scored = s.length >= MIN_PER_CELL && h.length >= MIN_PER_CELL;
-    return {
-      heldout: h.length,
-      samples: s.length,
-      z: scored ? mannWhitneyZ(Float64Array.from(s), Float64Array.from(h)) : null,
-    };
-  });
-  const scored = perCell.filter((c) => c.z !== null);
-  const heldoutScored = scored.reduce((a, c) => a + c.heldout, 0);
-  const samplesScored = scored.reduce((a, c) => a + c.samples, 0);
-  let ct: number | null = null;
-  let zT: number | null = null;
-  if (scored.length > 0) {
-    let sum = 0;
-    let squares = 0;
-    for (const c of scored) {
-      const w = c.heldout / heldoutScored;
-      sum += w * (c.z as number);
-      squares += w * w;
-    }
-    ct = sum;
-    zT = sum / Math.sqrt(squares);
-  }
-  return {
-    k,
-    scored: scored.length,
-    heldoutCovered: heldoutDistances.length ? heldoutScored / heldoutDistances.length : 0,
-    samplesCovered: sampleDistances.length ? samplesScored / sampleDistances.length : 0,
-    ct,
-    z: zT,
-    perCell,
-  };
-}
-
-/** Squared distance from row `i` of `rows` to centroid `c` (pixel units). */
-function squaredDistance(rows: PixelRows, i: number, centroids: Float64Array, c: number): number {
-  const { dim } = rows;
-  let s = 0;
-  for (let k = 0; k < dim; k++) {
-    const d = (rows.pixels[i * dim + k] as number) - (centroids[c * dim + k] as number);
-    s += d * d;
-  }
-  return s;
-}
-
-/** Index of each row's nearest centroid. */
-export function nearestCentroid(rows: PixelRows, centroids: Float64Array): Int32Array {
-  const k = centroids.length / rows.dim;
-  const out = new Int32Array(rows.count);
-  for (let i = 0; i < rows.count; i++) {
-    let best = Number.POSITIVE_INFINITY;
-    for (let c = 0; c < k; c++) {
-      const d = squaredDistance(rows, i, centroids, c);
-      if (d < best) {
-        best = d;
-        out[i] = c;
-      }
-    }
-  }
-  return out;
-}
-
-/**
- * k-means (k-means++ seeding, then Lloyd iterations) on up to KMEANS_FIT of the rows, drawn
- * with `seed`; returns k centroids of `dim` values. An emptied cluster keeps its centroid.
- */
-export function kMeans(rows: PixelRows, k: number, seed: number): Float64Array {
-  const { dim } = rows;
+function pairedTest(
+  samples: PixelRows,
+  heldout: PixelRows,
+  train: PixelRows,
+  seed: number,
+): { paired: PairedTest; samplesToTrain: Float64Array } {
   const random = seededRandom(seed);
-  let fit = rows;
-  if (rows.count > KMEANS_FIT) {
-    const picked = sampleWithoutReplacement(
-      Int32Array.from({ length: rows.count }, (_, i) => i),
-      KMEANS_FIT,
-      random,
+  const size = Math.min(Math.floor(heldout.count / HELDOUT_SETS), Math.floor(train.count / 2));
+  if (size < 1)
+    throw new RangeError(
+      `the memorization check needs at least ${HELDOUT_SETS} held-out and 2 training images`,
     );
-    const pixels = new Uint8Array(KMEANS_FIT * dim);
-    picked.forEach((row, i) => {
-      pixels.set(rows.pixels.subarray(row * dim, (row + 1) * dim), i * dim);
+  const trainSets = Math.min(MAX_TRAIN_SETS, Math.floor(train.count / size));
+  const setsOf = (count: number, sets: number) => {
+    const group = new Int32Array(count).fill(-1);
+    const order = Int32Array.from({ length: count }, (_, i) => i);
+    sampleWithoutReplacement(order, sets * size, random).forEach((row, i) => {
+      group[row] = Math.floor(i / size);
     });
-    fit = { pixels, count: KMEANS_FIT, dim };
-  }
-  if (fit.count === 0) throw new RangeError('no training images to form cells from');
-  const clusters = Math.min(k, fit.count);
-  const centroids = new Float64Array(clusters * dim);
-  const copy = (row: number, c: number) => {
-    for (let d = 0; d < dim; d++) centroids[c * dim + d] = fit.pixels[row * dim + d] as number;
+    return group;
   };
-  copy(Math.floor(random() * fit.count), 0);
-  const nearest = new Float64Array(fit.count).fill(Number.POSITIVE_INFINITY);
-  for (let c = 1; c < clusters; c++) {
-    let total = 0;
-    for (let i = 0; i < fit.count; i++) {
-      nearest[i] = Math.min(nearest[i] as number, squaredDistance(fit, i, centroids, c - 1));
-      total += nearest[i] as number;
-    }
-    // Next centre with probability proportional to its squared distance (k-means++).
-    let target = random() * total;
-    let row = fit.count - 1;
-    for (let i = 0; i < fit.count; i++) {
-      target -= nearest[i] as number;
-      if (target < 0) {
-        row = i;
-        break;
-      }
-    }
-    copy(row, c);
-  }
-  const sums = new Float64Array(clusters * dim);
-  const counts = new Int32Array(clusters);
-  for (let iter = 0; iter < KMEANS_ITERATIONS; iter++) {
-    const assigned = nearestCentroid(fit, centroids);
-    sums.fill(0);
-    counts.fill(0);
-    for (let i = 0; i < fit.count; i++) {
-      const c = assigned[i] as number;
-      counts[c] = (counts[c] as number) + 1;
-      for (let d = 0; d < dim; d++)
-        sums[c * dim + d] = (sums[c * dim + d] as number) + (fit.pixels[i * dim + d] as number);
-    }
-    let moved = false;
-    for (let c = 0; c < clusters; c++) {
-      const n = counts[c] as number;
-      if (n === 0) continue;
-      for (let d = 0; d < dim; d++) {
-        const v = (sums[c * dim + d] as number) / n;
-        if (v !== centroids[c * dim + d]) moved = true;
-        centroids[c * dim + d] = v;
-      }
-    }
-    if (!moved) break;
-  }
-  return centroids;
+  const toTrain = nearest(samples, train, setsOf(train.count, trainSets), trainSets);
+  const toHeldout = nearest(samples, heldout, setsOf(heldout.count, HELDOUT_SETS), HELDOUT_SETS);
+  const means = (byGroup: Float64Array, sets: number) =>
+    Array.from({ length: sets }, (_, g) => {
+      let sum = 0;
+      for (let i = 0; i < samples.count; i++) sum += byGroup[i * sets + g] as number;
+      return sum / samples.count;
+    });
+  const a = means(toHeldout.byGroup, HELDOUT_SETS);
+  const b = means(toTrain.byGroup, trainSets);
+  const { t, dof } = pooledT(a, b);
+  return {
+    paired: {
+      size,
+      heldoutSets: HELDOUT_SETS,
+      trainSets,
+      toTrain: mean(b),
+      toHeldout: mean(a),
+      t,
+      dof,
+      p: studentTUpperTail(t, dof),
+    },
+    samplesToTrain: toTrain.all,
+  };
+}
+
+const mean = (x: readonly number[]) => x.reduce((s, v) => s + v, 0) / x.length;
+
+/** Two-sample t of mean(a) - mean(b) with pooled variance; 0 when neither varies nor differs. */
+function pooledT(a: readonly number[], b: readonly number[]): { t: number; dof: number } {
+  const dof = a.length + b.length - 2;
+  if (dof < 1) throw new RangeError('the t-test needs at least 3 sets');
+  const ma = mean(a);
+  const mb = mean(b);
+  let ss = 0;
+  for (const v of a) ss += (v - ma) ** 2;
+  for (const v of b) ss += (v - mb) ** 2;
+  const se = Math.sqrt((ss / dof) * (1 / a.length + 1 / b.length));
+  if (se === 0) return { t: ma === mb ? 0 : Math.sign(ma - mb) * Number.POSITIVE_INFINITY, dof };
+  return { t: (ma - mb) / se, dof };
 }

@@ -1,7 +1,6 @@
 // How an evaluation is shown: a table for people, one JSON object for machines.
 import { table } from '../format.ts';
 import type { EvalReport } from './evaluate.ts';
-import { MIN_PER_CELL } from './memorization.ts';
 
 const EXTRACTOR_SOURCE: Record<EvalReport['extractor']['source'], string> = {
   shipped: ', shipped',
@@ -74,7 +73,6 @@ export function qualityJson(r: EvalReport, head: Head) {
 
 const f = (v: number, digits = 4) =>
   Number.isFinite(v) ? (Math.abs(v) >= 1e4 ? v.toExponential(3) : v.toFixed(digits)) : 'inf';
-const pct = (share: number) => `${Math.round(share * 100)}%`;
 
 export function qualityTable(r: EvalReport, head: Head): string {
   const acc = r.extractor.heldoutAccuracy;
@@ -138,10 +136,8 @@ export function qualityTable(r: EvalReport, head: Head): string {
         row('held-out', m.heldout),
       ]),
       `${m.samplesBelowHeldoutMin} samples nearer than any held-out image; rank test over the whole dataset z = ${f(m.z, 2)} (positive: samples closer)`,
-      m.cells.z === null
-        ? `within cells: no cell of ${m.cells.k} holds ${MIN_PER_CELL} held-out images and ${MIN_PER_CELL} samples; the whole-dataset test decides`
-        : `within ${m.cells.scored} of ${m.cells.k} k-means cells (${pct(m.cells.heldoutCovered)} of held-out images, ${pct(m.cells.samplesCovered)} of samples): C_T = ${f(m.cells.ct as number, 2)}, z = ${f(m.cells.z, 2)}`,
-      `(z > 2.33: samples sit closer than held-out images): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
+      `the samples' nearest image in ${m.paired.heldoutSets} held-out and ${m.paired.trainSets} training sets of ${m.paired.size}: ${f(m.paired.toHeldout, 4)} held-out, ${f(m.paired.toTrain, 4)} training; t = ${f(m.paired.t, 2)} (${m.paired.dof} dof), p = ${f(m.paired.p, 4)}`,
+      `(p < 0.01: samples land nearer the images trained on than unseen ones): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
     );
   }
   lines.push('', `done in ${head.wall_s.toFixed(1)} s`);
