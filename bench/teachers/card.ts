@@ -188,7 +188,7 @@ const spreadNote = (s: Spread) =>
     : '';
 const mem = headline.memorization;
 /** The set test that decides (absent from evaluations older than it). */
-const setSentence = (p: typeof mem.paired) =>
+const setSentence = (p: typeof mem.sets) =>
   !p
     ? 'This evaluation predates the set test; the whole-dataset test decides.'
     : `The test that decides takes the samples as queries on both sides: their mean distance to the nearest image of each of ${p.heldoutSets} held-out and ${p.trainSets} training sets of ${p.size.toLocaleString('en-US')} images, ${f(p.toHeldout, 4)} against ${f(p.toTrain, 4)}, two-sample t = ${f(p.t, 2)} over the set means (${p.dof} dof, one-sided p = ${f(p.p, 4)}); smoother-than-data samples land nearer every real image, which only this test takes out.`;
@@ -237,7 +237,7 @@ FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the flo
 
 ## Memorization
 
-Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${setSentence(mem.paired)} Verdict: ${mem.memorized ? '**samples land nearer the training images than unseen ones: memorization**' : 'samples land no nearer the training images than unseen ones'}.
+Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${setSentence(mem.sets)} Verdict: ${mem.memorized ? '**samples land nearer the training images than unseen ones: memorization**' : 'no sign that samples land nearer the training images than unseen ones (the set test sees copies once they are about a tenth of the samples; fewer show as samples nearer than any held-out image)'}.
 
 ## Samples
 

@@ -308,8 +308,8 @@ describe('anneal eval', () => {
     // Four training steps make noise, not copies: far from every training image.
     expect(m.memorized).toBe(false);
     expect(samples.median).toBeGreaterThan(heldout.median);
-    // 40 held-out images make two sets of 20, against training sets of 20.
-    expect(m.paired).toMatchObject({ size: 20, heldoutSets: 2 });
+    // The whole held-out split (1,000 images), not the 40 FD reads: two sets of 500.
+    expect(m.sets).toMatchObject({ size: 500, heldoutSets: 2 });
     const table = anneal([
       'eval',
       ...quick,
@@ -320,7 +320,7 @@ describe('anneal eval', () => {
       '--memorization',
     ]);
     expect(table.stdout).toMatch(/nearest training image/);
-    expect(table.stdout).toMatch(/nearest image in 2 held-out and \d+ training sets of 20/);
+    expect(table.stdout).toMatch(/nearest image of each of 2 held-out and \d+ training sets of 500/);
     expect(table.stdout).toMatch(/no sign of memorization/);
   });
 

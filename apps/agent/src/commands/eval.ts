@@ -69,7 +69,9 @@ Options:
   --samples-dir DIR      keep the chunks under DIR instead of ANNEAL_HOME/samples (e.g. beside
                          the model, committed, so a reference run outlives the machine)
   --memorization         also check for copies of training images: nearest-neighbour distances
-                         from the samples and from held-out images to the training split
+                         from the samples and from held-out images to the training split, and
+                         the set test that decides (samples nearer sets of training images
+                         than sets of held-out ones?; docs/quality.md)
   --extractor-steps N    train the extractor for N steps instead of its default
   --extractor-width N    extractor channels N, 2N, 4N (default 16; a multiple of 8)
   --json                 machine output; the last stdout line is one JSON object

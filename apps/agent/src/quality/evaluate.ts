@@ -329,11 +329,16 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
   }
   if (o.memorization) {
     o.onProgress?.('memorization', 0, 1);
-    const train = await readSplit(o.dataset.train);
+    // The whole held-out split, as drawn: the set test needs held-out images distributed as
+    // the training split is, which the class-stratified real set FD reads is not.
+    const [train, heldout] = await Promise.all([
+      readSplit(o.dataset.train),
+      readSplit(o.dataset.heldout),
+    ]);
     const dim = realA.height * realA.width * realA.channels;
     report.memorization = memorizationCheck(
       { pixels: generated.images, count: n, dim },
-      { pixels: realA.images, count: realA.count, dim },
+      { pixels: heldout.images, count: heldout.count, dim },
       { pixels: train.images, count: train.count, dim },
     );
     o.onProgress?.('memorization', 1, 1);

@@ -51,12 +51,12 @@ export interface MemorizationReport {
    */
   z: number;
   /** The test that decides: do samples land nearer the training images than unseen ones? */
-  paired: PairedTest;
-  /** paired.p < 0.01. */
+  sets: SetTest;
+  /** sets.p < 0.01. */
   memorized: boolean;
 }
 
-export interface PairedTest {
+export interface SetTest {
   /** m: images in each reference set. */
   size: number;
   /** Disjoint sets of m held-out images. */
@@ -206,7 +206,7 @@ export function memorizationCheck(
   heldout: PixelRows,
   train: PixelRows,
 ): MemorizationReport {
-  const { paired, samplesToTrain: ds } = pairedTest(samples, heldout, train, 0);
+  const { sets, samplesToTrain: ds } = setTest(samples, heldout, train, 0);
   const dh = nearestNeighbourDistances(heldout, train);
   const heldoutSummary = summarize(dh);
   let below = 0;
@@ -217,8 +217,8 @@ export function memorizationCheck(
     heldout: heldoutSummary,
     samplesBelowHeldoutMin: below,
     z: mannWhitneyZ(ds, dh),
-    paired,
-    memorized: paired.p < P_ONE_PERCENT,
+    sets,
+    memorized: sets.p < P_ONE_PERCENT,
   };
 }
 
@@ -229,12 +229,13 @@ export function memorizationCheck(
  * t-test (the set means are means over all samples, near normal). Also returns each
  * sample's distance to the nearest of all training images, from the same pass.
  */
-function pairedTest(
+function setTest(
   samples: PixelRows,
   heldout: PixelRows,
   train: PixelRows,
   seed: number,
-): { paired: PairedTest; samplesToTrain: Float64Array } {
+): { sets: SetTest; samplesToTrain: Float64Array } {
+  if (samples.count < 1) throw new RangeError('no samples to check');
   const random = seededRandom(seed);
   const size = Math.min(Math.floor(heldout.count / HELDOUT_SETS), Math.floor(train.count / 2));
   if (size < 1)
@@ -262,7 +263,7 @@ function pairedTest(
   const b = means(toTrain.byGroup, trainSets);
   const { t, dof } = pooledT(a, b);
   return {
-    paired: {
+    sets: {
       size,
       heldoutSets: HELDOUT_SETS,
       trainSets,

@@ -136,8 +136,8 @@ export function qualityTable(r: EvalReport, head: Head): string {
         row('held-out', m.heldout),
       ]),
       `${m.samplesBelowHeldoutMin} samples nearer than any held-out image; rank test over the whole dataset z = ${f(m.z, 2)} (positive: samples closer)`,
-      `the samples' nearest image in ${m.paired.heldoutSets} held-out and ${m.paired.trainSets} training sets of ${m.paired.size}: ${f(m.paired.toHeldout, 4)} held-out, ${f(m.paired.toTrain, 4)} training; t = ${f(m.paired.t, 2)} (${m.paired.dof} dof), p = ${f(m.paired.p, 4)}`,
-      `(p < 0.01: samples land nearer the images trained on than unseen ones): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
+      `set test: the samples' mean distance to the nearest image of each of ${m.sets.heldoutSets} held-out and ${m.sets.trainSets} training sets of ${m.sets.size}: ${f(m.sets.toHeldout, 4)} held-out, ${f(m.sets.toTrain, 4)} training; t = ${f(m.sets.t, 2)} (${m.sets.dof} dof), p = ${f(m.sets.p, 4)}`,
+      `(p < 0.01: samples land nearer the images trained on than unseen ones; it sees copies once they are about a tenth of the samples): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
     );
   }
   lines.push('', `done in ${head.wall_s.toFixed(1)} s`);

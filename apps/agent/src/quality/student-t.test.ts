@@ -21,6 +21,13 @@ describe("Student's t upper tail", () => {
       expect(studentTUpperTail(t, 1)).toBeCloseTo(0.5 - Math.atan(t) / Math.PI, 12);
   });
 
+  it('takes infinite t, and names a bad dof', () => {
+    expect(studentTUpperTail(Number.POSITIVE_INFINITY, 4)).toBe(0);
+    expect(studentTUpperTail(Number.NEGATIVE_INFINITY, 4)).toBe(1);
+    expect(studentTUpperTail(Number.NaN, 4)).toBeNaN();
+    expect(() => studentTUpperTail(1, 0)).toThrow(/degrees of freedom/);
+  });
+
   it('incomplete beta: I_x(1, 1) = x and I_x(a, 1) = x^a', () => {
     for (const x of [0.1, 0.5, 0.93]) {
       expect(incompleteBeta(x, 1, 1)).toBeCloseTo(x, 13);

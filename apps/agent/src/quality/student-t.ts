@@ -39,9 +39,9 @@ function betaFraction(x: number, a: number, b: number): number {
       d = 1 / d;
       h *= d * c;
     }
-    if (Math.abs(d * c - 1) < 1e-15) break;
+    if (Math.abs(d * c - 1) < 1e-15) return h;
   }
-  return h;
+  throw new RangeError(`incomplete beta: no convergence at x = ${x}, a = ${a}, b = ${b}`);
 }
 
 /** The regularized incomplete beta function I_x(a, b). */
@@ -51,9 +51,11 @@ export function incompleteBeta(x: number, a: number, b: number): number {
   const front = Math.exp(
     logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x),
   );
-  return x < (a + 1) / (a + b + 2)
-    ? (front * betaFraction(x, a, b)) / a
-    : 1 - (front * betaFraction(1 - x, b, a)) / b;
+  const value =
+    x < (a + 1) / (a + b + 2)
+      ? (front * betaFraction(x, a, b)) / a
+      : 1 - (front * betaFraction(1 - x, b, a)) / b;
+  return Math.min(1, Math.max(0, value));
 }
 
 /** P(T > t) for Student's t with `dof` degrees of freedom. */
