@@ -1,3 +1,4 @@
+import { seededRandom } from '@anneal/engine/metrics';
 import { describe, expect, it } from 'vitest';
 import {
   mannWhitneyZ,
@@ -7,17 +8,8 @@ import {
   summarize,
 } from './memorization.ts';
 
-/** A deterministic generator (mulberry32), so the test data is the same on every host. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same test data on every host. */
+const random = seededRandom;
 
 function rows(count: number, dim: number, seed: number): PixelRows {
   const r = random(seed);
