@@ -310,6 +310,8 @@ describe('anneal eval', () => {
     expect(samples.median).toBeGreaterThan(heldout.median);
     // The whole held-out split (1,000 images), not the 40 FD reads: two sets of 500.
     expect(m.sets).toMatchObject({ size: 500, heldoutSets: 2 });
+    // Noise stands out from no training image: no sample below every held-out image's ratio.
+    expect(m.copies).toMatchObject({ neighbours: 50, count: 0, p: 1 });
     const table = anneal([
       'eval',
       ...quick,
@@ -320,7 +322,11 @@ describe('anneal eval', () => {
       '--memorization',
     ]);
     expect(table.stdout).toMatch(/nearest training image/);
-    expect(table.stdout).toMatch(/nearest image of each of 2 held-out and \d+ training sets of 500/);
+    expect(table.stdout).toMatch(
+      /nearest image of each of 2 held-out and \d+ training sets of 500/,
+    );
+    expect(table.stdout).toMatch(/over the mean of the next 50/);
+    expect(table.stdout).toMatch(/0 samples below every held-out image/);
     expect(table.stdout).toMatch(/no sign of memorization/);
   });
 

@@ -159,6 +159,7 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
     // Two held-out sets of 200 against six training sets of 200.
     expect(r.sets).toMatchObject({ size: 200, heldoutSets: 2, trainSets: 6, dof: 6 });
     expect(r.sets.p).toBeGreaterThan(0.01);
+    expect(r.copies.p).toBeGreaterThan(0.05);
     expect(r.memorized).toBe(false);
   });
 
@@ -170,6 +171,9 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
     expect(r.z).toBeGreaterThan(5);
     expect(r.samples.median).toBeLessThan(r.heldout.median);
     expect(r.sets.p).toBeGreaterThan(0.01);
+    // Flatter samples stand out from no single training image: their ratios rise toward 1.
+    expect(r.copies.samples.median).toBeGreaterThan(r.copies.heldout.median);
+    expect(r.copies.count).toBe(0);
     expect(r.memorized).toBe(false);
   });
 
@@ -189,6 +193,7 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
     // 60 models that draw new images of the data's own distribution; Binomial(60, 0.05) has
     // mean 3 and P(X >= 10) = 0.0004, so a miscalibrated test shows here.
     let rejections = 0;
+    let copyRejections = 0;
     for (let k = 0; k < 60; k++) {
       const r = memorizationCheck(
         rows(40, 16, 1000 + k),
@@ -196,8 +201,10 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
         rows(200, 16, 3000 + k),
       );
       if (r.sets.p < 0.05) rejections++;
+      if (r.copies.p < 0.05) copyRejections++;
     }
     expect(rejections).toBeLessThan(10);
+    expect(copyRejections).toBeLessThan(10);
   });
 
   it('sizes the sets by the smaller side', () => {
@@ -206,5 +213,46 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
     expect(() => memorizationCheck(rows(30, 8, 40), rows(1, 8, 41), rows(20, 8, 42))).toThrow(
       /at least 2 held-out/,
     );
+  });
+});
+
+describe('the copy test: a few samples that copy single training images', () => {
+  const dim = 48;
+  const train = mixture(1200, 0.5, dim, 20);
+  const heldout = mixture(400, 0.5, dim, 21);
+
+  it('flags 8 near-copies among 400 samples, which the set test cannot see', () => {
+    const r = memorizationCheck(
+      concat(perturbed(train, 8, 3, 40), mixture(392, 0.5, dim, 41)),
+      heldout,
+      train,
+    );
+    expect(r.sets.p).toBeGreaterThan(0.01);
+    expect(r.copies.neighbours).toBe(50);
+    expect(r.copies.count).toBeGreaterThanOrEqual(8);
+    expect(r.copies.expected).toBeCloseTo(400 / 401, 12);
+    expect(r.copies.p).toBeLessThan(0.005);
+    expect(r.memorized).toBe(true);
+  });
+
+  it('passes the same samples without the copies', () => {
+    const r = memorizationCheck(mixture(400, 0.5, dim, 41), heldout, train);
+    expect(r.copies.p).toBeGreaterThan(0.05);
+    expect(r.memorized).toBe(false);
+  });
+
+  it('gives an exact copy ratio 0 and p as the chance that the smallest ratios are all samples', () => {
+    const small = rows(200, 16, 50);
+    const samples = concat(
+      { pixels: small.pixels.slice(0, 3 * 16), count: 3, dim: 16 },
+      rows(37, 16, 51),
+    );
+    const r = memorizationCheck(samples, rows(40, 16, 52), small);
+    expect(r.copies.samples.min).toBe(0);
+    expect(r.copies.heldout.min).toBeGreaterThan(0);
+    expect(r.copies.count).toBeGreaterThanOrEqual(3);
+    let p = 1;
+    for (let i = 0; i < r.copies.count; i++) p *= (40 - i) / (80 - i);
+    expect(r.copies.p).toBeCloseTo(p, 15);
   });
 });

@@ -17,6 +17,14 @@
 // a two-sample t-test over the set means, not over the samples. (Meehan et al. 2020's
 // data-copying test takes samples and held-out images as the queries, as the whole-dataset
 // test below does.)
+//
+// A copy lowers only the one set that holds its source, so the set test sees copies once they
+// are a sizeable share of the samples. A few copies show in the tail instead, by how much
+// nearer a query lands to its nearest training image than to its next ones (Carlini et al.'s
+// extraction criterion divides by the mean distance to the nearest 50). Held-out images set
+// the yardstick: a sample whose ratio is below every held-out image's is one no unseen image
+// matches. Smoothness does not fake it: a sample rendered flatter adds the same removed noise
+// to its distance from every training image, which raises the ratio.
 
 import { sampleWithoutReplacement, seededRandom } from '@anneal/engine/metrics';
 import { studentTUpperTail } from './student-t.ts';
@@ -50,10 +58,30 @@ export interface MemorizationReport {
    * whole dataset: the normal approximation's z (positive: samples closer).
    */
   z: number;
-  /** The test that decides: do samples land nearer the training images than unseen ones? */
+  /** Do samples land nearer the training images than unseen ones? */
   sets: SetTest;
-  /** sets.p < 0.01. */
+  /** Are a few samples copies of single training images? */
+  copies: CopyTest;
+  /** sets.p or copies.p below 0.005 (Bonferroni over the two tests: 1% together). */
   memorized: boolean;
+}
+
+export interface CopyTest {
+  /** k: a query's nearest distance is divided by the mean distance to its next k. */
+  neighbours: number;
+  /** Ratios of the samples (0: an exact copy; near 1: no training image stands out). */
+  samples: DistanceSummary;
+  /** Ratios of the held-out images, which the model never saw. */
+  heldout: DistanceSummary;
+  /** Samples whose ratio is below every held-out image's. */
+  count: number;
+  /** That count's mean when samples place like held-out images: samples / (held-out + 1). */
+  expected: number;
+  /**
+   * P(count or more) when samples' and held-out images' ratios are exchangeable: the chance
+   * that the `count` smallest of all of them are samples.
+   */
+  p: number;
 }
 
 export interface SetTest {
@@ -74,7 +102,10 @@ export interface SetTest {
   p: number;
 }
 
-const P_ONE_PERCENT = 0.01;
+/** Each test's level: two tests at 0.005 keep the verdict's false alarms under 1%. */
+const P_EACH = 0.005;
+/** Neighbours after the nearest that a query's ratio divides by (Carlini et al. use 50). */
+const COPY_NEIGHBOURS = 50;
 /** Held-out images are split into this many sets (m = half of them). */
 const HELDOUT_SETS = 2;
 /** The most sets of m training images compared. */
@@ -92,14 +123,17 @@ export function nearestNeighbourDistances(queries: PixelRows, reference: PixelRo
 
 /**
  * As nearestNeighbourDistances, and in the same pass the nearest within each group of
- * reference rows (`group[j]` in 0..groups-1, or -1 for none): `byGroup[i * groups + g]`.
+ * reference rows (`group[j]` in 0..groups-1, or -1 for none): `byGroup[i * groups + g]`,
+ * and with `neighbours` k > 0 each query's nearest distance over the mean of its next k
+ * (`ratio`; 0 for an exact copy).
  */
 function nearest(
   queries: PixelRows,
   reference: PixelRows,
   group?: Int32Array,
   groups = 0,
-): { all: Float64Array; byGroup: Float64Array } {
+  neighbours = 0,
+): { all: Float64Array; byGroup: Float64Array; ratio: Float64Array } {
   if (queries.dim !== reference.dim)
     throw new RangeError(
       `images differ in size: ${queries.dim} values per query image, ${reference.dim} per reference image`,
@@ -126,10 +160,15 @@ function nearest(
   const all = new Float64Array(queries.count);
   const byGroup = new Float64Array(queries.count * groups);
   const bestOf = new Float64Array(groups);
+  // The nearest neighbours + 1 squared distances so far, ascending.
+  const kept = neighbours > 0 ? Math.min(neighbours + 1, reference.count) : 0;
+  const top = new Float64Array(kept);
+  const ratio = new Float64Array(kept > 1 ? queries.count : 0);
   for (let i = 0; i < queries.count; i++) {
     const qo = i * dim;
     let best = Number.POSITIVE_INFINITY;
     bestOf.fill(Number.POSITIVE_INFINITY);
+    top.fill(Number.POSITIVE_INFINITY);
     for (let j = 0; j < reference.count; j++) {
       const ro = j * dim;
       let dot = 0;
@@ -138,11 +177,26 @@ function nearest(
       if (d2 < best) best = d2;
       const g = group ? (group[j] as number) : -1;
       if (g >= 0 && d2 < (bestOf[g] as number)) bestOf[g] = d2;
+      if (kept > 0 && d2 < (top[kept - 1] as number)) {
+        let at = kept - 1;
+        while (at > 0 && (top[at - 1] as number) > d2) {
+          top[at] = top[at - 1] as number;
+          at--;
+        }
+        top[at] = d2;
+      }
     }
     all[i] = toDistance(best);
     for (let g = 0; g < groups; g++) byGroup[i * groups + g] = toDistance(bestOf[g] as number);
+    if (kept > 1) {
+      let next = 0;
+      for (let k = 1; k < kept; k++) next += toDistance(top[k] as number);
+      next /= kept - 1;
+      const first = toDistance(top[0] as number);
+      ratio[i] = first === 0 ? 0 : first / next;
+    }
   }
-  return { all, byGroup };
+  return { all, byGroup, ratio };
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -206,11 +260,18 @@ export function memorizationCheck(
   heldout: PixelRows,
   train: PixelRows,
 ): MemorizationReport {
-  const { sets, samplesToTrain: ds } = setTest(samples, heldout, train, 0);
-  const dh = nearestNeighbourDistances(heldout, train);
+  const { sets, samplesToTrain } = setTest(samples, heldout, train, 0);
+  const ds = samplesToTrain.all;
+  const fromHeldout = nearest(heldout, train, undefined, 0, COPY_NEIGHBOURS);
+  const dh = fromHeldout.all;
   const heldoutSummary = summarize(dh);
   let below = 0;
   for (const d of ds) if (d < heldoutSummary.min) below++;
+  const copies = copyTest(
+    samplesToTrain.ratio,
+    fromHeldout.ratio,
+    Math.min(COPY_NEIGHBOURS, train.count - 1),
+  );
   return {
     train: train.count,
     samples: summarize(ds),
@@ -218,7 +279,39 @@ export function memorizationCheck(
     samplesBelowHeldoutMin: below,
     z: mannWhitneyZ(ds, dh),
     sets,
-    memorized: sets.p < P_ONE_PERCENT,
+    copies,
+    memorized: sets.p < P_EACH || copies.p < P_EACH,
+  };
+}
+
+/**
+ * Samples whose nearest-over-next ratio is below every held-out image's. If samples and
+ * held-out images were alike (exchangeable) in their ratios, the chance that the c smallest
+ * of all S + H ratios are samples is prod_{i<c} (S - i) / (S + H - i): the one-sided p.
+ */
+function copyTest(
+  sampleRatios: Float64Array,
+  heldoutRatios: Float64Array,
+  neighbours: number,
+): CopyTest {
+  if (sampleRatios.length === 0 || heldoutRatios.length === 0)
+    throw new RangeError(
+      'the copy test needs at least 2 training images to divide by the next nearest',
+    );
+  const heldout = summarize(heldoutRatios);
+  const s = sampleRatios.length;
+  const h = heldoutRatios.length;
+  let count = 0;
+  for (const v of sampleRatios) if (v < heldout.min) count++;
+  let p = 1;
+  for (let i = 0; i < count; i++) p *= (s - i) / (s + h - i);
+  return {
+    neighbours,
+    samples: summarize(sampleRatios),
+    heldout,
+    count,
+    expected: s / (h + 1),
+    p,
   };
 }
 
@@ -227,14 +320,15 @@ export function memorizationCheck(
  * held-out images (m = half of them, or less where training is small) and of up to
  * MAX_TRAIN_SETS disjoint seeded sets of m training images, compared by a pooled two-sample
  * t-test (the set means are means over all samples, near normal). Also returns each
- * sample's distance to the nearest of all training images, from the same pass.
+ * sample's distance to the nearest of all training images and its nearest-over-next ratio,
+ * from the same pass.
  */
 function setTest(
   samples: PixelRows,
   heldout: PixelRows,
   train: PixelRows,
   seed: number,
-): { sets: SetTest; samplesToTrain: Float64Array } {
+): { sets: SetTest; samplesToTrain: { all: Float64Array; ratio: Float64Array } } {
   if (samples.count < 1) throw new RangeError('no samples to check');
   const random = seededRandom(seed);
   const size = Math.min(Math.floor(heldout.count / HELDOUT_SETS), Math.floor(train.count / 2));
@@ -251,7 +345,13 @@ function setTest(
     });
     return group;
   };
-  const toTrain = nearest(samples, train, setsOf(train.count, trainSets), trainSets);
+  const toTrain = nearest(
+    samples,
+    train,
+    setsOf(train.count, trainSets),
+    trainSets,
+    COPY_NEIGHBOURS,
+  );
   const toHeldout = nearest(samples, heldout, setsOf(heldout.count, HELDOUT_SETS), HELDOUT_SETS);
   const means = (byGroup: Float64Array, sets: number) =>
     Array.from({ length: sets }, (_, g) => {
@@ -273,7 +373,7 @@ function setTest(
       dof,
       p: studentTUpperTail(t, dof),
     },
-    samplesToTrain: toTrain.all,
+    samplesToTrain: toTrain,
   };
 }
 

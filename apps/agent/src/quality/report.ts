@@ -137,7 +137,14 @@ export function qualityTable(r: EvalReport, head: Head): string {
       ]),
       `${m.samplesBelowHeldoutMin} samples nearer than any held-out image; rank test over the whole dataset z = ${f(m.z, 2)} (positive: samples closer)`,
       `set test: the samples' mean distance to the nearest image of each of ${m.sets.heldoutSets} held-out and ${m.sets.trainSets} training sets of ${m.sets.size}: ${f(m.sets.toHeldout, 4)} held-out, ${f(m.sets.toTrain, 4)} training; t = ${f(m.sets.t, 2)} (${m.sets.dof} dof), p = ${f(m.sets.p, 4)}`,
-      `(p < 0.01: samples land nearer the images trained on than unseen ones; it sees copies once they are about a tenth of the samples): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
+      `copy test: nearest training image's distance over the mean of the next ${m.copies.neighbours} (0: an exact copy):`,
+      table([
+        ['', 'min      p1       p5       p25      median'],
+        row('samples', m.copies.samples),
+        row('held-out', m.copies.heldout),
+      ]),
+      `${m.copies.count} samples below every held-out image (${f(m.copies.expected, 2)} expected without copies), p = ${f(m.copies.p, 4)}`,
+      `(p < 0.005 in either test: the set test sees copies once they are about a tenth of the samples, the copy test a handful): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
     );
   }
   lines.push('', `done in ${head.wall_s.toFixed(1)} s`);
