@@ -26,6 +26,16 @@ describe('the plateau rule', () => {
     expect(firstStop(points.slice(0, 13), rule)).toBeUndefined();
   });
 
+  it('says "worse" when the window is worse than the best before it', () => {
+    const points = [1, 0.5, 0.6, 0.62, 0.7].map((loss, i) => ({ iter: (i + 1) * 100, loss }));
+    const stop = firstStop(points, rule);
+    expect(stop).toMatchObject({ stop: true, at: 500 });
+    expect(stop?.improvement).toBeCloseTo(-0.2, 12);
+    expect(stop?.reason).toBe(
+      'held-out loss plateaued at iteration 500: the best of the last 3 evaluations is 20.00% worse than the best before them',
+    );
+  });
+
   it('on a recorded loss curve (the MNIST v teacher): stops after the fast fall, later for a longer window', () => {
     const lines = readFileSync(
       new URL('../../../../models/mnist-v-small/metrics.jsonl', import.meta.url),

@@ -56,7 +56,11 @@ export function plateauDecision(
     return {
       stop: true,
       improvement,
-      reason: `held-out loss plateaued at iteration ${last.iter}: ${(improvement * 100).toFixed(2)}% better over the last ${rule.window} evaluations < ${(rule.threshold * 100).toFixed(2)}%`,
+      reason: `held-out loss plateaued at iteration ${last.iter}: ${
+        improvement >= 0
+          ? `${(improvement * 100).toFixed(2)}% better over the last ${rule.window} evaluations < ${(rule.threshold * 100).toFixed(2)}%`
+          : `the best of the last ${rule.window} evaluations is ${(-improvement * 100).toFixed(2)}% worse than the best before them`
+      }`,
     };
   return { stop: false, improvement, reason: 'training' };
 }
