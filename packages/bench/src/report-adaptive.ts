@@ -110,7 +110,9 @@ export function plan(f: ResultFile<PlanBenchResult>): string {
     fmt(x.predicted_ms),
     fmt(x.measured_ms),
     fmt(x.ratio, 3),
+    fmt(timedSpread(x.times_ms), 2),
   ]);
+  const spreads = r.rows.map((x) => timedSpread(x.times_ms)).sort((a, b) => a - b);
   const refused = r.refused.map((x) => `- ${x.objective}: ${x.message}`).join('\n');
   return `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); hardware profile ${r.profile}. Quality curve: ${r.curve.points} points of ${r.curve.samplers.join(', ')} at n = ${r.curve.n}. Latency: the ${r.statistic} of ${r.repeats} timed requests after a warm-up, in the cost table and in the measured column alike. Predicted = overhead + NFE x per-NFE latency at the batch, from the cost table.${f.partial ? ' **Partial.**' : ''}\n\n${table(
     [
@@ -124,9 +126,15 @@ export function plan(f: ResultFile<PlanBenchResult>): string {
       'predicted ms',
       'measured ms',
       'measured / predicted',
+      'timed max / min',
     ],
     rows,
-  )}\n\nWithin 15% of the prediction: ${r.within_15pct} of ${r.rows.length}; median |measured / predicted - 1| = ${fmt(r.median_abs_error, 3)}.${refused ? `\n\nRefused:\n${refused}` : ''}`;
+  )}\n\nWithin 15% of the prediction: ${r.within_15pct} of ${r.rows.length}; median |measured / predicted - 1| = ${fmt(r.median_abs_error, 3)}. The last column shows how much identical requests vary on this machine: the slowest of a row's ${r.repeats} over the fastest (median ${fmt(spreads[Math.floor(spreads.length / 2)] ?? Number.NaN, 2)} here).${refused ? `\n\nRefused:\n${refused}` : ''}`;
+}
+
+/** The slowest of a row's identical timed requests over the fastest. */
+export function timedSpread(timesMs: readonly number[]): number {
+  return timesMs.length ? Math.max(...timesMs) / Math.min(...timesMs) : Number.NaN;
 }
 
 export function complexity(f: ResultFile<ComplexityResult & { model: string }>): string {
