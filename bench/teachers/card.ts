@@ -187,16 +187,16 @@ const spreadNote = (s: Spread) =>
     ? ` ± is FD's spread from sampling alone, the standard deviation over ${s.resamples} bootstrap resamples of the samples and held-out images (90% interval ${f(s.low)}-${f(s.high)} for the headline): a rerun of \`anneal eval\` with the same seed gives the same FD up to floating-point rounding, and one with another seed should land within it.`
     : '';
 const mem = headline.memorization;
-/** The set test that decides (absent from evaluations older than it). */
+/** The set test (absent from evaluations older than it). */
 const setSentence = (p: typeof mem.sets) =>
   !p
     ? 'This evaluation predates the set test; the whole-dataset test decides.'
-    : `The test that decides takes the samples as queries on both sides: their mean distance to the nearest image of each of ${p.heldoutSets} held-out and ${p.trainSets} training sets of ${p.size.toLocaleString('en-US')} images, ${f(p.toHeldout, 4)} against ${f(p.toTrain, 4)}, two-sample t = ${f(p.t, 2)} over the set means (${p.dof} dof, one-sided p = ${f(p.p, 4)}); smoother-than-data samples land nearer every real image, which only this test takes out.`;
+    : `The set test takes the samples as queries on both sides: their mean distance to the nearest image of each of ${p.heldoutSets} held-out and ${p.trainSets} training sets of ${p.size.toLocaleString('en-US')} images, ${f(p.toHeldout, 4)} against ${f(p.toTrain, 4)}, two-sample t = ${f(p.t, 2)} over the set means (${p.dof} dof, one-sided p = ${f(p.p, 4)}); smoother-than-data samples land nearer every real image, which this test takes out.`;
 /** The copy test (absent from evaluations older than it). */
 const copySentence = (c: typeof mem.copies) =>
   !c
     ? ''
-    : ` The copy test looks for a few copies, which the set test cannot see: each query's distance to its nearest training image over the mean distance to its next ${c.neighbours} (0 is an exact copy; Carlini et al. 2023 extract training images by the same ratio), min / p1 / p5 / median: samples ${q(c.samples)}, held-out images ${q(c.heldout)}. ${c.count} of ${headline.n} samples lie below every held-out image (${f(c.expected, 2)} expected without copies; one-sided p = ${f(c.p, 4)}, the chance that the ${c.count} smallest ratios would all be samples if samples placed like held-out images).`;
+    : ` The copy test looks for a few copies, which the set test cannot see: each query's distance to its nearest training image over the mean distance to its next ${c.neighbours} (0 is an exact copy; a ratio like the one Carlini et al. 2023 extract training images by), min / p1 / p5 / median: samples ${q(c.samples)}, held-out images ${q(c.heldout)}. ${c.count} of ${headline.n} samples lie below every held-out image (${f(c.expected, 2)} expected without copies; one-sided p = ${f(c.p, 4)}, the chance that the ${c.count} smallest ratios would all be samples if samples placed like held-out images)${c.blind ? '; a held-out image duplicates a training image, so this test cannot see copies on this data' : ''}.`;
 const q = (s: Record<string, number>) =>
   `${f(s.min, 4)} / ${f(s.p1, 4)} / ${f(s.p5, 4)} / ${f(s.median, 4)}`;
 const flags = [
@@ -242,7 +242,7 @@ FD ${f(headline.fd)} is ${(headline.fd / headline.floor_fd).toFixed(2)}x the flo
 
 ## Memorization
 
-Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${setSentence(mem.sets)}${copySentence(mem.copies)} Verdict: ${mem.memorized ? '**memorization** (a test below p = 0.005)' : mem.copies ? 'no sign of memorization (both tests above p = 0.005: the set test sees copies once they are about a tenth of the samples, the copy test a handful)' : 'no sign that samples land nearer the training images than unseen ones (the set test sees copies once they are about a tenth of the samples; fewer show as samples nearer than any held-out image)'}.
+Nearest-neighbour RMS pixel distance (pixels in [0, 1]) to the ${mem.train.toLocaleString('en-US')} training images, min / p1 / p5 / median: samples ${q(mem.samples)}, held-out images ${q(mem.heldout)}. ${mem.samplesBelowHeldoutMin} of ${headline.n} samples lie nearer to a training image than any held-out image does. One-sided rank test over the whole dataset: z = ${f(mem.z, 2)} (positive: samples closer). ${setSentence(mem.sets)}${copySentence(mem.copies)} Verdict: ${mem.memorized ? (mem.copies ? '**memorization** (a test below p = 0.005)' : '**samples land nearer the training images than unseen ones: memorization**') : mem.copies ? 'no sign of memorization (both tests above p = 0.005: the set test sees copies once they are about a tenth of the samples, the copy test a handful)' : 'no sign that samples land nearer the training images than unseen ones (the set test sees copies once they are about a tenth of the samples; fewer show as samples nearer than any held-out image)'}.
 
 ## Samples
 

@@ -32,7 +32,7 @@ describe('plan report: the timed requests beside the prediction', () => {
   });
 
   it("prints each row's slowest request over its fastest, and their median", () => {
-    const rows = [row([100, 150, 120], 100), row([200, 210], 180), row([50, 100], 50)];
+    const rows = [row([100, 150, 120], 100), row([200, 205, 210], 180), row([50, 100, 75], 50)];
     const s = planSummary(rows);
     const text = plan({
       name: 'plan',

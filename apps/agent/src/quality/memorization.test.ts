@@ -191,7 +191,9 @@ describe('the set test: nearer the images trained on than unseen ones?', () => {
 
   it('holds its size without copies: about 5% of null replicates reach p < 0.05', () => {
     // 60 models that draw new images of the data's own distribution; Binomial(60, 0.05) has
-    // mean 3 and P(X >= 10) = 0.0004, so a miscalibrated test shows here.
+    // mean 3 and P(X >= 10) = 0.0004, so a miscalibrated test shows here. (The copy test's p
+    // is discrete: at 40 against 40, p < 0.05 needs 5 samples below every held-out ratio,
+    // a 2.7% chance, so its bound catches gross errors only; the exact-copy case checks p.)
     let rejections = 0;
     let copyRejections = 0;
     for (let k = 0; k < 60; k++) {
@@ -250,9 +252,47 @@ describe('the copy test: a few samples that copy single training images', () => 
     const r = memorizationCheck(samples, rows(40, 16, 52), small);
     expect(r.copies.samples.min).toBe(0);
     expect(r.copies.heldout.min).toBeGreaterThan(0);
-    expect(r.copies.count).toBeGreaterThanOrEqual(3);
-    let p = 1;
-    for (let i = 0; i < r.copies.count; i++) p *= (40 - i) / (80 - i);
-    expect(r.copies.p).toBeCloseTo(p, 15);
+    // The 3 copies, and no other sample below every held-out ratio: p = 40/80 x 39/79 x 38/78.
+    expect(r.copies.count).toBe(3);
+    expect(r.copies.p).toBeCloseTo((40 * 39 * 38) / (80 * 79 * 78), 15);
+  });
+
+  it("divides by the mean of the next k distances, all of a small training set's", () => {
+    // 10 training images: k = 9 takes every one after the nearest. Checked by brute force.
+    const train = rows(10, 16, 60);
+    const samples = rows(5, 16, 61);
+    const r = memorizationCheck(samples, rows(6, 16, 62), train);
+    expect(r.copies.neighbours).toBe(9);
+    const ratios = Array.from({ length: samples.count }, (_, i) => {
+      const d = Array.from({ length: train.count }, (_, j) => {
+        let s = 0;
+        for (let x = 0; x < 16; x++) {
+          const v = (samples.pixels[i * 16 + x] as number) - (train.pixels[j * 16 + x] as number);
+          s += v * v;
+        }
+        return Math.sqrt(s);
+      }).sort((a, b) => a - b);
+      return (d[0] as number) / (d.slice(1).reduce((a, b) => a + b, 0) / 9);
+    }).sort((a, b) => a - b);
+    expect(r.copies.samples.min).toBeCloseTo(ratios[0] as number, 10);
+    expect(r.copies.samples.median).toBeCloseTo(ratios[2] as number, 10);
+    expect(r.copies.samples.mean).toBeCloseTo(ratios.reduce((a, b) => a + b, 0) / 5, 10);
+  });
+
+  it('says when a held-out image duplicates a training image (the test cannot see copies then)', () => {
+    const train = rows(200, 16, 70);
+    const heldout = concat(
+      { pixels: train.pixels.slice(0, 16), count: 1, dim: 16 },
+      rows(39, 16, 71),
+    );
+    const r = memorizationCheck(
+      concat({ pixels: train.pixels.slice(16, 32), count: 1, dim: 16 }, rows(39, 16, 72)),
+      heldout,
+      train,
+    );
+    expect(r.copies.heldout.min).toBe(0);
+    expect(r.copies.count).toBe(0);
+    expect(r.copies.blind).toBe(true);
+    expect(memorizationCheck(rows(40, 16, 72), rows(40, 16, 71), train).copies.blind).toBe(false);
   });
 });

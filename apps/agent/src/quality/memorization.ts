@@ -20,8 +20,9 @@
 //
 // A copy lowers only the one set that holds its source, so the set test sees copies once they
 // are a sizeable share of the samples. A few copies show in the tail instead, by how much
-// nearer a query lands to its nearest training image than to its next ones (Carlini et al.'s
-// extraction criterion divides by the mean distance to the nearest 50). Held-out images set
+// nearer a query lands to its nearest training image than to its next ones (a ratio like the
+// one Carlini et al. extract training images by, over the mean distance to the 50 nearest).
+// Held-out images set
 // the yardstick: a sample whose ratio is below every held-out image's is one no unseen image
 // matches. Smoothness does not fake it: a sample rendered flatter adds the same removed noise
 // to its distance from every training image, which raises the ratio.
@@ -75,6 +76,11 @@ export interface CopyTest {
   heldout: DistanceSummary;
   /** Samples whose ratio is below every held-out image's. */
   count: number;
+  /**
+   * A held-out image duplicates a training image (its ratio is 0), so no sample can fall
+   * below it: the test cannot see copies on this data.
+   */
+  blind: boolean;
   /** That count's mean when samples place like held-out images: samples / (held-out + 1). */
   expected: number;
   /**
@@ -104,7 +110,7 @@ export interface SetTest {
 
 /** Each test's level: two tests at 0.005 keep the verdict's false alarms under 1%. */
 const P_EACH = 0.005;
-/** Neighbours after the nearest that a query's ratio divides by (Carlini et al. use 50). */
+/** Neighbours after the nearest that a query's ratio divides by (as Carlini et al.'s 50). */
 const COPY_NEIGHBOURS = 50;
 /** Held-out images are split into this many sets (m = half of them). */
 const HELDOUT_SETS = 2;
@@ -310,6 +316,7 @@ function copyTest(
     samples: summarize(sampleRatios),
     heldout,
     count,
+    blind: heldout.min === 0,
     expected: s / (h + 1),
     p,
   };

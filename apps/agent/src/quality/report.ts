@@ -143,7 +143,7 @@ export function qualityTable(r: EvalReport, head: Head): string {
         row('samples', m.copies.samples),
         row('held-out', m.copies.heldout),
       ]),
-      `${m.copies.count} samples below every held-out image (${f(m.copies.expected, 2)} expected without copies), p = ${f(m.copies.p, 4)}`,
+      `${m.copies.count} samples below every held-out image (${f(m.copies.expected, 2)} expected without copies), p = ${f(m.copies.p, 4)}${m.copies.blind ? '; a held-out image duplicates a training image, so this test cannot see copies on this data' : ''}`,
       `(p < 0.005 in either test: the set test sees copies once they are about a tenth of the samples, the copy test a handful): ${m.memorized ? 'MEMORIZATION' : 'no sign of memorization'}`,
     );
   }
