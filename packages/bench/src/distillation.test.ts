@@ -167,6 +167,17 @@ describe('the distillation record', () => {
     expect(r.tradeoff?.rows).toHaveLength(1);
     expect(r.tradeoff?.rows[0]?.teacher_best).toMatchObject({ sampler: 'dpmpp-2m', fd: 0.35 });
     expect(distillationTargets(r).at(-2)).toMatchObject({ value: '1 of 1', verdict: 'met' });
+    expect(r.tradeoff?.floor_fd).toBeNull();
+    // With the run's kept reference, its FD and the floor come from there.
+    const dir = run('partial-kept', 'training', null, [e]);
+    mkdirSync(join(dir, 'reference'));
+    writeFileSync(
+      join(dir, 'reference', 'reference.json'),
+      JSON.stringify({ metrics: { fd: 0.31 }, floor: { fd: 0.22 }, n: 1000 }),
+    );
+    const kept = readDistillationRun(dir, root);
+    expect(kept.tradeoff?.reference_fd).toBe(0.31);
+    expect(kept.tradeoff?.floor_fd).toBe(0.22);
   });
 
   it('refuses a folder that is not a distill run, naming it', () => {

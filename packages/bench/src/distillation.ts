@@ -129,23 +129,31 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, path: string): T {
   return r.data;
 }
 
+/** What of the run's kept reference (reference/reference.json) a stopped run's record reads. */
+const keptReferenceSchema = z.object({
+  metrics: z.object({ fd: z.number() }),
+  floor: z.object({ fd: z.number() }).nullish(),
+});
+
 /**
  * The rows a stopped run's finished stages would have in tradeoff.json, from their
- * evaluations in distill-state.json: no reference row (its FD follows from any row's ratio)
- * and no floor (tradeoff.json carries it).
+ * evaluations in distill-state.json: no reference row. The reference's FD and the floor come
+ * from the run's kept reference where it has one; without it the reference's FD follows from
+ * any row's ratio and the floor is unknown.
  */
 function tradeoffOfState(
   state: z.infer<typeof stateFileSchema>,
   budget: number,
   n: number,
+  kept: z.infer<typeof keptReferenceSchema> | null,
 ): Tradeoff | null {
   const evals = state.stages.flatMap((st) => st.evals);
   const first = evals.find((e) => e.fd !== null && e.fd_ratio);
   if (!first) return null;
   return {
     n,
-    reference_fd: (first.fd as number) / (first.fd_ratio as number),
-    floor_fd: null,
+    reference_fd: kept?.metrics.fd ?? (first.fd as number) / (first.fd_ratio as number),
+    floor_fd: kept?.floor?.fd ?? null,
     budget,
     rows: evals.map((e) => {
       const best = e.teacher_at_nfe
@@ -180,10 +188,16 @@ export function readDistillationRun(dir: string, repo: string): DistillationRun 
   const settings = parse(runFileSchema, readJson(runPath), runPath);
   const state = parse(stateFileSchema, readJson(statePath), statePath);
   const tradeoffPath = join(dir, 'tradeoff.json');
+  const keptPath = join(dir, 'reference', 'reference.json');
   // A finished run has tradeoff.json; a stopped one has its stages' evaluations in the state.
   const tradeoff = existsSync(tradeoffPath)
     ? parse(tradeoffSchema, readJson(tradeoffPath), tradeoffPath)
-    : tradeoffOfState(state, settings.budget, settings.eval_n);
+    : tradeoffOfState(
+        state,
+        settings.budget,
+        settings.eval_n,
+        existsSync(keptPath) ? parse(keptReferenceSchema, readJson(keptPath), keptPath) : null,
+      );
   const stagesPath = join(settings.teacher, 'stages.jsonl');
   const teacherWall = existsSync(stagesPath)
     ? readFileSync(stagesPath, 'utf8')
