@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { blasReconfigure, blasStampPath, findOpenBlas, readBlasStamp } from './blas.mjs';
-import { addonPath, mlxCmakeDir, nativeRoot } from './sdk.mjs';
+import { addonPath, cudnnDefines, mlxCmakeDir, nativeRoot } from './sdk.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -35,6 +35,7 @@ export function buildAddon({ debug = process.env.ANNEAL_NATIVE_DEBUG === '1' } =
     `--CDMLX_DIR=${mlxCmakeDir}`,
     `--CDNODE_ADDON_API_DIR=${addonApi}`,
     `--CDANNEAL_OPENBLAS=${blas ?? 'OFF'}`,
+    ...cudnnDefines(),
   ];
   if (debug) args.push('--debug');
   const cmake = (command) => {

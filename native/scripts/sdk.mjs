@@ -1,6 +1,6 @@
 // Where the MLX SDK lives and which release it is. The release is pinned in exactly one
 // place: the "mlx.version" field of native/package.json.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,4 +70,20 @@ export function wheelPlan(
   return {
     error: `MLX has no wheels for ${platform}/${arch}; Anneal runs on macOS arm64 and Linux`,
   };
+}
+
+/**
+ * CMake definitions a CUDA SDK needs: MLX's CMake package for the cuda backend looks for
+ * cuDNN's headers (FindCUDNN) when the addon is configured, and pip puts the
+ * nvidia-cudnn-cu13 wheel that mlx-cuda-13 depends on under <sdk>/nvidia/cudnn, where CMake
+ * does not look. Empty for the cpu and metal SDKs, which carry no cuDNN.
+ * @returns {string[]} cmake-js `--CD` flags
+ */
+export function cudnnDefines(dir = sdkDir) {
+  const cudnn = join(dir, 'nvidia', 'cudnn');
+  if (!existsSync(join(cudnn, 'include', 'cudnn.h'))) return [];
+  return [
+    `--CDCUDNN_INCLUDE_PATH=${join(cudnn, 'include')}`,
+    `--CDCUDNN_LIBRARY_PATH=${join(cudnn, 'lib')}`,
+  ];
 }

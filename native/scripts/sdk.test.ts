@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM scripts without type declarations
 import { findPython, missingRuntimeLibraries } from './install-mlx.mjs';
 // @ts-expect-error plain ESM scripts without type declarations
-import { libmlxPath, mlxVersion, wheelPlan } from './sdk.mjs';
+import { cudnnDefines, libmlxPath, mlxVersion, wheelPlan } from './sdk.mjs';
 
 describe('MLX wheel plan', () => {
   it('pins one version and names frontend and backend together', () => {
@@ -37,6 +40,21 @@ describe('MLX wheel plan', () => {
     } finally {
       if (saved === undefined) delete process.env.ANNEAL_PYTHON;
       else process.env.ANNEAL_PYTHON = saved;
+    }
+  });
+
+  it('points CMake at the cuDNN that pip put into a CUDA SDK, and nowhere else', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-sdk-'));
+    try {
+      expect(cudnnDefines(dir)).toEqual([]);
+      mkdirSync(join(dir, 'nvidia', 'cudnn', 'include'), { recursive: true });
+      writeFileSync(join(dir, 'nvidia', 'cudnn', 'include', 'cudnn.h'), '');
+      expect(cudnnDefines(dir)).toEqual([
+        `--CDCUDNN_INCLUDE_PATH=${join(dir, 'nvidia', 'cudnn', 'include')}`,
+        `--CDCUDNN_LIBRARY_PATH=${join(dir, 'nvidia', 'cudnn', 'lib')}`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
