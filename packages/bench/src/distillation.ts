@@ -11,7 +11,7 @@ import { fmt, type ResultFile, table } from './report-format.ts';
 /** What the record reads of distill.json; the rest of the settings are kept as they are. */
 const runFileSchema = z
   .object({
-    method: z.enum(['progressive', 'consistency']),
+    method: z.enum(['progressive', 'consistency', 'consistency-training']),
     teacher: z.string(),
     budget: z.number(),
     eval_n: z.number(),
@@ -94,7 +94,7 @@ export interface DistillationRun {
   /** The run folder and its teacher, relative to the repository. */
   dir: string;
   teacher: string;
-  method: 'progressive' | 'consistency';
+  method: z.infer<typeof runFileSchema>['method'];
   settings: z.infer<typeof runFileSchema>;
   /** `anneal distill --resume` would continue it (training or evaluating a stage). */
   complete: boolean;
@@ -248,6 +248,7 @@ export function distillationTargets(run: DistillationRun): Array<{
               : ('missed' as const),
     };
   };
+  // The issue sets targets for the distillations; consistency training is reported beside them.
   const targets =
     run.method === 'progressive'
       ? [
@@ -255,7 +256,12 @@ export function distillationTargets(run: DistillationRun): Array<{
           ratio(2, 2, '2-step student'),
           ratio(1, null, '1-step student'),
         ]
-      : [ratio(2, 2, 'consistency, 2 steps'), ratio(1, null, 'consistency, 1 step')];
+      : run.method === 'consistency'
+        ? [ratio(2, 2, 'consistency, 2 steps'), ratio(1, null, 'consistency, 1 step')]
+        : [
+            ratio(2, null, 'consistency training, 2 steps'),
+            ratio(1, null, 'consistency training, 1 step'),
+          ];
   const compared = rows.filter(
     (r) => r.teacher_best && r.fd !== null && r.teacher_best.fd !== null,
   );

@@ -149,7 +149,21 @@ describe('anneal distill: flags', () => {
         '--min-steps',
         '4',
       ],
-      /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
+      /--min-steps: consistency evaluates 2- and 1-step sampling/,
+    ],
+    [
+      ['--out', join(root, 'x'), '--teacher', teacher, '--method', 'progressive'].concat([
+        '--ect-q',
+        '3',
+      ]),
+      /--ect-q: applies to --method consistency-training only/,
+    ],
+    [
+      ['--out', join(root, 'x'), '--teacher', teacher, '--method', 'consistency-training'].concat([
+        '--ect-q',
+        '1',
+      ]),
+      /--ect-q/,
     ],
   ])('exits 2 naming the flag: %s', async (args, message) => {
     const r = await runAnnealHere(['distill', ...args], home);
@@ -411,5 +425,46 @@ describe('anneal distill --method consistency', () => {
     // The boundary where f is the identity: the teacher table's smallest sigma.
     expect(cfg.consistency).toMatchObject({ inner: 'v' });
     expect(cfg.consistency.sigma_min).toBeGreaterThan(0);
+  });
+});
+
+describe('anneal distill --method consistency-training', () => {
+  it('fine-tunes from the teacher through the whole ECT curriculum, whatever the plateau rule says', () => {
+    const out = join(root, 'ct');
+    // A plateau rule that would stop any other stage at its second evaluation (nothing
+    // improves by 100%): consistency training must run its 30 iterations anyway.
+    const r = anneal([
+      ...['distill', '--teacher', teacher, '--method', 'consistency-training', '--out', out],
+      ...['--max-iters-per-stage', '30', '--eval-every', '10', '--ect-halving-every', '10'],
+      ...['--plateau-window', '1', '--plateau-threshold', '1'],
+      ...['--eval-n', '20', '--heldout-n', '4', '--batch', '8', '--log-every', '1'],
+      ...['--extractor-steps', '60', '--extractor-width', '8', '--json'],
+      ...['--teacher-baselines', 'none', '--quality-budget', '100'],
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const s = r.json as unknown as Summary & { method: string };
+    expect(s.method).toBe('consistency-training');
+    expect(s.stages).toHaveLength(1);
+    expect(s.stages[0]?.iterations).toBe(30);
+    expect(s.stages[0]?.evals.map((e: Eval) => [e.name, e.nfe])).toEqual([
+      ['consistency 2 steps', 2],
+      ['consistency 1 step', 1],
+    ]);
+    const heldout = lines(out).filter((l) => l.event === 'heldout');
+    expect(heldout.map((l) => l.iter)).toEqual([10, 20, 30]);
+    const losses = lines(out).filter((l) => l.event === undefined);
+    expect(losses).toHaveLength(30);
+    expect(losses.every((l) => Number.isFinite(l.loss))).toBe(true);
+    const run = JSON.parse(readFileSync(join(out, 'distill.json'), 'utf8'));
+    expect(run).toMatchObject({ method: 'consistency-training', ect_q: 2, ect_halving_every: 10 });
+    const cfg = JSON.parse(readFileSync(join(out, 'stage-1', 'config.json'), 'utf8'));
+    expect(cfg.parameterization).toBe('consistency');
+    expect(cfg.distillation).toMatchObject({
+      method: 'consistency-training',
+      sampler: 'consistency',
+    });
+    // It ran to the cap, not to the plateau rule's verdict.
+    const stateFile = JSON.parse(readFileSync(join(out, 'distill-state.json'), 'utf8'));
+    expect(stateFile.stages[0].stop_reason).toMatch(/reached --max-iters-per-stage 30/);
   });
 });

@@ -31,7 +31,7 @@ import {
 import type { Command } from './command.ts';
 import { joinRanks, launchRanks, localShare } from './train-ranks.ts';
 
-const usage = `Usage: anneal distill --teacher DIR|VERSION --method progressive|consistency --out DIR [options]
+const usage = `Usage: anneal distill --teacher DIR|VERSION --method METHOD --out DIR [options]
 
 Distills a teacher that needs many sampling steps into a student that needs few, stage by
 stage, and measures what quality each stage keeps against a reference: the teacher sampled
@@ -44,6 +44,12 @@ progressive  Salimans & Ho 2022: halvings 32 -> 16 -> 8 -> 4 -> 2 -> 1 on subset
              first student is converted to v (Salimans & Ho, section 4).
 consistency  Song et al. 2023: one stage of consistency distillation over N teacher sigmas
              (--cd-discretization), then 1- and 2-step sampling with the consistency sampler.
+consistency-training
+             ECT (Geng et al. 2024): one stage of consistency training on the data, no
+             teacher in the loss; the student starts from the teacher's weights, and the gap
+             between the two noise levels it is made consistent across shrinks by --ect-q
+             every --ect-halving-every iterations. The stage runs all --max-iters-per-stage
+             iterations (the curriculum ends there); 1- and 2-step sampling as above.
 
 Each stage trains until its held-out distillation loss (the student's samples on a fixed
 noise batch against the teacher's) stops improving, or --max-iters-per-stage; then FD, KID,
@@ -62,7 +68,7 @@ Options:
                               downloaded once from the server (ANNEAL_SERVER/ANNEAL_TOKEN or
                               \`anneal login\`) into ANNEAL_HOME/models/versions/VERSION; as a
                               job on an agent: \`anneal submit distill --teacher VERSION\`
-  --method M                  progressive | consistency
+  --method M                  progressive | consistency | consistency-training
   --out DIR                   run folder (required)
   --quality-budget X          keep students with FD <= X times the reference FD (default 1.3)
   --min-steps N               fewest sampling steps to distill down to (default 1)
@@ -82,6 +88,9 @@ Options:
   --weighting W               progressive: truncated-snr (max(SNR, 1)) | snr+1 (default
                               truncated-snr)
   --cd-discretization N       consistency: teacher sigmas, Karras rho 7 (default 18)
+  --ect-q X                   consistency-training: the gap shrinks by X per halving (default 2)
+  --ect-halving-every N       consistency-training: iterations per halving (default
+                              --max-iters-per-stage / 8)
   --seed N                    seed for data order, noise and real subsets (default 0)
   --log-every N               iterations between metrics lines (default 10)
   --extractor-steps N         train the quality extractor for N steps instead of its default
@@ -125,6 +134,8 @@ const flagsSchema = z.object({
   'ema-decay': z.coerce.number().min(0).max(1).default(0.999),
   weighting: z.enum(['truncated-snr', 'snr+1']).default('truncated-snr'),
   'cd-discretization': z.coerce.number().int().min(2).max(1000).default(18),
+  'ect-q': z.coerce.number().gt(1).max(1000).optional(),
+  'ect-halving-every': z.coerce.number().int().min(1).optional(),
   seed: z.coerce.number().int().min(0).max(0x7fffffff).default(0),
   'log-every': z.coerce.number().int().min(1).default(10),
   'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
@@ -170,6 +181,8 @@ const options = {
   'ema-decay': { type: 'string' },
   weighting: { type: 'string' },
   'cd-discretization': { type: 'string' },
+  'ect-q': { type: 'string' },
+  'ect-halving-every': { type: 'string' },
   seed: { type: 'string' },
   'log-every': { type: 'string' },
   'extractor-steps': { type: 'string' },
@@ -216,14 +229,17 @@ async function teacherDir(flag: string): Promise<string> {
 
 async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
   if (!flags.teacher) throw new UsageError('--teacher: is required');
-  if (!flags.method) throw new UsageError('--method: is required (progressive or consistency)');
+  if (!flags.method) throw new UsageError(`--method: is required (${methodNames.join(', ')})`);
   const teacher = await teacherDir(flags.teacher);
   if (flags['min-steps'] >= 32)
     throw new UsageError('--min-steps: must be below the reference 32 steps');
-  if (flags.method === 'consistency' && flags['min-steps'] > 2)
+  if (flags.method !== 'progressive' && flags['min-steps'] > 2)
     throw new UsageError(
-      '--min-steps: consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+      `--min-steps: ${flags.method} evaluates 2- and 1-step sampling; give 1 or 2`,
     );
+  for (const f of ['ect-q', 'ect-halving-every'] as const)
+    if (flags.method !== 'consistency-training' && flags[f] !== undefined)
+      throw new UsageError(`--${f}: applies to --method consistency-training only`);
   return {
     version: 1,
     method: flags.method,
@@ -244,6 +260,8 @@ async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettin
     log_every: flags['log-every'],
     weighting: flags.weighting,
     cd_discretization: flags['cd-discretization'],
+    ect_q: flags['ect-q'] ?? 2,
+    ect_halving_every: flags['ect-halving-every'] ?? null,
     extractor_steps: flags['extractor-steps'],
     extractor_width: flags['extractor-width'],
     teacher_baselines: flags['teacher-baselines'],

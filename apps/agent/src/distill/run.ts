@@ -91,6 +91,31 @@ function truncateMetrics(path: string, state: DistillState): void {
   writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
 }
 
+/**
+ * The stage's training objective. Consistency training never calls the teacher: it only
+ * initialized the student (Model.studentOf) and is the reference the student is measured
+ * against. Its curriculum (the gap halving every ect_halving_every iterations) is laid over
+ * --max-iters-per-stage, which the stage then runs to the end.
+ */
+function stageObjective(
+  run: RunSettings,
+  teacher: Model,
+  teacherSigmas: number[],
+): TrainingObjective {
+  switch (run.method) {
+    case 'progressive':
+      return { kind: 'progressive', teacher, sigmas: teacherSigmas, weighting: run.weighting };
+    case 'consistency':
+      return { kind: 'consistency-distillation', teacher, sigmas: teacherSigmas };
+    case 'consistency-training':
+      return {
+        kind: 'consistency-training',
+        q: run.ect_q,
+        ...(run.ect_halving_every === null ? {} : { halvingEvery: run.ect_halving_every }),
+      };
+  }
+}
+
 export async function distill(r: DistillRun) {
   const { run, out, io } = r;
   const started = Date.now();
@@ -171,7 +196,9 @@ export async function distill(r: DistillRun) {
       const pd = run.method === 'progressive';
       const fromSteps = pd ? state.teacher_sigmas.length - 1 : 32;
       const toSteps = pd ? state.student_sigmas.length - 1 : 1;
-      const label = pd ? stageLabel({ stage: k, fromSteps, toSteps }) : `stage ${k} (consistency)`;
+      const label = pd
+        ? stageLabel({ stage: k, fromSteps, toSteps })
+        : `stage ${k} (${run.method})`;
       if (state.phase === 'training') {
         say(`${label}: training${state.iter > 0 ? `, resuming at iteration ${state.iter}` : ''}`);
         const stageTeacher = k === 1 ? teacher : Model.load(state.teacher_dir);
@@ -185,18 +212,7 @@ export async function distill(r: DistillRun) {
               ? distillation(k, 'ddim', state.student_sigmas)
               : distillation(k, 'consistency', consistencyGrid(student, 1)),
           };
-          const objective: TrainingObjective = pd
-            ? {
-                kind: 'progressive',
-                teacher: stageTeacher,
-                sigmas: state.teacher_sigmas,
-                weighting: run.weighting,
-              }
-            : {
-                kind: 'consistency-distillation',
-                teacher: stageTeacher,
-                sigmas: state.teacher_sigmas,
-              };
+          const objective = stageObjective(run, stageTeacher, state.teacher_sigmas);
           const heldout = pd
             ? {
                 studentGrid: { sampler: 'ddim' as SamplerName, sigmas: state.student_sigmas },

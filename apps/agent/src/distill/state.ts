@@ -13,7 +13,13 @@ import { z } from 'zod';
 export const RUN_FILE = 'distill.json';
 export const STATE_FILE = 'distill-state.json';
 
-export const methodNames = ['progressive', 'consistency'] as const;
+/**
+ * progressive and consistency (distillation) learn from the teacher's sampler;
+ * consistency-training (ECT) fine-tunes a consistency model from the teacher's weights on the
+ * data alone: the teacher only initializes it and is the reference it is measured against.
+ */
+export const methodNames = ['progressive', 'consistency', 'consistency-training'] as const;
+export type MethodName = (typeof methodNames)[number];
 
 /** Samplers `--teacher-baselines` may name: the deterministic and ancestral fixed-step ones. */
 export const TEACHER_BASELINE_SAMPLERS = ['ddim', 'dpmpp-2m', 'ddpm', 'euler', 'heun'] as const;
@@ -52,6 +58,13 @@ export const runSettingsSchema = z.object({
   log_every: z.number().int().min(1),
   weighting: z.enum(['truncated-snr', 'snr+1']),
   cd_discretization: z.number().int().min(2),
+  /**
+   * consistency-training: ECT's gap sigma_t - sigma_r shrinks by q every ect_halving_every
+   * iterations (null: max-iters-per-stage / 8, so the curriculum ends with the stage). Runs
+   * written before the method existed have neither.
+   */
+  ect_q: z.number().gt(1).default(2),
+  ect_halving_every: z.number().int().min(1).nullable().default(null),
   extractor_steps: z.number().int().optional(),
   extractor_width: z.number().int().optional(),
   /**

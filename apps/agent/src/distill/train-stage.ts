@@ -139,7 +139,9 @@ export async function trainStage(
   const rule = {
     window: run.plateau_window,
     threshold: run.plateau_threshold,
-    minIters: 0,
+    // ECT's curriculum is laid over the whole stage (the gap is still halving until its
+    // end), so consistency training runs to the cap; its held-out loss is only reported.
+    minIters: run.method === 'consistency-training' ? run.max_iters_per_stage : 0,
     maxIters: run.max_iters_per_stage,
   };
   const metricsPath = join(out, 'metrics.jsonl');

@@ -66,10 +66,11 @@ export const distillAgentKind: AgentJobKind<'distill'> = {
   submit: {
     usage: `same meaning and defaults as \`anneal distill\`; each stage within budget becomes a
 model version with lineage to the teacher
---teacher MODEL_VERSION_ID --method progressive|consistency
+--teacher MODEL_VERSION_ID --method progressive|consistency|consistency-training
 [--quality-budget X] [--min-steps N] [--max-iters-per-stage N] [--eval-n N] [--batch N]
 [--lr X] [--seed N] [--eval-every N] [--plateau-window W] [--plateau-threshold X]
 [--heldout-n N] [--ema-decay X] [--weighting truncated-snr|snr+1] [--cd-discretization N]
+[--ect-q X] [--ect-halving-every N]
 [--log-every N] [--extractor-steps N] [--extractor-width N]
 [--ranks N]   N agents at once, one data-parallel rank each (docs/distributed.md)`,
     options: {
@@ -89,6 +90,8 @@ model version with lineage to the teacher
       'ema-decay': { type: 'string' },
       weighting: { type: 'string' },
       'cd-discretization': { type: 'string' },
+      'ect-q': { type: 'string' },
+      'ect-halving-every': { type: 'string' },
       'log-every': { type: 'string' },
       'extractor-steps': { type: 'string' },
       'extractor-width': { type: 'string' },
@@ -111,6 +114,8 @@ model version with lineage to the teacher
       'ema-decay': num,
       weighting: z.string().optional(),
       'cd-discretization': num,
+      'ect-q': num,
+      'ect-halving-every': num,
       'log-every': num,
       'extractor-steps': num,
       'extractor-width': num,
@@ -133,6 +138,8 @@ model version with lineage to the teacher
       ema_decay: f['ema-decay'],
       weighting: f.weighting,
       cd_discretization: f['cd-discretization'],
+      ect_q: f['ect-q'],
+      ect_halving_every: f['ect-halving-every'],
       log_every: f['log-every'],
       extractor_steps: f['extractor-steps'],
       extractor_width: f['extractor-width'],
@@ -167,6 +174,8 @@ model version with lineage to the teacher
       ['--ema-decay', s.ema_decay],
       ['--weighting', s.weighting],
       ['--cd-discretization', s.cd_discretization],
+      ['--ect-q', s.ect_q],
+      ['--ect-halving-every', s.ect_halving_every],
       ['--log-every', s.log_every],
       ['--extractor-steps', s.extractor_steps],
       ['--extractor-width', s.extractor_width],

@@ -109,7 +109,7 @@ export const datasetInfoSchema = z.object({
  * only trained for the grid it was distilled on.
  */
 export const distillationInfoSchema = z.object({
-  method: z.enum(['progressive', 'consistency']),
+  method: z.enum(['progressive', 'consistency', 'consistency-training']),
   stage: z.number().int().min(1),
   /** A sampler name (ddim for progressive students, consistency for consistency models). */
   sampler: z.string().min(1),

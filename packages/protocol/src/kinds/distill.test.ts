@@ -96,8 +96,18 @@ describe('the distill job kind', () => {
     );
     expect(refusal({ teacher, method: 'progressive', min_steps: 0 })).toMatch(/^min_steps: /);
     expect(refusal({ teacher, method: 'consistency', min_steps: 4 })).toBe(
-      'min_steps: consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+      'min_steps: consistency models are evaluated at 2- and 1-step sampling; give 1 or 2',
     );
+    expect(refusal({ teacher, method: 'consistency-training', min_steps: 4 })).toMatch(
+      /^min_steps: /,
+    );
+    expect(refusal({ teacher, method: 'consistency', ect_q: 3 })).toBe(
+      'method: ect_q and ect_halving_every apply to the consistency-training method only',
+    );
+    expect(refusal({ teacher, method: 'consistency-training', ect_q: 1 })).toMatch(/^ect_q: /);
+    expect(
+      distillSpecSchema.parse({ teacher, method: 'consistency-training', ect_halving_every: 250 }),
+    ).toMatchObject({ method: 'consistency-training', ect_halving_every: 250 });
     expect(refusal({ teacher, method: 'progressive', eval_n: 5 })).toMatch(/^eval_n: /);
     expect(refusal({ teacher, method: 'progressive', batch: 0.5 })).toMatch(/^batch: /);
     expect(refusal({ teacher, method: 'progressive', lr: 0 })).toMatch(/^lr: /);

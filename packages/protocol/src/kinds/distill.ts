@@ -14,6 +14,13 @@ import {
 import { MAX_RANKS, trainedUNet, trainSpecSchema } from './train.ts';
 
 /**
+ * `anneal distill --method`: progressive and consistency distillation learn from the teacher's
+ * sampler; consistency-training (ECT) fine-tunes from the teacher's weights on data alone.
+ */
+export const distillMethodSchema = z.enum(['progressive', 'consistency', 'consistency-training']);
+export type DistillMethod = z.infer<typeof distillMethodSchema>;
+
+/**
  * A distill job: `anneal distill` on the agent, from a registered teacher version of the
  * project, with the command's settings and defaults (docs/distillation.md). Each stage
  * whose student met the quality budget is registered as a model version with lineage to
@@ -23,7 +30,7 @@ export const distillSpecSchema = z
   .object({
     /** The teacher: a model version id in the job's project. */
     teacher: z.uuid().toLowerCase(),
-    method: z.enum(['progressive', 'consistency']),
+    method: distillMethodSchema,
     quality_budget: z.number().min(1).max(100).default(1.3),
     min_steps: z.number().int().min(1).max(16).default(1),
     max_iters_per_stage: z.number().int().min(1).max(1_000_000).default(3000),
@@ -39,6 +46,9 @@ export const distillSpecSchema = z
     ema_decay: z.number().min(0).max(1).optional(),
     weighting: z.enum(['truncated-snr', 'snr+1']).optional(),
     cd_discretization: z.number().int().min(2).max(1000).optional(),
+    /** consistency-training: ECT's gap shrinks by ect_q every ect_halving_every iterations. */
+    ect_q: z.number().gt(1).max(1000).optional(),
+    ect_halving_every: z.number().int().min(1).max(1_000_000).optional(),
     log_every: z.number().int().min(1).max(1_000_000).optional(),
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
@@ -49,10 +59,19 @@ export const distillSpecSchema = z
     ranks: z.number().int().min(2).max(MAX_RANKS).optional(),
   })
   .strict()
-  .refine((s) => s.method !== 'consistency' || s.min_steps <= 2, {
-    message: 'consistency distillation evaluates 2- and 1-step sampling; give 1 or 2',
+  .refine((s) => s.method === 'progressive' || s.min_steps <= 2, {
+    message: 'consistency models are evaluated at 2- and 1-step sampling; give 1 or 2',
     path: ['min_steps'],
   })
+  .refine(
+    (s) =>
+      s.method === 'consistency-training' ||
+      (s.ect_q === undefined && s.ect_halving_every === undefined),
+    {
+      message: 'ect_q and ect_halving_every apply to the consistency-training method only',
+      path: ['method'],
+    },
+  )
   .refine((s) => s.ranks === undefined || s.batch % s.ranks === 0, {
     message: 'the batch does not split evenly into the ranks',
     path: ['ranks'],
@@ -114,7 +133,7 @@ export type DistillStage = z.infer<typeof distillStageSchema>;
 
 /** `anneal distill --json`'s last line. */
 export const distillSummarySchema = z.object({
-  method: z.enum(['progressive', 'consistency']),
+  method: distillMethodSchema,
   teacher: z.string(),
   teacher_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   out: z.string(),
@@ -247,7 +266,7 @@ export const distillationRecordSchema = z.object({
   }),
   job_id: z.string(),
   run_id: z.string(),
-  method: z.enum(['progressive', 'consistency']),
+  method: distillMethodSchema,
   stage: z.number().int().min(1),
   from_steps: z.number().int(),
   steps: z.number().int().min(1),

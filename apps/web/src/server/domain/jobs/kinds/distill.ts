@@ -131,7 +131,7 @@ export async function recordDistillation(
           architecture: teacher.metadata.architecture,
           steps: verdict.steps,
           nfe: verdict.nfe,
-          sampler: s.method === 'consistency' ? 'consistency' : 'ddim',
+          sampler: s.method === 'progressive' ? 'ddim' : 'consistency',
           distillationStages: s.stages
             .filter((x) => x.stage <= st.stage)
             .map((x) => `${x.from_steps} -> ${x.steps}`),

@@ -17,10 +17,14 @@ function DistillFields({ projectId, values, text, select }: FieldsProps) {
       ])}
       {select('method', 'Method', [
         ['progressive', 'progressive (halvings 32 -> 16 -> ... -> min steps)'],
-        ['consistency', 'consistency (one stage; 2- and 1-step sampling)'],
+        ['consistency', 'consistency distillation (one stage; 2- and 1-step sampling)'],
+        [
+          'consistency-training',
+          "consistency training, ECT (from the teacher's weights, no teacher in the loss)",
+        ],
       ])}
       {text('qualityBudget', 'Quality budget (keep students with FD <= X x the reference FD)')}
-      {text('minSteps', values.method === 'consistency' ? 'Fewest steps (1 or 2)' : 'Fewest steps')}
+      {text('minSteps', values.method === 'progressive' ? 'Fewest steps' : 'Fewest steps (1 or 2)')}
       {text('maxIters', 'Iterations per stage at most')}
       {text('evalN', 'Samples per quality measurement')}
       {text('batch', 'Batch')}
@@ -46,7 +50,9 @@ export const distillForm: FormKind<'distill'> = {
   Fields: DistillFields,
   toSpec: (v) => ({
     teacher: v.teacher ?? '',
-    method: v.method === 'consistency' ? 'consistency' : 'progressive',
+    method:
+      (['consistency', 'consistency-training'] as const).find((m) => m === v.method) ??
+      'progressive',
     quality_budget: Number(v.qualityBudget),
     min_steps: Number(v.minSteps),
     max_iters_per_stage: Number(v.maxIters),
