@@ -18,6 +18,7 @@ import {
   spearman,
   stepsWithinNfe,
 } from '@anneal/engine';
+import { sampleRun } from './sampler-table.ts';
 import type { QualityProbe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -162,6 +163,11 @@ export interface ComplexityOptions {
   validation: { resolution: number; options: ShapesOptionsInput; n: number } | null;
   log?: Log;
   onPartial?: (r: ComplexityResult) => void;
+  /**
+   * Where every run keeps its chunks (sampleResumable), so a benchmark stopped after hours
+   * resumes at the first chunk it had not finished; absent: each run in one call.
+   */
+  sampleCache?: string;
 }
 
 /** The NFE at which a fixed sampler's FD-vs-NFE ladder reaches `fd` (log-NFE interpolation). */
@@ -231,9 +237,14 @@ export async function benchComplexity(
   );
   for (const rtol of o.rtols) {
     const atol = rtol * atolRatio;
-    const started = performance.now();
-    const s = await model.sample({ sampler: 'adaptive', rtol, atol, n: o.n, seed, guidance });
-    const seconds = (performance.now() - started) / 1000;
+    const s = await sampleRun(
+      model,
+      { sampler: 'adaptive', rtol, atol, n: o.n, seed, guidance },
+      o.sampleCache,
+      false,
+      log,
+    );
+    const seconds = s.seconds;
     const nfe = Array.from(s.nfePerImage ?? []);
     const complexity = imageComplexity(s.images, s.shape);
     const fd = await o.quality.fd(s.images, s.shape);
@@ -262,9 +273,14 @@ export async function benchComplexity(
       // Two rungs can round to the same steps (an even rung for the two-stage samplers): run
       // and score each step count once.
       if (result.fixed.some((f) => f.sampler === sampler && f.steps === steps)) continue;
-      const started = performance.now();
-      const s = await model.sample({ sampler, steps, n: o.n, seed, guidance });
-      const seconds = (performance.now() - started) / 1000;
+      const s = await sampleRun(
+        model,
+        { sampler, steps, n: o.n, seed, guidance },
+        o.sampleCache,
+        false,
+        log,
+      );
+      const seconds = s.seconds;
       const fd = await o.quality.fd(s.images, s.shape);
       result.fixed.push({ sampler, steps, nfe_per_image: s.nfe, fd, seconds });
       log(`complexity: ${sampler} ${steps} steps (${s.nfe} NFE): FD ${fd.toFixed(3)}`);

@@ -279,6 +279,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       return onModel(dir, async (model, about) => {
         const result = await benchComplexity(model, {
           ...complexity,
+          sampleCache: sampleCache(opts),
           log,
           onPartial: (r) => partial({ ...about, ...r }),
         });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,35 @@ describe('resumable sampling', () => {
     const again = await sampleResumable(model, spec, { root: cache, values: true });
     expect(again.chunks).toEqual({ resumed: 3, sampled: 0 });
     expect(again.values).toEqual(exact.values);
+  });
+
+  it("keeps the adaptive sampler's NFE per image with each chunk, and redraws a chunk kept without it", async () => {
+    // Loose tolerances: an untrained model's field is rough, and only the bookkeeping is tested.
+    const adaptive = {
+      sampler: 'adaptive' as const,
+      ...{ rtol: 0.3, atol: 0.05, n: 6, seed: 3, chunk: 2 },
+    };
+    const whole = await model.sample(adaptive);
+    const cache = join(root, 'adaptive');
+    const first = await sampleResumable(model, adaptive, { root: cache });
+    expect(Buffer.from(first.images).equals(Buffer.from(whole.images))).toBe(true);
+    expect(first.nfePerImage).toEqual(whole.nfePerImage);
+    expect(first.calls).toBe(whole.calls);
+    expect(first.rowsEvaluated).toBe(whole.rowsEvaluated);
+    // A kill after chunk 0, and chunk 2 as an older sitting kept it (no per-image NFE).
+    rmSync(join(first.dir, 'chunk-000001.json'));
+    const old = JSON.parse(readFileSync(join(first.dir, 'chunk-000002.json'), 'utf8'));
+    delete old.nfePerImage;
+    writeFileSync(join(first.dir, 'chunk-000002.json'), JSON.stringify(old));
+    const resumed = await sampleResumable(model, adaptive, { root: cache });
+    expect(resumed.chunks).toEqual({ resumed: 1, sampled: 2 });
+    expect(resumed.nfePerImage).toEqual(whole.nfePerImage);
+    expect(resumed.calls).toBe(whole.calls);
+    expect(Buffer.from(resumed.images).equals(Buffer.from(whole.images))).toBe(true);
+    // Fixed-step runs carry none.
+    expect((await sampleResumable(model, { ...spec, n: 2 }, { root: cache })).nfePerImage).toBe(
+      undefined,
+    );
   });
 
   it("refuses a folder holding another run's chunks, and a model with no folder", async () => {

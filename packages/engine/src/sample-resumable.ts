@@ -42,6 +42,10 @@ export interface ResumableResult {
   nfe: number;
   steps: number;
   nonFinite: number;
+  /** The adaptive sampler: network evaluations per image, and over all chunks the batched calls and image rows evaluated. */
+  nfePerImage?: Int32Array;
+  calls?: number;
+  rowsEvaluated?: number;
   /** How softmax attention executed in the first chunk (fused unless a budget chose slices). */
   attention: AttentionExec;
   /** Sampling seconds summed over the chunks, those of earlier sittings included. */
@@ -63,6 +67,10 @@ interface ChunkRecord {
   nfe: number;
   steps: number;
   nonFinite: number;
+  /** The adaptive sampler's per-image NFE and call counts (chunks kept before these existed have none). */
+  nfePerImage?: number[];
+  calls?: number;
+  rowsEvaluated?: number;
 }
 
 /**
@@ -145,6 +153,10 @@ export async function sampleResumable(
 
   const chunk = key.chunk as number;
   const total = Math.ceil(spec.n / chunk);
+  const adaptive = key.sampler === 'adaptive';
+  const perImage: number[] = [];
+  let calls = 0;
+  let rowsEvaluated = 0;
   const parts: Uint8Array[] = [];
   const valueParts: Float32Array[] = [];
   let shape: [number, number, number, number] | null = null;
@@ -163,9 +175,15 @@ export async function sampleResumable(
     let record: ChunkRecord | null = null;
     if (existsSync(recordPath)) {
       const r = JSON.parse(readFileSync(recordPath, 'utf8')) as ChunkRecord;
-      // A chunk drawn as the last (short) one of a smaller n is drawn again in full, and one
-      // kept without the values asked for now is drawn again with them.
-      if (r.b === b && (!o.values || existsSync(valuesPath))) record = r;
+      // A chunk drawn as the last (short) one of a smaller n is drawn again in full, one
+      // kept without the values asked for now is drawn again with them, and an adaptive one
+      // kept without its per-image NFE is drawn again to count them.
+      if (
+        r.b === b &&
+        (!o.values || existsSync(valuesPath)) &&
+        (!adaptive || r.nfePerImage?.length === b)
+      )
+        record = r;
     }
     let pixels: Uint8Array;
     let values: Float32Array | undefined;
@@ -189,6 +207,13 @@ export async function sampleResumable(
         nfe: s.nfe,
         steps: s.steps,
         nonFinite: s.nonFinite,
+        ...(adaptive
+          ? {
+              nfePerImage: Array.from(s.nfePerImage ?? []),
+              calls: s.calls ?? 0,
+              rowsEvaluated: s.rowsEvaluated ?? 0,
+            }
+          : {}),
       };
       pixels = s.images;
       values = s.values;
@@ -210,6 +235,11 @@ export async function sampleResumable(
     nfe = Math.max(nfe, record.nfe);
     steps = Math.max(steps, record.steps);
     nonFinite += record.nonFinite;
+    if (adaptive) {
+      perImage.push(...(record.nfePerImage ?? []));
+      calls += record.calls ?? 0;
+      rowsEvaluated += record.rowsEvaluated ?? 0;
+    }
     attention ??= record.attention;
     onChunk?.(c + 1, total);
   }
@@ -243,6 +273,7 @@ export async function sampleResumable(
     nfe,
     steps,
     nonFinite,
+    ...(adaptive ? { nfePerImage: Int32Array.from(perImage), calls, rowsEvaluated } : {}),
     attention: attention ?? { kind: 'fused' },
     seconds,
     chunks: { resumed, sampled: total - resumed },

@@ -264,28 +264,33 @@ describe('anneal bench --only complexity', () => {
     }
   });
 
-  it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing)', () => {
+  it('writes complexity.json and complexity.svg (smoke: tiny model, tiny n; numbers mean nothing), and resumes from the runs it kept', () => {
     const results = join(dir, 'bench');
-    const r = anneal([
-      'bench',
-      '--only',
-      'complexity',
-      '--model',
-      model,
-      '--n',
-      '10',
-      '--rtols',
-      '0.2,0.1',
-      '--ladder',
-      '2,4',
-      '--extractor-steps',
-      '20',
-      '--extractor-width',
-      '8',
-      '--results',
-      results,
-      '--json',
-    ]);
+    const samples = join(dir, 'complexity-samples');
+    const bench = () =>
+      anneal([
+        'bench',
+        '--only',
+        'complexity',
+        '--model',
+        model,
+        '--n',
+        '10',
+        '--rtols',
+        '0.2,0.1',
+        '--ladder',
+        '2,4',
+        '--extractor-steps',
+        '20',
+        '--extractor-width',
+        '8',
+        '--results',
+        results,
+        '--samples-dir',
+        samples,
+        '--json',
+      ]);
+    const r = bench();
     expect(r.status, r.stderr).toBe(0);
     const file = (r.json?.results ?? {}) as Record<string, { result: unknown }>;
     const c = file.complexity?.result as {
@@ -311,5 +316,15 @@ describe('anneal bench --only complexity', () => {
     const svg = readFileSync(join(results, 'complexity.svg'), 'utf8');
     expect(svg).toMatch(/^<svg /);
     expect(svg).toMatch(/Spearman rho/);
+    // Every run's chunks were kept: a second sitting samples nothing and measures the same.
+    const again = bench();
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr.match(/1 of 1 chunks were kept from an earlier sitting/g)).toHaveLength(6);
+    const c2 = ((again.json?.results ?? {}) as Record<string, { result: typeof c }>).complexity
+      ?.result;
+    expect(c2?.adaptive.map((a) => [a.mean_nfe, a.fd])).toEqual(
+      c.adaptive.map((a) => [a.mean_nfe, a.fd]),
+    );
+    expect(c2?.per_sample.nfe).toEqual(c.per_sample.nfe);
   });
 });

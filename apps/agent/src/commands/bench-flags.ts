@@ -108,7 +108,8 @@ to-target and teacher-samplers options:
                      beside each FD, and in teacher-samplers each deterministic solver against
                      DDPM at the same NFE, paired (default 0: off; resampled within
                      classes, as \`anneal eval --spread\`)
-  --samples-dir DIR  teacher-samplers and schedules: keep each run's chunks under DIR instead
+  --samples-dir DIR  teacher-samplers, schedules and complexity: keep each run's chunks (a
+                     stopped benchmark resumes at the first unfinished one) under DIR instead
                      of ANNEAL_HOME/samples (as \`anneal eval --samples-dir\`: the same folder
                      serves both, so a reference run drawn by one is read by the other)
   --grid FILE.png    teacher-samplers: the first 16 samples of each sampler at 10 NFE, one
