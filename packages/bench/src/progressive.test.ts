@@ -56,26 +56,41 @@ describe('summarizeProgressive', () => {
   });
 });
 
+const home = mkdtempSync(join(tmpdir(), 'anneal-bench-progressive-'));
+async function shardsAt(resolutions: number[]) {
+  const shards: Record<number, string[]> = {};
+  for (const r of resolutions) {
+    const m = await materialize(
+      { kind: 'builtin', name: 'shapes', options: { count: 60, heldOut: 10, seed: 1 } },
+      { resolution: r, home },
+    );
+    shards[r] = m.manifest.splits.train.shards.map((s) => join(m.dir, s.file));
+  }
+  return shards;
+}
+const tinyAt16 = {
+  unet: {
+    ...presetUNet('tiny', { resolution: 16, channels: 3, numClasses: 5 }),
+    block_out_channels: [16, 32],
+  },
+  parameterization: 'v' as const,
+};
+// Not FD: the mean pixel value's distance from mid-grey, enough to see the plumbing (the
+// agent passes the real extractor's FD); deterministic, so exact resume shows in it.
+const meanDistance = (seen?: number[][]) => ({
+  describe: 'mean |pixel - 128|',
+  fd: async (images: Uint8Array, shape: [number, number, number, number]) => {
+    seen?.push(shape);
+    return images.reduce((a, v) => a + Math.abs(v - 128), 0) / images.length;
+  },
+});
+
 describe('benchProgressive', () => {
   it('trains both arms in alternating chunks and reads FD at the final resolution', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'anneal-bench-progressive-'));
-    const shards: Record<number, string[]> = {};
-    for (const r of [8, 16]) {
-      const m = await materialize(
-        { kind: 'builtin', name: 'shapes', options: { count: 60, heldOut: 10, seed: 1 } },
-        { resolution: r, home },
-      );
-      shards[r] = m.manifest.splits.train.shards.map((s) => join(m.dir, s.file));
-    }
+    const shards = await shardsAt([8, 16]);
     const seen: number[][] = [];
     const result = await benchProgressive({
-      config: {
-        unet: {
-          ...presetUNet('tiny', { resolution: 16, channels: 3, numClasses: 5 }),
-          block_out_channels: [16, 32],
-        },
-        parameterization: 'v',
-      },
+      config: tinyAt16,
       shards,
       numClasses: 5,
       resolutions: [8, 16],
@@ -83,15 +98,7 @@ describe('benchProgressive', () => {
       batch: 4,
       evalEvery: 2,
       sample: { sampler: 'ddim', steps: 2, n: 4 },
-      // Not FD: the mean pixel value's distance from mid-grey, enough to see the plumbing
-      // (the agent passes the real extractor's FD).
-      quality: {
-        describe: 'mean |pixel - 128|',
-        fd: async (images, shape) => {
-          seen.push(shape);
-          return images.reduce((a, v) => a + Math.abs(v - 128), 0) / images.length;
-        },
-      },
+      quality: meanDistance(seen),
     });
     // Every reading samples at the final resolution, whatever stage the arm is in.
     for (const s of seen) expect(s).toEqual([4, 16, 16, 3]);
@@ -109,4 +116,42 @@ describe('benchProgressive', () => {
       /\| progressive \| 8 -> 16 \| 2 \+ 2 \|/,
     );
   }, 120_000);
+
+  it('continues a stopped run from its state folder exactly where it was', async () => {
+    const shards = await shardsAt([8, 16]);
+    const options = {
+      config: tinyAt16,
+      shards,
+      numClasses: 5,
+      resolutions: [8, 16],
+      stageSteps: [2, 4],
+      batch: 4,
+      evalEvery: 2,
+      sample: { sampler: 'ddim' as const, steps: 2, n: 4 },
+      quality: meanDistance(),
+    };
+    const whole = await benchProgressive(options);
+    const stateRoot = join(home, 'state');
+    // Stopped after its first chunk (both arms' checkpoints and the curves were kept first).
+    await expect(
+      benchProgressive({
+        ...options,
+        stateRoot,
+        onPartial: () => {
+          throw new Error('stopped');
+        },
+      }),
+    ).rejects.toThrow('stopped');
+    const lines: string[] = [];
+    const resumed = await benchProgressive({ ...options, stateRoot, log: (l) => lines.push(l) });
+    expect(lines[0]).toMatch(/^progressive: continuing at step 2 of 6 from /);
+    expect(resumed.resumed_at).toEqual([2]);
+    const points = (r: typeof whole) =>
+      r.arms.map((a) => a.curve.map((p) => [p.step, p.resolution, p.fd]));
+    expect(points(resumed)).toEqual(points(whole));
+    // A finished run is read back, not trained again.
+    const again = await benchProgressive({ ...options, stateRoot });
+    expect(points(again)).toEqual(points(whole));
+    expect(again.resumed_at).toEqual([2]);
+  }, 240_000);
 });

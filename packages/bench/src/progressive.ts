@@ -1,6 +1,12 @@
 // Progressive resolution vs fixed resolution (issue 16 §2's target): the same model, data,
 // batch and memory budget trained two ways, alternating in one run, FD at the final
 // resolution read along the way; the result is each arm's training wall time to a stated FD.
+// Both arms take hours on a CPU, so with a state folder the run is kept after every chunk
+// (both trainers' exact state and the curves so far) and a later sitting continues it.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import {
   Model,
   type ModelConfigInput,
@@ -8,6 +14,7 @@ import {
   type SamplerName,
   Trainer,
   type TrainingBucket,
+  writeFileAtomic,
 } from '@anneal/engine';
 import { fmt, type ResultFile, table } from './report-format.ts';
 import type { QualityProbe } from './sampling.ts';
@@ -35,6 +42,12 @@ export interface ProgressiveOptions {
   lr?: number;
   log?: Log;
   onPartial?: (r: ProgressiveResult) => void;
+  /**
+   * Where runs keep their state (one folder per set of options under it): after every chunk
+   * both arms' trainer checkpoints and the curves so far, so a stopped run continues exactly
+   * where it was. Absent: nothing is kept.
+   */
+  stateRoot?: string;
 }
 
 export interface ProgressivePoint {
@@ -63,6 +76,11 @@ export interface ProgressiveResult {
   arms: ProgressiveArm[];
   /** progressive / fixed time to target; the issue's target is <= 0.6. */
   time_ratio: number | null;
+  /**
+   * The steps at which a later sitting continued the run (empty: one sitting). Training
+   * times add up across sittings; each chunk's two arms always ran in the same one.
+   */
+  resumed_at?: number[];
 }
 
 function bucketsOf(o: ProgressiveOptions, resolutions: number[]): TrainingBucket[] {
@@ -100,11 +118,58 @@ export function summarizeProgressive(
   };
 }
 
+/** What is kept after each chunk, beside the arms' checkpoints in the slot it names. */
+interface SavedProgress {
+  key: string;
+  slot: 'a' | 'b';
+  done: number;
+  resumed_at: number[];
+  arms: Array<{ result: ProgressiveArm; train_s: number; peak: number; resolution: number }>;
+}
+
+/** Everything that decides the run: a kept state is continued only under the same options. */
+function runKey(o: ProgressiveOptions, config: ReturnType<typeof parseModelConfig>): string {
+  return JSON.stringify({
+    version: 1,
+    config,
+    shards: o.shards,
+    numClasses: o.numClasses,
+    resolutions: o.resolutions,
+    stageSteps: o.stageSteps,
+    batch: o.batch,
+    evalEvery: o.evalEvery,
+    sample: o.sample,
+    quality: o.quality.describe,
+    shift: o.shift ?? true,
+    seed: o.seed ?? 0,
+    lr: o.lr ?? null,
+  });
+}
+
+function readProgress(dir: string, key: string): SavedProgress | null {
+  const path = join(dir, 'progress.json');
+  if (!existsSync(path)) return null;
+  let saved: SavedProgress;
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8')) as SavedProgress;
+  } catch (err) {
+    throw new AppError('CONFLICT', `${path} is not readable JSON (${err}); remove ${dir}`);
+  }
+  if (saved.key !== key)
+    throw new AppError('CONFLICT', `${dir} holds another run's state (its key differs); remove it`);
+  return saved;
+}
+
 export async function benchProgressive(o: ProgressiveOptions): Promise<ProgressiveResult> {
   const log = o.log ?? (() => {});
   const final = o.resolutions.at(-1) as number;
   const total = o.stageSteps.reduce((a, b) => a + b, 0);
   const base = parseModelConfig(o.config);
+  const key = runKey(o, base);
+  const stateDir = o.stateRoot
+    ? join(o.stateRoot, createHash('sha256').update(key).digest('hex').slice(0, 24))
+    : null;
+  const saved = stateDir ? readProgress(stateDir, key) : null;
   const arms = [
     { name: 'fixed' as const, resolutions: [final], stageSteps: [total] },
     { name: 'progressive' as const, resolutions: o.resolutions, stageSteps: o.stageSteps },
@@ -136,16 +201,70 @@ export async function benchProgressive(o: ProgressiveOptions): Promise<Progressi
       time_to_target_s: null,
       step_to_target: null,
     };
-    return { model, trainer, result, trainS: 0, peak: 0, resolution: arm.resolutions[0] ?? final };
+    return {
+      model,
+      config,
+      trainer,
+      result,
+      trainS: 0,
+      peak: 0,
+      resolution: arm.resolutions[0] ?? final,
+    };
   });
-  const summarize = () =>
-    summarizeProgressive(
+  let done = 0;
+  let slot: 'a' | 'b' | null = null;
+  const resumedAt: number[] = [];
+  if (saved && stateDir) {
+    for (const [i, a] of arms.entries()) {
+      const kept = saved.arms[i];
+      if (!kept) throw new AppError('CONFLICT', `${stateDir}: progress.json lacks arm ${i}`);
+      a.trainer.resume(join(stateDir, `slot-${saved.slot}`, a.result.name));
+      a.result = kept.result;
+      a.trainS = kept.train_s;
+      a.peak = kept.peak;
+      a.resolution = kept.resolution;
+    }
+    done = saved.done;
+    slot = saved.slot;
+    resumedAt.push(...saved.resumed_at);
+    if (done < total) resumedAt.push(done);
+    log(`progressive: continuing at step ${done} of ${total} from ${stateDir}`);
+  }
+  const summarize = () => ({
+    ...summarizeProgressive(
       arms.map((a) => a.result),
       o.quality.describe,
       o.targetFd,
-    );
+    ),
+    resumed_at: resumedAt,
+  });
+  // Both arms' checkpoints into the free slot, then progress.json naming it: a kill at any
+  // moment leaves the last whole chunk.
+  const keep = () => {
+    if (!stateDir) return;
+    const next = slot === 'a' ? 'b' : 'a';
+    for (const a of arms) {
+      const dir = join(stateDir, `slot-${next}`, a.result.name);
+      mkdirSync(dir, { recursive: true });
+      a.trainer.saveCheckpoint(dir, a.config);
+    }
+    const progress: SavedProgress = {
+      key,
+      slot: next,
+      done,
+      resumed_at: resumedAt,
+      arms: arms.map((a) => ({
+        result: a.result,
+        train_s: a.trainS,
+        peak: a.peak,
+        resolution: a.resolution,
+      })),
+    };
+    writeFileAtomic(join(stateDir, 'progress.json'), `${JSON.stringify(progress)}\n`);
+    slot = next;
+  };
   try {
-    for (let done = 0; done < total; ) {
+    while (done < total) {
       const chunk = Math.min(o.evalEvery, total - done);
       // Alternate which arm goes first, so neither always runs on a warmer or quieter machine.
       const order = (done / o.evalEvery) % 2 === 0 ? arms : [...arms].reverse();
@@ -175,6 +294,7 @@ export async function benchProgressive(o: ProgressiveOptions): Promise<Progressi
         }
       }
       done += chunk;
+      keep();
       o.onPartial?.(summarize());
     }
     return summarize();
@@ -198,7 +318,11 @@ export function progressiveSection(f: ResultFile<ProgressiveResult>): string {
     a.curve.map((p) => [a.name, p.step, p.resolution, fmt(p.train_s, 1), fmt(p.fd, 3)]),
   );
   return [
-    `FD at the final resolution on ${r.quality}. Target FD ${fmt(r.target_fd, 3)} (${r.target_source}); progressive / fixed wall time to it: ${fmt(r.time_ratio, 2)} (the issue's target: <= 0.6). Training time only; the arms alternate chunk by chunk.`,
+    `FD at the final resolution on ${r.quality}. Target FD ${fmt(r.target_fd, 3)} (${r.target_source}); progressive / fixed wall time to it: ${fmt(r.time_ratio, 2)} (the issue's target: <= 0.6). Training time only; the arms alternate chunk by chunk${
+      r.resumed_at?.length
+        ? `; run in ${r.resumed_at.length + 1} sittings (continued at step ${r.resumed_at.join(', ')}), each chunk's two arms in the same sitting`
+        : ''
+    }.`,
     '',
     table(
       [

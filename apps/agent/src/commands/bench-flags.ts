@@ -133,7 +133,9 @@ plan options:
 progressive options (also --n FD samples, default: the scale's; --target-fd; --seed;
 --extractor-*): progressive vs fixed resolution on shapes with every complexity dial
 mixed, the same model, data, batch and budget, alternating chunk by chunk; FD at the final
-resolution every few hundred steps (--quick: 200 steps, --smoke: 4; full: 1200)
+resolution every few hundred steps (--quick: 200 steps, --smoke: 4; full: 1200). Both
+trainers and the curves are kept after every chunk under ANNEAL_HOME/bench/progressive, so
+the same command in a later sitting continues a stopped run
   --resolutions A,B  the progressive arm's resolutions, low to high (default 16,32); the
                      fixed arm trains at the last
   --preset P         the model (default tiny)
