@@ -292,7 +292,11 @@ describe('distill jobs', () => {
       ],
       [
         ['--teacher', teacherId, '--method', 'consistency', '--min-steps', '4'],
-        /--min-steps: consistency distillation evaluates 2- and 1-step sampling/,
+        /--min-steps: consistency models are evaluated at 2- and 1-step sampling/,
+      ],
+      [
+        ['--teacher', teacherId, '--method', 'progressive', '--ect-q', '3'],
+        /--method: ect_q and ect_halving_every apply to the consistency-training method only/,
       ],
       [['--teacher', teacherId, '--method', 'progressive', '--eval-n', '5'], /--eval-n: /],
     ];
