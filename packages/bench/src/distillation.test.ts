@@ -42,6 +42,7 @@ function run(
   phase: 'training' | 'done',
   rows: unknown[] | null,
   evals: unknown[] = [],
+  method = 'progressive',
 ) {
   const dir = join(root, 'models', name);
   mkdirSync(dir, { recursive: true });
@@ -49,7 +50,7 @@ function run(
     join(dir, 'distill.json'),
     JSON.stringify({
       version: 1,
-      method: 'progressive',
+      method,
       teacher,
       budget: 2,
       eval_n: 1000,
@@ -117,6 +118,30 @@ describe('the distillation record', () => {
     expect(t[0]?.value).toBe('1.20x (FD 0.360)');
     expect(t[3]?.value).toBe('2 of 3 (not: 2 NFE)');
     expect(t[4]?.value).toBe('2.00 h / 2.00 h = 1.00');
+  });
+
+  it('reports consistency training beside the distillations: the issue sets it no target', () => {
+    const rows = [
+      row('reference (DDIM 32)', 32, 0.3, null),
+      row('consistency 2 steps', 2, 0.9, 0.6), // 3x, and worse than the teacher's best
+      row('consistency 1 step', 1, 1.5, 3.0),
+    ];
+    const ct = readDistillationRun(run('ct', 'done', rows, [], 'consistency-training'), root);
+    const t = distillationTargets(ct);
+    expect(t.map((x) => [x.target, x.verdict])).toEqual([
+      ['consistency training, 2 steps: FD / reference (reported)', 'reported'],
+      ['consistency training, 1 step: FD / reference (reported)', 'reported'],
+      ["each student beats the teacher's best sampler at its NFE", 'reported'],
+      ["distillation wall time / the teacher's training wall time", 'reported'],
+    ]);
+    // Consistency distillation has its 2-step target.
+    const cd = readDistillationRun(run('cd', 'done', rows, [], 'consistency'), root);
+    expect(distillationTargets(cd).map((x) => x.verdict)).toEqual([
+      'missed',
+      'reported',
+      'missed',
+      'reported',
+    ]);
   });
 
   it('marks a stopped run incomplete, counts the stage under way, and says what is not measured', () => {

@@ -280,9 +280,11 @@ export function distillationTargets(run: DistillationRun): Array<{
       : '-',
     verdict: !compared.length
       ? 'not yet measured'
-      : beaten.length === compared.length
-        ? 'met'
-        : 'missed',
+      : run.method === 'consistency-training'
+        ? 'reported'
+        : beaten.length === compared.length
+          ? 'met'
+          : 'missed',
   });
   targets.push({
     target: "distillation wall time / the teacher's training wall time",
@@ -302,7 +304,7 @@ export function distillationSection(f: ResultFile<DistillationResult>): string {
     parts.push(
       `### ${run.method} on ${run.teacher} (${run.dir})${run.complete ? '' : ` — incomplete: stage ${run.current?.stage} at iteration ${run.current?.iter}`}`,
       '',
-      `n = ${s.eval_n} (held-out images; the floor is two disjoint real sets of that n), budget ${s.budget}x the reference FD, at most ${s.max_iters_per_stage} iterations per stage at batch ${s.batch}, lr ${s.lr}. Command: \`npx anneal distill --teacher ${run.teacher} --method ${run.method} --out ${run.dir} ...\` (every setting in ${run.dir}/distill.json); resumed with \`--resume\` across sittings.`,
+      `n = ${s.eval_n} (held-out images; the floor is two disjoint real sets of that n), budget ${s.budget}x the reference FD, ${run.method === 'consistency-training' ? `${s.max_iters_per_stage} iterations (ECT's curriculum spans them all)` : `at most ${s.max_iters_per_stage} iterations per stage`} at batch ${s.batch}, lr ${s.lr}. Command: \`npx anneal distill --teacher ${run.teacher} --method ${run.method} --out ${run.dir} ...\` (every setting in ${run.dir}/distill.json); resumed with \`--resume\` across sittings.`,
       '',
       table(
         ['target', 'value', 'verdict'],

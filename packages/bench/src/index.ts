@@ -104,7 +104,8 @@ export {
  * table stopped part way, or run again, reads the runs it finished instead of drawing them
  * again.
  */
-const sampleCache = (opts: BenchOptions) => opts.samplesDir ?? join(resolveAnnealHome(), 'samples');
+const sampleCache = (opts: BenchOptions) =>
+  opts.samplesDir ?? join(opts.home ?? resolveAnnealHome(), 'samples');
 
 /**
  * RESULTS.md at `markdownPath` from every results file in `dir`, and the figures it links

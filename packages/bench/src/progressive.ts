@@ -217,8 +217,18 @@ export async function benchProgressive(o: ProgressiveOptions): Promise<Progressi
   if (saved && stateDir) {
     for (const [i, a] of arms.entries()) {
       const kept = saved.arms[i];
-      if (!kept) throw new AppError('CONFLICT', `${stateDir}: progress.json lacks arm ${i}`);
-      a.trainer.resume(join(stateDir, `slot-${saved.slot}`, a.result.name));
+      if (kept?.result.name !== a.result.name)
+        throw new AppError(
+          'CONFLICT',
+          `${stateDir}: progress.json's arm ${i} is not ${a.result.name}; remove the folder`,
+        );
+      const dir = join(stateDir, `slot-${saved.slot}`, a.result.name);
+      a.trainer.resume(dir);
+      if (a.trainer.step !== saved.done)
+        throw new AppError(
+          'CONFLICT',
+          `${dir} holds step ${a.trainer.step}, progress.json says ${saved.done}; remove ${stateDir}`,
+        );
       a.result = kept.result;
       a.trainS = kept.train_s;
       a.peak = kept.peak;
@@ -228,7 +238,11 @@ export async function benchProgressive(o: ProgressiveOptions): Promise<Progressi
     slot = saved.slot;
     resumedAt.push(...saved.resumed_at);
     if (done < total) resumedAt.push(done);
-    log(`progressive: continuing at step ${done} of ${total} from ${stateDir}`);
+    log(
+      done < total
+        ? `progressive: continuing at step ${done} of ${total} from ${stateDir}`
+        : `progressive: this run finished in an earlier sitting; its curves are read back from ${stateDir} (remove the folder to measure again)`,
+    );
   }
   const summarize = () => ({
     ...summarizeProgressive(

@@ -163,7 +163,16 @@ describe('anneal distill: flags', () => {
         '--ect-q',
         '1',
       ]),
-      /--ect-q/,
+      /--ect-q: Too small: expected number to be >1/,
+    ],
+    [
+      ['--out', join(root, 'x'), '--teacher', teacher, '--method', 'consistency-training'].concat([
+        '--max-iters-per-stage',
+        '6250',
+        '--ect-halving-every',
+        '50',
+      ]),
+      /--ect-halving-every: 6250 iterations halving every 50 shrink the gap by 2\^125, below float32/,
     ],
   ])('exits 2 naming the flag: %s', async (args, message) => {
     const r = await runAnnealHere(['distill', ...args], home);
@@ -466,5 +475,14 @@ describe('anneal distill --method consistency-training', () => {
     // It ran to the cap, not to the plateau rule's verdict.
     const stateFile = JSON.parse(readFileSync(join(out, 'distill-state.json'), 'utf8'));
     expect(stateFile.stages[0].stop_reason).toMatch(/reached --max-iters-per-stage 30/);
+    // The trainer ran ECT with the run's curriculum: its state records the objective.
+    const trainerState = readFileSync(
+      join(out, 'stage-1', `checkpoint-${stateFile.slot}`, 'trainer-state.safetensors'),
+    );
+    const header = JSON.parse(
+      trainerState.subarray(8, 8 + Number(trainerState.readBigUInt64LE(0))).toString('utf8'),
+    );
+    expect(header.__metadata__.objective).toBe('consistency-training');
+    expect(header.__metadata__['objective.options']).toMatch(/^q=2 halving_every=10 /);
   });
 });

@@ -7,6 +7,7 @@ import {
   extractorStepsSchema,
   extractorWidthSchema,
   MODEL_FILE,
+  Model,
   resolveMemoryBudget,
 } from '@anneal/engine';
 import { MAX_RANKS } from '@anneal/protocol';
@@ -52,7 +53,8 @@ consistency-training
              iterations (the curriculum ends there); 1- and 2-step sampling as above.
 
 Each stage trains until its held-out distillation loss (the student's samples on a fixed
-noise batch against the teacher's) stops improving, or --max-iters-per-stage; then FD, KID,
+noise batch against the teacher's) stops improving, or --max-iters-per-stage (consistency
+training always runs that many: its curriculum spans them); then FD, KID,
 precision/recall (with a bootstrap spread and the real-vs-real floor), paired PSNR/SSIM/
 feature distance against the reference's images from identical noise, latency, NFE and peak
 memory. Distillation continues while FD <= budget x the reference FD and more steps than
@@ -227,6 +229,30 @@ async function teacherDir(flag: string): Promise<string> {
   return teacher;
 }
 
+/**
+ * The engine refuses an ECT curriculum whose last gap, sigma_min / q^a, underflows float32
+ * (a = the number of halvings by the last iteration); refused here too, before the extractor
+ * and the reference are spent and the run folder is written.
+ */
+function checkEctCurriculum(flags: z.infer<typeof flagsSchema>, teacher: string): void {
+  const iters = flags['max-iters-per-stage'];
+  const q = flags['ect-q'] ?? 2;
+  const halving = flags['ect-halving-every'] ?? Math.max(1, Math.ceil(iters / 8));
+  const halvings = Math.floor((iters - 1) / halving) + 1;
+  const model = Model.load(teacher);
+  let sigmaMin: number;
+  try {
+    sigmaMin = model.sigmaRange().sigmaMin;
+  } finally {
+    model.dispose();
+  }
+  const shrink = q ** halvings;
+  if (!(shrink < 3.4e38) || !(sigmaMin / shrink >= 1.2e-38))
+    throw new UsageError(
+      `--ect-halving-every: ${iters} iterations halving every ${halving} shrink the gap by ${q}^${halvings}, below float32 from sigma_min ${sigmaMin.toPrecision(4)}; halve less often or use a smaller --ect-q`,
+    );
+}
+
 async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettings> {
   if (!flags.teacher) throw new UsageError('--teacher: is required');
   if (!flags.method) throw new UsageError(`--method: is required (${methodNames.join(', ')})`);
@@ -240,6 +266,7 @@ async function settingsOf(flags: z.infer<typeof flagsSchema>): Promise<RunSettin
   for (const f of ['ect-q', 'ect-halving-every'] as const)
     if (flags.method !== 'consistency-training' && flags[f] !== undefined)
       throw new UsageError(`--${f}: applies to --method consistency-training only`);
+  if (flags.method === 'consistency-training') checkEctCurriculum(flags, teacher);
   return {
     version: 1,
     method: flags.method,

@@ -102,7 +102,10 @@ describe('the distill job kind', () => {
       /^min_steps: /,
     );
     expect(refusal({ teacher, method: 'consistency', ect_q: 3 })).toBe(
-      'method: ect_q and ect_halving_every apply to the consistency-training method only',
+      'ect_q: applies to the consistency-training method only',
+    );
+    expect(refusal({ teacher, method: 'progressive', ect_halving_every: 100 })).toBe(
+      'ect_halving_every: applies to the consistency-training method only',
     );
     expect(refusal({ teacher, method: 'consistency-training', ect_q: 1 })).toMatch(/^ect_q: /);
     expect(

@@ -20,6 +20,13 @@ import { MAX_RANKS, trainedUNet, trainSpecSchema } from './train.ts';
 export const distillMethodSchema = z.enum(['progressive', 'consistency', 'consistency-training']);
 export type DistillMethod = z.infer<typeof distillMethodSchema>;
 
+/** How a method is named in prose: consistency training distils nothing from the teacher. */
+export const DISTILL_METHOD_LABELS: Record<DistillMethod, string> = {
+  progressive: 'progressive distillation',
+  consistency: 'consistency distillation',
+  'consistency-training': 'consistency training (ECT)',
+};
+
 /**
  * A distill job: `anneal distill` on the agent, from a registered teacher version of the
  * project, with the command's settings and defaults (docs/distillation.md). Each stage
@@ -63,15 +70,16 @@ export const distillSpecSchema = z
     message: 'consistency models are evaluated at 2- and 1-step sampling; give 1 or 2',
     path: ['min_steps'],
   })
-  .refine(
-    (s) =>
-      s.method === 'consistency-training' ||
-      (s.ect_q === undefined && s.ect_halving_every === undefined),
-    {
-      message: 'ect_q and ect_halving_every apply to the consistency-training method only',
-      path: ['method'],
-    },
-  )
+  .superRefine((s, ctx) => {
+    if (s.method === 'consistency-training') return;
+    for (const field of ['ect_q', 'ect_halving_every'] as const)
+      if (s[field] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: 'applies to the consistency-training method only',
+          path: [field],
+        });
+  })
   .refine((s) => s.ranks === undefined || s.batch % s.ranks === 0, {
     message: 'the batch does not split evenly into the ranks',
     path: ['ranks'],

@@ -296,7 +296,7 @@ describe('distill jobs', () => {
       ],
       [
         ['--teacher', teacherId, '--method', 'progressive', '--ect-q', '3'],
-        /--method: ect_q and ect_halving_every apply to the consistency-training method only/,
+        /--ect-q: applies to the consistency-training method only/,
       ],
       [['--teacher', teacherId, '--method', 'progressive', '--eval-n', '5'], /--eval-n: /],
     ];

@@ -2,6 +2,7 @@ import type { Db } from '@anneal/db/client';
 import { agents, modelVersions } from '@anneal/db/schema';
 import {
   DISTILL_ARTIFACTS,
+  DISTILL_METHOD_LABELS,
   type DistillationRecord,
   type DistillSummary,
   distillKind,
@@ -126,7 +127,7 @@ export async function recordDistillation(
         sourceRunId: runId,
         datasetVersionId: teacherRow?.datasetVersionId ?? undefined,
         artifactPath: `${DISTILL_ARTIFACTS.stage(st.stage)}model.safetensors`,
-        description: `${s.method} distillation of ${teacher.modelName} v${teacher.version}, stage ${st.stage} (${verdict.name}), by job ${job.id}`,
+        description: `${DISTILL_METHOD_LABELS[s.method]} of ${teacher.modelName} v${teacher.version}, stage ${st.stage} (${verdict.name}), by job ${job.id}`,
         metadata: {
           architecture: teacher.metadata.architecture,
           steps: verdict.steps,

@@ -25,7 +25,12 @@ function DistillFields({ projectId, values, text, select }: FieldsProps) {
       ])}
       {text('qualityBudget', 'Quality budget (keep students with FD <= X x the reference FD)')}
       {text('minSteps', values.method === 'progressive' ? 'Fewest steps' : 'Fewest steps (1 or 2)')}
-      {text('maxIters', 'Iterations per stage at most')}
+      {text(
+        'maxIters',
+        values.method === 'consistency-training'
+          ? 'Iterations (the ECT curriculum spans them all)'
+          : 'Iterations per stage at most',
+      )}
       {text('evalN', 'Samples per quality measurement')}
       {text('batch', 'Batch')}
       {text('lr', 'Learning rate')}

@@ -2,6 +2,7 @@
 
 import {
   DISTILL_ARTIFACTS,
+  DISTILL_METHOD_LABELS,
   distillationRecordSchema,
   type EvaluationRecord,
 } from '@anneal/protocol';
@@ -300,8 +301,8 @@ function DistilledFrom({ projectId, record }: { projectId: string; record: unkno
         ))}
       </div>
       <p className="muted small" style={{ marginTop: 8 }}>
-        {d.method} distillation, stage {d.stage} ({d.from_steps} → {d.steps} steps, {d.nfe} NFE,{' '}
-        {d.iterations} iterations): FD {num(d.fd)} ± {num(d.fd_std)}
+        {DISTILL_METHOD_LABELS[d.method]}, stage {d.stage} ({d.from_steps} → {d.steps} steps,{' '}
+        {d.nfe} NFE, {d.iterations} iterations): FD {num(d.fd)} ± {num(d.fd_std)}
         {d.fd_interval ? ` [${num(d.fd_interval[0])}, ${num(d.fd_interval[1])}]` : ''},{' '}
         {num(d.fd_ratio)}× the reference {num(d.reference_fd)} at n = {d.eval_n}, budget {d.budget}
         ×. {d.reason}
