@@ -85,21 +85,23 @@ const meanDistance = (seen?: number[][]) => ({
   },
 });
 
+/** Tiny arms, 8 -> 16 px, a reading every 2 steps. */
+const tinyRun = async (stageSteps: number[], seen?: number[][]) => ({
+  config: tinyAt16,
+  shards: await shardsAt([8, 16]),
+  numClasses: 5,
+  resolutions: [8, 16],
+  stageSteps,
+  batch: 4,
+  evalEvery: 2,
+  sample: { sampler: 'ddim' as const, steps: 2, n: 4 },
+  quality: meanDistance(seen),
+});
+
 describe('benchProgressive', () => {
   it('trains both arms in alternating chunks and reads FD at the final resolution', async () => {
-    const shards = await shardsAt([8, 16]);
     const seen: number[][] = [];
-    const result = await benchProgressive({
-      config: tinyAt16,
-      shards,
-      numClasses: 5,
-      resolutions: [8, 16],
-      stageSteps: [2, 2],
-      batch: 4,
-      evalEvery: 2,
-      sample: { sampler: 'ddim', steps: 2, n: 4 },
-      quality: meanDistance(seen),
-    });
+    const result = await benchProgressive(await tinyRun([2, 2], seen));
     // Every reading samples at the final resolution, whatever stage the arm is in.
     for (const s of seen) expect(s).toEqual([4, 16, 16, 3]);
     const [fixed, progressive] = result.arms;
@@ -118,18 +120,7 @@ describe('benchProgressive', () => {
   }, 120_000);
 
   it('continues a stopped run from its state folder exactly where it was', async () => {
-    const shards = await shardsAt([8, 16]);
-    const options = {
-      config: tinyAt16,
-      shards,
-      numClasses: 5,
-      resolutions: [8, 16],
-      stageSteps: [2, 4],
-      batch: 4,
-      evalEvery: 2,
-      sample: { sampler: 'ddim' as const, steps: 2, n: 4 },
-      quality: meanDistance(),
-    };
+    const options = await tinyRun([2, 4]);
     const whole = await benchProgressive(options);
     const stateRoot = join(home, 'state');
     // Stopped after its first chunk (both arms' checkpoints and the curves were kept first).
