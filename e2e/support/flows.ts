@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type Locator, type Page } from '@playwright/test';
 import type { TestServer } from './server.ts';
 
 export const OWNER = {
@@ -6,6 +6,22 @@ export const OWNER = {
   password: 'owner password 1',
   org: 'Acme Diffusion',
 };
+
+/**
+ * Waits until React has hydrated the element: its DOM node then carries React's props.
+ * Typed into before that, a controlled field is reset when React takes it over; clicked
+ * before that, a submit can be lost (the page is served rendered, and on a busy machine its
+ * scripts arrive seconds later).
+ */
+export async function hydrated(locator: Locator): Promise<void> {
+  await expect
+    .poll(
+      () =>
+        locator.evaluate((node) => Object.keys(node).some((k) => k.startsWith('__reactProps$'))),
+      { timeout: 45_000, message: 'the form was never hydrated' },
+    )
+    .toBe(true);
+}
 
 /** The first-run form, as the first visitor fills it. */
 export async function createOwner(page: Page, server: TestServer): Promise<void> {
@@ -39,6 +55,7 @@ export async function createToken(
 ): Promise<string> {
   await page.goto(`${server.url}/settings`);
   const input = page.locator('input[name=tokenName]');
+  await hydrated(page.getByRole('button', { name: 'Create token' }));
   await input.fill(name);
   await expect(input).toHaveValue(name);
   if (kind === 'agent') await page.selectOption('select[name=tokenKind]', 'agent');
