@@ -367,7 +367,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         evalEvery: scale.progressiveEvalEvery,
         sample: { ...scale.progressiveSample },
         // Hours per arm on a CPU: kept after every chunk, continued by the next sitting.
-        stateRoot: join(opts.home ?? resolveAnnealHome(), 'bench', 'progressive'),
+        stateRoot: opts.stateDir ?? join(opts.home ?? resolveAnnealHome(), 'bench', 'progressive'),
         log,
         onPartial: partial,
       }),

@@ -153,6 +153,8 @@ export interface BenchOptions {
    * a folder committed beside the model keeps an hours-long reference run across machines.
    */
   samplesDir?: string;
+  /** Where progressive keeps its runs' state instead of ANNEAL_HOME/bench/progressive. */
+  stateDir?: string;
   only?: BenchmarkName[];
   /** OMP/OpenBLAS/MKL threads per contender (default 1: the machine is shared). */
   threads?: number;

@@ -140,6 +140,8 @@ the same command in a later sitting continues a stopped run
                      fixed arm trains at the last
   --preset P         the model (default tiny)
   --batch N          both arms' batch (default 16)
+  --state-dir DIR    keep the run's state under DIR instead of ANNEAL_HOME/bench/progressive
+                     (a folder committed or copied along continues on another machine)
 
 complexity options (also --n, default 500; --seed, --guidance, --extractor-*):
   --rtols R,...      the adaptive sampler's tolerances, atol = 0.156 rtol (the engine's
@@ -167,6 +169,7 @@ export const flagTypes = {
   grid: { type: 'string' },
   factor: { type: 'string' },
   'target-fd': { type: 'string' },
+  'state-dir': { type: 'string' },
   ladder: { type: 'string' },
   nfes: { type: 'string' },
   'learn-n': { type: 'string' },
@@ -249,6 +252,7 @@ export const flagsSchema = z
       }),
     factor: z.coerce.number().min(1).max(100).default(1.1),
     'target-fd': z.coerce.number().positive().optional(),
+    'state-dir': z.string().min(1).optional(),
     ladder: list(z.coerce.number().int().min(1).max(1000)),
     nfes: list(z.coerce.number().int().min(1).max(1000)),
     'learn-n': z.coerce.number().int().min(1).max(4096).default(64),

@@ -133,6 +133,7 @@ export const bench: Command = {
       agreementModels: models,
       resultsDir: flags.results ? resolve(flags.results) : undefined,
       samplesDir: flags['samples-dir'] ? resolve(flags['samples-dir']) : undefined,
+      stateDir: flags['state-dir'] ? resolve(flags['state-dir']) : undefined,
       markdownPath: flags.results ? resolve(flags.results, 'RESULTS.md') : undefined,
       quality: toTarget && model ? await fdProbe(flags, model, log) : undefined,
       toTarget: toTarget
