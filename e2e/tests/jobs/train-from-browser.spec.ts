@@ -97,4 +97,14 @@ test('train on the local agent from the browser: progress, cancel, retry, regist
   await expect(evaluation.getByText(/N = 20/)).toBeVisible();
   // FD beside its floor (real vs real at the same N), as numbers.
   await expect(evaluation.locator('td').nth(1)).toHaveText(/^[\d.e+-]+ \([\d.e+-]+\)$/);
+
+  // A distill job from this version: the consistency methods evaluate 2 and 1 steps, so
+  // choosing one brings the form's fewest steps (4 for progressive) down to 1.
+  await page.goto(`${server.url}/projects/${projectId}/jobs`);
+  await page.getByRole('button', { name: 'New job' }).click();
+  await page.selectOption('select[name=jobType]', 'distill');
+  await expect(page.locator('input[name=minSteps]')).toHaveValue('4');
+  await page.selectOption('select[name=method]', 'consistency-training');
+  await expect(page.locator('input[name=minSteps]')).toHaveValue('1');
+  await expect(page.getByText('Iterations (the ECT curriculum spans them all)')).toBeVisible();
 });
