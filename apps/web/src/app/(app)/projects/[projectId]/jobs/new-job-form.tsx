@@ -42,13 +42,18 @@ export function NewJob({ projectId, onDone }: { projectId: string; onDone: () =>
       />
     </label>
   );
-  const select = (name: string, label: string, options: readonly (string | [string, string])[]) => (
+  const select = (
+    name: string,
+    label: string,
+    options: readonly (string | [string, string])[],
+    onPick?: (value: string) => FieldValues,
+  ) => (
     <label className="field">
       {label}
       <select
         name={name}
         value={own[name] ?? ''}
-        onChange={(e) => update({ [name]: e.target.value })}
+        onChange={(e) => update(onPick ? onPick(e.target.value) : { [name]: e.target.value })}
       >
         {options.map((o) => {
           const [value, text] = typeof o === 'string' ? [o, o] : o;

@@ -4,7 +4,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../../../../../ui/trpc.tsx';
 import type { FieldsProps, FormKind } from './kind.ts';
 
-function DistillFields({ projectId, values, text, select, update }: FieldsProps) {
+function DistillFields({ projectId, values, text, select }: FieldsProps) {
   const trpc = useTRPC();
   const versions = useQuery(trpc.registry.versions.queryOptions({ projectId }));
   return (
@@ -15,33 +15,24 @@ function DistillFields({ projectId, values, text, select, update }: FieldsProps)
           (v) => [v.id, `${v.modelName} v${v.version}`] as [string, string],
         ),
       ])}
-      <label className="field">
-        Method
-        <select
-          name="method"
-          value={values.method}
-          onChange={(e) =>
-            // Both consistency methods evaluate 2 and 1 steps: a progressive run's fewest
-            // steps above that would be refused.
-            update({
-              method: e.target.value,
-              ...(e.target.value !== 'progressive' && Number(values.minSteps) > 2
-                ? { minSteps: '1' }
-                : {}),
-            })
-          }
-        >
-          <option value="progressive">
-            progressive (halvings 32 -&gt; 16 -&gt; ... -&gt; min steps)
-          </option>
-          <option value="consistency">
-            consistency distillation (one stage; 2- and 1-step sampling)
-          </option>
-          <option value="consistency-training">
-            consistency training, ECT (from the teacher's weights, no teacher in the loss)
-          </option>
-        </select>
-      </label>
+      {select(
+        'method',
+        'Method',
+        [
+          ['progressive', 'progressive (halvings 32 -> 16 -> ... -> min steps)'],
+          ['consistency', 'consistency distillation (one stage; 2- and 1-step sampling)'],
+          [
+            'consistency-training',
+            "consistency training, ECT (from the teacher's weights, no teacher in the loss)",
+          ],
+        ],
+        // Both consistency methods evaluate 2 and 1 steps: a progressive run's fewest steps
+        // above that would be refused.
+        (method) => ({
+          method,
+          ...(method !== 'progressive' && Number(values.minSteps) > 2 ? { minSteps: '1' } : {}),
+        }),
+      )}
       {text('qualityBudget', 'Quality budget (keep students with FD <= X x the reference FD)')}
       {text('minSteps', values.method === 'progressive' ? 'Fewest steps' : 'Fewest steps (1 or 2)')}
       {text(

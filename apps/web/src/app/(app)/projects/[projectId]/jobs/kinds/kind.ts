@@ -12,8 +12,16 @@ export interface FieldsProps {
   update(patch: FieldValues): void;
   /** A labelled text input bound to field `name`. */
   text(name: string, label: string): ReactNode;
-  /** A labelled select bound to field `name`. */
-  select(name: string, label: string, options: readonly (string | [string, string])[]): ReactNode;
+  /**
+   * A labelled select bound to field `name`; `onPick` turns a choice into the fields it sets
+   * (default: just `name`), for a choice that changes other fields too.
+   */
+  select(
+    name: string,
+    label: string,
+    options: readonly (string | [string, string])[],
+    onPick?: (value: string) => FieldValues,
+  ): ReactNode;
 }
 
 /** The dashboard's part of a job kind: its fields in the New job form and the spec they make. */
