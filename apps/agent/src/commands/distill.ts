@@ -15,7 +15,6 @@ import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { writeAnalysis } from '../distill/analysis.ts';
-import { bestBaseline } from '../distill/evaluate-stage.ts';
 import { rankFolder, seedRankFolder } from '../distill/rank-folders.ts';
 import { fileSha256 } from '../distill/reference.ts';
 import { distill } from '../distill/run.ts';
@@ -29,6 +28,7 @@ import {
   TEACHER_BASELINE_SAMPLERS,
   writeRun,
 } from '../distill/state.ts';
+import { distillSummary } from '../distill/summary.ts';
 import type { Command } from './command.ts';
 import { joinRanks, launchRanks, localShare } from './train-ranks.ts';
 
@@ -384,70 +384,7 @@ export const distillCommand: Command = {
       for (const f of [MODEL_FILE, CONFIG_FILE])
         copyFileSync(join(kept.dir, f), join(studentDir, f));
     }
-    const last = state.stages.at(-1)?.evals.at(-1);
-    const summary = {
-      method: run.method,
-      teacher: run.teacher,
-      teacher_sha256: run.teacher_sha256,
-      out,
-      budget: run.budget,
-      eval_n: run.eval_n,
-      reference: {
-        sampler: 'ddim',
-        steps: 32,
-        nfe: reference.nfe,
-        fd: reference.metrics.fd,
-        fd_std: reference.fdSpread.std,
-        floor_fd: floorFd,
-        latency_ms_per_image: reference.latencyMsPerImage,
-        cached: reference.cached,
-      },
-      stages: state.stages.map((s) => {
-        // The stage's verdict is its last evaluation's (a consistency stage evaluates 2
-        // steps, then 1); every evaluation is listed in `evals`.
-        const v = s.evals.at(-1);
-        return {
-          stage: s.stage,
-          from_steps: s.from_steps,
-          to_steps: s.to_steps,
-          steps: v?.steps ?? s.to_steps,
-          iterations: s.iterations,
-          training_stop: s.stop_reason,
-          fd: v?.fd ?? null,
-          fd_std: v?.fd_std ?? null,
-          fd_interval: v ? [v.fd_low, v.fd_high] : null,
-          decision: v?.proceed ? 'continue' : 'stop',
-          met_budget: v?.met_budget ?? false,
-          reason: v?.reason ?? null,
-          wall_s: s.wall_s,
-          evals: s.evals.map((e) => ({
-            name: e.name,
-            steps: e.steps,
-            nfe: e.nfe,
-            fd: e.fd,
-            fd_std: e.fd_std,
-            fd_ratio: e.fd_ratio,
-            latency_ms_per_image: e.latency_ms_per_image,
-            decision: e.proceed ? 'continue' : 'stop',
-            met_budget: e.met_budget,
-            reason: e.reason,
-            teacher_best: ((b) =>
-              b ? { sampler: b.sampler, steps: b.steps, fd: b.fd, fd_std: b.fd_std } : null)(
-              bestBaseline(e.teacher_at_nfe),
-            ),
-            beats_teacher: e.beats_teacher,
-          })),
-        };
-      }),
-      kept: kept ? { stage: kept.stage, steps: kept.steps, fd: kept.fd, dir: studentDir } : null,
-      stop_reason: last?.reason ?? null,
-      tradeoff: {
-        markdown: join(out, 'tradeoff.md'),
-        json: join(out, 'tradeoff.json'),
-        svg: join(out, 'tradeoff.svg'),
-      },
-      wall_s: wall,
-    };
+    const summary = distillSummary({ out, run, state, reference, floorFd, wall, kept, studentDir });
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
