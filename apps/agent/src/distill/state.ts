@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { writeFileAtomic } from '@anneal/engine';
+import { type DistillMethod, distillMethodSchema } from '@anneal/protocol';
 import { z } from 'zod';
 
 export const RUN_FILE = 'distill.json';
@@ -18,8 +19,8 @@ export const STATE_FILE = 'distill-state.json';
  * consistency-training (ECT) fine-tunes a consistency model from the teacher's weights on the
  * data alone: the teacher only initializes it and is the reference it is measured against.
  */
-export const methodNames = ['progressive', 'consistency', 'consistency-training'] as const;
-export type MethodName = (typeof methodNames)[number];
+export const methodNames = distillMethodSchema.options;
+export type MethodName = DistillMethod;
 
 /** Samplers `--teacher-baselines` may name: the deterministic and ancestral fixed-step ones. */
 export const TEACHER_BASELINE_SAMPLERS = ['ddim', 'dpmpp-2m', 'ddpm', 'euler', 'heun'] as const;
