@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { lowNfeSentence, MIXED_SHAPES, nfeAtFd, validateMeasure } from './complexity.ts';
+import {
+  type ComplexityResult,
+  equalFdNoise,
+  lowNfeSentence,
+  MIXED_SHAPES,
+  nfeAtFd,
+  validateMeasure,
+} from './complexity.ts';
 
 describe('the complexity benchmark', () => {
   it('its complexity measure ranks real shapes images by their dials', () => {
@@ -27,6 +34,34 @@ describe('the complexity benchmark', () => {
     expect(mid.nfe).toBeCloseTo(Math.sqrt(200), 10);
     expect(nfeAtFd(ladder, 9)).toEqual({ nfe: 5, bound: 'at_most' });
     expect(nfeAtFd(ladder, 1)).toEqual({ nfe: null, bound: 'above_ladder' });
+  });
+
+  it('says when the tolerances FDs lie within one bootstrap spread of each other', () => {
+    const run = (fd: number, fd_std?: number | null) => ({
+      rtol: 0.1,
+      atol: 0.0156,
+      mean_nfe: 20,
+      min_nfe: 18,
+      max_nfe: 22,
+      fd,
+      fd_std,
+      seconds: 1,
+      batch_calls: 1,
+      rows_evaluated: 1,
+      spearman_nfe_complexity: 0.3,
+    });
+    const of = (adaptive: ReturnType<typeof run>[]) => ({ adaptive }) as ComplexityResult;
+    // Span 0.15 against spreads 0.18, 0.2, 0.25: the median (0.2) is larger.
+    expect(equalFdNoise(of([run(2.76, 0.2), run(2.7, 0.18), run(2.61, 0.25)]))).toContain(
+      'span 0.150, less than one bootstrap spread (median ± 0.200)',
+    );
+    // Span 1.0 against the same spreads: beyond them.
+    expect(equalFdNoise(of([run(3.61, 0.2), run(2.7, 0.18), run(2.61, 0.25)]))).toContain(
+      'span 1.000, more than one bootstrap spread',
+    );
+    // A record without spreads (older, or no --spread) says nothing, as does one run without.
+    expect(equalFdNoise(of([run(2.76), run(2.7)]))).toBeNull();
+    expect(equalFdNoise(of([run(2.76, 0.2), run(2.7, null)]))).toBeNull();
   });
 
   it('says when the low-NFE comparison only has an upper bound', () => {

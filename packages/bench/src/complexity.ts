@@ -18,8 +18,7 @@ import {
   spearman,
   stepsWithinNfe,
 } from '@anneal/engine';
-import { sampleRun } from './sampler-table.ts';
-import type { QualityProbe } from './sampling.ts';
+import { type MetricsProbe, sampleRun } from './sampler-table.ts';
 import type { Log } from './stats.ts';
 
 /** The shapes options with every complexity dial mixed (issue 13's complexity knob). */
@@ -95,6 +94,8 @@ export interface AdaptiveRun {
   min_nfe: number;
   max_nfe: number;
   fd: number;
+  /** FD's bootstrap standard deviation (null without --spread; absent in older records). */
+  fd_std?: number | null;
   seconds: number;
   /** Batched network calls and image rows evaluated (finished images leave the batch). */
   batch_calls: number;
@@ -108,6 +109,8 @@ export interface FixedRun {
   steps: number;
   nfe_per_image: number;
   fd: number;
+  /** FD's bootstrap standard deviation (null without --spread; absent in older records). */
+  fd_std?: number | null;
   seconds: number;
 }
 
@@ -127,6 +130,8 @@ export interface ComplexityResult {
   seed: number;
   guidance: number;
   quality: string;
+  /** Real against real on the same ruler (absent in records written before it was kept). */
+  floor?: { fd: number; fd_std: number | null };
   measure: { name: string; definition: string; validation: MeasureValidation | null };
   adaptive: AdaptiveRun[];
   fixed: FixedRun[];
@@ -158,7 +163,8 @@ export interface ComplexityOptions {
   /** The fixed samplers' NFE ladder. */
   nfeLadder: number[];
   fixedSamplers?: SamplerName[];
-  quality: QualityProbe;
+  /** The ruler every run's FD (and, with resamples, its spread) is read on. */
+  quality: MetricsProbe;
   /** The measure's check on real images; null skips it (a dataset without dials). */
   validation: { resolution: number; options: ShapesOptionsInput; n: number } | null;
   log?: Log;
@@ -212,6 +218,7 @@ export async function benchComplexity(
     seed,
     guidance,
     quality: o.quality.describe,
+    floor: { fd: o.quality.floor.fd, fd_std: o.quality.floor.fd_std ?? null },
     measure: {
       name: 'laplacian',
       definition:
@@ -247,7 +254,7 @@ export async function benchComplexity(
     const seconds = s.seconds;
     const nfe = Array.from(s.nfePerImage ?? []);
     const complexity = imageComplexity(s.images, s.shape);
-    const fd = await o.quality.fd(s.images, s.shape);
+    const { fd, fd_std } = await o.quality.measure(s.images, s.shape, null);
     const run: AdaptiveRun = {
       rtol,
       atol,
@@ -255,6 +262,7 @@ export async function benchComplexity(
       min_nfe: Math.min(...nfe),
       max_nfe: Math.max(...nfe),
       fd,
+      fd_std,
       seconds,
       batch_calls: s.calls ?? 0,
       rows_evaluated: s.rowsEvaluated ?? 0,
@@ -281,8 +289,8 @@ export async function benchComplexity(
         log,
       );
       const seconds = s.seconds;
-      const fd = await o.quality.fd(s.images, s.shape);
-      result.fixed.push({ sampler, steps, nfe_per_image: s.nfe, fd, seconds });
+      const { fd, fd_std } = await o.quality.measure(s.images, s.shape, null);
+      result.fixed.push({ sampler, steps, nfe_per_image: s.nfe, fd, fd_std, seconds });
       log(`complexity: ${sampler} ${steps} steps (${s.nfe} NFE): FD ${fd.toFixed(3)}`);
       o.onPartial?.(result);
     }
@@ -317,6 +325,25 @@ export async function benchComplexity(
     result.low_nfe.dpmpp_2m_bound_at_equal_fd = at?.bound ?? null;
   }
   return result;
+}
+
+/**
+ * Whether the equal-FD column rests on differences sampling alone could make: when the
+ * adaptive runs' FDs span less than their typical bootstrap spread, the NFE read off a ladder
+ * at each of those FDs is as uncertain as the FD itself. Null without spreads.
+ */
+export function equalFdNoise(r: ComplexityResult): string | null {
+  const stds = r.adaptive
+    .map((a) => a.fd_std)
+    .filter((x): x is number => typeof x === 'number')
+    .sort((a, b) => a - b);
+  if (stds.length === 0 || stds.length !== r.adaptive.length) return null;
+  const median = stds[Math.floor(stds.length / 2)] as number;
+  const fds = r.adaptive.map((a) => a.fd);
+  const span = Math.max(...fds) - Math.min(...fds);
+  return span < median
+    ? `The adaptive runs' FDs span ${span.toFixed(3)}, less than one bootstrap spread (median ± ${median.toFixed(3)}): at this n the FD curves cannot tell these tolerances apart, so each NFE at equal FD, and its saving, is read off a difference sampling alone could make.`
+    : `The adaptive runs' FDs span ${span.toFixed(3)}, more than one bootstrap spread (median ± ${median.toFixed(3)}): the tolerances differ beyond sampling noise, though each NFE at equal FD carries its FD's spread.`;
 }
 
 /** The report's sentence on the low-NFE comparison; an NFE only bounded from above says so. */

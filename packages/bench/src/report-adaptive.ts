@@ -1,6 +1,6 @@
 // bench/RESULTS.md's sections for issue 13's suites: learned vs hand-crafted schedules,
 // sampling plans' predicted vs measured latency, and steps that follow content complexity.
-import { type ComplexityResult, lowNfeSentence } from './complexity.ts';
+import { type ComplexityResult, equalFdNoise, lowNfeSentence } from './complexity.ts';
 import type { PlanBenchResult } from './plan.ts';
 import { fdCell, fmt, type ResultFile, table } from './report-format.ts';
 import type { QualityMetrics } from './sampler-table.ts';
@@ -141,8 +141,9 @@ export function complexity(f: ResultFile<ComplexityResult & { model: string }>):
   const r = f.result;
   const rho = (v: number | null | undefined) => (v === null || v === undefined ? '-' : fmt(v, 3));
   const v = r.measure.validation;
+  const floor = r.floor ? ` Real-vs-real floor FD ${fdCell(r.floor)}.` : '';
   const lines = [
-    `Model ${r.model}; ${r.quality}; n = ${r.n}, seed ${r.seed}, guidance ${r.guidance}.`,
+    `Model ${r.model}; ${r.quality}; n = ${r.n}, seed ${r.seed}, guidance ${r.guidance}.${floor}`,
     `Complexity of an image: ${r.measure.definition}.`,
     v
       ? `Validated on ${v.n} real images (${v.resolution} px) against their dials: Spearman ${rho(v.spearman.composite)} with the composite, ${rho(v.spearman.shapes_per_image)} shapes per image, ${rho(v.spearman.texture)} texture, ${rho(v.spearman.edges)} edges.`
@@ -164,7 +165,7 @@ export function complexity(f: ResultFile<ComplexityResult & { model: string }>):
         fmt(a.atol, 4),
         fmt(a.mean_nfe, 1),
         `${a.min_nfe}..${a.max_nfe}`,
-        fmt(a.fd, 3),
+        fdCell(a),
         rho(a.spearman_nfe_complexity),
         a.batch_calls,
         a.rows_evaluated,
@@ -173,7 +174,7 @@ export function complexity(f: ResultFile<ComplexityResult & { model: string }>):
     '',
     table(
       ['fixed sampler', 'steps', 'NFE', 'FD'],
-      r.fixed.map((x) => [x.sampler, x.steps, x.nfe_per_image, fmt(x.fd, 3)]),
+      r.fixed.map((x) => [x.sampler, x.steps, x.nfe_per_image, fdCell(x)]),
     ),
     '',
     table(
@@ -197,6 +198,8 @@ export function complexity(f: ResultFile<ComplexityResult & { model: string }>):
       ]),
     ),
   ];
+  const noise = equalFdNoise(r);
+  if (noise) lines.push('', noise);
   const low = lowNfeSentence(r.low_nfe);
   if (low) lines.push('', low);
   lines.push('', '![NFE against complexity, FD against NFE](complexity.svg)');

@@ -288,20 +288,30 @@ describe('anneal bench --only complexity', () => {
         results,
         '--samples-dir',
         samples,
+        '--spread',
+        '5',
         '--json',
       ]);
     const r = bench();
     expect(r.status, r.stderr).toBe(0);
     const file = (r.json?.results ?? {}) as Record<string, { result: unknown }>;
     const c = file.complexity?.result as {
-      adaptive: Array<{ rtol: number; mean_nfe: number; fd: number }>;
-      fixed: Array<{ sampler: string; steps: number; nfe_per_image: number }>;
+      adaptive: Array<{ rtol: number; mean_nfe: number; fd: number; fd_std: number | null }>;
+      fixed: Array<{
+        sampler: string;
+        steps: number;
+        nfe_per_image: number;
+        fd_std: number | null;
+      }>;
+      floor: { fd: number; fd_std: number | null };
       equal_fd: Array<{ fixed: Array<{ sampler: string; bound: string }> }>;
       per_sample: { rtol: number; nfe: number[]; complexity: number[] };
       measure: { name: string };
     };
     expect(c.adaptive.map((a) => a.rtol)).toEqual([0.2, 0.1]);
     for (const a of c.adaptive) expect(Number.isFinite(a.fd)).toBe(true);
+    // --spread reaches every FD and the floor: a bootstrap spread of 5 resamples, > 0.
+    for (const x of [...c.adaptive, ...c.fixed, c.floor]) expect(x.fd_std).toBeGreaterThan(0);
     // dpm-solver-2 at 2 and 4 NFE is 1 and 2 steps (1 and 3 NFE); dpmpp-2m 2 and 4 steps.
     expect(c.fixed.map((f) => [f.sampler, f.steps, f.nfe_per_image])).toEqual([
       ['dpm-solver-2', 1, 1],

@@ -104,10 +104,10 @@ to-target and teacher-samplers options:
                      learned against (default heun:100; heun, euler or ddim)
   --reference-n N    teacher-samplers: samples for the reference run (default 1000)
   --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
-  --spread N         teacher-samplers and schedules: FD's bootstrap spread over N resamples
-                     beside each FD, and in teacher-samplers each deterministic solver against
-                     DDPM at the same NFE, paired (default 0: off; resampled within
-                     classes, as \`anneal eval --spread\`)
+  --spread N         teacher-samplers, schedules and complexity: FD's bootstrap spread over
+                     N resamples beside each FD, and in teacher-samplers each deterministic
+                     solver against DDPM at the same NFE, paired (default 0: off; resampled
+                     within classes, as \`anneal eval --spread\`)
   --samples-dir DIR  teacher-samplers, schedules and complexity: keep each run's chunks (a
                      stopped benchmark resumes at the first unfinished one) under DIR instead
                      of ANNEAL_HOME/samples (as \`anneal eval --samples-dir\`: the same folder

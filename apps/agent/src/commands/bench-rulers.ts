@@ -92,8 +92,9 @@ export async function metricsProbe(
   dir: string,
   n: number,
   log: (line: string) => void,
+  label = 'teacher-samplers',
 ): Promise<MetricsProbe> {
-  const { ruler, about } = await benchRuler(flags, dir, n, 'teacher-samplers', log);
+  const { ruler, about } = await benchRuler(flags, dir, n, label, log);
   const classes = ruler.fA.classes;
   const resamples = flags.spread ?? 0;
   // Rows resample within their class (the samples' class is i mod K), keeping class counts.

@@ -199,7 +199,7 @@ export const bench: Command = {
               rtols: flags.rtols ?? [0.2, 0.1, 0.05, 0.02],
               nfeLadder: flags.ladder ?? [5, 10, 15, 20, 30, 50],
               fixedSamplers: flags.samplers ?? ['dpm-solver-2', 'dpmpp-2m'],
-              quality: await fdProbe(flags, model, log, flags.n ?? 500, 'complexity'),
+              quality: await metricsProbe(flags, model, flags.n ?? 500, log, 'complexity'),
               validation: shapesValidation(model, flags.n ?? 500),
             }
           : undefined,
