@@ -53,11 +53,11 @@ describe('the complexity benchmark', () => {
     const of = (adaptive: ReturnType<typeof run>[]) => ({ adaptive }) as ComplexityResult;
     // Span 0.15 against spreads 0.18, 0.2, 0.25: the median (0.2) is larger.
     expect(equalFdNoise(of([run(2.76, 0.2), run(2.7, 0.18), run(2.61, 0.25)]))).toContain(
-      'span 0.150, less than one bootstrap spread (median ± 0.200)',
+      'span 0.150, less than one bootstrap spread of a single FD (median ± 0.200)',
     );
     // Span 1.0 against the same spreads: beyond them.
     expect(equalFdNoise(of([run(3.61, 0.2), run(2.7, 0.18), run(2.61, 0.25)]))).toContain(
-      'span 1.000, more than one bootstrap spread',
+      'span 1.000, more than one bootstrap spread of a single FD',
     );
     // A record without spreads (older, or no --spread) says nothing, as does one run without.
     expect(equalFdNoise(of([run(2.76), run(2.7)]))).toBeNull();

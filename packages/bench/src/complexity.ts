@@ -328,9 +328,9 @@ export async function benchComplexity(
 }
 
 /**
- * Whether the equal-FD column rests on differences sampling alone could make: when the
- * adaptive runs' FDs span less than their typical bootstrap spread, the NFE read off a ladder
- * at each of those FDs is as uncertain as the FD itself. Null without spreads.
+ * How far to trust the equal-FD column: when the adaptive runs' FDs span less than a single
+ * FD's typical bootstrap spread, the NFE read off a ladder at each of them is as uncertain as
+ * that FD. Null without spreads.
  */
 export function equalFdNoise(r: ComplexityResult): string | null {
   const stds = r.adaptive
@@ -342,8 +342,8 @@ export function equalFdNoise(r: ComplexityResult): string | null {
   const fds = r.adaptive.map((a) => a.fd);
   const span = Math.max(...fds) - Math.min(...fds);
   return span < median
-    ? `The adaptive runs' FDs span ${span.toFixed(3)}, less than one bootstrap spread (median ± ${median.toFixed(3)}): at this n the FD curves cannot tell these tolerances apart, so each NFE at equal FD, and its saving, is read off a difference sampling alone could make.`
-    : `The adaptive runs' FDs span ${span.toFixed(3)}, more than one bootstrap spread (median ± ${median.toFixed(3)}): the tolerances differ beyond sampling noise, though each NFE at equal FD carries its FD's spread.`;
+    ? `The adaptive runs' FDs span ${span.toFixed(3)}, less than one bootstrap spread of a single FD (median ± ${median.toFixed(3)}). The runs share their noise and real images, so their differences are steadier than that, but each NFE at equal FD places one FD on another sampler's ladder, where a fresh draw could move it by a spread: read the savings as indicative.`
+    : `The adaptive runs' FDs span ${span.toFixed(3)}, more than one bootstrap spread of a single FD (median ± ${median.toFixed(3)}); each NFE at equal FD still carries its FD's spread.`;
 }
 
 /** The report's sentence on the low-NFE comparison; an NFE only bounded from above says so. */
