@@ -19,7 +19,7 @@ import {
   stepsWithinNfe,
 } from '@anneal/engine';
 import { type MetricsProbe, sampleRun } from './sampler-table.ts';
-import type { Log } from './stats.ts';
+import { type Log, median } from './stats.ts';
 
 /** The shapes options with every complexity dial mixed (issue 13's complexity knob). */
 export const MIXED_SHAPES: ShapesOptionsInput = {
@@ -333,17 +333,14 @@ export async function benchComplexity(
  * that FD. Null without spreads.
  */
 export function equalFdNoise(r: ComplexityResult): string | null {
-  const stds = r.adaptive
-    .map((a) => a.fd_std)
-    .filter((x): x is number => typeof x === 'number')
-    .sort((a, b) => a - b);
+  const stds = r.adaptive.map((a) => a.fd_std).filter((x): x is number => typeof x === 'number');
   if (stds.length === 0 || stds.length !== r.adaptive.length) return null;
-  const median = stds[Math.floor(stds.length / 2)] as number;
+  const typical = median(stds);
   const fds = r.adaptive.map((a) => a.fd);
   const span = Math.max(...fds) - Math.min(...fds);
-  return span < median
-    ? `The adaptive runs' FDs span ${span.toFixed(3)}, less than one bootstrap spread of a single FD (median ± ${median.toFixed(3)}). The runs share their noise and real images, so their differences are steadier than that, but each NFE at equal FD places one FD on another sampler's ladder, where a fresh draw could move it by a spread: read the savings as indicative.`
-    : `The adaptive runs' FDs span ${span.toFixed(3)}, more than one bootstrap spread of a single FD (median ± ${median.toFixed(3)}); each NFE at equal FD still carries its FD's spread.`;
+  return span < typical
+    ? `The adaptive runs' FDs span ${span.toFixed(3)}, less than one bootstrap spread of a single FD (median ± ${typical.toFixed(3)}). The runs share their noise and real images, so their differences are steadier than that, but each NFE at equal FD places one FD on another sampler's ladder, where a fresh draw could move it by a spread: read the savings as indicative.`
+    : `The adaptive runs' FDs span ${span.toFixed(3)}, more than one bootstrap spread of a single FD (median ± ${typical.toFixed(3)}); each NFE at equal FD still carries its FD's spread.`;
 }
 
 /** The report's sentence on the low-NFE comparison; an NFE only bounded from above says so. */
