@@ -352,37 +352,66 @@ describe('anneal distill --method progressive', () => {
     expect(existsSync(join(out, 'reference', 'samples.u8'))).toBe(true);
   });
 
-  // A whole run again, killed and resumed: the budget of the run in beforeAll, not the default.
-  it('resumes after SIGKILL mid-stage with exactly the losses of the uninterrupted run', async () => {
+  // A whole run again, stopped by SIGTERM between checkpoints, resumed, then killed by SIGKILL
+  // and resumed: the budget of the run in beforeAll, not the default.
+  it('keeps every iteration on SIGTERM, resumes after SIGKILL mid-stage, and reproduces the uninterrupted losses', async () => {
     const killed = join(root, 'pd-killed');
-    const child = spawn(
-      process.execPath,
-      [join(repoRoot, 'apps/agent/bin/anneal.js'), ...progressive(killed)],
-      {
+    const state = () => {
+      try {
+        return JSON.parse(readFileSync(join(killed, 'distill-state.json'), 'utf8')) as {
+          phase: string;
+          iter: number;
+        };
+      } catch {
+        return null; // Not written yet.
+      }
+    };
+    const lastIter = () => {
+      try {
+        return lines(killed).findLast((l) => l.event === undefined)?.iter ?? 0;
+      } catch {
+        return 0;
+      }
+    };
+    /** Runs `distill` (resuming when asked) and sends `signal` once `when` holds. */
+    const interrupt = async (resume: boolean, signal: NodeJS.Signals, when: () => boolean) => {
+      const args = resume ? ['distill', '--out', killed, '--resume'] : progressive(killed);
+      const child = spawn(process.execPath, [join(repoRoot, 'apps/agent/bin/anneal.js'), ...args], {
         env: { ...process.env, ANNEAL_HOME: home },
         stdio: 'ignore',
-      },
-    );
-    let atKill: { stage: number; phase: string; iter: number } | null = null;
-    const exited = new Promise<NodeJS.Signals | null>((res) =>
-      child.on('exit', (_, signal) => res(signal)),
-    );
-    // Kill once a stage has a checkpoint behind it and is training past it.
-    const poll = setInterval(() => {
-      try {
-        const s = JSON.parse(readFileSync(join(killed, 'distill-state.json'), 'utf8'));
-        if (s.phase === 'training' && s.iter >= 10 && !atKill) {
-          atKill = s;
-          child.kill('SIGKILL');
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+        child.on('exit', (code, signal) => res({ code, signal })),
+      );
+      let sent = false;
+      const poll = setInterval(() => {
+        if (!sent && when()) {
+          sent = true;
+          child.kill(signal);
         }
-      } catch {
-        // Not written yet.
-      }
-    }, 5);
-    const signal = await exited;
-    clearInterval(poll);
-    expect(signal, 'the run finished before it could be killed mid-stage').toBe('SIGKILL');
-    expect(atKill).toMatchObject({ phase: 'training' });
+      }, 5);
+      const result = await exited;
+      clearInterval(poll);
+      expect(sent, `the run finished before ${signal} could be sent`).toBe(true);
+      return result;
+    };
+    // SIGTERM a few iterations past a checkpoint (every 10): the stop checkpoints where it is.
+    const termed = await interrupt(false, 'SIGTERM', () => {
+      const s = state();
+      return s?.phase === 'training' && s.iter >= 10 && lastIter() % 10 === 2;
+    });
+    expect(termed.code).toBe(130);
+    const atTerm = state();
+    expect(atTerm?.phase).toBe('training');
+    // Between checkpoints: else the run stopped on one and this checks nothing new.
+    expect((atTerm?.iter ?? 0) % 10).not.toBe(0);
+    expect(atTerm?.iter).toBe(lastIter());
+    // Then SIGKILL once a later checkpoint is behind the resumed run and it trains past it.
+    const killedAt = await interrupt(true, 'SIGKILL', () => {
+      const s = state();
+      return s?.phase === 'training' && s.iter >= (atTerm?.iter ?? 0) + 10;
+    });
+    expect(killedAt.signal).toBe('SIGKILL');
     // As on a new machine: ANNEAL_HOME's references are gone, the run's own copy remains.
     rmSync(join(home, 'distill', 'references'), { recursive: true, force: true });
     const r = anneal(['distill', '--out', killed, '--resume', '--json']);

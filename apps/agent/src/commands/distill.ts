@@ -373,7 +373,9 @@ export const distillCommand: Command = {
       throw err;
     }
     if (result.cancelled) {
-      io.err(`stopped in stage ${result.state.stage}; continue with --resume --out ${out}`);
+      io.err(
+        `stopped in stage ${result.state.stage} at iteration ${result.state.iter}; continue with --resume --out ${out}`,
+      );
       return 130;
     }
     const { state, reference, floorFd, wall } = result;

@@ -1,7 +1,8 @@
 // One distillation stage's training: the trainer runs in chunks of --eval-every iterations;
 // after each chunk the student is checkpointed into the free slot, its held-out distillation
 // loss measured, and only then the state names the new slot (atomically), so kill -9 at any
-// moment resumes from a whole checkpoint and replays the same iterations bit for bit.
+// moment resumes from a whole checkpoint and replays the same iterations bit for bit. SIGINT
+// or SIGTERM stops at a step boundary and checkpoints there, so nothing trained is lost.
 import { appendFileSync, copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -204,7 +205,25 @@ export async function trainStage(
         bar.update(r.step, `loss ${r.loss.toFixed(4)}`);
       }
       if (t.group && !cancelled) cancelled = anyRank(asked);
-      if (cancelled) break;
+      if (cancelled) {
+        // Keep what was trained since the last checkpoint: a whole checkpoint in the free slot,
+        // then the state names it. Its held-out loss waits for the next --eval-every boundary.
+        if (trainer.step > state.iter) {
+          const slot = otherSlot(state.slot);
+          const dir = slotDir(out, k, slot);
+          mkdirSync(dir, { recursive: true });
+          trainer.saveCheckpoint(dir, t.studentConfig);
+          state = {
+            ...state,
+            slot,
+            iter: trainer.step,
+            stage_wall_s: t.state.stage_wall_s + (Date.now() - resumedAt) / 1000,
+          };
+          writeState(out, state);
+          if (t.events) event(snapshotRun(out, state, runStep(trainer.step)));
+        }
+        break;
+      }
       // Between held-out evaluations, ranks only agree on stopping.
       if (t.group && trainer.step % run.eval_every !== 0 && trainer.step < run.max_iters_per_stage)
         continue;
