@@ -5,7 +5,13 @@
 // numbers are heading. Optionally the first images of each row at one NFE, side by side.
 import { writeFileSync } from 'node:fs';
 import { encodePng } from '@anneal/core/png';
-import { type Model, type ResumableSpec, type SamplerName, sampleResumable } from '@anneal/engine';
+import {
+  type Model,
+  pairedMse,
+  type ResumableSpec,
+  type SamplerName,
+  sampleResumable,
+} from '@anneal/engine';
 import { stepsForNfe } from './sampling.ts';
 import type { Log } from './stats.ts';
 
@@ -95,7 +101,8 @@ export interface SamplerTableOptions {
 
 /**
  * One run's images and its sampling wall time: kept chunk by chunk under `cache` when given
- * (a stopped run resumes), else in one call.
+ * (a stopped run resumes), else in one call. `pairedTo`: each image's mean squared difference
+ * to a reference run's float images from the same noise (kept per chunk, so not its values).
  */
 export async function sampleRun(
   model: Model,
@@ -103,9 +110,10 @@ export async function sampleRun(
   cache: string | undefined,
   values = false,
   log?: Log,
+  pairedTo?: { id: string; values: Float32Array },
 ) {
   if (cache && model.dir) {
-    const r = await sampleResumable(model, spec, { root: cache, values });
+    const r = await sampleResumable(model, spec, { root: cache, values, pairedTo });
     if (r.chunks.resumed > 0)
       log?.(
         `  ${r.chunks.resumed} of ${r.chunks.resumed + r.chunks.sampled} chunks were kept from an earlier sitting (${r.dir})`,
@@ -113,8 +121,14 @@ export async function sampleRun(
     return r;
   }
   const started = performance.now();
-  const s = await model.sample({ ...spec, returnValues: values });
-  return { ...s, seconds: (performance.now() - started) / 1000 };
+  const s = await model.sample({ ...spec, returnValues: values || pairedTo !== undefined });
+  const seconds = (performance.now() - started) / 1000;
+  const n = s.shape[0];
+  const paired =
+    pairedTo && s.values
+      ? pairedMse(s.values, pairedTo.values.subarray(0, s.values.length), n)
+      : undefined;
+  return { ...s, values: values ? s.values : undefined, pairedMse: paired, seconds };
 }
 
 export interface SamplerTableResult {

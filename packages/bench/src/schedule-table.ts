@@ -4,7 +4,7 @@
 // paired error to a 200-NFE reference trajectory (Heun at 100 steps) from the same noise: the
 // mean squared pixel difference, with its spread over images.
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
   aysSigmas,
@@ -79,14 +79,9 @@ export interface ScheduleTableResult {
   }>;
 }
 
-function pairedError(a: Float32Array, b: Float32Array, n: number) {
-  const per = a.length / n;
-  const errs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = i * per; j < (i + 1) * per; j++) s += ((a[j] ?? 0) - (b[j] ?? 0)) ** 2;
-    errs.push(s / per);
-  }
+/** The mean of per-image paired errors and their standard deviation over images. */
+function pairedError(errs: Float64Array) {
+  const n = errs.length;
   const mean = errs.reduce((x, y) => x + y, 0) / n;
   const variance = errs.reduce((x, y) => x + (y - mean) ** 2, 0) / Math.max(1, n - 1);
   return { mean, std: Math.sqrt(variance) };
@@ -172,6 +167,9 @@ export async function scheduleTable(
     rows: [],
     learned: [],
   };
+  if (!ref.values) throw new Error('the reference run returned no float values');
+  // Each row's chunks keep their images' errors to the reference, not their own float values.
+  const pairedTo = { id: 'dir' in ref ? basename(ref.dir) : 'reference', values: ref.values };
   const { sigmaMin, sigmaMax } = model.sigmaRange();
   for (const sampler of opts.samplers) {
     for (const nfe of opts.nfes) {
@@ -198,16 +196,14 @@ export async function scheduleTable(
           model,
           { sampler, steps, n, seed, ...(sigmas ? { sigmas } : { schedule }) },
           opts.sampleCache,
-          true,
+          false,
           log,
+          pairedTo,
         );
         const seconds = s.seconds;
         const metrics = await probe.measure(s.images, s.shape, labels);
-        const paired = pairedError(
-          s.values ?? new Float32Array(),
-          ref.values ?? new Float32Array(),
-          n,
-        );
+        if (!s.pairedMse) throw new Error(`${sampler} ${schedule}: no paired errors returned`);
+        const paired = pairedError(s.pairedMse);
         result.rows.push({
           sampler,
           nfe_per_image: s.nfe,

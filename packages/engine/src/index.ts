@@ -50,6 +50,7 @@ export {
   type NativeLearnScheduleResult,
 } from './native-types.ts';
 export {
+  pairedMse,
   type ResumableResult,
   type ResumableSpec,
   resumableKey,

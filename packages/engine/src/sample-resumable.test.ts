@@ -98,6 +98,53 @@ describe('resumable sampling', () => {
     expect(again.values).toEqual(exact.values);
   });
 
+  it("keeps each image's error to a paired reference with its chunk instead of the float values", async () => {
+    const cache = join(root, 'paired');
+    // The reference: many DDIM steps from the same seed (its noise), with its float values.
+    const ref = await sampleResumable(
+      model,
+      { ...spec, sampler: 'ddim', steps: 12 },
+      { root: cache, values: true },
+    );
+    const pairedTo = { id: 'ref-a', values: ref.values as Float32Array };
+    const few = { ...spec, sampler: 'ddim' as const, steps: 2 };
+    const first = await sampleResumable(model, few, { root: cache, pairedTo });
+    expect(first.values).toBeUndefined();
+    expect(readdirSync(first.dir).filter((f) => f.endsWith('.f32'))).toEqual([]);
+    // Each image's mean squared difference, as computed from the two runs' values directly.
+    const exact = await model.sample({ ...few, returnValues: true });
+    const values = exact.values as Float32Array;
+    const per = values.length / spec.n;
+    const want = Array.from({ length: spec.n }, (_, i) => {
+      let s = 0;
+      for (let j = i * per; j < (i + 1) * per; j++)
+        s += ((values[j] as number) - (pairedTo.values[j] as number)) ** 2;
+      return s / per;
+    });
+    const got = Array.from(first.pairedMse ?? []);
+    expect(got).toHaveLength(spec.n);
+    got.forEach((e, i) => {
+      expect(e).toBeGreaterThan(0);
+      expect(Math.abs(e - (want[i] as number))).toBeLessThanOrEqual(1e-9 * (want[i] as number));
+    });
+    // Resumed from the records alone; paired with another reference, drawn again.
+    const again = await sampleResumable(model, few, { root: cache, pairedTo });
+    expect(again.chunks).toEqual({ resumed: 3, sampled: 0 });
+    expect(Array.from(again.pairedMse ?? [])).toEqual(got);
+    const other = await sampleResumable(model, few, {
+      root: cache,
+      pairedTo: { ...pairedTo, id: 'ref-b' },
+    });
+    expect(other.chunks).toEqual({ resumed: 0, sampled: 3 });
+    // A reference with fewer images than the run is refused, naming both counts.
+    await expect(
+      sampleResumable(model, few, {
+        root: cache,
+        pairedTo: { id: 'short', values: pairedTo.values.subarray(0, 4 * per) },
+      }),
+    ).rejects.toThrow('the reference short holds 4 images, 10 are paired with it');
+  });
+
   it("keeps the adaptive sampler's NFE per image with each chunk, and redraws a chunk kept without it", async () => {
     // Loose tolerances: an untrained model's field is rough, and only the bookkeeping is tested.
     const adaptive = {

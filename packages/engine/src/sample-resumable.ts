@@ -25,8 +25,15 @@ export type ResumableSpec = Omit<
 export interface ResumableOptions {
   /** Where runs keep their folders (one per model and spec). */
   root: string;
-  /** Also keep and return the float images in [-1, 1] (e.g. for paired errors). */
+  /** Also keep and return the float images in [-1, 1]. */
   values?: boolean;
+  /**
+   * Each image's mean squared difference to `values` (float images in [-1, 1], all n in order,
+   * drawn from the same noise: a many-step reference), computed as each chunk is drawn and kept
+   * in its record, so the run resumes without keeping its own float values. `id` names the
+   * reference (its folder): a chunk paired with another is drawn again.
+   */
+  pairedTo?: { id: string; values: Float32Array };
   /** After each chunk: chunks done, chunks in all. */
   onChunk?: (done: number, total: number) => void;
   /** Sampling steps over the whole run, as Model.sample's (kept chunks count as done). */
@@ -38,6 +45,8 @@ export interface ResumableResult {
   images: Uint8Array;
   /** With `values`: float32 NHWC images in [-1, 1]. */
   values?: Float32Array;
+  /** With `pairedTo`: each image's mean squared difference to the reference's. */
+  pairedMse?: Float64Array;
   shape: [number, number, number, number];
   nfe: number;
   steps: number;
@@ -71,6 +80,25 @@ interface ChunkRecord {
   nfePerImage?: number[];
   calls?: number;
   rowsEvaluated?: number;
+  /** With `pairedTo`: the reference's id and each image's mean squared difference to it. */
+  paired?: { to: string; mse: number[] };
+}
+
+/** Each of `n` images' mean squared difference between `a` and `b` (the same layout). */
+export function pairedMse(a: Float32Array, b: Float32Array, n: number): Float64Array {
+  if (a.length !== b.length || a.length % n !== 0)
+    throw new AppError(
+      'BAD_REQUEST',
+      `paired images differ in size: ${a.length} and ${b.length} values for ${n} images`,
+    );
+  const per = a.length / n;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = i * per; j < (i + 1) * per; j++) s += ((a[j] as number) - (b[j] as number)) ** 2;
+    out[i] = s / per;
+  }
+  return out;
 }
 
 /**
@@ -137,7 +165,7 @@ export async function sampleResumable(
   spec: ResumableSpec,
   o: ResumableOptions,
 ): Promise<ResumableResult> {
-  const { root, onChunk, onStep } = o;
+  const { root, onChunk, onStep, pairedTo } = o;
   const key = resumableKey(model, spec);
   const keyJson = JSON.stringify(key);
   const dir = join(root, createHash('sha256').update(keyJson).digest('hex').slice(0, 24));
@@ -159,6 +187,15 @@ export async function sampleResumable(
   let rowsEvaluated = 0;
   const parts: Uint8Array[] = [];
   const valueParts: Float32Array[] = [];
+  const paired: number[] = [];
+  const size = model.config.unet.sample_size;
+  const channels = model.config.unet.out_channels;
+  const per = size * size * channels;
+  if (pairedTo && pairedTo.values.length < spec.n * per)
+    throw new AppError(
+      'BAD_REQUEST',
+      `the reference ${pairedTo.id} holds ${pairedTo.values.length / per} images, ${spec.n} are paired with it`,
+    );
   let shape: [number, number, number, number] | null = null;
   let seconds = 0;
   let nfe = 0;
@@ -176,11 +213,12 @@ export async function sampleResumable(
     if (existsSync(recordPath)) {
       const r = JSON.parse(readFileSync(recordPath, 'utf8')) as ChunkRecord;
       // A chunk drawn as the last (short) one of a smaller n is drawn again in full, one
-      // kept without the values asked for now is drawn again with them, and an adaptive one
-      // kept without its per-image NFE is drawn again to count them.
+      // kept without the values or paired errors asked for now is drawn again with them, and
+      // an adaptive one kept without its per-image NFE is drawn again to count them.
       if (
         r.b === b &&
         (!o.values || existsSync(valuesPath)) &&
+        (!pairedTo || (r.paired?.to === pairedTo.id && r.paired.mse.length === b)) &&
         (!adaptive || r.nfePerImage?.length === b)
       )
         record = r;
@@ -197,7 +235,7 @@ export async function sampleResumable(
     } else {
       const started = performance.now();
       const s = await model.sample(
-        { ...spec, n: b, chunk, firstChunk: c, returnValues: o.values },
+        { ...spec, n: b, chunk, firstChunk: c, returnValues: o.values || pairedTo !== undefined },
         onStep ? (step, of) => onStep(c * of + step, total * of) : undefined,
       );
       record = {
@@ -214,9 +252,23 @@ export async function sampleResumable(
               rowsEvaluated: s.rowsEvaluated ?? 0,
             }
           : {}),
+        ...(pairedTo && s.values
+          ? {
+              paired: {
+                to: pairedTo.id,
+                mse: Array.from(
+                  pairedMse(
+                    s.values,
+                    pairedTo.values.subarray(c * chunk * per, (c * chunk + b) * per),
+                    b,
+                  ),
+                ),
+              },
+            }
+          : {}),
       };
       pixels = s.images;
-      values = s.values;
+      values = o.values ? s.values : undefined;
       shape = s.shape;
       // The pixels (and values) first, then the record that says they are whole; a record
       // of an earlier, shorter draw goes first, so a kill in between leaves no stale pair.
@@ -240,11 +292,10 @@ export async function sampleResumable(
       calls += record.calls ?? 0;
       rowsEvaluated += record.rowsEvaluated ?? 0;
     }
+    if (pairedTo) paired.push(...(record.paired?.mse ?? []));
     attention ??= record.attention;
     onChunk?.(c + 1, total);
   }
-  const size = model.config.unet.sample_size;
-  const channels = model.config.unet.out_channels;
   shape ??= [spec.n, size, size, channels];
   const images = new Uint8Array(spec.n * size * size * channels);
   let at = 0;
@@ -274,6 +325,7 @@ export async function sampleResumable(
     steps,
     nonFinite,
     ...(adaptive ? { nfePerImage: Int32Array.from(perImage), calls, rowsEvaluated } : {}),
+    ...(pairedTo ? { pairedMse: Float64Array.from(paired) } : {}),
     attention: attention ?? { kind: 'fused' },
     seconds,
     chunks: { resumed, sampled: total - resumed },

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,16 @@ describe('schedules in eval and bench', () => {
       (again.json?.results as Record<string, { result: { rows: Row[] } }> | undefined)?.schedules
         ?.result.rows ?? [];
     expect(rowsAgain.map((x) => x.paired_mse)).toEqual(rows.map((x) => x.paired_mse));
+    // Only the reference keeps float values; each row's chunks keep their paired errors.
+    const samples = join(home, 'samples');
+    const runs = readdirSync(samples).filter((d) =>
+      readdirSync(join(samples, d)).some((f) => f.endsWith('.u8')),
+    );
+    const withValues = runs.filter((d) =>
+      readdirSync(join(samples, d)).some((f) => f.endsWith('.f32')),
+    );
+    expect(runs.length).toBeGreaterThanOrEqual(6);
+    expect(withValues).toHaveLength(1);
     // Reused with another reference: refused naming both, not silently measured.
     const other = anneal([
       'bench',
