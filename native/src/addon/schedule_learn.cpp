@@ -1,5 +1,6 @@
 #include "addon/schedule_learn.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "addon/convert.h"
@@ -41,6 +42,72 @@ Napi::Array ToJs(Napi::Env env, const std::vector<double>& v) {
   return a;
 }
 
+template <typename T, typename Typed>
+Typed TypedFromVector(Napi::Env env, const std::vector<T>& v) {
+  auto a = Typed::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+template <typename T, typename Typed>
+std::vector<T> VectorFromTyped(const Napi::Object& o, const char* owner, const char* field,
+                               napi_typedarray_type kind, const char* type) {
+  auto v = o.Get(field);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
+    throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be a " + type);
+  }
+  auto a = v.As<Typed>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+Napi::Object ReferenceToJs(Napi::Env env, const LearnReference& r) {
+  auto o = Napi::Object::New(env);
+  o.Set("cost", TypedFromVector<double, Napi::Float64Array>(env, r.cost));
+  o.Set("trainEnd", TypedFromVector<float, Napi::Float32Array>(env, r.train_end));
+  o.Set("heldoutEnd", TypedFromVector<float, Napi::Float32Array>(env, r.heldout_end));
+  return o;
+}
+
+std::shared_ptr<const LearnReference> ReferenceFromJs(const Napi::Object& o) {
+  const char* owner = "spec.knownReference";
+  auto r = std::make_shared<LearnReference>();
+  r->cost = VectorFromTyped<double, Napi::Float64Array>(o, owner, "cost", napi_float64_array, "Float64Array");
+  r->train_end = VectorFromTyped<float, Napi::Float32Array>(o, owner, "trainEnd", napi_float32_array, "Float32Array");
+  r->heldout_end = VectorFromTyped<float, Napi::Float32Array>(o, owner, "heldoutEnd", napi_float32_array, "Float32Array");
+  return r;
+}
+
+Napi::Object CheckpointToJs(Napi::Env env, const LearnCheckpoint& c) {
+  auto o = Napi::Object::New(env);
+  o.Set("dpSigmas", ToJs(env, c.dp_sigmas));
+  o.Set("best", ToJs(env, c.best));
+  o.Set("baselineTrain", c.baseline_train);
+  o.Set("dpTrain", c.dp_train);
+  o.Set("bestError", c.best_error);
+  o.Set("sweep", c.sweep);
+  o.Set("k", c.k);
+  o.Set("move", c.move);
+  o.Set("done", c.done);
+  o.Set("evaluations", c.evaluations);
+  return o;
+}
+
+std::shared_ptr<const LearnCheckpoint> CheckpointFromJs(const Napi::Object& o) {
+  const char* owner = "spec.resume";
+  auto c = std::make_shared<LearnCheckpoint>();
+  c->dp_sigmas = NumberArrayField(o, owner, "dpSigmas");
+  c->best = NumberArrayField(o, owner, "best");
+  c->baseline_train = NumberField(o, owner, "baselineTrain", 0, 0);
+  c->dp_train = NumberField(o, owner, "dpTrain", 0, 0);
+  c->best_error = NumberField(o, owner, "bestError", 0, 0);
+  c->sweep = IntField(o, owner, "sweep", 0, 0, 1000);
+  c->k = IntField(o, owner, "k", 1, 1, 100000);
+  c->move = NumberField(o, owner, "move", 0, 0);
+  c->done = IntField(o, owner, "done", 0, 0);
+  c->evaluations = IntField(o, owner, "evaluations", 0, 0);
+  return c;
+}
+
 Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::vector<double>& initial,
                         const std::vector<std::vector<double>>& compare = {}) {
   auto o = Napi::Object::New(env);
@@ -64,6 +131,8 @@ Napi::Object ResultToJs(Napi::Env env, const LearnScheduleResult& r, const std::
   o.Set("evaluations", r.evaluations);
   o.Set("nfe", r.nfe);
   o.Set("cancelled", r.cancelled);
+  o.Set("referenceReused", r.reference_reused);
+  o.Set("resumed", r.resumed);
   return o;
 }
 
@@ -94,6 +163,15 @@ Napi::Value LearnModelSchedule(const Napi::CallbackInfo& info, std::shared_ptr<M
   spec.initial.sigma_max = NumberField(o, "spec", "sigmaMax", 0, 0);
   spec.sweeps = IntField(o, "spec", "sweeps", spec.sweeps, 0, 1000);
   ReferenceFields(o, "spec", spec.reference, spec.reference_steps);
+  if (o.Has("knownReference") && !o.Get("knownReference").IsUndefined()) {
+    if (!o.Get("knownReference").IsObject())
+      throw Napi::TypeError::New(env, "spec.knownReference must be an object {cost, trainEnd, heldoutEnd}");
+    spec.known_reference = ReferenceFromJs(o.Get("knownReference").As<Napi::Object>());
+  }
+  if (o.Has("resume") && !o.Get("resume").IsUndefined()) {
+    if (!o.Get("resume").IsObject()) throw Napi::TypeError::New(env, "spec.resume must be a checkpoint object");
+    spec.resume = CheckpointFromJs(o.Get("resume").As<Napi::Object>());
+  }
   // compare: schedule kinds (strings) and explicit lists (number arrays), scored in that order:
   // kinds first, then lists.
   if (o.Has("compare") && !o.Get("compare").IsUndefined()) {
@@ -139,6 +217,8 @@ Napi::Value LearnModelSchedule(const Napi::CallbackInfo& info, std::shared_ptr<M
         obj.Set("done", p.done);
         obj.Set("total", p.total);
         obj.Set("error", p.error);
+        if (p.reference) obj.Set("reference", ReferenceToJs(e, *p.reference));
+        if (p.checkpoint) obj.Set("checkpoint", CheckpointToJs(e, *p.checkpoint));
         return obj;
       });
   auto handle = Napi::Object::New(env);

@@ -284,6 +284,8 @@ LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig&
   ls.reference = spec.reference;
   ls.reference_steps = spec.reference_steps;
   ls.sweeps = spec.sweeps;
+  ls.known_reference = spec.known_reference;
+  ls.resume = spec.resume;
   for (const auto& kind : spec.compare_kinds) {
     ScheduleSpec c = spec.initial;
     c.kind = kind;

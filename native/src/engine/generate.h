@@ -108,6 +108,9 @@ struct ModelScheduleSpec {
   SamplerKind reference = SamplerKind::Heun;
   int reference_steps = 100;
   int sweeps = 6;
+  // As LearnScheduleSpec's: a reference record and a checkpoint from earlier sittings.
+  std::shared_ptr<const LearnReference> known_reference;
+  std::shared_ptr<const LearnCheckpoint> resume;
 };
 
 LearnScheduleResult learn_model_schedule(const Params& params, const UNetConfig& cfg, const Preconditioning& prec,

@@ -103,13 +103,11 @@ mx::array run_sampler(const DenoiseFn& denoise, const mx::array& noise, SamplerK
   return sample(kind, denoise, mx::multiply(noise, f32(sigmas.front())), sigmas, opts).x;
 }
 
-// GITS-style DP (see the top of the file): the K-jump path from grid point 0 to the end (index
-// N, sigma = 0) minimizing the summed one-step DDIM jump errors against the reference.
-std::vector<double> dp_schedule(const Trajectory& t, const std::vector<double>& grid, int steps) {
+// GITS-style DP (see the top of the file), its costs: a one-step DDIM jump from each reference
+// grid point i to each later one j, against the reference at j; N x (N + 1), row-major.
+std::vector<double> dp_costs(const Trajectory& t, const std::vector<double>& grid) {
   const int n = static_cast<int>(grid.size()) - 1;  // grid[n] = 0
-  const double inf = std::numeric_limits<double>::infinity();
-  // cost[i][j], i < j <= n
-  std::vector<std::vector<double>> cost(n, std::vector<double>(n + 1, inf));
+  std::vector<double> cost(static_cast<size_t>(n) * (n + 1), std::numeric_limits<double>::infinity());
   for (int i = 0; i < n; ++i) {
     std::vector<mx::array> errs;
     for (int j = i + 1; j <= n; ++j) {
@@ -119,8 +117,17 @@ std::vector<double> dp_schedule(const Trajectory& t, const std::vector<double>& 
     }
     auto all = mx::stack(errs, 0);
     mx::eval(all);
-    for (int j = i + 1; j <= n; ++j) cost[i][j] = static_cast<double>(all.data<float>()[j - i - 1]);
+    for (int j = i + 1; j <= n; ++j) cost[i * (n + 1) + j] = static_cast<double>(all.data<float>()[j - i - 1]);
   }
+  return cost;
+}
+
+// The K-jump path from grid point 0 to the end (index N, sigma = 0) minimizing the summed
+// jump costs.
+std::vector<double> dp_schedule(const std::vector<double>& flat, const std::vector<double>& grid, int steps) {
+  const int n = static_cast<int>(grid.size()) - 1;  // grid[n] = 0
+  const double inf = std::numeric_limits<double>::infinity();
+  auto cost = [&](int i, int j) { return flat[static_cast<size_t>(i) * (n + 1) + j]; };
   // best[k][j]: the least cost of reaching j from 0 in k jumps.
   std::vector<std::vector<double>> best(steps + 1, std::vector<double>(n + 1, inf));
   std::vector<std::vector<int>> from(steps + 1, std::vector<int>(n + 1, -1));
@@ -128,8 +135,8 @@ std::vector<double> dp_schedule(const Trajectory& t, const std::vector<double>& 
   for (int k = 1; k <= steps; ++k) {
     for (int j = 1; j <= n; ++j) {
       for (int i = 0; i < j; ++i) {
-        if (best[k - 1][i] == inf || cost[i][j] == inf) continue;
-        const double c = best[k - 1][i] + cost[i][j];
+        if (best[k - 1][i] == inf || cost(i, j) == inf) continue;
+        const double c = best[k - 1][i] + cost(i, j);
         if (c < best[k][j]) {
           best[k][j] = c;
           from[k][j] = i;
@@ -147,6 +154,21 @@ std::vector<double> dp_schedule(const Trajectory& t, const std::vector<double>& 
   }
   out[0] = grid[0];
   return out;
+}
+
+std::vector<float> to_floats(const mx::array& a) {
+  auto c = mx::astype(a, mx::float32);
+  mx::eval(c);
+  return std::vector<float>(c.data<float>(), c.data<float>() + c.size());
+}
+
+// A record's endpoint back as an array of the noise's shape, after checking its size.
+mx::array from_floats(const std::vector<float>& v, const mx::array& like, const char* what) {
+  if (v.size() != like.size()) {
+    throw std::invalid_argument(std::string("the reference record's ") + what + " holds " + std::to_string(v.size()) +
+                                " values; this batch has " + std::to_string(like.size()));
+  }
+  return mx::array(v.data(), like.shape(), mx::float32);
 }
 
 }  // namespace
@@ -204,7 +226,7 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
     throw std::invalid_argument("sigma_min must lie in (0, start sigma)");
   }
   auto report = [&](const char* phase, int done, int total, double err) {
-    if (progress) progress({phase, done, total, err});
+    if (progress) progress({phase, done, total, err, nullptr, nullptr});
   };
   if (steps > spec.reference_steps) {
     // The DP picks `steps` jumps among the reference grid's points; fewer points than jumps
@@ -226,31 +248,42 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
     result.nfe = sampler_nfe(spec.sampler, steps);
     return result;
   };
-  auto train_ref = reference_trajectory(
-      denoise, train_noise, spec.reference, grid, true, [&](int i, int n) { report("reference", i, 2 * n, 0); },
-      cancelled);
-  if (train_ref.cancelled) return cancelled_early();
-  auto heldout_ref = reference_trajectory(
-      denoise, heldout_noise, spec.reference, grid, false,
-      [&](int i, int n) { report("reference", n + i, 2 * n, 0); }, cancelled);
-  if (heldout_ref.cancelled) return cancelled_early();
+  // The reference: run (its record reported, for later learns) or taken from a record.
+  std::shared_ptr<const LearnReference> ref = spec.known_reference;
+  const int grid_n = spec.reference_steps;
+  if (ref) {
+    if (ref->cost.size() != static_cast<size_t>(grid_n) * (grid_n + 1)) {
+      throw std::invalid_argument("the reference record holds " + std::to_string(ref->cost.size()) +
+                                  " jump costs; a " + std::to_string(grid_n) + "-step reference has " +
+                                  std::to_string(grid_n * (grid_n + 1)));
+    }
+    result.reference_reused = true;
+  } else {
+    auto train_ref = reference_trajectory(
+        denoise, train_noise, spec.reference, grid, true, [&](int i, int n) { report("reference", i, 2 * n, 0); },
+        cancelled);
+    if (train_ref.cancelled) return cancelled_early();
+    auto heldout_ref = reference_trajectory(
+        denoise, heldout_noise, spec.reference, grid, false,
+        [&](int i, int n) { report("reference", n + i, 2 * n, 0); }, cancelled);
+    if (heldout_ref.cancelled) return cancelled_early();
+    report("grid", 0, 1, 0);
+    auto made = std::make_shared<LearnReference>();
+    made->cost = dp_costs(train_ref, grid);
+    made->train_end = to_floats(train_ref.end);
+    made->heldout_end = to_floats(heldout_ref.end);
+    ref = made;
+    if (progress) progress({"reference", 2 * grid_n, 2 * grid_n, 0, ref, nullptr});
+  }
+  // From the record in both cases, so a learn that reuses it computes exactly what one that
+  // ran the references does.
+  const auto train_end = from_floats(ref->train_end, train_noise, "calibration endpoint");
+  const auto heldout_end = from_floats(ref->heldout_end, heldout_noise, "held-out endpoint");
 
   auto train_error = [&](const std::vector<double>& s) {
     ++result.evaluations;
-    return mse(run_sampler(denoise, train_noise, spec.sampler, s), train_ref.end);
+    return mse(run_sampler(denoise, train_noise, spec.sampler, s), train_end);
   };
-
-  report("grid", 0, 1, 0);
-  result.dp_sigmas = dp_schedule(train_ref, grid, steps);
-  train_ref.x.clear();  // the DP was their only use
-  train_ref.denoised.clear();
-  report("grid", 1, 1, 0);
-
-  result.baseline_train = train_error(initial);
-  const double dp_error = train_error(result.dp_sigmas);
-  result.dp_train = dp_error;
-  std::vector<double> best = dp_error < result.baseline_train ? result.dp_sigmas : initial;
-  double best_error = std::min(dp_error, result.baseline_train);
 
   // Coordinate descent on log sigma_k, k = 1..steps-1; sigma_0 (start) and sigma_steps (0) stay.
   const double lo = std::log(spec.sigma_min);
@@ -259,8 +292,60 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
   const int total = spec.sweeps * interior * 2;
   int done = 0;
   double move = spec.initial_move;
-  for (int sweep = 0; sweep < spec.sweeps && interior > 0 && !result.cancelled; ++sweep) {
-    for (int k = 1; k <= interior && !result.cancelled; ++k) {
+  int first_sweep = 0, first_k = 1;
+  std::vector<double> best;
+  double best_error = 0;
+  if (spec.resume) {
+    const auto& c = *spec.resume;
+    const auto n_sigmas = static_cast<size_t>(steps) + 1;
+    if (c.best.size() != n_sigmas || c.dp_sigmas.size() != n_sigmas || c.best.front() != start) {
+      throw std::invalid_argument("the checkpoint holds a schedule of " + std::to_string(c.best.size()) +
+                                  " sigmas from " + std::to_string(c.best.empty() ? 0.0 : c.best.front()) +
+                                  "; this learn's have " + std::to_string(n_sigmas) + " from " +
+                                  std::to_string(start));
+    }
+    if (c.sweep < 0 || c.sweep > spec.sweeps || c.k < 1 || c.k > std::max(1, interior)) {
+      throw std::invalid_argument("the checkpoint stands at sweep " + std::to_string(c.sweep) + ", coordinate " +
+                                  std::to_string(c.k) + ", outside " + std::to_string(spec.sweeps) + " sweeps of " +
+                                  std::to_string(interior) + " coordinates");
+    }
+    result.dp_sigmas = c.dp_sigmas;
+    result.baseline_train = c.baseline_train;
+    result.dp_train = c.dp_train;
+    result.evaluations = c.evaluations;
+    best = c.best;
+    best_error = c.best_error;
+    first_sweep = c.sweep;
+    first_k = c.k;
+    move = c.move;
+    done = c.done;
+    result.resumed = true;
+  } else {
+    if (result.reference_reused) report("grid", 0, 1, 0);
+    result.dp_sigmas = dp_schedule(ref->cost, grid, steps);
+    report("grid", 1, 1, 0);
+    result.baseline_train = train_error(initial);
+    result.dp_train = train_error(result.dp_sigmas);
+    best = result.dp_train < result.baseline_train ? result.dp_sigmas : initial;
+    best_error = std::min(result.dp_train, result.baseline_train);
+  }
+
+  for (int sweep = first_sweep; sweep < spec.sweeps && interior > 0 && !result.cancelled; ++sweep) {
+    for (int k = sweep == first_sweep ? first_k : 1; k <= interior && !result.cancelled; ++k) {
+      if (progress) {
+        auto c = std::make_shared<LearnCheckpoint>();
+        c->dp_sigmas = result.dp_sigmas;
+        c->best = best;
+        c->baseline_train = result.baseline_train;
+        c->dp_train = result.dp_train;
+        c->best_error = best_error;
+        c->sweep = sweep;
+        c->k = k;
+        c->move = move;
+        c->done = done;
+        c->evaluations = result.evaluations;
+        progress({"refine", done, total, best_error, nullptr, c});
+      }
       const double upper = std::log(best[k - 1]) - gap;
       const double lower = k + 1 < steps ? std::log(best[k + 1]) + gap : lo;
       for (const double dir : {-1.0, 1.0}) {
@@ -291,12 +376,12 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
   report("score", 0, 2, best_error);
   result.sigmas = best;
   result.learned_train = best_error;
-  result.baseline_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, initial), heldout_ref.end);
-  result.learned_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, best), heldout_ref.end);
+  result.baseline_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, initial), heldout_end);
+  result.learned_heldout = mse(run_sampler(denoise, heldout_noise, spec.sampler, best), heldout_end);
   for (const auto& c : spec.compare) {
     const auto sigmas = schedule_explicit(c);
-    result.compare.emplace_back(mse(run_sampler(denoise, train_noise, spec.sampler, sigmas), train_ref.end),
-                                mse(run_sampler(denoise, heldout_noise, spec.sampler, sigmas), heldout_ref.end));
+    result.compare.emplace_back(mse(run_sampler(denoise, train_noise, spec.sampler, sigmas), train_end),
+                                mse(run_sampler(denoise, heldout_noise, spec.sampler, sigmas), heldout_end));
   }
   result.nfe = sampler_nfe(spec.sampler, steps);
   report("score", 2, 2, best_error);

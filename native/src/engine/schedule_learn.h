@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,28 @@ bool sampler_is_deterministic(SamplerKind kind);
 // std::invalid_argument naming the sampler when no step count spends exactly `nfe` (Heun
 // spends 2 steps - 1) or when nfe < 1.
 int steps_for_nfe(SamplerKind kind, int nfe);
+
+// What the reference runs leave for learning: the DP's jump costs on the reference grid and
+// both batches' reference endpoints. They depend on the denoiser, the noise and the reference
+// alone, not on the sampler or its steps, so one record serves every schedule learned against
+// it (a table of samplers and NFEs draws the references once).
+struct LearnReference {
+  // N x (N + 1) for N reference steps, row-major: cost[i * (N + 1) + j] of a one-step DDIM jump
+  // from grid point i to j, measured against the reference at j (infinite for j <= i).
+  std::vector<double> cost;
+  std::vector<float> train_end, heldout_end;  // x at sigma = 0, the noise's shape
+};
+
+// Where the coordinate descent stands at the start of coordinate k of a sweep: with the
+// reference record, enough to continue it in another process to the same result.
+struct LearnCheckpoint {
+  std::vector<double> dp_sigmas, best;
+  double baseline_train = 0, dp_train = 0, best_error = 0;
+  int sweep = 0, k = 1;
+  double move = 0;          // the sweep's trial move in log sigma
+  int done = 0;             // trials counted by progress so far
+  int evaluations = 0;      // sampler runs on the training batch so far
+};
 
 struct LearnScheduleSpec {
   SamplerKind sampler = SamplerKind::Euler;
@@ -39,12 +62,21 @@ struct LearnScheduleSpec {
   // Other schedules (each ending in 0) to score on the same batches, e.g. the hand-crafted ones
   // at the same step count, for a table beside the learned one.
   std::vector<std::vector<double>> compare;
+  // The reference runs' record from an earlier learn on the same denoiser, noise and reference:
+  // they are not run again.
+  std::shared_ptr<const LearnReference> known_reference;
+  // A checkpoint of this same learn (spec and reference): the descent continues from it.
+  std::shared_ptr<const LearnCheckpoint> resume;
 };
 
 struct LearnScheduleProgress {
   std::string phase;  // "reference" | "grid" | "refine" | "score"
   int done = 0, total = 0;
   double error = 0;  // the best training error so far (refine), else 0
+  // Once, when the reference runs end: their record, for later learns to reuse.
+  std::shared_ptr<const LearnReference> reference;
+  // At the start of every coordinate of the descent: where it stands, to resume from.
+  std::shared_ptr<const LearnCheckpoint> checkpoint;
 };
 
 struct LearnScheduleResult {
@@ -59,6 +91,8 @@ struct LearnScheduleResult {
   int evaluations = 0;  // end-to-end sampler runs on the training batch during learning
   int nfe = 0;          // the sampler's network evaluations per image for this schedule
   bool cancelled = false;
+  bool reference_reused = false;  // spec.known_reference was used: no reference runs
+  bool resumed = false;           // the descent continued from spec.resume
 };
 
 using LearnProgressFn = std::function<void(const LearnScheduleProgress&)>;

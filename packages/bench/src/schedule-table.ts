@@ -10,6 +10,7 @@ import {
   aysSigmas,
   learnedRecord,
   learnedScheduleFile,
+  learnScheduleResumable,
   loadNative,
   type Model,
   readLearnedSchedule,
@@ -20,6 +21,9 @@ import {
 import { type MetricsProbe, type QualityMetrics, sampleRun } from './sampler-table.ts';
 import { stepsForNfe } from './sampling.ts';
 import type { Log } from './stats.ts';
+
+/** Under the model's schedules/: the learner's reference records and checkpoints. */
+export const LEARNING_STATE_DIR = 'learning';
 
 export const SCHEDULE_KINDS = ['uniform', 'karras', 'exponential', 'ays', 'learned'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
@@ -130,7 +134,25 @@ async function learnedSigmas(
     ...opts.learn,
     compare: ['uniform', 'karras', 'exponential', aysSigmas(steps, sigmaMin, sigmaMax)],
   };
-  const r = await model.learnSchedule(spec);
+  // The reference runs' record and the descent's checkpoints live beside the schedules, so
+  // every learn of the table draws the references once and a stopped one resumes.
+  const r = await learnScheduleResumable(
+    model,
+    {
+      ...spec,
+      onProgress: (p) => {
+        if (p.checkpoint?.k === 1)
+          log(
+            `schedules: ${sampler} ${nfe} NFE: sweep ${p.checkpoint.sweep + 1} of ${spec.sweeps}, training error ${p.checkpoint.bestError.toExponential(3)}`,
+          );
+      },
+    },
+    join(opts.dir, 'schedules', LEARNING_STATE_DIR),
+  );
+  if (r.referenceReused || r.resumed)
+    log(
+      `schedules: ${sampler} ${nfe} NFE: ${r.resumed ? 'resumed from its checkpoint, ' : ''}reference runs read from ${r.referenceFile}`,
+    );
   const record = learnedRecord(spec, r, compared, opts.dir);
   mkdirSync(join(opts.dir, 'schedules'), { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`);

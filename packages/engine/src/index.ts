@@ -22,6 +22,7 @@ export {
   shippedExtractorDirs,
 } from './extractor.ts';
 export { parseAppleHardware, probeHardware } from './hardware.ts';
+export { learnScheduleResumable, type ResumableLearnResult } from './learn-resumable.ts';
 export { LEARNED_METHOD, learnedRecord } from './learned-record.ts';
 export * from './memory.ts';
 export {
@@ -46,6 +47,8 @@ export {
   type NativeAddon,
   type NativeError,
   type NativeErrorCode,
+  type NativeLearnCheckpoint,
+  type NativeLearnReference,
   type NativeLearnScheduleProgress,
   type NativeLearnScheduleResult,
 } from './native-types.ts';

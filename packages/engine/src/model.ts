@@ -8,6 +8,8 @@ import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
 import type { MemoryBudget } from './memory.ts';
 import { fromNativeError, loadNative } from './native.ts';
 import type {
+  NativeLearnCheckpoint,
+  NativeLearnReference,
   NativeLearnScheduleProgress,
   NativeLearnScheduleResult,
   NativeModel,
@@ -101,6 +103,10 @@ export interface LearnScheduleSpec {
    */
   compare?: Array<string | number[]>;
   onProgress?: (p: NativeLearnScheduleProgress) => void;
+  /** A record of the same reference runs (an earlier progress event's): not run again. */
+  knownReference?: NativeLearnReference;
+  /** A checkpoint of this same learn (a progress event's): the descent continues from it. */
+  resume?: NativeLearnCheckpoint;
   /**
    * Aborting stops after the reference step or sampler run in progress; the result has
    * `cancelled: true`. Aborted during the reference runs, nothing has been learned: the result
@@ -453,6 +459,8 @@ export class Model {
           sweeps: spec.sweeps,
           sigmaMax: spec.sigmaMax,
           compare: spec.compare,
+          knownReference: spec.knownReference,
+          resume: spec.resume,
         },
         spec.onProgress,
       );

@@ -176,6 +176,13 @@ const training: NativeExtractorTraining = {
 };
 
 const sample = { sampler: 'euler', steps: 2, n: 1, seed: 0 };
+/** A 3-NFE Euler learn on 2 images against a 4-step reference, and a record that fits it. */
+const learn = { sampler: 'euler', nfe: 3, n: 2, reference: { sampler: 'heun', steps: 4 } };
+const record = () => ({
+  cost: new Float64Array(4 * 5),
+  trainEnd: new Float32Array(2 * RES * RES),
+  heldoutEnd: new Float32Array(2 * RES * RES),
+});
 const trainerOptions = (f: Fixtures, over: Record<string, unknown> = {}) => ({
   batchSize: 4,
   totalSteps: 10,
@@ -717,6 +724,52 @@ export const CASES: ErrorCase[] = [
     code: BAD,
     message: /spec\.n must be >= 1/,
     call: (_, f) => f.model.sample({ ...sample, n: -1 }),
+  },
+  // Schedule learning's reference record and checkpoint (engine/schedule_learn.h)
+  {
+    name: 'model.learnSchedule: a reference record whose costs are not a Float64Array',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.knownReference\.cost must be a Float64Array/,
+    call: (_, f) =>
+      f.model.learnSchedule({ ...learn, knownReference: { ...record(), cost: [0] as never } }),
+  },
+  {
+    name: 'model.learnSchedule: a reference record of another reference length',
+    mode: 'async',
+    code: BAD,
+    message: /the reference record holds 3 jump costs; a 4-step reference has 20/,
+    call: (_, f) =>
+      f.model.learnSchedule({
+        ...learn,
+        knownReference: { ...record(), cost: new Float64Array(3) },
+      }).result,
+  },
+  {
+    name: 'model.learnSchedule: a reference record of another batch',
+    mode: 'async',
+    code: BAD,
+    message: /calibration endpoint holds 2 values; this batch has 128/,
+    call: (_, f) =>
+      f.model.learnSchedule({
+        ...learn,
+        knownReference: { ...record(), trainEnd: new Float32Array(2) },
+      }).result,
+  },
+  {
+    name: 'model.learnSchedule: a checkpoint of another step count',
+    mode: 'async',
+    code: BAD,
+    message: /the checkpoint holds a schedule of 2 sigmas/,
+    call: (_, f) =>
+      f.model.learnSchedule({
+        ...learn,
+        knownReference: record(),
+        resume: {
+          ...{ dpSigmas: [1, 0], best: [1, 0], baselineTrain: 1, dpTrain: 1, bestError: 1 },
+          ...{ sweep: 0, k: 1, move: 0.5, done: 0, evaluations: 2 },
+        },
+      }).result,
   },
   {
     name: 'model.sample: increasing explicit sigmas',

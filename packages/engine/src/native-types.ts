@@ -278,12 +278,41 @@ export interface NativeSampleSpec {
   attention?: NativeAttentionExec;
 }
 
+/**
+ * What the reference runs leave for learning (engine/schedule_learn.h LearnReference): the
+ * DP's jump costs on the reference grid (N x (N + 1), row-major) and both batches' reference
+ * endpoints. The same for every sampler and NFE learned against that reference and noise.
+ */
+export interface NativeLearnReference {
+  cost: Float64Array;
+  trainEnd: Float32Array;
+  heldoutEnd: Float32Array;
+}
+
+/** Where the coordinate descent stands at the start of a coordinate (LearnCheckpoint). */
+export interface NativeLearnCheckpoint {
+  dpSigmas: number[];
+  best: number[];
+  baselineTrain: number;
+  dpTrain: number;
+  bestError: number;
+  sweep: number;
+  k: number;
+  move: number;
+  done: number;
+  evaluations: number;
+}
+
 export interface NativeLearnScheduleProgress {
   phase: 'reference' | 'grid' | 'refine' | 'score';
   done: number;
   total: number;
   /** The best training error so far (refine), else 0. */
   error: number;
+  /** Once, when the reference runs end: their record, for later learns to reuse. */
+  reference?: NativeLearnReference;
+  /** At the start of every coordinate of the descent: where it stands, to resume from. */
+  checkpoint?: NativeLearnCheckpoint;
 }
 
 /** Errors: mean squared error per element between the sampler's endpoint and the reference's. */
@@ -303,6 +332,10 @@ export interface NativeLearnScheduleResult {
   evaluations: number;
   nfe: number;
   cancelled: boolean;
+  /** A known reference record was used: no reference runs. */
+  referenceReused: boolean;
+  /** The descent continued from a checkpoint. */
+  resumed: boolean;
   /** The schedules of `compare`, scored on the same batches: kinds first, then lists. */
   compare: Array<{ sigmas: number[]; train: number; heldout: number }>;
 }
@@ -389,6 +422,10 @@ export interface NativeModel {
       reference?: { sampler: string; steps: number };
       sweeps?: number;
       compare?: Array<string | number[]>;
+      /** A record of the same reference runs (same model, noise, reference): not run again. */
+      knownReference?: NativeLearnReference;
+      /** A checkpoint of this same learn: the descent continues from it. */
+      resume?: NativeLearnCheckpoint;
     },
     onProgress?: (p: NativeLearnScheduleProgress) => void,
   ): { result: Promise<NativeLearnScheduleResult>; cancel(): void };
