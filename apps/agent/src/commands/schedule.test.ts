@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { learnedScheduleSchema, Model, presetUNet } from '@anneal/engine';
@@ -106,6 +106,16 @@ describe('anneal schedule', () => {
     const show = capture();
     expect(await main(['schedule', 'show', '--model', modelDir], show.io)).toBe(0);
     expect(show.out.join('\n')).toMatch(/euler-nfe3\.json[\s\S]*learned/);
+
+    // Another NFE against the same reference and noise reads the reference runs the first kept.
+    const again = capture();
+    const learnArgs = ['schedule', 'learn', '--model', modelDir, '--sampler', 'dpmpp-2m'];
+    const more = ['--nfe', '4', '--n', '4', '--reference', 'heun:8', '--sweeps', '1'];
+    expect(await main([...learnArgs, ...more], again.io)).toBe(0);
+    expect(again.err.join('\n')).toMatch(
+      /reference runs read from .*schedules\/learning\/reference-[0-9a-f]{24}\.json/,
+    );
+    expect(existsSync(join(modelDir, 'schedules', 'dpmpp-2m-nfe4.json'))).toBe(true);
   });
 
   it('--sigma-max starts the learned schedule lower, and is checked against the range', async () => {

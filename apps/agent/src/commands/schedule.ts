@@ -6,7 +6,9 @@ import {
   learnableSamplerNames,
   learnedRecord,
   learnedScheduleFile,
+  learnScheduleResumable,
   Model,
+  type ResumableLearnResult,
   readLearnedSchedule,
   stepsForNfe,
   writeFileAtomic,
@@ -18,6 +20,9 @@ import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command, CommandIO } from './command.ts';
 
+/** Under the model folder: the learner's reference records and checkpoints (learnScheduleResumable). */
+const LEARNING_DIR = join('schedules', 'learning');
+
 const usage = `Usage: anneal schedule learn --model DIR|VERSION --sampler S --nfe K [options]
        anneal schedule show --model DIR|VERSION [--json]
 
@@ -28,7 +33,9 @@ learn  finds the K + 1 sigmas (the first the model's largest, the last 0) whose 
        scored on a held-out batch too, beside the hand-crafted schedules at the same NFE, and
        written to DIR/schedules/<sampler>-nfe<K>.json, which \`anneal sample --schedule learned\`
        and \`anneal eval --schedule learned\` then use. Errors are mean squared error per pixel
-       (images in [-1, 1]) to the reference's endpoint.
+       (images in [-1, 1]) to the reference's endpoint. The reference runs are kept in
+       DIR/schedules/learning and reused by every later learn against the same reference,
+       noise and seeds; a stopped learn (Ctrl-C) continues where it stopped when run again.
   --model DIR|VERSION  checkpoint folder, or a registered model version id (downloaded once)
   --sampler S          ${learnableSamplerNames.join(' | ')} (deterministic samplers only)
   --nfe K              network evaluations per image (heun: odd, 2 * steps - 1)
@@ -177,7 +184,7 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
   });
   const model = Model.load(dir);
   const bars = new Map<string, ProgressBar>();
-  let result: Awaited<ReturnType<Model['learnSchedule']>>;
+  let result: ResumableLearnResult;
   const { sigmaMin, sigmaMax } = model.sigmaRange();
   const start = flags['sigma-max'] ?? sigmaMax;
   if (!(start > sigmaMin && start <= sigmaMax)) {
@@ -207,19 +214,27 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    result = await model.learnSchedule({
-      ...spec,
-      signal: abort.signal,
-      onProgress: (p) => {
-        let bar = bars.get(p.phase);
-        if (!bar) {
-          for (const b of bars.values()) b.done();
-          bar = new ProgressBar(p.total, p.phase);
-          bars.set(p.phase, bar);
-        }
-        bar.update(p.done, p.error ? `error ${fmt(p.error)}` : '');
+    result = await learnScheduleResumable(
+      model,
+      {
+        ...spec,
+        signal: abort.signal,
+        onProgress: (p) => {
+          let bar = bars.get(p.phase);
+          if (!bar) {
+            for (const b of bars.values()) b.done();
+            bar = new ProgressBar(p.total, p.phase);
+            bars.set(p.phase, bar);
+          }
+          bar.update(p.done, p.error ? `error ${fmt(p.error)}` : '');
+        },
       },
-    });
+      join(dir, LEARNING_DIR),
+    );
+    if (result.referenceReused)
+      io.err(
+        `${result.resumed ? 'continued from the checkpoint a stopped learn left; ' : ''}reference runs read from ${result.referenceFile}`,
+      );
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -231,7 +246,9 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
     return 130;
   }
   if (result.cancelled)
-    io.err('cancelled: keeping the best schedule found so far (scored on the held-out batch)');
+    io.err(
+      'cancelled: keeping the best schedule found so far (scored on the held-out batch); the same command continues learning where it stopped',
+    );
   const record = learnedRecord(spec, result, [...HAND_CRAFTED, 'ays'], version ?? dir);
   const file = join(dir, learnedScheduleFile(flags.sampler, record.nfe));
   mkdirSync(join(dir, 'schedules'), { recursive: true });
