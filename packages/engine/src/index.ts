@@ -64,3 +64,4 @@ export * from './step-calibration.ts';
 export * from './step-predictor.ts';
 export * from './throughput.ts';
 export * from './trainer.ts';
+export { weightsSha256 } from './weights-digest.ts';

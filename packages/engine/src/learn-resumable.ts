@@ -8,12 +8,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import { type LearnScheduleSpec, MODEL_FILE, type Model, writeFileAtomic } from './model.ts';
+import { type LearnScheduleSpec, type Model, writeFileAtomic } from './model.ts';
 import type {
   NativeLearnCheckpoint,
   NativeLearnReference,
   NativeLearnScheduleResult,
 } from './native-types.ts';
+import { weightsSha256 } from './weights-digest.ts';
 
 const VERSION = 1;
 
@@ -78,12 +79,9 @@ export async function learnScheduleResumable(
       'BAD_REQUEST',
       'resumable schedule learning needs a model loaded from its folder (its weights name the state)',
     );
-  const weights = createHash('sha256')
-    .update(readFileSync(join(model.dir, MODEL_FILE)))
-    .digest('hex');
   const referenceKey = {
     version: VERSION,
-    weights,
+    weights: weightsSha256(model.dir),
     n: spec.n ?? 64,
     seed: spec.seed ?? 0,
     heldoutSeed: spec.heldoutSeed ?? 1,

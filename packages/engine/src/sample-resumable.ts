@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import type { AttentionExec } from './attention.ts';
 import { SAMPLING_DEFAULTS } from './config/training.ts';
-import { MODEL_FILE, type Model, writeFileAtomic } from './model.ts';
+import { type Model, writeFileAtomic } from './model.ts';
 import { resolveSchedule } from './schedules.ts';
+import { weightsSha256 } from './weights-digest.ts';
 
 /**
  * What a resumable run takes: a sample spec without given noise (it is the seed's). A memory
@@ -113,9 +114,7 @@ export function resumableKey(model: Model, spec: ResumableSpec): Record<string, 
       'BAD_REQUEST',
       'resumable sampling needs a model loaded from its folder (its weights name the run)',
     );
-  const weights = createHash('sha256')
-    .update(readFileSync(join(model.dir, MODEL_FILE)))
-    .digest('hex');
+  const weights = weightsSha256(model.dir);
   const sampler = spec.sampler ?? SAMPLING_DEFAULTS.sampler;
   const steps = spec.steps ?? SAMPLING_DEFAULTS.steps;
   const schedule = spec.schedule ?? SAMPLING_DEFAULTS.schedule;

@@ -1,27 +1,9 @@
-// Which weights a quality curve or a plan was measured on: the sha256 of model.safetensors.
-// Retraining into the same folder changes the images, so a curve or plan of the old weights
-// must not be read as this model's.
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+// Which weights a quality curve or a plan was measured on: the sha256 of model.safetensors
+// (the engine's weightsSha256). Retraining into the same folder changes the images, so a curve
+// or plan of the old weights must not be read as this model's.
 import { MODEL_FILE } from '@anneal/engine';
 
-/** sha256 (hex) of DIR/model.safetensors, read in chunks (a checkpoint can be large). */
-export function weightsSha256(dir: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(join(dir, MODEL_FILE), 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
+export { weightsSha256 } from '@anneal/engine';
 
 /** Why a file recorded for `recorded` weights does not describe `current`, or null when it does. */
 export function weightsMismatch(
