@@ -34,6 +34,9 @@
 //     unless teacher is a Model.
 //   sigmaRange(): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling spans (a VP
 //     table's ends; a consistency model's boundary sigma_min and its table's top).
+//   scheduleSigmas({sampler, steps, schedule?, sigmaMax?, rho?}): sync -> the steps + 1
+//     sigmas sampling would use (engine make_sigmas; schedule "default" is the sampler's
+//     default on this model, sigmaMax 0 or absent is the model's largest).
 //   learnSchedule(spec, onProgress?): async; see addon/schedule_learn.h.
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
 // Errors carry a code (addon/errors.h): ANNEAL_INVALID_ARGUMENT for a bad argument or input
@@ -72,6 +75,7 @@ Napi::Function Model::Define(Napi::Env env) {
        InstanceMethod("derive", &Model::Guarded<&Model::Derive>),
        InstanceMethod("inheritFrom", &Model::Guarded<&Model::InheritFrom>),
        InstanceMethod("sigmaRange", &Model::Guarded<&Model::SigmaRange>),
+       InstanceMethod("scheduleSigmas", &Model::Guarded<&Model::ScheduleSigmas>),
        InstanceMethod("learnSchedule", &Model::Guarded<&Model::LearnSchedule>),
        InstanceMethod("dispose", &Model::Guarded<&Model::Dispose>)});
   constructor = Napi::Persistent(fn);
@@ -417,6 +421,24 @@ Napi::Value Model::SigmaRange(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(env);
   out.Set("sigmaMin", d.sigma_min());
   out.Set("sigmaMax", d.sigma_max());
+  return out;
+}
+
+Napi::Value Model::ScheduleSigmas(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = ObjectArg(info, 0, "spec");
+  auto s = state(env);
+  if (!o.Get("sampler").IsString()) throw Napi::TypeError::New(env, "spec.sampler must be a sampler name");
+  const auto sampler = parse_sampler(o.Get("sampler").As<Napi::String>().Utf8Value());
+  const int steps = IntField(o, "spec", "steps", 0, 1, 100000);
+  ScheduleSpec spec;
+  spec.kind = o.Has("schedule") && !o.Get("schedule").IsUndefined() ? StringField(o, "spec", "schedule") : "default";
+  spec.sigma_max = NumberField(o, "spec", "sigmaMax", 0, 0);
+  spec.rho = NumberField(o, "spec", "rho", 7.0, 0);
+  Denoiser d(s->prec, NetworkFn{});
+  const auto sigmas = make_sigmas(d, sampler, steps, spec);
+  auto out = Napi::Array::New(env, sigmas.size());
+  for (uint32_t i = 0; i < sigmas.size(); ++i) out.Set(i, sigmas[i]);
   return out;
 }
 

@@ -38,6 +38,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Derive(const Napi::CallbackInfo& info);
   Napi::Value InheritFrom(const Napi::CallbackInfo& info);
   Napi::Value SigmaRange(const Napi::CallbackInfo& info);
+  Napi::Value ScheduleSigmas(const Napi::CallbackInfo& info);
   Napi::Value LearnSchedule(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 

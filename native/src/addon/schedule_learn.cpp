@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cmath>
 
 #include "addon/convert.h"
 #include "addon/worker.h"
@@ -62,6 +64,7 @@ std::vector<T> VectorFromTyped(const Napi::Object& o, const char* owner, const c
 
 Napi::Object ReferenceToJs(Napi::Env env, const LearnReference& r) {
   auto o = Napi::Object::New(env);
+  o.Set("grid", ToJs(env, r.grid));
   o.Set("cost", TypedFromVector<double, Napi::Float64Array>(env, r.cost));
   o.Set("trainEnd", TypedFromVector<float, Napi::Float32Array>(env, r.train_end));
   o.Set("heldoutEnd", TypedFromVector<float, Napi::Float32Array>(env, r.heldout_end));
@@ -71,6 +74,7 @@ Napi::Object ReferenceToJs(Napi::Env env, const LearnReference& r) {
 std::shared_ptr<const LearnReference> ReferenceFromJs(const Napi::Object& o) {
   const char* owner = "spec.knownReference";
   auto r = std::make_shared<LearnReference>();
+  r->grid = NumberArrayField(o, owner, "grid");
   r->cost = VectorFromTyped<double, Napi::Float64Array>(o, owner, "cost", napi_float64_array, "Float64Array");
   r->train_end = VectorFromTyped<float, Napi::Float32Array>(o, owner, "trainEnd", napi_float32_array, "Float32Array");
   r->heldout_end = VectorFromTyped<float, Napi::Float32Array>(o, owner, "heldoutEnd", napi_float32_array, "Float32Array");
@@ -92,19 +96,31 @@ Napi::Object CheckpointToJs(Napi::Env env, const LearnCheckpoint& c) {
   return o;
 }
 
+// A checkpoint field that must be present: a finite number >= `min` (an integer when asked).
+double RequiredNumber(const Napi::Object& o, const char* owner, const char* field, double min, bool integer = false) {
+  const auto v = o.Has(field) ? o.Get(field) : o.Env().Undefined();
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+  if (!std::isfinite(d) || d < min || (integer && (d != std::floor(d) || d > INT_MAX))) {
+    throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be a finite " +
+                                            (integer ? "integer" : "number") + " >= " +
+                                            std::to_string(static_cast<int>(min)));
+  }
+  return d;
+}
+
 std::shared_ptr<const LearnCheckpoint> CheckpointFromJs(const Napi::Object& o) {
   const char* owner = "spec.resume";
   auto c = std::make_shared<LearnCheckpoint>();
   c->dp_sigmas = NumberArrayField(o, owner, "dpSigmas");
   c->best = NumberArrayField(o, owner, "best");
-  c->baseline_train = NumberField(o, owner, "baselineTrain", 0, 0);
-  c->dp_train = NumberField(o, owner, "dpTrain", 0, 0);
-  c->best_error = NumberField(o, owner, "bestError", 0, 0);
-  c->sweep = IntField(o, owner, "sweep", 0, 0, 1000);
-  c->k = IntField(o, owner, "k", 1, 1, 100000);
-  c->move = NumberField(o, owner, "move", 0, 0);
-  c->done = IntField(o, owner, "done", 0, 0);
-  c->evaluations = IntField(o, owner, "evaluations", 0, 0);
+  c->baseline_train = RequiredNumber(o, owner, "baselineTrain", 0);
+  c->dp_train = RequiredNumber(o, owner, "dpTrain", 0);
+  c->best_error = RequiredNumber(o, owner, "bestError", 0);
+  c->sweep = static_cast<int>(RequiredNumber(o, owner, "sweep", 0, true));
+  c->k = static_cast<int>(RequiredNumber(o, owner, "k", 1, true));
+  c->move = RequiredNumber(o, owner, "move", 0);
+  c->done = static_cast<int>(RequiredNumber(o, owner, "done", 0, true));
+  c->evaluations = static_cast<int>(RequiredNumber(o, owner, "evaluations", 0, true));
   return c;
 }
 

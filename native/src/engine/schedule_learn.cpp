@@ -252,6 +252,15 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
   std::shared_ptr<const LearnReference> ref = spec.known_reference;
   const int grid_n = spec.reference_steps;
   if (ref) {
+    if (ref->grid != grid) {
+      auto describe = [](const std::vector<double>& g) {
+        return g.size() < 2 ? std::string("no grid")
+                            : std::to_string(g.size() - 1) + " steps from sigma " + std::to_string(g.front()) +
+                                  " to " + std::to_string(g[g.size() - 2]);
+      };
+      throw std::invalid_argument("the reference record was made on another grid (" + describe(ref->grid) +
+                                  "); this learn's reference takes " + describe(grid));
+    }
     if (ref->cost.size() != static_cast<size_t>(grid_n) * (grid_n + 1)) {
       throw std::invalid_argument("the reference record holds " + std::to_string(ref->cost.size()) +
                                   " jump costs; a " + std::to_string(grid_n) + "-step reference has " +
@@ -269,6 +278,7 @@ LearnScheduleResult learn_schedule(const DenoiseFn& denoise, const mx::array& tr
     if (heldout_ref.cancelled) return cancelled_early();
     report("grid", 0, 1, 0);
     auto made = std::make_shared<LearnReference>();
+    made->grid = grid;
     made->cost = dp_costs(train_ref, grid);
     made->train_end = to_floats(train_ref.end);
     made->heldout_end = to_floats(heldout_ref.end);

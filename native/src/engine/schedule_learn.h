@@ -28,6 +28,9 @@ int steps_for_nfe(SamplerKind kind, int nfe);
 // alone, not on the sampler or its steps, so one record serves every schedule learned against
 // it (a table of samplers and NFEs draws the references once).
 struct LearnReference {
+  // The reference's sigmas (Karras from the start sigma to sigma_min, then 0): a record is
+  // only used by a learn on the same grid.
+  std::vector<double> grid;
   // N x (N + 1) for N reference steps, row-major: cost[i * (N + 1) + j] of a one-step DDIM jump
   // from grid point i to j, measured against the reference at j (infinite for j <= i).
   std::vector<double> cost;

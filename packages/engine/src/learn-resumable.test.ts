@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,38 +74,89 @@ describe('resumable schedule learning', () => {
     expect(readdirSync(dir)).toEqual([expect.stringMatching(/^reference-[0-9a-f]{24}\.json$/)]);
   });
 
-  it('continues a learn stopped in the middle of the descent to the uninterrupted result', async () => {
+  it('continues a learn stopped anywhere in the descent to the uninterrupted result', async () => {
     const whole = await learnScheduleResumable(model, spec, join(root, 'whole'));
-    const dir = join(root, 'stopped');
-    const stop = new AbortController();
-    let checkpoints = 0;
-    const stopped = await learnScheduleResumable(
-      model,
-      {
-        ...spec,
-        signal: stop.signal,
-        onProgress: (p) => {
-          if (p.checkpoint && ++checkpoints === 3) stop.abort();
+    // dpmpp-2m at 5 NFE: 4 coordinates per sweep, 2 sweeps. Stopped at the first coordinate,
+    // inside the first sweep, at the first coordinate of the second (the move halved) and at
+    // the last.
+    for (const at of [1, 3, 5, 8]) {
+      const dir = join(root, `stopped-${at}`);
+      const stop = new AbortController();
+      let seen = 0;
+      let where: { sweep: number; k: number } | null = null;
+      const stopped = await learnScheduleResumable(
+        model,
+        {
+          ...spec,
+          signal: stop.signal,
+          onProgress: (p) => {
+            if (p.checkpoint && ++seen === at) {
+              where = { sweep: p.checkpoint.sweep, k: p.checkpoint.k };
+              stop.abort();
+            }
+          },
         },
-      },
-      dir,
-    );
-    expect(stopped.cancelled).toBe(true);
-    expect(existsSync(stopped.checkpointFile)).toBe(true);
-    expect(stopped.evaluations).toBeLessThan(whole.evaluations);
-    const resumed = await learnScheduleResumable(model, spec, dir);
-    expect(resumed.resumed).toBe(true);
-    expect(resumed.referenceReused).toBe(true);
-    expect(outcome(resumed)).toEqual(outcome(whole));
-    expect(existsSync(resumed.checkpointFile)).toBe(false);
+        dir,
+      );
+      expect(where, `checkpoint ${at}`).toEqual({
+        sweep: Math.floor((at - 1) / 4),
+        k: ((at - 1) % 4) + 1,
+      });
+      expect(stopped.cancelled).toBe(true);
+      expect(existsSync(stopped.checkpointFile)).toBe(true);
+      const resumed = await learnScheduleResumable(model, spec, dir);
+      expect(resumed.resumed).toBe(true);
+      expect(resumed.referenceReused).toBe(true);
+      expect(outcome(resumed), `stopped at checkpoint ${at}`).toEqual(outcome(whole));
+      expect(existsSync(resumed.checkpointFile)).toBe(false);
+    }
   });
 
-  it('refuses a damaged state file, naming it', async () => {
+  it('keeps a reference record per start sigma: another initial schedule from the same sigmaMax draws its own', async () => {
+    const dir = join(root, 'starts');
+    const { sigmaMin, sigmaMax } = model.sigmaRange();
+    const below = Math.sqrt(sigmaMin * sigmaMax);
+    // Karras starts at sigmaMax itself; uniform-in-t at the largest table sigma below it.
+    const karras = { ...spec, sweeps: 0, initial: 'karras' as const, sigmaMax: below };
+    const uniform = { ...karras, initial: 'uniform' as const };
+    const uStart = model.scheduleSigmas({
+      sampler: 'dpmpp-2m',
+      steps: 5,
+      schedule: 'uniform',
+      sigmaMax: below,
+    })[0];
+    expect(uStart).toBeLessThan(below);
+    const a = await learnScheduleResumable(model, karras, dir);
+    const b = await learnScheduleResumable(model, uniform, dir);
+    expect(b.referenceReused).toBe(false);
+    expect(b.referenceFile).not.toBe(a.referenceFile);
+    expect(b.sigmas[0]).toBe(uStart);
+    expect((await learnScheduleResumable(model, uniform, dir)).referenceReused).toBe(true);
+  });
+
+  it('refuses a damaged state file, naming it and what is wrong', async () => {
     const dir = join(root, 'damaged');
     const first = await learnScheduleResumable(model, { ...spec, sweeps: 0 }, dir);
+    const record = readFileSync(first.referenceFile, 'utf8');
     writeFileSync(first.referenceFile, '{"key": ');
     await expect(learnScheduleResumable(model, { ...spec, sweeps: 0 }, dir)).rejects.toThrow(
-      `${first.referenceFile} is not a learning state file`,
+      `${first.referenceFile} is not a usable learning state file (`,
+    );
+    writeFileSync(first.referenceFile, record);
+    // A checkpoint whose error was written as null (JSON's NaN): named, not passed on.
+    const stop = new AbortController();
+    const stopped = await learnScheduleResumable(
+      model,
+      { ...spec, signal: stop.signal, onProgress: (p) => p.checkpoint && stop.abort() },
+      dir,
+    );
+    const c = JSON.parse(readFileSync(stopped.checkpointFile, 'utf8'));
+    writeFileSync(
+      stopped.checkpointFile,
+      JSON.stringify({ ...c, checkpoint: { ...c.checkpoint, bestError: null } }),
+    );
+    await expect(learnScheduleResumable(model, spec, dir)).rejects.toThrow(
+      /is not a usable learning state file \(checkpoint\.bestError: .*\); remove it/,
     );
   });
 });

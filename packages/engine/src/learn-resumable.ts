@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { z } from 'zod';
+import { stepsForNfe } from './config/schedule.ts';
 import { type LearnScheduleSpec, type Model, writeFileAtomic } from './model.ts';
 import type {
   NativeLearnCheckpoint,
@@ -31,37 +33,68 @@ const hash = (v: unknown) =>
 const encode = (a: Float32Array | Float64Array) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
-/** Decodes base64 into a fresh (aligned) typed array, refusing a byte count it cannot hold. */
-function decode<T>(
-  text: unknown,
-  of: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
-  what: string,
-): T {
-  if (typeof text !== 'string') throw new Error(`${what} is missing`);
-  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
-  if (bytes.byteLength % of.BYTES_PER_ELEMENT !== 0)
-    throw new Error(`${what} holds ${bytes.byteLength} bytes, not whole values`);
-  return new of(bytes.buffer);
-}
+/** Base64 of whole float values, decoded into a fresh (aligned) typed array. */
+const floats = <T>(of: { new (b: ArrayBuffer): T; BYTES_PER_ELEMENT: number }) =>
+  z
+    .string()
+    .transform((text) => new Uint8Array(Buffer.from(text, 'base64')))
+    .refine((bytes) => bytes.byteLength % of.BYTES_PER_ELEMENT === 0, 'not whole float values')
+    .transform((bytes) => new of(bytes.buffer));
 
-/** Reads a state file whose `key` must equal `key`; null when absent. */
-function readState(file: string, key: unknown): Record<string, unknown> | null {
+const finite = z.number().finite().nonnegative();
+const count = z.number().int().nonnegative();
+const referenceFileSchema = z.object({
+  key: z.unknown(),
+  grid: z.array(z.number()),
+  cost: floats(Float64Array),
+  trainEnd: floats(Float32Array),
+  heldoutEnd: floats(Float32Array),
+});
+const checkpointFileSchema = z.object({
+  key: z.unknown(),
+  checkpoint: z.object({
+    dpSigmas: z.array(finite),
+    best: z.array(finite),
+    baselineTrain: finite,
+    dpTrain: finite,
+    bestError: finite,
+    sweep: count,
+    k: count.min(1),
+    move: finite,
+    done: count,
+    evaluations: count,
+  }),
+});
+
+/**
+ * Reads a state file: null when absent; its content when it parses and its `key` equals
+ * `key`; else a CONFLICT naming the file and what is wrong with it.
+ */
+function readState<T extends { key: unknown }>(
+  file: string,
+  schema: z.ZodType<T>,
+  key: unknown,
+): T | null {
   if (!existsSync(file)) return null;
-  let parsed: Record<string, unknown>;
+  const damaged = (why: string) =>
+    new AppError(
+      'CONFLICT',
+      `${file} is not a usable learning state file (${why}); remove it to learn from the start`,
+    );
+  let raw: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new AppError(
-      'CONFLICT',
-      `${file} is not a learning state file (${(err as Error).message}); remove it to learn from the start`,
-    );
+    throw damaged((err as Error).message);
   }
-  if (JSON.stringify(parsed.key) !== JSON.stringify(key))
-    throw new AppError(
-      'CONFLICT',
-      `${file} belongs to another learn (its key differs); remove it to learn from the start`,
-    );
-  return parsed;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw damaged(`${issue?.path.join('.') || 'content'}: ${issue?.message}`);
+  }
+  if (JSON.stringify(parsed.data.key) !== JSON.stringify(key))
+    throw damaged('it belongs to another learn: its key differs');
+  return parsed.data;
 }
 
 /**
@@ -79,16 +112,25 @@ export async function learnScheduleResumable(
       'BAD_REQUEST',
       'resumable schedule learning needs a model loaded from its folder (its weights name the state)',
     );
+  // The reference runs from the baseline's first sigma (which the initial kind and sigmaMax
+  // decide) on this model's sigma range and preconditioning: all of it names the record.
+  const start = model.scheduleSigmas({
+    sampler: spec.sampler,
+    steps: stepsForNfe(spec.sampler, spec.nfe),
+    schedule: spec.initial ?? 'default',
+    sigmaMax: spec.sigmaMax,
+  })[0];
   const referenceKey = {
     version: VERSION,
     weights: weightsSha256(model.dir),
+    config: hash(model.config),
+    start,
     n: spec.n ?? 64,
     seed: spec.seed ?? 0,
     heldoutSeed: spec.heldoutSeed ?? 1,
     class: spec.class ?? null,
     guidance: spec.guidance ?? 1,
     reference: spec.reference ?? { sampler: 'heun', steps: 100 },
-    sigmaMax: spec.sigmaMax ?? null,
   };
   const learnKey = {
     ...referenceKey,
@@ -101,24 +143,12 @@ export async function learnScheduleResumable(
   const referenceFile = join(dir, `reference-${hash(referenceKey)}.json`);
   const checkpointFile = join(dir, `checkpoint-${hash(learnKey)}.json`);
 
-  let knownReference: NativeLearnReference | undefined;
-  const rec = readState(referenceFile, referenceKey);
-  if (rec) {
-    try {
-      knownReference = {
-        cost: decode(rec.cost, Float64Array, 'cost'),
-        trainEnd: decode(rec.trainEnd, Float32Array, 'trainEnd'),
-        heldoutEnd: decode(rec.heldoutEnd, Float32Array, 'heldoutEnd'),
-      };
-    } catch (err) {
-      throw new AppError(
-        'CONFLICT',
-        `${referenceFile}: ${(err as Error).message}; remove it to run the references again`,
-      );
-    }
-  }
-  const resume = knownReference
-    ? (readState(checkpointFile, learnKey)?.checkpoint as NativeLearnCheckpoint | undefined)
+  const rec = readState(referenceFile, referenceFileSchema, referenceKey);
+  const knownReference: NativeLearnReference | undefined = rec
+    ? { grid: rec.grid, cost: rec.cost, trainEnd: rec.trainEnd, heldoutEnd: rec.heldoutEnd }
+    : undefined;
+  const resume: NativeLearnCheckpoint | undefined = knownReference
+    ? readState(checkpointFile, checkpointFileSchema, learnKey)?.checkpoint
     : undefined;
 
   // A failed write stops learning (its hours would otherwise be unrecoverable) and is thrown.
@@ -150,6 +180,7 @@ export async function learnScheduleResumable(
               referenceFile,
               JSON.stringify({
                 key: referenceKey,
+                grid: r.grid,
                 cost: encode(r.cost),
                 trainEnd: encode(r.trainEnd),
                 heldoutEnd: encode(r.heldoutEnd),

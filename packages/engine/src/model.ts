@@ -4,7 +4,7 @@ import { AppError } from '@anneal/core/errors';
 import { type AttentionExec, chooseAttention } from './attention.ts';
 import { type ComputeDtype, estimateSamplingMemory } from './config/estimate.ts';
 import { type ModelConfig, type ModelConfigInput, modelConfigSchema } from './config/model.ts';
-import { SAMPLING_DEFAULTS, type SamplingConfig } from './config/training.ts';
+import { SAMPLING_DEFAULTS, type SamplerName, type SamplingConfig } from './config/training.ts';
 import type { MemoryBudget } from './memory.ts';
 import { fromNativeError, loadNative } from './native.ts';
 import type {
@@ -302,6 +302,23 @@ export class Model {
       return this.native.inheritFrom(teacher.native);
     } catch (err) {
       throw fromNativeError(err, 'inheritFrom');
+    }
+  }
+
+  /**
+   * The steps + 1 sigmas sampling uses for `sampler` at `steps` on schedule kind `schedule`
+   * (default: the sampler's default on this model), from `sigmaMax` (default: the largest).
+   */
+  scheduleSigmas(spec: {
+    sampler: SamplerName;
+    steps: number;
+    schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
+    sigmaMax?: number;
+  }): number[] {
+    try {
+      return this.native.scheduleSigmas(spec);
+    } catch (err) {
+      throw fromNativeError(err, 'scheduleSigmas');
     }
   }
 

@@ -178,7 +178,9 @@ const training: NativeExtractorTraining = {
 const sample = { sampler: 'euler', steps: 2, n: 1, seed: 0 };
 /** A 3-NFE Euler learn on 2 images against a 4-step reference, and a record that fits it. */
 const learn = { sampler: 'euler', nfe: 3, n: 2, reference: { sampler: 'heun', steps: 4 } };
-const record = () => ({
+const record = (n: NativeAddon, f: Fixtures) => ({
+  // The grid the learn's reference takes: Karras over its 4 steps from the model's top sigma.
+  grid: n.sampling.sigmas({ steps: 4, schedule: 'karras', ...f.model.sigmaRange() }),
   cost: new Float64Array(4 * 5),
   trainEnd: new Float32Array(2 * RES * RES),
   heldoutEnd: new Float32Array(2 * RES * RES),
@@ -731,18 +733,29 @@ export const CASES: ErrorCase[] = [
     mode: 'sync',
     code: BAD,
     message: /spec\.knownReference\.cost must be a Float64Array/,
-    call: (_, f) =>
-      f.model.learnSchedule({ ...learn, knownReference: { ...record(), cost: [0] as never } }),
+    call: (n, f) =>
+      f.model.learnSchedule({ ...learn, knownReference: { ...record(n, f), cost: [0] as never } }),
   },
   {
     name: 'model.learnSchedule: a reference record of another reference length',
     mode: 'async',
     code: BAD,
     message: /the reference record holds 3 jump costs; a 4-step reference has 20/,
-    call: (_, f) =>
+    call: (n, f) =>
       f.model.learnSchedule({
         ...learn,
-        knownReference: { ...record(), cost: new Float64Array(3) },
+        knownReference: { ...record(n, f), cost: new Float64Array(3) },
+      }).result,
+  },
+  {
+    name: 'model.learnSchedule: a reference record of another grid',
+    mode: 'async',
+    code: BAD,
+    message: /the reference record was made on another grid \(4 steps from sigma 2\.0+ to/,
+    call: (n, f) =>
+      f.model.learnSchedule({
+        ...learn,
+        knownReference: { ...record(n, f), grid: [2, 1, 0.5, 0.25, 0] },
       }).result,
   },
   {
@@ -750,10 +763,10 @@ export const CASES: ErrorCase[] = [
     mode: 'async',
     code: BAD,
     message: /calibration endpoint holds 2 values; this batch has 128/,
-    call: (_, f) =>
+    call: (n, f) =>
       f.model.learnSchedule({
         ...learn,
-        knownReference: { ...record(), trainEnd: new Float32Array(2) },
+        knownReference: { ...record(n, f), trainEnd: new Float32Array(2) },
       }).result,
   },
   {
@@ -761,15 +774,37 @@ export const CASES: ErrorCase[] = [
     mode: 'async',
     code: BAD,
     message: /the checkpoint holds a schedule of 2 sigmas/,
-    call: (_, f) =>
+    call: (n, f) =>
       f.model.learnSchedule({
         ...learn,
-        knownReference: record(),
+        knownReference: record(n, f),
         resume: {
           ...{ dpSigmas: [1, 0], best: [1, 0], baselineTrain: 1, dpTrain: 1, bestError: 1 },
           ...{ sweep: 0, k: 1, move: 0.5, done: 0, evaluations: 2 },
         },
       }).result,
+  },
+  {
+    name: 'model.learnSchedule: a checkpoint missing a field',
+    mode: 'sync',
+    code: BAD,
+    message: /spec\.resume\.bestError must be a finite number >= 0/,
+    call: (n, f) =>
+      f.model.learnSchedule({
+        ...learn,
+        knownReference: record(n, f),
+        resume: {
+          ...{ dpSigmas: [1, 0.5, 0.2, 0], best: [1, 0.5, 0.2, 0], baselineTrain: 1, dpTrain: 1 },
+          ...{ sweep: 0, k: 1, move: 0.5, done: 0, evaluations: 2 },
+        } as never,
+      }),
+  },
+  {
+    name: 'model.scheduleSigmas: an unknown sampler',
+    mode: 'sync',
+    code: BAD,
+    message: /unknown sampler/,
+    call: (_, f) => f.model.scheduleSigmas({ sampler: 'nope', steps: 3 }),
   },
   {
     name: 'model.sample: increasing explicit sigmas',

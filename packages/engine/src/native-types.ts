@@ -284,6 +284,8 @@ export interface NativeSampleSpec {
  * endpoints. The same for every sampler and NFE learned against that reference and noise.
  */
 export interface NativeLearnReference {
+  /** The reference's sigmas: a record is only used by a learn on the same grid. */
+  grid: number[];
   cost: Float64Array;
   trainEnd: Float32Array;
   heldoutEnd: Float32Array;
@@ -402,6 +404,14 @@ export interface NativeModel {
     spec: NativeSampleSpec,
     onStep?: (p: { step: number; total: number }) => void,
   ): Promise<NativeSampleResult>;
+  /** Sync: the steps + 1 sigmas sampling would use (schedule "default": the sampler's default). */
+  scheduleSigmas(spec: {
+    sampler: string;
+    steps: number;
+    schedule?: string;
+    sigmaMax?: number;
+    rho?: number;
+  }): number[];
   /**
    * Async: `result` settles when learning ends (see addon/schedule_learn.h); cancel() stops it
    * after the sampler run in progress. A bad field throws synchronously.

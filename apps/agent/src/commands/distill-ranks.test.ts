@@ -43,6 +43,15 @@ const distill = (out: string, ...more: string[]) => [
   ...more,
 ];
 
+/** The iterations whose held-out loss the run measured, in order. */
+const heldoutIters = (out: string) =>
+  readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Line)
+    .filter((l) => l.event === 'heldout')
+    .map((l) => `${l.stage}:${l.iter}`);
+
 interface Line {
   stage: number;
   iter?: number;
@@ -109,6 +118,9 @@ describe.runIf(long)('anneal distill --ranks', () => {
     );
     expect(resumed.status, resumed.stderr).toBe(0);
     expectSameCurve(training(out), training(join(root, 'single')));
+    // The ranks agree to stop on an iteration that is also a held-out boundary (both every
+    // 10): the stop measures it before it ends, so the resumed run misses none.
+    expect(heldoutIters(out)).toEqual(heldoutIters(join(root, 'single')));
   }, 300_000);
 
   it('a run begun on one process resumes on 2 ranks (rank 1 seeded from the run)', async () => {

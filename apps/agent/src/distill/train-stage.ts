@@ -172,6 +172,12 @@ export async function trainStage(
   process.once('SIGTERM', onSignal);
   try {
     while (!cancelled) {
+      // A signal that came during the held-out evaluation or a save: the trainer's next run
+      // starts with its cancel flag cleared, so a lone process stops here instead.
+      if (!t.group && asked) {
+        cancelled = true;
+        break;
+      }
       const chunk = Math.min(
         run.eval_every - (trainer.step % run.eval_every),
         run.max_iters_per_stage - trainer.step,
@@ -205,28 +211,31 @@ export async function trainStage(
         bar.update(r.step, `loss ${r.loss.toFixed(4)}`);
       }
       if (t.group && !cancelled) cancelled = anyRank(asked);
-      if (cancelled) {
+      const atBoundary =
+        trainer.step % run.eval_every === 0 || trainer.step >= run.max_iters_per_stage;
+      // Stopped with nothing trained since the state: nothing to keep.
+      if (cancelled && trainer.step === state.iter) break;
+      if (cancelled && !atBoundary) {
         // Keep what was trained since the last checkpoint: a whole checkpoint in the free slot,
         // then the state names it. Its held-out loss waits for the next --eval-every boundary.
-        if (trainer.step > state.iter) {
-          const slot = otherSlot(state.slot);
-          const dir = slotDir(out, k, slot);
-          mkdirSync(dir, { recursive: true });
-          trainer.saveCheckpoint(dir, t.studentConfig);
-          state = {
-            ...state,
-            slot,
-            iter: trainer.step,
-            stage_wall_s: t.state.stage_wall_s + (Date.now() - resumedAt) / 1000,
-          };
-          writeState(out, state);
-          if (t.events) event(snapshotRun(out, state, runStep(trainer.step)));
-        }
+        // (Stopped on a boundary, the boundary's own checkpoint and evaluation below run first,
+        // so a resumed stage has every held-out loss the uninterrupted one has.)
+        const slot = otherSlot(state.slot);
+        const dir = slotDir(out, k, slot);
+        mkdirSync(dir, { recursive: true });
+        trainer.saveCheckpoint(dir, t.studentConfig);
+        state = {
+          ...state,
+          slot,
+          iter: trainer.step,
+          stage_wall_s: t.state.stage_wall_s + (Date.now() - resumedAt) / 1000,
+        };
+        writeState(out, state);
+        if (t.events) event(snapshotRun(out, state, runStep(trainer.step)));
         break;
       }
       // Between held-out evaluations, ranks only agree on stopping.
-      if (t.group && trainer.step % run.eval_every !== 0 && trainer.step < run.max_iters_per_stage)
-        continue;
+      if (t.group && !atBoundary) continue;
       const slot = otherSlot(state.slot);
       const dir = slotDir(out, k, slot);
       mkdirSync(dir, { recursive: true });
@@ -268,7 +277,7 @@ export async function trainStage(
       writeState(out, state);
       // Each committed slot, for an agent to upload: another machine resumes from it.
       if (t.events) event(snapshotRun(out, state, runStep(trainer.step)));
-      if (d.stop) break;
+      if (d.stop || cancelled) break;
     }
   } finally {
     process.off('SIGINT', onSignal);
