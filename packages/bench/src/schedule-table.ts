@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import {
   aysSigmas,
+  LEARNING_STATE_DIR,
   learnedRecord,
   learnedScheduleFile,
   learnScheduleResumable,
@@ -21,9 +22,6 @@ import {
 import { type MetricsProbe, type QualityMetrics, sampleRun } from './sampler-table.ts';
 import { stepsForNfe } from './sampling.ts';
 import type { Log } from './stats.ts';
-
-/** Under the model's schedules/: the learner's reference records and checkpoints. */
-export const LEARNING_STATE_DIR = 'learning';
 
 export const SCHEDULE_KINDS = ['uniform', 'karras', 'exponential', 'ays', 'learned'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
@@ -147,7 +145,7 @@ async function learnedSigmas(
           );
       },
     },
-    join(opts.dir, 'schedules', LEARNING_STATE_DIR),
+    join(opts.dir, LEARNING_STATE_DIR),
   );
   if (r.referenceReused || r.resumed)
     log(

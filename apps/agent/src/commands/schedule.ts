@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   aysSigmas,
+  LEARNING_STATE_DIR,
   type LearnedSchedule,
   learnableSamplerNames,
   learnedRecord,
@@ -19,9 +20,6 @@ import { api, resolveClient } from '../client/config.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command, CommandIO } from './command.ts';
-
-/** Under the model folder: the learner's reference records and checkpoints (learnScheduleResumable). */
-const LEARNING_DIR = join('schedules', 'learning');
 
 const usage = `Usage: anneal schedule learn --model DIR|VERSION --sampler S --nfe K [options]
        anneal schedule show --model DIR|VERSION [--json]
@@ -229,7 +227,7 @@ async function learn(argv: string[], io: CommandIO): Promise<number> {
           bar.update(p.done, p.error ? `error ${fmt(p.error)}` : '');
         },
       },
-      join(dir, LEARNING_DIR),
+      join(dir, LEARNING_STATE_DIR),
     );
     if (result.referenceReused)
       io.err(

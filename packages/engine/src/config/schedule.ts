@@ -32,6 +32,9 @@ export function stepsForNfe(sampler: SamplerName, nfe: number): number {
   return steps;
 }
 
+/** Where schedule learning keeps its reference records and checkpoints, relative to the model directory. */
+export const LEARNING_STATE_DIR = 'schedules/learning';
+
 /** The file a learned schedule lives in, relative to the model directory. */
 export function learnedScheduleFile(sampler: string, nfe: number): string {
   return `schedules/${sampler}-nfe${nfe}.json`;
