@@ -120,6 +120,41 @@ describe('the distillation record', () => {
     expect(t[4]?.value).toBe('2.00 h / 2.00 h = 1.00');
   });
 
+  it("shows each row's speed against the reference and how the latencies were timed", () => {
+    const rows = [
+      row('reference (DDIM 32)', 32, 0.3, null),
+      row('consistency 1 step', 1, 1.5, 3.0),
+    ];
+    const dir = run('timed', 'done', rows, [], 'consistency');
+    const section = () =>
+      distillationSection({
+        name: 'distillation',
+        machine: {} as ResultFile['machine'],
+        load_avg_end: [0, 0, 0],
+        seconds: 0,
+        options: {},
+        result: { runs: [readDistillationRun(dir, root)] },
+      });
+    // 320 ms against 10 ms per image; no `latency` field: an older run, timed per stage.
+    expect(section()).toContain('| 10.0 | 32.0x | within budget |');
+    expect(section()).toContain('| 320.0 | 1.0x | reference |');
+    expect(section()).toContain('each model timed at its own stage evaluation');
+    const latency = {
+      together: true,
+      batch: 16,
+      rounds: 5,
+      load_avg_start: 1.5,
+      load_avg_end: 1.25,
+    };
+    writeFileSync(
+      join(dir, 'tradeoff.json'),
+      JSON.stringify({ n: 1000, reference_fd: 0.3, floor_fd: 0.23, budget: 2, latency, rows }),
+    );
+    expect(section()).toContain(
+      'every model timed together at the end of the run, interleaved, median of 5 calls at batch 16 (1-minute load average 1.50 before, 1.25 after)',
+    );
+  });
+
   it('reports consistency training beside the distillations: the issue sets it no target', () => {
     const rows = [
       row('reference (DDIM 32)', 32, 0.3, null),

@@ -5,6 +5,7 @@
 // stages.jsonl, so a stopped run can be recorded as it stands, marked incomplete.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { distillLatencyNote, distillTradeoffSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { fmt, type ResultFile, table } from './report-format.ts';
 
@@ -69,6 +70,7 @@ const tradeoffSchema = z.object({
   reference_fd: z.number(),
   floor_fd: num,
   budget: z.number(),
+  latency: distillTradeoffSchema.shape.latency,
   rows: z.array(
     z.object({
       name: z.string(),
@@ -314,8 +316,9 @@ export function distillationSection(f: ResultFile<DistillationResult>): string {
     );
     const t = run.tradeoff;
     if (t) {
+      const refMs = t.rows.find((r) => r.decision === 'reference')?.latency_ms_per_image ?? null;
       parts.push(
-        `Reference (teacher, DDIM 32): FD ${fmt(t.reference_fd, 3)}; real vs real: ${fmt(t.floor_fd, 3)}.`,
+        `Reference (teacher, DDIM 32): FD ${fmt(t.reference_fd, 3)}; real vs real: ${fmt(t.floor_fd, 3)}. ${distillLatencyNote(t.latency)}`,
         '',
         table(
           [
@@ -327,6 +330,7 @@ export function distillationSection(f: ResultFile<DistillationResult>): string {
             'precision / recall',
             'paired PSNR / SSIM',
             'ms / image',
+            'faster than ref',
             'decision',
           ],
           t.rows.map((r) => [
@@ -340,6 +344,9 @@ export function distillationSection(f: ResultFile<DistillationResult>): string {
             `${fmt(r.precision, 3)} / ${fmt(r.recall, 3)}`,
             r.paired ? `${fmt(r.paired.psnr, 1)} dB / ${fmt(r.paired.ssim, 3)}` : '-',
             fmt(r.latency_ms_per_image, 1),
+            refMs !== null && r.latency_ms_per_image
+              ? `${fmt(refMs / r.latency_ms_per_image, 1)}x`
+              : '-',
             r.decision,
           ]),
         ),

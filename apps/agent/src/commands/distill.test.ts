@@ -342,6 +342,57 @@ describe('anneal distill --method progressive', () => {
     expect(svg.match(/<rect class="teacher"/g)).toHaveLength(2);
   });
 
+  it('times every model together at the end: latency.json row for row, read by the trade-off and kept on resume', () => {
+    interface Timed {
+      name: string;
+      nfe: number;
+      sampler: string;
+      ms_per_image: number[];
+      median_ms_per_image: number;
+      images_per_s: number;
+    }
+    const read = () =>
+      JSON.parse(readFileSync(join(out, 'latency.json'), 'utf8')) as {
+        measured_at: string;
+        batch: number;
+        rounds: number;
+        rows: Timed[];
+      };
+    const l = read();
+    const t = JSON.parse(readFileSync(join(out, 'tradeoff.json'), 'utf8'));
+    expect(l.rows.map((r) => [r.name, r.nfe, r.sampler])).toEqual(
+      t.rows.map((r: { name: string; nfe: number }) => [r.name, r.nfe, 'ddim']),
+    );
+    for (const [i, r] of l.rows.entries()) {
+      expect(r.ms_per_image).toHaveLength(l.rounds);
+      const sorted = [...r.ms_per_image].sort((a, b) => a - b);
+      expect(r.median_ms_per_image).toBe(sorted[(l.rounds - 1) / 2]);
+      expect(t.rows[i].latency_ms_per_image).toBe(r.median_ms_per_image);
+      expect(t.rows[i].images_per_s).toBeCloseTo(1000 / r.median_ms_per_image, 9);
+    }
+    expect(t.latency).toMatchObject({ together: true, batch: l.batch, rounds: l.rounds });
+    expect(readFileSync(join(out, 'tradeoff.md'), 'utf8')).toContain(
+      'every model timed together at the end of the run',
+    );
+    // A finished run resumed keeps its timings while they name the same rows and weights...
+    const resume = () => {
+      const r = anneal(['distill', '--resume', '--out', out, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+    };
+    resume();
+    expect(read().measured_at).toBe(l.measured_at);
+    // ...and times again when they do not (here: another student's weights).
+    const stale = {
+      ...l,
+      rows: l.rows.map((r, i) => (i === 1 ? { ...r, weights_sha256: 'x' } : r)),
+    };
+    writeFileSync(join(out, 'latency.json'), JSON.stringify(stale));
+    resume();
+    const again = read();
+    expect(again.measured_at).not.toBe(l.measured_at);
+    expect(again.rows.map((r) => r.name)).toEqual(l.rows.map((r) => r.name));
+  });
+
   it('refuses to overwrite a run, and reuses the cached reference in a new one', () => {
     const again = anneal(progressive(out));
     expect(again.status).toBe(1);

@@ -378,8 +378,8 @@ export const distillCommand: Command = {
       );
       return 130;
     }
-    const { state, reference, floorFd, wall } = result;
-    const { kept } = writeAnalysis(out, run, state, reference, floorFd);
+    const { state, reference, floorFd, wall, latency } = result;
+    const { kept } = writeAnalysis(out, run, state, reference, floorFd, latency);
     const studentDir = join(out, 'student');
     if (kept) {
       mkdirSync(studentDir, { recursive: true });

@@ -2,7 +2,9 @@
 // every stage evaluation as rows, written as tradeoff.md, .json and .svg beside the students.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bestBaseline } from './evaluate-stage.ts';
+import { bestBaseline, LATENCY_BATCH } from './evaluate-stage.ts';
+import type { RunLatency } from './latency.ts';
+import { COST_REPEATS } from './measure.ts';
 import type { Reference } from './reference.ts';
 import { keptStage } from './stages.ts';
 import type { DistillState, RunSettings } from './state.ts';
@@ -14,13 +16,18 @@ import {
   tradeoffSvg,
 } from './tradeoff.ts';
 
-/** Writes tradeoff.{md,json,svg}; returns the rows' decisions and the kept student. */
+/**
+ * Writes tradeoff.{md,json,svg}; returns the rows' decisions and the kept student. Latency
+ * comes from `latency` (every model timed together at the end, row for row: the reference,
+ * then each evaluation) when given, else from each stage's own evaluation.
+ */
 export function writeAnalysis(
   out: string,
   run: RunSettings,
   state: DistillState,
   reference: Reference,
   floorFd: number,
+  latency: RunLatency | null = null,
 ) {
   const flat = state.stages.flatMap((s) =>
     s.evals.map((e) => ({
@@ -31,18 +38,42 @@ export function writeAnalysis(
     })),
   );
   const kept = keptStage(flat);
+  if (latency && latency.rows.length !== flat.length + 1)
+    throw new RangeError(
+      `latency.json times ${latency.rows.length} models; the run has ${flat.length + 1} rows`,
+    );
+  const timed = (i: number, own: { ms: number; perS: number }) => {
+    const row = latency?.rows[i];
+    return row
+      ? { latencyMsPerImage: row.median_ms_per_image, imagesPerS: row.images_per_s }
+      : { latencyMsPerImage: own.ms, imagesPerS: own.perS };
+  };
   const t: Tradeoff = {
     n: run.eval_n,
     referenceFd: reference.metrics.fd,
     floorFd,
     budget: run.budget,
+    latency: latency
+      ? {
+          together: true,
+          batch: latency.batch,
+          rounds: latency.rounds,
+          loadAvgStart: latency.load_avg_start[0] ?? null,
+          loadAvgEnd: latency.load_avg_end[0] ?? null,
+        }
+      : {
+          together: false,
+          batch: LATENCY_BATCH,
+          rounds: COST_REPEATS,
+          loadAvgStart: null,
+          loadAvgEnd: null,
+        },
     rows: [
       {
         name: 'reference (DDIM 32)',
         steps: 32,
         nfe: reference.nfe,
-        latencyMsPerImage: reference.latencyMsPerImage,
-        imagesPerS: reference.imagesPerS,
+        ...timed(0, { ms: reference.latencyMsPerImage, perS: reference.imagesPerS }),
         parameters: reference.parameters,
         peakMemoryBytes: reference.peakMemoryBytes,
         fd: reference.metrics.fd,
@@ -54,12 +85,11 @@ export function writeAnalysis(
         decision: 'reference',
       },
       ...flat.map(
-        (e): TradeoffRow => ({
+        (e, i): TradeoffRow => ({
           name: e.name,
           steps: e.steps,
           nfe: e.nfe,
-          latencyMsPerImage: e.latency_ms_per_image,
-          imagesPerS: e.images_per_s,
+          ...timed(i + 1, { ms: e.latency_ms_per_image, perS: e.images_per_s }),
           parameters: e.parameters,
           peakMemoryBytes: e.peak_memory_bytes,
           fd: e.fd,

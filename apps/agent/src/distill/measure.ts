@@ -33,6 +33,9 @@ export interface ReferenceImages {
   shape: [number, number, number, number];
 }
 
+/** Timed calls per measureCost, after its warm-up. */
+export const COST_REPEATS = 3;
+
 /**
  * Latency per image at a fixed batch: one warm-up call (compilation, allocation), then the
  * median of `repeats` timed calls; peak memory over all of them. Wall-clock numbers for the
@@ -42,7 +45,7 @@ export async function measureCost(
   model: Model,
   grid: SamplingGrid,
   batch: number,
-  repeats = 3,
+  repeats = COST_REPEATS,
 ): Promise<Cost> {
   const spec = { sampler: grid.sampler, sigmas: grid.sigmas, n: batch, seed: 1, guidance: 1 };
   resetPeakMemory();

@@ -19,6 +19,13 @@ import { phaseProgress } from '../progress.ts';
 import { qualityRuler, sampleClasses } from '../quality/evaluate.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { consistencyGrid, evaluateStage, LATENCY_BATCH } from './evaluate-stage.ts';
+import {
+  LATENCY_FILE,
+  latencySubjects,
+  measureRunLatency,
+  type RunLatency,
+  readRunLatency,
+} from './latency.ts';
 import { obtainReference, referenceGrid } from './reference.ts';
 import { snapshotRun } from './snapshot.ts';
 import { halvingStages, stageLabel } from './stages.ts';
@@ -312,10 +319,29 @@ export async function distill(r: DistillRun) {
       if (r.json && r.events)
         io.out(JSON.stringify(snapshotRun(out, state, k * run.max_iters_per_stage)));
     }
+    // Every model timed again in one sitting (latency.ts): the stages' own timings are hours
+    // apart. Rank 0 alone, so ranks sharing a machine do not time each other's load.
+    let latency: RunLatency | null = null;
+    if (!r.group || r.group.rank === 0) {
+      const subjects = latencySubjects(run.teacher, reference.sigmas, state);
+      latency = readRunLatency(out, subjects);
+      if (latency) say(`latency: every model as timed together before (${LATENCY_FILE})`);
+      else {
+        latency = await measureRunLatency({
+          out,
+          subjects,
+          teacher,
+          batch: LATENCY_BATCH,
+          onProgress: progress('latency, every model together'),
+        });
+        bars.done();
+      }
+    }
     return {
       cancelled: false as const,
       state,
       reference,
+      latency,
       floorFd: ruler.floor.fd,
       wall: (Date.now() - started) / 1000,
     };

@@ -2,7 +2,7 @@
 // (the teacher's reference and each student), the Pareto points on quality vs NFE and vs
 // latency, and a chart drawn as SVG by this file (no plotting dependency).
 
-import type { DistillTradeoff } from '@anneal/protocol';
+import { type DistillTradeoff, distillLatencyNote } from '@anneal/protocol';
 
 export interface TradeoffRow {
   /** "reference (DDIM 32)", "stage 3 (8 -> 4 steps)", "consistency 1 step", ... */
@@ -31,6 +31,19 @@ export interface Tradeoff {
   floorFd: number;
   budget: number;
   n: number;
+  /** How the rows' latencies were timed (absent: each at its stage's evaluation). */
+  latency?: TradeoffLatency;
+}
+
+export interface TradeoffLatency {
+  /** Every row timed in one sitting at the run's end; false: each at its own evaluation. */
+  together: boolean;
+  /** Images per timed call, and timed calls per row (the median is kept). */
+  batch: number;
+  rounds: number;
+  /** The 1-minute load average before and after (together only). */
+  loadAvgStart: number | null;
+  loadAvgEnd: number | null;
 }
 
 /**
@@ -61,6 +74,17 @@ export function tradeoffJson(t: Tradeoff): DistillTradeoff {
     reference_fd: t.referenceFd,
     floor_fd: t.floorFd,
     budget: t.budget,
+    ...(t.latency
+      ? {
+          latency: {
+            together: t.latency.together,
+            batch: t.latency.batch,
+            rounds: t.latency.rounds,
+            load_avg_start: t.latency.loadAvgStart,
+            load_avg_end: t.latency.loadAvgEnd,
+          },
+        }
+      : {}),
     rows: t.rows.map((r, i) => ({
       name: r.name,
       steps: r.steps,
@@ -131,6 +155,7 @@ export function tradeoffMarkdown(t: Tradeoff): string {
           "The teacher's best at this NFE: the teacher sampled with each baseline sampler at the student's NFE, on the same ruler and noise; the lowest FD of them.",
         ]
       : []),
+    distillLatencyNote(j.latency),
     '',
     head,
     rule,

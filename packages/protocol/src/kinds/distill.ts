@@ -176,6 +176,19 @@ export const distillTradeoffSchema = z.object({
   reference_fd: z.number(),
   floor_fd: fdNum,
   budget: z.number(),
+  /**
+   * How the rows' latencies were timed: together (every model in one sitting at the run's
+   * end, interleaved) or each at its own stage evaluation. Absent in older runs: per stage.
+   */
+  latency: z
+    .object({
+      together: z.boolean(),
+      batch: z.number().int().min(1),
+      rounds: z.number().int().min(1),
+      load_avg_start: z.number().nullable(),
+      load_avg_end: z.number().nullable(),
+    })
+    .optional(),
   rows: z.array(
     z.object({
       name: z.string(),
@@ -204,6 +217,18 @@ export const distillTradeoffSchema = z.object({
   ),
 });
 export type DistillTradeoff = z.infer<typeof distillTradeoffSchema>;
+
+/** One sentence on how the latencies were timed, for the table's readers. */
+export function distillLatencyNote(l: DistillTradeoff['latency']): string {
+  if (!l) return 'Latency: each model timed at its own stage evaluation.';
+  const load =
+    l.load_avg_start === null
+      ? ''
+      : ` (1-minute load average ${l.load_avg_start.toFixed(2)} before, ${(l.load_avg_end ?? Number.NaN).toFixed(2)} after)`;
+  return l.together
+    ? `Latency: every model timed together at the end of the run, interleaved, median of ${l.rounds} calls at batch ${l.batch}${load}; ratios between rows are like for like.`
+    : `Latency: each model timed at its own stage evaluation (median of ${l.rounds} calls at batch ${l.batch}), hours apart: the machine's load in between differs, so compare rows with care.`;
+}
 
 /** Where a distill job's run keeps what it leaves (the agent uploads, the server reads). */
 export const DISTILL_ARTIFACTS = {

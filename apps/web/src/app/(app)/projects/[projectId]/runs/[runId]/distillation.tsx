@@ -1,6 +1,11 @@
 'use client';
 
-import { DISTILL_ARTIFACTS, type DistillTradeoff, distillTradeoffSchema } from '@anneal/protocol';
+import {
+  DISTILL_ARTIFACTS,
+  type DistillTradeoff,
+  distillLatencyNote,
+  distillTradeoffSchema,
+} from '@anneal/protocol';
 import { useQuery } from '@tanstack/react-query';
 import { num } from '../../../../../../ui/format.ts';
 
@@ -102,6 +107,7 @@ export function Distillation({
               ))}
             </tbody>
           </table>
+          <p className="muted small">{distillLatencyNote(t.latency)}</p>
         </>
       )}
       {artifactPaths.includes(DISTILL_ARTIFACTS.tradeoffSvg) && (
