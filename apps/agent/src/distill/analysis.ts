@@ -42,11 +42,15 @@ export function writeAnalysis(
     throw new RangeError(
       `latency.json times ${latency.rows.length} models; the run has ${flat.length + 1} rows`,
     );
-  const timed = (i: number, own: { ms: number; perS: number }) => {
+  const timed = (i: number, own: { ms: number; perS: number; peak: number }) => {
     const row = latency?.rows[i];
     return row
-      ? { latencyMsPerImage: row.median_ms_per_image, imagesPerS: row.images_per_s }
-      : { latencyMsPerImage: own.ms, imagesPerS: own.perS };
+      ? {
+          latencyMsPerImage: row.median_ms_per_image,
+          imagesPerS: row.images_per_s,
+          peakMemoryBytes: row.peak_memory_bytes,
+        }
+      : { latencyMsPerImage: own.ms, imagesPerS: own.perS, peakMemoryBytes: own.peak };
   };
   const t: Tradeoff = {
     n: run.eval_n,
@@ -73,9 +77,12 @@ export function writeAnalysis(
         name: 'reference (DDIM 32)',
         steps: 32,
         nfe: reference.nfe,
-        ...timed(0, { ms: reference.latencyMsPerImage, perS: reference.imagesPerS }),
+        ...timed(0, {
+          ms: reference.latencyMsPerImage,
+          perS: reference.imagesPerS,
+          peak: reference.peakMemoryBytes,
+        }),
         parameters: reference.parameters,
-        peakMemoryBytes: reference.peakMemoryBytes,
         fd: reference.metrics.fd,
         fdStd: reference.fdSpread.std,
         kid: reference.metrics.kid,
@@ -89,9 +96,12 @@ export function writeAnalysis(
           name: e.name,
           steps: e.steps,
           nfe: e.nfe,
-          ...timed(i + 1, { ms: e.latency_ms_per_image, perS: e.images_per_s }),
+          ...timed(i + 1, {
+            ms: e.latency_ms_per_image,
+            perS: e.images_per_s,
+            peak: e.peak_memory_bytes,
+          }),
           parameters: e.parameters,
-          peakMemoryBytes: e.peak_memory_bytes,
           fd: e.fd,
           fdStd: e.fd_std,
           kid: e.kid,

@@ -76,7 +76,15 @@ describe('trade-off table and chart', () => {
     expect(j.rows[3]?.fd_ratio).toBeCloseTo(1.5, 12);
     const md = tradeoffMarkdown(t);
     expect(md.split('\n').filter((l) => l.startsWith('| stage'))).toHaveLength(3);
-    expect(md).toContain('| stage 3 (8 -> 4 steps) | 4 | 4 | 90.0 |');
+    // ms/image, images/s, then peak memory in MB (2^28 bytes).
+    expect(md).toContain('| stage 3 (8 -> 4 steps) | 4 | 4 | 90.0 | 11.1 | 268 |');
+    expect(md).toContain('Latency: each model timed at its own stage evaluation.');
+    const together = tradeoffMarkdown({
+      ...t,
+      latency: { together: true, batch: 16, rounds: 5, loadAvgStart: 0.5, loadAvgEnd: 0.25 },
+    });
+    expect(together).toContain('median of 5 calls at batch 16');
+    expect(tradeoffJson({ ...t, latency: undefined }).latency).toBeUndefined();
     expect(md).toContain('| yes, no | over budget |');
     expect(md).toContain('FD <= 2.600');
   });

@@ -134,7 +134,7 @@ function teacherBestCell(r: DistillTradeoff['rows'][number]): string {
 export function tradeoffMarkdown(t: Tradeoff): string {
   const j = tradeoffJson(t);
   const head =
-    "| model | steps | NFE | ms/image | images/s | FD (± std) | FD / ref | teacher's best at this NFE | KID | precision | recall | PSNR | SSIM | feature dist. | Pareto (NFE, latency) | decision |";
+    "| model | steps | NFE | ms/image | images/s | peak MB | FD (± std) | FD / ref | teacher's best at this NFE | KID | precision | recall | PSNR | SSIM | feature dist. | Pareto (NFE, latency) | decision |";
   const rule = `|${head
     .split('|')
     .slice(1, -1)
@@ -142,7 +142,7 @@ export function tradeoffMarkdown(t: Tradeoff): string {
     .join('|')}|`;
   const lines = j.rows.map(
     (r) =>
-      `| ${r.name} | ${r.steps} | ${r.nfe} | ${num(r.latency_ms_per_image, 1)} | ${num(r.images_per_s, 1)} | ${num(r.fd, 3)}${r.fd_std === null ? '' : ` ± ${num(r.fd_std, 3)}`} | ${num(r.fd_ratio, 2)}x | ${teacherBestCell(r)} | ${num(r.kid, 4)} | ${num(r.precision, 3)} | ${num(r.recall, 3)} | ${r.paired ? num(r.paired.psnr, 2) : '-'} | ${r.paired ? num(r.paired.ssim, 3) : '-'} | ${r.paired ? num(r.paired.feature_distance, 3) : '-'} | ${r.pareto_nfe ? 'yes' : 'no'}, ${r.pareto_latency ? 'yes' : 'no'} | ${r.decision} |`,
+      `| ${r.name} | ${r.steps} | ${r.nfe} | ${num(r.latency_ms_per_image, 1)} | ${num(r.images_per_s, 1)} | ${r.peak_memory_bytes === null ? '-' : num(r.peak_memory_bytes / 1e6, 0)} | ${num(r.fd, 3)}${r.fd_std === null ? '' : ` ± ${num(r.fd_std, 3)}`} | ${num(r.fd_ratio, 2)}x | ${teacherBestCell(r)} | ${num(r.kid, 4)} | ${num(r.precision, 3)} | ${num(r.recall, 3)} | ${r.paired ? num(r.paired.psnr, 2) : '-'} | ${r.paired ? num(r.paired.ssim, 3) : '-'} | ${r.paired ? num(r.paired.feature_distance, 3) : '-'} | ${r.pareto_nfe ? 'yes' : 'no'}, ${r.pareto_latency ? 'yes' : 'no'} | ${r.decision} |`,
   );
   const params = t.rows[0]?.parameters;
   return [
