@@ -153,6 +153,17 @@ describe('the distillation record', () => {
     expect(section()).toContain(
       'every model timed together at the end of the run, interleaved, median of 5 calls at batch 16 (1-minute load average 1.50 before, 1.25 after)',
     );
+    const write = (l: unknown) =>
+      writeFileSync(
+        join(dir, 'tradeoff.json'),
+        JSON.stringify({ n: 1000, reference_fd: 0.3, floor_fd: 0.23, budget: 2, latency: l, rows }),
+      );
+    write({ ...latency, load_avg_end: null });
+    expect(section()).toContain('batch 16 (1-minute load average 1.50 before); ratios');
+    write({ ...latency, together: false, rounds: 3, load_avg_start: null, load_avg_end: null });
+    expect(section()).toContain(
+      'each model timed at its own stage evaluation (median of 3 calls at batch 16), hours apart',
+    );
   });
 
   it('reports consistency training beside the distillations: the issue sets it no target', () => {

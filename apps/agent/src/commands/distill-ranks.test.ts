@@ -89,6 +89,9 @@ describe.runIf(long)('anneal distill --ranks', () => {
     expect(existsSync(join(out, 'student', 'model.safetensors'))).toBe(true);
     // Rank 1 kept its own folder inside the run's.
     expect(existsSync(join(out, 'ranks', 'rank-1', 'distill-state.json'))).toBe(true);
+    // Rank 0 alone times the models at the end (ranks sharing a machine would time each other).
+    expect(existsSync(join(out, 'latency.json'))).toBe(true);
+    expect(existsSync(join(out, 'ranks', 'rank-1', 'latency.json'))).toBe(false);
   }, 300_000);
 
   /** Starts `anneal distill ARGS`, stops it with SIGTERM once training logged 3 iterations. */

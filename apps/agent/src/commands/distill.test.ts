@@ -371,6 +371,15 @@ describe('anneal distill --method progressive', () => {
       expect(t.rows[i].images_per_s).toBeCloseTo(1000 / r.median_ms_per_image, 9);
     }
     expect(t.latency).toMatchObject({ together: true, batch: l.batch, rounds: l.rounds });
+    // The job's result (--json) carries the same numbers as the trade-off.
+    const sum = summary as unknown as {
+      reference: { latency_ms_per_image: number };
+      stages: Array<{ evals: Array<{ latency_ms_per_image: number }> }>;
+    };
+    expect([
+      sum.reference.latency_ms_per_image,
+      ...sum.stages.flatMap((st) => st.evals.map((e) => e.latency_ms_per_image)),
+    ]).toEqual(l.rows.map((r) => r.median_ms_per_image));
     expect(readFileSync(join(out, 'tradeoff.md'), 'utf8')).toContain(
       'every model timed together at the end of the run',
     );
@@ -514,6 +523,17 @@ describe('anneal distill --method consistency', () => {
     // The boundary where f is the identity: the teacher table's smallest sigma.
     expect(cfg.consistency).toMatchObject({ inner: 'v' });
     expect(cfg.consistency.sigma_min).toBeGreaterThan(0);
+    // Timed together at the end: the teacher, and one stage folder on its two grids.
+    const timed = JSON.parse(readFileSync(join(out, 'latency.json'), 'utf8')) as {
+      rows: Array<{ name: string; sampler: string; nfe: number; weights_sha256: string }>;
+    };
+    expect(timed.rows.map((x) => [x.name, x.sampler, x.nfe])).toEqual([
+      ['reference (DDIM 32)', 'ddim', 32],
+      ['consistency 2 steps', 'consistency', 2],
+      ['consistency 1 step', 'consistency', 1],
+    ]);
+    expect(timed.rows[1]?.weights_sha256).toBe(timed.rows[2]?.weights_sha256);
+    expect(timed.rows[0]?.weights_sha256).toBe(s.teacher_sha256);
   });
 });
 

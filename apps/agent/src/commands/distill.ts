@@ -386,7 +386,17 @@ export const distillCommand: Command = {
       for (const f of [MODEL_FILE, CONFIG_FILE])
         copyFileSync(join(kept.dir, f), join(studentDir, f));
     }
-    const summary = distillSummary({ out, run, state, reference, floorFd, wall, kept, studentDir });
+    const summary = distillSummary({
+      out,
+      run,
+      state,
+      reference,
+      floorFd,
+      wall,
+      kept,
+      studentDir,
+      latency,
+    });
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bestBaseline, LATENCY_BATCH } from './evaluate-stage.ts';
-import type { RunLatency } from './latency.ts';
+import { REFERENCE_ROW, type RunLatency, timedRow } from './latency.ts';
 import { COST_REPEATS } from './measure.ts';
 import type { Reference } from './reference.ts';
 import { keptStage } from './stages.ts';
@@ -18,8 +18,9 @@ import {
 
 /**
  * Writes tradeoff.{md,json,svg}; returns the rows' decisions and the kept student. Latency
- * comes from `latency` (every model timed together at the end, row for row: the reference,
- * then each evaluation) when given, else from each stage's own evaluation.
+ * and images/s come from `latency` (every model timed together at the end, row for row: the
+ * reference, then each evaluation) when given, else from each stage's own evaluation; peak
+ * memory always from the stage's own (measured with that model alone).
  */
 export function writeAnalysis(
   out: string,
@@ -42,15 +43,11 @@ export function writeAnalysis(
     throw new RangeError(
       `latency.json times ${latency.rows.length} models; the run has ${flat.length + 1} rows`,
     );
-  const timed = (i: number, own: { ms: number; perS: number; peak: number }) => {
-    const row = latency?.rows[i];
+  const timed = (i: number, name: string, own: { ms: number; perS: number }) => {
+    const row = timedRow(latency, i, name);
     return row
-      ? {
-          latencyMsPerImage: row.median_ms_per_image,
-          imagesPerS: row.images_per_s,
-          peakMemoryBytes: row.peak_memory_bytes,
-        }
-      : { latencyMsPerImage: own.ms, imagesPerS: own.perS, peakMemoryBytes: own.peak };
+      ? { latencyMsPerImage: row.median_ms_per_image, imagesPerS: row.images_per_s }
+      : { latencyMsPerImage: own.ms, imagesPerS: own.perS };
   };
   const t: Tradeoff = {
     n: run.eval_n,
@@ -74,15 +71,15 @@ export function writeAnalysis(
         },
     rows: [
       {
-        name: 'reference (DDIM 32)',
+        name: REFERENCE_ROW,
         steps: 32,
         nfe: reference.nfe,
-        ...timed(0, {
+        ...timed(0, REFERENCE_ROW, {
           ms: reference.latencyMsPerImage,
           perS: reference.imagesPerS,
-          peak: reference.peakMemoryBytes,
         }),
         parameters: reference.parameters,
+        peakMemoryBytes: reference.peakMemoryBytes,
         fd: reference.metrics.fd,
         fdStd: reference.fdSpread.std,
         kid: reference.metrics.kid,
@@ -96,12 +93,9 @@ export function writeAnalysis(
           name: e.name,
           steps: e.steps,
           nfe: e.nfe,
-          ...timed(i + 1, {
-            ms: e.latency_ms_per_image,
-            perS: e.images_per_s,
-            peak: e.peak_memory_bytes,
-          }),
+          ...timed(i + 1, e.name, { ms: e.latency_ms_per_image, perS: e.images_per_s }),
           parameters: e.parameters,
+          peakMemoryBytes: e.peak_memory_bytes,
           fd: e.fd,
           fdStd: e.fd_std,
           kid: e.kid,

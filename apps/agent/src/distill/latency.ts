@@ -7,18 +7,12 @@
 // rounds that call every model once, the order rotated each round so no model always runs
 // after the same one; each row keeps the median. Kept as latency.json; a run resumed after it
 // finished reuses the file while it names the same rows and weights (delete it to measure
-// again).
+// again). Peak memory is not taken from here: all models are resident at once, so a call's
+// peak would count the others' weights; each stage's own evaluation measured its peak alone.
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import {
-  Model,
-  memoryStats,
-  resetPeakMemory,
-  type SamplerName,
-  weightsSha256,
-  writeFileAtomic,
-} from '@anneal/engine';
+import { Model, samplerSchema, weightsSha256, writeFileAtomic } from '@anneal/engine';
 import { z } from 'zod';
 import type { SamplingGrid } from './measure.ts';
 import type { DistillState } from './state.ts';
@@ -31,14 +25,13 @@ const rowSchema = z.object({
   name: z.string(),
   /** The weights timed: the teacher's or the stage's student. */
   weights_sha256: z.string(),
-  sampler: z.string(),
+  sampler: samplerSchema,
   sigmas: z.array(z.number()),
   nfe: z.number().int(),
-  /** Per round, in round order. */
+  /** Per round, in round order (wall-clock times: always finite). */
   ms_per_image: z.array(z.number()),
   median_ms_per_image: z.number(),
   images_per_s: z.number(),
-  peak_memory_bytes: z.number(),
 });
 
 export const runLatencySchema = z.object({
@@ -62,13 +55,19 @@ export interface LatencySubject {
   grid: SamplingGrid;
 }
 
-/** The rows of a finished run: the reference (the teacher, DDIM 32), then each evaluation. */
+/** The reference row's name in tradeoff.* and latency.json. */
+export const REFERENCE_ROW = 'reference (DDIM 32)';
+
+/**
+ * The rows of a finished run: the reference (the teacher, DDIM 32), then each evaluation in
+ * stage order (as the trade-off lists them). Throws when a stage's weights are gone.
+ */
 export function latencySubjects(
-  teacherDir: string,
+  teacher: { dir: string; weightsSha256: string },
   referenceSigmas: number[],
   state: DistillState,
 ): LatencySubject[] {
-  const digests = new Map<string, string>();
+  const digests = new Map<string, string>([[teacher.dir, teacher.weightsSha256]]);
   const digest = (dir: string) => {
     let d = digests.get(dir);
     if (!d) {
@@ -79,9 +78,9 @@ export function latencySubjects(
   };
   const subjects: LatencySubject[] = [
     {
-      name: 'reference (DDIM 32)',
-      dir: teacherDir,
-      weightsSha256: digest(teacherDir),
+      name: REFERENCE_ROW,
+      dir: teacher.dir,
+      weightsSha256: teacher.weightsSha256,
       grid: { sampler: 'ddim', sigmas: referenceSigmas },
     },
   ];
@@ -91,22 +90,31 @@ export function latencySubjects(
         name: e.name,
         dir: stage.dir,
         weightsSha256: digest(stage.dir),
-        grid: { sampler: e.sampler as SamplerName, sigmas: e.sigmas },
+        grid: { sampler: samplerSchema.parse(e.sampler), sigmas: e.sigmas },
       });
   return subjects;
 }
 
-/** latency.json when it times exactly these subjects; null when absent or for other rows. */
-export function readRunLatency(out: string, subjects: LatencySubject[]): RunLatency | null {
+/**
+ * latency.json when it times exactly these subjects; else why it cannot be used (absent, not
+ * readable, or timing other rows, grids or weights).
+ */
+export function readRunLatency(
+  out: string,
+  subjects: LatencySubject[],
+): { latency: RunLatency } | { unusable: string } {
   const path = join(out, LATENCY_FILE);
-  if (!existsSync(path)) return null;
+  if (!existsSync(path)) return { unusable: `no ${LATENCY_FILE} yet` };
   let parsed: ReturnType<typeof runLatencySchema.safeParse>;
   try {
     parsed = runLatencySchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  } catch {
-    return null;
+  } catch (err) {
+    return { unusable: `${path} is not JSON (${(err as Error).message})` };
   }
-  if (!parsed.success) return null;
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { unusable: `${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}` };
+  }
   const rows = parsed.data.rows;
   const same =
     rows.length === subjects.length &&
@@ -121,7 +129,27 @@ export function readRunLatency(out: string, subjects: LatencySubject[]): RunLate
         r.sigmas.every((v, k) => v === s.grid.sigmas[k])
       );
     });
-  return same ? parsed.data : null;
+  return same
+    ? { latency: parsed.data }
+    : { unusable: `${path} timed other models, grids or weights than this run's` };
+}
+
+/**
+ * The timed row for the trade-off's row `index` (0: the reference, then each evaluation in
+ * stage order), checked by name; null without a timing. A timing of other rows is a bug.
+ */
+export function timedRow(
+  latency: RunLatency | null,
+  index: number,
+  name: string,
+): RunLatency['rows'][number] | null {
+  if (!latency) return null;
+  const row = latency.rows[index];
+  if (row?.name !== name)
+    throw new RangeError(
+      `${LATENCY_FILE}: row ${index} is ${row ? `"${row.name}"` : 'missing'}, the trade-off's is "${name}"`,
+    );
+  return row;
 }
 
 const median = (xs: number[]) => {
@@ -133,7 +161,9 @@ const median = (xs: number[]) => {
 /**
  * Times every subject in one sitting (see the file's comment) and writes latency.json.
  * `teacher` is the already loaded teacher (its folder is subjects[0].dir); students are loaded
- * here, each folder once, and disposed.
+ * here, each folder once, and disposed. All are resident together: a handful of students of
+ * the teacher's size (the teacher's weights, once per stage), small beside sampling's
+ * activations at the timing batch.
  */
 export async function measureRunLatency(o: {
   out: string;
@@ -158,10 +188,8 @@ export async function measureRunLatency(o: {
     const total = o.subjects.length * (rounds + 1);
     let done = 0;
     const nfe: number[] = [];
-    const peak = o.subjects.map(() => 0);
     const call = async (i: number) => {
       const s = o.subjects[i] as LatencySubject;
-      resetPeakMemory();
       const t0 = performance.now();
       const r = await (models[i] as Model).sample({
         sampler: s.grid.sampler,
@@ -171,7 +199,6 @@ export async function measureRunLatency(o: {
         guidance: 1,
       });
       const ms = performance.now() - t0;
-      peak[i] = Math.max(peak[i] as number, memoryStats().peakBytes);
       nfe[i] = r.nfe;
       o.onProgress?.(++done, total);
       return ms / o.batch;
@@ -203,7 +230,6 @@ export async function measureRunLatency(o: {
           ms_per_image: ms,
           median_ms_per_image: med,
           images_per_s: 1000 / med,
-          peak_memory_bytes: peak[i] as number,
         };
       }),
     };

@@ -321,20 +321,36 @@ export async function distill(r: DistillRun) {
     }
     // Every model timed again in one sitting (latency.ts): the stages' own timings are hours
     // apart. Rank 0 alone, so ranks sharing a machine do not time each other's load.
+    // A failure here must not cost the finished run its trade-off and kept student: the
+    // stages' own timings stand in, and the message says why.
     let latency: RunLatency | null = null;
     if (!r.group || r.group.rank === 0) {
-      const subjects = latencySubjects(run.teacher, reference.sigmas, state);
-      latency = readRunLatency(out, subjects);
-      if (latency) say(`latency: every model as timed together before (${LATENCY_FILE})`);
-      else {
-        latency = await measureRunLatency({
-          out,
-          subjects,
-          teacher,
-          batch: LATENCY_BATCH,
-          onProgress: progress('latency, every model together'),
-        });
+      try {
+        const subjects = latencySubjects(
+          { dir: run.teacher, weightsSha256: run.teacher_sha256 },
+          reference.sigmas,
+          state,
+        );
+        const kept = readRunLatency(out, subjects);
+        if ('latency' in kept) {
+          latency = kept.latency;
+          say(`latency: every model as timed together before (${LATENCY_FILE})`);
+        } else {
+          say(`latency: ${kept.unusable}; timing every model together`);
+          latency = await measureRunLatency({
+            out,
+            subjects,
+            teacher,
+            batch: LATENCY_BATCH,
+            onProgress: progress('latency, every model together'),
+          });
+          bars.done();
+        }
+      } catch (err) {
         bars.done();
+        io.err(
+          `latency: could not time the models together (${(err as Error).message}); the trade-off uses each stage's own timing`,
+        );
       }
     }
     return {

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { writeAnalysis } from './analysis.ts';
 import { bestBaseline } from './evaluate-stage.ts';
+import { REFERENCE_ROW, type RunLatency, timedRow } from './latency.ts';
 import type { Reference } from './reference.ts';
 import type { DistillState, RunSettings } from './state.ts';
 
@@ -17,6 +18,8 @@ export interface SummaryInput {
   kept: ReturnType<typeof writeAnalysis>['kept'];
   /** Where the kept student was copied. */
   studentDir: string;
+  /** Every model timed together at the end (latency.ts); null: each stage's own timing. */
+  latency: RunLatency | null;
 }
 
 export function distillSummary({
@@ -28,8 +31,13 @@ export function distillSummary({
   wall,
   kept,
   studentDir,
+  latency,
 }: SummaryInput) {
   const last = state.stages.at(-1)?.evals.at(-1);
+  // The trade-off's latencies: row 0 is the reference, then each evaluation in stage order.
+  let row = 0;
+  const ms = (name: string, own: number) =>
+    timedRow(latency, row++, name)?.median_ms_per_image ?? own;
   return {
     method: run.method,
     teacher: run.teacher,
@@ -44,7 +52,7 @@ export function distillSummary({
       fd: reference.metrics.fd,
       fd_std: reference.fdSpread.std,
       floor_fd: floorFd,
-      latency_ms_per_image: reference.latencyMsPerImage,
+      latency_ms_per_image: ms(REFERENCE_ROW, reference.latencyMsPerImage),
       cached: reference.cached,
     },
     stages: state.stages.map((s) => {
@@ -72,7 +80,7 @@ export function distillSummary({
           fd: e.fd,
           fd_std: e.fd_std,
           fd_ratio: e.fd_ratio,
-          latency_ms_per_image: e.latency_ms_per_image,
+          latency_ms_per_image: ms(e.name, e.latency_ms_per_image),
           decision: e.proceed ? 'continue' : 'stop',
           met_budget: e.met_budget,
           reason: e.reason,

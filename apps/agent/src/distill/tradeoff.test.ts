@@ -83,7 +83,17 @@ describe('trade-off table and chart', () => {
       ...t,
       latency: { together: true, batch: 16, rounds: 5, loadAvgStart: 0.5, loadAvgEnd: 0.25 },
     });
-    expect(together).toContain('median of 5 calls at batch 16');
+    expect(together).toContain(
+      'median of 5 calls at batch 16 (1-minute load average 0.50 before, 0.25 after)',
+    );
+    // What writeAnalysis records when nothing was timed together (rank > 0, a failed timing).
+    const apart = tradeoffMarkdown({
+      ...t,
+      latency: { together: false, batch: 16, rounds: 3, loadAvgStart: null, loadAvgEnd: null },
+    });
+    expect(apart).toContain(
+      'each model timed at its own stage evaluation (median of 3 calls at batch 16), hours apart',
+    );
     expect(tradeoffJson({ ...t, latency: undefined }).latency).toBeUndefined();
     expect(md).toContain('| yes, no | over budget |');
     expect(md).toContain('FD <= 2.600');

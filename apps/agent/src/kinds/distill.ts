@@ -1,8 +1,9 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DISTILL_ARTIFACTS } from '@anneal/protocol';
 import { z } from 'zod';
 import { fetchModel } from '../daemon/fetch-model.ts';
+import { LATENCY_FILE } from '../distill/latency.ts';
 import { seedRankFolder } from '../distill/rank-folders.ts';
 import { furtherAlong, readState } from '../distill/state.ts';
 import type { AgentJobKind, JobOutput } from './kind.ts';
@@ -213,6 +214,13 @@ model version with lineage to the teacher
     ];
     for (const [path, name] of analysis)
       files.push({ path, file: join(out, name), what: `the distillation's ${name}` });
+    // Absent when rank 0 of a group ran elsewhere or the timing failed (the run says why).
+    if (existsSync(join(out, LATENCY_FILE)))
+      files.push({
+        path: DISTILL_ARTIFACTS.latency,
+        file: join(out, LATENCY_FILE),
+        what: "the distillation's latency.json",
+      });
     return files;
   },
 };

@@ -224,7 +224,7 @@ export function distillLatencyNote(l: DistillTradeoff['latency']): string {
   const load =
     l.load_avg_start === null
       ? ''
-      : ` (1-minute load average ${l.load_avg_start.toFixed(2)} before, ${(l.load_avg_end ?? Number.NaN).toFixed(2)} after)`;
+      : ` (1-minute load average ${l.load_avg_start.toFixed(2)} before${l.load_avg_end === null ? '' : `, ${l.load_avg_end.toFixed(2)} after`})`;
   return l.together
     ? `Latency: every model timed together at the end of the run, interleaved, median of ${l.rounds} calls at batch ${l.batch}${load}; ratios between rows are like for like.`
     : `Latency: each model timed at its own stage evaluation (median of ${l.rounds} calls at batch ${l.batch}), hours apart: the machine's load in between differs, so compare rows with care.`;
@@ -238,6 +238,8 @@ export const DISTILL_ARTIFACTS = {
   tradeoffSvg: 'distill/tradeoff.svg',
   tradeoffMd: 'distill/tradeoff.md',
   metrics: 'distill/metrics.jsonl',
+  /** Every model timed together at the run's end (each call's time, the load around it). */
+  latency: 'distill/latency.json',
 } as const;
 
 export const distillKind = defineJobKind({

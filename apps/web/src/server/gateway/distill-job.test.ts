@@ -129,6 +129,7 @@ describe('distill jobs', () => {
       'distill/tradeoff.svg',
       'distill/tradeoff.md',
       'distill/metrics.jsonl',
+      'distill/latency.json',
     ])
       expect(paths, p).toContain(p);
     // The stages' FDs are the run's metrics, one point per stage.
