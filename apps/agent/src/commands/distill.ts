@@ -378,7 +378,7 @@ export const distillCommand: Command = {
       );
       return 130;
     }
-    const { state, reference, floorFd, wall, latency } = result;
+    const { state, reference, floorFd, latency } = result;
     const { kept } = writeAnalysis(out, run, state, reference, floorFd, latency);
     const studentDir = join(out, 'student');
     if (kept) {
@@ -386,17 +386,7 @@ export const distillCommand: Command = {
       for (const f of [MODEL_FILE, CONFIG_FILE])
         copyFileSync(join(kept.dir, f), join(studentDir, f));
     }
-    const summary = distillSummary({
-      out,
-      run,
-      state,
-      reference,
-      floorFd,
-      wall,
-      kept,
-      studentDir,
-      latency,
-    });
+    const summary = distillSummary({ ...result, out, run, kept, studentDir });
     if (flags.json) io.out(JSON.stringify(summary));
     else
       io.out(
