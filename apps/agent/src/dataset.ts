@@ -10,7 +10,15 @@ export interface LocalDataset {
   /** The ref the shards were made from, options filled in. */
   ref: DatasetRef;
   hash: string;
+  /** The images' side, or their height when `width` is given. */
   resolution: number;
+  /** Non-square images (a multi-resolution model's aspect bucket): resolution x width. */
+  width?: number;
+  /**
+   * One bucket of the version (`buckets-<target>-<factor>-<min count>/<H>x<W>`): its own
+   * images, so its own extractor and real sets, not the whole version's.
+   */
+  bucket?: string;
   channels: number;
   /** Class names; empty for unlabelled data. */
   classes: string[];

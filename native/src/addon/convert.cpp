@@ -175,6 +175,8 @@ GenerateSpec GenerateSpecFromJs(const Napi::Object& o) {
   }
   s.steps = IntField(o, "spec", "steps", s.steps, 1);
   s.n = IntField(o, "spec", "n", s.n, 1);
+  s.height = IntField(o, "spec", "height", s.height, 0, 4096);
+  s.width = IntField(o, "spec", "width", s.width, 0, 4096);
   s.seed = static_cast<std::uint64_t>(LongField(o, "spec", "seed", static_cast<long>(s.seed)));
   s.class_label = IntField(o, "spec", "classLabel", s.class_label, -1);
   s.guidance = NumberField(o, "spec", "guidance", s.guidance, 0);

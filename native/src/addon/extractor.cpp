@@ -6,9 +6,9 @@
 // extractor.features(config, weights, images, shape): async -> Promise<{features:
 //   Float32Array [n*dim], logits: Float32Array [n*classes] (empty for autoencoders), n, dim,
 //   classes}>. images: Uint8Array NHWC of `shape` [n, h, w, c].
-// config: {kind: 'classifier'|'autoencoder', resolution, inChannels, channels: number[],
-//   featureDim, groups, numClasses}. training: {steps, batchSize, lr, warmupSteps,
-//   weightDecay, gradClip, noise, shift, seed}.
+// config: {kind: 'classifier'|'autoencoder', resolution, width? (images of resolution x width;
+//   absent or 0: square), inChannels, channels: number[], featureDim, groups, numClasses}.
+//   training: {steps, batchSize, lr, warmupSteps, weightDecay, gradClip, noise, shift, seed}.
 // Both throw ANNEAL_INVALID_ARGUMENT synchronously for a bad argument; the promise rejects
 // with ANNEAL_NOT_FOUND / ANNEAL_IO for a missing or unreadable file, ANNEAL_INVALID_ARGUMENT
 // for weights or shards that do not match the config, ANNEAL_DIVERGED if training diverges
@@ -34,6 +34,7 @@ ExtractorConfig ConfigFromJs(const Napi::Object& o) {
     throw Napi::TypeError::New(env, std::string("config.kind: ") + e.what());
   }
   c.resolution = IntField(o, "config", "resolution", c.resolution, 4);
+  c.width = IntField(o, "config", "width", 0, 0);
   c.in_channels = IntField(o, "config", "inChannels", c.in_channels, 1);
   c.feature_dim = IntField(o, "config", "featureDim", c.feature_dim, 1);
   c.groups = IntField(o, "config", "groups", c.groups, 1);

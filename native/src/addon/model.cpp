@@ -13,8 +13,9 @@
 //     nonFinite, values?, noise?, stepNoise?}>; nonFinite counts NaN/inf values before
 //     quantization. spec.noise (Float32Array [n,H,W,C]) and spec.stepNoise (Float32Array
 //     [steps,n,H,W,C]) replace the seed's unit-normal draws (GenerateSpec::noise, step_noise);
-//     spec.chunk is the batch the network sees (default 64); spec.dtype ("float32" default,
-//     "bfloat16", "float16") the U-Net's compute dtype;
+//     spec.chunk is the batch the network sees (default 64); spec.height and spec.width the
+//     images' sides (default sample_size; multiples of 2^(levels-1)); spec.dtype ("float32"
+//     default, "bfloat16", "float16") the U-Net's compute dtype;
 //     spec.returnNoise returns the draws used in the same layouts; spec.returnValues returns
 //     the float32 images in [-1, 1] as `values`. With sampler "adaptive" (spec.rtol, spec.atol)
 //     it also returns nfePerImage (Int32Array), calls (batched denoiser calls) and
@@ -32,11 +33,12 @@
 //     they are; counts of tensors and of scalar parameters. The teacher may be disposed after.
 //     ANNEAL_INVALID_ARGUMENT for a teacher of other in/out channels or classes; TypeError
 //     unless teacher is a Model.
-//   sigmaRange(): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling spans (a VP
-//     table's ends; a consistency model's boundary sigma_min and its table's top).
-//   scheduleSigmas({sampler, steps, schedule?, sigmaMax?, rho?}): sync -> the steps + 1
-//     sigmas sampling would use (engine make_sigmas; schedule "default" is the sampler's
-//     default on this model, sigmaMax 0 or absent is the model's largest).
+//   sigmaRange({height?, width?}?): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling
+//     spans (a VP table's ends; a consistency model's boundary sigma_min and its table's top),
+//     at height x width when given (a resolution-shifted schedule moves with the size).
+//   scheduleSigmas({sampler, steps, schedule?, sigmaMax?, rho?, height?, width?}): sync -> the
+//     steps + 1 sigmas sampling would use (engine make_sigmas; schedule "default" is the
+//     sampler's default on this model, sigmaMax 0 or absent is the model's largest).
 //   learnSchedule(spec, onProgress?): async; see addon/schedule_learn.h.
 //   dispose(): sync; frees the weights, later calls throw ANNEAL_INVALID_STATE.
 // Errors carry a code (addon/errors.h): ANNEAL_INVALID_ARGUMENT for a bad argument or input
@@ -258,9 +260,11 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
   auto js = ObjectArg(info, 0, "spec");
   auto spec = GenerateSpecFromJs(js);
   const auto& c = s->unet;
-  const int per_image = c.sample_size * c.sample_size * c.in_channels;
+  const int height = spec.height > 0 ? spec.height : c.sample_size;
+  const int width = spec.width > 0 ? spec.width : c.sample_size;
+  const int per_image = height * width * c.in_channels;
   if (js.Has("noise") && !js.Get("noise").IsUndefined()) {
-    spec.noise = Float32ArrayToMx(js.Get("noise"), "spec.noise", {spec.n, c.sample_size, c.sample_size, c.in_channels});
+    spec.noise = Float32ArrayToMx(js.Get("noise"), "spec.noise", {spec.n, height, width, c.in_channels});
   }
   if (js.Has("stepNoise") && !js.Get("stepNoise").IsUndefined()) {
     auto v = js.Get("stepNoise");
@@ -271,7 +275,7 @@ Napi::Value Model::Sample(const Napi::CallbackInfo& info) {
                                                   std::to_string(per_step) + ") values");
     }
     spec.step_noise = Float32ArrayToMx(v, "spec.stepNoise",
-                                       {static_cast<int>(len / per_step), spec.n, c.sample_size, c.sample_size, c.in_channels});
+                                       {static_cast<int>(len / per_step), spec.n, height, width, c.in_channels});
   }
   spec.record_noise = js.Has("returnNoise") && js.Get("returnNoise").ToBoolean().Value();
   const bool return_values = js.Has("returnValues") && js.Get("returnValues").ToBoolean().Value();
@@ -414,10 +418,24 @@ Napi::Value Model::InheritFrom(const Napi::CallbackInfo& info) {
   return out;
 }
 
+namespace {
+// The preconditioning for images of spec.height x spec.width (absent or 0: sample_size): a
+// resolution-shifted schedule is shifted at that size, as `generate` shifts it.
+Preconditioning PrecAtSize(const ModelState& s, const Napi::Object& spec) {
+  Preconditioning p = s.prec;
+  const int height = IntField(spec, "spec", "height", 0, 0, 4096);
+  const int width = IntField(spec, "spec", "width", 0, 0, 4096);
+  p.schedule = at_resolution(p.schedule, height > 0 ? height : s.unet.sample_size,
+                             width > 0 ? width : s.unet.sample_size);
+  return p;
+}
+}  // namespace
+
 Napi::Value Model::SigmaRange(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto s = state(env);
-  Denoiser d(s->prec, NetworkFn{});
+  const auto size = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  Denoiser d(PrecAtSize(*s, size), NetworkFn{});
   auto out = Napi::Object::New(env);
   out.Set("sigmaMin", d.sigma_min());
   out.Set("sigmaMax", d.sigma_max());
@@ -435,7 +453,7 @@ Napi::Value Model::ScheduleSigmas(const Napi::CallbackInfo& info) {
   spec.kind = o.Has("schedule") && !o.Get("schedule").IsUndefined() ? StringField(o, "spec", "schedule") : "default";
   spec.sigma_max = NumberField(o, "spec", "sigmaMax", 0, 0);
   spec.rho = NumberField(o, "spec", "rho", 7.0, 0);
-  Denoiser d(s->prec, NetworkFn{});
+  Denoiser d(PrecAtSize(*s, o), NetworkFn{});
   const auto sigmas = make_sigmas(d, sampler, steps, spec);
   auto out = Napi::Array::New(env, sigmas.size());
   for (uint32_t i = 0; i < sigmas.size(); ++i) out.Set(i, sigmas[i]);

@@ -11,9 +11,10 @@ namespace {
 std::string level(int i) { return "encoder." + std::to_string(i); }
 std::string up_level(int i) { return "decoder." + std::to_string(i); }
 
-// Spatial size after each level: a 3x3 stride-2 convolution with padding 1 maps s to ceil(s/2).
-std::vector<int> level_sizes(const ExtractorConfig& c) {
-  std::vector<int> s{c.resolution};
+// One side's size after each level: a 3x3 stride-2 convolution with padding 1 maps s to
+// ceil(s/2).
+std::vector<int> level_sizes(const ExtractorConfig& c, int side) {
+  std::vector<int> s{side};
   for (std::size_t i = 1; i < c.channels.size(); ++i) s.push_back((s.back() + 1) / 2);
   return s;
 }
@@ -43,6 +44,7 @@ std::string extractor_kind_name(ExtractorKind k) {
 void check_extractor_config(const ExtractorConfig& c) {
   auto fail = [](const std::string& m) { throw std::invalid_argument("extractor config: " + m); };
   if (c.resolution < 4) fail("resolution " + std::to_string(c.resolution) + " must be >= 4");
+  if (c.width != 0 && c.width < 4) fail("width " + std::to_string(c.width) + " must be >= 4 (or 0: square)");
   if (c.in_channels < 1) fail("in_channels must be >= 1");
   if (c.channels.empty() || c.channels.size() > 5) fail("channels needs 1 to 5 levels");
   if (c.groups < 1) fail("groups must be >= 1");
@@ -72,8 +74,9 @@ Params init_extractor(const ExtractorConfig& c, mx::array key) {
   if (c.kind == ExtractorKind::Classifier) {
     nn::init_linear(p, "head", c.feature_dim, c.num_classes, key);
   } else {
-    const int s = level_sizes(c).back();
-    nn::init_linear(p, "decoder.in", c.feature_dim, s * s * c.channels.back(), key);
+    const int sh = level_sizes(c, c.resolution).back();
+    const int sw = level_sizes(c, extractor_width(c)).back();
+    nn::init_linear(p, "decoder.in", c.feature_dim, sh * sw * c.channels.back(), key);
     for (int i = static_cast<int>(c.channels.size()) - 2; i >= 0; --i) {
       init_block(p, up_level(i), c.channels[i + 1], c.channels[i], key);
     }
@@ -98,14 +101,15 @@ mx::array classifier_logits(const Params& p, const ExtractorConfig& c, const mx:
 }
 
 mx::array autoencoder_decode(const Params& p, const ExtractorConfig& c, const mx::array& features) {
-  const auto sizes = level_sizes(c);
+  const auto heights = level_sizes(c, c.resolution);
+  const auto widths = level_sizes(c, extractor_width(c));
   const int B = features.shape(0);
   auto h = nn::linear(p, "decoder.in", features);
-  h = mx::reshape(h, {B, sizes.back(), sizes.back(), c.channels.back()});
+  h = mx::reshape(h, {B, heights.back(), widths.back(), c.channels.back()});
   for (int i = static_cast<int>(c.channels.size()) - 2; i >= 0; --i) {
     // Nearest-neighbour x2, cropped to the encoder's size at this level (odd sizes round up).
     h = mx::repeat(mx::repeat(h, 2, 1), 2, 2);
-    h = mx::slice(h, {0, 0, 0, 0}, {B, sizes[i], sizes[i], h.shape(3)});
+    h = mx::slice(h, {0, 0, 0, 0}, {B, heights[i], widths[i], h.shape(3)});
     h = conv_norm_act(p, up_level(i), h, c.groups);
   }
   return mx::tanh(nn::conv2d(p, "decoder.out", h, 1, 1));

@@ -16,7 +16,8 @@ enum class ExtractorKind { Classifier, Autoencoder };
 
 struct ExtractorConfig {
   ExtractorKind kind = ExtractorKind::Classifier;
-  int resolution = 28;
+  int resolution = 28;  // the images' height, and their width unless `width` is given
+  int width = 0;        // > 0: images of resolution x width (a multi-resolution model's bucket)
   int in_channels = 1;
   std::vector<int> channels{32, 64, 128};  // per level; every level after the first halves H, W
   int feature_dim = 128;
@@ -29,6 +30,9 @@ std::string extractor_kind_name(ExtractorKind k);
 
 // Throws std::invalid_argument naming the bad field.
 void check_extractor_config(const ExtractorConfig& c);
+
+// The images' width: `width`, or `resolution` for square images.
+inline int extractor_width(const ExtractorConfig& c) { return c.width > 0 ? c.width : c.resolution; }
 
 // torch-default initialization from a key.
 Params init_extractor(const ExtractorConfig& c, mx::array key);

@@ -12,11 +12,12 @@ namespace {
 
 void check_data(const ExtractorConfig& c, const ImageDataset& d, const char* split) {
   if (d.size() == 0) throw std::invalid_argument(std::string("the ") + split + " split is empty");
-  if (d.images.shape(1) != c.resolution || d.images.shape(2) != c.resolution || d.images.shape(3) != c.in_channels) {
+  if (d.images.shape(1) != c.resolution || d.images.shape(2) != extractor_width(c) ||
+      d.images.shape(3) != c.in_channels) {
     throw std::invalid_argument(std::string("the ") + split + " images are " + std::to_string(d.images.shape(1)) + "x" +
                                 std::to_string(d.images.shape(2)) + "x" + std::to_string(d.images.shape(3)) +
                                 " but the extractor expects " + std::to_string(c.resolution) + "x" +
-                                std::to_string(c.resolution) + "x" + std::to_string(c.in_channels));
+                                std::to_string(extractor_width(c)) + "x" + std::to_string(c.in_channels));
   }
 }
 
@@ -179,10 +180,10 @@ ExtractorReport evaluate_extractor(const Params& params, const ExtractorConfig& 
 }
 
 Extracted extract_features(const Params& params, const ExtractorConfig& config, const mx::array& images, int chunk) {
-  if (images.ndim() != 4 || images.shape(1) != config.resolution || images.shape(2) != config.resolution ||
+  if (images.ndim() != 4 || images.shape(1) != config.resolution || images.shape(2) != extractor_width(config) ||
       images.shape(3) != config.in_channels) {
     throw std::invalid_argument("images must be uint8 [N, " + std::to_string(config.resolution) + ", " +
-                                std::to_string(config.resolution) + ", " + std::to_string(config.in_channels) +
+                                std::to_string(extractor_width(config)) + ", " + std::to_string(config.in_channels) +
                                 "] for this extractor");
   }
   Extracted e;

@@ -137,10 +137,21 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   if (spec.dtype != mx::float32 && spec.dtype != mx::bfloat16 && spec.dtype != mx::float16) {
     throw std::invalid_argument("dtype must be float32, bfloat16 or float16");
   }
+  const int height = spec.height > 0 ? spec.height : cfg.sample_size;
+  const int width = spec.width > 0 ? spec.width : cfg.sample_size;
+  const int factor = 1 << (static_cast<int>(cfg.block_out_channels.size()) - 1);
+  if (height % factor != 0 || width % factor != 0) {
+    throw std::invalid_argument(std::to_string(height) + "x" + std::to_string(width) +
+                                ": this U-Net takes sides that are multiples of " + std::to_string(factor) +
+                                " (2^(levels-1))");
+  }
+  // The schedule as training saw images of this size (unchanged without a resolution shift).
+  Preconditioning run_prec = prec;
+  run_prec.schedule = at_resolution(prec.schedule, height, width);
   // float32: the weights as they are (unet_network casts nothing), so output is unchanged.
   UNetConfig run_cfg = cfg;
   run_cfg.attention_exec = spec.attention;
-  Denoiser d(prec, unet_network(params, run_cfg, spec.dtype));
+  Denoiser d(run_prec, unet_network(params, run_cfg, spec.dtype));
   const bool adaptive = spec.sampler == SamplerKind::Adaptive;
   if (adaptive && spec.step_noise) {
     throw std::invalid_argument("step_noise: the adaptive sampler is deterministic and injects no noise");
@@ -157,7 +168,7 @@ GenerateResult generate(const Params& params, const UNetConfig& cfg, const Preco
   }())
                                : make_sigmas(d, spec.sampler, spec.steps, spec.schedule);
   const int steps = static_cast<int>(sigmas.size()) - 1;
-  const mx::Shape image{cfg.sample_size, cfg.sample_size, cfg.in_channels};
+  const mx::Shape image{height, width, cfg.in_channels};
   auto expect_shape = [](const mx::array& a, const mx::Shape& want, const char* field) {
     if (a.shape() != want) {
       std::string w, got;

@@ -32,6 +32,11 @@ struct GenerateSpec {
   int steps = 20;
   ScheduleSpec schedule;
   int n = 16;
+  // The images' sides (0: the config's sample_size). A multi-resolution model samples each of
+  // its aspect buckets this way; sides must be multiples of 2^(levels-1), and a VP schedule
+  // with a resolution shift is shifted at sqrt(height x width) as its training batches were.
+  int height = 0;
+  int width = 0;
   std::uint64_t seed = 0;
   int class_label = -1;   // -1: unconditional, or cycle through the classes of a conditional model
   double guidance = 1.0;  // classifier-free guidance weight; 1 = conditional only

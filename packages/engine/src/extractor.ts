@@ -16,7 +16,10 @@ import { loadNative } from './native.ts';
 
 export const extractorConfigSchema = z.object({
   kind: z.enum(['classifier', 'autoencoder']),
+  /** The images' height, and their width unless `width` is given. */
   resolution: z.number().int().min(4),
+  /** Images of resolution x width (a multi-resolution model's aspect bucket); absent: square. */
+  width: z.number().int().min(4).optional(),
   inChannels: z.number().int().min(1),
   channels: z.array(z.number().int().positive()).min(1).max(5),
   featureDim: z.number().int().positive(),
@@ -68,6 +71,8 @@ export const EXTRACTOR_METADATA = 'extractor.json';
  */
 export function defaultExtractor(options: {
   resolution: number;
+  /** Non-square images: resolution (the height) x width. */
+  width?: number;
   channels: number;
   numClasses: number;
 }): { config: ExtractorConfig; training: ExtractorTraining } {
@@ -76,6 +81,10 @@ export function defaultExtractor(options: {
     config: {
       kind: classifier ? 'classifier' : 'autoencoder',
       resolution: options.resolution,
+      // Only when it differs: a square extractor's key stays what it was.
+      ...(options.width !== undefined && options.width !== options.resolution
+        ? { width: options.width }
+        : {}),
       inChannels: options.channels,
       channels: [16, 32, 64],
       featureDim: 128,

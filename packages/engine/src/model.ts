@@ -33,6 +33,8 @@ export type SampleExtras = Pick<
   | 'firstChunk'
   | 'dtype'
   | 'attention'
+  | 'height'
+  | 'width'
 > & {
   /**
    * Without `attention`: the budget the sampler's attention must fit. Fused attention unless
@@ -314,6 +316,8 @@ export class Model {
     steps: number;
     schedule?: 'default' | 'uniform' | 'karras' | 'exponential';
     sigmaMax?: number;
+    height?: number;
+    width?: number;
   }): number[] {
     try {
       return this.native.scheduleSigmas(spec);
@@ -322,9 +326,15 @@ export class Model {
     }
   }
 
-  /** The noise levels sampling spans: a VP table's ends, or a consistency model's boundary and top. */
-  sigmaRange(): { sigmaMin: number; sigmaMax: number } {
-    return this.native.sigmaRange();
+  /**
+   * The noise levels sampling spans: a VP table's ends, or a consistency model's boundary and
+   * top; at height x width when given (a resolution-shifted schedule moves with the size).
+   */
+  sigmaRange(size: { height?: number; width?: number } = {}): {
+    sigmaMin: number;
+    sigmaMax: number;
+  } {
+    return this.native.sigmaRange(size);
   }
 
   /** @internal Wraps a native model produced by the trainer. */
@@ -391,12 +401,19 @@ export class Model {
     let schedule = spec.schedule ?? SAMPLING_DEFAULTS.schedule;
     let sigmas = spec.sigmas;
     let sigmaMax = spec.sigma_max;
+    const size = { height: spec.height, width: spec.width };
+    const factor = 2 ** (this.config.unet.block_out_channels.length - 1);
+    if ([size.height, size.width].some((s) => s !== undefined && s % factor !== 0))
+      throw new AppError(
+        'BAD_REQUEST',
+        `${size.height ?? this.config.unet.sample_size}x${size.width ?? this.config.unet.sample_size}: this U-Net takes sides that are multiples of ${factor} (2^(levels-1))`,
+      );
     if (!sigmas) {
       const resolved = resolveSchedule({
         schedule,
         sampler,
         steps,
-        sigmaRange: () => this.sigmaRange(),
+        sigmaRange: () => this.sigmaRange(size),
         dir: this.dir,
         sigmaMax,
       });
@@ -413,6 +430,8 @@ export class Model {
         sampler,
         steps,
         n: spec.n,
+        height: spec.height,
+        width: spec.width,
         seed: spec.seed ?? SAMPLING_DEFAULTS.seed,
         classLabel: spec.class ?? -1,
         guidance: spec.guidance ?? SAMPLING_DEFAULTS.guidance,
@@ -443,11 +462,15 @@ export class Model {
     dtype?: ComputeDtype;
     chunk?: number;
     budget?: MemoryBudget;
+    height?: number;
+    width?: number;
   }): AttentionExec | undefined {
     if (!spec.budget) return undefined;
     const rest = estimateSamplingMemory(this.config.unet, spec);
     return chooseAttention(this.config.unet, {
       batch: rest.batch,
+      height: spec.height,
+      width: spec.width,
       availableBytes: spec.budget.bytes - rest.total,
       dtype: spec.dtype,
     }).exec;

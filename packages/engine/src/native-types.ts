@@ -244,6 +244,12 @@ export interface NativeSampleSpec {
   sampler: string;
   steps: number;
   n: number;
+  /**
+   * The images' sides (default the config's sample_size; multiples of 2^(levels-1)): a
+   * multi-resolution model's aspect buckets. A resolution-shifted schedule shifts with them.
+   */
+  height?: number;
+  width?: number;
   seed: number;
   classLabel?: number;
   guidance?: number;
@@ -411,6 +417,9 @@ export interface NativeModel {
     schedule?: string;
     sigmaMax?: number;
     rho?: number;
+    /** At these sides (default sample_size): a resolution-shifted schedule moves with them. */
+    height?: number;
+    width?: number;
   }): number[];
   /**
    * Async: `result` settles when learning ends (see addon/schedule_learn.h); cancel() stops it
@@ -463,7 +472,8 @@ export interface NativeModel {
     totalParameters: number;
   };
   /** Sync. The noise levels sampling spans (VP table ends; consistency: sigma_min and the table's top). */
-  sigmaRange(): { sigmaMin: number; sigmaMax: number };
+  /** At height x width when given (default sample_size): a resolution shift moves the range. */
+  sigmaRange(size?: { height?: number; width?: number }): { sigmaMin: number; sigmaMax: number };
   dispose(): void;
 }
 

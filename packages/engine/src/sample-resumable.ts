@@ -124,11 +124,13 @@ export function resumableKey(model: Model, spec: ResumableSpec): Record<string, 
         schedule,
         sampler,
         steps,
-        sigmaRange: () => model.sigmaRange(),
+        sigmaRange: () => model.sigmaRange({ height: spec.height, width: spec.width }),
         dir: model.dir,
         sigmaMax: spec.sigma_max,
       });
   const sigmas = resolved.sigmas ? Array.from(resolved.sigmas) : null;
+  const { height, width } = sampleSides(model, spec);
+  const size = model.config.unet.sample_size;
   const adaptive = sampler === 'adaptive';
   return {
     version: VERSION,
@@ -151,7 +153,19 @@ export function resumableKey(model: Model, spec: ResumableSpec): Record<string, 
     clipDenoised: spec.clipDenoised ?? null,
     dtype: spec.dtype ?? 'float32',
     chunk: spec.chunk ?? DEFAULT_CHUNK,
+    // Other sides than the model's square (a multi-resolution model's aspect bucket); absent
+    // for the square, so square runs keep the folders they had.
+    ...(height !== size || width !== size ? { height, width } : {}),
   };
+}
+
+/** The sides `spec` samples at: its height and width, each defaulting to the model's square. */
+export function sampleSides(
+  model: Model,
+  spec: { height?: number; width?: number },
+): { height: number; width: number } {
+  const size = model.config.unet.sample_size;
+  return { height: spec.height ?? size, width: spec.width ?? size };
 }
 
 /**
@@ -187,9 +201,9 @@ export async function sampleResumable(
   const parts: Uint8Array[] = [];
   const valueParts: Float32Array[] = [];
   const paired: number[] = [];
-  const size = model.config.unet.sample_size;
+  const { height, width } = sampleSides(model, spec);
   const channels = model.config.unet.out_channels;
-  const per = size * size * channels;
+  const per = height * width * channels;
   if (pairedTo && pairedTo.values.length < spec.n * per)
     throw new AppError(
       'BAD_REQUEST',
@@ -295,8 +309,8 @@ export async function sampleResumable(
     attention ??= record.attention;
     onChunk?.(c + 1, total);
   }
-  shape ??= [spec.n, size, size, channels];
-  const images = new Uint8Array(spec.n * size * size * channels);
+  shape ??= [spec.n, height, width, channels];
+  const images = new Uint8Array(spec.n * per);
   let at = 0;
   for (const p of parts) {
     images.set(p, at);

@@ -21,7 +21,9 @@ export type FdSpreadSummary = z.infer<typeof fdSpreadSchema>;
 
 /** One resolution of a multi-resolution evaluation: its metrics beside its own floor. */
 export const resolutionQualitySchema = z.object({
+  /** The side, or the height of a non-square shape (an aspect bucket) whose width follows. */
   resolution: z.number().int(),
+  width: z.number().int().optional(),
   n: z.number().int(),
   fd: z.number(),
   floor_fd: z.number(),
@@ -33,6 +35,8 @@ export const resolutionQualitySchema = z.object({
   floor_recall: z.number(),
   accuracy: z.number().optional(),
   floor_accuracy: z.number().optional(),
+  fd_spread: fdSpreadSchema.optional(),
+  floor_fd_spread: fdSpreadSchema.optional(),
 });
 export type ResolutionQuality = z.infer<typeof resolutionQualitySchema>;
 
@@ -84,8 +88,12 @@ export const evaluationSummarySchema = z.object({
   real_sets: z.enum(['random', 'train-stratified', 'class-stratified']).optional(),
   accuracy: z.number().optional(),
   floor_accuracy: z.number().optional(),
-  /** The resolution the top-level metrics were measured at (absent: the model's own). */
+  /**
+   * The resolution the top-level metrics were measured at (absent: the model's own); with
+   * `width`, the height of a non-square shape (a multi-resolution model's aspect bucket).
+   */
   resolution: z.number().int().optional(),
+  width: z.number().int().optional(),
   per_resolution: z.array(resolutionQualitySchema).optional(),
   paired: z
     .object({

@@ -34,7 +34,12 @@ describe('anneal eval', () => {
     [[...quick.slice(0, 2), '--n', '5000'], /--n: .*held-out 1000/],
     [['--model', model, '--resolution', '4'], /--resolution: each side must be in 8\.\.512/],
     [['--model', model, '--resolution', '8,8'], /--resolution: lists a resolution twice/],
-    [['--model', model, '--resolution', '16x16'], /--resolution: must be a comma-separated list/],
+    [['--model', model, '--resolution', '16x'], /--resolution: must be a comma-separated list/],
+    [['--model', model, '--resolution', '16,16x16'], /--resolution: lists a resolution twice/],
+    [
+      ['--model', model, '--resolution', '8x16'],
+      /--resolution: 8x16: held-out images of other aspects than square exist only for a multi-resolution model/,
+    ],
     [['--model', model, '--resolution', '9'], /--resolution: resolution 9: .*multiples of 2/],
     [['--model', model, '--grid', 'samples.jpg'], /--grid: must end in \.png/],
   ])('exits 2 naming the flag: %s', async (args, message) => {

@@ -18,7 +18,7 @@ import { ProgressBar } from '../progress.ts';
 import { spreadFlag } from '../quality/bootstrap.ts';
 import { EvalEta } from '../quality/eta.ts';
 import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
-import { modelDataset } from '../quality/model-dataset.ts';
+import { modelBucketDatasets, modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
 import type { Command } from './command.ts';
 import { checkAdaptiveFlags, samplingOf, toleranceFlags, withSchedule } from './sample.ts';
@@ -54,11 +54,14 @@ Options:
                          (as \`anneal sample --sigma-max\`; the reference sampler keeps the full range)
   --reference-sampler S  also sample with S from the same noise and report paired fidelity
   --reference-steps N    steps for the reference (default 100 when --reference-sampler is set)
-  --resolution N[,N]     score at each of these square resolutions (issue 16 §5): the model's
-                         weights sample at that size, against held-out images of its dataset
-                         at that size, each beside its own floor; the JSON's top-level metrics
-                         are the first resolution's and per_resolution has one entry each
-                         (default: the resolution the model was trained at)
+  --resolution R[,R]     score at each of these resolutions (issue 16 §5): N for N x N, or
+                         HxW; the model's weights sample at that size, against held-out images
+                         of its dataset at that size, each beside its own floor; the JSON's
+                         top-level metrics are the first resolution's and per_resolution has
+                         one entry each. A multi-resolution model (--multi-resolution) is
+                         scored on its aspect buckets: each shape must be one of them, its real
+                         images the bucket's (default: every bucket; other models: the
+                         resolution they were trained at)
   --grid FILE.png        also write the first 16 samples scored (at the first resolution) as
                          one grid PNG, to look at beside the numbers
   --spread N             also report FD over N bootstrap resamples of the samples and the
@@ -93,10 +96,21 @@ const flagsSchema = z
     'reference-steps': z.coerce.number().int().min(1).max(1000).optional(),
     resolution: z
       .string()
-      .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of sides in pixels, such as 16,32')
-      .transform((v) => v.split(',').map(Number))
-      .refine((rs) => rs.every((r) => r >= 8 && r <= 512), 'each side must be in 8..512')
-      .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
+      .regex(
+        /^\d+(x\d+)?(,\d+(x\d+)?)*$/,
+        'must be a comma-separated list of sides (N) or shapes (HxW) in pixels, such as 16,32 or 24x44,32',
+      )
+      .transform((v) =>
+        v.split(',').map((r) => {
+          const [height, width = height] = r.split('x').map(Number) as [number, number?];
+          return { height, width };
+        }),
+      )
+      .refine(
+        (rs) => rs.every((r) => [r.height, r.width].every((s) => s >= 8 && s <= 512)),
+        'each side must be in 8..512',
+      )
+      .refine((rs) => new Set(rs.map(shapeName)).size === rs.length, 'lists a resolution twice')
       .optional(),
     spread: spreadFlag,
     'samples-dir': z.string().min(1).optional(),
@@ -140,6 +154,11 @@ const options = {
   json: { type: 'boolean' },
   events: { type: 'boolean' },
 } as const;
+
+/** "H x W" as flags and reports spell it: N for a square, else HxW. */
+function shapeName(s: { height: number; width: number }): string {
+  return s.height === s.width ? String(s.height) : `${s.height}x${s.width}`;
+}
 
 /** Samples shown in `--grid`: the first ones, as the scored set starts. */
 const GRID_SAMPLES = 16;
@@ -271,26 +290,40 @@ export const evaluate: Command = {
         bar?.done();
       }
     };
-    const resolutions = flags.resolution ?? [model.config.unet.sample_size];
-    const reports: Array<{ resolution: number; report: EvalReport }> = [];
+    type Shape = { height: number; width: number };
+    const size = model.config.unet.sample_size;
+    const reports: Array<{ shape: Shape; report: EvalReport }> = [];
     try {
-      for (const resolution of resolutions) {
+      // A multi-resolution model: its aspect buckets, each with its own real images.
+      const buckets = model.config.buckets
+        ? await modelBucketDatasets(model.config, `${dir}/config.json`)
+        : null;
+      const shapes: Shape[] = flags.resolution ??
+        model.config.buckets?.shapes ?? [{ height: size, width: size }];
+      for (const shape of shapes) {
+        const name = `${shape.height}x${shape.width}`;
+        if (buckets && !buckets.has(name))
+          throw new UsageError(
+            `--resolution: ${shapeName(shape)} is not one of this model's aspect buckets (${[...buckets.keys()].join(', ')}); its real images come from them`,
+          );
+        if (!buckets && shape.height !== shape.width)
+          throw new UsageError(
+            `--resolution: ${name}: held-out images of other aspects than square exist only for a multi-resolution model (trained with --multi-resolution); this one trained on squares`,
+          );
+        // A bucket samples at its sides with the model's own weights and schedule; a square
+        // of another size through a model derived at that size.
         let at: Model;
         try {
-          at =
-            resolution === model.config.unet.sample_size ? model : model.atResolution(resolution);
+          at = buckets || shape.height === size ? model : model.atResolution(shape.height);
         } catch (err) {
           throw new UsageError(`--resolution: ${(err as Error).message}`);
         }
         try {
-          if (resolutions.length > 1) io.err(`at ${resolution}x${resolution}:`);
-          const dataset = await modelDataset(
-            model.config,
-            `${dir}/config.json`,
-            undefined,
-            resolution,
-          );
-          reports.push({ resolution, report: await evaluateAt(at, dataset) });
+          if (shapes.length > 1) io.err(`at ${name}:`);
+          const dataset =
+            buckets?.get(name) ??
+            (await modelDataset(model.config, `${dir}/config.json`, undefined, shape.height));
+          reports.push({ shape, report: await evaluateAt(at, dataset) });
         } finally {
           if (at !== model) at.dispose();
         }
@@ -299,7 +332,7 @@ export const evaluate: Command = {
       model.dispose();
     }
     const wall = (Date.now() - started) / 1000;
-    const first = reports[0] as { resolution: number; report: EvalReport };
+    const first = reports[0] as (typeof reports)[number];
     const head = {
       sampler: sampling.sampler,
       // The adaptive sampler picks its own steps: the most any image took, not the unused --steps.
@@ -319,36 +352,41 @@ export const evaluate: Command = {
       wall_s: wall,
     };
     if (flags.json) {
-      const perResolution = flags.resolution
-        ? {
-            resolution: first.resolution,
-            per_resolution: reports.map(({ resolution, report }) => {
-              const q = qualityJson(report, head);
-              return {
-                resolution,
-                n: q.n,
-                fd: q.fd,
-                floor_fd: q.floor_fd,
-                kid: q.kid,
-                floor_kid: q.floor_kid,
-                precision: q.precision,
-                floor_precision: q.floor_precision,
-                recall: q.recall,
-                floor_recall: q.floor_recall,
-                ...(report.accuracy
-                  ? { accuracy: report.accuracy.samples, floor_accuracy: report.accuracy.floor }
-                  : {}),
-              };
-            }),
-          }
-        : {};
+      const perResolution =
+        flags.resolution || model.config.buckets
+          ? {
+              resolution: first.shape.height,
+              ...(first.shape.width !== first.shape.height ? { width: first.shape.width } : {}),
+              per_resolution: reports.map(({ shape, report }) => {
+                const q = qualityJson(report, head);
+                return {
+                  resolution: shape.height,
+                  ...(shape.width !== shape.height ? { width: shape.width } : {}),
+                  n: q.n,
+                  fd: q.fd,
+                  floor_fd: q.floor_fd,
+                  kid: q.kid,
+                  floor_kid: q.floor_kid,
+                  precision: q.precision,
+                  floor_precision: q.floor_precision,
+                  recall: q.recall,
+                  floor_recall: q.floor_recall,
+                  ...(q.fd_spread ? { fd_spread: q.fd_spread } : {}),
+                  ...(q.floor_fd_spread ? { floor_fd_spread: q.floor_fd_spread } : {}),
+                  ...(report.accuracy
+                    ? { accuracy: report.accuracy.samples, floor_accuracy: report.accuracy.floor }
+                    : {}),
+                };
+              }),
+            }
+          : {};
       io.out(JSON.stringify({ ...qualityJson(first.report, head), ...perResolution }));
     } else
       io.out(
         reports
-          .map(({ resolution, report }) =>
+          .map(({ shape, report }) =>
             reports.length > 1
-              ? `at ${resolution}x${resolution}:\n${qualityTable(report, head)}`
+              ? `at ${shape.height}x${shape.width}:\n${qualityTable(report, head)}`
               : qualityTable(report, head),
           )
           .join('\n\n'),

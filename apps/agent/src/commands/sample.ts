@@ -214,6 +214,9 @@ Options:
                      \`anneal complexity fit\`) picks the steps of its sampler for this request
                      from the first denoised estimate (1 NFE more), and prints them
   --n N              number of images (default 64)
+  --size N|HxW       the images' sides (default the model's resolution): a multi-resolution
+                     model (--multi-resolution) samples each of its aspect buckets this way,
+                     e.g. --size 24x44; sides must be multiples of 2^(levels-1)
   --seed N           noise seed (default ${SAMPLING_DEFAULTS.seed})
   --class K          class label for a class-conditional model (default: cycle through classes)
   --guidance W       classifier-free guidance weight (default ${SAMPLING_DEFAULTS.guidance}: no guidance; costs 2 NFE/step)
@@ -248,6 +251,17 @@ const flagsSchema = z
       })
       .optional(),
     n: z.coerce.number().int().min(1).max(10000).default(64),
+    size: z
+      .string()
+      .regex(/^\d+(x\d+)?$/, 'must be N or HxW in pixels, such as 32 or 24x44')
+      .transform((v) => {
+        const [height, width = height] = v.split('x').map(Number) as [number, number?];
+        return { height, width };
+      })
+      .refine((s) => s.height >= 4 && s.width >= 4 && s.height <= 1024 && s.width <= 1024, {
+        message: 'each side must be in 4..1024',
+      })
+      .optional(),
     seed: z.coerce.number().int().min(0).default(SAMPLING_DEFAULTS.seed),
     class: z.coerce.number().int().min(0).optional(),
     guidance: z.coerce.number().min(0).max(50).default(SAMPLING_DEFAULTS.guidance),
@@ -275,6 +289,7 @@ export const sample: Command = {
         sampler: { type: 'string' },
         steps: { type: 'string' },
         n: { type: 'string' },
+        size: { type: 'string' },
         seed: { type: 'string' },
         class: { type: 'string' },
         guidance: { type: 'string' },
@@ -292,8 +307,22 @@ export const sample: Command = {
     );
     const started = Date.now();
     const dir = resolve(flags.model);
+    // The step predictor and a saved plan were measured on the model's square.
+    if (flags.size && (flags.plan || flags.steps === 'auto'))
+      throw new UsageError(
+        `--size: not with ${flags.plan ? '--plan' : '--steps auto'} (measured at the model's own resolution)`,
+      );
     const saved = flags.plan ? savedPlan(dir, argv, io.err) : null;
     const model = Model.load(dir);
+    const size = flags.size;
+    if (size) {
+      const own = model.config.unet.sample_size;
+      const trained = model.config.buckets?.shapes ?? [{ height: own, width: own }];
+      if (!trained.some((s) => s.height === size.height && s.width === size.width))
+        io.err(
+          `warning: ${size.height}x${size.width} is not a shape this model trained on (${trained.map((s) => `${s.height}x${s.width}`).join(', ')}); its samples there are untested`,
+        );
+    }
     // --steps auto: the predictor's sampler at the steps it predicts for this request.
     let auto: Awaited<ReturnType<typeof predictRequestSteps>> | undefined;
     let sampling: Sampling & Partial<Pick<ReturnType<typeof planSampling>, 'chunk' | 'dtype'>>;
@@ -335,7 +364,8 @@ export const sample: Command = {
       const budget = resolveMemoryBudget();
       applyMemoryLimits(budget);
       budgetBytes = budget.bytes;
-      result = await model.sample({ ...flags, ...sampling, budget }, (step, total) => {
+      const { size: _, ...rest } = flags;
+      result = await model.sample({ ...rest, ...sampling, ...size, budget }, (step, total) => {
         const pct = Math.round((step / total) * 100);
         bar.update(
           pct / 100,
@@ -346,6 +376,8 @@ export const sample: Command = {
       // The engine checks the start sigma against the model's range when it builds the schedule.
       if (flags['sigma-max'] !== undefined && /^sigma_max /.test((err as Error).message))
         throw new UsageError(`--sigma-max: ${(err as Error).message}`);
+      if (size && /takes sides that are multiples of/.test((err as Error).message))
+        throw new UsageError(`--size: ${(err as Error).message}`);
       throw err;
     } finally {
       bar.done();

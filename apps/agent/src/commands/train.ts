@@ -370,11 +370,40 @@ async function trainRun(
     },
   };
 
-  const model = Model.create(config, flags.seed);
-  const dtype = flags.dtype ?? defaultDtype(hw);
   const batch = flags.batch ?? TRAINING_DEFAULTS.batch;
   if (batch % ranks !== 0)
     throw new UsageError(`--batch: ${batch} does not split evenly into ${ranks} ranks`);
+  // Multi-resolution: the version's aspect buckets (a bucket needs a whole batch of training
+  // images), recorded in config.json so evaluation and sampling find the same shapes.
+  let aspectBuckets: Awaited<ReturnType<typeof materializeBuckets>> | undefined;
+  if (multi) {
+    if (narrate)
+      io.err(`sorting ${data.name} into aspect buckets of about ${resolution}^2 pixels...`);
+    const sorting = {
+      target: resolution,
+      factor: 2 ** (config.unet.block_out_channels.length - 1),
+      min_count: batch,
+    };
+    aspectBuckets = await materializeBuckets(data.ref, {
+      target: sorting.target,
+      factor: sorting.factor,
+      minCount: sorting.min_count,
+    });
+    config = {
+      ...config,
+      buckets: {
+        ...sorting,
+        shapes: aspectBuckets.map((b) => ({ height: b.height, width: b.width })),
+      },
+    };
+    if (narrate)
+      io.err(
+        `buckets: ${aspectBuckets.map((b) => `${b.height}x${b.width} (${b.manifest.splits.train.count})`).join(', ')}`,
+      );
+  }
+
+  const model = Model.create(config, flags.seed);
+  const dtype = flags.dtype ?? defaultDtype(hw);
   // --batch is the effective batch; the planner splits it (each rank's share of it, when
   // data-parallel) into micro-batches when the whole would not fit, and refuses (before
   // anything starts) when one image cannot.
@@ -440,24 +469,12 @@ async function trainRun(
         width: s.resolution,
       })),
     );
-  else if (multi) {
-    if (narrate)
-      io.err(`sorting ${data.name} into aspect buckets of about ${resolution}^2 pixels...`);
-    const made = await materializeBuckets(data.ref, {
-      target: resolution,
-      factor: 2 ** (config.unet.block_out_channels.length - 1),
-      minCount: batch,
-    });
-    buckets = made.map((b) => ({
+  else if (aspectBuckets)
+    buckets = aspectBuckets.map((b) => ({
       shards: b.manifest.splits.train.shards.map((f) => join(b.dir, f.file)),
       height: b.height,
       width: b.width,
     }));
-    if (narrate)
-      io.err(
-        `buckets: ${made.map((b) => `${b.height}x${b.width} (${b.manifest.splits.train.count})`).join(', ')}`,
-      );
-  }
   // Each bucket (a progressive stage's resolution, or an aspect bucket) keeps the effective
   // batch and takes its own micro-batches: the planner's answer for its height x width,
   // applied by the trainer whenever a step draws from it (so resume needs nothing more).

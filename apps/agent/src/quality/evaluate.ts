@@ -180,6 +180,7 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
   const { dataset, n } = o;
   const spec = defaultExtractor({
     resolution: dataset.resolution,
+    width: dataset.width,
     channels: dataset.channels,
     numClasses: dataset.classes.length,
   });
@@ -198,7 +199,8 @@ export async function qualityRuler(o: RulerOptions): Promise<QualityRuler> {
       `n = ${n} exceeds the real splits (held-out ${heldout.count}, train ${train.count}); the floor needs n real images of each`,
     );
   const extractor = await FeatureExtractor.obtain({
-    datasetHash: dataset.hash,
+    // A bucket's images are a part of the version: their own extractor.
+    datasetHash: dataset.bucket ? `${dataset.hash}/${dataset.bucket}` : dataset.hash,
     trainShards: dataset.train,
     heldoutShards: dataset.heldout,
     ...spec,
@@ -241,8 +243,12 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
   const ruler = await qualityRuler({ ...o, classes });
   const { extractor, realA, fA, fB } = ruler;
 
+  // A bucket of other sides than the model's square samples at the bucket's sides.
+  const sides =
+    o.dataset.width !== undefined ? { height: o.dataset.resolution, width: o.dataset.width } : {};
   const sample = async (s: SamplingSpec, phase: string) => {
     const spec = {
+      ...sides,
       sampler: s.sampler,
       steps: s.steps,
       schedule: s.schedule,

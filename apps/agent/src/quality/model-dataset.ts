@@ -3,9 +3,19 @@
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import type { DatasetRef } from '@anneal/datasets/ref';
-import { materialize } from '@anneal/datasets/shards';
+import { materialize, materializeBuckets } from '@anneal/datasets/shards';
 import type { ModelConfig } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
+
+/** The dataset ref a checkpoint recorded (older ones: a built-in by name, or a version by hash). */
+function recordedRef(info: NonNullable<ModelConfig['dataset']>): DatasetRef {
+  return (
+    info.ref ??
+    (info.name === 'mnist' || info.name === 'shapes'
+      ? { kind: 'builtin', name: info.name }
+      : { kind: 'version', id: info.hash, hash: info.hash })
+  );
+}
 
 export async function modelDataset(
   config: ModelConfig,
@@ -22,11 +32,7 @@ export async function modelDataset(
     );
   // The recorded ref keeps a built-in's options; checkpoints from before it was recorded
   // name a built-in (with default options) or a version by its hash.
-  const ref: DatasetRef =
-    info.ref ??
-    (info.name === 'mnist' || info.name === 'shapes'
-      ? { kind: 'builtin', name: info.name }
-      : { kind: 'version', id: info.hash, hash: info.hash });
+  const ref = recordedRef(info);
   let m: Awaited<ReturnType<typeof materialize>>;
   try {
     m = await materialize(ref, { resolution: resolution ?? info.resolution, home });
@@ -52,4 +58,63 @@ export async function modelDataset(
     heldout: m.manifest.splits.heldout.shards.map((s) => join(m.dir, s.file)),
     trainCount: m.manifest.splits.train.count,
   };
+}
+
+/**
+ * A multi-resolution checkpoint's aspect buckets (config.json's `buckets`), each its own
+ * dataset: the version sorted as training sorted it, so each bucket's held-out images are the
+ * real images of that aspect. Keyed "HxW". Throws BAD_REQUEST for a model without buckets and
+ * CONFLICT when the version now sorts into other shapes.
+ */
+export async function modelBucketDatasets(
+  config: ModelConfig,
+  source: string,
+  home?: string,
+): Promise<Map<string, LocalDataset>> {
+  const info = config.dataset;
+  const sorting = config.buckets;
+  if (!info || !sorting)
+    throw new AppError(
+      'BAD_REQUEST',
+      `${source} has no "buckets" entry: only a multi-resolution model (trained with --multi-resolution) has aspect buckets`,
+    );
+  const ref = recordedRef(info);
+  let made: Awaited<ReturnType<typeof materializeBuckets>>;
+  try {
+    made = await materializeBuckets(ref, {
+      target: sorting.target,
+      factor: sorting.factor,
+      minCount: sorting.min_count,
+      home,
+    });
+  } catch (err) {
+    throw new AppError(
+      'NOT_FOUND',
+      `${source}: dataset "${info.name}" (hash ${info.hash}) cannot be sorted into its buckets: ${(err as Error).message}`,
+    );
+  }
+  const name = (s: { height: number; width: number }) => `${s.height}x${s.width}`;
+  const now = made.map(name).join(', ');
+  const then = sorting.shapes.map(name).join(', ');
+  if (now !== then)
+    throw new AppError(
+      'CONFLICT',
+      `${source}: dataset "${info.name}" now sorts into buckets ${now}, but the model was trained on ${then}`,
+    );
+  const out = new Map<string, LocalDataset>();
+  for (const b of made)
+    out.set(name(b), {
+      name: info.name,
+      ref,
+      hash: info.hash,
+      resolution: b.height,
+      ...(b.width !== b.height ? { width: b.width } : {}),
+      bucket: `buckets-${sorting.target}-${sorting.factor}-${sorting.min_count}/${name(b)}`,
+      channels: b.manifest.channels,
+      classes: b.manifest.classes,
+      train: b.manifest.splits.train.shards.map((s) => join(b.dir, s.file)),
+      heldout: b.manifest.splits.heldout.shards.map((s) => join(b.dir, s.file)),
+      trainCount: b.manifest.splits.train.count,
+    });
+  return out;
 }

@@ -172,6 +172,26 @@ export const modelConfigSchema = z
      * multi-resolution run); the last is unet.sample_size, what it samples at by default.
      */
     resolutions: z.array(z.number().int().min(4).max(1024)).min(1).optional(),
+    /**
+     * A multi-resolution run's aspect buckets: how its dataset version was sorted
+     * (materializeBuckets' target, factor and min_count, so an evaluation finds the same
+     * buckets and their held-out images) and the shapes kept. It samples at each of them.
+     */
+    buckets: z
+      .object({
+        target: z.number().int().min(4),
+        factor: z.number().int().min(1),
+        min_count: z.number().int().min(1),
+        shapes: z
+          .array(
+            z.object({
+              height: z.number().int().min(4).max(1024),
+              width: z.number().int().min(4).max(1024),
+            }),
+          )
+          .min(1),
+      })
+      .optional(),
     /** Present on distilled students: the sampler and sigma list they were distilled for. */
     distillation: distillationInfoSchema.optional(),
   })

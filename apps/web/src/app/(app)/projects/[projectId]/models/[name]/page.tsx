@@ -241,7 +241,10 @@ function Evaluations({ projectId, rows }: { projectId: string; rows: EvaluationR
                 // the floor at that resolution; the numbers above are the first one's.
                 <div className="muted small" data-testid="fd-per-resolution">
                   {e.per_resolution
-                    .map((r) => `${r.resolution} px: ${num(r.fd)} (${num(r.floor_fd)})`)
+                    .map(
+                      (r) =>
+                        `${r.width === undefined ? r.resolution : `${r.resolution}x${r.width}`} px: ${num(r.fd)} (${num(r.floor_fd)})`,
+                    )
                     .join(' · ')}
                 </div>
               )}
