@@ -54,6 +54,13 @@ export {
 } from './distillation.ts';
 export { hasVenv, referenceDir, resultsDir, venvPython } from './env.ts';
 export { INTEROP_CASES, INTEROP_TOLERANCE } from './interop.ts';
+export {
+  type BucketQuality,
+  MULTI_RESOLUTION_SPREAD_TARGET,
+  type MultiResolutionResult,
+  multiResolutionSection,
+  ratioSpread,
+} from './multi-resolution.ts';
 export { type PlanBenchResult, type PlanBenchRow, planSummary } from './plan.ts';
 export type { ProgressiveOptions, ProgressiveResult } from './progressive.ts';
 export type { ResultFile } from './report.ts';
@@ -371,6 +378,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         log,
         onPartial: partial,
       }),
+    );
+  }
+  if (only.has('multi-resolution') && opts.model && opts.multiResolution) {
+    const { multiResolution: m } = opts;
+    await record('multi-resolution', { model: repoPath(opts.model), ...m.options }, (partial) =>
+      m.run(log, partial),
     );
   }
   if (only.has('diffusers-agreement') && opts.agreementModels?.length) {

@@ -7,6 +7,7 @@ import { dataParallelSection } from './data-parallel.ts';
 import { distillationSection } from './distillation.ts';
 import type { InteropResult } from './interop.ts';
 import type { MemoryFitResult } from './memory-fit.ts';
+import { multiResolutionSection } from './multi-resolution.ts';
 import { progressiveSection } from './progressive.ts';
 import { complexity, plan, schedules } from './report-adaptive.ts';
 import { fdCell, fmt, header, mib, type ResultFile, table } from './report-format.ts';
@@ -442,6 +443,10 @@ const SECTIONS: Record<string, { title: string; render: (f: ResultFile<never>) =
   progressive: {
     title: 'Progressive vs fixed resolution: training time to a stated FD (issue 16)',
     render: progressiveSection,
+  },
+  'multi-resolution': {
+    title: 'One multi-resolution model across its aspect buckets: FD/floor per bucket (issue 16)',
+    render: multiResolutionSection,
   },
   distillation: {
     title: 'Distillation on the reference teacher: progressive and consistency (issue 12)',

@@ -2,6 +2,7 @@ import { AppError } from '@anneal/core/errors';
 import type { ComplexityOptions } from './complexity.ts';
 import type { DataParallelOptions } from './data-parallel.ts';
 import { hasVenv, venvPython } from './env.ts';
+import type { MultiResolutionResult } from './multi-resolution.ts';
 import type { PlanBenchResult } from './plan.ts';
 import type { ProgressiveOptions } from './progressive.ts';
 import type { ResultFile } from './report.ts';
@@ -25,6 +26,7 @@ export const BENCHMARKS = [
   'memory-fit',
   'attention',
   'progressive',
+  'multi-resolution',
   'distillation',
   'search',
   'data-parallel',
@@ -45,6 +47,7 @@ export const ENGINE_ONLY: readonly string[] = [
   'memory-fit',
   'attention',
   'progressive',
+  'multi-resolution',
   'distillation',
   'search',
   'data-parallel',
@@ -186,6 +189,14 @@ export interface BenchOptions {
     ProgressiveOptions,
     'stageSteps' | 'evalEvery' | 'sample' | 'log' | 'onPartial'
   >;
+  /**
+   * multi-resolution: a multi-resolution model scored on each of its aspect buckets (the
+   * agent evaluates, as `anneal eval` does), and the options to record.
+   */
+  multiResolution?: {
+    options: Record<string, unknown>;
+    run: (log: Log, partial: (r: MultiResolutionResult) => void) => Promise<MultiResolutionResult>;
+  };
   /** distillation: `anneal distill` run folders to record (nothing is run). */
   distillRuns?: string[];
   /** search: `anneal search` folders to record (nothing is run). */
@@ -252,6 +263,11 @@ const PRECONDITIONS: Array<[BenchmarkName, (o: BenchOptions) => unknown, string]
     'distillation needs the run folders to record (--runs)',
   ],
   ['search', (o) => o.searchRuns?.length, 'search needs the search folders to record (--runs)'],
+  [
+    'multi-resolution',
+    (o) => o.model && o.multiResolution,
+    noDefault('multi-resolution needs a multi-resolution checkpoint (--model DIR) to score'),
+  ],
   [
     'progressive',
     (o) => o.progressive,

@@ -65,6 +65,12 @@ bench/RESULTS.md:
              ranks; step time, images/s and the all_sum probe's share of the step, tiny and
              small at 32 px; beside it, an estimate for 2 to 4 Macs over Thunderbolt and
              10 GbE from the gradient's size and the links' nominal bandwidth
+  multi-resolution
+             a multi-resolution model (--model DIR, trained with --multi-resolution; only
+             with --only) scored on each of its aspect buckets as \`anneal eval\` scores it:
+             dpmpp-2m at 20 steps, --n samples (default: the smallest bucket's held-out
+             count) against the bucket's held-out images, its own extractor and floor, FD /
+             floor per bucket and the largest ratio over the smallest (target <= 1.5x)
   distillation
              records finished (or stopped) \`anneal distill\` runs given as --runs DIR[,DIR]
              (only with --only; nothing is sampled or trained): each run's trade-off table,
@@ -78,7 +84,7 @@ bench/RESULTS.md:
              the teacher's, the search within 6 CPU-hours, the proxy's rank correlation)
 Needs the reference environment (bench/setup.sh) for all but sampling, to-target,
 teacher-samplers, plan, complexity, schedules, memory-fit, attention, progressive,
-distillation, search and data-parallel.
+multi-resolution, distillation, search and data-parallel.
 
 Options:
   --quick          fewer rounds and steps (minutes); results go to bench/results/quick/
@@ -104,10 +110,11 @@ to-target and teacher-samplers options:
                      learned against (default heun:100; heun, euler or ddim)
   --reference-n N    teacher-samplers: samples for the reference run (default 1000)
   --guidance W       teacher-samplers: classifier-free guidance weight (default 1: none)
-  --spread N         teacher-samplers, schedules and complexity: FD's bootstrap spread over
-                     N resamples beside each FD, and in teacher-samplers each deterministic
-                     solver against DDPM at the same NFE, paired (default 0: off; resampled
-                     within classes, as \`anneal eval --spread\`)
+  --spread N         teacher-samplers, schedules, complexity and multi-resolution: FD's
+                     bootstrap spread over N resamples beside each FD, and in
+                     teacher-samplers each deterministic solver against DDPM at the same
+                     NFE, paired (default 0: off; resampled within classes, as
+                     \`anneal eval --spread\`)
   --samples-dir DIR  teacher-samplers, schedules and complexity: keep each run's chunks (a
                      stopped benchmark resumes at the first unfinished one) under DIR instead
                      of ANNEAL_HOME/samples (as \`anneal eval --samples-dir\`: the same folder
@@ -294,6 +301,10 @@ export const flagsSchema = z
   })
   .refine((f) => !f.only?.includes('search') || (f.runs?.length ?? 0) > 0, {
     message: 'search needs --runs DIR[,DIR] (anneal search folders)',
+    path: ['only'],
+  })
+  .refine((f) => !f.only?.includes('multi-resolution') || f.model !== undefined, {
+    message: 'multi-resolution needs --model DIR (a model trained with --multi-resolution)',
     path: ['only'],
   })
   .refine((f) => !f.only?.includes('schedules') || f.model !== undefined, {

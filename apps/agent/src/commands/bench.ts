@@ -3,11 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BenchmarkName, MIXED_SHAPES, runBench, TEACHER_TABLE_ROWS } from '@anneal/bench';
+import {
+  type BenchmarkName,
+  MIXED_SHAPES,
+  type MultiResolutionResult,
+  runBench,
+  TEACHER_TABLE_ROWS,
+} from '@anneal/bench';
 import { type learnableSamplerNames, Model, presetUNet } from '@anneal/engine';
 import { parseFlags, UsageError } from '../args.ts';
 import { type LocalDataset, prepareDatasetRef } from '../dataset.ts';
 import { planBench } from '../plan/bench.ts';
+import { multiResolutionBench } from '../quality/multi-resolution-bench.ts';
 import {
   type Flags,
   flagsSchema,
@@ -64,6 +71,33 @@ function shapesValidation(dir: string, n: number) {
   const ref = info?.ref;
   if (!info || !ref || ref.kind !== 'builtin' || ref.name !== 'shapes') return null;
   return { resolution: info.resolution, options: { ...ref.options, ...MIXED_SHAPES }, n };
+}
+
+/** The multi-resolution suite: the model's buckets scored as `anneal eval` scores them. */
+function multiResolutionRun(flags: Flags, dir: string) {
+  const options = {
+    n: flags.n ?? null,
+    sampler: 'dpmpp-2m' as const,
+    steps: flags.smoke ? 2 : 20,
+    seed: flags.seed,
+    spread: flags.spread,
+  };
+  return {
+    options,
+    run: (log: (line: string) => void, partial: (r: MultiResolutionResult) => void) =>
+      multiResolutionBench(
+        {
+          ...options,
+          n: flags.n,
+          dir,
+          name: flags.model ?? dir,
+          samplesDir: flags['samples-dir'] ? resolve(flags['samples-dir']) : undefined,
+          extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+        },
+        log,
+        partial,
+      ),
+  };
 }
 
 /**
@@ -226,6 +260,10 @@ export const bench: Command = {
       progressive: flags.only?.includes('progressive')
         ? await progressiveData(flags, log)
         : undefined,
+      multiResolution:
+        flags.only?.includes('multi-resolution') && model
+          ? multiResolutionRun(flags, model)
+          : undefined,
       ...recordedRuns(flags),
       dataParallel: flags.only?.includes('data-parallel') ? dataParallelRunner() : undefined,
       log,

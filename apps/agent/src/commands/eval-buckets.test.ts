@@ -142,4 +142,40 @@ describe('anneal eval on a multi-resolution model', () => {
     expect(odd.status).toBe(2);
     expect(odd.stderr).toMatch(/--size: 13x22: this U-Net takes sides that are multiples of 2/);
   }, 120_000);
+
+  it('anneal bench --only multi-resolution records every bucket beside its floor', () => {
+    const results = join(home, 'bench');
+    const r = runAnneal(
+      [
+        ...['bench', '--only', 'multi-resolution', '--model', model, '--smoke', '--n', '10'],
+        ...['--extractor-steps', '30', '--extractor-width', '8', '--results', results, '--json'],
+      ],
+      home,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const file = JSON.parse(readFileSync(join(results, 'multi-resolution.json'), 'utf8'));
+    expect(file.partial).toBeUndefined();
+    const buckets = file.result.buckets as Array<{ height: number; width: number; ratio: number }>;
+    expect(buckets.map((b) => `${b.height}x${b.width}`)).toEqual(['22x12', '16x16', '12x22']);
+    // The same ruler as anneal eval: the same numbers at the same n, seed and sampler.
+    const ev = runAnneal(
+      [
+        ...quick.slice(0, -4),
+        '--sampler',
+        'dpmpp-2m',
+        '--steps',
+        '2',
+        '--resolution',
+        '16',
+        '--json',
+      ],
+      home,
+    );
+    expect(ev.status, ev.stderr).toBe(0);
+    const square = (ev.json as { per_resolution: Entry[] }).per_resolution[0] as Entry;
+    expect(buckets[1]?.ratio).toBeCloseTo(square.fd / square.floor_fd, 12);
+    const md = readFileSync(join(results, 'RESULTS.md'), 'utf8');
+    expect(md).toMatch(/\| 12x22 \| \d+ \/ \d+ \| 10 \|/);
+    expect(md).toMatch(/the largest is \*\*[\d.]+x\*\* the smallest/);
+  }, 300_000);
 });
