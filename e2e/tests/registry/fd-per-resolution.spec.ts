@@ -31,7 +31,12 @@ test('the model page shows FD per resolution under an evaluation', async ({ page
     recall: 0.6,
     floor_recall: 0.8,
   });
-  const perResolution = [metrics(16, 3.25, 0.5), metrics(32, 6.5, 0.75)];
+  // A multi-resolution model's aspect bucket carries its width beside the height.
+  const perResolution = [
+    metrics(16, 3.25, 0.5),
+    metrics(32, 6.5, 0.75),
+    { ...metrics(24, 1.5, 0.25), width: 44 },
+  ];
   const version = await api('POST', `/projects/${projectId}/models/multires/versions`, {
     sourceRunId: run.json.id,
     metadata: { sampler: 'euler' },
@@ -58,6 +63,6 @@ test('the model page shows FD per resolution under an evaluation', async ({ page
   await page.goto(`${server.url}/projects/${projectId}/models/multires`);
   const cell = page.getByTestId('evaluations').locator('tbody tr td').nth(1);
   await expect(cell.getByTestId('fd-per-resolution')).toHaveText(
-    /^16 px: 3\.2\d* \(0\.50*\) · 32 px: 6\.50* \(0\.750*\)$/,
+    /^16 px: 3\.2\d* \(0\.50*\) · 32 px: 6\.50* \(0\.750*\) · 24x44 px: 1\.50* \(0\.250*\)$/,
   );
 });
