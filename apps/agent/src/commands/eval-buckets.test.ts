@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -177,5 +177,30 @@ describe('anneal eval on a multi-resolution model', () => {
     const md = readFileSync(join(results, 'RESULTS.md'), 'utf8');
     expect(md).toMatch(/\| 12x22 \| \d+ \/ \d+ \| 10 \|/);
     expect(md).toMatch(/the largest is \*\*[\d.]+x\*\* the smallest/);
+  }, 300_000);
+
+  it('imports the folder again into an ANNEAL_HOME that lacks its version, and names a changed one', () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'anneal-eval-buckets-fresh-'));
+    try {
+      const r = runAnneal([...quick, '--resolution', '16', '--json'], fresh);
+      expect(r.status, r.stderr).toBe(0);
+      expect((r.json as { per_resolution: Entry[] }).per_resolution).toHaveLength(1);
+      // The folder changed since: another version, refused with both hashes.
+      const other = mkdtempSync(join(tmpdir(), 'anneal-eval-buckets-other-'));
+      const extra = join(home, 'mixed', 'extra.png');
+      copyFileSync(join(home, 'mixed', 'wide-0.png'), extra);
+      try {
+        const changed = runAnneal([...quick, '--resolution', '16'], other);
+        expect(changed.status).not.toBe(0);
+        expect(changed.stderr).toMatch(
+          /the folder .*mixed now makes dataset version [0-9a-f]{64}, but the model was trained on [0-9a-f]{64}/,
+        );
+      } finally {
+        rmSync(extra);
+        rmSync(other, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   }, 300_000);
 });

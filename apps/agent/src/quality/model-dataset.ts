@@ -1,9 +1,13 @@
 // The dataset a checkpoint was trained on, re-materialized from its config.json: by the
 // ref recorded there (a built-in with its options, a version by content hash).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { resolveAnnealHome } from '@anneal/core/home';
+import { importFolder } from '@anneal/datasets/folder';
 import type { DatasetRef } from '@anneal/datasets/ref';
 import { materialize, materializeBuckets } from '@anneal/datasets/shards';
+import { versionManifestPath } from '@anneal/datasets/store';
 import type { ModelConfig } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
 
@@ -15,6 +19,29 @@ function recordedRef(info: NonNullable<ModelConfig['dataset']>): DatasetRef {
       ? { kind: 'builtin', name: info.name }
       : { kind: 'version', id: info.hash, hash: info.hash })
   );
+}
+
+/**
+ * A folder's version is kept in ANNEAL_HOME's store by the run that imported it. On another
+ * machine (or a fresh ANNEAL_HOME) the same folder at the recorded path is imported again:
+ * the same files make the same version, which is checked against the recorded hash.
+ */
+async function importAgain(
+  info: NonNullable<ModelConfig['dataset']>,
+  ref: DatasetRef,
+  source: string,
+  home?: string,
+): Promise<void> {
+  if (ref.kind !== 'version' || !info.name.startsWith('folder:')) return;
+  if (existsSync(versionManifestPath(home ?? resolveAnnealHome(), ref.hash))) return;
+  const folder = info.name.slice('folder:'.length);
+  if (!existsSync(folder)) return;
+  const report = await importFolder(folder, { home });
+  if (report.ref.hash !== ref.hash)
+    throw new AppError(
+      'CONFLICT',
+      `${source}: the folder ${folder} now makes dataset version ${report.ref.hash}, but the model was trained on ${ref.hash}`,
+    );
 }
 
 export async function modelDataset(
@@ -33,6 +60,7 @@ export async function modelDataset(
   // The recorded ref keeps a built-in's options; checkpoints from before it was recorded
   // name a built-in (with default options) or a version by its hash.
   const ref = recordedRef(info);
+  await importAgain(info, ref, source, home);
   let m: Awaited<ReturnType<typeof materialize>>;
   try {
     m = await materialize(ref, { resolution: resolution ?? info.resolution, home });
@@ -79,6 +107,7 @@ export async function modelBucketDatasets(
       `${source} has no "buckets" entry: only a multi-resolution model (trained with --multi-resolution) has aspect buckets`,
     );
   const ref = recordedRef(info);
+  await importAgain(info, ref, source, home);
   let made: Awaited<ReturnType<typeof materializeBuckets>>;
   try {
     made = await materializeBuckets(ref, {
