@@ -25,6 +25,8 @@ export interface LocalDataset {
   train: string[];
   heldout: string[];
   trainCount: number;
+  /** Held-out images (absent where the caller did not read it). */
+  heldoutCount?: number;
 }
 
 /**

@@ -26,6 +26,7 @@ export interface BucketQuality {
   accuracy: { samples: number; floor: number } | null;
   extractor: string;
   real_sets: string;
+  /** Sampling's wall time from its first step (0: every chunk was read from the cache). */
   sample_s: number;
 }
 

@@ -238,6 +238,16 @@ export class Model {
       | { kind: 'progressive'; parameterization?: 'v' | 'x0' }
       | { kind: 'consistency'; sigmaMin?: number },
   ): Model {
+    // A student learns from the teacher's outputs at its square, not from its aspect buckets.
+    if (teacher.config.buckets) {
+      const { buckets: _, ...config } = teacher.config;
+      const square = new Model(teacher.native.derive(config), config);
+      try {
+        return Model.studentOf(square, spec);
+      } finally {
+        square.dispose();
+      }
+    }
     if (spec.kind === 'progressive') {
       const own = teacher.config.parameterization;
       if (own === 'consistency')
@@ -403,7 +413,11 @@ export class Model {
     let sigmaMax = spec.sigma_max;
     const size = { height: spec.height, width: spec.width };
     const factor = 2 ** (this.config.unet.block_out_channels.length - 1);
-    if ([size.height, size.width].some((s) => s !== undefined && s % factor !== 0))
+    if (
+      [size.height, size.width].some(
+        (s) => s !== undefined && (!Number.isInteger(s) || s < factor || s % factor !== 0),
+      )
+    )
       throw new AppError(
         'BAD_REQUEST',
         `${size.height ?? this.config.unet.sample_size}x${size.width ?? this.config.unet.sample_size}: this U-Net takes sides that are multiples of ${factor} (2^(levels-1))`,

@@ -471,8 +471,11 @@ export interface NativeModel {
     copiedParameters: number;
     totalParameters: number;
   };
-  /** Sync. The noise levels sampling spans (VP table ends; consistency: sigma_min and the table's top). */
-  /** At height x width when given (default sample_size): a resolution shift moves the range. */
+  /**
+   * Sync. The noise levels sampling spans (VP table ends; consistency: sigma_min and the
+   * table's top), at height x width when given (default sample_size): a resolution shift
+   * moves the range.
+   */
   sigmaRange(size?: { height?: number; width?: number }): { sigmaMin: number; sigmaMax: number };
   dispose(): void;
 }

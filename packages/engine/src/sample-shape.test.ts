@@ -1,10 +1,18 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { presetUNet } from './config/presets.ts';
-import { Model, type ModelConfigInput, parseModelConfig } from './index.ts';
+import {
+  defaultExtractor,
+  extractorKey,
+  Model,
+  type ModelConfigInput,
+  parseModelConfig,
+} from './index.ts';
 import { resumableKey, sampleResumable } from './sample-resumable.ts';
+import { weightsSha256 } from './weights-digest.ts';
 
 // Issue 16 §1: a multi-resolution model trains on aspect buckets (24x44, 32x32, 44x24 at 32
 // px), so it must sample them too: GenerateSpec's height and width. Two levels here, so sides
@@ -107,5 +115,69 @@ describe('sampling at other sides than the square', () => {
     expect(resumed.chunks).toEqual({ resumed: 3, sampled: 0 });
     expect(resumed.shape).toEqual([5, 6, 12, 1]);
     expect(Buffer.from(resumed.images).equals(Buffer.from(whole.images))).toBe(true);
+  });
+
+  it("refuses recorded buckets that are not this U-Net's", () => {
+    const buckets = (factor: number, shapes: Array<{ height: number; width: number }>) => ({
+      ...config(),
+      buckets: { target: 8, factor, min_count: 4, shapes },
+    });
+    expect(() => parseModelConfig(buckets(2, [{ height: 6, width: 10 }]))).not.toThrow();
+    expect(() => parseModelConfig(buckets(4, [{ height: 8, width: 8 }]))).toThrow(
+      /buckets: factor 4 is not this U-Net's 2\^\(levels-1\) = 2/,
+    );
+    expect(() => parseModelConfig(buckets(2, [{ height: 7, width: 10 }]))).toThrow(
+      /buckets: 7x10 has a side that is not a multiple of 2/,
+    );
+  });
+
+  // Committed runs name their folders by these keys (models/*/eval/samples, the ruler's
+  // extractors): a change to the key would strand them. Pinned against the files themselves.
+  it('names the committed square runs and extractors as it did', () => {
+    const repo = join(import.meta.dirname, '..', '..', '..');
+    const teacherDir = join(repo, 'models', 'mnist-v-small');
+    const teacher = Model.load(teacherDir);
+    try {
+      const samples = join(teacherDir, 'eval', 'samples');
+      let checked = 0;
+      for (const folder of readdirSync(samples)) {
+        const text = readFileSync(join(samples, folder, 'spec.json'), 'utf8');
+        const key = JSON.parse(text);
+        if (key.weights !== weightsSha256(teacherDir)) continue;
+        const spec = {
+          n: 1,
+          sampler: key.sampler,
+          ...(key.steps !== null ? { steps: key.steps } : {}),
+          ...(key.sigmas ? { sigmas: key.sigmas } : { schedule: key.schedule }),
+          ...(key.sigma_max !== null ? { sigma_max: key.sigma_max } : {}),
+          ...(key.rtol !== null ? { rtol: key.rtol, atol: key.atol } : {}),
+          seed: key.seed,
+          ...(key.class !== null ? { class: key.class } : {}),
+          guidance: key.guidance,
+          eta: key.eta,
+          ...(key.clipDenoised !== null ? { clipDenoised: key.clipDenoised } : {}),
+          dtype: key.dtype,
+          chunk: key.chunk,
+        };
+        const again = JSON.stringify(resumableKey(teacher, spec));
+        expect(again).toBe(text);
+        expect(createHash('sha256').update(again).digest('hex').slice(0, 24)).toBe(folder);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(10);
+    } finally {
+      teacher.dispose();
+    }
+    const extractors = join(repo, 'models', 'extractors');
+    for (const id of readdirSync(extractors).filter((f) => /^[0-9a-f]{24}$/.test(f))) {
+      const meta = JSON.parse(readFileSync(join(extractors, id, 'extractor.json'), 'utf8'));
+      const made = defaultExtractor({
+        resolution: meta.config.resolution,
+        channels: meta.config.inChannels,
+        numClasses: meta.config.numClasses,
+      });
+      expect(made.config).toEqual(meta.config);
+      expect(extractorKey(meta.datasetHash, made.config, made.training)).toBe(id);
+    }
   });
 });

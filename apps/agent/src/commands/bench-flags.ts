@@ -68,9 +68,10 @@ bench/RESULTS.md:
   multi-resolution
              a multi-resolution model (--model DIR, trained with --multi-resolution; only
              with --only) scored on each of its aspect buckets as \`anneal eval\` scores it:
-             dpmpp-2m at 20 steps, --n samples (default: the smallest bucket's held-out
-             count) against the bucket's held-out images, its own extractor and floor, FD /
-             floor per bucket and the largest ratio over the smallest (target <= 1.5x)
+             dpmpp-2m at 20 steps, --n samples (default: the fewest training or held-out
+             images of any bucket, at most 1000) against the bucket's held-out images, its
+             own extractor and floor, FD / floor per bucket and the largest ratio over the
+             smallest (target <= 1.5x)
   distillation
              records finished (or stopped) \`anneal distill\` runs given as --runs DIR[,DIR]
              (only with --only; nothing is sampled or trained): each run's trade-off table,

@@ -124,6 +124,26 @@ describe('anneal eval on a multi-resolution model', () => {
     );
   });
 
+  it('resolves ays at the bucket: its sigmas move with the resolution shift', () => {
+    const sigmas = (size: string) => {
+      const r = runAnneal(
+        [
+          ...['sample', '--model', model, '--n', '1', '--steps', '3', '--schedule', 'ays'],
+          ...['--size', size, '--out', join(home, 'ays.png'), '--json'],
+        ],
+        home,
+      );
+      expect(r.status, r.stderr).toBe(0);
+      return (r.json as { sigmas: number[] }).sigmas;
+    };
+    const square = sigmas('16');
+    const wide = sigmas('12x22');
+    // Based at 16 px: 12 x 22 holds 264 pixels, so every sigma is sqrt(264) / 16 times larger.
+    const ratio = (i: number) => (wide.at(i) as number) / (square.at(i) as number);
+    expect(ratio(0)).toBeCloseTo(Math.sqrt(264) / 16, 10);
+    expect(ratio(-2)).toBeCloseTo(Math.sqrt(264) / 16, 10);
+  }, 120_000);
+
   it('anneal sample --size draws a bucket, and says when a shape is not one it trained on', () => {
     const out = join(home, 'wide.png');
     const base = ['sample', '--model', model, '--n', '4', '--steps', '2', '--sampler', 'euler'];

@@ -200,12 +200,14 @@ export const evaluate: Command = {
     applyMemoryLimits(resolveMemoryBudget());
     const dir = resolve(flags.model);
     const model = Model.load(dir);
+    const request = { guidance: flags.guidance, warn: (l: string) => io.err(l) };
+    const base = samplingOf(model.config, flags);
+    // Resolved at the model's square first: a missing or mismatched schedule fails before
+    // anything is sampled. Each shape resolves its own (ays and learned lists move with the
+    // resolution shift); the report's sampling is the first shape's.
     let sampling: ReturnType<typeof samplingOf>;
     try {
-      sampling = withSchedule(model, dir, samplingOf(model.config, flags), {
-        guidance: flags.guidance,
-        warn: (l) => io.err(l),
-      });
+      sampling = withSchedule(model, dir, base, request);
     } catch (err) {
       model.dispose();
       throw err;
@@ -214,6 +216,7 @@ export const evaluate: Command = {
     const evaluateAt = async (
       at: Model,
       dataset: Awaited<ReturnType<typeof modelDataset>>,
+      sampling: ReturnType<typeof samplingOf>,
     ): Promise<EvalReport> => {
       let bar: ProgressBar | undefined;
       let phase = '';
@@ -300,6 +303,14 @@ export const evaluate: Command = {
         : null;
       const shapes: Shape[] = flags.resolution ??
         model.config.buckets?.shapes ?? [{ height: size, width: size }];
+      // Every bucket's real images before any is scored: the floor needs n of each split.
+      for (const shape of shapes) {
+        const d = buckets?.get(`${shape.height}x${shape.width}`);
+        if (d && (flags.n > d.trainCount || flags.n > (d.heldoutCount ?? flags.n)))
+          throw new UsageError(
+            `--n: n = ${flags.n} exceeds the ${shapeName(shape)} bucket's real images (held-out ${d.heldoutCount}, train ${d.trainCount}); the floor needs n real images of each`,
+          );
+      }
       for (const shape of shapes) {
         const name = `${shape.height}x${shape.width}`;
         if (buckets && !buckets.has(name))
@@ -323,7 +334,12 @@ export const evaluate: Command = {
           const dataset =
             buckets?.get(name) ??
             (await modelDataset(model.config, `${dir}/config.json`, undefined, shape.height));
-          reports.push({ shape, report: await evaluateAt(at, dataset) });
+          const shaped =
+            shape.height === size && shape.width === size
+              ? sampling
+              : withSchedule(model, dir, base, request, shape);
+          if (reports.length === 0) sampling = shaped;
+          reports.push({ shape, report: await evaluateAt(at, dataset, shaped) });
         } finally {
           if (at !== model) at.dispose();
         }

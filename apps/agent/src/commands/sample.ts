@@ -75,7 +75,9 @@ export interface Sampling {
 /**
  * `--schedule ays | learned | FILE` as explicit sigmas (the engine's own kinds stay kinds):
  * `learned` reads `dir`/schedules/<sampler>-nfe<K>.json; a file learned for another sampler or
- * NFE is refused, naming both.
+ * NFE is refused, naming both. At other sides than the model's square (`size`), `ays` spans
+ * the range there, and a learned list, made at the square, moves with the resolution shift:
+ * each sigma is scaled as the shifted table scales the same timestep (said in a warning).
  */
 export function withSchedule(
   model: Model,
@@ -83,17 +85,26 @@ export function withSchedule(
   s: Sampling,
   /** The request's guidance, and where to warn when a learned file was fitted at another. */
   request?: { guidance: number; warn: (line: string) => void },
+  size?: { height: number; width: number },
 ): Sampling {
   if (s.sigmas || !s.schedule) return s;
   const r = resolveSchedule({
     schedule: s.schedule,
     sampler: s.sampler,
     steps: s.steps,
-    sigmaRange: () => model.sigmaRange(),
+    sigmaRange: () => model.sigmaRange(size),
     dir,
     sigmaMax: s.sigma_max,
   });
   if (!r.sigmas) return s;
+  // The shift between the square the file was learned at and these sides (1 without one).
+  const shift = r.file && size ? model.sigmaRange(size).sigmaMax / model.sigmaRange().sigmaMax : 1;
+  if (shift !== 1) {
+    r.sigmas = r.sigmas.map((x) => x * shift);
+    request?.warn(
+      `warning: ${r.file} was learned at ${model.config.unet.sample_size}x${model.config.unet.sample_size}; at ${size?.height}x${size?.width} its sigmas are scaled by the resolution shift (x${shift.toFixed(4)})`,
+    );
+  }
   if (r.file && s.sigma_max !== undefined)
     throw new UsageError(
       '--sigma-max: a learned schedule lists its own sigmas; drop one of the two',
@@ -317,7 +328,9 @@ export const sample: Command = {
     const size = flags.size;
     if (size) {
       const own = model.config.unet.sample_size;
-      const trained = model.config.buckets?.shapes ?? [{ height: own, width: own }];
+      const trained =
+        model.config.buckets?.shapes ??
+        (model.config.resolutions ?? [own]).map((r) => ({ height: r, width: r }));
       if (!trained.some((s) => s.height === size.height && s.width === size.width))
         io.err(
           `warning: ${size.height}x${size.width} is not a shape this model trained on (${trained.map((s) => `${s.height}x${s.width}`).join(', ')}); its samples there are untested`,
@@ -348,6 +361,7 @@ export const sample: Command = {
               sampler: autoSampler ?? flags.sampler,
             }),
             { guidance: flags.guidance, warn: (l) => io.err(l) },
+            flags.size,
           );
     } catch (err) {
       model.dispose();

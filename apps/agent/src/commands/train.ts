@@ -351,8 +351,11 @@ async function trainRun(
       '--schedule-shift: the resolution shift applies to eps, v and x0 models; EDM draws its sigmas log-normally',
     );
   const { shift_base: _, ...schedule } = config.schedule;
+  // A --model-config copied from a multi-resolution run keeps its architecture, not its buckets
+  // (this run's are recorded below when it has them).
+  const { buckets: _buckets, ...unbucketed } = config;
   config = {
-    ...config,
+    ...unbucketed,
     schedule: shift
       ? {
           ...schedule,

@@ -118,8 +118,9 @@ export async function modelBucketDatasets(
     });
   } catch (err) {
     throw new AppError(
-      'NOT_FOUND',
+      err instanceof AppError ? err.code : 'NOT_FOUND',
       `${source}: dataset "${info.name}" (hash ${info.hash}) cannot be sorted into its buckets: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   const name = (s: { height: number; width: number }) => `${s.height}x${s.width}`;
@@ -144,6 +145,7 @@ export async function modelBucketDatasets(
       train: b.manifest.splits.train.shards.map((s) => join(b.dir, s.file)),
       heldout: b.manifest.splits.heldout.shards.map((s) => join(b.dir, s.file)),
       trainCount: b.manifest.splits.train.count,
+      heldoutCount: b.manifest.splits.heldout.count,
     });
   return out;
 }

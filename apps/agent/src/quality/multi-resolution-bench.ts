@@ -8,7 +8,6 @@ import type { BucketQuality, MultiResolutionResult } from '@anneal/bench';
 import { AppError } from '@anneal/core/errors';
 import { Model, type SamplerName } from '@anneal/engine';
 import { evaluateModel } from './evaluate.ts';
-import { readSplit } from './images.ts';
 import { modelBucketDatasets } from './model-dataset.ts';
 
 export interface MultiResolutionBenchOptions {
@@ -67,8 +66,13 @@ export async function multiResolutionBench(
     const datasets = await modelBucketDatasets(model.config, `${dir}/config.json`);
     const counts = new Map<string, { train: number; heldout: number }>();
     for (const [name, d] of datasets)
-      counts.set(name, { train: d.trainCount, heldout: (await readSplit(d.heldout)).count });
+      counts.set(name, { train: d.trainCount, heldout: d.heldoutCount ?? 0 });
     const fewest = Math.min(...[...counts.values()].map((c) => Math.min(c.train, c.heldout)));
+    if (fewest < 10)
+      throw new AppError(
+        'BAD_REQUEST',
+        `multi-resolution: ${[...counts].map(([name, c]) => `${name} has ${c.train} training and ${c.heldout} held-out images`).join(', ')}; every bucket needs at least 10 of each to be scored`,
+      );
     const n = o.n ?? Math.min(1000, fewest);
     if (n > fewest)
       throw new AppError(
@@ -84,7 +88,9 @@ export async function multiResolutionBench(
     };
     for (const [name, dataset] of datasets) {
       log(`multi-resolution: ${name}, n ${n}`);
-      const started = performance.now();
+      // From the first sampling step: the extractor's training and the real images' features
+      // come before it.
+      let started: number | null = null;
       let sampled = 0;
       const report = await evaluateModel({
         model,
@@ -98,7 +104,9 @@ export async function multiResolutionBench(
         samplesDir: o.samplesDir,
         extractor: o.extractor,
         onProgress: (phase, done, total) => {
-          if (phase === 'sample' && done === total) sampled = (performance.now() - started) / 1000;
+          if (phase !== 'sample') return;
+          started ??= performance.now();
+          if (done === total) sampled = (performance.now() - started) / 1000;
         },
       });
       const c = counts.get(name) as { train: number; heldout: number };

@@ -37,7 +37,8 @@ const proxySeed = (s: ProxySettings) => s.seed + 7919;
 
 /** A candidate's checkpoint config: the teacher's, with the candidate's U-Net and no preset. */
 export function studentConfig(teacher: ModelConfig, candidate: Candidate): ModelConfig {
-  const { preset: _preset, distillation: _distillation, ...rest } = teacher;
+  // Another architecture: the teacher's aspect buckets (sides of its factor) are not its.
+  const { preset: _preset, distillation: _distillation, buckets: _buckets, ...rest } = teacher;
   return parseModelConfig({ ...rest, unet: candidate.unet }, `candidate ${candidate.name}`);
 }
 

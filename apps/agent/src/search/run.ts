@@ -17,7 +17,7 @@ import {
   measureCandidate,
 } from './cost.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
-import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
+import { proxyScore, proxyWarmup, studentConfig, teacherImages, trainRung } from './proxy.ts';
 import { keepFinished, keepRung, proxyStore, restoreRung, storedRung } from './proxy-store.ts';
 import { evenlySpread, halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
@@ -70,7 +70,7 @@ export function newSearchState(
     candidates.push({ name: teacherName, unet: teacher.config.unet });
   const states: CandidateState[] = candidates.map((c, i) => {
     progress.update('counting', i, candidates.length);
-    const m = Model.create({ ...teacher.config, unet: c.unet }, 0);
+    const m = Model.create(studentConfig(teacher.config, c), 0);
     try {
       return {
         name: c.name,
@@ -140,7 +140,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
   const measure = async (c: CandidateState) => {
     if (c.measured) return;
     const t0 = performance.now();
-    const m = Model.create({ ...run.teacher.config, unet: c.unet }, 0);
+    const m = Model.create(studentConfig(run.teacher.config, c), 0);
     try {
       c.measured = await (run.measure ?? measureCandidate)(m, {
         hardware: run.hardware,

@@ -196,6 +196,17 @@ export const modelConfigSchema = z
     distillation: distillationInfoSchema.optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.buckets) {
+      const factor = 2 ** (c.unet.block_out_channels.length - 1);
+      const bad = (message: string) => ctx.addIssue({ code: 'custom', path: ['buckets'], message });
+      if (c.buckets.target !== c.unet.sample_size)
+        bad(`target ${c.buckets.target} is not the model's sample_size ${c.unet.sample_size}`);
+      if (c.buckets.factor !== factor)
+        bad(`factor ${c.buckets.factor} is not this U-Net's 2^(levels-1) = ${factor}`);
+      for (const s of c.buckets.shapes)
+        if (s.height % factor !== 0 || s.width % factor !== 0)
+          bad(`${s.height}x${s.width} has a side that is not a multiple of ${factor}`);
+    }
     if (c.parameterization === 'consistency' && !c.consistency)
       ctx.addIssue({
         code: 'custom',
