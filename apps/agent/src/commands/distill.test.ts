@@ -534,7 +534,8 @@ describe('anneal distill --method consistency', () => {
     ]);
     expect(timed.rows[1]?.weights_sha256).toBe(timed.rows[2]?.weights_sha256);
     expect(timed.rows[0]?.weights_sha256).toBe(s.teacher_sha256);
-  });
+    // A whole run (reference, extractor, stage, evaluations, latency): minutes on a loaded CPU.
+  }, 300_000);
 });
 
 describe('anneal distill --method consistency-training', () => {
@@ -584,5 +585,5 @@ describe('anneal distill --method consistency-training', () => {
     );
     expect(header.__metadata__.objective).toBe('consistency-training');
     expect(header.__metadata__['objective.options']).toMatch(/^q=2 halving_every=10 /);
-  });
+  }, 300_000);
 });
