@@ -173,6 +173,7 @@ describe('sampling at other sides than the square', () => {
       const meta = JSON.parse(readFileSync(join(extractors, id, 'extractor.json'), 'utf8'));
       const made = defaultExtractor({
         resolution: meta.config.resolution,
+        width: meta.config.width,
         channels: meta.config.inChannels,
         numClasses: meta.config.numClasses,
       });
