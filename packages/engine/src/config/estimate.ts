@@ -284,17 +284,16 @@ export function estimateSamplingMemory(
     width?: number;
   },
 ): SamplingMemoryEstimate {
-  const cost = unetCost(unet);
   const height = options.height ?? unet.sample_size;
   const width = options.width ?? unet.sample_size;
-  const area = (height * width) / (unet.sample_size * unet.sample_size);
+  // The layer walk at these sides: attention's scores grow with the square of the tokens.
+  const cost = unetCost(unet, { height, width });
   const dtype = options.dtype ?? 'float32';
   const chunk = Math.max(1, Math.min(options.n, options.chunk ?? SAMPLING_CHUNK));
   const guided = Boolean(unet.num_class_embeds) && (options.guidance ?? 1) !== 1;
   const batch = guided ? 2 * chunk : chunk;
   const parameters = cost.parameters * 4;
-  const activations =
-    Math.ceil((cost.activationBytesPerImage * area * DTYPE_BYTES[dtype]) / 4) * batch;
+  const activations = Math.ceil((cost.activationBytesPerImage * DTYPE_BYTES[dtype]) / 4) * batch;
   const outputs = options.n * height * width * unet.out_channels * 4;
   const subtotal = parameters + activations + outputs;
   const workspace = Math.floor(subtotal * 0.1);
