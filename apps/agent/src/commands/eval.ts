@@ -21,7 +21,13 @@ import { type EvalReport, evaluateModel } from '../quality/evaluate.ts';
 import { modelBucketDatasets, modelDataset } from '../quality/model-dataset.ts';
 import { qualityJson, qualityTable } from '../quality/report.ts';
 import type { Command } from './command.ts';
-import { checkAdaptiveFlags, samplingOf, toleranceFlags, withSchedule } from './sample.ts';
+import {
+  checkAdaptiveFlags,
+  parseShape,
+  samplingOf,
+  toleranceFlags,
+  withSchedule,
+} from './sample.ts';
 
 const usage = `Usage: anneal eval --model DIR --n N [options]
 
@@ -100,12 +106,7 @@ const flagsSchema = z
         /^\d+(x\d+)?(,\d+(x\d+)?)*$/,
         'must be a comma-separated list of sides (N) or shapes (HxW) in pixels, such as 16,32 or 24x44,32',
       )
-      .transform((v) =>
-        v.split(',').map((r) => {
-          const [height, width = height] = r.split('x').map(Number) as [number, number?];
-          return { height, width };
-        }),
-      )
+      .transform((v) => v.split(',').map(parseShape))
       .refine(
         (rs) => rs.every((r) => [r.height, r.width].every((s) => s >= 8 && s <= 512)),
         'each side must be in 8..512',

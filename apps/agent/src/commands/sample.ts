@@ -208,6 +208,12 @@ export function checkAdaptiveFlags(
     });
 }
 
+/** "N" (N x N) or "HxW", as --size and eval's --resolution spell a shape (checked by a regex first). */
+export function parseShape(v: string): { height: number; width: number } {
+  const [height, width = height] = v.split('x').map(Number) as [number, number?];
+  return { height, width };
+}
+
 const usage = `Usage: anneal sample --model DIR --out FILE.png [options]
 
 Samples images from a checkpoint and writes them as one grid PNG. The same seed gives
@@ -265,10 +271,7 @@ const flagsSchema = z
     size: z
       .string()
       .regex(/^\d+(x\d+)?$/, 'must be N or HxW in pixels, such as 32 or 24x44')
-      .transform((v) => {
-        const [height, width = height] = v.split('x').map(Number) as [number, number?];
-        return { height, width };
-      })
+      .transform(parseShape)
       .refine((s) => s.height >= 4 && s.width >= 4 && s.height <= 1024 && s.width <= 1024, {
         message: 'each side must be in 4..1024',
       })
