@@ -62,6 +62,8 @@ export const AGENT_FEATURES = [
   'distill.ranks',
   /** Runs search jobs (`anneal search`): an older agent would drop the offer as unknown. */
   'search',
+  /** Evaluates at aspect buckets: evaluate.resolutions entries "HxW" beside square sides. */
+  'evaluate.shapes',
 ] as const;
 
 export const helloSchema = z.object({

@@ -11,6 +11,27 @@ import { defineJobKind, errorEventSchema, progressEventSchema } from './kind.ts'
 import { modelSourceSchema } from './model-source.ts';
 import { samplingMemoryNeed } from './sampling-need.ts';
 
+const SIDE = { min: 8, max: 512 };
+const resolutionSchema = z.union([
+  z.number().int().min(SIDE.min).max(SIDE.max),
+  z
+    .string()
+    .regex(/^\d+x\d+$/, 'a square side N or a shape HxW (e.g. 24x44)')
+    .refine((v) => {
+      const { height, width } = resolutionShape(v);
+      return [height, width].every((x) => x >= SIDE.min && x <= SIDE.max);
+    }, `each side from ${SIDE.min} to ${SIDE.max}`),
+]);
+
+/** The sides one entry of an evaluate job's `resolutions` names. */
+export function resolutionShape(r: number | string): { height: number; width: number } {
+  if (typeof r === 'number') return { height: r, width: r };
+  const [height, width] = r.split('x').map(Number) as [number, number];
+  return { height, width };
+}
+
+const shapeKey = (s: { height: number; width: number }) => `${s.height}x${s.width}`;
+
 /**
  * An evaluate job: `anneal eval` on the agent (FD, KID, precision/recall against held-out
  * data, each with its floor; paired fidelity when a reference sampler is given). The result
@@ -35,14 +56,18 @@ export const evaluateSpecSchema = z
     extractor_steps: extractorStepsSchema.optional(),
     extractor_width: extractorWidthSchema.optional(),
     /**
-     * As `anneal eval --resolution` (issue 16 §5): score at each of these square resolutions,
-     * each against held-out images at that resolution beside its own floor.
+     * As `anneal eval --resolution` (issue 16 §5): score at each of these resolutions, each
+     * against held-out images at that size beside its own floor. A number is a square side;
+     * "HxW" is one of a multi-resolution model's aspect buckets (feature evaluate.shapes).
      */
     resolutions: z
-      .array(z.number().int().min(8).max(512))
+      .array(resolutionSchema)
       .min(1)
       .max(8)
-      .refine((rs) => new Set(rs).size === rs.length, 'lists a resolution twice')
+      .refine(
+        (rs) => new Set(rs.map((r) => shapeKey(resolutionShape(r)))).size === rs.length,
+        'lists a resolution twice',
+      )
       .optional(),
   })
   .strict()
@@ -61,16 +86,20 @@ export const evaluateKind = defineJobKind({
   result: evaluationSummarySchema,
   dataset: () => null,
   model: (spec) => spec.model,
-  features: (spec) => (spec.resolutions !== undefined ? ['evaluate.resolutions'] : []),
+  features: (spec) => [
+    ...(spec.resolutions !== undefined ? (['evaluate.resolutions'] as const) : []),
+    // An older agent's schema takes numbers only and would drop the offer as malformed.
+    ...(spec.resolutions?.some((r) => typeof r === 'string') ? (['evaluate.shapes'] as const) : []),
+  ],
   // Held-out images of the data the checkpoint was trained on.
   readsSourceDataset: true,
-  // Sized at the largest resolution it scores at (the extractor trained there is small
-  // beside the model's sampling chunk and not counted).
-  memoryNeed: (spec, { source }) =>
-    samplingMemoryNeed(
-      spec,
-      source,
-      spec.resolutions === undefined ? undefined : Math.max(...spec.resolutions),
-    ),
+  // Sized at the resolution that needs the most (the extractor trained there is small beside
+  // the model's sampling chunk and not counted).
+  memoryNeed: (spec, { source }) => {
+    const needs = (spec.resolutions ?? [undefined]).map((r) =>
+      samplingMemoryNeed(spec, source, r === undefined ? undefined : resolutionShape(r)),
+    );
+    return needs.reduce((a, b) => (a && b && b.bytes > a.bytes ? b : a));
+  },
   totalSteps: () => null,
 });
