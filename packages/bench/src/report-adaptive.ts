@@ -1,5 +1,6 @@
 // bench/RESULTS.md's sections for issue 13's suites: learned vs hand-crafted schedules,
 // sampling plans' predicted vs measured latency, and steps that follow content complexity.
+import { basename } from 'node:path';
 import { type ComplexityResult, equalFdNoise, lowNfeSentence } from './complexity.ts';
 import type { PlanBenchResult } from './plan.ts';
 import { fdCell, fmt, type ResultFile, table } from './report-format.ts';
@@ -88,8 +89,11 @@ export function schedules(
     learn?: { n: number };
     spread?: number;
   };
+  // The files live in the model's folder: named from it, whatever path the run was given.
+  const learnedFile = (file: string) =>
+    options.model ? `${options.model}/schedules/${basename(file)}` : file;
   return [
-    `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise). Quality: ${r.quality}. Paired MSE: per-image mean squared pixel difference ([-1, 1]) to ${r.reference.sampler} at ${r.reference.steps} steps (${r.reference.nfe_per_image} NFE) from the same noise, mean ± standard deviation over images. Hand-crafted: uniform (uniform in the VP table's timesteps), karras (rho 7), exponential (log-linear), ays (Align Your Steps' SD 1.5 list, log-sigmas mapped onto this model's range, interpolated log-linearly). Learned: \`anneal schedule learn\` (files: ${r.learned.map((l) => `${l.file}${l.learned_now ? ' (learned for this run)' : ''}`).join(', ')}).${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
+    `Model: ${r.model} (${r.parameters.toLocaleString('en-US')} parameters); n = ${r.n} samples per row, seed ${r.seed} for every row (identical initial noise). Quality: ${r.quality}. Paired MSE: per-image mean squared pixel difference ([-1, 1]) to ${r.reference.sampler} at ${r.reference.steps} steps (${r.reference.nfe_per_image} NFE) from the same noise, mean ± standard deviation over images. Hand-crafted: uniform (uniform in the VP table's timesteps), karras (rho 7), exponential (log-linear), ays (Align Your Steps' SD 1.5 list, log-sigmas mapped onto this model's range, interpolated log-linearly). Learned: \`anneal schedule learn\` (files: ${r.learned.map((l) => `${learnedFile(l.file)}${l.learned_now ? ' (learned for this run)' : ''}`).join(', ')}).${f.partial ? ' **Partial: the run was stopped before every row finished.**' : ''}`,
     '',
     `Command: \`npx anneal bench --only schedules --model ${options.model ?? r.model.split(':')[0]} --n ${r.n}${options.spread ? ` --spread ${options.spread}` : ''}${options.samplers ? ` --samplers ${options.samplers.join(',')}` : ''}${options.nfes ? ` --nfes ${options.nfes.join(',')}` : ''} --reference ${r.reference.sampler}:${r.reference.steps}${options.learn ? ` --learn-n ${options.learn.n}` : ''}\``,
     '',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type PlanBenchRow, planSummary } from './plan.ts';
 import { gapShare } from './report.ts';
-import { plan, timedSpread } from './report-adaptive.ts';
+import { plan, schedules, timedSpread } from './report-adaptive.ts';
 import type { ResultFile } from './report-format.ts';
 
 describe('schedules report: the learned row share of the FD gap', () => {
@@ -10,6 +10,45 @@ describe('schedules report: the learned row share of the FD gap', () => {
     // The best hand-crafted FD at or below the reference's: a ratio would be -inf..+inf noise.
     expect(gapShare(1, 0)).toMatch(/^n\/a/);
     expect(gapShare(1, -0.5)).toMatch(/^n\/a/);
+  });
+});
+
+describe('schedules report: where the learned schedules are', () => {
+  it("names each file from the model's folder, whatever path the run was given", () => {
+    const q = {
+      fd: 0.3,
+      fd_std: 0.05,
+      kid: 0,
+      kid_std: null,
+      precision: 1,
+      recall: 1,
+      accuracy: null,
+    };
+    const out = schedules({
+      name: 'schedules',
+      options: { model: 'models/m' },
+      result: {
+        model: 'models/m: small',
+        parameters: 1,
+        n: 10,
+        quality: 'q',
+        seed: 0,
+        floor: q,
+        reference: { sampler: 'heun', steps: 100, nfe_per_image: 199, ...q },
+        rows: [],
+        learned: [
+          {
+            sampler: 'dpmpp-2m',
+            nfe: 5,
+            file: '/elsewhere/checkout/models/m/schedules/dpmpp-2m-nfe5.json',
+            learned_now: false,
+            calibration_seed: 1000,
+          },
+        ],
+      },
+    } as never);
+    expect(out).toContain('(files: models/m/schedules/dpmpp-2m-nfe5.json)');
+    expect(out).not.toContain('/elsewhere');
   });
 });
 
