@@ -314,9 +314,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           dir,
           sampleCache: sampleCache(opts),
           log,
-          onPartial: (r: ScheduleTableResult) => partial({ ...about, ...inRepo(r) }),
+          onPartial: (r: ScheduleTableResult) => partial({ ...about, ...r }),
         });
-        return { ...about, ...inRepo(result) };
+        return { ...about, ...result };
       });
     });
   }
@@ -438,11 +438,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     markdown = writeReport(dir, opts.markdownPath ?? fallback);
   }
   return { files, markdown };
-}
-
-/** A schedule table with its learned files named as repository paths, as its model is. */
-function inRepo(r: ScheduleTableResult): ScheduleTableResult {
-  return { ...r, learned: r.learned.map((l) => ({ ...l, file: repoPath(l.file) })) };
 }
 
 /** A path as RESULTS.md names it: relative to the repository when inside it. */
