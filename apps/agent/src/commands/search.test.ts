@@ -3,7 +3,7 @@
 // refusals. Small throughout: 8x8 shapes, a space of 8 candidates, rungs of 4 and 8 steps.
 // The limit is set far above any latency, so what is tested never depends on timings.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
@@ -170,6 +170,53 @@ describe('anneal search', () => {
     expect(moved.stderr).toMatch(/gone is not there; resume with --teacher/);
     const back = runAnneal(['search', '--resume', '--out', out, '--teacher', teacher], home);
     expect(back.status, back.stderr).toBe(0);
+
+    // A new search's full training decays (cosine from the last rung, 8, to 12). Resumed with
+    // a constant rate, both are trained again from their last rungs (kept in the store) and
+    // the decayed results stay on record.
+    const decayed = stateOf(out);
+    const decayedOf = (name?: string) => decayed.candidates.find((c) => c.name === name)?.full;
+    expect(decayed.settings.fullSchedule).toBe('cosine');
+    expect(decayedOf(winner?.name)?.anneal).toEqual({ from: 8, to: 12 });
+    const flat = runAnneal(
+      ['search', '--resume', '--out', out, '--full-schedule', 'constant', '--json'],
+      home,
+    );
+    expect(flat.status, flat.stderr).toBe(0);
+    expect(flat.stderr).toMatch(/trained again: .*\(the earlier results stay in search\.json/);
+    expect(flat.stderr).toMatch(/from iteration 8 again/);
+    expect(flat.stderr).toMatch(/from iteration 4 again/);
+    const constant = stateOf(out);
+    expect(constant.phase).toBe('done');
+    for (const name of [winner?.name, other?.name]) {
+      const c = constant.candidates.find((x) => x.name === name);
+      expect(c?.full?.iters).toBe(12);
+      expect(c?.full?.anneal).toBeUndefined();
+      expect(c?.full?.eval?.floor).toBe(winner?.full?.eval?.floor);
+      // Another schedule is another model: its proxy moved.
+      expect(c?.full?.proxy).not.toBe(decayedOf(name)?.proxy);
+      expect(c?.earlierFull).toEqual([decayedOf(name)]);
+    }
+
+    // Costs belong to the machine that measured them; training and scoring do not. A search
+    // past its measurements continues on another profile (and says so); one still measuring
+    // is refused there.
+    const elsewhere = join(root, 'elsewhere');
+    cpSync(out, elsewhere, { recursive: true });
+    const moved2 = { ...stateOf(elsewhere), profile: 'cpu-Elsewhere-2t-mlx0.0.0' };
+    writeFileSync(join(elsewhere, SEARCH_FILE), JSON.stringify(moved2));
+    const continued = runAnneal(['search', '--resume', '--out', elsewhere, '--json'], home);
+    expect(continued.status, continued.stderr).toBe(0);
+    expect(continued.stderr).toMatch(
+      /the costs were measured on cpu-Elsewhere-2t-mlx0\.0\.0; this cpu-/,
+    );
+    expect(stateOf(elsewhere).continuedOn?.map((c) => c.phase)).toEqual(['done']);
+    writeFileSync(join(elsewhere, SEARCH_FILE), JSON.stringify({ ...moved2, phase: 'measuring' }));
+    const measuring = await runAnnealHere(['search', '--resume', '--out', elsewhere], home);
+    expect(measuring.status).not.toBe(0);
+    expect(measuring.stderr).toMatch(
+      /is measuring hardware profile cpu-Elsewhere-2t-mlx0\.0\.0, this process is cpu-/,
+    );
 
     // Another search of the teacher on this machine (speed as throughput) reads every rung
     // the first trained (the same candidate, iterations and recipe) instead of training it.

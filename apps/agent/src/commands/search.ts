@@ -18,7 +18,12 @@ import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { proxyCorrelation } from '../search/correlation.ts';
 import { searchSummary, searchTable, winnersTable } from '../search/report.ts';
-import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts';
+import {
+  changeFullTraining,
+  newSearchState,
+  runSearch,
+  type SearchProgress,
+} from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   fixed,
@@ -63,8 +68,11 @@ winners).
 
   --teacher DIR|VERSION  the teacher checkpoint (a registered version id is downloaded once)
   --out DIR              where the search keeps its state and the candidates' checkpoints
-  --resume               continue the search in DIR (its settings are kept; with --teacher,
-                         the teacher's place when it moved: its weights must be the same)
+  --resume               continue the search in DIR (its settings are kept, but for
+                         --correlate, --full-iters and --full-schedule; with --teacher, the
+                         teacher's place when it moved: its weights must be the same). Once
+                         its costs are measured it may continue on another machine: training
+                         and scoring do not depend on the hardware
   --objective O          what speed means: latency (ms per sampling step at batch 1, the
                          default) or throughput (ms per image per step at the throughput batch)
   --latency-ms X         the limit, in the objective's ms, on this machine
@@ -90,6 +98,10 @@ winners).
   --winners N            the front's students (best proxy first) trained on and evaluated
                          (default 2)
   --full-iters N         their training iterations in total (default 2000)
+  --full-schedule S      their learning rate past the rungs: cosine (decays to 0 at
+                         --full-iters, the default) or constant (the rungs' rate). Changed on
+                         --resume, the full trainings that differ are done again (the earlier
+                         results stay in search.json)
   --correlate N          train N of the pool (the winners among them; the rest spread over
                          the first rung's proxy ranks) to --full-iters and evaluate each, and
                          report the proxy's Spearman rank correlation with their FD (default 0:
@@ -127,7 +139,8 @@ const flagsSchema = z
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(1),
     winners: z.coerce.number().int().min(0).max(16).default(2),
-    'full-iters': z.coerce.number().int().min(1).default(2000),
+    'full-iters': z.coerce.number().int().min(1).optional(),
+    'full-schedule': z.enum(['cosine', 'constant']).optional(),
     correlate: z.coerce.number().int().min(0).max(100).optional(),
     'eval-n': z.coerce.number().int().min(2).max(50_000).default(1000),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
@@ -207,6 +220,7 @@ export const search: Command = {
         'output-weight': { type: 'string' },
         winners: { type: 'string' },
         'full-iters': { type: 'string' },
+        'full-schedule': { type: 'string' },
         correlate: { type: 'string' },
         'eval-n': { type: 'string' },
         'extractor-steps': { type: 'string' },
@@ -226,11 +240,21 @@ export const search: Command = {
     let teacher: Model;
     if (flags.resume) {
       state = readSearchState(out);
-      if (state.profile !== profile)
-        throw new AppError(
-          'CONFLICT',
-          `${join(out, SEARCH_FILE)} was measured on hardware profile ${state.profile}, this process is ${profile}; resume it there (or with the same OPENBLAS_NUM_THREADS), or start a new search`,
+      if (state.profile !== profile) {
+        // Costs belong to the machine that measured them; training and scoring do not.
+        if (state.phase === 'measuring')
+          throw new AppError(
+            'CONFLICT',
+            `${join(out, SEARCH_FILE)} is measuring hardware profile ${state.profile}, this process is ${profile}; resume it there (or with the same OPENBLAS_NUM_THREADS), or start a new search`,
+          );
+        io.err(
+          `anneal search: the costs were measured on ${state.profile}; this ${profile} goes on with what does not depend on the hardware (training and scoring)`,
         );
+        state.continuedOn = [
+          ...(state.continuedOn ?? []),
+          { profile, phase: state.phase, at: new Date().toISOString() },
+        ];
+      }
       // A search moved with its folder (a clone elsewhere) names its teacher's new place.
       if (flags.teacher) state.teacher.dir = await teacherDir(flags.teacher);
       if (!existsSync(join(state.teacher.dir, 'model.safetensors')))
@@ -245,8 +269,19 @@ export const search: Command = {
           `the teacher in ${state.teacher.dir} has changed since the search started (weights ${weights.slice(0, 12)}, the search's ${state.teacher.weights.slice(0, 12)}); start a new search`,
         );
       teacher = Model.load(state.teacher.dir);
-      // Only what comes after the winners may change on resume.
+      // Only what comes after the halving may change on resume.
       if (flags.correlate !== undefined) state.settings.correlate = flags.correlate;
+      const again = changeFullTraining(
+        state,
+        flags['full-iters'] ?? state.settings.fullIters,
+        flags['full-schedule'] ?? state.settings.fullSchedule,
+      );
+      if (again.length > 0)
+        io.err(
+          `anneal search: full training is now ${state.settings.fullIters} iterations at a ${state.settings.fullSchedule} rate; trained again: ${again.join(', ')} (the earlier results stay in search.json as earlierFull)`,
+        );
+      // What the resume changed is on record before anything runs.
+      writeSearchState(out, state);
     } else {
       if (existsSync(join(out, SEARCH_FILE)))
         throw new UsageError(
@@ -278,7 +313,8 @@ export const search: Command = {
         eta: flags.eta,
         rungs: flags.rungs,
         winners: flags.winners,
-        fullIters: flags['full-iters'],
+        fullIters: flags['full-iters'] ?? 2000,
+        fullSchedule: flags['full-schedule'] ?? 'cosine',
         correlate: flags.correlate ?? 0,
         evalN: flags['eval-n'],
         extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },

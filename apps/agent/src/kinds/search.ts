@@ -31,6 +31,7 @@ export function searchArgs(s: SearchSpec, teacher: string, out: string, resume: 
   args.push('--first-iters', String(s.first_iters), '--eta', String(s.eta));
   args.push('--rungs', String(s.rungs), '--winners', String(s.winners));
   args.push('--full-iters', String(s.full_iters), '--eval-n', String(s.eval_n));
+  args.push('--full-schedule', s.full_schedule);
   if (s.correlate > 0) args.push('--correlate', String(s.correlate));
   args.push('--sampler', s.sampler, '--steps', String(s.steps), '--seed', String(s.seed));
   if (s.extractor_steps !== undefined) args.push('--extractor-steps', String(s.extractor_steps));
@@ -46,7 +47,7 @@ export const searchAgentKind: AgentJobKind<'search'> = {
 evaluated winner becomes a model version of <teacher>-search with lineage to the teacher
 --teacher MODEL_VERSION_ID [--objective latency|throughput] [--latency-ms X | --speedup F]
 [--pool N] [--fit-sample N] [--first-iters N] [--eta N] [--rungs N] [--winners N]
-[--full-iters N] [--correlate N] [--eval-n N] [--sampler S] [--steps N] [--seed N]
+[--full-iters N] [--full-schedule cosine|constant] [--correlate N] [--eval-n N] [--sampler S] [--steps N] [--seed N]
 [--extractor-steps N] [--extractor-width N]`,
     options: {
       teacher: { type: 'string' },
@@ -60,6 +61,7 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       rungs: { type: 'string' },
       winners: { type: 'string' },
       'full-iters': { type: 'string' },
+      'full-schedule': { type: 'string' },
       correlate: { type: 'string' },
       'eval-n': { type: 'string' },
       sampler: { type: 'string' },
@@ -80,6 +82,8 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       rungs: num,
       winners: num,
       'full-iters': num,
+      // The job's schema names the schedules when this one is not among them.
+      'full-schedule': z.string().optional(),
       correlate: num,
       'eval-n': num,
       // The job's schema names the samplers when this one is not among them.
@@ -101,6 +105,7 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       rungs: f.rungs,
       winners: f.winners,
       full_iters: f['full-iters'],
+      full_schedule: f['full-schedule'],
       correlate: f.correlate,
       eval_n: f['eval-n'],
       sampler: f.sampler,

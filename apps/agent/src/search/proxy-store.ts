@@ -58,35 +58,46 @@ function scoresOf(store: string, name: string): Record<string, StoredRung> {
   }
 }
 
-const rungDir = (store: string, name: string, iters: number) => join(store, name, `iters-${iters}`);
+/**
+ * Where a training stopped: its iterations, and for a full training whose rate decayed, the
+ * decay's start (`fullPoint`): the same iterations under another schedule are another model.
+ */
+export type RungPoint = number | string;
 
-/** The candidate's score after `iters` iterations, when its checkpoint there is kept too. */
-export function storedRung(store: string, name: string, iters: number): StoredRung | null {
-  const hit = scoresOf(store, name)[String(iters)];
+/** A full training's point: its iterations, tagged with the decay when the rate decayed. */
+export function fullPoint(iters: number, anneal: { from: number } | undefined): RungPoint {
+  return anneal ? `${iters}-cosine-from-${anneal.from}` : iters;
+}
+
+const rungDir = (store: string, name: string, at: RungPoint) => join(store, name, `iters-${at}`);
+
+/** The candidate's score at `at` (its iterations), when its checkpoint there is kept too. */
+export function storedRung(store: string, name: string, at: RungPoint): StoredRung | null {
+  const hit = scoresOf(store, name)[String(at)];
   if (!hit) return null;
-  const dir = rungDir(store, name, iters);
+  const dir = rungDir(store, name, at);
   return FILES.every((f) => existsSync(join(dir, f))) ? hit : null;
 }
 
-/** Replaces the candidate's folder with its kept checkpoint at `iters`. */
-export function restoreRung(store: string, name: string, iters: number, dir: string): void {
+/** Replaces the candidate's folder with its kept checkpoint at `at`. */
+export function restoreRung(store: string, name: string, at: RungPoint, dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const f of FILES) copyFileSync(join(rungDir(store, name, iters), f), join(dir, f));
+  for (const f of FILES) copyFileSync(join(rungDir(store, name, at), f), join(dir, f));
 }
 
-/** Keeps the candidate's checkpoint in `dir` (at `iters`) and its score. */
+/** Keeps the candidate's checkpoint in `dir` (at `at`) and its score. */
 export function keepRung(
   store: string,
   name: string,
-  iters: number,
+  at: RungPoint,
   dir: string,
   score: StoredRung,
 ): void {
-  if (storedRung(store, name, iters)) return;
+  if (storedRung(store, name, at)) return;
   // Copied beside, then moved in: a search of the same teacher running at the same time never
   // reads a half-copied checkpoint.
-  const to = rungDir(store, name, iters);
+  const to = rungDir(store, name, at);
   const tmp = `${to}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -94,7 +105,7 @@ export function keepRung(
   rmSync(to, { recursive: true, force: true });
   renameSync(tmp, to);
   // The score last: it is what says the checkpoint beside it is whole.
-  const scores = { ...scoresOf(store, name), [String(iters)]: score };
+  const scores = { ...scoresOf(store, name), [String(at)]: score };
   writeFileAtomic(join(store, name, SCORES), `${JSON.stringify(scores, null, 2)}\n`);
 }
 
@@ -130,8 +141,10 @@ export function keepFinished(store: string, out: string, candidates: CandidateSt
     const dir = join(out, 'candidates', c.name);
     const at = checkpointStep(dir);
     const last = c.full ?? c.rungs.at(-1);
-    if (at === null || !last || last.iters !== at || storedRung(store, c.name, at)) continue;
-    keepRung(store, c.name, at, dir, {
+    if (at === null || !last || last.iters !== at) continue;
+    const point = c.full?.anneal ? fullPoint(at, c.full.anneal) : at;
+    if (storedRung(store, c.name, point)) continue;
+    keepRung(store, c.name, point, dir, {
       proxy: Number.isFinite(last.proxy) ? last.proxy : null,
       trainSeconds: last.trainSeconds,
     });

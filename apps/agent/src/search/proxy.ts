@@ -88,7 +88,12 @@ export interface RungOptions {
    */
   maxIters: number;
   settings: ProxySettings;
-  onStep?: (step: number, loss: number) => void;
+  /**
+   * A full training's learning-rate decay: past the rungs (`from`, the last rung's iterations)
+   * the rate follows a cosine to 0 at `to`, as a teacher's training ends. Absent: constant.
+   */
+  anneal?: { from: number; to: number };
+  onStep?: (step: number, loss: number, lr: number) => void;
   /** Checked between steps: true stops the rung at the next checkpoint-consistent point. */
   stopRequested?: () => boolean;
 }
@@ -100,38 +105,56 @@ export interface RungOptions {
  * uninterrupted rung.
  */
 export async function trainRung(o: RungOptions): Promise<{ model: Model | null; step: number }> {
-  const { settings: s } = o;
+  const { settings: s, anneal } = o;
   const config = studentConfig(o.teacher.config, o.candidate);
   const student = Model.create(config, s.seed);
-  const resuming = existsSync(join(o.dir, TRAINER_STATE_FILE));
-  if (!resuming) student.inheritFrom(o.teacher);
-  const trainer = Trainer.create({
-    model: student,
-    shards: o.dataset.train,
-    numClasses: o.teacher.config.dataset?.num_classes ?? 0,
-    batch: s.batch,
-    totalSteps: Math.max(o.iters, o.maxIters),
-    lr: s.lr,
-    warmup: proxyWarmup(o.maxIters),
-    // Rungs stop at different iterations, so no schedule that assumes an end.
-    lrSchedule: 'constant',
-    emaDecay: s.emaDecay,
-    gradClip: 1,
-    seed: s.seed,
-    dtype: 'float32',
-    objective: { kind: 'output-distillation', teacher: o.teacher, outputWeight: s.outputWeight },
-  });
+  if (!existsSync(join(o.dir, TRAINER_STATE_FILE))) student.inheritFrom(o.teacher);
+  // Rungs stop at different iterations, so no schedule that assumes an end: constant after the
+  // warm-up. A full training's decay is the cosine schedule with its "warm-up" at `from`: the
+  // trainer that runs it starts at or past `from`, so the rate is the cosine's from there on.
+  const trainerAt = (step: number) =>
+    Trainer.create({
+      model: student,
+      shards: o.dataset.train,
+      numClasses: o.teacher.config.dataset?.num_classes ?? 0,
+      batch: s.batch,
+      ...(anneal && step >= anneal.from
+        ? { totalSteps: anneal.to, warmup: anneal.from, lrSchedule: 'cosine' as const, minLr: 0 }
+        : {
+            totalSteps: Math.max(o.iters, o.maxIters),
+            warmup: proxyWarmup(o.maxIters),
+            lrSchedule: 'constant' as const,
+          }),
+      lr: s.lr,
+      emaDecay: s.emaDecay,
+      gradClip: 1,
+      seed: s.seed,
+      dtype: 'float32',
+      objective: { kind: 'output-distillation', teacher: o.teacher, outputWeight: s.outputWeight },
+    });
+  // A trainer holds no more than its native object, released when it is dropped.
+  const resumed = (step: number) => {
+    const t = trainerAt(step);
+    if (existsSync(join(o.dir, TRAINER_STATE_FILE))) t.resume(o.dir);
+    return t;
+  };
   try {
-    if (resuming) trainer.resume(o.dir);
+    let trainer = resumed(0);
+    // Created for step 0, then re-created for the step its state resumed at.
+    if (anneal && trainer.step >= anneal.from) trainer = resumed(trainer.step);
     mkdirSync(o.dir, { recursive: true });
     while (trainer.step < o.iters) {
-      const chunk = Math.min(s.checkpointEvery, o.iters - trainer.step);
+      // A chunk never crosses into the decay: the trainer is swapped at `from`, from its checkpoint.
+      const bound = anneal && trainer.step < anneal.from ? Math.min(o.iters, anneal.from) : o.iters;
+      const chunk = Math.min(s.checkpointEvery, bound - trainer.step);
       for await (const r of trainer.run(chunk)) {
-        o.onStep?.(r.step, r.loss);
+        o.onStep?.(r.step, r.loss, r.lr);
         if (o.stopRequested?.()) break;
       }
       trainer.saveCheckpoint(o.dir, config);
       if (o.stopRequested?.()) return { model: null, step: trainer.step };
+      if (anneal && trainer.step === anneal.from && trainer.step < o.iters)
+        trainer = resumed(trainer.step);
     }
     return { model: trainer.ema(), step: trainer.step };
   } finally {

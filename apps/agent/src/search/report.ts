@@ -89,6 +89,7 @@ export function searchSummary(state: SearchState) {
         rungs: c.rungs,
         dropped: c.dropped ?? null,
         full: c.full ?? null,
+        earlierFull: c.earlierFull ?? [],
       })),
     correlation: proxyCorrelation(state),
     front: searchFront(state).map((c) => c.name),

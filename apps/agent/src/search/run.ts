@@ -2,7 +2,7 @@
 // measure a spread sample and the teacher on this device, fit the cost predictor, prune by
 // the latency limit, measure the pool for real, then successive halving on the quality proxy.
 // The state is written after every candidate, so any phase resumes where it stopped.
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model } from '@anneal/engine';
@@ -18,10 +18,19 @@ import {
 } from './cost.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
 import { proxyScore, proxyWarmup, studentConfig, teacherImages, trainRung } from './proxy.ts';
-import { keepFinished, keepRung, proxyStore, restoreRung, storedRung } from './proxy-store.ts';
+import {
+  checkpointStep,
+  fullPoint,
+  keepFinished,
+  keepRung,
+  proxyStore,
+  restoreRung,
+  storedRung,
+} from './proxy-store.ts';
 import { evenlySpread, halvingRungs, paretoFront, spreadPool, survivors } from './select.ts';
 import { type Candidate, candidateName, enumerateCandidates } from './space.ts';
 import {
+  type Anneal,
   type CandidateState,
   fixed,
   latencyLimit,
@@ -238,13 +247,19 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     );
     /**
      * Trains `c` to `iters` and scores it (or reads both where an earlier search of this
-     * teacher kept them); null when a stop was requested.
+     * teacher kept them); null when a stop was requested. `anneal`: a full training's decay.
      */
-    const trainAndScore = async (c: CandidateState, iters: number, label: string) => {
+    const trainAndScore = async (
+      c: CandidateState,
+      iters: number,
+      label: string,
+      anneal?: Anneal,
+    ) => {
       const dir = join(run.out, 'candidates', c.name);
-      const kept = storedRung(store, c.name, iters);
+      const point = fullPoint(iters, anneal);
+      const kept = storedRung(store, c.name, point);
       if (kept) {
-        restoreRung(store, c.name, iters, dir);
+        restoreRung(store, c.name, point, dir);
         run.progress.note(`${label}: read from an earlier search of this teacher (${store})`);
         return {
           model: Model.load(dir),
@@ -263,6 +278,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         iters,
         maxIters,
         settings: s.proxy,
+        anneal,
         onStep: (st) => run.progress.update(label, st, iters),
         stopRequested: run.stopRequested,
       });
@@ -274,7 +290,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       }
       try {
         const proxy = await proxyScore(model, reference, s.proxy);
-        keepRung(store, c.name, step, dir, {
+        keepRung(store, c.name, fullPoint(step, anneal), dir, {
           proxy: Number.isFinite(proxy) ? proxy : null,
           trainSeconds,
         });
@@ -361,17 +377,39 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         save();
       }
       if (run.stopRequested()) return false;
-      const scored = await trainAndScore(
-        c,
-        Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0),
-        label,
-      );
+      const iters = Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0);
+      const anneal = s.fullSchedule === 'cosine' ? { from: maxIters, to: iters } : undefined;
+      // A folder trained past the rungs under another schedule goes back to its last rung
+      // (kept in the store) or, where the store lacks it, to the teacher's weights.
+      const dir = join(run.out, 'candidates', c.name);
+      const at = checkpointStep(dir);
+      const recipe = c.fullRecipe?.anneal ?? null;
+      const same =
+        recipe === null ? !anneal : recipe.from === anneal?.from && recipe.to === anneal.to;
+      if (at !== null && at > maxIters && !same) {
+        const last = c.rungs.at(-1)?.iters;
+        if (last !== undefined && storedRung(store, c.name, last)) {
+          restoreRung(store, c.name, last, dir);
+          run.progress.note(
+            `${label}: trained past its rungs under another schedule; from iteration ${last} again`,
+          );
+        } else {
+          rmSync(dir, { recursive: true, force: true });
+          run.progress.note(
+            `${label}: trained past its rungs under another schedule and its last rung is not kept; from the teacher's weights again`,
+          );
+        }
+      }
+      c.fullRecipe = { anneal: anneal ?? null };
+      save();
+      const scored = await trainAndScore(c, iters, label, anneal);
       if (!scored) return false;
       try {
         c.full = {
           iters: scored.iters,
           proxy: scored.proxy,
           trainSeconds: scored.trainSeconds,
+          ...(anneal ? { anneal } : {}),
           ...(scored.reused ? { reused: true } : {}),
         };
         save();
@@ -413,6 +451,36 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     }
   }
   return state;
+}
+
+/**
+ * A resume's full-training settings (`--full-iters`, `--full-schedule`): a full training that
+ * does not match them moves to `earlierFull` (kept for the record) and is trained again, from
+ * the candidate's folder where its schedule allows (a constant rate carries on past 2,000
+ * iterations to 4,000), from its last rung otherwise. Returns the candidates to train again.
+ */
+export function changeFullTraining(
+  state: SearchState,
+  fullIters: number,
+  fullSchedule: SearchSettings['fullSchedule'],
+): string[] {
+  const s = state.settings;
+  s.fullIters = fullIters;
+  s.fullSchedule = fullSchedule;
+  const stale: CandidateState[] = [];
+  for (const c of state.candidates) {
+    if (!c.full) continue;
+    const iters = Math.max(fullIters, c.rungs.at(-1)?.iters ?? 0);
+    const schedule = c.full.anneal ? 'cosine' : 'constant';
+    if (c.full.iters === iters && schedule === fullSchedule) continue;
+    c.earlierFull = [...(c.earlierFull ?? []), c.full];
+    c.full = undefined;
+    stale.push(c);
+  }
+  if (stale.some((c) => c.winner) && (state.phase === 'correlating' || state.phase === 'done'))
+    state.phase = 'training';
+  if (stale.length > 0) state.finishedAt = undefined;
+  return stale.map((c) => c.name);
 }
 
 /** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */

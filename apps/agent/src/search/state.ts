@@ -4,12 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
-import {
-  hardwareProfileSchema,
-  samplerNames,
-  unetConfigSchema,
-  writeFileAtomic,
-} from '@anneal/engine';
+import { hardwareProfileSchema, unetConfigSchema, writeFileAtomic } from '@anneal/engine';
 import {
   searchSettingsSchema as protocolSettingsSchema,
   type SearchEval,
@@ -45,11 +40,26 @@ const evalSchema = searchEvalSchema;
 
 export type { SearchEval };
 
+/** A full training's rate decay: cosine from `from` (the last rung) to 0 at `to`. */
+const annealSchema = z.object({ from: z.number().int(), to: z.number().int() });
+export type Anneal = z.infer<typeof annealSchema>;
+
 /** A proxy score; JSON writes a diverged one (NaN) as null, read back as NaN. */
 const proxyValue = z
   .number()
   .nullable()
   .transform((v) => v ?? Number.NaN);
+
+const fullSchema = z.object({
+  iters: z.number().int(),
+  proxy: proxyValue,
+  trainSeconds: z.number(),
+  /** Its rate decay past the rungs; absent: the rungs' constant rate carried on. */
+  anneal: annealSchema.optional(),
+  /** Read from an earlier search of the teacher (proxy-store.ts), not trained here. */
+  reused: z.boolean().optional(),
+  eval: evalSchema.optional(),
+});
 
 export const candidateStateSchema = z.object({
   name: z.string(),
@@ -67,16 +77,18 @@ export const candidateStateSchema = z.object({
   /** Why it left the search, when it did (over the latency limit, halved out at a rung). */
   dropped: z.string().optional(),
   /** A winner's training to fullIters and its evaluation beside the teacher's. */
-  full: z
-    .object({
-      iters: z.number().int(),
-      proxy: proxyValue,
-      trainSeconds: z.number(),
-      /** Read from an earlier search of the teacher (proxy-store.ts), not trained here. */
-      reused: z.boolean().optional(),
-      eval: evalSchema.optional(),
-    })
-    .optional(),
+  full: fullSchema.optional(),
+  /**
+   * Full trainings under settings a resume has since changed (fewer iterations, another
+   * schedule): kept for the record, oldest first; `full` is the current settings' training.
+   */
+  earlierFull: z.array(fullSchema).optional(),
+  /**
+   * How the candidate's folder was trained past the last rung, once its full training began
+   * (absent: constant rate, as before decay existed): a folder trained under another schedule
+   * is not continued, it is trained again from the last rung.
+   */
+  fullRecipe: z.object({ anneal: annealSchema.nullable() }).optional(),
   /** The proxy after each rung it finished: total iterations and score. */
   rungs: z
     .array(
@@ -133,6 +145,13 @@ export const searchStateSchema = z.object({
    * states written before it was counted.
    */
   cpuSeconds: searchCpuSecondsSchema.optional(),
+  /**
+   * Other hardware profiles a resume continued the search on, after its costs were measured
+   * (training and scoring do not depend on the hardware; their CPU seconds count in cpuSeconds).
+   */
+  continuedOn: z
+    .array(z.object({ profile: z.string(), phase: searchPhaseSchema, at: z.string() }))
+    .optional(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
 });

@@ -21,6 +21,9 @@ export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
  * with lineage to the teacher and the search's measurements. Fields as `anneal search`'s flags
  * of the same names, with their bounds; unset takes the command's defaults.
  */
+/** A full training's rate past the rungs: decayed to 0 at its end, or the rungs' carried on. */
+export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
+
 export const searchSpecSchema = z
   .object({
     /** The teacher: a model version id in the job's project. */
@@ -41,6 +44,8 @@ export const searchSpecSchema = z
     rungs: z.number().int().min(1).max(8).default(3),
     winners: z.number().int().min(0).max(16).default(2),
     full_iters: z.number().int().min(1).max(1_000_000).default(2000),
+    /** The rate past the rungs in a full training (`anneal search --full-schedule`). */
+    full_schedule: searchFullScheduleSchema.default('cosine'),
     /** Pool members trained fully for the proxy's rank correlation (the winners among them). */
     correlate: z.number().int().min(0).max(100).default(0),
     eval_n: z.number().int().min(2).max(50_000).default(1000),
@@ -153,6 +158,12 @@ export const searchSettingsSchema = z.object({
   winners: z.number().int().min(0),
   fullIters: z.number().int().positive(),
   /**
+   * The learning rate past the rungs in a full training: cosine (decays to 0 at fullIters, as
+   * a teacher's training ends) or constant (the rungs' rate carried on). Absent in searches
+   * from before the choice: constant, what they trained with.
+   */
+  fullSchedule: searchFullScheduleSchema.default('constant'),
+  /**
    * Pool members trained to fullIters and evaluated like the winners (the winners among
    * them), spread over the first rung's proxy ranks: the proxy's rank correlation with the
    * quality after full training. 0: none beyond the winners.
@@ -174,6 +185,8 @@ const searchFullSchema = z.object({
   iters: z.number().int().min(0),
   proxy: measure,
   trainSeconds: z.number().min(0),
+  /** Its rate's cosine decay, from the last rung to its end; absent: constant. */
+  anneal: z.object({ from: z.number().int(), to: z.number().int() }).optional(),
   reused: z.boolean().optional(),
   eval: searchEvalSchema.optional(),
 });
@@ -246,6 +259,8 @@ export const searchSummarySchema = z.object({
       dropped: z.string().nullable(),
       /** Its training to fullIters and evaluation (winners, and the correlation's candidates). */
       full: searchFullSchema.nullable().default(null),
+      /** Full trainings under settings a resume has since changed, oldest first. */
+      earlierFull: z.array(searchFullSchema).default([]),
     }),
   ),
   correlation: searchCorrelationSchema.nullable().default(null),

@@ -215,7 +215,11 @@ function SearchBody({
         <>
           <h3 style={{ marginTop: 14 }}>Winners</h3>
           <p className="muted small">
-            Trained on to {num(s.settings.fullIters)} iterations; FD at {sampler} {steps} steps
+            Trained on to {num(s.settings.fullIters)} iterations
+            {s.settings.fullSchedule === 'cosine'
+              ? ', the learning rate decayed to 0 after the rungs'
+              : ' at a constant learning rate'}
+            ; FD at {sampler} {steps} steps
             {t ? `, n = ${t.n}, floor ${num(t.floor)}; the teacher's FD ${num(t.fd)}` : ''}.
           </p>
           <div className="table-wrap">
