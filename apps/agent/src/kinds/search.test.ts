@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SEARCH_ARTIFACTS, searchSpecSchema } from '@anneal/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { search } from '../commands/search.ts';
-import { searchAgentKind, searchArgs } from './search.ts';
+import { adoptSearch, searchAgentKind, searchArgs } from './search.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'anneal-search-kind-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -45,7 +45,8 @@ describe("a search job's child", () => {
       Object.keys(searchSpecSchema.shape).map((k) => [k, `--${k.replace(/_/g, '-')}`]),
     );
     for (const [field, flag] of Object.entries(flags)) {
-      if (field === 'teacher' || field === 'speedup') continue;
+      // `from` is no flag: the job copies that folder and resumes it.
+      if (field === 'teacher' || field === 'speedup' || field === 'from') continue;
       expect(after(args, flag), field).toBe(String(spec[field as keyof typeof spec]));
     }
     expect(args).not.toContain('--speedup');
@@ -61,15 +62,39 @@ describe("a search job's child", () => {
     expect(args).not.toContain('--speedup');
     expect(args).not.toContain('--extractor-steps');
     expect(after(searchArgs({ ...spec, speedup: 2 }, 't', 'o', false), '--speedup')).toBe('2');
-    // The folder's search.json keeps the settings; --resume takes only --out.
+    // The folder's search.json keeps the settings; --resume takes --out, and the teacher's
+    // place (a search taken over recorded another).
     expect(searchArgs(spec, '/w/teacher', '/w/search', true)).toEqual([
       'search',
       '--resume',
       '--out',
       '/w/search',
+      '--teacher',
+      '/w/teacher',
       '--json',
       '--events',
     ]);
+  });
+
+  it('takes over a search folder the agent holds, and names one it does not', () => {
+    const from = join(root, 'cli-search');
+    mkdirSync(join(from, 'winners', 'w16-a'), { recursive: true });
+    writeFileSync(join(from, 'search.json'), '{"version":1}');
+    writeFileSync(join(from, 'winners', 'w16-a', 'config.json'), '{}');
+    const out = join(root, 'job', 'search');
+    adoptSearch(from, out);
+    expect(readFileSync(join(out, 'search.json'), 'utf8')).toBe('{"version":1}');
+    expect(existsSync(join(out, 'winners', 'w16-a', 'config.json'))).toBe(true);
+    // The user's folder stays as it was.
+    expect(existsSync(join(from, 'search.json'))).toBe(true);
+    expect(() => adoptSearch(join(root, 'elsewhere'), join(root, 'job2'))).toThrow(
+      /from: .*elsewhere holds no search on this agent \(no search\.json\)/,
+    );
+    // `anneal submit search --from DIR` sends the folder as an absolute path.
+    const spec = searchAgentKind.submit.spec(
+      searchAgentKind.submit.flags.parse({ teacher, from: 'runs/s' }),
+    );
+    expect(spec.from).toBe(join(process.cwd(), 'runs/s'));
   });
 });
 

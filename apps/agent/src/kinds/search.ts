@@ -1,5 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { AppError } from '@anneal/core/errors';
 import { candidateNameSchema, SEARCH_ARTIFACTS, type SearchSpec } from '@anneal/protocol';
 import { z } from 'zod';
 import { fetchModel } from '../daemon/fetch-model.ts';
@@ -11,10 +12,11 @@ import { num } from './model-flags.ts';
 // /search): a re-leased job on this agent finds its search.json and goes on with
 // `anneal search --resume`, repeating at most one candidate's measurement or checkpoint
 // interval. There is no resume from an upload, as distill has: the search's measurements
-// are this machine's (its hardware profile is in search.json, and `--resume` refuses another
-// profile), so a search moved to another agent would measure a different machine; it starts
-// over there. The agent's work root is cleared of the job once it succeeded and its outputs
-// are uploaded.
+// are this machine's (its hardware profile is in search.json), so on another agent a search
+// starts over. A job with `from` takes over a search folder the agent's user ran from the
+// command line (copied into the job's folder, then resumed), so a CLI search's winners are
+// registered like a job's. The agent's work root is cleared of the job once it succeeded and
+// its outputs are uploaded.
 const teacherDir = (work: string) => join(dirname(work), 'teacher');
 const searchDir = (work: string) => join(dirname(work), 'search');
 
@@ -23,7 +25,9 @@ const searchDir = (work: string) => join(dirname(work), 'search');
  * this agent) goes on with its own settings; otherwise a new one from the spec.
  */
 export function searchArgs(s: SearchSpec, teacher: string, out: string, resume: boolean): string[] {
-  if (resume) return ['search', '--resume', '--out', out, '--json', '--events'];
+  // The teacher's place is named on a resume too: a search taken over (`from`) recorded its own.
+  if (resume)
+    return ['search', '--resume', '--out', out, '--teacher', teacher, '--json', '--events'];
   const args = ['search', '--teacher', teacher, '--out', out, '--objective', s.objective];
   if (s.latency_ms !== undefined) args.push('--latency-ms', String(s.latency_ms));
   if (s.speedup !== undefined) args.push('--speedup', String(s.speedup));
@@ -40,6 +44,19 @@ export function searchArgs(s: SearchSpec, teacher: string, out: string, resume: 
   return args;
 }
 
+/**
+ * Copies the search folder `from` (on this agent) into the job's: the job resumes it from there,
+ * and the folder the user ran is left as it was.
+ */
+export function adoptSearch(from: string, out: string): void {
+  if (!existsSync(join(from, SEARCH_FILE)))
+    throw new AppError(
+      'NOT_FOUND',
+      `from: ${from} holds no search on this agent (no ${SEARCH_FILE}); run the job on the agent where \`anneal search --out ${from}\` ran`,
+    );
+  cpSync(from, out, { recursive: true });
+}
+
 export const searchAgentKind: AgentJobKind<'search'> = {
   type: 'search',
   submit: {
@@ -47,7 +64,7 @@ export const searchAgentKind: AgentJobKind<'search'> = {
 evaluated winner becomes a model version of <teacher>-search with lineage to the teacher
 --teacher MODEL_VERSION_ID [--objective latency|throughput] [--latency-ms X | --speedup F]
 [--pool N] [--fit-sample N] [--first-iters N] [--eta N] [--rungs N] [--winners N]
-[--full-iters N] [--full-schedule cosine|constant] [--correlate N] [--eval-n N] [--sampler S] [--steps N] [--seed N]
+[--full-iters N] [--full-schedule cosine|constant] [--correlate N] [--from DIR] [--eval-n N] [--sampler S] [--steps N] [--seed N]
 [--extractor-steps N] [--extractor-width N]`,
     options: {
       teacher: { type: 'string' },
@@ -63,6 +80,7 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       'full-iters': { type: 'string' },
       'full-schedule': { type: 'string' },
       correlate: { type: 'string' },
+      from: { type: 'string' },
       'eval-n': { type: 'string' },
       sampler: { type: 'string' },
       steps: { type: 'string' },
@@ -85,6 +103,7 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       // The job's schema names the schedules when this one is not among them.
       'full-schedule': z.string().optional(),
       correlate: num,
+      from: z.string().optional(),
       'eval-n': num,
       // The job's schema names the samplers when this one is not among them.
       sampler: z.string().optional(),
@@ -107,6 +126,8 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
       full_iters: f['full-iters'],
       full_schedule: f['full-schedule'],
       correlate: f.correlate,
+      // A folder on the agent: absolute, as the agent's process may run elsewhere.
+      from: typeof f.from === 'string' ? resolve(f.from) : undefined,
       eval_n: f['eval-n'],
       sampler: f.sampler,
       steps: f.steps,
@@ -120,6 +141,7 @@ evaluated winner becomes a model version of <teacher>-search with lineage to the
     const out = searchDir(work);
     // Fetched again on a resume: the same version's weights, which --resume checks by hash.
     await fetchModel(api, { kind: 'modelVersion', id: s.teacher }, teacher);
+    if (s.from && !existsSync(join(out, SEARCH_FILE))) adoptSearch(s.from, out);
     return searchArgs(s, teacher, out, existsSync(join(out, SEARCH_FILE)));
   },
   /** The search's state, the summary it completed with, and each evaluated winner's checkpoint. */

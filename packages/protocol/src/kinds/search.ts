@@ -14,6 +14,9 @@ import { trainedUNet, trainSpecSchema } from './train.ts';
 export const searchObjectiveSchema = z.enum(['latency', 'throughput']);
 export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
 
+/** A full training's rate past the rungs: decayed to 0 at its end, or the rungs' carried on. */
+export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
+
 /**
  * A search job: `anneal search` on the agent (issue 19 sections 4-5), from a registered
  * teacher version of the project. The agent measures candidates on its own hardware, so the
@@ -21,13 +24,18 @@ export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
  * with lineage to the teacher and the search's measurements. Fields as `anneal search`'s flags
  * of the same names, with their bounds; unset takes the command's defaults.
  */
-/** A full training's rate past the rungs: decayed to 0 at its end, or the rungs' carried on. */
-export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
-
 export const searchSpecSchema = z
   .object({
     /** The teacher: a model version id in the job's project. */
     teacher: z.uuid().toLowerCase(),
+    /**
+     * A search folder on the agent that runs the job (`anneal search --out DIR`, run there from
+     * the command line): the job takes it over instead of starting a search, with the folder's
+     * own settings, and registers its winners. Its teacher must be this version (the weights
+     * are compared). Jobs are not addressed to one agent: one that leases it without the folder
+     * fails it, naming the folder.
+     */
+    from: z.string().min(1).max(4096).optional(),
     /**
      * What speed means: `latency`, ms per sampling step at batch 1 (one request at a time), or
      * `throughput`, ms per image per step at the throughput batch.
