@@ -198,6 +198,25 @@ describe('anneal search', () => {
       expect(c?.earlierFull).toEqual([decayedOf(name)]);
     }
 
+    // Fewer iterations: the longer trainings are kept in the store and both go back to their
+    // last rungs; resumed again unchanged, nothing trains.
+    const shorter = runAnneal(
+      ['search', '--resume', '--out', out, '--full-iters', '10', '--json'],
+      home,
+    );
+    expect(shorter.status, shorter.stderr).toBe(0);
+    expect(shorter.stderr).toMatch(/trained to 12 iterations, past 10; from iteration 8 again/);
+    const ten = stateOf(out);
+    expect(
+      ten.candidates.filter((c) => c.full).map((c) => [c.full?.iters, c.earlierFull?.length]),
+    ).toEqual([
+      [10, 2],
+      [10, 2],
+    ]);
+    const unchanged = runAnneal(['search', '--resume', '--out', out, '--json'], home);
+    expect(unchanged.status, unchanged.stderr).toBe(0);
+    expect(stateOf(out)).toEqual(ten);
+
     // Costs belong to the machine that measured them; training and scoring do not. A search
     // past its measurements continues on another profile (and says so); one still measuring
     // is refused there.

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { candidateNameSchema, SEARCH_ARTIFACTS, type SearchSpec } from '@anneal/protocol';
@@ -54,7 +54,13 @@ export function adoptSearch(from: string, out: string): void {
       'NOT_FOUND',
       `from: ${from} holds no search on this agent (no ${SEARCH_FILE}); run the job on the agent where \`anneal search --out ${from}\` ran`,
     );
-  cpSync(from, out, { recursive: true });
+  // Copied beside, then moved in: a lease lost mid-copy leaves no half search to resume.
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  cpSync(from, tmp, { recursive: true });
+  // `out` holds no search.json (else the job resumes it): nothing there to keep.
+  rmSync(out, { recursive: true, force: true });
+  renameSync(tmp, out);
 }
 
 export const searchAgentKind: AgentJobKind<'search'> = {

@@ -15,6 +15,7 @@ import {
   Trainer,
 } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
+import { checkpointStep } from './proxy-store.ts';
 import type { Candidate } from './space.ts';
 
 export interface ProxySettings {
@@ -93,6 +94,8 @@ export interface RungOptions {
    * the rate follows a cosine to 0 at `to`, as a teacher's training ends. Absent: constant.
    */
   anneal?: { from: number; to: number };
+  /** Called once the checkpoint at `anneal.from` is written, before the decay begins. */
+  atDecayStart?: () => void;
   onStep?: (step: number, loss: number, lr: number) => void;
   /** Checked between steps: true stops the rung at the next checkpoint-consistent point. */
   stopRequested?: () => boolean;
@@ -132,16 +135,19 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
       dtype: 'float32',
       objective: { kind: 'output-distillation', teacher: o.teacher, outputWeight: s.outputWeight },
     });
-  // A trainer holds no more than its native object, released when it is dropped.
+  // The schedule is chosen from the step the folder's checkpoint is at, before the trainer
+  // exists (a trainer's native state is released only when it is collected).
   const resumed = (step: number) => {
     const t = trainerAt(step);
     if (existsSync(join(o.dir, TRAINER_STATE_FILE))) t.resume(o.dir);
     return t;
   };
   try {
-    let trainer = resumed(0);
-    // Created for step 0, then re-created for the step its state resumed at.
-    if (anneal && trainer.step >= anneal.from) trainer = resumed(trainer.step);
+    const saved = checkpointStep(o.dir) ?? 0;
+    let trainer = resumed(saved);
+    // Weights without their step in the metadata: re-created for the step the state is at.
+    if (anneal && trainer.step >= anneal.from && saved < anneal.from)
+      trainer = resumed(trainer.step);
     mkdirSync(o.dir, { recursive: true });
     while (trainer.step < o.iters) {
       // A chunk never crosses into the decay: the trainer is swapped at `from`, from its checkpoint.
@@ -153,8 +159,10 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
       }
       trainer.saveCheckpoint(o.dir, config);
       if (o.stopRequested?.()) return { model: null, step: trainer.step };
-      if (anneal && trainer.step === anneal.from && trainer.step < o.iters)
+      if (anneal && trainer.step === anneal.from && trainer.step < o.iters) {
+        o.atDecayStart?.();
         trainer = resumed(trainer.step);
+      }
     }
     return { model: trainer.ema(), step: trainer.step };
   } finally {

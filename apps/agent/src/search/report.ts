@@ -79,6 +79,7 @@ export function searchSummary(state: SearchState) {
     predictor: state.fits,
     seconds: state.seconds,
     cpuSeconds: state.cpuSeconds ?? null,
+    continuedOn: state.continuedOn ?? [],
     pool: state.candidates
       .filter((c) => c.pool)
       .map((c) => ({

@@ -256,6 +256,16 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       anneal?: Anneal,
     ) => {
       const dir = join(run.out, 'candidates', c.name);
+      // The checkpoint where a decay begins is the last rung's for the winners: kept, so a
+      // later change of schedule goes back to it instead of to the teacher's weights.
+      const keepDecayStart = () => {
+        const last = c.rungs.at(-1);
+        if (last?.iters === anneal?.from && last && !storedRung(store, c.name, last.iters))
+          keepRung(store, c.name, last.iters, dir, {
+            proxy: Number.isFinite(last.proxy) ? last.proxy : null,
+            trainSeconds: last.trainSeconds,
+          });
+      };
       const point = fullPoint(iters, anneal);
       const kept = storedRung(store, c.name, point);
       if (kept) {
@@ -279,6 +289,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         maxIters,
         settings: s.proxy,
         anneal,
+        atDecayStart: keepDecayStart,
         onStep: (st) => run.progress.update(label, st, iters),
         stopRequested: run.stopRequested,
       });
@@ -377,26 +388,39 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         save();
       }
       if (run.stopRequested()) return false;
-      const iters = Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0);
-      const anneal = s.fullSchedule === 'cosine' ? { from: maxIters, to: iters } : undefined;
-      // A folder trained past the rungs under another schedule goes back to its last rung
-      // (kept in the store) or, where the store lacks it, to the teacher's weights.
+      const iters = fullIters(s, c);
+      const anneal = fullAnneal(s, iters, maxIters);
+      // A folder that cannot go on to `iters` under this schedule (trained past the rungs under
+      // another, or past `iters`) is kept in the store when it is a finished full training,
+      // then goes back to its last rung (kept in the store) or to the teacher's weights.
       const dir = join(run.out, 'candidates', c.name);
       const at = checkpointStep(dir);
       const recipe = c.fullRecipe?.anneal ?? null;
-      const same =
-        recipe === null ? !anneal : recipe.from === anneal?.from && recipe.to === anneal.to;
-      if (at !== null && at > maxIters && !same) {
+      const same = sameAnneal(recipe ?? undefined, anneal);
+      const point = fullPoint(iters, anneal);
+      if (
+        at !== null &&
+        (at > iters || (at > maxIters && !same)) &&
+        !storedRung(store, c.name, point)
+      ) {
+        const earlier = c.earlierFull?.at(-1);
+        if (earlier?.iters === at && sameAnneal(earlier.anneal, recipe ?? undefined))
+          keepRung(store, c.name, fullPoint(at, earlier.anneal), dir, {
+            proxy: Number.isFinite(earlier.proxy) ? earlier.proxy : null,
+            trainSeconds: earlier.trainSeconds,
+          });
+        const why =
+          at > iters
+            ? `trained to ${at} iterations, past ${iters}`
+            : 'trained past its rungs under another schedule';
         const last = c.rungs.at(-1)?.iters;
         if (last !== undefined && storedRung(store, c.name, last)) {
           restoreRung(store, c.name, last, dir);
-          run.progress.note(
-            `${label}: trained past its rungs under another schedule; from iteration ${last} again`,
-          );
+          run.progress.note(`${label}: ${why}; from iteration ${last} again`);
         } else {
           rmSync(dir, { recursive: true, force: true });
           run.progress.note(
-            `${label}: trained past its rungs under another schedule and its last rung is not kept; from the teacher's weights again`,
+            `${label}: ${why}, and its last rung is not kept; from the teacher's weights again`,
           );
         }
       }
@@ -461,18 +485,19 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
  */
 export function changeFullTraining(
   state: SearchState,
-  fullIters: number,
-  fullSchedule: SearchSettings['fullSchedule'],
+  iters: number,
+  schedule: SearchSettings['fullSchedule'],
 ): string[] {
   const s = state.settings;
-  s.fullIters = fullIters;
-  s.fullSchedule = fullSchedule;
+  s.fullIters = iters;
+  s.fullSchedule = schedule;
+  // The halving is over wherever a full training exists: its last rung is the furthest.
+  const maxIters = Math.max(0, ...state.candidates.map((c) => c.rungs.at(-1)?.iters ?? 0));
   const stale: CandidateState[] = [];
   for (const c of state.candidates) {
     if (!c.full) continue;
-    const iters = Math.max(fullIters, c.rungs.at(-1)?.iters ?? 0);
-    const schedule = c.full.anneal ? 'cosine' : 'constant';
-    if (c.full.iters === iters && schedule === fullSchedule) continue;
+    const to = fullIters(s, c);
+    if (c.full.iters === to && sameAnneal(c.full.anneal, fullAnneal(s, to, maxIters))) continue;
     c.earlierFull = [...(c.earlierFull ?? []), c.full];
     c.full = undefined;
     stale.push(c);
@@ -481,6 +506,22 @@ export function changeFullTraining(
     state.phase = 'training';
   if (stale.length > 0) state.finishedAt = undefined;
   return stale.map((c) => c.name);
+}
+
+/** A full training's iterations: the settings', or the candidate's last rung when further. */
+export function fullIters(s: SearchSettings, c: CandidateState): number {
+  return Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0);
+}
+
+/** A full training's decay: cosine from the last rung (`maxIters`) when it trains past it. */
+export function fullAnneal(s: SearchSettings, iters: number, maxIters: number): Anneal | undefined {
+  return s.fullSchedule === 'cosine' && iters > maxIters
+    ? { from: maxIters, to: iters }
+    : undefined;
+}
+
+function sameAnneal(a: Anneal | undefined, b: Anneal | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.from === b.from && a.to === b.to;
 }
 
 /** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */

@@ -256,6 +256,13 @@ export const searchSummarySchema = z.object({
   seconds: z.object({ measure: z.number().min(0), proxy: z.number().min(0) }),
   /** Null for a search begun before CPU time was counted. */
   cpuSeconds: searchCpuSecondsSchema.nullable().default(null),
+  /**
+   * Other hardware profiles the search went on on after its costs were measured (training and
+   * scoring only), with the phase each took over at.
+   */
+  continuedOn: z
+    .array(z.object({ profile: z.string(), phase: searchPhaseSchema, at: z.string() }))
+    .default([]),
   pool: z.array(
     z.object({
       name: candidateNameSchema,
