@@ -250,10 +250,12 @@ export const search: Command = {
         io.err(
           `anneal search: the costs were measured on ${state.profile}; this ${profile} goes on with what does not depend on the hardware (training and scoring)`,
         );
-        state.continuedOn = [
-          ...(state.continuedOn ?? []),
-          { profile, phase: state.phase, at: new Date().toISOString() },
-        ];
+        // Where it took over, once per profile.
+        if (!state.continuedOn?.some((c) => c.profile === profile))
+          state.continuedOn = [
+            ...(state.continuedOn ?? []),
+            { profile, phase: state.phase, at: new Date().toISOString() },
+          ];
       }
       // A search moved with its folder (a clone elsewhere) names its teacher's new place.
       if (flags.teacher) state.teacher.dir = await teacherDir(flags.teacher);
