@@ -100,6 +100,20 @@ describe('the search record', () => {
     expect(md).toMatch(
       /\| w16\.32-l1-a\.A-h16-g8 \(winner\) \| 3\.00x \| 2\.400 \| 1\.20x \| 8\.0x \|/,
     );
+    expect(md).not.toMatch(/under earlier settings/);
+    // A full training a resume replaced stays on record, beside the one that replaced it.
+    const replaced = summary();
+    const pool0 = replaced.pool.find((c) => c.name === 'w16.32-l1-a.A-h16-g8');
+    const full = replaced.winners[0]?.full;
+    if (!pool0 || !full?.eval) throw new Error('the fixture has a trained winner in its pool');
+    pool0.earlierFull = [{ ...full, iters: 2000, eval: { ...full.eval, fd: 3.5 } }];
+    const withEarlier = searchSection({
+      ...f,
+      result: { runs: [{ ...run, summary: replaced }] },
+    });
+    expect(withEarlier).toMatch(
+      /\| w16\.32-l1-a\.A-h16-g8 \| 2000 \| constant \| 3\.500 \| 1\.75x \| 2\.400 \|/,
+    );
     expect(() => readSearchRun(folder('none', undefined), root)).toThrow(
       /none: no summary\.json .*anneal search --resume --out/,
     );

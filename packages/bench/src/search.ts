@@ -153,7 +153,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
     parts.push(
       `### ${run.dir}: the teacher ${run.teacher} on ${s.profile}${s.phase === 'done' ? '' : ` — incomplete: phase ${s.phase}`}`,
       '',
-      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations, FD at n = ${st.evalN} without guidance. Command: \`npx anneal search --teacher ${run.teacher} --out ${run.dir} --json\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
+      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations${st.fullSchedule === 'cosine' ? ', the rate decayed on a cosine to 0 past the rungs' : " at the rungs' constant rate"}, FD at n = ${st.evalN} without guidance. Command: \`npx anneal search --teacher ${run.teacher} --out ${run.dir} --json\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
       '',
       `Cost model (ms per step at batch 1): leave-one-out error median ${pct(loo?.median)}, max ${pct(loo?.max)} over ${loo?.n ?? 0} measured; on the pool it chose (out of sample) median ${pct(pe?.median)}, max ${pct(pe?.max)} over ${pe?.n ?? 0}.${cpu ? ` CPU time: measuring ${fmt(cpu.measuring / 3600, 2)} h, halving ${fmt(cpu.halving / 3600, 2)} h, the winners ${fmt(cpu.training / 3600, 2)} h, the correlation's ${fmt(cpu.correlating / 3600, 2)} h${cpu.fromStart ? '' : ' (counted from a resume on)'}.` : ''}`,
       '',
@@ -259,6 +259,27 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
         '',
       );
     }
+    // Full trainings a resume's new settings replaced stay on record beside the current ones.
+    const earlier = s.pool.flatMap((c) =>
+      c.earlierFull.map((f) => ({ name: c.name, f, now: fullOf(s, c) })),
+    );
+    if (earlier.length > 0)
+      parts.push(
+        'Full trainings under earlier settings (replaced on a resume; FD on the same ruler):',
+        '',
+        table(
+          ['candidate', 'iterations', 'rate past the rungs', 'FD then', "FD / teacher's", 'FD now'],
+          earlier.map(({ name, f, now }) => [
+            name,
+            f.iters,
+            f.anneal ? `cosine ${f.anneal.from} -> ${f.anneal.to}` : 'constant',
+            fmt(f.eval?.fd, 3),
+            e?.fd && f.eval?.fd ? `${fmt(f.eval.fd / e.fd, 2)}x` : '-',
+            fmt(now?.eval?.fd, 3),
+          ]),
+        ),
+        '',
+      );
   }
   return parts.join('\n').trimEnd();
 }
