@@ -171,31 +171,45 @@ describe('anneal search', () => {
     const back = runAnneal(['search', '--resume', '--out', out, '--teacher', teacher], home);
     expect(back.status, back.stderr).toBe(0);
 
-    // A new search's full training decays (cosine from the last rung, 8, to 12). Resumed with
-    // a constant rate, both are trained again from their last rungs (kept in the store) and
-    // the decayed results stay on record.
+    // The full training carries the rungs' constant rate on by default. Resumed with a cosine
+    // decay (from the last rung, 8, to 12), both are trained again from their last rungs (kept
+    // in the store), and the constant results stay on record.
+    const flat = stateOf(out);
+    const flatOf = (name?: string) => flat.candidates.find((c) => c.name === name)?.full;
+    expect(flat.settings.fullSchedule).toBe('constant');
+    expect(flatOf(winner?.name)?.anneal).toBeUndefined();
+    const cos = runAnneal(
+      ['search', '--resume', '--out', out, '--full-schedule', 'cosine', '--json'],
+      home,
+    );
+    expect(cos.status, cos.stderr).toBe(0);
+    expect(cos.stderr).toMatch(/trained again: .*\(the earlier results stay in search\.json/);
+    expect(cos.stderr).toMatch(/from iteration 8 again/);
+    expect(cos.stderr).toMatch(/from iteration 4 again/);
     const decayed = stateOf(out);
-    const decayedOf = (name?: string) => decayed.candidates.find((c) => c.name === name)?.full;
-    expect(decayed.settings.fullSchedule).toBe('cosine');
-    expect(decayedOf(winner?.name)?.anneal).toEqual({ from: 8, to: 12 });
-    const flat = runAnneal(
+    expect(decayed.phase).toBe('done');
+    for (const name of [winner?.name, other?.name]) {
+      const c = decayed.candidates.find((x) => x.name === name);
+      expect(c?.full?.iters).toBe(12);
+      expect(c?.full?.anneal).toEqual({ from: 8, to: 12 });
+      expect(c?.full?.eval?.floor).toBe(winner?.full?.eval?.floor);
+      // Another schedule is another model: its proxy moved.
+      expect(c?.full?.proxy).not.toBe(flatOf(name)?.proxy);
+      expect(c?.earlierFull).toEqual([flatOf(name)]);
+    }
+    // Back to the constant rate: those trainings were kept in the store before the decayed
+    // ones replaced them, so they are read back, not trained again.
+    const back2 = runAnneal(
       ['search', '--resume', '--out', out, '--full-schedule', 'constant', '--json'],
       home,
     );
-    expect(flat.status, flat.stderr).toBe(0);
-    expect(flat.stderr).toMatch(/trained again: .*\(the earlier results stay in search\.json/);
-    expect(flat.stderr).toMatch(/from iteration 8 again/);
-    expect(flat.stderr).toMatch(/from iteration 4 again/);
-    const constant = stateOf(out);
-    expect(constant.phase).toBe('done');
+    expect(back2.status, back2.stderr).toBe(0);
+    expect(back2.stderr).toMatch(/read from an earlier search of this teacher/);
     for (const name of [winner?.name, other?.name]) {
-      const c = constant.candidates.find((x) => x.name === name);
-      expect(c?.full?.iters).toBe(12);
-      expect(c?.full?.anneal).toBeUndefined();
-      expect(c?.full?.eval?.floor).toBe(winner?.full?.eval?.floor);
-      // Another schedule is another model: its proxy moved.
-      expect(c?.full?.proxy).not.toBe(decayedOf(name)?.proxy);
-      expect(c?.earlierFull).toEqual([decayedOf(name)]);
+      const c = stateOf(out).candidates.find((x) => x.name === name);
+      expect(c?.full?.proxy).toBe(flatOf(name)?.proxy);
+      expect(c?.full?.reused).toBe(true);
+      expect(c?.earlierFull).toHaveLength(2);
     }
 
     // Fewer iterations: the longer trainings are kept in the store and both go back to their
@@ -210,8 +224,8 @@ describe('anneal search', () => {
     expect(
       ten.candidates.filter((c) => c.full).map((c) => [c.full?.iters, c.earlierFull?.length]),
     ).toEqual([
-      [10, 2],
-      [10, 2],
+      [10, 3],
+      [10, 3],
     ]);
     const unchanged = runAnneal(['search', '--resume', '--out', out, '--json'], home);
     expect(unchanged.status, unchanged.stderr).toBe(0);

@@ -27,7 +27,7 @@ describe("a search job's child", () => {
       rungs: 2,
       winners: 1,
       full_iters: 300,
-      full_schedule: 'constant',
+      full_schedule: 'cosine',
       correlate: 4,
       eval_n: 200,
       sampler: 'euler',

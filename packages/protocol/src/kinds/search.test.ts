@@ -35,7 +35,7 @@ describe('the search job kind', () => {
       rungs: 3,
       winners: 2,
       full_iters: 2000,
-      full_schedule: 'cosine',
+      full_schedule: 'constant',
       correlate: 0,
       eval_n: 1000,
       sampler: 'dpmpp-2m',

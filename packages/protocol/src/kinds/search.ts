@@ -53,7 +53,7 @@ export const searchSpecSchema = z
     winners: z.number().int().min(0).max(16).default(2),
     full_iters: z.number().int().min(1).max(1_000_000).default(2000),
     /** The rate past the rungs in a full training (`anneal search --full-schedule`). */
-    full_schedule: searchFullScheduleSchema.default('cosine'),
+    full_schedule: searchFullScheduleSchema.default('constant'),
     /** Pool members trained fully for the proxy's rank correlation (the winners among them). */
     correlate: z.number().int().min(0).max(100).default(0),
     eval_n: z.number().int().min(2).max(50_000).default(1000),
