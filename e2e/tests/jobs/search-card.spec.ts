@@ -118,7 +118,16 @@ test("a search run shows its pool and front, and its winner's version the search
     measured: 6,
     seconds: { measure: 30, proxy: 300 },
     pool: [
-      { name: A, parameters: 120_000, measured: cost(2), rungs: rungsA, dropped: null },
+      {
+        name: A,
+        parameters: 120_000,
+        measured: cost(2),
+        rungs: rungsA,
+        dropped: null,
+        full,
+        // A full training a resume replaced (another schedule): on record beside the winner.
+        earlierFull: [{ ...full, anneal: { from: 200, to: 500 }, eval: evaluation(3) }],
+      },
       {
         name: B,
         parameters: 60_000,
@@ -190,6 +199,9 @@ test("a search run shows its pool and front, and its winner's version the search
   await expect(card.getByTestId('search-scatter').locator('circle[r="4"]')).toHaveCount(2);
   await expect(card.getByTestId(`search-scatter-winner-${A}`)).toBeVisible();
   await expect(card.getByTestId('search-scatter-teacher')).toContainText('teacher');
+  await expect(card.getByTestId('search-earlier')).toContainText(
+    `${A}: 500 iterations, rate decayed from 200: FD 3 (1.50× the teacher's)`,
+  );
   await shot(page, 'search-run', true);
   await card.getByTestId(`search-winner-${A}`).click();
   await expect(page).toHaveURL(/\/models\/pets-small-search$/);

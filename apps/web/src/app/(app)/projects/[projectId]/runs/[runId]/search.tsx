@@ -91,6 +91,7 @@ function SearchBody({
     s.predictor?.[objective === 'throughput' ? 'throughputMsPerImage' : 'latencyMs']?.looError;
   const t = s.teacherEval;
   const { sampler, steps } = s.settings.proxy;
+  const earlier = s.pool.flatMap((c) => c.earlierFull.map((f) => ({ name: c.name, f })));
   return (
     <>
       <p className="muted small">
@@ -268,6 +269,27 @@ function SearchBody({
             </table>
           </div>
         </>
+      )}
+      {earlier.length > 0 && (
+        <div data-testid="search-earlier">
+          <h3 style={{ marginTop: 14 }}>Earlier full trainings</h3>
+          <p className="muted small">
+            Replaced when the search was resumed with other full-training settings; kept for the
+            record, on the same ruler.
+          </p>
+          <ul className="small">
+            {earlier.map(({ name, f }) => (
+              <li key={`${name}-${f.iters}-${f.anneal?.from ?? 'constant'}`}>
+                <span className="mono">{name}</span>: {num(f.iters)} iterations
+                {f.anneal ? `, rate decayed from ${f.anneal.from}` : ' at a constant rate'}: FD{' '}
+                {f.eval ? num(f.eval.fd) : 'not evaluated'}
+                {f.eval?.fd != null && t?.fd
+                  ? ` (${(f.eval.fd / t.fd).toFixed(2)}× the teacher's)`
+                  : ''}
+              </li>
+            ))}
+          </ul>
+        </div>
       )}
     </>
   );
