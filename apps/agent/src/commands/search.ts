@@ -17,13 +17,9 @@ import { weightsSha256 } from '../plan/weights.ts';
 import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { proxyCorrelation } from '../search/correlation.ts';
+import { changeFullTraining } from '../search/full.ts';
 import { searchSummary, searchTable, winnersTable } from '../search/report.ts';
-import {
-  changeFullTraining,
-  newSearchState,
-  runSearch,
-  type SearchProgress,
-} from '../search/run.ts';
+import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   fixed,
