@@ -8,13 +8,6 @@ namespace {
 
 Napi::Value Field(const Napi::Object& o, const char* field) { return o.Has(field) ? o.Get(field) : o.Env().Undefined(); }
 
-bool BoolField(const Napi::Object& o, const char* owner, const char* field, bool fallback) {
-  auto v = Field(o, field);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string(owner) + "." + field + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
 std::string StrField(const Napi::Object& o, const char* owner, const char* field, const std::string& fallback) {
   auto v = Field(o, field);
   if (v.IsUndefined() || v.IsNull()) return fallback;

@@ -27,10 +27,13 @@
 //     another config: a copy (the same config), or a distillation student (a consistency
 //     config around the same U-Net). TypeError names a bad config field; weights that do not
 //     fit the config's U-Net throw ANNEAL_INVALID_ARGUMENT.
-//   inheritFrom(teacher: Model): sync -> {copied, total, copiedParameters, totalParameters}:
-//     this model's tensors whose name and shape the teacher also has take the teacher's values
-//     (BK-SDM's initialization of a pruned student, engine/distill/inherit.h), the rest stay as
-//     they are; counts of tensors and of scalar parameters. The teacher may be disposed after.
+//   inheritFrom(teacher: Model, {narrow?}?): sync -> {copied, narrowed, total,
+//     copiedParameters, totalParameters}: this model's tensors whose name and shape the teacher
+//     also has take the teacher's values (BK-SDM's initialization of a pruned student,
+//     engine/distill/inherit.h); with narrow, also up blocks matched by level and narrower
+//     tensors restricted to the teacher's leading channels. The rest stay as they are; counts of
+//     tensors (whole, restricted, all) and of scalar parameters taken and in all. The teacher
+//     may be disposed after.
 //     ANNEAL_INVALID_ARGUMENT for a teacher of other in/out channels or classes; TypeError
 //     unless teacher is a Model.
 //   sigmaRange({height?, width?}?): sync -> {sigmaMin, sigmaMax}: the noise levels its sampling
@@ -404,7 +407,9 @@ Napi::Value Model::InheritFrom(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "teacher must be a Model");
   }
   auto teacher = Napi::ObjectWrap<Model>::Unwrap(info[0].As<Napi::Object>())->state(env);
-  auto inherited = inherit_params(s->params, s->unet, teacher->params, teacher->unet);
+  const auto opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  const bool narrow = BoolField(opts, "options", "narrow", false);
+  auto inherited = inherit_params(s->params, s->unet, teacher->params, teacher->unet, narrow);
   // A new state rather than an edit of the shared one: a sample or measureStep in flight, and
   // any Model derived from this one, keep the weights they started with.
   auto next = std::make_shared<ModelState>(*s);
@@ -412,6 +417,7 @@ Napi::Value Model::InheritFrom(const Napi::CallbackInfo& info) {
   state_ = next;
   auto out = Napi::Object::New(env);
   out.Set("copied", static_cast<double>(inherited.copied));
+  out.Set("narrowed", static_cast<double>(inherited.narrowed));
   out.Set("total", static_cast<double>(inherited.total));
   out.Set("copiedParameters", static_cast<double>(inherited.copied_parameters));
   out.Set("totalParameters", static_cast<double>(inherited.total_parameters));

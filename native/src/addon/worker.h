@@ -135,6 +135,14 @@ inline long LongField(const Napi::Object& obj, const char* owner, const char* fi
   return static_cast<long>(d);
 }
 
+// A boolean field; undefined or null: `fallback`.
+inline bool BoolField(const Napi::Object& obj, const char* owner, const char* field, bool fallback) {
+  auto v = obj.Has(field) ? obj.Get(field) : obj.Env().Undefined();
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(obj.Env(), std::string(owner) + "." + field + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
 // JS numbers are exact to 2^53, enough for byte counts.
 inline Napi::Value Bytes(Napi::Env env, std::size_t v) {
   return Napi::Number::New(env, static_cast<double>(v));

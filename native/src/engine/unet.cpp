@@ -79,6 +79,9 @@ struct LayoutVisitor {
   virtual void norm(const std::string& name, int channels, int size) = 0;
   virtual void attention(const std::string& name, int channels, int size) = 0;
   virtual void embedding(const std::string& name, int count, int dim) = 0;
+  // The resnet about to be visited reads [first, second] concatenated (an up block's input and
+  // skip); most visitors count channels only.
+  virtual void concatenation(const std::string& /*resnet*/, int /*first*/, int /*second*/) {}
 };
 
 void visit_resnet(LayoutVisitor& v, const std::string& n, int in, int out, int temb, int size) {
@@ -133,6 +136,7 @@ void visit_unet(const UNetConfig& c, LayoutVisitor& v) {
     for (int j = 0; j < layers; ++j) {
       const int skip = j == layers - 1 ? in_ch : out_ch;
       const int res_in = j == 0 ? prev : out_ch;
+      v.concatenation(b + ".resnets." + std::to_string(j), res_in, skip);
       visit_resnet(v, b + ".resnets." + std::to_string(j), res_in + skip, out_ch, temb, size);
       if (is_attn(c.up_block_types[i])) visit_attention(v, b + ".attentions." + std::to_string(j), out_ch, size);
     }
@@ -195,6 +199,25 @@ Params init_unet(const UNetConfig& cfg, std::uint64_t seed) {
   visit_unet(cfg, init);
   mx::eval(flatten(init.p));
   return init.p;
+}
+
+std::map<std::string, ConcatenatedAxis> concatenated_axes(const UNetConfig& cfg) {
+  cfg.validate();
+  struct Concatenations : LayoutVisitor {
+    std::map<std::string, ConcatenatedAxis> axes;
+    void conv(const std::string&, int, int, int, int, int) override {}
+    void linear(const std::string&, int, int, int) override {}
+    void norm(const std::string&, int, int) override {}
+    void attention(const std::string&, int, int) override {}
+    void embedding(const std::string&, int, int) override {}
+    void concatenation(const std::string& n, int first, int second) override {
+      // Convolution weights are [out, k, k, in]; a norm's weight and bias are [channels].
+      for (const char* t : {".norm1.weight", ".norm1.bias"}) axes[n + t] = {0, {first, second}};
+      for (const char* t : {".conv1.weight", ".conv_shortcut.weight"}) axes[n + t] = {3, {first, second}};
+    }
+  } c;
+  visit_unet(cfg, c);
+  return c.axes;
 }
 
 void check_unet_params(const Params& params, const UNetConfig& cfg) {

@@ -3,6 +3,7 @@
 // one and comparisons are fair. Block layout: diffusers/models/unets/unet_2d.py.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,17 @@ Params init_unet(const UNetConfig& cfg, std::uint64_t seed);
 
 // Checks that `params` holds exactly the names and shapes `cfg` implies.
 void check_unet_params(const Params& params, const UNetConfig& cfg);
+
+// A tensor axis that reads a concatenation of channels: an up block's resnet reads its input
+// and the down path's skip side by side (its norm1, conv1 and conv_shortcut). `sizes` are the
+// parts' channel counts in order. Every other axis of the U-Net is one run of channels.
+struct ConcatenatedAxis {
+  int axis;
+  std::vector<int> sizes;
+};
+
+// The concatenated axes of `cfg`'s tensors, by tensor name.
+std::map<std::string, ConcatenatedAxis> concatenated_axes(const UNetConfig& cfg);
 
 // F(x, t, class) -> network output, NHWC. `t` holds float timesteps [B] (the value fed to
 // the sinusoidal embedding); `class_labels` int32 [B]; a dropout key enables training mode.

@@ -2,11 +2,11 @@
 // native/src/engine/distill/output.h) and weight inheritance (Model.inheritFrom): the task term
 // is the denoising loss exactly, a student equal to its teacher has no kd term, a smaller
 // student moves towards its teacher, bad pairs are refused, and inheritance copies exactly the
-// tensors the two U-Nets share.
-import { mkdtempSync, readFileSync } from 'node:fs';
+// tensors the two U-Nets share (and, narrowing, the teacher's channels a pruned student kept).
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSafetensors } from '@anneal/datasets/shards';
+import { decodeSafetensors, encodeSafetensors, type Tensor } from '@anneal/datasets/shards';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Model, Trainer, type TrainerOptions } from './index.ts';
 import { runSteps, tinyShapesShards, vConfig } from './testing/distill-fixtures.ts';
@@ -255,6 +255,7 @@ describe('Model.inheritFrom', () => {
       teacher.dispose();
       expect(counts).toEqual({
         copied: shared.length,
+        narrowed: 0,
         total: own.size,
         copiedParameters: shared.reduce((n, [, t]) => n + size(t.shape), 0),
         totalParameters: student.parameterCount(),
@@ -285,6 +286,97 @@ describe('Model.inheritFrom', () => {
     expect(counts.copiedParameters).toBe(teacher.parameterCount());
     teacher.dispose();
     expect(run(student)).toEqual(expected);
+    student.dispose();
+  });
+
+  /** A model of `config` holding `weights` (a checkpoint written and loaded back). */
+  const withWeights = (config: ReturnType<typeof unetOf>, weights: Map<string, Tensor>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-inherit-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([...weights]));
+    return Model.load(dir);
+  };
+  const x = Float32Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.cos(i * 0.7));
+  const run = (m: Model) =>
+    m.native.forward(x, [2, 8, 8, 3], Float32Array.of(30, 700), Int32Array.of(1, 4));
+
+  it('narrow: a half-width student computes its teacher exactly when the rest of the teacher is idle', () => {
+    // The teacher at [16, 16] with the channels an [8, 8] student lacks made idle: every layer's
+    // outputs past the student's width are zero (weights, biases, norms; the class embedding's
+    // columns), and the time embedding ignores the frequencies the student lacks. At half the
+    // width the student's sinusoids exp(-ln(1e4) i / 4) are the teacher's even ones,
+    // exp(-ln(1e4) 2i / 8), cosines then sines. Group sizes are kept (half the groups; every
+    // part of a concatenation is a whole number of groups at these widths), so each group norm
+    // sees the same channels. The student then computes the same function, only if each layer
+    // reads the channels its producer kept: each part of an up block's [input, skip], whole
+    // heads (2 of 8 channels in the teacher, 1 kept), the time embedding's width and
+    // frequencies.
+    const teacherConfig = unetOf([16, 16], [false, true]);
+    const groups = teacherConfig.unet.norm_num_groups;
+    const studentConfig = unetOf([8, 8], [false, true], { norm_num_groups: groups / 2 });
+    const student = Model.create(studentConfig, 5);
+    const own = tensors(student);
+    const idle = new Map<string, Tensor>();
+    for (const [name, t] of tensors(Model.create(teacherConfig, 11))) {
+      const values = new Float32Array(Uint8Array.from(t.data).buffer);
+      const kept = own.get(name)?.shape ?? t.shape;
+      const outAxis = name === 'class_embedding.weight' ? 1 : 0;
+      const dims = t.shape;
+      const stride = (axis: number) => dims.slice(axis + 1).reduce((p, d) => p * d, 1);
+      for (let i = 0; i < values.length; i++) {
+        const at = (axis: number) => Math.floor(i / stride(axis)) % (dims[axis] ?? 1);
+        const frequency = at(1) % ((dims[1] ?? 2) / 2);
+        if (at(outAxis) >= (kept[outAxis] ?? 0)) values[i] = 0;
+        if (name === 'time_embedding.linear_1.weight' && frequency % 2 === 1) values[i] = 0;
+      }
+      idle.set(name, { ...t, data: new Uint8Array(values.buffer) });
+    }
+    const teacher = withWeights(teacherConfig, idle);
+    const expected = run(teacher);
+
+    const counts = student.inheritFrom(teacher, { narrow: true });
+    expect(counts.narrowed).toBeGreaterThan(0);
+    expect(counts.copied + counts.narrowed).toBe(counts.total);
+    expect(counts.copiedParameters).toBe(counts.totalParameters);
+    const got = run(student);
+    // float32 sums over other channel counts round differently (BLAS blocks by width): the
+    // bound is relative to the output's scale, far above float32's 1.2e-7 per operation
+    // through a network this deep, far below what one misread channel does.
+    const scale = Math.max(...expected.map(Math.abs));
+    const off = (a: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - (expected[i] ?? 0))));
+    const worst = off(got);
+    expect(worst / scale).toBeLessThan(1e-4);
+
+    // Without narrowing, the narrower tensors keep their own initialization.
+    const exact = Model.create(studentConfig, 5);
+    expect(exact.inheritFrom(teacher).narrowed).toBe(0);
+    const other = run(exact);
+    expect(off(other) / scale).toBeGreaterThan(1e-2);
+    for (const m of [teacher, student, exact]) m.dispose();
+  });
+
+  it('narrow: a student with one fewer level takes each up block from the teacher at its level', () => {
+    const teacher = Model.create(unetOf([16, 32, 32], [false, true, true]), 11);
+    const student = Model.create(unetOf([16, 32], [false, true]), 5);
+    student.inheritFrom(teacher, { narrow: true });
+    const theirs = tensors(teacher);
+    const after = tensors(student);
+    // Up blocks count from the deepest level: the student's up_blocks.0 is the teacher's
+    // up_blocks.1 (both at 4x4, 32 channels); its up_blocks.1, the teacher's up_blocks.2.
+    for (const [mine, level] of [
+      ['up_blocks.0.resnets.1.conv2.weight', 'up_blocks.1.resnets.1.conv2.weight'],
+      ['up_blocks.0.attentions.0.to_q.weight', 'up_blocks.1.attentions.0.to_q.weight'],
+      ['up_blocks.1.resnets.0.conv2.weight', 'up_blocks.2.resnets.0.conv2.weight'],
+      ['down_blocks.1.resnets.0.conv1.weight', 'down_blocks.1.resnets.0.conv1.weight'],
+    ] as const) {
+      const t = theirs.get(level);
+      expect(after.get(mine)?.shape, mine).toEqual(t?.shape);
+      expect(
+        Buffer.compare(after.get(mine)?.data ?? new Uint8Array(), t?.data ?? new Uint8Array()),
+        mine,
+      ).toBe(0);
+    }
+    teacher.dispose();
     student.dispose();
   });
 

@@ -298,20 +298,29 @@ export class Model {
    * Weight inheritance (how BK-SDM initializes a student pruned from its teacher): each of
    * this model's tensors whose name and shape `teacher` also has takes the teacher's values;
    * the rest keep their initialization. With diffusers' names, a student with fewer layers per
-   * block or fewer levels inherits the layers it kept whose shapes did not change; a narrower
-   * one only what kept its width.
-   * Returns how many tensors and scalar parameters of this model were copied, of how many. The
-   * teacher may be disposed after. Throws AppError(BAD_REQUEST) for a teacher of other in/out
-   * channels or classes.
+   * block inherits the layers it kept whose shapes did not change.
+   *
+   * `narrow` also initializes what pruning changed (native/src/engine/distill/inherit.h): a
+   * student with fewer levels takes its up blocks from the teacher's at the same level, and a
+   * narrower tensor takes the teacher's restricted to its leading channels on each axis (one
+   * channel set per feature map, whole heads, each part of an up block's [input, skip], the
+   * nearest time-embedding frequencies), as width pruning keeps a subset of channels.
+   * Returns how many tensors were copied whole and narrowed, of how many, and how many scalar
+   * parameters of this model came from the teacher, of how many. The teacher may be disposed
+   * after. Throws AppError(BAD_REQUEST) for a teacher of other in/out channels or classes.
    */
-  inheritFrom(teacher: Model): {
+  inheritFrom(
+    teacher: Model,
+    options: { narrow?: boolean } = {},
+  ): {
     copied: number;
+    narrowed: number;
     total: number;
     copiedParameters: number;
     totalParameters: number;
   } {
     try {
-      return this.native.inheritFrom(teacher.native);
+      return this.native.inheritFrom(teacher.native, options);
     } catch (err) {
       throw fromNativeError(err, 'inheritFrom');
     }

@@ -460,13 +460,20 @@ export interface NativeModel {
   derive(config: unknown): NativeModel;
   /**
    * Sync. Each of this model's tensors whose name and shape `teacher` also has takes the
-   * teacher's values (BK-SDM's initialization of a pruned student); the rest stay as they are.
-   * Counts tensors (copied, total) and scalar parameters (copiedParameters, totalParameters) of
-   * this model. The teacher may be disposed after. Throws ANNEAL_INVALID_ARGUMENT for a teacher
-   * of other in/out channels or classes, a TypeError unless `teacher` is a NativeModel.
+   * teacher's values (BK-SDM's initialization of a pruned student); with `narrow`, also up
+   * blocks by level and narrower tensors restricted to the teacher's leading channels
+   * (engine/distill/inherit.h); the rest stay as they are. Counts tensors (copied whole,
+   * narrowed, total) and scalar parameters (copiedParameters: from the teacher either way,
+   * totalParameters) of this model. The teacher may be disposed after. Throws
+   * ANNEAL_INVALID_ARGUMENT for a teacher of other in/out channels or classes, a TypeError
+   * unless `teacher` is a NativeModel.
    */
-  inheritFrom(teacher: NativeModel): {
+  inheritFrom(
+    teacher: NativeModel,
+    options?: { narrow?: boolean },
+  ): {
     copied: number;
+    narrowed: number;
     total: number;
     copiedParameters: number;
     totalParameters: number;
