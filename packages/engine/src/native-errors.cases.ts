@@ -1129,6 +1129,16 @@ export const CASES: ErrorCase[] = [
       ),
   },
   {
+    name: 'model.inheritFrom: narrow not a boolean',
+    mode: 'sync',
+    code: BAD,
+    message: /options\.narrow must be a boolean/,
+    call: (n, f) =>
+      f.model.inheritFrom(new n.Model(f.config, { seed: 1 }), {
+        narrow: 'yes',
+      } as unknown as { narrow: boolean }),
+  },
+  {
     name: 'model.inheritFrom: a disposed teacher',
     mode: 'sync',
     code: 'ANNEAL_INVALID_STATE',
