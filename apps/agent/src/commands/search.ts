@@ -91,6 +91,9 @@ winners).
   --batch N              the proxy training's batch (default 32)
   --lr X                 its learning rate (default 5e-4)
   --output-weight X      the teacher-output term's weight beside the data loss (default 1)
+  --inherit I            how candidates start from the teacher: narrowed (its tensors of the
+                         same names and shapes, and its leading channels where a candidate is
+                         narrower; the default) or exact (the same names and shapes only)
   --winners N            the front's students (best proxy first) trained on and evaluated
                          (default 2)
   --full-iters N         their training iterations in total (default 2000)
@@ -135,6 +138,7 @@ const flagsSchema = z
     batch: z.coerce.number().int().min(1).max(1024).default(32),
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(1),
+    inherit: z.enum(['exact', 'narrowed']).default('narrowed'),
     winners: z.coerce.number().int().min(0).max(16).default(2),
     'full-iters': z.coerce.number().int().min(1).optional(),
     'full-schedule': z.enum(['cosine', 'constant']).optional(),
@@ -215,6 +219,7 @@ export const search: Command = {
         batch: { type: 'string' },
         lr: { type: 'string' },
         'output-weight': { type: 'string' },
+        inherit: { type: 'string' },
         winners: { type: 'string' },
         'full-iters': { type: 'string' },
         'full-schedule': { type: 'string' },
@@ -305,6 +310,7 @@ export const search: Command = {
           lr: flags.lr,
           emaDecay: 0.999,
           outputWeight: flags['output-weight'],
+          inherit: flags.inherit,
           seed: flags.seed,
           checkpointEvery: flags['checkpoint-every'],
         },

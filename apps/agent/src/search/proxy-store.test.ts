@@ -42,6 +42,9 @@ describe('the proxy store', () => {
     );
     expect(proxyStore(root, t, { ...settings, lr: 1e-3 }, 40)).not.toBe(a);
     expect(proxyStore(root, t, settings, 80)).not.toBe(a);
+    // Exact inheritance is what stores held before the choice: the same store; narrowed, another.
+    expect(proxyStore(root, t, { ...settings, inherit: 'exact' }, 40)).toBe(a);
+    expect(proxyStore(root, t, { ...settings, inherit: 'narrowed' }, 40)).not.toBe(a);
   });
 
   it('keeps a rung and restores it into a candidate folder, replacing what was there', () => {

@@ -39,7 +39,9 @@ export function proxyStore(
   settings: ProxySettings,
   warmup: number,
 ): string {
-  const { checkpointEvery: _every, ...recipe } = settings;
+  // Exact inheritance is what stores held before the choice: their keys stay as they were.
+  const { checkpointEvery: _every, inherit, ...rest } = settings;
+  const recipe = inherit === 'exact' ? rest : { ...rest, inherit };
   const key = createHash('sha256')
     .update(JSON.stringify({ version: 1, teacher, recipe, warmup }))
     .digest('hex')

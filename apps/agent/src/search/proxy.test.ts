@@ -1,6 +1,7 @@
 // A full training's rate decay (issue 19): the rungs' constant rate up to the last rung, then a
 // cosine to 0 at the full training's end, on a trainer swapped at the boundary; a training
-// stopped inside the decay resumes exactly where an uninterrupted one would be.
+// stopped inside the decay resumes exactly where an uninterrupted one would be. A candidate
+// starts from the teacher's weights, narrowed or exact as the settings say.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDataset } from '../dataset.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { trainTinyModel } from '../testing/run-cli.ts';
-import { type ProxySettings, trainRung } from './proxy.ts';
+import { type ProxySettings, studentConfig, trainRung } from './proxy.ts';
 import { candidateName } from './space.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-proxy-home-'));
@@ -25,6 +26,7 @@ const settings: ProxySettings = {
   lr: 1e-3,
   emaDecay: 0.999,
   outputWeight: 1,
+  inherit: 'narrowed',
   seed: 0,
   checkpointEvery: 2,
 };
@@ -84,4 +86,37 @@ describe('trainRung with a decay', () => {
     const across = await train('early', 12, anneal);
     expect(across.steps).toEqual(straight.steps.slice(6));
   }, 240_000);
+});
+
+describe('trainRung from the teacher', () => {
+  it("starts a narrower candidate from the teacher's narrowed weights, or exact ones", async () => {
+    const t = teacher.config.unet;
+    const unet = {
+      ...t,
+      block_out_channels: t.block_out_channels.map((w, i) => (i === 0 ? w / 2 : w)),
+    };
+    const candidate = { name: candidateName(unet), unet };
+    const [h, c] = [t.sample_size, t.in_channels];
+    const x = Float32Array.from({ length: h * h * c }, (_, i) => Math.sin(i * 0.37));
+    const run = (m: Model) =>
+      m.native.forward(x, [1, h, h, c], Float32Array.of(500), Int32Array.of(0));
+    for (const inherit of ['narrowed', 'exact'] as const) {
+      // No iterations: the weights it starts from (the EMA of no steps).
+      const { model } = await trainRung({
+        teacher,
+        candidate,
+        dataset,
+        dir: join(root, `start-${inherit}`),
+        iters: 0,
+        maxIters: 8,
+        settings: { ...settings, inherit },
+      });
+      const expected = Model.create(studentConfig(teacher.config, candidate), settings.seed);
+      const counts = expected.inheritFrom(teacher, { narrow: inherit === 'narrowed' });
+      expect(counts.narrowed > 0).toBe(inherit === 'narrowed');
+      expect(run(model as Model)).toEqual(run(expected));
+      model?.dispose();
+      expected.dispose();
+    }
+  }, 120_000);
 });

@@ -1,6 +1,7 @@
 // The quality proxy of hardware-aware search (issue 19 section 3): a candidate trains briefly
 // as a student of the teacher, as BK-SDM trains its pruned U-Nets (initialized from the
-// teacher where names and shapes match; the data loss plus matching the teacher's output,
+// teacher where names and shapes match, and by default from the teacher's leading channels
+// where it is narrower, as width pruning does; the data loss plus matching the teacher's output,
 // the engine's output-distillation objective), and is scored by how far its samples land from
 // the teacher's from the same noise, at the sampler and NFE the search is for. Lower is
 // better; 0 would be the teacher itself.
@@ -28,6 +29,8 @@ export interface ProxySettings {
   emaDecay: number;
   /** BK-SDM's output-distillation weight beside the data loss. */
   outputWeight: number;
+  /** How a candidate starts from the teacher: whole tensors only, or also narrowed ones. */
+  inherit: 'exact' | 'narrowed';
   seed: number;
   /** The trainer state is saved this often, so a killed search loses at most this many steps. */
   checkpointEvery: number;
@@ -111,7 +114,8 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
   const { settings: s, anneal } = o;
   const config = studentConfig(o.teacher.config, o.candidate);
   const student = Model.create(config, s.seed);
-  if (!existsSync(join(o.dir, TRAINER_STATE_FILE))) student.inheritFrom(o.teacher);
+  if (!existsSync(join(o.dir, TRAINER_STATE_FILE)))
+    student.inheritFrom(o.teacher, { narrow: s.inherit === 'narrowed' });
   // Rungs stop at different iterations, so no schedule that assumes an end: constant after the
   // warm-up. A full training's decay is the cosine schedule with its "warm-up" at `from`: the
   // trainer that runs it starts at or past `from`, so the rate is the cosine's from there on.

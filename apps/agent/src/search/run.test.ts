@@ -46,6 +46,7 @@ const settings = searchSettingsSchema.parse({
     lr: 1e-3,
     emaDecay: 0.9,
     outputWeight: 1,
+    inherit: 'narrowed',
     seed: 0,
     checkpointEvery: 10,
   },

@@ -132,6 +132,8 @@ describe('the search job kind', () => {
     const s = searchSummarySchema.parse(searchSummaryFixture);
     // A summary from before the objective was a setting reads as a latency search.
     expect(s.settings.objective).toBe('latency');
+    // ... and its candidates as started from the teacher's tensors of the same names and shapes.
+    expect(s.settings.proxy.inherit).toBe('exact');
     expect(searchTeacherMs(s)).toBe(6);
     // A throughput search's speedup is over ms per image-step (the winner's is 0.5).
     const throughput = { ...s, settings: { ...s.settings, objective: 'throughput' as const } };

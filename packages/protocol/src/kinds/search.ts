@@ -18,6 +18,13 @@ export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
 export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
 
 /**
+ * How a candidate starts from the teacher's weights: exact (the tensors of the same names and
+ * shapes) or narrowed (also its up blocks by level and its narrower tensors restricted to the
+ * teacher's leading channels: the engine's Model.inheritFrom with narrow).
+ */
+export const searchInheritSchema = z.enum(['exact', 'narrowed']);
+
+/**
  * A search job: `anneal search` on the agent (issue 19 sections 4-5), from a registered
  * teacher version of the project. The agent measures candidates on its own hardware, so the
  * winners are fast on that machine: each evaluated winner is registered as a model version
@@ -157,6 +164,8 @@ export const searchSettingsSchema = z.object({
     lr: z.number().positive(),
     emaDecay: z.number().min(0).lt(1),
     outputWeight: z.number().nonnegative(),
+    /** Absent in searches from before the choice: exact, what they started from. */
+    inherit: searchInheritSchema.default('exact'),
     seed: z.number().int(),
     checkpointEvery: z.number().int().positive(),
   }),

@@ -215,8 +215,12 @@ function SearchBody({
       {s.winners.length > 0 && (
         <>
           <h3 style={{ marginTop: 14 }}>Winners</h3>
-          <p className="muted small">
-            Trained on to {num(s.settings.fullIters)} iterations
+          <p className="muted small" data-testid="search-winners-note">
+            Started from the teacher's{' '}
+            {s.settings.proxy.inherit === 'narrowed'
+              ? 'weights, narrowed to their channels where narrower'
+              : 'tensors of the same names and shapes'}
+            , trained on to {num(s.settings.fullIters)} iterations
             {s.settings.fullSchedule === 'cosine'
               ? ', the learning rate decayed to 0 after the rungs'
               : ' at a constant learning rate'}
