@@ -130,10 +130,16 @@ Inheritance inherit_params(const Params& student, const UNetConfig& student_unet
     const auto tname = teacher_name(name, dropped);
     auto t = teacher.find(tname);
     if (t == teacher.end()) continue;
-    const auto maps = channel_maps(name, tname, a.shape(), t->second.shape(), s_side, t_side);
-    if (!maps) continue;
-    const bool whole = identity(*maps, t->second.shape());
-    if (!whole && !narrow) continue;
+    // Exact: the same name and shape. Narrowed: the teacher's channels this tensor kept, whole
+    // when that is all of them in order.
+    std::optional<std::vector<std::vector<int>>> maps;
+    if (narrow) {
+      maps = channel_maps(name, tname, a.shape(), t->second.shape(), s_side, t_side);
+      if (!maps) continue;
+    } else if (t->second.shape() != a.shape()) {
+      continue;
+    }
+    const bool whole = !maps || identity(*maps, t->second.shape());
     auto v = t->second;
     if (!whole) {
       for (std::size_t axis = 0; axis < maps->size(); ++axis) {
