@@ -9,6 +9,7 @@ import {
   samplerNames,
   writeFileAtomic,
 } from '@anneal/engine';
+import { searchInheritSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
@@ -138,7 +139,7 @@ const flagsSchema = z
     batch: z.coerce.number().int().min(1).max(1024).default(32),
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(1),
-    inherit: z.enum(['exact', 'narrowed']).default('narrowed'),
+    inherit: searchInheritSchema.default('narrowed'),
     winners: z.coerce.number().int().min(0).max(16).default(2),
     'full-iters': z.coerce.number().int().min(1).optional(),
     'full-schedule': z.enum(['cosine', 'constant']).optional(),

@@ -15,6 +15,7 @@ import {
   TRAINER_STATE_FILE,
   Trainer,
 } from '@anneal/engine';
+import type { SearchInherit } from '@anneal/protocol';
 import type { LocalDataset } from '../dataset.ts';
 import { checkpointStep } from './proxy-store.ts';
 import type { Candidate } from './space.ts';
@@ -30,7 +31,7 @@ export interface ProxySettings {
   /** BK-SDM's output-distillation weight beside the data loss. */
   outputWeight: number;
   /** How a candidate starts from the teacher: whole tensors only, or also narrowed ones. */
-  inherit: 'exact' | 'narrowed';
+  inherit: SearchInherit;
   seed: number;
   /** The trainer state is saved this often, so a killed search loses at most this many steps. */
   checkpointEvery: number;

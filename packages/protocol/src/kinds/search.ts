@@ -23,6 +23,7 @@ export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
  * teacher's leading channels: the engine's Model.inheritFrom with narrow).
  */
 export const searchInheritSchema = z.enum(['exact', 'narrowed']);
+export type SearchInherit = z.infer<typeof searchInheritSchema>;
 
 /**
  * A search job: `anneal search` on the agent (issue 19 sections 4-5), from a registered
