@@ -13,11 +13,11 @@ import {
   projects,
   registeredModels,
 } from '@anneal/db/schema';
-import { planClash, servedSamplingSchema } from '@anneal/protocol';
+import { aliasSchema, modelNameSchema, planClash, servedSamplingSchema } from '@anneal/protocol';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
-import { aliasSchema, findModel, modelNameSchema } from '../registry/registry.ts';
+import { findModel } from '../registry/registry.ts';
 import { probeConfigSchema } from './probes.ts';
 
 export const deploymentNameSchema = z

@@ -4,11 +4,16 @@
 // references, `${train.version_id}` or `${params.steps}`; a node waits for the nodes it
 // needs and for every node it references. Checked whole when saved: keys, references,
 // cycles, and each spec against its kind's schema with the references stood in for.
-import { type JobType, jobSpecSchema, jobTypes, servedSamplingSchema } from '@anneal/protocol';
+import {
+  aliasSchema,
+  type JobType,
+  jobSpecSchema,
+  jobTypes,
+  servedSamplingSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { deploymentFields, oneTarget } from '../deployments/deployments.ts';
 import { PROBE_METRICS } from '../deployments/probes.ts';
-import { aliasSchema } from '../registry/registry.ts';
 
 const keySchema = z
   .string()

@@ -11,21 +11,11 @@ import {
   runs,
 } from '@anneal/db/schema';
 import { type LearnedSchedule, learnedScheduleSchema } from '@anneal/engine/config';
+import { aliasSchema } from '@anneal/protocol';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { getProject, writableProject } from '../projects/projects.ts';
 import { writableRun } from '../runs/runs.ts';
-
-export const modelNameSchema = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
-    message: 'use letters, digits, ".", "_" or "-" (at most 100)',
-  });
-export const aliasSchema = z
-  .string()
-  .trim()
-  .regex(/^[a-z][a-z0-9_-]{0,49}$/, { message: 'use lowercase letters, digits, "_" or "-"' });
 
 export const optimizationMetadataSchema = z.object({
   architecture: z.record(z.string(), z.unknown()).optional(),

@@ -1,15 +1,10 @@
 import type { Db } from '@anneal/db/client';
 import { mlflowPendingModels, modelVersions, registeredModels } from '@anneal/db/schema';
+import { aliasSchema, modelNameSchema } from '@anneal/protocol';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { listProjects, writableProject } from '../../domain/projects/projects.ts';
-import {
-  aliasSchema,
-  modelNameSchema,
-  registerVersion,
-  removeAlias,
-  setAlias,
-} from '../../domain/registry/registry.ts';
+import { registerVersion, removeAlias, setAlias } from '../../domain/registry/registry.ts';
 import { writableRun } from '../../domain/runs/runs.ts';
 import { defineRoute, type RestRoute } from '../../rest/route.ts';
 import { modelVersionJson, registeredModelJson } from '../entities.ts';

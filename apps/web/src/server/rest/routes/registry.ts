@@ -1,13 +1,11 @@
 import { learnedScheduleSchema } from '@anneal/engine/config';
-import { INT4_MAX } from '@anneal/protocol';
+import { aliasSchema, INT4_MAX, modelNameSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { writableProject } from '../../domain/projects/projects.ts';
 import {
   addLearnedSchedule,
-  aliasSchema,
   getModelVersion,
   listModels,
-  modelNameSchema,
   readModel,
   registerVersion,
   registerVersionInput,

@@ -1,6 +1,6 @@
+import { modelNameSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import {
-  modelNameSchema,
   registerVersion as register,
   registerVersionInput,
 } from '../../domain/registry/registry.ts';

@@ -1,10 +1,6 @@
-import { INT4_MAX } from '@anneal/protocol';
+import { aliasSchema, INT4_MAX } from '@anneal/protocol';
 import { z } from 'zod';
-import {
-  aliasSchema,
-  removeAlias as remove,
-  setAlias as set,
-} from '../../domain/registry/registry.ts';
+import { removeAlias as remove, setAlias as set } from '../../domain/registry/registry.ts';
 import { editorProcedure } from '../../trpc/init.ts';
 
 const target = z.object({ projectId: z.uuid(), name: z.string().min(1), alias: aliasSchema });
