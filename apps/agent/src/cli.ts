@@ -13,6 +13,7 @@ import { importCommand } from './commands/import.ts';
 import { login } from './commands/login.ts';
 import { pipeline } from './commands/pipeline.ts';
 import { plan } from './commands/plan.ts';
+import { register } from './commands/register.ts';
 import { sample } from './commands/sample.ts';
 import { schedule } from './commands/schedule.ts';
 import { search } from './commands/search.ts';
@@ -36,6 +37,7 @@ const commands: Command[] = [
   agent,
   serve,
   submit,
+  register,
   deploy,
   generate,
   pipeline,
