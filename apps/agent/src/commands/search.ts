@@ -91,7 +91,9 @@ winners).
   --rungs N              the most rungs (default 3)
   --batch N              the proxy training's batch (default 32)
   --lr X                 its learning rate (default 5e-4)
-  --output-weight X      the teacher-output term's weight beside the data loss (default 1)
+  --output-weight X      the teacher-output term's weight beside the data loss (default 100:
+                         students learn almost only from the teacher's denoised predictions,
+                         whose target has none of the data loss's noise; docs/search.md)
   --inherit I            how candidates start from the teacher: narrowed (its tensors of the
                          same names and shapes, and its leading channels where a candidate is
                          narrower; the default) or exact (the same names and shapes only)
@@ -138,7 +140,7 @@ const flagsSchema = z
     rungs: z.coerce.number().int().min(1).max(8).default(3),
     batch: z.coerce.number().int().min(1).max(1024).default(32),
     lr: z.coerce.number().positive().default(5e-4),
-    'output-weight': z.coerce.number().nonnegative().default(1),
+    'output-weight': z.coerce.number().nonnegative().default(100),
     inherit: searchInheritSchema.default('narrowed'),
     winners: z.coerce.number().int().min(0).max(16).default(2),
     'full-iters': z.coerce.number().int().min(1).optional(),
