@@ -98,6 +98,7 @@ export const register: Command = {
     // Loading checks every name and shape against config.json before anything is uploaded.
     const model = Model.load(dir);
     const parameters = model.parameterCount();
+    const { preset, unet } = model.config;
     model.dispose();
     const training = trainingOf(dir);
 
@@ -136,10 +137,6 @@ export const register: Command = {
       );
     }
     await api(client, 'PATCH', `/runs/${run.id}`, { status: 'succeeded' });
-    const config = JSON.parse(readFileSync(join(dir, CONFIG_FILE), 'utf8')) as {
-      preset?: string;
-      unet?: { sample_size?: number };
-    };
     const version = await api<{ id: string; name: string; version: number }>(
       client,
       'POST',
@@ -150,8 +147,8 @@ export const register: Command = {
         description: flags.description ?? `registered from ${dir} by \`anneal register\``,
         metadata: {
           architecture: {
-            ...(config.preset ? { preset: config.preset } : {}),
-            ...(config.unet?.sample_size ? { resolution: config.unet.sample_size } : {}),
+            ...(preset ? { preset } : {}),
+            resolution: unet.sample_size,
             parameters,
           },
           ...(typeof training?.steps === 'number' ? { steps: training.steps } : {}),
