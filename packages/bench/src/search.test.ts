@@ -100,6 +100,11 @@ describe('the search record', () => {
     expect(md).toMatch(
       /\| w16\.32-l1-a\.A-h16-g8 \(winner\) \| 3\.00x \| 2\.400 \| 1\.20x \| 8\.0x \|/,
     );
+    // The recipe is spelled out: a later release's defaults would not make this search again.
+    expect(md).toContain(
+      'Command: `npx anneal search --teacher /tmp/teacher --out ok --inherit exact --output-weight 1 --winners 2 --full-iters 2000 --json`',
+    );
+    expect(md).toMatch(/taught by the teacher's output at weight 1 beside the data loss/);
     expect(md).not.toMatch(/under earlier settings/);
     // A full training a resume replaced stays on record, beside the one that replaced it.
     const replaced = summary();
