@@ -201,7 +201,7 @@ test("a search run shows its pool and front, and its winner's version the search
   await expect(card.getByTestId('search-scatter-teacher')).toContainText('teacher');
   // The fixture's settings predate the choice of inheritance: exact, as such searches ran.
   await expect(card.getByTestId('search-winners-note')).toContainText(
-    "Started from the teacher's tensors of the same names and shapes",
+    "Started from the teacher's tensors of the same names and shapes, taught by the teacher's output at weight 1 beside the data loss",
   );
   await expect(card.getByTestId('search-earlier')).toContainText(
     `${A}: 500 iterations, rate decayed from 200: FD 3 (1.50× the teacher's)`,

@@ -220,7 +220,8 @@ function SearchBody({
             {s.settings.proxy.inherit === 'narrowed'
               ? 'weights, narrowed to their channels where narrower'
               : 'tensors of the same names and shapes'}
-            , trained on to {num(s.settings.fullIters)} iterations
+            , taught by the teacher's output at weight {s.settings.proxy.outputWeight} beside the
+            data loss, trained on to {num(s.settings.fullIters)} iterations
             {s.settings.fullSchedule === 'cosine'
               ? ', the learning rate decayed to 0 after the rungs'
               : ' at a constant learning rate'}
