@@ -7,6 +7,7 @@ import { dvcDirObject, dvcFile } from '@anneal/datasets/hash';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, type Client, resolveClient } from '../client/config.ts';
+import { projectNamed } from '../client/projects.ts';
 import type { Command } from './command.ts';
 
 const usage = `Usage: anneal datasets export-dvc VERSION_ID [options]
@@ -255,14 +256,7 @@ async function importDvc(argv: string[], io: Parameters<Command['run']>[1]) {
     form.append('files', new Blob([bytes]), e.relpath);
   }
   const client = resolveClient(flags);
-  const { projects } = await api<{ projects: { id: string; name: string }[] }>(
-    client,
-    'GET',
-    '/projects',
-  );
-  const project =
-    projects.find((p) => p.name === flags.project) ??
-    (await api<{ id: string; name: string }>(client, 'POST', '/projects', { name: flags.project }));
+  const project = await projectNamed(client, flags.project, { create: true });
   const created = await upload(client, project.id, dataset, form);
   if (created.dvcMd5 !== out.md5) {
     const lost = [...created.skipped.map((s) => s.relpath), ...created.ignored];

@@ -7,6 +7,7 @@ import { samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, type Client, resolveClient } from '../client/config.ts';
+import { projectNamed } from '../client/projects.ts';
 import type { Command } from './command.ts';
 
 const clientOptions = { server: { type: 'string' }, token: { type: 'string' } } as const;
@@ -105,13 +106,7 @@ export const deploy: Command = {
     if (!flags.model) throw new UsageError('--model: is required');
     if ((flags.alias === undefined) === (flags.version === undefined))
       throw new UsageError('give exactly one of --alias and --version');
-    const { projects } = await api<{ projects: { id: string; name: string }[] }>(
-      client,
-      'GET',
-      '/projects',
-    );
-    const project = projects.find((p) => p.name === flags.project);
-    if (!project) throw new AppError('NOT_FOUND', `--project: no project named ${flags.project}`);
+    const project = await projectNamed(client, flags.project, { create: false });
     let d = await api<DeploymentRow>(client, 'POST', `/projects/${project.id}/deployments`, {
       name: flags.name ?? flags.model.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
       model: flags.model,

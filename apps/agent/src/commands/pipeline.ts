@@ -6,6 +6,7 @@ import { AppError } from '@anneal/core/errors';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, type Client, resolveClient } from '../client/config.ts';
+import { projectNamed } from '../client/projects.ts';
 import type { Command, CommandIO } from './command.ts';
 
 const usage = `Usage: anneal pipeline save --project NAME --name NAME --file SPEC.json [--description TEXT]
@@ -56,17 +57,9 @@ async function projectId(
   name: string,
   create: { io: CommandIO; quiet: boolean } | null,
 ): Promise<string> {
-  const { projects } = await api<{ projects: { id: string; name: string }[] }>(
-    client,
-    'GET',
-    '/projects',
-  );
-  const project = projects.find((p) => p.name === name);
-  if (project) return project.id;
-  if (!create) throw new AppError('NOT_FOUND', `--project: no project named ${name}`);
-  const made = await api<{ id: string }>(client, 'POST', '/projects', { name });
-  if (!create.quiet) create.io.err(`created project ${name}`);
-  return made.id;
+  const project = await projectNamed(client, name, { create: create !== null });
+  if (project.created && create && !create.quiet) create.io.err(`created project ${name}`);
+  return project.id;
 }
 
 async function pipelineNamed(client: Client, project: string, name: string) {

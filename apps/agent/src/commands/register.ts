@@ -9,6 +9,7 @@ import { aliasSchema, modelNameSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, resolveClient } from '../client/config.ts';
+import { projectNamed } from '../client/projects.ts';
 import { ServerApi } from '../daemon/http.ts';
 import type { Command } from './command.ts';
 
@@ -103,16 +104,7 @@ export const register: Command = {
     const training = trainingOf(dir);
 
     const client = resolveClient(flags);
-    const { projects } = await api<{ projects: { id: string; name: string }[] }>(
-      client,
-      'GET',
-      '/projects',
-    );
-    const project =
-      projects.find((p) => p.name === flags.project) ??
-      (await api<{ id: string; name: string }>(client, 'POST', '/projects', {
-        name: flags.project,
-      }));
+    const project = await projectNamed(client, flags.project, { create: true });
     const dataset = training?.dataset;
     const run = await api<{ id: string }>(client, 'POST', `/projects/${project.id}/runs`, {
       name: `${name} (registered from ${basename(dir)})`,

@@ -9,6 +9,7 @@ import {
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { api, resolveClient } from '../client/config.ts';
+import { projectNamed } from '../client/projects.ts';
 import { agentJobKind } from '../kinds/index.ts';
 import { ProgressBar } from '../progress.ts';
 import type { Command } from './command.ts';
@@ -102,15 +103,8 @@ export const submit: Command = {
     );
     const job = buildJob(kind, flags);
     const client = resolveClient(flags);
-    const { projects } = await api<{ projects: { id: string; name: string }[] }>(
-      client,
-      'GET',
-      '/projects',
-    );
-    let project = projects.find((p) => p.name === flags.project);
-    project ??= await api<{ id: string; name: string }>(client, 'POST', '/projects', {
-      name: flags.project,
-    });
+    // commonFlags parsed it: a non-empty string.
+    const project = await projectNamed(client, flags.project as string, { create: true });
     let row = await api<JobRow>(client, 'POST', `/projects/${project.id}/jobs`, { job });
     if (!flags.json) io.err(`queued ${kind} job ${row.id} (run ${row.runId}) in ${project.name}`);
     if (!flags.wait) {
