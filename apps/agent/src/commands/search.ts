@@ -47,8 +47,9 @@ size, norm groups, fewer levels, softmax or linear attention).
      its leave-one-out error;
   3. keeps the candidates predicted within the latency limit, takes a pool spread from the
      largest down, and measures each for real (over the limit when measured: dropped);
-  4. trains the pool as students of the teacher (initialized from its matching weights; the
-     data loss plus matching the teacher's output, as BK-SDM) by successive halving: each
+  4. trains the pool as students of the teacher (started from its weights, narrowed to each
+     candidate's channels; taught by the teacher's output, with the data loss at a small
+     weight beside it, as BK-SDM weighs both) by successive halving: each
      rung trains the survivors eta times longer and keeps the best 1/eta by the proxy, the
      mean squared distance of their samples to the teacher's from the same noise at the
      search's sampler and steps;
