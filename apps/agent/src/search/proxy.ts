@@ -1,10 +1,10 @@
 // The quality proxy of hardware-aware search (issue 19 section 3): a candidate trains briefly
 // as a student of the teacher, as BK-SDM trains its pruned U-Nets (initialized from the
 // teacher where names and shapes match, and by default from the teacher's leading channels
-// where it is narrower, as width pruning does; the data loss plus matching the teacher's output,
-// the engine's output-distillation objective), and is scored by how far its samples land from
-// the teacher's from the same noise, at the sampler and NFE the search is for. Lower is
-// better; 0 would be the teacher itself.
+// where it is narrower, as width pruning does; the data loss plus `outputWeight` times matching
+// the teacher's output, the engine's output-distillation objective), and is scored by how far
+// its samples land from the teacher's from the same noise, at the sampler and NFE the search
+// is for. Lower is better; 0 would be the teacher itself.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
