@@ -84,6 +84,13 @@ export function readLocalHome(env: NodeJS.ProcessEnv = process.env): {
 /** A server and token, and where the server came from (for errors when it is unreachable). */
 export type Client = Login & { origin?: string };
 
+/** The `--server` and `--token` flags of the commands that call the REST API, as resolveClient reads them. */
+export const clientOptions = { server: { type: 'string' }, token: { type: 'string' } } as const;
+export const clientFlags = { server: z.string().optional(), token: z.string().optional() };
+export const clientUsage = `  --server URL, --token T
+                   as for \`anneal submit\` (flags, ANNEAL_SERVER/ANNEAL_TOKEN, \`anneal login\`,
+                   the local server)`;
+
 const sameServer = (a: string, b: string) => a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 
 /**

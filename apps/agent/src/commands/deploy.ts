@@ -6,15 +6,16 @@ import { AppError } from '@anneal/core/errors';
 import { samplerSchema } from '@anneal/engine';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
-import { api, type Client, resolveClient } from '../client/config.ts';
+import {
+  api,
+  type Client,
+  clientFlags,
+  clientOptions,
+  clientUsage,
+  resolveClient,
+} from '../client/config.ts';
 import { projectNamed } from '../client/projects.ts';
 import type { Command } from './command.ts';
-
-const clientOptions = { server: { type: 'string' }, token: { type: 'string' } } as const;
-const clientFlags = { server: z.string().optional(), token: z.string().optional() };
-const clientUsage = `  --server URL, --token T
-                   as for \`anneal submit\` (flags, ANNEAL_SERVER/ANNEAL_TOKEN, \`anneal login\`,
-                   the local server)`;
 
 interface DeploymentRow {
   id: string;

@@ -8,7 +8,7 @@ import { CONFIG_FILE, MODEL_FILE, Model } from '@anneal/engine';
 import { aliasSchema, modelNameSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
-import { api, resolveClient } from '../client/config.ts';
+import { api, clientFlags, clientOptions, clientUsage, resolveClient } from '../client/config.ts';
 import { projectNamed } from '../client/projects.ts';
 import { ServerApi } from '../daemon/http.ts';
 import type { Command } from './command.ts';
@@ -33,9 +33,7 @@ Options:
   --alias A          point alias A (e.g. production) at the new version
   --description T    the version's description (default: where it was registered from)
   --json             print one JSON object (the last stdout line)
-  --server URL, --token T
-                     as for \`anneal submit\` (flags, ANNEAL_SERVER/ANNEAL_TOKEN, \`anneal login\`,
-                     the local server)
+${clientUsage}
   -h, --help         show this help`;
 
 const flagsSchema = z.object({
@@ -44,8 +42,7 @@ const flagsSchema = z.object({
   alias: aliasSchema.optional(),
   description: z.string().max(2000).optional(),
   json: z.boolean().default(false),
-  server: z.string().optional(),
-  token: z.string().optional(),
+  ...clientFlags,
 });
 
 /** training.json's flags as run params (scalars only), or none when it is absent. */
@@ -84,8 +81,7 @@ export const register: Command = {
         alias: { type: 'string' },
         description: { type: 'string' },
         json: { type: 'boolean' },
-        server: { type: 'string' },
-        token: { type: 'string' },
+        ...clientOptions,
       },
       flagsSchema,
     );
