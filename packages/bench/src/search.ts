@@ -5,7 +5,7 @@
 // a stopped search is recorded as it stands, marked incomplete.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type SearchSummary, searchSummarySchema } from '@anneal/protocol';
+import { describeFullSchedule, type SearchSummary, searchSummarySchema } from '@anneal/protocol';
 import { fmt, type ResultFile, table } from './report-format.ts';
 
 export interface SearchRunRecord {
@@ -154,7 +154,7 @@ function searchCommand(run: SearchBenchResult['runs'][number]): string {
     `--output-weight ${st.proxy.outputWeight}`,
     `--winners ${st.winners}`,
     `--full-iters ${st.fullIters}`,
-    ...(st.fullSchedule === 'cosine' ? ['--full-schedule cosine'] : []),
+    ...(st.fullSchedule === 'constant' ? [] : [`--full-schedule ${st.fullSchedule}`]),
   ];
   return `npx anneal search ${flags.join(' ')} --json`;
 }
@@ -171,7 +171,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
     parts.push(
       `### ${run.dir}: the teacher ${run.teacher} on ${s.profile}${s.phase === 'done' ? '' : ` — incomplete: phase ${s.phase}`}`,
       '',
-      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, each started from the teacher's ${st.proxy.inherit === 'narrowed' ? 'weights, narrowed to its channels where narrower' : 'tensors of the same names and shapes'}, taught by the teacher's output at weight ${st.proxy.outputWeight} beside the data loss, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations${st.fullSchedule === 'cosine' ? ', the rate decayed on a cosine to 0 past the rungs' : " at the rungs' constant rate"}, FD at n = ${st.evalN} without guidance. Command: \`${searchCommand(run)}\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
+      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, each started from the teacher's ${st.proxy.inherit === 'narrowed' ? 'weights, narrowed to its channels where narrower' : 'tensors of the same names and shapes'}, taught by the teacher's output at weight ${st.proxy.outputWeight} beside the data loss, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations ${describeFullSchedule(st.fullSchedule)}, FD at n = ${st.evalN} without guidance. Command: \`${searchCommand(run)}\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
       '',
       `Cost model (ms per step at batch 1): leave-one-out error median ${pct(loo?.median)}, max ${pct(loo?.max)} over ${loo?.n ?? 0} measured; on the pool it chose (out of sample) median ${pct(pe?.median)}, max ${pct(pe?.max)} over ${pe?.n ?? 0}.${cpu ? ` CPU time: measuring ${fmt(cpu.measuring / 3600, 2)} h, halving ${fmt(cpu.halving / 3600, 2)} h, the winners ${fmt(cpu.training / 3600, 2)} h, the correlation's ${fmt(cpu.correlating / 3600, 2)} h${cpu.fromStart ? '' : ' (counted from a resume on)'}.` : ''}`,
       '',

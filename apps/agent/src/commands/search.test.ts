@@ -231,6 +231,30 @@ describe('anneal search', () => {
     expect(unchanged.status, unchanged.stderr).toBe(0);
     expect(stateOf(out)).toEqual(ten);
 
+    // A cooldown (the last fifth of 15 decayed, from 12) lies ahead of the constant trainings
+    // at 10: both carry on from their folders instead of going back to their last rungs.
+    const cool = runAnneal(
+      [
+        'search',
+        '--resume',
+        '--out',
+        out,
+        '--full-iters',
+        '15',
+        '--full-schedule',
+        'cooldown',
+        '--json',
+      ],
+      home,
+    );
+    expect(cool.status, cool.stderr).toBe(0);
+    expect(cool.stderr).not.toMatch(/from iteration \d+ again|weights again/);
+    for (const c of stateOf(out).candidates.filter((x) => x.full)) {
+      expect(c.full?.iters).toBe(15);
+      expect(c.full?.anneal).toEqual({ from: 12, to: 15 });
+      expect(c.earlierFull?.at(-1)?.iters).toBe(10);
+    }
+
     // Costs belong to the machine that measured them; training and scoring do not. A search
     // past its measurements continues on another profile (and says so); one still measuring
     // is refused there.

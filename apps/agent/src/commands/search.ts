@@ -9,7 +9,7 @@ import {
   samplerNames,
   writeFileAtomic,
 } from '@anneal/engine';
-import { searchInheritSchema } from '@anneal/protocol';
+import { searchFullScheduleSchema, searchInheritSchema } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
@@ -102,10 +102,12 @@ winners).
                          (default 2)
   --full-iters N         their training iterations in total (default 2000)
   --full-schedule S      their learning rate past the rungs: constant (the rungs' rate, the
-                         default) or cosine (decays to 0 at --full-iters; on the MNIST search
-                         at 2,000 iterations it scored worse, docs/search.md). Changed on
-                         --resume, the full trainings that differ are done again (the earlier
-                         results stay in search.json)
+                         default), cooldown (the rungs' rate, decayed on a cosine to 0 over
+                         the last 20% of --full-iters) or cosine (decays to 0 from the last
+                         rung; on the MNIST search at 2,000 iterations it scored worse,
+                         docs/search.md). Changed on --resume, the full trainings that differ
+                         are done again (the earlier results stay in search.json), from where
+                         they stopped when the new schedule carries on from there
   --correlate N          train N of the pool (the winners among them; the rest spread over
                          the first rung's proxy ranks) to --full-iters and evaluate each, and
                          report the proxy's Spearman rank correlation with their FD (default 0:
@@ -145,7 +147,7 @@ const flagsSchema = z
     inherit: searchInheritSchema.default('narrowed'),
     winners: z.coerce.number().int().min(0).max(16).default(2),
     'full-iters': z.coerce.number().int().min(1).optional(),
-    'full-schedule': z.enum(['cosine', 'constant']).optional(),
+    'full-schedule': searchFullScheduleSchema.optional(),
     correlate: z.coerce.number().int().min(0).max(100).optional(),
     'eval-n': z.coerce.number().int().min(2).max(50_000).default(1000),
     'extractor-steps': z.coerce.number().pipe(extractorStepsSchema).optional(),
@@ -286,7 +288,7 @@ export const search: Command = {
       );
       if (again.length > 0)
         io.err(
-          `anneal search: full training is now ${state.settings.fullIters} iterations at a ${state.settings.fullSchedule} rate; trained again: ${again.join(', ')} (the earlier results stay in search.json as earlierFull)`,
+          `anneal search: full training is now ${state.settings.fullIters} iterations, ${state.settings.fullSchedule} schedule; trained again: ${again.join(', ')} (the earlier results stay in search.json as earlierFull)`,
         );
       // What the resume changed is on record before anything runs.
       writeSearchState(out, state);

@@ -70,7 +70,7 @@ export const searchAgentKind: AgentJobKind<'search'> = {
 evaluated winner becomes a model version of <teacher>-search with lineage to the teacher
 --teacher MODEL_VERSION_ID [--objective latency|throughput] [--latency-ms X | --speedup F]
 [--pool N] [--fit-sample N] [--first-iters N] [--eta N] [--rungs N] [--winners N]
-[--full-iters N] [--full-schedule cosine|constant] [--correlate N] [--from DIR] [--eval-n N] [--sampler S] [--steps N] [--seed N]
+[--full-iters N] [--full-schedule constant|cooldown|cosine] [--correlate N] [--from DIR] [--eval-n N] [--sampler S] [--steps N] [--seed N]
 [--extractor-steps N] [--extractor-width N]`,
     options: {
       teacher: { type: 'string' },

@@ -1,13 +1,15 @@
 // A search's full trainings (issue 19): the winners', and the correlation's candidates', past
 // the last rung. How many iterations, whether the rate decays, and what a resume that changes
 // either does to the trainings already done.
+import { SEARCH_COOLDOWN_SHARE } from '@anneal/protocol';
 import type { Anneal, CandidateState, SearchSettings, SearchState } from './state.ts';
 
 /**
  * A resume's full-training settings (`--full-iters`, `--full-schedule`): a full training that
  * does not match them moves to `earlierFull` (kept for the record) and is trained again, from
  * the candidate's folder where its schedule allows (a constant rate carries on past 2,000
- * iterations to 4,000), from its last rung otherwise. Returns the candidates to train again.
+ * iterations to 4,000, or into a cooldown that starts at or after 2,000), from its last rung
+ * otherwise. Returns the candidates to train again.
  */
 export function changeFullTraining(
   state: SearchState,
@@ -39,11 +41,26 @@ export function fullIters(s: SearchSettings, c: CandidateState): number {
   return Math.max(s.fullIters, c.rungs.at(-1)?.iters ?? 0);
 }
 
-/** A full training's decay: cosine from the last rung (`maxIters`) when it trains past it. */
+/**
+ * A full training's decay, when it trains past the last rung (`maxIters`): cosine from the last
+ * rung, or (cooldown) over the last `SEARCH_COOLDOWN_SHARE` of its iterations, never before the
+ * last rung.
+ */
 export function fullAnneal(s: SearchSettings, iters: number, maxIters: number): Anneal | undefined {
-  return s.fullSchedule === 'cosine' && iters > maxIters
-    ? { from: maxIters, to: iters }
-    : undefined;
+  if (s.fullSchedule === 'constant' || iters <= maxIters) return undefined;
+  const from =
+    s.fullSchedule === 'cosine'
+      ? maxIters
+      : Math.max(maxIters, iters - Math.round(iters * SEARCH_COOLDOWN_SHARE));
+  return { from, to: iters };
+}
+
+/**
+ * Whether a folder trained to `at` under `recipe` lies on the way to `anneal`: the same
+ * schedule, or a constant rate that stops at or before the new decay begins.
+ */
+export function continuesInto(at: number, recipe: Anneal | undefined, anneal: Anneal | undefined) {
+  return sameAnneal(recipe, anneal) || (recipe === undefined && (!anneal || at <= anneal.from));
 }
 
 export function sameAnneal(a: Anneal | undefined, b: Anneal | undefined): boolean {

@@ -16,7 +16,7 @@ import {
   type MeasureOptions,
   measureCandidate,
 } from './cost.ts';
-import { fullAnneal, fullIters, sameAnneal } from './full.ts';
+import { continuesInto, fullAnneal, fullIters, sameAnneal } from './full.ts';
 import { type FittedCost, fitCost, predictCost } from './predictor.ts';
 import { proxyScore, proxyWarmup, studentConfig, teacherImages, trainRung } from './proxy.ts';
 import {
@@ -396,20 +396,30 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       // then goes back to its last rung (kept in the store) or to the teacher's weights.
       const dir = join(run.out, 'candidates', c.name);
       const at = checkpointStep(dir);
-      const recipe = c.fullRecipe?.anneal ?? null;
-      const same = sameAnneal(recipe ?? undefined, anneal);
+      const recipe = c.fullRecipe?.anneal ?? undefined;
       const point = fullPoint(iters, anneal);
-      if (
-        at !== null &&
-        (at > iters || (at > maxIters && !same)) &&
-        !storedRung(store, c.name, point)
-      ) {
+      // An earlier full training the folder holds is kept before the folder moves on or back.
+      const keepEarlier = () => {
         const earlier = c.earlierFull?.at(-1);
-        if (earlier?.iters === at && sameAnneal(earlier.anneal, recipe ?? undefined))
+        if (
+          at !== null &&
+          earlier?.iters === at &&
+          sameAnneal(earlier.anneal, recipe) &&
+          !storedRung(store, c.name, fullPoint(at, earlier.anneal))
+        )
           keepRung(store, c.name, fullPoint(at, earlier.anneal), dir, {
             proxy: Number.isFinite(earlier.proxy) ? earlier.proxy : null,
             trainSeconds: earlier.trainSeconds,
           });
+      };
+      if (at !== null && at > maxIters && at < iters && continuesInto(at, recipe, anneal))
+        keepEarlier();
+      if (
+        at !== null &&
+        (at > iters || (at > maxIters && !continuesInto(at, recipe, anneal))) &&
+        !storedRung(store, c.name, point)
+      ) {
+        keepEarlier();
         const why =
           at > iters
             ? `trained to ${at} iterations, past ${iters}`

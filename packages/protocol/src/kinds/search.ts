@@ -14,8 +14,28 @@ import { trainedUNet, trainSpecSchema } from './train.ts';
 export const searchObjectiveSchema = z.enum(['latency', 'throughput']);
 export type SearchObjective = z.infer<typeof searchObjectiveSchema>;
 
-/** A full training's rate past the rungs: decayed to 0 at its end, or the rungs' carried on. */
-export const searchFullScheduleSchema = z.enum(['cosine', 'constant']);
+/**
+ * A full training's rate past the rungs: the rungs' carried on (constant), decayed on a cosine
+ * to 0 from the last rung (cosine), or carried on and decayed to 0 over the last
+ * `SEARCH_COOLDOWN_SHARE` of the iterations (cooldown, as warmup-stable-decay schedules end).
+ */
+export const searchFullScheduleSchema = z.enum(['cosine', 'constant', 'cooldown']);
+export type SearchFullSchedule = z.infer<typeof searchFullScheduleSchema>;
+
+/** The share of a full training's iterations that `cooldown` decays over. */
+export const SEARCH_COOLDOWN_SHARE = 0.2;
+
+/** A full schedule in words, after "trained on to N iterations". */
+export function describeFullSchedule(schedule: SearchFullSchedule): string {
+  switch (schedule) {
+    case 'cosine':
+      return 'the learning rate decayed on a cosine to 0 after the rungs';
+    case 'cooldown':
+      return `at the rungs' constant learning rate, decayed on a cosine to 0 over the last ${SEARCH_COOLDOWN_SHARE * 100}%`;
+    case 'constant':
+      return "at the rungs' constant learning rate";
+  }
+}
 
 /**
  * How a candidate starts from the teacher's weights: exact (the tensors of the same names and

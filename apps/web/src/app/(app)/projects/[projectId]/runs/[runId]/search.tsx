@@ -1,6 +1,7 @@
 'use client';
 
 import {
+  describeFullSchedule,
   SEARCH_ARTIFACTS,
   type SearchSummary,
   searchObjectiveMs,
@@ -221,11 +222,8 @@ function SearchBody({
               ? 'weights, narrowed to their channels where narrower'
               : 'tensors of the same names and shapes'}
             , taught by the teacher's output at weight {s.settings.proxy.outputWeight} beside the
-            data loss, trained on to {num(s.settings.fullIters)} iterations
-            {s.settings.fullSchedule === 'cosine'
-              ? ', the learning rate decayed to 0 after the rungs'
-              : ' at a constant learning rate'}
-            ; FD at {sampler} {steps} steps
+            data loss, trained on to {num(s.settings.fullIters)} iterations{' '}
+            {describeFullSchedule(s.settings.fullSchedule)}; FD at {sampler} {steps} steps
             {t ? `, n = ${t.n}, floor ${num(t.floor)}; the teacher's FD ${num(t.fd)}` : ''}.
           </p>
           <div className="table-wrap">
