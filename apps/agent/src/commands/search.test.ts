@@ -254,6 +254,26 @@ describe('anneal search', () => {
       expect(c.full?.anneal).toEqual({ from: 12, to: 15 });
       expect(c.earlierFull?.at(-1)?.iters).toBe(10);
     }
+    // A longer cooldown (20, from 16) cannot go on from a decayed folder: it goes back to the
+    // furthest kept constant checkpoint before 16, the constant full training at 12.
+    const longer = runAnneal(
+      [
+        'search',
+        '--resume',
+        '--out',
+        out,
+        '--full-iters',
+        '20',
+        '--full-schedule',
+        'cooldown',
+        '--json',
+      ],
+      home,
+    );
+    expect(longer.status, longer.stderr).toBe(0);
+    expect(longer.stderr).toMatch(/under another schedule; from iteration 12 again/);
+    for (const c of stateOf(out).candidates.filter((x) => x.full))
+      expect(c.full?.anneal).toEqual({ from: 16, to: 20 });
 
     // Costs belong to the machine that measured them; training and scoring do not. A search
     // past its measurements continues on another profile (and says so); one still measuring

@@ -81,6 +81,19 @@ export function storedRung(store: string, name: string, at: RungPoint): StoredRu
   return FILES.every((f) => existsSync(join(dir, f))) ? hit : null;
 }
 
+/**
+ * The furthest kept checkpoint of the candidate at the constant rate (a rung, or a full
+ * training that did not decay) at or before `upTo`; null when none is kept.
+ */
+export function furthestConstant(store: string, name: string, upTo: number): number | null {
+  const points = Object.keys(scoresOf(store, name))
+    .filter((k) => /^\d+$/.test(k))
+    .map(Number)
+    .filter((at) => at <= upTo && storedRung(store, name, at))
+    .sort((a, b) => b - a);
+  return points[0] ?? null;
+}
+
 /** Replaces the candidate's folder with its kept checkpoint at `at`. */
 export function restoreRung(store: string, name: string, at: RungPoint, dir: string): void {
   rmSync(dir, { recursive: true, force: true });

@@ -22,6 +22,7 @@ import { proxyScore, proxyWarmup, studentConfig, teacherImages, trainRung } from
 import {
   checkpointStep,
   fullPoint,
+  furthestConstant,
   keepFinished,
   keepRung,
   proxyStore,
@@ -393,7 +394,8 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       const anneal = fullAnneal(s, iters, maxIters);
       // A folder that cannot go on to `iters` under this schedule (trained past the rungs under
       // another, or past `iters`) is kept in the store when it is a finished full training,
-      // then goes back to its last rung (kept in the store) or to the teacher's weights.
+      // then goes back to the furthest kept checkpoint on the new schedule's way (a rung, or a
+      // constant full training before the decay) or to the teacher's weights.
       const dir = join(run.out, 'candidates', c.name);
       const at = checkpointStep(dir);
       const recipe = c.fullRecipe?.anneal ?? undefined;
@@ -424,10 +426,11 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
           at > iters
             ? `trained to ${at} iterations, past ${iters}`
             : 'trained past its rungs under another schedule';
-        const last = c.rungs.at(-1)?.iters;
-        if (last !== undefined && storedRung(store, c.name, last)) {
-          restoreRung(store, c.name, last, dir);
-          run.progress.note(`${label}: ${why}; from iteration ${last} again`);
+        // The furthest kept checkpoint the new schedule passes through: its constant part.
+        const back = furthestConstant(store, c.name, Math.min(iters, anneal?.from ?? iters));
+        if (back !== null) {
+          restoreRung(store, c.name, back, dir);
+          run.progress.note(`${label}: ${why}; from iteration ${back} again`);
         } else {
           rmSync(dir, { recursive: true, force: true });
           run.progress.note(
