@@ -8,8 +8,8 @@ import type { Anneal, CandidateState, SearchSettings, SearchState } from './stat
  * A resume's full-training settings (`--full-iters`, `--full-schedule`): a full training that
  * does not match them moves to `earlierFull` (kept for the record) and is trained again, from
  * the candidate's folder where its schedule allows (a constant rate carries on past 2,000
- * iterations to 4,000, or into a cooldown that starts at or after 2,000), from its last rung
- * otherwise. Returns the candidates to train again.
+ * iterations to 4,000, or into a cooldown that starts at or after 2,000), otherwise from the
+ * furthest kept checkpoint on the new schedule's way. Returns the candidates to train again.
  */
 export function changeFullTraining(
   state: SearchState,
