@@ -401,27 +401,22 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       const recipe = c.fullRecipe?.anneal ?? undefined;
       const point = fullPoint(iters, anneal);
       // An earlier full training the folder holds is kept before the folder moves on or back.
-      const keepEarlier = () => {
-        const earlier = c.earlierFull?.at(-1);
-        if (
-          at !== null &&
-          earlier?.iters === at &&
-          sameAnneal(earlier.anneal, recipe) &&
-          !storedRung(store, c.name, fullPoint(at, earlier.anneal))
-        )
-          keepRung(store, c.name, fullPoint(at, earlier.anneal), dir, {
-            proxy: Number.isFinite(earlier.proxy) ? earlier.proxy : null,
-            trainSeconds: earlier.trainSeconds,
-          });
-      };
-      if (at !== null && at > maxIters && at < iters && continuesInto(at, recipe, anneal))
-        keepEarlier();
+      const earlier = c.earlierFull?.at(-1);
+      if (
+        at !== null &&
+        earlier?.iters === at &&
+        sameAnneal(earlier.anneal, recipe) &&
+        !storedRung(store, c.name, fullPoint(at, earlier.anneal))
+      )
+        keepRung(store, c.name, fullPoint(at, earlier.anneal), dir, {
+          proxy: Number.isFinite(earlier.proxy) ? earlier.proxy : null,
+          trainSeconds: earlier.trainSeconds,
+        });
       if (
         at !== null &&
         (at > iters || (at > maxIters && !continuesInto(at, recipe, anneal))) &&
         !storedRung(store, c.name, point)
       ) {
-        keepEarlier();
         const why =
           at > iters
             ? `trained to ${at} iterations, past ${iters}`
@@ -434,7 +429,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         } else {
           rmSync(dir, { recursive: true, force: true });
           run.progress.note(
-            `${label}: ${why}, and its last rung is not kept; from the teacher's weights again`,
+            `${label}: ${why}, and no checkpoint on its way is kept; from the teacher's weights again`,
           );
         }
       }
