@@ -61,26 +61,51 @@ export function formatDuration(seconds: number): string {
 /** How often a phase's progress goes out as a JSON line at most (the last one always does). */
 export const PROGRESS_EVENT_MS = 500;
 
+/** How often a phase's progress goes out as a log line at most (its first and last always do). */
+export const PROGRESS_LOG_MS = 60_000;
+
+export interface PhaseLog {
+  /** Where the lines go: stderr when it is not a TTY, where no bar is drawn. */
+  line: (line: string) => void;
+  everyMs?: number;
+  now?: () => number;
+}
+
 /**
- * Progress through named phases, for people (one bar per phase on a TTY) and for the agent
- * (`{"event":"progress","phase","step","total"}` lines on stdout when `events`, at most one
- * per PROGRESS_EVENT_MS per phase change and the last of each always).
+ * Progress through named phases, for people (one bar per phase on a TTY, or with `log` a line
+ * per phase at its start, at most one per `everyMs` and at its end, for a log file) and for
+ * the agent (`{"event":"progress","phase","step","total"}` lines on stdout when `events`, at
+ * most one per PROGRESS_EVENT_MS per phase change and the last of each always).
  */
-export function phaseProgress(out: (line: string) => void, events: boolean) {
+export function phaseProgress(out: (line: string) => void, events: boolean, log?: PhaseLog) {
+  const now = log?.now ?? Date.now;
+  const logEvery = log?.everyMs ?? PROGRESS_LOG_MS;
   let bar: ProgressBar | undefined;
   let phase = '';
   let last = 0;
+  // The phase's start (its step and time) and when it was last logged.
+  let from = { done: 0, at: 0 };
+  let logged = Number.NEGATIVE_INFINITY;
   return {
     update(p: string, done: number, total: number) {
+      const t = now();
       if (p !== phase) {
         bar?.done();
         bar = new ProgressBar(total, p);
         phase = p;
+        from = { done, at: t };
+        logged = Number.NEGATIVE_INFINITY;
       }
       bar?.update(done);
-      const now = Date.now();
-      if (events && total >= 1 && (done === total || now - last >= PROGRESS_EVENT_MS)) {
-        last = now;
+      if (log && (done >= total || t - logged >= logEvery)) {
+        logged = t;
+        const elapsed = (t - from.at) / 1000;
+        const rate = (done - from.done) / elapsed;
+        const eta = done >= total ? 0 : rate > 0 ? (total - done) / rate : Number.NaN;
+        log.line(`${p}: ${done}/${total} ${formatDuration(elapsed)}<${formatDuration(eta)}`);
+      }
+      if (events && total >= 1 && (done === total || t - last >= PROGRESS_EVENT_MS)) {
+        last = t;
         out(JSON.stringify({ event: 'progress', phase: p, step: done, total }));
       }
     },

@@ -136,6 +136,8 @@ describe('anneal search', () => {
       state.candidates.find((c) => c.name === state.teacher.name)?.measured,
     );
     expect(r.stderr).toMatch(/teacher FD/);
+    // Not a TTY: each phase's progress as lines, so a log file shows the search going on.
+    expect(r.stderr).toMatch(/^rung 1\/2: .*: \d+\/\d+ \d\d:\d\d</m);
     // The summary: the teacher (proxy 0) is always on the front.
     expect(r.json?.front).toContain(state.teacher.name);
     expect(r.json?.phase).toBe('done');

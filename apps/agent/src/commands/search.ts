@@ -24,6 +24,7 @@ import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts
 import { searchSpaceSchema } from '../search/space.ts';
 import {
   fixed,
+  measureDriftWarning,
   readSearchState,
   SEARCH_FILE,
   SEARCH_SUMMARY_FILE,
@@ -178,9 +179,13 @@ function readSpace(path: string | undefined) {
   return r.data;
 }
 
-/** Progress bars and events, and the notes a search logs between them (on stderr). */
+/**
+ * Progress bars (on a TTY; elsewhere a line per phase and minute, so a log file shows a
+ * search of hours going on) and events, and the notes a search logs between them (on stderr).
+ */
 function progressFor(io: CommandIO, events: boolean): SearchProgress & { done(): void } {
-  const bars = phaseProgress((l) => io.out(l), events);
+  const log = process.stderr.isTTY ? undefined : { line: (l: string) => io.err(l) };
+  const bars = phaseProgress((l) => io.out(l), events, log);
   return {
     update: bars.update,
     note(line) {
@@ -375,6 +380,8 @@ export const search: Command = {
           `cost model (latency at batch 1): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`,
         );
     }
+    const drift = measureDriftWarning(state);
+    if (drift) io.err(drift);
     const r = proxyCorrelation(state);
     if (r)
       io.err(

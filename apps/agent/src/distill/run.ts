@@ -135,7 +135,11 @@ export async function distill(r: DistillRun) {
     const dataset = await modelDataset(teacher.config, join(run.teacher, 'config.json'), r.home);
     // The measuring phases (extractor, reference, each stage's evaluation) as progress
     // events of their own phase.
-    const bars = phaseProgress((l) => io.out(l), r.json && r.events);
+    const bars = phaseProgress(
+      (l) => io.out(l),
+      r.json && r.events,
+      r.json || process.stderr.isTTY ? undefined : { line: say },
+    );
     const progress = (p: string) => (done: number, total: number) => bars.update(p, done, total);
     const ruler = await qualityRuler({
       dataset,
