@@ -11,7 +11,12 @@ import type { LocalDataset } from '../dataset.ts';
 import { correlationPicks, proxyCorrelation } from './correlation.ts';
 import type { MeasuredCost } from './cost.ts';
 import { newSearchState, runSearch, type SearchRun } from './run.ts';
-import { type SearchState, searchSettingsSchema } from './state.ts';
+import {
+  measureDriftWarning,
+  readSearchState,
+  type SearchState,
+  searchSettingsSchema,
+} from './state.ts';
 
 const teacher = Model.create(
   {
@@ -129,8 +134,13 @@ describe('the measuring phase', () => {
     const t = after.candidates.find((c) => c.name === after.teacher.name);
     expect(t?.measured).toBeDefined();
     expect(t?.pool).toBe(false);
-    // Each candidate measured once.
-    expect(new Set(seen).size).toBe(seen.length);
+    // Each candidate measured once, and the teacher again at the end; the same speed, no warning.
+    const teacherKey = keyOf(t as never);
+    expect(seen.filter((k) => k === teacherKey)).toHaveLength(2);
+    expect(seen.at(-1)).toBe(teacherKey);
+    expect(new Set(seen).size).toBe(seen.length - 1);
+    expect(after.remeasured?.drift).toBe(0);
+    expect(measureDriftWarning(after)).toBeNull();
     // The CPU time went to the measuring phase, counted from the start.
     expect(after.cpuSeconds).toMatchObject({
       fromStart: true,
@@ -153,6 +163,42 @@ describe('the measuring phase', () => {
     expect(again).toEqual([]);
     expect(resumed.fits).toEqual(after.fits);
     expect(resumed.cpuSeconds?.fromStart).toBe(false);
+  });
+
+  it('warns when the teacher measures differently at the end: the machine got busier', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
+    const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
+    const notes: string[] = [];
+    const exact = costs(new Set(), []);
+    let measured = 0;
+    const run: SearchRun = {
+      teacher,
+      dataset: { train: [], heldout: [] } as unknown as LocalDataset,
+      out,
+      hardware: probeHardware(),
+      progress: { update() {}, note: (l) => notes.push(l) },
+      stopRequested: () => state.phase !== 'measuring',
+      // Everything after the fit sample takes 1.5x: another process started while measuring.
+      measure: async (model) => {
+        const c = await exact(model);
+        measured += 1;
+        const k = measured > settings.fitSample + 1 ? 1.5 : 1;
+        return {
+          ...c,
+          latencyMs: k * c.latencyMs,
+          throughputMsPerImage: k * c.throughputMsPerImage,
+        };
+      },
+    };
+    const after = await runSearch(run, state);
+    expect(after.remeasured?.drift).toBeCloseTo(0.5, 12);
+    const warning = measureDriftWarning(after);
+    expect(warning).toMatch(
+      /^warning: the teacher measured [0-9.]+ ms\/step first and [0-9.]+ once the pool was \(\+50%\): this machine's speed changed/,
+    );
+    expect(notes).toContain(warning);
+    // Read back from search.json, the warning stays.
+    expect(measureDriftWarning(readSearchState(out))).toBe(warning);
   });
 });
 

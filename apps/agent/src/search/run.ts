@@ -36,6 +36,7 @@ import {
   type CandidateState,
   fixed,
   latencyLimit,
+  measureDriftWarning,
   objectiveMs,
   type SearchEval,
   type SearchSettings,
@@ -148,12 +149,11 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
   const s = state.settings;
   const teacher = state.candidates.find((c) => c.name === state.teacher.name) as CandidateState;
 
-  const measure = async (c: CandidateState) => {
-    if (c.measured) return;
+  const measureCost = async (c: CandidateState) => {
     const t0 = performance.now();
     const m = Model.create(studentConfig(run.teacher.config, c), 0);
     try {
-      c.measured = await (run.measure ?? measureCandidate)(m, {
+      return await (run.measure ?? measureCandidate)(m, {
         hardware: run.hardware,
         throughputBatch: s.throughputBatch,
         trainBatch: s.trainBatch,
@@ -161,8 +161,12 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       });
     } finally {
       m.dispose();
+      state.seconds.measure += (performance.now() - t0) / 1000;
     }
-    state.seconds.measure += (performance.now() - t0) / 1000;
+  };
+  const measure = async (c: CandidateState) => {
+    if (c.measured) return;
+    c.measured = await measureCost(c);
     run.progress.note(
       `measured ${c.name}: ${c.measured.latencyMs.toFixed(2)} ms/step at batch 1, ${c.measured.throughputMsPerImage.toFixed(2)} ms/image-step at ${s.throughputBatch}, train ${c.measured.trainStepMs.toFixed(0)} ms, peak ${(c.measured.trainPeakBytes / 2 ** 20).toFixed(0)} MiB`,
     );
@@ -218,6 +222,20 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
       if (within >= s.pool || untried.length === 0) break;
       for (const c of spreadPool(untried, s.pool - within, (x) => x.features.parameters))
         c.pool = true;
+      save();
+    }
+    // 4. The teacher once more: a machine whose speed changed while measuring (another
+    // process, thermal limits) moved every cost in between, and the limit with them.
+    if (!state.remeasured && teacher.measured) {
+      if (run.stopRequested()) return state;
+      const again = await measureCost(teacher);
+      state.remeasured = {
+        latencyMs: again.latencyMs,
+        throughputMsPerImage: again.throughputMsPerImage,
+        drift: objectiveMs(s, again) / objectiveMs(s, teacher.measured) - 1,
+      };
+      const warning = measureDriftWarning(state);
+      if (warning) run.progress.note(warning);
       save();
     }
     enter('halving');

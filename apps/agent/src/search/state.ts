@@ -137,6 +137,13 @@ export const searchStateSchema = z.object({
   teacherEval: evalSchema.optional(),
   candidates: z.array(candidateStateSchema),
   fits: z.record(z.string(), fitSchema).optional(),
+  /**
+   * The teacher measured again once the pool was: `drift` is the objective's ms then over its
+   * first measurement's, less 1 (absent from searches before it was taken).
+   */
+  remeasured: z
+    .object({ latencyMs: z.number(), throughputMsPerImage: z.number(), drift: z.number() })
+    .optional(),
   /** Wall seconds spent measuring candidates and training them in the rungs. */
   seconds: z.object({ measure: z.number(), proxy: z.number() }).default({ measure: 0, proxy: 0 }),
   /**
@@ -187,6 +194,19 @@ export function objectiveMs(
   cost: { latencyMs: number; throughputMsPerImage: number },
 ): number {
   return searchObjectiveMs(settings.objective, cost);
+}
+
+/** How far the teacher's second measurement may drift from its first before a warning. */
+export const MEASURE_DRIFT = 0.15;
+
+/** A warning when the machine's speed changed while the costs were measured; else null. */
+export function measureDriftWarning(state: SearchState): string | null {
+  const again = state.remeasured;
+  const first = state.candidates.find((c) => c.name === state.teacher.name)?.measured;
+  if (!again || !first || Math.abs(again.drift) <= MEASURE_DRIFT) return null;
+  const unit = state.settings.objective === 'latency' ? 'ms/step' : 'ms/image-step';
+  const pct = `${again.drift > 0 ? '+' : ''}${(100 * again.drift).toFixed(0)}%`;
+  return `warning: the teacher measured ${objectiveMs(state.settings, first).toFixed(2)} ${unit} first and ${objectiveMs(state.settings, again).toFixed(2)} once the pool was (${pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much; measure on an otherwise idle machine (a new --out)`;
 }
 
 /** The limit in the objective's ms (needs the teacher measured when derived). */
