@@ -45,6 +45,8 @@ export interface MeasureOptions {
   home?: string;
   /** Timed calls of each NFE per sampling cell (default 5), and training steps (default 3). */
   repeats?: number;
+  /** Measured even where the cache holds the costs, which the new measurement replaces. */
+  refresh?: boolean;
 }
 
 const trainCostSchema = z.object({
@@ -76,7 +78,7 @@ async function trainCost(
   const config = configKey(model.config);
   const profile = profileKey(o.hardware);
   const path = trainCostPath(o.home ?? resolveAnnealHome(), profile, config, o.trainBatch);
-  const cached = parseJsonFile(path, trainCostSchema);
+  const cached = o.refresh ? null : parseJsonFile(path, trainCostSchema);
   if (cached?.ok) return cached.value;
   const r = await model.measureStep({ batch: o.trainBatch, steps: 3, warmup: 1 });
   const entry = {
@@ -107,6 +109,7 @@ export async function measureCandidate(model: Model, o: MeasureOptions): Promise
     // compares many candidates measured minutes apart on a machine that may not be idle.
     statistic: 'min',
     home: o.home,
+    refresh: o.refresh,
   });
   const at = (batch: number) => {
     const e = table.entries.find((x) => x.dtype === 'float32' && x.batch === batch);

@@ -171,6 +171,7 @@ describe('the measuring phase', () => {
     const notes: string[] = [];
     const exact = costs(new Set(), []);
     let measured = 0;
+    const refreshed: boolean[] = [];
     const run: SearchRun = {
       teacher,
       dataset: { train: [], heldout: [] } as unknown as LocalDataset,
@@ -179,7 +180,8 @@ describe('the measuring phase', () => {
       progress: { update() {}, note: (l) => notes.push(l) },
       stopRequested: () => state.phase !== 'measuring',
       // Everything after the fit sample takes 1.5x: another process started while measuring.
-      measure: async (model) => {
+      measure: async (model, o) => {
+        refreshed.push(o.refresh === true);
         const c = await exact(model);
         measured += 1;
         const k = measured > settings.fitSample + 1 ? 1.5 : 1;
@@ -192,6 +194,9 @@ describe('the measuring phase', () => {
     };
     const after = await runSearch(run, state);
     expect(after.remeasured?.drift).toBeCloseTo(0.5, 12);
+    // Only the teacher's second measurement goes past the cache (and replaces it there).
+    expect(refreshed.at(-1)).toBe(true);
+    expect(refreshed.slice(0, -1).every((r) => !r)).toBe(true);
     const warning = measureDriftWarning(after);
     expect(warning).toMatch(
       /^warning: the teacher measured [0-9.]+ ms\/step first and [0-9.]+ once the pool was \(\+50%\): this machine's speed changed/,

@@ -149,7 +149,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
   const s = state.settings;
   const teacher = state.candidates.find((c) => c.name === state.teacher.name) as CandidateState;
 
-  const measureCost = async (c: CandidateState) => {
+  const measureCost = async (c: CandidateState, refresh = false) => {
     const t0 = performance.now();
     const m = Model.create(studentConfig(run.teacher.config, c), 0);
     try {
@@ -158,6 +158,7 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         throughputBatch: s.throughputBatch,
         trainBatch: s.trainBatch,
         home: run.home,
+        refresh,
       });
     } finally {
       m.dispose();
@@ -224,11 +225,11 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         c.pool = true;
       save();
     }
-    // 4. The teacher once more: a machine whose speed changed while measuring (another
-    // process, thermal limits) moved every cost in between, and the limit with them.
+    // 4. The teacher once more, past the cache: a machine whose speed changed while measuring
+    // (another process, thermal limits) moved every cost in between, and the limit with them.
     if (!state.remeasured && teacher.measured) {
       if (run.stopRequested()) return state;
-      const again = await measureCost(teacher);
+      const again = await measureCost(teacher, true);
       state.remeasured = {
         latencyMs: again.latencyMs,
         throughputMsPerImage: again.throughputMsPerImage,

@@ -206,7 +206,7 @@ export function measureDriftWarning(state: SearchState): string | null {
   if (!again || !first || Math.abs(again.drift) <= MEASURE_DRIFT) return null;
   const unit = state.settings.objective === 'latency' ? 'ms/step' : 'ms/image-step';
   const pct = `${again.drift > 0 ? '+' : ''}${(100 * again.drift).toFixed(0)}%`;
-  return `warning: the teacher measured ${objectiveMs(state.settings, first).toFixed(2)} ${unit} first and ${objectiveMs(state.settings, again).toFixed(2)} once the pool was (${pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much; measure on an otherwise idle machine (a new --out)`;
+  return `warning: the teacher measured ${objectiveMs(state.settings, first).toFixed(2)} ${unit} first and ${objectiveMs(state.settings, again).toFixed(2)} once the pool was (${pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much, and cached so (ANNEAL_HOME/cache/costs/${state.profile}): remove that folder and search again (a new --out) on an otherwise idle machine`;
 }
 
 /** The limit in the objective's ms (needs the teacher measured when derived). */
