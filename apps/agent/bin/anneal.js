@@ -9,5 +9,8 @@ if (process.channel) {
   process.channel.unref();
   process.once('disconnect', () => process.exit(137));
 }
+// Before the engine loads: OpenBLAS reads its variables once, when it is loaded.
+const { blasEnvFor } = await import('../src/blas-env.ts');
+Object.assign(process.env, blasEnvFor(process.argv[2], process.env));
 const { main } = await import('../src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -258,7 +258,7 @@ export const search: Command = {
         if (state.phase === 'measuring')
           throw new AppError(
             'CONFLICT',
-            `${join(out, SEARCH_FILE)} is measuring hardware profile ${state.profile}, this process is ${profile}; resume it there (or with the same OPENBLAS_NUM_THREADS), or start a new search`,
+            `${join(out, SEARCH_FILE)} is measuring hardware profile ${state.profile}, this process is ${profile}; resume it there with the same OPENBLAS_NUM_THREADS and OPENBLAS_THREAD_TIMEOUT (a profile without -blaswait: OPENBLAS_THREAD_TIMEOUT= , empty), or start a new search`,
           );
         io.err(
           `anneal search: the costs were measured on ${state.profile}; this ${profile} goes on with what does not depend on the hardware (training and scoring)`,

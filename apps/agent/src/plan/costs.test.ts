@@ -60,6 +60,19 @@ describe('the cost cache key', () => {
     );
   });
 
+  it('names how long idle BLAS workers wait on a CPU, when it was set', () => {
+    const hw = { ...probeHardware(), backend: 'cpu' as const };
+    const free = profileKey(hw, {});
+    expect(profileKey(hw, { OPENBLAS_THREAD_TIMEOUT: '4' })).toBe(`${free}-blaswait4`);
+    expect(profileKey(hw, { OPENBLAS_NUM_THREADS: '1', OPENBLAS_THREAD_TIMEOUT: '4' })).toBe(
+      `${free}-blas1-blaswait4`,
+    );
+    expect(profileKey(hw, { OPENBLAS_THREAD_TIMEOUT: '' })).toBe(free);
+    expect(profileKey({ ...hw, backend: 'metal' }, { OPENBLAS_THREAD_TIMEOUT: '4' })).not.toMatch(
+      /blas/,
+    );
+  });
+
   it('keeps a median table and a min table in two files', () => {
     const key = { profile: 'p', engine: 'e', config: 'c', guided: false };
     expect(costTablePath('/h', key, 'median')).not.toBe(costTablePath('/h', key, 'min'));

@@ -26,7 +26,8 @@ import { parseJsonFile } from './json-file.ts';
 
 /**
  * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
- * the MLX version (a new one can change every kernel). Safe as one path segment.
+ * the MLX version (a new one can change every kernel), and on a CPU the BLAS threads and
+ * their wait when the process set them. Safe as one path segment.
  *
  * Not hw.blas: on Linux the engine reads it as whichever BLAS comes first in /proc/self/maps,
  * which is address order, so with ASLR and both libopenblas and libblas mapped it flips between
@@ -40,7 +41,11 @@ export function profileKey(hw: HardwareProfile, env: NodeJS.ProcessEnv = process
   // what it always was.
   const threads = Number(env.OPENBLAS_NUM_THREADS ?? env.OMP_NUM_THREADS ?? Number.NaN);
   const limited = hw.backend === 'cpu' && Number.isInteger(threads) && threads > 0;
-  return `${raw}${limited ? `-blas${threads}` : ''}`
+  // How long idle BLAS workers spin before they sleep (blas-env.ts) moves the latency at
+  // batch 1 by 13-19% here: costs measured under another wait are another profile's.
+  const wait = Number(env.OPENBLAS_THREAD_TIMEOUT || Number.NaN);
+  const waits = hw.backend === 'cpu' && Number.isInteger(wait) && wait > 0;
+  return `${raw}${limited ? `-blas${threads}` : ''}${waits ? `-blaswait${wait}` : ''}`
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .slice(0, 120);
 }
