@@ -57,6 +57,7 @@ export {
   type ResumableResult,
   type ResumableSpec,
   resumableKey,
+  SamplingStopped,
   sampleResumable,
 } from './sample-resumable.ts';
 export { type ResolvedSchedule, readLearnedSchedule, resolveSchedule } from './schedules.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { presetUNet } from './config/presets.ts';
 import { Model } from './model.ts';
-import { sampleResumable } from './sample-resumable.ts';
+import { SamplingStopped, sampleResumable } from './sample-resumable.ts';
 
 // Sampling a chunk at a time (GenerateSpec::first_chunk) draws each chunk's noise and labels
 // from its index in the whole run, so a run resumed from the chunks a killed one kept gives
@@ -172,6 +172,25 @@ describe('resumable sampling', () => {
     expect((await sampleResumable(model, { ...spec, n: 2 }, { root: cache })).nfePerImage).toBe(
       undefined,
     );
+  });
+
+  it('stops before the next chunk when asked, keeping the chunks drawn for the resume', async () => {
+    const cache = join(root, 'stopped');
+    const whole = await model.sample(spec);
+    let drawn = 0;
+    await expect(
+      sampleResumable(model, spec, {
+        root: cache,
+        onChunk: () => drawn++,
+        stopRequested: () => drawn === 1,
+      }),
+    ).rejects.toEqual(new SamplingStopped(1, 3));
+    const resumed = await sampleResumable(model, spec, { root: cache, stopRequested: () => false });
+    expect(resumed.chunks).toEqual({ resumed: 1, sampled: 2 });
+    expect(Buffer.from(resumed.images).equals(Buffer.from(whole.images))).toBe(true);
+    // A run whose chunks are all kept reads them even when a stop is asked for: nothing to draw.
+    const read = await sampleResumable(model, spec, { root: cache, stopRequested: () => true });
+    expect(read.chunks).toEqual({ resumed: 3, sampled: 0 });
   });
 
   it("refuses a folder holding another run's chunks, and a model with no folder", async () => {

@@ -39,6 +39,22 @@ export interface ResumableOptions {
   onChunk?: (done: number, total: number) => void;
   /** Sampling steps over the whole run, as Model.sample's (kept chunks count as done). */
   onStep?: (step: number, total: number) => void;
+  /**
+   * Asked before each chunk is drawn: true ends the run with SamplingStopped, the chunks
+   * drawn so far kept for the resume (a chunk is one engine call, which runs to its end).
+   */
+  stopRequested?: () => boolean;
+}
+
+/** A resumable run ended before its last chunk because a stop was requested. */
+export class SamplingStopped extends Error {
+  constructor(
+    readonly done: number,
+    readonly total: number,
+  ) {
+    super(`sampling stopped after ${done} of ${total} chunks; they are kept for the resume`);
+    this.name = 'SamplingStopped';
+  }
 }
 
 export interface ResumableResult {
@@ -246,6 +262,7 @@ export async function sampleResumable(
       }
       resumed++;
     } else {
+      if (o.stopRequested?.()) throw new SamplingStopped(c, total);
       const started = performance.now();
       const s = await model.sample(
         { ...spec, n: b, chunk, firstChunk: c, returnValues: o.values || pairedTo !== undefined },

@@ -7,10 +7,17 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
-import { Model } from '@anneal/engine';
+import { Model, probeHardware } from '@anneal/engine';
 import { searchSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SEARCH_FILE, type SearchState } from '../search/state.ts';
+import { modelDataset } from '../quality/model-dataset.ts';
+import { runSearch, type SearchRun } from '../search/run.ts';
+import {
+  readSearchState,
+  SEARCH_FILE,
+  type SearchState,
+  writeSearchState,
+} from '../search/state.ts';
 import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'anneal-search-home-'));
@@ -315,6 +322,63 @@ describe('anneal search', () => {
     for (const x of reused) expect(x.rung).toEqual({ ...x.before, reused: true });
     expect(t.stderr).toMatch(/read from an earlier search of this teacher/);
   }, 300_000);
+
+  it('a stop during an evaluation keeps the samples drawn, and the resume draws only the rest', async () => {
+    // The finished search above, taken back to before its evaluations, with more samples
+    // than one chunk (64) holds: a stop is honoured between chunks, not only after 1,000 images.
+    const out = join(root, 'stopped-evaluating');
+    cpSync(join(root, 'stopped'), out, { recursive: true });
+    const state = stateOf(out);
+    const winnerFull = state.candidates.find((c) => c.winner)?.full;
+    if (winnerFull) winnerFull.eval = undefined;
+    state.teacherEval = undefined;
+    state.settings.evalN = 80;
+    state.phase = 'training';
+    writeSearchState(out, state);
+    const model = Model.load(teacher);
+    try {
+      const dataset = await modelDataset(model.config, join(teacher, 'config.json'), home);
+      const sampled: number[] = [];
+      let stop = false;
+      const run: SearchRun = {
+        teacher: model,
+        dataset,
+        out,
+        hardware: probeHardware(),
+        home,
+        progress: {
+          update(phase, done) {
+            if (phase !== 'sample') return;
+            sampled.push(done);
+            stop = true;
+          },
+          note() {},
+        },
+        stopRequested: () => stop,
+      };
+      const stopped = await runSearch(run, state);
+      expect(stopped.phase).toBe('training');
+      expect(stopped.teacherEval).toBeUndefined();
+      expect(readSearchState(out).teacherEval).toBeUndefined();
+      // The teacher's evaluation drew its first chunk (2 DDIM steps) and stopped there.
+      expect(sampled).toEqual([1, 2]);
+
+      sampled.length = 0;
+      stop = false;
+      run.stopRequested = () => false;
+      const done = await runSearch(run, readSearchState(out));
+      expect(done.phase).toBe('done');
+      expect(done.teacherEval?.n).toBe(80);
+      // The teacher's first chunk was read back: its sampling began at the second chunk's
+      // first step (3 of 4); the winner's evaluation then drew both of its own.
+      expect(sampled.slice(0, 4)).toEqual([3, 4, 1, 2]);
+      const winner = done.candidates.find((c) => c.winner);
+      expect(winner?.full?.eval?.n).toBe(80);
+      expect(winner?.full?.eval?.floor).toBe(done.teacherEval?.floor);
+    } finally {
+      model.dispose();
+    }
+  });
 
   it('refuses a search over an existing one, a resume of none, and a bad space, naming each', async () => {
     const none = await runAnnealHere(['search', '--resume', '--out', join(root, 'empty')], home);

@@ -64,6 +64,11 @@ export interface EvalOptions {
   /** Where resumable runs keep their chunks (default HOME/samples). */
   samplesDir?: string;
   /**
+   * Resumable runs only: asked before each chunk; true stops the evaluation with
+   * SamplingStopped (from @anneal/engine), the chunks drawn so far kept.
+   */
+  stopRequested?: () => boolean;
+  /**
    * Phases: 'extractor' (training, if not cached), 'sample', 'scoring' (features and
    * metrics of the samples), 'reference', 'memorization'.
    */
@@ -264,7 +269,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
     const onStep = (step: number, total: number) => o.onProgress?.(phase, step, total);
     if (o.resumable && o.model.dir && s.sampler !== 'adaptive') {
       const root = o.samplesDir ?? join(o.home ?? resolveAnnealHome(), 'samples');
-      return sampleResumable(o.model, spec, { root, onStep });
+      return sampleResumable(o.model, spec, { root, onStep, stopRequested: o.stopRequested });
     }
     return o.model.sample(spec, onStep);
   };

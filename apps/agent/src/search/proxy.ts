@@ -169,7 +169,11 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
         trainer = resumed(trainer.step);
       }
     }
-    return { model: trainer.ema(), step: trainer.step };
+    // The folder's checkpoint holds the EMA weights (written here if no step was taken):
+    // loaded from there, the model has a folder, so its evaluation keeps its samples and
+    // resumes (evaluateModel's resumable).
+    if (checkpointStep(o.dir) !== trainer.step) trainer.saveCheckpoint(o.dir, config);
+    return { model: Model.load(o.dir), step: trainer.step };
   } finally {
     student.dispose();
   }

@@ -5,7 +5,13 @@
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
-import { CONFIG_FILE, type HardwareProfile, MODEL_FILE, Model } from '@anneal/engine';
+import {
+  CONFIG_FILE,
+  type HardwareProfile,
+  MODEL_FILE,
+  Model,
+  SamplingStopped,
+} from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
 import { evaluateModel } from '../quality/evaluate.ts';
 import { correlationPicks, proxyCorrelation } from './correlation.ts';
@@ -383,8 +389,11 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
         seed: 0,
         guidance: 1,
         home: run.home,
-        // The teacher's samples are kept (it has a folder): a stopped evaluation resumes.
+        // Every model evaluated here has a folder (the teacher's, a candidate's checkpoint),
+        // so its samples are kept a chunk at a time: a stop ends it at the next chunk, and the
+        // resume goes on from there.
         resumable: true,
+        stopRequested: run.stopRequested,
         extractor: s.extractor,
         onProgress: (phase, done, total) => run.progress.update(phase, done, total),
       });
@@ -400,6 +409,14 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
     };
     /** Trains `c` on to fullIters and evaluates it; false when a stop was requested. */
     const trainFully = async (c: CandidateState, label: string, publish: boolean) => {
+      try {
+        return await trainAndEvaluate(c, label, publish);
+      } catch (err) {
+        if (err instanceof SamplingStopped) return false;
+        throw err;
+      }
+    };
+    const trainAndEvaluate = async (c: CandidateState, label: string, publish: boolean) => {
       if (!state.teacherEval) {
         if (run.stopRequested()) return false;
         state.teacherEval = await evaluate(run.teacher);
