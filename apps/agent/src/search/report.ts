@@ -1,13 +1,13 @@
 // How a search is shown: the pool's table and the winners beside the teacher for people, and
 // the summary object (`--json`, DIR/summary.json) that benchmarks and the control plane read.
 import { proxyCorrelation } from './correlation.ts';
-import { searchFront } from './run.ts';
 import {
   type CandidateState,
   fixed,
   latencyLimit,
   objectiveMs,
   type SearchState,
+  searchFront,
 } from './state.ts';
 
 const mib = (b: number | undefined) => (b === undefined ? '-' : (b / 2 ** 20).toFixed(0));

@@ -16,6 +16,7 @@ import {
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { COST_TARGETS, measuredCostSchema } from './cost.ts';
+import { paretoFront } from './select.ts';
 import { searchSpaceSchema } from './space.ts';
 
 export const SEARCH_FILE = 'search.json';
@@ -221,4 +222,24 @@ export function latencyLimit(state: SearchState): number {
 /** A measurement for people: `digits` decimals, or n/a for one that was not finite. */
 export function fixed(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined ? 'n/a' : v.toFixed(digits);
+}
+
+/**
+ * The Pareto front of the candidates that finished the last rung, with the teacher:
+ * (proxy, latency at batch 1, training peak memory), all minimized. The teacher's proxy is 0.
+ */
+export function searchFront(state: SearchState): CandidateState[] {
+  const last = Math.max(0, ...state.candidates.map((c) => c.rungs.length)) - 1;
+  const finished = state.candidates.filter(
+    (c) => c.rungs.length - 1 === last && last >= 0 && !c.dropped,
+  );
+  const teacher = state.candidates.find((c) => c.name === state.teacher.name);
+  const points = teacher?.measured ? [teacher, ...finished] : finished;
+  const proxy = (c: CandidateState) =>
+    c === teacher ? 0 : (c.rungs[last]?.proxy ?? Number.POSITIVE_INFINITY);
+  return paretoFront(points, [
+    proxy,
+    (c) => (c.measured ? objectiveMs(state.settings, c.measured) : Number.POSITIVE_INFINITY),
+    (c) => c.measured?.trainPeakBytes ?? Number.POSITIVE_INFINITY,
+  ]);
 }

@@ -1,0 +1,311 @@
+// The phases of a search after its measurements (issue 19 sections 3 and 4): successive
+// halving on the quality proxy, the winners trained on to the full budget and evaluated beside
+// the teacher on one ruler, and the candidates trained for the proxy's rank correlation.
+// Training resumes from each candidate's folder; a rung another search of this teacher kept
+// is read instead of trained again.
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveAnnealHome } from '@anneal/core/home';
+import { CONFIG_FILE, MODEL_FILE, Model, SamplingStopped } from '@anneal/engine';
+import { evaluateModel } from '../quality/evaluate.ts';
+import { correlationPicks, proxyCorrelation } from './correlation.ts';
+import { continuesInto, fullAnneal, fullIters, sameAnneal } from './full.ts';
+import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
+import {
+  checkpointStep,
+  fullPoint,
+  furthestConstant,
+  keepFinished,
+  keepRung,
+  proxyStore,
+  restoreRung,
+  storedRung,
+} from './proxy-store.ts';
+import type { SearchContext } from './run.ts';
+import { halvingRungs, survivors } from './select.ts';
+import type { Candidate } from './space.ts';
+import { type Anneal, type CandidateState, fixed, type SearchEval, searchFront } from './state.ts';
+
+/** Halving, the winners' full training and the correlation's, as far as the state has come. */
+export async function trainingPhases(ctx: SearchContext): Promise<void> {
+  const { run, state, save, enter } = ctx;
+  const s = state.settings;
+  const pool = state.candidates.filter((c) => c.pool);
+  // The rungs follow from the pool as it entered halving (those within the limit when measured).
+  const rungs = halvingRungs(
+    pool.filter((c) => !c.dropped?.startsWith('measured')).length,
+    s.firstIters,
+    s.eta,
+    s.rungs,
+  );
+  const maxIters = rungs[rungs.length - 1]?.iters ?? s.firstIters;
+  const reference = await teacherImages(run.teacher, s.proxy);
+  const store = proxyStore(
+    join(run.home ?? resolveAnnealHome(), 'search-proxies'),
+    { weights: state.teacher.weights, config: run.teacher.config },
+    s.proxy,
+    proxyWarmup(maxIters),
+  );
+  keepFinished(
+    store,
+    run.out,
+    pool.filter((c) => c.rungs.length > 0),
+  );
+  /**
+   * Trains `c` to `iters` and scores it (or reads both where an earlier search of this
+   * teacher kept them); null when a stop was requested. `anneal`: a full training's decay.
+   */
+  const trainAndScore = async (
+    c: CandidateState,
+    iters: number,
+    label: string,
+    anneal?: Anneal,
+  ) => {
+    const dir = join(run.out, 'candidates', c.name);
+    // The checkpoint where a decay begins is the last rung's for the winners: kept, so a
+    // later change of schedule goes back to it instead of to the teacher's weights.
+    const keepDecayStart = () => {
+      const last = c.rungs.at(-1);
+      if (last?.iters === anneal?.from && last && !storedRung(store, c.name, last.iters))
+        keepRung(store, c.name, last.iters, dir, {
+          proxy: Number.isFinite(last.proxy) ? last.proxy : null,
+          trainSeconds: last.trainSeconds,
+        });
+    };
+    const point = fullPoint(iters, anneal);
+    const kept = storedRung(store, c.name, point);
+    if (kept) {
+      restoreRung(store, c.name, point, dir);
+      run.progress.note(`${label}: read from an earlier search of this teacher (${store})`);
+      return {
+        model: Model.load(dir),
+        iters,
+        proxy: kept.proxy ?? Number.NaN,
+        trainSeconds: kept.trainSeconds,
+        reused: true,
+      };
+    }
+    const t0 = performance.now();
+    const { model, step } = await trainRung({
+      teacher: run.teacher,
+      candidate: c as Candidate,
+      dataset: run.dataset,
+      dir,
+      iters,
+      maxIters,
+      settings: s.proxy,
+      anneal,
+      atDecayStart: keepDecayStart,
+      onStep: (st) => run.progress.update(label, st, iters),
+      stopRequested: run.stopRequested,
+    });
+    const trainSeconds = (performance.now() - t0) / 1000;
+    state.seconds.proxy += trainSeconds;
+    if (!model) {
+      save();
+      return null;
+    }
+    try {
+      const proxy = await proxyScore(model, reference, s.proxy);
+      keepRung(store, c.name, fullPoint(step, anneal), dir, {
+        proxy: Number.isFinite(proxy) ? proxy : null,
+        trainSeconds,
+      });
+      return { model, iters: step, proxy, trainSeconds, reused: false };
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+  };
+
+  if (state.phase === 'halving') {
+    for (const [r, rung] of rungs.entries()) {
+      const alive = pool.filter((c) => !c.dropped);
+      for (const [i, c] of alive.entries()) {
+        if (c.rungs[r]) continue;
+        if (run.stopRequested()) return;
+        const label = `rung ${r + 1}/${rungs.length}: ${c.name} (${i + 1}/${alive.length})`;
+        const scored = await trainAndScore(c, rung.iters, label);
+        if (!scored) return;
+        scored.model.dispose();
+        c.rungs[r] = {
+          iters: scored.iters,
+          proxy: scored.proxy,
+          trainSeconds: scored.trainSeconds,
+          ...(scored.reused ? { reused: true } : {}),
+        };
+        run.progress.note(
+          `${label}: proxy ${scored.proxy.toExponential(3)} after ${scored.iters} iterations`,
+        );
+        save();
+      }
+      const kept = new Set(
+        survivors(
+          alive.map((c) => ({ c, score: c.rungs[r]?.proxy ?? Number.NaN })),
+          rung.keep,
+        ),
+      );
+      for (const c of alive)
+        if (!kept.has(c))
+          c.dropped = `halved out after rung ${r + 1} (proxy ${c.rungs[r]?.proxy.toExponential(3)})`;
+      save();
+    }
+    // The winners: the front's students, best proxy first.
+    const last = rungs.length - 1;
+    const front = searchFront(state).filter((c) => c.name !== state.teacher.name);
+    front.sort((a, b) => (a.rungs[last]?.proxy ?? 0) - (b.rungs[last]?.proxy ?? 0));
+    for (const c of front.slice(0, s.winners)) c.winner = true;
+    enter('training');
+  }
+
+  // Each winner trained on to fullIters, then its FD beside the teacher's on one ruler.
+  const evaluate = async (model: Model): Promise<SearchEval> => {
+    const r = await evaluateModel({
+      model,
+      dataset: run.dataset,
+      n: s.evalN,
+      sampling: { sampler: s.proxy.sampler, steps: s.proxy.steps },
+      seed: 0,
+      guidance: 1,
+      home: run.home,
+      // Every model evaluated here has a folder (the teacher's, a candidate's checkpoint),
+      // so its samples are kept a chunk at a time: a stop ends it at the next chunk, and the
+      // resume goes on from there.
+      resumable: true,
+      stopRequested: run.stopRequested,
+      extractor: s.extractor,
+      onProgress: (phase, done, total) => run.progress.update(phase, done, total),
+    });
+    return {
+      n: r.n,
+      fd: r.metrics.fd,
+      floor: r.floor.fd,
+      kid: r.metrics.kid,
+      precision: r.metrics.precision,
+      recall: r.metrics.recall,
+      classAccuracy: r.accuracy?.samples ?? null,
+    };
+  };
+  /** Trains `c` on to fullIters and evaluates it; false when a stop was requested. */
+  const trainFully = async (c: CandidateState, label: string, publish: boolean) => {
+    try {
+      return await trainAndEvaluate(c, label, publish);
+    } catch (err) {
+      if (err instanceof SamplingStopped) return false;
+      throw err;
+    }
+  };
+  const trainAndEvaluate = async (c: CandidateState, label: string, publish: boolean) => {
+    if (!state.teacherEval) {
+      if (run.stopRequested()) return false;
+      state.teacherEval = await evaluate(run.teacher);
+      run.progress.note(
+        `teacher: FD ${fixed(state.teacherEval.fd)} (floor ${fixed(state.teacherEval.floor)})`,
+      );
+      save();
+    }
+    if (run.stopRequested()) return false;
+    const iters = fullIters(s, c);
+    const anneal = fullAnneal(s, iters, maxIters);
+    // A folder that cannot go on to `iters` under this schedule (trained past the rungs under
+    // another, or past `iters`) is kept in the store when it is a finished full training,
+    // then goes back to the furthest kept checkpoint on the new schedule's way (a rung, or a
+    // constant full training before the decay) or to the teacher's weights.
+    const dir = join(run.out, 'candidates', c.name);
+    const at = checkpointStep(dir);
+    const recipe = c.fullRecipe?.anneal ?? undefined;
+    const point = fullPoint(iters, anneal);
+    // An earlier full training the folder holds is kept before the folder moves on or back.
+    const earlier = c.earlierFull?.at(-1);
+    if (
+      at !== null &&
+      earlier?.iters === at &&
+      sameAnneal(earlier.anneal, recipe) &&
+      !storedRung(store, c.name, fullPoint(at, earlier.anneal))
+    )
+      keepRung(store, c.name, fullPoint(at, earlier.anneal), dir, {
+        proxy: Number.isFinite(earlier.proxy) ? earlier.proxy : null,
+        trainSeconds: earlier.trainSeconds,
+      });
+    if (
+      at !== null &&
+      (at > iters || (at > maxIters && !continuesInto(at, recipe, anneal))) &&
+      !storedRung(store, c.name, point)
+    ) {
+      const why =
+        at > iters
+          ? `trained to ${at} iterations, past ${iters}`
+          : 'trained past its rungs under another schedule';
+      // The furthest kept checkpoint the new schedule passes through: its constant part.
+      const back = furthestConstant(store, c.name, Math.min(iters, anneal?.from ?? iters));
+      if (back !== null) {
+        restoreRung(store, c.name, back, dir);
+        run.progress.note(`${label}: ${why}; from iteration ${back} again`);
+      } else {
+        rmSync(dir, { recursive: true, force: true });
+        run.progress.note(
+          `${label}: ${why}, and no checkpoint on its way is kept; from the teacher's weights again`,
+        );
+      }
+    }
+    c.fullRecipe = { anneal: anneal ?? null };
+    save();
+    const scored = await trainAndScore(c, iters, label, anneal);
+    if (!scored) return false;
+    try {
+      c.full = {
+        iters: scored.iters,
+        proxy: scored.proxy,
+        trainSeconds: scored.trainSeconds,
+        ...(anneal ? { anneal } : {}),
+        ...(scored.reused ? { reused: true } : {}),
+      };
+      save();
+      if (run.stopRequested()) return false;
+      c.full.eval = await evaluate(scored.model);
+      if (publish) publishWinner(run.out, c.name);
+    } finally {
+      scored.model.dispose();
+    }
+    run.progress.note(
+      `${label}: FD ${fixed(c.full.eval?.fd)} after ${scored.iters} iterations (teacher ${fixed(state.teacherEval?.fd)})`,
+    );
+    save();
+    return true;
+  };
+
+  if (state.phase === 'training') {
+    const winners = state.candidates.filter((c) => c.winner);
+    for (const [i, c] of winners.entries()) {
+      if (c.full?.eval) continue;
+      if (!(await trainFully(c, `winner ${i + 1}/${winners.length}: ${c.name}`, true))) return;
+    }
+    enter(correlationPicks(state).length > 0 ? 'correlating' : 'done');
+  }
+
+  if (state.phase === 'correlating') {
+    const picks = correlationPicks(state);
+    for (const [i, c] of picks.entries()) {
+      const label = `for the proxy's correlation ${i + 1}/${picks.length}: ${c.name}`;
+      if (!(await trainFully(c, label, false))) return;
+    }
+    const r = proxyCorrelation(state);
+    if (r)
+      run.progress.note(
+        `the proxy's Spearman rank correlation with FD after full training, over ${r.n} candidates: first rung ${fixed(r.firstRung)}, after full training ${fixed(r.full)}`,
+      );
+    enter('done');
+  }
+}
+
+/** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */
+export function winnerDir(out: string, name: string): string {
+  return join(out, 'winners', name);
+}
+
+function publishWinner(out: string, name: string): void {
+  const from = join(out, 'candidates', name);
+  const to = winnerDir(out, name);
+  mkdirSync(to, { recursive: true });
+  for (const file of [MODEL_FILE, CONFIG_FILE]) copyFileSync(join(from, file), join(to, file));
+}
