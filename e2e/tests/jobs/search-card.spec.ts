@@ -138,6 +138,19 @@ test("a search run shows its pool and front, and its winner's version the search
     ],
     front: [T, A],
     teacherEval: evaluation(2),
+    // What it cost, where it went on, and a machine that slowed while it measured.
+    cpuSeconds: {
+      measuring: 1800,
+      halving: 7200,
+      training: 5400,
+      correlating: 3600,
+      fromStart: true,
+    },
+    continuedOn: [
+      { profile: 'cpu-test-2t-blaswait4', phase: 'training', at: '2026-12-06T07:00:00Z' },
+    ],
+    teacherMeasured: cost(6),
+    remeasured: { latencyMs: 7.5, throughputMsPerImage: 1.875, drift: 0.25 },
     winners: [
       {
         name: A,
@@ -202,6 +215,12 @@ test("a search run shows its pool and front, and its winner's version the search
   // The fixture's settings predate the choice of inheritance: exact, as such searches ran.
   await expect(card.getByTestId('search-winners-note')).toContainText(
     "Started from the teacher's tensors of the same names and shapes, taught by the teacher's output at weight 1 beside the data loss",
+  );
+  await expect(card.getByTestId('search-cost')).toContainText(
+    "CPU time: 4.00 CPU-hours (measuring 0.50, halving 2.00, the winners 1.50), and 1.00 training for the proxy's correlation. Went on after its measurements on cpu-test-2t-blaswait4 (from training)",
+  );
+  await expect(card.getByTestId('search-drift')).toContainText(
+    'The teacher measured 6.00 ms/step first and 7.50 once the pool was (+25%)',
   );
   await expect(card.getByTestId('search-earlier')).toContainText(
     `${A}: 500 iterations, rate decayed from 200: FD 3 (1.50× the teacher's)`,

@@ -95,6 +95,7 @@ export function searchSummary(state: SearchState) {
     correlation: proxyCorrelation(state),
     front: searchFront(state).map((c) => c.name),
     teacherMeasured: state.candidates.find((c) => c.name === state.teacher.name)?.measured ?? null,
+    remeasured: state.remeasured ?? null,
     teacherEval: state.teacherEval ?? null,
     winners: state.candidates
       .filter((c) => c.winner)

@@ -7,6 +7,7 @@ import { AppError } from '@anneal/core/errors';
 import { hardwareProfileSchema, unetConfigSchema, writeFileAtomic } from '@anneal/engine';
 import {
   searchSettingsSchema as protocolSettingsSchema,
+  SEARCH_MEASURE_DRIFT,
   type SearchEval,
   searchCpuSecondsSchema,
   searchEvalSchema,
@@ -197,14 +198,11 @@ export function objectiveMs(
   return searchObjectiveMs(settings.objective, cost);
 }
 
-/** How far the teacher's second measurement may drift from its first before a warning. */
-export const MEASURE_DRIFT = 0.15;
-
 /** A warning when the machine's speed changed while the costs were measured; else null. */
 export function measureDriftWarning(state: SearchState): string | null {
   const again = state.remeasured;
   const first = state.candidates.find((c) => c.name === state.teacher.name)?.measured;
-  if (!again || !first || Math.abs(again.drift) <= MEASURE_DRIFT) return null;
+  if (!again || !first || Math.abs(again.drift) <= SEARCH_MEASURE_DRIFT) return null;
   const unit = state.settings.objective === 'latency' ? 'ms/step' : 'ms/image-step';
   const pct = `${again.drift > 0 ? '+' : ''}${(100 * again.drift).toFixed(0)}%`;
   return `warning: the teacher measured ${objectiveMs(state.settings, first).toFixed(2)} ${unit} first and ${objectiveMs(state.settings, again).toFixed(2)} once the pool was (${pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much, and cached so (ANNEAL_HOME/cache/costs/${state.profile}): remove that folder and search again (a new --out) on an otherwise idle machine`;

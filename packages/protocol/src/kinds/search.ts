@@ -254,6 +254,12 @@ export const searchCorrelationSchema = z.object({
 
 export type SearchCorrelation = z.infer<typeof searchCorrelationSchema>;
 
+/**
+ * How far the teacher's second measurement may drift from its first before the search warns
+ * that the machine's speed changed while measuring.
+ */
+export const SEARCH_MEASURE_DRIFT = 0.15;
+
 /** CPU seconds (user and system, every thread) a search spent, by phase. */
 export const searchCpuSecondsSchema = z.object({
   measuring: z.number().min(0),
@@ -313,6 +319,14 @@ export const searchSummarySchema = z.object({
   front: z.array(candidateNameSchema),
   /** The teacher's own measured cost (absent in summaries from before it was given). */
   teacherMeasured: searchMeasuredCostSchema.nullable().default(null),
+  /**
+   * The teacher measured once more after the pool, past the cost cache: `drift` is the
+   * objective's ms then over its first, minus 1 (null before, and in older summaries).
+   */
+  remeasured: z
+    .object({ latencyMs: z.number(), throughputMsPerImage: z.number(), drift: z.number() })
+    .nullable()
+    .default(null),
   teacherEval: searchEvalSchema.nullable(),
   winners: z.array(
     z.object({
