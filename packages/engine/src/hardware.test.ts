@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAppleHardware, probeHardware } from './index.ts';
+import { linuxCpuFamily, parseAppleHardware, probeHardware } from './index.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'apple');
 const fixture = (name: string) =>
@@ -20,6 +20,33 @@ describe('hardware probe on this machine', () => {
     expect(hw.cores.logical).toBeGreaterThanOrEqual(1);
     expect(hw.chip.name.length).toBeGreaterThan(0);
     expect(['openblas', 'reference', 'accelerate', 'unknown']).toContain(hw.blas);
+  });
+});
+
+describe("a Linux CPU's family (fixtures/linux/README.md)", () => {
+  const cpuinfo = (name: string) =>
+    readFileSync(join(import.meta.dirname, 'fixtures', 'linux', `${name}.cpuinfo.txt`), 'utf8');
+
+  it("reads x86's CPUID family and model, not the model name", () => {
+    expect(linuxCpuFamily(cpuinfo('xeon-2t'))).toBe('x86 6/167');
+    // Another generation under the same name is another family.
+    const other = cpuinfo('xeon-2t').replace(/^model\t\t: 167$/m, 'model\t\t: 207');
+    expect(linuxCpuFamily(other)).toBe('x86 6/207');
+  });
+
+  it("reads arm64's implementer and part", () => {
+    expect(linuxCpuFamily(cpuinfo('neoverse-n1-2t'))).toBe('arm 0x41/0xd0c');
+  });
+
+  it('is null for what says neither', () => {
+    expect(linuxCpuFamily('')).toBeNull();
+    expect(linuxCpuFamily('processor\t: 0\nmodel name\t: Some CPU\n')).toBeNull();
+  });
+
+  it('is what the probe reports on a Linux CPU', () => {
+    const hw = probeHardware();
+    if (hw.os !== 'linux' || hw.backend !== 'cpu') return;
+    expect(hw.chip.family).toBe(linuxCpuFamily(readFileSync('/proc/cpuinfo', 'utf8')));
   });
 });
 

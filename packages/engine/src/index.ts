@@ -21,7 +21,7 @@ export {
   type Features,
   shippedExtractorDirs,
 } from './extractor.ts';
-export { parseAppleHardware, probeHardware } from './hardware.ts';
+export { linuxCpuFamily, parseAppleHardware, probeHardware } from './hardware.ts';
 export { learnScheduleResumable, type ResumableLearnResult } from './learn-resumable.ts';
 export { LEARNED_METHOD, learnedRecord } from './learned-record.ts';
 export * from './memory.ts';

@@ -81,7 +81,7 @@ export const doctor: Command = {
     }
     const chip = [
       hw.chip.name || 'unknown',
-      hw.chip.family && `(${hw.chip.family} ${hw.chip.tier})`,
+      hw.chip.family && `(${[hw.chip.family, hw.chip.tier].filter(Boolean).join(' ')})`,
     ]
       .filter(Boolean)
       .join(' ');

@@ -49,6 +49,21 @@ describe('the cost cache key', () => {
     expect(a).toMatch(/^[A-Za-z0-9._-]+$/);
   });
 
+  it("names a CPU's family, so two CPUs of one name keep their own costs", () => {
+    const hw = { ...probeHardware(), backend: 'cpu' as const };
+    const a = profileKey({ ...hw, chip: { ...hw.chip, name: 'Xeon', family: 'x86 6/167' } }, {});
+    const b = profileKey({ ...hw, chip: { ...hw.chip, name: 'Xeon', family: 'x86 6/207' } }, {});
+    expect(a).toMatch(/^cpu-Xeon-x86_6_167-\d+t-mlx/);
+    expect(b).not.toBe(a);
+    const unknown = profileKey({ ...hw, chip: { ...hw.chip, name: 'Xeon', family: null } }, {});
+    expect(unknown).toMatch(/^cpu-Xeon-\d+t-mlx/);
+    // A Mac's key is its chip's name, as it always was.
+    const mac = { ...hw, backend: 'metal' as const };
+    expect(
+      profileKey({ ...mac, chip: { ...mac.chip, name: 'Apple M2 Pro', family: 'M2' } }, {}),
+    ).toMatch(/^metal-Apple_M2_Pro-\d+t-mlx/);
+  });
+
   it('names the BLAS threads a CPU process was limited to, and only then', () => {
     const hw = { ...probeHardware(), backend: 'cpu' as const };
     const free = profileKey(hw, {});

@@ -25,7 +25,8 @@ import {
 import { parseJsonFile } from './json-file.ts';
 
 /**
- * The hardware profile's key: backend, chip and thread count (what changes a latency), plus
+ * The hardware profile's key: backend, chip (on a CPU with its family) and thread count
+ * (what changes a latency), plus
  * the MLX version (a new one can change every kernel), and on a CPU the BLAS threads and
  * their wait when the process set them. Safe as one path segment.
  *
@@ -35,7 +36,11 @@ import { parseJsonFile } from './json-file.ts';
  * against is part of its build, which keys the cost cache (engineBuild).
  */
 export function profileKey(hw: HardwareProfile, env: NodeJS.ProcessEnv = process.env): string {
-  const raw = `${hw.backend}-${hw.chip.name}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
+  // On a CPU the chip's family too (a Linux CPU's generation: probeHardware), since a cloud
+  // machine's name alone may be the same over CPUs that run 1.8x apart; a Mac's chip name
+  // already says its family.
+  const family = hw.backend === 'cpu' && hw.chip.family ? `-${hw.chip.family}` : '';
+  const raw = `${hw.backend}-${hw.chip.name}${family}-${hw.cores.logical}t-mlx${hw.mlxVersion}`;
   // On a CPU the BLAS threads in use (when the process was limited to some) change every
   // latency, and which variant of a model wins (hardware-aware search); unset, the key is
   // what it always was.
