@@ -7,13 +7,14 @@ import { AppError } from '@anneal/core/errors';
 import { hardwareProfileSchema, unetConfigSchema, writeFileAtomic } from '@anneal/engine';
 import {
   searchSettingsSchema as protocolSettingsSchema,
-  SEARCH_MEASURE_DRIFT,
   type SearchEval,
   searchCpuSecondsSchema,
   searchEvalSchema,
+  searchMeasureDrift,
   searchObjectiveMs,
   searchObjectiveSchema,
   searchPhaseSchema,
+  searchRemeasuredSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { COST_TARGETS, measuredCostSchema } from './cost.ts';
@@ -143,9 +144,7 @@ export const searchStateSchema = z.object({
    * The teacher measured again once the pool was: `drift` is the objective's ms then over its
    * first measurement's, less 1 (absent from searches before it was taken).
    */
-  remeasured: z
-    .object({ latencyMs: z.number(), throughputMsPerImage: z.number(), drift: z.number() })
-    .optional(),
+  remeasured: searchRemeasuredSchema.optional(),
   /** Wall seconds spent measuring candidates and training them in the rungs. */
   seconds: z.object({ measure: z.number(), proxy: z.number() }).default({ measure: 0, proxy: 0 }),
   /**
@@ -200,12 +199,11 @@ export function objectiveMs(
 
 /** A warning when the machine's speed changed while the costs were measured; else null. */
 export function measureDriftWarning(state: SearchState): string | null {
-  const again = state.remeasured;
   const first = state.candidates.find((c) => c.name === state.teacher.name)?.measured;
-  if (!again || !first || Math.abs(again.drift) <= SEARCH_MEASURE_DRIFT) return null;
+  const d = searchMeasureDrift(state.settings.objective, first, state.remeasured);
+  if (!d) return null;
   const unit = state.settings.objective === 'latency' ? 'ms/step' : 'ms/image-step';
-  const pct = `${again.drift > 0 ? '+' : ''}${(100 * again.drift).toFixed(0)}%`;
-  return `warning: the teacher measured ${objectiveMs(state.settings, first).toFixed(2)} ${unit} first and ${objectiveMs(state.settings, again).toFixed(2)} once the pool was (${pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much, and cached so (ANNEAL_HOME/cache/costs/${state.profile}): remove that folder and search again (a new --out) on an otherwise idle machine`;
+  return `warning: the teacher measured ${d.first.toFixed(2)} ${unit} first and ${d.again.toFixed(2)} once the pool was (${d.pct}): this machine's speed changed while measuring (another process, thermal limits), so the costs and the limit are off by up to that much, and cached so (ANNEAL_HOME/cache/costs/${state.profile}): remove that folder and search again (a new --out) on an otherwise idle machine`;
 }
 
 /** The limit in the objective's ms (needs the teacher measured when derived). */

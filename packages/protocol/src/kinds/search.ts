@@ -260,6 +260,13 @@ export type SearchCorrelation = z.infer<typeof searchCorrelationSchema>;
  */
 export const SEARCH_MEASURE_DRIFT = 0.15;
 
+/** The teacher measured again once the pool was: `drift` is the objective's ms then over its first, minus 1. */
+export const searchRemeasuredSchema = z.object({
+  latencyMs: z.number(),
+  throughputMsPerImage: z.number(),
+  drift: z.number(),
+});
+
 /** CPU seconds (user and system, every thread) a search spent, by phase. */
 export const searchCpuSecondsSchema = z.object({
   measuring: z.number().min(0),
@@ -323,10 +330,7 @@ export const searchSummarySchema = z.object({
    * The teacher measured once more after the pool, past the cost cache: `drift` is the
    * objective's ms then over its first, minus 1 (null before, and in older summaries).
    */
-  remeasured: z
-    .object({ latencyMs: z.number(), throughputMsPerImage: z.number(), drift: z.number() })
-    .nullable()
-    .default(null),
+  remeasured: searchRemeasuredSchema.nullable().default(null),
   teacherEval: searchEvalSchema.nullable(),
   winners: z.array(
     z.object({
@@ -363,6 +367,23 @@ export function searchObjectiveMs(
   cost: { latencyMs: number; throughputMsPerImage: number },
 ): number {
   return objective === 'throughput' ? cost.throughputMsPerImage : cost.latencyMs;
+}
+
+/**
+ * The teacher's two measurements in the objective's ms and their change in percent, when it
+ * is past SEARCH_MEASURE_DRIFT (the CLI's warning and the Search card's); else null.
+ */
+export function searchMeasureDrift(
+  objective: SearchObjective,
+  first: { latencyMs: number; throughputMsPerImage: number } | null | undefined,
+  again: z.infer<typeof searchRemeasuredSchema> | null | undefined,
+): { first: number; again: number; pct: string } | null {
+  if (!first || !again || Math.abs(again.drift) <= SEARCH_MEASURE_DRIFT) return null;
+  return {
+    first: searchObjectiveMs(objective, first),
+    again: searchObjectiveMs(objective, again),
+    pct: `${again.drift > 0 ? '+' : ''}${(100 * again.drift).toFixed(0)}%`,
+  };
 }
 
 /**
