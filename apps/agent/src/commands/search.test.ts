@@ -55,7 +55,8 @@ describe('anneal search', () => {
   it('measures, fits, pools and halves; the front holds the teacher; a resumed search finishes what a stopped one began', async () => {
     const out = join(root, 'stopped');
     const bin = join(repoRoot, 'apps/agent/bin/anneal.js');
-    const child = spawn(process.execPath, [bin, ...searchArgs(out)], {
+    const constant = ['--full-schedule', 'constant'];
+    const child = spawn(process.execPath, [bin, ...searchArgs(out), ...constant], {
       env: { ...process.env, ANNEAL_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -180,7 +181,7 @@ describe('anneal search', () => {
     const back = runAnneal(['search', '--resume', '--out', out, '--teacher', teacher], home);
     expect(back.status, back.stderr).toBe(0);
 
-    // The full training carries the rungs' constant rate on by default. Resumed with a cosine
+    // The full training carries the rungs' constant rate on, as asked. Resumed with a cosine
     // decay (from the last rung, 8, to 12), both are trained again from their last rungs (kept
     // in the store), and the constant results stay on record.
     const flat = stateOf(out);
@@ -309,6 +310,8 @@ describe('anneal search', () => {
     const second = join(root, 'throughput');
     const t = runAnneal([...searchArgs(second), '--objective', 'throughput'], home);
     expect(t.status, t.stderr).toBe(0);
+    // Asked for no schedule, its full training cools down (the default).
+    expect(stateOf(second).settings.fullSchedule).toBe('cooldown');
     const first = stateOf(out);
     const shared = stateOf(second).candidates.flatMap((c) =>
       c.rungs.map((rung, r) => ({

@@ -100,12 +100,13 @@ winners).
                          same names and shapes, and its leading channels where a candidate is
                          narrower; the default) or exact (the same names and shapes only)
   --winners N            the front's students (best proxy first) trained on and evaluated
-                         (default 2)
-  --full-iters N         their training iterations in total (default 2000)
-  --full-schedule S      their learning rate past the rungs: constant (the rungs' rate, the
-                         default), cooldown (the rungs' rate, decayed on a cosine to 0 over
-                         the last 20% of --full-iters) or cosine (decays to 0 from the last
-                         rung; on the MNIST search at 2,000 iterations it scored worse,
+                         (default 1; each more costs a full training, about 3 CPU-hours for the
+                         MNIST teacher's on a 2-core Xeon)
+  --full-iters N         their training iterations in total (default 5000)
+  --full-schedule S      their learning rate past the rungs: cooldown (the rungs' rate,
+                         decayed on a cosine to 0 over the last 20% of --full-iters; the
+                         default), constant (the rungs' rate) or cosine (decays to 0 from the
+                         last rung; on the MNIST search at 2,000 iterations it scored worse,
                          docs/search.md). Changed on --resume, the full trainings that differ
                          are done again (the earlier results stay in search.json), from where
                          they stopped when the new schedule carries on from there
@@ -146,7 +147,7 @@ const flagsSchema = z
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(100),
     inherit: searchInheritSchema.default('narrowed'),
-    winners: z.coerce.number().int().min(0).max(16).default(2),
+    winners: z.coerce.number().int().min(0).max(16).default(1),
     'full-iters': z.coerce.number().int().min(1).optional(),
     'full-schedule': searchFullScheduleSchema.optional(),
     correlate: z.coerce.number().int().min(0).max(100).optional(),
@@ -329,8 +330,8 @@ export const search: Command = {
         eta: flags.eta,
         rungs: flags.rungs,
         winners: flags.winners,
-        fullIters: flags['full-iters'] ?? 2000,
-        fullSchedule: flags['full-schedule'] ?? 'constant',
+        fullIters: flags['full-iters'] ?? 5000,
+        fullSchedule: flags['full-schedule'] ?? 'cooldown',
         correlate: flags.correlate ?? 0,
         evalN: flags['eval-n'],
         extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },

@@ -78,10 +78,10 @@ export const searchSpecSchema = z
     first_iters: z.number().int().min(1).max(1_000_000).default(100),
     eta: z.number().int().min(2).max(8).default(2),
     rungs: z.number().int().min(1).max(8).default(3),
-    winners: z.number().int().min(0).max(16).default(2),
-    full_iters: z.number().int().min(1).max(1_000_000).default(2000),
+    winners: z.number().int().min(0).max(16).default(1),
+    full_iters: z.number().int().min(1).max(1_000_000).default(5000),
     /** The rate past the rungs in a full training (`anneal search --full-schedule`). */
-    full_schedule: searchFullScheduleSchema.default('constant'),
+    full_schedule: searchFullScheduleSchema.default('cooldown'),
     /** Pool members trained fully for the proxy's rank correlation (the winners among them). */
     correlate: z.number().int().min(0).max(100).default(0),
     eval_n: z.number().int().min(2).max(50_000).default(1000),

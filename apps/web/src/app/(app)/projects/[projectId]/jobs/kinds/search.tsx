@@ -54,7 +54,7 @@ export const searchForm: FormKind<'search'> = {
     limit: 'speedup',
     limitValue: '1.5',
     pool: '8',
-    winners: '2',
+    winners: '1',
     fullIters: '500',
     correlate: '0',
     evalN: '500',
