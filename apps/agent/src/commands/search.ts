@@ -9,7 +9,11 @@ import {
   samplerNames,
   writeFileAtomic,
 } from '@anneal/engine';
-import { searchFullScheduleSchema, searchInheritSchema } from '@anneal/protocol';
+import {
+  SEARCH_FULL_DEFAULTS,
+  searchFullScheduleSchema,
+  searchInheritSchema,
+} from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
 import { isVersionId, modelVersionDir } from '../client/model-version.ts';
@@ -147,7 +151,7 @@ const flagsSchema = z
     lr: z.coerce.number().positive().default(5e-4),
     'output-weight': z.coerce.number().nonnegative().default(100),
     inherit: searchInheritSchema.default('narrowed'),
-    winners: z.coerce.number().int().min(0).max(16).default(1),
+    winners: z.coerce.number().int().min(0).max(16).default(SEARCH_FULL_DEFAULTS.winners),
     'full-iters': z.coerce.number().int().min(1).optional(),
     'full-schedule': searchFullScheduleSchema.optional(),
     correlate: z.coerce.number().int().min(0).max(100).optional(),
@@ -330,8 +334,8 @@ export const search: Command = {
         eta: flags.eta,
         rungs: flags.rungs,
         winners: flags.winners,
-        fullIters: flags['full-iters'] ?? 5000,
-        fullSchedule: flags['full-schedule'] ?? 'cooldown',
+        fullIters: flags['full-iters'] ?? SEARCH_FULL_DEFAULTS.fullIters,
+        fullSchedule: flags['full-schedule'] ?? SEARCH_FULL_DEFAULTS.fullSchedule,
         correlate: flags.correlate ?? 0,
         evalN: flags['eval-n'],
         extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },

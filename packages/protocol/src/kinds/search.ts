@@ -25,6 +25,16 @@ export type SearchFullSchedule = z.infer<typeof searchFullScheduleSchema>;
 /** The share of a full training's iterations that `cooldown` decays over. */
 export const SEARCH_COOLDOWN_SHARE = 0.2;
 
+/**
+ * What a search trains past its rungs unless told otherwise, for `anneal search` and the job
+ * alike: one winner, 5,000 iterations, cooled down (the MNIST search that met its target).
+ */
+export const SEARCH_FULL_DEFAULTS = {
+  winners: 1,
+  fullIters: 5000,
+  fullSchedule: 'cooldown',
+} as const satisfies { winners: number; fullIters: number; fullSchedule: SearchFullSchedule };
+
 /** A full schedule in words, after "trained on to N iterations". */
 export function describeFullSchedule(schedule: SearchFullSchedule): string {
   switch (schedule) {
@@ -78,10 +88,10 @@ export const searchSpecSchema = z
     first_iters: z.number().int().min(1).max(1_000_000).default(100),
     eta: z.number().int().min(2).max(8).default(2),
     rungs: z.number().int().min(1).max(8).default(3),
-    winners: z.number().int().min(0).max(16).default(1),
-    full_iters: z.number().int().min(1).max(1_000_000).default(5000),
+    winners: z.number().int().min(0).max(16).default(SEARCH_FULL_DEFAULTS.winners),
+    full_iters: z.number().int().min(1).max(1_000_000).default(SEARCH_FULL_DEFAULTS.fullIters),
     /** The rate past the rungs in a full training (`anneal search --full-schedule`). */
-    full_schedule: searchFullScheduleSchema.default('cooldown'),
+    full_schedule: searchFullScheduleSchema.default(SEARCH_FULL_DEFAULTS.fullSchedule),
     /** Pool members trained fully for the proxy's rank correlation (the winners among them). */
     correlate: z.number().int().min(0).max(100).default(0),
     eval_n: z.number().int().min(2).max(50_000).default(1000),
