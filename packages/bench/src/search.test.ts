@@ -119,6 +119,30 @@ describe('the search record', () => {
     expect(withEarlier).toMatch(
       /\| w16\.32-l1-a\.A-h16-g8 \| 2000 \| constant \| 3\.500 \| 1\.75x \| 2\.400 \|/,
     );
+    // A throughput search is judged and headed in its objective, and its command says so (and
+    // the BLAS thread count its profile was measured under).
+    const batched = summary({
+      profile: 'cpu-AMD_EPYC-2t-mlx0.32.4-blas1-blaswait4',
+      teacherMeasured: {
+        ...(summary().teacherMeasured as object),
+        throughputMsPerImage: 0.6,
+      } as never,
+    });
+    batched.settings = { ...batched.settings, objective: 'throughput' };
+    expect(searchTargets(batched)[0]).toMatchObject({
+      verdict: 'missed',
+      value: "w16.32-l1-a.A-h16-g8: 1.20x, FD 1.20x the teacher's",
+    });
+    expect(searchTargets(batched)[0]?.target).toMatch(
+      /per image at batch 16, this search's objective/,
+    );
+    const batchedMd = searchSection({ ...f, result: { runs: [{ ...run, summary: batched }] } });
+    expect(batchedMd).toMatch(/ms per image-step at batch 16 \(the teacher's \/ 1\.5\)/);
+    expect(batchedMd).toMatch(/Cost model \(ms per image-step at batch 16\)/);
+    expect(batchedMd).toContain(
+      'Command: `OPENBLAS_NUM_THREADS=1 npx anneal search --teacher /tmp/teacher --out ok --objective throughput',
+    );
+    expect(batchedMd).toMatch(/\| w16\.32-l1-a\.A-h16-g8 \(winner\) \| 1\.20x \| 2\.400 \|/);
     expect(() => readSearchRun(folder('none', undefined), root)).toThrow(
       /none: no summary\.json .*anneal search --resume --out/,
     );

@@ -5,7 +5,12 @@
 // a stopped search is recorded as it stands, marked incomplete.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { describeFullSchedule, type SearchSummary, searchSummarySchema } from '@anneal/protocol';
+import {
+  describeFullSchedule,
+  type SearchSummary,
+  searchObjectiveMs,
+  searchSummarySchema,
+} from '@anneal/protocol';
 import { fmt, type ResultFile, table } from './report-format.ts';
 
 export interface SearchRunRecord {
@@ -47,10 +52,29 @@ export function readSearchRun(dir: string, repo: string): SearchRunRecord {
 
 type Verdict = 'met' | 'missed' | 'reported' | 'not yet measured';
 
-/** The teacher's ms per sampling step at batch 1 over a candidate's. */
-function stepSpeedup(s: SearchSummary, latencyMs: number | undefined): number | null {
-  const t = s.teacherMeasured?.latencyMs;
-  return t && latencyMs ? t / latencyMs : null;
+type Cost = { latencyMs: number; throughputMsPerImage: number };
+
+/** The teacher's ms over a candidate's, in one measured quantity (the search's objective unless named). */
+function speedup(
+  s: SearchSummary,
+  cost: Cost | null | undefined,
+  quantity: 'latencyMs' | 'throughputMsPerImage' = objectiveKey(s),
+): number | null {
+  const t = s.teacherMeasured?.[quantity];
+  const c = cost?.[quantity];
+  return t && c ? t / c : null;
+}
+
+/** The measured quantity a search's objective is: per step at batch 1, or per image-step batched. */
+function objectiveKey(s: SearchSummary): 'latencyMs' | 'throughputMsPerImage' {
+  return s.settings.objective === 'throughput' ? 'throughputMsPerImage' : 'latencyMs';
+}
+
+/** What the objective's ms are, in words. */
+function objectiveUnit(s: SearchSummary): string {
+  return s.settings.objective === 'throughput'
+    ? `per image-step at batch ${s.settings.throughputBatch}`
+    : 'per step at batch 1';
 }
 
 /** Issue 19's targets for one search: each with the value it reads and a verdict. */
@@ -63,7 +87,7 @@ export function searchTargets(
   );
   const rows = evaluated.map((w) => ({
     name: w.name,
-    speedup: stepSpeedup(s, w.measured?.latencyMs),
+    speedup: speedup(s, w.measured),
     ratio: teacherFd ? (w.full?.eval?.fd as number) / teacherFd : null,
   }));
   const ok = (r: (typeof rows)[number]) =>
@@ -82,7 +106,7 @@ export function searchTargets(
   const trained = s.phase === 'done' || s.phase === 'correlating';
   return [
     {
-      target: `a winner >= ${SEARCH_TARGETS.speedup}x faster per sampling step (batch 1) with FD <= ${SEARCH_TARGETS.fdRatio}x the teacher's`,
+      target: `a winner >= ${SEARCH_TARGETS.speedup}x faster per sampling step (${s.settings.objective === 'throughput' ? `per image at batch ${s.settings.throughputBatch}, this search's objective` : 'batch 1'}) with FD <= ${SEARCH_TARGETS.fdRatio}x the teacher's`,
       value: best
         ? `${best.name}: ${fmt(best.speedup, 2)}x, FD ${fmt(best.ratio, 2)}x the teacher's`
         : '-',
@@ -113,15 +137,19 @@ export function searchTargets(
   ];
 }
 
-/** Relative error of the cost model on the pool, which it chose but was not fitted on. */
+/** Relative error of the cost model (in the objective) on the pool, which it chose but was not fitted on. */
 function poolError(s: SearchSummary): { median: number; max: number; n: number } | null {
   const errs = s.pool
-    .filter((c) => c.measured && c.predicted)
-    .map((c) =>
-      Math.abs(
-        ((c.predicted?.latencyMs as number) - (c.measured?.latencyMs as number)) /
-          (c.measured?.latencyMs as number),
-      ),
+    .flatMap((c) =>
+      c.measured && c.predicted
+        ? [
+            Math.abs(
+              (searchObjectiveMs(s.settings.objective, c.predicted) -
+                searchObjectiveMs(s.settings.objective, c.measured)) /
+                searchObjectiveMs(s.settings.objective, c.measured),
+            ),
+          ]
+        : [],
     )
     .sort((a, b) => a - b);
   if (errs.length === 0) return null;
@@ -147,16 +175,21 @@ const pct = (x: number | null | undefined) =>
  */
 function searchCommand(run: SearchBenchResult['runs'][number]): string {
   const st = run.summary.settings;
+  // The BLAS thread count is the environment's, kept in the profile key (plan/costs.ts).
+  const threads = /-blas(\d+)(?:-|$)/.exec(run.summary.profile)?.[1];
   const flags = [
     `--teacher ${run.teacher}`,
     `--out ${run.dir}`,
+    ...(st.objective === 'latency' ? [] : [`--objective ${st.objective}`]),
+    ...(st.latencyMs === null ? [] : [`--latency-ms ${st.latencyMs}`]),
+    ...(st.latencyMs !== null || st.speedup === 1.5 ? [] : [`--speedup ${st.speedup}`]),
     `--inherit ${st.proxy.inherit}`,
     `--output-weight ${st.proxy.outputWeight}`,
     `--winners ${st.winners}`,
     `--full-iters ${st.fullIters}`,
     ...(st.fullSchedule === 'constant' ? [] : [`--full-schedule ${st.fullSchedule}`]),
   ];
-  return `npx anneal search ${flags.join(' ')} --json`;
+  return `${threads ? `OPENBLAS_NUM_THREADS=${threads} ` : ''}npx anneal search ${flags.join(' ')} --json`;
 }
 
 export function searchSection(f: ResultFile<SearchBenchResult>): string {
@@ -165,15 +198,15 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
     const s = run.summary;
     const st = s.settings;
     const rungs = Math.max(0, ...s.pool.map((c) => c.rungs.length));
-    const loo = s.predictor?.latencyMs?.looError;
+    const loo = s.predictor?.[objectiveKey(s)]?.looError;
     const pe = poolError(s);
     const cpu = s.cpuSeconds;
     parts.push(
       `### ${run.dir}: the teacher ${run.teacher} on ${s.profile}${s.phase === 'done' ? '' : ` — incomplete: phase ${s.phase}`}`,
       '',
-      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, each started from the teacher's ${st.proxy.inherit === 'narrowed' ? 'weights, narrowed to its channels where narrower' : 'tensors of the same names and shapes'}, taught by the teacher's output at weight ${st.proxy.outputWeight} beside the data loss, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations ${describeFullSchedule(st.fullSchedule)}, FD at n = ${st.evalN} without guidance. Command: \`${searchCommand(run)}\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
+      `${s.candidates} candidates counted, ${s.measured} measured; objective ${st.objective}, limit ${fmt(s.latencyLimitMs, 2)} ms ${objectiveUnit(s)} (${st.latencyMs === null ? `the teacher's / ${st.speedup}` : 'given'}); pool ${st.pool}, each started from the teacher's ${st.proxy.inherit === 'narrowed' ? 'weights, narrowed to its channels where narrower' : 'tensors of the same names and shapes'}, taught by the teacher's output at weight ${st.proxy.outputWeight} beside the data loss, successive halving from ${st.firstIters} iterations, eta ${st.eta}, ${st.rungs} rungs; proxy: the mean squared distance to the teacher's samples from the same noise (${st.proxy.sampler}, ${st.proxy.steps} steps, n = ${st.proxy.n}); winners trained to ${st.fullIters} iterations ${describeFullSchedule(st.fullSchedule)}, FD at n = ${st.evalN} without guidance. Command: \`${searchCommand(run)}\`, resumed with \`--resume\` across sittings${st.correlate ? ` (\`--correlate ${st.correlate}\` for the rank correlation)` : ''}.`,
       '',
-      `Cost model (ms per step at batch 1): leave-one-out error median ${pct(loo?.median)}, max ${pct(loo?.max)} over ${loo?.n ?? 0} measured; on the pool it chose (out of sample) median ${pct(pe?.median)}, max ${pct(pe?.max)} over ${pe?.n ?? 0}.${cpu ? ` CPU time: measuring ${fmt(cpu.measuring / 3600, 2)} h, halving ${fmt(cpu.halving / 3600, 2)} h, the winners ${fmt(cpu.training / 3600, 2)} h, the correlation's ${fmt(cpu.correlating / 3600, 2)} h${cpu.fromStart ? '' : ' (counted from a resume on)'}.` : ''}`,
+      `Cost model (ms ${objectiveUnit(s)}): leave-one-out error median ${pct(loo?.median)}, max ${pct(loo?.max)} over ${loo?.n ?? 0} measured; on the pool it chose (out of sample) median ${pct(pe?.median)}, max ${pct(pe?.max)} over ${pe?.n ?? 0}.${cpu ? ` CPU time: measuring ${fmt(cpu.measuring / 3600, 2)} h, halving ${fmt(cpu.halving / 3600, 2)} h, the winners ${fmt(cpu.training / 3600, 2)} h, the correlation's ${fmt(cpu.correlating / 3600, 2)} h${cpu.fromStart ? '' : ' (counted from a resume on)'}.` : ''}`,
       '',
       table(
         ['target', 'value', 'verdict'],
@@ -186,8 +219,9 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
       'candidate',
       'params',
       'ms/step (batch 1)',
-      'speedup',
+      'speedup (batch 1)',
       `ms/img-step (batch ${st.throughputBatch})`,
+      `speedup (batch ${st.throughputBatch})`,
       `train ms (batch ${st.trainBatch})`,
       'train peak MiB',
       ...Array.from({ length: rungs }, (_, r) => {
@@ -207,6 +241,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
         fmt(t?.latencyMs, 2),
         '1.00x',
         fmt(t?.throughputMsPerImage, 2),
+        '1.00x',
         fmt(t?.trainStepMs, 0),
         mibOf(t?.trainPeakBytes),
         ...Array.from({ length: rungs }, () => ''),
@@ -217,8 +252,9 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
         c.name,
         `${fmt(c.parameters / 1e6, 2)}M`,
         fmt(c.measured?.latencyMs, 2),
-        `${fmt(stepSpeedup(s, c.measured?.latencyMs), 2)}x`,
+        `${fmt(speedup(s, c.measured, 'latencyMs'), 2)}x`,
         fmt(c.measured?.throughputMsPerImage, 2),
+        `${fmt(speedup(s, c.measured, 'throughputMsPerImage'), 2)}x`,
         fmt(c.measured?.trainStepMs, 0),
         mibOf(c.measured?.trainPeakBytes),
         ...Array.from({ length: rungs }, (_, r) => {
@@ -235,7 +271,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
     const e = s.teacherEval;
     if (e) {
       const evaluated = [
-        { name: `${s.teacher.name} (teacher)`, eval: e, ms: t?.latencyMs },
+        { name: `${s.teacher.name} (teacher)`, eval: e, cost: t },
         ...s.pool.flatMap((c) => {
           const done = fullOf(s, c)?.eval;
           return done
@@ -243,7 +279,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
                 {
                   name: `${c.name}${winners.has(c.name) ? ' (winner)' : ''}`,
                   eval: done,
-                  ms: c.measured?.latencyMs,
+                  cost: c.measured,
                 },
               ]
             : [];
@@ -255,7 +291,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
         table(
           [
             'model',
-            'speedup',
+            `speedup (${st.objective === 'throughput' ? `batch ${st.throughputBatch}` : 'batch 1'})`,
             'FD',
             "FD / teacher's",
             'FD / floor',
@@ -265,7 +301,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
           ],
           evaluated.map((m) => [
             m.name,
-            `${fmt(stepSpeedup(s, m.ms), 2)}x`,
+            `${fmt(speedup(s, m.cost), 2)}x`,
             fmt(m.eval.fd, 3),
             e.fd && m.eval.fd !== null ? `${fmt(m.eval.fd / e.fd, 2)}x` : '-',
             e.floor && m.eval.fd !== null ? `${fmt(m.eval.fd / e.floor, 1)}x` : '-',
