@@ -222,7 +222,8 @@ export function fixed(v: number | null | undefined, digits = 3): string {
 
 /**
  * The Pareto front of the candidates that finished the last rung, with the teacher:
- * (proxy, latency at batch 1, training peak memory), all minimized. The teacher's proxy is 0.
+ * (proxy, ms in the search's objective, training peak memory), all minimized. The teacher's
+ * proxy is 0.
  */
 export function searchFront(state: SearchState): CandidateState[] {
   const last = Math.max(0, ...state.candidates.map((c) => c.rungs.length)) - 1;
