@@ -23,7 +23,7 @@ import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { proxyCorrelation } from '../search/correlation.ts';
 import { changeFullTraining } from '../search/full.ts';
-import { searchSummary, searchTable, winnersTable } from '../search/report.ts';
+import { costModelLine, searchSummary, searchTable, winnersTable } from '../search/report.ts';
 import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
@@ -378,13 +378,8 @@ export const search: Command = {
     io.err(searchTable(state));
     const winners = winnersTable(state);
     if (winners) io.err(winners);
-    if (state.fits) {
-      const e = state.fits.latencyMs?.looError;
-      if (e)
-        io.err(
-          `cost model (latency at batch 1): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`,
-        );
-    }
+    const costModel = costModelLine(state);
+    if (costModel) io.err(costModel);
     const drift = measureDriftWarning(state);
     if (drift) io.err(drift);
     const r = proxyCorrelation(state);

@@ -23,8 +23,8 @@ export function searchTable(state: SearchState): string {
     'candidate',
     'params',
     'ms/step',
-    'speedup',
     'ms/img-step',
+    `speedup (${state.settings.objective})`,
     'train ms',
     'peak MiB',
     ...Array.from(
@@ -38,8 +38,8 @@ export function searchTable(state: SearchState): string {
     c === teacher ? `${c.name} (teacher)` : c.name,
     `${(c.features.parameters / 1e6).toFixed(2)}M`,
     c.measured?.latencyMs.toFixed(2) ?? '-',
-    c.measured && base ? `${(base / objectiveMs(state.settings, c.measured)).toFixed(2)}x` : '-',
     c.measured?.throughputMsPerImage.toFixed(2) ?? '-',
+    c.measured && base ? `${(base / objectiveMs(state.settings, c.measured)).toFixed(2)}x` : '-',
     c.measured?.trainStepMs.toFixed(0) ?? '-',
     mib(c.measured?.trainPeakBytes),
     ...Array.from({ length: rungs }, (_, r) => c.rungs[r]?.proxy.toExponential(2) ?? ''),
@@ -60,6 +60,17 @@ export function searchTable(state: SearchState): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i] as number)).join('  ');
   return [line(head), ...body.map(line)].join('\n');
+}
+
+/** The cost model's leave-one-out error in the search's objective, for people; null before its fit. */
+export function costModelLine(state: SearchState): string | null {
+  const throughput = state.settings.objective === 'throughput';
+  const e = state.fits?.[throughput ? 'throughputMsPerImage' : 'latencyMs']?.looError;
+  if (!e) return null;
+  const unit = throughput
+    ? `ms per image-step at batch ${state.settings.throughputBatch}`
+    : 'ms per step at batch 1';
+  return `cost model (${unit}): leave-one-out error median ${(100 * e.median).toFixed(1)}%, max ${(100 * e.max).toFixed(1)}% over ${e.n} measured candidates`;
 }
 
 /** What `--json` prints and DIR/summary.json holds: the state, read for people and benchmarks. */

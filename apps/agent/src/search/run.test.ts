@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { LocalDataset } from '../dataset.ts';
 import { correlationPicks, proxyCorrelation } from './correlation.ts';
 import type { MeasuredCost } from './cost.ts';
+import { costModelLine, searchTable } from './report.ts';
 import { newSearchState, runSearch, type SearchRun } from './run.ts';
 import {
   measureDriftWarning,
@@ -163,6 +164,49 @@ describe('the measuring phase', () => {
     expect(again).toEqual([]);
     expect(resumed.fits).toEqual(after.fits);
     expect(resumed.cpuSeconds?.fromStart).toBe(false);
+  });
+
+  it('reads a throughput search in its objective: the limit, the speedups, the cost model', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
+    const batched = { ...settings, objective: 'throughput' as const, latencyMs: 3 };
+    const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), batched, silent);
+    const exact = costs(new Set(), []);
+    // Batching hides all but a tenth of the work: every candidate is within 3 ms an image,
+    // and each is as fast as the teacher over a tenth of its FLOPs.
+    const measure = async (model: Model) => {
+      const c = await exact(model);
+      return { ...c, throughputMsPerImage: 2 + (c.latencyMs - 1) / 10 };
+    };
+    const after = await runSearch(
+      {
+        teacher,
+        dataset: { train: [], heldout: [] } as unknown as LocalDataset,
+        out,
+        hardware: probeHardware(),
+        progress: silent,
+        stopRequested: () => state.phase !== 'measuring',
+        measure,
+      },
+      state,
+    );
+    const pool = after.candidates.filter((c) => c.pool);
+    expect(pool.filter((c) => c.dropped)).toEqual([]);
+    // Some of the pool are over 3 ms per step at batch 1: the limit was the objective's.
+    expect(pool.some((c) => (c.measured?.latencyMs ?? 0) > 3)).toBe(true);
+    const t = after.candidates.find((c) => c.name === after.teacher.name)?.measured;
+    const table = searchTable(after).split('\n');
+    expect(table[0]).toMatch(/ms\/step\s+ms\/img-step\s+speedup \(throughput\)/);
+    for (const c of pool) {
+      const row = table.find((r) => r.startsWith(`${c.name} `));
+      const x = ((t?.throughputMsPerImage ?? 0) / (c.measured?.throughputMsPerImage ?? 1)).toFixed(
+        2,
+      );
+      expect(row).toContain(` ${x}x `);
+    }
+    expect(costModelLine(after)).toMatch(
+      /^cost model \(ms per image-step at batch 2\): leave-one-out error median [0-9.]+%, max [0-9.]+% over [0-9]+ measured candidates$/,
+    );
+    expect(costModelLine({ ...after, settings })).toMatch(/^cost model \(ms per step at batch 1\)/);
   });
 
   it('warns when the teacher measures differently at the end: the machine got busier', async () => {
