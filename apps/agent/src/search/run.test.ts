@@ -86,12 +86,28 @@ function costs(slow: Set<string>, seen: string[]) {
   };
 }
 
+/** A run of `state` into a fresh folder that stops as soon as halving would begin: measuring only. */
+function measuringRun(
+  state: SearchState,
+  measure: SearchRun['measure'],
+  progress: SearchRun['progress'] = silent,
+): SearchRun {
+  return {
+    teacher,
+    dataset: { train: [], heldout: [] } as unknown as LocalDataset,
+    out: mkdtempSync(join(tmpdir(), 'anneal-search-run-')),
+    hardware: probeHardware(),
+    progress,
+    stopRequested: () => state.phase !== 'measuring',
+    measure,
+  };
+}
+
 const keyOf = (c: SearchState['candidates'][number]) =>
   JSON.stringify(c.unet.block_out_channels) + c.unet.add_attention;
 
 describe('the measuring phase', () => {
   it('fits once, pools within the limit, drops a member measured over it and refills the pool', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
     const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
     // 3 x 3 widths less the shrinking ones (6), with and without mid attention: 12.
     expect(state.candidates).toHaveLength(12);
@@ -105,16 +121,7 @@ describe('the measuring phase', () => {
     const slowOne = eligibleByLine[0];
     const slow = new Set([keyOf(slowOne as never)]);
     const seen: string[] = [];
-    const run: SearchRun = {
-      teacher,
-      dataset: { train: [], heldout: [] } as unknown as LocalDataset,
-      out,
-      hardware: probeHardware(),
-      progress: silent,
-      // Stop as soon as halving would begin: this test is about measuring.
-      stopRequested: () => state.phase !== 'measuring',
-      measure: costs(slow, seen),
-    };
+    const run = measuringRun(state, costs(slow, seen));
     const after = await runSearch(run, state);
     expect(after.phase).toBe('halving');
     // The fit sample's costs were exact lines, except where a slow one fell in it.
@@ -167,7 +174,6 @@ describe('the measuring phase', () => {
   });
 
   it('reads a throughput search in its objective: the limit, the speedups, the cost model', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
     const batched = { ...settings, objective: 'throughput' as const, latencyMs: 3 };
     const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), batched, silent);
     const exact = costs(new Set(), []);
@@ -177,18 +183,7 @@ describe('the measuring phase', () => {
       const c = await exact(model);
       return { ...c, throughputMsPerImage: 2 + (c.latencyMs - 1) / 10 };
     };
-    const after = await runSearch(
-      {
-        teacher,
-        dataset: { train: [], heldout: [] } as unknown as LocalDataset,
-        out,
-        hardware: probeHardware(),
-        progress: silent,
-        stopRequested: () => state.phase !== 'measuring',
-        measure,
-      },
-      state,
-    );
+    const after = await runSearch(measuringRun(state, measure), state);
     const pool = after.candidates.filter((c) => c.pool);
     expect(pool.filter((c) => c.dropped)).toEqual([]);
     // Some of the pool are over 3 ms per step at batch 1: the limit was the objective's.
@@ -210,21 +205,15 @@ describe('the measuring phase', () => {
   });
 
   it('warns when the teacher measures differently at the end: the machine got busier', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'anneal-search-run-'));
     const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
     const notes: string[] = [];
     const exact = costs(new Set(), []);
     let measured = 0;
     const refreshed: boolean[] = [];
-    const run: SearchRun = {
-      teacher,
-      dataset: { train: [], heldout: [] } as unknown as LocalDataset,
-      out,
-      hardware: probeHardware(),
-      progress: { update() {}, note: (l) => notes.push(l) },
-      stopRequested: () => state.phase !== 'measuring',
-      // Everything after the fit sample takes 1.5x: another process started while measuring.
-      measure: async (model, o) => {
+    // Everything after the fit sample takes 1.5x: another process started while measuring.
+    const run = measuringRun(
+      state,
+      async (model, o) => {
         refreshed.push(o.refresh === true);
         const c = await exact(model);
         measured += 1;
@@ -235,7 +224,8 @@ describe('the measuring phase', () => {
           throughputMsPerImage: k * c.throughputMsPerImage,
         };
       },
-    };
+      { update() {}, note: (l) => notes.push(l) },
+    );
     const after = await runSearch(run, state);
     expect(after.remeasured?.drift).toBeCloseTo(0.5, 12);
     // Only the teacher's second measurement goes past the cache (and replaces it there).
@@ -247,7 +237,7 @@ describe('the measuring phase', () => {
     );
     expect(notes).toContain(warning);
     // Read back from search.json, the warning stays.
-    expect(measureDriftWarning(readSearchState(out))).toBe(warning);
+    expect(measureDriftWarning(readSearchState(run.out))).toBe(warning);
   });
 });
 
