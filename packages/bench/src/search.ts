@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import {
   describeFullSchedule,
   type SearchSummary,
+  searchObjectiveKey,
   searchObjectiveMs,
   searchSummarySchema,
 } from '@anneal/protocol';
@@ -58,16 +59,11 @@ type Cost = { latencyMs: number; throughputMsPerImage: number };
 function speedup(
   s: SearchSummary,
   cost: Cost | null | undefined,
-  quantity: 'latencyMs' | 'throughputMsPerImage' = objectiveKey(s),
+  quantity: 'latencyMs' | 'throughputMsPerImage' = searchObjectiveKey(s.settings.objective),
 ): number | null {
   const t = s.teacherMeasured?.[quantity];
   const c = cost?.[quantity];
   return t && c ? t / c : null;
-}
-
-/** The measured quantity a search's objective is: per step at batch 1, or per image-step batched. */
-function objectiveKey(s: SearchSummary): 'latencyMs' | 'throughputMsPerImage' {
-  return s.settings.objective === 'throughput' ? 'throughputMsPerImage' : 'latencyMs';
 }
 
 /** What the objective's ms are, in words. */
@@ -198,7 +194,7 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
     const s = run.summary;
     const st = s.settings;
     const rungs = Math.max(0, ...s.pool.map((c) => c.rungs.length));
-    const loo = s.predictor?.[objectiveKey(s)]?.looError;
+    const loo = s.predictor?.[searchObjectiveKey(s.settings.objective)]?.looError;
     const pe = poolError(s);
     const cpu = s.cpuSeconds;
     parts.push(

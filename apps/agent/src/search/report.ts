@@ -1,5 +1,6 @@
 // How a search is shown: the pool's table and the winners beside the teacher for people, and
 // the summary object (`--json`, DIR/summary.json) that benchmarks and the control plane read.
+import { searchObjectiveKey } from '@anneal/protocol';
 import { proxyCorrelation } from './correlation.ts';
 import {
   type CandidateState,
@@ -65,7 +66,7 @@ export function searchTable(state: SearchState): string {
 /** The cost model's leave-one-out error in the search's objective, for people; null before its fit. */
 export function costModelLine(state: SearchState): string | null {
   const throughput = state.settings.objective === 'throughput';
-  const e = state.fits?.[throughput ? 'throughputMsPerImage' : 'latencyMs']?.looError;
+  const e = state.fits?.[searchObjectiveKey(state.settings.objective)]?.looError;
   if (!e) return null;
   const unit = throughput
     ? `ms per image-step at batch ${state.settings.throughputBatch}`

@@ -376,7 +376,14 @@ export function searchObjectiveMs(
   objective: SearchObjective,
   cost: { latencyMs: number; throughputMsPerImage: number },
 ): number {
-  return objective === 'throughput' ? cost.throughputMsPerImage : cost.latencyMs;
+  return cost[searchObjectiveKey(objective)];
+}
+
+/** The measured quantity (and cost-model fit) an objective counts. */
+export function searchObjectiveKey(
+  objective: SearchObjective,
+): 'latencyMs' | 'throughputMsPerImage' {
+  return objective === 'throughput' ? 'throughputMsPerImage' : 'latencyMs';
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   describeFullSchedule,
   SEARCH_ARTIFACTS,
   type SearchSummary,
+  searchObjectiveKey,
   searchObjectiveMs,
   searchSummarySchema,
   searchTeacherMs,
@@ -89,8 +90,7 @@ function SearchBody({
   const unit = UNITS[objective];
   const rungs = Math.max(0, ...s.pool.map((c) => c.rungs.length));
   const rungIters = (r: number) => s.pool.find((c) => c.rungs[r])?.rungs[r]?.iters;
-  const fit =
-    s.predictor?.[objective === 'throughput' ? 'throughputMsPerImage' : 'latencyMs']?.looError;
+  const fit = s.predictor?.[searchObjectiveKey(objective)]?.looError;
   const t = s.teacherEval;
   const { sampler, steps } = s.settings.proxy;
   const earlier = s.pool.flatMap((c) => c.earlierFull.map((f) => ({ name: c.name, f })));
