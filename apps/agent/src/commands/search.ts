@@ -23,6 +23,7 @@ import { phaseProgress } from '../progress.ts';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { proxyCorrelation } from '../search/correlation.ts';
 import { changeFullTraining } from '../search/full.ts';
+import { lockSearch } from '../search/lock.ts';
 import { costModelLine, searchSummary, searchTable, winnersTable } from '../search/report.ts';
 import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
@@ -256,124 +257,132 @@ export const search: Command = {
     const progress = progressFor(io, flags.events);
     let state: SearchState;
     let teacher: Model;
-    if (flags.resume) {
-      state = readSearchState(out);
-      if (state.profile !== profile) {
-        // Costs belong to the machine that measured them; training and scoring do not.
-        if (state.phase === 'measuring')
+    // One process at a time in the folder (search/lock.ts), from before the state is written.
+    let release = () => {};
+    try {
+      if (flags.resume) {
+        state = readSearchState(out);
+        release = lockSearch(out);
+        if (state.profile !== profile) {
+          // Costs belong to the machine that measured them; training and scoring do not.
+          if (state.phase === 'measuring')
+            throw new AppError(
+              'CONFLICT',
+              `${join(out, SEARCH_FILE)} is measuring hardware profile ${state.profile}, this process is ${profile}; resume it there with the same OPENBLAS_NUM_THREADS and OPENBLAS_THREAD_TIMEOUT (a profile without -blaswait: OPENBLAS_THREAD_TIMEOUT= , empty), or start a new search`,
+            );
+          io.err(
+            `anneal search: the costs were measured on ${state.profile}; this ${profile} goes on with what does not depend on the hardware (training and scoring)`,
+          );
+          // Where it took over, once per profile.
+          if (!state.continuedOn?.some((c) => c.profile === profile))
+            state.continuedOn = [
+              ...(state.continuedOn ?? []),
+              { profile, phase: state.phase, at: new Date().toISOString() },
+            ];
+        }
+        // A search moved with its folder (a clone elsewhere) names its teacher's new place.
+        if (flags.teacher) state.teacher.dir = await teacherDir(flags.teacher);
+        if (!existsSync(join(state.teacher.dir, 'model.safetensors')))
+          throw new AppError(
+            'NOT_FOUND',
+            `the search's teacher ${state.teacher.dir} is not there; resume with --teacher DIR|VERSION naming where it is now`,
+          );
+        const weights = weightsSha256(state.teacher.dir);
+        if (weights !== state.teacher.weights)
           throw new AppError(
             'CONFLICT',
-            `${join(out, SEARCH_FILE)} is measuring hardware profile ${state.profile}, this process is ${profile}; resume it there with the same OPENBLAS_NUM_THREADS and OPENBLAS_THREAD_TIMEOUT (a profile without -blaswait: OPENBLAS_THREAD_TIMEOUT= , empty), or start a new search`,
+            `the teacher in ${state.teacher.dir} has changed since the search started (weights ${weights.slice(0, 12)}, the search's ${state.teacher.weights.slice(0, 12)}); start a new search`,
           );
-        io.err(
-          `anneal search: the costs were measured on ${state.profile}; this ${profile} goes on with what does not depend on the hardware (training and scoring)`,
+        teacher = Model.load(state.teacher.dir);
+        // Only what comes after the halving may change on resume.
+        if (flags.correlate !== undefined) state.settings.correlate = flags.correlate;
+        const again = changeFullTraining(
+          state,
+          flags['full-iters'] ?? state.settings.fullIters,
+          flags['full-schedule'] ?? state.settings.fullSchedule,
         );
-        // Where it took over, once per profile.
-        if (!state.continuedOn?.some((c) => c.profile === profile))
-          state.continuedOn = [
-            ...(state.continuedOn ?? []),
-            { profile, phase: state.phase, at: new Date().toISOString() },
-          ];
+        if (again.length > 0)
+          io.err(
+            `anneal search: full training is now ${state.settings.fullIters} iterations, ${state.settings.fullSchedule} schedule; trained again: ${again.join(', ')} (the earlier results stay in search.json as earlierFull)`,
+          );
+        // What the resume changed is on record before anything runs.
+        writeSearchState(out, state);
+      } else {
+        if (existsSync(join(out, SEARCH_FILE)))
+          throw new UsageError(
+            `--out: ${out} already holds a search; continue it with --resume or choose another folder`,
+          );
+        const dir = await teacherDir(flags.teacher as string);
+        teacher = Model.load(dir);
+        const settings = searchSettingsSchema.parse({
+          space: readSpace(flags.space),
+          fitSample: flags['fit-sample'],
+          latencyMs: flags['latency-ms'] ?? null,
+          speedup: flags.speedup,
+          objective: flags.objective,
+          pool: flags.pool,
+          throughputBatch: flags['throughput-batch'],
+          trainBatch: flags['train-batch'],
+          proxy: {
+            sampler: flags.sampler,
+            steps: flags.steps,
+            n: flags['proxy-n'],
+            batch: flags.batch,
+            lr: flags.lr,
+            emaDecay: 0.999,
+            outputWeight: flags['output-weight'],
+            inherit: flags.inherit,
+            seed: flags.seed,
+            checkpointEvery: flags['checkpoint-every'],
+          },
+          firstIters: flags['first-iters'],
+          eta: flags.eta,
+          rungs: flags.rungs,
+          winners: flags.winners,
+          fullIters: flags['full-iters'] ?? SEARCH_FULL_DEFAULTS.fullIters,
+          fullSchedule: flags['full-schedule'] ?? SEARCH_FULL_DEFAULTS.fullSchedule,
+          correlate: flags.correlate ?? 0,
+          evalN: flags['eval-n'],
+          extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
+        });
+        mkdirSync(out, { recursive: true });
+        release = lockSearch(out);
+        state = newSearchState(
+          teacher,
+          dir,
+          weightsSha256(dir),
+          profile,
+          hardware,
+          settings,
+          progress,
+        );
+        writeSearchState(out, state);
       }
-      // A search moved with its folder (a clone elsewhere) names its teacher's new place.
-      if (flags.teacher) state.teacher.dir = await teacherDir(flags.teacher);
-      if (!existsSync(join(state.teacher.dir, 'model.safetensors')))
-        throw new AppError(
-          'NOT_FOUND',
-          `the search's teacher ${state.teacher.dir} is not there; resume with --teacher DIR|VERSION naming where it is now`,
+      let stop = false;
+      const onSignal = () => {
+        stop = true;
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const dataset = await modelDataset(teacher.config, `${state.teacher.dir}/config.json`);
+        state = await runSearch(
+          { teacher, dataset, out, hardware, progress, stopRequested: () => stop, cpuSince },
+          state,
         );
-      const weights = weightsSha256(state.teacher.dir);
-      if (weights !== state.teacher.weights)
-        throw new AppError(
-          'CONFLICT',
-          `the teacher in ${state.teacher.dir} has changed since the search started (weights ${weights.slice(0, 12)}, the search's ${state.teacher.weights.slice(0, 12)}); start a new search`,
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        progress.done();
+        teacher.dispose();
+        // For people and `anneal bench --only search --runs DIR`: done, stopped or failed.
+        writeFileAtomic(
+          join(out, SEARCH_SUMMARY_FILE),
+          `${JSON.stringify({ ...searchSummary(state), out }, null, 2)}\n`,
         );
-      teacher = Model.load(state.teacher.dir);
-      // Only what comes after the halving may change on resume.
-      if (flags.correlate !== undefined) state.settings.correlate = flags.correlate;
-      const again = changeFullTraining(
-        state,
-        flags['full-iters'] ?? state.settings.fullIters,
-        flags['full-schedule'] ?? state.settings.fullSchedule,
-      );
-      if (again.length > 0)
-        io.err(
-          `anneal search: full training is now ${state.settings.fullIters} iterations, ${state.settings.fullSchedule} schedule; trained again: ${again.join(', ')} (the earlier results stay in search.json as earlierFull)`,
-        );
-      // What the resume changed is on record before anything runs.
-      writeSearchState(out, state);
-    } else {
-      if (existsSync(join(out, SEARCH_FILE)))
-        throw new UsageError(
-          `--out: ${out} already holds a search; continue it with --resume or choose another folder`,
-        );
-      const dir = await teacherDir(flags.teacher as string);
-      teacher = Model.load(dir);
-      const settings = searchSettingsSchema.parse({
-        space: readSpace(flags.space),
-        fitSample: flags['fit-sample'],
-        latencyMs: flags['latency-ms'] ?? null,
-        speedup: flags.speedup,
-        objective: flags.objective,
-        pool: flags.pool,
-        throughputBatch: flags['throughput-batch'],
-        trainBatch: flags['train-batch'],
-        proxy: {
-          sampler: flags.sampler,
-          steps: flags.steps,
-          n: flags['proxy-n'],
-          batch: flags.batch,
-          lr: flags.lr,
-          emaDecay: 0.999,
-          outputWeight: flags['output-weight'],
-          inherit: flags.inherit,
-          seed: flags.seed,
-          checkpointEvery: flags['checkpoint-every'],
-        },
-        firstIters: flags['first-iters'],
-        eta: flags.eta,
-        rungs: flags.rungs,
-        winners: flags.winners,
-        fullIters: flags['full-iters'] ?? SEARCH_FULL_DEFAULTS.fullIters,
-        fullSchedule: flags['full-schedule'] ?? SEARCH_FULL_DEFAULTS.fullSchedule,
-        correlate: flags.correlate ?? 0,
-        evalN: flags['eval-n'],
-        extractor: { steps: flags['extractor-steps'], width: flags['extractor-width'] },
-      });
-      mkdirSync(out, { recursive: true });
-      state = newSearchState(
-        teacher,
-        dir,
-        weightsSha256(dir),
-        profile,
-        hardware,
-        settings,
-        progress,
-      );
-      writeSearchState(out, state);
-    }
-    let stop = false;
-    const onSignal = () => {
-      stop = true;
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      const dataset = await modelDataset(teacher.config, `${state.teacher.dir}/config.json`);
-      state = await runSearch(
-        { teacher, dataset, out, hardware, progress, stopRequested: () => stop, cpuSince },
-        state,
-      );
+      }
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      progress.done();
-      teacher.dispose();
-      // For people and `anneal bench --only search --runs DIR`: done, stopped or failed.
-      writeFileAtomic(
-        join(out, SEARCH_SUMMARY_FILE),
-        `${JSON.stringify({ ...searchSummary(state), out }, null, 2)}\n`,
-      );
+      release();
     }
     io.err(searchTable(state));
     const winners = winnersTable(state);
