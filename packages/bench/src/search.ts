@@ -258,9 +258,11 @@ export function searchSection(f: ResultFile<SearchBenchResult>): string {
           return p === undefined ? '' : p === null ? '-' : p.toExponential(2);
         }),
         fmt(fullOf(s, c)?.eval?.fd, 3).replace(/^-$/, ''),
-        winners.has(c.name)
-          ? 'winner'
-          : (c.dropped ?? (front.has(c.name) ? 'Pareto front' : 'in the search')),
+        fullOf(s, c)?.diverged
+          ? `${winners.has(c.name) ? 'winner, ' : ''}diverged in full training`
+          : winners.has(c.name)
+            ? 'winner'
+            : (c.dropped ?? (front.has(c.name) ? 'Pareto front' : 'in the search')),
       ]),
     ];
     parts.push(table(head, rows), '');

@@ -3,7 +3,7 @@
 // refusals. Small throughout: 8x8 shapes, a space of 8 candidates, rungs of 4 and 8 steps.
 // The limit is set far above any latency, so what is tested never depends on timings.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
@@ -11,11 +11,13 @@ import { Model, probeHardware } from '@anneal/engine';
 import { searchSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { modelDataset } from '../quality/model-dataset.ts';
-import { runSearch, type SearchRun } from '../search/run.ts';
+import { searchTable, winnersTable } from '../search/report.ts';
+import { runSearch, type SearchProgress, type SearchRun } from '../search/run.ts';
 import {
   readSearchState,
   SEARCH_FILE,
   type SearchState,
+  searchFront,
   writeSearchState,
 } from '../search/state.ts';
 import { runAnneal, runAnnealHere, trainTinyModel } from '../testing/run-cli.ts';
@@ -334,6 +336,7 @@ describe('anneal search', () => {
     const state = stateOf(out);
     const winnerFull = state.candidates.find((c) => c.winner)?.full;
     if (winnerFull) winnerFull.eval = undefined;
+    const trainedFor = winnerFull?.trainSeconds;
     state.teacherEval = undefined;
     state.settings.evalN = 80;
     state.phase = 'training';
@@ -378,8 +381,144 @@ describe('anneal search', () => {
       const winner = done.candidates.find((c) => c.winner);
       expect(winner?.full?.eval?.n).toBe(80);
       expect(winner?.full?.eval?.floor).toBe(done.teacherEval?.floor);
+      // Its training, kept in the store before the stop, is its own: read back from its
+      // folder, with the time it took, not counted as read from an earlier search.
+      expect(winner?.full?.reused).toBeUndefined();
+      expect(winner?.full?.trainSeconds).toBe(trainedFor);
     } finally {
       model.dispose();
+    }
+  });
+
+  /**
+   * The finished search above, copied to `name` and taken back to before its halving (or,
+   * with `phase: 'training'`, to before its winner's full training), `edit` applied; with an
+   * in-process run of it that stops when `stopWhen` says.
+   */
+  async function takenBack(
+    name: string,
+    phase: 'halving' | 'training',
+    edit: (s: SearchState) => void,
+  ) {
+    const out = join(root, name);
+    cpSync(join(root, 'stopped'), out, { recursive: true });
+    rmSync(join(out, 'winners'), { recursive: true, force: true });
+    const state = readSearchState(out);
+    for (const c of state.candidates) {
+      if (phase === 'halving' || c.winner) {
+        rmSync(join(out, 'candidates', c.name), { recursive: true, force: true });
+        c.full = undefined;
+        c.earlierFull = undefined;
+        c.fullRecipe = undefined;
+      }
+      if (phase === 'halving') {
+        c.rungs = [];
+        c.winner = false;
+        c.correlate = undefined;
+        if (!c.dropped?.startsWith('measured')) c.dropped = undefined;
+      }
+    }
+    state.settings.correlate = 0;
+    state.phase = phase;
+    edit(state);
+    writeSearchState(out, state);
+    const model = Model.load(teacher);
+    const dataset = await modelDataset(model.config, join(teacher, 'config.json'), home);
+    const notes: string[] = [];
+    const hooks = { stopWhen: (_phase: string, _done: number) => false };
+    let stop = false;
+    const progress: SearchProgress = {
+      update(p, done) {
+        if (hooks.stopWhen(p, done)) stop = true;
+      },
+      note: (line) => notes.push(line),
+    };
+    const run: SearchRun = {
+      teacher: model,
+      dataset,
+      out,
+      hardware: probeHardware(),
+      home,
+      progress,
+      stopRequested: () => stop,
+    };
+    return { out, run, notes, hooks, model };
+  }
+
+  it('writes the state with every checkpoint, so a killed search keeps the CPU time it spent', async () => {
+    const { out, run, hooks, model } = await takenBack('checkpointed', 'halving', (s) => {
+      s.cpuSeconds = { measuring: 1, halving: 0, training: 0, correlating: 0, fromStart: true };
+      s.seconds.proxy = 0;
+    });
+    // A store of its own: the rungs are trained, not read from the searches above.
+    run.home = mkdtempSync(join(tmpdir(), 'anneal-search-home-'));
+    try {
+      // Past the first checkpoint (2 of the first rung's 4 iterations), search.json is read
+      // as a killed process would have left it.
+      let onDisk: SearchState | undefined;
+      hooks.stopWhen = (phase, done) => {
+        if (!phase.startsWith('rung 1/') || done < 3) return false;
+        onDisk ??= readSearchState(out);
+        return true;
+      };
+      await runSearch(run, readSearchState(out));
+      expect(onDisk?.candidates.every((c) => c.rungs.length === 0)).toBe(true);
+      expect(onDisk?.cpuSeconds?.halving).toBeGreaterThan(0);
+      expect(onDisk?.seconds.proxy).toBeGreaterThan(0);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a candidate whose training diverges leaves the search with the reason, and the search goes on', async () => {
+    // Halving at a learning rate where every step overflows: each pool member is dropped with
+    // the trainer's reason, none is a winner, the front is the teacher alone.
+    const h = await takenBack('diverging', 'halving', (s) => {
+      s.settings.proxy.lr = 1e30;
+    });
+    try {
+      const done = await runSearch(h.run, readSearchState(h.out));
+      expect(done.phase).toBe('done');
+      const pool = done.candidates.filter((c) => c.pool && !c.dropped?.startsWith('measured'));
+      expect(pool.length).toBeGreaterThan(0);
+      for (const c of pool) {
+        expect(c.dropped).toMatch(
+          /^diverged in rung 1, after iteration \d+ \(.*training diverged.*lower the learning rate/,
+        );
+        expect(c.rungs).toHaveLength(1);
+        expect(c.rungs[0]?.diverged).toBeDefined();
+        expect(c.rungs[0]?.proxy).toBeNaN();
+      }
+      expect(done.candidates.filter((c) => c.winner)).toEqual([]);
+      expect(searchFront(done).map((c) => c.name)).toEqual([done.teacher.name]);
+      expect(h.notes.some((n) => /: diverged in rung 1/.test(n))).toBe(true);
+      // Read back and resumed, nothing trains again: the same seed would diverge again.
+      const again = await runSearch(h.run, readSearchState(h.out));
+      expect(again.candidates).toEqual(done.candidates);
+    } finally {
+      h.model.dispose();
+    }
+
+    // A winner whose full training diverges keeps the reason and is not evaluated or
+    // published; the search finishes.
+    const w = await takenBack('diverging-winner', 'training', (s) => {
+      s.settings.proxy.lr = 1e30;
+    });
+    try {
+      const done = await runSearch(w.run, readSearchState(w.out));
+      expect(done.phase).toBe('done');
+      const winner = done.candidates.find((c) => c.winner);
+      expect(winner?.full?.diverged).toMatch(/training diverged/);
+      expect(winner?.full?.eval).toBeUndefined();
+      expect(existsSync(join(w.out, 'winners', winner?.name ?? ''))).toBe(false);
+      expect(searchTable(done)).toContain('winner, diverged in full training');
+      expect(winnersTable(done)).toContain('its full training diverged, not evaluated');
+      const again = await runSearch(w.run, readSearchState(w.out));
+      expect(again.candidates.find((c) => c.winner)?.full).toEqual(
+        readSearchState(w.out).candidates.find((c) => c.winner)?.full,
+      );
+    } finally {
+      w.model.dispose();
     }
   });
 
@@ -398,5 +537,14 @@ describe('anneal search', () => {
     const missing = await runAnnealHere(['search', '--out', join(root, 'x')], home);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/--teacher: is required \(or --resume\)/);
+    // A folder another running process searches (here the test runner's parent holds it).
+    const locked = join(root, 'locked');
+    cpSync(join(root, 'stopped'), locked, { recursive: true });
+    writeFileSync(join(locked, 'search.lock'), `${process.ppid}\n`);
+    const busy = await runAnnealHere(['search', '--resume', '--out', locked], home);
+    expect(busy.status).not.toBe(0);
+    expect(busy.stderr).toMatch(
+      new RegExp(`${locked} is being searched by process ${process.ppid}: wait for it or stop it`),
+    );
   });
 });

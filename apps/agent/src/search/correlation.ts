@@ -8,11 +8,17 @@ import type { CandidateState, SearchState } from './state.ts';
 
 /**
  * The pool members that reached a rung, best first by the first rung's proxy: what the proxy
- * ranked. A member whose proxy diverged (not finite) is not ranked.
+ * ranked. A member whose proxy or training diverged (not finite) is not ranked.
  */
 function ranked(state: SearchState): CandidateState[] {
   return state.candidates
-    .filter((c) => c.pool && c.rungs[0] && Number.isFinite(c.rungs[0].proxy))
+    .filter(
+      (c) =>
+        c.pool &&
+        c.rungs[0] &&
+        Number.isFinite(c.rungs[0].proxy) &&
+        !c.rungs.some((r) => r.diverged),
+    )
     .sort((a, b) => (a.rungs[0]?.proxy ?? 0) - (b.rungs[0]?.proxy ?? 0));
 }
 
@@ -24,14 +30,16 @@ function ranked(state: SearchState): CandidateState[] {
  */
 export function correlationPicks(state: SearchState): CandidateState[] {
   const all = ranked(state);
-  const chosen = (c: CandidateState) => c.winner || c.correlate || c.full?.eval !== undefined;
+  const trained = (c: CandidateState) =>
+    c.full?.eval !== undefined || c.full?.diverged !== undefined;
+  const chosen = (c: CandidateState) => c.winner || c.correlate || trained(c);
   const need = Math.min(state.settings.correlate, all.length) - all.filter(chosen).length;
   const rest = all.filter((c) => !chosen(c));
   if (need > 0) {
     const picked = evenlySpread(rest, need);
     for (const c of picked) c.correlate = true;
   }
-  return all.filter((c) => c.correlate && !c.full?.eval);
+  return all.filter((c) => c.correlate && !trained(c));
 }
 
 /**

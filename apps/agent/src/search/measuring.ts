@@ -42,9 +42,14 @@ export async function measuringPhase(ctx: SearchContext): Promise<boolean> {
   };
 
   // 1. The teacher and a sample spread over FLOPs, measured; 2. the predictor fitted on them.
+  // The sample is taken from the rest: the teacher is often the most FLOPs, and counted in it
+  // would leave one candidate fewer than --fit-sample besides the teacher.
   const sample = [
     teacher,
-    ...fitSample(state.candidates, s.fitSample).filter((c) => c !== teacher),
+    ...fitSample(
+      state.candidates.filter((c) => c !== teacher),
+      s.fitSample,
+    ),
   ];
   for (const [i, c] of sample.entries()) {
     if (run.stopRequested()) return false;

@@ -94,11 +94,20 @@ export function furthestConstant(store: string, name: string, upTo: number): num
   return points[0] ?? null;
 }
 
-/** Replaces the candidate's folder with its kept checkpoint at `at`. */
+/**
+ * Replaces the candidate's folder with its kept checkpoint at `at`: copied beside, then moved
+ * in, so a process killed while copying leaves the folder as it was (a folder without its
+ * trainer state would train again from the teacher's weights).
+ */
 export function restoreRung(store: string, name: string, at: RungPoint, dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  for (const f of FILES) copyFileSync(join(rungDir(store, name, at), f), join(dir, f));
+  const tmp = `${dir}.${process.pid}.tmp`;
+  const old = `${dir}.${process.pid}.old`;
+  for (const d of [tmp, old]) rmSync(d, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  for (const f of FILES) copyFileSync(join(rungDir(store, name, at), f), join(tmp, f));
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** Keeps the candidate's checkpoint in `dir` (at `at`) and its score. */

@@ -100,6 +100,8 @@ export interface RungOptions {
   anneal?: { from: number; to: number };
   /** Called once the checkpoint at `anneal.from` is written, before the decay begins. */
   atDecayStart?: () => void;
+  /** Called after every checkpoint is written (the caller's state can be written with it). */
+  onCheckpoint?: (step: number) => void;
   onStep?: (step: number, loss: number, lr: number) => void;
   /** Checked between steps: true stops the rung at the next checkpoint-consistent point. */
   stopRequested?: () => boolean;
@@ -163,6 +165,7 @@ export async function trainRung(o: RungOptions): Promise<{ model: Model | null; 
         if (o.stopRequested?.()) break;
       }
       trainer.saveCheckpoint(o.dir, config);
+      o.onCheckpoint?.(trainer.step);
       if (o.stopRequested?.()) return { model: null, step: trainer.step };
       if (anneal && trainer.step === anneal.from && trainer.step < o.iters) {
         o.atDecayStart?.();

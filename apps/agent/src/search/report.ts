@@ -50,13 +50,15 @@ export function searchTable(state: SearchState): string {
         ? fixed(c.full.eval.fd, 2)
         : '',
     c.dropped ??
-      (c.winner
-        ? 'winner'
-        : front.has(c.name)
-          ? 'Pareto front'
-          : state.phase === 'done'
-            ? 'finished'
-            : 'in the search'),
+      (c.full?.diverged
+        ? `${c.winner ? 'winner, ' : ''}diverged in full training`
+        : c.winner
+          ? 'winner'
+          : front.has(c.name)
+            ? 'Pareto front'
+            : state.phase === 'done'
+              ? 'finished'
+              : 'in the search'),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i]).length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i] as number)).join('  ');
@@ -145,7 +147,7 @@ export function winnersTable(state: SearchState): string | null {
     const e = c.full?.eval;
     const speed = speedupOf(state, c);
     lines.push(
-      `  ${c.name}: ${e ? `FD ${fixed(e.fd)} (${e.fd !== null && t.fd ? `${(e.fd / t.fd).toFixed(2)}x` : 'n/a'} the teacher's)` : 'not evaluated yet'}, ${speed ? `${speed.toFixed(2)}x faster (${s.objective})` : ''}, ${(c.features.parameters / 1e6).toFixed(2)}M parameters, ${c.full?.iters ?? c.rungs.at(-1)?.iters ?? 0} iterations`,
+      `  ${c.name}: ${e ? `FD ${fixed(e.fd)} (${e.fd !== null && t.fd ? `${(e.fd / t.fd).toFixed(2)}x` : 'n/a'} the teacher's)` : c.full?.diverged ? 'its full training diverged, not evaluated' : 'not evaluated yet'}, ${speed ? `${speed.toFixed(2)}x faster (${s.objective})` : ''}, ${(c.features.parameters / 1e6).toFixed(2)}M parameters, ${c.full?.iters ?? c.rungs.at(-1)?.iters ?? 0} iterations`,
     );
   }
   return lines.join('\n');

@@ -13,9 +13,11 @@ import type { MeasuredCost } from './cost.ts';
 import { costModelLine, searchTable } from './report.ts';
 import { newSearchState, runSearch, type SearchRun } from './run.ts';
 import {
+  fixed,
   measureDriftWarning,
   readSearchState,
   type SearchState,
+  searchFront,
   searchSettingsSchema,
 } from './state.ts';
 
@@ -127,6 +129,12 @@ describe('the measuring phase', () => {
     // The fit sample's costs were exact lines, except where a slow one fell in it.
     const fit = after.fits?.latencyMs;
     expect(fit?.coefficients.every((c) => c >= 0)).toBe(true);
+    // Fitted on the teacher and --fit-sample others, though the teacher has the most FLOPs.
+    const mostFlops = [...state.candidates].sort(
+      (a, b) => b.features.forwardFlopsPerImage - a.features.forwardFlopsPerImage,
+    )[0];
+    expect(mostFlops?.name).toBe(state.teacher.name);
+    expect(fit?.looError.n).toBe(settings.fitSample + 1);
     // Predictions for every candidate; the pool holds 3 within the limit, measured.
     expect(after.candidates.every((c) => c.predicted)).toBe(true);
     const pool = after.candidates.filter((c) => c.pool);
@@ -238,6 +246,45 @@ describe('the measuring phase', () => {
     expect(notes).toContain(warning);
     // Read back from search.json, the warning stays.
     expect(measureDriftWarning(readSearchState(run.out))).toBe(warning);
+  });
+});
+
+describe('the front', () => {
+  it('leaves out a student whose proxy is not finite, which no other would dominate', () => {
+    const state = newSearchState(teacher, '/teacher', 'w', 'p', probeHardware(), settings, silent);
+    const cost = (ms: number) => ({
+      latencyMs: ms,
+      throughputMsPerImage: ms,
+      throughputBatch: 2,
+      samplePeakBytes: 1,
+      trainStepMs: 1,
+      trainBatch: 2,
+      trainPeakBytes: 1,
+    });
+    const t = state.candidates.find((c) => c.name === state.teacher.name);
+    if (t) t.measured = cost(10);
+    const [fast, mid, slow] = state.candidates.filter((c) => c !== t);
+    if (!fast || !mid || !slow) throw new Error('the space has fewer than 3 students');
+    for (const [c, ms, proxy] of [
+      [fast, 1, Number.NaN],
+      [mid, 2, 0.2],
+      [slow, 3, 0.1],
+    ] as const) {
+      c.pool = true;
+      c.measured = cost(ms);
+      c.rungs = [{ iters: 2, proxy, trainSeconds: 1 }];
+    }
+    expect(searchFront(state).map((c) => c.name)).toEqual([t?.name, mid.name, slow.name]);
+    // Infinite, it would be on the front for its speed alone.
+    (fast.rungs[0] as { proxy: number }).proxy = Number.POSITIVE_INFINITY;
+    expect(searchFront(state).map((c) => c.name)).not.toContain(fast.name);
+    // Printed for people as not available, not as NaN.
+    expect([fixed(Number.NaN), fixed(Number.POSITIVE_INFINITY), fixed(null), fixed(0.25)]).toEqual([
+      'n/a',
+      'n/a',
+      'n/a',
+      '0.250',
+    ]);
   });
 });
 

@@ -61,6 +61,8 @@ const fullSchema = z.object({
   anneal: annealSchema.optional(),
   /** Read from an earlier search of the teacher (proxy-store.ts), not trained here. */
   reused: z.boolean().optional(),
+  /** Why the training stopped short: its loss stayed non-finite (no evaluation follows). */
+  diverged: z.string().optional(),
   eval: evalSchema.optional(),
 });
 
@@ -100,6 +102,8 @@ export const candidateStateSchema = z.object({
         proxy: proxyValue,
         trainSeconds: z.number(),
         reused: z.boolean().optional(),
+        /** Why the rung stopped short: its loss stayed non-finite (the candidate is dropped). */
+        diverged: z.string().optional(),
       }),
     )
     .default([]),
@@ -217,18 +221,23 @@ export function latencyLimit(state: SearchState): number {
 
 /** A measurement for people: `digits` decimals, or n/a for one that was not finite. */
 export function fixed(v: number | null | undefined, digits = 3): string {
-  return v === null || v === undefined ? 'n/a' : v.toFixed(digits);
+  return v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits);
 }
 
 /**
- * The Pareto front of the candidates that finished the last rung, with the teacher:
- * (proxy, ms in the search's objective, training peak memory), all minimized. The teacher's
- * proxy is 0.
+ * The Pareto front of the candidates that finished the last rung with a finite proxy, with
+ * the teacher: (proxy, ms in the search's objective, training peak memory), all minimized. The
+ * teacher's proxy is 0. (A NaN proxy would compare false with every other and so never be
+ * dominated.)
  */
 export function searchFront(state: SearchState): CandidateState[] {
   const last = Math.max(0, ...state.candidates.map((c) => c.rungs.length)) - 1;
   const finished = state.candidates.filter(
-    (c) => c.rungs.length - 1 === last && last >= 0 && !c.dropped,
+    (c) =>
+      c.rungs.length - 1 === last &&
+      last >= 0 &&
+      !c.dropped &&
+      Number.isFinite(c.rungs[last]?.proxy),
   );
   const teacher = state.candidates.find((c) => c.name === state.teacher.name);
   const points = teacher?.measured ? [teacher, ...finished] : finished;

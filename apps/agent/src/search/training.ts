@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
-import { CONFIG_FILE, MODEL_FILE, Model, SamplingStopped } from '@anneal/engine';
+import { CONFIG_FILE, MODEL_FILE, Model, nativeErrorCode, SamplingStopped } from '@anneal/engine';
 import { evaluateModel } from '../quality/evaluate.ts';
 import { correlationPicks, proxyCorrelation } from './correlation.ts';
 import { continuesInto, fullAnneal, fullIters, sameAnneal } from './full.ts';
@@ -25,6 +25,22 @@ import type { SearchContext } from './run.ts';
 import { halvingRungs, survivors } from './select.ts';
 import type { Candidate } from './space.ts';
 import { type Anneal, type CandidateState, fixed, type SearchEval, searchFront } from './state.ts';
+
+/** A training's end: its EMA weights loaded (the caller disposes them) and their proxy. */
+interface Scored {
+  model: Model;
+  iters: number;
+  proxy: number;
+  trainSeconds: number;
+  reused: boolean;
+}
+
+/** A training whose loss stayed non-finite: why, and the step its last checkpoint holds. */
+interface Diverged {
+  diverged: string;
+  iters: number;
+  trainSeconds: number;
+}
 
 /** Halving, the winners' full training and the correlation's, as far as the state has come. */
 export async function trainingPhases(ctx: SearchContext): Promise<void> {
@@ -53,14 +69,19 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
   );
   /**
    * Trains `c` to `iters` and scores it (or reads both where an earlier search of this
-   * teacher kept them); null when a stop was requested. `anneal`: a full training's decay.
+   * teacher kept them); null when a stop was requested; `diverged` (why) when its loss stayed
+   * non-finite past the trainer's rollbacks: the same seed diverges again, so a resume does not
+   * train it again. `anneal`: a full training's decay. `own`: the candidate's folder already
+   * holds this search's training to this point (under this schedule), so a point kept in the
+   * store is this search's own, read back from the folder, not an earlier search's (a stop
+   * came after the point was kept and before the state said so, or during the evaluation).
    */
   const trainAndScore = async (
     c: CandidateState,
     iters: number,
     label: string,
-    anneal?: Anneal,
-  ) => {
+    { anneal, own }: { anneal?: Anneal; own: boolean },
+  ): Promise<Scored | Diverged | null> => {
     const dir = join(run.out, 'candidates', c.name);
     // The checkpoint where a decay begins is the last rung's for the winners: kept, so a
     // later change of schedule goes back to it instead of to the teacher's weights.
@@ -74,7 +95,7 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
     };
     const point = fullPoint(iters, anneal);
     const kept = storedRung(store, c.name, point);
-    if (kept) {
+    if (kept && !own) {
       restoreRung(store, c.name, point, dir);
       run.progress.note(`${label}: read from an earlier search of this teacher (${store})`);
       return {
@@ -86,21 +107,45 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
       };
     }
     const t0 = performance.now();
-    const { model, step } = await trainRung({
-      teacher: run.teacher,
-      candidate: c as Candidate,
-      dataset: run.dataset,
-      dir,
-      iters,
-      maxIters,
-      settings: s.proxy,
-      anneal,
-      atDecayStart: keepDecayStart,
-      onStep: (st) => run.progress.update(label, st, iters),
-      stopRequested: run.stopRequested,
-    });
-    const trainSeconds = (performance.now() - t0) / 1000;
-    state.seconds.proxy += trainSeconds;
+    let charged = 0;
+    // Wall time and CPU time are written with every checkpoint, so a killed process loses
+    // at most one checkpoint interval of either.
+    const charge = () => {
+      const now = (performance.now() - t0) / 1000;
+      state.seconds.proxy += now - charged;
+      charged = now;
+    };
+    let trained: Awaited<ReturnType<typeof trainRung>>;
+    try {
+      trained = await trainRung({
+        teacher: run.teacher,
+        candidate: c as Candidate,
+        dataset: run.dataset,
+        dir,
+        iters,
+        maxIters,
+        settings: s.proxy,
+        anneal,
+        atDecayStart: keepDecayStart,
+        onCheckpoint: () => {
+          charge();
+          save();
+        },
+        onStep: (st) => run.progress.update(label, st, iters),
+        stopRequested: run.stopRequested,
+      });
+    } catch (err) {
+      if (nativeErrorCode((err as Error).cause) !== 'ANNEAL_DIVERGED') throw err;
+      charge();
+      return {
+        diverged: (err as Error).message,
+        iters: checkpointStep(dir) ?? 0,
+        trainSeconds: (performance.now() - t0) / 1000,
+      };
+    }
+    charge();
+    const { model, step } = trained;
+    const trainSeconds = own && kept ? kept.trainSeconds : (performance.now() - t0) / 1000;
     if (!model) {
       save();
       return null;
@@ -125,8 +170,18 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
         if (c.rungs[r]) continue;
         if (run.stopRequested()) return;
         const label = `rung ${r + 1}/${rungs.length}: ${c.name} (${i + 1}/${alive.length})`;
-        const scored = await trainAndScore(c, rung.iters, label);
+        // Rungs train at the constant rate: a folder at the rung's iterations is the rung.
+        const own = checkpointStep(join(run.out, 'candidates', c.name)) === rung.iters;
+        const scored = await trainAndScore(c, rung.iters, label, { own });
         if (!scored) return;
+        if ('diverged' in scored) {
+          const { diverged, iters, trainSeconds } = scored;
+          c.rungs[r] = { iters, proxy: Number.NaN, trainSeconds, diverged };
+          c.dropped = `diverged in rung ${r + 1}, after iteration ${iters} (${diverged})`;
+          run.progress.note(`${label}: ${c.dropped}`);
+          save();
+          continue;
+        }
         scored.model.dispose();
         c.rungs[r] = {
           iters: scored.iters,
@@ -139,21 +194,25 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
         );
         save();
       }
+      const finished = alive.filter((c) => !c.dropped);
       const kept = new Set(
         survivors(
-          alive.map((c) => ({ c, score: c.rungs[r]?.proxy ?? Number.NaN })),
+          finished.map((c) => ({ c, score: c.rungs[r]?.proxy ?? Number.NaN })),
           rung.keep,
         ),
       );
-      for (const c of alive)
+      for (const c of finished)
         if (!kept.has(c))
           c.dropped = `halved out after rung ${r + 1} (proxy ${c.rungs[r]?.proxy.toExponential(3)})`;
       save();
     }
-    // The winners: the front's students, best proxy first.
+    // The winners: the front's students, best proxy first (the front's proxies are finite).
     const last = rungs.length - 1;
     const front = searchFront(state).filter((c) => c.name !== state.teacher.name);
-    front.sort((a, b) => (a.rungs[last]?.proxy ?? 0) - (b.rungs[last]?.proxy ?? 0));
+    front.sort(
+      (a, b) =>
+        (a.rungs[last]?.proxy ?? 0) - (b.rungs[last]?.proxy ?? 0) || a.name.localeCompare(b.name),
+    );
     for (const c of front.slice(0, s.winners)) c.winner = true;
     enter('training');
   }
@@ -248,10 +307,27 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
         );
       }
     }
+    // The folder at `iters` under this schedule is this training, done (a stop came during
+    // its evaluation); under another, the store's copy replaces it.
+    const own = checkpointStep(dir) === iters && sameAnneal(recipe, anneal);
     c.fullRecipe = { anneal: anneal ?? null };
     save();
-    const scored = await trainAndScore(c, iters, label, anneal);
+    const scored = await trainAndScore(c, iters, label, { anneal, own });
     if (!scored) return false;
+    if ('diverged' in scored) {
+      c.full = {
+        iters: scored.iters,
+        proxy: Number.NaN,
+        trainSeconds: scored.trainSeconds,
+        ...(anneal ? { anneal } : {}),
+        diverged: scored.diverged,
+      };
+      run.progress.note(
+        `${label}: diverged after iteration ${scored.iters}, not evaluated (${scored.diverged})`,
+      );
+      save();
+      return true;
+    }
     try {
       c.full = {
         iters: scored.iters,
@@ -277,7 +353,7 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
   if (state.phase === 'training') {
     const winners = state.candidates.filter((c) => c.winner);
     for (const [i, c] of winners.entries()) {
-      if (c.full?.eval) continue;
+      if (c.full?.eval || c.full?.diverged) continue;
       if (!(await trainFully(c, `winner ${i + 1}/${winners.length}: ${c.name}`, true))) return;
     }
     enter(correlationPicks(state).length > 0 ? 'correlating' : 'done');

@@ -159,6 +159,8 @@ export const searchRungSchema = z.object({
   trainSeconds: z.number().min(0),
   /** Read from an earlier search of the same teacher on this agent, not trained here. */
   reused: z.boolean().optional(),
+  /** Why the rung stopped short: its loss stayed non-finite (the candidate was dropped). */
+  diverged: z.string().optional(),
 });
 
 /** FD and its companions of a winner (or the teacher) on one ruler: same sampler, noise and n. */
@@ -236,6 +238,8 @@ const searchFullSchema = z.object({
   /** Its rate's cosine decay, from the last rung to its end; absent: constant. */
   anneal: z.object({ from: z.number().int(), to: z.number().int() }).optional(),
   reused: z.boolean().optional(),
+  /** Why the training stopped short: its loss stayed non-finite (not evaluated). */
+  diverged: z.string().optional(),
   eval: searchEvalSchema.optional(),
 });
 

@@ -24,7 +24,9 @@ const lastProxy = (c: { rungs: { proxy: number | null }[] }) => c.rungs.at(-1)?.
 /** A candidate's state in words, as `anneal search` prints it in its table. */
 function status(s: SearchSummary, c: Candidate): string {
   if (c.dropped) return c.dropped;
-  if (s.winners.some((w) => w.name === c.name)) return 'winner';
+  const winner = s.winners.some((w) => w.name === c.name);
+  if (c.full?.diverged) return `${winner ? 'winner, ' : ''}diverged in full training`;
+  if (winner) return 'winner';
   if (s.front.includes(c.name)) return 'Pareto front';
   return s.phase === 'done' ? 'finished' : 'in the search';
 }
