@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
 import { localCliTokenFile, localServerFile, resolveAnnealHome } from '@anneal/core/home';
 import { z } from 'zod';
+import { processAlive } from '../process-alive.ts';
 
 const loginSchema = z.object({ server: z.url(), token: z.string().min(1) });
 export type Login = z.infer<typeof loginSchema>;
@@ -30,16 +31,6 @@ export function writeLogin(login: Login, env: NodeJS.ProcessEnv = process.env): 
 }
 
 const localServerSchema = z.object({ url: z.url(), pid: z.number().int().positive().optional() });
-
-/** Whether process `pid` exists on this machine (EPERM: it does, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The server `anneal-server start` runs under this ANNEAL_HOME (its server.json) and the

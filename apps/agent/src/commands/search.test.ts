@@ -12,7 +12,7 @@ import { searchSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { modelDataset } from '../quality/model-dataset.ts';
 import { searchTable, winnersTable } from '../search/report.ts';
-import { runSearch, type SearchProgress, type SearchRun } from '../search/run.ts';
+import { runSearch, type SearchRun } from '../search/run.ts';
 import {
   readSearchState,
   SEARCH_FILE,
@@ -52,6 +52,31 @@ const searchArgs = (out: string) => [
 
 const stateOf = (out: string): SearchState =>
   JSON.parse(readFileSync(join(out, SEARCH_FILE), 'utf8'));
+
+/**
+ * An in-process run of the search in `out` on the teacher: `on.update` sees every progress
+ * update and may set `on.stop`; `on.notes` gathers the lines worth keeping. The caller
+ * disposes `model`.
+ */
+async function inProcess(out: string) {
+  const model = Model.load(teacher);
+  const dataset = await modelDataset(model.config, join(teacher, 'config.json'), home);
+  const on = {
+    stop: false,
+    update: (_phase: string, _done: number) => {},
+    notes: [] as string[],
+  };
+  const run: SearchRun = {
+    teacher: model,
+    dataset,
+    out,
+    hardware: probeHardware(),
+    home,
+    progress: { update: (phase, done) => on.update(phase, done), note: (l) => on.notes.push(l) },
+    stopRequested: () => on.stop,
+  };
+  return { run, on, model };
+}
 
 describe('anneal search', () => {
   it('measures, fits, pools and halves; the front holds the teacher; a resumed search finishes what a stopped one began', async () => {
@@ -341,26 +366,13 @@ describe('anneal search', () => {
     state.settings.evalN = 80;
     state.phase = 'training';
     writeSearchState(out, state);
-    const model = Model.load(teacher);
+    const { run, on, model } = await inProcess(out);
     try {
-      const dataset = await modelDataset(model.config, join(teacher, 'config.json'), home);
       const sampled: number[] = [];
-      let stop = false;
-      const run: SearchRun = {
-        teacher: model,
-        dataset,
-        out,
-        hardware: probeHardware(),
-        home,
-        progress: {
-          update(phase, done) {
-            if (phase !== 'sample') return;
-            sampled.push(done);
-            stop = true;
-          },
-          note() {},
-        },
-        stopRequested: () => stop,
+      on.update = (phase, done) => {
+        if (phase !== 'sample') return;
+        sampled.push(done);
+        on.stop = true;
       };
       const stopped = await runSearch(run, state);
       expect(stopped.phase).toBe('training');
@@ -370,8 +382,10 @@ describe('anneal search', () => {
       expect(sampled).toEqual([1, 2]);
 
       sampled.length = 0;
-      stop = false;
-      run.stopRequested = () => false;
+      on.stop = false;
+      on.update = (phase, done) => {
+        if (phase === 'sample') sampled.push(done);
+      };
       const done = await runSearch(run, readSearchState(out));
       expect(done.phase).toBe('done');
       expect(done.teacherEval?.n).toBe(80);
@@ -393,7 +407,7 @@ describe('anneal search', () => {
   /**
    * The finished search above, copied to `name` and taken back to before its halving (or,
    * with `phase: 'training'`, to before its winner's full training), `edit` applied; with an
-   * in-process run of it that stops when `stopWhen` says.
+   * in-process run of it.
    */
   async function takenBack(
     name: string,
@@ -422,31 +436,11 @@ describe('anneal search', () => {
     state.phase = phase;
     edit(state);
     writeSearchState(out, state);
-    const model = Model.load(teacher);
-    const dataset = await modelDataset(model.config, join(teacher, 'config.json'), home);
-    const notes: string[] = [];
-    const hooks = { stopWhen: (_phase: string, _done: number) => false };
-    let stop = false;
-    const progress: SearchProgress = {
-      update(p, done) {
-        if (hooks.stopWhen(p, done)) stop = true;
-      },
-      note: (line) => notes.push(line),
-    };
-    const run: SearchRun = {
-      teacher: model,
-      dataset,
-      out,
-      hardware: probeHardware(),
-      home,
-      progress,
-      stopRequested: () => stop,
-    };
-    return { out, run, notes, hooks, model };
+    return { out, ...(await inProcess(out)) };
   }
 
   it('writes the state with every checkpoint, so a killed search keeps the CPU time it spent', async () => {
-    const { out, run, hooks, model } = await takenBack('checkpointed', 'halving', (s) => {
+    const { out, run, on, model } = await takenBack('checkpointed', 'halving', (s) => {
       s.cpuSeconds = { measuring: 1, halving: 0, training: 0, correlating: 0, fromStart: true };
       s.seconds.proxy = 0;
     });
@@ -456,10 +450,10 @@ describe('anneal search', () => {
       // Past the first checkpoint (2 of the first rung's 4 iterations), search.json is read
       // as a killed process would have left it.
       let onDisk: SearchState | undefined;
-      hooks.stopWhen = (phase, done) => {
-        if (!phase.startsWith('rung 1/') || done < 3) return false;
+      on.update = (phase, done) => {
+        if (!phase.startsWith('rung 1/') || done < 3) return;
         onDisk ??= readSearchState(out);
-        return true;
+        on.stop = true;
       };
       await runSearch(run, readSearchState(out));
       expect(onDisk?.candidates.every((c) => c.rungs.length === 0)).toBe(true);
@@ -491,7 +485,7 @@ describe('anneal search', () => {
       }
       expect(done.candidates.filter((c) => c.winner)).toEqual([]);
       expect(searchFront(done).map((c) => c.name)).toEqual([done.teacher.name]);
-      expect(h.notes.some((n) => /: diverged in rung 1/.test(n))).toBe(true);
+      expect(h.on.notes.some((n) => /: diverged in rung 1/.test(n))).toBe(true);
       // Read back and resumed, nothing trains again: the same seed would diverge again.
       const again = await runSearch(h.run, readSearchState(h.out));
       expect(again.candidates).toEqual(done.candidates);

@@ -4,18 +4,9 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '@anneal/core/errors';
+import { processAlive } from '../process-alive.ts';
 
 export const SEARCH_LOCK_FILE = 'search.lock';
-
-/** Whether a process with this pid runs (one of another user's counts). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Takes the lock of the search folder `out` (which must exist) for this process; returns what
@@ -33,7 +24,7 @@ export function lockSearch(out: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = holder(path);
-      if (pid !== null && pid !== process.pid && running(pid))
+      if (pid !== null && pid !== process.pid && processAlive(pid))
         throw new AppError(
           'CONFLICT',
           `${out} is being searched by process ${pid}: wait for it or stop it (Ctrl-C or SIGTERM; it continues with --resume). If no such search runs (the pid is another program's now), remove ${path}`,
