@@ -1,6 +1,6 @@
 import { type FeatureMatrix, frechetDistance, seededRandom } from '@anneal/engine/metrics';
 import { describe, expect, it } from 'vitest';
-import { bootstrapFd, bootstrapFdDifference } from './bootstrap.ts';
+import { bootstrapFd, bootstrapFdDifference, bootstrapRankCorrelation } from './bootstrap.ts';
 
 function gaussian(n: number, dim: number, shift: number, seed: number): FeatureMatrix {
   const random = seededRandom(seed);
@@ -86,5 +86,63 @@ describe('bootstrap spread of FD', () => {
     expect(() => bootstrapFd(real, fake, { strata: { reference: labels.subarray(1) } })).toThrow(
       /one label per row/,
     );
+  });
+});
+
+describe('bootstrap spread of a rank correlation with FD', () => {
+  /** `k` paired sets: the same rows, each moved by its shift, with its own jitter of `jitter`. */
+  function paired(shifts: number[], jitter: number) {
+    const base = gaussian(300, 4, 0, 2);
+    return shifts.map((shift, k) => {
+      const own = gaussian(300, 4, 0, 10 + k);
+      return {
+        ...base,
+        data: base.data.map((v, i) => v + shift + jitter * (own.data[i] as number)),
+      };
+    });
+  }
+  const real = gaussian(300, 4, 0, 1);
+
+  it('is sure of a ranking the FDs resolve, and not of one they do not', () => {
+    const scores = [1, 2, 3, 4, 5];
+    // FD well apart (shifts 0.1 apart, the same rows): every resample keeps the order.
+    const apart = bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3, 0.4, 0.5], 0.05), scores, {
+      seed: 3,
+      resamples: 40,
+    });
+    expect(apart?.rho).toBe(1);
+    expect(apart?.low).toBe(1);
+    // FD within their sampling spread of each other (shifts 0.002 apart, rows mostly their
+    // own): the resamples reorder them, and the interval is wide and reaches near 0.
+    const close = bootstrapRankCorrelation(
+      real,
+      paired([0.3, 0.302, 0.304, 0.306, 0.308], 1),
+      scores,
+      { seed: 3, resamples: 40 },
+    );
+    expect((close?.high ?? 0) - (close?.low ?? 0)).toBeGreaterThan(0.5);
+    expect(close?.low).toBeLessThan(0.3);
+    // Paired, the same small shifts are resolved when the sets share their rows.
+    const shared = bootstrapRankCorrelation(
+      real,
+      paired([0.3, 0.302, 0.304, 0.306, 0.308], 0.05),
+      scores,
+      { seed: 3, resamples: 40 },
+    );
+    expect(shared?.low).toBeGreaterThan(0.5);
+    // Reproducible from its seed; refused or undefined where it cannot be computed.
+    expect(
+      bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3, 0.4, 0.5], 0.05), scores, {
+        seed: 3,
+        resamples: 40,
+      }),
+    ).toEqual(apart);
+    expect(bootstrapRankCorrelation(real, paired([0.1, 0.2], 0), [1, 2])).toBeNull();
+    expect(() => bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3], 0), [1, 2])).toThrow(
+      /2 scores for 3 sets/,
+    );
+    expect(() =>
+      bootstrapRankCorrelation(real, [...paired([0.1, 0.2], 0), gaussian(200, 4, 0, 5)], [1, 2, 3]),
+    ).toThrow(/same shape/);
   });
 });

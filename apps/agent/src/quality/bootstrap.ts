@@ -3,6 +3,7 @@
 // standard deviation and a percentile interval. Two sample sets drawn from the same noise
 // (two samplers, one seed) are compared paired: each resample draws the same rows of both,
 // and of the real set, so the spread of the difference leaves out what they share.
+import { spearman } from '@anneal/engine';
 import {
   type FeatureMatrix,
   frechetDistance,
@@ -112,37 +113,81 @@ export function bootstrapFd(
 }
 
 /**
- * FD(a) - FD(b) with a paired bootstrap: `a` and `b` hold the same number of rows, row i of
- * both drawn from the same noise and class (two samplers or two models, one seed), so each
- * resample takes the same rows of both (and one resample of the real set for both).
+ * Each resample's FD of every set, paired: the sets hold the same number of rows, row i of
+ * each drawn from the same noise and class (samplers or models, one seed), so a resample
+ * takes the same rows of every set (and one resample of the real set for all).
  */
+function pairedFds(
+  reference: FeatureMatrix,
+  sets: FeatureMatrix[],
+  options: BootstrapOptions,
+): number[][] {
+  const [first] = sets;
+  if (!first) throw new RangeError('a paired bootstrap needs at least one set');
+  for (const s of sets)
+    if (s.n !== first.n || s.dim !== first.dim)
+      throw new RangeError(
+        `a paired comparison needs sets of the same shape (got ${first.n}x${first.dim} and ${s.n}x${s.dim})`,
+      );
+  const resamples = options.resamples ?? 20;
+  checkResamples(resamples);
+  const random = seededRandom(options.seed ?? 0);
+  const realRows = resampler(reference.n, options.strata?.reference, random);
+  const pairedRows = resampler(first.n, options.strata?.candidate, random);
+  return Array.from({ length: resamples }, () => {
+    const real = selectRows(reference, realRows());
+    const rows = pairedRows();
+    return sets.map((s) => frechetDistance(real, selectRows(s, rows)));
+  });
+}
+
+/** FD(a) - FD(b) with a paired bootstrap (`pairedFds`): what the two sets share drops out. */
 export function bootstrapFdDifference(
   reference: FeatureMatrix,
   a: FeatureMatrix,
   b: FeatureMatrix,
   options: BootstrapOptions = {},
 ): FdDifference {
-  if (a.n !== b.n || a.dim !== b.dim)
-    throw new RangeError(
-      `a paired comparison needs two sets of the same shape (got ${a.n}x${a.dim} and ${b.n}x${b.dim})`,
-    );
-  const resamples = options.resamples ?? 20;
-  checkResamples(resamples);
-  const random = seededRandom(options.seed ?? 0);
-  const realRows = resampler(reference.n, options.strata?.reference, random);
-  const pairedRows = resampler(a.n, options.strata?.candidate, random);
-  const differences: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    const real = selectRows(reference, realRows());
-    const rows = pairedRows();
-    differences.push(
-      frechetDistance(real, selectRows(a, rows)) - frechetDistance(real, selectRows(b, rows)),
-    );
-  }
+  const differences = pairedFds(reference, [a, b], options).map(
+    ([fa, fb]) => (fa as number) - (fb as number),
+  );
   const spread = spreadOf(differences);
   return {
     ...spread,
     difference: frechetDistance(reference, a) - frechetDistance(reference, b),
     better: spread.high < 0 ? 'a' : spread.low > 0 ? 'b' : 'neither',
   };
+}
+
+/** Spearman's rank correlation of scores with the sets' FDs, and its paired bootstrap spread. */
+export interface RankCorrelationSpread extends FdSpread {
+  /** On the sets as given. */
+  rho: number;
+}
+
+/**
+ * How sure a rank correlation of `scores` (one per set: a proxy, a cost) with the sets' FD
+ * is, given that FD is measured on finite samples: Spearman's rho on each paired resample
+ * (`pairedFds`). Sets whose FDs lie within their sampling spread of each other swap ranks
+ * between resamples, and the interval widens; the spread of the FD ranking alone, not of the
+ * scores, which are taken as given. Null when rho is undefined (fewer than 3 sets, or ties
+ * everywhere).
+ */
+export function bootstrapRankCorrelation(
+  reference: FeatureMatrix,
+  sets: FeatureMatrix[],
+  scores: number[],
+  options: BootstrapOptions = {},
+): RankCorrelationSpread | null {
+  if (scores.length !== sets.length)
+    throw new RangeError(`${scores.length} scores for ${sets.length} sets: one per set is needed`);
+  if (sets.length < 3) return null;
+  const rho = spearman(
+    scores,
+    sets.map((s) => frechetDistance(reference, s)),
+  );
+  if (rho === null) return null;
+  // A resample whose FDs all tie has no rho: counted as 0, no rank information.
+  const rhos = pairedFds(reference, sets, options).map((fds) => spearman(scores, fds) ?? 0);
+  return { rho, ...spreadOf(rhos) };
 }
