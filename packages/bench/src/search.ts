@@ -10,6 +10,7 @@ import {
   type SearchSummary,
   searchObjectiveKey,
   searchObjectiveMs,
+  searchRankText,
   searchSummarySchema,
 } from '@anneal/protocol';
 import { fmt, type ResultFile, table } from './report-format.ts';
@@ -126,7 +127,7 @@ export function searchTargets(
     {
       target: `the proxy's rank correlation with FD after full training, over >= ${SEARCH_TARGETS.ranked} candidates`,
       value: c
-        ? `Spearman ${fmt(c.firstRung, 2)} (first rung), ${fmt(c.full, 2)} (proxy after full training), n = ${c.n}`
+        ? `Spearman ${searchRankText(c.firstRung, c.spread?.firstRung)} (first rung), ${searchRankText(c.full, c.spread?.full)} (proxy after full training), n = ${c.n}${c.spread ? `; intervals over ${c.spread.resamples} paired resamples of the FD evaluations` : ''}`
         : '-',
       verdict: c && c.n >= SEARCH_TARGETS.ranked ? 'reported' : 'not yet measured',
     },

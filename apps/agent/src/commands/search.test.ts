@@ -8,9 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@anneal/core/home';
 import { Model, probeHardware } from '@anneal/engine';
+import { frechetDistance } from '@anneal/engine/metrics';
 import { searchSummarySchema } from '@anneal/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { modelDataset } from '../quality/model-dataset.ts';
+import { featuresPathOf } from '../search/correlation.ts';
+import { readFeatures, readRealSet } from '../search/features.ts';
 import { searchTable, winnersTable } from '../search/report.ts';
 import { runSearch, type SearchRun } from '../search/run.ts';
 import {
@@ -399,6 +402,13 @@ describe('anneal search', () => {
       // folder, with the time it took, not counted as read from an earlier search.
       expect(winner?.full?.reused).toBeUndefined();
       expect(winner?.full?.trainSeconds).toBe(trainedFor);
+      // The features its FD compared are kept, and the real set's: the FD from them is its FD.
+      if (!winner) throw new Error('no winner');
+      const features = readFeatures(featuresPathOf(out, winner) as string);
+      const real = readRealSet(out)?.real;
+      if (!features || !real) throw new Error('the evaluation kept no features');
+      expect(features.n).toBe(80);
+      expect(frechetDistance(real, features)).toBeCloseTo(winner?.full?.eval?.fd as number, 4);
     } finally {
       model.dispose();
     }
@@ -438,6 +448,39 @@ describe('anneal search', () => {
     writeSearchState(out, state);
     return { out, ...(await inProcess(out)) };
   }
+
+  it('draws again the evaluations whose features were not kept, with the same FD', async () => {
+    // The finished search above (its two full trainings evaluated), as a search evaluated
+    // before features were kept would be: none in the folders.
+    const out = join(root, 'unkept');
+    cpSync(join(root, 'stopped'), out, { recursive: true });
+    const state = readSearchState(out);
+    const trained = state.candidates.filter((c) => c.full?.eval);
+    expect(trained).toHaveLength(2);
+    for (const c of trained) rmSync(featuresPathOf(out, c) as string);
+    state.phase = 'correlating';
+    writeSearchState(out, state);
+    const { run, on, model } = await inProcess(out);
+    try {
+      const done = await runSearch(run, readSearchState(out));
+      expect(done.phase).toBe('done');
+      const real = readRealSet(out)?.real;
+      for (const c of trained) {
+        const features = readFeatures(featuresPathOf(out, c) as string);
+        if (!features || !real) throw new Error(`${c.name}: no features drawn again`);
+        expect(frechetDistance(real, features)).toBeCloseTo(c.full?.eval?.fd as number, 4);
+        expect(on.notes.join('\n')).toContain(
+          `${c.name}: evaluation drawn again for the correlation's spread`,
+        );
+      }
+      // The evaluations themselves stay as they were.
+      expect(done.candidates.map((c) => c.full?.eval)).toEqual(
+        state.candidates.map((c) => c.full?.eval),
+      );
+    } finally {
+      model.dispose();
+    }
+  });
 
   it('writes the state with every checkpoint, so a killed search keeps the CPU time it spent', async () => {
     const { out, run, on, model } = await takenBack('checkpointed', 'halving', (s) => {

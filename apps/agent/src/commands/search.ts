@@ -13,6 +13,7 @@ import {
   SEARCH_FULL_DEFAULTS,
   searchFullScheduleSchema,
   searchInheritSchema,
+  searchRankText,
 } from '@anneal/protocol';
 import { z } from 'zod';
 import { parseFlags, UsageError } from '../args.ts';
@@ -28,7 +29,6 @@ import { costModelLine, searchSummary, searchTable, winnersTable } from '../sear
 import { newSearchState, runSearch, type SearchProgress } from '../search/run.ts';
 import { searchSpaceSchema } from '../search/space.ts';
 import {
-  fixed,
   measureDriftWarning,
   readSearchState,
   SEARCH_FILE,
@@ -394,7 +394,7 @@ export const search: Command = {
     const r = proxyCorrelation(state);
     if (r)
       io.err(
-        `the proxy against FD after full training, over ${r.n} candidates: Spearman ${fixed(r.firstRung)} at the first rung, ${fixed(r.full)} after full training`,
+        `the proxy against FD after full training, over ${r.n} candidates: Spearman ${searchRankText(r.firstRung, r.spread?.firstRung)} at the first rung, ${searchRankText(r.full, r.spread?.full)} after full training${r.spread ? ` (intervals over ${r.spread.resamples} paired resamples of the FD evaluations)` : ''}`,
       );
     if (state.cpuSeconds) {
       const c = state.cpuSeconds;

@@ -105,38 +105,22 @@ describe('bootstrap spread of a rank correlation with FD', () => {
 
   it('is sure of a ranking the FDs resolve, and not of one they do not', () => {
     const scores = [1, 2, 3, 4, 5];
+    const spreadOf = (shifts: number[], jitter: number) =>
+      bootstrapRankCorrelation(real, paired(shifts, jitter), scores, { seed: 3, resamples: 40 });
+    const close = [0.3, 0.302, 0.304, 0.306, 0.308];
     // FD well apart (shifts 0.1 apart, the same rows): every resample keeps the order.
-    const apart = bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3, 0.4, 0.5], 0.05), scores, {
-      seed: 3,
-      resamples: 40,
-    });
+    const apart = spreadOf([0.1, 0.2, 0.3, 0.4, 0.5], 0.05);
     expect(apart?.rho).toBe(1);
     expect(apart?.low).toBe(1);
     // FD within their sampling spread of each other (shifts 0.002 apart, rows mostly their
     // own): the resamples reorder them, and the interval is wide and reaches near 0.
-    const close = bootstrapRankCorrelation(
-      real,
-      paired([0.3, 0.302, 0.304, 0.306, 0.308], 1),
-      scores,
-      { seed: 3, resamples: 40 },
-    );
-    expect((close?.high ?? 0) - (close?.low ?? 0)).toBeGreaterThan(0.5);
-    expect(close?.low).toBeLessThan(0.3);
+    const unsure = spreadOf(close, 1);
+    expect((unsure?.high ?? 0) - (unsure?.low ?? 0)).toBeGreaterThan(0.5);
+    expect(unsure?.low).toBeLessThan(0.3);
     // Paired, the same small shifts are resolved when the sets share their rows.
-    const shared = bootstrapRankCorrelation(
-      real,
-      paired([0.3, 0.302, 0.304, 0.306, 0.308], 0.05),
-      scores,
-      { seed: 3, resamples: 40 },
-    );
-    expect(shared?.low).toBeGreaterThan(0.5);
+    expect(spreadOf(close, 0.05)?.low).toBeGreaterThan(0.5);
     // Reproducible from its seed; refused or undefined where it cannot be computed.
-    expect(
-      bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3, 0.4, 0.5], 0.05), scores, {
-        seed: 3,
-        resamples: 40,
-      }),
-    ).toEqual(apart);
+    expect(spreadOf([0.1, 0.2, 0.3, 0.4, 0.5], 0.05)).toEqual(apart);
     expect(bootstrapRankCorrelation(real, paired([0.1, 0.2], 0), [1, 2])).toBeNull();
     expect(() => bootstrapRankCorrelation(real, paired([0.1, 0.2, 0.3], 0), [1, 2])).toThrow(
       /2 scores for 3 sets/,

@@ -117,7 +117,7 @@ export function bootstrapFd(
  * each drawn from the same noise and class (samplers or models, one seed), so a resample
  * takes the same rows of every set (and one resample of the real set for all).
  */
-function pairedFds(
+export function pairedFdResamples(
   reference: FeatureMatrix,
   sets: FeatureMatrix[],
   options: BootstrapOptions,
@@ -141,14 +141,14 @@ function pairedFds(
   });
 }
 
-/** FD(a) - FD(b) with a paired bootstrap (`pairedFds`): what the two sets share drops out. */
+/** FD(a) - FD(b) with a paired bootstrap (`pairedFdResamples`): what both share drops out. */
 export function bootstrapFdDifference(
   reference: FeatureMatrix,
   a: FeatureMatrix,
   b: FeatureMatrix,
   options: BootstrapOptions = {},
 ): FdDifference {
-  const differences = pairedFds(reference, [a, b], options).map(
+  const differences = pairedFdResamples(reference, [a, b], options).map(
     ([fa, fb]) => (fa as number) - (fb as number),
   );
   const spread = spreadOf(differences);
@@ -167,12 +167,27 @@ export interface RankCorrelationSpread extends FdSpread {
 
 /**
  * How sure a rank correlation of `scores` (one per set: a proxy, a cost) with the sets' FD
- * is, given that FD is measured on finite samples: Spearman's rho on each paired resample
- * (`pairedFds`). Sets whose FDs lie within their sampling spread of each other swap ranks
- * between resamples, and the interval widens; the spread of the FD ranking alone, not of the
- * scores, which are taken as given. Null when rho is undefined (fewer than 3 sets, or ties
- * everywhere).
+ * is, given that FD is measured on finite samples: Spearman's rho on the sets' FDs as given
+ * (`fds`) and on each paired resample of them (`resampled`, from `pairedFdResamples`). Sets
+ * whose FDs lie within their sampling spread of each other swap ranks between resamples, and
+ * the interval widens: the spread of the FD ranking alone, the scores taken as given. Null
+ * when rho is undefined (fewer than 3 sets, or ties everywhere).
  */
+export function rankCorrelationSpread(
+  scores: number[],
+  fds: number[],
+  resampled: number[][],
+): RankCorrelationSpread | null {
+  if (scores.length !== fds.length)
+    throw new RangeError(`${scores.length} scores for ${fds.length} sets: one per set is needed`);
+  if (scores.length < 3) return null;
+  const rho = spearman(scores, fds);
+  if (rho === null) return null;
+  // A resample whose FDs all tie has no rho: counted as 0, no rank information.
+  return { rho, ...spreadOf(resampled.map((r) => spearman(scores, r) ?? 0)) };
+}
+
+/** `rankCorrelationSpread` of the sets' FDs against `reference`, resampled in pairs. */
 export function bootstrapRankCorrelation(
   reference: FeatureMatrix,
   sets: FeatureMatrix[],
@@ -182,12 +197,9 @@ export function bootstrapRankCorrelation(
   if (scores.length !== sets.length)
     throw new RangeError(`${scores.length} scores for ${sets.length} sets: one per set is needed`);
   if (sets.length < 3) return null;
-  const rho = spearman(
+  return rankCorrelationSpread(
     scores,
     sets.map((s) => frechetDistance(reference, s)),
+    pairedFdResamples(reference, sets, options),
   );
-  if (rho === null) return null;
-  // A resample whose FDs all tie has no rho: counted as 0, no rank information.
-  const rhos = pairedFds(reference, sets, options).map((fds) => spearman(scores, fds) ?? 0);
-  return { rho, ...spreadOf(rhos) };
 }

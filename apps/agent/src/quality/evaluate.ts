@@ -16,7 +16,13 @@ import {
   type SamplerName,
   sampleResumable,
 } from '@anneal/engine';
-import { classAccuracy, pairedFeatureDistance, psnr, ssim } from '@anneal/engine/metrics';
+import {
+  classAccuracy,
+  type FeatureMatrix,
+  pairedFeatureDistance,
+  psnr,
+  ssim,
+} from '@anneal/engine/metrics';
 import type { LocalDataset } from '../dataset.ts';
 import { bootstrapFd, type FdSpread } from './bootstrap.ts';
 import { compareFeatures, type DistributionMetrics } from './compare.ts';
@@ -55,6 +61,8 @@ export interface EvalOptions {
   spread?: number;
   /** Also compare nearest-neighbour distances to the training split (samples vs held-out). */
   memorization?: boolean;
+  /** Return the features FD compared (`EvalReport.features`), for paired comparisons later. */
+  keepFeatures?: boolean;
   /**
    * Keep the samples chunk by chunk in HOME/samples (sampleResumable), so a stopped evaluation
    * goes on where it stopped and an evaluation run again reads them: for a model loaded from
@@ -116,6 +124,16 @@ export interface EvalReport {
   memorization?: MemorizationReport;
   /** How the samples' softmax attention executed: fused, or sliced when fused would not fit. */
   attention: AttentionExec;
+  /**
+   * With `keepFeatures`: the real set's features and the samples', and each row's class (for
+   * resampling within classes; absent: unconditional). Evaluations of several models with one
+   * seed and n share the real set and, row by row, the noise and class: they pair.
+   */
+  features?: {
+    real: FeatureMatrix;
+    generated: FeatureMatrix;
+    strata: { reference?: ArrayLike<number>; candidate?: ArrayLike<number> };
+  };
 }
 
 /**
@@ -275,6 +293,8 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
   };
   // The engine cycles through the classes when no class is given: sample i has class i mod K.
   const requested = classes !== null ? cycledClasses(n, classes) : undefined;
+  // Rows resampled within their class (bootstrap.ts): the real set's and the samples'.
+  const strata = classes !== null ? { reference: realA.labels, candidate: requested } : {};
   const generated = await sample(o.sampling, 'sample');
   o.onSamples?.(generated.images, generated.shape);
   o.onProgress?.('scoring', 0, 1);
@@ -304,7 +324,7 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
             model: bootstrapFd(fA.features, fG.features, {
               seed: o.seed,
               resamples: o.spread,
-              strata: classes !== null ? { reference: realA.labels, candidate: requested } : {},
+              strata,
             }),
             floor: bootstrapFd(fA.features, fB.features, {
               seed: o.seed,
@@ -317,6 +337,15 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalReport> {
       : {}),
     realSets: ruler.realSets,
     attention: generated.attention,
+    ...(o.keepFeatures
+      ? {
+          features: {
+            real: fA.features,
+            generated: fG.features,
+            strata,
+          },
+        }
+      : {}),
   };
   if (classes !== null && fG.classes > 0) {
     report.accuracy = {

@@ -2,14 +2,22 @@
 // are exact: the teacher and a FLOPs-spread sample measured, the predictor fitted once on
 // them, the pool spread within the limit, a member measured over the limit dropped and the
 // pool refilled from the rest, a resumed phase measuring nothing twice.
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, presetUNet, probeHardware } from '@anneal/engine';
+import { type FeatureMatrix, frechetDistance, seededRandom } from '@anneal/engine/metrics';
 import { describe, expect, it } from 'vitest';
 import type { LocalDataset } from '../dataset.ts';
-import { correlationPicks, proxyCorrelation } from './correlation.ts';
+import {
+  correlationPicks,
+  correlationSpread,
+  featuresPathOf,
+  proxyCorrelation,
+  spreadStale,
+} from './correlation.ts';
 import type { MeasuredCost } from './cost.ts';
+import { readFeatures, readRealSet, writeFeatures, writeRealSet } from './features.ts';
 import { costModelLine, searchTable } from './report.ts';
 import { newSearchState, runSearch, type SearchRun } from './run.ts';
 import {
@@ -354,5 +362,55 @@ describe("the proxy's correlation", () => {
     // Fewer than 3 evaluated: none.
     for (const c of pool.slice(2)) c.full = undefined;
     expect(proxyCorrelation(state)).toBeNull();
+  });
+
+  it("says how sure it is from the evaluations' features, paired, and only for those evaluated", () => {
+    const { state, pool } = halved();
+    const out = mkdtempSync(join(tmpdir(), 'anneal-search-spread-'));
+    /** Rows of one noise, moved by `shift`: a candidate's samples, paired with the others'. */
+    const rows = (shift: number, jitter: number, seed: number): FeatureMatrix => {
+      const random = seededRandom(seed);
+      const base = seededRandom(99);
+      const data = Float64Array.from({ length: 200 * 3 }, () => {
+        const g = (r: () => number) =>
+          Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+        return g(base) + shift + jitter * g(random);
+      });
+      return { n: 200, dim: 3, data };
+    };
+    const real = rows(0, 1, 1);
+    writeRealSet(out, real, {});
+    expect(readRealSet(out)?.real.n).toBe(200);
+    // Five evaluated, FD in the first rung's order and well apart.
+    for (const [i, c] of pool.slice(0, 5).entries()) {
+      const set = rows(0.2 * (i + 1), 0.05, 10 + i);
+      c.full = evaluated(frechetDistance(real, set), 0.1 * (i + 1));
+      const path = featuresPathOf(out, c) as string;
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFeatures(path, set);
+      // Kept as float32: FD moves in the 6th digit at most.
+      const back = readFeatures(path) as FeatureMatrix;
+      expect(frechetDistance(real, back)).toBeCloseTo(frechetDistance(real, set), 5);
+    }
+    expect(spreadStale(state)).toBe(true);
+    expect(proxyCorrelation(state)?.spread).toBeUndefined();
+    const spread = correlationSpread(state, out, 20);
+    expect(spread?.names).toEqual(pool.slice(0, 5).map((c) => c.name));
+    expect(spread?.firstRung?.low).toBe(1);
+    state.correlationSpread = spread ?? undefined;
+    expect(spreadStale(state)).toBe(false);
+    expect(proxyCorrelation(state)?.spread).toMatchObject({ resamples: 20, firstRung: { low: 1 } });
+    // Another candidate evaluated: the spread stood for the others, so it is stale and not shown.
+    (pool[5] as (typeof pool)[number]).full = evaluated(1, 1);
+    expect(spreadStale(state)).toBe(true);
+    expect(proxyCorrelation(state)?.spread).toBeUndefined();
+    // Its features were not kept (or are not whole): no spread.
+    expect(correlationSpread(state, out, 20)).toBeNull();
+    const path = featuresPathOf(out, pool[5] as (typeof pool)[number]) as string;
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, 'not features');
+    expect(readFeatures(path)).toBeNull();
+    expect(correlationSpread(state, out, 20)).toBeNull();
+    rmSync(out, { recursive: true, force: true });
   });
 });

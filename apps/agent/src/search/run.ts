@@ -4,7 +4,7 @@
 // after every candidate, so any phase resumes where it stopped.
 import { type HardwareProfile, Model } from '@anneal/engine';
 import type { LocalDataset } from '../dataset.ts';
-import { correlationPicks } from './correlation.ts';
+import { correlationPicks, spreadStale } from './correlation.ts';
 import { costFeatures, type MeasuredCost, type MeasureOptions } from './cost.ts';
 import { measuringPhase } from './measuring.ts';
 import { studentConfig } from './proxy.ts';
@@ -123,8 +123,10 @@ export async function runSearch(run: SearchRun, state: SearchState): Promise<Sea
   };
   const ctx: SearchContext = { run, state, save, enter };
   if (state.phase === 'measuring' && !(await measuringPhase(ctx))) return state;
-  // A finished search resumed with a larger `correlate` goes on to train those candidates.
-  if (state.phase === 'done' && correlationPicks(state).length > 0) enter('correlating');
+  // A finished search resumed with a larger `correlate` goes on to train those candidates;
+  // one whose correlation has no spread yet (evaluated before features were kept) draws it.
+  if (state.phase === 'done' && (correlationPicks(state).length > 0 || spreadStale(state)))
+    enter('correlating');
   if (state.phase !== 'measuring' && state.phase !== 'done') await trainingPhases(ctx);
   return state;
 }

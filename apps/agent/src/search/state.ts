@@ -14,6 +14,7 @@ import {
   searchObjectiveMs,
   searchObjectiveSchema,
   searchPhaseSchema,
+  searchRankSpreadSchema,
   searchRemeasuredSchema,
 } from '@anneal/protocol';
 import { z } from 'zod';
@@ -163,6 +164,18 @@ export const searchStateSchema = z.object({
    */
   continuedOn: z
     .array(z.object({ profile: z.string(), phase: searchPhaseSchema, at: z.string() }))
+    .optional(),
+  /**
+   * The proxy correlation's bootstrap spread (correlation.ts), over the candidates named: it
+   * stands while they are the ones evaluated. Absent before it was computed.
+   */
+  correlationSpread: z
+    .object({
+      names: z.array(z.string()),
+      resamples: z.number().int().min(2),
+      firstRung: searchRankSpreadSchema.nullable(),
+      full: searchRankSpreadSchema.nullable(),
+    })
     .optional(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),

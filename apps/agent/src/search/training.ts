@@ -7,8 +7,17 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { CONFIG_FILE, MODEL_FILE, Model, nativeErrorCode, SamplingStopped } from '@anneal/engine';
+import { searchRankText } from '@anneal/protocol';
 import { evaluateModel } from '../quality/evaluate.ts';
-import { correlationPicks, proxyCorrelation } from './correlation.ts';
+import {
+  CORRELATION_RESAMPLES,
+  correlationPicks,
+  correlationSpread,
+  evaluated,
+  featuresPathOf,
+  proxyCorrelation,
+} from './correlation.ts';
+import { readFeatures, writeFeatures, writeRealSet } from './features.ts';
 import { continuesInto, fullAnneal, fullIters, sameAnneal } from './full.ts';
 import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
 import {
@@ -218,7 +227,11 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
   }
 
   // Each winner trained on to fullIters, then its FD beside the teacher's on one ruler.
-  const evaluate = async (model: Model): Promise<SearchEval> => {
+  /**
+   * A model's FD beside the teacher's on one ruler. The real set's features are kept in the
+   * search's folder, and with `keep` the samples' at that path: for the correlation's spread.
+   */
+  const evaluate = async (model: Model, keep?: string): Promise<SearchEval> => {
     const r = await evaluateModel({
       model,
       dataset: run.dataset,
@@ -234,7 +247,12 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
       stopRequested: run.stopRequested,
       extractor: s.extractor,
       onProgress: (phase, done, total) => run.progress.update(phase, done, total),
+      keepFeatures: true,
     });
+    if (r.features) {
+      writeRealSet(run.out, r.features.real, r.features.strata);
+      if (keep) writeFeatures(keep, r.features.generated);
+    }
     return {
       n: r.n,
       fd: r.metrics.fd,
@@ -338,7 +356,7 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
       };
       save();
       if (run.stopRequested()) return false;
-      c.full.eval = await evaluate(scored.model);
+      c.full.eval = await evaluate(scored.model, featuresPathOf(run.out, c) ?? undefined);
       if (publish) publishWinner(run.out, c.name);
     } finally {
       scored.model.dispose();
@@ -365,12 +383,60 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
       const label = `for the proxy's correlation ${i + 1}/${picks.length}: ${c.name}`;
       if (!(await trainFully(c, label, false))) return;
     }
+    if (!(await keepMissingFeatures())) return;
+    // Without every evaluation's features there is none, and that stands (null intervals)
+    // until other candidates are evaluated: a resume does not try again.
+    const done = evaluated(state);
+    if (done.length >= 3)
+      state.correlationSpread = correlationSpread(state, run.out) ?? {
+        names: done.map((c) => c.name),
+        resamples: CORRELATION_RESAMPLES,
+        firstRung: null,
+        full: null,
+      };
     const r = proxyCorrelation(state);
     if (r)
       run.progress.note(
-        `the proxy's Spearman rank correlation with FD after full training, over ${r.n} candidates: first rung ${fixed(r.firstRung)}, after full training ${fixed(r.full)}`,
+        `the proxy's Spearman rank correlation with FD after full training, over ${r.n} candidates: first rung ${searchRankText(r.firstRung, r.spread?.firstRung)}, after full training ${searchRankText(r.full, r.spread?.full)}`,
       );
     enter('done');
+  }
+
+  /**
+   * The evaluations the correlation is over whose features were not kept (evaluated before
+   * they were): drawn again from the candidate's folder, with the same seed and so the same
+   * samples, where the folder still holds that training. False when a stop was requested.
+   */
+  async function keepMissingFeatures(): Promise<boolean> {
+    for (const c of evaluated(state)) {
+      const path = featuresPathOf(run.out, c);
+      const full = c.full;
+      if (!path || !full?.eval || readFeatures(path)) continue;
+      const dir = join(run.out, 'candidates', c.name);
+      if (
+        checkpointStep(dir) !== full.iters ||
+        !sameAnneal(c.fullRecipe?.anneal ?? undefined, full.anneal)
+      ) {
+        run.progress.note(
+          `${c.name}: its folder no longer holds the training evaluated, so its samples cannot be drawn again for the correlation's spread`,
+        );
+        continue;
+      }
+      if (run.stopRequested()) return false;
+      const model = Model.load(dir);
+      try {
+        const again = await evaluate(model, path);
+        run.progress.note(
+          `${c.name}: evaluation drawn again for the correlation's spread: FD ${fixed(again.fd)} (${fixed(full.eval.fd)} when first evaluated)`,
+        );
+      } catch (err) {
+        if (err instanceof SamplingStopped) return false;
+        throw err;
+      } finally {
+        model.dispose();
+      }
+    }
+    return true;
   }
 }
 

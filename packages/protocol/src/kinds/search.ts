@@ -255,6 +255,13 @@ export const searchPhaseSchema = z.enum([
   'done',
 ]);
 
+/** A rank correlation's 5-95% interval and standard deviation over bootstrap resamples. */
+export const searchRankSpreadSchema = z.object({
+  low: z.number().min(-1).max(1),
+  high: z.number().min(-1).max(1),
+  std: z.number().min(0),
+});
+
 /**
  * The proxy's Spearman rank correlation with FD after full training, over the candidates
  * trained fully: of the first rung's proxy (what halving decided on first) and of the proxy
@@ -264,9 +271,34 @@ export const searchCorrelationSchema = z.object({
   n: z.number().int().min(3),
   firstRung: z.number().min(-1).max(1).nullable(),
   full: z.number().min(-1).max(1).nullable(),
+  /**
+   * How sure each is, given that FD is measured on n samples: Spearman's rho over paired
+   * bootstrap resamples of the evaluations (the same rows of every candidate's samples and of
+   * the real set, within classes), its 5-95% interval. Absent where an evaluation's features
+   * were not kept.
+   */
+  spread: z
+    .object({
+      resamples: z.number().int().min(2),
+      firstRung: searchRankSpreadSchema.nullable(),
+      full: searchRankSpreadSchema.nullable(),
+    })
+    .optional(),
 });
 
 export type SearchCorrelation = z.infer<typeof searchCorrelationSchema>;
+
+/**
+ * A rank correlation for people: its value, and where its spread is known the 5-95% interval
+ * over paired resamples of the FD evaluations (how sure the ranking of those FDs is).
+ */
+export function searchRankText(
+  value: number | null,
+  spread?: z.infer<typeof searchRankSpreadSchema> | null,
+): string {
+  const v = value === null ? 'n/a' : value.toFixed(2);
+  return spread ? `${v} (5-95% ${spread.low.toFixed(2)} to ${spread.high.toFixed(2)})` : v;
+}
 
 /**
  * How far the teacher's second measurement may drift from its first before the search warns

@@ -6,6 +6,7 @@ import {
   type SearchSummary,
   searchObjectiveKey,
   searchObjectiveMs,
+  searchRankText,
   searchSummarySchema,
   searchTeacherMs,
 } from '@anneal/protocol';
@@ -212,8 +213,12 @@ function SearchBody({
       {s.correlation && (
         <p className="muted small" data-testid="search-correlation">
           The proxy against FD after full training, over {s.correlation.n} candidates: Spearman{' '}
-          {s.correlation.firstRung?.toFixed(2) ?? '—'} at the first rung,{' '}
-          {s.correlation.full?.toFixed(2) ?? '—'} after full training.
+          {searchRankText(s.correlation.firstRung, s.correlation.spread?.firstRung)} at the first
+          rung, {searchRankText(s.correlation.full, s.correlation.spread?.full)} after full training
+          {s.correlation.spread
+            ? ` (intervals over ${s.correlation.spread.resamples} paired resamples of the FD evaluations)`
+            : ''}
+          .
         </p>
       )}
       <SearchScatter s={s} teacherMs={teacherMs} />
