@@ -137,6 +137,13 @@ test("a search run shows its pool and front, and its winner's version the search
       },
     ],
     front: [T, A],
+    // Over more candidates than this fixture's pool, with the spread of the first rung's.
+    correlation: {
+      n: 6,
+      firstRung: 0.4,
+      full: -0.6,
+      spread: { resamples: 100, firstRung: { low: -0.2, high: 0.9, std: 0.3 }, full: null },
+    },
     teacherEval: evaluation(2),
     // What it cost, where it went on, and a machine that slowed while it measured.
     cpuSeconds: {
@@ -221,6 +228,9 @@ test("a search run shows its pool and front, and its winner's version the search
   );
   await expect(card.getByTestId('search-drift')).toContainText(
     'The teacher measured 6.00 ms/step first and 7.50 once the pool was (+25%)',
+  );
+  await expect(card.getByTestId('search-correlation')).toContainText(
+    'over 6 candidates: Spearman 0.40 (5-95% -0.20 to 0.90) at the first rung, -0.60 after full training (intervals over 100 paired resamples of the FD evaluations).',
   );
   await expect(card.getByTestId('search-earlier')).toContainText(
     `${A}: 500 iterations, rate decayed from 200: FD 3 (1.50× the teacher's)`,
