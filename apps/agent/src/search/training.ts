@@ -1,23 +1,17 @@
 // The phases of a search after its measurements (issue 19 sections 3 and 4): successive
 // halving on the quality proxy, the winners trained on to the full budget and evaluated beside
-// the teacher on one ruler, and the candidates trained for the proxy's rank correlation.
+// the teacher on one ruler; the proxy's rank correlation trains its candidates the same way
+// (correlating.ts).
 // Training resumes from each candidate's folder; a rung another search of this teacher kept
 // is read instead of trained again.
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAnnealHome } from '@anneal/core/home';
 import { CONFIG_FILE, MODEL_FILE, Model, nativeErrorCode, SamplingStopped } from '@anneal/engine';
-import { searchRankText } from '@anneal/protocol';
 import { evaluateModel } from '../quality/evaluate.ts';
-import {
-  CORRELATION_RESAMPLES,
-  correlationPicks,
-  correlationSpread,
-  evaluated,
-  featuresPathOf,
-  proxyCorrelation,
-} from './correlation.ts';
-import { readFeatures, writeFeatures, writeRealSet } from './features.ts';
+import { correlatingPhase } from './correlating.ts';
+import { correlationPicks, featuresPathOf } from './correlation.ts';
+import { writeFeatures, writeRealSet } from './features.ts';
 import { continuesInto, fullAnneal, fullIters, sameAnneal } from './full.ts';
 import { proxyScore, proxyWarmup, teacherImages, trainRung } from './proxy.ts';
 import {
@@ -377,67 +371,7 @@ export async function trainingPhases(ctx: SearchContext): Promise<void> {
     enter(correlationPicks(state).length > 0 ? 'correlating' : 'done');
   }
 
-  if (state.phase === 'correlating') {
-    const picks = correlationPicks(state);
-    for (const [i, c] of picks.entries()) {
-      const label = `for the proxy's correlation ${i + 1}/${picks.length}: ${c.name}`;
-      if (!(await trainFully(c, label, false))) return;
-    }
-    if (!(await keepMissingFeatures())) return;
-    // Without every evaluation's features there is none, and that stands (null intervals)
-    // until other candidates are evaluated: a resume does not try again.
-    const done = evaluated(state);
-    if (done.length >= 3)
-      state.correlationSpread = correlationSpread(state, run.out) ?? {
-        names: done.map((c) => c.name),
-        resamples: CORRELATION_RESAMPLES,
-        firstRung: null,
-        full: null,
-      };
-    const r = proxyCorrelation(state);
-    if (r)
-      run.progress.note(
-        `the proxy's Spearman rank correlation with FD after full training, over ${r.n} candidates: first rung ${searchRankText(r.firstRung, r.spread?.firstRung)}, after full training ${searchRankText(r.full, r.spread?.full)}`,
-      );
-    enter('done');
-  }
-
-  /**
-   * The evaluations the correlation is over whose features were not kept (evaluated before
-   * they were): drawn again from the candidate's folder, with the same seed and so the same
-   * samples, where the folder still holds that training. False when a stop was requested.
-   */
-  async function keepMissingFeatures(): Promise<boolean> {
-    for (const c of evaluated(state)) {
-      const path = featuresPathOf(run.out, c);
-      const full = c.full;
-      if (!path || !full?.eval || readFeatures(path)) continue;
-      const dir = join(run.out, 'candidates', c.name);
-      if (
-        checkpointStep(dir) !== full.iters ||
-        !sameAnneal(c.fullRecipe?.anneal ?? undefined, full.anneal)
-      ) {
-        run.progress.note(
-          `${c.name}: its folder no longer holds the training evaluated, so its samples cannot be drawn again for the correlation's spread`,
-        );
-        continue;
-      }
-      if (run.stopRequested()) return false;
-      const model = Model.load(dir);
-      try {
-        const again = await evaluate(model, path);
-        run.progress.note(
-          `${c.name}: evaluation drawn again for the correlation's spread: FD ${fixed(again.fd)} (${fixed(full.eval.fd)} when first evaluated)`,
-        );
-      } catch (err) {
-        if (err instanceof SamplingStopped) return false;
-        throw err;
-      } finally {
-        model.dispose();
-      }
-    }
-    return true;
-  }
+  if (state.phase === 'correlating') await correlatingPhase(ctx, { trainFully, evaluate });
 }
 
 /** A winner's checkpoint for people and the registry: DIR/winners/NAME (weights and config). */
